@@ -1,0 +1,47 @@
+"""The `qingdan` command line. Each group lives with the code it drives; this
+module only assembles them."""
+
+from __future__ import annotations
+
+import asyncio
+
+import typer
+
+from bot.config import get_settings
+
+app = typer.Typer(help="清单征询 Qingdan — consult on township duty lists through Telegram.",
+                  no_args_is_help=True, add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+
+
+def ensure_schema() -> None:
+    """Commands that touch the database call this: on the embedded SQLite default the
+    schema is brought up to date automatically; PostgreSQL is left to `qingdan db upgrade`."""
+    from storage.migrate import upgrade
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+
+
+def run_async(coro):
+    return asyncio.run(coro)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = typer.Argument("head")) -> None:
+    """Apply the migrations up to REVISION (default: the newest)."""
+    from storage.migrate import upgrade
+
+    upgrade(get_settings().database_url, revision)
+    typer.echo("ok")
+
+
+def _register() -> None:
+    from bot import cli_lists
+
+    app.add_typer(cli_lists.app, name="lists")
+
+
+_register()

@@ -1,0 +1,44 @@
+"""Settings, read from the environment and `.env` (see .env.example)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Annotated
+
+from pydantic import field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///qingdan.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    bot_token: str = ""
+    telegram_api_url: str = ""
+    organizer_ids: Annotated[list[int], NoDecode] = []
+    timezone: str = "Asia/Shanghai"
+    locale: str = "zh_CN"
+    redis_url: str = ""
+    pseudonym_key: str = "change-me"
+    webhook_url: str = ""
+    webhook_secret: str = ""
+
+    @field_validator("organizer_ids", mode="before")
+    @classmethod
+    def _split_ids(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [int(v) for v in value.replace(";", ",").replace(" ", ",").split(",") if v.strip()]
+        if isinstance(value, int):
+            return [value]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

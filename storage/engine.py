@@ -1,0 +1,63 @@
+"""The async engine factory: SQLite in WAL mode by default (aiosqlite), PostgreSQL
+through asyncpg when DATABASE_URL says so."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
+
+
+def async_url(url: str) -> str:
+    """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async driver."""
+    u = make_url(url)
+    if u.drivername in ("sqlite", "sqlite+pysqlite"):
+        u = u.set(drivername="sqlite+aiosqlite")
+    elif u.drivername in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
+        u = u.set(drivername="postgresql+asyncpg")
+    return u.render_as_string(hide_password=False)
+
+
+def sync_url(url: str) -> str:
+    """The same database through a sync driver (Alembic, APScheduler's job store)."""
+    u = make_url(url)
+    if u.drivername.startswith("sqlite"):
+        u = u.set(drivername="sqlite")
+    elif u.drivername.startswith("postgres"):
+        u = u.set(drivername="postgresql+psycopg")
+    return u.render_as_string(hide_password=False)
+
+
+def is_sqlite(url: str) -> bool:
+    return make_url(url).drivername.startswith("sqlite")
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
+
+
+def make_engine(url: str, **kw: Any) -> AsyncEngine:
+    url = async_url(url)
+    if is_sqlite(url):
+        engine = create_async_engine(url, **kw)
+        event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+    else:
+        kw.setdefault("pool_pre_ping", True)
+        kw.setdefault("pool_size", 10)
+        kw.setdefault("max_overflow", 20)
+        engine = create_async_engine(url, **kw)
+    return engine
+
+
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[SAAsyncSession]:
+    from sqlmodel.ext.asyncio.session import AsyncSession
+
+    return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)
