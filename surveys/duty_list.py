@@ -72,7 +72,8 @@ class DutyItem:
 
     `content` is 具体内容/乡镇职责 for a basic item and 乡镇(街道)配合职责 for a
     cooperating one; `county_duty` is 上级部门职责; `working_mode` is 收回后工作方式.
-    `sheet` and `row` say where an imported item came from (for problem reports).
+    `sheet` and `row` say where an imported item came from (for problem reports);
+    `id` is the database id once the item is stored.
     """
 
     part: Part
@@ -89,6 +90,7 @@ class DutyItem:
     remarks: str = ""
     sheet: str | None = field(default=None, compare=False)
     row: int | None = field(default=None, compare=False)
+    id: int | None = field(default=None, compare=False)  # the stored item's id, once stored
 
     @property
     def key(self) -> str:
@@ -137,4 +139,4 @@ def normalize(text: str) -> str:
 
 
 def item_field_names() -> tuple[str, ...]:
-    return tuple(f.name for f in fields(DutyItem) if f.name not in ("sheet", "row"))
+    return tuple(f.name for f in fields(DutyItem) if f.name not in ("sheet", "row", "id"))
