@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
-from sqlalchemy.ext.asyncio import AsyncSession as SAAsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def async_url(url: str) -> str:
@@ -57,7 +57,7 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
     return engine
 
 
-def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[SAAsyncSession]:
-    from sqlmodel.ext.asyncio.session import AsyncSession
-
+def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
+    """Plain SQLAlchemy sessions (SQLModel tables work with them; use `select(...)`
+    with `session.scalars()` / `session.execute()`)."""
     return async_sessionmaker(engine, class_=AsyncSession, expire_on_commit=False)

@@ -1,0 +1,180 @@
+"""aiogram FSM storage: in our own database (`fsm_state`) by default, in Redis when
+REDIS_URL is set.
+
+`SQLStorage` keeps one row per FSM key (state and data together) and writes it
+with a single upsert, on SQLite and PostgreSQL alike, so a conversation survives a
+restart of the bot. `ResilientRedisStorage` is aiogram's RedisStorage that keeps the
+bot answering while Redis is down: reads give "no state" / empty data, writes are
+skipped, and ONE warning line says so; the redis client reconnects by itself, and
+the first successful command logs that the state is whole again. Conversations in
+progress during the outage lose their place (the user starts the step again) —
+the price of not crash-looping.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from aiogram.exceptions import DataNotDictLikeError
+from aiogram.fsm.state import State
+from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
+from aiogram.fsm.storage.redis import RedisStorage
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+
+from storage.models import FSMRecord
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+_table: sa.Table = FSMRecord.__table__  # type: ignore[assignment]
+
+
+def default_key_builder() -> DefaultKeyBuilder:
+    """Keys like `fsm:<bot_id>:<chat_id>:<user_id>:<destiny>` (shared by both storages)."""
+    return DefaultKeyBuilder(with_bot_id=True, with_destiny=True)
+
+
+def _engine_of(bind: AsyncEngine | async_sessionmaker[Any]) -> AsyncEngine:
+    if isinstance(bind, AsyncEngine):
+        return bind
+    engine = bind.kw.get("bind")
+    if not isinstance(engine, AsyncEngine):
+        raise TypeError("SQLStorage needs an AsyncEngine or an async_sessionmaker bound to one")
+    return engine
+
+
+def _state_str(state: StateType) -> str | None:
+    return state.state if isinstance(state, State) else state
+
+
+class SQLStorage(BaseStorage):
+    """FSM state and data in the `fsm_state` table (one row per key)."""
+
+    def __init__(
+        self,
+        bind: AsyncEngine | async_sessionmaker[Any],
+        key_builder: KeyBuilder | None = None,
+    ) -> None:
+        self.engine = _engine_of(bind)
+        self.key_builder = key_builder or default_key_builder()
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            self._insert: Callable[..., Any] = postgresql.insert
+        elif dialect == "sqlite":
+            self._insert = sqlite.insert
+        else:  # pragma: no cover - only the two databases we support
+            raise NotImplementedError(f"SQLStorage has no upsert for {dialect!r}")
+
+    def _key(self, key: StorageKey) -> str:
+        return self.key_builder.build(key)
+
+    def _upsert(self, key: str, **values: Any) -> Any:
+        """INSERT the row (absent columns get their neutral value) or UPDATE just `values`."""
+        row = {"key": key, "state": None, "data": {}} | values
+        stmt = self._insert(_table).values(**row)
+        return stmt.on_conflict_do_update(
+            index_elements=[_table.c.key],
+            set_={name: stmt.excluded[name] for name in values},
+        )
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(self._upsert(self._key(key), state=_state_str(state)))
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        async with self.engine.connect() as conn:
+            return await conn.scalar(sa.select(_table.c.state).where(_table.c.key == self._key(key)))
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        if not isinstance(data, dict):
+            raise DataNotDictLikeError(f"Data must be a dict or dict-like object, got {type(data).__name__}")
+        k = self._key(key)
+        async with self.engine.begin() as conn:
+            if data:
+                await conn.execute(self._upsert(k, data=data))
+            else:
+                # FSMContext.clear() sets the state to None, then the data to {}:
+                # a row with neither is dropped rather than kept forever.
+                await conn.execute(
+                    sa.delete(_table).where(_table.c.key == k, _table.c.state.is_(None))
+                )
+                await conn.execute(sa.update(_table).where(_table.c.key == k).values(data={}))
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        async with self.engine.connect() as conn:
+            data = await conn.scalar(sa.select(_table.c.data).where(_table.c.key == self._key(key)))
+        return dict(data) if data else {}
+
+    async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
+        """Merge `data` into the stored data, read and write in one transaction."""
+        k = self._key(key)
+        async with self.engine.begin() as conn:
+            query = sa.select(_table.c.data).where(_table.c.key == k)
+            if self.engine.dialect.name == "postgresql":
+                query = query.with_for_update()
+            current = dict(await conn.scalar(query) or {})
+            current.update(data)
+            await conn.execute(self._upsert(k, data=current))
+        return current.copy()
+
+    async def close(self) -> None:
+        """The engine belongs to the caller; nothing to close here."""
+
+
+class ResilientRedisStorage(RedisStorage):
+    """RedisStorage that degrades instead of raising while Redis is unreachable."""
+
+    degraded: bool = False
+
+    async def _guard(self, op: Callable[[], Awaitable[T]], fallback: T) -> T:
+        try:
+            result = await op()
+        except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            if not self.degraded:
+                self.degraded = True
+                log.warning(
+                    "Redis unavailable, FSM state degraded (reads empty, writes skipped) until it returns: %s",
+                    exc,
+                )
+            else:
+                log.debug("Redis still unavailable: %s", exc)
+            return fallback
+        if self.degraded:
+            self.degraded = False
+            log.warning("Redis is reachable again, FSM state restored")
+        return result
+
+    async def set_state(self, key: StorageKey, state: StateType = None) -> None:
+        await self._guard(lambda: super(ResilientRedisStorage, self).set_state(key, state), None)
+
+    async def get_state(self, key: StorageKey) -> str | None:
+        return await self._guard(lambda: super(ResilientRedisStorage, self).get_state(key), None)
+
+    async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
+        await self._guard(lambda: super(ResilientRedisStorage, self).set_data(key, data), None)
+
+    async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        return await self._guard(lambda: super(ResilientRedisStorage, self).get_data(key), {})
+
+
+# Short socket timeouts: a handler waits at most this long for a sick Redis.
+REDIS_CONNECTION_KWARGS: dict[str, Any] = {"socket_connect_timeout": 2.0, "socket_timeout": 2.0}
+
+
+def make_redis_storage(redis_url: str, **connection_kwargs: Any) -> ResilientRedisStorage:
+    kwargs = REDIS_CONNECTION_KWARGS | connection_kwargs
+    return ResilientRedisStorage.from_url(redis_url, connection_kwargs=kwargs, key_builder=default_key_builder())
+
+
+def make_fsm_storage(redis_url: str | None, engine: AsyncEngine | async_sessionmaker[Any]) -> BaseStorage:
+    """Redis when `redis_url` is set (degrading gracefully when it is down), else the database."""
+    if redis_url:
+        return make_redis_storage(redis_url)
+    return SQLStorage(engine)

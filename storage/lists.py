@@ -1,0 +1,118 @@
+"""Townships, duty lists and their items: storing an imported list and reading it back."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import DutyItemRow, DutyListRow, Township
+from surveys.duty_list import ITEM_FIELDS, DutyItem, DutyList, ListStatus, Part
+
+
+class VersionExists(ValueError):
+    """A list with this township and version is already stored."""
+
+
+async def get_township(session: AsyncSession, name: str) -> Township | None:
+    return (await session.scalars(select(Township).where(Township.name == name))).first()
+
+
+async def get_or_create_township(session: AsyncSession, name: str) -> Township:
+    township = await get_township(session, name)
+    if township is None:
+        township = Township(name=name)
+        session.add(township)
+        await session.flush()
+    return township
+
+
+async def townships(session: AsyncSession) -> list[Township]:
+    return list((await session.scalars(select(Township).order_by(Township.name))).all())
+
+
+async def next_version(session: AsyncSession, township_id: int) -> str:
+    versions = (await session.scalars(select(DutyListRow.version).where(DutyListRow.township_id == township_id))).all()
+    numbers = [int(v) for v in versions if v.isdigit()]
+    return str(max(numbers, default=0) + 1)
+
+
+async def save_list(
+    session: AsyncSession,
+    township_name: str,
+    items: Sequence[DutyItem],
+    version: str | None = None,
+    source_file: str = "",
+) -> DutyListRow:
+    """Store a list as a new version of the township's list (in the caller's transaction)."""
+    township = await get_or_create_township(session, township_name)
+    assert township.id is not None
+    if version is None:
+        version = await next_version(session, township.id)
+    exists = (
+        await session.scalars(
+            select(DutyListRow).where(DutyListRow.township_id == township.id, DutyListRow.version == version)
+        )
+    ).first()
+    if exists is not None:
+        raise VersionExists(version)
+    row = DutyListRow(township_id=township.id, version=version, source_file=source_file)
+    session.add(row)
+    await session.flush()
+    if items:
+        await session.execute(
+            sa.insert(DutyItemRow.__table__),
+            [
+                {"list_id": row.id, "position": n, "part": item.part.value, **{f: getattr(item, f) for f in ITEM_FIELDS}}
+                for n, item in enumerate(items)
+            ],
+        )
+    return row
+
+
+def _item(row: DutyItemRow) -> DutyItem:
+    return DutyItem(part=Part(row.part), id=row.id, **{f: getattr(row, f) for f in ITEM_FIELDS})
+
+
+async def load_list(session: AsyncSession, list_id: int) -> DutyList:
+    row = await session.get(DutyListRow, list_id)
+    if row is None:
+        raise LookupError(list_id)
+    township = await session.get(Township, row.township_id)
+    items = (
+        await session.scalars(select(DutyItemRow).where(DutyItemRow.list_id == list_id).order_by(DutyItemRow.position))
+    ).all()
+    return DutyList(
+        township=township.name if township else "",
+        version=row.version,
+        status=ListStatus(row.status),
+        items=[_item(i) for i in items],
+    )
+
+
+async def find_list(session: AsyncSession, township_name: str, version: str | None = None) -> DutyListRow | None:
+    """A township's list at `version`, or its newest version."""
+    query = select(DutyListRow).join(Township).where(Township.name == township_name)
+    if version is not None:
+        return (await session.scalars(query.where(DutyListRow.version == version))).first()
+    rows = (await session.scalars(query)).all()
+    return max(rows, key=lambda r: (r.version.isdigit(), int(r.version) if r.version.isdigit() else 0, r.id),
+               default=None)
+
+
+async def list_rows(session: AsyncSession, township_name: str | None = None) -> list[tuple[DutyListRow, str]]:
+    query = select(DutyListRow, Township.name).join(Township)
+    if township_name:
+        query = query.where(Township.name == township_name)
+    return [(r, n) for r, n in (await session.execute(query.order_by(Township.name, DutyListRow.id))).all()]
+
+
+async def set_status(session: AsyncSession, list_id: int, status: ListStatus) -> None:
+    await session.execute(sa.update(DutyListRow.__table__).where(DutyListRow.id == list_id).values(status=status.value))
+
+
+async def get_item(session: AsyncSession, item_id: int) -> DutyItem | None:
+    row = await session.get(DutyItemRow, item_id)
+    return _item(row) if row else None

@@ -1,0 +1,42 @@
+"""Storing a duty list and reading it back, on SQLite and PostgreSQL."""
+
+import pytest
+
+from storage import lists
+from surveys.duty_list import DutyItem, Part
+
+ITEMS = [
+    DutyItem(Part.BASIC, "发展党员及党员教育管理监督服务", seq=1, category="党的建设",
+             basis="《中国共产党发展党员工作细则》"),
+    DutyItem(Part.COOPERATING, "消防安全检查与火灾隐患整治", seq=1, category="平安法治",
+             county_department="县消防救援大队", content="巡查发现报告", county_duty="监督检查与执法",
+             basis="《消防法》"),
+    DutyItem(Part.WITHDRAWN, "特种设备安全监管", seq=1, category="市场监管",
+             receiving_department="县市场监管局", working_mode="发现报告", basis="《特种设备安全法》"),
+]
+
+
+async def test_saved_list_reads_back_every_field(session_factory):
+    async with session_factory() as s:
+        row = await lists.save_list(s, "青山镇", ITEMS, source_file="a.xlsx")
+        await s.commit()
+        list_id = row.id
+    async with session_factory() as s:
+        loaded = await lists.load_list(s, list_id)
+    assert loaded.township == "青山镇"
+    assert loaded.version == "1"
+    assert [i.values() for i in loaded.items] == [i.values() for i in ITEMS]
+    assert all(i.id for i in loaded.items)
+    assert loaded.counts() == {"basic": 1, "cooperating": 1, "withdrawn": 1}
+
+
+async def test_versions_increase_and_duplicates_are_refused(session_factory):
+    async with session_factory() as s:
+        await lists.save_list(s, "青山镇", ITEMS)
+        second = await lists.save_list(s, "青山镇", ITEMS[:1])
+        await s.commit()
+        assert second.version == "2"
+        newest = await lists.find_list(s, "青山镇")
+        assert newest is not None and newest.id == second.id
+        with pytest.raises(lists.VersionExists):
+            await lists.save_list(s, "青山镇", ITEMS, version="2")
