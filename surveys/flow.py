@@ -1,0 +1,582 @@
+"""The answer flow of a questionnaire: which question comes next, whether an answer
+is acceptable, going back, skipping, changing an earlier answer, progress and the
+closing summary.
+
+Pure and stateless: everything is a function of the questionnaire, the consulted
+list's items and the answers so far. Answers are a mapping
+``{question_id: value}`` in which ``None`` means "skipped" — exactly what the bot
+stores, one row per question — so ``FlowState.from_stored(questionnaire, rows)``
+rebuilds a resident's place after a restart or a week's pause.
+
+Answer values (JSON-friendly, as stored):
+
+=============  ==============================================================
+single         option id (``str``)
+multi          list of option ids, in the questionnaire's option order
+scale          ``int`` 1–5, or ``"unsure"`` (when ``allow_unsure``)
+text           ``str`` (stripped, at most ``max_length`` characters)
+number         ``int`` when ``integer`` or whole, else ``float``
+item_rating    ``{str(item_id): int 1–5 | "unsure"}`` covering every rated item
+item_pick      list of ``int`` item ids, in the order picked
+=============  ==============================================================
+
+Items: an item question applies to the items `eligible_items` selects (see
+surveys.questionnaire). Functions that decide what is shown take
+``items=None`` (item questions always shown) or the list's items (an item
+question with nothing to rate or pick is left out). Pass the same value every
+time for one resident.
+
+Errors are `FlowError`s with stable keys (``flow.required``, ``flow.not-an-option``,
+``flow.too-few``, ``flow.too-many``, ``flow.out-of-range``, ``flow.too-small``,
+``flow.too-large``, ``flow.not-a-number``, ``flow.not-integer``, ``flow.too-long``,
+``flow.empty``, ``flow.not-an-item``, ``flow.incomplete``, ``flow.no-items``,
+``flow.not-applicable``, ``flow.unknown-question``) whose catalog text speaks to
+the resident.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import unicodedata
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from surveys.duty_list import normalize
+from surveys.i18n import gettext
+from surveys.questionnaire import ITEM_TYPES, SCALE_POINTS, UNSURE, Question, Questionnaire
+
+TELEGRAM_TEXT_LIMIT = 4096
+SUMMARY_TEXT_CHARS = 80
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
+_MAX_NUMBER_CHARS = 30
+
+Answers = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemRef:
+    """What the flow needs to know about one item of the consulted list."""
+
+    id: int
+    part: str
+    category: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class FlowError:
+    """Why an answer was refused: a catalog key and its parameters."""
+
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    def message(self, locale: str | None = None) -> str:
+        return gettext(self.key, locale, **self.params)
+
+
+def _error(key: str, **params: Any) -> FlowError:
+    return FlowError(f"flow.{key}", params)
+
+
+# --- what is shown --------------------------------------------------------------------
+
+
+def eligible_items(question: Question, items: Sequence[ItemRef]) -> list[ItemRef]:
+    """The items an item question is about: those of its parts and categories, in
+    list order, cut to `max_items` (item_rating always has one)."""
+    if question.type not in ITEM_TYPES:
+        return []
+    categories = {normalize(c) for c in question.categories}
+    chosen = [
+        i for i in items
+        if str(i.part) in question.parts and (not categories or normalize(i.category) in categories)
+    ]
+    return chosen[: question.max_items] if question.max_items else chosen
+
+
+def skipped_ids(answers: Answers, skipped: Collection[str] = frozenset()) -> frozenset[str]:
+    """Questions skipped: those answered with None plus the `skipped` given."""
+    return frozenset(skipped) | {k for k, v in answers.items() if v is None}
+
+
+def applicable(q: Questionnaire, answers: Answers, items: Sequence[ItemRef] | None = None) -> list[Question]:
+    """The questions shown, in order: those whose show_if holds on the answers to
+    questions that are themselves shown (so hiding cascades)."""
+    shown: list[Question] = []
+    visible: dict[str, Any] = {}
+    for question in q.questions:
+        if items is not None and question.type in ITEM_TYPES and not eligible_items(question, items):
+            continue
+        cond = question.show_if
+        if cond is None or cond.holds(visible.get(cond.question)):
+            shown.append(question)
+            if answers.get(question.id) is not None:
+                visible[question.id] = answers[question.id]
+    return shown
+
+
+def _is_applicable(q: Questionnaire, answers: Answers, question_id: str, items: Sequence[ItemRef] | None) -> bool:
+    return any(x.id == question_id for x in applicable(q, answers, items))
+
+
+def next_question(
+    q: Questionnaire,
+    answers: Answers,
+    skipped: Collection[str] = frozenset(),
+    items: Sequence[ItemRef] | None = None,
+) -> Question | None:
+    """The first shown question neither answered nor skipped; None when complete."""
+    gone = skipped_ids(answers, skipped)
+    for question in applicable(q, answers, items):
+        if question.id not in gone and answers.get(question.id) is None:
+            return question
+    return None
+
+
+def is_complete(
+    q: Questionnaire,
+    answers: Answers,
+    skipped: Collection[str] = frozenset(),
+    items: Sequence[ItemRef] | None = None,
+) -> bool:
+    return next_question(q, answers, skipped, items) is None
+
+
+def progress(
+    q: Questionnaire,
+    answers: Answers,
+    skipped: Collection[str] = frozenset(),
+    items: Sequence[ItemRef] | None = None,
+) -> tuple[int, int]:
+    """(questions answered or skipped, questions shown) — counting shown ones only."""
+    gone = skipped_ids(answers, skipped)
+    shown = applicable(q, answers, items)
+    done = sum(1 for x in shown if x.id in gone or answers.get(x.id) is not None)
+    return done, len(shown)
+
+
+def back(
+    q: Questionnaire,
+    answers: Answers,
+    current: str | None,
+    items: Sequence[ItemRef] | None = None,
+) -> str | None:
+    """The id of the shown question before `current` (the last one when `current`
+    is None, i.e. at the end); None when `current` is the first."""
+    position = len(q.questions) if current is None or q.question(current) is None else q.index(current)
+    before = [x for x in applicable(q, answers, items) if q.index(x.id) < position]
+    return before[-1].id if before else None
+
+
+def prune(q: Questionnaire, answers: Answers, items: Sequence[ItemRef] | None = None) -> dict[str, Any]:
+    """The answers to shown questions only, in questionnaire order (None = skipped kept)."""
+    return {x.id: answers[x.id] for x in applicable(q, answers, items) if x.id in answers}
+
+
+def change(
+    q: Questionnaire,
+    answers: Answers,
+    question_id: str,
+    value: Any,
+    items: Sequence[ItemRef] | None = None,
+) -> dict[str, Any]:
+    """New answers with `question_id` set to `value` (an already valid value, or None
+    to mark it skipped), dropping answers to questions no longer shown — transitively.
+    KeyError for an unknown question."""
+    if q.question(question_id) is None:
+        raise KeyError(question_id)
+    new = dict(answers)
+    new[question_id] = value
+    return prune(q, new, items)
+
+
+def answer(
+    q: Questionnaire,
+    answers: Answers,
+    question_id: str,
+    raw_value: Any,
+    items: Sequence[ItemRef] | None = None,
+) -> tuple[dict[str, Any], FlowError | None]:
+    """Check `raw_value` and record it: (new answers, None), or (answers unchanged, error)."""
+    question = q.question(question_id)
+    if question is None:
+        return dict(answers), _error("unknown-question")
+    if not _is_applicable(q, answers, question_id, items):
+        return dict(answers), _error("not-applicable")
+    value, error = validate(question, raw_value, items)
+    if error is not None:
+        return dict(answers), error
+    return change(q, answers, question_id, value, items), None
+
+
+def skip(
+    q: Questionnaire,
+    answers: Answers,
+    question_id: str,
+    items: Sequence[ItemRef] | None = None,
+) -> tuple[dict[str, Any], FlowError | None]:
+    """Skip an optional question (recorded as None); a required one gives flow.required."""
+    question = q.question(question_id)
+    if question is None:
+        return dict(answers), _error("unknown-question")
+    if not _is_applicable(q, answers, question_id, items):
+        return dict(answers), _error("not-applicable")
+    if question.required:
+        return dict(answers), _error("required")
+    return change(q, answers, question_id, None, items), None
+
+
+# --- checking one answer ----------------------------------------------------------------
+
+
+def _clean(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).strip()
+
+
+def _fmt(number: int | float | None) -> str:
+    if isinstance(number, float) and number.is_integer():
+        return str(int(number))
+    return str(number)
+
+
+def _scale_point(raw: Any, allow_unsure: bool) -> tuple[int | str | None, FlowError | None]:
+    if isinstance(raw, str):
+        text = _clean(raw)
+        if text == UNSURE:
+            return (UNSURE, None) if allow_unsure else (None, _error("not-an-option"))
+        if not re.fullmatch(r"[+-]?\d{1,9}", text):
+            return None, _error("not-an-option")
+        raw = int(text)
+    if isinstance(raw, bool) or not isinstance(raw, int):
+        return None, _error("not-an-option")
+    if raw not in SCALE_POINTS:
+        return None, _error("out-of-range", min=SCALE_POINTS[0], max=SCALE_POINTS[-1])
+    return raw, None
+
+
+def _parse_number(raw: Any) -> int | float | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float):
+        return raw if math.isfinite(raw) else None
+    if not isinstance(raw, str):
+        return None
+    text = _clean(raw)
+    if len(text) > _MAX_NUMBER_CHARS or not _NUMBER.match(text):
+        return None
+    if re.fullmatch(r"[+-]?\d+", text):
+        return int(text)
+    number = float(text)
+    return number if math.isfinite(number) else None
+
+
+def _item_id(raw: Any) -> int | None:
+    if isinstance(raw, bool):
+        return None
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, str) and re.fullmatch(r"\d{1,18}", _clean(raw)):
+        return int(_clean(raw))
+    return None
+
+
+def validate(
+    question: Question, raw_value: Any, items: Sequence[ItemRef] | None = None
+) -> tuple[Any, FlowError | None]:
+    """Parse and check an answer: (value, None) with the value as stored, or (None, error).
+
+    Text typed by the resident (number and text questions) arrives as str; buttons
+    give option ids, scale points, item ids. Valid stored values pass unchanged.
+    """
+    match question.type:
+        case "single":
+            if isinstance(raw_value, str) and question.option(_clean(raw_value)) is not None:
+                return _clean(raw_value), None
+            return None, _error("not-an-option")
+        case "multi":
+            return _validate_multi(question, raw_value)
+        case "scale":
+            return _scale_point(raw_value, question.allow_unsure)
+        case "text":
+            return _validate_text(question, raw_value)
+        case "number":
+            return _validate_number(question, raw_value)
+        case "item_rating":
+            return _validate_rating(question, raw_value, items)
+        case "item_pick":
+            return _validate_pick(question, raw_value, items)
+    raise ValueError(f"unknown question type {question.type!r}")
+
+
+def _validate_multi(question: Question, raw: Any) -> tuple[Any, FlowError | None]:
+    if not isinstance(raw, list | tuple | set | frozenset):
+        return None, _error("not-an-option")
+    chosen: set[str] = set()
+    for x in raw:
+        if not isinstance(x, str) or question.option(_clean(x)) is None:
+            return None, _error("not-an-option")
+        chosen.add(_clean(x))
+    high = question.max_choices if question.max_choices is not None else len(question.options)
+    if len(chosen) < question.min_choices:
+        return None, _error("too-few", min=question.min_choices)
+    if len(chosen) > high:
+        return None, _error("too-many", max=high)
+    return [o.id for o in question.options if o.id in chosen], None
+
+
+def _validate_text(question: Question, raw: Any) -> tuple[Any, FlowError | None]:
+    if not isinstance(raw, str):
+        return None, _error("empty")
+    text = raw.replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL
+    if not text:
+        return None, _error("empty")
+    limit = min(question.max_length, TELEGRAM_TEXT_LIMIT)
+    if len(text) > limit:
+        return None, _error("too-long", max=limit, length=len(text))
+    return text, None
+
+
+def _validate_number(question: Question, raw: Any) -> tuple[Any, FlowError | None]:
+    number = _parse_number(raw)
+    if number is None:
+        return None, _error("not-a-number")
+    if isinstance(number, float) and number.is_integer():
+        number = int(number)
+    if question.integer and not isinstance(number, int):
+        return None, _error("not-integer")
+    low, high = question.min_value, question.max_value
+    if (low is not None and number < low) or (high is not None and number > high):
+        if low is not None and high is not None:
+            return None, _error("out-of-range", min=_fmt(low), max=_fmt(high))
+        if low is not None:
+            return None, _error("too-small", min=_fmt(low))
+        return None, _error("too-large", max=_fmt(high))
+    return number, None
+
+
+def _validate_rating(
+    question: Question, raw: Any, items: Sequence[ItemRef] | None
+) -> tuple[Any, FlowError | None]:
+    rated = eligible_items(question, items or ())
+    if not rated:
+        return None, _error("no-items")
+    if not isinstance(raw, Mapping):
+        return None, _error("not-an-option")
+    allowed = {i.id for i in rated}
+    scores: dict[int, int | str] = {}
+    for key, score in raw.items():
+        item_id = _item_id(key)
+        if item_id is None or item_id not in allowed:
+            return None, _error("not-an-item")
+        point, error = _scale_point(score, question.allow_unsure)
+        if error is not None:
+            return None, error
+        assert point is not None
+        scores[item_id] = point
+    missing = len(allowed - scores.keys())
+    if missing:
+        return None, _error("incomplete", missing=missing)
+    return {str(i.id): scores[i.id] for i in rated}, None
+
+
+def _validate_pick(
+    question: Question, raw: Any, items: Sequence[ItemRef] | None
+) -> tuple[Any, FlowError | None]:
+    choices = eligible_items(question, items or ())
+    if not choices:
+        return None, _error("no-items")
+    if not isinstance(raw, list | tuple):
+        return None, _error("not-an-item")
+    allowed = {i.id for i in choices}
+    picked: list[int] = []
+    for x in raw:
+        item_id = _item_id(x)
+        if item_id is None or item_id not in allowed:
+            return None, _error("not-an-item")
+        if item_id not in picked:
+            picked.append(item_id)
+    if not picked:
+        return None, _error("too-few", min=1)
+    if len(picked) > question.max_picks:
+        return None, _error("too-many", max=question.max_picks)
+    return picked, None
+
+
+# --- the summary -------------------------------------------------------------------------
+
+
+def scale_text(question: Question, point: int | str, locale: str | None = None) -> str:
+    """"4（比较满意）", "4", or "不清楚" — a scale point as a resident reads it."""
+    if point == UNSURE:
+        return gettext("flow.unsure", locale)
+    label = question.label(point) if isinstance(point, int) else None
+    if label is None:
+        return str(point)
+    return gettext("flow.summary.scale", locale, point=point, label=label.get(locale))
+
+
+def answer_text(question: Question, value: Any, items: Sequence[ItemRef] = (), locale: str | None = None) -> str:
+    """An answer value in words."""
+    if value is None:
+        return gettext("flow.summary.skipped", locale)
+    sep = gettext("flow.summary.sep", locale)
+    names = {i.id: i.name for i in items}
+    match question.type:
+        case "single":
+            option = question.option(value)
+            return option.text.get(locale) if option else str(value)
+        case "multi":
+            return sep.join(o.text.get(locale) for o in question.options if o.id in value)
+        case "scale":
+            return scale_text(question, value, locale)
+        case "text":
+            text = " ".join(str(value).split())
+            return text if len(text) <= SUMMARY_TEXT_CHARS else text[: SUMMARY_TEXT_CHARS - 1] + "…"
+        case "number":
+            return _fmt(value)
+        case "item_rating":
+            return gettext("flow.summary.rating-sep", locale).join(
+                gettext("flow.summary.rating", locale, name=names.get(int(k), f"#{k}"),
+                        score=scale_text(question, v, locale))
+                for k, v in value.items()
+            )
+        case "item_pick":
+            return sep.join(names.get(int(i), f"#{i}") for i in value)
+    return str(value)
+
+
+def summary_lines(
+    q: Questionnaire,
+    answers: Answers,
+    items: Sequence[ItemRef] | None = None,
+    locale: str | None = None,
+) -> list[str]:
+    """One line per shown question answered or skipped: "1. 您知道… — 知道一些"."""
+    lines = []
+    for n, question in enumerate(applicable(q, answers, items), start=1):
+        if question.id not in answers:
+            continue
+        lines.append(gettext(
+            "flow.summary.line", locale, n=n, question=question.text.get(locale),
+            answer=answer_text(question, answers[question.id], items or (), locale),
+        ))
+    return lines
+
+
+# --- an immutable state for the bot --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FlowState:
+    """A resident's place in a questionnaire. `answers` holds given answers only;
+    `skipped` the optional questions skipped; `current` the question on screen
+    (None when complete). Methods return new states."""
+
+    answers: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    skipped: frozenset[str] = frozenset()
+    current: str | None = None
+
+    @classmethod
+    def _make(
+        cls, q: Questionnaire, stored: Answers, items: Sequence[ItemRef] | None, current: str | None = None
+    ) -> FlowState:
+        stored = prune(q, stored, items)
+        given = {k: v for k, v in stored.items() if v is not None}
+        skipped = frozenset(k for k, v in stored.items() if v is None)
+        shown = {x.id for x in applicable(q, stored, items)}
+        if current is None or current not in shown:
+            nxt = next_question(q, stored, (), items)
+            current = nxt.id if nxt else None
+        return cls(MappingProxyType(given), skipped, current)
+
+    @classmethod
+    def start(cls, q: Questionnaire, items: Sequence[ItemRef] | None = None) -> FlowState:
+        return cls._make(q, {}, items)
+
+    @classmethod
+    def from_stored(
+        cls,
+        q: Questionnaire,
+        stored: Answers,
+        items: Sequence[ItemRef] | None = None,
+        current: str | None = None,
+    ) -> FlowState:
+        """Rebuild from the rows {question_id: value or None}. Rows the questionnaire
+        no longer accepts (unknown question, invalid value, None for a required
+        question, answers to questions not shown) are dropped. With `items` None,
+        item answers are kept unchecked."""
+        clean: dict[str, Any] = {}
+        for qid, value in stored.items():
+            question = q.question(qid)
+            if question is None:
+                continue
+            if value is None:
+                if not question.required:
+                    clean[qid] = None
+                continue
+            if items is None and question.type in ITEM_TYPES:
+                clean[qid] = value
+                continue
+            checked, error = validate(question, value, items)
+            if error is None:
+                clean[qid] = checked
+        return cls._make(q, clean, items, current)
+
+    def stored(self) -> dict[str, Any]:
+        """The rows to store: {question_id: value}, None for skipped."""
+        return {**dict(self.answers), **dict.fromkeys(self.skipped)}
+
+    def question(self, q: Questionnaire) -> Question | None:
+        return q.question(self.current) if self.current else None
+
+    def answer(
+        self,
+        q: Questionnaire,
+        raw_value: Any,
+        items: Sequence[ItemRef] | None = None,
+        question_id: str | None = None,
+    ) -> tuple[FlowState, FlowError | None]:
+        """Answer the current question (or `question_id`, e.g. from an older message's
+        button) and move on to the next unanswered one."""
+        qid = question_id or self.current
+        if qid is None:
+            return self, _error("not-applicable")
+        new, error = answer(q, self.stored(), qid, raw_value, items)
+        return (self, error) if error else (self._make(q, new, items), None)
+
+    def skip(
+        self, q: Questionnaire, items: Sequence[ItemRef] | None = None, question_id: str | None = None
+    ) -> tuple[FlowState, FlowError | None]:
+        qid = question_id or self.current
+        if qid is None:
+            return self, _error("not-applicable")
+        new, error = skip(q, self.stored(), qid, items)
+        return (self, error) if error else (self._make(q, new, items), None)
+
+    def change(
+        self, q: Questionnaire, question_id: str, value: Any, items: Sequence[ItemRef] | None = None
+    ) -> FlowState:
+        """Set an already valid value (None = skipped) and move to the next unanswered."""
+        return self._make(q, change(q, self.stored(), question_id, value, items), items)
+
+    def back(self, q: Questionnaire, items: Sequence[ItemRef] | None = None) -> FlowState:
+        """Show the previous question again (its answer stays until replaced); at the
+        first question the state is unchanged."""
+        previous = back(q, self.stored(), self.current, items)
+        if previous is None:
+            return self
+        return FlowState(self.answers, self.skipped, previous)
+
+    def progress(self, q: Questionnaire, items: Sequence[ItemRef] | None = None) -> tuple[int, int]:
+        return progress(q, self.stored(), (), items)
+
+    def is_complete(self, q: Questionnaire, items: Sequence[ItemRef] | None = None) -> bool:
+        return is_complete(q, self.stored(), (), items)
+
+    def next_question(self, q: Questionnaire, items: Sequence[ItemRef] | None = None) -> Question | None:
+        return next_question(q, self.stored(), (), items)
