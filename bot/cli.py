@@ -43,5 +43,9 @@ def _register() -> None:
 
     app.add_typer(cli_lists.app, name="lists")
 
+    from bot import cli_questionnaire
+
+    app.add_typer(cli_questionnaire.app, name="questionnaire")
+
 
 _register()

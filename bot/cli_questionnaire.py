@@ -1,0 +1,49 @@
+"""`qingdan questionnaire …`: commands for organizers' questionnaire files.
+
+`check FILE` prints every problem as "file:line: [error] message" and exits 0 when
+the questionnaire is valid (warnings allowed), 1 when it has errors, 2 when the
+file cannot be read.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import typer
+
+from surveys.i18n import gettext
+from surveys.questionnaire import load_questionnaire
+
+app = typer.Typer(help="Residents' questionnaires (YAML): check a file before using it.",
+                  no_args_is_help=True, add_completion=False)
+
+
+@app.command("check")
+def check(
+    file: Path = typer.Argument(..., help="The questionnaire YAML file."),
+    locale: str = typer.Option("zh_CN", "--locale", "-l", help="Language of the messages: zh_CN or en."),
+) -> None:
+    """Check a questionnaire file: syntax, ids, types, options, show_if references."""
+    try:
+        text = file.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        typer.echo(gettext("cli.questionnaire.unreadable", locale, file=str(file), reason=reason), err=True)
+        raise typer.Exit(2) from None
+
+    questionnaire, problems = load_questionnaire(text, file.name)
+    for p in problems:
+        where = f"{file}:{p.line}" if p.line is not None else str(file)
+        typer.echo(f"{where}: [{p.severity.value}] {p.message(locale)}")
+    if questionnaire is None:
+        errors = sum(1 for p in problems if p.is_error)
+        typer.echo(gettext("cli.questionnaire.invalid", locale, file=str(file), errors=errors,
+                           warnings=len(problems) - errors), err=True)
+        raise typer.Exit(1)
+
+    typer.echo(gettext("cli.questionnaire.valid", locale, file=str(file), title=questionnaire.title.get(locale),
+                       count=len(questionnaire.questions), minutes=questionnaire.estimated_minutes))
+    counts = Counter(q.type for q in questionnaire.questions)
+    typer.echo(gettext("cli.questionnaire.types", locale,
+                       types=", ".join(f"{t} ×{n}" for t, n in counts.items())))
