@@ -1,0 +1,298 @@
+"""The questionnaire YAML format: parsing every question type, and every mistake
+reported with its line."""
+
+from __future__ import annotations
+
+import textwrap
+
+import pytest
+
+from surveys.i18n import LOCALES, gettext, has, keys
+from surveys.problems import Severity
+from surveys.questionnaire import (
+    DEFAULT_MAX_LENGTH,
+    DEFAULT_RATING_ITEMS,
+    QUESTION_TYPES,
+    Condition,
+    Text,
+    load_default_questionnaire,
+    load_questionnaire,
+)
+
+ALL_TYPES = textwrap.dedent("""\
+    id: t1
+    title: {zh_CN: 测试问卷, en: Test}
+    intro: 说明
+    estimated_minutes: 4
+    questions:
+      - id: aware
+        type: single
+        text: {zh_CN: 了解吗？, en: "Do you know?"}
+        help: 比如低保
+        options:
+          - {id: yes, text: 了解}
+          - {id: no, text: {zh_CN: 不了解, en: "No"}}
+      - id: areas
+        type: multi
+        text: 哪些方面？
+        min: 1
+        max: 2
+        options:
+          - {id: a, text: 甲}
+          - {id: b, text: 乙}
+          - {id: c, text: 丙}
+      - id: sat
+        type: scale
+        text: 满意吗？
+        labels: {1: 很不满意, 5: {zh_CN: 很满意, en: Very satisfied}}
+        allow_unsure: true
+        show_if: {question: aware, equals: yes}
+      - id: why
+        type: text
+        required: false
+        text: 为什么？
+        max_length: 200
+        show_if: {question: sat, in: [1, 2]}
+      - id: age
+        type: number
+        text: 年龄
+        min: 0
+        max: 120
+        integer: true
+        required: false
+      - id: rate
+        type: item_rating
+        text: 给这些事项打分
+        parts: [basic, cooperating]
+        categories: [民生服务]
+        max_items: 3
+        allow_unsure: true
+      - id: pick
+        type: item_pick
+        text: 最需要哪些？
+        max_picks: 2
+        show_if: {question: areas, not_equals: c}
+      - id: other
+        type: text
+        text: 其他
+        show_if: {question: why, answered: true}
+""")
+
+
+def load_ok(text: str):
+    q, problems = load_questionnaire(text, "t.yaml")
+    assert q is not None, [p.render("en") for p in problems]
+    return q
+
+
+def test_every_question_type_parses_with_its_settings() -> None:
+    q = load_ok(ALL_TYPES)
+    assert q.id == "t1" and q.title.get("en") == "Test" and q.intro.get("zh_CN") == "说明"
+    assert q.estimated_minutes == 4
+    assert [x.type for x in q.questions] == ["single", "multi", "scale", "text", "number",
+                                            "item_rating", "item_pick", "text"]
+    assert set(QUESTION_TYPES) == {x.type for x in q.questions}
+    aware, areas, sat, why, age, rate, pick, other = q.questions
+    assert aware.option_ids == ("yes", "no") and aware.help is not None and aware.help.get() == "比如低保"
+    assert aware.required is True and aware.line == 6
+    assert areas.min_choices == 1 and areas.max_choices == 2
+    assert sat.allow_unsure and sat.label(1) == Text("很不满意") and sat.label(5).get("en") == "Very satisfied"
+    assert sat.label(3) is None
+    assert sat.show_if == Condition("aware", "equals", ("yes",))
+    assert why.required is False and why.max_length == 200
+    assert why.show_if == Condition("sat", "in", (1, 2))
+    assert age.min_value == 0 and age.max_value == 120 and age.integer
+    assert rate.parts == ("basic", "cooperating") and rate.categories == ("民生服务",) and rate.max_items == 3
+    assert rate.allow_unsure
+    assert pick.max_picks == 2 and pick.max_items is None and pick.parts == ("basic",)
+    assert pick.show_if == Condition("areas", "not_equals", ("c",))
+    assert other.show_if == Condition("why", "answered", (True,))
+
+
+def test_defaults_for_omitted_settings() -> None:
+    q = load_ok(textwrap.dedent("""\
+        id: d
+        title: 问卷
+        questions:
+          - {id: t, type: text, text: 说说}
+          - {id: r, type: item_rating, text: 打分}
+          - {id: m, type: multi, text: 选, options: [{id: a, text: 甲}, {id: b, text: 乙}]}
+    """))
+    t, r, m = q.questions
+    assert t.required and t.max_length == DEFAULT_MAX_LENGTH
+    assert r.max_items == DEFAULT_RATING_ITEMS and r.parts == ("basic",) and r.categories == ()
+    assert (m.min_choices, m.max_choices) == (1, 2)
+    assert q.intro.get() == "" and q.estimated_minutes == 1
+
+
+def test_ids_like_yes_no_and_30_44_stay_strings() -> None:
+    q = load_ok(textwrap.dedent("""\
+        id: d
+        title: 问卷
+        questions:
+          - id: q1
+            type: single
+            text: 年龄
+            options: [{id: 30_44, text: 30–44}, {id: no, text: 否}, {id: on, text: 开}]
+          - {id: q2, type: text, text: 说说, show_if: {question: q1, equals: no}}
+    """))
+    assert q.questions[0].option_ids == ("30_44", "no", "on")
+    assert q.questions[1].show_if == Condition("q1", "equals", ("no",))
+
+
+def test_text_falls_back_to_chinese() -> None:
+    text = Text({"zh_CN": "你好", "en": "Hello"})
+    assert text.get("en") == "Hello" and text.get("en_US") == "Hello"
+    assert text.get("fr") == "你好" and text.get(None) == "你好"
+    assert Text("只有中文").get("en") == "只有中文"
+    assert dict(text) == {"zh_CN": "你好", "en": "Hello"}
+
+
+HEAD = "id: d\ntitle: 问卷\nquestions:\n"
+CHOICE = "    options: [{id: a, text: 甲}, {id: b, text: 乙}]\n"
+
+# (file text, expected rule, expected line)
+BROKEN: list[tuple[str, str, int]] = [
+    ("id: d\ntitle: [unclosed\nquestions: []\n", "questionnaire.yaml-syntax", 3),
+    ("id: d\n  title: x\n", "questionnaire.yaml-syntax", 2),
+    (HEAD + "  - {id: q1, type: slider, text: 你好}\n", "questionnaire.unknown-type", 4),
+    (HEAD + "  - {id: q1, type: text, text: 你好}\n  - {id: q1, type: text, text: 再见}\n",
+     "questionnaire.duplicate-question", 5),
+    (HEAD + "  - id: q1\n    type: text\n", "questionnaire.missing-text", 4),
+    (HEAD + "  - {id: q1, type: text, text: ''}\n", "questionnaire.missing-text", 4),
+    (HEAD + "  - id: q1\n    type: text\n    text: {en: Hello}\n", "questionnaire.missing-zh", 6),
+    (HEAD + "  - id: q1\n    type: text\n    text: {zh_CN: 你好, fr: Bonjour}\n", "questionnaire.unknown-locale", 6),
+    (HEAD + "  - id: q1\n    type: single\n    text: 选\n    options:\n      - {id: a, text: 甲}\n"
+     "      - {id: a, text: 乙}\n", "questionnaire.duplicate-option", 9),
+    (HEAD + "  - id: q1\n    type: single\n    text: 选\n    options: []\n", "questionnaire.no-options", 7),
+    (HEAD + "  - id: q1\n    type: single\n    text: 选\n", "questionnaire.no-options", 4),
+    (HEAD + "  - id: q1\n    type: single\n    text: 选\n    options:\n"
+     + "".join(f"      - {{id: o{i}, text: 选项{i}}}\n" for i in range(13)), "questionnaire.too-many-options", 8),
+    (HEAD + "  - id: q1\n    type: single\n    text: 选\n    options: [{id: a, text: 甲}]\n",
+     "questionnaire.too-few-options", 7),
+    (HEAD + "  - id: q1\n    type: multi\n    text: 选\n    min: 2\n    max: 1\n" + CHOICE,
+     "questionnaire.min-greater-than-max", 7),
+    (HEAD + "  - id: q1\n    type: number\n    text: 数\n    min: 10\n    max: 5\n",
+     "questionnaire.min-greater-than-max", 7),
+    (HEAD + "  - id: Q-1\n    type: text\n    text: 说\n", "questionnaire.bad-id", 4),
+    (HEAD + "  - id: a_very_long_question_id\n    type: text\n    text: 说\n", "questionnaire.bad-id", 4),
+    (HEAD + "  - id: q1\n    type: single\n    text: 选\n    options: [{id: 是, text: 是}, {id: b, text: 否}]\n",
+     "questionnaire.bad-id", 7),
+    (HEAD + "  - {id: q1, type: text, text: 说, show_if: {question: q9, answered: true}}\n",
+     "questionnaire.show-if-unknown-question", 4),
+    (HEAD + "  - id: q1\n    type: text\n    text: 说\n    show_if:\n      question: q2\n      answered: true\n"
+     "  - {id: q2, type: text, text: 再说}\n", "questionnaire.show-if-later-question", 8),
+    (HEAD + "  - {id: q1, type: text, text: 说, show_if: {question: q1, answered: true}}\n",
+     "questionnaire.show-if-self", 4),
+    (HEAD + "  - id: q1\n    type: single\n    text: 选\n" + CHOICE
+     + "  - id: q2\n    type: text\n    text: 说\n    show_if:\n      question: q1\n      in: [a, z]\n",
+     "questionnaire.show-if-unknown-option", 13),
+    (HEAD + "  - {id: q1, type: scale, text: 满意吗}\n  - {id: q2, type: text, text: 说, "
+     "show_if: {question: q1, equals: unsure}}\n", "questionnaire.show-if-unknown-option", 5),
+    (HEAD + "  - {id: q1, type: text, text: 说}\n  - {id: q2, type: text, text: 再说, "
+     "show_if: {question: q1, equals: x}}\n", "questionnaire.show-if-unsupported", 5),
+    (HEAD + "  - {id: q1, type: text, text: 说}\n  - {id: q2, type: text, text: 再说, "
+     "show_if: {question: q1}}\n", "questionnaire.show-if-bad", 5),
+    (HEAD + "  - id: q1\n    type: text\n    text: 说\n    requird: false\n", "questionnaire.unknown-key", 7),
+    (HEAD + "  - id: q1\n    type: text\n    text: 说\n    options: []\n", "questionnaire.key-not-for-type", 7),
+    (HEAD + "  - id: q1\n    type: text\n    text: 说\n    max_length: 5000\n", "questionnaire.out-of-bounds", 7),
+    (HEAD + "  - id: q1\n    type: text\n    text: 说\n    required: maybe\n", "questionnaire.bad-value", 7),
+    (HEAD + "  - id: q1\n    type: text\n    text: 说\n    text: 再说\n", "questionnaire.duplicate-key", 7),
+    (HEAD + "  - id: q1\n    type: item_pick\n    text: 选\n    parts: [basic, other]\n", "questionnaire.bad-part", 7),
+    (HEAD + "  - id: q1\n    type: item_pick\n    text: 选\n    max_items: 2\n    max_picks: 3\n",
+     "questionnaire.picks-above-items", 8),
+    (HEAD + "  - id: q1\n    type: scale\n    text: 满意吗\n    labels: {0: 差, 5: 好}\n",
+     "questionnaire.bad-scale-label", 7),
+    (HEAD + "  - just a string\n", "questionnaire.not-a-mapping", 4),
+    ("id: d\ntitle: 问卷\nquestions: []\n", "questionnaire.no-questions", 3),
+    ("title: 问卷\nquestions:\n  - {id: q1, type: text, text: 说}\n", "questionnaire.missing-key", 1),
+]
+
+
+@pytest.mark.parametrize(("text", "rule", "line"), BROKEN, ids=[f"{r}@{n}" for _, r, n in BROKEN])
+def test_each_mistake_is_reported_with_its_line(text: str, rule: str, line: int) -> None:
+    q, problems = load_questionnaire(text, "bad.yaml")
+    assert q is None
+    found = [(p.rule, p.line) for p in problems]
+    assert (rule, line) in found, found
+    assert all(p.file == "bad.yaml" for p in problems)
+
+
+@pytest.mark.parametrize(("text", "rule", "line"), BROKEN, ids=[f"{r}@{n}" for _, r, n in BROKEN])
+def test_every_problem_has_a_catalog_message_in_both_languages(text: str, rule: str, line: int) -> None:
+    _, problems = load_questionnaire(text, "bad.yaml")
+    for p in problems:
+        for locale in LOCALES:
+            assert has(f"problem.{p.rule}", locale)
+            message = p.message(locale)
+            assert message and "{" not in message
+        assert p.render("zh_CN").startswith("[错误]")
+
+
+def test_loading_never_raises_on_odd_input() -> None:
+    for text in ["", "[]", "42", "questions: {a: 1}", "id: d\ntitle: 问卷\nquestions: [1, [2], {}]",
+                 "? [a]\n: b\n", "id: !!int abc\n", "\t\x00"]:
+        q, problems = load_questionnaire(text)
+        assert q is None and problems and all(p.is_error for p in problems)
+
+
+def test_more_than_ten_questions_is_a_warning_only() -> None:
+    text = HEAD + "".join(f"  - {{id: q{i}, type: text, text: 问题{i}}}\n" for i in range(12))
+    q, problems = load_questionnaire(text)
+    assert q is not None and len(q.questions) == 12
+    assert [(p.rule, p.severity, p.line) for p in problems] == [
+        ("questionnaire.too-many-questions", Severity.WARNING, 4)
+    ]
+
+
+def test_several_mistakes_are_all_reported() -> None:
+    text = HEAD + "  - {id: q1, type: slider, text: 说}\n  - {id: Q2, type: text, text: 说}\n"
+    _, problems = load_questionnaire(text)
+    assert [(p.rule, p.line) for p in problems] == [
+        ("questionnaire.unknown-type", 4), ("questionnaire.bad-id", 5)
+    ]
+
+
+def test_default_questionnaire_loads_cleanly_and_is_short() -> None:
+    from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
+
+    q, problems = load_questionnaire(DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"), "default.yaml")
+    assert problems == []
+    assert q is not None and 6 <= len(q.questions) <= 10
+    assert q == load_default_questionnaire()
+
+
+def test_default_questionnaire_speaks_chinese_and_english_everywhere() -> None:
+    q = load_default_questionnaire()
+    texts = [q.title, q.intro]
+    for question in q.questions:
+        texts.append(question.text)
+        texts.extend(o.text for o in question.options)
+        texts.extend(t for _, t in question.labels)
+        if question.help:
+            texts.append(question.help)
+    assert all(set(t) == {"zh_CN", "en"} for t in texts)
+
+
+def test_default_questionnaire_has_the_intended_questions() -> None:
+    q = load_default_questionnaire()
+    assert [(x.id, x.type, x.required) for x in q.questions] == [
+        ("aware", "single", True),
+        ("sat_welfare", "scale", True),
+        ("sat_safety", "scale", True),
+        ("sat_emergency", "scale", True),
+        ("needs", "multi", True),
+        ("missing", "single", True),
+        ("missing_what", "text", False),
+        ("suggest", "text", False),
+        ("age", "single", False),
+    ]
+    assert all(x.allow_unsure for x in q.questions if x.type == "scale")
+    assert q.question("needs").max_choices == 3
+    assert q.question("missing_what").show_if == Condition("missing", "equals", ("yes",))
+
+
+def test_questionnaire_catalog_has_the_same_keys_in_both_languages() -> None:
+    ours = {k for k in keys("zh_CN") if k.startswith(("flow.", "problem.questionnaire.", "cli.questionnaire."))}
+    assert ours == {k for k in keys("en") if k.startswith(("flow.", "problem.questionnaire.", "cli.questionnaire."))}
+    assert gettext("flow.not-an-option", "zh_CN") == "请点下面的按钮选择。"
