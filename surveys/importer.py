@@ -1,0 +1,685 @@
+"""Reading an organizer's draft duty list from an Excel workbook or a CSV file.
+
+`read_duty_list` never raises: whatever arrives (a real draft, a Word file renamed
+.xlsx, a photo, half a download) comes back as an `ImportResult` whose problems say
+what is wrong and where (file, sheet, 1-based row, the column header as written).
+
+Import is all-or-nothing: when any error is found `items` is empty, and the
+problems list every error found, so the organizer can fix the file in one pass.
+Warnings (an ignored column, a skipped notes sheet) do not stop the import.
+
+What is understood:
+- `.xlsx` workbooks, one sheet per part (sheet names such as 基本履职事项/配合/收回),
+  or one sheet with a part column (部分/类型/事项类型/清单类型), or one sheet with
+  section rows ("一、基本履职事项") between the parts; title rows above the header;
+  merged cells (a merged category applies to every row it covers); blank rows;
+  category heading rows ("（一）党的建设"); formulas (their cached value); dates.
+- CSV in UTF-8, UTF-8 with BOM, GB18030/GBK, UTF-16 with BOM (Excel's "Unicode
+  text"), or whatever charset-normalizer can vouch for; comma, tab or semicolon.
+- Header variants in Chinese and English, insensitive to case, white space and
+  full-width forms.
+
+The file type is decided by content, not by the name.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+import unicodedata
+import zipfile
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from surveys.duty_list import DutyItem, Part
+from surveys.problems import Problem, Severity, has_errors
+
+MAX_FILE_BYTES = 50 * 1024 * 1024  # a 1,500-row draft is well under 1 MB
+MAX_UNZIPPED_BYTES = 400 * 1024 * 1024  # guards against zip bombs
+MAX_CELL_CHARS = 5_000
+MAX_DATA_ROWS = 50_000  # per file; real first-pass inventories reach ~1,500
+HEADER_SCAN_ROWS = 10
+MAX_PROBLEMS = 200  # of one kind of error, beyond which the rest are summarised
+
+# --- headers -------------------------------------------------------------------
+
+#: Exact header spellings (after `_norm_header`) and the field each one fills.
+#: "part" is the part column of a single-sheet list.
+_HEADER_EXACT: dict[str, str] = {}
+
+
+def _add_headers(field_name: str, *spellings: str) -> None:
+    for s in spellings:
+        _HEADER_EXACT[_norm_header_raw(s)] = field_name
+
+
+def _norm_header_raw(text: str) -> str:
+    text = unicodedata.normalize("NFKC", text).lower()
+    text = re.sub(r"\s+", "", text)
+    return text.strip(":*").replace("_", "")
+
+
+_add_headers("seq", "序号", "编号", "序", "no.", "no", "seq", "#", "number", "item no.", "sn")
+_add_headers("category", "领域", "类别", "一级类别", "一级分类", "分类", "事项类别", "所属领域", "category")
+_add_headers("subcategory", "二级类别", "二级分类", "二级领域", "子类", "subcategory", "sub-category")
+_add_headers("name", "事项名称", "名称", "事项", "履职事项", "履职事项名称", "item", "name", "item name",
+             "duty item", "duty")
+_add_headers("content", "具体内容", "乡镇职责", "乡镇(街道)职责", "乡镇(街道)配合职责", "配合职责",
+             "乡镇配合职责", "街道职责", "事项内容", "职责内容", "content", "township duty",
+             "township role")
+_add_headers("basis", "履职依据", "依据", "法律政策依据", "理由", "依据/理由", "依据理由", "收回依据",
+             "basis", "legal basis")
+_add_headers("county_department", "对应上级部门", "县级部门", "牵头部门", "对应上级(县级)部门",
+             "对应县级部门", "上级部门", "县直部门", "county department", "lead department",
+             "department", "countydepartment")
+_add_headers("county_duty", "上级部门职责", "县级部门职责", "县直部门职责", "county duty",
+             "department duty", "countyduty")
+_add_headers("receiving_department", "承接部门", "receiving department", "receiver", "taken over by",
+             "receivingdepartment")
+_add_headers("working_mode", "收回后工作方式", "工作方式", "working mode", "workingmode")
+_add_headers("remarks", "备注", "remarks", "remark", "notes", "note")
+_add_headers("part", "部分", "类型", "事项类型", "清单类型", "所属部分", "清单部分", "part", "type")
+
+# Looser rules for headers not spelled exactly as above, tried in order.
+_HEADER_FUZZY: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"二级.*(类别|分类|领域)"), "subcategory"),
+    (re.compile(r"依据|理由"), "basis"),
+    (re.compile(r"承接"), "receiving_department"),
+    (re.compile(r"工作方式"), "working_mode"),
+    (re.compile(r"备注"), "remarks"),
+    (re.compile(r"部门.*职责"), "county_duty"),
+    (re.compile(r"(乡镇|街道|配合).*职责|具体内容|内容"), "content"),
+    (re.compile(r"部门"), "county_department"),
+    (re.compile(r"类别|领域|分类"), "category"),
+    (re.compile(r"名称"), "name"),
+    (re.compile(r"序号|编号"), "seq"),
+)
+
+
+def header_field(text: object) -> str | None:
+    """The item field a column header stands for, or None."""
+    if not isinstance(text, str):
+        return None
+    key = _norm_header_raw(text)
+    if not key or len(key) > 40:
+        return None
+    if key in _HEADER_EXACT:
+        return _HEADER_EXACT[key]
+    for pattern, field_name in _HEADER_FUZZY:
+        if pattern.search(key):
+            return field_name
+    return None
+
+
+# --- parts ---------------------------------------------------------------------
+
+_PART_WORDS: tuple[tuple[re.Pattern[str], Part], ...] = (
+    (re.compile(r"收回|withdrawn|withdrawal|taken ?back"), Part.WITHDRAWN),
+    (re.compile(r"配合|cooperat|co-operat|assist"), Part.COOPERATING),
+    (re.compile(r"基本|basic"), Part.BASIC),
+)
+
+
+def part_from_text(text: object) -> Part | None:
+    """基本履职事项/基本/配合/上级部门收回事项/收回/basic/... → the Part."""
+    if not isinstance(text, str):
+        return None
+    key = unicodedata.normalize("NFKC", text).lower().strip()
+    if not key:
+        return None
+    if key in {p.value for p in Part}:
+        return Part(key)
+    for pattern, part in _PART_WORDS:
+        if pattern.search(key):
+            return part
+    return None
+
+
+_SECTION_PART = re.compile(r"(基本履职事项|配合履职事项|收回事项|basic|cooperating|withdrawn)", re.I)
+_ENUM_PREFIX = re.compile(r"^\s*([(（]?[一二三四五六七八九十\d]+[)）]?[、.．,，\s]*)")
+_COUNT_SUFFIX = re.compile(r"[(（]\s*(共\s*)?\d+\s*项\s*[)）]\s*$")
+
+
+def _heading_text(text: str) -> str:
+    """"（一）党的建设（12项）" → "党的建设"."""
+    text = _COUNT_SUFFIX.sub("", text.strip())
+    return _ENUM_PREFIX.sub("", text, count=1).strip()
+
+
+# --- result --------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """The items read from one file and the problems found on the way."""
+
+    items: list[DutyItem] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    file: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when no error was found (warnings allowed)."""
+        return not has_errors(self.problems)
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+    def render(self, locale: str | None = None) -> list[str]:
+        """Each problem as one line of text, in `locale`."""
+        return [p.render(locale) for p in self.problems]
+
+
+class _Collector:
+    """Problems of one import, all carrying the file name."""
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.problems: list[Problem] = []
+        self._counts: dict[str, int] = {}
+
+    def add(self, severity: Severity, rule: str, *, sheet: str | None = None, row: int | None = None,
+            column: str | None = None, part: Part | None = None, **params: Any) -> None:
+        n = self._counts.get(rule, 0) + 1
+        self._counts[rule] = n
+        if n > MAX_PROBLEMS:
+            return
+        self.problems.append(Problem(severity, rule, params=params, part=part.value if part else None,
+                                     sheet=sheet, row=row, column=column, file=self.file))
+
+    def error(self, rule: str, **kw: Any) -> None:
+        self.add(Severity.ERROR, rule, **kw)
+
+    def warning(self, rule: str, **kw: Any) -> None:
+        self.add(Severity.WARNING, rule, **kw)
+
+    def finish(self) -> None:
+        for rule, n in self._counts.items():
+            if n > MAX_PROBLEMS:
+                self.error("import.more-problems", rule=rule, count=n - MAX_PROBLEMS)
+
+
+# --- entry point ---------------------------------------------------------------
+
+
+def read_duty_list(source: Path | bytes, filename: str | None = None,
+                   locale: str | None = None) -> ImportResult:
+    """Read a draft duty list from a path or from the bytes of an upload.
+
+    `filename` names the file in problems (default: the path's name, or "upload").
+    `locale` is accepted for symmetry with the other readers: problems are
+    rendered in the reader's language later, with `Problem.message(locale)`.
+    Never raises.
+    """
+    if filename is None:
+        filename = source.name if isinstance(source, Path) else "upload"
+    out = _Collector(filename)
+    items: list[DutyItem] = []
+    try:
+        data = _read_source(source, out)
+        if data is not None:
+            items = _read_bytes(data, filename, out)
+    except Exception as exc:  # noqa: BLE001 — the contract is: never raise
+        out.error("import.internal", detail=f"{type(exc).__name__}: {exc}"[:300])
+        items = []
+    out.finish()
+    result = ImportResult(items=items, problems=out.problems, file=filename)
+    if not result.ok:
+        result.items = []
+    return result
+
+
+def _read_source(source: Path | bytes, out: _Collector) -> bytes | None:
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        data = bytes(source)
+    else:
+        try:
+            size = Path(source).stat().st_size
+            if size > MAX_FILE_BYTES:
+                out.error("import.file-too-large", size_mb=round(size / 1048576, 1),
+                          limit_mb=MAX_FILE_BYTES // 1048576)
+                return None
+            data = Path(source).read_bytes()
+        except OSError as exc:
+            out.error("import.unreadable", detail=str(exc)[:300])
+            return None
+    if len(data) > MAX_FILE_BYTES:
+        out.error("import.file-too-large", size_mb=round(len(data) / 1048576, 1),
+                  limit_mb=MAX_FILE_BYTES // 1048576)
+        return None
+    return data
+
+
+_MAGIC: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"%PDF", "PDF"),
+    (b"Rar!", "RAR"),
+    (b"7z\xbc\xaf\x27\x1c", "7z"),
+    (b"\x1f\x8b", "gzip"),
+    (b"BM", "BMP"),
+    (b"RIFF", "RIFF (WebP/WAV/AVI)"),
+    (b"{\\rtf", "RTF"),
+)
+
+
+def _read_bytes(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
+    if not data.strip(b" \t\r\n\x00\xef\xbb\xbf"):
+        out.error("import.empty-file")
+        return []
+    if data.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
+        return _read_zip(data, filename, out)
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
+        out.error("import.old-or-encrypted-excel")
+        return []
+    for magic, kind in _MAGIC:
+        if data.startswith(magic):
+            out.error("import.not-a-table", kind=kind)
+            return []
+    head = data[:2048].lstrip(b"\xef\xbb\xbf \t\r\n").lower()
+    if head.startswith((b"<!doctype html", b"<html", b"<table", b"<?xml", b"<meta")):
+        out.error("import.not-a-table", kind="HTML/XML")
+        return []
+    text = _decode(data, out)
+    if text is None:
+        return []
+    if filename.lower().endswith((".xlsx", ".xlsm", ".xls")):
+        out.warning("import.extension-mismatch", actual="CSV")
+    return _read_csv_text(text, filename, out)
+
+
+# --- workbooks -----------------------------------------------------------------
+
+
+def _zip_kind(names: set[str]) -> str:
+    if "word/document.xml" in names:
+        return "Word (.docx)"
+    if "ppt/presentation.xml" in names:
+        return "PowerPoint (.pptx)"
+    if "content.xml" in names and "mimetype" in names:
+        return "OpenDocument (.ods/.odt)"
+    return "ZIP"
+
+
+_FORMULA = re.compile(rb"<(?:\w+:)?f[ >/]")
+
+
+def _read_zip(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            names = {i.filename for i in infos}
+            if "xl/workbook.xml" not in names:
+                out.error("import.not-a-table", kind=_zip_kind(names))
+                return []
+            if sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES:
+                out.error("import.file-too-large", size_mb=round(sum(i.file_size for i in infos) / 1048576, 1),
+                          limit_mb=MAX_UNZIPPED_BYTES // 1048576)
+                return []
+            has_formulas = False
+            for info in infos:
+                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
+                    if _FORMULA.search(zf.read(info)):
+                        has_formulas = True
+                        break
+            bad = zf.testzip() if len(data) < 5 * 1024 * 1024 else None
+            if bad is not None:
+                out.error("import.corrupt-file", detail=f"bad member {bad}")
+                return []
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError) as exc:
+        out.error("import.corrupt-file", detail=str(exc)[:300])
+        return []
+    except Exception as exc:  # noqa: BLE001 — zlib and friends raise their own errors
+        out.error("import.corrupt-file", detail=f"{type(exc).__name__}: {exc}"[:300])
+        return []
+
+    import openpyxl  # imported lazily: CSV-only callers need not pay for it
+
+    try:
+        wb = openpyxl.load_workbook(io.BytesIO(data), data_only=True)
+    except Exception as exc:  # noqa: BLE001 — openpyxl raises many kinds on broken files
+        out.error("import.corrupt-file", detail=f"{type(exc).__name__}: {exc}"[:300])
+        return []
+    formulas: dict[str, dict[tuple[int, int], str]] = {}
+    if has_formulas:
+        formulas = _formula_cells(data)
+    if filename.lower().endswith(".csv"):
+        out.warning("import.extension-mismatch", actual="Excel (.xlsx)")
+
+    sheets: list[_Table] = []
+    for ws in wb.worksheets:
+        grid = [list(r) for r in ws.iter_rows(values_only=True)] if ws.max_row else []
+        for rng in ws.merged_cells.ranges:
+            top = rng.min_row - 1
+            col = rng.min_col - 1
+            if top >= len(grid):
+                continue
+            value = grid[top][col] if col < len(grid[top]) else None
+            for r in range(top + 1, min(rng.max_row, len(grid))):
+                row = grid[r]
+                if col < len(row):
+                    row[col] = value
+        sheets.append(_Table(ws.title, grid, formulas.get(ws.title, {})))
+    wb.close()
+    return _read_tables(sheets, filename, out)
+
+
+def _formula_cells(data: bytes) -> dict[str, dict[tuple[int, int], str]]:
+    """Formula text by (row, col), 1-based, per sheet — for formulas without a
+    cached value, which data_only reads as empty."""
+    import openpyxl
+
+    found: dict[str, dict[tuple[int, int], str]] = {}
+    wb = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=False)
+    try:
+        for ws in wb.worksheets:
+            cells: dict[tuple[int, int], str] = {}
+            for row in ws.iter_rows():
+                for cell in row:
+                    v = getattr(cell, "value", None)
+                    if isinstance(v, str) and v.startswith("="):
+                        cells[(cell.row, cell.column)] = v
+                    elif v is not None and type(v).__name__ in ("ArrayFormula", "DataTableFormula"):
+                        cells[(cell.row, cell.column)] = str(getattr(v, "text", "") or "=")
+            found[ws.title] = cells
+    finally:
+        wb.close()
+    return found
+
+
+# --- CSV -----------------------------------------------------------------------
+
+
+def _plausible(text: str) -> bool:
+    """Decoded text that a person typed: no control characters, next to no
+    private-use or unassigned code points."""
+    odd = 0
+    for ch in text[:200_000]:
+        if ch in "\t\r\n":
+            continue
+        cat = unicodedata.category(ch)
+        if cat == "Cc":
+            return False
+        if cat in ("Co", "Cn", "Cs"):
+            odd += 1
+    return odd <= max(2, len(text) // 1000)
+
+
+def _decode(data: bytes, out: _Collector) -> str | None:
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            text = data.decode("utf-16")
+            if _plausible(text):
+                return text
+        except UnicodeDecodeError:
+            pass
+    for encoding in ("utf-8-sig", "gb18030"):
+        try:
+            text = data.decode(encoding)
+        except UnicodeDecodeError:
+            continue
+        if _plausible(text):
+            return text
+    if b"\x00" not in data:
+        try:
+            from charset_normalizer import from_bytes
+
+            best = from_bytes(data).best()
+        except Exception:  # noqa: BLE001
+            best = None
+        if best is not None and best.encoding and best.chaos < 0.1:
+            text = str(best)
+            if _plausible(text):
+                out.warning("import.guessed-encoding", encoding=best.encoding)
+                return text
+    out.error("import.unknown-encoding")
+    return None
+
+
+def _read_csv_text(text: str, filename: str, out: _Collector) -> list[DutyItem]:
+    sample = text[:8192]
+    try:
+        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
+    except csv.Error:
+        dialect = csv.excel
+    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+    grid: list[list[Any]] = []
+    try:
+        for record in reader:
+            grid.append(list(record))
+            if len(grid) > MAX_DATA_ROWS + HEADER_SCAN_ROWS + 1000:
+                break
+    except csv.Error as exc:
+        out.error("import.csv-malformed", row=reader.line_num, detail=str(exc)[:200])
+        return []
+    hint = Path(filename).stem
+    return _read_tables([_Table(None, grid, {}, hint=hint)], filename, out)
+
+
+# --- tables (a sheet, or a CSV file) -------------------------------------------
+
+
+@dataclass(slots=True)
+class _Table:
+    name: str | None  # the sheet name; None for CSV
+    grid: list[list[Any]]
+    formulas: dict[tuple[int, int], str]
+    hint: str | None = None  # a file name that may tell the part
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, dt.datetime):
+        if value.time() == dt.time(0, 0):
+            return value.date().isoformat()
+        return value.isoformat(sep=" ", timespec="minutes")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() else repr(value)
+    return str(value).strip()
+
+
+def _seq(value: Any) -> int | None | str:
+    """An int, None for blank, or the text when it is not a whole number."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else repr(value)
+    text = unicodedata.normalize("NFKC", _text(value)).rstrip(".、")
+    if not text:
+        return None
+    if text.isdigit():
+        return int(text)
+    return text
+
+
+def _read_tables(tables: Sequence[_Table], filename: str, out: _Collector) -> list[DutyItem]:
+    items: list[DutyItem] = []
+    several = sum(1 for t in tables if _non_empty(t.grid)) > 1
+    for table in tables:
+        if not _non_empty(table.grid):
+            continue
+        items.extend(_read_table(table, several, out))
+        if len(items) > MAX_DATA_ROWS:
+            out.error("import.too-many-rows", limit=MAX_DATA_ROWS)
+            return []
+    if not items and not has_errors(out.problems):
+        out.error("import.no-items")
+    return items
+
+
+def _non_empty(grid: Iterable[list[Any]]) -> bool:
+    return any(_text(v) for row in grid for v in row)
+
+
+def _find_header(grid: list[list[Any]]) -> tuple[int, dict[int, str]] | None:
+    """The index of the row that matches the most known headers, and the field
+    of each matched column."""
+    best: tuple[int, dict[int, str]] | None = None
+    for r, row in enumerate(grid[:HEADER_SCAN_ROWS]):
+        cols = {c: f for c, v in enumerate(row) if (f := header_field(v))}
+        if len(set(cols.values())) >= 2 and (best is None or len(set(cols.values())) > len(set(best[1].values()))):
+            best = (r, cols)
+    return best
+
+
+def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]:
+    sheet = table.name
+    grid = table.grid
+    found = _find_header(grid)
+    sheet_part = part_from_text(sheet) if sheet else part_from_text(table.hint)
+    if found is None:
+        if several and sheet_part is None:
+            out.warning("import.sheet-skipped", sheet=sheet)
+        else:
+            out.error("import.no-header", sheet=sheet, rows=HEADER_SCAN_ROWS)
+        return []
+    hr, matched = found
+    header_row = grid[hr]
+
+    # Title rows above the header may name the part ("一、基本履职事项清单").
+    title_part = None
+    for row in grid[:hr]:
+        for v in row:
+            if isinstance(v, str) and _SECTION_PART.search(unicodedata.normalize("NFKC", v)):
+                title_part = title_part or part_from_text(v)
+
+    columns: dict[str, int] = {}
+    seen_text: dict[str, int] = {}
+    ok = True
+    for c, raw in enumerate(header_row):
+        label = _text(raw)
+        if not label:
+            continue
+        key = _norm_header_raw(label)
+        if key in seen_text:
+            out.error("import.duplicate-column", sheet=sheet, row=hr + 1, column=label)
+            ok = False
+            continue
+        seen_text[key] = c
+        f = matched.get(c)
+        if f is None:
+            out.warning("import.unknown-column", sheet=sheet, row=hr + 1, column=label)
+            continue
+        if f == "category" and "category" in columns and "subcategory" not in columns:
+            f = "subcategory"
+        if f in columns:
+            other = _text(header_row[columns[f]])
+            out.error("import.conflicting-columns", sheet=sheet, row=hr + 1, column=label, other=other)
+            ok = False
+            continue
+        columns[f] = c
+    if "name" not in columns:
+        out.error("import.missing-column", sheet=sheet, row=hr + 1)
+        ok = False
+    if not ok:
+        return []
+
+    part_col = columns.pop("part", None)
+    default_part = sheet_part or title_part
+    if part_col is None and default_part is None and not _has_section_rows(grid, hr, columns):
+        out.error("import.unknown-sheet-part", sheet=sheet)
+        return []
+
+    labels = {f: _text(header_row[c]) for f, c in columns.items()}
+    part_label = _text(header_row[part_col]) if part_col is not None else None
+    header_keys = [_norm_header_raw(_text(v)) for v in header_row]
+    name_col = columns["name"]
+    current_part = default_part
+    heading = ""
+    items: list[DutyItem] = []
+    mapped = list(columns.values()) + ([part_col] if part_col is not None else [])
+    for r in range(hr + 1, len(grid)):
+        row = grid[r]
+        rownum = r + 1
+        texts = [_text(v) for v in row]
+        filled = [c for c, t in enumerate(texts) if t]
+        pending = [c for c in mapped if (rownum, c + 1) in table.formulas and row[c] is None]
+        if not filled and not pending:
+            continue  # a blank row
+        if len(filled) >= 2 and all(
+            _norm_header_raw(texts[c]) == header_keys[c] for c in mapped if c < len(texts)
+        ):
+            continue  # the header repeated (e.g. after a section row)
+        if len(filled) == 1 and not pending and filled[0] != name_col:
+            only = filled[0]
+            text = texts[only]
+            if isinstance(_seq(row[only]), int):
+                continue  # a pre-numbered empty row
+            if len(text) <= MAX_CELL_CHARS:
+                if _SECTION_PART.search(unicodedata.normalize("NFKC", text)) and part_from_text(text):
+                    current_part = part_from_text(text)
+                    heading = ""
+                else:
+                    heading = _heading_text(text)  # a category heading row: "（一）党的建设"
+                continue
+
+        values: dict[str, Any] = {}
+        row_ok = True
+        for f, c in columns.items():
+            raw = row[c] if c < len(row) else None
+            if raw is None and (rownum, c + 1) in table.formulas:
+                out.error("import.formula-without-value", sheet=sheet, row=rownum, column=labels[f],
+                          formula=table.formulas[(rownum, c + 1)][:80])
+                row_ok = False
+                continue
+            text = texts[c] if c < len(texts) else ""
+            if len(text) > MAX_CELL_CHARS:
+                out.error("import.cell-too-long", sheet=sheet, row=rownum, column=labels[f],
+                          length=len(text), limit=MAX_CELL_CHARS)
+                row_ok = False
+                continue
+            if f == "seq":
+                seq = _seq(raw)
+                if isinstance(seq, str):
+                    out.warning("import.bad-seq", sheet=sheet, row=rownum, column=labels[f], value=seq[:40])
+                    seq = None
+                values["seq"] = seq
+            else:
+                values[f] = text
+        part = current_part
+        if part_col is not None:
+            raw_part = texts[part_col] if part_col < len(texts) else ""
+            part = part_from_text(raw_part) if raw_part else current_part
+            if part is None:
+                out.error("import.unknown-part", sheet=sheet, row=rownum, column=part_label,
+                          value=raw_part[:40])
+                row_ok = False
+        elif part is None:
+            out.error("import.unknown-sheet-part", sheet=sheet, row=rownum)
+            row_ok = False
+        if not row_ok or part is None:
+            continue
+        if not values.get("category") and heading:
+            values["category"] = heading
+        items.append(DutyItem(part=part, sheet=sheet, row=rownum, **values))
+        if len(items) > MAX_DATA_ROWS:
+            out.error("import.too-many-rows", sheet=sheet, row=rownum, limit=MAX_DATA_ROWS)
+            return []
+    return items
+
+
+def _has_section_rows(grid: list[list[Any]], hr: int, columns: dict[str, int]) -> bool:
+    """Whether a single sheet carries its parts as section rows ("二、配合履职事项")."""
+    for row in grid[hr + 1:]:
+        texts = [t for t in (_text(v) for v in row) if t]
+        if len(texts) == 1 and _SECTION_PART.search(unicodedata.normalize("NFKC", texts[0])):
+            return True
+    return False

@@ -1,0 +1,119 @@
+"""Checks a drafter applies to a duty list before it goes out for consultation.
+
+Each rule has a stable id and a fixed severity (`LINT_RULES`). The rules follow
+the drafting principles: an item belongs to exactly one part (既无重叠又无遗漏),
+every basic item cites a basis (法定职责必须为), a cooperating item names the
+county department that leads it, a withdrawn item names who takes it over.
+Items are compared by `normalize`d name, so the same item typed with different
+white space or full-width punctuation is still the same item.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from surveys.duty_list import PART_ORDER, DutyItem, Part
+from surveys.i18n import LOCALES, gettext
+from surveys.problems import Problem, Severity
+
+LINT_RULES: dict[str, Severity] = {
+    "lint.empty-name": Severity.ERROR,
+    "lint.duplicate-in-part": Severity.ERROR,
+    "lint.same-item-two-parts": Severity.ERROR,
+    "lint.basic-without-basis": Severity.WARNING,
+    "lint.cooperating-without-department": Severity.ERROR,
+    "lint.withdrawn-without-receiver": Severity.ERROR,
+    "lint.sequence-duplicate": Severity.WARNING,
+    "lint.sequence-gap": Severity.WARNING,
+}
+
+
+def part_labels(part: Part | str) -> dict[str, str]:
+    """A part's name in every locale, for use as a message parameter
+    (templates pick theirs with "{other_part[zh_CN]}")."""
+    return {loc: gettext(f"part.{Part(part).value}", loc) for loc in LOCALES}
+
+
+def _problem(rule: str, item: DutyItem, **params: Any) -> Problem:
+    return Problem(LINT_RULES[rule], rule, params={"name": item.name.strip(), **params},
+                   part=item.part.value, sheet=item.sheet, row=item.row)
+
+
+def _ranges(numbers: list[int]) -> str:
+    """[3, 4, 5, 9] → "3–5, 9"."""
+    out: list[str] = []
+    start = prev = numbers[0]
+    for n in numbers[1:] + [None]:  # type: ignore[list-item]
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        out.append(str(start) if start == prev else f"{start}–{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(out)
+
+
+def lint(items: list[DutyItem]) -> list[Problem]:
+    """Every problem found in `items`, in list order within each rule."""
+    problems: list[Problem] = []
+
+    # Per-item rules.
+    for item in items:
+        if not item.name.strip():
+            problems.append(_problem("lint.empty-name", item))
+            continue
+        if item.part == Part.BASIC and not item.basis.strip():
+            problems.append(_problem("lint.basic-without-basis", item))
+        elif item.part == Part.COOPERATING and not item.county_department.strip():
+            problems.append(_problem("lint.cooperating-without-department", item))
+        elif item.part == Part.WITHDRAWN and not item.receiving_department.strip():
+            problems.append(_problem("lint.withdrawn-without-receiver", item))
+
+    # One item, one part.
+    first_in_part: dict[tuple[Part, str], DutyItem] = {}
+    first_anywhere: dict[str, DutyItem] = {}
+    for item in items:
+        key = item.key
+        if not key:
+            continue
+        earlier = first_in_part.get((item.part, key))
+        if earlier is not None:
+            problems.append(_problem("lint.duplicate-in-part", item, other_row=earlier.row or "?",
+                                     other_sheet=earlier.sheet or ""))
+            continue
+        first_in_part[(item.part, key)] = item
+        other = first_anywhere.get(key)
+        if other is not None and other.part != item.part:
+            problems.append(_problem("lint.same-item-two-parts", item, other_part=part_labels(other.part),
+                                     this_part=part_labels(item.part), other_row=other.row or "?",
+                                     other_sheet=other.sheet or ""))
+        else:
+            first_anywhere.setdefault(key, item)
+
+    # Numbering, per part.
+    by_part: dict[Part, list[DutyItem]] = defaultdict(list)
+    for item in items:
+        if item.seq is not None:
+            by_part[item.part].append(item)
+    for part in PART_ORDER:
+        numbered = by_part.get(part, [])
+        if not numbered:
+            continue
+        first_by_seq: dict[int, DutyItem] = {}
+        for item in numbered:
+            assert item.seq is not None
+            if item.seq in first_by_seq:
+                problems.append(_problem("lint.sequence-duplicate", item, seq=item.seq,
+                                         other_row=first_by_seq[item.seq].row or "?"))
+            else:
+                first_by_seq[item.seq] = item
+        seqs = sorted(first_by_seq)
+        previous = 0
+        for seq in seqs:
+            if seq > previous + 1:
+                missing = list(range(previous + 1, seq))
+                problems.append(_problem("lint.sequence-gap", first_by_seq[seq], seq=seq,
+                                         missing=_ranges(missing[:1000])))
+            previous = seq
+    return problems
