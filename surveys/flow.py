@@ -183,11 +183,17 @@ def change(
     value: Any,
     items: Sequence[ItemRef] | None = None,
 ) -> dict[str, Any]:
-    """New answers with `question_id` set to `value` (an already valid value, or None
-    to mark it skipped), dropping answers to questions no longer shown — transitively.
-    KeyError for an unknown question."""
-    if q.question(question_id) is None:
+    """New answers with `question_id` set to `value` (None marks it skipped), dropping
+    answers to questions no longer shown — transitively. The value is checked and
+    put in its stored form (item answers only when `items` are given): KeyError for
+    an unknown question, ValueError (with the error key) for an invalid value."""
+    question = q.question(question_id)
+    if question is None:
         raise KeyError(question_id)
+    if value is not None and not (items is None and question.type in ITEM_TYPES):
+        value, error = validate(question, value, items)
+        if error is not None:
+            raise ValueError(error.key)
     new = dict(answers)
     new[question_id] = value
     return prune(q, new, items)
@@ -561,7 +567,7 @@ class FlowState:
     def change(
         self, q: Questionnaire, question_id: str, value: Any, items: Sequence[ItemRef] | None = None
     ) -> FlowState:
-        """Set an already valid value (None = skipped) and move to the next unanswered."""
+        """Set a value (None = skipped; see `change`) and move to the next unanswered."""
         return self._make(q, change(q, self.stored(), question_id, value, items), items)
 
     def back(self, q: Questionnaire, items: Sequence[ItemRef] | None = None) -> FlowState:
