@@ -1,0 +1,359 @@
+// The sandbox web chat: a phone-like Telegram private chat with a bot running
+// against the local Bot API sandbox. Vanilla JS, no build step, nothing remote.
+"use strict";
+
+const I18N = {
+  zh: {
+    title: "清单征询 · 沙盒", bot: "机器人", noBot: "等待机器人连接……", users: "用户", userId: "用户 ID",
+    userName: "名字", create: "新建用户", pickUser: "请选择或新建一个用户。", placeholder: "输入消息……",
+    send: "发送", attach: "发送文件", menu: "命令菜单", edited: "已编辑", typing: "正在输入……",
+    uploading: "正在发送文件……", noCommands: "机器人还没有设置命令。", download: "下载",
+    tooBig: "文件太大：不能超过 50 MB。", error: "出错了：", noAnswer: "机器人没有回应按钮。",
+    online: "机器人", empty: "还没有消息。发送 /start 开始。", blocked: "已屏蔽机器人",
+    role_organizer: "组织者", role_cadre: "干部", role_resident: "居民", role_custom: "用户", langButton: "EN",
+  },
+  en: {
+    title: "Qingdan · Sandbox", bot: "Bot", noBot: "Waiting for a bot to connect…", users: "Users", userId: "User ID",
+    userName: "Name", create: "Create user", pickUser: "Pick or create a user.", placeholder: "Message…",
+    send: "Send", attach: "Send a file", menu: "Command menu", edited: "edited", typing: "typing…",
+    uploading: "Sending file…", noCommands: "The bot has set no commands.", download: "Download",
+    tooBig: "File too large: 50 MB at most.", error: "Error: ", noAnswer: "The bot did not answer the button.",
+    online: "bot", empty: "No messages yet. Send /start to begin.", blocked: "bot blocked",
+    role_organizer: "Organizer", role_cadre: "Cadre", role_resident: "Resident", role_custom: "User", langButton: "中文",
+  },
+};
+
+const $ = (sel) => document.querySelector(sel);
+const S = {
+  lang: localStorage.getItem("qd-sandbox-lang") || "zh",
+  token: null, bot: null, bots: [], presets: [], users: [], userId: null,
+  messages: new Map(), replyKeyboard: null, commands: [], es: null, typingTimer: null,
+};
+
+function t(key) { return (I18N[S.lang] && I18N[S.lang][key]) || I18N.zh[key] || key; }
+
+function applyLang() {
+  document.documentElement.lang = S.lang === "zh" ? "zh-CN" : "en";
+  document.title = t("title");
+  document.querySelectorAll("[data-i18n]").forEach((el) => { el.textContent = t(el.dataset.i18n); });
+  document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
+  document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
+  $("#lang-toggle").textContent = t("langButton");
+  renderUsers();
+  renderAll();
+}
+
+function api(path) { return `/sandbox/${encodeURIComponent(S.token)}${path}`; }
+
+async function postJSON(url, body) {
+  const r = await fetch(url, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const data = await r.json().catch(() => ({}));
+  if (!r.ok) throw Object.assign(new Error(data.error || r.statusText), { status: r.status });
+  return data;
+}
+
+function toast(text, alert = false) {
+  const el = $("#toast");
+  el.textContent = text;
+  el.className = alert ? "alert" : "";
+  el.hidden = false;
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => { el.hidden = true; }, alert ? 4000 : 2200);
+}
+
+// ---------------------------------------------------------------- config, bots and users
+async function loadConfig() {
+  const cfg = await (await fetch("/sandbox/config")).json();
+  S.bots = cfg.bots; S.presets = cfg.presets || [];
+  const wanted = new URLSearchParams(location.search).get("token");
+  const sel = $("#bot-select");
+  sel.innerHTML = "";
+  for (const b of S.bots) {
+    const o = document.createElement("option");
+    o.value = b.token; o.textContent = `${b.first_name} (@${b.username})`;
+    sel.appendChild(o);
+  }
+  $("#no-bot").hidden = S.bots.length > 0;
+  if (!S.bots.length) { setTimeout(loadConfig, 2000); return; }
+  const pick = S.bots.find((b) => b.token === (S.token || wanted)) || S.bots[0];
+  sel.value = pick.token;
+  if (pick.token !== S.token) await selectBot(pick.token);
+}
+
+async function selectBot(token) {
+  S.token = token;
+  S.bot = S.bots.find((b) => b.token === token);
+  const known = await (await fetch(api("/users"))).json();
+  const byId = new Map(S.presets.map((p) => [p.id, { ...p }]));
+  for (const u of known) if (!byId.has(u.id)) byId.set(u.id, { ...u, role: "custom" });
+  S.users = [...byId.values()];
+  renderUsers();
+  const wanted = Number(new URLSearchParams(location.search).get("user"));
+  const first = S.users.find((u) => u.id === (S.userId || wanted));
+  if (first) await openChat(first.id);
+}
+
+function renderUsers() {
+  const list = $("#user-list");
+  list.innerHTML = "";
+  for (const u of S.users) {
+    const b = document.createElement("button");
+    b.type = "button"; b.dataset.id = u.id;
+    b.className = u.id === S.userId ? "active" : "";
+    b.textContent = `${u.first_name} · ${u.id}`;
+    const role = document.createElement("span");
+    role.className = "role"; role.textContent = t(`role_${u.role || "custom"}`);
+    b.appendChild(role);
+    b.addEventListener("click", () => openChat(u.id));
+    list.appendChild(b);
+  }
+}
+
+async function openChat(userId) {
+  const u = S.users.find((x) => x.id === userId) || { id: userId };
+  const body = { id: userId };
+  for (const k of ["first_name", "last_name", "username", "language_code"]) if (u[k]) body[k] = u[k];
+  await postJSON(api("/users"), body);
+  S.userId = userId;
+  S.messages = new Map(); S.replyKeyboard = null; S.commands = [];
+  renderUsers();
+  $("#chat-title").textContent = S.bot ? `${S.bot.first_name}  @${S.bot.username}` : "—";
+  if (S.es) S.es.close();
+  S.es = new EventSource(api(`/chats/${userId}/events`));
+  S.es.onmessage = (e) => handleEvent(JSON.parse(e.data));
+  $("#input").focus();
+}
+
+function handleEvent(ev) {
+  switch (ev.type) {
+    case "snapshot":
+      S.messages = new Map(ev.messages.map((m) => [m.message_id, m]));
+      S.replyKeyboard = ev.reply_keyboard; S.commands = ev.commands || [];
+      renderAll(); break;
+    case "message": case "edit":
+      S.messages.set(ev.message.message_id, ev.message);
+      if (ev.type === "message" && ev.message.from_bot) setStatus("");
+      renderMessage(ev.message, ev.type === "message"); break;
+    case "delete":
+      S.messages.delete(ev.message_id);
+      document.querySelector(`.msg[data-id="${ev.message_id}"]`)?.remove(); break;
+    case "keyboard": S.replyKeyboard = ev.reply_keyboard; renderReplyKeyboard(); break;
+    case "commands": S.commands = ev.commands || []; renderCommands(); break;
+    case "action": setStatus(ev.action === "typing" ? t("typing") : t("uploading"), 5000); break;
+  }
+}
+
+function setStatus(text, ms) {
+  $("#chat-status").textContent = text;
+  clearTimeout(S.typingTimer);
+  if (ms) S.typingTimer = setTimeout(() => { $("#chat-status").textContent = ""; }, ms);
+}
+
+// ---------------------------------------------------------------- rendering
+const TAGS = { bold: "b", italic: "i", underline: "u", strikethrough: "s", code: "code", pre: "pre",
+               blockquote: "blockquote", expandable_blockquote: "blockquote" };
+
+function safeHref(url) { return /^(https?:|tg:|mailto:)/i.test(url || "") ? url : null; }
+
+function entityElement(e, text) {
+  let el;
+  if (TAGS[e.type]) el = document.createElement(TAGS[e.type]);
+  else if (e.type === "text_link" || e.type === "url") {
+    el = document.createElement("a");
+    const href = safeHref(e.type === "url" ? text : e.url);
+    if (href) { el.href = href; el.target = "_blank"; el.rel = "noopener noreferrer"; }
+  } else if (e.type === "spoiler") {
+    el = document.createElement("span"); el.className = "spoiler";
+    el.addEventListener("click", () => el.classList.add("shown"));
+  } else if (e.type === "bot_command") {
+    el = document.createElement("span"); el.className = "cmd";
+    el.addEventListener("click", () => sendText(text));
+  } else el = document.createElement("span");
+  return el;
+}
+
+// Entities are properly nested; offsets count UTF-16 units, as JS strings do.
+function renderText(parent, text, entities, start = 0, end = text.length) {
+  const ents = (entities || []).slice().sort((a, b) => a.offset - b.offset || b.length - a.length);
+  let pos = start, i = 0;
+  while (i < ents.length) {
+    const e = ents[i];
+    if (e.offset < pos || e.offset >= end) { i++; continue; }
+    if (e.offset > pos) parent.appendChild(document.createTextNode(text.slice(pos, e.offset)));
+    const eEnd = Math.min(end, e.offset + e.length);
+    const el = entityElement(e, text.slice(e.offset, eEnd));
+    const inner = [];
+    for (i++; i < ents.length && ents[i].offset < eEnd; i++) inner.push(ents[i]);
+    renderText(el, text, inner, e.offset, eEnd);
+    parent.appendChild(el);
+    pos = eEnd;
+  }
+  if (pos < end) parent.appendChild(document.createTextNode(text.slice(pos, end)));
+}
+
+function time(ts) { const d = new Date(ts * 1000); return d.toTimeString().slice(0, 5); }
+
+function buildMessage(m) {
+  const div = document.createElement("div");
+  div.className = `msg ${m.from_bot ? "bot" : "user"}`;
+  div.dataset.id = m.message_id;
+  if (m.photo) {
+    const img = document.createElement("img");
+    img.src = m.photo.url; img.alt = "photo";
+    div.appendChild(img);
+  }
+  if (m.document) {
+    const d = document.createElement("div"); d.className = "doc";
+    const a = document.createElement("a");
+    a.href = m.document.url; a.download = m.document.file_name || "file";
+    a.textContent = `📄 ${m.document.file_name || "file"}`;
+    const size = document.createElement("span"); size.className = "hint";
+    size.textContent = `${(m.document.file_size / 1024).toFixed(1)} KB`;
+    d.append(a, size); div.appendChild(d);
+  }
+  const body = document.createElement("div"); body.className = "text";
+  if (m.text != null) renderText(body, m.text, m.entities);
+  else if (m.caption) renderText(body, m.caption, m.caption_entities);
+  div.appendChild(body);
+  const kb = m.reply_markup && m.reply_markup.inline_keyboard;
+  if (kb && kb.length) {
+    const box = document.createElement("div"); box.className = "inline-kb";
+    for (const row of kb) {
+      const r = document.createElement("div"); r.className = "row";
+      for (const btn of row) {
+        let b;
+        if (btn.url && safeHref(btn.url)) {
+          b = document.createElement("a"); b.href = btn.url; b.target = "_blank"; b.rel = "noopener noreferrer";
+        } else {
+          b = document.createElement("button"); b.type = "button";
+          if (btn.callback_data != null) b.addEventListener("click", () => press(m.message_id, btn.callback_data, b));
+          else if (btn.copy_text) b.addEventListener("click", () => navigator.clipboard?.writeText(btn.copy_text.text));
+        }
+        b.textContent = btn.text;
+        r.appendChild(b);
+      }
+      box.appendChild(r);
+    }
+    div.appendChild(box);
+  }
+  const meta = document.createElement("div"); meta.className = "meta";
+  meta.textContent = (m.edited ? `${t("edited")} ` : "") + time(m.edit_date || m.date);
+  div.appendChild(meta);
+  return div;
+}
+
+function renderMessage(m, scroll) {
+  const box = $("#messages");
+  box.querySelector(".hint")?.remove();
+  const el = buildMessage(m);
+  const old = box.querySelector(`.msg[data-id="${m.message_id}"]`);
+  if (old) old.replaceWith(el); else box.appendChild(el);
+  if (scroll || !old) box.scrollTop = box.scrollHeight;
+}
+
+function renderAll() {
+  const box = $("#messages");
+  box.innerHTML = "";
+  if (S.userId == null) {
+    box.innerHTML = `<p class="hint">${t("pickUser")}</p>`;
+  } else if (!S.messages.size) {
+    const p = document.createElement("p"); p.className = "hint"; p.textContent = t("empty"); box.appendChild(p);
+  }
+  for (const m of S.messages.values()) box.appendChild(buildMessage(m));
+  box.scrollTop = box.scrollHeight;
+  renderReplyKeyboard();
+  renderCommands();
+}
+
+function renderReplyKeyboard() {
+  const box = $("#reply-kb");
+  box.innerHTML = "";
+  const kb = S.replyKeyboard && S.replyKeyboard.keyboard;
+  box.hidden = !(kb && kb.length);
+  if (box.hidden) return;
+  for (const row of kb) {
+    const r = document.createElement("div"); r.className = "row";
+    for (const btn of row) {
+      const b = document.createElement("button"); b.type = "button";
+      b.textContent = btn.text;
+      b.addEventListener("click", () => sendText(btn.text));
+      r.appendChild(b);
+    }
+    box.appendChild(r);
+  }
+}
+
+function renderCommands() {
+  const box = $("#commands-menu");
+  box.innerHTML = "";
+  if (!S.commands.length) {
+    const p = document.createElement("p"); p.className = "hint"; p.style.padding = "8px 12px";
+    p.textContent = t("noCommands"); box.appendChild(p); return;
+  }
+  for (const c of S.commands) {
+    const b = document.createElement("button"); b.type = "button";
+    const name = document.createElement("b"); name.textContent = `/${c.command}`;
+    b.append(name, document.createTextNode(c.description));
+    b.addEventListener("click", () => { box.hidden = true; sendText(`/${c.command}`); });
+    box.appendChild(b);
+  }
+}
+
+// ---------------------------------------------------------------- actions
+async function sendText(text) {
+  if (!text.trim() || S.userId == null) return;
+  try { await postJSON(api(`/users/${S.userId}/send`), { text }); }
+  catch (e) { toast(t("error") + e.message); }
+}
+
+async function press(messageId, data, button) {
+  button.classList.add("busy");
+  try {
+    const r = await postJSON(api(`/users/${S.userId}/press`), { message_id: messageId, data, wait: 10 });
+    if (r.answered && r.text) toast(r.text, r.show_alert);
+    else if (!r.answered) toast(t("noAnswer"));
+  } catch (e) { toast(t("error") + e.message); }
+  finally { button.classList.remove("busy"); }
+}
+
+async function upload(file) {
+  if (S.userId == null) return;
+  if (file.size > 50 * 1024 * 1024) { toast(t("tooBig")); return; }
+  const form = new FormData();
+  form.append(file.type.startsWith("image/") && file.size < 10 * 1024 * 1024 ? "photo" : "document", file, file.name);
+  const caption = $("#input").value.trim();
+  if (caption) form.append("caption", caption);
+  const r = await fetch(api(`/users/${S.userId}/upload`), { method: "POST", body: form });
+  if (r.ok) $("#input").value = "";
+  else toast(r.status === 413 ? t("tooBig") : t("error") + ((await r.json().catch(() => ({}))).error || r.statusText));
+}
+
+// ---------------------------------------------------------------- wiring
+$("#composer").addEventListener("submit", (e) => {
+  e.preventDefault();
+  const input = $("#input");
+  const text = input.value;
+  input.value = "";
+  sendText(text);
+});
+$("#file-input").addEventListener("change", (e) => { const f = e.target.files[0]; e.target.value = ""; if (f) upload(f); });
+$("#menu-btn").addEventListener("click", () => { const m = $("#commands-menu"); m.hidden = !m.hidden; });
+$("#bot-select").addEventListener("change", (e) => { S.userId = null; selectBot(e.target.value); });
+$("#lang-toggle").addEventListener("click", () => {
+  S.lang = S.lang === "zh" ? "en" : "zh";
+  localStorage.setItem("qd-sandbox-lang", S.lang);
+  applyLang();
+});
+$("#new-user").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const id = Number($("#new-id").value);
+  if (!id || !S.token) return;
+  const user = { id, first_name: $("#new-name").value.trim(), language_code: $("#new-lang").value, role: "custom" };
+  const existing = S.users.findIndex((u) => u.id === id);
+  if (existing >= 0) S.users[existing] = { ...S.users[existing], ...user }; else S.users.push(user);
+  e.target.reset();
+  await openChat(id);
+});
+
+applyLang();
+loadConfig().catch((e) => toast(t("error") + e.message));
