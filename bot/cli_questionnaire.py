@@ -19,6 +19,12 @@ app = typer.Typer(help="Residents' questionnaires (YAML): check a file before us
                   no_args_is_help=True, add_completion=False)
 
 
+@app.callback()
+def questionnaire() -> None:
+    """Residents' questionnaires (YAML): check a file before using it."""
+    # A callback keeps `check` a subcommand (a one-command Typer app would collapse it).
+
+
 @app.command("check")
 def check(
     file: Path = typer.Argument(..., help="The questionnaire YAML file."),

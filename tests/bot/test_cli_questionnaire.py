@@ -1,0 +1,67 @@
+"""`qingdan questionnaire check FILE`: problems with file and line, and exit codes
+0 (valid), 1 (invalid), 2 (unreadable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from bot.cli_questionnaire import app
+from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
+
+runner = CliRunner()
+
+
+def test_check_accepts_the_default_questionnaire_and_summarises_it() -> None:
+    result = runner.invoke(app, ["check", str(DEFAULT_QUESTIONNAIRE_PATH), "--locale", "en"])
+    assert result.exit_code == 0, result.output
+    assert "9 questions" in result.output
+    assert "single ×3" in result.output and "scale ×3" in result.output and "multi ×1" in result.output
+    assert "[error]" not in result.output
+
+
+def test_check_prints_each_problem_with_file_and_line_and_exits_1(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("id: d\ntitle: 问卷\nquestions:\n  - {id: q1, type: slider, text: 你好}\n"
+                    "  - {id: q1, type: text, text: 再见}\n", encoding="utf-8")
+    result = runner.invoke(app, ["check", str(path), "--locale", "en"])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert f"{path}:4: [error] unknown question type \"slider\"" in lines[0]
+    assert lines[1].startswith(f"{path}:5: [error] duplicate question id \"q1\"")
+
+
+def test_check_speaks_chinese_by_default(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("id: d\ntitle: [\n", encoding="utf-8")
+    result = runner.invoke(app, ["check", str(path)])
+    assert result.exit_code == 1
+    assert f"{path}:3: [error] YAML 格式有误" in result.output
+
+
+def test_check_reports_warnings_but_still_exits_0(tmp_path: Path) -> None:
+    path = tmp_path / "long.yaml"
+    path.write_text("id: d\ntitle: 问卷\nquestions:\n"
+                    + "".join(f"  - {{id: q{i}, type: text, text: 问题{i}}}\n" for i in range(11)),
+                    encoding="utf-8")
+    result = runner.invoke(app, ["check", str(path), "-l", "en"])
+    assert result.exit_code == 0
+    assert f"{path}:4: [warning] 11 questions" in result.output
+
+
+def test_check_exits_2_when_the_file_cannot_be_read(tmp_path: Path) -> None:
+    missing = runner.invoke(app, ["check", str(tmp_path / "nope.yaml"), "-l", "en"])
+    assert missing.exit_code == 2 and "cannot read" in missing.output
+    binary = tmp_path / "gbk.yaml"
+    binary.write_bytes("标题: 问卷".encode("gbk"))
+    assert runner.invoke(app, ["check", str(binary)]).exit_code == 2
+    assert runner.invoke(app, ["check", str(tmp_path)]).exit_code == 2
+
+
+def test_check_is_registered_under_qingdan_questionnaire() -> None:
+    from bot.cli import app as qingdan
+
+    result = runner.invoke(qingdan, ["questionnaire", "check", str(DEFAULT_QUESTIONNAIRE_PATH)])
+    assert result.exit_code == 0, result.output
+    assert "共 9 个问题" in result.output
