@@ -256,6 +256,7 @@ class _Parser:
         self.filename = filename
         self.problems: list[Problem] = []
         self.all_ids: tuple[str, ...] = ()  # every question id written, to tell "later" from "unknown"
+        self.position = 0  # index of the question being read
 
     def report(self, rule: str, line: int | None, severity: Severity = Severity.ERROR, **params: Any) -> None:
         self.problems.append(Problem(severity, f"questionnaire.{rule}", params, file=self.filename, line=line))
@@ -414,7 +415,8 @@ class _Parser:
         out: list[Question] = []
         first_line: dict[str, int] = {}
         earlier: dict[str, Question] = {}
-        for node in seq.value:
+        for position, node in enumerate(seq.value):
+            self.position = position
             question = self.question(node, first_line, earlier)
             if question is not None:
                 out.append(question)
@@ -596,6 +598,8 @@ class _Parser:
         if target is None:
             if ref == own_id:
                 self.error("show-if-self", raw["question"], question=ref)
+            elif ref in self.all_ids[: self.position]:
+                pass  # an earlier question with errors of its own, already reported
             elif ref in self.all_ids:
                 self.error("show-if-later-question", raw["question"], question=ref)
             else:

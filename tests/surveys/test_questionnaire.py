@@ -236,6 +236,13 @@ def test_loading_never_raises_on_odd_input() -> None:
         assert q is None and problems and all(p.is_error for p in problems)
 
 
+def test_show_if_on_a_broken_earlier_question_blames_only_that_question() -> None:
+    text = HEAD + "  - {id: q1, type: slider, text: 说}\n" \
+        "  - {id: q2, type: text, text: 说, show_if: {question: q1, answered: true}}\n"
+    _, problems = load_questionnaire(text)
+    assert [(p.rule, p.line) for p in problems] == [("questionnaire.unknown-type", 4)]
+
+
 def test_more_than_ten_questions_is_a_warning_only() -> None:
     text = HEAD + "".join(f"  - {{id: q{i}, type: text, text: 问题{i}}}\n" for i in range(12))
     q, problems = load_questionnaire(text)
