@@ -160,6 +160,8 @@ class ImportResult:
     items: list[DutyItem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     file: str = ""
+    #: "xlsx", or the text encoding a CSV file was read in ("utf-8", "utf-8-sig", "gb18030", …)
+    encoding: str | None = None
 
     @property
     def ok(self) -> bool:
@@ -182,6 +184,7 @@ class _Collector:
         self.file = file
         self.problems: list[Problem] = []
         self._counts: dict[str, int] = {}
+        self.encoding: str | None = None
 
     def add(self, severity: Severity, rule: str, *, sheet: str | None = None, row: int | None = None,
             column: str | None = None, part: Part | None = None, **params: Any) -> None:
@@ -228,7 +231,7 @@ def read_duty_list(source: Path | bytes, filename: str | None = None,
         out.error("import.internal", detail=f"{type(exc).__name__}: {exc}"[:300])
         items = []
     out.finish()
-    result = ImportResult(items=items, problems=out.problems, file=filename)
+    result = ImportResult(items=items, problems=out.problems, file=filename, encoding=out.encoding)
     if not result.ok:
         result.items = []
     return result
@@ -347,6 +350,7 @@ def _read_zip(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
     except Exception as exc:  # noqa: BLE001 — openpyxl raises many kinds on broken files
         out.error("import.corrupt-file", detail=f"{type(exc).__name__}: {exc}"[:300])
         return []
+    out.encoding = "xlsx"
     formulas: dict[str, dict[tuple[int, int], str]] = {}
     if has_formulas:
         formulas = _formula_cells(data)
@@ -417,6 +421,7 @@ def _decode(data: bytes, out: _Collector) -> str | None:
         try:
             text = data.decode("utf-16")
             if _plausible(text):
+                out.encoding = "utf-16"
                 return text
         except UnicodeDecodeError:
             pass
@@ -426,6 +431,9 @@ def _decode(data: bytes, out: _Collector) -> str | None:
         except UnicodeDecodeError:
             continue
         if _plausible(text):
+            if encoding == "utf-8-sig" and not data.startswith(b"\xef\xbb\xbf"):
+                encoding = "utf-8"
+            out.encoding = encoding
             return text
     if b"\x00" not in data:
         try:
@@ -438,6 +446,7 @@ def _decode(data: bytes, out: _Collector) -> str | None:
             text = str(best)
             if _plausible(text):
                 out.warning("import.guessed-encoding", encoding=best.encoding)
+                out.encoding = best.encoding
                 return text
     out.error("import.unknown-encoding")
     return None

@@ -338,11 +338,14 @@ def write_xlsx(
         for c in range(1, len(fields) + 1):
             ws.cell(2, c).font = Font(bold=True)
         written: list[tuple[int, DutyItem]] = []
+        row = 2
         for n, item in enumerate(group, 1):
             ws.append([PART_SHEETS[item.part] if f == "part" else _cell(item, f) for f in fields])
-            written.append((ws.max_row, item))
+            row += 1
+            written.append((row, item))
             if blank_row_after is not None and n == blank_row_after and n < len(group):
                 ws.append([None] * len(fields))
+                row += 1
         if merge_categories and "category" in fields:
             col = fields.index("category") + 1
             _merge_runs(ws, col, written)

@@ -1,0 +1,352 @@
+"""Importing well-formed drafts: the layouts, encodings and header spellings that
+drafters' workbooks and CSV files come in."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import zipfile
+from pathlib import Path
+
+import pytest
+from openpyxl import Workbook, load_workbook
+
+from surveys.duty_list import DutyItem, Part
+from surveys.importer import ImportResult, header_field, part_from_text, read_duty_list
+from surveys.lint import lint
+from surveys.samples.make_samples import HERE, build_sample_items, write_csv, write_xlsx
+
+SAMPLE_XLSX = HERE / "sample_draft.xlsx"
+SAMPLE_CSV = HERE / "sample_draft_gbk.csv"
+
+
+def _clean(result: ImportResult) -> ImportResult:
+    assert result.ok, result.render()
+    return result
+
+
+def _few() -> list[DutyItem]:
+    return [
+        DutyItem(Part.BASIC, "矛盾纠纷排查化解与人民调解", seq=1, category="平安法治",
+                 basis="《中华人民共和国人民调解法》", county_department="县司法局"),
+        DutyItem(Part.BASIC, "组织适龄公民兵役登记及应征公民初审", seq=2, category="平安法治",
+                 basis="《兵役法》《征兵工作条例》", county_department="县人武部"),
+        DutyItem(Part.COOPERATING, "食品安全协管巡查与信息报告", seq=1, category="市场监管",
+                 county_department="县市场监管局", basis="《食品安全法》"),
+        DutyItem(Part.WITHDRAWN, "特种设备安全监管", seq=1, category="市场监管",
+                 receiving_department="县市场监管局", working_mode="发现报告", basis="《特种设备安全法》"),
+    ]
+
+
+def _sheet(path: Path, rows: list[list[object]], title: str = "Sheet1") -> Path:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title
+    for row in rows:
+        ws.append(row)
+    wb.save(path)
+    return path
+
+
+# --- the shipped samples -------------------------------------------------------
+
+
+def test_sample_workbook_one_sheet_per_part_imports_every_item() -> None:
+    result = _clean(read_duty_list(SAMPLE_XLSX))
+    assert result.items == build_sample_items()
+    counts = {p: sum(1 for i in result.items if i.part == p) for p in Part}
+    assert counts == {Part.BASIC: 46, Part.COOPERATING: 35, Part.WITHDRAWN: 31}
+    assert {i.sheet for i in result.items if i.part == Part.COOPERATING} == {"配合履职事项"}
+    assert result.problems == []
+    assert result.encoding == "xlsx"
+
+
+def test_sample_workbook_title_row_is_skipped_and_rows_are_spreadsheet_rows() -> None:
+    result = _clean(read_duty_list(SAMPLE_XLSX))
+    first = result.items[0]
+    assert first.row == 3  # row 1 the title, row 2 the header
+    assert not any("征求意见稿" in i.name for i in result.items)
+
+
+def test_sample_workbook_blank_row_is_skipped() -> None:
+    wb = load_workbook(SAMPLE_XLSX)
+    ws = wb["基本履职事项"]
+    assert all(c.value is None for c in ws[13])  # the blank row the sample carries
+    result = _clean(read_duty_list(SAMPLE_XLSX))
+    basic = [i for i in result.items if i.part == Part.BASIC]
+    assert [i.row for i in basic[9:12]] == [12, 14, 15]
+
+
+def test_sample_workbook_merged_category_applies_to_every_row_it_covers() -> None:
+    wb = load_workbook(SAMPLE_XLSX)
+    assert "B3:B9" in {str(r) for r in wb["基本履职事项"].merged_cells.ranges}
+    result = _clean(read_duty_list(SAMPLE_XLSX))
+    assert [i.category for i in result.items[:7]] == ["党的建设"] * 7
+
+
+def test_sample_files_lint_without_problems() -> None:
+    assert lint(_clean(read_duty_list(SAMPLE_XLSX)).items) == []
+    assert lint(_clean(read_duty_list(SAMPLE_CSV)).items) == []
+
+
+def test_sample_gbk_csv_imports_the_same_items() -> None:
+    result = _clean(read_duty_list(SAMPLE_CSV))
+    assert result.encoding == "gb18030"  # GBK is read as its superset
+    assert result.items == build_sample_items()
+
+
+# --- workbook layouts ----------------------------------------------------------
+
+
+def test_one_sheet_with_a_part_column(tmp_path: Path) -> None:
+    path = write_xlsx(_few(), tmp_path / "one.xlsx", one_sheet=True)
+    result = _clean(read_duty_list(path))
+    assert [(i.part, i.name) for i in result.items] == [(i.part, i.name) for i in _few()]
+    assert result.items[2].county_department == "县市场监管局"
+    assert result.items[3].receiving_department == "县市场监管局"
+
+
+@pytest.mark.parametrize("value,part", [
+    ("基本", Part.BASIC), ("基本履职事项", Part.BASIC), ("配合", Part.COOPERATING),
+    ("配合履职事项", Part.COOPERATING), ("收回", Part.WITHDRAWN), ("上级部门收回事项", Part.WITHDRAWN),
+    ("收回事项", Part.WITHDRAWN), ("Basic", Part.BASIC), ("cooperating", Part.COOPERATING),
+    ("Withdrawn", Part.WITHDRAWN),
+])
+def test_part_column_values(tmp_path: Path, value: str, part: Part) -> None:
+    path = _sheet(tmp_path / "p.xlsx", [["清单类型", "事项名称"], [value, "某事项"]])
+    assert _clean(read_duty_list(path)).items[0].part == part
+
+
+@pytest.mark.parametrize("sheet,part", [
+    ("基本", Part.BASIC), ("一、基本履职事项", Part.BASIC), ("配合", Part.COOPERATING),
+    ("收回", Part.WITHDRAWN), ("收回事项", Part.WITHDRAWN), ("basic", Part.BASIC),
+    ("Cooperating duties", Part.COOPERATING), ("withdrawn", Part.WITHDRAWN),
+])
+def test_sheet_names_tell_the_part(tmp_path: Path, sheet: str, part: Part) -> None:
+    path = _sheet(tmp_path / "s.xlsx", [["序号", "事项名称"], [1, "某事项"]], title=sheet)
+    assert _clean(read_duty_list(path)).items[0].part == part
+
+
+def test_several_title_rows_above_the_header(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "t.xlsx", [
+        ["青山镇履行职责事项清单（征求意见稿）"],
+        ["填报单位：青山镇人民政府", None, "填报日期：2024年6月"],
+        [],
+        ["序号", "领域", "事项名称", "履职依据"],
+        [1, "党的建设", "发展党员及党员教育管理监督服务", "《中国共产党发展党员工作细则》"],
+    ], title="基本履职事项")
+    result = _clean(read_duty_list(path))
+    assert len(result.items) == 1
+    assert result.items[0].row == 5
+    assert result.items[0].basis == "《中国共产党发展党员工作细则》"
+
+
+def test_title_row_can_name_the_part_of_an_unnamed_sheet(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "t.xlsx", [["青山镇配合履职事项清单"], ["序号", "事项名称", "牵头部门"],
+                                        [1, "义务教育控辍保学", "县教育局"]])
+    assert _clean(read_duty_list(path)).items[0].part == Part.COOPERATING
+
+
+def test_one_sheet_with_section_rows_and_category_headings(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "sections.xlsx", [
+        ["青山镇履行职责事项清单"],
+        ["序号", "事项名称", "依据", "对应上级部门", "承接部门"],
+        ["一、基本履职事项"],
+        ["（一）党的建设（1项）"],
+        [1, "发展党员及党员教育管理监督服务", "《中国共产党发展党员工作细则》"],
+        ["二、配合履职事项"],
+        ["序号", "事项名称", "依据", "对应上级部门", "承接部门"],
+        [1, "义务教育控辍保学", "《义务教育法》", "县教育局"],
+        ["三、上级部门收回事项"],
+        [1, "特种设备安全监管", "《特种设备安全法》", None, "县市场监管局"],
+    ])
+    result = _clean(read_duty_list(path))
+    assert [(i.part, i.name) for i in result.items] == [
+        (Part.BASIC, "发展党员及党员教育管理监督服务"),
+        (Part.COOPERATING, "义务教育控辍保学"),
+        (Part.WITHDRAWN, "特种设备安全监管"),
+    ]
+    assert result.items[0].category == "党的建设"
+    assert result.items[2].receiving_department == "县市场监管局"
+
+
+def test_merged_department_cell_covers_each_row(tmp_path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "配合履职事项"
+    ws.append(["序号", "事项名称", "对应上级（县级）部门"])
+    ws.append([1, "食品安全协管巡查与信息报告", "县市场监管局"])
+    ws.append([2, "农村集体聚餐备案指导", None])
+    ws.append([3, "药品安全宣传和协查", None])
+    ws.append([4, "义务教育控辍保学", "县教育局"])
+    ws.merge_cells("C2:C4")
+    wb.save(tmp_path / "m.xlsx")
+    result = _clean(read_duty_list(tmp_path / "m.xlsx"))
+    assert [i.county_department for i in result.items] == ["县市场监管局"] * 3 + ["县教育局"]
+
+
+def test_blank_and_pre_numbered_empty_rows_are_skipped(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "b.xlsx", [
+        ["序号", "事项名称"], [1, "甲事项"], [None, None], ["  ", ""], [2, "乙事项"], [3, None], [4, None],
+    ], title="基本")
+    result = _clean(read_duty_list(path))
+    assert [(i.seq, i.name, i.row) for i in result.items] == [(1, "甲事项", 2), (2, "乙事项", 5)]
+
+
+def test_two_category_levels(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "c.xlsx", [["序号", "一级类别", "二级类别", "事项名称"],
+                                        [1, "民生服务", "社会救助", "临时救助申请受理"]], title="基本")
+    item = _clean(read_duty_list(path)).items[0]
+    assert (item.category, item.subcategory) == ("民生服务", "社会救助")
+
+
+def _with_cached_values(path: Path, values: dict[str, str]) -> None:
+    """Give openpyxl-written formulas a cached value, as Excel does on save."""
+    with zipfile.ZipFile(path) as zf:
+        members = {i.filename: zf.read(i) for i in zf.infolist()}
+    xml = members["xl/worksheets/sheet1.xml"].decode()
+    for ref, value in values.items():
+        numeric = re.fullmatch(r"-?\d+(\.\d+)?", value) is not None
+        type_attr = "" if numeric else ' t="str"'
+        xml, n = re.subn(
+            rf'<c r="{ref}"( [^>]*)?><f>(.*?)</f><v\s*/>',
+            lambda m, v=value, t=type_attr, r=ref: f'<c r="{r}"{t}><f>{m.group(2)}</f><v>{v}</v>',
+            xml,
+        )
+        assert n == 1, ref
+    members["xl/worksheets/sheet1.xml"] = xml.encode()
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+
+
+def test_formulas_are_read_as_their_cached_values(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "f.xlsx", [["序号", "事项名称", "履职依据"],
+                                        ["=ROW()-1", '="信访事项"&"受理和办理"', "《信访工作条例》"]],
+                  title="基本")
+    _with_cached_values(path, {"A2": "1", "B2": "信访事项受理和办理"})
+    result = _clean(read_duty_list(path))
+    assert (result.items[0].seq, result.items[0].name) == (1, "信访事项受理和办理")
+    assert not any("=" in i.name for i in result.items)
+
+
+def test_dates_and_numbers_in_cells(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "d.xlsx", [
+        ["序号", "事项名称", "备注", "履职依据"],
+        [1.0, "防汛抗旱预警转移", dt.datetime(2024, 6, 1), 2024],
+        ["2", "自然灾害救助", dt.date(2024, 7, 15), "《自然灾害救助条例》"],
+    ], title="基本")
+    items = _clean(read_duty_list(path)).items
+    assert items[0].seq == 1 and isinstance(items[0].seq, int)
+    assert items[0].remarks == "2024-06-01"
+    assert items[0].basis == "2024"
+    assert items[1].seq == 2
+    assert items[1].remarks == "2024-07-15"
+
+
+def test_twenty_thousand_rows_import(tmp_path: Path) -> None:
+    items = [DutyItem(Part.BASIC, f"第{i}项事项", seq=i, category="民生服务", basis="《社会救助暂行办法》")
+             for i in range(1, 20_001)]
+    path = write_xlsx(items, tmp_path / "big.xlsx", blank_row_after=None)
+    result = _clean(read_duty_list(path))
+    assert len(result.items) == 20_000
+    assert result.items[-1].name == "第20000项事项"
+    assert result.items[-1].row == 20_002
+    assert result.items[-1].category == "民生服务"  # from a 20,000-row merged cell
+
+
+# --- CSV encodings -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("encoding,detected", [
+    ("utf-8", "utf-8"), ("utf-8-sig", "utf-8-sig"), ("gbk", "gb18030"), ("gb18030", "gb18030"),
+    ("utf-16", "utf-16"),
+])
+def test_csv_encodings_are_detected(tmp_path: Path, encoding: str, detected: str) -> None:
+    items = _few()
+    path = write_csv(items, tmp_path / f"{encoding}.csv", encoding,
+                     delimiter="\t" if encoding == "utf-16" else ",")
+    result = _clean(read_duty_list(path))
+    assert result.encoding == detected
+    assert result.items == items
+
+
+def test_gb18030_only_characters(tmp_path: Path) -> None:
+    name = "㙟头村饮水工程管护"  # 㙟 is in GB18030 but not in GBK
+    with pytest.raises(UnicodeEncodeError):
+        name.encode("gbk")
+    items = [DutyItem(Part.BASIC, name, seq=1, basis="《中华人民共和国水法》")]
+    result = _clean(read_duty_list(write_csv(items, tmp_path / "g.csv", "gb18030")))
+    assert result.items[0].name == name
+
+
+def test_csv_title_line_above_the_header(tmp_path: Path) -> None:
+    path = write_csv(_few(), tmp_path / "t.csv", "utf-8-sig", title="青山镇履行职责事项清单（征求意见稿）")
+    result = _clean(read_duty_list(path))
+    assert len(result.items) == 4
+    assert result.items[0].row == 3
+
+
+def test_csv_named_xlsx_is_read_by_content_with_a_warning(tmp_path: Path) -> None:
+    data = write_csv(_few(), tmp_path / "x.csv", "gbk").read_bytes()
+    result = read_duty_list(data, filename="清单.xlsx")
+    assert result.ok
+    assert len(result.items) == 4
+    assert [p.rule for p in result.problems] == ["import.extension-mismatch"]
+
+
+def test_csv_file_name_can_tell_the_part() -> None:
+    result = _clean(read_duty_list("序号,事项名称,承接部门\n1,特种设备安全监管,县市场监管局\n".encode(),
+                                   filename="上级部门收回事项.csv"))
+    assert result.items[0].part == Part.WITHDRAWN
+
+
+# --- header variants -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("header,field_name", [
+    ("序号", "seq"), ("编号", "seq"), ("No.", "seq"), ("SEQ", "seq"),
+    ("领域", "category"), ("类别", "category"), ("一级类别", "category"), ("Category", "category"),
+    ("二级类别", "subcategory"), ("subcategory", "subcategory"),
+    ("事项名称", "name"), ("名称", "name"), ("事 项 名 称", "name"), ("Item", "name"), ("NAME", "name"),
+    ("具体内容", "content"), ("乡镇职责", "content"), ("乡镇（街道）职责", "content"),
+    ("乡镇(街道)配合职责", "content"), ("配合职责", "content"), ("content", "content"),
+    ("履职依据", "basis"), ("依据", "basis"), ("法律政策依据", "basis"), ("理由", "basis"),
+    ("依据/理由", "basis"), ("Basis", "basis"),
+    ("对应上级部门", "county_department"), ("县级部门", "county_department"),
+    ("牵头部门", "county_department"), ("对应上级（县级）部门", "county_department"),
+    ("County Department", "county_department"),
+    ("上级部门职责", "county_duty"), ("县级部门职责", "county_duty"),
+    ("承接部门", "receiving_department"), ("Receiving department", "receiving_department"),
+    ("收回后工作方式", "working_mode"), ("工作方式", "working_mode"), ("Working Mode", "working_mode"),
+    ("备注", "remarks"), ("Remarks", "remarks"),
+    ("部分", "part"), ("类型", "part"), ("事项类型", "part"), ("清单类型", "part"),
+    ("ＩＴＥＭ", "name"),  # full-width letters
+])
+def test_header_variants(header: str, field_name: str) -> None:
+    assert header_field(header) == field_name
+
+
+def test_english_headers_csv() -> None:
+    text = ("No.,Part,Category,Item,Basis,County department,Receiving department,Working mode,Remarks\n"
+            "1,basic,Livelihood,Minimum living allowance intake,Social Assistance Measures,,,,\n"
+            "1,withdrawn,Market,Special equipment safety,,,County market regulator,report,\n")
+    result = _clean(read_duty_list(text.encode(), filename="list.csv"))
+    assert [(i.part, i.name) for i in result.items] == [
+        (Part.BASIC, "Minimum living allowance intake"), (Part.WITHDRAWN, "Special equipment safety")]
+    assert result.items[1].receiving_department == "County market regulator"
+    assert result.items[1].working_mode == "report"
+
+
+def test_unknown_column_is_a_warning_not_an_error(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "u.xlsx", [["序号", "事项名称", "责任人"], [1, "甲事项", "张三"]], title="基本")
+    result = read_duty_list(path)
+    assert result.ok and len(result.items) == 1
+    [problem] = result.problems
+    assert (problem.rule, problem.column, problem.row) == ("import.unknown-column", "责任人", 1)
+
+
+def test_part_from_text_rejects_unrelated_words() -> None:
+    assert part_from_text("说明") is None
+    assert part_from_text("") is None
+    assert part_from_text(None) is None
