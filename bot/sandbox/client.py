@@ -116,7 +116,7 @@ class SandboxUser:
             path = Path(content)
             file_name = file_name or path.name
             content = await asyncio.to_thread(path.read_bytes)
-        form = aiohttp.FormData()
+        form = aiohttp.FormData(quote_fields=False)
         form.add_field("photo" if photo else "document", content, filename=file_name or "file",
                        content_type=mime_type or "application/octet-stream")
         if caption:

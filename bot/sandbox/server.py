@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).with_name("static")
 TOKEN_RE = re.compile(r"^([0-9]{1,20}):([A-Za-z0-9_-]{1,128})$")
 MB = 1024 * 1024
+SANDBOX_KEY: web.AppKey[Sandbox] = web.AppKey("sandbox")
 
 DEFAULT_PRESETS: list[dict[str, Any]] = [
     {"id": 1001, "first_name": "王主任", "username": "organizer_wang", "language_code": "zh-hans",
@@ -851,7 +852,7 @@ class Sandbox:
         chat = self._chat(b, p, for_send=False)
         return {**chat.chat_object(), "accent_color_id": chat.id % 7, "max_reaction_count": 11,
                 "accepted_gift_types": {"unlimited_gifts": True, "limited_gifts": True, "unique_gifts": True,
-                                        "premium_subscription": True}}
+                                        "premium_subscription": True, "gifts_from_channels": True}}
 
     async def _set_property(self, b: BotState, p: Params, name: str) -> Any:
         b.properties[(name, p.str("language_code") or "")] = p.str(name) or ""
@@ -1160,7 +1161,7 @@ async def _read_params(request: web.Request, limit: int) -> Params:
 def create_app(sandbox: Sandbox) -> web.Application:
     """The aiohttp application serving the Bot API, the user side and the web chat."""
     app = web.Application(client_max_size=16 * MB)
-    app["sandbox"] = sandbox
+    app[SANDBOX_KEY] = sandbox
     sb = sandbox
 
     async def bot_api(request: web.Request) -> web.StreamResponse:
