@@ -192,6 +192,8 @@ class _Collector:
         self._counts[rule] = n
         if n > MAX_PROBLEMS:
             return
+        if column is not None:
+            params.setdefault("column", column)
         self.problems.append(Problem(severity, rule, params=params, part=part.value if part else None,
                                      sheet=sheet, row=row, column=column, file=self.file))
 

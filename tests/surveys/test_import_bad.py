@@ -1,0 +1,303 @@
+"""Importing bad input: every broken or wrong file comes back as clear problems
+that say where the trouble is, with no items, and nothing ever raises."""
+
+from __future__ import annotations
+
+import io
+import os
+import zipfile
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from openpyxl import Workbook, load_workbook
+
+from surveys.duty_list import DutyItem, Part
+from surveys.importer import MAX_CELL_CHARS, ImportResult, read_duty_list
+from surveys.problems import Severity
+from surveys.samples.make_samples import HERE, build_sample_items, write_xlsx
+
+SAMPLE_XLSX = HERE / "sample_draft.xlsx"
+
+
+def _only_error(result: ImportResult, rule: str) -> None:
+    """The import failed with exactly one error, of `rule`, and gave no items."""
+    assert not result.ok
+    assert result.items == []
+    errors = [p for p in result.problems if p.severity == Severity.ERROR]
+    assert [p.rule for p in errors] == [rule], result.render()
+
+
+def _sheet(path: Path, rows: list[list[object]], title: str = "基本履职事项") -> Path:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = title
+    for row in rows:
+        ws.append(row)
+    wb.save(path)
+    return path
+
+
+def test_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "清单.xlsx"
+    path.write_bytes(b"")
+    result = read_duty_list(path)
+    _only_error(result, "import.empty-file")
+    assert result.problems[0].file == "清单.xlsx"
+    assert "清单.xlsx" in result.problems[0].render()
+    assert "空" in result.problems[0].message("zh_CN")
+    assert "empty" in result.problems[0].message("en")
+
+
+def test_whitespace_only_csv_is_empty() -> None:
+    _only_error(read_duty_list(b"\xef\xbb\xbf \r\n\r\n", filename="a.csv"), "import.empty-file")
+
+
+def test_docx_renamed_xlsx() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("[Content_Types].xml", '<?xml version="1.0"?><Types/>')
+        zf.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships/>')
+        zf.writestr("word/document.xml", '<?xml version="1.0"?><w:document/>')
+    result = read_duty_list(buf.getvalue(), filename="清单.xlsx")
+    _only_error(result, "import.not-a-table")
+    problem = result.problems[0]
+    assert problem.file == "清单.xlsx"
+    assert "Word" in problem.message("zh_CN") and "不是 Excel 工作簿或 CSV 文件" in problem.message("zh_CN")
+    assert "not an Excel workbook or CSV file" in problem.message("en")
+
+
+def test_plain_zip_renamed_xlsx() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("清单/说明.txt", "见附件")
+    result = read_duty_list(buf.getvalue(), filename="a.xlsx")
+    _only_error(result, "import.not-a-table")
+    assert "ZIP" in result.problems[0].message()
+
+
+def test_png_renamed_xlsx() -> None:
+    png = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + os.urandom(200)
+    result = read_duty_list(png, filename="截图.xlsx")
+    _only_error(result, "import.not-a-table")
+    assert "PNG" in result.problems[0].message("zh_CN")
+    assert result.problems[0].file == "截图.xlsx"
+
+
+def test_old_xls_or_encrypted_workbook() -> None:
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+    result = read_duty_list(ole, filename="清单.xls")
+    _only_error(result, "import.old-or-encrypted-excel")
+    assert ".xlsx" in result.problems[0].message("zh_CN")
+
+
+def test_truncated_workbook() -> None:
+    data = SAMPLE_XLSX.read_bytes()
+    result = read_duty_list(data[: len(data) // 2], filename="下载一半.xlsx")
+    _only_error(result, "import.corrupt-file")
+    assert result.problems[0].file == "下载一半.xlsx"
+    assert "损坏或不完整" in result.problems[0].message("zh_CN")
+    assert "damaged or incomplete" in result.problems[0].message("en")
+
+
+def test_corrupt_member_inside_workbook() -> None:
+    data = bytearray(SAMPLE_XLSX.read_bytes())
+    # Flip bytes in the middle of the first compressed member, leaving the zip structure intact.
+    start = 30 + data[26] + (data[27] << 8) + data[28] + (data[29] << 8)
+    for i in range(start + 10, start + 60):
+        data[i] ^= 0xFF
+    _only_error(read_duty_list(bytes(data), filename="坏.xlsx"), "import.corrupt-file")
+
+
+def test_workbook_without_its_parts() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("xl/workbook.xml", "<workbook/>")
+    _only_error(read_duty_list(buf.getvalue(), filename="a.xlsx"), "import.corrupt-file")
+
+
+def test_csv_in_utf16_without_bom() -> None:
+    data = "序号,事项名称,部分\n1,信访事项受理和办理,基本\n".encode("utf-16-le")
+    result = read_duty_list(data, filename="清单.csv")
+    _only_error(result, "import.unknown-encoding")
+    assert "编码" in result.problems[0].message("zh_CN")
+    assert "encoding" in result.problems[0].message("en")
+    assert result.problems[0].file == "清单.csv"
+
+
+def test_csv_of_random_high_bytes() -> None:
+    data = bytes(b for b in range(0x80, 0x100)) * 8
+    _only_error(read_duty_list(data, filename="清单.csv"), "import.unknown-encoding")
+
+
+def test_text_without_a_header() -> None:
+    result = read_duty_list("各村：\n请于6月底前报送。\n".encode(), filename="通知.csv")
+    _only_error(result, "import.no-header")
+
+
+def test_missing_required_column(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "m.xlsx", [["青山镇基本履职事项"], ["序号", "领域", "履职依据"],
+                                        [1, "党的建设", "《中国共产党发展党员工作细则》"]])
+    result = read_duty_list(path)
+    _only_error(result, "import.missing-column")
+    problem = result.problems[0]
+    assert (problem.sheet, problem.row) == ("基本履职事项", 2)
+    assert "事项名称" in problem.message("zh_CN") and "事项名称" in problem.message("en")
+    assert "工作表“基本履职事项”" in problem.render("zh_CN")
+
+
+def test_duplicate_header(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "d.xlsx", [["序号", "事项名称", "履职依据", "履职依据"],
+                                        [1, "信访事项受理和办理", "《信访工作条例》", ""]], title="基本")
+    result = read_duty_list(path)
+    _only_error(result, "import.duplicate-column")
+    problem = result.problems[0]
+    assert (problem.sheet, problem.row, problem.column) == ("基本", 1, "履职依据")
+    assert "履职依据" in problem.message("zh_CN") and "履职依据" in problem.message("en")
+
+
+def test_two_headers_meaning_the_same_column(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "d.xlsx", [["序号", "事项名称", "依据", "理由"], [1, "甲事项", "a", "b"]])
+    result = read_duty_list(path)
+    _only_error(result, "import.conflicting-columns")
+    assert result.problems[0].column == "理由"
+    assert "依据" in result.problems[0].message()
+
+
+def test_cell_of_a_hundred_thousand_characters(tmp_path: Path) -> None:
+    items = build_sample_items()[:5]
+    path = write_xlsx(items, tmp_path / "long.xlsx", blank_row_after=None)
+    wb = load_workbook(path)
+    wb["基本履职事项"]["E5"] = "依" * 100_000  # 履职依据 of the third basic item
+    wb.save(path)
+    result = read_duty_list(path)
+    _only_error(result, "import.cell-too-long")
+    problem = result.problems[0]
+    assert (problem.sheet, problem.row, problem.column) == ("基本履职事项", 5, "履职依据")
+    # openpyxl keeps at most Excel's 32,767 characters of a cell; still far over the limit.
+    assert problem.params["length"] >= 32_767 and problem.params["limit"] == MAX_CELL_CHARS
+    assert str(problem.params["length"]) in problem.message("zh_CN")
+    assert str(MAX_CELL_CHARS) in problem.message("en")
+    assert "第 5 行" in problem.render("zh_CN") and "列“履职依据”" in problem.render("zh_CN")
+
+
+def test_cell_of_a_hundred_thousand_characters_in_csv() -> None:
+    text = "序号,事项名称,部分\n1,信访事项受理和办理,基本\n2," + "长" * 100_000 + ",基本\n"
+    result = read_duty_list(text.encode(), filename="a.csv")
+    _only_error(result, "import.cell-too-long")
+    problem = result.problems[0]
+    assert (problem.row, problem.column, problem.params["length"]) == (3, "事项名称", 100_000)
+    assert "100000" in problem.message("zh_CN") and "100000" in problem.message("en")
+
+
+def test_formula_without_a_cached_value(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "f.xlsx", [["序号", "事项名称", "履职依据"],
+                                        [1, '=CONCATENATE("信访","事项")', "《信访工作条例》"]])
+    result = read_duty_list(path)
+    _only_error(result, "import.formula-without-value")
+    problem = result.problems[0]
+    assert (problem.sheet, problem.row, problem.column) == ("基本履职事项", 2, "事项名称")
+    assert "CONCATENATE" in problem.message("zh_CN")
+    assert "Excel" in problem.message("en")
+
+
+def test_unknown_value_in_the_part_column(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "p.xlsx", [["部分", "事项名称"], ["基本", "甲事项"], ["其他", "乙事项"]],
+                  title="清单")
+    result = read_duty_list(path)
+    _only_error(result, "import.unknown-part")
+    problem = result.problems[0]
+    assert (problem.row, problem.column, problem.params["value"]) == (3, "部分", "其他")
+
+
+def test_sheet_that_does_not_say_its_part(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "s.xlsx", [["序号", "事项名称"], [1, "甲事项"]], title="Sheet1")
+    result = read_duty_list(path)
+    _only_error(result, "import.unknown-sheet-part")
+    assert result.problems[0].sheet == "Sheet1"
+    assert "部分" in result.problems[0].message("zh_CN")
+
+
+def test_notes_sheet_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    path = write_xlsx(build_sample_items()[:3], tmp_path / "n.xlsx")
+    wb = load_workbook(path)
+    wb.create_sheet("填表说明").append(["请按县委编办要求填写。"])
+    wb.save(path)
+    result = read_duty_list(path)
+    assert result.ok and len(result.items) == 3
+    assert [(p.rule, p.sheet) for p in result.problems] == [("import.sheet-skipped", "填表说明")]
+
+
+def test_workbook_with_header_but_no_items(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "e.xlsx", [["序号", "事项名称"]])
+    _only_error(read_duty_list(path), "import.no-items")
+
+
+def test_missing_path_is_reported_not_raised(tmp_path: Path) -> None:
+    _only_error(read_duty_list(tmp_path / "nope.xlsx"), "import.unreadable")
+
+
+def test_errors_across_rows_are_all_reported(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "p.xlsx", [["部分", "事项名称"], ["其他", "甲"], ["基本", "乙"], ["？", "丙"]],
+                  title="清单")
+    result = read_duty_list(path)
+    assert result.items == []
+    assert [p.row for p in result.errors] == [2, 4]
+
+
+def test_twenty_thousand_rows_with_one_bad_cell_names_it(tmp_path: Path) -> None:
+    items = [DutyItem(Part.BASIC, f"第{i}项", seq=i, basis="《依据》") for i in range(1, 20_001)]
+    items[15_000].remarks = "注" * (MAX_CELL_CHARS + 1)
+    path = write_xlsx(items, tmp_path / "big.xlsx", blank_row_after=None)
+    result = read_duty_list(path)
+    _only_error(result, "import.cell-too-long")
+    assert (result.problems[0].row, result.problems[0].column) == (15_003, "备注")
+
+
+# --- never raises --------------------------------------------------------------
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.binary(max_size=3000), name=st.sampled_from(["a.xlsx", "a.csv", "a", "清单.xls"]))
+def test_random_bytes_never_raise(data: bytes, name: str) -> None:
+    result = read_duty_list(data, filename=name)
+    assert isinstance(result, ImportResult)
+    assert result.problems or result.items
+    if not result.ok:
+        assert result.items == []
+
+
+_CELL = st.one_of(
+    st.sampled_from(["序号", "事项名称", "名称", "履职依据", "部分", "基本", "配合", "收回", "领域", "", "1",
+                     "承接部门", "县民政局", '"', ",", "\n", "一、基本履职事项"]),
+    st.text(max_size=12),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.lists(_CELL, max_size=6), max_size=12),
+       encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030", "utf-16"]),
+       sep=st.sampled_from([",", "\t", ";"]))
+def test_random_csv_text_never_raises(rows: list[list[str]], encoding: str, sep: str) -> None:
+    text = "\n".join(sep.join(row) for row in rows)
+    try:
+        data = text.encode(encoding)
+    except UnicodeEncodeError:  # lone surrogates from st.text
+        data = text.encode(encoding, errors="replace")
+    result = read_duty_list(data, filename="随机.csv")
+    assert result.problems or result.items
+    assert result.ok or result.items == []
+    for item in result.items:
+        assert isinstance(item.part, Part)
+        assert item.row is not None and item.row >= 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(cut=st.integers(min_value=0, max_value=20_000), flip=st.integers(min_value=0, max_value=20_000))
+def test_damaged_workbooks_never_raise(cut: int, flip: int) -> None:
+    data = bytearray(SAMPLE_XLSX.read_bytes())
+    if flip < len(data):
+        data[flip] ^= 0x5A
+    result = read_duty_list(bytes(data[: max(cut, 1) if cut < len(data) else len(data)]), filename="a.xlsx")
+    assert result.problems or result.items
+    assert result.ok or result.items == []
