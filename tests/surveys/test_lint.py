@@ -1,0 +1,116 @@
+"""Lint rules on a draft duty list: each rule's id, severity and the row it names."""
+
+from __future__ import annotations
+
+from surveys.duty_list import DutyItem, Part
+from surveys.i18n import has
+from surveys.lint import LINT_RULES, lint
+from surveys.problems import Problem, Severity
+from surveys.samples.make_samples import build_sample_items
+
+
+def _basic(name: str, row: int, seq: int | None = None, **kw: object) -> DutyItem:
+    kw.setdefault("basis", "《社会救助暂行办法》")
+    return DutyItem(Part.BASIC, name, seq=seq, sheet="基本履职事项", row=row, **kw)  # type: ignore[arg-type]
+
+
+def _coop(name: str, row: int, seq: int | None = None, **kw: object) -> DutyItem:
+    kw.setdefault("county_department", "县市场监管局")
+    return DutyItem(Part.COOPERATING, name, seq=seq, sheet="配合履职事项", row=row, **kw)  # type: ignore[arg-type]
+
+
+def _withdrawn(name: str, row: int, seq: int | None = None, **kw: object) -> DutyItem:
+    kw.setdefault("receiving_department", "县市场监管局")
+    return DutyItem(Part.WITHDRAWN, name, seq=seq, sheet="上级部门收回事项", row=row, **kw)  # type: ignore[arg-type]
+
+
+def _only(problems: list[Problem], rule: str) -> list[Problem]:
+    assert {p.rule for p in problems} == {rule}, [p.render() for p in problems]
+    return problems
+
+
+def test_every_rule_is_listed_with_its_severity_and_has_texts() -> None:
+    assert LINT_RULES == {
+        "lint.empty-name": Severity.ERROR,
+        "lint.duplicate-in-part": Severity.ERROR,
+        "lint.same-item-two-parts": Severity.ERROR,
+        "lint.basic-without-basis": Severity.WARNING,
+        "lint.cooperating-without-department": Severity.ERROR,
+        "lint.withdrawn-without-receiver": Severity.ERROR,
+        "lint.sequence-duplicate": Severity.WARNING,
+        "lint.sequence-gap": Severity.WARNING,
+    }
+    for rule in LINT_RULES:
+        assert has(f"problem.{rule}", "zh_CN") and has(f"problem.{rule}", "en")
+
+
+def test_clean_sample_has_no_problems() -> None:
+    assert lint(build_sample_items()) == []
+
+
+def test_empty_name() -> None:
+    [p] = _only(lint([_basic("信访事项受理和办理", 3), _basic("  ", 4)]), "lint.empty-name")
+    assert (p.severity, p.part, p.sheet, p.row) == (Severity.ERROR, "basic", "基本履职事项", 4)
+    assert p.message("zh_CN") == "事项名称为空。"
+    assert p.message("en") == "The item name is empty."
+
+
+def test_duplicate_in_part() -> None:
+    items = [_basic("矛盾纠纷排查化解与人民调解", 3), _basic("信访事项受理和办理", 4),
+             _basic("矛盾纠纷排查化解 与 人民调解", 5)]
+    [p] = _only(lint(items), "lint.duplicate-in-part")
+    assert (p.severity, p.part, p.row) == (Severity.ERROR, "basic", 5)
+    assert "第 3 行" in p.message("zh_CN")
+
+
+def test_same_item_in_two_parts_after_normalising() -> None:
+    items = [_basic("最低生活保障、特困供养的申请受理", 3),
+             _coop("最低生活保障，特困供养的申请受理 ", 7)]  # full-width comma and a stray space
+    [p] = _only(lint(items), "lint.same-item-two-parts")
+    assert (p.severity, p.part, p.sheet, p.row) == (Severity.ERROR, "cooperating", "配合履职事项", 7)
+    assert "基本履职事项" in p.message("zh_CN") and "配合履职事项" in p.message("zh_CN")
+    assert "Basic duties" in p.message("en") and "row 3" in p.message("en")
+
+
+def test_basic_without_basis() -> None:
+    [p] = _only(lint([_basic("农村人居环境整治", 9, basis="")]), "lint.basic-without-basis")
+    assert (p.severity, p.part, p.row) == (Severity.WARNING, "basic", 9)
+    assert "农村人居环境整治" in p.message("zh_CN")
+
+
+def test_cooperating_without_department() -> None:
+    [p] = _only(lint([_coop("义务教育控辍保学", 12, county_department=" ")]),
+                "lint.cooperating-without-department")
+    assert (p.severity, p.part, p.sheet, p.row) == (Severity.ERROR, "cooperating", "配合履职事项", 12)
+
+
+def test_withdrawn_without_receiver() -> None:
+    [p] = _only(lint([_withdrawn("特种设备安全监管", 4, receiving_department="")]),
+                "lint.withdrawn-without-receiver")
+    assert (p.severity, p.part, p.row) == (Severity.ERROR, "withdrawn", 4)
+    assert "承接部门" in p.message("zh_CN")
+
+
+def test_sequence_duplicate_per_part() -> None:
+    items = [_basic("甲", 3, seq=1), _basic("乙", 4, seq=2), _basic("丙", 5, seq=2),
+             _coop("丁", 3, seq=1)]  # 1 again, but in another part: fine
+    [p] = _only(lint(items), "lint.sequence-duplicate")
+    assert (p.severity, p.part, p.row, p.params["seq"]) == (Severity.WARNING, "basic", 5, 2)
+
+
+def test_sequence_gap_per_part() -> None:
+    items = [_withdrawn("甲", 3, seq=1), _withdrawn("乙", 4, seq=2), _withdrawn("丙", 5, seq=6),
+             _basic("丁", 3, seq=1)]
+    [p] = _only(lint(items), "lint.sequence-gap")
+    assert (p.severity, p.part, p.row) == (Severity.WARNING, "withdrawn", 5)
+    assert p.params["missing"] == "3–5"
+    assert "3–5" in p.message("zh_CN") and "3–5" in p.message("en")
+
+
+def test_sequence_that_does_not_start_at_one() -> None:
+    [p] = _only(lint([_basic("甲", 3, seq=3), _basic("乙", 4, seq=4)]), "lint.sequence-gap")
+    assert (p.row, p.params["missing"]) == (3, "1–2")
+
+
+def test_unnumbered_items_are_not_checked_for_numbering() -> None:
+    assert lint([_basic("甲", 3), _basic("乙", 4)]) == []
