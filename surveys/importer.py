@@ -140,6 +140,7 @@ def part_from_text(text: object) -> Part | None:
 
 
 _SECTION_PART = re.compile(r"(基本履职事项|配合履职事项|收回事项|basic|cooperating|withdrawn)", re.I)
+_PART_HEADING = re.compile(r"^(乡镇|街道)?(基本履职事项|配合履职事项|(上级部门)?收回事项)(清单)?$")
 _ENUM_PREFIX = re.compile(r"^\s*([(（]?[一二三四五六七八九十\d]+[)）]?[、.．,，\s]*)")
 _COUNT_SUFFIX = re.compile(r"[(（]\s*(共\s*)?\d+\s*项\s*[)）]\s*$")
 
@@ -629,6 +630,11 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
             _norm_header_raw(texts[c]) == header_keys[c] for c in mapped if c < len(texts)
         ):
             continue  # the header repeated (e.g. after a section row)
+        if len(filled) == 1 and not pending and filled[0] == name_col and _PART_HEADING.match(
+                _heading_text(unicodedata.normalize("NFKC", texts[name_col]))):
+            current_part = part_from_text(texts[name_col])  # "二、配合履职事项" typed in the name column
+            heading = ""
+            continue
         if len(filled) == 1 and not pending and filled[0] != name_col:
             only = filled[0]
             text = texts[only]

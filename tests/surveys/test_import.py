@@ -170,6 +170,19 @@ def test_one_sheet_with_section_rows_and_category_headings(tmp_path: Path) -> No
     assert result.items[2].receiving_department == "县市场监管局"
 
 
+def test_section_rows_in_the_name_column(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "n.xlsx", [
+        ["事项名称", "依据", "承接部门"],
+        ["一、基本履职事项（1项）"],
+        ["信访事项受理和办理", "《信访工作条例》"],
+        ["二、上级部门收回事项"],
+        ["特种设备安全监管", "《特种设备安全法》", "县市场监管局"],
+    ])
+    result = _clean(read_duty_list(path))
+    assert [(i.part, i.name) for i in result.items] == [
+        (Part.BASIC, "信访事项受理和办理"), (Part.WITHDRAWN, "特种设备安全监管")]
+
+
 def test_merged_department_cell_covers_each_row(tmp_path: Path) -> None:
     wb = Workbook()
     ws = wb.active
