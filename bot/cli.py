@@ -39,9 +39,11 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 
 
 def _register() -> None:
-    from bot import cli_lists
+    from bot import cli_consultations, cli_lists
 
     app.add_typer(cli_lists.app, name="lists")
+    app.add_typer(cli_consultations.app, name="consultations")
+    app.command("links")(cli_consultations.links_command)
 
     from bot import cli_questionnaire
 

@@ -16,6 +16,7 @@ class Settings(BaseSettings):
 
     database_url: str = DEFAULT_DATABASE_URL
     bot_token: str = ""
+    bot_username: str = ""
     telegram_api_url: str = ""
     organizer_ids: Annotated[list[int], NoDecode] = []
     timezone: str = "Asia/Shanghai"

@@ -14,7 +14,9 @@ the price of not crash-looping.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -25,7 +27,7 @@ from aiogram.fsm.storage.redis import RedisStorage
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.models import FSMRecord
 
@@ -54,6 +56,13 @@ def _state_str(state: StateType) -> str | None:
     return state.state if isinstance(state, State) else state
 
 
+# The session of the update being handled (set by the bot's context middleware). When
+# set, SQLStorage reads and writes through it, so FSM changes commit atomically with
+# the handler's own writes — and SQLite, which has one writer at a time, is not asked
+# for a second write transaction while the update's transaction holds the lock.
+current_session: ContextVar[AsyncSession | None] = ContextVar("qingdan_fsm_session", default=None)
+
+
 class SQLStorage(BaseStorage):
     """FSM state and data in the `fsm_state` table (one row per key)."""
 
@@ -75,6 +84,17 @@ class SQLStorage(BaseStorage):
     def _key(self, key: StorageKey) -> str:
         return self.key_builder.build(key)
 
+    @asynccontextmanager
+    async def _conn(self, write: bool = False) -> AsyncIterator[Any]:
+        """The update's session when there is one (its commit covers these writes), else
+        a connection of our own (a transaction when writing)."""
+        session = current_session.get()
+        if session is not None:
+            yield session
+            return
+        async with (self.engine.begin() if write else self.engine.connect()) as conn:
+            yield conn
+
     def _upsert(self, key: str, **values: Any) -> Any:
         """INSERT the row (absent columns get their neutral value) or UPDATE just `values`."""
         row = {"key": key, "state": None, "data": {}} | values
@@ -85,18 +105,18 @@ class SQLStorage(BaseStorage):
         )
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        async with self.engine.begin() as conn:
+        async with self._conn(write=True) as conn:
             await conn.execute(self._upsert(self._key(key), state=_state_str(state)))
 
     async def get_state(self, key: StorageKey) -> str | None:
-        async with self.engine.connect() as conn:
+        async with self._conn() as conn:
             return await conn.scalar(sa.select(_table.c.state).where(_table.c.key == self._key(key)))
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         if not isinstance(data, dict):
             raise DataNotDictLikeError(f"Data must be a dict or dict-like object, got {type(data).__name__}")
         k = self._key(key)
-        async with self.engine.begin() as conn:
+        async with self._conn(write=True) as conn:
             if data:
                 await conn.execute(self._upsert(k, data=data))
             else:
@@ -108,14 +128,14 @@ class SQLStorage(BaseStorage):
                 await conn.execute(sa.update(_table).where(_table.c.key == k).values(data={}))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
-        async with self.engine.connect() as conn:
+        async with self._conn() as conn:
             data = await conn.scalar(sa.select(_table.c.data).where(_table.c.key == self._key(key)))
         return dict(data) if data else {}
 
     async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
         """Merge `data` into the stored data, read and write in one transaction."""
         k = self._key(key)
-        async with self.engine.begin() as conn:
+        async with self._conn(write=True) as conn:
             query = sa.select(_table.c.data).where(_table.c.key == k)
             if self.engine.dialect.name == "postgresql":
                 query = query.with_for_update()

@@ -1,0 +1,94 @@
+"""Assembling the bot: the Bot object (Telegram, a self-hosted Bot API server or the
+sandbox — all only an address), the Dispatcher with its middlewares and routers,
+and running it by long polling or webhook."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
+from aiogram.client.session.aiohttp import AiohttpSession
+from aiogram.client.session.base import BaseSession
+from aiogram.client.telegram import TelegramAPIServer
+from aiogram.fsm.storage.base import BaseStorage
+from aiogram.types import BotCommand, BotCommandScopeDefault
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.config import Settings
+from bot.middlewares import ContextMiddleware, system_clock
+from bot.texts import gettext
+from storage.engine import make_engine, make_sessionmaker
+from storage.fsm import make_fsm_storage
+
+log = logging.getLogger(__name__)
+
+# The commands shown in Telegram's menu, per audience (texts: catalog keys cmd.<name>).
+PUBLIC_COMMANDS = ("start", "help", "mydata", "language", "cancel")
+
+
+def create_bot(settings: Settings, session: BaseSession | None = None, token: str | None = None) -> Bot:
+    if session is None:
+        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/"))) \
+            if settings.telegram_api_url else AiohttpSession()
+    return Bot(token or settings.bot_token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
+
+
+def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker[AsyncSession],
+                     storage: BaseStorage | None = None,
+                     clock: Callable[[], datetime] = system_clock) -> Dispatcher:
+    from bot.routers import all_routers
+
+    dp = Dispatcher(storage=storage) if storage is not None else Dispatcher()
+    dp.update.outer_middleware(ContextMiddleware(sessionmaker, settings, clock))
+    dp["settings"] = settings
+    dp["sessionmaker"] = sessionmaker
+    dp["clock"] = clock
+    for router in all_routers():
+        dp.include_router(router)
+    return dp
+
+
+async def set_commands(bot: Bot) -> None:
+    for locale, language_code in (("zh_CN", None), ("en", "en")):
+        commands = [BotCommand(command=c, description=gettext(f"cmd.{c}", locale)) for c in PUBLIC_COMMANDS]
+        await bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=language_code)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    bot: Bot
+    dp: Dispatcher
+
+    async def close(self) -> None:
+        await self.dp.storage.close()
+        await self.bot.session.close()
+        await self.engine.dispose()
+
+
+def build_runtime(settings: Settings, token: str | None = None,
+                  clock: Callable[[], datetime] = system_clock) -> Runtime:
+    engine = make_engine(settings.database_url)
+    sessionmaker = make_sessionmaker(engine)
+    storage = make_fsm_storage(settings.redis_url or None, engine)
+    bot = create_bot(settings, token=token)
+    dp = build_dispatcher(settings, sessionmaker, storage, clock)
+    return Runtime(settings, engine, sessionmaker, bot, dp)
+
+
+async def run_polling(runtime: Runtime, handle_signals: bool = True) -> None:
+    await set_commands(runtime.bot)
+    await runtime.bot.delete_webhook(drop_pending_updates=False)
+    me = await runtime.bot.me()
+    log.info("bot @%s polling", me.username)
+    try:
+        await runtime.dp.start_polling(runtime.bot, handle_signals=handle_signals, close_bot_session=False,
+                                       polling_timeout=25)
+    finally:
+        await runtime.close()

@@ -1,0 +1,183 @@
+"""`qingdan consultations …` and `qingdan links ID`: create, open, close and list
+consultations; print their deep links and write a QR code per township."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from bot.cli import ensure_schema, run_async
+from bot.config import get_settings
+from bot.texts import gettext
+from surveys.consultation import Status, TransitionError, deep_link, format_local, parse_local
+from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH as DEFAULT_QUESTIONNAIRE
+
+app = typer.Typer(help="Consultations: create, open, close, list.", no_args_is_help=True)
+
+
+def _t(key: str, **kw) -> str:
+    return gettext(key, get_settings().locale, **kw)
+
+
+async def bot_username() -> str:
+    """BOT_USERNAME, or the Bot API's answer to getMe."""
+    settings = get_settings()
+    if settings.bot_username:
+        return settings.bot_username.lstrip("@")
+    if settings.bot_token:
+        from bot.app import create_bot
+
+        bot = create_bot(settings)
+        try:
+            return (await bot.me()).username or ""
+        finally:
+            await bot.session.close()
+    return "your_bot"
+
+
+@app.command("create")
+def create(title: str = typer.Option(...), township: list[str] = typer.Option(..., help="Repeat for each township."),
+           closes: str = typer.Option(..., help='Deadline, e.g. "2026-12-10 18:00" (TIMEZONE).'),
+           opens: str | None = typer.Option(None, help="When answers open (default: when opened)."),
+           questionnaire: Path | None = typer.Option(None, help="YAML file (default: the shipped residents' one)."),
+           intro: str = typer.Option("", help="A short introduction shown on the welcome message.")) -> None:
+    """Create a draft consultation on the newest stored list of each township."""
+    from surveys.questionnaire import load_questionnaire
+
+    settings = get_settings()
+    if questionnaire is None:
+        questionnaire = DEFAULT_QUESTIONNAIRE
+    text = questionnaire.read_text(encoding="utf-8")
+    parsed, problems = load_questionnaire(text, filename=questionnaire.name)
+    if parsed is None:
+        for p in problems:
+            typer.echo(f"{questionnaire.name}:{p.line or 0}: {p.render(settings.locale)}", err=True)
+        raise typer.Exit(1)
+    try:
+        closes_at = parse_local(closes, settings.timezone)
+        opens_at = parse_local(opens, settings.timezone) if opens else None
+    except ValueError:
+        typer.echo(_t("cli.bad-date"), err=True)
+        raise typer.Exit(2) from None
+    ensure_schema()
+    result = run_async(_create(title, intro, text, township, opens_at, closes_at))
+    if isinstance(result, str):
+        typer.echo(_t("cli.township-no-list", township=result), err=True)
+        raise typer.Exit(1)
+    typer.echo(_t("cli.consultation-created", id=result))
+
+
+async def _create(title, intro, text, townships, opens_at, closes_at):
+    from bot.db import database
+    from storage.consultations import create_consultation
+    from storage.lists import find_list
+
+    async with database() as sessions, sessions() as session:
+        list_ids = []
+        for name in townships:
+            row = await find_list(session, name)
+            if row is None:
+                return name
+            list_ids.append(row.id)
+        c = await create_consultation(session, title=title, intro=intro, questionnaire=text, closes_at=closes_at,
+                                      opens_at=opens_at, list_ids=list_ids)
+        await session.commit()
+        return c.id
+
+
+def _transition(consultation_id: int, target: Status) -> None:
+    ensure_schema()
+    error = run_async(_set_status(consultation_id, target))
+    if error:
+        typer.echo(error, err=True)
+        raise typer.Exit(1)
+    typer.echo(_t(f"cli.consultation-{target.value}", id=consultation_id))
+
+
+async def _set_status(consultation_id: int, target: Status) -> str | None:
+    from bot.db import database
+    from storage.consultations import set_status
+    from storage.models import Consultation
+
+    async with database() as sessions, sessions() as session:
+        c = await session.get(Consultation, consultation_id)
+        if c is None:
+            return _t("cli.consultation-not-found", id=consultation_id)
+        try:
+            await set_status(session, c, target)
+        except TransitionError as e:
+            return _t("cli.bad-transition", current=_t(f"status.{e.current.value}"),
+                      target=_t(f"status.{e.target.value}"))
+        await session.commit()
+    return None
+
+
+@app.command("open")
+def open_(consultation_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Open a consultation for answers and comments."""
+    _transition(consultation_id, Status.OPEN)
+
+
+@app.command("close")
+def close(consultation_id: int = typer.Argument(..., metavar="ID")) -> None:
+    """Close a consultation now."""
+    _transition(consultation_id, Status.CLOSED)
+
+
+@app.command("list")
+def list_(as_json: bool = typer.Option(False, "--json")) -> None:
+    """All consultations with their links."""
+    ensure_schema()
+    data = run_async(_list())
+    if as_json:
+        typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
+        return
+    tz = get_settings().timezone
+    for c in data:
+        typer.echo(f"#{c['id']} [{_t('status.' + c['status'])}] {c['title']} — "
+                   f"{_t('cli.closes', when=format_local(_parse(c['closes_at']), tz))}")
+        for link in c["links"]:
+            typer.echo(f"    {link['township']}: {link['url']}")
+
+
+def _parse(iso: str | None):
+    from datetime import datetime
+
+    return datetime.fromisoformat(iso) if iso else None
+
+
+async def _list() -> list[dict]:
+    from bot.db import database
+    from storage.consultations import all_consultations, links
+
+    username = await bot_username()
+    async with database() as sessions, sessions() as session:
+        out = []
+        for c in await all_consultations(session):
+            out.append({
+                "id": c.id, "title": c.title, "status": c.status,
+                "opens_at": c.opens_at.isoformat() if c.opens_at else None,
+                "closes_at": c.closes_at.isoformat(),
+                "links": [{"township": link.township, "code": link.code, "url": deep_link(username, link.code)}
+                          for link in await links(session, c.id)],
+            })
+        return out
+
+
+def links_command(consultation_id: int = typer.Argument(..., metavar="ID"),
+                  out: Path = typer.Option(Path("qr"), help="Folder for the QR code PNGs.")) -> None:
+    """Print each township's deep link and write its QR code (PNG) for posters."""
+    import segno
+
+    ensure_schema()
+    data = [c for c in run_async(_list()) if c["id"] == consultation_id]
+    if not data:
+        typer.echo(_t("cli.consultation-not-found", id=consultation_id), err=True)
+        raise typer.Exit(1)
+    out.mkdir(parents=True, exist_ok=True)
+    for link in data[0]["links"]:
+        path = out / f"consultation{consultation_id}-{link['code']}.png"
+        segno.make(link["url"], error="m").save(str(path), scale=10, border=4)
+        typer.echo(f"{link['township']}\t{link['url']}\t{path}")

@@ -1,0 +1,208 @@
+"""`qingdan lists …`: lint, import, show and diff duty lists."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from bot.config import get_settings
+from bot.texts import gettext
+from surveys.duty_list import PART_ORDER, DutyItem, Part
+
+app = typer.Typer(help="Duty lists: lint, import, show, diff.", no_args_is_help=True)
+
+
+def _locale() -> str:
+    return get_settings().locale
+
+
+def _read(path: Path):
+    from surveys.importer import read_duty_list
+
+    return read_duty_list(path, filename=path.name, locale=_locale())
+
+
+def _lint_all(path: Path):
+    """Import problems and, when the file could be read, lint problems."""
+    from surveys.lint import lint
+
+    result = _read(path)
+    problems = list(result.problems)
+    if result.items:
+        problems += lint(result.items)
+    return result, problems
+
+
+def _counts(items: list[DutyItem]) -> dict[str, int]:
+    return {p.value: sum(1 for i in items if i.part == p) for p in PART_ORDER}
+
+
+def _unreadable(result) -> bool:
+    """Nothing could be read at all (not a workbook, empty, wrong encoding…)."""
+    return not result.items and any(p.is_error for p in result.problems)
+
+
+@app.command("lint")
+def lint_cmd(file: Path, as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+    """Check a draft list. Exit 0: no errors (warnings allowed); 1: errors; 2: unreadable."""
+    loc = _locale()
+    if not file.exists():
+        typer.echo(gettext("cli.file-missing", loc, file=str(file)), err=True)
+        raise typer.Exit(2)
+    result, problems = _lint_all(file)
+    if as_json:
+        typer.echo(json.dumps({"items": _counts(result.items), "problems": [p.to_json(loc) for p in problems]},
+                              ensure_ascii=False, indent=2))
+    else:
+        _print_summary(result.items, loc)
+        for p in problems:
+            typer.echo(p.render(loc))
+        errors = sum(p.is_error for p in problems)
+        typer.echo(gettext("cli.lint-total", loc, errors=errors, warnings=len(problems) - errors))
+    if _unreadable(result):
+        raise typer.Exit(2)
+    raise typer.Exit(1 if any(p.is_error for p in problems) else 0)
+
+
+def _print_summary(items: list[DutyItem], loc: str) -> None:
+    counts = _counts(items)
+    typer.echo(gettext("cli.summary", loc, basic=counts["basic"], cooperating=counts["cooperating"],
+                       withdrawn=counts["withdrawn"], total=len(items)))
+
+
+@app.command("import")
+def import_cmd(file: Path, township: str = typer.Option(..., help="The township the list belongs to."),
+               version: str | None = typer.Option(None, help="Version label (default: the next number).")) -> None:
+    """Lint and store a draft list; a file with errors stores nothing."""
+    from bot.cli import ensure_schema, run_async
+
+    loc = _locale()
+    if not file.exists():
+        typer.echo(gettext("cli.file-missing", loc, file=str(file)), err=True)
+        raise typer.Exit(2)
+    result, problems = _lint_all(file)
+    for p in problems:
+        typer.echo(p.render(loc))
+    if any(p.is_error for p in problems):
+        typer.echo(gettext("cli.import-refused", loc), err=True)
+        raise typer.Exit(2 if _unreadable(result) else 1)
+    ensure_schema()
+    row = run_async(_store(result.items, township, version, file.name))
+    if row is None:
+        typer.echo(gettext("cli.version-exists", loc, township=township, version=version), err=True)
+        raise typer.Exit(1)
+    _print_summary(result.items, loc)
+    typer.echo(gettext("cli.imported", loc, township=township, version=row[1], list_id=row[0]))
+
+
+async def _store(items, township, version, source):
+    from bot.db import database
+    from storage.lists import VersionExists, save_list
+
+    async with database() as sessions, sessions() as session:
+        try:
+            row = await save_list(session, township, items, version=version, source_file=source)
+        except VersionExists:
+            return None
+        await session.commit()
+        return row.id, row.version
+
+
+@app.command("show")
+def show_cmd(township: str | None = typer.Option(None), part: Part | None = typer.Option(None),
+             version: str | None = typer.Option(None),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """Show stored lists (the newest version of each township unless --version)."""
+    from bot.cli import ensure_schema, run_async
+
+    ensure_schema()
+    lists = run_async(_load_lists(township, version))
+    loc = _locale()
+    if as_json:
+        out = []
+        for list_id, dl in lists:
+            items = [i for i in dl.items if part is None or i.part == part]
+            out.append({"id": list_id, "township": dl.township, "version": dl.version, "status": dl.status.value,
+                        "counts": dl.counts(),
+                        "items": [{"id": i.id, "part": i.part.value, **i.values()} for i in items]})
+        typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
+        return
+    if not lists:
+        typer.echo(gettext("cli.no-lists", loc))
+    for list_id, dl in lists:
+        typer.echo(gettext("cli.list-head", loc, list_id=list_id, township=dl.township, version=dl.version,
+                           status=dl.status.value))
+        _print_summary(dl.items, loc)
+        for p in PART_ORDER:
+            if part is not None and p != part:
+                continue
+            typer.echo(f"== {gettext(f'part.{p.value}', loc)}")
+            for i in dl.part(p):
+                typer.echo(f"  {i.seq or '-':>4}  [{i.category}] {i.name}")
+
+
+async def _load_lists(township: str | None, version: str | None):
+    from bot.db import database
+    from storage.lists import find_list, list_rows, load_list
+
+    async with database() as sessions, sessions() as session:
+        if version is not None and township:
+            row = await find_list(session, township, version)
+            rows = [row] if row else []
+        else:
+            newest: dict[str, object] = {}
+            for row, name in await list_rows(session, township):
+                newest[name] = row  # ordered by id: the last one is the newest
+            rows = list(newest.values())
+        return [(r.id, await load_list(session, r.id)) for r in rows]
+
+
+def _items_of(ref: str) -> list[DutyItem]:
+    """A file path, a stored list id, or TOWNSHIP@VERSION."""
+    path = Path(ref)
+    if path.exists():
+        result = _read(path)
+        if not result.ok:
+            for p in result.problems:
+                typer.echo(p.render(_locale()), err=True)
+            raise typer.Exit(2)
+        return result.items
+    from bot.cli import ensure_schema, run_async
+
+    ensure_schema()
+    items = run_async(_stored_items(ref))
+    if items is None:
+        typer.echo(gettext("cli.list-not-found", _locale(), ref=ref), err=True)
+        raise typer.Exit(2)
+    return items
+
+
+async def _stored_items(ref: str) -> list[DutyItem] | None:
+    from bot.db import database
+    from storage.lists import find_list, load_list
+
+    async with database() as sessions, sessions() as session:
+        if ref.isdigit():
+            try:
+                return (await load_list(session, int(ref))).items
+            except LookupError:
+                return None
+        township, _, version = ref.partition("@")
+        row = await find_list(session, township, version or None)
+        return (await load_list(session, row.id)).items if row else None
+
+
+@app.command("diff")
+def diff_cmd(a: str = typer.Argument(..., help="File, list id, or TOWNSHIP@VERSION"),
+             b: str = typer.Argument(..., help="File, list id, or TOWNSHIP@VERSION"),
+             as_json: bool = typer.Option(False, "--json")) -> None:
+    """What changed from list A to list B."""
+    from surveys.diff import diff_lists
+
+    d = diff_lists(_items_of(a), _items_of(b))
+    if as_json:
+        typer.echo(json.dumps(d.to_json(), ensure_ascii=False, indent=2))
+    else:
+        typer.echo(d.summary(_locale()))

@@ -1,0 +1,109 @@
+"""What everybody can do: /help, /language, /mydata, /delete_me and /cancel."""
+
+from __future__ import annotations
+
+from aiogram import F, Router
+from aiogram.filters import Command
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.context import Ctx
+from storage import people
+from surveys.i18n import LOCALES
+
+router = Router(name="common")
+
+
+class LangCB(CallbackData, prefix="lang"):
+    code: str
+
+
+class DeleteCB(CallbackData, prefix="del"):
+    confirm: bool
+
+
+@router.message(Command("help"))
+async def help_cmd(message: Message, ctx: Ctx) -> None:
+    parts = [ctx.t("help.resident")]
+    if ctx.is_cadre:
+        parts.append(ctx.t("help.cadre"))
+    if ctx.is_organizer:
+        parts.append(ctx.t("help.organizer"))
+    await message.answer("\n\n".join(parts))
+
+
+@router.message(Command("language"))
+async def language_cmd(message: Message, ctx: Ctx) -> None:
+    kb = InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text=ctx.t(f"language.name.{code}"), callback_data=LangCB(code=code).pack())
+        for code in LOCALES
+    ]])
+    await message.answer(ctx.t("language.choose"), reply_markup=kb)
+
+
+@router.callback_query(LangCB.filter())
+async def language_set(query: CallbackQuery, callback_data: LangCB, ctx: Ctx) -> None:
+    if callback_data.code not in LOCALES:
+        await query.answer(ctx.t("error.stale-button"))
+        return
+    await people.set_language(ctx.session, ctx.person.id, callback_data.code)
+    await ctx.commit()
+    ctx.locale = callback_data.code
+    await query.answer()
+    if query.message:
+        await query.message.edit_text(ctx.t("language.set"))
+
+
+@router.message(Command("mydata"))
+async def mydata_cmd(message: Message, ctx: Ctx) -> None:
+    counts = await people.personal_data(ctx.session, ctx.person.id)
+    role = ctx.t(f"role.{'organizer' if ctx.is_organizer else ctx.person.role}")
+    await message.answer(ctx.t("mydata.text", user_id=ctx.person.id, name=ctx.person.first_name, role=role,
+                               language=ctx.t(f"language.name.{ctx.locale}"), **counts))
+
+
+@router.message(Command("delete_me"))
+async def delete_me_cmd(message: Message, ctx: Ctx) -> None:
+    kb = InlineKeyboardMarkup(inline_keyboard=[[
+        InlineKeyboardButton(text=ctx.t("delete.yes"), callback_data=DeleteCB(confirm=True).pack()),
+        InlineKeyboardButton(text=ctx.t("delete.no"), callback_data=DeleteCB(confirm=False).pack()),
+    ]])
+    await message.answer(ctx.t("delete.confirm"), reply_markup=kb)
+
+
+@router.callback_query(DeleteCB.filter())
+async def delete_me_confirm(query: CallbackQuery, callback_data: DeleteCB, ctx: Ctx, state: FSMContext) -> None:
+    await query.answer()
+    if not callback_data.confirm:
+        if query.message:
+            await query.message.edit_text(ctx.t("delete.kept"))
+        return
+    await people.delete_person(ctx.session, ctx.person.id)
+    await ctx.commit()
+    await state.clear()
+    if query.message:
+        await query.message.edit_text(ctx.t("delete.done"))
+
+
+@router.message(Command("cancel"))
+async def cancel_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    """Pauses whatever is in progress; the questionnaire resumes at the next message."""
+    had = await state.get_state() is not None or bool(await state.get_data())
+    await state.clear()
+    await message.answer(ctx.t("cancel.paused" if had else "cancel.nothing"))
+
+
+@router.callback_query(F.data == "noop")
+async def noop(query: CallbackQuery) -> None:
+    await query.answer()
+
+
+# Included after every other router: presses nobody recognised (forged or from an old
+# version of the bot) get a short answer instead of a spinning button.
+fallback = Router(name="fallback")
+
+
+@fallback.callback_query()
+async def unknown_press(query: CallbackQuery, ctx: Ctx) -> None:
+    await query.answer(ctx.t("error.stale-button"), show_alert=True)

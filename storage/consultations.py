@@ -1,0 +1,191 @@
+"""Consultations, their township links, and residents' responses and answers."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Answer,
+    Consultation,
+    ConsultationTownship,
+    DutyListRow,
+    Response,
+    Township,
+    utcnow,
+)
+from storage.sql import upsert
+from surveys.consultation import FollowUp, Status, check_transition, new_code
+from surveys.duty_list import ListStatus
+
+
+@dataclass
+class Link:
+    consultation_township_id: int
+    township_id: int
+    township: str
+    list_id: int
+    code: str
+
+
+async def create_consultation(
+    session: AsyncSession,
+    *,
+    title: str,
+    questionnaire: str,
+    closes_at: datetime,
+    list_ids: Sequence[int],
+    intro: str = "",
+    opens_at: datetime | None = None,
+    created_by: int | None = None,
+    follow_up: FollowUp | None = None,
+) -> Consultation:
+    """A draft consultation on the given list versions (one per township)."""
+    if not list_ids:
+        raise ValueError("a consultation needs at least one township list")
+    consultation = Consultation(
+        title=title, intro=intro, questionnaire=questionnaire, opens_at=opens_at, closes_at=closes_at,
+        created_by=created_by, settings=(follow_up or FollowUp()).to_dict(),
+    )
+    session.add(consultation)
+    await session.flush()
+    seen: set[int] = set()
+    for list_id in list_ids:
+        row = await session.get(DutyListRow, list_id)
+        if row is None:
+            raise LookupError(f"list {list_id}")
+        if row.township_id in seen:
+            raise ValueError("one list per township")
+        seen.add(row.township_id)
+        session.add(ConsultationTownship(consultation_id=consultation.id, township_id=row.township_id,
+                                         list_id=list_id, code=await _unique_code(session)))
+    await session.flush()
+    return consultation
+
+
+async def _unique_code(session: AsyncSession) -> str:
+    while True:
+        code = new_code()
+        taken = (await session.scalars(select(ConsultationTownship.id).where(ConsultationTownship.code == code))).first()
+        if taken is None:
+            return code
+
+
+async def links(session: AsyncSession, consultation_id: int) -> list[Link]:
+    rows = (
+        await session.execute(
+            select(ConsultationTownship, Township.name)
+            .join(Township, Township.id == ConsultationTownship.township_id)
+            .where(ConsultationTownship.consultation_id == consultation_id)
+            .order_by(ConsultationTownship.id)
+        )
+    ).all()
+    return [Link(ct.id, ct.township_id, name, ct.list_id, ct.code) for ct, name in rows]
+
+
+async def link_by_code(session: AsyncSession, code: str) -> tuple[Consultation, Link] | None:
+    row = (
+        await session.execute(
+            select(ConsultationTownship, Township.name, Consultation)
+            .join(Township, Township.id == ConsultationTownship.township_id)
+            .join(Consultation, Consultation.id == ConsultationTownship.consultation_id)
+            .where(ConsultationTownship.code == code)
+        )
+    ).first()
+    if row is None:
+        return None
+    ct, name, consultation = row
+    return consultation, Link(ct.id, ct.township_id, name, ct.list_id, ct.code)
+
+
+async def link_for_township(session: AsyncSession, consultation_id: int, township_id: int) -> Link | None:
+    for link in await links(session, consultation_id):
+        if link.township_id == township_id:
+            return link
+    return None
+
+
+async def set_status(session: AsyncSession, consultation: Consultation, target: Status) -> None:
+    """Move a consultation on (draft→open→closed→reported); the consulted lists follow."""
+    check_transition(consultation.status, target)
+    consultation.status = target.value
+    if target == Status.CLOSED:
+        consultation.closed_at = utcnow()
+    list_ids = [link.list_id for link in await links(session, consultation.id)]
+    if target == Status.OPEN and list_ids:
+        await session.execute(sa.update(DutyListRow.__table__).where(DutyListRow.id.in_(list_ids),
+                                                                     DutyListRow.status == ListStatus.DRAFT.value)
+                              .values(status=ListStatus.CONSULTING.value))
+    await session.flush()
+
+
+async def all_consultations(session: AsyncSession, status: str | None = None) -> list[Consultation]:
+    query = select(Consultation).order_by(Consultation.id)
+    if status:
+        query = query.where(Consultation.status == status)
+    return list((await session.scalars(query)).all())
+
+
+# --- responses and answers -------------------------------------------------------------
+
+
+async def get_response(session: AsyncSession, consultation_id: int, person_id: int) -> Response | None:
+    return (
+        await session.scalars(
+            select(Response).where(Response.consultation_id == consultation_id, Response.person_id == person_id)
+        )
+    ).first()
+
+
+async def start_response(session: AsyncSession, consultation_id: int, person_id: int, township_id: int) -> Response:
+    """The person's response to the consultation, created on first use (one per person)."""
+    await upsert(session, Response.__table__,
+                 {"consultation_id": consultation_id, "person_id": person_id, "township_id": township_id,
+                  "started_at": utcnow(), "updated_at": utcnow()},
+                 keys=("consultation_id", "person_id"))
+    response = await get_response(session, consultation_id, person_id)
+    assert response is not None
+    return response
+
+
+async def answers(session: AsyncSession, response_id: int) -> dict[str, Any]:
+    rows = (await session.execute(select(Answer.question_id, Answer.value).where(Answer.response_id == response_id))).all()
+    return {qid: value for qid, value in rows}
+
+
+async def save_answers(session: AsyncSession, response_id: int, values: dict[str, Any], drop: Sequence[str] = ()) -> None:
+    """Write answers (None = skipped) and delete the ones in `drop`, in the caller's transaction."""
+    now = utcnow()
+    if values:
+        await upsert(session, Answer.__table__,
+                     [{"response_id": response_id, "question_id": q, "value": v, "answered_at": now}
+                      for q, v in values.items()],
+                     keys=("response_id", "question_id"), update=("value", "answered_at"))
+    if drop:
+        await session.execute(sa.delete(Answer.__table__).where(Answer.response_id == response_id,
+                                                               Answer.question_id.in_(list(drop))))
+    await session.execute(sa.update(Response.__table__).where(Response.id == response_id).values(updated_at=now))
+
+
+async def set_completed(session: AsyncSession, response_id: int, completed: bool) -> None:
+    await session.execute(sa.update(Response.__table__).where(Response.id == response_id)
+                          .values(completed_at=utcnow() if completed else None))
+
+
+async def open_response_of(session: AsyncSession, person_id: int) -> tuple[Response, Consultation] | None:
+    """The person's most recent response in an open consultation (for resuming on any message)."""
+    row = (
+        await session.execute(
+            select(Response, Consultation)
+            .join(Consultation, Consultation.id == Response.consultation_id)
+            .where(Response.person_id == person_id, Consultation.status == Status.OPEN.value)
+            .order_by(Response.updated_at.desc())
+        )
+    ).first()
+    return (row[0], row[1]) if row else None

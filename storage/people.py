@@ -1,0 +1,60 @@
+"""People: residents, cadres and organizers, keyed by Telegram user id."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Answer, Comment, Delivery, FSMRecord, OffListReport, Person, Response
+from storage.sql import upsert
+
+
+async def touch_person(session: AsyncSession, user_id: int, first_name: str, language_code: str | None) -> Person:
+    """The person behind a Telegram user, created on first contact; an incoming message
+    also means they have not blocked the bot, so they are active again."""
+    await upsert(session, Person.__table__,
+                 {"id": user_id, "first_name": first_name[:200], "language": "", "role": "resident", "active": True},
+                 keys=("id",))
+    person = await session.get(Person, user_id, populate_existing=True)
+    assert person is not None
+    if not person.active or person.first_name != first_name[:200]:
+        person.active = True
+        person.first_name = first_name[:200]
+    return person
+
+
+async def set_language(session: AsyncSession, person_id: int, language: str) -> None:
+    await session.execute(sa.update(Person.__table__).where(Person.id == person_id).values(language=language))
+
+
+async def organizers(session: AsyncSession, configured: list[int]) -> list[int]:
+    """Organizer ids: the configured ones plus those invited as organizers."""
+    invited = (await session.scalars(select(Person.id).where(Person.role == "organizer"))).all()
+    return sorted(set(configured) | set(invited))
+
+
+async def personal_data(session: AsyncSession, person_id: int) -> dict[str, int]:
+    """Counts of what is stored about a person (for /mydata)."""
+    responses = (await session.scalars(select(Response.id).where(Response.person_id == person_id))).all()
+    answers = 0
+    if responses:
+        answers = (await session.scalar(select(sa.func.count()).select_from(Answer)
+                                        .where(Answer.response_id.in_(responses)))) or 0
+    comments = (await session.scalar(select(sa.func.count()).select_from(Comment)
+                                     .where(Comment.person_id == person_id))) or 0
+    reports = (await session.scalar(select(sa.func.count()).select_from(OffListReport)
+                                    .where(OffListReport.person_id == person_id))) or 0
+    return {"responses": len(responses), "answers": answers, "comments": comments, "reports": reports}
+
+
+async def delete_person(session: AsyncSession, person_id: int) -> None:
+    """Erase everything stored about a person (/delete_me)."""
+    responses = (await session.scalars(select(Response.id).where(Response.person_id == person_id))).all()
+    if responses:
+        await session.execute(sa.delete(Answer.__table__).where(Answer.response_id.in_(responses)))
+        await session.execute(sa.delete(Response.__table__).where(Response.id.in_(responses)))
+    for table in (Comment.__table__, OffListReport.__table__, Delivery.__table__):
+        await session.execute(sa.delete(table).where(table.c.person_id == person_id))
+    await session.execute(sa.delete(FSMRecord.__table__).where(FSMRecord.key.contains(f":{person_id}:")))
+    await session.execute(sa.delete(Person.__table__).where(Person.id == person_id))

@@ -1,0 +1,38 @@
+"""Small portable SQL helpers (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+
+def _insert(dialect: str, table: sa.Table):
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+async def upsert(
+    session: AsyncSession,
+    table: sa.Table,
+    rows: dict[str, Any] | Sequence[dict[str, Any]],
+    keys: Sequence[str],
+    update: Sequence[str] = (),
+) -> None:
+    """INSERT … ON CONFLICT (keys) DO UPDATE SET update… (or DO NOTHING when `update` is empty)."""
+    stmt = _insert(session.bind.dialect.name, table)
+    if update:
+        stmt = stmt.on_conflict_do_update(index_elements=list(keys),
+                                          set_={c: getattr(stmt.excluded, c) for c in update})
+    else:
+        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    await session.execute(stmt, rows if isinstance(rows, dict) else list(rows))
+
+
+async def insert_ignore(session: AsyncSession, table: sa.Table, row: dict[str, Any], keys: Sequence[str]) -> bool:
+    """Insert unless a row with the same keys exists; True when this call inserted it."""
+    stmt = _insert(session.bind.dialect.name, table).on_conflict_do_nothing(index_elements=list(keys))
+    result = await session.execute(stmt, row)
+    return bool(result.rowcount)

@@ -1,0 +1,120 @@
+"""Consultations: the status machine, the answer window, deep-link codes and the
+reminder/digest settings each consultation carries."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, time, timedelta
+from enum import StrEnum
+from zoneinfo import ZoneInfo
+
+# No 0/O/1/I/L: codes are read off posters and typed by hand.
+CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
+CODE_LENGTH = 8
+
+
+class Status(StrEnum):
+    DRAFT = "draft"
+    OPEN = "open"
+    CLOSED = "closed"
+    REPORTED = "reported"
+
+
+TRANSITIONS: dict[Status, tuple[Status, ...]] = {
+    Status.DRAFT: (Status.OPEN,),
+    Status.OPEN: (Status.CLOSED,),
+    Status.CLOSED: (Status.REPORTED, Status.OPEN),  # reopen: the deadline was extended
+    Status.REPORTED: (),
+}
+
+
+class TransitionError(ValueError):
+    def __init__(self, current: Status, target: Status) -> None:
+        super().__init__(f"{current.value} -> {target.value}")
+        self.current = current
+        self.target = target
+
+
+def check_transition(current: str, target: Status) -> Status:
+    cur = Status(current)
+    if target not in TRANSITIONS[cur]:
+        raise TransitionError(cur, target)
+    return target
+
+
+class Window(StrEnum):
+    NOT_YET = "not_yet"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+def window(status: str, opens_at: datetime | None, closes_at: datetime, now: datetime) -> Window:
+    """Whether answers and comments are accepted at `now`."""
+    if status in (Status.CLOSED, Status.REPORTED) or now >= closes_at:
+        return Window.CLOSED
+    if status == Status.DRAFT or (opens_at is not None and now < opens_at):
+        return Window.NOT_YET
+    return Window.OPEN
+
+
+def new_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normalize_code(text: str) -> str:
+    return text.strip().lower()
+
+
+def deep_link(bot_username: str, code: str) -> str:
+    return f"https://t.me/{bot_username}?start={code}"
+
+
+def parse_local(text: str, tz: str) -> datetime:
+    """"2026-12-10 18:00" (or ISO with an offset) in the consultation's time zone."""
+    value = datetime.fromisoformat(text.strip().replace("/", "-"))
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(tz))
+    return value
+
+
+def format_local(value: datetime | None, tz: str) -> str:
+    if value is None:
+        return "—"
+    return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+@dataclass
+class FollowUp:
+    """Per-consultation reminder and digest settings (stored as JSON on the consultation)."""
+
+    reminder_offsets_hours: list[int] = field(default_factory=lambda: [72, 24])
+    nudge_after_hours: int = 24
+    max_reminders: int = 3
+    min_gap_hours: int = 12
+    quiet_start: str = "21:00"
+    quiet_end: str = "08:00"
+    digest_hour: int = 9
+
+    @classmethod
+    def from_dict(cls, data: dict | None) -> FollowUp:
+        known = {k: v for k, v in (data or {}).items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def quiet(self, local: datetime) -> bool:
+        start, end = time.fromisoformat(self.quiet_start), time.fromisoformat(self.quiet_end)
+        t = local.timetz().replace(tzinfo=None)
+        return (start <= t or t < end) if start > end else (start <= t < end)
+
+    def next_allowed(self, local: datetime) -> datetime:
+        """`local` itself, or the end of the quiet hours it falls in."""
+        if not self.quiet(local):
+            return local
+        end = time.fromisoformat(self.quiet_end)
+        candidate = local.replace(hour=end.hour, minute=end.minute, second=0, microsecond=0)
+        if candidate <= local:
+            candidate += timedelta(days=1)
+        return candidate

@@ -1,0 +1,93 @@
+"""Handler-test harness: the real Dispatcher, middlewares and routers on a migrated
+database, with a recording Bot API session and an adjustable clock."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from aiogram import Bot, Dispatcher
+from aiogram.types import Update
+
+from bot.app import build_dispatcher
+from bot.config import Settings
+from bot.testing import TEST_TOKEN, RecordingSession, Updates
+from storage.consultations import create_consultation, set_status
+from storage.engine import make_engine, make_sessionmaker
+from storage.fsm import SQLStorage
+from storage.lists import save_list
+from surveys.consultation import Status
+from surveys.duty_list import DutyItem, Part
+
+ORGANIZER = 900001
+
+ITEMS = [
+    DutyItem(Part.BASIC, "发展党员及党员教育管理监督服务", seq=1, category="党的建设", basis="《中国共产党发展党员工作细则》"),
+    DutyItem(Part.BASIC, "最低生活保障、特困供养、临时救助的申请受理和调查审核", seq=2, category="民生服务",
+             basis="《社会救助暂行办法》", county_department="县民政局"),
+    DutyItem(Part.BASIC, "矛盾纠纷排查化解与人民调解", seq=3, category="平安法治", basis="《人民调解法》"),
+    DutyItem(Part.COOPERATING, "消防安全检查与火灾隐患整治", seq=1, category="平安法治",
+             county_department="县消防救援大队", content="巡查发现报告", basis="《消防法》"),
+    DutyItem(Part.WITHDRAWN, "特种设备安全监管", seq=1, category="市场监管", receiving_department="县市场监管局"),
+]
+
+
+@dataclass
+class Clock:
+    now: datetime = field(default_factory=lambda: datetime(2026, 12, 1, 2, 0, tzinfo=UTC))
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, **kw) -> None:
+        self.now += timedelta(**kw)
+
+
+@dataclass
+class Harness:
+    dp: Dispatcher
+    bot: Bot
+    api: RecordingSession
+    sessions: object
+    settings: Settings
+    clock: Clock
+
+    async def feed(self, update: Update) -> None:
+        await self.dp.feed_update(self.bot, update)
+
+    def user(self, user_id: int, language_code: str | None = "zh-hans") -> Updates:
+        return Updates(user_id, language_code=language_code)
+
+
+@pytest.fixture
+async def harness(database):
+    engine = make_engine(database.url)
+    sessions = make_sessionmaker(engine)
+    settings = Settings(database_url=database.url, organizer_ids=[ORGANIZER], bot_username="qingdan_test_bot")
+    clock = Clock()
+    api = RecordingSession()
+    bot = Bot(TEST_TOKEN, session=api)
+    dp = build_dispatcher(settings, sessions, SQLStorage(engine), clock)
+    yield Harness(dp, bot, api, sessions, settings, clock)
+    await engine.dispose()
+
+
+async def open_consultation(h: Harness, questionnaire: str | None = None, township: str = "青山镇",
+                            items: list[DutyItem] | None = None, status: Status = Status.OPEN) -> tuple[int, str]:
+    """A consultation on a small list, open now and closing in ten days: (id, link code)."""
+    from storage.consultations import links
+    from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
+
+    text = questionnaire or DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8")
+    async with h.sessions() as s:
+        row = await save_list(s, township, items or ITEMS)
+        c = await create_consultation(s, title="青山镇履职事项清单征求意见", questionnaire=text,
+                                      closes_at=h.clock.now + timedelta(days=10), list_ids=[row.id])
+        if status != Status.DRAFT:
+            await set_status(s, c, Status.OPEN)
+        if status == Status.CLOSED:
+            await set_status(s, c, Status.CLOSED)
+        await s.commit()
+        code = (await links(s, c.id))[0].code
+        return c.id, code

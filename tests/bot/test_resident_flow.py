@@ -1,0 +1,314 @@
+"""The resident's questionnaire through the Dispatcher: deep link, answers, back,
+skip, pause and resume, summary and change, and every kind of bad input."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from bot.routers.resident import QCB
+from bot.testing import buttons
+from storage.models import Answer, Response
+from surveys.consultation import Status
+from tests.bot.conftest import open_consultation
+
+USER = 5001
+
+
+def _data(markup, startswith: str) -> str:
+    for text, data in buttons(markup):
+        if text.startswith(startswith) or text.lstrip("●☑☐ ").startswith(startswith):
+            return data
+    raise AssertionError(f"no button {startswith!r} in {buttons(markup)}")
+
+
+async def _stored(h, user=USER) -> dict:
+    async with h.sessions() as s:
+        rid = await s.scalar(sa.select(Response.id).where(Response.person_id == user))
+        if rid is None:
+            return {}
+        rows = (await s.execute(sa.select(Answer.question_id, Answer.value).where(Answer.response_id == rid))).all()
+        return dict(rows)
+
+
+async def _begin(h, code, user=USER):
+    u = h.user(user)
+    await h.feed(u.message(f"/start {code}"))
+    welcome = h.api.last(user)
+    assert "青山镇" in welcome.text and "共 9 个问题" in welcome.text
+    await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+    return u, h.api.last(user)
+
+
+async def test_deep_link_welcome_names_consultation_township_deadline_and_count(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u = h.user(USER)
+    await h.feed(u.message(f"/start {code}"))
+    text = h.api.last(USER).text
+    assert "青山镇履职事项清单征求意见" in text
+    assert "2026-12-11 10:00" in text  # the deadline in Asia/Shanghai
+    assert "大约 3 分钟" in text
+    assert await _stored(h) == {}  # nothing written before the person starts
+
+
+async def test_resident_completes_default_questionnaire_and_every_answer_is_stored(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    assert q.method == "editMessageText" and "第 1/8 题" in q.text
+    live = q.message_id
+    await h.feed(u.press(live, _data(q.reply_markup, "知道一些")))
+    for _ in range(3):  # three satisfaction scales
+        await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "4")))
+    q = h.api.last(USER)
+    await h.feed(u.press(live, _data(q.reply_markup, "☐ 养老")))
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "☐ 看病")))
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "完成")))
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "有")))
+    assert "是什么事" in h.api.last(USER).text
+    await h.feed(u.message("村里的路灯没人管"))
+    q = h.api.last(USER)
+    assert q.method == "sendMessage" and "还有什么意见" in q.text
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "跳过")))
+    await h.feed(u.press(q.message_id, _data(h.api.last(USER).reply_markup, "60–74")))
+    summary = h.api.last(USER)
+    assert "谢谢您参加" in summary.text and "村里的路灯没人管" in summary.text
+    assert await _stored(h) == {"aware": "some", "sat_welfare": 4, "sat_safety": 4, "sat_emergency": 4,
+                                "needs": ["elderly", "health"], "missing": "yes", "missing_what": "村里的路灯没人管",
+                                "suggest": None, "age": "a60_74"}
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(Response.completed_at)) is not None
+
+
+async def test_back_shows_previous_question_and_a_new_answer_replaces_the_old(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    await h.feed(u.press(q.message_id, _data(h.api.last(USER).reply_markup, "« 上一题")))
+    assert "第 1/8 题" in h.api.last(USER).text
+    await h.feed(u.press(q.message_id, _data(h.api.last(USER).reply_markup, "不知道")))
+    assert "第 2/8 题" in h.api.last(USER).text
+    assert (await _stored(h))["aware"] == "no"
+
+
+async def test_required_question_has_no_skip_and_a_forged_skip_writes_nothing(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    assert not any(t == "跳过" for t, _ in buttons(q.reply_markup))
+    rid = int(_data(q.reply_markup, "很清楚").split(":")[1])
+    await h.feed(u.press(q.message_id, QCB(r=rid, q="aware", a="s").pack()))
+    assert h.api.answers()[-1].call.show_alert and "不能跳过" in h.api.answers()[-1].text
+    assert await _stored(h) == {}
+
+
+async def test_pause_then_any_message_resumes_at_the_first_unanswered_question(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    await h.feed(u.press(q.message_id, _data(h.api.last(USER).reply_markup, "5")))
+    await h.feed(u.press(q.message_id, _data(h.api.last(USER).reply_markup, "暂停")))
+    assert "已暂停" in h.api.last(USER).text
+    await h.feed(u.message("你好"))
+    resumed = h.api.last(USER)
+    assert resumed.method == "sendMessage" and "第 3/8 题" in resumed.text
+    assert await _stored(h) == {"aware": "well", "sat_welfare": 5}
+
+
+async def test_cancel_then_link_again_resumes(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    await h.feed(u.message("/cancel"))
+    assert "暂停" in h.api.last(USER).text
+    await h.feed(u.message(f"/start {code}"))
+    assert "第 2/8 题" in h.api.last(USER).text
+
+
+async def test_change_from_summary_drops_answers_whose_condition_no_longer_holds(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    live = q.message_id
+    for label in ("很清楚", "3", "3", "3"):
+        await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, label)))
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "☐ 低保")))
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "完成")))
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "有")))
+    await h.feed(u.message("路灯"))
+    live = h.api.last(USER).message_id
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "跳过")))
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "跳过")))
+    assert "谢谢您参加" in h.api.last(USER).text
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "修改")))
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "6.")))
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "没有")))
+    assert "谢谢您参加" in h.api.last(USER).text
+    stored = await _stored(h)
+    assert stored["missing"] == "no" and "missing_what" not in stored
+
+
+async def test_text_where_a_button_is_expected_re_asks_gently_and_writes_nothing(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await h.feed(u.message("知道"))
+    texts = h.api.texts(USER)
+    assert "请点下面问题里的按钮" in texts[-2] and "第 1/8 题" in texts[-1]
+    assert await _stored(h) == {}
+
+
+async def test_text_over_the_limit_is_refused(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    for label in ("很清楚", "3", "3", "3"):
+        await h.feed(u.press(q.message_id, _data(h.api.last(USER).reply_markup, label)))
+    await h.feed(u.press(q.message_id, _data(h.api.last(USER).reply_markup, "☐ 低保")))
+    await h.feed(u.press(q.message_id, _data(h.api.last(USER).reply_markup, "完成")))
+    await h.feed(u.press(q.message_id, _data(h.api.last(USER).reply_markup, "有")))
+    await h.feed(u.message("长" * 501))
+    assert "500" in h.api.last(USER).text
+    await h.feed(u.message("长" * 5000))
+    assert "missing_what" not in await _stored(h)
+
+
+async def test_sticker_photo_voice_location_get_a_clear_note(harness):
+    from aiogram.types import Location, PhotoSize, Sticker, Voice
+
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    kinds = {
+        "sticker": Sticker(file_id="s", file_unique_id="s", type="regular", width=1, height=1, is_animated=False,
+                           is_video=False),
+        "photo": [PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)],
+        "voice": Voice(file_id="v", file_unique_id="v", duration=1),
+        "location": Location(latitude=30.0, longitude=120.0),
+    }
+    for kind, value in kinds.items():
+        h.api.clear()
+        await h.feed(u.message(**{kind: value}))
+        assert "图片、语音" in h.api.texts(USER)[0], kind
+        assert "第 1/8 题" in h.api.texts(USER)[1], kind
+    assert await _stored(h) == {}
+
+
+async def test_button_from_an_old_message_does_nothing(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    await h.feed(u.message("随便说点"))  # the question is sent again: a new live message
+    await h.feed(u.press(q.message_id, _data(h.api.last(USER).reply_markup, "3")))
+    assert "之前的消息" in h.api.answers()[-1].text
+    assert await _stored(h) == {"aware": "well"}
+
+
+async def test_forged_callback_for_someone_elses_response_is_refused(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    rid = int(_data(q.reply_markup, "很清楚").split(":")[1])
+    mallory = h.user(6666)
+    h.api.clear()
+    await h.feed(mallory.press(q.message_id, QCB(r=rid, q="aware", a="o", v="no").pack()))
+    await h.feed(mallory.press(q.message_id, "q:not:valid"))
+    await h.feed(u.press(q.message_id, QCB(r=rid, q="aware", a="o", v="nonsense").pack()))
+    await h.feed(u.press(q.message_id, QCB(r=rid, q="sat_safety", a="p", v="3").pack()))
+    answers = h.api.answers()
+    assert len(answers) == 4 and all(a.call.show_alert for a in answers)
+    assert "失效" in answers[0].text and "失效" in answers[1].text
+    assert [c for c in h.api.calls if c.method != "answerCallbackQuery"] == []
+    assert await _stored(h) == {}
+
+
+async def test_answers_after_the_deadline_are_refused_politely(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    h.clock.advance(days=11)
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    assert "截止" in h.api.answers()[-1].text
+    await h.feed(u.message(f"/start {code}"))
+    assert "截止" in h.api.last(USER).text
+    assert await _stored(h) == {}
+
+
+async def test_before_opening_and_unknown_codes_get_clear_messages(harness):
+    h = harness
+    _, code = await open_consultation(h, status=Status.DRAFT)
+    u = h.user(USER)
+    await h.feed(u.message(f"/start {code}"))
+    assert "还没有开始" in h.api.last(USER).text
+    await h.feed(u.message("/start zzzzzzzz"))
+    assert "无效" in h.api.last(USER).text
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Response)) == 0
+
+
+async def test_same_update_twice_is_processed_once(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    update = u.press(q.message_id, _data(q.reply_markup, "很清楚"))
+    await h.feed(update)
+    calls = len(h.api.calls)
+    await h.feed(update)
+    assert len(h.api.calls) == calls
+    assert await _stored(h) == {"aware": "well"}
+
+
+async def test_english_speaker_gets_english(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u = h.user(7001, language_code="en")
+    await h.feed(u.message(f"/start {code}"))
+    assert "9 questions" in h.api.last(7001).text
+
+
+async def test_number_out_of_range_is_refused(harness):
+    h = harness
+    yaml_text = """
+id: t
+title: 测试
+questions:
+  - id: n
+    type: number
+    text: 您家有几口人？
+    min: 1
+    max: 20
+    integer: true
+  - id: s
+    type: single
+    text: 好吗？
+    options: [{id: a, text: 好}, {id: b, text: 不好}]
+"""
+    _, code = await open_consultation(h, questionnaire=yaml_text)
+    u = h.user(USER)
+    await h.feed(u.message(f"/start {code}"))
+    w = h.api.last(USER)
+    await h.feed(u.press(w.message_id, buttons(w.reply_markup)[0][1]))
+    for bad in ("abc", "25", "2.5"):
+        await h.feed(u.message(bad))
+    assert await _stored(h) == {}
+    await h.feed(u.message("３"))
+    assert await _stored(h) == {"n": 3}
+
+
+async def test_delete_me_erases_the_response(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    await h.feed(u.message("/delete_me"))
+    confirm = h.api.last(USER)
+    await h.feed(u.press(confirm.message_id, _data(confirm.reply_markup, "确定删除")))
+    assert await _stored(h) == {}
+    h.clock.advance(minutes=1)
+    assert timedelta(minutes=1)  # the person can start again later
