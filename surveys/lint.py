@@ -35,6 +35,11 @@ def part_labels(part: Part | str) -> dict[str, str]:
     return {loc: gettext(f"part.{Part(part).value}", loc) for loc in LOCALES}
 
 
+def _at_row(row: int | None, key: str = "lists.lint.at-row") -> dict[str, str]:
+    """" (row 3)" in every locale, or "" when the row is not known."""
+    return {loc: gettext(key, loc, row=row) if row is not None else "" for loc in LOCALES}
+
+
 def _problem(rule: str, item: DutyItem, **params: Any) -> Problem:
     return Problem(LINT_RULES[rule], rule, params={"name": item.name.strip(), **params},
                    part=item.part.value, sheet=item.sheet, row=item.row)
@@ -79,15 +84,15 @@ def lint(items: list[DutyItem]) -> list[Problem]:
             continue
         earlier = first_in_part.get((item.part, key))
         if earlier is not None:
-            problems.append(_problem("lint.duplicate-in-part", item, other_row=earlier.row or "?",
-                                     other_sheet=earlier.sheet or ""))
+            problems.append(_problem("lint.duplicate-in-part", item, other_row=earlier.row,
+                                     other_at=_at_row(earlier.row, "lists.lint.first-at-row")))
             continue
         first_in_part[(item.part, key)] = item
         other = first_anywhere.get(key)
         if other is not None and other.part != item.part:
             problems.append(_problem("lint.same-item-two-parts", item, other_part=part_labels(other.part),
-                                     this_part=part_labels(item.part), other_row=other.row or "?",
-                                     other_sheet=other.sheet or ""))
+                                     this_part=part_labels(item.part), other_row=other.row,
+                                     other_at=_at_row(other.row)))
         else:
             first_anywhere.setdefault(key, item)
 
@@ -105,7 +110,9 @@ def lint(items: list[DutyItem]) -> list[Problem]:
             assert item.seq is not None
             if item.seq in first_by_seq:
                 problems.append(_problem("lint.sequence-duplicate", item, seq=item.seq,
-                                         other_row=first_by_seq[item.seq].row or "?"))
+                                         other_row=first_by_seq[item.seq].row,
+                                         other_at=_at_row(first_by_seq[item.seq].row,
+                                                          "lists.lint.first-at-row")))
             else:
                 first_by_seq[item.seq] = item
         seqs = sorted(first_by_seq)
