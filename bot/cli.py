@@ -49,5 +49,9 @@ def _register() -> None:
 
     app.add_typer(cli_questionnaire.app, name="questionnaire")
 
+    from bot.sandbox import cli as sandbox_cli
+
+    app.command("sandbox")(sandbox_cli.sandbox)
+
 
 _register()

@@ -1377,6 +1377,17 @@ def create_app(sandbox: Sandbox) -> web.Application:
     async def index(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC_DIR / "index.html")
 
+    async def cjk_font(request: web.Request) -> web.StreamResponse:
+        """A CJK font for machines without one (the web chat falls back to it); from mplfonts."""
+        try:
+            import mplfonts
+        except ImportError:
+            raise web.HTTPNotFound() from None
+        path = Path(mplfonts.__file__).with_name("fonts") / "NotoSansCJKsc-Regular.otf"
+        if not path.exists():
+            raise web.HTTPNotFound()
+        return web.FileResponse(path, headers={"Cache-Control": "max-age=86400", "Content-Type": "font/otf"})
+
     async def on_shutdown(app: web.Application) -> None:
         await sb.close()
 
@@ -1387,6 +1398,7 @@ def create_app(sandbox: Sandbox) -> web.Application:
     r.add_get("/", index)
     r.add_static("/static/", STATIC_DIR)
     r.add_get("/sandbox/config", config)
+    r.add_get("/sandbox/font/cjk.otf", cjk_font)
     r.add_post("/sandbox/{token}/users", users_post)
     r.add_get("/sandbox/{token}/users", users_get)
     r.add_post("/sandbox/{token}/users/{user_id}/send", user_send)

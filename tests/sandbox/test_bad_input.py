@@ -1,0 +1,88 @@
+"""Bad input is answered as Telegram would, and the sandbox keeps running."""
+
+from __future__ import annotations
+
+import aiohttp
+import pytest
+from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest, TelegramEntityTooLarge, TelegramForbiddenError
+from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+
+from bot.sandbox.server import RunningSandbox
+from tests.sandbox.conftest import TOKEN
+
+MB = 1024 * 1024
+
+
+async def _raw(sandbox: RunningSandbox, method: str, **kw: object) -> tuple[int, dict]:
+    async with aiohttp.ClientSession() as s, s.post(f"{sandbox.base_url}/bot{TOKEN}/{method}", **kw) as r:
+        return r.status, await r.json()
+
+
+async def test_malformed_requests(sandbox: RunningSandbox, tg: Bot) -> None:
+    sandbox.sandbox.register_user(TOKEN, 5)
+    status, body = await _raw(sandbox, "sendMessage", data=b"{not json",
+                              headers={"Content-Type": "application/json"})
+    assert status == 400 and body["ok"] is False and body["error_code"] == 400
+    assert body["description"].startswith("Bad Request: can't parse JSON")
+    status, body = await _raw(sandbox, "sendMessage", json={"text": "hi"})
+    assert (status, body["description"]) == (400, "Bad Request: chat_id is empty")
+    status, body = await _raw(sandbox, "sendMessage", data={"chat_id": "5", "text": "form works"})
+    assert status == 200 and body["result"]["text"] == "form works"
+    status, body = await _raw(sandbox, "sendMessage", json={"chat_id": 999, "text": "hi"})
+    assert body["description"] == "Bad Request: chat not found"
+
+    with pytest.raises(TelegramBadRequest, match="message text is empty"):
+        await tg.send_message(5, "   ")
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await tg.send_message(5, "长" * 4097)
+    with pytest.raises(TelegramBadRequest, match="can't parse entities: Unsupported start tag \"div\""):
+        await tg.send_message(5, "<div>x</div>", parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match="can't parse entities: Can't find end tag"):
+        await tg.send_message(5, "<b>open", parse_mode="HTML")
+    with pytest.raises(TelegramBadRequest, match="message to edit not found"):
+        await tg.edit_message_text("x", chat_id=5, message_id=4242)
+    with pytest.raises(TelegramBadRequest, match="message to delete not found"):
+        await tg.delete_message(5, 4242)
+    with pytest.raises(TelegramBadRequest, match="BUTTON_DATA_INVALID"):
+        await tg.send_message(5, "x", reply_markup=InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text="x", callback_data="x" * 65)]]))
+    with pytest.raises(TelegramBadRequest, match="wrong file identifier"):
+        await tg.send_document(5, "no-such-file-id")
+    assert (await tg.get_me()).id == 123456789
+
+
+async def test_callback_on_deleted_message_and_blocked_user(sandbox: RunningSandbox, tg: Bot) -> None:
+    user = sandbox.user(TOKEN, 6)
+    await user.register()
+    msg = await tg.send_message(6, "x", reply_markup=InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="x", callback_data="x")]]))
+    await tg.delete_message(6, msg.message_id)
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{user.url}/users/6/press", json={"message_id": msg.message_id, "data": "x"}) as r:
+            assert r.status == 404
+        async with s.post(f"{user.url}/users/6/send", data=b"{oops") as r:
+            assert r.status == 400
+    await user.set_blocked(True)
+    with pytest.raises(TelegramForbiddenError, match="bot was blocked by the user"):
+        await tg.send_message(6, "hello?")
+    await user.send("I'm back")
+    assert (await tg.send_message(6, "welcome back")).text == "welcome back"
+    await user.close()
+
+
+async def test_uploads_over_the_limits(sandbox: RunningSandbox, tg: Bot) -> None:
+    user = sandbox.user(TOKEN, 7)
+    await user.register()
+    with pytest.raises(TelegramEntityTooLarge):
+        await tg.send_document(7, BufferedInputFile(b"\0" * (60 * MB), filename="big.bin"))
+    with pytest.raises(Exception) as err:
+        await user.upload(b"\0" * (51 * MB), "big.bin")
+    assert getattr(err.value, "status", None) == 413
+    big = await user.upload(b"\1" * (21 * MB), "21mb.bin")
+    assert big["document"]["file_size"] == 21 * MB
+    update = (await tg.get_updates(timeout=0))[-1]
+    with pytest.raises(TelegramBadRequest, match="file is too big"):
+        await tg.get_file(update.message.document.file_id)
+    assert (await tg.get_me()).is_bot
+    await user.close()

@@ -1,0 +1,110 @@
+"""The web chat in a real (headless) Chromium: send /start to a tiny aiogram bot
+running against the sandbox, tap an inline button, see the message edited."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+from aiogram import Bot, Dispatcher, F, Router
+from aiogram.filters import CommandStart
+from aiogram.types import (
+    BotCommand,
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    Message,
+    ReplyKeyboardMarkup,
+)
+
+from bot.sandbox.server import running_sandbox
+from tests.sandbox.conftest import TOKEN, make_bot
+from tests.sandbox.test_aiogram_methods import tiny_png
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+README_SHOT = Path(__file__).resolve().parents[2] / "bot" / "sandbox" / "static" / "screenshot.png"
+
+
+def require_chromium() -> str:
+    if CHROMIUM is None:
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail("chromium is not installed at /usr/bin/chromium; CI must provide it")
+        pytest.skip("chromium is not installed (apt-get install chromium) — browser test skipped")
+    return CHROMIUM
+
+
+def button_bot() -> Router:
+    router = Router()
+
+    @router.message(CommandStart())
+    async def start(message: Message, bot: Bot) -> None:
+        await bot.set_my_commands([BotCommand(command="start", description="开始征询")])
+        await message.answer_photo(BufferedInputFile(tiny_png(24, 12), filename="chart.png"), caption="图表")
+        kb = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="同意", callback_data="yes"),
+                                                    InlineKeyboardButton(text="不同意", callback_data="no")]])
+        await message.answer("请对第 <b>1</b> 项职责表态：\n<i>道路巡查</i>", parse_mode="HTML", reply_markup=kb)
+
+    @router.callback_query(F.data.in_({"yes", "no"}))
+    async def vote(query: CallbackQuery) -> None:
+        word = "同意" if query.data == "yes" else "不同意"
+        await query.message.edit_text(f"已记录：<b>{word}</b> ✅", parse_mode="HTML")
+        await query.answer("谢谢！")
+        await query.message.answer("还有意见吗？", reply_markup=ReplyKeyboardMarkup(
+            keyboard=[[KeyboardButton(text="没有了"), KeyboardButton(text="/start")]], resize_keyboard=True))
+
+    return router
+
+
+async def test_web_chat_start_press_and_edit(tmp_path: Path) -> None:
+    executable = require_chromium()
+    from playwright.async_api import async_playwright
+
+    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
+        bot = make_bot(sb.base_url)
+        dp = Dispatcher()
+        dp.include_router(button_bot())
+        polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
+        try:
+            async with async_playwright() as pw, asyncio.timeout(60):
+                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+                try:
+                    page = await browser.new_page(viewport={"width": 900, "height": 760})
+                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
+                    await page.click('#user-list button[data-id="3001"]')
+                    await page.fill("#input", "/start")
+                    await page.click("#send")
+                    button = page.locator(".msg.bot .inline-kb button", has_text="同意").first
+                    await button.wait_for(timeout=10000)
+                    await page.locator(".msg.bot img").first.wait_for(timeout=10000)
+                    assert await page.locator(".msg.bot b", has_text="1").count() == 1
+                    await button.click()
+                    edited = page.locator(".msg.bot", has_text="已记录")
+                    await edited.wait_for(timeout=10000)
+                    assert await edited.locator("b").inner_text() == "同意"
+                    assert "已编辑" in await edited.inner_text()
+                    await page.locator("#reply-kb button", has_text="没有了").wait_for(timeout=10000)
+                    await page.locator("#toast", has_text="谢谢").wait_for(timeout=5000)
+                    await page.evaluate("document.fonts.ready.then(() => true)")
+                    await page.wait_for_timeout(300)  # let the toast and fonts settle for the picture
+                    shot = tmp_path / "web-chat.png"
+                    await page.screenshot(path=str(shot))
+                    assert shot.stat().st_size > 1000
+                    if os.environ.get("SANDBOX_UPDATE_SCREENSHOT"):
+                        shutil.copy(shot, README_SHOT)
+                    await page.click("#lang-toggle")
+                    assert await page.locator("#send").inner_text() == "Send"
+                    assert "edited" in await edited.inner_text()
+                finally:
+                    await browser.close()
+        finally:
+            await dp.stop_polling()
+            await asyncio.wait_for(polling, 10)
