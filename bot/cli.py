@@ -39,11 +39,13 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
 
 
 def _register() -> None:
-    from bot import cli_consultations, cli_lists
+    from bot import cli_consultations, cli_lists, cli_run
 
     app.add_typer(cli_lists.app, name="lists")
     app.add_typer(cli_consultations.app, name="consultations")
     app.command("links")(cli_consultations.links_command)
+    app.command("demo")(cli_run.demo)
+    app.command("run")(cli_run.run)
 
     from bot import cli_questionnaire
 

@@ -1,0 +1,108 @@
+"""`qingdan demo`: the sandbox, the bot polling it and the scheduler, on a demo
+SQLite database seeded with the sample draft and an open demo consultation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from bot.config import Settings
+from bot.texts import gettext
+from storage.engine import make_engine, make_sessionmaker
+from storage.migrate import upgrade
+
+log = logging.getLogger(__name__)
+
+DEMO_TOKEN = "1000000001:qingdan-demo-sandbox-token"
+DEMO_BOT_USERNAME = "qingdan_demo_bot"
+DEMO_DB = "qingdan-demo.db"
+DEMO_TOWNSHIP = "青山镇"
+ORGANIZER_ID, CADRE_ID, RESIDENT_ID = 1001, 2001, 3001
+PRESETS = [
+    {"id": ORGANIZER_ID, "first_name": "王主任", "username": "organizer_wang", "language_code": "zh-hans",
+     "role": "organizer"},
+    {"id": CADRE_ID, "first_name": "李干部", "username": "cadre_li", "language_code": "zh-hans", "role": "cadre"},
+    {"id": RESIDENT_ID, "first_name": "张大爷", "username": "resident_zhang", "language_code": "zh-hans",
+     "role": "resident"},
+    {"id": 4001, "first_name": "Alice", "username": "resident_alice", "language_code": "en", "role": "resident"},
+]
+
+
+def demo_settings(base: Settings, db_path: Path) -> Settings:
+    return base.model_copy(update={
+        "database_url": f"sqlite+aiosqlite:///{db_path}",
+        "bot_token": DEMO_TOKEN,
+        "bot_username": DEMO_BOT_USERNAME,
+        "organizer_ids": sorted({*base.organizer_ids, ORGANIZER_ID}),
+    })
+
+
+async def seed(settings: Settings) -> str:
+    """Sample list, an open demo consultation and a verified demo cadre — unless they
+    are there already. Returns the resident link code."""
+    from storage import consultations, lists
+    from storage.models import Consultation, Person
+    from surveys.consultation import Status
+    from surveys.importer import read_duty_list
+    from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
+    from surveys.samples import make_samples
+
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    try:
+        async with sessions() as s:
+            existing = (await s.scalars(sa.select(Consultation).order_by(Consultation.id))).first()
+            if existing is None:
+                result = read_duty_list(Path(make_samples.__file__).with_name("sample_draft.xlsx"))
+                row = await lists.save_list(s, DEMO_TOWNSHIP, result.items, source_file="sample_draft.xlsx")
+                from datetime import UTC, datetime
+
+                now = datetime.now(UTC)
+                existing = await consultations.create_consultation(
+                    s, title="青山镇履行职责事项清单（征求意见稿）意见征询",
+                    intro="", questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"),
+                    opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=14),
+                    list_ids=[row.id], created_by=ORGANIZER_ID)
+                await consultations.set_status(s, existing, Status.OPEN)
+                township = await lists.get_township(s, DEMO_TOWNSHIP)
+                s.add(Person(id=CADRE_ID, first_name="李干部", role="cadre", township_id=township.id))
+                await s.commit()
+            code = (await consultations.links(s, existing.id))[0].code
+    finally:
+        await engine.dispose()
+    return code
+
+
+async def run_demo(settings: Settings, port: int, host: str) -> None:
+    from bot.app import build_runtime, run_polling
+    from bot.sandbox.server import running_sandbox
+
+    upgrade(settings.database_url)
+    code = await seed(settings)
+    async with running_sandbox(port=port, host=host, presets=PRESETS, tokens=[DEMO_TOKEN],
+                               bot_username=DEMO_BOT_USERNAME, bot_first_name="清单征询") as sb:
+        api = sb.base_url
+        settings = settings.model_copy(update={"telegram_api_url": api})
+        runtime = build_runtime(settings)
+        print(gettext("cli.demo-banner", settings.locale, url=f"{api}/", code=code), flush=True)
+        await run_polling(runtime)
+
+
+def reset(db_path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+
+
+def main(settings: Settings, port: int, host: str, fresh: bool) -> None:
+    db_path = Path(DEMO_DB)
+    if fresh:
+        reset(db_path)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        asyncio.run(run_demo(demo_settings(settings, db_path), port, host))
+    except KeyboardInterrupt:
+        pass
