@@ -3,30 +3,15 @@ module only assembles them."""
 
 from __future__ import annotations
 
-import asyncio
-
 import typer
 
 from bot.config import get_settings
+from bot.db import ensure_schema, run_async  # noqa: F401  (re-exported: the commands' shared helpers)
 
 app = typer.Typer(help="清单征询 Qingdan — consult on township duty lists through Telegram.",
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
-
-
-def ensure_schema() -> None:
-    """Commands that touch the database call this: on the embedded SQLite default the
-    schema is brought up to date automatically; PostgreSQL is left to `qingdan db upgrade`."""
-    from storage.migrate import upgrade
-
-    settings = get_settings()
-    if settings.is_sqlite:
-        upgrade(settings.database_url)
-
-
-def run_async(coro):
-    return asyncio.run(coro)
 
 
 @db_app.command("upgrade")
@@ -57,3 +42,6 @@ def _register() -> None:
 
 
 _register()
+
+if __name__ == "__main__":
+    app()

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from bot.cli import ensure_schema, run_async
 from bot.config import get_settings
+from bot.db import ensure_schema, run_async
 from bot.texts import gettext
 from surveys.consultation import Status, TransitionError, deep_link, format_local, parse_local
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH as DEFAULT_QUESTIONNAIRE

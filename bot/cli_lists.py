@@ -76,7 +76,7 @@ def _print_summary(items: list[DutyItem], loc: str) -> None:
 def import_cmd(file: Path, township: str = typer.Option(..., help="The township the list belongs to."),
                version: str | None = typer.Option(None, help="Version label (default: the next number).")) -> None:
     """Lint and store a draft list; a file with errors stores nothing."""
-    from bot.cli import ensure_schema, run_async
+    from bot.db import ensure_schema, run_async
 
     loc = _locale()
     if not file.exists():
@@ -115,7 +115,7 @@ def show_cmd(township: str | None = typer.Option(None), part: Part | None = type
              version: str | None = typer.Option(None),
              as_json: bool = typer.Option(False, "--json")) -> None:
     """Show stored lists (the newest version of each township unless --version)."""
-    from bot.cli import ensure_schema, run_async
+    from bot.db import ensure_schema, run_async
 
     ensure_schema()
     lists = run_async(_load_lists(township, version))
@@ -169,7 +169,7 @@ def _items_of(ref: str) -> list[DutyItem]:
                 typer.echo(p.render(_locale()), err=True)
             raise typer.Exit(2)
         return result.items
-    from bot.cli import ensure_schema, run_async
+    from bot.db import ensure_schema, run_async
 
     ensure_schema()
     items = run_async(_stored_items(ref))

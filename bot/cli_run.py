@@ -23,7 +23,7 @@ def demo(port: int = typer.Option(8080, help="Port of the sandbox and its web ch
 def run() -> None:
     """Run the bot (long polling) against Telegram with BOT_TOKEN, or against TELEGRAM_API_URL."""
     from bot.app import build_runtime, run_polling
-    from bot.cli import ensure_schema
+    from bot.db import ensure_schema
 
     settings = get_settings()
     if not settings.bot_token:

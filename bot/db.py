@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
+from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -18,3 +20,20 @@ async def database(settings: Settings | None = None) -> AsyncIterator[async_sess
         yield make_sessionmaker(engine)
     finally:
         await engine.dispose()
+
+
+T = TypeVar("T")
+
+
+def ensure_schema() -> None:
+    """Commands that touch the database call this: on the embedded SQLite default the
+    schema is brought up to date automatically; PostgreSQL is left to `qingdan db upgrade`."""
+    from storage.migrate import upgrade
+
+    settings = get_settings()
+    if settings.is_sqlite:
+        upgrade(settings.database_url)
+
+
+def run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
