@@ -30,8 +30,8 @@ retried (exponential backoff, up to `max_attempts` tries), and a timeout can hid
 message that did arrive, so such a retry can, rarely, duplicate a message.
 
 Pacing. Telegram allows about 30 messages/s overall and 1/s per chat, and answers
-429 beyond that. A token bucket keeps every one-second window at or below `rate`
-messages (long-run throughput is a hair below `rate`), two messages to one chat are
+429 beyond that. No one-second window holds more than `rate` messages (a token
+bucket spreads them, a log of the last second's sends enforces the bound), two messages to one chat are
 at least `per_chat_interval` apart, and a 429 pauses *all* sending for
 `retry_after` seconds before the message is retried. The pacer lives on the
 Broadcaster, so broadcasts running at the same time share the limit.
@@ -49,6 +49,7 @@ import inspect
 import logging
 import math
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -83,6 +84,7 @@ DONE = (SENT, BLOCKED, SENDING)  # statuses a run never sends again ("sending" =
 
 MAX_RETRY_AFTER_ROUNDS = 20  # 429s for one message before giving up on it
 MAX_BACKOFF = 60.0
+_EPS = 1e-9  # float slack when comparing times
 
 
 @dataclass
@@ -121,10 +123,14 @@ async def mark_active(session: AsyncSession, person_id: int, active: bool = True
 
 
 class Pacer:
-    """Token bucket (whole-second windows never exceed `rate`) + per-chat spacing + global pause.
+    """At most `rate` sends in any one-second window, smoothly spread; `per_chat_interval`
+    between two sends to one chat; a global pause after a 429.
 
-    Only one waiter sleeps on the bucket at a time (an asyncio.Lock), so hundreds of
-    concurrent senders do not wake up for every token."""
+    A token bucket (refilled at `rate`/s, holding up to 1/20 s worth) spreads the sends
+    and lets a real event loop catch up after a stall (GC, a slow query); a log of the
+    last second's send times makes the per-window bound exact. Only one waiter sleeps on
+    them at a time (an asyncio.Lock), so hundreds of concurrent senders do not all
+    wake up for every token."""
 
     def __init__(
         self,
@@ -133,17 +139,17 @@ class Pacer:
         clock: Callable[[], float],
         sleep: Callable[[float], Awaitable[Any]],
     ) -> None:
-        if rate <= 0:
-            raise ValueError("rate must be positive")
-        # A burst of B tokens refilled at rate-B+1/s puts at most `rate` sends into
-        # any one-second window; a small burst lets a coarse real sleep catch up.
-        self.burst = float(max(1, int(rate / 100)))
-        self.fill = rate - self.burst + 1
+        if rate < 1:
+            raise ValueError("rate must be at least 1 message/s")
+        self.rate = rate
+        self.window_cap = int(rate)
+        self.burst = float(max(1, int(rate / 20)))
         self.per_chat_interval = per_chat_interval
         self.clock = clock
         self.sleep = sleep
-        self.tokens = self.burst
+        self.tokens = 1.0  # start smooth; credit builds only when senders fall behind
         self.updated = clock()
+        self.recent: deque[float] = deque()  # send times within the last second
         self.paused_until = -math.inf
         self.chat_free_at: dict[int, float] = {}
         self._lock = asyncio.Lock()
@@ -151,10 +157,21 @@ class Pacer:
     def pause(self, seconds: float) -> None:
         self.paused_until = max(self.paused_until, self.clock() + seconds)
 
-    def _refill(self, now: float) -> None:
+    def _wait(self, now: float) -> float:
         if now > self.updated:
-            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.fill)
+            self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
             self.updated = now
+        recent = self.recent
+        while recent and recent[0] <= now - 1.0 + _EPS:
+            recent.popleft()
+        wait = max(self.paused_until - now, (1.0 - self.tokens) / self.rate)
+        if len(recent) >= self.window_cap and recent[0] + 1.0 - now > wait:
+            # The window binds (after a catch-up burst): earn no credit while waiting
+            # for it, or the burst would echo every second.
+            free_at = recent[0] + 1.0
+            self.tokens, self.updated = 0.0, free_at
+            wait = free_at - now
+        return wait
 
     async def acquire(self, chat_id: int) -> None:
         """Return when a message to `chat_id` may go out now. No await follows the
@@ -165,16 +182,12 @@ class Pacer:
                 await self.sleep(wait)
                 continue
             async with self._lock:
-                while True:
-                    now = self.clock()
-                    self._refill(now)
-                    wait = max(self.paused_until - now, (1.0 - self.tokens) / self.fill)
-                    if wait <= 1e-9:
-                        break
+                while (wait := self._wait(now := self.clock())) > _EPS:
                     await self.sleep(wait)
                 if self.chat_free_at.get(chat_id, -math.inf) > now:
                     continue  # another message to this chat got in meanwhile
                 self.tokens = max(0.0, self.tokens - 1.0)
+                self.recent.append(now)
                 self.chat_free_at[chat_id] = now + self.per_chat_interval
                 if len(self.chat_free_at) > 50_000:
                     self.chat_free_at = {c: t for c, t in self.chat_free_at.items() if t > now}
