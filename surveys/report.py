@@ -1,0 +1,874 @@
+"""What an organizer gets as numbers and documents: the results workbook, the
+digest, the draft 反馈情况说明 (feedback report) and the headline figures.
+
+Pure: everything is computed from a `ConsultationData` snapshot of plain records
+(storage.reports builds it from the database). Respondents and cadres appear only
+under keyed pseudonyms (`pseudonym`), never under their Telegram ids.
+
+Results are advisory. Townships are always listed in the consultation's own
+order, never sorted by their figures: nothing here ranks townships.
+
+Which comments count: a comment is *active* when it is neither hidden by the
+organizer nor withdrawn by its author. Counts (by kind, by decision, per item)
+are over active comments; the 意见 sheet lists every comment that is not hidden,
+withdrawn ones with their status. A comment without an item and with a
+`missing` proposal (or kind ``missing``) is a missing-item proposal.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import html
+import io
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+from openpyxl.worksheet._write_only import WriteOnlyWorksheet
+
+from surveys.consultation import format_local
+from surveys.duty_list import PART_ORDER
+from surveys.i18n import DEFAULT_LOCALE, gettext, has
+from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
+
+DECISIONS: tuple[str, ...] = ("adopted", "partly", "rejected")
+NO_DECISION = "none"  # the key under which unanswered comments are counted
+WITHDRAWN = "withdrawn"
+MISSING_KIND = "missing"
+TELEGRAM_LIMIT = 4000
+EXCEL_CELL_LIMIT = 32767
+GIST_CHARS = 120
+TOP_ITEMS = 5
+DIGEST_MAX_TOWNSHIPS = 40
+
+
+# --- the snapshot ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class ConsultationInfo:
+    id: int
+    title: str
+    status: str
+    opens_at: datetime | None
+    closes_at: datetime
+    timezone: str = "Asia/Shanghai"
+
+
+@dataclass(frozen=True, slots=True)
+class TownshipRef:
+    """A consulted township and the list version it is consulted on."""
+
+    id: int
+    name: str
+    list_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportItem:
+    """An item of a consulted list (like surveys.flow.ItemRef, plus its township)."""
+
+    id: int
+    part: str
+    category: str
+    name: str
+    township: str = ""
+
+
+@dataclass(slots=True)
+class ResponseRecord:
+    """One resident's questionnaire: answers as stored (None = skipped)."""
+
+    pseudonym: str
+    township: str
+    started_at: datetime
+    completed_at: datetime | None = None
+    answers: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class CommentRecord:
+    id: int
+    pseudonym: str
+    township: str
+    item_id: int | None
+    item_name: str
+    part: str
+    kind: str
+    text: str = ""
+    proposed_wording: str = ""
+    missing: dict[str, Any] = field(default_factory=dict)
+    status: str = "open"
+    decision: str | None = None
+    reply: str = ""
+    replied_at: datetime | None = None
+    created_at: datetime | None = None
+    hidden: bool = False
+
+    @property
+    def active(self) -> bool:
+        return not self.hidden and self.status != WITHDRAWN
+
+    @property
+    def is_missing_proposal(self) -> bool:
+        return self.item_id is None and (bool(self.missing) or self.kind == MISSING_KIND)
+
+    @property
+    def decision_key(self) -> str:
+        return self.decision if self.decision in DECISIONS else NO_DECISION
+
+
+@dataclass(slots=True)
+class OffListRecord:
+    """A cadre's report of a task pushed onto the township outside the list."""
+
+    pseudonym: str
+    township: str
+    department: str
+    task: str
+    assigned_on: str = ""
+    method: str = ""
+    details: str = ""
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class ConsultationData:
+    consultation: ConsultationInfo
+    townships: list[TownshipRef]
+    items: list[ReportItem]
+    questionnaire: Questionnaire | None
+    responses: list[ResponseRecord]
+    comments: list[CommentRecord]
+    offlist: list[OffListRecord] = field(default_factory=list)
+
+    @property
+    def timezone(self) -> str:
+        return self.consultation.timezone
+
+
+# --- pseudonyms --------------------------------------------------------------------------
+
+
+def pseudonym(key: str, person_id: int) -> str:
+    """A short, stable, keyed pseudonym ("R-" + 10 base32 characters). Without the
+    key nobody can go back from it to the Telegram id."""
+    digest = hmac.new(key.encode("utf-8"), str(int(person_id)).encode("ascii"), hashlib.sha256).digest()
+    return "R-" + base64.b32encode(digest).decode("ascii")[:10]
+
+
+# --- texts -------------------------------------------------------------------------------
+
+
+def _t(key: str, locale: str, **kw: Any) -> str:
+    return gettext(f"report.{key}", locale, **kw)
+
+
+def _label(prefix: str, value: str, locale: str) -> str:
+    """A catalog label for a kind/decision/status/part, or the raw value when unknown."""
+    key = f"report.{prefix}.{value}"
+    return gettext(key, locale) if has(key, DEFAULT_LOCALE) else value
+
+
+def part_label(part: str, locale: str) -> str:
+    return _label("part", part, locale) if part else ""
+
+
+def kind_label(kind: str, locale: str) -> str:
+    return _label("kind", kind, locale)
+
+
+def decision_label(decision: str | None, locale: str) -> str:
+    return _label("decision", decision if decision in DECISIONS else NO_DECISION, locale)
+
+
+def _local(value: datetime | None, tz: str) -> str:
+    return format_local(value, tz) if value is not None else ""
+
+
+def _pct(n: int, total: int) -> float:
+    return n / total if total else 0.0
+
+
+def _pct_text(n: int, total: int) -> str:
+    return f"{100 * _pct(n, total):.1f}%"
+
+
+def _gist(text: str, limit: int = GIST_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _part_rank(part: str) -> int:
+    values = [p.value for p in PART_ORDER]
+    return values.index(part) if part in values else len(values)
+
+
+# --- aggregates --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TownshipProgress:
+    township: str
+    started: int
+    completed: int
+
+    @property
+    def rate(self) -> float:
+        return _pct(self.completed, self.started)
+
+
+def township_progress(data: ConsultationData) -> list[TownshipProgress]:
+    """Started/completed per consulted township, in the consultation's order (never ranked)."""
+    started: Counter[str] = Counter()
+    completed: Counter[str] = Counter()
+    for r in data.responses:
+        started[r.township] += 1
+        if r.completed_at is not None:
+            completed[r.township] += 1
+    names = [t.name for t in data.townships]
+    names += sorted(n for n in started if n not in set(names))
+    return [TownshipProgress(n, started[n], completed[n]) for n in names]
+
+
+def active_comments(data: ConsultationData) -> list[CommentRecord]:
+    return [c for c in data.comments if c.active]
+
+
+def comments_by_kind(comments: Iterable[CommentRecord]) -> dict[str, int]:
+    return dict(sorted(Counter(c.kind for c in comments).items()))
+
+
+def comments_by_decision(comments: Iterable[CommentRecord]) -> dict[str, int]:
+    counts = Counter(c.decision_key for c in comments)
+    return {k: counts[k] for k in (*DECISIONS, NO_DECISION)}
+
+
+@dataclass(slots=True)
+class QuestionResult:
+    """The tally of one question over every stored response.
+
+    `counts`: option id (single, multi), scale point or "unsure" (scale), item id
+    (item_pick) → number of answers; `numbers`: the values of a number question;
+    `ratings`: item id → Counter of points (item_rating)."""
+
+    question: Question
+    answered: int = 0
+    counts: Counter[Any] = field(default_factory=Counter)
+    numbers: list[float] = field(default_factory=list)
+    ratings: dict[int, Counter[Any]] = field(default_factory=dict)
+
+    def mean(self) -> float | None:
+        """Scale: the mean of points 1–5 (not sure left out); number: the mean value."""
+        if self.question.type == "number":
+            return sum(self.numbers) / len(self.numbers) if self.numbers else None
+        points = sum(self.counts[p] for p in SCALE_POINTS)
+        if not points:
+            return None
+        return sum(p * self.counts[p] for p in SCALE_POINTS) / points
+
+
+def rating_mean(counts: Counter[Any]) -> float | None:
+    n = sum(counts[p] for p in SCALE_POINTS)
+    return sum(p * counts[p] for p in SCALE_POINTS) / n if n else None
+
+
+def question_results(data: ConsultationData) -> list[QuestionResult]:
+    """One pass over the answers; a result per question, in questionnaire order."""
+    if data.questionnaire is None:
+        return []
+    questions = {q.id: q for q in data.questionnaire.questions}
+    values: dict[str, list[Any]] = {qid: [] for qid in questions}
+    for r in data.responses:
+        for qid, value in r.answers.items():
+            if value is not None:
+                bucket = values.get(qid)
+                if bucket is not None:
+                    bucket.append(value)
+    results = []
+    for qid, q in questions.items():
+        vals = values[qid]
+        res = QuestionResult(q, answered=len(vals))
+        if q.type in ("single", "scale"):
+            res.counts = Counter(v for v in vals if isinstance(v, str | int))
+        elif q.type in ("multi", "item_pick"):
+            counts: Counter[Any] = Counter()
+            for v in vals:
+                if isinstance(v, list):
+                    counts.update(v)
+            res.counts = counts
+        elif q.type == "number":
+            res.numbers = [float(v) for v in vals if isinstance(v, int | float) and not isinstance(v, bool)]
+        elif q.type == "item_rating":
+            ratings: dict[int, Counter[Any]] = defaultdict(Counter)
+            for v in vals:
+                if isinstance(v, dict):
+                    for item, point in v.items():
+                        try:
+                            ratings[int(item)][point] += 1
+                        except (TypeError, ValueError):
+                            continue
+            res.ratings = dict(ratings)
+        results.append(res)
+    return results
+
+
+ItemKey = tuple[str, str, str]  # (part, category, name): the same duty across townships' lists
+
+
+def _item_keys(data: ConsultationData) -> tuple[dict[int, ItemKey], list[ItemKey]]:
+    """Item id → (part, category, name), and the keys in list order (part, then position)."""
+    by_id: dict[int, ItemKey] = {}
+    order: dict[ItemKey, int] = {}
+    for n, item in enumerate(data.items):
+        key = (item.part, item.category, item.name)
+        by_id[item.id] = key
+        order.setdefault(key, n)
+    keys = sorted(order, key=lambda k: (_part_rank(k[0]), order[k]))
+    return by_id, keys
+
+
+def headline_figures(data: ConsultationData) -> dict[str, Any]:
+    """The figures storage.reports.plain_group_by_figures computes in SQL: started and
+    completed per township, active comments by kind and decision, off-list reports,
+    answers per question and the distribution of single and scale answers."""
+    figures: dict[str, Any] = {
+        "townships": {p.township: {"started": p.started, "completed": p.completed} for p in township_progress(data)},
+    }
+    active = active_comments(data)
+    figures["comments_by_kind"] = comments_by_kind(active)
+    figures["comments_by_decision"] = comments_by_decision(active)
+    figures["offlist"] = len(data.offlist)
+    results = question_results(data)
+    figures["answered"] = {r.question.id: r.answered for r in results}
+    figures["distribution"] = {
+        r.question.id: {str(k): v for k, v in sorted(r.counts.items(), key=lambda kv: str(kv[0]))}
+        for r in results if r.question.type in ("single", "scale")
+    }
+    return figures
+
+
+# --- the workbook ------------------------------------------------------------------------
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        value = ILLEGAL_CHARACTERS_RE.sub("", value)
+        if len(value) > EXCEL_CELL_LIMIT:
+            value = value[: EXCEL_CELL_LIMIT - 1] + "…"
+    return value
+
+
+class _Sheet:
+    """A write-only sheet that keeps user text from becoming formulas."""
+
+    def __init__(self, ws: WriteOnlyWorksheet, widths: Sequence[int] = ()) -> None:
+        self.ws = ws
+        for n, width in enumerate(widths):
+            ws.column_dimensions[chr(ord("A") + n)].width = width
+
+    def row(self, *values: Any, formats: dict[int, str] | None = None) -> None:
+        cells: list[Any] = []
+        for n, value in enumerate(values):
+            value = _clean(value)
+            fmt = formats.get(n) if formats else None
+            if isinstance(value, str) and value.startswith("="):
+                cell = WriteOnlyCell(self.ws, value=value)
+                cell.data_type = "s"  # user text, never a formula
+                cells.append(cell)
+            elif fmt is not None and value is not None:
+                cell = WriteOnlyCell(self.ws, value=value)
+                cell.number_format = fmt
+                cells.append(cell)
+            else:
+                cells.append(value)
+        self.ws.append(cells)
+
+    def fast_rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Many rows of plain values (strings cleaned, formula-like ones kept as text)."""
+        append = self.ws.append
+        for row in rows:
+            if any(isinstance(v, str) and (v.startswith("=") or len(v) > EXCEL_CELL_LIMIT
+                                           or ILLEGAL_CHARACTERS_RE.search(v)) for v in row):
+                self.row(*row)
+            else:
+                append(row)
+
+
+PCT = "0.0%"
+MEAN = "0.00"
+
+
+def _headers(locale: str, *keys: str) -> list[str]:
+    return [_t(f"col.{k}", locale) for k in keys]
+
+
+def build_workbook(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> bytes:
+    """The results workbook (xlsx bytes): 概况, 问卷结果, 事项评分, 文字意见, 意见,
+    遗漏事项, 清单外事项."""
+    wb = Workbook(write_only=True)
+    results = question_results(data)
+    _summary_sheet(wb, data, locale)
+    _questions_sheet(wb, data, results, locale)
+    _items_sheet(wb, data, results, locale)
+    _texts_sheet(wb, data, results, locale)
+    _comments_sheet(wb, data, locale)
+    _missing_sheet(wb, data, locale)
+    _offlist_sheet(wb, data, locale)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+def _summary_sheet(wb: Workbook, data: ConsultationData, locale: str) -> None:
+    s = _Sheet(wb.create_sheet(_t("sheet.summary", locale)), (28, 16, 16, 12))
+    c, tz = data.consultation, data.timezone
+    s.row(_t("summary.title", locale), c.title)
+    s.row(_t("summary.status", locale), _label("status", c.status, locale))
+    s.row(_t("summary.opens", locale), _local(c.opens_at, tz))
+    s.row(_t("summary.closes", locale), _local(c.closes_at, tz))
+    s.row(_t("summary.note", locale))
+    s.row()
+    s.row(*_headers(locale, "township", "started", "completed", "rate"))
+    progress = township_progress(data)
+    for p in progress:
+        s.row(p.township, p.started, p.completed, p.rate, formats={3: PCT})
+    started = sum(p.started for p in progress)
+    completed = sum(p.completed for p in progress)
+    s.row(_t("total", locale), started, completed, _pct(completed, started), formats={3: PCT})
+    s.row()
+    active = active_comments(data)
+    s.row(*_headers(locale, "kind", "count"))
+    for kind, n in comments_by_kind(active).items():
+        s.row(kind_label(kind, locale), n)
+    s.row(_t("total", locale), len(active))
+    s.row()
+    s.row(*_headers(locale, "decision", "count"))
+    for decision, n in comments_by_decision(active).items():
+        s.row(decision_label(decision, locale), n)
+    s.row()
+    s.row(_t("summary.missing", locale), sum(1 for c in active if c.is_missing_proposal))
+    s.row(_t("summary.offlist", locale), len(data.offlist))
+
+
+def _questions_sheet(wb: Workbook, data: ConsultationData, results: list[QuestionResult], locale: str) -> None:
+    s = _Sheet(wb.create_sheet(_t("sheet.questions", locale)), (12, 40, 10, 28, 10, 10, 12))
+    s.row(*_headers(locale, "qid", "question", "qtype", "value", "count", "share", "stat"))
+    for res in results:
+        q = res.question
+        if q.type in ("item_rating", "item_pick"):
+            continue
+        text = q.text.get(locale)
+        head = (q.id, text, _label("qtype", q.type, locale))
+        s.row(*head, _t("stat.answered", locale), res.answered)
+        if q.type in ("single", "multi"):
+            for option in q.options:
+                n = res.counts[option.id]
+                s.row(*head, option.text.get(locale), n, _pct(n, res.answered), formats={5: PCT})
+        elif q.type == "scale":
+            for point in SCALE_POINTS:
+                label = q.label(point)
+                n = res.counts[point]
+                s.row(*head, f"{point} {label.get(locale)}" if label else str(point), n,
+                      _pct(n, res.answered), formats={5: PCT})
+            n = res.counts[UNSURE]
+            s.row(*head, _t("stat.unsure", locale), n, _pct(n, res.answered), formats={5: PCT})
+            mean = res.mean()
+            s.row(*head, _t("stat.mean-scale", locale), None, None,
+                  round(mean, 2) if mean is not None else None, formats={6: MEAN})
+        elif q.type == "number":
+            nums = res.numbers
+            mean = res.mean()
+            s.row(*head, _t("stat.mean", locale), None, None, round(mean, 2) if mean is not None else None,
+                  formats={6: MEAN})
+            s.row(*head, _t("stat.min", locale), None, None, min(nums) if nums else None)
+            s.row(*head, _t("stat.max", locale), None, None, max(nums) if nums else None)
+        elif q.type == "text":
+            s.row(*head, _t("stat.see-texts", locale))
+
+
+def _items_sheet(wb: Workbook, data: ConsultationData, results: list[QuestionResult], locale: str) -> None:
+    s = _Sheet(wb.create_sheet(_t("sheet.items", locale)), (12, 16, 14, 40, 10, 10, 8, 8, 8, 8, 8, 8, 10, 10))
+    s.row(*_headers(locale, "qid", "part", "category", "item", "raters", "mean"),
+          "1", "2", "3", "4", "5", _t("stat.unsure", locale), *_headers(locale, "picked", "share"))
+    by_id, order = _item_keys(data)
+    for res in results:
+        q = res.question
+        if q.type == "item_rating":
+            merged: dict[ItemKey, Counter[Any]] = defaultdict(Counter)
+            for item_id, counts in res.ratings.items():
+                merged[by_id.get(item_id, ("", "", f"#{item_id}"))].update(counts)
+            for key in _ordered(merged, order):
+                counts = merged[key]
+                mean = rating_mean(counts)
+                s.row(q.id, part_label(key[0], locale), key[1], key[2], sum(counts.values()),
+                      round(mean, 2) if mean is not None else None,
+                      *(counts[p] for p in SCALE_POINTS), counts[UNSURE], formats={5: MEAN})
+        elif q.type == "item_pick":
+            picked: Counter[ItemKey] = Counter()
+            for item_id, n in res.counts.items():
+                picked[by_id.get(item_id, ("", "", f"#{item_id}"))] += n
+            for key in _ordered(picked, order):
+                s.row(q.id, part_label(key[0], locale), key[1], key[2], *([None] * 8), picked[key],
+                      _pct(picked[key], res.answered), formats={13: PCT})
+
+
+def _ordered(keys: Iterable[ItemKey], order: list[ItemKey]) -> list[ItemKey]:
+    present = set(keys)
+    known = [k for k in order if k in present]
+    return known + sorted(present - set(known))
+
+
+def _texts_sheet(wb: Workbook, data: ConsultationData, results: list[QuestionResult], locale: str) -> None:
+    s = _Sheet(wb.create_sheet(_t("sheet.texts", locale)), (12, 40, 80, 16, 16))
+    s.row(*_headers(locale, "qid", "question", "answer", "township", "pseudonym"))
+    text_questions = [(r.question.id, r.question.text.get(locale)) for r in results if r.question.type == "text"]
+    for qid, qtext in text_questions:
+        s.fast_rows(
+            (qid, qtext, r.answers[qid], r.township, r.pseudonym)
+            for r in data.responses if isinstance(r.answers.get(qid), str) and r.answers[qid]
+        )
+
+
+def _comments_sheet(wb: Workbook, data: ConsultationData, locale: str) -> None:
+    s = _Sheet(wb.create_sheet(_t("sheet.comments", locale)),
+               (8, 14, 16, 36, 14, 50, 36, 10, 12, 40, 18, 16, 18))
+    s.row(*_headers(locale, "id", "township", "part", "item", "kind", "text", "proposed", "status", "decision",
+                    "reply", "replied_at", "pseudonym", "created_at"))
+    tz = data.timezone
+    parts = {p: part_label(p, locale) for p in {c.part for c in data.comments}}
+    kinds = {k: kind_label(k, locale) for k in {c.kind for c in data.comments}}
+    statuses = {k: _label("comment-status", k, locale) for k in {c.status for c in data.comments}}
+    decisions = {k: decision_label(k, locale) for k in (*DECISIONS, NO_DECISION)}
+    s.fast_rows(
+        (c.id, c.township, parts[c.part], c.item_name or _missing_name(c), kinds[c.kind], c.text,
+         c.proposed_wording, statuses[c.status], decisions[c.decision_key], c.reply,
+         _local(c.replied_at, tz), c.pseudonym, _local(c.created_at, tz))
+        for c in data.comments if not c.hidden
+    )
+
+
+def _missing_name(c: CommentRecord) -> str:
+    return str(c.missing.get("name", "")) if c.missing else ""
+
+
+_MISSING_KNOWN = ("name", "part", "category", "basis", "department")
+
+
+def _missing_sheet(wb: Workbook, data: ConsultationData, locale: str) -> None:
+    s = _Sheet(wb.create_sheet(_t("sheet.missing", locale)), (8, 14, 36, 16, 14, 30, 20, 50, 30, 12, 40, 16, 18))
+    s.row(*_headers(locale, "id", "township", "proposed_item", "part", "category", "basis", "department", "text",
+                    "other", "decision", "reply", "pseudonym", "created_at"))
+    tz = data.timezone
+    for c in data.comments:
+        if c.hidden or not c.is_missing_proposal:
+            continue
+        m = c.missing or {}
+        other = "；".join(f"{k}: {v}" for k, v in m.items() if k not in _MISSING_KNOWN and v not in (None, ""))
+        s.row(c.id, c.township, str(m.get("name", "")), part_label(str(m.get("part", "")), locale),
+              str(m.get("category", "")), str(m.get("basis", "")), str(m.get("department", "")), c.text, other,
+              decision_label(c.decision, locale), c.reply, c.pseudonym, _local(c.created_at, tz))
+
+
+def _offlist_sheet(wb: Workbook, data: ConsultationData, locale: str) -> None:
+    s = _Sheet(wb.create_sheet(_t("sheet.offlist", locale)), (14, 20, 40, 14, 14, 50, 16, 18))
+    s.row(*_headers(locale, "township", "department", "task", "assigned_on", "method", "details", "pseudonym",
+                    "created_at"))
+    tz = data.timezone
+    s.fast_rows(
+        (o.township, o.department, o.task, o.assigned_on, _label("method", o.method, locale) if o.method else "",
+         o.details, o.pseudonym, _local(o.created_at, tz))
+        for o in data.offlist
+    )
+
+
+# --- the digest --------------------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class TopItem:
+    part: str
+    name: str
+    comments: int
+
+
+@dataclass(slots=True)
+class Digest:
+    """What happened since the last digest (`since`; None = since the start), in the
+    window (since, now], plus where the consultation stands."""
+
+    consultation_id: int
+    title: str
+    timezone: str
+    since: datetime | None
+    now: datetime
+    closes_at: datetime
+    new_started: int
+    new_completed: int
+    new_comments: int
+    new_offlist: int
+    total_started: int
+    total_completed: int
+    total_comments: int
+    townships: list[TownshipProgress]
+    comments_by_kind: dict[str, int]
+    new_comments_by_kind: dict[str, int]
+    top_items: list[TopItem]
+    days_left: int
+
+    def text(self, locale: str = DEFAULT_LOCALE) -> str:
+        """Telegram HTML (every user-given text escaped), under 4,000 characters."""
+        e = html.escape
+        lines = [_t("digest.head", locale, title=e(self.title))]
+        if self.since is None:
+            lines.append(_t("digest.since-start", locale))
+        else:
+            lines.append(_t("digest.since", locale, since=e(format_local(self.since, self.timezone))))
+        lines.append(_t("digest.new", locale, started=self.new_started, completed=self.new_completed,
+                        comments=self.new_comments, offlist=self.new_offlist))
+        lines.append(_t("digest.totals", locale, started=self.total_started, completed=self.total_completed,
+                        rate=_pct_text(self.total_completed, self.total_started), comments=self.total_comments))
+        if self.townships:
+            lines.append("")
+            lines.append(_t("digest.townships", locale))
+            for p in self.townships[:DIGEST_MAX_TOWNSHIPS]:
+                lines.append(_t("digest.township", locale, township=e(_gist(p.township, 30)), started=p.started,
+                                completed=p.completed, rate=_pct_text(p.completed, p.started)))
+            if len(self.townships) > DIGEST_MAX_TOWNSHIPS:
+                lines.append(_t("digest.more-townships", locale, n=len(self.townships) - DIGEST_MAX_TOWNSHIPS))
+        if self.comments_by_kind:
+            lines.append("")
+            lines.append(_t("digest.kinds", locale))
+            for kind, n in self.comments_by_kind.items():
+                new = self.new_comments_by_kind.get(kind, 0)
+                lines.append(_t("digest.kind", locale, kind=e(kind_label(kind, locale)), n=n, new=new))
+        if self.top_items:
+            lines.append("")
+            lines.append(_t("digest.top-items", locale))
+            for n, item in enumerate(self.top_items, 1):
+                lines.append(_t("digest.top-item", locale, n=n, part=e(part_label(item.part, locale)),
+                                item=e(_gist(item.name, 60)), comments=item.comments))
+        lines.append("")
+        if self.days_left > 0:
+            lines.append(_t("digest.days-left", locale, days=self.days_left,
+                            closes=format_local(self.closes_at, self.timezone)))
+        else:
+            lines.append(_t("digest.closed", locale, closes=format_local(self.closes_at, self.timezone)))
+        text = "\n".join(lines)
+        if len(text) > TELEGRAM_LIMIT:
+            text = text[: text.rfind("\n", 0, TELEGRAM_LIMIT - 2)] + "\n…"
+        return text
+
+
+def _within(t: datetime | None, since: datetime | None, now: datetime) -> bool:
+    return t is not None and (since is None or t > since) and t <= now
+
+
+def top_items(comments: Iterable[CommentRecord], limit: int = TOP_ITEMS) -> list[TopItem]:
+    """The items with most active comments, the same item across townships counted together
+    (ties in part order, then by name)."""
+    counts: Counter[tuple[str, str]] = Counter(
+        (c.part, c.item_name) for c in comments if c.active and c.item_id is not None
+    )
+    ranked = sorted(counts.items(), key=lambda kv: (-kv[1], _part_rank(kv[0][0]), kv[0][1]))
+    return [TopItem(part, name, n) for (part, name), n in ranked[:limit]]
+
+
+def days_left(closes_at: datetime, now: datetime, tz: str) -> int:
+    """Calendar days until the deadline in the consultation's time zone (0 once passed)."""
+    if now >= closes_at:
+        return 0
+    zone = ZoneInfo(tz)
+    return (closes_at.astimezone(zone).date() - now.astimezone(zone).date()).days
+
+
+def digest(data: ConsultationData, since: datetime | None, now: datetime) -> Digest:
+    c = data.consultation
+    active = active_comments(data)
+    new = [x for x in active if _within(x.created_at, since, now)]
+    progress = township_progress(data)
+    return Digest(
+        consultation_id=c.id,
+        title=c.title,
+        timezone=c.timezone,
+        since=since,
+        now=now,
+        closes_at=c.closes_at,
+        new_started=sum(1 for r in data.responses if _within(r.started_at, since, now)),
+        new_completed=sum(1 for r in data.responses if _within(r.completed_at, since, now)),
+        new_comments=len(new),
+        new_offlist=sum(1 for o in data.offlist if _within(o.created_at, since, now)),
+        total_started=sum(p.started for p in progress),
+        total_completed=sum(p.completed for p in progress),
+        total_comments=len(active),
+        townships=progress,
+        comments_by_kind=comments_by_kind(active),
+        new_comments_by_kind=comments_by_kind(new),
+        top_items=top_items(active),
+        days_left=days_left(c.closes_at, now, c.timezone),
+    )
+
+
+# --- the feedback report (反馈情况说明) ----------------------------------------------------
+
+_CN_DIGITS = "零一二三四五六七八九"
+
+
+def chinese_number(n: int) -> str:
+    """1 → 一, 10 → 十, 12 → 十二, 25 → 二十五, 100 → 一百 (up to 999)."""
+    if n < 10:
+        return _CN_DIGITS[n]
+    if n < 20:
+        return "十" + (_CN_DIGITS[n % 10] if n % 10 else "")
+    if n < 100:
+        return _CN_DIGITS[n // 10] + "十" + (_CN_DIGITS[n % 10] if n % 10 else "")
+    rest = n % 100
+    tail = "" if rest == 0 else ("零" + chinese_number(rest) if rest < 10 else
+                                 (_CN_DIGITS[1] if rest < 20 else "") + chinese_number(rest))
+    return _CN_DIGITS[n // 100] + "百" + tail
+
+
+def _section(n: int, locale: str) -> str:
+    return f"{chinese_number(n)}、" if locale != "en" else f"{n}. "
+
+
+def _subsection(n: int, locale: str) -> str:
+    return f"（{chinese_number(n)}）" if locale != "en" else f"({chr(ord('a') + (n - 1) % 26)}) "
+
+
+def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str:
+    """A draft 反馈情况说明, plain text with Chinese numbering, ready to paste."""
+    c, tz = data.consultation, data.timezone
+    active = active_comments(data)
+    on_items = [x for x in active if not x.is_missing_proposal]
+    missing = [x for x in active if x.is_missing_proposal]
+    decisions = comments_by_decision(active)
+    out: list[str] = [_t("feedback.title", locale, title=c.title), ""]
+    out.append(_t("feedback.intro", locale, title=c.title, opens=_local(c.opens_at, tz) or "—",
+                  closes=_local(c.closes_at, tz), townships=len(data.townships)))
+    out.append("")
+
+    n = 1
+    out.append(_section(n, locale) + _t("feedback.overview", locale))
+    out.append(_t("feedback.counts", locale, total=len(active), adopted=decisions["adopted"],
+                  partly=decisions["partly"], rejected=decisions["rejected"], unanswered=decisions[NO_DECISION],
+                  items=len(on_items), missing=len(missing), offlist=len(data.offlist)))
+    kinds = comments_by_kind(active)
+    if kinds:
+        out.append(_t("feedback.by-kind", locale, kinds=_t("list-sep", locale).join(
+            _t("feedback.kind-count", locale, kind=kind_label(k, locale), n=v) for k, v in kinds.items())))
+    out.append("")
+
+    n += 1
+    out.append(_section(n, locale) + _t("feedback.items", locale))
+    if not on_items:
+        out.append(_t("feedback.none", locale))
+    grouped: dict[str, dict[str, list[CommentRecord]]] = defaultdict(lambda: defaultdict(list))
+    for x in on_items:
+        grouped[x.part][x.item_name].append(x)
+    _, item_order = _item_keys(data)
+    name_rank: dict[tuple[str, str], int] = {}
+    for rank, (part, _cat, name) in enumerate(item_order):
+        name_rank.setdefault((part, name), rank)
+    for sub, part in enumerate(sorted(grouped, key=_part_rank), 1):
+        out.append(_subsection(sub, locale) + (part_label(part, locale) or _t("feedback.no-part", locale)))
+        names = sorted(grouped[part], key=lambda nm: (name_rank.get((part, nm), len(name_rank)), nm))
+        for i, name in enumerate(names, 1):
+            comments = sorted(grouped[part][name], key=lambda x: (x.created_at or c.closes_at, x.id))
+            out.append(_t("feedback.item", locale, n=i, item=name, count=len(comments)))
+            for j, x in enumerate(comments, 1):
+                out.append(_comment_line(j, x, locale))
+    out.append("")
+
+    n += 1
+    out.append(_section(n, locale) + _t("feedback.missing", locale))
+    if not missing:
+        out.append(_t("feedback.none", locale))
+    for j, x in enumerate(sorted(missing, key=lambda x: x.id), 1):
+        name = _missing_name(x) or _gist(x.text, 40)
+        part = str((x.missing or {}).get("part", ""))
+        line = _t("feedback.missing-item", locale, n=j, item=name, township=x.township,
+                  part=part_label(part, locale) or "—", gist=_gist(x.text) or "—")
+        out.append(line + " " + _decision_text(x, locale))
+    out.append("")
+
+    n += 1
+    out.append(_section(n, locale) + _t("feedback.offlist", locale))
+    if not data.offlist:
+        out.append(_t("feedback.none", locale))
+    else:
+        departments = Counter(o.department or "—" for o in data.offlist)
+        out.append(_t("feedback.offlist-count", locale, n=len(data.offlist), departments=len(departments)))
+        for j, (dept, count) in enumerate(sorted(departments.items(), key=lambda kv: (-kv[1], kv[0])), 1):
+            tasks = sorted({_gist(o.task, 40) for o in data.offlist if (o.department or "—") == dept})
+            out.append(_t("feedback.offlist-dept", locale, n=j, department=dept, count=count,
+                          tasks=_t("list-sep", locale).join(tasks[:5])))
+    out.append("")
+
+    n += 1
+    out.append(_section(n, locale) + _t("feedback.residents", locale))
+    out.extend(_resident_headlines(data, locale))
+    out.append("")
+    out.append(_t("feedback.advisory", locale))
+    return "\n".join(out).rstrip() + "\n"
+
+
+def _decision_text(x: CommentRecord, locale: str) -> str:
+    text = _t("feedback.decision", locale, decision=decision_label(x.decision, locale))
+    if x.reply.strip():
+        text += _t("feedback.reply", locale, reply=_gist(x.reply, 300))
+    return text
+
+
+def _comment_line(j: int, x: CommentRecord, locale: str) -> str:
+    parts = [_t("feedback.comment", locale, n=j, kind=kind_label(x.kind, locale), township=x.township,
+                gist=_gist(x.text) or "—")]
+    if x.proposed_wording.strip():
+        parts.append(_t("feedback.proposed", locale, wording=_gist(x.proposed_wording)))
+    parts.append(_decision_text(x, locale))
+    return " ".join(parts)
+
+
+def _resident_headlines(data: ConsultationData, locale: str) -> list[str]:
+    progress = township_progress(data)
+    started = sum(p.started for p in progress)
+    completed = sum(p.completed for p in progress)
+    lines = [_t("feedback.respondents", locale, started=started, completed=completed,
+                rate=_pct_text(completed, started))]
+    for res in question_results(data):
+        q = res.question
+        text = q.text.get(locale)
+        if q.type == "scale":
+            opinion = sum(res.counts[p] for p in SCALE_POINTS)
+            satisfied = res.counts[4] + res.counts[5]
+            mean = res.mean()
+            lines.append(_t("feedback.scale", locale, question=text, n=res.answered,
+                            satisfied=_pct_text(satisfied, opinion),
+                            mean=f"{mean:.2f}" if mean is not None else "—",
+                            unsure=res.counts[UNSURE]))
+        elif q.type in ("single", "multi") and res.answered:
+            top = sorted(q.options, key=lambda o: -res.counts[o.id])[:3]
+            shares = _t("list-sep", locale).join(
+                _t("feedback.option-share", locale, option=o.text.get(locale),
+                   share=_pct_text(res.counts[o.id], res.answered)) for o in top if res.counts[o.id])
+            lines.append(_t("feedback.choice", locale, question=text, n=res.answered, shares=shares))
+        elif q.type == "text" and res.answered:
+            lines.append(_t("feedback.text", locale, question=text, n=res.answered))
+    return lines
+
+
+__all__ = [
+    "ConsultationData", "ConsultationInfo", "TownshipRef", "ReportItem", "ResponseRecord", "CommentRecord",
+    "OffListRecord", "Digest", "TopItem", "TownshipProgress", "QuestionResult", "build_workbook", "digest",
+    "feedback_report", "headline_figures", "pseudonym", "question_results", "township_progress",
+    "chinese_number", "days_left", "top_items",
+]
+

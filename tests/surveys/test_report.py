@@ -1,0 +1,388 @@
+"""The results workbook, the digest and the feedback report hold exactly the numbers
+of a small consultation whose answers and comments are known."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import openpyxl
+import pytest
+
+from surveys.questionnaire import Questionnaire, load_questionnaire
+from surveys.report import (
+    CommentRecord,
+    ConsultationData,
+    ConsultationInfo,
+    OffListRecord,
+    ReportItem,
+    ResponseRecord,
+    TownshipRef,
+    build_workbook,
+    chinese_number,
+    days_left,
+    digest,
+    feedback_report,
+    headline_figures,
+    pseudonym,
+)
+
+QUESTIONNAIRE = """\
+id: t
+title: 测试问卷
+intro: 测试
+questions:
+  - id: aware
+    type: single
+    text: {zh_CN: 您知道吗？, en: "Do you know?"}
+    options:
+      - {id: "yes", text: {zh_CN: 知道, en: "Yes"}}
+      - {id: "no", text: {zh_CN: 不知道, en: "No"}}
+  - id: sat
+    type: scale
+    text: 您满意吗？
+    labels: {1: 很不满意, 5: 很满意}
+    allow_unsure: true
+  - id: needs
+    type: multi
+    text: 最需要什么？
+    options:
+      - {id: a, text: 养老}
+      - {id: b, text: 就医}
+      - {id: c, text: 就业}
+  - id: age
+    type: number
+    required: false
+    text: 年龄
+  - id: rate
+    type: item_rating
+    text: 给事项打分
+    allow_unsure: true
+  - id: pick
+    type: item_pick
+    text: 选最重要的
+  - id: say
+    type: text
+    required: false
+    text: 其他建议
+"""
+
+T0 = datetime(2026, 11, 20, 1, 0, tzinfo=UTC)  # 09:00 in Asia/Shanghai
+SINCE = T0 + timedelta(days=2)
+NOW = T0 + timedelta(days=3)
+KEY = "test-key"
+
+
+def questionnaire() -> Questionnaire:
+    q, problems = load_questionnaire(QUESTIONNAIRE)
+    assert q is not None, problems
+    return q
+
+
+def response(pid: int, township: str, started: datetime, completed: datetime | None, **answers: Any) -> ResponseRecord:
+    return ResponseRecord(pseudonym(KEY, pid), township, started, completed, answers)
+
+
+def comment(cid: int, township: str, item: ReportItem | None, kind: str, text: str, *, decision: str | None = None,
+            reply: str = "", status: str = "open", hidden: bool = False, created: datetime = T0,
+            missing: dict | None = None, proposed: str = "") -> CommentRecord:
+    return CommentRecord(
+        id=cid, pseudonym=pseudonym(KEY, 900 + cid), township=township, item_id=item.id if item else None,
+        item_name=item.name if item else "", part=item.part if item else "", kind=kind, text=text,
+        proposed_wording=proposed, missing=missing or {}, status=status, decision=decision, reply=reply,
+        replied_at=created + timedelta(hours=5) if decision else None, created_at=created, hidden=hidden,
+    )
+
+
+# Two townships with the same draft: items 1–3 in 青山镇's list, 11–13 in 绿水镇's.
+ITEMS = [
+    ReportItem(1, "basic", "民生服务", "最低生活保障申请受理", "青山镇"),
+    ReportItem(2, "basic", "平安法治", "矛盾纠纷排查化解", "青山镇"),
+    ReportItem(3, "cooperating", "城乡建设", "违法建设整治", "青山镇"),
+    ReportItem(11, "basic", "民生服务", "最低生活保障申请受理", "绿水镇"),
+    ReportItem(12, "basic", "平安法治", "矛盾纠纷排查化解", "绿水镇"),
+    ReportItem(13, "cooperating", "城乡建设", "违法建设整治", "绿水镇"),
+]
+I = {i.id: i for i in ITEMS}
+
+
+@pytest.fixture
+def data() -> ConsultationData:
+    responses = [
+        response(1, "青山镇", T0, T0 + timedelta(hours=1), aware="yes", sat=5, needs=["a", "b"], age=30,
+                 rate={"1": 4, "2": 5}, pick=[1], say="多办实事"),
+        response(2, "青山镇", T0, T0 + timedelta(hours=1), aware="no", sat=4, needs=["a"], age=50,
+                 rate={"1": 2, "2": "unsure"}, pick=[1, 2], say=None),
+        response(3, "青山镇", SINCE + timedelta(hours=1), None, aware="yes", sat="unsure"),
+        response(4, "绿水镇", T0, SINCE + timedelta(hours=2), aware="yes", sat=1, needs=["c"], age=None,
+                 rate={"11": 5, "12": 3}, pick=[12], say="=cmd|' /C calc'!A0"),
+        response(5, "绿水镇", SINCE + timedelta(minutes=5), None, aware="no"),
+    ]
+    comments = [
+        comment(1, "青山镇", I[1], "basis", "依据应补充《社会救助暂行办法》", decision="adopted", reply="已补充"),
+        comment(2, "绿水镇", I[11], "wording", "表述不清", decision="partly", reply="部分修改",
+                created=SINCE + timedelta(hours=3), proposed="最低生活保障的申请受理和调查审核"),
+        comment(3, "绿水镇", I[13], "wrong_part", "应为基本履职事项", decision="rejected", reply="保持配合事项"),
+        comment(4, "青山镇", I[2], "cannot_carry", "人手不足", created=SINCE + timedelta(hours=4)),
+        comment(5, "青山镇", I[1], "wording", "隐藏的意见", hidden=True),
+        comment(6, "青山镇", I[3], "other", "已撤回的意见", status="withdrawn"),
+        comment(7, "绿水镇", None, "missing", "我们实际承担河道巡查", missing={"name": "河道日常巡查", "part": "basic",
+                                                                   "basis": "《河长制》"},
+                created=SINCE + timedelta(hours=1)),
+    ]
+    offlist = [
+        OffListRecord(pseudonym(KEY, 950), "青山镇", "县住建局", "自建房安全排查", "2026-11-01", "document",
+                      "要求三天内完成", T0),
+        OffListRecord(pseudonym(KEY, 951), "绿水镇", "县住建局", "燃气安全检查", "2026-11-02", "meeting",
+                      "", SINCE + timedelta(hours=6)),
+    ]
+    return ConsultationData(
+        consultation=ConsultationInfo(7, "青山县乡镇履职事项清单（征求意见稿）", "open", T0,
+                                      datetime(2026, 11, 30, 10, 0, tzinfo=UTC), "Asia/Shanghai"),
+        townships=[TownshipRef(1, "青山镇", 10), TownshipRef(2, "绿水镇", 20), TownshipRef(3, "白云乡", 30)],
+        items=ITEMS,
+        questionnaire=questionnaire(),
+        responses=responses,
+        comments=comments,
+        offlist=offlist,
+    )
+
+
+def sheets(data: ConsultationData, locale: str = "zh_CN") -> dict[str, list[tuple]]:
+    wb = openpyxl.load_workbook(io.BytesIO(build_workbook(data, locale)))
+    return {ws.title: [tuple(c for c in row) for row in ws.iter_rows(values_only=True)] for ws in wb.worksheets}
+
+
+def rows_for(rows: list[tuple], first: Any) -> list[tuple]:
+    return [r for r in rows if r and r[0] == first]
+
+
+# --- pseudonyms ----------------------------------------------------------------------
+
+
+def test_pseudonym_is_stable_short_keyed_and_never_the_raw_id() -> None:
+    a = pseudonym("k1", 123456789)
+    assert a == pseudonym("k1", 123456789)
+    assert a.startswith("R-") and len(a) == 12
+    assert "123456789" not in a
+    assert a != pseudonym("k2", 123456789)
+    assert a != pseudonym("k1", 123456788)
+
+
+def test_workbook_never_shows_a_telegram_id(data: ConsultationData) -> None:
+    cells = [str(c) for rows in sheets(data).values() for r in rows for c in r if c is not None]
+    assert pseudonym(KEY, 1) in cells and pseudonym(KEY, 901) in cells and pseudonym(KEY, 950) in cells
+    # comment ids (1–7) appear, but no person id does
+    assert not any(c in ("901", "902", "950", "951") for c in cells)
+
+
+# --- the workbook --------------------------------------------------------------------
+
+
+def test_workbook_has_the_sheets_in_order(data: ConsultationData) -> None:
+    assert list(sheets(data)) == ["概况", "问卷结果", "事项评分", "文字意见", "意见", "遗漏事项", "清单外事项"]
+    assert list(sheets(data, "en"))[0] == "Summary"
+
+
+def test_summary_counts_respondents_per_township_in_list_order_and_comments(data: ConsultationData) -> None:
+    rows = sheets(data)["概况"]
+    assert rows[0] == ("征询名称", "青山县乡镇履职事项清单（征求意见稿）", None, None)
+    assert rows[2][1] == "2026-11-20 09:00" and rows[3][1] == "2026-11-30 18:00"
+    header = rows.index(("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率"))
+    assert rows[header + 1][:3] == ("青山镇", 3, 2)
+    assert rows[header + 1][3] == pytest.approx(2 / 3)
+    assert rows[header + 2] == ("绿水镇", 2, 1, 0.5)
+    assert rows[header + 3] == ("白云乡", 0, 0, 0)
+    assert rows[header + 4][:3] == ("合计", 5, 3)
+    kinds = rows.index(("意见类型", "条数", None, None))
+    # active comments only: hidden (5) and withdrawn (6) are left out
+    assert rows[kinds + 1: kinds + 7] == [
+        ("依据有误或缺失", 1, None, None), ("难以承接", 1, None, None), ("遗漏事项", 1, None, None),
+        ("表述不清", 1, None, None), ("归属有误", 1, None, None), ("合计", 5, None, None)]
+    decisions = rows.index(("处理结果", "条数", None, None))
+    assert rows[decisions + 1: decisions + 5] == [("采纳", 1, None, None), ("部分采纳", 1, None, None),
+                                                  ("不采纳", 1, None, None), ("未答复", 2, None, None)]
+    assert ("遗漏事项建议（条）", 1, None, None) in rows
+    assert ("清单外事项报告（条）", 2, None, None) in rows
+
+
+def test_question_results_count_options_scale_and_numbers(data: ConsultationData) -> None:
+    rows = sheets(data)["问卷结果"]
+    aware = rows_for(rows, "aware")
+    assert [r[3:6] for r in aware] == [("回答人数", 5, None), ("知道", 3, 0.6), ("不知道", 2, 0.4)]
+    sat = rows_for(rows, "sat")
+    assert [r[3:5] for r in sat] == [("回答人数", 4), ("1 很不满意", 1), ("2", 0), ("3", 0), ("4", 1),
+                                     ("5 很满意", 1), ("不清楚", 1), ("平均分（不含不清楚）", None)]
+    assert sat[-1][6] == pytest.approx(3.33)  # (1+4+5)/3, not sure left out
+    assert sat[6][5] == 0.25
+    needs = rows_for(rows, "needs")
+    assert [r[3:6] for r in needs] == [("回答人数", 3, None), ("养老", 2, pytest.approx(2 / 3)),
+                                       ("就医", 1, pytest.approx(1 / 3)), ("就业", 1, pytest.approx(1 / 3))]
+    age = rows_for(rows, "age")
+    assert [(r[3], r[4], r[6]) for r in age] == [("回答人数", 2, None), ("平均值", None, 40), ("最小值", None, 30),
+                                                 ("最大值", None, 50)]
+    say = rows_for(rows, "say")
+    assert say[0][3:5] == ("回答人数", 2)
+    assert not rows_for(rows, "rate") and not rows_for(rows, "pick")
+
+
+def test_item_ratings_merge_the_same_item_across_townships(data: ConsultationData) -> None:
+    rows = sheets(data)["事项评分"]
+    rate = rows_for(rows, "rate")
+    assert [r[1:12] for r in rate] == [
+        ("基本履职事项", "民生服务", "最低生活保障申请受理", 3, pytest.approx(11 / 3, abs=0.005), 0, 1, 0, 1, 1, 0),
+        ("基本履职事项", "平安法治", "矛盾纠纷排查化解", 3, 4, 0, 0, 1, 0, 1, 1),
+    ]
+    pick = rows_for(rows, "pick")
+    assert [(r[3], r[12], r[13]) for r in pick] == [("最低生活保障申请受理", 2, pytest.approx(2 / 3)),
+                                                    ("矛盾纠纷排查化解", 2, pytest.approx(2 / 3))]
+
+
+def test_text_answers_sheet_keeps_formula_like_text_as_text(data: ConsultationData) -> None:
+    rows = sheets(data)["文字意见"]
+    assert rows[0] == ("题号", "题目", "回答内容", "乡镇（街道）", "提出人（化名）")
+    assert rows[1:] == [("say", "其他建议", "多办实事", "青山镇", pseudonym(KEY, 1)),
+                        ("say", "其他建议", "=cmd|' /C calc'!A0", "绿水镇", pseudonym(KEY, 4))]
+    wb = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    assert wb["文字意见"]["C3"].data_type == "s"
+
+
+def test_comments_sheet_lists_every_comment_not_hidden(data: ConsultationData) -> None:
+    rows = sheets(data)["意见"]
+    assert rows[0][:5] == ("编号", "乡镇（街道）", "所属部分", "事项名称", "意见类型")
+    assert [r[0] for r in rows[1:]] == [1, 2, 3, 4, 6, 7]
+    second = rows[2]
+    assert second[1:10] == ("绿水镇", "基本履职事项", "最低生活保障申请受理", "表述不清", "表述不清",
+                            "最低生活保障的申请受理和调查审核", "有效", "部分采纳", "部分修改")
+    assert second[11] == pseudonym(KEY, 902) and second[12] == "2026-11-22 12:00"
+    assert rows[5][7] == "已撤回"
+    assert rows[6][3] == "河道日常巡查"
+    assert all("隐藏的意见" not in r for r in rows)
+
+
+def test_missing_and_offlist_sheets(data: ConsultationData) -> None:
+    book = sheets(data)
+    missing = book["遗漏事项"]
+    assert missing[1][:8] == (7, "绿水镇", "河道日常巡查", "基本履职事项", None, "《河长制》", None, "我们实际承担河道巡查")
+    assert len(missing) == 2
+    off = book["清单外事项"]
+    assert off[1][:6] == ("青山镇", "县住建局", "自建房安全排查", "2026-11-01", "发文", "要求三天内完成")
+    assert len(off) == 3
+
+
+def test_english_headers_come_from_the_catalog(data: ConsultationData) -> None:
+    rows = sheets(data, "en")["Summary"]
+    assert ("Township", "Started", "Completed", "Completion rate") in rows
+
+
+# --- headline figures ----------------------------------------------------------------
+
+
+def test_headline_figures(data: ConsultationData) -> None:
+    f = headline_figures(data)
+    assert f["townships"] == {"青山镇": {"started": 3, "completed": 2}, "绿水镇": {"started": 2, "completed": 1},
+                              "白云乡": {"started": 0, "completed": 0}}
+    assert f["comments_by_decision"] == {"adopted": 1, "partly": 1, "rejected": 1, "none": 2}
+    assert f["offlist"] == 2
+    assert f["answered"]["aware"] == 5 and f["answered"]["age"] == 2
+    assert f["distribution"]["sat"] == {"1": 1, "4": 1, "5": 1, "unsure": 1}
+
+
+# --- the digest ----------------------------------------------------------------------
+
+
+def test_digest_counts_since_the_last_one(data: ConsultationData) -> None:
+    d = digest(data, SINCE, NOW)
+    assert (d.new_started, d.new_completed, d.new_comments, d.new_offlist) == (2, 1, 3, 1)
+    assert (d.total_started, d.total_completed, d.total_comments) == (5, 3, 5)
+    assert [(p.township, p.started, p.completed) for p in d.townships] == [("青山镇", 3, 2), ("绿水镇", 2, 1),
+                                                                            ("白云乡", 0, 0)]
+    assert d.comments_by_kind == {"basis": 1, "cannot_carry": 1, "missing": 1, "wording": 1, "wrong_part": 1}
+    assert d.new_comments_by_kind == {"cannot_carry": 1, "missing": 1, "wording": 1}
+    assert [(t.part, t.name, t.comments) for t in d.top_items] == [
+        ("basic", "最低生活保障申请受理", 2), ("basic", "矛盾纠纷排查化解", 1), ("cooperating", "违法建设整治", 1)]
+    assert d.days_left == 7  # 11-23 09:00 → 11-30 18:00 in Shanghai
+
+
+def test_digest_without_since_counts_everything_up_to_now(data: ConsultationData) -> None:
+    d = digest(data, None, NOW)
+    assert (d.new_started, d.new_completed, d.new_comments, d.new_offlist) == (5, 3, 5, 2)
+    early = digest(data, None, T0 + timedelta(minutes=30))
+    assert (early.new_started, early.new_completed) == (3, 0)
+
+
+def test_days_left_is_zero_after_the_deadline() -> None:
+    closes = datetime(2026, 11, 30, 10, 0, tzinfo=UTC)
+    assert days_left(closes, closes + timedelta(seconds=1), "Asia/Shanghai") == 0
+    assert days_left(closes, closes - timedelta(hours=1), "Asia/Shanghai") == 0
+    assert days_left(closes, datetime(2026, 11, 29, 16, 30, tzinfo=UTC), "Asia/Shanghai") == 0
+    assert days_left(closes, datetime(2026, 11, 29, 15, 30, tzinfo=UTC), "Asia/Shanghai") == 1
+
+
+def test_digest_text_is_escaped_and_short(data: ConsultationData) -> None:
+    data.consultation = ConsultationInfo(7, "<b>清单</b> & 征询", "open", T0, data.consultation.closes_at)
+    data.townships += [TownshipRef(100 + n, f"<镇{n}>" * 10, 100 + n) for n in range(200)]
+    text = digest(data, SINCE, NOW).text("zh_CN")
+    assert "&lt;b&gt;清单&lt;/b&gt; &amp; 征询" in text
+    assert "<镇" not in text
+    assert len(text) < 4000
+    assert "新开始答卷 2 人，新完成 1 人；新意见 3 条；新清单外事项报告 1 条" in text
+    assert "另有 163 个乡镇" in text
+    assert "距截止还有 7 天" in text
+    en = digest(data, SINCE, NOW).text("en")
+    assert "2 questionnaires started, 1 completed; 3 new comments" in en
+
+
+# --- the feedback report -------------------------------------------------------------
+
+
+def test_feedback_report_counts_and_groups_by_item(data: ConsultationData) -> None:
+    text = feedback_report(data)
+    assert text.startswith("关于《青山县乡镇履职事项清单（征求意见稿）》征求意见的反馈情况说明")
+    assert "共收到意见 5 条，其中采纳 1 条、部分采纳 1 条、不采纳 1 条，尚未答复 2 条" in text
+    assert "涉及具体事项的意见 4 条，建议增加遗漏事项 1 条；另收到清单外事项报告 2 条" in text
+    lines = text.splitlines()
+    heads = [ln for ln in lines if ln[:2] in ("一、", "二、", "三、", "四、", "五、")]
+    assert [h[:2] for h in heads] == ["一、", "二、", "三、", "四、", "五、"]
+    i = lines.index("（一）基本履职事项")
+    assert lines[i + 1] == "1. 最低生活保障申请受理（2 条）"
+    assert lines[i + 2].startswith("（1）【依据有误或缺失】青山镇：依据应补充《社会救助暂行办法》")
+    assert lines[i + 2].endswith("处理结果：采纳。说明：已补充")
+    assert "建议表述为“最低生活保障的申请受理和调查审核”。 处理结果：部分采纳。" in lines[i + 3]
+    assert lines[i + 4] == "2. 矛盾纠纷排查化解（1 条）"
+    assert lines[i + 5].endswith("处理结果：未答复。")
+    assert lines[i + 6] == "（二）配合履职事项"
+    assert "1. 违法建设整治（1 条）" == lines[i + 7]
+    assert "隐藏的意见" not in text and "已撤回的意见" not in text
+    assert "1. 绿水镇建议增加“河道日常巡查”（基本履职事项）" in text
+    assert "1. 县住建局：2 条（燃气安全检查、自建房安全排查）" in text
+    assert "共有 5 名群众参与问卷，完成 3 份（完成率 60.0%）" in text
+    assert "“您满意吗？”：4 人作答，表示满意（4–5 分）的占 66.7%，平均 3.33 分（另有 1 人表示不清楚）" in text
+    assert "#" not in text and "**" not in text
+
+
+def test_feedback_report_in_english(data: ConsultationData) -> None:
+    text = feedback_report(data, "en")
+    assert "5 comments were received: 1 adopted, 1 partly adopted, 1 not adopted and 1" not in text
+    assert "5 comments were received: 1 adopted, 1 partly adopted, 1 not adopted and 2 not yet answered" in text
+
+
+def test_chinese_numbers() -> None:
+    assert [chinese_number(n) for n in (1, 5, 10, 11, 20, 25, 100, 105, 110, 120)] == [
+        "一", "五", "十", "十一", "二十", "二十五", "一百", "一百零五", "一百一十", "一百二十"]
+
+
+def test_catalogs_have_the_same_keys() -> None:
+    from surveys.i18n import keys
+
+    zh = {k for k in keys("zh_CN") if k.startswith("report.")}
+    assert zh == {k for k in keys("en") if k.startswith("report.")}
+    assert len(zh) > 100
+
+
+def test_empty_consultation_builds_everything() -> None:
+    empty = ConsultationData(ConsultationInfo(1, "空", "draft", None, T0), [], [], None, [], [], [])
+    assert build_workbook(empty)[:2] == b"PK"
+    assert digest(empty, None, NOW).text().count("\n") > 2
+    assert "无。" in feedback_report(empty)
