@@ -21,6 +21,7 @@ from matplotlib import font_manager  # noqa: E402
 from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.ft2font import FT2Font  # noqa: E402
+from matplotlib.ticker import MaxNLocator  # noqa: E402
 
 from surveys.i18n import DEFAULT_LOCALE, gettext  # noqa: E402
 from surveys.questionnaire import SCALE_POINTS, UNSURE  # noqa: E402
@@ -125,6 +126,7 @@ def completion_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> by
         ax.legend(loc="lower right")
         if not progress:
             ax.text(0.5, 0.5, _t("chart.no-data", locale), ha="center", va="center", transform=ax.transAxes)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.margins(x=0.2)
         return _png(fig)
 
@@ -150,6 +152,7 @@ def comments_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> byte
         for ax, values in ((left, list(kinds.values())), (right, [decisions[k] for k in keys])):
             for x, v in enumerate(values):
                 ax.text(x, v, str(v), ha="center", va="bottom", fontsize=8)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
             if not any(values):
                 ax.text(0.5, 0.5, _t("chart.no-data", locale), ha="center", va="center", transform=ax.transAxes)
         return _png(fig)
@@ -179,4 +182,5 @@ def scale_chart(data: ConsultationData, question_id: str, locale: str = DEFAULT_
         ax.set_title(q.text.get(locale), fontsize=10, wrap=True)
         for x, v in enumerate(values):
             ax.text(x, v, str(v), ha="center", va="bottom", fontsize=8)
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         return _png(fig)

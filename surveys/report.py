@@ -797,7 +797,7 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
         part = str((x.missing or {}).get("part", ""))
         line = _t("feedback.missing-item", locale, n=j, item=name, township=x.township,
                   part=part_label(part, locale) or "—", gist=_gist(x.text) or "—")
-        out.append(line + " " + _decision_text(x, locale))
+        out.append(_join([_sentence(line, locale), _decision_text(x, locale)], locale))
     out.append("")
 
     n += 1
@@ -821,20 +821,32 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     return "\n".join(out).rstrip() + "\n"
 
 
+_STOPS = "。！？；….!?;"
+
+
+def _sentence(text: str, locale: str) -> str:
+    """`text` ending with a full stop (so the next sentence can follow it directly)."""
+    return text if not text or text[-1] in _STOPS else text + ("." if locale == "en" else "。")
+
+
+def _join(parts: Sequence[str], locale: str) -> str:
+    return (" " if locale == "en" else "").join(parts)
+
+
 def _decision_text(x: CommentRecord, locale: str) -> str:
-    text = _t("feedback.decision", locale, decision=decision_label(x.decision, locale))
+    parts = [_t("feedback.decision", locale, decision=decision_label(x.decision, locale))]
     if x.reply.strip():
-        text += _t("feedback.reply", locale, reply=_gist(x.reply, 300))
-    return text
+        parts.append(_sentence(_t("feedback.reply", locale, reply=_gist(x.reply, 300)), locale))
+    return _join(parts, locale)
 
 
 def _comment_line(j: int, x: CommentRecord, locale: str) -> str:
-    parts = [_t("feedback.comment", locale, n=j, kind=kind_label(x.kind, locale), township=x.township,
-                gist=_gist(x.text) or "—")]
+    parts = [_sentence(_t("feedback.comment", locale, n=j, kind=kind_label(x.kind, locale), township=x.township,
+                          gist=_gist(x.text) or "—"), locale)]
     if x.proposed_wording.strip():
         parts.append(_t("feedback.proposed", locale, wording=_gist(x.proposed_wording)))
     parts.append(_decision_text(x, locale))
-    return " ".join(parts)
+    return _join(parts, locale)
 
 
 def _resident_headlines(data: ConsultationData, locale: str) -> list[str]:

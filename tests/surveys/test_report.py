@@ -104,11 +104,10 @@ ITEMS = [
     ReportItem(12, "basic", "平安法治", "矛盾纠纷排查化解", "绿水镇"),
     ReportItem(13, "cooperating", "城乡建设", "违法建设整治", "绿水镇"),
 ]
-I = {i.id: i for i in ITEMS}
+BY_ID = {i.id: i for i in ITEMS}
 
 
-@pytest.fixture
-def data() -> ConsultationData:
+def make_data() -> ConsultationData:
     responses = [
         response(1, "青山镇", T0, T0 + timedelta(hours=1), aware="yes", sat=5, needs=["a", "b"], age=30,
                  rate={"1": 4, "2": 5}, pick=[1], say="多办实事"),
@@ -120,13 +119,13 @@ def data() -> ConsultationData:
         response(5, "绿水镇", SINCE + timedelta(minutes=5), None, aware="no"),
     ]
     comments = [
-        comment(1, "青山镇", I[1], "basis", "依据应补充《社会救助暂行办法》", decision="adopted", reply="已补充"),
-        comment(2, "绿水镇", I[11], "wording", "表述不清", decision="partly", reply="部分修改",
+        comment(1, "青山镇", BY_ID[1], "basis", "依据应补充《社会救助暂行办法》", decision="adopted", reply="已补充"),
+        comment(2, "绿水镇", BY_ID[11], "wording", "表述不清", decision="partly", reply="部分修改",
                 created=SINCE + timedelta(hours=3), proposed="最低生活保障的申请受理和调查审核"),
-        comment(3, "绿水镇", I[13], "wrong_part", "应为基本履职事项", decision="rejected", reply="保持配合事项"),
-        comment(4, "青山镇", I[2], "cannot_carry", "人手不足", created=SINCE + timedelta(hours=4)),
-        comment(5, "青山镇", I[1], "wording", "隐藏的意见", hidden=True),
-        comment(6, "青山镇", I[3], "other", "已撤回的意见", status="withdrawn"),
+        comment(3, "绿水镇", BY_ID[13], "wrong_part", "应为基本履职事项", decision="rejected", reply="保持配合事项"),
+        comment(4, "青山镇", BY_ID[2], "cannot_carry", "人手不足", created=SINCE + timedelta(hours=4)),
+        comment(5, "青山镇", BY_ID[1], "wording", "隐藏的意见", hidden=True),
+        comment(6, "青山镇", BY_ID[3], "other", "已撤回的意见", status="withdrawn"),
         comment(7, "绿水镇", None, "missing", "我们实际承担河道巡查", missing={"name": "河道日常巡查", "part": "basic",
                                                                    "basis": "《河长制》"},
                 created=SINCE + timedelta(hours=1)),
@@ -147,6 +146,11 @@ def data() -> ConsultationData:
         comments=comments,
         offlist=offlist,
     )
+
+
+@pytest.fixture
+def data() -> ConsultationData:
+    return make_data()
 
 
 def sheets(data: ConsultationData, locale: str = "zh_CN") -> dict[str, list[tuple]]:
@@ -348,8 +352,8 @@ def test_feedback_report_counts_and_groups_by_item(data: ConsultationData) -> No
     i = lines.index("（一）基本履职事项")
     assert lines[i + 1] == "1. 最低生活保障申请受理（2 条）"
     assert lines[i + 2].startswith("（1）【依据有误或缺失】青山镇：依据应补充《社会救助暂行办法》")
-    assert lines[i + 2].endswith("处理结果：采纳。说明：已补充")
-    assert "建议表述为“最低生活保障的申请受理和调查审核”。 处理结果：部分采纳。" in lines[i + 3]
+    assert lines[i + 2].endswith("办法》。处理结果：采纳。说明：已补充。")
+    assert "表述不清。建议表述为“最低生活保障的申请受理和调查审核”。处理结果：部分采纳。" in lines[i + 3]
     assert lines[i + 4] == "2. 矛盾纠纷排查化解（1 条）"
     assert lines[i + 5].endswith("处理结果：未答复。")
     assert lines[i + 6] == "（二）配合履职事项"

@@ -1,0 +1,84 @@
+"""Charts are PNGs drawn in a font that has the Chinese glyphs: no label turns into
+empty boxes."""
+
+from __future__ import annotations
+
+import io
+import warnings
+
+import pytest
+from matplotlib.ft2font import FT2Font
+
+from surveys.charts import (
+    PNG_SIGNATURE,
+    cjk_font_family,
+    cjk_font_path,
+    comments_chart,
+    completion_chart,
+    scale_chart,
+)
+from surveys.report import ConsultationData, ConsultationInfo
+from tests.surveys.test_report import T0, make_data
+
+
+@pytest.fixture
+def data() -> ConsultationData:
+    return make_data()
+
+
+def test_the_font_used_has_chinese_glyphs() -> None:
+    path = cjk_font_path()
+    font = FT2Font(str(path))
+    for ch in "镇乡街道满意采纳":
+        assert font.get_char_index(ord(ch)) != 0, ch
+    assert cjk_font_family()
+
+
+def _no_missing_glyphs(draw) -> bytes:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        png = draw()
+    missing = [str(w.message) for w in caught if "missing from" in str(w.message)]
+    assert not missing, missing
+    return png
+
+
+def test_completion_chart_is_a_png_without_missing_glyphs(data: ConsultationData) -> None:
+    png = _no_missing_glyphs(lambda: completion_chart(data))
+    assert png.startswith(PNG_SIGNATURE)
+    assert len(png) > 5000
+
+
+def test_comments_chart_is_a_png_without_missing_glyphs(data: ConsultationData) -> None:
+    png = _no_missing_glyphs(lambda: comments_chart(data))
+    assert png.startswith(PNG_SIGNATURE)
+    assert _no_missing_glyphs(lambda: comments_chart(data, "en")).startswith(PNG_SIGNATURE)
+
+
+def test_scale_chart(data: ConsultationData) -> None:
+    png = _no_missing_glyphs(lambda: scale_chart(data, "sat"))
+    assert png.startswith(PNG_SIGNATURE)
+    with pytest.raises(ValueError):
+        scale_chart(data, "aware")
+
+
+def test_charts_of_an_empty_consultation() -> None:
+    empty = ConsultationData(ConsultationInfo(1, "空", "draft", None, T0), [], [], None, [], [], [])
+    for draw in (completion_chart, comments_chart):
+        assert _no_missing_glyphs(lambda d=draw: d(empty)).startswith(PNG_SIGNATURE)
+
+
+def test_a_missing_glyph_would_be_noticed() -> None:
+    """The check above can fail: DejaVu Sans has no 镇, and matplotlib says so."""
+    import matplotlib
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context({"font.family": ["DejaVu Sans"]}), \
+            warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig = Figure()
+        FigureCanvasAgg(fig)
+        fig.add_subplot().set_title("青山镇")
+        fig.savefig(io.BytesIO(), format="png")
+    assert any("missing from" in str(w.message) for w in caught)
