@@ -18,6 +18,7 @@ from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeDefault
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.broadcaster import Broadcaster
 from bot.config import Settings
 from bot.middlewares import ContextMiddleware, system_clock
 from bot.texts import gettext
@@ -79,6 +80,7 @@ def build_runtime(settings: Settings, token: str | None = None,
     storage = make_fsm_storage(settings.redis_url or None, engine)
     bot = create_bot(settings, token=token)
     dp = build_dispatcher(settings, sessionmaker, storage, clock)
+    dp["broadcaster"] = Broadcaster(bot, sessionmaker)
     return Runtime(settings, engine, sessionmaker, bot, dp)
 
 

@@ -189,3 +189,32 @@ async def open_response_of(session: AsyncSession, person_id: int) -> tuple[Respo
         )
     ).first()
     return (row[0], row[1]) if row else None
+
+
+async def participants(session: AsyncSession, consultation_id: int) -> list[int]:
+    """Everyone a consultation's announcements go to: residents who started its
+    questionnaire and the cadres of its townships."""
+    from storage.models import Person
+
+    residents = (await session.scalars(select(Response.person_id)
+                                       .where(Response.consultation_id == consultation_id))).all()
+    township_ids = [link.township_id for link in await links(session, consultation_id)]
+    cadres = (await session.scalars(select(Person.id).where(Person.role == "cadre",
+                                                            Person.township_id.in_(township_ids)))).all()
+    return sorted(set(residents) | set(cadres))
+
+
+async def response_counts(session: AsyncSession, consultation_id: int) -> list[tuple[str, int, int]]:
+    """(township, started, completed) for each township of the consultation."""
+    started = sa.func.count(Response.id)
+    completed = sa.func.count(Response.completed_at)
+    rows = (await session.execute(
+        select(Township.name, started, completed)
+        .select_from(ConsultationTownship)
+        .join(Township, Township.id == ConsultationTownship.township_id)
+        .outerjoin(Response, (Response.consultation_id == ConsultationTownship.consultation_id)
+                   & (Response.township_id == ConsultationTownship.township_id))
+        .where(ConsultationTownship.consultation_id == consultation_id)
+        .group_by(Township.name, ConsultationTownship.id)
+        .order_by(ConsultationTownship.id))).all()
+    return [(name, s, c) for name, s, c in rows]

@@ -10,10 +10,10 @@ def all_routers() -> list[Router]:
     """The routers in the order they see updates. Routers are module singletons; a
     process normally builds one Dispatcher, but tests build many, so a router is
     detached from the Dispatcher it was attached to before."""
-    from bot.routers import common, resident
+    from bot.routers import cadre, common, organizer, resident
 
     # resident last: it resumes the questionnaire on any message nobody else took
-    routers = [common.router, resident.router, common.fallback]
+    routers = [common.router, organizer.router, cadre.router, resident.router, common.fallback]
     for router in routers:
         router._parent_router = None  # noqa: SLF001 — see the docstring
     return routers

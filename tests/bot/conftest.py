@@ -11,6 +11,7 @@ from aiogram import Bot, Dispatcher
 from aiogram.types import Update
 
 from bot.app import build_dispatcher
+from bot.broadcaster import Broadcaster
 from bot.config import Settings
 from bot.testing import TEST_TOKEN, RecordingSession, Updates
 from storage.consultations import create_consultation, set_status
@@ -69,6 +70,7 @@ async def harness(database):
     api = RecordingSession()
     bot = Bot(TEST_TOKEN, session=api)
     dp = build_dispatcher(settings, sessions, SQLStorage(engine), clock)
+    dp["broadcaster"] = Broadcaster(bot, sessions, rate=1000, per_chat_interval=0)
     yield Harness(dp, bot, api, sessions, settings, clock)
     await engine.dispose()
 

@@ -1,0 +1,728 @@
+"""The organizers' console in the chat: create a consultation step by step (/new),
+open and close it, share its links and QR codes, watch progress (/stats), answer
+comments (/comments), message every participant (/announce), invite cadres
+(/invite), and take the results workbook (/export) or a digest (/digest) at any time.
+
+Every handler and every press re-checks on the server that the person is an
+organizer (`OrganizerOnly`); callback data carries ids only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import segno
+from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram.filters import Command, CommandObject
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import (
+    BufferedInputFile,
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    TelegramObject,
+)
+
+from bot.broadcaster import Broadcaster, Outgoing
+from bot.context import Ctx
+from storage import consultations as repo
+from storage import lists as lists_repo
+from storage.models import Consultation, DutyListRow, Township
+from surveys.consultation import Status, TransitionError, deep_link, format_local, parse_local
+from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH, load_questionnaire
+
+log = logging.getLogger(__name__)
+
+router = Router(name="organizer")
+router.message.filter(F.chat.type == "private")
+
+MAX_TITLE = 300
+MAX_ANNOUNCEMENT = 3500
+MAX_QUESTIONNAIRE_BYTES = 200_000
+
+
+class OrganizerOnly(BaseMiddleware):
+    """Runs after a handler of this router matched: non-organizers are told so and stop here."""
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        ctx: Ctx | None = data.get("ctx")
+        if ctx is None or not ctx.is_organizer:
+            text = ctx.t("organizer.only") if ctx else "—"
+            if isinstance(event, CallbackQuery):
+                await event.answer(text, show_alert=True)
+            elif isinstance(event, Message):
+                await event.answer(text)
+            return None
+        return await handler(event, data)
+
+
+router.message.middleware(OrganizerOnly())
+router.callback_query.middleware(OrganizerOnly())
+
+
+class PickCB(CallbackData, prefix="op"):
+    """Which consultation an action is for (when the command named none)."""
+
+    act: str
+    c: int
+
+
+class NewTownCB(CallbackData, prefix="on"):
+    t: int  # township id; 0 = done
+
+
+class NewCB(CallbackData, prefix="oc"):
+    act: str  # default (questionnaire), open, draft, cancel
+
+
+class AnnounceCB(CallbackData, prefix="oa"):
+    c: int
+    send: bool
+
+
+class NewConsultation(StatesGroup):
+    title = State()
+    townships = State()
+    questionnaire = State()
+    deadline = State()
+    confirm = State()
+
+
+class Announce(StatesGroup):
+    text = State()
+    confirm = State()
+
+
+def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data.pack())
+
+
+# --- choosing the consultation an action is about -------------------------------------------
+
+# action → the statuses a consultation may have for it
+ACTION_STATUSES: dict[str, tuple[str, ...]] = {
+    "open": (Status.DRAFT.value, Status.CLOSED.value),
+    "close": (Status.OPEN.value,),
+    "links": (Status.DRAFT.value, Status.OPEN.value),
+    "stats": (Status.OPEN.value, Status.CLOSED.value, Status.REPORTED.value),
+    "announce": (Status.OPEN.value, Status.CLOSED.value, Status.REPORTED.value),
+    "export": (Status.OPEN.value, Status.CLOSED.value, Status.REPORTED.value),
+    "digest": (Status.OPEN.value, Status.CLOSED.value),
+    "comments": (Status.OPEN.value, Status.CLOSED.value, Status.REPORTED.value),
+}
+ACTIONS: dict[str, Callable[..., Awaitable[None]]] = {}
+
+
+def action(name: str):
+    def register(fn: Callable[..., Awaitable[None]]) -> Callable[..., Awaitable[None]]:
+        ACTIONS[name] = fn
+        return fn
+    return register
+
+
+async def _choose(message: Message, command: CommandObject | None, ctx: Ctx, act: str,
+                  state: FSMContext) -> None:
+    """Run `act` on the consultation named in the command, the only candidate, or the one picked."""
+    allowed = ACTION_STATUSES[act]
+    arg = (command.args or "").strip() if command else ""
+    if arg:
+        c = await ctx.session.get(Consultation, int(arg)) if arg.isdigit() else None
+        if c is None:
+            await message.answer(ctx.t("organizer.no-such", id=html.escape(arg)))
+            return
+        await ACTIONS[act](message, ctx, c, state)
+        return
+    candidates = [c for c in await repo.all_consultations(ctx.session) if c.status in allowed]
+    if not candidates:
+        await message.answer(ctx.t("organizer.none-for", action=ctx.t(f"organizer.act.{act}")))
+        return
+    if len(candidates) == 1:
+        await ACTIONS[act](message, ctx, candidates[0], state)
+        return
+    rows = [[_btn(f"#{c.id} {c.title[:40]}（{ctx.t('status.' + c.status)}）", PickCB(act=act, c=c.id))]
+            for c in candidates[-10:]]
+    await message.answer(ctx.t("organizer.pick", action=ctx.t(f"organizer.act.{act}")),
+                         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+@router.callback_query(PickCB.filter())
+async def picked(query: CallbackQuery, callback_data: PickCB, ctx: Ctx, state: FSMContext) -> None:
+    c = await ctx.session.get(Consultation, callback_data.c)
+    if callback_data.act not in ACTIONS or c is None or not isinstance(query.message, Message):
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    await query.answer()
+    await ACTIONS[callback_data.act](query.message, ctx, c, state)
+
+
+def _make_command(name: str):
+    async def handler(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
+        await _choose(message, command, ctx, name, state)
+    handler.__name__ = f"{name}_cmd"
+    return handler
+
+
+# --- /consultations ---------------------------------------------------------------------------
+
+
+@router.message(Command("consultations"))
+async def consultations_cmd(message: Message, ctx: Ctx) -> None:
+    items = await repo.all_consultations(ctx.session)
+    if not items:
+        await message.answer(ctx.t("organizer.none-yet"))
+        return
+    tz = ctx.settings.timezone
+    lines = [ctx.t("organizer.list-line", id=c.id, title=html.escape(c.title), status=ctx.t("status." + c.status),
+                   closes=format_local(c.closes_at, tz)) for c in items[-30:]]
+    await message.answer("\n".join(lines))
+
+
+# --- open, close ------------------------------------------------------------------------------
+
+
+async def _transition(message: Message, ctx: Ctx, c: Consultation, target: Status) -> None:
+    try:
+        await repo.set_status(ctx.session, c, target)
+    except TransitionError as e:
+        await message.answer(ctx.t("organizer.bad-transition", id=c.id, current=ctx.t("status." + e.current.value),
+                                   target=ctx.t("status." + e.target.value)))
+        return
+    if target == Status.OPEN and c.closes_at <= ctx.now():
+        await ctx.session.rollback()
+        await message.answer(ctx.t("organizer.deadline-passed", id=c.id))
+        return
+    await ctx.commit()
+    await message.answer(ctx.t(f"organizer.now-{target.value}", id=c.id, title=html.escape(c.title),
+                               closes=format_local(c.closes_at, ctx.settings.timezone)))
+    hook = _status_hooks.get(target)
+    if hook is not None and message.bot is not None:
+        await hook(message.bot, c.id)
+
+
+# Called after a consultation changed status (the scheduler registers the final report here).
+_status_hooks: dict[Status, Callable[[Bot, int], Awaitable[None]]] = {}
+
+
+def on_status(target: Status, hook: Callable[[Bot, int], Awaitable[None]]) -> None:
+    _status_hooks[target] = hook
+
+
+@action("open")
+async def do_open(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    await _transition(message, ctx, c, Status.OPEN)
+
+
+@action("close")
+async def do_close(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    await _transition(message, ctx, c, Status.CLOSED)
+
+
+# --- links and QR codes ------------------------------------------------------------------------
+
+
+def qr_png(url: str) -> bytes:
+    import io
+
+    buf = io.BytesIO()
+    segno.make(url, error="m").save(buf, kind="png", scale=8, border=4)
+    return buf.getvalue()
+
+
+@action("links")
+async def do_links(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    for link in await repo.links(ctx.session, c.id):
+        url = deep_link(ctx.bot_username, link.code)
+        caption = ctx.t("organizer.link-caption", township=html.escape(link.township), title=html.escape(c.title),
+                        url=url)
+        await message.answer_photo(BufferedInputFile(qr_png(url), f"qr-{link.code}.png"), caption=caption)
+
+
+# --- /stats ---------------------------------------------------------------------------------------
+
+
+@action("stats")
+async def do_stats(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    lines = [ctx.t("organizer.stats-head", id=c.id, title=html.escape(c.title), status=ctx.t("status." + c.status),
+                   closes=format_local(c.closes_at, ctx.settings.timezone))]
+    for township, started, completed in await repo.response_counts(ctx.session, c.id):
+        rate = f"{100 * completed / started:.0f}%" if started else "—"
+        lines.append(ctx.t("organizer.stats-township", township=html.escape(township), started=started,
+                           completed=completed, rate=rate))
+    lines.extend(await _comment_stats(ctx, c.id))
+    await message.answer("\n".join(lines))
+
+
+async def _comment_stats(ctx: Ctx, consultation_id: int) -> list[str]:
+    from storage import comments as comments_repo
+
+    by_kind = await comments_repo.comment_counts_by_kind(ctx.session, consultation_id)
+    lines = [ctx.t("organizer.stats-comments", total=sum(by_kind.values()))]
+    lines += [ctx.t("organizer.stats-kind", kind=ctx.t(f"comment.kind.{k}"), n=n) for k, n in by_kind.items() if n]
+    top = await comments_repo.most_commented_items(ctx.session, consultation_id, limit=5)
+    if top:
+        lines.append(ctx.t("organizer.stats-top"))
+        lines += [ctx.t("organizer.stats-top-item", name=html.escape(name), n=n) for _, name, n in top]
+    return lines
+
+
+# --- /new: creating a consultation step by step ------------------------------------------------------
+
+
+@router.message(Command("new"))
+async def new_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    await state.set_state(NewConsultation.title)
+    await state.set_data({})
+    await message.answer(ctx.t("organizer.new-title"))
+
+
+@router.message(NewConsultation.title, F.text & ~F.text.startswith("/"))
+async def new_title(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    title = (message.text or "").strip()
+    if not title or len(title) > MAX_TITLE:
+        await message.answer(ctx.t("organizer.new-title-bad", max=MAX_TITLE))
+        return
+    await state.update_data(title=title, townships=[])
+    await state.set_state(NewConsultation.townships)
+    text, kb = await _townships_screen(ctx, [])
+    await message.answer(text, reply_markup=kb)
+
+
+async def _townships_with_lists(ctx: Ctx) -> list[tuple[Township, DutyListRow]]:
+    """Each township with its newest stored list."""
+    out = []
+    for township in await lists_repo.townships(ctx.session):
+        row = await lists_repo.find_list(ctx.session, township.name)
+        if row is not None:
+            out.append((township, row))
+    return out
+
+
+async def _townships_screen(ctx: Ctx, chosen: list[int]) -> tuple[str, InlineKeyboardMarkup | None]:
+    options = await _townships_with_lists(ctx)
+    if not options:
+        return ctx.t("organizer.new-no-lists"), None
+    rows = [[_btn(("☑ " if t.id in chosen else "☐ ") + ctx.t("organizer.township-version", township=t.name,
+                                                             version=row.version), NewTownCB(t=t.id))]
+            for t, row in options[:40]]
+    rows.append([_btn(ctx.t("organizer.btn-done", n=len(chosen)), NewTownCB(t=0))])
+    return ctx.t("organizer.new-townships"), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+@router.callback_query(NewConsultation.townships, NewTownCB.filter())
+async def new_township(query: CallbackQuery, callback_data: NewTownCB, ctx: Ctx, state: FSMContext) -> None:
+    data = await state.get_data()
+    chosen: list[int] = list(data.get("townships", []))
+    if callback_data.t == 0:
+        if not chosen:
+            await query.answer(ctx.t("organizer.new-pick-one"), show_alert=True)
+            return
+        await query.answer()
+        await state.set_state(NewConsultation.questionnaire)
+        kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-default-q"), NewCB(act="default"))]])
+        await query.message.edit_text(ctx.t("organizer.new-questionnaire"), reply_markup=kb)  # type: ignore[union-attr]
+        return
+    if callback_data.t not in {t.id for t, _ in await _townships_with_lists(ctx)}:
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    if callback_data.t in chosen:
+        chosen.remove(callback_data.t)
+    else:
+        chosen.append(callback_data.t)
+    await state.update_data(townships=chosen)
+    await query.answer()
+    text, kb = await _townships_screen(ctx, chosen)
+    await query.message.edit_text(text, reply_markup=kb)  # type: ignore[union-attr]
+
+
+@router.callback_query(NewConsultation.questionnaire, NewCB.filter(F.act == "default"))
+async def new_default_questionnaire(query: CallbackQuery, ctx: Ctx, state: FSMContext) -> None:
+    await state.update_data(questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"))
+    await state.set_state(NewConsultation.deadline)
+    await query.answer()
+    await query.message.edit_text(ctx.t("organizer.new-deadline"))  # type: ignore[union-attr]
+
+
+@router.message(NewConsultation.questionnaire, F.document)
+async def new_questionnaire_file(message: Message, ctx: Ctx, state: FSMContext, bot: Bot) -> None:
+    doc = message.document
+    assert doc is not None
+    if (doc.file_size or 0) > MAX_QUESTIONNAIRE_BYTES:
+        await message.answer(ctx.t("organizer.q-too-big"))
+        return
+    buf = await bot.download(doc)
+    try:
+        text = buf.read().decode("utf-8-sig") if buf else ""
+    except UnicodeDecodeError:
+        await message.answer(ctx.t("organizer.q-not-utf8"))
+        return
+    parsed, problems = load_questionnaire(text, filename=doc.file_name)
+    if parsed is None:
+        lines = [f"{ctx.t('where.line', line=p.line)}：{html.escape(p.message(ctx.locale))}" if p.line
+                 else html.escape(p.message(ctx.locale)) for p in problems if p.is_error][:15]
+        await message.answer(ctx.t("organizer.q-invalid") + "\n" + "\n".join(lines))
+        return
+    await state.update_data(questionnaire=text)
+    await state.set_state(NewConsultation.deadline)
+    await message.answer(ctx.t("organizer.q-ok", n=len(parsed.questions)) + "\n\n" + ctx.t("organizer.new-deadline"))
+
+
+@router.message(NewConsultation.questionnaire, F.text & ~F.text.startswith("/"))
+async def new_questionnaire_text(message: Message, ctx: Ctx) -> None:
+    await message.answer(ctx.t("organizer.new-questionnaire"))
+
+
+@router.message(NewConsultation.deadline, F.text & ~F.text.startswith("/"))
+async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    try:
+        closes = parse_local(message.text or "", ctx.settings.timezone)
+    except ValueError:
+        await message.answer(ctx.t("organizer.bad-date"))
+        return
+    if closes <= ctx.now():
+        await message.answer(ctx.t("organizer.date-past"))
+        return
+    await state.update_data(closes=closes.isoformat())
+    await state.set_state(NewConsultation.confirm)
+    data = await state.get_data()
+    names = [t.name for t, _ in await _townships_with_lists(ctx) if t.id in data["townships"]]
+    kb = InlineKeyboardMarkup(inline_keyboard=[
+        [_btn(ctx.t("organizer.btn-create-open"), NewCB(act="open"))],
+        [_btn(ctx.t("organizer.btn-create-draft"), NewCB(act="draft")),
+         _btn(ctx.t("organizer.btn-cancel"), NewCB(act="cancel"))],
+    ])
+    await message.answer(ctx.t("organizer.new-confirm", title=html.escape(data["title"]),
+                               townships="、".join(html.escape(n) for n in names),
+                               closes=format_local(closes, ctx.settings.timezone)), reply_markup=kb)
+
+
+@router.callback_query(NewConsultation.confirm, NewCB.filter())
+async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, state: FSMContext) -> None:
+    from datetime import datetime
+
+    data = await state.get_data()
+    await state.clear()
+    if callback_data.act == "cancel":
+        await query.answer()
+        await query.message.edit_text(ctx.t("organizer.new-cancelled"))  # type: ignore[union-attr]
+        return
+    list_ids = [row.id for t, row in await _townships_with_lists(ctx) if t.id in data.get("townships", [])]
+    if not list_ids or "questionnaire" not in data or "closes" not in data:
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    c = await repo.create_consultation(ctx.session, title=data["title"], questionnaire=data["questionnaire"],
+                                       closes_at=datetime.fromisoformat(data["closes"]), list_ids=list_ids,
+                                       created_by=ctx.person.id)
+    if callback_data.act == "open":
+        await repo.set_status(ctx.session, c, Status.OPEN)
+    await ctx.commit()
+    await query.answer()
+    key = "organizer.created-open" if callback_data.act == "open" else "organizer.created-draft"
+    await query.message.edit_text(ctx.t(key, id=c.id, title=html.escape(c.title)))  # type: ignore[union-attr]
+    if callback_data.act == "open" and isinstance(query.message, Message):
+        await do_links(query.message, ctx, c, state)
+
+
+# --- /announce ---------------------------------------------------------------------------------------
+
+
+@action("announce")
+async def do_announce(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    await state.set_state(Announce.text)
+    await state.set_data({"c": c.id})
+    await message.answer(ctx.t("organizer.announce-ask", title=html.escape(c.title)))
+
+
+@router.message(Announce.text, F.text & ~F.text.startswith("/"))
+async def announce_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    text = (message.html_text or "").strip()
+    if len(text) > MAX_ANNOUNCEMENT:
+        await message.answer(ctx.t("organizer.announce-too-long", max=MAX_ANNOUNCEMENT))
+        return
+    data = await state.get_data()
+    count = len(await repo.participants(ctx.session, data["c"]))
+    await state.update_data(text=text, key=f"announce:{data['c']}:{uuid.uuid4().hex[:12]}")
+    await state.set_state(Announce.confirm)
+    kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-send", n=count), AnnounceCB(c=data["c"], send=True)),
+                                                _btn(ctx.t("organizer.btn-cancel"), AnnounceCB(c=data["c"], send=False))]])
+    await message.answer(ctx.t("organizer.announce-preview", n=count) + "\n\n" + text, reply_markup=kb)
+
+
+@router.callback_query(Announce.confirm, AnnounceCB.filter())
+async def announce_confirm(query: CallbackQuery, callback_data: AnnounceCB, ctx: Ctx, state: FSMContext,
+                           broadcaster: Broadcaster) -> None:
+    data = await state.get_data()
+    await state.clear()
+    await query.answer()
+    if not callback_data.send or data.get("c") != callback_data.c or "text" not in data:
+        await query.message.edit_text(ctx.t("organizer.announce-cancelled"))  # type: ignore[union-attr]
+        return
+    recipients = await repo.participants(ctx.session, callback_data.c)
+    await ctx.commit()
+    await query.message.edit_text(ctx.t("organizer.announce-sending", n=len(recipients)))  # type: ignore[union-attr]
+    outgoing = Outgoing(text=data["text"])
+    chat_id = query.from_user.id
+    bot = query.bot
+
+    async def send() -> None:
+        result = await broadcaster.broadcast(data["key"], recipients, lambda _pid: outgoing)
+        if bot is not None:
+            await bot.send_message(chat_id, ctx.t("organizer.announce-done", sent=result.sent,
+                                                  blocked=result.blocked, failed=result.failed))
+
+    task = asyncio.create_task(send())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+async def wait_background() -> None:
+    """For tests and shutdown: wait until background sends are done."""
+    while _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
+
+
+# --- /comments: reading and answering cadres' comments -------------------------------------------
+
+
+class CommentsCB(CallbackData, prefix="ok"):
+    """A comment card: consultation, filter (u=unanswered, a=all, k<kind>, t<township id>,
+    i<item id>), position in the filtered list."""
+
+    c: int
+    f: str = "u"
+    i: int = 0
+
+
+class DecideCB(CallbackData, prefix="od"):
+    k: int  # comment id
+    d: str  # adopted, partly, rejected, hide, unhide, noreply
+    f: str = "u"
+    i: int = 0
+
+
+class ReplyComment(StatesGroup):
+    text = State()
+
+
+async def _filtered(ctx: Ctx, c: int, f: str) -> list[Any]:
+    from storage import comments as comments_repo
+
+    kw: dict[str, Any] = {}
+    if f == "u":
+        kw["unanswered"] = True
+    elif f.startswith("k"):
+        kw["kind"] = f[1:]
+    elif f.startswith("t") and f[1:].isdigit():
+        kw["township_id"] = int(f[1:])
+    elif f.startswith("i") and f[1:].isdigit():
+        kw["item_id"] = int(f[1:])
+    return await comments_repo.comments_for(ctx.session, c, include_hidden=True, **kw)
+
+
+async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKeyboardMarkup]:
+    from storage.models import DutyItemRow
+
+    items = await _filtered(ctx, c, f)
+    filters = [[_btn(ctx.t("organizer.f-unanswered"), CommentsCB(c=c, f="u")),
+                _btn(ctx.t("organizer.f-all"), CommentsCB(c=c, f="a"))],
+               [_btn(ctx.t(f"comment.kind.{k}"), CommentsCB(c=c, f="k" + k))
+                for k in ("to_cooperating", "to_basic", "withdraw")],
+               [_btn(ctx.t(f"comment.kind.{k}"), CommentsCB(c=c, f="k" + k))
+                for k in ("basis", "wording", "other", "missing")]]
+    links = await repo.links(ctx.session, c)
+    if len(links) > 1:
+        filters.append([_btn(link.township, CommentsCB(c=c, f=f"t{link.township_id}")) for link in links[:4]])
+    if not items:
+        return ctx.t("organizer.no-comments"), InlineKeyboardMarkup(inline_keyboard=filters)
+    i = max(0, min(i, len(items) - 1))
+    k = items[i]
+    item = await ctx.session.get(DutyItemRow, k.item_id) if k.item_id else None
+    township = await ctx.session.get(Township, k.township_id)
+    if item is not None:
+        subject = ctx.t("organizer.comment-item", part=ctx.t(f"part.{item.part}"), name=html.escape(item.name))
+    else:
+        m = k.missing or {}
+        subject = ctx.t("organizer.comment-missing", name=html.escape(str(m.get("name", ""))))
+    status = ctx.t(f"comment.decision.{k.decision}") if k.decision else ctx.t("comment.decision.open")
+    lines = [ctx.t("organizer.comment-head", n=i + 1, total=len(items), id=k.id), subject,
+             ctx.t("organizer.comment-meta", township=html.escape(township.name if township else ""),
+                   kind=ctx.t(f"comment.kind.{k.kind}"), status=status),
+             "", html.escape(k.text)]
+    if k.proposed_wording:
+        lines.append(ctx.t("organizer.comment-wording", text=html.escape(k.proposed_wording)))
+    if k.reply:
+        lines.append(ctx.t("organizer.comment-reply", text=html.escape(k.reply)))
+    if k.hidden:
+        lines.append(ctx.t("organizer.comment-hidden"))
+    rows = [[_btn(ctx.t(f"comment.decision.{d}"), DecideCB(k=k.id, d=d, f=f, i=i)) for d in ("adopted", "partly", "rejected")],
+            [_btn(ctx.t("organizer.btn-unhide" if k.hidden else "organizer.btn-hide"),
+                  DecideCB(k=k.id, d="unhide" if k.hidden else "hide", f=f, i=i))]]
+    nav = []
+    if i > 0:
+        nav.append(_btn("‹", CommentsCB(c=c, f=f, i=i - 1)))
+    if k.item_id:
+        nav.append(_btn(ctx.t("organizer.btn-same-item"), CommentsCB(c=c, f=f"i{k.item_id}")))
+    if i < len(items) - 1:
+        nav.append(_btn("›", CommentsCB(c=c, f=f, i=i + 1)))
+    rows.append(nav)
+    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows + filters)
+
+
+@action("comments")
+async def do_comments(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    text, kb = await _comment_card(ctx, c.id, "u", 0)
+    await message.answer(text, reply_markup=kb)
+
+
+@router.callback_query(CommentsCB.filter())
+async def comments_nav(query: CallbackQuery, callback_data: CommentsCB, ctx: Ctx) -> None:
+    if await ctx.session.get(Consultation, callback_data.c) is None:
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    await query.answer()
+    text, kb = await _comment_card(ctx, callback_data.c, callback_data.f, callback_data.i)
+    await query.message.edit_text(text, reply_markup=kb)  # type: ignore[union-attr]
+
+
+@router.callback_query(DecideCB.filter())
+async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ctx, state: FSMContext) -> None:
+    from storage import comments as comments_repo
+
+    comment = await comments_repo.get_comment(ctx.session, callback_data.k)
+    if comment is None or comment.status == "withdrawn":
+        await query.answer(ctx.t("organizer.comment-gone"), show_alert=True)
+        return
+    d = callback_data.d
+    if d in ("hide", "unhide"):
+        await comments_repo.hide_comment(ctx.session, comment.id, hidden=d == "hide")
+        await ctx.commit()
+        await query.answer(ctx.t(f"organizer.{d}-done"))
+        text, kb = await _comment_card(ctx, comment.consultation_id, callback_data.f, callback_data.i)
+        await query.message.edit_text(text, reply_markup=kb)  # type: ignore[union-attr]
+        return
+    if d not in comments_repo.DECISIONS:
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    await state.set_state(ReplyComment.text)
+    await state.set_data({"k": comment.id, "d": d, "f": callback_data.f, "i": callback_data.i})
+    await query.answer()
+    kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-no-reply"),
+                                                     DecideCB(k=comment.id, d="noreply"))]])
+    await query.message.answer(ctx.t("organizer.reply-ask", decision=ctx.t(f"comment.decision.{d}")),  # type: ignore[union-attr]
+                               reply_markup=kb)
+
+
+@router.callback_query(ReplyComment.text, DecideCB.filter(F.d == "noreply"))
+async def comments_no_reply(query: CallbackQuery, ctx: Ctx, state: FSMContext,
+                            broadcaster: Broadcaster) -> None:
+    await query.answer()
+    await _record_decision(query.message, ctx, state, "", broadcaster)  # type: ignore[arg-type]
+
+
+@router.message(ReplyComment.text, F.text & ~F.text.startswith("/"))
+async def comments_reply(message: Message, ctx: Ctx, state: FSMContext, broadcaster: Broadcaster) -> None:
+    from storage.comments import MAX_TEXT
+
+    reply = (message.text or "").strip()
+    if len(reply) > MAX_TEXT:
+        await message.answer(ctx.t("organizer.reply-too-long", max=MAX_TEXT))
+        return
+    await _record_decision(message, ctx, state, reply, broadcaster)
+
+
+async def _record_decision(message: Message, ctx: Ctx, state: FSMContext, reply: str,
+                           broadcaster: Broadcaster) -> None:
+    """Store the answer, then tell the cadre who wrote the comment (through the broadcaster)."""
+    from storage import comments as comments_repo
+    from storage.models import DutyItemRow, Person
+
+    data = await state.get_data()
+    await state.clear()
+    try:
+        comment = await comments_repo.answer_comment(ctx.session, data["k"], data["d"], reply, ctx.person.id,
+                                                     ctx.now())
+    except (LookupError, ValueError, KeyError):
+        await message.answer(ctx.t("organizer.comment-gone"))
+        return
+    await ctx.commit()
+    await message.answer(ctx.t("organizer.reply-saved", decision=ctx.t(f"comment.decision.{comment.decision}")))
+    author = await ctx.session.get(Person, comment.person_id)
+    item = await ctx.session.get(DutyItemRow, comment.item_id) if comment.item_id else None
+    loc = author.language if author and author.language else ctx.settings.locale
+    from bot.texts import gettext
+
+    name = item.name if item else str((comment.missing or {}).get("name", ""))
+    text = gettext("organizer.reply-to-cadre", loc, name=html.escape(name),
+                   decision=gettext(f"comment.decision.{comment.decision}", loc),
+                   comment=html.escape(comment.text[:300]),
+                   reply=html.escape(reply) if reply else gettext("organizer.reply-none", loc))
+    key = f"reply:{comment.id}:{int(comment.replied_at.timestamp()) if comment.replied_at else 0}"
+    await broadcaster.send_one(key, comment.person_id, Outgoing(text=text))
+    card, kb = await _comment_card(ctx, comment.consultation_id, data.get("f", "u"), data.get("i", 0))
+    await message.answer(card, reply_markup=kb)
+
+
+# --- /invite ----------------------------------------------------------------------------------------
+
+
+class InviteCB(CallbackData, prefix="oi"):
+    t: int  # township id (0: none, for organizers)
+    r: str = ""  # role, once chosen
+    n: int = 0  # how many, once chosen
+
+
+INVITE_DAYS = 7
+
+
+@router.message(Command("invite"))
+async def invite_cmd(message: Message, ctx: Ctx) -> None:
+    options = await lists_repo.townships(ctx.session)
+    rows = [[_btn(t.name, InviteCB(t=t.id))] for t in options[:40]]
+    rows.append([_btn(ctx.t("organizer.invite-organizer"), InviteCB(t=0, r="organizer"))])
+    await message.answer(ctx.t("organizer.invite-township"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+@router.callback_query(InviteCB.filter())
+async def invite_step(query: CallbackQuery, callback_data: InviteCB, ctx: Ctx) -> None:
+    from datetime import timedelta
+
+    from storage import invites
+
+    t, r, n = callback_data.t, callback_data.r, callback_data.n
+    township = await ctx.session.get(Township, t) if t else None
+    if (t and township is None) or r not in ("", "cadre", "organizer") or (r == "cadre" and township is None) \
+            or not 0 <= n <= 50:
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    await query.answer()
+    if not r:
+        r = "cadre"
+    if n == 0:
+        rows = [[_btn(str(k), InviteCB(t=t, r=r, n=k)) for k in (1, 5, 10, 20)]]
+        await query.message.edit_text(ctx.t("organizer.invite-count", township=html.escape(township.name) if township  # type: ignore[union-attr]
+                                            else ctx.t("role.organizer")),
+                                      reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+        return
+    created = await invites.create_invites(ctx.session, township.id if township else None, r, n,
+                                           ctx.now() + timedelta(days=INVITE_DAYS), ctx.person.id)
+    await ctx.commit()
+    links = "\n".join(invites.invite_link(ctx.bot_username, inv.code) for inv in created)
+    await query.message.edit_text(ctx.t("organizer.invite-done", n=len(created), role=ctx.t(f"role.{r}"),  # type: ignore[union-attr]
+                                        township=html.escape(township.name) if township else "—",
+                                        days=INVITE_DAYS, links=links))
+
+
+# `/open [ID]`, `/close [ID]`, … : one command per action defined above.
+for _name in ACTIONS:
+    router.message.register(_make_command(_name), Command(_name))

@@ -1,0 +1,232 @@
+"""The organizers' console through the Dispatcher: /new, /open, /close, /links,
+/stats, /comments (answer, hide), /announce, /invite — and that nobody else can
+reach any of it."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from bot.routers.organizer import DecideCB, InviteCB, PickCB, wait_background
+from bot.testing import buttons
+from storage import comments as comments_repo
+from storage.models import Comment, Consultation, Invite, Person, Township
+from surveys.consultation import Status
+from tests.bot.conftest import ITEMS, ORGANIZER, open_consultation
+
+RESIDENT = 5101
+CADRE = 5201
+
+
+def _press_label(markup, label: str) -> str:
+    for text, data in buttons(markup):
+        if label in text:
+            return data
+    raise AssertionError(f"no button {label!r} in {buttons(markup)}")
+
+
+async def _statuses(h) -> list[str]:
+    async with h.sessions() as s:
+        return list((await s.scalars(sa.select(Consultation.status).order_by(Consultation.id))).all())
+
+
+async def test_new_guides_the_organizer_to_an_open_consultation_with_qr_links(harness):
+    h = harness
+    from storage.lists import save_list
+
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await save_list(s, "绿水乡", ITEMS[:3])
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("两镇清单意见征询"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "绿水乡")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成（已选 2 个）")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("2020-01-01 10:00"))
+    assert "将来" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    assert "绿水乡、青山镇" in confirm.text and "2026-12-20 18:00" in confirm.text
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "创建并开始")))
+    photos = [c for c in h.api.calls if c.method == "sendPhoto"]
+    assert len(photos) == 2
+    assert all("https://t.me/qingdan_test_bot?start=" in p.text for p in photos)
+    assert await _statuses(h) == ["open"]
+
+
+async def test_new_refuses_a_questionnaire_file_with_errors_naming_the_line(harness):
+    h = harness
+    from aiogram.types import Document
+
+    from storage.lists import save_list
+
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("标题"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+    bad = b"id: x\ntitle: t\nquestions:\n  - id: a\n    type: nonsense\n    text: q\n"
+
+    async def fake_download(file, destination=None, **kw):
+        import io
+        return io.BytesIO(bad)
+
+    h.bot.download = fake_download  # the recording session serves no files
+    await h.feed(o.message(document=Document(file_id="f", file_unique_id="f", file_name="q.yaml", file_size=len(bad))))
+    reply = h.api.last(ORGANIZER).text
+    assert "有错误" in reply and "第 5 行" in reply
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Consultation)) == 0
+
+
+async def test_residents_and_cadres_cannot_reach_organizer_commands(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    async with h.sessions() as s:
+        township = await s.scalar(sa.select(Township.id))
+        s.add(Person(id=CADRE, first_name="干部", role="cadre", township_id=township))
+        await s.commit()
+    for uid in (RESIDENT, CADRE):
+        u = h.user(uid)
+        for command in ("/new", f"/close {cid}", "/open", "/stats", "/links", "/announce", "/comments",
+                        "/invite", "/consultations"):
+            h.api.clear()
+            await h.feed(u.message(command))
+            assert h.api.texts(uid) == ["只有组织者可以使用这个功能。"], command
+        for data in (PickCB(act="close", c=cid).pack(), InviteCB(t=township, r="organizer", n=5).pack(),
+                     DecideCB(k=1, d="adopted").pack()):
+            h.api.clear()
+            await h.feed(u.press(1, data))
+            assert h.api.answers()[-1].text == "只有组织者可以使用这个功能。"
+    assert await _statuses(h) == ["open"]
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Invite)) == 0
+
+
+async def test_close_by_command_then_answers_are_refused(harness):
+    h = harness
+    cid, code = await open_consultation(h)
+    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
+    assert "已结束" in h.api.last(ORGANIZER).text
+    await h.feed(h.user(RESIDENT).message(f"/start {code}"))
+    assert "截止" in h.api.last(RESIDENT).text
+    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
+    assert "不能改为" in h.api.last(ORGANIZER).text
+    assert await _statuses(h) == ["closed"]
+
+
+async def test_open_with_several_candidates_asks_which(harness):
+    h = harness
+    await open_consultation(h, status=Status.DRAFT)
+    await open_consultation(h, township="绿水乡", status=Status.DRAFT)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/open"))
+    pick = h.api.last(ORGANIZER)
+    await h.feed(o.press(pick.message_id, buttons(pick.reply_markup)[1][1]))
+    assert await _statuses(h) == ["draft", "open"]
+
+
+async def _seed_comment(h, cid: int, text: str = "这项应由县消防救援大队牵头") -> int:
+    async with h.sessions() as s:
+        township = await s.scalar(sa.select(Township.id))
+        s.add(Person(id=CADRE, first_name="干部", role="cadre", township_id=township))
+        item_id = await s.scalar(sa.select(sa.text("id")).select_from(sa.text("duty_item")).limit(1))
+        c = await comments_repo.add_comment(s, consultation_id=cid, item_id=item_id, person_id=CADRE,
+                                            township_id=township, kind="to_cooperating", text=text,
+                                            now=h.clock.now)
+        await s.commit()
+        return c.id
+
+
+async def test_answering_a_comment_stores_it_and_tells_the_cadre(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    assert "这项应由县消防救援大队牵头" in card.text and "待答复" in card.text
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "部分采纳")))
+    await h.feed(o.message("已调整为配合事项，由县消防救援大队牵头"))
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision == "partly" and c.reply == "已调整为配合事项，由县消防救援大队牵头"
+        assert c.replied_by == ORGANIZER
+    to_cadre = h.api.texts(CADRE)
+    assert len(to_cadre) == 1 and "部分采纳" in to_cadre[0] and "县消防救援大队牵头" in to_cadre[0]
+
+
+async def test_hidden_comment_is_kept_for_audit_and_left_out_of_counts(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid, "骂人的话")
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "隐藏")))
+    async with h.sessions() as s:
+        assert (await s.get(Comment, comment_id)).hidden is True
+        assert await comments_repo.comment_counts_by_kind(s, cid) == {}
+        assert await comments_repo.comment_counts_by_kind(s, cid, include_hidden=True) == {"to_cooperating": 1}
+
+
+async def test_stats_show_completion_by_township_and_comments(harness):
+    h = harness
+    cid, code = await open_consultation(h)
+    await _seed_comment(h, cid)
+    r = h.user(RESIDENT)
+    await h.feed(r.message(f"/start {code}"))
+    w = h.api.last(RESIDENT)
+    await h.feed(r.press(w.message_id, buttons(w.reply_markup)[0][1]))
+    await h.feed(h.user(ORGANIZER).message("/stats"))
+    text = h.api.last(ORGANIZER).text
+    assert "青山镇：1 / 0 / 0%" in text
+    assert "共 1 条" in text and "应调整为配合事项：1" in text
+
+
+async def test_announce_reaches_each_participant_once(harness):
+    h = harness
+    cid, code = await open_consultation(h)
+    await _seed_comment(h, cid)  # makes CADRE a cadre of the township
+    for uid in (RESIDENT, RESIDENT + 1):
+        r = h.user(uid)
+        await h.feed(r.message(f"/start {code}"))
+        w = h.api.last(uid)
+        await h.feed(r.press(w.message_id, buttons(w.reply_markup)[0][1]))
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/announce"))
+    await h.feed(o.message("征询还有三天截止，请大家抓紧参与。"))
+    preview = h.api.last(ORGANIZER)
+    assert "3 位参与者" in preview.text
+    send = _press_label(preview.reply_markup, "发送给 3 人")
+    await h.feed(o.press(preview.message_id, send))
+    await h.feed(o.press(preview.message_id, send))  # a second tap sends nothing more
+    await wait_background()
+    for uid in (RESIDENT, RESIDENT + 1, CADRE):
+        assert h.api.texts(uid).count("征询还有三天截止，请大家抓紧参与。") == 1, uid
+    assert "成功 3" in h.api.last(ORGANIZER).text
+
+
+async def test_invite_makes_single_use_links_for_a_township(harness):
+    h = harness
+    await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/invite"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "5")))
+    text = h.api.last(ORGANIZER).text
+    assert text.count("https://t.me/qingdan_test_bot?start=inv_") == 5
+    async with h.sessions() as s:
+        invites = (await s.scalars(sa.select(Invite))).all()
+    assert len(invites) == 5 and all(i.role == "cadre" and i.used_by is None for i in invites)
+    assert all(i.expires_at - h.clock.now == timedelta(days=7) for i in invites)
