@@ -1,0 +1,257 @@
+"""Reading a consultation for its reports: a `ConsultationData` snapshot built with
+Core selects (plain tuples, no ORM objects, answers streamed in partitions), and the
+headline figures computed by SQL GROUP BY alone (`stats`, `plain_group_by_figures`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import (
+    Answer,
+    Comment,
+    Consultation,
+    ConsultationTownship,
+    DutyItemRow,
+    OffListReport,
+    Response,
+    Township,
+)
+from surveys.questionnaire import Questionnaire, load_questionnaire
+from surveys.report import (
+    DECISIONS,
+    NO_DECISION,
+    WITHDRAWN,
+    CommentRecord,
+    ConsultationData,
+    ConsultationInfo,
+    OffListRecord,
+    ReportItem,
+    ResponseRecord,
+    TownshipRef,
+    pseudonym,
+)
+
+PARTITION = 20_000
+
+_r = Response.__table__.c
+_a = Answer.__table__.c
+_cm = Comment.__table__.c
+_ct = ConsultationTownship.__table__.c
+_t = Township.__table__.c
+_i = DutyItemRow.__table__.c
+_o = OffListReport.__table__.c
+_c = Consultation.__table__.c
+
+
+class _Pseudonyms:
+    def __init__(self, key: str) -> None:
+        self.key = key
+        self.cache: dict[int, str] = {}
+
+    def __call__(self, person_id: int) -> str:
+        value = self.cache.get(person_id)
+        if value is None:
+            value = self.cache[person_id] = pseudonym(self.key, person_id)
+        return value
+
+
+def _questionnaire(text: str) -> Questionnaire | None:
+    if not text.strip():
+        return None
+    questionnaire, _problems = load_questionnaire(text)
+    return questionnaire
+
+
+class _JSONDecoder:
+    """json.loads with a cache for the small immutable values most answers are
+    ("3", "\\"well\\"", "null"); lists and dicts are decoded afresh every time."""
+
+    def __init__(self) -> None:
+        self.cache: dict[str, Any] = {}
+
+    def __call__(self, raw: Any) -> Any:
+        if raw is None or not isinstance(raw, str):
+            return raw
+        try:
+            return self.cache[raw]
+        except KeyError:
+            value = json.loads(raw)
+            if not isinstance(value, list | dict) and len(raw) <= 64 and len(self.cache) < 100_000:
+                self.cache[raw] = value
+            return value
+
+
+def _raw_value(session: AsyncSession) -> sa.ColumnElement[Any]:
+    """The answer's JSON as stored text, decoded by `_JSONDecoder` rather than per row by
+    the driver (PostgreSQL: cast in SQL, since asyncpg would decode json itself; SQLite:
+    the text as it is, numbers coming back as numbers)."""
+    if session.bind.dialect.name == "postgresql":
+        return sa.cast(_a.value, sa.Text)
+    return sa.type_coerce(_a.value, sa.Text)
+
+
+async def load_consultation_data(
+    session: AsyncSession, consultation_id: int, pseudonym_key: str, timezone: str
+) -> ConsultationData:
+    """Everything the reports need about one consultation; people only as pseudonyms."""
+    row = (await session.execute(
+        sa.select(_c.id, _c.title, _c.status, _c.opens_at, _c.closes_at, _c.questionnaire)
+        .where(_c.id == consultation_id)
+    )).first()
+    if row is None:
+        raise LookupError(f"consultation {consultation_id}")
+    info = ConsultationInfo(row.id, row.title, row.status, row.opens_at, row.closes_at, timezone)
+    questionnaire = _questionnaire(row.questionnaire or "")
+    names = _Pseudonyms(pseudonym_key)
+
+    township_rows = (await session.execute(
+        sa.select(_ct.township_id, _t.name, _ct.list_id).join(Township.__table__, _t.id == _ct.township_id)
+        .where(_ct.consultation_id == consultation_id).order_by(_ct.id)
+    )).all()
+    townships = [TownshipRef(tid, name, list_id) for tid, name, list_id in township_rows]
+    township_name = {t.id: t.name for t in townships}
+    list_township = {t.list_id: t.name for t in townships}
+    unnamed: list[tuple[Any, int]] = []  # (record, township id) outside the consultation's list
+
+    items: list[ReportItem] = []
+    if list_township:
+        for iid, list_id, part, category, name in (await session.execute(
+            sa.select(_i.id, _i.list_id, _i.part, _i.category, _i.name)
+            .where(_i.list_id.in_(list(list_township))).order_by(_i.list_id, _i.position, _i.id)
+        )).all():
+            items.append(ReportItem(iid, part, category, name, list_township[list_id]))
+
+    responses: dict[int, ResponseRecord] = {}
+    result = await session.stream(
+        sa.select(_r.id, _r.person_id, _r.township_id, _r.started_at, _r.completed_at)
+        .where(_r.consultation_id == consultation_id).order_by(_r.id)
+    )
+    async for part in result.partitions(PARTITION):
+        for rid, pid, tid, started, completed in part:
+            record = responses[rid] = ResponseRecord(names(pid), township_name.get(tid, ""), started, completed, {})
+            if tid not in township_name:
+                unnamed.append((record, tid))
+
+    decode = _JSONDecoder()
+    result = await session.stream(
+        sa.select(_a.response_id, _a.question_id, _raw_value(session))
+        .select_from(Answer.__table__.join(Response.__table__, _r.id == _a.response_id))
+        .where(_r.consultation_id == consultation_id)
+    )
+    async for part in result.partitions(PARTITION):
+        for rid, qid, raw in part:
+            record = responses.get(rid)
+            if record is not None:
+                record.answers[qid] = decode(raw)
+
+    comments: list[CommentRecord] = []
+    for r in (await session.execute(
+        sa.select(_cm.id, _cm.person_id, _cm.township_id, _cm.item_id, _i.name, _i.part, _cm.kind, _cm.text,
+                  _cm.proposed_wording, _cm.missing, _cm.status, _cm.decision, _cm.reply, _cm.replied_at,
+                  _cm.created_at, _cm.hidden)
+        .select_from(Comment.__table__.outerjoin(DutyItemRow.__table__, _i.id == _cm.item_id))
+        .where(_cm.consultation_id == consultation_id).order_by(_cm.id)
+    )).all():
+        comments.append(CommentRecord(
+            id=r.id, pseudonym=names(r.person_id), township=township_name.get(r.township_id, ""),
+            item_id=r.item_id, item_name=r.name or "", part=r.part or "", kind=r.kind, text=r.text or "",
+            proposed_wording=r.proposed_wording or "", missing=dict(r.missing or {}), status=r.status,
+            decision=r.decision, reply=r.reply or "", replied_at=r.replied_at, created_at=r.created_at,
+            hidden=bool(r.hidden),
+        ))
+        if r.township_id not in township_name:
+            unnamed.append((comments[-1], r.township_id))
+
+    offlist: list[OffListRecord] = []
+    for r in (await session.execute(
+        sa.select(_o.person_id, _o.township_id, _o.department, _o.task, _o.assigned_on, _o.method, _o.details,
+                  _o.created_at).where(_o.consultation_id == consultation_id).order_by(_o.id)
+    )).all():
+        offlist.append(OffListRecord(names(r.person_id), township_name.get(r.township_id, ""), r.department,
+                                     r.task, r.assigned_on, r.method, r.details, r.created_at))
+        if r.township_id not in township_name:
+            unnamed.append((offlist[-1], r.township_id))
+
+    if unnamed:  # rows from a township no longer linked to the consultation: name it anyway
+        extra = dict((await session.execute(
+            sa.select(_t.id, _t.name).where(_t.id.in_({tid for _, tid in unnamed}))
+        )).all())
+        for rec, tid in unnamed:
+            rec.township = extra.get(tid, "")
+
+    return ConsultationData(info, townships, items, questionnaire, list(responses.values()), comments, offlist)
+
+
+# --- figures by SQL alone -----------------------------------------------------------------
+
+
+async def stats(session: AsyncSession, consultation_id: int) -> dict[str, Any]:
+    """Plain GROUP BY counts: responses started and completed per township (every
+    consulted township, in the consultation's order), active comments (not hidden, not
+    withdrawn) by kind and by decision, and off-list reports."""
+    townships = (await session.execute(
+        sa.select(_t.id, _t.name).join(ConsultationTownship.__table__, _ct.township_id == _t.id)
+        .where(_ct.consultation_id == consultation_id).order_by(_ct.id)
+    )).all()
+    counts = {tid: (0, 0) for tid, _ in townships}
+    for tid, started, completed in (await session.execute(
+        sa.select(_r.township_id, sa.func.count(), sa.func.count(_r.completed_at))
+        .where(_r.consultation_id == consultation_id).group_by(_r.township_id)
+    )).all():
+        counts[tid] = (started, completed)
+    names = dict(townships)
+    unknown = [tid for tid in counts if tid not in names]
+    if unknown:
+        names.update(dict((await session.execute(sa.select(_t.id, _t.name).where(_t.id.in_(unknown)))).all()))
+    by_township = {names[tid]: {"started": s, "completed": c} for tid, (s, c) in counts.items()}
+
+    active = sa.and_(_cm.consultation_id == consultation_id, sa.not_(_cm.hidden), _cm.status != WITHDRAWN)
+    by_kind = dict((await session.execute(
+        sa.select(_cm.kind, sa.func.count()).where(active).group_by(_cm.kind).order_by(_cm.kind)
+    )).all())
+    decided = dict((await session.execute(
+        sa.select(_cm.decision, sa.func.count()).where(active).group_by(_cm.decision)
+    )).all())
+    by_decision = {d: int(decided.get(d, 0)) for d in DECISIONS}
+    by_decision[NO_DECISION] = sum(int(n) for d, n in decided.items() if d not in DECISIONS)
+    offlist = (await session.scalar(
+        sa.select(sa.func.count()).select_from(OffListReport.__table__).where(_o.consultation_id == consultation_id)
+    )) or 0
+    return {"townships": by_township, "comments_by_kind": by_kind, "comments_by_decision": by_decision,
+            "offlist": int(offlist)}
+
+
+async def plain_group_by_figures(session: AsyncSession, consultation_id: int) -> dict[str, Any]:
+    """The same headline figures as surveys.report.headline_figures, by SQL GROUP BY
+    only: `stats` plus answers per question and the distribution of single and scale
+    answers (grouped on the stored JSON text)."""
+    figures = await stats(session, consultation_id)
+    text = await session.scalar(sa.select(_c.questionnaire).where(_c.id == consultation_id))
+    questionnaire = _questionnaire(text or "")
+    questions = {q.id: q for q in questionnaire.questions} if questionnaire else {}
+    raw = _raw_value(session)
+    rows = (await session.execute(
+        sa.select(_a.question_id, raw, sa.func.count())
+        .select_from(Answer.__table__.join(Response.__table__, _r.id == _a.response_id))
+        .where(_r.consultation_id == consultation_id, _a.value.is_not(None))
+        .group_by(_a.question_id, raw)
+    )).all()
+    answered = {qid: 0 for qid in questions}
+    distribution: dict[str, dict[str, int]] = {
+        qid: {} for qid, q in questions.items() if q.type in ("single", "scale")
+    }
+    for qid, value, n in rows:
+        if qid not in questions or value is None or value == "null":
+            continue
+        answered[qid] += n
+        if qid in distribution:
+            # SQLite gives numbers back as numbers (the JSON column has numeric affinity)
+            key = str(json.loads(value) if isinstance(value, str) else value)
+            distribution[qid][key] = distribution[qid].get(key, 0) + n
+    figures["answered"] = answered
+    figures["distribution"] = {qid: dict(sorted(d.items())) for qid, d in distribution.items()}
+    return figures

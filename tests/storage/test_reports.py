@@ -1,0 +1,179 @@
+"""A consultation read back for its reports, on SQLite and PostgreSQL: every answer,
+comment and report in the snapshot, people only as pseudonyms, and the SQL GROUP BY
+figures equal to those computed from the snapshot."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage import consultations, lists
+from storage.models import Comment, OffListReport, Response
+from storage.reports import load_consultation_data, plain_group_by_figures, stats
+from surveys.duty_list import DutyItem, Part
+from surveys.report import build_workbook, digest, feedback_report, headline_figures, pseudonym
+
+KEY = "storage-test-key"
+TZ = "Asia/Shanghai"
+CLOSES = datetime(2026, 12, 10, 10, 0, tzinfo=UTC)
+
+QUESTIONNAIRE = """\
+id: t
+title: 测试问卷
+intro: 测试
+questions:
+  - id: aware
+    type: single
+    text: 您知道吗？
+    options:
+      - {id: "yes", text: 知道}
+      - {id: "no", text: 不知道}
+  - id: sat
+    type: scale
+    text: 您满意吗？
+    allow_unsure: true
+  - id: needs
+    type: multi
+    text: 最需要什么？
+    options:
+      - {id: a, text: 养老}
+      - {id: b, text: 就医}
+  - id: rate
+    type: item_rating
+    text: 打分
+    max_items: 2
+  - id: say
+    type: text
+    required: false
+    text: 建议
+"""
+
+ITEMS = [
+    DutyItem(Part.BASIC, "最低生活保障申请受理", category="民生服务"),
+    DutyItem(Part.BASIC, "矛盾纠纷排查化解", category="平安法治"),
+    DutyItem(Part.COOPERATING, "违法建设整治", category="城乡建设", county_department="县自然资源局"),
+]
+
+
+async def seed(session: AsyncSession) -> int:
+    """Two townships; five residents (three complete); comments incl. a hidden, a
+    withdrawn and a missing-item one; one off-list report. Returns the consultation id."""
+    a = await lists.save_list(session, "青山镇", ITEMS)
+    b = await lists.save_list(session, "绿水镇", ITEMS)
+    await lists.save_list(session, "白云乡", ITEMS)  # not consulted
+    c = await consultations.create_consultation(session, title="青山县清单征求意见", questionnaire=QUESTIONNAIRE,
+                                                closes_at=CLOSES, list_ids=[a.id, b.id], opens_at=CLOSES - timedelta(days=14))
+    qs = (await lists.load_list(session, a.id)).items
+    ls = (await lists.load_list(session, b.id)).items
+    answers = [
+        (1001, a.township_id, {"aware": "yes", "sat": 5, "needs": ["a", "b"], "rate": {str(qs[0].id): 4},
+                               "say": "多办实事"}, True),
+        (1002, a.township_id, {"aware": "no", "sat": "unsure", "needs": ["a"], "rate": {str(qs[0].id): 2},
+                               "say": None}, True),
+        (1003, a.township_id, {"aware": "yes"}, False),
+        (1004, b.township_id, {"aware": "yes", "sat": 3, "needs": ["b"], "rate": {str(ls[0].id): 5},
+                               "say": "=1+1"}, True),
+        (1005, b.township_id, {}, False),
+    ]
+    for pid, tid, values, done in answers:
+        r = await consultations.start_response(session, c.id, pid, tid)
+        if values:
+            await consultations.save_answers(session, r.id, values)
+        if done:
+            await consultations.set_completed(session, r.id, True)
+    t0 = CLOSES - timedelta(days=5)
+    session.add_all([
+        Comment(consultation_id=c.id, item_id=qs[0].id, person_id=2001, township_id=a.township_id, kind="basis",
+                text="依据应补充", decision="adopted", reply="已补充", replied_at=t0 + timedelta(days=1),
+                created_at=t0),
+        Comment(consultation_id=c.id, item_id=ls[0].id, person_id=2002, township_id=b.township_id, kind="wording",
+                text="表述不清", proposed_wording="新表述", created_at=t0 + timedelta(days=2)),
+        Comment(consultation_id=c.id, item_id=ls[2].id, person_id=2002, township_id=b.township_id,
+                kind="wrong_part", text="应为基本事项", decision="rejected", reply="保持", created_at=t0),
+        Comment(consultation_id=c.id, item_id=qs[1].id, person_id=2001, township_id=a.township_id, kind="wording",
+                text="隐藏", hidden=True, created_at=t0),
+        Comment(consultation_id=c.id, item_id=qs[1].id, person_id=2001, township_id=a.township_id, kind="other",
+                text="撤回", status="withdrawn", created_at=t0),
+        Comment(consultation_id=c.id, item_id=None, person_id=2002, township_id=b.township_id, kind="missing",
+                text="河道巡查", missing={"name": "河道日常巡查", "part": "basic"}, created_at=t0),
+        OffListReport(consultation_id=c.id, person_id=2001, township_id=a.township_id, department="县住建局",
+                      task="自建房排查", assigned_on="2026-11-01", method="document", created_at=t0),
+    ])
+    await session.commit()
+    return c.id
+
+
+async def test_snapshot_holds_every_answer_comment_and_report(session_factory) -> None:
+    async with session_factory() as s:
+        cid = await seed(s)
+    async with session_factory() as s:
+        data = await load_consultation_data(s, cid, KEY, TZ)
+    assert data.consultation.title == "青山县清单征求意见"
+    assert data.consultation.closes_at == CLOSES and data.consultation.timezone == TZ
+    assert [t.name for t in data.townships] == ["青山镇", "绿水镇"]
+    assert len(data.items) == 6 and {i.township for i in data.items} == {"青山镇", "绿水镇"}
+    assert data.questionnaire is not None and data.questionnaire.id == "t"
+    by_pseudonym = {r.pseudonym: r for r in data.responses}
+    first = by_pseudonym[pseudonym(KEY, 1001)]
+    item_id = data.items[0].id
+    assert first.answers == {"aware": "yes", "sat": 5, "needs": ["a", "b"], "rate": {str(item_id): 4},
+                             "say": "多办实事"}
+    assert first.township == "青山镇" and first.completed_at is not None
+    assert by_pseudonym[pseudonym(KEY, 1002)].answers["say"] is None
+    assert by_pseudonym[pseudonym(KEY, 1003)].completed_at is None
+    assert by_pseudonym[pseudonym(KEY, 1005)].answers == {}
+    assert [c.kind for c in data.comments] == ["basis", "wording", "wrong_part", "wording", "other", "missing"]
+    first_comment = data.comments[0]
+    assert (first_comment.item_name, first_comment.part, first_comment.township) == ("最低生活保障申请受理", "basic",
+                                                                                     "青山镇")
+    assert first_comment.pseudonym == pseudonym(KEY, 2001)
+    assert data.comments[3].hidden and data.comments[4].status == "withdrawn"
+    assert data.comments[5].missing == {"name": "河道日常巡查", "part": "basic"} and data.comments[5].item_id is None
+    assert [(o.department, o.township, o.method) for o in data.offlist] == [("县住建局", "青山镇", "document")]
+    everything = repr(data)
+    for pid in (1001, 1002, 2001, 2002):
+        assert str(pid) not in everything
+
+
+async def test_group_by_figures_equal_the_figures_from_the_snapshot(session_factory) -> None:
+    async with session_factory() as s:
+        cid = await seed(s)
+    async with session_factory() as s:
+        data = await load_consultation_data(s, cid, KEY, TZ)
+        figures = await plain_group_by_figures(s, cid)
+        counts = await stats(s, cid)
+    assert figures == headline_figures(data)
+    assert figures["townships"] == {"青山镇": {"started": 3, "completed": 2}, "绿水镇": {"started": 2, "completed": 1}}
+    assert figures["comments_by_kind"] == {"basis": 1, "missing": 1, "wording": 1, "wrong_part": 1}
+    assert figures["comments_by_decision"] == {"adopted": 1, "partly": 0, "rejected": 1, "none": 2}
+    assert figures["answered"] == {"aware": 4, "sat": 3, "needs": 3, "rate": 3, "say": 2}
+    assert figures["distribution"] == {"aware": {"no": 1, "yes": 3}, "sat": {"3": 1, "5": 1, "unsure": 1}}
+    assert counts["offlist"] == 1 and counts["townships"] == figures["townships"]
+
+
+async def test_reports_build_from_the_stored_consultation(session_factory) -> None:
+    async with session_factory() as s:
+        cid = await seed(s)
+    async with session_factory() as s:
+        data = await load_consultation_data(s, cid, KEY, TZ)
+    assert build_workbook(data)[:2] == b"PK"
+    text = feedback_report(data)
+    assert "共收到意见 4 条，其中采纳 1 条、部分采纳 0 条、不采纳 1 条，尚未答复 2 条" in text
+    d = digest(data, None, CLOSES - timedelta(days=1))
+    assert (d.total_started, d.total_completed, d.total_comments) == (5, 3, 4)
+
+
+async def test_responses_from_a_township_no_longer_linked_keep_its_name(session_factory) -> None:
+    async with session_factory() as s:
+        cid = await seed(s)
+        other = await lists.get_township(s, "白云乡")
+        await s.execute(sa.insert(Response.__table__).values(
+            consultation_id=cid, person_id=1009, township_id=other.id, started_at=CLOSES, updated_at=CLOSES))
+        await s.commit()
+    async with session_factory() as s:
+        data = await load_consultation_data(s, cid, KEY, TZ)
+        figures = await plain_group_by_figures(s, cid)
+    assert {r.township for r in data.responses} == {"青山镇", "绿水镇", "白云乡"}
+    assert figures == headline_figures(data)
