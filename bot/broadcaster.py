@@ -251,7 +251,7 @@ class Broadcaster:
         self.clock = clock
         self.sleep = sleep
         self.pacer = Pacer(rate, per_chat_interval, clock, sleep)
-        self.concurrency = concurrency or max(4, min(256, int(rate / 10)))
+        self.concurrency = concurrency or max(8, min(512, int(rate / 4)))
         self.claim_batch = claim_batch or max(1, min(2000, math.ceil(rate)))
         self.flush_every = flush_every or max(1, min(1000, self.claim_batch))
         dialect = self.engine.dialect.name

@@ -20,6 +20,7 @@ from aiogram.exceptions import (
     TelegramNetworkError,
     TelegramRetryAfter,
     TelegramServerError,
+    TelegramUnauthorizedError,
 )
 from aiogram.methods import SendDocument, SendMessage, SendPhoto, TelegramMethod
 from aiogram.types import BufferedInputFile, Chat, InlineKeyboardButton, InlineKeyboardMarkup, Message
@@ -376,6 +377,19 @@ async def test_hard_kill_loses_at_most_the_claim_window_and_repeats_nobody(datab
     lost = 60 - len(total)
     assert 0 <= lost <= crashing.claim_window
     assert result.skipped_already_done == 60 - result.sent
+
+
+async def test_bad_token_stops_the_broadcast_and_gives_unsent_rows_back(engine) -> None:
+    unauthorized: ErrorFactory = lambda m: TelegramUnauthorizedError(method=m, message="Unauthorized")  # noqa: E731
+    h = harness(engine, script={3: [unauthorized]})
+    with pytest.raises(TelegramUnauthorizedError):
+        await h.broadcaster(concurrency=1, claim_batch=4).broadcast("k", range(1, 21), text)
+    statuses = await h.statuses("k")
+    assert sorted(p for p, st in statuses.items() if st == "sent") == [1, 2]
+    assert set(statuses.values()) == {"sent", "pending"}  # 3 was refused, the rest never tried
+    again = await h.broadcaster().broadcast("k", range(1, 21), text)
+    assert again.sent == 18
+    assert Counter(c.chat_id for c in h.session.delivered) == Counter(range(1, 21))
 
 
 async def test_leftover_sending_rows_count_as_sent(engine) -> None:
