@@ -36,6 +36,11 @@ def _register() -> None:
 
     app.add_typer(cli_questionnaire.app, name="questionnaire")
 
+    from bot import cli_export
+
+    app.command("export")(cli_export.export)
+    app.command("report")(cli_export.report)
+
     from bot.sandbox import cli as sandbox_cli
 
     app.command("sandbox")(sandbox_cli.sandbox)

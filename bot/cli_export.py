@@ -1,0 +1,69 @@
+"""`qingdan export ID --out FILE.xlsx` (the results workbook) and `qingdan report ID
+OUT_DIR` (workbook, charts and the draft 反馈情况说明): respondents appear only under
+pseudonyms keyed with PSEUDONYM_KEY, times in TIMEZONE, texts in LOCALE."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from bot.cli import ensure_schema, run_async
+from bot.config import get_settings
+from surveys.report import ConsultationData
+
+
+async def _load(consultation_id: int) -> ConsultationData | None:
+    from bot.db import database
+    from storage.reports import load_consultation_data
+
+    settings = get_settings()
+    async with database() as sessions, sessions() as session:
+        try:
+            return await load_consultation_data(session, consultation_id, settings.pseudonym_key,
+                                                settings.timezone)
+        except LookupError:
+            return None
+
+
+def _data(consultation_id: int) -> ConsultationData:
+    ensure_schema()
+    data = run_async(_load(consultation_id))
+    if data is None:
+        typer.echo(f"consultation {consultation_id} not found", err=True)
+        raise typer.Exit(1)
+    return data
+
+
+def export(consultation_id: int = typer.Argument(..., help="The consultation's id."),
+           out: Path = typer.Option(..., "--out", help="The .xlsx file to write.")) -> None:
+    """Write the results workbook of a consultation."""
+    from surveys.report import build_workbook
+
+    data = _data(consultation_id)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_bytes(build_workbook(data, get_settings().locale))
+    typer.echo(str(out))
+
+
+def report(consultation_id: int = typer.Argument(..., help="The consultation's id."),
+           out_dir: Path = typer.Argument(..., help="The folder to write into (created if missing).")) -> None:
+    """Write the workbook, the charts and the draft feedback report (反馈情况说明.txt)."""
+    from surveys.charts import comments_chart, completion_chart, scale_chart
+    from surveys.report import build_workbook, feedback_report
+
+    locale = get_settings().locale
+    data = _data(consultation_id)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {
+        f"consultation-{consultation_id}.xlsx": build_workbook(data, locale),
+        "completion.png": completion_chart(data, locale),
+        "comments.png": comments_chart(data, locale),
+        "反馈情况说明.txt": feedback_report(data, locale).encode("utf-8"),
+    }
+    for q in data.questionnaire.questions if data.questionnaire else ():
+        if q.type == "scale":
+            written[f"scale-{q.id}.png"] = scale_chart(data, q.id, locale)
+    for name, content in written.items():
+        (out_dir / name).write_bytes(content)
+        typer.echo(str(out_dir / name))

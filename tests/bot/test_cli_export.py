@@ -1,0 +1,85 @@
+"""`qingdan export` and `qingdan report` on a SQLite file named by DATABASE_URL: the
+workbook, the charts and the feedback report are written, people only as pseudonyms."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import openpyxl
+import pytest
+from typer.testing import CliRunner
+
+from bot.config import get_settings
+from storage.engine import make_engine, make_sessionmaker
+from storage.migrate import upgrade
+from surveys.charts import PNG_SIGNATURE
+from surveys.report import pseudonym
+from tests.storage.test_reports import seed
+
+runner = CliRunner()
+KEY = "cli-export-key"
+
+
+async def _seed(url: str) -> int:
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            return await seed(session)
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[dict[str, str], int]]:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
+    upgrade(url)
+    consultation_id = asyncio.run(_seed(url))
+    environment = {"DATABASE_URL": url, "PSEUDONYM_KEY": KEY, "TIMEZONE": "Asia/Shanghai", "LOCALE": "zh_CN"}
+    for k, v in environment.items():
+        monkeypatch.setenv(k, v)
+    monkeypatch.chdir(tmp_path)  # no .env from the working tree
+    get_settings.cache_clear()
+    yield environment, consultation_id
+    get_settings.cache_clear()
+
+
+def test_export_writes_the_workbook(env: tuple[dict[str, str], int], tmp_path: Path) -> None:
+    from bot.cli import app
+
+    environment, cid = env
+    out = tmp_path / "out" / "results.xlsx"
+    result = runner.invoke(app, ["export", str(cid), "--out", str(out)], env=environment)
+    assert result.exit_code == 0, result.output
+    wb = openpyxl.load_workbook(io.BytesIO(out.read_bytes()))
+    assert wb.sheetnames[:2] == ["概况", "问卷结果"]
+    texts = list(wb["文字意见"].iter_rows(values_only=True))
+    assert ("say", "建议", "多办实事", "青山镇", pseudonym(KEY, 1001)) in texts
+    cells = {str(c) for ws in wb.worksheets for row in ws.iter_rows(values_only=True) for c in row}
+    assert not cells & {"1001", "1002", "2001", "2002"}
+
+
+def test_report_writes_workbook_charts_and_feedback(env: tuple[dict[str, str], int], tmp_path: Path) -> None:
+    from bot.cli import app
+
+    environment, cid = env
+    out = tmp_path / "report"
+    result = runner.invoke(app, ["report", str(cid), str(out)], env=environment)
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert {f"consultation-{cid}.xlsx", "completion.png", "comments.png", "scale-sat.png",
+            "反馈情况说明.txt"} <= names
+    assert (out / "completion.png").read_bytes().startswith(PNG_SIGNATURE)
+    text = (out / "反馈情况说明.txt").read_text(encoding="utf-8")
+    assert "共收到意见 4 条，其中采纳 1 条、部分采纳 0 条、不采纳 1 条，尚未答复 2 条" in text
+
+
+def test_an_unknown_consultation_exits_1(env: tuple[dict[str, str], int], tmp_path: Path) -> None:
+    from bot.cli import app
+
+    environment, _ = env
+    result = runner.invoke(app, ["export", "999", "--out", str(tmp_path / "x.xlsx")], env=environment)
+    assert result.exit_code == 1
+    assert not (tmp_path / "x.xlsx").exists()
