@@ -155,14 +155,60 @@ const TAGS = { bold: "b", italic: "i", underline: "u", strikethrough: "s", code:
 
 function safeHref(url) { return /^(https?:|tg:|mailto:)/i.test(url || "") ? url : null; }
 
+// A deep link to the sandbox's own bot (t.me/<bot>?start=X, telegram.me/…, tg://resolve?domain=<bot>&start=X):
+// its start parameter ("" for a bare ?start), or null for any other URL.
+function deepLinkStart(url) {
+  if (!S.bot || !url) return null;
+  let u;
+  try { u = new URL(/^[a-z][a-z0-9+.-]*:/i.test(url) ? url : `https://${url}`); } catch { return null; }
+  let name;
+  if (u.protocol === "tg:") name = u.hostname === "resolve" || u.pathname.replace(/^\/+/, "") === "resolve"
+    ? u.searchParams.get("domain") : null;
+  else if (/^https?:$/.test(u.protocol) && /^(www\.)?(t|telegram)\.me$/i.test(u.hostname))
+    name = u.pathname.replace(/^\/+|\/+$/g, "");
+  const start = u.searchParams.get("start");
+  if (!name || start === null || name.toLowerCase() !== String(S.bot.username).toLowerCase()) return null;
+  return start;
+}
+
+// A link element: a deep link to this bot sends /start <param> as the current user, as
+// Telegram does, instead of leaving the page; anything else opens in a new tab.
+function linkElement(url) {
+  const el = document.createElement("a");
+  const start = deepLinkStart(url);
+  const href = safeHref(url) || (/^(www\.)?(t|telegram)\.me\//i.test(url) ? `https://${url}` : null);
+  if (href) el.href = href;
+  if (start !== null) {
+    el.classList.add("deep-link");
+    el.dataset.start = start;
+    el.title = start ? `/start ${start}` : "/start";
+    el.addEventListener("click", (ev) => { ev.preventDefault(); sendText(start ? `/start ${start}` : "/start"); });
+  } else if (href) { el.target = "_blank"; el.rel = "noopener noreferrer"; }
+  return el;
+}
+
+// URLs in plain text become links (Telegram's clients do this too; the sandbox adds no url entities).
+const URL_RE = /\b(?:https?:\/\/[^\s<>"']+|(?:www\.)?(?:t|telegram)\.me\/[^\s<>"']+|tg:\/\/[^\s<>"']+)/gi;
+
+function appendText(parent, text, inLink) {
+  if (inLink || !text) { if (text) parent.appendChild(document.createTextNode(text)); return; }
+  let pos = 0;
+  for (const match of text.matchAll(URL_RE)) {
+    const url = match[0].replace(/[.,;:!?)\]}。，；：！？）」』]+$/u, "");
+    if (match.index > pos) parent.appendChild(document.createTextNode(text.slice(pos, match.index)));
+    const a = linkElement(url);
+    a.textContent = url;
+    parent.appendChild(a);
+    pos = match.index + url.length;
+  }
+  if (pos < text.length) parent.appendChild(document.createTextNode(text.slice(pos)));
+}
+
 function entityElement(e, text) {
   let el;
   if (TAGS[e.type]) el = document.createElement(TAGS[e.type]);
-  else if (e.type === "text_link" || e.type === "url") {
-    el = document.createElement("a");
-    const href = safeHref(e.type === "url" ? text : e.url);
-    if (href) { el.href = href; el.target = "_blank"; el.rel = "noopener noreferrer"; }
-  } else if (e.type === "spoiler") {
+  else if (e.type === "text_link" || e.type === "url") el = linkElement(e.type === "url" ? text : e.url);
+  else if (e.type === "spoiler") {
     el = document.createElement("span"); el.className = "spoiler";
     el.addEventListener("click", () => el.classList.add("shown"));
   } else if (e.type === "bot_command") {
@@ -173,22 +219,24 @@ function entityElement(e, text) {
 }
 
 // Entities are properly nested; offsets count UTF-16 units, as JS strings do.
-function renderText(parent, text, entities, start = 0, end = text.length) {
+function renderText(parent, text, entities, start = 0, end = text.length, inLink = false) {
   const ents = (entities || []).slice().sort((a, b) => a.offset - b.offset || b.length - a.length);
+  const plain = (a, b) => appendText(parent, text.slice(a, b), inLink);
   let pos = start, i = 0;
   while (i < ents.length) {
     const e = ents[i];
     if (e.offset < pos || e.offset >= end) { i++; continue; }
-    if (e.offset > pos) parent.appendChild(document.createTextNode(text.slice(pos, e.offset)));
+    if (e.offset > pos) plain(pos, e.offset);
     const eEnd = Math.min(end, e.offset + e.length);
     const el = entityElement(e, text.slice(e.offset, eEnd));
     const inner = [];
     for (i++; i < ents.length && ents[i].offset < eEnd; i++) inner.push(ents[i]);
-    renderText(el, text, inner, e.offset, eEnd);
+    const link = inLink || e.type === "text_link" || e.type === "url" || e.type === "code" || e.type === "pre";
+    renderText(el, text, inner, e.offset, eEnd, link);
     parent.appendChild(el);
     pos = eEnd;
   }
-  if (pos < end) parent.appendChild(document.createTextNode(text.slice(pos, end)));
+  if (pos < end) plain(pos, end);
 }
 
 function time(ts) { const d = new Date(ts * 1000); return d.toTimeString().slice(0, 5); }
@@ -222,8 +270,8 @@ function buildMessage(m) {
       const r = document.createElement("div"); r.className = "row";
       for (const btn of row) {
         let b;
-        if (btn.url && safeHref(btn.url)) {
-          b = document.createElement("a"); b.href = btn.url; b.target = "_blank"; b.rel = "noopener noreferrer";
+        if (btn.url && (safeHref(btn.url) || deepLinkStart(btn.url) !== null)) {
+          b = linkElement(btn.url);
         } else {
           b = document.createElement("button"); b.type = "button";
           if (btn.callback_data != null) b.addEventListener("click", () => press(m.message_id, btn.callback_data, b));
