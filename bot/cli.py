@@ -36,6 +36,10 @@ def _register() -> None:
 
     app.add_typer(cli_questionnaire.app, name="questionnaire")
 
+    from bot import cli_invites
+
+    app.add_typer(cli_invites.app, name="invites")
+
     from bot import cli_export
 
     app.command("export")(cli_export.export)

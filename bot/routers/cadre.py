@@ -1,0 +1,1031 @@
+"""The cadre's side: an invite (`/start inv_<code>`) binds a person to a township as
+a cadre; then they browse their township's consulted list (part → category →
+items → card; residents may browse read-only too), search it (/find), comment on an
+item (kind → text → optional proposed wording), propose a missing item (/missing),
+review, edit and withdraw their comments (/mycomments), and report tasks pushed onto
+the township outside the list (/report, /myreports).
+
+Authorization is checked on the server on every message and every press; buttons
+carry ids only. A person may see a list only through a consultation that is open
+and that their township is in (cadres: the township they were invited to;
+residents: the township of their response); an item only when it belongs to that
+list; a comment only when it is theirs. Writing needs a cadre and an open window
+(surveys.consultation.window). Forged presses are answered with a short message
+and write nothing. Every write is committed before it is acknowledged.
+
+Multi-step inputs (comment text, proposed wording, edits, /missing, /report) are
+FSM states; the data they collect is kept in the FSM data under one key per flow.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass
+from typing import Any
+
+from aiogram import F, Router
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
+from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.context import FSMContext
+from aiogram.fsm.state import State, StatesGroup
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+
+from bot.context import Ctx
+from storage import comments as cm
+from storage import consultations as repo
+from storage import invites
+from storage.lists import load_list
+from storage.models import Comment, Consultation, DutyItemRow, Township
+from surveys.consultation import Status, Window, format_local, window
+from surveys.duty_list import PART_FIELDS, PART_ORDER, DutyItem, DutyList, Part, normalize
+from surveys.i18n import has
+
+router = Router(name="cadre")
+router.message.filter(F.chat.type == "private")
+
+PAGE = 8  # items, categories and search hits per page
+MY_PAGE = 5  # comments per page in /mycomments
+REPORTS_SHOWN = 10
+MAX_QUERY = 50
+MAX_CATEGORY = 100
+MAX_WHEN = 100
+
+
+# --- callback data (ids only) ----------------------------------------------------------------
+
+
+class ListCB(CallbackData, prefix="cl"):
+    """Browse consultation c's list: p="" the part menu; g=-1 the part's categories; else items page n."""
+
+    c: int
+    p: str = ""
+    g: int = -1
+    n: int = 0
+
+
+class ItemCB(CallbackData, prefix="ci"):
+    """Item i's card in consultation c; f=1 when opened from /find (back returns there)."""
+
+    c: int
+    i: int
+    f: int = 0
+
+
+class FindCB(CallbackData, prefix="cf"):
+    """Page n of the /find hits (the query itself is in the FSM data)."""
+
+    c: int
+    n: int = 0
+
+
+class CommentCB(CallbackData, prefix="cc"):
+    """Comment on item i of consultation c: k="" chooses the kind, k=kind asks for the text."""
+
+    c: int
+    i: int
+    k: str = ""
+
+
+class MineCB(CallbackData, prefix="cm"):
+    """/mycomments: a=l list page n (of item i's comments when i), e=edit m, w=withdraw m (ask),
+    y=withdraw m (confirmed), s=skip the proposed wording of m."""
+
+    a: str
+    m: int = 0
+    n: int = 0
+    i: int = 0
+
+
+class MissingCB(CallbackData, prefix="cx"):
+    """The missing-item proposal in consultation c: a="" start, p=part v, g=category index v, s=skip basis."""
+
+    c: int
+    a: str = ""
+    v: str = ""
+
+
+class ReportCB(CallbackData, prefix="cr"):
+    """/report: a=m method v, a=s skip the details."""
+
+    a: str
+    v: str = ""
+
+
+class CommentForm(StatesGroup):
+    text = State()
+    wording = State()
+    edit = State()
+
+
+class MissingForm(StatesGroup):
+    name = State()
+    part = State()
+    category = State()
+    basis = State()
+    why = State()
+
+
+class ReportForm(StatesGroup):
+    department = State()
+    task = State()
+    when = State()
+    method = State()
+    details = State()
+
+
+# --- scope -------------------------------------------------------------------------------------
+
+
+@dataclass
+class Scope:
+    """What the person may see in one consultation: their township's link (list)."""
+
+    consultation: Consultation
+    link: repo.Link
+    cadre: bool
+    window: Window
+
+    @property
+    def can_comment(self) -> bool:
+        return self.cadre and self.window == Window.OPEN
+
+
+def _window(ctx: Ctx, consultation: Consultation) -> Window:
+    return window(consultation.status, consultation.opens_at, consultation.closes_at, ctx.now())
+
+
+async def _scope(ctx: Ctx, consultation_id: int) -> Scope | None:
+    """The person's view of a consultation, or None when they may not see it."""
+    consultation = await ctx.session.get(Consultation, consultation_id)
+    if consultation is None or consultation.status == Status.DRAFT.value:
+        return None
+    if ctx.is_cadre:
+        township_id = ctx.person.township_id
+    else:
+        response = await repo.get_response(ctx.session, consultation_id, ctx.person.id)
+        if response is None:
+            return None
+        township_id = response.township_id
+    assert township_id is not None
+    link = await repo.link_for_township(ctx.session, consultation_id, township_id)
+    if link is None:
+        return None
+    return Scope(consultation, link, ctx.is_cadre, _window(ctx, consultation))
+
+
+async def _visible_consultations(ctx: Ctx) -> list[Consultation]:
+    """The open consultations whose list the person may browse, newest first."""
+    if ctx.is_cadre:
+        assert ctx.person.township_id is not None
+        return [c for c, _ in await cm.open_consultations_for_township(ctx.session, ctx.person.township_id)]
+    found = await repo.open_response_of(ctx.session, ctx.person.id)
+    return [found[1]] if found else []
+
+
+async def _item_in_scope(ctx: Ctx, consultation_id: int, item_id: int) -> tuple[Scope, DutyItemRow] | None:
+    scope = await _scope(ctx, consultation_id)
+    if scope is None:
+        return None
+    row = await ctx.session.get(DutyItemRow, item_id)
+    if row is None or row.list_id != scope.link.list_id:
+        return None
+    return scope, row
+
+
+def _window_text(ctx: Ctx, consultation: Consultation, w: Window) -> str:
+    tz = ctx.settings.timezone
+    return ctx.t("cadre.not-yet" if w == Window.NOT_YET else "cadre.closed",
+                 title=html.escape(consultation.title), opens=format_local(consultation.opens_at, tz),
+                 closes=format_local(consultation.closes_at, tz))
+
+
+async def _deny_press(query: CallbackQuery, ctx: Ctx, key: str = "error.not-allowed") -> None:
+    await query.answer(ctx.t(key), show_alert=True)
+
+
+# --- rendering helpers ---------------------------------------------------------------------------
+
+
+def _btn(text: str, data: CallbackData | str) -> InlineKeyboardButton:
+    return InlineKeyboardButton(text=text, callback_data=data if isinstance(data, str) else data.pack())
+
+
+def _kb(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _short(text: str, limit: int = 40) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _nav(page: int, pages: int, make: Any) -> list[InlineKeyboardButton]:
+    nav = []
+    if page > 0:
+        nav.append(_btn("‹", make(page - 1)))
+    nav.append(_btn(f"{page + 1}/{pages}", "noop"))
+    if page < pages - 1:
+        nav.append(_btn("›", make(page + 1)))
+    return nav
+
+
+def _pages(count: int, size: int) -> int:
+    return max(1, -(-count // size))
+
+
+async def _edit(query: CallbackQuery, text: str, kb: InlineKeyboardMarkup | None) -> None:
+    """Edit the pressed message in place (or send anew when it cannot be edited)."""
+    if isinstance(query.message, Message):
+        try:
+            await query.message.edit_text(text, reply_markup=kb)
+        except TelegramBadRequest as e:
+            if "not modified" not in str(e):
+                raise
+        return
+    if query.message is not None:
+        await query.bot.send_message(query.message.chat.id, text, reply_markup=kb)  # type: ignore[union-attr]
+
+
+def _category_label(ctx: Ctx, category: str) -> str:
+    return category or ctx.t("cadre.no-category")
+
+
+def _field_label(ctx: Ctx, part: Part, field: str) -> str:
+    key = f"cadre.field.{part.value}.{field}"
+    return ctx.t(key) if has(key, ctx.locale) or has(key) else ctx.t(f"cadre.field.{field}")
+
+
+def _parts_screen(ctx: Ctx, scope: Scope, dl: DutyList) -> tuple[str, InlineKeyboardMarkup]:
+    c = scope.consultation
+    counts = dl.counts()
+    lines = [ctx.t("cadre.parts-title", title=html.escape(c.title), township=html.escape(scope.link.township),
+                   deadline=format_local(c.closes_at, ctx.settings.timezone))]
+    if scope.can_comment:
+        lines.append(ctx.t("cadre.parts-hint-cadre"))
+    elif scope.cadre:
+        lines.append(_window_text(ctx, c, scope.window))
+    else:
+        lines.append(ctx.t("cadre.parts-hint-resident"))
+    rows = [[_btn(ctx.t("cadre.btn-part", part=ctx.t(f"part.{p.value}"), n=counts[p.value]), ListCB(c=c.id, p=p.value))]
+            for p in PART_ORDER]
+    if scope.can_comment:
+        rows.append([_btn(ctx.t("cadre.btn-missing"), MissingCB(c=c.id))])
+    return "\n\n".join(lines), _kb(rows)
+
+
+def _categories_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part) -> tuple[str, InlineKeyboardMarkup]:
+    c = scope.consultation.id
+    cats = dl.categories(part)
+    items = dl.part(part)
+    rows = [[_btn(ctx.t("cadre.btn-category", category=_category_label(ctx, cat),
+                        n=sum(1 for i in items if (i.category or "") == cat)), ListCB(c=c, p=part.value, g=g))]
+            for g, cat in enumerate(cats)]
+    rows.append([_btn(ctx.t("cadre.btn-back-parts"), ListCB(c=c))])
+    key = "cadre.categories" if cats else "cadre.part-empty"
+    return ctx.t(key, part=ctx.t(f"part.{part.value}"), n=len(items)), _kb(rows)
+
+
+def _items_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part, g: int,
+                  page: int) -> tuple[str, InlineKeyboardMarkup]:
+    c = scope.consultation.id
+    category = dl.categories(part)[g]
+    items = [i for i in dl.part(part) if (i.category or "") == category]
+    pages = _pages(len(items), PAGE)
+    page = min(max(page, 0), pages - 1)
+    rows = [[_btn(_short(f"{i.seq}. {i.name}" if i.seq is not None else i.name, 60), ItemCB(c=c, i=i.id or 0))]
+            for i in items[page * PAGE:(page + 1) * PAGE]]
+    if pages > 1:
+        rows.append(_nav(page, pages, lambda n: ListCB(c=c, p=part.value, g=g, n=n)))
+    rows.append([_btn(ctx.t("cadre.btn-back-categories"), ListCB(c=c, p=part.value))])
+    text = ctx.t("cadre.items", part=ctx.t(f"part.{part.value}"), category=html.escape(_category_label(ctx, category)),
+                 n=len(items), page=page + 1, pages=pages)
+    return text, _kb(rows)
+
+
+def _item_text(ctx: Ctx, item: DutyItem) -> str:
+    lines = [f"<b>{html.escape(item.name)}</b>", ctx.t("cadre.card-part", part=ctx.t(f"part.{item.part.value}"))]
+    for field in PART_FIELDS[item.part]:
+        value = getattr(item, field)
+        shown = html.escape(str(value)) if value not in (None, "") else "—"
+        lines.append(ctx.t("cadre.card-field", label=_field_label(ctx, item.part, field), value=shown))
+    return "\n".join(lines)
+
+
+async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool,
+                       find_page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
+    dl = await load_list(ctx.session, scope.link.list_id)
+    item = next(i for i in dl.items if i.id == row.id)
+    c = scope.consultation.id
+    text = _item_text(ctx, item)
+    rows: list[list[InlineKeyboardButton]] = []
+    if scope.cadre:
+        mine = (await cm.my_counts_by_item(ctx.session, ctx.person.id, [row.id or 0])).get(row.id or 0, 0)
+        if scope.can_comment:
+            text += "\n\n" + ctx.t("cadre.card-mine", n=mine)
+            rows.append([_btn(ctx.t("cadre.btn-comment"), CommentCB(c=c, i=row.id or 0))])
+        else:
+            text += "\n\n" + _window_text(ctx, scope.consultation, scope.window)
+        if mine:
+            rows.append([_btn(ctx.t("cadre.btn-mine-on-item", n=mine), MineCB(a="l", i=row.id or 0))])
+    if from_find:
+        rows.append([_btn(ctx.t("cadre.btn-back-find"), FindCB(c=c, n=find_page))])
+    else:
+        part = item.part
+        cats = dl.categories(part)
+        g = cats.index(item.category or "")
+        same = [i for i in dl.part(part) if (i.category or "") == (item.category or "")]
+        page = next(k for k, i in enumerate(same) if i.id == item.id) // PAGE
+        rows.append([_btn(ctx.t("cadre.btn-back-items"), ListCB(c=c, p=part.value, g=g, n=page))])
+    return text, _kb(rows)
+
+
+# --- invites -------------------------------------------------------------------------------------
+
+
+@router.message(CommandStart(deep_link=True, magic=F.args.startswith(invites.PREFIX)))
+async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
+    invite, reason = await invites.redeem(ctx.session, command.args or "", ctx.person.id, ctx.now())
+    if invite is None or reason not in ("ok", "already"):
+        await message.answer(ctx.t(f"cadre.invite-{reason}"))
+        return
+    await ctx.commit()
+    township = await ctx.session.get(Township, invite.township_id) if invite.township_id else None
+    name = html.escape(township.name) if township else ""
+    if invite.role == "organizer":
+        await message.answer(ctx.t("cadre.invite-welcome-organizer"))
+        return
+    text = ctx.t("cadre.invite-welcome" if reason == "ok" else "cadre.invite-already", township=name)
+    await message.answer(text + "\n\n" + ctx.t("cadre.what-you-can-do"))
+
+
+# --- /list: browsing -------------------------------------------------------------------------------
+
+
+@router.message(Command("list"))
+async def list_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    await state.set_state(None)
+    found = await _visible_consultations(ctx)
+    if not found:
+        await message.answer(ctx.t("cadre.no-list-cadre" if ctx.is_cadre else "cadre.no-list-resident"))
+        return
+    if len(found) > 1:
+        rows = [[_btn(_short(c.title, 50), ListCB(c=c.id or 0))] for c in found]
+        await message.answer(ctx.t("cadre.choose-consultation"), reply_markup=_kb(rows))
+        return
+    scope = await _scope(ctx, found[0].id or 0)
+    assert scope is not None
+    text, kb = _parts_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id))
+    await message.answer(text, reply_markup=kb)
+
+
+@router.callback_query(ListCB.filter())
+async def browse(query: CallbackQuery, callback_data: ListCB, ctx: Ctx) -> None:
+    scope = await _scope(ctx, callback_data.c)
+    if scope is None:
+        await _deny_press(query, ctx)
+        return
+    dl = await load_list(ctx.session, scope.link.list_id)
+    if callback_data.p == "":
+        text, kb = _parts_screen(ctx, scope, dl)
+    else:
+        try:
+            part = Part(callback_data.p)
+        except ValueError:
+            await _deny_press(query, ctx, "error.stale-button")
+            return
+        if callback_data.g < 0:
+            text, kb = _categories_screen(ctx, scope, dl, part)
+        elif callback_data.g < len(dl.categories(part)):
+            text, kb = _items_screen(ctx, scope, dl, part, callback_data.g, callback_data.n)
+        else:
+            await _deny_press(query, ctx, "error.stale-button")
+            return
+    await query.answer()
+    await _edit(query, text, kb)
+
+
+@router.callback_query(ItemCB.filter())
+async def item_card(query: CallbackQuery, callback_data: ItemCB, ctx: Ctx, state: FSMContext) -> None:
+    found = await _item_in_scope(ctx, callback_data.c, callback_data.i)
+    if found is None:
+        await _deny_press(query, ctx)
+        return
+    find = (await state.get_data()).get("cfind") or {}
+    text, kb = await _card_screen(ctx, *found, from_find=bool(callback_data.f), find_page=int(find.get("n", 0)))
+    await query.answer()
+    await _edit(query, text, kb)
+
+
+# --- /find -------------------------------------------------------------------------------------------
+
+
+def _hits(dl: DutyList, query: str) -> list[DutyItem]:
+    q = normalize(query)
+    return [i for i in dl.items if q in normalize(i.name) or q in normalize(i.content) or q in normalize(i.basis)]
+
+
+def _find_screen(ctx: Ctx, scope: Scope, dl: DutyList, query: str, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+    hits = _hits(dl, query)
+    if not hits:
+        return ctx.t("cadre.find-none", query=html.escape(query)), None
+    c = scope.consultation.id
+    pages = _pages(len(hits), PAGE)
+    page = min(max(page, 0), pages - 1)
+    shown = hits[page * PAGE:(page + 1) * PAGE]
+    lines = [ctx.t("cadre.find-hits", query=html.escape(query), n=len(hits), page=page + 1, pages=pages)]
+    rows = []
+    for k, item in enumerate(shown, start=page * PAGE + 1):
+        lines.append(ctx.t("cadre.find-line", k=k, part=ctx.t(f"part.{item.part.value}"),
+                           category=html.escape(_category_label(ctx, item.category)), name=html.escape(item.name)))
+        rows.append([_btn(_short(f"{k}. {item.name}", 60), ItemCB(c=c, i=item.id or 0, f=1))])
+    if pages > 1:
+        rows.append(_nav(page, pages, lambda n: FindCB(c=c, n=n)))
+    return "\n".join(lines), _kb(rows)
+
+
+@router.message(Command("find"))
+async def find_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
+    await state.set_state(None)
+    query = (command.args or "").strip()[:MAX_QUERY]
+    if not normalize(query):
+        await message.answer(ctx.t("cadre.find-usage"))
+        return
+    found = await _visible_consultations(ctx)
+    scope = await _scope(ctx, found[0].id or 0) if found else None
+    if scope is None:
+        await message.answer(ctx.t("cadre.no-list-cadre" if ctx.is_cadre else "cadre.no-list-resident"))
+        return
+    await state.update_data(cfind={"c": scope.consultation.id, "q": query, "n": 0})
+    text, kb = _find_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id), query, 0)
+    await message.answer(text, reply_markup=kb)
+
+
+@router.callback_query(FindCB.filter())
+async def find_page(query: CallbackQuery, callback_data: FindCB, ctx: Ctx, state: FSMContext) -> None:
+    scope = await _scope(ctx, callback_data.c)
+    if scope is None:
+        await _deny_press(query, ctx)
+        return
+    find = (await state.get_data()).get("cfind") or {}
+    if find.get("c") != callback_data.c or not find.get("q"):
+        await query.answer(ctx.t("cadre.find-again"), show_alert=True)
+        return
+    find["n"] = callback_data.n
+    await state.update_data(cfind=find)
+    text, kb = _find_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id), find["q"], callback_data.n)
+    await query.answer()
+    await _edit(query, text, kb)
+
+
+# --- comments on an item ----------------------------------------------------------------------------
+
+
+async def _comment_target(ctx: Ctx, consultation_id: int, item_id: int) -> tuple[tuple[Scope, DutyItemRow] | None, str]:
+    """The item a cadre may comment on now, or None and the catalog key saying why not."""
+    if not ctx.is_cadre:
+        return None, "cadre.only-cadres"
+    found = await _item_in_scope(ctx, consultation_id, item_id)
+    if found is None:
+        return None, "error.not-allowed"
+    if found[0].window != Window.OPEN:
+        return None, ""  # the window text
+    return found, ""
+
+
+async def _refuse_target(ctx: Ctx, key: str, consultation_id: int) -> str:
+    if key:
+        return ctx.t(key)
+    consultation = await ctx.session.get(Consultation, consultation_id)
+    assert consultation is not None
+    return _window_text(ctx, consultation, _window(ctx, consultation))
+
+
+def _throttle_text(ctx: Ctx) -> str:
+    return ctx.t("cadre.throttled", n=cm.THROTTLE_COUNT, minutes=int(cm.THROTTLE_WINDOW.total_seconds() // 60))
+
+
+@router.callback_query(CommentCB.filter())
+async def comment_start(query: CallbackQuery, callback_data: CommentCB, ctx: Ctx, state: FSMContext) -> None:
+    c, i, k = callback_data.c, callback_data.i, callback_data.k
+    found, why = await _comment_target(ctx, c, i)
+    if found is None:
+        await query.answer(await _refuse_target(ctx, why, c), show_alert=True)
+        return
+    _, row = found
+    if k == "":
+        rows = [[_btn(ctx.t(f"cadre.kind.{kind}"), CommentCB(c=c, i=i, k=kind))] for kind in cm.KINDS]
+        rows.append([_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=c, i=i))])
+        await query.answer()
+        await _edit(query, ctx.t("cadre.choose-kind", name=html.escape(row.name)), _kb(rows))
+        return
+    if k not in cm.KINDS:
+        await _deny_press(query, ctx, "error.stale-button")
+        return
+    if await cm.throttled(ctx.session, ctx.person.id, ctx.now()):
+        await query.answer(_throttle_text(ctx), show_alert=True)
+        return
+    await state.set_state(CommentForm.text)
+    await state.update_data(cmt={"c": c, "i": i, "k": k})
+    await query.answer()
+    await _edit(query, ctx.t("cadre.ask-text", name=html.escape(row.name), kind=ctx.t(f"cadre.kind.{k}"),
+                             max=cm.MAX_TEXT), _kb([[_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=c, i=i))]]))
+
+
+def _too_long(ctx: Ctx, text: str, limit: int = cm.MAX_TEXT) -> str:
+    return ctx.t("cadre.too-long", max=limit, n=len(text.strip()))
+
+
+@router.message(CommentForm.text, F.text & ~F.text.startswith("/"))
+async def comment_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    draft = (await state.get_data()).get("cmt") or {}
+    c, i, k = int(draft.get("c", 0)), int(draft.get("i", 0)), str(draft.get("k", ""))
+    found, why = await _comment_target(ctx, c, i)
+    if found is None or k not in cm.KINDS:
+        await state.set_state(None)
+        await message.answer(await _refuse_target(ctx, why, c) if found is None else ctx.t("error.stale-button"))
+        return
+    clean, problem = cm.check_text(message.text)
+    if problem:
+        await message.answer(_too_long(ctx, clean) if problem == "too-long" else ctx.t("cadre.empty"))
+        return
+    if await cm.throttled(ctx.session, ctx.person.id, ctx.now()):
+        await state.set_state(None)
+        await message.answer(_throttle_text(ctx))
+        return
+    scope, row = found
+    comment = await cm.add_comment(ctx.session, consultation_id=c, item_id=i, person_id=ctx.person.id,
+                                   township_id=scope.link.township_id, kind=k, text=clean, now=ctx.now())
+    await state.set_state(CommentForm.wording)
+    await state.update_data(cmt={}, cw=comment.id)
+    await ctx.commit()
+    kb = _kb([[_btn(ctx.t("cadre.btn-skip-wording"), MineCB(a="s", m=comment.id or 0))]])
+    await message.answer(ctx.t("cadre.saved-ask-wording", name=html.escape(row.name)), reply_markup=kb)
+
+
+def _after_comment_kb(ctx: Ctx, comment: Comment) -> InlineKeyboardMarkup:
+    rows = []
+    if comment.item_id is not None:
+        rows.append([_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=comment.consultation_id, i=comment.item_id))])
+    rows.append([_btn(ctx.t("cadre.btn-mycomments"), MineCB(a="l"))])
+    return _kb(rows)
+
+
+def _refusal_text(ctx: Ctx, reason: str) -> str:
+    if reason == "too-long":
+        return ctx.t("cadre.too-long-short", max=cm.MAX_TEXT)
+    return ctx.t(f"cadre.refused.{reason}") if reason in ("not-yours", "withdrawn", "answered", "closed", "empty") \
+        else ctx.t("error.not-allowed")
+
+
+@router.message(CommentForm.wording, F.text & ~F.text.startswith("/"))
+async def comment_wording(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    comment_id = int((await state.get_data()).get("cw") or 0)
+    if not ctx.is_cadre:
+        await state.set_state(None)
+        await message.answer(ctx.t("cadre.only-cadres"))
+        return
+    comment, reason = await cm.set_proposed_wording(ctx.session, comment_id, ctx.person.id, message.text or "",
+                                                    ctx.now())
+    if reason in ("too-long", "empty"):
+        await message.answer(_too_long(ctx, message.text or "") if reason == "too-long" else ctx.t("cadre.empty"))
+        return
+    await state.set_state(None)
+    if reason != "ok" or comment is None:
+        await message.answer(_refusal_text(ctx, reason))
+        return
+    await ctx.commit()
+    await message.answer(ctx.t("cadre.wording-saved"), reply_markup=_after_comment_kb(ctx, comment))
+
+
+# --- /mycomments -------------------------------------------------------------------------------------
+
+
+async def _mine_screen(ctx: Ctx, page: int, item_id: int = 0) -> tuple[str, InlineKeyboardMarkup | None]:
+    comments = await cm.my_comments(ctx.session, ctx.person.id, item_id=item_id or None)
+    if not comments:
+        return ctx.t("cadre.mine-none"), None
+    pages = _pages(len(comments), MY_PAGE)
+    page = min(max(page, 0), pages - 1)
+    shown = comments[page * MY_PAGE:(page + 1) * MY_PAGE]
+    names: dict[int, str] = {}
+    consultations: dict[int, Consultation | None] = {}
+    for comment in shown:
+        if comment.item_id is not None and comment.item_id not in names:
+            row = await ctx.session.get(DutyItemRow, comment.item_id)
+            names[comment.item_id] = row.name if row else "?"
+        if comment.consultation_id not in consultations:
+            consultations[comment.consultation_id] = await ctx.session.get(Consultation, comment.consultation_id)
+    blocks = [ctx.t("cadre.mine-title", n=len(comments), page=page + 1, pages=pages)]
+    rows: list[list[InlineKeyboardButton]] = []
+    for comment in shown:
+        if comment.item_id is not None:
+            target = ctx.t("cadre.mine-item", name=html.escape(names[comment.item_id]))
+        else:
+            target = ctx.t("cadre.mine-missing", name=html.escape(str(comment.missing.get("name", ""))))
+        lines = [ctx.t("cadre.mine-head", id=comment.id, status=ctx.t(f"cadre.status.{cm.comment_status(comment)}"),
+                       kind=ctx.t(f"cadre.kind.{comment.kind}")),
+                 target, ctx.t("cadre.mine-text", text=html.escape(_short(comment.text, 300)))]
+        if comment.proposed_wording:
+            lines.append(ctx.t("cadre.mine-wording", text=html.escape(_short(comment.proposed_wording, 300))))
+        if comment.decision is not None:
+            lines.append(ctx.t("cadre.mine-reply", text=html.escape(comment.reply or "—")))
+        blocks.append("\n".join(lines))
+        if cm.edit_refusal(comment, ctx.person.id, consultations[comment.consultation_id], ctx.now()) is None:
+            rows.append([_btn(ctx.t("cadre.btn-edit", id=comment.id), MineCB(a="e", m=comment.id or 0)),
+                         _btn(ctx.t("cadre.btn-withdraw", id=comment.id), MineCB(a="w", m=comment.id or 0))])
+    if pages > 1:
+        rows.append(_nav(page, pages, lambda n: MineCB(a="l", n=n, i=item_id)))
+    blocks.append(ctx.t("cadre.mine-rule"))
+    return "\n\n".join(blocks), _kb(rows) if rows else None
+
+
+@router.message(Command("mycomments"))
+async def mycomments_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    if not ctx.is_cadre:
+        await message.answer(ctx.t("cadre.only-cadres"))
+        return
+    await state.set_state(None)
+    text, kb = await _mine_screen(ctx, 0)
+    await message.answer(text, reply_markup=kb)
+
+
+@router.callback_query(MineCB.filter())
+async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, state: FSMContext) -> None:
+    if not ctx.is_cadre:
+        await _deny_press(query, ctx, "cadre.only-cadres")
+        return
+    a, m = callback_data.a, callback_data.m
+    if a == "l":
+        text, kb = await _mine_screen(ctx, callback_data.n, callback_data.i)
+        await query.answer()
+        await _edit(query, text, kb)
+        return
+    if a not in ("e", "w", "y", "s"):
+        await _deny_press(query, ctx, "error.stale-button")
+        return
+    comment = await cm.get_comment(ctx.session, m)
+    if comment is None or comment.person_id != ctx.person.id:
+        await _deny_press(query, ctx)
+        return
+    if a == "s":  # no proposed wording: the comment is already saved
+        if await state.get_state() == CommentForm.wording.state:
+            await state.set_state(None)
+        await query.answer()
+        await _edit(query, ctx.t("cadre.saved-no-wording"), _after_comment_kb(ctx, comment))
+        return
+    consultation = await ctx.session.get(Consultation, comment.consultation_id)
+    refusal = cm.edit_refusal(comment, ctx.person.id, consultation, ctx.now())
+    if refusal is not None:
+        await query.answer(_refusal_text(ctx, refusal), show_alert=True)
+        return
+    if a == "e":
+        await state.set_state(CommentForm.edit)
+        await state.update_data(ce=comment.id)
+        await query.answer()
+        await _edit(query, ctx.t("cadre.ask-edit", id=comment.id, text=html.escape(comment.text), max=cm.MAX_TEXT),
+                    _kb([[_btn(ctx.t("cadre.btn-back-mine"), MineCB(a="l"))]]))
+    elif a == "w":
+        kb = _kb([[_btn(ctx.t("cadre.btn-withdraw-yes"), MineCB(a="y", m=comment.id or 0)),
+                   _btn(ctx.t("cadre.btn-withdraw-no"), MineCB(a="l"))]])
+        await query.answer()
+        await _edit(query, ctx.t("cadre.withdraw-confirm", id=comment.id, text=html.escape(_short(comment.text, 300))),
+                    kb)
+    else:
+        _, reason = await cm.withdraw_comment(ctx.session, comment.id or 0, ctx.person.id, ctx.now())
+        if reason != "ok":
+            await query.answer(_refusal_text(ctx, reason), show_alert=True)
+            return
+        await ctx.commit()
+        await query.answer(ctx.t("cadre.withdrawn"))
+        text, kb2 = await _mine_screen(ctx, 0)
+        await _edit(query, ctx.t("cadre.withdrawn") + "\n\n" + text, kb2)
+
+
+@router.message(CommentForm.edit, F.text & ~F.text.startswith("/"))
+async def comment_edit_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    comment_id = int((await state.get_data()).get("ce") or 0)
+    if not ctx.is_cadre:
+        await state.set_state(None)
+        await message.answer(ctx.t("cadre.only-cadres"))
+        return
+    comment, reason = await cm.edit_comment(ctx.session, comment_id, ctx.person.id, message.text or "", ctx.now())
+    if reason in ("too-long", "empty"):
+        await message.answer(_too_long(ctx, message.text or "") if reason == "too-long" else ctx.t("cadre.empty"))
+        return
+    await state.set_state(None)
+    if reason != "ok" or comment is None:
+        await message.answer(_refusal_text(ctx, reason))
+        return
+    await ctx.commit()
+    await message.answer(ctx.t("cadre.edited", id=comment.id), reply_markup=_after_comment_kb(ctx, comment))
+
+
+# --- /missing: an item the list leaves out ---------------------------------------------------------------
+
+
+async def _cadre_consultations(ctx: Ctx) -> list[Consultation]:
+    assert ctx.person.township_id is not None
+    return [c for c, _ in await cm.open_consultations_for_township(ctx.session, ctx.person.township_id)]
+
+
+async def _missing_allowed(ctx: Ctx, consultation_id: int) -> tuple[Scope | None, str]:
+    """The scope for a proposal in this consultation now, or None and the text saying why not."""
+    if not ctx.is_cadre:
+        return None, ctx.t("cadre.only-cadres")
+    scope = await _scope(ctx, consultation_id)
+    if scope is None:
+        return None, ctx.t("error.not-allowed")
+    if scope.window != Window.OPEN:
+        return None, _window_text(ctx, scope.consultation, scope.window)
+    return scope, ""
+
+
+@router.message(Command("missing"))
+async def missing_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    if not ctx.is_cadre:
+        await message.answer(ctx.t("cadre.only-cadres"))
+        return
+    await state.set_state(None)
+    found = await _cadre_consultations(ctx)
+    if not found:
+        await message.answer(ctx.t("cadre.no-list-cadre"))
+        return
+    if len(found) > 1:
+        rows = [[_btn(_short(c.title, 50), MissingCB(c=c.id or 0))] for c in found]
+        await message.answer(ctx.t("cadre.choose-consultation"), reply_markup=_kb(rows))
+        return
+    scope, why = await _missing_allowed(ctx, found[0].id or 0)
+    if scope is None:
+        await message.answer(why)
+        return
+    if await cm.throttled(ctx.session, ctx.person.id, ctx.now()):
+        await message.answer(_throttle_text(ctx))
+        return
+    await state.set_state(MissingForm.name)
+    await state.update_data(mis={"c": scope.consultation.id})
+    await message.answer(ctx.t("cadre.missing-ask-name", max=cm.MAX_SHORT))
+
+
+def _missing_parts_kb(ctx: Ctx, c: int) -> InlineKeyboardMarkup:
+    return _kb([[_btn(ctx.t(f"part.{p.value}"), MissingCB(c=c, a="p", v=p.value))] for p in PART_ORDER])
+
+
+async def _missing_category_prompt(ctx: Ctx, scope: Scope, part: Part) -> tuple[str, InlineKeyboardMarkup | None]:
+    dl = await load_list(ctx.session, scope.link.list_id)
+    cats = [cat for cat in dl.categories(part) if cat]
+    rows = [[_btn(cat, MissingCB(c=scope.consultation.id or 0, a="g", v=str(g)))] for g, cat in enumerate(cats)]
+    return ctx.t("cadre.missing-ask-category", part=ctx.t(f"part.{part.value}")), _kb(rows) if rows else None
+
+
+def _basis_prompt(ctx: Ctx, c: int) -> tuple[str, InlineKeyboardMarkup]:
+    return ctx.t("cadre.missing-ask-basis"), _kb([[_btn(ctx.t("cadre.btn-skip"), MissingCB(c=c, a="s"))]])
+
+
+@router.callback_query(MissingCB.filter())
+async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx, state: FSMContext) -> None:
+    c, a, v = callback_data.c, callback_data.a, callback_data.v
+    scope, why = await _missing_allowed(ctx, c)
+    if scope is None:
+        await query.answer(why, show_alert=True)
+        return
+    if a == "":
+        if await cm.throttled(ctx.session, ctx.person.id, ctx.now()):
+            await query.answer(_throttle_text(ctx), show_alert=True)
+            return
+        await state.set_state(MissingForm.name)
+        await state.update_data(mis={"c": c})
+        await query.answer()
+        await _edit(query, ctx.t("cadre.missing-ask-name", max=cm.MAX_SHORT), None)
+        return
+    draft = (await state.get_data()).get("mis") or {}
+    current = await state.get_state()
+    if draft.get("c") != c:
+        await _deny_press(query, ctx, "error.stale-button")
+        return
+    if a == "p" and current == MissingForm.part.state and v in {p.value for p in PART_ORDER}:
+        draft["part"] = v
+        await state.update_data(mis=draft)
+        await state.set_state(MissingForm.category)
+        text, kb = await _missing_category_prompt(ctx, scope, Part(v))
+    elif a == "g" and current == MissingForm.category.state and v.isdigit():
+        cats = [cat for cat in (await load_list(ctx.session, scope.link.list_id)).categories(Part(draft.get("part") or "basic")) if cat]
+        if int(v) >= len(cats):
+            await _deny_press(query, ctx, "error.stale-button")
+            return
+        draft["category"] = cats[int(v)]
+        await state.update_data(mis=draft)
+        await state.set_state(MissingForm.basis)
+        text, kb = _basis_prompt(ctx, c)
+    elif a == "s" and current == MissingForm.basis.state:
+        draft["basis"] = ""
+        await state.update_data(mis=draft)
+        await state.set_state(MissingForm.why)
+        text, kb = ctx.t("cadre.missing-ask-why", max=cm.MAX_TEXT), None
+    else:
+        await _deny_press(query, ctx, "error.old-message")
+        return
+    await query.answer()
+    await _edit(query, text, kb)
+
+
+@router.message(StateFilter(MissingForm.name, MissingForm.category, MissingForm.basis, MissingForm.why),
+                F.text & ~F.text.startswith("/"))
+async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    draft = (await state.get_data()).get("mis") or {}
+    c = int(draft.get("c", 0))
+    scope, why = await _missing_allowed(ctx, c)
+    if scope is None:
+        await state.set_state(None)
+        await message.answer(why)
+        return
+    current = await state.get_state()
+    limits = {MissingForm.name.state: cm.MAX_SHORT, MissingForm.category.state: MAX_CATEGORY,
+              MissingForm.basis.state: cm.MAX_TEXT, MissingForm.why.state: cm.MAX_TEXT}
+    limit = limits[current or ""]
+    clean, problem = cm.check_text(message.text, limit)
+    if problem:
+        await message.answer(_too_long(ctx, clean, limit) if problem == "too-long" else ctx.t("cadre.empty"))
+        return
+    if current == MissingForm.name.state:
+        draft["name"] = clean
+        await state.update_data(mis=draft)
+        await state.set_state(MissingForm.part)
+        await message.answer(ctx.t("cadre.missing-ask-part"), reply_markup=_missing_parts_kb(ctx, c))
+        return
+    if current == MissingForm.category.state:
+        draft["category"] = clean
+        await state.update_data(mis=draft)
+        await state.set_state(MissingForm.basis)
+        text, kb = _basis_prompt(ctx, c)
+        await message.answer(text, reply_markup=kb)
+        return
+    if current == MissingForm.basis.state:
+        draft["basis"] = clean
+        await state.update_data(mis=draft)
+        await state.set_state(MissingForm.why)
+        await message.answer(ctx.t("cadre.missing-ask-why", max=cm.MAX_TEXT))
+        return
+    if await cm.throttled(ctx.session, ctx.person.id, ctx.now()):
+        await state.set_state(None)
+        await message.answer(_throttle_text(ctx))
+        return
+    missing = {"name": draft.get("name", ""), "part": draft.get("part", ""), "category": draft.get("category", ""),
+               "basis": draft.get("basis", "")}
+    comment = await cm.add_comment(ctx.session, consultation_id=c, item_id=None, person_id=ctx.person.id,
+                                   township_id=scope.link.township_id, kind=cm.MISSING, text=clean, missing=missing,
+                                   now=ctx.now())
+    await state.set_state(None)
+    await state.update_data(mis={})
+    await ctx.commit()
+    part = ctx.t(f"part.{missing['part']}") if missing["part"] else "—"
+    await message.answer(ctx.t("cadre.missing-saved", name=html.escape(missing["name"]), part=part,
+                               category=html.escape(missing["category"] or "—")),
+                         reply_markup=_after_comment_kb(ctx, comment))
+
+
+@router.message(MissingForm.part, F.text & ~F.text.startswith("/"))
+async def missing_part_typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    draft = (await state.get_data()).get("mis") or {}
+    await message.answer(ctx.t("cadre.use-buttons"), reply_markup=_missing_parts_kb(ctx, int(draft.get("c", 0))))
+
+
+# --- /report: tasks outside the list --------------------------------------------------------------------
+
+
+REPORT_STEPS = (
+    (ReportForm.department, "department", cm.MAX_SHORT),
+    (ReportForm.task, "task", cm.MAX_TEXT),
+    (ReportForm.when, "when", MAX_WHEN),
+)
+
+
+@router.message(Command("report"))
+async def report_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    if not ctx.is_cadre:
+        await message.answer(ctx.t("cadre.only-cadres"))
+        return
+    if await cm.report_throttled(ctx.session, ctx.person.id, ctx.now()):
+        await message.answer(ctx.t("cadre.report-throttled", n=cm.REPORT_THROTTLE_COUNT,
+                                   minutes=int(cm.THROTTLE_WINDOW.total_seconds() // 60)))
+        return
+    await state.set_state(ReportForm.department)
+    await state.update_data(rep={})
+    await message.answer(ctx.t("cadre.report-intro") + "\n\n" + ctx.t("cadre.report-ask-department",
+                                                                       max=cm.MAX_SHORT))
+
+
+def _methods_kb(ctx: Ctx) -> InlineKeyboardMarkup:
+    methods = [_btn(ctx.t(f"cadre.method.{m}"), ReportCB(a="m", v=m)) for m in cm.REPORT_METHODS]
+    return _kb([methods[:3], methods[3:]])
+
+
+@router.message(StateFilter(ReportForm.department, ReportForm.task, ReportForm.when, ReportForm.details),
+                F.text & ~F.text.startswith("/"))
+async def report_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    if not ctx.is_cadre:
+        await state.set_state(None)
+        await message.answer(ctx.t("cadre.only-cadres"))
+        return
+    current = await state.get_state()
+    draft = (await state.get_data()).get("rep") or {}
+    for n, (step, key, limit) in enumerate(REPORT_STEPS):
+        if current != step.state:
+            continue
+        clean, problem = cm.check_text(message.text, limit)
+        if problem:
+            await message.answer(_too_long(ctx, clean, limit) if problem == "too-long" else ctx.t("cadre.empty"))
+            return
+        draft[key] = clean
+        await state.update_data(rep=draft)
+        if n + 1 < len(REPORT_STEPS):
+            next_step, next_key, next_limit = REPORT_STEPS[n + 1]
+            await state.set_state(next_step)
+            await message.answer(ctx.t(f"cadre.report-ask-{next_key}", max=next_limit))
+        else:
+            await state.set_state(ReportForm.method)
+            await message.answer(ctx.t("cadre.report-ask-method"), reply_markup=_methods_kb(ctx))
+        return
+    clean, problem = cm.check_text(message.text)  # the details
+    if problem:
+        await message.answer(_too_long(ctx, clean) if problem == "too-long" else ctx.t("cadre.empty"))
+        return
+    await _save_report(ctx, state, draft, clean, message)
+
+
+async def _save_report(ctx: Ctx, state: FSMContext, draft: dict[str, Any], details: str, target: Message) -> None:
+    if not all(draft.get(k) for k in ("department", "task", "when", "method")):
+        await state.set_state(None)
+        await target.answer(ctx.t("cadre.report-lost"))
+        return
+    if await cm.report_throttled(ctx.session, ctx.person.id, ctx.now()):
+        await state.set_state(None)
+        await target.answer(ctx.t("cadre.report-throttled", n=cm.REPORT_THROTTLE_COUNT,
+                                  minutes=int(cm.THROTTLE_WINDOW.total_seconds() // 60)))
+        return
+    assert ctx.person.township_id is not None
+    open_now = await _cadre_consultations(ctx)
+    report = await cm.add_report(ctx.session, person_id=ctx.person.id, township_id=ctx.person.township_id,
+                                  consultation_id=open_now[0].id if open_now else None,
+                                  department=draft["department"], task=draft["task"], assigned_on=draft["when"],
+                                  method=draft["method"], details=details, now=ctx.now())
+    await state.set_state(None)
+    await state.update_data(rep={})
+    await ctx.commit()
+    await target.answer(ctx.t("cadre.report-saved", id=report.id, department=html.escape(report.department),
+                              task=html.escape(_short(report.task, 200)), when=html.escape(report.assigned_on),
+                              method=ctx.t(f"cadre.method.{report.method}")))
+
+
+@router.callback_query(ReportCB.filter())
+async def report_press(query: CallbackQuery, callback_data: ReportCB, ctx: Ctx, state: FSMContext) -> None:
+    if not ctx.is_cadre:
+        await _deny_press(query, ctx, "cadre.only-cadres")
+        return
+    current = await state.get_state()
+    draft = (await state.get_data()).get("rep") or {}
+    if callback_data.a == "m" and current == ReportForm.method.state and callback_data.v in cm.REPORT_METHODS:
+        draft["method"] = callback_data.v
+        await state.update_data(rep=draft)
+        await state.set_state(ReportForm.details)
+        await query.answer()
+        await _edit(query, ctx.t("cadre.report-ask-details", method=ctx.t(f"cadre.method.{callback_data.v}"),
+                                 max=cm.MAX_TEXT),
+                    _kb([[_btn(ctx.t("cadre.btn-skip"), ReportCB(a="s"))]]))
+        return
+    if callback_data.a == "s" and current == ReportForm.details.state:
+        await query.answer()
+        if isinstance(query.message, Message):
+            await _save_report(ctx, state, draft, "", query.message)
+        return
+    await _deny_press(query, ctx, "error.old-message")
+
+
+@router.message(ReportForm.method, F.text & ~F.text.startswith("/"))
+async def report_method_typed(message: Message, ctx: Ctx) -> None:
+    await message.answer(ctx.t("cadre.use-buttons"), reply_markup=_methods_kb(ctx))
+
+
+@router.message(Command("myreports"))
+async def myreports_cmd(message: Message, ctx: Ctx) -> None:
+    if not ctx.is_cadre:
+        await message.answer(ctx.t("cadre.only-cadres"))
+        return
+    reports = await cm.my_reports(ctx.session, ctx.person.id)
+    if not reports:
+        await message.answer(ctx.t("cadre.myreports-none"))
+        return
+    tz = ctx.settings.timezone
+    blocks = [ctx.t("cadre.myreports-title", n=len(reports), shown=min(len(reports), REPORTS_SHOWN))]
+    for r in reports[:REPORTS_SHOWN]:
+        blocks.append(ctx.t("cadre.myreports-line", id=r.id, created=format_local(r.created_at, tz),
+                            department=html.escape(r.department), task=html.escape(_short(r.task, 200)),
+                            when=html.escape(r.assigned_on), method=ctx.t(f"cadre.method.{r.method}")))
+    await message.answer("\n\n".join(blocks))
+
+
+# --- anything but text in the middle of a form ------------------------------------------------------------
+
+
+@router.message(StateFilter(CommentForm, MissingForm, ReportForm), ~F.text)
+async def form_not_text(message: Message, ctx: Ctx) -> None:
+    await message.answer(ctx.t("cadre.text-please"))

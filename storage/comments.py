@@ -1,0 +1,334 @@
+"""Cadres' comments on items, their proposals of missing items, and their reports of
+off-list tasks (清单外事项) — writing them, and the queries the organizer's console
+and the reports need.
+
+Kinds of comment (`Comment.kind`): KINDS (on an item) and "missing" (item_id None,
+`missing` = {"name", "part", "category", "basis"}, `text` = why). A comment's status
+for its author (`comment_status`): "open" (待答复), "adopted" (采纳), "partly" (部分采纳),
+"rejected" (不采纳) or "withdrawn" (已撤回).
+
+Writing (the caller checks the consultation's window; these check the rest):
+
+- `check_text(text) -> (clean, problem | None)` — problem "empty" or "too-long" (> MAX_TEXT).
+- `throttled(session, person_id, now) -> bool` — THROTTLE_COUNT comments per
+  THROTTLE_WINDOW per person, counted in the database (holds across restarts).
+- `add_comment(session, *, consultation_id, item_id, person_id, township_id, kind, text,
+  proposed_wording="", missing=None, now) -> Comment` (ValueError on a bad kind or text).
+- `set_proposed_wording(session, comment_id, person_id, wording, now) -> (Comment | None, reason)`.
+- `edit_refusal(comment, person_id, consultation, now) -> reason | None` — "unknown",
+  "not-yours", "withdrawn", "answered" (once answered a comment is frozen, so the
+  answer always refers to what was said), "closed" (deadline passed).
+- `edit_comment(session, comment_id, person_id, text, now) -> (Comment | None, reason)` and
+  `withdraw_comment(session, comment_id, person_id, now) -> (Comment | None, reason)`:
+  reason "ok" or one of edit_refusal's (plus "empty"/"too-long" for edits).
+
+Reading, for the author:
+
+- `get_comment(session, comment_id) -> Comment | None`
+- `my_comments(session, person_id, item_id=None) -> list[Comment]` (newest first, withdrawn included)
+- `my_counts_by_item(session, person_id, item_ids) -> dict[item_id, count]` (not withdrawn)
+
+For the organizer (withdrawn comments are never included; hidden ones only on request):
+
+- `comments_for(session, consultation_id, item_id=None, kind=None, township_id=None,
+  unanswered=False, include_hidden=False) -> list[Comment]` (oldest first)
+- `answer_comment(session, comment_id, decision, reply, replied_by, now) -> Comment` —
+  decision in DECISIONS; LookupError if unknown, ValueError if withdrawn or bad decision.
+  Answering again replaces the answer.
+- `hide_comment(session, comment_id, hidden=True) -> Comment | None` — hidden comments
+  stay visible to their author but leave the console and the reports.
+- `comment_counts_by_kind(session, consultation_id, township_id=None, include_hidden=False) -> dict[kind, n]`
+- `decision_counts(session, consultation_id, include_hidden=False) -> dict["open"|decision, n]`
+- `most_commented_items(session, consultation_id, limit=10) -> list[(item_id, item name, count)]`
+
+Off-list reports:
+
+- `add_report(session, *, person_id, township_id, consultation_id, department, task,
+  assigned_on, method, details, now) -> OffListReport` (method in REPORT_METHODS)
+- `report_throttled(session, person_id, now) -> bool`
+- `my_reports(session, person_id) -> list[OffListReport]` (newest first)
+- `reports_for(session, consultation_id=None, township_id=None) -> list[OffListReport]`
+
+Scope helpers for the chat:
+
+- `open_consultations_for_township(session, township_id) -> list[(Consultation, list_id)]`
+  (status "open", newest first)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Comment, Consultation, ConsultationTownship, DutyItemRow, OffListReport
+from surveys.consultation import Status, Window, window
+
+KINDS: tuple[str, ...] = ("to_cooperating", "to_basic", "withdraw", "basis", "wording", "other")
+MISSING = "missing"
+DECISIONS: tuple[str, ...] = ("adopted", "partly", "rejected")
+REPORT_METHODS: tuple[str, ...] = ("document", "meeting", "phone", "group", "other")
+MAX_TEXT = 2000
+MAX_SHORT = 200
+THROTTLE_COUNT = 20
+THROTTLE_WINDOW = timedelta(minutes=10)
+REPORT_THROTTLE_COUNT = 10
+
+
+def check_text(text: str | None, limit: int = MAX_TEXT) -> tuple[str, str | None]:
+    clean = (text or "").strip()
+    if not clean:
+        return clean, "empty"
+    if len(clean) > limit:
+        return clean, "too-long"
+    return clean, None
+
+
+def comment_status(comment: Comment) -> str:
+    if comment.status == "withdrawn":
+        return "withdrawn"
+    return comment.decision or "open"
+
+
+async def _count_since(session: AsyncSession, model: Any, person_id: int, since: datetime) -> int:
+    return (await session.scalar(select(sa.func.count()).select_from(model)
+                                 .where(model.person_id == person_id, model.created_at > since))) or 0
+
+
+async def throttled(session: AsyncSession, person_id: int, now: datetime, limit: int = THROTTLE_COUNT,
+                    period: timedelta = THROTTLE_WINDOW) -> bool:
+    return await _count_since(session, Comment, person_id, now - period) >= limit
+
+
+async def report_throttled(session: AsyncSession, person_id: int, now: datetime,
+                           limit: int = REPORT_THROTTLE_COUNT, period: timedelta = THROTTLE_WINDOW) -> bool:
+    return await _count_since(session, OffListReport, person_id, now - period) >= limit
+
+
+async def add_comment(session: AsyncSession, *, consultation_id: int, item_id: int | None, person_id: int,
+                      township_id: int, kind: str, text: str, proposed_wording: str = "",
+                      missing: dict[str, Any] | None = None, now: datetime) -> Comment:
+    if kind not in KINDS and kind != MISSING:
+        raise ValueError(f"unknown kind {kind!r}")
+    if (kind == MISSING) != (item_id is None):
+        raise ValueError("a missing-item proposal has no item; every other comment has one")
+    clean, problem = check_text(text)
+    if problem:
+        raise ValueError(problem)
+    comment = Comment(consultation_id=consultation_id, item_id=item_id, person_id=person_id,
+                      township_id=township_id, kind=kind, text=clean, proposed_wording=proposed_wording.strip(),
+                      missing=missing or {}, created_at=now, updated_at=now)
+    session.add(comment)
+    await session.flush()
+    return comment
+
+
+async def get_comment(session: AsyncSession, comment_id: int) -> Comment | None:
+    return await session.get(Comment, comment_id, populate_existing=True)
+
+
+def edit_refusal(comment: Comment | None, person_id: int, consultation: Consultation | None,
+                 now: datetime) -> str | None:
+    if comment is None or consultation is None:
+        return "unknown"
+    if comment.person_id != person_id:
+        return "not-yours"
+    if comment.status == "withdrawn":
+        return "withdrawn"
+    if comment.decision is not None:
+        return "answered"
+    if window(consultation.status, consultation.opens_at, consultation.closes_at, now) != Window.OPEN:
+        return "closed"
+    return None
+
+
+async def _editable(session: AsyncSession, comment_id: int, person_id: int,
+                    now: datetime) -> tuple[Comment | None, str | None]:
+    comment = await get_comment(session, comment_id)
+    consultation = await session.get(Consultation, comment.consultation_id) if comment else None
+    return comment, edit_refusal(comment, person_id, consultation, now)
+
+
+async def edit_comment(session: AsyncSession, comment_id: int, person_id: int, text: str,
+                       now: datetime) -> tuple[Comment | None, str]:
+    comment, refusal = await _editable(session, comment_id, person_id, now)
+    if refusal:
+        return (comment if refusal != "not-yours" else None), refusal
+    assert comment is not None
+    clean, problem = check_text(text)
+    if problem:
+        return comment, problem
+    comment.text = clean
+    comment.updated_at = now
+    await session.flush()
+    return comment, "ok"
+
+
+async def set_proposed_wording(session: AsyncSession, comment_id: int, person_id: int, wording: str,
+                               now: datetime) -> tuple[Comment | None, str]:
+    comment, refusal = await _editable(session, comment_id, person_id, now)
+    if refusal:
+        return (comment if refusal != "not-yours" else None), refusal
+    assert comment is not None
+    clean, problem = check_text(wording)
+    if problem:
+        return comment, problem
+    comment.proposed_wording = clean
+    comment.updated_at = now
+    await session.flush()
+    return comment, "ok"
+
+
+async def withdraw_comment(session: AsyncSession, comment_id: int, person_id: int,
+                           now: datetime) -> tuple[Comment | None, str]:
+    comment, refusal = await _editable(session, comment_id, person_id, now)
+    if refusal:
+        return (comment if refusal != "not-yours" else None), refusal
+    assert comment is not None
+    comment.status = "withdrawn"
+    comment.updated_at = now
+    await session.flush()
+    return comment, "ok"
+
+
+async def my_comments(session: AsyncSession, person_id: int, item_id: int | None = None) -> list[Comment]:
+    query = select(Comment).where(Comment.person_id == person_id)
+    if item_id is not None:
+        query = query.where(Comment.item_id == item_id)
+    return list((await session.scalars(query.order_by(Comment.created_at.desc(), Comment.id.desc()))).all())
+
+
+async def my_counts_by_item(session: AsyncSession, person_id: int, item_ids: Iterable[int]) -> dict[int, int]:
+    ids = list(item_ids)
+    if not ids:
+        return {}
+    rows = (await session.execute(
+        select(Comment.item_id, sa.func.count()).where(Comment.person_id == person_id, Comment.item_id.in_(ids),
+                                                       Comment.status != "withdrawn")
+        .group_by(Comment.item_id))).all()
+    return {item_id: n for item_id, n in rows}
+
+
+# --- the organizer's side ------------------------------------------------------------------
+
+
+def _visible(query: Any, include_hidden: bool) -> Any:
+    query = query.where(Comment.status != "withdrawn")
+    return query if include_hidden else query.where(Comment.hidden.is_(False))
+
+
+async def comments_for(session: AsyncSession, consultation_id: int, item_id: int | None = None,
+                       kind: str | None = None, township_id: int | None = None, unanswered: bool = False,
+                       include_hidden: bool = False) -> list[Comment]:
+    query = _visible(select(Comment).where(Comment.consultation_id == consultation_id), include_hidden)
+    if item_id is not None:
+        query = query.where(Comment.item_id == item_id)
+    if kind is not None:
+        query = query.where(Comment.kind == kind)
+    if township_id is not None:
+        query = query.where(Comment.township_id == township_id)
+    if unanswered:
+        query = query.where(Comment.decision.is_(None))
+    return list((await session.scalars(query.order_by(Comment.created_at, Comment.id))).all())
+
+
+async def answer_comment(session: AsyncSession, comment_id: int, decision: str, reply: str, replied_by: int | None,
+                         now: datetime) -> Comment:
+    if decision not in DECISIONS:
+        raise ValueError(f"unknown decision {decision!r}")
+    comment = await get_comment(session, comment_id)
+    if comment is None:
+        raise LookupError(comment_id)
+    if comment.status == "withdrawn":
+        raise ValueError("the comment was withdrawn")
+    comment.decision = decision
+    comment.reply = (reply or "").strip()
+    comment.replied_by = replied_by
+    comment.replied_at = now
+    await session.flush()
+    return comment
+
+
+async def hide_comment(session: AsyncSession, comment_id: int, hidden: bool = True) -> Comment | None:
+    comment = await get_comment(session, comment_id)
+    if comment is not None:
+        comment.hidden = hidden
+        await session.flush()
+    return comment
+
+
+async def comment_counts_by_kind(session: AsyncSession, consultation_id: int, township_id: int | None = None,
+                                 include_hidden: bool = False) -> dict[str, int]:
+    query = _visible(select(Comment.kind, sa.func.count()).where(Comment.consultation_id == consultation_id),
+                     include_hidden)
+    if township_id is not None:
+        query = query.where(Comment.township_id == township_id)
+    rows = (await session.execute(query.group_by(Comment.kind))).all()
+    return {kind: n for kind, n in rows}
+
+
+async def decision_counts(session: AsyncSession, consultation_id: int, include_hidden: bool = False) -> dict[str, int]:
+    query = _visible(select(Comment.decision, sa.func.count()).where(Comment.consultation_id == consultation_id),
+                     include_hidden)
+    rows = (await session.execute(query.group_by(Comment.decision))).all()
+    return {(decision or "open"): n for decision, n in rows}
+
+
+async def most_commented_items(session: AsyncSession, consultation_id: int,
+                               limit: int = 10) -> list[tuple[int, str, int]]:
+    n = sa.func.count(Comment.id).label("n")
+    query = _visible(select(Comment.item_id, DutyItemRow.name, n)
+                     .join(DutyItemRow, DutyItemRow.id == Comment.item_id)
+                     .where(Comment.consultation_id == consultation_id), False)
+    rows = (await session.execute(query.group_by(Comment.item_id, DutyItemRow.name)
+                                  .order_by(n.desc(), Comment.item_id).limit(limit))).all()
+    return [(item_id, name, count) for item_id, name, count in rows]
+
+
+# --- off-list reports ----------------------------------------------------------------------
+
+
+async def add_report(session: AsyncSession, *, person_id: int, township_id: int, consultation_id: int | None,
+                     department: str, task: str, assigned_on: str, method: str, details: str,
+                     now: datetime) -> OffListReport:
+    if method not in REPORT_METHODS:
+        raise ValueError(f"unknown method {method!r}")
+    report = OffListReport(person_id=person_id, township_id=township_id, consultation_id=consultation_id,
+                           department=department.strip(), task=task.strip(), assigned_on=assigned_on.strip(),
+                           method=method, details=details.strip(), created_at=now)
+    session.add(report)
+    await session.flush()
+    return report
+
+
+async def my_reports(session: AsyncSession, person_id: int) -> list[OffListReport]:
+    query = select(OffListReport).where(OffListReport.person_id == person_id)
+    return list((await session.scalars(query.order_by(OffListReport.created_at.desc(),
+                                                      OffListReport.id.desc()))).all())
+
+
+async def reports_for(session: AsyncSession, consultation_id: int | None = None,
+                      township_id: int | None = None) -> list[OffListReport]:
+    query = select(OffListReport)
+    if consultation_id is not None:
+        query = query.where(OffListReport.consultation_id == consultation_id)
+    if township_id is not None:
+        query = query.where(OffListReport.township_id == township_id)
+    return list((await session.scalars(query.order_by(OffListReport.created_at, OffListReport.id))).all())
+
+
+# --- scope ---------------------------------------------------------------------------------
+
+
+async def open_consultations_for_township(session: AsyncSession,
+                                         township_id: int) -> list[tuple[Consultation, int]]:
+    rows = (await session.execute(
+        select(Consultation, ConsultationTownship.list_id)
+        .join(ConsultationTownship, ConsultationTownship.consultation_id == Consultation.id)
+        .where(ConsultationTownship.township_id == township_id, Consultation.status == Status.OPEN.value)
+        .order_by(Consultation.id.desc()))).all()
+    return [(c, list_id) for c, list_id in rows]

@@ -1,0 +1,531 @@
+"""The cadre's flow through the Dispatcher: invites, browsing and /find, item cards,
+comments (create, edit, withdraw), missing-item proposals, off-list reports, and
+every refusal: wrong role, forged buttons, too long, too many, too late."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import sqlalchemy as sa
+
+from bot.routers.cadre import CommentCB, ItemCB, ListCB, MineCB
+from bot.testing import buttons
+from storage.invites import create_invites, revoke
+from storage.lists import get_township
+from storage.models import Comment, DutyItemRow, Invite, OffListReport, Person
+from surveys.duty_list import DutyItem, Part
+from tests.bot.conftest import ITEMS, ORGANIZER, open_consultation
+
+CADRE = 7001
+OTHER_CADRE = 7002
+RESIDENT = 7003
+
+
+def _data(markup, startswith: str) -> str:
+    for text, data in buttons(markup):
+        if text.startswith(startswith):
+            return data
+    raise AssertionError(f"no button {startswith!r} in {buttons(markup)}")
+
+
+async def _tap(h, u, label: str) -> None:
+    last = h.api.last(u.user.id)
+    await h.feed(u.press(last.message_id, _data(last.reply_markup, label)))
+
+
+def _alert(h) -> str:
+    answer = h.api.answers()[-1]
+    return answer.text or ""
+
+
+async def _invite(h, township="青山镇", role="cadre", expires=timedelta(days=7)) -> str:
+    async with h.sessions() as s:
+        t = await get_township(s, township)
+        invite = (await create_invites(s, t.id, role, 1, h.clock.now + expires if expires else None, ORGANIZER))[0]
+        await s.commit()
+        return invite.code
+
+
+async def _cadre(h, user=CADRE, township="青山镇"):
+    code = await _invite(h, township)
+    u = h.user(user)
+    await h.feed(u.message(f"/start inv_{code}"))
+    return u
+
+
+async def _person(h, user) -> Person | None:
+    async with h.sessions() as s:
+        return await s.get(Person, user)
+
+
+async def _comments(h) -> list[Comment]:
+    async with h.sessions() as s:
+        return list((await s.scalars(sa.select(Comment).order_by(Comment.id))).all())
+
+
+async def _item_id(h, name: str, township="青山镇") -> int:
+    async with h.sessions() as s:
+        from storage.models import DutyListRow, Township
+
+        return await s.scalar(sa.select(DutyItemRow.id).join(DutyListRow).join(Township)
+                              .where(DutyItemRow.name == name, Township.name == township))
+
+
+async def _open_card(h, u, c: int, name: str) -> None:
+    i = await _item_id(h, name)
+    await h.feed(u.message("/list"))
+    await h.feed(u.press(h.api.last(u.user.id).message_id, ItemCB(c=c, i=i).pack()))
+
+
+async def _comment(h, u, c: int, name: str, kind_label: str, text: str) -> None:
+    await _open_card(h, u, c, name)
+    await _tap(h, u, "✍️ 提意见")
+    await _tap(h, u, kind_label)
+    await h.feed(u.message(text))
+
+
+# --- invites ---------------------------------------------------------------------------------
+
+
+async def test_invite_redeem_makes_the_person_a_cadre_of_the_township_and_says_what_they_can_do(harness):
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    text = h.api.last(CADRE).text
+    assert "青山镇" in text and "干部" in text and "/list" in text and "/report" in text
+    person = await _person(h, CADRE)
+    async with h.sessions() as s:
+        qingshan = await get_township(s, "青山镇")
+        invite = (await s.scalars(sa.select(Invite))).one()
+    assert person.role == "cadre" and person.township_id == qingshan.id
+    assert invite.used_by == CADRE and invite.used_at == h.clock.now
+    await h.feed(u.message("/help"))
+    assert "/mycomments" in h.api.last(CADRE).text
+
+
+async def test_invite_used_twice_is_refused_and_the_second_person_stays_a_resident(harness):
+    h = harness
+    await open_consultation(h)
+    code = await _invite(h)
+    await h.feed(h.user(CADRE).message(f"/start inv_{code}"))
+    await h.feed(h.user(OTHER_CADRE).message(f"/start inv_{code}"))
+    assert "已经被使用过" in h.api.last(OTHER_CADRE).text
+    other = await _person(h, OTHER_CADRE)
+    assert other.role == "resident" and other.township_id is None
+    async with h.sessions() as s:
+        assert (await s.get(Invite, code)).used_by == CADRE
+    await h.feed(h.user(CADRE).message(f"/start inv_{code}"))  # the owner again: harmless
+    assert "已经是<b>青山镇</b>的干部" in h.api.last(CADRE).text
+
+
+async def test_expired_invite_is_refused_and_changes_nothing(harness):
+    h = harness
+    await open_consultation(h)
+    code = await _invite(h, expires=timedelta(hours=1))
+    h.clock.advance(hours=2)
+    await h.feed(h.user(CADRE).message(f"/start inv_{code}"))
+    assert "已经过期" in h.api.last(CADRE).text
+    assert (await _person(h, CADRE)).role == "resident"
+    async with h.sessions() as s:
+        assert (await s.get(Invite, code)).used_by is None
+
+
+async def test_revoked_invite_is_refused_and_changes_nothing(harness):
+    h = harness
+    await open_consultation(h)
+    code = await _invite(h)
+    async with h.sessions() as s:
+        assert (await revoke(s, code, h.clock.now))[1] == "ok"
+        await s.commit()
+    await h.feed(h.user(CADRE).message(f"/start inv_{code}"))
+    assert "已经作废" in h.api.last(CADRE).text
+    assert (await _person(h, CADRE)).role == "resident"
+    async with h.sessions() as s:
+        assert (await s.get(Invite, code)).used_by is None
+
+
+async def test_guessed_invite_code_is_refused_and_changes_nothing(harness):
+    h = harness
+    await open_consultation(h)
+    code = await _invite(h)
+    for guess in ("inv_aaaaaaaaaaaa", "inv_", "inv_" + "x" * 60, f"inv_{code[:-1]}"):
+        await h.feed(h.user(CADRE).message(f"/start {guess}"))
+        assert "邀请链接无效" in h.api.last(CADRE).text, guess
+    assert (await _person(h, CADRE)).role == "resident"
+    async with h.sessions() as s:
+        assert (await s.get(Invite, code)).used_by is None
+
+
+# --- browsing and /find ---------------------------------------------------------------------------
+
+
+MANY = [DutyItem(Part.BASIC, f"民生事项{n:02d}", seq=n, category="民生服务", content=f"内容{n}") for n in range(1, 21)] \
+    + [DutyItem(Part.BASIC, "发展党员", seq=21, category="党的建设"),
+       DutyItem(Part.COOPERATING, "食品安全协管巡查与信息报告", seq=1, category="市场监管",
+                county_department="县市场监管局", basis="《食品安全法》"),
+       DutyItem(Part.BASIC, "政务服务APP推广", seq=22, category="民生服务", basis="《电子政务办法》")]
+
+
+async def test_browse_part_then_category_then_items_with_pages_edited_in_place(harness):
+    h = harness
+    await open_consultation(h, items=MANY)
+    u = await _cadre(h)
+    await h.feed(u.message("/list"))
+    parts = h.api.last(CADRE)
+    assert "青山镇履行职责事项清单" in parts.text
+    labels = [t for t, _ in buttons(parts.reply_markup)]
+    assert labels[:3] == ["基本履职事项（22项）", "配合履职事项（1项）", "上级部门收回事项（0项）"]
+    assert "➕ 提出遗漏事项" in labels
+    await _tap(h, u, "基本履职事项")
+    cats = h.api.last(CADRE)
+    assert cats.method == "editMessageText" and cats.message_id == parts.message_id
+    assert [t for t, _ in buttons(cats.reply_markup)][:2] == ["民生服务（21项）", "党的建设（1项）"]
+    await _tap(h, u, "民生服务")
+    page1 = h.api.last(CADRE)
+    names = [t for t, _ in buttons(page1.reply_markup)]
+    assert "第 1/3 页" in page1.text and names[:8] == [f"{n}. 民生事项{n:02d}" for n in range(1, 9)]
+    assert "›" in names and "‹" not in names
+    await _tap(h, u, "›")
+    page2 = h.api.last(CADRE)
+    assert "第 2/3 页" in page2.text and buttons(page2.reply_markup)[0][0] == "9. 民生事项09"
+    await _tap(h, u, "›")
+    page3 = [t for t, _ in buttons(h.api.last(CADRE).reply_markup)]
+    assert page3[:5] == ["17. 民生事项17", "18. 民生事项18", "19. 民生事项19", "20. 民生事项20", "22. 政务服务APP推广"]
+    assert "›" not in page3
+    await _tap(h, u, "18.")
+    card = h.api.last(CADRE)
+    assert "<b>民生事项18</b>" in card.text and "内容18" in card.text
+    await _tap(h, u, "« 返回事项列表")
+    assert "第 3/3 页" in h.api.last(CADRE).text  # back to the page the item is on
+
+
+async def test_find_matches_name_content_and_basis_ignoring_case_and_width(harness):
+    h = harness
+    await open_consultation(h, items=MANY)
+    u = await _cadre(h)
+    await h.feed(u.message("/find ａｐｐ"))  # full-width, lower case
+    hits = h.api.last(CADRE)
+    assert "共 1 项" in hits.text and "政务服务APP推广" in hits.text
+    await h.feed(u.message("/find 食品安全法"))  # only in the basis
+    assert "食品安全协管巡查与信息报告" in h.api.last(CADRE).text
+    await h.feed(u.message("/find 内容1"))  # content: 内容1, 内容10…内容19 → 11 hits, 2 pages
+    hits = h.api.last(CADRE)
+    assert "共 11 项" in hits.text and "第 1/2 页" in hits.text
+    assert len([t for t, _ in buttons(hits.reply_markup) if ". " in t]) == 8
+    await _tap(h, u, "›")
+    assert "第 2/2 页" in h.api.last(CADRE).text
+    await _tap(h, u, "9.")
+    await _tap(h, u, "« 返回搜索结果")
+    assert "第 2/2 页" in h.api.last(CADRE).text
+    await h.feed(u.message("/find 没有这个词"))
+    assert "没有找到" in h.api.last(CADRE).text
+    await h.feed(u.message("/find"))
+    assert "/find 低保" in h.api.last(CADRE).text
+
+
+async def test_item_card_shows_every_field_of_its_part_and_the_comment_button_for_cadres(harness):
+    h = harness
+    c, code = await open_consultation(h)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "消防安全检查与火灾隐患整治")
+    card = h.api.last(CADRE)
+    for line in ("<b>序号</b>：1", "<b>领域</b>：平安法治", "<b>二级类别</b>：—", "<b>事项名称</b>：消防安全检查与火灾隐患整治",
+                 "<b>对应上级部门</b>：县消防救援大队", "<b>上级部门职责</b>：—", "<b>乡镇（街道）配合职责</b>：巡查发现报告",
+                 "<b>依据</b>：《消防法》", "<b>备注</b>：—", "所属部分：配合履职事项"):
+        assert line in card.text, line
+    assert "已经提了 0 条意见" in card.text
+    assert [t for t, _ in buttons(card.reply_markup)] == ["✍️ 提意见", "« 返回事项列表"]
+    # a resident who came through the link sees the card read-only
+    r = h.user(RESIDENT)
+    await h.feed(r.message(f"/start {code}"))
+    await _tap(h, r, "开始答题")
+    await _open_card(h, r, c, "特种设备安全监管")
+    card = h.api.last(RESIDENT)
+    assert "<b>承接部门</b>：县市场监管局" in card.text and "<b>收回后工作方式</b>：—" in card.text
+    assert [t for t, _ in buttons(card.reply_markup)] == ["« 返回事项列表"]
+
+
+# --- comments ------------------------------------------------------------------------------------------
+
+
+async def test_comment_with_kind_text_and_proposed_wording_is_stored(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "矛盾纠纷排查化解与人民调解")
+    await _tap(h, u, "✍️ 提意见")
+    kinds = [t for t, _ in buttons(h.api.last(CADRE).reply_markup)]
+    assert kinds[:6] == ["应调整为配合事项", "应调整为基本事项", "建议收回", "依据缺失或有误", "表述不清", "其他"]
+    await _tap(h, u, "依据缺失或有误")
+    assert "请直接输入您的意见" in h.api.last(CADRE).text
+    await h.feed(u.message("还应列明《信访工作条例》"))
+    assert "已保存" in h.api.last(CADRE).text
+    await h.feed(u.message("矛盾纠纷排查化解、人民调解和信访工作"))
+    assert "已保存建议的表述" in h.api.last(CADRE).text
+    [comment] = await _comments(h)
+    async with h.sessions() as s:
+        qingshan = await get_township(s, "青山镇")
+    assert (comment.consultation_id, comment.item_id, comment.person_id, comment.township_id) == \
+        (c, await _item_id(h, "矛盾纠纷排查化解与人民调解"), CADRE, qingshan.id)
+    assert (comment.kind, comment.text, comment.proposed_wording) == \
+        ("basis", "还应列明《信访工作条例》", "矛盾纠纷排查化解、人民调解和信访工作")
+    await _open_card(h, u, c, "矛盾纠纷排查化解与人民调解")
+    assert "已经提了 1 条意见" in h.api.last(CADRE).text
+    assert "我对这个事项的意见（1条）" in [t for t, _ in buttons(h.api.last(CADRE).reply_markup)]
+
+
+async def test_skipping_the_proposed_wording_keeps_the_comment(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "同意收回")
+    await _tap(h, u, "跳过")
+    assert "意见已保存" in h.api.last(CADRE).text
+    await h.feed(u.message("随便说点什么"))  # no longer a wording
+    [comment] = await _comments(h)
+    assert comment.text == "同意收回" and comment.proposed_wording == ""
+
+
+async def test_edit_and_withdraw_own_comment_from_mycomments(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "表述不清", "看不懂")
+    await h.feed(u.message("/mycomments"))
+    mine = h.api.last(CADRE)
+    [comment] = await _comments(h)
+    assert f"#{comment.id}" in mine.text and "[待答复] 表述不清" in mine.text and "看不懂" in mine.text
+    await _tap(h, u, "修改 #")
+    assert "原来的内容" in h.api.last(CADRE).text
+    await h.feed(u.message("“特种设备”指哪些设备，应写清楚"))
+    assert "已修改" in h.api.last(CADRE).text
+    assert (await _comments(h))[0].text == "“特种设备”指哪些设备，应写清楚"
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "撤回 #")
+    assert "确定撤回" in h.api.last(CADRE).text
+    await _tap(h, u, "确定撤回")
+    assert "[已撤回]" in h.api.last(CADRE).text
+    assert not any(t.startswith("修改") for t, _ in buttons(h.api.last(CADRE).reply_markup))
+    assert (await _comments(h))[0].status == "withdrawn"
+
+
+async def test_answered_comment_shows_its_answer_and_can_no_longer_be_changed(harness):
+    from storage.comments import answer_comment
+
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "同意")
+    [comment] = await _comments(h)
+    async with h.sessions() as s:
+        await answer_comment(s, comment.id, "partly", "已在备注中说明", ORGANIZER, h.clock.now)
+        await s.commit()
+    await h.feed(u.message("/mycomments"))
+    assert "[部分采纳]" in h.api.last(CADRE).text and "答复：已在备注中说明" in h.api.last(CADRE).text
+    await h.feed(u.press(h.api.last(CADRE).message_id, MineCB(a="e", m=comment.id).pack()))
+    assert "已经答复" in _alert(h)
+
+
+async def test_missing_item_proposal_is_stored_with_name_part_category_basis_and_why(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/missing"))
+    assert "第 1/5 步" in h.api.last(CADRE).text
+    await h.feed(u.message("农村公路日常养护"))
+    await _tap(h, u, "配合履职事项")
+    assert "平安法治" in [t for t, _ in buttons(h.api.last(CADRE).reply_markup)]
+    await h.feed(u.message("交通运输"))  # a category typed in
+    await h.feed(u.message("《公路法》"))
+    await h.feed(u.message("乡镇实际承担巡查和报告"))
+    assert "已收到您提出的遗漏事项" in h.api.last(CADRE).text
+    [comment] = await _comments(h)
+    assert comment.kind == "missing" and comment.item_id is None and comment.consultation_id == c
+    assert comment.missing == {"name": "农村公路日常养护", "part": "cooperating", "category": "交通运输",
+                               "basis": "《公路法》"}
+    assert comment.text == "乡镇实际承担巡查和报告"
+
+
+async def test_missing_item_from_the_part_menu_button_with_category_button_and_skipped_basis(harness):
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/list"))
+    await _tap(h, u, "➕ 提出遗漏事项")
+    await h.feed(u.message("河湖巡查"))
+    await h.feed(u.message("基本"))  # typed where a button is expected
+    assert "请点下面的按钮" in h.api.last(CADRE).text
+    await _tap(h, u, "基本履职事项")
+    await _tap(h, u, "平安法治")
+    await _tap(h, u, "跳过")
+    await h.feed(u.message("河长制要求"))
+    [comment] = await _comments(h)
+    assert comment.missing == {"name": "河湖巡查", "part": "basic", "category": "平安法治", "basis": ""}
+
+
+# --- off-list reports ------------------------------------------------------------------------------------
+
+
+async def test_report_an_off_list_task_is_stored_with_the_open_consultation(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/report"))
+    assert "第 1/5 步" in h.api.last(CADRE).text
+    await h.feed(u.message("县住建局"))
+    await h.feed(u.message("自建房安全排查数据录入"))
+    await h.feed(u.message("2026年11月"))
+    await h.feed(u.message("电话"))  # typed where a button is expected
+    assert "请点下面的按钮" in h.api.last(CADRE).text
+    await _tap(h, u, "工作群")
+    await h.feed(u.message("要求三天内完成，占用两名干部"))
+    assert "已收到您的报告" in h.api.last(CADRE).text
+    async with h.sessions() as s:
+        [report] = (await s.scalars(sa.select(OffListReport))).all()
+        qingshan = await get_township(s, "青山镇")
+    assert (report.consultation_id, report.person_id, report.township_id) == (c, CADRE, qingshan.id)
+    assert (report.department, report.task, report.assigned_on, report.method, report.details) == \
+        ("县住建局", "自建房安全排查数据录入", "2026年11月", "group", "要求三天内完成，占用两名干部")
+    await h.feed(u.message("/myreports"))
+    assert "自建房安全排查数据录入" in h.api.last(CADRE).text and "工作群" in h.api.last(CADRE).text
+
+
+async def test_report_without_an_open_consultation_has_no_consultation(harness):
+    h = harness
+    from surveys.consultation import Status
+
+    await open_consultation(h, status=Status.CLOSED)
+    u = await _cadre(h)
+    await h.feed(u.message("/report"))
+    for text in ("县应急局", "防汛值班", "上周"):
+        await h.feed(u.message(text))
+    await _tap(h, u, "会议")
+    await _tap(h, u, "跳过")
+    async with h.sessions() as s:
+        [report] = (await s.scalars(sa.select(OffListReport))).all()
+    assert report.consultation_id is None and report.method == "meeting" and report.details == ""
+
+
+# --- refusals ------------------------------------------------------------------------------------------
+
+
+async def test_residents_and_unverified_people_get_only_cadres_for_cadre_commands(harness):
+    h = harness
+    await open_consultation(h)
+    async with h.sessions() as s:  # claims the cadre role but was never bound to a township
+        s.add(Person(id=OTHER_CADRE, role="cadre"))
+        await s.commit()
+    for user in (RESIDENT, OTHER_CADRE):
+        u = h.user(user)
+        for command in ("/mycomments", "/missing", "/report", "/myreports"):
+            await h.feed(u.message(command))
+            assert "只对经过邀请验证的乡镇（街道）干部开放" in h.api.last(user).text, (user, command)
+        await h.feed(u.message("/list"))
+        assert "您还没有参加意见征询" in h.api.last(user).text
+    assert await _comments(h) == []
+    async with h.sessions() as s:
+        assert (await s.scalars(sa.select(OffListReport))).all() == []
+
+
+async def test_resident_forging_a_comment_button_writes_nothing(harness):
+    h = harness
+    c, code = await open_consultation(h)
+    r = h.user(RESIDENT)
+    await h.feed(r.message(f"/start {code}"))
+    i = await _item_id(h, "特种设备安全监管")
+    await h.feed(r.press(1, CommentCB(c=c, i=i, k="other").pack()))
+    assert "只对经过邀请验证" in _alert(h)
+    await h.feed(r.message("这是一条伪造的意见"))
+    assert await _comments(h) == []
+
+
+async def test_forged_buttons_naming_another_township_item_or_consultation_do_nothing(harness):
+    h = harness
+    c1, _ = await open_consultation(h)
+    c2, _ = await open_consultation(h, township="绿水镇")
+    u = await _cadre(h)
+    other_item = await _item_id(h, "特种设备安全监管", township="绿水镇")
+    for data in (ItemCB(c=c1, i=other_item), ItemCB(c=c2, i=other_item), ListCB(c=c2), ListCB(c=c2, p="basic"),
+                 CommentCB(c=c1, i=other_item, k="other"), CommentCB(c=c2, i=other_item, k="other"),
+                 CommentCB(c=c2, i=other_item), ListCB(c=9999)):
+        h.api.clear()
+        await h.feed(u.press(1, data.pack()))
+        assert [call.method for call in h.api.calls] == ["answerCallbackQuery"], data
+        assert "没有权限" in _alert(h), data
+    await h.feed(u.message("伪造的意见"))
+    assert await _comments(h) == []
+
+
+async def test_forged_buttons_on_someone_elses_comment_do_nothing(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    other = await _cadre(h, user=OTHER_CADRE)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "我的意见")
+    [comment] = await _comments(h)
+    await h.feed(other.message("/mycomments"))
+    assert "您还没有提过意见" in h.api.last(OTHER_CADRE).text  # cannot read others' comments
+    for action in ("e", "w", "y", "s"):
+        await h.feed(other.press(1, MineCB(a=action, m=comment.id).pack()))
+        assert "没有权限" in _alert(h), action
+    await h.feed(other.message("改掉别人的意见"))
+    [after] = await _comments(h)
+    assert (after.text, after.status, after.proposed_wording) == ("我的意见", "open", "")
+
+
+async def test_a_10000_character_comment_is_refused_clearly_and_nothing_is_stored(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "长" * 10_000)
+    text = h.api.last(CADRE).text
+    assert "最多 2000 字" in text and "10000 字" in text and "没有保存" in text
+    assert await _comments(h) == []
+    await h.feed(u.message("短一点的意见"))  # still in the text step
+    assert [x.text for x in await _comments(h)] == ["短一点的意见"]
+
+
+async def test_a_flood_of_100_comments_in_a_minute_is_throttled_after_the_limit(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    i = await _item_id(h, "特种设备安全监管")
+    for n in range(100):
+        await h.feed(u.press(1, CommentCB(c=c, i=i, k="other").pack()))
+        await h.feed(u.message(f"意见 {n}"))
+        if n % 10 == 0:
+            h.clock.advance(seconds=6)
+    assert len(await _comments(h)) == 20
+    assert "您提交得太快了" in _alert(h) and "10 分钟内最多提 20 条" in _alert(h)
+    h.clock.advance(minutes=11)  # the window has passed: allowed again
+    await h.feed(u.press(1, CommentCB(c=c, i=i, k="other").pack()))
+    await h.feed(u.message("过了十分钟"))
+    assert len(await _comments(h)) == 21
+
+
+async def test_after_the_deadline_comments_edits_and_withdrawals_are_refused(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "截止前的意见")
+    i = await _item_id(h, "特种设备安全监管")
+    await h.feed(u.press(1, CommentCB(c=c, i=i, k="other").pack()))  # now typing a second one…
+    h.clock.advance(days=11)  # …past the deadline
+    await h.feed(u.message("截止后的意见"))
+    assert "截止" in h.api.last(CADRE).text
+    await h.feed(u.press(1, CommentCB(c=c, i=i, k="other").pack()))
+    assert "已于" in _alert(h) and "截止" in _alert(h)
+    [comment] = await _comments(h)
+    for action in ("e", "w", "y"):
+        await h.feed(u.press(1, MineCB(a=action, m=comment.id).pack()))
+        assert "已经截止" in _alert(h), action
+    await _open_card(h, u, c, "特种设备安全监管")
+    assert "✍️ 提意见" not in [t for t, _ in buttons(h.api.last(CADRE).reply_markup)]
+    await h.feed(u.message("/missing"))
+    assert "截止" in h.api.last(CADRE).text
+    [after] = await _comments(h)
+    assert (after.text, after.status) == ("截止前的意见", "open")
+
+
+def test_sample_items_are_the_shared_ones() -> None:
+    assert ITEMS[3].name == "消防安全检查与火灾隐患整治"  # the card test relies on it
