@@ -17,8 +17,6 @@ withdrawn ones with their status. A comment without an item and with a
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import hmac
 import html
 import io
@@ -48,6 +46,7 @@ EXCEL_CELL_LIMIT = 32767
 GIST_CHARS = 120
 TOP_ITEMS = 5
 DIGEST_MAX_TOWNSHIPS = 40
+_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 base32
 
 
 # --- the snapshot ----------------------------------------------------------------------
@@ -161,8 +160,9 @@ class ConsultationData:
 def pseudonym(key: str, person_id: int) -> str:
     """A short, stable, keyed pseudonym ("R-" + 10 base32 characters). Without the
     key nobody can go back from it to the Telegram id."""
-    digest = hmac.new(key.encode("utf-8"), str(int(person_id)).encode("ascii"), hashlib.sha256).digest()
-    return "R-" + base64.b32encode(digest).decode("ascii")[:10]
+    digest = hmac.digest(key.encode("utf-8"), str(int(person_id)).encode("ascii"), "sha256")
+    bits = int.from_bytes(digest[:7], "big") >> 6  # the first 50 bits: 10 base32 characters
+    return "R-" + "".join(_B32[(bits >> shift) & 31] for shift in range(45, -5, -5))
 
 
 # --- texts -------------------------------------------------------------------------------

@@ -1,0 +1,276 @@
+"""Benchmark: reports at county scale. Seeds 100,000 respondents × 10 answers and
+20,000 comments into a temporary SQLite database (and into a temporary PostgreSQL
+database when one is reachable at 127.0.0.1:5432), then times, in the same run,
+
+- load_consultation_data + digest + build_workbook (what /export and the final
+  report do), against
+- plain_group_by_figures (the headline figures by SQL GROUP BY alone),
+
+and prints a table with the times, their ratio (target ≤ 1.5×) and peak memory.
+
+    .venv/bin/python bench/report_scale.py [--respondents 100000] [--comments 20000]
+                                           [--no-postgres] [--tracemalloc]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import tempfile
+import time
+import tracemalloc
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from storage.engine import make_engine, make_sessionmaker, sync_url
+from storage.migrate import upgrade
+from storage.models import (
+    Answer,
+    Comment,
+    Consultation,
+    ConsultationTownship,
+    DutyItemRow,
+    DutyListRow,
+    OffListReport,
+    Response,
+    Township,
+)
+from storage.reports import load_consultation_data, plain_group_by_figures
+from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
+from surveys.report import build_workbook, digest, headline_figures
+
+POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+CHUNK = 20_000
+KINDS = ("wrong_part", "basis", "wording", "cannot_carry", "withdraw", "other")
+DECISIONS = ("adopted", "partly", "rejected", None, None)
+PARTS = ("basic",) * 5 + ("cooperating",) * 3 + ("withdrawn",) * 2
+CATEGORIES = ("党的建设", "经济发展", "民生服务", "平安法治", "应急管理", "乡村振兴", "生态环境", "综合保障")
+RATING = """
+  - id: rate
+    type: item_rating
+    text:
+      zh_CN: 请为下面几项工作打分
+      en: Please rate these duties
+    allow_unsure: true
+    max_items: 5
+"""
+NOW = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
+OPENS = NOW - timedelta(days=10)
+
+
+def _rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def seed(url: str, respondents: int, n_comments: int, townships: int, items_per_list: int) -> int:
+    """Bulk-insert a consultation with Core executemany; returns its id."""
+    rnd = random.Random(7)
+    engine = sa.create_engine(sync_url(url))
+    questionnaire = DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8").rstrip() + "\n" + RATING
+    with engine.begin() as conn:
+        conn.execute(sa.insert(Township.__table__),
+                     [{"id": t + 1, "name": f"第{t + 1}镇", "created_at": OPENS} for t in range(townships)])
+        conn.execute(sa.insert(DutyListRow.__table__),
+                     [{"id": t + 1, "township_id": t + 1, "version": "1", "status": "consulting",
+                       "source_file": "", "created_at": OPENS} for t in range(townships)])
+        items = []
+        for t in range(townships):
+            for n in range(items_per_list):
+                items.append({"id": t * items_per_list + n + 1, "list_id": t + 1, "position": n,
+                              "part": PARTS[n * len(PARTS) // items_per_list], "seq": n + 1,
+                              "category": CATEGORIES[n % len(CATEGORIES)], "subcategory": "",
+                              "name": f"履职事项{n + 1:03d}", "content": "", "basis": "", "county_department": "",
+                              "county_duty": "", "receiving_department": "", "working_mode": "", "remarks": ""})
+        conn.execute(sa.insert(DutyItemRow.__table__), items)
+        cid = conn.execute(sa.insert(Consultation.__table__).values(
+            title="青山县乡镇履职事项清单征求意见（压力测试）", intro="", questionnaire=questionnaire,
+            opens_at=OPENS, closes_at=NOW + timedelta(days=4), status="open", settings={}, created_at=OPENS,
+        )).inserted_primary_key[0]
+        conn.execute(sa.insert(ConsultationTownship.__table__),
+                     [{"consultation_id": cid, "township_id": t + 1, "list_id": t + 1, "code": f"bench{t:03d}"}
+                      for t in range(townships)])
+
+    needs = ("welfare", "elderly", "health", "jobs", "disputes", "safety", "environment", "housing", "roads")
+    ages = ("u30", "a30_44", "a45_59", "a60_74", "a75", None)
+    for start in range(0, respondents, CHUNK):
+        responses, answers = [], []
+        for rid in range(start + 1, min(respondents, start + CHUNK) + 1):
+            tid = rid % townships + 1
+            started = OPENS + timedelta(seconds=rnd.randrange(10 * 86400))
+            completed = started + timedelta(minutes=rnd.randrange(2, 20)) if rnd.random() < 0.8 else None
+            responses.append({"id": rid, "consultation_id": cid, "person_id": 10_000_000 + rid, "township_id": tid,
+                              "started_at": started, "updated_at": completed or started,
+                              "completed_at": completed})
+            missing = rnd.choice(("yes", "no", "no", "unsure"))
+            first = (tid - 1) * items_per_list + 1
+            values: dict[str, Any] = {
+                "aware": rnd.choice(("well", "some", "heard", "no")),
+                "sat_welfare": rnd.choice((1, 2, 3, 4, 4, 5, 5, "unsure")),
+                "sat_safety": rnd.choice((1, 2, 3, 4, 4, 5, 5, "unsure")),
+                "sat_emergency": rnd.choice((1, 2, 3, 4, 5, 5, "unsure")),
+                "needs": sorted(rnd.sample(needs, rnd.randint(1, 3)), key=needs.index),
+                "missing": missing,
+                "missing_what": "村里的河道没人管，希望乡镇定期巡查。" if missing == "yes" else None,
+                "suggest": "希望办事能少跑腿，窗口多留人。" if rnd.random() < 0.2 else None,
+                "age": rnd.choice(ages),
+                "rate": {str(first + k): rnd.choice((1, 2, 3, 4, 5, "unsure")) for k in range(5)},
+            }
+            for qid, value in values.items():
+                answers.append({"response_id": rid, "question_id": qid, "value": value, "answered_at": started})
+        with engine.begin() as conn:
+            conn.execute(sa.insert(Response.__table__), responses)
+            conn.execute(sa.insert(Answer.__table__), answers)
+
+    comments = []
+    for _ in range(n_comments):
+        tid = rnd.randrange(townships) + 1
+        created = OPENS + timedelta(seconds=rnd.randrange(10 * 86400))
+        decision = rnd.choice(DECISIONS)
+        is_missing = rnd.random() < 0.05
+        comments.append({
+            "consultation_id": cid, "person_id": 20_000_000 + rnd.randrange(2000), "township_id": tid,
+            "item_id": None if is_missing else (tid - 1) * items_per_list + rnd.randrange(items_per_list) + 1,
+            "kind": "missing" if is_missing else rnd.choice(KINDS),
+            "text": "该事项应由县级部门牵头，乡镇配合即可，建议调整为配合履职事项。",
+            "proposed_wording": "配合县级部门做好巡查发现和信息报告" if rnd.random() < 0.3 else "",
+            "missing": {"name": "河道日常巡查", "part": "basic"} if is_missing else {},
+            "status": "withdrawn" if rnd.random() < 0.02 else "open", "decision": decision,
+            "reply": "已按意见修改。" if decision else "", "replied_at": created + timedelta(days=1) if decision else None,
+            "hidden": rnd.random() < 0.01, "created_at": created, "updated_at": created,
+        })
+    offlist = [{"consultation_id": cid, "person_id": 20_000_000 + n, "township_id": n % townships + 1,
+                "department": f"县{('住建', '应急', '市场监管', '农业农村')[n % 4]}局", "task": f"临时排查任务{n % 37}",
+                "assigned_on": "2026-11-20", "method": "document", "details": "", "created_at": OPENS}
+               for n in range(500)]
+    with engine.begin() as conn:
+        for start in range(0, len(comments), CHUNK):
+            conn.execute(sa.insert(Comment.__table__), comments[start:start + CHUNK])
+        conn.execute(sa.insert(OffListReport.__table__), offlist)
+    engine.dispose()
+    return int(cid)
+
+
+async def measure(url: str, cid: int, with_tracemalloc: bool) -> dict[str, Any]:
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    out: dict[str, Any] = {}
+    try:
+        rss_before = _rss_mb()
+        async with sessions() as s:
+            t = time.perf_counter()
+            plain = await plain_group_by_figures(s, cid)
+            out["plain"] = time.perf_counter() - t
+        async with sessions() as s:
+            t = time.perf_counter()
+            data = await load_consultation_data(s, cid, "bench-key", "Asia/Shanghai")
+            out["load"] = time.perf_counter() - t
+        t = time.perf_counter()
+        d = digest(data, NOW - timedelta(days=1), NOW)
+        d.text("zh_CN")
+        out["digest"] = time.perf_counter() - t
+        t = time.perf_counter()
+        xlsx = build_workbook(data)
+        out["workbook"] = time.perf_counter() - t
+        out["xlsx_mb"] = len(xlsx) / 1e6
+        out["rss_before"], out["rss_peak"] = rss_before, _rss_mb()
+        out["same_figures"] = plain == headline_figures(data)
+        out["answers"] = sum(len(r.answers) for r in data.responses)
+        async with sessions() as s:  # a second GROUP BY run, warm, for a fair comparison
+            t = time.perf_counter()
+            await plain_group_by_figures(s, cid)
+            out["plain"] = min(out["plain"], time.perf_counter() - t)
+        del data, xlsx
+        if with_tracemalloc:
+            tracemalloc.start()
+            async with sessions() as s:
+                data = await load_consultation_data(s, cid, "bench-key", "Asia/Shanghai")
+            digest(data, None, NOW)
+            build_workbook(data)
+            out["py_peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
+            tracemalloc.stop()
+    finally:
+        await engine.dispose()
+    return out
+
+
+def _postgres_reachable() -> bool:
+    import socket
+
+    u = make_url(POSTGRES_URL)
+    try:
+        with socket.create_connection((u.host or "127.0.0.1", u.port or 5432), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def run(kind: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
+    upgrade(url)
+    t = time.perf_counter()
+    cid = seed(url, args.respondents, args.comments, args.townships, args.items)
+    seeded = time.perf_counter() - t
+    print(f"[{kind}] seeded {args.respondents:,} respondents × 10 answers, {args.comments:,} comments "
+          f"in {seeded:.1f} s", flush=True)
+    result = asyncio.run(measure(url, cid, args.tracemalloc))
+    result["kind"] = kind
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--respondents", type=int, default=100_000)
+    parser.add_argument("--comments", type=int, default=20_000)
+    parser.add_argument("--townships", type=int, default=10)
+    parser.add_argument("--items", type=int, default=300, help="items per township list")
+    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--tracemalloc", action="store_true", help="also measure Python's peak allocation")
+    args = parser.parse_args()
+
+    results = []
+    with tempfile.TemporaryDirectory() as tmp:
+        results.append(run("sqlite", f"sqlite+aiosqlite:///{Path(tmp) / 'bench.db'}", args))
+    if not args.no_postgres and _postgres_reachable():
+        name = f"qingdan_bench_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine(make_url(POSTGRES_URL).set(drivername="postgresql+psycopg"),
+                                 isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+        try:
+            url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+            results.append(run("postgres", url, args))
+        finally:
+            with admin.connect() as conn:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            admin.dispose()
+    elif not args.no_postgres:
+        print("PostgreSQL not reachable at", POSTGRES_URL, "- SQLite only")
+
+    print()
+    head = (f"{'db':<9}{'answers':>10}{'load s':>9}{'digest s':>10}{'xlsx s':>9}{'report s':>10}"
+            f"{'GROUP BY s':>12}{'ratio':>9}{'xlsx MB':>9}{'RSS MB':>14}{'same':>6}")
+    print(head)
+    print("-" * len(head))
+    for r in results:
+        report = r["load"] + r["digest"] + r["workbook"]
+        rss = f"{r['rss_before']:.0f}→{r['rss_peak']:.0f}"
+        print(f"{r['kind']:<9}{r['answers']:>10,}{r['load']:>9.2f}{r['digest']:>10.2f}{r['workbook']:>9.2f}"
+              f"{report:>10.2f}{r['plain']:>12.2f}{report / r['plain']:>8.1f}×{r['xlsx_mb']:>9.1f}{rss:>14}"
+              f"{'yes' if r['same_figures'] else 'NO':>6}")
+        if "py_peak_mb" in r:
+            print(f"{'':<9}tracemalloc peak of load+digest+workbook: {r['py_peak_mb']:.0f} MB")
+    print("\nratio = (load + digest + workbook) / GROUP BY; target ≤ 1.5×. RSS: process max RSS "
+          "before → after the report (includes seeding).")
+    print(json.dumps([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in results]))
+
+
+if __name__ == "__main__":
+    main()
