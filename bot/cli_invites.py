@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import typer
 
-from bot.db import ensure_schema, run_async
 from bot.config import get_settings
+from bot.db import ensure_schema, run_async
 from bot.texts import gettext
 from surveys.consultation import format_local
 

@@ -1,0 +1,98 @@
+"""`qingdan invites create/list/revoke` against a temporary SQLite database: one
+deep link per code, the list with statuses (text and JSON), revoking, and clear
+refusals of bad options."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.config import get_settings
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
+    monkeypatch.setenv("DATABASE_URL", url)
+    monkeypatch.setenv("BOT_USERNAME", "qingdan_test_bot")
+    monkeypatch.setenv("BOT_TOKEN", "")
+    monkeypatch.setenv("LOCALE", "zh_CN")
+    get_settings.cache_clear()
+    from storage.migrate import upgrade
+
+    upgrade(url)
+    asyncio.run(_township(url, "青山镇"))
+    yield url
+    get_settings.cache_clear()
+
+
+async def _township(url: str, name: str) -> None:
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.lists import get_or_create_township
+
+    engine = make_engine(url)
+    async with make_sessionmaker(engine)() as s:
+        await get_or_create_township(s, name)
+        await s.commit()
+    await engine.dispose()
+
+
+def _app():
+    from bot.cli import app
+
+    return app
+
+
+def test_create_prints_one_deep_link_per_code(cli_db) -> None:
+    result = runner.invoke(_app(), ["invites", "create", "--township", "青山镇", "--count", "3", "--expires", "2d"])
+    assert result.exit_code == 0, result.output
+    links = [line for line in result.stdout.splitlines() if line.startswith("https://")]
+    assert len(links) == 3 and len(set(links)) == 3
+    for link in links:
+        assert link.startswith("https://t.me/qingdan_test_bot?start=inv_")
+        code = link.rsplit("inv_", 1)[1]
+        assert len(code) >= 10 and code.isalnum() and code.islower()
+    assert "青山镇" in result.output and "3 个干部邀请链接" in result.output
+
+
+def test_list_shows_status_and_json(cli_db) -> None:
+    runner.invoke(_app(), ["invites", "create", "--township", "青山镇"])
+    runner.invoke(_app(), ["invites", "create", "--role", "organizer", "--expires", "never"])
+    result = runner.invoke(_app(), ["invites", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert sorted((d["role"], d["township"], d["status"]) for d in data) == \
+        [("cadre", "青山镇", "open"), ("organizer", None, "open")]
+    organizer = next(d for d in data if d["role"] == "organizer")
+    assert organizer["expires_at"] is None and organizer["url"].endswith("inv_" + organizer["code"])
+    text = runner.invoke(_app(), ["invites", "list"])
+    assert text.exit_code == 0 and "可用" in text.output and "长期" in text.output
+
+
+def test_revoke_marks_the_invite_revoked_and_refuses_unknown_codes(cli_db) -> None:
+    created = runner.invoke(_app(), ["invites", "create", "--township", "青山镇"])
+    code = created.stdout.strip().splitlines()[-1].rsplit("inv_", 1)[1]
+    result = runner.invoke(_app(), ["invites", "revoke", code])
+    assert result.exit_code == 0 and "已作废" in result.output
+    data = json.loads(runner.invoke(_app(), ["invites", "list", "--json"]).stdout)
+    assert [d["status"] for d in data] == ["revoked"]
+    unknown = runner.invoke(_app(), ["invites", "revoke", "nosuchcode00"])
+    assert unknown.exit_code == 1 and "没有这个邀请" in unknown.output
+
+
+def test_bad_options_are_refused_clearly(cli_db) -> None:
+    no_town = runner.invoke(_app(), ["invites", "create"])
+    assert no_town.exit_code == 2 and "--township" in no_town.output
+    unknown_town = runner.invoke(_app(), ["invites", "create", "--township", "不存在镇"])
+    assert unknown_town.exit_code == 1 and "没有找到乡镇" in unknown_town.output
+    bad_expiry = runner.invoke(_app(), ["invites", "create", "--township", "青山镇", "--expires", "soon"])
+    assert bad_expiry.exit_code == 2 and "7d" in bad_expiry.output
+    bad_role = runner.invoke(_app(), ["invites", "create", "--township", "青山镇", "--role", "king"])
+    assert bad_role.exit_code == 2
+    assert json.loads(runner.invoke(_app(), ["invites", "list", "--json"]).stdout) == []
