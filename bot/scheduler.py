@@ -1,0 +1,805 @@
+"""The scheduler: reminders, daily digests, closing at the deadline and the final
+report — and the follow-up messages themselves (thanks, "what changed").
+
+Running. One APScheduler 3 `AsyncIOScheduler` per database, its jobs in a
+`SQLAlchemyJobStore` on the project's database (through the sync driver,
+storage.engine.sync_url). `qingdan run` and `qingdan demo` start it next to the
+bot; `qingdan scheduler` runs it alone. Jobs are the module-level coroutine
+functions below and take ids only; they reach the bot, the database and the
+broadcaster through the module-level registry set by `configure`.
+
+Jobs per open consultation (stable ids; rebuilt at start-up and reconciled by the
+`sync` job every minute — that is also how a consultation created or opened in
+another process gets its jobs; in this process /open calls `schedule_consultation`
+at once through the organizer console's status hook):
+
+* ``close:<id>``  — at closes_at: status → closed, then the final report.
+* ``remind:<id>`` — every 10 minutes: the reminders due now (surveys.reminders).
+* ``digest:<id>`` — daily at FollowUp.digest_hour, local time: the organizers' digest.
+
+Misfire policy. Every job has ``coalesce=True`` (a job that missed several run times
+runs once) and ``max_instances=1``; each has its own ``misfire_grace_time``:
+
+* remind: 10 minutes, one tick. A tick missed by more is dropped — the next tick
+  does the same work, because reminders are selected from the state (a reminder
+  whose stage is still current is still due after a downtime, one whose stage
+  passed is replaced by the next stage's, nothing in the quiet hours).
+* digest: 6 hours. Down at 09:00 and back by 15:00: the day's digest is sent once
+  on start; later than that, or in the quiet hours, it waits for the next day.
+* close: None — closing and the final report always happen, however late.
+* sync: 60 s.
+Rebuilding keeps a job whose trigger is unchanged (its stored next run time, i.e. a
+missed run, survives the restart), and replaces it only when the consultation's
+times changed. Whatever runs twice sends nothing twice: every message goes through
+the Broadcaster under a key — ``remind:<id>:<kind>``, ``digest:<id>:<local date>``,
+``final:<id>:<closed-at>:<part>``, ``thanks:<id>``, ``changes:<id>:<list id>`` —
+and the Delivery table's unique (key, person) pair.
+
+One scheduler per database. APScheduler 3 cannot share a job store, so:
+PostgreSQL — a session-level advisory lock (`pg_try_advisory_lock`); a second
+scheduler waits, polling, logging that it waits, and takes over when the first one's
+connection ends. SQLite — an exclusive `flock` on a lock file next to the database
+(``<db>.scheduler.lock``, released by the OS when the process dies); a second one
+refuses to start with a message naming the holder's pid (`qingdan run` then runs
+the bot without a scheduler and says so).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import html
+import logging
+import os
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any, TypeVar
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from aiogram import Bot
+from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+from apscheduler.job import Job
+from apscheduler.jobstores.sqlalchemy import SQLAlchemyJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.broadcaster import Broadcaster, BroadcastResult, Outgoing
+from bot.config import Settings
+from bot.texts import gettext, normalize_locale
+from storage import followup
+from storage.engine import is_sqlite, sync_url
+from storage.models import Consultation
+from surveys.consultation import FollowUp, Status, Window, format_local, window
+from surveys.reminders import (
+    CADRE,
+    NUDGE,
+    Timing,
+    due_reminders,
+    group_by_kind,
+    is_quiet,
+    kind_hours,
+    time_left,
+)
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+REMIND_EVERY = timedelta(minutes=10)
+SYNC_EVERY = timedelta(seconds=60)
+DIGEST_GRACE = timedelta(hours=6)
+FINAL_WITHIN = timedelta(days=7)  # the sync job finishes final reports of consultations closed this recently
+LOCK_KEY = 0x51_49_4E_47  # "QING": the advisory lock id on PostgreSQL
+LOCK_POLL = 5.0
+CHANGES_LIMIT = 3500
+
+
+# --- the registry jobs reach the world through ----------------------------------------------------
+
+
+@dataclass
+class Services:
+    bot: Bot
+    sessionmaker: async_sessionmaker[AsyncSession]
+    settings: Settings
+    broadcaster: Broadcaster
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def locale_of(self, language: str | None) -> str:
+        return normalize_locale(language) if language else self.settings.locale
+
+
+_services: Services | None = None
+_scheduler: AsyncIOScheduler | None = None
+_background: set[asyncio.Task[Any]] = set()
+
+
+def configure(services: Services | None) -> None:
+    """Set (or, with None, clear) what jobs and hooks use."""
+    global _services
+    _services = services
+
+
+def services() -> Services:
+    if _services is None:
+        raise RuntimeError("bot.scheduler.configure() was not called")
+    return _services
+
+
+def _spawn(coro: Awaitable[Any]) -> None:
+    task = asyncio.ensure_future(coro)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+    task.add_done_callback(_log_failure)
+
+
+def _log_failure(task: asyncio.Task[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("follow-up task failed", exc_info=task.exception())
+
+
+async def wait_idle() -> None:
+    """For tests and shutdown: wait for follow-up work started by hooks."""
+    while _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
+
+
+class _Lazy:
+    """An async value computed once, on first use (renders run concurrently)."""
+
+    def __init__(self, make: Callable[[], Awaitable[Any]]) -> None:
+        self.make = make
+        self.lock = asyncio.Lock()
+        self.done = False
+        self.value: Any = None
+
+    async def get(self) -> Any:
+        async with self.lock:
+            if not self.done:
+                self.value = await self.make()
+                self.done = True
+        return self.value
+
+
+def _t(key: str, locale: str, **kw: Any) -> str:
+    return gettext(f"scheduler.{key}", locale, **kw)
+
+
+def _left(closes_at: datetime, now: datetime, locale: str) -> str:
+    n, unit = time_left(closes_at, now)
+    return _t(f"left-{unit}", locale, n=n)
+
+
+# --- reminders -------------------------------------------------------------------------------------
+
+
+async def send_reminders(s: Services, consultation_id: int) -> dict[str, BroadcastResult]:
+    """Send the reminders due now for one consultation (one broadcast per kind)."""
+    from bot.routers.cadre import ListCB
+    from bot.routers.resident import BeginCB
+
+    now = s.clock()
+    tz = s.settings.timezone
+    async with s.sessionmaker() as session:
+        c = await session.get(Consultation, consultation_id)
+        if c is None:
+            return {}
+        settings = FollowUp.from_dict(c.settings)
+        timing = Timing(consultation_id, c.status, c.opens_at, c.closes_at, tz)
+        if window(c.status, c.opens_at, c.closes_at, now) != Window.OPEN or is_quiet(now, settings, tz):
+            return {}
+        people = await followup.reminder_candidates(session, consultation_id)
+        sent = await followup.reminder_log(session, consultation_id)
+        groups = group_by_kind(due_reminders(now, timing, people, sent, settings))
+        for kind, ids in groups.items():
+            await followup.drop_unsent(session, followup.remind_key(consultation_id, kind), ids)
+        await session.commit()
+        title, closes_at = c.title, c.closes_at
+    state = {p.person_id: p for p in people}
+
+    def render(kind: str) -> Callable[[int], Outgoing]:
+        def one(pid: int) -> Outgoing:
+            p = state[pid]
+            loc = s.locale_of(p.language)
+            kw = {"title": html.escape(title), "closes": format_local(closes_at, tz),
+                  "left": _left(closes_at, s.clock(), loc)}
+            if p.role == CADRE:
+                button = InlineKeyboardButton(text=_t("btn-list", loc),
+                                              callback_data=ListCB(c=consultation_id).pack())
+                text = _t("remind-cadre", loc, **kw)
+            else:
+                button = InlineKeyboardButton(text=_t("btn-continue", loc),
+                                              callback_data=BeginCB(c=consultation_id, t=p.township_id or 0).pack())
+                text = _t("remind-nudge" if kind == NUDGE else "remind-deadline", loc, **kw)
+            return Outgoing(text=text, reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
+        return one
+
+    results: dict[str, BroadcastResult] = {}
+    for kind, ids in sorted(groups.items(), key=lambda kv: kind_hours(kv[0]) or 0):
+        results[kind] = await s.broadcaster.broadcast(followup.remind_key(consultation_id, kind), ids, render(kind))
+    return results
+
+
+# --- digests, workbook, charts ---------------------------------------------------------------------
+
+
+async def _data(session: AsyncSession, settings: Settings, consultation_id: int) -> Any:
+    from storage.reports import load_consultation_data
+
+    return await load_consultation_data(session, consultation_id, settings.pseudonym_key, settings.timezone)
+
+
+async def digest_for(session: AsyncSession, settings: Settings, consultation_id: int, now: datetime,
+                     locale: str) -> tuple[str, bytes]:
+    """An on-demand digest (/digest): text and chart since the last daily digest.
+    It does not move last_digest_at (the daily one stays complete)."""
+    from surveys.charts import completion_chart
+    from surveys.report import digest
+
+    c = await session.get(Consultation, consultation_id)
+    if c is None:
+        raise LookupError(consultation_id)
+    data = await _data(session, settings, consultation_id)
+    return digest(data, c.last_digest_at, now).text(locale), completion_chart(data, locale)
+
+
+async def workbook_for(session: AsyncSession, settings: Settings, consultation_id: int,
+                       locale: str) -> tuple[bytes, str]:
+    """The results workbook (bytes, file name)."""
+    from surveys.report import build_workbook
+
+    data = await _data(session, settings, consultation_id)
+    content = await asyncio.to_thread(build_workbook, data, locale)
+    return content, _t("file-workbook", locale, id=consultation_id)
+
+
+async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | None:
+    """The daily digest to every organizer, once per local date; moves last_digest_at."""
+    from storage.people import organizers
+    from surveys.charts import completion_chart
+    from surveys.report import digest
+
+    now = s.clock()
+    tz = s.settings.timezone
+    key = f"digest:{consultation_id}:{now.astimezone(ZoneInfo(tz)).date().isoformat()}"
+    async with s.sessionmaker() as session:
+        c = await session.get(Consultation, consultation_id)
+        if c is None or c.status != Status.OPEN.value:
+            return None
+        if is_quiet(now, FollowUp.from_dict(c.settings), tz) or await followup.job_done(session, key):
+            return None
+        data = await _data(session, s.settings, consultation_id)
+        recipients = await organizers(session, s.settings.organizer_ids)
+        langs = await followup.languages(session, recipients)
+        since, title = c.last_digest_at, c.title
+    d = digest(data, since, now)
+    charts: dict[str, bytes] = {}
+
+    def text(pid: int) -> Outgoing:
+        return Outgoing(text=d.text(s.locale_of(langs.get(pid))))
+
+    def chart(pid: int) -> Outgoing:
+        loc = s.locale_of(langs.get(pid))
+        if loc not in charts:
+            charts[loc] = completion_chart(data, loc)
+        return Outgoing(text=_t("digest-chart", loc, title=html.escape(title)),
+                        photo=(charts[loc], f"digest-{consultation_id}.png"))
+
+    result = await s.broadcaster.broadcast(key, recipients, text)
+    result += await s.broadcaster.broadcast(f"{key}:chart", recipients, chart)
+    async with s.sessionmaker() as session:
+        await followup.set_last_digest(session, consultation_id, now)
+        await followup.mark_job_done(session, key)
+        await session.commit()
+    return result
+
+
+# --- closing, the final report, thanks ---------------------------------------------------------------
+
+
+async def close_if_due(s: Services, consultation_id: int) -> bool:
+    """Close an open consultation whose deadline has passed. True when this call closed it."""
+    from storage.consultations import set_status
+
+    async with s.sessionmaker() as session:
+        c = await session.get(Consultation, consultation_id)
+        if c is None or c.status != Status.OPEN.value or s.clock() < c.closes_at:
+            return False
+        await set_status(session, c, Status.CLOSED)
+        await session.commit()
+    log.info("consultation %s closed at its deadline", consultation_id)
+    return True
+
+
+async def after_close(s: Services, consultation_id: int) -> None:
+    """The final report to every organizer (message, workbook, charts, draft 反馈情况说明)
+    and, outside the quiet hours, the thank-you to every participant. Resumable: run it
+    again and only what is missing goes out."""
+    from storage.consultations import participants
+    from storage.people import organizers
+    from surveys.charts import comments_chart, completion_chart
+    from surveys.report import build_workbook, feedback_report
+
+    now = s.clock()
+    tz = s.settings.timezone
+    async with s.sessionmaker() as session:
+        c = await session.get(Consultation, consultation_id)
+        if c is None or c.status not in (Status.CLOSED.value, Status.REPORTED.value) or c.closed_at is None:
+            return
+        base = f"final:{consultation_id}:{int(c.closed_at.timestamp())}"
+        if await followup.job_done(session, f"{base}:done"):
+            return
+        staff = await organizers(session, s.settings.organizer_ids)
+        people = await participants(session, consultation_id)
+        langs = await followup.languages(session, [*staff, *people])
+        title, closed_at, quiet = c.title, c.closed_at, is_quiet(now, FollowUp.from_dict(c.settings), tz)
+
+    async def load() -> Any:
+        async with s.sessionmaker() as session:
+            return await _data(session, s.settings, consultation_id)
+
+    data = _Lazy(load)
+    cache: dict[tuple[str, str], Any] = {}
+
+    async def made(what: str, loc: str, make: Callable[[Any, str], T], thread: bool = False) -> T:
+        """One document per locale, built on first use (openpyxl in a thread; matplotlib's
+        rc settings are global, so charts stay on the loop)."""
+        if (what, loc) not in cache:
+            value = await data.get()
+            cache[(what, loc)] = await asyncio.to_thread(make, value, loc) if thread else make(value, loc)
+        return cache[(what, loc)]
+
+    def loc_of(pid: int) -> str:
+        return s.locale_of(langs.get(pid))
+
+    async def head(pid: int) -> Outgoing:
+        loc = loc_of(pid)
+        return Outgoing(text=_t("final-head", loc, title=html.escape(title), closed=format_local(closed_at, tz)))
+
+    async def workbook(pid: int) -> Outgoing:
+        loc = loc_of(pid)
+        content = await made("workbook", loc, build_workbook, thread=True)
+        return Outgoing(text=_t("final-workbook", loc), document=(content, _t("file-workbook", loc, id=consultation_id)))
+
+    async def completion(pid: int) -> Outgoing:
+        loc = loc_of(pid)
+        png = await made("completion", loc, completion_chart)
+        return Outgoing(text=_t("final-chart-completion", loc), photo=(png, "completion.png"))
+
+    async def comments(pid: int) -> Outgoing:
+        loc = loc_of(pid)
+        png = await made("comments", loc, comments_chart)
+        return Outgoing(text=_t("final-chart-comments", loc), photo=(png, "comments.png"))
+
+    async def feedback(pid: int) -> Outgoing:
+        loc = loc_of(pid)
+        text = await made("feedback", loc, feedback_report)
+        return Outgoing(text=_t("final-feedback", loc),
+                        document=(text.encode("utf-8"), _t("file-feedback", loc, id=consultation_id)))
+
+    async def thanks(pid: int) -> Outgoing:
+        return Outgoing(text=_t("thanks", loc_of(pid), title=html.escape(title)))
+
+    for part, render in (("head", head), ("workbook", workbook), ("chart-completion", completion),
+                         ("chart-comments", comments), ("feedback", feedback)):
+        await s.broadcaster.broadcast(f"{base}:{part}", staff, render)
+    if quiet:
+        log.info("consultation %s: thanks wait for the end of the quiet hours", consultation_id)
+        return
+    await s.broadcaster.broadcast(f"thanks:{consultation_id}", people, thanks)
+    async with s.sessionmaker() as session:
+        await followup.mark_job_done(session, f"{base}:done")
+        await session.commit()
+
+
+async def on_closed(bot: Bot, consultation_id: int) -> None:
+    """The organizer console's hook after /close: the final report, in the background."""
+    if _services is None:
+        log.info("no follow-up configured here; the scheduler's sync job sends the final report")
+        return
+    _spawn(after_close(_services, consultation_id))
+
+
+async def on_opened(bot: Bot, consultation_id: int) -> None:
+    """The organizer console's hook after /open: the consultation's jobs, now."""
+    if _scheduler is not None and _scheduler.running:
+        await schedule_consultation(consultation_id)
+
+
+# --- publishing the revised list ------------------------------------------------------------------------
+
+
+async def publish_changes(s: Services, consultation_id: int, township_id: int, new_list_id: int) -> BroadcastResult:
+    """The revised list of one township is published: the list is marked published, the
+    consultation becomes `reported`, and the township's participants get what changed."""
+    from storage import lists
+    from storage.consultations import link_for_township, set_status
+    from surveys.diff import diff_lists
+    from surveys.duty_list import ListStatus
+
+    async with s.sessionmaker() as session:
+        c = await session.get(Consultation, consultation_id)
+        if c is None:
+            raise LookupError(f"consultation {consultation_id}")
+        if c.status not in (Status.CLOSED.value, Status.REPORTED.value):
+            raise ValueError("not closed")
+        link = await link_for_township(session, consultation_id, township_id)
+        if link is None:
+            raise LookupError(f"township {township_id}")
+        old = await lists.load_list(session, link.list_id)
+        new = await lists.load_list(session, new_list_id)
+        diff = diff_lists(old.items, new.items)
+        await lists.set_status(session, new_list_id, ListStatus.PUBLISHED)
+        if c.status == Status.CLOSED.value:
+            await set_status(session, c, Status.REPORTED)
+        recipients = await followup.township_participants(session, consultation_id, township_id)
+        langs = await followup.languages(session, recipients)
+        await session.commit()
+        title = c.title
+
+    def render(pid: int) -> Outgoing:
+        loc = s.locale_of(langs.get(pid))
+        summary = _t("changes-none", loc) if diff.is_empty else diff.summary(loc, limit=CHANGES_LIMIT)
+        return Outgoing(text=_t("changes", loc, title=html.escape(title), township=html.escape(new.township),
+                                version=html.escape(new.version), summary=html.escape(summary)))
+
+    return await s.broadcaster.broadcast(f"changes:{consultation_id}:{new_list_id}", recipients, render)
+
+
+# --- jobs (module-level, ids only) ----------------------------------------------------------------------
+
+
+async def remind_job(consultation_id: int) -> None:
+    await send_reminders(services(), consultation_id)
+
+
+async def digest_job(consultation_id: int) -> None:
+    await send_digest(services(), consultation_id)
+
+
+async def close_job(consultation_id: int) -> None:
+    s = services()
+    await close_if_due(s, consultation_id)
+    await after_close(s, consultation_id)
+    await _unschedule(consultation_id)
+
+
+async def sync_job() -> None:
+    """Reconcile: jobs for every open consultation and none for the others; close the
+    overdue ones; finish final reports left unfinished (a crash, the quiet hours)."""
+    s = services()
+    now = s.clock()
+    async with s.sessionmaker() as session:
+        rows = (await session.execute(sa.select(Consultation.id, Consultation.status, Consultation.closed_at)
+                                      .order_by(Consultation.id))).all()
+    wanted: set[int] = set()
+    for cid, status, closed_at in rows:
+        if status == Status.OPEN.value:
+            wanted.add(cid)
+            if await close_if_due(s, cid):
+                status, closed_at = Status.CLOSED.value, now
+        if status in (Status.CLOSED.value, Status.REPORTED.value) and closed_at is not None \
+                and now - closed_at <= FINAL_WITHIN:
+            await after_close(s, cid)
+    if _scheduler is not None:
+        for cid in {*wanted, *_scheduled_ids()}:
+            await schedule_consultation(cid)
+
+
+# --- scheduling --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    id: str
+    func: Callable[..., Awaitable[None]]
+    trigger: Any
+    grace: int | None
+    args: tuple[Any, ...] = ()
+
+
+def job_specs(c: Consultation, settings: Settings) -> list[JobSpec]:
+    """The jobs a consultation wants now (none unless it is open)."""
+    if c.status != Status.OPEN.value or c.id is None:
+        return []
+    tz = ZoneInfo(settings.timezone)
+    follow = FollowUp.from_dict(c.settings)
+    return [
+        JobSpec(f"close:{c.id}", close_job, DateTrigger(run_date=c.closes_at, timezone=tz), None, (c.id,)),
+        JobSpec(f"remind:{c.id}", remind_job, IntervalTrigger(seconds=int(REMIND_EVERY.total_seconds()), timezone=tz),
+                int(REMIND_EVERY.total_seconds()), (c.id,)),
+        JobSpec(f"digest:{c.id}", digest_job, CronTrigger(hour=follow.digest_hour, minute=0, timezone=tz),
+                int(DIGEST_GRACE.total_seconds()), (c.id,)),
+    ]
+
+
+def _same_trigger(a: Any, b: Any) -> bool:
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, DateTrigger):
+        return bool(a.run_date == b.run_date)
+    if isinstance(a, IntervalTrigger):
+        return bool(a.interval == b.interval)
+    return str(a) == str(b) and str(getattr(a, "timezone", "")) == str(getattr(b, "timezone", ""))
+
+
+def apply_specs(scheduler: AsyncIOScheduler, prefix_ids: list[str], specs: list[JobSpec]) -> None:
+    """Add or replace the jobs in `specs`, keep identical ones untouched (a missed run
+    survives), remove those of `prefix_ids` not wanted any more."""
+    wanted = {spec.id for spec in specs}
+    for spec in specs:
+        existing: Job | None = scheduler.get_job(spec.id)
+        if existing is not None and _same_trigger(existing.trigger, spec.trigger) \
+                and existing.misfire_grace_time == spec.grace:
+            continue
+        scheduler.add_job(spec.func, spec.trigger, args=spec.args, id=spec.id, replace_existing=True,
+                          misfire_grace_time=spec.grace, coalesce=True, max_instances=1)
+    for job_id in prefix_ids:
+        if job_id not in wanted and scheduler.get_job(job_id) is not None:
+            scheduler.remove_job(job_id)
+
+
+def _job_ids(consultation_id: int) -> list[str]:
+    return [f"{kind}:{consultation_id}" for kind in ("close", "remind", "digest")]
+
+
+def _scheduled_ids() -> set[int]:
+    if _scheduler is None:
+        return set()
+    out = set()
+    for job in _scheduler.get_jobs():
+        kind, _, rest = job.id.partition(":")
+        if kind in ("close", "remind", "digest") and rest.isdigit():
+            out.add(int(rest))
+    return out
+
+
+async def schedule_consultation(consultation_id: int) -> None:
+    """Bring the consultation's jobs in line with its status and times (idempotent)."""
+    if _scheduler is None:
+        return
+    s = services()
+    async with s.sessionmaker() as session:
+        c = await session.get(Consultation, consultation_id)
+        specs = job_specs(c, s.settings) if c is not None else []
+    apply_specs(_scheduler, _job_ids(consultation_id), specs)
+
+
+async def _unschedule(consultation_id: int) -> None:
+    if _scheduler is not None:
+        apply_specs(_scheduler, _job_ids(consultation_id), [])
+
+
+def create_scheduler(settings: Settings) -> AsyncIOScheduler:
+    return AsyncIOScheduler(
+        jobstores={"default": SQLAlchemyJobStore(url=sync_url(settings.database_url), tablename="apscheduler_jobs")},
+        job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(SYNC_EVERY.total_seconds())},
+        timezone=ZoneInfo(settings.timezone),
+    )
+
+
+# --- one scheduler per database --------------------------------------------------------------------------
+
+
+class AlreadyRunning(RuntimeError):
+    """Another scheduler holds the database's scheduler lock."""
+
+    def __init__(self, path: str, pid: str) -> None:
+        super().__init__(f"another scheduler (pid {pid or '?'}) holds {path}")
+        self.path = path
+        self.pid = pid
+
+
+class FileLock:
+    """SQLite: an exclusive flock on `<database>.scheduler.lock` (the OS drops it with the process)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd: int | None = None
+
+    async def acquire(self, wait: bool = False) -> None:
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 32).decode("ascii", "replace").strip()
+            os.close(fd)
+            raise AlreadyRunning(str(self.path), holder) from None
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode("ascii"))
+        self.fd = fd
+
+    def release(self) -> None:
+        if self.fd is not None:
+            import fcntl
+
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+class AdvisoryLock:
+    """PostgreSQL: a session-level advisory lock held by one open connection."""
+
+    def __init__(self, url: str, key: int = LOCK_KEY, poll: float = LOCK_POLL,
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+        self.engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+        self.key = key
+        self.poll = poll
+        self.sleep = sleep
+        self.conn: sa.Connection | None = None
+
+    def try_acquire(self) -> bool:
+        conn = self.engine.connect()
+        if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar():
+            self.conn = conn
+            return True
+        conn.close()
+        return False
+
+    async def acquire(self, wait: bool = True) -> None:
+        logged = False
+        while not self.try_acquire():
+            if not wait:
+                raise AlreadyRunning(f"pg_advisory_lock({self.key})", "")
+            if not logged:
+                log.warning("another scheduler holds the lock on this database; waiting (checking every %.0f s)",
+                            self.poll)
+                logged = True
+            await self.sleep(self.poll)
+        if logged:
+            log.info("the scheduler lock is ours now")
+
+    def release(self) -> None:
+        if self.conn is not None:
+            with contextlib.suppress(Exception):
+                self.conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": self.key})
+            self.conn.close()
+            self.conn = None
+        self.engine.dispose()
+
+
+class _NoLock:
+    async def acquire(self, wait: bool = False) -> None:
+        return None
+
+    def release(self) -> None:
+        return None
+
+
+def make_lock(database_url: str, **kw: Any) -> FileLock | AdvisoryLock | _NoLock:
+    if is_sqlite(database_url):
+        db = make_url(database_url).database
+        if not db or db == ":memory:":
+            return _NoLock()
+        return FileLock(Path(f"{db}.scheduler.lock"))
+    return AdvisoryLock(database_url, **kw)
+
+
+class Runner:
+    """Takes the lock (waiting on PostgreSQL), starts APScheduler, rebuilds the jobs."""
+
+    def __init__(self, s: Services, **lock_kw: Any) -> None:
+        self.services = s
+        self.lock = make_lock(s.settings.database_url, **lock_kw)
+        self.scheduler: AsyncIOScheduler | None = None
+
+    async def start(self, wait: bool = True) -> None:
+        global _scheduler
+        await self.lock.acquire(wait=wait)
+        configure(self.services)
+        scheduler = create_scheduler(self.services.settings)
+        scheduler.start()
+        self.scheduler = _scheduler = scheduler
+        apply_specs(scheduler, ["sync"], [JobSpec("sync", sync_job, IntervalTrigger(
+            seconds=int(SYNC_EVERY.total_seconds()), timezone=ZoneInfo(self.services.settings.timezone)),
+            int(SYNC_EVERY.total_seconds()))])
+        await sync_job()
+        log.info("scheduler running (%d jobs)", len(scheduler.get_jobs()))
+
+    def stop(self) -> None:
+        global _scheduler
+        if self.scheduler is not None:
+            if self.scheduler.running:
+                self.scheduler.shutdown(wait=False)
+            if _scheduler is self.scheduler:
+                _scheduler = None
+            self.scheduler = None
+        self.lock.release()
+
+
+def services_for(runtime: Any, clock: Callable[[], datetime] | None = None) -> Services:
+    """Services from a bot.app.Runtime."""
+    return Services(runtime.bot, runtime.sessionmaker, runtime.settings, runtime.dp["broadcaster"],
+                    clock or runtime.dp["clock"])
+
+
+@contextlib.asynccontextmanager
+async def running(runtime: Any) -> AsyncIterator[Runner]:
+    """Next to the bot (`qingdan run`, `qingdan demo`): hooks work at once; the scheduler
+    starts when the lock is ours (on PostgreSQL it may wait in the background; on
+    SQLite a second one stays off and says so)."""
+    s = services_for(runtime)
+    configure(s)
+    runner = Runner(s)
+
+    async def start() -> None:
+        try:
+            await runner.start(wait=True)
+        except AlreadyRunning as e:
+            log.warning(_t("locked", s.settings.locale, path=e.path, pid=e.pid or "?") + " "
+                        + _t("bot-only", s.settings.locale))
+
+    task = asyncio.create_task(start())
+    try:
+        yield runner
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+        runner.stop()
+        configure(None)
+
+
+# --- `qingdan scheduler` ------------------------------------------------------------------------------------
+
+
+def command() -> None:
+    """Run the scheduler alone (reminders, digests, closing, final reports) — one per database."""
+    import typer
+
+    from bot.config import get_settings
+    from bot.db import ensure_schema
+
+    settings = get_settings()
+    if not settings.bot_token:
+        typer.echo(gettext("cli.run-needs-token", settings.locale), err=True)
+        raise typer.Exit(2)
+    ensure_schema()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        code = asyncio.run(_alone(settings))
+    except KeyboardInterrupt:
+        code = 0
+    raise typer.Exit(code)
+
+
+async def _alone(settings: Settings) -> int:
+    import signal
+
+    from bot.app import create_bot
+    from storage.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    bot = create_bot(settings)
+    s = Services(bot, sessions, settings, Broadcaster(bot, sessions))
+    runner = Runner(s)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        try:
+            await runner.start(wait=True)
+        except AlreadyRunning as e:
+            print(_t("locked", settings.locale, path=e.path, pid=e.pid or "?"), flush=True)
+            return 1
+        print(_t("started", settings.locale), flush=True)
+        await stop.wait()
+        return 0
+    finally:
+        runner.stop()
+        await wait_idle()
+        configure(None)
+        await bot.session.close()
+        await engine.dispose()

@@ -1,0 +1,122 @@
+"""Queries behind the scheduler's follow-up (bot.scheduler): the candidates for
+reminders and what was already sent to them, recipients and their languages,
+and "job done" markers.
+
+A job marker is a `Delivery` row with person_id 0 (no person has that id): the
+same unique (key, person) pair that makes messages at-most-once makes a
+"this follow-up is finished" record unique too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Consultation, ConsultationTownship, Delivery, Person, Response, utcnow
+from storage.sql import upsert
+from surveys.reminders import CADRE, RESIDENT, PersonState, SentReminder
+
+JOB_PERSON = 0
+_d = Delivery.__table__.c
+_p = Person.__table__.c
+_r = Response.__table__.c
+_ct = ConsultationTownship.__table__.c
+
+# rows that count as sent: "sending" may have arrived (see bot.broadcaster), "blocked" was refused for good
+SENT_STATUSES = ("sent", "sending", "blocked")
+UNSENT_STATUSES = ("pending", "failed")
+
+
+def remind_key(consultation_id: int, kind: str) -> str:
+    return f"remind:{consultation_id}:{kind}"
+
+
+async def township_ids(session: AsyncSession, consultation_id: int) -> list[int]:
+    return list((await session.scalars(sa.select(_ct.township_id).where(_ct.consultation_id == consultation_id)
+                                       .order_by(_ct.id))).all())
+
+
+async def reminder_candidates(session: AsyncSession, consultation_id: int) -> list[PersonState]:
+    """Residents with an unfinished response (and a Person row: people who deleted their
+    data have neither), then the cadres of the consulted townships."""
+    residents = (await session.execute(
+        sa.select(_r.person_id, _r.started_at, _r.updated_at, _r.completed_at, _r.township_id, _p.active,
+                  _p.language)
+        .join(Person.__table__, _p.id == _r.person_id)
+        .where(_r.consultation_id == consultation_id, _r.completed_at.is_(None))
+        .order_by(_r.id)
+    )).all()
+    out = [PersonState(pid, RESIDENT, started, updated, completed, bool(active), tid, lang or "")
+           for pid, started, updated, completed, tid, active, lang in residents]
+    towns = await township_ids(session, consultation_id)
+    if towns:
+        cadres = (await session.execute(
+            sa.select(_p.id, _p.active, _p.township_id, _p.language)
+            .where(_p.role == CADRE, _p.township_id.in_(towns)).order_by(_p.id)
+        )).all()
+        out += [PersonState(pid, CADRE, active=bool(active), township_id=tid, language=lang or "")
+                for pid, active, tid, lang in cadres]
+    return out
+
+
+async def reminder_log(session: AsyncSession, consultation_id: int) -> dict[int, list[SentReminder]]:
+    """The reminders of a consultation already sent (or possibly sent), per person."""
+    prefix = remind_key(consultation_id, "")
+    rows = (await session.execute(
+        sa.select(_d.person_id, _d.broadcast_key, _d.sent_at, _d.created_at)
+        .where(_d.broadcast_key.startswith(prefix, autoescape=True), _d.status.in_(SENT_STATUSES))
+    )).all()
+    log: dict[int, list[SentReminder]] = {}
+    for pid, key, sent_at, created_at in rows:
+        log.setdefault(int(pid), []).append(SentReminder(key[len(prefix):], sent_at or created_at))
+    return log
+
+
+async def drop_unsent(session: AsyncSession, key: str, keep: Iterable[int]) -> int:
+    """Forget pending/failed rows of `key` for people no longer due (they finished, left,
+    or the moment passed), so resuming the key does not send them a stale message."""
+    keep_ids = list(keep)
+    stmt = sa.delete(Delivery.__table__).where(_d.broadcast_key == key, _d.status.in_(UNSENT_STATUSES),
+                                               _d.person_id != JOB_PERSON)
+    if keep_ids:
+        stmt = stmt.where(_d.person_id.not_in(keep_ids))
+    result = await session.execute(stmt)
+    return int(result.rowcount or 0)
+
+
+async def languages(session: AsyncSession, person_ids: Sequence[int]) -> dict[int, str]:
+    ids = list(person_ids)
+    out: dict[int, str] = {}
+    for i in range(0, len(ids), 5000):
+        rows = (await session.execute(sa.select(_p.id, _p.language).where(_p.id.in_(ids[i:i + 5000])))).all()
+        out.update({int(pid): lang or "" for pid, lang in rows})
+    return out
+
+
+async def township_participants(session: AsyncSession, consultation_id: int, township_id: int) -> list[int]:
+    """Residents who answered for the township, and its cadres."""
+    residents = (await session.scalars(sa.select(_r.person_id).where(_r.consultation_id == consultation_id,
+                                                                      _r.township_id == township_id))).all()
+    cadres = (await session.scalars(sa.select(_p.id).where(_p.role == CADRE, _p.township_id == township_id))).all()
+    return sorted(set(residents) | set(cadres))
+
+
+async def job_done(session: AsyncSession, key: str) -> bool:
+    found = await session.scalar(sa.select(_d.id).where(_d.broadcast_key == key, _d.person_id == JOB_PERSON))
+    return found is not None
+
+
+async def mark_job_done(session: AsyncSession, key: str) -> None:
+    now = utcnow()
+    await upsert(session, Delivery.__table__,
+                 {"broadcast_key": key, "person_id": JOB_PERSON, "status": "sent", "attempts": 0,
+                  "created_at": now, "sent_at": now},
+                 keys=("broadcast_key", "person_id"))
+
+
+async def set_last_digest(session: AsyncSession, consultation_id: int, at: datetime) -> None:
+    await session.execute(sa.update(Consultation.__table__).where(Consultation.__table__.c.id == consultation_id)
+                          .values(last_digest_at=at))
