@@ -390,3 +390,12 @@ def test_empty_consultation_builds_everything() -> None:
     assert build_workbook(empty)[:2] == b"PK"
     assert digest(empty, None, NOW).text().count("\n") > 2
     assert "无。" in feedback_report(empty)
+
+
+def test_townships_keep_the_consultation_order_whatever_their_figures(data: ConsultationData) -> None:
+    """No ranking: the township with the lower completion rate stays first when it is listed first."""
+    data.townships = [data.townships[1], data.townships[2], data.townships[0]]
+    rows = sheets(data)["概况"]
+    header = rows.index(("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率"))
+    assert [r[0] for r in rows[header + 1: header + 4]] == ["绿水镇", "白云乡", "青山镇"]
+    assert [p.township for p in digest(data, None, NOW).townships] == ["绿水镇", "白云乡", "青山镇"]
