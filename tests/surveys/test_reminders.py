@@ -1,0 +1,167 @@
+"""Reminder selection (surveys.reminders): who gets which reminder when — stages,
+nudges, quiet hours, caps and gaps, people who finished or left — with an injected
+clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from surveys.consultation import FollowUp
+from surveys.reminders import (
+    CADRE,
+    NUDGE,
+    RESIDENT,
+    Due,
+    PersonState,
+    SentReminder,
+    Timing,
+    current_stage,
+    due_reminders,
+    group_by_kind,
+    time_left,
+)
+
+TZ = "Asia/Shanghai"  # UTC+8
+CLOSES = datetime(2026, 12, 11, 10, 0, tzinfo=UTC)  # 18:00 local: before(h) is 18:00 - h local,
+# so before(23) is 19:00 but before(20) is 22:00 — in the default quiet hours
+OPENS = datetime(2026, 12, 1, 0, 0, tzinfo=UTC)
+T = Timing(7, "open", OPENS, CLOSES, TZ)
+S = FollowUp()
+
+
+def before(hours: float) -> datetime:
+    return CLOSES - timedelta(hours=hours)
+
+
+def resident(pid: int, started: datetime, last: datetime | None = None, completed: datetime | None = None,
+             active: bool = True) -> PersonState:
+    return PersonState(pid, RESIDENT, started, last or started, completed, active, township_id=1)
+
+
+def cadre(pid: int, active: bool = True) -> PersonState:
+    return PersonState(pid, CADRE, active=active, township_id=1)
+
+
+def sent(*items: tuple[str, datetime]) -> list[SentReminder]:
+    return [SentReminder(k, at) for k, at in items]
+
+
+def due(now: datetime, people: list[PersonState], log: dict | None = None, settings: FollowUp = S,
+        timing: Timing = T) -> list[Due]:
+    return due_reminders(now, timing, people, log or {}, settings)
+
+
+def test_stages_follow_the_offsets() -> None:
+    assert current_stage(before(100), CLOSES, [72, 24]) is None
+    assert current_stage(before(72), CLOSES, [72, 24]) == 72
+    assert current_stage(before(30), CLOSES, [72, 24]) == 72
+    assert current_stage(before(24), CLOSES, [72, 24]) == 24
+    assert current_stage(before(0.1), CLOSES, [24, 72]) == 24
+    assert current_stage(CLOSES, CLOSES, [72, 24]) is None
+
+
+def test_resident_gets_the_72h_then_the_24h_reminder() -> None:
+    p = resident(1, started=before(200))
+    assert due(before(82), [p]) == [Due(1, NUDGE)]  # idle since long before: the nudge first
+    log = {1: sent((NUDGE, before(82)))}
+    assert due(before(71), [p], log) == []  # 11 h after the nudge: the 12 h gap holds it back
+    assert due(before(70), [p], log) == [Due(1, "deadline-72")]
+    log[1] += sent(("deadline-72", before(70)))
+    assert due(before(30), [p], log) == []  # stage 72 done, 24 not yet
+    assert due(before(23), [p], log) == [Due(1, "deadline-24")]
+
+
+def test_a_finished_resident_gets_nothing() -> None:
+    done = resident(1, started=before(200), completed=before(100))
+    assert due(before(23), [done]) == []
+
+
+def test_someone_who_finished_in_between_drops_out() -> None:
+    p = resident(1, started=before(200))
+    assert due(before(71), [p]) == [Due(1, "deadline-72")]
+    finished = resident(1, started=before(200), completed=before(60))
+    assert due(before(23), [finished], {1: sent(("deadline-72", before(71)))}) == []
+
+
+def test_missed_stage_is_replaced_not_sent_late() -> None:
+    p = resident(1, started=before(200))
+    # the scheduler was down through the whole 72 h stage: only the 24 h reminder goes
+    assert due(before(23), [p]) == [Due(1, "deadline-24")]
+
+
+def test_active_since_the_stage_began_or_very_recently_is_not_reminded() -> None:
+    busy = resident(1, started=before(200), last=before(70))
+    assert due(before(58), [busy]) == []  # active in the stage: they know
+    recent = resident(2, started=before(58.5))
+    assert due(before(58), [recent]) == []  # started half an hour ago: still at it
+    idle = resident(3, started=before(80))
+    assert due(before(58), [idle]) == [Due(3, "deadline-72")]
+
+
+def test_nudge_after_hours_since_the_last_answer_once() -> None:
+    p = resident(1, started=before(200), last=before(150))
+    assert due(before(127), [p]) == []  # 23 h idle
+    assert due(before(126), [p]) == [Due(1, NUDGE)]  # 24 h idle
+    assert due(before(100), [p], {1: sent((NUDGE, before(126)))}) == []
+
+
+def test_quiet_hours_send_nothing_then_the_reminder_comes_in_the_morning() -> None:
+    p = resident(1, started=before(200))
+    night = datetime(2026, 12, 9, 14, 0, tzinfo=UTC)  # 22:00 local, 44 h before the deadline
+    assert due(night, [p]) == []
+    assert due(datetime(2026, 12, 9, 23, 59, tzinfo=UTC), [p]) == []  # 07:59 local
+    morning = datetime(2026, 12, 10, 0, 0, tzinfo=UTC)  # 08:00 local
+    assert due(morning, [p]) == [Due(1, "deadline-72")]
+
+
+def test_custom_quiet_hours_within_one_day() -> None:
+    settings = FollowUp(quiet_start="12:00", quiet_end="14:00")
+    p = resident(1, started=before(200))
+    assert due(datetime(2026, 12, 9, 4, 30, tzinfo=UTC), [p], settings=settings) == []  # 12:30 local
+    assert due(datetime(2026, 12, 9, 6, 0, tzinfo=UTC), [p], settings=settings) == [Due(1, "deadline-72")]
+
+
+def test_cap_and_gap() -> None:
+    p = resident(1, started=before(300))
+    capped = FollowUp(max_reminders=1)
+    assert due(before(23), [p], {1: sent((NUDGE, before(100)))}, settings=capped) == []
+    gap = FollowUp(min_gap_hours=12)
+    log = {1: sent(("deadline-72", before(35)))}
+    assert due(before(24), [p], log, settings=gap) == []  # 11 h since the last one
+    assert due(before(23), [p], log, settings=gap) == [Due(1, "deadline-24")]
+
+
+def test_inactive_and_deleted_people_get_nothing() -> None:
+    blocked = resident(1, started=before(200), active=False)
+    assert due(before(23), [blocked, cadre(5, active=False)]) == []
+    # someone who deleted their data has no state at all; an old log entry changes nothing
+    assert due(before(23), [], {9: sent((NUDGE, before(100)))}) == []
+
+
+def test_cadres_get_the_window_reminders_not_nudges() -> None:
+    c = cadre(5)
+    assert due(before(100), [c]) == []
+    assert due(before(71), [c]) == [Due(5, "cadre-72")]
+    log = {5: sent(("cadre-72", before(71)))}
+    assert due(before(60), [c], log) == []
+    assert due(before(23), [c], log) == [Due(5, "cadre-24")]
+
+
+def test_nothing_outside_the_open_window() -> None:
+    p = resident(1, started=before(200))
+    assert due(CLOSES + timedelta(minutes=1), [p]) == []
+    assert due(before(23), [p], timing=Timing(7, "closed", OPENS, CLOSES, TZ)) == []
+    assert due(before(23), [p], timing=Timing(7, "draft", OPENS, CLOSES, TZ)) == []
+
+
+def test_one_per_person_and_grouping() -> None:
+    people = [resident(1, started=before(200)), resident(2, started=before(200)), cadre(5), cadre(5)]
+    result = due(before(23), people)
+    assert result == [Due(1, "deadline-24"), Due(2, "deadline-24"), Due(5, "cadre-24")]
+    assert group_by_kind(result) == {"deadline-24": [1, 2], "cadre-24": [5]}
+
+
+def test_time_left_wording_units() -> None:
+    assert time_left(CLOSES, before(72)) == (3, "days")
+    assert time_left(CLOSES, before(47.5)) == (47, "hours")
+    assert time_left(CLOSES, before(0.2)) == (1, "hours")
