@@ -32,6 +32,10 @@ def _register() -> None:
     app.command("demo")(cli_run.demo)
     app.command("run")(cli_run.run)
 
+    from bot import scheduler
+
+    app.command("scheduler")(scheduler.command)
+
     from bot import cli_questionnaire
 
     app.add_typer(cli_questionnaire.app, name="questionnaire")

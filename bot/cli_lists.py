@@ -206,3 +206,83 @@ def diff_cmd(a: str = typer.Argument(..., help="File, list id, or TOWNSHIP@VERSI
         typer.echo(json.dumps(d.to_json(), ensure_ascii=False, indent=2))
     else:
         typer.echo(d.summary(_locale()))
+
+
+@app.command("publish")
+def publish_cmd(ref: str = typer.Argument(..., help="The revised list: a file, or a stored version of the township."),
+                consultation: int = typer.Option(..., "--consultation", help="The consultation it answers."),
+                township: str = typer.Option(..., help="The township whose list it is.")) -> None:
+    """Publish a township's revised list after a consultation: the township's participants
+    get what changed, and the consultation becomes `reported`."""
+    from bot.db import ensure_schema, run_async
+
+    loc = _locale()
+    settings = get_settings()
+    if not settings.bot_token:
+        typer.echo(gettext("cli.run-needs-token", loc), err=True)
+        raise typer.Exit(2)
+    path = Path(ref)
+    items = None
+    if path.exists():
+        result, problems = _lint_all(path)
+        for p in problems:
+            typer.echo(p.render(loc))
+        if any(p.is_error for p in problems):
+            typer.echo(gettext("cli.import-refused", loc), err=True)
+            raise typer.Exit(2 if _unreadable(result) else 1)
+        items = result.items
+    ensure_schema()
+    code, message = run_async(_publish(consultation, township, ref, items, path.name if items is not None else ""))
+    typer.echo(message, err=code != 0)
+    raise typer.Exit(code)
+
+
+async def _publish(consultation_id: int, township: str, ref: str, items: list[DutyItem] | None,
+                   source: str) -> tuple[int, str]:
+    """Store the revised list (from a file) or find the stored version, then publish it."""
+    from bot.app import create_bot
+    from bot.broadcaster import Broadcaster
+    from bot.db import database
+    from bot.scheduler import Services, publish_changes
+    from storage.consultations import link_for_township
+    from storage.lists import find_list, get_township, save_list
+    from storage.models import Consultation
+    from surveys.consultation import Status
+
+    settings = get_settings()
+    loc = settings.locale
+    async with database(settings) as sessions:
+        async with sessions() as session:
+            c = await session.get(Consultation, consultation_id)
+            if c is None:
+                return 2, gettext("scheduler.publish-no-consultation", loc, id=consultation_id)
+            if c.status not in (Status.CLOSED.value, Status.REPORTED.value):
+                return 1, gettext("scheduler.publish-not-closed", loc, id=consultation_id)
+            town = await get_township(session, township)
+            link = await link_for_township(session, consultation_id, town.id) if town and town.id else None
+            if town is None or link is None:
+                return 2, gettext("scheduler.publish-no-township", loc, id=consultation_id, township=township)
+            if items is not None:
+                row = await save_list(session, township, items, source_file=source)
+            else:
+                row = await find_list(session, township, ref)
+                if row is None and ref.isdigit():
+                    from storage.models import DutyListRow
+
+                    row = await session.get(DutyListRow, int(ref))
+                    row = row if row is not None and row.township_id == town.id else None
+                if row is None:
+                    return 2, gettext("cli.list-not-found", loc, ref=ref)
+            if row.id == link.list_id:
+                return 1, gettext("scheduler.publish-same-list", loc)
+            list_id, version, township_id = row.id, row.version, town.id
+            await session.commit()
+        bot = create_bot(settings)
+        try:
+            services = Services(bot, sessions, settings, Broadcaster(bot, sessions))
+            result = await publish_changes(services, consultation_id, township_id, list_id)
+        finally:
+            await bot.session.close()
+    return 0, gettext("scheduler.publish-done", loc, township=township, version=version, list_id=list_id,
+                      sent=result.sent, already=result.skipped_already_done, failed=result.failed + result.blocked,
+                      id=consultation_id)

@@ -32,6 +32,14 @@ def run() -> None:
     ensure_schema()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
-        asyncio.run(run_polling(build_runtime(settings)))
+        asyncio.run(_run_with_scheduler(build_runtime(settings), run_polling))
     except KeyboardInterrupt:
         pass
+
+
+async def _run_with_scheduler(runtime, run_polling) -> None:
+    """The bot, and next to it the scheduler (bot.scheduler: one per database)."""
+    from bot.scheduler import running
+
+    async with running(runtime):
+        await run_polling(runtime)

@@ -89,7 +89,10 @@ async def run_demo(settings: Settings, port: int, host: str) -> None:
         settings = settings.model_copy(update={"telegram_api_url": api})
         runtime = build_runtime(settings)
         print(gettext("cli.demo-banner", settings.locale, url=f"{api}/", code=code), flush=True)
-        await run_polling(runtime)
+        from bot.scheduler import running
+
+        async with running(runtime):
+            await run_polling(runtime)
 
 
 def reset(db_path: Path) -> None:

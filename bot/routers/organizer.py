@@ -723,6 +723,40 @@ async def invite_step(query: CallbackQuery, callback_data: InviteCB, ctx: Ctx) -
                                         days=INVITE_DAYS, links=links))
 
 
+# --- /digest, /export and the follow-up hooks (bot.scheduler) ----------------------------------------
+
+
+@action("digest")
+async def do_digest(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    """The digest since the last daily one, to this organizer only (the daily one is not moved)."""
+    from bot import scheduler
+
+    text, chart = await scheduler.digest_for(ctx.session, ctx.settings, c.id, ctx.now(), ctx.locale)
+    await message.answer(text)
+    await message.answer_photo(BufferedInputFile(chart, f"digest-{c.id}.png"),
+                               caption=ctx.t("scheduler.digest-chart", title=html.escape(c.title)))
+
+
+@action("export")
+async def do_export(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    from bot import scheduler
+
+    content, name = await scheduler.workbook_for(ctx.session, ctx.settings, c.id, ctx.locale)
+    await message.answer_document(BufferedInputFile(content, name),
+                                  caption=ctx.t("scheduler.export-caption", title=html.escape(c.title),
+                                                now=format_local(ctx.now(), ctx.settings.timezone)))
+
+
+def _follow_up_hooks() -> None:
+    from bot import scheduler
+
+    on_status(Status.CLOSED, scheduler.on_closed)  # the final report and the thanks
+    on_status(Status.OPEN, scheduler.on_opened)  # the consultation's jobs, at once
+
+
+_follow_up_hooks()
+
+
 # `/open [ID]`, `/close [ID]`, … : one command per action defined above.
 for _name in ACTIONS:
     router.message.register(_make_command(_name), Command(_name))
