@@ -6,10 +6,11 @@ review, edit and withdraw their comments (/mycomments), and report tasks pushed 
 the township outside the list (/report, /myreports).
 
 Authorization is checked on the server on every message and every press; buttons
-carry ids only. A person may see a list only through a consultation that is open
-and that their township is in (cadres: the township they were invited to;
-residents: the township of their response); an item only when it belongs to that
-list; a comment only when it is theirs. Writing needs a cadre and an open window
+carry ids only. A person may see a list only through a consultation that has been
+opened (/list offers the open ones; an old button of a closed one still shows the
+list read-only) and that their township is in (cadres: the township they were
+invited to; residents: the township of their response in that consultation); an
+item only when it belongs to that list; a comment only when it is theirs. Writing needs a cadre and an open window
 (surveys.consultation.window). Forged presses are answered with a short message
 and write nothing. Every write is committed before it is acknowledged.
 
