@@ -1,5 +1,7 @@
 """The web chat in a real (headless) Chromium: send /start to a tiny aiogram bot
-running against the sandbox, tap an inline button, see the message edited."""
+running against the sandbox, tap an inline button, see the message edited; and the
+README's screenshot, taken of the real bot on demo data (SANDBOX_UPDATE_SCREENSHOT=1
+writes it to bot/sandbox/static/screenshot.png)."""
 
 from __future__ import annotations
 
@@ -7,6 +9,7 @@ import asyncio
 import os
 import shutil
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from aiogram import Bot, Dispatcher, F, Router
@@ -23,8 +26,12 @@ from aiogram.types import (
 )
 
 from bot.sandbox.server import running_sandbox
+from tests.conftest import Database
 from tests.sandbox.conftest import TOKEN, make_bot
 from tests.sandbox.test_aiogram_methods import tiny_png
+
+if TYPE_CHECKING:
+    from playwright.async_api import Page
 
 pytestmark = pytest.mark.browser
 
@@ -93,13 +100,6 @@ async def test_web_chat_start_press_and_edit(tmp_path: Path) -> None:
                     assert "已编辑" in await edited.inner_text()
                     await page.locator("#reply-kb button", has_text="没有了").wait_for(timeout=10000)
                     await page.locator("#toast", has_text="谢谢").wait_for(timeout=5000)
-                    await page.evaluate("document.fonts.ready.then(() => true)")
-                    await page.wait_for_timeout(300)  # let the toast and fonts settle for the picture
-                    shot = tmp_path / "web-chat.png"
-                    await page.screenshot(path=str(shot))
-                    assert shot.stat().st_size > 1000
-                    if os.environ.get("SANDBOX_UPDATE_SCREENSHOT"):
-                        shutil.copy(shot, README_SHOT)
                     await page.click("#lang-toggle")
                     assert await page.locator("#send").inner_text() == "Send"
                     assert "edited" in await edited.inner_text()
@@ -107,4 +107,64 @@ async def test_web_chat_start_press_and_edit(tmp_path: Path) -> None:
                     await browser.close()
         finally:
             await dp.stop_polling()
+            await asyncio.wait_for(polling, 10)
+
+
+async def first_font(page: Page, selector: str) -> str:
+    """The first family of the element's computed font-family."""
+    family = await page.evaluate("(sel) => getComputedStyle(document.querySelector(sel)).fontFamily", selector)
+    return family.split(",")[0].strip().strip('"')
+
+
+async def test_readme_screenshot_resident_at_a_question_of_the_demo(tmp_path: Path, sqlite_database: Database) -> None:
+    """The real bot (in-process, polling the sandbox) on the demo seed: a resident opens the deep
+    link, starts, answers question 1 and sees question 2 with its buttons. Every label puts the
+    CJK font first (after system-ui, Chromium kept the empty boxes it drew before the webfont had
+    loaded), and the picture is taken once the fonts are ready."""
+    executable = require_chromium()
+    from playwright.async_api import async_playwright
+
+    from bot.app import build_runtime, run_polling
+    from bot.config import Settings
+    from bot.demo import DEMO_BOT_USERNAME, DEMO_TOKEN, ORGANIZER_ID, PRESETS, RESIDENT_ID, seed
+
+    settings = Settings(_env_file=None, database_url=sqlite_database.url, bot_token=DEMO_TOKEN,
+                        bot_username=DEMO_BOT_USERNAME, organizer_ids=[ORGANIZER_ID])
+    code = await seed(settings)
+    async with running_sandbox(presets=PRESETS, tokens=[DEMO_TOKEN], bot_username=DEMO_BOT_USERNAME,
+                               bot_first_name="清单征询") as sb:
+        runtime = build_runtime(settings.model_copy(update={"telegram_api_url": sb.base_url}))
+        polling = asyncio.create_task(run_polling(runtime, handle_signals=False))
+        try:
+            async with async_playwright() as pw, asyncio.timeout(60):
+                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+                try:
+                    page = await browser.new_page(viewport={"width": 900, "height": 760})
+                    await page.goto(f"{sb.base_url}/?token={DEMO_TOKEN}&user={RESIDENT_ID}")
+                    await page.locator(f'#user-list button.active[data-id="{RESIDENT_ID}"]').wait_for(timeout=10000)
+                    await page.fill("#input", f"/start {code}")
+                    await page.click("#send")
+                    start = page.locator(".msg.bot .inline-kb button", has_text="开始答题")
+                    await start.wait_for(timeout=10000)
+                    await start.click()
+                    await page.locator(".msg.bot", has_text="第 1/8 题").wait_for(timeout=10000)
+                    await page.locator(".msg.bot .inline-kb button", has_text="知道一些").click()
+                    question = page.locator(".msg.bot", has_text="第 2/8 题")
+                    await question.wait_for(timeout=10000)
+                    assert await question.locator(".inline-kb button").count() >= 7  # 1–5, unsure, back, pause
+                    await page.evaluate("document.fonts.ready.then(() => true)")
+                    await page.wait_for_timeout(300)
+                    shot = tmp_path / "web-chat.png"
+                    await page.screenshot(path=str(shot))
+                    assert shot.stat().st_size > 1000
+                    if os.environ.get("SANDBOX_UPDATE_SCREENSHOT"):
+                        shutil.copy(shot, README_SHOT)
+                    assert await page.evaluate("document.fonts.check('15px \"Sandbox CJK\"', '清单征询')")
+                    for selector in ("#side h1", "#side h2", "#send", "#input", "#new-user button",
+                                     ".msg.bot .text b", ".msg.bot .inline-kb button"):
+                        assert await first_font(page, selector) == "Sandbox CJK", selector
+                finally:
+                    await browser.close()
+        finally:
+            await runtime.dp.stop_polling()
             await asyncio.wait_for(polling, 10)
