@@ -4,6 +4,7 @@ and running it by long polling or webhook."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -93,4 +94,42 @@ async def run_polling(runtime: Runtime, handle_signals: bool = True) -> None:
         await runtime.dp.start_polling(runtime.bot, handle_signals=handle_signals, close_bot_session=False,
                                        polling_timeout=25)
     finally:
+        await runtime.close()
+
+
+WEBHOOK_PATH = "/telegram/webhook"
+
+
+async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBHOOK_PATH,
+                        register: bool = True, reuse_port: bool = False,
+                        stop: asyncio.Event | None = None) -> None:
+    """Receive updates by webhook on host:port/path until `stop` is set (or forever).
+
+    Updates are handled before the HTTP answer (not in the background): if this
+    process dies mid-update, Telegram gets no 200 and delivers the update again, and
+    the update_id mark makes a second delivery harmless. With `reuse_port` several
+    processes share the port (the kernel spreads connections between them)."""
+    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiohttp import web
+
+    settings = runtime.settings
+    secret = settings.webhook_secret or None
+    app = web.Application()
+    SimpleRequestHandler(dispatcher=runtime.dp, bot=runtime.bot, handle_in_background=False,
+                         secret_token=secret).register(app, path=path)
+    setup_application(app, runtime.dp, bot=runtime.bot)
+    if register:
+        await set_commands(runtime.bot)
+        url = settings.webhook_url or f"http://{host}:{port}{path}"
+        await runtime.bot.set_webhook(url, secret_token=secret, drop_pending_updates=False)
+        log.info("webhook set to %s", url)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
+    await site.start()
+    log.info("webhook worker listening on %s:%s%s", host, port, path)
+    try:
+        await (stop or asyncio.Event()).wait()
+    finally:
+        await runner.cleanup()
         await runtime.close()

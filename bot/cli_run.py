@@ -1,14 +1,19 @@
-"""`qingdan demo`, `qingdan run` and `qingdan sandbox`: running the bot."""
+"""`qingdan demo` and `qingdan run`: running the bot."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import signal
+import subprocess
+import sys
 
 import typer
 
 from bot.config import get_settings
 from bot.texts import gettext
+
+LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 
 def demo(port: int = typer.Option(8080, help="Port of the sandbox and its web chat."),
@@ -20,9 +25,14 @@ def demo(port: int = typer.Option(8080, help="Port of the sandbox and its web ch
     main(get_settings(), port, host, fresh)
 
 
-def run() -> None:
-    """Run the bot (long polling) against Telegram with BOT_TOKEN, or against TELEGRAM_API_URL."""
-    from bot.app import build_runtime, run_polling
+def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates by webhook instead of polling."),
+        host: str = typer.Option("127.0.0.1", help="Webhook: address to listen on."),
+        port: int = typer.Option(8443, help="Webhook: port to listen on."),
+        workers: int = typer.Option(1, min=1, max=64, help="Webhook: processes sharing the port (reuse-port)."),
+        register: bool = typer.Option(True, help="Webhook: call setWebhook (WEBHOOK_URL) at start.")) -> None:
+    """Run the bot against Telegram with BOT_TOKEN, or against TELEGRAM_API_URL: long polling,
+    or webhook workers sharing one port."""
+    from bot.app import build_runtime, run_polling, serve_webhook
     from bot.db import ensure_schema
 
     settings = get_settings()
@@ -30,16 +40,49 @@ def run() -> None:
         typer.echo(gettext("cli.run-needs-token", settings.locale), err=True)
         raise typer.Exit(2)
     ensure_schema()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    if webhook and workers > 1:
+        raise typer.Exit(_supervise(host, port, workers, register))
     try:
-        asyncio.run(_run_with_scheduler(build_runtime(settings), run_polling))
+        if webhook:
+            asyncio.run(serve_webhook(build_runtime(settings), host, port, register=register, reuse_port=True))
+        else:
+            asyncio.run(run_polling(build_runtime(settings)))
     except KeyboardInterrupt:
         pass
 
 
-async def _run_with_scheduler(runtime, run_polling) -> None:
-    """The bot, and next to it the scheduler (bot.scheduler: one per database)."""
-    from bot.scheduler import running
+def _supervise(host: str, port: int, workers: int, register: bool) -> int:
+    """Start `workers` webhook processes on one port (the first registers the webhook)
+    and stop them all on SIGINT/SIGTERM; a worker that dies is started again."""
+    def start(n: int) -> subprocess.Popen:
+        args = [sys.executable, "-m", "bot", "run", "--webhook", "--host", host, "--port", str(port),
+                "--workers", "1", "--register" if register and n == 0 else "--no-register"]
+        return subprocess.Popen(args)
 
-    async with running(runtime):
-        await run_polling(runtime)
+    procs = [start(n) for n in range(workers)]
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    import time
+
+    while not stopping:
+        for n, p in enumerate(procs):
+            if p.poll() is not None and not stopping:
+                logging.getLogger(__name__).warning("worker %s exited with %s; starting it again", p.pid, p.returncode)
+                procs[n] = start(n + workers)  # not the first: the webhook is registered already
+        time.sleep(0.5)
+    for p in procs:
+        try:
+            p.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            p.kill()
+    return 0

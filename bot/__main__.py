@@ -1,0 +1,5 @@
+"""`python -m bot …` is `qingdan …`."""
+
+from bot.cli import app
+
+app()
