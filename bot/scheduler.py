@@ -199,6 +199,7 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
         groups = group_by_kind(due_reminders(now, timing, people, sent, settings))
         for kind, ids in groups.items():
             await followup.drop_unsent(session, followup.remind_key(consultation_id, kind), ids)
+            await followup.queue(session, followup.remind_key(consultation_id, kind), ids, now)
         await session.commit()
         title, closes_at = c.title, c.closes_at
     state = {p.person_id: p for p in people}
@@ -312,6 +313,7 @@ async def close_if_due(s: Services, consultation_id: int) -> bool:
         if c is None or c.status != Status.OPEN.value or s.clock() < c.closes_at:
             return False
         await set_status(session, c, Status.CLOSED)
+        c.closed_at = c.closes_at  # it closed at its deadline, whenever this job got to run
         await session.commit()
     log.info("consultation %s closed at its deadline", consultation_id)
     return True

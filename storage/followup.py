@@ -63,16 +63,28 @@ async def reminder_candidates(session: AsyncSession, consultation_id: int) -> li
 
 
 async def reminder_log(session: AsyncSession, consultation_id: int) -> dict[int, list[SentReminder]]:
-    """The reminders of a consultation already sent (or possibly sent), per person."""
+    """The reminders of a consultation already sent (or possibly sent), per person, with
+    the time they were queued (see `queue`)."""
     prefix = remind_key(consultation_id, "")
     rows = (await session.execute(
         sa.select(_d.person_id, _d.broadcast_key, _d.sent_at, _d.created_at)
         .where(_d.broadcast_key.startswith(prefix, autoescape=True), _d.status.in_(SENT_STATUSES))
     )).all()
     log: dict[int, list[SentReminder]] = {}
-    for pid, key, sent_at, created_at in rows:
-        log.setdefault(int(pid), []).append(SentReminder(key[len(prefix):], sent_at or created_at))
+    for pid, key, _sent_at, created_at in rows:
+        log.setdefault(int(pid), []).append(SentReminder(key[len(prefix):], created_at))
     return log
+
+
+async def queue(session: AsyncSession, key: str, person_ids: Sequence[int], at: datetime) -> None:
+    """Create the pending delivery rows of a reminder stamped with the job's clock (the
+    time the reminder became due, which the gaps between reminders are measured from);
+    rows that exist are left alone. The broadcaster then works through them."""
+    for i in range(0, len(person_ids), 5000):
+        await upsert(session, Delivery.__table__,
+                     [{"broadcast_key": key, "person_id": pid, "status": "pending", "attempts": 0, "created_at": at}
+                      for pid in person_ids[i:i + 5000]],
+                     keys=("broadcast_key", "person_id"))
 
 
 async def drop_unsent(session: AsyncSession, key: str, keep: Iterable[int]) -> int:

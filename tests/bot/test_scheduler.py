@@ -1,0 +1,457 @@
+"""The scheduler's jobs (bot.scheduler) on SQLite and PostgreSQL with an injected
+clock and fake Bot API sessions — never a real sleep: reminders and their
+idempotency, a crash in the middle, a misfire after downtime, digests, closing and
+the final report, publishing the revised list, and one scheduler per database."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import openpyxl
+import pytest
+import sqlalchemy as sa
+from aiogram import Bot
+
+from bot import scheduler as sched
+from bot.broadcaster import Broadcaster
+from bot.routers.cadre import ListCB
+from bot.routers.resident import BeginCB
+from bot.testing import TEST_TOKEN, RecordingSession, buttons
+from storage.consultations import link_for_township, links
+from storage.lists import save_list
+from storage.models import Comment, Consultation, Delivery, Person, Response
+from storage.people import delete_person
+from surveys.consultation import Status
+from surveys.duty_list import DutyItem, Part
+from tests.bot.conftest import ITEMS, ORGANIZER, Harness, open_consultation
+from tests.bot.test_broadcaster import FakeClock, FakeSession, Killed
+
+CADRE = 700001
+
+
+@pytest.fixture(autouse=True)
+def _clean_registry():
+    yield
+    sched.configure(None)
+
+
+def follow(h: Harness, api: Any = None) -> sched.Services:
+    """Services as a (re)started process has them: a new bot and broadcaster; the clock is the test's."""
+    if api is None:
+        bot = h.bot
+    else:
+        bot = Bot(TEST_TOKEN, session=api)
+    fake = FakeClock()
+    broadcaster = Broadcaster(bot, h.sessions, rate=1000, per_chat_interval=0, clock=fake, sleep=fake.sleep,
+                              concurrency=1, claim_batch=5)
+    s = sched.Services(bot, h.sessions, h.settings, broadcaster, h.clock)
+    sched.configure(s)
+    return s
+
+
+async def closes_at(h: Harness, cid: int) -> datetime:
+    async with h.sessions() as s:
+        c = await s.get(Consultation, cid)
+        return c.closes_at
+
+
+async def township_of(h: Harness, cid: int) -> int:
+    async with h.sessions() as s:
+        return (await links(s, cid))[0].township_id
+
+
+async def add_resident(h: Harness, cid: int, pid: int, started: datetime, completed: datetime | None = None,
+                       language: str = "") -> None:
+    tid = await township_of(h, cid)
+    async with h.sessions() as s:
+        s.add(Person(id=pid, first_name=f"r{pid}", language=language))
+        await s.flush()
+        s.add(Response(consultation_id=cid, person_id=pid, township_id=tid, started_at=started, updated_at=started,
+                       completed_at=completed))
+        await s.commit()
+
+
+async def add_cadre(h: Harness, cid: int, pid: int = CADRE) -> None:
+    tid = await township_of(h, cid)
+    async with h.sessions() as s:
+        s.add(Person(id=pid, first_name="干部", role="cadre", township_id=tid))
+        await s.commit()
+
+
+def chats(api: RecordingSession, method: str | None = None) -> Counter[int]:
+    return Counter(c.chat_id for c in api.calls if method is None or c.method == method)
+
+
+# --- reminders -----------------------------------------------------------------------------------------
+
+
+async def test_reminders_go_to_unfinished_residents_and_cadres_with_a_one_tap_button(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    deadline = await closes_at(h, cid)  # 10:00 local
+    start = h.clock.now
+    await add_resident(h, cid, 11, start)  # started, never finished
+    await add_resident(h, cid, 12, start, completed=start + timedelta(minutes=5))  # finished
+    await add_resident(h, cid, 13, start)  # will delete their data
+    await add_cadre(h, cid)
+    async with h.sessions() as s:
+        await delete_person(s, 13)
+        await s.commit()
+    s = follow(h)
+    h.clock.now = deadline - timedelta(hours=71)  # 11:00 local, in the 72 h stage
+    results = await sched.send_reminders(s, cid)
+    assert {k: r.sent for k, r in results.items()} == {"deadline-72": 1, "cadre-72": 1}
+    assert chats(h.api) == Counter({11: 1, CADRE: 1})
+    tid = await township_of(h, cid)
+    resident_msg = h.api.last(11)
+    assert "截止" in (resident_msg.text or "")
+    assert buttons(resident_msg.reply_markup) == [("▶ 继续填写", BeginCB(c=cid, t=tid).pack())]
+    assert buttons(h.api.last(CADRE).reply_markup) == [("📋 查看清单", ListCB(c=cid).pack())]
+
+    # one tap resumes the questionnaire in that very message
+    user = h.user(11)
+    h.api.clear()
+    await h.feed(user.press(resident_msg.message_id, BeginCB(c=cid, t=tid).pack()))
+    assert h.api.last(11).method == "editMessageText"
+    assert h.api.last(11).message_id == resident_msg.message_id
+
+
+async def test_the_same_reminder_job_twice_sends_once(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    for pid in range(20, 30):
+        await add_resident(h, cid, pid, h.clock.now)
+    h.clock.now = await closes_at(h, cid) - timedelta(hours=23)  # 11:00 local
+    follow(h)
+    await sched.remind_job(cid)
+    await sched.remind_job(cid)
+    follow(h)  # a restarted process
+    await sched.remind_job(cid)
+    assert chats(h.api) == Counter({pid: 1 for pid in range(20, 30)})
+
+
+async def test_killed_in_the_middle_then_restarted_sends_the_rest_and_nobody_twice(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    people = list(range(100, 130))
+    for pid in people:
+        await add_resident(h, cid, pid, h.clock.now)
+    h.clock.now = await closes_at(h, cid) - timedelta(hours=23)
+    first = FakeSession(kill_after=7)
+    with pytest.raises(Killed):
+        follow(h, first)
+        await sched.remind_job(cid)
+    assert len(first.delivered) == 7
+
+    second = FakeSession()
+    follow(h, second)  # the restart
+    await sched.remind_job(cid)
+    total = Counter(c.chat_id for c in first.delivered + second.delivered)
+    assert total == Counter(people)  # everyone once, nobody twice
+
+    third = FakeSession()
+    follow(h, third)
+    await sched.remind_job(cid)
+    assert third.calls == []
+
+
+async def test_misfire_a_reminder_missed_while_down_is_sent_once_after_start(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await add_resident(h, cid, 41, h.clock.now)
+    deadline = await closes_at(h, cid)
+    # down from before the 72 h mark until 50 h before the deadline (08:00 local)
+    h.clock.now = deadline - timedelta(hours=50)
+    follow(h)
+    await sched.remind_job(cid)  # what the scheduler runs first after the restart
+    await sched.remind_job(cid)  # and the next tick
+    assert chats(h.api) == Counter({41: 1})
+    async with h.sessions() as s:
+        keys = (await s.scalars(sa.select(Delivery.broadcast_key).where(Delivery.person_id == 41))).all()
+    assert keys == [f"remind:{cid}:deadline-72"]
+
+
+async def test_quiet_hours_hold_the_reminder_until_morning(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await add_resident(h, cid, 42, h.clock.now)
+    deadline = await closes_at(h, cid)
+    follow(h)
+    h.clock.now = deadline - timedelta(hours=37)  # 21:00 local
+    await sched.remind_job(cid)
+    assert h.api.calls == []
+    h.clock.now = deadline - timedelta(hours=26)  # 08:00 local, still in the 72 h stage
+    await sched.remind_job(cid)
+    assert chats(h.api) == Counter({42: 1})
+
+
+async def test_a_resident_who_finishes_between_runs_gets_no_further_reminder(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await add_resident(h, cid, 43, h.clock.now)
+    deadline = await closes_at(h, cid)
+    follow(h)
+    h.clock.now = deadline - timedelta(hours=71)
+    await sched.remind_job(cid)
+    async with h.sessions() as s:
+        await s.execute(sa.update(Response.__table__).where(Response.person_id == 43)
+                        .values(completed_at=h.clock.now))
+        await s.commit()
+    h.clock.now = deadline - timedelta(hours=23)
+    await sched.remind_job(cid)
+    assert chats(h.api) == Counter({43: 1})
+
+
+# --- digests ----------------------------------------------------------------------------------------------
+
+
+async def _known_answers(h: Harness, cid: int) -> None:
+    start = h.clock.now
+    await add_resident(h, cid, 51, start, completed=start + timedelta(minutes=10))
+    await add_resident(h, cid, 52, start, completed=start + timedelta(minutes=20))
+    await add_resident(h, cid, 53, start)
+    await add_cadre(h, cid)
+    tid = await township_of(h, cid)
+    async with h.sessions() as s:
+        link = await link_for_township(s, cid, tid)
+        item_ids = (await s.scalars(sa.text("SELECT id FROM duty_item WHERE list_id = :l ORDER BY position"),
+                                    {"l": link.list_id})).all()
+        for kind, item in (("to_cooperating", item_ids[0]), ("basis", item_ids[0]), ("basis", item_ids[1])):
+            s.add(Comment(consultation_id=cid, item_id=item, person_id=CADRE, township_id=tid, kind=kind,
+                          text="意见", created_at=start + timedelta(minutes=30)))
+        await s.commit()
+
+
+async def test_daily_digest_holds_the_numbers_goes_once_a_day_and_moves_last_digest(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    h.clock.now = h.clock.now + timedelta(hours=1)  # 11:00 local
+    s = follow(h)
+    result = await sched.send_digest(s, cid)
+    assert result is not None and result.sent == 2  # text and chart to the one organizer
+    text = h.api.last(ORGANIZER, "sendMessage").text or ""
+    assert "3" in text and "2" in text
+    from storage.reports import load_consultation_data
+    from surveys.report import digest
+
+    async with h.sessions() as session:
+        data = await load_consultation_data(session, cid, h.settings.pseudonym_key, h.settings.timezone)
+        c = await session.get(Consultation, cid)
+    d = digest(data, None, h.clock.now)
+    assert (d.new_started, d.new_completed, d.total_completed, d.new_comments) == (3, 2, 2, 3)
+    assert d.comments_by_kind == {"basis": 2, "to_cooperating": 1}
+    assert text == d.text("zh_CN")
+    assert c.last_digest_at == h.clock.now
+    assert h.api.last(ORGANIZER).method == "sendPhoto"
+
+    h.api.clear()
+    h.clock.advance(hours=2)
+    assert await sched.send_digest(s, cid) is None  # the same local date: already done
+    assert h.api.calls == []
+
+
+async def test_digest_and_export_commands(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    org = h.user(ORGANIZER)
+    await h.feed(org.message("/digest"))
+    assert [c.method for c in h.api.calls if c.chat_id == ORGANIZER] == ["sendMessage", "sendPhoto"]
+    h.api.clear()
+    await h.feed(org.message(f"/export {cid}"))
+    doc = h.api.last(ORGANIZER, "sendDocument")
+    wb = openpyxl.load_workbook(io.BytesIO(doc.call.document.data))
+    assert _township_row(wb, "青山镇") == (3, 2)
+
+
+def _township_row(wb: Any, township: str) -> tuple[int, int]:
+    ws = wb.worksheets[0]
+    for row in ws.iter_rows(values_only=True):
+        if row and row[0] == township:
+            return row[1], row[2]
+    raise AssertionError("no township row")
+
+
+def _kind_count(wb: Any, label: str) -> int:
+    for row in wb.worksheets[0].iter_rows(values_only=True):
+        if row and row[0] == label:
+            return row[1]
+    raise AssertionError(label)
+
+
+# --- closing and the final report ------------------------------------------------------------------------
+
+
+async def test_closes_at_the_deadline_and_sends_the_final_report_and_thanks_once(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)  # 10:03 local
+    follow(h)
+    await sched.close_job(cid)
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
+    sent = [c.method for c in h.api.calls if c.chat_id == ORGANIZER]
+    assert sent == ["sendMessage", "sendDocument", "sendPhoto", "sendPhoto", "sendDocument"]
+    workbook, feedback = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendDocument"]
+    wb = openpyxl.load_workbook(io.BytesIO(workbook.call.document.data))
+    assert _township_row(wb, "青山镇") == (3, 2)
+    from surveys.report import kind_label
+
+    assert _kind_count(wb, kind_label("basis", "zh_CN")) == 2
+    assert _kind_count(wb, kind_label("to_cooperating", "zh_CN")) == 1
+    assert feedback.call.document.filename.endswith(".txt")
+    assert "3" in feedback.call.document.data.decode("utf-8")
+    thanked = {c.chat_id for c in h.api.calls if c.text and "感谢您参与" in c.text}
+    assert thanked == {51, 52, 53, CADRE}
+
+    before = len(h.api.calls)
+    follow(h)
+    await sched.close_job(cid)
+    await sched.sync_job()
+    assert len(h.api.calls) == before
+
+
+async def test_close_in_the_quiet_hours_thanks_in_the_morning(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await add_resident(h, cid, 61, h.clock.now)
+    async with h.sessions() as s:
+        c = await s.get(Consultation, cid)
+        c.closes_at = datetime(2026, 12, 5, 14, 0, tzinfo=UTC)  # 22:00 local
+        await s.commit()
+    h.clock.now = datetime(2026, 12, 5, 14, 1, tzinfo=UTC)
+    follow(h)
+    await sched.close_job(cid)
+    assert 61 not in chats(h.api) and chats(h.api)[ORGANIZER] == 5
+    h.clock.now = datetime(2026, 12, 6, 0, 1, tzinfo=UTC)  # 08:01 local: the sync job finishes it
+    await sched.sync_job()
+    assert chats(h.api)[61] == 1 and chats(h.api)[ORGANIZER] == 5
+
+
+async def test_close_by_the_organizer_sends_the_final_report_through_the_hook(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await add_resident(h, cid, 62, h.clock.now)
+    follow(h)
+    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
+    await sched.wait_idle()
+    assert chats(h.api, "sendDocument")[ORGANIZER] == 2
+    assert chats(h.api)[62] == 1
+
+
+async def test_publishing_the_revised_list_tells_the_townships_participants_what_changed(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.CLOSED)
+    await add_resident(h, cid, 71, h.clock.now)
+    await add_cadre(h, cid)
+    revised = [i for i in ITEMS if i.name != "特种设备安全监管"] + [
+        DutyItem(Part.BASIC, "农村村民宅基地审核批准", seq=4, category="乡村振兴", basis="《土地管理法》")]
+    async with h.sessions() as s:
+        row = await save_list(s, "青山镇", revised)
+        await s.commit()
+    s = follow(h)
+    tid = await township_of(h, cid)
+    result = await sched.publish_changes(s, cid, tid, row.id)
+    assert result.sent == 2
+    text = h.api.last(71).text or ""
+    assert "宅基地" in text and "特种设备" in text
+    async with h.sessions() as session:
+        assert (await session.get(Consultation, cid)).status == Status.REPORTED.value
+    again = await sched.publish_changes(s, cid, tid, row.id)
+    assert again.sent == 0 and chats(h.api) == Counter({71: 1, CADRE: 1})
+
+
+# --- scheduling and the one-scheduler lock ------------------------------------------------------------------
+
+
+async def test_jobs_are_rebuilt_idempotently_and_keep_a_missed_run(harness: Harness, database) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    s = follow(h)
+    first = sched.create_scheduler(h.settings)
+    first.start(paused=True)
+    sched._scheduler = first
+    try:
+        await sched.schedule_consultation(cid)
+        ids = {j.id for j in first.get_jobs()}
+        assert ids == {f"close:{cid}", f"remind:{cid}", f"digest:{cid}"}
+        digest_next = first.get_job(f"digest:{cid}").next_run_time
+        await sched.schedule_consultation(cid)  # again: nothing replaced
+        assert first.get_job(f"digest:{cid}").next_run_time == digest_next
+    finally:
+        first.shutdown(wait=False)
+        sched._scheduler = None
+    await asyncio.sleep(0)
+
+    # a restart: the stored run time survives the rebuild (a missed run is still seen as missed)
+    second = sched.create_scheduler(h.settings)
+    second.start(paused=True)
+    sched._scheduler = second
+    try:
+        await sched.schedule_consultation(cid)
+        assert second.get_job(f"digest:{cid}").next_run_time == digest_next
+        job = second.get_job(f"remind:{cid}")
+        assert job.coalesce is True and job.misfire_grace_time == 600
+        assert second.get_job(f"close:{cid}").misfire_grace_time is None
+        async with h.sessions() as session:  # closed elsewhere: the sync job drops its jobs
+            c = await session.get(Consultation, cid)
+            c.status = Status.CLOSED.value
+            c.closed_at = h.clock.now
+            await session.commit()
+        await sched.sync_job()
+        assert {j.id for j in second.get_jobs()} == set()
+    finally:
+        second.shutdown(wait=False)
+        sched._scheduler = None
+        await sched.wait_idle()
+    assert s is not None
+
+
+async def test_a_second_scheduler_on_the_same_sqlite_database_refuses(sqlite_database) -> None:
+    first = sched.make_lock(sqlite_database.url)
+    second = sched.make_lock(sqlite_database.url)
+    assert isinstance(first, sched.FileLock)
+    await first.acquire()
+    try:
+        with pytest.raises(sched.AlreadyRunning) as err:
+            await second.acquire()
+        import os
+
+        assert err.value.pid == str(os.getpid())
+        message = sched._t("locked", "zh_CN", path=err.value.path, pid=err.value.pid)
+        assert "只能运行一个调度器" in message and str(os.getpid()) in message
+    finally:
+        first.release()
+    await second.acquire()  # free again once the first one stops
+    second.release()
+
+
+async def test_a_second_scheduler_on_postgresql_waits_until_the_first_stops(postgres_database) -> None:
+    polls: list[float] = []
+    three_polls = asyncio.Event()
+
+    async def fake_sleep(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) >= 3:
+            three_polls.set()
+        await asyncio.sleep(0)
+
+    key = 0x5EED
+    first = sched.AdvisoryLock(postgres_database, key=key)
+    second = sched.AdvisoryLock(postgres_database, key=key, poll=5.0, sleep=fake_sleep)
+    assert first.try_acquire()
+    try:
+        waiting = asyncio.create_task(second.acquire(wait=True))
+        await asyncio.wait_for(three_polls.wait(), 10)
+        assert not waiting.done() and second.conn is None
+    finally:
+        first.release()
+    await asyncio.wait_for(waiting, 10)
+    assert second.conn is not None and polls[0] == 5.0
+    second.release()
