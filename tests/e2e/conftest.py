@@ -31,7 +31,7 @@ TOKEN = "123456:e2e-token"
 BOT_USERNAME = "qingdan_e2e_bot"
 ORGANIZER_ID = 1001
 TOWNSHIP = "青山镇"
-START_TIMEOUT = 30.0  # seconds for the bot process to import, migrate and call getUpdates
+START_TIMEOUT = 90.0  # seconds for the bot process to import (slow on a loaded machine), migrate, poll
 STEP_TIMEOUT = 10.0  # seconds for the bot to answer one step
 
 
