@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from bot.cli import ensure_schema, run_async
 from bot.config import get_settings
+from bot.db import ensure_schema, run_async
 from surveys.report import ConsultationData
 
 

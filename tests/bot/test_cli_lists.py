@@ -1,0 +1,119 @@
+"""`qingdan lists …`, `qingdan consultations …` and `qingdan links` against a temporary
+SQLite database: exit codes, the --json shapes the issue fixes, all-or-nothing import."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from bot.config import get_settings
+from surveys.samples import make_samples
+
+runner = CliRunner()
+SAMPLE_XLSX = Path(make_samples.__file__).with_name("sample_draft.xlsx")
+SAMPLE_CSV = Path(make_samples.__file__).with_name("sample_draft_gbk.csv")
+
+
+@pytest.fixture(autouse=True)
+def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    monkeypatch.setenv("BOT_USERNAME", "qingdan_test_bot")
+    monkeypatch.setenv("BOT_TOKEN", "")
+    monkeypatch.setenv("LOCALE", "zh_CN")
+    get_settings.cache_clear()
+    yield
+    get_settings.cache_clear()
+
+
+def _broken_csv(tmp_path: Path) -> Path:
+    path = tmp_path / "broken.csv"
+    path.write_text("部分,序号,事项名称,对应上级部门\n配合,1,消防安全检查,\n", encoding="utf-8")
+    return path
+
+
+def test_lint_json_has_the_documented_shape_and_exit_0_for_the_sample():
+    result = runner.invoke(app, ["lists", "lint", str(SAMPLE_XLSX), "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["items"] == {"basic": 46, "cooperating": 35, "withdrawn": 31}
+    assert data["problems"] == []
+
+
+def test_lint_exit_1_on_errors_with_located_problems(tmp_path):
+    result = runner.invoke(app, ["lists", "lint", str(_broken_csv(tmp_path)), "--json"])
+    assert result.exit_code == 1
+    problem = json.loads(result.output)["problems"][0]
+    assert set(problem) == {"severity", "rule", "part", "sheet", "row", "column", "message"}
+    assert problem["rule"] == "lint.cooperating-without-department" and problem["severity"] == "error"
+    assert problem["row"] == 2
+
+
+def test_lint_exit_2_when_the_file_cannot_be_read(tmp_path):
+    empty = tmp_path / "empty.xlsx"
+    empty.write_bytes(b"")
+    assert runner.invoke(app, ["lists", "lint", str(empty)]).exit_code == 2
+    assert runner.invoke(app, ["lists", "lint", str(tmp_path / "nope.xlsx")]).exit_code == 2
+
+
+def test_import_stores_the_sample_and_show_lists_it():
+    result = runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇"])
+    assert result.exit_code == 0, result.output
+    assert "第 1 版" in result.output
+    shown = json.loads(runner.invoke(app, ["lists", "show", "--township", "青山镇", "--json"]).output)
+    assert shown[0]["counts"] == {"basic": 46, "cooperating": 35, "withdrawn": 31}
+    assert len(shown[0]["items"]) == 112
+    part = json.loads(runner.invoke(app, ["lists", "show", "--part", "withdrawn", "--json"]).output)
+    assert {i["part"] for i in part[0]["items"]} == {"withdrawn"}
+
+
+def test_import_with_errors_stores_nothing(tmp_path):
+    result = runner.invoke(app, ["lists", "import", str(_broken_csv(tmp_path)), "--township", "青山镇"])
+    assert result.exit_code == 1
+    assert "未导入" in result.output
+    assert json.loads(runner.invoke(app, ["lists", "show", "--json"]).output) == []
+
+
+def test_diff_between_a_file_and_a_stored_version(tmp_path):
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    items = make_samples.build_sample_items()
+    moved = items[0]
+    from surveys.duty_list import Part
+
+    moved.part = Part.COOPERATING
+    moved.county_department = "县委组织部"
+    new = make_samples.write_xlsx(items[:-1], tmp_path / "v2.xlsx")
+    result = runner.invoke(app, ["lists", "diff", "青山镇@1", str(new), "--json"])
+    assert result.exit_code == 0, result.output
+    d = json.loads(result.output)
+    assert [m["name"] for m in d["moved"]] == [moved.name]
+    assert [r["name"] for r in d["removed"]] == [items[-1].name]
+
+
+def test_consultation_create_open_list_json_and_links(tmp_path):
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    result = runner.invoke(app, ["consultations", "create", "--title", "青山镇清单征询", "--township", "青山镇",
+                                 "--closes", "2099-12-10 18:00"])
+    assert result.exit_code == 0, result.output
+    assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
+    listed = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)
+    assert listed[0]["status"] == "open" and listed[0]["closes_at"].startswith("2099-12-10T10:00")
+    link = listed[0]["links"][0]
+    assert set(listed[0]) == {"id", "title", "status", "opens_at", "closes_at", "links"}
+    assert link["township"] == "青山镇" and link["url"] == f"https://t.me/qingdan_test_bot?start={link['code']}"
+    out = runner.invoke(app, ["links", "1", "--out", str(tmp_path / "qr")])
+    assert out.exit_code == 0 and link["url"] in out.output
+    png = next((tmp_path / "qr").glob("*.png"))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 1  # already open
+
+
+def test_consultation_for_a_township_without_a_list_is_refused():
+    result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "无此镇",
+                                 "--closes", "2099-12-10 18:00"])
+    assert result.exit_code == 1
+    assert "还没有导入清单" in result.output
