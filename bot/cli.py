@@ -54,7 +54,11 @@ def _register() -> None:
     app.command("sandbox")(sandbox_cli.sandbox)
 
 
-_register()
-
 if __name__ == "__main__":
-    app()
+    # `python -m bot.cli`: run the module proper, so that command modules importing
+    # bot.cli see one module, not this __main__ copy (that would import them twice).
+    from bot.cli import app as _app
+
+    _app()
+else:
+    _register()
