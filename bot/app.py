@@ -16,7 +16,7 @@ from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.fsm.storage.base import BaseStorage
-from aiogram.types import BotCommand, BotCommandScopeDefault
+from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.broadcaster import Broadcaster
@@ -30,6 +30,9 @@ log = logging.getLogger(__name__)
 
 # The commands shown in Telegram's menu, per audience (texts: catalog keys cmd.<name>).
 PUBLIC_COMMANDS = ("start", "help", "mydata", "language", "cancel")
+CADRE_COMMANDS = ("list", "find", "mycomments", "missing", "report", "myreports", *PUBLIC_COMMANDS)
+ORGANIZER_COMMANDS = ("stats", "comments", "new", "consultations", "open", "close", "links", "invite",
+                      "announce", "export", "digest", *PUBLIC_COMMANDS)
 
 
 def create_bot(settings: Settings, session: BaseSession | None = None, token: str | None = None) -> Bot:
@@ -54,10 +57,25 @@ def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker[AsyncS
     return dp
 
 
-async def set_commands(bot: Bot) -> None:
+async def set_commands(bot: Bot, organizer_ids: list[int] | tuple[int, ...] = ()) -> None:
+    """The public menu for everybody, and the organizers' menu in each organizer's chat."""
     for locale, language_code in (("zh_CN", None), ("en", "en")):
-        commands = [BotCommand(command=c, description=gettext(f"cmd.{c}", locale)) for c in PUBLIC_COMMANDS]
-        await bot.set_my_commands(commands, scope=BotCommandScopeDefault(), language_code=language_code)
+        await bot.set_my_commands(_menu(PUBLIC_COMMANDS, locale), scope=BotCommandScopeDefault(),
+                                  language_code=language_code)
+    for person_id in organizer_ids:
+        await set_person_commands(bot, person_id, "organizer")
+
+
+def _menu(commands: tuple[str, ...], locale: str) -> list[BotCommand]:
+    return [BotCommand(command=c, description=gettext(f"cmd.{c}", locale)) for c in commands]
+
+
+async def set_person_commands(bot: Bot, person_id: int, role: str) -> None:
+    """A cadre's or an organizer's own command menu (chat scope, both languages)."""
+    commands = ORGANIZER_COMMANDS if role == "organizer" else CADRE_COMMANDS if role == "cadre" else PUBLIC_COMMANDS
+    for locale, language_code in (("zh_CN", None), ("en", "en")):
+        await bot.set_my_commands(_menu(commands, locale), scope=BotCommandScopeChat(chat_id=person_id),
+                                  language_code=language_code)
 
 
 @dataclass
@@ -86,7 +104,7 @@ def build_runtime(settings: Settings, token: str | None = None,
 
 
 async def run_polling(runtime: Runtime, handle_signals: bool = True) -> None:
-    await set_commands(runtime.bot)
+    await set_commands(runtime.bot, runtime.settings.organizer_ids)
     await runtime.bot.delete_webhook(drop_pending_updates=False)
     me = await runtime.bot.me()
     log.info("bot @%s polling", me.username)
@@ -119,7 +137,7 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
                          secret_token=secret).register(app, path=path)
     setup_application(app, runtime.dp, bot=runtime.bot)
     if register:
-        await set_commands(runtime.bot)
+        await set_commands(runtime.bot, settings.organizer_ids)
         url = settings.webhook_url or f"http://{host}:{port}{path}"
         await runtime.bot.set_webhook(url, secret_token=secret, drop_pending_updates=False)
         log.info("webhook set to %s", url)

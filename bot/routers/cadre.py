@@ -32,6 +32,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.app import set_person_commands
 from bot.context import Ctx
 from storage import comments as cm
 from storage import consultations as repo
@@ -350,6 +351,8 @@ async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state
         await message.answer(ctx.t(f"cadre.invite-{reason}"))
         return
     await ctx.commit()
+    if message.bot is not None:
+        await set_person_commands(message.bot, ctx.person.id, invite.role)
     township = await ctx.session.get(Township, invite.township_id) if invite.township_id else None
     name = html.escape(township.name) if township else ""
     if invite.role == "organizer":

@@ -1,0 +1,61 @@
+"""The locale catalog is complete: zh_CN and en hold the same keys, every key the code
+names literally exists, and every message formats with the fields it uses."""
+
+from __future__ import annotations
+
+import re
+import string
+from pathlib import Path
+
+import pytest
+from babel.messages.pofile import read_po
+
+import bot.texts  # noqa: F401  (registers bot/locales)
+
+ROOT = Path(__file__).resolve().parent.parent
+PACKAGES = ("surveys", "bot")
+# ctx.t("key") and gettext("key"): calls naming a full key (helpers that add a prefix are not matched)
+KEY_CALL = re.compile(r"""(?:\.t|\bgettext)\(\s*["']([a-z][a-z0-9_.-]+)["']""")
+
+
+def _catalog(package: str, locale: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for po in sorted((ROOT / package / "locales" / locale / "LC_MESSAGES").glob("*.po")):
+        with po.open("rb") as fh:
+            for msg in read_po(fh, locale=locale):
+                if msg.id:
+                    assert str(msg.id) not in out, f"{po.name}: {msg.id} defined twice"
+                    out[str(msg.id)] = str(msg.string)
+    return out
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_chinese_and_english_have_the_same_keys(package):
+    zh, en = _catalog(package, "zh_CN"), _catalog(package, "en")
+    assert sorted(set(zh) - set(en)) == []
+    assert sorted(set(en) - set(zh)) == []
+    assert all(v.strip() for v in zh.values()) and all(v.strip() for v in en.values())
+
+
+@pytest.mark.parametrize("package", PACKAGES)
+def test_both_languages_use_the_same_placeholders(package):
+    zh, en = _catalog(package, "zh_CN"), _catalog(package, "en")
+
+    def fields(text: str) -> set[str]:
+        return {name.split("[")[0] for _, name, _, _ in string.Formatter().parse(text) if name}
+
+    mismatched = [k for k in zh if k in en and fields(zh[k]) != fields(en[k])]
+    assert mismatched == []
+
+
+def test_every_literal_key_in_the_code_is_in_the_catalog():
+    known = set()
+    for package in PACKAGES:
+        known |= set(_catalog(package, "zh_CN"))
+    missing = []
+    for package in PACKAGES:
+        for path in (ROOT / package).rglob("*.py"):
+            for key in KEY_CALL.findall(path.read_text(encoding="utf-8")):
+                if "." in key and key not in known and not key.endswith("."):
+                    missing.append(f"{path.relative_to(ROOT)}: {key}")
+    assert missing == []
