@@ -312,3 +312,19 @@ async def test_delete_me_erases_the_response(harness):
     assert await _stored(h) == {}
     h.clock.advance(minutes=1)
     assert timedelta(minutes=1)  # the person can start again later
+
+
+async def test_a_person_who_blocked_and_unblocked_the_bot_is_active_again_and_resumes(harness):
+    from storage.models import Person
+
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    async with h.sessions() as s:  # what the broadcaster records on a 403
+        await s.execute(sa.update(Person).where(Person.id == USER).values(active=False))
+        await s.commit()
+    await h.feed(u.message(f"/start {code}"))
+    assert "第 2/8 题" in h.api.last(USER).text
+    async with h.sessions() as s:
+        assert (await s.get(Person, USER)).active is True
