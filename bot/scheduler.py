@@ -748,7 +748,8 @@ async def running(runtime: Any) -> AsyncIterator[Runner]:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
         runner.stop()
-        configure(None)
+        if _services is s:
+            configure(None)
 
 
 # --- `qingdan scheduler` ------------------------------------------------------------------------------------
