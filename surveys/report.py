@@ -173,8 +173,11 @@ def _t(key: str, locale: str, **kw: Any) -> str:
 
 
 def _label(prefix: str, value: str, locale: str) -> str:
-    """A catalog label for a kind/decision/status/part, or the raw value when unknown."""
-    key = f"report.{prefix}.{value}"
+    """A catalog label for a decision/status/part (`report.<prefix>.<value>`), or for the
+    shared vocabulary of comment kinds and report methods (`comment.kind.*`,
+    `offlist.method.*`, surveys/locales/*/comments.po); the raw value when unknown."""
+    key = {"kind": f"comment.kind.{value}", "method": f"offlist.method.{value}"}.get(prefix,
+                                                                                   f"report.{prefix}.{value}")
     return gettext(key, locale) if has(key, DEFAULT_LOCALE) else value
 
 

@@ -517,7 +517,7 @@ async def comment_start(query: CallbackQuery, callback_data: CommentCB, ctx: Ctx
         return
     _, row = found
     if k == "":
-        rows = [[_btn(ctx.t(f"cadre.kind.{kind}"), CommentCB(c=c, i=i, k=kind))] for kind in cm.KINDS]
+        rows = [[_btn(ctx.t(f"comment.kind.{kind}"), CommentCB(c=c, i=i, k=kind))] for kind in cm.KINDS]
         rows.append([_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=c, i=i))])
         await query.answer()
         await _edit(query, ctx.t("cadre.choose-kind", name=html.escape(row.name)), _kb(rows))
@@ -531,7 +531,7 @@ async def comment_start(query: CallbackQuery, callback_data: CommentCB, ctx: Ctx
     await state.set_state(CommentForm.text)
     await state.update_data(cmt={"c": c, "i": i, "k": k})
     await query.answer()
-    await _edit(query, ctx.t("cadre.ask-text", name=html.escape(row.name), kind=ctx.t(f"cadre.kind.{k}"),
+    await _edit(query, ctx.t("cadre.ask-text", name=html.escape(row.name), kind=ctx.t(f"comment.kind.{k}"),
                              max=cm.MAX_TEXT), _kb([[_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=c, i=i))]]))
 
 
@@ -627,7 +627,7 @@ async def _mine_screen(ctx: Ctx, page: int, item_id: int = 0) -> tuple[str, Inli
         else:
             target = ctx.t("cadre.mine-missing", name=html.escape(str(comment.missing.get("name", ""))))
         lines = [ctx.t("cadre.mine-head", id=comment.id, status=ctx.t(f"cadre.status.{cm.comment_status(comment)}"),
-                       kind=ctx.t(f"cadre.kind.{comment.kind}")),
+                       kind=ctx.t(f"comment.kind.{comment.kind}")),
                  target, ctx.t("cadre.mine-text", text=html.escape(_short(comment.text, 300)))]
         if comment.proposed_wording:
             lines.append(ctx.t("cadre.mine-wording", text=html.escape(_short(comment.proposed_wording, 300))))
@@ -919,7 +919,7 @@ async def report_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
 
 
 def _methods_kb(ctx: Ctx) -> InlineKeyboardMarkup:
-    methods = [_btn(ctx.t(f"cadre.method.{m}"), ReportCB(a="m", v=m)) for m in cm.REPORT_METHODS]
+    methods = [_btn(ctx.t(f"offlist.method.{m}"), ReportCB(a="m", v=m)) for m in cm.REPORT_METHODS]
     return _kb([methods[:3], methods[3:]])
 
 
@@ -977,7 +977,7 @@ async def _save_report(ctx: Ctx, state: FSMContext, draft: dict[str, Any], detai
     await ctx.commit()
     await target.answer(ctx.t("cadre.report-saved", id=report.id, department=html.escape(report.department),
                               task=html.escape(_short(report.task, 200)), when=html.escape(report.assigned_on),
-                              method=ctx.t(f"cadre.method.{report.method}")))
+                              method=ctx.t(f"offlist.method.{report.method}")))
 
 
 @router.callback_query(ReportCB.filter())
@@ -992,7 +992,7 @@ async def report_press(query: CallbackQuery, callback_data: ReportCB, ctx: Ctx, 
         await state.update_data(rep=draft)
         await state.set_state(ReportForm.details)
         await query.answer()
-        await _edit(query, ctx.t("cadre.report-ask-details", method=ctx.t(f"cadre.method.{callback_data.v}"),
+        await _edit(query, ctx.t("cadre.report-ask-details", method=ctx.t(f"offlist.method.{callback_data.v}"),
                                  max=cm.MAX_TEXT),
                     _kb([[_btn(ctx.t("cadre.btn-skip"), ReportCB(a="s"))]]))
         return
@@ -1023,7 +1023,7 @@ async def myreports_cmd(message: Message, ctx: Ctx) -> None:
     for r in reports[:REPORTS_SHOWN]:
         blocks.append(ctx.t("cadre.myreports-line", id=r.id, created=format_local(r.created_at, tz),
                             department=html.escape(r.department), task=html.escape(_short(r.task, 200)),
-                            when=html.escape(r.assigned_on), method=ctx.t(f"cadre.method.{r.method}")))
+                            when=html.escape(r.assigned_on), method=ctx.t(f"offlist.method.{r.method}")))
     await message.answer("\n\n".join(blocks))
 
 

@@ -91,7 +91,7 @@ async def seed(session: AsyncSession) -> int:
         Comment(consultation_id=c.id, item_id=ls[0].id, person_id=2002, township_id=b.township_id, kind="wording",
                 text="表述不清", proposed_wording="新表述", created_at=t0 + timedelta(days=2)),
         Comment(consultation_id=c.id, item_id=ls[2].id, person_id=2002, township_id=b.township_id,
-                kind="wrong_part", text="应为基本事项", decision="rejected", reply="保持", created_at=t0),
+                kind="to_basic", text="应为基本事项", decision="rejected", reply="保持", created_at=t0),
         Comment(consultation_id=c.id, item_id=qs[1].id, person_id=2001, township_id=a.township_id, kind="wording",
                 text="隐藏", hidden=True, created_at=t0),
         Comment(consultation_id=c.id, item_id=qs[1].id, person_id=2001, township_id=a.township_id, kind="other",
@@ -124,7 +124,7 @@ async def test_snapshot_holds_every_answer_comment_and_report(session_factory) -
     assert by_pseudonym[pseudonym(KEY, 1002)].answers["say"] is None
     assert by_pseudonym[pseudonym(KEY, 1003)].completed_at is None
     assert by_pseudonym[pseudonym(KEY, 1005)].answers == {}
-    assert [c.kind for c in data.comments] == ["basis", "wording", "wrong_part", "wording", "other", "missing"]
+    assert [c.kind for c in data.comments] == ["basis", "wording", "to_basic", "wording", "other", "missing"]
     first_comment = data.comments[0]
     assert (first_comment.item_name, first_comment.part, first_comment.township) == ("最低生活保障申请受理", "basic",
                                                                                      "青山镇")
@@ -146,7 +146,7 @@ async def test_group_by_figures_equal_the_figures_from_the_snapshot(session_fact
         counts = await stats(s, cid)
     assert figures == headline_figures(data)
     assert figures["townships"] == {"青山镇": {"started": 3, "completed": 2}, "绿水镇": {"started": 2, "completed": 1}}
-    assert figures["comments_by_kind"] == {"basis": 1, "missing": 1, "wording": 1, "wrong_part": 1}
+    assert figures["comments_by_kind"] == {"basis": 1, "missing": 1, "wording": 1, "to_basic": 1}
     assert figures["comments_by_decision"] == {"adopted": 1, "partly": 0, "rejected": 1, "none": 2}
     assert figures["answered"] == {"aware": 4, "sat": 3, "needs": 3, "rate": 3, "say": 2}
     assert figures["distribution"] == {"aware": {"no": 1, "yes": 3}, "sat": {"3": 1, "5": 1, "unsure": 1}}

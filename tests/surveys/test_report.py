@@ -122,8 +122,8 @@ def make_data() -> ConsultationData:
         comment(1, "青山镇", BY_ID[1], "basis", "依据应补充《社会救助暂行办法》", decision="adopted", reply="已补充"),
         comment(2, "绿水镇", BY_ID[11], "wording", "表述不清", decision="partly", reply="部分修改",
                 created=SINCE + timedelta(hours=3), proposed="最低生活保障的申请受理和调查审核"),
-        comment(3, "绿水镇", BY_ID[13], "wrong_part", "应为基本履职事项", decision="rejected", reply="保持配合事项"),
-        comment(4, "青山镇", BY_ID[2], "cannot_carry", "人手不足", created=SINCE + timedelta(hours=4)),
+        comment(3, "绿水镇", BY_ID[13], "to_basic", "应为基本履职事项", decision="rejected", reply="保持配合事项"),
+        comment(4, "青山镇", BY_ID[2], "withdraw", "人手不足", created=SINCE + timedelta(hours=4)),
         comment(5, "青山镇", BY_ID[1], "wording", "隐藏的意见", hidden=True),
         comment(6, "青山镇", BY_ID[3], "other", "已撤回的意见", status="withdrawn"),
         comment(7, "绿水镇", None, "missing", "我们实际承担河道巡查", missing={"name": "河道日常巡查", "part": "basic",
@@ -202,8 +202,8 @@ def test_summary_counts_respondents_per_township_in_list_order_and_comments(data
     kinds = rows.index(("意见类型", "条数", None, None))
     # active comments only: hidden (5) and withdrawn (6) are left out
     assert rows[kinds + 1: kinds + 7] == [
-        ("依据有误或缺失", 1, None, None), ("难以承接", 1, None, None), ("遗漏事项", 1, None, None),
-        ("表述不清", 1, None, None), ("归属有误", 1, None, None), ("合计", 5, None, None)]
+        ("依据缺失或有误", 1, None, None), ("遗漏事项", 1, None, None), ("应调整为基本事项", 1, None, None),
+        ("建议收回", 1, None, None), ("表述不清", 1, None, None), ("合计", 5, None, None)]
     decisions = rows.index(("处理结果", "条数", None, None))
     assert rows[decisions + 1: decisions + 5] == [("采纳", 1, None, None), ("部分采纳", 1, None, None),
                                                   ("不采纳", 1, None, None), ("未答复", 2, None, None)]
@@ -271,7 +271,7 @@ def test_missing_and_offlist_sheets(data: ConsultationData) -> None:
     assert missing[1][:8] == (7, "绿水镇", "河道日常巡查", "基本履职事项", None, "《河长制》", None, "我们实际承担河道巡查")
     assert len(missing) == 2
     off = book["清单外事项"]
-    assert off[1][:6] == ("青山镇", "县住建局", "自建房安全排查", "2026-11-01", "发文", "要求三天内完成")
+    assert off[1][:6] == ("青山镇", "县住建局", "自建房安全排查", "2026-11-01", "文件", "要求三天内完成")
     assert len(off) == 3
 
 
@@ -302,8 +302,8 @@ def test_digest_counts_since_the_last_one(data: ConsultationData) -> None:
     assert (d.total_started, d.total_completed, d.total_comments) == (5, 3, 5)
     assert [(p.township, p.started, p.completed) for p in d.townships] == [("青山镇", 3, 2), ("绿水镇", 2, 1),
                                                                             ("白云乡", 0, 0)]
-    assert d.comments_by_kind == {"basis": 1, "cannot_carry": 1, "missing": 1, "wording": 1, "wrong_part": 1}
-    assert d.new_comments_by_kind == {"cannot_carry": 1, "missing": 1, "wording": 1}
+    assert d.comments_by_kind == {"basis": 1, "withdraw": 1, "missing": 1, "wording": 1, "to_basic": 1}
+    assert d.new_comments_by_kind == {"withdraw": 1, "missing": 1, "wording": 1}
     assert [(t.part, t.name, t.comments) for t in d.top_items] == [
         ("basic", "最低生活保障申请受理", 2), ("basic", "矛盾纠纷排查化解", 1), ("cooperating", "违法建设整治", 1)]
     assert d.days_left == 7  # 11-23 09:00 → 11-30 18:00 in Shanghai
@@ -351,7 +351,7 @@ def test_feedback_report_counts_and_groups_by_item(data: ConsultationData) -> No
     assert [h[:2] for h in heads] == ["一、", "二、", "三、", "四、", "五、"]
     i = lines.index("（一）基本履职事项")
     assert lines[i + 1] == "1. 最低生活保障申请受理（2 条）"
-    assert lines[i + 2].startswith("（1）【依据有误或缺失】青山镇：依据应补充《社会救助暂行办法》")
+    assert lines[i + 2].startswith("（1）【依据缺失或有误】青山镇：依据应补充《社会救助暂行办法》")
     assert lines[i + 2].endswith("办法》。处理结果：采纳。说明：已补充。")
     assert "表述不清。建议表述为“最低生活保障的申请受理和调查审核”。处理结果：部分采纳。" in lines[i + 3]
     assert lines[i + 4] == "2. 矛盾纠纷排查化解（1 条）"
