@@ -153,34 +153,30 @@ async def _editable(session: AsyncSession, comment_id: int, person_id: int,
     return comment, edit_refusal(comment, person_id, consultation, now)
 
 
-async def edit_comment(session: AsyncSession, comment_id: int, person_id: int, text: str,
-                       now: datetime) -> tuple[Comment | None, str]:
+async def _set_text(session: AsyncSession, comment_id: int, person_id: int, field: str, value: str,
+                    now: datetime) -> tuple[Comment | None, str]:
+    """Change the comment's `text` or `proposed_wording`, if its author may still edit it."""
     comment, refusal = await _editable(session, comment_id, person_id, now)
     if refusal:
         return (comment if refusal != "not-yours" else None), refusal
     assert comment is not None
-    clean, problem = check_text(text)
+    clean, problem = check_text(value)
     if problem:
         return comment, problem
-    comment.text = clean
+    setattr(comment, field, clean)
     comment.updated_at = now
     await session.flush()
     return comment, "ok"
+
+
+async def edit_comment(session: AsyncSession, comment_id: int, person_id: int, text: str,
+                       now: datetime) -> tuple[Comment | None, str]:
+    return await _set_text(session, comment_id, person_id, "text", text, now)
 
 
 async def set_proposed_wording(session: AsyncSession, comment_id: int, person_id: int, wording: str,
                                now: datetime) -> tuple[Comment | None, str]:
-    comment, refusal = await _editable(session, comment_id, person_id, now)
-    if refusal:
-        return (comment if refusal != "not-yours" else None), refusal
-    assert comment is not None
-    clean, problem = check_text(wording)
-    if problem:
-        return comment, problem
-    comment.proposed_wording = clean
-    comment.updated_at = now
-    await session.flush()
-    return comment, "ok"
+    return await _set_text(session, comment_id, person_id, "proposed_wording", wording, now)
 
 
 async def withdraw_comment(session: AsyncSession, comment_id: int, person_id: int,
