@@ -1,5 +1,6 @@
 """The per-update context handed to every handler as `ctx`: the database session,
-the person, their language and role, the clock and the settings."""
+the person, their language and role, the clock and the settings — and how the
+update's writes are committed."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
 from bot.texts import gettext
+from storage import responses
+from storage.answer_path import AnswerPath
 from storage.models import Person
+from storage.responses import Change, ResponseState
 
 
 @dataclass
@@ -25,6 +29,13 @@ class Ctx:
     bot_username: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     committed: bool = False
+    # The process's answer path (writer and caches) for this database.
+    path: AnswerPath | None = None
+    # Set for presses on question messages: their writes, and the update_id mark,
+    # go through the group commit instead of `session` (see bot.middlewares).
+    update_id: int | None = None
+    grouped: bool = False
+    person_write: dict[str, Any] | None = None
 
     def t(self, key: str, /, **kwargs: Any) -> str:
         return gettext(key, self.locale, **kwargs)
@@ -40,8 +51,23 @@ class Ctx:
     def is_cadre(self) -> bool:
         return self.person.role == "cadre" and self.person.township_id is not None
 
-    async def commit(self) -> None:
-        """Make the update's writes durable. Handlers call this before they
-        acknowledge an answer to the user."""
-        await self.session.commit()
+    async def commit(self, change: Change | None = None) -> ResponseState | None:
+        """Make the update's writes (and `change`, a response's new state) durable.
+        Handlers call this before they acknowledge anything to the user. Raises
+        storage.responses.Stale when the response moved on since it was read, and
+        AlreadyProcessed when this update_id was handled already (grouped presses).
+        Returns the response as committed, when `change` wrote one."""
+        if self.grouped:
+            assert self.path is not None
+            change = change or Change()
+            change.update_id, change.person = self.update_id, self.person_write
+            await self.path.writer.commit(change)
+        else:
+            if change is not None and change.state is not None:
+                await responses.save(self.session, change)
+            await self.session.commit()
         self.committed = True
+        after = change.after() if change is not None else None
+        if after is not None and self.path is not None:
+            self.path.responses.put(after)
+        return after

@@ -113,8 +113,11 @@ async def link_for_township(session: AsyncSession, consultation_id: int, townshi
 
 async def set_status(session: AsyncSession, consultation: Consultation, target: Status) -> None:
     """Move a consultation on (draft→open→closed→reported); the consulted lists follow."""
+    from storage.answer_path import forget_consultation
+
     check_transition(consultation.status, target)
     consultation.status = target.value
+    forget_consultation(session.bind, consultation.id)
     if target == Status.CLOSED:
         consultation.closed_at = utcnow()
     list_ids = [link.list_id for link in await links(session, consultation.id)]

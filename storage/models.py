@@ -137,6 +137,12 @@ class Response(SQLModel, table=True):
     updated_at: datetime = created()
     completed_at: datetime | None = ts()
     message_id: int | None = None  # the question message edited in place
+    # The resident's screen: current question, multi-select and rating drafts, page
+    # (bot.routers.resident). Kept here rather than in the FSM so one row holds it all.
+    screen: dict = json_field()
+    # Bumped by every write of the row; a write names the version it read, so a
+    # process acting on a stale copy (another bot process moved on) writes nothing.
+    version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Answer(SQLModel, table=True):

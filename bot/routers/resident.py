@@ -3,18 +3,25 @@
 skip, pause (/cancel), resume on any message, and a summary with 修改 (change)
 until the deadline.
 
-Every answer is committed before the bot shows the next question. Where the person
-is comes from the database (their answers) plus the question on screen, kept in
-the FSM (persistent); if that is lost they resume at the first unanswered question.
+Every answer is committed before the bot shows the next question (or answers the
+press). Where the person is comes from the database: their answers plus the screen
+(the question on screen, multi-select and rating drafts, the page), both in the
+response row; if the screen is lost they resume at the first unanswered question.
 Buttons carry ids only and are re-checked on every press: the response must be the
 presser's, the message must be the live question message, and the consultation
 must be open.
+
+Presses on the question message are the bot's hot path: their update is claimed and
+their writes committed by the process's group commit (see bot.middlewares), and the
+response is read from the process's cache — safe because every write checks the
+response's version; a press computed from a stale copy is computed again.
 """
 
 from __future__ import annotations
 
+import copy
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from aiogram import F, Router
@@ -24,9 +31,11 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.context import Ctx
-from bot.questionnaires import items_of, questionnaire_of
+from bot.middlewares import GROUPED_PRESSES
+from bot.questionnaires import questionnaire_of
 from storage import consultations as repo
-from storage.models import Consultation, Response
+from storage.answer_path import ConsultationView
+from storage.responses import Change, ResponseState, Stale, load_state
 from surveys.consultation import Window, format_local, normalize_code, window
 from surveys.flow import FlowState, ItemRef, applicable, eligible_items, summary_lines
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
@@ -35,7 +44,7 @@ router = Router(name="resident")
 router.message.filter(F.chat.type == "private")
 
 PICK_PAGE = 8
-FSM_KEY = "rq"  # FSM data key holding the resident flow's screen state
+FSM_KEY = "rq"  # FSM data: the response in progress (so /cancel knows there is something to pause)
 
 
 class BeginCB(CallbackData, prefix="rb"):
@@ -62,45 +71,84 @@ class EditCB(CallbackData, prefix="qe"):
     q: str = ""
 
 
+def _parses(cb: type[CallbackData]) -> Any:
+    def check(data: str) -> bool:
+        try:
+            cb.unpack(data)
+        except (TypeError, ValueError):
+            return False
+        return True
+    return check
+
+
+GROUPED_PRESSES.extend([_parses(QCB), _parses(EditCB)])
+
+
 @dataclass
 class Flow:
-    """One resident's questionnaire, loaded for one update."""
+    """One resident's questionnaire, loaded for one update, and what the update changes."""
 
-    consultation: Consultation
-    response: Response
+    consultation: ConsultationView
+    response: ResponseState  # as read; the commit checks it is still this version
     township: str
     q: Questionnaire
     items: tuple[ItemRef, ...]
     state: FlowState
-    screen: dict[str, Any]  # FSM: current question, multi-select and rating drafts, page
+    screen: dict[str, Any]  # current question, multi-select and rating drafts, page
+    message_id: int | None = None  # the live question message
+    set_answers: dict[str, Any] = field(default_factory=dict)
+    drop_answers: list[str] = field(default_factory=list)
+    completed: bool = False
+    cached: bool = False  # the response came from the process's cache
+
+    def change(self) -> Change:
+        self.screen["cur"] = self.state.current
+        return Change(state=self.response, screen=self.screen, message_id=self.message_id, completed=self.completed,
+                      set_answers=self.set_answers, drop_answers=self.drop_answers)
 
 
 # --- loading -----------------------------------------------------------------------------
 
 
-async def _load(ctx: Ctx, fsm: FSMContext, response: Response, consultation: Consultation) -> Flow:
-    link = await repo.link_for_township(ctx.session, consultation.id, response.township_id)
-    items = await items_of(ctx.session, link.list_id) if link else ()
+async def _response(ctx: Ctx, response_id: int) -> tuple[ResponseState | None, bool]:
+    """The response (and whether it came from the process's cache). Grouped presses
+    may use the cache; everything else reads the database."""
+    assert ctx.path is not None
+    if ctx.grouped and (cached := ctx.path.responses.get(response_id)) is not None:
+        return cached, True
+    loaded = await load_state(ctx.session, response_id)
+    if loaded is not None:
+        ctx.path.responses.put(loaded)
+    return loaded, False
+
+
+async def _load(ctx: Ctx, response: ResponseState, consultation: ConsultationView) -> Flow:
+    assert ctx.path is not None
+    link = consultation.link(response.township_id)
+    items = await ctx.path.items(ctx.session, link.list_id) if link else ()
     q = questionnaire_of(consultation.questionnaire)
-    data = await fsm.get_data()
-    screen = data.get(FSM_KEY) or {}
-    if screen.get("r") != response.id:
-        screen = {"r": response.id}
-    stored = await repo.answers(ctx.session, response.id)
-    state = FlowState.from_stored(q, stored, items, current=screen.get("cur"))
-    return Flow(consultation, response, link.township if link else "", q, items, state, screen)
+    state = response.memo.get("flow")
+    if state is None:
+        state = FlowState.from_stored(q, response.answers, items, current=response.screen.get("cur"))
+    return Flow(consultation, response, link.township if link else "", q, items, state, _copy(response.screen),
+                message_id=response.message_id, completed=response.completed)
 
 
-async def _save_screen(fsm: FSMContext, flow: Flow) -> None:
-    flow.screen["cur"] = flow.state.current
-    await fsm.update_data({FSM_KEY: flow.screen})
+def _copy(screen: dict[str, Any]) -> dict[str, Any]:
+    """A copy the press may change (drafts are nested) without touching the cached one."""
+    return copy.deepcopy(screen) if "sel" in screen or "rate" in screen else dict(screen)
 
 
-def _window(ctx: Ctx, consultation: Consultation) -> Window:
+async def _consultation(ctx: Ctx, consultation_id: int) -> ConsultationView | None:
+    assert ctx.path is not None
+    return await ctx.path.consultation(ctx.session, consultation_id)
+
+
+def _window(ctx: Ctx, consultation: Any) -> Window:
     return window(consultation.status, consultation.opens_at, consultation.closes_at, ctx.now())
 
 
-def _window_text(ctx: Ctx, consultation: Consultation, w: Window) -> str:
+def _window_text(ctx: Ctx, consultation: Any, w: Window) -> str:
     tz = ctx.settings.timezone
     key = "resident.not-yet" if w == Window.NOT_YET else "resident.closed"
     return ctx.t(key, title=html.escape(consultation.title), opens=format_local(consultation.opens_at, tz),
@@ -222,36 +270,65 @@ def render_screen(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup | Non
     return render_question(ctx, flow)
 
 
-async def show(ctx: Ctx, fsm: FSMContext, flow: Flow, query: CallbackQuery | None = None,
-               message: Message | None = None) -> None:
-    """Put the flow's current screen on the live message (edit in place), or send it
-    as a new message that becomes the live one."""
-    await _save_screen(fsm, flow)
+async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None, message: Message | None = None) -> None:
+    """Commit the update's writes, then put the flow's current screen on the live
+    message (edit in place, answering the press), or send it as a new message that
+    becomes the live one."""
     text, kb = render_screen(ctx, flow)
     if query is not None and isinstance(query.message, Message):
-        await ctx.commit()
+        await _commit(ctx, flow)
+        await query.answer()
         await query.message.edit_text(text, reply_markup=kb)
         return
-    target = message
-    assert target is not None
-    sent = await target.answer(text, reply_markup=kb)
-    flow.response.message_id = sent.message_id
-    await ctx.commit()
+    assert message is not None
+    after = await _commit(ctx, flow)
+    sent = await message.answer(text, reply_markup=kb)
+    # the new message becomes the live one (a second, small commit: the answers are
+    # durable before anything was sent)
+    after_sent = await ctx.commit(Change(state=after, screen=after.screen, message_id=sent.message_id,
+                                         completed=after.completed))
+    _remember(after_sent, flow)
 
 
-async def _record(ctx: Ctx, flow: Flow, new: FlowState) -> None:
-    """Store the difference between the old and the new state, and completion."""
+async def _commit(ctx: Ctx, flow: Flow) -> ResponseState:
+    after = await ctx.commit(flow.change())
+    assert after is not None
+    _remember(after, flow)
+    return after
+
+
+def _remember(after: ResponseState | None, flow: Flow) -> None:
+    """Keep the flow state derived from the response's new version with it."""
+    if after is not None:
+        after.memo["flow"] = flow.state
+
+
+def _record(flow: Flow, new: FlowState) -> None:
+    """Note the difference between the old and the new state, and completion."""
     old, now = flow.state.stored(), new.stored()
-    changed = {k: v for k, v in now.items() if k not in old or old[k] != v}
-    dropped = [k for k in old if k not in now]
-    await repo.save_answers(ctx.session, flow.response.id, changed, dropped)
-    complete = new.current is None and new.is_complete(flow.q, flow.items)
-    if complete != (flow.response.completed_at is not None):
-        await repo.set_completed(ctx.session, flow.response.id, complete)
-        flow.response.completed_at = ctx.now() if complete else None
+    for k, v in now.items():
+        if k not in old or old[k] != v:
+            flow.set_answers[k] = v
+            if k in flow.drop_answers:
+                flow.drop_answers.remove(k)
+    for k in old:
+        if k not in now:
+            flow.set_answers.pop(k, None)
+            flow.drop_answers.append(k)
+    flow.completed = new.current is None and new.is_complete(flow.q, flow.items)
     flow.state = new
     for draft in ("sel", "rate"):
         flow.screen.get(draft, {}).pop(new.current or "", None)
+
+
+async def _refuse(ctx: Ctx, query: CallbackQuery, text: str, cached: bool = False,
+                  response: ResponseState | None = None) -> None:
+    """Answer a press that does nothing. A refusal that rests on a cached response is
+    checked against the database first (it may be our copy that is old)."""
+    if cached and response is not None:
+        raise Stale(response.id)
+    await ctx.commit()
+    await query.answer(text, show_alert=True)
 
 
 # --- /start and the welcome ---------------------------------------------------------------------
@@ -270,8 +347,7 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
         return
     response = await repo.get_response(ctx.session, consultation.id, ctx.person.id)
     if response is not None:
-        flow = await _load(ctx, state, response, consultation)
-        await show(ctx, state, flow, message=message)
+        await _show_response(ctx, state, response.id, message)
         return
     q = questionnaire_of(consultation.questionnaire)
     count = len(q.questions)
@@ -286,8 +362,8 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
 
 @router.callback_query(BeginCB.filter())
 async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: FSMContext) -> None:
-    consultation = await ctx.session.get(Consultation, callback_data.c)
-    link = await repo.link_for_township(ctx.session, callback_data.c, callback_data.t) if consultation else None
+    consultation = await _consultation(ctx, callback_data.c)
+    link = consultation.link(callback_data.t) if consultation else None
     if consultation is None or link is None:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
@@ -295,12 +371,26 @@ async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: F
     if w != Window.OPEN:
         await query.answer(_window_text(ctx, consultation, w), show_alert=True)
         return
-    response = await repo.start_response(ctx.session, consultation.id, ctx.person.id, link.township_id)
+    started = await repo.start_response(ctx.session, consultation.id, ctx.person.id, link.township_id)
+    response, _ = await _response(ctx, started.id)  # type: ignore[arg-type]
+    assert response is not None
+    flow = await _load(ctx, response, consultation)
     if isinstance(query.message, Message):
-        response.message_id = query.message.message_id
-    flow = await _load(ctx, state, response, consultation)
-    await query.answer()
-    await show(ctx, state, flow, query=query)
+        flow.message_id = query.message.message_id
+    await state.update_data({FSM_KEY: response.id})
+    await show(ctx, flow, query=query)
+
+
+async def _show_response(ctx: Ctx, fsm: FSMContext, response_id: int, message: Message) -> bool:
+    """Show a response's current screen as a new live message; False if it is gone."""
+    response, _ = await _response(ctx, response_id)
+    consultation = await _consultation(ctx, response.consultation_id) if response else None
+    if response is None or consultation is None:
+        return False
+    flow = await _load(ctx, response, consultation)
+    await fsm.update_data({FSM_KEY: response.id})
+    await show(ctx, flow, message=message)
+    return True
 
 
 @router.message(CommandStart())
@@ -312,34 +402,36 @@ async def start_plain(message: Message, ctx: Ctx, state: FSMContext) -> None:
 # --- presses on the question message ------------------------------------------------------------
 
 
-async def _flow_for_press(query: CallbackQuery, response_id: int, ctx: Ctx, state: FSMContext) -> Flow | None:
+async def _flow_for_press(query: CallbackQuery, response_id: int, ctx: Ctx) -> Flow | None:
     """The presser's own response, pressed on its live message, in an open consultation; else None
     (and the press is answered with why)."""
-    response = await ctx.session.get(Response, response_id)
+    response, cached = await _response(ctx, response_id)
     if response is None or response.person_id != ctx.person.id:
-        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        await _refuse(ctx, query, ctx.t("error.stale-button"), cached, response)
         return None
-    consultation = await ctx.session.get(Consultation, response.consultation_id)
+    consultation = await _consultation(ctx, response.consultation_id)
     assert consultation is not None
     w = _window(ctx, consultation)
     if w != Window.OPEN:
-        await query.answer(_window_text(ctx, consultation, w), show_alert=True)
+        await _refuse(ctx, query, _window_text(ctx, consultation, w))
         return None
     if not isinstance(query.message, Message) or (response.message_id is not None
                                                    and query.message.message_id != response.message_id):
-        await query.answer(ctx.t("error.old-message"), show_alert=True)
+        await _refuse(ctx, query, ctx.t("error.old-message"), cached, response)
         return None
-    return await _load(ctx, state, response, consultation)
+    flow = await _load(ctx, response, consultation)
+    flow.cached = cached
+    return flow
 
 
 @router.callback_query(QCB.filter())
-async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx, state: FSMContext) -> None:
-    flow = await _flow_for_press(query, callback_data.r, ctx, state)
+async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> None:
+    flow = await _flow_for_press(query, callback_data.r, ctx)
     if flow is None:
         return
     question = flow.q.question(callback_data.q)
     if question is None or callback_data.q != flow.state.current:
-        await query.answer(ctx.t("error.old-message"), show_alert=True)
+        await _refuse(ctx, query, ctx.t("error.old-message"), flow.cached, flow.response)
         return
     action, value = callback_data.a, callback_data.v
     qid = question.id
@@ -356,14 +448,14 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx, state: FSMCo
         valid = question.option(value) is not None if action == "t" else \
             any(i.id == key for i in eligible_items(question, flow.items))
         if not valid:
-            await query.answer(ctx.t("error.stale-button"), show_alert=True)
+            await _refuse(ctx, query, ctx.t("error.stale-button"))
             return
         if key in chosen:
             chosen.remove(key)
         else:
             high = question.max_choices or len(question.options) if action == "t" else question.max_picks
             if len(chosen) >= high:
-                await query.answer(ctx.t("flow.too-many", max=high), show_alert=True)
+                await _refuse(ctx, query, ctx.t("flow.too-many", max=high))
                 return
             chosen.append(key)
         sel[qid] = chosen
@@ -375,7 +467,7 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx, state: FSMCo
         rate = flow.screen.setdefault("rate", {}).setdefault(qid, {})
         allowed = {str(i.id) for i in eligible_items(question, flow.items)}
         if item not in allowed or not (point == UNSURE or (point.isdigit() and int(point) in SCALE_POINTS)):
-            await query.answer(ctx.t("error.stale-button"), show_alert=True)
+            await _refuse(ctx, query, ctx.t("error.stale-button"))
             return
         rate[item] = int(point) if point.isdigit() else point
         if allowed <= rate.keys():
@@ -388,69 +480,70 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx, state: FSMCo
         flow.state = flow.state.back(flow.q, flow.items)
         flow.screen.pop("page", None)
     elif action == "z":
-        await _save_screen(state, flow)
-        await ctx.commit()
+        await _commit(ctx, flow)
         await query.answer()
         await query.message.edit_text(ctx.t("resident.paused"), reply_markup=None)  # type: ignore[union-attr]
         return
     else:
-        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        await _refuse(ctx, query, ctx.t("error.stale-button"))
         return
     if error is not None:
-        await query.answer(error.message(ctx.locale), show_alert=True)
+        await _refuse(ctx, query, error.message(ctx.locale))
         return
     if new is not None:
-        await _record(ctx, flow, new)
+        _record(flow, new)
         flow.screen.pop("page", None)
-    await query.answer()
-    await show(ctx, state, flow, query=query)
+    await show(ctx, flow, query=query)
 
 
 @router.callback_query(EditCB.filter())
-async def change_answer(query: CallbackQuery, callback_data: EditCB, ctx: Ctx, state: FSMContext) -> None:
-    flow = await _flow_for_press(query, callback_data.r, ctx, state)
+async def change_answer(query: CallbackQuery, callback_data: EditCB, ctx: Ctx) -> None:
+    flow = await _flow_for_press(query, callback_data.r, ctx)
     if flow is None:
         return
-    await query.answer()
     if callback_data.q == "":
         text, kb = render_change_menu(ctx, flow)
+        await _commit(ctx, flow)
+        await query.answer()
         await query.message.edit_text(text, reply_markup=kb)  # type: ignore[union-attr]
         return
     if callback_data.q != "!":
         if callback_data.q not in {x.id for x in _applicable(flow)}:
-            await query.answer(ctx.t("error.stale-button"), show_alert=True)
+            await _refuse(ctx, query, ctx.t("error.stale-button"))
             return
         flow.state = FlowState(flow.state.answers, flow.state.skipped, callback_data.q)
-    await show(ctx, state, flow, query=query)
+    await show(ctx, flow, query=query)
 
 
 # --- typed answers, and anything else --------------------------------------------------------------
 
 
-async def _active_flow(ctx: Ctx, state: FSMContext) -> Flow | None:
+async def _active_flow(ctx: Ctx) -> Flow | None:
     found = await repo.open_response_of(ctx.session, ctx.person.id)
     if found is None:
         return None
-    response, consultation = found
-    if _window(ctx, consultation) != Window.OPEN:
+    response, _ = await _response(ctx, found[0].id)  # type: ignore[arg-type]
+    view = await _consultation(ctx, found[1].id)  # type: ignore[arg-type]
+    if response is None or view is None or _window(ctx, view) != Window.OPEN:
         return None
-    return await _load(ctx, state, response, consultation)
+    return await _load(ctx, response, view)
 
 
 async def resume(message: Message, ctx: Ctx, state: FSMContext, note: str | None = None) -> bool:
     """Show the person's open questionnaire again (as a new live message); False when there is none."""
-    flow = await _active_flow(ctx, state)
+    flow = await _active_flow(ctx)
     if flow is None:
         return False
     if note:
         await message.answer(note)
-    await show(ctx, state, flow, message=message)
+    await state.update_data({FSM_KEY: flow.response.id})
+    await show(ctx, flow, message=message)
     return True
 
 
 @router.message(F.text & ~F.text.startswith("/"))
 async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
-    flow = await _active_flow(ctx, state)
+    flow = await _active_flow(ctx)
     if flow is None:
         await message.answer(ctx.t("resident.no-consultation"))
         return
@@ -459,14 +552,15 @@ async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
         note = ctx.t("resident.use-buttons") if question is not None else None
         if note:
             await message.answer(note)
-        await show(ctx, state, flow, message=message)
+        await state.update_data({FSM_KEY: flow.response.id})
+        await show(ctx, flow, message=message)
         return
     new, error = flow.state.answer(flow.q, message.text or "", flow.items)
     if error is not None:
         await message.answer(error.message(ctx.locale))
         return
-    await _record(ctx, flow, new)
-    await show(ctx, state, flow, message=message)
+    _record(flow, new)
+    await show(ctx, flow, message=message)
 
 
 @router.message(~F.text)
@@ -474,4 +568,3 @@ async def not_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     """Stickers, photos, voice notes, locations…: say what we need, and show the question again."""
     if not await resume(message, ctx, state, note=ctx.t("resident.not-text")):
         await message.answer(ctx.t("resident.no-consultation"))
-

@@ -1,0 +1,222 @@
+"""Answer path vs. the framework floor, in one run with one harness.
+
+Feeds raw updates to aiogram's Dispatcher (`feed_raw_update`) with a recording Bot
+session — no network — and compares:
+
+- echo: a bare aiogram Dispatcher whose one handler answers every message;
+- answer: residents answering questionnaire questions through the real routers,
+  middlewares and database (each update stores one answer and edits the question).
+
+Sequentially and with N users at once, on SQLite and (when reachable) PostgreSQL.
+Prints updates/s, the ratio answer/echo, and p50/p99 latency. Target: ratio ≥ 0.6.
+
+    .venv/bin/python bench/answer_path.py [--updates 3000] [--concurrency 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import sqlalchemy as sa
+from aiogram import Bot, Dispatcher, Router
+from aiogram.types import Message
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bot.app import build_dispatcher  # noqa: E402
+from bot.config import Settings  # noqa: E402
+from bot.routers.resident import QCB  # noqa: E402
+from bot.testing import TEST_TOKEN, RecordingSession  # noqa: E402
+from storage.consultations import create_consultation, set_status, start_response  # noqa: E402
+from storage.engine import make_engine, make_sessionmaker  # noqa: E402
+from storage.fsm import SQLStorage  # noqa: E402
+from storage.lists import save_list  # noqa: E402
+from storage.migrate import upgrade  # noqa: E402
+from storage.models import Person, Response  # noqa: E402
+from surveys.consultation import Status  # noqa: E402
+from surveys.duty_list import DutyItem, Part  # noqa: E402
+
+# A questionnaire of scale questions: every press answers one and shows the next.
+QUESTIONS = 12
+QUESTIONNAIRE = "id: bench\ntitle: 压测\nquestions:\n" + "".join(
+    f"  - id: q{n}\n    type: scale\n    text: 第{n}题满意吗？\n" for n in range(QUESTIONS))
+
+
+def message_update(update_id: int, user_id: int, text: str) -> dict:
+    return {"update_id": update_id, "message": {
+        "message_id": update_id, "date": 1_790_000_000, "text": text,
+        "chat": {"id": user_id, "type": "private", "first_name": "U"},
+        "from": {"id": user_id, "is_bot": False, "first_name": "U", "language_code": "zh-hans"}}}
+
+
+def press_update(update_id: int, user_id: int, message_id: int, data: str) -> dict:
+    return {"update_id": update_id, "callback_query": {
+        "id": str(update_id), "chat_instance": "ci", "data": data,
+        "from": {"id": user_id, "is_bot": False, "first_name": "U", "language_code": "zh-hans"},
+        "message": {"message_id": message_id, "date": 1_790_000_000, "text": "…",
+                    "chat": {"id": user_id, "type": "private", "first_name": "U"},
+                    "from": {"id": 1, "is_bot": True, "first_name": "B"}}}}
+
+
+async def drive(dp: Dispatcher, bot: Bot, updates: list[dict], concurrency: int) -> list[float]:
+    """Feed the updates (at most `concurrency` at once, each user's updates in order);
+    return per-update latencies in seconds."""
+    latencies: list[float] = []
+    if concurrency <= 1:
+        for u in updates:
+            t = time.perf_counter()
+            await dp.feed_raw_update(bot, u)
+            latencies.append(time.perf_counter() - t)
+        return latencies
+    per_user: dict[int, list[dict]] = {}
+    for u in updates:
+        uid = (u.get("message") or u.get("callback_query"))["from"]["id"]
+        per_user.setdefault(uid, []).append(u)
+    sem = asyncio.Semaphore(concurrency)
+
+    async def user(seq: list[dict]) -> None:
+        async with sem:
+            for u in seq:
+                t = time.perf_counter()
+                await dp.feed_raw_update(bot, u)
+                latencies.append(time.perf_counter() - t)
+
+    await asyncio.gather(*(user(seq) for seq in per_user.values()))
+    return latencies
+
+
+def figures(name: str, latencies: list[float], wall: float) -> dict:
+    lat = sorted(latencies)
+    return {"name": name, "n": len(lat), "rate": len(lat) / wall,
+            "p50": lat[len(lat) // 2] * 1000, "p99": lat[min(len(lat) - 1, int(len(lat) * 0.99))] * 1000}
+
+
+async def echo_run(n: int, users: int, concurrency: int) -> dict:
+    router = Router()
+
+    @router.message()
+    async def echo(message: Message) -> None:
+        await message.answer(message.text or "")
+
+    dp = Dispatcher()
+    dp.include_router(router)
+    bot = Bot(TEST_TOKEN, session=RecordingSession())
+    await bot.me()
+    updates = [message_update(i + 1, 10_000 + i % users, f"m{i}") for i in range(n)]
+    t = time.perf_counter()
+    lat = await drive(dp, bot, updates, concurrency)
+    return figures("echo", lat, time.perf_counter() - t)
+
+
+_runs = iter(range(1, 1000))
+
+
+async def answer_run(url: str, n: int, users: int, concurrency: int) -> dict:
+    base = 100_000 * next(_runs)
+    engine = make_engine(url)
+    sessions = make_sessionmaker(engine)
+    now = datetime.now(UTC)
+    async with sessions() as s:
+        row = await save_list(s, f"镇{uuid.uuid4().hex[:6]}", [DutyItem(Part.BASIC, "事项", basis="法")])
+        c = await create_consultation(s, title="压测", questionnaire=QUESTIONNAIRE, closes_at=now + timedelta(days=5),
+                                      opens_at=now - timedelta(days=1), list_ids=[row.id])
+        await set_status(s, c, Status.OPEN)
+        township_id = (await s.execute(sa.text("select township_id from duty_list where id=:i"), {"i": row.id})).scalar()
+        responses = {}
+        for k in range(users):
+            uid = base + k
+            s.add(Person(id=uid, first_name="U", role="resident"))
+            await s.flush()
+            r = await start_response(s, c.id, uid, township_id)
+            responses[uid] = r.id
+        await s.execute(sa.update(Response).values(message_id=777))
+        await s.commit()
+    settings = Settings(database_url=url, bot_username="bench_bot")
+    api = RecordingSession()
+    bot = Bot(TEST_TOKEN, session=api)
+    await bot.me()
+    dp = build_dispatcher(settings, sessions, SQLStorage(engine))
+    # each user answers questions in order: n / users presses each, q0, q1, …
+    per_user = max(1, n // users)
+    updates = []
+    uid_base = base * 100  # update_ids unique per run: runs share a database (and its processed_update marks)
+    for q in range(min(per_user, QUESTIONS)):
+        for k in range(users):
+            uid = base + k
+            data = QCB(r=responses[uid], q=f"q{q}", a="p", v=str(1 + (q + k) % 5)).pack()
+            updates.append(press_update(uid_base + len(updates), uid, 777, data))
+    t = time.perf_counter()
+    lat = await drive(dp, bot, updates, concurrency)
+    wall = time.perf_counter() - t
+    async with sessions() as s:
+        stored = await s.scalar(sa.text("select count(*) from answer a join response r on r.id=a.response_id "
+                                        "where r.consultation_id=:c"), {"c": c.id})
+    await engine.dispose()
+    result = figures("answer", lat, wall)
+    result["stored"] = stored
+    return result
+
+
+def postgres_url() -> str | None:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", 5432), timeout=1).close()
+    except OSError:
+        return None
+    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    name = f"qingdan_bench_{uuid.uuid4().hex[:8]}"
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return f"postgresql://postgres@127.0.0.1:5432/{name}"
+
+
+def drop_postgres(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = sa.create_engine("postgresql+psycopg://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--updates", type=int, default=2400)
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    dbs: list[tuple[str, str]] = []
+    tmp = tempfile.mkdtemp()
+    sqlite_url = f"sqlite+aiosqlite:///{tmp}/bench.db"
+    upgrade(sqlite_url)
+    dbs.append(("sqlite", sqlite_url))
+    pg = None if args.no_postgres else postgres_url()
+    if pg:
+        upgrade(pg)
+        dbs.append(("postgres", pg))
+    print(f"{'database':<10}{'mode':<14}{'echo/s':>9}{'answer/s':>10}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}"
+          f"{'stored':>8}")
+    try:
+        for name, url in dbs:
+            for mode, users, conc in (("sequential", 200, 1), (f"{args.concurrency} users", args.concurrency,
+                                                               args.concurrency)):
+                echo = await echo_run(args.updates, users, conc)
+                ans = await answer_run(url, args.updates, users, conc)
+                print(f"{name:<10}{mode:<14}{echo['rate']:>9.0f}{ans['rate']:>10.0f}{ans['rate'] / echo['rate']:>7.2f}"
+                      f"{ans['p50']:>8.2f}{ans['p99']:>8.2f}{ans['stored']:>8}")
+    finally:
+        if pg:
+            drop_postgres(pg)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
