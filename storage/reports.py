@@ -1,10 +1,18 @@
 """Reading a consultation for its reports: a `ConsultationData` snapshot built with
-Core selects (plain tuples, no ORM objects, answers streamed in partitions), and the
-headline figures computed by SQL GROUP BY alone (`stats`, `plain_group_by_figures`)."""
+Core selects (plain tuples, no ORM objects), and the headline figures computed by SQL
+GROUP BY alone (`stats`, `plain_group_by_figures`).
+
+The responses are aggregated in the database: started/completed per township, the
+answers grouped by question and stored JSON value (item ratings through
+json_each), the counts in the digest's window. Only what the workbook lists row by
+row is read row by row: text answers, comments, off-list reports. The answers are
+never loaded one by one, except with `answers=True` (the reference path: every
+answer as a `ResponseRecord`, summarized in Python)."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -29,10 +37,17 @@ from surveys.report import (
     ConsultationData,
     ConsultationInfo,
     OffListRecord,
+    QuestionResult,
     ReportItem,
     ResponseRecord,
+    ResponseSummary,
+    ResponseWindow,
+    TextAnswer,
+    TownshipProgress,
     TownshipRef,
+    add_rating,
     pseudonym,
+    tally,
 )
 
 PARTITION = 20_000
@@ -94,10 +109,19 @@ def _raw_value(session: AsyncSession) -> sa.ColumnElement[Any]:
     return sa.type_coerce(_a.value, sa.Text)
 
 
+Window = tuple[datetime | None, datetime]
+
+
 async def load_consultation_data(
-    session: AsyncSession, consultation_id: int, pseudonym_key: str, timezone: str
+    session: AsyncSession, consultation_id: int, pseudonym_key: str, timezone: str, *,
+    window: Window | None = None, texts: bool = True, answers: bool = False,
 ) -> ConsultationData:
-    """Everything the reports need about one consultation; people only as pseudonyms."""
+    """Everything the reports need about one consultation; people only as pseudonyms.
+
+    The responses come as a `ResponseSummary` computed in SQL, with the counts of the
+    digest `window` (since, now] when one is given and the text answers unless
+    `texts=False` (the digest needs none). `answers=True` lists every response and
+    answer instead (no summary: surveys.report summarizes them)."""
     row = (await session.execute(
         sa.select(_c.id, _c.title, _c.status, _c.opens_at, _c.closes_at, _c.questionnaire)
         .where(_c.id == consultation_id)
@@ -125,28 +149,12 @@ async def load_consultation_data(
         )).all():
             items.append(ReportItem(iid, part, category, name, list_township[list_id]))
 
-    responses: dict[int, ResponseRecord] = {}
-    result = await session.stream(
-        sa.select(_r.id, _r.person_id, _r.township_id, _r.started_at, _r.completed_at)
-        .where(_r.consultation_id == consultation_id).order_by(_r.id)
-    )
-    async for part in result.partitions(PARTITION):
-        for rid, pid, tid, started, completed in part:
-            record = responses[rid] = ResponseRecord(names(pid), township_name.get(tid, ""), started, completed, {})
-            if tid not in township_name:
-                unnamed.append((record, tid))
-
-    decode = _JSONDecoder()
-    result = await session.stream(
-        sa.select(_a.response_id, _a.question_id, _raw_value(session))
-        .select_from(Answer.__table__.join(Response.__table__, _r.id == _a.response_id))
-        .where(_r.consultation_id == consultation_id)
-    )
-    async for part in result.partitions(PARTITION):
-        for rid, qid, raw in part:
-            record = responses.get(rid)
-            if record is not None:
-                record.answers[qid] = decode(raw)
+    responses: list[ResponseRecord] = []
+    summary: ResponseSummary | None = None
+    if answers:
+        responses = await _responses(session, consultation_id, names, township_name, unnamed)
+    else:
+        summary = await _summary(session, consultation_id, questionnaire, townships, names, window, texts, unnamed)
 
     comments: list[CommentRecord] = []
     for r in (await session.execute(
@@ -182,8 +190,174 @@ async def load_consultation_data(
         )).all())
         for rec, tid in unnamed:
             rec.township = extra.get(tid, "")
+    if summary is not None and len(summary.progress) > len(townships):
+        # like surveys.report: townships no longer linked after the consulted ones, by name
+        extra_counts: dict[str, TownshipProgress] = {}
+        for p in summary.progress[len(townships):]:
+            merged = extra_counts.setdefault(p.township, TownshipProgress(p.township, 0, 0))
+            merged.started += p.started
+            merged.completed += p.completed
+        summary.progress[len(townships):] = [extra_counts[n] for n in sorted(extra_counts)]
 
-    return ConsultationData(info, townships, items, questionnaire, list(responses.values()), comments, offlist)
+    return ConsultationData(info, townships, items, questionnaire, responses, comments, offlist, summary)
+
+
+async def _responses(session: AsyncSession, consultation_id: int, names: _Pseudonyms,
+                     township_name: dict[int, str], unnamed: list[tuple[Any, int]]) -> list[ResponseRecord]:
+    """Every response with every answer (streamed in partitions)."""
+    responses: dict[int, ResponseRecord] = {}
+    result = await session.stream(
+        sa.select(_r.id, _r.person_id, _r.township_id, _r.started_at, _r.completed_at)
+        .where(_r.consultation_id == consultation_id).order_by(_r.id)
+    )
+    async for part in result.partitions(PARTITION):
+        for rid, pid, tid, started, completed in part:
+            record = responses[rid] = ResponseRecord(names(pid), township_name.get(tid, ""), started, completed, {})
+            if tid not in township_name:
+                unnamed.append((record, tid))
+
+    decode = _JSONDecoder()
+    result = await session.stream(
+        sa.select(_a.response_id, _a.question_id, _raw_value(session))
+        .select_from(Answer.__table__.join(Response.__table__, _r.id == _a.response_id))
+        .where(_r.consultation_id == consultation_id)
+    )
+    async for part in result.partitions(PARTITION):
+        for rid, qid, raw in part:
+            record = responses.get(rid)
+            if record is not None:
+                record.answers[qid] = decode(raw)
+    return list(responses.values())
+
+
+async def _summary(session: AsyncSession, consultation_id: int, questionnaire: Questionnaire | None,
+                   townships: list[TownshipRef], names: _Pseudonyms, window: Window | None, texts: bool,
+                   unnamed: list[tuple[Any, int]]) -> ResponseSummary:
+    """The responses summarized by GROUP BY; text answers listed row by row."""
+    of_consultation = _r.consultation_id == consultation_id
+    since, now = window if window is not None else (None, None)
+
+    def within(column: sa.ColumnElement[Any]) -> sa.ColumnElement[Any]:
+        if window is None:
+            return sa.literal(0)
+        cond = column <= now if since is None else sa.and_(column > since, column <= now)
+        return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
+
+    counts: dict[int, tuple[int, int]] = {}
+    new_started = new_completed = 0
+    for tid, started, completed, new_s, new_c in (await session.execute(
+        sa.select(_r.township_id, sa.func.count(), sa.func.count(_r.completed_at), within(_r.started_at),
+                  within(_r.completed_at)).where(of_consultation).group_by(_r.township_id)
+    )).all():
+        counts[tid] = (started, completed)
+        new_started += int(new_s)
+        new_completed += int(new_c)
+    township_name = {t.id: t.name for t in townships}
+    progress = [TownshipProgress(t.name, *counts.get(t.id, (0, 0))) for t in townships]
+    for tid in counts.keys() - township_name.keys():
+        record = TownshipProgress("", *counts[tid])
+        progress.append(record)
+        unnamed.append((record, tid))
+
+    questions = {q.id: q for q in questionnaire.questions} if questionnaire else {}
+    results = {qid: QuestionResult(q) for qid, q in questions.items()}
+    listed: list[TextAnswer] = []
+    if questions:
+        postgres = session.bind.dialect.name == "postgresql"
+        raw = _raw_value(session)
+        answers = Answer.__table__.join(Response.__table__, _r.id == _a.response_id)
+        by_value = [qid for qid, q in questions.items() if q.type not in ("text", "item_rating")]
+        key = sa.case((_a.question_id.in_(by_value), raw), else_=sa.null()) if by_value else sa.null()
+        decode = _JSONDecoder()
+        for qid, value, n in (await session.execute(
+            sa.select(_a.question_id, key, sa.func.count()).select_from(answers)
+            .where(of_consultation, _a.question_id.in_(list(questions)), _a.value.is_not(None), raw != "null")
+            .group_by(_a.question_id, key)
+        )).all():
+            res = results[qid]
+            if value is None:  # text and item_rating: only counted here
+                res.answered += n
+            else:
+                tally(res.question, decode(value), n, res)
+
+        rating = [qid for qid, q in questions.items() if q.type == "item_rating"]
+        if rating:
+            await _ratings(session, of_consultation, rating, results, postgres)
+
+        text_ids = [qid for qid, q in questions.items() if q.type == "text"]
+        if texts and text_ids:
+            listed = await _texts(session, of_consultation, text_ids, names, township_name, unnamed, postgres)
+
+    ordered = [results[qid] for qid in questions]
+    counted = ResponseWindow(since, now, new_started, new_completed) if window is not None else None
+    return ResponseSummary(progress, ordered, listed, counted)
+
+
+async def _ratings(session: AsyncSession, of_consultation: sa.ColumnElement[bool], question_ids: list[str],
+                   results: dict[str, QuestionResult], postgres: bool) -> None:
+    """Item ratings (a JSON object item id → point) grouped by question, item and point."""
+    answers = Answer.__table__.join(Response.__table__, _r.id == _a.response_id)
+    if postgres:
+        each = sa.func.json_each(_a.value).table_valued("key", sa.column("value", sa.JSON), name="j")
+        point = sa.cast(each.c.value, sa.Text)
+        rows = (await session.execute(
+            sa.select(_a.question_id, each.c.key, point, sa.func.count())
+            .select_from(answers.join(each, sa.true()))
+            .where(of_consultation, _a.question_id.in_(question_ids),
+                   sa.func.json_typeof(_a.value) == "object")
+            .group_by(_a.question_id, each.c.key, point)
+        )).all()
+        for qid, item, value, n in rows:
+            add_rating(results[qid], item, json.loads(value), n)
+        return
+    each = sa.func.json_each(_a.value).table_valued("key", "value", "type", name="j")
+    rows = (await session.execute(
+        sa.select(_a.question_id, each.c.key, each.c.type, each.c.value, sa.func.count())
+        .select_from(answers.join(each, sa.true()))
+        .where(of_consultation, _a.question_id.in_(question_ids), sa.func.json_type(_a.value) == "object")
+        .group_by(_a.question_id, each.c.key, each.c.type, each.c.value)
+    )).all()
+    for qid, item, kind, value, n in rows:
+        add_rating(results[qid], item, _sqlite_atom(kind, value), n)
+
+
+def _sqlite_atom(kind: str, value: Any) -> Any:
+    """A json_each value of SQLite as Python: by its JSON type (true comes back as 1)."""
+    if kind == "true":
+        return True
+    if kind == "false":
+        return False
+    if kind in ("object", "array"):
+        return json.loads(value)
+    return value
+
+
+async def _texts(session: AsyncSession, of_consultation: sa.ColumnElement[bool], question_ids: list[str],
+                 names: _Pseudonyms, township_name: dict[int, str], unnamed: list[tuple[Any, int]],
+                 postgres: bool) -> list[TextAnswer]:
+    """The non-empty text answers, in question order and then response order (streamed)."""
+    if postgres:
+        is_text = sa.func.json_typeof(_a.value) == "string"
+        text = _a.value.op("#>>")(sa.literal_column("'{}'"))
+    else:
+        is_text = sa.func.json_type(_a.value) == "text"
+        text = sa.func.json_extract(_a.value, "$")
+    order = {qid: n for n, qid in enumerate(question_ids)}
+    listed: list[TextAnswer] = []
+    result = await session.stream(
+        sa.select(_a.question_id, _r.person_id, _r.township_id, sa.type_coerce(text, sa.Text))
+        .select_from(Answer.__table__.join(Response.__table__, _r.id == _a.response_id))
+        .where(of_consultation, _a.question_id.in_(question_ids), _a.value.is_not(None), is_text, text != "")
+        .order_by(_a.response_id)
+    )
+    async for part in result.partitions(PARTITION):
+        for qid, pid, tid, value in part:
+            record = TextAnswer(qid, value, township_name.get(tid, ""), names(pid))
+            listed.append(record)
+            if tid not in township_name:
+                unnamed.append((record, tid))
+    listed.sort(key=lambda a: order[a.question_id])
+    return listed
 
 
 # --- figures by SQL alone -----------------------------------------------------------------

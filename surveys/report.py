@@ -13,6 +13,12 @@ organizer nor withdrawn by its author. Counts (by kind, by decision, per item)
 are over active comments; the 意见 sheet lists every comment that is not hidden,
 withdrawn ones with their status. A comment without an item and with a
 `missing` proposal (or kind ``missing``) is a missing-item proposal.
+
+Responses come in one of two forms. At scale storage.reports does not list them:
+it computes a `ResponseSummary` with SQL GROUP BY (progress per township, a tally
+per question, the counts in the digest's window) and lists only the text answers
+row by row; the reports read nothing else of the responses. Given `ResponseRecord`s
+instead (tests, small consultations), `summarize` computes the same summary here.
 """
 
 from __future__ import annotations
@@ -27,10 +33,8 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from openpyxl import Workbook
-from openpyxl.cell import WriteOnlyCell
+import xlsxwriter
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from surveys.consultation import format_local
 from surveys.duty_list import PART_ORDER
@@ -140,7 +144,43 @@ class OffListRecord:
 
 
 @dataclass(slots=True)
+class TextAnswer:
+    """A non-empty text answer, listed row by row on the 文字意见 sheet."""
+
+    question_id: str
+    text: str
+    township: str
+    pseudonym: str
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseWindow:
+    """Questionnaires started and completed in (since, now] — the digest's "new" counts."""
+
+    since: datetime | None
+    now: datetime
+    started: int
+    completed: int
+
+
+@dataclass(slots=True)
+class ResponseSummary:
+    """Everything the reports read of the responses: started/completed per township (the
+    consultation's order, then townships no longer linked, by name), a tally per question
+    (questionnaire order), the text answers (question order, then response order) and,
+    optionally, the counts in one digest window."""
+
+    progress: list[TownshipProgress]
+    questions: list[QuestionResult]
+    texts: list[TextAnswer]
+    window: ResponseWindow | None = None
+
+
+@dataclass(slots=True)
 class ConsultationData:
+    """The snapshot the reports are built from. `summary` (pre-aggregated by storage)
+    stands for the responses when given; otherwise `responses` are summarized here."""
+
     consultation: ConsultationInfo
     townships: list[TownshipRef]
     items: list[ReportItem]
@@ -148,6 +188,7 @@ class ConsultationData:
     responses: list[ResponseRecord]
     comments: list[CommentRecord]
     offlist: list[OffListRecord] = field(default_factory=list)
+    summary: ResponseSummary | None = None
 
     @property
     def timezone(self) -> str:
@@ -231,6 +272,10 @@ class TownshipProgress:
 
 def township_progress(data: ConsultationData) -> list[TownshipProgress]:
     """Started/completed per consulted township, in the consultation's order (never ranked)."""
+    return summary_of(data).progress
+
+
+def _progress_of(data: ConsultationData) -> list[TownshipProgress]:
     started: Counter[str] = Counter()
     completed: Counter[str] = Counter()
     for r in data.responses:
@@ -260,19 +305,20 @@ class QuestionResult:
     """The tally of one question over every stored response.
 
     `counts`: option id (single, multi), scale point or "unsure" (scale), item id
-    (item_pick) → number of answers; `numbers`: the values of a number question;
+    (item_pick) → number of answers; `numbers`: value → how many gave it (number);
     `ratings`: item id → Counter of points (item_rating)."""
 
     question: Question
     answered: int = 0
     counts: Counter[Any] = field(default_factory=Counter)
-    numbers: list[float] = field(default_factory=list)
+    numbers: Counter[float] = field(default_factory=Counter)
     ratings: dict[int, Counter[Any]] = field(default_factory=dict)
 
     def mean(self) -> float | None:
         """Scale: the mean of points 1–5 (not sure left out); number: the mean value."""
         if self.question.type == "number":
-            return sum(self.numbers) / len(self.numbers) if self.numbers else None
+            n = sum(self.numbers.values())
+            return sum(v * k for v, k in self.numbers.items()) / n if n else None
         points = sum(self.counts[p] for p in SCALE_POINTS)
         if not points:
             return None
@@ -285,43 +331,69 @@ def rating_mean(counts: Counter[Any]) -> float | None:
 
 
 def question_results(data: ConsultationData) -> list[QuestionResult]:
-    """One pass over the answers; a result per question, in questionnaire order."""
-    if data.questionnaire is None:
-        return []
-    questions = {q.id: q for q in data.questionnaire.questions}
-    values: dict[str, list[Any]] = {qid: [] for qid in questions}
-    for r in data.responses:
-        for qid, value in r.answers.items():
-            if value is not None:
-                bucket = values.get(qid)
-                if bucket is not None:
-                    bucket.append(value)
-    results = []
-    for qid, q in questions.items():
-        vals = values[qid]
-        res = QuestionResult(q, answered=len(vals))
-        if q.type in ("single", "scale"):
-            res.counts = Counter(v for v in vals if isinstance(v, str | int))
-        elif q.type in ("multi", "item_pick"):
-            counts: Counter[Any] = Counter()
-            for v in vals:
-                if isinstance(v, list):
-                    counts.update(v)
-            res.counts = counts
-        elif q.type == "number":
-            res.numbers = [float(v) for v in vals if isinstance(v, int | float) and not isinstance(v, bool)]
-        elif q.type == "item_rating":
-            ratings: dict[int, Counter[Any]] = defaultdict(Counter)
-            for v in vals:
-                if isinstance(v, dict):
-                    for item, point in v.items():
-                        try:
-                            ratings[int(item)][point] += 1
-                        except (TypeError, ValueError):
-                            continue
-            res.ratings = dict(ratings)
-        results.append(res)
-    return results
+    """A result per question, in questionnaire order."""
+    return summary_of(data).questions
+
+
+def tally(question: Question, value: Any, n: int, result: QuestionResult) -> None:
+    """Count `n` answers equal to `value` (as decoded from JSON, never None) into `result`;
+    values of the wrong shape are answered but counted nowhere. storage.reports feeds
+    this the groups of its GROUP BY, `summarize` single answers."""
+    result.answered += n
+    kind = question.type
+    if kind in ("single", "scale"):
+        if isinstance(value, str | int):
+            result.counts[value] += n
+    elif kind in ("multi", "item_pick"):
+        if isinstance(value, list):
+            for v in value:
+                result.counts[v] += n
+    elif kind == "number":
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            result.numbers[float(value)] += n
+    elif kind == "item_rating" and isinstance(value, dict):
+        for item, point in value.items():
+            add_rating(result, item, point, n)
+
+
+def add_rating(result: QuestionResult, item: Any, point: Any, n: int) -> None:
+    """`n` ratings of `point` for item `item` (a JSON object key); keys that are not item
+    ids are left out, an unhashable point leaves only the item's (empty) row."""
+    try:
+        counts = result.ratings.setdefault(int(item), Counter())
+        counts[point] += n
+    except (TypeError, ValueError):
+        return
+
+
+def summarize(data: ConsultationData, window: tuple[datetime | None, datetime] | None = None) -> ResponseSummary:
+    """The `ResponseSummary` of `data.responses` (one pass over the answers)."""
+    results: list[QuestionResult] = []
+    texts: list[TextAnswer] = []
+    if data.questionnaire is not None:
+        questions = {q.id: q for q in data.questionnaire.questions}
+        by_id = {qid: QuestionResult(q) for qid, q in questions.items()}
+        for r in data.responses:
+            for qid, value in r.answers.items():
+                res = by_id.get(qid)
+                if value is not None and res is not None:
+                    tally(questions[qid], value, 1, res)
+        results = list(by_id.values())
+        for qid, q in questions.items():
+            if q.type == "text":
+                texts += [TextAnswer(qid, r.answers[qid], r.township, r.pseudonym)
+                          for r in data.responses if isinstance(r.answers.get(qid), str) and r.answers[qid]]
+    counted = None
+    if window is not None:
+        since, now = window
+        counted = ResponseWindow(since, now, sum(1 for r in data.responses if _within(r.started_at, since, now)),
+                                 sum(1 for r in data.responses if _within(r.completed_at, since, now)))
+    return ResponseSummary(_progress_of(data), results, texts, counted)
+
+
+def summary_of(data: ConsultationData) -> ResponseSummary:
+    """The summary storage computed, else the one of the listed responses."""
+    return data.summary if data.summary is not None else summarize(data)
 
 
 ItemKey = tuple[str, str, str]  # (part, category, name): the same duty across townships' lists
@@ -343,14 +415,15 @@ def headline_figures(data: ConsultationData) -> dict[str, Any]:
     """The figures storage.reports.plain_group_by_figures computes in SQL: started and
     completed per township, active comments by kind and decision, off-list reports,
     answers per question and the distribution of single and scale answers."""
+    summary = summary_of(data)
     figures: dict[str, Any] = {
-        "townships": {p.township: {"started": p.started, "completed": p.completed} for p in township_progress(data)},
+        "townships": {p.township: {"started": p.started, "completed": p.completed} for p in summary.progress},
     }
     active = active_comments(data)
     figures["comments_by_kind"] = comments_by_kind(active)
     figures["comments_by_decision"] = comments_by_decision(active)
     figures["offlist"] = len(data.offlist)
-    results = question_results(data)
+    results = summary.questions
     figures["answered"] = {r.question.id: r.answered for r in results}
     figures["distribution"] = {
         r.question.id: {str(k): v for k, v in sorted(r.counts.items(), key=lambda kv: str(kv[0]))}
@@ -362,52 +435,77 @@ def headline_figures(data: ConsultationData) -> dict[str, Any]:
 # --- the workbook ------------------------------------------------------------------------
 
 
-def _clean(value: Any) -> Any:
-    if isinstance(value, str):
+def _clean(value: str) -> str:
+    """User text as a cell can hold it: no XML-illegal control characters, at most
+    32,767 characters."""
+    if not value.isprintable():  # cheap test first: the regex only for text with control characters
         value = ILLEGAL_CHARACTERS_RE.sub("", value)
-        if len(value) > EXCEL_CELL_LIMIT:
-            value = value[: EXCEL_CELL_LIMIT - 1] + "…"
+    if len(value) > EXCEL_CELL_LIMIT:
+        value = value[: EXCEL_CELL_LIMIT - 1] + "…"
     return value
-
-
-class _Sheet:
-    """A write-only sheet that keeps user text from becoming formulas."""
-
-    def __init__(self, ws: WriteOnlyWorksheet, widths: Sequence[int] = ()) -> None:
-        self.ws = ws
-        for n, width in enumerate(widths):
-            ws.column_dimensions[chr(ord("A") + n)].width = width
-
-    def row(self, *values: Any, formats: dict[int, str] | None = None) -> None:
-        cells: list[Any] = []
-        for n, value in enumerate(values):
-            value = _clean(value)
-            fmt = formats.get(n) if formats else None
-            if isinstance(value, str) and value.startswith("="):
-                cell = WriteOnlyCell(self.ws, value=value)
-                cell.data_type = "s"  # user text, never a formula
-                cells.append(cell)
-            elif fmt is not None and value is not None:
-                cell = WriteOnlyCell(self.ws, value=value)
-                cell.number_format = fmt
-                cells.append(cell)
-            else:
-                cells.append(value)
-        self.ws.append(cells)
-
-    def fast_rows(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Many rows of plain values (strings cleaned, formula-like ones kept as text)."""
-        append = self.ws.append
-        for row in rows:
-            if any(isinstance(v, str) and (v.startswith("=") or len(v) > EXCEL_CELL_LIMIT
-                                           or ILLEGAL_CHARACTERS_RE.search(v)) for v in row):
-                self.row(*row)
-            else:
-                append(row)
 
 
 PCT = "0.0%"
 MEAN = "0.00"
+
+
+class _Book:
+    """An xlsx being written row by row (XlsxWriter in constant-memory mode: a sheet's
+    rows go to a temporary file as they are written). Strings stay strings — a text
+    that starts with "=" is never a formula, nor is a URL turned into a link."""
+
+    def __init__(self) -> None:
+        self.out = io.BytesIO()
+        self.wb = xlsxwriter.Workbook(self.out, {"constant_memory": True, "strings_to_formulas": False,
+                                                 "strings_to_urls": False, "strings_to_numbers": False})
+        self.formats = {PCT: self.wb.add_format({"num_format": PCT}),
+                        MEAN: self.wb.add_format({"num_format": MEAN})}
+
+    def sheet(self, name: str, widths: Sequence[int] = ()) -> _Sheet:
+        return _Sheet(self, name, widths)
+
+    def close(self) -> bytes:
+        self.wb.close()
+        return self.out.getvalue()
+
+
+class _Sheet:
+    def __init__(self, book: _Book, name: str, widths: Sequence[int]) -> None:
+        self.book = book
+        self.ws = book.wb.add_worksheet(name)
+        self.next = 0
+        for n, width in enumerate(widths):
+            self.ws.set_column(n, n, width)
+
+    def row(self, *values: Any, formats: dict[int, str] | None = None) -> None:
+        r, ws = self.next, self.ws
+        self.next += 1
+        for c, value in enumerate(values):
+            if value is None:
+                continue
+            fmt = self.book.formats[formats[c]] if formats and c in formats else None
+            if isinstance(value, str):
+                if value:
+                    ws.write_string(r, c, _clean(value), fmt)
+            elif isinstance(value, bool):
+                ws.write_boolean(r, c, value, fmt)
+            elif isinstance(value, int | float):
+                ws.write_number(r, c, value, fmt)
+            else:
+                ws.write_string(r, c, _clean(str(value)), fmt)
+
+    def rows(self, rows: Iterable[Sequence[Any]]) -> None:
+        """Many rows of plain values (str, int or None)."""
+        write_string, write_number, r = self.ws.write_string, self.ws.write_number, self.next
+        for row in rows:
+            for c, value in enumerate(row):
+                if value.__class__ is str:
+                    if value:
+                        write_string(r, c, _clean(value))
+                elif value is not None:
+                    write_number(r, c, value)
+            r += 1
+        self.next = r
 
 
 def _headers(locale: str, *keys: str) -> list[str]:
@@ -417,22 +515,20 @@ def _headers(locale: str, *keys: str) -> list[str]:
 def build_workbook(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> bytes:
     """The results workbook (xlsx bytes): 概况, 问卷结果, 事项评分, 文字意见, 意见,
     遗漏事项, 清单外事项."""
-    wb = Workbook(write_only=True)
-    results = question_results(data)
-    _summary_sheet(wb, data, locale)
-    _questions_sheet(wb, data, results, locale)
-    _items_sheet(wb, data, results, locale)
-    _texts_sheet(wb, data, results, locale)
-    _comments_sheet(wb, data, locale)
-    _missing_sheet(wb, data, locale)
-    _offlist_sheet(wb, data, locale)
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
+    book = _Book()
+    summary = summary_of(data)
+    _summary_sheet(book, data, summary.progress, locale)
+    _questions_sheet(book, summary.questions, locale)
+    _items_sheet(book, data, summary.questions, locale)
+    _texts_sheet(book, summary, locale)
+    _comments_sheet(book, data, locale)
+    _missing_sheet(book, data, locale)
+    _offlist_sheet(book, data, locale)
+    return book.close()
 
 
-def _summary_sheet(wb: Workbook, data: ConsultationData, locale: str) -> None:
-    s = _Sheet(wb.create_sheet(_t("sheet.summary", locale)), (28, 16, 16, 12))
+def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipProgress], locale: str) -> None:
+    s = book.sheet(_t("sheet.summary", locale), (28, 16, 16, 12))
     c, tz = data.consultation, data.timezone
     s.row(_t("summary.title", locale), c.title)
     s.row(_t("summary.status", locale), _label("status", c.status, locale))
@@ -441,7 +537,6 @@ def _summary_sheet(wb: Workbook, data: ConsultationData, locale: str) -> None:
     s.row(_t("summary.note", locale))
     s.row()
     s.row(*_headers(locale, "township", "started", "completed", "rate"))
-    progress = township_progress(data)
     for p in progress:
         s.row(p.township, p.started, p.completed, p.rate, formats={3: PCT})
     started = sum(p.started for p in progress)
@@ -462,8 +557,8 @@ def _summary_sheet(wb: Workbook, data: ConsultationData, locale: str) -> None:
     s.row(_t("summary.offlist", locale), len(data.offlist))
 
 
-def _questions_sheet(wb: Workbook, data: ConsultationData, results: list[QuestionResult], locale: str) -> None:
-    s = _Sheet(wb.create_sheet(_t("sheet.questions", locale)), (12, 40, 10, 28, 10, 10, 12))
+def _questions_sheet(book: _Book, results: list[QuestionResult], locale: str) -> None:
+    s = book.sheet(_t("sheet.questions", locale), (12, 40, 10, 28, 10, 10, 12))
     s.row(*_headers(locale, "qid", "question", "qtype", "value", "count", "share", "stat"))
     for res in results:
         q = res.question
@@ -498,8 +593,8 @@ def _questions_sheet(wb: Workbook, data: ConsultationData, results: list[Questio
             s.row(*head, _t("stat.see-texts", locale))
 
 
-def _items_sheet(wb: Workbook, data: ConsultationData, results: list[QuestionResult], locale: str) -> None:
-    s = _Sheet(wb.create_sheet(_t("sheet.items", locale)), (12, 16, 14, 40, 10, 10, 8, 8, 8, 8, 8, 8, 10, 10))
+def _items_sheet(book: _Book, data: ConsultationData, results: list[QuestionResult], locale: str) -> None:
+    s = book.sheet(_t("sheet.items", locale), (12, 16, 14, 40, 10, 10, 8, 8, 8, 8, 8, 8, 10, 10))
     s.row(*_headers(locale, "qid", "part", "category", "item", "raters", "mean"),
           "1", "2", "3", "4", "5", _t("stat.unsure", locale), *_headers(locale, "picked", "share"))
     by_id, order = _item_keys(data)
@@ -530,20 +625,16 @@ def _ordered(keys: Iterable[ItemKey], order: list[ItemKey]) -> list[ItemKey]:
     return known + sorted(present - set(known))
 
 
-def _texts_sheet(wb: Workbook, data: ConsultationData, results: list[QuestionResult], locale: str) -> None:
-    s = _Sheet(wb.create_sheet(_t("sheet.texts", locale)), (12, 40, 80, 16, 16))
+def _texts_sheet(book: _Book, summary: ResponseSummary, locale: str) -> None:
+    s = book.sheet(_t("sheet.texts", locale), (12, 40, 80, 16, 16))
     s.row(*_headers(locale, "qid", "question", "answer", "township", "pseudonym"))
-    text_questions = [(r.question.id, r.question.text.get(locale)) for r in results if r.question.type == "text"]
-    for qid, qtext in text_questions:
-        s.fast_rows(
-            (qid, qtext, r.answers[qid], r.township, r.pseudonym)
-            for r in data.responses if isinstance(r.answers.get(qid), str) and r.answers[qid]
-        )
+    questions = {r.question.id: r.question.text.get(locale) for r in summary.questions}
+    s.rows((a.question_id, questions.get(a.question_id, ""), a.text, a.township, a.pseudonym)
+           for a in summary.texts)
 
 
-def _comments_sheet(wb: Workbook, data: ConsultationData, locale: str) -> None:
-    s = _Sheet(wb.create_sheet(_t("sheet.comments", locale)),
-               (8, 14, 16, 36, 14, 50, 36, 10, 12, 40, 18, 16, 18))
+def _comments_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
+    s = book.sheet(_t("sheet.comments", locale), (8, 14, 16, 36, 14, 50, 36, 10, 12, 40, 18, 16, 18))
     s.row(*_headers(locale, "id", "township", "part", "item", "kind", "text", "proposed", "status", "decision",
                     "reply", "replied_at", "pseudonym", "created_at"))
     tz = data.timezone
@@ -551,12 +642,29 @@ def _comments_sheet(wb: Workbook, data: ConsultationData, locale: str) -> None:
     kinds = {k: kind_label(k, locale) for k in {c.kind for c in data.comments}}
     statuses = {k: _label("comment-status", k, locale) for k in {c.status for c in data.comments}}
     decisions = {k: decision_label(k, locale) for k in (*DECISIONS, NO_DECISION)}
-    s.fast_rows(
+    local = _LocalTimes(tz)
+    s.rows(
         (c.id, c.township, parts[c.part], c.item_name or _missing_name(c), kinds[c.kind], c.text,
          c.proposed_wording, statuses[c.status], decisions[c.decision_key], c.reply,
-         _local(c.replied_at, tz), c.pseudonym, _local(c.created_at, tz))
+         local(c.replied_at), c.pseudonym, local(c.created_at))
         for c in data.comments if not c.hidden
     )
+
+
+class _LocalTimes:
+    """`_local` for many timestamps: the zone looked up once, the same instant formatted once."""
+
+    def __init__(self, tz: str) -> None:
+        self.zone = ZoneInfo(tz)
+        self.cache: dict[datetime, str] = {}
+
+    def __call__(self, value: datetime | None) -> str:
+        if value is None:
+            return ""
+        text = self.cache.get(value)
+        if text is None:
+            text = self.cache[value] = value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
+        return text
 
 
 def _missing_name(c: CommentRecord) -> str:
@@ -566,8 +674,8 @@ def _missing_name(c: CommentRecord) -> str:
 _MISSING_KNOWN = ("name", "part", "category", "basis", "department")
 
 
-def _missing_sheet(wb: Workbook, data: ConsultationData, locale: str) -> None:
-    s = _Sheet(wb.create_sheet(_t("sheet.missing", locale)), (8, 14, 36, 16, 14, 30, 20, 50, 30, 12, 40, 16, 18))
+def _missing_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
+    s = book.sheet(_t("sheet.missing", locale), (8, 14, 36, 16, 14, 30, 20, 50, 30, 12, 40, 16, 18))
     s.row(*_headers(locale, "id", "township", "proposed_item", "part", "category", "basis", "department", "text",
                     "other", "decision", "reply", "pseudonym", "created_at"))
     tz = data.timezone
@@ -581,12 +689,12 @@ def _missing_sheet(wb: Workbook, data: ConsultationData, locale: str) -> None:
               decision_label(c.decision, locale), c.reply, c.pseudonym, _local(c.created_at, tz))
 
 
-def _offlist_sheet(wb: Workbook, data: ConsultationData, locale: str) -> None:
-    s = _Sheet(wb.create_sheet(_t("sheet.offlist", locale)), (14, 20, 40, 14, 14, 50, 16, 18))
+def _offlist_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
+    s = book.sheet(_t("sheet.offlist", locale), (14, 20, 40, 14, 14, 50, 16, 18))
     s.row(*_headers(locale, "township", "department", "task", "assigned_on", "method", "details", "pseudonym",
                     "created_at"))
     tz = data.timezone
-    s.fast_rows(
+    s.rows(
         (o.township, o.department, o.task, o.assigned_on, _label("method", o.method, locale) if o.method else "",
          o.details, o.pseudonym, _local(o.created_at, tz))
         for o in data.offlist
@@ -694,10 +802,16 @@ def days_left(closes_at: datetime, now: datetime, tz: str) -> int:
 
 
 def digest(data: ConsultationData, since: datetime | None, now: datetime) -> Digest:
+    """The digest of the window (since, now]. Pre-aggregated data must carry the counts
+    of that very window (storage.reports.load_consultation_data(window=...))."""
     c = data.consultation
     active = active_comments(data)
     new = [x for x in active if _within(x.created_at, since, now)]
-    progress = township_progress(data)
+    summary = data.summary if data.summary is not None else summarize(data, (since, now))
+    window = summary.window
+    if window is None or (window.since, window.now) != (since, now):
+        raise ValueError(f"the summary holds no counts for the window ({since}, {now}]")
+    progress = summary.progress
     return Digest(
         consultation_id=c.id,
         title=c.title,
@@ -705,8 +819,8 @@ def digest(data: ConsultationData, since: datetime | None, now: datetime) -> Dig
         since=since,
         now=now,
         closes_at=c.closes_at,
-        new_started=sum(1 for r in data.responses if _within(r.started_at, since, now)),
-        new_completed=sum(1 for r in data.responses if _within(r.completed_at, since, now)),
+        new_started=window.started,
+        new_completed=window.completed,
         new_comments=len(new),
         new_offlist=sum(1 for o in data.offlist if _within(o.created_at, since, now)),
         total_started=sum(p.started for p in progress),
@@ -853,12 +967,13 @@ def _comment_line(j: int, x: CommentRecord, locale: str) -> str:
 
 
 def _resident_headlines(data: ConsultationData, locale: str) -> list[str]:
-    progress = township_progress(data)
+    summary = summary_of(data)
+    progress = summary.progress
     started = sum(p.started for p in progress)
     completed = sum(p.completed for p in progress)
     lines = [_t("feedback.respondents", locale, started=started, completed=completed,
                 rate=_pct_text(completed, started))]
-    for res in question_results(data):
+    for res in summary.questions:
         q = res.question
         text = q.text.get(locale)
         if q.type == "scale":
@@ -884,6 +999,7 @@ __all__ = [
     "ConsultationData", "ConsultationInfo", "TownshipRef", "ReportItem", "ResponseRecord", "CommentRecord",
     "OffListRecord", "Digest", "TopItem", "TownshipProgress", "QuestionResult", "build_workbook", "digest",
     "feedback_report", "headline_figures", "pseudonym", "question_results", "township_progress",
+    "ResponseSummary", "ResponseWindow", "TextAnswer", "summarize", "summary_of", "tally", "add_rating",
     "chinese_number", "days_left", "top_items",
 ]
 

@@ -4,8 +4,10 @@ figures equal to those computed from the snapshot."""
 
 from __future__ import annotations
 
+import io
 from datetime import UTC, datetime, timedelta
 
+import openpyxl
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -13,7 +15,7 @@ from storage import consultations, lists
 from storage.models import Comment, OffListReport, Response
 from storage.reports import load_consultation_data, plain_group_by_figures, stats
 from surveys.duty_list import DutyItem, Part
-from surveys.report import build_workbook, digest, feedback_report, headline_figures, pseudonym
+from surveys.report import build_workbook, digest, feedback_report, headline_figures, pseudonym, summarize
 
 KEY = "storage-test-key"
 TZ = "Asia/Shanghai"
@@ -109,7 +111,7 @@ async def test_snapshot_holds_every_answer_comment_and_report(session_factory) -
     async with session_factory() as s:
         cid = await seed(s)
     async with session_factory() as s:
-        data = await load_consultation_data(s, cid, KEY, TZ)
+        data = await load_consultation_data(s, cid, KEY, TZ, answers=True)
     assert data.consultation.title == "青山县清单征求意见"
     assert data.consultation.closes_at == CLOSES and data.consultation.timezone == TZ
     assert [t.name for t in data.townships] == ["青山镇", "绿水镇"]
@@ -137,6 +139,37 @@ async def test_snapshot_holds_every_answer_comment_and_report(session_factory) -
         assert str(pid) not in everything
 
 
+def _cells(xlsx: bytes) -> dict[str, list[tuple]]:
+    wb = openpyxl.load_workbook(io.BytesIO(xlsx))
+    return {ws.title: list(ws.iter_rows(values_only=True)) for ws in wb.worksheets}
+
+
+async def test_the_sql_summary_equals_the_summary_of_every_answer(session_factory) -> None:
+    """GROUP BY in the database and one pass over the listed answers give the same summary."""
+    async with session_factory() as s:
+        cid = await seed(s)
+        await s.execute(sa.update(Response.__table__).where(Response.person_id == 1004)
+                        .values(started_at=CLOSES - timedelta(days=1)))
+        await s.commit()
+    window = (CLOSES - timedelta(days=2), CLOSES)
+    async with session_factory() as s:
+        rows = await load_consultation_data(s, cid, KEY, TZ, answers=True)
+        summed = await load_consultation_data(s, cid, KEY, TZ, window=window)
+    assert rows.summary is None and summed.responses == []
+    assert summed.summary == summarize(rows, window)
+    summary = summed.summary
+    assert summary.window is not None and (summary.window.started, summary.window.completed) == (1, 0)
+    by_id = {r.question.id: r for r in summary.questions}
+    assert by_id["needs"].counts == {"a": 2, "b": 2}
+    item_id = rows.items[0].id
+    assert by_id["rate"].ratings == {item_id: {4: 1, 2: 1}, rows.items[3].id: {5: 1}}
+    assert [(a.question_id, a.text, a.township, a.pseudonym) for a in summary.texts] == [
+        ("say", "多办实事", "青山镇", pseudonym(KEY, 1001)), ("say", "=1+1", "绿水镇", pseudonym(KEY, 1004))]
+    assert _cells(build_workbook(summed)) == _cells(build_workbook(rows))
+    assert feedback_report(summed) == feedback_report(rows)
+    assert digest(summed, *window).text() == digest(rows, *window).text()
+
+
 async def test_group_by_figures_equal_the_figures_from_the_snapshot(session_factory) -> None:
     async with session_factory() as s:
         cid = await seed(s)
@@ -157,7 +190,7 @@ async def test_reports_build_from_the_stored_consultation(session_factory) -> No
     async with session_factory() as s:
         cid = await seed(s)
     async with session_factory() as s:
-        data = await load_consultation_data(s, cid, KEY, TZ)
+        data = await load_consultation_data(s, cid, KEY, TZ, window=(None, CLOSES - timedelta(days=1)))
     assert build_workbook(data)[:2] == b"PK"
     text = feedback_report(data)
     assert "共收到意见 4 条，其中采纳 1 条、部分采纳 0 条、不采纳 1 条，尚未答复 2 条" in text
@@ -173,7 +206,9 @@ async def test_responses_from_a_township_no_longer_linked_keep_its_name(session_
             consultation_id=cid, person_id=1009, township_id=other.id, started_at=CLOSES, updated_at=CLOSES))
         await s.commit()
     async with session_factory() as s:
-        data = await load_consultation_data(s, cid, KEY, TZ)
+        data = await load_consultation_data(s, cid, KEY, TZ, answers=True)
+        summed = await load_consultation_data(s, cid, KEY, TZ)
         figures = await plain_group_by_figures(s, cid)
     assert {r.township for r in data.responses} == {"青山镇", "绿水镇", "白云乡"}
-    assert figures == headline_figures(data)
+    assert figures == headline_figures(data) == headline_figures(summed)
+    assert [p.township for p in summed.summary.progress] == ["青山镇", "绿水镇", "白云乡"]
