@@ -47,7 +47,7 @@ def plan_for(uid: int, full: bool = False) -> dict[str, Any]:
                             "sat_emergency": 1 + (uid + 2) % 5}
     if full:
         options = [o.id for o in QUESTIONS["needs"].options]
-        plan |= {"needs": [options[uid % 9], options[(uid + 4) % 9]], "missing": "yes",
+        plan |= {"needs": [options[i] for i in sorted({uid % 9, (uid + 4) % 9})], "missing": "yes",
                  "missing_what": f"村里的路灯坏了（{uid}）", "suggest": f"希望多开几个便民窗口（{uid}）",
                  "age": [o.id for o in QUESTIONS["age"].options][uid % 5]}
     return plan
