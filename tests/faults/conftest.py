@@ -83,6 +83,7 @@ class BotProc:
         }
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self._log_from = 0
 
     @property
     def args(self) -> list[str]:
@@ -110,6 +111,7 @@ class BotProc:
         with self.log_path.open("ab") as log:
             log.write(f"\n--- start {self.starts} ---\n".encode())
             log.flush()
+            self._log_from = log.tell()
             # cwd: the log's directory, so no developer .env is read
             self.proc = subprocess.Popen(self.args, env=self.env, cwd=self.log_path.parent,  # noqa: ASYNC220
                                          stdout=log, stderr=subprocess.STDOUT)
@@ -125,7 +127,11 @@ class BotProc:
     def _ready(self, state: Any, generation: int) -> bool:
         if self.webhook_port is None:
             return state.poll_generation != generation
-        if not _accepts(self.webhook_port):
+        # its own socket, not just the port (another worker may hold the port already)
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_from)
+            listening = b"webhook worker listening on" in log.read()
+        if not listening or not _accepts(self.webhook_port):
             return False
         return not self.register or state.webhook is not None
 
