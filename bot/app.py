@@ -6,15 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -27,6 +29,7 @@ from storage.engine import make_engine, make_sessionmaker
 from storage.fsm import make_fsm_storage
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # The commands shown in Telegram's menu, per audience (texts: catalog keys cmd.<name>).
 PUBLIC_COMMANDS = ("start", "help", "mydata", "language", "cancel")
@@ -103,10 +106,27 @@ def build_runtime(settings: Settings, token: str | None = None,
     return Runtime(settings, engine, sessionmaker, bot, dp)
 
 
+async def with_retry(call: Callable[[], Awaitable[T]], what: str, attempts: int = 8) -> T:
+    """A start-up call to the Bot API, retried with backoff on 5xx, 429 and network
+    errors (a Bot API hiccup at start must not stop the bot)."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except TelegramRetryAfter as e:
+            delay: float = e.retry_after
+        except (TelegramServerError, TelegramNetworkError) as e:
+            if attempt == attempts:
+                raise
+            delay = min(30.0, 0.5 * 2 ** (attempt - 1))
+            log.warning("%s failed (%s); retrying in %.1f s", what, e, delay)
+        await asyncio.sleep(delay)
+    return await call()
+
+
 async def run_polling(runtime: Runtime, handle_signals: bool = True) -> None:
-    await set_commands(runtime.bot, runtime.settings.organizer_ids)
-    await runtime.bot.delete_webhook(drop_pending_updates=False)
-    me = await runtime.bot.me()
+    await with_retry(lambda: set_commands(runtime.bot, runtime.settings.organizer_ids), "setMyCommands")
+    await with_retry(lambda: runtime.bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
+    me = await with_retry(runtime.bot.me, "getMe")
     log.info("bot @%s polling", me.username)
     try:
         await runtime.dp.start_polling(runtime.bot, handle_signals=handle_signals, close_bot_session=False,
@@ -137,9 +157,10 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
                          secret_token=secret).register(app, path=path)
     setup_application(app, runtime.dp, bot=runtime.bot)
     if register:
-        await set_commands(runtime.bot, settings.organizer_ids)
+        await with_retry(lambda: set_commands(runtime.bot, settings.organizer_ids), "setMyCommands")
         url = settings.webhook_url or f"http://{host}:{port}{path}"
-        await runtime.bot.set_webhook(url, secret_token=secret, drop_pending_updates=False)
+        await with_retry(lambda: runtime.bot.set_webhook(url, secret_token=secret, drop_pending_updates=False),
+                         "setWebhook")
         log.info("webhook set to %s", url)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

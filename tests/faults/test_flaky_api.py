@@ -97,8 +97,6 @@ class FailFirst(Faults):
         return None, 0.0
 
 
-@pytest.mark.xfail(strict=True, reason="bot.app.run_polling calls setMyCommands/deleteWebhook/getMe once, without "
-                   "retrying: one 500 from the Bot API at start-up makes `qingdan run` exit 1")
 async def test_bot_start_survives_one_500_on_its_start_up_calls(sqlite_database: Database, tmp_path: Path) -> None:
     async with asyncio.timeout(60), running_sandbox(port=0, tokens=[TOKEN], bot_username=BOT_USERNAME,
                                                     faults=FailFirst(1, frozenset({"setMyCommands"}))) as sb:
