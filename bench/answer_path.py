@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
@@ -35,6 +34,7 @@ from bot.app import build_dispatcher  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.routers.resident import QCB  # noqa: E402
 from bot.testing import TEST_TOKEN, RecordingSession  # noqa: E402
+from bot.texts import gettext  # noqa: E402
 from storage.consultations import create_consultation, set_status, start_response  # noqa: E402
 from storage.engine import make_engine, make_sessionmaker  # noqa: E402
 from storage.fsm import SQLStorage  # noqa: E402
@@ -144,6 +144,7 @@ async def answer_run(url: str, n: int, users: int, concurrency: int) -> dict:
     bot = Bot(TEST_TOKEN, session=api)
     await bot.me()
     dp = build_dispatcher(settings, sessions, SQLStorage(engine))
+    gettext("resident.progress", "zh_CN", n=1, m=1)  # the bot reads its locale catalog once per process
     # each user answers questions in order: n / users presses each, q0, q1, …
     per_user = max(1, n // users)
     updates = []

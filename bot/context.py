@@ -61,6 +61,8 @@ class Ctx:
             assert self.path is not None
             change = change or Change()
             change.update_id, change.person = self.update_id, self.person_write
+            if self.session.in_transaction():
+                await self.session.close()  # hold no connection while waiting for the group's commit
             await self.path.writer.commit(change)
         else:
             if change is not None and change.state is not None:

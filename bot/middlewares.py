@@ -16,6 +16,7 @@ from typing import Any
 
 from aiogram import BaseMiddleware
 from aiogram.types import TelegramObject, Update, User
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -124,12 +125,14 @@ class ContextMiddleware(BaseMiddleware):
         person = self.path.person(user.id)
         if person is not None and person.first_name == name and person.active:
             return person, None
-        person = await session.get(Person, user.id)
-        write = None
-        if person is None or person.first_name != name or not person.active:
-            write = {"id": user.id, "first_name": name}
-            person = Person(id=user.id, first_name=name, language=person.language if person else "",
-                            role=person.role if person else "resident",
-                            township_id=person.township_id if person else None, active=True)
+        p = Person.__table__.c  # type: ignore[attr-defined]
+        found = await self.path.rows(session, select(p.first_name, p.language, p.role, p.township_id, p.active)
+                                     .where(p.id == user.id))
+        row = found[0] if found else None
+        write = None if row is not None and row.first_name == name and row.active else {"id": user.id,
+                                                                                         "first_name": name}
+        person = Person(id=user.id, first_name=name, language=row.language if row else "",
+                        role=row.role if row else "resident", township_id=row.township_id if row else None,
+                        active=True)
         self.path.keep_person(person)
         return person, write

@@ -16,14 +16,18 @@ What is cached, and why it is safe with several bot processes on one database:
 
 from __future__ import annotations
 
+import asyncio
 import time
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from storage.direct import SQLiteDirect, direct, is_busy
 from storage.group_commit import GroupCommit
 from storage.models import Consultation, DutyItemRow, Person
 from storage.responses import StateCache
@@ -59,25 +63,49 @@ class ConsultationView:
 
 class AnswerPath:
     def __init__(self, engine: AsyncEngine) -> None:
-        self.writer = GroupCommit(engine)
+        self.direct = direct(engine)
+        self.writer = GroupCommit(engine, self.direct)
         self.responses = StateCache()
         self._consultations: dict[int, tuple[float, ConsultationView]] = {}
+        self._loading: dict[int, asyncio.Future[ConsultationView | None]] = {}
         self._items: dict[int, tuple[ItemRef, ...]] = {}
         self._people: dict[int, tuple[float, Person]] = {}
+
+    async def rows(self, session: AsyncSession, statement: Any) -> list[Any]:
+        """The rows of a read. On SQLite straight on the loop's thread (a point read
+        takes microseconds; a thread hop and a pooled connection take far longer),
+        through the session when the database is busy or on PostgreSQL."""
+        if isinstance(self.direct, SQLiteDirect):
+            try:
+                with self.direct.engine.connect() as conn:
+                    return list(conn.execute(statement).all())
+            except OperationalError as exc:
+                if not is_busy(exc.orig):  # type: ignore[arg-type]
+                    raise
+        return list((await session.execute(statement)).all())
 
     async def consultation(self, session: AsyncSession, consultation_id: int) -> ConsultationView | None:
         cached = self._consultations.get(consultation_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        loading = self._loading.get(consultation_id)
+        if loading is None:  # one load at a time per consultation, however many presses wait for it
+            loading = self._loading[consultation_id] = asyncio.ensure_future(self._load_consultation(session,
+                                                                                                     consultation_id))
+            loading.add_done_callback(lambda _f: self._loading.pop(consultation_id, None))
+        return await asyncio.shield(loading)
+
+    async def _load_consultation(self, session: AsyncSession, consultation_id: int) -> ConsultationView | None:
         from storage.consultations import links
 
-        row = await session.get(Consultation, consultation_id, populate_existing=True)
-        if row is None:
+        c = Consultation.__table__.c  # type: ignore[attr-defined]
+        found = await self.rows(session, select(c.id, c.title, c.intro, c.questionnaire, c.status, c.opens_at,
+                                                c.closes_at).where(c.id == consultation_id))
+        if not found:
             return None
         view = ConsultationView(
-            row.id, row.title, row.intro, row.questionnaire, row.status, row.opens_at, row.closes_at,  # type: ignore[arg-type]
-            tuple(TownshipLink(link.township_id, link.township, link.list_id)
-                  for link in await links(session, consultation_id)))
+            *found[0], tuple(TownshipLink(link.township_id, link.township, link.list_id)
+                             for link in await links(session, consultation_id)))
         self._consultations[consultation_id] = (time.monotonic() + CONSULTATION_TTL, view)
         return view
 
@@ -87,9 +115,9 @@ class AnswerPath:
     async def items(self, session: AsyncSession, list_id: int) -> tuple[ItemRef, ...]:
         cached = self._items.get(list_id)
         if cached is None:
-            rows = (await session.execute(
-                select(DutyItemRow.id, DutyItemRow.part, DutyItemRow.category, DutyItemRow.name)
-                .where(DutyItemRow.list_id == list_id).order_by(DutyItemRow.position))).all()
+            rows = await self.rows(session, select(DutyItemRow.id, DutyItemRow.part, DutyItemRow.category,
+                                                   DutyItemRow.name)
+                                   .where(DutyItemRow.list_id == list_id).order_by(DutyItemRow.position))
             cached = tuple(ItemRef(id=r.id, part=r.part, category=r.category, name=r.name) for r in rows)
             self._items[list_id] = cached
         return cached

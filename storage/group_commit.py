@@ -14,10 +14,11 @@ commits, then wakes each handler with its own outcome:
 Nobody is woken before the COMMIT returned, so an acknowledged answer is durable
 (SQLite in WAL mode with synchronous=NORMAL survives a crash of the process).
 
-SQLite: the writer has its own stdlib sqlite3 connection and thread, so a whole
-batch costs one thread hop instead of one per statement. PostgreSQL: a pooled
-asyncpg connection, set-based statements (unnest) with RETURNING, so a batch is a
-handful of round trips whatever its size.
+SQLite: the batch is written through a stdlib sqlite3 connection of its own
+(storage.direct) — on the loop's thread when the lock is free at once, else in a
+thread that waits for it. PostgreSQL: an asyncpg connection of its own and
+set-based statements (unnest) with RETURNING, so a batch is a handful of round
+trips whatever its size.
 """
 
 from __future__ import annotations
@@ -25,13 +26,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-import weakref
-from concurrent.futures import ThreadPoolExecutor
 from enum import Enum
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from storage.direct import PostgresDirect, SQLiteDirect, is_busy
 from storage.models import utcnow
 from storage.responses import AlreadyProcessed, Change, Stale, dumps, naive_utc_text
 
@@ -49,15 +49,12 @@ class Outcome(Enum):
 class GroupCommit:
     """The process's writer for one engine (see the module docstring)."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
-        self._engine = weakref.ref(engine)  # the engine owns this writer, not the other way round
+    def __init__(self, engine: AsyncEngine, connections: SQLiteDirect | PostgresDirect) -> None:
         self.dialect = engine.dialect.name
+        self.direct = connections
         self._queue: list[tuple[Change, asyncio.Future[Outcome]]] = []
         self._running: asyncio.Task[None] | None = None
         self.batches = 0  # for the benchmark and tests
-        if self.dialect == "sqlite":
-            self._sqlite = _SQLiteWriter(engine.url.database or ":memory:")
-            weakref.finalize(self, self._sqlite.close)
 
     async def commit(self, change: Change) -> None:
         """Write `change` in the next group transaction; return once it is committed."""
@@ -98,13 +95,20 @@ class GroupCommit:
                 future.set_result(outcome)
 
     async def _write(self, changes: list[Change]) -> list[Outcome]:
-        if self.dialect == "sqlite":
-            return await asyncio.get_running_loop().run_in_executor(self._sqlite.thread, self._sqlite.write, changes)
-        engine = self._engine()
-        assert engine is not None
-        async with engine.connect() as conn:
-            raw = await conn.get_raw_connection()
-            return await _write_postgres(raw.driver_connection, changes)
+        if isinstance(self.direct, SQLiteDirect):
+            try:
+                return _write_sqlite(self.direct.now, changes)
+            except sqlite3.OperationalError as exc:
+                if not is_busy(exc):
+                    raise
+            return await self.direct.waiting(_write_sqlite, changes)
+        conn = await self.direct.connection("writer")
+        try:
+            return await _write_postgres(conn, changes)
+        except Exception:
+            if conn.is_closed():
+                self.direct.drop("writer")
+            raise
 
 
 # --- SQLite ----------------------------------------------------------------------------------
@@ -120,61 +124,36 @@ _PERSON = ("INSERT INTO person (id, first_name, language, role, active, created_
            "ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, active = 1")
 
 
-class _SQLiteWriter:
-    """A stdlib sqlite3 connection used from one thread of its own."""
+def _write_sqlite(conn: sqlite3.Connection, changes: list[Change]) -> list[Outcome]:
+    now = naive_utc_text(utcnow())
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        outcomes = [_write_sqlite_one(conn, change, now) for change in changes]
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return outcomes
 
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="group-commit")
-        self._conn: sqlite3.Connection | None = None
 
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is None:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-            for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=10000"):
-                conn.execute(f"PRAGMA {pragma}")
-            self._conn = conn
-        return self._conn
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
-        self.thread.shutdown(wait=False)
-
-    def write(self, changes: list[Change]) -> list[Outcome]:
-        conn = self._connect()
-        now = naive_utc_text(utcnow())
-        outcomes: list[Outcome] = []
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for change in changes:
-                outcomes.append(self._write_one(conn, change, now))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        return outcomes
-
-    @staticmethod
-    def _write_one(conn: sqlite3.Connection, change: Change, now: str) -> Outcome:
-        if change.update_id is not None and conn.execute(_MARK, (change.update_id, now)).rowcount != 1:
-            return Outcome.DUPLICATE
-        state = change.state
-        if state is not None:
-            screen = change.screen if change.screen is not None else state.screen
-            row = (dumps(screen), change.message_id, now, change.completed, now, state.id, state.version)
-            if conn.execute(_RESPONSE, row).rowcount != 1:
-                if change.update_id is not None:
-                    conn.execute(_UNMARK, (change.update_id,))
-                return Outcome.STALE
-            if change.set_answers:
-                conn.executemany(_ANSWER, [(state.id, q, dumps(v), now) for q, v in change.set_answers.items()])
-            if change.drop_answers:
-                conn.executemany(_DROP, [(state.id, q) for q in change.drop_answers])
-        if change.person is not None:
-            conn.execute(_PERSON, (change.person["id"], change.person["first_name"], now))
-        return Outcome.COMMITTED
+def _write_sqlite_one(conn: sqlite3.Connection, change: Change, now: str) -> Outcome:
+    if change.update_id is not None and conn.execute(_MARK, (change.update_id, now)).rowcount != 1:
+        return Outcome.DUPLICATE
+    state = change.state
+    if state is not None:
+        screen = change.screen if change.screen is not None else state.screen
+        row = (dumps(screen), change.message_id, now, change.completed, now, state.id, state.version)
+        if conn.execute(_RESPONSE, row).rowcount != 1:
+            if change.update_id is not None:
+                conn.execute(_UNMARK, (change.update_id,))
+            return Outcome.STALE
+        if change.set_answers:
+            conn.executemany(_ANSWER, [(state.id, q, dumps(v), now) for q, v in change.set_answers.items()])
+        if change.drop_answers:
+            conn.executemany(_DROP, [(state.id, q) for q in change.drop_answers])
+    if change.person is not None:
+        conn.execute(_PERSON, (change.person["id"], change.person["first_name"], now))
+    return Outcome.COMMITTED
 
 
 # --- PostgreSQL -------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -87,9 +87,12 @@ _load_query = (
 )
 
 
-async def load_state(session: AsyncSession, response_id: int) -> ResponseState | None:
-    """The response and its answers, in one query (no row lock: the write checks the version)."""
-    rows = (await session.execute(_load_query.where(_response.c.id == response_id))).all()
+async def load_state(session: AsyncSession, response_id: int,
+                     rows_of: Callable[[AsyncSession, Any], Awaitable[list[Any]]] | None = None) -> ResponseState | None:
+    """The response and its answers, in one query (no row lock: the write checks the
+    version); `rows_of` runs it (default: the session)."""
+    query = _load_query.where(_response.c.id == response_id)
+    rows = await rows_of(session, query) if rows_of else (await session.execute(query)).all()
     if not rows:
         return None
     r = rows[0]

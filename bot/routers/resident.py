@@ -116,7 +116,7 @@ async def _response(ctx: Ctx, response_id: int) -> tuple[ResponseState | None, b
     assert ctx.path is not None
     if ctx.grouped and (cached := ctx.path.responses.get(response_id)) is not None:
         return cached, True
-    loaded = await load_state(ctx.session, response_id)
+    loaded = await load_state(ctx.session, response_id, ctx.path.rows if ctx.grouped else None)
     if loaded is not None:
         ctx.path.responses.put(loaded)
     return loaded, False
@@ -159,7 +159,9 @@ def _window_text(ctx: Ctx, consultation: Any, w: Window) -> str:
 
 
 def _btn(text: str, data: CallbackData | str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(text=text, callback_data=data if isinstance(data, str) else data.pack())
+    # model_construct: our own text and packed data need no validation, and a question
+    # has up to a dozen buttons on every press
+    return InlineKeyboardButton.model_construct(text=text, callback_data=data if isinstance(data, str) else data.pack())
 
 
 def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:

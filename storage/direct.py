@@ -1,0 +1,123 @@
+"""Driver connections of our own, beside SQLAlchemy's pool, for the few statements
+of the answer path that run for every update (the group commit, the FSM state
+read). Through the pool every statement costs a checkout, a ping, a thread hop per
+call (aiosqlite) and SQLAlchemy's own work; here it costs the statement.
+
+- SQLite: a stdlib sqlite3 connection used on the event loop's own thread with
+  busy_timeout=0 — a point read or a batch of writes takes microseconds, less
+  than a hop to a thread. When the database is busy (another writer holds the lock)
+  the caller falls back to a second connection in a thread of its own, which waits
+  (busy_timeout) without blocking the loop.
+- PostgreSQL: one asyncpg connection per user (the writer, the reader), opened on
+  first use and again after a failure.
+
+Both are closed when the engine is disposed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import StaticPool
+
+PRAGMAS = ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON")
+
+
+def _sqlite(path: str, busy_ms: int) -> sqlite3.Connection:
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    for pragma in (*PRAGMAS, f"busy_timeout={busy_ms}"):
+        conn.execute(f"PRAGMA {pragma}")
+    return conn
+
+
+def is_busy(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc))
+
+
+class SQLiteDirect:
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._loop_conn: sqlite3.Connection | None = None
+        self._wait_conn: sqlite3.Connection | None = None
+        self._thread: ThreadPoolExecutor | None = None
+        self._engine: Engine | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """SQLAlchemy on the loop's thread (busy_timeout=0), for the answer path's reads."""
+        if self._engine is None:
+            self._engine = create_engine(f"sqlite:///{self.path}", poolclass=StaticPool,
+                                         creator=lambda: _sqlite(self.path, 0))
+        return self._engine
+
+    @property
+    def now(self) -> sqlite3.Connection:
+        """The connection for the loop's thread: never waits (busy_timeout=0)."""
+        if self._loop_conn is None:
+            self._loop_conn = _sqlite(self.path, 0)
+        return self._loop_conn
+
+    async def waiting(self, fn: Any, *args: Any) -> Any:
+        """fn(connection, *args) on a connection that waits for the lock, in its own thread."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-direct")
+
+        def run() -> Any:
+            if self._wait_conn is None:
+                self._wait_conn = _sqlite(self.path, 10_000)
+            return fn(self._wait_conn, *args)
+
+        return await asyncio.get_running_loop().run_in_executor(self._thread, run)
+
+    def close(self) -> None:
+        for conn in (self._loop_conn, self._wait_conn):
+            if conn is not None:
+                conn.close()
+        self._loop_conn = self._wait_conn = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+        if self._thread is not None:
+            self._thread.shutdown(wait=False)
+            self._thread = None
+
+
+class PostgresDirect:
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+        self._conns: dict[str, Any] = {}
+
+    async def connection(self, user: str) -> Any:
+        """The asyncpg connection of `user` (one task at a time uses it)."""
+        import asyncpg
+
+        conn = self._conns.get(user)
+        if conn is None or conn.is_closed():
+            conn = self._conns[user] = await asyncpg.connect(self.dsn)
+        return conn
+
+    def drop(self, user: str) -> None:
+        """Forget a connection after a failure (the next use opens a new one)."""
+        conn = self._conns.pop(user, None)
+        if conn is not None and not conn.is_closed():
+            conn.terminate()
+
+    def close(self) -> None:
+        for user in list(self._conns):
+            self.drop(user)
+
+
+def direct(engine: AsyncEngine) -> SQLiteDirect | PostgresDirect:
+    """Direct connections to the engine's database, closed with `engine.dispose()`."""
+    url = engine.url
+    if url.get_backend_name() == "sqlite":
+        result: SQLiteDirect | PostgresDirect = SQLiteDirect(url.database or ":memory:")
+    else:
+        result = PostgresDirect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+    event.listen(engine.sync_engine, "engine_disposed", lambda _engine: result.close())
+    return result
