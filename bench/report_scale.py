@@ -2,14 +2,19 @@
 20,000 comments into a temporary SQLite database (and into a temporary PostgreSQL
 database when one is reachable at 127.0.0.1:5432), then times, in the same run,
 
-- load_consultation_data + digest + build_workbook (what /export and the final
+- load_consultation_data (responses aggregated in SQL, text answers, comments and
+  off-list reports listed) + digest + build_workbook (what /export and the final
   report do), against
 - plain_group_by_figures (the headline figures by SQL GROUP BY alone),
 
-and prints a table with the times, their ratio (target ≤ 1.5×) and peak memory.
+and prints a table with the times, their ratio (target ≤ 1.5×) and peak memory. It
+also times the digest alone as /digest and the daily digest build it (load without
+text answers + digest), and checks, untimed, that the headline figures of both paths
+are equal and that the SQL summary equals the one computed in Python from every
+answer row (`load_consultation_data(answers=True)`; skip with --no-verify).
 
     .venv/bin/python bench/report_scale.py [--respondents 100000] [--comments 20000]
-                                           [--no-postgres] [--tracemalloc]
+                                           [--no-postgres] [--no-verify] [--tracemalloc]
 """
 
 from __future__ import annotations
@@ -46,7 +51,7 @@ from storage.models import (
 )
 from storage.reports import load_consultation_data, plain_group_by_figures
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
-from surveys.report import build_workbook, digest, headline_figures
+from surveys.report import build_workbook, digest, headline_figures, summarize
 
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHUNK = 20_000
@@ -65,6 +70,7 @@ RATING = """
 """
 NOW = datetime(2026, 12, 5, 2, 0, tzinfo=UTC)
 OPENS = NOW - timedelta(days=10)
+WINDOW = (NOW - timedelta(days=1), NOW)  # the digest's: since the last one, a day ago
 
 
 def _rss_mb() -> float:
@@ -159,7 +165,7 @@ def seed(url: str, respondents: int, n_comments: int, townships: int, items_per_
     return int(cid)
 
 
-async def measure(url: str, cid: int, with_tracemalloc: bool) -> dict[str, Any]:
+async def measure(url: str, cid: int, with_tracemalloc: bool, verify: bool) -> dict[str, Any]:
     engine = make_engine(url)
     sessions = make_sessionmaker(engine)
     out: dict[str, Any] = {}
@@ -171,10 +177,10 @@ async def measure(url: str, cid: int, with_tracemalloc: bool) -> dict[str, Any]:
             out["plain"] = time.perf_counter() - t
         async with sessions() as s:
             t = time.perf_counter()
-            data = await load_consultation_data(s, cid, "bench-key", "Asia/Shanghai")
+            data = await load_consultation_data(s, cid, "bench-key", "Asia/Shanghai", window=WINDOW)
             out["load"] = time.perf_counter() - t
         t = time.perf_counter()
-        d = digest(data, NOW - timedelta(days=1), NOW)
+        d = digest(data, *WINDOW)
         d.text("zh_CN")
         out["digest"] = time.perf_counter() - t
         t = time.perf_counter()
@@ -183,17 +189,28 @@ async def measure(url: str, cid: int, with_tracemalloc: bool) -> dict[str, Any]:
         out["xlsx_mb"] = len(xlsx) / 1e6
         out["rss_before"], out["rss_peak"] = rss_before, _rss_mb()
         out["same_figures"] = plain == headline_figures(data)
-        out["answers"] = sum(len(r.answers) for r in data.responses)
+        out["texts"] = len(data.summary.texts) if data.summary else 0
+        out["answers"] = sum(r.answered for r in data.summary.questions) if data.summary else 0
+        async with sessions() as s:  # what /digest and the daily digest do: no text answers listed
+            t = time.perf_counter()
+            light = await load_consultation_data(s, cid, "bench-key", "Asia/Shanghai", window=WINDOW, texts=False)
+            digest(light, *WINDOW).text("zh_CN")
+            out["digest_only"] = time.perf_counter() - t
         async with sessions() as s:  # a second GROUP BY run, warm, for a fair comparison
             t = time.perf_counter()
             await plain_group_by_figures(s, cid)
             out["plain"] = min(out["plain"], time.perf_counter() - t)
-        del data, xlsx
+        if verify:  # untimed: the SQL summary against the one of every answer row
+            async with sessions() as s:
+                rows = await load_consultation_data(s, cid, "bench-key", "Asia/Shanghai", answers=True)
+            out["same_summary"] = summarize(rows, WINDOW) == data.summary
+            del rows
+        del data, xlsx, light
         if with_tracemalloc:
             tracemalloc.start()
             async with sessions() as s:
-                data = await load_consultation_data(s, cid, "bench-key", "Asia/Shanghai")
-            digest(data, None, NOW)
+                data = await load_consultation_data(s, cid, "bench-key", "Asia/Shanghai", window=WINDOW)
+            digest(data, *WINDOW)
             build_workbook(data)
             out["py_peak_mb"] = tracemalloc.get_traced_memory()[1] / 1e6
             tracemalloc.stop()
@@ -220,7 +237,7 @@ def run(kind: str, url: str, args: argparse.Namespace) -> dict[str, Any]:
     seeded = time.perf_counter() - t
     print(f"[{kind}] seeded {args.respondents:,} respondents × 10 answers, {args.comments:,} comments "
           f"in {seeded:.1f} s", flush=True)
-    result = asyncio.run(measure(url, cid, args.tracemalloc))
+    result = asyncio.run(measure(url, cid, args.tracemalloc, not args.no_verify))
     result["kind"] = kind
     return result
 
@@ -232,6 +249,8 @@ def main() -> None:
     parser.add_argument("--townships", type=int, default=10)
     parser.add_argument("--items", type=int, default=300, help="items per township list")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-verify", action="store_true",
+                        help="skip the untimed check of the SQL summary against every answer row")
     parser.add_argument("--tracemalloc", action="store_true", help="also measure Python's peak allocation")
     args = parser.parse_args()
 
@@ -256,19 +275,21 @@ def main() -> None:
 
     print()
     head = (f"{'db':<9}{'answers':>10}{'load s':>9}{'digest s':>10}{'xlsx s':>9}{'report s':>10}"
-            f"{'GROUP BY s':>12}{'ratio':>9}{'xlsx MB':>9}{'RSS MB':>14}{'same':>6}")
+            f"{'GROUP BY s':>12}{'ratio':>9}{'/digest s':>11}{'xlsx MB':>9}{'RSS MB':>14}{'same':>6}")
     print(head)
     print("-" * len(head))
     for r in results:
         report = r["load"] + r["digest"] + r["workbook"]
         rss = f"{r['rss_before']:.0f}→{r['rss_peak']:.0f}"
+        same = "yes" if r["same_figures"] and r.get("same_summary", True) else "NO"
         print(f"{r['kind']:<9}{r['answers']:>10,}{r['load']:>9.2f}{r['digest']:>10.2f}{r['workbook']:>9.2f}"
-              f"{report:>10.2f}{r['plain']:>12.2f}{report / r['plain']:>8.1f}×{r['xlsx_mb']:>9.1f}{rss:>14}"
-              f"{'yes' if r['same_figures'] else 'NO':>6}")
+              f"{report:>10.2f}{r['plain']:>12.2f}{report / r['plain']:>8.2f}×{r['digest_only']:>11.2f}"
+              f"{r['xlsx_mb']:>9.1f}{rss:>14}{same:>6}")
         if "py_peak_mb" in r:
             print(f"{'':<9}tracemalloc peak of load+digest+workbook: {r['py_peak_mb']:.0f} MB")
-    print("\nratio = (load + digest + workbook) / GROUP BY; target ≤ 1.5×. RSS: process max RSS "
-          "before → after the report (includes seeding).")
+    print("\nratio = (load + digest + workbook) / GROUP BY; target ≤ 1.5×. /digest = load without text "
+          "answers + digest. same = headline figures equal (and, unless --no-verify, the SQL summary equals "
+          "the one of every answer row). RSS: process max RSS before → after the report (includes seeding).")
     print(json.dumps([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in results]))
 
 

@@ -230,10 +230,13 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
 # --- digests, workbook, charts ---------------------------------------------------------------------
 
 
-async def _data(session: AsyncSession, settings: Settings, consultation_id: int) -> Any:
+async def _data(session: AsyncSession, settings: Settings, consultation_id: int, **options: Any) -> Any:
+    """The report snapshot (responses aggregated in SQL); `options` go to load_consultation_data
+    (a digest passes its window and texts=False)."""
     from storage.reports import load_consultation_data
 
-    return await load_consultation_data(session, consultation_id, settings.pseudonym_key, settings.timezone)
+    return await load_consultation_data(session, consultation_id, settings.pseudonym_key, settings.timezone,
+                                        **options)
 
 
 async def digest_for(session: AsyncSession, settings: Settings, consultation_id: int, now: datetime,
@@ -246,7 +249,7 @@ async def digest_for(session: AsyncSession, settings: Settings, consultation_id:
     c = await session.get(Consultation, consultation_id)
     if c is None:
         raise LookupError(consultation_id)
-    data = await _data(session, settings, consultation_id)
+    data = await _data(session, settings, consultation_id, window=(c.last_digest_at, now), texts=False)
     return digest(data, c.last_digest_at, now).text(locale), completion_chart(data, locale)
 
 
@@ -275,10 +278,10 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
             return None
         if is_quiet(now, FollowUp.from_dict(c.settings), tz) or await followup.job_done(session, key):
             return None
-        data = await _data(session, s.settings, consultation_id)
+        since, title = c.last_digest_at, c.title
+        data = await _data(session, s.settings, consultation_id, window=(since, now), texts=False)
         recipients = await organizers(session, s.settings.organizer_ids)
         langs = await followup.languages(session, recipients)
-        since, title = c.last_digest_at, c.title
     d = digest(data, since, now)
     charts: dict[str, bytes] = {}
 

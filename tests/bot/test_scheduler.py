@@ -240,7 +240,8 @@ async def test_daily_digest_holds_the_numbers_goes_once_a_day_and_moves_last_dig
     from surveys.report import digest
 
     async with h.sessions() as session:
-        data = await load_consultation_data(session, cid, h.settings.pseudonym_key, h.settings.timezone)
+        data = await load_consultation_data(session, cid, h.settings.pseudonym_key, h.settings.timezone,
+                                            window=(None, h.clock.now))
         c = await session.get(Consultation, cid)
     d = digest(data, None, h.clock.now)
     assert (d.new_started, d.new_completed, d.total_completed, d.new_comments) == (3, 2, 2, 3)
