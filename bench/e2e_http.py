@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import shutil
 import sys
 import tempfile
 import time
@@ -118,6 +119,10 @@ async def run_mode(db_kind: str, mode: str, n: int, concurrency: int, answers: i
                     await asyncio.gather(*(one(u) for u in users))
                     wall = time.perf_counter() - t0
                     cpu_bot, cpu_me = cpu_seconds(bot.pid) - cpu_bot, cpu_seconds() - cpu_me
+        if fig.errors:  # keep the bot's log for the report
+            kept = Path(tempfile.gettempdir()) / f"qingdan-e2e-{db_kind}-{mode}-bot.log"
+            shutil.copy(Path(tmp) / "bot.log", kept)
+            fig.errors.insert(0, f"bot log kept at {kept}")
         engine = make_engine(url)
         try:
             async with engine.connect() as conn:
