@@ -11,7 +11,7 @@ returns at answerCallbackQuery, reported as "ack"). Also the CPU the bot process
 this process (sandbox + simulated users) used, to show which side was the bottleneck.
 
     .venv/bin/python bench/e2e_http.py [--residents 1000] [--concurrency 100] [--answers 3]
-                                       [--modes polling,webhook] [--postgres]
+                                       [--modes polling,webhook] [--postgres | --databases postgres]
 
 Target: none fixed; the figures are the baseline for the end-to-end path (compare
 bench/answer_path.py for the in-process floor). Every resident must finish (checked).
@@ -145,13 +145,15 @@ async def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="residents run first, not measured")
     parser.add_argument("--modes", default="polling,webhook")
     parser.add_argument("--postgres", action="store_true", help="also on PostgreSQL (127.0.0.1:5432)")
+    parser.add_argument("--databases", default=None, help="comma-separated: sqlite,postgres (overrides --postgres)")
     args = parser.parse_args()
     print(f"# {machine_line()}; {args.residents} residents, {args.concurrency} at once, "
           f"{2 + args.answers} updates each")
     print(f"{'db':<9}{'mode':<9}{'updates':>8}{'wall s':>8}{'upd/s':>7}{'start p50':>10}{'p99':>7}"
           f"{'ack p50':>8}{'edit p50':>9}{'p99':>7}{'bot CPU':>8}{'us CPU':>7}{'answers':>9}  (latencies in ms)")
     failures: list[str] = []
-    for db in ["sqlite"] + (["postgres"] if args.postgres else []):
+    databases = args.databases.split(",") if args.databases else ["sqlite"] + (["postgres"] if args.postgres else [])
+    for db in databases:
         for mode in args.modes.split(","):
             r = await run_mode(db, mode, args.residents, args.concurrency, args.answers, args.warmup)
             print(f"{r['db']:<9}{r['mode']:<9}{r['updates']:>8}{r['wall']:>8.1f}{r['rate']:>7.0f}"
