@@ -24,12 +24,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.broadcaster import Broadcaster
 from bot.config import Settings
 from bot.middlewares import ContextMiddleware, system_clock
+from bot.retry import RetryIdempotent
 from bot.texts import gettext
 from storage.engine import make_engine, make_sessionmaker
 from storage.fsm import make_fsm_storage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# Updates handled at once by one process (polling tasks; webhook connections Telegram may
+# open). Below the database pool (storage.engine), so a backlog waits in line instead of
+# timing out on a connection.
+MAX_CONCURRENT_UPDATES = 24
 
 # The commands shown in Telegram's menu, per audience (texts: catalog keys cmd.<name>).
 PUBLIC_COMMANDS = ("start", "help", "mydata", "language", "cancel")
@@ -42,6 +48,7 @@ def create_bot(settings: Settings, session: BaseSession | None = None, token: st
     if session is None:
         session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/"))) \
             if settings.telegram_api_url else AiohttpSession()
+    session.middleware(RetryIdempotent())
     return Bot(token or settings.bot_token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 
 
@@ -130,7 +137,7 @@ async def run_polling(runtime: Runtime, handle_signals: bool = True) -> None:
     log.info("bot @%s polling", me.username)
     try:
         await runtime.dp.start_polling(runtime.bot, handle_signals=handle_signals, close_bot_session=False,
-                                       polling_timeout=25)
+                                       polling_timeout=25, tasks_concurrency_limit=MAX_CONCURRENT_UPDATES)
     finally:
         await runtime.close()
 
@@ -159,8 +166,8 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
     if register:
         await with_retry(lambda: set_commands(runtime.bot, settings.organizer_ids), "setMyCommands")
         url = settings.webhook_url or f"http://{host}:{port}{path}"
-        await with_retry(lambda: runtime.bot.set_webhook(url, secret_token=secret, drop_pending_updates=False),
-                         "setWebhook")
+        await with_retry(lambda: runtime.bot.set_webhook(url, secret_token=secret, drop_pending_updates=False,
+                                                         max_connections=MAX_CONCURRENT_UPDATES), "setWebhook")
         log.info("webhook set to %s", url)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

@@ -1,0 +1,52 @@
+"""Retrying the bot's own idempotent Bot API calls.
+
+aiogram does not retry. A 5xx or a dropped connection on the edit that shows the next
+question would leave the resident looking at the old one although the answer is
+stored. Calls that are safe to repeat (editing a message, answering a button press,
+deleting a message, settings) are retried a few times with backoff. Sending a new
+message is not: a timeout can hide a message that did arrive, and a double message is
+worse than a missing one (the resident gets the question again by writing anything).
+429s are not handled here: the broadcaster paces and honours retry_after itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TYPE_CHECKING, Any
+
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.exceptions import TelegramNetworkError, TelegramServerError
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.methods import TelegramMethod
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT = frozenset({
+    "editMessageText", "editMessageReplyMarkup", "editMessageCaption", "answerCallbackQuery", "deleteMessage",
+    "getMe", "getFile", "setMyCommands", "deleteMyCommands", "setWebhook", "deleteWebhook", "getWebhookInfo",
+    "sendChatAction",
+})
+
+
+class RetryIdempotent(BaseRequestMiddleware):
+    def __init__(self, attempts: int = 3, base_delay: float = 0.3) -> None:
+        self.attempts = attempts
+        self.base_delay = base_delay
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+                       method: TelegramMethod[Any]) -> Any:
+        if method.__api_method__ not in IDEMPOTENT:
+            return await make_request(bot, method)
+        for attempt in range(1, self.attempts + 1):
+            try:
+                return await make_request(bot, method)
+            except (TelegramServerError, TelegramNetworkError) as e:
+                if attempt == self.attempts:
+                    raise
+                delay = self.base_delay * 2 ** (attempt - 1)
+                log.info("%s failed (%s); retry %d in %.1f s", method.__api_method__, e, attempt, delay)
+                await asyncio.sleep(delay)
+        raise AssertionError("unreachable")
