@@ -466,6 +466,7 @@ _STYLES_XML = (_XML + f'<styleSheet {_NS}><numFmts count="1"><numFmt numFmtId="1
                '<cellStyles count="1"><cellStyle name="Normal" xfId="0" builtinId="0"/></cellStyles></styleSheet>')
 _COLUMNS = [chr(ord("A") + n) for n in range(26)]
 _FLUSH_ROWS = 2000
+_TEXT_CACHE = 50_000
 
 
 def _xml_text(value: str) -> str:
@@ -557,16 +558,24 @@ class _Sheet:
         self.buffer.append(f'<row r="{r}">{"".join(cells)}</row>' if cells else "")
 
     def rows(self, rows: Iterable[Sequence[Any]]) -> None:
-        """Many rows of plain values (str, int or None), written as they come."""
-        buffer, r = self.buffer, self.next
+        """Many rows of plain values (str, int or None), written as they come. The
+        XML of a cell's text is kept per distinct string (labels, townships and
+        repeated answers recur across thousands of rows)."""
+        buffer, r, columns = self.buffer, self.next, _COLUMNS
+        texts: dict[str, str] = {}
         for row in rows:
             cells = [f'<row r="{r}">']
             for c, value in enumerate(row):
                 if value.__class__ is str:
                     if value:
-                        cells.append(_string_cell(f"{_COLUMNS[c]}{r}", value))
+                        tail = texts.get(value)
+                        if tail is None:
+                            tail = f'" t="inlineStr"><is><t xml:space="preserve">{_xml_text(value)}</t></is></c>'
+                            if len(texts) < _TEXT_CACHE:
+                                texts[value] = tail
+                        cells.append(f'<c r="{columns[c]}{r}{tail}')
                 elif value is not None:
-                    cells.append(f'<c r="{_COLUMNS[c]}{r}"><v>{value!r}</v></c>')
+                    cells.append(f'<c r="{columns[c]}{r}"><v>{value!r}</v></c>')
             cells.append("</row>")
             buffer.append("".join(cells))
             r += 1
