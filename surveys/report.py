@@ -360,9 +360,15 @@ def add_rating(result: QuestionResult, item: Any, point: Any, n: int) -> None:
     """`n` ratings of `point` for item `item` (a JSON object key); keys that are not item
     ids are left out, an unhashable point leaves only the item's (empty) row."""
     try:
-        counts = result.ratings.setdefault(int(item), Counter())
-        counts[point] += n
+        item_id = int(item)
     except (TypeError, ValueError):
+        return
+    counts = result.ratings.get(item_id)
+    if counts is None:
+        counts = result.ratings[item_id] = Counter()
+    try:
+        counts[point] += n
+    except TypeError:
         return
 
 
