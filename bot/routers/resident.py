@@ -158,10 +158,13 @@ def _window_text(ctx: Ctx, consultation: Any, w: Window) -> str:
 # --- rendering -----------------------------------------------------------------------------
 
 
+_BUTTON = InlineKeyboardButton(text="-", callback_data="-")
+
+
 def _btn(text: str, data: CallbackData | str) -> InlineKeyboardButton:
-    # model_construct: our own text and packed data need no validation, and a question
-    # has up to a dozen buttons on every press
-    return InlineKeyboardButton.model_construct(text=text, callback_data=data if isinstance(data, str) else data.pack())
+    # A copy of a validated button is about twice as fast as validating a new one, and
+    # a question has up to a dozen buttons on every press.
+    return _BUTTON.model_copy(update={"text": text, "callback_data": data if isinstance(data, str) else data.pack()})
 
 
 def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:

@@ -1,0 +1,117 @@
+"""The answer path's guarantees under its caches and group commit: nothing is
+acknowledged before it is committed, a duplicate update is handled once even when
+both copies arrive together, and a bot process holding a stale copy of a response
+(another process moved on) writes nothing wrong."""
+
+from __future__ import annotations
+
+import asyncio
+
+import sqlalchemy as sa
+from aiogram import Bot
+
+from bot.app import build_dispatcher
+from bot.testing import TEST_TOKEN, RecordingSession, buttons
+from storage.answer_path import answer_path
+from storage.engine import make_engine, make_sessionmaker
+from storage.fsm import SQLStorage
+from storage.models import Answer, Response
+from tests.bot.conftest import Harness, open_consultation
+from tests.bot.test_resident_flow import USER, _begin, _data, _stored
+
+
+async def test_a_press_is_acknowledged_only_after_its_answer_is_committed(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    seen: dict[str, dict] = {}
+    record = h.api.make_request
+
+    async def check(bot, method, timeout=None):
+        # another connection sees what is committed, and only that
+        seen[method.__api_method__] = await _stored(h)
+        return await record(bot, method, timeout)
+
+    h.api.make_request = check  # type: ignore[method-assign]
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    assert seen["answerCallbackQuery"] == {"aware": "well"}
+    assert seen["editMessageText"] == {"aware": "well"}
+
+
+async def test_presses_in_flight_together_share_one_commit(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    users = [5101, 5102, 5103, 5104]
+    firsts = [await _begin(h, code, user=uid) for uid in users]
+    writer = answer_path(h.sessions.kw["bind"]).writer
+    before = writer.batches
+    await asyncio.gather(*(h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚"))) for u, q in firsts))
+    assert writer.batches - before < len(users)
+    for uid in users:
+        assert await _stored(h, uid) == {"aware": "well"}
+
+
+async def test_the_same_update_twice_at_once_is_handled_once(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    update = u.press(q.message_id, _data(q.reply_markup, "很清楚"))
+    calls = len(h.api.calls)
+    await asyncio.gather(h.feed(update), h.feed(update))
+    assert [c.method for c in h.api.calls[calls:]] == ["answerCallbackQuery", "editMessageText"]
+    assert await _stored(h) == {"aware": "well"}
+
+
+def _second_process(h: Harness, database_url: str):
+    """Another bot process on the same database: its own engine, caches and writer."""
+    engine = make_engine(database_url)
+    api = RecordingSession()
+    dp = build_dispatcher(h.settings, make_sessionmaker(engine), SQLStorage(engine), h.clock)
+    return engine, api, dp, Bot(TEST_TOKEN, session=api)
+
+
+async def test_a_process_with_a_stale_copy_writes_nothing_wrong(harness, database):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    live = q.message_id
+    scale = _data(q.reply_markup, "很清楚")
+    await h.feed(u.press(live, scale))  # this process now caches the response at question 2
+    q2 = h.api.last(USER)
+    engine, api, dp, bot = _second_process(h, database.url)
+    try:
+        # the resident's next tap reaches the other process, which answers question 2
+        await dp.feed_update(bot, u.press(live, _data(q2.reply_markup, "3")))
+        assert (await _stored(h))["sat_welfare"] == 3
+        # a double tap of another point on the same (now old) question reaches this process,
+        # whose cached copy still says question 2 is on screen
+        h.api.clear()
+        await h.feed(u.press(live, _data(q2.reply_markup, "5")))
+    finally:
+        await engine.dispose()
+    assert (await _stored(h))["sat_welfare"] == 3  # not overwritten from the stale copy
+    assert [c.method for c in h.api.calls] == ["answerCallbackQuery"] and h.api.calls[0].call.show_alert
+    async with h.sessions() as s:
+        version = await s.scalar(sa.select(Response.version))
+        count = await s.scalar(sa.select(sa.func.count()).select_from(Answer))
+    assert version == 3 and count == 2  # begin, question 1, question 2: three writes, two answers
+
+
+async def test_a_stale_copy_is_refreshed_and_the_press_goes_through(harness, database):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    live = q.message_id
+    await h.feed(u.press(live, _data(q.reply_markup, "很清楚")))
+    engine, api, dp, bot = _second_process(h, database.url)
+    try:
+        await dp.feed_update(bot, u.press(live, _data(h.api.last(USER).reply_markup, "3")))
+        q3 = api.last(USER)
+        assert "第 3/8 题" in q3.text
+    finally:
+        await engine.dispose()
+    # this process still caches question 2 as current; the press on question 3 is not refused
+    await h.feed(u.press(live, _data(q3.reply_markup, "4")))
+    assert "第 4/8 题" in h.api.last(USER).text
+    assert await _stored(h) == {"aware": "well", "sat_welfare": 3, "sat_safety": 4}
+    assert buttons(h.api.last(USER).reply_markup)
