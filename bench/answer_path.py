@@ -8,9 +8,11 @@ session — no network — and compares:
   middlewares and database (each update stores one answer and edits the question).
 
 Sequentially and with N users at once, on SQLite and (when reachable) PostgreSQL.
-Prints updates/s, the ratio answer/echo, and p50/p99 latency. Target: ratio ≥ 0.6.
+Prints updates/s, the ratio answer/echo, and p50/p99 latency (best of --repeat
+interleaved runs of each; `stored` is the fewest answers any run stored, which must
+equal the updates). Target: ratio ≥ 0.6.
 
-    .venv/bin/python bench/answer_path.py [--updates 3000] [--concurrency 200]
+    .venv/bin/python bench/answer_path.py [--updates 2400] [--concurrency 200] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -193,6 +195,8 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--updates", type=int, default=2400)
     parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--repeat", type=int, default=3,
+                        help="runs of each (interleaved); the best of each is shown — the machine is shared")
     parser.add_argument("--no-postgres", action="store_true")
     args = parser.parse_args()
     dbs: list[tuple[str, str]] = []
@@ -210,8 +214,13 @@ async def main() -> None:
         for name, url in dbs:
             for mode, users, conc in (("sequential", 200, 1), (f"{args.concurrency} users", args.concurrency,
                                                                args.concurrency)):
-                echo = await echo_run(args.updates, users, conc)
-                ans = await answer_run(url, args.updates, users, conc)
+                echoes, answers = [], []
+                for _ in range(args.repeat):
+                    echoes.append(await echo_run(args.updates, users, conc))
+                    answers.append(await answer_run(url, args.updates, users, conc))
+                echo = max(echoes, key=lambda r: r["rate"])
+                ans = max(answers, key=lambda r: r["rate"])
+                ans["stored"] = min(r["stored"] for r in answers)  # every run must store every answer
                 print(f"{name:<10}{mode:<14}{echo['rate']:>9.0f}{ans['rate']:>10.0f}{ans['rate'] / echo['rate']:>7.2f}"
                       f"{ans['p50']:>8.2f}{ans['p99']:>8.2f}{ans['stored']:>8}")
     finally:
