@@ -31,7 +31,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.context import Ctx
-from bot.middlewares import GROUPED_PRESSES
+from bot.middlewares import GROUPED_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
 from storage import consultations as repo
 from storage.answer_path import ConsultationView
@@ -69,19 +69,6 @@ class EditCB(CallbackData, prefix="qe"):
 
     r: int
     q: str = ""
-
-
-def _parses(cb: type[CallbackData]) -> Any:
-    def check(data: str) -> bool:
-        try:
-            cb.unpack(data)
-        except (TypeError, ValueError):
-            return False
-        return True
-    return check
-
-
-GROUPED_PRESSES.extend([_parses(QCB), _parses(EditCB)])
 
 
 @dataclass
@@ -518,6 +505,11 @@ async def change_answer(query: CallbackQuery, callback_data: EditCB, ctx: Ctx) -
             return
         flow.state = FlowState(flow.state.answers, flow.state.skipped, callback_data.q)
     await show(ctx, flow, query=query)
+
+
+# Presses on the question message go straight to these two handlers, and commit with
+# the process's group commit (bot.middlewares.GroupedPress).
+GROUPED_PRESSES.extend([GroupedPress(QCB, press), GroupedPress(EditCB, change_answer)])
 
 
 # --- typed answers, and anything else --------------------------------------------------------------
