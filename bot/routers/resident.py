@@ -8,8 +8,8 @@ press). Where the person is comes from the database: their answers plus the scre
 (the question on screen, multi-select and rating drafts, the page), both in the
 response row; if the screen is lost they resume at the first unanswered question.
 Buttons carry ids only and are re-checked on every press: the response must be the
-presser's, the message must be the live question message, and the consultation
-must be open.
+presser's, the message must be the live question message (or a newer one, whose
+becoming live is being committed), and the consultation must be open.
 
 Presses on the question message are the bot's hot path: their update is claimed and
 their writes committed by the process's group commit (see bot.middlewares), and the
@@ -35,7 +35,7 @@ from bot.middlewares import GROUPED_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
 from storage import consultations as repo
 from storage.answer_path import ConsultationView
-from storage.responses import Change, ResponseState, Stale, load_state
+from storage.responses import Change, ResponseState, Stale, advance_live_message, load_state
 from surveys.consultation import Window, format_local, normalize_code, window
 from surveys.flow import FlowState, ItemRef, applicable, eligible_items, summary_lines
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
@@ -275,11 +275,13 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None, message
     assert message is not None
     after = await _commit(ctx, flow)
     sent = await message.answer(text, reply_markup=kb)
-    # the new message becomes the live one (a second, small commit: the answers are
-    # durable before anything was sent)
-    after_sent = await ctx.commit(Change(state=after, screen=after.screen, message_id=sent.message_id,
-                                         completed=after.completed))
-    _remember(after_sent, flow)
+    # The new message becomes the live one: a second, small commit (the answers were
+    # durable before anything was sent). A press on it that arrives meanwhile is
+    # accepted all the same: it is newer than the stored live message.
+    await advance_live_message(ctx.session, after.id, sent.message_id)
+    await ctx.session.commit()
+    assert ctx.path is not None
+    ctx.path.responses.forget(after.id)
 
 
 async def _commit(ctx: Ctx, flow: Flow) -> ResponseState:
@@ -408,10 +410,11 @@ async def _flow_for_press(query: CallbackQuery, response_id: int, ctx: Ctx) -> F
         await _refuse(ctx, query, _window_text(ctx, consultation, w))
         return None
     if not isinstance(query.message, Message) or (response.message_id is not None
-                                                   and query.message.message_id != response.message_id):
+                                                   and query.message.message_id < response.message_id):
         await _refuse(ctx, query, ctx.t("error.old-message"), cached, response)
         return None
     flow = await _load(ctx, response, consultation)
+    flow.message_id = query.message.message_id  # the live one, or a newer one just sent
     flow.cached = cached
     return flow
 
