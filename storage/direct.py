@@ -101,6 +101,15 @@ class PostgresDirect:
             conn = self._conns[user] = await asyncpg.connect(self.dsn)
         return conn
 
+    def failed(self, user: str, exc: BaseException) -> None:
+        """After an error on `user`'s connection: keep it for an error of SQL (the
+        transaction was rolled back), else drop it (lost, or in an unknown state)."""
+        import asyncpg
+
+        conn = self._conns.get(user)
+        if conn is None or conn.is_closed() or not isinstance(exc, asyncpg.PostgresError):
+            self.drop(user)
+
     def drop(self, user: str) -> None:
         """Forget a connection after a failure (the next use opens a new one)."""
         conn = self._conns.pop(user, None)

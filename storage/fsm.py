@@ -200,9 +200,8 @@ class _StateReads:
                     conn = await direct.connection("fsm")
                     try:
                         found = {r[0]: r[1] for r in await conn.fetch(self.QUERY, keys)}
-                    except Exception:
-                        if conn.is_closed():
-                            direct.drop("fsm")
+                    except Exception as exc:
+                        direct.failed("fsm", exc)
                         raise
                 except Exception as exc:  # noqa: BLE001 — every waiter gets the error
                     for futures in batch.values():

@@ -105,9 +105,8 @@ class GroupCommit:
         conn = await self.direct.connection("writer")
         try:
             return await _write_postgres(conn, changes)
-        except Exception:
-            if conn.is_closed():
-                self.direct.drop("writer")
+        except Exception as exc:
+            self.direct.failed("writer", exc)
             raise
 
 
