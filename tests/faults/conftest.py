@@ -31,7 +31,8 @@ from storage.models import Answer, Response
 from tests.conftest import POSTGRES_URL, Database, require_service
 from tests.e2e.conftest import BOT_USERNAME, ORGANIZER_ID, REPO, TOKEN, seed_consultation
 
-__all__ = ["BOT_USERNAME", "TOKEN", "BotProc", "free_port", "own_postgres", "seed_consultation", "stored_by_person"]
+__all__ = ["BOT_USERNAME", "TOKEN", "BotProc", "SchedulerProc", "free_port", "own_postgres", "seed_consultation",
+           "stored_by_person"]
 
 START_TIMEOUT = 40.0  # seconds for a bot process to import, migrate and poll (or listen)
 
@@ -243,3 +244,31 @@ def own_postgres() -> Iterator[Database]:
 async def seeded(database: Database) -> AsyncIterator[tuple[Database, str]]:
     """The `database` fixture (SQLite, then PostgreSQL) seeded with the open consultation; its link code."""
     yield database, await seed_consultation(database.url)
+
+
+class SchedulerProc(BotProc):
+    """`python -m bot scheduler` (reminders, digests, closing) as its own process, with
+    the same environment as the bot; ready once it logs that it runs."""
+
+    @property
+    def args(self) -> list[str]:
+        return [sys.executable, "-m", "bot", "scheduler"]
+
+    def _ready(self, state: Any, generation: int) -> bool:
+        with self.log_path.open("rb") as log:
+            log.seek(self._log_from)
+            return b"scheduler running (" in log.read()
+
+
+def forget_dead_postgres_connections() -> int:
+    """After PostgreSQL was restarted: close the idle pooled connections of this process's
+    sync PostgreSQL engines (e.g. the session-wide admin engine of tests/conftest.py, which
+    would otherwise drop its database at the end on a dead connection). Returns how many
+    engines it cleaned."""
+    import gc
+
+    engines = [o for o in gc.get_objects()
+               if isinstance(o, sa.engine.Engine) and o.dialect.name == "postgresql" and not o.dialect.is_async]
+    for engine in engines:
+        engine.pool.dispose()
+    return len(engines)
