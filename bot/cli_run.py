@@ -7,6 +7,8 @@ import logging
 import signal
 import subprocess
 import sys
+from collections.abc import Coroutine
+from typing import Any
 
 import typer
 
@@ -29,9 +31,11 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
         host: str = typer.Option("127.0.0.1", help="Webhook: address to listen on."),
         port: int = typer.Option(8443, help="Webhook: port to listen on."),
         workers: int = typer.Option(1, min=1, max=64, help="Webhook: processes sharing the port (reuse-port)."),
-        register: bool = typer.Option(True, help="Webhook: call setWebhook (WEBHOOK_URL) at start.")) -> None:
+        register: bool = typer.Option(True, help="Webhook: call setWebhook (WEBHOOK_URL) at start."),
+        scheduler: bool = typer.Option(True, help="Run the scheduler next to the bot (one per database: "
+                                                  "on PostgreSQL the others wait as stand-bys).")) -> None:
     """Run the bot against Telegram with BOT_TOKEN, or against TELEGRAM_API_URL: long polling,
-    or webhook workers sharing one port."""
+    or webhook workers sharing one port; and the scheduler (reminders, digests, closing)."""
     from bot.app import build_runtime, run_polling, serve_webhook
     from bot.db import ensure_schema
 
@@ -42,22 +46,31 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
     ensure_schema()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if webhook and workers > 1:
-        raise typer.Exit(_supervise(host, port, workers, register))
+        raise typer.Exit(_supervise(host, port, workers, register, scheduler))
+    runtime = build_runtime(settings)
+    serve = (serve_webhook(runtime, host, port, register=register, reuse_port=True) if webhook
+             else run_polling(runtime))
     try:
-        if webhook:
-            asyncio.run(serve_webhook(build_runtime(settings), host, port, register=register, reuse_port=True))
-        else:
-            asyncio.run(run_polling(build_runtime(settings)))
+        asyncio.run(_with_scheduler(runtime, serve) if scheduler else serve)
     except KeyboardInterrupt:
         pass
 
 
-def _supervise(host: str, port: int, workers: int, register: bool) -> int:
+async def _with_scheduler(runtime: Any, serve: Coroutine[Any, Any, None]) -> None:
+    """The bot, and next to it the scheduler (bot.scheduler: one per database)."""
+    from bot.scheduler import running
+
+    async with running(runtime):
+        await serve
+
+
+def _supervise(host: str, port: int, workers: int, register: bool, scheduler: bool) -> int:
     """Start `workers` webhook processes on one port (the first registers the webhook)
     and stop them all on SIGINT/SIGTERM; a worker that dies is started again."""
     def start(n: int) -> subprocess.Popen:
         args = [sys.executable, "-m", "bot", "run", "--webhook", "--host", host, "--port", str(port),
-                "--workers", "1", "--register" if register and n == 0 else "--no-register"]
+                "--workers", "1", "--register" if register and n == 0 else "--no-register",
+                "--scheduler" if scheduler else "--no-scheduler"]
         return subprocess.Popen(args)
 
     procs = [start(n) for n in range(workers)]
