@@ -622,6 +622,9 @@ class FileLock:
         os.write(fd, str(os.getpid()).encode("ascii"))
         self.fd = fd
 
+    def held(self) -> bool:
+        return True  # the OS holds a file lock until the process ends
+
     def release(self) -> None:
         if self.fd is not None:
             import fcntl
@@ -643,12 +646,33 @@ class AdvisoryLock:
         self.conn: sa.Connection | None = None
 
     def try_acquire(self) -> bool:
-        conn = self.engine.connect()
-        if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar():
-            self.conn = conn
-            return True
+        try:
+            conn = self.engine.connect()
+        except sa.exc.DBAPIError as e:  # PostgreSQL down or restarting: not ours yet, try again later
+            log.warning("cannot reach the database for the scheduler lock (%s)", e.__class__.__name__)
+            return False
+        try:
+            if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar():
+                self.conn = conn
+                return True
+        except sa.exc.DBAPIError:
+            pass
         conn.close()
         return False
+
+    def held(self) -> bool:
+        """Whether the lock's connection is still alive (a PostgreSQL restart ends the
+        session, and with it the lock)."""
+        if self.conn is None:
+            return False
+        try:
+            self.conn.execute(sa.text("SELECT 1"))
+            return True
+        except sa.exc.DBAPIError:
+            with contextlib.suppress(Exception):
+                self.conn.close()
+            self.conn = None
+            return False
 
     async def acquire(self, wait: bool = True) -> None:
         logged = False
@@ -676,6 +700,9 @@ class _NoLock:
     async def acquire(self, wait: bool = False) -> None:
         return None
 
+    def held(self) -> bool:
+        return True
+
     def release(self) -> None:
         return None
 
@@ -696,10 +723,29 @@ class Runner:
         self.services = s
         self.lock = make_lock(s.settings.database_url, **lock_kw)
         self.scheduler: AsyncIOScheduler | None = None
+        self.watchdog: asyncio.Task[None] | None = None
 
     async def start(self, wait: bool = True) -> None:
-        global _scheduler
         await self.lock.acquire(wait=wait)
+        await self._start_scheduler()
+        self.watchdog = asyncio.create_task(self._watch_lock())
+
+    async def _watch_lock(self) -> None:
+        """If the lock is lost (the database restarted and ended its session), stop
+        scheduling at once — another scheduler may take over — and wait for the lock again."""
+        poll = getattr(self.lock, "poll", LOCK_POLL)
+        while True:
+            await asyncio.sleep(poll)
+            if self.lock.held():
+                continue
+            log.error("the scheduler lock was lost (the database connection ended); "
+                      "scheduling stops until the lock is ours again")
+            self._stop_scheduler()
+            await self.lock.acquire(wait=True)
+            await self._start_scheduler()
+
+    async def _start_scheduler(self) -> None:
+        global _scheduler
         configure(self.services)
         scheduler = create_scheduler(self.services.settings)
         scheduler.start()
@@ -710,7 +756,7 @@ class Runner:
         await sync_job()
         log.info("scheduler running (%d jobs)", len(scheduler.get_jobs()))
 
-    def stop(self) -> None:
+    def _stop_scheduler(self) -> None:
         global _scheduler
         if self.scheduler is not None:
             if self.scheduler.running:
@@ -718,6 +764,12 @@ class Runner:
             if _scheduler is self.scheduler:
                 _scheduler = None
             self.scheduler = None
+
+    def stop(self) -> None:
+        if self.watchdog is not None:
+            self.watchdog.cancel()
+            self.watchdog = None
+        self._stop_scheduler()
         self.lock.release()
 
 

@@ -196,11 +196,6 @@ def _lock_held_now(url: str) -> bool:
         engine.dispose()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "known bug: the one-scheduler lock is a session-level pg_advisory_lock held by one connection "
-    "(bot.scheduler.AdvisoryLock); a PostgreSQL restart ends that session and frees the lock, but the running "
-    "scheduler never checks it and goes on scheduling without it, so a standby waiting for the lock takes over "
-    "(\"the scheduler lock is ours now\") and two schedulers share one job store"))
 async def test_postgres_restarted_under_the_scheduler_it_keeps_its_one_scheduler_lock_or_stops(
         own_postgres: Database, tmp_path: Path) -> None:
     """Correct: a scheduler running after PostgreSQL came back holds the lock again (or
