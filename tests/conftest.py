@@ -63,7 +63,7 @@ def postgres_database() -> Iterator[str]:
     require_service("postgres", POSTGRES_URL, 5432)
     name = f"qingdan_test_{uuid.uuid4().hex[:10]}"
     admin = sa.create_engine(make_url(POSTGRES_URL).set(drivername="postgresql+psycopg"),
-                             isolation_level="AUTOCOMMIT")
+                             isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)  # survives a restart
     with admin.connect() as conn:
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
