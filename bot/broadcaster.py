@@ -21,8 +21,10 @@ and is worse than a missing one). The window is kept small:
   see `claim_batch`), and after an orderly stop — an exception, cancellation, or any
   BaseException raised through `broadcast` — rows that were claimed but never handed
   to the HTTP client go back to ``pending`` and outcomes already known are written,
-  so only a hard kill (SIGKILL, power loss) can lose messages, at most
-  `claim_window` of them;
+  so an orderly stop can lose at most the requests that were on the wire when it
+  came (`concurrency` of them: cancelled mid-request, they may or may not have
+  arrived, so they stay ``sending``), and a hard kill (SIGKILL, power loss) at most
+  `claim_window`;
 * sent-but-unrecorded rows stay ``sending`` and so are correctly not re-sent.
 
 One deliberate exception to at-most-once: a network error or a Telegram 5xx is
