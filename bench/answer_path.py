@@ -32,7 +32,7 @@ from aiogram.types import Message
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import build_dispatcher  # noqa: E402
+from bot.app import build_dispatcher, tune_gc  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.routers.resident import QCB  # noqa: E402
 from bot.testing import TEST_TOKEN, RecordingSession  # noqa: E402
@@ -198,6 +198,7 @@ async def main() -> None:
     parser.add_argument("--repeat", type=int, default=3,
                         help="runs of each (interleaved); the best of each is shown — the machine is shared")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--default-gc", action="store_true", help="leave the garbage collector as Python sets it")
     args = parser.parse_args()
     dbs: list[tuple[str, str]] = []
     tmp = tempfile.mkdtemp()
@@ -208,6 +209,8 @@ async def main() -> None:
     if pg:
         upgrade(pg)
         dbs.append(("postgres", pg))
+    if not args.default_gc:
+        tune_gc()  # what `qingdan run` does once started
     print(f"{'database':<10}{'mode':<14}{'echo/s':>9}{'answer/s':>10}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}"
           f"{'stored':>8}")
     try:

@@ -5,6 +5,7 @@ and running it by long polling or webhook."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -102,6 +103,17 @@ class Runtime:
         await self.engine.dispose()
 
 
+def tune_gc() -> None:
+    """Once start-up is done: move everything loaded so far (modules, catalogs, routers)
+    out of the collector's sight, and collect young objects less often. Each update
+    allocates thousands of short-lived objects (pydantic models, dicts); with the default
+    thresholds the collector ran dozens of times a second and walked every long-lived
+    object each full pass — measured at about 40% of the answer path's CPU."""
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(20_000, 20, 20)
+
+
 def build_runtime(settings: Settings, token: str | None = None,
                   clock: Callable[[], datetime] = system_clock) -> Runtime:
     engine = make_engine(settings.database_url)
@@ -134,6 +146,7 @@ async def run_polling(runtime: Runtime, handle_signals: bool = True) -> None:
     await with_retry(lambda: set_commands(runtime.bot, runtime.settings.organizer_ids), "setMyCommands")
     await with_retry(lambda: runtime.bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
     me = await with_retry(runtime.bot.me, "getMe")
+    tune_gc()
     log.info("bot @%s polling", me.username)
     try:
         await runtime.dp.start_polling(runtime.bot, handle_signals=handle_signals, close_bot_session=False,
@@ -171,6 +184,7 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
         log.info("webhook set to %s", url)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
+    tune_gc()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
     await site.start()
     log.info("webhook worker listening on %s:%s%s", host, port, path)
