@@ -176,18 +176,18 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
     SimpleRequestHandler(dispatcher=runtime.dp, bot=runtime.bot, handle_in_background=False,
                          secret_token=secret).register(app, path=path)
     setup_application(app, runtime.dp, bot=runtime.bot)
-    if register:
-        await with_retry(lambda: set_commands(runtime.bot, settings.organizer_ids), "setMyCommands")
-        url = settings.webhook_url or f"http://{host}:{port}{path}"
-        await with_retry(lambda: runtime.bot.set_webhook(url, secret_token=secret, drop_pending_updates=False,
-                                                         max_connections=MAX_CONCURRENT_UPDATES), "setWebhook")
-        log.info("webhook set to %s", url)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     tune_gc()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
     await site.start()
     log.info("webhook worker listening on %s:%s%s", host, port, path)
+    if register:  # only once listening, so the first deliveries find the port open
+        await with_retry(lambda: set_commands(runtime.bot, settings.organizer_ids), "setMyCommands")
+        url = settings.webhook_url or f"http://{host}:{port}{path}"
+        await with_retry(lambda: runtime.bot.set_webhook(url, secret_token=secret, drop_pending_updates=False,
+                                                         max_connections=MAX_CONCURRENT_UPDATES), "setWebhook")
+        log.info("webhook set to %s", url)
     try:
         await (stop or asyncio.Event()).wait()
     finally:

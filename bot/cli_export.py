@@ -5,12 +5,15 @@ pseudonyms keyed with PSEUDONYM_KEY, times in TIMEZONE, texts in LOCALE."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from bot.config import get_settings
 from bot.db import ensure_schema, run_async
-from surveys.report import ConsultationData
+
+if TYPE_CHECKING:  # the report code (and its xlsx writer) loads only when a command uses it
+    from surveys.report import ConsultationData
 
 
 async def _load(consultation_id: int) -> ConsultationData | None:
