@@ -174,3 +174,34 @@ async def e2e(database: Database, bot_log: Path) -> AsyncIterator[E2E]:
             yield E2E(sb, database, bot, code)
         finally:
             bot.kill()
+
+
+async def seed_list_only(url: str) -> None:
+    """Only the sample draft list for 青山镇 (imported, as `qingdan lists import` would):
+    no consultation, so that an organizer can create one from the chat."""
+    from storage import lists
+    from surveys.importer import read_duty_list
+    from surveys.samples import make_samples
+
+    result = read_duty_list(Path(make_samples.__file__).with_name("sample_draft.xlsx"))
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            await lists.save_list(s, TOWNSHIP, result.items, source_file="sample_draft.xlsx")
+            await s.commit()
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+async def e2e_list_only(database: Database, bot_log: Path) -> AsyncIterator[E2E]:
+    """Like `e2e`, but the database holds only the imported sample list, no consultation
+    (`code` is empty)."""
+    await seed_list_only(database.url)
+    async with running_sandbox(port=0, tokens=[TOKEN], bot_username=BOT_USERNAME, callback_wait=STEP_TIMEOUT) as sb:
+        bot = BotProcess(sb, database.url, bot_log)
+        try:
+            await bot.start()
+            yield E2E(sb, database, bot, "")
+        finally:
+            bot.kill()
