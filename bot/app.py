@@ -19,6 +19,7 @@ from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 from aiogram.fsm.storage.base import BaseStorage
+from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -58,7 +59,11 @@ def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker[AsyncS
                      clock: Callable[[], datetime] = system_clock) -> Dispatcher:
     from bot.routers import all_routers
 
-    dp = Dispatcher(storage=storage) if storage is not None else Dispatcher()
+    # One update of a chat at a time: a handler's writes (its FSM step among them) are
+    # committed when it returns, so the chat's next update must not start before that.
+    isolation = SimpleEventIsolation()
+    dp = Dispatcher(storage=storage, events_isolation=isolation) if storage is not None \
+        else Dispatcher(events_isolation=isolation)
     dp.update.outer_middleware(ContextMiddleware(sessionmaker, settings, clock))
     dp["settings"] = settings
     dp["sessionmaker"] = sessionmaker

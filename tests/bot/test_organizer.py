@@ -230,3 +230,20 @@ async def test_invite_makes_single_use_links_for_a_township(harness):
         invites = (await s.scalars(sa.select(Invite))).all()
     assert len(invites) == 5 and all(i.role == "cadre" and i.used_by is None for i in invites)
     assert all(i.expires_at - h.clock.now == timedelta(days=7) for i in invites)
+
+
+async def test_a_chats_updates_arriving_together_are_handled_one_after_the_other(harness):
+    """Polling hands several updates of one chat to the dispatcher at once (a phone back
+    online, a paste): the title must be taken as the title of the /new just sent, not fall
+    through because /new's step was not committed yet."""
+    import asyncio
+
+    h = harness
+    from storage.lists import save_list
+
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await asyncio.gather(h.feed(o.message("/new")), h.feed(o.message("一起到达的标题")))
+    assert "请选择参加征询的乡镇" in h.api.last(ORGANIZER).text
