@@ -17,7 +17,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -27,7 +27,7 @@ if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
 from bot.sandbox.server import RunningSandbox  # noqa: E402
-from storage.engine import make_engine, make_sessionmaker  # noqa: E402
+from storage.engine import make_engine  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 
 TOKEN = "123456:bench-token"
@@ -81,30 +81,12 @@ def temp_database(kind: str):  # -> Iterator[str]
 
 async def seed_consultation(url: str) -> tuple[int, int, str]:
     """The sample draft list for 青山镇 and an open consultation on the default
-    questionnaire (as tests/e2e/conftest.py); returns (consultation id, township id, link code)."""
-    from storage import consultations, lists
-    from surveys.consultation import Status
-    from surveys.importer import read_duty_list
-    from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
-    from surveys.samples import make_samples
+    questionnaire (as the demo and the e2e tests); returns (consultation id, township id, link code)."""
+    from bot.demo import seed_sample
 
-    result = read_duty_list(Path(make_samples.__file__).with_name("sample_draft.xlsx"))
-    engine = make_engine(url)
-    try:
-        async with make_sessionmaker(engine)() as s:
-            row = await lists.save_list(s, TOWNSHIP, result.items, source_file="sample_draft.xlsx")
-            now = datetime.now(UTC)
-            c = await consultations.create_consultation(
-                s, title="青山镇履行职责事项清单（征求意见稿）意见征询",
-                questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"),
-                opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=14),
-                list_ids=[row.id], created_by=ORGANIZER_ID)
-            await consultations.set_status(s, c, Status.OPEN)
-            await s.commit()
-            link = (await consultations.links(s, c.id))[0]
-            return c.id, link.township_id, link.code
-    finally:
-        await engine.dispose()
+    seeded = await seed_sample(url, created_by=ORGANIZER_ID, township=TOWNSHIP)
+    assert seeded is not None
+    return seeded
 
 
 async def seed_persons(url: str, ids: Sequence[int], chunk: int = 5000) -> None:

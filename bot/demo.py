@@ -41,40 +41,66 @@ def demo_settings(base: Settings, db_path: Path) -> Settings:
     })
 
 
-async def seed(settings: Settings) -> str:
-    """Sample list, an open demo consultation and a verified demo cadre — unless they
-    are there already. Returns the resident link code."""
+SAMPLE_TITLE = "青山镇履行职责事项清单（征求意见稿）意见征询"
+
+
+async def seed_sample(url: str, *, consultation: bool = True, created_by: int = ORGANIZER_ID,
+                      township: str = DEMO_TOWNSHIP) -> tuple[int, int, str] | None:
+    """Import the sample draft for `township` (as `qingdan lists import` would) and, with
+    `consultation`, open a consultation on it with the default questionnaire (opened a
+    minute ago, closing in 14 days). Returns (consultation id, township id, link code), or
+    None without a consultation. The demo, the end-to-end tests and the benchmarks seed
+    with this."""
+    from datetime import UTC, datetime
+
     from storage import consultations, lists
-    from storage.models import Consultation, Person
     from surveys.consultation import Status
     from surveys.importer import read_duty_list
     from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
     from surveys.samples import make_samples
 
-    engine = make_engine(settings.database_url)
-    sessions = make_sessionmaker(engine)
+    result = read_duty_list(Path(make_samples.__file__).with_name("sample_draft.xlsx"))
+    engine = make_engine(url)
     try:
-        async with sessions() as s:
-            existing = (await s.scalars(sa.select(Consultation).order_by(Consultation.id))).first()
-            if existing is None:
-                result = read_duty_list(Path(make_samples.__file__).with_name("sample_draft.xlsx"))
-                row = await lists.save_list(s, DEMO_TOWNSHIP, result.items, source_file="sample_draft.xlsx")
-                from datetime import UTC, datetime
-
-                now = datetime.now(UTC)
-                existing = await consultations.create_consultation(
-                    s, title="青山镇履行职责事项清单（征求意见稿）意见征询",
-                    intro="", questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"),
-                    opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=14),
-                    list_ids=[row.id], created_by=ORGANIZER_ID)
-                await consultations.set_status(s, existing, Status.OPEN)
-                township = await lists.get_township(s, DEMO_TOWNSHIP)
-                s.add(Person(id=CADRE_ID, first_name="李干部", role="cadre", township_id=township.id))
+        async with make_sessionmaker(engine)() as s:
+            row = await lists.save_list(s, township, result.items, source_file="sample_draft.xlsx")
+            if not consultation:
                 await s.commit()
-            code = (await consultations.links(s, existing.id))[0].code
+                return None
+            now = datetime.now(UTC)
+            c = await consultations.create_consultation(
+                s, title=SAMPLE_TITLE, questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"),
+                opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=14),
+                list_ids=[row.id], created_by=created_by)
+            await consultations.set_status(s, c, Status.OPEN)
+            await s.commit()
+            link = (await consultations.links(s, c.id))[0]
+            return c.id, link.township_id, link.code
     finally:
         await engine.dispose()
-    return code
+
+
+async def seed(settings: Settings) -> str:
+    """The sample list, an open demo consultation and a verified demo cadre — unless they
+    are there already. Returns the resident link code."""
+    from storage import consultations
+    from storage.models import Consultation, Person
+
+    engine = make_engine(settings.database_url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            existing = (await s.scalars(sa.select(Consultation.id).order_by(Consultation.id))).first()
+        if existing is None:
+            seeded = await seed_sample(settings.database_url)
+            assert seeded is not None
+            existing, township_id, _ = seeded
+            async with make_sessionmaker(engine)() as s:
+                s.add(Person(id=CADRE_ID, first_name="李干部", role="cadre", township_id=township_id))
+                await s.commit()
+        async with make_sessionmaker(engine)() as s:
+            return (await consultations.links(s, existing))[0].code
+    finally:
+        await engine.dispose()
 
 
 async def run_demo(settings: Settings, port: int, host: str) -> None:

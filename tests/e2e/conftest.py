@@ -13,13 +13,14 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
+from bot.demo import seed_sample
 from bot.sandbox.client import SandboxUser
 from bot.sandbox.server import RunningSandbox, running_sandbox
 from storage.engine import make_engine, make_sessionmaker
@@ -38,28 +39,9 @@ STEP_TIMEOUT = 10.0  # seconds for the bot to answer one step
 async def seed_consultation(url: str) -> str:
     """The sample draft list for 青山镇 and an open consultation on the default
     questionnaire (opened a minute ago, closing in 14 days); returns the link code."""
-    from storage import consultations, lists
-    from surveys.consultation import Status
-    from surveys.importer import read_duty_list
-    from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
-    from surveys.samples import make_samples
-
-    result = read_duty_list(Path(make_samples.__file__).with_name("sample_draft.xlsx"))
-    engine = make_engine(url)
-    try:
-        async with make_sessionmaker(engine)() as s:
-            row = await lists.save_list(s, TOWNSHIP, result.items, source_file="sample_draft.xlsx")
-            now = datetime.now(UTC)
-            consultation = await consultations.create_consultation(
-                s, title="青山镇履行职责事项清单（征求意见稿）意见征询",
-                questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"),
-                opens_at=now - timedelta(minutes=1), closes_at=now + timedelta(days=14),
-                list_ids=[row.id], created_by=ORGANIZER_ID)
-            await consultations.set_status(s, consultation, Status.OPEN)
-            await s.commit()
-            return (await consultations.links(s, consultation.id))[0].code
-    finally:
-        await engine.dispose()
+    seeded = await seed_sample(url, created_by=ORGANIZER_ID, township=TOWNSHIP)
+    assert seeded is not None
+    return seeded[2]
 
 
 async def stored_answers(url: str, person_id: int) -> dict[str, Any]:
@@ -179,18 +161,7 @@ async def e2e(database: Database, bot_log: Path) -> AsyncIterator[E2E]:
 async def seed_list_only(url: str) -> None:
     """Only the sample draft list for 青山镇 (imported, as `qingdan lists import` would):
     no consultation, so that an organizer can create one from the chat."""
-    from storage import lists
-    from surveys.importer import read_duty_list
-    from surveys.samples import make_samples
-
-    result = read_duty_list(Path(make_samples.__file__).with_name("sample_draft.xlsx"))
-    engine = make_engine(url)
-    try:
-        async with make_sessionmaker(engine)() as s:
-            await lists.save_list(s, TOWNSHIP, result.items, source_file="sample_draft.xlsx")
-            await s.commit()
-    finally:
-        await engine.dispose()
+    await seed_sample(url, consultation=False, township=TOWNSHIP)
 
 
 @pytest.fixture
