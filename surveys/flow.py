@@ -199,6 +199,17 @@ def change(
     return prune(q, new, items)
 
 
+def _shown_question(q: Questionnaire, answers: Answers, question_id: str,
+                    items: Sequence[ItemRef] | None) -> tuple[Question | None, FlowError | None]:
+    """The question, if it exists and is shown given the answers; else the error why not."""
+    question = q.question(question_id)
+    if question is None:
+        return None, _error("unknown-question")
+    if not _is_applicable(q, answers, question_id, items):
+        return None, _error("not-applicable")
+    return question, None
+
+
 def answer(
     q: Questionnaire,
     answers: Answers,
@@ -207,11 +218,9 @@ def answer(
     items: Sequence[ItemRef] | None = None,
 ) -> tuple[dict[str, Any], FlowError | None]:
     """Check `raw_value` and record it: (new answers, None), or (answers unchanged, error)."""
-    question = q.question(question_id)
+    question, error = _shown_question(q, answers, question_id, items)
     if question is None:
-        return dict(answers), _error("unknown-question")
-    if not _is_applicable(q, answers, question_id, items):
-        return dict(answers), _error("not-applicable")
+        return dict(answers), error
     value, error = validate(question, raw_value, items)
     if error is not None:
         return dict(answers), error
@@ -225,11 +234,9 @@ def skip(
     items: Sequence[ItemRef] | None = None,
 ) -> tuple[dict[str, Any], FlowError | None]:
     """Skip an optional question (recorded as None); a required one gives flow.required."""
-    question = q.question(question_id)
+    question, error = _shown_question(q, answers, question_id, items)
     if question is None:
-        return dict(answers), _error("unknown-question")
-    if not _is_applicable(q, answers, question_id, items):
-        return dict(answers), _error("not-applicable")
+        return dict(answers), error
     if question.required:
         return dict(answers), _error("required")
     return change(q, answers, question_id, None, items), None

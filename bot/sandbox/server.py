@@ -612,8 +612,10 @@ class Sandbox:
             d["allowed_updates"] = sorted(b.allowed_updates)
         return d
 
-    async def m_sendmessage(self, b: BotState, p: Params) -> Any:
-        chat = self._chat(b, p)
+    def _message_text(self, p: Params, too_long: str) -> tuple[str, list]:
+        """The `text` parameter as plain text and entities, refused as Telegram does when
+        empty or over 4,096 UTF-16 units (sendMessage and editMessageText word the latter
+        differently)."""
         raw = p.str("text")
         if raw is None or not raw.strip():
             raise bad_request("message text is empty")
@@ -621,7 +623,12 @@ class Sandbox:
         if not text:
             raise bad_request("message text is empty")
         if utf16len(text) > 4096:
-            raise bad_request("message is too long")
+            raise bad_request(too_long)
+        return text, entities
+
+    async def m_sendmessage(self, b: BotState, p: Params) -> Any:
+        chat = self._chat(b, p)
+        text, entities = self._message_text(p, "message is too long")
         markup = self._markup(p)
         reply_to = self._reply_to(chat, p)
         self._flood(b, chat, "sendmessage")
@@ -681,14 +688,7 @@ class Sandbox:
 
     async def m_editmessagetext(self, b: BotState, p: Params) -> Any:
         chat, m = self._editable(b, p)
-        raw = p.str("text")
-        if raw is None or not raw.strip():
-            raise bad_request("message text is empty")
-        text, entities = self._format(raw, p.str("parse_mode"), p.json("entities"))
-        if not text:
-            raise bad_request("message text is empty")
-        if utf16len(text) > 4096:
-            raise bad_request("MESSAGE_TOO_LONG")
+        text, entities = self._message_text(p, "MESSAGE_TOO_LONG")
         markup = self._inline_markup(p)
         if m.text is None:
             raise bad_request("there is no text in the message to edit")
