@@ -23,7 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import TOKEN  # noqa: E402
 
-from bot.app import create_bot  # noqa: E402
+from bot.app import create_bot, tune_gc  # noqa: E402
 from bot.broadcaster import Broadcaster, Outgoing  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from storage.engine import make_engine, make_sessionmaker  # noqa: E402
@@ -46,6 +46,7 @@ async def main() -> None:
             ids = (await conn.execute(sa.select(Person.id).where(Person.role == "resident")
                                       .order_by(Person.id))).scalars().all()
         broadcaster = Broadcaster(bot, make_sessionmaker(engine), rate=args.rate)
+        tune_gc()  # as a started `qingdan run` / `qingdan scheduler` does
         out = Outgoing("青山镇履职事项清单征求意见：还有 24 小时截止，欢迎点按钮回答。")
         print(json.dumps({"event": "start", "recipients": len(ids), "claim_window": broadcaster.claim_window}),
               flush=True)

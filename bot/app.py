@@ -14,7 +14,6 @@ from typing import TypeVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
-from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
@@ -27,6 +26,7 @@ from bot.broadcaster import Broadcaster
 from bot.config import Settings
 from bot.middlewares import ContextMiddleware, system_clock
 from bot.retry import RetryIdempotent
+from bot.session import JsonAiohttpSession
 from bot.texts import gettext
 from storage.engine import make_engine, make_sessionmaker
 from storage.fsm import make_fsm_storage
@@ -48,8 +48,8 @@ ORGANIZER_COMMANDS = ("stats", "comments", "new", "consultations", "open", "clos
 
 def create_bot(settings: Settings, session: BaseSession | None = None, token: str | None = None) -> Bot:
     if session is None:
-        session = AiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/"))) \
-            if settings.telegram_api_url else AiohttpSession()
+        session = JsonAiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/"))) \
+            if settings.telegram_api_url else JsonAiohttpSession()
     session.middleware(RetryIdempotent())
     return Bot(token or settings.bot_token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 

@@ -833,7 +833,7 @@ def command() -> None:
 async def _alone(settings: Settings) -> int:
     import signal
 
-    from bot.app import create_bot
+    from bot.app import create_bot, tune_gc
     from storage.engine import make_engine, make_sessionmaker
 
     engine = make_engine(settings.database_url)
@@ -853,6 +853,7 @@ async def _alone(settings: Settings) -> int:
             print(_t("locked", settings.locale, path=e.path, pid=e.pid or "?"), flush=True)
             return 1
         print(_t("started", settings.locale), flush=True)
+        tune_gc()
         await stop.wait()
         return 0
     finally:
