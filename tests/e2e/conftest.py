@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -176,3 +176,37 @@ async def e2e_list_only(database: Database, bot_log: Path) -> AsyncIterator[E2E]
             yield E2E(sb, database, bot, "")
         finally:
             bot.kill()
+
+
+# --- reading the chat (shared by the e2e tests) ------------------------------------------------------
+
+Message = dict[str, Any]
+Check = Callable[[Message], bool]
+
+
+def has_text(fragment: str) -> Check:
+    return lambda m: fragment in (m.get("text") or m.get("caption") or "")
+
+
+def has_button(fragment: str) -> Check:
+    return lambda m: any(fragment in b.get("text", "") for row in (m.get("reply_markup") or {}).get("inline_keyboard", [])
+                         for b in row)
+
+
+async def wait_bot_message(user: SandboxUser, check: Check, *, message_id: int | None = None, after: int = 0,
+                           timeout: float = STEP_TIMEOUT) -> Message:  # noqa: ASYNC109
+    """The newest bot message (or message `message_id`; or one newer than message `after`)
+    once `check` holds for it."""
+
+    def find(msgs: list[Message]) -> Message | None:
+        for m in reversed(msgs):
+            if m["message_id"] <= after:
+                return None
+            if m["from_bot"] and (message_id is None or m["message_id"] == message_id):
+                return m if check(m) else None
+        return None
+
+    msgs = await user.wait_for_messages(predicate=lambda ms: find(ms) is not None, timeout=timeout)
+    found = find(msgs)
+    assert found is not None
+    return found

@@ -13,7 +13,6 @@ import asyncio
 import io
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,12 +25,22 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.sandbox.client import SandboxUser
 from storage.engine import make_engine
 from storage.models import ProcessedUpdate
-from tests.e2e.conftest import BOT_USERNAME, E2E, ORGANIZER_ID, STEP_TIMEOUT, TOKEN, TOWNSHIP
+from tests.e2e.conftest import (
+    BOT_USERNAME,
+    E2E,
+    ORGANIZER_ID,
+    STEP_TIMEOUT,
+    TOKEN,
+    TOWNSHIP,
+    Check,
+    Message,
+    has_button,
+    has_text,
+    wait_bot_message,
+)
 
 pytestmark = pytest.mark.slow
 
-Message = dict[str, Any]
-Check = Callable[[Message], bool]
 
 CADRE_ID = 7_365_104_829  # a Telegram-sized id: it must appear nowhere in the workbook
 ITEM = "消防安全检查与火灾隐患整治"  # the only item of the sample list that /find 消防 hits
@@ -49,36 +58,8 @@ DETAILS = "要求三天内完成，占用两名干部"
 SHEETS = ["概况", "问卷结果", "事项评分", "文字意见", "意见", "遗漏事项", "清单外事项"]
 
 
-def has_text(fragment: str) -> Check:
-    return lambda m: fragment in (m.get("text") or m.get("caption") or "")
-
-
-def has_button(fragment: str) -> Check:
-    return lambda m: any(fragment in b.get("text", "") for row in (m.get("reply_markup") or {}).get("inline_keyboard", [])
-                         for b in row)
-
-
 def both(*checks: Check) -> Check:
     return lambda m: all(c(m) for c in checks)
-
-
-async def wait_bot_message(user: SandboxUser, check: Check, *, message_id: int | None = None, after: int = 0,
-                           timeout: float = STEP_TIMEOUT) -> Message:  # noqa: ASYNC109
-    """The newest bot message (or message `message_id`; or one newer than message `after`)
-    once `check` holds for it."""
-
-    def find(msgs: list[Message]) -> Message | None:
-        for m in reversed(msgs):
-            if m["message_id"] <= after:
-                return None
-            if m["from_bot"] and (message_id is None or m["message_id"] == message_id):
-                return m if check(m) else None
-        return None
-
-    msgs = await user.wait_for_messages(predicate=lambda ms: find(ms) is not None, timeout=timeout)
-    found = find(msgs)
-    assert found is not None
-    return found
 
 
 async def wait_any_bot_message(user: SandboxUser, check: Check, *, after: int,

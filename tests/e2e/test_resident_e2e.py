@@ -5,46 +5,22 @@ One test kills the bot with SIGKILL mid-questionnaire and restarts it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from bot.sandbox.client import SandboxUser
-from tests.e2e.conftest import E2E, STEP_TIMEOUT, completed_at
+from tests.e2e.conftest import (
+    E2E,
+    STEP_TIMEOUT,
+    Check,
+    Message,
+    completed_at,
+    has_button,
+    has_text,
+    wait_bot_message,
+)
 
 pytestmark = pytest.mark.slow
 
-Message = dict[str, Any]
-Check = Callable[[Message], bool]
-
-
-def has_text(fragment: str) -> Check:
-    return lambda m: fragment in (m.get("text") or "")
-
-
-def has_button(fragment: str) -> Check:
-    return lambda m: any(fragment in b.get("text", "") for row in (m.get("reply_markup") or {}).get("inline_keyboard", [])
-                         for b in row)
-
-
-async def wait_bot_message(user: SandboxUser, check: Check, *, message_id: int | None = None, after: int = 0,
-                           timeout: float = STEP_TIMEOUT) -> Message:  # noqa: ASYNC109
-    """The newest bot message (or message `message_id`; or one newer than message `after`)
-    once `check` holds for it."""
-
-    def find(msgs: list[Message]) -> Message | None:
-        for m in reversed(msgs):
-            if m["message_id"] <= after:
-                return None
-            if m["from_bot"] and (message_id is None or m["message_id"] == message_id):
-                return m if check(m) else None
-        return None
-
-    msgs = await user.wait_for_messages(predicate=lambda ms: find(ms) is not None, timeout=timeout)
-    found = find(msgs)
-    assert found is not None
-    return found
 
 
 async def tap(user: SandboxUser, message: Message, label: str, then: Check) -> Message:
