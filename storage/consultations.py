@@ -157,11 +157,6 @@ async def start_response(session: AsyncSession, consultation_id: int, person_id:
     return response
 
 
-async def answers(session: AsyncSession, response_id: int) -> dict[str, Any]:
-    rows = (await session.execute(select(Answer.question_id, Answer.value).where(Answer.response_id == response_id))).all()
-    return {qid: value for qid, value in rows}
-
-
 async def save_answers(session: AsyncSession, response_id: int, values: dict[str, Any], drop: Sequence[str] = ()) -> None:
     """Write answers (None = skipped) and delete the ones in `drop`, in the caller's transaction."""
     now = utcnow()
