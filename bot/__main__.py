@@ -1,5 +1,11 @@
-"""`python -m bot …` is `qingdan …`."""
+"""`python -m bot …` is `qingdan …`. `kill -USR1 <pid>` prints every thread's stack to
+stderr (for a process that seems stuck)."""
 
-from bot.cli import app
+import faulthandler
+import signal
+
+faulthandler.register(signal.SIGUSR1, all_threads=True)
+
+from bot.cli import app  # noqa: E402
 
 app()

@@ -6,17 +6,26 @@ road: they go straight to their handler (see GroupedPress), no transaction is
 opened for them up front, and their handler hands its writes to the process's
 group commit (storage.group_commit), which writes the update_id mark in the same
 transaction as the answers, commits many updates at once, and only then lets each
-handler acknowledge."""
+handler acknowledge.
+
+Every other update's transaction is committed before the bot sends anything
+(CommitBeforeSend): what the bot acknowledges is durable first, and no write lock
+(SQLite) or row lock (PostgreSQL) is held across a Bot API call — 500 residents
+writing "继续" at once would otherwise queue on the lock for the length of 500
+HTTP round trips."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiogram import BaseMiddleware
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.filters.callback_data import CallbackData
 from aiogram.types import CallbackQuery, TelegramObject, Update, User
 from sqlalchemy import select
@@ -27,12 +36,36 @@ from bot.context import Ctx
 from bot.texts import normalize_locale
 from storage.answer_path import AnswerPath, answer_path
 from storage.fsm import current_session
-from storage.models import Person, ProcessedUpdate
+from storage.marks import bind_update, marked, processed_query
+from storage.models import Person
 from storage.people import touch_person
 from storage.responses import AlreadyProcessed, Stale
-from storage.sql import insert_ignore
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.methods import TelegramMethod
 
 log = logging.getLogger(__name__)
+
+# The update being handled in this task: its session, and the task itself (a task the
+# handler starts inherits the variable, but must not touch the handler's session).
+_handling: ContextVar[tuple[AsyncSession, asyncio.Task[Any] | None] | None] = ContextVar("qingdan_handling",
+                                                                                          default=None)
+
+
+class CommitBeforeSend(BaseRequestMiddleware):
+    """Commits the handled update's open transaction before each Bot API call the
+    handler makes (its update_id mark and writes become durable before the user sees
+    anything, and no lock is held while the request is on the wire)."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+                       method: TelegramMethod[Any]) -> Any:
+        handling = _handling.get()
+        if handling is not None and handling[1] is asyncio.current_task() and (
+                handling[0].in_transaction() or not marked(handling[0])):
+            await handling[0].commit()
+        return await make_request(bot, method)
+
 
 @dataclass(frozen=True)
 class GroupedPress:
@@ -71,9 +104,10 @@ def _grouped(event: Update) -> tuple[GroupedPress, CallbackData] | None:
 
 
 class ContextMiddleware(BaseMiddleware):
-    """Opens the session, skips an update_id already processed (the mark is written in
-    the same transaction as the handler's own writes, so a crash before the commit
-    lets the redelivered update through), loads the person and builds `ctx`."""
+    """Opens the session, skips an update_id already processed (the mark is written by
+    the session's first commit, in the same transaction as the handler's own writes, so
+    a crash before the commit lets the redelivered update through; see storage.marks),
+    loads the person and builds `ctx`."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings,
                  clock: Callable[[], datetime] = system_clock) -> None:
@@ -99,12 +133,10 @@ class ContextMiddleware(BaseMiddleware):
             press, callback_data = grouped
             return await self._grouped_press(press, callback_data, event, data, user)
         async with self.sessionmaker() as session:
-            fresh = await insert_ignore(session, ProcessedUpdate.__table__,
-                                        {"update_id": event.update_id, "processed_at": self.clock()},
-                                        keys=("update_id",))
-            if not fresh:
+            if await self.path.rows(session, processed_query(event.update_id)):
                 log.info("update %s already processed; skipped", event.update_id)
                 return None
+            bind_update(session, event.update_id)  # the first commit writes the mark (storage.marks)
             if user is None or user.is_bot:
                 await session.commit()
                 return None
@@ -114,10 +146,15 @@ class ContextMiddleware(BaseMiddleware):
                       bot_username=await self._bot_username(data), path=self.path)
             data["ctx"] = ctx
             token = current_session.set(session)
+            handling = _handling.set((session, asyncio.current_task()))
             try:
                 result = await handler(event, data)
                 await session.commit()
+            except AlreadyProcessed:
+                log.info("update %s handled meanwhile elsewhere; nothing committed or sent", event.update_id)
+                return None
             finally:
+                _handling.reset(handling)
                 current_session.reset(token)
                 self.path.forget_person(user.id)  # the handler may have changed them
             return result

@@ -2,8 +2,12 @@
 report — and the follow-up messages themselves (thanks, "what changed").
 
 Running. One APScheduler 3 `AsyncIOScheduler` per database, its jobs in a
-`SQLAlchemyJobStore` on the project's database (through the sync driver,
-storage.engine.sync_url). `qingdan run` and `qingdan demo` start it next to the
+`SQLAlchemyJobStore` (through the sync driver, storage.engine.sync_url) — on
+PostgreSQL in the project's database; on SQLite in a file beside it
+(``<db>.jobs``, see `jobstore_url`: APScheduler writes its jobs synchronously on
+the event loop's thread, and a sync writer waiting for SQLite's one write lock
+while an async transaction of the same loop holds it would wait for a loop it
+blocks). `qingdan run` and `qingdan demo` start it next to the
 bot; `qingdan scheduler` runs it alone. Jobs are the module-level coroutine
 functions below and take ids only; they reach the bot, the database and the
 broadcaster through the module-level registry set by `configure`.
@@ -581,9 +585,19 @@ async def _unschedule(consultation_id: int) -> None:
         apply_specs(_scheduler, _job_ids(consultation_id), [])
 
 
+def jobstore_url(database_url: str) -> str:
+    """Where the jobs are kept: the database itself (PostgreSQL), or `<db>.jobs` beside
+    a SQLite file — never the SQLite file the bot writes (see the module's docstring)."""
+    if is_sqlite(database_url):
+        db = make_url(database_url).database
+        if db and db != ":memory:":
+            return f"sqlite:///{db}.jobs"
+    return sync_url(database_url)
+
+
 def create_scheduler(settings: Settings) -> AsyncIOScheduler:
     return AsyncIOScheduler(
-        jobstores={"default": SQLAlchemyJobStore(url=sync_url(settings.database_url), tablename="apscheduler_jobs")},
+        jobstores={"default": SQLAlchemyJobStore(url=jobstore_url(settings.database_url), tablename="apscheduler_jobs")},
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": int(SYNC_EVERY.total_seconds())},
         timezone=ZoneInfo(settings.timezone),
     )

@@ -16,7 +16,6 @@ What is cached, and why it is safe with several bot processes on one database:
 
 from __future__ import annotations
 
-import asyncio
 import time
 import weakref
 from dataclasses import dataclass
@@ -29,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from storage.direct import SQLiteDirect, direct, is_busy
 from storage.group_commit import GroupCommit
-from storage.models import Consultation, DutyItemRow, Person
+from storage.models import Consultation, ConsultationTownship, DutyItemRow, Person, Township
 from storage.responses import StateCache
 from surveys.flow import ItemRef
 
@@ -67,7 +66,6 @@ class AnswerPath:
         self.writer = GroupCommit(engine, self.direct)
         self.responses = StateCache()
         self._consultations: dict[int, tuple[float, ConsultationView]] = {}
-        self._loading: dict[int, asyncio.Future[ConsultationView | None]] = {}
         self._items: dict[int, tuple[ItemRef, ...]] = {}
         self._people: dict[int, tuple[float, Person]] = {}
 
@@ -85,27 +83,23 @@ class AnswerPath:
         return list((await session.execute(statement)).all())
 
     async def consultation(self, session: AsyncSession, consultation_id: int) -> ConsultationView | None:
+        """The consultation, from this process's copy while it is fresh. Loaded by each
+        caller with its own session, never through another update's: a caller that
+        holds SQLite's write lock must not wait for a load that waits for a pooled
+        connection, while the pool's connections all wait for that lock."""
         cached = self._consultations.get(consultation_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        loading = self._loading.get(consultation_id)
-        if loading is None:  # one load at a time per consultation, however many presses wait for it
-            loading = self._loading[consultation_id] = asyncio.ensure_future(self._load_consultation(session,
-                                                                                                     consultation_id))
-            loading.add_done_callback(lambda _f: self._loading.pop(consultation_id, None))
-        return await asyncio.shield(loading)
-
-    async def _load_consultation(self, session: AsyncSession, consultation_id: int) -> ConsultationView | None:
-        from storage.consultations import links
-
         c = Consultation.__table__.c  # type: ignore[attr-defined]
         found = await self.rows(session, select(c.id, c.title, c.intro, c.questionnaire, c.status, c.opens_at,
                                                 c.closes_at).where(c.id == consultation_id))
         if not found:
             return None
-        view = ConsultationView(
-            *found[0], tuple(TownshipLink(link.township_id, link.township, link.list_id)
-                             for link in await links(session, consultation_id)))
+        ct, t = ConsultationTownship.__table__.c, Township.__table__.c  # type: ignore[attr-defined]
+        links = await self.rows(session, select(ct.township_id, t.name, ct.list_id)
+                                .join(Township.__table__, t.id == ct.township_id)
+                                .where(ct.consultation_id == consultation_id).order_by(ct.id))
+        view = ConsultationView(*found[0], tuple(TownshipLink(*link) for link in links))
         self._consultations[consultation_id] = (time.monotonic() + CONSULTATION_TTL, view)
         return view
 

@@ -13,6 +13,7 @@ from aiogram.types import Update
 from bot.app import build_dispatcher
 from bot.broadcaster import Broadcaster
 from bot.config import Settings
+from bot.middlewares import CommitBeforeSend
 from bot.testing import TEST_TOKEN, RecordingSession, Updates
 from storage.consultations import create_consultation, set_status
 from storage.engine import make_engine, make_sessionmaker
@@ -68,6 +69,7 @@ async def harness(database):
     settings = Settings(database_url=database.url, organizer_ids=[ORGANIZER], bot_username="qingdan_test_bot")
     clock = Clock()
     api = RecordingSession()
+    api.middleware(CommitBeforeSend())  # as bot.app.create_bot does
     bot = Bot(TEST_TOKEN, session=api)
     dp = build_dispatcher(settings, sessions, SQLStorage(engine), clock)
     dp["broadcaster"] = Broadcaster(bot, sessions, rate=1000, per_chat_interval=0)

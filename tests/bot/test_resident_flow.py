@@ -328,3 +328,38 @@ async def test_a_person_who_blocked_and_unblocked_the_bot_is_active_again_and_re
     assert "第 2/8 题" in h.api.last(USER).text
     async with h.sessions() as s:
         assert (await s.get(Person, USER)).active is True
+
+
+async def test_a_message_updates_writes_are_committed_before_the_bot_sends_anything(harness):
+    """What the bot acknowledges is durable first, and no transaction (no SQLite write
+    lock) stays open while a request is on the wire: at the moment the resident's
+    "继续" is answered, another connection already sees the update's mark and the
+    response's new state."""
+    from aiogram.client.session.middlewares.base import BaseRequestMiddleware
+
+    from storage.models import ProcessedUpdate
+
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    update = u.message("继续")
+    seen: list[tuple[str, bool, int | None]] = []
+
+    class Look(BaseRequestMiddleware):
+        async def __call__(self, make_request, bot, method):
+            async with h.sessions() as other:
+                marked = await other.get(ProcessedUpdate, update.update_id) is not None
+                version = await other.scalar(sa.select(Response.version).where(Response.person_id == USER))
+            seen.append((method.__api_method__, marked, version))
+            return await make_request(bot, method)
+
+    async with h.sessions() as s:
+        before = await s.scalar(sa.select(Response.version).where(Response.person_id == USER))
+    h.api.middleware(Look())
+    await h.feed(update)
+    sends = [x for x in seen if x[0] == "sendMessage"]
+    assert sends, seen
+    # the note ("please use the buttons") and the question again: each sent after a commit
+    assert all(marked for _, marked, _ in sends), seen
+    assert sends[-1][2] is not None and sends[-1][2] > before, (before, seen)
+    assert "第 1/8 题" in h.api.last(USER).text

@@ -456,3 +456,11 @@ async def test_a_second_scheduler_on_postgresql_waits_until_the_first_stops(post
     await asyncio.wait_for(waiting, 10)
     assert second.conn is not None and polls[0] == 5.0
     second.release()
+
+
+def test_sqlite_jobs_are_kept_beside_the_database_and_postgres_jobs_in_it():
+    """APScheduler writes its jobs synchronously on the loop's thread: on SQLite they
+    must not share the bot's file (a sync writer waiting on the write lock an async
+    transaction holds would block the very loop that transaction needs)."""
+    assert sched.jobstore_url("sqlite+aiosqlite:///data/qingdan.db") == "sqlite:///data/qingdan.db.jobs"
+    assert sched.jobstore_url("postgresql+asyncpg://u@h/qd") == "postgresql+psycopg://u@h/qd"

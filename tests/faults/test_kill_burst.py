@@ -125,7 +125,10 @@ async def test_bot_killed_during_burst_of_500_residents_keeps_every_acknowledged
                 r.on_step = None
                 if uid in with_response:
                     live = await r.send("继续", expect=lambda m: question_number(m) is not None)
-                    assert live is not None, f"resident {uid}: no question after 继续"
+                    if live is None:
+                        tail = [(m["from_bot"], m.get("text")) for m in (await r.chat())[-4:]]
+                        raise AssertionError(f"resident {uid}: no question after 继续; stored {stored.get(uid)}; "
+                                             f"chat ends {tail}")
                     assert question_number(live) == len(stored.get(uid, {})) + 1, (
                         f"resident {uid} resumed at {live['text']!r}; stored {stored.get(uid)}")
                 else:

@@ -51,7 +51,7 @@ from bot.broadcaster import Broadcaster
 from bot.sandbox.limits import Faults
 from bot.sandbox.server import running_sandbox
 from storage.consultations import links
-from storage.engine import make_engine, make_sessionmaker, sync_url
+from storage.engine import make_engine, make_sessionmaker
 from storage.followup import remind_key
 from storage.models import Consultation, Delivery, Person, Response
 from surveys.consultation import FollowUp
@@ -121,7 +121,7 @@ def set_remind_run(url: str, consultation_id: int, when: datetime) -> None:
     job_id = f"remind:{consultation_id}"
     every = int(sched.REMIND_EVERY.total_seconds())
     owner = BackgroundScheduler(timezone=tz)  # never started: the jobs' scheduler reference only
-    store = SQLAlchemyJobStore(url=sync_url(url), tablename="apscheduler_jobs")
+    store = SQLAlchemyJobStore(url=sched.jobstore_url(url), tablename="apscheduler_jobs")
     store.start(owner, "default")
     try:
         job = store.lookup_job(job_id)
