@@ -4,15 +4,19 @@ builds a Bot against the Bot API at --api, and broadcasts one short message with
 with the BroadcastResult and timings on stdout when done.
 
     .venv/bin/python bench/broadcast_worker.py --api http://127.0.0.1:PORT --db URL --key K --rate 2940
+
+With BROADCAST_PROFILE=FILE in the environment it writes cProfile stats of the broadcast there.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import dataclasses
 import json
 import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -50,9 +54,15 @@ async def main() -> None:
         out = Outgoing("青山镇履职事项清单征求意见：还有 24 小时截止，欢迎点按钮回答。")
         print(json.dumps({"event": "start", "recipients": len(ids), "claim_window": broadcaster.claim_window}),
               flush=True)
+        profile = cProfile.Profile() if os.environ.get("BROADCAST_PROFILE") else None
         t, cpu = time.perf_counter(), time.process_time()
+        if profile is not None:
+            profile.enable()
         result = await broadcaster.broadcast(args.key, ids, lambda _pid: out)
         seconds = time.perf_counter() - t
+        if profile is not None:
+            profile.disable()
+            profile.dump_stats(os.environ["BROADCAST_PROFILE"])
         print(json.dumps({"event": "done", "seconds": seconds, "cpu_seconds": time.process_time() - cpu,
                           **dataclasses.asdict(result)}), flush=True)
     finally:

@@ -38,6 +38,15 @@ def import_aiogram() -> None:
         import aiogram  # noqa: F401
     finally:
         pydantic.BaseModel.model_rebuild = rebuild  # type: ignore[method-assign]
-    for cls, namespace in deferred:
-        # what a deferred build resolves forward references in (see BaseModel.model_rebuild)
-        cls.__pydantic_parent_namespace__ = namespace
+    if not deferred:
+        return
+    # What a deferred build resolves forward references in (see BaseModel.model_rebuild):
+    # for a type, the namespace aiogram gives it; for a method, the same — a method
+    # built before the types it holds resolves their annotations in its own namespace.
+    namespace = deferred[0][1]
+    import aiogram.methods
+
+    methods = [getattr(aiogram.methods, name) for name in aiogram.methods.__all__]
+    for cls in [c for c, _ in deferred] + [m for m in methods if isinstance(m, type) and issubclass(m, pydantic.BaseModel)]:
+        if not cls.__pydantic_complete__:
+            cls.__pydantic_parent_namespace__ = namespace
