@@ -41,12 +41,21 @@ def import_aiogram() -> None:
     if not deferred:
         return
     # What a deferred build resolves forward references in (see BaseModel.model_rebuild):
-    # for a type, the namespace aiogram gives it; for a method, the same — a method
-    # built before the types it holds resolves their annotations in its own namespace.
+    # the namespace aiogram gives its types — for the types, and for every other model of
+    # aiogram's (the methods, `Response[…]` and its parametrizations, which inherit it):
+    # a model built before the types it holds resolves their annotations in its own.
     namespace = deferred[0][1]
-    import aiogram.methods
-
-    methods = [getattr(aiogram.methods, name) for name in aiogram.methods.__all__]
-    for cls in [c for c, _ in deferred] + [m for m in methods if isinstance(m, type) and issubclass(m, pydantic.BaseModel)]:
-        if not cls.__pydantic_complete__:
+    for cls in _models(pydantic.BaseModel):
+        if cls.__module__.startswith("aiogram.") and cls.__dict__.get("__pydantic_parent_namespace__") is None:
             cls.__pydantic_parent_namespace__ = namespace
+
+
+def _models(base: type[Any]) -> list[type[Any]]:
+    seen: set[type[Any]] = set()
+    stack = list(base.__subclasses__())
+    while stack:
+        cls = stack.pop()
+        if cls not in seen:
+            seen.add(cls)
+            stack.extend(cls.__subclasses__())
+    return list(seen)

@@ -19,6 +19,14 @@ def models(module):
 
 names = [c.__name__ for c in models(T)]
 before = sum(1 for n in names if getattr(T, n).__pydantic_complete__)
+# how the session reads answers: Response[…] parametrized over types not built yet
+from aiogram.methods.base import Response
+sent = Response[T.Message].model_validate({"ok": True, "result": {
+    "message_id": 7, "date": 1700000000, "chat": {"id": 9, "type": "private"}, "text": "hi"}})
+assert sent.result.message_id == 7
+polled = Response[list[T.Update]].model_validate({"ok": True, "result": [{"update_id": 1, "message": {
+    "message_id": 8, "date": 1700000000, "chat": {"id": 9, "type": "private"}, "text": "/start"}}]})
+assert polled.result[0].message.text == "/start"
 update = T.Update.model_validate({
     "update_id": 2, "callback_query": {
         "id": "1", "chat_instance": "c", "from": {"id": 9, "is_bot": False, "first_name": "x"}, "data": "q:1",
