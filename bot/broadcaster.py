@@ -68,7 +68,9 @@ from aiogram.exceptions import (
     TelegramServerError,
     TelegramUnauthorizedError,
 )
+from aiogram.methods import SendMessage
 from aiogram.types import BufferedInputFile, Message
+from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -89,6 +91,20 @@ MAX_BACKOFF = 60.0
 _EPS = 1e-9  # float slack when comparing times
 
 
+class SentMessage(BaseModel):
+    """What the broadcaster keeps of a sent message (pydantic ignores the rest of it)."""
+
+    message_id: int
+
+
+class BroadcastMessage(SendMessage):
+    """sendMessage, whose answer is read only as far as the broadcaster needs: building
+    the whole Message (chat, sender, entities, keyboard — a dozen aiogram objects, each
+    with its own post-init) cost more than the rest of the call. Errors are aiogram's own."""
+
+    __returning__ = SentMessage
+
+
 @dataclass
 class Outgoing:
     """One message. With `document` or `photo` ((bytes, filename)) the text is the caption."""
@@ -98,6 +114,14 @@ class Outgoing:
     parse_mode: str | None = "HTML"
     document: tuple[bytes, str] | None = None
     photo: tuple[bytes, str] | None = None
+    _template: BroadcastMessage | None = field(default=None, init=False, repr=False, compare=False)
+
+    def message_to(self, chat_id: int) -> BroadcastMessage:
+        """The sendMessage call to `chat_id`: validated once per Outgoing, copied per recipient."""
+        if self._template is None:
+            self._template = BroadcastMessage(chat_id=0, text=self.text, parse_mode=self.parse_mode,
+                                              reply_markup=self.reply_markup)
+        return self._template.model_copy(update={"chat_id": chat_id})
 
 
 Render = Callable[[int], Awaitable[Outgoing] | Outgoing]
@@ -509,7 +533,7 @@ class Broadcaster:
                 message_id=getattr(message, "message_id", None), sent_at=datetime.now(UTC),
             )
 
-    async def _send(self, chat_id: int, out: Outgoing) -> Message:
+    async def _send(self, chat_id: int, out: Outgoing) -> Message | SentMessage:
         if out.document is not None:
             data, filename = out.document
             return await self.bot.send_document(
@@ -522,6 +546,4 @@ class Broadcaster:
                 chat_id, BufferedInputFile(data, filename), caption=out.text or None,
                 parse_mode=out.parse_mode, reply_markup=out.reply_markup,
             )
-        return await self.bot.send_message(
-            chat_id, out.text, parse_mode=out.parse_mode, reply_markup=out.reply_markup
-        )
+        return await self.bot(out.message_to(chat_id))

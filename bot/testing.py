@@ -23,6 +23,8 @@ from aiogram.types import (
     User,
 )
 
+from bot.broadcaster import SentMessage
+
 TEST_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 BOT_USERNAME = "qingdan_test_bot"
 
@@ -68,7 +70,7 @@ class RecordingSession(BaseSession):
             return User(id=bot.id, is_bot=True, first_name="Qingdan", username=BOT_USERNAME)
         returning = method.__returning__
         result: Any = True
-        if returning is Message or (name.startswith("edit") and chat_id is not None):
+        if returning in (Message, SentMessage) or (name.startswith("edit") and chat_id is not None):
             if message_id is None:
                 message_id = next(self._ids)
             result = Message(
