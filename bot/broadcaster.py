@@ -74,6 +74,7 @@ from pydantic import BaseModel
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.lazy_types import like_aiogram
 from storage.models import Delivery, Person
 
 log = logging.getLogger(__name__)
@@ -97,6 +98,7 @@ class SentMessage(BaseModel):
     message_id: int
 
 
+@like_aiogram
 class BroadcastMessage(SendMessage):
     """sendMessage, whose answer is read only as far as the broadcaster needs: building
     the whole Message (chat, sender, entities, keyboard — a dozen aiogram objects, each

@@ -16,7 +16,10 @@ Measured by bench/memory.py."""
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, TypeVar
+
+M = TypeVar("M", bound=type[Any])
+_namespace: dict[str, Any] | None = None  # aiogram's types namespace, when imported this way
 
 
 def import_aiogram() -> None:
@@ -44,10 +47,19 @@ def import_aiogram() -> None:
     # the namespace aiogram gives its types — for the types, and for every other model of
     # aiogram's (the methods, `Response[…]` and its parametrizations, which inherit it):
     # a model built before the types it holds resolves their annotations in its own.
-    namespace = deferred[0][1]
+    global _namespace
+    namespace = _namespace = deferred[0][1]
     for cls in _models(pydantic.BaseModel):
         if cls.__module__.startswith("aiogram.") and cls.__dict__.get("__pydantic_parent_namespace__") is None:
             cls.__pydantic_parent_namespace__ = namespace
+
+
+def like_aiogram(cls: M) -> M:
+    """For a model of ours that subclasses or holds aiogram's types (a class decorator):
+    resolve its annotations where aiogram's own models resolve theirs."""
+    if _namespace is not None and cls.__dict__.get("__pydantic_parent_namespace__") is None:
+        cls.__pydantic_parent_namespace__ = _namespace
+    return cls
 
 
 def _models(base: type[Any]) -> list[type[Any]]:

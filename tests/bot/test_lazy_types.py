@@ -34,6 +34,10 @@ update = T.Update.model_validate({
                     "from": {"id": 1, "is_bot": True, "first_name": "b"}, "text": "hi",
                     "reply_markup": {"inline_keyboard": [[{"text": "a", "callback_data": "b"}]]}}}})
 button = update.callback_query.message.reply_markup.inline_keyboard[0][0]
+# a model of ours built on aiogram's (bot.broadcaster), used before the types it holds
+from bot.broadcaster import Outgoing
+call = Outgoing("你好").message_to(42)
+assert (call.chat_id, call.text, call.__api_method__) == (42, "你好", "sendMessage")
 failed = []
 # every method, then every type, builds on first use, its forward references resolved (a
 # method first: it must resolve the types it holds, which are not built yet)
