@@ -16,12 +16,12 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session, SessionTransaction
 
 from storage.models import ProcessedUpdate, utcnow
 from storage.responses import AlreadyProcessed
+from storage.sql import insert_for
 
 _mark = ProcessedUpdate.__table__  # type: ignore[attr-defined]
 UPDATE = "qingdan.update_id"  # session.info: the update this session handles
@@ -47,10 +47,9 @@ def _write_mark(session: Session) -> None:
     update_id = session.info.get(UPDATE)
     if update_id is None or session.info.get(MARKED):
         return
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    stmt = insert(_mark).values(update_id=update_id, processed_at=utcnow()).on_conflict_do_nothing(
-        index_elements=["update_id"])
+    stmt = (insert_for(session.get_bind().dialect.name, _mark)
+            .values(update_id=update_id, processed_at=utcnow())
+            .on_conflict_do_nothing(index_elements=["update_id"]))
     if session.execute(stmt).rowcount != 1:  # type: ignore[attr-defined]
         raise AlreadyProcessed(update_id)
     session.info[PENDING] = True

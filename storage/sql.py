@@ -10,7 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 
-def _insert(dialect: str, table: sa.Table):
+def insert_for(dialect: str, table: sa.Table):
+    """INSERT for `dialect` ("postgresql" or "sqlite"), with its ON CONFLICT clauses."""
     return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
 
 
@@ -22,7 +23,7 @@ async def upsert(
     update: Sequence[str] = (),
 ) -> None:
     """INSERT … ON CONFLICT (keys) DO UPDATE SET update… (or DO NOTHING when `update` is empty)."""
-    stmt = _insert(session.bind.dialect.name, table)
+    stmt = insert_for(session.bind.dialect.name, table)
     if update:
         stmt = stmt.on_conflict_do_update(index_elements=list(keys),
                                           set_={c: getattr(stmt.excluded, c) for c in update})
@@ -33,6 +34,6 @@ async def upsert(
 
 async def insert_ignore(session: AsyncSession, table: sa.Table, row: dict[str, Any], keys: Sequence[str]) -> bool:
     """Insert unless a row with the same keys exists; True when this call inserted it."""
-    stmt = _insert(session.bind.dialect.name, table).on_conflict_do_nothing(index_elements=list(keys))
+    stmt = insert_for(session.bind.dialect.name, table).on_conflict_do_nothing(index_elements=list(keys))
     result = await session.execute(stmt, row)
     return bool(result.rowcount)
