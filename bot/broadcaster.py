@@ -70,11 +70,12 @@ from aiogram.exceptions import (
 )
 from aiogram.methods import SendMessage
 from aiogram.types import BufferedInputFile, Message
-from pydantic import BaseModel
+from pydantic import BaseModel, PrivateAttr
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.lazy_types import like_aiogram
+from bot.session import ChatTemplate
 from storage.models import Delivery, Person
 
 log = logging.getLogger(__name__)
@@ -105,6 +106,13 @@ class BroadcastMessage(SendMessage):
     with its own post-init) cost more than the rest of the call. Errors are aiogram's own."""
 
     __returning__ = SentMessage
+    # Shared with every copy (model_copy keeps private attributes): the session encodes
+    # the body once per message, not once per recipient.
+    _template: ChatTemplate = PrivateAttr(default_factory=ChatTemplate)
+
+    @property
+    def chat_template(self) -> ChatTemplate:
+        return self._template
 
 
 @dataclass

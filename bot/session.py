@@ -4,7 +4,8 @@ aiogram posts every call as multipart form data, building a FormData with a rand
 boundary and JSON-encoding each nested field separately. The Bot API takes JSON bodies
 as well, and for the bot's answers and for every broadcast message that is the cheaper
 encoding (≈ 0.1 ms less per call on both ends, measured with bench/broadcast.py). Calls
-that upload files still go as multipart, through aiogram's own code.
+that upload files still go as multipart, through aiogram's own code. A broadcast
+message is encoded once, not once per recipient (`ChatTemplate`).
 """
 
 from __future__ import annotations
@@ -14,13 +15,27 @@ from typing import TYPE_CHECKING, Any, cast
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods.base import TelegramType
-from aiohttp import ClientError
+import aiogram
+from aiohttp import ClientError, ClientSession, DummyCookieJar
+from aiohttp.hdrs import USER_AGENT
+from aiohttp.http import SERVER_SOFTWARE
 
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.methods import TelegramMethod
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+class ChatTemplate:
+    """Held by a call and all its copies that differ only in chat_id: the JSON body's
+    part after chat_id, encoded by the first copy sent."""
+
+    __slots__ = ("bot", "tail")
+
+    def __init__(self) -> None:
+        self.bot: Bot | None = None
+        self.tail: str | None = None
 
 
 class JsonAiohttpSession(AiohttpSession):
@@ -35,15 +50,44 @@ class JsonAiohttpSession(AiohttpSession):
                 payload[key] = prepared
         return payload, bool(files)
 
+    def json_body(self, bot: Bot, method: TelegramMethod[Any]) -> str | None:
+        """The call as a JSON body; None when it uploads files. A call that shares its
+        body with copies sent to other chats (`ChatTemplate`, one per broadcast message)
+        is encoded once, and each copy only puts its chat_id in front."""
+        shared: ChatTemplate | None = getattr(method, "chat_template", None)
+        if shared is None:
+            payload, has_files = self.json_payload(bot, method)
+            return None if has_files else self.json_dumps(payload)
+        if shared.bot is not bot or shared.tail is None:
+            payload, has_files = self.json_payload(bot, method)
+            if has_files:
+                return None
+            payload.pop("chat_id", None)
+            rest = self.json_dumps(payload)
+            shared.bot, shared.tail = bot, ("," + rest[1:] if len(payload) else "}")
+        return '{"chat_id":' + self.json_dumps(method.chat_id) + shared.tail  # type: ignore[attr-defined]
+
+    async def create_session(self) -> ClientSession:
+        """aiogram's session, without a cookie jar (the Bot API sets no cookies; aiohttp
+        would filter and update the jar on every call)."""
+        if self._should_reset_connector:
+            await self.close()
+        if self._session is None or self._session.closed:
+            self._session = ClientSession(connector=self._connector_type(**self._connector_init),
+                                          headers={USER_AGENT: f"{SERVER_SOFTWARE} aiogram/{aiogram.__version__}"},
+                                          cookie_jar=DummyCookieJar())
+            self._should_reset_connector = False
+        return self._session
+
     async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
                            timeout: int | None = None) -> TelegramType:
-        payload, has_files = self.json_payload(bot, method)
-        if has_files:
+        body = self.json_body(bot, method)
+        if body is None:
             return await super().make_request(bot, method, timeout)
         session = await self.create_session()
         url = self.api.api_url(token=bot.token, method=method.__api_method__)
         try:
-            async with session.post(url, data=self.json_dumps(payload), headers=JSON_HEADERS,
+            async with session.post(url, data=body, headers=JSON_HEADERS,
                                     timeout=self.timeout if timeout is None else timeout) as resp:
                 raw_result = await resp.text()
         except TimeoutError as e:

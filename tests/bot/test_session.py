@@ -42,3 +42,22 @@ async def test_messages_keyboards_edits_and_uploads_reach_the_sandbox():
     assert first["text"] == "第 2/8 题" and first["edited"]
     assert sent.reply_markup is not None and sent.reply_markup.inline_keyboard[0][0].callback_data == "q:1"
     assert second["document"]["file_name"] == "results.xlsx" and doc.caption == "结果"
+
+
+def test_a_broadcast_message_is_encoded_once_and_each_copy_carries_its_own_chat_id(monkeypatch):
+    import json
+
+    from bot.broadcaster import Outgoing
+
+    session = JsonAiohttpSession()
+    bot = Bot(TOKEN, session=session)
+    kb = InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text="继续", callback_data="q:1")]])
+    out = Outgoing("<b>还有 1 天</b>", reply_markup=kb)
+    encoded = []
+    real = session.json_payload
+    monkeypatch.setattr(session, "json_payload", lambda b, m: encoded.append(m) or real(b, m))
+    bodies = {chat: json.loads(session.json_body(bot, out.message_to(chat)) or "") for chat in (7, 8, -100123)}
+    assert len(encoded) == 1
+    for chat, body in bodies.items():
+        plain, _ = real(bot, SendMessage(chat_id=chat, text="<b>还有 1 天</b>", parse_mode="HTML", reply_markup=kb))
+        assert body == plain and body["chat_id"] == chat
