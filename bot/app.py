@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.broadcaster import Broadcaster
 from bot.config import Settings
-from bot.middlewares import CommitBeforeSend, ContextMiddleware, system_clock
+from bot.middlewares import CommitBeforeSend, ContextMiddleware, PressAwareFSM, system_clock
 from bot.retry import RetryIdempotent
 from bot.session import JsonAiohttpSession
 from bot.texts import gettext
@@ -65,6 +65,7 @@ def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker[AsyncS
     isolation = SimpleEventIsolation()
     dp = Dispatcher(storage=storage, events_isolation=isolation) if storage is not None \
         else Dispatcher(events_isolation=isolation)
+    PressAwareFSM.install(dp)
     dp.update.outer_middleware(ContextMiddleware(sessionmaker, settings, clock))
     dp["settings"] = settings
     dp["sessionmaker"] = sessionmaker

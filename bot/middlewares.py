@@ -24,9 +24,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from aiogram import BaseMiddleware
+from aiogram import BaseMiddleware, Dispatcher
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.filters.callback_data import CallbackData
+from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import CallbackQuery, TelegramObject, Update, User
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -103,6 +104,39 @@ def _grouped(event: Update) -> tuple[GroupedPress, CallbackData] | None:
     return None
 
 
+_GROUPED = "qingdan_grouped_press"
+
+
+class PressAwareFSM(FSMContextMiddleware):
+    """aiogram's FSM middleware, except that a grouped press (a press on a question
+    message) does not read the FSM state: its handler takes none, and the read is a
+    database round trip on every press. It still runs under the chat's events-isolation
+    lock, like every update; it carries its parsed press on to ContextMiddleware."""
+
+    async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                       event: TelegramObject, data: dict[str, Any]) -> Any:
+        grouped = _grouped(event) if isinstance(event, Update) else None
+        if grouped is None:
+            return await super().__call__(handler, event, data)
+        data[_GROUPED] = grouped
+        context = self.resolve_event_context(data["bot"], data)
+        data["fsm_storage"] = self.storage
+        if context is None:
+            return await handler(event, data)
+        async with self.events_isolation.lock(key=context.key):
+            data["state"] = context
+            return await handler(event, data)
+
+    @classmethod
+    def install(cls, dp: Dispatcher) -> None:
+        """Put this in the place of the Dispatcher's own FSM middleware."""
+        old = dp.fsm
+        new = cls(storage=old.storage, events_isolation=old.events_isolation, strategy=old.strategy)
+        dp.update.outer_middleware.unregister(old)
+        dp.update.outer_middleware.register(new)
+        dp.fsm = new
+
+
 class ContextMiddleware(BaseMiddleware):
     """Opens the session, skips an update_id already processed (the mark is written by
     the session's first commit, in the same transaction as the handler's own writes, so
@@ -127,7 +161,9 @@ class ContextMiddleware(BaseMiddleware):
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         user: User | None = data.get("event_from_user")
-        grouped = _grouped(event) if user is not None and not user.is_bot else None
+        grouped = data.pop(_GROUPED) if _GROUPED in data else _grouped(event)
+        if user is None or user.is_bot:
+            grouped = None
         if grouped is not None:
             assert user is not None
             press, callback_data = grouped

@@ -148,6 +148,17 @@ def _window_text(ctx: Ctx, consultation: Any, w: Window) -> str:
 _BUTTON = InlineKeyboardButton(text="-", callback_data="-")
 
 
+def _qcb(r: int, q: str, a: str, v: str = "") -> str:
+    """`QCB(r=r, q=q, a=a, v=v).pack()`, by string formatting: building and packing the
+    model costs twice as much as the button it goes on. A value that pack() would refuse
+    (a separator inside, over 64 bytes) goes through pack(), which raises."""
+    sep = QCB.__separator__
+    data = f"{QCB.__prefix__}{sep}{r}{sep}{q}{sep}{a}{sep}{v}"
+    if data.count(sep) != 4 or len(data.encode()) > 64:
+        return QCB(r=r, q=q, a=a, v=v).pack()
+    return data
+
+
 def _btn(text: str, data: CallbackData | str) -> InlineKeyboardButton:
     # A copy of a validated button is about twice as fast as validating a new one, and
     # a question has up to a dozen buttons on every press.
@@ -170,23 +181,23 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
         case "single":
             for o in question.options:
                 mark = "● " if previous == o.id else ""
-                rows.append([_btn(mark + o.text.get(loc), QCB(r=r, q=qid, a="o", v=o.id))])
+                rows.append([_btn(mark + o.text.get(loc), _qcb(r, qid, "o", o.id))])
         case "multi":
             chosen = set(flow.screen.get("sel", {}).get(qid, previous or []))
             high = question.max_choices or len(question.options)
             lines.append(ctx.t("resident.hint-multi", min=question.min_choices, max=high))
             for o in question.options:
                 mark = "☑ " if o.id in chosen else "☐ "
-                rows.append([_btn(mark + o.text.get(loc), QCB(r=r, q=qid, a="t", v=o.id))])
-            rows.append([_btn(ctx.t("resident.btn-done", n=len(chosen)), QCB(r=r, q=qid, a="d"))])
+                rows.append([_btn(mark + o.text.get(loc), _qcb(r, qid, "t", o.id))])
+            rows.append([_btn(ctx.t("resident.btn-done", n=len(chosen)), _qcb(r, qid, "d"))])
         case "scale":
             labels = [f"{p} = {html.escape(lbl.get(loc))}" for p, lbl in question.labels]
             if labels:
                 lines.append(ctx.t("resident.scale-labels", labels="；".join(labels) if loc != "en" else "; ".join(labels)))
-            rows.append([_btn(("●" if previous == p else "") + str(p), QCB(r=r, q=qid, a="p", v=str(p)))
+            rows.append([_btn(("●" if previous == p else "") + str(p), _qcb(r, qid, "p", str(p)))
                          for p in SCALE_POINTS])
             if question.allow_unsure:
-                rows.append([_btn(ctx.t("resident.btn-unsure"), QCB(r=r, q=qid, a="p", v=UNSURE))])
+                rows.append([_btn(ctx.t("resident.btn-unsure"), _qcb(r, qid, "p", UNSURE))])
         case "text":
             lines.append(ctx.t("resident.hint-text", max=question.max_length))
         case "number":
@@ -197,9 +208,9 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
             item = todo[0] if todo else eligible_items(question, flow.items)[-1]
             total = len(eligible_items(question, flow.items))
             lines.append(ctx.t("resident.rating-item", k=total - len(todo) + 1, n=total, name=html.escape(item.name)))
-            rows.append([_btn(str(p), QCB(r=r, q=qid, a="r", v=f"{item.id}.{p}")) for p in SCALE_POINTS])
+            rows.append([_btn(str(p), _qcb(r, qid, "r", f"{item.id}.{p}")) for p in SCALE_POINTS])
             if question.allow_unsure:
-                rows.append([_btn(ctx.t("resident.btn-unsure"), QCB(r=r, q=qid, a="r", v=f"{item.id}.{UNSURE}"))])
+                rows.append([_btn(ctx.t("resident.btn-unsure"), _qcb(r, qid, "r", f"{item.id}.{UNSURE}"))])
         case "item_pick":
             chosen = set(flow.screen.get("sel", {}).get(qid, previous or []))
             choices = eligible_items(question, flow.items)
@@ -209,24 +220,24 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
             lines.append(ctx.t("resident.hint-pick", max=question.max_picks))
             for i in choices[page * PICK_PAGE:(page + 1) * PICK_PAGE]:
                 mark = "☑ " if i.id in chosen else "☐ "
-                rows.append([_btn(mark + i.name[:40], QCB(r=r, q=qid, a="k", v=str(i.id)))])
+                rows.append([_btn(mark + i.name[:40], _qcb(r, qid, "k", str(i.id)))])
             if pages > 1:
                 nav = []
                 if page > 0:
-                    nav.append(_btn("‹", QCB(r=r, q=qid, a="g", v=str(page - 1))))
+                    nav.append(_btn("‹", _qcb(r, qid, "g", str(page - 1))))
                 nav.append(_btn(f"{page + 1}/{pages}", "noop"))
                 if page < pages - 1:
-                    nav.append(_btn("›", QCB(r=r, q=qid, a="g", v=str(page + 1))))
+                    nav.append(_btn("›", _qcb(r, qid, "g", str(page + 1))))
                 rows.append(nav)
-            rows.append([_btn(ctx.t("resident.btn-done", n=len(chosen)), QCB(r=r, q=qid, a="d"))])
+            rows.append([_btn(ctx.t("resident.btn-done", n=len(chosen)), _qcb(r, qid, "d"))])
     if previous is not None and question.type in ("text", "number"):
         lines.append(ctx.t("resident.current-answer", answer=html.escape(str(previous))))
     nav_row = []
     if shown and shown[0] != qid:
-        nav_row.append(_btn(ctx.t("resident.btn-back"), QCB(r=r, q=qid, a="b")))
+        nav_row.append(_btn(ctx.t("resident.btn-back"), _qcb(r, qid, "b")))
     if not question.required:
-        nav_row.append(_btn(ctx.t("resident.btn-skip"), QCB(r=r, q=qid, a="s")))
-    nav_row.append(_btn(ctx.t("resident.btn-pause"), QCB(r=r, q=qid, a="z")))
+        nav_row.append(_btn(ctx.t("resident.btn-skip"), _qcb(r, qid, "s")))
+    nav_row.append(_btn(ctx.t("resident.btn-pause"), _qcb(r, qid, "z")))
     rows.append(nav_row)
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
 

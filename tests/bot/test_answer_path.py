@@ -115,3 +115,18 @@ async def test_a_stale_copy_is_refreshed_and_the_press_goes_through(harness, dat
     assert "第 4/8 题" in h.api.last(USER).text
     assert await _stored(h) == {"aware": "well", "sat_welfare": 3, "sat_safety": 4}
     assert buttons(h.api.last(USER).reply_markup)
+
+
+def test_question_buttons_pack_their_data_exactly_as_the_callback_model_does():
+    import pytest
+
+    from bot.routers.resident import QCB, _qcb
+
+    for r, q, a, v in [(1, "q1", "p", "3"), (987654321, "awareness", "b", ""), (5, "rate_x", "r", "12.unsure"),
+                       (7, "pick", "k", "1024"), (3, "q", "o", "很满意")]:
+        assert _qcb(r, q, a, v) == QCB(r=r, q=q, a=a, v=v).pack()
+        assert QCB.unpack(_qcb(r, q, a, v)) == QCB(r=r, q=q, a=a, v=v)
+    with pytest.raises(ValueError):
+        _qcb(1, "q1", "o", "a:b")  # a separator inside a value is refused, as pack() refuses it
+    with pytest.raises(ValueError):
+        _qcb(1, "q" * 70, "o", "x")  # over Telegram's 64 bytes
