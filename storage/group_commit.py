@@ -17,8 +17,8 @@ Nobody is woken before the COMMIT returned, so an acknowledged answer is durable
 SQLite: the batch is written through a stdlib sqlite3 connection of its own
 (storage.direct) — on the loop's thread when the lock is free at once, else in a
 thread that waits for it. PostgreSQL: an asyncpg connection of its own and
-set-based statements (unnest) with RETURNING, so a batch is a handful of round
-trips whatever its size.
+one set-based statement (unnest, data-modifying CTEs), so a batch is one round trip
+whatever its size.
 """
 
 from __future__ import annotations
@@ -157,86 +157,93 @@ def _write_sqlite_one(conn: sqlite3.Connection, change: Change, now: str) -> Out
 
 # --- PostgreSQL -------------------------------------------------------------------------------
 
-_PG_MARK = ("INSERT INTO processed_update (update_id, processed_at) SELECT u, $2::timestamptz FROM unnest($1::bigint[]) AS u "
-            "ON CONFLICT (update_id) DO NOTHING RETURNING update_id")
-_PG_UNMARK = "DELETE FROM processed_update WHERE update_id = ANY($1::bigint[])"
-_PG_RESPONSE = (
-    "UPDATE response AS r SET version = r.version + 1, screen = v.screen::json, message_id = v.message_id, "
-    "updated_at = $1::timestamptz, completed_at = CASE WHEN v.completed THEN COALESCE(r.completed_at, $1::timestamptz) END "
-    "FROM unnest($2::int[], $3::int[], $4::text[], $5::int[], $6::bool[]) AS v(id, version, screen, message_id, completed) "
-    "WHERE r.id = v.id AND r.version = v.version RETURNING r.id")
-_PG_ANSWER = (
-    "INSERT INTO answer (response_id, question_id, value, answered_at) "
-    "SELECT r, q, v::json, $4::timestamptz FROM unnest($1::int[], $2::text[], $3::text[]) AS a(r, q, v) "
-    "ON CONFLICT (response_id, question_id) DO UPDATE SET value = excluded.value, answered_at = excluded.answered_at")
-_PG_DROP = ("DELETE FROM answer AS a USING unnest($1::int[], $2::text[]) AS d(r, q) "
-            "WHERE a.response_id = d.r AND a.question_id = d.q")
-_PG_PERSON = (
-    "INSERT INTO person (id, first_name, language, role, active, created_at) "
-    "SELECT i, n, '', 'resident', true, $3::timestamptz FROM unnest($1::bigint[], $2::text[]) AS p(i, n) "
-    "ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, active = true")
+# The whole batch is one statement: one round trip and no BEGIN/COMMIT of its own (a
+# single statement is its own transaction), where a transaction of five statements
+# took five. The CTEs, all on one snapshot:
+#   locked   the responses still at the version their change was computed from, locked (in id
+#            order, so two processes' batches cannot deadlock); a row changed meanwhile by
+#            another process is re-checked on its newest version, and left out if it moved on;
+#   marked   the update_id marks of changes that are not stale (a conflict = already processed);
+#   passing  the changes that go through: fresh mark (or none to write) and not stale;
+#   then the response rows, the answers set and dropped of those changes, and the people.
+# A stale change writes nothing, not even its mark (its press is computed again); a
+# duplicate writes nothing either. People rows are harmless to refresh, so written for
+# every change that carries one.
+_PG_BATCH = """
+WITH v AS (
+    SELECT * FROM unnest($1::int[], $2::bigint[], $3::int[], $4::int[], $5::text[], $6::bigint[], $7::bool[])
+        AS v(i, update_id, id, version, screen, message_id, completed)
+), locked AS (
+    SELECT r.id FROM response AS r JOIN v ON r.id = v.id AND r.version = v.version ORDER BY r.id FOR UPDATE OF r
+), marked AS (
+    INSERT INTO processed_update (update_id, processed_at)
+    SELECT v.update_id, $8::timestamptz FROM v
+    WHERE v.update_id IS NOT NULL AND (v.id IS NULL OR v.id IN (SELECT id FROM locked))
+    ON CONFLICT (update_id) DO NOTHING RETURNING update_id
+), passing AS (
+    SELECT * FROM v WHERE (v.update_id IS NULL OR v.update_id IN (SELECT update_id FROM marked))
+        AND (v.id IS NULL OR v.id IN (SELECT id FROM locked))
+), updated AS (
+    UPDATE response AS r SET version = r.version + 1, screen = p.screen::json, message_id = p.message_id,
+        updated_at = $8::timestamptz,
+        completed_at = CASE WHEN p.completed THEN COALESCE(r.completed_at, $8::timestamptz) END
+    FROM passing AS p WHERE r.id = p.id RETURNING r.id
+), set_answers AS (
+    INSERT INTO answer (response_id, question_id, value, answered_at)
+    SELECT x.r, x.q, x.v::json, $8::timestamptz FROM unnest($9::int[], $10::int[], $11::text[], $12::text[]) AS x(i, r, q, v)
+    WHERE x.i IN (SELECT i FROM passing)
+    ON CONFLICT (response_id, question_id) DO UPDATE SET value = excluded.value, answered_at = excluded.answered_at
+), dropped AS (
+    DELETE FROM answer AS an USING unnest($13::int[], $14::int[], $15::text[]) AS x(i, r, q)
+    WHERE an.response_id = x.r AND an.question_id = x.q AND x.i IN (SELECT i FROM passing)
+), people AS (
+    INSERT INTO person (id, first_name, language, role, active, created_at)
+    SELECT x.id, x.n, '', 'resident', true, $8::timestamptz FROM unnest($16::bigint[], $17::text[]) AS x(id, n)
+    ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, active = true
+)
+SELECT v.i, (v.id IS NOT NULL AND v.id NOT IN (SELECT id FROM locked)) AS stale, v.i IN (SELECT i FROM passing) AS ok
+FROM v
+"""
 
 
 async def _write_postgres(conn: Any, changes: list[Change]) -> list[Outcome]:
-    """The batch as set-based statements in one transaction."""
+    """The batch in one statement (_PG_BATCH)."""
     now = utcnow()
     outcomes: list[Outcome | None] = [None] * len(changes)
     # Two changes of one response in one batch were computed from the same version:
     # the first may win, the others are stale already.
     seen_responses: set[int] = set()
     seen_updates: set[int] = set()
-    live: list[int] = []
+    cols: list[list[Any]] = [[] for _ in range(7)]
+    sets: list[list[Any]] = [[], [], [], []]
+    drops: list[list[Any]] = [[], [], []]
+    people: dict[int, str] = {}
     for i, c in enumerate(changes):
         if c.update_id is not None and c.update_id in seen_updates:
             outcomes[i] = Outcome.DUPLICATE
-        elif c.state is not None and c.state.id in seen_responses:
+            continue
+        if c.state is not None and c.state.id in seen_responses:
             outcomes[i] = Outcome.STALE
-        else:
-            live.append(i)
-            if c.update_id is not None:
-                seen_updates.add(c.update_id)
-            if c.state is not None:
-                seen_responses.add(c.state.id)
-    async with conn.transaction():
-        marked = [changes[i].update_id for i in live if changes[i].update_id is not None]
-        fresh = {r[0] for r in await conn.fetch(_PG_MARK, marked, now)} if marked else set()
-        for i in list(live):
-            if changes[i].update_id is not None and changes[i].update_id not in fresh:
-                outcomes[i] = Outcome.DUPLICATE
-                live.remove(i)
-        writes = [i for i in live if changes[i].state is not None]
-        if writes:
-            cols: list[list[Any]] = [[], [], [], [], []]
-            for i in writes:
-                c = changes[i]
-                assert c.state is not None
-                for col, value in zip(cols, (c.state.id, c.state.version,
-                                             dumps(c.screen if c.screen is not None else c.state.screen),
-                                             c.message_id, c.completed), strict=True):
-                    col.append(value)
-            ok = {r[0] for r in await conn.fetch(_PG_RESPONSE, now, *cols)}
-            stale = [i for i in writes if changes[i].state.id not in ok]  # type: ignore[union-attr]
-            for i in stale:
-                outcomes[i] = Outcome.STALE
-                live.remove(i)
-            unmark = [changes[i].update_id for i in stale if changes[i].update_id is not None]
-            if unmark:
-                await conn.execute(_PG_UNMARK, unmark)
-        rs, qs, vs, drop_r, drop_q = [], [], [], [], []
-        people: dict[int, str] = {}
-        for i in live:
-            c = changes[i]
-            if c.state is not None:
-                for q, v in c.set_answers.items():
-                    rs.append(c.state.id), qs.append(q), vs.append(dumps(v))
-                for q in c.drop_answers:
-                    drop_r.append(c.state.id), drop_q.append(q)
-            if c.person is not None:
-                people[c.person["id"]] = c.person["first_name"]
-        if rs:
-            await conn.execute(_PG_ANSWER, rs, qs, vs, now)
-        if drop_r:
-            await conn.execute(_PG_DROP, drop_r, drop_q)
-        if people:
-            await conn.execute(_PG_PERSON, list(people), list(people.values()), now)
+            continue
+        if c.update_id is not None:
+            seen_updates.add(c.update_id)
+        if c.person is not None:
+            people[c.person["id"]] = c.person["first_name"]
+        state = c.state
+        row = (i, c.update_id, None, None, None, None, False) if state is None else (
+            i, c.update_id, state.id, state.version, dumps(c.screen if c.screen is not None else state.screen),
+            c.message_id, c.completed)
+        for col, value in zip(cols, row, strict=True):
+            col.append(value)
+        if state is not None:
+            seen_responses.add(state.id)
+            for q, value in c.set_answers.items():
+                for col, x in zip(sets, (i, state.id, q, dumps(value)), strict=True):
+                    col.append(x)
+            for q in c.drop_answers:
+                for col, x in zip(drops, (i, state.id, q), strict=True):
+                    col.append(x)
+    if cols[0]:
+        for i, stale, ok in await conn.fetch(_PG_BATCH, *cols, now, *sets, *drops, list(people), list(people.values())):
+            outcomes[i] = Outcome.COMMITTED if ok else Outcome.STALE if stale else Outcome.DUPLICATE
     return [o if o is not None else Outcome.COMMITTED for o in outcomes]
