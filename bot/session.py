@@ -15,10 +15,7 @@ from typing import TYPE_CHECKING, Any, cast
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramNetworkError
 from aiogram.methods.base import TelegramType
-import aiogram
-from aiohttp import ClientError, ClientSession, DummyCookieJar
-from aiohttp.hdrs import USER_AGENT
-from aiohttp.http import SERVER_SOFTWARE
+from aiohttp import ClientError
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -66,18 +63,6 @@ class JsonAiohttpSession(AiohttpSession):
             rest = self.json_dumps(payload)
             shared.bot, shared.tail = bot, ("," + rest[1:] if len(payload) else "}")
         return '{"chat_id":' + self.json_dumps(method.chat_id) + shared.tail  # type: ignore[attr-defined]
-
-    async def create_session(self) -> ClientSession:
-        """aiogram's session, without a cookie jar (the Bot API sets no cookies; aiohttp
-        would filter and update the jar on every call)."""
-        if self._should_reset_connector:
-            await self.close()
-        if self._session is None or self._session.closed:
-            self._session = ClientSession(connector=self._connector_type(**self._connector_init),
-                                          headers={USER_AGENT: f"{SERVER_SOFTWARE} aiogram/{aiogram.__version__}"},
-                                          cookie_jar=DummyCookieJar())
-            self._should_reset_connector = False
-        return self._session
 
     async def make_request(self, bot: Bot, method: TelegramMethod[TelegramType],
                            timeout: int | None = None) -> TelegramType:
