@@ -11,10 +11,10 @@ import sqlalchemy as sa
 from storage.answer_path import answer_path
 from storage.consultations import create_consultation, start_response
 from storage.engine import make_sessionmaker
+from storage.group_commit import Outcome
 from storage.lists import save_list
 from storage.models import Answer, Person, ProcessedUpdate, Response
 from storage.responses import Change, load_state
-from storage.group_commit import Outcome
 from surveys.duty_list import DutyItem, Part
 
 QUESTIONNAIRE = "id: t\ntitle: 测\nquestions:\n  - id: q0\n    type: scale\n    text: 满意吗？\n" \
