@@ -107,7 +107,8 @@ class BroadcastMessage(SendMessage):
 
     __returning__ = SentMessage
     # Shared with every copy (model_copy keeps private attributes): the session encodes
-    # the body once per message, not once per recipient.
+    # the body once per message, not once per recipient. So copies may differ only in
+    # chat_id — `Outgoing.message_to` is the one place that makes them.
     _template: ChatTemplate = PrivateAttr(default_factory=ChatTemplate)
 
     @property
