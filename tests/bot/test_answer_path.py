@@ -130,3 +130,32 @@ def test_question_buttons_pack_their_data_exactly_as_the_callback_model_does():
         _qcb(1, "q1", "o", "a:b")  # a separator inside a value is refused, as pack() refuses it
     with pytest.raises(ValueError):
         _qcb(1, "q" * 70, "o", "x")  # over Telegram's 64 bytes
+
+
+async def test_on_sqlite_a_press_whose_reads_hit_the_caches_opens_no_database_session(harness):
+    import pytest
+
+    from bot.middlewares import ContextMiddleware
+
+    h = harness
+    if h.sessions.kw["bind"].dialect.name != "sqlite":
+        pytest.skip("on PostgreSQL a press's reads go through its session (opened on first use)")
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))  # warms the caches
+    second = h.api.last(USER)
+    middleware = next(m for m in h.dp.update.outer_middleware if isinstance(m, ContextMiddleware))
+    opened: list[object] = []
+
+    def counting():
+        opened.append(True)
+        return h.sessions()
+
+    middleware.sessionmaker = counting  # type: ignore[assignment]
+    try:
+        await h.feed(u.press(second.message_id, _data(second.reply_markup, "3")))
+    finally:
+        middleware.sessionmaker = h.sessions  # type: ignore[assignment]
+    assert opened == []
+    assert h.api.last(USER).message_id == second.message_id  # the screen moved on in place
+    assert len(await _stored(h)) == 2
