@@ -132,14 +132,10 @@ def test_question_buttons_pack_their_data_exactly_as_the_callback_model_does():
         _qcb(1, "q" * 70, "o", "x")  # over Telegram's 64 bytes
 
 
-async def test_on_sqlite_a_press_whose_reads_hit_the_caches_opens_no_database_session(harness):
-    import pytest
-
+async def test_a_press_whose_reads_hit_the_caches_opens_no_database_session(harness):
     from bot.middlewares import ContextMiddleware
 
     h = harness
-    if h.sessions.kw["bind"].dialect.name != "sqlite":
-        pytest.skip("on PostgreSQL a press's reads go through its session (opened on first use)")
     _, code = await open_consultation(h)
     u, q = await _begin(h, code)
     await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))  # warms the caches
