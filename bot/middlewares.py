@@ -139,9 +139,9 @@ class PressAwareFSM(FSMContextMiddleware):
 
 class OnDemandSession:
     """A press's database session, opened on first use. A press on a question message
-    reads through its session only when the caches miss and (SQLite) the loop-thread
-    connection is busy, or on PostgreSQL; most presses never open one, and opening and
-    closing an AsyncSession costs ≈ 40 µs — a tenth of the whole press."""
+    reads through a session only when a cache misses and the read cannot take SQLite's
+    loop-thread connection (busy, or the database is PostgreSQL); most presses never
+    open one, and opening and closing an AsyncSession costs ≈ 40 µs — a tenth of a press."""
 
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
