@@ -26,9 +26,10 @@ from sqlalchemy import select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from storage.consultations import Link, links_query
 from storage.direct import SQLiteDirect, direct, is_busy
 from storage.group_commit import GroupCommit
-from storage.models import Consultation, ConsultationTownship, DutyItemRow, Person, Township
+from storage.models import Consultation, DutyItemRow, Person
 from storage.responses import StateCache
 from surveys.flow import ItemRef
 
@@ -95,11 +96,9 @@ class AnswerPath:
                                                 c.closes_at).where(c.id == consultation_id))
         if not found:
             return None
-        ct, t = ConsultationTownship.__table__.c, Township.__table__.c  # type: ignore[attr-defined]
-        links = await self.rows(session, select(ct.township_id, t.name, ct.list_id)
-                                .join(Township.__table__, t.id == ct.township_id)
-                                .where(ct.consultation_id == consultation_id).order_by(ct.id))
-        view = ConsultationView(*found[0], tuple(TownshipLink(*link) for link in links))
+        links = [Link(*row) for row in await self.rows(session, links_query(consultation_id))]
+        view = ConsultationView(*found[0], tuple(TownshipLink(link.township_id, link.township, link.list_id)
+                                                 for link in links))
         self._consultations[consultation_id] = (time.monotonic() + CONSULTATION_TTL, view)
         return view
 

@@ -77,16 +77,17 @@ async def _unique_code(session: AsyncSession) -> str:
             return code
 
 
+def links_query(consultation_id: int) -> sa.Select[Any]:
+    """The consultation's townships in order, as rows for `Link` (Core columns: the
+    answer path runs it on its own loop-thread connection too)."""
+    ct, t = ConsultationTownship.__table__.c, Township.__table__.c  # type: ignore[attr-defined]
+    return (select(ct.id, ct.township_id, t.name, ct.list_id, ct.code)
+            .join(Township.__table__, t.id == ct.township_id)
+            .where(ct.consultation_id == consultation_id).order_by(ct.id))
+
+
 async def links(session: AsyncSession, consultation_id: int) -> list[Link]:
-    rows = (
-        await session.execute(
-            select(ConsultationTownship, Township.name)
-            .join(Township, Township.id == ConsultationTownship.township_id)
-            .where(ConsultationTownship.consultation_id == consultation_id)
-            .order_by(ConsultationTownship.id)
-        )
-    ).all()
-    return [Link(ct.id, ct.township_id, name, ct.list_id, ct.code) for ct, name in rows]
+    return [Link(*row) for row in (await session.execute(links_query(consultation_id))).all()]
 
 
 async def link_by_code(session: AsyncSession, code: str) -> tuple[Consultation, Link] | None:
