@@ -190,7 +190,7 @@ class ContextMiddleware(BaseMiddleware):
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         user: User | None = data.get("event_from_user")
-        grouped = data.pop(_GROUPED) if _GROUPED in data else _grouped(event)
+        grouped = data.pop(_GROUPED, None)  # parsed by PressAwareFSM, which runs first
         if user is None or user.is_bot:
             grouped = None
         if grouped is not None:
