@@ -11,12 +11,15 @@ answer as a `ResponseRecord`, summarized in Python)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from storage.models import (
     Answer,
@@ -99,13 +102,50 @@ class _JSONDecoder:
             return value
 
 
-def _raw_value(session: AsyncSession) -> sa.ColumnElement[Any]:
+def _raw_value(dialect: str) -> sa.ColumnElement[Any]:
     """The answer's JSON as stored text, decoded by `_JSONDecoder` rather than per row by
     the driver (PostgreSQL: cast in SQL, since asyncpg would decode json itself; SQLite:
     the text as it is, numbers coming back as numbers)."""
-    if session.bind.dialect.name == "postgresql":
+    if dialect == "postgresql":
         return sa.cast(_a.value, sa.Text)
     return sa.type_coerce(_a.value, sa.Text)
+
+
+Reader = AsyncSession | AsyncConnection
+T = TypeVar("T")
+
+
+class _Reads:
+    """The report's reads, each on a connection of its own and all at once, where the
+    database allows: PostgreSQL runs them in separate backends, and SQLite in WAL mode
+    lets readers run side by side (each aiosqlite connection in its own thread, and
+    sqlite3 lets go of the GIL while a query runs) — the long GROUP BY over the answers
+    no longer waits for, nor makes wait, the text answers, comments and the rest, and
+    the rows of one are turned into records while another runs. Where every connection
+    is the same one (an in-memory SQLite database's pool) or the session is bound to a
+    connection: one read after another on the caller's session. The reads are separate snapshots: a report taken
+    while answers still arrive may count one that its list does not show yet."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        bind = session.bind
+        self.session = session
+        self.dialect = bind.dialect.name
+        shared = isinstance(bind, AsyncEngine) and isinstance(bind.pool, StaticPool | SingletonThreadPool)
+        self.engine = bind if isinstance(bind, AsyncEngine) and not shared else None
+
+    async def _run(self, job: Callable[[Reader], Awaitable[T]]) -> T:
+        if self.engine is None:
+            return await job(self.session)
+        async with self.engine.connect() as conn:
+            return await job(conn)
+
+    async def all(self, *jobs: Callable[[Reader], Awaitable[Any]]) -> list[Any]:
+        """Each job's result, in order (a failing job cancels the others)."""
+        if self.engine is None:
+            return [await job(self.session) for job in jobs]
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(self._run(job)) for job in jobs]
+        return [task.result() for task in tasks]
 
 
 Window = tuple[datetime | None, datetime]
@@ -148,40 +188,52 @@ async def load_consultation_data(
         )).all():
             items.append(ReportItem(iid, part, category, name, list_township[list_id]))
 
+    reads = _Reads(session)
+
+    async def comment_rows(conn: Reader) -> list[CommentRecord]:
+        comments: list[CommentRecord] = []
+        result = await conn.stream(
+            sa.select(_cm.id, _cm.person_id, _cm.township_id, _cm.item_id, _i.name, _i.part, _cm.kind, _cm.text,
+                      _cm.proposed_wording, _cm.missing, _cm.status, _cm.decision, _cm.reply, _cm.replied_at,
+                      _cm.created_at, _cm.hidden)
+            .select_from(Comment.__table__.outerjoin(DutyItemRow.__table__, _i.id == _cm.item_id))
+            .where(_cm.consultation_id == consultation_id).order_by(_cm.id)
+        )
+        async for part in result.partitions(PARTITION):
+            for r in part:
+                comments.append(CommentRecord(
+                    id=r.id, pseudonym=names(r.person_id), township=township_name.get(r.township_id, ""),
+                    item_id=r.item_id, item_name=r.name or "", part=r.part or "", kind=r.kind, text=r.text or "",
+                    proposed_wording=r.proposed_wording or "", missing=dict(r.missing or {}), status=r.status,
+                    decision=r.decision, reply=r.reply or "", replied_at=r.replied_at, created_at=r.created_at,
+                    hidden=bool(r.hidden),
+                ))
+                if r.township_id not in township_name:
+                    unnamed.append((comments[-1], r.township_id))
+        return comments
+
+    async def offlist_rows(conn: Reader) -> list[OffListRecord]:
+        offlist: list[OffListRecord] = []
+        for r in (await conn.execute(
+            sa.select(_o.person_id, _o.township_id, _o.department, _o.task, _o.assigned_on, _o.method,
+                      _o.details, _o.created_at).where(_o.consultation_id == consultation_id).order_by(_o.id)
+        )).all():
+            offlist.append(OffListRecord(names(r.person_id), township_name.get(r.township_id, ""), r.department,
+                                         r.task, r.assigned_on, r.method, r.details, r.created_at))
+            if r.township_id not in township_name:
+                unnamed.append((offlist[-1], r.township_id))
+        return offlist
+
     responses: list[ResponseRecord] = []
     summary: ResponseSummary | None = None
     if answers:
         responses = await _responses(session, consultation_id, names, township_name, unnamed)
+        comments, offlist = await reads.all(comment_rows, offlist_rows)
     else:
-        summary = await _summary(session, consultation_id, questionnaire, townships, names, window, texts, unnamed)
-
-    comments: list[CommentRecord] = []
-    for r in (await session.execute(
-        sa.select(_cm.id, _cm.person_id, _cm.township_id, _cm.item_id, _i.name, _i.part, _cm.kind, _cm.text,
-                  _cm.proposed_wording, _cm.missing, _cm.status, _cm.decision, _cm.reply, _cm.replied_at,
-                  _cm.created_at, _cm.hidden)
-        .select_from(Comment.__table__.outerjoin(DutyItemRow.__table__, _i.id == _cm.item_id))
-        .where(_cm.consultation_id == consultation_id).order_by(_cm.id)
-    )).all():
-        comments.append(CommentRecord(
-            id=r.id, pseudonym=names(r.person_id), township=township_name.get(r.township_id, ""),
-            item_id=r.item_id, item_name=r.name or "", part=r.part or "", kind=r.kind, text=r.text or "",
-            proposed_wording=r.proposed_wording or "", missing=dict(r.missing or {}), status=r.status,
-            decision=r.decision, reply=r.reply or "", replied_at=r.replied_at, created_at=r.created_at,
-            hidden=bool(r.hidden),
-        ))
-        if r.township_id not in township_name:
-            unnamed.append((comments[-1], r.township_id))
-
-    offlist: list[OffListRecord] = []
-    for r in (await session.execute(
-        sa.select(_o.person_id, _o.township_id, _o.department, _o.task, _o.assigned_on, _o.method, _o.details,
-                  _o.created_at).where(_o.consultation_id == consultation_id).order_by(_o.id)
-    )).all():
-        offlist.append(OffListRecord(names(r.person_id), township_name.get(r.township_id, ""), r.department,
-                                     r.task, r.assigned_on, r.method, r.details, r.created_at))
-        if r.township_id not in township_name:
-            unnamed.append((offlist[-1], r.township_id))
+        jobs = _summary_reads(reads.dialect, consultation_id, questionnaire, townships, names, window, texts,
+                              unnamed)
+        *parts, comments, offlist = await reads.all(*jobs, comment_rows, offlist_rows)
+        summary = _summary(questionnaire, townships, window, unnamed, *parts)
 
     if unnamed:  # rows from a township no longer linked to the consultation: name it anyway
         extra = dict((await session.execute(
@@ -217,7 +269,7 @@ async def _responses(session: AsyncSession, consultation_id: int, names: _Pseudo
 
     decode = _JSONDecoder()
     result = await session.stream(
-        sa.select(_a.response_id, _a.question_id, _raw_value(session))
+        sa.select(_a.response_id, _a.question_id, _raw_value(session.bind.dialect.name))
         .select_from(Answer.__table__.join(Response.__table__, _r.id == _a.response_id))
         .where(_r.consultation_id == consultation_id)
     )
@@ -229,10 +281,12 @@ async def _responses(session: AsyncSession, consultation_id: int, names: _Pseudo
     return list(responses.values())
 
 
-async def _summary(session: AsyncSession, consultation_id: int, questionnaire: Questionnaire | None,
+def _summary_reads(dialect: str, consultation_id: int, questionnaire: Questionnaire | None,
                    townships: list[TownshipRef], names: _Pseudonyms, window: Window | None, texts: bool,
-                   unnamed: list[tuple[Any, int]]) -> ResponseSummary:
-    """The responses summarized by GROUP BY; text answers listed row by row."""
+                   unnamed: list[tuple[Any, int]]) -> list[Callable[[Reader], Awaitable[Any]]]:
+    """The reads of the responses' summary: started/completed per township (with the
+    window's counts), the answers grouped by question and value, and the text answers
+    listed unless `texts` is False. `_summary` puts their results together."""
     of_consultation = _r.consultation_id == consultation_id
     since, now = window if window is not None else (None, None)
 
@@ -242,34 +296,26 @@ async def _summary(session: AsyncSession, consultation_id: int, questionnaire: Q
         cond = column <= now if since is None else sa.and_(column > since, column <= now)
         return sa.func.coalesce(sa.func.sum(sa.case((cond, 1), else_=0)), 0)
 
-    counts: dict[int, tuple[int, int]] = {}
-    new_started = new_completed = 0
-    for tid, started, completed, new_s, new_c in (await session.execute(
-        sa.select(_r.township_id, sa.func.count(), sa.func.count(_r.completed_at), within(_r.started_at),
-                  within(_r.completed_at)).where(of_consultation).group_by(_r.township_id)
-    )).all():
-        counts[tid] = (started, completed)
-        new_started += int(new_s)
-        new_completed += int(new_c)
-    township_name = {t.id: t.name for t in townships}
-    progress = [TownshipProgress(t.name, *counts.get(t.id, (0, 0))) for t in townships]
-    for tid in counts.keys() - township_name.keys():
-        record = TownshipProgress("", *counts[tid])
-        progress.append(record)
-        unnamed.append((record, tid))
+    async def progress(conn: Reader) -> list[Any]:
+        return list((await conn.execute(
+            sa.select(_r.township_id, sa.func.count(), sa.func.count(_r.completed_at), within(_r.started_at),
+                      within(_r.completed_at)).where(of_consultation).group_by(_r.township_id)
+        )).all())
 
     questions = {q.id: q for q in questionnaire.questions} if questionnaire else {}
-    results = {qid: QuestionResult(q) for qid, q in questions.items()}
-    listed: list[TextAnswer] = []
-    if questions:
+
+    async def grouped(conn: Reader) -> dict[str, QuestionResult]:
         # The answers grouped by question and stored JSON text — the very GROUP BY of
         # plain_group_by_figures: no filter or expression on the grouped rows, which
         # SQLite makes markedly slower. Item ratings are grouped on their JSON object
         # and split here (far cheaper than json_each in SQL); text answers only counted.
-        raw = _raw_value(session)
+        results = {qid: QuestionResult(q) for qid, q in questions.items()}
+        if not questions:
+            return results
+        raw = _raw_value(dialect)
         answers = Answer.__table__.join(Response.__table__, _r.id == _a.response_id)
         decode = _JSONDecoder()
-        result = await session.stream(
+        result = await conn.stream(
             sa.select(_a.question_id, raw, sa.func.count()).select_from(answers)
             .where(of_consultation, _a.value.is_not(None)).group_by(_a.question_id, raw)
         )
@@ -282,24 +328,51 @@ async def _summary(session: AsyncSession, consultation_id: int, questionnaire: Q
                     res.answered += n
                 else:
                     tally(res.question, decode(value), n, res)
-        text_ids = [qid for qid, q in questions.items() if q.type == "text"]
-        if texts and text_ids:
-            listed = await _texts(session, of_consultation, text_ids, names, township_name, unnamed)
+        return results
 
-    ordered = [results[qid] for qid in questions]
-    counted = ResponseWindow(since, now, new_started, new_completed) if window is not None else None
-    return ResponseSummary(progress, ordered, listed, counted)
+    jobs: list[Callable[[Reader], Awaitable[Any]]] = [progress, grouped]
+    text_ids = [qid for qid, q in questions.items() if q.type == "text"]
+    if texts and text_ids:
+        township_name = {t.id: t.name for t in townships}
+
+        async def listed(conn: Reader) -> list[TextAnswer]:
+            return await _texts(conn, dialect, of_consultation, text_ids, names, township_name, unnamed)
+
+        jobs.append(listed)
+    return jobs
 
 
-async def _texts(session: AsyncSession, of_consultation: sa.ColumnElement[bool], question_ids: list[str],
+def _summary(questionnaire: Questionnaire | None, townships: list[TownshipRef], window: Window | None,
+             unnamed: list[tuple[Any, int]], counted: list[Any], results: dict[str, QuestionResult],
+             listed: list[TextAnswer] | None = None) -> ResponseSummary:
+    """The responses' summary from the results of `_summary_reads`."""
+    counts: dict[int, tuple[int, int]] = {}
+    new_started = new_completed = 0
+    for tid, started, completed, new_s, new_c in counted:
+        counts[tid] = (started, completed)
+        new_started += int(new_s)
+        new_completed += int(new_c)
+    township_name = {t.id: t.name for t in townships}
+    progress = [TownshipProgress(t.name, *counts.get(t.id, (0, 0))) for t in townships]
+    for tid in counts.keys() - township_name.keys():
+        record = TownshipProgress("", *counts[tid])
+        progress.append(record)
+        unnamed.append((record, tid))
+    questions = [q.id for q in questionnaire.questions] if questionnaire else []
+    since, now = window if window is not None else (None, None)
+    in_window = ResponseWindow(since, now, new_started, new_completed) if window is not None else None
+    return ResponseSummary(progress, [results[qid] for qid in questions], listed or [], in_window)
+
+
+async def _texts(conn: Reader, dialect: str, of_consultation: sa.ColumnElement[bool], question_ids: list[str],
                  names: _Pseudonyms, township_name: dict[int, str],
                  unnamed: list[tuple[Any, int]]) -> list[TextAnswer]:
     """The non-empty text answers, in question order and then response order (streamed)."""
     order = {qid: n for n, qid in enumerate(question_ids)}
     listed: list[tuple[int, int, TextAnswer]] = []
     decode = _JSONDecoder()
-    raw = _raw_value(session)
-    result = await session.stream(
+    raw = _raw_value(dialect)
+    result = await conn.stream(
         sa.select(_a.question_id, _r.id, _r.person_id, _r.township_id, raw)
         .select_from(Answer.__table__.join(Response.__table__, _r.id == _a.response_id))
         .where(of_consultation, _a.question_id.in_(question_ids), raw != "null")
@@ -360,7 +433,7 @@ async def plain_group_by_figures(session: AsyncSession, consultation_id: int) ->
     text = await session.scalar(sa.select(_c.questionnaire).where(_c.id == consultation_id))
     questionnaire = _questionnaire(text or "")
     questions = {q.id: q for q in questionnaire.questions} if questionnaire else {}
-    raw = _raw_value(session)
+    raw = _raw_value(session.bind.dialect.name)
     rows = (await session.execute(
         sa.select(_a.question_id, raw, sa.func.count())
         .select_from(Answer.__table__.join(Response.__table__, _r.id == _a.response_id))

@@ -33,14 +33,16 @@ import hmac
 import html
 import io
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from pyexcelerate import Format, Style, Workbook
+from pyexcelerate.Writer import Writer
 
 from surveys.consultation import format_local
 from surveys.duty_list import PART_ORDER
@@ -477,6 +479,36 @@ def _cell(value: Any) -> Any:
     return _clean(value) if value else None
 
 
+XML_CHUNK = 4096  # pieces of worksheet XML (a cell, a row tag …) per write to the zip
+
+
+class _ChunkedTemplate:
+    """PyExcelerate's worksheet template, its output joined into chunks of XML_CHUNK
+    pieces: the template yields a string per cell, and PyExcelerate writes each to the
+    zip on its own (a zlib call and a CRC update each)."""
+
+    def __init__(self, template: Any) -> None:
+        self.template = template
+
+    def generate(self, context: Any) -> Iterator[str]:
+        pieces = iter(self.template.generate(context))
+        while batch := list(islice(pieces, XML_CHUNK)):
+            yield "".join(batch)
+
+
+class _Writer(Writer):
+    """PyExcelerate's writer, for large workbooks: worksheet XML written in chunks
+    (`_ChunkedTemplate`; the per-cell writes were a third of the save of a county's
+    workbook of half a million cells), deflated at zlib's fastest level (about a third
+    larger, a few MB at county scale, and a tenth less time)."""
+
+    _worksheet_template = _ChunkedTemplate(Writer._worksheet_template)
+
+    def save(self, file: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("compresslevel", 1)
+        super().save(file, **kwargs)
+
+
 class _Book:
     """The workbook, written by PyExcelerate: cells as inline strings or numbers, two
     number formats (PCT, MEAN), column widths. PyExcelerate keeps a sheet's values in
@@ -485,6 +517,7 @@ class _Book:
 
     def __init__(self) -> None:
         self.book = Workbook()
+        self.book._writer = _Writer(self.book)  # type: ignore[attr-defined]
         self.styles = {PCT: Style(format=Format(PCT)), MEAN: Style(format=Format(MEAN))}
         self.open: _Sheet | None = None
 

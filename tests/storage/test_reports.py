@@ -10,8 +10,10 @@ from datetime import UTC, datetime, timedelta
 import openpyxl
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlmodel import SQLModel
 
 from storage import consultations, lists
+from storage.engine import make_engine, make_sessionmaker
 from storage.models import Comment, OffListReport, Response
 from storage.reports import load_consultation_data, plain_group_by_figures, stats
 from surveys.duty_list import DutyItem, Part
@@ -212,3 +214,38 @@ async def test_responses_from_a_township_no_longer_linked_keep_its_name(session_
     assert {r.township for r in data.responses} == {"青山镇", "绿水镇", "白云乡"}
     assert figures == headline_figures(data) == headline_figures(summed)
     assert [p.township for p in summed.summary.progress] == ["青山镇", "绿水镇", "白云乡"]
+
+
+async def test_an_in_memory_database_is_read_one_read_at_a_time() -> None:
+    """Reports read on connections of their own, side by side — except where the pool
+    has one connection for all (an in-memory SQLite database): there the reads go one
+    after another through the caller's session, never two at once on the connection."""
+    engine = make_engine("sqlite+aiosqlite://")
+    async with engine.begin() as conn:
+        await conn.run_sync(SQLModel.metadata.create_all)
+    out = [0]
+    most = [0]
+
+    def checkout(*_: object) -> None:
+        out[0] += 1
+        most[0] = max(most[0], out[0])
+
+    def checkin(*_: object) -> None:
+        out[0] -= 1
+
+    sa.event.listen(engine.sync_engine.pool, "checkout", checkout)
+    sa.event.listen(engine.sync_engine.pool, "checkin", checkin)
+    sessions = make_sessionmaker(engine)
+    try:
+        async with sessions() as s:
+            cid = await seed(s)
+        async with sessions() as s:
+            rows = await load_consultation_data(s, cid, KEY, TZ, answers=True)
+            most[0] = out[0]  # the session holds its connection
+            summed = await load_consultation_data(s, cid, KEY, TZ)
+    finally:
+        await engine.dispose()
+    assert most[0] == 1
+    assert summed.summary is not None and summed.summary == summarize(rows)
+    assert [p.started for p in summed.summary.progress] == [3, 2]
+    assert len(summed.comments) == 6 and len(summed.offlist) == 1 and len(summed.summary.texts) == 2

@@ -12,6 +12,7 @@ import pytest
 
 from surveys.questionnaire import Questionnaire, load_questionnaire
 from surveys.report import (
+    XML_CHUNK,
     CommentRecord,
     ConsultationData,
     ConsultationInfo,
@@ -250,6 +251,18 @@ def test_text_answers_sheet_keeps_formula_like_text_as_text(data: ConsultationDa
                         ("say", "其他建议", "'=cmd|' /C calc'!A0", "绿水镇", pseudonym(KEY, 4))]
     wb = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))  # text with a "'" in front (OWASP), never a formula
     assert wb["文字意见"]["C3"].data_type == "s"
+
+
+def test_a_workbook_larger_than_one_write_holds_every_row(data: ConsultationData) -> None:
+    # The worksheet XML goes to the zip in chunks of XML_CHUNK pieces (a cell or a row
+    # tag each): 3,000 text answers make several chunks, cut in the middle of rows.
+    many = [response(100 + n, "青山镇", T0, T0 + timedelta(hours=1), aware="yes", say=f"建议{n}")
+            for n in range(3000)]
+    data.responses.extend(many)
+    rows = sheets(data)["文字意见"]
+    assert 5 * len(rows) > 3 * XML_CHUNK  # five cells a row: more than three chunks
+    assert [r[2] for r in rows[1:]] == ["多办实事", "'=cmd|' /C calc'!A0"] + [f"建议{n}" for n in range(3000)]
+    assert [r[3] for r in rows[-3:]] == ["青山镇"] * 3
 
 
 def test_comments_sheet_lists_every_comment_not_hidden(data: ConsultationData) -> None:
