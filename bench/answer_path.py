@@ -4,13 +4,18 @@ Feeds raw updates to aiogram's Dispatcher (`feed_raw_update`) with a recording B
 session — no network — and compares:
 
 - echo: a bare aiogram Dispatcher whose one handler answers every message;
+- press floor: a bare aiogram Dispatcher whose one handler does what any answer to a
+  button press must (answer the press, edit the message to the next question with
+  its keyboard of nine buttons) and nothing else — no database, no questionnaire;
+  what aiogram's object model costs a press before any of our code runs;
 - answer: residents answering questionnaire questions through the real routers,
   middlewares and database (each update stores one answer and edits the question).
 
 Sequentially and with N users at once, on SQLite and (when reachable) PostgreSQL.
-Prints updates/s, the ratio answer/echo, and p50/p99 latency (best of --repeat
-interleaved runs of each; `stored` is the fewest answers any run stored, which must
-equal the updates). Target: ratio ≥ 0.6.
+Prints updates/s of each, the press floor's ratio to echo (÷echo: the most any
+answer path built on aiogram could reach), the ratio answer/echo, and the answer
+path's p50/p99 latency (best of --repeat interleaved runs of each; `stored` is the
+fewest answers any run stored, which must equal the updates). Target: ratio ≥ 0.6.
 
     .venv/bin/python bench/answer_path.py [--updates 2400] [--concurrency 200] [--repeat 3]
 """
@@ -28,7 +33,7 @@ from pathlib import Path
 
 import sqlalchemy as sa
 from aiogram import Bot, Dispatcher, Router
-from aiogram.types import Message
+from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
@@ -116,6 +121,30 @@ async def echo_run(n: int, users: int, concurrency: int) -> dict:
     t = time.perf_counter()
     lat = await drive(dp, bot, updates, concurrency)
     return figures("echo", lat, time.perf_counter() - t)
+
+
+async def press_floor_run(n: int, users: int, concurrency: int) -> dict:
+    router = Router()
+
+    @router.callback_query()
+    async def press(query: CallbackQuery) -> None:
+        data = query.data or ""
+        keyboard = InlineKeyboardMarkup(inline_keyboard=[
+            [InlineKeyboardButton(text=str(p), callback_data=f"{data}{p}") for p in range(1, 6)],
+            [InlineKeyboardButton(text="说不清", callback_data=f"{data}u")],
+            [InlineKeyboardButton(text=label, callback_data=f"{data}{a}") for a, label in
+             (("b", "上一题"), ("s", "跳过"), ("z", "暂停"))]])
+        await query.answer()
+        await query.message.edit_text(f"<b>{data}</b>", reply_markup=keyboard)  # type: ignore[union-attr]
+
+    dp = Dispatcher()
+    dp.include_router(router)
+    bot = Bot(TEST_TOKEN, session=RecordingSession())
+    await bot.me()
+    updates = [press_update(i + 1, 10_000 + i % users, 777, f"q:{i}:q{i % QUESTIONS}:p:") for i in range(n)]
+    t = time.perf_counter()
+    lat = await drive(dp, bot, updates, concurrency)
+    return figures("floor", lat, time.perf_counter() - t)
 
 
 _runs = iter(range(1, 1000))
@@ -211,20 +240,23 @@ async def main() -> None:
         dbs.append(("postgres", pg))
     if not args.default_gc:
         tune_gc()  # what `qingdan run` does once started
-    print(f"{'database':<10}{'mode':<14}{'echo/s':>9}{'answer/s':>10}{'ratio':>7}{'p50 ms':>8}{'p99 ms':>8}"
-          f"{'stored':>8}")
+    print(f"{'database':<10}{'mode':<14}{'echo/s':>9}{'floor/s':>9}{'÷echo':>7}{'answer/s':>10}{'ratio':>7}"
+          f"{'p50 ms':>8}{'p99 ms':>8}{'stored':>8}")
     try:
         for name, url in dbs:
             for mode, users, conc in (("sequential", 200, 1), (f"{args.concurrency} users", args.concurrency,
                                                                args.concurrency)):
-                echoes, answers = [], []
+                echoes, floors, answers = [], [], []
                 for _ in range(args.repeat):
                     echoes.append(await echo_run(args.updates, users, conc))
+                    floors.append(await press_floor_run(args.updates, users, conc))
                     answers.append(await answer_run(url, args.updates, users, conc))
                 echo = max(echoes, key=lambda r: r["rate"])
+                floor = max(floors, key=lambda r: r["rate"])
                 ans = max(answers, key=lambda r: r["rate"])
                 ans["stored"] = min(r["stored"] for r in answers)  # every run must store every answer
-                print(f"{name:<10}{mode:<14}{echo['rate']:>9.0f}{ans['rate']:>10.0f}{ans['rate'] / echo['rate']:>7.2f}"
+                print(f"{name:<10}{mode:<14}{echo['rate']:>9.0f}{floor['rate']:>9.0f}"
+                      f"{floor['rate'] / echo['rate']:>7.2f}{ans['rate']:>10.0f}{ans['rate'] / echo['rate']:>7.2f}"
                       f"{ans['p50']:>8.2f}{ans['p99']:>8.2f}{ans['stored']:>8}")
     finally:
         if pg:
