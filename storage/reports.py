@@ -140,12 +140,19 @@ class _Reads:
             return await job(conn)
 
     async def all(self, *jobs: Callable[[Reader], Awaitable[Any]]) -> list[Any]:
-        """Each job's result, in order (a failing job cancels the others)."""
+        """Each job's result, in order. A failing job's exception is raised as it is
+        (callers tell a lost database connection from other errors) once the other
+        jobs are cancelled and their connections returned."""
         if self.engine is None:
             return [await job(self.session) for job in jobs]
-        async with asyncio.TaskGroup() as group:
-            tasks = [group.create_task(self._run(job)) for job in jobs]
-        return [task.result() for task in tasks]
+        tasks = [asyncio.ensure_future(self._run(job)) for job in jobs]
+        try:
+            return list(await asyncio.gather(*tasks))
+        except BaseException:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            raise
 
 
 Window = tuple[datetime | None, datetime]

@@ -4,10 +4,12 @@ figures equal to those computed from the snapshot."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 from datetime import UTC, datetime, timedelta
 
 import openpyxl
+import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlmodel import SQLModel
@@ -15,7 +17,7 @@ from sqlmodel import SQLModel
 from storage import consultations, lists
 from storage.engine import make_engine, make_sessionmaker
 from storage.models import Comment, OffListReport, Response
-from storage.reports import load_consultation_data, plain_group_by_figures, stats
+from storage.reports import _Reads, load_consultation_data, plain_group_by_figures, stats
 from surveys.duty_list import DutyItem, Part
 from surveys.report import build_workbook, digest, feedback_report, headline_figures, pseudonym, summarize
 
@@ -249,3 +251,31 @@ async def test_an_in_memory_database_is_read_one_read_at_a_time() -> None:
     assert summed.summary is not None and summed.summary == summarize(rows)
     assert [p.started for p in summed.summary.progress] == [3, 2]
     assert len(summed.comments) == 6 and len(summed.offlist) == 1 and len(summed.summary.texts) == 2
+
+
+async def test_a_failing_read_raises_its_own_error_and_stops_the_others(session_factory) -> None:
+    """The report's reads run side by side; when one fails, its error comes out as it is
+    (not wrapped), and the reads still running are stopped and give back their
+    connections."""
+    started = asyncio.Event()
+    stopped: list[bool] = []
+
+    async def slow(conn) -> None:
+        await conn.execute(sa.text("select 1"))
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            stopped.append(True)
+            raise
+
+    async def failing(conn) -> None:
+        await started.wait()
+        await conn.execute(sa.text("select * from no_such_table"))
+
+    async with session_factory() as s:
+        pool = s.bind.sync_engine.pool
+        with pytest.raises(sa.exc.DBAPIError):
+            await asyncio.wait_for(_Reads(s).all(slow, failing), 10)
+        assert stopped == [True]
+        assert pool.checkedout() == 0
