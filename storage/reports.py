@@ -40,6 +40,7 @@ from surveys.report import (
     ConsultationData,
     ConsultationInfo,
     OffListRecord,
+    Pseudonyms,
     QuestionResult,
     ReportItem,
     ResponseRecord,
@@ -48,7 +49,6 @@ from surveys.report import (
     TextAnswer,
     TownshipProgress,
     TownshipRef,
-    pseudonym,
     tally,
 )
 
@@ -62,18 +62,6 @@ _t = Township.__table__.c
 _i = DutyItemRow.__table__.c
 _o = OffListReport.__table__.c
 _c = Consultation.__table__.c
-
-
-class _Pseudonyms:
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.cache: dict[int, str] = {}
-
-    def __call__(self, person_id: int) -> str:
-        value = self.cache.get(person_id)
-        if value is None:
-            value = self.cache[person_id] = pseudonym(self.key, person_id)
-        return value
 
 
 def _questionnaire(text: str) -> Questionnaire | None:
@@ -176,7 +164,7 @@ async def load_consultation_data(
         raise LookupError(f"consultation {consultation_id}")
     info = ConsultationInfo(row.id, row.title, row.status, row.opens_at, row.closes_at, timezone)
     questionnaire = _questionnaire(row.questionnaire or "")
-    names = _Pseudonyms(pseudonym_key)
+    names = Pseudonyms(pseudonym_key)
 
     township_rows = (await session.execute(
         sa.select(_ct.township_id, _t.name, _ct.list_id).join(Township.__table__, _t.id == _ct.township_id)
@@ -258,7 +246,7 @@ async def load_consultation_data(
     return ConsultationData(info, townships, items, questionnaire, responses, comments, offlist, summary)
 
 
-async def _responses(session: AsyncSession, consultation_id: int, names: _Pseudonyms,
+async def _responses(session: AsyncSession, consultation_id: int, names: Pseudonyms,
                      township_name: dict[int, str], unnamed: list[tuple[Any, int]]) -> list[ResponseRecord]:
     """Every response with every answer (streamed in partitions)."""
     responses: dict[int, ResponseRecord] = {}
@@ -287,7 +275,7 @@ async def _responses(session: AsyncSession, consultation_id: int, names: _Pseudo
 
 
 def _summary_reads(dialect: str, consultation_id: int, questionnaire: Questionnaire | None,
-                   townships: list[TownshipRef], names: _Pseudonyms, window: Window | None, texts: bool,
+                   townships: list[TownshipRef], names: Pseudonyms, window: Window | None, texts: bool,
                    unnamed: list[tuple[Any, int]]) -> list[Callable[[Reader], Awaitable[Any]]]:
     """The reads of the responses' summary: started/completed per township (with the
     window's counts), the answers grouped by question and value, and the text answers
@@ -370,7 +358,7 @@ def _summary(questionnaire: Questionnaire | None, townships: list[TownshipRef], 
 
 
 async def _texts(conn: Reader, dialect: str, of_consultation: sa.ColumnElement[bool], question_ids: list[str],
-                 names: _Pseudonyms, township_name: dict[int, str],
+                 names: Pseudonyms, township_name: dict[int, str],
                  unnamed: list[tuple[Any, int]]) -> list[TextAnswer]:
     """The non-empty text answers, in question order and then response order."""
     order = {qid: n for n, qid in enumerate(question_ids)}

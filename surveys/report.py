@@ -29,6 +29,7 @@ others become formulas when a cell is edited or the sheet saved as CSV.
 
 from __future__ import annotations
 
+import base64
 import hmac
 import html
 import io
@@ -58,7 +59,6 @@ EXCEL_CELL_LIMIT = 32767
 GIST_CHARS = 120
 TOP_ITEMS = 5
 DIGEST_MAX_TOWNSHIPS = 40
-_B32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648 base32
 
 
 # --- the snapshot ----------------------------------------------------------------------
@@ -209,9 +209,29 @@ class ConsultationData:
 def pseudonym(key: str, person_id: int) -> str:
     """A short, stable, keyed pseudonym ("R-" + 10 base32 characters). Without the
     key nobody can go back from it to the Telegram id."""
-    digest = hmac.digest(key.encode("utf-8"), str(int(person_id)).encode("ascii"), "sha256")
-    bits = int.from_bytes(digest[:7], "big") >> 6  # the first 50 bits: 10 base32 characters
-    return "R-" + "".join(_B32[(bits >> shift) & 31] for shift in range(45, -5, -5))
+    return _pseudonym_of(hmac.digest(key.encode("utf-8"), str(int(person_id)).encode("ascii"), "sha256"))
+
+
+def _pseudonym_of(digest: bytes) -> str:
+    return "R-" + base64.b32encode(digest[:7])[:10].decode("ascii")  # the first 50 bits
+
+
+class Pseudonyms:
+    """`pseudonym(key, ·)` for the many people of a report: the keyed hash set up once
+    and its state copied for each person (half the time of a fresh HMAC), each
+    person's pseudonym computed once."""
+
+    def __init__(self, key: str) -> None:
+        self._keyed = hmac.new(key.encode("utf-8"), digestmod="sha256")
+        self._known: dict[int, str] = {}
+
+    def __call__(self, person_id: int) -> str:
+        value = self._known.get(person_id)
+        if value is None:
+            keyed = self._keyed.copy()
+            keyed.update(str(int(person_id)).encode("ascii"))
+            value = self._known[person_id] = _pseudonym_of(keyed.digest())
+        return value
 
 
 # --- texts -------------------------------------------------------------------------------

@@ -17,6 +17,7 @@ from surveys.report import (
     ConsultationData,
     ConsultationInfo,
     OffListRecord,
+    Pseudonyms,
     ReportItem,
     ResponseRecord,
     TownshipRef,
@@ -173,6 +174,14 @@ def test_pseudonym_is_stable_short_keyed_and_never_the_raw_id() -> None:
     assert "123456789" not in a
     assert a != pseudonym("k2", 123456789)
     assert a != pseudonym("k1", 123456788)
+    assert a == "R-ABNZ3NFQSH"  # as every earlier version computed it: reports stay comparable
+
+
+def test_pseudonyms_of_many_people_equal_each_ones_pseudonym() -> None:
+    many = Pseudonyms("k1")
+    ids = [1, 123456789, 7_000_000_000, *range(10_000, 10_300)]
+    assert [many(i) for i in ids] == [pseudonym("k1", i) for i in ids]
+    assert many(123456789) == "R-ABNZ3NFQSH"
 
 
 def test_workbook_never_shows_a_telegram_id(data: ConsultationData) -> None:
