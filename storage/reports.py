@@ -111,8 +111,9 @@ class _Reads:
     no longer waits for, nor makes wait, the text answers, comments and the rest, and
     the rows of one are turned into records while another runs. Where every connection
     is the same one (an in-memory SQLite database's pool) or the session is bound to a
-    connection: one read after another on the caller's session. The reads are separate snapshots: a report taken
-    while answers still arrive may count one that its list does not show yet."""
+    connection: one read after another on the caller's session. The reads are separate
+    snapshots: a report taken while answers still arrive may count one that its list
+    does not show yet."""
 
     def __init__(self, session: AsyncSession) -> None:
         bind = session.bind
@@ -121,10 +122,8 @@ class _Reads:
         shared = isinstance(bind, AsyncEngine) and isinstance(bind.pool, StaticPool | SingletonThreadPool)
         self.engine = bind if isinstance(bind, AsyncEngine) and not shared else None
 
-    async def _run(self, job: Callable[[Reader], Awaitable[T]]) -> T:
-        if self.engine is None:
-            return await job(self.session)
-        async with self.engine.connect() as conn:
+    async def _run(self, engine: AsyncEngine, job: Callable[[Reader], Awaitable[T]]) -> T:
+        async with engine.connect() as conn:
             return await job(conn)
 
     async def all(self, *jobs: Callable[[Reader], Awaitable[Any]]) -> list[Any]:
@@ -133,7 +132,7 @@ class _Reads:
         jobs are cancelled and their connections returned."""
         if self.engine is None:
             return [await job(self.session) for job in jobs]
-        tasks = [asyncio.ensure_future(self._run(job)) for job in jobs]
+        tasks = [asyncio.ensure_future(self._run(self.engine, job)) for job in jobs]
         try:
             return list(await asyncio.gather(*tasks))
         except BaseException:

@@ -209,11 +209,7 @@ class ConsultationData:
 def pseudonym(key: str, person_id: int) -> str:
     """A short, stable, keyed pseudonym ("R-" + 10 base32 characters). Without the
     key nobody can go back from it to the Telegram id."""
-    return _pseudonym_of(hmac.digest(key.encode("utf-8"), str(int(person_id)).encode("ascii"), "sha256"))
-
-
-def _pseudonym_of(digest: bytes) -> str:
-    return "R-" + base64.b32encode(digest[:7])[:10].decode("ascii")  # the first 50 bits
+    return Pseudonyms(key)(person_id)
 
 
 class Pseudonyms:
@@ -230,7 +226,8 @@ class Pseudonyms:
         if value is None:
             keyed = self._keyed.copy()
             keyed.update(str(int(person_id)).encode("ascii"))
-            value = self._known[person_id] = _pseudonym_of(keyed.digest())
+            # HMAC-SHA256 of the id, its first 50 bits as 10 base32 characters
+            value = self._known[person_id] = "R-" + base64.b32encode(keyed.digest()[:7])[:10].decode("ascii")
         return value
 
 
