@@ -127,14 +127,16 @@ async def save(session: AsyncSession, change: Change) -> None:
                                                        _answer.c.question_id.in_(list(change.drop_answers))))
 
 
-async def advance_live_message(session: AsyncSession, response_id: int, message_id: int) -> None:
+async def advance_live_message(session: AsyncSession, response_id: int, message_id: int) -> bool:
     """Make `message_id` the live question message, unless a newer one already is
-    (Telegram's message ids grow within a chat). No version check: it only moves forward."""
-    await session.execute(
+    (Telegram's message ids grow within a chat). No version check: it only moves forward.
+    Whether it did (the row's version went up by one)."""
+    result = await session.execute(
         sa.update(_response)
         .where(_response.c.id == response_id,
                sa.or_(_response.c.message_id.is_(None), _response.c.message_id < message_id))
         .values(message_id=message_id, version=_response.c.version + 1))
+    return bool(result.rowcount == 1)  # type: ignore[attr-defined]
 
 
 def dumps(value: Any) -> str:

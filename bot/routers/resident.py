@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import copy
 import html
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiogram import F, Router
@@ -289,10 +289,16 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None, message
     # The new message becomes the live one: a second, small commit (the answers were
     # durable before anything was sent). A press on it that arrives meanwhile is
     # accepted all the same: it is newer than the stored live message.
-    await advance_live_message(ctx.session, after.id, sent.message_id)
+    advanced = await advance_live_message(ctx.session, after.id, sent.message_id)
     await ctx.session.commit()
     assert ctx.path is not None
-    ctx.path.responses.forget(after.id)
+    if advanced:
+        # The first press on the new message finds the response in the cache. If anyone
+        # wrote it between the two commits, the database is a version ahead of this
+        # copy, and that press's write is refused as stale and computed again.
+        ctx.path.responses.put(replace(after, message_id=sent.message_id, version=after.version + 1))
+    else:
+        ctx.path.responses.forget(after.id)
 
 
 async def _commit(ctx: Ctx, flow: Flow) -> ResponseState:

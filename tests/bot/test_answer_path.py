@@ -155,3 +155,57 @@ async def test_a_press_whose_reads_hit_the_caches_opens_no_database_session(harn
     assert opened == []
     assert h.api.last(USER).message_id == second.message_id  # the screen moved on in place
     assert len(await _stored(h)) == 2
+
+
+async def _question_sent_anew(h):
+    """A resident on question 2 who typed instead of pressing: the question is sent
+    again as a new message, which becomes the live one. (user, that message)"""
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    await h.feed(u.message("随便说点"))
+    sent = h.api.last(USER)
+    assert sent.method == "sendMessage" and sent.message_id != q.message_id
+    return u, sent
+
+
+def _count_loads(monkeypatch) -> list[int]:
+    import bot.routers.resident as resident
+
+    loads: list[int] = []
+    real = resident.load_state
+
+    async def counting(session, response_id, *args, **kwargs):
+        loads.append(response_id)
+        return await real(session, response_id, *args, **kwargs)
+
+    monkeypatch.setattr(resident, "load_state", counting)
+    return loads
+
+
+async def test_a_press_on_a_question_sent_anew_takes_the_response_from_the_cache(harness, monkeypatch):
+    h = harness
+    u, sent = await _question_sent_anew(h)
+    loads = _count_loads(monkeypatch)
+    await h.feed(u.press(sent.message_id, _data(sent.reply_markup, "3")))
+    assert loads == []
+    assert h.api.last(USER).message_id == sent.message_id  # the screen moved on in place
+    assert await _stored(h) == {"aware": "well", "sat_welfare": 3}
+
+
+async def test_a_press_on_a_question_sent_anew_is_right_when_the_response_moved_on_meanwhile(harness, monkeypatch,
+                                                                                             caplog):
+    # Another process wrote the response after the new message was sent: the cached copy
+    # is a version behind, the press's write is refused as stale, and it is computed again.
+    h = harness
+    u, sent = await _question_sent_anew(h)
+    async with h.sessions() as s:
+        await s.execute(sa.update(Response).where(Response.person_id == USER).values(version=Response.version + 1))
+        await s.commit()
+    loads = _count_loads(monkeypatch)
+    caplog.set_level("INFO", logger="bot.middlewares")
+    await h.feed(u.press(sent.message_id, _data(sent.reply_markup, "3")))
+    assert any("moved on; computing the press again" in r.getMessage() for r in caplog.records)
+    assert len(loads) == 1  # read again once, after the stale write
+    assert await _stored(h) == {"aware": "well", "sat_welfare": 3}
+    assert h.api.last(USER).message_id == sent.message_id and "第 3/8 题" in h.api.last(USER).text
