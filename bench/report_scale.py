@@ -13,7 +13,7 @@ rows the workbook must list (text answers and comments, plain values, no formatt
 and prints a table with the times (the fastest of --repeat interleaved runs of each:
 this machine's speed drifts), their ratio (target ≤ 1.5×) and peak memory. It
 also times the digest alone as /digest and the daily digest build it (load without
-text answers + digest), and checks, untimed, that the headline figures of both paths
+text answers or the tally per question — no answer row read — + digest), and checks, untimed, that the headline figures of both paths
 are equal and that the SQL summary equals the one computed in Python from every
 answer row (`load_consultation_data(answers=True)`; skip with --no-verify).
 
@@ -203,7 +203,8 @@ async def measure(url: str, cid: int, with_tracemalloc: bool, verify: bool, repe
             out["answers"] = await s.scalar(sa.select(sa.func.count()).select_from(Answer.__table__))
         async with sessions() as s:  # what /digest and the daily digest do: no text answers listed
             t = time.perf_counter()
-            light = await load_consultation_data(s, cid, "bench-key", "Asia/Shanghai", window=WINDOW, texts=False)
+            light = await load_consultation_data(s, cid, "bench-key", "Asia/Shanghai", window=WINDOW, texts=False,
+                                                 results=False)
             digest(light, *WINDOW).text("zh_CN")
             out["digest_only"] = time.perf_counter() - t
         async with sessions() as s:  # one more GROUP BY run, after the digest's, for a fair comparison
@@ -334,7 +335,7 @@ def main() -> None:
           "only the rows the workbook lists (text answers, comments), unformatted; least = (GROUP BY + floor) / "
           "GROUP BY, the lowest ratio a report holding those rows could reach with this writer (its load includes "
           "the GROUP BY). /digest = load without text "
-          "answers + digest. same = headline figures equal (and, unless --no-verify, the SQL summary equals "
+          "answers or tallies (no answer row read) + digest. same = headline figures equal (and, unless --no-verify, the SQL summary equals "
           "the one of every answer row). RSS: process max RSS before → after the report (includes seeding).")
     print(json.dumps([{k: (round(v, 3) if isinstance(v, float) else v) for k, v in r.items()} for r in results]))
 

@@ -236,7 +236,7 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
 
 async def _data(session: AsyncSession, settings: Settings, consultation_id: int, **options: Any) -> Any:
     """The report snapshot (responses aggregated in SQL); `options` go to load_consultation_data
-    (a digest passes its window and texts=False)."""
+    (a digest passes its window, texts=False and results=False)."""
     from storage.reports import load_consultation_data
 
     return await load_consultation_data(session, consultation_id, settings.pseudonym_key, settings.timezone,
@@ -253,7 +253,8 @@ async def digest_for(session: AsyncSession, settings: Settings, consultation_id:
     c = await session.get(Consultation, consultation_id)
     if c is None:
         raise LookupError(consultation_id)
-    data = await _data(session, settings, consultation_id, window=(c.last_digest_at, now), texts=False)
+    data = await _data(session, settings, consultation_id, window=(c.last_digest_at, now), texts=False,
+                       results=False)
     return digest(data, c.last_digest_at, now).text(locale), completion_chart(data, locale)
 
 
@@ -283,7 +284,8 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
         if is_quiet(now, FollowUp.from_dict(c.settings), tz) or await followup.job_done(session, key):
             return None
         since, title = c.last_digest_at, c.title
-        data = await _data(session, s.settings, consultation_id, window=(since, now), texts=False)
+        data = await _data(session, s.settings, consultation_id, window=(since, now), texts=False,
+                           results=False)
         recipients = await organizers(session, s.settings.organizer_ids)
         langs = await followup.languages(session, recipients)
     d = digest(data, since, now)

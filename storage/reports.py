@@ -147,14 +147,15 @@ Window = tuple[datetime | None, datetime]
 
 async def load_consultation_data(
     session: AsyncSession, consultation_id: int, pseudonym_key: str, timezone: str, *,
-    window: Window | None = None, texts: bool = True, answers: bool = False,
+    window: Window | None = None, texts: bool = True, results: bool = True, answers: bool = False,
 ) -> ConsultationData:
     """Everything the reports need about one consultation; people only as pseudonyms.
 
     The responses come as a `ResponseSummary` computed in SQL, with the counts of the
-    digest `window` (since, now] when one is given and the text answers unless
-    `texts=False` (the digest needs none). `answers=True` lists every response and
-    answer instead (no summary: surveys.report summarizes them)."""
+    digest `window` (since, now] when one is given, the text answers unless
+    `texts=False`, and the tally per question unless `results=False` (the digest needs
+    neither: without them no answer row is read). `answers=True` lists every response
+    and answer instead (no summary: surveys.report summarizes them)."""
     row = (await session.execute(
         sa.select(_c.id, _c.title, _c.status, _c.opens_at, _c.closes_at, _c.questionnaire)
         .where(_c.id == consultation_id)
@@ -223,9 +224,11 @@ async def load_consultation_data(
         comments, offlist = await reads.all(comment_rows, offlist_rows)
     else:
         jobs = _summary_reads(reads.dialect, consultation_id, questionnaire, townships, names, window, texts,
-                              unnamed)
-        *parts, comments, offlist = await reads.all(*jobs, comment_rows, offlist_rows)
-        summary = _summary(questionnaire, townships, window, unnamed, *parts)
+                              results, unnamed)
+        *found, comments, offlist = await reads.all(*jobs.values(), comment_rows, offlist_rows)
+        parts = dict(zip(jobs, found, strict=True))
+        summary = _summary(questionnaire, townships, window, unnamed, parts["progress"], parts.get("grouped"),
+                           parts.get("listed"))
 
     if unnamed:  # rows from a township no longer linked to the consultation: name it anyway
         extra = dict((await session.execute(
@@ -275,10 +278,11 @@ async def _responses(session: AsyncSession, consultation_id: int, names: Pseudon
 
 def _summary_reads(dialect: str, consultation_id: int, questionnaire: Questionnaire | None,
                    townships: list[TownshipRef], names: Pseudonyms, window: Window | None, texts: bool,
-                   unnamed: list[tuple[Any, int]]) -> list[Callable[[Reader], Awaitable[Any]]]:
-    """The reads of the responses' summary: started/completed per township (with the
-    window's counts), the answers grouped by question and value, and the text answers
-    listed unless `texts` is False. `_summary` puts their results together."""
+                   results: bool, unnamed: list[tuple[Any, int]]) -> dict[str, Callable[[Reader], Awaitable[Any]]]:
+    """The reads of the responses' summary, by name: started/completed per township
+    (with the window's counts), the answers grouped by question and value unless
+    `results` is False, and the text answers listed unless `texts` is False. `_summary`
+    puts their results together."""
     of_consultation = _r.consultation_id == consultation_id
     since, now = window if window is not None else (None, None)
 
@@ -322,7 +326,9 @@ def _summary_reads(dialect: str, consultation_id: int, questionnaire: Questionna
                 tally(res.question, decode(value), n, res)
         return results
 
-    jobs: list[Callable[[Reader], Awaitable[Any]]] = [progress, grouped]
+    jobs: dict[str, Callable[[Reader], Awaitable[Any]]] = {"progress": progress}
+    if results:
+        jobs["grouped"] = grouped
     text_ids = [qid for qid, q in questions.items() if q.type == "text"]
     if texts and text_ids:
         township_name = {t.id: t.name for t in townships}
@@ -330,14 +336,15 @@ def _summary_reads(dialect: str, consultation_id: int, questionnaire: Questionna
         async def listed(conn: Reader) -> list[TextAnswer]:
             return await _texts(conn, dialect, of_consultation, text_ids, names, township_name, unnamed)
 
-        jobs.append(listed)
+        jobs["listed"] = listed
     return jobs
 
 
 def _summary(questionnaire: Questionnaire | None, townships: list[TownshipRef], window: Window | None,
-             unnamed: list[tuple[Any, int]], counted: list[Any], results: dict[str, QuestionResult],
-             listed: list[TextAnswer] | None = None) -> ResponseSummary:
-    """The responses' summary from the results of `_summary_reads`."""
+             unnamed: list[tuple[Any, int]], counted: list[Any], results: dict[str, QuestionResult] | None,
+             listed: list[TextAnswer] | None) -> ResponseSummary:
+    """The responses' summary from the results of `_summary_reads` (no tally per
+    question when `results` is None)."""
     counts: dict[int, tuple[int, int]] = {}
     new_started = new_completed = 0
     for tid, started, completed, new_s, new_c in counted:
@@ -350,10 +357,11 @@ def _summary(questionnaire: Questionnaire | None, townships: list[TownshipRef], 
         record = TownshipProgress("", *counts[tid])
         progress.append(record)
         unnamed.append((record, tid))
-    questions = [q.id for q in questionnaire.questions] if questionnaire else []
+    questions = [q.id for q in questionnaire.questions] if questionnaire and results is not None else []
     since, now = window if window is not None else (None, None)
     in_window = ResponseWindow(since, now, new_started, new_completed) if window is not None else None
-    return ResponseSummary(progress, [results[qid] for qid in questions], listed or [], in_window)
+    return ResponseSummary(progress, [results[qid] for qid in questions] if results else [], listed or [],
+                           in_window)
 
 
 async def _texts(conn: Reader, dialect: str, of_consultation: sa.ColumnElement[bool], question_ids: list[str],

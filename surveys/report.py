@@ -175,8 +175,9 @@ class ResponseWindow:
 class ResponseSummary:
     """Everything the reports read of the responses: started/completed per township (the
     consultation's order, then townships no longer linked, by name), a tally per question
-    (questionnaire order), the text answers (question order, then response order) and,
-    optionally, the counts in one digest window."""
+    (questionnaire order; none when loaded for a digest, which shows no question), the
+    text answers (question order, then response order) and, optionally, the counts in
+    one digest window."""
 
     progress: list[TownshipProgress]
     questions: list[QuestionResult]

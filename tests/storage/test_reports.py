@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 import openpyxl
@@ -200,6 +201,39 @@ async def test_reports_build_from_the_stored_consultation(session_factory) -> No
     assert "共收到意见 4 条，其中采纳 1 条、部分采纳 0 条、不采纳 1 条，尚未答复 2 条" in text
     d = digest(data, None, CLOSES - timedelta(days=1))
     assert (d.total_started, d.total_completed, d.total_comments) == (5, 3, 4)
+
+
+async def test_a_digest_is_loaded_without_reading_a_single_answer_row(session_factory) -> None:
+    """The digest shows progress, comments and off-list reports, no question: loaded for
+    it (results=False, texts=False) no statement reads the answer table — the GROUP BY
+    over every answer is the report's costliest read — and the digest is the same."""
+    async with session_factory() as s:
+        cid = await seed(s)
+    window = (CLOSES - timedelta(days=4), CLOSES - timedelta(days=1))
+    engine = s.bind.sync_engine
+    statements: dict[str, list[str]] = {"full": [], "light": []}
+    current = ["full"]
+
+    def seen(conn, cursor, statement, *args) -> None:
+        statements[current[0]].append(statement)
+
+    sa.event.listen(engine, "before_cursor_execute", seen)
+    try:
+        async with session_factory() as s:
+            full = await load_consultation_data(s, cid, KEY, TZ, window=window)
+        current[0] = "light"
+        async with session_factory() as s:
+            light = await load_consultation_data(s, cid, KEY, TZ, window=window, texts=False, results=False)
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", seen)
+
+    def reads_answers(which: str) -> bool:
+        return any(re.search(r"\banswer\b", x) for x in statements[which])
+
+    assert reads_answers("full") and statements["light"] and not reads_answers("light")
+    assert light.summary is not None and light.summary.questions == [] and light.summary.texts == []
+    assert digest(light, *window) == digest(full, *window)
+    assert digest(light, *window).text() == digest(full, *window).text()
 
 
 async def test_responses_from_a_township_no_longer_linked_keep_its_name(session_factory) -> None:
