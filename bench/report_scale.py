@@ -13,9 +13,10 @@ rows the workbook must list (text answers and comments, plain values, no formatt
 and prints a table with the times (the fastest of --repeat interleaved runs of each:
 this machine's speed drifts), their ratio (target ≤ 1.5×) and peak memory. It
 also times the digest alone as /digest and the daily digest build it (load without
-text answers or the tally per question — no answer row read — + digest), and checks, untimed, that the headline figures of both paths
-are equal and that the SQL summary equals the one computed in Python from every
-answer row (`load_consultation_data(answers=True)`; skip with --no-verify).
+text answers or the tally per question — no answer row read — + digest), and checks,
+untimed, that the headline figures of both paths are equal and that the SQL summary
+equals the one computed in Python from every answer row
+(`load_consultation_data(answers=True)`; skip with --no-verify).
 
     .venv/bin/python bench/report_scale.py [--respondents 100000] [--comments 20000]
                                            [--no-postgres] [--no-verify] [--tracemalloc]
