@@ -227,8 +227,7 @@ async def load_consultation_data(
                               results, unnamed)
         *found, comments, offlist = await reads.all(*jobs.values(), comment_rows, offlist_rows)
         parts = dict(zip(jobs, found, strict=True))
-        summary = _summary(questionnaire, townships, window, unnamed, parts["progress"], parts.get("grouped"),
-                           parts.get("listed"))
+        summary = _summary(townships, window, unnamed, parts["progress"], parts.get("grouped"), parts.get("listed"))
 
     if unnamed:  # rows from a township no longer linked to the consultation: name it anyway
         extra = dict((await session.execute(
@@ -300,14 +299,14 @@ def _summary_reads(dialect: str, consultation_id: int, questionnaire: Questionna
 
     questions = {q.id: q for q in questionnaire.questions} if questionnaire else {}
 
-    async def grouped(conn: Reader) -> dict[str, QuestionResult]:
+    async def grouped(conn: Reader) -> list[QuestionResult]:
         # The answers grouped by question and stored JSON text — the very GROUP BY of
         # plain_group_by_figures: no filter or expression on the grouped rows, which
         # SQLite makes markedly slower. Item ratings are grouped on their JSON object
         # and split here (far cheaper than json_each in SQL); text answers only counted.
-        results = {qid: QuestionResult(q) for qid, q in questions.items()}
+        results = {qid: QuestionResult(q) for qid, q in questions.items()}  # questionnaire order
         if not questions:
-            return results
+            return []
         raw = _raw_value(dialect)
         answers = Answer.__table__.join(Response.__table__, _r.id == _a.response_id)
         decode = _JSONDecoder()
@@ -324,7 +323,7 @@ def _summary_reads(dialect: str, consultation_id: int, questionnaire: Questionna
                 res.answered += n
             else:
                 tally(res.question, decode(value), n, res)
-        return results
+        return list(results.values())
 
     jobs: dict[str, Callable[[Reader], Awaitable[Any]]] = {"progress": progress}
     if results:
@@ -340,8 +339,8 @@ def _summary_reads(dialect: str, consultation_id: int, questionnaire: Questionna
     return jobs
 
 
-def _summary(questionnaire: Questionnaire | None, townships: list[TownshipRef], window: Window | None,
-             unnamed: list[tuple[Any, int]], counted: list[Any], results: dict[str, QuestionResult] | None,
+def _summary(townships: list[TownshipRef], window: Window | None, unnamed: list[tuple[Any, int]],
+             counted: list[Any], results: list[QuestionResult] | None,
              listed: list[TextAnswer] | None) -> ResponseSummary:
     """The responses' summary from the results of `_summary_reads` (no tally per
     question when `results` is None)."""
@@ -357,11 +356,9 @@ def _summary(questionnaire: Questionnaire | None, townships: list[TownshipRef], 
         record = TownshipProgress("", *counts[tid])
         progress.append(record)
         unnamed.append((record, tid))
-    questions = [q.id for q in questionnaire.questions] if questionnaire and results is not None else []
     since, now = window if window is not None else (None, None)
     in_window = ResponseWindow(since, now, new_started, new_completed) if window is not None else None
-    return ResponseSummary(progress, [results[qid] for qid in questions] if results else [], listed or [],
-                           in_window)
+    return ResponseSummary(progress, results or [], listed or [], in_window)
 
 
 async def _texts(conn: Reader, dialect: str, of_consultation: sa.ColumnElement[bool], question_ids: list[str],
