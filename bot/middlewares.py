@@ -29,7 +29,6 @@ from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextR
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.middleware import FSMContextMiddleware
 from aiogram.types import CallbackQuery, TelegramObject, Update, User
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -256,14 +255,9 @@ class ContextMiddleware(BaseMiddleware):
         person = self.path.person(user.id)
         if person is not None and person.first_name == name and person.active:
             return person, None
-        p = Person.__table__.c  # type: ignore[attr-defined]
-        found = await self.path.rows(session, select(p.first_name, p.language, p.role, p.township_id, p.active)
-                                     .where(p.id == user.id))
-        row = found[0] if found else None
-        write = None if row is not None and row.first_name == name and row.active else {"id": user.id,
-                                                                                         "first_name": name}
-        person = Person(id=user.id, first_name=name, language=row.language if row else "",
-                        role=row.role if row else "resident", township_id=row.township_id if row else None,
-                        active=True)
+        row = await self.path.person_row(session, user.id)  # id, first_name, language, role, township_id, active
+        write = None if row is not None and row[1] == name and row[5] else {"id": user.id, "first_name": name}
+        person = Person(id=user.id, first_name=name, language=row[2] if row else "",
+                        role=row[3] if row else "resident", township_id=row[4] if row else None, active=True)
         self.path.keep_person(person)
         return person, write

@@ -16,25 +16,69 @@ What is cached, and why it is safe with several bot processes on one database:
 
 from __future__ import annotations
 
+import json
 import time
 import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, Integer, any_, bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from storage.consultations import Link, links_query
-from storage.direct import SQLiteDirect, direct, is_busy
+from storage.direct import KeyedReads, SQLiteDirect, direct, is_busy
 from storage.group_commit import GroupCommit
-from storage.models import Consultation, DutyItemRow, Person
-from storage.responses import StateCache
+from storage.models import Consultation, ConsultationTownship, DutyItemRow, Person, Township
+from storage.responses import ResponseState, StateCache, load_query, state_of
 from surveys.flow import ItemRef
 
 CONSULTATION_TTL = 5.0
 PERSON_TTL = 60.0
+
+
+def _json(text: str | None) -> Any:
+    return json.loads(text) if text is not None else None
+
+
+class PointRead:
+    """One kind of the answer path's point reads: `statement`'s rows whose first column
+    equals a key. SQLite: the statement for that key, on the loop's thread (see
+    AnswerPath.rows). PostgreSQL: batched with every read of the same kind in flight
+    (storage.direct.KeyedReads) on the process's reader connection — the reads of two hundred
+    residents' first presses at once cost a few queries, not two hundred pool checkouts,
+    pings and transactions, and two hundred loads of one consultation cost one."""
+
+    def __init__(self, name: str, statement: Any, key_type: Any) -> None:
+        from sqlalchemy.dialects.postgresql import ARRAY
+        from sqlalchemy.dialects.postgresql.asyncpg import dialect
+
+        self.name = name
+        self.statement = statement
+        self.key = statement.selected_columns[0]
+        keyed = statement.where(self.key == any_(bindparam("keys", type_=ARRAY(key_type))))
+        self.pg_query = str(keyed.compile(dialect=dialect()))
+
+    def reads(self) -> KeyedReads:
+        return KeyedReads(self.pg_query)
+
+
+_person = Person.__table__.c  # type: ignore[attr-defined]
+_consultation = Consultation.__table__.c  # type: ignore[attr-defined]
+_link, _township = ConsultationTownship.__table__.c, Township.__table__.c  # type: ignore[attr-defined]
+_item = DutyItemRow.__table__.c  # type: ignore[attr-defined]
+
+PERSON = PointRead("person", select(_person.id, _person.first_name, _person.language, _person.role,
+                                    _person.township_id, _person.active), BigInteger)
+# the screen (column 7) and the answer (9) are JSON: asyncpg gives their text
+RESPONSE = PointRead("response", load_query, Integer)
+CONSULTATION = PointRead("consultation", select(_consultation.id, _consultation.title, _consultation.intro,
+                                                _consultation.questionnaire, _consultation.status,
+                                                _consultation.opens_at, _consultation.closes_at), Integer)
+LINKS = PointRead("links", select(_link.consultation_id, _link.township_id, _township.name, _link.list_id)
+                  .join(Township.__table__, _township.id == _link.township_id).order_by(_link.id), Integer)
+ITEMS = PointRead("items", select(_item.list_id, _item.id, _item.part, _item.category, _item.name)
+                  .order_by(_item.position), Integer)
 
 
 @dataclass(frozen=True)
@@ -69,6 +113,7 @@ class AnswerPath:
         self._consultations: dict[int, tuple[float, ConsultationView]] = {}
         self._items: dict[int, tuple[ItemRef, ...]] = {}
         self._people: dict[int, tuple[float, Person]] = {}
+        self._reads = {point.name: point.reads() for point in (PERSON, RESPONSE, CONSULTATION, LINKS, ITEMS)}
 
     async def rows(self, session: AsyncSession, statement: Any) -> list[Any]:
         """The rows of a read. On SQLite straight on the loop's thread (a point read
@@ -83,22 +128,37 @@ class AnswerPath:
                     raise
         return list((await session.execute(statement)).all())
 
+    async def point(self, session: AsyncSession, point: PointRead, key: int) -> list[Any]:
+        """The rows of `point` for `key` as stored now (see PointRead)."""
+        if isinstance(self.direct, SQLiteDirect):
+            return await self.rows(session, point.statement.where(point.key == key))
+        return await self._reads[point.name].get(key, self.direct)
+
+    async def person_row(self, session: AsyncSession, person_id: int) -> Any | None:
+        """The person row (id, first_name, language, role, township_id, active), or None."""
+        found = await self.point(session, PERSON, person_id)
+        return found[0] if found else None
+
+    async def response(self, session: AsyncSession, response_id: int) -> ResponseState | None:
+        """The response and its answers as stored now (not from the cache)."""
+        rows = await self.point(session, RESPONSE, response_id)
+        if not isinstance(self.direct, SQLiteDirect):
+            rows = [(*r[:7], _json(r[7]), r[8], _json(r[9])) for r in rows]
+        return state_of(rows)
+
     async def consultation(self, session: AsyncSession, consultation_id: int) -> ConsultationView | None:
-        """The consultation, from this process's copy while it is fresh. Loaded by each
-        caller with its own session, never through another update's: a caller that
-        holds SQLite's write lock must not wait for a load that waits for a pooled
-        connection, while the pool's connections all wait for that lock."""
+        """The consultation, from this process's copy while it is fresh. Never read
+        through another update's session: on SQLite a caller that holds the write lock
+        must not wait for a load that waits for a pooled connection, while the pool's
+        connections all wait for that lock."""
         cached = self._consultations.get(consultation_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
-        c = Consultation.__table__.c  # type: ignore[attr-defined]
-        found = await self.rows(session, select(c.id, c.title, c.intro, c.questionnaire, c.status, c.opens_at,
-                                                c.closes_at).where(c.id == consultation_id))
+        found = await self.point(session, CONSULTATION, consultation_id)
         if not found:
             return None
-        links = [Link(*row) for row in await self.rows(session, links_query(consultation_id))]
-        view = ConsultationView(*found[0], tuple(TownshipLink(link.township_id, link.township, link.list_id)
-                                                 for link in links))
+        links = await self.point(session, LINKS, consultation_id)
+        view = ConsultationView(*found[0], tuple(TownshipLink(*row[1:]) for row in links))
         self._consultations[consultation_id] = (time.monotonic() + CONSULTATION_TTL, view)
         return view
 
@@ -108,10 +168,8 @@ class AnswerPath:
     async def items(self, session: AsyncSession, list_id: int) -> tuple[ItemRef, ...]:
         cached = self._items.get(list_id)
         if cached is None:
-            rows = await self.rows(session, select(DutyItemRow.id, DutyItemRow.part, DutyItemRow.category,
-                                                   DutyItemRow.name)
-                                   .where(DutyItemRow.list_id == list_id).order_by(DutyItemRow.position))
-            cached = tuple(ItemRef(id=r.id, part=r.part, category=r.category, name=r.name) for r in rows)
+            rows = await self.point(session, ITEMS, list_id)
+            cached = tuple(ItemRef(id=r[1], part=r[2], category=r[3], name=r[4]) for r in rows)
             self._items[list_id] = cached
         return cached
 

@@ -9,7 +9,9 @@ call (aiosqlite) and SQLAlchemy's own work; here it costs the statement.
   the caller falls back to a second connection in a thread of its own, which waits
   (busy_timeout) without blocking the loop.
 - PostgreSQL: one asyncpg connection per user (the writer, the reader), opened on
-  first use and again after a failure.
+  first use and again after a failure. Point reads by key go through `KeyedReads`:
+  the reads asked for while one query is on the wire share the next one; every kind
+  of them takes turns on the one reader connection.
 
 Both are closed when the engine is disposed.
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -91,6 +94,14 @@ class PostgresDirect:
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
         self._conns: dict[str, Any] = {}
+        self._turns: dict[str, asyncio.Lock] = {}
+
+    def turn(self, user: str) -> asyncio.Lock:
+        """For users whose connection several tasks share: hold it while using it."""
+        lock = self._turns.get(user)
+        if lock is None:
+            lock = self._turns[user] = asyncio.Lock()
+        return lock
 
     async def connection(self, user: str) -> Any:
         """The asyncpg connection of `user` (one task at a time uses it)."""
@@ -130,3 +141,69 @@ def direct(engine: AsyncEngine) -> SQLiteDirect | PostgresDirect:
         result = PostgresDirect(url.set(drivername="postgresql").render_as_string(hide_password=False))
     event.listen(engine.sync_engine, "engine_disposed", lambda _engine: result.close())
     return result
+
+
+class KeyedReads:
+    """Point reads by key on PostgreSQL, batched: every read asked for while a query is
+    on the wire is answered by the next single query (`… WHERE key = ANY($1)`, the key
+    its first column) on the `user` connection (shared, in turns, by every KeyedReads). Each read is answered by a
+    query that started after it was asked, so it is as fresh as a query of its own;
+    two hundred residents pressing at once cost a few queries instead of two hundred
+    pool checkouts, pings and transactions. A read that finds the connection lost (the
+    server restarted) is asked again once on a new connection — like the pool's
+    pre-ping; an error of SQL reaches every read of the batch."""
+
+    MAX_KEYS = 500
+
+    def __init__(self, query: str, user: str = "reader") -> None:
+        self.user = user
+        self.query = query
+        self._waiting: dict[Hashable, list[asyncio.Future[list[Any]]]] = {}
+        self._running: asyncio.Task[None] | None = None
+        self.queries = 0  # for tests and the benchmark
+
+    async def get(self, key: Hashable, direct: PostgresDirect) -> list[Any]:
+        """The rows (asyncpg records) whose first column is `key`."""
+        future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(future)
+        if self._running is None:
+            self._running = asyncio.create_task(self._read(direct))
+        return await future
+
+    async def _fetch(self, direct: PostgresDirect, keys: Sequence[Hashable]) -> list[Any]:
+        import asyncpg
+
+        for attempt in (1, 2):
+            async with direct.turn(self.user):
+                conn = await direct.connection(self.user)
+                try:
+                    self.queries += 1
+                    return list(await conn.fetch(self.query, keys))
+                except Exception as exc:
+                    direct.failed(self.user, exc)
+                    if attempt == 2 or isinstance(exc, asyncpg.PostgresError):
+                        raise
+        raise AssertionError("unreachable")
+
+    async def _read(self, direct: PostgresDirect) -> None:
+        try:
+            while self._waiting:
+                keys = list(self._waiting)[: self.MAX_KEYS]
+                batch = {k: self._waiting.pop(k) for k in keys}
+                try:
+                    records = await self._fetch(direct, keys)
+                except Exception as exc:  # noqa: BLE001 — every waiter gets the error
+                    for futures in batch.values():
+                        for f in futures:
+                            if not f.done():
+                                f.set_exception(exc)
+                    continue
+                found: dict[Hashable, list[Any]] = {}
+                for record in records:
+                    found.setdefault(record[0], []).append(record)
+                for k, futures in batch.items():
+                    for f in futures:
+                        if not f.done():
+                            f.set_result(found.get(k, []))
+        finally:
+            self._running = None

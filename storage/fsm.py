@@ -13,7 +13,6 @@ the price of not crash-looping.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -31,7 +30,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from storage.direct import PostgresDirect, SQLiteDirect, is_busy
+from storage.direct import KeyedReads, SQLiteDirect, is_busy
 from storage.models import FSMRecord
 
 log = logging.getLogger(__name__)
@@ -83,7 +82,10 @@ class SQLStorage(BaseStorage):
             self._insert = sqlite.insert
         else:  # pragma: no cover - only the two databases we support
             raise NotImplementedError(f"SQLStorage has no upsert for {dialect!r}")
-        self._states = _StateReads(self.engine)
+        # aiogram reads the FSM state of every update before any handler runs; on
+        # PostgreSQL the reads in flight at one moment share one query (on SQLite a read
+        # is a point query on the loop's thread, cheaper than any batching).
+        self._states = KeyedReads("SELECT key, state FROM fsm_state WHERE key = ANY($1::text[])")
 
     @property
     def _direct(self) -> Any:
@@ -129,7 +131,8 @@ class SQLStorage(BaseStorage):
                     if not is_busy(exc):
                         raise
             else:
-                return await self._states.get(self._key(key), direct)
+                rows = await self._states.get(self._key(key), direct)
+                return rows[0][1] if rows else None
         async with self._conn() as conn:
             return await conn.scalar(sa.select(_table.c.state).where(_table.c.key == self._key(key)))
 
@@ -167,54 +170,6 @@ class SQLStorage(BaseStorage):
 
     async def close(self) -> None:
         """The engine belongs to the caller; nothing to close here."""
-
-
-class _StateReads:
-    """aiogram reads the FSM state of every update before any handler runs. On
-    PostgreSQL the reads in flight at one moment share one query on a connection of
-    their own (storage.direct); each is answered by a query that started after it
-    was asked, so it is as fresh as a query of its own. (On SQLite a read is a
-    point query on the loop's thread, cheaper than any batching.)"""
-
-    MAX_KEYS = 500
-    QUERY = "SELECT key, state FROM fsm_state WHERE key = ANY($1::text[])"
-
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-        self._waiting: dict[str, list[asyncio.Future[str | None]]] = {}
-        self._running: asyncio.Task[None] | None = None
-
-    async def get(self, key: str, direct: PostgresDirect) -> str | None:
-        future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(key, []).append(future)
-        if self._running is None:
-            self._running = asyncio.create_task(self._read(direct))
-        return await future
-
-    async def _read(self, direct: PostgresDirect) -> None:
-        try:
-            while self._waiting:
-                keys = list(self._waiting)[: self.MAX_KEYS]
-                batch = {k: self._waiting.pop(k) for k in keys}
-                try:
-                    conn = await direct.connection("fsm")
-                    try:
-                        found = {r[0]: r[1] for r in await conn.fetch(self.QUERY, keys)}
-                    except Exception as exc:
-                        direct.failed("fsm", exc)
-                        raise
-                except Exception as exc:  # noqa: BLE001 — every waiter gets the error
-                    for futures in batch.values():
-                        for f in futures:
-                            if not f.done():
-                                f.set_exception(exc)
-                    continue
-                for k, futures in batch.items():
-                    for f in futures:
-                        if not f.done():
-                            f.set_result(found.get(k))
-        finally:
-            self._running = None
 
 
 class ResilientRedisStorage(RedisStorage):

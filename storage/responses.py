@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -79,7 +79,7 @@ class Change:
                        memo={})
 
 
-_load_query = (
+load_query = (
     sa.select(_response.c.id, _response.c.consultation_id, _response.c.person_id, _response.c.township_id,
               _response.c.message_id, _response.c.completed_at, _response.c.version, _response.c.screen,
               _answer.c.question_id, _answer.c.value)
@@ -87,18 +87,20 @@ _load_query = (
 )
 
 
-async def load_state(session: AsyncSession, response_id: int,
-                     rows_of: Callable[[AsyncSession, Any], Awaitable[list[Any]]] | None = None) -> ResponseState | None:
-    """The response and its answers, in one query (no row lock: the write checks the
-    version); `rows_of` runs it (default: the session)."""
-    query = _load_query.where(_response.c.id == response_id)
-    rows = await rows_of(session, query) if rows_of else (await session.execute(query)).all()
+def state_of(rows: Sequence[Any]) -> ResponseState | None:
+    """The response in the rows of `load_query` (one per answer, or one with no answer;
+    the columns in its order, JSON decoded)."""
     if not rows:
         return None
     r = rows[0]
-    answers = {row.question_id: row.value for row in rows if row.question_id is not None}
-    return ResponseState(r.id, r.consultation_id, r.person_id, r.township_id, r.message_id,
-                         r.completed_at is not None, r.version, answers, dict(r.screen or {}))
+    answers = {row[8]: row[9] for row in rows if row[8] is not None}
+    return ResponseState(r[0], r[1], r[2], r[3], r[4], r[5] is not None, r[6], answers, dict(r[7] or {}))
+
+
+async def load_state(session: AsyncSession, response_id: int) -> ResponseState | None:
+    """The response and its answers, in one query (no row lock: the write checks the
+    version)."""
+    return state_of((await session.execute(load_query.where(_response.c.id == response_id))).all())
 
 
 async def save(session: AsyncSession, change: Change) -> None:

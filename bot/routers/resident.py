@@ -103,7 +103,10 @@ async def _response(ctx: Ctx, response_id: int) -> tuple[ResponseState | None, b
     assert ctx.path is not None
     if ctx.grouped and (cached := ctx.path.responses.get(response_id)) is not None:
         return cached, True
-    loaded = await load_state(ctx.session, response_id, ctx.path.rows if ctx.grouped else None)
+    # a grouped press reads outside any transaction (batched on PostgreSQL); every
+    # other update in its own session's
+    loaded = await (ctx.path.response(ctx.session, response_id) if ctx.grouped
+                    else load_state(ctx.session, response_id))
     if loaded is not None:
         ctx.path.responses.put(loaded)
     return loaded, False

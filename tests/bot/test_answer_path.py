@@ -170,16 +170,24 @@ async def _question_sent_anew(h):
 
 
 def _count_loads(monkeypatch) -> list[int]:
+    """Every read of a response from the database, by the update's session or the
+    answer path's (batched) reads."""
     import bot.routers.resident as resident
+    from storage.answer_path import AnswerPath
 
     loads: list[int] = []
-    real = resident.load_state
+    real, real_path = resident.load_state, AnswerPath.response
 
-    async def counting(session, response_id, *args, **kwargs):
+    async def counting(session, response_id):
         loads.append(response_id)
-        return await real(session, response_id, *args, **kwargs)
+        return await real(session, response_id)
+
+    async def counting_path(self, session, response_id):
+        loads.append(response_id)
+        return await real_path(self, session, response_id)
 
     monkeypatch.setattr(resident, "load_state", counting)
+    monkeypatch.setattr(AnswerPath, "response", counting_path)
     return loads
 
 

@@ -1,0 +1,163 @@
+"""The answer path's point reads (storage.answer_path.PointRead): the same rows on both
+databases (on PostgreSQL they come through asyncpg, JSON and all), batched on
+PostgreSQL — the reads in flight at once share one query per kind — asked again once
+after the connection was lost, and an error of SQL given to every read it fails."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+import sqlalchemy as sa
+
+from storage.answer_path import CONSULTATION, PERSON, RESPONSE, answer_path
+from storage.consultations import create_consultation, start_response
+from storage.direct import KeyedReads, PostgresDirect
+from storage.engine import make_sessionmaker
+from storage.lists import save_list
+from storage.models import Answer, Person, Response
+from storage.responses import load_state
+from surveys.duty_list import DutyItem, Part
+
+QUESTIONNAIRE = "id: t\ntitle: 测\nquestions:\n  - id: q0\n    type: scale\n    text: 满意吗？\n" \
+                "  - id: q1\n    type: text\n    text: 说说？\n    required: false\n"
+
+
+async def _setup(sessions, people: int) -> tuple[int, int, list[int]]:
+    """A consultation of two townships; `people` residents each with a response (the
+    first with answers). Returns (consultation id, first list id, response ids)."""
+    now = datetime.now(UTC)
+    async with sessions() as s:
+        first = await save_list(s, "甲镇", [DutyItem(Part.BASIC, "甲一", basis="法"),
+                                           DutyItem(Part.COOPERATING, "甲二", basis="法")])
+        second = await save_list(s, "乙镇", [DutyItem(Part.BASIC, "乙一", basis="法")])
+        c = await create_consultation(s, title="测一测", questionnaire=QUESTIONNAIRE,
+                                      closes_at=now + timedelta(days=3), opens_at=now - timedelta(days=1),
+                                      list_ids=[first.id, second.id])
+        township = (await s.execute(sa.text("select township_id from duty_list where id=:i"),
+                                    {"i": first.id})).scalar()
+        ids = []
+        for pid in range(1, people + 1):
+            s.add(Person(id=10_000_000_000 + pid, first_name=f"人{pid}", role="resident", language="en"))
+            await s.flush()
+            ids.append((await start_response(s, c.id, 10_000_000_000 + pid, township)).id)
+        await s.execute(sa.update(Response).where(Response.id == ids[0])
+                        .values(screen={"at": "q1", "sel": {"q9": ["a", "b"]}}, message_id=77))
+        s.add(Answer(response_id=ids[0], question_id="q0", value=4))
+        s.add(Answer(response_id=ids[0], question_id="q1", value=None))  # skipped
+        await s.commit()
+        return c.id, first.id, ids
+
+
+async def test_point_reads_give_the_stored_rows_on_both_databases(database):
+    engine = database.engine()
+    sessions = make_sessionmaker(engine)
+    try:
+        cid, list_id, ids = await _setup(sessions, 2)
+        path = answer_path(engine)
+        async with sessions() as s:
+            stored = await load_state(s, ids[0])
+            state = await path.response(s, ids[0])
+            assert state == stored  # the same as through SQLAlchemy
+            assert state is not None and state.answers == {"q0": 4, "q1": None}
+            assert state.screen == {"at": "q1", "sel": {"q9": ["a", "b"]}} and state.message_id == 77
+            bare = await path.response(s, ids[1])
+            assert bare is not None and bare.answers == {} and bare.version == 0 and bare.screen == {}
+            assert await path.response(s, 999_999) is None
+
+            row = await path.person_row(s, 10_000_000_001)
+            assert row is not None and tuple(row) == (10_000_000_001, "人1", "en", "resident", None, True)
+            assert await path.person_row(s, 5) is None
+
+            view = await path.consultation(s, cid)
+            assert view is not None and view.title == "测一测" and view.status == "draft"
+            assert view.closes_at.tzinfo is not None and view.closes_at > datetime.now(UTC)
+            assert [link.township for link in view.links] == ["甲镇", "乙镇"]
+            assert view.links[0].list_id == list_id
+            assert await path.consultation(s, 999_999) is None
+
+            assert [(i.name, i.part) for i in await path.items(s, list_id)] == [("甲一", "basic"),
+                                                                                ("甲二", "cooperating")]
+    finally:
+        await engine.dispose()
+
+
+async def test_reads_in_flight_at_once_share_one_query_per_kind_on_postgresql(database):
+    if database.kind != "postgres":
+        pytest.skip("SQLite reads each key on the loop's thread: nothing to batch")
+    engine = database.engine()
+    sessions = make_sessionmaker(engine)
+    try:
+        cid, _, ids = await _setup(sessions, 60)
+        path = answer_path(engine)
+        people = [10_000_000_000 + n for n in range(1, 61)]
+        async with sessions() as s:
+            got = await asyncio.gather(*(path.response(s, rid) for rid in ids),
+                                       *(path.person_row(s, pid) for pid in people),
+                                       *(path.consultation(s, cid) for _ in range(60)),
+                                       path.response(s, 999_999))
+        responses, persons, views, missing = got[:60], got[60:120], got[120:180], got[180]
+        assert [r.id for r in responses] == ids and [r.person_id for r in responses] == people
+        assert [p[1] for p in persons] == [f"人{n}" for n in range(1, 61)]
+        assert all(v is not None and v.id == cid for v in views) and missing is None
+        reads = path._reads
+        assert reads[RESPONSE.name].queries == 1  # 61 responses, one query
+        assert reads[PERSON.name].queries == 1
+        assert reads[CONSULTATION.name].queries == 1  # 60 loads of one consultation, one query
+    finally:
+        await engine.dispose()
+
+
+async def test_a_read_on_a_lost_connection_is_asked_again_on_a_new_one(database, monkeypatch):
+    if database.kind != "postgres":
+        pytest.skip("PostgreSQL's reader connection")
+    engine = database.engine()
+    sessions = make_sessionmaker(engine)
+    try:
+        _, _, ids = await _setup(sessions, 1)
+        path = answer_path(engine)
+        assert isinstance(path.direct, PostgresDirect)
+        async with sessions() as s:
+            assert (await path.response(s, ids[0])) is not None
+            reader = await path.direct.connection("reader")
+            await s.execute(sa.text("select pg_terminate_backend(:pid)"), {"pid": reader.get_server_pid()})
+            await s.commit()
+            for _ in range(100):  # until the client has seen its connection go
+                if reader.is_closed():
+                    break
+                await asyncio.sleep(0.02)
+            assert reader.is_closed()
+            # the next read is handed that connection once, as if its loss were not yet seen
+            # (after a server restart the client learns of it only on its next query)
+            real = path.direct.connection
+            handed: list[object] = [reader]
+
+            async def connection(user):
+                return handed.pop() if handed else await real(user)
+
+            monkeypatch.setattr(path.direct, "connection", connection)
+            state = await path.response(s, ids[0])
+        assert state is not None and state.answers == {"q0": 4, "q1": None}
+        assert path._reads[RESPONSE.name].queries == 3  # the first, the one that failed, and again
+        assert (await path.direct.connection("reader")) is not reader and not handed
+    finally:
+        await engine.dispose()
+
+
+async def test_an_error_of_sql_reaches_every_read_of_its_batch_and_the_next_reads_work(database):
+    if database.kind != "postgres":
+        pytest.skip("PostgreSQL's batched reads")
+    engine = database.engine()
+    try:
+        direct = answer_path(engine).direct
+        assert isinstance(direct, PostgresDirect)
+        broken = KeyedReads("SELECT id FROM no_such_table WHERE id = ANY($1::int[])")
+        outcomes = await asyncio.gather(*(broken.get(n, direct) for n in range(5)), return_exceptions=True)
+        assert all(isinstance(o, asyncpg.UndefinedTableError) for o in outcomes)
+        assert broken.queries == 1  # an error of SQL is not asked again
+        good = KeyedReads("SELECT n FROM generate_series(1, 3) AS n WHERE n = ANY($1::int[])")
+        assert [[tuple(r) for r in await good.get(k, direct)] for k in (2, 7)] == [[(2,)], []]
+    finally:
+        await engine.dispose()
