@@ -123,7 +123,7 @@ def tune_gc() -> None:
 
 def build_runtime(settings: Settings, token: str | None = None,
                   clock: Callable[[], datetime] = system_clock) -> Runtime:
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, **settings.engine_options())
     sessionmaker = make_sessionmaker(engine)
     storage = make_fsm_storage(settings.redis_url or None, engine)
     bot = create_bot(settings, token=token)

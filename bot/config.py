@@ -25,6 +25,10 @@ class Settings(BaseSettings):
     pseudonym_key: str = "change-me"
     webhook_url: str = ""
     webhook_secret: str = ""
+    # PostgreSQL: connections each bot or scheduler process keeps in its pool, and how many
+    # more it may open under load (closed again when returned)
+    database_pool_size: int = 10
+    database_max_overflow: int = 20
 
     @field_validator("organizer_ids", mode="before")
     @classmethod
@@ -38,6 +42,12 @@ class Settings(BaseSettings):
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    def engine_options(self) -> dict[str, int]:
+        """For storage.engine.make_engine in the long-running processes (bot, scheduler)."""
+        if self.is_sqlite:
+            return {}
+        return {"pool_size": self.database_pool_size, "max_overflow": self.database_max_overflow}
 
 
 @lru_cache

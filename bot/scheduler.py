@@ -852,7 +852,7 @@ async def _alone(settings: Settings) -> int:
     from bot.app import create_bot, tune_gc
     from storage.engine import make_engine, make_sessionmaker
 
-    engine = make_engine(settings.database_url)
+    engine = make_engine(settings.database_url, **settings.engine_options())
     sessions = make_sessionmaker(engine)
     bot = create_bot(settings)
     s = Services(bot, sessions, settings, Broadcaster(bot, sessions))
