@@ -91,8 +91,16 @@ class SQLiteDirect:
 
 
 class PostgresDirect:
+    # A statement on these connections that takes longer has met a server or network
+    # that stopped answering (a batch is at most a few hundred rows): it is abandoned
+    # and the connection dropped, instead of every answer waiting on it for as long as
+    # TCP takes to notice. A write abandoned so was acknowledged to no one: its press
+    # fails (pressed again, or delivered again by Telegram; the update_id mark decides).
+    COMMAND_TIMEOUT = 30.0
+
     def __init__(self, dsn: str) -> None:
         self.dsn = dsn
+        self.command_timeout = self.COMMAND_TIMEOUT
         self._conns: dict[str, Any] = {}
         self._turns: dict[str, asyncio.Lock] = {}
 
@@ -109,7 +117,7 @@ class PostgresDirect:
 
         conn = self._conns.get(user)
         if conn is None or conn.is_closed():
-            conn = self._conns[user] = await asyncpg.connect(self.dsn)
+            conn = self._conns[user] = await asyncpg.connect(self.dsn, command_timeout=self.command_timeout)
         return conn
 
     def failed(self, user: str, exc: BaseException) -> None:

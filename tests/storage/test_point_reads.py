@@ -1,7 +1,8 @@
 """The answer path's point reads (storage.answer_path.PointRead): the same rows on both
 databases (on PostgreSQL they come through asyncpg, JSON and all), batched on
 PostgreSQL — the reads in flight at once share one query per kind — asked again once
-after the connection was lost, and an error of SQL given to every read it fails."""
+after the connection was lost, abandoned when the server does not answer in time, and
+an error of SQL given to every read it fails."""
 
 from __future__ import annotations
 
@@ -159,5 +160,25 @@ async def test_an_error_of_sql_reaches_every_read_of_its_batch_and_the_next_read
         assert broken.queries == 1  # an error of SQL is not asked again
         good = KeyedReads("SELECT n FROM generate_series(1, 3) AS n WHERE n = ANY($1::int[])")
         assert [[tuple(r) for r in await good.get(k, direct)] for k in (2, 7)] == [[(2,)], []]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_read_the_server_does_not_answer_in_time_is_abandoned_and_the_next_reads_work(database):
+    if database.kind != "postgres":
+        pytest.skip("PostgreSQL's batched reads")
+    engine = database.engine()
+    try:
+        direct = answer_path(engine).direct
+        assert isinstance(direct, PostgresDirect)
+        direct.command_timeout = 0.3  # before its connection opens
+        stuck = KeyedReads("SELECT n FROM (SELECT 1 AS n, pg_sleep(30)) AS s WHERE n = ANY($1::int[])")
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(asyncio.TimeoutError):
+            await stuck.get(1, direct)
+        assert asyncio.get_running_loop().time() - started < 10  # abandoned, not waited out
+        assert stuck.queries == 2  # asked again once on a new connection, then given up
+        good = KeyedReads("SELECT n FROM generate_series(1, 3) AS n WHERE n = ANY($1::int[])")
+        assert [tuple(r) for r in await good.get(3, direct)] == [(3,)]
     finally:
         await engine.dispose()
