@@ -6,6 +6,12 @@ as well, and for the bot's answers and for every broadcast message that is the c
 encoding (≈ 0.1 ms less per call on both ends, measured with bench/broadcast.py). Calls
 that upload files still go as multipart, through aiogram's own code. A broadcast
 message is encoded once, not once per recipient (`ChatTemplate`).
+
+Every answer of the Bot API is parsed as `Response[method.__returning__]`, a pydantic
+generic model that pydantic caches only weakly: once the garbage collector frees it,
+the next call builds it again, schema and all — about 40 ms. Under load that happened
+every few updates and took a fifth of the bot's CPU (py-spy on bench/e2e_http.py). The
+session holds each such type for the life of the process (`check_response`).
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.exceptions import TelegramNetworkError
-from aiogram.methods.base import TelegramType
+from aiogram.methods.base import Response, TelegramType
 from aiohttp import ClientError
 
 if TYPE_CHECKING:
@@ -22,6 +28,9 @@ if TYPE_CHECKING:
     from aiogram.methods import TelegramMethod
 
 JSON_HEADERS = {"Content-Type": "application/json"}
+
+# The answer types parsed so far (see the module docstring), kept alive.
+_RESPONSE_TYPES: dict[Any, type[Any]] = {}
 
 
 class ChatTemplate:
@@ -36,6 +45,13 @@ class ChatTemplate:
 
 
 class JsonAiohttpSession(AiohttpSession):
+    def check_response(self, bot: Bot, method: TelegramMethod[TelegramType], status_code: int,
+                       content: str) -> Response[TelegramType]:
+        returning = method.__returning__
+        if returning not in _RESPONSE_TYPES:
+            _RESPONSE_TYPES[returning] = Response[returning]  # type: ignore[valid-type]
+        return super().check_response(bot, method, status_code, content)
+
     def json_payload(self, bot: Bot, method: TelegramMethod[Any]) -> tuple[dict[str, Any], bool]:
         """The call's parameters as one JSON object (the same fields aiogram's form would
         carry), and whether it has files to upload."""
