@@ -69,7 +69,7 @@ def test_a_broadcast_message_is_encoded_once_and_each_copy_carries_its_own_chat_
 
 def test_the_answer_types_are_built_once_not_again_after_each_garbage_collection(monkeypatch):
     """aiogram parses each answer as `Response[<the method's type>]`, which pydantic keeps
-    only weakly: aiogram's own session builds it again after the collector ran (≈ 40 ms);
+    only weakly: aiogram's own session builds it again after the collector ran (≈ 70 ms);
     ours builds it once."""
     import pydantic.main
 
