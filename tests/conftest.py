@@ -101,6 +101,13 @@ def database(request: pytest.FixtureRequest, tmp_path: Path) -> Database:
 
 
 @pytest.fixture
+def postgres(postgres_database: str) -> Database:
+    """A freshly truncated PostgreSQL database, for tests of what only PostgreSQL does."""
+    _truncate_postgres(postgres_database)
+    return Database(postgres_database, "postgres")
+
+
+@pytest.fixture
 def sqlite_database(tmp_path: Path, sqlite_template: Path) -> Database:
     path = tmp_path / "test.db"
     shutil.copy(sqlite_template, path)

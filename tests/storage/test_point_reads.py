@@ -85,10 +85,9 @@ async def test_point_reads_give_the_stored_rows_on_both_databases(database):
         await engine.dispose()
 
 
-async def test_reads_in_flight_at_once_share_one_query_per_kind_on_postgresql(database):
-    if database.kind != "postgres":
-        pytest.skip("SQLite reads each key on the loop's thread: nothing to batch")
-    engine = database.engine()
+async def test_reads_in_flight_at_once_share_one_query_per_kind_on_postgresql(postgres):
+    # (SQLite reads each key on the loop's thread: nothing to batch)
+    engine = postgres.engine()
     sessions = make_sessionmaker(engine)
     try:
         cid, _, ids = await _setup(sessions, 60)
@@ -111,10 +110,8 @@ async def test_reads_in_flight_at_once_share_one_query_per_kind_on_postgresql(da
         await engine.dispose()
 
 
-async def test_a_read_on_a_lost_connection_is_asked_again_on_a_new_one(database, monkeypatch):
-    if database.kind != "postgres":
-        pytest.skip("PostgreSQL's reader connection")
-    engine = database.engine()
+async def test_a_read_on_a_lost_connection_is_asked_again_on_a_new_one(postgres, monkeypatch):
+    engine = postgres.engine()
     sessions = make_sessionmaker(engine)
     try:
         _, _, ids = await _setup(sessions, 1)
@@ -147,10 +144,8 @@ async def test_a_read_on_a_lost_connection_is_asked_again_on_a_new_one(database,
         await engine.dispose()
 
 
-async def test_an_error_of_sql_reaches_every_read_of_its_batch_and_the_next_reads_work(database):
-    if database.kind != "postgres":
-        pytest.skip("PostgreSQL's batched reads")
-    engine = database.engine()
+async def test_an_error_of_sql_reaches_every_read_of_its_batch_and_the_next_reads_work(postgres):
+    engine = postgres.engine()
     try:
         direct = answer_path(engine).direct
         assert isinstance(direct, PostgresDirect)
@@ -164,10 +159,8 @@ async def test_an_error_of_sql_reaches_every_read_of_its_batch_and_the_next_read
         await engine.dispose()
 
 
-async def test_a_read_the_server_does_not_answer_in_time_is_abandoned_and_the_next_reads_work(database):
-    if database.kind != "postgres":
-        pytest.skip("PostgreSQL's batched reads")
-    engine = database.engine()
+async def test_a_read_the_server_does_not_answer_in_time_is_abandoned_and_the_next_reads_work(postgres):
+    engine = postgres.engine()
     try:
         direct = answer_path(engine).direct
         assert isinstance(direct, PostgresDirect)
