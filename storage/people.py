@@ -12,15 +12,23 @@ from storage.sql import upsert
 
 async def touch_person(session: AsyncSession, user_id: int, first_name: str, language_code: str | None) -> Person:
     """The person behind a Telegram user, created on first contact; an incoming message
-    also means they have not blocked the bot, so they are active again."""
-    await upsert(session, Person.__table__,
-                 {"id": user_id, "first_name": first_name[:200], "language": "", "role": "resident", "active": True},
-                 keys=("id",))
+    also means they have not blocked the bot, so they are active again.
+
+    Read first, written only when new or changed: on SQLite a transaction takes the
+    database's one write lock at its first write and keeps it until it commits (before
+    the update's first send), so a write here, first thing, made every update hold the
+    lock through all of its handler and wait for all the others."""
+    name = first_name[:200]
     person = await session.get(Person, user_id, populate_existing=True)
-    assert person is not None
-    if not person.active or person.first_name != first_name[:200]:
-        person.active = True
-        person.first_name = first_name[:200]
+    if person is None:  # first contact (ON CONFLICT: two first updates at once)
+        await upsert(session, Person.__table__,
+                     {"id": user_id, "first_name": name, "language": "", "role": "resident", "active": True},
+                     keys=("id",))
+        person = await session.get(Person, user_id, populate_existing=True)
+        assert person is not None
+    if not person.active or person.first_name != name:
+        person.active = True  # written with the update's other writes, at its commit
+        person.first_name = name
     return person
 
 

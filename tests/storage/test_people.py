@@ -1,0 +1,71 @@
+"""touch_person: the person behind each update — created on first contact, made active
+and renamed when that changed, and otherwise only read (on SQLite a write would take the
+database's one write lock for the whole of the update's handler)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import sqlalchemy as sa
+
+from storage.engine import make_sessionmaker
+from storage.models import Person
+from storage.people import touch_person
+
+
+async def _row(sessions, pid: int) -> tuple:
+    async with sessions() as s:
+        return tuple((await s.execute(sa.select(Person.first_name, Person.active, Person.role)
+                                      .where(Person.id == pid))).one())
+
+
+async def test_first_contact_creates_and_a_change_is_written_at_commit(database):
+    engine = database.engine()
+    sessions = make_sessionmaker(engine)
+    try:
+        async with sessions() as s:
+            person = await touch_person(s, 42, "张三", "zh-hans")
+            assert (person.id, person.first_name, person.role, person.active) == (42, "张三", "resident", True)
+            await s.commit()
+        assert await _row(sessions, 42) == ("张三", True, "resident")
+
+        async with sessions() as s:  # blocked the bot once, and renamed since
+            await s.execute(sa.update(Person).where(Person.id == 42).values(active=False, role="cadre"))
+            await s.commit()
+        async with sessions() as s:
+            person = await touch_person(s, 42, "张三丰", None)
+            assert (person.first_name, person.active, person.role) == ("张三丰", True, "cadre")
+            await s.commit()
+        assert await _row(sessions, 42) == ("张三丰", True, "cadre")
+
+        async with sessions() as s:  # rolled back: nothing of it stays
+            await touch_person(s, 42, "别名", None)
+            await s.rollback()
+        assert await _row(sessions, 42) == ("张三丰", True, "cadre")
+    finally:
+        await engine.dispose()
+
+
+async def test_a_known_unchanged_person_takes_no_write_lock_on_sqlite(sqlite_database):
+    engine = sqlite_database.engine()
+    sessions = make_sessionmaker(engine)
+    try:
+        async with sessions() as s:
+            await touch_person(s, 7, "李四", None)
+            await s.commit()
+        path = engine.url.database
+        async with sessions() as s:
+            person = await touch_person(s, 7, "李四", None)
+            assert person.first_name == "李四"
+            other = sqlite3.connect(path, timeout=0)  # another writer, which must not have to wait
+            try:
+                other.execute("BEGIN IMMEDIATE")
+                other.execute("UPDATE person SET language = 'en' WHERE id = 7")
+                other.execute("COMMIT")
+            finally:
+                other.close()
+            await s.commit()
+        async with sessions() as s:
+            assert (await s.get(Person, 7)).language == "en"
+    finally:
+        await engine.dispose()
