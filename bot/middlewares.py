@@ -39,7 +39,7 @@ from storage.fsm import current_session
 from storage.marks import bind_update, marked, processed_query
 from storage.models import Person
 from storage.people import touch_person
-from storage.responses import AlreadyProcessed, Stale
+from storage.responses import AlreadyProcessed, Change, Stale
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -204,6 +204,12 @@ class ContextMiddleware(BaseMiddleware):
             if user is None or user.is_bot:
                 await session.commit()
                 return None
+            # a new or changed person is written at once, in a transaction of its own (the
+            # group commit's): the update's transaction then takes SQLite's write lock only at
+            # its own first write, not for the whole of its handler (see touch_person)
+            _, write = await self._person(session, user)
+            if write is not None:
+                await self.path.writer.commit(Change(person=write))
             person = await touch_person(session, user.id, user.first_name or "", user.language_code)
             locale = normalize_locale(person.language or user.language_code or self.settings.locale)
             ctx = Ctx(session=session, person=person, locale=locale, settings=self.settings, clock=self.clock,
