@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import Any
+
 import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -10,24 +13,33 @@ from storage.models import Answer, Comment, Delivery, FSMRecord, OffListReport, 
 from storage.sql import upsert
 
 
-async def touch_person(session: AsyncSession, user_id: int, first_name: str, language_code: str | None) -> Person:
+async def touch_person(session: AsyncSession, user_id: int, first_name: str, language_code: str | None,
+                       write_apart: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> Person:
     """The person behind a Telegram user, created on first contact; an incoming message
     also means they have not blocked the bot, so they are active again.
 
     Read first, written only when new or changed: on SQLite a transaction takes the
     database's one write lock at its first write and keeps it until it commits (before
     the update's first send), so a write here, first thing, made every update hold the
-    lock through all of its handler and wait for all the others."""
+    lock through all of its handler and wait for all the others. `write_apart`, when
+    given, writes a new or changed person ({"id", "first_name"}, made active) in a
+    transaction of its own before the handler runs; else a new person is inserted here
+    and a change is flushed with the update's other writes, at its commit."""
     name = first_name[:200]
     person = await session.get(Person, user_id, populate_existing=True)
-    if person is None:  # first contact (ON CONFLICT: two first updates at once)
+    if person is not None and person.active and person.first_name == name:
+        return person
+    if write_apart is not None:
+        await write_apart({"id": user_id, "first_name": name})
+    elif person is None:  # first contact (ON CONFLICT: two first updates at once)
         await upsert(session, Person.__table__,
                      {"id": user_id, "first_name": name, "language": "", "role": "resident", "active": True},
                      keys=("id",))
+    if person is None or write_apart is not None:
         person = await session.get(Person, user_id, populate_existing=True)
         assert person is not None
     if not person.active or person.first_name != name:
-        person.active = True  # written with the update's other writes, at its commit
+        person.active = True
         person.first_name = name
     return person
 
