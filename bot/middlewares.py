@@ -207,7 +207,7 @@ class ContextMiddleware(BaseMiddleware):
             # a new or changed person is written at once, in a transaction of its own (the
             # group commit's): the update's transaction then takes SQLite's write lock only at
             # its own first write, not for the whole of its handler (see touch_person)
-            person = await touch_person(session, user.id, user.first_name or "", user.language_code,
+            person = await touch_person(session, user.id, user.first_name or "",
                                         write_apart=lambda row: self.path.writer.commit(Change(person=row)))
             locale = normalize_locale(person.language or user.language_code or self.settings.locale)
             ctx = Ctx(session=session, person=person, locale=locale, settings=self.settings, clock=self.clock,

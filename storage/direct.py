@@ -154,8 +154,9 @@ def direct(engine: AsyncEngine) -> SQLiteDirect | PostgresDirect:
 class KeyedReads:
     """Point reads by key on PostgreSQL, batched: every read asked for while a query is
     on the wire is answered by the next single query (`… WHERE key = ANY($1)`, the key
-    its first column) on the `user` connection (shared, in turns, by every KeyedReads). Each read is answered by a
-    query that started after it was asked, so it is as fresh as a query of its own;
+    its first column) on the `user` connection, which every KeyedReads shares in turns.
+    Each read is answered by a query that started after it was asked, so it is as fresh
+    as a query of its own;
     two hundred residents pressing at once cost a few queries instead of two hundred
     pool checkouts, pings and transactions. A read that finds the connection lost (the
     server restarted) is asked again once on a new connection — like the pool's

@@ -10,37 +10,24 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Answer, Comment, Delivery, FSMRecord, OffListReport, Person, Response
-from storage.sql import upsert
 
 
-async def touch_person(session: AsyncSession, user_id: int, first_name: str, language_code: str | None,
-                       write_apart: Callable[[dict[str, Any]], Awaitable[None]] | None = None) -> Person:
+async def touch_person(session: AsyncSession, user_id: int, first_name: str,
+                       write_apart: Callable[[dict[str, Any]], Awaitable[None]]) -> Person:
     """The person behind a Telegram user, created on first contact; an incoming message
     also means they have not blocked the bot, so they are active again.
 
-    Read first, written only when new or changed: on SQLite a transaction takes the
-    database's one write lock at its first write and keeps it until it commits (before
-    the update's first send), so a write here, first thing, made every update hold the
-    lock through all of its handler and wait for all the others. `write_apart`, when
-    given, writes a new or changed person ({"id", "first_name"}, made active) in a
-    transaction of its own before the handler runs; else a new person is inserted here
-    and a change is flushed with the update's other writes, at its commit."""
+    Read first; a new or changed person ({"id", "first_name"}, made active) is written by
+    `write_apart` in a transaction of its own, before the handler runs. On SQLite a
+    transaction takes the database's one write lock at its first write and keeps it
+    until it commits (before the update's first send): a write here, in the update's
+    own transaction, made every update hold the lock through all of its handler."""
     name = first_name[:200]
     person = await session.get(Person, user_id, populate_existing=True)
-    if person is not None and person.active and person.first_name == name:
-        return person
-    if write_apart is not None:
+    if person is None or not person.active or person.first_name != name:
         await write_apart({"id": user_id, "first_name": name})
-    elif person is None:  # first contact (ON CONFLICT: two first updates at once)
-        await upsert(session, Person.__table__,
-                     {"id": user_id, "first_name": name, "language": "", "role": "resident", "active": True},
-                     keys=("id",))
-    if person is None or write_apart is not None:
         person = await session.get(Person, user_id, populate_existing=True)
         assert person is not None
-    if not person.active or person.first_name != name:
-        person.active = True
-        person.first_name = name
     return person
 
 
