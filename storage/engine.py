@@ -9,6 +9,8 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
+from storage import sqlite_gate
+
 
 def async_url(url: str) -> str:
     """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async driver."""
@@ -39,15 +41,17 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute(f"PRAGMA busy_timeout={int(sqlite_gate.BUSY_TIMEOUT * 1000)}")
     cur.close()
 
 
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
     url = async_url(url)
     if is_sqlite(url):
-        engine = create_async_engine(url, **kw)
+        # aiosqlite, its write transactions queued at the database's gate (storage.sqlite_gate)
+        engine = create_async_engine(sqlite_gate.gated_url(make_url(url)), **kw)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
+        sqlite_gate.install(engine.sync_engine)
     else:
         kw.setdefault("pool_pre_ping", True)
         kw.setdefault("pool_size", 10)

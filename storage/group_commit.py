@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from storage.direct import PostgresDirect, SQLiteDirect, is_busy
 from storage.models import utcnow
 from storage.responses import AlreadyProcessed, Change, Stale, dumps, naive_utc_text
+from storage.sqlite_gate import gate_for
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +72,24 @@ class GroupCommit:
     async def _drain(self) -> None:
         try:
             while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                await self._write_batch(batch)
+                # SQLite: queue for the database's write lock with this process's other
+                # writers (storage.sqlite_gate), and take the batch once it is ours
+                gate = gate_for(self.direct.path) if isinstance(self.direct, SQLiteDirect) else None
+                if gate is not None:
+                    try:
+                        await gate.acquire(self)
+                    except sqlite3.OperationalError as exc:  # waited longer than the busy timeout
+                        batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                        for _, future in batch:
+                            if not future.done():
+                                future.set_exception(sqlite3.OperationalError(str(exc)))
+                        continue
+                try:
+                    batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+                    await self._write_batch(batch)
+                finally:
+                    if gate is not None:
+                        gate.release(self)
         finally:
             self._running = None
 
