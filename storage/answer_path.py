@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Integer, any_, bindparam, select
+from sqlalchemy import BigInteger, Integer, String, any_, bindparam, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
@@ -77,6 +77,8 @@ CONSULTATION = PointRead("consultation", select(_consultation.id, _consultation.
                                                 _consultation.opens_at, _consultation.closes_at), Integer)
 LINKS = PointRead("links", select(_link.consultation_id, _link.township_id, _township.name, _link.list_id)
                   .join(Township.__table__, _township.id == _link.township_id).order_by(_link.id), Integer)
+# a share link's code: the consultation and township behind it (the view then from the cache)
+CODE = PointRead("code", select(_link.code, _link.consultation_id, _link.township_id), String)
 ITEMS = PointRead("items", select(_item.list_id, _item.id, _item.part, _item.category, _item.name)
                   .order_by(_item.position), Integer)
 
@@ -113,7 +115,7 @@ class AnswerPath:
         self._consultations: dict[int, tuple[float, ConsultationView]] = {}
         self._items: dict[int, tuple[ItemRef, ...]] = {}
         self._people: dict[int, tuple[float, Person]] = {}
-        self._reads = {point.name: point.reads() for point in (PERSON, RESPONSE, CONSULTATION, LINKS, ITEMS)}
+        self._reads = {point.name: point.reads() for point in (PERSON, RESPONSE, CONSULTATION, LINKS, ITEMS, CODE)}
 
     async def rows(self, session: AsyncSession, statement: Any) -> list[Any]:
         """The rows of a read. On SQLite straight on the loop's thread (a point read
@@ -128,7 +130,7 @@ class AnswerPath:
                     raise
         return list((await session.execute(statement)).all())
 
-    async def point(self, session: AsyncSession, point: PointRead, key: int) -> list[Any]:
+    async def point(self, session: AsyncSession, point: PointRead, key: Any) -> list[Any]:
         """The rows of `point` for `key` as stored now (see PointRead)."""
         if isinstance(self.direct, SQLiteDirect):
             return await self.rows(session, point.statement.where(point.key == key))
@@ -161,6 +163,19 @@ class AnswerPath:
         view = ConsultationView(*found[0], tuple(TownshipLink(*row[1:]) for row in links))
         self._consultations[consultation_id] = (time.monotonic() + CONSULTATION_TTL, view)
         return view
+
+    async def link_by_code(self, session: AsyncSession, code: str) -> tuple[ConsultationView, TownshipLink] | None:
+        """The consultation and township a share link's code stands for (the code read as
+        stored now, the consultation from this process's copy while it is fresh)."""
+        found = await self.point(session, CODE, code)
+        if not found:
+            return None
+        _, consultation_id, township_id = found[0]
+        view = await self.consultation(session, consultation_id)
+        link = view.link(township_id) if view is not None else None
+        if view is None or link is None:
+            return None
+        return view, link
 
     def forget_consultation(self, consultation_id: int) -> None:
         self._consultations.pop(consultation_id, None)

@@ -90,21 +90,6 @@ async def links(session: AsyncSession, consultation_id: int) -> list[Link]:
     return [Link(*row) for row in (await session.execute(links_query(consultation_id))).all()]
 
 
-async def link_by_code(session: AsyncSession, code: str) -> tuple[Consultation, Link] | None:
-    row = (
-        await session.execute(
-            select(ConsultationTownship, Township.name, Consultation)
-            .join(Township, Township.id == ConsultationTownship.township_id)
-            .join(Consultation, Consultation.id == ConsultationTownship.consultation_id)
-            .where(ConsultationTownship.code == code)
-        )
-    ).first()
-    if row is None:
-        return None
-    ct, name, consultation = row
-    return consultation, Link(ct.id, ct.township_id, name, ct.list_id, ct.code)
-
-
 async def link_for_township(session: AsyncSession, consultation_id: int, township_id: int) -> Link | None:
     for link in await links(session, consultation_id):
         if link.township_id == township_id:

@@ -350,7 +350,8 @@ async def _refuse(ctx: Ctx, query: CallbackQuery, text: str, cached: bool = Fals
 
 @router.message(CommandStart(deep_link=True))
 async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
-    found = await repo.link_by_code(ctx.session, normalize_code(command.args or ""))
+    assert ctx.path is not None
+    found = await ctx.path.link_by_code(ctx.session, normalize_code(command.args or ""))
     if found is None:
         await message.answer(ctx.t("resident.bad-code"))
         return

@@ -81,6 +81,16 @@ async def test_point_reads_give_the_stored_rows_on_both_databases(database):
 
             assert [(i.name, i.part) for i in await path.items(s, list_id)] == [("甲一", "basic"),
                                                                                 ("甲二", "cooperating")]
+
+            codes = dict((await s.execute(sa.text("select township_id, code from consultation_township "
+                                                  "where consultation_id=:c"), {"c": cid})).all())
+            for township_id, code in codes.items():  # each share link's code: its consultation and township
+                found = await path.link_by_code(s, code)
+                assert found is not None
+                assert found[0].id == cid and found[1].township_id == township_id
+            assert {found[1].township for found in [await path.link_by_code(s, c) for c in codes.values()]} \
+                == {"甲镇", "乙镇"}
+            assert await path.link_by_code(s, "no-such-code") is None
     finally:
         await engine.dispose()
 
