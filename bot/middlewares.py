@@ -36,7 +36,7 @@ from bot.context import Ctx
 from bot.texts import normalize_locale
 from storage.answer_path import AnswerPath, answer_path
 from storage.fsm import current_session
-from storage.marks import bind_update, marked, processed_query
+from storage.marks import PROCESSED, bind_update, marked
 from storage.models import Person
 from storage.people import touch_person
 from storage.responses import AlreadyProcessed, Change, Stale
@@ -197,7 +197,7 @@ class ContextMiddleware(BaseMiddleware):
             press, callback_data = grouped
             return await self._grouped_press(press, callback_data, event, data, user)
         async with self.sessionmaker() as session:
-            if await self.path.rows(session, processed_query(event.update_id)):
+            if await self.path.rows(session, PROCESSED, {"update_id": event.update_id}):
                 log.info("update %s already processed; skipped", event.update_id)
                 return None
             bind_update(session, event.update_id)  # the first commit writes the mark (storage.marks)

@@ -56,6 +56,8 @@ class PointRead:
         self.name = name
         self.statement = statement
         self.key = statement.selected_columns[0]
+        # built once: SQLAlchemy then finds it compiled in its cache without building a key
+        self.by_key = statement.where(self.key == bindparam("key"))
         keyed = statement.where(self.key == any_(bindparam("keys", type_=ARRAY(key_type))))
         self.pg_query = str(keyed.compile(dialect=dialect()))
 
@@ -117,23 +119,23 @@ class AnswerPath:
         self._people: dict[int, tuple[float, Person]] = {}
         self._reads = {point.name: point.reads() for point in (PERSON, RESPONSE, CONSULTATION, LINKS, ITEMS, CODE)}
 
-    async def rows(self, session: AsyncSession, statement: Any) -> list[Any]:
+    async def rows(self, session: AsyncSession, statement: Any, params: dict[str, Any] | None = None) -> list[Any]:
         """The rows of a read. On SQLite straight on the loop's thread (a point read
         takes microseconds; a thread hop and a pooled connection take far longer),
         through the session when the database is busy or on PostgreSQL."""
         if isinstance(self.direct, SQLiteDirect):
             try:
                 with self.direct.engine.connect() as conn:
-                    return list(conn.execute(statement).all())
+                    return list(conn.execute(statement, params).all())
             except OperationalError as exc:
                 if not is_busy(exc.orig):  # type: ignore[arg-type]
                     raise
-        return list((await session.execute(statement)).all())
+        return list((await session.execute(statement, params)).all())
 
     async def point(self, session: AsyncSession, point: PointRead, key: Any) -> list[Any]:
         """The rows of `point` for `key` as stored now (see PointRead)."""
         if isinstance(self.direct, SQLiteDirect):
-            return await self.rows(session, point.statement.where(point.key == key))
+            return await self.rows(session, point.by_key, {"key": key})
         return await self._reads[point.name].get(key, self.direct)
 
     async def person_row(self, session: AsyncSession, person_id: int) -> Any | None:

@@ -124,12 +124,12 @@ async def all_consultations(session: AsyncSession, status: str | None = None) ->
 # --- responses and answers -------------------------------------------------------------
 
 
+_RESPONSE_OF = select(Response).where(Response.consultation_id == sa.bindparam("c"),
+                                      Response.person_id == sa.bindparam("p"))  # built once (SQLAlchemy's cache)
+
+
 async def get_response(session: AsyncSession, consultation_id: int, person_id: int) -> Response | None:
-    return (
-        await session.scalars(
-            select(Response).where(Response.consultation_id == consultation_id, Response.person_id == person_id)
-        )
-    ).first()
+    return (await session.scalars(_RESPONSE_OF, {"c": consultation_id, "p": person_id})).first()
 
 
 async def start_response(session: AsyncSession, consultation_id: int, person_id: int, township_id: int) -> Response:

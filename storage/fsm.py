@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 _table: sa.Table = FSMRecord.__table__  # type: ignore[assignment]
+# built once, executed with {"key": …}: SQLAlchemy finds them compiled without building a cache key
+_STATE = sa.select(_table.c.state).where(_table.c.key == sa.bindparam("key"))
+_DATA = sa.select(_table.c.data).where(_table.c.key == sa.bindparam("key"))
+_DATA_FOR_UPDATE = _DATA.with_for_update()
 
 
 def default_key_builder() -> DefaultKeyBuilder:
@@ -75,6 +79,7 @@ class SQLStorage(BaseStorage):
     ) -> None:
         self.engine = _engine_of(bind)
         self.key_builder = key_builder or default_key_builder()
+        self._upserts: dict[tuple[str, ...], Any] = {}
         dialect = self.engine.dialect.name
         if dialect == "postgresql":
             self._insert: Callable[..., Any] = postgresql.insert
@@ -107,18 +112,20 @@ class SQLStorage(BaseStorage):
         async with (self.engine.begin() if write else self.engine.connect()) as conn:
             yield conn
 
-    def _upsert(self, key: str, **values: Any) -> Any:
-        """INSERT the row (absent columns get their neutral value) or UPDATE just `values`."""
-        row = {"key": key, "state": None, "data": {}} | values
-        stmt = self._insert(_table).values(**row)
-        return stmt.on_conflict_do_update(
-            index_elements=[_table.c.key],
-            set_={name: stmt.excluded[name] for name in values},
-        )
+    async def _upsert(self, conn: Any, key: str, **values: Any) -> None:
+        """INSERT the row (absent columns get their neutral value) or UPDATE just `values`.
+        The statement is built once per set of columns (SQLAlchemy then finds it compiled)."""
+        names = tuple(sorted(values))
+        stmt = self._upserts.get(names)
+        if stmt is None:
+            insert = self._insert(_table)
+            stmt = self._upserts[names] = insert.on_conflict_do_update(
+                index_elements=[_table.c.key], set_={name: insert.excluded[name] for name in names})
+        await conn.execute(stmt, {"key": key, "state": None, "data": {}} | values)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
         async with self._conn(write=True) as conn:
-            await conn.execute(self._upsert(self._key(key), state=_state_str(state)))
+            await self._upsert(conn, self._key(key), state=_state_str(state))
 
     async def get_state(self, key: StorageKey) -> str | None:
         if current_session.get() is None:
@@ -134,7 +141,7 @@ class SQLStorage(BaseStorage):
                 rows = await self._states.get(self._key(key), direct)
                 return rows[0][1] if rows else None
         async with self._conn() as conn:
-            return await conn.scalar(sa.select(_table.c.state).where(_table.c.key == self._key(key)))
+            return await conn.scalar(_STATE, {"key": self._key(key)})
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
         if not isinstance(data, dict):
@@ -142,7 +149,7 @@ class SQLStorage(BaseStorage):
         k = self._key(key)
         async with self._conn(write=True) as conn:
             if data:
-                await conn.execute(self._upsert(k, data=data))
+                await self._upsert(conn, k, data=data)
             else:
                 # FSMContext.clear() sets the state to None, then the data to {}:
                 # a row with neither is dropped rather than kept forever.
@@ -153,19 +160,17 @@ class SQLStorage(BaseStorage):
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with self._conn() as conn:
-            data = await conn.scalar(sa.select(_table.c.data).where(_table.c.key == self._key(key)))
+            data = await conn.scalar(_DATA, {"key": self._key(key)})
         return dict(data) if data else {}
 
     async def update_data(self, key: StorageKey, data: Mapping[str, Any]) -> dict[str, Any]:
         """Merge `data` into the stored data, read and write in one transaction."""
         k = self._key(key)
         async with self._conn(write=True) as conn:
-            query = sa.select(_table.c.data).where(_table.c.key == k)
-            if self.engine.dialect.name == "postgresql":
-                query = query.with_for_update()
-            current = dict(await conn.scalar(query) or {})
+            query = _DATA_FOR_UPDATE if self.engine.dialect.name == "postgresql" else _DATA
+            current = dict(await conn.scalar(query, {"key": k}) or {})
             current.update(data)
-            await conn.execute(self._upsert(k, data=current))
+            await self._upsert(conn, k, data=current)
         return current.copy()
 
     async def close(self) -> None:

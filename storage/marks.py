@@ -12,8 +12,6 @@ instead (storage.group_commit)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -38,8 +36,8 @@ def marked(session: AsyncSession) -> bool:
     return bool(session.info.get(MARKED))
 
 
-def processed_query(update_id: int) -> sa.Select[Any]:
-    return sa.select(_mark.c.update_id).where(_mark.c.update_id == update_id)
+# whether an update was handled already: execute with {"update_id": …}
+PROCESSED = sa.select(_mark.c.update_id).where(_mark.c.update_id == sa.bindparam("update_id"))
 
 
 @event.listens_for(Session, "before_commit")

@@ -85,6 +85,7 @@ load_query = (
               _answer.c.question_id, _answer.c.value)
     .select_from(_response.outerjoin(_answer, _answer.c.response_id == _response.c.id))
 )
+_LOAD_ONE = load_query.where(_response.c.id == sa.bindparam("id"))
 
 
 def state_of(rows: Sequence[Any]) -> ResponseState | None:
@@ -100,7 +101,7 @@ def state_of(rows: Sequence[Any]) -> ResponseState | None:
 async def load_state(session: AsyncSession, response_id: int) -> ResponseState | None:
     """The response and its answers, in one query (no row lock: the write checks the
     version)."""
-    return state_of((await session.execute(load_query.where(_response.c.id == response_id))).all())
+    return state_of((await session.execute(_LOAD_ONE, {"id": response_id})).all())
 
 
 async def save(session: AsyncSession, change: Change) -> None:

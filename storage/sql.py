@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -23,13 +24,17 @@ async def upsert(
     update: Sequence[str] = (),
 ) -> None:
     """INSERT … ON CONFLICT (keys) DO UPDATE SET update… (or DO NOTHING when `update` is empty)."""
-    stmt = insert_for(session.bind.dialect.name, table)
-    if update:
-        stmt = stmt.on_conflict_do_update(index_elements=list(keys),
-                                          set_={c: getattr(stmt.excluded, c) for c in update})
-    else:
-        stmt = stmt.on_conflict_do_nothing(index_elements=list(keys))
+    stmt = _upsert_statement(session.bind.dialect.name, table, tuple(keys), tuple(update))
     await session.execute(stmt, rows if isinstance(rows, dict) else list(rows))
+
+
+@functools.lru_cache(maxsize=256)
+def _upsert_statement(dialect: str, table: sa.Table, keys: tuple[str, ...], update: tuple[str, ...]) -> Any:
+    """Built once per shape: SQLAlchemy then finds the statement compiled in its cache."""
+    stmt = insert_for(dialect, table)
+    if update:
+        return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: getattr(stmt.excluded, c) for c in update})
+    return stmt.on_conflict_do_nothing(index_elements=list(keys))
 
 
 async def insert_ignore(session: AsyncSession, table: sa.Table, row: dict[str, Any], keys: Sequence[str]) -> bool:
