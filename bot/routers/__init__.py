@@ -5,8 +5,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiogram import Router
+from aiogram import F, Router
 from aiogram.dispatcher.event.handler import FilterObject
+
+# What most of a consultation's traffic is made of — a share link's /start and the start
+# button under its welcome — is seen first: aiogram tries every handler's filters in
+# order until one matches, and dozens of commands and forms come before the resident's.
+# Only these handlers are here, each matching what no other handler would take.
+starts = Router(name="starts")
+starts.message.filter(F.chat.type == "private")
 
 
 def all_routers() -> list[Router]:
@@ -16,7 +23,7 @@ def all_routers() -> list[Router]:
     from bot.routers import cadre, common, organizer, resident
 
     # resident last: it resumes the questionnaire on any message nobody else took
-    routers = [common.router, organizer.router, cadre.router, resident.router, common.fallback]
+    routers = [starts, common.router, organizer.router, cadre.router, resident.router, common.fallback]
     for router in routers:
         router._parent_router = None  # noqa: SLF001 — see the docstring
         inline_sync_filters(router)

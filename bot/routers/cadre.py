@@ -34,6 +34,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.app import set_person_commands
 from bot.context import Ctx
+from bot.routers import starts
 from storage import comments as cm
 from storage import consultations as repo
 from storage import invites
@@ -344,7 +345,7 @@ async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool
 # --- invites -------------------------------------------------------------------------------------
 
 
-@router.message(CommandStart(deep_link=True, magic=F.args.startswith(invites.PREFIX)))
+@starts.message(CommandStart(deep_link=True, magic=F.args.startswith(invites.PREFIX)))
 async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
     invite, reason = await invites.redeem(ctx.session, command.args or "", ctx.person.id, ctx.now())
     if invite is None or reason not in ("ok", "already"):

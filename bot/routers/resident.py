@@ -33,7 +33,9 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.context import Ctx
 from bot.middlewares import GROUPED_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
+from bot.routers import starts
 from storage import consultations as repo
+from storage import invites
 from storage.answer_path import ConsultationView
 from storage.responses import Change, ResponseState, Stale, advance_live_message, load_state
 from surveys.consultation import Window, format_local, normalize_code, window
@@ -348,7 +350,7 @@ async def _refuse(ctx: Ctx, query: CallbackQuery, text: str, cached: bool = Fals
 # --- /start and the welcome ---------------------------------------------------------------------
 
 
-@router.message(CommandStart(deep_link=True))
+@starts.message(CommandStart(deep_link=True, magic=~F.args.startswith(invites.PREFIX)))  # invites: bot.routers.cadre
 async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
     assert ctx.path is not None
     found = await ctx.path.link_by_code(ctx.session, normalize_code(command.args or ""))
@@ -375,7 +377,7 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
     await message.answer(text, reply_markup=kb)
 
 
-@router.callback_query(BeginCB.filter())
+@starts.callback_query(BeginCB.filter())
 async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: FSMContext) -> None:
     consultation = await _consultation(ctx, callback_data.c)
     link = consultation.link(callback_data.t) if consultation else None
