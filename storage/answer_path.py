@@ -125,10 +125,10 @@ class AnswerPath:
         through the session when the database is busy or on PostgreSQL."""
         if isinstance(self.direct, SQLiteDirect):
             try:
-                with self.direct.engine.connect() as conn:
-                    return list(conn.execute(statement, params).all())
-            except OperationalError as exc:
-                if not is_busy(exc.orig):  # type: ignore[arg-type]
+                return list(self.direct.reader.execute(statement, params).all())
+            except Exception as exc:
+                self.direct.drop_reader()
+                if not (isinstance(exc, OperationalError) and is_busy(exc.orig)):  # type: ignore[arg-type]
                     raise
         return list((await session.execute(statement, params)).all())
 

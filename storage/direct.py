@@ -24,7 +24,7 @@ from collections.abc import Hashable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine
 from sqlalchemy.pool import StaticPool
 
@@ -49,6 +49,7 @@ class SQLiteDirect:
         self._wait_conn: sqlite3.Connection | None = None
         self._thread: ThreadPoolExecutor | None = None
         self._engine: Engine | None = None
+        self._reader: Connection | None = None
 
     @property
     def engine(self) -> Engine:
@@ -57,6 +58,21 @@ class SQLiteDirect:
             self._engine = create_engine(f"sqlite:///{self.path}", poolclass=StaticPool,
                                          creator=lambda: _sqlite(self.path, 0))
         return self._engine
+
+    @property
+    def reader(self) -> Connection:
+        """One SQLAlchemy connection of `engine`, kept for the loop's reads (a point read
+        costs less than taking a connection from the pool and giving it back). In autocommit
+        mode: each read is a snapshot of its own, nothing stays open between reads."""
+        if self._reader is None or self._reader.closed or self._reader.invalidated:
+            self._reader = self.engine.connect()
+        return self._reader
+
+    def drop_reader(self) -> None:
+        """After an error: the next read takes a fresh connection."""
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            reader.close()
 
     @property
     def now(self) -> sqlite3.Connection:
@@ -78,6 +94,7 @@ class SQLiteDirect:
         return await asyncio.get_running_loop().run_in_executor(self._thread, run)
 
     def close(self) -> None:
+        self.drop_reader()
         for conn in (self._loop_conn, self._wait_conn):
             if conn is not None:
                 conn.close()

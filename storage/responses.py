@@ -104,19 +104,29 @@ async def load_state(session: AsyncSession, response_id: int) -> ResponseState |
     return state_of((await session.execute(_LOAD_ONE, {"id": response_id})).all())
 
 
+def _save_statement(completed: bool) -> sa.Update:
+    c = _response.c
+    return (sa.update(_response)
+            .where(c.id == sa.bindparam("b_id"), c.version == sa.bindparam("b_version"))
+            .values(version=sa.bindparam("b_next"), screen=sa.bindparam("b_screen", type_=c.screen.type),
+                    message_id=sa.bindparam("b_message_id"), updated_at=sa.bindparam("now", type_=UTCDateTime()),
+                    completed_at=sa.func.coalesce(c.completed_at, sa.bindparam("now", type_=UTCDateTime()))
+                    if completed else None))
+
+
+# built once (SQLAlchemy then finds them compiled), by whether the change completes the response
+_SAVE = {completed: _save_statement(completed) for completed in (False, True)}
+
+
 async def save(session: AsyncSession, change: Change) -> None:
     """Write `change` in the caller's transaction (the update_id mark is the caller's).
     Raises Stale when the response moved on since `change.state` was read."""
     state = change.state
     assert state is not None and change.update_id is None
     now = utcnow()
-    result = await session.execute(
-        sa.update(_response)
-        .where(_response.c.id == state.id, _response.c.version == state.version)
-        .values(version=state.version + 1, screen=change.screen if change.screen is not None else state.screen,
-                message_id=change.message_id, updated_at=now,
-                completed_at=sa.func.coalesce(_response.c.completed_at, sa.literal(now, UTCDateTime()))
-                if change.completed else None))
+    result = await session.execute(_SAVE[bool(change.completed)], {
+        "b_id": state.id, "b_version": state.version, "b_next": state.version + 1, "now": now,
+        "b_screen": change.screen if change.screen is not None else state.screen, "b_message_id": change.message_id})
     if result.rowcount != 1:
         raise Stale(state.id)
     if change.set_answers:

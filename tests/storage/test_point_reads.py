@@ -185,3 +185,25 @@ async def test_a_read_the_server_does_not_answer_in_time_is_abandoned_and_the_ne
         assert [tuple(r) for r in await good.get(3, direct)] == [(3,)]
     finally:
         await engine.dispose()
+
+
+async def test_sqlite_point_reads_on_the_kept_connection_see_every_commit_and_survive_an_error(sqlite_database):
+    engine = sqlite_database.engine()
+    sessions = make_sessionmaker(engine)
+    try:
+        path = answer_path(engine)
+        async with sessions() as s:
+            assert await path.person_row(s, 42) is None  # the loop's reader is open from here on
+            async with sessions() as other:
+                other.add(Person(id=42, first_name="新", role="resident"))
+                await other.commit()
+            assert (await path.person_row(s, 42))[1] == "新"  # no snapshot kept between reads
+            async with sessions() as other:
+                await other.execute(sa.update(Person).where(Person.id == 42).values(first_name="改"))
+                await other.commit()
+            assert (await path.person_row(s, 42))[1] == "改"
+            with pytest.raises(sa.exc.OperationalError):
+                await path.rows(s, sa.text("SELECT no_such_column FROM person"))
+            assert (await path.person_row(s, 42))[1] == "改"  # a fresh connection after the error
+    finally:
+        await engine.dispose()
