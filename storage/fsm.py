@@ -27,11 +27,11 @@ from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder,
 from aiogram.fsm.storage.redis import RedisStorage
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.direct import KeyedReads, SQLiteDirect, is_busy
 from storage.models import FSMRecord
+from storage.sql import upsert_statement
 
 log = logging.getLogger(__name__)
 
@@ -79,14 +79,9 @@ class SQLStorage(BaseStorage):
     ) -> None:
         self.engine = _engine_of(bind)
         self.key_builder = key_builder or default_key_builder()
-        self._upserts: dict[tuple[str, ...], Any] = {}
-        dialect = self.engine.dialect.name
-        if dialect == "postgresql":
-            self._insert: Callable[..., Any] = postgresql.insert
-        elif dialect == "sqlite":
-            self._insert = sqlite.insert
-        else:  # pragma: no cover - only the two databases we support
-            raise NotImplementedError(f"SQLStorage has no upsert for {dialect!r}")
+        self.dialect = self.engine.dialect.name
+        if self.dialect not in ("postgresql", "sqlite"):  # pragma: no cover - only the two databases we support
+            raise NotImplementedError(f"SQLStorage has no upsert for {self.dialect!r}")
         # aiogram reads the FSM state of every update before any handler runs; on
         # PostgreSQL the reads in flight at one moment share one query (on SQLite a read
         # is a point query on the loop's thread, cheaper than any batching).
@@ -113,14 +108,8 @@ class SQLStorage(BaseStorage):
             yield conn
 
     async def _upsert(self, conn: Any, key: str, **values: Any) -> None:
-        """INSERT the row (absent columns get their neutral value) or UPDATE just `values`.
-        The statement is built once per set of columns (SQLAlchemy then finds it compiled)."""
-        names = tuple(sorted(values))
-        stmt = self._upserts.get(names)
-        if stmt is None:
-            insert = self._insert(_table)
-            stmt = self._upserts[names] = insert.on_conflict_do_update(
-                index_elements=[_table.c.key], set_={name: insert.excluded[name] for name in names})
+        """INSERT the row (absent columns get their neutral value) or UPDATE just `values`."""
+        stmt = upsert_statement(self.dialect, _table, ("key",), tuple(sorted(values)))
         await conn.execute(stmt, {"key": key, "state": None, "data": {}} | values)
 
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
@@ -167,7 +156,7 @@ class SQLStorage(BaseStorage):
         """Merge `data` into the stored data, read and write in one transaction."""
         k = self._key(key)
         async with self._conn(write=True) as conn:
-            query = _DATA_FOR_UPDATE if self.engine.dialect.name == "postgresql" else _DATA
+            query = _DATA_FOR_UPDATE if self.dialect == "postgresql" else _DATA
             current = dict(await conn.scalar(query, {"key": k}) or {})
             current.update(data)
             await self._upsert(conn, k, data=current)

@@ -24,13 +24,14 @@ async def upsert(
     update: Sequence[str] = (),
 ) -> None:
     """INSERT … ON CONFLICT (keys) DO UPDATE SET update… (or DO NOTHING when `update` is empty)."""
-    stmt = _upsert_statement(session.bind.dialect.name, table, tuple(keys), tuple(update))
+    stmt = upsert_statement(session.bind.dialect.name, table, tuple(keys), tuple(update))
     await session.execute(stmt, rows if isinstance(rows, dict) else list(rows))
 
 
 @functools.lru_cache(maxsize=256)
-def _upsert_statement(dialect: str, table: sa.Table, keys: tuple[str, ...], update: tuple[str, ...]) -> Any:
-    """Built once per shape: SQLAlchemy then finds the statement compiled in its cache."""
+def upsert_statement(dialect: str, table: sa.Table, keys: tuple[str, ...], update: tuple[str, ...]) -> Any:
+    """`upsert`'s statement, to execute with the rows as parameters; built once per shape
+    (SQLAlchemy then finds it compiled in its cache)."""
     stmt = insert_for(dialect, table)
     if update:
         return stmt.on_conflict_do_update(index_elements=list(keys), set_={c: getattr(stmt.excluded, c) for c in update})

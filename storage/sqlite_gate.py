@@ -23,8 +23,6 @@ import os
 import re
 import sqlite3
 import weakref
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 from sqlalchemy import event
@@ -71,14 +69,6 @@ class WriteGate:
         _held.pop(id(holder), None)
         self._lock.release()
 
-    @asynccontextmanager
-    async def held(self, holder: object) -> AsyncIterator[None]:
-        await self.acquire(holder)
-        try:
-            yield
-        finally:
-            self.release(holder)
-
 
 _gates: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, WriteGate]] = weakref.WeakKeyDictionary()
 _held: dict[int, WriteGate] = {}  # id(holder) -> the gate it holds
@@ -99,7 +89,10 @@ def gate_for(database: str | None) -> WriteGate | None:
     gate = gates.get(database)
     if gate is None:  # one gate for every name of the file
         path = os.path.realpath(database)
-        gate = gates[database] = gates.get(path) or gates.setdefault(path, WriteGate(loop))
+        gate = gates.get(path)
+        if gate is None:
+            gate = gates[path] = WriteGate(loop)
+        gates[database] = gate
     return gate
 
 
