@@ -1,6 +1,7 @@
 """Answer path vs. the framework floor, in one run with one harness.
 
-Feeds raw updates to aiogram's Dispatcher (`feed_raw_update`) with a recording Bot
+Feeds raw updates to aiogram's Dispatcher (`feed_raw_update`; a method the handler
+returns is then called, as long polling does: bot.testing.feed) with a recording Bot
 session — no network — and compares:
 
 - echo: a bare aiogram Dispatcher whose one handler answers every message;
@@ -40,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.app import build_dispatcher, tune_gc  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.routers.resident import QCB  # noqa: E402
-from bot.testing import TEST_TOKEN, RecordingSession  # noqa: E402
+from bot.testing import TEST_TOKEN, RecordingSession, feed  # noqa: E402
 from bot.texts import gettext  # noqa: E402
 from storage.consultations import create_consultation, set_status, start_response  # noqa: E402
 from storage.engine import make_engine, make_sessionmaker  # noqa: E402
@@ -80,7 +81,7 @@ async def drive(dp: Dispatcher, bot: Bot, updates: list[dict], concurrency: int)
     if concurrency <= 1:
         for u in updates:
             t = time.perf_counter()
-            await dp.feed_raw_update(bot, u)
+            await feed(dp, bot, u)
             latencies.append(time.perf_counter() - t)
         return latencies
     per_user: dict[int, list[dict]] = {}
@@ -93,7 +94,7 @@ async def drive(dp: Dispatcher, bot: Bot, updates: list[dict], concurrency: int)
         async with sem:
             for u in seq:
                 t = time.perf_counter()
-                await dp.feed_raw_update(bot, u)
+                await feed(dp, bot, u)
                 latencies.append(time.perf_counter() - t)
 
     await asyncio.gather(*(user(seq) for seq in per_user.values()))

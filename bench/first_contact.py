@@ -31,7 +31,7 @@ from answer_path import message_update, press_update  # noqa: E402
 
 from bot.app import build_dispatcher, tune_gc  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.testing import TEST_TOKEN, RecordingSession  # noqa: E402
+from bot.testing import TEST_TOKEN, RecordingSession, feed  # noqa: E402
 from storage.engine import make_engine, make_sessionmaker  # noqa: E402
 from storage.fsm import SQLStorage  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
@@ -52,9 +52,9 @@ async def run(url: str, code: str, residents: int, first_user: int) -> dict[str,
     wall = dict.fromkeys(KINDS, 0.0)
     update_id = 10_000_000 * (1 + first_user // 100_000)  # runs share the database and its update marks
 
-    async def feed(kind: str, update: dict) -> None:
+    async def timed(kind: str, update: dict) -> None:
         t, c = time.perf_counter(), time.process_time()
-        await dp.feed_raw_update(bot, update)
+        await feed(dp, bot, update)
         wall[kind] += time.perf_counter() - t
         cpu[kind] += time.process_time() - c
 
@@ -62,16 +62,16 @@ async def run(url: str, code: str, residents: int, first_user: int) -> dict[str,
         uid = 7_000_000 + first_user + k
         api.calls.clear()
         update_id += 1
-        await feed(KINDS[0], message_update(update_id, uid, f"/start {code}"))
+        await timed(KINDS[0], message_update(update_id, uid, f"/start {code}"))
         welcome = api.calls[-1]
         update_id += 1
-        await feed(KINDS[1], press_update(update_id, uid, welcome.message_id or 1,
+        await timed(KINDS[1], press_update(update_id, uid, welcome.message_id or 1,
                                           welcome.reply_markup.inline_keyboard[0][0].callback_data))
         question = api.calls[-1]
         for _ in range(ANSWERS):
             api.calls.clear()
             update_id += 1
-            await feed(KINDS[2], press_update(update_id, uid, question.message_id,
+            await timed(KINDS[2], press_update(update_id, uid, question.message_id,
                                               question.reply_markup.inline_keyboard[0][0].callback_data))
             edits = [c for c in api.calls if c.method != "answerCallbackQuery"]
             question = edits[-1] if edits else question

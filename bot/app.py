@@ -174,14 +174,16 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
     process dies mid-update, Telegram gets no 200 and delivers the update again, and
     the update_id mark makes a second delivery harmless. With `reuse_port` several
     processes share the port (the kernel spreads connections between them)."""
-    from aiogram.webhook.aiohttp_server import SimpleRequestHandler, setup_application
+    from aiogram.webhook.aiohttp_server import setup_application
     from aiohttp import web
+
+    from bot.webhook import JsonReplyRequestHandler
 
     settings = runtime.settings
     secret = settings.webhook_secret or None
     app = web.Application()
-    SimpleRequestHandler(dispatcher=runtime.dp, bot=runtime.bot, handle_in_background=False,
-                         secret_token=secret).register(app, path=path)
+    JsonReplyRequestHandler(dispatcher=runtime.dp, bot=runtime.bot, handle_in_background=False,
+                            secret_token=secret).register(app, path=path)
     setup_application(app, runtime.dp, bot=runtime.bot)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

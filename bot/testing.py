@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from aiogram import Bot
+from aiogram import Bot, Dispatcher
 from aiogram.client.session.base import BaseSession
 from aiogram.methods import GetMe, TelegramMethod
 from aiogram.types import (
@@ -111,6 +111,19 @@ def buttons(markup: Any) -> list[tuple[str, str]]:
     if markup is None or not getattr(markup, "inline_keyboard", None):
         return []
     return [(b.text, b.callback_data or b.url or "") for row in markup.inline_keyboard for b in row]
+
+
+async def feed(dp: Dispatcher, bot: Bot, update: Update | dict[str, Any]) -> Any:
+    """Handle one update as long polling does: a Bot API method the handler returns (a
+    press's answer, see bot.routers.resident.edited) is called once the handler is done
+    (under a webhook it would go back in the HTTP reply)."""
+    if isinstance(update, Update):
+        result = await dp.feed_update(bot, update)
+    else:
+        result = await dp.feed_raw_update(bot, update)
+    if isinstance(result, TelegramMethod):
+        await bot(result)
+    return result
 
 
 class Updates:

@@ -25,9 +25,11 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiogram import F, Router
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
+from aiogram.methods import AnswerCallbackQuery
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.context import Ctx
@@ -278,16 +280,15 @@ def render_screen(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup | Non
     return render_question(ctx, flow)
 
 
-async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None, message: Message | None = None) -> None:
+async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
+               message: Message | None = None) -> AnswerCallbackQuery | None:
     """Commit the update's writes, then put the flow's current screen on the live
-    message (edit in place, answering the press), or send it as a new message that
-    becomes the live one."""
+    message (edit in place; the press's answer is returned, see `edited`), or send it
+    as a new message that becomes the live one."""
     text, kb = render_screen(ctx, flow)
     if query is not None and isinstance(query.message, Message):
         await _commit(ctx, flow)
-        await query.answer()
-        await query.message.edit_text(text, reply_markup=kb)
-        return
+        return await edited(query, text, kb)
     assert message is not None
     after = await _commit(ctx, flow)
     sent = await message.answer(text, reply_markup=kb)
@@ -304,6 +305,21 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None, message
         ctx.path.responses.put(replace(after, message_id=sent.message_id, version=after.version + 1))
     else:
         ctx.path.responses.forget(after.id)
+
+
+async def edited(query: CallbackQuery, text: str, kb: InlineKeyboardMarkup | None) -> AnswerCallbackQuery:
+    """Edit the pressed message, and return the press's answer for the handler to
+    return: under a webhook it goes back in the HTTP reply to Telegram's delivery (no
+    request of its own — a press costs one Bot API request, not two), under long
+    polling aiogram calls it as soon as the handler returns. Either way it follows the
+    edit, which follows the commit. If the edit fails, the press is answered at once."""
+    assert isinstance(query.message, Message)
+    try:
+        await query.message.edit_text(text, reply_markup=kb)
+    except TelegramAPIError:
+        await query.answer()
+        raise
+    return query.answer()
 
 
 async def _commit(ctx: Ctx, flow: Flow) -> ResponseState:
@@ -378,7 +394,7 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
 
 
 @starts.callback_query(BeginCB.filter())
-async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: FSMContext) -> None:
+async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: FSMContext) -> AnswerCallbackQuery | None:
     consultation = await _consultation(ctx, callback_data.c)
     link = consultation.link(callback_data.t) if consultation else None
     if consultation is None or link is None:
@@ -395,7 +411,7 @@ async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: F
     if isinstance(query.message, Message):
         flow.message_id = query.message.message_id
     await state.update_data({FSM_KEY: response.id})
-    await show(ctx, flow, query=query)
+    return await show(ctx, flow, query=query)
 
 
 async def _show_response(ctx: Ctx, fsm: FSMContext, response_id: int, message: Message) -> bool:
@@ -443,7 +459,7 @@ async def _flow_for_press(query: CallbackQuery, response_id: int, ctx: Ctx) -> F
 
 
 @router.callback_query(QCB.filter())
-async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> None:
+async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCallbackQuery | None:
     flow = await _flow_for_press(query, callback_data.r, ctx)
     if flow is None:
         return
@@ -499,9 +515,7 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> None:
         flow.screen.pop("page", None)
     elif action == "z":
         await _commit(ctx, flow)
-        await query.answer()
-        await query.message.edit_text(ctx.t("resident.paused"), reply_markup=None)  # type: ignore[union-attr]
-        return
+        return await edited(query, ctx.t("resident.paused"), None)
     else:
         await _refuse(ctx, query, ctx.t("error.stale-button"))
         return
@@ -511,26 +525,24 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> None:
     if new is not None:
         _record(flow, new)
         flow.screen.pop("page", None)
-    await show(ctx, flow, query=query)
+    return await show(ctx, flow, query=query)
 
 
 @router.callback_query(EditCB.filter())
-async def change_answer(query: CallbackQuery, callback_data: EditCB, ctx: Ctx) -> None:
+async def change_answer(query: CallbackQuery, callback_data: EditCB, ctx: Ctx) -> AnswerCallbackQuery | None:
     flow = await _flow_for_press(query, callback_data.r, ctx)
     if flow is None:
         return
     if callback_data.q == "":
         text, kb = render_change_menu(ctx, flow)
         await _commit(ctx, flow)
-        await query.answer()
-        await query.message.edit_text(text, reply_markup=kb)  # type: ignore[union-attr]
-        return
+        return await edited(query, text, kb)
     if callback_data.q != "!":
         if callback_data.q not in {x.id for x in _applicable(flow)}:
             await _refuse(ctx, query, ctx.t("error.stale-button"))
             return
         flow.state = FlowState(flow.state.answers, flow.state.skipped, callback_data.q)
-    await show(ctx, flow, query=query)
+    return await show(ctx, flow, query=query)
 
 
 # Presses on the question message go straight to these two handlers, and commit with

@@ -20,7 +20,7 @@ import re
 import secrets
 import struct
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -220,7 +220,9 @@ class Sandbox:
         self._callback_ids = itertools.count(4_000_000_000_000_000_000 + secrets.randbelow(10**15))
         self._http: aiohttp.ClientSession | None = None
         self.closing = False
-        self.stats: dict[str, int] = {"requests": 0, "updates": 0, "messages": 0}
+        self.stats: dict[str, int] = {"requests": 0, "webhook_replies": 0, "updates": 0, "messages": 0}
+        # Bot API calls by ("request" | "webhook reply", method name as the bot spelled it)
+        self.calls: Counter[tuple[str, str]] = Counter()
         for token in tokens:
             self.bot(token)
 
@@ -901,13 +903,15 @@ class Sandbox:
             raise bad_request("message to react not found")
         return True
 
-    async def call(self, token: str, method: str, p: Params) -> Any:
-        """Run one Bot API method; returns the result or raises ApiError."""
+    async def call(self, token: str, method: str, p: Params, *, webhook_reply: bool = False) -> Any:
+        """Run one Bot API method (an HTTP request, or the method a webhook answered an
+        update's delivery with); returns the result or raises ApiError."""
         handler = getattr(self, "m_" + method.lower(), None) if method.isalnum() else None
         if handler is None:
             raise ApiError(404, "Not Found")
         b = self.bot(token)
-        self.stats["requests"] += 1
+        self.stats["webhook_replies" if webhook_reply else "requests"] += 1
+        self.calls["webhook reply" if webhook_reply else "request", method] += 1
         return await handler(b, p)
 
     # ----------------------------------------------------------------- webhook delivery
@@ -999,7 +1003,7 @@ class Sandbox:
         method = values.pop("method", None)
         if isinstance(method, str) and method:
             try:
-                await self.call(b.token, method, Params(values, files))
+                await self.call(b.token, method, Params(values, files), webhook_reply=True)
             except ApiError as e:
                 log.info("webhook reply %s failed: %s", method, e.description)
 

@@ -14,7 +14,7 @@ from bot.app import build_dispatcher
 from bot.broadcaster import Broadcaster
 from bot.config import Settings
 from bot.middlewares import CommitBeforeSend
-from bot.testing import TEST_TOKEN, RecordingSession, Updates
+from bot.testing import TEST_TOKEN, RecordingSession, Updates, feed
 from storage.consultations import create_consultation, set_status
 from storage.engine import make_engine, make_sessionmaker
 from storage.fsm import SQLStorage
@@ -56,7 +56,7 @@ class Harness:
     clock: Clock
 
     async def feed(self, update: Update) -> None:
-        await self.dp.feed_update(self.bot, update)
+        await feed(self.dp, self.bot, update)
 
     def user(self, user_id: int, language_code: str | None = "zh-hans") -> Updates:
         return Updates(user_id, language_code=language_code)

@@ -7,11 +7,14 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
 import sqlalchemy as sa
 from aiogram import Bot
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import AnswerCallbackQuery, EditMessageText
 
 from bot.app import build_dispatcher
-from bot.testing import TEST_TOKEN, RecordingSession, buttons
+from bot.testing import TEST_TOKEN, RecordingSession, buttons, feed
 from storage.answer_path import answer_path
 from storage.engine import make_engine, make_sessionmaker
 from storage.fsm import SQLStorage
@@ -38,6 +41,25 @@ async def test_a_press_is_acknowledged_only_after_its_answer_is_committed(harnes
     assert seen["editMessageText"] == {"aware": "well"}
 
 
+async def test_a_press_is_answered_after_its_edit_and_at_once_when_the_edit_fails(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    calls = len(h.api.calls)
+    result = await h.dp.feed_update(h.bot, u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    # the handler returns the press's answer (a webhook's reply; polling calls it next)
+    assert isinstance(result, AnswerCallbackQuery) and result.callback_query_id
+    assert [c.method for c in h.api.calls[calls:]] == ["editMessageText"]
+
+    q2 = h.api.last(USER)
+    h.api.fail_with["editMessageText"] = TelegramBadRequest(method=EditMessageText(text="x"), message="boom")
+    calls = len(h.api.calls)
+    with pytest.raises(TelegramBadRequest):
+        await h.feed(u.press(q2.message_id, _data(q2.reply_markup, "3")))
+    assert [c.method for c in h.api.calls[calls:]] == ["answerCallbackQuery"]
+    assert (await _stored(h))["aware"] == "well"
+
+
 async def test_presses_in_flight_together_share_one_commit(harness):
     h = harness
     _, code = await open_consultation(h)
@@ -58,7 +80,7 @@ async def test_the_same_update_twice_at_once_is_handled_once(harness):
     update = u.press(q.message_id, _data(q.reply_markup, "很清楚"))
     calls = len(h.api.calls)
     await asyncio.gather(h.feed(update), h.feed(update))
-    assert [c.method for c in h.api.calls[calls:]] == ["answerCallbackQuery", "editMessageText"]
+    assert [c.method for c in h.api.calls[calls:]] == ["editMessageText", "answerCallbackQuery"]
     assert await _stored(h) == {"aware": "well"}
 
 
@@ -81,7 +103,7 @@ async def test_a_process_with_a_stale_copy_writes_nothing_wrong(harness, databas
     engine, api, dp, bot = _second_process(h, database.url)
     try:
         # the resident's next tap reaches the other process, which answers question 2
-        await dp.feed_update(bot, u.press(live, _data(q2.reply_markup, "3")))
+        await feed(dp, bot, u.press(live, _data(q2.reply_markup, "3")))
         assert (await _stored(h))["sat_welfare"] == 3
         # a double tap of another point on the same (now old) question reaches this process,
         # whose cached copy still says question 2 is on screen
@@ -105,7 +127,7 @@ async def test_a_stale_copy_is_refreshed_and_the_press_goes_through(harness, dat
     await h.feed(u.press(live, _data(q.reply_markup, "很清楚")))
     engine, api, dp, bot = _second_process(h, database.url)
     try:
-        await dp.feed_update(bot, u.press(live, _data(h.api.last(USER).reply_markup, "3")))
+        await feed(dp, bot, u.press(live, _data(h.api.last(USER).reply_markup, "3")))
         q3 = api.last(USER)
         assert "第 3/8 题" in q3.text
     finally:

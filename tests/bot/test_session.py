@@ -95,3 +95,25 @@ def test_the_answer_types_are_built_once_not_again_after_each_garbage_collection
     # aiogram's session, on a type nothing else holds: built on every call after a collection
     assert answers(AiohttpSession(), GetMyDescription(), {"description": "清单"}) == 3
     assert answers(JsonAiohttpSession(), GetMyShortDescription(), {"short_description": "清单"}) <= 1
+
+
+async def test_a_webhook_reply_is_one_json_object_and_a_reply_with_a_file_stays_a_form():
+    from aiogram import Dispatcher
+    from aiogram.methods import AnswerCallbackQuery, SendDocument
+    from aiohttp.payload import JsonPayload
+
+    from bot.webhook import JsonReplyRequestHandler
+
+    bot = Bot(TOKEN, session=JsonAiohttpSession())
+    handler = JsonReplyRequestHandler(dispatcher=Dispatcher(), bot=bot, handle_in_background=False)
+    try:
+        reply = handler._build_response_writer(bot, AnswerCallbackQuery(callback_query_id="42", text="好"))
+        assert isinstance(reply, JsonPayload)
+        assert json.loads(reply.decode()) == {"method": "answerCallbackQuery", "callback_query_id": "42",
+                                              "text": "好"}
+        upload = handler._build_response_writer(bot, SendDocument(
+            chat_id=1, document=BufferedInputFile(b"x", filename="a.txt")))
+        assert upload.content_type.startswith("multipart/form-data")
+        assert json.loads(handler._build_response_writer(bot, None).decode()) == {}
+    finally:
+        await bot.session.close()

@@ -1,0 +1,28 @@
+"""The webhook's HTTP handler: aiogram's, except that a Bot API method returned by a
+handler (a press's answer, see bot.routers.resident.edited) goes back in the reply as
+one JSON object, as the Bot API allows, instead of aiogram's multipart form — the same
+encoding the bot's own requests use (bot.session). A method with files to upload keeps
+aiogram's form."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp.payload import JsonPayload, Payload
+
+from bot.session import JsonAiohttpSession
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.methods import TelegramMethod
+
+
+class JsonReplyRequestHandler(SimpleRequestHandler):
+    def _build_response_writer(self, bot: Bot, result: TelegramMethod[Any] | None) -> Payload:
+        session = bot.session
+        if result and isinstance(session, JsonAiohttpSession):
+            payload, has_files = session.json_payload(bot, result)
+            if not has_files:
+                return JsonPayload({"method": result.__api_method__, **payload}, dumps=session.json_dumps)
+        return super()._build_response_writer(bot, result)

@@ -1,0 +1,54 @@
+"""Under a webhook, a resident's press costs one Bot API request: the bot edits the
+question message over HTTP and answers the press in its HTTP reply to the delivery
+(as Telegram allows), after the edit. The bot is a webhook worker process
+(`python -m bot run --webhook --workers 1`) behind the sandbox, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from bot.sandbox.server import running_sandbox
+from tests.conftest import Database
+from tests.faults.conftest import BOT_USERNAME, TOKEN, BotProc, free_port, stored_by_person
+from tests.faults.residents import BEGIN, buttons, last_bot, question_number, resident_session
+
+pytestmark = [pytest.mark.slow]
+
+UID = 31_001
+
+
+async def test_a_press_is_answered_in_the_webhook_reply_and_edited_over_http(seeded: tuple[Database, str],
+                                                                             tmp_path: Path) -> None:
+    database, code = seeded
+    async with asyncio.timeout(90), running_sandbox(port=0, tokens=[TOKEN], bot_username=BOT_USERNAME) as sb, \
+            resident_session() as http:
+        worker = BotProc(sb, database.url, tmp_path / "worker.log", webhook_port=free_port(), register=True)
+        try:
+            await worker.start()
+            user = sb.user(TOKEN, UID, session=http, first_name="回执", language_code="zh-hans")
+            await user.send(f"/start {code}")
+            welcome = last_bot(await user.wait_for_messages(1, timeout=15))
+            assert welcome is not None
+            begin = next(b for b in buttons(welcome) if b["text"] == BEGIN)
+            calls = sb.sandbox.calls
+            before = calls.copy()
+
+            answered = await user.press(welcome["message_id"], begin["callback_data"], wait=15)
+            assert answered["answered"] is True
+            live = last_bot(sb.sandbox.chat_messages(TOKEN, UID))
+            assert live is not None and question_number(live) == 1
+            some = next(b for b in buttons(live) if b["text"].endswith("知道一些"))
+            answered = await user.press(live["message_id"], some["callback_data"], wait=15)
+            assert answered["answered"] is True
+            assert question_number(last_bot(sb.sandbox.chat_messages(TOKEN, UID))) == 2
+
+            new = calls - before
+            assert new["webhook reply", "answerCallbackQuery"] == 2  # both presses answered in the reply
+            assert new["request", "answerCallbackQuery"] == 0
+            assert new["request", "editMessageText"] == 2  # the start button's screen and the next question
+            assert (await stored_by_person(database.url)) == {UID: {"aware": "some"}}
+        finally:
+            worker.kill()
