@@ -67,7 +67,7 @@ async def run(url: str, code: str, residents: int, first_user: int) -> dict[str,
         update_id += 1
         await timed(KINDS[1], press_update(update_id, uid, welcome.message_id or 1,
                                           welcome.reply_markup.inline_keyboard[0][0].callback_data))
-        question = api.calls[-1]
+        question = api.last(uid)  # the edit, not the press's answer
         for _ in range(ANSWERS):
             api.calls.clear()
             update_id += 1
