@@ -34,6 +34,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import Settings
 from bot.context import Ctx
 from bot.texts import normalize_locale
+from storage import sqlite_inline
 from storage.answer_path import AnswerPath, answer_path
 from storage.fsm import current_session
 from storage.marks import PROCESSED, bind_update, marked
@@ -187,6 +188,16 @@ class ContextMiddleware(BaseMiddleware):
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                        event: TelegramObject, data: dict[str, Any]) -> Any:
+        # SQLite: the update's statements run on the loop's thread (storage.sqlite_inline),
+        # except an organizer's, whose reports read for seconds
+        token = sqlite_inline.inline.set(True)
+        try:
+            return await self._handle(handler, event, data)
+        finally:
+            sqlite_inline.inline.reset(token)
+
+    async def _handle(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                      event: TelegramObject, data: dict[str, Any]) -> Any:
         assert isinstance(event, Update)
         user: User | None = data.get("event_from_user")
         grouped = data.pop(_GROUPED, None)  # parsed by PressAwareFSM, which runs first
@@ -213,6 +224,8 @@ class ContextMiddleware(BaseMiddleware):
             ctx = Ctx(session=session, person=person, locale=locale, settings=self.settings, clock=self.clock,
                       bot_username=await self._bot_username(data), path=self.path)
             data["ctx"] = ctx
+            if ctx.is_organizer:
+                sqlite_inline.inline.set(False)
             token = current_session.set(session)
             handling = _handling.set((session, asyncio.current_task()))
             try:

@@ -41,8 +41,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
-    cur.execute(f"PRAGMA busy_timeout={int(sqlite_gate.BUSY_TIMEOUT * 1000)}")
-    cur.close()
+    cur.close()  # the busy timeout is the connection's own (storage.sqlite_inline.connect)
 
 
 def make_engine(url: str, **kw: Any) -> AsyncEngine:

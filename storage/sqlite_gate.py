@@ -23,6 +23,7 @@ import os
 import re
 import sqlite3
 import weakref
+from functools import partial
 from typing import Any
 
 from sqlalchemy import event
@@ -31,8 +32,10 @@ from sqlalchemy.dialects.sqlite.aiosqlite import SQLiteDialect_aiosqlite
 from sqlalchemy.engine import URL, Engine
 from sqlalchemy.util.concurrency import await_, in_greenlet
 
+from storage import sqlite_inline
+
 DRIVER = "aiosqlite_gated"
-BUSY_TIMEOUT = 10.0  # seconds; the engines' PRAGMA busy_timeout
+BUSY_TIMEOUT = 10.0  # seconds; the engines' connections' busy timeout
 # The statements with which Python's sqlite3 module opens a transaction (and SQLite then
 # takes its write lock): the first keyword INSERT, UPDATE, DELETE or REPLACE.
 _DML = re.compile(r"\s*(INSERT|UPDATE|DELETE|REPLACE)\b", re.IGNORECASE)
@@ -117,6 +120,11 @@ class GatedSQLiteDialect(SQLiteDialect_aiosqlite):
     first write statement (`_gate_writes`) to its commit, rollback or close."""
 
     supports_statement_cache = True
+
+    def connect(self, *arg: Any, **kw: Any) -> Any:
+        # connections whose calls run on the loop's thread during an update (storage.sqlite_inline)
+        kw["async_creator_fn"] = partial(sqlite_inline.connect, busy_ms=int(BUSY_TIMEOUT * 1000))
+        return super().connect(*arg, **kw)
 
     def do_commit(self, dbapi_connection: Any) -> None:
         try:
