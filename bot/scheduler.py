@@ -80,6 +80,7 @@ from bot.texts import gettext, normalize_locale
 from storage import followup
 from storage.engine import is_sqlite, sync_url
 from storage.models import Consultation
+from storage.sqlite_inline import inline_calls
 from surveys.consultation import FollowUp, Status, Window, format_local, window
 from surveys.reminders import (
     CADRE,
@@ -137,7 +138,8 @@ def services() -> Services:
 
 
 def _spawn(coro: Awaitable[Any]) -> None:
-    task = asyncio.ensure_future(coro)
+    with inline_calls(False):  # follow-up work reads long: its SQLite calls on their threads
+        task = asyncio.ensure_future(coro)
     _background.add(task)
     task.add_done_callback(_background.discard)
     task.add_done_callback(_log_failure)

@@ -31,6 +31,7 @@ from storage.models import (
     Response,
     Township,
 )
+from storage.sqlite_inline import inline_calls
 from surveys.questionnaire import Questionnaire, load_questionnaire
 from surveys.report import (
     DECISIONS,
@@ -155,7 +156,18 @@ async def load_consultation_data(
     digest `window` (since, now] when one is given, the text answers unless
     `texts=False`, and the tally per question unless `results=False` (the digest needs
     neither: without them no answer row is read). `answers=True` lists every response
-    and answer instead (no summary: surveys.report summarizes them)."""
+    and answer instead (no summary: surveys.report summarizes them). Its reads run on
+    their connections' threads even when called during an update (storage.sqlite_inline):
+    they take seconds at county scale."""
+    with inline_calls(False):
+        return await _load(session, consultation_id, pseudonym_key, timezone, window=window, texts=texts,
+                           results=results, answers=answers)
+
+
+async def _load(
+    session: AsyncSession, consultation_id: int, pseudonym_key: str, timezone: str, *,
+    window: Window | None, texts: bool, results: bool, answers: bool,
+) -> ConsultationData:
     row = (await session.execute(
         sa.select(_c.id, _c.title, _c.status, _c.opens_at, _c.closes_at, _c.questionnaire)
         .where(_c.id == consultation_id)

@@ -2,7 +2,8 @@
 session's statements run on the calling thread while `inline` is set and on the
 connection's own thread otherwise; a database locked by another process's writer is
 waited for on the connection's thread, the loop running on meanwhile; the bot's
-middleware sets `inline` for residents' and cadres' updates, not for organizers'."""
+middleware sets `inline` for residents' and cadres' updates, not for organizers'; a report's
+reads never run inline."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import sqlite3
 import threading
 from datetime import UTC, datetime
 
+import pytest
 import sqlalchemy as sa
 from aiogram.types import Chat, Message, Update, User
 from sqlalchemy import event
@@ -19,6 +21,7 @@ from bot.config import Settings
 from bot.middlewares import ContextMiddleware
 from storage.engine import make_sessionmaker
 from storage.models import ProcessedUpdate
+from storage.reports import load_consultation_data
 from storage.sqlite_inline import inline, inline_calls
 
 ORGANIZER = 900_001
@@ -113,5 +116,28 @@ async def test_the_middleware_runs_residents_updates_inline_and_organizers_not(s
             await middleware(handler, update, {"event_from_user": user})
         assert seen == {RESIDENT: True, ORGANIZER: False}
         assert inline.get() is False  # nothing left set after the update
+    finally:
+        await engine.dispose()
+
+
+async def test_a_reports_reads_stay_on_their_threads_even_during_an_inline_update(sqlite_database):
+    engine = sqlite_database.engine()
+    threads: list[int] = []
+
+    @event.listens_for(engine.sync_engine, "connect")
+    def _trace(dbapi_conn, _record):  # SQLite calls this on the thread that runs the statement
+        dbapi_conn.driver_connection._conn.set_trace_callback(lambda _sql: threads.append(threading.get_ident()))
+
+    sessions = make_sessionmaker(engine)
+    try:
+        with inline_calls():
+            async with sessions() as s:
+                await s.execute(sa.text("SELECT 1"))
+                assert threads and set(threads) == {threading.get_ident()}
+                threads.clear()
+                with pytest.raises(LookupError):
+                    await load_consultation_data(s, 424242, "key", "Asia/Shanghai")
+                assert threads and threading.get_ident() not in threads
+            assert inline.get() is True  # the caller's setting is back
     finally:
         await engine.dispose()
