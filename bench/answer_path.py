@@ -167,8 +167,7 @@ async def answer_run(url: str, n: int, users: int, concurrency: int) -> dict:
             uid = base + k
             s.add(Person(id=uid, first_name="U", role="resident"))
             await s.flush()
-            r = await start_response(s, c.id, uid, township_id)
-            responses[uid] = r.id
+            responses[uid] = await start_response(s, c.id, uid, township_id)
         await s.execute(sa.update(Response).values(message_id=777))
         await s.commit()
     settings = Settings(database_url=url, bot_username="bench_bot")

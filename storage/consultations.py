@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,7 +21,7 @@ from storage.models import (
     Township,
     utcnow,
 )
-from storage.sql import upsert
+from storage.sql import upsert, upsert_statement
 from surveys.consultation import FollowUp, Status, check_transition, new_code
 from surveys.duty_list import ListStatus
 
@@ -132,15 +133,28 @@ async def get_response(session: AsyncSession, consultation_id: int, person_id: i
     return (await session.scalars(_RESPONSE_OF, {"c": consultation_id, "p": person_id})).first()
 
 
-async def start_response(session: AsyncSession, consultation_id: int, person_id: int, township_id: int) -> Response:
-    """The person's response to the consultation, created on first use (one per person)."""
-    await upsert(session, Response.__table__,
-                 {"consultation_id": consultation_id, "person_id": person_id, "township_id": township_id,
-                  "started_at": utcnow(), "updated_at": utcnow()},
-                 keys=("consultation_id", "person_id"))
-    response = await get_response(session, consultation_id, person_id)
-    assert response is not None
-    return response
+@functools.lru_cache(maxsize=4)
+def _start_statement(dialect: str) -> Any:
+    """INSERT … ON CONFLICT DO NOTHING RETURNING id, built once per dialect."""
+    table = Response.__table__
+    return upsert_statement(dialect, table, ("consultation_id", "person_id"), ()).returning(table.c.id)
+
+
+_RESPONSE_ID_OF = select(Response.__table__.c.id).where(Response.consultation_id == sa.bindparam("c"),
+                                                        Response.person_id == sa.bindparam("p"))
+
+
+async def start_response(session: AsyncSession, consultation_id: int, person_id: int, township_id: int) -> int:
+    """The id of the person's response to the consultation, created on first use (one per
+    person): one statement when it is new, a second read when it was there already."""
+    now = utcnow()
+    started = (await session.execute(_start_statement(session.bind.dialect.name), {
+        "consultation_id": consultation_id, "person_id": person_id, "township_id": township_id,
+        "started_at": now, "updated_at": now})).scalar()
+    if started is None:
+        started = await session.scalar(_RESPONSE_ID_OF, {"c": consultation_id, "p": person_id})
+    assert started is not None
+    return int(started)
 
 
 async def save_answers(session: AsyncSession, response_id: int, values: dict[str, Any], drop: Sequence[str] = ()) -> None:

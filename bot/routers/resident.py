@@ -405,7 +405,7 @@ async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: F
         await query.answer(_window_text(ctx, consultation, w), show_alert=True)
         return
     started = await repo.start_response(ctx.session, consultation.id, ctx.person.id, link.township_id)
-    response, _ = await _response(ctx, started.id)  # type: ignore[arg-type]
+    response, _ = await _response(ctx, started)
     assert response is not None
     flow = await _load(ctx, response, consultation)
     if isinstance(query.message, Message):

@@ -35,7 +35,7 @@ async def test_one_batch_commits_refuses_duplicates_and_stale_changes_each_on_it
             for pid in (11, 12, 13):
                 s.add(Person(id=pid, first_name="U", role="resident"))
                 await s.flush()
-                ids.append((await start_response(s, c.id, pid, township)).id)
+                ids.append(await start_response(s, c.id, pid, township))
             s.add(ProcessedUpdate(update_id=502))  # update 502 was handled before
             await s.commit()
             states = [await load_state(s, rid) for rid in ids]

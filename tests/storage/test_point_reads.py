@@ -43,7 +43,7 @@ async def _setup(sessions, people: int) -> tuple[int, int, list[int]]:
         for pid in range(1, people + 1):
             s.add(Person(id=10_000_000_000 + pid, first_name=f"人{pid}", role="resident", language="en"))
             await s.flush()
-            ids.append((await start_response(s, c.id, 10_000_000_000 + pid, township)).id)
+            ids.append(await start_response(s, c.id, 10_000_000_000 + pid, township))
         await s.execute(sa.update(Response).where(Response.id == ids[0])
                         .values(screen={"at": "q1", "sel": {"q9": ["a", "b"]}}, message_id=77))
         s.add(Answer(response_id=ids[0], question_id="q0", value=4))
@@ -205,5 +205,23 @@ async def test_sqlite_point_reads_on_the_kept_connection_see_every_commit_and_su
             with pytest.raises(sa.exc.OperationalError):
                 await path.rows(s, sa.text("SELECT no_such_column FROM person"))
             assert (await path.person_row(s, 42))[1] == "改"  # a fresh connection after the error
+    finally:
+        await engine.dispose()
+
+
+async def test_start_response_creates_the_response_once_and_gives_its_id_again(database):
+    engine = database.engine()
+    sessions = make_sessionmaker(engine)
+    try:
+        cid, _list_id, ids = await _setup(sessions, 2)
+        async with sessions() as s:
+            township = (await s.execute(sa.select(Response.township_id).where(Response.id == ids[0]))).scalar_one()
+            assert await start_response(s, cid, 10_000_000_001, township) == ids[0]  # there already
+            await s.commit()
+        async with sessions() as s:
+            rows = (await s.execute(sa.select(Response.id, Response.person_id).where(Response.consultation_id == cid)
+                                    .order_by(Response.id))).all()
+        assert [tuple(r) for r in rows] == [(ids[0], 10_000_000_001), (ids[1], 10_000_000_002)]
+        assert ids[0] != ids[1]
     finally:
         await engine.dispose()

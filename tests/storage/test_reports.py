@@ -85,11 +85,11 @@ async def seed(session: AsyncSession) -> int:
         (1005, b.township_id, {}, False),
     ]
     for pid, tid, values, done in answers:
-        r = await consultations.start_response(session, c.id, pid, tid)
+        rid = await consultations.start_response(session, c.id, pid, tid)
         if values:
-            await consultations.save_answers(session, r.id, values)
+            await consultations.save_answers(session, rid, values)
         if done:
-            await consultations.set_completed(session, r.id, True)
+            await consultations.set_completed(session, rid, True)
     t0 = CLOSES - timedelta(days=5)
     session.add_all([
         Comment(consultation_id=c.id, item_id=qs[0].id, person_id=2001, township_id=a.township_id, kind="basis",
