@@ -152,9 +152,14 @@ async def start_response(session: AsyncSession, consultation_id: int, person_id:
         "consultation_id": consultation_id, "person_id": person_id, "township_id": township_id,
         "started_at": now, "updated_at": now})).scalar()
     if started is None:
-        started = await session.scalar(_RESPONSE_ID_OF, {"c": consultation_id, "p": person_id})
+        started = await response_id_of(session, consultation_id, person_id)
     assert started is not None
     return int(started)
+
+
+async def response_id_of(session: AsyncSession, consultation_id: int, person_id: int) -> int | None:
+    """The id of the person's response to the consultation, if they started one."""
+    return await session.scalar(_RESPONSE_ID_OF, {"c": consultation_id, "p": person_id})
 
 
 async def save_answers(session: AsyncSession, response_id: int, values: dict[str, Any], drop: Sequence[str] = ()) -> None:

@@ -378,9 +378,9 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
     if w != Window.OPEN:
         await message.answer(_window_text(ctx, consultation, w))
         return
-    response = await repo.get_response(ctx.session, consultation.id, ctx.person.id)
-    if response is not None:
-        await _show_response(ctx, state, response.id, message)
+    started = await repo.response_id_of(ctx.session, consultation.id, ctx.person.id)
+    if started is not None:
+        await _show_response(ctx, state, started, message)
         return
     q = questionnaire_of(consultation.questionnaire)
     count = len(q.questions)
