@@ -190,11 +190,8 @@ class ContextMiddleware(BaseMiddleware):
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         # SQLite: the update's statements run on the loop's thread (storage.sqlite_inline),
         # except an organizer's, whose reports read for seconds
-        token = sqlite_inline.inline.set(True)
-        try:
+        with sqlite_inline.inline_calls():
             return await self._handle(handler, event, data)
-        finally:
-            sqlite_inline.inline.reset(token)
 
     async def _handle(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
                       event: TelegramObject, data: dict[str, Any]) -> Any:

@@ -28,6 +28,8 @@ from typing import Any
 
 import aiosqlite
 
+from storage.direct import is_busy
+
 # Whether this task's SQLite calls may run on its own (the event loop's) thread.
 inline: ContextVar[bool] = ContextVar("qingdan_sqlite_inline", default=False)
 
@@ -39,11 +41,6 @@ def inline_calls(on: bool = True) -> Iterator[None]:
         yield
     finally:
         inline.reset(token)
-
-
-def _locked(e: sqlite3.OperationalError) -> bool:
-    code = getattr(e, "sqlite_errorcode", None)
-    return code in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED) if code is not None else "locked" in str(e)
 
 
 class InlineConnection(aiosqlite.Connection):
@@ -66,7 +63,7 @@ class InlineConnection(aiosqlite.Connection):
             try:
                 return fn(*args, **kwargs)
             except sqlite3.OperationalError as e:
-                if not _locked(e):
+                if not is_busy(e):
                     raise
                 # Another process holds the lock: wait for it on the connection's thread.
                 # The transaction the failed write began (sqlite3 opens one before a write)
