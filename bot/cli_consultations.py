@@ -4,6 +4,7 @@ consultations; print their deep links and write a QR code per township."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 
 import typer
@@ -61,6 +62,9 @@ def create(title: str = typer.Option(...), township: list[str] = typer.Option(..
     except ValueError:
         typer.echo(_t("cli.bad-date"), err=True)
         raise typer.Exit(2) from None
+    if closes_at <= datetime.now(UTC) or (opens_at is not None and opens_at >= closes_at):
+        typer.echo(_t("cli.closes-past" if closes_at <= datetime.now(UTC) else "cli.opens-after-closes"), err=True)
+        raise typer.Exit(2)
     ensure_schema()
     result = run_async(_create(title, intro, text, township, opens_at, closes_at))
     if isinstance(result, str):
@@ -110,6 +114,8 @@ async def _set_status(consultation_id: int, target: Status) -> str | None:
         except TransitionError as e:
             return _t("cli.bad-transition", current=_t(f"status.{e.current.value}"),
                       target=_t(f"status.{e.target.value}"))
+        if target == Status.OPEN and c.closes_at <= datetime.now(UTC):  # as the bot's /open
+            return _t("cli.deadline-passed", id=consultation_id)
         await session.commit()
     return None
 

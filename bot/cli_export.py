@@ -33,7 +33,9 @@ def _data(consultation_id: int) -> ConsultationData:
     ensure_schema()
     data = run_async(_load(consultation_id))
     if data is None:
-        typer.echo(f"consultation {consultation_id} not found", err=True)
+        from bot.texts import gettext
+
+        typer.echo(gettext("cli.consultation-not-found", get_settings().locale, id=consultation_id), err=True)
         raise typer.Exit(1)
     return data
 

@@ -182,9 +182,10 @@ def _items_of(ref: str) -> list[DutyItem]:
 async def _stored_items(ref: str) -> list[DutyItem] | None:
     from bot.db import database
     from storage.lists import find_list, load_list
+    from storage.sql import as_id
 
     async with database() as sessions, sessions() as session:
-        if ref.isdigit():
+        if as_id(ref) is not None:
             try:
                 return (await load_list(session, int(ref))).items
             except LookupError:
@@ -247,6 +248,7 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
     from storage.consultations import link_for_township
     from storage.lists import find_list, get_township, save_list
     from storage.models import Consultation
+    from storage.sql import as_id
     from surveys.consultation import Status
 
     settings = get_settings()
@@ -266,7 +268,7 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
                 row = await save_list(session, township, items, source_file=source)
             else:
                 row = await find_list(session, township, ref)
-                if row is None and ref.isdigit():
+                if row is None and as_id(ref) is not None:
                     from storage.models import DutyListRow
 
                     row = await session.get(DutyListRow, int(ref))

@@ -568,7 +568,7 @@ def _scheduled_ids() -> set[int]:
     out = set()
     for job in _scheduler.get_jobs():
         kind, _, rest = job.id.partition(":")
-        if kind in ("close", "remind", "digest") and rest.isdigit():
+        if kind in ("close", "remind", "digest") and rest.isdecimal():
             out.add(int(rest))
     return out
 

@@ -98,15 +98,21 @@ async def link_for_township(session: AsyncSession, consultation_id: int, townshi
     return None
 
 
-async def set_status(session: AsyncSession, consultation: Consultation, target: Status) -> None:
-    """Move a consultation on (draft→open→closed→reported); the consulted lists follow."""
+async def set_status(session: AsyncSession, consultation: Consultation, target: Status,
+                     now: datetime | None = None) -> None:
+    """Move a consultation on (draft→open→closed→reported); the consulted lists follow.
+    Opening one with no opening time set records `now` (default: the clock's) as its
+    opening time — the start the reports give; a later opening time set in advance stays."""
     from storage.answer_path import forget_consultation
 
     check_transition(consultation.status, target)
+    now = now or utcnow()
     consultation.status = target.value
     forget_consultation(session.bind, consultation.id)
+    if target == Status.OPEN and consultation.opens_at is None:
+        consultation.opens_at = now
     if target == Status.CLOSED:
-        consultation.closed_at = utcnow()
+        consultation.closed_at = now
     list_ids = [link.list_id for link in await links(session, consultation.id)]
     if target == Status.OPEN and list_ids:
         await session.execute(sa.update(DutyListRow.__table__).where(DutyListRow.id.in_(list_ids),

@@ -35,7 +35,7 @@ async def townships(session: AsyncSession) -> list[Township]:
 
 async def next_version(session: AsyncSession, township_id: int) -> str:
     versions = (await session.scalars(select(DutyListRow.version).where(DutyListRow.township_id == township_id))).all()
-    numbers = [int(v) for v in versions if v.isdigit()]
+    numbers = [int(v) for v in versions if v.isdecimal()]
     return str(max(numbers, default=0) + 1)
 
 
@@ -98,7 +98,7 @@ async def find_list(session: AsyncSession, township_name: str, version: str | No
     if version is not None:
         return (await session.scalars(query.where(DutyListRow.version == version))).first()
     rows = (await session.scalars(query)).all()
-    return max(rows, key=lambda r: (r.version.isdigit(), int(r.version) if r.version.isdigit() else 0, r.id),
+    return max(rows, key=lambda r: (r.version.isdecimal(), int(r.version) if r.version.isdecimal() else 0, r.id),
                default=None)
 
 

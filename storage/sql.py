@@ -43,3 +43,12 @@ async def insert_ignore(session: AsyncSession, table: sa.Table, row: dict[str, A
     stmt = insert_for(session.bind.dialect.name, table).on_conflict_do_nothing(index_elements=list(keys))
     result = await session.execute(stmt, row)
     return bool(result.rowcount)
+
+
+MAX_ID = 2**31 - 1  # the id columns are INTEGER (32-bit on PostgreSQL)
+
+
+def as_id(text: str) -> int | None:
+    """`text` as a row id — decimal digits within the id columns' range — else None (what
+    the user typed names no row: a larger number would fail in the database, not just miss)."""
+    return int(text) if text.isdecimal() and int(text) <= MAX_ID else None

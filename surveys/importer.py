@@ -25,6 +25,7 @@ The file type is decided by content, not by the name.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 import re
@@ -93,6 +94,8 @@ _HEADER_FUZZY: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"备注"), "remarks"),
     (re.compile(r"部门.*职责"), "county_duty"),
     (re.compile(r"(乡镇|街道|配合).*职责|具体内容|内容"), "content"),
+    (re.compile(r"事项名称"), "name"),  # "上级部门收回事项名称": the item, not a department
+    (re.compile(r"收回.*部门"), "receiving_department"),  # the department that takes the duty back
     (re.compile(r"部门"), "county_department"),
     (re.compile(r"类别|领域|分类"), "category"),
     (re.compile(r"名称"), "name"),
@@ -362,7 +365,13 @@ def _read_zip(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
 
     sheets: list[_Table] = []
     for ws in wb.worksheets:
-        grid = [list(r) for r in ws.iter_rows(values_only=True)] if ws.max_row else []
+        if ws.sheet_state != "visible":  # an old version or helper data, put out of sight
+            if _non_empty(ws.iter_rows(values_only=True)):
+                out.warning("import.hidden-sheet-skipped", sheet=ws.title)
+            continue
+        grid = [[ExcelError(c.value) if c.data_type == "e" else c.value for c in r] for r in ws.iter_rows()] \
+            if ws.max_row else []
+        merged: dict[tuple[int, int], int] = {}
         for rng in ws.merged_cells.ranges:
             top = rng.min_row - 1
             col = rng.min_col - 1
@@ -373,7 +382,8 @@ def _read_zip(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
                 row = grid[r]
                 if col < len(row):
                     row[col] = value
-        sheets.append(_Table(ws.title, grid, formulas.get(ws.title, {})))
+                    merged[(r, col)] = top
+        sheets.append(_Table(ws.title, grid, formulas.get(ws.title, {}), merged=merged))
     wb.close()
     return _read_tables(sheets, filename, out)
 
@@ -463,11 +473,17 @@ def _read_csv_text(text: str, filename: str, out: _Collector) -> list[DutyItem]:
         dialect = csv.excel
     reader = csv.reader(io.StringIO(text, newline=""), dialect)
     grid: list[list[Any]] = []
+    filled = 0
     try:
         for record in reader:
+            if not any(v.strip() for v in record):
+                grid.append([])  # blank rows keep their place: problems name rows by number
+                continue
+            filled += 1
+            if filled > MAX_DATA_ROWS + HEADER_SCAN_ROWS + 1000:
+                out.error("import.too-many-rows", limit=MAX_DATA_ROWS)
+                return []
             grid.append(list(record))
-            if len(grid) > MAX_DATA_ROWS + HEADER_SCAN_ROWS + 1000:
-                break
     except csv.Error as exc:
         out.error("import.csv-malformed", row=reader.line_num, detail=str(exc)[:200])
         return []
@@ -484,6 +500,13 @@ class _Table:
     grid: list[list[Any]]
     formulas: dict[tuple[int, int], str]
     hint: str | None = None  # a file name that may tell the part
+    # (row, column), 0-based, of the cells below the top of a merged range (filled with its
+    # value) → the range's top row
+    merged: dict[tuple[int, int], int] = field(default_factory=dict)
+
+
+class ExcelError(str):
+    """A cell whose formula failed in Excel (#N/A, #REF!, …): its error code."""
 
 
 def _text(value: Any) -> str:
@@ -517,7 +540,7 @@ def _seq(value: Any) -> int | None | str:
     text = unicodedata.normalize("NFKC", _text(value)).rstrip(".、")
     if not text:
         return None
-    if text.isdigit():
+    if text.isdecimal():
         return int(text)
     return text
 
@@ -657,6 +680,10 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
                           formula=table.formulas[(rownum, c + 1)][:80])
                 row_ok = False
                 continue
+            if isinstance(raw, ExcelError):
+                out.error("import.excel-error", sheet=sheet, row=rownum, column=labels[f], value=str(raw)[:20])
+                row_ok = False
+                continue
             text = texts[c] if c < len(texts) else ""
             if len(text) > MAX_CELL_CHARS:
                 out.error("import.cell-too-long", sheet=sheet, row=rownum, column=labels[f],
@@ -686,11 +713,32 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
             continue
         if not values.get("category") and heading:
             values["category"] = heading
+        if part == Part.WITHDRAWN and "receiving_department" not in columns and values.get("county_department"):
+            # a withdrawn part's only department column ("上级部门", "收回部门") names who takes it back
+            values["receiving_department"] = values.pop("county_department")
+        top = table.merged.get((r, name_col))
+        if top is not None and items and items[-1].row == top + 1 and items[-1].part == part:
+            # one item over several rows (its name merged down them): one item, texts joined
+            items[-1] = _joined(items[-1], values, {f for f, c in columns.items() if (r, c) in table.merged})
+            continue
         items.append(DutyItem(part=part, sheet=sheet, row=rownum, **values))
         if len(items) > MAX_DATA_ROWS:
             out.error("import.too-many-rows", sheet=sheet, row=rownum, limit=MAX_DATA_ROWS)
             return []
     return items
+
+
+def _joined(item: DutyItem, values: dict[str, Any], merged: set[str]) -> DutyItem:
+    """`item` with the texts of one more of its rows: each field not merged over the
+    rows gets the row's text on a line of its own (when new to it)."""
+    more: dict[str, Any] = {}
+    for f, value in values.items():
+        if f in merged or f == "seq" or not isinstance(value, str) or not value:
+            continue
+        old = getattr(item, f)
+        if value not in old.split("\n"):
+            more[f] = f"{old}\n{value}" if old else value
+    return dataclasses.replace(item, **more) if more else item
 
 
 def _has_section_rows(grid: list[list[Any]], hr: int, columns: dict[str, int]) -> bool:

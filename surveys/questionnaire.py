@@ -641,7 +641,7 @@ class _Parser:
         if target.type == "scale":
             if raw == UNSURE and target.allow_unsure:
                 return UNSURE
-            if raw.isdigit() and int(raw) in SCALE_POINTS:
+            if raw.isdecimal() and int(raw) in SCALE_POINTS:
                 return int(raw)
             self.error("show-if-unknown-option", node, question=target.id, value=raw,
                        options="1, 2, 3, 4, 5" + (", unsure" if target.allow_unsure else ""))

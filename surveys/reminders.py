@@ -85,7 +85,7 @@ def deadline_kind(role: str, hours: int) -> str:
 def kind_hours(kind: str) -> int | None:
     """The offset of a deadline/cadre kind (``deadline-24`` → 24), None for a nudge."""
     head, _, tail = kind.rpartition("-")
-    return int(tail) if head in ("deadline", CADRE) and tail.isdigit() else None
+    return int(tail) if head in ("deadline", CADRE) and tail.isdecimal() else None
 
 
 def current_stage(now: datetime, closes_at: datetime, offsets: Sequence[int]) -> int | None:

@@ -812,7 +812,7 @@ async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx
         await state.update_data(mis=draft)
         await state.set_state(MissingForm.category)
         text, kb = await _missing_category_prompt(ctx, scope, Part(v))
-    elif a == "g" and current == MissingForm.category.state and v.isdigit():
+    elif a == "g" and current == MissingForm.category.state and v.isdecimal():
         cats = [cat for cat in (await load_list(ctx.session, scope.link.list_id)).categories(Part(draft.get("part") or "basic")) if cat]
         if int(v) >= len(cats):
             await _deny_press(query, ctx, "error.stale-button")

@@ -36,6 +36,7 @@ from bot.context import Ctx
 from storage import consultations as repo
 from storage import lists as lists_repo
 from storage.models import Consultation, DutyListRow, Township
+from storage.sql import as_id
 from surveys.consultation import Status, TransitionError, deep_link, format_local, parse_local
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH, load_questionnaire
 
@@ -135,7 +136,8 @@ async def _choose(message: Message, command: CommandObject | None, ctx: Ctx, act
     allowed = ACTION_STATUSES[act]
     arg = (command.args or "").strip() if command else ""
     if arg:
-        c = await ctx.session.get(Consultation, int(arg)) if arg.isdigit() else None
+        cid = as_id(arg)
+        c = await ctx.session.get(Consultation, cid) if cid is not None else None
         if c is None:
             await message.answer(ctx.t("organizer.no-such", id=html.escape(arg)))
             return
@@ -191,14 +193,15 @@ async def consultations_cmd(message: Message, ctx: Ctx) -> None:
 
 async def _transition(message: Message, ctx: Ctx, c: Consultation, target: Status) -> None:
     try:
-        await repo.set_status(ctx.session, c, target)
+        await repo.set_status(ctx.session, c, target, ctx.now())
     except TransitionError as e:
         await message.answer(ctx.t("organizer.bad-transition", id=c.id, current=ctx.t("status." + e.current.value),
                                    target=ctx.t("status." + e.target.value)))
         return
     if target == Status.OPEN and c.closes_at <= ctx.now():
+        cid = c.id  # the rollback expires `c`
         await ctx.session.rollback()
-        await message.answer(ctx.t("organizer.deadline-passed", id=c.id))
+        await message.answer(ctx.t("organizer.deadline-passed", id=cid))
         return
     await ctx.commit()
     await message.answer(ctx.t(f"organizer.now-{target.value}", id=c.id, title=html.escape(c.title),
@@ -418,11 +421,19 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
     if not list_ids or "questionnaire" not in data or "closes" not in data:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
+    closes = datetime.fromisoformat(data.pop("closes"))
+    if closes <= ctx.now():  # the deadline typed earlier has passed meanwhile: ask for another
+        await state.set_state(NewConsultation.deadline)
+        await state.set_data(data)
+        await query.answer()
+        await query.message.edit_text(  # type: ignore[union-attr]
+            ctx.t("organizer.date-past") + "\n\n" + ctx.t("organizer.new-deadline"))
+        return
     c = await repo.create_consultation(ctx.session, title=data["title"], questionnaire=data["questionnaire"],
-                                       closes_at=datetime.fromisoformat(data["closes"]), list_ids=list_ids,
+                                       closes_at=closes, list_ids=list_ids,
                                        created_by=ctx.person.id)
     if callback_data.act == "open":
-        await repo.set_status(ctx.session, c, Status.OPEN)
+        await repo.set_status(ctx.session, c, Status.OPEN, ctx.now())
     await ctx.commit()
     await query.answer()
     key = "organizer.created-open" if callback_data.act == "open" else "organizer.created-draft"
@@ -523,9 +534,9 @@ async def _filtered(ctx: Ctx, c: int, f: str) -> list[Any]:
         kw["unanswered"] = True
     elif f.startswith("k"):
         kw["kind"] = f[1:]
-    elif f.startswith("t") and f[1:].isdigit():
+    elif f.startswith("t") and as_id(f[1:]) is not None:
         kw["township_id"] = int(f[1:])
-    elif f.startswith("i") and f[1:].isdigit():
+    elif f.startswith("i") and as_id(f[1:]) is not None:
         kw["item_id"] = int(f[1:])
     return await comments_repo.comments_for(ctx.session, c, include_hidden=True, **kw)
 

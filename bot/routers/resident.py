@@ -474,11 +474,11 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
     if action == "o":
         new, error = flow.state.answer(flow.q, value, flow.items)
     elif action == "p":
-        new, error = flow.state.answer(flow.q, int(value) if value.isdigit() else value, flow.items)
+        new, error = flow.state.answer(flow.q, int(value) if value.isdecimal() else value, flow.items)
     elif action in ("t", "k"):
         sel = flow.screen.setdefault("sel", {})
         chosen = list(sel.get(qid, flow.state.answers.get(qid) or []))
-        key: Any = value if action == "t" else (int(value) if value.isdigit() else -1)
+        key: Any = value if action == "t" else (int(value) if value.isdecimal() else -1)
         valid = question.option(value) is not None if action == "t" else \
             any(i.id == key for i in eligible_items(question, flow.items))
         if not valid:
@@ -500,14 +500,14 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
         item, _, point = value.partition(".")
         rate = flow.screen.setdefault("rate", {}).setdefault(qid, {})
         allowed = {str(i.id) for i in eligible_items(question, flow.items)}
-        if item not in allowed or not (point == UNSURE or (point.isdigit() and int(point) in SCALE_POINTS)):
+        if item not in allowed or not (point == UNSURE or (point.isdecimal() and int(point) in SCALE_POINTS)):
             await _refuse(ctx, query, ctx.t("error.stale-button"))
             return
-        rate[item] = int(point) if point.isdigit() else point
+        rate[item] = int(point) if point.isdecimal() else point
         if allowed <= rate.keys():
             new, error = flow.state.answer(flow.q, dict(rate), flow.items)
     elif action == "g":
-        flow.screen["page"] = int(value) if value.isdigit() else 0
+        flow.screen["page"] = int(value) if value.isdecimal() else 0
     elif action == "s":
         new, error = flow.state.skip(flow.q, flow.items)
     elif action == "b":

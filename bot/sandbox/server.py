@@ -1360,7 +1360,7 @@ def create_app(sandbox: Sandbox) -> web.Application:
         token = _token(request)
         b = sb.bot(token)
         uid = request.query.get("user_id")
-        chat = b.chats.get(int(uid)) if uid and uid.lstrip("-").isdigit() else None
+        chat = b.chats.get(int(uid)) if uid and uid.lstrip("-").isdecimal() else None
         return _json_response(sb.effective_commands(b, chat, request.query.get("language_code")))
 
     async def file_view(request: web.Request) -> web.StreamResponse:

@@ -89,9 +89,9 @@ async def open_consultation(h: Harness, questionnaire: str | None = None, townsh
         c = await create_consultation(s, title="青山镇履职事项清单征求意见", questionnaire=text,
                                       closes_at=h.clock.now + timedelta(days=10), list_ids=[row.id])
         if status != Status.DRAFT:
-            await set_status(s, c, Status.OPEN)
+            await set_status(s, c, Status.OPEN, h.clock.now)
         if status == Status.CLOSED:
-            await set_status(s, c, Status.CLOSED)
+            await set_status(s, c, Status.CLOSED, h.clock.now)
         await s.commit()
         code = (await links(s, c.id))[0].code
         return c.id, code

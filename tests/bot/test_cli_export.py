@@ -81,5 +81,5 @@ def test_an_unknown_consultation_exits_1(env: tuple[dict[str, str], int], tmp_pa
 
     environment, _ = env
     result = runner.invoke(app, ["export", "999", "--out", str(tmp_path / "x.xlsx")], env=environment)
-    assert result.exit_code == 1
+    assert result.exit_code == 1 and "找不到征询 #999" in result.output
     assert not (tmp_path / "x.xlsx").exists()

@@ -117,3 +117,45 @@ def test_consultation_for_a_township_without_a_list_is_refused():
                                  "--closes", "2099-12-10 18:00"])
     assert result.exit_code == 1
     assert "还没有导入清单" in result.output
+
+
+def test_consultation_with_a_past_deadline_is_refused():
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                                 "--closes", "2020-01-01 10:00"])
+    assert result.exit_code == 2 and "截止时间必须在将来" in result.output
+    result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                                 "--closes", "2099-12-10 18:00", "--opens", "2099-12-11 09:00"])
+    assert result.exit_code == 2 and "开始时间必须早于截止时间" in result.output
+    assert json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output) == []
+
+
+def test_opening_after_the_deadline_is_refused_and_opening_records_the_start():
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from bot.db import database
+    from storage.models import Consultation
+
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    for _ in range(2):
+        assert runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                                   "--closes", "2099-12-10 18:00"]).exit_code == 0
+
+    async def past_deadline() -> None:
+        async with database() as sessions, sessions() as s:
+            await s.execute(sa.update(Consultation).where(Consultation.id == 2)
+                            .values(closes_at=datetime.now(UTC) - timedelta(hours=1)))
+            await s.commit()
+
+    asyncio.run(past_deadline())
+    refused = runner.invoke(app, ["consultations", "open", "2"])
+    assert refused.exit_code == 1 and "截止时间已经过了" in refused.output
+    assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
+    listed = {c["id"]: c for c in json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)}
+    assert listed[2]["status"] == "draft" and listed[2]["opens_at"] is None
+    assert listed[1]["status"] == "open"
+    opened = datetime.fromisoformat(listed[1]["opens_at"])
+    assert abs((datetime.now(UTC) - opened).total_seconds()) < 60

@@ -247,3 +247,62 @@ async def test_a_chats_updates_arriving_together_are_handled_one_after_the_other
     o = h.user(ORGANIZER)
     await asyncio.gather(h.feed(o.message("/new")), h.feed(o.message("一起到达的标题")))
     assert "请选择参加征询的乡镇" in h.api.last(ORGANIZER).text
+
+
+async def test_opening_after_the_deadline_is_refused_with_a_reply(harness):
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.DRAFT)
+    await open_consultation(h, township="绿水乡", status=Status.CLOSED)
+    h.clock.advance(days=11)  # both deadlines have passed
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/open {cid}"))
+    assert f"征询 #{cid} 的截止时间已经过了" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/open"))  # the picker: the draft and the closed one
+    pick = h.api.last(ORGANIZER)
+    await h.feed(o.press(pick.message_id, buttons(pick.reply_markup)[1][1]))
+    assert "截止时间已经过了" in h.api.last(ORGANIZER).text
+    assert await _statuses(h) == ["draft", "closed"]
+
+
+async def test_opening_records_when_it_opened(harness):
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.DRAFT)
+    h.clock.advance(hours=3)
+    await h.feed(h.user(ORGANIZER).message(f"/open {cid}"))
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).opens_at == h.clock.now
+
+
+async def test_a_number_too_large_for_an_id_names_no_consultation(harness):
+    h = harness
+    await open_consultation(h)
+    for arg in ("99999999999999999999999", "3000000000", "²"):
+        await h.feed(h.user(ORGANIZER).message(f"/close {arg}"))
+        assert "找不到" in h.api.last(ORGANIZER).text, arg
+    assert await _statuses(h) == ["open"]
+
+
+async def test_new_confirmed_after_its_deadline_passed_asks_for_another(harness):
+    h = harness
+    from storage.lists import save_list
+
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("标题"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("2026-12-01 11:00"))  # an hour from the clock's 10:00 in Shanghai
+    confirm = h.api.last(ORGANIZER)
+    h.clock.advance(hours=2)  # the button pressed two hours later
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "创建并开始")))
+    assert "将来" in h.api.last(ORGANIZER).text
+    assert await _statuses(h) == []
+    await h.feed(o.message("2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "创建并开始")))
+    assert await _statuses(h) == ["open"]

@@ -26,7 +26,7 @@ async def _setup(s) -> tuple[Consultation, int, list[int]]:
                                       DutyItem(Part.WITHDRAWN, "丙", category="市场监管")])
     c = await create_consultation(s, title="征求意见", questionnaire="", closes_at=NOW + timedelta(days=10),
                                   list_ids=[row.id])
-    await set_status(s, c, Status.OPEN)
+    await set_status(s, c, Status.OPEN, NOW)
     from storage.lists import load_list
 
     items = [i.id for i in (await load_list(s, row.id)).items]

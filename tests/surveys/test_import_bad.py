@@ -301,3 +301,101 @@ def test_damaged_workbooks_never_raise(cut: int, flip: int) -> None:
     result = read_duty_list(bytes(data[: max(cut, 1) if cut < len(data) else len(data)]), filename="a.xlsx")
     assert result.problems or result.items
     assert result.ok or result.items == []
+
+
+def _with_error_cells(path: Path, cells: dict[str, tuple[str, str]]) -> bytes:
+    """The workbook at `path` with each named cell of its first sheet turned into a
+    failed formula: (formula, Excel error code), as Excel saves one."""
+    import re
+
+    out = io.BytesIO()
+    with zipfile.ZipFile(path) as zin, zipfile.ZipFile(out, "w") as zout:
+        for info in zin.infolist():
+            data = zin.read(info)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                text = data.decode()
+                for ref, (formula, code) in cells.items():
+                    text = re.sub(rf'<c r="{ref}"[^>]*>.*?</c>',
+                                  f'<c r="{ref}" t="e"><f>{formula}</f><v>{code}</v></c>', text)
+                data = text.encode()
+            zout.writestr(info, data)
+    return out.getvalue()
+
+
+def test_excel_error_values_are_refused_not_imported(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "e.xlsx", [["序号", "事项名称", "履职依据"], [1, "发展党员", "《细则》"],
+                                        [2, "最低生活保障", "《社会救助暂行办法》"]])
+    result = read_duty_list(_with_error_cells(path, {"B3": ("VLOOKUP(A3,Sheet2!A:B,2,0)", "#N/A"),
+                                                     "C3": ("Sheet2!#REF!", "#REF!")}), filename="e.xlsx")
+    assert not result.ok and result.items == []
+    errors = [(p.rule, p.row, p.column, p.params["value"]) for p in result.errors]
+    assert errors == [("import.excel-error", 3, "事项名称", "#N/A"), ("import.excel-error", 3, "履职依据", "#REF!")]
+    assert "#N/A" in result.errors[0].message("zh_CN") and "Excel" in result.errors[0].message("en")
+
+
+def test_hidden_sheet_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "基本履职事项"
+    for row in ([["序号", "事项名称", "履职依据"], [1, "发展党员", "《细则》"]]):
+        ws.append(row)
+    old = wb.create_sheet("基本履职事项（旧版）")
+    for row in ([["序号", "事项名称", "履职依据"], [1, "旧事项", "《旧细则》"]]):
+        old.append(row)
+    old.sheet_state = "hidden"
+    wb.save(tmp_path / "h.xlsx")
+    result = read_duty_list(tmp_path / "h.xlsx")
+    assert result.ok
+    assert [i.name for i in result.items] == ["发展党员"]
+    assert [(p.rule, p.sheet) for p in result.problems] == [("import.hidden-sheet-skipped", "基本履职事项（旧版）")]
+
+
+def test_item_over_rows_with_merged_name_is_one_item(tmp_path: Path) -> None:
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "基本履职事项"
+    for row in (["序号", "领域", "事项名称", "具体内容", "履职依据"],
+                [1, "党的建设", "发展党员", "发展党员", "《细则》"],
+                [None, None, None, "党员教育管理", None],
+                [2, None, "人民调解", "调解民间纠纷", "《人民调解法》"]):
+        ws.append(row)
+    for rng in ("A2:A3", "B2:B4", "C2:C3", "E2:E3"):  # the category is merged over two items
+        ws.merge_cells(rng)
+    wb.save(tmp_path / "m.xlsx")
+    result = read_duty_list(tmp_path / "m.xlsx")
+    assert result.ok, result.render()
+    assert [(i.seq, i.category, i.name, i.content, i.basis) for i in result.items] == [
+        (1, "党的建设", "发展党员", "发展党员\n党员教育管理", "《细则》"),
+        (2, "党的建设", "人民调解", "调解民间纠纷", "《人民调解法》")]
+
+
+def test_withdrawn_part_reads_its_department_column_as_the_receiving_one(tmp_path: Path) -> None:
+    for header in ("收回部门", "上级部门", "对应上级部门"):
+        path = _sheet(tmp_path / "w.xlsx", [["序号", "上级部门收回事项名称", header, "收回后工作方式"],
+                                            [1, "特种设备安全监管", "县市场监管局", "发现报告"]],
+                      title="上级部门收回事项")
+        result = read_duty_list(path)
+        assert result.ok, (header, result.render())
+        item = result.items[0]
+        assert (item.name, item.receiving_department, item.county_department) == \
+            ("特种设备安全监管", "县市场监管局", ""), header
+
+
+def test_blank_rows_do_not_cut_a_csv_short(monkeypatch) -> None:
+    import surveys.importer as importer
+
+    monkeypatch.setattr(importer, "MAX_DATA_ROWS", 2000)
+    # 1,900 items, each followed by an empty row (as Excel exports formatted rows): 3,800 lines
+    rows = ["序号,事项名称,履职依据"] + [f"{n},事项{n},依据{n}\r\n,," for n in range(1, 1901)]
+    result = read_duty_list("\r\n".join(rows).encode("utf-8"), filename="基本履职事项.csv")
+    assert result.ok and len(result.items) == 1900
+    assert result.items[-1].name == "事项1900"
+
+
+def test_csv_over_the_row_limit_imports_nothing(monkeypatch) -> None:
+    import surveys.importer as importer
+
+    monkeypatch.setattr(importer, "MAX_DATA_ROWS", 100)
+    rows = ["序号,事项名称,履职依据"] + [f"{n},事项{n},依据{n}" for n in range(1, 1200)]
+    result = read_duty_list("\r\n".join(rows).encode("utf-8"), filename="基本履职事项.csv")
+    _only_error(result, "import.too-many-rows")
