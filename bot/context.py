@@ -7,8 +7,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.config import Settings
@@ -17,6 +18,11 @@ from storage import responses
 from storage.answer_path import AnswerPath
 from storage.models import Person
 from storage.responses import Change, ResponseState
+from storage.sql import MAX_ID
+
+#: An int of a button's callback data: within the id columns' range, so forged data too
+#: large for a column is refused when parsed (a stale button), not by the database.
+Num = Annotated[int, Field(ge=-MAX_ID, le=MAX_ID)]
 
 
 @dataclass

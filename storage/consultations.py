@@ -200,6 +200,15 @@ async def open_response_of(session: AsyncSession, person_id: int) -> tuple[Respo
     return (row[0], row[1]) if row else None
 
 
+async def last_response_of(session: AsyncSession, person_id: int) -> tuple[Response, Consultation] | None:
+    """The person's most recent response in any consultation (open, closed or reported)."""
+    row = (await session.execute(
+        select(Response, Consultation).join(Consultation, Consultation.id == Response.consultation_id)
+        .where(Response.person_id == person_id).order_by(Response.updated_at.desc()).limit(1)
+    )).first()
+    return (row[0], row[1]) if row else None
+
+
 async def participants(session: AsyncSession, consultation_id: int) -> list[int]:
     """Everyone a consultation's announcements go to: residents who started its
     questionnaire and the cadres of its townships."""

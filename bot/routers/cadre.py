@@ -33,7 +33,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.app import set_person_commands
-from bot.context import Ctx
+from bot.context import Ctx, Num
 from bot.routers import starts
 from storage import comments as cm
 from storage import consultations as repo
@@ -61,32 +61,32 @@ MAX_WHEN = 100
 class ListCB(CallbackData, prefix="cl"):
     """Browse consultation c's list: p="" the part menu; g=-1 the part's categories; else items page n."""
 
-    c: int
+    c: Num
     p: str = ""
-    g: int = -1
-    n: int = 0
+    g: Num = -1
+    n: Num = 0
 
 
 class ItemCB(CallbackData, prefix="ci"):
     """Item i's card in consultation c; f=1 when opened from /find (back returns there)."""
 
-    c: int
-    i: int
-    f: int = 0
+    c: Num
+    i: Num
+    f: Num = 0
 
 
 class FindCB(CallbackData, prefix="cf"):
     """Page n of the /find hits (the query itself is in the FSM data)."""
 
-    c: int
-    n: int = 0
+    c: Num
+    n: Num = 0
 
 
 class CommentCB(CallbackData, prefix="cc"):
     """Comment on item i of consultation c: k="" chooses the kind, k=kind asks for the text."""
 
-    c: int
-    i: int
+    c: Num
+    i: Num
     k: str = ""
 
 
@@ -95,15 +95,15 @@ class MineCB(CallbackData, prefix="cm"):
     y=withdraw m (confirmed), s=skip the proposed wording of m."""
 
     a: str
-    m: int = 0
-    n: int = 0
-    i: int = 0
+    m: Num = 0
+    n: Num = 0
+    i: Num = 0
 
 
 class MissingCB(CallbackData, prefix="cx"):
     """The missing-item proposal in consultation c: a="" start, p=part v, g=category index v, s=skip basis."""
 
-    c: int
+    c: Num
     a: str = ""
     v: str = ""
 

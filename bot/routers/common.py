@@ -107,3 +107,9 @@ fallback = Router(name="fallback")
 @fallback.callback_query()
 async def unknown_press(query: CallbackQuery, ctx: Ctx) -> None:
     await query.answer(ctx.t("error.stale-button"), show_alert=True)
+
+
+@fallback.message(F.text.startswith("/"))
+async def unknown_command(message: Message, ctx: Ctx) -> None:
+    """A command nobody handles (mistyped, or another role's): say so, and where to look."""
+    await message.answer(ctx.t("error.unknown-command"))

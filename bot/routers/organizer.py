@@ -32,7 +32,7 @@ from aiogram.types import (
 )
 
 from bot.broadcaster import Broadcaster, Outgoing
-from bot.context import Ctx
+from bot.context import Ctx, Num
 from storage import consultations as repo
 from storage import lists as lists_repo
 from storage.models import Consultation, DutyListRow, Township
@@ -74,11 +74,11 @@ class PickCB(CallbackData, prefix="op"):
     """Which consultation an action is for (when the command named none)."""
 
     act: str
-    c: int
+    c: Num
 
 
 class NewTownCB(CallbackData, prefix="on"):
-    t: int  # township id; 0 = done
+    t: Num  # township id; 0 = done
 
 
 class NewCB(CallbackData, prefix="oc"):
@@ -86,7 +86,7 @@ class NewCB(CallbackData, prefix="oc"):
 
 
 class AnnounceCB(CallbackData, prefix="oa"):
-    c: int
+    c: Num
     send: bool
 
 
@@ -510,16 +510,16 @@ class CommentsCB(CallbackData, prefix="ok"):
     """A comment card: consultation, filter (u=unanswered, a=all, k<kind>, t<township id>,
     i<item id>), position in the filtered list."""
 
-    c: int
+    c: Num
     f: str = "u"
-    i: int = 0
+    i: Num = 0
 
 
 class DecideCB(CallbackData, prefix="od"):
-    k: int  # comment id
+    k: Num  # comment id
     d: str  # adopted, partly, rejected, hide, unhide, noreply
     f: str = "u"
-    i: int = 0
+    i: Num = 0
 
 
 class ReplyComment(StatesGroup):
@@ -688,9 +688,9 @@ async def _record_decision(message: Message, ctx: Ctx, state: FSMContext, reply:
 
 
 class InviteCB(CallbackData, prefix="oi"):
-    t: int  # township id (0: none, for organizers)
+    t: Num  # township id (0: none, for organizers)
     r: str = ""  # role, once chosen
-    n: int = 0  # how many, once chosen
+    n: Num = 0  # how many, once chosen
 
 
 INVITE_DAYS = 7

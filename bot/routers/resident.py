@@ -32,7 +32,7 @@ from aiogram.fsm.context import FSMContext
 from aiogram.methods import AnswerCallbackQuery
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
-from bot.context import Ctx
+from bot.context import Ctx, Num
 from bot.middlewares import GROUPED_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
 from bot.routers import starts
@@ -54,15 +54,15 @@ FSM_KEY = "rq"  # FSM data: the response in progress (so /cancel knows there is 
 class BeginCB(CallbackData, prefix="rb"):
     """Start (or resume) the questionnaire of the consultation behind a link."""
 
-    c: int  # consultation id
-    t: int  # township id
+    c: Num  # consultation id
+    t: Num  # township id
 
 
 class QCB(CallbackData, prefix="q"):
     """A press on the question message. a: o=option, t=toggle, d=done, p=scale point,
     r=rate an item, k=pick an item, g=page, s=skip, b=back, z=pause."""
 
-    r: int  # response id
+    r: Num  # response id
     q: str  # question id
     a: str
     v: str = ""
@@ -71,7 +71,7 @@ class QCB(CallbackData, prefix="q"):
 class EditCB(CallbackData, prefix="qe"):
     """From the summary: q="" lists the questions, q=id asks that one again, q="!" shows the summary."""
 
-    r: int
+    r: Num
     q: str = ""
 
 
@@ -348,9 +348,19 @@ def _record(flow: Flow, new: FlowState) -> None:
             flow.set_answers.pop(k, None)
             flow.drop_answers.append(k)
     flow.completed = new.current is None and new.is_complete(flow.q, flow.items)
+    left = flow.state.current
     flow.state = new
+    _drop_drafts(flow, left, new.current)
+
+
+def _drop_drafts(flow: Flow, *question_ids: str | None) -> None:
+    """Forget the unsubmitted choices and ratings of these questions: one that is left
+    is done with, and one arrived at (again) starts from its stored answer."""
     for draft in ("sel", "rate"):
-        flow.screen.get(draft, {}).pop(new.current or "", None)
+        kept = flow.screen.get(draft)
+        if kept:
+            for qid in question_ids:
+                kept.pop(qid or "", None)
 
 
 async def _refuse(ctx: Ctx, query: CallbackQuery, text: str, cached: bool = False,
@@ -378,6 +388,7 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
     if w != Window.OPEN:
         await message.answer(_window_text(ctx, consultation, w))
         return
+    await state.set_state(None)  # the questionnaire takes the chat over from a form left open (a cadre's comment)
     started = await repo.response_id_of(ctx.session, consultation.id, ctx.person.id)
     if started is not None:
         await _show_response(ctx, state, started, message)
@@ -410,6 +421,7 @@ async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: F
     flow = await _load(ctx, response, consultation)
     if isinstance(query.message, Message):
         flow.message_id = query.message.message_id
+    await state.set_state(None)
     await state.update_data({FSM_KEY: response.id})
     return await show(ctx, flow, query=query)
 
@@ -421,6 +433,7 @@ async def _show_response(ctx: Ctx, fsm: FSMContext, response_id: int, message: M
     if response is None or consultation is None:
         return False
     flow = await _load(ctx, response, consultation)
+    await fsm.set_state(None)
     await fsm.update_data({FSM_KEY: response.id})
     await show(ctx, flow, message=message)
     return True
@@ -513,6 +526,7 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
     elif action == "b":
         flow.state = flow.state.back(flow.q, flow.items)
         flow.screen.pop("page", None)
+        _drop_drafts(flow, qid, flow.state.current)
     elif action == "z":
         await _commit(ctx, flow)
         return await edited(query, ctx.t("resident.paused"), None)
@@ -542,6 +556,7 @@ async def change_answer(query: CallbackQuery, callback_data: EditCB, ctx: Ctx) -
             await _refuse(ctx, query, ctx.t("error.stale-button"))
             return
         flow.state = FlowState(flow.state.answers, flow.state.skipped, callback_data.q)
+        _drop_drafts(flow, callback_data.q)
     return await show(ctx, flow, query=query)
 
 
@@ -564,6 +579,17 @@ async def _active_flow(ctx: Ctx) -> Flow | None:
     return await _load(ctx, response, view)
 
 
+async def _no_questionnaire(ctx: Ctx) -> str:
+    """Why a message finds no questionnaire to go on with: the person's latest one has
+    closed (or not opened yet), or they have none."""
+    found = await repo.last_response_of(ctx.session, ctx.person.id)
+    if found is not None:
+        w = _window(ctx, found[1])
+        if w != Window.OPEN:
+            return _window_text(ctx, found[1], w)
+    return ctx.t("resident.no-consultation")
+
+
 async def resume(message: Message, ctx: Ctx, state: FSMContext, note: str | None = None) -> bool:
     """Show the person's open questionnaire again (as a new live message); False when there is none."""
     flow = await _active_flow(ctx)
@@ -580,7 +606,7 @@ async def resume(message: Message, ctx: Ctx, state: FSMContext, note: str | None
 async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
     flow = await _active_flow(ctx)
     if flow is None:
-        await message.answer(ctx.t("resident.no-consultation"))
+        await message.answer(await _no_questionnaire(ctx))
         return
     question = flow.state.question(flow.q)
     if question is None or question.type not in ("text", "number"):
@@ -602,4 +628,4 @@ async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
 async def not_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     """Stickers, photos, voice notes, locations…: say what we need, and show the question again."""
     if not await resume(message, ctx, state, note=ctx.t("resident.not-text")):
-        await message.answer(ctx.t("resident.no-consultation"))
+        await message.answer(await _no_questionnaire(ctx))

@@ -529,3 +529,19 @@ async def test_after_the_deadline_comments_edits_and_withdrawals_are_refused(har
 
 def test_sample_items_are_the_shared_ones() -> None:
     assert ITEMS[3].name == "消防安全检查与火灾隐患整治"  # the card test relies on it
+
+
+async def test_button_data_with_ids_too_large_for_the_database_is_a_stale_button(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    i = await _item_id(h, "特种设备安全监管")
+    big = 10**25
+    await h.feed(u.message("/list"))
+    message_id = h.api.last(CADRE).message_id
+    for data in (f"cl:{big}::-1:0", f"cl:{c}:basic:{big}:0", f"ci:{big}:{i}:0", f"ci:{c}:3000000000:0",
+                 f"cf:{c}:{big}", f"cc:{c}:{big}:", f"cm:e:{big}:0:0", f"cm:y:{big}:0:0", f"cx:{big}::"):
+        h.api.clear()
+        await h.feed(u.press(message_id, data))
+        assert [a.text for a in h.api.answers()] == ["这个按钮已经失效了。"], data
+    assert await _comments(h) == []

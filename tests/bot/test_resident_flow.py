@@ -363,3 +363,126 @@ async def test_a_message_updates_writes_are_committed_before_the_bot_sends_anyth
     assert all(marked for _, marked, _ in sends), seen
     assert sends[-1][2] is not None and sends[-1][2] > before, (before, seen)
     assert "第 1/8 题" in h.api.last(USER).text
+
+
+# --- found in a QA pass (2026-11-27) ----------------------------------------------------------
+
+ITEMS_QUESTIONNAIRE = """
+id: itemsq
+title: {zh_CN: 测试问卷, en: Test questionnaire}
+questions:
+  - id: first
+    type: single
+    text: {zh_CN: 第一题, en: First}
+    options:
+      - {id: a, text: {zh_CN: 甲, en: A}}
+      - {id: b, text: {zh_CN: 乙, en: B}}
+  - id: rate
+    type: item_rating
+    text: {zh_CN: 请给这些事项打分, en: Rate these}
+    parts: [basic]
+    max_items: 3
+    allow_unsure: true
+  - id: note
+    type: text
+    required: false
+    text: {zh_CN: 备注, en: Note}
+"""
+
+
+async def _tap(h, u, label: str):
+    last = h.api.last(USER)
+    await h.feed(u.press(last.message_id, _data(last.reply_markup, label)))
+    return h.api.last(USER)
+
+
+async def _rated(h) -> tuple:
+    _, code = await open_consultation(h, questionnaire=ITEMS_QUESTIONNAIRE)
+    u = h.user(USER)
+    await h.feed(u.message(f"/start {code}"))
+    w = h.api.last(USER)
+    await h.feed(u.press(w.message_id, buttons(w.reply_markup)[0][1]))
+    q = await _tap(h, u, "甲")
+    assert "第 1/3 项" in q.text
+    for point in ("1", "2", "3"):
+        q = await _tap(h, u, point)
+    assert "备注" in q.text
+    return u, q
+
+
+async def test_back_into_a_rated_question_rates_every_item_again(harness):
+    h = harness
+    u, _ = await _rated(h)
+    q = await _tap(h, u, "« 上一题")
+    assert "第 1/3 项" in q.text, q.text
+    for point in ("5", "4", "3"):
+        q = await _tap(h, u, point)
+    assert "备注" in q.text
+    assert sorted((await _stored(h))["rate"].values()) == [3, 4, 5]
+
+
+async def test_changing_a_rated_question_from_the_summary_rates_every_item_again(harness):
+    h = harness
+    u, _ = await _rated(h)
+    q = await _tap(h, u, "跳过")
+    assert "谢谢" in q.text
+    await _tap(h, u, "修改")
+    q = await _tap(h, u, "2.")
+    assert "第 1/3 项" in q.text, q.text
+    for point in ("5", "5", "5"):
+        q = await _tap(h, u, point)
+    assert set((await _stored(h))["rate"].values()) == {5}
+
+
+async def test_a_typed_answer_after_the_deadline_is_told_the_questionnaire_closed(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    h.clock.advance(days=11)  # past the deadline; the scheduler has not closed it yet
+    await h.feed(u.message("村里的路灯没人管"))
+    assert "已于" in h.api.last(USER).text and "截止" in h.api.last(USER).text
+    assert await _stored(h) == {}
+
+
+async def test_an_unknown_command_is_answered(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, _ = await _begin(h, code)
+    for text in ("/foo", "/路灯坏了", "/foo@qingdan_test_bot"):
+        h.api.clear()
+        await h.feed(u.message(text))
+        assert [c.method for c in h.api.calls] == ["sendMessage"], text
+        assert "没有这个命令" in h.api.calls[0].text and "/help" in h.api.calls[0].text
+
+
+async def test_button_data_with_ids_too_large_for_the_database_is_a_stale_button(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    big = 10**25
+    for data in (f"q:{big}:aware:o:well", "q:3000000000:aware:o:well", f"qe:{big}:", f"rb:{big}:1",
+                 f"rb:1:{big}"):
+        h.api.clear()
+        await h.feed(u.press(q.message_id, data))
+        assert [c.text for c in h.api.answers()] == ["这个按钮已经失效了。"], data
+    assert await _stored(h) == {}
+
+
+async def test_a_cadre_form_left_open_does_not_take_the_questionnaires_text_answer(harness):
+    from tests.bot.test_cadre import _cadre, _comments, _open_card
+    from tests.bot.test_cadre import _tap as _cadre_tap
+
+    h = harness
+    c, code = await open_consultation(h)
+    u = await _cadre(h, user=USER)
+    await _open_card(h, u, c, "特种设备安全监管")
+    await _cadre_tap(h, u, "✍️ 提意见")
+    await _cadre_tap(h, u, "其他")  # asked for the comment's text; the cadre goes elsewhere
+    await h.feed(u.message(f"/start {code}"))
+    await _cadre_tap(h, u, "开始答题")
+    for label in ("知道一些", "4", "4", "4", "☐ 养老", "完成", "有"):
+        await _cadre_tap(h, u, label)
+    assert "是什么事" in h.api.last(USER).text
+    await h.feed(u.message("村里的路灯没人管"))
+    assert (await _stored(h)).get("missing_what") == "村里的路灯没人管"
+    assert await _comments(h) == []
