@@ -6,6 +6,6 @@ import signal
 
 faulthandler.register(signal.SIGUSR1, all_threads=True)
 
-from bot.cli import app  # noqa: E402
+from bot.cli import main  # noqa: E402
 
-app()
+main()

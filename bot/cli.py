@@ -7,6 +7,7 @@ import typer
 
 from bot.config import get_settings
 from bot.db import ensure_schema, run_async  # noqa: F401  (re-exported: the commands' shared helpers)
+from bot.texts import gettext
 
 app = typer.Typer(help="清单征询 Qingdan — consult on township duty lists through Telegram.",
                   no_args_is_help=True, add_completion=False)
@@ -54,11 +55,32 @@ def _register() -> None:
     app.command("sandbox")(sandbox_cli.sandbox)
 
 
+def main() -> None:
+    """The `qingdan` command: settings that cannot be read are reported by name, with
+    the value found, instead of as a traceback."""
+    from bot.config import settings_error
+
+    try:
+        app()
+    except Exception as exc:
+        text = settings_error(exc, _locale())
+        if text is None:
+            raise
+        typer.echo(f"{gettext('cli.bad-settings', _locale())}\n{text}", err=True)
+        raise SystemExit(2) from None
+
+
+def _locale() -> str:
+    import os
+
+    return os.environ.get("LOCALE") or "zh_CN"
+
+
 if __name__ == "__main__":
     # `python -m bot.cli`: run the module proper, so that command modules importing
     # bot.cli see one module, not this __main__ copy (that would import them twice).
-    from bot.cli import app as _app
+    from bot.cli import main as _main
 
-    _app()
+    _main()
 else:
     _register()

@@ -23,19 +23,28 @@ def _t(key: str, **kw) -> str:
 
 
 async def bot_username() -> str:
-    """BOT_USERNAME, or the Bot API's answer to getMe."""
+    """BOT_USERNAME, or the Bot API's answer to getMe. Without either the links would
+    lead nowhere: the command stops and says what to set."""
     settings = get_settings()
     if settings.bot_username:
         return settings.bot_username.lstrip("@")
     if settings.bot_token:
+        from aiogram.exceptions import TelegramAPIError
+
         from bot.app import create_bot
 
         bot = create_bot(settings)
         try:
-            return (await bot.me()).username or ""
+            username = (await bot.me()).username or ""
+        except TelegramAPIError as exc:
+            typer.echo(_t("cli.bot-username-unknown", error=str(exc)[:200]), err=True)
+            raise typer.Exit(2) from None
         finally:
             await bot.session.close()
-    return "your_bot"
+        if username:
+            return username
+    typer.echo(_t("cli.bot-username-unknown", error="BOT_USERNAME, BOT_TOKEN"), err=True)
+    raise typer.Exit(2)
 
 
 @app.command("create")

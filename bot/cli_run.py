@@ -64,17 +64,34 @@ async def _with_scheduler(runtime: Any, serve: Coroutine[Any, Any, None]) -> Non
         await serve
 
 
+#: A worker that exits sooner than this after its start failed to start (bad settings, a
+#: database that is not there): after FAILED_STARTS such exits in a row the supervisor
+#: stops, rather than restart it twice a second for ever while systemd shows it running.
+STARTUP_GRACE = 10.0
+FAILED_STARTS = 3
+
+
 def _supervise(host: str, port: int, workers: int, register: bool, scheduler: bool) -> int:
     """Start `workers` webhook processes on one port (the first registers the webhook)
-    and stop them all on SIGINT/SIGTERM; a worker that dies is started again."""
+    and stop them all on SIGINT/SIGTERM; a worker that dies is started again (in the
+    first one's place registering the webhook again: setWebhook keeps pending updates).
+    Returns 1 when a worker keeps failing right after its start, else 0."""
+    import time
+
+    log = logging.getLogger(__name__)
+
     def start(n: int) -> subprocess.Popen:
         args = [sys.executable, "-m", "bot", "run", "--webhook", "--host", host, "--port", str(port),
                 "--workers", "1", "--register" if register and n == 0 else "--no-register",
                 "--scheduler" if scheduler else "--no-scheduler"]
+        started[n] = time.monotonic()
         return subprocess.Popen(args)
 
+    started = [0.0] * workers
+    failed = [0] * workers  # exits right after the start, in a row
     procs = [start(n) for n in range(workers)]
     stopping = False
+    code = 0
 
     def stop(*_: object) -> None:
         nonlocal stopping
@@ -85,17 +102,23 @@ def _supervise(host: str, port: int, workers: int, register: bool, scheduler: bo
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    import time
-
     while not stopping:
         for n, p in enumerate(procs):
-            if p.poll() is not None and not stopping:
-                logging.getLogger(__name__).warning("worker %s exited with %s; starting it again", p.pid, p.returncode)
-                procs[n] = start(n + workers)  # not the first: the webhook is registered already
+            if p.poll() is None or stopping:
+                continue
+            failed[n] = failed[n] + 1 if time.monotonic() - started[n] < STARTUP_GRACE else 0
+            if failed[n] >= FAILED_STARTS:
+                log.error("worker %s failed %s times in a row right after starting (exit code %s); stopping all "
+                          "workers — see the errors above", n, failed[n], p.returncode)
+                code = 1
+                stop()
+                break
+            log.warning("worker %s exited with %s; starting it again", p.pid, p.returncode)
+            procs[n] = start(n)
         time.sleep(0.5)
     for p in procs:
         try:
             p.wait(timeout=10)
         except subprocess.TimeoutExpired:
             p.kill()
-    return 0
+    return code

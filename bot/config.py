@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import Annotated
 
@@ -30,6 +31,33 @@ class Settings(BaseSettings):
     database_pool_size: int = 10
     database_max_overflow: int = 20
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import ArgumentError
+
+        try:
+            make_url(value)
+        except ArgumentError:
+            raise ValueError("not a database URL; e.g. sqlite+aiosqlite:///qingdan.db or "
+                             "postgresql+asyncpg://user:password@host:5432/name") from None
+        return value
+
+    @field_validator("bot_token")
+    @classmethod
+    def _bot_token(cls, value: str) -> str:
+        if value and not re.fullmatch(r"\d+:[\w-]+", value):
+            raise ValueError("not a bot token; it looks like 123456789:AAE… (from @BotFather)")
+        return value
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _webhook_secret(cls, value: str) -> str:
+        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
+            raise ValueError("1–256 characters, only letters A–Z and a–z, digits, _ and - (Telegram's rule)")
+        return value
+
     @field_validator("organizer_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
@@ -53,3 +81,26 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_error(error: Exception, locale: str) -> str | None:
+    """A settings ValidationError as lines an operator can act on: each setting by its
+    environment name, what is wrong and the value found; None for other errors."""
+    from pydantic import ValidationError
+
+    if not isinstance(error, ValidationError) or error.title != Settings.__name__:
+        return None
+    from bot.texts import gettext
+
+    lines = []
+    for e in error.errors():
+        name = "_".join(str(part) for part in e["loc"][:1]).upper() or "?"
+        found = e.get("input")
+        shown = f" ({found!r})" if isinstance(found, str | int) and name != "BOT_TOKEN" else ""
+        what = gettext(f"cli.bad-{name.lower().replace('_', '-')}", locale) if name in _EXPLAINED \
+            else e["msg"].removeprefix("Value error, ")
+        lines.append(f"{name}: {what}{shown}")
+    return "\n".join(lines)
+
+
+_EXPLAINED = {"DATABASE_URL", "BOT_TOKEN", "WEBHOOK_SECRET"}  # their messages are in the catalog

@@ -27,12 +27,20 @@ T = TypeVar("T")
 
 def ensure_schema() -> None:
     """Commands that touch the database call this: on the embedded SQLite default the
-    schema is brought up to date automatically; PostgreSQL is left to `qingdan db upgrade`."""
-    from storage.migrate import upgrade
+    schema is brought up to date automatically; PostgreSQL is left to `qingdan db upgrade`,
+    and a command on a PostgreSQL database that is not up to date stops with that advice."""
+    from storage.migrate import is_current, upgrade
 
     settings = get_settings()
     if settings.is_sqlite:
         upgrade(settings.database_url)
+    elif not is_current(settings.database_url):
+        import typer
+
+        from bot.texts import gettext
+
+        typer.echo(gettext("cli.db-not-upgraded", settings.locale), err=True)
+        raise typer.Exit(2)
 
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:

@@ -122,8 +122,11 @@ async def run_demo(settings: Settings, port: int, host: str) -> None:
 
 
 def reset(db_path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{db_path}{suffix}").unlink(missing_ok=True)
+    """Delete the demo database and the scheduler's job store beside it (bot.scheduler
+    jobstore_url): jobs of the old database must not run against the new one."""
+    for base in (f"{db_path}", f"{db_path}.jobs"):
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            Path(f"{base}{suffix}").unlink(missing_ok=True)
 
 
 def main(settings: Settings, port: int, host: str, fresh: bool) -> None:

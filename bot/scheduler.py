@@ -662,12 +662,15 @@ class AdvisoryLock:
         self.poll = poll
         self.sleep = sleep
         self.conn: sa.Connection | None = None
+        self.unreachable = False  # the last try could not connect
 
     def try_acquire(self) -> bool:
+        self.unreachable = False
         try:
             conn = self.engine.connect()
         except sa.exc.DBAPIError as e:  # PostgreSQL down or restarting: not ours yet, try again later
             log.warning("cannot reach the database for the scheduler lock (%s)", e.__class__.__name__)
+            self.unreachable = True
             return False
         try:
             if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar():
@@ -697,7 +700,7 @@ class AdvisoryLock:
         while not self.try_acquire():
             if not wait:
                 raise AlreadyRunning(f"pg_advisory_lock({self.key})", "")
-            if not logged:
+            if not logged and not self.unreachable:  # (an unreachable database was logged as such)
                 log.warning("another scheduler holds the lock on this database; waiting (checking every %.0f s)",
                             self.poll)
                 logged = True

@@ -23,6 +23,21 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
+def is_current(url: str) -> bool:
+    """Whether the database's schema is at the newest revision (False for an empty one)."""
+    import sqlalchemy as sa
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+
+    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    engine = sa.create_engine(sync_url(url))
+    try:
+        with engine.connect() as conn:
+            return set(MigrationContext.configure(conn).get_current_heads()) == heads
+    finally:
+        engine.dispose()
+
+
 def downgrade(url: str, revision: str) -> None:
     command.downgrade(alembic_config(url), revision)
 

@@ -159,3 +159,17 @@ def test_opening_after_the_deadline_is_refused_and_opening_records_the_start():
     assert listed[1]["status"] == "open"
     opened = datetime.fromisoformat(listed[1]["opens_at"])
     assert abs((datetime.now(UTC) - opened).total_seconds()) < 60
+
+
+def test_links_without_a_bot_username_or_token_say_what_to_set(monkeypatch):
+    from bot.config import get_settings
+
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    assert runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                               "--closes", "2099-12-10 18:00"]).exit_code == 0
+    monkeypatch.setenv("BOT_USERNAME", "")
+    get_settings.cache_clear()
+    for args in (["links", "1"], ["consultations", "list"], ["invites", "create", "--township", "青山镇"]):
+        result = runner.invoke(app, args)
+        assert result.exit_code == 2, (args, result.output)
+        assert "BOT_USERNAME" in result.output and "t.me" not in result.output, args

@@ -32,3 +32,40 @@ async def test_the_bot_process_pool_follows_the_settings() -> None:
     finally:
         await runtime.close()
     assert Settings(database_url="sqlite+aiosqlite:///x.db", database_pool_size=3, _env_file=None).engine_options() == {}
+
+
+def test_settings_that_cannot_be_read_are_named_not_a_traceback(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "BOT_", "WEBHOOK_", "LOCALE"))}
+    env.update(PYTHONPATH=str(ENV_EXAMPLE.parent), DATABASE_URL="notaurl", BOT_TOKEN="notatoken",
+               WEBHOOK_SECRET="a b", DATABASE_POOL_SIZE="10   # per process")  # as systemd reads "X=10 # …"
+    done = subprocess.run([sys.executable, "-m", "bot", "consultations", "list"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("设置有误") and "Traceback" not in done.stderr
+    assert {line.split(":")[0] for line in lines[1:]} == {"DATABASE_URL", "BOT_TOKEN", "WEBHOOK_SECRET",
+                                                         "DATABASE_POOL_SIZE"}
+    assert "notatoken" not in done.stderr  # a token is not echoed
+    assert "'10   # per process'" in done.stderr and "'notaurl'" in done.stderr
+
+
+def test_valid_tokens_secrets_and_urls_are_accepted() -> None:
+    s = Settings(database_url="postgresql+asyncpg://u:p@db:5432/q", bot_token="123456789:AAE-x_y",
+                 webhook_secret="Abc_123-xyz", _env_file=None)
+    assert (s.bot_token, s.webhook_secret) == ("123456789:AAE-x_y", "Abc_123-xyz")
+
+
+def test_demo_reset_deletes_the_database_and_its_job_store(tmp_path: Path) -> None:
+    from bot.demo import reset
+
+    db = tmp_path / "qingdan-demo.db"
+    made = [db, tmp_path / "qingdan-demo.db-wal", tmp_path / "qingdan-demo.db.jobs",
+            tmp_path / "qingdan-demo.db.jobs-journal"]
+    for path in made + [tmp_path / "other.db"]:
+        path.write_bytes(b"x")
+    reset(db)
+    assert [p.name for p in tmp_path.iterdir()] == ["other.db"]

@@ -1,0 +1,68 @@
+"""`qingdan run --webhook --workers N`: the supervisor of the worker processes."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_workers_failing_right_after_their_start_stop_the_supervisor(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "REDIS_", "BOT_", "WEBHOOK_", "TELEGRAM_"))}
+    env.update(BOT_TOKEN="123456:test-token", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/q.db",
+               TELEGRAM_API_URL="http://127.0.0.1:9", PYTHONPATH=str(REPO))
+    with socket.socket() as taken:  # the port is held by another program: no worker can listen on it
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # cwd: tmp_path, so no developer .env is read
+        done = subprocess.run([sys.executable, "-m", "bot", "run", "--webhook", "--host", "127.0.0.1", "--port",
+                               str(port), "--workers", "2", "--no-scheduler"],
+                              env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert "failed 3 times in a row right after starting" in done.stderr
+    assert done.stderr.count("starting it again") <= 4  # two restarts of each at most, then it gave up
+
+
+@pytest.mark.postgres
+def test_a_command_on_a_postgres_database_not_upgraded_says_run_db_upgrade(tmp_path: Path) -> None:
+    import uuid
+
+    import sqlalchemy as sa
+    from sqlalchemy.engine import make_url
+
+    from tests.conftest import POSTGRES_URL, require_service
+
+    require_service("postgres", POSTGRES_URL, 5432)
+    name = f"qingdan_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(make_url(POSTGRES_URL).set(drivername="postgresql+psycopg"),
+                             isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "BOT_", "LOCALE"))}
+        env.update(DATABASE_URL=url, BOT_TOKEN="123456:test-token", BOT_USERNAME="qingdan_test_bot",
+                   PYTHONPATH=str(REPO))
+        for args in (["consultations", "list"], ["scheduler"]):
+            done = subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path,
+                                  capture_output=True, text=True, timeout=60)
+            assert done.returncode == 2, (args, done.stderr[-1500:])
+            assert "qingdan db upgrade" in done.stderr and "Traceback" not in done.stderr
+        upgraded = subprocess.run([sys.executable, "-m", "bot", "db", "upgrade"], env=env, cwd=tmp_path,
+                                  capture_output=True, text=True, timeout=60)
+        assert upgraded.returncode == 0, upgraded.stderr[-1500:]
+        listed = subprocess.run([sys.executable, "-m", "bot", "consultations", "list", "--json"], env=env,
+                                cwd=tmp_path, capture_output=True, text=True, timeout=60)
+        assert listed.returncode == 0 and listed.stdout.strip() == "[]", listed.stderr[-1500:]
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
