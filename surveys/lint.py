@@ -35,9 +35,14 @@ def part_labels(part: Part | str) -> dict[str, str]:
     return {loc: gettext(f"part.{Part(part).value}", loc) for loc in LOCALES}
 
 
-def _at_row(row: int | None, key: str = "lists.lint.at-row") -> dict[str, str]:
-    """" (row 3)" in every locale, or "" when the row is not known."""
-    return {loc: gettext(key, loc, row=row) if row is not None else "" for loc in LOCALES}
+def _at_row(other: DutyItem, item: DutyItem, key: str = "lists.lint.at-row") -> dict[str, str]:
+    """Where `other` is, as seen from `item`: " (row 3)", or " (sheet “配合”, row 3)" when
+    it is on another sheet, in every locale; "" when its row is not known."""
+    if other.row is None:
+        return {loc: "" for loc in LOCALES}
+    if other.sheet and other.sheet != item.sheet:
+        return {loc: gettext(f"{key}-sheet", loc, row=other.row, sheet=other.sheet) for loc in LOCALES}
+    return {loc: gettext(key, loc, row=other.row) for loc in LOCALES}
 
 
 def _problem(rule: str, item: DutyItem, **params: Any) -> Problem:
@@ -85,14 +90,14 @@ def lint(items: list[DutyItem]) -> list[Problem]:
         earlier = first_in_part.get((item.part, key))
         if earlier is not None:
             problems.append(_problem("lint.duplicate-in-part", item, other_row=earlier.row,
-                                     other_at=_at_row(earlier.row, "lists.lint.first-at-row")))
+                                     other_at=_at_row(earlier, item, "lists.lint.first-at-row")))
             continue
         first_in_part[(item.part, key)] = item
         other = first_anywhere.get(key)
         if other is not None and other.part != item.part:
             problems.append(_problem("lint.same-item-two-parts", item, other_part=part_labels(other.part),
                                      this_part=part_labels(item.part), other_row=other.row,
-                                     other_at=_at_row(other.row)))
+                                     other_at=_at_row(other, item)))
         else:
             first_anywhere.setdefault(key, item)
 
@@ -111,7 +116,7 @@ def lint(items: list[DutyItem]) -> list[Problem]:
             if item.seq in first_by_seq:
                 problems.append(_problem("lint.sequence-duplicate", item, seq=item.seq,
                                          other_row=first_by_seq[item.seq].row,
-                                         other_at=_at_row(first_by_seq[item.seq].row,
+                                         other_at=_at_row(first_by_seq[item.seq], item,
                                                           "lists.lint.first-at-row")))
             else:
                 first_by_seq[item.seq] = item

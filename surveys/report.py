@@ -962,8 +962,9 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     missing = [x for x in active if x.is_missing_proposal]
     decisions = comments_by_decision(active)
     out: list[str] = [_t("feedback.title", locale, title=c.title), ""]
-    out.append(_t("feedback.intro", locale, title=c.title, opens=_local(c.opens_at, tz) or "—",
-                  closes=_local(c.closes_at, tz), townships=len(data.townships)))
+    out.append(_t("feedback.intro-one" if len(data.townships) == 1 else "feedback.intro", locale, title=c.title,
+                  opens=_local(c.opens_at, tz) or "—", closes=_local(c.closes_at, tz),
+                  townships=len(data.townships)))
     out.append("")
 
     n = 1

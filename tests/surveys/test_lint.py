@@ -114,3 +114,15 @@ def test_sequence_that_does_not_start_at_one() -> None:
 
 def test_unnumbered_items_are_not_checked_for_numbering() -> None:
     assert lint([_basic("甲", 3), _basic("乙", 4)]) == []
+
+
+def test_a_duplicate_on_another_sheet_names_that_sheet() -> None:
+    items = [_basic("甲", 3, seq=1), _basic("乙", 4, seq=2),
+             DutyItem(Part.BASIC, "乙", seq=2, basis="《办法》", sheet="基本履职事项（续）", row=2)]
+    problems = lint(items)
+    assert {p.rule for p in problems} == {"lint.duplicate-in-part", "lint.sequence-duplicate"}
+    for p in problems:
+        assert "工作表“基本履职事项”第 4 行" in p.message("zh_CN"), p.message("zh_CN")
+        assert 'sheet "基本履职事项", row 4' in p.message("en")
+    same_sheet = lint([_basic("甲", 3, seq=1), _basic("乙", 4, seq=1)])
+    assert "（首次出现在第 3 行）" in same_sheet[0].message("zh_CN")

@@ -395,6 +395,15 @@ def test_feedback_report_in_english(data: ConsultationData) -> None:
     text = feedback_report(data, "en")
     assert "5 comments were received: 1 adopted, 1 partly adopted, 1 not adopted and 1" not in text
     assert "5 comments were received: 1 adopted, 1 partly adopted, 1 not adopted and 2 not yet answered" in text
+    assert f"we consulted {len(data.townships)} townships" in text
+
+
+def test_feedback_report_for_one_township_says_one(data: ConsultationData) -> None:
+    from dataclasses import replace
+
+    one = replace(data, townships=data.townships[:1])
+    assert "we consulted one township on" in feedback_report(one, "en")
+    assert "在 1 个乡镇（街道）公开征求意见" in feedback_report(one)
 
 
 def test_chinese_numbers() -> None:
