@@ -204,6 +204,22 @@ class ContextMiddleware(BaseMiddleware):
             assert user is not None
             press, callback_data = grouped
             return await self._grouped_press(press, callback_data, event, data, user)
+        for _attempt in range(STALE_RETRIES):
+            try:
+                return await self._in_session(handler, event, data, user)
+            except Stale as stale:
+                # a response the handler wrote moved on since it was read (another process,
+                # or our cached copy was old): nothing of this update was committed — its
+                # messages follow the commit — so it is handled again from fresh data
+                log.info("update %s: response %s moved on; handling the update again", event.update_id,
+                         stale.args[0] if stale.args else None)
+                if stale.args and stale.args[0] is not None:
+                    self.path.responses.forget(stale.args[0])
+        raise RuntimeError(f"update {event.update_id}: response kept moving on; gave up")
+
+    async def _in_session(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
+                          event: Update, data: dict[str, Any], user: User | None) -> Any:
+        """The update handled in a session of its own, its writes committed together."""
         async with self.sessionmaker() as session:
             if await self.path.rows(session, PROCESSED, {"update_id": event.update_id}):
                 log.info("update %s already processed; skipped", event.update_id)

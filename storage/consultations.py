@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy import select
+from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
@@ -108,7 +108,11 @@ async def set_status(session: AsyncSession, consultation: Consultation, target: 
     check_transition(consultation.status, target)
     now = now or utcnow()
     consultation.status = target.value
+    # this process's copy goes now and again once the change is committed: a press read in
+    # between would cache the old status (for up to CONSULTATION_TTL)
     forget_consultation(session.bind, consultation.id)
+    bind, cid = session.bind, consultation.id
+    event.listen(session.sync_session, "after_commit", lambda _: forget_consultation(bind, cid), once=True)
     if target == Status.OPEN and consultation.opens_at is None:
         consultation.opens_at = now
     if target == Status.CLOSED:

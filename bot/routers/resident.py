@@ -502,7 +502,7 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
         else:
             high = question.max_choices or len(question.options) if action == "t" else question.max_picks
             if len(chosen) >= high:
-                await _refuse(ctx, query, ctx.t("flow.too-many", max=high))
+                await _refuse(ctx, query, ctx.t("flow.too-many", max=high), flow.cached, flow.response)
                 return
             chosen.append(key)
         sel[qid] = chosen
@@ -533,8 +533,8 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
     else:
         await _refuse(ctx, query, ctx.t("error.stale-button"))
         return
-    if error is not None:
-        await _refuse(ctx, query, error.message(ctx.locale))
+    if error is not None:  # (the refusal rests on the answers so far: a cached copy is checked first)
+        await _refuse(ctx, query, error.message(ctx.locale), flow.cached, flow.response)
         return
     if new is not None:
         _record(flow, new)

@@ -239,3 +239,116 @@ async def test_a_press_on_a_question_sent_anew_is_right_when_the_response_moved_
     assert len(loads) == 1  # read again once, after the stale write
     assert await _stored(h) == {"aware": "well", "sat_welfare": 3}
     assert h.api.last(USER).message_id == sent.message_id and "第 3/8 题" in h.api.last(USER).text
+
+
+# --- found in a QA pass (2026-11-27) ----------------------------------------------------------
+
+
+async def test_a_press_during_a_close_does_not_keep_the_consultation_open_in_the_cache(harness, monkeypatch):
+    import storage.consultations as consultations
+    from storage.models import Consultation
+    from tests.bot.conftest import ORGANIZER
+
+    h = harness
+    cid, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    live = q.message_id
+    original = consultations.links
+    pressed = []
+
+    async def links(session, consultation_id):
+        if not pressed:  # a resident's press lands while /close has set the status but not committed it
+            pressed.append(1)
+            await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "很清楚")))
+        return await original(session, consultation_id)
+
+    monkeypatch.setattr(consultations, "links", links)
+    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
+    assert pressed and "已结束" in h.api.last(ORGANIZER).text
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(Consultation.status)) == "closed"
+    second = h.api.last(USER)  # the question the press in the middle of the close showed
+    assert "第 2/8 题" in second.text
+    h.api.clear()
+    await h.feed(u.press(live, _data(second.reply_markup, "3")))
+    assert "sat_welfare" not in await _stored(h)
+    assert [a.call.show_alert for a in h.api.answers()] == [True]  # told it closed
+
+
+async def _to_needs(h, code):
+    """A resident at the multi-choice question (at most 3 of the needs)."""
+    u, q = await _begin(h, code)
+    live = q.message_id
+    await h.feed(u.press(live, _data(q.reply_markup, "很清楚")))
+    for _ in range(3):
+        await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "4")))
+    assert "最多选 3 项" in h.api.last(USER).text
+    return u, live
+
+
+async def test_done_refused_on_an_old_cached_draft_is_checked_with_the_database(harness, database):
+    h = harness
+    _, code = await open_consultation(h)
+    u, live = await _to_needs(h, code)  # this process caches the response with no choice made
+    engine, api, dp, bot = _second_process(h, database.url)
+    try:
+        await feed(dp, bot, u.press(live, _data(h.api.last(USER).reply_markup, "☐ 养老")))
+        await feed(dp, bot, u.press(live, _data(api.last(USER).reply_markup, "☐ 看病")))
+        done = _data(api.last(USER).reply_markup, "完成")
+        await h.feed(u.press(live, done))  # the 完成 press reaches this process
+    finally:
+        await engine.dispose()
+    assert (await _stored(h)).get("needs") == ["elderly", "health"]
+    assert not any(a.call.show_alert for a in h.api.answers())
+
+
+async def test_too_many_refused_on_an_old_cached_draft_is_checked_with_the_database(harness, database):
+    h = harness
+    _, code = await open_consultation(h)
+    u, live = await _to_needs(h, code)
+    for option in ("☐ 养老", "☐ 看病", "☐ 低保"):
+        await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, option)))
+    three = h.api.last(USER)  # this process caches a draft of three ticks
+    engine, api, dp, bot = _second_process(h, database.url)
+    try:
+        await feed(dp, bot, u.press(live, _data(three.reply_markup, "☑ 养老")))  # untick one elsewhere
+        shown = api.last(USER)
+        other = next(d for t, d in buttons(shown.reply_markup) if t.startswith("☐") and "养老" not in t)
+        h.api.clear()
+        await h.feed(u.press(live, other))  # a fourth option, with two ticked: allowed
+    finally:
+        await engine.dispose()
+    assert not any(a.call.show_alert for a in h.api.answers())
+    assert str(h.api.last(USER).reply_markup).count("☑") == 3
+
+
+async def test_a_typed_answer_whose_response_moved_on_elsewhere_is_handled_again(harness, database, monkeypatch):
+    import bot.context as context
+
+    h = harness
+    _, code = await open_consultation(h)
+    u, live = await _to_needs(h, code)
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "☐ 养老")))
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "完成")))
+    await h.feed(u.press(live, _data(h.api.last(USER).reply_markup, "有")))
+    text_question = h.api.last(USER)
+    assert "是什么事" in text_question.text
+    engine, api, dp, bot = _second_process(h, database.url)
+    original = context.responses.save
+    moved = []
+
+    async def save(session, change):
+        if not moved:  # between this process's read and its write, the user's other device goes back
+            moved.append(1)
+            await feed(dp, bot, u.press(live, _data(text_question.reply_markup, "« 上一题")))
+        return await original(session, change)
+
+    monkeypatch.setattr(context.responses, "save", save)
+    h.api.clear()
+    try:
+        await h.feed(u.message("村里的路灯没人管"))  # no exception: handled again from fresh data
+    finally:
+        await engine.dispose()
+    assert moved
+    assert "missing_what" not in await _stored(h)  # the question was no longer the current one
+    assert h.api.calls and "有没有" in h.api.last(USER).text  # shown the question it is at now
