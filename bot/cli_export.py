@@ -30,6 +30,11 @@ async def _load(consultation_id: int) -> ConsultationData | None:
 
 
 def _data(consultation_id: int) -> ConsultationData:
+    settings = get_settings()
+    if settings.weak_pseudonyms:  # a warning: the files may be only for the organizer's own eyes
+        from bot.texts import gettext
+
+        typer.echo(gettext("cli.weak-pseudonym-key", settings.locale), err=True)
     ensure_schema()
     data = run_async(_load(consultation_id))
     if data is None:

@@ -43,6 +43,7 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
     if not settings.bot_token:
         typer.echo(gettext("cli.run-needs-token", settings.locale), err=True)
         raise typer.Exit(2)
+    refuse_weak_pseudonyms(settings)
     ensure_schema()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if webhook and workers > 1:
@@ -122,3 +123,15 @@ def _supervise(host: str, port: int, workers: int, register: bool, scheduler: bo
         except subprocess.TimeoutExpired:
             p.kill()
     return code
+
+
+def refuse_weak_pseudonyms(settings: Any) -> None:
+    """Against Telegram itself (no TELEGRAM_API_URL: real people), refuse PSEUDONYM_KEY's
+    published placeholder — the reports' pseudonyms could be turned back into Telegram
+    ids; against a local Bot API server (the sandbox, tests) only warn."""
+    if not settings.weak_pseudonyms:
+        return
+    text = gettext("cli.weak-pseudonym-key", settings.locale)
+    typer.echo(text, err=True)
+    if not settings.telegram_api_url:
+        raise typer.Exit(2)

@@ -10,6 +10,9 @@ from pydantic import field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///qingdan.db"
+#: The published placeholder: pseudonyms keyed with it can be reversed by anyone (ids are
+#: few enough to try them all), so the bot refuses it against Telegram itself.
+DEFAULT_PSEUDONYM_KEY = "change-me"
 
 
 class Settings(BaseSettings):
@@ -23,7 +26,7 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     locale: str = "zh_CN"
     redis_url: str = ""
-    pseudonym_key: str = "change-me"
+    pseudonym_key: str = DEFAULT_PSEUDONYM_KEY
     webhook_url: str = ""
     webhook_secret: str = ""
     # PostgreSQL: connections each bot or scheduler process keeps in its pool, and how many
@@ -66,6 +69,11 @@ class Settings(BaseSettings):
         if isinstance(value, int):
             return [value]
         return value
+
+    @property
+    def weak_pseudonyms(self) -> bool:
+        """PSEUDONYM_KEY left at its placeholder."""
+        return self.pseudonym_key in ("", DEFAULT_PSEUDONYM_KEY)
 
     @property
     def is_sqlite(self) -> bool:

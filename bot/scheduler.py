@@ -842,6 +842,9 @@ def command() -> None:
     if not settings.bot_token:
         typer.echo(gettext("cli.run-needs-token", settings.locale), err=True)
         raise typer.Exit(2)
+    from bot.cli_run import refuse_weak_pseudonyms
+
+    refuse_weak_pseudonyms(settings)
     ensure_schema()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:

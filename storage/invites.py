@@ -60,7 +60,7 @@ def normalize_invite_code(text: str) -> str:
 
 
 def invite_status(invite: Invite, now: datetime) -> str:
-    if invite.used_by is not None:
+    if invite.used_by is not None or invite.used_at is not None:  # (no used_by: its user deleted their data)
         return "used"
     if invite.revoked_at is not None:
         return "revoked"
@@ -114,7 +114,8 @@ async def redeem(session: AsyncSession, code: str, person_id: int, now: datetime
     table = Invite.__table__
     claimed = await session.execute(
         sa.update(table)
-        .where(table.c.code == invite.code, table.c.used_by.is_(None), table.c.revoked_at.is_(None),
+        .where(table.c.code == invite.code, table.c.used_by.is_(None), table.c.used_at.is_(None),
+               table.c.revoked_at.is_(None),
                sa.or_(table.c.expires_at.is_(None), table.c.expires_at > now))
         .values(used_by=person_id, used_at=now)
     )
@@ -148,7 +149,7 @@ async def revoke(session: AsyncSession, code: str, now: datetime) -> tuple[Invit
     invite = await get_invite(session, code)
     if invite is None:
         return None, "unknown"
-    if invite.used_by is not None:
+    if invite.used_by is not None or invite.used_at is not None:
         return invite, "used"
     if invite.revoked_at is not None:
         return invite, "revoked"

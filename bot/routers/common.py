@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import html
+
 from aiogram import F, Router
 from aiogram.filters import Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.app import set_person_commands
 from bot.context import Ctx
 from storage import people
 from surveys.i18n import LOCALES
@@ -59,7 +62,7 @@ async def language_set(query: CallbackQuery, callback_data: LangCB, ctx: Ctx) ->
 async def mydata_cmd(message: Message, ctx: Ctx) -> None:
     counts = await people.personal_data(ctx.session, ctx.person.id)
     role = ctx.t(f"role.{'organizer' if ctx.is_organizer else ctx.person.role}")
-    await message.answer(ctx.t("mydata.text", user_id=ctx.person.id, name=ctx.person.first_name, role=role,
+    await message.answer(ctx.t("mydata.text", user_id=ctx.person.id, name=html.escape(ctx.person.first_name), role=role,
                                language=ctx.t(f"language.name.{ctx.locale}"), **counts))
 
 
@@ -79,11 +82,14 @@ async def delete_me_confirm(query: CallbackQuery, callback_data: DeleteCB, ctx: 
         if query.message:
             await query.message.edit_text(ctx.t("delete.kept"))
         return
+    had_menu = ctx.person.role in ("cadre", "organizer") and ctx.person.id not in ctx.settings.organizer_ids
     await people.delete_person(ctx.session, ctx.person.id)
     await ctx.commit()
     await state.clear()
     if query.message:
         await query.message.edit_text(ctx.t("delete.done"))
+    if had_menu and query.bot is not None:  # back to everybody's menu (an invite gave them their own)
+        await set_person_commands(query.bot, ctx.person.id, "resident")
 
 
 @router.message(Command("cancel"))

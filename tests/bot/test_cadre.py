@@ -9,7 +9,7 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from bot.routers.cadre import CommentCB, ItemCB, ListCB, MineCB
-from bot.testing import buttons
+from bot.testing import Updates, buttons
 from storage.invites import create_invites, revoke
 from storage.lists import get_township
 from storage.models import Comment, DutyItemRow, Invite, OffListReport, Person
@@ -545,3 +545,36 @@ async def test_button_data_with_ids_too_large_for_the_database_is_a_stale_button
         await h.feed(u.press(message_id, data))
         assert [a.text for a in h.api.answers()] == ["这个按钮已经失效了。"], data
     assert await _comments(h) == []
+
+
+async def test_delete_me_forgets_who_used_an_invite_and_the_invite_stays_used(harness):
+    from storage.models import Invite
+
+    h = harness
+    await open_consultation(h)
+    code = await _invite(h)
+    u = h.user(CADRE)
+    await h.feed(u.message(f"/start inv_{code}"))
+    assert (await _person(h, CADRE)).role == "cadre"
+    await h.feed(u.message("/delete_me"))
+    confirm = h.api.last(CADRE)
+    h.api.clear()
+    await h.feed(u.press(confirm.message_id, _data(confirm.reply_markup, "确定删除")))
+    async with h.sessions() as s:
+        invite = await s.get(Invite, code)
+        assert invite.used_by is None and invite.used_at is not None  # no Telegram id kept; still used
+    menus = [c for c in h.api.calls if c.method == "setMyCommands"]
+    # everybody's menu again, in both languages
+    assert len(menus) == 2 and all("list" not in {x.command for x in c.call.commands} for c in menus)
+    h.api.clear()
+    await h.feed(u.message(f"/start inv_{code}"))  # the same link again: used, not "you are already a cadre"
+    assert "已经被使用过" in h.api.last(CADRE).text
+    assert (await _person(h, CADRE)).role == "resident"
+
+
+async def test_mydata_escapes_the_name(harness):
+    h = harness
+    u = Updates(CADRE, first_name="Tom <3 & A<b>")
+    await h.feed(u.message("/mydata"))
+    text = h.api.last(CADRE).text
+    assert "Tom &lt;3 &amp; A&lt;b&gt;" in text

@@ -48,8 +48,9 @@ def test_a_command_on_a_postgres_database_not_upgraded_says_run_db_upgrade(tmp_p
         conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
         url = make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
-        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "BOT_", "LOCALE"))}
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("DATABASE_", "BOT_", "LOCALE", "TELEGRAM_"))}
         env.update(DATABASE_URL=url, BOT_TOKEN="123456:test-token", BOT_USERNAME="qingdan_test_bot",
+                   PSEUDONYM_KEY="a-long-random-test-key",
                    PYTHONPATH=str(REPO))
         for args in (["consultations", "list"], ["scheduler"]):
             done = subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path,
@@ -66,3 +67,15 @@ def test_a_command_on_a_postgres_database_not_upgraded_says_run_db_upgrade(tmp_p
         with admin.connect() as conn:
             conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+def test_the_placeholder_pseudonym_key_is_refused_against_telegram(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "BOT_", "PSEUDONYM_", "TELEGRAM_", "LOCALE"))}
+    env.update(BOT_TOKEN="123456:test-token", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/q.db",
+               PYTHONPATH=str(REPO))
+    for args in (["run"], ["scheduler"]):
+        done = subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 2, (args, done.stderr[-1500:])
+        assert "PSEUDONYM_KEY" in done.stderr and "change-me" in done.stderr
