@@ -214,7 +214,7 @@ class ContextMiddleware(BaseMiddleware):
                 log.info("update %s: response %s moved on; handling the update again", event.update_id,
                          stale.args[0] if stale.args else None)
                 if stale.args and stale.args[0] is not None:
-                    self.path.responses.forget(stale.args[0])
+                    self.path.forget_stale(stale.args[0])
         raise RuntimeError(f"update {event.update_id}: response kept moving on; gave up")
 
     async def _in_session(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
@@ -276,7 +276,7 @@ class ContextMiddleware(BaseMiddleware):
                     log.info("update %s: response %s moved on; computing the press again", event.update_id,
                              stale.args[0])
                     if stale.args and stale.args[0] is not None:
-                        self.path.responses.forget(stale.args[0])
+                        self.path.forget_stale(stale.args[0])
         raise RuntimeError(f"update {event.update_id}: response kept moving on; gave up")
 
     async def _person(self, session: AsyncSession, user: User) -> tuple[Person, dict[str, Any] | None]:

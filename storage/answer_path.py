@@ -182,6 +182,14 @@ class AnswerPath:
     def forget_consultation(self, consultation_id: int) -> None:
         self._consultations.pop(consultation_id, None)
 
+    def forget_stale(self, response_id: int) -> None:
+        """A write found this response moved on, or its consultation no longer open: drop
+        this process's copies of both, so the update is computed again from the database."""
+        state = self.responses.get(response_id)
+        if state is not None:
+            self.forget_consultation(state.consultation_id)
+        self.responses.forget(response_id)
+
     async def items(self, session: AsyncSession, list_id: int) -> tuple[ItemRef, ...]:
         cached = self._items.get(list_id)
         if cached is None:

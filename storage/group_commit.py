@@ -131,8 +131,11 @@ class GroupCommit:
 
 _MARK = "INSERT INTO processed_update (update_id, processed_at) VALUES (?, ?) ON CONFLICT (update_id) DO NOTHING"
 _UNMARK = "DELETE FROM processed_update WHERE update_id = ?"
+# only while the consultation is open (storage.responses._open): a close committed since the
+# change was computed makes it stale
 _RESPONSE = ("UPDATE response SET version = version + 1, screen = ?, message_id = ?, updated_at = ?, "
-             "completed_at = CASE WHEN ? THEN COALESCE(completed_at, ?) END WHERE id = ? AND version = ?")
+             "completed_at = CASE WHEN ? THEN COALESCE(completed_at, ?) END WHERE id = ? AND version = ? "
+             "AND EXISTS (SELECT 1 FROM consultation AS c WHERE c.id = response.consultation_id AND c.status = 'open')")
 _ANSWER = ("INSERT INTO answer (response_id, question_id, value, answered_at) VALUES (?, ?, ?, ?) "
            "ON CONFLICT (response_id, question_id) DO UPDATE SET value = excluded.value, answered_at = excluded.answered_at")
 _DROP = "DELETE FROM answer WHERE response_id = ? AND question_id = ?"
@@ -179,7 +182,8 @@ def _write_sqlite_one(conn: sqlite3.Connection, change: Change, now: str) -> Out
 # took five. The CTEs, all on one snapshot:
 #   locked   the responses still at the version their change was computed from, locked (in id
 #            order, so two processes' batches cannot deadlock); a row changed meanwhile by
-#            another process is re-checked on its newest version, and left out if it moved on;
+#            another process is re-checked on its newest version, and left out if it moved on —
+#            or if its consultation is no longer open (closed since the change was computed);
 #   marked   the update_id marks of changes that are not stale (a conflict = already processed);
 #   passing  the changes that go through: fresh mark (or none to write) and not stale;
 #   then the response rows, the answers set and dropped of those changes, and the people.
@@ -191,7 +195,8 @@ WITH v AS (
     SELECT * FROM unnest($1::int[], $2::bigint[], $3::int[], $4::int[], $5::text[], $6::bigint[], $7::bool[])
         AS v(i, update_id, id, version, screen, message_id, completed)
 ), locked AS (
-    SELECT r.id FROM response AS r JOIN v ON r.id = v.id AND r.version = v.version ORDER BY r.id FOR UPDATE OF r
+    SELECT r.id FROM response AS r JOIN v ON r.id = v.id AND r.version = v.version
+        JOIN consultation AS c ON c.id = r.consultation_id AND c.status = 'open' ORDER BY r.id FOR UPDATE OF r
 ), marked AS (
     INSERT INTO processed_update (update_id, processed_at)
     SELECT v.update_id, $8::timestamptz FROM v

@@ -104,10 +104,20 @@ async def load_state(session: AsyncSession, response_id: int) -> ResponseState |
     return state_of((await session.execute(_LOAD_ONE, {"id": response_id})).all())
 
 
+def _open(response: sa.Table) -> sa.ColumnElement[bool]:
+    """The response's consultation is still open: answers change only then. Checked by the
+    write itself, so a close committed between a handler's read and its write refuses it
+    (as Stale: the handler computes again, and finds it closed)."""
+    from storage.models import Consultation
+
+    consultation: sa.Table = Consultation.__table__  # type: ignore[assignment]
+    return sa.exists().where(consultation.c.id == response.c.consultation_id, consultation.c.status == "open")
+
+
 def _save_statement(completed: bool) -> sa.Update:
     c = _response.c
     return (sa.update(_response)
-            .where(c.id == sa.bindparam("b_id"), c.version == sa.bindparam("b_version"))
+            .where(c.id == sa.bindparam("b_id"), c.version == sa.bindparam("b_version"), _open(_response))
             .values(version=sa.bindparam("b_next"), screen=sa.bindparam("b_screen", type_=c.screen.type),
                     message_id=sa.bindparam("b_message_id"), updated_at=sa.bindparam("now", type_=UTCDateTime()),
                     completed_at=sa.func.coalesce(c.completed_at, sa.bindparam("now", type_=UTCDateTime()))

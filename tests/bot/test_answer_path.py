@@ -352,3 +352,30 @@ async def test_a_typed_answer_whose_response_moved_on_elsewhere_is_handled_again
     assert moved
     assert "missing_what" not in await _stored(h)  # the question was no longer the current one
     assert h.api.calls and "有没有" in h.api.last(USER).text  # shown the question it is at now
+
+
+async def test_a_close_committed_while_a_press_waits_for_its_write_refuses_the_press(harness, monkeypatch):
+    from storage.models import Consultation
+
+    h = harness
+    cid, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    writer = answer_path(h.sessions.kw["bind"]).writer
+    original = writer.commit
+    closed = []
+
+    async def commit(change):
+        if change.set_answers and not closed:  # the close job commits while this press is queued
+            closed.append(1)
+            async with h.sessions() as s:
+                c = await s.get(Consultation, cid)
+                c.status, c.closed_at = "closed", c.closes_at
+                await s.commit()
+        return await original(change)
+
+    monkeypatch.setattr(writer, "commit", commit)
+    h.api.clear()
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    assert closed and "aware" not in await _stored(h)
+    assert [c.method for c in h.api.calls] == ["answerCallbackQuery"]  # not edited: told it closed
+    assert h.api.answers()[0].call.show_alert and "截止" in h.api.answers()[0].text

@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 
 from storage.answer_path import answer_path
-from storage.consultations import create_consultation, start_response
+from storage.consultations import create_consultation, set_status, start_response
 from storage.engine import make_sessionmaker
 from storage.group_commit import Outcome
 from storage.lists import save_list
 from storage.models import Answer, Person, ProcessedUpdate, Response
 from storage.responses import Change, load_state
+from surveys.consultation import Status
 from surveys.duty_list import DutyItem, Part
 
 QUESTIONNAIRE = "id: t\ntitle: 测\nquestions:\n  - id: q0\n    type: scale\n    text: 满意吗？\n" \
@@ -30,6 +31,7 @@ async def test_one_batch_commits_refuses_duplicates_and_stale_changes_each_on_it
             row = await save_list(s, "甲镇", [DutyItem(Part.BASIC, "事项", basis="法")])
             c = await create_consultation(s, title="测", questionnaire=QUESTIONNAIRE, closes_at=now + timedelta(days=3),
                                           opens_at=now - timedelta(days=1), list_ids=[row.id])
+            await set_status(s, c, Status.OPEN)
             township = (await s.execute(sa.text("select township_id from duty_list where id=:i"), {"i": row.id})).scalar()
             ids = []
             for pid in (11, 12, 13):
