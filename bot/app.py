@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.broadcaster import Broadcaster
 from bot.config import Settings
+from bot.limits import FitTelegramLimits
 from bot.middlewares import CommitBeforeSend, ContextMiddleware, PressAwareFSM, system_clock
 from bot.retry import RetryIdempotent
 from bot.session import JsonAiohttpSession
@@ -51,6 +52,7 @@ def create_bot(settings: Settings, session: BaseSession | None = None, token: st
         session = JsonAiohttpSession(api=TelegramAPIServer.from_base(settings.telegram_api_url.rstrip("/"))) \
             if settings.telegram_api_url else JsonAiohttpSession()
     session.middleware(CommitBeforeSend())
+    session.middleware(FitTelegramLimits())
     session.middleware(RetryIdempotent())
     return Bot(token or settings.bot_token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 

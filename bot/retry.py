@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramNetworkError, TelegramServerError
+from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from aiogram import Bot
     from aiogram.methods import TelegramMethod
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 IDEMPOTENT = frozenset({
     "editMessageText", "editMessageReplyMarkup", "editMessageCaption", "answerCallbackQuery", "deleteMessage",
@@ -50,3 +53,18 @@ class RetryIdempotent(BaseRequestMiddleware):
                 log.info("%s failed (%s); retry %d in %.1f s", method.__api_method__, e, attempt, delay)
                 await asyncio.sleep(delay)
         raise AssertionError("unreachable")
+
+
+async def waiting_out_floods(call: Callable[[], Awaitable[T]], attempts: int = 5, max_wait: float = 60) -> T:
+    """`call()`, and again after Telegram's flood wait each time it answers 429 (the request
+    was not carried out, so any method may be repeated): for a handler's few messages in a
+    row to one chat — QR codes, files — beyond the per-chat burst."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except TelegramRetryAfter as e:
+            if attempt == attempts or e.retry_after > max_wait:
+                raise
+            log.info("%s: flood wait of %s s", e.method.__api_method__, e.retry_after)
+            await asyncio.sleep(e.retry_after)
+    raise AssertionError("unreachable")

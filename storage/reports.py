@@ -169,12 +169,12 @@ async def _load(
     window: Window | None, texts: bool, results: bool, answers: bool,
 ) -> ConsultationData:
     row = (await session.execute(
-        sa.select(_c.id, _c.title, _c.status, _c.opens_at, _c.closes_at, _c.questionnaire)
+        sa.select(_c.id, _c.title, _c.status, _c.opens_at, _c.closes_at, _c.questionnaire, _c.closed_at)
         .where(_c.id == consultation_id)
     )).first()
     if row is None:
         raise LookupError(f"consultation {consultation_id}")
-    info = ConsultationInfo(row.id, row.title, row.status, row.opens_at, row.closes_at, timezone)
+    info = ConsultationInfo(row.id, row.title, row.status, row.opens_at, row.closes_at, timezone, row.closed_at)
     questionnaire = _questionnaire(row.questionnaire or "")
     names = Pseudonyms(pseudonym_key)
 

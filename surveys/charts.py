@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -95,8 +96,9 @@ def _png(fig: Figure) -> bytes:
 
 
 def _rc() -> dict[str, object]:
+    # text.parse_math off: a "$" in a township or item name is a character, not maths
     return {"font.family": [cjk_font_family()], "font.sans-serif": [cjk_font_family()],
-            "axes.unicode_minus": False}
+            "axes.unicode_minus": False, "text.parse_math": False}
 
 
 def _t(key: str, locale: str) -> str:
@@ -124,11 +126,18 @@ def completion_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> by
         ax.set_xlabel(_t("chart.people", locale))
         ax.set_title(_t("chart.completion.title", locale))
         ax.legend(loc="lower right")
-        if not progress:
+        if not any(started):  # no townships, or nobody answered yet
             ax.text(0.5, 0.5, _t("chart.no-data", locale), ha="center", va="center", transform=ax.transAxes)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.margins(x=0.2)
+        _from_zero(ax, "x", max(started, default=0))
         return _png(fig)
+
+
+def _from_zero(ax: Any, axis: str, top: int) -> None:
+    """Counts start at 0; with nothing counted yet the axis shows 0–1, not ±0.06."""
+    if top == 0:
+        (ax.set_xlim if axis == "x" else ax.set_ylim)(0, 1)
 
 
 def comments_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> bytes:
@@ -153,8 +162,9 @@ def comments_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> byte
             for x, v in enumerate(values):
                 ax.text(x, v, str(v), ha="center", va="bottom", fontsize=8)
             ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            _from_zero(ax, "y", max(values, default=0))
             if not any(values):
-                ax.text(0.5, 0.5, _t("chart.no-data", locale), ha="center", va="center", transform=ax.transAxes)
+                ax.text(0.5, 0.6, _t("chart.no-data", locale), ha="center", va="center", transform=ax.transAxes)
         return _png(fig)
 
 
@@ -183,4 +193,5 @@ def scale_chart(data: ConsultationData, question_id: str, locale: str = DEFAULT_
         for x, v in enumerate(values):
             ax.text(x, v, str(v), ha="center", va="bottom", fontsize=8)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+        _from_zero(ax, "y", max(values, default=0))
         return _png(fig)

@@ -444,7 +444,8 @@ def answer_text(question: Question, value: Any, items: Sequence[ItemRef] = (), l
             option = question.option(value)
             return option.text.get(locale) if option else str(value)
         case "multi":
-            return sep.join(o.text.get(locale) for o in question.options if o.id in value)
+            return sep.join(o.text.get(locale) for o in question.options if o.id in value) \
+                or gettext("flow.summary.none-chosen", locale)
         case "scale":
             return scale_text(question, value, locale)
         case "text":
@@ -459,7 +460,7 @@ def answer_text(question: Question, value: Any, items: Sequence[ItemRef] = (), l
                 for k, v in value.items()
             )
         case "item_pick":
-            return sep.join(names.get(int(i), f"#{i}") for i in value)
+            return sep.join(names.get(int(i), f"#{i}") for i in value) or gettext("flow.summary.none-chosen", locale)
     return str(value)
 
 

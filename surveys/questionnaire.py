@@ -282,7 +282,7 @@ class _Parser:
                 self.error("duplicate-key", key_node, key=key)
                 continue
             if key not in allowed:
-                self.error("unknown-key", key_node, key=key, allowed=", ".join(allowed))
+                self.error("unknown-key", key_node, key=key, allowed=", ".join(dict.fromkeys(allowed)))
                 continue
             result[key] = value_node
         return result

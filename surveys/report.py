@@ -72,6 +72,12 @@ class ConsultationInfo:
     opens_at: datetime | None
     closes_at: datetime
     timezone: str = "Asia/Shanghai"
+    closed_at: datetime | None = None  # when it was closed (before the deadline if closed early)
+
+    @property
+    def ended_at(self) -> datetime:
+        """When answers stopped: the deadline, or an earlier close."""
+        return self.closed_at if self.closed_at is not None and self.closed_at < self.closes_at else self.closes_at
 
 
 @dataclass(frozen=True, slots=True)
@@ -626,7 +632,7 @@ def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipP
     s.row(_t("summary.title", locale), c.title)
     s.row(_t("summary.status", locale), _label("status", c.status, locale))
     s.row(_t("summary.opens", locale), _local(c.opens_at, tz))
-    s.row(_t("summary.closes", locale), _local(c.closes_at, tz))
+    s.row(_t("summary.closes", locale), _local(c.ended_at, tz))
     s.row(_t("summary.note", locale))
     s.row()
     s.row(*_headers(locale, "township", "started", "completed", "rate"))
@@ -827,6 +833,12 @@ class Digest:
     new_comments_by_kind: dict[str, int]
     top_items: list[TopItem]
     days_left: int
+    status: str = "open"
+    ended_at: datetime | None = None  # closed early: when (else the deadline)
+
+    def __post_init__(self) -> None:
+        if self.ended_at is None:
+            self.ended_at = self.closes_at
 
     def text(self, locale: str = DEFAULT_LOCALE) -> str:
         """Telegram HTML (every user-given text escaped), under 4,000 characters."""
@@ -861,11 +873,13 @@ class Digest:
                 lines.append(_t("digest.top-item", locale, n=n, part=e(part_label(item.part, locale)),
                                 item=e(_gist(item.name, 60)), comments=item.comments))
         lines.append("")
+        closes = format_local(self.closes_at, self.timezone)
         if self.days_left > 0:
-            lines.append(_t("digest.days-left", locale, days=self.days_left,
-                            closes=format_local(self.closes_at, self.timezone)))
+            lines.append(_t("digest.days-left", locale, days=self.days_left, closes=closes))
+        elif self.now < self.closes_at and self.status == "open":
+            lines.append(_t("digest.closes-today", locale, closes=closes))
         else:
-            lines.append(_t("digest.closed", locale, closes=format_local(self.closes_at, self.timezone)))
+            lines.append(_t("digest.closed", locale, closes=format_local(self.ended_at, self.timezone)))
         text = "\n".join(lines)
         if len(text) > TELEGRAM_LIMIT:
             text = text[: text.rfind("\n", 0, TELEGRAM_LIMIT - 2)] + "\n…"
@@ -923,7 +937,9 @@ def digest(data: ConsultationData, since: datetime | None, now: datetime) -> Dig
         comments_by_kind=comments_by_kind(active),
         new_comments_by_kind=comments_by_kind(new),
         top_items=top_items(active),
-        days_left=days_left(c.closes_at, now, c.timezone),
+        days_left=days_left(c.closes_at, now, c.timezone) if c.status == "open" else 0,
+        status=c.status,
+        ended_at=c.ended_at,
     )
 
 
@@ -963,7 +979,7 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     decisions = comments_by_decision(active)
     out: list[str] = [_t("feedback.title", locale, title=c.title), ""]
     out.append(_t("feedback.intro-one" if len(data.townships) == 1 else "feedback.intro", locale, title=c.title,
-                  opens=_local(c.opens_at, tz) or "—", closes=_local(c.closes_at, tz),
+                  opens=_local(c.opens_at, tz) or "—", closes=_local(c.ended_at, tz),
                   townships=len(data.townships)))
     out.append("")
 

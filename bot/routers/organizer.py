@@ -33,6 +33,8 @@ from aiogram.types import (
 
 from bot.broadcaster import Broadcaster, Outgoing
 from bot.context import Ctx, Num
+from bot.limits import visible_units
+from bot.retry import waiting_out_floods
 from storage import consultations as repo
 from storage import lists as lists_repo
 from storage.models import Consultation, DutyListRow, Township
@@ -247,7 +249,8 @@ async def do_links(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
         url = deep_link(ctx.bot_username, link.code)
         caption = ctx.t("organizer.link-caption", township=html.escape(link.township), title=html.escape(c.title),
                         url=url)
-        await message.answer_photo(BufferedInputFile(qr_png(url), f"qr-{link.code}.png"), caption=caption)
+        png = BufferedInputFile(qr_png(url), f"qr-{link.code}.png")
+        await waiting_out_floods(lambda png=png, caption=caption: message.answer_photo(png, caption=caption))
 
 
 # --- /stats ---------------------------------------------------------------------------------------
@@ -370,8 +373,11 @@ async def new_questionnaire_file(message: Message, ctx: Ctx, state: FSMContext, 
         return
     parsed, problems = load_questionnaire(text, filename=doc.file_name)
     if parsed is None:
-        lines = [f"{ctx.t('where.line', line=p.line)}：{html.escape(p.message(ctx.locale))}" if p.line
-                 else html.escape(p.message(ctx.locale)) for p in problems if p.is_error][:15]
+        errors = [p for p in problems if p.is_error]
+        lines = [f"{ctx.t('where.line', line=p.line)}：{html.escape(_clip(p.message(ctx.locale), 200))}" if p.line
+                 else html.escape(_clip(p.message(ctx.locale), 200)) for p in errors[:15]]
+        if len(errors) > 15:
+            lines.append(ctx.t("organizer.q-more-errors", n=len(errors) - 15))
         await message.answer(ctx.t("organizer.q-invalid") + "\n" + "\n".join(lines))
         return
     await state.update_data(questionnaire=text)
@@ -456,7 +462,7 @@ async def do_announce(message: Message, ctx: Ctx, c: Consultation, state: FSMCon
 @router.message(Announce.text, F.text & ~F.text.startswith("/"))
 async def announce_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     text = (message.html_text or "").strip()
-    if len(text) > MAX_ANNOUNCEMENT:
+    if visible_units(text) > MAX_ANNOUNCEMENT:  # as shown: the markup and escapes do not count
         await message.answer(ctx.t("organizer.announce-too-long", max=MAX_ANNOUNCEMENT))
         return
     data = await state.get_data()
@@ -554,7 +560,8 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
                 for k in ("basis", "wording", "other", "missing")]]
     links = await repo.links(ctx.session, c)
     if len(links) > 1:
-        filters.append([_btn(link.township, CommentsCB(c=c, f=f"t{link.township_id}")) for link in links[:4]])
+        township_buttons = [_btn(link.township, CommentsCB(c=c, f=f"t{link.township_id}")) for link in links]
+        filters.extend(township_buttons[n:n + 4] for n in range(0, len(township_buttons), 4))  # every township
     if not items:
         return ctx.t("organizer.no-comments"), InlineKeyboardMarkup(inline_keyboard=filters)
     i = max(0, min(i, len(items) - 1))
@@ -566,6 +573,10 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
     else:
         m = k.missing or {}
         subject = ctx.t("organizer.comment-missing", name=html.escape(str(m.get("name", ""))))
+        part = ctx.t(f"part.{m['part']}") if m.get("part") in ("basic", "cooperating", "withdrawn") else "—"
+        subject += "\n" + ctx.t("organizer.comment-missing-details", part=part,
+                                 category=html.escape(str(m.get("category") or "—")),
+                                 basis=html.escape(str(m.get("basis") or "—")))
     status = ctx.t(f"comment.decision.{k.decision}") if k.decision else ctx.t("comment.decision.open")
     lines = [ctx.t("organizer.comment-head", n=i + 1, total=len(items), id=k.id), subject,
              ctx.t("organizer.comment-meta", township=html.escape(township.name if township else ""),
@@ -772,3 +783,7 @@ _follow_up_hooks()
 # `/open [ID]`, `/close [ID]`, … : one command per action defined above.
 for _name in ACTIONS:
     router.message.register(_make_command(_name), Command(_name))
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"

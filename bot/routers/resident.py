@@ -48,6 +48,7 @@ router = Router(name="resident")
 router.message.filter(F.chat.type == "private")
 
 PICK_PAGE = 8
+CURRENT_ANSWER_CHARS = 500  # of a typed answer shown again under its question (answers go up to 4,000)
 FSM_KEY = "rq"  # FSM data: the response in progress (so /cancel knows there is something to pause)
 
 
@@ -238,7 +239,9 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
                 rows.append(nav)
             rows.append([_btn(ctx.t("resident.btn-done", n=len(chosen)), _qcb(r, qid, "d"))])
     if previous is not None and question.type in ("text", "number"):
-        lines.append(ctx.t("resident.current-answer", answer=html.escape(str(previous))))
+        shown_answer = str(previous) if len(str(previous)) <= CURRENT_ANSWER_CHARS else \
+            str(previous)[:CURRENT_ANSWER_CHARS - 1] + "…"
+        lines.append(ctx.t("resident.current-answer", answer=html.escape(shown_answer)))
     nav_row = []
     if shown and shown[0] != qid:
         nav_row.append(_btn(ctx.t("resident.btn-back"), _qcb(r, qid, "b")))
@@ -421,6 +424,8 @@ async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: F
     flow = await _load(ctx, response, consultation)
     if isinstance(query.message, Message):
         flow.message_id = query.message.message_id
+    if flow.state.current is None and not flow.completed and flow.state.is_complete(flow.q, flow.items):
+        flow.completed = True  # no question applies (item questions on a list without such items)
     await state.set_state(None)
     await state.update_data({FSM_KEY: response.id})
     return await show(ctx, flow, query=query)

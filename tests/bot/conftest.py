@@ -8,11 +8,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiogram import Bot, Dispatcher
+from aiogram.client.default import DefaultBotProperties
 from aiogram.types import Update
 
 from bot.app import build_dispatcher
 from bot.broadcaster import Broadcaster
 from bot.config import Settings
+from bot.limits import FitTelegramLimits
 from bot.middlewares import CommitBeforeSend
 from bot.testing import TEST_TOKEN, RecordingSession, Updates, feed
 from storage.consultations import create_consultation, set_status
@@ -70,7 +72,8 @@ async def harness(database):
     clock = Clock()
     api = RecordingSession()
     api.middleware(CommitBeforeSend())  # as bot.app.create_bot does
-    bot = Bot(TEST_TOKEN, session=api)
+    api.middleware(FitTelegramLimits())
+    bot = Bot(TEST_TOKEN, session=api, default=DefaultBotProperties(parse_mode="HTML"))
     dp = build_dispatcher(settings, sessions, SQLStorage(engine), clock)
     dp["broadcaster"] = Broadcaster(bot, sessions, rate=1000, per_chat_interval=0)
     yield Harness(dp, bot, api, sessions, settings, clock)

@@ -306,3 +306,92 @@ async def test_new_confirmed_after_its_deadline_passed_asks_for_another(harness)
     confirm = h.api.last(ORGANIZER)
     await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "创建并开始")))
     assert await _statuses(h) == ["open"]
+
+
+async def test_links_wait_out_telegrams_flood_limit(harness):
+    from aiogram.exceptions import TelegramRetryAfter
+    from aiogram.methods import SendPhoto
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    await open_consultation(h, township="绿水乡")  # (its own consultation: /links names ours)
+    h.api.fail_with["sendPhoto"] = TelegramRetryAfter(SendPhoto(chat_id=ORGANIZER, photo="x"), "Too Many Requests",
+                                                      retry_after=0)
+    await h.feed(h.user(ORGANIZER).message(f"/links {cid}"))
+    photos = [c for c in h.api.calls if c.method == "sendPhoto"]
+    assert len(photos) == 1 and "青山镇" in photos[0].text  # sent after the flood wait, not lost
+    assert "sendPhoto" not in h.api.fail_with  # the 429 was met
+
+
+async def test_comments_can_be_filtered_by_every_township(harness):
+    from storage.consultations import create_consultation, set_status
+    from storage.lists import save_list
+
+    h = harness
+    names = ["青山镇", "绿水乡", "白云乡", "红旗镇", "东湖街道", "西湖乡"]
+    async with h.sessions() as s:
+        rows = [await save_list(s, name, ITEMS) for name in names]
+        c = await create_consultation(s, title="六镇征询", questionnaire="", list_ids=[r.id for r in rows],
+                                      closes_at=h.clock.now + timedelta(days=5))
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        await s.commit()
+    await _seed_comment(h, c.id)
+    await h.feed(h.user(ORGANIZER).message(f"/comments {c.id}"))
+    labels = [text for text, _ in buttons(h.api.last(ORGANIZER).reply_markup)]
+    assert all(name in labels for name in names), labels
+
+
+async def test_a_missing_item_proposal_shows_its_part_category_and_basis(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    async with h.sessions() as s:
+        township = await s.scalar(sa.select(Township.id))
+        s.add(Person(id=CADRE, first_name="干部", role="cadre", township_id=township))
+        await comments_repo.add_comment(s, consultation_id=cid, item_id=None, person_id=CADRE, township_id=township,
+                                        kind="missing", text="村里常年要做", now=h.clock.now,
+                                        missing={"name": "河道日常巡查", "part": "basic", "category": "生态环境",
+                                                 "basis": "《河长制工作规定》"})
+        await s.commit()
+    await h.feed(h.user(ORGANIZER).message(f"/comments {cid}"))
+    card = h.api.last(ORGANIZER).text
+    assert "河道日常巡查" in card and "基本履职事项" in card and "生态环境" in card and "《河长制工作规定》" in card
+
+
+async def test_an_announcements_length_is_its_text_as_shown(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/announce {cid}"))
+    text = "请注意<截止>&时间" * 300  # 3,000 characters as shown; escaped HTML is longer than 3,500
+    await h.feed(o.message(text))
+    preview = h.api.last(ORGANIZER)
+    assert "3500" not in preview.text and "&lt;截止&gt;&amp;" in preview.text
+
+
+async def test_new_says_how_many_more_errors_a_questionnaire_file_has(harness):
+    from aiogram.types import Document
+
+    from bot.limits import visible_units
+    from storage.lists import save_list
+
+    h = harness
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("标题"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+    bad = ("id: x\ntitle: t\nquestions:\n" + "".join(
+        f"  - id: {'很长的中文标识' * 20}{n}\n    type: nonsense\n    text: q\n" for n in range(20))).encode()
+
+    async def fake_download(file, destination=None, **kw):
+        import io
+        return io.BytesIO(bad)
+
+    h.bot.download = fake_download
+    await h.feed(o.message(document=Document(file_id="f", file_unique_id="f", file_name="q.yaml", file_size=len(bad))))
+    reply = h.api.last(ORGANIZER).text
+    assert "有错误" in reply and "另有" in reply and visible_units(reply) <= 4096

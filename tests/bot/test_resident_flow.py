@@ -486,3 +486,30 @@ async def test_a_cadre_form_left_open_does_not_take_the_questionnaires_text_answ
     await h.feed(u.message("村里的路灯没人管"))
     assert (await _stored(h)).get("missing_what") == "村里的路灯没人管"
     assert await _comments(h) == []
+
+
+async def test_a_questionnaire_with_no_applicable_question_is_complete_at_once(harness):
+    from storage.models import Response
+
+    only_items = ("id: onlyitems\ntitle: T\nquestions:\n  - id: rate\n    type: item_rating\n"
+                  "    categories: [不存在的类别]\n    text: 请评分\n")
+    h = harness
+    _, code = await open_consultation(h, questionnaire=only_items)
+    u = h.user(USER)
+    await h.feed(u.message(f"/start {code}"))
+    welcome = h.api.last(USER)
+    await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+    assert "谢谢" in h.api.last(USER).text
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(Response.completed_at)) is not None  # counted as finished, not nudged
+
+
+def test_a_multi_answer_with_nothing_chosen_reads_none() -> None:
+    from surveys.flow import answer_text
+    from surveys.questionnaire import load_questionnaire
+
+    q, _ = load_questionnaire("id: m\ntitle: T\nquestions:\n  - id: m\n    type: multi\n    min: 0\n    text: 多选\n"
+                              "    options:\n      - {id: a, text: 甲}\n      - {id: b, text: 乙}\n")
+    assert q is not None
+    assert answer_text(q.questions[0], [], locale="zh_CN") == "（都不选）"
+    assert answer_text(q.questions[0], ["b"], locale="en") == "乙"

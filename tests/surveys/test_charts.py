@@ -82,3 +82,26 @@ def test_a_missing_glyph_would_be_noticed() -> None:
         fig.add_subplot().set_title("青山镇")
         fig.savefig(io.BytesIO(), format="png")
     assert any("missing from" in str(w.message) for w in caught)
+
+
+def test_charts_with_nothing_counted_yet_show_no_data_on_an_axis_from_zero(monkeypatch, data) -> None:
+    from dataclasses import replace
+
+    import surveys.charts as charts
+    from surveys.report import TownshipRef
+
+    figures = []
+    monkeypatch.setattr(charts, "_png", lambda fig: figures.append(fig) or b"")
+    nobody = replace(data, responses=[], comments=[], summary=None,
+                     townships=[TownshipRef(1, "A$镇$B", 1), TownshipRef(2, "绿水乡", 2)])
+    completion_chart(nobody)
+    comments_chart(nobody)
+    completion, comments = figures
+    ax = completion.axes[0]
+    assert ax.get_xlim() == (0, 1)
+    assert any(t.get_text() == "暂无数据" for t in ax.texts)
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["绿水乡", "A$镇$B"]
+    assert all(a.get_ylim() == (0, 1) for a in comments.axes)
+    monkeypatch.undo()
+    png = _no_missing_glyphs(lambda: completion_chart(nobody))  # "$…$" drawn as characters, not maths
+    assert png.startswith(PNG_SIGNATURE)

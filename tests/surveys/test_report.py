@@ -433,3 +433,29 @@ def test_townships_keep_the_consultation_order_whatever_their_figures(data: Cons
     header = rows.index(("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率"))
     assert [r[0] for r in rows[header + 1: header + 4]] == ["绿水镇", "白云乡", "青山镇"]
     assert [p.township for p in digest(data, None, NOW).townships] == ["绿水镇", "白云乡", "青山镇"]
+
+
+def test_digest_on_the_deadlines_day_says_it_closes_today(data: ConsultationData) -> None:
+    from dataclasses import replace
+
+    c = data.consultation  # closes 11-30 18:00 in Shanghai
+    morning = c.closes_at - timedelta(hours=9)  # 09:00 that day, still open
+    day = replace(data, summary=None)
+    text = digest(day, None, morning).text()
+    assert "今天截止（2026-11-30 18:00）" in text and "已于" not in text
+    assert "Closes today (2026-11-30 18:00)" in digest(day, None, morning).text("en")
+    after = digest(replace(day, consultation=replace(c, status="closed", closed_at=c.closes_at)), None,
+                   c.closes_at + timedelta(hours=1)).text()
+    assert "征询已于 2026-11-30 18:00 截止" in after
+
+
+def test_a_consultation_closed_early_reports_when_it_ended(data: ConsultationData) -> None:
+    from dataclasses import replace
+
+    c = data.consultation
+    early = replace(data, consultation=replace(c, status="closed", closed_at=c.closes_at - timedelta(days=3)))
+    text = feedback_report(early)
+    assert "至 2026-11-27 18:00" in text and "2026-11-30 18:00" not in text
+    book = openpyxl.load_workbook(io.BytesIO(build_workbook(early)))
+    values = [cell for row in book.worksheets[0].iter_rows(values_only=True) for cell in row]
+    assert "2026-11-27 18:00" in values and "2026-11-30 18:00" not in values

@@ -1,0 +1,165 @@
+"""Telegram's length limits, kept by the bot's session: a message's text is at most 4,096
+characters and a caption at most 1,024, counted as Telegram counts them (UTF-16 code units
+of the text as shown, after the HTML is parsed). Over the limit, Telegram refuses the whole
+message — the resident would see nothing, the organizer no card. Texts are built from
+questionnaires, duty lists and comments of any length, so every message and caption is
+fitted on its way out: cut where the limit falls, "…" added and the open HTML tags closed
+(a warning is logged). Screens that can grow long shorten their own fields first; this is
+the guarantee behind them."""
+
+from __future__ import annotations
+
+import logging
+from html.parser import HTMLParser
+from typing import TYPE_CHECKING, Any
+
+from aiogram.client.default import Default
+from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
+from aiogram.methods import (
+    EditMessageCaption,
+    EditMessageText,
+    SendAnimation,
+    SendAudio,
+    SendDocument,
+    SendMessage,
+    SendPhoto,
+    SendVideo,
+    SendVoice,
+)
+
+if TYPE_CHECKING:
+    from aiogram import Bot
+    from aiogram.methods import TelegramMethod
+
+log = logging.getLogger(__name__)
+
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+ELLIPSIS = "…"
+
+_TEXT = (SendMessage, EditMessageText)
+_CAPTION = (SendPhoto, SendDocument, SendAnimation, SendAudio, SendVideo, SendVoice, EditMessageCaption)
+
+
+def units(text: str) -> int:
+    """Telegram's length: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _cut(text: str, room: int) -> str:
+    """The longest start of `text` of at most `room` UTF-16 units."""
+    if units(text) <= room:
+        return text
+    out, used = [], 0
+    for ch in text:
+        n = 2 if ord(ch) > 0xFFFF else 1
+        if used + n > room:
+            break
+        out.append(ch)
+        used += n
+    return "".join(out)
+
+
+class _Fitter(HTMLParser):
+    """Copies HTML until the visible text reaches the limit; then closes the open tags."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(convert_charrefs=False)
+        self.room = limit - units(ELLIPSIS)
+        self.out: list[str] = []
+        self.open: list[str] = []
+        self.cut = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if not self.cut:
+            self.out.append(self.get_starttag_text() or "")
+            self.open.append(tag)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.cut:
+            self.out.append(f"</{tag}>")
+            if tag in self.open:
+                del self.open[len(self.open) - 1 - self.open[::-1].index(tag)]
+
+    def handle_data(self, data: str) -> None:
+        if self.cut:
+            return
+        kept = _cut(data, self.room)
+        self.out.append(kept)
+        self.room -= units(kept)
+        if kept != data:
+            self._stop()
+
+    def _entity(self, raw: str) -> None:
+        if self.cut:
+            return
+        if self.room < 1:
+            self._stop()
+            return
+        self.out.append(raw)
+        self.room -= 1
+
+    def handle_entityref(self, name: str) -> None:
+        self._entity(f"&{name};")
+
+    def handle_charref(self, name: str) -> None:
+        self._entity(f"&#{name};")
+
+    def _stop(self) -> None:
+        self.cut = True
+        self.out.append(ELLIPSIS)
+
+    def result(self) -> str:
+        self.close()
+        return "".join(self.out) + "".join(f"</{tag}>" for tag in reversed(self.open))
+
+
+def visible_units(html_text: str) -> int:
+    """The length Telegram gives an HTML text: its characters as shown."""
+    fitter = _Fitter(1 << 30)
+    fitter.feed(html_text)
+    fitter.result()
+    return (1 << 30) - units(ELLIPSIS) - fitter.room
+
+
+def fit_html(text: str, limit: int) -> str:
+    """`text` (Telegram HTML) cut to `limit` characters as shown, with "…" and its open
+    tags closed; unchanged when it fits."""
+    if units(text) <= limit:  # the markup only adds to the length
+        return text
+    fitter = _Fitter(limit)
+    fitter.feed(text)
+    return fitter.result() if fitter.cut else text
+
+
+def fit_plain(text: str, limit: int) -> str:
+    return text if units(text) <= limit else _cut(text, limit - units(ELLIPSIS)) + ELLIPSIS
+
+
+class FitTelegramLimits(BaseRequestMiddleware):
+    """Fits the text of every message and the caption of every file to Telegram's limits."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+                       method: TelegramMethod[Any]) -> Any:
+        if isinstance(method, _TEXT):
+            self._fit(bot, method, "text", TEXT_LIMIT)
+        elif isinstance(method, _CAPTION):
+            self._fit(bot, method, "caption", CAPTION_LIMIT)
+        return await make_request(bot, method)
+
+    @staticmethod
+    def _fit(bot: Bot, method: Any, field: str, limit: int) -> None:
+        text = getattr(method, field, None)
+        if not isinstance(text, str) or units(text) <= limit:
+            return
+        mode = method.parse_mode
+        if isinstance(mode, Default):
+            mode = bot.default[mode.name] if bot.default else None
+        entities = getattr(method, "entities" if field == "text" else "caption_entities", None)
+        if entities:  # explicit entities point into the text: leave it to Telegram
+            return
+        fitted = fit_html(text, limit) if (mode or "").lower() == "html" else fit_plain(text, limit)
+        if fitted != text:
+            log.warning("%s: %s of %d characters cut to Telegram's %d", method.__api_method__, field,
+                        visible_units(text) if (mode or "").lower() == "html" else units(text), limit)
+            setattr(method, field, fitted)

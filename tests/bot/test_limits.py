@@ -1,0 +1,102 @@
+"""Telegram's length limits (bot.limits): every message text and caption the bot sends
+fits — cut as shown, with its HTML still valid — checked with the sandbox's parser of
+Telegram's HTML."""
+
+from __future__ import annotations
+
+import random
+
+from aiogram.methods import SendMessage, SendPhoto
+
+from bot.limits import CAPTION_LIMIT, TEXT_LIMIT, fit_html, units, visible_units
+from bot.sandbox.htmltext import parse_html
+from bot.testing import buttons
+from tests.bot.conftest import open_consultation
+
+
+def _random_html(rnd: random.Random) -> str:
+    parts = []
+    for _ in range(rnd.randint(1, 300)):
+        r = rnd.random()
+        if r < 0.2:
+            parts.append("<b>" + "粗" * rnd.randint(0, 50) + "&amp;&lt;x&gt;</b>")
+        elif r < 0.3:
+            parts.append('<a href="https://e.example/?a=1&amp;b=2">链接' + "😀" * rnd.randint(0, 20) + "</a>")
+        elif r < 0.4:
+            parts.append("<i>" + "斜" * rnd.randint(0, 80) + "<b>嵌&quot;&#39;</b></i>")
+        else:
+            parts.append("文" * rnd.randint(0, 120) + "\n")
+    return "".join(parts)
+
+
+def test_fitted_html_parses_and_is_within_the_limit() -> None:
+    rnd = random.Random(7)
+    cut = 0
+    for _ in range(400):
+        text = _random_html(rnd)
+        limit = rnd.choice([TEXT_LIMIT, CAPTION_LIMIT, 60, 3])
+        fitted = fit_html(text, limit)
+        shown, _ = parse_html(fitted)  # raises on invalid HTML
+        assert units(shown) <= limit
+        assert visible_units(fitted) == units(shown)
+        if visible_units(text) <= limit:
+            assert fitted == text
+        else:
+            cut += 1
+            assert shown.endswith("…") and text.startswith(fitted[:len(fitted) // 2])
+    assert cut > 50  # the cases are not all short
+
+
+async def test_the_bot_session_fits_texts_and_captions(harness) -> None:
+    h = harness
+    long_text = "<b>标题</b>\n" + "意见&amp;建议" * 1000
+    await h.bot(SendMessage(chat_id=1, text=long_text))
+    await h.bot(SendPhoto(chat_id=1, photo="x", caption="<i>" + "图" * 2000 + "</i>"))
+    text_call, photo_call = h.api.calls[-2:]
+    shown, entities = parse_html(text_call.call.text)
+    assert units(shown) == TEXT_LIMIT and shown.startswith("标题\n意见&建议") and entities[0]["type"] == "bold"
+    shown, _ = parse_html(photo_call.call.caption)
+    assert units(shown) == CAPTION_LIMIT and shown.endswith("…")
+    await h.bot(SendMessage(chat_id=1, text="短<b>的</b>"))
+    assert h.api.calls[-1].call.text == "短<b>的</b>"
+
+
+LONG_TEXT_QUESTIONNAIRE = """
+id: longq
+title: {zh_CN: 长回答, en: Long answers}
+questions:
+  - id: first
+    type: single
+    text: {zh_CN: 第一题, en: First}
+    options:
+      - {id: a, text: {zh_CN: 甲, en: A}}
+      - {id: b, text: {zh_CN: 乙, en: B}}
+  - id: story
+    type: text
+    max_length: 4000
+    text: {zh_CN: 请详细说说您的看法, en: Tell us more}
+  - id: last
+    type: single
+    text: {zh_CN: 最后一题, en: Last}
+    options:
+      - {id: a, text: {zh_CN: 甲, en: A}}
+      - {id: b, text: {zh_CN: 乙, en: B}}
+"""
+
+
+async def test_a_long_typed_answer_shown_again_fits_the_screen(harness) -> None:
+    h = harness
+    _, code = await open_consultation(h, questionnaire=LONG_TEXT_QUESTIONNAIRE)
+    u = h.user(5001)
+    await h.feed(u.message(f"/start {code}"))
+    welcome = h.api.last(5001)
+    await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+    q = h.api.last(5001)
+    await h.feed(u.press(q.message_id, buttons(q.reply_markup)[0][1]))
+    await h.feed(u.message("很" * 4000))
+    last = h.api.last(5001)
+    back = next(data for text, data in buttons(last.reply_markup) if "上一题" in text)
+    await h.feed(u.press(last.message_id, back))
+    screen = h.api.last(5001)
+    shown, _ = parse_html(screen.text)
+    assert "请详细说说您的看法" in shown and "很" * 400 in shown and units(shown) < 1000  # the answer shortened
