@@ -75,7 +75,8 @@ def create(title: str = typer.Option(...), township: list[str] = typer.Option(..
         typer.echo(_t("cli.closes-past" if closes_at <= datetime.now(UTC) else "cli.opens-after-closes"), err=True)
         raise typer.Exit(2)
     ensure_schema()
-    result = run_async(_create(title, intro, text, township, opens_at, closes_at))
+    townships = list(dict.fromkeys(township))  # a township named twice is consulted once
+    result = run_async(_create(title, intro, text, townships, opens_at, closes_at))
     if isinstance(result, str):
         typer.echo(_t("cli.township-no-list", township=result), err=True)
         raise typer.Exit(1)

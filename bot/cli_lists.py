@@ -77,11 +77,16 @@ def import_cmd(file: Path, township: str = typer.Option(..., help="The township 
                version: str | None = typer.Option(None, help="Version label (default: the next number).")) -> None:
     """Lint and store a draft list; a file with errors stores nothing."""
     from bot.db import ensure_schema, run_async
+    from storage.lists import township_name
 
     loc = _locale()
     if not file.exists():
         typer.echo(gettext("cli.file-missing", loc, file=str(file)), err=True)
         raise typer.Exit(2)
+    if not township_name(township) or (version is not None and not version.strip()):
+        typer.echo(gettext("cli.empty-name", loc), err=True)
+        raise typer.Exit(2)
+    township = township_name(township)
     result, problems = _lint_all(file)
     for p in problems:
         typer.echo(p.render(loc))
@@ -117,6 +122,9 @@ def show_cmd(township: str | None = typer.Option(None), part: Part | None = type
     """Show stored lists (the newest version of each township unless --version)."""
     from bot.db import ensure_schema, run_async
 
+    if version is not None and not township:
+        typer.echo(gettext("cli.version-needs-township", _locale()), err=True)
+        raise typer.Exit(2)
     ensure_schema()
     lists = run_async(_load_lists(township, version))
     loc = _locale()
@@ -238,6 +246,21 @@ def publish_cmd(ref: str = typer.Argument(..., help="The revised list: a file, o
     raise typer.Exit(code)
 
 
+async def _stored_since(session, township_id: int, consulted_id: int, items: list[DutyItem]):
+    """A version of the township imported after the consulted one with exactly `items`."""
+    from sqlalchemy import select
+
+    from storage.lists import load_list
+    from storage.models import DutyListRow
+
+    for row in (await session.scalars(select(DutyListRow).where(
+            DutyListRow.township_id == township_id, DutyListRow.id > consulted_id)
+            .order_by(DutyListRow.id.desc()))).all():
+        if (await load_list(session, row.id)).items == list(items):
+            return row
+    return None
+
+
 async def _publish(consultation_id: int, township: str, ref: str, items: list[DutyItem] | None,
                    source: str) -> tuple[int, str]:
     """Store the revised list (from a file) or find the stored version, then publish it."""
@@ -264,8 +287,9 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
             link = await link_for_township(session, consultation_id, town.id) if town and town.id else None
             if town is None or link is None:
                 return 2, gettext("scheduler.publish-no-township", loc, id=consultation_id, township=township)
-            if items is not None:
-                row = await save_list(session, township, items, source_file=source)
+            if items is not None:  # the same file published again finds the version it stored
+                row = await _stored_since(session, town.id, link.list_id, items) \
+                    or await save_list(session, township, items, source_file=source)
             else:
                 row = await find_list(session, township, ref)
                 if row is None and as_id(ref) is not None:
@@ -277,6 +301,8 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
                     return 2, gettext("cli.list-not-found", loc, ref=ref)
             if row.id == link.list_id:
                 return 1, gettext("scheduler.publish-same-list", loc)
+            if row.id < link.list_id:  # imported before the consulted version: not its revision
+                return 1, gettext("scheduler.publish-older-list", loc, version=row.version)
             list_id, version, township_id = row.id, row.version, town.id
             await session.commit()
         bot = create_bot(settings)

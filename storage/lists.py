@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Sequence
 
 import sqlalchemy as sa
@@ -16,14 +17,22 @@ class VersionExists(ValueError):
     """A list with this township and version is already stored."""
 
 
+def township_name(name: str) -> str:
+    """A township's name as stored and looked up: full-width forms folded, spaces trimmed
+    and runs of them made one ("青山镇　" is 青山镇)."""
+    return " ".join(unicodedata.normalize("NFKC", name).split())
+
+
 async def get_township(session: AsyncSession, name: str) -> Township | None:
-    return (await session.scalars(select(Township).where(Township.name == name))).first()
+    return (await session.scalars(select(Township).where(Township.name == township_name(name)))).first()
 
 
 async def get_or_create_township(session: AsyncSession, name: str) -> Township:
     township = await get_township(session, name)
     if township is None:
-        township = Township(name=name)
+        if not township_name(name):
+            raise ValueError("a township needs a name")
+        township = Township(name=township_name(name))
         session.add(township)
         await session.flush()
     return township
@@ -92,20 +101,19 @@ async def load_list(session: AsyncSession, list_id: int) -> DutyList:
     )
 
 
-async def find_list(session: AsyncSession, township_name: str, version: str | None = None) -> DutyListRow | None:
-    """A township's list at `version`, or its newest version."""
-    query = select(DutyListRow).join(Township).where(Township.name == township_name)
+async def find_list(session: AsyncSession, name: str, version: str | None = None) -> DutyListRow | None:
+    """A township's list at `version`, or its newest version: the one imported last (a
+    version's label — "2", "2026修订稿" — is only a name)."""
+    query = select(DutyListRow).join(Township).where(Township.name == township_name(name))
     if version is not None:
         return (await session.scalars(query.where(DutyListRow.version == version))).first()
-    rows = (await session.scalars(query)).all()
-    return max(rows, key=lambda r: (r.version.isdecimal(), int(r.version) if r.version.isdecimal() else 0, r.id),
-               default=None)
+    return (await session.scalars(query.order_by(DutyListRow.id.desc()).limit(1))).first()
 
 
-async def list_rows(session: AsyncSession, township_name: str | None = None) -> list[tuple[DutyListRow, str]]:
+async def list_rows(session: AsyncSession, name: str | None = None) -> list[tuple[DutyListRow, str]]:
     query = select(DutyListRow, Township.name).join(Township)
-    if township_name:
-        query = query.where(Township.name == township_name)
+    if name:
+        query = query.where(Township.name == township_name(name))
     return [(r, n) for r, n in (await session.execute(query.order_by(Township.name, DutyListRow.id))).all()]
 
 

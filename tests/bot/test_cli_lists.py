@@ -173,3 +173,56 @@ def test_links_without_a_bot_username_or_token_say_what_to_set(monkeypatch):
         result = runner.invoke(app, args)
         assert result.exit_code == 2, (args, result.output)
         assert "BOT_USERNAME" in result.output and "t.me" not in result.output, args
+
+
+def test_the_newest_version_is_the_last_imported_whatever_its_label(tmp_path):
+    items = make_samples.build_sample_items()
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    revised = make_samples.write_xlsx(items[:-1], tmp_path / "v2.xlsx")
+    assert runner.invoke(app, ["lists", "import", str(revised), "--township", "青山镇",
+                               "--version", "2026修订稿"]).exit_code == 0
+    shown = json.loads(runner.invoke(app, ["lists", "show", "--township", "青山镇", "--json"]).output)
+    assert [s["version"] for s in shown] == ["2026修订稿"]
+    d = json.loads(runner.invoke(app, ["lists", "diff", "青山镇@1", "青山镇", "--json"]).output)
+    assert [r["name"] for r in d["removed"]] == [items[-1].name]  # against the labelled version, not itself
+    assert runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                               "--closes", "2099-12-10 18:00"]).exit_code == 0
+    import asyncio
+
+    import sqlalchemy as sa
+
+    from bot.db import database
+    from storage.models import ConsultationTownship, DutyListRow
+
+    async def consulted_version() -> str:
+        async with database() as sessions, sessions() as s:
+            return await s.scalar(sa.select(DutyListRow.version).join(
+                ConsultationTownship, ConsultationTownship.list_id == DutyListRow.id))
+
+    assert asyncio.run(consulted_version()) == "2026修订稿"  # the consultation takes the newest too
+
+
+def test_township_names_are_trimmed_and_an_empty_one_refused():
+    assert runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"]).exit_code == 0
+    again = runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", " 青山镇　"])
+    assert again.exit_code == 0 and "已导入：青山镇，第 2 版" in again.output
+    shown = json.loads(runner.invoke(app, ["lists", "show", "--json"]).output)
+    assert [(s["township"], s["version"]) for s in shown] == [("青山镇", "2")]
+    for name in ("", "　 "):
+        refused = runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", name])
+        assert refused.exit_code == 2 and "不能为空" in refused.output
+
+
+def test_show_version_without_township_is_refused():
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    result = runner.invoke(app, ["lists", "show", "--version", "1"])
+    assert result.exit_code == 2 and "--township" in result.output
+
+
+def test_a_township_named_twice_is_consulted_once():
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                                 "--township", "青山镇", "--closes", "2099-12-10 18:00"])
+    assert result.exit_code == 0, result.output
+    listed = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)
+    assert [link["township"] for link in listed[0]["links"]] == ["青山镇"]

@@ -464,3 +464,42 @@ def test_sqlite_jobs_are_kept_beside_the_database_and_postgres_jobs_in_it():
     transaction holds would block the very loop that transaction needs)."""
     assert sched.jobstore_url("sqlite+aiosqlite:///data/qingdan.db") == "sqlite:///data/qingdan.db.jobs"
     assert sched.jobstore_url("postgresql+asyncpg://u@h/qd") == "postgresql+psycopg://u@h/qd"
+
+
+async def _publish(h: Harness, monkeypatch, cid: int, ref: str, items):
+    import bot.app
+    import bot.cli_lists as cli_lists
+    from bot.testing import TEST_TOKEN
+
+    settings = h.settings.model_copy(update={"bot_token": TEST_TOKEN})
+    monkeypatch.setattr(cli_lists, "get_settings", lambda: settings)
+    monkeypatch.setattr(bot.app, "create_bot", lambda _settings: h.bot)
+    return await cli_lists._publish(cid, "青山镇", ref, items, ref if items is not None else "")
+
+
+async def test_publishing_the_same_revised_file_twice_stores_and_tells_once(harness: Harness, monkeypatch) -> None:
+    from storage.models import DutyListRow
+
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.CLOSED)
+    await add_resident(h, cid, 71, h.clock.now)
+    await add_cadre(h, cid)
+    revised = [i for i in ITEMS if i.name != "特种设备安全监管"]
+    first = await _publish(h, monkeypatch, cid, "revised.xlsx", list(revised))
+    again = await _publish(h, monkeypatch, cid, "revised.xlsx", list(revised))  # a re-run after a timeout
+    assert first[0] == 0 and again[0] == 0
+    assert chats(h.api) == Counter({71: 1, CADRE: 1})
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(DutyListRow)) == 2  # consulted + revised
+
+
+async def test_a_version_older_than_the_consulted_one_is_not_published(harness: Harness, monkeypatch) -> None:
+    h = harness
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS[:2], version="草稿")  # imported before the consulted version
+        await s.commit()
+    cid, _ = await open_consultation(h, status=Status.CLOSED)
+    code, message = await _publish(h, monkeypatch, cid, "草稿", None)
+    assert code == 1 and "之前导入" in message
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
