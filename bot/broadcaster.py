@@ -40,8 +40,9 @@ Broadcaster, so broadcasts running at the same time share the limit.
 
 Errors. 403 (blocked the bot, deactivated) → ``blocked`` and `Person.active` set to
 False; inactive persons get no deliveries in later broadcasts until they write to
-the bot again (`mark_active`). 400/404 and other definite refusals → ``failed``,
-no retry.
+the bot again (`mark_active`). 400/404 and other definite refusals → ``refused``,
+never retried (a later run of the same key leaves them too); a 5xx or network error
+that outlasted its tries → ``failed``, which a later run of the key tries again.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ _delivery: sa.Table = Delivery.__table__  # type: ignore[assignment]
 _person: sa.Table = Person.__table__  # type: ignore[assignment]
 
 PENDING, SENDING, SENT, BLOCKED, FAILED = "pending", "sending", "sent", "blocked", "failed"
+REFUSED = "refused"  # a definite refusal (400, 404, too large): never tried again
 TODO = (PENDING, FAILED)  # statuses a run (re)tries
 DONE = (SENT, BLOCKED, SENDING)  # statuses a run never sends again ("sending" = maybe sent)
 
@@ -526,16 +528,16 @@ class Broadcaster:
                 raise
             except TelegramEntityTooLarge as e:
                 log.warning("broadcast %s to %s: %s", run.key, person_id, e)
-                return _Outcome(delivery_id, person_id, FAILED, attempts)
+                return _Outcome(delivery_id, person_id, REFUSED, attempts)
             except (TelegramNetworkError, TelegramServerError) as e:
                 if attempts >= self.max_attempts:
                     log.warning("broadcast %s to %s failed after %d tries: %s", run.key, person_id, attempts, e)
                     return _Outcome(delivery_id, person_id, FAILED, attempts)
                 await self.sleep(min(MAX_BACKOFF, self.backoff * 2 ** (attempts - 1)))
                 continue
-            except TelegramAPIError as e:  # 400 chat not found, 404, migrated...: no retry
+            except TelegramAPIError as e:  # 400 chat not found, 404, migrated...: no retry, in no later run
                 log.warning("broadcast %s to %s refused: %s", run.key, person_id, e)
-                return _Outcome(delivery_id, person_id, FAILED, attempts)
+                return _Outcome(delivery_id, person_id, REFUSED, attempts)
             except Exception:
                 log.exception("broadcast %s to %s: unexpected error", run.key, person_id)
                 return _Outcome(delivery_id, person_id, FAILED, attempts)

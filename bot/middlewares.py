@@ -90,6 +90,11 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
+def _reported_language(user: User) -> str:
+    """The person's language as Telegram reports it (one of ours), or "" when it reports none."""
+    return normalize_locale(user.language_code) if user.language_code else ""
+
+
 def _grouped(event: Update) -> tuple[GroupedPress, CallbackData] | None:
     """The grouped press this update is, with its parsed callback data; else None."""
     query = event.callback_query
@@ -232,7 +237,8 @@ class ContextMiddleware(BaseMiddleware):
             # group commit's): the update's transaction then takes SQLite's write lock only at
             # its own first write, not for the whole of its handler (see touch_person)
             person = await touch_person(session, user.id, user.first_name or "",
-                                        write_apart=lambda row: self.path.writer.commit(Change(person=row)))
+                                        write_apart=lambda row: self.path.writer.commit(Change(person=row)),
+                                        language=_reported_language(user))
             locale = normalize_locale(person.language or user.language_code or self.settings.locale)
             ctx = Ctx(session=session, person=person, locale=locale, settings=self.settings, clock=self.clock,
                       bot_username=await self._bot_username(data), path=self.path)
@@ -286,7 +292,9 @@ class ContextMiddleware(BaseMiddleware):
         if person is not None and person.first_name == name and person.active:
             return person, None
         row = await self.path.person_row(session, user.id)  # id, first_name, language, role, township_id, active
-        write = None if row is not None and row[1] == name and row[5] else {"id": user.id, "first_name": name}
+        reported = _reported_language(user)
+        write = None if row is not None and row[1] == name and row[5] and (row[2] or not reported) \
+            else {"id": user.id, "first_name": name, "language": reported}
         person = Person(id=user.id, first_name=name, language=row[2] if row else "",
                         role=row[3] if row else "resident", township_id=row[4] if row else None, active=True)
         self.path.keep_person(person)

@@ -85,6 +85,7 @@ from surveys.consultation import FollowUp, Status, Window, format_local, window
 from surveys.reminders import (
     CADRE,
     NUDGE,
+    RESIDENT,
     Timing,
     due_reminders,
     group_by_kind,
@@ -208,11 +209,14 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
             await followup.queue(session, followup.remind_key(consultation_id, kind), ids, now)
         await session.commit()
         title, closes_at = c.title, c.closes_at
-    state = {p.person_id: p for p in people}
+    # by person and role: a cadre who also answers the residents' questionnaire is both
+    state = {(p.person_id, p.role): p for p in people}
 
     def render(kind: str) -> Callable[[int], Outgoing]:
+        role = CADRE if kind.startswith(f"{CADRE}-") else RESIDENT
+
         def one(pid: int) -> Outgoing:
-            p = state[pid]
+            p = state[(pid, role)]
             loc = s.locale_of(p.language)
             kw = {"title": html.escape(title), "closes": format_local(closes_at, tz),
                   "left": _left(closes_at, s.clock(), loc)}

@@ -25,8 +25,9 @@ _p = Person.__table__.c
 _r = Response.__table__.c
 _ct = ConsultationTownship.__table__.c
 
-# rows that count as sent: "sending" may have arrived (see bot.broadcaster), "blocked" was refused for good
-SENT_STATUSES = ("sent", "sending", "blocked")
+# rows that count as sent: "sending" may have arrived (see bot.broadcaster), "blocked" and "refused"
+# were refused for good (that reminder is not sent again)
+SENT_STATUSES = ("sent", "sending", "blocked", "refused")
 UNSENT_STATUSES = ("pending", "failed")
 
 

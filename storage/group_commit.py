@@ -139,8 +139,11 @@ _RESPONSE = ("UPDATE response SET version = version + 1, screen = ?, message_id 
 _ANSWER = ("INSERT INTO answer (response_id, question_id, value, answered_at) VALUES (?, ?, ?, ?) "
            "ON CONFLICT (response_id, question_id) DO UPDATE SET value = excluded.value, answered_at = excluded.answered_at")
 _DROP = "DELETE FROM answer WHERE response_id = ? AND question_id = ?"
-_PERSON = ("INSERT INTO person (id, first_name, language, role, active, created_at) VALUES (?, ?, '', 'resident', 1, ?) "
-           "ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, active = 1")
+# the language Telegram reports is kept for a person who never chose one (/language): the
+# scheduler's messages (reminders, digests, thanks) are then in the language they chat in
+_PERSON = ("INSERT INTO person (id, first_name, language, role, active, created_at) VALUES (?, ?, ?, 'resident', 1, ?) "
+           "ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, active = 1, "
+           "language = CASE WHEN person.language = '' THEN excluded.language ELSE person.language END")
 
 
 def _write_sqlite(conn: sqlite3.Connection, changes: list[Change]) -> list[Outcome]:
@@ -171,7 +174,8 @@ def _write_sqlite_one(conn: sqlite3.Connection, change: Change, now: str) -> Out
         if change.drop_answers:
             conn.executemany(_DROP, [(state.id, q) for q in change.drop_answers])
     if change.person is not None:
-        conn.execute(_PERSON, (change.person["id"], change.person["first_name"], now))
+        conn.execute(_PERSON, (change.person["id"], change.person["first_name"], change.person.get("language", ""),
+                               now))
     return Outcome.COMMITTED
 
 
@@ -220,8 +224,10 @@ WITH v AS (
     WHERE an.response_id = x.r AND an.question_id = x.q AND x.i IN (SELECT i FROM passing)
 ), people AS (
     INSERT INTO person (id, first_name, language, role, active, created_at)
-    SELECT x.id, x.n, '', 'resident', true, $8::timestamptz FROM unnest($16::bigint[], $17::text[]) AS x(id, n)
-    ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, active = true
+    SELECT x.id, x.n, x.l, 'resident', true, $8::timestamptz
+    FROM unnest($16::bigint[], $17::text[], $18::text[]) AS x(id, n, l)
+    ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, active = true,
+        language = CASE WHEN person.language = '' THEN excluded.language ELSE person.language END
 )
 SELECT v.i, (v.id IS NOT NULL AND v.id NOT IN (SELECT id FROM locked)) AS stale, v.i IN (SELECT i FROM passing) AS ok
 FROM v
@@ -239,7 +245,7 @@ async def _write_postgres(conn: Any, changes: list[Change]) -> list[Outcome]:
     cols: list[list[Any]] = [[] for _ in range(7)]
     sets: list[list[Any]] = [[], [], [], []]
     drops: list[list[Any]] = [[], [], []]
-    people: dict[int, str] = {}
+    people: dict[int, tuple[str, str]] = {}
     for i, c in enumerate(changes):
         if c.update_id is not None and c.update_id in seen_updates:
             outcomes[i] = Outcome.DUPLICATE
@@ -250,7 +256,7 @@ async def _write_postgres(conn: Any, changes: list[Change]) -> list[Outcome]:
         if c.update_id is not None:
             seen_updates.add(c.update_id)
         if c.person is not None:
-            people[c.person["id"]] = c.person["first_name"]
+            people[c.person["id"]] = (c.person["first_name"], c.person.get("language", ""))
         state = c.state
         row = (i, c.update_id, None, None, None, None, False) if state is None else (
             i, c.update_id, state.id, state.version, dumps(c.screen if c.screen is not None else state.screen),
@@ -266,6 +272,8 @@ async def _write_postgres(conn: Any, changes: list[Change]) -> list[Outcome]:
                 for col, x in zip(drops, (i, state.id, q), strict=True):
                     col.append(x)
     if cols[0]:
-        for i, stale, ok in await conn.fetch(_PG_BATCH, *cols, now, *sets, *drops, list(people), list(people.values())):
+        names = [n for n, _ in people.values()]
+        languages = [lang for _, lang in people.values()]
+        for i, stale, ok in await conn.fetch(_PG_BATCH, *cols, now, *sets, *drops, list(people), names, languages):
             outcomes[i] = Outcome.COMMITTED if ok else Outcome.STALE if stale else Outcome.DUPLICATE
     return [o if o is not None else Outcome.COMMITTED for o in outcomes]

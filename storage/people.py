@@ -14,13 +14,15 @@ from storage.models import Answer, Comment, Delivery, FSMRecord, Invite, OffList
 
 
 async def touch_person(session: AsyncSession, user_id: int, first_name: str,
-                       write_apart: Callable[[dict[str, Any]], Awaitable[None]]) -> Person:
+                       write_apart: Callable[[dict[str, Any]], Awaitable[None]], language: str = "") -> Person:
     """The person behind a Telegram user (a copy, not attached to the session), created
     on first contact; an incoming message also means they have not blocked the bot, so
     they are active again.
 
-    Read first; a new or changed person ({"id", "first_name"}, made active) is written by
-    `write_apart` in a transaction of its own, before the handler runs. On SQLite a
+    Read first; a new or changed person ({"id", "first_name", "language"}, made active) is
+    written by `write_apart` in a transaction of its own, before the handler runs. `language`
+    (the one Telegram reports, normalized) is kept when the person has none of their own
+    yet, so what the scheduler sends them is in the language they chat in. On SQLite a
     transaction takes the database's one write lock at its first write and keeps it
     until it commits (before the update's first send): a write here, in the update's
     own transaction, made every update hold the lock through all of its handler."""
@@ -29,8 +31,8 @@ async def touch_person(session: AsyncSession, user_id: int, first_name: str,
     # a point read (SQLite: on the loop's thread; PostgreSQL: batched with the others in
     # flight), not the ORM: ≈ 60 µs instead of ≈ 200 µs of CPU on PostgreSQL
     row = await path.person_row(session, user_id)  # id, first_name, language, role, township_id, active
-    if row is None or not row[5] or row[1] != name:
-        await write_apart({"id": user_id, "first_name": name})
+    if row is None or not row[5] or row[1] != name or (language and not row[2]):
+        await write_apart({"id": user_id, "first_name": name, "language": language})
         row = await path.person_row(session, user_id)
         assert row is not None
     return Person(id=row[0], first_name=row[1], language=row[2], role=row[3], township_id=row[4], active=row[5])

@@ -271,16 +271,17 @@ async def test_persistent_network_error_fails_after_max_attempts(engine) -> None
     assert (await h.statuses("net"))[2] == "failed"
 
 
-async def test_bad_request_fails_without_retry_and_a_rerun_tries_again(engine) -> None:
+async def test_bad_request_is_refused_for_good_and_a_rerun_leaves_it(engine) -> None:
     h = harness(engine, script={2: [bad_request]})
     b = h.broadcaster()
     result = await b.broadcast("bad", [1, 2, 3], text)
     assert (result.sent, result.failed) == (2, 1)
     assert len([c for c in h.session.calls if c.chat_id == 2]) == 1
-    assert (await h.statuses("bad"))[2] == "failed"
-    again = await b.broadcast("bad", [1, 2, 3], text)  # failed rows are not done
-    assert (again.sent, again.skipped_already_done) == (1, 2)
-    assert Counter(c.chat_id for c in h.session.delivered) == {1: 1, 2: 1, 3: 1}
+    assert (await h.statuses("bad"))[2] == "refused"
+    again = await b.broadcast("bad", [1, 2, 3], text)  # a definite refusal is not tried again
+    assert again.sent == 0
+    assert len([c for c in h.session.calls if c.chat_id == 2]) == 1
+    assert Counter(c.chat_id for c in h.session.delivered) == {1: 1, 3: 1}
 
 
 async def test_forbidden_marks_blocked_and_inactive_and_later_broadcasts_skip(engine) -> None:

@@ -503,3 +503,68 @@ async def test_a_version_older_than_the_consulted_one_is_not_published(harness: 
     assert code == 1 and "之前导入" in message
     async with h.sessions() as s:
         assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
+
+
+# --- found in a QA pass (2026-11-27) -----------------------------------------------------------
+
+
+async def test_a_reminder_is_in_the_language_the_person_chats_in(harness: Harness) -> None:
+    h = harness
+    h.settings.locale = "zh_CN"
+    cid, code = await open_consultation(h)
+    u = h.user(6001, language_code="en")  # never chose a language with /language
+    await h.feed(u.message(f"/start {code}"))
+    welcome = h.api.last(6001)
+    await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+    q = h.api.last(6001)
+    await h.feed(u.press(q.message_id, buttons(q.reply_markup)[0][1]))
+    async with h.sessions() as s:
+        assert (await s.get(Person, 6001)).language == "en"  # as Telegram reports it
+    s = follow(h)
+    h.clock.now = await closes_at(h, cid) - timedelta(hours=23)
+    await sched.send_reminders(s, cid)
+    reminder = h.api.last(6001)
+    assert "Continue" in buttons(reminder.reply_markup)[0][0]
+    h.api.clear()
+    await h.feed(u.message("/language"))  # a language chosen with /language wins over Telegram's
+    menu = h.api.last(6001)
+    await h.feed(u.press(menu.message_id, next(d for t, d in buttons(menu.reply_markup) if "中文" in t)))
+    async with h.sessions() as s:
+        assert (await s.get(Person, 6001)).language == "zh_CN"
+    await h.feed(u.message("hello"))  # Telegram still says "en"
+    async with h.sessions() as s:
+        assert (await s.get(Person, 6001)).language == "zh_CN"
+
+
+async def test_a_cadre_who_answers_the_questionnaire_gets_the_residents_reminder(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await add_cadre(h, cid, 700001)
+    tid = await township_of(h, cid)
+    async with h.sessions() as s:
+        s.add(Response(consultation_id=cid, person_id=700001, township_id=tid, started_at=h.clock.now,
+                       updated_at=h.clock.now))
+        await s.commit()
+    s = follow(h)
+    h.clock.now = await closes_at(h, cid) - timedelta(hours=23)
+    await sched.send_reminders(s, cid)
+    async with h.sessions() as session:
+        keys = (await session.scalars(sa.select(Delivery.broadcast_key).where(Delivery.person_id == 700001))).all()
+    reminder = h.api.last(700001)
+    assert keys == [f"remind:{cid}:deadline-24"]
+    assert "问卷" in reminder.text and BeginCB.__prefix__ in buttons(reminder.reply_markup)[0][1]
+
+
+async def test_a_reminder_refused_for_good_is_not_sent_again(harness: Harness) -> None:
+    from tests.bot.test_broadcaster import bad_request
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    await add_resident(h, cid, 82, h.clock.now)
+    api = FakeSession(script={82: [bad_request] * 100})
+    follow(h, api)
+    h.clock.now = await closes_at(h, cid) - timedelta(hours=71)
+    for _ in range(30):  # five hours of the reminder job's ticks
+        await sched.remind_job(cid)
+        h.clock.advance(minutes=10)
+    assert len([c for c in api.calls if c.chat_id == 82]) == 1
