@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
+from sqlalchemy.engine import make_url
 
 from bot.config import Settings
 from bot.texts import gettext
@@ -104,21 +106,48 @@ async def seed(settings: Settings) -> str:
 
 
 async def run_demo(settings: Settings, port: int, host: str) -> None:
-    from bot.app import build_runtime, run_polling
+    from bot.app import build_runtime, run_polling, set_person_commands
     from bot.sandbox.server import running_sandbox
 
     upgrade(settings.database_url)
     code = await seed(settings)
+    first_update, first_message = resume_points(Path(make_url(settings.database_url).database or DEMO_DB))
     async with running_sandbox(port=port, host=host, presets=PRESETS, tokens=[DEMO_TOKEN],
-                               bot_username=DEMO_BOT_USERNAME, bot_first_name="清单征询") as sb:
+                               bot_username=DEMO_BOT_USERNAME, bot_first_name="清单征询",
+                               first_update_id=first_update, first_message_id=first_message) as sb:
         api = sb.base_url
         settings = settings.model_copy(update={"telegram_api_url": api})
         runtime = build_runtime(settings)
+        # the demo cadre is made one in the database, not by an invite: their menu too
+        await set_person_commands(runtime.bot, CADRE_ID, "cadre")
         print(gettext("cli.demo-banner", settings.locale, url=f"{api}/", code=code), flush=True)
         from bot.scheduler import running
 
         async with running(runtime):
             await run_polling(runtime)
+
+
+def resume_points(db_path: Path) -> tuple[int, int]:
+    """The first update_id and message_id the sandbox must hand out for a demo database
+    used before: past every update it marked processed (else the bot skips the new ones as
+    redelivered) and past every live question message it stores (else presses on the new
+    ones look like presses on old messages). The sandbox itself starts empty each run."""
+    import sqlite3
+
+    conn = sqlite3.connect(db_path)
+    try:
+        update = conn.execute("SELECT COALESCE(MAX(update_id), 0) FROM processed_update").fetchone()[0]
+        message = conn.execute("SELECT COALESCE(MAX(message_id), 0) FROM response").fetchone()[0]
+    finally:
+        conn.close()
+    return int(update) + 1, int(message) + 1
+
+
+def port_taken(host: str, port: int) -> bool:
+    import socket
+
+    with socket.socket() as s:
+        return s.connect_ex((host, port)) == 0
 
 
 def reset(db_path: Path) -> None:
@@ -131,6 +160,9 @@ def reset(db_path: Path) -> None:
 
 def main(settings: Settings, port: int, host: str, fresh: bool) -> None:
     db_path = Path(DEMO_DB)
+    if port_taken(host, port):  # (before --reset: a running demo's database must not be deleted under it)
+        print(gettext("cli.demo-port-taken", settings.locale, host=host, port=port), file=sys.stderr, flush=True)
+        raise SystemExit(2)
     if fresh:
         reset(db_path)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")

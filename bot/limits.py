@@ -1,11 +1,12 @@
 """Telegram's length limits, kept by the bot's session: a message's text is at most 4,096
 characters and a caption at most 1,024, counted as Telegram counts them (UTF-16 code units
-of the text as shown, after the HTML is parsed). Over the limit, Telegram refuses the whole
-message — the resident would see nothing, the organizer no card. Texts are built from
-questionnaires, duty lists and comments of any length, so every message and caption is
-fitted on its way out: cut where the limit falls, "…" added and the open HTML tags closed
-(a warning is logged). Screens that can grow long shorten their own fields first; this is
-the guarantee behind them."""
+of the text as shown, after the HTML is parsed); a press's answer at most 200, plain text.
+Over the limit, Telegram refuses the whole message — the resident would see nothing, the
+organizer no card. Texts are built from questionnaires, duty lists and comments of any
+length, so every message and caption is fitted on its way out: cut where the limit falls,
+"…" added and the open HTML tags closed (a warning is logged); a press's answer gets the
+bot's HTML text as shown. Screens that can grow long shorten their own fields first; this
+is the guarantee behind them."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from aiogram.client.default import Default
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.methods import (
+    AnswerCallbackQuery,
     EditMessageCaption,
     EditMessageText,
     SendAnimation,
@@ -35,6 +37,7 @@ log = logging.getLogger(__name__)
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
+ANSWER_LIMIT = 200  # answerCallbackQuery's text
 ELLIPSIS = "…"
 
 _TEXT = (SendMessage, EditMessageText)
@@ -136,12 +139,33 @@ def fit_plain(text: str, limit: int) -> str:
     return text if units(text) <= limit else _cut(text, limit - units(ELLIPSIS)) + ELLIPSIS
 
 
+class _Plain(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+
+    def handle_data(self, data: str) -> None:
+        self.parts.append(data)
+
+
+def plain_text(html_text: str) -> str:
+    """An HTML text as shown: tags dropped, entities decoded."""
+    parser = _Plain()
+    parser.feed(html_text)
+    parser.close()
+    return "".join(parser.parts)
+
+
 class FitTelegramLimits(BaseRequestMiddleware):
-    """Fits the text of every message and the caption of every file to Telegram's limits."""
+    """Fits the text of every message and the caption of every file to Telegram's limits;
+    a press's answer (a pop-up or a toast: plain text, at most 200 characters) gets the
+    bot's HTML text as shown."""
 
     async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
                        method: TelegramMethod[Any]) -> Any:
-        if isinstance(method, _TEXT):
+        if isinstance(method, AnswerCallbackQuery) and method.text:
+            method.text = fit_plain(plain_text(method.text), ANSWER_LIMIT)
+        elif isinstance(method, _TEXT):
             self._fit(bot, method, "text", TEXT_LIMIT)
         elif isinstance(method, _CAPTION):
             self._fit(bot, method, "caption", CAPTION_LIMIT)

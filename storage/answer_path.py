@@ -76,7 +76,8 @@ PERSON = PointRead("person", select(_person.id, _person.first_name, _person.lang
 RESPONSE = PointRead("response", load_query, Integer)
 CONSULTATION = PointRead("consultation", select(_consultation.id, _consultation.title, _consultation.intro,
                                                 _consultation.questionnaire, _consultation.status,
-                                                _consultation.opens_at, _consultation.closes_at), Integer)
+                                                _consultation.opens_at, _consultation.closes_at,
+                                                _consultation.closed_at), Integer)
 LINKS = PointRead("links", select(_link.consultation_id, _link.township_id, _township.name, _link.list_id)
                   .join(Township.__table__, _township.id == _link.township_id).order_by(_link.id), Integer)
 # a share link's code: the consultation and township behind it (the view then from the cache)
@@ -103,6 +104,7 @@ class ConsultationView:
     status: str
     opens_at: datetime | None
     closes_at: datetime
+    closed_at: datetime | None
     links: tuple[TownshipLink, ...]
 
     def link(self, township_id: int) -> TownshipLink | None:

@@ -69,6 +69,13 @@ from storage.models import Comment, Consultation, ConsultationTownship, DutyItem
 from surveys.consultation import Status, Window, window
 
 KINDS: tuple[str, ...] = ("to_cooperating", "to_basic", "withdraw", "basis", "wording", "other")
+_ALREADY = {"cooperating": "to_cooperating", "basic": "to_basic", "withdrawn": "withdraw"}
+
+
+def kinds_for(part: str) -> tuple[str, ...]:
+    """The kinds of comment that make sense on an item of `part`: not a move to the part
+    it is already in."""
+    return tuple(k for k in KINDS if k != _ALREADY.get(part))
 MISSING = "missing"
 DECISIONS: tuple[str, ...] = ("adopted", "partly", "rejected")
 REPORT_METHODS: tuple[str, ...] = ("document", "meeting", "phone", "group", "other")

@@ -118,3 +118,8 @@ class FollowUp:
         if candidate <= local:
             candidate += timedelta(days=1)
         return candidate
+
+
+def ended_at(closes_at: datetime, closed_at: datetime | None) -> datetime:
+    """When a consultation stopped taking answers: its deadline, or an earlier close."""
+    return closed_at if closed_at is not None and closed_at < closes_at else closes_at

@@ -40,7 +40,7 @@ from storage import consultations as repo
 from storage import invites
 from storage.lists import load_list
 from storage.models import Comment, Consultation, DutyItemRow, Township
-from surveys.consultation import Status, Window, format_local, window
+from surveys.consultation import Status, Window, ended_at, format_local, window
 from surveys.duty_list import PART_FIELDS, PART_ORDER, DutyItem, DutyList, Part, normalize
 from surveys.i18n import has
 
@@ -200,7 +200,7 @@ def _window_text(ctx: Ctx, consultation: Consultation, w: Window) -> str:
     tz = ctx.settings.timezone
     return ctx.t("cadre.not-yet" if w == Window.NOT_YET else "cadre.closed",
                  title=html.escape(consultation.title), opens=format_local(consultation.opens_at, tz),
-                 closes=format_local(consultation.closes_at, tz))
+                 closes=format_local(ended_at(consultation.closes_at, consultation.closed_at), tz))
 
 
 async def _deny_press(query: CallbackQuery, ctx: Ctx, key: str = "error.not-allowed") -> None:
@@ -347,6 +347,11 @@ async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool
 
 @starts.message(CommandStart(deep_link=True, magic=F.args.startswith(invites.PREFIX)))
 async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
+    if ctx.is_organizer:  # (say, one who tapped the link they just made): it stays unused for the cadre
+        invite = await invites.get_invite(ctx.session, command.args or "")
+        if invite is not None and invite.role != "organizer":
+            await message.answer(ctx.t("cadre.invite-organizer-keeps"))
+            return
     invite, reason = await invites.redeem(ctx.session, command.args or "", ctx.person.id, ctx.now())
     if invite is None or reason not in ("ok", "already"):
         await message.answer(ctx.t(f"cadre.invite-{reason}"))
@@ -518,12 +523,12 @@ async def comment_start(query: CallbackQuery, callback_data: CommentCB, ctx: Ctx
         return
     _, row = found
     if k == "":
-        rows = [[_btn(ctx.t(f"comment.kind.{kind}"), CommentCB(c=c, i=i, k=kind))] for kind in cm.KINDS]
+        rows = [[_btn(ctx.t(f"comment.kind.{kind}"), CommentCB(c=c, i=i, k=kind))] for kind in cm.kinds_for(row.part)]
         rows.append([_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=c, i=i))])
         await query.answer()
         await _edit(query, ctx.t("cadre.choose-kind", name=html.escape(row.name)), _kb(rows))
         return
-    if k not in cm.KINDS:
+    if k not in cm.kinds_for(row.part):
         await _deny_press(query, ctx, "error.stale-button")
         return
     if await cm.throttled(ctx.session, ctx.person.id, ctx.now()):
@@ -545,7 +550,7 @@ async def comment_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     draft = (await state.get_data()).get("cmt") or {}
     c, i, k = int(draft.get("c", 0)), int(draft.get("i", 0)), str(draft.get("k", ""))
     found, why = await _comment_target(ctx, c, i)
-    if found is None or k not in cm.KINDS:
+    if found is None or k not in cm.kinds_for(found[1].part):
         await state.set_state(None)
         await message.answer(await _refuse_target(ctx, why, c) if found is None else ctx.t("error.stale-button"))
         return

@@ -40,7 +40,7 @@ from storage import consultations as repo
 from storage import invites
 from storage.answer_path import ConsultationView
 from storage.responses import Change, ResponseState, Stale, advance_live_message, load_state
-from surveys.consultation import Window, format_local, normalize_code, window
+from surveys.consultation import Window, ended_at, format_local, normalize_code, window
 from surveys.flow import FlowState, ItemRef, applicable, eligible_items, summary_lines
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
 
@@ -144,10 +144,13 @@ def _window(ctx: Ctx, consultation: Any) -> Window:
 
 
 def _window_text(ctx: Ctx, consultation: Any, w: Window) -> str:
+    """Why a consultation takes no answers now (HTML, like every text of the bot's: a
+    press's pop-up gets it as plain text from bot.limits)."""
     tz = ctx.settings.timezone
     key = "resident.not-yet" if w == Window.NOT_YET else "resident.closed"
-    return ctx.t(key, title=html.escape(consultation.title), opens=format_local(consultation.opens_at, tz),
-                 closes=format_local(consultation.closes_at, tz))
+    return ctx.t(key, title=html.escape(consultation.title),
+                 opens=format_local(consultation.opens_at, tz),
+                 closes=format_local(ended_at(consultation.closes_at, consultation.closed_at), tz))
 
 
 # --- rendering -----------------------------------------------------------------------------

@@ -195,6 +195,8 @@ class Sandbox:
     - max_upload_mb (50), max_download_mb (20, getFile), callback_wait (10 s default for presses).
     - webhook_retry_base / webhook_retry_max / webhook_timeout: seconds for webhook delivery.
     - first_update_id: the first update_id each bot gets.
+    - first_message_id: the first message_id of each chat (a bot that keeps message ids
+      from an earlier run — its live question messages — sees the new ones as newer).
     """
 
     def __init__(self, *, rate_limits: bool | RateLimits = False, faults: Faults | str | None = None,
@@ -202,7 +204,7 @@ class Sandbox:
                  bot_username: str | None = None, bot_first_name: str = "清单征询",
                  max_upload_mb: float = 50, max_download_mb: float = 20, callback_wait: float = 10.0,
                  webhook_retry_base: float = 0.1, webhook_retry_max: float = 5.0, webhook_timeout: float = 30.0,
-                 first_update_id: int = 1) -> None:
+                 first_update_id: int = 1, first_message_id: int = 1) -> None:
         self.rate_limits: RateLimits | None = (RateLimits() if rate_limits is True else
                                                rate_limits if isinstance(rate_limits, RateLimits) else None)
         self.faults: Faults | None = Faults.parse(faults) if isinstance(faults, str) else faults
@@ -216,6 +218,7 @@ class Sandbox:
         self.webhook_retry_max = webhook_retry_max
         self.webhook_timeout = webhook_timeout
         self.first_update_id = first_update_id
+        self.first_message_id = first_message_id
         self.bots: dict[str, BotState] = {}
         self._callback_ids = itertools.count(4_000_000_000_000_000_000 + secrets.randbelow(10**15))
         self._http: aiohttp.ClientSession | None = None
@@ -258,7 +261,7 @@ class Sandbox:
                                ("language_code", language_code or preset.get("language_code"))):
                 if value:
                     user[key] = value
-            chat = Chat(user=user)
+            chat = Chat(user=user, next_id=self.first_message_id)
             if self.rate_limits:
                 chat.bucket = TokenBucket(self.rate_limits.per_chat_per_second, self.rate_limits.per_chat_burst)
             b.chats[user_id] = chat

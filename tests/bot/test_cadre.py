@@ -255,7 +255,8 @@ async def test_comment_with_kind_text_and_proposed_wording_is_stored(harness):
     await _open_card(h, u, c, "矛盾纠纷排查化解与人民调解")
     await _tap(h, u, "✍️ 提意见")
     kinds = [t for t, _ in buttons(h.api.last(CADRE).reply_markup)]
-    assert kinds[:6] == ["应调整为配合事项", "应调整为基本事项", "建议收回", "依据缺失或有误", "表述不清", "其他"]
+    # a basic item: no "should be basic"
+    assert kinds[:5] == ["应调整为配合事项", "建议收回", "依据缺失或有误", "表述不清", "其他"]
     await _tap(h, u, "依据缺失或有误")
     assert "请直接输入您的意见" in h.api.last(CADRE).text
     await h.feed(u.message("还应列明《信访工作条例》"))
@@ -578,3 +579,31 @@ async def test_mydata_escapes_the_name(harness):
     await h.feed(u.message("/mydata"))
     text = h.api.last(CADRE).text
     assert "Tom &lt;3 &amp; A&lt;b&gt;" in text
+
+
+async def test_the_kinds_offered_leave_out_a_move_to_the_items_own_part(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    for name, absent in (("特种设备安全监管", "建议收回"), ("消防安全检查与火灾隐患整治", "应调整为配合事项")):
+        await _open_card(h, u, c, name)
+        await _tap(h, u, "✍️ 提意见")
+        kinds = [t for t, _ in buttons(h.api.last(CADRE).reply_markup)]
+        assert absent not in kinds and "其他" in kinds, (name, kinds)
+    i = await _item_id(h, "特种设备安全监管")
+    h.api.clear()
+    await h.feed(u.press(1, CommentCB(c=c, i=i, k="withdraw").pack()))
+    assert [a.text for a in h.api.answers()] == ["这个按钮已经失效了。"]  # a forged one is refused
+
+
+async def test_an_organizer_tapping_a_cadre_invite_leaves_it_for_the_cadre(harness):
+    from tests.bot.conftest import ORGANIZER
+
+    h = harness
+    await open_consultation(h)
+    code = await _invite(h)
+    await h.feed(h.user(ORGANIZER).message(f"/start inv_{code}"))
+    assert "仍然有效" in h.api.last(ORGANIZER).text
+    assert not [c for c in h.api.calls if c.method == "setMyCommands"]
+    await h.feed(h.user(CADRE).message(f"/start inv_{code}"))
+    assert (await _person(h, CADRE)).role == "cadre"

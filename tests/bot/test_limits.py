@@ -100,3 +100,12 @@ async def test_a_long_typed_answer_shown_again_fits_the_screen(harness) -> None:
     screen = h.api.last(5001)
     shown, _ = parse_html(screen.text)
     assert "请详细说说您的看法" in shown and "很" * 400 in shown and units(shown) < 1000  # the answer shortened
+
+
+async def test_a_press_answer_is_plain_text_within_its_limit(harness) -> None:
+    from aiogram.methods import AnswerCallbackQuery
+
+    h = harness
+    await h.bot(AnswerCallbackQuery(callback_query_id="1", text="《A&amp;B &lt;测试&gt;》<b>已截止</b>" + "。" * 300))
+    text = h.api.calls[-1].call.text
+    assert text.startswith("《A&B <测试>》已截止") and units(text) == 200 and text.endswith("…")

@@ -513,3 +513,21 @@ def test_a_multi_answer_with_nothing_chosen_reads_none() -> None:
     assert q is not None
     assert answer_text(q.questions[0], [], locale="zh_CN") == "（都不选）"
     assert answer_text(q.questions[0], ["b"], locale="en") == "乙"
+
+
+async def test_a_press_after_an_early_close_is_told_when_it_closed_in_plain_text(harness):
+    from storage.models import Consultation
+    from tests.bot.conftest import ORGANIZER
+
+    h = harness
+    cid, code = await open_consultation(h)
+    async with h.sessions() as s:
+        (await s.get(Consultation, cid)).title = "A&B <测试>"
+        await s.commit()
+    u, q = await _begin(h, code)
+    h.clock.advance(days=2)
+    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
+    h.api.clear()
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    [alert] = h.api.answers()
+    assert "A&B <测试>" in alert.text and "2026-12-03 10:00" in alert.text  # when it closed, not the deadline

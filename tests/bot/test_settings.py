@@ -69,3 +69,57 @@ def test_demo_reset_deletes_the_database_and_its_job_store(tmp_path: Path) -> No
         path.write_bytes(b"x")
     reset(db)
     assert [p.name for p in tmp_path.iterdir()] == ["other.db"]
+
+
+async def test_a_demo_run_again_starts_past_what_its_database_remembers(tmp_path: Path) -> None:
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from bot.demo import demo_settings, resume_points, seed
+    from bot.sandbox.server import Sandbox
+    from storage.migrate import upgrade
+
+    db = tmp_path / "qingdan-demo.db"
+    settings = demo_settings(Settings(_env_file=None), db)
+    upgrade(settings.database_url)
+    await seed(settings)
+    assert resume_points(db) == (1, 1)  # a fresh demo
+    from storage.consultations import start_response
+    from storage.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    async with make_sessionmaker(engine)() as s:  # a resident's live question message from the last run
+        cid, tid = (await s.execute(sa.text("SELECT consultation_id, township_id FROM consultation_township"))).first()
+        await start_response(s, cid, 3001, tid)
+        await s.execute(sa.text("UPDATE response SET message_id = 40"))
+        await s.commit()
+    await engine.dispose()
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO processed_update (update_id, processed_at) VALUES (57, '2026-11-27 00:00:00')")
+    conn.commit()
+    conn.close()
+    first_update, first_message = resume_points(db)
+    assert (first_update, first_message) == (58, 41)
+    sandbox = Sandbox(first_update_id=first_update, first_message_id=first_message, tokens=["1:a"])
+    sent = sandbox.user_send("1:a", 3001, "你好")
+    update = sandbox.bots["1:a"].pending[-1]
+    assert sent["message_id"] == 41 and update["update_id"] == 58
+
+
+def test_demo_reset_refuses_while_a_demo_holds_the_port(tmp_path: Path, monkeypatch) -> None:
+    import socket
+
+    import pytest
+
+    from bot.demo import main
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "qingdan-demo.db").write_bytes(b"data")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        with pytest.raises(SystemExit) as stopped:
+            main(Settings(_env_file=None), taken.getsockname()[1], "127.0.0.1", fresh=True)
+    assert stopped.value.code == 2
+    assert (tmp_path / "qingdan-demo.db").read_bytes() == b"data"  # nothing deleted
