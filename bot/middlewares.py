@@ -283,6 +283,8 @@ class ContextMiddleware(BaseMiddleware):
                              stale.args[0])
                     if stale.args and stale.args[0] is not None:
                         self.path.forget_stale(stale.args[0])
+                    if write is not None:  # the person's row went unwritten: the next attempt writes it
+                        self.path.forget_person(user.id)
         raise RuntimeError(f"update {event.update_id}: response kept moving on; gave up")
 
     async def _person(self, session: AsyncSession, user: User) -> tuple[Person, dict[str, Any] | None]:

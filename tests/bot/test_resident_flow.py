@@ -531,3 +531,17 @@ async def test_a_press_after_an_early_close_is_told_when_it_closed_in_plain_text
     await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
     [alert] = h.api.answers()
     assert "A&B <测试>" in alert.text and "2026-12-03 10:00" in alert.text  # when it closed, not the deadline
+
+
+async def test_a_person_who_blocked_the_bot_is_active_again_after_a_refused_press(harness):
+    from storage.models import Person
+
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    async with h.sessions() as s:  # what the broadcaster records on a 403
+        await s.execute(sa.update(Person).where(Person.id == USER).values(active=False))
+        await s.commit()
+    await h.feed(u.press(q.message_id - 5, _data(q.reply_markup, "很清楚")))  # on an old message: refused
+    async with h.sessions() as s:
+        assert (await s.get(Person, USER)).active is True
