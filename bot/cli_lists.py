@@ -86,6 +86,9 @@ def import_cmd(file: Path, township: str = typer.Option(..., help="The township 
     if not township_name(township) or (version is not None and not version.strip()):
         typer.echo(gettext("cli.empty-name", loc), err=True)
         raise typer.Exit(2)
+    if len(township_name(township)) > 200 or (version is not None and len(version) > 50):  # the columns' sizes
+        typer.echo(gettext("cli.name-too-long", loc), err=True)
+        raise typer.Exit(2)
     township = township_name(township)
     result, problems = _lint_all(file)
     for p in problems:

@@ -28,9 +28,14 @@ def questionnaire() -> None:
 @app.command("check")
 def check(
     file: Path = typer.Argument(..., help="The questionnaire YAML file."),
-    locale: str = typer.Option("zh_CN", "--locale", "-l", help="Language of the messages: zh_CN or en."),
+    locale: str | None = typer.Option(None, "--locale", "-l", help="Language of the messages: zh_CN or en "
+                                                                     "(default: LOCALE)."),
 ) -> None:
     """Check a questionnaire file: syntax, ids, types, options, show_if references."""
+    if locale is None:
+        from bot.config import get_settings
+
+        locale = get_settings().locale
     try:
         text = file.read_text(encoding="utf-8-sig")
     except (OSError, UnicodeDecodeError) as exc:
@@ -41,7 +46,7 @@ def check(
     questionnaire, problems = load_questionnaire(text, file.name)
     for p in problems:
         where = f"{file}:{p.line}" if p.line is not None else str(file)
-        typer.echo(f"{where}: [{p.severity.value}] {p.message(locale)}")
+        typer.echo(f"{where}: [{gettext(f'severity.{p.severity.value}', locale)}] {p.message(locale)}")
     if questionnaire is None:
         errors = sum(1 for p in problems if p.is_error)
         typer.echo(gettext("cli.questionnaire.invalid", locale, file=str(file), errors=errors,

@@ -10,7 +10,17 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.answer_path import answer_path
-from storage.models import Answer, Comment, Delivery, FSMRecord, Invite, OffListReport, Person, Response
+from storage.models import (
+    Answer,
+    Comment,
+    Consultation,
+    Delivery,
+    FSMRecord,
+    Invite,
+    OffListReport,
+    Person,
+    Response,
+)
 
 
 async def touch_person(session: AsyncSession, user_id: int, first_name: str,
@@ -71,6 +81,11 @@ async def delete_person(session: AsyncSession, person_id: int) -> None:
     for table in (Comment.__table__, OffListReport.__table__, Delivery.__table__):
         await session.execute(sa.delete(table).where(table.c.person_id == person_id))
     await session.execute(sa.delete(FSMRecord.__table__).where(FSMRecord.key.contains(f":{person_id}:")))
-    # an invite they used keeps its use (used_at: single use stays single) but not who used it
+    # an invite they used keeps its use (used_at: single use stays single) but not who used it;
+    # what an organizer made or answered stays, without their id
     await session.execute(sa.update(Invite.__table__).where(Invite.used_by == person_id).values(used_by=None))
+    await session.execute(sa.update(Invite.__table__).where(Invite.created_by == person_id).values(created_by=None))
+    await session.execute(sa.update(Comment.__table__).where(Comment.replied_by == person_id).values(replied_by=None))
+    await session.execute(sa.update(Consultation.__table__).where(Consultation.created_by == person_id)
+                          .values(created_by=None))
     await session.execute(sa.delete(Person.__table__).where(Person.id == person_id))

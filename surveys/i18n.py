@@ -61,7 +61,12 @@ def gettext(key: str, locale: str | None = None, /, **kwargs: object) -> str:
     messages = _load()
     loc = normalize_locale(locale) if locale not in LOCALES else locale
     template = messages.get(loc, {}).get(key) or messages[DEFAULT_LOCALE].get(key) or key
-    return template.format(**kwargs) if kwargs else template
+    if not kwargs:
+        return template
+    # English plurals: each whole-number argument `n` also comes as `n_s` ("" for 1, else "s"),
+    # so a template can say "{n} item{n_s}"
+    plurals = {f"{k}_s": "" if v == 1 else "s" for k, v in kwargs.items() if type(v) is int}
+    return template.format(**plurals, **kwargs)
 
 
 def has(key: str, locale: str = DEFAULT_LOCALE) -> bool:

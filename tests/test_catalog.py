@@ -44,7 +44,14 @@ def test_both_languages_use_the_same_placeholders(package):
     def fields(text: str) -> set[str]:
         return {name.split("[")[0] for _, name, _, _ in string.Formatter().parse(text) if name}
 
-    mismatched = [k for k in zh if k in en and fields(zh[k]) != fields(en[k])]
+    def plural_marks_ok(text: str, own: set[str]) -> bool:  # "{n_s}" needs its "{n}" (surveys.i18n)
+        return all(f[:-2] in own for f in own if f.endswith("_s"))
+
+    def base(text: str) -> set[str]:
+        return {f for f in fields(text) if not f.endswith("_s")}
+
+    mismatched = [k for k in zh if k in en and (base(zh[k]) != base(en[k])
+                                                  or not plural_marks_ok(en[k], fields(en[k])))]
     assert mismatched == []
 
 
@@ -59,3 +66,12 @@ def test_every_literal_key_in_the_code_is_in_the_catalog():
                 if "." in key and key not in known and not key.endswith("."):
                     missing.append(f"{path.relative_to(ROOT)}: {key}")
     assert missing == []
+
+
+def test_english_plurals_follow_the_number():
+    from surveys.i18n import gettext
+
+    assert gettext("cadre.items", "en", part="P", category="C", n=1, page=1, pages=1).startswith("<b>P · C</b>\n1 item,")
+    assert "\n2 items," in gettext("cadre.items", "en", part="P", category="C", n=2, page=1, pages=1)
+    assert gettext("cli.lint-total", "en", errors=1, warnings=0) == "Checked: 1 error, 0 warnings."
+    assert gettext("cli.lint-total", "zh_CN", errors=1, warnings=0) == "检查完毕：1 个错误，0 个提示。"

@@ -324,7 +324,8 @@ async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool
     if scope.cadre:
         mine = (await cm.my_counts_by_item(ctx.session, ctx.person.id, [row.id or 0])).get(row.id or 0, 0)
         if scope.can_comment:
-            text += "\n\n" + ctx.t("cadre.card-mine", n=mine)
+            if mine:
+                text += "\n\n" + ctx.t("cadre.card-mine", n=mine)
             rows.append([_btn(ctx.t("cadre.btn-comment"), CommentCB(c=c, i=row.id or 0))])
         else:
             text += "\n\n" + _window_text(ctx, scope.consultation, scope.window)

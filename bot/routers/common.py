@@ -12,7 +12,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.app import set_person_commands
 from bot.context import Ctx
-from storage import people
+from storage import consultations, people
 from surveys.i18n import LOCALES
 
 router = Router(name="common")
@@ -95,9 +95,14 @@ async def delete_me_confirm(query: CallbackQuery, callback_data: DeleteCB, ctx: 
 @router.message(Command("cancel"))
 async def cancel_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     """Pauses whatever is in progress; the questionnaire resumes at the next message."""
-    had = await state.get_state() is not None or bool(await state.get_data())
+    form = await state.get_state()  # a form left half-filled (a comment, a report, a new consultation…)
     await state.clear()
-    await message.answer(ctx.t("cancel.paused" if had else "cancel.nothing"))
+    if form is not None:
+        await message.answer(ctx.t("cancel.stopped"))
+        return
+    found = await consultations.open_response_of(ctx.session, ctx.person.id)
+    in_progress = found is not None and found[0].completed_at is None
+    await message.answer(ctx.t("cancel.paused" if in_progress else "cancel.nothing"))
 
 
 @router.callback_query(F.data == "noop")

@@ -198,6 +198,9 @@ async def _transition(message: Message, ctx: Ctx, c: Consultation, target: Statu
     try:
         await repo.set_status(ctx.session, c, target, ctx.now())
     except TransitionError as e:
+        if e.current == e.target:
+            await message.answer(ctx.t("organizer.already", id=c.id, status=ctx.t("status." + e.current.value)))
+            return
         await message.answer(ctx.t("organizer.bad-transition", id=c.id, current=ctx.t("status." + e.current.value),
                                    target=ctx.t("status." + e.target.value)))
         return
@@ -588,7 +591,7 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
         lines.append(ctx.t("organizer.comment-reply", text=html.escape(k.reply)))
     if k.hidden:
         lines.append(ctx.t("organizer.comment-hidden"))
-    rows = [[_btn(ctx.t(f"comment.decision.{d}"), DecideCB(k=k.id, d=d, f=f, i=i)) for d in ("adopted", "partly", "rejected")],
+    rows = [[_btn(ctx.t(f"report.decision.{d}"), DecideCB(k=k.id, d=d, f=f, i=i)) for d in ("adopted", "partly", "rejected")],
             [_btn(ctx.t("organizer.btn-unhide" if k.hidden else "organizer.btn-hide"),
                   DecideCB(k=k.id, d="unhide" if k.hidden else "hide", f=f, i=i))]]
     nav = []

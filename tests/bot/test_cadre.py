@@ -233,7 +233,7 @@ async def test_item_card_shows_every_field_of_its_part_and_the_comment_button_fo
                  "<b>对应上级部门</b>：县消防救援大队", "<b>上级部门职责</b>：—", "<b>乡镇（街道）配合职责</b>：巡查发现报告",
                  "<b>依据</b>：《消防法》", "<b>备注</b>：—", "所属部分：配合履职事项"):
         assert line in card.text, line
-    assert "已经提了 0 条意见" in card.text
+    assert "已经提了" not in card.text  # (said only once they have)
     assert [t for t, _ in buttons(card.reply_markup)] == ["✍️ 提意见", "« 返回事项列表"]
     # a resident who came through the link sees the card read-only
     r = h.user(RESIDENT)
@@ -607,3 +607,17 @@ async def test_an_organizer_tapping_a_cadre_invite_leaves_it_for_the_cadre(harne
     assert not [c for c in h.api.calls if c.method == "setMyCommands"]
     await h.feed(h.user(CADRE).message(f"/start inv_{code}"))
     assert (await _person(h, CADRE)).role == "cadre"
+
+
+async def test_cancel_in_a_comment_form_says_the_draft_was_dropped(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "特种设备安全监管")
+    await _tap(h, u, "✍️ 提意见")
+    await _tap(h, u, "其他")
+    await h.feed(u.message("/cancel"))
+    assert "已取消" in h.api.last(CADRE).text and "没有保存" in h.api.last(CADRE).text
+    await h.feed(u.message("/cancel"))
+    assert "没有进行中" in h.api.last(CADRE).text
+    assert await _comments(h) == []

@@ -226,3 +226,10 @@ def test_a_township_named_twice_is_consulted_once():
     assert result.exit_code == 0, result.output
     listed = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)
     assert [link["township"] for link in listed[0]["links"]] == ["青山镇"]
+
+
+def test_names_longer_than_the_columns_are_refused_on_every_database():
+    for args in (["--township", "镇" * 201], ["--township", "青山镇", "--version", "v" * 51]):
+        result = runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), *args])
+        assert result.exit_code == 2 and "最多" in result.output
+    assert json.loads(runner.invoke(app, ["lists", "show", "--json"]).output) == []

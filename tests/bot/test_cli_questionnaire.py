@@ -32,12 +32,22 @@ def test_check_prints_each_problem_with_file_and_line_and_exits_1(tmp_path: Path
     assert lines[1].startswith(f"{path}:5: [error] duplicate question id \"q1\"")
 
 
-def test_check_speaks_chinese_by_default(tmp_path: Path) -> None:
+def test_check_speaks_the_locale_setting_chinese_by_default(tmp_path: Path, monkeypatch) -> None:
+    from bot.config import get_settings
+
     path = tmp_path / "bad.yaml"
     path.write_text("id: d\ntitle: [\n", encoding="utf-8")
+    monkeypatch.delenv("LOCALE", raising=False)
+    monkeypatch.chdir(tmp_path)  # no developer .env
+    get_settings.cache_clear()
     result = runner.invoke(app, ["check", str(path)])
     assert result.exit_code == 1
-    assert f"{path}:3: [error] YAML 格式有误" in result.output
+    assert f"{path}:3: [错误] YAML 格式有误" in result.output
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    result = runner.invoke(app, ["check", str(path)])
+    assert f"{path}:3: [error] " in result.output and "YAML 格式有误" not in result.output
+    get_settings.cache_clear()
 
 
 def test_check_reports_warnings_but_still_exits_0(tmp_path: Path) -> None:

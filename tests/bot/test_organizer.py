@@ -120,7 +120,7 @@ async def test_close_by_command_then_answers_are_refused(harness):
     await h.feed(h.user(RESIDENT).message(f"/start {code}"))
     assert "截止" in h.api.last(RESIDENT).text
     await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
-    assert "不能改为" in h.api.last(ORGANIZER).text
+    assert "已经是“已结束”了" in h.api.last(ORGANIZER).text
     assert await _statuses(h) == ["closed"]
 
 
