@@ -167,6 +167,10 @@ async def run_polling(runtime: Runtime, handle_signals: bool = True) -> None:
 WEBHOOK_PATH = "/telegram/webhook"
 
 
+WEBHOOK_UPDATE_TIMEOUT = 24 * 3600.0  # in effect none: see serve_webhook
+WEBHOOK_SHUTDOWN_TIMEOUT = 25.0  # below the systemd unit's TimeoutStopSec=30 (README)
+
+
 async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBHOOK_PATH,
                         register: bool = True, reuse_port: bool = False,
                         stop: asyncio.Event | None = None) -> None:
@@ -176,7 +180,6 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
     process dies mid-update, Telegram gets no 200 and delivers the update again, and
     the update_id mark makes a second delivery harmless. With `reuse_port` several
     processes share the port (the kernel spreads connections between them)."""
-    from aiogram.webhook.aiohttp_server import setup_application
     from aiohttp import web
 
     from bot.webhook import JsonReplyRequestHandler
@@ -184,10 +187,15 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
     settings = runtime.settings
     secret = settings.webhook_secret or None
     app = web.Application()
+    # no time limit before the HTTP answer: aiogram's default hands an update that runs over
+    # 55 s to the background and answers 200 — a process dying then would lose it
     JsonReplyRequestHandler(dispatcher=runtime.dp, bot=runtime.bot, handle_in_background=False,
-                            secret_token=secret).register(app, path=path)
-    setup_application(app, runtime.dp, bot=runtime.bot)
-    runner = web.AppRunner(app, access_log=None)
+                            secret_token=secret, _timeout=WEBHOOK_UPDATE_TIMEOUT).register(app, path=path)
+    # aiogram's shutdown hook closes the bot's session; aiohttp runs shutdown hooks before
+    # it waits for the requests in flight, whose handlers still call the Bot API: the
+    # session is closed after them (runtime.close, below) instead
+    app.on_shutdown.clear()
+    runner = web.AppRunner(app, access_log=None, shutdown_timeout=WEBHOOK_SHUTDOWN_TIMEOUT)
     await runner.setup()
     tune_gc()
     site = web.TCPSite(runner, host, port, reuse_port=reuse_port)
@@ -201,6 +209,8 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
         log.info("webhook set to %s", url)
     try:
         await (stop or asyncio.Event()).wait()
+        log.info("webhook worker stopping: no new deliveries; finishing those in flight (up to %s s)",
+                 WEBHOOK_SHUTDOWN_TIMEOUT)
     finally:
         await runner.cleanup()
         await runtime.close()

@@ -36,7 +36,7 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
                                                   "on PostgreSQL the others wait as stand-bys).")) -> None:
     """Run the bot against Telegram with BOT_TOKEN, or against TELEGRAM_API_URL: long polling,
     or webhook workers sharing one port; and the scheduler (reminders, digests, closing)."""
-    from bot.app import build_runtime, run_polling, serve_webhook
+    from bot.app import build_runtime, run_polling
     from bot.db import ensure_schema
 
     settings = get_settings()
@@ -44,17 +44,33 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
         typer.echo(gettext("cli.run-needs-token", settings.locale), err=True)
         raise typer.Exit(2)
     refuse_weak_pseudonyms(settings)
+    if webhook and not settings.webhook_secret:
+        # without it anyone who finds the URL can post updates as any user, organizers included
+        typer.echo(gettext("cli.webhook-needs-secret", settings.locale), err=True)
+        if not settings.telegram_api_url:  # Telegram itself: refuse; a local Bot API server: warn
+            raise typer.Exit(2)
     ensure_schema()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if webhook and workers > 1:
         raise typer.Exit(_supervise(host, port, workers, register, scheduler))
     runtime = build_runtime(settings)
-    serve = (serve_webhook(runtime, host, port, register=register, reuse_port=True) if webhook
-             else run_polling(runtime))
+    serve = _until_stopped(runtime, host, port, register) if webhook else run_polling(runtime)
     try:
         asyncio.run(_with_scheduler(runtime, serve) if scheduler else serve)
     except KeyboardInterrupt:
         pass
+
+
+async def _until_stopped(runtime: Any, host: str, port: int, register: bool) -> None:
+    """A webhook worker until SIGTERM or SIGINT (systemd's stop, the supervisor's): it
+    then takes no new deliveries and finishes those in flight before it exits."""
+    from bot.app import serve_webhook
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await serve_webhook(runtime, host, port, register=register, reuse_port=True, stop=stop)
 
 
 async def _with_scheduler(runtime: Any, serve: Coroutine[Any, Any, None]) -> None:

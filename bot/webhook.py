@@ -6,6 +6,7 @@ aiogram's form."""
 
 from __future__ import annotations
 
+import logging
 from typing import TYPE_CHECKING, Any
 
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
@@ -18,7 +19,17 @@ if TYPE_CHECKING:
     from aiogram.methods import TelegramMethod
 
 
+log = logging.getLogger(__name__)
+
+
 class JsonReplyRequestHandler(SimpleRequestHandler):
+    def verify_secret(self, telegram_secret_token: str, bot: Bot) -> bool:
+        ok = super().verify_secret(telegram_secret_token, bot)
+        if not ok:  # a rotated secret or a proxy dropping the header would otherwise be a silent outage
+            log.warning("webhook delivery refused: %s secret token (check WEBHOOK_SECRET and the proxy)",
+                        "a wrong" if telegram_secret_token else "no")
+        return ok
+
     def _build_response_writer(self, bot: Bot, result: TelegramMethod[Any] | None) -> Payload:
         session = bot.session
         if result and isinstance(session, JsonAiohttpSession):

@@ -79,3 +79,14 @@ def test_the_placeholder_pseudonym_key_is_refused_against_telegram(tmp_path: Pat
                               text=True, timeout=60)
         assert done.returncode == 2, (args, done.stderr[-1500:])
         assert "PSEUDONYM_KEY" in done.stderr and "change-me" in done.stderr
+
+
+def test_a_webhook_without_a_secret_is_refused_against_telegram(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "BOT_", "PSEUDONYM_", "TELEGRAM_", "WEBHOOK_", "LOCALE"))}
+    env.update(BOT_TOKEN="123456:test-token", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/q.db",
+               PSEUDONYM_KEY="a-long-random-test-key", PYTHONPATH=str(REPO))
+    done = subprocess.run([sys.executable, "-m", "bot", "run", "--webhook", "--port", "18999"], env=env,
+                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr[-1500:]
+    assert "WEBHOOK_SECRET" in done.stderr

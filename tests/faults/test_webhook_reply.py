@@ -52,3 +52,38 @@ async def test_a_press_is_answered_in_the_webhook_reply_and_edited_over_http(see
             assert (await stored_by_person(database.url)) == {UID: {"aware": "some"}}
         finally:
             worker.kill()
+
+
+async def test_a_stopped_worker_finishes_the_delivery_in_flight(seeded: tuple[Database, str],
+                                                                tmp_path: Path) -> None:
+    """SIGTERM (systemd's stop, the supervisor's) while a press is on the wire: the worker
+    takes no new deliveries but finishes this one — edit and answer — before it exits."""
+    import signal
+
+    from bot.sandbox.limits import Faults
+
+    database, code = seeded
+    async with asyncio.timeout(90), running_sandbox(port=0, tokens=[TOKEN], bot_username=BOT_USERNAME) as sb, \
+            resident_session() as http:
+        worker = BotProc(sb, database.url, tmp_path / "worker.log", webhook_port=free_port(), register=True)
+        try:
+            await worker.start()
+            user = sb.user(TOKEN, UID + 1, session=http, first_name="停机", language_code="zh-hans")
+            await user.send(f"/start {code}")
+            welcome = last_bot(await user.wait_for_messages(1, timeout=15))
+            begin = next(b for b in buttons(welcome) if b["text"] == BEGIN)
+            sb.sandbox.faults = Faults(slow_rate=1.0, slow_seconds=2.0, methods=frozenset({"editmessagetext"}))
+            press = asyncio.create_task(user.press(welcome["message_id"], begin["callback_data"], wait=20))
+            await asyncio.sleep(0.8)  # the edit is on the wire
+            assert worker.proc is not None
+            worker.proc.send_signal(signal.SIGTERM)
+            answered = await press
+            code_ = await asyncio.to_thread(worker.proc.wait, 30)
+            assert code_ == 0
+            assert answered["answered"] is True  # in the HTTP reply, after the edit
+            live = last_bot(sb.sandbox.chat_messages(TOKEN, UID + 1))
+            assert live is not None and question_number(live) == 1
+            assert "finishing those in flight" in worker.log_text()
+        finally:
+            sb.sandbox.faults = None
+            worker.kill()
