@@ -45,7 +45,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bot.app import build_dispatcher, tune_gc  # noqa: E402
+from bot.app import build_dispatcher, create_bot, tune_gc  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.routers.resident import QCB  # noqa: E402
 from bot.testing import TEST_TOKEN, RecordingSession, feed  # noqa: E402
@@ -251,7 +251,7 @@ async def answer_run(url: str, n: int, users: int, concurrency: int) -> dict:
     engine, sessions, cid, states = await seeded(url, users)
     settings = Settings(database_url=url, bot_username="bench_bot")
     api = RecordingSession()
-    bot = Bot(TEST_TOKEN, session=api)
+    bot = create_bot(settings, session=api, token=TEST_TOKEN)  # the production session's middlewares
     await bot.me()
     dp = build_dispatcher(settings, sessions, SQLStorage(engine))
     gettext("resident.progress", "zh_CN", n=1, m=1)  # the bot reads its locale catalog once per process

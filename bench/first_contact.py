@@ -21,15 +21,13 @@ import sys
 import time
 from pathlib import Path
 
-from aiogram import Bot
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _common import seed_consultation, temp_database  # noqa: E402
 from answer_path import message_update, press_update  # noqa: E402
 
-from bot.app import build_dispatcher, tune_gc  # noqa: E402
+from bot.app import build_dispatcher, create_bot, tune_gc  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.testing import TEST_TOKEN, RecordingSession, feed  # noqa: E402
 from storage.engine import make_engine, make_sessionmaker  # noqa: E402
@@ -43,11 +41,11 @@ ANSWERS = 3
 async def run(url: str, code: str, residents: int, first_user: int) -> dict[str, tuple[float, float]]:
     """(CPU µs, wall µs) per update of each kind, for `residents` new residents."""
     engine = make_engine(url)
+    settings = Settings(database_url=url, bot_username="bench_bot")
     api = RecordingSession()
-    bot = Bot(TEST_TOKEN, session=api)
+    bot = create_bot(settings, session=api, token=TEST_TOKEN)  # the production session's middlewares
     await bot.me()
-    dp = build_dispatcher(Settings(database_url=url, bot_username="bench_bot"), make_sessionmaker(engine),
-                          SQLStorage(engine))
+    dp = build_dispatcher(settings, make_sessionmaker(engine), SQLStorage(engine))
     cpu = dict.fromkeys(KINDS, 0.0)
     wall = dict.fromkeys(KINDS, 0.0)
     update_id = 10_000_000 * (1 + first_user // 100_000)  # runs share the database and its update marks
