@@ -78,3 +78,40 @@ async def test_a_known_unchanged_person_takes_no_write_lock_on_sqlite(sqlite_dat
             assert (await s.get(Person, 7)).language == "en"
     finally:
         await engine.dispose()
+
+
+async def test_delete_person_leaves_no_id_of_theirs_in_what_they_made_or_answered(database):
+    from datetime import UTC, datetime, timedelta
+
+    from storage.comments import add_comment
+    from storage.consultations import create_consultation
+    from storage.invites import create_invites
+    from storage.lists import save_list
+    from storage.models import Comment, Consultation, Invite
+    from storage.people import delete_person
+    from surveys.duty_list import DutyItem, Part
+
+    engine = database.engine()
+    try:
+        sessions = make_sessionmaker(engine)
+        now = datetime.now(UTC)
+        async with sessions() as s:
+            row = await save_list(s, "甲镇", [DutyItem(Part.BASIC, "事项", basis="法")])
+            c = await create_consultation(s, title="测", questionnaire="", closes_at=now + timedelta(days=3),
+                                          list_ids=[row.id], created_by=9001)
+            await create_invites(s, row.township_id, "cadre", 1, None, 9001)
+            s.add_all([Person(id=9001, first_name="组织者", role="organizer"), Person(id=9002, first_name="干部")])
+            await s.flush()
+            item_id = await s.scalar(sa.text("SELECT id FROM duty_item LIMIT 1"))
+            comment = await add_comment(s, consultation_id=c.id, item_id=item_id, person_id=9002,
+                                        township_id=row.township_id, kind="other", text="意见", now=now)
+            comment.replied_by = 9001
+            await s.commit()
+            await delete_person(s, 9001)
+            await s.commit()
+            assert await s.scalar(sa.select(Consultation.created_by)) is None
+            assert await s.scalar(sa.select(Invite.created_by)) is None
+            assert await s.scalar(sa.select(Comment.replied_by)) is None
+            assert await s.scalar(sa.select(sa.func.count()).select_from(Comment)) == 1  # the comment stays
+    finally:
+        await engine.dispose()
