@@ -194,7 +194,7 @@ async def export_workbook(organizer: Actor) -> openpyxl.Workbook:
 async def comment_and_edit(cadre: Actor) -> None:
     """/find 消防 → the card → 提意见 → kind → text → proposed wording; /mycomments → 修改 → new text."""
     hits = await say(cadre, "/find 消防", both(has_text("含有“消防”的事项共 1 项"), has_button(ITEM)))
-    card = await tap(cadre, hits, ITEM, both(has_text("已经提了 0 条意见"), has_button("✍️ 提意见")))
+    card = await tap(cadre, hits, ITEM, both(has_text("所属部分：配合履职事项"), has_button("✍️ 提意见")))
     assert ITEM in card["text"] and "配合履职事项" in card["text"]
     kinds = await tap(cadre, card, "✍️ 提意见", both(has_text("请选择意见类型"), has_button(KIND)))
     await tap(cadre, kinds, KIND, has_text("请直接输入您的意见"))
