@@ -88,7 +88,7 @@ _person: sa.Table = Person.__table__  # type: ignore[assignment]
 PENDING, SENDING, SENT, BLOCKED, FAILED = "pending", "sending", "sent", "blocked", "failed"
 REFUSED = "refused"  # a definite refusal (400, 404, too large): never tried again
 TODO = (PENDING, FAILED)  # statuses a run (re)tries
-DONE = (SENT, BLOCKED, SENDING)  # statuses a run never sends again ("sending" = maybe sent)
+DONE = (SENT, BLOCKED, SENDING, REFUSED)  # statuses a run never sends again ("sending" = maybe sent)
 
 MAX_RETRY_AFTER_ROUNDS = 20  # 429s for one message before giving up on it
 MAX_BACKOFF = 60.0

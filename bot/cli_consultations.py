@@ -75,7 +75,9 @@ def create(title: str = typer.Option(...), township: list[str] = typer.Option(..
         typer.echo(_t("cli.closes-past" if closes_at <= datetime.now(UTC) else "cli.opens-after-closes"), err=True)
         raise typer.Exit(2)
     ensure_schema()
-    townships = list(dict.fromkeys(township))  # a township named twice is consulted once
+    from storage.lists import township_name
+
+    townships = list(dict.fromkeys(township_name(t) for t in township))  # a township named twice: consulted once
     result = run_async(_create(title, intro, text, townships, opens_at, closes_at))
     if isinstance(result, str):
         typer.echo(_t("cli.township-no-list", township=result), err=True)

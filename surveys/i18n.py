@@ -65,6 +65,8 @@ def gettext(key: str, locale: str | None = None, /, **kwargs: object) -> str:
         return template
     # English plurals: each whole-number argument `n` also comes as `n_s` ("" for 1, else "s"),
     # so a template can say "{n} item{n_s}"
+    if "_s}" not in template:
+        return template.format(**kwargs)
     plurals = {f"{k}_s": "" if v == 1 else "s" for k, v in kwargs.items() if type(v) is int}
     return template.format(**plurals, **kwargs)
 

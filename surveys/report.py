@@ -45,7 +45,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from pyexcelerate import Format, Style, Workbook
 from pyexcelerate.Writer import Writer
 
-from surveys.consultation import format_local
+from surveys.consultation import ended_at, format_local
 from surveys.duty_list import PART_ORDER
 from surveys.i18n import DEFAULT_LOCALE, gettext, has
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
@@ -77,7 +77,7 @@ class ConsultationInfo:
     @property
     def ended_at(self) -> datetime:
         """When answers stopped: the deadline, or an earlier close."""
-        return self.closed_at if self.closed_at is not None and self.closed_at < self.closes_at else self.closes_at
+        return ended_at(self.closes_at, self.closed_at)
 
 
 @dataclass(frozen=True, slots=True)

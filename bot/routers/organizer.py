@@ -33,7 +33,7 @@ from aiogram.types import (
 
 from bot.broadcaster import Broadcaster, Outgoing
 from bot.context import Ctx, Num
-from bot.limits import visible_units
+from bot.limits import fit_plain, visible_units
 from bot.retry import waiting_out_floods
 from storage import consultations as repo
 from storage import lists as lists_repo
@@ -377,8 +377,8 @@ async def new_questionnaire_file(message: Message, ctx: Ctx, state: FSMContext, 
     parsed, problems = load_questionnaire(text, filename=doc.file_name)
     if parsed is None:
         errors = [p for p in problems if p.is_error]
-        lines = [f"{ctx.t('where.line', line=p.line)}：{html.escape(_clip(p.message(ctx.locale), 200))}" if p.line
-                 else html.escape(_clip(p.message(ctx.locale), 200)) for p in errors[:15]]
+        lines = [f"{ctx.t('where.line', line=p.line)}：{html.escape(fit_plain(p.message(ctx.locale), 200))}" if p.line
+                 else html.escape(fit_plain(p.message(ctx.locale), 200)) for p in errors[:15]]
         if len(errors) > 15:
             lines.append(ctx.t("organizer.q-more-errors", n=len(errors) - 15))
         await message.answer(ctx.t("organizer.q-invalid") + "\n" + "\n".join(lines))
@@ -786,7 +786,3 @@ _follow_up_hooks()
 # `/open [ID]`, `/close [ID]`, … : one command per action defined above.
 for _name in ACTIONS:
     router.message.register(_make_command(_name), Command(_name))
-
-
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -33,6 +33,7 @@ from aiogram.methods import AnswerCallbackQuery
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
 from bot.context import Ctx, Num
+from bot.limits import fit_plain
 from bot.middlewares import GROUPED_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
 from bot.routers import starts
@@ -242,9 +243,7 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
                 rows.append(nav)
             rows.append([_btn(ctx.t("resident.btn-done", n=len(chosen)), _qcb(r, qid, "d"))])
     if previous is not None and question.type in ("text", "number"):
-        shown_answer = str(previous) if len(str(previous)) <= CURRENT_ANSWER_CHARS else \
-            str(previous)[:CURRENT_ANSWER_CHARS - 1] + "…"
-        lines.append(ctx.t("resident.current-answer", answer=html.escape(shown_answer)))
+        lines.append(ctx.t("resident.current-answer", answer=html.escape(fit_plain(str(previous), CURRENT_ANSWER_CHARS))))
     nav_row = []
     if shown and shown[0] != qid:
         nav_row.append(_btn(ctx.t("resident.btn-back"), _qcb(r, qid, "b")))
@@ -383,7 +382,8 @@ async def _refuse(ctx: Ctx, query: CallbackQuery, text: str, cached: bool = Fals
 
 
 @starts.message(CommandStart(deep_link=True, magic=~F.args.startswith(invites.PREFIX)))  # invites: bot.routers.cadre
-async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
+async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext,
+                          raw_state: str | None = None) -> None:
     assert ctx.path is not None
     found = await ctx.path.link_by_code(ctx.session, normalize_code(command.args or ""))
     if found is None:
@@ -394,7 +394,8 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
     if w != Window.OPEN:
         await message.answer(_window_text(ctx, consultation, w))
         return
-    await state.set_state(None)  # the questionnaire takes the chat over from a form left open (a cadre's comment)
+    if raw_state is not None:  # the questionnaire takes the chat over from a form left open (a cadre's comment)
+        await state.set_state(None)
     started = await repo.response_id_of(ctx.session, consultation.id, ctx.person.id)
     if started is not None:
         await _show_response(ctx, state, started, message)
@@ -411,7 +412,8 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
 
 
 @starts.callback_query(BeginCB.filter())
-async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: FSMContext) -> AnswerCallbackQuery | None:
+async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: FSMContext,
+                raw_state: str | None = None) -> AnswerCallbackQuery | None:
     consultation = await _consultation(ctx, callback_data.c)
     link = consultation.link(callback_data.t) if consultation else None
     if consultation is None or link is None:
@@ -429,7 +431,8 @@ async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: F
         flow.message_id = query.message.message_id
     if flow.state.current is None and not flow.completed and flow.state.is_complete(flow.q, flow.items):
         flow.completed = True  # no question applies (item questions on a list without such items)
-    await state.set_state(None)
+    if raw_state is not None:
+        await state.set_state(None)
     await state.update_data({FSM_KEY: response.id})
     return await show(ctx, flow, query=query)
 
@@ -441,8 +444,7 @@ async def _show_response(ctx: Ctx, fsm: FSMContext, response_id: int, message: M
     if response is None or consultation is None:
         return False
     flow = await _load(ctx, response, consultation)
-    await fsm.set_state(None)
-    await fsm.update_data({FSM_KEY: response.id})
+    await fsm.update_data({FSM_KEY: response.id})  # (its caller took the chat over from any form)
     await show(ctx, flow, message=message)
     return True
 

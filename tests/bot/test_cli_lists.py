@@ -222,7 +222,7 @@ def test_show_version_without_township_is_refused():
 def test_a_township_named_twice_is_consulted_once():
     runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
     result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
-                                 "--township", "青山镇", "--closes", "2099-12-10 18:00"])
+                                 "--township", "青山镇　", "--closes", "2099-12-10 18:00"])
     assert result.exit_code == 0, result.output
     listed = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)
     assert [link["township"] for link in listed[0]["links"]] == ["青山镇"]
