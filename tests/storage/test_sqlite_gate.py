@@ -63,8 +63,7 @@ async def test_writers_queued_behind_an_open_write_transaction_all_commit_in_the
             tasks = []
             for n in range(2, 12):
                 tasks.append(asyncio.create_task(writer(n)))
-                await asyncio.sleep(0.005)
-            await settle()
+                await settle()  # this one asks (reaches its first write) before the next starts
             assert not any(t.done() for t in tasks)  # all waiting, none failed with "database is locked"
             await first.commit()
         await asyncio.gather(*tasks)
