@@ -12,7 +12,7 @@ import typer
 from bot.config import get_settings
 from bot.db import ensure_schema, run_async
 from bot.texts import gettext
-from surveys.consultation import Status, TransitionError, deep_link, format_local, parse_local
+from surveys.consultation import DeadlinePassed, Status, TransitionError, deep_link, format_local, parse_local
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH as DEFAULT_QUESTIONNAIRE
 
 app = typer.Typer(help="Consultations: create, open, close, list.", no_args_is_help=True)
@@ -123,11 +123,11 @@ async def _set_status(consultation_id: int, target: Status) -> str | None:
             return _t("cli.consultation-not-found", id=consultation_id)
         try:
             await set_status(session, c, target)
+        except DeadlinePassed:  # as the bot's /open
+            return _t("cli.deadline-passed", id=consultation_id)
         except TransitionError as e:
             return _t("cli.bad-transition", current=_t(f"status.{e.current.value}"),
                       target=_t(f"status.{e.target.value}"))
-        if target == Status.OPEN and c.closes_at <= datetime.now(UTC):  # as the bot's /open
-            return _t("cli.deadline-passed", id=consultation_id)
         await session.commit()
     return None
 

@@ -22,7 +22,7 @@ from storage.models import (
     utcnow,
 )
 from storage.sql import upsert, upsert_statement
-from surveys.consultation import FollowUp, Status, check_transition, new_code
+from surveys.consultation import DeadlinePassed, FollowUp, Status, check_transition, new_code
 from surveys.duty_list import ListStatus
 
 
@@ -102,11 +102,15 @@ async def set_status(session: AsyncSession, consultation: Consultation, target: 
                      now: datetime | None = None) -> None:
     """Move a consultation on (draft→open→closed→reported); the consulted lists follow.
     Opening one with no opening time set records `now` (default: the clock's) as its
-    opening time — the start the reports give; a later opening time set in advance stays."""
+    opening time — the start the reports give; a later opening time set in advance stays.
+    Raises TransitionError for a move the statuses do not allow, and DeadlinePassed when
+    it would open with its deadline behind it — in both cases having changed nothing."""
     from storage.answer_path import forget_consultation
 
     check_transition(consultation.status, target)
     now = now or utcnow()
+    if target == Status.OPEN and consultation.closes_at <= now:  # before anything changes
+        raise DeadlinePassed(consultation.id)
     consultation.status = target.value
     # this process's copy goes now and again once the change is committed: a press read in
     # between would cache the old status (for up to CONSULTATION_TTL)

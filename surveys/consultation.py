@@ -36,6 +36,10 @@ class TransitionError(ValueError):
         self.target = target
 
 
+class DeadlinePassed(ValueError):
+    """A consultation cannot open (again) once its deadline has passed."""
+
+
 def check_transition(current: str, target: Status) -> Status:
     cur = Status(current)
     if target not in TRANSITIONS[cur]:

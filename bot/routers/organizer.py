@@ -39,7 +39,7 @@ from storage import consultations as repo
 from storage import lists as lists_repo
 from storage.models import Consultation, DutyListRow, Township
 from storage.sql import as_id
-from surveys.consultation import Status, TransitionError, deep_link, format_local, parse_local
+from surveys.consultation import DeadlinePassed, Status, TransitionError, deep_link, format_local, parse_local
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH, load_questionnaire
 
 log = logging.getLogger(__name__)
@@ -197,17 +197,15 @@ async def consultations_cmd(message: Message, ctx: Ctx) -> None:
 async def _transition(message: Message, ctx: Ctx, c: Consultation, target: Status) -> None:
     try:
         await repo.set_status(ctx.session, c, target, ctx.now())
+    except DeadlinePassed:
+        await message.answer(ctx.t("organizer.deadline-passed", id=c.id))
+        return
     except TransitionError as e:
         if e.current == e.target:
             await message.answer(ctx.t("organizer.already", id=c.id, status=ctx.t("status." + e.current.value)))
             return
         await message.answer(ctx.t("organizer.bad-transition", id=c.id, current=ctx.t("status." + e.current.value),
                                    target=ctx.t("status." + e.target.value)))
-        return
-    if target == Status.OPEN and c.closes_at <= ctx.now():
-        cid = c.id  # the rollback expires `c`
-        await ctx.session.rollback()
-        await message.answer(ctx.t("organizer.deadline-passed", id=cid))
         return
     await ctx.commit()
     await message.answer(ctx.t(f"organizer.now-{target.value}", id=c.id, title=html.escape(c.title),
