@@ -36,7 +36,7 @@ from bot.context import Ctx
 from bot.texts import normalize_locale
 from storage import sqlite_inline
 from storage.answer_path import AnswerPath, answer_path
-from storage.fsm import current_session
+from storage.fsm import ResilientRedisStorage, current_session, deferred_writes
 from storage.marks import PROCESSED, bind_update, marked
 from storage.models import Person
 from storage.people import touch_person
@@ -247,9 +247,14 @@ class ContextMiddleware(BaseMiddleware):
                 sqlite_inline.inline.set(False)
             token = current_session.set(session)
             handling = _handling.set((session, asyncio.current_task()))
+            storage = data.get("fsm_storage")
             try:
-                result = await handler(event, data)
-                await session.commit()
+                # a Redis FSM's writes wait for this commit (the SQL FSM's are in it)
+                async with deferred_writes(storage):
+                    result = await handler(event, data)
+                    await session.commit()
+                    if isinstance(storage, ResilientRedisStorage):
+                        await storage.commit_writes()
             except AlreadyProcessed:
                 log.info("update %s handled meanwhile elsewhere; nothing committed or sent", event.update_id)
                 return None

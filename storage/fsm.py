@@ -166,19 +166,51 @@ class SQLStorage(BaseStorage):
         """The engine belongs to the caller; nothing to close here."""
 
 
+# The FSM writes of the update being handled, kept until its database transaction commits
+# (see ResilientRedisStorage): None outside an update.
+_deferred: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar("qingdan_fsm_deferred", default=None)
+
+FSM_TTL = 30 * 24 * 3600  # seconds: a form left half-filled, or a resident's place, is forgotten after 30 days
+
+
+@asynccontextmanager
+async def deferred_writes(storage: BaseStorage) -> AsyncIterator[None]:
+    """Within the block, a Redis FSM's writes are kept back; `commit_writes` (called by the
+    block's owner once the update's database transaction committed) applies them. An update
+    that fails, or whose commit does not happen, leaves the FSM as it was — as the SQL FSM,
+    whose rows are written in that same transaction, does."""
+    if not isinstance(storage, ResilientRedisStorage):
+        yield
+        return
+    token = _deferred.set({})
+    try:
+        yield
+    finally:
+        _deferred.reset(token)
+
+
 class ResilientRedisStorage(RedisStorage):
-    """RedisStorage that degrades instead of raising while Redis is unreachable."""
+    """RedisStorage that degrades instead of raising while Redis is unreachable, keeps an
+    update's writes until its database transaction committed (`deferred_writes`), and
+    applies writes it could not make once Redis is back (a /cancel or /delete_me made during
+    an outage is not undone by the old keys)."""
 
     degraded: bool = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._unwritten: dict[tuple[str, str], tuple[StorageKey, Any]] = {}
+
     async def _guard(self, op: Callable[[], Awaitable[T]], fallback: T) -> T:
         try:
+            if self._unwritten:
+                await self._replay()
             result = await op()
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
             if not self.degraded:
                 self.degraded = True
                 log.warning(
-                    "Redis unavailable, FSM state degraded (reads empty, writes skipped) until it returns: %s",
+                    "Redis unavailable, FSM state degraded (kept in this process until it returns): %s",
                     exc,
                 )
             else:
@@ -189,17 +221,60 @@ class ResilientRedisStorage(RedisStorage):
             log.warning("Redis is reachable again, FSM state restored")
         return result
 
+    async def _replay(self) -> None:
+        for (key_text, part), (key, value) in list(self._unwritten.items()):
+            if part == "state":
+                await super().set_state(key, value)
+            else:
+                await super().set_data(key, value)
+            del self._unwritten[(key_text, part)]
+
+    async def _write(self, key: StorageKey, part: str, value: Any) -> None:
+        ident = (self.key_builder.build(key, "state"), part)
+        pending = _deferred.get()
+        if pending is not None:
+            pending[ident] = (key, value)
+            return
+        self._unwritten[ident] = (key, value)  # until it is written (now, or once Redis is back)
+        await self._guard(self._replay, None)
+
+    async def commit_writes(self) -> None:
+        """Apply the writes `deferred_writes` kept back (the update's transaction committed)."""
+        pending = _deferred.get()
+        if pending:
+            self._unwritten.update(pending)
+            pending.clear()
+            await self._guard(self._replay, None)
+
     async def set_state(self, key: StorageKey, state: StateType = None) -> None:
-        await self._guard(lambda: super(ResilientRedisStorage, self).set_state(key, state), None)
+        await self._write(key, "state", state)
 
     async def get_state(self, key: StorageKey) -> str | None:
+        kept = await self._kept(key, "state")
+        if kept is not None:
+            value = kept[1]
+            return value.state if isinstance(value, State) else value
         return await self._guard(lambda: super(ResilientRedisStorage, self).get_state(key), None)
 
     async def set_data(self, key: StorageKey, data: Mapping[str, Any]) -> None:
-        await self._guard(lambda: super(ResilientRedisStorage, self).set_data(key, data), None)
+        await self._write(key, "data", dict(data))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
+        kept = await self._kept(key, "data")
+        if kept is not None:
+            return dict(kept[1] or {})
         return await self._guard(lambda: super(ResilientRedisStorage, self).get_data(key), {})
+
+    async def _kept(self, key: StorageKey, part: str) -> tuple[StorageKey, Any] | None:
+        """A write of this key not yet in Redis (this update's, or one Redis is still down for;
+        writes it was down for are made first if it is back)."""
+        if self._unwritten:
+            await self._guard(self._replay, None)
+        ident = (self.key_builder.build(key, "state"), part)
+        pending = _deferred.get()
+        if pending is not None and ident in pending:
+            return pending[ident]
+        return self._unwritten.get(ident)
 
 
 # Short socket timeouts: a handler waits at most this long for a sick Redis.
@@ -208,7 +283,8 @@ REDIS_CONNECTION_KWARGS: dict[str, Any] = {"socket_connect_timeout": 2.0, "socke
 
 def make_redis_storage(redis_url: str, **connection_kwargs: Any) -> ResilientRedisStorage:
     kwargs = REDIS_CONNECTION_KWARGS | connection_kwargs
-    return ResilientRedisStorage.from_url(redis_url, connection_kwargs=kwargs, key_builder=default_key_builder())
+    return ResilientRedisStorage.from_url(redis_url, connection_kwargs=kwargs, key_builder=default_key_builder(),
+                                          state_ttl=FSM_TTL, data_ttl=FSM_TTL)
 
 
 def make_fsm_storage(redis_url: str | None, engine: AsyncEngine | async_sessionmaker[Any]) -> BaseStorage:

@@ -176,12 +176,14 @@ async def test_redis_down_degrades_with_one_warning(caplog: pytest.LogCaptureFix
     k = key(30)
     try:
         with caplog.at_level(logging.DEBUG, logger="storage.fsm"):
-            await storage.set_state(k, Form.answer)  # skipped, does not raise
+            assert await storage.get_state(k) is None  # nothing known: empty, does not raise
+            await storage.set_state(k, Form.answer)  # kept in the process until Redis is back
             await storage.set_data(k, {"a": 1})
-            assert await storage.get_state(k) is None
-            assert await storage.get_data(k) == {}
-            assert await storage.update_data(k, {"b": 2}) == {"b": 2}
+            assert await storage.get_state(k) == "Form:answer"
+            assert await storage.get_data(k) == {"a": 1}
+            assert await storage.update_data(k, {"b": 2}) == {"a": 1, "b": 2}
             await FSMContext(storage=storage, key=k).clear()
+            assert await storage.get_state(k) is None and await storage.get_data(k) == {}
         warnings = [r for r in caplog.records if r.levelno >= logging.WARNING]
         assert len(warnings) == 1
         assert "Redis unavailable, FSM state degraded" in warnings[0].getMessage()
@@ -216,4 +218,53 @@ async def test_redis_recovery_is_logged_and_state_works_again(
         await storage.set_state(k, None)
     finally:
         await dead.aclose()
+        await storage.close()
+
+
+async def test_writes_made_while_redis_is_down_are_applied_when_it_returns(redis_url: str) -> None:
+    """A /cancel (or /delete_me) during an outage is not undone by the keys Redis still holds."""
+    from redis.asyncio import Redis
+
+    storage = make_redis_storage(redis_url)
+    healthy = storage.redis
+    dead = Redis.from_url("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    k = StorageKey(bot_id=BOT, chat_id=uuid.uuid4().int % 10**9, user_id=3)
+    try:
+        await storage.set_state(k, Form.answer)
+        await storage.set_data(k, {"draft": "意见"})
+        storage.redis = dead
+        await FSMContext(storage=storage, key=k).clear()  # /cancel while Redis is down
+        storage.redis = healthy
+        assert await storage.get_state(k) is None  # the clear reached Redis on the first call back
+        assert await healthy.get(storage.key_builder.build(k, "state")) is None
+        assert await storage.get_data(k) == {}
+        assert 0 < await healthy.ttl(storage.key_builder.build(k, "data")) or \
+            await healthy.exists(storage.key_builder.build(k, "data")) == 0
+    finally:
+        await storage.set_state(k, None)
+        await dead.aclose()
+        await storage.close()
+
+
+async def test_an_updates_writes_reach_redis_only_once_its_transaction_commits(redis_url: str) -> None:
+    from storage.fsm import deferred_writes
+
+    storage = make_redis_storage(redis_url)
+    k = StorageKey(bot_id=BOT, chat_id=uuid.uuid4().int % 10**9, user_id=4)
+    state_key = storage.key_builder.build(k, "state")
+    try:
+        with pytest.raises(RuntimeError):
+            async with deferred_writes(storage):  # an update whose commit failed
+                await storage.set_state(k, Form.answer)
+                assert await storage.get_state(k) == "Form:answer"  # the update sees its own write
+                raise RuntimeError("commit failed")
+        assert await storage.redis.get(state_key) is None and await storage.get_state(k) is None
+        async with deferred_writes(storage):  # one that committed
+            await storage.set_state(k, Form.answer)
+            assert await storage.redis.get(state_key) is None  # not before the commit
+            await storage.commit_writes()
+        assert await storage.get_state(k) == "Form:answer"
+        assert 0 < await storage.redis.ttl(state_key) <= 30 * 24 * 3600  # abandoned forms expire
+    finally:
+        await storage.set_state(k, None)
         await storage.close()
