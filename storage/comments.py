@@ -57,6 +57,7 @@ Scope helpers for the chat:
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 from typing import Any
@@ -88,7 +89,7 @@ REPORT_THROTTLE_COUNT = 10
 
 def check_text(text: str | None, limit: int = MAX_TEXT) -> tuple[str, str | None]:
     clean = (text or "").strip()
-    if not clean:
+    if not "".join(ch for ch in clean if unicodedata.category(ch) != "Cf").strip():  # nothing visible
         return clean, "empty"
     if len(clean) > limit:
         return clean, "too-long"
@@ -325,6 +326,15 @@ async def reports_for(session: AsyncSession, consultation_id: int | None = None,
 
 
 # --- scope ---------------------------------------------------------------------------------
+
+
+async def latest_consultation_for_township(session: AsyncSession, township_id: int) -> Consultation | None:
+    """The township's open consultation, else its most recent one that opened (an off-list
+    report filed between consultations goes with it: the organizers see it there)."""
+    return (await session.scalars(
+        select(Consultation).join(ConsultationTownship, ConsultationTownship.consultation_id == Consultation.id)
+        .where(ConsultationTownship.township_id == township_id, Consultation.status != Status.DRAFT.value)
+        .order_by((Consultation.status == Status.OPEN.value).desc(), Consultation.id.desc()).limit(1))).first()
 
 
 async def open_consultations_for_township(session: AsyncSession,

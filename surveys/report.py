@@ -779,7 +779,7 @@ def _missing_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
                     "other", "decision", "reply", "pseudonym", "created_at"))
     tz = data.timezone
     for c in data.comments:
-        if c.hidden or not c.is_missing_proposal:
+        if c.hidden or not c.is_missing_proposal or c.status == "withdrawn":  # as the summary counts them
             continue
         m = c.missing or {}
         other = "；".join(f"{k}: {v}" for k, v in m.items() if k not in _MISSING_KNOWN and v not in (None, ""))
@@ -1037,7 +1037,7 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
         for j, (dept, count) in enumerate(sorted(departments.items(), key=lambda kv: (-kv[1], kv[0])), 1):
             tasks = sorted({_gist(o.task, 40) for o in data.offlist if (o.department or "—") == dept})
             out.append(_t("feedback.offlist-dept", locale, n=j, department=dept, count=count,
-                          tasks=_t("list-sep", locale).join(tasks[:5])))
+                          tasks=_t("list-sep", locale).join(tasks[:5]) + (_t("etc", locale) if len(tasks) > 5 else "")))
     out.append("")
 
     n += 1

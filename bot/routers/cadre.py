@@ -974,9 +974,10 @@ async def _save_report(ctx: Ctx, state: FSMContext, draft: dict[str, Any], detai
                                   minutes=int(cm.THROTTLE_WINDOW.total_seconds() // 60)))
         return
     assert ctx.person.township_id is not None
-    open_now = await _cadre_consultations(ctx)
+    # with the open consultation, or else the township's latest: where the organizers look
+    latest = await cm.latest_consultation_for_township(ctx.session, ctx.person.township_id)
     report = await cm.add_report(ctx.session, person_id=ctx.person.id, township_id=ctx.person.township_id,
-                                  consultation_id=open_now[0].id if open_now else None,
+                                  consultation_id=latest.id if latest is not None else None,
                                   department=draft["department"], task=draft["task"], assigned_on=draft["when"],
                                   method=draft["method"], details=details, now=ctx.now())
     await state.set_state(None)

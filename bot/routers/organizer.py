@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import segno
+import sqlalchemy as sa
 from aiogram import BaseMiddleware, Bot, F, Router
 from aiogram.filters import Command, CommandObject
 from aiogram.filters.callback_data import CallbackData
@@ -37,7 +38,7 @@ from bot.limits import fit_plain, visible_units
 from bot.retry import waiting_out_floods
 from storage import consultations as repo
 from storage import lists as lists_repo
-from storage.models import Consultation, DutyListRow, Township
+from storage.models import Consultation, DutyListRow, OffListReport, Township
 from storage.sql import as_id
 from surveys.consultation import DeadlinePassed, Status, TransitionError, deep_link, format_local, parse_local
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH, load_questionnaire
@@ -266,6 +267,9 @@ async def do_stats(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
         lines.append(ctx.t("organizer.stats-township", township=html.escape(township), started=started,
                            completed=completed, rate=rate))
     lines.extend(await _comment_stats(ctx, c.id))
+    offlist = await ctx.session.scalar(sa.select(sa.func.count()).select_from(OffListReport)
+                                       .where(OffListReport.consultation_id == c.id))
+    lines.append(ctx.t("organizer.stats-offlist", n=offlist or 0))
     await message.answer("\n".join(lines))
 
 

@@ -391,11 +391,11 @@ async def test_report_an_off_list_task_is_stored_with_the_open_consultation(harn
     assert "自建房安全排查数据录入" in h.api.last(CADRE).text and "工作群" in h.api.last(CADRE).text
 
 
-async def test_report_without_an_open_consultation_has_no_consultation(harness):
+async def test_report_between_consultations_goes_with_the_townships_latest(harness):
     h = harness
     from surveys.consultation import Status
 
-    await open_consultation(h, status=Status.CLOSED)
+    cid, _ = await open_consultation(h, status=Status.CLOSED)  # none open: the latest takes it
     u = await _cadre(h)
     await h.feed(u.message("/report"))
     for text in ("县应急局", "防汛值班", "上周"):
@@ -404,7 +404,9 @@ async def test_report_without_an_open_consultation_has_no_consultation(harness):
     await _tap(h, u, "跳过")
     async with h.sessions() as s:
         [report] = (await s.scalars(sa.select(OffListReport))).all()
-    assert report.consultation_id is None and report.method == "meeting" and report.details == ""
+    assert report.consultation_id == cid and report.method == "meeting" and report.details == ""
+    await h.feed(h.user(ORGANIZER).message(f"/stats {cid}"))  # where the organizers see it
+    assert "清单外事项报告</b>：共 1 条" in h.api.last(ORGANIZER).text
 
 
 # --- refusals ------------------------------------------------------------------------------------------
@@ -621,3 +623,10 @@ async def test_cancel_in_a_comment_form_says_the_draft_was_dropped(harness):
     await h.feed(u.message("/cancel"))
     assert "没有进行中" in h.api.last(CADRE).text
     assert await _comments(h) == []
+
+
+async def test_text_of_invisible_characters_only_is_empty(harness):
+    from storage.comments import check_text
+
+    assert check_text("\u200b \u2060")[1] == "empty"
+    assert check_text("\u200b意见")[1] is None

@@ -458,3 +458,23 @@ def test_a_consultation_closed_early_reports_when_it_ended(data: ConsultationDat
     book = openpyxl.load_workbook(io.BytesIO(build_workbook(early)))
     values = [cell for row in book.worksheets[0].iter_rows(values_only=True) for cell in row]
     assert "2026-11-27 18:00" in values and "2026-11-30 18:00" not in values
+
+
+def test_a_withdrawn_missing_item_proposal_is_not_listed(data: ConsultationData) -> None:
+    from dataclasses import replace
+
+    withdrawn = comment(90, "青山镇", None, "missing", "撤回了", status="withdrawn",
+                        missing={"name": "已撤回的遗漏事项", "part": "basic"})
+    book = openpyxl.load_workbook(io.BytesIO(build_workbook(replace(data, comments=[*data.comments, withdrawn]))))
+    [missing] = [ws for ws in book.worksheets if "遗漏" in ws.title]
+    assert "已撤回的遗漏事项" not in {cell for row in missing.iter_rows(values_only=True) for cell in row}
+
+
+def test_more_than_five_off_list_tasks_of_a_department_end_with_etc(data: ConsultationData) -> None:
+    from dataclasses import replace
+
+    from surveys.report import OffListRecord
+
+    reports = [OffListRecord("P", "青山镇", "县住建局", f"任务{n}", "上周", "meeting", "", T0) for n in range(7)]
+    text = feedback_report(replace(data, offlist=reports))
+    assert "县住建局：7 条（任务0、任务1、任务2、任务3、任务4等）" in text
