@@ -1029,9 +1029,10 @@ async def myreports_cmd(message: Message, ctx: Ctx) -> None:
     tz = ctx.settings.timezone
     blocks = [ctx.t("cadre.myreports-title", n=len(reports), shown=min(len(reports), REPORTS_SHOWN))]
     for r in reports[:REPORTS_SHOWN]:
+        # each field shortened: ten reports of the longest fields still fit one message
         blocks.append(ctx.t("cadre.myreports-line", id=r.id, created=format_local(r.created_at, tz),
-                            department=html.escape(r.department), task=html.escape(_short(r.task, 200)),
-                            when=html.escape(r.assigned_on), method=ctx.t(f"offlist.method.{r.method}")))
+                            department=html.escape(_short(r.department, 60)), task=html.escape(_short(r.task, 150)),
+                            when=html.escape(_short(r.assigned_on, 40)), method=ctx.t(f"offlist.method.{r.method}")))
     await message.answer("\n\n".join(blocks))
 
 

@@ -630,3 +630,25 @@ async def test_text_of_invisible_characters_only_is_empty(harness):
 
     assert check_text("\u200b \u2060")[1] == "empty"
     assert check_text("\u200b意见")[1] is None
+
+
+async def test_myreports_shows_ten_reports_of_the_longest_fields_in_one_message(harness):
+    from datetime import timedelta
+
+    from bot.limits import visible_units
+    from storage.comments import add_report
+
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    async with h.sessions() as s:
+        person = await s.get(Person, CADRE)
+        for n in range(10):
+            await add_report(s, person_id=CADRE, township_id=person.township_id, consultation_id=None,
+                             department="部" * 200, task="任" * 2000, assigned_on="时" * 100, method="meeting",
+                             details="", now=h.clock.now + timedelta(minutes=n))
+        await s.commit()
+    await h.feed(u.message("/myreports"))
+    text = h.api.last(CADRE).text
+    assert visible_units(text) < 4096 and not text.endswith("…")  # fitted by the screen, not cut by the guard
+    assert text.count("#") >= 10
