@@ -6,13 +6,20 @@ import re
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import field_validator
+from pydantic import ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///qingdan.db"
 #: The published placeholder: pseudonyms keyed with it can be reversed by anyone (ids are
 #: few enough to try them all), so the bot refuses it against Telegram itself.
 DEFAULT_PSEUDONYM_KEY = "change-me"
+
+
+_SHAPES = {  # setting → (its pattern, what is wrong otherwise)
+    "bot_token": (r"\d+:[\w-]+", "not a bot token; it looks like 123456789:AAE… (from @BotFather)"),
+    "webhook_secret": (r"[A-Za-z0-9_-]{1,256}",
+                       "1–256 characters, only letters A–Z and a–z, digits, _ and - (Telegram's rule)"),
+}
 
 
 class Settings(BaseSettings):
@@ -47,18 +54,13 @@ class Settings(BaseSettings):
                              "postgresql+asyncpg://user:password@host:5432/name") from None
         return value
 
-    @field_validator("bot_token")
+    @field_validator("bot_token", "webhook_secret")
     @classmethod
-    def _bot_token(cls, value: str) -> str:
-        if value and not re.fullmatch(r"\d+:[\w-]+", value):
-            raise ValueError("not a bot token; it looks like 123456789:AAE… (from @BotFather)")
-        return value
-
-    @field_validator("webhook_secret")
-    @classmethod
-    def _webhook_secret(cls, value: str) -> str:
-        if value and not re.fullmatch(r"[A-Za-z0-9_-]{1,256}", value):
-            raise ValueError("1–256 characters, only letters A–Z and a–z, digits, _ and - (Telegram's rule)")
+    def _shaped(cls, value: str, info: ValidationInfo) -> str:
+        """A token or secret (when set) in the shape Telegram gives and accepts."""
+        pattern, problem = _SHAPES[info.field_name or ""]
+        if value and not re.fullmatch(pattern, value):
+            raise ValueError(problem)
         return value
 
     @field_validator("organizer_ids", mode="before")

@@ -12,6 +12,7 @@ from bot.limits import CAPTION_LIMIT, TEXT_LIMIT, fit_html, units, visible_units
 from bot.sandbox.htmltext import parse_html
 from bot.testing import buttons
 from tests.bot.conftest import open_consultation
+from tests.bot.test_resident_flow import start
 
 
 def _random_html(rnd: random.Random) -> str:
@@ -87,11 +88,7 @@ questions:
 async def test_a_long_typed_answer_shown_again_fits_the_screen(harness) -> None:
     h = harness
     _, code = await open_consultation(h, questionnaire=LONG_TEXT_QUESTIONNAIRE)
-    u = h.user(5001)
-    await h.feed(u.message(f"/start {code}"))
-    welcome = h.api.last(5001)
-    await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
-    q = h.api.last(5001)
+    u, q = await start(h, code, 5001)
     await h.feed(u.press(q.message_id, buttons(q.reply_markup)[0][1]))
     await h.feed(u.message("很" * 4000))
     last = h.api.last(5001)

@@ -26,6 +26,36 @@ def _press_label(markup, label: str) -> str:
     raise AssertionError(f"no button {label!r} in {buttons(markup)}")
 
 
+async def _new_at_questionnaire(h):
+    """An organizer in /new for 青山镇's list, at the questionnaire step: (their updates, the screen)."""
+    from storage.lists import save_list
+
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("标题"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+    return o, screen
+
+
+async def _upload_questionnaire(h, o, content: bytes) -> None:
+    """The organizer sends a questionnaire file (the recording session serves no files: its download is faked)."""
+    import io
+
+    from aiogram.types import Document
+
+    async def fake_download(file, destination=None, **kw):
+        return io.BytesIO(content)
+
+    h.bot.download = fake_download
+    await h.feed(o.message(document=Document(file_id="f", file_unique_id="f", file_name="q.yaml",
+                                             file_size=len(content))))
+
+
 async def _statuses(h) -> list[str]:
     async with h.sessions() as s:
         return list((await s.scalars(sa.select(Consultation.status).order_by(Consultation.id))).all())
@@ -61,27 +91,11 @@ async def test_new_guides_the_organizer_to_an_open_consultation_with_qr_links(ha
 
 async def test_new_refuses_a_questionnaire_file_with_errors_naming_the_line(harness):
     h = harness
-    from aiogram.types import Document
 
-    from storage.lists import save_list
 
-    async with h.sessions() as s:
-        await save_list(s, "青山镇", ITEMS)
-        await s.commit()
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/new"))
-    await h.feed(o.message("标题"))
-    screen = h.api.last(ORGANIZER)
-    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
-    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+    o, screen = await _new_at_questionnaire(h)
     bad = b"id: x\ntitle: t\nquestions:\n  - id: a\n    type: nonsense\n    text: q\n"
-
-    async def fake_download(file, destination=None, **kw):
-        import io
-        return io.BytesIO(bad)
-
-    h.bot.download = fake_download  # the recording session serves no files
-    await h.feed(o.message(document=Document(file_id="f", file_unique_id="f", file_name="q.yaml", file_size=len(bad))))
+    await _upload_questionnaire(h, o, bad)
     reply = h.api.last(ORGANIZER).text
     assert "有错误" in reply and "第 5 行" in reply
     async with h.sessions() as s:
@@ -284,17 +298,8 @@ async def test_a_number_too_large_for_an_id_names_no_consultation(harness):
 
 async def test_new_confirmed_after_its_deadline_passed_asks_for_another(harness):
     h = harness
-    from storage.lists import save_list
 
-    async with h.sessions() as s:
-        await save_list(s, "青山镇", ITEMS)
-        await s.commit()
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/new"))
-    await h.feed(o.message("标题"))
-    screen = h.api.last(ORGANIZER)
-    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
-    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+    o, screen = await _new_at_questionnaire(h)
     await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
     await h.feed(o.message("2026-12-01 11:00"))  # an hour from the clock's 10:00 in Shanghai
     confirm = h.api.last(ORGANIZER)
@@ -369,29 +374,13 @@ async def test_an_announcements_length_is_its_text_as_shown(harness):
 
 
 async def test_new_says_how_many_more_errors_a_questionnaire_file_has(harness):
-    from aiogram.types import Document
 
     from bot.limits import visible_units
-    from storage.lists import save_list
 
     h = harness
-    async with h.sessions() as s:
-        await save_list(s, "青山镇", ITEMS)
-        await s.commit()
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/new"))
-    await h.feed(o.message("标题"))
-    screen = h.api.last(ORGANIZER)
-    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
-    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+    o, screen = await _new_at_questionnaire(h)
     bad = ("id: x\ntitle: t\nquestions:\n" + "".join(
         f"  - id: {'很长的中文标识' * 20}{n}\n    type: nonsense\n    text: q\n" for n in range(20))).encode()
-
-    async def fake_download(file, destination=None, **kw):
-        import io
-        return io.BytesIO(bad)
-
-    h.bot.download = fake_download
-    await h.feed(o.message(document=Document(file_id="f", file_unique_id="f", file_name="q.yaml", file_size=len(bad))))
+    await _upload_questionnaire(h, o, bad)
     reply = h.api.last(ORGANIZER).text
     assert "有错误" in reply and "另有" in reply and visible_units(reply) <= 4096

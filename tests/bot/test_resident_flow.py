@@ -32,13 +32,24 @@ async def _stored(h, user=USER) -> dict:
         return dict(rows)
 
 
-async def _begin(h, code, user=USER):
+async def start(h, code, user=USER, check=None):
+    """The person opens the link and taps the welcome's start button (`check` looks at the
+    welcome first): their updates, and what the bot shows then."""
     u = h.user(user)
     await h.feed(u.message(f"/start {code}"))
     welcome = h.api.last(user)
-    assert "青山镇" in welcome.text and "共 9 个问题" in welcome.text
+    if check is not None:
+        check(welcome)
     await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
     return u, h.api.last(user)
+
+
+def _welcome_of_the_default_questionnaire(welcome) -> None:
+    assert "青山镇" in welcome.text and "共 9 个问题" in welcome.text
+
+
+async def _begin(h, code, user=USER):
+    return await start(h, code, user, check=_welcome_of_the_default_questionnaire)
 
 
 async def test_deep_link_welcome_names_consultation_township_deadline_and_count(harness):
@@ -290,10 +301,7 @@ questions:
     options: [{id: a, text: 好}, {id: b, text: 不好}]
 """
     _, code = await open_consultation(h, questionnaire=yaml_text)
-    u = h.user(USER)
-    await h.feed(u.message(f"/start {code}"))
-    w = h.api.last(USER)
-    await h.feed(u.press(w.message_id, buttons(w.reply_markup)[0][1]))
+    u, _ = await start(h, code)
     for bad in ("abc", "25", "2.5"):
         await h.feed(u.message(bad))
     assert await _stored(h) == {}
@@ -398,10 +406,7 @@ async def _tap(h, u, label: str):
 
 async def _rated(h) -> tuple:
     _, code = await open_consultation(h, questionnaire=ITEMS_QUESTIONNAIRE)
-    u = h.user(USER)
-    await h.feed(u.message(f"/start {code}"))
-    w = h.api.last(USER)
-    await h.feed(u.press(w.message_id, buttons(w.reply_markup)[0][1]))
+    u, _ = await start(h, code)
     q = await _tap(h, u, "甲")
     assert "第 1/3 项" in q.text
     for point in ("1", "2", "3"):
@@ -495,10 +500,7 @@ async def test_a_questionnaire_with_no_applicable_question_is_complete_at_once(h
                   "    categories: [不存在的类别]\n    text: 请评分\n")
     h = harness
     _, code = await open_consultation(h, questionnaire=only_items)
-    u = h.user(USER)
-    await h.feed(u.message(f"/start {code}"))
-    welcome = h.api.last(USER)
-    await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+    await start(h, code)
     assert "谢谢" in h.api.last(USER).text
     async with h.sessions() as s:
         assert await s.scalar(sa.select(Response.completed_at)) is not None  # counted as finished, not nudged

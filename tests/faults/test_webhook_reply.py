@@ -6,6 +6,7 @@ question message over HTTP and answers the press in its HTTP reply to the delive
 from __future__ import annotations
 
 import asyncio
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -20,38 +21,47 @@ pytestmark = [pytest.mark.slow]
 UID = 31_001
 
 
-async def test_a_press_is_answered_in_the_webhook_reply_and_edited_over_http(seeded: tuple[Database, str],
-                                                                             tmp_path: Path) -> None:
-    database, code = seeded
-    async with asyncio.timeout(90), running_sandbox(port=0, tokens=[TOKEN], bot_username=BOT_USERNAME) as sb, \
+@asynccontextmanager
+async def _at_the_welcome(database: Database, code: str, tmp_path: Path, uid: int, name: str):
+    """The sandbox, a webhook worker process behind it, and a resident at the welcome to the
+    questionnaire: (sandbox, worker, resident, welcome message, its start button)."""
+    async with running_sandbox(port=0, tokens=[TOKEN], bot_username=BOT_USERNAME) as sb, \
             resident_session() as http:
         worker = BotProc(sb, database.url, tmp_path / "worker.log", webhook_port=free_port(), register=True)
         try:
             await worker.start()
-            user = sb.user(TOKEN, UID, session=http, first_name="回执", language_code="zh-hans")
+            user = sb.user(TOKEN, uid, session=http, first_name=name, language_code="zh-hans")
             await user.send(f"/start {code}")
             welcome = last_bot(await user.wait_for_messages(1, timeout=15))
             assert welcome is not None
             begin = next(b for b in buttons(welcome) if b["text"] == BEGIN)
-            calls = sb.sandbox.calls
-            before = calls.copy()
-
-            answered = await user.press(welcome["message_id"], begin["callback_data"], wait=15)
-            assert answered["answered"] is True
-            live = last_bot(sb.sandbox.chat_messages(TOKEN, UID))
-            assert live is not None and question_number(live) == 1
-            some = next(b for b in buttons(live) if b["text"].endswith("知道一些"))
-            answered = await user.press(live["message_id"], some["callback_data"], wait=15)
-            assert answered["answered"] is True
-            assert question_number(last_bot(sb.sandbox.chat_messages(TOKEN, UID))) == 2
-
-            new = calls - before
-            assert new["webhook reply", "answerCallbackQuery"] == 2  # both presses answered in the reply
-            assert new["request", "answerCallbackQuery"] == 0
-            assert new["request", "editMessageText"] == 2  # the start button's screen and the next question
-            assert (await stored_by_person(database.url)) == {UID: {"aware": "some"}}
+            yield sb, worker, user, welcome, begin
         finally:
             worker.kill()
+
+
+async def test_a_press_is_answered_in_the_webhook_reply_and_edited_over_http(seeded: tuple[Database, str],
+                                                                             tmp_path: Path) -> None:
+    database, code = seeded
+    async with asyncio.timeout(90), _at_the_welcome(database, code, tmp_path, UID, "回执") as (sb, worker, user,
+                                                                                               welcome, begin):
+        calls = sb.sandbox.calls
+        before = calls.copy()
+
+        answered = await user.press(welcome["message_id"], begin["callback_data"], wait=15)
+        assert answered["answered"] is True
+        live = last_bot(sb.sandbox.chat_messages(TOKEN, UID))
+        assert live is not None and question_number(live) == 1
+        some = next(b for b in buttons(live) if b["text"].endswith("知道一些"))
+        answered = await user.press(live["message_id"], some["callback_data"], wait=15)
+        assert answered["answered"] is True
+        assert question_number(last_bot(sb.sandbox.chat_messages(TOKEN, UID))) == 2
+
+        new = calls - before
+        assert new["webhook reply", "answerCallbackQuery"] == 2  # both presses answered in the reply
+        assert new["request", "answerCallbackQuery"] == 0
+        assert new["request", "editMessageText"] == 2  # the start button's screen and the next question
+        assert (await stored_by_person(database.url)) == {UID: {"aware": "some"}}
 
 
 async def test_a_stopped_worker_finishes_the_delivery_in_flight(seeded: tuple[Database, str],
@@ -63,15 +73,9 @@ async def test_a_stopped_worker_finishes_the_delivery_in_flight(seeded: tuple[Da
     from bot.sandbox.limits import Faults
 
     database, code = seeded
-    async with asyncio.timeout(90), running_sandbox(port=0, tokens=[TOKEN], bot_username=BOT_USERNAME) as sb, \
-            resident_session() as http:
-        worker = BotProc(sb, database.url, tmp_path / "worker.log", webhook_port=free_port(), register=True)
+    async with asyncio.timeout(90), _at_the_welcome(database, code, tmp_path, UID + 1, "停机") as (sb, worker, user,
+                                                                                                   welcome, begin):
         try:
-            await worker.start()
-            user = sb.user(TOKEN, UID + 1, session=http, first_name="停机", language_code="zh-hans")
-            await user.send(f"/start {code}")
-            welcome = last_bot(await user.wait_for_messages(1, timeout=15))
-            begin = next(b for b in buttons(welcome) if b["text"] == BEGIN)
             sb.sandbox.faults = Faults(slow_rate=1.0, slow_seconds=2.0, methods=frozenset({"editmessagetext"}))
             press = asyncio.create_task(user.press(welcome["message_id"], begin["callback_data"], wait=20))
             await asyncio.sleep(0.8)  # the edit is on the wire
@@ -86,4 +90,3 @@ async def test_a_stopped_worker_finishes_the_delivery_in_flight(seeded: tuple[Da
             assert "finishing those in flight" in worker.log_text()
         finally:
             sb.sandbox.faults = None
-            worker.kill()
