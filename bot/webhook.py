@@ -2,14 +2,18 @@
 handler (a press's answer, see bot.routers.resident.edited) goes back in the reply as
 one JSON object, as the Bot API allows, instead of aiogram's multipart form — the same
 encoding the bot's own requests use (bot.session). A method with files to upload keeps
-aiogram's form."""
+aiogram's form. A body that is not an update (not JSON, or JSON of another shape) gets a
+400 and a log line, not a 500 with a traceback: Telegram never sends one, so it is a
+misconfigured proxy or a stranger holding the secret, and nothing is worth retrying."""
 
 from __future__ import annotations
 
 import logging
 from typing import TYPE_CHECKING, Any
 
+from aiogram.types import Update
 from aiogram.webhook.aiohttp_server import SimpleRequestHandler
+from aiohttp import web
 from aiohttp.payload import JsonPayload, Payload
 
 from bot.session import JsonAiohttpSession
@@ -29,6 +33,16 @@ class JsonReplyRequestHandler(SimpleRequestHandler):
             log.warning("webhook delivery refused: %s secret token (check WEBHOOK_SECRET and the proxy)",
                         "a wrong" if telegram_secret_token else "no")
         return ok
+
+    async def _handle_request(self, bot: Bot, request: web.Request) -> web.Response:
+        try:  # pydantic's ValidationError and json's JSONDecodeError are both ValueErrors
+            update = Update.model_validate(await request.json(loads=bot.session.json_loads), context={"bot": bot})
+        except ValueError as e:
+            log.warning("webhook delivery refused: the body is not an update (%s)", str(e).splitlines()[0][:200])
+            return web.Response(status=400, text="Bad Request: not a Telegram update")
+        # an error in the handlers still answers 500: Telegram delivers the update again
+        result = await self.dispatcher.feed_webhook_update(bot, update, **self.data)
+        return web.Response(body=self._build_response_writer(bot=bot, result=result))
 
     def _build_response_writer(self, bot: Bot, result: TelegramMethod[Any] | None) -> Payload:
         session = bot.session
