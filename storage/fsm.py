@@ -4,17 +4,21 @@ REDIS_URL is set.
 `SQLStorage` keeps one row per FSM key (state and data together) and writes it
 with a single upsert, on SQLite and PostgreSQL alike, so a conversation survives a
 restart of the bot. `ResilientRedisStorage` is aiogram's RedisStorage that keeps the
-bot answering while Redis is down: reads give "no state" / empty data, writes are
-skipped, and ONE warning line says so; the redis client reconnects by itself, and
-the first successful command logs that the state is whole again. Conversations in
-progress during the outage lose their place (the user starts the step again) —
-the price of not crash-looping.
+bot answering while Redis is down: reads give "no state" / empty data (or what this
+process wrote meanwhile), writes are kept in the process and made once Redis is back,
+and ONE warning line says so; the redis client reconnects by itself, and the first
+successful command logs that the state is whole again. A Redis that times out (hung,
+not refusing) is left alone for `hung_pause` seconds, so it costs one call its socket
+timeout, not every call. Conversations in progress during the outage on another
+worker lose their place (the user starts the step again) — the price of not
+crash-looping.
 """
 
 from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
@@ -196,17 +200,31 @@ class ResilientRedisStorage(RedisStorage):
     an outage is not undone by the old keys)."""
 
     degraded: bool = False
+    # after a call timed out (a hung Redis, or packets dropped on the way: each call would
+    # wait its socket timeout), calls answer at once from the process for this long, while
+    # one call at a time tries Redis again; a refused connection fails fast and is retried
+    # on every call
+    hung_pause: float = 5.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._unwritten: dict[tuple[str, str], tuple[StorageKey, Any]] = {}
+        self._paused_until = 0.0
+        self._probing = False
 
     async def _guard(self, op: Callable[[], Awaitable[T]], fallback: T) -> T:
+        probe = bool(self._paused_until)
+        if probe:
+            if self._probing or time.monotonic() < self._paused_until:
+                return fallback
+            self._probing = True
         try:
             if self._unwritten:
                 await self._replay()
             result = await op()
         except (RedisConnectionError, RedisTimeoutError, OSError) as exc:
+            self._paused_until = time.monotonic() + self.hung_pause \
+                if isinstance(exc, (RedisTimeoutError, TimeoutError)) else 0.0
             if not self.degraded:
                 self.degraded = True
                 log.warning(
@@ -216,6 +234,10 @@ class ResilientRedisStorage(RedisStorage):
             else:
                 log.debug("Redis still unavailable: %s", exc)
             return fallback
+        finally:
+            if probe:
+                self._probing = False
+        self._paused_until = 0.0
         if self.degraded:
             self.degraded = False
             log.warning("Redis is reachable again, FSM state restored")

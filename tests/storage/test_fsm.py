@@ -268,3 +268,46 @@ async def test_an_updates_writes_reach_redis_only_once_its_transaction_commits(r
     finally:
         await storage.set_state(k, None)
         await storage.close()
+
+
+async def test_a_hung_redis_is_waited_for_once_then_paused_until_it_answers_again(redis_url: str) -> None:
+    """A Redis that accepts connections but never answers costs each call its socket
+    timeout; after one timeout the storage answers from the process for `hung_pause`, then
+    tries again — and recovers, writing what it kept."""
+    import asyncio
+    import time
+
+    from redis.asyncio import Redis
+
+    connections: list[int] = []
+
+    async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        connections.append(1)
+        await reader.read()  # never answers
+        writer.close()
+
+    server = await asyncio.start_server(hang, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    storage = make_redis_storage(redis_url)
+    storage.hung_pause = 60.0
+    healthy = storage.redis
+    hung = Redis.from_url(f"redis://127.0.0.1:{port}/0", socket_connect_timeout=0.3, socket_timeout=0.3)
+    k = StorageKey(bot_id=BOT, chat_id=uuid.uuid4().int % 10**9, user_id=4)
+    try:
+        storage.redis = hung
+        assert await storage.get_state(k) is None  # waits its timeout once
+        assert storage.degraded and len(connections) == 1
+        for _ in range(5):  # paused: answered from the process, Redis not asked
+            await storage.set_state(k, Form.answer)
+            assert await storage.get_state(k) == "Form:answer"
+        assert len(connections) == 1
+        storage._paused_until = time.monotonic()  # the pause is over: the next call tries again
+        storage.redis = healthy
+        assert await storage.get_state(k) == "Form:answer"
+        assert not storage.degraded
+        assert await healthy.get(storage.key_builder.build(k, "state")) == b"Form:answer"  # the kept write
+    finally:
+        await storage.set_state(k, None)
+        server.close()
+        await hung.aclose()
+        await storage.close()
