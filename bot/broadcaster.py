@@ -77,7 +77,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.lazy_types import like_aiogram
 from bot.session import ChatTemplate
-from storage.models import Delivery, Person
+from storage.models import BLOCKED, DONE, FAILED, PENDING, REFUSED, SENDING, SENT, TODO, Delivery, Person
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -85,10 +85,6 @@ T = TypeVar("T")
 _delivery: sa.Table = Delivery.__table__  # type: ignore[assignment]
 _person: sa.Table = Person.__table__  # type: ignore[assignment]
 
-PENDING, SENDING, SENT, BLOCKED, FAILED = "pending", "sending", "sent", "blocked", "failed"
-REFUSED = "refused"  # a definite refusal (400, 404, too large): never tried again
-TODO = (PENDING, FAILED)  # statuses a run (re)tries
-DONE = (SENT, BLOCKED, SENDING, REFUSED)  # statuses a run never sends again ("sending" = maybe sent)
 
 MAX_RETRY_AFTER_ROUNDS = 20  # 429s for one message before giving up on it
 MAX_BACKOFF = 60.0

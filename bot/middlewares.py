@@ -39,7 +39,7 @@ from storage.answer_path import AnswerPath, answer_path
 from storage.fsm import ResilientRedisStorage, current_session, deferred_writes
 from storage.marks import PROCESSED, bind_update, marked
 from storage.models import Person
-from storage.people import touch_person
+from storage.people import NAME_LENGTH, needs_write, touch_person
 from storage.responses import AlreadyProcessed, Change, Stale
 
 if TYPE_CHECKING:
@@ -294,14 +294,13 @@ class ContextMiddleware(BaseMiddleware):
 
     async def _person(self, session: AsyncSession, user: User) -> tuple[Person, dict[str, Any] | None]:
         """The presser, and the person row to write with the press when it is new or changed."""
-        name = (user.first_name or "")[:200]
+        name = (user.first_name or "")[:NAME_LENGTH]
         person = self.path.person(user.id)
         if person is not None and person.first_name == name and person.active:
             return person, None
         row = await self.path.person_row(session, user.id)  # id, first_name, language, role, township_id, active
         reported = _reported_language(user)
-        write = None if row is not None and row[1] == name and row[5] and (row[2] or not reported) \
-            else {"id": user.id, "first_name": name, "language": reported}
+        write = {"id": user.id, "first_name": name, "language": reported} if needs_write(row, name, reported) else None
         person = Person(id=user.id, first_name=name, language=row[2] if row else "",
                         role=row[3] if row else "resident", township_id=row[4] if row else None, active=True)
         self.path.keep_person(person)

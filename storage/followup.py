@@ -15,7 +15,17 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import Consultation, ConsultationTownship, Delivery, Person, Response, utcnow
+from storage.models import (
+    DONE,
+    SENT,
+    TODO,
+    Consultation,
+    ConsultationTownship,
+    Delivery,
+    Person,
+    Response,
+    utcnow,
+)
 from storage.sql import upsert
 from surveys.reminders import CADRE, RESIDENT, PersonState, SentReminder
 
@@ -25,10 +35,6 @@ _p = Person.__table__.c
 _r = Response.__table__.c
 _ct = ConsultationTownship.__table__.c
 
-# rows that count as sent: "sending" may have arrived (see bot.broadcaster), "blocked" and "refused"
-# were refused for good (that reminder is not sent again)
-SENT_STATUSES = ("sent", "sending", "blocked", "refused")
-UNSENT_STATUSES = ("pending", "failed")
 
 
 def remind_key(consultation_id: int, kind: str) -> str:
@@ -69,7 +75,7 @@ async def reminder_log(session: AsyncSession, consultation_id: int) -> dict[int,
     prefix = remind_key(consultation_id, "")
     rows = (await session.execute(
         sa.select(_d.person_id, _d.broadcast_key, _d.sent_at, _d.created_at)
-        .where(_d.broadcast_key.startswith(prefix, autoescape=True), _d.status.in_(SENT_STATUSES))
+        .where(_d.broadcast_key.startswith(prefix, autoescape=True), _d.status.in_(DONE))
     )).all()
     log: dict[int, list[SentReminder]] = {}
     for pid, key, _sent_at, created_at in rows:
@@ -92,7 +98,7 @@ async def drop_unsent(session: AsyncSession, key: str, keep: Iterable[int]) -> i
     """Forget pending/failed rows of `key` for people no longer due (they finished, left,
     or the moment passed), so resuming the key does not send them a stale message."""
     keep_ids = list(keep)
-    stmt = sa.delete(Delivery.__table__).where(_d.broadcast_key == key, _d.status.in_(UNSENT_STATUSES),
+    stmt = sa.delete(Delivery.__table__).where(_d.broadcast_key == key, _d.status.in_(TODO),
                                                _d.person_id != JOB_PERSON)
     if keep_ids:
         stmt = stmt.where(_d.person_id.not_in(keep_ids))
@@ -125,7 +131,7 @@ async def job_done(session: AsyncSession, key: str) -> bool:
 async def mark_job_done(session: AsyncSession, key: str) -> None:
     now = utcnow()
     await upsert(session, Delivery.__table__,
-                 {"broadcast_key": key, "person_id": JOB_PERSON, "status": "sent", "attempts": 0,
+                 {"broadcast_key": key, "person_id": JOB_PERSON, "status": SENT, "attempts": 0,
                   "created_at": now, "sent_at": now},
                  keys=("broadcast_key", "person_id"))
 

@@ -215,6 +215,13 @@ class Invite(SQLModel, table=True):
     revoked_at: datetime | None = ts()
 
 
+# Delivery statuses (bot.broadcaster tells what each means): a run sends TODO rows and never
+# sends DONE ones again ("sending" = maybe sent; "blocked" and "refused" were refused for good)
+PENDING, SENDING, SENT, BLOCKED, FAILED, REFUSED = "pending", "sending", "sent", "blocked", "failed", "refused"
+TODO = (PENDING, FAILED)
+DONE = (SENT, BLOCKED, SENDING, REFUSED)
+
+
 class Delivery(SQLModel, table=True):
     """One message of a broadcast to one person. The unique (key, person) pair is
     what makes every broadcast, reminder and report resumable without doubles."""
@@ -224,7 +231,7 @@ class Delivery(SQLModel, table=True):
     id: int | None = Field(default=None, primary_key=True)
     broadcast_key: str = Field(max_length=120, index=True)
     person_id: int = Field(index=True, sa_type=sa.BigInteger())
-    status: str = Field(default="pending", max_length=20)  # pending, sent, failed, blocked
+    status: str = Field(default=PENDING, max_length=20)  # see TODO and DONE above
     attempts: int = 0
     created_at: datetime = created()
     sent_at: datetime | None = ts()
