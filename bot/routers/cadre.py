@@ -462,6 +462,11 @@ async def find_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FS
         await message.answer(ctx.t("cadre.find-usage"))
         return
     found = await _visible_consultations(ctx)
+    if len(found) > 1:  # as /list: the person says which list to search (c=0 until they do)
+        await state.update_data(cfind={"c": 0, "q": query, "n": 0})
+        rows = [[_btn(_short(c.title, 50), FindCB(c=c.id or 0))] for c in found]
+        await message.answer(ctx.t("cadre.choose-consultation"), reply_markup=_kb(rows))
+        return
     scope = await _scope(ctx, found[0].id or 0) if found else None
     if scope is None:
         await message.answer(ctx.t("cadre.no-list-cadre" if ctx.is_cadre else "cadre.no-list-resident"))
@@ -478,10 +483,10 @@ async def find_page(query: CallbackQuery, callback_data: FindCB, ctx: Ctx, state
         await _deny_press(query, ctx)
         return
     find = (await state.get_data()).get("cfind") or {}
-    if find.get("c") != callback_data.c or not find.get("q"):
+    if find.get("c") not in (callback_data.c, 0) or not find.get("q"):
         await query.answer(ctx.t("cadre.find-again"), show_alert=True)
         return
-    find["n"] = callback_data.n
+    find["c"], find["n"] = callback_data.c, callback_data.n
     await state.update_data(cfind=find)
     text, kb = _find_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id), find["q"], callback_data.n)
     await query.answer()

@@ -223,6 +223,24 @@ async def test_find_matches_name_content_and_basis_ignoring_case_and_width(harne
     assert "/find 低保" in h.api.last(CADRE).text
 
 
+async def test_find_with_two_open_consultations_asks_which_list_to_search(harness):
+    h = harness
+    await open_consultation(h)  # the older one: ITEMS
+    await open_consultation(h, items=MANY)  # the newer one
+    u = await _cadre(h)
+    await h.feed(u.message("/find 消防"))  # only in the older list
+    chooser = h.api.last(CADRE)
+    assert "选择" in chooser.text and len(buttons(chooser.reply_markup)) == 2
+    newer, older = (data for _, data in buttons(chooser.reply_markup))  # newest first, as /list
+    await h.feed(u.press(chooser.message_id, older))
+    hits = h.api.last(CADRE)
+    assert "共 1 项" in hits.text and "消防安全检查与火灾隐患整治" in hits.text
+    await h.feed(u.message("/find 食品"))  # only in the newer list
+    chooser = h.api.last(CADRE)
+    await h.feed(u.press(chooser.message_id, newer))
+    assert "食品安全协管巡查与信息报告" in h.api.last(CADRE).text
+
+
 async def test_item_card_shows_every_field_of_its_part_and_the_comment_button_for_cadres(harness):
     h = harness
     c, code = await open_consultation(h)
