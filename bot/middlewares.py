@@ -239,7 +239,7 @@ class ContextMiddleware(BaseMiddleware):
             person = await touch_person(session, user.id, user.first_name or "",
                                         write_apart=lambda row: self.path.writer.commit(Change(person=row)),
                                         language=_reported_language(user))
-            locale = normalize_locale(person.language or user.language_code or self.settings.locale)
+            locale = self._locale(person, user)
             ctx = Ctx(session=session, person=person, locale=locale, settings=self.settings, clock=self.clock,
                       bot_username=await self._bot_username(data), path=self.path)
             data["ctx"] = ctx
@@ -274,7 +274,7 @@ class ContextMiddleware(BaseMiddleware):
             async with OnDemandSession(self.sessionmaker) as on_demand:
                 session = cast(AsyncSession, on_demand)
                 person, write = await self._person(session, user)
-                locale = normalize_locale(person.language or user.language_code or self.settings.locale)
+                locale = self._locale(person, user)
                 ctx = Ctx(session=session, person=person, locale=locale, settings=self.settings,
                           clock=self.clock, bot_username=await self._bot_username(data), path=self.path,
                           update_id=event.update_id, grouped=True, person_write=write)
@@ -292,16 +292,23 @@ class ContextMiddleware(BaseMiddleware):
                         self.path.forget_person(user.id)
         raise RuntimeError(f"update {event.update_id}: response kept moving on; gave up")
 
+    def _locale(self, person: Person, user: User) -> str:
+        """The language the bot answers in: the person's /language choice, else the one
+        Telegram reports now, else the one stored, else the bot's default."""
+        chosen = person.language if person.language_chosen else ""
+        return normalize_locale(chosen or user.language_code or person.language or self.settings.locale)
+
     async def _person(self, session: AsyncSession, user: User) -> tuple[Person, dict[str, Any] | None]:
         """The presser, and the person row to write with the press when it is new or changed."""
         name = (user.first_name or "")[:NAME_LENGTH]
         person = self.path.person(user.id)
         if person is not None and person.first_name == name and person.active:
             return person, None
-        row = await self.path.person_row(session, user.id)  # id, first_name, language, role, township_id, active
+        row = await self.path.person_row(session, user.id)  # id, first_name, language, role, township_id, active, language_chosen
         reported = _reported_language(user)
         write = {"id": user.id, "first_name": name, "language": reported} if needs_write(row, name, reported) else None
         person = Person(id=user.id, first_name=name, language=row[2] if row else "",
-                        role=row[3] if row else "resident", township_id=row[4] if row else None, active=True)
+                        role=row[3] if row else "resident", township_id=row[4] if row else None, active=True,
+                        language_chosen=bool(row[6]) if row else False)
         self.path.keep_person(person)
         return person, write

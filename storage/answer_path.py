@@ -71,7 +71,7 @@ _link, _township = ConsultationTownship.__table__.c, Township.__table__.c  # typ
 _item = DutyItemRow.__table__.c  # type: ignore[attr-defined]
 
 PERSON = PointRead("person", select(_person.id, _person.first_name, _person.language, _person.role,
-                                    _person.township_id, _person.active), BigInteger)
+                                    _person.township_id, _person.active, _person.language_chosen), BigInteger)
 # the screen (column 7) and the answer (9) are JSON: asyncpg gives their text
 RESPONSE = PointRead("response", load_query, Integer)
 CONSULTATION = PointRead("consultation", select(_consultation.id, _consultation.title, _consultation.intro,
@@ -141,7 +141,8 @@ class AnswerPath:
         return await self._reads[point.name].get(key, self.direct)
 
     async def person_row(self, session: AsyncSession, person_id: int) -> Any | None:
-        """The person row (id, first_name, language, role, township_id, active), or None."""
+        """The person row (id, first_name, language, role, township_id, active, language_chosen),
+        or None."""
         found = await self.point(session, PERSON, person_id)
         return found[0] if found else None
 

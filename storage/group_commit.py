@@ -139,11 +139,12 @@ _RESPONSE = ("UPDATE response SET version = version + 1, screen = ?, message_id 
 _ANSWER = ("INSERT INTO answer (response_id, question_id, value, answered_at) VALUES (?, ?, ?, ?) "
            "ON CONFLICT (response_id, question_id) DO UPDATE SET value = excluded.value, answered_at = excluded.answered_at")
 _DROP = "DELETE FROM answer WHERE response_id = ? AND question_id = ?"
-# the language Telegram reports is kept for a person who never chose one (/language): the
+# the language Telegram reports is stored for a person who chose none (/language): the
 # scheduler's messages (reminders, digests, thanks) are then in the language they chat in
 _PERSON = ("INSERT INTO person (id, first_name, language, role, active, created_at) VALUES (?, ?, ?, 'resident', 1, ?) "
            "ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, active = 1, "
-           "language = CASE WHEN person.language = '' THEN excluded.language ELSE person.language END")
+           "language = CASE WHEN person.language_chosen OR excluded.language = '' THEN person.language "
+           "ELSE excluded.language END")
 
 
 def _write_sqlite(conn: sqlite3.Connection, changes: list[Change]) -> list[Outcome]:
@@ -227,7 +228,8 @@ WITH v AS (
     SELECT x.id, x.n, x.l, 'resident', true, $8::timestamptz
     FROM unnest($16::bigint[], $17::text[], $18::text[]) AS x(id, n, l)
     ON CONFLICT (id) DO UPDATE SET first_name = excluded.first_name, active = true,
-        language = CASE WHEN person.language = '' THEN excluded.language ELSE person.language END
+        language = CASE WHEN person.language_chosen OR excluded.language = '' THEN person.language
+            ELSE excluded.language END
 )
 SELECT v.i, (v.id IS NOT NULL AND v.id NOT IN (SELECT id FROM locked)) AS stale, v.i IN (SELECT i FROM passing) AS ok
 FROM v

@@ -91,7 +91,10 @@ class Person(SQLModel, table=True):
     __tablename__ = "person"
     id: int = Field(primary_key=True, sa_type=sa.BigInteger(), sa_column_kwargs={"autoincrement": False})
     first_name: str = ""
+    # the language messages go out in: chosen with /language (language_chosen), else the one
+    # Telegram reported when the person last wrote (so the scheduler's messages follow it)
     language: str = Field(default="", max_length=10)
+    language_chosen: bool = Field(default=False, sa_column_kwargs={"server_default": sa.false()})
     role: str = Field(default="resident", max_length=20)
     township_id: int | None = Field(default=None, foreign_key="township.id")
     active: bool = True

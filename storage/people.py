@@ -26,10 +26,17 @@ NAME_LENGTH = 200
 
 
 def needs_write(row: Sequence[Any] | None, name: str, language: str) -> bool:
-    """Whether the person row (id, first_name, language, role, township_id, active) must be
-    written for a contact with this (cut) name and the language Telegram reports: new,
-    inactive, renamed, or without a language while Telegram reports one."""
-    return row is None or not row[5] or row[1] != name or bool(language and not row[2])
+    """Whether the person row (id, first_name, language, role, township_id, active,
+    language_chosen) must be written for a contact with this (cut) name and the language
+    Telegram reports: new, inactive, renamed, or Telegram reports another language than
+    the stored one while the person chose none with /language."""
+    return row is None or not row[5] or row[1] != name or bool(language and row[2] != language and not row[6])
+
+
+def person_of(row: Sequence[Any]) -> Person:
+    """A Person (not attached to any session) from its point-read row."""
+    return Person(id=row[0], first_name=row[1], language=row[2], role=row[3], township_id=row[4], active=row[5],
+                  language_chosen=bool(row[6]))
 
 
 async def touch_person(session: AsyncSession, user_id: int, first_name: str,
@@ -40,8 +47,8 @@ async def touch_person(session: AsyncSession, user_id: int, first_name: str,
 
     Read first; a new or changed person ({"id", "first_name", "language"}, made active) is
     written by `write_apart` in a transaction of its own, before the handler runs. `language`
-    (the one Telegram reports, normalized) is kept when the person has none of their own
-    yet, so what the scheduler sends them is in the language they chat in. On SQLite a
+    (the one Telegram reports, normalized) is stored unless the person chose one with
+    /language, so what the scheduler sends them is in the language they chat in now. On SQLite a
     transaction takes the database's one write lock at its first write and keeps it
     until it commits (before the update's first send): a write here, in the update's
     own transaction, made every update hold the lock through all of its handler."""
@@ -49,16 +56,17 @@ async def touch_person(session: AsyncSession, user_id: int, first_name: str,
     name = first_name[:NAME_LENGTH]
     # a point read (SQLite: on the loop's thread; PostgreSQL: batched with the others in
     # flight), not the ORM: ≈ 60 µs instead of ≈ 200 µs of CPU on PostgreSQL
-    row = await path.person_row(session, user_id)  # id, first_name, language, role, township_id, active
+    row = await path.person_row(session, user_id)  # id, first_name, language, role, township_id, active, language_chosen
     if needs_write(row, name, language):
         await write_apart({"id": user_id, "first_name": name, "language": language})
         row = await path.person_row(session, user_id)
         assert row is not None
-    return Person(id=row[0], first_name=row[1], language=row[2], role=row[3], township_id=row[4], active=row[5])
+    return person_of(row)
 
 
 async def set_language(session: AsyncSession, person_id: int, language: str) -> None:
-    await session.execute(sa.update(Person.__table__).where(Person.id == person_id).values(language=language))
+    await session.execute(sa.update(Person.__table__).where(Person.id == person_id)
+                          .values(language=language, language_chosen=True))
 
 
 async def organizers(session: AsyncSession, configured: list[int]) -> list[int]:

@@ -536,6 +536,23 @@ async def test_a_reminder_is_in_the_language_the_person_chats_in(harness: Harnes
         assert (await s.get(Person, 6001)).language == "zh_CN"
 
 
+async def test_a_person_who_chose_no_language_follows_telegrams_when_it_changes(harness: Harness) -> None:
+    from bot.testing import Updates
+
+    h = harness
+    h.settings.locale = "zh_CN"
+    cid, code = await open_consultation(h)
+    await h.feed(h.user(6002, language_code="en").message(f"/start {code}"))
+    assert "Start" in buttons(h.api.last(6002).reply_markup)[0][0]
+    now_zh = Updates(6002, language_code="zh-hans")  # the person switched Telegram to Chinese
+    await h.feed(now_zh.message("/help"))
+    assert "切换语言" in h.api.last(6002).text
+    async with h.sessions() as s:
+        assert (await s.get(Person, 6002)).language == "zh_CN"  # so the scheduler writes in Chinese too
+    await h.feed(now_zh.message(f"/start {code}"))
+    assert "开始" in buttons(h.api.last(6002).reply_markup)[0][0]
+
+
 async def test_a_cadre_who_answers_the_questionnaire_gets_the_residents_reminder(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)

@@ -21,3 +21,45 @@ async def test_sqlite_runs_in_wal_mode(sqlite_database):
         mode = (await conn.execute(sa.text("PRAGMA journal_mode"))).scalar_one()
     await engine.dispose()
     assert mode.lower() == "wal"
+
+
+async def test_migrations_build_exactly_the_models_schema(database):
+    """Alembic finds nothing to change between the migrated database and the models (a new
+    column in a model without its migration, or the reverse, fails here)."""
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    def ours(obj, name, type_, reflected, compare_to):  # as storage/migrations/env.py's include_object
+        table = obj if type_ == "table" else getattr(obj, "table", None)
+        return getattr(table, "name", name) != "apscheduler_jobs"
+
+    def differences(conn):
+        context = MigrationContext.configure(conn, opts={"include_object": ours, "compare_type": False})
+        return compare_metadata(context, SQLModel.metadata)
+
+    engine = database.engine()
+    async with engine.connect() as conn:
+        diff = await conn.run_sync(differences)
+    await engine.dispose()
+    assert diff == []
+
+
+def test_0003_keeps_a_stored_language_as_chosen(tmp_path):
+    """Before 0003 a stored language may have been chosen with /language: it stays the
+    person's; people without one follow Telegram's."""
+    import sqlite3
+
+    from storage.migrate import downgrade, upgrade
+
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    upgrade(url, "0002")
+    with sqlite3.connect(tmp_path / "q.db") as db:
+        db.execute("INSERT INTO person (id, first_name, language, role, active, created_at) "
+                   "VALUES (1, 'a', 'en', 'resident', 1, '2026-11-01 00:00:00'), "
+                   "(2, 'b', '', 'resident', 1, '2026-11-01 00:00:00')")
+    upgrade(url)
+    with sqlite3.connect(tmp_path / "q.db") as db:
+        assert db.execute("SELECT id, language_chosen FROM person ORDER BY id").fetchall() == [(1, 1), (2, 0)]
+    downgrade(url, "0002")
+    with sqlite3.connect(tmp_path / "q.db") as db:
+        assert "language_chosen" not in {row[1] for row in db.execute("PRAGMA table_info(person)")}

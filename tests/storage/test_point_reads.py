@@ -69,7 +69,7 @@ async def test_point_reads_give_the_stored_rows_on_both_databases(database):
             assert await path.response(s, 999_999) is None
 
             row = await path.person_row(s, 10_000_000_001)
-            assert row is not None and tuple(row) == (10_000_000_001, "人1", "en", "resident", None, True)
+            assert row is not None and tuple(row) == (10_000_000_001, "人1", "en", "resident", None, True, False)
             assert await path.person_row(s, 5) is None
 
             view = await path.consultation(s, cid)
