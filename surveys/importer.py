@@ -145,6 +145,7 @@ def part_from_text(text: object) -> Part | None:
 _SECTION_PART = re.compile(r"(基本履职事项|配合履职事项|收回事项|basic|cooperating|withdrawn)", re.I)
 _PART_HEADING = re.compile(r"^(乡镇|街道)?(基本履职事项|配合履职事项|(上级部门)?收回事项)(清单)?$")
 _ENUM_PREFIX = re.compile(r"^\s*([(（]?[一二三四五六七八九十\d]+[)）]?[、.．,，\s]*)")
+_CN_ENUM = re.compile(r"^[(（]?[一二三四五六七八九十]+[)）]?[、.．]?$")  # "（一）", "二、": a heading's number
 _COUNT_SUFFIX = re.compile(r"[(（]\s*(共\s*)?\d+\s*项\s*[)）]\s*$")
 
 
@@ -658,6 +659,20 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
             current_part = part_from_text(texts[name_col])  # "二、配合履职事项" typed in the name column
             heading = ""
             continue
+        seq_col = columns.get("seq")
+        if (len(filled) == 2 and not pending and seq_col in filled
+                and _CN_ENUM.match(unicodedata.normalize("NFKC", texts[seq_col]))):
+            # "（一）" in the 序号 column and "党的建设" (or "基本履职事项") beside it: a heading, not an item
+            text = texts[next(c for c in filled if c != seq_col)]
+            if len(text) <= MAX_CELL_CHARS:
+                heading_part = part_from_text(text) if _PART_HEADING.match(
+                    _heading_text(unicodedata.normalize("NFKC", text))) else None
+                if heading_part is not None:
+                    current_part = heading_part
+                    heading = ""
+                else:
+                    heading = _heading_text(text)
+                continue
         if len(filled) == 1 and not pending and filled[0] != name_col:
             only = filled[0]
             text = texts[only]
@@ -745,6 +760,8 @@ def _has_section_rows(grid: list[list[Any]], hr: int, columns: dict[str, int]) -
     """Whether a single sheet carries its parts as section rows ("二、配合履职事项")."""
     for row in grid[hr + 1:]:
         texts = [t for t in (_text(v) for v in row) if t]
+        if len(texts) == 2 and _CN_ENUM.match(unicodedata.normalize("NFKC", texts[0])):
+            texts = texts[1:]  # "二、" in the 序号 column, "配合履职事项" beside it
         if len(texts) == 1 and _SECTION_PART.search(unicodedata.normalize("NFKC", texts[0])):
             return True
     return False

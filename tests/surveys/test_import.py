@@ -170,6 +170,26 @@ def test_one_sheet_with_section_rows_and_category_headings(tmp_path: Path) -> No
     assert result.items[2].receiving_department == "县市场监管局"
 
 
+def test_headings_numbered_in_the_seq_column_are_not_items(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "h.xlsx", [
+        ["序号", "事项名称", "依据", "对应县级部门"],
+        ["一", "基本履职事项"],
+        ["（一）", "党的建设"],
+        [1, "发展党员及党员教育管理监督服务", "《中国共产党发展党员工作细则》"],
+        ["（二）", "民生服务（1项）"],
+        [2, "临时救助的申请受理和调查审核", "《社会救助暂行办法》", "县民政局"],
+        ["二、", "配合履职事项"],
+        [1, "义务教育控辍保学", "《义务教育法》", "县教育局"],
+    ])
+    result = _clean(read_duty_list(path))
+    assert [(i.part, i.category, i.name) for i in result.items] == [
+        (Part.BASIC, "党的建设", "发展党员及党员教育管理监督服务"),
+        (Part.BASIC, "民生服务", "临时救助的申请受理和调查审核"),
+        (Part.COOPERATING, "", "义务教育控辍保学"),
+    ]
+    assert result.problems == []
+
+
 def test_section_rows_in_the_name_column(tmp_path: Path) -> None:
     path = _sheet(tmp_path / "n.xlsx", [
         ["事项名称", "依据", "承接部门"],
