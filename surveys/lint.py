@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from surveys.duty_list import PART_ORDER, DutyItem, Part
+from surveys.duty_list import PART_ORDER, DutyItem, Part, normalize
 from surveys.i18n import LOCALES, gettext
 from surveys.problems import Problem, Severity
 
@@ -27,6 +27,18 @@ LINT_RULES: dict[str, Severity] = {
     "lint.sequence-duplicate": Severity.WARNING,
     "lint.sequence-gap": Severity.WARNING,
 }
+
+
+#: What drafters type in a cell they leave blank ("/", "无", "——"): no basis, no department.
+_PLACEHOLDERS = frozenset(normalize(t) for t in (
+    "/", "\\", "-", "--", "—", "——", "－", "_", "无", "暂无", "空", "待定", "待补充", "n/a", "na", "none", "…", "...",
+))
+
+
+def _blank(text: str) -> bool:
+    """A cell with nothing in it, or only a placeholder."""
+    key = normalize(text)
+    return not key or key in _PLACEHOLDERS
 
 
 def part_labels(part: Part | str) -> dict[str, str]:
@@ -73,11 +85,11 @@ def lint(items: list[DutyItem]) -> list[Problem]:
         if not item.name.strip():
             problems.append(_problem("lint.empty-name", item))
             continue
-        if item.part == Part.BASIC and not item.basis.strip():
+        if item.part == Part.BASIC and _blank(item.basis):
             problems.append(_problem("lint.basic-without-basis", item))
-        elif item.part == Part.COOPERATING and not item.county_department.strip():
+        elif item.part == Part.COOPERATING and _blank(item.county_department):
             problems.append(_problem("lint.cooperating-without-department", item))
-        elif item.part == Part.WITHDRAWN and not item.receiving_department.strip():
+        elif item.part == Part.WITHDRAWN and _blank(item.receiving_department):
             problems.append(_problem("lint.withdrawn-without-receiver", item))
 
     # One item, one part.

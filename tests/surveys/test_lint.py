@@ -91,6 +91,15 @@ def test_withdrawn_without_receiver() -> None:
     assert "承接部门" in p.message("zh_CN")
 
 
+def test_a_placeholder_is_no_basis_and_no_department() -> None:
+    items = [_basic("农村人居环境整治", 9, basis="/"), _basic("信访事项受理和办理", 10, basis="无"),
+             _coop("义务教育控辍保学", 12, county_department="——"),
+             _withdrawn("特种设备安全监管", 4, receiving_department="－")]
+    assert [(p.rule, p.row) for p in lint(items)] == [
+        ("lint.basic-without-basis", 9), ("lint.basic-without-basis", 10),
+        ("lint.cooperating-without-department", 12), ("lint.withdrawn-without-receiver", 4)]
+
+
 def test_sequence_duplicate_per_part() -> None:
     items = [_basic("甲", 3, seq=1), _basic("乙", 4, seq=2), _basic("丙", 5, seq=2),
              _coop("丁", 3, seq=1)]  # 1 again, but in another part: fine
