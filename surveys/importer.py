@@ -15,7 +15,9 @@ What is understood:
   merged cells (a merged category applies to every row it covers); blank rows;
   category heading rows ("（一）党的建设"); formulas (their cached value); dates.
 - CSV in UTF-8, UTF-8 with BOM, GB18030/GBK, UTF-16 with BOM (Excel's "Unicode
-  text"), or whatever charset-normalizer can vouch for; comma, tab or semicolon.
+  text"), or whatever charset-normalizer can vouch for; comma, tab or semicolon. CSV keeps
+  a merged cell's value on its first row only, so there a blank part or category cell
+  takes the value of the row above.
 - Header variants in Chinese and English, insensitive to case, white space and
   full-width forms.
 
@@ -639,6 +641,7 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
     header_keys = [_norm_header_raw(_text(v)) for v in header_row]
     name_col = columns["name"]
     current_part = default_part
+    listed_part: Part | None = None  # the last part named in the part column
     heading = ""
     items: list[DutyItem] = []
     mapped = list(columns.values()) + ([part_col] if part_col is not None else [])
@@ -716,7 +719,10 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
         part = current_part
         if part_col is not None:
             raw_part = texts[part_col] if part_col < len(texts) else ""
-            part = part_from_text(raw_part) if raw_part else current_part
+            if raw_part:
+                part = listed_part = part_from_text(raw_part)
+            else:  # a merged part cell saved as CSV keeps its value on its first row only
+                part = current_part or listed_part
             if part is None:
                 out.error("import.unknown-part", sheet=sheet, row=rownum, column=part_label,
                           value=raw_part[:40])
@@ -728,6 +734,13 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
             continue
         if not values.get("category") and heading:
             values["category"] = heading
+        if sheet is None and items and items[-1].part == part:
+            # CSV keeps a merged category cell's value on its first row only: blanks below it are the same
+            above = items[-1]
+            if "category" in columns and not values.get("category"):
+                values["category"] = above.category
+            if "subcategory" in columns and not values.get("subcategory") and values.get("category") == above.category:
+                values["subcategory"] = above.subcategory
         if part == Part.WITHDRAWN and "receiving_department" not in columns and values.get("county_department"):
             # a withdrawn part's only department column ("上级部门", "收回部门") names who takes it back
             values["receiving_department"] = values.pop("county_department")

@@ -320,6 +320,24 @@ def test_csv_title_line_above_the_header(tmp_path: Path) -> None:
     assert result.items[0].row == 3
 
 
+def test_csv_of_merged_part_and_category_cells_fills_the_blanks_below() -> None:
+    # Excel saves a merged cell to CSV as its value on the first row and blanks below it
+    text = ("部分,序号,领域,二级类别,事项名称,对应县级部门\n"
+            "基本履职事项,1,党的建设,组织建设,发展党员及党员教育管理监督服务,县委组织部\n"
+            ",2,,,基层党组织建设,县委组织部\n"
+            ",3,民生服务,,临时救助的申请受理和调查审核,县民政局\n"
+            "配合履职事项,1,市场监管,,食品安全协管巡查与信息报告,县市场监管局\n"
+            ",2,,,药品安全宣传和协查,县市场监管局\n")
+    result = _clean(read_duty_list(text.encode("gbk"), filename="draft.csv"))
+    assert [(i.part, i.category, i.subcategory, i.name) for i in result.items] == [
+        (Part.BASIC, "党的建设", "组织建设", "发展党员及党员教育管理监督服务"),
+        (Part.BASIC, "党的建设", "组织建设", "基层党组织建设"),
+        (Part.BASIC, "民生服务", "", "临时救助的申请受理和调查审核"),
+        (Part.COOPERATING, "市场监管", "", "食品安全协管巡查与信息报告"),
+        (Part.COOPERATING, "市场监管", "", "药品安全宣传和协查"),
+    ]
+
+
 def test_csv_named_xlsx_is_read_by_content_with_a_warning(tmp_path: Path) -> None:
     data = write_csv(_few(), tmp_path / "x.csv", "gbk").read_bytes()
     result = read_duty_list(data, filename="清单.xlsx")
