@@ -113,31 +113,42 @@ def lint(items: list[DutyItem]) -> list[Problem]:
         else:
             first_anywhere.setdefault(key, item)
 
-    # Numbering, per part.
+    # Numbering, per part — or per category when it starts again at 1 in each category
+    # ("（一）党的建设" 1, 2, 3, "（二）民生服务" 1, 2 …).
     by_part: dict[Part, list[DutyItem]] = defaultdict(list)
     for item in items:
         if item.seq is not None:
             by_part[item.part].append(item)
     for part in PART_ORDER:
         numbered = by_part.get(part, [])
-        if not numbered:
-            continue
-        first_by_seq: dict[int, DutyItem] = {}
+        by_category: dict[str, list[DutyItem]] = defaultdict(list)
         for item in numbered:
-            assert item.seq is not None
-            if item.seq in first_by_seq:
-                problems.append(_problem("lint.sequence-duplicate", item, seq=item.seq,
-                                         other_row=first_by_seq[item.seq].row,
-                                         other_at=_at_row(first_by_seq[item.seq], item,
-                                                          "lists.lint.first-at-row")))
-            else:
-                first_by_seq[item.seq] = item
-        seqs = sorted(first_by_seq)
-        previous = 0
-        for seq in seqs:
-            if seq > previous + 1:
-                missing = list(range(previous + 1, seq))
-                problems.append(_problem("lint.sequence-gap", first_by_seq[seq], seq=seq,
-                                         missing=_ranges(missing[:1000])))
-            previous = seq
+            by_category[item.category.strip()].append(item)
+        if len(by_category) > 1 and all(group[0].seq == 1 for group in by_category.values()):
+            for group in by_category.values():
+                problems += _numbering(group)
+        elif numbered:
+            problems += _numbering(numbered)
+    return problems
+
+
+def _numbering(numbered: list[DutyItem]) -> list[Problem]:
+    """Repeated and skipped numbers among `numbered` (one sequence)."""
+    problems: list[Problem] = []
+    first_by_seq: dict[int, DutyItem] = {}
+    for item in numbered:
+        assert item.seq is not None
+        if item.seq in first_by_seq:
+            problems.append(_problem("lint.sequence-duplicate", item, seq=item.seq,
+                                     other_row=first_by_seq[item.seq].row,
+                                     other_at=_at_row(first_by_seq[item.seq], item, "lists.lint.first-at-row")))
+        else:
+            first_by_seq[item.seq] = item
+    previous = 0
+    for seq in sorted(first_by_seq):
+        if seq > previous + 1:
+            missing = list(range(previous + 1, seq))
+            problems.append(_problem("lint.sequence-gap", first_by_seq[seq], seq=seq,
+                                     missing=_ranges(missing[:1000])))
+        previous = seq
     return problems

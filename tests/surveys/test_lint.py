@@ -116,6 +116,17 @@ def test_sequence_gap_per_part() -> None:
     assert "3–5" in p.message("zh_CN") and "3–5" in p.message("en")
 
 
+def test_numbering_that_starts_again_in_each_category_is_checked_per_category() -> None:
+    items = [_basic("甲", 3, seq=1, category="党的建设"), _basic("乙", 4, seq=2, category="党的建设"),
+             _basic("丙", 6, seq=1, category="民生服务"), _basic("丁", 7, seq=2, category="民生服务"),
+             _basic("戊", 8, seq=2, category="民生服务"), _basic("己", 9, seq=4, category="民生服务")]
+    assert [(p.rule, p.row) for p in lint(items)] == [("lint.sequence-duplicate", 8), ("lint.sequence-gap", 9)]
+    # numbered through the part, a category starting at 3: one sequence, checked as one
+    items = [_basic("甲", 3, seq=1, category="党的建设"), _basic("乙", 4, seq=2, category="党的建设"),
+             _basic("丙", 6, seq=1, category="民生服务"), _basic("丁", 7, seq=3, category="应急管理")]
+    assert [(p.rule, p.row) for p in lint(items)] == [("lint.sequence-duplicate", 6)]
+
+
 def test_sequence_that_does_not_start_at_one() -> None:
     [p] = _only(lint([_basic("甲", 3, seq=3), _basic("乙", 4, seq=4)]), "lint.sequence-gap")
     assert (p.row, p.params["missing"]) == (3, "1–2")
