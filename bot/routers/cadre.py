@@ -41,7 +41,7 @@ from storage import invites
 from storage.lists import load_list
 from storage.models import Comment, Consultation, DutyItemRow, Township
 from surveys.consultation import Status, Window, ended_at, format_local, window
-from surveys.duty_list import PART_FIELDS, PART_ORDER, DutyItem, DutyList, Part, normalize
+from surveys.duty_list import ITEM_FIELDS, PART_FIELDS, PART_ORDER, DutyItem, DutyList, Part, normalize
 from surveys.i18n import has
 
 router = Router(name="cadre")
@@ -307,7 +307,10 @@ def _items_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part, g: int,
 
 def _item_text(ctx: Ctx, item: DutyItem) -> str:
     lines = [f"<b>{html.escape(item.name)}</b>", ctx.t("cadre.card-part", part=ctx.t(f"part.{item.part.value}"))]
-    for field in PART_FIELDS[item.part]:
+    shown_fields = PART_FIELDS[item.part]
+    # and whatever else the drafter filled in (a withdrawn item's 具体内容, say): nothing imported is hidden
+    extra = tuple(f for f in ITEM_FIELDS if f not in shown_fields and getattr(item, f) not in (None, ""))
+    for field in shown_fields + extra:
         value = getattr(item, field)
         shown = html.escape(str(value)) if value not in (None, "") else "—"
         lines.append(ctx.t("cadre.card-field", label=_field_label(ctx, item.part, field), value=shown))

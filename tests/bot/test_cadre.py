@@ -241,6 +241,19 @@ async def test_find_with_two_open_consultations_asks_which_list_to_search(harnes
     assert "食品安全协管巡查与信息报告" in h.api.last(CADRE).text
 
 
+async def test_item_card_shows_a_filled_field_its_part_does_not_list(harness):
+    h = harness
+    items = [*ITEMS[:4], DutyItem(Part.WITHDRAWN, "特种设备安全监管", seq=1, category="市场监管",
+                                  receiving_department="县市场监管局", working_mode="发现报告",
+                                  content="乡镇负责日常巡查，发现隐患及时报告")]
+    c, _ = await open_consultation(h, items=items)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "特种设备安全监管")
+    card = h.api.last(CADRE).text
+    assert "<b>具体内容</b>：乡镇负责日常巡查，发现隐患及时报告" in card
+    assert "<b>承接部门</b>：县市场监管局" in card and "上级部门职责" not in card
+
+
 async def test_item_card_shows_every_field_of_its_part_and_the_comment_button_for_cadres(harness):
     h = harness
     c, code = await open_consultation(h)
