@@ -737,13 +737,13 @@ def _comments_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
     s.row(*_headers(locale, "id", "township", "part", "item", "kind", "text", "proposed", "status", "decision",
                     "reply", "replied_at", "pseudonym", "created_at"))
     tz = data.timezone
-    parts = {p: part_label(p, locale) for p in {c.part for c in data.comments}}
+    parts = {p: part_label(p, locale) for p in {_part_of(c) for c in data.comments}}
     kinds = {k: kind_label(k, locale) for k in {c.kind for c in data.comments}}
     statuses = {k: _label("comment-status", k, locale) for k in {c.status for c in data.comments}}
     decisions = {k: decision_label(k, locale) for k in (*DECISIONS, NO_DECISION)}
     local = _LocalTimes(tz)
     s.rows(
-        (c.id, c.township, parts[c.part], c.item_name or _missing_name(c), kinds[c.kind], c.text,
+        (c.id, c.township, parts[_part_of(c)], c.item_name or _missing_name(c), kinds[c.kind], c.text,
          c.proposed_wording, statuses[c.status], decisions[c.decision_key], c.reply,
          local(c.replied_at), c.pseudonym, local(c.created_at))
         for c in data.comments if not c.hidden
@@ -764,6 +764,11 @@ class _LocalTimes:
         if text is None:
             text = self.cache[value] = value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
         return text
+
+
+def _part_of(c: CommentRecord) -> str:
+    """The comment's part: its item's, or the one a missing-item proposal names."""
+    return c.part or (str(c.missing.get("part", "")) if c.missing else "")
 
 
 def _missing_name(c: CommentRecord) -> str:

@@ -286,7 +286,7 @@ def test_comments_sheet_lists_every_comment_not_hidden(data: ConsultationData) -
                             "最低生活保障的申请受理和调查审核", "有效", "部分采纳", "部分修改")
     assert second[11] == pseudonym(KEY, 902) and second[12] == "2026-11-22 12:00"
     assert rows[5][7] == "已撤回"
-    assert rows[6][3] == "河道日常巡查"
+    assert rows[6][2:4] == ("基本履职事项", "河道日常巡查")  # a missing-item proposal: the part it proposes
     assert all("隐藏的意见" not in r for r in rows)
 
 
