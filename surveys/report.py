@@ -46,7 +46,7 @@ from pyexcelerate import Format, Style, Workbook
 from pyexcelerate.Writer import Writer
 
 from surveys.consultation import ended_at, format_local
-from surveys.duty_list import PART_ORDER
+from surveys.duty_list import PART_ORDER, normalize
 from surveys.i18n import DEFAULT_LOCALE, gettext, has
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
 
@@ -1037,10 +1037,17 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     if not data.offlist:
         out.append(_t("feedback.none", locale))
     else:
-        departments = Counter(o.department or "—" for o in data.offlist)
+        # one department typed two ways (full-width brackets, spaces) counts once, under its
+        # most frequent spelling
+        by_key: dict[str, list[OffListRecord]] = {}
+        for o in data.offlist:
+            by_key.setdefault(normalize(o.department) or "—", []).append(o)
+        departments = {Counter(o.department or "—" for o in group).most_common(1)[0][0]: group
+                       for group in by_key.values()}
         out.append(_t("feedback.offlist-count", locale, n=len(data.offlist), departments=len(departments)))
-        for j, (dept, count) in enumerate(sorted(departments.items(), key=lambda kv: (-kv[1], kv[0])), 1):
-            tasks = sorted({_gist(o.task, 40) for o in data.offlist if (o.department or "—") == dept})
+        for j, (dept, group) in enumerate(sorted(departments.items(), key=lambda kv: (-len(kv[1]), kv[0])), 1):
+            count = len(group)
+            tasks = sorted({_gist(o.task, 40) for o in group})
             out.append(_t("feedback.offlist-dept", locale, n=j, department=dept, count=count,
                           tasks=_t("list-sep", locale).join(tasks[:5]) + (_t("etc", locale) if len(tasks) > 5 else "")))
     out.append("")

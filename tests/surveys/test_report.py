@@ -478,3 +478,16 @@ def test_more_than_five_off_list_tasks_of_a_department_end_with_etc(data: Consul
     reports = [OffListRecord("P", "青山镇", "县住建局", f"任务{n}", "上周", "meeting", "", T0) for n in range(7)]
     text = feedback_report(replace(data, offlist=reports))
     assert "县住建局：7 条（任务0、任务1、任务2、任务3、任务4等）" in text
+
+
+def test_feedback_counts_a_department_typed_two_ways_once(data: ConsultationData) -> None:
+    from dataclasses import replace
+
+    from surveys.report import OffListRecord
+
+    reports = [OffListRecord("P", "青山镇", dept, task, "上周", "meeting", "", T0) for dept, task in
+               (("县住建局（城建股）", "任务A"), ("县住建局(城建股)", "任务B"), (" 县住建局（城建股） ", "任务C"),
+                ("县应急局", "任务D"))]
+    text = feedback_report(replace(data, offlist=reports))
+    assert "涉及 2 个部门" in text
+    assert "县住建局（城建股）：3 条（任务A、任务B、任务C）" in text and "县应急局：1 条（任务D）" in text
