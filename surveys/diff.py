@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from surveys.duty_list import ITEM_FIELDS, PART_ORDER, DutyItem, Part, normalize
+from surveys.duty_list import ITEM_FIELDS, PART_FIELDS, PART_ORDER, DutyItem, Part, normalize
 from surveys.i18n import gettext
 
 SUMMARY_LIMIT = 4000
@@ -145,11 +145,14 @@ def diff_lists(old: list[DutyItem], new: list[DutyItem]) -> ListDiff:
         if before is None:
             result.added.append(item)
             continue
+        fields = _COMPARED_FIELDS
         if before.part != item.part:
             result.moved.append(Moved(item.name, before.part, item.part))
+            # a field only one of the two parts has changes with the move itself: not an edit
+            fields = tuple(f for f in fields if f in PART_FIELDS[before.part] and f in PART_FIELDS[item.part])
         changes = {
             f: (getattr(before, f), getattr(item, f))
-            for f in _COMPARED_FIELDS
+            for f in fields
             if not _same(getattr(before, f), getattr(item, f))
         }
         if changes:

@@ -56,6 +56,19 @@ def test_moved_between_parts_with_its_changed_fields() -> None:
     assert data["added"] == [] and data["removed"] == []
 
 
+def test_a_move_does_not_count_the_fields_only_one_of_the_parts_has_as_edits() -> None:
+    before = _item(Part.COOPERATING, "燃气安全检查", seq=1, basis="《城镇燃气管理条例》", county_department="县住建局",
+                   county_duty="监管", content="巡查报告")
+    after = _item(Part.WITHDRAWN, "燃气安全检查", seq=1, basis="《城镇燃气管理条例》", receiving_department="县住建局",
+                  working_mode="部门直接承担")
+    data = diff_lists([before], [after]).to_json()
+    assert data["moved"] == [{"name": "燃气安全检查", "from": "cooperating", "to": "withdrawn"}]
+    assert data["changed"] == []  # county_department, county_duty, content, receiving_department, working_mode
+    edited = _item(Part.WITHDRAWN, "燃气安全检查", seq=1, basis="《燃气条例》", receiving_department="县住建局")
+    assert [c["fields"] for c in diff_lists([before], [edited]).to_json()["changed"]] == [
+        {"basis": {"old": "《城镇燃气管理条例》", "new": "《燃气条例》"}}]
+
+
 def test_changed_fields_ignore_whitespace_and_full_width_punctuation() -> None:
     new = [
         _item(Part.BASIC, "矛盾纠纷排查化解与人民调解", seq=1, basis="《中华人民共和国人民调解法》",
