@@ -623,6 +623,17 @@ async def comments_nav(query: CallbackQuery, callback_data: CommentsCB, ctx: Ctx
     await query.message.edit_text(text, reply_markup=kb)  # type: ignore[union-attr]
 
 
+# Before comments_decide, which takes every other DecideCB press.
+@router.callback_query(ReplyComment.text, DecideCB.filter(F.d == "noreply"))
+async def comments_no_reply(query: CallbackQuery, callback_data: DecideCB, ctx: Ctx, state: FSMContext,
+                            broadcaster: Broadcaster) -> None:
+    if (await state.get_data()).get("k") != callback_data.k:  # the prompt of a comment no longer being answered
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    await query.answer()
+    await _record_decision(query.message, ctx, state, "", broadcaster)  # type: ignore[arg-type]
+
+
 @router.callback_query(DecideCB.filter())
 async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ctx, state: FSMContext) -> None:
     from storage import comments as comments_repo
@@ -649,13 +660,6 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
                                                      DecideCB(k=comment.id, d="noreply"))]])
     await query.message.answer(ctx.t("organizer.reply-ask", decision=ctx.t(f"comment.decision.{d}")),  # type: ignore[union-attr]
                                reply_markup=kb)
-
-
-@router.callback_query(ReplyComment.text, DecideCB.filter(F.d == "noreply"))
-async def comments_no_reply(query: CallbackQuery, ctx: Ctx, state: FSMContext,
-                            broadcaster: Broadcaster) -> None:
-    await query.answer()
-    await _record_decision(query.message, ctx, state, "", broadcaster)  # type: ignore[arg-type]
 
 
 @router.message(ReplyComment.text, F.text & ~F.text.startswith("/"))

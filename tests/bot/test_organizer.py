@@ -384,3 +384,51 @@ async def test_new_says_how_many_more_errors_a_questionnaire_file_has(harness):
     await _upload_questionnaire(h, o, bad)
     reply = h.api.last(ORGANIZER).text
     assert "有错误" in reply and "另有" in reply and visible_units(reply) <= 4096
+
+
+async def test_no_reply_records_the_decision_and_tells_the_cadre(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    prompt = h.api.last(ORGANIZER)
+    await h.feed(o.press(prompt.message_id, _press_label(prompt.reply_markup, "不写答复")))
+    assert h.api.answers()[-1].text is None  # not "this button is no longer valid"
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision == "rejected" and c.reply == ""
+    to_cadre = h.api.texts(CADRE)
+    assert len(to_cadre) == 1 and "不采纳" in to_cadre[0]
+
+
+async def test_the_no_reply_button_of_an_earlier_prompt_answers_no_other_comment(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    first = await _seed_comment(h, cid, "第一条意见")
+    async with h.sessions() as s:
+        township = await s.scalar(sa.select(Township.id))
+        item_id = await s.scalar(sa.select(sa.text("id")).select_from(sa.text("duty_item")).limit(1))
+        second = (await comments_repo.add_comment(s, consultation_id=cid, item_id=item_id, person_id=CADRE,
+                                                  township_id=township, kind="basis", text="第二条意见",
+                                                  now=h.clock.now)).id
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    assert "第一条意见" in card.text
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    prompt_first = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "›")))
+    card2 = h.api.last(ORGANIZER)
+    assert "第二条意见" in card2.text
+    await h.feed(o.press(card2.message_id, _press_label(card2.reply_markup, "不采纳")))
+    # back on the first comment's prompt: its "no reply" must not answer the second comment
+    await h.feed(o.press(prompt_first.message_id, _press_label(prompt_first.reply_markup, "不写答复")))
+    assert h.api.answers()[-1].text == "这个按钮已经失效了。"
+    async with h.sessions() as s:
+        assert (await s.get(Comment, second)).decision is None
+        assert (await s.get(Comment, first)).decision is None
+    assert h.api.texts(CADRE) == []
