@@ -354,7 +354,9 @@ async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state
     if ctx.is_organizer:  # (say, one who tapped the link they just made): it stays unused for the cadre
         invite = await invites.get_invite(ctx.session, command.args or "")
         if invite is not None and invite.role != "organizer":
-            await message.answer(ctx.t("cadre.invite-organizer-keeps"))
+            status = invites.invite_status(invite, ctx.now())
+            await message.answer(ctx.t("cadre.invite-organizer-keeps") if status == "open" else
+                                 ctx.t("cadre.invite-organizer-dead", status=ctx.t(f"invites.cli.status.{status}")))
             return
     invite, reason = await invites.redeem(ctx.session, command.args or "", ctx.person.id, ctx.now())
     if invite is None or reason not in ("ok", "already"):

@@ -642,6 +642,26 @@ async def test_an_organizer_tapping_a_cadre_invite_leaves_it_for_the_cadre(harne
     assert (await _person(h, CADRE)).role == "cadre"
 
 
+async def test_an_organizer_tapping_a_dead_cadre_invite_is_not_told_it_still_works(harness):
+    from tests.bot.conftest import ORGANIZER
+
+    h = harness
+    await open_consultation(h)
+    used = await _invite(h)
+    await h.feed(h.user(CADRE).message(f"/start inv_{used}"))
+    expired = await _invite(h, expires=timedelta(hours=1))
+    revoked = await _invite(h)
+    async with h.sessions() as s:
+        await revoke(s, revoked, h.clock.now)
+        await s.commit()
+    h.clock.advance(hours=2)
+    for code, status in ((used, "已使用"), (expired, "已过期"), (revoked, "已作废")):
+        await h.feed(h.user(ORGANIZER).message(f"/start inv_{code}"))
+        text = h.api.last(ORGANIZER).text
+        assert "仍然有效" not in text and status in text and "/invite" in text, (status, text)
+    assert (await _person(h, ORGANIZER)).role == "resident"  # (an organizer by ORGANIZER_IDS: nothing written)
+
+
 async def test_cancel_in_a_comment_form_says_the_draft_was_dropped(harness):
     h = harness
     c, _ = await open_consultation(h)
