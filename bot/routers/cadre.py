@@ -351,13 +351,20 @@ async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool
 
 @starts.message(CommandStart(deep_link=True, magic=F.args.startswith(invites.PREFIX)))
 async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
-    if ctx.is_organizer:  # (say, one who tapped the link they just made): it stays unused for the cadre
-        invite = await invites.get_invite(ctx.session, command.args or "")
-        if invite is not None and invite.role != "organizer":
-            status = invites.invite_status(invite, ctx.now())
-            await message.answer(ctx.t("cadre.invite-organizer-keeps") if status == "open" else
-                                 ctx.t("cadre.invite-organizer-dead", status=ctx.t(f"invites.cli.status.{status}")))
-            return
+    found = await invites.get_invite(ctx.session, command.args or "")
+    status = invites.invite_status(found, ctx.now()) if found is not None else "unknown"
+    if found is not None and ctx.is_organizer and found.role != "organizer":
+        # (say, one who tapped the link they just made): it stays unused for the cadre
+        await message.answer(ctx.t("cadre.invite-organizer-keeps") if status == "open" else
+                             ctx.t("cadre.invite-organizer-dead", status=ctx.t(f"invites.cli.status.{status}")))
+        return
+    if found is not None and status == "open" and _holds(ctx, found.role, found.township_id):
+        # it would change nothing: it stays unused for whoever it was meant for
+        township = await ctx.session.get(Township, found.township_id) if found.township_id else None
+        already = ctx.t("cadre.invite-organizer-already") if found.role == "organizer" else \
+            ctx.t("cadre.invite-already", township=html.escape(township.name) if township else "")
+        await message.answer(already + "\n\n" + ctx.t("cadre.invite-kept"))
+        return
     invite, reason = await invites.redeem(ctx.session, command.args or "", ctx.person.id, ctx.now())
     if invite is None or reason not in ("ok", "already"):
         await message.answer(ctx.t(f"cadre.invite-{reason}"))
@@ -372,6 +379,13 @@ async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state
         return
     text = ctx.t("cadre.invite-welcome" if reason == "ok" else "cadre.invite-already", township=name)
     await message.answer(text + "\n\n" + ctx.t("cadre.what-you-can-do"))
+
+
+def _holds(ctx: Ctx, role: str, township_id: int | None) -> bool:
+    """Whether the person already is what an invite of this role and township would make them."""
+    if role == "organizer":
+        return ctx.is_organizer
+    return ctx.is_cadre and ctx.person.township_id == township_id
 
 
 # --- /list: browsing -------------------------------------------------------------------------------

@@ -662,6 +662,29 @@ async def test_an_organizer_tapping_a_dead_cadre_invite_is_not_told_it_still_wor
     assert (await _person(h, ORGANIZER)).role == "resident"  # (an organizer by ORGANIZER_IDS: nothing written)
 
 
+async def test_an_invite_tapped_by_someone_who_already_holds_its_role_stays_unused(harness):
+    from tests.bot.conftest import ORGANIZER
+
+    h = harness
+    await open_consultation(h)
+    # an organizer checking the organizer invite they just made
+    for_organizer = await _invite(h, role="organizer")
+    await h.feed(h.user(ORGANIZER).message(f"/start inv_{for_organizer}"))
+    assert "仍然有效" in h.api.last(ORGANIZER).text
+    # a verified cadre of 青山镇 tapping another 青山镇 invite (one meant for a colleague)
+    await _cadre(h)
+    for_colleague = await _invite(h)
+    await h.feed(h.user(CADRE).message(f"/start inv_{for_colleague}"))
+    assert "已经是<b>青山镇</b>的干部" in h.api.last(CADRE).text and "仍然有效" in h.api.last(CADRE).text
+    async with h.sessions() as s:
+        assert (await s.get(Invite, for_organizer)).used_at is None
+        assert (await s.get(Invite, for_colleague)).used_at is None
+    await h.feed(h.user(OTHER_CADRE).message(f"/start inv_{for_colleague}"))
+    assert (await _person(h, OTHER_CADRE)).role == "cadre"
+    await h.feed(h.user(RESIDENT).message(f"/start inv_{for_organizer}"))
+    assert (await _person(h, RESIDENT)).role == "organizer"
+
+
 async def test_cancel_in_a_comment_form_says_the_draft_was_dropped(harness):
     h = harness
     c, _ = await open_consultation(h)
