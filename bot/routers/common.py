@@ -16,6 +16,9 @@ from storage import consultations, people
 from surveys.i18n import LOCALES
 
 router = Router(name="common")
+# one person's business (their data, its deletion, their language): never in a group, where
+# anybody could press the buttons under somebody else's /delete_me
+router.message.filter(F.chat.type == "private")
 
 
 class LangCB(CallbackData, prefix="lang"):
@@ -113,6 +116,7 @@ async def noop(query: CallbackQuery) -> None:
 # Included after every other router: presses nobody recognised (forged or from an old
 # version of the bot) get a short answer instead of a spinning button.
 fallback = Router(name="fallback")
+fallback.message.filter(F.chat.type == "private")  # (a group's commands are mostly for others)
 
 
 @fallback.callback_query()

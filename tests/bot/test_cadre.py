@@ -685,6 +685,27 @@ async def test_an_invite_tapped_by_someone_who_already_holds_its_role_stays_unus
     assert (await _person(h, RESIDENT)).role == "organizer"
 
 
+async def test_personal_data_commands_are_not_answered_in_a_group_chat(harness):
+    """/delete_me, /mydata and the rest are one person's business: in a group the bot
+    answers none of them, so nobody else there can press "delete" under another's prompt."""
+    from datetime import UTC, datetime
+
+    from aiogram.types import Chat, Message, MessageEntity, Update
+
+    h = harness
+    await open_consultation(h)
+    await _cadre(h)
+    other = await _cadre(h, OTHER_CADRE)
+    group = Chat(id=-100123, type="supergroup", title="青山镇干部群")
+    h.api.clear()
+    for n, command in enumerate(("/delete_me", "/mydata", "/help", "/language", "/cancel", "/nonsense")):
+        msg = Message(message_id=50 + n, date=datetime.now(UTC), chat=group, from_user=other.user, text=command,
+                      entities=[MessageEntity(type="bot_command", offset=0, length=len(command))])
+        await h.feed(Update(update_id=other.next_id(), message=msg))
+    assert [c for c in h.api.calls if c.chat_id == group.id] == []
+    assert (await _person(h, OTHER_CADRE)).role == "cadre"
+
+
 async def test_cancel_in_a_comment_form_says_the_draft_was_dropped(harness):
     h = harness
     c, _ = await open_consultation(h)
