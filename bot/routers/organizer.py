@@ -91,6 +91,7 @@ class NewCB(CallbackData, prefix="oc"):
 class AnnounceCB(CallbackData, prefix="oa"):
     c: Num
     send: bool
+    k: str = ""  # the preview's own mark (the end of its broadcast key): an older preview's buttons do nothing
 
 
 class NewConsultation(StatesGroup):
@@ -472,10 +473,12 @@ async def announce_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
         return
     data = await state.get_data()
     count = len(await repo.participants(ctx.session, data["c"]))
-    await state.update_data(text=text, key=f"announce:{data['c']}:{uuid.uuid4().hex[:12]}")
+    mark = uuid.uuid4().hex[:12]
+    await state.update_data(text=text, key=f"announce:{data['c']}:{mark}")
     await state.set_state(Announce.confirm)
-    kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-send", n=count), AnnounceCB(c=data["c"], send=True)),
-                                                _btn(ctx.t("organizer.btn-cancel"), AnnounceCB(c=data["c"], send=False))]])
+    kb = InlineKeyboardMarkup(inline_keyboard=[[
+        _btn(ctx.t("organizer.btn-send", n=count), AnnounceCB(c=data["c"], send=True, k=mark)),
+        _btn(ctx.t("organizer.btn-cancel"), AnnounceCB(c=data["c"], send=False, k=mark))]])
     await message.answer(ctx.t("organizer.announce-preview", n=count) + "\n\n" + text, reply_markup=kb)
 
 
@@ -483,6 +486,9 @@ async def announce_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
 async def announce_confirm(query: CallbackQuery, callback_data: AnnounceCB, ctx: Ctx, state: FSMContext,
                            broadcaster: Broadcaster) -> None:
     data = await state.get_data()
+    if not str(data.get("key", "")).endswith(f":{callback_data.k}"):  # an earlier preview's: the newer one stays
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
     await state.clear()
     await query.answer()
     if not callback_data.send or data.get("c") != callback_data.c or "text" not in data:

@@ -432,3 +432,24 @@ async def test_the_no_reply_button_of_an_earlier_prompt_answers_no_other_comment
         assert (await s.get(Comment, second)).decision is None
         assert (await s.get(Comment, first)).decision is None
     assert h.api.texts(CADRE) == []
+
+
+async def test_the_send_button_of_an_earlier_announcement_preview_does_not_send_a_later_text(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _seed_comment(h, cid)  # CADRE: the one participant
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/announce"))
+    await h.feed(o.message("第一稿：征询还有三天截止。"))
+    first = h.api.last(ORGANIZER)
+    await h.feed(o.message("/announce"))
+    await h.feed(o.message("第二稿：征询延期一周。"))
+    second = h.api.last(ORGANIZER)
+    # the organizer taps "send" under the first preview: what it shows, or nothing, but never the second text
+    await h.feed(o.press(first.message_id, _press_label(first.reply_markup, "发送给")))
+    await wait_background()
+    assert "第二稿：征询延期一周。" not in h.api.texts(CADRE)
+    # the second preview still works
+    await h.feed(o.press(second.message_id, _press_label(second.reply_markup, "发送给")))
+    await wait_background()
+    assert h.api.texts(CADRE).count("第二稿：征询延期一周。") == 1
