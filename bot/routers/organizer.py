@@ -82,10 +82,16 @@ class PickCB(CallbackData, prefix="op"):
 
 class NewTownCB(CallbackData, prefix="on"):
     t: Num  # township id; 0 = done
+    m: str = ""  # the /new it belongs to (its mark in the FSM data): an earlier /new's buttons do nothing
+
+
+def _new_mark() -> str:
+    return uuid.uuid4().hex[:8]
 
 
 class NewCB(CallbackData, prefix="oc"):
     act: str  # default (questionnaire), open, draft, cancel
+    m: str = ""  # as NewTownCB.m
 
 
 class AnnounceCB(CallbackData, prefix="oa"):
@@ -293,7 +299,7 @@ async def _comment_stats(ctx: Ctx, consultation_id: int) -> list[str]:
 @router.message(Command("new"))
 async def new_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     await state.set_state(NewConsultation.title)
-    await state.set_data({})
+    await state.set_data({"m": _new_mark()})
     await message.answer(ctx.t("organizer.new-title"))
 
 
@@ -305,7 +311,7 @@ async def new_title(message: Message, ctx: Ctx, state: FSMContext) -> None:
         return
     await state.update_data(title=title, townships=[])
     await state.set_state(NewConsultation.townships)
-    text, kb = await _townships_screen(ctx, [])
+    text, kb = await _townships_screen(ctx, [], (await state.get_data()).get("m", ""))
     await message.answer(text, reply_markup=kb)
 
 
@@ -319,20 +325,30 @@ async def _townships_with_lists(ctx: Ctx) -> list[tuple[Township, DutyListRow]]:
     return out
 
 
-async def _townships_screen(ctx: Ctx, chosen: list[int]) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _townships_screen(ctx: Ctx, chosen: list[int], mark: str) -> tuple[str, InlineKeyboardMarkup | None]:
     options = await _townships_with_lists(ctx)
     if not options:
         return ctx.t("organizer.new-no-lists"), None
     rows = [[_btn(("☑ " if t.id in chosen else "☐ ") + ctx.t("organizer.township-version", township=t.name,
-                                                             version=row.version), NewTownCB(t=t.id))]
+                                                             version=row.version), NewTownCB(t=t.id, m=mark))]
             for t, row in options[:40]]
-    rows.append([_btn(ctx.t("organizer.btn-done", n=len(chosen)), NewTownCB(t=0))])
+    rows.append([_btn(ctx.t("organizer.btn-done", n=len(chosen)), NewTownCB(t=0, m=mark))])
     return ctx.t("organizer.new-townships"), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+async def _same_new(query: CallbackQuery, ctx: Ctx, data: dict[str, Any], mark: str) -> bool:
+    """Whether a press is on the screens of the /new in progress (else it is refused)."""
+    if data.get("m", "") == mark:
+        return True
+    await query.answer(ctx.t("error.stale-button"), show_alert=True)
+    return False
 
 
 @router.callback_query(NewConsultation.townships, NewTownCB.filter())
 async def new_township(query: CallbackQuery, callback_data: NewTownCB, ctx: Ctx, state: FSMContext) -> None:
     data = await state.get_data()
+    if not await _same_new(query, ctx, data, callback_data.m):
+        return
     chosen: list[int] = list(data.get("townships", []))
     if callback_data.t == 0:
         if not chosen:
@@ -340,7 +356,7 @@ async def new_township(query: CallbackQuery, callback_data: NewTownCB, ctx: Ctx,
             return
         await query.answer()
         await state.set_state(NewConsultation.questionnaire)
-        kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-default-q"), NewCB(act="default"))]])
+        kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-default-q"), NewCB(act="default", m=callback_data.m))]])
         await query.message.edit_text(ctx.t("organizer.new-questionnaire"), reply_markup=kb)  # type: ignore[union-attr]
         return
     if callback_data.t not in {t.id for t, _ in await _townships_with_lists(ctx)}:
@@ -352,12 +368,14 @@ async def new_township(query: CallbackQuery, callback_data: NewTownCB, ctx: Ctx,
         chosen.append(callback_data.t)
     await state.update_data(townships=chosen)
     await query.answer()
-    text, kb = await _townships_screen(ctx, chosen)
+    text, kb = await _townships_screen(ctx, chosen, callback_data.m)
     await query.message.edit_text(text, reply_markup=kb)  # type: ignore[union-attr]
 
 
 @router.callback_query(NewConsultation.questionnaire, NewCB.filter(F.act == "default"))
-async def new_default_questionnaire(query: CallbackQuery, ctx: Ctx, state: FSMContext) -> None:
+async def new_default_questionnaire(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, state: FSMContext) -> None:
+    if not await _same_new(query, ctx, await state.get_data(), callback_data.m):
+        return
     await state.update_data(questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"))
     await state.set_state(NewConsultation.deadline)
     await query.answer()
@@ -411,9 +429,9 @@ async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
     data = await state.get_data()
     names = [t.name for t, _ in await _townships_with_lists(ctx) if t.id in data["townships"]]
     kb = InlineKeyboardMarkup(inline_keyboard=[
-        [_btn(ctx.t("organizer.btn-create-open"), NewCB(act="open"))],
-        [_btn(ctx.t("organizer.btn-create-draft"), NewCB(act="draft")),
-         _btn(ctx.t("organizer.btn-cancel"), NewCB(act="cancel"))],
+        [_btn(ctx.t("organizer.btn-create-open"), NewCB(act="open", m=data.get("m", "")))],
+        [_btn(ctx.t("organizer.btn-create-draft"), NewCB(act="draft", m=data.get("m", ""))),
+         _btn(ctx.t("organizer.btn-cancel"), NewCB(act="cancel", m=data.get("m", "")))],
     ])
     await message.answer(ctx.t("organizer.new-confirm", title=html.escape(data["title"]),
                                townships="、".join(html.escape(n) for n in names),
@@ -425,6 +443,8 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
     from datetime import datetime
 
     data = await state.get_data()
+    if not await _same_new(query, ctx, data, callback_data.m):
+        return
     await state.clear()
     if callback_data.act == "cancel":
         await query.answer()

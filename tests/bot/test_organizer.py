@@ -453,3 +453,34 @@ async def test_the_send_button_of_an_earlier_announcement_preview_does_not_send_
     await h.feed(o.press(second.message_id, _press_label(second.reply_markup, "发送给")))
     await wait_background()
     assert h.api.texts(CADRE).count("第二稿：征询延期一周。") == 1
+
+
+async def test_the_create_button_of_an_earlier_new_does_not_create_the_later_one(harness):
+    h = harness
+    from storage.lists import save_list
+
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await s.commit()
+    o = h.user(ORGANIZER)
+
+    async def to_confirm(title: str):
+        await h.feed(o.message("/new"))
+        await h.feed(o.message(title))
+        screen = h.api.last(ORGANIZER)
+        await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
+        await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+        await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+        await h.feed(o.message("2026-12-20 18:00"))
+        confirm = h.api.last(ORGANIZER)
+        assert title in confirm.text
+        return confirm
+
+    first = await to_confirm("第一次的标题")
+    second = await to_confirm("第二次的标题")
+    await h.feed(o.press(first.message_id, _press_label(first.reply_markup, "创建并开始征询")))
+    async with h.sessions() as s:
+        assert (await s.scalars(sa.select(Consultation.title))).all() == []
+    await h.feed(o.press(second.message_id, _press_label(second.reply_markup, "创建并开始征询")))
+    async with h.sessions() as s:
+        assert (await s.scalars(sa.select(Consultation.title))).all() == ["第二次的标题"]
