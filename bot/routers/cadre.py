@@ -372,7 +372,9 @@ async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state
     await ctx.commit()
     if message.bot is not None:
         await set_person_commands(message.bot, ctx.person.id, invite.role)
-    township = await ctx.session.get(Township, invite.township_id) if invite.township_id else None
+    # "already": this person used this invite before, and may have moved to another township since
+    township_id = ctx.person.township_id if reason == "already" and ctx.is_cadre else invite.township_id
+    township = await ctx.session.get(Township, township_id) if township_id else None
     name = html.escape(township.name) if township else ""
     if invite.role == "organizer":
         await message.answer(ctx.t("cadre.invite-welcome-organizer"))

@@ -706,6 +706,20 @@ async def test_personal_data_commands_are_not_answered_in_a_group_chat(harness):
     assert (await _person(h, OTHER_CADRE)).role == "cadre"
 
 
+async def test_a_cadre_moved_to_another_township_is_not_told_they_are_still_a_cadre_of_the_old_one(harness):
+    h = harness
+    await open_consultation(h)
+    await open_consultation(h, township="绿水乡")
+    old = await _invite(h)
+    u = h.user(CADRE)
+    await h.feed(u.message(f"/start inv_{old}"))
+    await h.feed(u.message(f"/start inv_{await _invite(h, '绿水乡')}"))
+    assert "绿水乡" in h.api.last(CADRE).text
+    await h.feed(u.message(f"/start inv_{old}"))  # the first link again
+    text = h.api.last(CADRE).text
+    assert "绿水乡" in text and "青山镇" not in text, text
+
+
 async def test_cancel_in_a_comment_form_says_the_draft_was_dropped(harness):
     h = harness
     c, _ = await open_consultation(h)
