@@ -705,7 +705,8 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         await _deny_press(query, ctx)
         return
     if a == "s":  # no proposed wording: the comment is already saved
-        if await state.get_state() == CommentForm.wording.state:
+        asked = int((await state.get_data()).get("cw") or 0)
+        if await state.get_state() == CommentForm.wording.state and asked == comment.id:  # (not a later one's)
             await state.set_state(None)
         await query.answer()
         await _edit(query, ctx.t("cadre.saved-no-wording"), _after_comment_kb(ctx, comment))

@@ -318,6 +318,20 @@ async def test_skipping_the_proposed_wording_keeps_the_comment(harness):
     assert comment.text == "同意收回" and comment.proposed_wording == ""
 
 
+async def test_skipping_an_earlier_comments_wording_keeps_the_later_ones_prompt(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "同意收回")
+    first = h.api.last(CADRE)  # "saved; the proposed wording?" with its skip button
+    await _comment(h, u, c, "矛盾纠纷排查化解与人民调解", "表述不清", "表述太笼统")
+    await h.feed(u.press(first.message_id, _data(first.reply_markup, "跳过")))
+    await h.feed(u.message("矛盾纠纷排查化解和人民调解工作"))  # the wording asked for the second comment
+    assert "已保存建议的表述" in h.api.last(CADRE).text
+    first_comment, second_comment = await _comments(h)
+    assert first_comment.proposed_wording == "" and second_comment.proposed_wording == "矛盾纠纷排查化解和人民调解工作"
+
+
 async def test_edit_and_withdraw_own_comment_from_mycomments(harness):
     h = harness
     c, _ = await open_consultation(h)
