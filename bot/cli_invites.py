@@ -101,6 +101,9 @@ def list_(as_json: bool = typer.Option(False, "--json"),
     """All invites, newest first, with their status."""
     ensure_schema()
     data = run_async(_list(township))
+    if data is None:
+        _fail(_t("invites.cli.no-township", township=township))
+        return
     if as_json:
         typer.echo(json.dumps(data, ensure_ascii=False, indent=2))
         return
@@ -115,7 +118,8 @@ def list_(as_json: bool = typer.Option(False, "--json"),
                    f"{_t('invites.cli.status.' + row['status'])}\t{expires}\t{row['url']}")
 
 
-async def _list(township: str | None) -> list[dict]:
+async def _list(township: str | None) -> list[dict] | None:
+    """The invites (of the township, when named), or None when no township has that name."""
     from bot.cli_consultations import bot_username
     from bot.db import database
     from storage.invites import invite_link, invite_status, list_invites
@@ -128,7 +132,7 @@ async def _list(township: str | None) -> list[dict]:
         if township:
             row = await get_township(session, township)
             if row is None:
-                return []
+                return None
             township_id = row.id
         return [{
             "code": invite.code, "role": invite.role, "township": name, "status": invite_status(invite, now),

@@ -96,3 +96,10 @@ def test_bad_options_are_refused_clearly(cli_db) -> None:
     bad_role = runner.invoke(_app(), ["invites", "create", "--township", "青山镇", "--role", "king"])
     assert bad_role.exit_code == 2
     assert json.loads(runner.invoke(_app(), ["invites", "list", "--json"]).stdout) == []
+
+
+def test_list_of_an_unknown_township_says_so_instead_of_no_invites(cli_db) -> None:
+    runner.invoke(_app(), ["invites", "create", "--township", "青山镇"])
+    result = runner.invoke(_app(), ["invites", "list", "--township", "青山乡"])  # a typo
+    assert result.exit_code == 1
+    assert "没有找到乡镇“青山乡”" in result.output and "还没有邀请" not in result.output
