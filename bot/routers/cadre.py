@@ -442,6 +442,9 @@ async def item_card(query: CallbackQuery, callback_data: ItemCB, ctx: Ctx, state
     if found is None:
         await _deny_press(query, ctx)
         return
+    if await state.get_state() == CommentForm.text.state:  # back from the comment's text: it is dropped
+        await state.set_state(None)
+        await state.update_data(cmt={})
     find = (await state.get_data()).get("cfind") or {}
     text, kb = await _card_screen(ctx, *found, from_find=bool(callback_data.f), find_page=int(find.get("n", 0)))
     await query.answer()

@@ -332,6 +332,19 @@ async def test_skipping_an_earlier_comments_wording_keeps_the_later_ones_prompt(
     assert first_comment.proposed_wording == "" and second_comment.proposed_wording == "矛盾纠纷排查化解和人民调解工作"
 
 
+async def test_back_from_the_comment_text_prompt_drops_the_comment(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "特种设备安全监管")
+    await _tap(h, u, "✍️ 提意见")
+    await _tap(h, u, "其他")
+    assert "请直接输入您的意见" in h.api.last(CADRE).text
+    await _tap(h, u, "« 返回事项")  # changed their mind
+    await h.feed(u.message("好的，谢谢"))  # a later message is not a comment on that item
+    assert await _comments(h) == []
+
+
 async def test_edit_and_withdraw_own_comment_from_mycomments(harness):
     h = harness
     c, _ = await open_consultation(h)
