@@ -696,6 +696,8 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         return
     a, m = callback_data.a, callback_data.m
     if a == "l":
+        if await state.get_state() == CommentForm.edit.state:  # back from an edit: the comment stays as it was
+            await state.set_state(None)
         text, kb = await _mine_screen(ctx, callback_data.n, callback_data.i)
         await query.answer()
         await _edit(query, text, kb)

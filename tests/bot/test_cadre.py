@@ -345,6 +345,20 @@ async def test_back_from_the_comment_text_prompt_drops_the_comment(harness):
     assert await _comments(h) == []
 
 
+async def test_back_from_editing_a_comment_keeps_its_text(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "同意收回")
+    await _tap(h, u, "跳过")
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改")
+    await _tap(h, u, "« 返回我的意见")  # changed their mind
+    await h.feed(u.message("好的"))
+    [comment] = await _comments(h)
+    assert comment.text == "同意收回"
+
+
 async def test_edit_and_withdraw_own_comment_from_mycomments(harness):
     h = harness
     c, _ = await open_consultation(h)
