@@ -345,6 +345,19 @@ async def test_back_from_the_comment_text_prompt_drops_the_comment(harness):
     assert await _comments(h) == []
 
 
+async def test_moving_on_to_another_item_ends_the_proposed_wording_prompt(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "同意收回")
+    assert "表述" in h.api.last(CADRE).text  # asked for a proposed wording
+    i = await _item_id(h, "矛盾纠纷排查化解与人民调解")
+    await h.feed(u.press(1, ItemCB(c=c, i=i).pack()))  # moves on (a card from an earlier list) without answering
+    await h.feed(u.message("这项没问题"))
+    [comment] = await _comments(h)
+    assert comment.proposed_wording == ""
+
+
 async def test_back_from_editing_a_comment_keeps_its_text(harness):
     h = harness
     c, _ = await open_consultation(h)
