@@ -640,10 +640,12 @@ async def do_comments(message: Message, ctx: Ctx, c: Consultation, state: FSMCon
 
 
 @router.callback_query(CommentsCB.filter())
-async def comments_nav(query: CallbackQuery, callback_data: CommentsCB, ctx: Ctx) -> None:
+async def comments_nav(query: CallbackQuery, callback_data: CommentsCB, ctx: Ctx, state: FSMContext) -> None:
     if await ctx.session.get(Consultation, callback_data.c) is None:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
+    if await state.get_state() == ReplyComment.text.state:  # on to another card: no reply is pending any more
+        await state.clear()
     await query.answer()
     text, kb = await _comment_card(ctx, callback_data.c, callback_data.f, callback_data.i)
     await query.message.edit_text(text, reply_markup=kb)  # type: ignore[union-attr]

@@ -484,3 +484,26 @@ async def test_the_create_button_of_an_earlier_new_does_not_create_the_later_one
     await h.feed(o.press(second.message_id, _press_label(second.reply_markup, "创建并开始征询")))
     async with h.sessions() as s:
         assert (await s.scalars(sa.select(Consultation.title))).all() == ["第二次的标题"]
+
+
+async def test_a_reply_typed_after_moving_to_another_comment_does_not_answer_the_first(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    first = await _seed_comment(h, cid, "第一条意见")
+    async with h.sessions() as s:
+        township = await s.scalar(sa.select(Township.id))
+        item_id = await s.scalar(sa.select(sa.text("id")).select_from(sa.text("duty_item")).limit(1))
+        await comments_repo.add_comment(s, consultation_id=cid, item_id=item_id, person_id=CADRE,
+                                        township_id=township, kind="basis", text="第二条意见", now=h.clock.now)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "›")))  # on to the second comment
+    assert "第二条意见" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("依据已补充"))  # meant for the second comment, which has no decision chosen
+    async with h.sessions() as s:
+        c = await s.get(Comment, first)
+        assert c.decision is None and c.reply == ""
+    assert h.api.texts(CADRE) == []
