@@ -84,7 +84,7 @@ async def _with_scheduler(runtime: Any, serve: Coroutine[Any, Any, None]) -> Non
 #: A worker that exits sooner than this after its start failed to start (bad settings, a
 #: database that is not there): after FAILED_STARTS such exits in a row the supervisor
 #: stops, rather than restart it twice a second for ever while systemd shows it running.
-STARTUP_GRACE = 10.0
+STARTUP_GRACE = 30.0  # generous: a loaded host takes seconds just to import the bot
 FAILED_STARTS = 3
 
 
