@@ -656,20 +656,22 @@ async def _mine_screen(ctx: Ctx, page: int, item_id: int = 0) -> tuple[str, Inli
             names[comment.item_id] = row.name if row else "?"
         if comment.consultation_id not in consultations:
             consultations[comment.consultation_id] = await ctx.session.get(Consultation, comment.consultation_id)
+    # Every field shortened, so a page of the longest comments, wordings and answers fits one
+    # message (the answer in full reached the cadre in a message of its own).
     blocks = [ctx.t("cadre.mine-title", n=len(comments), page=page + 1, pages=pages)]
     rows: list[list[InlineKeyboardButton]] = []
     for comment in shown:
         if comment.item_id is not None:
-            target = ctx.t("cadre.mine-item", name=html.escape(names[comment.item_id]))
+            target = ctx.t("cadre.mine-item", name=html.escape(_short(names[comment.item_id], 80)))
         else:
-            target = ctx.t("cadre.mine-missing", name=html.escape(str(comment.missing.get("name", ""))))
+            target = ctx.t("cadre.mine-missing", name=html.escape(_short(str(comment.missing.get("name", "")), 80)))
         lines = [ctx.t("cadre.mine-head", id=comment.id, status=ctx.t(f"cadre.status.{cm.comment_status(comment)}"),
                        kind=ctx.t(f"comment.kind.{comment.kind}")),
-                 target, ctx.t("cadre.mine-text", text=html.escape(_short(comment.text, 300)))]
+                 target, ctx.t("cadre.mine-text", text=html.escape(_short(comment.text, 250)))]
         if comment.proposed_wording:
-            lines.append(ctx.t("cadre.mine-wording", text=html.escape(_short(comment.proposed_wording, 300))))
+            lines.append(ctx.t("cadre.mine-wording", text=html.escape(_short(comment.proposed_wording, 150))))
         if comment.decision is not None:
-            lines.append(ctx.t("cadre.mine-reply", text=html.escape(comment.reply or "—")))
+            lines.append(ctx.t("cadre.mine-reply", text=html.escape(_short(comment.reply, 200) or "—")))
         blocks.append("\n".join(lines))
         if cm.edit_refusal(comment, ctx.person.id, consultations[comment.consultation_id], ctx.now()) is None:
             rows.append([_btn(ctx.t("cadre.btn-edit", id=comment.id), MineCB(a="e", m=comment.id or 0)),
