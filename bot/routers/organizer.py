@@ -560,6 +560,10 @@ class DecideCB(CallbackData, prefix="od"):
     i: Num = 0
 
 
+CARD_NAME = 200  # an item's or proposal's name, a category, on a comment card
+CARD_FIELD = 600  # a proposed wording, a basis, the answer
+
+
 class ReplyComment(StatesGroup):
     text = State()
 
@@ -599,24 +603,27 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
     k = items[i]
     item = await ctx.session.get(DutyItemRow, k.item_id) if k.item_id else None
     township = await ctx.session.get(Township, k.township_id)
+    # The comment's own text in full; what surrounds it shortened, so the card of the
+    # longest fields fits one message with its answer and hidden mark.
     if item is not None:
-        subject = ctx.t("organizer.comment-item", part=ctx.t(f"part.{item.part}"), name=html.escape(item.name))
+        subject = ctx.t("organizer.comment-item", part=ctx.t(f"part.{item.part}"),
+                        name=html.escape(fit_plain(item.name, CARD_NAME)))
     else:
         m = k.missing or {}
-        subject = ctx.t("organizer.comment-missing", name=html.escape(str(m.get("name", ""))))
+        subject = ctx.t("organizer.comment-missing", name=html.escape(fit_plain(str(m.get("name", "")), CARD_NAME)))
         part = ctx.t(f"part.{m['part']}") if m.get("part") in ("basic", "cooperating", "withdrawn") else "—"
         subject += "\n" + ctx.t("organizer.comment-missing-details", part=part,
-                                 category=html.escape(str(m.get("category") or "—")),
-                                 basis=html.escape(str(m.get("basis") or "—")))
+                                 category=html.escape(fit_plain(str(m.get("category") or "—"), CARD_NAME)),
+                                 basis=html.escape(fit_plain(str(m.get("basis") or "—"), CARD_FIELD)))
     status = ctx.t(f"comment.decision.{k.decision}") if k.decision else ctx.t("comment.decision.open")
     lines = [ctx.t("organizer.comment-head", n=i + 1, total=len(items), id=k.id), subject,
              ctx.t("organizer.comment-meta", township=html.escape(township.name if township else ""),
                    kind=ctx.t(f"comment.kind.{k.kind}"), status=status),
              "", html.escape(k.text)]
     if k.proposed_wording:
-        lines.append(ctx.t("organizer.comment-wording", text=html.escape(k.proposed_wording)))
+        lines.append(ctx.t("organizer.comment-wording", text=html.escape(fit_plain(k.proposed_wording, CARD_FIELD))))
     if k.reply:
-        lines.append(ctx.t("organizer.comment-reply", text=html.escape(k.reply)))
+        lines.append(ctx.t("organizer.comment-reply", text=html.escape(fit_plain(k.reply, CARD_FIELD))))
     if k.hidden:
         lines.append(ctx.t("organizer.comment-hidden"))
     rows = [[_btn(ctx.t(f"report.decision.{d}"), DecideCB(k=k.id, d=d, f=f, i=i)) for d in ("adopted", "partly", "rejected")],

@@ -11,8 +11,9 @@ import sqlalchemy as sa
 from bot.routers.organizer import DecideCB, InviteCB, PickCB, wait_background
 from bot.testing import buttons
 from storage import comments as comments_repo
-from storage.models import Comment, Consultation, Invite, Person, Township
+from storage.models import Comment, Consultation, DutyItemRow, Invite, Person, Township
 from surveys.consultation import Status
+from surveys.duty_list import DutyItem, Part
 from tests.bot.conftest import ITEMS, ORGANIZER, open_consultation
 
 RESIDENT = 5101
@@ -507,3 +508,36 @@ async def test_a_reply_typed_after_moving_to_another_comment_does_not_answer_the
         c = await s.get(Comment, first)
         assert c.decision is None and c.reply == ""
     assert h.api.texts(CADRE) == []
+
+
+async def test_a_comment_card_of_the_longest_fields_keeps_the_whole_comment_the_answer_and_the_hidden_mark(harness):
+    from bot.limits import visible_units
+    from storage.comments import MAX_TEXT
+
+    h = harness
+    long_name = "防汛抗旱、森林防灭火的预警转移和先期处置" * 10  # 200 characters, as imported drafts can hold
+    cid, _ = await open_consultation(h, items=[*ITEMS, DutyItem(Part.BASIC, long_name, seq=9, category="应急管理")])
+    async with h.sessions() as s:
+        township = await s.scalar(sa.select(Township.id))
+        s.add(Person(id=CADRE, first_name="干部", role="cadre", township_id=township))
+        item_id = await s.scalar(sa.select(DutyItemRow.id).where(DutyItemRow.name == long_name))
+        on_item = await comments_repo.add_comment(
+            s, consultation_id=cid, item_id=item_id, person_id=CADRE, township_id=township, kind="wording",
+            text="意" * (MAX_TEXT - 1) + "尾", proposed_wording="表" * MAX_TEXT, now=h.clock.now)
+        missing = await comments_repo.add_comment(
+            s, consultation_id=cid, item_id=None, person_id=CADRE, township_id=township, kind="missing",
+            text="因" * (MAX_TEXT - 1) + "尾", now=h.clock.now,
+            missing={"name": "河" * 200, "part": "basic", "category": "类" * 100, "basis": "据" * MAX_TEXT})
+        for k in (on_item, missing):
+            await comments_repo.answer_comment(s, k.id, "rejected", "答" * MAX_TEXT, ORGANIZER, h.clock.now)
+        await comments_repo.hide_comment(s, on_item.id)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/comments {cid}"))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "全部")))
+    cards = [h.api.last(ORGANIZER).text]
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "›")))
+    cards.append(h.api.last(ORGANIZER).text)
+    for card in cards:
+        assert visible_units(card) <= 4096 and "尾" in card and "答复：答答" in card  # the comment in full
+    assert "已隐藏" in cards[0]
