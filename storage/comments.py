@@ -39,7 +39,8 @@ For the organizer (withdrawn comments are never included; hidden ones only on re
   stay visible to their author but leave the console and the reports.
 - `comment_counts_by_kind(session, consultation_id, township_id=None, include_hidden=False) -> dict[kind, n]`
 - `decision_counts(session, consultation_id, include_hidden=False) -> dict["open"|decision, n]`
-- `most_commented_items(session, consultation_id, limit=10) -> list[(item_id, item name, count)]`
+- `most_commented_items(session, consultation_id, limit=10) -> list[(part, item name, count)]` (an item
+  of every township's list counted together, as the digest does)
 
 Off-list reports:
 
@@ -68,6 +69,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Comment, Consultation, ConsultationTownship, DutyItemRow, OffListReport
 from surveys.consultation import Status, Window, window
+from surveys.duty_list import PART_ORDER
 
 KINDS: tuple[str, ...] = ("to_cooperating", "to_basic", "withdraw", "basis", "wording", "other")
 _ALREADY = {"cooperating": "to_cooperating", "basic": "to_basic", "withdrawn": "withdraw"}
@@ -283,14 +285,17 @@ async def decision_counts(session: AsyncSession, consultation_id: int, include_h
 
 
 async def most_commented_items(session: AsyncSession, consultation_id: int,
-                               limit: int = 10) -> list[tuple[int, str, int]]:
+                               limit: int = 10) -> list[tuple[str, str, int]]:
+    """The items with most active comments, an item of every township's list counted together
+    (by part and name, as the digest and the reports do; ties in part order, then by name)."""
     n = sa.func.count(Comment.id).label("n")
-    query = _visible(select(Comment.item_id, DutyItemRow.name, n)
+    query = _visible(select(DutyItemRow.part, DutyItemRow.name, n)
                      .join(DutyItemRow, DutyItemRow.id == Comment.item_id)
                      .where(Comment.consultation_id == consultation_id), False)
-    rows = (await session.execute(query.group_by(Comment.item_id, DutyItemRow.name)
-                                  .order_by(n.desc(), Comment.item_id).limit(limit))).all()
-    return [(item_id, name, count) for item_id, name, count in rows]
+    rows = (await session.execute(query.group_by(DutyItemRow.part, DutyItemRow.name))).all()
+    parts = [p.value for p in PART_ORDER]
+    ranked = sorted(rows, key=lambda r: (-r.n, parts.index(r.part) if r.part in parts else len(parts), r.name))
+    return [(part, name, count) for part, name, count in ranked[:limit]]
 
 
 # --- off-list reports ----------------------------------------------------------------------

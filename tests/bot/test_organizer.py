@@ -541,3 +541,35 @@ async def test_a_comment_card_of_the_longest_fields_keeps_the_whole_comment_the_
     for card in cards:
         assert visible_units(card) <= 4096 and "尾" in card and "答复：答答" in card  # the comment in full
     assert "已隐藏" in cards[0]
+
+
+async def test_stats_count_an_item_of_every_townships_list_together_as_the_digest_does(harness):
+    from storage.consultations import create_consultation, set_status
+    from storage.lists import save_list
+
+    h = harness
+    async with h.sessions() as s:
+        rows = [await save_list(s, name, ITEMS) for name in ("青山镇", "绿水乡")]
+        c = await create_consultation(s, title="两镇征询", questionnaire="", list_ids=[r.id for r in rows],
+                                      closes_at=h.clock.now + timedelta(days=5))
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        for n, (row, name) in enumerate([(rows[0], ITEMS[0].name), (rows[0], ITEMS[0].name),
+                                         (rows[1], ITEMS[0].name), (rows[1], ITEMS[0].name),
+                                         (rows[0], ITEMS[2].name), (rows[0], ITEMS[2].name),
+                                         (rows[0], ITEMS[2].name)]):
+            item_id = await s.scalar(sa.select(DutyItemRow.id).where(DutyItemRow.list_id == row.id,
+                                                                     DutyItemRow.name == name))
+            s.add(Person(id=CADRE + n, first_name="干部", role="cadre", township_id=row.township_id))
+            await comments_repo.add_comment(s, consultation_id=c.id, item_id=item_id, person_id=CADRE + n,
+                                            township_id=row.township_id, kind="basis", text="依据有误",
+                                            now=h.clock.now)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/stats {c.id}"))
+    stats = h.api.last(ORGANIZER).text
+    await h.feed(o.message(f"/digest {c.id}"))
+    digest = h.api.last(ORGANIZER, "sendMessage").text
+    assert f"{ITEMS[0].name}：4 条" in digest and f"{ITEMS[2].name}：3 条" in digest
+    top = stats[stats.index("意见最多的事项"):]
+    assert f"{ITEMS[0].name}（4 条）" in top and f"{ITEMS[2].name}（3 条）" in top
+    assert top.count(ITEMS[0].name) == 1 and top.index(ITEMS[0].name) < top.index(ITEMS[2].name)
