@@ -580,7 +580,9 @@ async def _filtered(ctx: Ctx, c: int, f: str) -> list[Any]:
         kw["township_id"] = int(f[1:])
     elif f.startswith("i") and as_id(f[1:]) is not None:
         kw["item_id"] = int(f[1:])
-    return await comments_repo.comments_for(ctx.session, c, include_hidden=True, **kw)
+    # Hidden comments stay within reach for audit (and to unhide them), but not in the queue of
+    # those to answer: the reports count them nowhere, nor among the unanswered.
+    return await comments_repo.comments_for(ctx.session, c, include_hidden=f != "u", **kw)
 
 
 async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKeyboardMarkup]:

@@ -573,3 +573,76 @@ async def test_stats_count_an_item_of_every_townships_list_together_as_the_diges
     top = stats[stats.index("意见最多的事项"):]
     assert f"{ITEMS[0].name}（4 条）" in top and f"{ITEMS[2].name}（3 条）" in top
     assert top.count(ITEMS[0].name) == 1 and top.index(ITEMS[0].name) < top.index(ITEMS[2].name)
+
+
+
+
+
+async def test_answering_without_a_reply_stores_the_decision_and_tells_the_cadre(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    ask = h.api.last(ORGANIZER)
+    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "不写答复")))
+    assert "失效" not in (h.api.answers()[-1].text or "")
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision == "rejected" and c.reply == "" and c.replied_by == ORGANIZER
+    to_cadre = h.api.texts(CADRE)
+    assert len(to_cadre) == 1 and "不采纳" in to_cadre[0] and "答复：（无）" in to_cadre[0]
+    assert any("已保存：不采纳" in t for t in h.api.texts(ORGANIZER))
+
+
+async def test_no_reply_on_the_prompt_of_a_comment_left_for_another_answers_neither(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    first = await _seed_comment(h, cid, "第一条")
+    async with h.sessions() as s:
+        township = (await s.get(Comment, first)).township_id
+        second = (await comments_repo.add_comment(s, consultation_id=cid, item_id=None, person_id=CADRE,
+                                                  township_id=township, kind="missing", text="第二条",
+                                                  missing={"name": "河道巡查"}, now=h.clock.now)).id
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    assert f"#{first}" in card.text
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    first_prompt = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "›")))
+    card = h.api.last(ORGANIZER)
+    assert f"#{second}" in card.text
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    await h.feed(o.press(first_prompt.message_id, _press_label(first_prompt.reply_markup, "不写答复")))
+    assert "失效" in (h.api.answers()[-1].text or "")
+    async with h.sessions() as s:
+        assert (await s.get(Comment, first)).decision is None and (await s.get(Comment, second)).decision is None
+
+
+async def test_a_hidden_comment_leaves_the_unanswered_queue_and_stays_under_all(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    rude = await _seed_comment(h, cid, "骂人的话")
+    async with h.sessions() as s:
+        township = (await s.get(Comment, rude)).township_id
+        await comments_repo.add_comment(s, consultation_id=cid, item_id=None, person_id=CADRE, township_id=township,
+                                        kind="missing", text="村里常年要做", missing={"name": "河道巡查"},
+                                        now=h.clock.now)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    assert card.text.startswith("意见 1/2") and "骂人的话" in card.text
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "隐藏")))
+    card = h.api.last(ORGANIZER)
+    assert card.text.startswith("意见 1/1") and "河道巡查" in card.text  # as many as the reports count unanswered
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "全部")))
+    card = h.api.last(ORGANIZER)
+    assert card.text.startswith("意见 1/2") and "骂人的话" in card.text and "已隐藏" in card.text
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "取消隐藏")))
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "未答复")))
+    assert h.api.last(ORGANIZER).text.startswith("意见 1/2")
