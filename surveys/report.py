@@ -740,11 +740,12 @@ def _comments_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
     parts = {p: part_label(p, locale) for p in {_part_of(c) for c in data.comments}}
     kinds = {k: kind_label(k, locale) for k in {c.kind for c in data.comments}}
     statuses = {k: _label("comment-status", k, locale) for k in {c.status for c in data.comments}}
+    # a withdrawn comment awaits no answer: no decision, so the rows 未答复 are those the summary counts
     decisions = {k: decision_label(k, locale) for k in (*DECISIONS, NO_DECISION)}
     local = _LocalTimes(tz)
     s.rows(
         (c.id, c.township, parts[_part_of(c)], c.item_name or _missing_name(c), kinds[c.kind], c.text,
-         c.proposed_wording, statuses[c.status], decisions[c.decision_key], c.reply,
+         c.proposed_wording, statuses[c.status], decisions[c.decision_key] if c.status != WITHDRAWN else None, c.reply,
          local(c.replied_at), c.pseudonym, local(c.created_at))
         for c in data.comments if not c.hidden
     )

@@ -290,6 +290,18 @@ def test_comments_sheet_lists_every_comment_not_hidden(data: ConsultationData) -
     assert all("隐藏的意见" not in r for r in rows)
 
 
+def test_a_withdrawn_comment_has_no_decision_so_the_unanswered_rows_are_those_the_summary_counts(
+        data: ConsultationData) -> None:
+    book = sheets(data)
+    rows = book["意见"]
+    withdrawn = [r for r in rows[1:] if r[7] == "已撤回"]
+    assert withdrawn and all(r[8] is None for r in withdrawn)
+    summary = book["概况"]
+    decisions = summary[summary.index(("处理结果", "条数", None, None)):]
+    [unanswered] = [r[1] for r in decisions if r[0] == "未答复"]
+    assert sum(1 for r in rows[1:] if r[8] == "未答复") == unanswered
+
+
 def test_missing_and_offlist_sheets(data: ConsultationData) -> None:
     book = sheets(data)
     missing = book["遗漏事项"]
