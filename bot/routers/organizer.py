@@ -644,8 +644,16 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
 
 @action("comments")
 async def do_comments(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    await _drop_pending_answer(state)
     text, kb = await _comment_card(ctx, c.id, "u", 0)
     await message.answer(text, reply_markup=kb)
+
+
+async def _drop_pending_answer(state: FSMContext) -> None:
+    """Moving to another card drops a decision still waiting for its answer: a text typed now
+    would be read as the answer to the comment left, not to the one on the screen."""
+    if await state.get_state() == ReplyComment.text.state:
+        await state.clear()
 
 
 @router.callback_query(CommentsCB.filter())
@@ -653,8 +661,7 @@ async def comments_nav(query: CallbackQuery, callback_data: CommentsCB, ctx: Ctx
     if await ctx.session.get(Consultation, callback_data.c) is None:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
-    if await state.get_state() == ReplyComment.text.state:  # on to another card: no reply is pending any more
-        await state.clear()
+    await _drop_pending_answer(state)
     await query.answer()
     text, kb = await _comment_card(ctx, callback_data.c, callback_data.f, callback_data.i)
     await query.message.edit_text(text, reply_markup=kb)  # type: ignore[union-attr]

@@ -646,3 +646,40 @@ async def test_a_hidden_comment_leaves_the_unanswered_queue_and_stays_under_all(
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "取消隐藏")))
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "未答复")))
     assert h.api.last(ORGANIZER).text.startswith("意见 1/2")
+
+
+async def test_moving_to_another_comment_drops_a_decision_waiting_for_its_answer(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    first = await _seed_comment(h, cid, "第一条")
+    async with h.sessions() as s:
+        township = (await s.get(Comment, first)).township_id
+        second = (await comments_repo.add_comment(s, consultation_id=cid, item_id=None, person_id=CADRE,
+                                                  township_id=township, kind="missing", text="第二条",
+                                                  missing={"name": "河道巡查"}, now=h.clock.now)).id
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "›")))
+    assert "第二条" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("河道巡查已列入清单"))  # meant for the comment on the screen
+    async with h.sessions() as s:
+        assert (await s.get(Comment, first)).decision is None and (await s.get(Comment, second)).decision is None
+    assert h.api.texts(CADRE) == []
+
+
+async def test_comments_again_drops_a_decision_waiting_for_its_answer(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    first = await _seed_comment(h, cid, "第一条")
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    await h.feed(o.message("/comments"))
+    await h.feed(o.message("稍后再答"))
+    async with h.sessions() as s:
+        assert (await s.get(Comment, first)).decision is None
+    assert h.api.texts(CADRE) == []
