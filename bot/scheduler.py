@@ -56,6 +56,7 @@ import html
 import logging
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -239,6 +240,16 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
 
 # --- digests, workbook, charts ---------------------------------------------------------------------
 
+# Charts are drawn off the event loop (a chart takes about a second on a slow host, and every
+# update would wait for it), all on this one thread: matplotlib's rc settings are global.
+_CHART_THREAD = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qingdan-charts")
+
+
+async def draw(make: Callable[..., bytes], *args: Any) -> bytes:
+    """`make(*args)` (a chart of surveys.charts) on the chart thread."""
+    return await asyncio.get_running_loop().run_in_executor(_CHART_THREAD, make, *args)
+
+
 
 async def _data(session: AsyncSession, settings: Settings, consultation_id: int, **options: Any) -> Any:
     """The report snapshot (responses aggregated in SQL); `options` go to load_consultation_data
@@ -261,7 +272,7 @@ async def digest_for(session: AsyncSession, settings: Settings, consultation_id:
         raise LookupError(consultation_id)
     data = await _data(session, settings, consultation_id, window=(c.last_digest_at, now), texts=False,
                        results=False)
-    return digest(data, c.last_digest_at, now).text(locale), completion_chart(data, locale)
+    return digest(data, c.last_digest_at, now).text(locale), await draw(completion_chart, data, locale)
 
 
 async def workbook_for(session: AsyncSession, settings: Settings, consultation_id: int,
@@ -295,15 +306,13 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
         recipients = await organizers(session, s.settings.organizer_ids)
         langs = await followup.languages(session, recipients)
     d = digest(data, since, now)
-    charts: dict[str, bytes] = {}
+    charts = {loc: await draw(completion_chart, data, loc) for loc in {s.locale_of(langs.get(p)) for p in recipients}}
 
     def text(pid: int) -> Outgoing:
         return Outgoing(text=d.text(s.locale_of(langs.get(pid))))
 
     def chart(pid: int) -> Outgoing:
         loc = s.locale_of(langs.get(pid))
-        if loc not in charts:
-            charts[loc] = completion_chart(data, loc)
         return Outgoing(text=_t("digest-chart", loc, title=html.escape(title)),
                         photo=(charts[loc], f"digest-{consultation_id}.png"))
 
@@ -364,12 +373,17 @@ async def after_close(s: Services, consultation_id: int) -> None:
     data = _Lazy(load)
     cache: dict[tuple[str, str], Any] = {}
 
-    async def made(what: str, loc: str, make: Callable[[Any, str], T], thread: bool = False) -> T:
-        """One document per locale, built on first use (openpyxl in a thread; matplotlib's
-        rc settings are global, so charts stay on the loop)."""
+    async def made(what: str, loc: str, make: Callable[[Any, str], T], thread: str = "") -> T:
+        """One document per locale, built on first use (the workbook in a thread of its own,
+        charts on the chart thread)."""
         if (what, loc) not in cache:
             value = await data.get()
-            cache[(what, loc)] = await asyncio.to_thread(make, value, loc) if thread else make(value, loc)
+            if thread == "any":
+                cache[(what, loc)] = await asyncio.to_thread(make, value, loc)
+            elif thread == "chart":
+                cache[(what, loc)] = await draw(make, value, loc)  # type: ignore[arg-type]
+            else:
+                cache[(what, loc)] = make(value, loc)
         return cache[(what, loc)]
 
     def loc_of(pid: int) -> str:
@@ -381,17 +395,17 @@ async def after_close(s: Services, consultation_id: int) -> None:
 
     async def workbook(pid: int) -> Outgoing:
         loc = loc_of(pid)
-        content = await made("workbook", loc, build_workbook, thread=True)
+        content = await made("workbook", loc, build_workbook, thread="any")
         return Outgoing(text=_t("final-workbook", loc), document=(content, _t("file-workbook", loc, id=consultation_id)))
 
     async def completion(pid: int) -> Outgoing:
         loc = loc_of(pid)
-        png = await made("completion", loc, completion_chart)
+        png = await made("completion", loc, completion_chart, thread="chart")
         return Outgoing(text=_t("final-chart-completion", loc), photo=(png, "completion.png"))
 
     async def comments(pid: int) -> Outgoing:
         loc = loc_of(pid)
-        png = await made("comments", loc, comments_chart)
+        png = await made("comments", loc, comments_chart, thread="chart")
         return Outgoing(text=_t("final-chart-comments", loc), photo=(png, "comments.png"))
 
     async def feedback(pid: int) -> Outgoing:

@@ -270,6 +270,30 @@ async def test_digest_and_export_commands(harness: Harness) -> None:
     assert _township_row(wb, "青山镇") == (3, 2)
 
 
+async def test_charts_are_drawn_off_the_event_loop_on_the_chart_thread(harness: Harness, monkeypatch) -> None:
+    """A chart takes about a second on a slow host: drawn on the loop, every update waited."""
+    import threading
+
+    import surveys.charts
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    drawn: list[str] = []
+    real = surveys.charts.completion_chart
+
+    def spy(*args: Any) -> bytes:
+        drawn.append(threading.current_thread().name)
+        return real(*args)
+
+    monkeypatch.setattr(surveys.charts, "completion_chart", spy)
+    await h.feed(h.user(ORGANIZER).message("/digest"))  # the organizer's digest
+    h.clock.now = h.clock.now + timedelta(hours=1)
+    await sched.send_digest(follow(h), cid)  # the daily one
+    assert h.api.last(ORGANIZER).method == "sendPhoto"
+    assert len(drawn) == 2 and all(name.startswith("qingdan-charts") for name in drawn), drawn
+
+
 def _township_row(wb: Any, township: str) -> tuple[int, int]:
     ws = wb.worksheets[0]
     for row in ws.iter_rows(values_only=True):
