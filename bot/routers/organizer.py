@@ -194,7 +194,9 @@ async def consultations_cmd(message: Message, ctx: Ctx) -> None:
         await message.answer(ctx.t("organizer.none-yet"))
         return
     tz = ctx.settings.timezone
-    lines = [ctx.t("organizer.list-line", id=c.id, title=html.escape(c.title), status=ctx.t("status." + c.status),
+    # titles shortened: thirty of the longest (300 characters) would pass Telegram's 4,096
+    lines = [ctx.t("organizer.list-line", id=c.id, title=html.escape(fit_plain(c.title, 80)),
+                   status=ctx.t("status." + c.status),
                    closes=format_local(c.closes_at, tz)) for c in items[-30:]]
     await message.answer("\n".join(lines))
 
@@ -739,9 +741,9 @@ async def _record_decision(message: Message, ctx: Ctx, state: FSMContext, reply:
     from bot.texts import gettext
 
     name = item.name if item else str((comment.missing or {}).get("name", ""))
-    text = gettext("organizer.reply-to-cadre", loc, name=html.escape(name),
+    text = gettext("organizer.reply-to-cadre", loc, name=html.escape(fit_plain(name, 200)),
                    decision=gettext(f"comment.decision.{comment.decision}", loc),
-                   comment=html.escape(comment.text[:300]),
+                   comment=html.escape(fit_plain(comment.text, 300)),
                    reply=html.escape(reply) if reply else gettext("organizer.reply-none", loc))
     key = f"reply:{comment.id}:{int(comment.replied_at.timestamp()) if comment.replied_at else 0}"
     await broadcaster.send_one(key, comment.person_id, Outgoing(text=text))

@@ -180,6 +180,37 @@ async def test_answering_a_comment_stores_it_and_tells_the_cadre(harness):
     assert len(to_cadre) == 1 and "部分采纳" in to_cadre[0] and "县消防救援大队牵头" in to_cadre[0]
 
 
+async def test_the_cadre_told_of_an_answer_sees_a_long_comment_cut_with_an_ellipsis(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _seed_comment(h, cid, "意见" * 400)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    await h.feed(o.message("已采纳"))
+    [told] = h.api.texts(CADRE)
+    assert "意见" * 149 + "意…" in told and "意见" * 151 not in told
+
+
+async def test_consultations_lists_thirty_of_the_longest_titles_in_one_message(harness):
+    from bot.limits import visible_units
+    from storage.consultations import create_consultation
+
+    h = harness
+    await open_consultation(h)
+    async with h.sessions() as s:
+        list_id = await s.scalar(sa.select(sa.text("id")).select_from(sa.text("duty_list")).limit(1))
+        for n in range(30):
+            await create_consultation(s, title=f"{n:02d}" + "长" * 298, questionnaire="x",
+                                      closes_at=h.clock.now + timedelta(days=10), list_ids=[list_id])
+        await s.commit()
+    await h.feed(h.user(ORGANIZER).message("/consultations"))
+    text = h.api.last(ORGANIZER).text
+    assert visible_units(text) <= 4096 and "…" not in text[-5:]  # not cut by the length guard
+    assert all(f"{n:02d}长" in text for n in range(30))
+
+
 async def test_hidden_comment_is_kept_for_audit_and_left_out_of_counts(harness):
     h = harness
     cid, _ = await open_consultation(h)
