@@ -1066,6 +1066,7 @@ _STOPS = "。！？；….!?;"
 
 def _sentence(text: str, locale: str) -> str:
     """`text` ending with a full stop (so the next sentence can follow it directly)."""
+    text = text.rstrip().rstrip("，,、：:")  # a gist cut after a comma ends with the stop, not "，。"
     return text if not text or text[-1] in _STOPS else text + ("." if locale == "en" else "。")
 
 
@@ -1103,7 +1104,8 @@ def _resident_headlines(data: ConsultationData, locale: str) -> list[str]:
             opinion = sum(res.counts[p] for p in SCALE_POINTS)
             satisfied = res.counts[4] + res.counts[5]
             mean = res.mean()
-            lines.append(_t("feedback.scale", locale, question=text, n=res.answered,
+            lines.append(_t("feedback.scale" if res.counts[UNSURE] else "feedback.scale-all-sure", locale,
+                            question=text, n=res.answered,
                             satisfied=_pct_text(satisfied, opinion),
                             mean=f"{mean:.2f}" if mean is not None else "—",
                             unsure=res.counts[UNSURE]))

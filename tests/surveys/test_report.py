@@ -503,3 +503,15 @@ def test_feedback_counts_a_department_typed_two_ways_once(data: ConsultationData
     text = feedback_report(replace(data, offlist=reports))
     assert "涉及 2 个部门" in text
     assert "县住建局（城建股）：3 条（任务A、任务B、任务C）" in text and "县应急局：1 条（任务D）" in text
+
+
+def test_feedback_says_nothing_of_the_unsure_when_none_was_and_never_ends_with_a_comma(data: ConsultationData) -> None:
+    from dataclasses import replace
+
+    sure = [replace(r, answers={k: v for k, v in r.answers.items() if not (k == "sat" and v == "unsure")})
+            for r in data.responses]
+    text = feedback_report(replace(data, responses=sure))
+    assert "表示不清楚" not in text and "平均 3.33 分。" in text
+    cut = [replace(c, text="建议由县消防救援大队牵头，") if c.id == 2 else c for c in data.comments]
+    text = feedback_report(replace(data, comments=cut))
+    assert "，。" not in text
