@@ -143,6 +143,7 @@ def action(name: str):
 async def _choose(message: Message, command: CommandObject | None, ctx: Ctx, act: str,
                   state: FSMContext) -> None:
     """Run `act` on the consultation named in the command, the only candidate, or the one picked."""
+    await _drop_pending_answer(state)  # another command: a text typed next answers no comment
     allowed = ACTION_STATUSES[act]
     arg = (command.args or "").strip() if command else ""
     if arg:
@@ -150,6 +151,11 @@ async def _choose(message: Message, command: CommandObject | None, ctx: Ctx, act
         c = await ctx.session.get(Consultation, cid) if cid is not None else None
         if c is None:
             await message.answer(ctx.t("organizer.no-such", id=html.escape(arg)))
+            return
+        # /open and /close say themselves why a status does not allow them
+        if c.status not in allowed and act not in ("open", "close"):
+            await message.answer(ctx.t("organizer.wrong-status", id=c.id, status=ctx.t("status." + c.status),
+                                       action=ctx.t(f"organizer.act.{act}")))
             return
         await ACTIONS[act](message, ctx, c, state)
         return
@@ -188,7 +194,8 @@ def _make_command(name: str):
 
 
 @router.message(Command("consultations"))
-async def consultations_cmd(message: Message, ctx: Ctx) -> None:
+async def consultations_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    await _drop_pending_answer(state)
     items = await repo.all_consultations(ctx.session)
     if not items:
         await message.answer(ctx.t("organizer.none-yet"))
@@ -764,7 +771,8 @@ INVITE_DAYS = 7
 
 
 @router.message(Command("invite"))
-async def invite_cmd(message: Message, ctx: Ctx) -> None:
+async def invite_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    await _drop_pending_answer(state)
     options = await lists_repo.townships(ctx.session)
     rows = [[_btn(t.name, InviteCB(t=t.id))] for t in options[:40]]
     rows.append([_btn(ctx.t("organizer.invite-organizer"), InviteCB(t=0, r="organizer"))])

@@ -714,3 +714,30 @@ async def test_comments_again_drops_a_decision_waiting_for_its_answer(harness):
     async with h.sessions() as s:
         assert (await s.get(Comment, first)).decision is None
     assert h.api.texts(CADRE) == []
+
+
+async def test_an_action_named_by_id_on_a_consultation_of_the_wrong_status_is_refused(harness):
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.DRAFT)
+    await _seed_comment(h, cid)  # a cadre who would get the announcement
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/announce {cid}"))
+    assert h.api.last(ORGANIZER).text == f"征询 #{cid} 现在是“草稿”状态，不能群发通知。"
+    await h.feed(o.message("草稿的通知"))
+    assert h.api.texts(CADRE) == []
+
+
+async def test_another_command_drops_a_decision_waiting_for_its_answer(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    await h.feed(o.message("/stats"))
+    await h.feed(o.message("这句话是写给别人的"))
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision is None and c.reply in ("", None)
+    assert h.api.texts(CADRE) == []
