@@ -54,6 +54,18 @@ class Settings(BaseSettings):
                              "postgresql+asyncpg://user:password@host:5432/name") from None
         return value
 
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        """A time zone of the IANA database (deadlines, reminders and digests use it)."""
+        from zoneinfo import ZoneInfo
+
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError, OSError):  # not found: a KeyError; "Asia": a directory
+            raise ValueError("not a time zone; e.g. Asia/Shanghai") from None
+        return value
+
     @field_validator("bot_token", "webhook_secret")
     @classmethod
     def _shaped(cls, value: str, info: ValidationInfo) -> str:
@@ -113,4 +125,4 @@ def settings_error(error: Exception, locale: str) -> str | None:
     return "\n".join(lines)
 
 
-_EXPLAINED = {"DATABASE_URL", "BOT_TOKEN", "WEBHOOK_SECRET"}  # their messages are in the catalog
+_EXPLAINED = {"DATABASE_URL", "BOT_TOKEN", "WEBHOOK_SECRET", "TIMEZONE"}  # their messages are in the catalog

@@ -6,6 +6,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+from pydantic import ValidationError
+
 from bot.app import build_runtime
 from bot.config import Settings
 from bot.testing import TEST_TOKEN
@@ -123,3 +126,29 @@ def test_demo_reset_refuses_while_a_demo_holds_the_port(tmp_path: Path, monkeypa
             main(Settings(_env_file=None), taken.getsockname()[1], "127.0.0.1", fresh=True)
     assert stopped.value.code == 2
     assert (tmp_path / "qingdan-demo.db").read_bytes() == b"data"  # nothing deleted
+
+
+def _qingdan(tmp_path: Path, *args: str, **settings: str):
+    """`qingdan ARGS` in a subprocess with these settings (and no others from the environment)."""
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items()
+           if k.upper() not in {name.upper() for name in Settings.model_fields}}
+    env.update(PYTHONPATH=str(ENV_EXAMPLE.parent), **settings)
+    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_time_zone_that_is_not_one_is_named_not_a_traceback(tmp_path: Path) -> None:
+    done = _qingdan(tmp_path, "consultations", "create", "--title", "t", "--township", "x",
+                    "--closes", "2099-12-10 18:00", TIMEZONE="Asia/Shanghai # local time")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("设置有误") and lines[1].startswith("TIMEZONE: 不是时区")
+    assert "'Asia/Shanghai # local time'" in lines[1]
+    for bad in ("Mars/Olympus", "asia/shanghai", "", "/etc/localtime", "Asia"):
+        with pytest.raises(ValidationError):
+            Settings(timezone=bad, _env_file=None)
+    assert Settings(timezone="Europe/Berlin", _env_file=None).timezone == "Europe/Berlin"
