@@ -66,6 +66,19 @@ class Settings(BaseSettings):
             raise ValueError("not a time zone; e.g. Asia/Shanghai") from None
         return value
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        """Empty, or a URL the Redis client takes (checked here, not when the bot starts)."""
+        from redis.asyncio.connection import parse_url
+
+        if value:
+            try:
+                parse_url(value)
+            except ValueError:
+                raise ValueError("not a Redis URL; e.g. redis://127.0.0.1:6379/0") from None
+        return value
+
     @field_validator("bot_token", "webhook_secret")
     @classmethod
     def _shaped(cls, value: str, info: ValidationInfo) -> str:
@@ -125,4 +138,4 @@ def settings_error(error: Exception, locale: str) -> str | None:
     return "\n".join(lines)
 
 
-_EXPLAINED = {"DATABASE_URL", "BOT_TOKEN", "WEBHOOK_SECRET", "TIMEZONE"}  # their messages are in the catalog
+_EXPLAINED = {"DATABASE_URL", "BOT_TOKEN", "WEBHOOK_SECRET", "TIMEZONE", "REDIS_URL"}  # their messages are in the catalog

@@ -152,3 +152,14 @@ def test_a_time_zone_that_is_not_one_is_named_not_a_traceback(tmp_path: Path) ->
         with pytest.raises(ValidationError):
             Settings(timezone=bad, _env_file=None)
     assert Settings(timezone="Europe/Berlin", _env_file=None).timezone == "Europe/Berlin"
+
+
+def test_a_redis_url_that_is_not_one_is_named_before_the_bot_starts(tmp_path: Path) -> None:
+    done = _qingdan(tmp_path, "run", "--no-scheduler", REDIS_URL="127.0.0.1:6379", BOT_TOKEN=TEST_TOKEN,
+                    TELEGRAM_API_URL="http://127.0.0.1:9", DATABASE_URL=f"sqlite:///{tmp_path / 'q.db'}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("设置有误") and lines[1].startswith("REDIS_URL: 不是 Redis 地址")
+    assert "'127.0.0.1:6379'" in lines[1]
+    for good in ("", "redis://127.0.0.1:6379/0", "rediss://:pw@redis.example:6380/1", "unix:///run/redis.sock"):
+        assert Settings(redis_url=good, _env_file=None).redis_url == good
