@@ -13,6 +13,9 @@ DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///qingdan.db"
 #: The published placeholder: pseudonyms keyed with it can be reversed by anyone (ids are
 #: few enough to try them all), so the bot refuses it against Telegram itself.
 DEFAULT_PSEUDONYM_KEY = "change-me"
+#: The URL schemes storage.engine opens (async_url and sync_url pick the drivers).
+DATABASE_DRIVERS = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite", "postgresql", "postgres",
+                    "postgresql+asyncpg", "postgresql+psycopg", "postgresql+psycopg2"}
 
 
 _SHAPES = {  # setting → (its pattern, what is wrong otherwise)
@@ -48,10 +51,15 @@ class Settings(BaseSettings):
         from sqlalchemy.exc import ArgumentError
 
         try:
-            make_url(value)
+            url = make_url(value)
         except ArgumentError:
-            raise ValueError("not a database URL; e.g. sqlite+aiosqlite:///qingdan.db or "
-                             "postgresql+asyncpg://user:password@host:5432/name") from None
+            url = None
+        # SQLite or PostgreSQL through a driver storage.engine knows; a SQLite file after three
+        # slashes (sqlite://q.db names a host): anything else fails later with a traceback
+        if url is None or url.drivername not in DATABASE_DRIVERS or (url.drivername.startswith("sqlite")
+                                                                     and url.host):
+            raise ValueError("not a SQLite or PostgreSQL database URL; e.g. sqlite+aiosqlite:///qingdan.db or "
+                             "postgresql+asyncpg://user:password@host:5432/name")
         return value
 
     @field_validator("timezone")

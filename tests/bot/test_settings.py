@@ -163,3 +163,17 @@ def test_a_redis_url_that_is_not_one_is_named_before_the_bot_starts(tmp_path: Pa
     assert "'127.0.0.1:6379'" in lines[1]
     for good in ("", "redis://127.0.0.1:6379/0", "rediss://:pw@redis.example:6380/1", "unix:///run/redis.sock"):
         assert Settings(redis_url=good, _env_file=None).redis_url == good
+
+
+def test_a_database_url_the_bot_cannot_open_is_named_not_a_traceback(tmp_path: Path) -> None:
+    done = _qingdan(tmp_path, "lists", "show", DATABASE_URL="sqlite+aiosqlite://qingdan.db")  # two slashes
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("设置有误") and lines[1].startswith("DATABASE_URL: 不是 SQLite 或 PostgreSQL 数据库地址")
+    assert "'sqlite+aiosqlite://qingdan.db'" in lines[1]
+    for bad in ("postgresql+asycpg://u:p@db:5432/q", "mysql://u:p@db/q", "sqlite+aiosqlite://host/q.db"):
+        with pytest.raises(ValidationError):
+            Settings(database_url=bad, _env_file=None)
+    for good in ("sqlite:///q.db", "sqlite+aiosqlite:////srv/q.db", "postgres://u@db/q", "postgresql://u@db/q",
+                 "postgresql+psycopg://u@db/q", "postgresql+asyncpg://u:p@db:5432/q"):
+        assert Settings(database_url=good, _env_file=None).database_url == good
