@@ -71,9 +71,12 @@ def main() -> None:
 
 
 def _locale() -> str:
+    """LOCALE from the environment or .env, read alone (the settings as a whole could not be)."""
     import os
 
-    return os.environ.get("LOCALE") or "zh_CN"
+    from dotenv import dotenv_values
+
+    return os.environ.get("LOCALE") or dotenv_values(".env").get("LOCALE") or "zh_CN"
 
 
 if __name__ == "__main__":

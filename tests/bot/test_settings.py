@@ -177,3 +177,12 @@ def test_a_database_url_the_bot_cannot_open_is_named_not_a_traceback(tmp_path: P
     for good in ("sqlite:///q.db", "sqlite+aiosqlite:////srv/q.db", "postgres://u@db/q", "postgresql://u@db/q",
                  "postgresql+psycopg://u@db/q", "postgresql+asyncpg://u:p@db:5432/q"):
         assert Settings(database_url=good, _env_file=None).database_url == good
+
+
+def test_settings_errors_speak_the_locale_set_in_dot_env(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text("LOCALE=en\nTIMEZONE=Mars/Olympus\n", encoding="utf-8")
+    done = _qingdan(tmp_path, "lists", "show")
+    assert done.returncode == 2
+    assert done.stderr.splitlines()[:2] == [
+        "Invalid settings (environment or .env; see .env.example):",
+        "TIMEZONE: not a time zone; e.g. Asia/Shanghai or UTC (an IANA name, case-sensitive) ('Mars/Olympus')"]
