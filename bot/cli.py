@@ -18,9 +18,11 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
+    from bot.db import reachable
     from storage.migrate import upgrade
 
-    upgrade(get_settings().database_url, revision)
+    with reachable(get_settings()):
+        upgrade(get_settings().database_url, revision)
     typer.echo("ok")
 
 

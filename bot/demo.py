@@ -107,9 +107,11 @@ async def seed(settings: Settings) -> str:
 
 async def run_demo(settings: Settings, port: int, host: str) -> None:
     from bot.app import build_runtime, run_polling, set_person_commands
+    from bot.db import reachable
     from bot.sandbox.server import running_sandbox
 
-    upgrade(settings.database_url)
+    with reachable(settings):
+        upgrade(settings.database_url)
     code = await seed(settings)
     first_update, first_message = resume_points(Path(make_url(settings.database_url).database or DEMO_DB))
     async with running_sandbox(port=port, host=host, presets=PRESETS, tokens=[DEMO_TOKEN],

@@ -186,3 +186,21 @@ def test_settings_errors_speak_the_locale_set_in_dot_env(tmp_path: Path) -> None
     assert done.stderr.splitlines()[:2] == [
         "Invalid settings (environment or .env; see .env.example):",
         "TIMEZONE: not a time zone; e.g. Asia/Shanghai or UTC (an IANA name, case-sensitive) ('Mars/Olympus')"]
+
+
+def test_a_database_that_cannot_be_opened_is_named_not_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: PostgreSQL is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    down = _qingdan(tmp_path, "db", "upgrade", DATABASE_URL=f"postgresql+asyncpg://qingdan:SECRET@127.0.0.1:{port}/q")
+    missing = _qingdan(tmp_path, "lists", "show", DATABASE_URL=f"sqlite:///{tmp_path}/no/such/folder/q.db")
+    (tmp_path / "qingdan-demo.db").mkdir()  # the demo's database cannot be opened
+    demo = _qingdan(tmp_path, "demo", "--port", str(port), LOCALE="en")
+    for done in (down, missing, demo):
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert down.stderr.startswith(f"无法打开数据库 postgresql+asyncpg://qingdan:***@127.0.0.1:{port}/q：")
+    assert "SECRET" not in down.stderr and "refused" in down.stderr.splitlines()[0]
+    assert missing.stderr.startswith(f"无法打开数据库 sqlite:///{tmp_path}/no/such/folder/q.db：unable to open")
+    assert "Cannot open the database sqlite+aiosqlite:///qingdan-demo.db: unable to open" in demo.stderr
