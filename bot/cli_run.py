@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import signal
 import subprocess
@@ -59,6 +60,11 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
         asyncio.run(_with_scheduler(runtime, serve) if scheduler else serve)
     except KeyboardInterrupt:
         pass
+    except OSError as e:  # the webhook's port held by another program (not a reuse-port sibling)
+        if e.errno != errno.EADDRINUSE:
+            raise
+        typer.echo(gettext("cli.port-taken", settings.locale, host=host, port=port), err=True)
+        raise typer.Exit(2) from None
 
 
 async def _until_stopped(runtime: Any, host: str, port: int, register: bool) -> None:

@@ -22,12 +22,25 @@ def sandbox(
     """Run the local Telegram Bot API sandbox with its web chat at http://HOST:PORT/."""
     from aiohttp import web
 
+    from bot.config import get_settings
+    from bot.demo import port_taken
     from bot.sandbox.limits import Faults, RateLimits
     from bot.sandbox.server import Sandbox, create_app
+    from bot.texts import gettext
 
     limits = RateLimits(per_second=rate, burst=max(1.0, rate), per_chat_per_second=chat_rate) if rate_limits else False
-    preset_list = json.loads(Path(presets).read_text(encoding="utf-8")) if presets else None
-    sb = Sandbox(rate_limits=limits, faults=Faults.parse(faults), presets=preset_list, tokens=token,
+    try:
+        fault_spec = Faults.parse(faults)
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--faults") from None
+    try:
+        preset_list = json.loads(Path(presets).read_text(encoding="utf-8")) if presets else None
+    except (OSError, ValueError) as e:
+        raise typer.BadParameter(str(e), param_hint="--presets") from None
+    if port_taken(host, port):
+        typer.echo(gettext("cli.port-taken", get_settings().locale, host=host, port=port), err=True)
+        raise typer.Exit(2)
+    sb = Sandbox(rate_limits=limits, faults=fault_spec, presets=preset_list, tokens=token,
                  bot_username=bot_username or None)
     typer.echo(f"Bot API: http://{host}:{port}  (aiogram: TelegramAPIServer.from_base(\"http://{host}:{port}\"))")
     typer.echo(f"Web chat: http://{host}:{port}/")

@@ -90,3 +90,23 @@ def test_a_webhook_without_a_secret_is_refused_against_telegram(tmp_path: Path) 
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2, done.stderr[-1500:]
     assert "WEBHOOK_SECRET" in done.stderr
+
+
+def test_a_port_held_by_another_program_is_named_not_a_traceback(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "REDIS_", "BOT_", "WEBHOOK_", "TELEGRAM_", "LOCALE"))}
+    env.update(BOT_TOKEN="123456:test-token", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/q.db",
+               TELEGRAM_API_URL="http://127.0.0.1:9", WEBHOOK_SECRET="s", PYTHONPATH=str(REPO))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        runs = [subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, capture_output=True,
+                               text=True, timeout=120)
+                for args in (["run", "--webhook", "--port", port, "--no-scheduler"], ["sandbox", "--port", port])]
+    for done in runs:
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+        assert f"127.0.0.1:{port} 已被占用" in done.stderr
+    bad = subprocess.run([sys.executable, "-m", "bot", "sandbox", "--port", port, "--faults", "errors=0.5"], env=env,
+                         cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr and "unknown fault setting 'errors'" in bad.stderr
