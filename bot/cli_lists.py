@@ -144,7 +144,7 @@ def show_cmd(township: str | None = typer.Option(None), part: Part | None = type
         typer.echo(gettext("cli.no-lists", loc))
     for list_id, dl in lists:
         typer.echo(gettext("cli.list-head", loc, list_id=list_id, township=dl.township, version=dl.version,
-                           status=dl.status.value))
+                           status=gettext(f"cli.list-status.{dl.status.value}", loc)))
         _print_summary(dl.items, loc)
         for p in PART_ORDER:
             if part is not None and p != part:

@@ -233,3 +233,12 @@ def test_names_longer_than_the_columns_are_refused_on_every_database():
         result = runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), *args])
         assert result.exit_code == 2 and "最多" in result.output
     assert json.loads(runner.invoke(app, ["lists", "show", "--json"]).output) == []
+
+
+def test_show_names_the_list_status_in_the_operators_language(monkeypatch):
+    assert runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"]).exit_code == 0
+    assert runner.invoke(app, ["lists", "show"]).output.splitlines()[0] == "清单 1：青山镇，第 1 版（草稿）"
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    head = runner.invoke(app, ["lists", "show"]).output.splitlines()[0]
+    assert "draft" in head and "草稿" not in head
