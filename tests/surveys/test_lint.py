@@ -146,3 +146,13 @@ def test_a_duplicate_on_another_sheet_names_that_sheet() -> None:
         assert 'sheet "基本履职事项", row 4' in p.message("en")
     same_sheet = lint([_basic("甲", 3, seq=1), _basic("乙", 4, seq=1)])
     assert "（首次出现在第 3 行）" in same_sheet[0].message("zh_CN")
+
+
+def test_a_huge_sequence_number_is_one_gap_found_at_once() -> None:
+    # a 序号 typed as 3000000000 (an ID pasted into the wrong column) built a list of three
+    # billion numbers: lint hung and ran out of memory, and a gap over 1,000 was named wrongly
+    items = [_basic("甲", 3, seq=1), _basic("乙", 4, seq=3_000_000_000), _basic("丙", 5, seq=10**20)]
+    problems = _only(lint(items), "lint.sequence-gap")
+    assert [p.params["missing"] for p in problems] == ["2–2999999999", f"3000000001–{10**20 - 1}"]
+    [p] = _only(lint([_basic("甲", 3, seq=1), _basic("乙", 4, seq=3)]), "lint.sequence-gap")
+    assert p.params["missing"] == "2"
