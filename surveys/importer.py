@@ -46,6 +46,7 @@ MAX_UNZIPPED_BYTES = 400 * 1024 * 1024  # guards against zip bombs
 MAX_CELL_CHARS = 5_000
 MAX_DATA_ROWS = 50_000  # per file; real first-pass inventories reach ~1,500
 HEADER_SCAN_ROWS = 10
+MAX_SEQ = 2**31 - 1  # a 序号 is stored in a 32-bit INTEGER column
 MAX_PROBLEMS = 200  # of one kind of error, beyond which the rest are summarised
 
 # --- headers -------------------------------------------------------------------
@@ -712,6 +713,10 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
                 seq = _seq(raw)
                 if isinstance(seq, str):
                     out.warning("import.bad-seq", sheet=sheet, row=rownum, column=labels[f], value=seq[:40])
+                    seq = None
+                elif seq is not None and abs(seq) > MAX_SEQ:
+                    out.warning("import.seq-too-large", sheet=sheet, row=rownum, column=labels[f],
+                                value=str(seq)[:40])
                     seq = None
                 values["seq"] = seq
             else:

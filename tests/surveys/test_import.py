@@ -401,3 +401,22 @@ def test_part_from_text_rejects_unrelated_words() -> None:
     assert part_from_text("说明") is None
     assert part_from_text("") is None
     assert part_from_text(None) is None
+
+
+def test_a_sequence_number_too_large_to_store_is_ignored_with_a_warning(tmp_path: Path) -> None:
+    # 3000000000 (PostgreSQL) or 10**20 (SQLite) in 序号 passed the import and lint, then
+    # `lists import` crashed storing it in the INTEGER column
+    text = "序号,事项名称,履职依据\n1,发展党员,《细则》\n3000000000,人民调解,《人民调解法》\n"
+    result = read_duty_list(text.encode(), filename="基本履职事项.csv")
+    assert result.ok
+    assert [i.seq for i in result.items] == [1, None]
+    assert [(p.rule, p.row, p.column) for p in result.problems] == [("import.seq-too-large", 3, "序号")]
+    assert "3000000000" in result.problems[0].message("zh_CN") and "too large" in result.problems[0].message("en")
+    wb = Workbook()
+    wb.active.title = "基本履职事项"
+    for row in (["序号", "事项名称", "履职依据"], [1e20, "发展党员", "《细则》"], [-(2**40), "人民调解", "《法》"]):
+        wb.active.append(row)
+    wb.save(tmp_path / "big.xlsx")
+    result = read_duty_list(tmp_path / "big.xlsx")
+    assert result.ok and [i.seq for i in result.items] == [None, None]
+    assert [p.rule for p in result.problems] == ["import.seq-too-large"] * 2
