@@ -288,8 +288,15 @@ class _Parser:
         return result
 
     def scalar(self, node: Node) -> Any:
-        """The YAML value of a scalar node (None for non-scalars, which are reported)."""
-        return SafeConstructor().construct_object(node, deep=True)
+        """The YAML value of a scalar node (None for non-scalars, which are reported, and
+        for values YAML cannot build, such as the date 2026-02-30 or `!!int x`: the caller
+        reports them as values of the wrong kind)."""
+        try:
+            return SafeConstructor().construct_object(node, deep=True)
+        except yaml.YAMLError:
+            raise
+        except Exception:  # noqa: BLE001 — PyYAML's constructors raise ValueError, KeyError, AttributeError…
+            return None
 
     def raw_string(self, node: Node, key: str) -> str | None:
         """A scalar as written (so `yes` stays "yes")."""

@@ -6,11 +6,14 @@ from __future__ import annotations
 import textwrap
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from surveys.i18n import LOCALES, gettext, has, keys
 from surveys.problems import Severity
 from surveys.questionnaire import (
     DEFAULT_MAX_LENGTH,
+    DEFAULT_QUESTIONNAIRE_PATH,
     DEFAULT_RATING_ITEMS,
     QUESTION_TYPES,
     Condition,
@@ -204,6 +207,14 @@ BROKEN: list[tuple[str, str, int]] = [
     (HEAD + "  - id: q1\n    type: scale\n    text: 满意吗\n    labels: {0: 差, 5: 好}\n",
      "questionnaire.bad-scale-label", 7),
     (HEAD + "  - just a string\n", "questionnaire.not-a-mapping", 4),
+    # values YAML cannot build (an impossible date, a wrongly tagged value) raised ValueError,
+    # KeyError or AttributeError out of the checker
+    (HEAD + "  - id: q1\n    type: number\n    text: 几口人\n    max: 2026-02-30\n", "questionnaire.bad-value", 7),
+    (HEAD + "  - id: q1\n    type: text\n    text: 说\n    required: !!bool 1\n", "questionnaire.bad-value", 7),
+    (HEAD + "  - id: q1\n    type: text\n    text: 说\n    max_length: !!int 1O\n", "questionnaire.bad-value", 7),
+    (HEAD + "  - id: q1\n    type: number\n    text: 数\n    min: !!timestamp x\n", "questionnaire.bad-value", 7),
+    (HEAD + "  - id: q1\n    type: scale\n    text: 满意吗\n    labels: {!!float x: 差}\n",
+     "questionnaire.bad-scale-label", 7),
     ("id: d\ntitle: 问卷\nquestions: []\n", "questionnaire.no-questions", 3),
     ("title: 问卷\nquestions:\n  - {id: q1, type: text, text: 说}\n", "questionnaire.missing-key", 1),
 ]
@@ -234,6 +245,22 @@ def test_loading_never_raises_on_odd_input() -> None:
                  "? [a]\n: b\n", "id: !!int abc\n", "\t\x00"]:
         q, problems = load_questionnaire(text)
         assert q is None and problems and all(p.is_error for p in problems)
+
+
+_DEFAULT_TEXT = DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(at=st.integers(min_value=0, max_value=len(_DEFAULT_TEXT)),
+       typed=st.one_of(st.sampled_from(["!!int ", "!!bool ", "!!float ", "!!timestamp ", "2026-02-30", "!!binary ",
+                                        "0x", "\n  - ", ": ", "{", "~"]), st.text(max_size=6)),
+       cut=st.integers(min_value=0, max_value=len(_DEFAULT_TEXT)))
+def test_a_damaged_questionnaire_never_raises(at: int, typed: str, cut: int) -> None:
+    text = (_DEFAULT_TEXT[:at] + typed + _DEFAULT_TEXT[at:])[: max(cut, 40)]
+    q, problems = load_questionnaire(text, "q.yaml")
+    assert (q is None) == any(p.is_error for p in problems)
+    for p in problems:
+        assert p.render("zh_CN") and p.render("en")
 
 
 def test_show_if_on_a_broken_earlier_question_blames_only_that_question() -> None:
