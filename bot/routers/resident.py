@@ -290,6 +290,7 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
     """Commit the update's writes, then put the flow's current screen on the live
     message (edit in place; the press's answer is returned, see `edited`), or send it
     as a new message that becomes the live one."""
+    flow.screen.pop("paused", None)
     text, kb = render_screen(ctx, flow)
     if query is not None and isinstance(query.message, Message):
         await _commit(ctx, flow)
@@ -538,6 +539,7 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
         flow.screen.pop("page", None)
         _drop_drafts(flow, qid, flow.state.current)
     elif action == "z":
+        flow.screen["paused"] = True  # the next message resumes, it answers nothing (see `typed`)
         await _commit(ctx, flow)
         return await edited(query, ctx.t("resident.paused"), None)
     else:
@@ -619,8 +621,11 @@ async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(await _no_questionnaire(ctx))
         return
     question = flow.state.question(flow.q)
-    if question is None or question.type not in ("text", "number"):
-        note = ctx.t("resident.use-buttons") if question is not None else None
+    # After a pause (the pause button, or /cancel, which clears the FSM data) the question is
+    # off the screen: "send any message to go on" must not store that message as its answer.
+    paused = bool(flow.screen.get("paused")) or (await state.get_data()).get(FSM_KEY) != flow.response.id
+    if paused or question is None or question.type not in ("text", "number"):
+        note = ctx.t("resident.use-buttons") if question is not None and not paused else None
         if note:
             await message.answer(note)
         await state.update_data({FSM_KEY: flow.response.id})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from bot.routers.resident import QCB
@@ -128,6 +129,37 @@ async def test_pause_then_any_message_resumes_at_the_first_unanswered_question(h
     resumed = h.api.last(USER)
     assert resumed.method == "sendMessage" and "第 3/8 题" in resumed.text
     assert await _stored(h) == {"aware": "well", "sat_welfare": 5}
+
+
+_TEXT_SECOND = """id: r
+title: 问卷
+questions:
+  - {id: aware, type: single, text: 知道吗, options: [{id: y, text: 知道}, {id: n, text: 不知道}]}
+  - {id: suggest, type: text, required: false, text: 您还有什么建议？}
+  - {id: age, type: single, text: 年龄, options: [{id: a, text: 青年}, {id: b, text: 老年}]}
+"""
+
+
+@pytest.mark.parametrize("how", ["button", "/cancel"])
+async def test_the_message_that_resumes_after_a_pause_is_not_taken_as_the_answer(harness, how):
+    # "send any message to go on": a paused resident's "我回来了" was stored as their answer
+    # to the text question they were at, without it being on screen
+    h = harness
+    _, code = await open_consultation(h, questionnaire=_TEXT_SECOND)
+    u, q = await start(h, code)
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "知道")))
+    if how == "button":
+        await h.feed(u.press(q.message_id, _data(h.api.last(USER).reply_markup, "暂停")))
+    else:
+        await h.feed(u.message("/cancel"))
+    assert "暂停" in h.api.last(USER).text
+    await h.feed(u.message("我回来了"))
+    resumed = h.api.last(USER)
+    assert resumed.method == "sendMessage" and "第 2/3 题" in resumed.text and "建议" in resumed.text
+    assert await _stored(h) == {"aware": "y"}
+    await h.feed(u.message("希望办事更方便"))  # now on screen: this one is the answer
+    assert "第 3/3 题" in h.api.last(USER).text
+    assert await _stored(h) == {"aware": "y", "suggest": "希望办事更方便"}
 
 
 async def test_cancel_then_link_again_resumes(harness):
