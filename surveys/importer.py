@@ -472,10 +472,13 @@ def _decode(data: bytes, out: _Collector) -> str | None:
 def _read_csv_text(text: str, filename: str, out: _Collector) -> list[DutyItem]:
     sample = text[:8192]
     try:
-        dialect: type[csv.Dialect] | csv.Dialect = csv.Sniffer().sniff(sample, delimiters=",\t;")
+        delimiter = csv.Sniffer().sniff(sample, delimiters=",\t;").delimiter
     except csv.Error:
-        dialect = csv.excel
-    reader = csv.reader(io.StringIO(text, newline=""), dialect)
+        delimiter = ","
+    # Only the delimiter is guessed: Excel and WPS quote with '"' whatever the file holds, and
+    # a quote character guessed from the text (ASCII ' around a term: '一网通办') dropped
+    # those quotes and split cells that Excel had put in "…" at their commas.
+    reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=delimiter)
     grid: list[list[Any]] = []
     filled = 0
     try:

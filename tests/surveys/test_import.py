@@ -420,3 +420,21 @@ def test_a_sequence_number_too_large_to_store_is_ignored_with_a_warning(tmp_path
     result = read_duty_list(tmp_path / "big.xlsx")
     assert result.ok and [i.seq for i in result.items] == [None, None]
     assert [p.rule for p in result.problems] == ["import.seq-too-large"] * 2
+
+
+def test_ascii_single_quotes_in_a_csv_are_text_not_quoting() -> None:
+    # the CSV reader guessed ' as the quote character from cells such as '枫桥经验': it dropped
+    # those quotes, and cut a cell Excel had quoted with "…" at its comma (the rest was lost)
+    import csv
+    import io
+
+    rows = [["序号", "事项名称", "具体内容", "履职依据"],
+            [1, "推进改革", "'一网通办'服务", "《条例》"],
+            [2, "发展党员", "发展党员，教育管理", "《中国共产党发展党员工作细则》, 第十条"],
+            [3, "人民调解", "'枫桥经验'", "《人民调解法》"]]
+    buf = io.StringIO()
+    csv.writer(buf).writerows(rows)  # as Excel saves it
+    for encoding in ("gbk", "utf-8-sig"):
+        result = _clean(read_duty_list(buf.getvalue().encode(encoding), filename="基本履职事项.csv"))
+        assert [(i.content, i.basis) for i in result.items] == [(r[2], r[3]) for r in rows[1:]]
+        assert result.problems == []
