@@ -649,6 +649,7 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
     heading = ""
     items: list[DutyItem] = []
     mapped = list(columns.values()) + ([part_col] if part_col is not None else [])
+    header_width = max(c for c, v in enumerate(header_row) if _text(v)) + 1
     for r in range(hr + 1, len(grid)):
         row = grid[r]
         rownum = r + 1
@@ -695,6 +696,12 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
 
         values: dict[str, Any] = {}
         row_ok = True
+        extra = [t for t in texts[header_width:] if t]
+        if sheet is None and extra:
+            # a CSV row wider than its header: a comma in a cell left unquoted, and every
+            # cell after it in the wrong column
+            out.error("import.extra-cells", row=rownum, count=len(extra), value=extra[0][:40])
+            continue
         for f, c in columns.items():
             raw = row[c] if c < len(row) else None
             if raw is None and (rownum, c + 1) in table.formulas:

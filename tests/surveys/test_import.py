@@ -438,3 +438,15 @@ def test_ascii_single_quotes_in_a_csv_are_text_not_quoting() -> None:
         result = _clean(read_duty_list(buf.getvalue().encode(encoding), filename="基本履职事项.csv"))
         assert [(i.content, i.basis) for i in result.items] == [(r[2], r[3]) for r in rows[1:]]
         assert result.problems == []
+
+
+def test_a_csv_row_wider_than_its_header_is_an_error_not_shifted_cells() -> None:
+    # an unquoted comma in a hand-edited CSV moved "教育管理" into 履职依据 and dropped the
+    # real basis, and the import said nothing
+    text = ("序号,事项名称,具体内容,履职依据\n1,推进改革,服务,《条例》\n"
+            "2,发展党员,发展党员,教育管理,《中国共产党发展党员工作细则》\n3,人民调解,调解,《人民调解法》\n")
+    result = read_duty_list(text.encode(), filename="基本履职事项.csv")
+    assert not result.ok and result.items == []
+    [p] = result.problems
+    assert (p.rule, p.row, p.params["count"]) == ("import.extra-cells", 3, 1)
+    assert "《中国共产党发展党员工作细则》" in p.message("zh_CN") and "more than the header" in p.message("en")
