@@ -785,15 +785,13 @@ async def invite_step(query: CallbackQuery, callback_data: InviteCB, ctx: Ctx) -
 
     from storage import invites
 
-    t, r, n = callback_data.t, callback_data.r, callback_data.n
+    t, r, n = callback_data.t, callback_data.r or "cadre", callback_data.n  # a township's button: cadres
     township = await ctx.session.get(Township, t) if t else None
-    if (t and township is None) or r not in ("", "cadre", "organizer") or (r == "cadre" and township is None) \
+    if (t and township is None) or r not in ("cadre", "organizer") or (r == "cadre" and township is None) \
             or not 0 <= n <= 50:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
     await query.answer()
-    if not r:
-        r = "cadre"
     if n == 0:
         rows = [[_btn(str(k), InviteCB(t=t, r=r, n=k)) for k in (1, 5, 10, 20)]]
         await query.message.edit_text(ctx.t("organizer.invite-count", township=html.escape(township.name) if township  # type: ignore[union-attr]

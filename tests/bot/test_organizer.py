@@ -741,3 +741,17 @@ async def test_another_command_drops_a_decision_waiting_for_its_answer(harness):
         c = await s.get(Comment, comment_id)
         assert c.decision is None and c.reply in ("", None)
     assert h.api.texts(CADRE) == []
+
+
+async def test_a_forged_invite_press_without_a_role_or_township_is_refused(harness):
+    # "oi:0::5" (no township, no role yet) passed the checks as a cadre invite, and
+    # create_invites raised: an error in the log and a press without an answer
+    h = harness
+    await open_consultation(h)
+    o = h.user(ORGANIZER)
+    for data in ("oi:0::5", "oi:0::0"):
+        h.api.clear()
+        await h.feed(o.press(1, data))
+        assert h.api.answers()[-1].text == "这个按钮已经失效了。", data
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Invite)) == 0
