@@ -6,7 +6,7 @@ import re
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import ValidationInfo, field_validator
+from pydantic import Field, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///qingdan.db"
@@ -41,8 +41,8 @@ class Settings(BaseSettings):
     webhook_secret: str = ""
     # PostgreSQL: connections each bot or scheduler process keeps in its pool, and how many
     # more it may open under load (closed again when returned)
-    database_pool_size: int = 10
-    database_max_overflow: int = 20
+    database_pool_size: int = Field(default=10, ge=1)
+    database_max_overflow: int = Field(default=20, ge=0)
 
     @field_validator("database_url")
     @classmethod
@@ -74,6 +74,16 @@ class Settings(BaseSettings):
             raise ValueError("not a time zone; e.g. Asia/Shanghai") from None
         return value
 
+    @field_validator("locale")
+    @classmethod
+    def _locale(cls, value: str) -> str:
+        """One of the bot's languages (another one would quietly fall back to Chinese)."""
+        from surveys.i18n import LOCALES, normalize_locale
+
+        if not value.replace("-", "_").lower().startswith(("zh", "en")):
+            raise ValueError(f"not a language of the bot; one of {', '.join(LOCALES)}")
+        return normalize_locale(value)
+
     @field_validator("redis_url")
     @classmethod
     def _redis_url(cls, value: str) -> str:
@@ -100,7 +110,10 @@ class Settings(BaseSettings):
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
-            return [int(v) for v in value.replace(";", ",").replace(" ", ",").split(",") if v.strip()]
+            parts = [v.strip() for v in value.replace(";", ",").replace(" ", ",").split(",") if v.strip()]
+            if not all(re.fullmatch(r"\d{1,15}", v) for v in parts):
+                raise ValueError("not a list of Telegram user ids (whole numbers, separated by commas)")
+            return [int(v) for v in parts]
         if isinstance(value, int):
             return [value]
         return value
@@ -139,11 +152,18 @@ def settings_error(error: Exception, locale: str) -> str | None:
     for e in error.errors():
         name = "_".join(str(part) for part in e["loc"][:1]).upper() or "?"
         found = e.get("input")
+        if name == "DATABASE_URL" and isinstance(found, str):
+            found = _without_password(found)
         shown = f" ({found!r})" if isinstance(found, str | int) and name != "BOT_TOKEN" else ""
         what = gettext(f"cli.bad-{name.lower().replace('_', '-')}", locale) if name in _EXPLAINED \
             else e["msg"].removeprefix("Value error, ")
         lines.append(f"{name}: {what}{shown}")
     return "\n".join(lines)
+
+
+def _without_password(url: str) -> str:
+    """`url` with the password of its user part, if any, as ***."""
+    return re.sub(r"^([^:/]+://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 _EXPLAINED = {"DATABASE_URL", "BOT_TOKEN", "WEBHOOK_SECRET", "TIMEZONE", "REDIS_URL"}  # their messages are in the catalog

@@ -204,3 +204,19 @@ def test_a_database_that_cannot_be_opened_is_named_not_a_traceback(tmp_path: Pat
     assert "SECRET" not in down.stderr and "refused" in down.stderr.splitlines()[0]
     assert missing.stderr.startswith(f"无法打开数据库 sqlite:///{tmp_path}/no/such/folder/q.db：unable to open")
     assert "Cannot open the database sqlite+aiosqlite:///qingdan-demo.db: unable to open" in demo.stderr
+
+
+def test_a_database_url_refused_is_shown_without_its_password(tmp_path: Path) -> None:
+    done = _qingdan(tmp_path, "lists", "show", DATABASE_URL="postgresql+asycpg://qingdan:s3cr3t-pw@db:5432/q")
+    assert done.returncode == 2 and "s3cr3t-pw" not in done.stderr
+    assert "'postgresql+asycpg://qingdan:***@db:5432/q'" in done.stderr
+
+
+def test_locale_ids_and_pool_sizes_are_checked_when_read() -> None:
+    for bad in ({"locale": "fr"}, {"organizer_ids": "12, abc"}, {"organizer_ids": "1.5"},
+                {"database_max_overflow": -1}, {"database_pool_size": 0}):
+        with pytest.raises(ValidationError):
+            Settings(**bad, _env_file=None)
+    assert Settings(locale="en-US", _env_file=None).locale == "en"
+    assert Settings(locale="zh-hans", _env_file=None).locale == "zh_CN"
+    assert Settings(organizer_ids="12; 34 56", _env_file=None).organizer_ids == [12, 34, 56]
