@@ -12,7 +12,15 @@ import typer
 from bot.config import get_settings
 from bot.db import ensure_schema, run_async
 from bot.texts import gettext
-from surveys.consultation import DeadlinePassed, Status, TransitionError, deep_link, format_local, parse_local
+from surveys.consultation import (
+    DeadlinePassed,
+    Status,
+    TransitionError,
+    deep_link,
+    example_deadline,
+    format_local,
+    parse_local,
+)
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH as DEFAULT_QUESTIONNAIRE
 
 app = typer.Typer(help="Consultations: create, open, close, list.", no_args_is_help=True)
@@ -69,7 +77,7 @@ def create(title: str = typer.Option(...), township: list[str] = typer.Option(..
         closes_at = parse_local(closes, settings.timezone)
         opens_at = parse_local(opens, settings.timezone) if opens else None
     except ValueError:
-        typer.echo(_t("cli.bad-date"), err=True)
+        typer.echo(_t("cli.bad-date", example=example_deadline(datetime.now(UTC), settings.timezone)), err=True)
         raise typer.Exit(2) from None
     if closes_at <= datetime.now(UTC) or (opens_at is not None and opens_at >= closes_at):
         typer.echo(_t("cli.closes-past" if closes_at <= datetime.now(UTC) else "cli.opens-after-closes"), err=True)

@@ -88,6 +88,12 @@ def format_local(value: datetime | None, tz: str) -> str:
     return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
 
 
+def example_deadline(now: datetime, tz: str) -> str:
+    """A deadline to show as an example of the format: two weeks from `now`, 18:00 local (a
+    fixed date in a prompt would soon be in the past)."""
+    return (now.astimezone(ZoneInfo(tz)) + timedelta(days=14)).strftime("%Y-%m-%d 18:00")
+
+
 @dataclass
 class FollowUp:
     """Per-consultation reminder and digest settings (stored as JSON on the consultation)."""

@@ -40,7 +40,15 @@ from storage import consultations as repo
 from storage import lists as lists_repo
 from storage.models import Consultation, DutyListRow, OffListReport, Township
 from storage.sql import as_id
-from surveys.consultation import DeadlinePassed, Status, TransitionError, deep_link, format_local, parse_local
+from surveys.consultation import (
+    DeadlinePassed,
+    Status,
+    TransitionError,
+    deep_link,
+    example_deadline,
+    format_local,
+    parse_local,
+)
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH, load_questionnaire
 
 log = logging.getLogger(__name__)
@@ -388,7 +396,7 @@ async def new_default_questionnaire(query: CallbackQuery, callback_data: NewCB, 
     await state.update_data(questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"))
     await state.set_state(NewConsultation.deadline)
     await query.answer()
-    await query.message.edit_text(ctx.t("organizer.new-deadline"))  # type: ignore[union-attr]
+    await query.message.edit_text(ctx.t("organizer.new-deadline", example=example_deadline(ctx.now(), ctx.settings.timezone)))  # type: ignore[union-attr]
 
 
 @router.message(NewConsultation.questionnaire, F.document)
@@ -415,7 +423,7 @@ async def new_questionnaire_file(message: Message, ctx: Ctx, state: FSMContext, 
         return
     await state.update_data(questionnaire=text)
     await state.set_state(NewConsultation.deadline)
-    await message.answer(ctx.t("organizer.q-ok", n=len(parsed.questions)) + "\n\n" + ctx.t("organizer.new-deadline"))
+    await message.answer(ctx.t("organizer.q-ok", n=len(parsed.questions)) + "\n\n" + ctx.t("organizer.new-deadline", example=example_deadline(ctx.now(), ctx.settings.timezone)))
 
 
 @router.message(NewConsultation.questionnaire, F.text & ~F.text.startswith("/"))
@@ -428,7 +436,7 @@ async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
     try:
         closes = parse_local(message.text or "", ctx.settings.timezone)
     except ValueError:
-        await message.answer(ctx.t("organizer.bad-date"))
+        await message.answer(ctx.t("organizer.bad-date", example=example_deadline(ctx.now(), ctx.settings.timezone)))
         return
     if closes <= ctx.now():
         await message.answer(ctx.t("organizer.date-past"))
@@ -469,7 +477,7 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
         await state.set_data(data)
         await query.answer()
         await query.message.edit_text(  # type: ignore[union-attr]
-            ctx.t("organizer.date-past") + "\n\n" + ctx.t("organizer.new-deadline"))
+            ctx.t("organizer.date-past") + "\n\n" + ctx.t("organizer.new-deadline", example=example_deadline(ctx.now(), ctx.settings.timezone)))
         return
     c = await repo.create_consultation(ctx.session, title=data["title"], questionnaire=data["questionnaire"],
                                        closes_at=closes, list_ids=list_ids,

@@ -755,3 +755,15 @@ async def test_a_forged_invite_press_without_a_role_or_township_is_refused(harne
         assert h.api.answers()[-1].text == "这个按钮已经失效了。", data
     async with h.sessions() as s:
         assert await s.scalar(sa.select(sa.func.count()).select_from(Invite)) == 0
+
+
+async def test_the_deadline_prompt_gives_an_example_two_weeks_ahead_not_a_fixed_date(harness):
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    assert "例如 2026-12-15 18:00" in h.api.last(ORGANIZER).text  # the clock: 2026-12-01 10:00 local
+    await h.feed(o.message("下周五"))
+    assert "2026-12-15 18:00" in h.api.last(ORGANIZER).text
+    h.clock.advance(days=30)
+    await h.feed(o.message("还是不对"))
+    assert "2027-01-14 18:00" in h.api.last(ORGANIZER).text
