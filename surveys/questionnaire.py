@@ -514,6 +514,9 @@ class _Parser:
             if low is not None and high is not None and low > high:
                 self.error("min-greater-than-max", raw["min"], min=low, max=high)
             integer = bool(self.boolean(raw["integer"], "integer")) if "integer" in raw else False
+            if integer and low is not None and high is not None and low <= high and math.ceil(low) > math.floor(high):
+                # no whole number between them: the question could never be answered
+                self.error("no-whole-number", raw["min"], min=low, max=high)
             fields.update(min_value=low, max_value=high, integer=integer)
         else:  # item questions
             if "parts" in raw:

@@ -177,6 +177,8 @@ BROKEN: list[tuple[str, str, int]] = [
      "questionnaire.min-greater-than-max", 7),
     (HEAD + "  - id: q1\n    type: number\n    text: 数\n    min: 10\n    max: 5\n",
      "questionnaire.min-greater-than-max", 7),
+    (HEAD + "  - id: q1\n    type: number\n    text: 数\n    min: 0.5\n    max: 0.7\n    integer: true\n",
+     "questionnaire.no-whole-number", 7),
     (HEAD + "  - id: Q-1\n    type: text\n    text: 说\n", "questionnaire.bad-id", 4),
     (HEAD + "  - id: a_very_long_question_id\n    type: text\n    text: 说\n", "questionnaire.bad-id", 4),
     (HEAD + "  - id: q1\n    type: single\n    text: 选\n    options: [{id: 是, text: 是}, {id: b, text: 否}]\n",
