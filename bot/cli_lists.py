@@ -1,4 +1,4 @@
-"""`qingdan lists …`: lint, import, show and diff duty lists."""
+"""`qingdan lists …`: lint, import, show, diff and publish duty lists."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bot.config import get_settings
 from bot.texts import gettext
 from surveys.duty_list import PART_ORDER, DutyItem, Part
 
-app = typer.Typer(help="Duty lists: lint, import, show, diff.", no_args_is_help=True)
+app = typer.Typer(help="Duty lists: lint, import, show, diff, publish.", no_args_is_help=True)
 
 
 def _locale() -> str:
