@@ -144,24 +144,28 @@ async def _list(township: str | None) -> list[dict] | None:
 
 
 @app.command("revoke")
-def revoke(code: str = typer.Argument(..., help="The code (or the whole inv_… payload).")) -> None:
-    """Revoke an unused invite so that its link no longer works."""
+def revoke(code: str = typer.Argument(..., help="The code (or the whole inv_… payload)."),
+           demote: bool = typer.Option(False, "--demote",
+                                       help="For a used invite: take back the role it gave (a cadre who left, "
+                                            "an organizer no longer in charge); they become a resident.")) -> None:
+    """Revoke an unused invite so that its link no longer works (with --demote, a used one too)."""
     ensure_schema()
-    reason = run_async(_revoke(code))
+    reason, person = run_async(_revoke(code, demote))
     messages = {"ok": "invites.cli.revoked", "unknown": "invites.cli.revoke-unknown",
-                "used": "invites.cli.revoke-used", "revoked": "invites.cli.revoke-again"}
-    text = _t(messages[reason], code=code)
-    if reason in ("ok", "revoked"):
+                "used": "invites.cli.revoke-used-demote" if demote else "invites.cli.revoke-used",
+                "revoked": "invites.cli.revoke-again", "demoted": "invites.cli.revoke-demoted"}
+    text = _t(messages[reason], code=code, person=person)
+    if reason in ("ok", "revoked", "demoted"):
         typer.echo(text)
         return
     _fail(text)
 
 
-async def _revoke(code: str) -> str:
+async def _revoke(code: str, demote: bool) -> tuple[str, int | None]:
     from bot.db import database
     from storage.invites import revoke as revoke_invite
 
     async with database() as sessions, sessions() as session:
-        _, reason = await revoke_invite(session, code, datetime.now(UTC))
+        invite, reason = await revoke_invite(session, code, datetime.now(UTC), demote=demote)
         await session.commit()
-        return reason
+        return reason, invite.used_by if invite else None

@@ -145,12 +145,28 @@ async def list_invites(session: AsyncSession, township_id: int | None = None,
     return [(invite, name) for invite, name in rows]
 
 
-async def revoke(session: AsyncSession, code: str, now: datetime) -> tuple[Invite | None, str]:
+async def revoke(session: AsyncSession, code: str, now: datetime,
+                 demote: bool = False) -> tuple[Invite | None, str]:
+    """Revoke an unused invite. A used one is revoked only with `demote`, which also takes back
+    the role it gave — if its user still holds it (the same role, and for a cadre the same
+    township: one who moved on with another invite keeps that one): "demoted"; "used" otherwise."""
     invite = await get_invite(session, code)
     if invite is None:
         return None, "unknown"
     if invite.used_by is not None or invite.used_at is not None:
-        return invite, "used"
+        if not demote or invite.used_by is None:
+            return invite, "used"
+        person = Person.__table__
+        held = [person.c.id == invite.used_by, person.c.role == invite.role]
+        if invite.role == "cadre":
+            held.append(person.c.township_id == invite.township_id)
+        taken = await session.execute(sa.update(person).where(*held).values(role="resident", township_id=None))
+        if taken.rowcount != 1:  # type: ignore[attr-defined]
+            return invite, "used"
+        if invite.revoked_at is None:
+            invite.revoked_at = now
+        await session.flush()
+        return invite, "demoted"
     if invite.revoked_at is not None:
         return invite, "revoked"
     invite.revoked_at = now

@@ -103,3 +103,47 @@ def test_list_of_an_unknown_township_says_so_instead_of_no_invites(cli_db) -> No
     result = runner.invoke(_app(), ["invites", "list", "--township", "青山乡"])  # a typo
     assert result.exit_code == 1
     assert "没有找到乡镇“青山乡”" in result.output and "还没有邀请" not in result.output
+
+
+async def _redeem(url: str, code: str, person_id: int) -> None:
+    from datetime import UTC, datetime
+
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.invites import redeem
+    from storage.models import Person
+
+    engine = make_engine(url)
+    async with make_sessionmaker(engine)() as s:
+        s.add(Person(id=person_id, first_name="干部"))
+        await s.flush()
+        assert (await redeem(s, code, person_id, datetime.now(UTC)))[1] == "ok"
+        await s.commit()
+    await engine.dispose()
+
+
+async def _role(url: str, person_id: int) -> tuple[str, int | None]:
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.models import Person
+
+    engine = make_engine(url)
+    async with make_sessionmaker(engine)() as s:
+        person = await s.get(Person, person_id)
+        assert person is not None
+        role = (person.role, person.township_id)
+    await engine.dispose()
+    return role
+
+
+def test_revoke_demote_takes_back_the_role_a_used_invite_gave(cli_db) -> None:
+    created = runner.invoke(_app(), ["invites", "create", "--township", "青山镇"])
+    code = created.stdout.strip().splitlines()[-1].rsplit("inv_", 1)[1]
+    asyncio.run(_redeem(cli_db, code, 4242))
+    assert asyncio.run(_role(cli_db, 4242))[0] == "cadre"
+    kept = runner.invoke(_app(), ["invites", "revoke", code])  # without --demote: refused, role kept
+    assert kept.exit_code == 1 and "--demote" in kept.output
+    assert asyncio.run(_role(cli_db, 4242))[0] == "cadre"
+    taken = runner.invoke(_app(), ["invites", "revoke", code, "--demote"])
+    assert taken.exit_code == 0 and "4242" in taken.output and "普通群众" in taken.output
+    assert asyncio.run(_role(cli_db, 4242)) == ("resident", None)
+    again = runner.invoke(_app(), ["invites", "revoke", code, "--demote"])  # nothing left to take back
+    assert again.exit_code == 1 and "没有可收回的" in again.output
