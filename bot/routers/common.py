@@ -98,8 +98,11 @@ async def delete_me_confirm(query: CallbackQuery, callback_data: DeleteCB, ctx: 
 @router.message(Command("cancel"))
 async def cancel_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     """Pauses whatever is in progress; the questionnaire resumes at the next message."""
+    from bot.routers.resident import pause
+
     form = await state.get_state()  # a form left half-filled (a comment, a report, a new consultation…)
     await state.clear()
+    await pause(ctx)  # the next message resumes the questionnaire and answers nothing
     if form is not None:
         await message.answer(ctx.t("cancel.stopped"))
         return

@@ -614,6 +614,15 @@ async def resume(message: Message, ctx: Ctx, state: FSMContext, note: str | None
     return True
 
 
+async def pause(ctx: Ctx) -> None:
+    """/cancel: the person's questionnaire in progress is paused, as with its pause button
+    (the next message resumes it and answers nothing)."""
+    flow = await _active_flow(ctx)
+    if flow is not None and not flow.completed and not flow.screen.get("paused"):
+        flow.screen["paused"] = True
+        await _commit(ctx, flow)
+
+
 @router.message(F.text & ~F.text.startswith("/"))
 async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
     flow = await _active_flow(ctx)
@@ -621,9 +630,12 @@ async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(await _no_questionnaire(ctx))
         return
     question = flow.state.question(flow.q)
-    # After a pause (the pause button, or /cancel, which clears the FSM data) the question is
-    # off the screen: "send any message to go on" must not store that message as its answer.
-    paused = bool(flow.screen.get("paused")) or (await state.get_data()).get(FSM_KEY) != flow.response.id
+    # After a pause (the pause button, or /cancel: see `pause`) the question is off the
+    # screen: "send any message to go on" must not store that message as its answer. (The
+    # mark is on the screen, which any press that shows the questionnaire again drops, not
+    # in the FSM data: that costs every typed answer a read, and a press after /cancel put
+    # the question back on screen without restoring it.)
+    paused = bool(flow.screen.get("paused"))
     if paused or question is None or question.type not in ("text", "number"):
         note = ctx.t("resident.use-buttons") if question is not None and not paused else None
         if note:

@@ -162,6 +162,21 @@ async def test_the_message_that_resumes_after_a_pause_is_not_taken_as_the_answer
     assert await _stored(h) == {"aware": "y", "suggest": "希望办事更方便"}
 
 
+async def test_after_cancel_a_press_on_the_questionnaire_puts_the_text_question_back_on_screen(harness):
+    # /cancel pauses; pressing an answer on the questionnaire still in the chat goes on, and
+    # the text question it shows is on screen: what is typed next is its answer (it was
+    # dropped as "the message that resumes" because /cancel had cleared the FSM data)
+    h = harness
+    _, code = await open_consultation(h, questionnaire=_TEXT_SECOND)
+    u, q = await start(h, code)
+    await h.feed(u.message("/cancel"))
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "知道")))
+    assert "第 2/3 题" in h.api.last(USER).text and "建议" in h.api.last(USER).text
+    await h.feed(u.message("希望办事更方便"))
+    assert "第 3/3 题" in h.api.last(USER).text
+    assert await _stored(h) == {"aware": "y", "suggest": "希望办事更方便"}
+
+
 async def test_cancel_then_link_again_resumes(harness):
     h = harness
     _, code = await open_consultation(h)
