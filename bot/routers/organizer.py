@@ -160,12 +160,7 @@ async def _choose(message: Message, command: CommandObject | None, ctx: Ctx, act
         if c is None:
             await message.answer(ctx.t("organizer.no-such", id=html.escape(arg)))
             return
-        # /open and /close say themselves why a status does not allow them
-        if c.status not in allowed and act not in ("open", "close"):
-            await message.answer(ctx.t("organizer.wrong-status", id=c.id, status=ctx.t("status." + c.status),
-                                       action=ctx.t(f"organizer.act.{act}")))
-            return
-        await ACTIONS[act](message, ctx, c, state)
+        await _run(message, ctx, act, c, state)
         return
     candidates = [c for c in await repo.all_consultations(ctx.session) if c.status in allowed]
     if not candidates:
@@ -188,7 +183,17 @@ async def picked(query: CallbackQuery, callback_data: PickCB, ctx: Ctx, state: F
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
     await query.answer()
-    await ACTIONS[callback_data.act](query.message, ctx, c, state)
+    await _run(query.message, ctx, callback_data.act, c, state)  # (its status may have changed since the list)
+
+
+async def _run(message: Message, ctx: Ctx, act: str, c: Consultation, state: FSMContext) -> None:
+    """`act` on a consultation named by id or picked from a list: refused with the reason when its
+    status does not allow it (/open and /close say themselves why a status does not allow them)."""
+    if c.status not in ACTION_STATUSES[act] and act not in ("open", "close"):
+        await message.answer(ctx.t("organizer.wrong-status", id=c.id, status=ctx.t("status." + c.status),
+                                   action=ctx.t(f"organizer.act.{act}")))
+        return
+    await ACTIONS[act](message, ctx, c, state)
 
 
 def _make_command(name: str):

@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from bot.routers.organizer import DecideCB, InviteCB, PickCB, wait_background
 from bot.testing import buttons
 from storage import comments as comments_repo
+from storage.consultations import set_status
 from storage.models import Comment, Consultation, DutyItemRow, Invite, Person, Township
 from surveys.consultation import Status
 from surveys.duty_list import DutyItem, Part
@@ -767,3 +768,21 @@ async def test_the_deadline_prompt_gives_an_example_two_weeks_ahead_not_a_fixed_
     h.clock.advance(days=30)
     await h.feed(o.message("还是不对"))
     assert "2027-01-14 18:00" in h.api.last(ORGANIZER).text
+
+
+async def test_a_pick_pressed_after_the_consultation_changed_status_is_refused_as_a_named_one(harness):
+    # /links listed two open consultations; the one picked was closed meanwhile: its links
+    # are refused as /links <id> refuses them, not sent
+    h = harness
+    first, _ = await open_consultation(h)
+    await open_consultation(h, township="白水镇")
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/links"))
+    pick = h.api.last(ORGANIZER)
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, first), Status.CLOSED, h.clock.now)
+        await s.commit()
+    sent = len(h.api.calls)
+    await h.feed(o.press(pick.message_id, PickCB(act="links", c=first).pack()))
+    assert not any(c.method == "sendPhoto" for c in h.api.calls[sent:])
+    assert h.api.last(ORGANIZER).text == f"征询 #{first} 现在是“已结束”状态，不能分享链接。"
