@@ -442,8 +442,9 @@ async def item_card(query: CallbackQuery, callback_data: ItemCB, ctx: Ctx, state
     if found is None:
         await _deny_press(query, ctx)
         return
-    if await state.get_state() in (CommentForm.text.state, CommentForm.wording.state):
-        # back from a comment's text (it is dropped), or on past its proposed wording (it is saved without)
+    if await state.get_state() in (CommentForm.text.state, CommentForm.wording.state, CommentForm.edit.state):
+        # back from a comment's text (it is dropped), on past its proposed wording (it is saved
+        # without), or away from an edit (the comment stays as it was)
         await state.set_state(None)
         await state.update_data(cmt={})
     find = (await state.get_data()).get("cfind") or {}

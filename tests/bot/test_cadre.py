@@ -841,3 +841,20 @@ async def test_mycomments_page_of_five_answered_comments_of_the_longest_fields_f
         text = h.api.last(user).text
         assert visible_units(text) < 4096 and not text.endswith("…"), language  # fitted here, not cut by the guard
         assert text.count("答答答…") == 5 and rule in text, language  # every answer, shortened
+
+
+async def test_moving_on_to_an_item_card_ends_the_edit_of_a_comment(harness):
+    # 修改 on a comment, then on to an item's card (as back to /mycomments does): what is typed
+    # there is not the comment's new text
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "同意收回")
+    await _tap(h, u, "跳过")
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改")
+    i = await _item_id(h, "矛盾纠纷排查化解与人民调解")
+    await h.feed(u.press(1, ItemCB(c=c, i=i).pack()))
+    await h.feed(u.message("这项没问题"))
+    [comment] = await _comments(h)
+    assert comment.text == "同意收回"
