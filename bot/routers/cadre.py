@@ -34,6 +34,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.app import set_person_commands
 from bot.context import Ctx, Num
+from bot.limits import fit_plain
 from bot.routers import starts
 from storage import comments as cm
 from storage import consultations as repo
@@ -657,22 +658,23 @@ async def _mine_screen(ctx: Ctx, page: int, item_id: int = 0) -> tuple[str, Inli
             names[comment.item_id] = row.name if row else "?"
         if comment.consultation_id not in consultations:
             consultations[comment.consultation_id] = await ctx.session.get(Consultation, comment.consultation_id)
-    # Every field shortened, so a page of the longest comments, wordings and answers fits one
-    # message (the answer in full reached the cadre in a message of its own).
+    # Every field shortened (in the UTF-16 units Telegram counts: an emoji is two), so a page of
+    # the longest comments, wordings and answers fits one message (the answer in full reached
+    # the cadre in a message of its own).
     blocks = [ctx.t("cadre.mine-title", n=len(comments), page=page + 1, pages=pages)]
     rows: list[list[InlineKeyboardButton]] = []
     for comment in shown:
         if comment.item_id is not None:
-            target = ctx.t("cadre.mine-item", name=html.escape(_short(names[comment.item_id], 80)))
+            target = ctx.t("cadre.mine-item", name=html.escape(fit_plain(names[comment.item_id], 80)))
         else:
-            target = ctx.t("cadre.mine-missing", name=html.escape(_short(str(comment.missing.get("name", "")), 80)))
+            target = ctx.t("cadre.mine-missing", name=html.escape(fit_plain(str(comment.missing.get("name", "")), 80)))
         lines = [ctx.t("cadre.mine-head", id=comment.id, status=ctx.t(f"cadre.status.{cm.comment_status(comment)}"),
                        kind=ctx.t(f"comment.kind.{comment.kind}")),
-                 target, ctx.t("cadre.mine-text", text=html.escape(_short(comment.text, 250)))]
+                 target, ctx.t("cadre.mine-text", text=html.escape(fit_plain(comment.text, 250)))]
         if comment.proposed_wording:
-            lines.append(ctx.t("cadre.mine-wording", text=html.escape(_short(comment.proposed_wording, 150))))
+            lines.append(ctx.t("cadre.mine-wording", text=html.escape(fit_plain(comment.proposed_wording, 150))))
         if comment.decision is not None:
-            lines.append(ctx.t("cadre.mine-reply", text=html.escape(_short(comment.reply, 200) or "—")))
+            lines.append(ctx.t("cadre.mine-reply", text=html.escape(fit_plain(comment.reply, 200) or "—")))
         blocks.append("\n".join(lines))
         if cm.edit_refusal(comment, ctx.person.id, consultations[comment.consultation_id], ctx.now()) is None:
             rows.append([_btn(ctx.t("cadre.btn-edit", id=comment.id), MineCB(a="e", m=comment.id or 0)),

@@ -858,3 +858,30 @@ async def test_moving_on_to_an_item_card_ends_the_edit_of_a_comment(harness):
     await h.feed(u.message("这项没问题"))
     [comment] = await _comments(h)
     assert comment.text == "同意收回"
+
+
+async def test_mycomments_page_fits_one_message_also_with_characters_telegram_counts_twice(harness):
+    # Telegram counts UTF-16 units: an emoji (or a rare CJK character beyond the BMP) is two,
+    # so fields shortened by characters let a page of five pass 4,096 and be cut
+    from bot.limits import visible_units
+    from storage.comments import MAX_TEXT, add_comment, answer_comment
+
+    h = harness
+    long_name = "𠀀" * 120
+    c, _ = await open_consultation(h, items=[DutyItem(Part.BASIC, long_name, seq=1, category="应急管理")])
+    item = await _item_id(h, long_name)
+    code = await _invite(h)
+    u = h.user(CADRE)
+    await h.feed(u.message(f"/start inv_{code}"))
+    async with h.sessions() as s:
+        person = await s.get(Person, CADRE)
+        for n in range(5):
+            k = await add_comment(s, consultation_id=c, item_id=item, person_id=CADRE,
+                                  township_id=person.township_id, kind="to_cooperating", text="😀" * MAX_TEXT,
+                                  proposed_wording="🙂" * MAX_TEXT, now=h.clock.now + timedelta(minutes=n))
+            await answer_comment(s, k.id, "partly", "👍" * MAX_TEXT, ORGANIZER, h.clock.now + timedelta(hours=1))
+        await s.commit()
+    await h.feed(u.message("/mycomments"))
+    text = h.api.last(CADRE).text
+    assert visible_units(text) < 4096 and not text.endswith("…")  # fitted here, not cut by the guard
+    assert text.count("👍…") == 5 and "截止前、答复前可以修改或撤回" in text  # every answer, shortened
