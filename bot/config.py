@@ -152,7 +152,7 @@ def settings_error(error: Exception, locale: str) -> str | None:
     for e in error.errors():
         name = "_".join(str(part) for part in e["loc"][:1]).upper() or "?"
         found = e.get("input")
-        if name == "DATABASE_URL" and isinstance(found, str):
+        if name in ("DATABASE_URL", "REDIS_URL") and isinstance(found, str):
             found = _without_password(found)
         shown = f" ({found!r})" if isinstance(found, str | int) and name != "BOT_TOKEN" else ""
         what = gettext(f"cli.bad-{name.lower().replace('_', '-')}", locale) if name in _EXPLAINED \
@@ -162,8 +162,16 @@ def settings_error(error: Exception, locale: str) -> str | None:
 
 
 def _without_password(url: str) -> str:
-    """`url` with the password of its user part, if any, as ***."""
-    return re.sub(r"^([^:/]+://[^:/@]*:)[^@]*@", r"\1***@", url)
+    """`url` with the password of its user part, if any, as ***: also in the mistyped URLs
+    that are refused ("postgresql+asyncpg:/user:pw@db", "redis//:pw@host")."""
+    head, at, tail = url.rpartition("@")  # (a password may hold "@" or "/")
+    if not at:
+        return url
+    scheme = re.match(r"[A-Za-z][\w+.-]*:?/+", head)
+    prefix, user_info = (head[:scheme.end()], head[scheme.end():]) if scheme else ("", head)
+    if ":" not in user_info:
+        return url
+    return f"{prefix}{user_info.partition(':')[0]}:***@{tail}"
 
 
 _EXPLAINED = {"DATABASE_URL", "BOT_TOKEN", "WEBHOOK_SECRET", "TIMEZONE", "REDIS_URL"}  # their messages are in the catalog

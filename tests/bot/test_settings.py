@@ -220,3 +220,20 @@ def test_locale_ids_and_pool_sizes_are_checked_when_read() -> None:
     assert Settings(locale="en-US", _env_file=None).locale == "en"
     assert Settings(locale="zh-hans", _env_file=None).locale == "zh_CN"
     assert Settings(organizer_ids="12; 34 56", _env_file=None).organizer_ids == [12, 34, 56]
+
+
+def test_a_refused_url_never_shows_its_password_however_it_is_mistyped() -> None:
+    # the URLs refused are the mistyped ones: a scheme with one slash or no colon, a bad
+    # port; and REDIS_URL holds a password as often as DATABASE_URL does
+    from bot.config import settings_error
+
+    for setting, value, shown in (
+            ("database_url", "postgresql+asyncpg:/qingdan:s3cr3t@db/q", "postgresql+asyncpg:/qingdan:***@db/q"),
+            ("database_url", "postgresql+asyncpg//qingdan:s3cr3t@db/q", "postgresql+asyncpg//qingdan:***@db/q"),
+            ("database_url", "postgresql+asycpg://qingdan:s3cr3t/x@db:5432/q", "postgresql+asycpg://qingdan:***@db:5432/q"),
+            ("redis_url", "redis//:s3cr3t@127.0.0.1:6379/0", "redis//:***@127.0.0.1:6379/0"),
+            ("redis_url", "redis://:s3cr3t@127.0.0.1:port/0", "redis://:***@127.0.0.1:port/0")):
+        with pytest.raises(ValidationError) as refused:
+            Settings(**{setting: value}, _env_file=None)
+        text = settings_error(refused.value, "en")
+        assert text is not None and "s3cr3t" not in text and f"'{shown}'" in text, text
