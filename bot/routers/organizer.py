@@ -580,6 +580,7 @@ class DecideCB(CallbackData, prefix="od"):
     d: str  # adopted, partly, rejected, hide, unhide, noreply
     f: str = "u"
     i: Num = 0
+    a: str = ""  # on a noreply button: the decision its prompt asked about
 
 
 CARD_NAME = 200  # an item's or proposal's name, a category, on a comment card
@@ -693,7 +694,9 @@ async def comments_nav(query: CallbackQuery, callback_data: CommentsCB, ctx: Ctx
 @router.callback_query(ReplyComment.text, DecideCB.filter(F.d == "noreply"))
 async def comments_no_reply(query: CallbackQuery, callback_data: DecideCB, ctx: Ctx, state: FSMContext,
                             broadcaster: Broadcaster) -> None:
-    if (await state.get_data()).get("k") != callback_data.k:  # the prompt of a comment no longer being answered
+    data = await state.get_data()
+    # the prompt of a comment no longer being answered, or of a decision since changed
+    if data.get("k") != callback_data.k or (callback_data.a and data.get("d") != callback_data.a):
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
     await query.answer()
@@ -723,7 +726,7 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
     await state.set_data({"k": comment.id, "d": d, "f": callback_data.f, "i": callback_data.i})
     await query.answer()
     kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-no-reply"),
-                                                     DecideCB(k=comment.id, d="noreply"))]])
+                                                     DecideCB(k=comment.id, d="noreply", a=d))]])
     await query.message.answer(ctx.t("organizer.reply-ask", decision=ctx.t(f"comment.decision.{d}")),  # type: ignore[union-attr]
                                reply_markup=kb)
 

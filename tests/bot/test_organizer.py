@@ -786,3 +786,26 @@ async def test_a_pick_pressed_after_the_consultation_changed_status_is_refused_a
     await h.feed(o.press(pick.message_id, PickCB(act="links", c=first).pack()))
     assert not any(c.method == "sendPhoto" for c in h.api.calls[sent:])
     assert h.api.last(ORGANIZER).text == f"征询 #{first} 现在是“已结束”状态，不能分享链接。"
+
+
+async def test_the_no_reply_button_of_an_earlier_prompt_records_no_other_decision(harness):
+    # 采纳 asked "reply?", then 不采纳 on the same card asked again: the first prompt's
+    # 不写答复 must not record 不采纳, which that prompt never showed
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    prompt_adopted = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    await h.feed(o.press(prompt_adopted.message_id, _press_label(prompt_adopted.reply_markup, "不写答复")))
+    assert h.api.answers()[-1].text == "这个按钮已经失效了。"
+    async with h.sessions() as s:
+        assert (await s.get(Comment, comment_id)).decision is None
+    assert h.api.texts(CADRE) == []
+    prompt_rejected = h.api.last(ORGANIZER)  # the latest prompt's button still records its decision
+    await h.feed(o.press(prompt_rejected.message_id, _press_label(prompt_rejected.reply_markup, "不写答复")))
+    async with h.sessions() as s:
+        assert (await s.get(Comment, comment_id)).decision == "rejected"
