@@ -490,7 +490,8 @@ async def find_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FS
         return
     found = await _visible_consultations(ctx)
     if len(found) > 1:  # as /list: the person says which list to search (c=0 until they do)
-        await state.update_data(cfind={"c": 0, "q": query, "n": 0})
+        # "of": the lists offered, any of which the chooser's buttons may pick (again) later
+        await state.update_data(cfind={"c": 0, "q": query, "n": 0, "of": [c.id for c in found]})
         rows = [[_btn(_short(c.title, 50), FindCB(c=c.id or 0))] for c in found]
         await message.answer(ctx.t("cadre.choose-consultation"), reply_markup=_kb(rows))
         return
@@ -510,7 +511,8 @@ async def find_page(query: CallbackQuery, callback_data: FindCB, ctx: Ctx, state
         await _deny_press(query, ctx)
         return
     find = (await state.get_data()).get("cfind") or {}
-    if find.get("c") not in (callback_data.c, 0) or not find.get("q"):
+    if (find.get("c") not in (callback_data.c, 0) and callback_data.c not in find.get("of", ())) \
+            or not find.get("q"):
         await query.answer(ctx.t("cadre.find-again"), show_alert=True)
         return
     find["c"], find["n"] = callback_data.c, callback_data.n

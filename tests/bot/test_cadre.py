@@ -885,3 +885,20 @@ async def test_mycomments_page_fits_one_message_also_with_characters_telegram_co
     text = h.api.last(CADRE).text
     assert visible_units(text) < 4096 and not text.endswith("…")  # fitted here, not cut by the guard
     assert text.count("👍…") == 5 and "截止前、答复前可以修改或撤回" in text  # every answer, shortened
+
+
+async def test_find_chooser_lets_the_cadre_try_the_other_list_too(harness):
+    # /find with two lists asks which one; a cadre who picked the list without the item goes
+    # back to the chooser and picks the other (as with /list), and is not told to search again
+    h = harness
+    await open_consultation(h)  # the older one: ITEMS
+    await open_consultation(h, items=MANY)  # the newer one
+    u = await _cadre(h)
+    await h.feed(u.message("/find 消防"))  # only in the older list
+    chooser = h.api.last(CADRE)
+    newer, older = (data for _, data in buttons(chooser.reply_markup))
+    await h.feed(u.press(chooser.message_id, newer))
+    assert "消防安全检查与火灾隐患整治" not in h.api.last(CADRE).text
+    await h.feed(u.press(chooser.message_id, older))
+    assert h.api.answers()[-1].text is None  # not "search again"
+    assert "消防安全检查与火灾隐患整治" in h.api.last(CADRE).text
