@@ -665,7 +665,7 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
         if len(filled) == 1 and not pending and filled[0] == name_col and _PART_HEADING.match(
                 _heading_text(unicodedata.normalize("NFKC", texts[name_col]))):
             current_part = part_from_text(texts[name_col])  # "二、配合履职事项" typed in the name column
-            heading = ""
+            listed_part, heading = None, ""
             continue
         seq_col = columns.get("seq")
         if (len(filled) == 2 and not pending and seq_col in filled
@@ -677,7 +677,7 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
                     _heading_text(unicodedata.normalize("NFKC", text))) else None
                 if heading_part is not None:
                     current_part = heading_part
-                    heading = ""
+                    listed_part, heading = None, ""
                 else:
                     heading = _heading_text(text)
                 continue
@@ -689,7 +689,7 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
             if len(text) <= MAX_CELL_CHARS:
                 if _SECTION_PART.search(unicodedata.normalize("NFKC", text)) and part_from_text(text):
                     current_part = part_from_text(text)
-                    heading = ""
+                    listed_part, heading = None, ""
                 else:
                     heading = _heading_text(text)  # a category heading row: "（一）党的建设"
                 continue
@@ -736,7 +736,10 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
             raw_part = texts[part_col] if part_col < len(texts) else ""
             if raw_part:
                 part = listed_part = part_from_text(raw_part)
-            else:  # a merged part cell saved as CSV keeps its value on its first row only
+            elif sheet is None:  # a merged part cell saved as CSV keeps its value on its first row
+                # only: the part named above (since the last section row), before the title's
+                part = listed_part or current_part
+            else:
                 part = current_part or listed_part
             if part is None:
                 out.error("import.unknown-part", sheet=sheet, row=rownum, column=part_label,

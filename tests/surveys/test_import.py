@@ -450,3 +450,21 @@ def test_a_csv_row_wider_than_its_header_is_an_error_not_shifted_cells() -> None
     [p] = result.problems
     assert (p.rule, p.row, p.params["count"]) == ("import.extra-cells", 3, 1)
     assert "《中国共产党发展党员工作细则》" in p.message("zh_CN") and "more than the header" in p.message("en")
+
+
+def test_csv_merged_part_cells_beat_a_title_that_names_parts() -> None:
+    # a title above the header naming the parts ("…基本履职事项、配合履职事项和收回事项清单")
+    # gave the blank cells under a merged part cell the title's part, not the one above them
+    text = ("青山镇基本履职事项、配合履职事项和收回事项清单\n"
+            "部分,序号,领域,事项名称,对应县级部门,履职依据\n"
+            "基本履职事项,1,党的建设,发展党员及党员教育管理监督服务,县委组织部,党章\n"
+            ",2,,基层党组织建设,县委组织部,党章\n"
+            "配合履职事项,1,市场监管,食品安全协管巡查与信息报告,县市场监管局,食品安全法\n"
+            ",2,,药品安全宣传和协查,县市场监管局,药品管理法\n")
+    result = _clean(read_duty_list(text.encode("utf-8"), filename="draft.csv"))
+    assert [(i.part, i.category, i.name) for i in result.items] == [
+        (Part.BASIC, "党的建设", "发展党员及党员教育管理监督服务"),
+        (Part.BASIC, "党的建设", "基层党组织建设"),
+        (Part.COOPERATING, "市场监管", "食品安全协管巡查与信息报告"),
+        (Part.COOPERATING, "市场监管", "药品安全宣传和协查"),
+    ]
