@@ -91,8 +91,10 @@ def system_clock() -> datetime:
 
 
 def _reported_language(user: User) -> str:
-    """The person's language as Telegram reports it (one of ours), or "" when it reports none."""
-    return normalize_locale(user.language_code) if user.language_code else ""
+    """The person's language as Telegram reports it, when it is one of ours; else "" (none, or
+    one the bot does not speak: the bot's LOCALE applies, not Chinese by default)."""
+    code = (user.language_code or "").replace("-", "_").lower()
+    return normalize_locale(code) if code.startswith(("zh", "en")) else ""
 
 
 def _grouped(event: Update) -> tuple[GroupedPress, CallbackData] | None:
@@ -294,9 +296,9 @@ class ContextMiddleware(BaseMiddleware):
 
     def _locale(self, person: Person, user: User) -> str:
         """The language the bot answers in: the person's /language choice, else the one
-        Telegram reports now, else the one stored, else the bot's default."""
+        Telegram reports now (if the bot speaks it), else the one stored, else the bot's LOCALE."""
         chosen = person.language if person.language_chosen else ""
-        return normalize_locale(chosen or user.language_code or person.language or self.settings.locale)
+        return normalize_locale(chosen or _reported_language(user) or person.language or self.settings.locale)
 
     async def _person(self, session: AsyncSession, user: User) -> tuple[Person, dict[str, Any] | None]:
         """The presser, and the person row to write with the press when it is new or changed."""

@@ -577,6 +577,16 @@ async def test_a_person_who_chose_no_language_follows_telegrams_when_it_changes(
     assert "开始" in buttons(h.api.last(6002).reply_markup)[0][0]
 
 
+async def test_a_telegram_language_the_bot_does_not_speak_gets_the_bots_locale(harness: Harness) -> None:
+    h = harness
+    h.settings.locale = "en"
+    cid, code = await open_consultation(h)
+    await h.feed(h.user(6003, language_code="ru").message(f"/start {code}"))
+    assert "Start" in buttons(h.api.last(6003).reply_markup)[0][0]  # not Chinese
+    async with h.sessions() as s:
+        assert (await s.get(Person, 6003)).language == ""  # the scheduler uses LOCALE too
+
+
 async def test_a_cadre_who_answers_the_questionnaire_gets_the_residents_reminder(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
