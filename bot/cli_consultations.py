@@ -11,7 +11,7 @@ import typer
 
 from bot.config import get_settings
 from bot.db import ensure_schema, run_async
-from bot.texts import gettext
+from bot.db import operator_text as _t
 from surveys.consultation import (
     DeadlinePassed,
     Status,
@@ -24,10 +24,6 @@ from surveys.consultation import (
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH as DEFAULT_QUESTIONNAIRE
 
 app = typer.Typer(help="Consultations: create, open, close, list.", no_args_is_help=True)
-
-
-def _t(key: str, **kw) -> str:
-    return gettext(key, get_settings().locale, **kw)
 
 
 async def bot_username() -> str:

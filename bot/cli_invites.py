@@ -11,17 +11,13 @@ import typer
 
 from bot.config import get_settings
 from bot.db import ensure_schema, run_async
-from bot.texts import gettext
+from bot.db import operator_text as _t
 from surveys.consultation import format_local
 
 app = typer.Typer(help="Invite links for cadres and organizers: create, list, revoke.", no_args_is_help=True)
 
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhdw])\s*$", re.IGNORECASE)
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
-
-def _t(key: str, **kw: object) -> str:
-    return gettext(key, get_settings().locale, **kw)
 
 
 def parse_duration(text: str) -> timedelta | None:

@@ -25,6 +25,13 @@ async def database(settings: Settings | None = None) -> AsyncIterator[async_sess
 T = TypeVar("T")
 
 
+def operator_text(key: str, **kw: object) -> str:
+    """A catalog text for the CLI's operator, in the configured LOCALE."""
+    from bot.texts import gettext
+
+    return gettext(key, get_settings().locale, **kw)
+
+
 @contextmanager
 def reachable(settings: Settings) -> Iterator[None]:
     """A command's first touch of the database: one it cannot open (a server that is down,

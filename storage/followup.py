@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import (
     DONE,
+    PENDING,
     SENT,
     TODO,
     Consultation,
@@ -89,7 +90,7 @@ async def queue(session: AsyncSession, key: str, person_ids: Sequence[int], at: 
     rows that exist are left alone. The broadcaster then works through them."""
     for i in range(0, len(person_ids), 5000):
         await upsert(session, Delivery.__table__,
-                     [{"broadcast_key": key, "person_id": pid, "status": "pending", "attempts": 0, "created_at": at}
+                     [{"broadcast_key": key, "person_id": pid, "status": PENDING, "attempts": 0, "created_at": at}
                       for pid in person_ids[i:i + 5000]],
                      keys=("broadcast_key", "person_id"))
 

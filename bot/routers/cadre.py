@@ -220,7 +220,7 @@ def _kb(rows: list[list[InlineKeyboardButton]]) -> InlineKeyboardMarkup:
 
 
 def _short(text: str, limit: int = 40) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return fit_plain(text, limit)  # Telegram counts UTF-16 units
 
 
 def _nav(page: int, pages: int, make: Any) -> list[InlineKeyboardButton]:

@@ -169,7 +169,7 @@ async def _choose(message: Message, command: CommandObject | None, ctx: Ctx, act
     if len(candidates) == 1:
         await ACTIONS[act](message, ctx, candidates[0], state)
         return
-    rows = [[_btn(ctx.t("organizer.pick-line", id=c.id, title=c.title[:40], status=ctx.t("status." + c.status)),
+    rows = [[_btn(ctx.t("organizer.pick-line", id=c.id, title=fit_plain(c.title, 40), status=ctx.t("status." + c.status)),
                   PickCB(act=act, c=c.id))]
             for c in candidates[-10:]]
     await message.answer(ctx.t("organizer.pick", action=ctx.t(f"organizer.act.{act}")),
