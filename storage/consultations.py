@@ -122,10 +122,18 @@ async def set_status(session: AsyncSession, consultation: Consultation, target: 
     if target == Status.CLOSED:
         consultation.closed_at = now
     list_ids = [link.list_id for link in await links(session, consultation.id)]
-    if target == Status.OPEN and list_ids:
-        await session.execute(sa.update(DutyListRow.__table__).where(DutyListRow.id.in_(list_ids),
-                                                                     DutyListRow.status == ListStatus.DRAFT.value)
-                              .values(status=ListStatus.CONSULTING.value))
+    # the lists follow: under consultation while it is open, consulted once it closes (a
+    # published list stays published)
+    moves = {Status.OPEN: ((ListStatus.DRAFT, ListStatus.CONSULTED), ListStatus.CONSULTING),
+             Status.CLOSED: ((ListStatus.CONSULTING,), ListStatus.CONSULTED)}
+    if target in moves and list_ids:
+        sources, to = moves[target]
+        table, link, other = DutyListRow.__table__, ConsultationTownship.__table__, Consultation.__table__
+        where = [table.c.id.in_(list_ids), table.c.status.in_([s.value for s in sources])]
+        if target == Status.CLOSED:  # not while another open consultation still consults it
+            where.append(~sa.exists().where(link.c.list_id == table.c.id, link.c.consultation_id == other.c.id,
+                                            other.c.id != consultation.id, other.c.status == Status.OPEN.value))
+        await session.execute(sa.update(table).where(*where).values(status=to.value))
     await session.flush()
 
 

@@ -22,6 +22,7 @@ PART_ORDER: tuple[Part, ...] = (Part.BASIC, Part.COOPERATING, Part.WITHDRAWN)
 class ListStatus(StrEnum):
     DRAFT = "draft"
     CONSULTING = "consulting"
+    CONSULTED = "consulted"  # its consultation closed (it is under consultation again if that reopens)
     PUBLISHED = "published"
 
 

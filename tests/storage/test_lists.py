@@ -40,3 +40,43 @@ async def test_versions_increase_and_duplicates_are_refused(session_factory):
         assert newest is not None and newest.id == second.id
         with pytest.raises(lists.VersionExists):
             await lists.save_list(s, "青山镇", ITEMS, version="2")
+
+
+async def test_a_list_is_consulting_while_its_consultation_is_open_and_consulted_once_it_closes(database):
+    from datetime import UTC, datetime, timedelta
+
+    import sqlalchemy as sa
+
+    from storage.consultations import create_consultation, set_status
+    from storage.engine import make_sessionmaker
+    from storage.lists import save_list
+    from storage.models import DutyListRow
+    from surveys.consultation import Status
+    from surveys.duty_list import DutyItem, ListStatus, Part
+
+    engine = database.engine()
+    now = datetime.now(UTC)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            row = await save_list(s, "青山镇", [DutyItem(Part.BASIC, "人民调解", seq=1, basis="《人民调解法》")])
+            a = await create_consultation(s, title="A", questionnaire="x", closes_at=now + timedelta(days=9),
+                                          list_ids=[row.id])
+            b = await create_consultation(s, title="B", questionnaire="x", closes_at=now + timedelta(days=9),
+                                          list_ids=[row.id])
+
+            async def status() -> str:
+                await s.flush()
+                return await s.scalar(sa.select(DutyListRow.status).where(DutyListRow.id == row.id))
+
+            assert await status() == ListStatus.DRAFT
+            await set_status(s, a, Status.OPEN, now)
+            await set_status(s, b, Status.OPEN, now)
+            assert await status() == ListStatus.CONSULTING
+            await set_status(s, a, Status.CLOSED, now)
+            assert await status() == ListStatus.CONSULTING  # B still consults it
+            await set_status(s, b, Status.CLOSED, now)
+            assert await status() == ListStatus.CONSULTED
+            await set_status(s, b, Status.OPEN, now)  # reopened
+            assert await status() == ListStatus.CONSULTING
+    finally:
+        await engine.dispose()
