@@ -119,6 +119,8 @@ async def set_status(session: AsyncSession, consultation: Consultation, target: 
     event.listen(session.sync_session, "after_commit", lambda _: forget_consultation(bind, cid), once=True)
     if target == Status.OPEN and consultation.opens_at is None:
         consultation.opens_at = now
+    if target == Status.OPEN:  # reopened: an earlier close is no longer when it ended
+        consultation.closed_at = None
     if target == Status.CLOSED:
         consultation.closed_at = now
     list_ids = [link.list_id for link in await links(session, consultation.id)]

@@ -320,6 +320,31 @@ async def test_opening_records_when_it_opened(harness):
         assert (await s.get(Consultation, cid)).opens_at == h.clock.now
 
 
+async def test_a_consultation_closed_early_then_reopened_shows_its_deadline_not_the_early_close(harness):
+    import io
+
+    import openpyxl
+
+    h = harness
+    cid, code = await open_consultation(h)  # deadline 2026-12-11 10:00 local
+    o = h.user(ORGANIZER)
+    h.clock.advance(hours=5)
+    await h.feed(o.message(f"/close {cid}"))  # 15:00 local
+    await wait_background()
+    h.clock.advance(hours=1)
+    await h.feed(o.message(f"/open {cid}"))
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).closed_at is None
+    h.api.clear()
+    await h.feed(o.message(f"/export {cid}"))
+    wb = openpyxl.load_workbook(io.BytesIO(h.api.last(ORGANIZER, "sendDocument").call.document.data))
+    rows = {r[0]: r[1] for r in wb.worksheets[0].iter_rows(values_only=True) if r and r[0]}
+    assert rows["截止时间"] == "2026-12-11 10:00"
+    h.clock.advance(days=10)  # past the deadline, before the scheduler closed it
+    await h.feed(h.user(500).message(f"/start {code}"))
+    assert "已于 2026-12-11 10:00 截止" in h.api.last(500).text
+
+
 async def test_a_number_too_large_for_an_id_names_no_consultation(harness):
     h = harness
     await open_consultation(h)
