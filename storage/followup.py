@@ -98,13 +98,17 @@ async def queue(session: AsyncSession, key: str, person_ids: Sequence[int], at: 
 async def drop_unsent(session: AsyncSession, key: str, keep: Iterable[int]) -> int:
     """Forget pending/failed rows of `key` for people no longer due (they finished, left,
     or the moment passed), so resuming the key does not send them a stale message."""
-    keep_ids = list(keep)
-    stmt = sa.delete(Delivery.__table__).where(_d.broadcast_key == key, _d.status.in_(TODO),
-                                               _d.person_id != JOB_PERSON)
-    if keep_ids:
-        stmt = stmt.where(_d.person_id.not_in(keep_ids))
-    result = await session.execute(stmt)
-    return int(result.rowcount or 0)
+    keep_ids = set(keep)
+    todo = (_d.broadcast_key == key, _d.status.in_(TODO), _d.person_id != JOB_PERSON)
+    # the rows to drop, found here: the people kept can be more than a statement takes
+    # parameters (32,767 on PostgreSQL)
+    waiting = (await session.scalars(sa.select(_d.person_id).where(*todo))).all()
+    drop = [pid for pid in waiting if pid not in keep_ids]
+    dropped = 0
+    for i in range(0, len(drop), 5000):
+        result = await session.execute(sa.delete(Delivery.__table__).where(*todo, _d.person_id.in_(drop[i:i + 5000])))
+        dropped += int(result.rowcount or 0)
+    return dropped
 
 
 async def languages(session: AsyncSession, person_ids: Sequence[int]) -> dict[int, str]:
