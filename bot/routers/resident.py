@@ -148,7 +148,10 @@ def _window_text(ctx: Ctx, consultation: Any, w: Window) -> str:
     """Why a consultation takes no answers now (HTML, like every text of the bot's: a
     press's pop-up gets it as plain text from bot.limits)."""
     tz = ctx.settings.timezone
-    key = "resident.not-yet" if w == Window.NOT_YET else "resident.closed"
+    key = "resident.closed"
+    if w == Window.NOT_YET:  # a draft has no opening time yet (or one already past): it opens when opened
+        scheduled = consultation.opens_at is not None and consultation.opens_at > ctx.now()
+        key = "resident.not-yet" if scheduled else "resident.not-yet-unscheduled"
     return ctx.t(key, title=html.escape(consultation.title),
                  opens=format_local(consultation.opens_at, tz),
                  closes=format_local(ended_at(consultation.closes_at, consultation.closed_at), tz))

@@ -310,6 +310,31 @@ async def test_before_opening_and_unknown_codes_get_clear_messages(harness):
         assert await s.scalar(sa.select(sa.func.count()).select_from(Response)) == 0
 
 
+async def test_a_link_before_opening_tells_the_opening_time_only_when_one_is_set_ahead(harness):
+    from storage.answer_path import forget_consultation
+    from storage.models import Consultation
+
+    h = harness
+    cid, code = await open_consultation(h, status=Status.DRAFT)  # a poster printed before /open
+    u = h.user(USER)
+    await h.feed(u.message(f"/start {code}"))
+    text = h.api.last(USER).text
+    assert "还没有开始" in text and "2026-12-11 10:00 截止" in text and "—" not in text
+    async with h.sessions() as s:  # an opening time set ahead that has passed, still a draft
+        (await s.get(Consultation, cid)).opens_at = h.clock.now - timedelta(hours=1)
+        await s.commit()
+        forget_consultation(s.bind, cid)  # (this process's copy of it)
+    await h.feed(u.message(f"/start {code}"))
+    assert "还没有开始" in h.api.last(USER).text and "2026-12-01 09:00" not in h.api.last(USER).text
+    async with h.sessions() as s:  # open, answers from tomorrow 08:00
+        c = await s.get(Consultation, cid)
+        c.status, c.opens_at = Status.OPEN.value, h.clock.now + timedelta(hours=22)
+        await s.commit()
+        forget_consultation(s.bind, cid)
+    await h.feed(u.message(f"/start {code}"))
+    assert "将于 2026-12-02 08:00 开始" in h.api.last(USER).text
+
+
 async def test_same_update_twice_is_processed_once(harness):
     h = harness
     _, code = await open_consultation(h)
