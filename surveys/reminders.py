@@ -154,9 +154,11 @@ def group_by_kind(due: Iterable[Due]) -> dict[str, list[int]]:
 
 def time_left(closes_at: datetime, now: datetime) -> tuple[int, str]:
     """How long until the deadline, rounded down, for a reminder's wording: (n, "days")
-    from two days on, else (n, "hours") (at least 1)."""
+    from two days on, else (n, "hours") (at least 1). A quarter of an hour counts as the next
+    hour: the reminder job runs every ten minutes, so the 72-hour reminder goes at 71 h 50 min
+    and says three days, not two."""
     seconds = max(0.0, (closes_at - now).total_seconds())
-    hours = int(seconds // 3600)
+    hours = int((seconds + 900) // 3600)
     if hours >= 48:
         return hours // 24, "days"
     return max(1, hours), "hours"

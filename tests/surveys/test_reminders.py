@@ -163,5 +163,7 @@ def test_one_per_person_and_grouping() -> None:
 
 def test_time_left_wording_units() -> None:
     assert time_left(CLOSES, before(72)) == (3, "days")
+    assert time_left(CLOSES, before(71 + 50 / 60)) == (3, "days")  # the job ran ten minutes after the stage
+    assert time_left(CLOSES, before(23 + 50 / 60)) == (24, "hours")
     assert time_left(CLOSES, before(47.5)) == (47, "hours")
     assert time_left(CLOSES, before(0.2)) == (1, "hours")
