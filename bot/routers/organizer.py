@@ -238,8 +238,12 @@ async def _transition(message: Message, ctx: Ctx, c: Consultation, target: Statu
                                    target=ctx.t("status." + e.target.value)))
         return
     await ctx.commit()
-    await message.answer(ctx.t(f"organizer.now-{target.value}", id=c.id, title=html.escape(c.title),
-                               closes=format_local(c.closes_at, ctx.settings.timezone)))
+    tz = ctx.settings.timezone
+    # opened with a start set ahead: residents are told it has not started until then, so is the organizer
+    key = "organizer.now-open-later" if target == Status.OPEN and c.opens_at and c.opens_at > ctx.now() \
+        else f"organizer.now-{target.value}"
+    await message.answer(ctx.t(key, id=c.id, title=html.escape(c.title), closes=format_local(c.closes_at, tz),
+                               opens=format_local(c.opens_at, tz)))
     hook = _status_hooks.get(target)
     if hook is not None and message.bot is not None:
         await hook(message.bot, c.id)

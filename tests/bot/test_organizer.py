@@ -834,3 +834,15 @@ async def test_the_no_reply_button_of_an_earlier_prompt_records_no_other_decisio
     await h.feed(o.press(prompt_rejected.message_id, _press_label(prompt_rejected.reply_markup, "不写答复")))
     async with h.sessions() as s:
         assert (await s.get(Comment, comment_id)).decision == "rejected"
+
+
+async def test_open_with_a_start_set_ahead_says_when_answers_start(harness):
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.DRAFT)
+    async with h.sessions() as s:
+        c = await s.get(Consultation, cid)
+        c.opens_at = h.clock.now + timedelta(days=2)
+        await s.commit()
+    await h.feed(h.user(ORGANIZER).message(f"/open {cid}"))
+    reply = h.api.last(ORGANIZER).text
+    assert "将于 2026-12-03 10:00 开始接受意见" in reply and "已开始" not in reply
