@@ -62,7 +62,8 @@ class BeginCB(CallbackData, prefix="rb"):
 
 class QCB(CallbackData, prefix="q"):
     """A press on the question message. a: o=option, t=toggle, d=done, p=scale point,
-    r=rate an item, k=pick an item, g=page, s=skip, b=back, z=pause."""
+    r=rate an item, k=pick an item, g=page, s=skip, b=back, z=pause, n=next (keep the
+    typed answer on screen)."""
 
     r: Num  # response id
     q: str  # question id
@@ -247,6 +248,9 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
             rows.append([_btn(ctx.t("resident.btn-done", n=len(chosen)), _qcb(r, qid, "d"))])
     if previous is not None and question.type in ("text", "number"):
         lines.append(ctx.t("resident.current-answer", answer=html.escape(fit_plain(str(previous), CURRENT_ANSWER_CHARS))))
+        # a typed answer has no button of its own to tap again: without this one, going on
+        # meant typing it again, or 跳过, which erases it
+        rows.append([_btn(ctx.t("resident.btn-keep"), _qcb(r, qid, "n"))])
     nav_row = []
     if shown and shown[0] != qid:
         nav_row.append(_btn(ctx.t("resident.btn-back"), _qcb(r, qid, "b")))
@@ -537,6 +541,12 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
         flow.screen["page"] = int(value) if value.isdecimal() else 0
     elif action == "s":
         new, error = flow.state.skip(flow.q, flow.items)
+    elif action == "n":
+        kept = flow.state.answers.get(qid)
+        if kept is None:
+            await _refuse(ctx, query, ctx.t("error.old-message"), flow.cached, flow.response)
+            return
+        new, error = flow.state.answer(flow.q, kept, flow.items)
     elif action == "b":
         flow.state = flow.state.back(flow.q, flow.items)
         flow.screen.pop("page", None)

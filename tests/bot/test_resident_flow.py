@@ -619,3 +619,32 @@ async def test_a_person_who_blocked_the_bot_is_active_again_after_a_refused_pres
     await h.feed(u.press(q.message_id - 5, _data(q.reply_markup, "很清楚")))  # on an old message: refused
     async with h.sessions() as s:
         assert (await s.get(Person, USER)).active is True
+
+
+async def _at_missing_what(h, code):
+    u, q = await _begin(h, code)
+    for label in ("很清楚", "3", "3", "3", "☐ 低保", "完成", "有"):
+        q = await _tap(h, u, label)
+    assert "是什么事" in q.text
+    return u
+
+
+async def test_back_to_a_typed_answer_goes_on_keeping_it(harness):
+    # back on a text question showed "当前回答：…" with only « 上一题, 跳过 and 暂停: going on
+    # meant typing it again, and 跳过 (the one way forward) erased it, unseen until the summary
+    h = harness
+    _, code = await open_consultation(h)
+    u = await _at_missing_what(h, code)
+    await h.feed(u.message("村里的路灯没人管"))
+    q = await _tap(h, u, "« 上一题")
+    assert "当前回答：村里的路灯没人管" in q.text
+    q = await _tap(h, u, "下一题（保留当前回答）")
+    assert "第 8/9 题" in q.text and "还有什么意见" in q.text
+    assert (await _stored(h))["missing_what"] == "村里的路灯没人管"
+    q = await _tap(h, u, "跳过")  # an unanswered text question offers no such button
+    assert not any("保留" in t for t, _ in buttons(q.reply_markup))
+    await _tap(h, u, "跳过")
+    await _tap(h, u, "修改")
+    q = await _tap(h, u, "7.")  # from the summary: look at it, and leave it as it is
+    q = await _tap(h, u, "下一题（保留当前回答）")
+    assert "谢谢您参加" in q.text and "村里的路灯没人管" in q.text
