@@ -213,7 +213,8 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
             rows.append([_btn(("●" if previous == p else "") + str(p), _qcb(r, qid, "p", str(p)))
                          for p in SCALE_POINTS])
             if question.allow_unsure:
-                rows.append([_btn(ctx.t("resident.btn-unsure"), _qcb(r, qid, "p", UNSURE))])
+                mark = "● " if previous == UNSURE else ""
+                rows.append([_btn(mark + ctx.t("resident.btn-unsure"), _qcb(r, qid, "p", UNSURE))])
         case "text":
             lines.append(ctx.t("resident.hint-text", max=question.max_length))
         case "number":

@@ -648,3 +648,17 @@ async def test_back_to_a_typed_answer_goes_on_keeping_it(harness):
     q = await _tap(h, u, "7.")  # from the summary: look at it, and leave it as it is
     q = await _tap(h, u, "下一题（保留当前回答）")
     assert "谢谢您参加" in q.text and "村里的路灯没人管" in q.text
+
+
+async def test_back_to_a_scale_answered_unsure_marks_unsure(harness):
+    # a point answered shows ●4 when the resident goes back; 不清楚 showed no mark, as if unanswered
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await _tap(h, u, "很清楚")
+    await _tap(h, u, "不清楚")
+    q = await _tap(h, u, "« 上一题")
+    assert "第 2/8 题" in q.text
+    labels = [t for t, _ in buttons(q.reply_markup)]
+    assert "● 不清楚 / 说不清" in labels and not any(t.startswith("●") for t in labels if t[-1].isdigit())
+    assert (await _stored(h))["sat_welfare"] == "unsure"
