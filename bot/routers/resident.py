@@ -407,7 +407,7 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
         await state.set_state(None)
     started = await repo.response_id_of(ctx.session, consultation.id, ctx.person.id)
     if started is not None:
-        await _show_response(ctx, state, started, message)
+        await _show_response(ctx, state, started, message, opened=link.township_id)
         return
     q = questionnaire_of(consultation.questionnaire)
     count = len(q.questions)
@@ -446,13 +446,18 @@ async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: F
     return await show(ctx, flow, query=query)
 
 
-async def _show_response(ctx: Ctx, fsm: FSMContext, response_id: int, message: Message) -> bool:
-    """Show a response's current screen as a new live message; False if it is gone."""
+async def _show_response(ctx: Ctx, fsm: FSMContext, response_id: int, message: Message,
+                         opened: int | None = None) -> bool:
+    """Show a response's current screen as a new live message; False if it is gone. A
+    link `opened` for another township than the response's is told whose it is (one
+    response per person and consultation: it goes on counting for its township)."""
     response, _ = await _response(ctx, response_id)
     consultation = await _consultation(ctx, response.consultation_id) if response else None
     if response is None or consultation is None:
         return False
     flow = await _load(ctx, response, consultation)
+    if opened is not None and opened != response.township_id and flow.township:
+        await message.answer(ctx.t("resident.other-township", township=html.escape(flow.township)))
     await fsm.update_data({FSM_KEY: response.id})  # (its caller took the chat over from any form)
     await show(ctx, flow, message=message)
     return True

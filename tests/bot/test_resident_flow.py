@@ -662,3 +662,30 @@ async def test_back_to_a_scale_answered_unsure_marks_unsure(harness):
     labels = [t for t, _ in buttons(q.reply_markup)]
     assert "● 不清楚 / 说不清" in labels and not any(t.startswith("●") for t in labels if t[-1].isdigit())
     assert (await _stored(h))["sat_welfare"] == "unsure"
+
+
+async def test_a_second_townships_link_says_the_answers_count_for_the_first(harness):
+    # one response per person and consultation: 绿水镇's link resumed the questionnaire begun
+    # on 青山镇's without a word, so the resident took their answers to count for 绿水镇
+    from storage.consultations import create_consultation, links, set_status
+    from storage.lists import save_list
+    from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
+    from tests.bot.conftest import ITEMS
+
+    h = harness
+    async with h.sessions() as s:
+        ids = [(await save_list(s, name, ITEMS)).id for name in ("青山镇", "绿水镇")]
+        c = await create_consultation(s, title="全县征求意见", list_ids=ids, closes_at=h.clock.now + timedelta(days=10),
+                                      questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"))
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        await s.commit()
+        codes = {link.township: link.code for link in await links(s, c.id)}
+    u, q = await start(h, codes["青山镇"])
+    await _tap(h, u, "知道一些")
+    h.api.clear()
+    await h.feed(u.message(f"/start {codes['绿水镇']}"))
+    note, question = h.api.texts(USER)
+    assert "青山镇" in note and "第 2/8 题" in question
+    h.api.clear()
+    await h.feed(u.message(f"/start {codes['青山镇']}"))  # its own township's link: no note
+    assert len(h.api.texts(USER)) == 1 and "第 2/8 题" in h.api.texts(USER)[0]
