@@ -361,7 +361,12 @@ def _record(flow: Flow, new: FlowState) -> None:
         if k not in now:
             flow.set_answers.pop(k, None)
             flow.drop_answers.append(k)
-    flow.completed = new.current is None and new.is_complete(flow.q, flow.items)
+    done = new.current is None and new.is_complete(flow.q, flow.items)
+    # A finished response stays finished while its answers are changed from the summary:
+    # an answer that brings up an optional follow-up (有 → 是什么事？) left unanswered does
+    # not make it unfinished again (dropped from the counts, nudged as "not filled in").
+    flow.completed = done or (flow.completed and all(
+        new.answers.get(x.id) is not None for x in applicable(flow.q, new.stored(), flow.items) if x.required))
     left = flow.state.current
     flow.state = new
     _drop_drafts(flow, left, new.current)

@@ -689,3 +689,24 @@ async def test_a_second_townships_link_says_the_answers_count_for_the_first(harn
     h.api.clear()
     await h.feed(u.message(f"/start {codes['青山镇']}"))  # its own township's link: no note
     assert len(h.api.texts(USER)) == 1 and "第 2/8 题" in h.api.texts(USER)[0]
+
+
+async def test_a_finished_response_changed_to_show_an_optional_follow_up_stays_finished(harness):
+    # 修改 6 → 有 brings up the optional 是什么事？; a resident who left it there was counted
+    # as not finished again (completed_at cleared) and nudged that the questionnaire was unfilled
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    for label in ("知道一些", "3", "3", "3", "☐ 养老", "完成", "没有", "跳过", "跳过"):
+        q = await _tap(h, u, label)
+    assert "谢谢您参加" in q.text
+    async with h.sessions() as s:
+        finished = await s.scalar(sa.select(Response.completed_at))
+    assert finished is not None
+    await _tap(h, u, "修改")
+    await _tap(h, u, "6.")
+    q = await _tap(h, u, "有")
+    assert "是什么事" in q.text
+    await h.feed(u.message("/cancel"))
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(Response.completed_at)) == finished
