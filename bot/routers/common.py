@@ -12,7 +12,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.app import set_person_commands
 from bot.context import Ctx
-from storage import consultations, people
+from storage import people
 from surveys.i18n import LOCALES
 
 router = Router(name="common")
@@ -102,13 +102,11 @@ async def cancel_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
 
     form = await state.get_state()  # a form left half-filled (a comment, a report, a new consultation…)
     await state.clear()
-    await pause(ctx)  # the next message resumes the questionnaire and answers nothing
+    paused = await pause(ctx)  # the next message resumes the questionnaire and answers nothing
     if form is not None:
         await message.answer(ctx.t("cancel.stopped"))
         return
-    found = await consultations.open_response_of(ctx.session, ctx.person.id)
-    in_progress = found is not None and found[0].completed_at is None
-    await message.answer(ctx.t("cancel.paused" if in_progress else "cancel.nothing"))
+    await message.answer(ctx.t("cancel.paused" if paused else "cancel.nothing"))
 
 
 @router.callback_query(F.data == "noop")

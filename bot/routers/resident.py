@@ -638,13 +638,17 @@ async def resume(message: Message, ctx: Ctx, state: FSMContext, note: str | None
     return True
 
 
-async def pause(ctx: Ctx) -> None:
-    """/cancel: the person's questionnaire in progress is paused, as with its pause button
-    (the next message resumes it and answers nothing)."""
+async def pause(ctx: Ctx) -> bool:
+    """/cancel: the person's questionnaire with a question on screen (in progress, or a
+    finished one's answer being changed) is paused, as with its pause button (the next
+    message resumes it and answers nothing). Whether there was one."""
     flow = await _active_flow(ctx)
-    if flow is not None and not flow.completed and not flow.screen.get("paused"):
+    if flow is None or flow.state.current is None:
+        return False
+    if not flow.screen.get("paused"):
         flow.screen["paused"] = True
         await _commit(ctx, flow)
+    return True
 
 
 @router.message(F.text & ~F.text.startswith("/"))

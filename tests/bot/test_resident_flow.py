@@ -710,3 +710,23 @@ async def test_a_finished_response_changed_to_show_an_optional_follow_up_stays_f
     await h.feed(u.message("/cancel"))
     async with h.sessions() as s:
         assert await s.scalar(sa.select(Response.completed_at)) == finished
+
+
+async def test_cancel_while_changing_a_typed_answer_pauses_and_the_next_message_keeps_it(harness):
+    # a finished resident who opened a text question from 修改 and sent /cancel was told
+    # "nothing in progress"; their next message ("好的") then replaced their suggestion
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    for label in ("知道一些", "3", "3", "3", "☐ 养老", "完成", "没有"):
+        q = await _tap(h, u, label)
+    await h.feed(u.message("希望路灯晚上能亮"))
+    await _tap(h, u, "跳过")
+    await _tap(h, u, "修改")
+    q = await _tap(h, u, "7.")
+    assert "当前回答：希望路灯晚上能亮" in q.text
+    await h.feed(u.message("/cancel"))
+    assert "已暂停" in h.api.last(USER).text
+    await h.feed(u.message("好的"))
+    assert "当前回答：希望路灯晚上能亮" in h.api.last(USER).text  # the question again, unchanged
+    assert (await _stored(h))["suggest"] == "希望路灯晚上能亮"
