@@ -665,7 +665,11 @@ async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
     # the question back on screen without restoring it.)
     paused = bool(flow.screen.get("paused"))
     if paused or question is None or question.type not in ("text", "number"):
-        note = ctx.t("resident.use-buttons") if question is not None and not paused else None
+        note = None
+        if question is None:  # finished: what they wrote goes nowhere, and they are told so
+            note = ctx.t("resident.finished-not-saved")
+        elif not paused:
+            note = ctx.t("resident.use-buttons")
         if note:
             await message.answer(note)
         await state.update_data({FSM_KEY: flow.response.id})

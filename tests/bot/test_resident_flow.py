@@ -730,3 +730,49 @@ async def test_cancel_while_changing_a_typed_answer_pauses_and_the_next_message_
     await h.feed(u.message("好的"))
     assert "当前回答：希望路灯晚上能亮" in h.api.last(USER).text  # the question again, unchanged
     assert (await _stored(h))["suggest"] == "希望路灯晚上能亮"
+
+
+
+
+
+async def test_a_link_to_a_consultation_not_opened_yet_gives_no_opening_date_it_does_not_have(harness):
+    # links and QR codes go out before the consultation opens; one created without --opens said
+    # "还没有开始，将于 — 开始"
+    from storage.consultations import create_consultation, links
+    from storage.lists import save_list
+    from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
+    from tests.bot.conftest import ITEMS
+
+    h = harness
+    _, code = await open_consultation(h, status=Status.DRAFT)
+    u = h.user(USER)
+    await h.feed(u.message(f"/start {code}"))
+    text = h.api.last(USER).text
+    assert "还没有开始" in text and "—" not in text and "2026-12-11 10:00" in text
+    async with h.sessions() as s:  # one with an opening date: it is given
+        row = await save_list(s, "绿水镇", ITEMS)
+        c = await create_consultation(s, title="绿水镇征求意见", list_ids=[row.id],
+                                      questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"),
+                                      opens_at=h.clock.now + timedelta(days=1), closes_at=h.clock.now + timedelta(days=10))
+        await s.commit()
+        dated = (await links(s, c.id))[0].code
+    await h.feed(u.message(f"/start {dated}"))
+    assert "将于 2026-12-02 10:00 开始" in h.api.last(USER).text
+
+
+async def test_a_message_typed_after_finishing_is_said_not_to_be_saved(harness):
+    # a finished resident who wrote one more opinion got the summary back without a word, as if
+    # it had been taken; it is stored nowhere
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    for label in ("知道一些", "3", "3", "3", "☐ 养老", "完成", "没有", "跳过", "跳过"):
+        q = await _tap(h, u, label)
+    assert "谢谢您参加" in q.text
+    before = await _stored(h)
+    h.api.clear()
+    await h.feed(u.message("还有一件事：村口的桥该修了"))
+    note, summary = h.api.texts(USER)
+    assert "没有保存" in note and "修改" in note
+    assert "谢谢您参加" in summary and _data(h.api.last(USER).reply_markup, "修改")
+    assert await _stored(h) == before
