@@ -631,6 +631,8 @@ async def resume(message: Message, ctx: Ctx, state: FSMContext, note: str | None
     flow = await _active_flow(ctx)
     if flow is None:
         return False
+    if note and flow.state.current is None:  # finished: there is no question below to answer
+        note = ctx.t("resident.finished-not-saved")
     if note:
         await message.answer(note)
     await state.update_data({FSM_KEY: flow.response.id})

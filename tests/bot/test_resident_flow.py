@@ -776,3 +776,19 @@ async def test_a_message_typed_after_finishing_is_said_not_to_be_saved(harness):
     assert "没有保存" in note and "修改" in note
     assert "谢谢您参加" in summary and _data(h.api.last(USER).reply_markup, "修改")
     assert await _stored(h) == before
+
+
+async def test_a_sticker_after_finishing_is_not_told_to_answer_the_question_below(harness):
+    # 👍 after the thank-you got "请按下面的问题作答" above the summary, which has no question
+    from aiogram.types import Sticker
+
+    h = harness
+    _, code = await open_consultation(h)
+    u, _ = await _begin(h, code)
+    for label in ("知道一些", "3", "3", "3", "☐ 养老", "完成", "没有", "跳过", "跳过"):
+        await _tap(h, u, label)
+    h.api.clear()
+    await h.feed(u.message(sticker=Sticker(file_id="s", file_unique_id="s", type="regular", width=1, height=1,
+                                           is_animated=False, is_video=False)))
+    note, summary = h.api.texts(USER)
+    assert "下面的问题" not in note and "填完" in note and "谢谢您参加" in summary
