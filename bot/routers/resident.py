@@ -25,7 +25,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -506,6 +506,8 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
     if flow is None:
         return
     question = flow.q.question(callback_data.q)
+    if question is not None and callback_data.q != flow.state.current and _repeats(flow, callback_data):
+        return await _again(ctx, query, flow)
     if question is None or callback_data.q != flow.state.current:
         await _refuse(ctx, query, ctx.t("error.old-message"), flow.cached, flow.response)
         return
@@ -576,6 +578,32 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
         _record(flow, new)
         flow.screen.pop("page", None)
     return await show(ctx, flow, query=query)
+
+
+def _repeats(flow: Flow, cb: QCB) -> bool:
+    """Whether a press for a question the live message no longer shows repeats the press
+    that moved it on: the second tap of a double tap (the same answer, done, skip, keep or back)."""
+    stored = flow.state.stored()
+    if cb.a in ("o", "p"):
+        return cb.q in stored and str(stored[cb.q]) == cb.v
+    return cb.a == "b" or (cb.a in ("d", "s", "n") and cb.q in stored)
+
+
+async def _again(ctx: Ctx, query: CallbackQuery, flow: Flow) -> AnswerCallbackQuery:
+    """The second tap of a double tap: not an "old message" to warn about in a pop-up. The
+    current screen is put on the message again (unchanged: nothing to do), quietly."""
+    if flow.cached:
+        raise Stale(flow.response.id)
+    await ctx.commit()
+    assert isinstance(query.message, Message)
+    text, kb = render_screen(ctx, flow)
+    try:
+        await query.message.edit_text(text, reply_markup=kb)
+    except TelegramBadRequest as e:
+        if "not modified" not in str(e):
+            await query.answer()
+            raise
+    return query.answer()
 
 
 @router.callback_query(EditCB.filter())

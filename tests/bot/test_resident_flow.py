@@ -792,3 +792,32 @@ async def test_a_sticker_after_finishing_is_not_told_to_answer_the_question_belo
                                            is_animated=False, is_video=False)))
     note, summary = h.api.texts(USER)
     assert "下面的问题" not in note and "填完" in note and "谢谢您参加" in summary
+
+
+async def test_a_double_tap_on_an_answer_is_not_told_it_is_on_an_old_message(harness):
+    # the second tap of a double tap (common on a phone) carries the question the first one
+    # answered: it popped up "这是之前的消息，请在最新的问题消息上作答", on the newest message
+    from aiogram.exceptions import TelegramBadRequest
+    from aiogram.methods import EditMessageText
+
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    q = await _tap(h, u, "知道一些")
+    five = _data(q.reply_markup, "5")
+    await h.feed(u.press(q.message_id, five))
+    assert "第 3/8 题" in h.api.last(USER).text
+    h.api.fail_with["editMessageText"] = TelegramBadRequest(  # Telegram: the screen is that already
+        EditMessageText(text="-", chat_id=USER, message_id=q.message_id),
+        "Bad Request: message is not modified: specified new message content and reply markup are exactly the same")
+    h.api.clear()
+    await h.feed(u.press(q.message_id, five))
+    [answer] = h.api.answers()
+    assert not answer.call.show_alert and not answer.text and not h.api.fail_with
+    await h.feed(u.press(q.message_id, five))  # (and when Telegram does edit it: the same screen)
+    assert "第 3/8 题" in h.api.last(USER).text and not h.api.answers()[-1].text
+    back = _data(h.api.last(USER).reply_markup, "« 上一题")
+    await h.feed(u.press(q.message_id, back))
+    await h.feed(u.press(q.message_id, back))  # once back, not twice, and no pop-up
+    assert "第 2/8 题" in h.api.last(USER).text and not h.api.answers()[-1].text
+    assert await _stored(h) == {"aware": "some", "sat_welfare": 5}
