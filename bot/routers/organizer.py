@@ -424,8 +424,8 @@ async def new_questionnaire_file(message: Message, ctx: Ctx, state: FSMContext, 
     parsed, problems = load_questionnaire(text, filename=doc.file_name)
     if parsed is None:
         errors = [p for p in problems if p.is_error]
-        lines = [f"{ctx.t('where.line', line=p.line)}：{html.escape(fit_plain(p.message(ctx.locale), 200))}" if p.line
-                 else html.escape(fit_plain(p.message(ctx.locale), 200)) for p in errors[:15]]
+        lines = [ctx.t("organizer.q-error-at", line=p.line, error=html.escape(fit_plain(p.message(ctx.locale), 200)))
+                 if p.line else html.escape(fit_plain(p.message(ctx.locale), 200)) for p in errors[:15]]
         if len(errors) > 15:
             lines.append(ctx.t("organizer.q-more-errors", n=len(errors) - 15))
         await message.answer(ctx.t("organizer.q-invalid") + "\n" + "\n".join(lines))

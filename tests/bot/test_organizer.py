@@ -846,3 +846,13 @@ async def test_open_with_a_start_set_ahead_says_when_answers_start(harness):
     await h.feed(h.user(ORGANIZER).message(f"/open {cid}"))
     reply = h.api.last(ORGANIZER).text
     assert "将于 2026-12-03 10:00 开始接受意见" in reply and "已开始" not in reply
+
+
+async def test_questionnaire_errors_in_english_name_the_line_with_an_english_colon(harness):
+    h = harness
+    o, _ = await _new_at_questionnaire(h)
+    o = h.user(ORGANIZER, language_code="en")
+    bad = b"id: x\ntitle: t\nquestions:\n  - id: a\n    type: nonsense\n    text: q\n"
+    await _upload_questionnaire(h, o, bad)
+    reply = h.api.last(ORGANIZER).text
+    assert "line 5: unknown question type" in reply and "：" not in reply
