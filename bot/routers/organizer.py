@@ -460,7 +460,7 @@ async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
          _btn(ctx.t("organizer.btn-cancel"), NewCB(act="cancel", m=data.get("m", "")))],
     ])
     await message.answer(ctx.t("organizer.new-confirm", title=html.escape(data["title"]),
-                               townships="、".join(html.escape(n) for n in names),
+                               townships=ctx.t("report.list-sep").join(html.escape(n) for n in names),
                                closes=format_local(closes, ctx.settings.timezone)), reply_markup=kb)
 
 

@@ -856,3 +856,23 @@ async def test_questionnaire_errors_in_english_name_the_line_with_an_english_col
     await _upload_questionnaire(h, o, bad)
     reply = h.api.last(ORGANIZER).text
     assert "line 5: unknown question type" in reply and "：" not in reply
+
+
+async def test_new_confirmation_in_english_lists_the_townships_with_commas(harness):
+    h = harness
+    from storage.lists import save_list
+
+    async with h.sessions() as s:
+        await save_list(s, "Qingshan", ITEMS)
+        await save_list(s, "Lushui", ITEMS[:3])
+        await s.commit()
+    o = h.user(ORGANIZER, language_code="en")
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("Two townships"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "Qingshan")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "Lushui")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "Done (2 chosen)")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "default")))
+    await h.feed(o.message("2026-12-20 18:00"))
+    assert "Townships: Lushui, Qingshan\n" in h.api.last(ORGANIZER).text
