@@ -515,3 +515,11 @@ def test_feedback_says_nothing_of_the_unsure_when_none_was_and_never_ends_with_a
     cut = [replace(c, text="建议由县消防救援大队牵头，") if c.id == 2 else c for c in data.comments]
     text = feedback_report(replace(data, comments=cut))
     assert "，。" not in text
+
+
+def test_english_comments_sheet_does_not_call_an_answered_comment_open(data: ConsultationData) -> None:
+    # 有效 (not withdrawn) was "Open", which in English reads as "not yet answered" beside a decision
+    rows = sheets(data, "en")["Comments"]
+    second = rows[2]
+    assert second[7:9] == ("Active", "Partly adopted")
+    assert rows[5][7] == "Withdrawn"
