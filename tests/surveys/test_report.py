@@ -523,3 +523,27 @@ def test_english_comments_sheet_does_not_call_an_answered_comment_open(data: Con
     second = rows[2]
     assert second[7:9] == ("Active", "Partly adopted")
     assert rows[5][7] == "Withdrawn"
+
+
+def test_english_feedback_report_follows_the_number(data: ConsultationData) -> None:
+    from dataclasses import replace
+
+    one = replace(data, responses=data.responses[:1],
+                  comments=[c for c in data.comments if c.id in (1, 7)])
+    text = feedback_report(one, "en")
+    assert "1 resident took part" in text
+    assert "1 answer;" in text and "1 answers" not in text
+    assert "1 written answer." in text
+    assert "1 concern " not in text and "1 propose " not in text  # "1 concern specific items"
+    many = feedback_report(data, "en")
+    assert "5 residents took part" in many and "4 answers;" in many
+
+
+def test_english_digest_names_one_more_township(data: ConsultationData) -> None:
+    from dataclasses import replace
+
+    from surveys.report import DIGEST_MAX_TOWNSHIPS
+
+    extra = [TownshipRef(100 + n, f"T{n}", 100 + n) for n in range(DIGEST_MAX_TOWNSHIPS + 1 - len(data.townships))]
+    more = replace(data, townships=data.townships + extra)
+    assert "… and 1 more township, see the workbook" in digest(more, None, NOW).text("en")
