@@ -902,3 +902,19 @@ async def test_find_chooser_lets_the_cadre_try_the_other_list_too(harness):
     await h.feed(u.press(chooser.message_id, older))
     assert h.api.answers()[-1].text is None  # not "search again"
     assert "消防安全检查与火灾隐患整治" in h.api.last(CADRE).text
+
+
+async def test_english_find_and_card_follow_the_number(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    u = await _cadre(h)
+    u = Updates(CADRE, language_code="en")
+    await h.feed(u.message("/find 消防"))
+    hits = h.api.last(CADRE).text
+    assert "1 item(s)" not in hits and "“消防”: 1" in hits
+    await _open_card(h, u, cid, "消防安全检查与火灾隐患整治")
+    await _tap(h, u, "✍️ Comment")
+    await _tap(h, u, "Other")
+    await h.feed(u.message("这项应由县消防救援大队牵头"))
+    await _open_card(h, u, cid, "消防安全检查与火灾隐患整治")
+    assert "You have made 1 comment on this item." in h.api.last(CADRE).text

@@ -876,3 +876,16 @@ async def test_new_confirmation_in_english_lists_the_townships_with_commas(harne
     await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "default")))
     await h.feed(o.message("2026-12-20 18:00"))
     assert "Townships: Lushui, Qingshan\n" in h.api.last(ORGANIZER).text
+
+
+async def test_english_announcement_preview_to_one_participant_says_one_participant(harness):
+    h = harness
+    cid, code = await open_consultation(h)
+    r = h.user(RESIDENT)
+    await h.feed(r.message(f"/start {code}"))
+    w = h.api.last(RESIDENT)
+    await h.feed(r.press(w.message_id, buttons(w.reply_markup)[0][1]))
+    o = h.user(ORGANIZER, language_code="en")
+    await h.feed(o.message("/announce"))
+    await h.feed(o.message("Three days left."))
+    assert h.api.last(ORGANIZER).text.startswith("This goes to 1 participant;")

@@ -821,3 +821,23 @@ async def test_a_double_tap_on_an_answer_is_not_told_it_is_on_an_old_message(har
     await h.feed(u.press(q.message_id, back))  # once back, not twice, and no pop-up
     assert "第 2/8 题" in h.api.last(USER).text and not h.api.answers()[-1].text
     assert await _stored(h) == {"aware": "some", "sat_welfare": 5}
+
+
+async def test_english_welcome_of_a_one_question_questionnaire_says_one_question_one_minute(harness):
+    h = harness
+    yaml_text = """
+id: t
+title: {zh_CN: 测试, en: Test}
+estimated_minutes: 1
+questions:
+  - id: a
+    type: single
+    text: {zh_CN: 知道吗, en: Do you know}
+    options:
+      - {id: y, text: {zh_CN: 知道, en: "Yes"}}
+      - {id: n, text: {zh_CN: 不知道, en: "No"}}
+"""
+    _, code = await open_consultation(h, questionnaire=yaml_text)
+    u = h.user(7001, language_code="en")
+    await h.feed(u.message(f"/start {code}"))
+    assert "1 question, about 1 minute;" in h.api.last(7001).text
