@@ -918,3 +918,21 @@ async def test_english_find_and_card_follow_the_number(harness):
     await h.feed(u.message("这项应由县消防救援大队牵头"))
     await _open_card(h, u, cid, "消防安全检查与火灾隐患整治")
     assert "You have made 1 comment on this item." in h.api.last(CADRE).text
+
+
+async def test_english_cadre_screens_call_a_category_what_the_workbook_calls_it(harness):
+    # 领域 was "Area" in the chat but "Category" in the workbook, the import and lint messages
+    from surveys.i18n import gettext
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    u = await _cadre(h)
+    u = Updates(CADRE, language_code="en")
+    category = gettext("report.col.category", "en")
+    await _open_card(h, u, cid, "矛盾纠纷排查化解与人民调解")
+    assert f"<b>{category}</b>: 平安法治" in h.api.last(CADRE).text
+    await h.feed(u.message("/list"))
+    await _tap(h, u, "Basic duties")
+    assert f"Choose a {category.lower()}:" in h.api.last(CADRE).text
+    await _tap(h, u, "平安法治")
+    assert _data(h.api.last(CADRE).reply_markup, "« Back to the categories")
