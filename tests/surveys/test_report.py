@@ -547,3 +547,14 @@ def test_english_digest_names_one_more_township(data: ConsultationData) -> None:
     extra = [TownshipRef(100 + n, f"T{n}", 100 + n) for n in range(DIGEST_MAX_TOWNSHIPS + 1 - len(data.townships))]
     more = replace(data, townships=data.townships + extra)
     assert "… and 1 more township, see the workbook" in digest(more, None, NOW).text("en")
+
+
+def test_a_part_has_the_same_name_in_the_reports_as_in_the_chat_and_lint() -> None:
+    # English said "Duties withdrawn to higher departments" in the chat, the lint and the
+    # published changes, but "Withdrawn duties" in the workbook and the feedback report
+    from surveys.i18n import LOCALES, gettext
+    from surveys.report import part_label
+
+    for loc in LOCALES:
+        for part in ("basic", "cooperating", "withdrawn"):
+            assert part_label(part, loc) == gettext(f"part.{part}", loc), (loc, part)
