@@ -58,7 +58,8 @@ def export(consultation_id: int = typer.Argument(..., help="The consultation's i
 
 def report(consultation_id: int = typer.Argument(..., help="The consultation's id."),
            out_dir: Path = typer.Argument(..., help="The folder to write into (created if missing).")) -> None:
-    """Write the workbook, the charts and the draft feedback report (反馈情况说明.txt)."""
+    """Write the workbook, the charts and the draft feedback report (反馈情况说明.txt or feedback-report.txt)."""
+    from bot.texts import gettext
     from surveys.charts import comments_chart, completion_chart, scale_chart
     from surveys.report import build_workbook, feedback_report
 
@@ -69,7 +70,7 @@ def report(consultation_id: int = typer.Argument(..., help="The consultation's i
         f"consultation-{consultation_id}.xlsx": build_workbook(data, locale),
         "completion.png": completion_chart(data, locale),
         "comments.png": comments_chart(data, locale),
-        "反馈情况说明.txt": feedback_report(data, locale).encode("utf-8"),
+        gettext("cli.feedback-file", locale): feedback_report(data, locale).encode("utf-8"),
     }
     for q in data.questionnaire.questions if data.questionnaire else ():
         if q.type == "scale":

@@ -83,3 +83,16 @@ def test_an_unknown_consultation_exits_1(env: tuple[dict[str, str], int], tmp_pa
     result = runner.invoke(app, ["export", "999", "--out", str(tmp_path / "x.xlsx")], env=environment)
     assert result.exit_code == 1 and "找不到征询 #999" in result.output
     assert not (tmp_path / "x.xlsx").exists()
+
+
+def test_report_in_english_names_every_file_in_english(env: tuple[dict[str, str], int], tmp_path: Path) -> None:
+    from bot.cli import app
+
+    environment, cid = env
+    out = tmp_path / "report-en"
+    result = runner.invoke(app, ["report", str(cid), str(out)], env={**environment, "LOCALE": "en"})
+    assert result.exit_code == 0, result.output
+    names = {p.name for p in out.iterdir()}
+    assert "feedback-report.txt" in names and "反馈情况说明.txt" not in names
+    text = (out / "feedback-report.txt").read_text(encoding="utf-8")
+    assert text.startswith("Feedback report on the consultation")
