@@ -10,6 +10,7 @@ chart never ranks them.
 from __future__ import annotations
 
 import io
+import textwrap
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -156,7 +157,8 @@ def comments_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> byte
         keys = [*DECISIONS, NO_DECISION]
         colors = ["#31a354", "#a1d99b", "#de2d26", "#bdbdbd"]
         right.bar(range(len(keys)), [decisions[k] for k in keys], color=colors)
-        right.set_xticks(range(len(keys)), [decision_label(k, locale) for k in keys])
+        # (wrapped: the English labels side by side ran into each other)
+        right.set_xticks(range(len(keys)), [textwrap.fill(decision_label(k, locale), 10) for k in keys])
         right.set_title(_t("chart.comments.by-decision", locale))
         for ax, values in ((left, list(kinds.values())), (right, [decisions[k] for k in keys])):
             for x, v in enumerate(values):

@@ -105,3 +105,21 @@ def test_charts_with_nothing_counted_yet_show_no_data_on_an_axis_from_zero(monke
     monkeypatch.undo()
     png = _no_missing_glyphs(lambda: completion_chart(nobody))  # "$…$" drawn as characters, not maths
     assert png.startswith(PNG_SIGNATURE)
+
+
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
+def test_the_decision_labels_do_not_run_into_each_other(monkeypatch, data, locale) -> None:
+    # in English "Partly adopted", "Not adopted" and "Not yet answered" overlapped, unrotated
+    import surveys.charts as charts
+
+    figures = []
+    monkeypatch.setattr(charts, "_png", lambda fig: figures.append(fig) or b"")
+    with charts.matplotlib.rc_context(charts._rc()):
+        comments_chart(data, locale)
+        [fig] = figures
+        renderer = fig.canvas.get_renderer()
+        decisions = fig.axes[1]
+        boxes = [t.get_window_extent(renderer) for t in decisions.get_xticklabels()]
+        assert len(boxes) == 4
+        for a, b in zip(boxes, boxes[1:], strict=False):
+            assert a.x1 < b.x0, [t.get_text() for t in decisions.get_xticklabels()]
