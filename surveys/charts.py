@@ -179,7 +179,7 @@ def scale_chart(data: ConsultationData, question_id: str, locale: str = DEFAULT_
     labels = []
     for p in SCALE_POINTS:
         label = q.label(p)
-        labels.append(f"{p}\n{label.get(locale)}" if label else str(p))
+        labels.append(f"{p}\n{textwrap.fill(label.get(locale), 12)}" if label else str(p))  # (English ran together)
     values = [result.counts[p] for p in SCALE_POINTS]
     if q.allow_unsure or result.counts[UNSURE]:
         labels.append(_t("chart.scale.unsure", locale))

@@ -123,3 +123,27 @@ def test_the_decision_labels_do_not_run_into_each_other(monkeypatch, data, local
         assert len(boxes) == 4
         for a, b in zip(boxes, boxes[1:], strict=False):
             assert a.x1 < b.x0, [t.get_text() for t in decisions.get_xticklabels()]
+
+
+def test_the_scale_labels_of_the_default_questionnaire_do_not_run_into_each_other(monkeypatch, data) -> None:
+    # in English "1 Very dissatisfied" ran into "2 Dissatisfied"
+    from dataclasses import replace
+
+    import surveys.charts as charts
+    from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH, load_questionnaire
+    from tests.surveys.test_report import response
+
+    q, _ = load_questionnaire(DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"))
+    rated = replace(data, questionnaire=q, summary=None,
+                    responses=[response(n, "青山镇", T0, T0, sat_welfare=n % 5 + 1) for n in range(1, 11)])
+    figures = []
+    monkeypatch.setattr(charts, "_png", lambda fig: figures.append(fig) or b"")
+    with charts.matplotlib.rc_context(charts._rc()):
+        for locale in ("zh_CN", "en"):
+            scale_chart(rated, "sat_welfare", locale)
+            ax = figures[-1].axes[0]
+            renderer = figures[-1].canvas.get_renderer()
+            boxes = [t.get_window_extent(renderer) for t in ax.get_xticklabels()]
+            assert len(boxes) == 6
+            for a, b in zip(boxes, boxes[1:], strict=False):
+                assert a.x1 < b.x0, (locale, [t.get_text() for t in ax.get_xticklabels()])
