@@ -130,6 +130,8 @@ async def _set_status(consultation_id: int, target: Status) -> str | None:
         except DeadlinePassed:  # as the bot's /open
             return _t("cli.deadline-passed", id=consultation_id)
         except TransitionError as e:
+            if e.current == e.target:  # as the bot's /open and /close
+                return _t("cli.already", id=consultation_id, status=_t(f"status.{e.current.value}"))
             return _t("cli.bad-transition", current=_t(f"status.{e.current.value}"),
                       target=_t(f"status.{e.target.value}"))
         await session.commit()

@@ -242,3 +242,17 @@ def test_show_names_the_list_status_in_the_operators_language(monkeypatch):
     get_settings.cache_clear()
     head = runner.invoke(app, ["lists", "show"]).output.splitlines()[0]
     assert "draft" in head and "草稿" not in head
+
+
+def test_opening_or_closing_again_says_it_already_is(monkeypatch):
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "Qingshan"])
+    runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "Qingshan",
+                        "--closes", "2099-12-10 18:00"])
+    assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
+    again = runner.invoke(app, ["consultations", "open", "1"])
+    assert again.exit_code == 1 and again.output.strip() == "Consultation #1 is already open."
+    assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
+    again = runner.invoke(app, ["consultations", "close", "1"])
+    assert again.output.strip() == "Consultation #1 is already closed."
