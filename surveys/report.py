@@ -275,7 +275,8 @@ def _pct(n: int, total: int) -> float:
 
 
 def _pct_text(n: int, total: int) -> str:
-    return f"{100 * _pct(n, total):.1f}%"
+    """A share as text; "—" of nothing (no one started: not 0.0 %, as /stats says too)."""
+    return f"{100 * _pct(n, total):.1f}%" if total else "—"
 
 
 def _gist(text: str, limit: int = GIST_CHARS) -> str:

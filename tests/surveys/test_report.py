@@ -558,3 +558,10 @@ def test_a_part_has_the_same_name_in_the_reports_as_in_the_chat_and_lint() -> No
     for loc in LOCALES:
         for part in ("basic", "cooperating", "withdrawn"):
             assert part_label(part, loc) == gettext(f"part.{part}", loc), (loc, part)
+
+
+def test_a_share_of_nobody_is_a_dash_not_zero_percent(data: ConsultationData) -> None:
+    from dataclasses import replace
+
+    text = feedback_report(replace(data, responses=[]))  # nobody started
+    assert "完成 0 份（完成率 —）" in text and "0.0%" not in text
