@@ -218,7 +218,7 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
         case "text":
             lines.append(ctx.t("resident.hint-text", max=question.max_length))
         case "number":
-            lines.append(ctx.t("resident.hint-number"))
+            lines.append(ctx.t("resident.hint-number", range=_number_range(ctx, question)))
         case "item_rating":
             rated = flow.screen.get("rate", {}).get(qid, {})
             todo = [i for i in eligible_items(question, flow.items) if str(i.id) not in rated]
@@ -578,6 +578,18 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
         _record(flow, new)
         flow.screen.pop("page", None)
     return await show(ctx, flow, query=query)
+
+
+def _number_range(ctx: Ctx, question: Any) -> str:
+    """The bounds a number answer must keep (and "whole number"), said before it is typed."""
+    low, high = question.min_value, question.max_value
+    kind = ctx.t("resident.whole-number") if question.integer else ""
+    if low is None and high is None:
+        return ctx.t("resident.range-whole") if kind else ""
+    key = "resident.range-between" if low is not None and high is not None else \
+        "resident.range-at-least" if low is not None else "resident.range-at-most"
+    return ctx.t(key, min=f"{low:g}" if low is not None else "", max=f"{high:g}" if high is not None else "",
+                 kind=kind)
 
 
 def _repeats(flow: Flow, cb: QCB) -> bool:

@@ -373,7 +373,8 @@ questions:
     options: [{id: a, text: 好}, {id: b, text: 不好}]
 """
     _, code = await open_consultation(h, questionnaire=yaml_text)
-    u, _ = await start(h, code)
+    u, q = await start(h, code)
+    assert "请直接发一个数字（1 到 20 之间，须为整数）。" in q.text  # the bounds said before the answer
     for bad in ("abc", "25", "2.5"):
         await h.feed(u.message(bad))
     assert await _stored(h) == {}
