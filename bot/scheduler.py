@@ -296,8 +296,8 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
     key = f"digest:{consultation_id}:{now.astimezone(ZoneInfo(tz)).date().isoformat()}"
     async with s.sessionmaker() as session:
         c = await session.get(Consultation, consultation_id)
-        if c is None or c.status != Status.OPEN.value:
-            return None
+        if c is None or c.status != Status.OPEN.value or (c.opens_at is not None and c.opens_at > now):
+            return None  # (nothing to digest before the start set ahead)
         if is_quiet(now, FollowUp.from_dict(c.settings), tz) or await followup.job_done(session, key):
             return None
         since, title = c.last_digest_at, c.title

@@ -619,3 +619,18 @@ async def test_a_reminder_refused_for_good_is_not_sent_again(harness: Harness) -
         await sched.remind_job(cid)
         h.clock.advance(minutes=10)
     assert len([c for c in api.calls if c.chat_id == 82]) == 1
+
+
+async def test_no_daily_digest_before_a_start_set_ahead(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    async with h.sessions() as s:
+        c = await s.get(Consultation, cid)
+        c.opens_at = h.clock.now + timedelta(days=1)
+        await s.commit()
+    h.clock.now = h.clock.now + timedelta(hours=1)  # 11:00 local, not quiet
+    assert await sched.send_digest(follow(h), cid) is None
+    assert h.api.calls == []
+    h.clock.advance(days=1)  # started
+    result = await sched.send_digest(follow(h), cid)
+    assert result is not None and result.sent == 2
