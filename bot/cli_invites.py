@@ -64,7 +64,7 @@ def create(township: str | None = typer.Option(None, help="The township the cadr
     from storage.invites import invite_link
 
     when = format_local(expires_at, get_settings().timezone) if expires_at else _t("invites.cli.no-expiry")
-    typer.echo(_t("invites.cli.created", township=township or "—", count=len(codes),
+    typer.echo(_t("invites.cli.created", township=township or _t("invites.whole-county"), count=len(codes),
                   role=_t(f"invites.cli.role.{role}"), expires=when), err=True)
     for code in codes:
         typer.echo(invite_link(username, code))

@@ -823,7 +823,8 @@ async def invite_step(query: CallbackQuery, callback_data: InviteCB, ctx: Ctx) -
     await ctx.commit()
     links = "\n".join(invites.invite_link(ctx.bot_username, inv.code) for inv in created)
     await query.message.edit_text(ctx.t("organizer.invite-done", n=len(created), role=ctx.t(f"role.{r}"),  # type: ignore[union-attr]
-                                        township=html.escape(township.name) if township else "—",
+                                        township=html.escape(township.name) if township
+                                        else ctx.t("invites.whole-county"),
                                         days=INVITE_DAYS, links=links))
 
 

@@ -63,7 +63,8 @@ def test_create_prints_one_deep_link_per_code(cli_db) -> None:
 
 def test_list_shows_status_and_json(cli_db) -> None:
     runner.invoke(_app(), ["invites", "create", "--township", "青山镇"])
-    runner.invoke(_app(), ["invites", "create", "--role", "organizer", "--expires", "never"])
+    made = runner.invoke(_app(), ["invites", "create", "--role", "organizer", "--expires", "never"])
+    assert "全县" in made.output and "—" not in made.output.splitlines()[0]  # not "for —"
     result = runner.invoke(_app(), ["invites", "list", "--json"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)

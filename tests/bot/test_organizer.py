@@ -889,3 +889,16 @@ async def test_english_announcement_preview_to_one_participant_says_one_particip
     await h.feed(o.message("/announce"))
     await h.feed(o.message("Three days left."))
     assert h.api.last(ORGANIZER).text.startswith("This goes to 1 participant;")
+
+
+async def test_organizer_invites_name_the_whole_county_not_a_dash(harness):
+    h = harness
+    await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/invite"))
+    menu = h.api.last(ORGANIZER)
+    await h.feed(o.press(menu.message_id, _press_label(menu.reply_markup, "邀请组织者")))
+    count = h.api.last(ORGANIZER)
+    await h.feed(o.press(count.message_id, _press_label(count.reply_markup, "1")))
+    done = h.api.last(ORGANIZER).text
+    assert "全县" in done and "（—" not in done
