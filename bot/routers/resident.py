@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import copy
 import html
+import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -420,6 +421,7 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
     text = ctx.t("resident.welcome", title=html.escape(consultation.title), township=html.escape(link.township),
                  deadline=format_local(consultation.closes_at, ctx.settings.timezone),
                  questions=count, minutes=q.estimated_minutes, intro=html.escape(intro))
+    text = re.sub(r"\n{3,}", "\n\n", text)  # no intro: one blank line, not three
     kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("resident.btn-start"),
                                                      BeginCB(c=consultation.id, t=link.township_id))]])
     await message.answer(text, reply_markup=kb)

@@ -842,3 +842,20 @@ questions:
     u = h.user(7001, language_code="en")
     await h.feed(u.message(f"/start {code}"))
     assert "1 question, about 1 minute;" in h.api.last(7001).text
+
+
+async def test_a_welcome_without_an_intro_has_no_run_of_blank_lines(harness):
+    h = harness
+    yaml_text = """
+id: t
+title: 测试
+questions:
+  - id: s
+    type: single
+    text: 好吗？
+    options: [{id: a, text: 好}, {id: b, text: 不好}]
+"""
+    _, code = await open_consultation(h, questionnaire=yaml_text)
+    await h.feed(h.user(USER).message(f"/start {code}"))
+    welcome = h.api.last(USER).text
+    assert "\n\n\n" not in welcome and "共 1 个问题" in welcome
