@@ -109,14 +109,19 @@ async def _create(title, intro, text, townships, opens_at, closes_at):
 
 def _transition(consultation_id: int, target: Status) -> None:
     ensure_schema()
-    error = run_async(_set_status(consultation_id, target))
+    error, opens_at = run_async(_set_status(consultation_id, target))
     if error:
         typer.echo(error, err=True)
         raise typer.Exit(1)
+    if target == Status.OPEN and opens_at is not None and opens_at > datetime.now(UTC):  # as the bot's /open
+        typer.echo(_t("cli.consultation-open-later", id=consultation_id,
+                      opens=format_local(opens_at, get_settings().timezone)))
+        return
     typer.echo(_t(f"cli.consultation-{target.value}", id=consultation_id))
 
 
-async def _set_status(consultation_id: int, target: Status) -> str | None:
+async def _set_status(consultation_id: int, target: Status) -> tuple[str | None, datetime | None]:
+    """(why the change was refused, or None; the consultation's opening time)."""
     from bot.db import database
     from storage.consultations import set_status
     from storage.models import Consultation
@@ -124,18 +129,19 @@ async def _set_status(consultation_id: int, target: Status) -> str | None:
     async with database() as sessions, sessions() as session:
         c = await session.get(Consultation, consultation_id)
         if c is None:
-            return _t("cli.consultation-not-found", id=consultation_id)
+            return _t("cli.consultation-not-found", id=consultation_id), None
         try:
             await set_status(session, c, target)
         except DeadlinePassed:  # as the bot's /open
-            return _t("cli.deadline-passed", id=consultation_id)
+            return _t("cli.deadline-passed", id=consultation_id), None
         except TransitionError as e:
             if e.current == e.target:  # as the bot's /open and /close
-                return _t("cli.already", id=consultation_id, status=_t(f"status.{e.current.value}"))
+                return _t("cli.already", id=consultation_id, status=_t(f"status.{e.current.value}")), None
             return _t("cli.bad-transition", current=_t(f"status.{e.current.value}"),
-                      target=_t(f"status.{e.target.value}"))
+                      target=_t(f"status.{e.target.value}")), None
+        opens_at = c.opens_at
         await session.commit()
-    return None
+    return None, opens_at
 
 
 @app.command("open")

@@ -256,3 +256,14 @@ def test_opening_or_closing_again_says_it_already_is(monkeypatch):
     assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
     again = runner.invoke(app, ["consultations", "close", "1"])
     assert again.output.strip() == "Consultation #1 is already closed."
+
+
+def test_opening_one_whose_start_is_set_ahead_says_when_it_starts(monkeypatch):
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "Qingshan"])
+    runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "Qingshan",
+                        "--opens", "2099-12-01 09:00", "--closes", "2099-12-10 18:00"])
+    opened = runner.invoke(app, ["consultations", "open", "1"])
+    assert opened.exit_code == 0
+    assert opened.output.strip() == "Consultation #1 is set to open: it takes answers from 2099-12-01 09:00."
