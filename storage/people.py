@@ -79,9 +79,9 @@ async def personal_data(session: AsyncSession, person_id: int) -> dict[str, int]
     """Counts of what is stored about a person (for /mydata)."""
     responses = (await session.scalars(select(Response.id).where(Response.person_id == person_id))).all()
     answers = 0
-    if responses:
-        answers = (await session.scalar(select(sa.func.count()).select_from(Answer)
-                                        .where(Answer.response_id.in_(responses)))) or 0
+    if responses:  # a skipped question is stored as None: not an answer of theirs
+        values = (await session.scalars(select(Answer.value).where(Answer.response_id.in_(responses)))).all()
+        answers = sum(v is not None for v in values)
     comments = (await session.scalar(select(sa.func.count()).select_from(Comment)
                                      .where(Comment.person_id == person_id))) or 0
     reports = (await session.scalar(select(sa.func.count()).select_from(OffListReport)

@@ -92,6 +92,8 @@ async def test_resident_completes_default_questionnaire_and_every_answer_is_stor
                                 "suggest": None, "age": "a60_74"}
     async with h.sessions() as s:
         assert await s.scalar(sa.select(Response.completed_at)) is not None
+    await h.feed(u.message("/mydata"))
+    assert "共 8 个回答" in h.api.last(USER).text  # the skipped question is not an answer of theirs
 
 
 async def test_back_shows_previous_question_and_a_new_answer_replaces_the_old(harness):
