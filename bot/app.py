@@ -28,7 +28,7 @@ from bot.limits import FitTelegramLimits
 from bot.middlewares import CommitBeforeSend, ContextMiddleware, PressAwareFSM, system_clock
 from bot.retry import RetryIdempotent
 from bot.session import JsonAiohttpSession
-from bot.texts import gettext
+from bot.texts import gettext, normalize_locale
 from storage.engine import make_engine, make_sessionmaker
 from storage.fsm import make_fsm_storage
 
@@ -77,23 +77,29 @@ def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker[AsyncS
     return dp
 
 
-async def set_commands(bot: Bot, organizer_ids: list[int] | tuple[int, ...] = ()) -> None:
+def _menus(default_locale: str) -> tuple[tuple[str, str | None], ...]:
+    """(locale, Telegram language code) of each menu: one per language the bot speaks, and the
+    bot's LOCALE for everybody else (a Russian speaker chats in it, so the menu too)."""
+    return (("zh_CN", "zh"), ("en", "en"), (normalize_locale(default_locale), None))
+
+
+async def set_commands(bot: Bot, organizer_ids: list[int] | tuple[int, ...] = (), default_locale: str = "zh_CN") -> None:
     """The public menu for everybody, and the organizers' menu in each organizer's chat."""
-    for locale, language_code in (("zh_CN", None), ("en", "en")):
+    for locale, language_code in _menus(default_locale):
         await bot.set_my_commands(_menu(PUBLIC_COMMANDS, locale), scope=BotCommandScopeDefault(),
                                   language_code=language_code)
     for person_id in organizer_ids:
-        await set_person_commands(bot, person_id, "organizer")
+        await set_person_commands(bot, person_id, "organizer", default_locale)
 
 
 def _menu(commands: tuple[str, ...], locale: str) -> list[BotCommand]:
     return [BotCommand(command=c, description=gettext(f"cmd.{c}", locale)) for c in commands]
 
 
-async def set_person_commands(bot: Bot, person_id: int, role: str) -> None:
-    """A cadre's or an organizer's own command menu (chat scope, both languages)."""
+async def set_person_commands(bot: Bot, person_id: int, role: str, default_locale: str = "zh_CN") -> None:
+    """A cadre's or an organizer's own command menu (chat scope, every language)."""
     commands = ORGANIZER_COMMANDS if role == "organizer" else CADRE_COMMANDS if role == "cadre" else PUBLIC_COMMANDS
-    for locale, language_code in (("zh_CN", None), ("en", "en")):
+    for locale, language_code in _menus(default_locale):
         await bot.set_my_commands(_menu(commands, locale), scope=BotCommandScopeChat(chat_id=person_id),
                                   language_code=language_code)
 
@@ -152,7 +158,8 @@ async def with_retry(call: Callable[[], Awaitable[T]], what: str, attempts: int 
 
 
 async def run_polling(runtime: Runtime, handle_signals: bool = True) -> None:
-    await with_retry(lambda: set_commands(runtime.bot, runtime.settings.organizer_ids), "setMyCommands")
+    await with_retry(lambda: set_commands(runtime.bot, runtime.settings.organizer_ids,
+                                                   runtime.settings.locale), "setMyCommands")
     await with_retry(lambda: runtime.bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
     me = await with_retry(runtime.bot.me, "getMe")
     tune_gc()
@@ -202,7 +209,8 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
     await site.start()
     log.info("webhook worker listening on %s:%s%s", host, port, path)
     if register:  # only once listening, so the first deliveries find the port open
-        await with_retry(lambda: set_commands(runtime.bot, settings.organizer_ids), "setMyCommands")
+        await with_retry(lambda: set_commands(runtime.bot, settings.organizer_ids, settings.locale),
+                         "setMyCommands")
         url = settings.webhook_url or f"http://{host}:{port}{path}"
         await with_retry(lambda: runtime.bot.set_webhook(url, secret_token=secret, drop_pending_updates=False,
                                                          max_connections=MAX_CONCURRENT_UPDATES), "setWebhook")

@@ -372,7 +372,7 @@ async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state
         return
     await ctx.commit()
     if message.bot is not None:
-        await set_person_commands(message.bot, ctx.person.id, invite.role)
+        await set_person_commands(message.bot, ctx.person.id, invite.role, ctx.settings.locale)
     # "already": this person used this invite before, and may have moved to another township since
     township_id = ctx.person.township_id if reason == "already" and ctx.is_cadre else invite.township_id
     township = await ctx.session.get(Township, township_id) if township_id else None

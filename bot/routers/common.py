@@ -92,7 +92,7 @@ async def delete_me_confirm(query: CallbackQuery, callback_data: DeleteCB, ctx: 
     if query.message:
         await query.message.edit_text(ctx.t("delete.done"))
     if had_menu and query.bot is not None:  # back to everybody's menu (an invite gave them their own)
-        await set_person_commands(query.bot, ctx.person.id, "resident")
+        await set_person_commands(query.bot, ctx.person.id, "resident", ctx.settings.locale)
 
 
 @router.message(Command("cancel"))

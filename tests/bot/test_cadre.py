@@ -652,8 +652,8 @@ async def test_delete_me_forgets_who_used_an_invite_and_the_invite_stays_used(ha
         invite = await s.get(Invite, code)
         assert invite.used_by is None and invite.used_at is not None  # no Telegram id kept; still used
     menus = [c for c in h.api.calls if c.method == "setMyCommands"]
-    # everybody's menu again, in both languages
-    assert len(menus) == 2 and all("list" not in {x.command for x in c.call.commands} for c in menus)
+    # everybody's menu again, in each language and the default
+    assert len(menus) == 3 and all("list" not in {x.command for x in c.call.commands} for c in menus)
     h.api.clear()
     await h.feed(u.message(f"/start inv_{code}"))  # the same link again: used, not "you are already a cadre"
     assert "已经被使用过" in h.api.last(CADRE).text
@@ -936,3 +936,13 @@ async def test_english_cadre_screens_call_a_category_what_the_workbook_calls_it(
     assert f"Choose a {category.lower()}:" in h.api.last(CADRE).text
     await _tap(h, u, "平安法治")
     assert _data(h.api.last(CADRE).reply_markup, "« Back to the categories")
+
+
+async def test_the_default_command_menu_is_in_the_bots_locale(harness):
+    from bot.app import set_commands
+
+    h = harness
+    await set_commands(h.bot, (), "en")
+    menus = {c.call.language_code: c.call.commands for c in h.api.calls if c.method == "setMyCommands"}
+    assert set(menus) == {"zh", "en", None}
+    assert menus[None] == menus["en"] and menus["zh"] != menus["en"]  # others get English, as they chat
