@@ -70,7 +70,7 @@ def create(title: str = typer.Option(...), township: list[str] = typer.Option(..
             typer.echo(f"{questionnaire.name}:{p.line or 0}: {p.render(settings.locale)}", err=True)
         raise typer.Exit(1)
     try:
-        closes_at = parse_local(closes, settings.timezone)
+        closes_at = parse_local(closes, settings.timezone, end_of_day=True)
         opens_at = parse_local(opens, settings.timezone) if opens else None
     except ValueError:
         typer.echo(_t("cli.bad-date", example=example_deadline(datetime.now(UTC), settings.timezone)), err=True)

@@ -74,9 +74,14 @@ def deep_link(bot_username: str, code: str) -> str:
     return f"https://t.me/{bot_username}?start={code}"
 
 
-def parse_local(text: str, tz: str) -> datetime:
-    """"2026-12-10 18:00" (or ISO with an offset) in the consultation's time zone."""
-    value = datetime.fromisoformat(text.strip().replace("/", "-"))
+def parse_local(text: str, tz: str, end_of_day: bool = False) -> datetime:
+    """"2026-12-10 18:00" (or ISO with an offset) in the consultation's time zone. A date
+    alone is its start, or with `end_of_day` (a deadline: "截止 12 月 10 日" means through that
+    day) its last minute, 23:59."""
+    text = text.strip().replace("/", "-")
+    value = datetime.fromisoformat(text)
+    if end_of_day and len(text) <= 10:  # a date, no time
+        value = value.replace(hour=23, minute=59)
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo(tz))
     return value

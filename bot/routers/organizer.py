@@ -443,7 +443,7 @@ async def new_questionnaire_text(message: Message, ctx: Ctx) -> None:
 @router.message(NewConsultation.deadline, F.text & ~F.text.startswith("/"))
 async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
     try:
-        closes = parse_local(message.text or "", ctx.settings.timezone)
+        closes = parse_local(message.text or "", ctx.settings.timezone, end_of_day=True)
     except ValueError:
         await message.answer(ctx.t("organizer.bad-date", example=example_deadline(ctx.now(), ctx.settings.timezone)))
         return

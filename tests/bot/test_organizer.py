@@ -902,3 +902,11 @@ async def test_organizer_invites_name_the_whole_county_not_a_dash(harness):
     await h.feed(o.press(count.message_id, _press_label(count.reply_markup, "1")))
     done = h.api.last(ORGANIZER).text
     assert "全县" in done and "（—" not in done
+
+
+async def test_a_deadline_typed_as_a_date_alone_closes_at_the_end_of_that_day(harness):
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("2026-12-20"))
+    assert "2026-12-20 23:59" in h.api.last(ORGANIZER).text

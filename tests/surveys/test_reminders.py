@@ -167,3 +167,13 @@ def test_time_left_wording_units() -> None:
     assert time_left(CLOSES, before(23 + 50 / 60)) == (24, "hours")
     assert time_left(CLOSES, before(47.5)) == (47, "hours")
     assert time_left(CLOSES, before(0.2)) == (1, "hours")
+
+
+def test_a_deadline_given_as_a_date_alone_is_the_end_of_that_day() -> None:
+    from surveys.consultation import format_local, parse_local
+
+    tz = "Asia/Shanghai"
+    assert format_local(parse_local("2026-12-10", tz, end_of_day=True), tz) == "2026-12-10 23:59"
+    assert format_local(parse_local("2026/12/10", tz, end_of_day=True), tz) == "2026-12-10 23:59"
+    assert format_local(parse_local("2026-12-10 18:00", tz, end_of_day=True), tz) == "2026-12-10 18:00"
+    assert format_local(parse_local("2026-12-10", tz), tz) == "2026-12-10 00:00"  # a start: the day's beginning
