@@ -163,6 +163,17 @@ async def _seed_comment(h, cid: int, text: str = "这项应由县消防救援大
         return c.id
 
 
+async def _seed_missing(h, cid: int, text: str, name: str = "河道巡查") -> int:
+    """A missing-item proposal by the cadre of _seed_comment (which must have run)."""
+    async with h.sessions() as s:
+        township = await s.scalar(sa.select(Person.township_id).where(Person.id == CADRE))
+        c = await comments_repo.add_comment(s, consultation_id=cid, item_id=None, person_id=CADRE,
+                                            township_id=township, kind="missing", text=text,
+                                            missing={"name": name}, now=h.clock.now)
+        await s.commit()
+        return c.id
+
+
 async def test_answering_a_comment_stores_it_and_tells_the_cadre(harness):
     h = harness
     cid, _ = await open_consultation(h)
@@ -658,12 +669,7 @@ async def test_no_reply_on_the_prompt_of_a_comment_left_for_another_answers_neit
     h = harness
     cid, _ = await open_consultation(h)
     first = await _seed_comment(h, cid, "第一条")
-    async with h.sessions() as s:
-        township = (await s.get(Comment, first)).township_id
-        second = (await comments_repo.add_comment(s, consultation_id=cid, item_id=None, person_id=CADRE,
-                                                  township_id=township, kind="missing", text="第二条",
-                                                  missing={"name": "河道巡查"}, now=h.clock.now)).id
-        await s.commit()
+    second = await _seed_missing(h, cid, "第二条")
     o = h.user(ORGANIZER)
     await h.feed(o.message("/comments"))
     card = h.api.last(ORGANIZER)
@@ -683,13 +689,8 @@ async def test_no_reply_on_the_prompt_of_a_comment_left_for_another_answers_neit
 async def test_a_hidden_comment_leaves_the_unanswered_queue_and_stays_under_all(harness):
     h = harness
     cid, _ = await open_consultation(h)
-    rude = await _seed_comment(h, cid, "骂人的话")
-    async with h.sessions() as s:
-        township = (await s.get(Comment, rude)).township_id
-        await comments_repo.add_comment(s, consultation_id=cid, item_id=None, person_id=CADRE, township_id=township,
-                                        kind="missing", text="村里常年要做", missing={"name": "河道巡查"},
-                                        now=h.clock.now)
-        await s.commit()
+    await _seed_comment(h, cid, "骂人的话")
+    await _seed_missing(h, cid, "村里常年要做")
     o = h.user(ORGANIZER)
     await h.feed(o.message("/comments"))
     card = h.api.last(ORGANIZER)
@@ -709,12 +710,7 @@ async def test_moving_to_another_comment_drops_a_decision_waiting_for_its_answer
     h = harness
     cid, _ = await open_consultation(h)
     first = await _seed_comment(h, cid, "第一条")
-    async with h.sessions() as s:
-        township = (await s.get(Comment, first)).township_id
-        second = (await comments_repo.add_comment(s, consultation_id=cid, item_id=None, person_id=CADRE,
-                                                  township_id=township, kind="missing", text="第二条",
-                                                  missing={"name": "河道巡查"}, now=h.clock.now)).id
-        await s.commit()
+    second = await _seed_missing(h, cid, "第二条")
     o = h.user(ORGANIZER)
     await h.feed(o.message("/comments"))
     card = h.api.last(ORGANIZER)
