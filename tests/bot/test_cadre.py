@@ -817,28 +817,36 @@ async def test_myreports_shows_ten_reports_of_the_longest_fields_in_one_message(
     assert text.count("#") >= 10
 
 
+async def _mycomments_of_five_answered(h, c: int, item: int, user: int, language: str,
+                                      text: str, wording: str, answer: str) -> str:
+    """A new cadre's five comments on `item`, each of the longest text, wording and answer
+    (of those characters): their /mycomments page."""
+    from storage.comments import MAX_TEXT, add_comment, answer_comment
+
+    code = await _invite(h)
+    u = h.user(user, language_code=language)
+    await h.feed(u.message(f"/start inv_{code}"))
+    async with h.sessions() as s:
+        person = await s.get(Person, user)
+        for n in range(5):
+            k = await add_comment(s, consultation_id=c, item_id=item, person_id=user,
+                                  township_id=person.township_id, kind="to_cooperating", text=text * MAX_TEXT,
+                                  proposed_wording=wording * MAX_TEXT, now=h.clock.now + timedelta(minutes=n))
+            await answer_comment(s, k.id, "partly", answer * MAX_TEXT, ORGANIZER, h.clock.now + timedelta(hours=1))
+        await s.commit()
+    await h.feed(u.message("/mycomments"))
+    return h.api.last(user).text
+
+
 async def test_mycomments_page_of_five_answered_comments_of_the_longest_fields_fits_one_message(harness):
     from bot.limits import visible_units
-    from storage.comments import MAX_TEXT, add_comment, answer_comment
 
     h = harness
     long_name = "防汛抗旱、森林防灭火的预警转移和先期处置" * 6  # 120 characters
     c, _ = await open_consultation(h, items=[DutyItem(Part.BASIC, long_name, seq=1, category="应急管理")])
     item = await _item_id(h, long_name)
     for user, language, rule in ((CADRE, "zh-hans", "截止前、答复前可以修改或撤回"), (OTHER_CADRE, "en", "edited or withdrawn")):
-        code = await _invite(h)
-        u = h.user(user, language_code=language)
-        await h.feed(u.message(f"/start inv_{code}"))
-        async with h.sessions() as s:
-            person = await s.get(Person, user)
-            for n in range(5):
-                k = await add_comment(s, consultation_id=c, item_id=item, person_id=user,
-                                      township_id=person.township_id, kind="to_cooperating", text="意" * MAX_TEXT,
-                                      proposed_wording="表" * MAX_TEXT, now=h.clock.now + timedelta(minutes=n))
-                await answer_comment(s, k.id, "partly", "答" * MAX_TEXT, ORGANIZER, h.clock.now + timedelta(hours=1))
-            await s.commit()
-        await h.feed(u.message("/mycomments"))
-        text = h.api.last(user).text
+        text = await _mycomments_of_five_answered(h, c, item, user, language, "意", "表", "答")
         assert visible_units(text) < 4096 and not text.endswith("…"), language  # fitted here, not cut by the guard
         assert text.count("答答答…") == 5 and rule in text, language  # every answer, shortened
 
@@ -864,25 +872,12 @@ async def test_mycomments_page_fits_one_message_also_with_characters_telegram_co
     # Telegram counts UTF-16 units: an emoji (or a rare CJK character beyond the BMP) is two,
     # so fields shortened by characters let a page of five pass 4,096 and be cut
     from bot.limits import visible_units
-    from storage.comments import MAX_TEXT, add_comment, answer_comment
 
     h = harness
     long_name = "𠀀" * 120
     c, _ = await open_consultation(h, items=[DutyItem(Part.BASIC, long_name, seq=1, category="应急管理")])
     item = await _item_id(h, long_name)
-    code = await _invite(h)
-    u = h.user(CADRE)
-    await h.feed(u.message(f"/start inv_{code}"))
-    async with h.sessions() as s:
-        person = await s.get(Person, CADRE)
-        for n in range(5):
-            k = await add_comment(s, consultation_id=c, item_id=item, person_id=CADRE,
-                                  township_id=person.township_id, kind="to_cooperating", text="😀" * MAX_TEXT,
-                                  proposed_wording="🙂" * MAX_TEXT, now=h.clock.now + timedelta(minutes=n))
-            await answer_comment(s, k.id, "partly", "👍" * MAX_TEXT, ORGANIZER, h.clock.now + timedelta(hours=1))
-        await s.commit()
-    await h.feed(u.message("/mycomments"))
-    text = h.api.last(CADRE).text
+    text = await _mycomments_of_five_answered(h, c, item, CADRE, "zh-hans", "😀", "🙂", "👍")
     assert visible_units(text) < 4096 and not text.endswith("…")  # fitted here, not cut by the guard
     assert text.count("👍…") == 5 and "截止前、答复前可以修改或撤回" in text  # every answer, shortened
 
