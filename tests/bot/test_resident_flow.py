@@ -53,6 +53,15 @@ async def _begin(h, code, user=USER):
     return await start(h, code, user, check=_welcome_of_the_default_questionnaire)
 
 
+async def _finished(h, code):
+    """The person finishes the default questionnaire (the optional questions skipped): their
+    updates, and the summary."""
+    u, q = await _begin(h, code)
+    for label in ("知道一些", "3", "3", "3", "☐ 养老", "完成", "没有", "跳过", "跳过"):
+        q = await _tap(h, u, label)
+    return u, q
+
+
 async def test_deep_link_welcome_names_consultation_township_deadline_and_count(harness):
     h = harness
     _, code = await open_consultation(h)
@@ -699,9 +708,7 @@ async def test_a_finished_response_changed_to_show_an_optional_follow_up_stays_f
     # as not finished again (completed_at cleared) and nudged that the questionnaire was unfilled
     h = harness
     _, code = await open_consultation(h)
-    u, q = await _begin(h, code)
-    for label in ("知道一些", "3", "3", "3", "☐ 养老", "完成", "没有", "跳过", "跳过"):
-        q = await _tap(h, u, label)
+    u, q = await _finished(h, code)
     assert "谢谢您参加" in q.text
     async with h.sessions() as s:
         finished = await s.scalar(sa.select(Response.completed_at))
@@ -768,9 +775,7 @@ async def test_a_message_typed_after_finishing_is_said_not_to_be_saved(harness):
     # it had been taken; it is stored nowhere
     h = harness
     _, code = await open_consultation(h)
-    u, q = await _begin(h, code)
-    for label in ("知道一些", "3", "3", "3", "☐ 养老", "完成", "没有", "跳过", "跳过"):
-        q = await _tap(h, u, label)
+    u, q = await _finished(h, code)
     assert "谢谢您参加" in q.text
     before = await _stored(h)
     h.api.clear()
@@ -787,9 +792,7 @@ async def test_a_sticker_after_finishing_is_not_told_to_answer_the_question_belo
 
     h = harness
     _, code = await open_consultation(h)
-    u, _ = await _begin(h, code)
-    for label in ("知道一些", "3", "3", "3", "☐ 养老", "完成", "没有", "跳过", "跳过"):
-        await _tap(h, u, label)
+    u, _ = await _finished(h, code)
     h.api.clear()
     await h.feed(u.message(sticker=Sticker(file_id="s", file_unique_id="s", type="regular", width=1, height=1,
                                            is_animated=False, is_video=False)))
