@@ -62,6 +62,20 @@ NOT_MODIFIED = ("message is not modified: specified new message content and repl
                 "as a current content and reply markup of the message")
 
 
+
+_NO_COMMANDS = frozenset({"code", "pre", "url", "text_link", "email", "text_mention", "custom_emoji"})
+
+
+def _with_commands(text: str, entities: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A bot's message gets Telegram's `bot_command` entities too (the client makes /help
+    tappable), except inside code, pre and links."""
+    found = bot_command_entities(text)
+    if not found:
+        return entities
+    taken = [(e["offset"], e["offset"] + e["length"]) for e in entities if e.get("type") in _NO_COMMANDS]
+    extra = [c for c in found if not any(a < c["offset"] + c["length"] and c["offset"] < b for a, b in taken)]
+    return sorted(entities + extra, key=lambda e: (e["offset"], -e["length"])) if extra else entities
+
 class ApiError(Exception):
     """An answer `{"ok": false, ...}` with Telegram's code and description."""
 
@@ -438,7 +452,8 @@ class Sandbox:
                     if not isinstance(e, dict) or "type" not in e or "offset" not in e or "length" not in e:
                         raise bad_request(f"can't parse {what} entities JSON object")
                     ents.append({**e, "offset": int(e["offset"]), "length": int(e["length"])})
-        return strip_text(text, ents)
+        text, ents = strip_text(text, ents)
+        return text, _with_commands(text, ents)
 
     def _markup(self, p: Params) -> dict[str, Any] | None:
         markup = p.json("reply_markup", "reply keyboard markup")

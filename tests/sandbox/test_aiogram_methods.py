@@ -45,6 +45,21 @@ async def test_get_me_describes_the_bot(tg: Bot) -> None:
     assert me.can_join_groups is True
 
 
+async def test_a_bots_commands_are_tappable_as_in_telegram(tg: Bot, sandbox: RunningSandbox) -> None:
+    """Telegram marks /commands in a bot's own messages as bot_command entities (the web
+    chat makes them tappable) — not inside code or a link's text."""
+    user = sandbox.user(TOKEN, 8, first_name="小红")
+    await user.register()
+    sent = await tg.send_message(8, "发送 /mycomments 查看，<code>/x</code> 不算，<a href=\"https://e.org\">/y</a>",
+                                 parse_mode="HTML")
+    types = [(e.type, sent.text[e.offset:e.offset + e.length]) for e in sent.entities]
+    assert ("bot_command", "/mycomments") in types
+    assert [t for t in types if t[0] == "bot_command"] == [("bot_command", "/mycomments")]
+    assert ("code", "/x") in types and ("text_link", "/y") in types
+    edited = await tg.edit_message_text("改为 /help", chat_id=8, message_id=sent.message_id)
+    assert [(e.type, e.offset, e.length) for e in edited.entities] == [("bot_command", 3, 5)]
+
+
 async def test_messages_edits_and_deletes_parse(tg: Bot, sandbox: RunningSandbox) -> None:
     user = sandbox.user(TOKEN, 7, first_name="小明", language_code="zh-hans")
     await user.register()
