@@ -68,6 +68,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Comment, Consultation, ConsultationTownship, DutyItemRow, OffListReport
+from storage.sql import as_id
 from surveys.consultation import Status, Window, window
 from surveys.duty_list import PART_ORDER
 
@@ -318,6 +319,48 @@ async def my_reports(session: AsyncSession, person_id: int) -> list[OffListRepor
     query = select(OffListReport).where(OffListReport.person_id == person_id)
     return list((await session.scalars(query.order_by(OffListReport.created_at.desc(),
                                                       OffListReport.id.desc()))).all())
+
+
+async def get_report(session: AsyncSession, report_id: str) -> OffListReport | None:
+    """The off-list report of that id (`report_id` as text, from a button), or None."""
+    rid = as_id(report_id)
+    return await session.get(OffListReport, rid) if rid is not None else None
+
+
+def report_refusal(report: OffListReport | None, person_id: int, consultation: Consultation | None) -> str | None:
+    """Why the cadre may not withdraw this off-list report, or None: only their own, and not
+    once the consultation it went with has closed after it was filed (the final report
+    listed it; a report filed after the close, with the township's latest consultation,
+    may still be taken back)."""
+    if report is None:
+        return "unknown"
+    if report.person_id != person_id:
+        return "not-yours"
+    if consultation is not None and consultation.status in (Status.CLOSED, Status.REPORTED):
+        closed = consultation.closed_at or consultation.closes_at
+        if closed is None or closed >= report.created_at:
+            return "closed"
+    return None
+
+
+async def withdraw_report(session: AsyncSession, report_id: str, person_id: int) -> str:
+    """Delete the cadre's own off-list report ("ok"), or say why not (`report_refusal`)."""
+    report = await get_report(session, report_id)
+    consultation = await session.get(Consultation, report.consultation_id) \
+        if report is not None and report.consultation_id is not None else None
+    refusal = report_refusal(report, person_id, consultation)
+    if refusal:
+        return refusal
+    await session.delete(report)
+    await session.flush()
+    return "ok"
+
+
+async def report_consultations(session: AsyncSession, reports: Iterable[OffListReport]) -> dict[int, Consultation]:
+    ids = {r.consultation_id for r in reports if r.consultation_id is not None}
+    if not ids:
+        return {}
+    return {c.id: c for c in (await session.scalars(select(Consultation).where(Consultation.id.in_(ids)))).all()}
 
 
 async def reports_for(session: AsyncSession, consultation_id: int | None = None,

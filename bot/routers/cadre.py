@@ -110,7 +110,8 @@ class MissingCB(CallbackData, prefix="cx"):
 
 
 class ReportCB(CallbackData, prefix="cr"):
-    """/report: a=m method v, a=s skip the details."""
+    """/report: a=m method v, a=s skip the details; /myreports: a=w withdraw report v (ask),
+    a=y withdraw it (confirmed), a=l the list again."""
 
     a: str
     v: str = ""
@@ -1049,6 +1050,9 @@ async def report_press(query: CallbackQuery, callback_data: ReportCB, ctx: Ctx, 
         if isinstance(query.message, Message):
             await _save_report(ctx, state, draft, "", query.message)
         return
+    if callback_data.a in ("w", "y", "l"):
+        await _myreports_press(query, callback_data, ctx)
+        return
     await _deny_press(query, ctx, "error.old-message")
 
 
@@ -1062,18 +1066,68 @@ async def myreports_cmd(message: Message, ctx: Ctx) -> None:
     if not ctx.is_cadre:
         await message.answer(ctx.t("cadre.only-cadres"))
         return
+    text, kb = await _myreports_screen(ctx)
+    await message.answer(text, reply_markup=kb)
+
+
+async def _myreports_screen(ctx: Ctx) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The cadre's latest off-list reports, with a 撤回 button for each they may still take back."""
     reports = await cm.my_reports(ctx.session, ctx.person.id)
     if not reports:
-        await message.answer(ctx.t("cadre.myreports-none"))
-        return
+        return ctx.t("cadre.myreports-none"), None
+    shown = reports[:REPORTS_SHOWN]
+    consultations = await cm.report_consultations(ctx.session, shown)
     tz = ctx.settings.timezone
-    blocks = [ctx.t("cadre.myreports-title", n=len(reports), shown=min(len(reports), REPORTS_SHOWN))]
-    for r in reports[:REPORTS_SHOWN]:
+    blocks = [ctx.t("cadre.myreports-title", n=len(reports), shown=len(shown))]
+    buttons = []
+    for r in shown:
         # each field shortened: ten reports of the longest fields still fit one message
         blocks.append(ctx.t("cadre.myreports-line", id=r.id, created=format_local(r.created_at, tz),
                             department=html.escape(_short(r.department, 60)), task=html.escape(_short(r.task, 150)),
                             when=html.escape(_short(r.assigned_on, 40)), method=ctx.t(f"offlist.method.{r.method}")))
-    await message.answer("\n\n".join(blocks))
+        if cm.report_refusal(r, ctx.person.id, consultations.get(r.consultation_id or 0)) is None:
+            buttons.append(_btn(ctx.t("cadre.btn-withdraw", id=r.id), ReportCB(a="w", v=str(r.id))))
+    if buttons:
+        blocks.append(ctx.t("cadre.myreports-rule"))
+    rows = [buttons[n:n + 2] for n in range(0, len(buttons), 2)]
+    return "\n\n".join(blocks), _kb(rows) if rows else None
+
+
+async def _myreports_press(query: CallbackQuery, callback_data: ReportCB, ctx: Ctx) -> None:
+    """撤回 on /myreports: ask, then delete the report (its author's own, see cm.report_refusal)."""
+    if callback_data.a == "l":
+        await query.answer()
+        await _edit(query, *await _myreports_screen(ctx))
+        return
+    report_id = callback_data.v
+    if callback_data.a == "w":
+        report = await cm.get_report(ctx.session, report_id)
+        consultation = await ctx.session.get(Consultation, report.consultation_id) \
+            if report is not None and report.consultation_id is not None else None
+        refusal = cm.report_refusal(report, ctx.person.id, consultation)
+        if refusal:
+            await _deny_press(query, ctx, _report_refusal_key(refusal))
+            return
+        assert report is not None
+        await query.answer()
+        await _edit(query, ctx.t("cadre.report-withdraw-confirm", id=report.id,
+                                 task=html.escape(_short(report.task, 300))),
+                    _kb([[_btn(ctx.t("cadre.btn-withdraw-yes"), ReportCB(a="y", v=str(report.id))),
+                          _btn(ctx.t("cadre.btn-withdraw-no"), ReportCB(a="l"))]]))
+        return
+    refusal = await cm.withdraw_report(ctx.session, report_id, ctx.person.id)
+    if refusal != "ok":
+        await _deny_press(query, ctx, _report_refusal_key(refusal))
+        return
+    await ctx.commit()
+    await query.answer(ctx.t("cadre.report-withdrawn", id=report_id))
+    text, kb = await _myreports_screen(ctx)
+    await _edit(query, ctx.t("cadre.report-withdrawn", id=report_id) + "\n\n" + text, kb)
+
+
+def _report_refusal_key(refusal: str) -> str:
+    return {"not-yours": "cadre.report-refused.not-yours", "closed": "cadre.report-refused.closed"}.get(
+        refusal, "cadre.report-refused.unknown")
 
 
 # --- anything but text in the middle of a form ------------------------------------------------------------

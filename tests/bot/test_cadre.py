@@ -494,6 +494,80 @@ async def test_report_between_consultations_goes_with_the_townships_latest(harne
     assert "清单外事项报告</b>：共 1 条" in h.api.last(ORGANIZER).text
 
 
+async def _file_report(h, u, task: str) -> None:
+    await h.feed(u.message("/report"))
+    for text in ("县应急局", task, "上周"):
+        await h.feed(u.message(text))
+    await _tap(h, u, "会议")
+    await _tap(h, u, "跳过")
+
+
+async def test_a_cadre_withdraws_their_own_off_list_report_after_confirming(harness):
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await _file_report(h, u, "防汛值班")
+    await _file_report(h, u, "森林防火巡查")
+    await h.feed(u.message("/myreports"))
+    async with h.sessions() as s:
+        first, second = (await s.scalars(sa.select(OffListReport).order_by(OffListReport.id))).all()
+    listing = h.api.last(CADRE)
+    assert [t for t, _ in buttons(listing.reply_markup)] == [f"撤回 #{second.id}", f"撤回 #{first.id}"]
+    await _tap(h, u, f"撤回 #{first.id}")
+    assert "确定撤回报告" in h.api.last(CADRE).text and "防汛值班" in h.api.last(CADRE).text
+    await _tap(h, u, "不撤回")  # changed their mind: the list again, nothing deleted
+    assert "我报告的清单外事项" in h.api.last(CADRE).text
+    async with h.sessions() as s:
+        assert len((await s.scalars(sa.select(OffListReport))).all()) == 2
+    await _tap(h, u, f"撤回 #{first.id}")
+    confirm = h.api.last(CADRE)
+    await _tap(h, u, "确定撤回")
+    assert f"报告 #{first.id} 已撤回" in h.api.last(CADRE).text
+    async with h.sessions() as s:
+        assert [r.task for r in (await s.scalars(sa.select(OffListReport))).all()] == ["森林防火巡查"]
+    # the confirmation pressed again (a double tap, a stale message): nothing more happens
+    await h.feed(u.press(confirm.message_id, _data(confirm.reply_markup, "确定撤回")))
+    assert "找不到这条报告" in _alert(h)
+    async with h.sessions() as s:
+        assert len((await s.scalars(sa.select(OffListReport))).all()) == 1
+
+
+async def test_an_off_list_report_cannot_be_withdrawn_by_another_cadre_or_after_its_consultation_closed(harness):
+    from bot.routers.cadre import ReportCB
+    from storage.consultations import set_status
+    from storage.models import Consultation
+    from surveys.consultation import Status
+
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    other = await _cadre(h, OTHER_CADRE)
+    await _file_report(h, u, "防汛值班")
+    async with h.sessions() as s:
+        [report] = (await s.scalars(sa.select(OffListReport))).all()
+    await h.feed(other.press(1, ReportCB(a="y", v=str(report.id)).pack()))  # forged: not theirs
+    assert "这不是您的报告" in _alert(h)
+    await h.feed(u.press(1, ReportCB(a="y", v="99999999999999999999").pack()))  # beyond any id
+    assert "找不到这条报告" in _alert(h)
+    h.clock.advance(hours=1)
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, c), Status.CLOSED, h.clock.now)
+        await s.commit()
+    await h.feed(u.message("/myreports"))
+    assert h.api.last(CADRE).reply_markup is None  # collected in the final report: no 撤回 button
+    await h.feed(u.press(1, ReportCB(a="y", v=str(report.id)).pack()))
+    assert "已经截止" in _alert(h)
+    async with h.sessions() as s:
+        assert len((await s.scalars(sa.select(OffListReport))).all()) == 1
+    h.clock.advance(hours=1)
+    await _file_report(h, u, "森林防火巡查")  # filed after the close, with the latest: still its author's to take back
+    await h.feed(u.message("/myreports"))
+    async with h.sessions() as s:
+        late = (await s.scalars(sa.select(OffListReport).order_by(OffListReport.id.desc()))).first()
+    assert late.consultation_id == c
+    assert [t for t, _ in buttons(h.api.last(CADRE).reply_markup)] == [f"撤回 #{late.id}"]
+
+
 # --- refusals ------------------------------------------------------------------------------------------
 
 
