@@ -43,8 +43,8 @@ MAX_CONCURRENT_UPDATES = 24
 # The commands shown in Telegram's menu, per audience (texts: catalog keys cmd.<name>).
 PUBLIC_COMMANDS = ("start", "help", "mydata", "language", "cancel")
 CADRE_COMMANDS = ("list", "find", "mycomments", "missing", "report", "myreports", *PUBLIC_COMMANDS)
-ORGANIZER_COMMANDS = ("stats", "comments", "new", "consultations", "open", "close", "links", "invite",
-                      "announce", "export", "digest", *PUBLIC_COMMANDS)
+ORGANIZER_COMMANDS = ("stats", "comments", "new", "consultations", "open", "close", "deadline", "links",
+                      "invite", "announce", "export", "digest", *PUBLIC_COMMANDS)
 
 
 def create_bot(settings: Settings, session: BaseSession | None = None, token: str | None = None) -> Bot:

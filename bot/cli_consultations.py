@@ -1,5 +1,5 @@
 """`qingdan consultations …` and `qingdan links ID`: create, open, close and list
-consultations; print their deep links and write a QR code per township."""
+consultations, move a deadline; print their deep links and write a QR code per township."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from bot.db import ensure_schema, run_async
 from bot.db import operator_text as _t
 from surveys.consultation import (
     DeadlinePassed,
+    DeadlineRefused,
     Status,
     TransitionError,
     deep_link,
@@ -23,7 +24,7 @@ from surveys.consultation import (
 )
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH as DEFAULT_QUESTIONNAIRE
 
-app = typer.Typer(help="Consultations: create, open, close, list.", no_args_is_help=True)
+app = typer.Typer(help="Consultations: create, open, close, move a deadline, list.", no_args_is_help=True)
 
 
 async def bot_username() -> str:
@@ -154,6 +155,50 @@ def open_(consultation_id: int = typer.Argument(..., metavar="ID")) -> None:
 def close(consultation_id: int = typer.Argument(..., metavar="ID")) -> None:
     """Close a consultation now."""
     _transition(consultation_id, Status.CLOSED)
+
+
+@app.command("deadline")
+def deadline(consultation_id: int = typer.Argument(..., metavar="ID"),
+             closes: str = typer.Option(..., help='The new deadline, e.g. "2026-12-20 18:00" (TIMEZONE); '
+                                                  'a date alone means 23:59 that day.')) -> None:
+    """Move a draft's or an open consultation's deadline (earlier or later); the scheduler's
+    reminders and close follow it."""
+    settings = get_settings()
+    try:
+        closes_at = parse_local(closes, settings.timezone, end_of_day=True)
+    except ValueError:
+        typer.echo(_t("cli.bad-date", example=example_deadline(datetime.now(UTC), settings.timezone)), err=True)
+        raise typer.Exit(2) from None
+    ensure_schema()
+    error, old = run_async(_set_deadline(consultation_id, closes_at))
+    if error:
+        typer.echo(error, err=True)
+        raise typer.Exit(1)
+    typer.echo(_t("cli.deadline-moved", id=consultation_id, old=format_local(old, settings.timezone),
+                  new=format_local(closes_at, settings.timezone)))
+
+
+async def _set_deadline(consultation_id: int, closes_at: datetime) -> tuple[str | None, datetime | None]:
+    """(why the change was refused, or None; the old deadline). The bot's processes see the new
+    one within seconds (their cached copies expire), the scheduler moves its close within a minute."""
+    from bot.db import database
+    from storage.consultations import DeadlineMoved, set_deadline
+    from storage.models import Consultation
+
+    settings = get_settings()
+    async with database() as sessions, sessions() as session:
+        c = await session.get(Consultation, consultation_id)
+        if c is None:
+            return _t("cli.consultation-not-found", id=consultation_id), None
+        try:
+            old = await set_deadline(session, c, closes_at)
+        except DeadlineRefused as e:  # as the bot's /deadline
+            return e.text(settings.locale, settings.timezone), None
+        except DeadlineMoved as e:  # another change committed between the read and the write
+            return _t("cli.deadline-moved-meanwhile", id=consultation_id,
+                      closes=format_local(e.closes_at, settings.timezone)), None
+        await session.commit()
+    return None, old
 
 
 @app.command("list")

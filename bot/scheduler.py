@@ -14,10 +14,12 @@ broadcaster through the module-level registry set by `configure`.
 
 Jobs per open consultation (stable ids; rebuilt at start-up and reconciled by the
 `sync` job every minute — that is also how a consultation created or opened in
-another process gets its jobs; in this process /open calls `schedule_consultation`
-at once through the organizer console's status hook):
+another process gets its jobs, or its close moved to a new deadline; in this process
+/open and /deadline call `schedule_consultation` at once through the organizer
+console's hooks):
 
-* ``close:<id>``  — at closes_at: status → closed, then the final report.
+* ``close:<id>``  — at closes_at: status → closed, then the final report (a run that
+  finds the deadline moved later closes nothing and puts itself at the new one).
 * ``remind:<id>`` — every 10 minutes: the reminders due now (surveys.reminders).
 * ``digest:<id>`` — daily at FollowUp.digest_hour, local time: the organizers' digest.
 
@@ -443,6 +445,14 @@ async def on_opened(bot: Bot, consultation_id: int) -> None:
         await schedule_consultation(consultation_id)
 
 
+async def on_deadline_moved(bot: Bot, consultation_id: int) -> None:
+    """The organizer console's hook after /deadline: the close moves to the new deadline now
+    (reminders are chosen from the deadline on each tick; a reminder already sent under
+    its key is not sent again)."""
+    if _scheduler is not None and _scheduler.running:
+        await schedule_consultation(consultation_id)
+
+
 # --- publishing the revised list ------------------------------------------------------------------------
 
 
@@ -498,7 +508,9 @@ async def close_job(consultation_id: int) -> None:
     s = services()
     await close_if_due(s, consultation_id)
     await after_close(s, consultation_id)
-    await _unschedule(consultation_id)
+    # closed: its jobs go; still open because its deadline was moved later (by a process
+    # that does not run this scheduler): its jobs stay and the close moves to the new deadline
+    await schedule_consultation(consultation_id)
 
 
 async def sync_job() -> None:
@@ -600,11 +612,6 @@ async def schedule_consultation(consultation_id: int) -> None:
         c = await session.get(Consultation, consultation_id)
         specs = job_specs(c, s.settings) if c is not None else []
     apply_specs(_scheduler, _job_ids(consultation_id), specs)
-
-
-async def _unschedule(consultation_id: int) -> None:
-    if _scheduler is not None:
-        apply_specs(_scheduler, _job_ids(consultation_id), [])
 
 
 def jobstore_url(database_url: str) -> str:

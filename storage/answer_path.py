@@ -7,7 +7,8 @@ What is cached, and why it is safe with several bot processes on one database:
   version, so a stale copy is caught before anything is written or acknowledged;
 - consultations with their township links: title, texts and links do not change
   once a consultation is open; status and dates are re-read after
-  CONSULTATION_TTL seconds (and at once in this process after `set_status`);
+  CONSULTATION_TTL seconds (and at once in this process after `set_status` or
+  `set_deadline`);
 - list items: a stored list version never changes;
 - people, only for presses on question messages (language; PERSON_TTL): those
   presses are authorized by owning the response, not by role. Every other update

@@ -11,6 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from storage.models import (
     Answer,
@@ -22,7 +23,15 @@ from storage.models import (
     utcnow,
 )
 from storage.sql import upsert, upsert_statement
-from surveys.consultation import DeadlinePassed, FollowUp, Status, check_transition, new_code
+from surveys.consultation import (
+    DEADLINE_EDITABLE,
+    DeadlinePassed,
+    FollowUp,
+    Status,
+    check_new_deadline,
+    check_transition,
+    new_code,
+)
 from surveys.duty_list import ListStatus
 
 
@@ -105,18 +114,12 @@ async def set_status(session: AsyncSession, consultation: Consultation, target: 
     opening time — the start the reports give; a later opening time set in advance stays.
     Raises TransitionError for a move the statuses do not allow, and DeadlinePassed when
     it would open with its deadline behind it — in both cases having changed nothing."""
-    from storage.answer_path import forget_consultation
-
     check_transition(consultation.status, target)
     now = now or utcnow()
     if target == Status.OPEN and consultation.closes_at <= now:  # before anything changes
         raise DeadlinePassed(consultation.id)
     consultation.status = target.value
-    # this process's copy goes now and again once the change is committed: a press read in
-    # between would cache the old status (for up to CONSULTATION_TTL)
-    forget_consultation(session.bind, consultation.id)
-    bind, cid = session.bind, consultation.id
-    event.listen(session.sync_session, "after_commit", lambda _: forget_consultation(bind, cid), once=True)
+    _forget_now_and_after_commit(session, consultation.id)
     if target == Status.OPEN and consultation.opens_at is None:
         consultation.opens_at = now
     if target == Status.OPEN:  # reopened: an earlier close is no longer when it ended
@@ -137,6 +140,54 @@ async def set_status(session: AsyncSession, consultation: Consultation, target: 
                                             other.c.id != consultation.id, other.c.status == Status.OPEN.value))
         await session.execute(sa.update(table).where(*where).values(status=to.value))
     await session.flush()
+
+
+class DeadlineMoved(ValueError):
+    """The deadline is no longer the one the change was asked against (another change won)."""
+
+    def __init__(self, closes_at: datetime) -> None:
+        super().__init__(closes_at.isoformat())
+        self.closes_at = closes_at
+
+
+def _forget_now_and_after_commit(session: AsyncSession, consultation_id: int) -> None:
+    """Drop this process's cached copy of the consultation now and again once the change is
+    committed: a read in between would cache the old values (for up to CONSULTATION_TTL)."""
+    from storage.answer_path import forget_consultation
+
+    forget_consultation(session.bind, consultation_id)
+    bind = session.bind
+    event.listen(session.sync_session, "after_commit", lambda _: forget_consultation(bind, consultation_id),
+                 once=True)
+
+
+async def set_deadline(session: AsyncSession, consultation: Consultation, closes_at: datetime,
+                       now: datetime | None = None, expected: datetime | None = None) -> datetime:
+    """Move a draft's or an open consultation's deadline to `closes_at`; returns the old one.
+    Raises DeadlineRefused (surveys.consultation.check_new_deadline) and, when `expected`
+    (the deadline the organizer saw) is no longer the stored one, DeadlineMoved — in both
+    cases having changed nothing. The update is conditional on the status and the old
+    deadline, so a close by the scheduler or another change committed meanwhile is never
+    overwritten. The scheduler follows: bot.scheduler.schedule_consultation at once in the
+    process that runs it, its sync job within a minute otherwise."""
+    now = now or utcnow()
+    old = consultation.closes_at
+    if expected is not None and old != expected:
+        raise DeadlineMoved(old)
+    check_new_deadline(consultation.id, consultation.status, consultation.opens_at, old, closes_at, now)
+    table = Consultation.__table__
+    result = await session.execute(
+        sa.update(table).where(table.c.id == consultation.id, table.c.status.in_(DEADLINE_EDITABLE),
+                               table.c.closes_at == old).values(closes_at=closes_at))
+    if result.rowcount != 1:  # changed by another transaction since it was read: say what it is now
+        await session.refresh(consultation)
+        check_new_deadline(consultation.id, consultation.status, consultation.opens_at, consultation.closes_at,
+                           closes_at, now)
+        raise DeadlineMoved(consultation.closes_at)
+    set_committed_value(consultation, "closes_at", closes_at)  # (written above: no second UPDATE)
+    _forget_now_and_after_commit(session, consultation.id)
+    await session.flush()
+    return old
 
 
 async def all_consultations(session: AsyncSession, status: str | None = None) -> list[Consultation]:
@@ -230,14 +281,19 @@ async def last_response_of(session: AsyncSession, person_id: int) -> tuple[Respo
 async def participants(session: AsyncSession, consultation_id: int) -> list[int]:
     """Everyone a consultation's announcements go to: residents who started its
     questionnaire and the cadres of its townships."""
-    from storage.models import Person
-
     residents = (await session.scalars(select(Response.person_id)
                                        .where(Response.consultation_id == consultation_id))).all()
+    return sorted(set(residents) | set(await cadres(session, consultation_id)))
+
+
+async def cadres(session: AsyncSession, consultation_id: int) -> list[int]:
+    """The cadres of the consultation's townships."""
+    from storage.models import Person
+
     township_ids = [link.township_id for link in await links(session, consultation_id)]
-    cadres = (await session.scalars(select(Person.id).where(Person.role == "cadre",
-                                                            Person.township_id.in_(township_ids)))).all()
-    return sorted(set(residents) | set(cadres))
+    return list((await session.scalars(select(Person.id).where(Person.role == "cadre",
+                                                               Person.township_id.in_(township_ids))
+                                       .order_by(Person.id))).all())
 
 
 async def response_counts(session: AsyncSession, consultation_id: int) -> list[tuple[str, int, int]]:

@@ -40,6 +40,61 @@ class DeadlinePassed(ValueError):
     """A consultation cannot open (again) once its deadline has passed."""
 
 
+class DeadlineRefused(ValueError):
+    """Why a consultation's deadline cannot move to the one asked for (see `check_new_deadline`).
+    `reason`: not-editable (closed or reported), ended (open, its deadline reached: it is
+    being closed), past, before-start, unchanged."""
+
+    def __init__(self, reason: str, consultation_id: int | None, status: str, opens_at: datetime | None,
+                 closes_at: datetime) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.consultation_id = consultation_id
+        self.status = status
+        self.opens_at = opens_at
+        self.closes_at = closes_at
+
+    def text(self, locale: str, tz: str) -> str:
+        """The refusal as the organizer reads it (the chat and the CLI say the same)."""
+        from surveys.i18n import gettext
+
+        return gettext(f"deadline.{self.reason}", locale, id=self.consultation_id,
+                       status=gettext(f"status.{self.status}", locale),
+                       opens=format_local(self.opens_at, tz), closes=format_local(self.closes_at, tz))
+
+
+# A deadline may move while a consultation is a draft or open; once closed it is history.
+DEADLINE_EDITABLE = (Status.DRAFT.value, Status.OPEN.value)
+
+
+def check_deadline_editable(consultation_id: int | None, status: str, opens_at: datetime | None,
+                            closes_at: datetime, now: datetime) -> None:
+    """Raise DeadlineRefused unless the deadline may move at all at `now`: a draft's (even one
+    whose deadline passed: it needs a new one to open), an open consultation's before it is
+    reached (at its deadline the scheduler is closing it)."""
+    if status not in DEADLINE_EDITABLE:
+        raise DeadlineRefused("not-editable", consultation_id, status, opens_at, closes_at)
+    if status == Status.OPEN.value and closes_at <= now:
+        raise DeadlineRefused("ended", consultation_id, status, opens_at, closes_at)
+
+
+def check_new_deadline(consultation_id: int | None, status: str, opens_at: datetime | None, closes_at: datetime,
+                       new: datetime, now: datetime) -> None:
+    """Raise DeadlineRefused unless the deadline `closes_at` may become `new` at `now`: it
+    may move at all (`check_deadline_editable`), and `new` is in the future, after the start
+    and not the deadline already set."""
+    def refuse(reason: str) -> DeadlineRefused:
+        return DeadlineRefused(reason, consultation_id, status, opens_at, closes_at)
+
+    check_deadline_editable(consultation_id, status, opens_at, closes_at, now)
+    if new <= now:
+        raise refuse("past")
+    if opens_at is not None and new <= opens_at:
+        raise refuse("before-start")
+    if new == closes_at:
+        raise refuse("unchanged")
+
+
 def check_transition(current: str, target: Status) -> Status:
     cur = Status(current)
     if target not in TRANSITIONS[cur]:

@@ -1,7 +1,8 @@
 """The organizers' console in the chat: create a consultation step by step (/new),
-open and close it, share its links and QR codes, watch progress (/stats), answer
-comments (/comments), message every participant (/announce), invite cadres
-(/invite), and take the results workbook (/export) or a digest (/digest) at any time.
+open and close it, move its deadline (/deadline), share its links and QR codes, watch
+progress (/stats), answer comments (/comments), message every participant (/announce),
+invite cadres (/invite), and take the results workbook (/export) or a digest (/digest)
+at any time.
 
 Every handler and every press re-checks on the server that the person is an
 organizer (`OrganizerOnly`); callback data carries ids only.
@@ -14,6 +15,7 @@ import html
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any
 
 import segno
@@ -42,8 +44,11 @@ from storage.models import Consultation, DutyListRow, OffListReport, Township
 from storage.sql import as_id
 from surveys.consultation import (
     DeadlinePassed,
+    DeadlineRefused,
     Status,
     TransitionError,
+    check_deadline_editable,
+    check_new_deadline,
     deep_link,
     example_deadline,
     format_local,
@@ -108,6 +113,12 @@ class AnnounceCB(CallbackData, prefix="oa"):
     k: str = ""  # the preview's own mark (the end of its broadcast key): an older preview's buttons do nothing
 
 
+class DeadlineCB(CallbackData, prefix="ot"):
+    c: Num
+    a: str  # save, tell (save, then tell the cadres), cancel
+    m: str = ""  # the confirmation's mark (in the FSM data): an earlier one's buttons do nothing
+
+
 class NewConsultation(StatesGroup):
     title = State()
     townships = State()
@@ -121,6 +132,11 @@ class Announce(StatesGroup):
     confirm = State()
 
 
+class ChangeDeadline(StatesGroup):
+    value = State()
+    confirm = State()
+
+
 def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
@@ -131,6 +147,7 @@ def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:
 ACTION_STATUSES: dict[str, tuple[str, ...]] = {
     "open": (Status.DRAFT.value, Status.CLOSED.value),
     "close": (Status.OPEN.value,),
+    "deadline": (Status.DRAFT.value, Status.OPEN.value),
     "links": (Status.DRAFT.value, Status.OPEN.value),
     "stats": (Status.OPEN.value, Status.CLOSED.value, Status.REPORTED.value),
     "announce": (Status.OPEN.value, Status.CLOSED.value, Status.REPORTED.value),
@@ -188,8 +205,9 @@ async def picked(query: CallbackQuery, callback_data: PickCB, ctx: Ctx, state: F
 
 async def _run(message: Message, ctx: Ctx, act: str, c: Consultation, state: FSMContext) -> None:
     """`act` on a consultation named by id or picked from a list: refused with the reason when its
-    status does not allow it (/open and /close say themselves why a status does not allow them)."""
-    if c.status not in ACTION_STATUSES[act] and act not in ("open", "close"):
+    status does not allow it (/open, /close and /deadline say themselves why a status does not
+    allow them)."""
+    if c.status not in ACTION_STATUSES[act] and act not in ("open", "close", "deadline"):
         await message.answer(ctx.t("organizer.wrong-status", id=c.id, status=ctx.t("status." + c.status),
                                    action=ctx.t(f"organizer.act.{act}")))
         return
@@ -265,6 +283,181 @@ async def do_open(message: Message, ctx: Ctx, c: Consultation, state: FSMContext
 @action("close")
 async def do_close(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
     await _transition(message, ctx, c, Status.CLOSED)
+
+
+# --- /deadline: moving a deadline -------------------------------------------------------------
+# `/deadline [ID]` asks for the new deadline, `/deadline ID 2026-12-20 18:00` takes it at once;
+# either way old → new is shown to confirm. The rule is surveys.consultation.check_new_deadline,
+# the change storage.consultations.set_deadline; the scheduler follows through `on_deadline`.
+
+
+@router.message(Command("deadline"))
+async def deadline_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
+    parts = (command.args or "").split(maxsplit=1)
+    if len(parts) < 2:  # no deadline given: the consultation named, the only one, or the one picked
+        await _choose(message, command, ctx, "deadline", state)
+        return
+    await _drop_pending_answer(state)
+    cid = as_id(parts[0])
+    c = await ctx.session.get(Consultation, cid) if cid is not None else None
+    if c is None:
+        await message.answer(ctx.t("organizer.no-such", id=html.escape(parts[0])))
+        return
+    if await _deadline_editable(message, ctx, c, state):
+        await _deadline_typed(message, ctx, c, state, parts[1])
+
+
+def _deadline_ask(ctx: Ctx, c: Consultation) -> str:
+    tz = ctx.settings.timezone
+    return ctx.t("organizer.deadline-ask", id=c.id, title=html.escape(c.title), closes=format_local(c.closes_at, tz),
+                 example=example_deadline(ctx.now(), tz))
+
+
+async def _deadline_editable(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> bool:
+    """Whether `c`'s deadline may move at all; if not the organizer is told why."""
+    try:
+        check_deadline_editable(c.id, c.status, c.opens_at, c.closes_at, ctx.now())
+    except DeadlineRefused as e:
+        await state.clear()
+        await message.answer(e.text(ctx.locale, ctx.settings.timezone))
+        return False
+    return True
+
+
+@action("deadline")
+async def do_deadline(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    if not await _deadline_editable(message, ctx, c, state):
+        return
+    await state.set_state(ChangeDeadline.value)
+    await state.set_data({"c": c.id})
+    await message.answer(_deadline_ask(ctx, c))
+
+
+@router.message(ChangeDeadline.value, F.text & ~F.text.startswith("/"))
+async def deadline_value(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    cid = (await state.get_data()).get("c")
+    c = await ctx.session.get(Consultation, cid) if isinstance(cid, int) else None
+    if c is None:
+        await state.clear()
+        await message.answer(ctx.t("organizer.no-such", id=html.escape(str(cid))))
+        return
+    if await _deadline_editable(message, ctx, c, state):
+        await _deadline_typed(message, ctx, c, state, message.text or "")
+
+
+async def _deadline_typed(message: Message, ctx: Ctx, c: Consultation, state: FSMContext, text: str) -> None:
+    """The new deadline as typed (as /new reads one: a date alone is that day's 23:59): refused
+    with the reason — the next text is read as another try — or shown old → new to confirm."""
+    tz = ctx.settings.timezone
+    try:
+        new = parse_local(text, tz, end_of_day=True)
+        check_new_deadline(c.id, c.status, c.opens_at, c.closes_at, new, ctx.now())
+    except (ValueError, DeadlineRefused) as e:
+        await state.set_state(ChangeDeadline.value)
+        await state.set_data({"c": c.id})
+        await message.answer(e.text(ctx.locale, tz) if isinstance(e, DeadlineRefused)
+                             else ctx.t("organizer.bad-date", example=example_deadline(ctx.now(), tz)))
+        return
+    mark = _new_mark()
+    await state.set_state(ChangeDeadline.confirm)
+    await state.set_data({"c": c.id, "m": mark, "old": c.closes_at.isoformat(), "new": new.isoformat()})
+    rows = [[_btn(ctx.t("organizer.btn-deadline-save"), DeadlineCB(c=c.id, a="save", m=mark))]]
+    if c.status == Status.OPEN.value:  # a draft's cadres have nothing to comment on yet
+        rows.append([_btn(ctx.t("organizer.btn-deadline-tell"), DeadlineCB(c=c.id, a="tell", m=mark))])
+    rows.append([_btn(ctx.t("organizer.btn-cancel"), DeadlineCB(c=c.id, a="cancel", m=mark))])
+    await message.answer(ctx.t("organizer.deadline-confirm", id=c.id, title=html.escape(c.title),
+                               old=format_local(c.closes_at, tz), new=format_local(new, tz)),
+                         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+@router.callback_query(ChangeDeadline.confirm, DeadlineCB.filter())
+async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx: Ctx, state: FSMContext,
+                           broadcaster: Broadcaster) -> None:
+    data = await state.get_data()
+    if data.get("m") != callback_data.m or data.get("c") != callback_data.c \
+            or callback_data.a not in ("save", "tell", "cancel") or not isinstance(query.message, Message):
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    await state.clear()
+    await query.answer()
+    message = query.message
+    if callback_data.a == "cancel":
+        await message.edit_text(ctx.t("organizer.deadline-cancelled"))
+        return
+    c = await ctx.session.get(Consultation, callback_data.c)
+    if c is None:
+        await message.edit_text(ctx.t("organizer.no-such", id=callback_data.c))
+        return
+    tz = ctx.settings.timezone
+    old, new = datetime.fromisoformat(data["old"]), datetime.fromisoformat(data["new"])
+    try:
+        await repo.set_deadline(ctx.session, c, new, ctx.now(), expected=old)
+    except repo.DeadlineMoved as e:  # changed meanwhile (another organizer, the CLI): shown anew
+        await message.edit_text(ctx.t("organizer.deadline-moved-meanwhile", id=c.id,
+                                      closes=format_local(e.closes_at, tz)))
+        return
+    except DeadlineRefused as e:
+        text = e.text(ctx.locale, tz)
+        if e.reason in ("past", "before-start", "unchanged"):  # (time passed since): ask for another
+            await state.set_state(ChangeDeadline.value)
+            await state.set_data({"c": c.id})
+            text += "\n\n" + _deadline_ask(ctx, c)
+        await message.edit_text(text)
+        return
+    cadres = await repo.cadres(ctx.session, c.id) if callback_data.a == "tell" else []
+    langs = await _languages(ctx, cadres)
+    await ctx.commit()
+    await message.edit_text(ctx.t("organizer.deadline-saved", id=c.id, title=html.escape(c.title),
+                                  old=format_local(old, tz), new=format_local(new, tz)))
+    for hook in _deadline_hooks if message.bot is not None else ():
+        await hook(message.bot, c.id)
+    if callback_data.a == "tell":
+        _tell_cadres(message, ctx, broadcaster, c, old, new, cadres, langs)
+
+
+async def _languages(ctx: Ctx, person_ids: list[int]) -> dict[int, str]:
+    from storage.followup import languages
+
+    return await languages(ctx.session, person_ids) if person_ids else {}
+
+
+def _tell_cadres(message: Message, ctx: Ctx, broadcaster: Broadcaster, c: Consultation, old: datetime,
+                 new: datetime, cadres: list[int], langs: dict[int, str]) -> None:
+    """The new deadline to the consultation's cadres, each in their language, with the list one
+    tap away (in the background, as /announce; the organizer is told how it went)."""
+    from bot.routers.cadre import ListCB
+    from bot.texts import gettext, normalize_locale
+
+    tz, cid, title = ctx.settings.timezone, c.id, c.title
+    key = f"deadline:{cid}:{int(old.timestamp())}:{int(new.timestamp())}"  # each move told once
+
+    def render(pid: int) -> Outgoing:
+        loc = normalize_locale(langs[pid]) if langs.get(pid) else ctx.settings.locale
+        button = InlineKeyboardButton(text=gettext("scheduler.btn-list", loc), callback_data=ListCB(c=cid).pack())
+        return Outgoing(text=gettext("organizer.deadline-news", loc, title=html.escape(title),
+                                     old=format_local(old, tz), new=format_local(new, tz)),
+                        reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
+
+    chat_id, bot = message.chat.id, message.bot
+
+    async def send() -> None:
+        result = await broadcaster.broadcast(key, cadres, render)
+        if bot is not None:
+            await bot.send_message(chat_id, ctx.t("organizer.deadline-told", sent=result.sent,
+                                                  blocked=result.blocked, failed=result.failed))
+
+    task = asyncio.create_task(send())
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+# Called after a deadline moved (the scheduler registers moving the close job here).
+_deadline_hooks: list[Callable[[Bot, int], Awaitable[None]]] = []
+
+
+def on_deadline(hook: Callable[[Bot, int], Awaitable[None]]) -> None:
+    if hook not in _deadline_hooks:
+        _deadline_hooks.append(hook)
 
 
 # --- links and QR codes ------------------------------------------------------------------------
@@ -466,8 +659,6 @@ async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
 
 @router.callback_query(NewConsultation.confirm, NewCB.filter())
 async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, state: FSMContext) -> None:
-    from datetime import datetime
-
     data = await state.get_data()
     if not await _same_new(query, ctx, data, callback_data.m):
         return
@@ -857,11 +1048,14 @@ def _follow_up_hooks() -> None:
 
     on_status(Status.CLOSED, scheduler.on_closed)  # the final report and the thanks
     on_status(Status.OPEN, scheduler.on_opened)  # the consultation's jobs, at once
+    on_deadline(scheduler.on_deadline_moved)  # the close at the new deadline, at once
 
 
 _follow_up_hooks()
 
 
-# `/open [ID]`, `/close [ID]`, … : one command per action defined above.
+# `/open [ID]`, `/close [ID]`, … : one command per action defined above (/deadline, which
+# may take the deadline too, has its own).
 for _name in ACTIONS:
-    router.message.register(_make_command(_name), Command(_name))
+    if _name != "deadline":
+        router.message.register(_make_command(_name), Command(_name))

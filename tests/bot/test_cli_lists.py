@@ -267,3 +267,35 @@ def test_opening_one_whose_start_is_set_ahead_says_when_it_starts(monkeypatch):
     opened = runner.invoke(app, ["consultations", "open", "1"])
     assert opened.exit_code == 0
     assert opened.output.strip() == "Consultation #1 is set to open: it takes answers from 2099-12-01 09:00."
+
+
+def test_consultation_deadline_moves_it_and_refuses_the_past_the_start_and_a_closed_one(monkeypatch):
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    assert runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                               "--opens", "2099-12-01 09:00", "--closes", "2099-12-10 18:00"]).exit_code == 0
+
+    def closes_at() -> str:
+        return json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)[0]["closes_at"]
+
+    moved = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-20"])
+    assert moved.exit_code == 0, moved.output
+    assert moved.output.strip() == "征询 #1 的截止时间：2099-12-10 18:00 → 2099-12-20 23:59。"
+    assert closes_at().startswith("2099-12-20T15:59")  # a date alone: 23:59 that day, Shanghai time
+    for closes, code, said in (("2020-01-01 10:00", 1, "新的截止时间必须在将来。"),
+                               ("2099-11-30 12:00", 1, "新的截止时间必须晚于开始时间 2099-12-01 09:00。"),
+                               ("下周五", 2, "日期格式不对"),
+                               ("2099-12-20", 1, "征询 #1 的截止时间本来就是 2099-12-20 23:59，没有修改。")):
+        refused = runner.invoke(app, ["consultations", "deadline", "1", "--closes", closes])
+        assert refused.exit_code == code and said in refused.output, (closes, refused.output)
+    missing = runner.invoke(app, ["consultations", "deadline", "9", "--closes", "2099-12-25"])
+    assert missing.exit_code == 1 and "找不到征询 #9" in missing.output
+    assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
+    assert runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-22 18:00"]).exit_code == 0
+    assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
+    closed = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-25"])
+    assert closed.exit_code == 1 and "征询 #1 现在是“已结束”状态，截止时间不能再改" in closed.output
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    closed = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-25"])
+    assert closed.exit_code == 1 and "Consultation #1 is closed: its deadline can no longer change" in closed.output
+    assert closes_at().startswith("2099-12-22T10:00")

@@ -1,6 +1,6 @@
-"""The organizers' console through the Dispatcher: /new, /open, /close, /links,
-/stats, /comments (answer, hide), /announce, /invite — and that nobody else can
-reach any of it."""
+"""The organizers' console through the Dispatcher: /new, /open, /close, /deadline,
+/links, /stats, /comments (answer, hide), /announce, /invite — and that nobody else
+can reach any of it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import sqlalchemy as sa
 
-from bot.routers.organizer import DecideCB, InviteCB, PickCB, wait_background
+from bot.routers.organizer import DeadlineCB, DecideCB, InviteCB, PickCB, wait_background
 from bot.testing import buttons
 from storage import comments as comments_repo
 from storage.consultations import set_status
@@ -114,7 +114,7 @@ async def test_residents_and_cadres_cannot_reach_organizer_commands(harness):
     for uid in (RESIDENT, CADRE):
         u = h.user(uid)
         for command in ("/new", f"/close {cid}", "/open", "/stats", "/links", "/announce", "/comments",
-                        "/invite", "/consultations"):
+                        "/invite", "/consultations", "/deadline", f"/deadline {cid} 2026-12-20 18:00"):
             h.api.clear()
             await h.feed(u.message(command))
             assert h.api.texts(uid) == ["只有组织者可以使用这个功能。"], command
@@ -123,9 +123,12 @@ async def test_residents_and_cadres_cannot_reach_organizer_commands(harness):
             h.api.clear()
             await h.feed(u.press(1, data))
             assert h.api.answers()[-1].text == "只有组织者可以使用这个功能。"
+        await h.feed(u.press(1, DeadlineCB(c=cid, a="save").pack()))  # no confirmation of theirs to press
+        assert h.api.answers()[-1].text == "这个按钮已经失效了。"
     assert await _statuses(h) == ["open"]
     async with h.sessions() as s:
         assert await s.scalar(sa.select(sa.func.count()).select_from(Invite)) == 0
+        assert (await s.get(Consultation, cid)).closes_at == h.clock.now + timedelta(days=10)
 
 
 async def test_close_by_command_then_answers_are_refused(harness):
@@ -906,3 +909,189 @@ async def test_a_deadline_typed_as_a_date_alone_closes_at_the_end_of_that_day(ha
     await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
     await h.feed(o.message("2026-12-20"))
     assert "2026-12-20 23:59" in h.api.last(ORGANIZER).text
+
+
+# --- /deadline ---------------------------------------------------------------------------------------
+
+
+async def _closes(h, cid: int) -> str:
+    from surveys.consultation import format_local
+
+    async with h.sessions() as s:
+        return format_local((await s.get(Consultation, cid)).closes_at, h.settings.timezone)
+
+
+async def test_deadline_asks_shows_old_and_new_and_moves_it_for_everyone_once_confirmed(harness):
+    h = harness
+    cid, code = await open_consultation(h)  # closes 2026-12-11 10:00 local; the clock: 2026-12-01 10:00
+    await h.feed(h.user(RESIDENT).message(f"/start {code}"))  # a welcome read before: cached in this process
+    assert "2026-12-11 10:00" in h.api.last(RESIDENT).text
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/deadline"))  # the only candidate: asked at once
+    ask = h.api.last(ORGANIZER).text
+    assert "2026-12-11 10:00" in ask and "例如 2026-12-15 18:00" in ask
+    await h.feed(o.message("2026-12-20"))  # a date alone: the end of that day, as /new reads it
+    confirm = h.api.last(ORGANIZER)
+    assert "2026-12-11 10:00 → <b>2026-12-20 23:59</b>" in confirm.text
+    assert await _closes(h, cid) == "2026-12-11 10:00"  # nothing changes before the button
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确认修改")))
+    assert await _closes(h, cid) == "2026-12-20 23:59"
+    assert "已从 2026-12-11 10:00 改为 2026-12-20 23:59" in h.api.last(ORGANIZER).text
+    await h.feed(h.user(RESIDENT + 1).message(f"/start {code}"))  # the cached copy was dropped
+    assert "2026-12-20 23:59" in h.api.last(RESIDENT + 1).text
+    await h.feed(o.message(f"/stats {cid}"))
+    assert "2026-12-20 23:59" in h.api.last(ORGANIZER).text
+    # the whole change in one command, to an earlier deadline
+    await h.feed(o.message(f"/deadline {cid} 2026-12-05 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    assert "2026-12-20 23:59 → <b>2026-12-05 18:00</b>" in confirm.text
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确认修改")))
+    assert await _closes(h, cid) == "2026-12-05 18:00"
+
+
+async def test_deadline_in_the_past_before_the_start_or_unreadable_is_refused_and_asked_again(harness):
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.DRAFT)
+    async with h.sessions() as s:
+        (await s.get(Consultation, cid)).opens_at = h.clock.now + timedelta(days=2)  # 2026-12-03 10:00 local
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 2020-01-01 10:00"))
+    assert h.api.last(ORGANIZER).text == "新的截止时间必须在将来。"
+    await h.feed(o.message("2026-12-02"))  # (the next text is another try)
+    assert h.api.last(ORGANIZER).text == "新的截止时间必须晚于开始时间 2026-12-03 10:00。"
+    await h.feed(o.message("下周五"))
+    assert h.api.last(ORGANIZER).text == "日期格式不对，请写成“2026-12-15 18:00”。"
+    await h.feed(o.message("2026-12-11 10:00"))
+    assert "本来就是 2026-12-11 10:00" in h.api.last(ORGANIZER).text
+    assert not any(buttons(c.reply_markup) for c in h.api.calls if c.chat_id == ORGANIZER)
+    assert await _closes(h, cid) == "2026-12-11 10:00"
+
+
+async def test_deadline_of_a_closed_or_reported_consultation_is_refused_with_the_reason(harness):
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.CLOSED)
+    reported, _ = await open_consultation(h, township="绿水乡", status=Status.CLOSED)
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, reported), Status.REPORTED, h.clock.now)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid}"))
+    assert h.api.last(ORGANIZER).text.startswith(f"征询 #{cid} 现在是“已结束”状态，截止时间不能再改")
+    await h.feed(o.message(f"/deadline {reported} 2026-12-20 18:00"))
+    assert h.api.last(ORGANIZER).text.startswith(f"征询 #{reported} 现在是“已反馈”状态，截止时间不能再改")
+    await h.feed(o.message("2026-12-20 18:00"))  # no deadline prompt was left behind
+    await h.feed(o.message("/deadline"))
+    assert h.api.last(ORGANIZER).text == "现在没有可以修改截止时间的征询。"
+    assert not any(buttons(c.reply_markup) for c in h.api.calls if c.chat_id == ORGANIZER)
+    assert await _closes(h, cid) == await _closes(h, reported) == "2026-12-11 10:00"
+
+
+async def test_an_open_consultation_past_its_deadline_is_closing_and_keeps_it(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    h.clock.advance(days=10, minutes=1)  # its deadline passed, the scheduler has not closed it yet
+    await h.feed(h.user(ORGANIZER).message(f"/deadline {cid} 2026-12-20 18:00"))
+    assert h.api.last(ORGANIZER).text == f"征询 #{cid} 已于 2026-12-11 10:00 截止，正在结束，截止时间不能再改。"
+    assert await _closes(h, cid) == "2026-12-11 10:00"
+
+
+async def test_the_confirm_button_of_an_earlier_deadline_or_after_a_change_meanwhile_changes_nothing(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))
+    first = h.api.last(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 2026-12-25 18:00"))
+    second = h.api.last(ORGANIZER)
+    await h.feed(o.press(first.message_id, _press_label(first.reply_markup, "确认修改")))
+    assert h.api.answers()[-1].text == "这个按钮已经失效了。"
+    assert await _closes(h, cid) == "2026-12-11 10:00"
+    await h.feed(o.press(1, DeadlineCB(c=cid, a="save", m="forged").pack()))  # a forged mark
+    assert h.api.answers()[-1].text == "这个按钮已经失效了。"
+    # the deadline changed elsewhere (the CLI) after the screen showed the old one
+    async with h.sessions() as s:
+        (await s.get(Consultation, cid)).closes_at = h.clock.now + timedelta(days=20)
+        await s.commit()
+    await h.feed(o.press(second.message_id, _press_label(second.reply_markup, "确认修改")))
+    assert "刚刚已被改为 2026-12-21 10:00" in h.api.last(ORGANIZER).text
+    assert await _closes(h, cid) == "2026-12-21 10:00"
+    await h.feed(o.press(second.message_id, _press_label(second.reply_markup, "确认修改")))  # again: spent
+    assert h.api.answers()[-1].text == "这个按钮已经失效了。"
+    # closed between the screen and the press
+    await h.feed(o.message(f"/deadline {cid} 2026-12-25 18:00"))
+    third = h.api.last(ORGANIZER)
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, cid), Status.CLOSED, h.clock.now)
+        await s.commit()
+    await h.feed(o.press(third.message_id, _press_label(third.reply_markup, "确认修改")))
+    assert "现在是“已结束”状态，截止时间不能再改" in h.api.last(ORGANIZER).text
+    assert await _closes(h, cid) == "2026-12-21 10:00"
+
+
+async def test_an_organizer_demoted_before_confirming_a_deadline_changes_nothing(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    invited = 900002
+    async with h.sessions() as s:
+        s.add(Person(id=invited, first_name="组织者", role="organizer"))
+        await s.commit()
+    o = h.user(invited)
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))
+    confirm = h.api.last(invited)
+    async with h.sessions() as s:
+        (await s.get(Person, invited)).role = "resident"
+        await s.commit()
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确认修改")))
+    assert h.api.answers()[-1].text == "只有组织者可以使用这个功能。"
+    assert await _closes(h, cid) == "2026-12-11 10:00"
+
+
+async def test_deadline_cancel_changes_nothing(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "取消")))
+    assert h.api.last(ORGANIZER).text == "截止时间没有修改。"
+    assert await _closes(h, cid) == "2026-12-11 10:00"
+
+
+async def test_deadline_moved_with_tell_reaches_each_cadre_of_its_townships_once_in_their_language(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    await open_consultation(h, township="绿水乡")
+    async with h.sessions() as s:
+        ours, other = (await s.scalars(sa.select(Township.id).order_by(Township.id))).all()
+        s.add(Person(id=CADRE, first_name="干部", role="cadre", township_id=ours))
+        s.add(Person(id=CADRE + 1, first_name="cadre", role="cadre", township_id=ours, language="en"))
+        s.add(Person(id=CADRE + 2, first_name="别的乡", role="cadre", township_id=other))
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "通知干部")))
+    await wait_background()
+    assert h.api.texts(CADRE) == ["《青山镇履职事项清单征求意见》意见征询的截止时间由 2026-12-11 10:00 改为 "
+                                  "<b>2026-12-20 18:00</b>。对清单事项有意见的，请在截止前提出。"]
+    assert "moved from 2026-12-11 10:00 to <b>2026-12-20 18:00</b>" in h.api.texts(CADRE + 1)[0]
+    assert h.api.texts(CADRE + 2) == []
+    assert "成功 2" in h.api.last(ORGANIZER).text
+    draft, _ = await open_consultation(h, township="白水镇", status=Status.DRAFT)
+    await h.feed(o.message(f"/deadline {draft} 2026-12-20 18:00"))  # a draft's cadres have nothing to do yet
+    assert "通知干部" not in str(buttons(h.api.last(ORGANIZER).reply_markup))
+
+
+async def test_deadline_is_in_the_organizers_menu_and_help_in_both_languages(harness):
+    from bot.app import set_person_commands
+
+    h = harness
+    await set_person_commands(h.bot, ORGANIZER, "organizer")
+    menus = {c.call.language_code: {b.command: b.description for b in c.call.commands}
+             for c in h.api.calls if c.method == "setMyCommands"}
+    assert menus["zh"]["deadline"] == "修改截止时间" and menus["en"]["deadline"] == "Move a deadline"
+    await h.feed(h.user(ORGANIZER).message("/help"))
+    assert "/deadline 修改截止时间" in h.api.last(ORGANIZER).text
+    await h.feed(h.user(ORGANIZER, language_code="en").message("/help"))
+    assert "/deadline move the deadline" in h.api.last(ORGANIZER).text

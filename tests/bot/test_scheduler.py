@@ -6,6 +6,7 @@ the final report, publishing the revised list, and one scheduler per database.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -634,3 +635,118 @@ async def test_no_daily_digest_before_a_start_set_ahead(harness: Harness) -> Non
     h.clock.advance(days=1)  # started
     result = await sched.send_digest(follow(h), cid)
     assert result is not None and result.sent == 2
+
+
+# --- a moved deadline -----------------------------------------------------------------------------------------
+
+
+async def _move_deadline(h: Harness, cid: int, new: datetime) -> None:
+    """The deadline moved as /deadline and `qingdan consultations deadline` move it."""
+    from storage.consultations import set_deadline
+
+    async with h.sessions() as s:
+        await set_deadline(s, await s.get(Consultation, cid), new, h.clock.now)
+        await s.commit()
+
+
+async def _keys(h: Harness, pid: int) -> list[str]:
+    async with h.sessions() as s:
+        return list((await s.scalars(sa.select(Delivery.broadcast_key).where(Delivery.person_id == pid)
+                                     .order_by(Delivery.id))).all())
+
+
+@contextlib.asynccontextmanager
+async def _paused_scheduler(h: Harness):
+    """A scheduler of this process (paused: its jobs are looked at, not run)."""
+    scheduler = sched.create_scheduler(h.settings)
+    scheduler.start(paused=True)
+    sched._scheduler = scheduler
+    try:
+        yield scheduler
+    finally:
+        scheduler.shutdown(wait=False)
+        sched._scheduler = None
+        await sched.wait_idle()
+        await asyncio.sleep(0)
+
+
+async def test_reminders_follow_a_later_deadline_and_none_already_sent_goes_again(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await add_cadre(h, cid)
+    old = await closes_at(h, cid)  # 2026-12-11 10:00 local
+    follow(h)
+    h.clock.now = old - timedelta(hours=71)
+    await sched.remind_job(cid)  # the old deadline's 72 h reminder
+    assert "2026-12-11 10:00" in h.api.last(CADRE).text
+    new = old + timedelta(days=3)  # 2026-12-14 10:00 local
+    await _move_deadline(h, cid, new)
+    for before_old in (23, 1):  # the old deadline's 24 h stage: nothing, the new one is days away
+        h.clock.now = old - timedelta(hours=before_old)
+        await sched.remind_job(cid)
+    h.clock.now = new - timedelta(hours=71)  # the new deadline's 72 h stage: its reminder went already
+    await sched.remind_job(cid)
+    assert chats(h.api) == Counter({CADRE: 1})
+    h.clock.now = new - timedelta(hours=23)
+    await sched.remind_job(cid)
+    assert chats(h.api) == Counter({CADRE: 2})
+    assert "2026-12-14 10:00" in h.api.last(CADRE).text
+    assert await _keys(h, CADRE) == [f"remind:{cid}:cadre-72", f"remind:{cid}:cadre-24"]
+
+
+async def test_an_earlier_deadline_brings_its_reminder_at_the_next_tick(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await add_cadre(h, cid)
+    follow(h)
+    h.clock.advance(hours=2)  # 12:00 local, the deadline ten days away
+    await sched.remind_job(cid)
+    assert h.api.calls == []
+    new = h.clock.now + timedelta(hours=40)  # 2026-12-03 04:00 local
+    await _move_deadline(h, cid, new)
+    h.clock.advance(minutes=10)
+    await sched.remind_job(cid)
+    assert chats(h.api) == Counter({CADRE: 1})
+    assert "2026-12-03 04:00" in h.api.last(CADRE).text
+    assert await _keys(h, CADRE) == [f"remind:{cid}:cadre-72"]
+
+
+async def test_the_close_job_moves_with_the_deadline_set_in_the_chat(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    old = await closes_at(h, cid)
+    follow(h)
+    o = h.user(ORGANIZER)
+    async with _paused_scheduler(h) as scheduler:
+        await sched.schedule_consultation(cid)
+        assert scheduler.get_job(f"close:{cid}").next_run_time == old
+        for new in (old - timedelta(days=5), old + timedelta(days=5)):  # earlier, then later
+            await h.feed(o.message(f"/deadline {cid} {new.isoformat()}"))
+            confirm = h.api.last(ORGANIZER)
+            await h.feed(o.press(confirm.message_id, buttons(confirm.reply_markup)[0][1]))
+            assert await closes_at(h, cid) == new
+            assert scheduler.get_job(f"close:{cid}").next_run_time == new
+            assert {j.id for j in scheduler.get_jobs()} == {f"close:{cid}", f"remind:{cid}", f"digest:{cid}"}
+
+
+async def test_a_deadline_moved_by_another_process_moves_the_close_and_an_old_run_closes_nothing(
+        harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    old = await closes_at(h, cid)
+    follow(h)
+    async with _paused_scheduler(h) as scheduler:
+        await sched.schedule_consultation(cid)
+        earlier = old - timedelta(days=2)
+        await _move_deadline(h, cid, earlier)  # (the CLI: no hook in this process)
+        await sched.sync_job()
+        assert scheduler.get_job(f"close:{cid}").next_run_time == earlier  # none left at the old time
+        later = old + timedelta(days=3)
+        await _move_deadline(h, cid, later)
+        h.clock.now = earlier + timedelta(minutes=1)  # the close job's run came before the sync job saw it
+        await sched.close_job(cid)
+        async with h.sessions() as s:
+            assert (await s.get(Consultation, cid)).status == Status.OPEN.value
+        assert {j.id for j in scheduler.get_jobs()} == {f"close:{cid}", f"remind:{cid}", f"digest:{cid}"}
+        assert scheduler.get_job(f"close:{cid}").next_run_time == later
+        assert chats(h.api) == Counter()  # no final report, no thanks

@@ -1,0 +1,65 @@
+"""Moving a consultation's deadline (storage.consultations.set_deadline), on SQLite and
+PostgreSQL: the change is made against the row as stored when it is written."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from storage.consultations import DeadlineMoved, create_consultation, set_deadline, set_status
+from storage.lists import save_list
+from storage.models import Consultation
+from surveys.consultation import DeadlineRefused, Status
+from surveys.duty_list import DutyItem, Part
+
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+
+
+async def _open(session_factory) -> tuple[int, int]:
+    """An open consultation closing in ten days: (its id, its list's id)."""
+    async with session_factory() as s:
+        row = await save_list(s, "青山镇", [DutyItem(Part.BASIC, "矛盾纠纷排查化解与人民调解", seq=1, category="平安法治")])
+        c = await create_consultation(s, title="t", questionnaire="", closes_at=NOW + timedelta(days=10),
+                                      list_ids=[row.id])
+        await set_status(s, c, Status.OPEN, NOW)
+        await s.commit()
+        return c.id, row.id
+
+
+async def test_a_close_or_another_change_committed_after_the_read_is_not_overwritten(session_factory):
+    cid, _ = await _open(session_factory)
+    async with session_factory() as mover:
+        stale = await mover.get(Consultation, cid)  # read open, with its first deadline
+        async with session_factory() as other:  # meanwhile: another change, committed
+            await set_deadline(other, await other.get(Consultation, cid), NOW + timedelta(days=12), NOW)
+            await other.commit()
+        with pytest.raises(DeadlineMoved) as moved:
+            await set_deadline(mover, stale, NOW + timedelta(days=20), NOW)
+        assert moved.value.closes_at == NOW + timedelta(days=12)
+        await mover.rollback()
+        stale = await mover.get(Consultation, cid)
+        async with session_factory() as other:  # meanwhile: closed (the scheduler, /close)
+            await set_status(other, await other.get(Consultation, cid), Status.CLOSED, NOW)
+            await other.commit()
+        with pytest.raises(DeadlineRefused) as refused:
+            await set_deadline(mover, stale, NOW + timedelta(days=20), NOW)
+        assert refused.value.reason == "not-editable"
+        await mover.commit()
+    async with session_factory() as s:
+        c = await s.get(Consultation, cid)
+        assert (c.status, c.closes_at) == (Status.CLOSED.value, NOW + timedelta(days=12))
+
+
+async def test_the_deadline_seen_is_checked_and_a_draft_past_its_deadline_may_get_a_new_one(session_factory):
+    cid, list_id = await _open(session_factory)
+    async with session_factory() as s:
+        c = await s.get(Consultation, cid)
+        with pytest.raises(DeadlineMoved):  # the organizer saw another deadline than the stored one
+            await set_deadline(s, c, NOW + timedelta(days=20), NOW, expected=NOW + timedelta(days=9))
+        draft = await create_consultation(s, title="d", questionnaire="", closes_at=NOW - timedelta(days=1),
+                                          list_ids=[list_id])
+        old = await set_deadline(s, draft, NOW + timedelta(days=5), NOW)
+        assert old == NOW - timedelta(days=1)
+        await set_status(s, draft, Status.OPEN, NOW)  # (with its old deadline it could not open)
+        await s.commit()

@@ -1,0 +1,53 @@
+"""The rule for moving a consultation's deadline (surveys.consultation.check_new_deadline)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from surveys.consultation import DeadlineRefused, check_new_deadline
+
+NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)  # 10:00 in Shanghai
+DEADLINE = NOW + timedelta(days=10)
+
+
+def _reason(status: str, new: datetime, opens_at: datetime | None = None, closes_at: datetime = DEADLINE,
+            now: datetime = NOW) -> str | None:
+    try:
+        check_new_deadline(7, status, opens_at, closes_at, new, now)
+    except DeadlineRefused as e:
+        return e.reason
+    return None
+
+
+def test_a_drafts_or_an_open_consultations_deadline_moves_earlier_or_later():
+    for status in ("draft", "open"):
+        assert _reason(status, DEADLINE + timedelta(days=5)) is None
+        assert _reason(status, NOW + timedelta(hours=1)) is None
+
+
+@pytest.mark.parametrize(("status", "new", "opens_at", "closes_at", "reason"), [
+    ("closed", DEADLINE + timedelta(days=5), None, DEADLINE, "not-editable"),
+    ("reported", DEADLINE + timedelta(days=5), None, DEADLINE, "not-editable"),
+    ("open", DEADLINE + timedelta(days=5), None, NOW, "ended"),  # reached: the scheduler is closing it
+    ("open", NOW, None, DEADLINE, "past"),
+    ("draft", NOW + timedelta(days=1), NOW + timedelta(days=2), DEADLINE, "before-start"),
+    ("open", DEADLINE, None, DEADLINE, "unchanged"),
+])
+def test_refusals_name_their_reason(status, new, opens_at, closes_at, reason):
+    assert _reason(status, new, opens_at, closes_at) == reason
+
+
+def test_a_draft_whose_deadline_passed_may_get_a_new_one():
+    assert _reason("draft", NOW + timedelta(days=3), closes_at=NOW - timedelta(days=1)) is None
+
+
+def test_a_refusal_reads_the_same_in_both_languages_with_local_times():
+    with pytest.raises(DeadlineRefused) as early:
+        check_new_deadline(7, "draft", NOW + timedelta(days=2), DEADLINE, NOW + timedelta(days=1), NOW)
+    assert early.value.text("zh_CN", "Asia/Shanghai") == "新的截止时间必须晚于开始时间 2026-12-03 10:00。"
+    assert early.value.text("en", "Asia/Shanghai") == "The new deadline must come after the opening time, 2026-12-03 10:00."
+    with pytest.raises(DeadlineRefused) as closed:
+        check_new_deadline(7, "closed", None, DEADLINE, DEADLINE + timedelta(days=1), NOW)
+    assert closed.value.text("en", "Asia/Shanghai").startswith("Consultation #7 is closed:")
