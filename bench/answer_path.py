@@ -125,7 +125,7 @@ async def echo_run(n: int, users: int, concurrency: int) -> dict:
 
     dp = Dispatcher()
     dp.include_router(router)
-    bot = Bot(TEST_TOKEN, session=RecordingSession())
+    bot = Bot(TEST_TOKEN, session=RecordingSession(telegram_checks=False))
     await bot.me()
     updates = [message_update(i + 1, 10_000 + i % users, f"m{i}") for i in range(n)]
     t = time.perf_counter()
@@ -155,7 +155,7 @@ async def press_floor_run(n: int, users: int, concurrency: int, shared: bool = F
 
     dp = Dispatcher()
     dp.include_router(router)
-    bot = Bot(TEST_TOKEN, session=RecordingSession())
+    bot = Bot(TEST_TOKEN, session=RecordingSession(telegram_checks=False))
     await bot.me()
     updates = [press_update(i + 1, 10_000 + i % users, 777, f"q:{i}:q{i % QUESTIONS}:p:") for i in range(n)]
     t = time.perf_counter()
@@ -250,7 +250,7 @@ async def write_run(url: str, n: int, users: int, concurrency: int) -> dict:
 async def answer_run(url: str, n: int, users: int, concurrency: int) -> dict:
     engine, sessions, cid, states = await seeded(url, users)
     settings = Settings(database_url=url, bot_username="bench_bot")
-    api = RecordingSession()
+    api = RecordingSession(telegram_checks=False)
     bot = create_bot(settings, session=api, token=TEST_TOKEN)  # the production session's middlewares
     await bot.me()
     dp = build_dispatcher(settings, sessions, SQLStorage(engine))

@@ -10,8 +10,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiogram import Bot, Dispatcher
+from aiogram.client.default import Default
 from aiogram.client.session.base import BaseSession
-from aiogram.methods import GetMe, TelegramMethod
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.methods import AnswerCallbackQuery, GetMe, TelegramMethod
 from aiogram.types import (
     CallbackQuery,
     Chat,
@@ -24,6 +26,8 @@ from aiogram.types import (
 )
 
 from bot.broadcaster import SentMessage
+from bot.sandbox.htmltext import ParseError, parse_html, strip_text, utf16len
+from bot.sandbox.server import NOT_MODIFIED
 
 TEST_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 BOT_USERNAME = "qingdan_test_bot"
@@ -43,14 +47,66 @@ class Sent:
 
 @dataclass
 class RecordingSession(BaseSession):
-    """Answers every Bot API call the way Telegram would and records it."""
+    """Answers every Bot API call the way Telegram would and records it. A call Telegram
+    refuses is refused with Telegram's 400 (as the sandbox does; `telegram_checks`):
+    HTML it cannot parse, a text or caption over its limit or empty, callback data outside
+    1–64 bytes, a button without text, a press's answer over 200 characters, and an edit
+    that changes nothing ("message is not modified") of a message this session sent."""
 
     calls: list[Sent] = field(default_factory=list)
     fail_with: dict[str, Exception] = field(default_factory=dict)
+    telegram_checks: bool = True
 
     def __post_init__(self) -> None:
         super().__init__()
         self._ids = itertools.count(1000)
+        self._shown: dict[tuple[int, int], tuple[Any, Any]] = {}  # (chat, message) → (content, markup)
+
+    def _check(self, bot: Bot, method: TelegramMethod) -> tuple[Any, Any] | None:
+        """Refuse, as Telegram does, what Telegram would refuse (see the class docstring);
+        else what the message shows after the call: (text and entities, inline keyboard)."""
+        def refuse(description: str) -> None:
+            raise TelegramBadRequest(method=method, message=f"Bad Request: {description}")
+
+        if isinstance(method, AnswerCallbackQuery):
+            if method.text and len(method.text) > 200:
+                refuse("MESSAGE_TOO_LONG")
+            return None
+        mode = getattr(method, "parse_mode", None)
+        if isinstance(mode, Default):
+            mode = bot.default[mode.name] if bot.default else None
+        content = None
+        for name, limit in (("text", 4096), ("caption", 1024)):
+            raw = getattr(method, name, None)
+            if not isinstance(raw, str):
+                continue
+            try:
+                shown, entities = strip_text(*parse_html(raw)) if (mode or "").lower() == "html" else (raw.strip(), [])
+            except ParseError as e:
+                refuse(f"can't parse entities: {e}")
+            if name == "text" and not shown:
+                refuse("message text is empty")
+            if utf16len(shown) > limit:
+                refuse("message is too long" if name == "text" else "message caption is too long")
+            content = (shown, entities)
+        markup = getattr(method, "reply_markup", None)
+        rows = getattr(markup, "inline_keyboard", None) or []
+        for row in rows:
+            for button in row:
+                if not button.text:
+                    refuse("BUTTON_TEXT_EMPTY")
+                if button.callback_data is not None and not 1 <= len(button.callback_data.encode()) <= 64:
+                    refuse("BUTTON_DATA_INVALID")
+        shown_now = (content, markup.model_dump(exclude_none=True) if rows else None)
+        name = method.__api_method__
+        chat_id, message_id = getattr(method, "chat_id", None), getattr(method, "message_id", None)
+        if name.startswith("edit") and chat_id is not None and message_id is not None:
+            before = self._shown.get((int(chat_id), int(message_id)))
+            if before is not None and name == "editMessageReplyMarkup":
+                shown_now = (before[0], shown_now[1])
+            if before == shown_now:
+                refuse(NOT_MODIFIED)
+        return shown_now
 
     async def close(self) -> None:
         return None
@@ -63,6 +119,7 @@ class RecordingSession(BaseSession):
         name = method.__api_method__
         if name in self.fail_with:
             raise self.fail_with.pop(name)
+        shown = self._check(bot, method) if self.telegram_checks else None
         chat_id = getattr(method, "chat_id", None)
         message_id = getattr(method, "message_id", None)
         text = getattr(method, "text", None) or getattr(method, "caption", None)
@@ -86,6 +143,8 @@ class RecordingSession(BaseSession):
             )
         self.calls.append(Sent(name, int(chat_id) if chat_id is not None else None, text,
                                getattr(method, "reply_markup", None), message_id, method))
+        if shown is not None and isinstance(result, Message):  # (an edit's result is the message too)
+            self._shown[(result.chat.id, result.message_id)] = shown
         return result
 
     # --- helpers for assertions ---

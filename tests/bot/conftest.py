@@ -8,14 +8,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 from aiogram import Bot, Dispatcher
-from aiogram.client.default import DefaultBotProperties
 from aiogram.types import Update
 
-from bot.app import build_dispatcher
+from bot.app import build_dispatcher, create_bot
 from bot.broadcaster import Broadcaster
 from bot.config import Settings
-from bot.limits import FitTelegramLimits
-from bot.middlewares import CommitBeforeSend
 from bot.testing import TEST_TOKEN, RecordingSession, Updates, feed
 from storage.consultations import create_consultation, set_status
 from storage.engine import make_engine, make_sessionmaker
@@ -71,9 +68,7 @@ async def harness(database):
     settings = Settings(database_url=database.url, organizer_ids=[ORGANIZER], bot_username="qingdan_test_bot")
     clock = Clock()
     api = RecordingSession()
-    api.middleware(CommitBeforeSend())  # as bot.app.create_bot does
-    api.middleware(FitTelegramLimits())
-    bot = Bot(TEST_TOKEN, session=api, default=DefaultBotProperties(parse_mode="HTML"))
+    bot = create_bot(settings, session=api, token=TEST_TOKEN)  # the bot's own request middlewares
     dp = build_dispatcher(settings, sessions, SQLStorage(engine), clock)
     dp["broadcaster"] = Broadcaster(bot, sessions, rate=1000, per_chat_interval=0)
     yield Harness(dp, bot, api, sessions, settings, clock)
