@@ -7,6 +7,9 @@ deleting a message, settings) are retried a few times with backoff. Sending a ne
 message is not: a timeout can hide a message that did arrive, and a double message is
 worse than a missing one (the resident gets the question again by writing anything).
 429s are not handled here: the broadcaster paces and honours retry_after itself.
+
+An edit Telegram refuses as "message is not modified" has nothing left to do: the
+message shows that already (`AlreadyShown`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,12 @@ import logging
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -68,3 +76,28 @@ async def waiting_out_floods(call: Callable[[], Awaitable[T]], attempts: int = 5
             log.info("%s: flood wait of %s s", e.method.__api_method__, e.retry_after)
             await asyncio.sleep(e.retry_after)
     raise AssertionError("unreachable")
+
+
+EDITS = frozenset({"editMessageText", "editMessageReplyMarkup", "editMessageCaption"})
+NOT_MODIFIED = "message is not modified"
+
+
+class AlreadyShown(BaseRequestMiddleware):
+    """An edit Telegram refuses with "Bad Request: message is not modified" succeeded: the
+    message already shows that text and keyboard. It happens whenever a screen is put on a
+    message again unchanged — the second tap of a double tap (start, pause, a page, a filter,
+    a language), or a retried edit whose first attempt got through — and it raised out of
+    the handler (a traceback; under a webhook a 500, and Telegram delivered the update again).
+    Registered outside RetryIdempotent, so that it sees what a retry gets."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+                       method: TelegramMethod[Any]) -> Any:
+        if method.__api_method__ not in EDITS:
+            return await make_request(bot, method)
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as e:
+            if NOT_MODIFIED not in e.message:
+                raise
+            log.debug("%s: the message shows that already", method.__api_method__)
+            return True

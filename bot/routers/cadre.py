@@ -25,7 +25,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramBadRequest
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -241,11 +240,7 @@ def _pages(count: int, size: int) -> int:
 async def _edit(query: CallbackQuery, text: str, kb: InlineKeyboardMarkup | None) -> None:
     """Edit the pressed message in place (or send anew when it cannot be edited)."""
     if isinstance(query.message, Message):
-        try:
-            await query.message.edit_text(text, reply_markup=kb)
-        except TelegramBadRequest as e:
-            if "not modified" not in str(e):
-                raise
+        await query.message.edit_text(text, reply_markup=kb)  # (unchanged: bot.retry.AlreadyShown)
         return
     if query.message is not None:
         await query.bot.send_message(query.message.chat.id, text, reply_markup=kb)  # type: ignore[union-attr]

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramAPIError, TelegramBadRequest
+from aiogram.exceptions import TelegramAPIError
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -611,13 +611,7 @@ async def _again(ctx: Ctx, query: CallbackQuery, flow: Flow) -> AnswerCallbackQu
     await ctx.commit()
     assert isinstance(query.message, Message)
     text, kb = render_screen(ctx, flow)
-    try:
-        await query.message.edit_text(text, reply_markup=kb)
-    except TelegramBadRequest as e:
-        if "not modified" not in str(e):
-            await query.answer()
-            raise
-    return query.answer()
+    return await edited(query, text, kb)  # (Telegram's "not modified": bot.retry.AlreadyShown)
 
 
 @router.callback_query(EditCB.filter())

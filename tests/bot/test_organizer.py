@@ -1095,3 +1095,20 @@ async def test_deadline_is_in_the_organizers_menu_and_help_in_both_languages(har
     assert "/deadline 修改截止时间" in h.api.last(ORGANIZER).text
     await h.feed(h.user(ORGANIZER, language_code="en").message("/help"))
     assert "/deadline move the deadline" in h.api.last(ORGANIZER).text
+
+
+async def test_pressing_the_filter_a_comment_card_shows_already_leaves_no_error(harness):
+    # the card again, unchanged: Telegram refuses such an edit ("message is not modified"),
+    # which raised out of the handler
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    h.api.clear()
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "未答复")))
+    [answer] = h.api.answers()
+    assert not answer.text
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "全部")))
+    assert "这项应由县消防救援大队牵头" in h.api.last(ORGANIZER).text

@@ -865,3 +865,26 @@ questions:
     await h.feed(h.user(USER).message(f"/start {code}"))
     welcome = h.api.last(USER).text
     assert "\n\n\n" not in welcome and "共 1 个问题" in welcome
+
+
+async def test_a_double_tap_on_pause_or_on_start_leaves_no_error_and_answers_the_press(harness):
+    # the second tap puts the same screen on the message again: Telegram refuses such an edit
+    # ("message is not modified"); it raised out of the handler, a traceback for every double tap
+    h = harness
+    _, code = await open_consultation(h)
+    u = h.user(USER)
+    await h.feed(u.message(f"/start {code}"))
+    welcome = h.api.last(USER)
+    begin = buttons(welcome.reply_markup)[0][1]
+    await h.feed(u.press(welcome.message_id, begin))
+    await h.feed(u.press(welcome.message_id, begin))  # the welcome's start button, twice
+    q = h.api.last(USER)
+    assert "第 1/8 题" in q.text
+    pause = _data(q.reply_markup, "暂停")
+    await h.feed(u.press(q.message_id, pause))
+    h.api.clear()
+    await h.feed(u.press(q.message_id, pause))  # pause, twice
+    [answer] = h.api.answers()
+    assert not answer.text and not answer.call.show_alert
+    await h.feed(u.message("继续"))
+    assert "第 1/8 题" in h.api.last(USER).text
