@@ -207,6 +207,9 @@ class Sandbox:
     - tokens: bot tokens to create up front (others appear on first use).
     - bot_username / bot_first_name: the bots' profile (default username "sandbox<ID>_bot").
     - max_upload_mb (50), max_download_mb (20, getFile), callback_wait (10 s default for presses).
+    - callback_expiry: seconds after a press that answerCallbackQuery is refused as "query is
+      too old", as Telegram refuses a late answer (it documents no figure; bots see it from
+      seconds to minutes after the press, typically when they handle a backlog); None: never.
     - webhook_retry_base / webhook_retry_max / webhook_timeout: seconds for webhook delivery.
     - first_update_id: the first update_id each bot gets.
     - first_message_id: the first message_id of each chat (a bot that keeps message ids
@@ -217,6 +220,7 @@ class Sandbox:
                  presets: list[dict[str, Any]] | None = None, tokens: list[str] | tuple[str, ...] = (),
                  bot_username: str | None = None, bot_first_name: str = "清单征询",
                  max_upload_mb: float = 50, max_download_mb: float = 20, callback_wait: float = 10.0,
+                 callback_expiry: float | None = 900.0,
                  webhook_retry_base: float = 0.1, webhook_retry_max: float = 5.0, webhook_timeout: float = 30.0,
                  first_update_id: int = 1, first_message_id: int = 1) -> None:
         self.rate_limits: RateLimits | None = (RateLimits() if rate_limits is True else
@@ -228,6 +232,7 @@ class Sandbox:
         self.max_upload = int(max_upload_mb * MB)
         self.max_download = int(max_download_mb * MB)
         self.callback_wait = callback_wait
+        self.callback_expiry = callback_expiry
         self.webhook_retry_base = webhook_retry_base
         self.webhook_retry_max = webhook_retry_max
         self.webhook_timeout = webhook_timeout
@@ -767,7 +772,9 @@ class Sandbox:
         if not qid:
             raise bad_request("query ID is empty")
         fut = b.callbacks.pop(qid, None)
-        if fut is None:
+        pressed = b.pressed_at.pop(qid, None)
+        if fut is None or (self.callback_expiry is not None and pressed is not None
+                           and time.monotonic() - pressed > self.callback_expiry):
             raise bad_request("query is too old and response timeout expired or query ID is invalid")
         text = p.str("text")
         if text and len(text) > 200:
@@ -1072,9 +1079,11 @@ class Sandbox:
         qid = str(next(self._callback_ids))
         fut: asyncio.Future = asyncio.get_running_loop().create_future()
         b.callbacks[qid] = fut
+        b.pressed_at[qid] = time.monotonic()
         if len(b.callbacks) > 20000:  # forget the oldest unanswered queries
             for old in list(itertools.islice(b.callbacks, 5000)):
                 b.callbacks.pop(old).cancel()
+                b.pressed_at.pop(old, None)
         query = {"id": qid, "from": chat.user, "message": self.message_object(b, chat, m),
                  "chat_instance": b.chat_instance(chat.id), "data": data}
         update_id = self._push_update(b, "callback_query", query, chat.id)

@@ -156,6 +156,7 @@ class BotState:
     webhook: Webhook | None = None
     commands: dict[tuple[str, str], list[dict[str, str]]] = field(default_factory=dict)
     callbacks: dict[str, asyncio.Future] = field(default_factory=dict)
+    pressed_at: dict[str, float] = field(default_factory=dict)  # callback query id → time.monotonic()
     properties: dict[str, Any] = field(default_factory=dict)
     bucket: TokenBucket | None = None
     file_counter: int = 0

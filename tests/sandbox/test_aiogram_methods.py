@@ -155,6 +155,17 @@ async def test_commands_and_callbacks(tg: Bot, sandbox: RunningSandbox) -> None:
     await user.close()
 
 
+async def test_a_press_answered_after_the_expiry_is_refused_as_too_old(tg: Bot, sandbox: RunningSandbox) -> None:
+    sandbox.sandbox.callback_expiry = 0.0  # (Telegram's lasts longer, and documents no figure)
+    user = sandbox.user(TOKEN, 9)
+    await user.register()
+    msg = await tg.send_message(9, "tap", reply_markup=keyboard(("go", "go:1")))
+    press = await sandbox.sandbox.user_press(TOKEN, 9, msg.message_id, "go:1", wait=0)
+    with pytest.raises(TelegramBadRequest, match="query is too old"):
+        await tg.answer_callback_query(press["callback_query_id"])
+    await user.close()
+
+
 async def test_webhook_info_and_my_description(tg: Bot) -> None:
     info = await tg.get_webhook_info()
     assert info.url == "" and info.pending_update_count == 0
