@@ -26,7 +26,7 @@ from bot.broadcaster import Broadcaster
 from bot.config import Settings
 from bot.limits import FitTelegramLimits
 from bot.middlewares import CommitBeforeSend, ContextMiddleware, PressAwareFSM, system_clock
-from bot.retry import AlreadyShown, RetryIdempotent
+from bot.retry import AlreadyShown, PressTooOld, RetryIdempotent
 from bot.session import JsonAiohttpSession
 from bot.texts import gettext, normalize_locale
 from storage.engine import make_engine, make_sessionmaker
@@ -54,6 +54,7 @@ def create_bot(settings: Settings, session: BaseSession | None = None, token: st
     session.middleware(CommitBeforeSend())
     session.middleware(FitTelegramLimits())
     session.middleware(AlreadyShown())
+    session.middleware(PressTooOld())
     session.middleware(RetryIdempotent())
     return Bot(token or settings.bot_token, session=session, default=DefaultBotProperties(parse_mode="HTML"))
 

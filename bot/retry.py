@@ -9,7 +9,8 @@ worse than a missing one (the resident gets the question again by writing anythi
 429s are not handled here: the broadcaster paces and honours retry_after itself.
 
 An edit Telegram refuses as "message is not modified" has nothing left to do: the
-message shows that already (`AlreadyShown`).
+message shows that already (`AlreadyShown`); nor has the answer to a press Telegram
+refuses as "query is too old" (`PressTooOld`).
 """
 
 from __future__ import annotations
@@ -100,4 +101,28 @@ class AlreadyShown(BaseRequestMiddleware):
             if NOT_MODIFIED not in e.message:
                 raise
             log.debug("%s: the message shows that already", method.__api_method__)
+            return True
+
+
+TOO_OLD = "query is too old"  # "…and response timeout expired or query ID is invalid"
+
+
+class PressTooOld(BaseRequestMiddleware):
+    """answerCallbackQuery refused with "Bad Request: query is too old and response timeout
+    expired or query ID is invalid" is left unanswered: the person's app stopped waiting for
+    that answer long ago. Telegram refuses an answer that comes late — a press handled after
+    a restart or in a backlog — or twice (a retried answer whose first attempt got through).
+    It raised out of the handler, and most handlers answer a press before they do its work:
+    the work was never done (a /delete_me confirmed, nothing deleted). The work goes on."""
+
+    async def __call__(self, make_request: NextRequestMiddlewareType[Any], bot: Bot,
+                       method: TelegramMethod[Any]) -> Any:
+        if method.__api_method__ != "answerCallbackQuery":
+            return await make_request(bot, method)
+        try:
+            return await make_request(bot, method)
+        except TelegramBadRequest as e:
+            if TOO_OLD not in e.message:
+                raise
+            log.info("a press answered too late for Telegram; its work goes on unanswered")
             return True

@@ -1015,3 +1015,25 @@ async def test_the_default_command_menu_is_in_the_bots_locale(harness):
     menus = {c.call.language_code: c.call.commands for c in h.api.calls if c.method == "setMyCommands"}
     assert set(menus) == {"zh", "en", None}
     assert menus[None] == menus["en"] and menus["zh"] != menus["en"]  # others get English, as they chat
+
+
+async def test_delete_me_handled_too_late_to_answer_the_press_still_deletes(harness):
+    # a press handled late (the bot restarting, a backlog) can no longer be answered: Telegram
+    # refuses the answer as "query is too old", which stopped the handler before it deleted anything
+    from aiogram.exceptions import TelegramBadRequest
+    from aiogram.methods import AnswerCallbackQuery
+
+    h = harness
+    await open_consultation(h)
+    code = await _invite(h)
+    u = h.user(CADRE)
+    await h.feed(u.message(f"/start inv_{code}"))
+    await h.feed(u.message("/delete_me"))
+    confirm = h.api.last(CADRE)
+    h.api.fail_with["answerCallbackQuery"] = TelegramBadRequest(
+        AnswerCallbackQuery(callback_query_id="-"),
+        "Bad Request: query is too old and response timeout expired or query ID is invalid")
+    await h.feed(u.press(confirm.message_id, _data(confirm.reply_markup, "确定删除")))
+    assert not h.api.fail_with and "已删除关于您的全部信息" in h.api.last(CADRE).text
+    async with h.sessions() as s:
+        assert (await s.get(Invite, code)).used_by is None
