@@ -50,6 +50,11 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
         typer.echo(gettext("cli.webhook-needs-secret", settings.locale), err=True)
         if not settings.telegram_api_url:  # Telegram itself: refuse; a local Bot API server: warn
             raise typer.Exit(2)
+    if webhook and register and not settings.telegram_api_url and not telegram_takes_webhook(settings.webhook_url):
+        # (a local Bot API server, the sandbox among them, takes any URL: the default is for them)
+        typer.echo(gettext("cli.webhook-needs-https-url", settings.locale, url=settings.webhook_url or "—",
+                           ports=", ".join(map(str, WEBHOOK_PORTS))), err=True)
+        raise typer.Exit(2)
     ensure_schema()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if webhook and workers > 1:
@@ -65,6 +70,21 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
             raise
         typer.echo(gettext("cli.port-taken", settings.locale, host=host, port=port), err=True)
         raise typer.Exit(2) from None
+
+
+WEBHOOK_PORTS = (443, 80, 88, 8443)  # the only ports Telegram's setWebhook takes
+
+
+def telegram_takes_webhook(url: str) -> bool:
+    """Whether Telegram's setWebhook would take this URL: HTTPS, on one of WEBHOOK_PORTS."""
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return False
+    return parts.scheme == "https" and bool(parts.hostname) and (port is None or port in WEBHOOK_PORTS)
 
 
 async def _until_stopped(runtime: Any, host: str, port: int, register: bool) -> None:

@@ -92,6 +92,21 @@ def test_a_webhook_without_a_secret_is_refused_against_telegram(tmp_path: Path) 
     assert "WEBHOOK_SECRET" in done.stderr
 
 
+def test_a_webhook_url_telegram_would_refuse_is_refused_before_start(tmp_path: Path) -> None:
+    # Telegram's setWebhook takes only an HTTPS URL on port 443, 80, 88 or 8443: without
+    # WEBHOOK_URL the worker registered http://127.0.0.1:8443/…, and died on the 400 with a traceback
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "BOT_", "PSEUDONYM_", "TELEGRAM_", "WEBHOOK_", "LOCALE"))}
+    env.update(BOT_TOKEN="123456:test-token", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/q.db",
+               PSEUDONYM_KEY="a-long-random-test-key", WEBHOOK_SECRET="s", PYTHONPATH=str(REPO))
+    for url in ("", "http://bot.example.gov.cn/telegram/webhook", "https://bot.example.gov.cn:9443/telegram/webhook"):
+        done = subprocess.run([sys.executable, "-m", "bot", "run", "--webhook", "--port", "18998", "--no-scheduler"],
+                              env={**env, "WEBHOOK_URL": url}, cwd=tmp_path, capture_output=True, text=True,
+                              timeout=60)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-1500:]
+        assert "WEBHOOK_URL" in done.stderr and "https://" in done.stderr and "8443" in done.stderr
+
+
 def test_a_port_held_by_another_program_is_named_not_a_traceback(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("DATABASE_", "REDIS_", "BOT_", "WEBHOOK_", "TELEGRAM_", "LOCALE"))}
