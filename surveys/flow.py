@@ -158,6 +158,16 @@ def progress(
     return done, len(shown)
 
 
+def question_count(q: Questionnaire, items: Sequence[ItemRef] | None = None) -> tuple[int, int]:
+    """(questions shown before any answer, follow-ups shown only for some answers): the
+    first is the total the progress shows at the first question ("第 1/8 题"); each
+    follow-up that an answer brings up adds one to it."""
+    first = {x.id for x in applicable(q, {}, items)}
+    eligible = [x for x in q.questions
+                if items is None or x.type not in ITEM_TYPES or eligible_items(x, items)]
+    return len(first), sum(1 for x in eligible if x.id not in first)
+
+
 def back(
     q: Questionnaire,
     answers: Answers,

@@ -43,7 +43,7 @@ from storage import invites
 from storage.answer_path import ConsultationView
 from storage.responses import Change, ResponseState, Stale, advance_live_message, load_state
 from surveys.consultation import Window, ended_at, format_local, normalize_code, window
-from surveys.flow import FlowState, ItemRef, applicable, eligible_items, summary_lines
+from surveys.flow import FlowState, ItemRef, applicable, eligible_items, question_count, summary_lines
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
 
 router = Router(name="resident")
@@ -416,11 +416,13 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
         await _show_response(ctx, state, started, message, opened=link.township_id)
         return
     q = questionnaire_of(consultation.questionnaire)
-    count = len(q.questions)
+    # the count the progress starts from ("第 1/8 题"), and the follow-ups some answers add
+    count, followups = question_count(q, await ctx.path.items(ctx.session, link.list_id))
     intro = consultation.intro or q.intro.get(ctx.locale)
     text = ctx.t("resident.welcome", title=html.escape(consultation.title), township=html.escape(link.township),
                  deadline=format_local(consultation.closes_at, ctx.settings.timezone),
-                 questions=count, minutes=q.estimated_minutes, intro=html.escape(intro))
+                 questions=count, followups=ctx.t("resident.followups", n=followups) if followups else "",
+                 minutes=q.estimated_minutes, intro=html.escape(intro))
     text = re.sub(r"\n{3,}", "\n\n", text)  # no intro: one blank line, not three
     kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("resident.btn-start"),
                                                      BeginCB(c=consultation.id, t=link.township_id))]])

@@ -36,7 +36,7 @@ async def begin(e2e: E2E, user: SandboxUser) -> Message:
     """/start <code> → the welcome → 开始答题 → question 1 (the live message)."""
     await user.send(f"/start {e2e.code}")
     welcome = await wait_bot_message(user, has_button("开始答题"))
-    assert "青山镇" in welcome["text"] and "共 9 个问题" in welcome["text"]
+    assert "青山镇" in welcome["text"] and "共 8 个问题" in welcome["text"]
     return await tap(user, welcome, "开始答题", has_text("第 1/8 题"))
 
 

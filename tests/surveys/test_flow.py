@@ -141,6 +141,13 @@ def test_progress_counts_only_shown_questions() -> None:
     assert flow.progress(Q, {"q1": "no", "q4": 5}, skipped={"q5"}, items=ITEMS) == (3, 7)
 
 
+def test_question_count_is_the_progress_total_at_the_start_and_the_follow_ups() -> None:
+    assert flow.question_count(Q, ITEMS) == (7, 2)  # q2 and q3 come only after some answers
+    assert flow.question_count(Q, ITEMS)[0] == flow.progress(Q, {}, items=ITEMS)[1]
+    only_party = [ItemRef(1, "basic", "党的建设", "发展党员")]
+    assert flow.question_count(Q, only_party) == (6, 2)  # nothing for q6 to rate: never asked
+
+
 def complete_answers() -> dict[str, Any]:
     return {"q1": "yes", "q2": "a", "q3": "很好", "q4": 4, "q5": 66,
             "q6": {"2": 5, "3": "unsure"}, "q7": [5], "q8": None, "q9": None}
