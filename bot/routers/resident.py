@@ -368,14 +368,16 @@ def _record(flow: Flow, new: FlowState) -> None:
     # not make it unfinished again (dropped from the counts, nudged as "not filled in").
     flow.completed = done or (flow.completed and all(
         new.answers.get(x.id) is not None for x in applicable(flow.q, new.stored(), flow.items) if x.required))
-    left = flow.state.current
+    answered = flow.state.current
     flow.state = new
-    _drop_drafts(flow, left, new.current)
+    _drop_drafts(flow, answered)
 
 
 def _drop_drafts(flow: Flow, *question_ids: str | None) -> None:
-    """Forget the unsubmitted choices and ratings of these questions: one that is left
-    is done with, and one arrived at (again) starts from its stored answer."""
+    """Forget the unsubmitted choices and ratings of these questions: one answered or
+    skipped is done with, and one opened from the summary starts from its stored answer.
+    A question left by « 上一题 or a pause keeps them: coming back, the resident finds
+    the ticks they left."""
     for draft in ("sel", "rate"):
         kept = flow.screen.get(draft)
         if kept:
@@ -564,10 +566,9 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
             await _refuse(ctx, query, ctx.t("error.old-message"), flow.cached, flow.response)
             return
         new, error = flow.state.answer(flow.q, kept, flow.items)
-    elif action == "b":
+    elif action == "b":  # the ticks and ratings not yet submitted stay for when they come back
         flow.state = flow.state.back(flow.q, flow.items)
         flow.screen.pop("page", None)
-        _drop_drafts(flow, qid, flow.state.current)
     elif action == "z":
         flow.screen["paused"] = True  # the next message resumes, it answers nothing (see `typed`)
         await _commit(ctx, flow)

@@ -920,3 +920,29 @@ async def test_the_welcome_counts_the_questions_as_the_progress_counts_them(harn
     assert "共 2 个问题，" in welcome.text
     await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
     assert "第 1/2 题" in h.api.last(other).text
+
+
+def _ticked(markup) -> list[str]:
+    return [t.removeprefix("☑ ") for t, _ in buttons(markup) if t.startswith("☑")]
+
+
+async def test_ticks_not_yet_submitted_are_still_there_after_back_and_after_a_pause(harness):
+    # two services ticked on 您最希望乡镇做好哪些事？, then « 上一题 to look at the question before,
+    # and forward again: the ticks were gone, the resident had to find and tick them again
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    for label in ("知道一些", "3", "3", "3", "☐ 养老", "☐ 看病"):
+        q = await _tap(h, u, label)
+    await _tap(h, u, "« 上一题")
+    q = await _tap(h, u, "3")  # the question before answered again: on to the multi question
+    assert "第 5/8 题" in q.text and _ticked(q.reply_markup) == ["养老和助老服务", "看病就医、医保"]
+    assert "完成（已选 2 项）" in [t for t, _ in buttons(q.reply_markup)]
+    await _tap(h, u, "« 上一题")
+    await _tap(h, u, "暂停")
+    await h.feed(u.message("我回来了"))
+    assert "第 4/8 题" in h.api.last(USER).text
+    q = await _tap(h, u, "●3")  # (kept as it was)
+    assert _ticked(q.reply_markup) == ["养老和助老服务", "看病就医、医保"]
+    await _tap(h, u, "完成")
+    assert (await _stored(h))["needs"] == ["elderly", "health"]
