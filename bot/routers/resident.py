@@ -63,8 +63,8 @@ class BeginCB(CallbackData, prefix="rb"):
 
 class QCB(CallbackData, prefix="q"):
     """A press on the question message. a: o=option, t=toggle, d=done, p=scale point,
-    r=rate an item, k=pick an item, g=page, s=skip, b=back, z=pause, n=next (keep the
-    typed answer on screen)."""
+    r=rate an item, k=pick an item, g=page, s=skip, b=back (v: the item on screen, on an
+    item-rating question), z=pause, n=next (keep the typed answer on screen)."""
 
     r: Num  # response id
     q: str  # question id
@@ -134,7 +134,7 @@ async def _load(ctx: Ctx, response: ResponseState, consultation: ConsultationVie
 
 def _copy(screen: dict[str, Any]) -> dict[str, Any]:
     """A copy the press may change (drafts are nested) without touching the cached one."""
-    return copy.deepcopy(screen) if "sel" in screen or "rate" in screen else dict(screen)
+    return copy.deepcopy(screen) if "sel" in screen or "rate" in screen or "was" in screen else dict(screen)
 
 
 async def _consultation(ctx: Ctx, consultation_id: int) -> ConsultationView | None:
@@ -193,6 +193,7 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
         lines.append(f"<i>{html.escape(question.help.get(loc))}</i>")
     r, qid = flow.response.id, question.id
     rows: list[list[InlineKeyboardButton]] = []
+    back = ""
     previous = flow.state.answers.get(qid)
     match question.type:
         case "single":
@@ -221,14 +222,16 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
         case "number":
             lines.append(ctx.t("resident.hint-number", range=_number_range(ctx, question)))
         case "item_rating":
-            rated = flow.screen.get("rate", {}).get(qid, {})
-            todo = [i for i in eligible_items(question, flow.items) if str(i.id) not in rated]
-            item = todo[0] if todo else eligible_items(question, flow.items)[-1]
-            total = len(eligible_items(question, flow.items))
-            lines.append(ctx.t("resident.rating-item", k=total - len(todo) + 1, n=total, name=html.escape(item.name)))
-            rows.append([_btn(str(p), _qcb(r, qid, "r", f"{item.id}.{p}")) for p in SCALE_POINTS])
+            item, k, total = _rating_item(flow, question)
+            lines.append(ctx.t("resident.rating-item", k=k, n=total, name=html.escape(item.name)))
+            # the score it has: given before « 上一题 came back to it, or stored
+            was = flow.screen.get("was", {}).get(qid, {}).get(str(item.id), (previous or {}).get(str(item.id)))
+            rows.append([_btn(("●" if was == p else "") + str(p), _qcb(r, qid, "r", f"{item.id}.{p}"))
+                         for p in SCALE_POINTS])
             if question.allow_unsure:
-                rows.append([_btn(ctx.t("resident.btn-unsure"), _qcb(r, qid, "r", f"{item.id}.{UNSURE}"))])
+                mark = "● " if was == UNSURE else ""
+                rows.append([_btn(mark + ctx.t("resident.btn-unsure"), _qcb(r, qid, "r", f"{item.id}.{UNSURE}"))])
+            back = str(item.id)  # « 上一题 goes to the item before this one; from the first, to the question before
         case "item_pick":
             chosen = set(flow.screen.get("sel", {}).get(qid, previous or []))
             choices = eligible_items(question, flow.items)
@@ -254,13 +257,33 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
         # meant typing it again, or 跳过, which erases it
         rows.append([_btn(ctx.t("resident.btn-keep"), _qcb(r, qid, "n"))])
     nav_row = []
-    if shown and shown[0] != qid:
-        nav_row.append(_btn(ctx.t("resident.btn-back"), _qcb(r, qid, "b")))
+    if (shown and shown[0] != qid) or _rated_before(flow, question):
+        nav_row.append(_btn(ctx.t("resident.btn-back"), _qcb(r, qid, "b", back)))
     if not question.required:
         nav_row.append(_btn(ctx.t("resident.btn-skip"), _qcb(r, qid, "s")))
     nav_row.append(_btn(ctx.t("resident.btn-pause"), _qcb(r, qid, "z")))
     rows.append(nav_row)
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _rating_item(flow: Flow, question: Question) -> tuple[ItemRef, int, int]:
+    """The item of an item-rating question on screen, its number and how many there are:
+    the first not rated yet (the items are rated in order)."""
+    rated = flow.screen.get("rate", {}).get(question.id, {})
+    items = eligible_items(question, flow.items)
+    todo = [i for i in items if str(i.id) not in rated]
+    return (todo[0] if todo else items[-1]), len(items) - len(todo) + 1, len(items)
+
+
+def _rated_before(flow: Flow, question: Question) -> str | None:
+    """The item an item-rating question's « 上一题 goes back to: the last one rated before
+    the one on screen (None on the first item, or another type of question)."""
+    if question.type != "item_rating" or not (rated := flow.screen.get("rate", {}).get(question.id)):
+        return None
+    on_screen = _rating_item(flow, question)[0].id
+    items = [str(i.id) for i in eligible_items(question, flow.items)]
+    before = [i for i in items[:items.index(str(on_screen))] if i in rated]
+    return before[-1] if before else None
 
 
 def _applicable(flow: Flow) -> list[Question]:
@@ -378,7 +401,7 @@ def _drop_drafts(flow: Flow, *question_ids: str | None) -> None:
     skipped is done with, and one opened from the summary starts from its stored answer.
     A question left by « 上一题 or a pause keeps them: coming back, the resident finds
     the ticks they left."""
-    for draft in ("sel", "rate"):
+    for draft in ("sel", "rate", "was"):
         kept = flow.screen.get(draft)
         if kept:
             for qid in question_ids:
@@ -554,6 +577,7 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
             await _refuse(ctx, query, ctx.t("error.stale-button"))
             return
         rate[item] = int(point) if point.isdecimal() else point
+        flow.screen.get("was", {}).get(qid, {}).pop(item, None)
         if allowed <= rate.keys():
             new, error = flow.state.answer(flow.q, dict(rate), flow.items)
     elif action == "g":
@@ -566,6 +590,12 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
             await _refuse(ctx, query, ctx.t("error.old-message"), flow.cached, flow.response)
             return
         new, error = flow.state.answer(flow.q, kept, flow.items)
+    elif action == "b" and question.type == "item_rating" and value and \
+            value != str(_rating_item(flow, question)[0].id):  # pressed on another item than the one on screen:
+        return await _again(ctx, query, flow)  # the second tap of a double tap, once back, not twice
+    elif action == "b" and (earlier := _rated_before(flow, question)):
+        # an item-rating question goes back item by item: the one before, its score shown, to give again
+        flow.screen.setdefault("was", {}).setdefault(qid, {})[earlier] = flow.screen["rate"][qid].pop(earlier)
     elif action == "b":  # the ticks and ratings not yet submitted stay for when they come back
         flow.state = flow.state.back(flow.q, flow.items)
         flow.screen.pop("page", None)

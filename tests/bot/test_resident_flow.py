@@ -946,3 +946,31 @@ async def test_ticks_not_yet_submitted_are_still_there_after_back_and_after_a_pa
     assert _ticked(q.reply_markup) == ["养老和助老服务", "看病就医、医保"]
     await _tap(h, u, "完成")
     assert (await _stored(h))["needs"] == ["elderly", "health"]
+
+
+async def test_back_on_an_item_rating_goes_to_the_item_before_with_its_score(harness):
+    # rating three duty items one by one, « 上一题 on the third left the whole question for the
+    # one before it, and the two scores given were lost
+    h = harness
+    _, code = await open_consultation(h, questionnaire=ITEMS_QUESTIONNAIRE)
+    u, _ = await start(h, code)
+    await _tap(h, u, "甲")
+    await _tap(h, u, "2")
+    q = await _tap(h, u, "不清楚")
+    assert "第 3/3 项" in q.text
+    back = _data(q.reply_markup, "« 上一题")
+    await h.feed(u.press(q.message_id, back))
+    await h.feed(u.press(q.message_id, back))  # a double tap goes back once
+    q = h.api.last(USER)
+    assert "第 2/3 项" in q.text and "● 不清楚 / 说不清" in [t for t, _ in buttons(q.reply_markup)]
+    assert not any(a.call.show_alert for a in h.api.answers())
+    q = await _tap(h, u, "« 上一题")
+    assert "第 1/3 项" in q.text and "●2" in [t for t, _ in buttons(q.reply_markup)]
+    q = await _tap(h, u, "« 上一题")  # from the first item: the question before
+    assert "第一题" in q.text
+    q = await _tap(h, u, "甲")
+    assert "第 1/3 项" in q.text and "●2" in [t for t, _ in buttons(q.reply_markup)]
+    for point, then in (("4", "第 2/3 项"), ("5", "第 3/3 项"), ("3", "备注")):
+        q = await _tap(h, u, point)
+        assert then in q.text
+    assert (await _stored(h))["rate"] == {"1": 4, "2": 5, "3": 3}
