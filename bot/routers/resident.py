@@ -470,13 +470,24 @@ async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: F
     response, _ = await _response(ctx, started)
     assert response is not None
     flow = await _load(ctx, response, consultation)
-    if isinstance(query.message, Message):
-        flow.message_id = query.message.message_id
-    if flow.state.current is None and not flow.completed and flow.state.is_complete(flow.q, flow.items):
-        flow.completed = True  # no question applies (item questions on a list without such items)
+    pressed = query.message.message_id if isinstance(query.message, Message) else None
     if raw_state is not None:
         await state.set_state(None)
     await state.update_data({FSM_KEY: response.id})
+    if response.message_id is not None and pressed is not None and pressed <= response.message_id:
+        if pressed == response.message_id:  # this welcome became the questionnaire: a double tap
+            return await _again(ctx, query, flow)
+        # the start button of an older welcome: the questionnaire goes on below, where it was,
+        # and the resident is told so (this message is not made the live one again). A newer
+        # message's (a reminder's 继续填写) becomes the questionnaire, as it says it will.
+        assert isinstance(query.message, Message)
+        await show(ctx, flow, message=query.message)
+        await query.answer(ctx.t("resident.resumed" if flow.state.current else "resident.resumed-finished"),
+                           show_alert=True)
+        return None
+    flow.message_id = pressed
+    if flow.state.current is None and not flow.completed and flow.state.is_complete(flow.q, flow.items):
+        flow.completed = True  # no question applies (item questions on a list without such items)
     return await show(ctx, flow, query=query)
 
 

@@ -974,3 +974,38 @@ async def test_back_on_an_item_rating_goes_to_the_item_before_with_its_score(har
         q = await _tap(h, u, point)
         assert then in q.text
     assert (await _stored(h))["rate"] == {"1": 4, "2": 5, "3": 3}
+
+
+async def test_the_start_button_of_an_older_welcome_says_the_questionnaire_goes_on(harness):
+    # 开始答题 on a welcome from earlier turned that old message into the question, with not a
+    # word that this was the questionnaire begun before, going on where it was
+    h = harness
+    _, code = await open_consultation(h)
+    u = h.user(USER)
+    await h.feed(u.message(f"/start {code}"))
+    older = h.api.last(USER)
+    u, q = await _begin(h, code)
+    start_again = buttons(older.reply_markup)[0][1]
+    await h.feed(u.press(q.message_id, start_again))  # a double tap on the welcome that began it: quiet
+    assert "第 1/8 题" in h.api.last(USER).text and not h.api.answers()[-1].text
+    await _tap(h, u, "知道一些")
+    h.api.clear()
+    await h.feed(u.press(older.message_id, start_again))
+    [alert] = h.api.answers()
+    assert alert.call.show_alert and "接着上次答到的地方继续" in alert.text
+    assert [c.method for c in h.api.calls if c.method != "answerCallbackQuery"] == ["sendMessage"]
+    live = h.api.last(USER)
+    assert "第 2/8 题" in live.text
+    await _tap(h, u, "4")
+    assert "第 3/8 题" in h.api.last(USER).text and h.api.last(USER).message_id == live.message_id
+    reminder = live.message_id + 1  # a newer message's start button (a reminder's 继续填写): in that message
+    h.api.clear()
+    await h.feed(u.press(reminder, start_again))
+    assert h.api.last(USER).message_id == reminder and "第 3/8 题" in h.api.last(USER).text
+    assert not h.api.answers()[-1].text
+    for label in ("3", "3", "☐ 养老", "完成", "没有", "跳过", "跳过"):
+        await _tap(h, u, label)
+    h.api.clear()
+    await h.feed(u.press(older.message_id, start_again))
+    [alert] = h.api.answers()
+    assert "已经填完" in alert.text and "谢谢您参加" in h.api.last(USER).text
