@@ -587,6 +587,10 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
         if item not in allowed or not (point == UNSURE or (point.isdecimal() and int(point) in SCALE_POINTS)):
             await _refuse(ctx, query, ctx.t("error.stale-button"))
             return
+        if item in rate and item != str(_rating_item(flow, question)[0].id):
+            # rated, and the next item on screen: the second tap of a double tap (or a tap
+            # on the buttons before they changed) — nothing to do
+            return await _again(ctx, query, flow)
         rate[item] = int(point) if point.isdecimal() else point
         flow.screen.get("was", {}).get(qid, {}).pop(item, None)
         if allowed <= rate.keys():
@@ -640,10 +644,14 @@ def _number_range(ctx: Ctx, question: Any) -> str:
 
 def _repeats(flow: Flow, cb: QCB) -> bool:
     """Whether a press for a question the live message no longer shows repeats the press
-    that moved it on: the second tap of a double tap (the same answer, done, skip, keep or back)."""
+    that moved it on: the second tap of a double tap (the same answer or score, done, skip, keep
+    or back)."""
     stored = flow.state.stored()
     if cb.a in ("o", "p"):
         return cb.q in stored and str(stored[cb.q]) == cb.v
+    if cb.a == "r":  # the last item's score, which submitted the rating
+        item, _, point = cb.v.partition(".")
+        return isinstance(stored.get(cb.q), dict) and str(stored[cb.q].get(item)) == point
     return cb.a == "b" or (cb.a in ("d", "s", "n") and cb.q in stored)
 
 

@@ -1009,3 +1009,32 @@ async def test_the_start_button_of_an_older_welcome_says_the_questionnaire_goes_
     await h.feed(u.press(older.message_id, start_again))
     [alert] = h.api.answers()
     assert "已经填完" in alert.text and "谢谢您参加" in h.api.last(USER).text
+
+
+async def test_a_double_tap_on_a_rating_score_rates_once_and_pops_nothing_up(harness):
+    # the second tap of a double tap on an item's score re-drew the same screen (Telegram:
+    # "message is not modified", raised out of the handler), and on the last item it popped up
+    # "这是之前的消息" on the newest message
+    from aiogram.exceptions import TelegramBadRequest
+    from aiogram.methods import EditMessageText
+
+    h = harness
+    _, code = await open_consultation(h, questionnaire=ITEMS_QUESTIONNAIRE)
+    u, _ = await start(h, code)
+    q = await _tap(h, u, "甲")
+    three = _data(q.reply_markup, "3")
+    await h.feed(u.press(q.message_id, three))
+    assert "第 2/3 项" in h.api.last(USER).text
+    h.api.fail_with["editMessageText"] = TelegramBadRequest(  # Telegram: the screen is that already
+        EditMessageText(text="-", chat_id=USER, message_id=q.message_id),
+        "Bad Request: message is not modified: specified new message content and reply markup are exactly the same")
+    await h.feed(u.press(q.message_id, three))
+    answer = h.api.answers()[-1]
+    assert not answer.call.show_alert and not answer.text and not h.api.fail_with
+    q = await _tap(h, u, "4")
+    last = _data(q.reply_markup, "5")
+    await h.feed(u.press(q.message_id, last))
+    assert "备注" in h.api.last(USER).text
+    await h.feed(u.press(q.message_id, last))
+    assert "备注" in h.api.last(USER).text and not h.api.answers()[-1].text
+    assert (await _stored(h))["rate"] == {"1": 3, "2": 4, "3": 5}
