@@ -510,8 +510,8 @@ async def _show_response(ctx: Ctx, fsm: FSMContext, response_id: int, message: M
 
 @router.message(CommandStart())
 async def start_plain(message: Message, ctx: Ctx, state: FSMContext) -> None:
-    if not await resume(message, ctx, state):
-        await message.answer(ctx.t("resident.hello"))
+    if not await resume(message, ctx, state):  # (the menu's "开始 / 继续答题")
+        await message.answer(await _closed_note(ctx) or ctx.t("resident.hello"))
 
 
 # --- presses on the question message ------------------------------------------------------------
@@ -706,12 +706,17 @@ async def _active_flow(ctx: Ctx) -> Flow | None:
 async def _no_questionnaire(ctx: Ctx) -> str:
     """Why a message finds no questionnaire to go on with: the person's latest one has
     closed (or not opened yet), or they have none."""
+    return await _closed_note(ctx) or ctx.t("resident.no-consultation")
+
+
+async def _closed_note(ctx: Ctx) -> str | None:
+    """That the person's latest questionnaire has closed (or not opened yet), if it has."""
     found = await repo.last_response_of(ctx.session, ctx.person.id)
     if found is not None:
         w = _window(ctx, found[1])
         if w != Window.OPEN:
             return _window_text(ctx, found[1], w)
-    return ctx.t("resident.no-consultation")
+    return None
 
 
 async def resume(message: Message, ctx: Ctx, state: FSMContext, note: str | None = None) -> bool:

@@ -1038,3 +1038,19 @@ async def test_a_double_tap_on_a_rating_score_rates_once_and_pops_nothing_up(har
     await h.feed(u.press(q.message_id, last))
     assert "备注" in h.api.last(USER).text and not h.api.answers()[-1].text
     assert (await _stored(h))["rate"] == {"1": 3, "2": 4, "3": 5}
+
+
+async def test_start_from_the_menu_after_the_deadline_says_the_questionnaire_closed(harness):
+    # /start (the menu's 开始 / 继续答题) after the deadline greeted the resident as a newcomer,
+    # "请通过乡镇发布的链接或二维码参加", where any other message said it had closed
+    h = harness
+    _, code = await open_consultation(h)
+    u, _ = await _begin(h, code)
+    await _tap(h, u, "知道一些")
+    h.clock.advance(days=11)
+    await h.feed(u.message("/start"))
+    text = h.api.last(USER).text
+    assert "已于 2026-12-11 10:00 截止" in text and "链接" not in text
+    assert await _stored(h) == {"aware": "some"}
+    await h.feed(h.user(5002).message("/start"))  # someone who never joined: the greeting
+    assert "请通过乡镇发布的链接或二维码参加" in h.api.last(5002).text
