@@ -39,7 +39,7 @@ from storage.answer_path import AnswerPath, answer_path
 from storage.fsm import ResilientRedisStorage, current_session, deferred_writes
 from storage.marks import PROCESSED, bind_update, marked
 from storage.models import Person
-from storage.people import NAME_LENGTH, needs_write, touch_person
+from storage.people import needs_write, stored_name, touch_person
 from storage.responses import AlreadyProcessed, Change, Stale
 
 if TYPE_CHECKING:
@@ -302,7 +302,7 @@ class ContextMiddleware(BaseMiddleware):
 
     async def _person(self, session: AsyncSession, user: User) -> tuple[Person, dict[str, Any] | None]:
         """The presser, and the person row to write with the press when it is new or changed."""
-        name = (user.first_name or "")[:NAME_LENGTH]
+        name = stored_name(user.first_name or "")
         person = self.path.person(user.id)
         if person is not None and person.first_name == name and person.active:
             return person, None

@@ -71,6 +71,7 @@ from storage.models import Comment, Consultation, ConsultationTownship, DutyItem
 from storage.sql import as_id
 from surveys.consultation import Status, Window, window
 from surveys.duty_list import PART_ORDER
+from surveys.text import drop_nul
 
 KINDS: tuple[str, ...] = ("to_cooperating", "to_basic", "withdraw", "basis", "wording", "other")
 _ALREADY = {"cooperating": "to_cooperating", "basic": "to_basic", "withdrawn": "withdraw"}
@@ -91,7 +92,7 @@ REPORT_THROTTLE_COUNT = 10
 
 
 def check_text(text: str | None, limit: int = MAX_TEXT) -> tuple[str, str | None]:
-    clean = (text or "").strip()
+    clean = drop_nul(text).strip()
     if not "".join(ch for ch in clean if unicodedata.category(ch) != "Cf").strip():  # nothing visible
         return clean, "empty"
     if len(clean) > limit:
@@ -131,7 +132,7 @@ async def add_comment(session: AsyncSession, *, consultation_id: int, item_id: i
     if problem:
         raise ValueError(problem)
     comment = Comment(consultation_id=consultation_id, item_id=item_id, person_id=person_id,
-                      township_id=township_id, kind=kind, text=clean, proposed_wording=proposed_wording.strip(),
+                      township_id=township_id, kind=kind, text=clean, proposed_wording=drop_nul(proposed_wording).strip(),
                       missing=missing or {}, created_at=now, updated_at=now)
     session.add(comment)
     await session.flush()
@@ -253,7 +254,7 @@ async def answer_comment(session: AsyncSession, comment_id: int, decision: str, 
     if comment.status == "withdrawn":
         raise ValueError("the comment was withdrawn")
     comment.decision = decision
-    comment.reply = (reply or "").strip()
+    comment.reply = drop_nul(reply).strip()
     comment.replied_by = replied_by
     comment.replied_at = now
     await session.flush()

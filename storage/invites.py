@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Invite, Person, Township
+from surveys.text import drop_nul
 
 CODE_ALPHABET = string.ascii_lowercase + string.digits
 CODE_LENGTH = 12
@@ -55,7 +56,7 @@ def invite_link(bot_username: str, code: str) -> str:
 
 def normalize_invite_code(text: str) -> str:
     """The code out of what a person sent: strips the `inv_` prefix, blanks and case."""
-    text = (text or "").strip().lower()
+    text = drop_nul(text).strip().lower()
     return text[len(PREFIX):] if text.startswith(PREFIX) else text
 
 

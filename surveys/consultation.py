@@ -9,6 +9,8 @@ from datetime import datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
+from surveys.text import drop_nul
+
 # No 0/O/1/I/L: codes are read off posters and typed by hand.
 CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 CODE_LENGTH = 8
@@ -122,7 +124,7 @@ def new_code() -> str:
 
 
 def normalize_code(text: str) -> str:
-    return text.strip().lower()
+    return drop_nul(text).strip().lower()
 
 
 def deep_link(bot_username: str, code: str) -> str:

@@ -47,6 +47,7 @@ from typing import Any
 from surveys.duty_list import normalize
 from surveys.i18n import gettext
 from surveys.questionnaire import ITEM_TYPES, SCALE_POINTS, UNSURE, Question, Questionnaire
+from surveys.text import drop_nul
 
 TELEGRAM_TEXT_LIMIT = 4096
 SUMMARY_TEXT_CHARS = 80
@@ -355,7 +356,7 @@ def _validate_multi(question: Question, raw: Any) -> tuple[Any, FlowError | None
 def _validate_text(question: Question, raw: Any) -> tuple[Any, FlowError | None]:
     if not isinstance(raw, str):
         return None, _error("empty")
-    text = raw.replace("\x00", "").strip()  # PostgreSQL text cannot hold NUL
+    text = drop_nul(raw).strip()
     if not text:
         return None, _error("empty")
     limit = min(question.max_length, TELEGRAM_TEXT_LIMIT)

@@ -55,6 +55,7 @@ from surveys.consultation import (
     parse_local,
 )
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH, load_questionnaire
+from surveys.text import drop_nul
 
 log = logging.getLogger(__name__)
 
@@ -524,7 +525,7 @@ async def new_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
 
 @router.message(NewConsultation.title, F.text & ~F.text.startswith("/"))
 async def new_title(message: Message, ctx: Ctx, state: FSMContext) -> None:
-    title = (message.text or "").strip()
+    title = drop_nul(message.text).strip()
     if not title or len(title) > MAX_TITLE:
         await message.answer(ctx.t("organizer.new-title-bad", max=MAX_TITLE))
         return
@@ -930,7 +931,7 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
 async def comments_reply(message: Message, ctx: Ctx, state: FSMContext, broadcaster: Broadcaster) -> None:
     from storage.comments import MAX_TEXT
 
-    reply = (message.text or "").strip()
+    reply = drop_nul(message.text).strip()
     if len(reply) > MAX_TEXT:
         await message.answer(ctx.t("organizer.reply-too-long", max=MAX_TEXT))
         return

@@ -1037,3 +1037,27 @@ async def test_delete_me_handled_too_late_to_answer_the_press_still_deletes(harn
     assert not h.api.fail_with and "已删除关于您的全部信息" in h.api.last(CADRE).text
     async with h.sessions() as s:
         assert (await s.get(Invite, code)).used_by is None
+
+
+async def test_a_nul_character_in_typed_texts_is_dropped_and_the_rest_stored(harness):
+    """PostgreSQL refuses NUL in text: an invite code, a comment, its wording and an
+    off-list report's fields typed with one (a paste, a client that sends it) are taken
+    without it."""
+    h = harness
+    c, _ = await open_consultation(h)
+    u = h.user(CADRE)
+    await h.feed(u.message(f"/start inv_{await _invite(h)}\x00"))
+    assert (await _person(h, CADRE)).role == "cadre"
+    await _comment(h, u, c, "矛盾纠纷排查化解与人民调解", "其他", "意见\x00文本")
+    await h.feed(u.message("建议\x00表述"))
+    [comment] = await _comments(h)
+    assert (comment.text, comment.proposed_wording) == ("意见文本", "建议表述")
+    await h.feed(u.message("/report"))
+    for text in ("县\x00住建局", "填报\x00报表", "11\x00月"):
+        await h.feed(u.message(text))
+    await _tap(h, u, "工作群")
+    await h.feed(u.message("每月\x00一次"))
+    async with h.sessions() as s:
+        report = await s.scalar(sa.select(OffListReport))
+    assert (report.department, report.task, report.assigned_on, report.details) == \
+        ("县住建局", "填报报表", "11月", "每月一次")

@@ -1112,3 +1112,33 @@ async def test_pressing_the_filter_a_comment_card_shows_already_leaves_no_error(
     assert not answer.text
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "全部")))
     assert "这项应由县消防救援大队牵头" in h.api.last(ORGANIZER).text
+
+
+async def test_a_nul_character_in_a_title_or_a_reply_is_dropped_and_the_rest_stored(harness):
+    """PostgreSQL refuses NUL in text: a title and a reply typed with one are stored without it."""
+    h = harness
+    from storage.lists import save_list
+
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("两镇\x00意见征询"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "青山镇")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "创建并开始")))
+    async with h.sessions() as s:
+        cid, title = (await s.execute(sa.select(Consultation.id, Consultation.title))).one()
+    assert title == "两镇意见征询"
+    comment_id = await _seed_comment(h, cid)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    await h.feed(o.message("已\x00调整"))
+    async with h.sessions() as s:
+        assert (await s.get(Comment, comment_id)).reply == "已调整"

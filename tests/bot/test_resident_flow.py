@@ -1054,3 +1054,18 @@ async def test_start_from_the_menu_after_the_deadline_says_the_questionnaire_clo
     assert await _stored(h) == {"aware": "some"}
     await h.feed(h.user(5002).message("/start"))  # someone who never joined: the greeting
     assert "请通过乡镇发布的链接或二维码参加" in h.api.last(5002).text
+
+
+async def test_a_nul_character_in_a_link_code_or_a_name_is_dropped(harness):
+    """PostgreSQL refuses NUL in text: a /start code and a Telegram name with one (a
+    client that sends it) find the consultation and store the name without it."""
+    from bot.testing import Updates
+    from storage.models import Person
+
+    h = harness
+    _, code = await open_consultation(h)
+    u = Updates(USER, first_name="张\x00三")
+    await h.feed(u.message(f"/start {code}\x00"))
+    assert "青山镇履职事项清单征求意见" in h.api.last(USER).text
+    async with h.sessions() as s:
+        assert (await s.get(Person, USER)).first_name == "张三"
