@@ -126,9 +126,10 @@ async def _set_status(consultation_id: int, target: Status) -> tuple[str | None,
     from bot.db import database
     from storage.consultations import set_status
     from storage.models import Consultation
+    from storage.sql import fits_id
 
     async with database() as sessions, sessions() as session:
-        c = await session.get(Consultation, consultation_id)
+        c = await session.get(Consultation, consultation_id) if fits_id(consultation_id) else None
         if c is None:
             return _t("cli.consultation-not-found", id=consultation_id), None
         try:

@@ -274,14 +274,14 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
     from storage.consultations import link_for_township
     from storage.lists import find_list, get_township, save_list
     from storage.models import Consultation
-    from storage.sql import as_id
+    from storage.sql import as_id, fits_id
     from surveys.consultation import Status
 
     settings = get_settings()
     loc = settings.locale
     async with database(settings) as sessions:
         async with sessions() as session:
-            c = await session.get(Consultation, consultation_id)
+            c = await session.get(Consultation, consultation_id) if fits_id(consultation_id) else None
             if c is None:
                 return 2, gettext("scheduler.publish-no-consultation", loc, id=consultation_id)
             if c.status not in (Status.CLOSED.value, Status.REPORTED.value):

@@ -31,6 +31,7 @@ from storage.models import (
     Response,
     Township,
 )
+from storage.sql import fits_id
 from storage.sqlite_inline import inline_calls
 from surveys.questionnaire import Questionnaire, load_questionnaire
 from surveys.report import (
@@ -168,6 +169,8 @@ async def _load(
     session: AsyncSession, consultation_id: int, pseudonym_key: str, timezone: str, *,
     window: Window | None, texts: bool, results: bool, answers: bool,
 ) -> ConsultationData:
+    if not fits_id(consultation_id):
+        raise LookupError(f"consultation {consultation_id}")
     row = (await session.execute(
         sa.select(_c.id, _c.title, _c.status, _c.opens_at, _c.closes_at, _c.questionnaire, _c.closed_at)
         .where(_c.id == consultation_id)

@@ -52,3 +52,10 @@ def as_id(text: str) -> int | None:
     """`text` as a row id — decimal digits within the id columns' range — else None (what
     the user typed names no row: a larger number would fail in the database, not just miss)."""
     return int(text) if text.isdecimal() and int(text) <= MAX_ID else None
+
+
+def fits_id(number: int) -> bool:
+    """Whether a number given as an id (a command's argument) may name a row: ids are
+    positive and within MAX_ID. A larger one names none, and compared with an id column
+    it fails the statement (PostgreSQL: beyond 32 bits; SQLite: beyond 64)."""
+    return 0 < number <= MAX_ID

@@ -299,3 +299,19 @@ def test_consultation_deadline_moves_it_and_refuses_the_past_the_start_and_a_clo
     closed = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-25"])
     assert closed.exit_code == 1 and "Consultation #1 is closed: its deadline can no longer change" in closed.output
     assert closes_at().startswith("2099-12-22T10:00")
+
+
+def test_ids_beyond_the_id_columns_name_no_consultation_on_every_database(database, monkeypatch):
+    """open, close, export, report and publish with an id no row can have (beyond 32 bits
+    failed the statement on PostgreSQL, beyond 64 on SQLite) say it names no consultation."""
+    monkeypatch.setenv("DATABASE_URL", database.url)
+    monkeypatch.setenv("BOT_TOKEN", "123456:TEST")
+    monkeypatch.setenv("PSEUDONYM_KEY", "k" * 40)
+    get_settings.cache_clear()
+    for big in ("3000000000", str(10**20)):
+        for args in (["consultations", "open", big], ["consultations", "close", big],
+                     ["export", big, "--out", "x.xlsx"], ["report", big, "out"]):
+            result = runner.invoke(app, args)
+            assert result.exit_code == 1 and f"找不到征询 #{big}" in result.output, (args, result.output)
+        result = runner.invoke(app, ["lists", "publish", "--consultation", big, "--township", "青山镇", "1"])
+        assert result.exit_code == 2 and f"#{big}" in result.output, result.output
