@@ -59,9 +59,14 @@ def create(title: str = typer.Option(...), township: list[str] = typer.Option(..
            questionnaire: Path | None = typer.Option(None, help="YAML file (default: the shipped residents' one)."),
            intro: str = typer.Option("", help="A short introduction shown on the welcome message.")) -> None:
     """Create a draft consultation on the newest stored list of each township."""
+    from storage.consultations import MAX_TITLE
     from surveys.questionnaire import load_questionnaire
 
     settings = get_settings()
+    title = title.strip()
+    if not title or len(title) > MAX_TITLE:  # as the bot's /new
+        typer.echo(_t("cli.title-bad", max=MAX_TITLE), err=True)
+        raise typer.Exit(2)
     if questionnaire is None:
         questionnaire = DEFAULT_QUESTIONNAIRE
     text = questionnaire.read_text(encoding="utf-8")

@@ -34,6 +34,8 @@ from surveys.consultation import (
 )
 from surveys.duty_list import ListStatus
 
+MAX_TITLE = 300  # the title column's size (PostgreSQL refuses a longer one; SQLite stores it)
+
 
 @dataclass
 class Link:

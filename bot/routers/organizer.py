@@ -40,6 +40,7 @@ from bot.limits import fit_plain, visible_units
 from bot.retry import waiting_out_floods
 from storage import consultations as repo
 from storage import lists as lists_repo
+from storage.consultations import MAX_TITLE
 from storage.models import Consultation, DutyListRow, OffListReport, Township
 from storage.sql import as_id
 from surveys.consultation import (
@@ -62,7 +63,6 @@ log = logging.getLogger(__name__)
 router = Router(name="organizer")
 router.message.filter(F.chat.type == "private")
 
-MAX_TITLE = 300
 MAX_ANNOUNCEMENT = 3500
 MAX_QUESTIONNAIRE_BYTES = 200_000
 

@@ -315,3 +315,19 @@ def test_ids_beyond_the_id_columns_name_no_consultation_on_every_database(databa
             assert result.exit_code == 1 and f"找不到征询 #{big}" in result.output, (args, result.output)
         result = runner.invoke(app, ["lists", "publish", "--consultation", big, "--township", "青山镇", "1"])
         assert result.exit_code == 2 and f"#{big}" in result.output, result.output
+
+
+def test_a_title_longer_than_its_column_or_empty_is_refused_on_every_database(database, monkeypatch):
+    """A title over 300 characters was stored on SQLite and failed the insert on PostgreSQL."""
+    monkeypatch.setenv("DATABASE_URL", database.url)
+    get_settings.cache_clear()
+    assert runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"]).exit_code == 0
+    for title in ("长" * 301, "  "):
+        result = runner.invoke(app, ["consultations", "create", "--title", title, "--township", "青山镇",
+                                     "--closes", "2099-12-10 18:00"])
+        assert result.exit_code == 2 and "标题不能为空，也不能超过 300 个字" in result.output, result.output
+    assert json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output) == []
+    result = runner.invoke(app, ["consultations", "create", "--title", " " + "长" * 300 + " ", "--township", "青山镇",
+                                 "--closes", "2099-12-10 18:00"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)[0]["title"] == "长" * 300
