@@ -190,10 +190,11 @@ async def _set_deadline(consultation_id: int, closes_at: datetime) -> tuple[str 
     from bot.db import database
     from storage.consultations import DeadlineMoved, set_deadline
     from storage.models import Consultation
+    from storage.sql import fits_id
 
     settings = get_settings()
     async with database() as sessions, sessions() as session:
-        c = await session.get(Consultation, consultation_id)
+        c = await session.get(Consultation, consultation_id) if fits_id(consultation_id) else None
         if c is None:
             return _t("cli.consultation-not-found", id=consultation_id), None
         try:

@@ -310,7 +310,8 @@ def test_ids_beyond_the_id_columns_name_no_consultation_on_every_database(databa
     get_settings.cache_clear()
     for big in ("3000000000", str(10**20)):
         for args in (["consultations", "open", big], ["consultations", "close", big],
-                     ["export", big, "--out", "x.xlsx"], ["report", big, "out"]):
+                     ["export", big, "--out", "x.xlsx"], ["report", big, "out"],
+                     ["consultations", "deadline", big, "--closes", "2099-12-25"]):
             result = runner.invoke(app, args)
             assert result.exit_code == 1 and f"找不到征询 #{big}" in result.output, (args, result.output)
         result = runner.invoke(app, ["lists", "publish", "--consultation", big, "--township", "青山镇", "1"])
