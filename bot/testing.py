@@ -18,6 +18,7 @@ from aiogram.types import (
     CallbackQuery,
     Chat,
     Document,
+    InaccessibleMessage,
     Message,
     MessageEntity,
     PhotoSize,
@@ -205,8 +206,11 @@ class Updates:
                       text=text, entities=entities, **extra)
         return Update(update_id=update_id or self.next_id(), message=msg)
 
-    def press(self, message_id: int, data: str, update_id: int | None = None) -> Update:
-        msg = Message(message_id=message_id, date=datetime.now(UTC), chat=self.chat,
-                      from_user=User(id=1, is_bot=True, first_name="Qingdan"), text="…")
+    def press(self, message_id: int, data: str, update_id: int | None = None, old: bool = False) -> Update:
+        """A button tap; `old`: on a message too old for the bot to edit, as Telegram sends a
+        tap on a message of days ago (an InaccessibleMessage: chat and id only, date 0)."""
+        msg: Message | InaccessibleMessage = InaccessibleMessage(chat=self.chat, message_id=message_id, date=0) \
+            if old else Message(message_id=message_id, date=datetime.now(UTC), chat=self.chat,
+                                from_user=User(id=1, is_bot=True, first_name="Qingdan"), text="…")
         cq = CallbackQuery(id=str(next(self._counter)), from_user=self.user, chat_instance="ci", message=msg, data=data)
         return Update(update_id=update_id or self.next_id(), callback_query=cq)

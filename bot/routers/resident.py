@@ -31,7 +31,13 @@ from aiogram.filters import CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.methods import AnswerCallbackQuery
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    CallbackQuery,
+    InaccessibleMessage,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
 
 from bot.context import Ctx, Num
 from bot.limits import fit_plain
@@ -327,9 +333,12 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
     if query is not None and isinstance(query.message, Message):
         await _commit(ctx, flow)
         return await edited(query, text, kb)
-    assert message is not None
+    # a press on a message Telegram no longer lets the bot edit (days old: an
+    # InaccessibleMessage) gets the screen as a new message, which becomes the live one
+    target = query.message if query is not None else message
+    assert target is not None
     after = await _commit(ctx, flow)
-    sent = await message.answer(text, reply_markup=kb)
+    sent = await target.answer(text, reply_markup=kb)
     # The new message becomes the live one: a second, small commit (the answers were
     # durable before anything was sent). A press on it that arrives meanwhile is
     # accepted all the same: it is newer than the stored live message.
@@ -343,6 +352,7 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
         ctx.path.responses.put(replace(after, message_id=sent.message_id, version=after.version + 1))
     else:
         ctx.path.responses.forget(after.id)
+    return query.answer() if query is not None else None
 
 
 async def edited(query: CallbackQuery, text: str, kb: InlineKeyboardMarkup | None) -> AnswerCallbackQuery:
@@ -350,7 +360,11 @@ async def edited(query: CallbackQuery, text: str, kb: InlineKeyboardMarkup | Non
     return: under a webhook it goes back in the HTTP reply to Telegram's delivery (no
     request of its own — a press costs one Bot API request, not two), under long
     polling aiogram calls it as soon as the handler returns. Either way it follows the
-    edit, which follows the commit. If the edit fails, the press is answered at once."""
+    edit, which follows the commit. If the edit fails, the press is answered at once. A
+    message too old to edit (InaccessibleMessage) gets the text as a new message instead."""
+    if isinstance(query.message, InaccessibleMessage):
+        await query.message.answer(text, reply_markup=kb)
+        return query.answer()
     assert isinstance(query.message, Message)
     try:
         await query.message.edit_text(text, reply_markup=kb)
@@ -459,7 +473,7 @@ async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: F
                 raw_state: str | None = None) -> AnswerCallbackQuery | None:
     consultation = await _consultation(ctx, callback_data.c)
     link = consultation.link(callback_data.t) if consultation else None
-    if consultation is None or link is None:
+    if consultation is None or link is None or query.message is None:  # (None: no chat to show it in)
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
     w = _window(ctx, consultation)
@@ -530,8 +544,9 @@ async def _flow_for_press(query: CallbackQuery, response_id: int, ctx: Ctx) -> F
     if w != Window.OPEN:
         await _refuse(ctx, query, _window_text(ctx, consultation, w))
         return None
-    if not isinstance(query.message, Message) or (response.message_id is not None
-                                                   and query.message.message_id < response.message_id):
+    # (a live message too old for the bot to edit still takes its presses: the next screen is sent anew)
+    if query.message is None or (response.message_id is not None
+                                 and query.message.message_id < response.message_id):
         await _refuse(ctx, query, ctx.t("error.old-message"), cached, response)
         return None
     flow = await _load(ctx, response, consultation)
@@ -660,8 +675,9 @@ async def _again(ctx: Ctx, query: CallbackQuery, flow: Flow) -> AnswerCallbackQu
     current screen is put on the message again (unchanged: nothing to do), quietly."""
     if flow.cached:
         raise Stale(flow.response.id)
+    if not isinstance(query.message, Message):  # too old to edit: the current screen comes anew
+        return await show(ctx, flow, query=query)  # type: ignore[return-value]
     await ctx.commit()
-    assert isinstance(query.message, Message)
     text, kb = render_screen(ctx, flow)
     return await edited(query, text, kb)  # (Telegram's "not modified": bot.retry.AlreadyShown)
 

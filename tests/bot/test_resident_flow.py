@@ -1069,3 +1069,46 @@ async def test_a_nul_character_in_a_link_code_or_a_name_is_dropped(harness):
     assert "青山镇履职事项清单征求意见" in h.api.last(USER).text
     async with h.sessions() as s:
         assert (await s.get(Person, USER)).first_name == "张三"
+
+
+async def test_start_tapped_on_a_welcome_too_old_to_edit_sends_the_first_question_anew(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u = h.user(USER)
+    await h.feed(u.message(f"/start {code}"))
+    welcome = h.api.last(USER)
+    h.api.clear()
+    await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1], old=True))
+    q = h.api.last(USER)
+    assert q.method == "sendMessage" and "第 1/8 题" in q.text
+    assert h.api.answers() and not h.api.answers()[-1].text  # the press answered, quietly
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))  # the new message is the live one
+    assert "第 2/8 题" in h.api.last(USER).text
+    assert await _stored(h) == {"aware": "well"}
+
+
+async def test_change_tapped_on_a_summary_too_old_to_edit_offers_the_questions_anew(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, summary = await _finished(h, code)
+    h.api.clear()
+    await h.feed(u.press(summary.message_id, _data(summary.reply_markup, "修改"), old=True))
+    menu = h.api.last(USER)
+    assert menu.method == "sendMessage" and "要修改哪一题" in menu.text
+    assert "之前的消息" not in (h.api.answers()[-1].text or "")
+    await h.feed(u.press(menu.message_id, _data(menu.reply_markup, "1.")))
+    await h.feed(u.press(menu.message_id, _data(h.api.last(USER).reply_markup, "不知道")))
+    assert (await _stored(h))["aware"] == "no"
+
+
+async def test_an_answer_tapped_on_a_question_too_old_to_edit_is_stored_and_the_next_comes_anew(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚"), old=True))
+    nxt = h.api.last(USER)
+    assert nxt.method == "sendMessage" and "第 2/8 题" in nxt.text
+    assert await _stored(h) == {"aware": "well"}
+    await h.feed(u.press(q.message_id, _data(nxt.reply_markup, "4"), old=True))  # the older one: refused
+    assert "之前的消息" in h.api.answers()[-1].text
+    assert await _stored(h) == {"aware": "well"}
