@@ -7,6 +7,8 @@ from typing import Any
 
 from aiogram import F, Router
 from aiogram.dispatcher.event.handler import FilterObject
+from aiogram.exceptions import TelegramBadRequest
+from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 # What most of a consultation's traffic is made of — a share link's /start and the start
 # button under its welcome — is seen first: aiogram tries every handler's filters in
@@ -14,6 +16,21 @@ from aiogram.dispatcher.event.handler import FilterObject
 # Only these handlers are here, each matching what no other handler would take.
 starts = Router(name="starts")
 starts.message.filter(F.chat.type == "private")
+
+
+async def edit_or_send(query: CallbackQuery, text: str, reply_markup: InlineKeyboardMarkup | None = None) -> None:
+    """Put a screen on the message whose button was pressed: edited in place, or sent anew
+    when Telegram no longer lets the bot edit it (a tap on a message of days ago comes with
+    an InaccessibleMessage: its chat and id only). The same screen again is no error."""
+    if isinstance(query.message, Message):
+        try:
+            await query.message.edit_text(text, reply_markup=reply_markup)
+        except TelegramBadRequest as e:
+            if "not modified" not in str(e):
+                raise
+        return
+    if query.message is not None:
+        await query.message.answer(text, reply_markup=reply_markup)
 
 
 def all_routers() -> list[Router]:

@@ -34,7 +34,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 from bot.app import set_person_commands
 from bot.context import Ctx, Num
 from bot.limits import fit_plain
-from bot.routers import starts
+from bot.routers import edit_or_send, starts
 from storage import comments as cm
 from storage import consultations as repo
 from storage import invites
@@ -237,15 +237,6 @@ def _pages(count: int, size: int) -> int:
     return max(1, -(-count // size))
 
 
-async def _edit(query: CallbackQuery, text: str, kb: InlineKeyboardMarkup | None) -> None:
-    """Edit the pressed message in place (or send anew when it cannot be edited)."""
-    if isinstance(query.message, Message):
-        await query.message.edit_text(text, reply_markup=kb)  # (unchanged: bot.retry.AlreadyShown)
-        return
-    if query.message is not None:
-        await query.bot.send_message(query.message.chat.id, text, reply_markup=kb)  # type: ignore[union-attr]
-
-
 def _category_label(ctx: Ctx, category: str) -> str:
     return category or ctx.t("cadre.no-category")
 
@@ -430,7 +421,7 @@ async def browse(query: CallbackQuery, callback_data: ListCB, ctx: Ctx) -> None:
             await _deny_press(query, ctx, "error.stale-button")
             return
     await query.answer()
-    await _edit(query, text, kb)
+    await edit_or_send(query, text, kb)
 
 
 @router.callback_query(ItemCB.filter())
@@ -447,7 +438,7 @@ async def item_card(query: CallbackQuery, callback_data: ItemCB, ctx: Ctx, state
     find = (await state.get_data()).get("cfind") or {}
     text, kb = await _card_screen(ctx, *found, from_find=bool(callback_data.f), find_page=int(find.get("n", 0)))
     await query.answer()
-    await _edit(query, text, kb)
+    await edit_or_send(query, text, kb)
 
 
 # --- /find -------------------------------------------------------------------------------------------
@@ -515,7 +506,7 @@ async def find_page(query: CallbackQuery, callback_data: FindCB, ctx: Ctx, state
     await state.update_data(cfind=find)
     text, kb = _find_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id), find["q"], callback_data.n)
     await query.answer()
-    await _edit(query, text, kb)
+    await edit_or_send(query, text, kb)
 
 
 # --- comments on an item ----------------------------------------------------------------------------
@@ -557,7 +548,7 @@ async def comment_start(query: CallbackQuery, callback_data: CommentCB, ctx: Ctx
         rows = [[_btn(ctx.t(f"comment.kind.{kind}"), CommentCB(c=c, i=i, k=kind))] for kind in cm.kinds_for(row.part)]
         rows.append([_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=c, i=i))])
         await query.answer()
-        await _edit(query, ctx.t("cadre.choose-kind", name=html.escape(row.name)), _kb(rows))
+        await edit_or_send(query, ctx.t("cadre.choose-kind", name=html.escape(row.name)), _kb(rows))
         return
     if k not in cm.kinds_for(row.part):
         await _deny_press(query, ctx, "error.stale-button")
@@ -568,7 +559,7 @@ async def comment_start(query: CallbackQuery, callback_data: CommentCB, ctx: Ctx
     await state.set_state(CommentForm.text)
     await state.update_data(cmt={"c": c, "i": i, "k": k})
     await query.answer()
-    await _edit(query, ctx.t("cadre.ask-text", name=html.escape(row.name), kind=ctx.t(f"comment.kind.{k}"),
+    await edit_or_send(query, ctx.t("cadre.ask-text", name=html.escape(row.name), kind=ctx.t(f"comment.kind.{k}"),
                              max=cm.MAX_TEXT), _kb([[_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=c, i=i))]]))
 
 
@@ -704,7 +695,7 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
             await state.set_state(None)
         text, kb = await _mine_screen(ctx, callback_data.n, callback_data.i)
         await query.answer()
-        await _edit(query, text, kb)
+        await edit_or_send(query, text, kb)
         return
     if a not in ("e", "w", "y", "s"):
         await _deny_press(query, ctx, "error.stale-button")
@@ -718,7 +709,7 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         if await state.get_state() == CommentForm.wording.state and asked == comment.id:  # (not a later one's)
             await state.set_state(None)
         await query.answer()
-        await _edit(query, ctx.t("cadre.saved-no-wording"), _after_comment_kb(ctx, comment))
+        await edit_or_send(query, ctx.t("cadre.saved-no-wording"), _after_comment_kb(ctx, comment))
         return
     consultation = await ctx.session.get(Consultation, comment.consultation_id)
     refusal = cm.edit_refusal(comment, ctx.person.id, consultation, ctx.now())
@@ -729,13 +720,13 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         await state.set_state(CommentForm.edit)
         await state.update_data(ce=comment.id)
         await query.answer()
-        await _edit(query, ctx.t("cadre.ask-edit", id=comment.id, text=html.escape(comment.text), max=cm.MAX_TEXT),
+        await edit_or_send(query, ctx.t("cadre.ask-edit", id=comment.id, text=html.escape(comment.text), max=cm.MAX_TEXT),
                     _kb([[_btn(ctx.t("cadre.btn-back-mine"), MineCB(a="l"))]]))
     elif a == "w":
         kb = _kb([[_btn(ctx.t("cadre.btn-withdraw-yes"), MineCB(a="y", m=comment.id or 0)),
                    _btn(ctx.t("cadre.btn-withdraw-no"), MineCB(a="l"))]])
         await query.answer()
-        await _edit(query, ctx.t("cadre.withdraw-confirm", id=comment.id, text=html.escape(_short(comment.text, 300))),
+        await edit_or_send(query, ctx.t("cadre.withdraw-confirm", id=comment.id, text=html.escape(_short(comment.text, 300))),
                     kb)
     else:
         _, reason = await cm.withdraw_comment(ctx.session, comment.id or 0, ctx.person.id, ctx.now())
@@ -745,7 +736,7 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         await ctx.commit()
         await query.answer(ctx.t("cadre.withdrawn"))
         text, kb2 = await _mine_screen(ctx, 0)
-        await _edit(query, ctx.t("cadre.withdrawn") + "\n\n" + text, kb2)
+        await edit_or_send(query, ctx.t("cadre.withdrawn") + "\n\n" + text, kb2)
 
 
 @router.message(CommentForm.edit, F.text & ~F.text.startswith("/"))
@@ -842,7 +833,7 @@ async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx
         await state.set_state(MissingForm.name)
         await state.update_data(mis={"c": c})
         await query.answer()
-        await _edit(query, ctx.t("cadre.missing-ask-name", max=cm.MAX_SHORT), None)
+        await edit_or_send(query, ctx.t("cadre.missing-ask-name", max=cm.MAX_SHORT), None)
         return
     draft = (await state.get_data()).get("mis") or {}
     current = await state.get_state()
@@ -872,7 +863,7 @@ async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx
         await _deny_press(query, ctx, "error.old-message")
         return
     await query.answer()
-    await _edit(query, text, kb)
+    await edit_or_send(query, text, kb)
 
 
 @router.message(StateFilter(MissingForm.name, MissingForm.category, MissingForm.basis, MissingForm.why),
@@ -1036,7 +1027,7 @@ async def report_press(query: CallbackQuery, callback_data: ReportCB, ctx: Ctx, 
         await state.update_data(rep=draft)
         await state.set_state(ReportForm.details)
         await query.answer()
-        await _edit(query, ctx.t("cadre.report-ask-details", method=ctx.t(f"offlist.method.{callback_data.v}"),
+        await edit_or_send(query, ctx.t("cadre.report-ask-details", method=ctx.t(f"offlist.method.{callback_data.v}"),
                                  max=cm.MAX_TEXT),
                     _kb([[_btn(ctx.t("cadre.btn-skip"), ReportCB(a="s"))]]))
         return
@@ -1092,7 +1083,7 @@ async def _myreports_press(query: CallbackQuery, callback_data: ReportCB, ctx: C
     """撤回 on /myreports: ask, then delete the report (its author's own, see cm.report_refusal)."""
     if callback_data.a == "l":
         await query.answer()
-        await _edit(query, *await _myreports_screen(ctx))
+        await edit_or_send(query, *await _myreports_screen(ctx))
         return
     report_id = callback_data.v
     if callback_data.a == "w":
@@ -1105,10 +1096,10 @@ async def _myreports_press(query: CallbackQuery, callback_data: ReportCB, ctx: C
             return
         assert report is not None
         await query.answer()
-        await _edit(query, ctx.t("cadre.report-withdraw-confirm", id=report.id,
-                                 task=html.escape(_short(report.task, 300))),
-                    _kb([[_btn(ctx.t("cadre.btn-withdraw-yes"), ReportCB(a="y", v=str(report.id))),
-                          _btn(ctx.t("cadre.btn-withdraw-no"), ReportCB(a="l"))]]))
+        await edit_or_send(query, ctx.t("cadre.report-withdraw-confirm", id=report.id,
+                                        task=html.escape(_short(report.task, 300))),
+                           _kb([[_btn(ctx.t("cadre.btn-withdraw-yes"), ReportCB(a="y", v=str(report.id))),
+                                 _btn(ctx.t("cadre.btn-withdraw-no"), ReportCB(a="l"))]]))
         return
     refusal = await cm.withdraw_report(ctx.session, report_id, ctx.person.id)
     if refusal != "ok":
@@ -1117,7 +1108,7 @@ async def _myreports_press(query: CallbackQuery, callback_data: ReportCB, ctx: C
     await ctx.commit()
     await query.answer(ctx.t("cadre.report-withdrawn", id=report_id))
     text, kb = await _myreports_screen(ctx)
-    await _edit(query, ctx.t("cadre.report-withdrawn", id=report_id) + "\n\n" + text, kb)
+    await edit_or_send(query, ctx.t("cadre.report-withdrawn", id=report_id) + "\n\n" + text, kb)
 
 
 def _report_refusal_key(refusal: str) -> str:

@@ -12,6 +12,7 @@ from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMar
 
 from bot.app import set_person_commands
 from bot.context import Ctx
+from bot.routers import edit_or_send
 from storage import people
 from surveys.i18n import LOCALES
 
@@ -57,8 +58,7 @@ async def language_set(query: CallbackQuery, callback_data: LangCB, ctx: Ctx) ->
     await ctx.commit()
     ctx.locale = callback_data.code
     await query.answer()
-    if query.message:
-        await query.message.edit_text(ctx.t("language.set"))
+    await edit_or_send(query, ctx.t("language.set"))
 
 
 @router.message(Command("mydata"))
@@ -82,15 +82,13 @@ async def delete_me_cmd(message: Message, ctx: Ctx) -> None:
 async def delete_me_confirm(query: CallbackQuery, callback_data: DeleteCB, ctx: Ctx, state: FSMContext) -> None:
     await query.answer()
     if not callback_data.confirm:
-        if query.message:
-            await query.message.edit_text(ctx.t("delete.kept"))
+        await edit_or_send(query, ctx.t("delete.kept"))
         return
     had_menu = ctx.person.role in ("cadre", "organizer") and ctx.person.id not in ctx.settings.organizer_ids
     await people.delete_person(ctx.session, ctx.person.id)
     await ctx.commit()
     await state.clear()
-    if query.message:
-        await query.message.edit_text(ctx.t("delete.done"))
+    await edit_or_send(query, ctx.t("delete.done"))
     if had_menu and query.bot is not None:  # back to everybody's menu (an invite gave them their own)
         await set_person_commands(query.bot, ctx.person.id, "resident", ctx.settings.locale)
 

@@ -28,6 +28,7 @@ from aiogram.fsm.state import State, StatesGroup
 from aiogram.types import (
     BufferedInputFile,
     CallbackQuery,
+    InaccessibleMessage,
     InlineKeyboardButton,
     InlineKeyboardMarkup,
     Message,
@@ -38,6 +39,7 @@ from bot.broadcaster import Broadcaster, Outgoing
 from bot.context import Ctx, Num
 from bot.limits import fit_plain, visible_units
 from bot.retry import waiting_out_floods
+from bot.routers import edit_or_send
 from storage import consultations as repo
 from storage import lists as lists_repo
 from storage.consultations import MAX_TITLE
@@ -197,14 +199,14 @@ async def _choose(message: Message, command: CommandObject | None, ctx: Ctx, act
 @router.callback_query(PickCB.filter())
 async def picked(query: CallbackQuery, callback_data: PickCB, ctx: Ctx, state: FSMContext) -> None:
     c = await ctx.session.get(Consultation, callback_data.c)
-    if callback_data.act not in ACTIONS or c is None or not isinstance(query.message, Message):
+    if callback_data.act not in ACTIONS or c is None or query.message is None:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
     await query.answer()
     await _run(query.message, ctx, callback_data.act, c, state)  # (its status may have changed since the list)
 
 
-async def _run(message: Message, ctx: Ctx, act: str, c: Consultation, state: FSMContext) -> None:
+async def _run(message: Message | InaccessibleMessage, ctx: Ctx, act: str, c: Consultation, state: FSMContext) -> None:
     """`act` on a consultation named by id or picked from a list: refused with the reason when its
     status does not allow it (/open, /close and /deadline say themselves why a status does not
     allow them)."""
@@ -577,7 +579,7 @@ async def new_township(query: CallbackQuery, callback_data: NewTownCB, ctx: Ctx,
         await query.answer()
         await state.set_state(NewConsultation.questionnaire)
         kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-default-q"), NewCB(act="default", m=callback_data.m))]])
-        await query.message.edit_text(ctx.t("organizer.new-questionnaire"), reply_markup=kb)  # type: ignore[union-attr]
+        await edit_or_send(query, ctx.t("organizer.new-questionnaire"), reply_markup=kb)
         return
     if callback_data.t not in {t.id for t, _ in await _townships_with_lists(ctx)}:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
@@ -589,7 +591,7 @@ async def new_township(query: CallbackQuery, callback_data: NewTownCB, ctx: Ctx,
     await state.update_data(townships=chosen)
     await query.answer()
     text, kb = await _townships_screen(ctx, chosen, callback_data.m)
-    await query.message.edit_text(text, reply_markup=kb)  # type: ignore[union-attr]
+    await edit_or_send(query, text, reply_markup=kb)
 
 
 @router.callback_query(NewConsultation.questionnaire, NewCB.filter(F.act == "default"))
@@ -599,7 +601,7 @@ async def new_default_questionnaire(query: CallbackQuery, callback_data: NewCB, 
     await state.update_data(questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"))
     await state.set_state(NewConsultation.deadline)
     await query.answer()
-    await query.message.edit_text(ctx.t("organizer.new-deadline", example=example_deadline(ctx.now(), ctx.settings.timezone)))  # type: ignore[union-attr]
+    await edit_or_send(query, ctx.t("organizer.new-deadline", example=example_deadline(ctx.now(), ctx.settings.timezone)))
 
 
 @router.message(NewConsultation.questionnaire, F.document)
@@ -666,7 +668,7 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
     await state.clear()
     if callback_data.act == "cancel":
         await query.answer()
-        await query.message.edit_text(ctx.t("organizer.new-cancelled"))  # type: ignore[union-attr]
+        await edit_or_send(query, ctx.t("organizer.new-cancelled"))
         return
     list_ids = [row.id for t, row in await _townships_with_lists(ctx) if t.id in data.get("townships", [])]
     if not list_ids or "questionnaire" not in data or "closes" not in data:
@@ -677,8 +679,8 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
         await state.set_state(NewConsultation.deadline)
         await state.set_data(data)
         await query.answer()
-        await query.message.edit_text(  # type: ignore[union-attr]
-            ctx.t("organizer.date-past") + "\n\n" + ctx.t("organizer.new-deadline", example=example_deadline(ctx.now(), ctx.settings.timezone)))
+        await edit_or_send(
+            query, ctx.t("organizer.date-past") + "\n\n" + ctx.t("organizer.new-deadline", example=example_deadline(ctx.now(), ctx.settings.timezone)))
         return
     c = await repo.create_consultation(ctx.session, title=data["title"], questionnaire=data["questionnaire"],
                                        closes_at=closes, list_ids=list_ids,
@@ -688,9 +690,9 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
     await ctx.commit()
     await query.answer()
     key = "organizer.created-open" if callback_data.act == "open" else "organizer.created-draft"
-    await query.message.edit_text(ctx.t(key, id=c.id, title=html.escape(c.title)))  # type: ignore[union-attr]
-    if callback_data.act == "open" and isinstance(query.message, Message):
-        await do_links(query.message, ctx, c, state)
+    await edit_or_send(query, ctx.t(key, id=c.id, title=html.escape(c.title)))
+    if callback_data.act == "open" and query.message is not None:
+        await do_links(query.message, ctx, c, state)  # (an InaccessibleMessage too: it answers in the chat)
 
 
 # --- /announce ---------------------------------------------------------------------------------------
@@ -730,11 +732,11 @@ async def announce_confirm(query: CallbackQuery, callback_data: AnnounceCB, ctx:
     await state.clear()
     await query.answer()
     if not callback_data.send or data.get("c") != callback_data.c or "text" not in data:
-        await query.message.edit_text(ctx.t("organizer.announce-cancelled"))  # type: ignore[union-attr]
+        await edit_or_send(query, ctx.t("organizer.announce-cancelled"))
         return
     recipients = await repo.participants(ctx.session, callback_data.c)
     await ctx.commit()
-    await query.message.edit_text(ctx.t("organizer.announce-sending", n=len(recipients)))  # type: ignore[union-attr]
+    await edit_or_send(query, ctx.t("organizer.announce-sending", n=len(recipients)))
     outgoing = Outgoing(text=data["text"])
     chat_id = query.from_user.id
     bot = query.bot
@@ -883,7 +885,7 @@ async def comments_nav(query: CallbackQuery, callback_data: CommentsCB, ctx: Ctx
     await _drop_pending_answer(state)
     await query.answer()
     text, kb = await _comment_card(ctx, callback_data.c, callback_data.f, callback_data.i)
-    await query.message.edit_text(text, reply_markup=kb)  # type: ignore[union-attr]
+    await edit_or_send(query, text, reply_markup=kb)
 
 
 # Before comments_decide, which takes every other DecideCB press.
@@ -913,7 +915,7 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
         await ctx.commit()
         await query.answer(ctx.t(f"organizer.{d}-done"))
         text, kb = await _comment_card(ctx, comment.consultation_id, callback_data.f, callback_data.i)
-        await query.message.edit_text(text, reply_markup=kb)  # type: ignore[union-attr]
+        await edit_or_send(query, text, reply_markup=kb)
         return
     if d not in comments_repo.DECISIONS:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
@@ -1006,18 +1008,18 @@ async def invite_step(query: CallbackQuery, callback_data: InviteCB, ctx: Ctx) -
     await query.answer()
     if n == 0:
         rows = [[_btn(str(k), InviteCB(t=t, r=r, n=k)) for k in (1, 5, 10, 20)]]
-        await query.message.edit_text(ctx.t("organizer.invite-count", township=html.escape(township.name) if township  # type: ignore[union-attr]
-                                            else ctx.t("role.organizer")),
-                                      reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+        await edit_or_send(query, ctx.t("organizer.invite-count", township=html.escape(township.name) if township
+                                        else ctx.t("role.organizer")),
+                           reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
         return
     created = await invites.create_invites(ctx.session, township.id if township else None, r, n,
                                            ctx.now() + timedelta(days=INVITE_DAYS), ctx.person.id)
     await ctx.commit()
     links = "\n".join(invites.invite_link(ctx.bot_username, inv.code) for inv in created)
-    await query.message.edit_text(ctx.t("organizer.invite-done", n=len(created), role=ctx.t(f"role.{r}"),  # type: ignore[union-attr]
-                                        township=html.escape(township.name) if township
-                                        else ctx.t("invites.whole-county"),
-                                        days=INVITE_DAYS, links=links))
+    await edit_or_send(query, ctx.t("organizer.invite-done", n=len(created), role=ctx.t(f"role.{r}"),
+                                    township=html.escape(township.name) if township
+                                    else ctx.t("invites.whole-county"),
+                                    days=INVITE_DAYS, links=links))
 
 
 # --- /digest, /export and the follow-up hooks (bot.scheduler) ----------------------------------------

@@ -1142,3 +1142,36 @@ async def test_a_nul_character_in_a_title_or_a_reply_is_dropped_and_the_rest_sto
     await h.feed(o.message("已\x00调整"))
     async with h.sessions() as s:
         assert (await s.get(Comment, comment_id)).reply == "已调整"
+
+
+async def test_a_comment_card_and_an_invite_tapped_on_messages_too_old_to_edit_come_as_new_messages(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "全部"), old=True))
+    again = h.api.last(ORGANIZER)
+    assert again.method == "sendMessage" and "这项应由县消防救援大队牵头" in again.text
+    await h.feed(o.message("/invite"))
+    ask = h.api.last(ORGANIZER)
+    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "青山镇"), old=True))
+    count = h.api.last(ORGANIZER)
+    assert count.method == "sendMessage" and "要生成几个邀请链接" in count.text
+
+
+async def test_a_filter_tapped_on_the_card_it_already_shows_is_no_error(harness):
+    from aiogram.exceptions import TelegramBadRequest
+    from aiogram.methods import EditMessageText
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    h.api.fail_with["editMessageText"] = TelegramBadRequest(  # what Telegram says to the same text and buttons
+        EditMessageText(text="x"), "Bad Request: message is not modified")
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "未答复")))
+    assert h.api.answers()[-1].text is None  # answered, and nothing raised

@@ -1112,3 +1112,13 @@ async def test_an_answer_tapped_on_a_question_too_old_to_edit_is_stored_and_the_
     await h.feed(u.press(q.message_id, _data(nxt.reply_markup, "4"), old=True))  # the older one: refused
     assert "之前的消息" in h.api.answers()[-1].text
     assert await _stored(h) == {"aware": "well"}
+
+
+async def test_a_language_chosen_on_a_message_too_old_to_edit_is_confirmed_in_a_new_message(harness):
+    h = harness
+    u = h.user(USER)
+    await h.feed(u.message("/language"))
+    menu = h.api.last(USER)
+    await h.feed(u.press(menu.message_id, _data(menu.reply_markup, "English"), old=True))
+    said = h.api.last(USER)
+    assert said.method == "sendMessage" and "English" in said.text
