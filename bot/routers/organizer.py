@@ -21,7 +21,7 @@ from typing import Any
 import segno
 import sqlalchemy as sa
 from aiogram import BaseMiddleware, Bot, F, Router
-from aiogram.filters import Command, CommandObject
+from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
@@ -1062,3 +1062,26 @@ _follow_up_hooks()
 for _name in ACTIONS:
     if _name != "deadline":
         router.message.register(_make_command(_name), Command(_name))
+
+
+# --- anything else in the middle of a form ---------------------------------------------------------------
+# (last: after every form's own handler and every command, which it leaves alone)
+
+_BUTTON_STEPS = StateFilter(NewConsultation.townships, NewConsultation.confirm, Announce.confirm,
+                            ChangeDeadline.confirm)
+
+
+@router.message(StateFilter(NewConsultation.questionnaire), ~F.text.startswith("/"))
+async def new_questionnaire_other(message: Message, ctx: Ctx) -> None:
+    """A sticker, a photo…: the step takes the default questionnaire's button or a YAML file."""
+    await message.answer(ctx.t("organizer.new-questionnaire"))
+
+
+@router.message(_BUTTON_STEPS, ~F.text.startswith("/"))
+async def form_buttons_please(message: Message, ctx: Ctx) -> None:
+    await message.answer(ctx.t("organizer.use-buttons"))
+
+
+@router.message(StateFilter(NewConsultation, Announce, ReplyComment, ChangeDeadline), ~F.text)
+async def form_text_please(message: Message, ctx: Ctx) -> None:
+    await message.answer(ctx.t("organizer.text-please"))

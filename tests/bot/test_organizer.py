@@ -1175,3 +1175,46 @@ async def test_a_filter_tapped_on_the_card_it_already_shows_is_no_error(harness)
         EditMessageText(text="x"), "Bad Request: message is not modified")
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "未答复")))
     assert h.api.answers()[-1].text is None  # answered, and nothing raised
+
+
+async def test_a_sticker_or_a_photo_in_the_middle_of_new_or_announce_asks_for_what_the_step_needs_and_keeps_the_step(harness):
+    from aiogram.types import PhotoSize, Sticker
+
+    sticker = Sticker(file_id="s", file_unique_id="s", type="regular", width=1, height=1, is_animated=False,
+                      is_video=False)
+    photo = [PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)]
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    await h.feed(o.message(sticker=sticker))
+    assert "默认问卷" in h.api.last(ORGANIZER).text  # the step's own question again
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER, "editMessageText").reply_markup, "默认")))
+    await h.feed(o.message(photo=photo, caption="2026-12-20"))
+    assert "需要发送文字" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("2026-12-20 18:00"))  # still at the deadline step
+    confirm = h.api.last(ORGANIZER)
+    assert "标题" in confirm.text and _press_label(confirm.reply_markup, "创建")
+    await h.feed(o.message("好的"))
+    assert "请点上面消息里的按钮" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/cancel"))
+
+    await h.feed(o.message("/new"))
+    await h.feed(o.message(sticker=sticker))
+    assert "需要发送文字" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("第二个标题"))
+    assert "请选择参加征询的乡镇" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("青山镇"))
+    assert "请点上面消息里的按钮" in h.api.last(ORGANIZER).text
+    assert await _statuses(h) == []
+
+
+async def test_a_photo_sent_as_an_announcement_is_refused_and_nothing_is_sent(harness):
+    from aiogram.types import PhotoSize
+
+    h = harness
+    await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/announce"))
+    await h.feed(o.message(photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)], caption="通知"))
+    assert "需要发送文字" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("明天停水"))  # the step is kept: this is the announcement
+    assert "预览" in h.api.last(ORGANIZER).text and "明天停水" in h.api.last(ORGANIZER).text
