@@ -214,8 +214,11 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
         await with_retry(lambda: set_commands(runtime.bot, settings.organizer_ids, settings.locale),
                          "setMyCommands")
         url = settings.webhook_url or f"http://{host}:{port}{path}"
+        # the update types the routers handle (as polling asks for them): my_chat_member among them
         await with_retry(lambda: runtime.bot.set_webhook(url, secret_token=secret, drop_pending_updates=False,
-                                                         max_connections=MAX_CONCURRENT_UPDATES), "setWebhook")
+                                                         max_connections=MAX_CONCURRENT_UPDATES,
+                                                         allowed_updates=runtime.dp.resolve_used_update_types()),
+                         "setWebhook")
         log.info("webhook set to %s", url)
     try:
         await (stop or asyncio.Event()).wait()

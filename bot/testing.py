@@ -17,6 +17,9 @@ from aiogram.methods import AnswerCallbackQuery, GetMe, TelegramMethod
 from aiogram.types import (
     CallbackQuery,
     Chat,
+    ChatMemberBanned,
+    ChatMemberMember,
+    ChatMemberUpdated,
     Document,
     InaccessibleMessage,
     Message,
@@ -214,3 +217,12 @@ class Updates:
                                 from_user=User(id=1, is_bot=True, first_name="Qingdan"), text="…")
         cq = CallbackQuery(id=str(next(self._counter)), from_user=self.user, chat_instance="ci", message=msg, data=data)
         return Update(update_id=update_id or self.next_id(), callback_query=cq)
+
+    def block(self, blocked: bool = True, update_id: int | None = None) -> Update:
+        """What Telegram sends when the person blocks the bot (or, `blocked=False`, unblocks it)."""
+        me = User(id=int(TEST_TOKEN.split(":")[0]), is_bot=True, first_name="Qingdan")
+        member, kicked = ChatMemberMember(user=me), ChatMemberBanned(user=me, until_date=0)
+        change = ChatMemberUpdated(chat=self.chat, from_user=self.user, date=datetime.now(UTC),
+                                   old_chat_member=member if blocked else kicked,
+                                   new_chat_member=kicked if blocked else member)
+        return Update(update_id=update_id or self.next_id(), my_chat_member=change)

@@ -5,12 +5,19 @@ from __future__ import annotations
 import html
 
 from aiogram import F, Router
-from aiogram.filters import Command
+from aiogram.filters import KICKED, ChatMemberUpdatedFilter, Command
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    CallbackQuery,
+    ChatMemberUpdated,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
 
 from bot.app import set_person_commands
+from bot.broadcaster import mark_active
 from bot.context import Ctx
 from bot.routers import edit_or_send
 from storage import people
@@ -105,6 +112,15 @@ async def cancel_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(ctx.t("cancel.stopped"))
         return
     await message.answer(ctx.t("cancel.paused" if paused else "cancel.nothing"))
+
+
+@router.my_chat_member(F.chat.type == "private", ChatMemberUpdatedFilter(member_status_changed=KICKED))
+async def blocked_bot(event: ChatMemberUpdated, ctx: Ctx) -> None:
+    """The person blocked the bot (Telegram says so at once): announcements and reminders
+    skip them from now on instead of each learning it from a refused send. Unblocking, or
+    writing to the bot again, makes them active again (the middleware's touch_person)."""
+    await mark_active(ctx.session, ctx.person.id, active=False)
+    await ctx.commit()
 
 
 @router.callback_query(F.data == "noop")

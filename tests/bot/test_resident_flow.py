@@ -1122,3 +1122,31 @@ async def test_a_language_chosen_on_a_message_too_old_to_edit_is_confirmed_in_a_
     await h.feed(u.press(menu.message_id, _data(menu.reply_markup, "English"), old=True))
     said = h.api.last(USER)
     assert said.method == "sendMessage" and "English" in said.text
+
+
+async def test_blocking_the_bot_makes_the_person_inactive_at_once_and_unblocking_active_again(harness):
+    from storage.models import Person
+
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    h.api.clear()
+    await h.feed(u.block())
+    assert h.api.calls == []  # nothing said to someone who blocked the bot
+    async with h.sessions() as s:
+        assert (await s.get(Person, USER)).active is False  # announcements and reminders skip them
+    await h.feed(u.block(blocked=False))
+    async with h.sessions() as s:
+        assert (await s.get(Person, USER)).active is True
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    assert await _stored(h) == {"aware": "well"}
+
+
+def test_the_bot_asks_telegram_for_the_block_and_unblock_updates():
+    from bot.app import build_dispatcher
+    from bot.config import Settings
+    from storage.engine import make_engine, make_sessionmaker
+
+    engine = make_engine("sqlite+aiosqlite:///:memory:")
+    dp = build_dispatcher(Settings(database_url="sqlite+aiosqlite:///:memory:"), make_sessionmaker(engine))
+    assert "my_chat_member" in dp.resolve_used_update_types()  # polling's and the webhook's allowed_updates
