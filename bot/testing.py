@@ -209,6 +209,12 @@ class Updates:
                       text=text, entities=entities, **extra)
         return Update(update_id=update_id or self.next_id(), message=msg)
 
+    def edit(self, sent: Update, text: str, update_id: int | None = None) -> Update:
+        """The person edits the text of a message they sent (`sent`, from `message`)."""
+        assert sent.message is not None
+        edited = sent.message.model_copy(update={"text": text, "edit_date": int(datetime.now(UTC).timestamp())})
+        return Update(update_id=update_id or self.next_id(), edited_message=edited)
+
     def press(self, message_id: int, data: str, update_id: int | None = None, old: bool = False) -> Update:
         """A button tap; `old`: on a message too old for the bot to edit, as Telegram sends a
         tap on a message of days ago (an InaccessibleMessage: chat and id only, date 0)."""

@@ -54,10 +54,12 @@ from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
 
 router = Router(name="resident")
 router.message.filter(F.chat.type == "private")
+router.edited_message.filter(F.chat.type == "private")
 
 PICK_PAGE = 8
 CURRENT_ANSWER_CHARS = 500  # of a typed answer shown again under its question (answers go up to 4,000)
 FSM_KEY = "rq"  # FSM data: the response in progress (so /cancel knows there is something to pause)
+TYPED = "typed"  # on the screen: {question id: the message that typed its answer}
 
 
 class BeginCB(CallbackData, prefix="rb"):
@@ -791,6 +793,33 @@ async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(error.message(ctx.locale))
         return
     _record(flow, new)
+    # which message gave the answer, so an edit of it changes the answer (see `typed_edited`)
+    flow.screen[TYPED] = {**flow.screen.get(TYPED, {}), question.id: message.message_id}
+    await show(ctx, flow, message=message)
+
+
+@router.edited_message(F.text & ~F.text.startswith("/"))
+async def typed_edited(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    """A typed answer edited in Telegram: the stored answer follows the edit while the
+    questionnaire takes answers (the new text checked as a typed answer is), and the
+    screen comes again; an edit of any other message changes nothing, and says so."""
+    flow = await _active_flow(ctx)
+    qid = next((q for q, m in flow.screen.get(TYPED, {}).items() if m == message.message_id), None) \
+        if flow is not None else None
+    question = flow.q.question(qid) if flow is not None and qid is not None else None
+    if flow is None or question is None or flow.state.answers.get(question.id) is None \
+            or question.id not in {x.id for x in _applicable(flow)}:
+        closed = await _closed_note(ctx) if flow is None else None
+        await message.answer(closed or ctx.t("cadre.edit-ignored" if ctx.is_cadre else "resident.edit-ignored"))
+        return
+    new, error = flow.state.answer(flow.q, message.text or "", flow.items, question_id=question.id)
+    if error is not None:
+        await message.answer(error.message(ctx.locale) + "\n" + ctx.t("resident.edit-kept"))
+        return
+    # the same screen as before: only that answer changed
+    _record(flow, FlowState.from_stored(flow.q, new.stored(), flow.items, current=flow.state.current))
+    await message.answer(ctx.t("resident.edit-saved"))
+    await state.update_data({FSM_KEY: flow.response.id})
     await show(ctx, flow, message=message)
 
 

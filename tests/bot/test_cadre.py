@@ -1061,3 +1061,18 @@ async def test_a_nul_character_in_typed_texts_is_dropped_and_the_rest_stored(har
         report = await s.scalar(sa.select(OffListReport))
     assert (report.department, report.task, report.assigned_on, report.details) == \
         ("县住建局", "填报报表", "11月", "每月一次")
+
+
+async def test_a_comment_edited_in_telegram_stays_as_saved_and_the_cadre_is_told_where_to_change_it(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "矛盾纠纷排查化解与人民调解")
+    await _tap(h, u, "✍️ 提意见")
+    await _tap(h, u, "依据缺失或有误")
+    sent = u.message("还应列明《信访工作条例》")
+    await h.feed(sent)
+    await h.feed(u.edit(sent, "还应列明《信访工作条例》第十条"))
+    assert "/mycomments" in h.api.last(CADRE).text
+    [comment] = await _comments(h)
+    assert (comment.text, comment.proposed_wording) == ("还应列明《信访工作条例》", "")  # the wording prompt took nothing

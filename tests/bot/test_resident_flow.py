@@ -1150,3 +1150,55 @@ def test_the_bot_asks_telegram_for_the_block_and_unblock_updates():
     engine = make_engine("sqlite+aiosqlite:///:memory:")
     dp = build_dispatcher(Settings(database_url="sqlite+aiosqlite:///:memory:"), make_sessionmaker(engine))
     assert "my_chat_member" in dp.resolve_used_update_types()  # polling's and the webhook's allowed_updates
+
+
+async def test_a_typed_answer_edited_in_telegram_is_stored_as_edited(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u = await _at_missing_what(h, code)
+    sent = u.message("村里的路灯没人管")
+    await h.feed(sent)
+    assert "还有什么意见" in h.api.last(USER).text
+    h.api.clear()
+    await h.feed(u.edit(sent, "村里的路灯和水管没人管"))
+    assert (await _stored(h))["missing_what"] == "村里的路灯和水管没人管"
+    said = h.api.texts(USER)
+    assert "已按您改过的内容保存" in said[0] and "还有什么意见" in said[1]  # the same question, again
+    await _tap(h, u, "跳过")
+    await _tap(h, u, "60–74")
+    assert "村里的路灯和水管没人管" in h.api.last(USER).text  # the summary
+
+
+async def test_an_edit_that_is_no_valid_answer_keeps_the_answer_and_says_why(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u = await _at_missing_what(h, code)
+    sent = u.message("村里的路灯没人管")
+    await h.feed(sent)
+    await h.feed(u.edit(sent, "长" * 501))
+    assert "500" in h.api.last(USER).text and "原来的回答不变" in h.api.last(USER).text
+    assert (await _stored(h))["missing_what"] == "村里的路灯没人管"
+
+
+async def test_an_edit_of_a_message_that_answered_nothing_changes_nothing_and_says_so(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    chat = u.message("你好")  # at a question with buttons: not an answer
+    await h.feed(chat)
+    await h.feed(u.press(h.api.last(USER).message_id, _data(h.api.last(USER).reply_markup, "很清楚")))
+    await h.feed(u.edit(chat, "不知道"))
+    assert "不会改变已保存的内容" in h.api.last(USER).text
+    assert await _stored(h) == {"aware": "well"}
+
+
+async def test_an_edit_after_the_deadline_changes_nothing_and_says_it_closed(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u = await _at_missing_what(h, code)
+    sent = u.message("村里的路灯没人管")
+    await h.feed(sent)
+    h.clock.advance(days=11)
+    await h.feed(u.edit(sent, "改了"))
+    assert "截止，不再接收回答" in h.api.last(USER).text
+    assert (await _stored(h))["missing_what"] == "村里的路灯没人管"
