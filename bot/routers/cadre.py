@@ -29,7 +29,13 @@ from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
 from aiogram.fsm.state import State, StatesGroup
-from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
+from aiogram.types import (
+    CallbackQuery,
+    InaccessibleMessage,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+)
 
 from bot.app import set_person_commands
 from bot.context import Ctx, Num
@@ -990,7 +996,8 @@ async def report_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     await _save_report(ctx, state, draft, clean, message)
 
 
-async def _save_report(ctx: Ctx, state: FSMContext, draft: dict[str, Any], details: str, target: Message) -> None:
+async def _save_report(ctx: Ctx, state: FSMContext, draft: dict[str, Any], details: str,
+                       target: Message | InaccessibleMessage) -> None:
     if not all(draft.get(k) for k in ("department", "task", "when", "method")):
         await state.set_state(None)
         await target.answer(ctx.t("cadre.report-lost"))
@@ -1033,7 +1040,7 @@ async def report_press(query: CallbackQuery, callback_data: ReportCB, ctx: Ctx, 
         return
     if callback_data.a == "s" and current == ReportForm.details.state:
         await query.answer()
-        if isinstance(query.message, Message):
+        if query.message is not None:  # (an InaccessibleMessage too: a prompt of days ago, answered in the chat)
             await _save_report(ctx, state, draft, "", query.message)
         return
     if callback_data.a in ("w", "y", "l"):

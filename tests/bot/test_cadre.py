@@ -1076,3 +1076,19 @@ async def test_a_comment_edited_in_telegram_stays_as_saved_and_the_cadre_is_told
     assert "/mycomments" in h.api.last(CADRE).text
     [comment] = await _comments(h)
     assert (comment.text, comment.proposed_wording) == ("还应列明《信访工作条例》", "")  # the wording prompt took nothing
+
+
+async def test_skipping_a_reports_details_on_a_prompt_too_old_to_edit_saves_the_report(harness):
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/report"))
+    for text in ("县住建局", "自建房安全排查数据录入", "2026年11月"):
+        await h.feed(u.message(text))
+    await _tap(h, u, "工作群")
+    prompt = h.api.last(CADRE)
+    await h.feed(u.press(prompt.message_id, _data(prompt.reply_markup, "跳过"), old=True))
+    assert "已收到您的报告" in h.api.last(CADRE).text
+    async with h.sessions() as s:
+        [report] = (await s.scalars(sa.select(OffListReport))).all()
+    assert (report.task, report.details) == ("自建房安全排查数据录入", "")
