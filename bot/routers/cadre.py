@@ -566,7 +566,7 @@ async def comment_start(query: CallbackQuery, callback_data: CommentCB, ctx: Ctx
     await state.update_data(cmt={"c": c, "i": i, "k": k})
     await query.answer()
     await edit_or_send(query, ctx.t("cadre.ask-text", name=html.escape(row.name), kind=ctx.t(f"comment.kind.{k}"),
-                             max=cm.MAX_TEXT), _kb([[_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=c, i=i))]]))
+                                    max=cm.MAX_TEXT), _kb([[_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=c, i=i))]]))
 
 
 def _too_long(ctx: Ctx, text: str, limit: int = cm.MAX_TEXT) -> str:
@@ -727,13 +727,13 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         await state.update_data(ce=comment.id)
         await query.answer()
         await edit_or_send(query, ctx.t("cadre.ask-edit", id=comment.id, text=html.escape(comment.text), max=cm.MAX_TEXT),
-                    _kb([[_btn(ctx.t("cadre.btn-back-mine"), MineCB(a="l"))]]))
+                           _kb([[_btn(ctx.t("cadre.btn-back-mine"), MineCB(a="l"))]]))
     elif a == "w":
         kb = _kb([[_btn(ctx.t("cadre.btn-withdraw-yes"), MineCB(a="y", m=comment.id or 0)),
                    _btn(ctx.t("cadre.btn-withdraw-no"), MineCB(a="l"))]])
         await query.answer()
         await edit_or_send(query, ctx.t("cadre.withdraw-confirm", id=comment.id, text=html.escape(_short(comment.text, 300))),
-                    kb)
+                           kb)
     else:
         _, reason = await cm.withdraw_comment(ctx.session, comment.id or 0, ctx.person.id, ctx.now())
         if reason != "ok":
@@ -1035,8 +1035,8 @@ async def report_press(query: CallbackQuery, callback_data: ReportCB, ctx: Ctx, 
         await state.set_state(ReportForm.details)
         await query.answer()
         await edit_or_send(query, ctx.t("cadre.report-ask-details", method=ctx.t(f"offlist.method.{callback_data.v}"),
-                                 max=cm.MAX_TEXT),
-                    _kb([[_btn(ctx.t("cadre.btn-skip"), ReportCB(a="s"))]]))
+                                        max=cm.MAX_TEXT),
+                           _kb([[_btn(ctx.t("cadre.btn-skip"), ReportCB(a="s"))]]))
         return
     if callback_data.a == "s" and current == ReportForm.details.state:
         await query.answer()
