@@ -8,6 +8,7 @@ from typing import Any
 from aiogram import F, Router
 from aiogram.dispatcher.event.handler import FilterObject
 from aiogram.exceptions import TelegramBadRequest
+from aiogram.fsm.context import FSMContext
 from aiogram.types import CallbackQuery, InlineKeyboardMarkup, Message
 
 # What most of a consultation's traffic is made of — a share link's /start and the start
@@ -31,6 +32,21 @@ async def edit_or_send(query: CallbackQuery, text: str, reply_markup: InlineKeyb
         return
     if query.message is not None:
         await query.message.answer(text, reply_markup=reply_markup)
+
+
+ALBUM = "album"  # FSM data: the album (media group) last answered
+
+
+async def first_of_album(message: Message, state: FSMContext) -> bool:
+    """Whether a message wants an answer of its own: an album (photos or files sent together)
+    arrives as one message each, and only the first of them is answered (not one "please send
+    text" and one copy of the question per photo)."""
+    if message.media_group_id is None:
+        return True
+    if (await state.get_data()).get(ALBUM) == message.media_group_id:
+        return False
+    await state.update_data({ALBUM: message.media_group_id})
+    return True
 
 
 def all_routers() -> list[Router]:

@@ -40,7 +40,7 @@ from aiogram.types import (
 from bot.app import set_person_commands
 from bot.context import Ctx, Num
 from bot.limits import fit_plain
-from bot.routers import edit_or_send, starts
+from bot.routers import edit_or_send, first_of_album, starts
 from storage import comments as cm
 from storage import consultations as repo
 from storage import invites
@@ -1127,5 +1127,6 @@ def _report_refusal_key(refusal: str) -> str:
 
 
 @router.message(StateFilter(CommentForm, MissingForm, ReportForm), ~F.text)
-async def form_not_text(message: Message, ctx: Ctx) -> None:
-    await message.answer(ctx.t("cadre.text-please"))
+async def form_not_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    if await first_of_album(message, state):
+        await message.answer(ctx.t("cadre.text-please"))

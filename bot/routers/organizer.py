@@ -39,7 +39,7 @@ from bot.broadcaster import Broadcaster, Outgoing
 from bot.context import Ctx, Num
 from bot.limits import fit_plain, visible_units
 from bot.retry import waiting_out_floods
-from bot.routers import edit_or_send
+from bot.routers import edit_or_send, first_of_album
 from storage import consultations as repo
 from storage import lists as lists_repo
 from storage.consultations import MAX_TITLE
@@ -1072,16 +1072,19 @@ _BUTTON_STEPS = StateFilter(NewConsultation.townships, NewConsultation.confirm, 
 
 
 @router.message(StateFilter(NewConsultation.questionnaire), ~F.text.startswith("/"))
-async def new_questionnaire_other(message: Message, ctx: Ctx) -> None:
+async def new_questionnaire_other(message: Message, ctx: Ctx, state: FSMContext) -> None:
     """A sticker, a photo…: the step takes the default questionnaire's button or a YAML file."""
-    await message.answer(ctx.t("organizer.new-questionnaire"))
+    if await first_of_album(message, state):
+        await message.answer(ctx.t("organizer.new-questionnaire"))
 
 
 @router.message(_BUTTON_STEPS, ~F.text.startswith("/"))
-async def form_buttons_please(message: Message, ctx: Ctx) -> None:
-    await message.answer(ctx.t("organizer.use-buttons"))
+async def form_buttons_please(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    if await first_of_album(message, state):
+        await message.answer(ctx.t("organizer.use-buttons"))
 
 
 @router.message(StateFilter(NewConsultation, Announce, ReplyComment, ChangeDeadline), ~F.text)
-async def form_text_please(message: Message, ctx: Ctx) -> None:
-    await message.answer(ctx.t("organizer.text-please"))
+async def form_text_please(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    if await first_of_album(message, state):
+        await message.answer(ctx.t("organizer.text-please"))

@@ -43,7 +43,7 @@ from bot.context import Ctx, Num
 from bot.limits import fit_plain
 from bot.middlewares import GROUPED_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
-from bot.routers import starts
+from bot.routers import first_of_album, starts
 from storage import consultations as repo
 from storage import invites
 from storage.answer_path import ConsultationView
@@ -826,5 +826,7 @@ async def typed_edited(message: Message, ctx: Ctx, state: FSMContext) -> None:
 @router.message(~F.text)
 async def not_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     """Stickers, photos, voice notes, locations…: say what we need, and show the question again."""
+    if not await first_of_album(message, state):
+        return
     if not await resume(message, ctx, state, note=ctx.t("resident.not-text")):
         await message.answer(await _no_questionnaire(ctx))

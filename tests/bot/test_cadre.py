@@ -1092,3 +1092,21 @@ async def test_skipping_a_reports_details_on_a_prompt_too_old_to_edit_saves_the_
     async with h.sessions() as s:
         [report] = (await s.scalars(sa.select(OffListReport))).all()
     assert (report.task, report.details) == ("自建房安全排查数据录入", "")
+
+
+async def test_an_album_sent_at_a_comment_prompt_is_asked_for_text_once(harness):
+    from aiogram.types import PhotoSize
+
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "矛盾纠纷排查化解与人民调解")
+    await _tap(h, u, "✍️ 提意见")
+    await _tap(h, u, "依据缺失或有误")
+    h.api.clear()
+    for n in range(4):
+        await h.feed(u.message(photo=[PhotoSize(file_id=f"p{n}", file_unique_id=f"p{n}", width=1, height=1)],
+                               media_group_id="album-1"))
+    assert len(h.api.texts(CADRE)) == 1 and "需要输入文字" in h.api.texts(CADRE)[0]
+    await h.feed(u.message("还应列明《信访工作条例》"))  # still at the prompt
+    assert "已保存" in h.api.last(CADRE).text

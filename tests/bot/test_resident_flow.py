@@ -1202,3 +1202,22 @@ async def test_an_edit_after_the_deadline_changes_nothing_and_says_it_closed(har
     await h.feed(u.edit(sent, "改了"))
     assert "截止，不再接收回答" in h.api.last(USER).text
     assert (await _stored(h))["missing_what"] == "村里的路灯没人管"
+
+
+async def test_an_album_of_photos_gets_one_note_and_one_question_not_one_per_photo(harness):
+    from aiogram.types import PhotoSize
+
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    h.api.clear()
+    for n in range(3):  # Telegram delivers an album as one message per photo, with one media_group_id
+        await h.feed(u.message(photo=[PhotoSize(file_id=f"p{n}", file_unique_id=f"p{n}", width=1, height=1)],
+                               media_group_id="album-1"))
+    said = h.api.texts(USER)
+    assert len(said) == 2 and "图片、语音" in said[0] and "第 1/8 题" in said[1]
+    await h.feed(u.message(photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)],
+                           media_group_id="album-2"))  # another album: answered again
+    assert len(h.api.texts(USER)) == 4
+    await h.feed(u.press(h.api.last(USER).message_id, _data(h.api.last(USER).reply_markup, "很清楚")))
+    assert await _stored(h) == {"aware": "well"}
