@@ -3,6 +3,7 @@ questionnaire), cadre (items, comments, off-list reports), organizer (the consol
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from aiogram import F, Router
@@ -47,6 +48,12 @@ async def first_of_album(message: Message, state: FSMContext) -> bool:
         return False
     await state.update_data({ALBUM: message.media_group_id})
     return True
+
+
+def not_text_note(message: Message, note: str, t: Callable[[str], str]) -> str:
+    """What a message that is not text is told: `note`, and, when the photo or file came
+    with a caption (the answer, often), that the caption was not taken either."""
+    return note + "\n" + t("error.caption-not-saved") if (message.caption or "").strip() else note
 
 
 def all_routers() -> list[Router]:

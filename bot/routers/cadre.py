@@ -40,7 +40,7 @@ from aiogram.types import (
 from bot.app import set_person_commands
 from bot.context import Ctx, Num
 from bot.limits import fit_plain
-from bot.routers import edit_or_send, first_of_album, starts
+from bot.routers import edit_or_send, first_of_album, not_text_note, starts
 from storage import comments as cm
 from storage import consultations as repo
 from storage import invites
@@ -1129,4 +1129,4 @@ def _report_refusal_key(refusal: str) -> str:
 @router.message(StateFilter(CommentForm, MissingForm, ReportForm), ~F.text)
 async def form_not_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if await first_of_album(message, state):
-        await message.answer(ctx.t("cadre.text-please"))
+        await message.answer(not_text_note(message, ctx.t("cadre.text-please"), ctx.t))

@@ -39,7 +39,7 @@ from bot.broadcaster import Broadcaster, Outgoing
 from bot.context import Ctx, Num
 from bot.limits import fit_plain, visible_units
 from bot.retry import waiting_out_floods
-from bot.routers import edit_or_send, first_of_album
+from bot.routers import edit_or_send, first_of_album, not_text_note
 from storage import consultations as repo
 from storage import lists as lists_repo
 from storage.consultations import MAX_TITLE
@@ -1087,4 +1087,4 @@ async def form_buttons_please(message: Message, ctx: Ctx, state: FSMContext) -> 
 @router.message(StateFilter(NewConsultation, Announce, ReplyComment, ChangeDeadline), ~F.text)
 async def form_text_please(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if await first_of_album(message, state):
-        await message.answer(ctx.t("organizer.text-please"))
+        await message.answer(not_text_note(message, ctx.t("organizer.text-please"), ctx.t))

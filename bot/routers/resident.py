@@ -43,7 +43,7 @@ from bot.context import Ctx, Num
 from bot.limits import fit_plain
 from bot.middlewares import GROUPED_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
-from bot.routers import first_of_album, starts
+from bot.routers import first_of_album, not_text_note, starts
 from storage import consultations as repo
 from storage import invites
 from storage.answer_path import ConsultationView
@@ -828,5 +828,5 @@ async def not_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     """Stickers, photos, voice notes, locations…: say what we need, and show the question again."""
     if not await first_of_album(message, state):
         return
-    if not await resume(message, ctx, state, note=ctx.t("resident.not-text")):
+    if not await resume(message, ctx, state, note=not_text_note(message, ctx.t("resident.not-text"), ctx.t)):
         await message.answer(await _no_questionnaire(ctx))

@@ -1110,3 +1110,18 @@ async def test_an_album_sent_at_a_comment_prompt_is_asked_for_text_once(harness)
     assert len(h.api.texts(CADRE)) == 1 and "需要输入文字" in h.api.texts(CADRE)[0]
     await h.feed(u.message("还应列明《信访工作条例》"))  # still at the prompt
     assert "已保存" in h.api.last(CADRE).text
+
+
+async def test_a_photo_with_a_caption_at_a_comment_prompt_says_the_caption_was_not_taken_either(harness):
+    from aiogram.types import PhotoSize
+
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "矛盾纠纷排查化解与人民调解")
+    await _tap(h, u, "✍️ 提意见")
+    await _tap(h, u, "依据缺失或有误")
+    await h.feed(u.message(photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)],
+                           caption="还应列明《信访工作条例》"))
+    assert "需要输入文字" in h.api.last(CADRE).text and "请把文字单独发一次" in h.api.last(CADRE).text
+    assert await _comments(h) == []

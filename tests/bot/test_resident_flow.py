@@ -1221,3 +1221,18 @@ async def test_an_album_of_photos_gets_one_note_and_one_question_not_one_per_pho
     assert len(h.api.texts(USER)) == 4
     await h.feed(u.press(h.api.last(USER).message_id, _data(h.api.last(USER).reply_markup, "很清楚")))
     assert await _stored(h) == {"aware": "well"}
+
+
+async def test_a_photo_with_a_caption_at_a_typed_question_says_the_caption_was_not_taken_either(harness):
+    from aiogram.types import PhotoSize
+
+    h = harness
+    _, code = await open_consultation(h)
+    u = await _at_missing_what(h, code)
+    h.api.clear()
+    await h.feed(u.message(photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)], caption="路灯坏了"))
+    note, question = h.api.texts(USER)
+    assert "图片、语音" in note and "请把文字单独发一次" in note and "是什么事" in question
+    assert "missing_what" not in await _stored(h)
+    await h.feed(u.message(photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)]))
+    assert "单独发" not in h.api.texts(USER)[2]  # no caption: nothing to say about one
