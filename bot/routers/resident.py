@@ -810,7 +810,8 @@ async def typed_edited(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if flow is None or question is None or flow.state.answers.get(question.id) is None \
             or question.id not in {x.id for x in _applicable(flow)}:
         closed = await _closed_note(ctx) if flow is None else None
-        await message.answer(closed or ctx.t("cadre.edit-ignored" if ctx.is_cadre else "resident.edit-ignored"))
+        role = "organizer" if ctx.is_organizer else "cadre" if ctx.is_cadre else "resident"
+        await message.answer(closed or ctx.t(f"{role}.edit-ignored"))
         return
     new, error = flow.state.answer(flow.q, message.text or "", flow.items, question_id=question.id)
     if error is not None:

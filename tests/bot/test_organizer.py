@@ -1218,3 +1218,14 @@ async def test_a_photo_sent_as_an_announcement_is_refused_and_nothing_is_sent(ha
     assert "需要发送文字" in h.api.last(ORGANIZER).text
     await h.feed(o.message("明天停水"))  # the step is kept: this is the announcement
     assert "预览" in h.api.last(ORGANIZER).text and "明天停水" in h.api.last(ORGANIZER).text
+
+
+async def test_an_organizer_editing_the_title_sent_to_new_is_told_to_send_it_again(harness):
+    h = harness
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    sent = o.message("青山镇意见征询")
+    await h.feed(sent)
+    await h.feed(o.edit(sent, "青山镇意见征询（第二轮）"))
+    said = h.api.last(ORGANIZER).text
+    assert "不会改变已保存的内容" in said and "重新发送" in said and "问卷" not in said  # nothing about questionnaires
