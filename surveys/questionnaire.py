@@ -25,6 +25,8 @@ Ids (questionnaire, questions, options) are ``[a-z0-9_]``, at most 16 characters
 because they travel in Telegram callback data (64 bytes at most). Ids and
 ``show_if`` values are read as written: ``yes``, ``no`` and ``30_44`` stay
 strings, whatever YAML 1.1 would make of them.
+YAML anchors and aliases (``&sat`` … ``*sat``) may repeat options or labels; the
+file may hold at most ``MAX_VALUES`` values, each alias counting as all it stands for.
 
 Question types and their keys (besides ``id``, ``type``, ``text``, ``help``,
 ``required`` — default true — and ``show_if``):
@@ -88,6 +90,10 @@ DEFAULT_MAX_PICKS = 3
 MAX_PICKS = 10
 RECOMMENDED_MAX_QUESTIONS = 10
 MAX_FILE_CHARS = 200_000
+#: Values (YAML nodes) a file may hold, an alias (*name) counting as every value of what it
+#: names: aliases let a few lines stand for millions of values ("billion laughs"), which the
+#: checker would visit one by one. Ten questions hold a few hundred.
+MAX_VALUES = 100_000
 
 _COMMON_KEYS = ("id", "type", "text", "help", "required", "show_if")
 _TYPE_KEYS: dict[str, tuple[str, ...]] = {
@@ -679,6 +685,24 @@ def _question_ids(root: Node) -> tuple[str, ...]:
     return ()
 
 
+def _too_many_values(root: Node) -> bool:
+    """Whether `root` holds more than MAX_VALUES values with its aliases expanded (an alias
+    inside what it names expands without end). Stops counting there: at most MAX_VALUES steps."""
+    count = 0
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        count += 1
+        if count > MAX_VALUES:
+            return True
+        if isinstance(node, MappingNode):
+            for key, value in node.value:
+                stack += (key, value)
+        elif isinstance(node, SequenceNode):
+            stack += node.value
+    return False
+
+
 def load_questionnaire(text: str, filename: str | None = None) -> tuple[Questionnaire | None, list[Problem]]:
     """Parse and check a questionnaire. Never raises: returns (None, problems) when
     any problem is an error, else (questionnaire, warnings)."""
@@ -688,6 +712,9 @@ def load_questionnaire(text: str, filename: str | None = None) -> tuple[Question
         return None, parser.problems
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        if root is not None and _too_many_values(root):
+            parser.report("too-many-values", None, max=MAX_VALUES)
+            return None, parser.problems
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         detail = " ".join(str(s) for s in (exc.context, exc.problem) if s)

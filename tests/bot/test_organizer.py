@@ -15,6 +15,7 @@ from storage.consultations import set_status
 from storage.models import Comment, Consultation, DutyItemRow, Invite, Person, Township
 from surveys.consultation import Status
 from surveys.duty_list import DutyItem, Part
+from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
 from tests.bot.conftest import ITEMS, ORGANIZER, open_consultation
 
 RESIDENT = 5101
@@ -100,6 +101,22 @@ async def test_new_refuses_a_questionnaire_file_with_errors_naming_the_line(harn
     await _upload_questionnaire(h, o, bad)
     reply = h.api.last(ORGANIZER).text
     assert "有错误" in reply and "第 5 行" in reply
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Consultation)) == 0
+
+
+async def test_new_refuses_a_questionnaire_whose_aliases_stand_for_too_many_values(harness, monkeypatch):
+    import surveys.questionnaire as questionnaire
+    from tests.surveys.test_questionnaire import _alias_bomb
+
+    h = harness
+    monkeypatch.setattr(questionnaire, "MAX_VALUES", 10_000)  # the bomb scaled down with the limit
+    o, screen = await _new_at_questionnaire(h)
+    await _upload_questionnaire(h, o, _alias_bomb(300).encode())
+    reply = h.api.last(ORGANIZER).text
+    assert "有错误" in reply and "别名" in reply and len(reply) < 300
+    await _upload_questionnaire(h, o, DEFAULT_QUESTIONNAIRE_PATH.read_bytes())  # still at the questionnaire step
+    assert "问卷检查通过" in h.api.last(ORGANIZER).text
     async with h.sessions() as s:
         assert await s.scalar(sa.select(sa.func.count()).select_from(Consultation)) == 0
 

@@ -289,6 +289,37 @@ def test_several_mistakes_are_all_reported() -> None:
     ]
 
 
+def _alias_bomb(n: int) -> str:
+    """One question of `n` options that are one option, then `n - 1` more questions that are
+    that question: a few kilobytes standing for n × n options."""
+    options = "&o {id: a, text: 甲}, " + ", ".join(["*o"] * (n - 1))
+    return HEAD + f"  - &q {{id: q1, type: single, text: 选, options: [{options}]}}\n" + "  - *q\n" * (n - 1)
+
+
+def test_aliases_standing_for_too_many_values_are_refused_before_checking(monkeypatch) -> None:
+    import surveys.questionnaire as questionnaire
+
+    monkeypatch.setattr(questionnaire, "MAX_VALUES", 10_000)
+    text = _alias_bomb(300)  # 90,000 options to check, each one a problem: checked one by one before
+    assert len(text) < 4_000
+    q, problems = load_questionnaire(text, "bomb.yaml")
+    assert q is None
+    assert [(p.rule, p.params) for p in problems] == [("questionnaire.too-many-values", {"max": 10_000})]
+    assert "别名" in problems[0].message("zh_CN") and "alias" in problems[0].message("en")
+
+
+def test_an_alias_inside_what_it_names_is_refused() -> None:
+    q, problems = load_questionnaire(HEAD + "  - &q {id: q1, type: text, text: 说, help: [*q]}\n")
+    assert q is None and [p.rule for p in problems] == ["questionnaire.too-many-values"]
+
+
+def test_anchors_reused_a_few_times_still_load() -> None:
+    text = HEAD + "".join(f"  - {{id: q{i}, type: single, text: 选{i}, options: {opts}}}\n" for i, opts in
+                          enumerate(["&o [{id: a, text: 甲}, {id: b, text: 乙}]"] + ["*o"] * 9))
+    q, problems = load_questionnaire(text)
+    assert q is not None and problems == [] and len(q.questions) == 10
+
+
 def test_default_questionnaire_loads_cleanly_and_is_short() -> None:
     from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
 
