@@ -723,6 +723,9 @@ def load_questionnaire(text: str, filename: str | None = None) -> tuple[Question
     except yaml.YAMLError as exc:
         parser.report("yaml-syntax", None, detail=str(exc))
         return None, parser.problems
+    except RecursionError:  # PyYAML composes nested lists and mappings recursively: [[[[…]]]]
+        parser.report("too-deep", None)
+        return None, parser.problems
     if root is None:
         parser.report("empty", 1)
         return None, parser.problems

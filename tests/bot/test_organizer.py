@@ -121,6 +121,16 @@ async def test_new_refuses_a_questionnaire_whose_aliases_stand_for_too_many_valu
         assert await s.scalar(sa.select(sa.func.count()).select_from(Consultation)) == 0
 
 
+async def test_new_answers_a_questionnaire_nested_thousands_deep_with_a_message(harness):
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    await _upload_questionnaire(h, o, b"id: x\ntitle: t\nquestions: " + b"[" * 5000 + b"]" * 5000 + b"\n")
+    reply = h.api.last(ORGANIZER).text
+    assert "有错误" in reply and "嵌套" in reply
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Consultation)) == 0
+
+
 async def test_residents_and_cadres_cannot_reach_organizer_commands(harness):
     h = harness
     cid, _ = await open_consultation(h)

@@ -320,6 +320,14 @@ def test_anchors_reused_a_few_times_still_load() -> None:
     assert q is not None and problems == [] and len(q.questions) == 10
 
 
+@pytest.mark.parametrize("nested", ["[" * 5000 + "]" * 5000, "{a: " * 5000 + "b" + "}" * 5000])
+def test_values_nested_thousands_deep_are_refused_not_raised(nested: str) -> None:
+    q, problems = load_questionnaire(HEAD + f"  - {{id: q1, type: text, text: {nested}}}\n", "deep.yaml")
+    assert q is None
+    assert [(p.rule, p.file) for p in problems] == [("questionnaire.too-deep", "deep.yaml")]
+    assert "嵌套" in problems[0].message("zh_CN") and "nested" in problems[0].message("en")
+
+
 def test_default_questionnaire_loads_cleanly_and_is_short() -> None:
     from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
 
