@@ -192,12 +192,14 @@ class _Collector:
         self.file = file
         self.problems: list[Problem] = []
         self._counts: dict[str, int] = {}
+        self._severities: dict[str, Severity] = {}
         self.encoding: str | None = None
 
     def add(self, severity: Severity, rule: str, *, sheet: str | None = None, row: int | None = None,
             column: str | None = None, part: Part | None = None, **params: Any) -> None:
         n = self._counts.get(rule, 0) + 1
         self._counts[rule] = n
+        self._severities[rule] = severity
         if n > MAX_PROBLEMS:
             return
         if column is not None:
@@ -213,8 +215,9 @@ class _Collector:
 
     def finish(self) -> None:
         for rule, n in self._counts.items():
-            if n > MAX_PROBLEMS:
-                self.error("import.more-problems", rule=rule, count=n - MAX_PROBLEMS)
+            if n > MAX_PROBLEMS:  # as grave as the problems it stands for: warnings do not stop the import
+                self.problems.append(Problem(self._severities[rule], "import.more-problems",
+                                             params={"rule": rule, "count": n - MAX_PROBLEMS}, file=self.file))
 
 
 # --- entry point ---------------------------------------------------------------

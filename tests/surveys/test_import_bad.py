@@ -254,6 +254,30 @@ def test_twenty_thousand_rows_with_one_bad_cell_names_it(tmp_path: Path) -> None
     assert (result.problems[0].row, result.problems[0].column) == (15_003, "备注")
 
 
+def test_more_errors_of_one_kind_than_are_listed_are_counted(monkeypatch) -> None:
+    import surveys.importer as importer
+
+    monkeypatch.setattr(importer, "MAX_PROBLEMS", 20)
+    rows = ["序号,事项名称,履职依据"] + [f"{n},事项{n},依据{n},多余{n}" for n in range(1, 26)]
+    result = read_duty_list("\r\n".join(rows).encode("utf-8"), filename="基本履职事项.csv")
+    assert result.items == []
+    assert [p.rule for p in result.errors] == ["import.extra-cells"] * 20 + ["import.more-problems"]
+    more = result.errors[-1]
+    assert more.params == {"rule": "import.extra-cells", "count": 5}
+    assert "5" in more.message("zh_CN") and "5 more" in more.message("en")
+
+
+def test_more_warnings_of_one_kind_than_are_listed_do_not_stop_the_import(monkeypatch) -> None:
+    import surveys.importer as importer
+
+    monkeypatch.setattr(importer, "MAX_PROBLEMS", 20)
+    header = ",".join(["序号", "事项名称", "履职依据"] + [f"说明{i}" for i in range(25)])
+    result = read_duty_list(f"{header}\r\n1,事项1,依据1\r\n".encode(), filename="基本履职事项.csv")
+    assert result.ok and [i.name for i in result.items] == ["事项1"]
+    assert [(p.rule, p.severity) for p in result.problems[-2:]] == [
+        ("import.unknown-column", Severity.WARNING), ("import.more-problems", Severity.WARNING)]
+
+
 # --- never raises --------------------------------------------------------------
 
 
