@@ -22,6 +22,10 @@ What is understood:
   full-width forms.
 
 The file type is decided by content, not by the name.
+
+A workbook's parts are read as a stream before openpyxl builds them, so that a small file
+cannot make it build billions of cells (a stray cell in XFD1048576, a merged range over the
+whole sheet) or millions of styles: such a workbook is refused with a problem saying why.
 """
 
 from __future__ import annotations
@@ -43,6 +47,13 @@ from surveys.problems import Problem, Severity, has_errors
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # a 1,500-row draft is well under 1 MB
 MAX_UNZIPPED_BYTES = 400 * 1024 * 1024  # guards against zip bombs
+#: Cells the sheets of one workbook may span, each sheet counted from A1 to its farthest cell
+#: (50,000 rows × 20 columns): openpyxl builds a cell object for each of them, so two cells
+#: far apart (A1 and XFD1048576) in a 5 KB file would cost it billions.
+MAX_CELLS = 1_000_000
+#: XML elements in a workbook's other parts (styles, comments, drawings…), together: openpyxl
+#: builds each of them too. Excel allows 64,000 cell formats; a list needs a few dozen.
+MAX_PART_ELEMENTS = 500_000
 MAX_CELL_CHARS = 5_000
 MAX_DATA_ROWS = 50_000  # per file; real first-pass inventories reach ~1,500
 HEADER_SCAN_ROWS = 10
@@ -324,7 +335,137 @@ def _zip_kind(names: set[str]) -> str:
     return "ZIP"
 
 
-_FORMULA = re.compile(rb"<(?:\w+:)?f[ >/]")
+class _TooBig(Exception):
+    """A workbook part holds more than openpyxl should be asked to build."""
+
+
+class _PartScan:
+    """One XML part of a workbook read as a stream (expat, which refuses entity expansion
+    bombs), counting what openpyxl would build from it. Parts are told apart by their root
+    element, as openpyxl reads whatever the workbook's relationships point at."""
+
+    def __init__(self, cells_left: int, elements_left: int) -> None:
+        self.kind: str | None = None  # the root element: worksheet, sst, workbook, Relationships…
+        self.cells_left = cells_left
+        self.elements_left = elements_left
+        self.rows = self.columns = 0  # a worksheet's farthest row and column, merged ranges included
+        self.row = self.column = 0  # the cell being read (cells may omit their reference)
+        self.cells = 0  # worksheet cells, shared strings
+        self.elements = 0
+        self.farthest = "A1"
+        self.formula = False
+        self.sheet_rels: list[str] = []  # workbook: the relationship id of each sheet, in order
+        self.targets: dict[str, str] = {}  # Relationships: id → internal target
+
+    def feed(self, src: Any) -> None:
+        from xml.parsers import expat
+
+        from openpyxl.utils.cell import coordinate_to_tuple, get_column_letter, range_boundaries
+
+        self._cell, self._letter, self._range = coordinate_to_tuple, get_column_letter, range_boundaries
+        parser = expat.ParserCreate()
+        parser.StartElementHandler = self._start
+        while chunk := src.read(1 << 20):
+            parser.Parse(chunk, False)
+        parser.Parse(b"", True)
+
+    def _start(self, name: str, attrs: dict[str, str]) -> None:
+        local = name.rpartition(":")[2]
+        if self.kind is None:
+            self.kind = local
+        self.elements += 1
+        if self.kind == "worksheet":
+            if local == "c":
+                self.cells += 1
+                try:
+                    self.row, self.column = self._cell(attrs["r"])
+                except (KeyError, ValueError, TypeError):
+                    self.column += 1
+                self._reach(self.row, self.column)
+            elif local == "row":
+                self.row = int(attrs["r"]) if attrs.get("r", "").isdigit() else self.row + 1
+                self.column = 0
+            elif local == "mergeCell":
+                try:
+                    _, _, max_col, max_row = self._range(attrs.get("ref", ""))
+                except (ValueError, TypeError):
+                    return
+                if max_row and max_col:
+                    self._reach(max_row, max_col)
+            elif local == "f":
+                self.formula = True
+            if self.rows * self.columns > self.cells_left or self.cells > self.cells_left \
+                    or self.elements > 5 * self.cells_left:
+                self.farthest = f"{self._letter(min(max(self.columns, 1), 18278))}{self.rows}"
+                raise _TooBig
+        elif self.kind == "sst":
+            self.cells += local == "si"
+            if self.cells > self.cells_left:  # every string a cell uses is in a cell
+                raise _TooBig
+        elif self.elements > self.elements_left:
+            raise _TooBig
+        elif local == "sheet" and self.kind == "workbook":
+            self.sheet_rels.append(next((v for k, v in attrs.items() if k.endswith(":id")), ""))
+        elif local == "Relationship" and attrs.get("TargetMode") != "External":
+            self.targets[attrs.get("Id", "")] = attrs.get("Target", "")
+
+    def _reach(self, row: int, column: int) -> None:
+        self.rows = max(self.rows, row)
+        self.columns = max(self.columns, column)
+
+
+def _scan_parts(zf: zipfile.ZipFile, infos: list[zipfile.ZipInfo], out: _Collector) -> bool | None:
+    """Reads every XML part once before openpyxl does: refuses a workbook whose sheets span
+    more than MAX_CELLS cells (each time the workbook lists a sheet: two entries may name one
+    part) or whose other parts hold more than MAX_PART_ELEMENTS elements, and says whether a
+    sheet holds a formula. None when refused (reported)."""
+    import posixpath
+    from xml.parsers import expat
+
+    spans: dict[str, int] = {}  # worksheet part → cells it spans
+    cells = elements = 0
+    formula = False
+    workbook: tuple[str, _PartScan] | None = None
+    rels: dict[str, dict[str, str]] = {}
+    for info in infos:  # by content, not name: openpyxl reads whatever the relationships name
+        if info.is_dir():
+            continue
+        scan = _PartScan(MAX_CELLS - cells, MAX_PART_ELEMENTS - elements)
+        try:
+            with zf.open(info) as src:
+                scan.feed(src)
+        except _TooBig:
+            if scan.kind == "worksheet":
+                out.error("import.sheet-too-big", cell=scan.farthest, limit=MAX_CELLS)
+            else:
+                out.error("import.workbook-too-complex", member=info.filename[:80], limit=MAX_PART_ELEMENTS)
+            return None
+        except expat.ExpatError:
+            continue  # not XML (a picture), or openpyxl meets the same error if it reads the part
+        if scan.kind == "worksheet":
+            spans[info.filename] = scan.rows * scan.columns
+            cells += max(scan.rows * scan.columns, scan.cells)
+            formula = formula or scan.formula
+        elif scan.kind == "sst":
+            cells += scan.cells
+        else:
+            elements += scan.elements
+            if scan.kind == "workbook" and workbook is None:
+                workbook = (info.filename, scan)
+            elif scan.kind == "Relationships":
+                rels[info.filename] = scan.targets
+    if workbook is not None:  # each sheet the workbook lists is built anew, even from a part listed before
+        folder, name = posixpath.split(workbook[0])
+        targets = rels.get(posixpath.join(folder, "_rels", f"{name}.rels"), {})
+        total = 0
+        for rel_id in workbook[1].sheet_rels:
+            target = targets.get(rel_id, "")
+            part = target[1:] if target.startswith("/") else posixpath.normpath(posixpath.join(folder, target))
+            total += spans.get(part, 0)
+            if total > MAX_CELLS:
+                out.error("import.workbook-too-complex", member=workbook[0][:80], limit=MAX_CELLS)
+                return None
+    return formula
 
 
 def _read_zip(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
@@ -339,12 +480,9 @@ def _read_zip(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
                 out.error("import.file-too-large", size_mb=round(sum(i.file_size for i in infos) / 1048576, 1),
                           limit_mb=MAX_UNZIPPED_BYTES // 1048576)
                 return []
-            has_formulas = False
-            for info in infos:
-                if info.filename.startswith("xl/worksheets/") and info.filename.endswith(".xml"):
-                    if _FORMULA.search(zf.read(info)):
-                        has_formulas = True
-                        break
+            has_formulas = _scan_parts(zf, infos, out)
+            if has_formulas is None:
+                return []
             bad = zf.testzip() if len(data) < 5 * 1024 * 1024 else None
             if bad is not None:
                 out.error("import.corrupt-file", detail=f"bad member {bad}")

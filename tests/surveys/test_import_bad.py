@@ -116,6 +116,84 @@ def test_workbook_without_its_parts() -> None:
     _only_error(read_duty_list(buf.getvalue(), filename="a.xlsx"), "import.corrupt-file")
 
 
+def _patched(data: bytes, member: str, change) -> bytes:
+    """A copy of the workbook `data` with one part's XML changed."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(data)) as zin, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as zout:
+        for info in zin.infolist():
+            part = zin.read(info)
+            zout.writestr(info.filename, change(part) if info.filename == member else part)
+    return out.getvalue()
+
+
+def _small_list(tmp_path: Path) -> bytes:
+    return _sheet(tmp_path / "l.xlsx", [["序号", "事项名称", "履职依据"], [1, "发展党员", "《细则》"]]).read_bytes()
+
+
+def test_a_stray_cell_far_from_the_list_is_refused_before_the_workbook_is_built(tmp_path, monkeypatch) -> None:
+    # In Excel's last cell, XFD1048576, it made openpyxl build 17 billion cells from a 5 KB file.
+    import surveys.importer as importer
+
+    monkeypatch.setattr(importer, "MAX_CELLS", 10_000)
+    data = _patched(_small_list(tmp_path), "xl/worksheets/sheet1.xml", lambda x: x.replace(
+        b"</sheetData>", b'<row r="2000"><c r="Z2000" t="inlineStr"><is><t>x</t></is></c></row></sheetData>'))
+    result = read_duty_list(data, filename="清单.xlsx")
+    _only_error(result, "import.sheet-too-big")
+    assert result.problems[0].params == {"cell": "Z2000", "limit": 10_000}
+    assert "Z2000" in result.problems[0].message("zh_CN") and "Ctrl+End" in result.problems[0].message("en")
+
+
+def test_a_merged_range_far_beyond_the_list_is_refused(tmp_path, monkeypatch) -> None:
+    import surveys.importer as importer
+
+    monkeypatch.setattr(importer, "MAX_CELLS", 10_000)
+    data = _patched(_small_list(tmp_path), "xl/worksheets/sheet1.xml", lambda x: x.replace(
+        b"</sheetData>", b'</sheetData><mergeCells count="1"><mergeCell ref="D1:Z2000"/></mergeCells>'))
+    result = read_duty_list(data, filename="清单.xlsx")
+    _only_error(result, "import.sheet-too-big")
+    assert result.problems[0].params["cell"] == "Z2000"
+
+
+def test_one_sheet_listed_many_times_counts_each_time(tmp_path, monkeypatch) -> None:
+    import re
+
+    import surveys.importer as importer
+
+    monkeypatch.setattr(importer, "MAX_CELLS", 10_000)
+    rows = [["序号", "事项名称", "履职依据"]] + [[i, f"事项{i}", "《细则》"] for i in range(1, 1001)]
+    data = _sheet(tmp_path / "l.xlsx", rows).read_bytes()  # 3,003 cells, listed 4 times: 12,012
+
+    def listed_four_times(xml: bytes) -> bytes:
+        entry = re.search(rb"<sheet [^>]*?/>", xml).group(0)
+        return xml.replace(entry, b"".join(entry.replace(b'name="', b'name="%d' % k, 1)
+                                           .replace(b'sheetId="1"', b'sheetId="%d"' % (k + 1)) for k in range(4)))
+
+    result = read_duty_list(_patched(data, "xl/workbook.xml", listed_four_times), filename="清单.xlsx")
+    _only_error(result, "import.workbook-too-complex")
+    assert result.problems[0].params == {"member": "xl/workbook.xml", "limit": 10_000}
+
+
+def test_styles_of_too_many_elements_are_refused_before_openpyxl_builds_them(tmp_path, monkeypatch) -> None:
+    # 3,000,000 cell formats (136 KB zipped) took openpyxl 81 s and 2.3 GB.
+    import surveys.importer as importer
+
+    monkeypatch.setattr(importer, "MAX_PART_ELEMENTS", 5_000)
+    data = _patched(_small_list(tmp_path), "xl/styles.xml",
+                    lambda x: x.replace(b"</cellXfs>", b'<xf numFmtId="0"/>' * 6_000 + b"</cellXfs>"))
+    result = read_duty_list(data, filename="清单.xlsx")
+    _only_error(result, "import.workbook-too-complex")
+    assert result.problems[0].params == {"member": "xl/styles.xml", "limit": 5_000}
+    assert "工作簿" in result.problems[0].message("zh_CN") and "too complex" in result.problems[0].message("en")
+
+
+def test_entity_expansion_in_a_workbook_part_is_refused_not_expanded(tmp_path) -> None:
+    lol = b'<!DOCTYPE l [<!ENTITY l0 "lollollollollollollollollollol">' + b"".join(
+        b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10) for i in range(1, 10)) + b"]>"
+    data = _patched(_small_list(tmp_path), "xl/worksheets/sheet1.xml",
+                    lambda x: lol + x.replace("发展党员".encode(), b"&l9;", 1))
+    _only_error(read_duty_list(data, filename="清单.xlsx"), "import.corrupt-file")
+
+
 def test_csv_in_utf16_without_bom() -> None:
     data = "序号,事项名称,部分\n1,信访事项受理和办理,基本\n".encode("utf-16-le")
     result = read_duty_list(data, filename="清单.csv")
