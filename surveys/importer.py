@@ -619,6 +619,10 @@ def _read_csv_text(text: str, filename: str, out: _Collector) -> list[DutyItem]:
     # Only the delimiter is guessed: Excel and WPS quote with '"' whatever the file holds, and
     # a quote character guessed from the text (ASCII ' around a term: '一网通办') dropped
     # those quotes and split cells that Excel had put in "…" at their commas.
+    if text.count(delimiter) + text.count("\n") > MAX_CELLS:
+        # the grid would hold each cell and each (blank) row: 40 MB of line breaks made 40 million
+        out.error("import.csv-too-big", limit=MAX_CELLS)
+        return []
     reader = csv.reader(io.StringIO(text, newline=""), csv.excel, delimiter=delimiter)
     grid: list[list[Any]] = []
     filled = 0

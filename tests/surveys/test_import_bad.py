@@ -356,6 +356,26 @@ def test_more_warnings_of_one_kind_than_are_listed_do_not_stop_the_import(monkey
         ("import.unknown-column", Severity.WARNING), ("import.more-problems", Severity.WARNING)]
 
 
+def test_csv_of_millions_of_blank_lines_is_refused_before_it_is_read(monkeypatch) -> None:
+    # 40 MB of line breaks made 40 million blank rows: 37 s and 2.9 GB before a MemoryError
+    import surveys.importer as importer
+
+    monkeypatch.setattr(importer, "MAX_CELLS", 1_000)
+    data = "序号,事项名称,履职依据\r\n1,事项1,依据1\r\n".encode() + b"\r\n" * 2_000
+    result = read_duty_list(data, filename="基本履职事项.csv")
+    _only_error(result, "import.csv-too-big")
+    assert "1000" in result.problems[0].message("zh_CN") and "1000 cells" in result.problems[0].message("en")
+
+
+def test_csv_line_of_millions_of_cells_is_refused_before_it_is_read(monkeypatch) -> None:
+    # one 50 MB line of 24 million one-letter cells: 112 s and 930 MB
+    import surveys.importer as importer
+
+    monkeypatch.setattr(importer, "MAX_CELLS", 1_000)
+    data = "序号,事项名称,履职依据\r\n1,事项1,".encode() + b"a," * 2_000
+    _only_error(read_duty_list(data, filename="基本履职事项.csv"), "import.csv-too-big")
+
+
 # --- never raises --------------------------------------------------------------
 
 
