@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import html
+import io
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -67,6 +68,24 @@ router.message.filter(F.chat.type == "private")
 
 MAX_ANNOUNCEMENT = 3500
 MAX_QUESTIONNAIRE_BYTES = 200_000
+
+
+class _OverLimit(Exception):
+    pass
+
+
+class _CappedBuffer(io.BytesIO):
+    """A download's destination that stops it once more than `limit` bytes arrived: Telegram
+    may leave a document's size out, and a local Bot API server serves files of up to 2 GB."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__()
+        self.limit = limit
+
+    def write(self, data: Any) -> int:
+        if self.tell() + len(data) > self.limit:
+            raise _OverLimit
+        return super().write(data)
 
 
 class OrganizerOnly(BaseMiddleware):
@@ -611,7 +630,11 @@ async def new_questionnaire_file(message: Message, ctx: Ctx, state: FSMContext, 
     if (doc.file_size or 0) > MAX_QUESTIONNAIRE_BYTES:
         await message.answer(ctx.t("organizer.q-too-big"))
         return
-    buf = await bot.download(doc)
+    try:
+        buf = await bot.download(doc, destination=_CappedBuffer(MAX_QUESTIONNAIRE_BYTES))
+    except _OverLimit:
+        await message.answer(ctx.t("organizer.q-too-big"))
+        return
     try:
         text = buf.read().decode("utf-8-sig") if buf else ""
     except UnicodeDecodeError:

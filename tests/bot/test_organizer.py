@@ -45,18 +45,28 @@ async def _new_at_questionnaire(h):
     return o, screen
 
 
-async def _upload_questionnaire(h, o, content: bytes) -> None:
-    """The organizer sends a questionnaire file (the recording session serves no files: its download is faked)."""
+async def _upload_questionnaire(h, o, content: bytes, size: int | None = -1) -> list[int]:
+    """The organizer sends a questionnaire file of `size` bytes as Telegram tells it (default: its
+    length; None: not told). The recording session serves no files: the download is faked, as
+    aiogram's streams it, in chunks into the destination given; returns the bytes it took."""
     import io
 
     from aiogram.types import Document
 
+    taken = [0]
+
     async def fake_download(file, destination=None, **kw):
-        return io.BytesIO(content)
+        destination = io.BytesIO() if destination is None else destination
+        for at in range(0, len(content), 65536):
+            destination.write(content[at:at + 65536])
+            taken[0] += len(content[at:at + 65536])
+        destination.seek(0)
+        return destination
 
     h.bot.download = fake_download
     await h.feed(o.message(document=Document(file_id="f", file_unique_id="f", file_name="q.yaml",
-                                             file_size=len(content))))
+                                             file_size=len(content) if size == -1 else size)))
+    return taken
 
 
 async def _statuses(h) -> list[str]:
@@ -127,6 +137,18 @@ async def test_new_answers_a_questionnaire_nested_thousands_deep_with_a_message(
     await _upload_questionnaire(h, o, b"id: x\ntitle: t\nquestions: " + b"[" * 5000 + b"]" * 5000 + b"\n")
     reply = h.api.last(ORGANIZER).text
     assert "有错误" in reply and "嵌套" in reply
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Consultation)) == 0
+
+
+async def test_new_stops_downloading_a_questionnaire_of_untold_size_at_the_limit(harness):
+    from bot.routers.organizer import MAX_QUESTIONNAIRE_BYTES
+
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    taken = await _upload_questionnaire(h, o, b"#" * (50 * MAX_QUESTIONNAIRE_BYTES), size=None)
+    assert h.api.last(ORGANIZER).text == "文件太大了，问卷文件不能超过 200 KB。"
+    assert taken[0] <= MAX_QUESTIONNAIRE_BYTES
     async with h.sessions() as s:
         assert await s.scalar(sa.select(sa.func.count()).select_from(Consultation)) == 0
 
