@@ -15,13 +15,14 @@ import html
 import io
 import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
 
 import segno
 import sqlalchemy as sa
 from aiogram import BaseMiddleware, Bot, F, Router
+from aiogram.exceptions import TelegramAPIError, TelegramForbiddenError
 from aiogram.filters import Command, CommandObject, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -464,13 +465,10 @@ def _tell_cadres(message: Message, ctx: Ctx, broadcaster: Broadcaster, c: Consul
 
     async def send() -> None:
         result = await broadcaster.broadcast(key, cadres, render)
-        if bot is not None:
-            await bot.send_message(chat_id, ctx.t("organizer.deadline-told", sent=result.sent,
-                                                  blocked=result.blocked, failed=result.failed))
+        await _tell_organizer(bot, chat_id, key, ctx.t("organizer.deadline-told", sent=result.sent,
+                                                       blocked=result.blocked, failed=result.failed))
 
-    task = asyncio.create_task(send())
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    _in_background(send(), key)
 
 
 # Called after a deadline moved (the scheduler registers moving the close job here).
@@ -766,16 +764,40 @@ async def announce_confirm(query: CallbackQuery, callback_data: AnnounceCB, ctx:
 
     async def send() -> None:
         result = await broadcaster.broadcast(data["key"], recipients, lambda _pid: outgoing)
-        if bot is not None:
-            await bot.send_message(chat_id, ctx.t("organizer.announce-done", sent=result.sent,
-                                                  blocked=result.blocked, failed=result.failed))
+        await _tell_organizer(bot, chat_id, data["key"], ctx.t("organizer.announce-done", sent=result.sent,
+                                                               blocked=result.blocked, failed=result.failed))
 
-    task = asyncio.create_task(send())
+    _in_background(send(), data["key"])
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def _in_background(work: Coroutine[Any, Any, None], what: str) -> None:
+    """Run a broadcast and its note to the organizer after the press is answered; kept (an
+    unreferenced task may be collected mid-run) and never failing unseen: its error is logged."""
+    async def run() -> None:
+        try:
+            await work
+        except Exception:
+            log.exception("%s: sending in the background failed", what)
+
+    task = asyncio.create_task(run())
     _background.add(task)
     task.add_done_callback(_background.discard)
 
 
-_background: set[asyncio.Task[None]] = set()
+async def _tell_organizer(bot: Bot | None, chat_id: int, what: str, text: str) -> None:
+    """The "sent N" note after a broadcast. The broadcast is done and recorded whatever happens
+    here; an organizer who blocked the bot, or an API error, costs only the note (logged)."""
+    if bot is None:
+        return
+    try:
+        await bot.send_message(chat_id, text)
+    except TelegramForbiddenError:
+        log.warning("%s: done, but organizer %s has blocked the bot and was not told how it went", what, chat_id)
+    except TelegramAPIError as e:
+        log.warning("%s: done, but telling organizer %s how it went failed: %s", what, chat_id, e)
 
 
 async def wait_background() -> None:

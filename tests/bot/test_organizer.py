@@ -576,6 +576,64 @@ async def test_the_send_button_of_an_earlier_announcement_preview_does_not_send_
     assert h.api.texts(CADRE).count("第二稿：征询延期一周。") == 1
 
 
+async def test_an_organizer_who_blocked_the_bot_during_an_announcement_costs_only_the_note_logged(
+        harness, caplog, monkeypatch):
+    """The broadcast runs in the background; its closing "sent N" note to an organizer who has
+    blocked the bot meanwhile (403) is one logged line, not an error left in the task."""
+    import asyncio
+
+    from aiogram.exceptions import TelegramForbiddenError
+    from aiogram.methods import SendMessage
+
+    from bot.routers import organizer
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _seed_comment(h, cid)  # CADRE: the one participant
+    real = h.api.make_request
+    started: list[asyncio.Task] = []  # every background task, also one done before we look
+
+    class Kept(set):
+        def add(self, task) -> None:
+            started.append(task)
+            super().add(task)
+
+    monkeypatch.setattr(organizer, "_background", Kept())
+
+    async def organizer_blocked(bot, method, timeout=None):
+        if isinstance(method, SendMessage) and method.chat_id == ORGANIZER and "成功" in method.text:
+            raise TelegramForbiddenError(method=method, message="Forbidden: bot was blocked by the user")
+        return await real(bot, method, timeout)
+
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/announce {cid}"))
+    await h.feed(o.message("征询还有三天截止。"))
+    preview = h.api.last(ORGANIZER)
+    h.api.make_request = organizer_blocked
+    caplog.set_level("WARNING", logger="bot.routers.organizer")
+    await h.feed(o.press(preview.message_id, _press_label(preview.reply_markup, "发送给")))
+    assert len(started) == 1
+    await asyncio.gather(*started)  # raised the 403 before
+    assert h.api.texts(CADRE) == ["征询还有三天截止。"]
+    notes = [r.getMessage() for r in caplog.records if r.name == "bot.routers.organizer"]
+    assert len(notes) == 1 and "blocked the bot" in notes[0] and str(ORGANIZER) in notes[0], notes
+
+    # the same for the cadres told of a moved deadline
+    caplog.clear()
+    async with h.sessions() as s:
+        s.add(Person(id=CADRE + 1, first_name="干部", role="cadre",
+                     township_id=(await s.scalars(sa.select(Township.id))).first()))
+        await s.commit()
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "通知干部")))
+    assert len(started) == 2
+    await asyncio.gather(*started)
+    assert any("截止时间由" in t for t in h.api.texts(CADRE + 1))
+    notes = [r.getMessage() for r in caplog.records if r.name == "bot.routers.organizer"]
+    assert len(notes) == 1 and "blocked the bot" in notes[0], notes
+
+
 async def test_the_create_button_of_an_earlier_new_does_not_create_the_later_one(harness):
     h = harness
     from storage.lists import save_list
