@@ -32,7 +32,7 @@ async def bot_username() -> str:
     lead nowhere: the command stops and says what to set."""
     settings = get_settings()
     if settings.bot_username:
-        return settings.bot_username.lstrip("@")
+        return settings.bot_username
     if settings.bot_token:
         from aiogram.exceptions import TelegramAPIError
 

@@ -20,6 +20,7 @@ DATABASE_DRIVERS = {"sqlite", "sqlite+pysqlite", "sqlite+aiosqlite", "postgresql
 
 _SHAPES = {  # setting → (its pattern, what is wrong otherwise)
     "bot_token": (r"\d+:[\w-]+", "not a bot token; it looks like 123456789:AAE… (from @BotFather)"),
+    "bot_username": (r"[A-Za-z][A-Za-z0-9_]{4,31}", "not a bot username; e.g. qingdan_bot (5–32 letters, digits or _)"),
     "webhook_secret": (r"[A-Za-z0-9_-]{1,256}",
                        "1–256 characters, only letters A–Z and a–z, digits, _ and - (Telegram's rule)"),
 }
@@ -95,6 +96,16 @@ class Settings(BaseSettings):
                 parse_url(value)
             except ValueError:
                 raise ValueError("not a Redis URL; e.g. redis://127.0.0.1:6379/0") from None
+        return value
+
+    @field_validator("bot_username")
+    @classmethod
+    def _bot_username(cls, value: str) -> str:
+        """As the links need it: "@qingdan_bot" (as Telegram shows it) is qingdan_bot."""
+        value = value.strip()
+        pattern, problem = _SHAPES["bot_username"]
+        if value and not re.fullmatch(pattern, value := value.removeprefix("@")):
+            raise ValueError(problem)
         return value
 
     @field_validator("bot_token", "webhook_secret")
@@ -174,4 +185,4 @@ def _without_password(url: str) -> str:
     return f"{prefix}{user_info.partition(':')[0]}:***@{tail}"
 
 
-_EXPLAINED = {"DATABASE_URL", "BOT_TOKEN", "WEBHOOK_SECRET", "TIMEZONE", "REDIS_URL"}  # their messages are in the catalog
+_EXPLAINED = {"DATABASE_URL", "BOT_TOKEN", "BOT_USERNAME", "WEBHOOK_SECRET", "TIMEZONE", "REDIS_URL"}  # their messages are in the catalog

@@ -33,6 +33,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Invite, Person, Township
+from surveys.consultation import deep_link
 from surveys.text import drop_nul
 
 CODE_ALPHABET = string.ascii_lowercase + string.digits
@@ -51,7 +52,7 @@ def payload(code: str) -> str:
 
 
 def invite_link(bot_username: str, code: str) -> str:
-    return f"https://t.me/{bot_username.lstrip('@')}?start={payload(code)}"
+    return deep_link(bot_username, payload(code))
 
 
 def normalize_invite_code(text: str) -> str:

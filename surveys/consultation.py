@@ -127,8 +127,10 @@ def normalize_code(text: str) -> str:
     return drop_nul(text).strip().lower()
 
 
-def deep_link(bot_username: str, code: str) -> str:
-    return f"https://t.me/{bot_username}?start={code}"
+def deep_link(bot_username: str, payload: str) -> str:
+    """The t.me link that opens the bot with /start <payload>; the username as Telegram
+    shows it or as typed in BOT_USERNAME ("@qingdan_bot" and "qingdan_bot" alike)."""
+    return f"https://t.me/{bot_username.strip().removeprefix('@')}?start={payload}"
 
 
 def parse_local(text: str, tz: str, end_of_day: bool = False) -> datetime:

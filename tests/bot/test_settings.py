@@ -237,3 +237,29 @@ def test_a_refused_url_never_shows_its_password_however_it_is_mistyped() -> None
             Settings(**{setting: value}, _env_file=None)
         text = settings_error(refused.value, "en")
         assert text is not None and "s3cr3t" not in text and f"'{shown}'" in text, text
+
+
+def test_a_bot_username_written_as_telegram_shows_it_gives_working_links() -> None:
+    """BOT_USERNAME=@qingdan_bot (as Telegram writes it) is the bot qingdan_bot: every link
+    builder — consultation deep links, invite links — makes https://t.me/qingdan_bot?start=…"""
+    from storage.invites import invite_link
+    from surveys.consultation import deep_link
+
+    for typed in ("@qingdan_bot", " qingdan_bot ", "qingdan_bot"):
+        username = Settings(bot_username=typed, _env_file=None).bot_username
+        assert username == "qingdan_bot", typed
+        assert deep_link(username, "abc123") == "https://t.me/qingdan_bot?start=abc123"
+    assert deep_link("@qingdan_bot", "abc123") == "https://t.me/qingdan_bot?start=abc123"
+    assert invite_link("@qingdan_bot", "xyz") == deep_link("qingdan_bot", "inv_xyz")
+
+
+def test_a_bot_username_no_link_can_be_made_of_is_named_not_a_traceback(tmp_path: Path) -> None:
+    done = _qingdan(tmp_path, "links", "1", BOT_USERNAME="https://t.me/qingdan_bot")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[0].startswith("设置有误") and lines[1].startswith("BOT_USERNAME: 不是机器人的用户名")
+    assert "'https://t.me/qingdan_bot'" in lines[1]
+    for bad in ("qingdan bot", "t.me/qingdan_bot", "qing", "@", "清单bot_bot"):
+        with pytest.raises(ValidationError):
+            Settings(bot_username=bad, _env_file=None)
+    assert Settings(_env_file=None).bot_username == ""  # unset: asked of the Bot API
