@@ -39,7 +39,11 @@ async def get_or_create_township(session: AsyncSession, name: str) -> Township:
 
 
 async def townships(session: AsyncSession) -> list[Township]:
-    return list((await session.scalars(select(Township).order_by(Township.name))).all())
+    """Every township, by name in Unicode code-point order — sorted here, not by ORDER BY:
+    PostgreSQL orders text by the database's collation (a zh_CN one by pinyin, C by code
+    point), SQLite by code point, so the pickers would differ between the two. Code-point
+    order is also the one the reports sort names in; a county has tens of townships."""
+    return sorted((await session.scalars(select(Township))).all(), key=lambda t: (t.name, t.id))
 
 
 async def next_version(session: AsyncSession, township_id: int) -> str:
@@ -114,7 +118,8 @@ async def list_rows(session: AsyncSession, name: str | None = None) -> list[tupl
     query = select(DutyListRow, Township.name).join(Township)
     if name:
         query = query.where(Township.name == township_name(name))
-    return [(r, n) for r, n in (await session.execute(query.order_by(Township.name, DutyListRow.id))).all()]
+    rows = (await session.execute(query)).all()
+    return [(r, n) for r, n in sorted(rows, key=lambda rn: (rn[1], rn[0].id))]  # as townships()
 
 
 async def set_status(session: AsyncSession, list_id: int, status: ListStatus) -> None:

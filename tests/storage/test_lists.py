@@ -80,3 +80,24 @@ async def test_a_list_is_consulting_while_its_consultation_is_open_and_consulted
             assert await status() == ListStatus.CONSULTING
     finally:
         await engine.dispose()
+
+
+async def test_townships_and_lists_come_in_one_order_whatever_the_databases_collation(session_factory, database):
+    """The /new and /invite pickers and `qingdan lists show`: townships by name in code-point
+    order on SQLite and on PostgreSQL alike, also when PostgreSQL's collation orders Chinese
+    by pinyin (a zh_CN database: 大庄乡 before 东湖镇; by code point 东 U+4E1C comes first)."""
+    import sqlalchemy as sa
+
+    names = ["青山镇", "大庄乡", "东湖镇", "安乐镇"]
+    async with session_factory() as s:
+        if database.kind == "postgres":  # as in a database created with a Chinese collation (undone below)
+            await s.execute(sa.text('ALTER TABLE township ALTER COLUMN name TYPE varchar(200) COLLATE "zh-x-icu"'))
+        for name in names:
+            await lists.save_list(s, name, ITEMS)
+        await lists.save_list(s, "大庄乡", ITEMS[:1])
+        try:
+            assert [t.name for t in await lists.townships(s)] == ["东湖镇", "大庄乡", "安乐镇", "青山镇"]
+            assert [(n, r.version) for r, n in await lists.list_rows(s)] == [
+                ("东湖镇", "1"), ("大庄乡", "1"), ("大庄乡", "2"), ("安乐镇", "1"), ("青山镇", "1")]
+        finally:
+            await s.rollback()
