@@ -267,8 +267,9 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
     nav_row = []
     if (shown and shown[0] != qid) or _rated_before(flow, question):
         nav_row.append(_btn(ctx.t("resident.btn-back"), _qcb(r, qid, "b", back)))
-    if not question.required:
-        nav_row.append(_btn(ctx.t("resident.btn-skip"), _qcb(r, qid, "s")))
+    if not question.required:  # on an answered question it says that skipping clears the answer
+        skip = "resident.btn-skip" if previous is None else "resident.btn-skip-clear"
+        nav_row.append(_btn(ctx.t(skip), _qcb(r, qid, "s")))
     nav_row.append(_btn(ctx.t("resident.btn-pause"), _qcb(r, qid, "z")))
     rows.append(nav_row)
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
@@ -326,15 +327,15 @@ def render_screen(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup | Non
 
 
 async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
-               message: Message | None = None) -> AnswerCallbackQuery | None:
+               message: Message | None = None, notice: str | None = None) -> AnswerCallbackQuery | None:
     """Commit the update's writes, then put the flow's current screen on the live
-    message (edit in place; the press's answer is returned, see `edited`), or send it
-    as a new message that becomes the live one."""
+    message (edit in place; the press's answer, with `notice` as its pop-up, is
+    returned, see `edited`), or send it as a new message that becomes the live one."""
     flow.screen.pop("paused", None)
     text, kb = render_screen(ctx, flow)
     if query is not None and isinstance(query.message, Message):
         await _commit(ctx, flow)
-        return await edited(query, text, kb)
+        return await edited(query, text, kb, notice)
     # a press on a message Telegram no longer lets the bot edit (days old: an
     # InaccessibleMessage) gets the screen as a new message, which becomes the live one
     target = query.message if query is not None else message
@@ -354,10 +355,11 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
         ctx.path.responses.put(replace(after, message_id=sent.message_id, version=after.version + 1))
     else:
         ctx.path.responses.forget(after.id)
-    return query.answer() if query is not None else None
+    return query.answer(notice) if query is not None else None
 
 
-async def edited(query: CallbackQuery, text: str, kb: InlineKeyboardMarkup | None) -> AnswerCallbackQuery:
+async def edited(query: CallbackQuery, text: str, kb: InlineKeyboardMarkup | None,
+                 notice: str | None = None) -> AnswerCallbackQuery:
     """Edit the pressed message, and return the press's answer for the handler to
     return: under a webhook it goes back in the HTTP reply to Telegram's delivery (no
     request of its own — a press costs one Bot API request, not two), under long
@@ -373,7 +375,7 @@ async def edited(query: CallbackQuery, text: str, kb: InlineKeyboardMarkup | Non
     except TelegramAPIError:
         await query.answer()
         raise
-    return query.answer()
+    return query.answer(notice)
 
 
 async def _commit(ctx: Ctx, flow: Flow) -> ResponseState:
@@ -572,6 +574,7 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
     qid = question.id
     new: FlowState | None = None
     error = None
+    notice: str | None = None
     if action == "o":
         new, error = flow.state.answer(flow.q, value, flow.items)
     elif action == "p":
@@ -616,6 +619,8 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
         flow.screen["page"] = int(value) if value.isdecimal() else 0
     elif action == "s":
         new, error = flow.state.skip(flow.q, flow.items)
+        if qid in flow.state.answers:  # an answer given before (« 上一题 or 修改): said when it goes
+            notice = ctx.t("resident.skip-cleared")
     elif action == "n":
         kept = flow.state.answers.get(qid)
         if kept is None:
@@ -644,7 +649,7 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
     if new is not None:
         _record(flow, new)
         flow.screen.pop("page", None)
-    return await show(ctx, flow, query=query)
+    return await show(ctx, flow, query=query, notice=notice)
 
 
 def _number_range(ctx: Ctx, question: Any) -> str:

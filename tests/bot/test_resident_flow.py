@@ -662,6 +662,31 @@ async def test_back_to_a_typed_answer_goes_on_keeping_it(harness):
     assert "谢谢您参加" in q.text and "村里的路灯没人管" in q.text
 
 
+async def test_skipping_a_question_answered_before_says_it_clears_the_answer(harness):
+    # 跳过 on a question answered before (back with « 上一题, or 修改 from the summary) erased
+    # the answer without a word: the button now says 清除并跳过, and the pop-up that it did
+    h = harness
+    _, code = await open_consultation(h)
+    u = await _at_missing_what(h, code)
+    await h.feed(u.message("村里的路灯没人管"))
+    q = await _tap(h, u, "« 上一题")
+    labels = [t for t, _ in buttons(q.reply_markup)]
+    assert "清除并跳过" in labels and "跳过" not in labels
+    q = await _tap(h, u, "清除并跳过")
+    assert h.api.answers()[-1].text == "已清除原来的回答。" and not h.api.answers()[-1].call.show_alert
+    assert "还有什么意见" in q.text and "清除并跳过" not in [t for t, _ in buttons(q.reply_markup)]
+    assert (await _stored(h))["missing_what"] is None
+    await _tap(h, u, "跳过")  # not answered: skipped as before, without a pop-up
+    assert not h.api.answers()[-1].text
+    await _tap(h, u, "60–74")
+    await _tap(h, u, "修改")
+    q = await _tap(h, u, "9.")  # the age, from the summary
+    assert "清除并跳过" in [t for t, _ in buttons(q.reply_markup)]
+    await _tap(h, u, "清除并跳过")
+    assert h.api.answers()[-1].text == "已清除原来的回答。"
+    assert (await _stored(h))["age"] is None
+
+
 async def test_back_to_a_scale_answered_unsure_marks_unsure(harness):
     # a point answered shows ●4 when the resident goes back; 不清楚 showed no mark, as if unanswered
     h = harness
