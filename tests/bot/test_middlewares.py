@@ -26,7 +26,7 @@ def _message(update_id: int, user_id: int, name: str) -> Update:
 async def test_a_new_persons_update_holds_no_write_lock_while_its_handler_runs(sqlite_database):
     engine = sqlite_database.engine()
     sessions = make_sessionmaker(engine)
-    middleware = ContextMiddleware(sessions, Settings(database_url=sqlite_database.url, bot_username="b",
+    middleware = ContextMiddleware(sessions, Settings(database_url=sqlite_database.url, bot_username="qingdan_test_bot",
                                                       _env_file=None))
     seen: list[tuple] = []
 
