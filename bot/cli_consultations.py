@@ -166,46 +166,85 @@ def close(consultation_id: int = typer.Argument(..., metavar="ID")) -> None:
 @app.command("deadline")
 def deadline(consultation_id: int = typer.Argument(..., metavar="ID"),
              closes: str = typer.Option(..., help='The new deadline, e.g. "2026-12-20 18:00" (TIMEZONE); '
-                                                  'a date alone means 23:59 that day.')) -> None:
+                                                  'a date alone means 23:59 that day.'),
+             yes: bool = typer.Option(False, "--yes", "-y", help="A closed consultation: extend and reopen it "
+                                                                 "without asking.")) -> None:
     """Move a draft's or an open consultation's deadline (earlier or later); the scheduler's
-    reminders and close follow it."""
+    reminders and close follow it. A closed consultation's new deadline extends and reopens
+    it, once confirmed (or with --yes); a reported one's cannot change."""
+    from surveys.consultation import check_new_deadline, ended_at
+
     settings = get_settings()
+    tz = settings.timezone
     try:
-        closes_at = parse_local(closes, settings.timezone, end_of_day=True)
+        closes_at = parse_local(closes, tz, end_of_day=True)
     except ValueError:
-        typer.echo(_t("cli.bad-date", example=example_deadline(datetime.now(UTC), settings.timezone)), err=True)
+        typer.echo(_t("cli.bad-date", example=example_deadline(datetime.now(UTC), tz)), err=True)
         raise typer.Exit(2) from None
     ensure_schema()
-    error, old = run_async(_set_deadline(consultation_id, closes_at))
+    seen = run_async(_read(consultation_id))
+    if seen is None:
+        typer.echo(_t("cli.consultation-not-found", id=consultation_id), err=True)
+        raise typer.Exit(1)
+    status, opens_at, old, closed_at = seen
+    reopen = status == Status.CLOSED.value
+    try:  # refused before anything is asked
+        check_new_deadline(consultation_id, status, opens_at, old, closes_at, datetime.now(UTC), reopen)
+    except DeadlineRefused as e:
+        typer.echo(e.text(settings.locale, tz), err=True)
+        raise typer.Exit(1) from None
+    if reopen:
+        typer.echo(_t("cli.reopen-explain", id=consultation_id, ended=format_local(ended_at(old, closed_at), tz),
+                      old=format_local(old, tz), new=format_local(closes_at, tz)))
+        try:
+            confirmed = yes or typer.confirm(_t("cli.reopen-ask", id=consultation_id), default=False)
+        except typer.Abort:  # no answer (stdin closed)
+            confirmed = False
+        if not confirmed:
+            typer.echo(_t("cli.reopen-declined", id=consultation_id), err=True)
+            raise typer.Exit(1)
+    error = run_async(_set_deadline(consultation_id, closes_at, old, reopen))
     if error:
         typer.echo(error, err=True)
         raise typer.Exit(1)
-    typer.echo(_t("cli.deadline-moved", id=consultation_id, old=format_local(old, settings.timezone),
-                  new=format_local(closes_at, settings.timezone)))
+    typer.echo(_t("cli.reopened" if reopen else "cli.deadline-moved", id=consultation_id,
+                  old=format_local(old, tz), new=format_local(closes_at, tz)))
 
 
-async def _set_deadline(consultation_id: int, closes_at: datetime) -> tuple[str | None, datetime | None]:
-    """(why the change was refused, or None; the old deadline). The bot's processes see the new
-    one within seconds (their cached copies expire), the scheduler moves its close within a minute."""
+async def _read(consultation_id: int) -> tuple[str, datetime | None, datetime, datetime | None] | None:
+    """(status, opening time, deadline, early close) of the consultation, or None."""
     from bot.db import database
-    from storage.consultations import DeadlineMoved, set_deadline
     from storage.models import Consultation
     from storage.sql import fits_id
 
-    settings = get_settings()
     async with database() as sessions, sessions() as session:
         c = await session.get(Consultation, consultation_id) if fits_id(consultation_id) else None
+        return None if c is None else (c.status, c.opens_at, c.closes_at, c.closed_at)
+
+
+async def _set_deadline(consultation_id: int, closes_at: datetime, expected: datetime, reopen: bool) -> str | None:
+    """Why the change was refused, or None. It is made only if the consultation still has the
+    deadline shown (`expected`) and, with `reopen`, is still closed. The bot's processes see the
+    new one within seconds (their cached copies expire), the scheduler moves its close — or,
+    reopened, schedules its jobs again — within a minute."""
+    from bot.db import database
+    from storage.consultations import DeadlineMoved, set_deadline
+    from storage.models import Consultation
+
+    settings = get_settings()
+    async with database() as sessions, sessions() as session:
+        c = await session.get(Consultation, consultation_id)
         if c is None:
-            return _t("cli.consultation-not-found", id=consultation_id), None
+            return _t("cli.consultation-not-found", id=consultation_id)
         try:
-            old = await set_deadline(session, c, closes_at)
+            await set_deadline(session, c, closes_at, expected=expected, reopen=reopen)
         except DeadlineRefused as e:  # as the bot's /deadline
-            return e.text(settings.locale, settings.timezone), None
+            return e.text(settings.locale, settings.timezone)
         except DeadlineMoved as e:  # another change committed between the read and the write
             return _t("cli.deadline-moved-meanwhile", id=consultation_id,
-                      closes=format_local(e.closes_at, settings.timezone)), None
+                      closes=format_local(e.closes_at, settings.timezone))
         await session.commit()
-    return None, old
+    return None
 
 
 @app.command("list")

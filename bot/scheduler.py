@@ -19,7 +19,10 @@ another process gets its jobs, or its close moved to a new deadline; in this pro
 console's hooks):
 
 * ``close:<id>``  — at closes_at: status → closed, then the final report (a run that
-  finds the deadline moved later closes nothing and puts itself at the new one).
+  finds the deadline moved later closes nothing and puts itself at the new one). A
+  closed consultation extended and reopened (/deadline) gets its jobs again and closes
+  again at its new deadline: a second final report (``final:<id>:<closed-at>``), and
+  thanks only to those the first close did not thank (``thanks:<id>`` is per person).
 * ``remind:<id>`` — every 10 minutes: the reminders due now (surveys.reminders).
 * ``digest:<id>`` — daily at FollowUp.digest_hour, local time: the organizers' digest.
 

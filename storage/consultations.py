@@ -25,6 +25,7 @@ from storage.models import (
 from storage.sql import upsert, upsert_statement
 from surveys.consultation import (
     DEADLINE_EDITABLE,
+    DEADLINE_REOPENS,
     DeadlinePassed,
     FollowUp,
     Status,
@@ -164,30 +165,37 @@ def _forget_now_and_after_commit(session: AsyncSession, consultation_id: int) ->
 
 
 async def set_deadline(session: AsyncSession, consultation: Consultation, closes_at: datetime,
-                       now: datetime | None = None, expected: datetime | None = None) -> datetime:
+                       now: datetime | None = None, expected: datetime | None = None,
+                       reopen: bool = False) -> datetime:
     """Move a draft's or an open consultation's deadline to `closes_at`; returns the old one.
+    With `reopen` (the organizer confirmed it) a closed consultation's instead: it is extended
+    and opened again (set_status: its lists are under consultation again, its early close is
+    forgotten) — answers are taken until the new deadline, when it closes again.
     Raises DeadlineRefused (surveys.consultation.check_new_deadline) and, when `expected`
     (the deadline the organizer saw) is no longer the stored one, DeadlineMoved — in both
     cases having changed nothing. The update is conditional on the status and the old
-    deadline, so a close by the scheduler or another change committed meanwhile is never
+    deadline, so a close, a reopening or another change committed meanwhile is never
     overwritten. The scheduler follows: bot.scheduler.schedule_consultation at once in the
     process that runs it, its sync job within a minute otherwise."""
     now = now or utcnow()
     old = consultation.closes_at
     if expected is not None and old != expected:
         raise DeadlineMoved(old)
-    check_new_deadline(consultation.id, consultation.status, consultation.opens_at, old, closes_at, now)
+    check_new_deadline(consultation.id, consultation.status, consultation.opens_at, old, closes_at, now, reopen)
     table = Consultation.__table__
+    statuses = (DEADLINE_REOPENS,) if reopen else DEADLINE_EDITABLE
     result = await session.execute(
-        sa.update(table).where(table.c.id == consultation.id, table.c.status.in_(DEADLINE_EDITABLE),
+        sa.update(table).where(table.c.id == consultation.id, table.c.status.in_(statuses),
                                table.c.closes_at == old).values(closes_at=closes_at))
     if result.rowcount != 1:  # changed by another transaction since it was read: say what it is now
         await session.refresh(consultation)
         check_new_deadline(consultation.id, consultation.status, consultation.opens_at, consultation.closes_at,
-                           closes_at, now)
+                           closes_at, now, reopen)
         raise DeadlineMoved(consultation.closes_at)
     set_committed_value(consultation, "closes_at", closes_at)  # (written above: no second UPDATE)
     _forget_now_and_after_commit(session, consultation.id)
+    if reopen:  # (the row is still closed, and the update above holds its lock until the commit)
+        await set_status(session, consultation, Status.OPEN, now)
     await session.flush()
     return old
 

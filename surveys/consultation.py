@@ -44,8 +44,10 @@ class DeadlinePassed(ValueError):
 
 class DeadlineRefused(ValueError):
     """Why a consultation's deadline cannot move to the one asked for (see `check_new_deadline`).
-    `reason`: not-editable (closed or reported), ended (open, its deadline reached: it is
-    being closed), past, before-start, unchanged."""
+    `reason`: not-editable (reported: its revised list is out), ended (open, its deadline
+    reached: it is being closed), closed (closed, but reopening it was not what was asked),
+    not-closed (reopening was asked, but it is no longer closed), past, before-start,
+    unchanged."""
 
     def __init__(self, reason: str, consultation_id: int | None, status: str, opens_at: datetime | None,
                  closes_at: datetime) -> None:
@@ -65,30 +67,39 @@ class DeadlineRefused(ValueError):
                        opens=format_local(self.opens_at, tz), closes=format_local(self.closes_at, tz))
 
 
-# A deadline may move while a consultation is a draft or open; once closed it is history.
+# A deadline moves as it is while a consultation is a draft or open; a closed one's new
+# deadline reopens it (CLOSED → OPEN: "征求意见时间延长至…"); a reported one is history.
 DEADLINE_EDITABLE = (Status.DRAFT.value, Status.OPEN.value)
+DEADLINE_REOPENS = Status.CLOSED.value
 
 
 def check_deadline_editable(consultation_id: int | None, status: str, opens_at: datetime | None,
                             closes_at: datetime, now: datetime) -> None:
     """Raise DeadlineRefused unless the deadline may move at all at `now`: a draft's (even one
     whose deadline passed: it needs a new one to open), an open consultation's before it is
-    reached (at its deadline the scheduler is closing it)."""
-    if status not in DEADLINE_EDITABLE:
+    reached (at its deadline the scheduler is closing it), a closed one's (it reopens with
+    it) — not a reported one's (its revised list is published)."""
+    if status not in (*DEADLINE_EDITABLE, DEADLINE_REOPENS):
         raise DeadlineRefused("not-editable", consultation_id, status, opens_at, closes_at)
     if status == Status.OPEN.value and closes_at <= now:
         raise DeadlineRefused("ended", consultation_id, status, opens_at, closes_at)
 
 
 def check_new_deadline(consultation_id: int | None, status: str, opens_at: datetime | None, closes_at: datetime,
-                       new: datetime, now: datetime) -> None:
+                       new: datetime, now: datetime, reopen: bool = False) -> None:
     """Raise DeadlineRefused unless the deadline `closes_at` may become `new` at `now`: it
     may move at all (`check_deadline_editable`), and `new` is in the future, after the start
-    and not the deadline already set."""
+    and not the deadline already set. `reopen` says the change asked for extends a closed
+    consultation and reopens it: it must be closed then, and a closed one moves only so
+    (a move confirmed while it was open does not reopen it once it closed meanwhile)."""
     def refuse(reason: str) -> DeadlineRefused:
         return DeadlineRefused(reason, consultation_id, status, opens_at, closes_at)
 
     check_deadline_editable(consultation_id, status, opens_at, closes_at, now)
+    if status == DEADLINE_REOPENS and not reopen:
+        raise refuse("closed")
+    if reopen and status != DEADLINE_REOPENS:
+        raise refuse("not-closed")
     if new <= now:
         raise refuse("past")
     if opens_at is not None and new <= opens_at:

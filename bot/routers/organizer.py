@@ -55,6 +55,7 @@ from surveys.consultation import (
     check_deadline_editable,
     check_new_deadline,
     deep_link,
+    ended_at,
     example_deadline,
     format_local,
     parse_local,
@@ -170,7 +171,7 @@ def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:
 ACTION_STATUSES: dict[str, tuple[str, ...]] = {
     "open": (Status.DRAFT.value, Status.CLOSED.value),
     "close": (Status.OPEN.value,),
-    "deadline": (Status.DRAFT.value, Status.OPEN.value),
+    "deadline": (Status.DRAFT.value, Status.OPEN.value, Status.CLOSED.value),  # a closed one: extend, reopen
     "links": (Status.DRAFT.value, Status.OPEN.value),
     "stats": (Status.OPEN.value, Status.CLOSED.value, Status.REPORTED.value),
     "announce": (Status.OPEN.value, Status.CLOSED.value, Status.REPORTED.value),
@@ -310,8 +311,10 @@ async def do_close(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
 
 # --- /deadline: moving a deadline -------------------------------------------------------------
 # `/deadline [ID]` asks for the new deadline, `/deadline ID 2026-12-20 18:00` takes it at once;
-# either way old → new is shown to confirm. The rule is surveys.consultation.check_new_deadline,
-# the change storage.consultations.set_deadline; the scheduler follows through `on_deadline`.
+# either way old → new is shown to confirm. A closed consultation's new deadline extends and
+# reopens it: the confirmation says so, and what follows (answers taken again, the final report
+# made again at the new close). The rule is surveys.consultation.check_new_deadline, the change
+# storage.consultations.set_deadline; the scheduler follows through `on_deadline`.
 
 
 @router.message(Command("deadline"))
@@ -332,6 +335,10 @@ async def deadline_cmd(message: Message, command: CommandObject, ctx: Ctx, state
 
 def _deadline_ask(ctx: Ctx, c: Consultation) -> str:
     tz = ctx.settings.timezone
+    if c.status == Status.CLOSED.value:
+        return ctx.t("organizer.reopen-ask", id=c.id, title=html.escape(c.title),
+                     ended=format_local(ended_at(c.closes_at, c.closed_at), tz),
+                     example=example_deadline(ctx.now(), tz))
     return ctx.t("organizer.deadline-ask", id=c.id, title=html.escape(c.title), closes=format_local(c.closes_at, tz),
                  example=example_deadline(ctx.now(), tz))
 
@@ -372,9 +379,10 @@ async def _deadline_typed(message: Message, ctx: Ctx, c: Consultation, state: FS
     """The new deadline as typed (as /new reads one: a date alone is that day's 23:59): refused
     with the reason — the next text is read as another try — or shown old → new to confirm."""
     tz = ctx.settings.timezone
+    reopen = c.status == Status.CLOSED.value
     try:
         new = parse_local(text, tz, end_of_day=True)
-        check_new_deadline(c.id, c.status, c.opens_at, c.closes_at, new, ctx.now())
+        check_new_deadline(c.id, c.status, c.opens_at, c.closes_at, new, ctx.now(), reopen)
     except (ValueError, DeadlineRefused) as e:
         await state.set_state(ChangeDeadline.value)
         await state.set_data({"c": c.id})
@@ -383,12 +391,18 @@ async def _deadline_typed(message: Message, ctx: Ctx, c: Consultation, state: FS
         return
     mark = _new_mark()
     await state.set_state(ChangeDeadline.confirm)
-    await state.set_data({"c": c.id, "m": mark, "old": c.closes_at.isoformat(), "new": new.isoformat()})
-    rows = [[_btn(ctx.t("organizer.btn-deadline-save"), DeadlineCB(c=c.id, a="save", m=mark))]]
-    if c.status == Status.OPEN.value:  # a draft's cadres have nothing to comment on yet
-        rows.append([_btn(ctx.t("organizer.btn-deadline-tell"), DeadlineCB(c=c.id, a="tell", m=mark))])
+    # whether it reopens is kept here, not in the button: a forged press cannot reopen anything
+    await state.set_data({"c": c.id, "m": mark, "old": c.closes_at.isoformat(), "new": new.isoformat(),
+                          "reopen": reopen})
+    save, tell, confirm = (("organizer.btn-reopen-save", "organizer.btn-reopen-tell", "organizer.reopen-confirm")
+                           if reopen else
+                           ("organizer.btn-deadline-save", "organizer.btn-deadline-tell", "organizer.deadline-confirm"))
+    rows = [[_btn(ctx.t(save), DeadlineCB(c=c.id, a="save", m=mark))]]
+    if c.status != Status.DRAFT.value:  # a draft's cadres have nothing to comment on yet
+        rows.append([_btn(ctx.t(tell), DeadlineCB(c=c.id, a="tell", m=mark))])
     rows.append([_btn(ctx.t("organizer.btn-cancel"), DeadlineCB(c=c.id, a="cancel", m=mark))])
-    await message.answer(ctx.t("organizer.deadline-confirm", id=c.id, title=html.escape(c.title),
+    await message.answer(ctx.t(confirm, id=c.id, title=html.escape(c.title),
+                               ended=format_local(ended_at(c.closes_at, c.closed_at), tz),
                                old=format_local(c.closes_at, tz), new=format_local(new, tz)),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
@@ -413,8 +427,9 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
         return
     tz = ctx.settings.timezone
     old, new = datetime.fromisoformat(data["old"]), datetime.fromisoformat(data["new"])
+    reopen = data.get("reopen") is True
     try:
-        await repo.set_deadline(ctx.session, c, new, ctx.now(), expected=old)
+        await repo.set_deadline(ctx.session, c, new, ctx.now(), expected=old, reopen=reopen)
     except repo.DeadlineMoved as e:  # changed meanwhile (another organizer, the CLI): shown anew
         await message.edit_text(ctx.t("organizer.deadline-moved-meanwhile", id=c.id,
                                       closes=format_local(e.closes_at, tz)))
@@ -430,12 +445,13 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
     cadres = await repo.cadres(ctx.session, c.id) if callback_data.a == "tell" else []
     langs = await _languages(ctx, cadres)
     await ctx.commit()
-    await message.edit_text(ctx.t("organizer.deadline-saved", id=c.id, title=html.escape(c.title),
-                                  old=format_local(old, tz), new=format_local(new, tz)))
-    for hook in _deadline_hooks if message.bot is not None else ():
+    await message.edit_text(ctx.t("organizer.reopen-saved" if reopen else "organizer.deadline-saved", id=c.id,
+                                  title=html.escape(c.title), old=format_local(old, tz), new=format_local(new, tz)))
+    for hook in _deadline_hooks if message.bot is not None else ():  # (reopened: its jobs come back)
         await hook(message.bot, c.id)
     if callback_data.a == "tell":
-        _tell_cadres(message, ctx, broadcaster, c, old, new, cadres, langs)
+        _tell_cadres(message, ctx, broadcaster, c, old, new, cadres, langs,
+                     "organizer.reopen-news" if reopen else "organizer.deadline-news")
 
 
 async def _languages(ctx: Ctx, person_ids: list[int]) -> dict[int, str]:
@@ -445,7 +461,7 @@ async def _languages(ctx: Ctx, person_ids: list[int]) -> dict[int, str]:
 
 
 def _tell_cadres(message: Message, ctx: Ctx, broadcaster: Broadcaster, c: Consultation, old: datetime,
-                 new: datetime, cadres: list[int], langs: dict[int, str]) -> None:
+                 new: datetime, cadres: list[int], langs: dict[int, str], news: str = "organizer.deadline-news") -> None:
     """The new deadline to the consultation's cadres, each in their language, with the list one
     tap away (in the background, as /announce; the organizer is told how it went)."""
     from bot.routers.cadre import ListCB
@@ -457,7 +473,7 @@ def _tell_cadres(message: Message, ctx: Ctx, broadcaster: Broadcaster, c: Consul
     def render(pid: int) -> Outgoing:
         loc = normalize_locale(langs[pid]) if langs.get(pid) else ctx.settings.locale
         button = InlineKeyboardButton(text=gettext("scheduler.btn-list", loc), callback_data=ListCB(c=cid).pack())
-        return Outgoing(text=gettext("organizer.deadline-news", loc, title=html.escape(title),
+        return Outgoing(text=gettext(news, loc, title=html.escape(title),
                                      old=format_local(old, tz), new=format_local(new, tz)),
                         reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
 

@@ -269,7 +269,7 @@ def test_opening_one_whose_start_is_set_ahead_says_when_it_starts(monkeypatch):
     assert opened.output.strip() == "Consultation #1 is set to open: it takes answers from 2099-12-01 09:00."
 
 
-def test_consultation_deadline_moves_it_and_refuses_the_past_the_start_and_a_closed_one(monkeypatch):
+def test_consultation_deadline_moves_it_and_refuses_the_past_and_the_start():
     runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
     assert runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
                                "--opens", "2099-12-01 09:00", "--closes", "2099-12-10 18:00"]).exit_code == 0
@@ -291,14 +291,80 @@ def test_consultation_deadline_moves_it_and_refuses_the_past_the_start_and_a_clo
     assert missing.exit_code == 1 and "找不到征询 #9" in missing.output
     assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
     assert runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-22 18:00"]).exit_code == 0
+    assert closes_at().startswith("2099-12-22T10:00")
+
+
+def _set_status(consultation_id: int, status) -> None:
+    import asyncio
+
+    from bot.db import database
+    from storage.consultations import set_status
+    from storage.models import Consultation
+
+    async def run() -> None:
+        async with database() as sessions, sessions() as s:
+            await set_status(s, await s.get(Consultation, consultation_id), status)
+            await s.commit()
+
+    asyncio.run(run())
+
+
+def _list_statuses() -> list[str]:
+    import asyncio
+
+    import sqlalchemy as sa
+
+    from bot.db import database
+    from storage.models import DutyListRow
+
+    async def run() -> list[str]:
+        async with database() as sessions, sessions() as s:
+            return list((await s.scalars(sa.select(DutyListRow.status))).all())
+
+    return asyncio.run(run())
+
+
+def test_consultation_deadline_extends_and_reopens_a_closed_one_once_confirmed_never_a_reported_one(monkeypatch):
+    from surveys.consultation import Status
+
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    assert runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                               "--closes", "2099-12-10 18:00"]).exit_code == 0
+    assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
     assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
-    closed = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-25"])
-    assert closed.exit_code == 1 and "征询 #1 现在是“已结束”状态，截止时间不能再改" in closed.output
+
+    def listed() -> tuple[str, str]:
+        c = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)[0]
+        return c["status"], c["closes_at"][:16]
+
+    assert listed() == ("closed", "2099-12-10T10:00") and _list_statuses() == ["consulted"]
+    extend = ["consultations", "deadline", "1", "--closes", "2099-12-25"]
+    for answer in ("n\n", ""):  # declined, or no answer at all (stdin closed): nothing changes
+        declined = runner.invoke(app, extend, input=answer)
+        assert declined.exit_code == 1, declined.output
+        assert "2099-12-10 18:00 → 2099-12-25 23:59" in declined.output
+        for said in ("确认后，这次征询将延长并重新开始", "没有答完的可以接着答", "重新生成一份最终报告",
+                     "延长并重新开始征询 #1 吗？", "没有修改，征询 #1 仍是“已结束”状态。"):
+            assert said in declined.output, (said, declined.output)
+        assert listed() == ("closed", "2099-12-10T10:00")
+    reopened = runner.invoke(app, extend, input="y\n")
+    assert reopened.exit_code == 0, reopened.output
+    assert reopened.output.strip().endswith("征询 #1 已重新开始，截止时间：2099-12-10 18:00 → 2099-12-25 23:59。"
+                                            "调度程序会在一分钟内安排提醒和自动结束。")
+    assert listed() == ("open", "2099-12-25T15:59") and _list_statuses() == ["consulting"]
+    assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
     monkeypatch.setenv("LOCALE", "en")
     get_settings.cache_clear()
-    closed = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-25"])
-    assert closed.exit_code == 1 and "Consultation #1 is closed: its deadline can no longer change" in closed.output
-    assert closes_at().startswith("2099-12-22T10:00")
+    again = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-31 18:00", "--yes"])
+    assert again.exit_code == 0 and "[y/N]" not in again.output, again.output
+    assert "Consultation #1 is open again, deadline 2099-12-25 23:59 → 2099-12-31 18:00." in again.output
+    assert listed() == ("open", "2099-12-31T10:00")
+    assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
+    _set_status(1, Status.REPORTED)  # (as `lists publish` leaves it)
+    refused = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2100-01-10", "--yes"])
+    assert refused.exit_code == 1
+    assert "Consultation #1 is reported: its deadline can no longer change" in refused.output
+    assert listed() == ("reported", "2099-12-31T10:00")
 
 
 def test_ids_beyond_the_id_columns_name_no_consultation_on_every_database(database, monkeypatch):

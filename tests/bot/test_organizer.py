@@ -12,7 +12,7 @@ from bot.routers.organizer import DeadlineCB, DecideCB, InviteCB, PickCB, wait_b
 from bot.testing import buttons
 from storage import comments as comments_repo
 from storage.consultations import set_status
-from storage.models import Comment, Consultation, DutyItemRow, Invite, Person, Township
+from storage.models import Comment, Consultation, DutyItemRow, DutyListRow, Invite, Person, Township
 from surveys.consultation import Status
 from surveys.duty_list import DutyItem, Part
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
@@ -1075,23 +1075,25 @@ async def test_deadline_in_the_past_before_the_start_or_unreadable_is_refused_an
     assert await _closes(h, cid) == "2026-12-11 10:00"
 
 
-async def test_deadline_of_a_closed_or_reported_consultation_is_refused_with_the_reason(harness):
+async def test_deadline_of_a_reported_consultation_is_refused_with_the_reason(harness):
     h = harness
-    cid, _ = await open_consultation(h, status=Status.CLOSED)
     reported, _ = await open_consultation(h, township="绿水乡", status=Status.CLOSED)
     async with h.sessions() as s:
         await set_status(s, await s.get(Consultation, reported), Status.REPORTED, h.clock.now)
         await s.commit()
     o = h.user(ORGANIZER)
-    await h.feed(o.message(f"/deadline {cid}"))
-    assert h.api.last(ORGANIZER).text.startswith(f"征询 #{cid} 现在是“已结束”状态，截止时间不能再改")
+    await h.feed(o.message(f"/deadline {reported}"))
+    assert h.api.last(ORGANIZER).text == (f"征询 #{reported} 现在是“已反馈”状态，截止时间不能再改：修改后的清单已经发布，"
+                                          "不能再延长或重新开始。")
     await h.feed(o.message(f"/deadline {reported} 2026-12-20 18:00"))
     assert h.api.last(ORGANIZER).text.startswith(f"征询 #{reported} 现在是“已反馈”状态，截止时间不能再改")
     await h.feed(o.message("2026-12-20 18:00"))  # no deadline prompt was left behind
-    await h.feed(o.message("/deadline"))
+    await h.feed(o.message("/deadline"))  # (a closed one would be offered: a reported one is not)
     assert h.api.last(ORGANIZER).text == "现在没有可以修改截止时间的征询。"
     assert not any(buttons(c.reply_markup) for c in h.api.calls if c.chat_id == ORGANIZER)
-    assert await _closes(h, cid) == await _closes(h, reported) == "2026-12-11 10:00"
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, reported)).status == Status.REPORTED.value
+    assert await _closes(h, reported) == "2026-12-11 10:00"
 
 
 async def test_an_open_consultation_past_its_deadline_is_closing_and_keeps_it(harness):
@@ -1132,8 +1134,132 @@ async def test_the_confirm_button_of_an_earlier_deadline_or_after_a_change_meanw
         await set_status(s, await s.get(Consultation, cid), Status.CLOSED, h.clock.now)
         await s.commit()
     await h.feed(o.press(third.message_id, _press_label(third.reply_markup, "确认修改")))
-    assert "现在是“已结束”状态，截止时间不能再改" in h.api.last(ORGANIZER).text
+    # a move confirmed while it was open does not reopen it
+    assert h.api.last(ORGANIZER).text == (f"征询 #{cid} 刚刚已经结束，这次没有修改。要延长截止时间并重新开始征询，"
+                                          f"请重新发送 /deadline {cid}。")
     assert await _closes(h, cid) == "2026-12-21 10:00"
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
+
+
+async def _closed_at_its_deadline(h, township: str = "青山镇") -> tuple[int, str]:
+    """A consultation the scheduler closed at its deadline (2026-12-11 10:00 local); the clock
+    five minutes later: (id, link code)."""
+    cid, code = await open_consultation(h, township=township)
+    h.clock.advance(days=10, minutes=5)
+    async with h.sessions() as s:
+        c = await s.get(Consultation, cid)
+        await set_status(s, c, Status.CLOSED, h.clock.now)
+        c.closed_at = c.closes_at
+        await s.commit()
+    return cid, code
+
+
+async def _list_status(h, cid: int) -> str:
+    from storage.consultations import links
+
+    async with h.sessions() as s:
+        return (await s.get(DutyListRow, (await links(s, cid))[0].list_id)).status
+
+
+async def test_a_closed_consultation_is_extended_and_reopened_once_the_organizer_confirms_what_follows(harness):
+    h = harness
+    cid, code = await _closed_at_its_deadline(h)
+    await h.feed(h.user(RESIDENT).message(f"/start {code}"))  # read closed: cached in this process
+    assert "截止" in h.api.last(RESIDENT).text
+    assert await _list_status(h, cid) == "consulted"
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/open {cid}"))  # /open cannot: it says where to go
+    assert h.api.last(ORGANIZER).text.endswith(f"请发送 /deadline {cid}。")
+    await h.feed(o.message("/deadline"))  # the closed one is the only candidate
+    assert h.api.last(ORGANIZER).text == (
+        f"征询 #{cid}《青山镇履职事项清单征求意见》已于 2026-12-11 10:00 结束。如要延长征询时间并重新开始，"
+        "请发送新的截止时间，例如 2026-12-25 18:00（只写日期表示当天 23:59）。")
+    await h.feed(o.message("2026-12-20"))
+    confirm = h.api.last(ORGANIZER)
+    assert "截止时间：2026-12-11 10:00 → <b>2026-12-20 23:59</b>" in confirm.text
+    for said in ("<b>延长并重新开始</b>", "群众可以再次填写问卷（没有答完的可以接着答）", "干部可以继续提意见",
+                 "到 2026-12-20 23:59 自动结束，并重新生成一份最终报告发给组织者", "已经收到过感谢消息的人不会再收到"):
+        assert said in confirm.text
+    assert [label for label, _ in buttons(confirm.reply_markup)] == ["✅ 延长并重新开始", "✅ 延长、重新开始并通知干部",
+                                                                     "取消"]
+    async with h.sessions() as s:  # nothing changes before the button
+        assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "延长并重新开始")))
+    assert h.api.last(ORGANIZER).text == (
+        f"征询 #{cid}《青山镇履职事项清单征求意见》已重新开始，截止时间由 2026-12-11 10:00 延长到 2026-12-20 23:59。"
+        "到时会自动结束，并重新发送最终报告。")
+    async with h.sessions() as s:
+        c = await s.get(Consultation, cid)
+        assert (c.status, c.closed_at) == (Status.OPEN.value, None)
+    assert await _closes(h, cid) == "2026-12-20 23:59"
+    assert await _list_status(h, cid) == "consulting"  # under consultation again
+    await h.feed(h.user(RESIDENT + 1).message(f"/start {code}"))  # the cached closed copy was dropped
+    welcome = h.api.last(RESIDENT + 1)
+    assert "2026-12-20 23:59" in welcome.text and buttons(welcome.reply_markup)
+
+
+async def test_a_stale_or_forged_reopen_button_or_one_pressed_after_a_change_meanwhile_reopens_nothing(harness):
+    h = harness
+    cid, _ = await _closed_at_its_deadline(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))
+    first = h.api.last(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 2026-12-22 18:00"))
+    second = h.api.last(ORGANIZER)
+    mark = DeadlineCB.unpack(_press_label(second.reply_markup, "延长并重新开始")).m
+    await h.feed(o.press(first.message_id, _press_label(first.reply_markup, "延长并重新开始")))  # an earlier screen's
+    await h.feed(o.press(1, DeadlineCB(c=cid, a="save", m="forged").pack()))
+    await h.feed(o.press(second.message_id, DeadlineCB(c=cid + 1, a="save", m=mark).pack()))  # another consultation
+    await h.feed(o.press(second.message_id, DeadlineCB(c=cid, a="reopen", m=mark).pack()))  # no such action
+    assert [a.text for a in h.api.answers()] == ["这个按钮已经失效了。"] * 4
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
+        # reported between the screen and the press (its revised list was published)
+        await set_status(s, await s.get(Consultation, cid), Status.REPORTED, h.clock.now)
+        await s.commit()
+    await h.feed(o.press(second.message_id, _press_label(second.reply_markup, "延长并重新开始")))
+    assert h.api.last(ORGANIZER).text.startswith(f"征询 #{cid} 现在是“已反馈”状态，截止时间不能再改")
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).status == Status.REPORTED.value
+    assert await _closes(h, cid) == "2026-12-11 10:00"
+    # closed early, then opened again by another organizer (/open) between the screen and the press
+    early, _ = await open_consultation(h, township="绿水乡", status=Status.CLOSED)  # closes 2026-12-21 10:05
+    await h.feed(o.message(f"/deadline {early} 2026-12-25 18:00"))
+    third = h.api.last(ORGANIZER)
+    assert "延长并重新开始" in third.text
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, early), Status.OPEN, h.clock.now)
+        await s.commit()
+    await h.feed(o.press(third.message_id, _press_label(third.reply_markup, "延长并重新开始")))
+    assert h.api.last(ORGANIZER).text.startswith(f"征询 #{early} 现在是“征询中”状态，已经不是“已结束”了，这次没有修改")
+    assert await _closes(h, early) == "2026-12-21 10:05"
+    # cancel: nothing
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, early), Status.CLOSED, h.clock.now)
+        await s.commit()
+    await h.feed(o.message(f"/deadline {early} 2026-12-25 18:00"))
+    fourth = h.api.last(ORGANIZER)
+    await h.feed(o.press(fourth.message_id, _press_label(fourth.reply_markup, "取消")))
+    assert h.api.last(ORGANIZER).text == "截止时间没有修改。"
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, early)).status == Status.CLOSED.value
+
+
+async def test_reopened_with_tell_the_cadres_hear_it_is_open_again(harness):
+    h = harness
+    cid, _ = await _closed_at_its_deadline(h)
+    async with h.sessions() as s:
+        s.add(Person(id=CADRE, first_name="干部", role="cadre",
+                     township_id=await s.scalar(sa.select(Township.id))))
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "通知干部")))
+    await wait_background()
+    assert h.api.texts(CADRE) == ["《青山镇履职事项清单征求意见》意见征询的截止时间延长至 <b>2026-12-20 18:00</b>，"
+                                  "现已重新开始。对清单事项有意见的，请在截止前提出。"]
 
 
 async def test_an_organizer_demoted_before_confirming_a_deadline_changes_nothing(harness):

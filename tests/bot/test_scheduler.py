@@ -750,3 +750,58 @@ async def test_a_deadline_moved_by_another_process_moves_the_close_and_an_old_ru
         assert {j.id for j in scheduler.get_jobs()} == {f"close:{cid}", f"remind:{cid}", f"digest:{cid}"}
         assert scheduler.get_job(f"close:{cid}").next_run_time == later
         assert chats(h.api) == Counter()  # no final report, no thanks
+
+
+# --- a closed consultation extended and reopened -----------------------------------------------------------
+
+
+async def test_a_closed_consultation_reopened_takes_answers_again_and_closes_at_the_new_deadline_thanking_once(
+        harness: Harness) -> None:
+    from tests.bot.test_resident_flow import USER, _begin, _data, _stored
+
+    h = harness
+    cid, code = await open_consultation(h)
+    deadline = await closes_at(h, cid)
+    follow(h)
+    o = h.user(ORGANIZER)
+    async with _paused_scheduler(h) as scheduler:
+        await sched.schedule_consultation(cid)
+        u, q = await _begin(h, code)  # a resident starts, then stops at the first question
+        await add_resident(h, cid, 81, h.clock.now, completed=h.clock.now)  # one who finished
+        h.clock.now = deadline + timedelta(minutes=1)
+        await sched.close_job(cid)  # closed at the deadline: final report, thanks
+        assert scheduler.get_jobs() == []
+        thanked = Counter(c.chat_id for c in h.api.calls if c.text and "感谢您参与" in c.text)
+        assert thanked == Counter({USER: 1, 81: 1})
+        await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+        assert "截止" in h.api.answers()[-1].text and await _stored(h) == {}
+
+        new = deadline + timedelta(days=7)
+        await h.feed(o.message(f"/deadline {cid} {new.isoformat()}"))
+        confirm = h.api.last(ORGANIZER)
+        await h.feed(o.press(confirm.message_id, buttons(confirm.reply_markup)[0][1]))
+        assert {j.id for j in scheduler.get_jobs()} == {f"close:{cid}", f"remind:{cid}", f"digest:{cid}"}
+        assert scheduler.get_job(f"close:{cid}").next_run_time == new
+
+        await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))  # the same button: taken now
+        assert await _stored(h) == {"aware": "well"}
+        await _begin(h, code, user=USER + 1)  # and a newcomer begins
+        assert await _stored(h, USER + 1) == {}
+        async with h.sessions() as s:
+            assert await s.scalar(sa.select(sa.func.count()).select_from(Response)
+                                  .where(Response.person_id == USER + 1)) == 1
+
+        h.clock.now = new + timedelta(minutes=1)
+        await sched.close_job(cid)  # (the job as the scheduler runs it at the new deadline)
+        async with h.sessions() as s:
+            c = await s.get(Consultation, cid)
+            assert (c.status, c.closed_at) == (Status.CLOSED.value, new)
+        assert scheduler.get_jobs() == []
+    heads = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.text and "意见征询已于" in c.text]
+    assert len(heads) == 2  # the final report again, at the new close
+    assert "已于 2026-12-11 10:00 结束" in heads[0].text and "已于 2026-12-18 10:00 结束" in heads[1].text
+    thanked = Counter(c.chat_id for c in h.api.calls if c.text and "感谢您参与" in c.text)
+    assert thanked == Counter({USER: 1, 81: 1, USER + 1: 1})  # nobody twice; the newcomer too
+    before = len(h.api.calls)
+    await sched.sync_job()  # the sync job finds nothing left to send
+    assert len(h.api.calls) == before

@@ -9,7 +9,7 @@ import pytest
 
 from storage.consultations import DeadlineMoved, create_consultation, set_deadline, set_status
 from storage.lists import save_list
-from storage.models import Consultation
+from storage.models import Consultation, DutyListRow
 from surveys.consultation import DeadlineRefused, Status
 from surveys.duty_list import DutyItem, Part
 
@@ -44,11 +44,32 @@ async def test_a_close_or_another_change_committed_after_the_read_is_not_overwri
             await other.commit()
         with pytest.raises(DeadlineRefused) as refused:
             await set_deadline(mover, stale, NOW + timedelta(days=20), NOW)
-        assert refused.value.reason == "not-editable"
+        assert refused.value.reason == "closed"  # a move was asked: closed meanwhile, it is not reopened
         await mover.commit()
     async with session_factory() as s:
         c = await s.get(Consultation, cid)
         assert (c.status, c.closes_at) == (Status.CLOSED.value, NOW + timedelta(days=12))
+
+
+async def test_a_reopening_is_made_only_on_the_closed_row_it_was_asked_for(session_factory):
+    cid, list_id = await _open(session_factory)
+    later = NOW + timedelta(days=11)
+    async with session_factory() as s:
+        await set_status(s, await s.get(Consultation, cid), Status.CLOSED, NOW)
+        await s.commit()
+    async with session_factory() as mover:
+        stale = await mover.get(Consultation, cid)  # read closed
+        async with session_factory() as other:  # meanwhile: reopened (and extended) by someone else
+            await set_deadline(other, await other.get(Consultation, cid), later, later - timedelta(days=1), reopen=True)
+            await other.commit()
+        with pytest.raises(DeadlineRefused) as refused:
+            await set_deadline(mover, stale, NOW + timedelta(days=20), later - timedelta(days=1), reopen=True)
+        assert refused.value.reason == "not-closed"
+        await mover.rollback()
+    async with session_factory() as s:
+        c = await s.get(Consultation, cid)
+        assert (c.status, c.closes_at, c.closed_at) == (Status.OPEN.value, later, None)
+        assert (await s.get(DutyListRow, list_id)).status == "consulting"
 
 
 async def test_the_deadline_seen_is_checked_and_a_draft_past_its_deadline_may_get_a_new_one(session_factory):

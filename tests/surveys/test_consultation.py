@@ -13,9 +13,9 @@ DEADLINE = NOW + timedelta(days=10)
 
 
 def _reason(status: str, new: datetime, opens_at: datetime | None = None, closes_at: datetime = DEADLINE,
-            now: datetime = NOW) -> str | None:
+            now: datetime = NOW, reopen: bool = False) -> str | None:
     try:
-        check_new_deadline(7, status, opens_at, closes_at, new, now)
+        check_new_deadline(7, status, opens_at, closes_at, new, now, reopen)
     except DeadlineRefused as e:
         return e.reason
     return None
@@ -28,7 +28,7 @@ def test_a_drafts_or_an_open_consultations_deadline_moves_earlier_or_later():
 
 
 @pytest.mark.parametrize(("status", "new", "opens_at", "closes_at", "reason"), [
-    ("closed", DEADLINE + timedelta(days=5), None, DEADLINE, "not-editable"),
+    ("closed", DEADLINE + timedelta(days=5), None, DEADLINE, "closed"),  # a move, not a reopening, was asked
     ("reported", DEADLINE + timedelta(days=5), None, DEADLINE, "not-editable"),
     ("open", DEADLINE + timedelta(days=5), None, NOW, "ended"),  # reached: the scheduler is closing it
     ("open", NOW, None, DEADLINE, "past"),
@@ -37,6 +37,16 @@ def test_a_drafts_or_an_open_consultations_deadline_moves_earlier_or_later():
 ])
 def test_refusals_name_their_reason(status, new, opens_at, closes_at, reason):
     assert _reason(status, new, opens_at, closes_at) == reason
+
+
+def test_a_closed_consultation_is_extended_only_when_reopening_it_was_asked_and_never_a_reported_one():
+    passed = NOW - timedelta(days=1)  # it closed at its deadline yesterday
+    assert _reason("closed", NOW + timedelta(days=7), closes_at=passed, reopen=True) is None
+    assert _reason("closed", NOW + timedelta(days=7), closes_at=passed) == "closed"
+    assert _reason("closed", NOW - timedelta(hours=1), closes_at=passed - timedelta(days=1), reopen=True) == "past"
+    assert _reason("reported", NOW + timedelta(days=7), closes_at=passed, reopen=True) == "not-editable"
+    for status in ("open", "draft"):  # reopened (or never closed) since it was shown closed
+        assert _reason(status, NOW + timedelta(days=7), reopen=True) == "not-closed"
 
 
 def test_a_draft_whose_deadline_passed_may_get_a_new_one():
@@ -48,6 +58,7 @@ def test_a_refusal_reads_the_same_in_both_languages_with_local_times():
         check_new_deadline(7, "draft", NOW + timedelta(days=2), DEADLINE, NOW + timedelta(days=1), NOW)
     assert early.value.text("zh_CN", "Asia/Shanghai") == "新的截止时间必须晚于开始时间 2026-12-03 10:00。"
     assert early.value.text("en", "Asia/Shanghai") == "The new deadline must come after the opening time, 2026-12-03 10:00."
-    with pytest.raises(DeadlineRefused) as closed:
-        check_new_deadline(7, "closed", None, DEADLINE, DEADLINE + timedelta(days=1), NOW)
-    assert closed.value.text("en", "Asia/Shanghai").startswith("Consultation #7 is closed:")
+    with pytest.raises(DeadlineRefused) as reported:
+        check_new_deadline(7, "reported", None, DEADLINE, DEADLINE + timedelta(days=1), NOW, reopen=True)
+    assert reported.value.text("en", "Asia/Shanghai").startswith("Consultation #7 is reported:")
+    assert reported.value.text("zh_CN", "Asia/Shanghai").startswith("征询 #7 现在是“已反馈”状态，截止时间不能再改")
