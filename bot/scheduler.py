@@ -428,6 +428,12 @@ async def after_close(s: Services, consultation_id: int) -> None:
     if quiet:
         log.info("consultation %s: thanks wait for the end of the quiet hours", consultation_id)
         return
+    async with s.sessionmaker() as session:  # the report takes a while: reopened meanwhile (/deadline)?
+        now_closed = await session.get(Consultation, consultation_id)
+        if now_closed is None or now_closed.closed_at != closed_at:
+            log.info("consultation %s was reopened during its final report: thanks wait for its next close",
+                     consultation_id)
+            return
     await s.broadcaster.broadcast(f"thanks:{consultation_id}", people, thanks)
     async with s.sessionmaker() as session:
         await followup.mark_job_done(session, f"{base}:done")

@@ -805,3 +805,40 @@ async def test_a_closed_consultation_reopened_takes_answers_again_and_closes_at_
     before = len(h.api.calls)
     await sched.sync_job()  # the sync job finds nothing left to send
     assert len(h.api.calls) == before
+
+
+async def test_a_consultation_reopened_while_its_final_report_goes_out_thanks_nobody_until_it_closes_again(
+        harness: Harness) -> None:
+    from storage.consultations import set_deadline
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    await add_resident(h, cid, 91, h.clock.now, completed=h.clock.now)
+    deadline = await closes_at(h, cid)
+    new = deadline + timedelta(days=7)
+
+    class ReopenedMidReport(RecordingSession):
+        """The organizer extends and reopens it while the report's documents go out."""
+        reopened = False
+
+        async def make_request(self, bot: Bot, method: Any, timeout: int | None = None) -> Any:
+            result = await super().make_request(bot, method, timeout)
+            if method.__api_method__ == "sendDocument" and not self.reopened:
+                self.reopened = True
+                async with h.sessions() as s:
+                    await set_deadline(s, await s.get(Consultation, cid), new, h.clock.now, reopen=True)
+                    await s.commit()
+            return result
+
+    api = ReopenedMidReport()
+    follow(h, api)
+    h.clock.now = deadline + timedelta(minutes=1)
+    await sched.close_job(cid)
+    assert api.reopened and chats(api)[91] == 0  # "征询已经结束" would be wrong now
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).status == Status.OPEN.value
+    await sched.sync_job()
+    assert chats(api)[91] == 0
+    h.clock.now = new + timedelta(minutes=1)
+    await sched.close_job(cid)
+    assert chats(api)[91] == 1 and "感谢您参与" in api.last(91).text
