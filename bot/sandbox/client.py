@@ -125,7 +125,8 @@ class SandboxUser:
         return payload
 
     async def set_blocked(self, blocked: bool = True) -> None:
-        """Block (or unblock) the bot: its sends then answer 403 Forbidden."""
+        """Block (or unblock) the bot: the bot gets a my_chat_member update; its sends to a
+        blocked user answer 403 Forbidden."""
         await self._request("POST", f"/users/{self.user_id}/block", json={"blocked": blocked})
 
     async def messages(self) -> Messages:

@@ -1038,8 +1038,8 @@ class Sandbox:
         """A user's message in the private chat; returns its view. Raises ValueError for bad input."""
         b = self.bot(token)
         chat = self.register_user(token, user_id)
-        if chat.blocked:
-            chat.blocked = False  # writing to the bot again unblocks it, as in Telegram
+        if chat.blocked:  # writing to the bot again unblocks it, as in Telegram (which says so first)
+            self.set_blocked(token, user_id, False)
         stored = self._store_file(b, file, kind) if file is not None else None
         text = text or ""
         if stored is None and not text.strip():
@@ -1098,8 +1098,20 @@ class Sandbox:
         return result
 
     def set_blocked(self, token: str, user_id: int, blocked: bool) -> None:
+        """The user blocks (or unblocks) the bot: as Telegram, a `my_chat_member` update tells the
+        bot at once (the bot's status in the chat goes "member" → "kicked", or back); the bot's
+        sends to a blocked user answer 403. Blocking a blocked bot again tells it nothing."""
+        b = self.bot(token)
         chat = self.register_user(token, user_id)
+        if chat.blocked == blocked:
+            return
         chat.blocked = blocked
+        member: dict[str, Any] = {"user": b.user_object(), "status": "member"}
+        kicked: dict[str, Any] = {"user": b.user_object(), "status": "kicked", "until_date": 0}
+        change = {"chat": chat.chat_object(), "from": chat.user, "date": int(time.time()),
+                  "old_chat_member": member if blocked else kicked,
+                  "new_chat_member": kicked if blocked else member}
+        self._push_update(b, "my_chat_member", change, chat.id)
 
     async def close(self) -> None:
         self.closing = True

@@ -71,6 +71,40 @@ async def test_callback_on_deleted_message_and_blocked_user(sandbox: RunningSand
     await user.close()
 
 
+async def test_blocking_and_unblocking_tell_the_bot_with_my_chat_member(sandbox: RunningSandbox, tg: Bot) -> None:
+    """As Telegram: a my_chat_member update (the bot "member" → "kicked") when the user blocks
+    the bot, the reverse when they unblock it or write to it again, nothing for a repeat."""
+    user = sandbox.user(TOKEN, 8)
+    await user.register()
+
+    async def changes() -> list[tuple[str, str]]:
+        updates = await tg.get_updates(timeout=0)
+        if updates:
+            await tg.get_updates(offset=updates[-1].update_id + 1, timeout=0)  # confirm them
+        out = []
+        for u in updates:
+            if u.my_chat_member is not None:
+                ch = u.my_chat_member
+                assert (ch.chat.id, ch.from_user.id, ch.new_chat_member.user.id) == (8, 8, tg.id)
+                out.append((ch.old_chat_member.status, ch.new_chat_member.status))
+            else:
+                out.append(("message", u.message.text))
+        return out
+
+    await user.set_blocked(True)
+    await user.set_blocked(True)
+    assert await changes() == [("member", "kicked")]
+    with pytest.raises(TelegramForbiddenError, match="Forbidden: bot was blocked by the user"):
+        await tg.send_message(8, "hello?")
+    await user.set_blocked(False)
+    assert await changes() == [("kicked", "member")]
+    assert (await tg.send_message(8, "welcome back")).text == "welcome back"
+    await user.set_blocked(True)
+    await user.send("/start")
+    assert await changes() == [("member", "kicked"), ("kicked", "member"), ("message", "/start")]
+    await user.close()
+
+
 async def test_uploads_over_the_limits(sandbox: RunningSandbox, tg: Bot) -> None:
     user = sandbox.user(TOKEN, 7)
     await user.register()
