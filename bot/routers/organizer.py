@@ -745,6 +745,9 @@ async def do_announce(message: Message, ctx: Ctx, c: Consultation, state: FSMCon
 @router.message(Announce.text, F.text & ~F.text.startswith("/"))
 async def announce_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     text = (message.html_text or "").strip()
+    if not (message.text or "").strip():  # spaces or line breaks only: nothing to show, nor to send
+        await message.answer(ctx.t("organizer.announce-empty"))
+        return
     if visible_units(text) > MAX_ANNOUNCEMENT:  # as shown: the markup and escapes do not count
         await message.answer(ctx.t("organizer.announce-too-long", max=MAX_ANNOUNCEMENT))
         return
@@ -995,6 +998,9 @@ async def comments_reply(message: Message, ctx: Ctx, state: FSMContext, broadcas
     from storage.comments import MAX_TEXT
 
     reply = drop_nul(message.text).strip()
+    if not reply:  # spaces or line breaks only: not an answer, and not "no reply" either
+        await message.answer(ctx.t("organizer.reply-empty"))
+        return
     if len(reply) > MAX_TEXT:
         await message.answer(ctx.t("organizer.reply-too-long", max=MAX_TEXT))
         return

@@ -494,6 +494,44 @@ async def test_an_announcements_length_is_its_text_as_shown(harness):
     assert "3500" not in preview.text and "&lt;截止&gt;&amp;" in preview.text
 
 
+async def test_a_whitespace_only_announcement_is_refused_and_the_next_text_is_still_asked_for(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _seed_comment(h, cid)  # a cadre who would get the announcement
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/announce {cid}"))
+    for blank in ("   ", "\n\n", " \u3000\n "):
+        await h.feed(o.message(blank))
+        refused = h.api.last(ORGANIZER)
+        assert "通知内容是空的" in refused.text and refused.reply_markup is None  # no preview, no send button
+    await h.feed(o.message("座谈会改到周五"))
+    preview = h.api.last(ORGANIZER)
+    assert "座谈会改到周五" in preview.text
+    await h.feed(o.press(preview.message_id, _press_label(preview.reply_markup, "发送给")))
+    await wait_background()
+    assert h.api.texts(CADRE) == ["座谈会改到周五"]
+
+
+async def test_a_whitespace_only_reply_to_a_comment_is_refused_and_stores_nothing(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    await h.feed(o.message(" \n \n "))
+    assert "答复是空的" in h.api.last(ORGANIZER).text
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision is None and c.reply in (None, "")
+    assert h.api.texts(CADRE) == []
+    await h.feed(o.message("已按意见修改"))  # still waiting for the answer
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision == "adopted" and c.reply == "已按意见修改"
+
+
 async def test_new_says_how_many_more_errors_a_questionnaire_file_has(harness):
 
     from bot.limits import visible_units
