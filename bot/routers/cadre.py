@@ -21,6 +21,7 @@ FSM states; the data they collect is kept in the FSM data under one key per flow
 from __future__ import annotations
 
 import html
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,7 +108,8 @@ class MineCB(CallbackData, prefix="cm"):
 
 
 class MissingCB(CallbackData, prefix="cx"):
-    """The missing-item proposal in consultation c: a="" start, p=part v, g=category index v, s=skip basis."""
+    """The missing-item proposal in consultation c: a="" start, p=part v, g=category index v,
+    s=skip the basis of the proposal whose mark is v (see _run_mark)."""
 
     c: Num
     a: str = ""
@@ -115,7 +117,7 @@ class MissingCB(CallbackData, prefix="cx"):
 
 
 class ReportCB(CallbackData, prefix="cr"):
-    """/report: a=m method v, a=s skip the details; /myreports: a=w withdraw report v (ask),
+    """/report: a=m method v, a=s skip the details of the report whose mark is v (see _run_mark); /myreports: a=w withdraw report v (ask),
     a=y withdraw it (confirmed), a=l the list again."""
 
     a: str
@@ -806,7 +808,7 @@ async def missing_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(_throttle_text(ctx))
         return
     await state.set_state(MissingForm.name)
-    await state.update_data(mis={"c": scope.consultation.id})
+    await state.update_data(mis={"c": scope.consultation.id, "k": _run_mark()})
     await message.answer(ctx.t("cadre.missing-ask-name", max=cm.MAX_SHORT))
 
 
@@ -821,8 +823,14 @@ async def _missing_category_prompt(ctx: Ctx, scope: Scope, part: Part) -> tuple[
     return ctx.t("cadre.missing-ask-category", part=ctx.t(f"part.{part.value}")), _kb(rows) if rows else None
 
 
-def _basis_prompt(ctx: Ctx, c: int) -> tuple[str, InlineKeyboardMarkup]:
-    return ctx.t("cadre.missing-ask-basis"), _kb([[_btn(ctx.t("cadre.btn-skip"), MissingCB(c=c, a="s"))]])
+def _run_mark() -> str:
+    """A mark for one run of a form (a proposal, a report), carried by its 跳过 button: the
+    button of an earlier run, still under a prompt answered by typing, skips nothing of a later one."""
+    return secrets.token_hex(4)
+
+
+def _basis_prompt(ctx: Ctx, c: int, mark: str) -> tuple[str, InlineKeyboardMarkup]:
+    return ctx.t("cadre.missing-ask-basis"), _kb([[_btn(ctx.t("cadre.btn-skip"), MissingCB(c=c, a="s", v=mark))]])
 
 
 @router.callback_query(MissingCB.filter())
@@ -837,7 +845,7 @@ async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx
             await query.answer(_throttle_text(ctx), show_alert=True)
             return
         await state.set_state(MissingForm.name)
-        await state.update_data(mis={"c": c})
+        await state.update_data(mis={"c": c, "k": _run_mark()})
         await query.answer()
         await edit_or_send(query, ctx.t("cadre.missing-ask-name", max=cm.MAX_SHORT), None)
         return
@@ -845,6 +853,9 @@ async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx
     current = await state.get_state()
     if draft.get("c") != c:
         await _deny_press(query, ctx, "error.stale-button")
+        return
+    if _missing_double_tap(a, v, current, draft):  # its first tap moved the prompt on: leave it
+        await query.answer()
         return
     if a == "p" and current == MissingForm.part.state and v in {p.value for p in PART_ORDER}:
         draft["part"] = v
@@ -856,11 +867,11 @@ async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx
         if int(v) >= len(cats):
             await _deny_press(query, ctx, "error.stale-button")
             return
-        draft["category"] = cats[int(v)]
+        draft["category"], draft["gi"] = cats[int(v)], v
         await state.update_data(mis=draft)
         await state.set_state(MissingForm.basis)
-        text, kb = _basis_prompt(ctx, c)
-    elif a == "s" and current == MissingForm.basis.state:
+        text, kb = _basis_prompt(ctx, c, str(draft.get("k", "")))
+    elif a == "s" and current == MissingForm.basis.state and v == draft.get("k", ""):
         draft["basis"] = ""
         await state.update_data(mis=draft)
         await state.set_state(MissingForm.why)
@@ -870,6 +881,18 @@ async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx
         return
     await query.answer()
     await edit_or_send(query, text, kb)
+
+
+def _missing_double_tap(a: str, v: str, current: str | None, draft: dict[str, Any]) -> bool:
+    """A second tap of a button whose first tap was taken (the prompt it was on now asks the next
+    step): a part or category chosen the same, or this proposal's basis skipped already."""
+    if a == "p":
+        return current == MissingForm.category.state and draft.get("part") == v
+    if a == "g":
+        return current == MissingForm.basis.state and draft.get("gi") == v
+    if a == "s":
+        return current == MissingForm.why.state and draft.get("basis") == "" and v == draft.get("k", "")
+    return False
 
 
 @router.message(StateFilter(MissingForm.name, MissingForm.category, MissingForm.basis, MissingForm.why),
@@ -900,7 +923,7 @@ async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
         draft["category"] = clean
         await state.update_data(mis=draft)
         await state.set_state(MissingForm.basis)
-        text, kb = _basis_prompt(ctx, c)
+        text, kb = _basis_prompt(ctx, c, str(draft.get("k", "")))
         await message.answer(text, reply_markup=kb)
         return
     if current == MissingForm.basis.state:
@@ -953,7 +976,7 @@ async def report_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
                                    minutes=int(cm.THROTTLE_WINDOW.total_seconds() // 60)))
         return
     await state.set_state(ReportForm.department)
-    await state.update_data(rep={})
+    await state.update_data(rep={"k": _run_mark()})
     await message.answer(ctx.t("cadre.report-intro") + "\n\n" + ctx.t("cadre.report-ask-department",
                                                                        max=cm.MAX_SHORT))
 
@@ -1015,7 +1038,7 @@ async def _save_report(ctx: Ctx, state: FSMContext, draft: dict[str, Any], detai
                                   department=draft["department"], task=draft["task"], assigned_on=draft["when"],
                                   method=draft["method"], details=details, now=ctx.now())
     await state.set_state(None)
-    await state.update_data(rep={})
+    await state.update_data(rep={}, rep_done=draft.get("k", ""))  # its prompt's 跳过, tapped again, saves nothing
     await ctx.commit()
     await target.answer(ctx.t("cadre.report-saved", id=report.id, department=html.escape(report.department),
                               task=html.escape(_short(report.task, 200)), when=html.escape(report.assigned_on),
@@ -1036,12 +1059,15 @@ async def report_press(query: CallbackQuery, callback_data: ReportCB, ctx: Ctx, 
         await query.answer()
         await edit_or_send(query, ctx.t("cadre.report-ask-details", method=ctx.t(f"offlist.method.{callback_data.v}"),
                                         max=cm.MAX_TEXT),
-                           _kb([[_btn(ctx.t("cadre.btn-skip"), ReportCB(a="s"))]]))
+                           _kb([[_btn(ctx.t("cadre.btn-skip"), ReportCB(a="s", v=str(draft.get("k", ""))))]]))
         return
-    if callback_data.a == "s" and current == ReportForm.details.state:
+    if callback_data.a == "s" and current == ReportForm.details.state and callback_data.v == draft.get("k", ""):
         await query.answer()
         if query.message is not None:  # (an InaccessibleMessage too: a prompt of days ago, answered in the chat)
             await _save_report(ctx, state, draft, "", query.message)
+        return
+    if callback_data.a == "s" and callback_data.v and callback_data.v == (await state.get_data()).get("rep_done"):
+        await query.answer(ctx.t("cadre.report-already-saved"))  # a double tap, or details typed: nothing to skip
         return
     if callback_data.a in ("w", "y", "l"):
         await _myreports_press(query, callback_data, ctx)

@@ -1125,3 +1125,89 @@ async def test_a_photo_with_a_caption_at_a_comment_prompt_says_the_caption_was_n
                            caption="还应列明《信访工作条例》"))
     assert "需要输入文字" in h.api.last(CADRE).text and "请把文字单独发一次" in h.api.last(CADRE).text
     assert await _comments(h) == []
+
+
+# --- 跳过 on a prompt moved on from, tapped twice, or of an earlier run ---------------------------------
+
+
+async def _reports(h) -> list[OffListReport]:
+    async with h.sessions() as s:
+        return list((await s.scalars(sa.select(OffListReport).order_by(OffListReport.id))).all())
+
+
+async def _report_to_details(h, u, task: str):
+    """/report up to its details prompt (the one with 跳过); returns that prompt."""
+    await h.feed(u.message("/report"))
+    for text in ("县应急局", task, "上周"):
+        await h.feed(u.message(text))
+    await _tap(h, u, "会议")
+    return h.api.last(CADRE)
+
+
+async def test_a_double_tap_on_a_reports_skip_saves_it_once_and_says_so_without_an_alert(harness):
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    prompt = await _report_to_details(h, u, "防汛值班")
+    skip = _data(prompt.reply_markup, "跳过")
+    await h.feed(u.press(prompt.message_id, skip))
+    await h.feed(u.press(prompt.message_id, skip))  # the second tap of a double tap
+    answer = h.api.answers()[-1]
+    assert answer.call.text == "这条报告已经保存了。" and not answer.call.show_alert
+    assert [(r.task, r.details) for r in await _reports(h)] == [("防汛值班", "")]
+
+
+async def test_the_skip_under_an_earlier_reports_details_prompt_does_not_save_a_later_report(harness):
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    first = await _report_to_details(h, u, "防汛值班")
+    await h.feed(u.message("每周两次"))  # details typed: the prompt keeps its 跳过 button
+    await _report_to_details(h, u, "自建房排查")
+    await h.feed(u.press(first.message_id, _data(first.reply_markup, "跳过")))
+    assert _alert(h) == "这条报告已经保存了。"
+    assert [r.task for r in await _reports(h)] == ["防汛值班"]  # the second is still being written
+    await h.feed(u.message("三天内完成"))
+    assert [(r.task, r.details) for r in await _reports(h)] == [("防汛值班", "每周两次"), ("自建房排查", "三天内完成")]
+
+
+async def _missing_to_basis(h, u, name: str):
+    await h.feed(u.message("/missing"))
+    await h.feed(u.message(name))
+    await _tap(h, u, "基本履职事项")
+    await _tap(h, u, "平安法治")
+    return h.api.last(CADRE)
+
+
+async def test_the_skip_under_an_earlier_proposals_basis_prompt_skips_nothing_of_a_later_one(harness):
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    first = await _missing_to_basis(h, u, "河湖巡查")
+    await h.feed(u.message("《河长制工作规定》"))  # the basis typed: the prompt keeps its 跳过 button
+    await h.feed(u.message("乡镇实际承担"))
+    await _missing_to_basis(h, u, "山塘巡查")
+    await h.feed(u.press(first.message_id, _data(first.reply_markup, "跳过")))
+    assert _alert(h) == "这是之前的消息，请在最新的问题消息上作答。"
+    await h.feed(u.message("《水库大坝安全管理条例》"))  # still the later proposal's basis
+    await h.feed(u.message("汛期每天巡查"))
+    assert [c.missing["basis"] for c in await _comments(h)] == ["《河长制工作规定》", "《水库大坝安全管理条例》"]
+
+
+async def test_a_double_tap_on_a_proposals_part_category_or_skip_is_let_go_quietly(harness):
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/missing"))
+    await h.feed(u.message("河湖巡查"))
+    for label in ("基本履职事项", "平安法治", "跳过"):
+        prompt = h.api.last(CADRE)
+        data = _data(prompt.reply_markup, label)
+        await h.feed(u.press(prompt.message_id, data))
+        await h.feed(u.press(prompt.message_id, data))  # the second tap of a double tap
+        answer = h.api.answers()[-1]
+        assert answer.call.text is None and not answer.call.show_alert, label
+    await h.feed(u.message("河长制要求"))
+    [comment] = await _comments(h)
+    assert comment.missing == {"name": "河湖巡查", "part": "basic", "category": "平安法治", "basis": ""}
+
