@@ -713,6 +713,9 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         await _deny_press(query, ctx)
         return
     if a == "s":  # no proposed wording: the comment is already saved
+        if comment.status == "withdrawn":  # (withdrawn since: not "saved")
+            await query.answer(_refusal_text(ctx, "withdrawn"), show_alert=True)
+            return
         asked = int((await state.get_data()).get("cw") or 0)
         if await state.get_state() == CommentForm.wording.state and asked == comment.id:  # (not a later one's)
             await state.set_state(None)

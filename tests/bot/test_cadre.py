@@ -1211,3 +1211,16 @@ async def test_a_double_tap_on_a_proposals_part_category_or_skip_is_let_go_quiet
     [comment] = await _comments(h)
     assert comment.missing == {"name": "河湖巡查", "part": "basic", "category": "平安法治", "basis": ""}
 
+
+async def test_skipping_the_wording_of_a_comment_withdrawn_since_does_not_say_it_is_saved(harness):
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "同意收回")
+    prompt = h.api.last(CADRE)
+    [comment] = await _comments(h)
+    await h.feed(u.press(h.api.last(CADRE).message_id, MineCB(a="w", m=comment.id).pack()))
+    await h.feed(u.press(h.api.last(CADRE).message_id, MineCB(a="y", m=comment.id).pack()))
+    await h.feed(u.press(prompt.message_id, _data(prompt.reply_markup, "跳过")))
+    assert _alert(h) == "这条意见已经撤回了。"
+    assert "意见已保存" not in h.api.last(CADRE).text
