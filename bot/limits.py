@@ -128,7 +128,7 @@ def visible_units(html_text: str) -> int:
 def fit_html(text: str, limit: int) -> str:
     """`text` (Telegram HTML) cut to `limit` characters as shown, with "…" and its open
     tags closed; unchanged when it fits."""
-    if units(text) <= limit:  # the markup only adds to the length
+    if units(text) <= limit or visible_units(text) <= limit:  # (the markup only adds to the length)
         return text
     fitter = _Fitter(limit)
     fitter.feed(text)

@@ -48,6 +48,13 @@ def test_fitted_html_parses_and_is_within_the_limit() -> None:
     assert cut > 50  # the cases are not all short
 
 
+def test_html_exactly_at_the_limit_as_shown_is_left_whole() -> None:
+    text = "<b>答复</b>：&lt;依据&gt; " + "文" * (TEXT_LIMIT - 8)  # the markup takes it over the limit
+    assert visible_units(text) == TEXT_LIMIT and units(text) > TEXT_LIMIT
+    assert fit_html(text, TEXT_LIMIT) == text
+    assert fit_html(text + "文", TEXT_LIMIT).endswith("文…")
+
+
 async def test_the_bot_session_fits_texts_and_captions(harness) -> None:
     h = harness
     long_text = "<b>标题</b>\n" + "意见&amp;建议" * 1000
