@@ -39,7 +39,7 @@ from aiogram.types import (
 
 from bot.broadcaster import Broadcaster, Outgoing
 from bot.context import Ctx, Num
-from bot.limits import fit_plain, visible_units
+from bot.limits import TEXT_LIMIT, fit_plain, units, visible_units
 from bot.retry import waiting_out_floods
 from bot.routers import edit_or_send, first_of_album, not_text_note
 from storage import consultations as repo
@@ -906,13 +906,16 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
     lines = [ctx.t("organizer.comment-head", n=i + 1, total=len(items), id=k.id), subject,
              ctx.t("organizer.comment-meta", township=html.escape(township.name if township else ""),
                    kind=ctx.t(f"comment.kind.{k.kind}"), status=status),
-             "", html.escape(k.text)]
+             "", ""]  # the comment's text, below
     if k.proposed_wording:
         lines.append(ctx.t("organizer.comment-wording", text=html.escape(fit_plain(k.proposed_wording, CARD_FIELD))))
     if k.reply:
         lines.append(ctx.t("organizer.comment-reply", text=html.escape(fit_plain(k.reply, CARD_FIELD))))
     if k.hidden:
         lines.append(ctx.t("organizer.comment-hidden"))
+    # The text in full, unless it is long in Telegram's count (an emoji counts two): then it gives
+    # way, so that the answer and the hidden mark below it are not the part cut off.
+    lines[4] = html.escape(fit_plain(k.text, TEXT_LIMIT - visible_units("\n".join(lines))))
     rows = [[_btn(ctx.t(f"report.decision.{d}"), DecideCB(k=k.id, d=d, f=f, i=i)) for d in ("adopted", "partly", "rejected")],
             [_btn(ctx.t("organizer.btn-unhide" if k.hidden else "organizer.btn-hide"),
                   DecideCB(k=k.id, d="unhide" if k.hidden else "hide", f=f, i=i))]]
@@ -1026,17 +1029,32 @@ async def _record_decision(message: Message, ctx: Ctx, state: FSMContext, reply:
     author = await ctx.session.get(Person, comment.person_id)
     item = await ctx.session.get(DutyItemRow, comment.item_id) if comment.item_id else None
     loc = author.language if author and author.language else ctx.settings.locale
-    from bot.texts import gettext
-
     name = item.name if item else str((comment.missing or {}).get("name", ""))
-    text = gettext("organizer.reply-to-cadre", loc, name=html.escape(fit_plain(name, 200)),
-                   decision=gettext(f"comment.decision.{comment.decision}", loc),
-                   comment=html.escape(fit_plain(comment.text, 300)),
-                   reply=html.escape(reply) if reply else gettext("organizer.reply-none", loc))
+    text = _reply_note(loc, name, comment, reply)
     key = f"reply:{comment.id}:{int(comment.replied_at.timestamp()) if comment.replied_at else 0}"
     await broadcaster.send_one(key, comment.person_id, Outgoing(text=text))
     card, kb = await _comment_card(ctx, comment.consultation_id, data.get("f", "u"), data.get("i", 0))
     await message.answer(card, reply_markup=kb)
+
+
+def _reply_note(loc: str, name: str, comment: Any, reply: str) -> str:
+    """What the cadre is told of the answer: the answer in full (it is theirs only here: /mycomments
+    shows its start), the item's name and their comment quoted short; an answer long in Telegram's
+    count (an emoji counts two) shortens the quotes further, down to "…", so that it stays whole."""
+    from bot.texts import gettext
+
+    def note(name_room: int, comment_room: int) -> str:
+        return gettext("organizer.reply-to-cadre", loc, name=html.escape(fit_plain(name, name_room)),
+                       decision=gettext(f"comment.decision.{comment.decision}", loc),
+                       comment=html.escape(fit_plain(comment.text, comment_room)),
+                       reply=html.escape(reply) if reply else gettext("organizer.reply-none", loc))
+
+    name_room, comment_room = units(fit_plain(name, 200)), units(fit_plain(comment.text, 300))
+    over = visible_units(note(name_room, comment_room)) - TEXT_LIMIT
+    if over <= 0:
+        return note(name_room, comment_room)
+    cut = min(over, comment_room - 1)
+    return note(max(1, name_room - (over - cut)), comment_room - cut)
 
 
 # --- /invite ----------------------------------------------------------------------------------------

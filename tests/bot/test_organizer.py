@@ -532,6 +532,52 @@ async def test_a_whitespace_only_reply_to_a_comment_is_refused_and_stores_nothin
         assert c.decision == "adopted" and c.reply == "已按意见修改"
 
 
+async def test_a_reply_long_in_telegrams_count_and_with_html_characters_is_stored_and_shown_whole(harness):
+    """An answer of the longest length, with <, > and &, to a comment as long as allowed, whose
+    characters count two each in Telegram (emoji): stored as typed; the cadre's note holds it in
+    full (the quotes give way), the card still shows it, /mycomments, the workbook and the
+    反馈情况说明 hold it as typed."""
+    import io
+
+    import openpyxl
+
+    from bot.limits import TEXT_LIMIT, fit_plain, plain_text, visible_units
+    from bot.routers.organizer import CARD_FIELD
+    from storage.comments import MAX_TEXT
+    from storage.reports import load_consultation_data
+    from surveys.report import build_workbook, feedback_report
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid, "😀" * MAX_TEXT)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "部分采纳")))
+    start = "<b>依据</b> & 《消防法》>第十条 "
+    reply = start + "👍" * (MAX_TEXT - len(start))
+    await h.feed(o.message(reply))
+    async with h.sessions() as s:
+        assert (await s.get(Comment, comment_id)).reply == reply.strip()
+
+    [note] = h.api.texts(CADRE)
+    assert visible_units(note) <= TEXT_LIMIT and plain_text(note).endswith("答复：" + reply.strip())
+
+    await h.feed(o.message("/comments"))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "全部")))
+    card = h.api.last(ORGANIZER).text
+    assert visible_units(card) <= TEXT_LIMIT and "答复：" + fit_plain(reply.strip(), CARD_FIELD) in plain_text(card)
+
+    await h.feed(h.user(CADRE).message("/mycomments"))
+    assert "答复：" + start.strip() in plain_text(h.api.last(CADRE).text)
+
+    async with h.sessions() as s:
+        data = await load_consultation_data(s, cid, "k" * 32, "Asia/Shanghai")
+    book = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    assert reply.strip() in [cell for row in book["意见"].iter_rows(values_only=True) for cell in row]
+    assert start.strip() in feedback_report(data)
+
+
 async def test_new_says_how_many_more_errors_a_questionnaire_file_has(harness):
 
     from bot.limits import visible_units
