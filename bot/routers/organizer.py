@@ -44,6 +44,7 @@ from bot.retry import waiting_out_floods
 from bot.routers import edit_or_send, first_of_album, not_text_note
 from storage import consultations as repo
 from storage import lists as lists_repo
+from storage.comments import MAX_TEXT, check_text
 from storage.consultations import MAX_TITLE
 from storage.models import Consultation, DutyListRow, OffListReport, Township
 from storage.sql import as_id
@@ -745,7 +746,7 @@ async def do_announce(message: Message, ctx: Ctx, c: Consultation, state: FSMCon
 @router.message(Announce.text, F.text & ~F.text.startswith("/"))
 async def announce_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     text = (message.html_text or "").strip()
-    if not (message.text or "").strip():  # spaces or line breaks only: nothing to show, nor to send
+    if check_text(message.text)[1] == "empty":  # nothing visible: nothing to show, nor to send
         await message.answer(ctx.t("organizer.announce-empty"))
         return
     if visible_units(text) > MAX_ANNOUNCEMENT:  # as shown: the markup and escapes do not count
@@ -998,13 +999,11 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
 
 @router.message(ReplyComment.text, F.text & ~F.text.startswith("/"))
 async def comments_reply(message: Message, ctx: Ctx, state: FSMContext, broadcaster: Broadcaster) -> None:
-    from storage.comments import MAX_TEXT
-
-    reply = drop_nul(message.text).strip()
-    if not reply:  # spaces or line breaks only: not an answer, and not "no reply" either
+    reply, problem = check_text(message.text, MAX_TEXT)
+    if problem == "empty":  # nothing visible (spaces, line breaks, zero-width marks): not an answer, nor "no reply"
         await message.answer(ctx.t("organizer.reply-empty"))
         return
-    if len(reply) > MAX_TEXT:
+    if problem == "too-long":
         await message.answer(ctx.t("organizer.reply-too-long", max=MAX_TEXT))
         return
     await _record_decision(message, ctx, state, reply, broadcaster)

@@ -500,7 +500,7 @@ async def test_a_whitespace_only_announcement_is_refused_and_the_next_text_is_st
     await _seed_comment(h, cid)  # a cadre who would get the announcement
     o = h.user(ORGANIZER)
     await h.feed(o.message(f"/announce {cid}"))
-    for blank in ("   ", "\n\n", " \u3000\n "):
+    for blank in ("   ", "\n\n", " \u3000\n ", "\u200b\u200d"):
         await h.feed(o.message(blank))
         refused = h.api.last(ORGANIZER)
         assert "通知内容是空的" in refused.text and refused.reply_markup is None  # no preview, no send button
@@ -520,8 +520,9 @@ async def test_a_whitespace_only_reply_to_a_comment_is_refused_and_stores_nothin
     await h.feed(o.message("/comments"))
     card = h.api.last(ORGANIZER)
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
-    await h.feed(o.message(" \n \n "))
-    assert "答复是空的" in h.api.last(ORGANIZER).text
+    for blank in (" \n \n ", "\u200b \u2060"):  # spaces and line breaks, zero-width marks
+        await h.feed(o.message(blank))
+        assert "答复是空的" in h.api.last(ORGANIZER).text
     async with h.sessions() as s:
         c = await s.get(Comment, comment_id)
         assert c.decision is None and c.reply in (None, "")
