@@ -22,6 +22,7 @@ from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot import errors
 from bot.broadcaster import Broadcaster
 from bot.config import Settings
 from bot.limits import FitTelegramLimits
@@ -70,6 +71,7 @@ def build_dispatcher(settings: Settings, sessionmaker: async_sessionmaker[AsyncS
     dp = Dispatcher(storage=storage, events_isolation=isolation) if storage is not None \
         else Dispatcher(events_isolation=isolation)
     PressAwareFSM.install(dp)
+    errors.install(dp)  # a failed update: an apology, or a 500 for Telegram to deliver it again
     dp.update.outer_middleware(ContextMiddleware(sessionmaker, settings, clock))
     dp["settings"] = settings
     dp["sessionmaker"] = sessionmaker

@@ -4,7 +4,10 @@ one JSON object, as the Bot API allows, instead of aiogram's multipart form — 
 encoding the bot's own requests use (bot.session). A method with files to upload keeps
 aiogram's form. A body that is not an update (not JSON, or JSON of another shape) gets a
 400 and a log line, not a 500 with a traceback: Telegram never sends one, so it is a
-misconfigured proxy or a stranger holding the secret, and nothing is worth retrying."""
+misconfigured proxy or a stranger holding the secret, and nothing is worth retrying.
+
+Its deliveries carry `bot.errors.REDELIVERED`: an update that fails because the database is
+out of reach is answered 500 (Telegram delivers it again) instead of with an apology."""
 
 from __future__ import annotations
 
@@ -16,6 +19,7 @@ from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
 from aiohttp.payload import JsonPayload, Payload
 
+from bot.errors import REDELIVERED
 from bot.session import JsonAiohttpSession
 
 if TYPE_CHECKING:
@@ -40,8 +44,9 @@ class JsonReplyRequestHandler(SimpleRequestHandler):
         except ValueError as e:
             log.warning("webhook delivery refused: the body is not an update (%s)", str(e).splitlines()[0][:200])
             return web.Response(status=400, text="Bad Request: not a Telegram update")
-        # an error in the handlers still answers 500: Telegram delivers the update again
-        result = await self.dispatcher.feed_webhook_update(bot, update, **self.data)
+        # an error that handling it again may not meet (the database out of reach) answers 500:
+        # Telegram delivers the update again; any other is answered by an apology (bot.errors)
+        result = await self.dispatcher.feed_webhook_update(bot, update, **self.data, **{REDELIVERED: True})
         return web.Response(body=self._build_response_writer(bot=bot, result=result))
 
     def _build_response_writer(self, bot: Bot, result: TelegramMethod[Any] | None) -> Payload:

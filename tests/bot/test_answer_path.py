@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
 import sqlalchemy as sa
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest
@@ -15,6 +14,7 @@ from aiogram.methods import AnswerCallbackQuery, EditMessageText
 
 from bot.app import build_dispatcher
 from bot.testing import TEST_TOKEN, RecordingSession, buttons, feed
+from bot.texts import gettext
 from storage.answer_path import answer_path
 from storage.engine import make_engine, make_sessionmaker
 from storage.fsm import SQLStorage
@@ -54,9 +54,10 @@ async def test_a_press_is_answered_after_its_edit_and_at_once_when_the_edit_fail
     q2 = h.api.last(USER)
     h.api.fail_with["editMessageText"] = TelegramBadRequest(method=EditMessageText(text="x"), message="boom")
     calls = len(h.api.calls)
-    with pytest.raises(TelegramBadRequest):
-        await h.feed(u.press(q2.message_id, _data(q2.reply_markup, "3")))
-    assert [c.method for c in h.api.calls[calls:]] == ["answerCallbackQuery"]
+    await h.feed(u.press(q2.message_id, _data(q2.reply_markup, "3")))
+    # answered at once; the failed edit is then apologized for (bot.errors)
+    assert [c.method for c in h.api.calls[calls:]] == ["answerCallbackQuery", "sendMessage"]
+    assert h.api.calls[-1].text == gettext("error.internal", "zh_CN")
     assert (await _stored(h))["aware"] == "well"
 
 
