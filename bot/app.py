@@ -10,7 +10,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
@@ -116,10 +116,48 @@ class Runtime:
     bot: Bot
     dp: Dispatcher
 
-    async def close(self) -> None:
+    async def close(self, grace: float | None = None) -> None:
+        """Stop: the sends still running in the background get up to `grace` seconds
+        (BACKGROUND_GRACE by default) before the bot's session closes under them."""
+        await finish_background(BACKGROUND_GRACE if grace is None else grace)
         await self.dp.storage.close()
         await self.bot.session.close()
         await self.engine.dispose()
+
+
+BACKGROUND_GRACE = 20.0  # at a stop, for broadcasts running in the background to finish
+
+
+def _background_tasks() -> set[asyncio.Task[Any]]:
+    from bot import scheduler
+    from bot.routers import organizer
+
+    return {t for t in (*organizer._background, *scheduler._background) if not t.done()}
+
+
+async def finish_background(grace: float) -> None:
+    """At a stop: wait up to `grace` seconds for the work running in the background —
+    broadcasts an organizer started (/announce, a moved deadline told to the cadres), final
+    reports — then stop what is left. A stopped broadcast records what it sent and gives back
+    what it did not; the scheduler resumes it after the restart (storage.outbox; final reports
+    by its sync job), to those who have not had it, once."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + grace
+    tasks = _background_tasks()
+    if tasks:
+        log.info("stopping: waiting up to %.0f s for %d message send(s) running in the background", grace, len(tasks))
+    while tasks:  # (a handler finishing meanwhile may start another)
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        await asyncio.wait(tasks, timeout=remaining)
+        tasks = _background_tasks()
+    if tasks:
+        log.warning("stopping: %d message send(s) still running after %.0f s are stopped; what they have not "
+                    "sent goes out after the restart", len(tasks), grace)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def tune_gc() -> None:
@@ -227,5 +265,7 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
         log.info("webhook worker stopping: no new deliveries; finishing those in flight (up to %s s)",
                  WEBHOOK_SHUTDOWN_TIMEOUT)
     finally:
+        # one budget for both: the deliveries in flight, then the sends they left in the background
+        ends = asyncio.get_running_loop().time() + WEBHOOK_SHUTDOWN_TIMEOUT
         await runner.cleanup()
-        await runtime.close()
+        await runtime.close(grace=max(0.0, ends - asyncio.get_running_loop().time()))

@@ -524,7 +524,8 @@ async def close_job(consultation_id: int) -> None:
 
 async def sync_job() -> None:
     """Reconcile: jobs for every open consultation and none for the others; close the
-    overdue ones; finish final reports left unfinished (a crash, the quiet hours)."""
+    overdue ones; finish final reports left unfinished (a crash, the quiet hours) and
+    broadcasts people started that were cut off (`resume_broadcasts`)."""
     s = services()
     now = s.clock()
     async with s.sessionmaker() as session:
@@ -539,9 +540,26 @@ async def sync_job() -> None:
         if status in (Status.CLOSED.value, Status.REPORTED.value) and closed_at is not None \
                 and now - closed_at <= FINAL_WITHIN:
             await after_close(s, cid)
+    await resume_broadcasts(s)
     if _scheduler is not None:
         for cid in {*wanted, *_scheduled_ids()}:
             await schedule_consultation(cid)
+
+
+async def resume_broadcasts(s: Services) -> list[str]:
+    """Take up the broadcasts people started (/announce, a moved deadline told to the cadres)
+    whose sender stopped before it was done — a restart, a crash (storage.outbox) — and send
+    them, in the background, to those who have not had them yet."""
+    from bot.routers.organizer import send_kept
+    from storage import outbox
+
+    async with s.sessionmaker() as session:
+        keys = await outbox.take_stale(session, s.clock())
+        await session.commit()
+    for key in keys:
+        log.info("broadcast %s was cut off before its end; resuming it", key)
+        _spawn(send_kept(s.bot, s.broadcaster, key, s.clock))
+    return keys
 
 
 # --- scheduling --------------------------------------------------------------------------------------------
@@ -916,7 +934,9 @@ async def _alone(settings: Settings) -> int:
         return 0
     finally:
         runner.stop()
-        await wait_idle()
+        from bot.app import BACKGROUND_GRACE, finish_background
+
+        await finish_background(BACKGROUND_GRACE)
         configure(None)
         await bot.session.close()
         await engine.dispose()

@@ -241,6 +241,20 @@ class Delivery(SQLModel, table=True):
     message_id: int | None = None
 
 
+class Outbox(SQLModel, table=True):
+    """A broadcast a person started (an organizer's /announce, the cadres told of a moved
+    deadline): what to send and to whom (`payload`), so that one cut off by a stop or a crash
+    is resumed (storage.outbox). Its messages are its key's `Delivery` rows, as every broadcast's."""
+
+    __tablename__ = "outbox"
+    key: str = Field(primary_key=True, max_length=120)
+    kind: str = Field(max_length=20)
+    payload: dict = json_field()
+    created_at: datetime = created()
+    lease_until: datetime = created()  # a process sends it until then (and renews it meanwhile)
+    done_at: datetime | None = ts()
+
+
 class FSMRecord(SQLModel, table=True):
     """aiogram FSM state and data, when no Redis is configured."""
 

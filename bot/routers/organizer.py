@@ -37,13 +37,14 @@ from aiogram.types import (
     TelegramObject,
 )
 
-from bot.broadcaster import Broadcaster, Outgoing
+from bot.broadcaster import Broadcaster, Outgoing, Render
 from bot.context import Ctx, Num
 from bot.limits import TEXT_LIMIT, fit_plain, units, visible_units
 from bot.retry import waiting_out_floods
 from bot.routers import edit_or_send, first_of_album, not_text_note
 from storage import consultations as repo
 from storage import lists as lists_repo
+from storage import outbox
 from storage.comments import MAX_TEXT, check_text
 from storage.consultations import MAX_TITLE
 from storage.models import Consultation, DutyListRow, OffListReport, Township
@@ -444,48 +445,109 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
         await message.edit_text(text)
         return
     cadres = await repo.cadres(ctx.session, c.id) if callback_data.a == "tell" else []
-    langs = await _languages(ctx, cadres)
+    key = f"deadline:{c.id}:{int(old.timestamp())}:{int(new.timestamp())}"  # each move told once
+    if callback_data.a == "tell":  # kept with the new deadline: a stop or crash while sending resumes it
+        await outbox.put(ctx.session, key, "deadline", {
+            "c": c.id, "title": c.title, "old": old.isoformat(), "new": new.isoformat(),
+            "tz": tz, "locale": ctx.settings.locale,
+            "news": "organizer.reopen-news" if reopen else "organizer.deadline-news",
+            "note": {"chat": message.chat.id, "locale": ctx.locale, "text": "deadline-told"}}, cadres, ctx.now())
     await ctx.commit()
     await message.edit_text(ctx.t("organizer.reopen-saved" if reopen else "organizer.deadline-saved", id=c.id,
                                   title=html.escape(c.title), old=format_local(old, tz), new=format_local(new, tz)))
     for hook in _deadline_hooks if message.bot is not None else ():  # (reopened: its jobs come back)
         await hook(message.bot, c.id)
     if callback_data.a == "tell":
-        _tell_cadres(message, ctx, broadcaster, c, old, new, cadres, langs,
-                     "organizer.reopen-news" if reopen else "organizer.deadline-news")
+        _in_background(send_kept(message.bot, broadcaster, key, ctx.clock), key)
 
 
-async def _languages(ctx: Ctx, person_ids: list[int]) -> dict[int, str]:
-    from storage.followup import languages
-
-    return await languages(ctx.session, person_ids) if person_ids else {}
-
-
-def _tell_cadres(message: Message, ctx: Ctx, broadcaster: Broadcaster, c: Consultation, old: datetime,
-                 new: datetime, cadres: list[int], langs: dict[int, str], news: str = "organizer.deadline-news") -> None:
+def _deadline_news(p: dict[str, Any], langs: dict[int, str]) -> Render:
     """The new deadline to the consultation's cadres, each in their language, with the list one
-    tap away (in the background, as /announce; the organizer is told how it went)."""
+    tap away."""
     from bot.routers.cadre import ListCB
     from bot.texts import gettext, normalize_locale
 
-    tz, cid, title = ctx.settings.timezone, c.id, c.title
-    key = f"deadline:{cid}:{int(old.timestamp())}:{int(new.timestamp())}"  # each move told once
+    tz, cid, title = p["tz"], p["c"], p["title"]
+    old, new = datetime.fromisoformat(p["old"]), datetime.fromisoformat(p["new"])
+    news = p.get("news", "organizer.deadline-news")  # the reopened one's text when it was reopened
 
     def render(pid: int) -> Outgoing:
-        loc = normalize_locale(langs[pid]) if langs.get(pid) else ctx.settings.locale
+        loc = normalize_locale(langs[pid]) if langs.get(pid) else p["locale"]
         button = InlineKeyboardButton(text=gettext("scheduler.btn-list", loc), callback_data=ListCB(c=cid).pack())
         return Outgoing(text=gettext(news, loc, title=html.escape(title),
                                      old=format_local(old, tz), new=format_local(new, tz)),
                         reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
 
-    chat_id, bot = message.chat.id, message.bot
+    return render
 
-    async def send() -> None:
-        result = await broadcaster.broadcast(key, cadres, render)
-        await _tell_organizer(bot, chat_id, key, ctx.t("organizer.deadline-told", sent=result.sent,
-                                                       blocked=result.blocked, failed=result.failed))
 
-    _in_background(send(), key)
+def _announcement(p: dict[str, Any], _langs: dict[int, str]) -> Render:
+    outgoing = Outgoing(text=p["text"])  # one message for all: encoded once
+    return lambda _pid: outgoing
+
+
+# the kinds of kept broadcasts (storage.outbox): how each one's messages are made from its payload
+_RENDERS: dict[str, Callable[[dict[str, Any], dict[int, str]], Render]] = {
+    "announce": _announcement, "deadline": _deadline_news}
+
+
+async def send_kept(bot: Bot | None, broadcaster: Broadcaster, key: str,
+                    clock: Callable[[], datetime]) -> None:
+    """Send the kept broadcast `key` (storage.outbox) to whoever has not got it yet, holding its
+    lease meanwhile, then tell the organizer how it went — once, whichever run finishes it.
+    The handler that took the press runs it; the scheduler's sync job runs it again when its
+    sender stopped (bot.scheduler.resume_broadcasts). Cut off by a stop, it gives its lease
+    back, so the next start takes it up at once."""
+    from storage.engine import make_sessionmaker
+    from storage.followup import languages
+    from storage.models import Outbox
+
+    sessions = make_sessionmaker(broadcaster.engine)
+    async with sessions() as session:
+        row = await session.get(Outbox, key)
+        if row is None or row.done_at is not None:
+            return
+        kind, payload = row.kind, dict(row.payload)
+        to = await outbox.recipients(session, key)
+        langs = await languages(session, to) if to else {}
+    keeper = asyncio.create_task(_keep_lease(sessions, key, clock))
+    try:
+        await broadcaster.broadcast(key, (), _RENDERS[kind](payload, langs))  # to its pending rows
+    except BaseException:
+        keeper.cancel()
+        await asyncio.shield(_give_back(sessions, key, clock))
+        raise
+    keeper.cancel()
+    async with sessions() as session:
+        first = await outbox.finish(session, key, clock())
+        counts = await outbox.totals(session, key)
+        await session.commit()
+    note = payload.get("note")
+    if first and note:
+        from bot.texts import gettext
+
+        await _tell_organizer(bot, note["chat"], key, gettext(f"organizer.{note['text']}", note["locale"], **counts))
+
+
+async def _keep_lease(sessions: Any, key: str, clock: Callable[[], datetime]) -> None:
+    while True:
+        await asyncio.sleep(outbox.LEASE.total_seconds() / 4)
+        try:
+            async with sessions() as session:
+                await outbox.renew(session, key, clock())
+                await session.commit()
+        except Exception as e:  # the database away a moment: the next try, or the scheduler resumes it
+            log.warning("%s: could not renew its lease: %s", key, e)
+
+
+async def _give_back(sessions: Any, key: str, clock: Callable[[], datetime]) -> None:
+    try:
+        async with sessions() as session:
+            await outbox.renew(session, key, clock() - outbox.LEASE)
+            await session.commit()
+        log.info("%s: stopped before every recipient had it; the scheduler resumes it", key)
+    except Exception as e:
+        log.warning("%s: stopped before every recipient had it; resumed once its lease runs out (%s)", key, e)
 
 
 # Called after a deadline moved (the scheduler registers moving the close job here).
@@ -776,18 +838,13 @@ async def announce_confirm(query: CallbackQuery, callback_data: AnnounceCB, ctx:
         await edit_or_send(query, ctx.t("organizer.announce-cancelled"))
         return
     recipients = await repo.participants(ctx.session, callback_data.c)
+    # kept with the press: a stop or crash while sending resumes it (storage.outbox)
+    await outbox.put(ctx.session, data["key"], "announce", {
+        "text": data["text"], "note": {"chat": query.from_user.id, "locale": ctx.locale, "text": "announce-done"}},
+        recipients, ctx.now())
     await ctx.commit()
     await edit_or_send(query, ctx.t("organizer.announce-sending", n=len(recipients)))
-    outgoing = Outgoing(text=data["text"])
-    chat_id = query.from_user.id
-    bot = query.bot
-
-    async def send() -> None:
-        result = await broadcaster.broadcast(data["key"], recipients, lambda _pid: outgoing)
-        await _tell_organizer(bot, chat_id, data["key"], ctx.t("organizer.announce-done", sent=result.sent,
-                                                               blocked=result.blocked, failed=result.failed))
-
-    _in_background(send(), data["key"])
+    _in_background(send_kept(query.bot, broadcaster, data["key"], ctx.clock), data["key"])
 
 
 _background: set[asyncio.Task[None]] = set()
