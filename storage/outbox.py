@@ -34,8 +34,8 @@ async def put(session: AsyncSession, key: str, kind: str, payload: dict[str, Any
     """Keep a broadcast to send (leased to the caller's process), and a pending Delivery row
     for each recipient (but those who blocked the bot, as bot.broadcaster does): the rows are
     who it goes to, so a person who erases their data meanwhile (/delete_me) is not sent it.
-    The same key again (a deadline moved back and forth) is sent again under it: those
-    already sent get nothing new."""
+    The same key again is sent again under it: those already sent get nothing new (each
+    confirmed deadline move has a key of its own, so a move back is told again)."""
     await upsert(session, _outbox, {"key": key, "kind": kind, "payload": payload, "created_at": now,
                                     "lease_until": now + LEASE, "done_at": None},
                  keys=("key",), update=("kind", "payload", "lease_until", "done_at"))

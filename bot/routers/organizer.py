@@ -445,7 +445,8 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
         await message.edit_text(text)
         return
     cadres = await repo.cadres(ctx.session, c.id) if callback_data.a == "tell" else []
-    key = f"deadline:{c.id}:{int(old.timestamp())}:{int(new.timestamp())}"  # each move told once
+    # each confirmed move told once: its own key (a move back to a deadline told before is news again)
+    key = f"deadline:{c.id}:{int(old.timestamp())}:{int(new.timestamp())}:{data['m']}"
     if callback_data.a == "tell":  # kept with the new deadline: a stop or crash while sending resumes it
         await outbox.put(ctx.session, key, "deadline", {
             "c": c.id, "title": c.title, "old": old.isoformat(), "new": new.isoformat(),

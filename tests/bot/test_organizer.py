@@ -1401,6 +1401,25 @@ async def test_deadline_moved_with_tell_reaches_each_cadre_of_its_townships_once
     assert "通知干部" not in str(buttons(h.api.last(ORGANIZER).reply_markup))
 
 
+async def test_a_deadline_moved_back_to_one_told_before_is_told_again(harness):
+    """11 → 20, 20 → 11, then 11 → 20 again: the cadres last heard 11, so the third move is news."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    async with h.sessions() as s:
+        s.add(Person(id=CADRE, first_name="干部", role="cadre", township_id=await s.scalar(sa.select(Township.id))))
+        await s.commit()
+    o = h.user(ORGANIZER)
+    for new in ("2026-12-20 18:00", "2026-12-11 10:00", "2026-12-20 18:00"):
+        await h.feed(o.message(f"/deadline {cid} {new}"))
+        confirm = h.api.last(ORGANIZER)
+        await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "通知干部")))
+        await wait_background()
+        assert "成功 1" in h.api.last(ORGANIZER).text
+    told = h.api.texts(CADRE)
+    assert len(told) == 3
+    assert "由 2026-12-11 10:00 改为 <b>2026-12-20 18:00</b>" in told[2]
+
+
 async def test_deadline_is_in_the_organizers_menu_and_help_in_both_languages(harness):
     from bot.app import set_person_commands
 
