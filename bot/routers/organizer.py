@@ -414,18 +414,18 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
                            broadcaster: Broadcaster) -> None:
     data = await state.get_data()
     if data.get("m") != callback_data.m or data.get("c") != callback_data.c \
-            or callback_data.a not in ("save", "tell", "cancel") or not isinstance(query.message, Message):
+            or callback_data.a not in ("save", "tell", "cancel") or query.message is None:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
     await state.clear()
     await query.answer()
-    message = query.message
+    chat_id = query.message.chat.id  # (an InaccessibleMessage too: a confirm of days ago answers anew)
     if callback_data.a == "cancel":
-        await message.edit_text(ctx.t("organizer.deadline-cancelled"))
+        await edit_or_send(query, ctx.t("organizer.deadline-cancelled"))
         return
     c = await ctx.session.get(Consultation, callback_data.c)
     if c is None:
-        await message.edit_text(ctx.t("organizer.no-such", id=callback_data.c))
+        await edit_or_send(query, ctx.t("organizer.no-such", id=callback_data.c))
         return
     tz = ctx.settings.timezone
     old, new = datetime.fromisoformat(data["old"]), datetime.fromisoformat(data["new"])
@@ -433,8 +433,8 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
     try:
         await repo.set_deadline(ctx.session, c, new, ctx.now(), expected=old, reopen=reopen)
     except repo.DeadlineMoved as e:  # changed meanwhile (another organizer, the CLI): shown anew
-        await message.edit_text(ctx.t("organizer.deadline-moved-meanwhile", id=c.id,
-                                      closes=format_local(e.closes_at, tz)))
+        await edit_or_send(query, ctx.t("organizer.deadline-moved-meanwhile", id=c.id,
+                                        closes=format_local(e.closes_at, tz)))
         return
     except DeadlineRefused as e:
         text = e.text(ctx.locale, tz)
@@ -442,7 +442,7 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
             await state.set_state(ChangeDeadline.value)
             await state.set_data({"c": c.id})
             text += "\n\n" + _deadline_ask(ctx, c)
-        await message.edit_text(text)
+        await edit_or_send(query, text)
         return
     cadres = await repo.cadres(ctx.session, c.id) if callback_data.a == "tell" else []
     # each confirmed move told once: its own key (a move back to a deadline told before is news again)
@@ -452,14 +452,14 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
             "c": c.id, "title": c.title, "old": old.isoformat(), "new": new.isoformat(),
             "tz": tz, "locale": ctx.settings.locale,
             "news": "organizer.reopen-news" if reopen else "organizer.deadline-news",
-            "note": {"chat": message.chat.id, "locale": ctx.locale, "text": "deadline-told"}}, cadres, ctx.now())
+            "note": {"chat": chat_id, "locale": ctx.locale, "text": "deadline-told"}}, cadres, ctx.now())
     await ctx.commit()
-    await message.edit_text(ctx.t("organizer.reopen-saved" if reopen else "organizer.deadline-saved", id=c.id,
-                                  title=html.escape(c.title), old=format_local(old, tz), new=format_local(new, tz)))
-    for hook in _deadline_hooks if message.bot is not None else ():  # (reopened: its jobs come back)
-        await hook(message.bot, c.id)
+    await edit_or_send(query, ctx.t("organizer.reopen-saved" if reopen else "organizer.deadline-saved", id=c.id,
+                                    title=html.escape(c.title), old=format_local(old, tz), new=format_local(new, tz)))
+    for hook in _deadline_hooks if query.bot is not None else ():  # (reopened: its jobs come back)
+        await hook(query.bot, c.id)
     if callback_data.a == "tell":
-        _in_background(send_kept(message.bot, broadcaster, key, ctx.clock), key)
+        _in_background(send_kept(query.bot, broadcaster, key, ctx.clock), key)
 
 
 def _deadline_news(p: dict[str, Any], langs: dict[int, str]) -> Render:

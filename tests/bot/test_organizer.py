@@ -1498,6 +1498,18 @@ async def test_a_comment_card_and_an_invite_tapped_on_messages_too_old_to_edit_c
     assert count.method == "sendMessage" and "要生成几个邀请链接" in count.text
 
 
+async def test_a_deadline_confirmed_on_a_message_too_old_to_edit_moves_it_and_says_so_anew(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确认修改"), old=True))
+    assert await _closes(h, cid) == "2026-12-20 18:00"
+    saved = h.api.last(ORGANIZER)
+    assert saved.method == "sendMessage" and "已从 2026-12-11 10:00 改为 2026-12-20 18:00" in saved.text
+
+
 async def test_a_filter_tapped_on_the_card_it_already_shows_is_no_error(harness):
     from aiogram.exceptions import TelegramBadRequest
     from aiogram.methods import EditMessageText
