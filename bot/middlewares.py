@@ -232,7 +232,10 @@ class ContextMiddleware(BaseMiddleware):
                 log.info("update %s already processed; skipped", event.update_id)
                 return None
             bind_update(session, event.update_id)  # the first commit writes the mark (storage.marks)
-            if user is None or user.is_bot:
+            if user is None or user.is_bot or (event.my_chat_member is not None
+                                               and await self.path.person_row(session, user.id) is None):
+                # (someone the bot keeps nothing of — never wrote, or erased their data with
+                # /delete_me — blocking or unblocking it: nothing to record, no row made for it)
                 await session.commit()
                 return None
             # a new or changed person is written at once, in a transaction of its own (the

@@ -1167,6 +1167,21 @@ async def test_blocking_the_bot_makes_the_person_inactive_at_once_and_unblocking
     assert await _stored(h) == {"aware": "well"}
 
 
+async def test_blocking_the_bot_after_delete_me_stores_nothing_about_the_person_again(harness):
+    from storage.models import Person
+
+    h = harness
+    _, code = await open_consultation(h)
+    u, _ = await _begin(h, code)
+    await h.feed(u.message("/delete_me"))
+    confirm = h.api.last(USER)
+    await h.feed(u.press(confirm.message_id, _data(confirm.reply_markup, "确定删除")))
+    await h.feed(u.block())  # erased, then gone: Telegram tells the bot
+    await h.feed(u.block(blocked=False))  # and back without a word: still nothing to keep
+    async with h.sessions() as s:
+        assert await s.get(Person, USER) is None
+
+
 def test_the_bot_asks_telegram_for_the_block_and_unblock_updates():
     from bot.app import build_dispatcher
     from bot.config import Settings
