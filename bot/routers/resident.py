@@ -391,8 +391,9 @@ def _remember(after: ResponseState | None, flow: Flow) -> None:
         after.memo["flow"] = flow.state
 
 
-def _record(flow: Flow, new: FlowState) -> None:
-    """Note the difference between the old and the new state, and completion."""
+def _record(flow: Flow, new: FlowState, answered: str | None = None) -> None:
+    """Note the difference between the old and the new state, and completion. The drafts
+    of the question answered (by default the one on screen) are done with."""
     old, now = flow.state.stored(), new.stored()
     for k, v in now.items():
         if k not in old or old[k] != v:
@@ -409,7 +410,7 @@ def _record(flow: Flow, new: FlowState) -> None:
     # not make it unfinished again (dropped from the counts, nudged as "not filled in").
     flow.completed = done or (flow.completed and all(
         new.answers.get(x.id) is not None for x in applicable(flow.q, new.stored(), flow.items) if x.required))
-    answered = flow.state.current
+    answered = answered or flow.state.current
     flow.state = new
     _drop_drafts(flow, answered)
 
@@ -822,8 +823,9 @@ async def typed_edited(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if error is not None:
         await message.answer(error.message(ctx.locale) + "\n" + ctx.t("resident.edit-kept"))
         return
-    # the same screen as before: only that answer changed
-    _record(flow, FlowState.from_stored(flow.q, new.stored(), flow.items, current=flow.state.current))
+    # the same screen as before: only that answer changed (the ticks left on the one on screen stay)
+    _record(flow, FlowState.from_stored(flow.q, new.stored(), flow.items, current=flow.state.current),
+            answered=question.id)
     await message.answer(ctx.t("resident.edit-saved"))
     await state.update_data({FSM_KEY: flow.response.id})
     await show(ctx, flow, message=message)

@@ -1209,6 +1209,25 @@ async def test_a_typed_answer_edited_in_telegram_is_stored_as_edited(harness):
     assert "村里的路灯和水管没人管" in h.api.last(USER).text  # the summary
 
 
+async def test_an_edit_of_a_typed_answer_keeps_the_ticks_on_the_question_on_screen(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u = await _at_missing_what(h, code)
+    sent = u.message("村里的路灯没人管")
+    await h.feed(sent)
+    for label in ("« 上一题", "« 上一题", "« 上一题"):  # back to the multi-choice question
+        q = await _tap(h, u, label)
+    assert "最希望" in q.text
+    q = await _tap(h, u, "☐ 养老")  # ticked, not yet submitted
+    assert "☑ 养老和助老服务" in str(buttons(q.reply_markup))
+    await h.feed(u.edit(sent, "村里的路灯和水管没人管"))
+    assert (await _stored(h))["missing_what"] == "村里的路灯和水管没人管"
+    again = h.api.last(USER)
+    assert "最希望" in again.text
+    shown = str(buttons(again.reply_markup))
+    assert "☑ 养老和助老服务" in shown and "☑ 低保和困难救助" in shown  # the tick left, and the one stored
+
+
 async def test_an_edit_that_is_no_valid_answer_keeps_the_answer_and_says_why(harness):
     h = harness
     _, code = await open_consultation(h)
