@@ -23,7 +23,9 @@ console's hooks):
   closed consultation extended and reopened (/deadline) gets its jobs again and closes
   again at its new deadline: a second final report (``final:<id>:<closed-at>``), and
   thanks only to those the first close did not thank (``thanks:<id>`` is per person).
-* ``remind:<id>`` — every 10 minutes: the reminders due now (surveys.reminders).
+* ``remind:<id>`` — every 10 minutes: the reminders due now (surveys.reminders; after a
+  deadline moved later by at least a reminder's lead time, that reminder goes again —
+  ``armed`` there).
 * ``digest:<id>`` — daily at FollowUp.digest_hour, local time: the organizers' digest.
 
 Misfire policy. Every job has ``coalesce=True`` (a job that missed several run times
@@ -40,7 +42,8 @@ runs once) and ``max_instances=1``; each has its own ``misfire_grace_time``:
 Rebuilding keeps a job whose trigger is unchanged (its stored next run time, i.e. a
 missed run, survives the restart), and replaces it only when the consultation's
 times changed. Whatever runs twice sends nothing twice: every message goes through
-the Broadcaster under a key — ``remind:<id>:<kind>``, ``digest:<id>:<local date>``,
+the Broadcaster under a key — ``remind:<id>:<kind>`` (a deadline kind's with its deadline,
+``@<UTC stamp>``), ``digest:<id>:<local date>``,
 ``final:<id>:<closed-at>:<part>``, ``thanks:<id>``, ``changes:<id>:<list id>`` —
 and the Delivery table's unique (key, person) pair.
 
@@ -210,11 +213,11 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
         people = await followup.reminder_candidates(session, consultation_id)
         sent = await followup.reminder_log(session, consultation_id)
         groups = group_by_kind(due_reminders(now, timing, people, sent, settings))
-        for kind, ids in groups.items():
-            await followup.drop_unsent(session, followup.remind_key(consultation_id, kind), ids)
-            await followup.queue(session, followup.remind_key(consultation_id, kind), ids, now)
-        await session.commit()
         title, closes_at = c.title, c.closes_at
+        for kind, ids in groups.items():  # (a deadline kind's key holds the deadline it is for)
+            await followup.drop_unsent(session, followup.remind_key(consultation_id, kind, closes_at), ids)
+            await followup.queue(session, followup.remind_key(consultation_id, kind, closes_at), ids, now)
+        await session.commit()
     # by person and role: a cadre who also answers the residents' questionnaire is both
     state = {(p.person_id, p.role): p for p in people}
 
@@ -239,7 +242,8 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
 
     results: dict[str, BroadcastResult] = {}
     for kind, ids in sorted(groups.items(), key=lambda kv: kind_hours(kv[0]) or 0):
-        results[kind] = await s.broadcaster.broadcast(followup.remind_key(consultation_id, kind), ids, render(kind))
+        results[kind] = await s.broadcaster.broadcast(followup.remind_key(consultation_id, kind, closes_at), ids,
+                                                      render(kind))
     return results
 
 

@@ -10,7 +10,7 @@ same unique (key, person) pair that makes messages at-most-once makes a
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -28,7 +28,7 @@ from storage.models import (
     utcnow,
 )
 from storage.sql import upsert
-from surveys.reminders import CADRE, RESIDENT, PersonState, SentReminder
+from surveys.reminders import CADRE, RESIDENT, PersonState, SentReminder, kind_hours
 
 JOB_PERSON = 0
 _d = Delivery.__table__.c
@@ -38,8 +38,24 @@ _ct = ConsultationTownship.__table__.c
 
 
 
-def remind_key(consultation_id: int, kind: str) -> str:
-    return f"remind:{consultation_id}:{kind}"
+DEADLINE_STAMP = "%Y%m%dT%H%M%SZ"
+
+
+def remind_key(consultation_id: int, kind: str, deadline: datetime | None = None) -> str:
+    """``remind:<id>:<kind>``; a deadline kind's with the deadline it is for, in UTC
+    (``remind:7:deadline-24@20261211T020000Z``): the same reminder for a deadline moved
+    far enough (surveys.reminders.armed) is a new key, a rerun for the same one is not."""
+    if deadline is None or kind_hours(kind) is None:
+        return f"remind:{consultation_id}:{kind}"
+    return f"remind:{consultation_id}:{kind}@{deadline.astimezone(UTC).strftime(DEADLINE_STAMP)}"
+
+
+def parse_remind(rest: str, at: datetime) -> SentReminder:
+    """A reminder's record from its key after ``remind:<id>:`` (a key without a deadline:
+    one recorded before keys held it)."""
+    kind, _, stamp = rest.partition("@")
+    deadline = datetime.strptime(stamp, DEADLINE_STAMP).replace(tzinfo=UTC) if stamp else None
+    return SentReminder(kind, at, deadline)
 
 
 async def township_ids(session: AsyncSession, consultation_id: int) -> list[int]:
@@ -72,7 +88,7 @@ async def reminder_candidates(session: AsyncSession, consultation_id: int) -> li
 
 async def reminder_log(session: AsyncSession, consultation_id: int) -> dict[int, list[SentReminder]]:
     """The reminders of a consultation already sent (or possibly sent), per person, with
-    the time they were queued (see `queue`)."""
+    the time they were queued (see `queue`) and the deadline they were for."""
     prefix = remind_key(consultation_id, "")
     rows = (await session.execute(
         sa.select(_d.person_id, _d.broadcast_key, _d.sent_at, _d.created_at)
@@ -80,7 +96,7 @@ async def reminder_log(session: AsyncSession, consultation_id: int) -> dict[int,
     )).all()
     log: dict[int, list[SentReminder]] = {}
     for pid, key, _sent_at, created_at in rows:
-        log.setdefault(int(pid), []).append(SentReminder(key[len(prefix):], created_at))
+        log.setdefault(int(pid), []).append(parse_remind(key[len(prefix):], created_at))
     return log
 
 

@@ -19,12 +19,21 @@ The rules (settings: surveys.consultation.FollowUp, stored on the consultation):
   reminder replaces it. A resident who touched the questionnaire after the stage
   began, or within the last `MIN_IDLE`, is not reminded (they are at it).
 * Nudge (residents only): once, `nudge_after_hours` after their last answer.
+* A moved deadline (an extension, a closed consultation reopened): a deadline reminder
+  the person already had is armed again for the new deadline only when the new deadline
+  is later than the deadline of their latest reminder of that kind by at least the
+  kind's lead time (72 h for ``deadline-72``; see `armed`). An extension by days brings
+  the 72 h and 24 h reminders once more; an hour later, or earlier, brings nothing
+  twice (and `min_gap_hours` still keeps any two reminders apart). The nudge is not
+  about the deadline and stays once per consultation.
 * At most one reminder per person per run, at most `max_reminders` per person and
-  consultation, and at least `min_gap_hours` between two of them.
+  deadline (the nudge, and the deadline reminders not armed again, count), and at
+  least `min_gap_hours` between two of them.
 
 Kinds are short strings: ``nudge``, ``deadline-<h>`` (residents), ``cadre-<h>``
 (cadres); the sender records each under the key ``remind:<consultation>:<kind>``,
-which makes every (person, kind) pair at most once.
+a deadline kind with the deadline it was for (``…:deadline-24@20261211T020000Z``,
+storage.followup.remind_key), which makes every (person, kind, deadline) at most once.
 """
 
 from __future__ import annotations
@@ -69,8 +78,13 @@ class PersonState:
 
 @dataclass(frozen=True, slots=True)
 class SentReminder:
+    """A reminder sent (or possibly sent): its kind, when it was queued, and for a
+    deadline kind the deadline it was for (None for a nudge, and for a reminder recorded
+    before keys held it — see `for_deadline`)."""
+
     kind: str
     at: datetime
+    deadline: datetime | None = None
 
 
 class Due(NamedTuple):
@@ -86,6 +100,37 @@ def kind_hours(kind: str) -> int | None:
     """The offset of a deadline/cadre kind (``deadline-24`` → 24), None for a nudge."""
     head, _, tail = kind.rpartition("-")
     return int(tail) if head in ("deadline", CADRE) and tail.isdecimal() else None
+
+
+def for_deadline(s: SentReminder) -> datetime | None:
+    """The deadline a deadline reminder was for. One recorded without it (keys before
+    deadlines were moved) went out within its lead time of the deadline, so its deadline
+    was at most `at` + the lead time: that latest one is taken, which never arms a
+    reminder again too early."""
+    hours = kind_hours(s.kind)
+    if hours is None:
+        return None
+    return s.deadline if s.deadline is not None else s.at + timedelta(hours=hours)
+
+
+def armed(kind: str, closes_at: datetime, sent: Sequence[SentReminder]) -> bool:
+    """Whether a reminder of `kind` may go out for the deadline `closes_at`: never sent,
+    or — a deadline kind — its latest one was for a deadline earlier than `closes_at` by
+    at least the kind's lead time (so a small move never brings the same reminder twice)."""
+    hours = kind_hours(kind)
+    before = [s for s in sent if s.kind == kind]
+    if not before:
+        return True
+    if hours is None:
+        return False
+    latest = max(d for s in before if (d := for_deadline(s)) is not None)
+    return closes_at - latest >= timedelta(hours=hours)
+
+
+def counts(s: SentReminder, closes_at: datetime) -> bool:
+    """Whether a sent reminder counts against `max_reminders` for the deadline
+    `closes_at`: the nudge always, a deadline reminder unless its kind is armed again."""
+    return not (kind_hours(s.kind) is not None and armed(s.kind, closes_at, [s]))
 
 
 def current_stage(now: datetime, closes_at: datetime, offsets: Sequence[int]) -> int | None:
@@ -122,13 +167,12 @@ def due_reminders(
             continue
         seen.add(p.person_id)
         sent = sent_log.get(p.person_id, ())
-        if len(sent) >= settings.max_reminders:
+        if sum(counts(s, c.closes_at) for s in sent) >= settings.max_reminders:
             continue
         if sent and now - max(s.at for s in sent) < gap:
             continue
-        kinds = {s.kind for s in sent}
         if p.role == CADRE:
-            if stage is not None and (kind := deadline_kind(CADRE, stage)) not in kinds:
+            if stage is not None and armed(kind := deadline_kind(CADRE, stage), c.closes_at, sent):
                 out.append(Due(p.person_id, kind))
             continue
         if p.role != RESIDENT or p.started_at is None or p.completed_at is not None:
@@ -136,10 +180,10 @@ def due_reminders(
         last = max(p.started_at, p.last_activity or p.started_at)
         if now - last < MIN_IDLE:
             continue
-        if stage is not None and (kind := deadline_kind(RESIDENT, stage)) not in kinds \
+        if stage is not None and armed(kind := deadline_kind(RESIDENT, stage), c.closes_at, sent) \
                 and last < c.closes_at - timedelta(hours=stage):
             out.append(Due(p.person_id, kind))
-        elif NUDGE not in kinds and now - last >= nudge_after:
+        elif armed(NUDGE, c.closes_at, sent) and now - last >= nudge_after:
             out.append(Due(p.person_id, NUDGE))
     return out
 

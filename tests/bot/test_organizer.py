@@ -1264,7 +1264,8 @@ async def test_a_closed_consultation_is_extended_and_reopened_once_the_organizer
     confirm = h.api.last(ORGANIZER)
     assert "截止时间：2026-12-11 10:00 → <b>2026-12-20 23:59</b>" in confirm.text
     for said in ("<b>延长并重新开始</b>", "群众可以再次填写问卷（没有答完的可以接着答）", "干部可以继续提意见",
-                 "到 2026-12-20 23:59 自动结束，并重新生成一份最终报告发给组织者", "已经收到过感谢消息的人不会再收到"):
+                 "到 2026-12-20 23:59 自动结束，并重新生成一份最终报告发给组织者", "已经收到过感谢消息的人不会再收到",
+                 "还没填完的群众和干部会在新的截止时间前再收到截止提醒"):
         assert said in confirm.text
     assert [label for label, _ in buttons(confirm.reply_markup)] == ["✅ 延长并重新开始", "✅ 延长、重新开始并通知干部",
                                                                      "取消"]

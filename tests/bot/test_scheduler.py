@@ -23,11 +23,13 @@ from bot.routers.cadre import ListCB
 from bot.routers.resident import BeginCB
 from bot.testing import TEST_TOKEN, RecordingSession, buttons
 from storage.consultations import link_for_township, links
+from storage.followup import remind_key
 from storage.lists import save_list
 from storage.models import Comment, Consultation, Delivery, Person, Response
 from storage.people import delete_person
 from surveys.consultation import Status
 from surveys.duty_list import DutyItem, Part
+from surveys.reminders import NUDGE
 from tests.bot.conftest import ITEMS, ORGANIZER, Harness, open_consultation
 from tests.bot.test_broadcaster import FakeClock, FakeSession, Killed
 
@@ -173,7 +175,7 @@ async def test_misfire_a_reminder_missed_while_down_is_sent_once_after_start(har
     assert chats(h.api) == Counter({41: 1})
     async with h.sessions() as s:
         keys = (await s.scalars(sa.select(Delivery.broadcast_key).where(Delivery.person_id == 41))).all()
-    assert keys == [f"remind:{cid}:deadline-72"]
+    assert keys == [remind_key(cid, "deadline-72", deadline)] == [f"remind:{cid}:deadline-72@20261211T020000Z"]
 
 
 async def test_quiet_hours_hold_the_reminder_until_morning(harness: Harness) -> None:
@@ -603,7 +605,7 @@ async def test_a_cadre_who_answers_the_questionnaire_gets_the_residents_reminder
     async with h.sessions() as session:
         keys = (await session.scalars(sa.select(Delivery.broadcast_key).where(Delivery.person_id == 700001))).all()
     reminder = h.api.last(700001)
-    assert keys == [f"remind:{cid}:deadline-24"]
+    assert keys == [remind_key(cid, "deadline-24", await closes_at(h, cid))]
     assert "问卷" in reminder.text and BeginCB.__prefix__ in buttons(reminder.reply_markup)[0][1]
 
 
@@ -670,7 +672,8 @@ async def _paused_scheduler(h: Harness):
         await asyncio.sleep(0)
 
 
-async def test_reminders_follow_a_later_deadline_and_none_already_sent_goes_again(harness: Harness) -> None:
+async def test_reminders_follow_a_later_deadline_and_an_extension_by_days_brings_them_again(
+        harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
     await add_cadre(h, cid)
@@ -684,14 +687,109 @@ async def test_reminders_follow_a_later_deadline_and_none_already_sent_goes_agai
     for before_old in (23, 1):  # the old deadline's 24 h stage: nothing, the new one is days away
         h.clock.now = old - timedelta(hours=before_old)
         await sched.remind_job(cid)
-    h.clock.now = new - timedelta(hours=71)  # the new deadline's 72 h stage: its reminder went already
-    await sched.remind_job(cid)
     assert chats(h.api) == Counter({CADRE: 1})
-    h.clock.now = new - timedelta(hours=23)
-    await sched.remind_job(cid)
-    assert chats(h.api) == Counter({CADRE: 2})
-    assert "2026-12-14 10:00" in h.api.last(CADRE).text
-    assert await _keys(h, CADRE) == [f"remind:{cid}:cadre-72", f"remind:{cid}:cadre-24"]
+    for before_new in (71, 23):  # the new deadline's stages: its reminders, once each
+        h.clock.now = new - timedelta(hours=before_new)
+        await sched.remind_job(cid)
+        await sched.remind_job(cid)
+        assert "2026-12-14 10:00" in h.api.last(CADRE).text
+    assert chats(h.api) == Counter({CADRE: 3})
+    assert await _keys(h, CADRE) == [remind_key(cid, "cadre-72", old), remind_key(cid, "cadre-72", new),
+                                     remind_key(cid, "cadre-24", new)]
+
+
+async def _ticks(h: Harness, cid: int, start: datetime, end: datetime, every: timedelta) -> None:
+    """The reminder job from `start` to `end` (inclusive) every `every`, each tick run twice."""
+    h.clock.now = start
+    while h.clock.now <= end:
+        await sched.remind_job(cid)
+        await sched.remind_job(cid)
+        h.clock.now += every
+
+
+async def test_an_extension_by_days_reminds_those_not_finished_again_once_before_the_new_deadline(
+        harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    old = await closes_at(h, cid)  # 2026-12-11 10:00 local
+    await add_resident(h, cid, 51, h.clock.now)  # never finishes
+    await add_resident(h, cid, 52, h.clock.now)  # finishes after the extension
+    await add_resident(h, cid, 53, h.clock.now, completed=h.clock.now + timedelta(minutes=5))
+    follow(h)
+    every = timedelta(hours=6)  # (ticks at 11:00 and 17:00 local; 23:00 and 05:00 are quiet)
+    await _ticks(h, cid, old - timedelta(hours=71), old - timedelta(hours=23), every)
+    first = [remind_key(cid, "deadline-72", old), remind_key(cid, NUDGE), remind_key(cid, "deadline-24", old)]
+    assert await _keys(h, 51) == await _keys(h, 52) == first
+    h.clock.now = old - timedelta(hours=22)
+    new = old + timedelta(days=5)  # 2026-12-16 10:00 local: too few answered
+    await _move_deadline(h, cid, new)
+    async with h.sessions() as s:
+        await s.execute(sa.update(Response).where(Response.person_id == 52).values(completed_at=h.clock.now))
+        await s.commit()
+    await _ticks(h, cid, old - timedelta(hours=17), new - timedelta(hours=5), every)
+    assert await _keys(h, 51) == [*first, remind_key(cid, "deadline-72", new), remind_key(cid, "deadline-24", new)]
+    assert chats(h.api) == Counter({51: 5, 52: 3})  # each once; none to those who finished
+    assert "2026-12-16 10:00" in h.api.last(51).text
+
+
+async def test_a_deadline_moved_an_hour_later_sends_no_reminder_twice(harness: Harness) -> None:
+    from surveys.consultation import FollowUp
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    async with h.sessions() as s:  # no cap on the number: the gaps alone must keep the rule
+        c = await s.get(Consultation, cid)
+        c.settings = {**FollowUp.from_dict(c.settings).to_dict(), "max_reminders": 50}
+        await s.commit()
+    old = await closes_at(h, cid)
+    await add_resident(h, cid, 61, h.clock.now)
+    await add_cadre(h, cid)
+    follow(h)
+    h.clock.now = old - timedelta(hours=71)
+    await sched.remind_job(cid)  # the 72 h reminders
+    assert chats(h.api) == Counter({61: 1, CADRE: 1})
+    first = old + timedelta(hours=1)
+    await _move_deadline(h, cid, first)
+    await _ticks(h, cid, old - timedelta(hours=70), old - timedelta(hours=23), timedelta(hours=1))
+    second = old + timedelta(hours=2)
+    await _move_deadline(h, cid, second)
+    await _ticks(h, cid, old - timedelta(hours=22), second - timedelta(minutes=10), timedelta(hours=1))
+    assert await _keys(h, 61) == [remind_key(cid, "deadline-72", old), remind_key(cid, NUDGE),
+                                  remind_key(cid, "deadline-24", first)]
+    assert await _keys(h, CADRE) == [remind_key(cid, "cadre-72", old), remind_key(cid, "cadre-24", first)]
+    assert chats(h.api) == Counter({61: 3, CADRE: 2})
+
+
+async def test_a_closed_consultation_extended_and_reopened_reminds_those_not_finished(harness: Harness) -> None:
+    from storage.consultations import set_deadline
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    old = await closes_at(h, cid)
+    await add_resident(h, cid, 71, h.clock.now)
+    await add_resident(h, cid, 72, h.clock.now, completed=h.clock.now + timedelta(minutes=5))
+    follow(h)
+    for before in (71, 23):
+        h.clock.now = old - timedelta(hours=before)
+        await sched.remind_job(cid)
+    h.clock.now = old + timedelta(minutes=1)
+    await sched.close_job(cid)
+    h.clock.now = old + timedelta(days=1)
+    new = old + timedelta(days=7)  # 2026-12-18 10:00 local
+    async with h.sessions() as s:
+        await set_deadline(s, await s.get(Consultation, cid), new, h.clock.now, reopen=True)
+        await s.commit()
+    for before in (71, 23):
+        h.clock.now = new - timedelta(hours=before)
+        await sched.remind_job(cid)
+        await sched.remind_job(cid)
+        assert "2026-12-18 10:00" in h.api.last(71).text
+    reminded = [k for k in await _keys(h, 71) if k.startswith("remind:")]
+    assert reminded == [remind_key(cid, "deadline-72", old), remind_key(cid, "deadline-24", old),
+                        remind_key(cid, "deadline-72", new), remind_key(cid, "deadline-24", new)]
+    assert [k for k in await _keys(h, 72) if k.startswith("remind:")] == []
+    texts = [c.text or "" for c in h.api.calls if c.chat_id in (71, 72)]
+    assert len([t for t in texts if "就截止了" in t]) == 4  # (and the thanks at the first close)
 
 
 async def test_an_earlier_deadline_brings_its_reminder_at_the_next_tick(harness: Harness) -> None:
@@ -708,7 +806,7 @@ async def test_an_earlier_deadline_brings_its_reminder_at_the_next_tick(harness:
     await sched.remind_job(cid)
     assert chats(h.api) == Counter({CADRE: 1})
     assert "2026-12-03 04:00" in h.api.last(CADRE).text
-    assert await _keys(h, CADRE) == [f"remind:{cid}:cadre-72"]
+    assert await _keys(h, CADRE) == [remind_key(cid, "cadre-72", new)]
 
 
 async def test_the_close_job_moves_with_the_deadline_set_in_the_chat(harness: Harness) -> None:

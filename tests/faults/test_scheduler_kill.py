@@ -70,9 +70,10 @@ REMINDER_TEXT = "就截止了"  # in scheduler.remind-deadline (zh_CN)
 TEST_TIMEOUT = 90.0
 
 
-async def seed(url: str) -> tuple[int, list[int], list[int]]:
+async def seed(url: str) -> tuple[int, datetime, list[int], list[int]]:
     """The consultation (72 h stage current, no quiet hours), residents who started but
-    did not finish, residents who finished; returns (consultation id, unfinished, finished)."""
+    did not finish, residents who finished; returns (consultation id, deadline, unfinished,
+    finished)."""
     await seed_consultation(url)
     now = datetime.now(UTC)
     unfinished = list(range(FIRST_UID, FIRST_UID + RESIDENTS))
@@ -82,7 +83,7 @@ async def seed(url: str) -> tuple[int, list[int], list[int]]:
         async with make_sessionmaker(engine)() as s:
             c = (await s.scalars(sa.select(Consultation))).one()
             c.opens_at = now - timedelta(days=1)
-            c.closes_at = now + timedelta(hours=71)
+            c.closes_at = deadline = now + timedelta(hours=71)
             c.settings = FollowUp(quiet_start="00:00", quiet_end="00:00").to_dict()
             township = (await links(s, c.id))[0].township_id
             for pid in [*unfinished, *finished]:
@@ -97,7 +98,7 @@ async def seed(url: str) -> tuple[int, list[int], list[int]]:
                                completed_at=now - timedelta(hours=2)))
             await s.commit()
             assert c.id is not None
-            return c.id, unfinished, finished
+            return c.id, deadline, unfinished, finished
     finally:
         await engine.dispose()
 
@@ -163,8 +164,8 @@ def reminders_in_chats(sb, uids: list[int]) -> dict[int, int]:  # noqa: ANN001
 async def test_scheduler_killed_mid_reminder_broadcast_sends_nobody_twice_and_everyone_not_in_flight_once(
         database: Database, tmp_path: Path) -> None:
     url = database.url
-    cid, unfinished, finished = await seed(url)
-    key = remind_key(cid, KIND)
+    cid, deadline, unfinished, finished = await seed(url)
+    key = remind_key(cid, KIND, deadline)
     everyone = [*unfinished, *finished]
     await asyncio.to_thread(set_remind_run, url, cid, datetime.now(UTC) - timedelta(minutes=5))
     engine = make_engine(url)

@@ -15,6 +15,8 @@ from surveys.reminders import (
     PersonState,
     SentReminder,
     Timing,
+    armed,
+    counts,
     current_stage,
     due_reminders,
     group_by_kind,
@@ -177,3 +179,27 @@ def test_a_deadline_given_as_a_date_alone_is_the_end_of_that_day() -> None:
     assert format_local(parse_local("2026/12/10", tz, end_of_day=True), tz) == "2026-12-10 23:59"
     assert format_local(parse_local("2026-12-10 18:00", tz, end_of_day=True), tz) == "2026-12-10 18:00"
     assert format_local(parse_local("2026-12-10", tz), tz) == "2026-12-10 00:00"  # a start: the day's beginning
+
+
+def test_a_deadline_reminder_is_armed_again_only_for_a_deadline_later_by_its_lead_time() -> None:
+    had = [SentReminder("deadline-24", before(20), CLOSES), SentReminder(NUDGE, before(40))]
+    assert not armed("deadline-24", CLOSES, had)
+    assert not armed("deadline-24", CLOSES + timedelta(hours=1), had)  # an hour later
+    assert not armed("deadline-24", CLOSES - timedelta(days=1), had)  # earlier
+    assert armed("deadline-24", CLOSES + timedelta(hours=24), had)
+    assert armed("deadline-72", CLOSES + timedelta(hours=1), had)  # never had that one
+    assert not armed("deadline-72", CLOSES + timedelta(hours=71), [SentReminder("deadline-72", before(70), CLOSES)])
+    assert not armed(NUDGE, CLOSES + timedelta(days=30), had)  # the nudge stays once
+    # the latest of several counts; one re-armed no longer counts against max_reminders
+    again = [*had, SentReminder("deadline-24", CLOSES + timedelta(hours=4), CLOSES + timedelta(hours=24))]
+    assert not armed("deadline-24", CLOSES + timedelta(hours=30), again)
+    assert [counts(r, CLOSES + timedelta(hours=24)) for r in again] == [False, True, True]
+
+
+def test_a_reminder_recorded_without_its_deadline_is_taken_as_for_the_latest_it_can_have_been_for() -> None:
+    legacy = [SentReminder("deadline-24", before(20))]  # for a deadline at most 4 h after CLOSES
+    assert not armed("deadline-24", CLOSES, legacy)
+    assert not armed("deadline-24", CLOSES + timedelta(hours=27), legacy)
+    assert armed("deadline-24", CLOSES + timedelta(hours=28), legacy)
+    moved = Timing(7, "open", OPENS, CLOSES + timedelta(hours=2), TZ)
+    assert due(before(8), [resident(1, before(100))], {1: legacy}, timing=moved) == [Due(1, NUDGE)]
