@@ -403,7 +403,8 @@ async def test_delete_me_erases_the_response(harness):
     await h.feed(u.press(confirm.message_id, _data(confirm.reply_markup, "确定删除")))
     assert await _stored(h) == {}
     h.clock.advance(minutes=1)
-    assert timedelta(minutes=1)  # the person can start again later
+    q = (await _begin(h, code))[1]  # the person can start again later, from the first question
+    assert "第 1/8 题" in q.text and await _stored(h) == {}
 
 
 async def test_a_person_who_blocked_and_unblocked_the_bot_is_active_again_and_resumes(harness):
