@@ -3,6 +3,8 @@ database, with a recording Bot API session and an adjustable clock."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -93,3 +95,28 @@ async def open_consultation(h: Harness, questionnaire: str | None = None, townsh
         await s.commit()
         code = (await links(s, c.id))[0].code
         return c.id, code
+
+
+WEBHOOK_SECRET = "s3cret"
+
+
+@asynccontextmanager
+async def webhook_served(dp: Dispatcher, bot: Bot) -> AsyncIterator[tuple[str, dict[str, str]]]:
+    """`dp` behind the bot's webhook handler on a free local port, as Telegram reaches it:
+    yields (url, headers with the secret token)."""
+    from aiohttp import web
+
+    from bot.webhook import JsonReplyRequestHandler
+
+    app = web.Application()
+    JsonReplyRequestHandler(dispatcher=dp, bot=bot, handle_in_background=False,
+                            secret_token=WEBHOOK_SECRET).register(app, path="/hook")
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    try:
+        yield f"http://127.0.0.1:{port}/hook", {"X-Telegram-Bot-Api-Secret-Token": WEBHOOK_SECRET}
+    finally:
+        await runner.cleanup()

@@ -9,15 +9,15 @@ import logging
 
 import sqlalchemy as sa
 from aiogram import Bot
-from aiohttp import ClientSession, web
+from aiohttp import ClientSession
 
 from bot.app import build_dispatcher
 from bot.routers.common import LangCB
 from bot.texts import gettext
-from bot.webhook import JsonReplyRequestHandler
 from storage import people
 from storage.engine import make_engine, make_sessionmaker
 from storage.models import Person
+from tests.bot.conftest import webhook_served
 
 USER = 4242
 
@@ -77,21 +77,9 @@ async def test_an_unreachable_database_under_polling_is_apologized_for_in_the_re
 
 async def _deliver(dp, bot: Bot, update: dict) -> tuple[int, bytes]:
     """POST one update to a webhook handler of `dp`, as Telegram delivers it: (status, body)."""
-    app = web.Application()
-    JsonReplyRequestHandler(dispatcher=dp, bot=bot, handle_in_background=False,
-                            secret_token="s3cret").register(app, path="/hook")
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    try:
-        async with ClientSession() as http, http.post(
-                f"http://127.0.0.1:{port}/hook", json=update,
-                headers={"X-Telegram-Bot-Api-Secret-Token": "s3cret"}) as reply:
-            return reply.status, await reply.read()
-    finally:
-        await runner.cleanup()
+    async with webhook_served(dp, bot) as (url, headers), ClientSession() as http, \
+            http.post(url, json=update, headers=headers) as reply:
+        return reply.status, await reply.read()
 
 
 def _as_json(update) -> dict:

@@ -121,9 +121,9 @@ async def test_a_webhook_reply_is_one_json_object_and_a_reply_with_a_file_stays_
 
 async def test_a_webhook_body_that_is_not_an_update_gets_400_and_reaches_no_handler(caplog):
     from aiogram import Dispatcher
-    from aiohttp import ClientSession, web
+    from aiohttp import ClientSession
 
-    from bot.webhook import JsonReplyRequestHandler
+    from tests.bot.conftest import webhook_served
 
     seen: list[int] = []
     dp = Dispatcher()
@@ -133,26 +133,16 @@ async def test_a_webhook_body_that_is_not_an_update_gets_400_and_reaches_no_hand
         seen.append(message.message_id)
 
     bot = Bot(TOKEN, session=JsonAiohttpSession())
-    app = web.Application()
-    JsonReplyRequestHandler(dispatcher=dp, bot=bot, handle_in_background=False,
-                            secret_token="s3cret").register(app, path="/hook")
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    url, headers = f"http://127.0.0.1:{port}/hook", {"X-Telegram-Bot-Api-Secret-Token": "s3cret"}
     update = {"update_id": 1, "message": {"message_id": 5, "date": 0, "chat": {"id": 7, "type": "private"},
                                           "from": {"id": 7, "is_bot": False, "first_name": "A"}, "text": "hi"}}
     try:
-        async with ClientSession() as http:
+        async with webhook_served(dp, bot) as (url, headers), ClientSession() as http:
             for body in (b"not json", b"[1, 2]", json.dumps({"update_id": "x"}).encode(), b""):
                 async with http.post(url, data=body, headers=headers) as reply:
                     assert reply.status == 400, body
             async with http.post(url, json=update, headers=headers) as reply:
                 assert reply.status == 200
     finally:
-        await runner.cleanup()
         await bot.session.close()
     assert seen == [5]  # only the real update reached the handler
     assert sum("not an update" in r.getMessage() for r in caplog.records) == 4
