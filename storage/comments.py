@@ -344,12 +344,18 @@ def report_refusal(report: OffListReport | None, person_id: int, consultation: C
     return None
 
 
-async def withdraw_report(session: AsyncSession, report_id: str, person_id: int) -> str:
-    """Delete the cadre's own off-list report ("ok"), or say why not (`report_refusal`)."""
+async def withdrawable_report(session: AsyncSession, report_id: str,
+                             person_id: int) -> tuple[OffListReport | None, str | None]:
+    """The off-list report of that id, and why its author may not withdraw it, or None."""
     report = await get_report(session, report_id)
     consultation = await session.get(Consultation, report.consultation_id) \
         if report is not None and report.consultation_id is not None else None
-    refusal = report_refusal(report, person_id, consultation)
+    return report, report_refusal(report, person_id, consultation)
+
+
+async def withdraw_report(session: AsyncSession, report_id: str, person_id: int) -> str:
+    """Delete the cadre's own off-list report ("ok"), or say why not (`report_refusal`)."""
+    report, refusal = await withdrawable_report(session, report_id, person_id)
     if refusal:
         return refusal
     await session.delete(report)

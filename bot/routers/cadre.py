@@ -1123,10 +1123,7 @@ async def _myreports_press(query: CallbackQuery, callback_data: ReportCB, ctx: C
         return
     report_id = callback_data.v
     if callback_data.a == "w":
-        report = await cm.get_report(ctx.session, report_id)
-        consultation = await ctx.session.get(Consultation, report.consultation_id) \
-            if report is not None and report.consultation_id is not None else None
-        refusal = cm.report_refusal(report, ctx.person.id, consultation)
+        report, refusal = await cm.withdrawable_report(ctx.session, report_id, ctx.person.id)
         if refusal:
             await _deny_press(query, ctx, _report_refusal_key(refusal))
             return
