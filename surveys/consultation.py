@@ -3,7 +3,9 @@ reminder/digest settings each consultation carries."""
 
 from __future__ import annotations
 
+import re
 import secrets
+import unicodedata
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, time, timedelta
 from enum import StrEnum
@@ -144,11 +146,27 @@ def deep_link(bot_username: str, payload: str) -> str:
     return f"https://t.me/{bot_username.strip().removeprefix('@')}?start={payload}"
 
 
+# A date as organizers in China write it: 2026-12-01, 2026/12/1, 2026.12.1 or 2026年12月1日
+# (号 for 日), then optionally a time: 18:00, 18时, 18点30分.
+_LOCAL_DATE = re.compile(r"(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|年(\d{1,2})月(\d{1,2})[日号])")
+_LOCAL_CLOCK = re.compile(r"(\d{1,2})(?:[时点](?:(\d{1,2})分)?|:(\d{2}))")
+
+
 def parse_local(text: str, tz: str, end_of_day: bool = False) -> datetime:
-    """"2026-12-10 18:00" (or ISO with an offset) in the consultation's time zone. A date
-    alone is its start, or with `end_of_day` (a deadline: "截止 12 月 10 日" means through that
-    day) its last minute, 23:59."""
-    text = text.strip().replace("/", "-")
+    """"2026-12-10 18:00" (or ISO with an offset) in the consultation's time zone; also
+    2026/12/10, 2026.12.10 and 2026年12月10日 18时30分, with the full-width digits and colon of
+    a Chinese input method. A date alone is its start, or with `end_of_day` (a deadline:
+    "截止 12 月 10 日" means through that day) its last minute, 23:59. ValueError otherwise."""
+    text = " ".join(unicodedata.normalize("NFKC", text).split())
+    if (date := _LOCAL_DATE.match(text)) is not None:  # written by hand: rewritten as ISO
+        year, month, day = date[1], date[2] or date[4], date[3] or date[5]
+        rest = text[date.end():].strip()
+        clock = _LOCAL_CLOCK.fullmatch(rest) if rest else None
+        if clock is not None:
+            rest = f" {int(clock[1]):02d}:{int(clock[2] or clock[3] or 0):02d}"
+        else:  # seconds, an offset: as ISO reads them
+            rest = text[date.end():]
+        text = f"{year}-{int(month):02d}-{int(day):02d}{rest}"
     value = datetime.fromisoformat(text)
     if end_of_day and len(text) <= 10:  # a date, no time
         value = value.replace(hour=23, minute=59)

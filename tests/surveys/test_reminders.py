@@ -203,3 +203,26 @@ def test_a_reminder_recorded_without_its_deadline_is_taken_as_for_the_latest_it_
     assert armed("deadline-24", CLOSES + timedelta(hours=28), legacy)
     moved = Timing(7, "open", OPENS, CLOSES + timedelta(hours=2), TZ)
     assert due(before(8), [resident(1, before(100))], {1: legacy}, timing=moved) == [Due(1, NUDGE)]
+
+
+def test_a_deadline_is_read_as_organizers_in_china_write_it() -> None:
+    """Slash or dot dates without leading zeros, the Chinese 年月日 form with 时/点/分, and what a
+    Chinese input method types (full-width digits and colon, extra spaces) all read the same
+    deadline, in the configured zone; a wrong day or hour stays refused."""
+    import pytest
+
+    from surveys.consultation import format_local, parse_local
+
+    tz = "Asia/Shanghai"
+    for text, shown in [("2026/12/1", "2026-12-01 23:59"), ("2026-12-1 18:00", "2026-12-01 18:00"),
+                        ("2026.12.1 9:30", "2026-12-01 09:30"), ("2026年12月1日", "2026-12-01 23:59"),
+                        ("2026年12月1日 18:00", "2026-12-01 18:00"), ("2026年12月1日18时", "2026-12-01 18:00"),
+                        ("2026年12月1号18点30分", "2026-12-01 18:30"), ("2026年12月1日18时30分", "2026-12-01 18:30"),
+                        ("2026-12-01 18：00", "2026-12-01 18:00"), ("２０２６－１２－０１　１８：００", "2026-12-01 18:00"),
+                        (" 2026-12-01   18:00 ", "2026-12-01 18:00")]:
+        assert format_local(parse_local(text, tz, end_of_day=True), tz) == shown, text
+    assert parse_local("2026-12-01T18:00+00:00", tz) == parse_local("2026-12-02 02:00", tz)  # an offset is kept
+    assert format_local(parse_local("2026年12月1日", tz), tz) == "2026-12-01 00:00"  # a start: the day's beginning
+    for bad in ("2026/2/30", "2026年12月1日25时", "2026-12-01 18:60", "12月1日18时", "明天", "2026年12月"):
+        with pytest.raises(ValueError):
+            parse_local(bad, tz, end_of_day=True)
