@@ -42,6 +42,7 @@ from bot.context import Ctx, Num
 from bot.limits import TEXT_LIMIT, fit_plain, units, visible_units
 from bot.retry import waiting_out_floods
 from bot.routers import edit_or_send, first_of_album, not_text_note
+from bot.texts import zone_name
 from storage import consultations as repo
 from storage import lists as lists_repo
 from storage import outbox
@@ -161,6 +162,14 @@ class Announce(StatesGroup):
 class ChangeDeadline(StatesGroup):
     value = State()
     confirm = State()
+
+
+def _zone(ctx: Ctx) -> str:
+    return zone_name(ctx.settings.timezone, ctx.locale)
+
+
+def _new_deadline_ask(ctx: Ctx) -> str:
+    return ctx.t("organizer.new-deadline", example=example_deadline(ctx.now(), ctx.settings.timezone), zone=_zone(ctx))
 
 
 def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:
@@ -340,9 +349,9 @@ def _deadline_ask(ctx: Ctx, c: Consultation) -> str:
     if c.status == Status.CLOSED.value:
         return ctx.t("organizer.reopen-ask", id=c.id, title=html.escape(c.title),
                      ended=format_local(ended_at(c.closes_at, c.closed_at), tz),
-                     example=example_deadline(ctx.now(), tz))
+                     example=example_deadline(ctx.now(), tz), zone=_zone(ctx))
     return ctx.t("organizer.deadline-ask", id=c.id, title=html.escape(c.title), closes=format_local(c.closes_at, tz),
-                 example=example_deadline(ctx.now(), tz))
+                 example=example_deadline(ctx.now(), tz), zone=_zone(ctx))
 
 
 async def _deadline_editable(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> bool:
@@ -405,7 +414,7 @@ async def _deadline_typed(message: Message, ctx: Ctx, c: Consultation, state: FS
     rows.append([_btn(ctx.t("organizer.btn-cancel"), DeadlineCB(c=c.id, a="cancel", m=mark))])
     await message.answer(ctx.t(confirm, id=c.id, title=html.escape(c.title),
                                ended=format_local(ended_at(c.closes_at, c.closed_at), tz),
-                               old=format_local(c.closes_at, tz), new=format_local(new, tz)),
+                               old=format_local(c.closes_at, tz), new=format_local(new, tz), zone=_zone(ctx)),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
@@ -698,7 +707,7 @@ async def new_default_questionnaire(query: CallbackQuery, callback_data: NewCB, 
     await state.update_data(questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"))
     await state.set_state(NewConsultation.deadline)
     await query.answer()
-    await edit_or_send(query, ctx.t("organizer.new-deadline", example=example_deadline(ctx.now(), ctx.settings.timezone)))
+    await edit_or_send(query, _new_deadline_ask(ctx))
 
 
 @router.message(NewConsultation.questionnaire, F.document)
@@ -729,7 +738,7 @@ async def new_questionnaire_file(message: Message, ctx: Ctx, state: FSMContext, 
         return
     await state.update_data(questionnaire=text)
     await state.set_state(NewConsultation.deadline)
-    await message.answer(ctx.t("organizer.q-ok", n=len(parsed.questions)) + "\n\n" + ctx.t("organizer.new-deadline", example=example_deadline(ctx.now(), ctx.settings.timezone)))
+    await message.answer(ctx.t("organizer.q-ok", n=len(parsed.questions)) + "\n\n" + _new_deadline_ask(ctx))
 
 
 @router.message(NewConsultation.questionnaire, F.text & ~F.text.startswith("/"))
@@ -758,7 +767,7 @@ async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
     ])
     await message.answer(ctx.t("organizer.new-confirm", title=html.escape(data["title"]),
                                townships=ctx.t("report.list-sep").join(html.escape(n) for n in names),
-                               closes=format_local(closes, ctx.settings.timezone)), reply_markup=kb)
+                               closes=format_local(closes, ctx.settings.timezone), zone=_zone(ctx)), reply_markup=kb)
 
 
 @router.callback_query(NewConsultation.confirm, NewCB.filter())
@@ -781,7 +790,7 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
         await state.set_data(data)
         await query.answer()
         await edit_or_send(
-            query, ctx.t("organizer.date-past") + "\n\n" + ctx.t("organizer.new-deadline", example=example_deadline(ctx.now(), ctx.settings.timezone)))
+            query, ctx.t("organizer.date-past") + "\n\n" + _new_deadline_ask(ctx))
         return
     c = await repo.create_consultation(ctx.session, title=data["title"], questionnaire=data["questionnaire"],
                                        closes_at=closes, list_ids=list_ids,

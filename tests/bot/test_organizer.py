@@ -1103,6 +1103,32 @@ async def test_a_deadline_typed_as_a_date_alone_closes_at_the_end_of_that_day(ha
     assert "2026-12-20 23:59" in h.api.last(ORGANIZER).text
 
 
+
+async def test_the_deadline_is_asked_and_confirmed_in_the_configured_zone_which_is_named(harness):
+    # the server may run in UTC: what the organizer types and reads is in TIMEZONE, and says so
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    assert "（北京时间）" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("2026-12-20 18:00"))
+    assert "截止：2026-12-20 18:00（北京时间）" in h.api.last(ORGANIZER).text
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "创建并开始")))
+    async with h.sessions() as s:
+        c = (await s.execute(sa.select(Consultation))).scalars().one()
+    assert c.closes_at.isoformat() == "2026-12-20T10:00:00+00:00"
+    await h.feed(o.message(f"/deadline {c.id}"))
+    assert "（北京时间）" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("2026-12-21 18:00"))
+    assert "→ <b>2026-12-21 18:00</b>（北京时间）" in h.api.last(ORGANIZER).text
+
+    h.settings.timezone = "UTC"  # another zone: named as the IANA database names it
+    await h.feed(o.message("/cancel"))
+    await h.feed(o.message(f"/deadline {c.id}"))
+    assert "（UTC）" in h.api.last(ORGANIZER).text and "北京时间" not in h.api.last(ORGANIZER).text
+    await h.feed(o.message("2026-12-21 18:00"))
+    assert "2026-12-20 10:00 → <b>2026-12-21 18:00</b>（UTC）" in h.api.last(ORGANIZER).text
+
+
 # --- /deadline ---------------------------------------------------------------------------------------
 
 
@@ -1259,7 +1285,7 @@ async def test_a_closed_consultation_is_extended_and_reopened_once_the_organizer
     await h.feed(o.message("/deadline"))  # the closed one is the only candidate
     assert h.api.last(ORGANIZER).text == (
         f"征询 #{cid}《青山镇履职事项清单征求意见》已于 2026-12-11 10:00 结束。如要延长征询时间并重新开始，"
-        "请发送新的截止时间，例如 2026-12-25 18:00（只写日期表示当天 23:59）。")
+        "请发送新的截止时间（北京时间），例如 2026-12-25 18:00（只写日期表示当天 23:59）。")
     await h.feed(o.message("2026-12-20"))
     confirm = h.api.last(ORGANIZER)
     assert "截止时间：2026-12-11 10:00 → <b>2026-12-20 23:59</b>" in confirm.text
