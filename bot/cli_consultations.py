@@ -59,6 +59,7 @@ def create(title: str = typer.Option(...), township: list[str] = typer.Option(..
            questionnaire: Path | None = typer.Option(None, help="YAML file (default: the shipped residents' one)."),
            intro: str = typer.Option("", help="A short introduction shown on the welcome message.")) -> None:
     """Create a draft consultation on the newest stored list of each township."""
+    from bot.texts import zone_name
     from storage.consultations import MAX_TITLE
     from surveys.questionnaire import load_questionnaire
 
@@ -92,7 +93,8 @@ def create(title: str = typer.Option(...), township: list[str] = typer.Option(..
     if isinstance(result, str):
         typer.echo(_t("cli.township-no-list", township=result), err=True)
         raise typer.Exit(1)
-    typer.echo(_t("cli.consultation-created", id=result))
+    typer.echo(_t("cli.consultation-created", id=result, closes=format_local(closes_at, settings.timezone),
+                  zone=zone_name(settings.timezone, settings.locale)))
 
 
 async def _create(title, intro, text, townships, opens_at, closes_at):

@@ -112,6 +112,22 @@ def test_consultation_create_open_list_json_and_links(tmp_path):
     assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 1  # already open
 
 
+
+def test_consultation_create_says_the_deadline_as_read_and_its_zone(monkeypatch):
+    # a date alone is 23:59 that day, read in TIMEZONE, not the server's zone: the operator sees both
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    made = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                               "--closes", "2099/12/10"])
+    assert made.exit_code == 0 and "截止时间：2099-12-10 23:59（北京时间）" in made.output
+    monkeypatch.setenv("TIMEZONE", "UTC")
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    made = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                               "--closes", "2099-12-10 18:00"])
+    assert made.exit_code == 0 and "deadline 2099-12-10 18:00 (UTC)" in made.output
+    listed = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)
+    assert [c["closes_at"][:16] for c in listed] == ["2099-12-10T15:59", "2099-12-10T18:00"]
+
 def test_consultation_for_a_township_without_a_list_is_refused():
     result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "无此镇",
                                  "--closes", "2099-12-10 18:00"])
