@@ -77,8 +77,8 @@ def create(title: str = typer.Option(...), township: list[str] = typer.Option(..
             typer.echo(f"{questionnaire.name}:{p.line or 0}: {p.render(settings.locale)}", err=True)
         raise typer.Exit(1)
     try:
-        closes_at = parse_local(closes, settings.timezone, end_of_day=True)
-        opens_at = parse_local(opens, settings.timezone) if opens else None
+        closes_at = parse_local(closes, settings.timezone, end_of_day=True, now=datetime.now(UTC))
+        opens_at = parse_local(opens, settings.timezone, now=datetime.now(UTC)) if opens else None
     except ValueError:
         typer.echo(_t("cli.bad-date", example=example_deadline(datetime.now(UTC), settings.timezone)), err=True)
         raise typer.Exit(2) from None
@@ -179,7 +179,7 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID"),
     settings = get_settings()
     tz = settings.timezone
     try:
-        closes_at = parse_local(closes, tz, end_of_day=True)
+        closes_at = parse_local(closes, tz, end_of_day=True, now=datetime.now(UTC))
     except ValueError:
         typer.echo(_t("cli.bad-date", example=example_deadline(datetime.now(UTC), tz)), err=True)
         raise typer.Exit(2) from None

@@ -7,7 +7,7 @@ import re
 import secrets
 import unicodedata
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -147,26 +147,52 @@ def deep_link(bot_username: str, payload: str) -> str:
 
 
 # A date as organizers in China write it: 2026-12-01, 2026/12/1, 2026.12.1 or 2026年12月1日
-# (号 for 日), then optionally a time: 18:00, 18时, 18点30分.
-_LOCAL_DATE = re.compile(r"(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|年(\d{1,2})月(\d{1,2})[日号])")
+# (号 for 日), 12月1日 (the year: see `_year_for`) or 今天/明天/后天; then optionally a time:
+# 18:00, 18时, 18点30分.
+_LOCAL_DATE = re.compile(r"(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|年(\d{1,2})月(\d{1,2})[日号])"
+                         r"|(\d{1,2})月(\d{1,2})[日号]|(今天|明天|后天)")
 _LOCAL_CLOCK = re.compile(r"(\d{1,2})(?:[时点](?:(\d{1,2})分)?|:(\d{2}))")
+_DAYS_AHEAD = {"今天": 0, "明天": 1, "后天": 2}
+_NEXT_YEAR_WITHIN = timedelta(days=183)
 
 
-def parse_local(text: str, tz: str, end_of_day: bool = False) -> datetime:
+def _year_for(month: int, day: int, today: date) -> date:
+    """12月1日 typed `today`: this year's, or next year's when this year's has passed and next
+    year's is near (1月5日 typed in December) — a day just past stays this year's, and is
+    refused as past rather than taken as a deadline a year away."""
+    this = date(today.year, month, day)
+    if this >= today:
+        return this
+    try:
+        following = date(today.year + 1, month, day)
+    except ValueError:  # 2月29日 of a leap year
+        return this
+    return following if following - today <= _NEXT_YEAR_WITHIN else this
+
+
+def parse_local(text: str, tz: str, end_of_day: bool = False, now: datetime | None = None) -> datetime:
     """"2026-12-10 18:00" (or ISO with an offset) in the consultation's time zone; also
     2026/12/10, 2026.12.10 and 2026年12月10日 18时30分, with the full-width digits and colon of
-    a Chinese input method. A date alone is its start, or with `end_of_day` (a deadline:
+    a Chinese input method, and — given `now` — 12月10日 and 今天/明天/后天, read against
+    today's date in that zone. A date alone is its start, or with `end_of_day` (a deadline:
     "截止 12 月 10 日" means through that day) its last minute, 23:59. ValueError otherwise."""
     text = " ".join(unicodedata.normalize("NFKC", text).split())
-    if (date := _LOCAL_DATE.match(text)) is not None:  # written by hand: rewritten as ISO
-        year, month, day = date[1], date[2] or date[4], date[3] or date[5]
-        rest = text[date.end():].strip()
+    if (found := _LOCAL_DATE.match(text)) is not None:  # written by hand: rewritten as ISO
+        if found[1] is not None:
+            day = date(int(found[1]), int(found[2] or found[4]), int(found[3] or found[5]))
+        elif now is None:
+            raise ValueError("a date without a year needs today's")
+        else:
+            today = now.astimezone(ZoneInfo(tz)).date()
+            day = _year_for(int(found[6]), int(found[7]), today) if found[6] \
+                else today + timedelta(days=_DAYS_AHEAD[found[8]])
+        rest = text[found.end():].strip()
         clock = _LOCAL_CLOCK.fullmatch(rest) if rest else None
         if clock is not None:
             rest = f" {int(clock[1]):02d}:{int(clock[2] or clock[3] or 0):02d}"
         else:  # seconds, an offset: as ISO reads them
-            rest = text[date.end():]
-        text = f"{year}-{int(month):02d}-{int(day):02d}{rest}"
+            rest = text[found.end():] if found[1] is not None else (" " + rest if rest else "")
+        text = day.isoformat() + rest
     value = datetime.fromisoformat(text)
     if end_of_day and len(text) <= 10:  # a date, no time
         value = value.replace(hour=23, minute=59)

@@ -392,7 +392,7 @@ async def _deadline_typed(message: Message, ctx: Ctx, c: Consultation, state: FS
     tz = ctx.settings.timezone
     reopen = c.status == Status.CLOSED.value
     try:
-        new = parse_local(text, tz, end_of_day=True)
+        new = parse_local(text, tz, end_of_day=True, now=ctx.now())
         check_new_deadline(c.id, c.status, c.opens_at, c.closes_at, new, ctx.now(), reopen)
     except (ValueError, DeadlineRefused) as e:
         await state.set_state(ChangeDeadline.value)
@@ -749,7 +749,7 @@ async def new_questionnaire_text(message: Message, ctx: Ctx) -> None:
 @router.message(NewConsultation.deadline, F.text & ~F.text.startswith("/"))
 async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
     try:
-        closes = parse_local(message.text or "", ctx.settings.timezone, end_of_day=True)
+        closes = parse_local(message.text or "", ctx.settings.timezone, end_of_day=True, now=ctx.now())
     except ValueError:
         await message.answer(ctx.t("organizer.bad-date", example=example_deadline(ctx.now(), ctx.settings.timezone)))
         return

@@ -1129,6 +1129,19 @@ async def test_the_deadline_is_asked_and_confirmed_in_the_configured_zone_which_
     assert "2026-12-20 10:00 → <b>2026-12-21 18:00</b>（UTC）" in h.api.last(ORGANIZER).text
 
 
+
+async def test_a_deadline_typed_as_12yue20ri_or_mingtian_is_read_against_todays_local_date(harness):
+    h = harness
+    h.clock.now = h.clock.now.replace(hour=17)  # 2026-12-01 17:00 UTC: already 12-02 01:00 in Beijing
+    o, screen = await _new_at_questionnaire(h)
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("12月20日18时"))
+    assert "截止：2026-12-20 18:00（北京时间）" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/cancel"))
+    cid, _ = await open_consultation(h)
+    await h.feed(o.message(f"/deadline {cid} 明天"))
+    assert "→ <b>2026-12-03 23:59</b>" in h.api.last(ORGANIZER).text
+
 # --- /deadline ---------------------------------------------------------------------------------------
 
 

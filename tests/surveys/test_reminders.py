@@ -226,3 +226,27 @@ def test_a_deadline_is_read_as_organizers_in_china_write_it() -> None:
     for bad in ("2026/2/30", "2026年12月1日25时", "2026-12-01 18:60", "12月1日18时", "明天", "2026年12月"):
         with pytest.raises(ValueError):
             parse_local(bad, tz, end_of_day=True)
+
+
+def test_a_deadline_without_a_year_or_as_tomorrow_is_read_from_today_in_the_configured_zone() -> None:
+    """12月1日 and 明天 are read against today's date where the organizer is (TIMEZONE), not the
+    server's UTC date; a month and day already past this year mean next year's only when that
+    is near (the turn of the year), else they stay this year's — and are refused as past."""
+    import pytest
+
+    from surveys.consultation import format_local, parse_local
+
+    tz = "Asia/Shanghai"
+    now = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)  # already 2026-11-28 01:00 in Beijing
+    for text, shown in [("12月1日", "2026-12-01 23:59"), ("12月1日18时", "2026-12-01 18:00"),
+                        ("12月1号 18:30", "2026-12-01 18:30"), ("1月5日", "2027-01-05 23:59"),
+                        ("今天", "2026-11-28 23:59"), ("明天", "2026-11-29 23:59"), ("明天18点", "2026-11-29 18:00"),
+                        ("后天 9:00", "2026-11-30 09:00"), ("11月28日", "2026-11-28 23:59")]:
+        assert format_local(parse_local(text, tz, end_of_day=True, now=now), tz) == shown, text
+    assert parse_local("11月20日", tz, end_of_day=True, now=now) < now  # a slip: past, not a year ahead
+    assert format_local(parse_local("明天", tz, now=now), tz) == "2026-11-29 00:00"  # a start
+    for bad in ("2月30日", "13月1日", "大后天"):
+        with pytest.raises(ValueError):
+            parse_local(bad, tz, end_of_day=True, now=now)
+    with pytest.raises(ValueError):  # no today to read it against
+        parse_local("12月1日", tz, end_of_day=True)
