@@ -250,3 +250,18 @@ def test_a_deadline_without_a_year_or_as_tomorrow_is_read_from_today_in_the_conf
             parse_local(bad, tz, end_of_day=True, now=now)
     with pytest.raises(ValueError):  # no today to read it against
         parse_local("12月1日", tz, end_of_day=True)
+
+
+def test_a_deadline_copied_with_the_zone_the_bot_names_is_read_in_beijing_time() -> None:
+    """The bot confirms "2026-12-20 18:00（北京时间）": typed back so, it is read as Beijing time
+    whatever TIMEZONE is; another zone's name stays refused."""
+    import pytest
+
+    from surveys.consultation import parse_local
+
+    for tz in ("Asia/Shanghai", "UTC"):
+        for text in ("2026-12-20 18:00（北京时间）", "2026-12-20 18:00 北京时间", "2026年12月20日18时(北京时间)"):
+            assert parse_local(text, tz, end_of_day=True) == datetime(2026, 12, 20, 10, 0, tzinfo=UTC), (tz, text)
+    assert parse_local("2026-12-20（北京时间）", "UTC", end_of_day=True) == datetime(2026, 12, 20, 15, 59, tzinfo=UTC)
+    with pytest.raises(ValueError):
+        parse_local("2026-12-20 18:00（东京时间）", "Asia/Shanghai", end_of_day=True)
