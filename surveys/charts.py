@@ -36,6 +36,7 @@ from surveys.report import (  # noqa: E402
     comments_by_kind,
     decision_label,
     kind_label,
+    percent_text,
     question_results,
     township_progress,
 )
@@ -122,7 +123,7 @@ def completion_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> by
                 label=_t("chart.completed", locale))
         for y, (s, c) in enumerate(zip(started, completed, strict=True)):
             if s:
-                ax.text(c, y - 0.2, f" {c}/{s} ({100 * c / s:.0f}%)", va="center", fontsize=8)
+                ax.text(c, y - 0.2, f" {c}/{s} ({percent_text(c, s, 0)})", va="center", fontsize=8)
         ax.set_yticks(list(ys), names)
         ax.set_xlabel(_t("chart.people", locale))
         ax.set_title(_t("chart.completion.title", locale))

@@ -37,6 +37,7 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import ROUND_HALF_UP, Decimal, localcontext
 from itertools import islice
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -274,9 +275,31 @@ def _pct(n: int, total: int) -> float:
     return n / total if total else 0.0
 
 
+def half_up(value: float | Decimal, places: int) -> Decimal:
+    """`value` rounded half up (四舍五入) to `places` decimals, as Excel shows a number
+    format: 6.25 → 6.3 and 4.125 → 4.13, where Python's round and format go half to even
+    (6.2, 4.12). A float is taken at its shortest repr (4.125, not its binary value)."""
+    exact = value if isinstance(value, Decimal) else Decimal(repr(value))
+    if not exact.is_finite():
+        return exact
+    with localcontext() as ctx:
+        ctx.prec = 400  # every digit of the largest float (1e308) and the decimals
+        return exact.quantize(Decimal(1).scaleb(-places), ROUND_HALF_UP)
+
+
+def percent_text(n: int, total: int, places: int = 1) -> str:
+    """n of total as a percentage rounded half up, as the workbook's 0.0% cells show it."""
+    return f"{half_up(Decimal(100 * n) / Decimal(total), places)}%"
+
+
+def _mean_value(mean: float | None) -> float | None:
+    """A mean as the workbook stores it: two decimals, rounded half up (as the text says it)."""
+    return float(half_up(mean, 2)) if mean is not None else None
+
+
 def _pct_text(n: int, total: int) -> str:
     """A share as text; "—" of nothing (no one started: not 0.0 %, as /stats says too)."""
-    return f"{100 * _pct(n, total):.1f}%" if total else "—"
+    return percent_text(n, total) if total else "—"
 
 
 def _gist(text: str, limit: int = GIST_CHARS) -> str:
@@ -681,11 +704,11 @@ def _questions_sheet(book: _Book, results: list[QuestionResult], locale: str) ->
             s.row(*head, _t("stat.unsure", locale), n, _pct(n, res.answered), formats={5: PCT})
             mean = res.mean()
             s.row(*head, _t("stat.mean-scale", locale), None, None,
-                  round(mean, 2) if mean is not None else None, formats={6: MEAN})
+                  _mean_value(mean), formats={6: MEAN})
         elif q.type == "number":
             nums = res.numbers
             mean = res.mean()
-            s.row(*head, _t("stat.mean", locale), None, None, round(mean, 2) if mean is not None else None,
+            s.row(*head, _t("stat.mean", locale), None, None, _mean_value(mean),
                   formats={6: MEAN})
             s.row(*head, _t("stat.min", locale), None, None, min(nums) if nums else None)
             s.row(*head, _t("stat.max", locale), None, None, max(nums) if nums else None)
@@ -708,7 +731,7 @@ def _items_sheet(book: _Book, data: ConsultationData, results: list[QuestionResu
                 counts = merged[key]
                 mean = rating_mean(counts)
                 s.row(q.id, part_label(key[0], locale), key[1], key[2], sum(counts.values()),
-                      round(mean, 2) if mean is not None else None,
+                      _mean_value(mean),
                       *(counts[p] for p in SCALE_POINTS), counts[UNSURE], formats={5: MEAN})
         elif q.type == "item_pick":
             picked: Counter[ItemKey] = Counter()
@@ -1108,7 +1131,7 @@ def _resident_headlines(data: ConsultationData, locale: str) -> list[str]:
             lines.append(_t("feedback.scale" if res.counts[UNSURE] else "feedback.scale-all-sure", locale,
                             question=text, n=res.answered,
                             satisfied=_pct_text(satisfied, opinion),
-                            mean=f"{mean:.2f}" if mean is not None else "—",
+                            mean=str(half_up(mean, 2)) if mean is not None else "—",
                             unsure=res.counts[UNSURE]))
         elif q.type in ("single", "multi") and res.answered:
             top = sorted(q.options, key=lambda o: -res.counts[o.id])[:3]
@@ -1126,6 +1149,6 @@ __all__ = [
     "OffListRecord", "Digest", "TopItem", "TownshipProgress", "QuestionResult", "build_workbook", "digest",
     "feedback_report", "headline_figures", "pseudonym", "question_results", "township_progress",
     "ResponseSummary", "ResponseWindow", "TextAnswer", "summarize", "summary_of", "tally", "add_rating",
-    "chinese_number", "days_left", "top_items",
+    "chinese_number", "days_left", "top_items", "half_up", "percent_text",
 ]
 

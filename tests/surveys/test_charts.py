@@ -147,3 +147,22 @@ def test_the_scale_labels_of_the_default_questionnaire_do_not_run_into_each_othe
             assert len(boxes) == 6
             for a, b in zip(boxes, boxes[1:], strict=False):
                 assert a.x1 < b.x0, (locale, [t.get_text() for t in ax.get_xticklabels()])
+
+
+def test_completion_chart_rounds_its_rates_half_up(data: ConsultationData, monkeypatch: pytest.MonkeyPatch) -> None:
+    """1 of 8 is labelled 13%, as the workbook shows 12.5% (Python's .0f said 12%)."""
+    from dataclasses import replace
+
+    import surveys.charts as charts
+    from tests.surveys.test_report import response
+
+    labels: list[str] = []
+
+    def texts_of(fig) -> bytes:
+        labels.extend(t.get_text() for ax in fig.axes for t in ax.texts)
+        return b""
+
+    monkeypatch.setattr(charts, "_png", texts_of)
+    eight = [response(300 + n, "青山镇", T0, T0 if n == 0 else None) for n in range(8)]
+    completion_chart(replace(data, responses=eight))
+    assert " 1/8 (13%)" in labels

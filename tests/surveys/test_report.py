@@ -565,3 +565,21 @@ def test_a_share_of_nobody_is_a_dash_not_zero_percent(data: ConsultationData) ->
 
     text = feedback_report(replace(data, responses=[]))  # nobody started
     assert "完成 0 份（完成率 —）" in text and "0.0%" not in text
+
+
+def test_shares_and_means_round_half_up_as_the_workbook_shows_them(data: ConsultationData) -> None:
+    """四舍五入, as Excel shows the workbook's 0.0% and 0.00 cells: 1 of 16 is 6.3% (not 6.2%,
+    Python's round-half-even of 6.25), a mean of 33/8 is 4.13 (not 4.12) — in the draft
+    feedback report, the digest and the workbook alike."""
+    from dataclasses import replace
+
+    points = [5, 5, 5, 5, 4, 4, 4, 1]  # mean 33/8 = 4.125
+    responses = [response(200 + n, "青山镇", T0, T0 + timedelta(hours=1) if n == 0 else None,
+                          sat=points[n] if n < len(points) else None) for n in range(16)]
+    sixteen = replace(data, responses=responses)
+    text = feedback_report(sixteen)
+    assert "共有 16 名群众参与问卷，完成 1 份（完成率 6.3%）" in text
+    assert "平均 4.13 分" in text
+    assert "· 青山镇：完成 1/16（6.3%）" in digest(sixteen, None, NOW).text()
+    sat = rows_for(sheets(sixteen)["问卷结果"], "sat")
+    assert sat[-1][6] == 4.13
