@@ -58,6 +58,7 @@ MISSING_KIND = "missing"
 TELEGRAM_LIMIT = 4000
 EXCEL_CELL_LIMIT = 32767
 GIST_CHARS = 120
+NO_SHARE = "—"  # the share of nothing (nobody started, nobody answered): not 0.0%
 TOP_ITEMS = 5
 DIGEST_MAX_TOWNSHIPS = 40
 
@@ -297,9 +298,14 @@ def _mean_value(mean: float | None) -> float | None:
     return float(half_up(mean, 2)) if mean is not None else None
 
 
+def _share(n: int, total: int) -> float | str:
+    """A share as the workbook's cell holds it: the fraction (shown as 0.0%), or "—" of nothing."""
+    return n / total if total else NO_SHARE
+
+
 def _pct_text(n: int, total: int) -> str:
     """A share as text; "—" of nothing (no one started: not 0.0 %, as /stats says too)."""
-    return percent_text(n, total) if total else "—"
+    return percent_text(n, total) if total else NO_SHARE
 
 
 def _gist(text: str, limit: int = GIST_CHARS) -> str:
@@ -661,10 +667,10 @@ def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipP
     s.row()
     s.row(*_headers(locale, "township", "started", "completed", "rate"))
     for p in progress:
-        s.row(p.township, p.started, p.completed, p.rate, formats={3: PCT})
+        s.row(p.township, p.started, p.completed, _share(p.completed, p.started), formats={3: PCT})
     started = sum(p.started for p in progress)
     completed = sum(p.completed for p in progress)
-    s.row(_t("total", locale), started, completed, _pct(completed, started), formats={3: PCT})
+    s.row(_t("total", locale), started, completed, _share(completed, started), formats={3: PCT})
     s.row()
     active = active_comments(data)
     s.row(*_headers(locale, "kind", "count"))
@@ -693,15 +699,15 @@ def _questions_sheet(book: _Book, results: list[QuestionResult], locale: str) ->
         if q.type in ("single", "multi"):
             for option in q.options:
                 n = res.counts[option.id]
-                s.row(*head, option.text.get(locale), n, _pct(n, res.answered), formats={5: PCT})
+                s.row(*head, option.text.get(locale), n, _share(n, res.answered), formats={5: PCT})
         elif q.type == "scale":
             for point in SCALE_POINTS:
                 label = q.label(point)
                 n = res.counts[point]
                 s.row(*head, f"{point} {label.get(locale)}" if label else str(point), n,
-                      _pct(n, res.answered), formats={5: PCT})
+                      _share(n, res.answered), formats={5: PCT})
             n = res.counts[UNSURE]
-            s.row(*head, _t("stat.unsure", locale), n, _pct(n, res.answered), formats={5: PCT})
+            s.row(*head, _t("stat.unsure", locale), n, _share(n, res.answered), formats={5: PCT})
             mean = res.mean()
             s.row(*head, _t("stat.mean-scale", locale), None, None,
                   _mean_value(mean), formats={6: MEAN})
@@ -739,7 +745,7 @@ def _items_sheet(book: _Book, data: ConsultationData, results: list[QuestionResu
                 picked[by_id.get(item_id, ("", "", f"#{item_id}"))] += n
             for key in _ordered(picked, order):
                 s.row(q.id, part_label(key[0], locale), key[1], key[2], *([None] * 8), picked[key],
-                      _pct(picked[key], res.answered), formats={13: PCT})
+                      _share(picked[key], res.answered), formats={13: PCT})
 
 
 def _ordered(keys: Iterable[ItemKey], order: list[ItemKey]) -> list[ItemKey]:
