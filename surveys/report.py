@@ -1130,12 +1130,14 @@ def _resident_headlines(data: ConsultationData, locale: str) -> list[str]:
     for res in summary.questions:
         q = res.question
         text = q.text.get(locale)
-        if q.type == "scale":
+        if q.type == "scale" and res.answered:
+            # the share and the mean are of those with an opinion; the unsure are among those who answered
             opinion = sum(res.counts[p] for p in SCALE_POINTS)
             satisfied = res.counts[4] + res.counts[5]
             mean = res.mean()
-            lines.append(_t("feedback.scale" if res.counts[UNSURE] else "feedback.scale-all-sure", locale,
-                            question=text, n=res.answered,
+            key = ("feedback.scale-all-unsure" if not opinion else
+                   "feedback.scale" if res.counts[UNSURE] else "feedback.scale-all-sure")
+            lines.append(_t(key, locale, question=text, n=res.answered, opinion=opinion,
                             satisfied=_pct_text(satisfied, opinion),
                             mean=str(half_up(mean, 2)) if mean is not None else "—",
                             unsure=res.counts[UNSURE]))

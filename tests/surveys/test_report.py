@@ -399,7 +399,7 @@ def test_feedback_report_counts_and_groups_by_item(data: ConsultationData) -> No
     assert "1. 绿水镇建议增加“河道日常巡查”（基本履职事项）" in text
     assert "1. 县住建局：2 条（燃气安全检查、自建房安全排查）" in text
     assert "共有 5 名群众参与问卷，完成 3 份（完成率 60.0%）" in text
-    assert "“您满意吗？”：4 人作答，表示满意（4–5 分）的占 66.7%，平均 3.33 分（另有 1 人表示不清楚）" in text
+    assert "“您满意吗？”：4 人作答，其中 1 人表示不清楚；其余 3 人中表示满意（4–5 分）的占 66.7%，平均 3.33 分。" in text
     assert "#" not in text and "**" not in text
 
 
@@ -536,7 +536,7 @@ def test_english_feedback_report_follows_the_number(data: ConsultationData) -> N
     assert "1 written answer." in text
     assert "1 concern " not in text and "1 propose " not in text  # "1 concern specific items"
     many = feedback_report(data, "en")
-    assert "5 residents took part" in many and "4 answers;" in many
+    assert "5 residents took part" in many and "4 answers," in many
 
 
 def test_english_digest_names_one_more_township(data: ConsultationData) -> None:
@@ -599,3 +599,23 @@ def test_the_workbook_shows_a_share_of_nobody_as_a_dash_as_the_texts_do(data: Co
     assert summary[header + 4] == ("合计", 0, 0, "—")
     aware = rows_for(nobody["问卷结果"], "aware")
     assert [r[3:6] for r in aware] == [("回答人数", 0, None), ("知道", 0, "—"), ("不知道", 0, "—")]
+
+
+def test_feedback_scale_line_says_the_unsure_are_among_those_who_answered(data: ConsultationData) -> None:
+    """4 answered, 1 of them not sure: the line said "4 人作答 … 66.7% … （另有 1 人表示不清楚）",
+    which reads as 4 + 1 people and as 66.7% of 4. It now says the unsure are among the 4 and
+    that the share is of the other 3; a question nobody answered gets no line (as choices)."""
+    from dataclasses import replace
+
+    text = feedback_report(data)
+    assert ("“您满意吗？”：4 人作答，其中 1 人表示不清楚；其余 3 人中表示满意（4–5 分）的占 66.7%，"
+            "平均 3.33 分。") in text
+    assert "另有" not in text
+    en = feedback_report(data, "en")
+    assert "“您满意吗？”: 4 answers, 1 of them not sure; of the other 3, 66.7% satisfied (4–5), mean 3.33." in en
+    unsure = [replace(r, answers={**r.answers, "sat": "unsure"}) if "sat" in r.answers else r for r in data.responses]
+    all_unsure = feedback_report(replace(data, responses=unsure))
+    assert "“您满意吗？”：4 人作答，均表示不清楚。" in all_unsure and "占 —" not in all_unsure
+    assert "“您满意吗？”: 4 answers, all not sure." in feedback_report(replace(data, responses=unsure), "en")
+    nobody = feedback_report(replace(data, responses=[]))
+    assert "您满意吗" not in nobody and "0 人作答" not in nobody
