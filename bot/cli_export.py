@@ -45,14 +45,28 @@ def _data(consultation_id: int) -> ConsultationData:
     return data
 
 
+def _write(path: Path, content: bytes, folder: Path | None = None) -> None:
+    """Write `content` to `path` (its folder made first); a path that cannot be written (a
+    folder, a file where the folder should be, no permission) ends the command with a message."""
+    try:
+        (folder or path.parent).mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+    except OSError as exc:
+        from bot.texts import gettext
+
+        where = folder if folder is not None and not folder.is_dir() else path
+        typer.echo(gettext("cli.cannot-write", get_settings().locale, file=str(where),
+                           reason=exc.strerror or str(exc)), err=True)
+        raise typer.Exit(1) from None
+
+
 def export(consultation_id: int = typer.Argument(..., help="The consultation's id."),
            out: Path = typer.Option(..., "--out", help="The .xlsx file to write.")) -> None:
     """Write the results workbook of a consultation."""
     from surveys.report import build_workbook
 
     data = _data(consultation_id)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_bytes(build_workbook(data, get_settings().locale))
+    _write(out, build_workbook(data, get_settings().locale))
     typer.echo(str(out))
 
 
@@ -65,7 +79,6 @@ def report(consultation_id: int = typer.Argument(..., help="The consultation's i
 
     locale = get_settings().locale
     data = _data(consultation_id)
-    out_dir.mkdir(parents=True, exist_ok=True)
     written = {
         f"consultation-{consultation_id}.xlsx": build_workbook(data, locale),
         "completion.png": completion_chart(data, locale),
@@ -76,5 +89,5 @@ def report(consultation_id: int = typer.Argument(..., help="The consultation's i
         if q.type == "scale":
             written[f"scale-{q.id}.png"] = scale_chart(data, q.id, locale)
     for name, content in written.items():
-        (out_dir / name).write_bytes(content)
+        _write(out_dir / name, content, out_dir)
         typer.echo(str(out_dir / name))

@@ -96,3 +96,24 @@ def test_report_in_english_names_every_file_in_english(env: tuple[dict[str, str]
     assert "feedback-report.txt" in names and "反馈情况说明.txt" not in names
     text = (out / "feedback-report.txt").read_text(encoding="utf-8")
     assert text.startswith("Feedback report on the consultation")
+
+
+def test_an_output_that_cannot_be_written_is_refused_with_a_message(env: tuple[dict[str, str], int],
+                                                                    tmp_path: Path) -> None:
+    """--out naming a folder, or a report folder that is a file: a message and exit 1, not
+    a traceback (IsADirectoryError, FileExistsError)."""
+    from bot.cli import app
+
+    environment, cid = env
+    folder = tmp_path / "a-folder"
+    folder.mkdir()
+    result = runner.invoke(app, ["export", str(cid), "--out", str(folder)], env=environment)
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"无法写入 {folder}" in result.output and "Traceback" not in result.output
+    a_file = tmp_path / "a-file"
+    a_file.write_text("x")
+    get_settings.cache_clear()  # (LOCALE=en below)
+    result = runner.invoke(app, ["report", str(cid), str(a_file)], env={**environment, "LOCALE": "en"})
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
+    assert f"Cannot write {a_file}" in result.output
+    assert a_file.read_text() == "x"
