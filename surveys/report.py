@@ -1028,6 +1028,12 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     if kinds:
         out.append(_t("feedback.by-kind", locale, kinds=_t("list-sep", locale).join(
             _t("feedback.kind-count", locale, kind=kind_label(k, locale), n=v) for k, v in kinds.items())))
+    if data.townships:  # every consulted township in the consultation's order (zeros too: no ranking)
+        per_township = Counter(x.township for x in active)
+        names = [t.name for t in data.townships]
+        names += sorted(n for n in per_township if n not in set(names))
+        out.append(_t("feedback.by-township", locale, townships=_t("list-sep", locale).join(
+            _t("feedback.township-count", locale, township=name, n=per_township[name]) for name in names)))
     out.append("")
 
     n += 1
@@ -1127,6 +1133,10 @@ def _resident_headlines(data: ConsultationData, locale: str) -> list[str]:
     completed = sum(p.completed for p in progress)
     lines = [_t("feedback.respondents", locale, started=started, completed=completed,
                 rate=_pct_text(completed, started))]
+    if progress:
+        lines.append(_t("feedback.respondents-by-township", locale, townships=_t("township-sep", locale).join(
+            _t("feedback.township-respondents", locale, township=p.township, started=p.started,
+               completed=p.completed) for p in progress)))
     for res in summary.questions:
         q = res.question
         text = q.text.get(locale)
