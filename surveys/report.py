@@ -308,6 +308,11 @@ def _pct_text(n: int, total: int) -> str:
     return percent_text(n, total) if total else NO_SHARE
 
 
+def _one_line(text: str) -> str:
+    """`text` on one line (a cadre's message may hold line breaks; the report's lines are numbered)."""
+    return " ".join(text.split())
+
+
 def _gist(text: str, limit: int = GIST_CHARS) -> str:
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
@@ -1062,7 +1067,7 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     if not missing:
         out.append(_t("feedback.none", locale))
     for j, x in enumerate(sorted(missing, key=lambda x: x.id), 1):
-        name = _missing_name(x) or _gist(x.text, 40)
+        name = _one_line(_missing_name(x)) or _gist(x.text, 40)
         part = str((x.missing or {}).get("part", ""))
         line = _t("feedback.missing-item", locale, n=j, item=name, township=x.township,
                   part=part_label(part, locale) or "—", gist=_gist(x.text) or "—")
@@ -1085,7 +1090,7 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
         for j, (dept, group) in enumerate(sorted(departments.items(), key=lambda kv: (-len(kv[1]), kv[0])), 1):
             count = len(group)
             tasks = sorted({_gist(o.task, 40) for o in group})
-            out.append(_t("feedback.offlist-dept", locale, n=j, department=dept, count=count,
+            out.append(_t("feedback.offlist-dept", locale, n=j, department=_one_line(dept), count=count,
                           tasks=_t("list-sep", locale).join(tasks[:5]) + (_t("etc", locale) if len(tasks) > 5 else "")))
     out.append("")
 

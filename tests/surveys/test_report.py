@@ -632,3 +632,16 @@ def test_feedback_report_gives_participation_and_comments_per_township(data: Con
     assert "By township: 青山镇 2, 绿水镇 3, 白云乡 0." in en
     assert "By township: 青山镇 3 took part, 2 completed; 绿水镇 2 took part, 1 completed; " \
            "白云乡 0 took part, 0 completed." in en
+
+
+def test_feedback_report_keeps_a_proposed_item_and_a_department_typed_on_two_lines_on_one(
+        data: ConsultationData) -> None:
+    """A cadre's message may hold line breaks: a missing item's name or an off-list task's
+    department typed on two lines broke the numbered lines of the report in two."""
+    from dataclasses import replace
+
+    proposal = comment(8, "青山镇", None, "missing", "实际承担", missing={"name": "河道\n日常巡查", "part": "basic"})
+    report = OffListRecord("P", "青山镇", "县住建局\n城建股", "自建房排查", "上周", "meeting", "", T0)
+    text = feedback_report(replace(data, comments=[proposal], offlist=[report]))
+    assert "1. 青山镇建议增加“河道 日常巡查”（基本履职事项）：实际承担。处理结果：未答复。" in text.splitlines()
+    assert "1. 县住建局 城建股：1 条（自建房排查）" in text.splitlines()
