@@ -1033,7 +1033,7 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     if kinds:
         out.append(_t("feedback.by-kind", locale, kinds=_t("list-sep", locale).join(
             _t("feedback.kind-count", locale, kind=kind_label(k, locale), n=v) for k, v in kinds.items())))
-    if data.townships:  # every consulted township in the consultation's order (zeros too: no ranking)
+    if data.townships and active:  # every consulted township in the consultation's order (zeros too: no ranking)
         per_township = Counter(x.township for x in active)
         names = [t.name for t in data.townships]
         names += sorted(n for n in per_township if n not in set(names))
@@ -1138,7 +1138,7 @@ def _resident_headlines(data: ConsultationData, locale: str) -> list[str]:
     completed = sum(p.completed for p in progress)
     lines = [_t("feedback.respondents", locale, started=started, completed=completed,
                 rate=_pct_text(completed, started))]
-    if progress:
+    if started:  # (nobody at all: no line of zeros)
         lines.append(_t("feedback.respondents-by-township", locale, townships=_t("township-sep", locale).join(
             _t("feedback.township-respondents", locale, township=p.township, started=p.started,
                completed=p.completed) for p in progress)))

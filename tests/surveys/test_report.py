@@ -624,6 +624,8 @@ def test_feedback_scale_line_says_the_unsure_are_among_those_who_answered(data: 
 def test_feedback_report_gives_participation_and_comments_per_township(data: ConsultationData) -> None:
     """A county's 反馈情况说明 says how many took part and how many comments came from each
     township (the consultation's order, none left out, no ranking); it gave totals only."""
+    from dataclasses import replace
+
     text = feedback_report(data)
     # active comments: 青山镇 1 and 4 (5 hidden, 6 withdrawn); 绿水镇 2, 3 and 7
     assert "按乡镇（街道）分：青山镇 2 条、绿水镇 3 条、白云乡 0 条。" in text
@@ -632,6 +634,8 @@ def test_feedback_report_gives_participation_and_comments_per_township(data: Con
     assert "By township: 青山镇 2, 绿水镇 3, 白云乡 0." in en
     assert "By township: 青山镇 3 took part, 2 completed; 绿水镇 2 took part, 1 completed; " \
            "白云乡 0 took part, 0 completed." in en
+    nobody = feedback_report(replace(data, responses=[], comments=[]))
+    assert "按乡镇（街道）分" not in nobody and "其中，青山镇" not in nobody
 
 
 def test_feedback_report_keeps_a_proposed_item_and_a_department_typed_on_two_lines_on_one(
