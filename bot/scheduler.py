@@ -294,6 +294,15 @@ async def workbook_for(session: AsyncSession, settings: Settings, consultation_i
     return content, _t("file-workbook", locale, id=consultation_id)
 
 
+async def feedback_for(session: AsyncSession, settings: Settings, consultation_id: int,
+                       locale: str) -> tuple[bytes, str]:
+    """The draft 反馈情况说明 as it stands (bytes, file name): with the answers given since the close."""
+    from surveys.report import feedback_report
+
+    data = await _data(session, settings, consultation_id)
+    return feedback_report(data, locale).encode("utf-8"), _t("file-feedback", locale, id=consultation_id)
+
+
 async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | None:
     """The daily digest to every organizer, once per local date; moves last_digest_at."""
     from storage.people import organizers

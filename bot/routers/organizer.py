@@ -1,8 +1,8 @@
 """The organizers' console in the chat: create a consultation step by step (/new),
 open and close it, move its deadline (/deadline), share its links and QR codes, watch
 progress (/stats), answer comments (/comments), message every participant (/announce),
-invite cadres (/invite), and take the results workbook (/export) or a digest (/digest)
-at any time.
+invite cadres (/invite), and take the results workbook (/export; once closed, with the
+draft 反馈情况说明 as it stands) or a digest (/digest) at any time.
 
 Every handler and every press re-checks on the server that the person is an
 organizer (`OrganizerOnly`); callback data carries ids only.
@@ -1195,6 +1195,10 @@ async def do_export(message: Message, ctx: Ctx, c: Consultation, state: FSMConte
     await message.answer_document(BufferedInputFile(content, name),
                                   caption=ctx.t("scheduler.export-caption", title=html.escape(c.title),
                                                 now=format_local(ctx.now(), ctx.settings.timezone)))
+    if c.status != Status.OPEN.value:
+        # comments are mostly answered after the close: the draft sent then said 尚未答复 for each
+        text, name = await scheduler.feedback_for(ctx.session, ctx.settings, c.id, ctx.locale)
+        await message.answer_document(BufferedInputFile(text, name), caption=ctx.t("scheduler.final-feedback"))
 
 
 def _follow_up_hooks() -> None:

@@ -315,6 +315,39 @@ def _kind_count(wb: Any, label: str) -> int:
 # --- closing and the final report ------------------------------------------------------------------------
 
 
+async def test_export_after_the_close_also_sends_the_feedback_report_with_the_answers_given_since(
+        harness: Harness) -> None:
+    """The 反馈情况说明 sent at the close has every comment 尚未答复: the organizer answers them
+    after the window closes. /export of a closed consultation now sends, after the workbook,
+    the draft as it stands (an open one's /export stays the workbook alone)."""
+    from storage.comments import answer_comment
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    org = h.user(ORGANIZER)
+    h.api.clear()
+    await h.feed(org.message(f"/export {cid}"))
+    assert [c.method for c in h.api.calls if c.chat_id == ORGANIZER] == ["sendDocument"]
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
+    follow(h)
+    await sched.close_job(cid)
+    at_close = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendDocument"][-1]
+    assert "尚未答复 3 条" in at_close.call.document.data.decode("utf-8")
+    async with h.sessions() as s:
+        first = await s.scalar(sa.select(sa.func.min(Comment.id)).where(Comment.consultation_id == cid))
+        await answer_comment(s, first, "adopted", "已按意见修改", ORGANIZER, h.clock.now)
+        await s.commit()
+    h.api.clear()
+    await h.feed(org.message(f"/export {cid}"))
+    workbook, feedback = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendDocument"]
+    assert workbook.call.document.filename.endswith(".xlsx")
+    assert feedback.call.document.filename == f"征询{cid}反馈情况说明.txt"
+    text = feedback.call.document.data.decode("utf-8")
+    assert "共收到意见 3 条，其中采纳 1 条、部分采纳 0 条、不采纳 0 条，尚未答复 2 条" in text
+    assert "说明：已按意见修改" in text
+
+
 async def test_closes_at_the_deadline_and_sends_the_final_report_and_thanks_once(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
