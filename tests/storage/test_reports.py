@@ -351,3 +351,169 @@ async def test_a_failing_read_raises_its_own_error_and_stops_the_others(session_
             await asyncio.wait_for(_Reads(s).all(slow, failing), 10)
         assert stopped == [True]
         assert pool.checkedout() == 0
+
+
+# --- a consultation built by hand, through the same calls the bot makes -----------------------------
+
+HAND_QUESTIONNAIRE = """\
+id: hand
+title: 问卷
+intro: 测试
+questions:
+  - id: aware
+    type: single
+    text: {zh_CN: 您知道吗？, en: "Do you know?"}
+    options:
+      - {id: "yes", text: {zh_CN: 知道, en: "Yes"}}
+      - {id: "no", text: {zh_CN: 不知道, en: "No"}}
+      - {id: "maybe", text: {zh_CN: 听说过, en: "Heard of it"}}
+  - id: sat
+    type: scale
+    text: {zh_CN: 您满意吗？, en: "Satisfied?"}
+    allow_unsure: true
+  - id: say
+    type: text
+    required: false
+    text: {zh_CN: 建议, en: "Suggestions"}
+"""
+
+
+async def hand_built(session: AsyncSession) -> tuple[int, datetime]:
+    """Three townships (白云乡: nobody); six residents, one of whom edits two answers, one
+    skips one, one stops halfway and one then deletes everything (/delete_me); nine cadres'
+    comments: one of each decision, one unanswered, two withdrawn, one hidden, one by a cadre
+    who deletes everything; three off-list reports, one withdrawn and one by that cadre.
+    Returns the consultation id and the time of the digest."""
+    from storage import comments as cm
+    from storage.people import delete_person
+    from surveys.consultation import Status
+
+    a = await lists.save_list(session, "青山镇", ITEMS)
+    b = await lists.save_list(session, "绿水镇", ITEMS)
+    c_ = await lists.save_list(session, "白云乡", ITEMS)
+    now = CLOSES - timedelta(days=3)
+    c = await consultations.create_consultation(session, title="青山县清单征求意见", questionnaire=HAND_QUESTIONNAIRE,
+                                                closes_at=CLOSES, list_ids=[a.id, b.id, c_.id],
+                                                opens_at=CLOSES - timedelta(days=14))
+    await consultations.set_status(session, c, Status.OPEN, now - timedelta(days=5))
+    qa = (await lists.load_list(session, a.id)).items
+    qb = (await lists.load_list(session, b.id)).items
+    for pid, township, values, done in (
+        (1, a, {"aware": "yes", "sat": 5, "say": '=HYPERLINK("http://x")'}, True),
+        (2, a, {"aware": "no", "sat": None, "say": None}, True),  # skipped
+        (3, a, {"aware": "yes", "sat": "unsure"}, True),
+        (4, b, {"aware": "maybe", "sat": 2}, True),
+        (5, b, {"aware": "yes"}, False),
+        (6, b, {"aware": "no", "sat": 1, "say": "删掉我"}, True),  # /delete_me below
+    ):
+        rid = await consultations.start_response(session, c.id, pid, township.township_id)
+        await consultations.save_answers(session, rid, values)
+        if done:
+            await consultations.set_completed(session, rid, True)
+    rid = await consultations.start_response(session, c.id, 4, b.township_id)  # resident 4 changes two answers
+    await consultations.save_answers(session, rid, {"aware": "yes", "sat": 4})
+    k = {"consultation_id": c.id, "now": now}
+    ids = [(await cm.add_comment(session, **k, **kw)).id for kw in (
+        {"item_id": qa[0].id, "person_id": 101, "township_id": a.township_id, "kind": "basis", "text": "依据缺失"},
+        {"item_id": qa[0].id, "person_id": 101, "township_id": a.township_id, "kind": "wording", "text": "-表述不清",
+         "proposed_wording": "+新表述"},
+        {"item_id": qb[1].id, "person_id": 102, "township_id": b.township_id, "kind": "to_basic", "text": "@应为基本"},
+        {"item_id": qb[2].id, "person_id": 102, "township_id": b.township_id, "kind": "other", "text": "撤回的意见"},
+        {"item_id": None, "person_id": 102, "township_id": b.township_id, "kind": "missing", "text": "河道巡查",
+         "missing": {"name": "=河道日常巡查", "part": "basic"}},
+        {"item_id": None, "person_id": 101, "township_id": a.township_id, "kind": "missing", "text": "撤回的遗漏",
+         "missing": {"name": "撤回项", "part": "basic"}},
+        {"item_id": qa[1].id, "person_id": 103, "township_id": a.township_id, "kind": "other", "text": "删除者的意见"},
+        {"item_id": qa[1].id, "person_id": 101, "township_id": a.township_id, "kind": "other", "text": "隐藏的意见"},
+        {"item_id": qb[0].id, "person_id": 102, "township_id": b.township_id, "kind": "withdraw", "text": "人手不足"},
+    )]
+    assert (await cm.withdraw_comment(session, ids[3], 102, now))[1] == "ok"
+    assert (await cm.withdraw_comment(session, ids[5], 101, now))[1] == "ok"
+    await cm.answer_comment(session, ids[0], "adopted", "已补充", 9, now)
+    await cm.answer_comment(session, ids[1], "partly", "=部分修改", 9, now)
+    await cm.answer_comment(session, ids[2], "rejected", "保持配合事项", 9, now)
+    await cm.answer_comment(session, ids[4], "rejected", "不属于乡镇职责", 9, now)
+    await cm.hide_comment(session, ids[7])
+    report = {"consultation_id": c.id, "township_id": a.township_id, "assigned_on": "2026-11-01", "now": now}
+    await cm.add_report(session, person_id=101, department="县住建局", task="=自建房排查", method="document",
+                        details="-三天内完成", **report)
+    withdrawn = await cm.add_report(session, person_id=101, department="县应急局", task="撤回的报告", method="phone",
+                                    details="", **report)
+    await cm.add_report(session, person_id=103, department="县应急局", task="删除者的报告", method="phone", details="",
+                        **report)
+    await session.commit()
+    assert await cm.withdraw_report(session, str(withdrawn.id), 101) == "ok"
+    await delete_person(session, 6)
+    await delete_person(session, 103)
+    await session.commit()
+    return c.id, now + timedelta(hours=1)
+
+
+async def test_a_hand_built_consultation_reports_the_figures_worked_out_by_hand(session_factory) -> None:
+    """青山镇 3 started, 3 completed; 绿水镇 2 and 1 (resident 6 deleted); 白云乡 none: 5 and 4,
+    80.0%. aware: 知道 4 (resident 4's final answer), 不知道 1 of 5. sat: 5, unsure and 4 (2's
+    skip not counted; 4's final 4, not 2): 3 answered, 100.0% of the 2 with an opinion
+    satisfied, mean 4.50. Comments active: 1 adopted, 2 partly, 3 and 5 rejected, 9
+    unanswered = 5 (4 and 6 withdrawn, 8 hidden, 7 deleted with its author); 青山镇 2, 绿水镇 3.
+    Off-list: 1 (one withdrawn, one deleted with its author)."""
+    async with session_factory() as s:
+        cid, now = await hand_built(s)
+    async with session_factory() as s:
+        data = await load_consultation_data(s, cid, KEY, TZ)
+        light = await load_consultation_data(s, cid, KEY, TZ, window=(None, now), texts=False, results=False)
+        figures = await plain_group_by_figures(s, cid)
+    assert figures == headline_figures(data)
+    assert figures["townships"] == {"青山镇": {"started": 3, "completed": 3}, "绿水镇": {"started": 2, "completed": 1},
+                                    "白云乡": {"started": 0, "completed": 0}}
+    assert figures["comments_by_decision"] == {"adopted": 1, "partly": 1, "rejected": 2, "none": 1}
+    assert figures["comments_by_kind"] == {"basis": 1, "missing": 1, "to_basic": 1, "withdraw": 1, "wording": 1}
+    assert figures["offlist"] == 1
+    assert figures["distribution"] == {"aware": {"no": 1, "yes": 4}, "sat": {"4": 1, "5": 1, "unsure": 1}}
+
+    book = _cells(build_workbook(data))
+    summary = book["概况"]
+    assert summary[6:11] == [("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率"), ("青山镇", 3, 3, 1),
+                             ("绿水镇", 2, 1, 0.5), ("白云乡", 0, 0, "—"), ("合计", 5, 4, 0.8)]
+    decided = summary[summary.index(("处理结果", "条数", None, None)) + 1:][:4]
+    assert decided == [("采纳", 1, None, None), ("部分采纳", 1, None, None), ("不采纳", 2, None, None),
+                       ("未答复", 1, None, None)]
+    assert ("遗漏事项建议（条）", 1, None, None) in summary and ("清单外事项报告（条）", 1, None, None) in summary
+    questions = book["问卷结果"]
+    assert [r[3:6] for r in questions if r[0] == "aware"] == [("回答人数", 5, None), ("知道", 4, 0.8),
+                                                              ("不知道", 1, 0.2), ("听说过", 0, 0)]
+    sat = [r for r in questions if r[0] == "sat"]
+    assert sat[0][3:5] == ("回答人数", 3) and [r[4] for r in sat[1:7]] == [0, 0, 0, 1, 1, 1]
+    assert sat[-1][6] == 4.5
+    assert book["文字意见"][1:] == [("say", "建议", "'=HYPERLINK(\"http://x\")", "青山镇", pseudonym(KEY, 1))]
+    listed = book["意见"][1:]
+    assert [r[7] for r in listed] == ["有效", "有效", "有效", "已撤回", "有效", "已撤回", "有效"]
+    assert [r[8] for r in listed] == ["采纳", "部分采纳", "不采纳", None, "不采纳", None, "未答复"]
+    assert [r[5] for r in listed][:3] == ["依据缺失", "'-表述不清", "'@应为基本"]
+    assert [r[2] for r in book["遗漏事项"][1:]] == ["'=河道日常巡查"]
+    assert book["清单外事项"][1:] == [("青山镇", "县住建局", "'=自建房排查", "2026-11-01", "文件", "'-三天内完成",
+                                       pseudonym(KEY, 101), "2026-12-07 18:00")]
+    texts = [v for rows in book.values() for r in rows for v in r if isinstance(v, str)]
+    assert not [v for v in texts if v[:1] in ("=", "+", "-", "@")]  # user text never read as a formula
+    assert not {"删掉我", "删除者的意见", "删除者的报告", "隐藏的意见", "撤回的报告"} & set(texts)
+
+    text = feedback_report(data)
+    assert "共收到意见 5 条，其中采纳 1 条、部分采纳 1 条、不采纳 2 条，尚未答复 1 条。涉及具体事项的意见 4 条，" \
+           "建议增加遗漏事项 1 条；另收到清单外事项报告 1 条。" in text
+    assert "按乡镇（街道）分：青山镇 2 条、绿水镇 3 条、白云乡 0 条。" in text
+    assert "共有 5 名群众参与问卷，完成 4 份（完成率 80.0%）。" in text
+    assert "其中，青山镇 3 人参与、完成 3 份；绿水镇 2 人参与、完成 1 份；白云乡 0 人参与、完成 0 份。" in text
+    assert "“您知道吗？”：5 人作答，“知道”占 80.0%、“不知道”占 20.0%。" in text
+    assert "“您满意吗？”：3 人作答，其中 1 人表示不清楚；其余 2 人中表示满意（4–5 分）的占 100.0%，平均 4.50 分。" in text
+    assert "1. 最低生活保障申请受理（3 条）" in text and "1. 县住建局：1 条（=自建房排查）" in text
+    assert "撤回" not in text.replace("上级部门收回", "") and "隐藏" not in text and "删除者" not in text
+    en = feedback_report(data, "en")
+    assert "Comments received: 5 — 1 adopted, 1 partly adopted, 2 not adopted and 1 not yet answered." in en
+    assert "5 residents took part and 4 completed the questionnaire (80.0%)." in en
+
+    d = digest(light, None, now)
+    assert (d.total_started, d.total_completed, d.total_comments, d.new_offlist) == (5, 4, 5, 1)
+    assert [(t.name, t.comments) for t in d.top_items] == [("最低生活保障申请受理", 3), ("矛盾纠纷排查化解", 1)]
+    shown = d.text()
+    assert "累计：开始答卷 5 人，完成 4 人（完成率 80.0%）；有效意见 5 条。" in shown
+    assert "· 绿水镇：完成 1/2（50.0%）" in shown and "· 白云乡：完成 0/0（—）" in shown
+    assert "In all: 5 started, 4 completed (80.0%); 5 comments." in d.text("en")
