@@ -595,10 +595,12 @@ async def do_links(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
 
 @action("stats")
 async def do_stats(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    from surveys.report import percent_text  # (the report code loads only when used)
+
     lines = [ctx.t("organizer.stats-head", id=c.id, title=html.escape(c.title), status=ctx.t("status." + c.status),
                    closes=format_local(c.closes_at, ctx.settings.timezone))]
     for township, started, completed in await repo.response_counts(ctx.session, c.id):
-        rate = f"{100 * completed / started:.0f}%" if started else "—"
+        rate = percent_text(completed, started, 0) if started else "—"  # 四舍五入, as the chart
         lines.append(ctx.t("organizer.stats-township", township=html.escape(township), started=started,
                            completed=completed, rate=rate))
     lines.extend(await _comment_stats(ctx, c.id))

@@ -303,6 +303,24 @@ async def test_stats_show_completion_by_township_and_comments(harness):
     assert "共 1 条" in text and "应调整为配合事项：1" in text
 
 
+async def test_stats_round_the_completion_rate_half_up_as_the_chart_and_workbook(harness):
+    """1 of 8 completed is 12.5%: the workbook shows it, the chart says 13%; /stats said 12%."""
+    from storage import consultations as repo
+    from storage.consultations import links
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    async with h.sessions() as s:
+        tid = (await links(s, cid))[0].township_id
+        for pid in range(900, 908):
+            rid = await repo.start_response(s, cid, pid, tid)
+            if pid == 900:
+                await repo.set_completed(s, rid, True)
+        await s.commit()
+    await h.feed(h.user(ORGANIZER).message("/stats"))
+    assert "青山镇：8 / 1 / 13%" in h.api.last(ORGANIZER).text
+
+
 async def test_announce_reaches_each_participant_once(harness):
     h = harness
     cid, code = await open_consultation(h)
