@@ -28,7 +28,7 @@ from aiogram import BaseMiddleware, Dispatcher
 from aiogram.client.session.middlewares.base import BaseRequestMiddleware, NextRequestMiddlewareType
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.middleware import FSMContextMiddleware
-from aiogram.types import CallbackQuery, TelegramObject, Update, User
+from aiogram.types import CallbackQuery, Chat, TelegramObject, Update, User
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Settings
@@ -232,10 +232,15 @@ class ContextMiddleware(BaseMiddleware):
                 log.info("update %s already processed; skipped", event.update_id)
                 return None
             bind_update(session, event.update_id)  # the first commit writes the mark (storage.marks)
-            if user is None or user.is_bot or (event.my_chat_member is not None
-                                               and await self.path.person_row(session, user.id) is None):
+            chat: Chat | None = data.get("event_chat")
+            if user is None or user.is_bot or (chat is not None and chat.type != "private"
+                                               and event.callback_query is None) \
+                    or (event.my_chat_member is not None and await self.path.person_row(session, user.id) is None):
                 # (someone the bot keeps nothing of — never wrote, or erased their data with
-                # /delete_me — blocking or unblocking it: nothing to record, no row made for it)
+                # /delete_me — blocking or unblocking it: nothing to record, no row made for it;
+                # a group's messages, and the bot added to one: no handler takes them (each is one
+                # person's business), and its members, who may never have written to the bot,
+                # are neither stored nor, having blocked it, taken as active again)
                 await session.commit()
                 return None
             # a new or changed person is written at once, in a transaction of its own (the

@@ -834,6 +834,49 @@ async def test_personal_data_commands_are_not_answered_in_a_group_chat(harness):
     assert (await _person(h, OTHER_CADRE)).role == "cadre"
 
 
+async def test_a_group_chat_stores_nobody_and_wakes_nobody_who_blocked_the_bot(harness):
+    """The bot added to a group sees its members' commands there: it answers none, and keeps
+    nothing of them — nobody who never wrote to it is stored, and nobody who blocked it is
+    taken as active again (a message in a group says nothing of their private chat)."""
+    from datetime import UTC, datetime
+
+    from aiogram.types import (
+        Chat,
+        ChatMemberLeft,
+        ChatMemberMember,
+        ChatMemberUpdated,
+        Message,
+        MessageEntity,
+        Update,
+        User,
+    )
+
+    from bot.testing import TEST_TOKEN
+
+    h = harness
+    _, code = await open_consultation(h)
+    resident = h.user(RESIDENT)
+    await h.feed(resident.message("/help"))
+    await h.feed(resident.block())
+    stranger = h.user(8001)
+    group = Chat(id=-100123, type="supergroup", title="青山镇居民群")
+    h.api.clear()
+    me = User(id=int(TEST_TOKEN.split(":")[0]), is_bot=True, first_name="Qingdan")
+    added = ChatMemberUpdated(chat=group, from_user=stranger.user, date=datetime.now(UTC),
+                              old_chat_member=ChatMemberLeft(user=me), new_chat_member=ChatMemberMember(user=me))
+    await h.feed(Update(update_id=stranger.next_id(), my_chat_member=added))  # the bot added to the group
+    for n, (u, text) in enumerate(((stranger, f"/start@qingdan_test_bot {code}"), (stranger, "大家好"),
+                                   (resident, "/help@qingdan_test_bot"), (resident, "有人填了问卷吗"))):
+        entities = [MessageEntity(type="bot_command", offset=0, length=len(text.split()[0]))] \
+            if text.startswith("/") else None
+        msg = Message(message_id=60 + n, date=datetime.now(UTC), chat=group, from_user=u.user, text=text,
+                      entities=entities)
+        await h.feed(Update(update_id=u.next_id(), message=msg))
+    assert h.api.calls == []
+    assert await _person(h, 8001) is None
+    assert (await _person(h, RESIDENT)).active is False
+
+
 async def test_a_cadre_moved_to_another_township_is_not_told_they_are_still_a_cadre_of_the_old_one(harness):
     h = harness
     await open_consultation(h)
