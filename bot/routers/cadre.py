@@ -362,6 +362,11 @@ async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state
         await message.answer(already + "\n\n" + ctx.t("cadre.invite-kept"))
         return
     invite, reason = await invites.redeem(ctx.session, command.args or "", ctx.person.id, ctx.now())
+    if reason == "already" and invite is not None and not (ctx.is_organizer if invite.role == "organizer"
+                                                           else ctx.is_cadre):
+        # used by this person, whose role was taken back since (`invites revoke --demote`): the
+        # link is spent, not a way back, and they are not told they still hold the role
+        reason = "revoked" if invite.revoked_at is not None else "used"
     if invite is None or reason not in ("ok", "already"):
         await message.answer(ctx.t(f"cadre.invite-{reason}"))
         return

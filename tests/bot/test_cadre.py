@@ -144,6 +144,48 @@ async def test_revoked_invite_is_refused_and_changes_nothing(harness):
         assert (await s.get(Invite, code)).used_by is None
 
 
+async def test_a_cadre_demoted_is_no_cadre_from_the_next_update_nor_told_one_by_their_old_invite(harness):
+    """`invites revoke --demote` takes the role back: the next command is refused, and the old
+    link tapped again says it is void — not "you are already a cadre" with the cadre's menu."""
+    h = harness
+    await open_consultation(h)
+    await open_consultation(h, township="绿水乡")
+    code = await _invite(h)
+    u = h.user(CADRE)
+    await h.feed(u.message(f"/start inv_{code}"))
+    async with h.sessions() as s:
+        assert (await revoke(s, code, h.clock.now, demote=True))[1] == "demoted"
+        await s.commit()
+    await h.feed(u.message("/mycomments"))
+    assert "只对经过邀请验证的乡镇（街道）干部开放" in h.api.last(CADRE).text
+    h.api.clear()
+    await h.feed(u.message(f"/start inv_{code}"))
+    assert "已经作废" in h.api.last(CADRE).text and "已经是" not in h.api.last(CADRE).text
+    assert [c.method for c in h.api.calls] == ["sendMessage"]  # no cadre's menu
+    person = await _person(h, CADRE)
+    assert person.role == "resident" and person.township_id is None
+    # a link used before another one, whose revocation took the role: used, not a way back
+    first, second = await _invite(h), await _invite(h, "绿水乡")
+    await h.feed(u.message(f"/start inv_{first}"))
+    await h.feed(u.message(f"/start inv_{second}"))
+    async with h.sessions() as s:
+        assert (await revoke(s, second, h.clock.now, demote=True))[1] == "demoted"
+        await s.commit()
+    h.api.clear()
+    await h.feed(u.message(f"/start inv_{first}"))
+    assert "已经被使用过" in h.api.last(CADRE).text and [c.method for c in h.api.calls] == ["sendMessage"]
+    assert (await _person(h, CADRE)).role == "resident"
+    # an organizer's too
+    organizer = await _invite(h, role="organizer")
+    await h.feed(u.message(f"/start inv_{organizer}"))
+    async with h.sessions() as s:
+        assert (await revoke(s, organizer, h.clock.now, demote=True))[1] == "demoted"
+        await s.commit()
+    await h.feed(u.message(f"/start inv_{organizer}"))
+    assert "已经作废" in h.api.last(CADRE).text and "欢迎" not in h.api.last(CADRE).text
+    assert (await _person(h, CADRE)).role == "resident"
+
+
 async def test_guessed_invite_code_is_refused_and_changes_nothing(harness):
     h = harness
     await open_consultation(h)
