@@ -75,6 +75,12 @@ MAX_ANNOUNCEMENT = 3500
 MAX_QUESTIONNAIRE_BYTES = 200_000
 
 
+def _organizer_form(raw_state: str | None) -> bool:
+    """Whether an FSM state is a step of one of this router's forms."""
+    forms = (NewConsultation, Announce, ChangeDeadline, ReplyComment)
+    return raw_state is not None and any(raw_state in form.__all_states_names__ for form in forms)
+
+
 class _OverLimit(Exception):
     pass
 
@@ -100,6 +106,11 @@ class OrganizerOnly(BaseMiddleware):
                        event: TelegramObject, data: dict[str, Any]) -> Any:
         ctx: Ctx | None = data.get("ctx")
         if ctx is None or not ctx.is_organizer:
+            state: FSMContext | None = data.get("state")
+            if state is not None and _organizer_form(data.get("raw_state")):
+                # an organizer demoted with a form of theirs left open: dropped, or every text they
+                # send (a questionnaire's answers among them) would be taken by it and refused here
+                await state.clear()
             text = ctx.t("organizer.only") if ctx else "—"
             if isinstance(event, CallbackQuery):
                 await event.answer(text, show_alert=True)

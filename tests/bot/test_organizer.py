@@ -12,7 +12,7 @@ from bot.routers.organizer import DeadlineCB, DecideCB, InviteCB, PickCB, wait_b
 from bot.testing import buttons
 from storage import comments as comments_repo
 from storage.consultations import set_status
-from storage.models import Comment, Consultation, DutyItemRow, DutyListRow, Invite, Person, Township
+from storage.models import Comment, Consultation, DutyItemRow, DutyListRow, Invite, Outbox, Person, Township
 from surveys.consultation import Status
 from surveys.duty_list import DutyItem, Part
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
@@ -1421,6 +1421,31 @@ async def test_an_organizer_demoted_before_confirming_a_deadline_changes_nothing
     await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确认修改")))
     assert h.api.answers()[-1].text == "只有组织者可以使用这个功能。"
     assert await _closes(h, cid) == "2026-12-11 10:00"
+
+
+async def test_an_organizer_demoted_with_a_form_left_open_is_not_held_in_it(harness):
+    """An organizer demoted with an /announce (or any form of theirs) left half-done: their
+    next text is refused once and the form dropped, so what they type afterwards — answers to a
+    questionnaire they take part in — goes where it would for anybody, not to "organizers only"."""
+    h = harness
+    cid, code = await open_consultation(h)
+    invited = 900002
+    async with h.sessions() as s:
+        s.add(Person(id=invited, first_name="组织者", role="organizer"))
+        await s.commit()
+    o = h.user(invited)
+    await h.feed(o.message(f"/announce {cid}"))
+    async with h.sessions() as s:
+        (await s.get(Person, invited)).role = "resident"
+        await s.commit()
+    await h.feed(o.message("各位好"))
+    assert h.api.last(invited).text == "只有组织者可以使用这个功能。"
+    await h.feed(o.message("你好"))
+    assert h.api.last(invited).text.startswith("您现在没有进行中的问卷")
+    await h.feed(o.message(f"/start {code}"))
+    assert "青山镇" in h.api.last(invited).text
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Outbox)) == 0
 
 
 async def test_deadline_cancel_changes_nothing(harness):
