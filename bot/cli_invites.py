@@ -146,22 +146,29 @@ def revoke(code: str = typer.Argument(..., help="The code (or the whole inv_… 
                                             "an organizer no longer in charge); they become a resident.")) -> None:
     """Revoke an unused invite so that its link no longer works (with --demote, a used one too)."""
     ensure_schema()
-    reason, person = run_async(_revoke(code, demote))
+    reason, person, made = run_async(_revoke(code, demote))
     messages = {"ok": "invites.cli.revoked", "unknown": "invites.cli.revoke-unknown",
                 "used": "invites.cli.revoke-used-demote" if demote else "invites.cli.revoke-used",
                 "revoked": "invites.cli.revoke-again", "demoted": "invites.cli.revoke-demoted"}
     text = _t(messages[reason], code=code, person=person)
+    if reason == "demoted" and made:
+        text += "\n" + _t("invites.cli.revoke-demoted-made", n=made)
     if reason in ("ok", "revoked", "demoted"):
         typer.echo(text)
         return
     _fail(text)
 
 
-async def _revoke(code: str, demote: bool) -> tuple[str, int | None]:
+async def _revoke(code: str, demote: bool) -> tuple[str, int | None, int]:
+    """The outcome, the invite's user, and how many unused invites they made were revoked with them."""
     from bot.db import database
+    from storage.invites import get_invite, open_invites_made_by
     from storage.invites import revoke as revoke_invite
 
+    now = datetime.now(UTC)
     async with database() as sessions, sessions() as session:
-        invite, reason = await revoke_invite(session, code, datetime.now(UTC), demote=demote)
+        found = await get_invite(session, code)
+        made = await open_invites_made_by(session, found.used_by, now) if demote and found and found.used_by else []
+        invite, reason = await revoke_invite(session, code, now, demote=demote)
         await session.commit()
-        return reason, invite.used_by if invite else None
+        return reason, invite.used_by if invite else None, len(made) if reason == "demoted" else 0

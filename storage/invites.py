@@ -17,8 +17,10 @@ API (all in the caller's transaction):
 - `list_invites(session, township_id=None, role=None) -> list[tuple[Invite, str | None]]`
   — newest first, with the township's name.
 - `get_invite(session, code) -> Invite | None`.
-- `revoke(session, code, now) -> (Invite | None, reason)` — reason "ok", "unknown",
-  "used" (too late: revoking does not demote whoever used it) or "revoked" (already).
+- `revoke(session, code, now, demote=False) -> (Invite | None, reason)` — reason "ok", "unknown",
+  "used" (too late: revoking does not demote whoever used it), "revoked" (already), or with
+  `demote` "demoted" (the role it gave taken back, and the unused invites its user made revoked).
+- `open_invites_made_by(session, person_id, now) -> list[Invite]`.
 - `payload(code) -> "inv_<code>"`, `invite_link(bot_username, code) -> URL`.
 """
 
@@ -147,11 +149,19 @@ async def list_invites(session: AsyncSession, township_id: int | None = None,
     return [(invite, name) for invite, name in rows]
 
 
+async def open_invites_made_by(session: AsyncSession, person_id: int, now: datetime) -> list[Invite]:
+    """The invites this person made (an organizer, with /invite) that can still be used."""
+    made = await session.scalars(select(Invite).where(Invite.created_by == person_id, Invite.used_by.is_(None),
+                                                      Invite.used_at.is_(None), Invite.revoked_at.is_(None)))
+    return [invite for invite in made if invite_status(invite, now) == "open"]
+
+
 async def revoke(session: AsyncSession, code: str, now: datetime,
                  demote: bool = False) -> tuple[Invite | None, str]:
     """Revoke an unused invite. A used one is revoked only with `demote`, which also takes back
     the role it gave — if its user still holds it (the same role, and for a cadre the same
-    township: one who moved on with another invite keeps that one): "demoted"; "used" otherwise."""
+    township: one who moved on with another invite keeps that one): "demoted", and the invites
+    that user made and are still unused are revoked too; "used" otherwise."""
     invite = await get_invite(session, code)
     if invite is None:
         return None, "unknown"
@@ -167,6 +177,9 @@ async def revoke(session: AsyncSession, code: str, now: datetime,
             return invite, "used"
         if invite.revoked_at is None:
             invite.revoked_at = now
+        # the invites they made and kept unused would give a role back (theirs, or a cadre's)
+        for made in await open_invites_made_by(session, invite.used_by, now):
+            made.revoked_at = now
         await session.flush()
         return invite, "demoted"
     if invite.revoked_at is not None:

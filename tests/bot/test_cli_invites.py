@@ -148,3 +148,29 @@ def test_revoke_demote_takes_back_the_role_a_used_invite_gave(cli_db) -> None:
     assert asyncio.run(_role(cli_db, 4242)) == ("resident", None)
     again = runner.invoke(_app(), ["invites", "revoke", code, "--demote"])  # nothing left to take back
     assert again.exit_code == 1 and "没有可收回的" in again.output
+
+
+async def _made_by(url: str, person_id: int) -> str:
+    """An invite the person made in the chat (/invite), as an organizer does."""
+    from datetime import UTC, datetime, timedelta
+
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.invites import create_invites
+
+    engine = make_engine(url)
+    async with make_sessionmaker(engine)() as s:
+        code = (await create_invites(s, None, "organizer", 1, datetime.now(UTC) + timedelta(days=7), person_id))[0].code
+        await s.commit()
+    await engine.dispose()
+    return code
+
+
+def test_revoke_demote_of_an_organizer_voids_the_invites_they_made_and_says_so(cli_db) -> None:
+    created = runner.invoke(_app(), ["invites", "create", "--role", "organizer"])
+    code = created.stdout.strip().splitlines()[-1].rsplit("inv_", 1)[1]
+    asyncio.run(_redeem(cli_db, code, 4343))
+    made = asyncio.run(_made_by(cli_db, 4343))
+    taken = runner.invoke(_app(), ["invites", "revoke", code, "--demote"])
+    assert taken.exit_code == 0 and "他/她生成的 1 个尚未使用的邀请也已作废" in taken.output
+    listed = json.loads(runner.invoke(_app(), ["invites", "list", "--json"]).stdout)
+    assert {row["code"]: row["status"] for row in listed}[made] == "revoked"

@@ -360,6 +360,41 @@ async def test_invite_makes_single_use_links_for_a_township(harness):
     assert all(i.expires_at - h.clock.now == timedelta(days=7) for i in invites)
 
 
+async def test_an_organizer_demoted_cannot_come_back_through_invites_they_made_and_kept(harness):
+    """`invites revoke --demote` on an invited organizer voids the invites they made that are
+    still unused: one kept back for themselves is no way back to the role, nor to a cadre's."""
+    import re
+
+    from storage.invites import create_invites, revoke
+
+    h = harness
+    await open_consultation(h)
+    async with h.sessions() as s:
+        own = (await create_invites(s, None, "organizer", 1, h.clock.now + timedelta(days=7), ORGANIZER))[0].code
+        await s.commit()
+    invited = 900002
+    o = h.user(invited)
+    await h.feed(o.message(f"/start inv_{own}"))
+    kept = []
+    for label in ("青山镇", "组织者"):  # a cadre's invite and an organizer's, made in the chat
+        await h.feed(o.message("/invite"))
+        screen = h.api.last(invited)
+        await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, label)))
+        await h.feed(o.press(screen.message_id, _press_label(h.api.last(invited).reply_markup, "1")))
+        kept += re.findall(r"start=inv_([a-z0-9]+)", h.api.last(invited).text)
+    assert len(kept) == 2
+    async with h.sessions() as s:
+        assert (await revoke(s, own, h.clock.now, demote=True))[1] == "demoted"
+        await s.commit()
+    for code in kept:
+        await h.feed(o.message(f"/start inv_{code}"))
+        assert "已经作废" in h.api.last(invited).text
+    async with h.sessions() as s:
+        person = await s.get(Person, invited)
+        assert (person.role, person.township_id) == ("resident", None)
+        assert [(await s.get(Invite, code)).used_by for code in kept] == [None, None]
+
+
 async def test_a_chats_updates_arriving_together_are_handled_one_after_the_other(harness):
     """Polling hands several updates of one chat to the dispatcher at once (a phone back
     online, a paste): the title must be taken as the title of the /new just sent, not fall
