@@ -87,3 +87,16 @@ async def totals(session: AsyncSession, key: str) -> dict[str, int]:
     counts = {str(status): int(n) for status, n in rows}
     return {"sent": counts.get(SENT, 0), "blocked": counts.get(BLOCKED, 0),
             "failed": counts.get(FAILED, 0) + counts.get(REFUSED, 0)}
+
+
+async def forget_person(session: AsyncSession, person_id: int) -> None:
+    """A person erased their data (/delete_me): the broadcasts they started keep no id of theirs
+    — the note of how it went, which would go to their chat, is dropped (the broadcast itself
+    still reaches its recipients)."""
+    rows = (await session.execute(sa.select(_outbox.c.key, _outbox.c.payload).where(
+        sa.cast(_outbox.c.payload, sa.Text).contains(str(person_id))))).all()  # (candidates, checked below)
+    for key, payload in rows:
+        note = payload.get("note") if isinstance(payload, dict) else None
+        if isinstance(note, dict) and note.get("chat") == person_id:
+            await session.execute(sa.update(_outbox).where(_outbox.c.key == key)
+                                  .values(payload={k: v for k, v in payload.items() if k != "note"}))

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import outbox
 from storage.answer_path import answer_path
 from storage.models import (
     Answer,
@@ -104,6 +105,7 @@ async def delete_person(session: AsyncSession, person_id: int) -> None:
     for table in (Comment.__table__, OffListReport.__table__, Delivery.__table__):
         await session.execute(sa.delete(table).where(table.c.person_id == person_id))
     await session.execute(sa.delete(FSMRecord.__table__).where(FSMRecord.key.contains(f":{person_id}:")))
+    await outbox.forget_person(session, person_id)  # a broadcast they started: not who to tell how it went
     # an invite they used keeps its use (used_at: single use stays single) but not who used it;
     # what an organizer made or answered stays, without their id
     await session.execute(sa.update(Invite.__table__).where(Invite.used_by == person_id).values(used_by=None))

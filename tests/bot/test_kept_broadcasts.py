@@ -133,3 +133,25 @@ async def _keys(session) -> list[str]:
 
     return list((await session.scalars(sa.select(Outbox.key))).all())
 
+
+
+async def test_an_organizer_who_erases_their_data_mid_broadcast_leaves_no_id_in_it_and_gets_no_note(harness):
+    import sqlalchemy as sa
+
+    h = harness
+    await _announce(h, passes=3)
+    await finish_background(0)  # cut off: kept in the outbox, with whom to tell how it went
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/delete_me"))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确定删除")))
+    async with h.sessions() as session:
+        payloads = (await session.scalars(sa.select(Outbox.payload))).all()
+    assert payloads and all(str(ORGANIZER) not in str(p) for p in payloads)
+
+    follow(h)  # the restart: the rest is sent, nobody is told (nobody to tell)
+    before = len(h.api.texts(ORGANIZER))
+    await sched.sync_job()
+    await sched.wait_idle()
+    assert _received(h) == Counter(PEOPLE)
+    assert len(h.api.texts(ORGANIZER)) == before
