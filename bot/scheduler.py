@@ -214,6 +214,9 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
         sent = await followup.reminder_log(session, consultation_id)
         groups = group_by_kind(due_reminders(now, timing, people, sent, settings))
         title, closes_at = c.title, c.closes_at
+        # (a move is followed at once — storage.consultations.set_deadline — but a tick that read
+        # the old deadline may have queued under it meanwhile)
+        await followup.drop_stale_reminders(session, consultation_id, closes_at)
         for kind, ids in groups.items():  # (a deadline kind's key holds the deadline it is for)
             await followup.drop_unsent(session, followup.remind_key(consultation_id, kind, closes_at), ids)
             await followup.queue(session, followup.remind_key(consultation_id, kind, closes_at), ids, now)

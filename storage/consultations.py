@@ -13,6 +13,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
+from storage.followup import drop_stale_reminders
 from storage.models import (
     Answer,
     Consultation,
@@ -194,6 +195,7 @@ async def set_deadline(session: AsyncSession, consultation: Consultation, closes
         raise DeadlineMoved(consultation.closes_at)
     set_committed_value(consultation, "closes_at", closes_at)  # (written above: no second UPDATE)
     _forget_now_and_after_commit(session, consultation.id)
+    await drop_stale_reminders(session, consultation.id, closes_at)  # the old deadline's unsent ones
     if reopen:  # (the row is still closed, and the update above holds its lock until the commit)
         await set_status(session, consultation, Status.OPEN, now)
     await session.flush()

@@ -127,6 +127,23 @@ async def drop_unsent(session: AsyncSession, key: str, keep: Iterable[int]) -> i
     return dropped
 
 
+async def drop_stale_reminders(session: AsyncSession, consultation_id: int, closes_at: datetime) -> int:
+    """Forget the consultation's deadline reminders not sent yet (pending/failed: a run cut
+    off, a retry to come) that were queued for another deadline than `closes_at`: the deadline
+    moved, and a key of an old deadline is never taken up again — they would wait for ever
+    (and, were it moved back, say a time left that is no longer true)."""
+    prefix = remind_key(consultation_id, "")
+    current = remind_key(consultation_id, "x", closes_at).partition("@")[2]
+    rows = (await session.execute(sa.select(_d.id, _d.broadcast_key).where(
+        _d.broadcast_key.startswith(prefix, autoescape=True), _d.status.in_(TODO),
+        _d.person_id != JOB_PERSON))).all()
+    stale = [rid for rid, key in rows if (stamp := key.partition("@")[2]) and stamp != current]
+    for i in range(0, len(stale), 5000):
+        await session.execute(sa.delete(Delivery.__table__).where(_d.id.in_(stale[i:i + 5000]),
+                                                                  _d.status.in_(TODO)))
+    return len(stale)
+
+
 async def languages(session: AsyncSession, person_ids: Sequence[int]) -> dict[int, str]:
     ids = list(person_ids)
     out: dict[int, str] = {}

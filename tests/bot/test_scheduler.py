@@ -825,6 +825,39 @@ async def test_a_closed_consultation_extended_and_reopened_reminds_those_not_fin
     assert len([t for t in texts if "就截止了" in t]) == 4  # (and the thanks at the first close)
 
 
+async def test_reminders_left_unsent_under_a_deadline_that_moved_are_dropped_not_left_pending(
+        harness: Harness) -> None:
+    from storage.models import TODO
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    people = list(range(140, 150))
+    for pid in people:
+        await add_resident(h, cid, pid, h.clock.now)
+    old = await closes_at(h, cid)
+    h.clock.now = old - timedelta(hours=23)
+    first = FakeSession(kill_after=3)
+    with pytest.raises(Killed):  # cut off: the old deadline's 24 h reminder reached three of ten
+        follow(h, first)
+        await sched.remind_job(cid)
+    new = old + timedelta(days=5)
+    await _move_deadline(h, cid, new)
+    async with h.sessions() as s:  # dropped with the move, not left for a tick to find
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
+            Delivery.broadcast_key == remind_key(cid, "deadline-24", old), Delivery.status.in_(TODO))) == 0
+    second = FakeSession()
+    follow(h, second)
+    await _ticks(h, cid, old - timedelta(hours=22, minutes=50), new - timedelta(hours=1), timedelta(hours=6))
+    async with h.sessions() as s:
+        left = (await s.execute(sa.select(Delivery.broadcast_key, Delivery.status).where(
+            Delivery.broadcast_key == remind_key(cid, "deadline-24", old)))).all()
+        todo = (await s.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
+            Delivery.broadcast_key.startswith(f"remind:{cid}:"), Delivery.status.in_(TODO))))
+    assert sorted(status for _, status in left) == ["sending", "sent", "sent"]  # the three sent stay on record
+    assert todo == 0  # nothing waits for ever under the old deadline
+    assert all("2026-12-11 10:00" not in (c.method.text or "") for c in second.delivered)  # never sent late
+
+
 async def test_an_earlier_deadline_brings_its_reminder_at_the_next_tick(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
