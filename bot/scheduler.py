@@ -220,6 +220,10 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
         for kind, ids in groups.items():  # (a deadline kind's key holds the deadline it is for)
             await followup.drop_unsent(session, followup.remind_key(consultation_id, kind, closes_at), ids)
             await followup.queue(session, followup.remind_key(consultation_id, kind, closes_at), ids, now)
+        residents = [pid for kind, ids in groups.items() if not kind.startswith(f"{CADRE}-") for pid in ids]
+        # thanked at a close ("it has ended"), then it was reopened: their first reminder since says so
+        reopened = await followup.thanked_not_reminded_since(session, consultation_id, residents) \
+            if residents else set()
         await session.commit()
     # by person and role: a cadre who also answers the residents' questionnaire is both
     state = {(p.person_id, p.role): p for p in people}
@@ -239,7 +243,8 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
             else:
                 button = InlineKeyboardButton(text=_t("btn-continue", loc),
                                               callback_data=BeginCB(c=consultation_id, t=p.township_id or 0).pack())
-                text = _t("remind-nudge" if kind == NUDGE else "remind-deadline", loc, **kw)
+                text = _t("remind-reopened" if pid in reopened else "remind-nudge" if kind == NUDGE
+                          else "remind-deadline", loc, **kw)
             return Outgoing(text=text, reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
         return one
 
@@ -450,7 +455,7 @@ async def after_close(s: Services, consultation_id: int) -> None:
             log.info("consultation %s was reopened during its final report: thanks wait for its next close",
                      consultation_id)
             return
-    await s.broadcaster.broadcast(f"thanks:{consultation_id}", people, thanks)
+    await s.broadcaster.broadcast(followup.thanks_key(consultation_id), people, thanks)
     async with s.sessionmaker() as session:
         await followup.mark_job_done(session, f"{base}:done")
         await session.commit()

@@ -100,6 +100,27 @@ async def reminder_log(session: AsyncSession, consultation_id: int) -> dict[int,
     return log
 
 
+def thanks_key(consultation_id: int) -> str:
+    """The thank-you at a consultation's close (once per person, whatever the closes)."""
+    return f"thanks:{consultation_id}"
+
+
+async def thanked_not_reminded_since(session: AsyncSession, consultation_id: int,
+                                     person_ids: Sequence[int]) -> set[int]:
+    """Of `person_ids`, those thanked at a close of the consultation ("it has ended") and sent
+    no reminder of it since — the consultation was extended and reopened meanwhile. (Since: a
+    later row, the rows' ids telling the order whatever clock stamped them.)"""
+    thanks = Delivery.__table__.alias("thanks")
+    later = sa.exists().where(_d.person_id == thanks.c.person_id, _d.id > thanks.c.id, _d.status.in_(DONE),
+                              _d.broadcast_key.startswith(remind_key(consultation_id, ""), autoescape=True))
+    ids, out = list(person_ids), set()
+    for i in range(0, len(ids), 5000):
+        out.update(int(pid) for pid in (await session.scalars(sa.select(thanks.c.person_id).where(
+            thanks.c.broadcast_key == thanks_key(consultation_id), thanks.c.status.in_(DONE),
+            thanks.c.person_id.in_(ids[i:i + 5000]), ~later))).all())
+    return out
+
+
 async def queue(session: AsyncSession, key: str, person_ids: Sequence[int], at: datetime) -> None:
     """Create the pending delivery rows of a reminder stamped with the job's clock (the
     time the reminder became due, which the gaps between reminders are measured from);

@@ -801,6 +801,7 @@ async def test_a_closed_consultation_extended_and_reopened_reminds_those_not_fin
     old = await closes_at(h, cid)
     await add_resident(h, cid, 71, h.clock.now)
     await add_resident(h, cid, 72, h.clock.now, completed=h.clock.now + timedelta(minutes=5))
+    await add_resident(h, cid, 73, h.clock.now, language="en")
     follow(h)
     for before in (71, 23):
         h.clock.now = old - timedelta(hours=before)
@@ -821,8 +822,19 @@ async def test_a_closed_consultation_extended_and_reopened_reminds_those_not_fin
     assert reminded == [remind_key(cid, "deadline-72", old), remind_key(cid, "deadline-24", old),
                         remind_key(cid, "deadline-72", new), remind_key(cid, "deadline-24", new)]
     assert [k for k in await _keys(h, 72) if k.startswith("remind:")] == []
-    texts = [c.text or "" for c in h.api.calls if c.chat_id in (71, 72)]
-    assert len([t for t in texts if "就截止了" in t]) == 4  # (and the thanks at the first close)
+    assert [c.text for c in h.api.calls if c.chat_id == 72 and "截止" in (c.text or "")] == []
+    texts = [c.text or "" for c in h.api.calls if c.chat_id == 71]
+    kinds = ["thanks" if "感谢" in t else "reopened" if "延长" in t else "remind" if "就截止了" in t else t
+             for t in texts]
+    # thanked at the first close ("征询已经结束"): the first reminder after it says the consultation
+    # was extended and reopened, the next is the ordinary one
+    assert kinds == ["remind", "remind", "thanks", "reopened", "remind"]
+    reopened = texts[3]
+    assert "延长至 2026-12-18 10:00" in reopened and "接着填" in reopened
+    english = [c.text or "" for c in h.api.calls if c.chat_id == 73]
+    assert "Thank you" in english[-3] and "closes in" in english[-1]
+    assert "extended" in english[-2] and "2026-12-18 10:00" in english[-2]
+    assert "closes in" in english[-1]
 
 
 async def test_reminders_left_unsent_under_a_deadline_that_moved_are_dropped_not_left_pending(
