@@ -437,7 +437,7 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
             or callback_data.a not in ("save", "tell", "cancel") or query.message is None:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
-    await state.clear()
+    await _taken(state, "deadline", callback_data.m)
     await query.answer()
     chat_id = query.message.chat.id  # (an InaccessibleMessage too: a confirm of days ago answers anew)
     if callback_data.a == "cancel":
@@ -460,7 +460,7 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
         text = e.text(ctx.locale, tz)
         if e.reason in ("past", "before-start", "unchanged"):  # (time passed since): ask for another
             await state.set_state(ChangeDeadline.value)
-            await state.set_data({"c": c.id})
+            await state.update_data(c=c.id)
             text += "\n\n" + _deadline_ask(ctx, c)
         await edit_or_send(query, text)
         return
@@ -480,6 +480,29 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
         await hook(query.bot, c.id)
     if callback_data.a == "tell":
         _in_background(send_kept(query.bot, broadcaster, key, ctx.clock), key)
+
+
+async def _taken(state: FSMContext, form: str, mark: str) -> None:
+    """A confirmation screen's press taken: the form is done, and remembers which screen it
+    was, so that a second tap of a double tap on it is let go quietly (`_tapped_again`)."""
+    await state.clear()
+    await state.set_data({"taken": f"{form}:{mark}"})
+
+
+async def _tapped_again(query: CallbackQuery, ctx: Ctx, state: FSMContext, form: str, mark: str) -> None:
+    """A press on a confirmation screen no longer waiting for one: the second tap of a double
+    tap on the screen whose press was taken changes nothing, quietly; an older screen's says
+    it is spent."""
+    if mark and (await state.get_data()).get("taken") == f"{form}:{mark}":
+        await query.answer()
+        return
+    await query.answer(ctx.t("error.stale-button"), show_alert=True)
+
+
+@router.callback_query(DeadlineCB.filter())
+async def deadline_pressed_again(query: CallbackQuery, callback_data: DeadlineCB, ctx: Ctx,
+                                 state: FSMContext) -> None:
+    await _tapped_again(query, ctx, state, "deadline", callback_data.m)
 
 
 def _deadline_news(p: dict[str, Any], langs: dict[int, str]) -> Render:
@@ -855,7 +878,7 @@ async def announce_confirm(query: CallbackQuery, callback_data: AnnounceCB, ctx:
     if not str(data.get("key", "")).endswith(f":{callback_data.k}"):  # an earlier preview's: the newer one stays
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
-    await state.clear()
+    await _taken(state, "announce", callback_data.k)
     await query.answer()
     if not callback_data.send or data.get("c") != callback_data.c or "text" not in data:
         await edit_or_send(query, ctx.t("organizer.announce-cancelled"))
@@ -868,6 +891,12 @@ async def announce_confirm(query: CallbackQuery, callback_data: AnnounceCB, ctx:
     await ctx.commit()
     await edit_or_send(query, ctx.t("organizer.announce-sending", n=len(recipients)))
     _in_background(send_kept(query.bot, broadcaster, data["key"], ctx.clock), data["key"])
+
+
+@router.callback_query(AnnounceCB.filter())
+async def announce_pressed_again(query: CallbackQuery, callback_data: AnnounceCB, ctx: Ctx,
+                                 state: FSMContext) -> None:
+    await _tapped_again(query, ctx, state, "announce", callback_data.k)
 
 
 _background: set[asyncio.Task[None]] = set()

@@ -173,7 +173,7 @@ async def test_residents_and_cadres_cannot_reach_organizer_commands(harness):
             await h.feed(u.press(1, data))
             assert h.api.answers()[-1].text == "只有组织者可以使用这个功能。"
         await h.feed(u.press(1, DeadlineCB(c=cid, a="save").pack()))  # no confirmation of theirs to press
-        assert h.api.answers()[-1].text == "这个按钮已经失效了。"
+        assert h.api.answers()[-1].text == "只有组织者可以使用这个功能。"
     assert await _statuses(h) == ["open"]
     async with h.sessions() as s:
         assert await s.scalar(sa.select(sa.func.count()).select_from(Invite)) == 0
@@ -1302,8 +1302,8 @@ async def test_the_confirm_button_of_an_earlier_deadline_or_after_a_change_meanw
     await h.feed(o.press(second.message_id, _press_label(second.reply_markup, "确认修改")))
     assert "刚刚已被改为 2026-12-21 10:00" in h.api.last(ORGANIZER).text
     assert await _closes(h, cid) == "2026-12-21 10:00"
-    await h.feed(o.press(second.message_id, _press_label(second.reply_markup, "确认修改")))  # again: spent
-    assert h.api.answers()[-1].text == "这个按钮已经失效了。"
+    await h.feed(o.press(second.message_id, _press_label(second.reply_markup, "确认修改")))  # again: quietly nothing
+    assert not h.api.answers()[-1].text and await _closes(h, cid) == "2026-12-21 10:00"
     # closed between the screen and the press
     await h.feed(o.message(f"/deadline {cid} 2026-12-25 18:00"))
     third = h.api.last(ORGANIZER)
@@ -1317,6 +1317,44 @@ async def test_the_confirm_button_of_an_earlier_deadline_or_after_a_change_meanw
     assert await _closes(h, cid) == "2026-12-21 10:00"
     async with h.sessions() as s:
         assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
+
+
+async def test_a_double_tap_on_a_deadline_confirm_button_is_quiet_and_moves_it_once(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _seed_comment(h, cid)  # CADRE: told of the move
+    o = h.user(ORGANIZER)
+    for label, new in (("确认修改", "2026-12-20 18:00"), ("并通知", "2026-12-22 18:00"), ("取消", "2026-12-25 18:00")):
+        await h.feed(o.message(f"/deadline {cid} {new}"))
+        confirm = h.api.last(ORGANIZER)
+        data = _press_label(confirm.reply_markup, label)
+        await h.feed(o.press(confirm.message_id, data))
+        await wait_background()
+        before = (await _closes(h, cid), len([c for c in h.api.calls if c.method != "answerCallbackQuery"]))
+        await h.feed(o.press(confirm.message_id, data))  # the second tap of a double tap
+        await wait_background()
+        answer = h.api.answers()[-1]
+        assert not answer.call.show_alert and not answer.text  # no "button expired" pop-up
+        assert (await _closes(h, cid), len([c for c in h.api.calls if c.method != "answerCallbackQuery"])) == before
+    assert await _closes(h, cid) == "2026-12-22 18:00"
+    assert len([t for t in h.api.texts(CADRE) if "2026-12-22 18:00" in t]) == 1  # told once
+
+
+async def test_a_double_tap_on_an_announcements_send_button_is_quiet_and_sends_once(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _seed_comment(h, cid)  # CADRE: the one participant
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/announce {cid}"))
+    await h.feed(o.message("征询还有三天截止。"))
+    preview = h.api.last(ORGANIZER)
+    send = _press_label(preview.reply_markup, "发送给")
+    await h.feed(o.press(preview.message_id, send))
+    await h.feed(o.press(preview.message_id, send))  # the second tap of a double tap
+    await wait_background()
+    answer = h.api.answers()[-1]
+    assert not answer.call.show_alert and not answer.text
+    assert h.api.texts(CADRE).count("征询还有三天截止。") == 1
 
 
 async def _closed_at_its_deadline(h, township: str = "青山镇") -> tuple[int, str]:
