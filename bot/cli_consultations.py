@@ -188,10 +188,12 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID"),
     if seen is None:
         typer.echo(_t("cli.consultation-not-found", id=consultation_id), err=True)
         raise typer.Exit(1)
-    status, opens_at, old, closed_at = seen
+    status, opens_at, old, closed_at, superseded = seen
     reopen = status == Status.CLOSED.value
     try:  # refused before anything is asked
         check_new_deadline(consultation_id, status, opens_at, old, closes_at, datetime.now(UTC), reopen)
+        if reopen and superseded:  # (as storage.consultations.check_reopenable)
+            raise DeadlineRefused("superseded", consultation_id, status, opens_at, old, superseded)
     except DeadlineRefused as e:
         typer.echo(e.text(settings.locale, tz), err=True)
         raise typer.Exit(1) from None
@@ -213,15 +215,19 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID"),
                   old=format_local(old, tz), new=format_local(closes_at, tz)))
 
 
-async def _read(consultation_id: int) -> tuple[str, datetime | None, datetime, datetime | None] | None:
-    """(status, opening time, deadline, early close) of the consultation, or None."""
+async def _read(consultation_id: int) -> tuple[str, datetime | None, datetime, datetime | None, list[str]] | None:
+    """(status, opening time, deadline, early close, townships with a newer list published since)
+    of the consultation, or None."""
     from bot.db import database
+    from storage.consultations import superseded_townships
     from storage.models import Consultation
     from storage.sql import fits_id
 
     async with database() as sessions, sessions() as session:
         c = await session.get(Consultation, consultation_id) if fits_id(consultation_id) else None
-        return None if c is None else (c.status, c.opens_at, c.closes_at, c.closed_at)
+        if c is None:
+            return None
+        return c.status, c.opens_at, c.closes_at, c.closed_at, await superseded_townships(session, consultation_id)
 
 
 async def _set_deadline(consultation_id: int, closes_at: datetime, expected: datetime, reopen: bool) -> str | None:

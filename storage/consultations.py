@@ -28,6 +28,7 @@ from surveys.consultation import (
     DEADLINE_EDITABLE,
     DEADLINE_REOPENS,
     DeadlinePassed,
+    DeadlineRefused,
     FollowUp,
     Status,
     check_new_deadline,
@@ -165,6 +166,26 @@ def _forget_now_and_after_commit(session: AsyncSession, consultation_id: int) ->
                  once=True)
 
 
+async def superseded_townships(session: AsyncSession, consultation_id: int) -> list[str]:
+    """The consultation's townships whose list has had a newer version (imported after the one
+    it consults) published since — another consultation's revision."""
+    ct, dl, t = ConsultationTownship.__table__.c, DutyListRow.__table__.c, Township.__table__.c  # type: ignore[attr-defined]
+    newer = sa.exists().where(dl.township_id == ct.township_id, dl.id > ct.list_id,
+                              dl.status == ListStatus.PUBLISHED.value)
+    return list((await session.scalars(select(t.name).join(ConsultationTownship.__table__, t.id == ct.township_id)
+                                       .where(ct.consultation_id == consultation_id, newer)
+                                       .order_by(ct.id))).all())
+
+
+async def check_reopenable(session: AsyncSession, consultation: Consultation) -> None:
+    """Raise DeadlineRefused ("superseded") when a township of the closed consultation has had
+    a newer list published since: reopening it would ask for views on an outdated list."""
+    names = await superseded_townships(session, consultation.id) if consultation.id is not None else []
+    if names:
+        raise DeadlineRefused("superseded", consultation.id, consultation.status, consultation.opens_at,
+                              consultation.closes_at, names)
+
+
 async def set_deadline(session: AsyncSession, consultation: Consultation, closes_at: datetime,
                        now: datetime | None = None, expected: datetime | None = None,
                        reopen: bool = False) -> datetime:
@@ -172,7 +193,8 @@ async def set_deadline(session: AsyncSession, consultation: Consultation, closes
     With `reopen` (the organizer confirmed it) a closed consultation's instead: it is extended
     and opened again (set_status: its lists are under consultation again, its early close is
     forgotten) — answers are taken until the new deadline, when it closes again.
-    Raises DeadlineRefused (surveys.consultation.check_new_deadline) and, when `expected`
+    Raises DeadlineRefused (surveys.consultation.check_new_deadline; reopening, also
+    `check_reopenable`) and, when `expected`
     (the deadline the organizer saw) is no longer the stored one, DeadlineMoved — in both
     cases having changed nothing. The update is conditional on the status and the old
     deadline, so a close, a reopening or another change committed meanwhile is never
@@ -183,6 +205,8 @@ async def set_deadline(session: AsyncSession, consultation: Consultation, closes
     if expected is not None and old != expected:
         raise DeadlineMoved(old)
     check_new_deadline(consultation.id, consultation.status, consultation.opens_at, old, closes_at, now, reopen)
+    if reopen:
+        await check_reopenable(session, consultation)
     table = Consultation.__table__
     statuses = (DEADLINE_REOPENS,) if reopen else DEADLINE_EDITABLE
     result = await session.execute(

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -49,16 +50,18 @@ class DeadlineRefused(ValueError):
     `reason`: not-editable (reported: its revised list is out), ended (open, its deadline
     reached: it is being closed), closed (closed, but reopening it was not what was asked),
     not-closed (reopening was asked, but it is no longer closed), past, before-start,
-    unchanged."""
+    unchanged, superseded (closed, but `townships` have had a newer version of their list
+    published since, through another consultation: reopening would consult an outdated list)."""
 
     def __init__(self, reason: str, consultation_id: int | None, status: str, opens_at: datetime | None,
-                 closes_at: datetime) -> None:
+                 closes_at: datetime, townships: Sequence[str] = ()) -> None:
         super().__init__(reason)
         self.reason = reason
         self.consultation_id = consultation_id
         self.status = status
         self.opens_at = opens_at
         self.closes_at = closes_at
+        self.townships = list(townships)
 
     def text(self, locale: str, tz: str) -> str:
         """The refusal as the organizer reads it (the chat and the CLI say the same)."""
@@ -66,7 +69,8 @@ class DeadlineRefused(ValueError):
 
         return gettext(f"deadline.{self.reason}", locale, id=self.consultation_id,
                        status=gettext(f"status.{self.status}", locale),
-                       opens=format_local(self.opens_at, tz), closes=format_local(self.closes_at, tz))
+                       opens=format_local(self.opens_at, tz), closes=format_local(self.closes_at, tz),
+                       townships=gettext("report.list-sep", locale).join(self.townships))
 
 
 # A deadline moves as it is while a consultation is a draft or open; a closed one's new

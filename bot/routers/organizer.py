@@ -369,6 +369,8 @@ async def _deadline_editable(message: Message, ctx: Ctx, c: Consultation, state:
     """Whether `c`'s deadline may move at all; if not the organizer is told why."""
     try:
         check_deadline_editable(c.id, c.status, c.opens_at, c.closes_at, ctx.now())
+        if c.status == Status.CLOSED.value:  # (its new deadline would reopen it)
+            await repo.check_reopenable(ctx.session, c)
     except DeadlineRefused as e:
         await state.clear()
         await message.answer(e.text(ctx.locale, ctx.settings.timezone))

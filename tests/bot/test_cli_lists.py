@@ -383,6 +383,37 @@ def test_consultation_deadline_extends_and_reopens_a_closed_one_once_confirmed_n
     assert listed() == ("reported", "2099-12-31T10:00")
 
 
+def test_consultation_deadline_refuses_to_reopen_one_whose_township_has_a_newer_published_list():
+    import asyncio
+
+    from surveys.consultation import Status
+
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    for n in (1, 2):  # two consultations on 青山镇's list, both closed
+        assert runner.invoke(app, ["consultations", "create", "--title", f"t{n}", "--township", "青山镇",
+                                   "--closes", "2099-12-10 18:00"]).exit_code == 0
+        assert runner.invoke(app, ["consultations", "open", str(n)]).exit_code == 0
+        assert runner.invoke(app, ["consultations", "close", str(n)]).exit_code == 0
+
+    async def publish_revision() -> None:  # the second one's revised list published (as `lists publish` does)
+        from bot.db import database
+        from storage.lists import save_list, set_status
+        from surveys.duty_list import DutyItem, ListStatus, Part
+
+        async with database() as sessions, sessions() as s:
+            row = await save_list(s, "青山镇", [DutyItem(Part.BASIC, "修订后的事项", basis="法")])
+            await set_status(s, row.id, ListStatus.PUBLISHED)
+            await s.commit()
+
+    asyncio.run(publish_revision())
+    _set_status(2, Status.REPORTED)
+    refused = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-25"], input="y\n")
+    assert refused.exit_code == 1 and "[y/N]" not in refused.output, refused.output  # refused before asking
+    assert "征询 #1 不能延长或重新开始：青山镇的清单已经通过其他征询发布了更新的版本" in refused.output
+    c = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)[0]
+    assert (c["status"], c["closes_at"][:16]) == ("closed", "2099-12-10T10:00")
+
+
 def test_ids_beyond_the_id_columns_name_no_consultation_on_every_database(database, monkeypatch):
     """open, close, export, report and publish with an id no row can have (beyond 32 bits
     failed the statement on PostgreSQL, beyond 64 on SQLite) say it names no consultation."""

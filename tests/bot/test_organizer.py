@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from bot.routers.organizer import DeadlineCB, DecideCB, InviteCB, PickCB, wait_background
 from bot.testing import buttons
 from storage import comments as comments_repo
-from storage.consultations import set_status
+from storage.consultations import create_consultation, set_status
 from storage.models import Comment, Consultation, DutyItemRow, DutyListRow, Invite, Outbox, Person, Township
 from surveys.consultation import Status
 from surveys.duty_list import DutyItem, Part
@@ -1413,6 +1413,55 @@ async def test_a_closed_consultation_is_extended_and_reopened_once_the_organizer
     await h.feed(h.user(RESIDENT + 1).message(f"/start {code}"))  # the cached closed copy was dropped
     welcome = h.api.last(RESIDENT + 1)
     assert "2026-12-20 23:59" in welcome.text and buttons(welcome.reply_markup)
+
+
+async def _published_since(h, township: str = "青山镇") -> None:
+    """Another consultation of the township closed and published its revised list (a newer version)."""
+    from storage.lists import find_list, save_list
+    from storage.lists import set_status as set_list_status
+    from surveys.duty_list import ListStatus
+
+    async with h.sessions() as s:
+        consulted = await find_list(s, township)
+        other = await create_consultation(s, title="第二轮征求意见", questionnaire="", list_ids=[consulted.id],
+                                          closes_at=h.clock.now + timedelta(days=1))
+        for status in (Status.OPEN, Status.CLOSED, Status.REPORTED):
+            await set_status(s, other, status, h.clock.now)
+        revised = await save_list(s, township, [DutyItem(Part.BASIC, "修订后的事项", basis="法")])
+        await set_list_status(s, revised.id, ListStatus.PUBLISHED)
+        await s.commit()
+
+
+async def test_reopening_a_consultation_whose_township_has_since_a_newer_published_list_is_refused(harness):
+    from storage.consultations import set_deadline
+    from surveys.consultation import DeadlineRefused
+
+    h = harness
+    cid, _ = await _closed_at_its_deadline(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))  # a confirmation shown before…
+    confirm = h.api.last(ORGANIZER)
+    await _published_since(h)  # …青山镇's revised list is published by another consultation
+    refused = (f"征询 #{cid} 不能延长或重新开始：青山镇的清单已经通过其他征询发布了更新的版本，"
+               "这次征询的清单已经过时。如需再次征求意见，请用新版本的清单发起新的征询（/new）。")
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "延长并重新开始")))
+    assert h.api.last(ORGANIZER).text == refused
+    for command in (f"/deadline {cid}", f"/deadline {cid} 2026-12-20 18:00"):
+        await h.feed(o.message(command))
+        assert h.api.last(ORGANIZER).text == refused, command
+    await h.feed(o.message("2026-12-20 18:00"))  # no deadline prompt was left behind
+    assert h.api.last(ORGANIZER).text != refused
+    async with h.sessions() as s:
+        c = await s.get(Consultation, cid)
+        assert (c.status, await _closes(h, cid)) == (Status.CLOSED.value, "2026-12-11 10:00")
+        try:
+            await set_deadline(s, c, h.clock.now + timedelta(days=5), h.clock.now, reopen=True)
+        except DeadlineRefused as e:
+            assert e.reason == "superseded"
+            assert e.text("en", h.settings.timezone).startswith(f"Consultation #{cid} cannot be extended")
+        else:
+            raise AssertionError("reopened")
+    assert await _list_status(h, cid) == "consulted"
 
 
 async def test_a_stale_or_forged_reopen_button_or_one_pressed_after_a_change_meanwhile_reopens_nothing(harness):
