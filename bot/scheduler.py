@@ -220,10 +220,9 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
         for kind, ids in groups.items():  # (a deadline kind's key holds the deadline it is for)
             await followup.drop_unsent(session, followup.remind_key(consultation_id, kind, closes_at), ids)
             await followup.queue(session, followup.remind_key(consultation_id, kind, closes_at), ids, now)
-        residents = [pid for kind, ids in groups.items() if not kind.startswith(f"{CADRE}-") for pid in ids]
+        due = [pid for ids in groups.values() for pid in ids]
         # thanked at a close ("it has ended"), then it was reopened: their first reminder since says so
-        reopened = await followup.thanked_not_reminded_since(session, consultation_id, residents) \
-            if residents else set()
+        reopened = await followup.thanked_not_reminded_since(session, consultation_id, due) if due else set()
         await session.commit()
     # by person and role: a cadre who also answers the residents' questionnaire is both
     state = {(p.person_id, p.role): p for p in people}
@@ -239,7 +238,7 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
             if p.role == CADRE:
                 button = InlineKeyboardButton(text=_t("btn-list", loc),
                                               callback_data=ListCB(c=consultation_id).pack())
-                text = _t("remind-cadre", loc, **kw)
+                text = _t("remind-cadre-reopened" if pid in reopened else "remind-cadre", loc, **kw)
             else:
                 button = InlineKeyboardButton(text=_t("btn-continue", loc),
                                               callback_data=BeginCB(c=consultation_id, t=p.township_id or 0).pack())

@@ -26,8 +26,8 @@ The rules (settings: surveys.consultation.FollowUp, stored on the consultation):
   the 72 h and 24 h reminders once more; an hour later, or earlier, brings nothing
   twice (and `min_gap_hours` still keeps any two reminders apart). The nudge is not
   about the deadline and stays once per consultation.
-* A resident thanked at a close (the consultation has ended) whose consultation was then
-  extended and reopened is told so by the first reminder after it (bot.scheduler).
+* A resident or cadre thanked at a close (the consultation has ended) whose consultation was
+  then extended and reopened is told so by the first reminder after it (bot.scheduler).
 * At most one reminder per person per run, at most `max_reminders` per person and
   deadline (the nudge, and the deadline reminders not armed again, count), and at
   least `min_gap_hours` between two of them.

@@ -802,6 +802,7 @@ async def test_a_closed_consultation_extended_and_reopened_reminds_those_not_fin
     await add_resident(h, cid, 71, h.clock.now)
     await add_resident(h, cid, 72, h.clock.now, completed=h.clock.now + timedelta(minutes=5))
     await add_resident(h, cid, 73, h.clock.now, language="en")
+    await add_cadre(h, cid)
     follow(h)
     for before in (71, 23):
         h.clock.now = old - timedelta(hours=before)
@@ -834,6 +835,10 @@ async def test_a_closed_consultation_extended_and_reopened_reminds_those_not_fin
     english = [c.text or "" for c in h.api.calls if c.chat_id == 73]
     assert "Thank you" in english[-3] and "closes in" in english[-1]
     assert "extended" in english[-2] and "2026-12-18 10:00" in english[-2]
+    cadre = [c.text or "" for c in h.api.calls if c.chat_id == CADRE]  # the same for the cadres
+    assert ["thanks" if "感谢" in t else "reopened" if "延长" in t else "remind" if "截止" in t else t
+            for t in cadre] == ["remind", "remind", "thanks", "reopened", "remind"]
+    assert "延长至 2026-12-18 10:00" in cadre[3] and "提出" in cadre[3]
     assert "closes in" in english[-1]
 
 
