@@ -63,9 +63,10 @@ def create(township: str | None = typer.Option(None, help="The township the cadr
     username, codes = result
     from storage.invites import invite_link
 
-    when = format_local(expires_at, get_settings().timezone) if expires_at else _t("invites.cli.no-expiry")
+    validity = _t("invites.cli.valid-until", expires=format_local(expires_at, get_settings().timezone)) \
+        if expires_at else _t("invites.cli.valid-forever")
     typer.echo(_t("invites.cli.created", township=township or _t("invites.whole-county"), count=len(codes),
-                  role=_t(f"invites.cli.role.{role}"), expires=when), err=True)
+                  role=_t(f"invites.cli.role.{role}"), validity=validity), err=True)
     for code in codes:
         typer.echo(invite_link(username, code))
 

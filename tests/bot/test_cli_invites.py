@@ -174,3 +174,22 @@ def test_revoke_demote_of_an_organizer_voids_the_invites_they_made_and_says_so(c
     assert taken.exit_code == 0 and "他/她生成的 1 个尚未使用的邀请也已作废" in taken.output
     listed = json.loads(runner.invoke(_app(), ["invites", "list", "--json"]).stdout)
     assert {row["code"]: row["status"] for row in listed}[made] == "revoked"
+
+
+def test_a_link_without_expiry_is_announced_as_such(cli_db, monkeypatch: pytest.MonkeyPatch) -> None:
+    made = runner.invoke(_app(), ["invites", "create", "--role", "organizer", "--expires", "never"])
+    assert made.exit_code == 0, made.output
+    head = made.output.splitlines()[0]
+    assert "长期有效" in head and "前有效" not in head  # not "长期 前有效"
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    made = runner.invoke(_app(), ["invites", "create", "--role", "organizer", "--expires", "never"])
+    head = made.output.splitlines()[0]
+    assert "with no expiry" in head and "until" not in head  # not "valid until no expiry"
+    dated = runner.invoke(_app(), ["invites", "create", "--township", "青山镇", "--expires", "2d"])
+    assert "valid until 20" in dated.output.splitlines()[0]
+
+
+def test_a_bad_validity_names_never_as_allowed(cli_db) -> None:
+    bad_expiry = runner.invoke(_app(), ["invites", "create", "--township", "青山镇", "--expires", "soon"])
+    assert bad_expiry.exit_code == 2 and "never" in bad_expiry.output
