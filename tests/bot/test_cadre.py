@@ -329,7 +329,7 @@ async def test_comment_with_kind_text_and_proposed_wording_is_stored(harness):
     await _tap(h, u, "✍️ 提意见")
     kinds = [t for t, _ in buttons(h.api.last(CADRE).reply_markup)]
     # a basic item: no "should be basic"
-    assert kinds[:5] == ["应调整为配合事项", "建议收回", "依据缺失或有误", "表述不清", "其他"]
+    assert kinds[:5] == ["应调整为配合履职事项", "建议收回", "依据缺失或有误", "表述不清", "其他"]
     await _tap(h, u, "依据缺失或有误")
     assert "请直接输入您的意见" in h.api.last(CADRE).text
     await h.feed(u.message("还应列明《信访工作条例》"))
@@ -788,7 +788,7 @@ async def test_the_kinds_offered_leave_out_a_move_to_the_items_own_part(harness)
     h = harness
     c, _ = await open_consultation(h)
     u = await _cadre(h)
-    for name, absent in (("特种设备安全监管", "建议收回"), ("消防安全检查与火灾隐患整治", "应调整为配合事项")):
+    for name, absent in (("特种设备安全监管", "建议收回"), ("消防安全检查与火灾隐患整治", "应调整为配合履职事项")):
         await _open_card(h, u, c, name)
         await _tap(h, u, "✍️ 提意见")
         kinds = [t for t, _ in buttons(h.api.last(CADRE).reply_markup)]

@@ -300,7 +300,7 @@ async def test_stats_show_completion_by_township_and_comments(harness):
     await h.feed(h.user(ORGANIZER).message("/stats"))
     text = h.api.last(ORGANIZER).text
     assert "青山镇：1 / 0 / 0%" in text
-    assert "共 1 条" in text and "应调整为配合事项：1" in text
+    assert "共 1 条" in text and "应调整为配合履职事项：1" in text
 
 
 async def test_stats_round_the_completion_rate_half_up_as_the_chart_and_workbook(harness):

@@ -215,7 +215,7 @@ def test_summary_counts_respondents_per_township_in_list_order_and_comments(data
     kinds = rows.index(("意见类型", "条数", None, None))
     # active comments only: hidden (5) and withdrawn (6) are left out
     assert rows[kinds + 1: kinds + 7] == [
-        ("依据缺失或有误", 1, None, None), ("遗漏事项", 1, None, None), ("应调整为基本事项", 1, None, None),
+        ("依据缺失或有误", 1, None, None), ("遗漏事项", 1, None, None), ("应调整为基本履职事项", 1, None, None),
         ("建议收回", 1, None, None), ("表述不清", 1, None, None), ("合计", 5, None, None)]
     decisions = rows.index(("处理结果", "条数", None, None))
     assert rows[decisions + 1: decisions + 5] == [("采纳", 1, None, None), ("部分采纳", 1, None, None),
