@@ -988,9 +988,9 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
     items = await _filtered(ctx, c, f)
     filters = [[_btn(ctx.t("organizer.f-unanswered"), CommentsCB(c=c, f="u")),
                 _btn(ctx.t("organizer.f-all"), CommentsCB(c=c, f="a"))],
-               [_btn(ctx.t(f"comment.kind.{k}"), CommentsCB(c=c, f="k" + k))
+               [_btn(ctx.t(f"organizer.f-kind.{k}"), CommentsCB(c=c, f="k" + k))
                 for k in ("to_cooperating", "to_basic", "withdraw")],
-               [_btn(ctx.t(f"comment.kind.{k}"), CommentsCB(c=c, f="k" + k))
+               [_btn(ctx.t(f"organizer.f-kind.{k}"), CommentsCB(c=c, f="k" + k))
                 for k in ("basis", "wording", "other", "missing")]]
     links = await repo.links(ctx.session, c)
     if len(links) > 1:
@@ -1028,7 +1028,7 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
     # The text in full, unless it is long in Telegram's count (an emoji counts two): then it gives
     # way, so that the answer and the hidden mark below it are not the part cut off.
     lines[4] = html.escape(fit_plain(k.text, TEXT_LIMIT - visible_units("\n".join(lines))))
-    rows = [[_btn(ctx.t(f"report.decision.{d}"), DecideCB(k=k.id, d=d, f=f, i=i)) for d in ("adopted", "partly", "rejected")],
+    rows = [[_btn(ctx.t(f"organizer.btn-decide.{d}"), DecideCB(k=k.id, d=d, f=f, i=i)) for d in ("adopted", "partly", "rejected")],
             [_btn(ctx.t("organizer.btn-unhide" if k.hidden else "organizer.btn-hide"),
                   DecideCB(k=k.id, d="unhide" if k.hidden else "hide", f=f, i=i))]]
     nav = []

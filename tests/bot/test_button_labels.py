@@ -1,0 +1,141 @@
+"""Button labels fit a phone: Telegram shows a single inline button in about 28
+half-width characters (a Chinese character or an emoji counts two) and cuts the rest
+with an ellipsis; buttons sharing a row share its width. Checked on the keyboards whose
+labels are the bot's own texts (not item names, titles or townships), in both languages."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import sqlalchemy as sa
+
+from bot.testing import buttons
+from storage import comments as comments_repo
+from storage.consultations import set_status
+from storage.models import Consultation, Person, Township
+from surveys.consultation import Status
+from tests.bot.conftest import ITEMS, ORGANIZER, open_consultation
+
+CADRE = 7301
+RESIDENT = 7302
+ROW = {1: 28, 2: 14, 3: 10, 4: 7}  # half-width characters a label has, by buttons in its row
+
+
+def width(text: str) -> int:
+    def one(ch: str) -> int:
+        if unicodedata.category(ch) in ("Mn", "Cf"):  # (an emoji's variation selector)
+            return 0
+        return 2 if unicodedata.east_asian_width(ch) in ("W", "F") or unicodedata.category(ch) == "So" else 1
+    return sum(one(ch) for ch in text)
+
+
+def too_wide(markup) -> list[str]:
+    return [button.text for row in (markup.inline_keyboard if markup else []) for button in row
+            if width(button.text) > ROW[min(len(row), 4)]]
+
+
+def _press(markup, label: str) -> str:
+    return next(data for text, data in buttons(markup) if label in text)
+
+
+async def _cadre(h) -> int:
+    """A cadre of 青山镇: its township's id."""
+    async with h.sessions() as s:
+        township = await s.scalar(sa.select(Township.id).where(Township.name == "青山镇"))
+        s.add(Person(id=CADRE, first_name="干部", role="cadre", township_id=township))
+        await s.commit()
+        return township
+
+
+async def test_the_three_parts_and_the_missing_items_parts_fit_in_both_languages(harness):
+    h = harness
+    await open_consultation(h)
+    await _cadre(h)
+    for language in ("zh-hans", "en"):
+        u = h.user(CADRE, language_code=language)
+        await h.feed(u.message("/list"))
+        parts = h.api.last(CADRE)
+        assert len(buttons(parts.reply_markup)) == 4 and too_wide(parts.reply_markup) == [], language
+        await h.feed(u.message("/missing"))
+        await h.feed(u.message("河道巡查"))
+        ask_part = h.api.last(CADRE)
+        assert len(buttons(ask_part.reply_markup)) == 3 and too_wide(ask_part.reply_markup) == [], language
+        await h.feed(u.message("/cancel"))
+
+
+async def test_a_comment_cards_decisions_and_filters_fit_in_both_languages(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    township = await _cadre(h)
+    async with h.sessions() as s:
+        item_id = await s.scalar(sa.select(sa.text("id")).select_from(sa.text("duty_item")).limit(1))
+        for _ in range(2):  # (two: the card has its ‹ › and 同一事项 row)
+            await comments_repo.add_comment(s, consultation_id=cid, item_id=item_id, person_id=CADRE,
+                                            township_id=township, kind="to_cooperating", text="应由县里牵头",
+                                            now=h.clock.now)
+        await s.commit()
+    for language in ("zh-hans", "en"):
+        o = h.user(ORGANIZER, language_code=language)
+        await h.feed(o.message("/comments"))
+        card = h.api.last(ORGANIZER)
+        assert len(buttons(card.reply_markup)) == 3 + 1 + 2 + 2 + 7
+        assert too_wide(card.reply_markup) == [], language
+
+
+async def test_the_announcement_send_button_fits_beside_cancel(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    r = h.user(RESIDENT)
+    await h.feed(r.message(f"/start {code}"))
+    welcome = h.api.last(RESIDENT)
+    await h.feed(r.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+    for language in ("zh-hans", "en"):
+        o = h.user(ORGANIZER, language_code=language)
+        await h.feed(o.message("/announce"))
+        await h.feed(o.message("还有三天截止。"))
+        preview = h.api.last(ORGANIZER)
+        assert len(buttons(preview.reply_markup)) == 2 and too_wide(preview.reply_markup) == [], language
+        await h.feed(o.message("/cancel"))
+
+
+async def test_the_deadline_and_reopen_buttons_fit_in_both_languages(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    for language in ("zh-hans", "en"):
+        o = h.user(ORGANIZER, language_code=language)
+        await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))
+        confirm = h.api.last(ORGANIZER)
+        assert len(buttons(confirm.reply_markup)) == 3 and too_wide(confirm.reply_markup) == [], language
+        await h.feed(o.message("/cancel"))
+    h.clock.advance(days=10, minutes=5)  # closed at its deadline: /deadline now reopens it
+    async with h.sessions() as s:
+        c = await s.get(Consultation, cid)
+        await set_status(s, c, Status.CLOSED, h.clock.now)
+        c.closed_at = c.closes_at
+        await s.commit()
+    for language in ("zh-hans", "en"):
+        o = h.user(ORGANIZER, language_code=language)
+        await h.feed(o.message(f"/deadline {cid} 2026-12-30 18:00"))
+        confirm = h.api.last(ORGANIZER)
+        assert len(buttons(confirm.reply_markup)) == 3 and too_wide(confirm.reply_markup) == [], language
+        await h.feed(o.message("/cancel"))
+
+
+async def test_the_default_questionnaire_button_fits(harness):
+    h = harness
+    from storage.lists import save_list
+
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await s.commit()
+    for language in ("zh-hans", "en"):
+        o = h.user(ORGANIZER, language_code=language)
+        await h.feed(o.message("/new"))
+        await h.feed(o.message("标题"))
+        screen = h.api.last(ORGANIZER)
+        await h.feed(o.press(screen.message_id, _press(screen.reply_markup, "青山镇")))
+        await h.feed(o.press(screen.message_id, _press(h.api.last(ORGANIZER).reply_markup, "(1")
+                             if language == "en" else _press(h.api.last(ORGANIZER).reply_markup, "完成")))
+        ask = h.api.last(ORGANIZER)
+        assert len(buttons(ask.reply_markup)) == 1 and too_wide(ask.reply_markup) == [], language
+        await h.feed(o.message("/cancel"))
