@@ -100,12 +100,20 @@ def _menu(commands: tuple[str, ...], locale: str) -> list[BotCommand]:
     return [BotCommand(command=c, description=gettext(f"cmd.{c}", locale)) for c in commands]
 
 
-async def set_person_commands(bot: Bot, person_id: int, role: str, default_locale: str = "zh_CN") -> None:
-    """A cadre's or an organizer's own command menu (chat scope, every language)."""
+async def set_person_commands(bot: Bot, person_id: int, role: str, default_locale: str = "zh_CN",
+                              chosen: str = "") -> None:
+    """A person's own command menu (chat scope, every language): for their role, and in the
+    language they `chosen` with /language whatever their Telegram app's language (Telegram
+    picks the menu by the app's)."""
     commands = ORGANIZER_COMMANDS if role == "organizer" else CADRE_COMMANDS if role == "cadre" else PUBLIC_COMMANDS
     for locale, language_code in _menus(default_locale):
-        await bot.set_my_commands(_menu(commands, locale), scope=BotCommandScopeChat(chat_id=person_id),
-                                  language_code=language_code)
+        await bot.set_my_commands(_menu(commands, normalize_locale(chosen) if chosen else locale),
+                                  scope=BotCommandScopeChat(chat_id=person_id), language_code=language_code)
+
+
+def chosen_language(person: Any) -> str:
+    """The language a person chose with /language ("" when they chose none)."""
+    return person.language if person.language_chosen else ""
 
 
 @dataclass

@@ -38,7 +38,7 @@ from aiogram.types import (
     Message,
 )
 
-from bot.app import set_person_commands
+from bot.app import chosen_language, set_person_commands
 from bot.context import Ctx, Num
 from bot.limits import fit_plain
 from bot.routers import edit_or_send, first_of_album, not_text_note, starts
@@ -372,7 +372,8 @@ async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state
         return
     await ctx.commit()
     if message.bot is not None:
-        await set_person_commands(message.bot, ctx.person.id, invite.role, ctx.settings.locale)
+        await set_person_commands(message.bot, ctx.person.id, invite.role, ctx.settings.locale,
+                                  chosen=chosen_language(ctx.person))
     # "already": this person used this invite before, and may have moved to another township since
     township_id = ctx.person.township_id if reason == "already" and ctx.is_cadre else invite.township_id
     township = await ctx.session.get(Township, township_id) if township_id else None

@@ -66,6 +66,9 @@ async def language_set(query: CallbackQuery, callback_data: LangCB, ctx: Ctx) ->
     ctx.locale = callback_data.code
     await query.answer()
     await edit_or_send(query, ctx.t("language.set"))
+    if query.bot is not None:  # the command menu in it too
+        role = "organizer" if ctx.is_organizer else "cadre" if ctx.is_cadre else "resident"
+        await set_person_commands(query.bot, ctx.person.id, role, ctx.settings.locale, chosen=callback_data.code)
 
 
 @router.message(Command("mydata"))

@@ -1296,3 +1296,42 @@ async def test_a_photo_with_a_caption_at_a_typed_question_says_the_caption_was_n
     assert "missing_what" not in await _stored(h)
     await h.feed(u.message(photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)]))
     assert "单独发" not in h.api.texts(USER)[2]  # no caption: nothing to say about one
+
+
+async def test_a_language_chosen_with_language_gives_the_command_menu_in_it_too(harness):
+    # the menu followed the Telegram app's language only: English chosen in a Chinese app
+    # left every command described in Chinese
+    h = harness
+    u = h.user(USER)  # a Chinese Telegram app
+    await h.feed(u.message("/language"))
+    menu = h.api.last(USER)
+    h.api.clear()
+    await h.feed(u.press(menu.message_id, _data(menu.reply_markup, "English")))
+    menus = {c.call.language_code: c.call.commands for c in h.api.calls if c.method == "setMyCommands"}
+    assert all(c.call.scope.chat_id == USER for c in h.api.calls if c.method == "setMyCommands")
+    assert set(menus) == {"zh", "en", None}  # whatever the app's language
+    for commands in menus.values():
+        described = {x.command: x.description for x in commands}
+        assert described["language"] == "Change language" and described["help"] == "What I can do"
+        assert "list" not in described  # a resident's menu
+
+
+async def test_a_cadre_who_chose_a_language_gets_the_cadres_menu_in_it(harness):
+    from storage.invites import create_invites
+    from storage.lists import get_township
+
+    h = harness
+    await open_consultation(h)
+    u = h.user(USER, language_code="en")  # an English app, Chinese chosen
+    await h.feed(u.message("/language"))
+    await h.feed(u.press(h.api.last(USER).message_id, _data(h.api.last(USER).reply_markup, "中文")))
+    async with h.sessions() as s:
+        t = await get_township(s, "青山镇")
+        code = (await create_invites(s, t.id, "cadre", 1, None, None))[0].code
+        await s.commit()
+    h.api.clear()
+    await h.feed(u.message(f"/start inv_{code}"))
+    menus = {c.call.language_code: c.call.commands for c in h.api.calls if c.method == "setMyCommands"}
+    assert set(menus) == {"zh", "en", None}
+    for commands in menus.values():
+        assert {x.command: x.description for x in commands}["list"] == "浏览清单"
