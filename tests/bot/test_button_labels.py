@@ -139,3 +139,14 @@ async def test_the_default_questionnaire_button_fits(harness):
         ask = h.api.last(ORGANIZER)
         assert len(buttons(ask.reply_markup)) == 1 and too_wide(ask.reply_markup) == [], language
         await h.feed(o.message("/cancel"))
+
+
+def test_the_default_questionnaires_options_fit_with_their_mark_in_both_languages():
+    from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH, load_questionnaire
+
+    q, problems = load_questionnaire(DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"))
+    assert q is not None and not [p for p in problems if p.severity.value == "error"]
+    options = [o.text.get(loc) for question in q.questions for o in question.options for loc in ("zh_CN", "en")]
+    assert len(options) > 20
+    # one option to a row, after "☑ " or "● " (see bot.routers.resident.render_question)
+    assert [text for text in options if width("☑ " + text) > ROW[1]] == []
