@@ -94,13 +94,16 @@ async def delete_me_confirm(query: CallbackQuery, callback_data: DeleteCB, ctx: 
     if not callback_data.confirm:
         await edit_or_send(query, ctx.t("delete.kept"))
         return
-    had_menu = ctx.person.role in ("cadre", "organizer") and ctx.person.id not in ctx.settings.organizer_ids
+    configured = ctx.person.id in ctx.settings.organizer_ids
+    # a menu of their own, from an invite or in a language they chose
+    had_menu = (ctx.person.role in ("cadre", "organizer") and not configured) or ctx.person.language_chosen
     await people.delete_person(ctx.session, ctx.person.id)
     await ctx.commit()
     await state.clear()
     await edit_or_send(query, ctx.t("delete.done"))
-    if had_menu and query.bot is not None:  # back to everybody's menu (an invite gave them their own)
-        await set_person_commands(query.bot, ctx.person.id, "resident", ctx.settings.locale)
+    if had_menu and query.bot is not None:  # back to everybody's menu (or the organizers', in every language)
+        await set_person_commands(query.bot, ctx.person.id, "organizer" if configured else "resident",
+                                  ctx.settings.locale)
 
 
 @router.message(Command("cancel"))

@@ -1335,3 +1335,17 @@ async def test_a_cadre_who_chose_a_language_gets_the_cadres_menu_in_it(harness):
     assert set(menus) == {"zh", "en", None}
     for commands in menus.values():
         assert {x.command: x.description for x in commands}["list"] == "浏览清单"
+
+
+async def test_delete_me_takes_back_the_menu_of_a_language_chosen_before(harness):
+    h = harness
+    u = h.user(USER)  # a Chinese Telegram app, English chosen: an English menu of its own
+    await h.feed(u.message("/language"))
+    await h.feed(u.press(h.api.last(USER).message_id, _data(h.api.last(USER).reply_markup, "English")))
+    await h.feed(u.message("/delete_me"))
+    confirm = h.api.last(USER)
+    h.api.clear()
+    await h.feed(u.press(confirm.message_id, _data(confirm.reply_markup, "Yes, delete")))
+    menus = {c.call.language_code: c.call.commands for c in h.api.calls if c.method == "setMyCommands"}
+    assert set(menus) == {"zh", "en", None}  # the choice is deleted: each app language's menu again
+    assert {x.command: x.description for x in menus["zh"]}["language"] == "切换语言"
