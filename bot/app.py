@@ -87,13 +87,29 @@ def _menus(default_locale: str) -> tuple[tuple[str, str | None], ...]:
     return (("zh_CN", "zh"), ("en", "en"), (normalize_locale(default_locale), None))
 
 
-async def set_commands(bot: Bot, organizer_ids: list[int] | tuple[int, ...] = (), default_locale: str = "zh_CN") -> None:
-    """The public menu for everybody, and the organizers' menu in each organizer's chat."""
+async def set_commands(bot: Bot, organizer_ids: list[int] | tuple[int, ...] = (), default_locale: str = "zh_CN",
+                       chosen: dict[int, str] | None = None) -> None:
+    """The public menu for everybody, and the organizers' menu in each organizer's chat (in
+    the language they `chosen` with /language, if any)."""
     for locale, language_code in _menus(default_locale):
         await bot.set_my_commands(_menu(PUBLIC_COMMANDS, locale), scope=BotCommandScopeDefault(),
                                   language_code=language_code)
     for person_id in organizer_ids:
-        await set_person_commands(bot, person_id, "organizer", default_locale)
+        await set_person_commands(bot, person_id, "organizer", default_locale, chosen=(chosen or {}).get(person_id, ""))
+
+
+async def set_startup_commands(runtime: Runtime) -> None:
+    """set_commands at the start of the bot, keeping the languages organizers chose."""
+    import sqlalchemy as sa
+
+    from storage.models import Person
+
+    ids = list(runtime.settings.organizer_ids)
+    async with runtime.sessionmaker() as session:
+        rows = (await session.execute(sa.select(Person.id, Person.language)
+                                      .where(Person.id.in_(ids), Person.language_chosen))).all() if ids else []
+    chosen = {int(person_id): str(language) for person_id, language in rows}
+    await with_retry(lambda: set_commands(runtime.bot, ids, runtime.settings.locale, chosen), "setMyCommands")
 
 
 def _menu(commands: tuple[str, ...], locale: str) -> list[BotCommand]:
@@ -208,8 +224,7 @@ async def with_retry(call: Callable[[], Awaitable[T]], what: str, attempts: int 
 
 
 async def run_polling(runtime: Runtime, handle_signals: bool = True) -> None:
-    await with_retry(lambda: set_commands(runtime.bot, runtime.settings.organizer_ids,
-                                                   runtime.settings.locale), "setMyCommands")
+    await set_startup_commands(runtime)
     await with_retry(lambda: runtime.bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
     me = await with_retry(runtime.bot.me, "getMe")
     tune_gc()
@@ -259,8 +274,7 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
     await site.start()
     log.info("webhook worker listening on %s:%s%s", host, port, path)
     if register:  # only once listening, so the first deliveries find the port open
-        await with_retry(lambda: set_commands(runtime.bot, settings.organizer_ids, settings.locale),
-                         "setMyCommands")
+        await set_startup_commands(runtime)
         url = settings.webhook_url or f"http://{host}:{port}{path}"
         # the update types the routers handle (as polling asks for them): my_chat_member among them
         await with_retry(lambda: runtime.bot.set_webhook(url, secret_token=secret, drop_pending_updates=False,

@@ -1349,3 +1349,24 @@ async def test_delete_me_takes_back_the_menu_of_a_language_chosen_before(harness
     menus = {c.call.language_code: c.call.commands for c in h.api.calls if c.method == "setMyCommands"}
     assert set(menus) == {"zh", "en", None}  # the choice is deleted: each app language's menu again
     assert {x.command: x.description for x in menus["zh"]}["language"] == "切换语言"
+
+
+async def test_an_organizers_chosen_language_survives_a_restart_of_the_bot(harness):
+    # every start set each configured organizer's menu again per app language, undoing a choice
+    from bot.app import Runtime, set_startup_commands
+    from tests.bot.conftest import ORGANIZER
+
+    h = harness
+    o = h.user(ORGANIZER)  # a Chinese Telegram app, English chosen
+    await h.feed(o.message("/language"))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _data(h.api.last(ORGANIZER).reply_markup, "English")))
+    h.api.clear()
+    await set_startup_commands(Runtime(h.settings, None, h.sessions, h.bot, h.dp))
+    mine = {c.call.language_code: c.call.commands for c in h.api.calls
+            if c.method == "setMyCommands" and getattr(c.call.scope, "chat_id", None) == ORGANIZER}
+    assert set(mine) == {"zh", "en", None}
+    for commands in mine.values():
+        assert {x.command: x.description for x in commands}["stats"] == "Progress"
+    everybody = {c.call.language_code: c.call.commands for c in h.api.calls
+                 if c.method == "setMyCommands" and c.call.scope.type == "default"}
+    assert {x.command: x.description for x in everybody["zh"]}["help"] == "能做什么"  # others' menus as before
