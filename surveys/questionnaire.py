@@ -69,7 +69,7 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from surveys.duty_list import Part
-from surveys.i18n import DEFAULT_LOCALE, LOCALES, normalize_locale
+from surveys.i18n import DEFAULT_LOCALE, LOCALES, gettext, normalize_locale
 from surveys.problems import Problem, Severity
 
 QUESTION_TYPES: tuple[str, ...] = ("single", "multi", "scale", "text", "number", "item_rating", "item_pick")
@@ -247,12 +247,18 @@ def _line(node: Node) -> int:
     return node.start_mark.line + 1
 
 
-def _kind(node: Node) -> str:
+def _kind(node: Node) -> dict[str, str]:
     if isinstance(node, MappingNode):
-        return "mapping"
+        return _words("mapping")
     if isinstance(node, SequenceNode):
-        return "list"
-    return "scalar"
+        return _words("list")
+    return _words("scalar")
+
+
+def _words(key: str, **kw: Any) -> dict[str, str]:
+    """A word a problem's message names, in every locale (the message takes its own:
+    {expected[zh_CN]}), so that a Chinese message does not say "应为：number"."""
+    return {loc: gettext(f"questionnaire.word.{key}", loc, **kw) for loc in LOCALES}
 
 
 class _Parser:
@@ -276,7 +282,7 @@ class _Parser:
         """The keys of a mapping node (key → value node); reports non-mappings,
         duplicate keys and keys that are not in `allowed`."""
         if not isinstance(node, MappingNode):
-            self.error("not-a-mapping", node, what=what)
+            self.error("not-a-mapping", node, what=_words(what))
             return None
         result: dict[str, Node] = {}
         for key_node, value_node in node.value:
@@ -307,7 +313,7 @@ class _Parser:
     def raw_string(self, node: Node, key: str) -> str | None:
         """A scalar as written (so `yes` stays "yes")."""
         if not isinstance(node, ScalarNode) or node.tag == "tag:yaml.org,2002:null":
-            self.error("bad-value", node, key=key, expected="text")
+            self.error("bad-value", node, key=key, expected=_words("text"))
             return None
         return str(node.value).strip()
 
@@ -323,14 +329,14 @@ class _Parser:
     def boolean(self, node: Node, key: str) -> bool | None:
         value = self.scalar(node) if isinstance(node, ScalarNode) else None
         if not isinstance(value, bool):
-            self.error("bad-value", node, key=key, expected="true/false")
+            self.error("bad-value", node, key=key, expected=_words("true-false"))
             return None
         return value
 
     def integer(self, node: Node, key: str, low: int, high: int) -> int | None:
         value = self.scalar(node) if isinstance(node, ScalarNode) else None
         if isinstance(value, bool) or not isinstance(value, int):
-            self.error("bad-value", node, key=key, expected=f"{low}–{high}")
+            self.error("bad-value", node, key=key, expected=_words("whole-between", low=low, high=high))
             return None
         if not low <= value <= high:
             self.error("out-of-bounds", node, key=key, value=value, min=low, max=high)
@@ -340,7 +346,7 @@ class _Parser:
     def number(self, node: Node, key: str) -> int | float | None:
         value = self.scalar(node) if isinstance(node, ScalarNode) else None
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            self.error("bad-value", node, key=key, expected="number")
+            self.error("bad-value", node, key=key, expected=_words("number"))
             return None
         return value
 
@@ -586,7 +592,7 @@ class _Parser:
 
     def labels(self, node: Node) -> tuple[tuple[int, Text], ...]:
         if not isinstance(node, MappingNode):
-            self.error("not-a-mapping", node, what="labels")
+            self.error("not-a-mapping", node, what=_words("labels"))
             return ()
         out: dict[int, Text] = {}
         for key_node, value_node in node.value:
@@ -631,7 +637,7 @@ class _Parser:
             return None
         if op == "in":
             if not isinstance(value_node, SequenceNode) or not value_node.value:
-                self.error("bad-value", value_node, key="in", expected="list")
+                self.error("bad-value", value_node, key="in", expected=_words("list"))
                 return None
             value_nodes = list(value_node.value)
         else:
@@ -664,7 +670,7 @@ class _Parser:
             return None
         value = self.scalar(node)
         if isinstance(value, bool) or not isinstance(value, int | float):
-            self.error("bad-value", node, key="show_if", expected="number")
+            self.error("bad-value", node, key="show_if", expected=_words("number"))
             return None
         return value
 

@@ -15,6 +15,7 @@ from surveys.questionnaire import (
     DEFAULT_MAX_LENGTH,
     DEFAULT_QUESTIONNAIRE_PATH,
     DEFAULT_RATING_ITEMS,
+    MAX_TEXT_LENGTH,
     QUESTION_TYPES,
     Condition,
     Text,
@@ -371,3 +372,21 @@ def test_questionnaire_catalog_has_the_same_keys_in_both_languages() -> None:
     ours = {k for k in keys("zh_CN") if k.startswith(("flow.", "problem.questionnaire.", "cli.questionnaire."))}
     assert ours == {k for k in keys("en") if k.startswith(("flow.", "problem.questionnaire.", "cli.questionnaire."))}
     assert gettext("flow.not-an-option", "zh_CN") == "请点下面的按钮选择。"
+
+
+@pytest.mark.parametrize(("text", "zh", "en"), [
+    (HEAD + "  - id: q1\n    type: text\n    text: 说\n    required: maybe\n",
+     "“required”的值不对，应为：true 或 false", 'the value of "required" is wrong; expected: true or false'),
+    (HEAD + "  - id: q1\n    type: number\n    text: 数\n    min: many\n",
+     "“min”的值不对，应为：一个数字", 'the value of "min" is wrong; expected: a number'),
+    (HEAD + "  - id: q1\n    type: text\n    text: 说\n    max_length: lots\n",
+     f"“max_length”的值不对，应为：1–{MAX_TEXT_LENGTH} 之间的整数", f"expected: a whole number from 1 to {MAX_TEXT_LENGTH}"),
+    (HEAD + "  - just a string\n", "每个问题应写成“名称: 值”的形式", 'each question must be written as "key: value" pairs'),
+    (HEAD + "  - {id: q1, type: text, text: 说, [a]: 1}\n", "这里的名称应是一段文字，不能是列表", "a key must be plain text, not a list"),
+])
+def test_a_problems_words_are_in_the_language_of_its_message(text, zh, en):
+    # the Chinese said "应为：true/false", "应为：number", "不能是list", "question 应写成…": the
+    # words the message is about came in English whatever the language
+    _, problems = load_questionnaire(text)
+    assert any(zh in p.message("zh_CN") for p in problems), [p.message("zh_CN") for p in problems]
+    assert any(en in p.message("en") for p in problems), [p.message("en") for p in problems]
