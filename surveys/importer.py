@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from surveys.duty_list import DutyItem, Part
+from surveys.i18n import LOCALES
 from surveys.problems import Problem, Severity, has_errors
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # a 1,500-row draft is well under 1 MB
@@ -227,8 +228,17 @@ class _Collector:
     def finish(self) -> None:
         for rule, n in self._counts.items():
             if n > MAX_PROBLEMS:  # as grave as the problems it stands for: warnings do not stop the import
+                # the kind named by the first of them, as listed above (its rule is an id of ours)
+                first = next(p for p in self.problems if p.rule == rule)
+                like = {loc: _gist(first.message(loc), 60 if loc == "en" else 30) for loc in LOCALES}
                 self.problems.append(Problem(self._severities[rule], "import.more-problems",
-                                             params={"rule": rule, "count": n - MAX_PROBLEMS}, file=self.file))
+                                             params={"rule": rule, "count": n - MAX_PROBLEMS, "like": like},
+                                             file=self.file))
+
+
+def _gist(text: str, limit: int) -> str:
+    text = text.rstrip("。.")
+    return text if len(text) <= limit else text[:limit - 1] + "…"
 
 
 # --- entry point ---------------------------------------------------------------

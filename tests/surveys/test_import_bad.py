@@ -341,8 +341,12 @@ def test_more_errors_of_one_kind_than_are_listed_are_counted(monkeypatch) -> Non
     assert result.items == []
     assert [p.rule for p in result.errors] == ["import.extra-cells"] * 20 + ["import.more-problems"]
     more = result.errors[-1]
-    assert more.params == {"rule": "import.extra-cells", "count": 5}
+    assert (more.params["rule"], more.params["count"]) == ("import.extra-cells", 5)
     assert "5" in more.message("zh_CN") and "5 more" in more.message("en")
+    # the kind named as the organizer read it above, not by the rule's id ("import.extra-cells")
+    assert "import." not in more.message("zh_CN") and "import." not in more.message("en")
+    assert "与“这一行比表头多出 1 个单元格" in more.message("zh_CN")
+    assert "as “The row has 1 cell more than the header" in more.message("en")
 
 
 def test_more_warnings_of_one_kind_than_are_listed_do_not_stop_the_import(monkeypatch) -> None:
