@@ -56,7 +56,9 @@ class Problem:
     def render(self, locale: str | None = None) -> str:
         label = gettext(f"severity.{self.severity.value}", locale)
         where = self.where(locale)
-        return f"[{label}] {where}: {self.message(locale)}" if where else f"[{label}] {self.message(locale)}"
+        if not where:
+            return f"[{label}] {self.message(locale)}"
+        return f"[{label}] {where}{gettext('where.end', locale)}{self.message(locale)}"
 
     def to_json(self, locale: str | None = None) -> dict[str, Any]:
         return {

@@ -525,3 +525,12 @@ def test_csv_over_the_row_limit_imports_nothing(monkeypatch) -> None:
     rows = ["序号,事项名称,履职依据"] + [f"{n},事项{n},依据{n}" for n in range(1, 1200)]
     result = read_duty_list("\r\n".join(rows).encode("utf-8"), filename="基本履职事项.csv")
     _only_error(result, "import.too-many-rows")
+
+
+def test_a_problem_reads_with_the_colon_of_its_language() -> None:
+    # the Chinese line had an English colon after where it is: "第 2 行，列“序号”: 序号…"
+    result = read_duty_list("序号,事项名称,履职依据\r\nx,事项1,依据1\r\n".encode(), filename="基本履职事项.csv")
+    [problem] = [p for p in result.problems if p.rule == "import.bad-seq"]
+    zh, en = problem.render("zh_CN"), problem.render("en")
+    assert zh.startswith("[提示] 文件 基本履职事项.csv，") and "：序号“x”不是整数" in zh and ": " not in zh
+    assert en.startswith("[warning] file 基本履职事项.csv, ") and ': The number "x"' in en
