@@ -74,7 +74,8 @@ def create(title: str = typer.Option(...), township: list[str] = typer.Option(..
     parsed, problems = load_questionnaire(text, filename=questionnaire.name)
     if parsed is None:
         for p in problems:
-            typer.echo(f"{questionnaire.name}:{p.line or 0}: {p.render(settings.locale)}", err=True)
+            label = _t(f"severity.{p.severity.value}")  # (as `qingdan questionnaire check` says it)
+            typer.echo(f"{questionnaire.name}:{p.line or 0}: [{label}] {p.message(settings.locale)}", err=True)
         raise typer.Exit(1)
     try:
         closes_at = parse_local(closes, settings.timezone, end_of_day=True, now=datetime.now(UTC))

@@ -445,3 +445,15 @@ def test_a_title_longer_than_its_column_or_empty_is_refused_on_every_database(da
                                  "--closes", "2099-12-10 18:00"])
     assert result.exit_code == 0, result.output
     assert json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)[0]["title"] == "长" * 300
+
+
+def test_consultation_with_a_broken_questionnaire_names_each_problems_place_once(tmp_path):
+    # it said "q.yaml:4: [错误] 文件 q.yaml，第 4 行：…": the file and line twice
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    q = tmp_path / "q.yaml"
+    q.write_text("id: d\ntitle: 问卷\nquestions:\n  - just a string\n", encoding="utf-8")
+    result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                                 "--closes", "2099-12-10 18:00", "--questionnaire", str(q)])
+    assert result.exit_code == 1
+    assert "q.yaml:4: [错误] 每个问题应写成“名称: 值”的形式" in result.output
+    assert result.output.count("q.yaml") == 1
