@@ -21,12 +21,13 @@ from __future__ import annotations
 
 import copy
 import html
+import logging
 import re
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from aiogram import F, Router
-from aiogram.exceptions import TelegramAPIError
+from aiogram.exceptions import TelegramAPIError, TelegramNetworkError, TelegramServerError
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -53,6 +54,7 @@ from surveys.flow import FlowState, ItemRef, applicable, eligible_items, questio
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
 
 router = Router(name="resident")
+log = logging.getLogger(__name__)
 router.message.filter(F.chat.type == "private")
 router.edited_message.filter(F.chat.type == "private")
 
@@ -335,7 +337,7 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
     text, kb = render_screen(ctx, flow)
     if query is not None and isinstance(query.message, Message):
         await _commit(ctx, flow)
-        return await edited(query, text, kb, notice)
+        return await edited(ctx, query, text, kb, notice)
     # a press on a message Telegram no longer lets the bot edit (days old: an
     # InaccessibleMessage) gets the screen as a new message, which becomes the live one
     target = query.message if query is not None else message
@@ -358,20 +360,28 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
     return query.answer(notice) if query is not None else None
 
 
-async def edited(query: CallbackQuery, text: str, kb: InlineKeyboardMarkup | None,
+async def edited(ctx: Ctx, query: CallbackQuery, text: str, kb: InlineKeyboardMarkup | None,
                  notice: str | None = None) -> AnswerCallbackQuery:
     """Edit the pressed message, and return the press's answer for the handler to
     return: under a webhook it goes back in the HTTP reply to Telegram's delivery (no
     request of its own — a press costs one Bot API request, not two), under long
     polling aiogram calls it as soon as the handler returns. Either way it follows the
     edit, which follows the commit. If the edit fails, the press is answered at once. A
-    message too old to edit (InaccessibleMessage) gets the text as a new message instead."""
+    message too old to edit (InaccessibleMessage) gets the text as a new message instead.
+
+    An edit Telegram could not be reached for (bot.retry already tried again) leaves the
+    old screen with the answer stored: the press's pop-up says so and to tap again, and no
+    message is sent (an apology would be one more message through the failing API, and
+    the next tap or text shows the current screen)."""
     if isinstance(query.message, InaccessibleMessage):
         await query.message.answer(text, reply_markup=kb)
         return query.answer()
     assert isinstance(query.message, Message)
     try:
         await query.message.edit_text(text, reply_markup=kb)
+    except (TelegramNetworkError, TelegramServerError) as e:
+        log.warning("press %s: the screen's edit failed (%s); the press says to tap again", query.id, e)
+        return query.answer(ctx.t("resident.screen-not-shown"), show_alert=True)
     except TelegramAPIError:
         await query.answer()
         raise
@@ -640,7 +650,7 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
     elif action == "z":
         flow.screen["paused"] = True  # the next message resumes, it answers nothing (see `typed`)
         await _commit(ctx, flow)
-        return await edited(query, ctx.t("resident.paused"), None)
+        return await edited(ctx, query, ctx.t("resident.paused"), None)
     else:
         await _refuse(ctx, query, ctx.t("error.stale-button"))
         return
@@ -687,7 +697,7 @@ async def _again(ctx: Ctx, query: CallbackQuery, flow: Flow) -> AnswerCallbackQu
         return await show(ctx, flow, query=query)  # type: ignore[return-value]
     await ctx.commit()
     text, kb = render_screen(ctx, flow)
-    return await edited(query, text, kb)  # (Telegram's "not modified": bot.retry.AlreadyShown)
+    return await edited(ctx, query, text, kb)  # (Telegram's "not modified": bot.retry.AlreadyShown)
 
 
 @router.callback_query(EditCB.filter())
@@ -698,7 +708,7 @@ async def change_answer(query: CallbackQuery, callback_data: EditCB, ctx: Ctx) -
     if callback_data.q == "":
         text, kb = render_change_menu(ctx, flow)
         await _commit(ctx, flow)
-        return await edited(query, text, kb)
+        return await edited(ctx, query, text, kb)
     if callback_data.q != "!":
         if callback_data.q not in {x.id for x in _applicable(flow)}:
             await _refuse(ctx, query, ctx.t("error.stale-button"))

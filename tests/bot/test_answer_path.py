@@ -9,7 +9,7 @@ import asyncio
 
 import sqlalchemy as sa
 from aiogram import Bot
-from aiogram.exceptions import TelegramBadRequest
+from aiogram.exceptions import TelegramBadRequest, TelegramServerError
 from aiogram.methods import AnswerCallbackQuery, EditMessageText
 
 from bot.app import build_dispatcher
@@ -59,6 +59,35 @@ async def test_a_press_is_answered_after_its_edit_and_at_once_when_the_edit_fail
     assert [c.method for c in h.api.calls[calls:]] == ["answerCallbackQuery", "sendMessage"]
     assert h.api.calls[-1].text == gettext("error.internal", "zh_CN")
     assert (await _stored(h))["aware"] == "well"
+
+
+async def test_a_press_whose_edit_cannot_reach_telegram_says_so_in_its_pop_up_and_sends_nothing(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    q2 = h.api.last(USER)
+    record, tried = h.api.make_request, []
+
+    async def unreachable(bot, method, timeout=None):
+        if method.__api_method__ == "editMessageText":
+            tried.append(method)
+            raise TelegramServerError(method=method, message="Bad Gateway")
+        return await record(bot, method, timeout)
+
+    h.api.make_request = unreachable  # type: ignore[method-assign]
+    calls = len(h.api.calls)
+    result = await h.dp.feed_update(h.bot, u.press(q2.message_id, _data(q2.reply_markup, "3")))
+    # the edit was tried again (bot.retry) and failed every time: no apology message through the
+    # failing API (a press would get one more message than the person sent), the pop-up says it
+    assert len(tried) == 3 and h.api.calls[calls:] == []
+    assert isinstance(result, AnswerCallbackQuery) and result.show_alert
+    assert result.text == gettext("resident.screen-not-shown", "zh_CN")
+    assert await _stored(h) == {"aware": "well", "sat_welfare": 3}  # the answer is kept
+    # the next tap on the old screen goes on from there
+    h.api.make_request = record  # type: ignore[method-assign]
+    await h.feed(u.press(q2.message_id, _data(q2.reply_markup, "3")))
+    assert h.api.last(USER).text != q2.text
 
 
 async def test_presses_in_flight_together_share_one_commit(harness):

@@ -74,7 +74,9 @@ async def test_residents_complete_questionnaire_through_500s_slow_answers_and_dr
             for r in residents:
                 msgs = sb.sandbox.chat_messages(TOKEN, r.uid)
                 bot_msgs = [m for m in msgs if m["from_bot"]]
-                assert len(bot_msgs) <= len(msgs) - len(bot_msgs), f"resident {r.uid}: more bot messages than sent"
+                assert len(bot_msgs) <= len(msgs) - len(bot_msgs), (
+                    f"resident {r.uid}: more bot messages than sent: "
+                    f"{[(m['from_bot'], m['text'][:40]) for m in msgs]}")
                 for a, b in zip(msgs, msgs[1:], strict=False):
                     assert not (a["from_bot"] and b["from_bot"] and a["text"] == b["text"]), (
                         f"resident {r.uid}: the bot sent {a['text']!r} twice")
