@@ -185,4 +185,5 @@ def _without_password(url: str) -> str:
     return f"{prefix}{user_info.partition(':')[0]}:***@{tail}"
 
 
-_EXPLAINED = {"DATABASE_URL", "BOT_TOKEN", "BOT_USERNAME", "WEBHOOK_SECRET", "TIMEZONE", "REDIS_URL"}  # their messages are in the catalog
+_EXPLAINED = {"DATABASE_URL", "BOT_TOKEN", "BOT_USERNAME", "WEBHOOK_SECRET", "TIMEZONE", "REDIS_URL",  # their messages
+              "ORGANIZER_IDS", "LOCALE", "DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW"}  # are in the catalog

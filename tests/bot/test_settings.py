@@ -263,3 +263,28 @@ def test_a_bot_username_no_link_can_be_made_of_is_named_not_a_traceback(tmp_path
         with pytest.raises(ValidationError):
             Settings(bot_username=bad, _env_file=None)
     assert Settings(_env_file=None).bot_username == ""  # unset: asked of the Bot API
+
+
+def test_every_setting_refused_is_explained_in_the_locale() -> None:
+    """ORGANIZER_IDS, LOCALE and the pool sizes are refused in the operator's language too,
+    not in pydantic's or the validator's English under a Chinese heading."""
+    from bot.config import settings_error
+
+    cases = {"ORGANIZER_IDS": {"organizer_ids": "12, abc"}, "LOCALE": {"locale": "fr"},
+             "DATABASE_POOL_SIZE": {"database_pool_size": "ten"},
+             "DATABASE_MAX_OVERFLOW": {"database_max_overflow": -1}}
+    expected = {
+        "zh_CN": {"ORGANIZER_IDS": "不是 Telegram 用户编号", "LOCALE": "不是机器人支持的语言",
+                  "DATABASE_POOL_SIZE": "应当是不小于 1 的整数", "DATABASE_MAX_OVERFLOW": "应当是不小于 0 的整数"},
+        "en": {"ORGANIZER_IDS": "not a list of Telegram user ids", "LOCALE": "not a language of the bot",
+               "DATABASE_POOL_SIZE": "a whole number, 1 or more", "DATABASE_MAX_OVERFLOW": "a whole number, 0 or more"},
+    }
+    for name, values in cases.items():
+        with pytest.raises(ValidationError) as refused:
+            Settings(**values, _env_file=None)
+        for locale, starts in expected.items():
+            text = settings_error(refused.value, locale)
+            assert text is not None and text.startswith(f"{name}: {starts[name]}"), (locale, text)
+    with pytest.raises(ValidationError) as refused:
+        Settings(database_pool_size=0, _env_file=None)
+    assert settings_error(refused.value, "zh_CN") == "DATABASE_POOL_SIZE: 应当是不小于 1 的整数（默认 10） (0)"
