@@ -168,3 +168,37 @@ async def test_readme_screenshot_resident_at_a_question_of_the_demo(tmp_path: Pa
         finally:
             await runtime.dp.stop_polling()
             await asyncio.wait_for(polling, 10)
+
+
+async def test_web_chat_keeps_a_documents_size_as_more_messages_come() -> None:
+    """A document shows its size beside its name, and keeps it when later messages arrive
+    (each new message used to remove the first ".hint" in the chat — the size of the first
+    document — instead of only the "no messages yet" line)."""
+    executable = require_chromium()
+    from playwright.async_api import async_playwright
+
+    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
+        bot = make_bot(sb.base_url)
+        try:
+            async with async_playwright() as pw, asyncio.timeout(60):
+                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+                try:
+                    page = await browser.new_page(viewport={"width": 900, "height": 760})
+                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
+                    await page.click('#user-list button[data-id="3001"]')
+                    await page.locator("#messages .hint", has_text="还没有消息").wait_for(timeout=10000)
+                    await bot.send_document(3001, BufferedInputFile(b"x" * 2048, filename="结果.xlsx"))
+                    size = page.locator(".msg.bot .doc .hint")
+                    await size.wait_for(timeout=10000)
+                    assert await size.inner_text() == "2.0 KB"
+                    assert await page.locator("#messages > .hint").count() == 0  # "no messages yet" went
+                    await page.fill("#input", "谢谢")
+                    await page.click("#send")
+                    await bot.send_message(3001, "不客气")
+                    await page.locator(".msg.bot", has_text="不客气").wait_for(timeout=10000)
+                    assert await page.locator(".msg.user", has_text="谢谢").count() == 1
+                    assert await size.count() == 1 and await size.inner_text() == "2.0 KB"
+                finally:
+                    await browser.close()
+        finally:
+            await bot.session.close()

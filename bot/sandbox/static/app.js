@@ -292,7 +292,7 @@ function buildMessage(m) {
 
 function renderMessage(m, scroll) {
   const box = $("#messages");
-  box.querySelector(".hint")?.remove();
+  box.querySelector(":scope > .hint")?.remove();  // "no messages yet", not a document's size
   const el = buildMessage(m);
   const old = box.querySelector(`.msg[data-id="${m.message_id}"]`);
   if (old) old.replaceWith(el); else box.appendChild(el);
