@@ -70,7 +70,9 @@ def create(title: str = typer.Option(...), township: list[str] = typer.Option(..
         raise typer.Exit(2)
     if questionnaire is None:
         questionnaire = DEFAULT_QUESTIONNAIRE
-    text = questionnaire.read_text(encoding="utf-8")
+    from bot.cli_questionnaire import read_questionnaire_file
+
+    text = read_questionnaire_file(questionnaire, settings.locale)
     parsed, problems = load_questionnaire(text, filename=questionnaire.name)
     if parsed is None:
         for p in problems:

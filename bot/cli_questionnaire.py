@@ -12,7 +12,7 @@ from pathlib import Path
 
 import typer
 
-from surveys.i18n import gettext
+from bot.texts import gettext
 from surveys.questionnaire import load_questionnaire
 
 app = typer.Typer(help="Residents' questionnaires (YAML): check a file before using it.",
@@ -36,13 +36,7 @@ def check(
         from bot.config import get_settings
 
         locale = get_settings().locale
-    try:
-        text = file.read_text(encoding="utf-8-sig")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
-        typer.echo(gettext("cli.questionnaire.unreadable", locale, file=str(file), reason=reason), err=True)
-        raise typer.Exit(2) from None
-
+    text = read_questionnaire_file(file, locale)
     questionnaire, problems = load_questionnaire(text, file.name)
     for p in problems:
         where = f"{file}:{p.line}" if p.line is not None else str(file)
@@ -58,3 +52,15 @@ def check(
     counts = Counter(q.type for q in questionnaire.questions)
     typer.echo(gettext("cli.questionnaire.types", locale,
                        types=", ".join(f"{t} ×{n}" for t, n in counts.items())))
+
+
+def read_questionnaire_file(file: Path, locale: str) -> str:
+    """The text of a questionnaire file, or exit 2 saying why it cannot be read (no traceback)."""
+    try:
+        return file.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        typer.echo(gettext("cli.file-missing", locale, file=str(file)), err=True)
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        typer.echo(gettext("cli.questionnaire.unreadable", locale, file=str(file), reason=reason), err=True)
+    raise typer.Exit(2)

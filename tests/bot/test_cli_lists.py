@@ -457,3 +457,18 @@ def test_consultation_with_a_broken_questionnaire_names_each_problems_place_once
     assert result.exit_code == 1
     assert "q.yaml:4: [错误] 每个问题应写成“名称: 值”的形式" in result.output
     assert result.output.count("q.yaml") == 1
+
+
+def test_a_questionnaire_file_that_cannot_be_read_is_named_not_a_traceback(tmp_path):
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    missing = tmp_path / "no-such.yaml"
+    gbk = tmp_path / "gbk.yaml"
+    gbk.write_bytes("id: 问卷\n".encode("gbk"))
+    for path, said in ((missing, f"找不到文件：{missing}"), (gbk, f"无法读取 {gbk}：")):
+        result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                                     "--closes", "2099-12-10 18:00", "--questionnaire", str(path)])
+        assert result.exit_code == 2, result.output
+        assert result.output.strip().startswith(said), result.output
+    assert json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output) == []
+    checked = runner.invoke(app, ["questionnaire", "check", str(missing)])
+    assert checked.exit_code == 2 and checked.output.strip() == f"找不到文件：{missing}"

@@ -62,7 +62,7 @@ def test_check_reports_warnings_but_still_exits_0(tmp_path: Path) -> None:
 
 def test_check_exits_2_when_the_file_cannot_be_read(tmp_path: Path) -> None:
     missing = runner.invoke(app, ["check", str(tmp_path / "nope.yaml"), "-l", "en"])
-    assert missing.exit_code == 2 and "cannot read" in missing.output
+    assert missing.exit_code == 2 and missing.output.strip() == f"File not found: {tmp_path / 'nope.yaml'}"
     binary = tmp_path / "gbk.yaml"
     binary.write_bytes("标题: 问卷".encode("gbk"))
     assert runner.invoke(app, ["check", str(binary)]).exit_code == 2
