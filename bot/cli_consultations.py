@@ -308,8 +308,12 @@ def links_command(consultation_id: int = typer.Argument(..., metavar="ID"),
     if not data:
         typer.echo(_t("cli.consultation-not-found", id=consultation_id), err=True)
         raise typer.Exit(1)
-    out.mkdir(parents=True, exist_ok=True)
+    from bot.cli_export import writing
+
+    with writing(out):
+        out.mkdir(parents=True, exist_ok=True)
     for link in data[0]["links"]:
         path = out / f"consultation{consultation_id}-{link['code']}.png"
-        segno.make(link["url"], error="m").save(str(path), scale=10, border=4)
+        with writing(path):
+            segno.make(link["url"], error="m").save(str(path), scale=10, border=4)
         typer.echo(f"{link['township']}\t{link['url']}\t{path}")

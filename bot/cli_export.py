@@ -4,6 +4,8 @@ pseudonyms keyed with PSEUDONYM_KEY, times in TIMEZONE, texts in LOCALE."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -45,19 +47,19 @@ def _data(consultation_id: int) -> ConsultationData:
     return data
 
 
-def _write(path: Path, content: bytes, folder: Path | None = None) -> None:
-    """Write `content` to `path` (its folder made first); a path that cannot be written (a
-    folder, a file where the folder should be, no permission) ends the command with a message."""
+@contextmanager
+def writing(path: Path) -> Iterator[None]:
+    """Around writing files under `path`: a place that cannot be written (a folder where a
+    file is meant, a file where a folder is, no permission, a full disk) is named with the
+    reason, exit 2, instead of a traceback."""
     try:
-        (folder or path.parent).mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content)
+        yield
     except OSError as exc:
         from bot.texts import gettext
 
-        where = folder if folder is not None and not folder.is_dir() else path
-        typer.echo(gettext("cli.cannot-write", get_settings().locale, file=str(where),
-                           reason=exc.strerror or str(exc)), err=True)
-        raise typer.Exit(1) from None
+        typer.echo(gettext("cli.cannot-write", get_settings().locale, path=exc.filename or path,
+                           reason=exc.strerror or exc), err=True)
+        raise typer.Exit(2) from None
 
 
 def export(consultation_id: int = typer.Argument(..., help="The consultation's id."),
@@ -66,7 +68,10 @@ def export(consultation_id: int = typer.Argument(..., help="The consultation's i
     from surveys.report import build_workbook
 
     data = _data(consultation_id)
-    _write(out, build_workbook(data, get_settings().locale))
+    content = build_workbook(data, get_settings().locale)
+    with writing(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(content)
     typer.echo(str(out))
 
 
@@ -79,6 +84,8 @@ def report(consultation_id: int = typer.Argument(..., help="The consultation's i
 
     locale = get_settings().locale
     data = _data(consultation_id)
+    with writing(out_dir):
+        out_dir.mkdir(parents=True, exist_ok=True)
     written = {
         f"consultation-{consultation_id}.xlsx": build_workbook(data, locale),
         "completion.png": completion_chart(data, locale),
@@ -89,5 +96,6 @@ def report(consultation_id: int = typer.Argument(..., help="The consultation's i
         if q.type == "scale":
             written[f"scale-{q.id}.png"] = scale_chart(data, q.id, locale)
     for name, content in written.items():
-        _write(out_dir / name, content, out_dir)
+        with writing(out_dir / name):
+            (out_dir / name).write_bytes(content)
         typer.echo(str(out_dir / name))

@@ -98,22 +98,23 @@ def test_report_in_english_names_every_file_in_english(env: tuple[dict[str, str]
     assert text.startswith("Feedback report on the consultation")
 
 
-def test_an_output_that_cannot_be_written_is_refused_with_a_message(env: tuple[dict[str, str], int],
-                                                                    tmp_path: Path) -> None:
-    """--out naming a folder, or a report folder that is a file: a message and exit 1, not
-    a traceback (IsADirectoryError, FileExistsError)."""
+def test_a_place_that_cannot_be_written_is_named_not_a_traceback(env: tuple[dict[str, str], int], tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """--out naming a folder, or a report folder that is a file: the path and why, exit 2."""
     from bot.cli import app
 
     environment, cid = env
-    folder = tmp_path / "a-folder"
+    folder = tmp_path / "results"
     folder.mkdir()
-    result = runner.invoke(app, ["export", str(cid), "--out", str(folder)], env=environment)
-    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
-    assert f"无法写入 {folder}" in result.output and "Traceback" not in result.output
-    a_file = tmp_path / "a-file"
-    a_file.write_text("x")
-    get_settings.cache_clear()  # (LOCALE=en below)
-    result = runner.invoke(app, ["report", str(cid), str(a_file)], env={**environment, "LOCALE": "en"})
-    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)
-    assert f"Cannot write {a_file}" in result.output
-    assert a_file.read_text() == "x"
+    exported = runner.invoke(app, ["export", str(cid), "--out", str(folder)], env=environment)
+    a_file = tmp_path / "report.txt"
+    a_file.write_text("x", encoding="utf-8")
+    reported = runner.invoke(app, ["report", str(cid), str(a_file)], env=environment)
+    for result, path in ((exported, folder), (reported, a_file)):
+        assert result.exit_code == 2 and not isinstance(result.exception, OSError), result.output
+        assert result.output.strip().startswith(f"无法写入 {path}："), result.output
+    assert list(folder.iterdir()) == [] and a_file.read_text(encoding="utf-8") == "x"
+    monkeypatch.setenv("BOT_USERNAME", "qingdan_test_bot")
+    get_settings.cache_clear()
+    qr = runner.invoke(app, ["links", str(cid), "--out", str(a_file)])
+    assert qr.exit_code == 2 and qr.output.strip().startswith(f"无法写入 {a_file}："), qr.output
