@@ -224,12 +224,12 @@ async def with_retry(call: Callable[[], Awaitable[T]], what: str, attempts: int 
 
 
 async def run_polling(runtime: Runtime, handle_signals: bool = True) -> None:
-    await set_startup_commands(runtime)
-    await with_retry(lambda: runtime.bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
-    me = await with_retry(runtime.bot.me, "getMe")
-    tune_gc()
-    log.info("bot @%s polling", me.username)
-    try:
+    try:  # (the start-up calls too: a token refused there still closes the runtime)
+        await set_startup_commands(runtime)
+        await with_retry(lambda: runtime.bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
+        me = await with_retry(runtime.bot.me, "getMe")
+        tune_gc()
+        log.info("bot @%s polling", me.username)
         await runtime.dp.start_polling(runtime.bot, handle_signals=handle_signals, close_bot_session=False,
                                        polling_timeout=25, tasks_concurrency_limit=MAX_CONCURRENT_UPDATES)
     finally:

@@ -61,10 +61,15 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
         raise typer.Exit(_supervise(host, port, workers, register, scheduler))
     runtime = build_runtime(settings)
     serve = _until_stopped(runtime, host, port, register) if webhook else run_polling(runtime)
+    from aiogram.exceptions import TelegramUnauthorizedError
+
     try:
         asyncio.run(_with_scheduler(runtime, serve) if scheduler else serve)
     except KeyboardInterrupt:
         pass
+    except TelegramUnauthorizedError:  # a token of the right shape, mistyped or revoked at @BotFather
+        typer.echo(gettext("cli.token-refused", settings.locale), err=True)
+        raise typer.Exit(2) from None
     except OSError as e:  # the webhook's port held by another program (not a reuse-port sibling)
         if e.errno != errno.EADDRINUSE:
             raise

@@ -125,3 +125,39 @@ def test_a_port_held_by_another_program_is_named_not_a_traceback(tmp_path: Path)
     bad = subprocess.run([sys.executable, "-m", "bot", "sandbox", "--port", port, "--faults", "errors=0.5"], env=env,
                          cwd=tmp_path, capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr and "unknown fault setting 'errors'" in bad.stderr
+
+
+async def test_a_token_the_bot_api_refuses_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """A token of the right shape that Telegram refuses (mistyped, or revoked at @BotFather):
+    `qingdan run` says so in a line, exit 2, instead of a traceback and unclosed sessions."""
+    import asyncio
+
+    from aiohttp import web
+
+    async def unauthorized(request: web.Request) -> web.Response:
+        return web.json_response({"ok": False, "error_code": 401, "description": "Unauthorized"}, status=401)
+
+    app = web.Application()
+    app.router.add_route("*", "/{path:.*}", unauthorized)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "REDIS_", "BOT_", "WEBHOOK_", "TELEGRAM_", "LOCALE"))}
+    env.update(BOT_TOKEN="123456:revoked-token", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/q.db",
+               TELEGRAM_API_URL=f"http://127.0.0.1:{port}", PSEUDONYM_KEY="a-long-random-test-key",
+               PYTHONPATH=str(REPO))
+    try:
+        for args, locale in ((["run", "--no-scheduler"], "zh_CN"), (["run"], "en")):
+            proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *args, env={**env, "LOCALE": locale},
+                                                        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+            _, err = await asyncio.wait_for(proc.communicate(), 60)
+            stderr = err.decode()
+            assert proc.returncode == 2, stderr[-2000:]
+            assert "Traceback" not in stderr and "Unclosed" not in stderr, stderr[-2000:]
+            said = "Telegram 不接受 BOT_TOKEN" if locale == "zh_CN" else "Telegram does not accept BOT_TOKEN"
+            assert said in stderr and "revoked-token" not in stderr, stderr[-2000:]
+    finally:
+        await runner.cleanup()
