@@ -390,3 +390,28 @@ def test_a_problems_words_are_in_the_language_of_its_message(text, zh, en):
     _, problems = load_questionnaire(text)
     assert any(zh in p.message("zh_CN") for p in problems), [p.message("zh_CN") for p in problems]
     assert any(en in p.message("en") for p in problems), [p.message("en") for p in problems]
+
+
+def test_the_default_questionnaires_chinese_has_no_stray_spaces() -> None:
+    """YAML folds a `>-` block's lines with a space: the shipped intro showed every resident
+    "…要办哪些事。 都是小问题…" with a space between two Chinese sentences."""
+    import re
+
+    import yaml
+
+    def texts(node):
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if key == "zh_CN" and isinstance(value, str):
+                    yield value
+                else:
+                    yield from texts(value)
+        elif isinstance(node, list):
+            for value in node:
+                yield from texts(value)
+
+    cjk = r"[\u3000-\u303f\u4e00-\u9fff\uff00-\uffef]"
+    found = list(texts(yaml.safe_load(DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"))))
+    assert len(found) > 20
+    assert [t for t in found if re.search(rf"[。，；：！？、）] +{cjk}", t)] == []  # after a Chinese mark
+    assert load_default_questionnaire().intro.get("zh_CN").startswith("乡镇（街道）正在征求")
