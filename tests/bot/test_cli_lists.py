@@ -472,3 +472,12 @@ def test_a_questionnaire_file_that_cannot_be_read_is_named_not_a_traceback(tmp_p
     assert json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output) == []
     checked = runner.invoke(app, ["questionnaire", "check", str(missing)])
     assert checked.exit_code == 2 and checked.output.strip() == f"找不到文件：{missing}"
+
+
+def test_show_of_a_township_or_version_not_stored_says_which_not_that_nothing_was_imported():
+    assert runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"]).exit_code == 0
+    for args, ref in ((["--township", "青山镇", "--version", "9"], "青山镇@9"), (["--township", "绿水镇"], "绿水镇")):
+        result = runner.invoke(app, ["lists", "show", *args])
+        assert result.exit_code == 1 and result.output.strip() == f"找不到清单：{ref}", result.output
+        assert json.loads(runner.invoke(app, ["lists", "show", *args, "--json"]).output) == []
+    assert runner.invoke(app, ["lists", "show", "--township", "青山镇", "--version", "1"]).exit_code == 0
