@@ -1783,3 +1783,21 @@ async def test_an_organizer_editing_the_title_sent_to_new_is_told_to_send_it_aga
     await h.feed(o.edit(sent, "青山镇意见征询（第二轮）"))
     said = h.api.last(ORGANIZER).text
     assert "不会改变已保存的内容" in said and "重新发送" in said and "问卷" not in said  # nothing about questionnaires
+
+
+async def test_a_list_file_sent_in_the_chat_tells_the_organizer_how_to_import_it(harness):
+    """Outside /new, an organizer's .xlsx/.csv was answered with the residents' "no questionnaire
+    in progress" text: it now says lists are imported with qingdan lists import. A resident's
+    file is still told what a resident can do."""
+    from aiogram.types import Document
+
+    h = harness
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(document=Document(file_id="f", file_unique_id="f", file_name="青山镇清单.xlsx",
+                                             file_size=1000)))
+    said = h.api.last(ORGANIZER).text
+    assert "qingdan lists import" in said and "/new" in said
+    r = h.user(RESIDENT)
+    await h.feed(r.message(document=Document(file_id="g", file_unique_id="g", file_name="清单.csv", file_size=10)))
+    assert "qingdan" not in h.api.last(RESIDENT).text
+    assert "没有进行中的问卷" in h.api.last(RESIDENT).text
