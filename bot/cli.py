@@ -18,11 +18,23 @@ app.add_typer(db_app, name="db")
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
+    from alembic.util import CommandError
+
     from bot.db import reachable
     from storage.migrate import upgrade
 
     with reachable(get_settings()):
-        upgrade(get_settings().database_url, revision)
+        try:
+            upgrade(get_settings().database_url, revision)
+        except CommandError as exc:  # no such revision (a typo, or newer than this code)
+            from alembic.script import ScriptDirectory
+
+            from storage.migrate import alembic_config
+
+            heads = ", ".join(ScriptDirectory.from_config(alembic_config(get_settings().database_url)).get_heads())
+            typer.echo(gettext("cli.unknown-revision", get_settings().locale, revision=revision, head=heads,
+                               error=exc), err=True)
+            raise typer.Exit(2) from None
     typer.echo("ok")
 
 

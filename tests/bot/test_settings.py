@@ -288,3 +288,10 @@ def test_every_setting_refused_is_explained_in_the_locale() -> None:
     with pytest.raises(ValidationError) as refused:
         Settings(database_pool_size=0, _env_file=None)
     assert settings_error(refused.value, "zh_CN") == "DATABASE_POOL_SIZE: 应当是不小于 1 的整数（默认 10） (0)"
+
+
+def test_db_upgrade_to_a_revision_that_does_not_exist_is_named_not_a_traceback(tmp_path: Path) -> None:
+    done = _qingdan(tmp_path, "db", "upgrade", "0099", DATABASE_URL=f"sqlite:///{tmp_path / 'q.db'}")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    assert done.stderr.strip().startswith("找不到数据库迁移版本 0099"), done.stderr
+    assert "0004" in done.stderr  # the newest one, to pick from
