@@ -160,10 +160,32 @@ def reset(db_path: Path) -> None:
             Path(f"{base}{suffix}").unlink(missing_ok=True)
 
 
+def running_demo(db_path: Path) -> str | None:
+    """The pid (or "?") of a demo already running on `db_path` — its scheduler holds the
+    database's lock file (bot.scheduler.FileLock) — or None."""
+    import fcntl
+    import os
+
+    lock = Path(f"{db_path}.scheduler.lock")
+    if not lock.exists():
+        return None
+    fd = os.open(lock, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return os.read(fd, 32).decode("ascii", "replace").strip() or "?"
+    finally:
+        os.close(fd)  # (closing drops a lock taken here)
+    return None
+
+
 def main(settings: Settings, port: int, host: str, fresh: bool) -> None:
     db_path = Path(DEMO_DB)
     if port_taken(host, port):  # (before --reset: a running demo's database must not be deleted under it)
         print(gettext("cli.demo-port-taken", settings.locale, host=host, port=port), file=sys.stderr, flush=True)
+        raise SystemExit(2)
+    if (pid := running_demo(db_path)) is not None:  # on another port: the same database, another sandbox
+        print(gettext("cli.demo-running", settings.locale, pid=pid, db=db_path), file=sys.stderr, flush=True)
         raise SystemExit(2)
     if fresh:
         reset(db_path)

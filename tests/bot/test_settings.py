@@ -128,6 +128,41 @@ def test_demo_reset_refuses_while_a_demo_holds_the_port(tmp_path: Path, monkeypa
     assert (tmp_path / "qingdan-demo.db").read_bytes() == b"data"  # nothing deleted
 
 
+def test_a_second_demo_in_the_same_folder_refuses_on_any_port(tmp_path: Path, monkeypatch, capsys) -> None:
+    """A demo running in this folder (its scheduler holds qingdan-demo.db's lock): another one,
+    on another port, would share the database with a second sandbox whose update ids the first
+    one's marks skip — and with --reset delete the database under it. It stops, saying why."""
+    import fcntl
+    import os
+    import socket
+
+    import pytest
+
+    from bot.demo import main
+
+    async def started(*args: object) -> None:
+        raise AssertionError("a second demo started on the same database")
+
+    monkeypatch.setattr("bot.demo.run_demo", started)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "qingdan-demo.db").write_bytes(b"data")
+    fd = os.open(tmp_path / "qingdan-demo.db.scheduler.lock", os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # as the running demo's scheduler holds it
+        os.write(fd, b"4242")
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            free = s.getsockname()[1]
+        for fresh in (True, False):
+            with pytest.raises(SystemExit) as stopped:
+                main(Settings(_env_file=None), free, "127.0.0.1", fresh=fresh)
+            assert stopped.value.code == 2
+            assert "另一个 qingdan demo（进程 4242）" in capsys.readouterr().err
+        assert (tmp_path / "qingdan-demo.db").read_bytes() == b"data"  # nothing deleted
+    finally:
+        os.close(fd)
+
+
 def _qingdan(tmp_path: Path, *args: str, **settings: str):
     """`qingdan ARGS` in a subprocess with these settings (and no others from the environment)."""
     import os
