@@ -19,7 +19,7 @@ from bot.texts import gettext
 LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 
-def demo(port: int = typer.Option(8080, help="Port of the sandbox and its web chat."),
+def demo(port: int = typer.Option(8080, min=1, max=65535, help="Port of the sandbox and its web chat."),
          host: str = typer.Option("127.0.0.1"),
          fresh: bool = typer.Option(False, "--reset", help="Start from a new demo database.")) -> None:
     """Try the bot without Telegram: the local sandbox, its web chat, and the bot, on demo data."""
@@ -30,7 +30,7 @@ def demo(port: int = typer.Option(8080, help="Port of the sandbox and its web ch
 
 def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates by webhook instead of polling."),
         host: str = typer.Option("127.0.0.1", help="Webhook: address to listen on."),
-        port: int = typer.Option(8443, help="Webhook: port to listen on."),
+        port: int = typer.Option(8443, min=1, max=65535, help="Webhook: port to listen on."),
         workers: int = typer.Option(1, min=1, max=64, help="Webhook: processes sharing the port (reuse-port)."),
         register: bool = typer.Option(True, help="Webhook: call setWebhook (WEBHOOK_URL) at start."),
         scheduler: bool = typer.Option(True, help="Run the scheduler next to the bot (one per database: "

@@ -9,7 +9,7 @@ import typer
 
 
 def sandbox(
-    port: int = typer.Option(8081, help="Port to listen on."),
+    port: int = typer.Option(8081, min=1, max=65535, help="Port to listen on."),
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     rate_limits: bool = typer.Option(False, help="Answer 429 past Telegram's flood limits."),
     rate: float = typer.Option(30.0, help="Messages per second per bot (with --rate-limits)."),

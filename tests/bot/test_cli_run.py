@@ -161,3 +161,15 @@ async def test_a_token_the_bot_api_refuses_is_named_not_a_traceback(tmp_path: Pa
             assert said in stderr and "revoked-token" not in stderr, stderr[-2000:]
     finally:
         await runner.cleanup()
+
+
+def test_a_port_out_of_range_is_refused_as_a_usage_error() -> None:
+    """--port 99999 (demo, sandbox, run --webhook) ended in an OverflowError traceback."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    for args in (["demo", "--port", "99999"], ["sandbox", "--port", "70000"], ["run", "--webhook", "--port", "-1"]):
+        result = CliRunner().invoke(app, args)
+        assert result.exit_code == 2 and isinstance(result.exception, SystemExit), (args, result.output)
+        assert "Invalid value for '--port'" in result.output, result.output
