@@ -116,7 +116,8 @@ async def run_demo(settings: Settings, port: int, host: str) -> None:
     first_update, first_message = resume_points(Path(make_url(settings.database_url).database or DEMO_DB))
     async with running_sandbox(port=port, host=host, presets=PRESETS, tokens=[DEMO_TOKEN],
                                bot_username=DEMO_BOT_USERNAME, bot_first_name="清单征询",
-                               first_update_id=first_update, first_message_id=first_message) as sb:
+                               first_update_id=first_update, first_message_id=first_message,
+                               language=settings.locale) as sb:
         api = sb.base_url
         settings = settings.model_copy(update={"telegram_api_url": api})
         runtime = build_runtime(settings)

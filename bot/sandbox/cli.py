@@ -41,7 +41,7 @@ def sandbox(
         typer.echo(gettext("cli.port-taken", get_settings().locale, host=host, port=port), err=True)
         raise typer.Exit(2)
     sb = Sandbox(rate_limits=limits, faults=fault_spec, presets=preset_list, tokens=token,
-                 bot_username=bot_username or None)
+                 bot_username=bot_username or None, language=get_settings().locale)
     typer.echo(f"Bot API: http://{host}:{port}  (aiogram: TelegramAPIServer.from_base(\"http://{host}:{port}\"))")
     typer.echo(f"Web chat: http://{host}:{port}/")
     web.run_app(create_app(sb), host=host, port=port, access_log=None, print=None, shutdown_timeout=2.0)

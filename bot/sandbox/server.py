@@ -222,7 +222,7 @@ class Sandbox:
                  max_upload_mb: float = 50, max_download_mb: float = 20, callback_wait: float = 10.0,
                  callback_expiry: float | None = 900.0,
                  webhook_retry_base: float = 0.1, webhook_retry_max: float = 5.0, webhook_timeout: float = 30.0,
-                 first_update_id: int = 1, first_message_id: int = 1) -> None:
+                 first_update_id: int = 1, first_message_id: int = 1, language: str = "zh") -> None:
         self.rate_limits: RateLimits | None = (RateLimits() if rate_limits is True else
                                                rate_limits if isinstance(rate_limits, RateLimits) else None)
         self.faults: Faults | None = Faults.parse(faults) if isinstance(faults, str) else faults
@@ -238,6 +238,8 @@ class Sandbox:
         self.webhook_timeout = webhook_timeout
         self.first_update_id = first_update_id
         self.first_message_id = first_message_id
+        # the web chat's language until the visitor picks one: "zh" or "en" (from a locale such as en_US)
+        self.language = "en" if language.lower().startswith("en") else "zh"
         self.bots: dict[str, BotState] = {}
         self._callback_ids = itertools.count(4_000_000_000_000_000_000 + secrets.randbelow(10**15))
         self._http: aiohttp.ClientSession | None = None
@@ -1415,7 +1417,7 @@ def create_app(sandbox: Sandbox) -> web.Application:
 
     async def config(request: web.Request) -> web.Response:
         bots = [{"token": b.token, **b.user_object()} for b in sb.bots.values()]
-        return _json_response({"bots": bots, "presets": sb.presets})
+        return _json_response({"bots": bots, "presets": sb.presets, "language": sb.language})
 
     async def index(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC_DIR / "index.html")

@@ -202,3 +202,29 @@ async def test_web_chat_keeps_a_documents_size_as_more_messages_come() -> None:
                     await browser.close()
         finally:
             await bot.session.close()
+
+
+async def test_web_chat_starts_in_the_language_the_sandbox_was_given() -> None:
+    """`LOCALE=en qingdan demo` printed its banner in English and opened a Chinese page: the
+    page now starts in the sandbox's language (the demo passes LOCALE), until the visitor
+    picks one with the toggle (kept in the browser)."""
+    executable = require_chromium()
+    from playwright.async_api import async_playwright
+
+    async with running_sandbox(tokens=[TOKEN], language="en") as sb, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 900, "height": 760})
+            await page.goto(f"{sb.base_url}/?token={TOKEN}")
+            await page.locator('#user-list button[data-id="3001"]').wait_for(timeout=10000)
+            assert await page.locator("#send").inner_text() == "Send"
+            assert await page.evaluate("document.documentElement.lang") == "en"
+            await page.click("#lang-toggle")  # the visitor's choice wins from now on
+            await page.reload()
+            await page.locator('#user-list button[data-id="3001"]').wait_for(timeout=10000)
+            assert await page.locator("#send").inner_text() == "发送"
+        finally:
+            await browser.close()
+    from bot.sandbox.server import Sandbox
+
+    assert Sandbox().language == "zh" and Sandbox(language="en_US").language == "en"

@@ -65,6 +65,10 @@ function toast(text, alert = false) {
 async function loadConfig() {
   const cfg = await (await fetch("/sandbox/config")).json();
   S.bots = cfg.bots; S.presets = cfg.presets || [];
+  if (!localStorage.getItem("qd-sandbox-lang") && I18N[cfg.language] && cfg.language !== S.lang) {
+    S.lang = cfg.language;  // the sandbox's language (the demo's LOCALE) until the visitor picks one
+    applyLang();
+  }
   const wanted = new URLSearchParams(location.search).get("token");
   const sel = $("#bot-select");
   sel.innerHTML = "";
