@@ -277,12 +277,25 @@ async def consultations_cmd(message: Message, ctx: Ctx, state: FSMContext) -> No
     if not items:
         await message.answer(ctx.t("organizer.none-yet"))
         return
-    tz = ctx.settings.timezone
     # titles shortened: thirty of the longest (300 characters) would pass Telegram's 4,096
     lines = [ctx.t("organizer.list-line", id=c.id, title=html.escape(fit_plain(c.title, 80)),
-                   status=ctx.t("status." + c.status),
-                   closes=format_local(c.closes_at, tz)) for c in items[-30:]]
+                   status=ctx.t("status." + c.status), when=_when(ctx, c, brief=True)) for c in items[-30:]]
     await message.answer("\n".join(lines))
+
+
+def _when(ctx: Ctx, c: Consultation, brief: bool = False) -> str:
+    """Its deadline; once closed, when it ended (and, closed early, the deadline it had; `brief`:
+    only that it was early) — as the workbook and the 反馈情况说明 tell it."""
+    tz = ctx.settings.timezone
+    closes = format_local(c.closes_at, tz)
+    if c.status not in (Status.CLOSED.value, Status.REPORTED.value):
+        return ctx.t("organizer.when-closes", closes=closes)
+    ended = ended_at(c.closes_at, c.closed_at)
+    if ended < c.closes_at and brief:
+        return ctx.t("organizer.when-ended-early", ended=format_local(ended, tz))
+    if ended < c.closes_at:
+        return ctx.t("organizer.when-closed-early", ended=format_local(ended, tz), closes=closes)
+    return ctx.t("organizer.when-ended", ended=format_local(ended, tz))
 
 
 # --- open, close ------------------------------------------------------------------------------
@@ -634,7 +647,7 @@ async def do_stats(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
     from surveys.report import percent_text  # (the report code loads only when used)
 
     lines = [ctx.t("organizer.stats-head", id=c.id, title=html.escape(c.title), status=ctx.t("status." + c.status),
-                   closes=format_local(c.closes_at, ctx.settings.timezone))]
+                   when=_when(ctx, c))]
     for township, started, completed in await repo.response_counts(ctx.session, c.id):
         rate = percent_text(completed, started, 0) if started else "—"  # 四舍五入, as the chart
         lines.append(ctx.t("organizer.stats-township", township=html.escape(township), started=started,

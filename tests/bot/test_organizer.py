@@ -1801,3 +1801,49 @@ async def test_a_list_file_sent_in_the_chat_tells_the_organizer_how_to_import_it
     await h.feed(r.message(document=Document(file_id="g", file_unique_id="g", file_name="清单.csv", file_size=10)))
     assert "qingdan" not in h.api.last(RESIDENT).text
     assert "没有进行中的问卷" in h.api.last(RESIDENT).text
+
+
+async def test_stats_and_the_list_show_when_a_consultation_closed_early_and_the_deadline_it_had(harness):
+    """Closed two days into a ten-day window: the workbook and the 反馈情况说明 say it ended then;
+    /stats and /consultations said it closes at the deadline it never reached."""
+    h = harness
+    cid, _ = await open_consultation(h)  # 2026-12-01 10:00 Beijing, closing 2026-12-11 10:00
+    h.clock.advance(days=2)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/close {cid}"))
+    await h.feed(o.message(f"/stats {cid}"))
+    text = h.api.last(ORGANIZER).text
+    assert "2026-12-03 10:00 提前结束" in text and "原定 2026-12-11 10:00 截止" in text, text
+    await h.feed(o.message("/consultations"))  # (a line each: the deadline it had is left to /stats)
+    text = h.api.last(ORGANIZER).text
+    assert "2026-12-03 10:00 提前结束" in text and "2026-12-11" not in text, text
+    await h.feed(h.user(ORGANIZER, language_code="en").message(f"/stats {cid}"))
+    text = h.api.last(ORGANIZER).text
+    assert "closed early on 2026-12-03 10:00" in text and "deadline was 2026-12-11 10:00" in text, text
+
+
+async def test_consultations_lists_thirty_long_titles_closed_early_in_one_message_in_english(harness):
+    from bot.limits import visible_units
+    from storage.consultations import create_consultation
+
+    h = harness
+    await open_consultation(h)
+    async with h.sessions() as s:
+        list_id = await s.scalar(sa.select(sa.text("id")).select_from(sa.text("duty_list")).limit(1))
+        for n in range(30):
+            c = await create_consultation(s, title=f"{n:02d}" + "x" * 298, questionnaire="x",
+                                          closes_at=h.clock.now + timedelta(days=10), list_ids=[list_id])
+            await set_status(s, c, Status.OPEN, h.clock.now)
+            await set_status(s, c, Status.CLOSED, h.clock.now + timedelta(days=1))
+        await s.commit()
+    await h.feed(h.user(ORGANIZER, language_code="en").message("/consultations"))
+    text = h.api.last(ORGANIZER).text
+    assert visible_units(text) <= 4096 and "…" not in text[-5:]
+    assert all(f"{n:02d}x" in text for n in range(30)) and text.count("ended early on") == 30
+
+
+async def test_stats_of_an_open_consultation_still_show_its_deadline(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    await h.feed(h.user(ORGANIZER).message(f"/stats {cid}"))
+    assert "截止 2026-12-11 10:00" in h.api.last(ORGANIZER).text
