@@ -118,6 +118,23 @@ async def test_invite_used_twice_is_refused_and_the_second_person_stays_a_reside
     assert "已经是<b>青山镇</b>的干部" in h.api.last(CADRE).text
 
 
+async def test_a_refused_invite_and_a_resident_at_a_cadre_command_are_sent_to_whoever_runs_the_consultation(harness):
+    """Not every county's consultation is run by its 县委编办 (the organization department runs some):
+    the Chinese named that one office where the English says "the county organizer"."""
+    h = harness
+    await open_consultation(h)
+    code = await _invite(h)
+    async with h.sessions() as s:
+        assert (await revoke(s, code, h.clock.now))[1] == "ok"
+        await s.commit()
+    for text in (f"/start inv_{code}", "/start inv_NOSUCHCODE", "/mycomments"):
+        await h.feed(h.user(CADRE).message(text))
+        reply = h.api.last(CADRE).text
+        assert "组织征询的县级部门" in reply and "编办" not in reply, (text, reply)
+        await h.feed(h.user(CADRE, language_code="en").message(text))
+        assert "county organizer" in h.api.last(CADRE).text, text
+
+
 async def test_expired_invite_is_refused_and_changes_nothing(harness):
     h = harness
     await open_consultation(h)
