@@ -11,6 +11,7 @@ is the guarantee behind them."""
 from __future__ import annotations
 
 import logging
+import unicodedata
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
@@ -137,6 +138,34 @@ def fit_html(text: str, limit: int) -> str:
 
 def fit_plain(text: str, limit: int) -> str:
     return text if units(text) <= limit else _cut(text, limit - units(ELLIPSIS)) + ELLIPSIS
+
+
+# A button's label, as a phone shows it: a single inline button in a row has room for about
+# 28 half-width characters (a Chinese character or an emoji takes two); Telegram cuts the
+# rest itself, with whatever followed the cut (a status, a count) lost.
+BUTTON_WIDTH = 28
+
+
+def _char_width(ch: str) -> int:
+    if unicodedata.category(ch) in ("Mn", "Cf"):  # (an emoji's variation selector)
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") or unicodedata.category(ch) == "So" else 1
+
+
+def width(text: str) -> int:
+    """How wide `text` shows on a button, in half-width characters."""
+    return sum(_char_width(ch) for ch in text)
+
+
+def fit_width(text: str, limit: int = BUTTON_WIDTH) -> str:
+    """`text` at most `limit` half-width characters wide: cut, with "…", if it is wider."""
+    if width(text) <= limit:
+        return text
+    room, end = limit - width(ELLIPSIS), 0
+    while room - _char_width(text[end]) >= 0:
+        room -= _char_width(text[end])
+        end += 1
+    return text[:end].rstrip() + ELLIPSIS
 
 
 class _Plain(HTMLParser):

@@ -39,7 +39,7 @@ from aiogram.types import (
 
 from bot.broadcaster import Broadcaster, Outgoing, Render
 from bot.context import Ctx, Num
-from bot.limits import TEXT_LIMIT, fit_plain, units, visible_units
+from bot.limits import BUTTON_WIDTH, TEXT_LIMIT, fit_plain, fit_width, units, visible_units, width
 from bot.retry import waiting_out_floods
 from bot.routers import edit_or_send, first_of_album, not_text_note
 from bot.texts import zone_name
@@ -232,11 +232,16 @@ async def _choose(message: Message, command: CommandObject | None, ctx: Ctx, act
     if len(candidates) == 1:
         await ACTIONS[act](message, ctx, candidates[0], state)
         return
-    rows = [[_btn(ctx.t("organizer.pick-line", id=c.id, title=fit_plain(c.title, 40), status=ctx.t("status." + c.status)),
-                  PickCB(act=act, c=c.id))]
-            for c in candidates[-10:]]
+    rows = [[_btn(_pick_line(ctx, c), PickCB(act=act, c=c.id))] for c in candidates[-10:]]
     await message.answer(ctx.t("organizer.pick", action=ctx.t(f"organizer.act.{act}")),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+def _pick_line(ctx: Ctx, c: Consultation) -> str:
+    """"#3 <title> (open)": the title shortened to leave the status on a phone's button."""
+    status = ctx.t("status." + c.status)
+    room = BUTTON_WIDTH - width(ctx.t("organizer.pick-line", id=c.id, title="", status=status))
+    return ctx.t("organizer.pick-line", id=c.id, title=fit_width(c.title, max(room, 4)), status=status)
 
 
 @router.callback_query(PickCB.filter())

@@ -41,7 +41,7 @@ from aiogram.types import (
 )
 
 from bot.context import Ctx, Num
-from bot.limits import fit_plain
+from bot.limits import fit_plain, fit_width
 from bot.middlewares import GROUPED_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
 from bot.routers import first_of_album, not_text_note, starts
@@ -251,7 +251,7 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
             lines.append(ctx.t("resident.hint-pick", max=question.max_picks))
             for i in choices[page * PICK_PAGE:(page + 1) * PICK_PAGE]:
                 mark = "☑ " if i.id in chosen else "☐ "
-                rows.append([_btn(mark + i.name[:40], _qcb(r, qid, "k", str(i.id)))])
+                rows.append([_btn(fit_width(mark + i.name), _qcb(r, qid, "k", str(i.id)))])
             if pages > 1:
                 nav = []
                 if page > 0:
@@ -315,9 +315,7 @@ def render_summary(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup | No
 def render_change_menu(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
     rows = []
     for n, question in enumerate(_applicable(flow), start=1):
-        label = question.text.get(ctx.locale)
-        label = label if len(label) <= 28 else label[:27] + "…"
-        rows.append([_btn(f"{n}. {label}", EditCB(r=flow.response.id, q=question.id))])
+        rows.append([_btn(fit_width(f"{n}. {question.text.get(ctx.locale)}"), EditCB(r=flow.response.id, q=question.id))])
     rows.append([_btn(ctx.t("resident.btn-back-summary"), EditCB(r=flow.response.id, q="!"))])
     return ctx.t("resident.change-which"), InlineKeyboardMarkup(inline_keyboard=rows)
 

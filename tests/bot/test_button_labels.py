@@ -1,14 +1,16 @@
 """Button labels fit a phone: Telegram shows a single inline button in about 28
 half-width characters (a Chinese character or an emoji counts two) and cuts the rest
 with an ellipsis; buttons sharing a row share its width. Checked on the keyboards whose
-labels are the bot's own texts (not item names, titles or townships), in both languages."""
+labels are the bot's own texts, in both languages, and where the bot shortens a title, a
+question or an item name to fit (bot.limits.fit_width, whose width these tests use)."""
 
 from __future__ import annotations
 
-import unicodedata
+from datetime import timedelta
 
 import sqlalchemy as sa
 
+from bot.limits import BUTTON_WIDTH, fit_width, width
 from bot.testing import buttons
 from storage import comments as comments_repo
 from storage.consultations import set_status
@@ -18,15 +20,7 @@ from tests.bot.conftest import ITEMS, ORGANIZER, open_consultation
 
 CADRE = 7301
 RESIDENT = 7302
-ROW = {1: 28, 2: 14, 3: 10, 4: 7}  # half-width characters a label has, by buttons in its row
-
-
-def width(text: str) -> int:
-    def one(ch: str) -> int:
-        if unicodedata.category(ch) in ("Mn", "Cf"):  # (an emoji's variation selector)
-            return 0
-        return 2 if unicodedata.east_asian_width(ch) in ("W", "F") or unicodedata.category(ch) == "So" else 1
-    return sum(one(ch) for ch in text)
+ROW = {1: BUTTON_WIDTH, 2: 14, 3: 10, 4: 7}  # half-width characters a label has, by buttons in its row
 
 
 def too_wide(markup) -> list[str]:
@@ -150,3 +144,68 @@ def test_the_default_questionnaires_options_fit_with_their_mark_in_both_language
     assert len(options) > 20
     # one option to a row, after "☑ " or "● " (see bot.routers.resident.render_question)
     assert [text for text in options if width("☑ " + text) > ROW[1]] == []
+
+
+async def test_the_consultation_picker_keeps_the_status_of_a_long_chinese_title_on_the_button(harness):
+    """Titles were cut at 40 characters whatever their width: 征询中 went off a phone's button."""
+    h = harness
+    from storage.consultations import create_consultation
+
+    await open_consultation(h)
+    async with h.sessions() as s:
+        list_id = await s.scalar(sa.select(sa.text("id")).select_from(sa.text("duty_list")).limit(1))
+        c = await create_consultation(s, title="关于征求青山镇履行职责事项清单（征求意见稿）意见的通知第二轮补充征询",
+                                      questionnaire="x", closes_at=h.clock.now + timedelta(days=10), list_ids=[list_id])
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        await s.commit()
+    for language, status in (("zh-hans", "征询中"), ("en", "open")):
+        await h.feed(h.user(ORGANIZER, language_code=language).message("/stats"))
+        picker = h.api.last(ORGANIZER).reply_markup
+        assert len(buttons(picker)) == 2 and too_wide(picker) == [], language
+        assert all(text.endswith(status + ("）" if language == "zh-hans" else ")")) for text, _ in buttons(picker))
+
+
+async def test_the_change_menu_labels_fit_in_both_languages(harness):
+    """Question texts were cut at 28 characters, not by width: Telegram cut Chinese ones itself."""
+    h = harness
+    _, code = await open_consultation(h)
+    for language, labels in (("zh-hans", ("知道一些", "3", "3", "3", "☐ 养老", "完成", "没有", "跳过", "跳过", "修改")),
+                             ("en", ("know some", "3", "3", "3", "☐ Elderly", "Done", "No", "Skip", "Skip", "Change"))):
+        u = h.user(RESIDENT, language_code=language)
+        await h.feed(u.message(f"/start {code}"))
+        welcome = h.api.last(RESIDENT)
+        await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+        for label in labels:
+            last = h.api.last(RESIDENT)
+            await h.feed(u.press(last.message_id, _press(last.reply_markup, label)))
+        menu = h.api.last(RESIDENT).reply_markup
+        assert len(buttons(menu)) >= 8 and too_wide(menu) == [], (language, buttons(menu))
+        assert any(text.endswith("…") for text, _ in buttons(menu)), language  # (some were long)
+        async with h.sessions() as s:
+            await s.execute(sa.text("DELETE FROM answer"))
+            await s.execute(sa.text("DELETE FROM response"))
+            await s.commit()
+
+
+async def test_the_items_to_pick_from_fit_with_their_mark(harness):
+    h = harness
+    questionnaire = ("id: pick\ntitle: T\nquestions:\n  - id: need\n    type: item_pick\n"
+                     "    text: {zh_CN: 最需要哪些, en: Which}\n    parts: [basic]\n")
+    _, code = await open_consultation(h, questionnaire=questionnaire)
+    u = h.user(RESIDENT)
+    await h.feed(u.message(f"/start {code}"))
+    welcome = h.api.last(RESIDENT)
+    await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+    screen = h.api.last(RESIDENT).reply_markup
+    items = [text for text, _ in buttons(screen) if text.startswith("☐")]
+    assert len(items) == 3 and too_wide(screen) == [], buttons(screen)
+    assert "☐ 最低生活保障、特困供养、…" in items
+
+
+def test_fit_width_counts_a_chinese_character_or_an_emoji_as_two():
+    assert width("ab中文🙂") == 2 + 4 + 2 and width("❤️") == 2  # (the variation selector takes no room)
+    assert fit_width("中" * 14) == "中" * 14  # exactly 28: kept whole
+    assert fit_width("中" * 15) == "中" * 13 + "…"
+    assert fit_width("a" + "中" * 20, 10) == "a中中中中…"
+    assert fit_width("🙂" * 20, 7) == "🙂🙂🙂…"
+    assert all(width(fit_width(t, 9)) <= 9 for t in ("x" * 30, "中" * 30, "a中" * 20, "🙂x" * 10))
