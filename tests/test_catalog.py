@@ -75,3 +75,15 @@ def test_english_plurals_follow_the_number():
     assert "\n2 items," in gettext("cadre.items", "en", part="P", category="C", n=2, page=1, pages=1)
     assert gettext("cli.lint-total", "en", errors=1, warnings=0) == "Checked: 1 error, 0 warnings."
     assert gettext("cli.lint-total", "zh_CN", errors=1, warnings=0) == "检查完毕：1 个错误，0 个提示。"
+
+
+def test_every_flow_key_is_used():
+    """The flow's texts are named whole (gettext("flow.summary.line")) or by their error
+    (_error("too-many") is "flow.too-many"); a key named neither way is dead weight a
+    translator keeps up for nothing (flow.button.done said 选好了 where the button says 完成)."""
+    code = "".join((ROOT / package).joinpath(path).read_text(encoding="utf-8")
+                   for package, path in (("surveys", "flow.py"), ("bot", "routers/resident.py")))
+    named = set(re.findall(r"""["'](flow\.[a-z0-9_.-]+)["']""", code))
+    named |= {f"flow.{key}" for key in re.findall(r"""_error\(\s*["']([a-z0-9_.-]+)["']""", code)}
+    unused = sorted(key for key in _catalog("surveys", "zh_CN") if key.startswith("flow.") and key not in named)
+    assert unused == []
