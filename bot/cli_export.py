@@ -77,7 +77,8 @@ def export(consultation_id: int = typer.Argument(..., help="The consultation's i
 
 def report(consultation_id: int = typer.Argument(..., help="The consultation's id."),
            out_dir: Path = typer.Argument(..., help="The folder to write into (created if missing).")) -> None:
-    """Write the workbook, the charts and the draft feedback report (反馈情况说明.txt or feedback-report.txt)."""
+    """Write the workbook, the charts and the draft feedback report, the first and the last
+    named as /export sends them (征询3结果汇总.xlsx, 征询3反馈情况说明.txt)."""
     from bot.texts import gettext
     from surveys.charts import comments_chart, completion_chart, scale_chart
     from surveys.report import build_workbook, feedback_report
@@ -87,10 +88,10 @@ def report(consultation_id: int = typer.Argument(..., help="The consultation's i
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
     written = {
-        f"consultation-{consultation_id}.xlsx": build_workbook(data, locale),
+        gettext("scheduler.file-workbook", locale, id=consultation_id): build_workbook(data, locale),
         "completion.png": completion_chart(data, locale),
         "comments.png": comments_chart(data, locale),
-        gettext("cli.feedback-file", locale): feedback_report(data, locale).encode("utf-8"),
+        gettext("scheduler.file-feedback", locale, id=consultation_id): feedback_report(data, locale).encode("utf-8"),
     }
     for q in data.questionnaire.questions if data.questionnaire else ():
         if q.type == "scale":

@@ -69,10 +69,13 @@ def test_report_writes_workbook_charts_and_feedback(env: tuple[dict[str, str], i
     result = runner.invoke(app, ["report", str(cid), str(out)], env=environment)
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
-    assert {f"consultation-{cid}.xlsx", "completion.png", "comments.png", "scale-sat.png",
-            "反馈情况说明.txt"} <= names
+    # the workbook and the 反馈情况说明 named as /export sends them in the chat (not consultation-N.xlsx
+    # beside a translated name)
+    assert {f"征询{cid}结果汇总.xlsx", "completion.png", "comments.png", "scale-sat.png",
+            f"征询{cid}反馈情况说明.txt"} <= names
     assert (out / "completion.png").read_bytes().startswith(PNG_SIGNATURE)
-    text = (out / "反馈情况说明.txt").read_text(encoding="utf-8")
+    assert openpyxl.load_workbook(out / f"征询{cid}结果汇总.xlsx").sheetnames[0] == "概况"
+    text = (out / f"征询{cid}反馈情况说明.txt").read_text(encoding="utf-8")
     assert "共收到意见 4 条，其中采纳 1 条、部分采纳 0 条、不采纳 1 条，尚未答复 2 条" in text
 
 
@@ -93,8 +96,9 @@ def test_report_in_english_names_every_file_in_english(env: tuple[dict[str, str]
     result = runner.invoke(app, ["report", str(cid), str(out)], env={**environment, "LOCALE": "en"})
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
-    assert "feedback-report.txt" in names and "反馈情况说明.txt" not in names
-    text = (out / "feedback-report.txt").read_text(encoding="utf-8")
+    assert {f"consultation-{cid}-results.xlsx", f"consultation-{cid}-feedback.txt"} <= names
+    assert not [name for name in names if "征询" in name]
+    text = (out / f"consultation-{cid}-feedback.txt").read_text(encoding="utf-8")
     assert text.startswith("Feedback report on the consultation")
 
 
