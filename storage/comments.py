@@ -69,11 +69,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Comment, Consultation, ConsultationTownship, DutyItemRow, OffListReport
 from storage.sql import as_id
-from surveys.consultation import Status, Window, window
+from surveys.consultation import COMMENT_KINDS, MISSING_KIND, Status, Window, in_kind_order, window
 from surveys.duty_list import PART_ORDER
 from surveys.text import drop_nul
 
-KINDS: tuple[str, ...] = ("to_cooperating", "to_basic", "withdraw", "basis", "wording", "other")
+KINDS = COMMENT_KINDS
 _ALREADY = {"cooperating": "to_cooperating", "basic": "to_basic", "withdrawn": "withdraw"}
 
 
@@ -81,7 +81,7 @@ def kinds_for(part: str) -> tuple[str, ...]:
     """The kinds of comment that make sense on an item of `part`: not a move to the part
     it is already in."""
     return tuple(k for k in KINDS if k != _ALREADY.get(part))
-MISSING = "missing"
+MISSING = MISSING_KIND
 DECISIONS: tuple[str, ...] = ("adopted", "partly", "rejected")
 REPORT_METHODS: tuple[str, ...] = ("document", "meeting", "phone", "group", "other")
 MAX_TEXT = 2000
@@ -276,7 +276,7 @@ async def comment_counts_by_kind(session: AsyncSession, consultation_id: int, to
     if township_id is not None:
         query = query.where(Comment.township_id == township_id)
     rows = (await session.execute(query.group_by(Comment.kind))).all()
-    return {kind: n for kind, n in rows}
+    return in_kind_order({kind: n for kind, n in rows})
 
 
 async def decision_counts(session: AsyncSession, consultation_id: int, include_hidden: bool = False) -> dict[str, int]:

@@ -33,6 +33,7 @@ from storage.models import (
 )
 from storage.sql import fits_id
 from storage.sqlite_inline import inline_calls
+from surveys.consultation import in_kind_order
 from surveys.questionnaire import Questionnaire, load_questionnaire
 from surveys.report import (
     DECISIONS,
@@ -420,9 +421,9 @@ async def stats(session: AsyncSession, consultation_id: int) -> dict[str, Any]:
     by_township = {names[tid]: {"started": s, "completed": c} for tid, (s, c) in counts.items()}
 
     active = sa.and_(_cm.consultation_id == consultation_id, sa.not_(_cm.hidden), _cm.status != WITHDRAWN)
-    by_kind = dict((await session.execute(
-        sa.select(_cm.kind, sa.func.count()).where(active).group_by(_cm.kind).order_by(_cm.kind)
-    )).all())
+    by_kind = in_kind_order(dict((await session.execute(
+        sa.select(_cm.kind, sa.func.count()).where(active).group_by(_cm.kind)
+    )).all()))
     decided = dict((await session.execute(
         sa.select(_cm.decision, sa.func.count()).where(active).group_by(_cm.decision)
     )).all())

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 import secrets
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, time, timedelta
 from enum import StrEnum
@@ -17,6 +17,19 @@ from surveys.text import drop_nul
 # No 0/O/1/I/L: codes are read off posters and typed by hand.
 CODE_ALPHABET = "23456789abcdefghjkmnpqrstuvwxyz"
 CODE_LENGTH = 8
+
+# The kinds of comment a cadre makes on an item, in the order their menu offers them, then
+# an item the list leaves out (/missing): every count or list of comments by kind — the chat,
+# the digest, the workbook, the chart, the 反馈情况说明 — follows this one order.
+COMMENT_KINDS: tuple[str, ...] = ("to_cooperating", "to_basic", "withdraw", "basis", "wording", "other")
+MISSING_KIND = "missing"
+KIND_ORDER: tuple[str, ...] = (*COMMENT_KINDS, MISSING_KIND)
+
+
+def in_kind_order(counts: Mapping[str, int]) -> dict[str, int]:
+    """`counts` by kind of comment, in KIND_ORDER (a kind it does not know last, by name)."""
+    rank = {k: n for n, k in enumerate(KIND_ORDER)}
+    return {k: counts[k] for k in sorted(counts, key=lambda k: (rank.get(k, len(rank)), k))}
 
 
 class Status(StrEnum):

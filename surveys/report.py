@@ -46,7 +46,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from pyexcelerate import Format, Style, Workbook
 from pyexcelerate.Writer import Writer
 
-from surveys.consultation import ended_at, format_local
+from surveys.consultation import MISSING_KIND, ended_at, format_local, in_kind_order
 from surveys.duty_list import PART_ORDER, normalize
 from surveys.i18n import DEFAULT_LOCALE, gettext, has
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
@@ -54,7 +54,6 @@ from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
 DECISIONS: tuple[str, ...] = ("adopted", "partly", "rejected")
 NO_DECISION = "none"  # the key under which unanswered comments are counted
 WITHDRAWN = "withdrawn"
-MISSING_KIND = "missing"
 TELEGRAM_LIMIT = 4000
 EXCEL_CELL_LIMIT = 32767
 GIST_CHARS = 120
@@ -359,7 +358,7 @@ def active_comments(data: ConsultationData) -> list[CommentRecord]:
 
 
 def comments_by_kind(comments: Iterable[CommentRecord]) -> dict[str, int]:
-    return dict(sorted(Counter(c.kind for c in comments).items()))
+    return in_kind_order(Counter(c.kind for c in comments))
 
 
 def comments_by_decision(comments: Iterable[CommentRecord]) -> dict[str, int]:

@@ -51,6 +51,7 @@ from storage.consultations import MAX_TITLE
 from storage.models import Consultation, DutyListRow, OffListReport, Township
 from storage.sql import as_id
 from surveys.consultation import (
+    KIND_ORDER,
     DeadlinePassed,
     DeadlineRefused,
     Status,
@@ -1006,10 +1007,8 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
     items = await _filtered(ctx, c, f)
     filters = [[_btn(ctx.t("organizer.f-unanswered"), CommentsCB(c=c, f="u")),
                 _btn(ctx.t("organizer.f-all"), CommentsCB(c=c, f="a"))],
-               [_btn(ctx.t(f"organizer.f-kind.{k}"), CommentsCB(c=c, f="k" + k))
-                for k in ("to_cooperating", "to_basic", "withdraw")],
-               [_btn(ctx.t(f"organizer.f-kind.{k}"), CommentsCB(c=c, f="k" + k))
-                for k in ("basis", "wording", "other", "missing")]]
+               [_btn(ctx.t(f"organizer.f-kind.{k}"), CommentsCB(c=c, f="k" + k)) for k in KIND_ORDER[:3]],
+               [_btn(ctx.t(f"organizer.f-kind.{k}"), CommentsCB(c=c, f="k" + k)) for k in KIND_ORDER[3:]]]
     links = await repo.links(ctx.session, c)
     if len(links) > 1:
         township_buttons = [_btn(link.township, CommentsCB(c=c, f=f"t{link.township_id}")) for link in links]

@@ -1847,3 +1847,21 @@ async def test_stats_of_an_open_consultation_still_show_its_deadline(harness):
     cid, _ = await open_consultation(h)
     await h.feed(h.user(ORGANIZER).message(f"/stats {cid}"))
     assert "截止 2026-12-11 10:00" in h.api.last(ORGANIZER).text
+
+
+async def test_stats_list_comment_types_in_the_menus_order(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _seed_comment(h, cid)  # to_cooperating
+    async with h.sessions() as s:
+        township = await s.scalar(sa.select(Person.township_id).where(Person.id == CADRE))
+        items = (await s.scalars(sa.select(sa.text("id")).select_from(sa.text("duty_item")))).all()
+        for item_id, kind in zip(items[1:], ("other", "basis", "wording"), strict=False):
+            await comments_repo.add_comment(s, consultation_id=cid, item_id=item_id, person_id=CADRE,
+                                            township_id=township, kind=kind, text="意见", now=h.clock.now)
+        await s.commit()
+    await _seed_missing(h, cid, "我们实际承担河道巡查")
+    await h.feed(h.user(ORGANIZER).message(f"/stats {cid}"))
+    text = h.api.last(ORGANIZER).text
+    kinds = ["应调整为配合履职事项", "依据缺失或有误", "表述不清", "其他", "遗漏事项"]
+    assert [text.index(f"  {k}：") for k in kinds] == sorted(text.index(f"  {k}：") for k in kinds), text

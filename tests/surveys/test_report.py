@@ -215,8 +215,8 @@ def test_summary_counts_respondents_per_township_in_list_order_and_comments(data
     kinds = rows.index(("意见类型", "条数", None, None))
     # active comments only: hidden (5) and withdrawn (6) are left out
     assert rows[kinds + 1: kinds + 7] == [
-        ("依据缺失或有误", 1, None, None), ("遗漏事项", 1, None, None), ("应调整为基本履职事项", 1, None, None),
-        ("建议收回", 1, None, None), ("表述不清", 1, None, None), ("合计", 5, None, None)]
+        ("应调整为基本履职事项", 1, None, None), ("建议收回", 1, None, None), ("依据缺失或有误", 1, None, None),
+        ("表述不清", 1, None, None), ("遗漏事项", 1, None, None), ("合计", 5, None, None)]
     decisions = rows.index(("处理结果", "条数", None, None))
     assert rows[decisions + 1: decisions + 5] == [("采纳", 1, None, None), ("部分采纳", 1, None, None),
                                                   ("不采纳", 1, None, None), ("未答复", 2, None, None)]
@@ -649,3 +649,21 @@ def test_feedback_report_keeps_a_proposed_item_and_a_department_typed_on_two_lin
     text = feedback_report(replace(data, comments=[proposal], offlist=[report]))
     assert "1. 青山镇建议增加“河道 日常巡查”（基本履职事项）：实际承担。处理结果：未答复。" in text.splitlines()
     assert "1. 县住建局 城建股：1 条（自建房排查）" in text.splitlines()
+
+
+def test_comment_types_are_listed_in_the_chats_order_everywhere(data: ConsultationData) -> None:
+    """By the internal codes' alphabet 其他 came between 遗漏事项 and 应调整为配合履职事项, and the
+    order was not the cadre's menu's: the digest, the feedback report and the workbook now follow it."""
+    menu = ["应调整为配合履职事项", "应调整为基本履职事项", "建议收回", "依据缺失或有误", "表述不清", "其他", "遗漏事项"]
+    data.comments.extend([
+        comment(8, "青山镇", BY_ID[1], "to_cooperating", "应由县里牵头"),
+        comment(9, "青山镇", BY_ID[2], "other", "其他意见"),
+    ])
+    d = digest(data, SINCE, NOW)
+    text = d.text()
+    lines = [ln for ln in text.splitlines() if ln.startswith("· ") and "新增" in ln]
+    assert [ln[2:ln.index("：")] for ln in lines] == menu
+    by_kind = next(ln for ln in feedback_report(data).splitlines() if "按意见类型分" in ln)
+    assert [by_kind.index(k) for k in menu] == sorted(by_kind.index(k) for k in menu), by_kind
+    summary = [r[0] for r in sheets(data)["概况"] if r and r[0] in menu]
+    assert summary == menu
