@@ -667,3 +667,12 @@ def test_comment_types_are_listed_in_the_chats_order_everywhere(data: Consultati
     assert [by_kind.index(k) for k in menu] == sorted(by_kind.index(k) for k in menu), by_kind
     summary = [r[0] for r in sheets(data)["概况"] if r and r[0] in menu]
     assert summary == menu
+
+
+def test_the_cadres_sheets_in_english_do_not_call_a_cadre_a_respondent(data: ConsultationData) -> None:
+    """提出人（化名） — who raised it — heads the column; the English said "Respondent (pseudonym)",
+    and cadres commenting on the list answer no questionnaire."""
+    book = sheets(data, "en")
+    for name in ("Comments", "Missing items", "Off-list tasks", "Written answers"):
+        header = book[name][0]
+        assert "Submitted by (pseudonym)" in header and not any("Respondent" in str(h) for h in header), name
