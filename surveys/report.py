@@ -1028,6 +1028,9 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     out.append(_t("feedback.counts", locale, total=len(active), adopted=decisions["adopted"],
                   partly=decisions["partly"], rejected=decisions["rejected"], unanswered=decisions[NO_DECISION],
                   items=len(on_items), missing=len(missing), offlist=len(data.offlist)))
+    if active:  # how many spoke, not only how much was said (counts only: no names, no ranking)
+        out.append(_t("feedback.commenters", locale, cadres=len({x.pseudonym for x in active}),
+                      townships=len({x.township for x in active})))
     kinds = comments_by_kind(active)
     if kinds:
         out.append(_t("feedback.by-kind", locale, kinds=_t("list-sep", locale).join(

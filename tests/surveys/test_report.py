@@ -676,3 +676,22 @@ def test_the_cadres_sheets_in_english_do_not_call_a_cadre_a_respondent(data: Con
     for name in ("Comments", "Missing items", "Off-list tasks", "Written answers"):
         header = book[name][0]
         assert "Submitted by (pseudonym)" in header and not any("Respondent" in str(h) for h in header), name
+
+
+def test_feedback_report_says_how_many_cadres_from_how_many_townships_commented(data: ConsultationData) -> None:
+    """It said how many comments arrived, not from how many people: one cadre's twenty comments
+    read as twenty voices. Counts only, no names."""
+    from dataclasses import replace
+
+    same = {4: 1, 3: 2}  # comment 4 by the author of 1 (青山镇), 3 by the author of 2 (绿水镇)
+    by_id = {x.id: x for x in data.comments}
+    comments = [replace(x, pseudonym=by_id[same[x.id]].pseudonym) if x.id in same else x for x in data.comments]
+    data = replace(data, comments=comments)
+    # active: 1, 4 (one cadre of 青山镇), 2, 3 (one of 绿水镇), 7 (another of 绿水镇); 5 hidden, 6 withdrawn
+    text = feedback_report(data)
+    assert "提出意见的干部共 3 人，来自 2 个乡镇（街道）。" in text
+    assert "The comments came from 3 cadres in 2 townships." in feedback_report(data, "en")
+    one = replace(data, comments=[x for x in comments if x.id in (1, 4)])
+    assert "The comments came from 1 cadre in 1 township." in feedback_report(one, "en")
+    assert "提出意见的干部" not in feedback_report(replace(data, comments=[]))
+    assert not any(x.pseudonym in text for x in comments)
