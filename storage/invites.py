@@ -57,6 +57,11 @@ def invite_link(bot_username: str, code: str) -> str:
     return deep_link(bot_username, payload(code))
 
 
+def is_invite(payload: str | None) -> bool:
+    """Whether a /start payload is an invite (`inv_…`, in any case: the code is looked up so)."""
+    return drop_nul(payload or "").strip().lower().startswith(PREFIX)
+
+
 def normalize_invite_code(text: str) -> str:
     """The code out of what a person sent: strips the `inv_` prefix, blanks and case."""
     text = drop_nul(text).strip().lower()

@@ -345,7 +345,7 @@ async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool
 # --- invites -------------------------------------------------------------------------------------
 
 
-@starts.message(CommandStart(deep_link=True, magic=F.args.startswith(invites.PREFIX)))
+@starts.message(CommandStart(deep_link=True, magic=F.args.func(invites.is_invite)))
 async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
     found = await invites.get_invite(ctx.session, command.args or "")
     status = invites.invite_status(found, ctx.now()) if found is not None else "unknown"

@@ -448,7 +448,7 @@ async def _refuse(ctx: Ctx, query: CallbackQuery, text: str, cached: bool = Fals
 # --- /start and the welcome ---------------------------------------------------------------------
 
 
-@starts.message(CommandStart(deep_link=True, magic=~F.args.startswith(invites.PREFIX)))  # invites: bot.routers.cadre
+@starts.message(CommandStart(deep_link=True, magic=~F.args.func(invites.is_invite)))  # invites: bot.routers.cadre
 async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext,
                           raw_state: str | None = None) -> None:
     assert ctx.path is not None

@@ -103,6 +103,20 @@ async def test_invite_redeem_makes_the_person_a_cadre_of_the_township_and_says_w
     assert "/mycomments" in h.api.last(CADRE).text
 
 
+async def test_an_invite_typed_in_capitals_is_taken_as_an_invite(harness):
+    """The code is looked up whatever its case, but "/start INV_…" went to the residents' links
+    and was told the link is invalid."""
+    h = harness
+    await open_consultation(h)
+    for user, typed in ((CADRE, "INV_{}"), (OTHER_CADRE, "Inv_{}")):
+        code = await _invite(h)
+        await h.feed(h.user(user).message("/start " + typed.format(code.upper())))
+        assert "欢迎！您已确认为<b>青山镇</b>的干部" in h.api.last(user).text, typed
+        assert (await _person(h, user)).role == "cadre"
+    await h.feed(h.user(OTHER_CADRE + 1).message("/start INV_NOSUCHCODE"))
+    assert "这个邀请链接无效" in h.api.last(OTHER_CADRE + 1).text
+
+
 async def test_invite_used_twice_is_refused_and_the_second_person_stays_a_resident(harness):
     h = harness
     await open_consultation(h)
