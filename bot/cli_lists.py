@@ -276,7 +276,7 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
     from bot.db import database
     from bot.scheduler import Services, publish_changes
     from storage.consultations import link_for_township
-    from storage.lists import find_list, get_township, save_list
+    from storage.lists import find_list, get_township, newest_published, save_list
     from storage.models import Consultation
     from storage.sql import as_id, fits_id
     from surveys.consultation import Status
@@ -310,6 +310,10 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
                 return 1, gettext("scheduler.publish-same-list", loc)
             if row.id < link.list_id:  # imported before the consulted version: not its revision
                 return 1, gettext("scheduler.publish-older-list", loc, version=row.version)
+            newer = await newest_published(session, town.id)
+            if newer is not None and newer.id > row.id:  # another consultation's revision is out already
+                return 1, gettext("scheduler.publish-superseded", loc, township=town.name, version=row.version,
+                                  newer=newer.version, id=consultation_id)
             list_id, version, township_id = row.id, row.version, town.id
             await session.commit()
         bot = create_bot(settings)

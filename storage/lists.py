@@ -114,6 +114,13 @@ async def find_list(session: AsyncSession, name: str, version: str | None = None
     return (await session.scalars(query.order_by(DutyListRow.id.desc()).limit(1))).first()
 
 
+async def newest_published(session: AsyncSession, township_id: int) -> DutyListRow | None:
+    """The township's published list imported last, if any has been published."""
+    return (await session.scalars(select(DutyListRow).where(DutyListRow.township_id == township_id,
+                                                           DutyListRow.status == ListStatus.PUBLISHED.value)
+                                  .order_by(DutyListRow.id.desc()).limit(1))).first()
+
+
 async def list_rows(session: AsyncSession, name: str | None = None) -> list[tuple[DutyListRow, str]]:
     query = select(DutyListRow, Township.name).join(Township)
     if name:

@@ -1023,3 +1023,53 @@ async def test_a_consultation_reopened_while_its_final_report_goes_out_thanks_no
     h.clock.now = new + timedelta(minutes=1)
     await sched.close_job(cid)
     assert chats(api)[91] == 1 and "感谢您参与" in api.last(91).text
+
+
+# --- several consultations of one township (QA pass 2026-11-27) ------------------------------------
+
+
+async def _two_on_one_list(h: Harness, second: Status = Status.CLOSED) -> tuple[int, int]:
+    """Two consultations of 青山镇 on its one list: the first closed, the second `second`."""
+    from storage.consultations import create_consultation, set_status
+    from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
+
+    async with h.sessions() as s:
+        row = await save_list(s, "青山镇", ITEMS)
+        ids = []
+        for title, status in (("第一次征询", Status.CLOSED), ("第二次征询", second)):
+            c = await create_consultation(s, title=title, questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text("utf-8"),
+                                          closes_at=h.clock.now + timedelta(days=10), list_ids=[row.id])
+            await set_status(s, c, Status.OPEN, h.clock.now)
+            if status == Status.CLOSED:
+                await set_status(s, c, Status.CLOSED, h.clock.now)
+            ids.append(c.id)
+        await s.commit()
+    return ids[0], ids[1]
+
+
+async def test_a_version_older_than_one_published_through_another_consultation_is_not_published(
+        harness: Harness, monkeypatch) -> None:
+    from storage.models import DutyListRow
+
+    h = harness
+    first, second = await _two_on_one_list(h)
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS[:4], version="修订稿")
+        await save_list(s, "青山镇", ITEMS[:3], version="定稿")
+        await s.commit()
+    assert (await _publish(h, monkeypatch, second, "定稿", None))[0] == 0
+    await add_resident(h, first, 81, h.clock.now)
+    h.api.clear()
+    code, message = await _publish(h, monkeypatch, first, "修订稿", None)
+    assert code == 1
+    assert "青山镇已经发布了更新的第 定稿 版清单" in message and "不能再发布较旧的第 修订稿 版" in message, message
+    assert "请发布第 定稿 版" in message
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, first)).status == Status.CLOSED.value
+        statuses = dict((await s.execute(sa.select(DutyListRow.version, DutyListRow.status))).all())
+    assert statuses["修订稿"] == "draft" and statuses["定稿"] == "published"
+    assert chats(h.api) == Counter()  # nobody told of the older version
+    # the version published through the other consultation answers this one too
+    assert (await _publish(h, monkeypatch, first, "定稿", None))[0] == 0
+    assert chats(h.api)[81] == 1
+
