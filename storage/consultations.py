@@ -30,7 +30,9 @@ from surveys.consultation import (
     DeadlinePassed,
     DeadlineRefused,
     FollowUp,
+    ListConflict,
     Status,
+    VersionClash,
     check_new_deadline,
     check_transition,
     new_code,
@@ -112,13 +114,58 @@ async def link_for_township(session: AsyncSession, consultation_id: int, townshi
     return None
 
 
+async def version_clashes(session: AsyncSession, consulted: Sequence[tuple[int, int]],
+                          exclude: int | None = None) -> list[VersionClash]:
+    """For the (township id, list id) pairs a consultation consults: the other open
+    consultations (not `exclude`) consulting one of those townships on another version of its
+    list, and the townships whose list has had a newer version published since (imported after
+    the one consulted). One township is consulted on one version at a time: several open
+    consultations of a township on the same version are allowed (say, one for its residents'
+    questionnaire and one for its cadres)."""
+    if not consulted:
+        return []
+    own = dict(consulted)
+    ct, c, dl, t = (ConsultationTownship.__table__.c, Consultation.__table__.c,  # type: ignore[attr-defined]
+                    DutyListRow.__table__.c, Township.__table__.c)  # type: ignore[attr-defined]
+    versions = dict((await session.execute(select(dl.id, dl.version).where(dl.id.in_(list(own.values()))))).all())
+    names = dict((await session.execute(select(t.id, t.name).where(t.id.in_(list(own))))).all())
+    query = (select(ct.consultation_id, c.title, ct.township_id, ct.list_id, dl.version)
+             .join(Consultation.__table__, c.id == ct.consultation_id).join(DutyListRow.__table__, dl.id == ct.list_id)
+             .where(ct.township_id.in_(list(own)), c.status == Status.OPEN.value)
+             .order_by(ct.consultation_id, ct.id))
+    if exclude is not None:
+        query = query.where(ct.consultation_id != exclude)
+    clashes = [VersionClash(names[tid], versions.get(own[tid], ""), version, list_id, cid, title)
+               for cid, title, tid, list_id, version in (await session.execute(query)).all() if list_id != own[tid]]
+    for tid, list_id in consulted:
+        newer = (await session.execute(select(dl.id, dl.version).where(
+            dl.township_id == tid, dl.id > list_id, dl.status == ListStatus.PUBLISHED.value)
+            .order_by(dl.id.desc()).limit(1))).first()
+        if newer is not None:
+            clashes.append(VersionClash(names[tid], versions.get(list_id, ""), newer.version, newer.id))
+    return clashes
+
+
+async def check_openable(session: AsyncSession, consultation: Consultation) -> None:
+    """Raise ListConflict (`version_clashes`) when the consultation may not open (or reopen)
+    now: a township of it is consulted by another open consultation on another version of its
+    list, or has had a newer list published since."""
+    clashes = await version_clashes(session, [(link.township_id, link.list_id)
+                                              for link in await links(session, consultation.id)], consultation.id)
+    if clashes:
+        action = "reopen" if consultation.status == Status.CLOSED.value else "open"
+        raise ListConflict(action, consultation.id, clashes)
+
+
 async def set_status(session: AsyncSession, consultation: Consultation, target: Status,
                      now: datetime | None = None) -> None:
     """Move a consultation on (draft→open→closed→reported); the consulted lists follow.
     Opening one with no opening time set records `now` (default: the clock's) as its
     opening time — the start the reports give; a later opening time set in advance stays.
     Raises TransitionError for a move the statuses do not allow, and DeadlinePassed when
-    it would open with its deadline behind it — in both cases having changed nothing."""
+    it would open with its deadline behind it, and ListConflict when one of its townships is
+    consulted elsewhere on another version (`check_openable`) — in each case having changed
+    nothing."""
     check_transition(consultation.status, target)
     now = now or utcnow()
     if target == Status.OPEN and consultation.closes_at <= now:  # before anything changes
@@ -179,7 +226,9 @@ async def superseded_townships(session: AsyncSession, consultation_id: int) -> l
 
 async def check_reopenable(session: AsyncSession, consultation: Consultation) -> None:
     """Raise DeadlineRefused ("superseded") when a township of the closed consultation has had
-    a newer list published since: reopening it would ask for views on an outdated list."""
+    a newer list published since: reopening it would ask for views on an outdated list; and
+    ListConflict when another open consultation consults one of its townships on another
+    version (`check_openable`)."""
     names = await superseded_townships(session, consultation.id) if consultation.id is not None else []
     if names:
         raise DeadlineRefused("superseded", consultation.id, consultation.status, consultation.opens_at,
@@ -194,7 +243,7 @@ async def set_deadline(session: AsyncSession, consultation: Consultation, closes
     and opened again (set_status: its lists are under consultation again, its early close is
     forgotten) — answers are taken until the new deadline, when it closes again.
     Raises DeadlineRefused (surveys.consultation.check_new_deadline; reopening, also
-    `check_reopenable`) and, when `expected`
+    `check_reopenable`, which raises ListConflict too) and, when `expected`
     (the deadline the organizer saw) is no longer the stored one, DeadlineMoved — in both
     cases having changed nothing. The update is conditional on the status and the old
     deadline, so a close, a reopening or another change committed meanwhile is never

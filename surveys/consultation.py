@@ -86,6 +86,58 @@ class DeadlineRefused(ValueError):
                        townships=gettext("report.list-sep", locale).join(self.townships))
 
 
+@dataclass(frozen=True)
+class VersionClash:
+    """A township a consultation consults on `version` of its list, consulted at the same time
+    on `other_version` by the open consultation `other_id` — or, `other_id` None, whose newer
+    `other_version` has been published since."""
+
+    township: str
+    version: str
+    other_version: str
+    other_list_id: int
+    other_id: int | None = None
+    other_title: str = ""
+
+
+class ListConflict(ValueError):
+    """A consultation cannot open (`action` open, reopen, or new: the one being created), or a
+    revised list cannot be published (publish), because a township of it is consulted elsewhere
+    on another version of its list — one township is consulted on one version at a time — or,
+    opening, because its list has been superseded by a published newer version."""
+
+    def __init__(self, action: str, consultation_id: int | None, clashes: Sequence[VersionClash],
+                 township: str = "") -> None:
+        super().__init__(action)
+        self.action = action
+        self.consultation_id = consultation_id
+        self.clashes = list(clashes)
+        self.township = township
+
+    def text(self, locale: str, markup: bool = False) -> str:
+        """The refusal as the organizer reads it; `markup`: for the chat (HTML, names escaped)."""
+        import html
+
+        from surveys.i18n import gettext
+
+        def esc(value: str) -> str:
+            return html.escape(value) if markup else value
+
+        lines = [gettext(f"conflict.{self.action}", locale, id=self.consultation_id, township=esc(self.township))]
+        for c in self.clashes:
+            key = ("conflict.published" if c.other_id is None
+                   else "conflict.consulted" if self.action == "publish" else "conflict.consulted-vs")
+            lines.append(gettext(key, locale, township=esc(c.township), version=c.version,
+                                 other_version=c.other_version, other=c.other_id, title=esc(c.other_title)))
+        others = list(dict.fromkeys(f"#{c.other_id}" for c in self.clashes if c.other_id is not None))
+        if others:
+            lines.append(gettext(f"conflict.{self.action}-tail", locale,
+                                 others=gettext("report.list-sep", locale).join(others)))
+        if self.action != "new":  # (a new one's confirmation stays, to save it as a draft or cancel)
+            lines.append(gettext("conflict.nothing-changed", locale))
+        return "\n".join(lines)
+
+
 # A deadline moves as it is while a consultation is a draft or open; a closed one's new
 # deadline reopens it (CLOSED → OPEN: "征求意见时间延长至…"); a reported one is history.
 DEADLINE_EDITABLE = (Status.DRAFT.value, Status.OPEN.value)

@@ -1073,3 +1073,30 @@ async def test_a_version_older_than_one_published_through_another_consultation_i
     assert (await _publish(h, monkeypatch, first, "定稿", None))[0] == 0
     assert chats(h.api)[81] == 1
 
+
+async def test_publishing_while_another_consultation_of_the_township_is_open_on_the_older_list_is_refused(
+        harness: Harness, monkeypatch) -> None:
+    from storage.models import DutyListRow
+
+    h = harness
+    first, second = await _two_on_one_list(h, second=Status.OPEN)
+    await add_resident(h, first, 82, h.clock.now)
+    h.api.clear()
+    revised = [i for i in ITEMS if i.name != "特种设备安全监管"]
+    code, message = await _publish(h, monkeypatch, first, "revised.xlsx", list(revised))
+    assert code == 1
+    assert "现在不能发布青山镇的修订后清单" in message, message
+    assert f"征询 #{second}“第二次征询”仍在就青山镇的第 1 版征求意见" in message, message
+    assert f"请先结束征询 #{second}" in message
+    async with h.sessions() as s:  # nothing stored, nothing published, nobody told
+        assert await s.scalar(sa.select(sa.func.count()).select_from(DutyListRow)) == 1
+        assert (await s.get(Consultation, first)).status == Status.CLOSED.value
+    assert chats(h.api) == Counter()
+    async with h.sessions() as s:  # the other consultation closed: the revision goes out
+        from storage.consultations import set_status
+
+        await set_status(s, await s.get(Consultation, second), Status.CLOSED, h.clock.now)
+        await s.commit()
+    code, message = await _publish(h, monkeypatch, first, "revised.xlsx", list(revised))
+    assert code == 0, message
+    assert chats(h.api)[82] == 1
