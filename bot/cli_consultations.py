@@ -15,6 +15,7 @@ from bot.db import operator_text as _t
 from surveys.consultation import (
     DeadlinePassed,
     DeadlineRefused,
+    ListConflict,
     Status,
     TransitionError,
     deep_link,
@@ -146,6 +147,8 @@ async def _set_status(consultation_id: int, target: Status) -> tuple[str | None,
             await set_status(session, c, target)
         except DeadlinePassed:  # as the bot's /open
             return _t("cli.deadline-passed", id=consultation_id), None
+        except ListConflict as e:
+            return e.text(get_settings().locale), None
         except TransitionError as e:
             if e.current == e.target:  # as the bot's /open and /close
                 return _t("cli.already", id=consultation_id, status=_t(f"status.{e.current.value}")), None
@@ -191,14 +194,19 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID"),
     if seen is None:
         typer.echo(_t("cli.consultation-not-found", id=consultation_id), err=True)
         raise typer.Exit(1)
-    status, opens_at, old, closed_at, superseded = seen
+    status, opens_at, old, closed_at, superseded, conflict = seen
     reopen = status == Status.CLOSED.value
     try:  # refused before anything is asked
         check_new_deadline(consultation_id, status, opens_at, old, closes_at, datetime.now(UTC), reopen)
         if reopen and superseded:  # (as storage.consultations.check_reopenable)
             raise DeadlineRefused("superseded", consultation_id, status, opens_at, old, superseded)
+        if reopen and conflict is not None:
+            raise conflict
     except DeadlineRefused as e:
         typer.echo(e.text(settings.locale, tz), err=True)
+        raise typer.Exit(1) from None
+    except ListConflict as e:
+        typer.echo(e.text(settings.locale), err=True)
         raise typer.Exit(1) from None
     if reopen:
         typer.echo(_t("cli.reopen-explain", id=consultation_id, ended=format_local(ended_at(old, closed_at), tz),
@@ -218,11 +226,12 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID"),
                   old=format_local(old, tz), new=format_local(closes_at, tz)))
 
 
-async def _read(consultation_id: int) -> tuple[str, datetime | None, datetime, datetime | None, list[str]] | None:
-    """(status, opening time, deadline, early close, townships with a newer list published since)
-    of the consultation, or None."""
+async def _read(consultation_id: int) -> tuple[str, datetime | None, datetime, datetime | None, list[str],
+                                               ListConflict | None] | None:
+    """(status, opening time, deadline, early close, townships with a newer list published since,
+    why it could not open now — storage.consultations.check_openable) of the consultation, or None."""
     from bot.db import database
-    from storage.consultations import superseded_townships
+    from storage.consultations import check_openable, superseded_townships
     from storage.models import Consultation
     from storage.sql import fits_id
 
@@ -230,7 +239,13 @@ async def _read(consultation_id: int) -> tuple[str, datetime | None, datetime, d
         c = await session.get(Consultation, consultation_id) if fits_id(consultation_id) else None
         if c is None:
             return None
-        return c.status, c.opens_at, c.closes_at, c.closed_at, await superseded_townships(session, consultation_id)
+        try:
+            await check_openable(session, c)
+            conflict = None
+        except ListConflict as e:
+            conflict = e
+        return (c.status, c.opens_at, c.closes_at, c.closed_at, await superseded_townships(session, consultation_id),
+                conflict)
 
 
 async def _set_deadline(consultation_id: int, closes_at: datetime, expected: datetime, reopen: bool) -> str | None:
@@ -251,6 +266,8 @@ async def _set_deadline(consultation_id: int, closes_at: datetime, expected: dat
             await set_deadline(session, c, closes_at, expected=expected, reopen=reopen)
         except DeadlineRefused as e:  # as the bot's /deadline
             return e.text(settings.locale, settings.timezone)
+        except ListConflict as e:
+            return e.text(settings.locale)
         except DeadlineMoved as e:  # another change committed between the read and the write
             return _t("cli.deadline-moved-meanwhile", id=consultation_id,
                       closes=format_local(e.closes_at, settings.timezone))

@@ -170,6 +170,8 @@ async def set_status(session: AsyncSession, consultation: Consultation, target: 
     now = now or utcnow()
     if target == Status.OPEN and consultation.closes_at <= now:  # before anything changes
         raise DeadlinePassed(consultation.id)
+    if target == Status.OPEN:
+        await check_openable(session, consultation)
     consultation.status = target.value
     _forget_now_and_after_commit(session, consultation.id)
     if target == Status.OPEN and consultation.opens_at is None:
@@ -233,6 +235,7 @@ async def check_reopenable(session: AsyncSession, consultation: Consultation) ->
     if names:
         raise DeadlineRefused("superseded", consultation.id, consultation.status, consultation.opens_at,
                               consultation.closes_at, names)
+    await check_openable(session, consultation)  # another open one on another version of a township's list
 
 
 async def set_deadline(session: AsyncSession, consultation: Consultation, closes_at: datetime,

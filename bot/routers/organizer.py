@@ -54,6 +54,7 @@ from surveys.consultation import (
     KIND_ORDER,
     DeadlinePassed,
     DeadlineRefused,
+    ListConflict,
     Status,
     TransitionError,
     check_deadline_editable,
@@ -313,6 +314,9 @@ async def _transition(message: Message, ctx: Ctx, c: Consultation, target: Statu
     except DeadlinePassed:
         await message.answer(ctx.t("organizer.deadline-passed", id=c.id))
         return
+    except ListConflict as e:  # another open consultation of a township on another version
+        await message.answer(e.text(ctx.locale, markup=True))
+        return
     except TransitionError as e:
         if e.current == e.target:
             await message.answer(ctx.t("organizer.already", id=c.id, status=ctx.t("status." + e.current.value)))
@@ -393,6 +397,10 @@ async def _deadline_editable(message: Message, ctx: Ctx, c: Consultation, state:
     except DeadlineRefused as e:
         await state.clear()
         await message.answer(e.text(ctx.locale, ctx.settings.timezone))
+        return False
+    except ListConflict as e:
+        await state.clear()
+        await message.answer(e.text(ctx.locale, markup=True))
         return False
     return True
 
@@ -484,6 +492,9 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
             await state.update_data(c=c.id)
             text += "\n\n" + _deadline_ask(ctx, c)
         await edit_or_send(query, text)
+        return
+    except ListConflict as e:  # another consultation of a township opened meanwhile on another version
+        await edit_or_send(query, e.text(ctx.locale, markup=True))
         return
     cadres = await repo.cadres(ctx.session, c.id) if callback_data.a == "tell" else []
     # each confirmed move told once: its own key (a move back to a deadline told before is news again)
@@ -832,6 +843,14 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
     data = await state.get_data()
     if not await _same_new(query, ctx, data, callback_data.m):
         return
+    if callback_data.act == "open":  # refused before anything is made: saving it as a draft stays possible
+        chosen = [(t.id, row.id) for t, row in await _townships_with_lists(ctx) if t.id in data.get("townships", [])]
+        clashes = await repo.version_clashes(ctx.session, chosen)
+        if clashes:
+            await query.answer()
+            if query.message is not None:
+                await query.message.answer(ListConflict("new", None, clashes).text(ctx.locale, markup=True))
+            return
     await state.clear()
     if callback_data.act == "cancel":
         await query.answer()

@@ -481,3 +481,26 @@ def test_show_of_a_township_or_version_not_stored_says_which_not_that_nothing_wa
         assert result.exit_code == 1 and result.output.strip() == f"找不到清单：{ref}", result.output
         assert json.loads(runner.invoke(app, ["lists", "show", *args, "--json"]).output) == []
     assert runner.invoke(app, ["lists", "show", "--township", "青山镇", "--version", "1"]).exit_code == 0
+
+
+def test_consultations_open_and_reopen_are_refused_while_the_township_is_consulted_on_another_version():
+    from surveys.consultation import Status
+
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    create = ["consultations", "create", "--title", "t", "--township", "青山镇", "--closes", "2099-12-10 18:00"]
+    assert runner.invoke(app, create).exit_code == 0  # #1 on version 1
+    assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
+    runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇"])  # version 2
+    assert runner.invoke(app, create).exit_code == 0  # #2 on version 2
+    refused = runner.invoke(app, ["consultations", "open", "2"])
+    assert refused.exit_code == 1
+    assert "征询 #2 没有开始，因为：\n· 征询 #1“t”正在就青山镇的第 1 版征求意见，这次征询用的是第 2 版" in refused.output
+    assert "请等征询 #1 结束" in refused.output
+    assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
+    assert runner.invoke(app, ["consultations", "open", "2"]).exit_code == 0  # #1 closed: #2 opens
+    refused = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-25"], input="y\n")
+    assert refused.exit_code == 1 and "[y/N]" not in refused.output, refused.output  # refused before asking
+    assert "征询 #1 不能延长或重新开始，因为：\n· 征询 #2“t”正在就青山镇的第 2 版征求意见，这次征询用的是第 1 版" \
+        in refused.output
+    statuses = [c["status"] for c in json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)]
+    assert statuses == [Status.CLOSED.value, Status.OPEN.value]

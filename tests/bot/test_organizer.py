@@ -1865,3 +1865,114 @@ async def test_stats_list_comment_types_in_the_menus_order(harness):
     text = h.api.last(ORGANIZER).text
     kinds = ["应调整为配合履职事项", "依据缺失或有误", "表述不清", "其他", "遗漏事项"]
     assert [text.index(f"  {k}：") for k in kinds] == sorted(text.index(f"  {k}：") for k in kinds), text
+# --- one township, one list version consulted at a time (QA pass 2026-11-27) -------------------------
+
+
+async def test_reopening_is_refused_while_another_consultation_of_the_township_is_open_on_a_newer_draft(harness):
+    h = harness
+    cid, _ = await _closed_at_its_deadline(h)  # 青山镇, version 1
+    newer, _ = await open_consultation(h)  # 青山镇's new draft, version 2, consulted now
+    o = h.user(ORGANIZER)
+    refused = (f"征询 #{cid} 不能延长或重新开始，因为：\n"
+               f"· 征询 #{newer}“青山镇履职事项清单征求意见”正在就青山镇的第 2 版征求意见，这次征询用的是第 1 版\n"
+               f"同一个乡镇同一时间只能就一个版本的清单征求意见：请等征询 #{newer} 结束，或先结束它，再延长这次征询。\n"
+               "没有做任何修改。")
+    for command in (f"/deadline {cid}", f"/deadline {cid} 2026-12-20 18:00"):
+        await h.feed(o.message(command))
+        assert h.api.last(ORGANIZER).text == refused, command
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
+    assert await _list_status(h, cid) == "consulted"
+    # the other one closed: the first can be extended and reopened again
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, newer), Status.CLOSED, h.clock.now)
+        await s.commit()
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    # …but a consultation on the newer draft opened between the screen and the press still stops it
+    third, _ = await open_consultation(h)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "延长并重新开始")))
+    assert h.api.last(ORGANIZER).text.startswith(f"征询 #{cid} 不能延长或重新开始，因为：\n· 征询 #{third}")
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
+    assert await _closes(h, cid) == "2026-12-11 10:00"
+
+
+async def test_open_is_refused_while_another_consultation_of_the_township_is_open_on_another_version(harness):
+    h = harness
+    first, _ = await open_consultation(h)  # 青山镇, version 1, open
+    draft, _ = await open_consultation(h, status=Status.DRAFT)  # version 2
+    o = h.user(ORGANIZER, language_code="en")
+    await h.feed(o.message("/language en"))
+    await h.feed(o.message(f"/open {draft}"))
+    text = h.api.last(ORGANIZER).text
+    assert text.startswith(f"Consultation #{draft} was not opened:\n· consultation #{first} “青山镇履职事项清单征求意见” "
+                           "is consulting on version 1 of the list of 青山镇; this one is on version 2"), text
+    assert text.endswith("Nothing changed.")
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, draft)).status == Status.DRAFT.value
+        # a second consultation on the version the open one consults opens (one for cadres, one for residents…)
+        from storage.lists import find_list
+
+        same = await create_consultation(s, title="同一版本", questionnaire="", closes_at=h.clock.now + timedelta(days=3),
+                                         list_ids=[(await find_list(s, "青山镇", "1")).id])
+        await s.commit()
+    await h.feed(o.message(f"/open {same.id}"))
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, same.id)).status == Status.OPEN.value
+
+
+async def test_opening_a_draft_whose_township_has_since_a_newer_published_list_is_refused(harness):
+    h = harness
+    draft, _ = await open_consultation(h, status=Status.DRAFT)
+    await _published_since(h)
+    await h.feed(h.user(ORGANIZER).message(f"/open {draft}"))
+    assert h.api.last(ORGANIZER).text == (
+        f"征询 #{draft} 没有开始，因为：\n· 青山镇已经发布了更新的第 2 版清单，这次征询用的第 1 版已经过时："
+        "请用最新版本新建征询（/new）\n没有做任何修改。")
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, draft)).status == Status.DRAFT.value
+
+
+async def test_new_create_and_open_is_refused_while_the_township_is_consulted_on_another_version(harness):
+    from storage.lists import save_list
+
+    h = harness
+    first, _ = await open_consultation(h)  # 青山镇, version 1, open
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS[:3])  # version 2, the newest: what /new consults on
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("第二版征询"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "创建并开始")))
+    assert h.api.last(ORGANIZER).text == (
+        "这次征询不能马上开始，因为：\n"
+        f"· 征询 #{first}“青山镇履职事项清单征求意见”正在就青山镇的第 1 版征求意见，这次征询用的是第 2 版\n"
+        f"同一个乡镇同一时间只能就一个版本的清单征求意见：可以先“保存为草稿”，等征询 #{first} 结束后再用 /open 开始。")
+    assert not [c for c in h.api.calls if c.method == "sendPhoto"]
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Consultation)) == 1
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "保存为草稿")))
+    async with h.sessions() as s:
+        statuses = (await s.scalars(sa.select(Consultation.status).order_by(Consultation.id))).all()
+    assert statuses == ["open", "draft"]
+
+
+async def test_open_does_not_reopen_one_closed_early_whose_township_has_since_a_newer_published_list(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))  # closed early, its deadline still ahead
+    await _published_since(h)
+    await h.feed(h.user(ORGANIZER).message(f"/open {cid}"))
+    assert h.api.last(ORGANIZER).text.startswith(
+        f"征询 #{cid} 不能延长或重新开始，因为：\n· 青山镇已经发布了更新的第 2 版清单，这次征询用的第 1 版已经过时")
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
+    assert await _list_status(h, cid) == "consulted"
