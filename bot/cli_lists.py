@@ -121,22 +121,24 @@ async def _store(items, township, version, source):
 @app.command("show")
 def show_cmd(township: str | None = typer.Option(None), part: Part | None = typer.Option(None),
              version: str | None = typer.Option(None),
+             every: bool = typer.Option(False, "--all", help="Every stored version (oldest first), with the "
+                                                            "consultations on it; its items with --json only."),
              as_json: bool = typer.Option(False, "--json")) -> None:
-    """Show stored lists (the newest version of each township unless --version)."""
+    """Show stored lists (the newest version of each township unless --version or --all)."""
     from bot.db import ensure_schema, run_async
 
     if version is not None and not township:
         typer.echo(gettext("cli.version-needs-township", _locale()), err=True)
         raise typer.Exit(2)
     ensure_schema()
-    lists = run_async(_load_lists(township, version))
+    lists = run_async(_load_lists(township, version, every and version is None))
     loc = _locale()
     if as_json:
         out = []
-        for list_id, dl in lists:
+        for list_id, dl, consulted_by in lists:
             items = [i for i in dl.items if part is None or i.part == part]
             out.append({"id": list_id, "township": dl.township, "version": dl.version, "status": dl.status.value,
-                        "counts": dl.counts(),
+                        "counts": dl.counts(), "consultations": [cid for cid, _ in consulted_by],
                         "items": [{"id": i.id, "part": i.part.value, **i.values()} for i in items]})
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
@@ -146,10 +148,16 @@ def show_cmd(township: str | None = typer.Option(None), part: Part | None = type
         raise typer.Exit(1)
     if not lists:
         typer.echo(gettext("cli.no-lists", loc))
-    for list_id, dl in lists:
+    for list_id, dl, consulted_by in lists:
         typer.echo(gettext("cli.list-head", loc, list_id=list_id, township=dl.township, version=dl.version,
                            status=gettext(f"cli.list-status.{dl.status.value}", loc)))
         _print_summary(dl.items, loc)
+        if consulted_by:
+            typer.echo(gettext("cli.list-consulted-by", loc, consultations=gettext("report.list-sep", loc).join(
+                gettext("cli.list-consultation", loc, id=cid, status=gettext(f"status.{status}", loc))
+                for cid, status in consulted_by)))
+        if every and version is None:  # an overview of the versions: one's items with --version
+            continue
         for p in PART_ORDER:
             if part is not None and p != part:
                 continue
@@ -158,20 +166,33 @@ def show_cmd(township: str | None = typer.Option(None), part: Part | None = type
                 typer.echo(f"  {i.seq or '-':>4}  [{i.category}] {i.name}")
 
 
-async def _load_lists(township: str | None, version: str | None):
+async def _load_lists(township: str | None, version: str | None, every: bool = False):
+    """(list id, list, [(consultation id, status) of the consultations on it]) of each list shown."""
+    from sqlalchemy import select
+
     from bot.db import database
     from storage.lists import find_list, list_rows, load_list
+    from storage.models import Consultation, ConsultationTownship
 
     async with database() as sessions, sessions() as session:
         if version is not None and township:
             row = await find_list(session, township, version)
             rows = [row] if row else []
+        elif every:
+            rows = [row for row, _ in await list_rows(session, township)]
         else:
             newest: dict[str, object] = {}
             for row, name in await list_rows(session, township):
                 newest[name] = row  # ordered by id: the last one is the newest
             rows = list(newest.values())
-        return [(r.id, await load_list(session, r.id)) for r in rows]
+        out = []
+        for r in rows:
+            consulted_by = (await session.execute(
+                select(Consultation.id, Consultation.status).join(
+                    ConsultationTownship, ConsultationTownship.consultation_id == Consultation.id)
+                .where(ConsultationTownship.list_id == r.id).order_by(Consultation.id))).all()
+            out.append((r.id, await load_list(session, r.id), [(cid, status) for cid, status in consulted_by]))
+        return out
 
 
 def _items_of(ref: str) -> list[DutyItem]:

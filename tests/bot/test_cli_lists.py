@@ -504,3 +504,22 @@ def test_consultations_open_and_reopen_are_refused_while_the_township_is_consult
         in refused.output
     statuses = [c["status"] for c in json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)]
     assert statuses == [Status.CLOSED.value, Status.OPEN.value]
+
+
+def test_show_all_lists_every_version_with_its_status_and_the_consultations_on_it(tmp_path):
+    items = make_samples.build_sample_items()
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    runner.invoke(app, ["lists", "import", str(make_samples.write_xlsx(items[:-1], tmp_path / "v2.xlsx")),
+                        "--township", "青山镇", "--version", "修订稿"])
+    runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "绿水乡"])
+    create = ["consultations", "create", "--title", "t", "--township", "青山镇", "--closes", "2099-12-10 18:00"]
+    assert runner.invoke(app, create).exit_code == 0  # on 修订稿
+    assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
+    shown = runner.invoke(app, ["lists", "show", "--all"])
+    assert shown.exit_code == 0, shown.output
+    heads = [line for line in shown.output.splitlines() if line.startswith("清单 ")]
+    assert heads == ["清单 3：绿水乡，第 1 版（草稿）", "清单 1：青山镇，第 1 版（草稿）", "清单 2：青山镇，第 修订稿 版（征询中）"]
+    assert "  征询：#1（征询中）" in shown.output and "== " not in shown.output  # versions, not their items
+    one = json.loads(runner.invoke(app, ["lists", "show", "--all", "--township", "青山镇", "--json"]).output)
+    assert [(s["version"], s["consultations"]) for s in one] == [("1", []), ("修订稿", [1])]
+    assert len(one[1]["items"]) == len(items) - 1
