@@ -664,16 +664,24 @@ async def _mine_screen(ctx: Ctx, page: int, item_id: int = 0) -> tuple[str, Inli
     # Every field shortened (in the UTF-16 units Telegram counts: an emoji is two), so a page of
     # the longest comments, wordings and answers fits one message (the answer in full reached
     # the cadre in a message of its own).
+    # comments made in several consultations (a second round on a revised draft, two at once):
+    # each says which one it went to, the item's name shortened to make room
+    several = len({comment.consultation_id for comment in comments}) > 1
+    name_room = 40 if several else 80
     blocks = [ctx.t("cadre.mine-title", n=len(comments), page=page + 1, pages=pages)]
     rows: list[list[InlineKeyboardButton]] = []
     for comment in shown:
         if comment.item_id is not None:
-            target = ctx.t("cadre.mine-item", name=html.escape(fit_plain(names[comment.item_id], 80)))
+            target = ctx.t("cadre.mine-item", name=html.escape(fit_plain(names[comment.item_id], name_room)))
         else:
-            target = ctx.t("cadre.mine-missing", name=html.escape(fit_plain(str(comment.missing.get("name", "")), 80)))
+            target = ctx.t("cadre.mine-missing",
+                           name=html.escape(fit_plain(str(comment.missing.get("name", "")), name_room)))
         lines = [ctx.t("cadre.mine-head", id=comment.id, status=ctx.t(f"cadre.status.{cm.comment_status(comment)}"),
-                       kind=ctx.t(f"comment.kind.{comment.kind}")),
-                 target, ctx.t("cadre.mine-text", text=html.escape(fit_plain(comment.text, 250)))]
+                       kind=ctx.t(f"comment.kind.{comment.kind}")), target]
+        consultation = consultations[comment.consultation_id]
+        if several and consultation is not None:
+            lines.append(ctx.t("cadre.mine-consultation", title=html.escape(fit_plain(consultation.title, 24))))
+        lines.append(ctx.t("cadre.mine-text", text=html.escape(fit_plain(comment.text, 250))))
         if comment.proposed_wording:
             lines.append(ctx.t("cadre.mine-wording", text=html.escape(fit_plain(comment.proposed_wording, 150))))
         if comment.decision is not None:

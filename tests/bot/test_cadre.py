@@ -1355,3 +1355,38 @@ async def test_skipping_the_wording_of_a_comment_withdrawn_since_does_not_say_it
     await h.feed(u.press(prompt.message_id, _data(prompt.reply_markup, "跳过")))
     assert _alert(h) == "这条意见已经撤回了。"
     assert "意见已保存" not in h.api.last(CADRE).text
+
+
+async def test_mycomments_names_the_consultation_of_each_comment_when_they_span_several(harness):
+    from storage.consultations import set_status
+    from storage.models import Consultation
+    from surveys.consultation import Status
+
+    h = harness
+    first, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, first, "特种设备安全监管", "表述不清", "第一轮的意见")
+    await h.feed(u.message("/mycomments"))
+    assert "征询：" not in h.api.last(CADRE).text  # one consultation: nothing to tell apart
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, first), Status.CLOSED, h.clock.now)
+        await s.commit()
+    second, _ = await open_consultation(h)  # the second round, on the revised draft
+    async with h.sessions() as s:
+        await s.execute(sa.update(Consultation).where(Consultation.id == second).values(title="第二轮征求意见"))
+        await s.commit()
+    from storage.comments import add_comment
+    from storage.consultations import links
+
+    async with h.sessions() as s:  # the same item of the revised draft
+        link = (await links(s, second))[0]
+        item = await s.scalar(sa.select(DutyItemRow.id).where(DutyItemRow.list_id == link.list_id,
+                                                               DutyItemRow.name == "特种设备安全监管"))
+        await add_comment(s, consultation_id=second, item_id=item, person_id=CADRE, township_id=link.township_id,
+                          kind="wording", text="第二轮的意见", now=h.clock.now)
+        await s.commit()
+    await h.feed(u.message("/mycomments"))
+    blocks = h.api.last(CADRE).text.split("\n\n")
+    mine = {b.split("意见：")[-1]: b for b in blocks if "意见：" in b}
+    assert "征询：青山镇履职事项清单征求意见" in mine["第一轮的意见"], mine
+    assert "征询：第二轮征求意见" in mine["第二轮的意见"], mine
