@@ -40,7 +40,7 @@ from aiogram.types import (
 
 from bot.app import chosen_language, set_person_commands
 from bot.context import Ctx, Num
-from bot.limits import fit_plain, fit_width
+from bot.limits import fit_plain
 from bot.routers import edit_or_send, first_of_album, not_text_note, starts
 from storage import comments as cm
 from storage import consultations as repo
@@ -291,7 +291,7 @@ def _items_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part, g: int,
     items = [i for i in dl.part(part) if (i.category or "") == category]
     pages = _pages(len(items), PAGE)
     page = min(max(page, 0), pages - 1)
-    rows = [[_btn(fit_width(f"{i.seq}. {i.name}" if i.seq is not None else i.name), ItemCB(c=c, i=i.id or 0))]
+    rows = [[_btn(_short(f"{i.seq}. {i.name}" if i.seq is not None else i.name, 60), ItemCB(c=c, i=i.id or 0))]
             for i in items[page * PAGE:(page + 1) * PAGE]]
     if pages > 1:
         rows.append(_nav(page, pages, lambda n: ListCB(c=c, p=part.value, g=g, n=n)))
@@ -403,7 +403,7 @@ async def list_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(ctx.t("cadre.no-list-cadre" if ctx.is_cadre else "cadre.no-list-resident"))
         return
     if len(found) > 1:
-        rows = [[_btn(fit_width(c.title), ListCB(c=c.id or 0))] for c in found]
+        rows = [[_btn(_short(c.title, 50), ListCB(c=c.id or 0))] for c in found]
         await message.answer(ctx.t("cadre.choose-consultation"), reply_markup=_kb(rows))
         return
     scope = await _scope(ctx, found[0].id or 0)
@@ -476,7 +476,7 @@ def _find_screen(ctx: Ctx, scope: Scope, dl: DutyList, query: str, page: int) ->
     for k, item in enumerate(shown, start=page * PAGE + 1):
         lines.append(ctx.t("cadre.find-line", k=k, part=ctx.t(f"part.{item.part.value}"),
                            category=html.escape(_category_label(ctx, item.category)), name=html.escape(item.name)))
-        rows.append([_btn(fit_width(f"{k}. {item.name}"), ItemCB(c=c, i=item.id or 0, f=1))])
+        rows.append([_btn(_short(f"{k}. {item.name}", 60), ItemCB(c=c, i=item.id or 0, f=1))])
     if pages > 1:
         rows.append(_nav(page, pages, lambda n: FindCB(c=c, n=n)))
     return "\n".join(lines), _kb(rows)
@@ -493,7 +493,7 @@ async def find_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FS
     if len(found) > 1:  # as /list: the person says which list to search (c=0 until they do)
         # "of": the lists offered, any of which the chooser's buttons may pick (again) later
         await state.update_data(cfind={"c": 0, "q": query, "n": 0, "of": [c.id for c in found]})
-        rows = [[_btn(fit_width(c.title), FindCB(c=c.id or 0))] for c in found]
+        rows = [[_btn(_short(c.title, 50), FindCB(c=c.id or 0))] for c in found]
         await message.answer(ctx.t("cadre.choose-consultation"), reply_markup=_kb(rows))
         return
     scope = await _scope(ctx, found[0].id or 0) if found else None
@@ -814,7 +814,7 @@ async def missing_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(ctx.t("cadre.no-list-cadre"))
         return
     if len(found) > 1:
-        rows = [[_btn(fit_width(c.title), MissingCB(c=c.id or 0))] for c in found]
+        rows = [[_btn(_short(c.title, 50), MissingCB(c=c.id or 0))] for c in found]
         await message.answer(ctx.t("cadre.choose-consultation"), reply_markup=_kb(rows))
         return
     scope, why = await _missing_allowed(ctx, found[0].id or 0)

@@ -209,20 +209,3 @@ def test_fit_width_counts_a_chinese_character_or_an_emoji_as_two():
     assert fit_width("a" + "中" * 20, 10) == "a中中中中…"
     assert fit_width("🙂" * 20, 7) == "🙂🙂🙂…"
     assert all(width(fit_width(t, 9)) <= 9 for t in ("x" * 30, "中" * 30, "a中" * 20, "🙂x" * 10))
-
-
-async def test_a_cadres_item_buttons_are_shortened_by_width_not_by_characters(harness):
-    """Item names were cut at 60 characters: a Chinese name of 30 was left for Telegram to cut."""
-    h = harness
-    await open_consultation(h)
-    await _cadre(h)
-    u = h.user(CADRE)
-    await h.feed(u.message("/list"))
-    for label in ("基本履职事项", "民生服务"):
-        last = h.api.last(CADRE)
-        await h.feed(u.press(last.message_id, _press(last.reply_markup, label)))
-    items = h.api.last(CADRE).reply_markup
-    assert too_wide(items) == [] and "2. 最低生活保障、特困供养、…" in [t for t, _ in buttons(items)]
-    await h.feed(u.message("/find 最低生活保障"))
-    found = h.api.last(CADRE).reply_markup
-    assert too_wide(found) == [] and any(t.startswith("1. 最低生活保障") for t, _ in buttons(found))
