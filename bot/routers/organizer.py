@@ -79,7 +79,7 @@ MAX_QUESTIONNAIRE_BYTES = 200_000
 
 def _organizer_form(raw_state: str | None) -> bool:
     """Whether an FSM state is a step of one of this router's forms."""
-    forms = (NewConsultation, Announce, ChangeDeadline, ReplyComment)
+    forms = (NewConsultation, Announce, ChangeDeadline, ReplyComment, ImportList)
     return raw_state is not None and any(raw_state in form.__all_states_names__ for form in forms)
 
 
@@ -1087,8 +1087,9 @@ async def do_comments(message: Message, ctx: Ctx, c: Consultation, state: FSMCon
 
 async def _drop_pending_answer(state: FSMContext) -> None:
     """Moving to another card drops a decision still waiting for its answer: a text typed now
-    would be read as the answer to the comment left, not to the one on the screen."""
-    if await state.get_state() == ReplyComment.text.state:
+    would be read as the answer to the comment left, not to the one on the screen (and another
+    command drops a draft list's question "which township?": the text is no township's name)."""
+    if await state.get_state() in (ReplyComment.text.state, ImportList.township.state):
         await state.clear()
 
 
@@ -1299,6 +1300,138 @@ for _name in ACTIONS:
         router.message.register(_make_command(_name), Command(_name))
 
 
+# --- importing a draft list sent in the chat --------------------------------------------------------
+# An organizer sends the draft (Excel or CSV) outside any form: it is read and checked as
+# `qingdan lists import` does (surveys.importer, surveys.lint) and the problems are listed
+# with where they are; a draft without errors is stored, once the organizer has said which
+# township's it is, as that township's next version (what /new offers). The file is read
+# again then (by its Telegram file id): the FSM keeps no list.
+
+MAX_LIST_BYTES = 20_000_000  # (a bot downloads files of up to 20 MB; a 1,500-row draft is under 1 MB)
+LIST_PROBLEMS_SHOWN = 20
+LIST_CHECK_ROOM = 3300  # of Telegram's 4,096: the "more" line and the verdict follow
+
+
+class ImportList(StatesGroup):
+    township = State()
+
+
+class ImportCB(CallbackData, prefix="ol"):
+    t: Num  # township id
+    m: str  # the check it answers (its mark in the FSM data): an earlier file's buttons do nothing
+
+
+async def _sender_is_organizer(message: Message, ctx: Ctx) -> bool:
+    return ctx.is_organizer
+
+
+async def _read_list_file(bot: Bot, file_id: str, name: str) -> tuple[Any, list[Any]] | None:
+    """The import result and every problem (import, then lint), or None when it is too big."""
+    from surveys.importer import read_duty_list
+    from surveys.lint import lint
+
+    try:
+        buf = await bot.download(file_id, destination=_CappedBuffer(MAX_LIST_BYTES))
+    except _OverLimit:
+        return None
+
+    def check(data: bytes) -> tuple[Any, list[Any]]:
+        result = read_duty_list(data, filename=name)
+        return result, list(result.problems) + (lint(result.items) if result.items else [])
+
+    return await asyncio.to_thread(check, buf.read() if buf else b"")
+
+
+def _list_check_text(ctx: Ctx, name: str, items: list[Any], problems: list[Any]) -> str:
+    from surveys.duty_list import Part
+
+    counts = {p.value: sum(1 for i in items if i.part == p) for p in Part}
+    errors = [p for p in problems if p.is_error]
+    lines = [ctx.t("organizer.import-head", file=html.escape(fit_plain(name, 100)), total=len(items), **counts)]
+    if problems:
+        lines.append(ctx.t("organizer.import-problems", errors=len(errors), warnings=len(problems) - len(errors)))
+        shown = 0
+        for p in sorted(problems, key=lambda p: not p.is_error)[:LIST_PROBLEMS_SHOWN]:  # errors first
+            line = html.escape(fit_plain(p.render(ctx.locale), 300))
+            if visible_units("\n".join([*lines, line])) > LIST_CHECK_ROOM:  # one phone message, with what follows
+                break
+            lines.append(line)
+            shown += 1
+        if len(problems) > shown:
+            lines.append(ctx.t("organizer.import-more", n=len(problems) - shown))
+    return "\n".join(lines)
+
+
+@router.message(StateFilter(None, ImportList.township), F.document, _sender_is_organizer)
+async def list_file(message: Message, ctx: Ctx, state: FSMContext, bot: Bot) -> None:
+    doc = message.document
+    assert doc is not None
+    name = doc.file_name or "upload"
+    if name.lower().endswith((".yaml", ".yml")):  # a questionnaire: it belongs to /new's step
+        await message.answer(ctx.t("organizer.import-questionnaire"))
+        return
+    if (doc.file_size or 0) > MAX_LIST_BYTES:
+        await message.answer(ctx.t("organizer.import-too-big", mb=MAX_LIST_BYTES // 1_000_000))
+        return
+    await state.clear()  # (a file sent before, still waiting for its township: this one replaces it)
+    read = await _read_list_file(bot, doc.file_id, name)
+    if read is None:
+        await message.answer(ctx.t("organizer.import-too-big", mb=MAX_LIST_BYTES // 1_000_000))
+        return
+    result, problems = read
+    text = _list_check_text(ctx, name, result.items, problems)
+    if any(p.is_error for p in problems) or not result.items:
+        await message.answer(text + "\n\n" + ctx.t("organizer.import-refused"))
+        return
+    mark = _new_mark()
+    await state.set_state(ImportList.township)
+    await state.set_data({"file": doc.file_id, "name": name, "m": mark})
+    options = await lists_repo.townships(ctx.session)
+    rows = [[_btn(t.name, ImportCB(t=t.id, m=mark))] for t in options[:40]]
+    await message.answer(text + "\n\n" + ctx.t("organizer.import-ask-township"),
+                         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
+
+
+@router.callback_query(ImportList.township, ImportCB.filter())
+async def list_township_pressed(query: CallbackQuery, callback_data: ImportCB, ctx: Ctx, state: FSMContext,
+                                bot: Bot) -> None:
+    data = await state.get_data()
+    township = await ctx.session.get(Township, callback_data.t)
+    if data.get("m") != callback_data.m or township is None or query.message is None:
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    await query.answer()
+    await _store_list_file(query.message, ctx, state, bot, township.name)  # type: ignore[arg-type]
+
+
+@router.callback_query(ImportCB.filter())
+async def list_township_pressed_again(query: CallbackQuery, ctx: Ctx) -> None:
+    await query.answer(ctx.t("error.stale-button"), show_alert=True)
+
+
+@router.message(ImportList.township, F.text & ~F.text.startswith("/"))
+async def list_township_typed(message: Message, ctx: Ctx, state: FSMContext, bot: Bot) -> None:
+    name = lists_repo.township_name(drop_nul(message.text))
+    if not name or len(name) > 200:  # (the column's size)
+        await message.answer(ctx.t("organizer.import-township-bad", max=200))
+        return
+    await _store_list_file(message, ctx, state, bot, name)
+
+
+async def _store_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: Bot, township: str) -> None:
+    data = await state.get_data()
+    await state.clear()
+    read = await _read_list_file(bot, data["file"], data["name"])
+    if read is None or any(p.is_error for p in read[1]) or not read[0].items:
+        await message.answer(ctx.t("organizer.import-failed"))
+        return
+    items = read[0].items
+    row = await lists_repo.save_list(ctx.session, township, items, source_file=data["name"])
+    await ctx.commit()
+    await message.answer(ctx.t("organizer.import-done", township=html.escape(township), version=html.escape(row.version),
+                               total=len(items)))
+
+
 # --- anything else in the middle of a form ---------------------------------------------------------------
 # (last: after every form's own handler and every command, which it leaves alone)
 
@@ -1319,7 +1452,7 @@ async def form_buttons_please(message: Message, ctx: Ctx, state: FSMContext) -> 
         await message.answer(ctx.t("organizer.use-buttons"))
 
 
-@router.message(StateFilter(NewConsultation, Announce, ReplyComment, ChangeDeadline), ~F.text)
+@router.message(StateFilter(NewConsultation, Announce, ReplyComment, ChangeDeadline, ImportList), ~F.text)
 async def form_text_please(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if await first_of_album(message, state):
         await message.answer(not_text_note(message, ctx.t("organizer.text-please"), ctx.t))

@@ -5,6 +5,7 @@ can reach any of it."""
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -1976,3 +1977,93 @@ async def test_open_does_not_reopen_one_closed_early_whose_township_has_since_a_
     async with h.sessions() as s:
         assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
     assert await _list_status(h, cid) == "consulted"
+SAMPLE_DRAFT = (Path(__file__).resolve().parents[2] / "surveys" / "samples" / "sample_draft.xlsx").read_bytes()
+
+
+def _broken_sample() -> bytes:
+    """The sample draft with an item's name cleared (基本 sheet, row 5): an error."""
+    import io
+
+    import openpyxl
+
+    wb = openpyxl.load_workbook(io.BytesIO(SAMPLE_DRAFT))
+    wb.worksheets[0]["C5"] = None
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+async def _send_list(h, o, content: bytes, name: str) -> None:
+    import io
+
+    from aiogram.types import Document
+
+    async def fake_download(file, destination=None, **kw):
+        destination = io.BytesIO() if destination is None else destination
+        destination.write(content)
+        destination.seek(0)
+        return destination
+
+    h.bot.download = fake_download
+    await h.feed(o.message(document=Document(file_id=name, file_unique_id=name, file_name=name,
+                                             file_size=len(content))))
+
+
+async def _stored_lists(h) -> list[tuple[str, str, int]]:
+    async with h.sessions() as s:
+        rows = (await s.execute(sa.select(Township.name, DutyListRow.version, sa.func.count(DutyItemRow.id))
+                                .join(DutyListRow, DutyListRow.township_id == Township.id)
+                                .join(DutyItemRow, DutyItemRow.list_id == DutyListRow.id)
+                                .group_by(Township.name, DutyListRow.version))).all()
+        return [tuple(r) for r in rows]
+
+
+async def test_an_organizer_imports_a_draft_by_sending_it_fixing_what_the_check_names_first(harness):
+    h = harness
+    o = h.user(ORGANIZER)
+    await _send_list(h, o, _broken_sample(), "草稿.xlsx")
+    said = h.api.last(ORGANIZER).text
+    assert "第 5 行" in said and "事项名称为空" in said and "没有导入" in said
+    assert await _stored_lists(h) == []
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")  # fixed
+    ask = h.api.last(ORGANIZER)
+    assert "共 112 项" in ask.text and "哪个乡镇" in ask.text
+    assert await _stored_lists(h) == []
+    await h.feed(o.message("青山镇"))
+    assert "已导入" in h.api.last(ORGANIZER).text and "/new" in h.api.last(ORGANIZER).text
+    assert await _stored_lists(h) == [("青山镇", "1", 112)]
+    # a second version for the same township: its button
+    await _send_list(h, o, SAMPLE_DRAFT, "修改稿.xlsx")
+    ask = h.api.last(ORGANIZER)
+    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "青山镇")))
+    assert "第 2 版" in h.api.last(ORGANIZER).text
+    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "青山镇")))  # an old button: nothing more
+    assert sorted(await _stored_lists(h)) == [("青山镇", "1", 112), ("青山镇", "2", 112)]
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("青山镇意见征询"))
+    assert _press_label(h.api.last(ORGANIZER).reply_markup, "青山镇（第 2 版）")
+
+
+async def test_a_draft_sent_then_cancelled_or_from_a_non_organizer_stores_nothing(harness):
+    h = harness
+    o = h.user(ORGANIZER)
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
+    await h.feed(o.message("/cancel"))
+    await h.feed(o.message("青山镇"))  # no longer a township's name
+    resident = h.user(RESIDENT)
+    await _send_list(h, resident, SAMPLE_DRAFT, "草稿.xlsx")
+    assert "组织者" not in h.api.last(RESIDENT).text and "哪个乡镇" not in h.api.last(RESIDENT).text
+    await h.feed(resident.message("青山镇"))
+    assert await _stored_lists(h) == []
+
+
+async def test_a_draft_with_hundreds_of_long_problems_is_answered_in_one_message_naming_the_rest(harness):
+    h = harness
+    o = h.user(ORGANIZER)
+    long_name = "很长的事项名称" * 60
+    rows = "".join(f"配合,{n},平安法治,{long_name}{n},《消防法》,\n" for n in range(1, 301))
+    await _send_list(h, o, ("部分,序号,领域,事项名称,依据,对应上级部门\n" + rows).encode("utf-8-sig"), "草稿.csv")
+    said = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendMessage"]
+    assert len(said) == 1
+    assert "300 个错误" in said[0].text and "另有" in said[0].text and "没有导入" in said[0].text
+    assert await _stored_lists(h) == []
