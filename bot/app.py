@@ -45,7 +45,7 @@ MAX_CONCURRENT_UPDATES = 24
 PUBLIC_COMMANDS = ("start", "help", "mydata", "language", "cancel")
 CADRE_COMMANDS = ("list", "find", "mycomments", "missing", "report", "myreports", *PUBLIC_COMMANDS)
 ORGANIZER_COMMANDS = ("stats", "comments", "new", "consultations", "open", "close", "deadline", "links",
-                      "invite", "announce", "export", "digest", *PUBLIC_COMMANDS)
+                      "invite", "announce", "export", "digest", "publish", *PUBLIC_COMMANDS)
 
 
 def create_bot(settings: Settings, session: BaseSession | None = None, token: str | None = None) -> Bot:

@@ -202,6 +202,7 @@ ACTION_STATUSES: dict[str, tuple[str, ...]] = {
     "export": (Status.OPEN.value, Status.CLOSED.value, Status.REPORTED.value),
     "digest": (Status.OPEN.value, Status.CLOSED.value),
     "comments": (Status.OPEN.value, Status.CLOSED.value, Status.REPORTED.value),
+    "publish": (Status.CLOSED.value, Status.REPORTED.value),
 }
 ACTIONS: dict[str, Callable[..., Awaitable[None]]] = {}
 
@@ -1430,6 +1431,95 @@ async def _store_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: B
     await ctx.commit()
     await message.answer(ctx.t("organizer.import-done", township=html.escape(township), version=html.escape(row.version),
                                total=len(items)))
+
+
+# --- /publish: the revised list, once the consultation has closed ---------------------------------------
+# Each township of the consultation with the newest version imported after the consulted one
+# (a file sent in the chat, see above): "发布" shows what changed and who will be told, and
+# "确认发布" publishes it (bot.scheduler.publish_changes, as `qingdan lists publish` does): the
+# township's participants get what changed, the consultation becomes 已反馈. Pressed again it
+# sends only to whoever has not had it (the broadcast's key).
+
+
+class PublishCB(CallbackData, prefix="ou"):
+    c: Num
+    l: Num  # the revised list's id  # noqa: E741
+    ok: bool = False  # the confirmation's button
+
+
+async def _revised(ctx: Ctx, c: Consultation) -> list[tuple[Any, DutyListRow | None]]:
+    """Each township's link with the newest version imported after the consulted one (or None)."""
+    out = []
+    for link in await repo.links(ctx.session, c.id):
+        row = await ctx.session.scalar(sa.select(DutyListRow).where(
+            DutyListRow.township_id == link.township_id, DutyListRow.id > link.list_id)
+            .order_by(DutyListRow.id.desc()).limit(1))
+        out.append((link, row))
+    return out
+
+
+@action("publish")
+async def do_publish(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    lines = [ctx.t("organizer.publish-head", id=c.id, title=html.escape(c.title))]
+    rows = []
+    for link, row in (await _revised(ctx, c))[:40]:
+        consulted = await ctx.session.get(DutyListRow, link.list_id)
+        old = consulted.version if consulted else "—"
+        if row is None:
+            lines.append(ctx.t("organizer.publish-none", township=html.escape(link.township), old=html.escape(old)))
+            continue
+        lines.append(ctx.t("organizer.publish-line", township=html.escape(link.township), old=html.escape(old),
+                           new=html.escape(row.version)))
+        rows.append([_btn(ctx.t("organizer.btn-publish", township=link.township, version=row.version),
+                          PublishCB(c=c.id, l=row.id))])
+    lines.append(ctx.t("organizer.publish-how"))
+    await message.answer("\n".join(lines),
+                         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
+
+
+@router.callback_query(PublishCB.filter())
+async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: Ctx, broadcaster: Broadcaster,
+                          sessionmaker: Any) -> None:
+    from bot import scheduler
+    from storage.followup import township_participants
+    from storage.lists import load_list
+    from surveys.diff import diff_lists
+
+    c = await ctx.session.get(Consultation, callback_data.c)
+    row = await ctx.session.get(DutyListRow, callback_data.l)
+    link = await repo.link_for_township(ctx.session, c.id, row.township_id) if c and row else None
+    if c is None or link is None or row is None or row.id <= link.list_id \
+            or c.status not in ACTION_STATUSES["publish"] or query.message is None:
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    await query.answer()
+    if not callback_data.ok:
+        diff = diff_lists((await load_list(ctx.session, link.list_id)).items, (await load_list(ctx.session, row.id)).items)
+        people = len(await township_participants(ctx.session, c.id, link.township_id))
+        summary = ctx.t("organizer.publish-no-change") if diff.is_empty else diff.summary(ctx.locale, limit=2500)
+        kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-publish-confirm"),
+                                                         PublishCB(c=c.id, l=row.id, ok=True))]])
+        await query.message.answer(ctx.t("organizer.publish-confirm", township=html.escape(link.township),
+                                         version=html.escape(row.version), summary=html.escape(summary), n=people),
+                                   reply_markup=kb)
+        return
+    services = scheduler.Services(query.bot, sessionmaker, ctx.settings, broadcaster, ctx.clock)  # type: ignore[arg-type]
+    chat_id, township, version, loc = query.message.chat.id, link.township, row.version, ctx.locale
+
+    async def publish() -> None:
+        from bot.texts import gettext
+
+        result = await scheduler.publish_changes(services, c.id, link.township_id, row.id)
+        await _tell_organizer(query.bot, chat_id, f"publish:{c.id}:{row.id}", gettext(
+            "scheduler.publish-done", loc, township=html.escape(township), version=html.escape(version),
+            list_id=row.id, sent=result.sent, already=result.skipped_already_done,
+            failed=result.failed + result.blocked, id=c.id))
+
+    await query.message.answer(ctx.t("organizer.publish-sending", township=html.escape(township)))
+    _in_background(publish(), f"publish:{c.id}:{row.id}")
+
+
+router.message.register(_make_command("publish"), Command("publish"))  # (defined after the loop above)
 
 
 # --- anything else in the middle of a form ---------------------------------------------------------------

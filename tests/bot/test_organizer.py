@@ -2067,3 +2067,91 @@ async def test_a_draft_with_hundreds_of_long_problems_is_answered_in_one_message
     assert len(said) == 1
     assert "300 个错误" in said[0].text and "另有" in said[0].text and "没有导入" in said[0].text
     assert await _stored_lists(h) == []
+
+
+async def test_a_consultation_closed_early_shows_when_it_ended_not_its_unreached_deadline(harness):
+    h = harness
+    cid, _ = await open_consultation(h)  # closing in ten days: 2026-12-11 10:00 Beijing time
+    o = h.user(ORGANIZER)
+    h.clock.advance(days=2)
+    await h.feed(o.message(f"/close {cid}"))
+    for command in (f"/stats {cid}", "/consultations"):
+        await h.feed(o.message(command))
+        said = h.api.last(ORGANIZER).text
+        assert "已结束" in said and "2026-12-03 10:00" in said and "2026-12-11" not in said, command
+
+
+def _revised_sample() -> bytes:
+    """The sample draft revised after the consultation: its first basic item renamed."""
+    import io
+
+    import openpyxl
+
+    wb = openpyxl.load_workbook(io.BytesIO(SAMPLE_DRAFT))
+    wb.worksheets[0]["C3"] = "发展党员和党员教育管理服务"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
+
+
+async def test_an_organizer_publishes_the_revised_list_in_the_chat_and_the_townships_people_are_told(harness):
+    from storage.models import DutyListRow
+
+    h = harness
+    o = h.user(ORGANIZER)
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
+    await h.feed(o.message("青山镇"))
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("青山镇意见征询"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("2026-12-20 18:00"))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "创建并开始")))
+    async with h.sessions() as s:
+        s.add(Person(id=CADRE, first_name="干部", role="cadre",
+                     township_id=(await s.scalars(sa.select(Township.id))).one()))
+        await s.commit()
+    await h.feed(o.message("/publish"))
+    assert "没有可以发布" in h.api.last(ORGANIZER).text  # still open
+    await h.feed(o.message("/close"))
+    await h.feed(o.message("/publish"))
+    said = h.api.last(ORGANIZER)
+    assert "青山镇" in said.text and "还没有导入修改后的清单" in said.text and buttons(said.reply_markup) == []
+    await _send_list(h, o, _revised_sample(), "修改稿.xlsx")
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id,
+                         _press_label(h.api.last(ORGANIZER).reply_markup, "青山镇")))
+    await h.feed(o.message("/publish"))
+    said = h.api.last(ORGANIZER)
+    assert "第 1 版" in said.text and "第 2 版" in said.text
+    await h.feed(o.press(said.message_id, _press_label(said.reply_markup, "发布")))
+    confirm = h.api.last(ORGANIZER)
+    assert "发展党员和党员教育管理服务" in confirm.text and "1 人" in confirm.text
+    assert h.api.texts(CADRE) == [] and await _statuses(h) == ["closed"]
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确认发布")))
+    await wait_background()
+    [told] = h.api.texts(CADRE)
+    assert "已修改并公布" in told and "发展党员和党员教育管理服务" in told
+    assert "已发布" in h.api.last(ORGANIZER).text and await _statuses(h) == ["reported"]
+    async with h.sessions() as s:
+        assert (await s.scalars(sa.select(DutyListRow.status).order_by(DutyListRow.id))).all()[-1] == "published"
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确认发布")))  # again: nobody twice
+    await wait_background()
+    assert len(h.api.texts(CADRE)) == 1
+
+
+async def test_a_forged_publish_press_for_a_version_older_than_the_consulted_one_publishes_nothing(harness):
+    from bot.routers.organizer import PublishCB
+
+    h = harness
+    async with h.sessions() as s:
+        from storage.lists import save_list
+
+        older = await save_list(s, "青山镇", ITEMS)
+        await s.commit()
+    cid, _ = await open_consultation(h, status=Status.CLOSED)
+    o = h.user(ORGANIZER)
+    await h.feed(o.press(1, PublishCB(c=cid, l=older.id, ok=True).pack()))
+    assert h.api.answers()[-1].call.show_alert
+    assert await _statuses(h) == ["closed"]
