@@ -2155,3 +2155,11 @@ async def test_a_forged_publish_press_for_a_version_older_than_the_consulted_one
     await h.feed(o.press(1, PublishCB(c=cid, l=older.id, ok=True).pack()))
     assert h.api.answers()[-1].call.show_alert
     assert await _statuses(h) == ["closed"]
+
+
+async def test_closing_tells_the_organizer_where_the_results_are_and_how_to_publish(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
+    said = h.api.last(ORGANIZER).text
+    assert "已结束" in said and f"/export {cid}" in said and f"/publish {cid}" in said
