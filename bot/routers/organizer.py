@@ -1348,7 +1348,8 @@ def _list_check_text(ctx: Ctx, name: str, items: list[Any], problems: list[Any])
 
     counts = {p.value: sum(1 for i in items if i.part == p) for p in Part}
     errors = [p for p in problems if p.is_error]
-    lines = [ctx.t("organizer.import-head", file=html.escape(fit_plain(name, 100)), total=len(items), **counts)]
+    lines = [ctx.t("organizer.import-head" if items else "organizer.import-head-empty",
+                   file=html.escape(fit_plain(name, 100)), total=len(items), **counts)]
     if problems:
         lines.append(ctx.t("organizer.import-problems", errors=len(errors), warnings=len(problems) - len(errors)))
         shown = 0
@@ -1389,7 +1390,8 @@ async def list_file(message: Message, ctx: Ctx, state: FSMContext, bot: Bot) -> 
     await state.set_data({"file": doc.file_id, "name": name, "m": mark})
     options = await lists_repo.townships(ctx.session)
     rows = [[_btn(t.name, ImportCB(t=t.id, m=mark))] for t in options[:40]]
-    await message.answer(text + "\n\n" + ctx.t("organizer.import-ask-township"),
+    ask = ctx.t("organizer.import-ask-township-warned" if problems else "organizer.import-ask-township")  # (warnings)
+    await message.answer(text + "\n\n" + ask,
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
 
 

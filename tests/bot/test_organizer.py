@@ -2163,3 +2163,29 @@ async def test_closing_tells_the_organizer_where_the_results_are_and_how_to_publ
     await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
     said = h.api.last(ORGANIZER).text
     assert "已结束" in said and f"/export {cid}" in said and f"/publish {cid}" in said
+
+
+async def test_a_draft_the_importer_cannot_read_is_answered_without_counts_of_nothing(harness):
+    h = harness
+    o = h.user(ORGANIZER)
+    await _send_list(h, o, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"0" * 100, "草稿.xls")
+    said = h.api.last(ORGANIZER).text
+    assert ".xlsx" in said and "没有导入" in said and "共 0 项" not in said
+
+
+async def test_a_draft_with_warnings_only_says_they_do_not_stop_the_import(harness):
+    import io
+
+    import openpyxl
+
+    h = harness
+    o = h.user(ORGANIZER)
+    wb = openpyxl.load_workbook(io.BytesIO(SAMPLE_DRAFT))
+    wb.worksheets[0]["E6"] = None  # a basic item without its basis: a warning
+    out = io.BytesIO()
+    wb.save(out)
+    await _send_list(h, o, out.getvalue(), "草稿.xlsx")
+    said = h.api.last(ORGANIZER).text
+    assert "0 个错误、1 个提示" in said and "第 6 行" in said and "不影响导入" in said
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
+    assert "不影响导入" not in h.api.last(ORGANIZER).text
