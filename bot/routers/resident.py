@@ -538,7 +538,9 @@ async def _show_response(ctx: Ctx, fsm: FSMContext, response_id: int, message: M
 @router.message(CommandStart())
 async def start_plain(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if not await resume(message, ctx, state):  # (the menu's "开始 / 继续答题")
-        await message.answer(await _closed_note(ctx) or ctx.t("resident.hello"))
+        # an organizer's first message: where their work begins, not a township's link to find
+        hello = ctx.t("organizer.hello") if ctx.is_organizer else ctx.t("resident.hello")
+        await message.answer(await _closed_note(ctx) or hello)
 
 
 # --- presses on the question message ------------------------------------------------------------

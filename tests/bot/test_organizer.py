@@ -2189,3 +2189,10 @@ async def test_a_draft_with_warnings_only_says_they_do_not_stop_the_import(harne
     assert "0 个错误、1 个提示" in said and "第 6 行" in said and "不影响导入" in said
     await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
     assert "不影响导入" not in h.api.last(ORGANIZER).text
+
+
+async def test_an_organizers_first_start_says_where_to_begin_not_to_find_a_township_link(harness):
+    h = harness
+    await h.feed(h.user(ORGANIZER).message("/start"))
+    said = h.api.last(ORGANIZER).text
+    assert "二维码参加" not in said and "清单草稿" in said and "/new" in said and "/help" in said
