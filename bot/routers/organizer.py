@@ -65,6 +65,7 @@ from surveys.consultation import (
     format_local,
     parse_local,
 )
+from surveys.duty_list import ListStatus
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH, load_questionnaire
 from surveys.text import drop_nul
 
@@ -1470,8 +1471,8 @@ async def do_publish(message: Message, ctx: Ctx, c: Consultation, state: FSMCont
         if row is None:
             lines.append(ctx.t("organizer.publish-none", township=html.escape(link.township), old=html.escape(old)))
             continue
-        lines.append(ctx.t("organizer.publish-line", township=html.escape(link.township), old=html.escape(old),
-                           new=html.escape(row.version)))
+        lines.append(ctx.t("organizer.publish-done-line" if row.status == ListStatus.PUBLISHED.value else "organizer.publish-line",
+                           township=html.escape(link.township), old=html.escape(old), new=html.escape(row.version)))
         rows.append([_btn(ctx.t("organizer.btn-publish", township=link.township, version=row.version),
                           PublishCB(c=c.id, l=row.id))])
     lines.append(ctx.t("organizer.publish-how"))

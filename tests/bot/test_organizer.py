@@ -2139,6 +2139,8 @@ async def test_an_organizer_publishes_the_revised_list_in_the_chat_and_the_towns
     await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确认发布")))  # again: nobody twice
     await wait_background()
     assert len(h.api.texts(CADRE)) == 1
+    await h.feed(o.message("/publish"))
+    assert "第 2 版已发布" in h.api.last(ORGANIZER).text
 
 
 async def test_a_forged_publish_press_for_a_version_older_than_the_consulted_one_publishes_nothing(harness):
