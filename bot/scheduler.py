@@ -436,7 +436,7 @@ async def after_close(s: Services, consultation_id: int) -> None:
     async def feedback(pid: int) -> Outgoing:
         loc = loc_of(pid)
         text = await made("feedback", loc, feedback_report)
-        return Outgoing(text=_t("final-feedback", loc),
+        return Outgoing(text=_t("final-feedback", loc, id=consultation_id),
                         document=(text.encode("utf-8"), _t("file-feedback", loc, id=consultation_id)))
 
     async def thanks(pid: int) -> Outgoing:

@@ -1100,3 +1100,14 @@ async def test_publishing_while_another_consultation_of_the_township_is_open_on_
     code, message = await _publish(h, monkeypatch, first, "revised.xlsx", list(revised))
     assert code == 0, message
     assert chats(h.api)[82] == 1
+
+
+async def test_the_final_reports_draft_feedback_says_how_to_update_it_and_publish_the_revised_list(
+        harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
+    follow(h)
+    await sched.close_job(cid)  # closed at its deadline: no /close answer told the organizer anything
+    feedback = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendDocument"][-1]
+    assert "/comments" in feedback.text and f"/export {cid}" in feedback.text and f"/publish {cid}" in feedback.text
