@@ -853,7 +853,7 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
             if query.message is not None:
                 await query.message.answer(ListConflict("new", None, clashes).text(ctx.locale, markup=True))
             return
-    await state.clear()
+    await _taken(state, "new", callback_data.m)
     if callback_data.act == "cancel":
         await query.answer()
         await edit_or_send(query, ctx.t("organizer.new-cancelled"))
@@ -881,6 +881,11 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
     await edit_or_send(query, ctx.t(key, id=c.id, title=html.escape(c.title)))
     if callback_data.act == "open" and query.message is not None:
         await do_links(query.message, ctx, c, state)  # (an InaccessibleMessage too: it answers in the chat)
+
+
+@router.callback_query(NewCB.filter())
+async def new_pressed_again(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, state: FSMContext) -> None:
+    await _tapped_again(query, ctx, state, "new", callback_data.m)
 
 
 # --- /announce ---------------------------------------------------------------------------------------

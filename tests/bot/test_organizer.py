@@ -2198,3 +2198,20 @@ async def test_an_organizers_first_start_says_where_to_begin_not_to_find_a_towns
     await h.feed(h.user(ORGANIZER).message("/start"))
     said = h.api.last(ORGANIZER).text
     assert "二维码参加" not in said and "清单草稿" in said and "/new" in said and "/help" in said
+
+
+async def test_a_double_tap_on_new_consultations_create_button_is_quiet_and_creates_one(harness):
+    h = harness
+    for label in ("创建并开始", "保存为草稿", "取消"):
+        o, screen = await _new_at_questionnaire(h)
+        await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+        await h.feed(o.message("2026-12-20 18:00"))
+        confirm = h.api.last(ORGANIZER)
+        data = _press_label(confirm.reply_markup, label)
+        await h.feed(o.press(confirm.message_id, data))
+        before = (await _statuses(h), len([c for c in h.api.calls if c.method != "answerCallbackQuery"]))
+        await h.feed(o.press(confirm.message_id, data))  # the second tap of a double tap
+        answer = h.api.answers()[-1]
+        assert not answer.call.show_alert and not answer.text, label  # no "button expired" pop-up
+        assert (await _statuses(h), len([c for c in h.api.calls if c.method != "answerCallbackQuery"])) == before
+    assert await _statuses(h) == ["open", "draft"]
