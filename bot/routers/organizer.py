@@ -1453,6 +1453,7 @@ class PublishCB(CallbackData, prefix="ou"):
     c: Num
     l: Num  # the revised list's id  # noqa: E741
     ok: bool = False  # the confirmation's button
+    m: str = ""  # (on it) the confirmation's own mark: the second tap of a double tap publishes nothing more
 
 
 async def _revised(ctx: Ctx, c: Consultation) -> list[tuple[Any, DutyListRow | None]]:
@@ -1486,8 +1487,8 @@ async def do_publish(message: Message, ctx: Ctx, c: Consultation, state: FSMCont
 
 
 @router.callback_query(PublishCB.filter())
-async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: Ctx, broadcaster: Broadcaster,
-                          sessionmaker: Any) -> None:
+async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: Ctx, state: FSMContext,
+                          broadcaster: Broadcaster, sessionmaker: Any) -> None:
     from bot import scheduler
     from storage.followup import township_participants
     from storage.lists import load_list
@@ -1500,17 +1501,21 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
             or c.status not in ACTION_STATUSES["publish"] or query.message is None:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
+    if callback_data.ok and (await state.get_data()).get("taken") == f"publish:{callback_data.m}":
+        await query.answer()  # the second tap of a double tap
+        return
     await query.answer()
     if not callback_data.ok:
         diff = diff_lists((await load_list(ctx.session, link.list_id)).items, (await load_list(ctx.session, row.id)).items)
         people = len(await township_participants(ctx.session, c.id, link.township_id))
         summary = ctx.t("organizer.publish-no-change") if diff.is_empty else diff.summary(ctx.locale, limit=2500)
         kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-publish-confirm"),
-                                                         PublishCB(c=c.id, l=row.id, ok=True))]])
+                                                         PublishCB(c=c.id, l=row.id, ok=True, m=_new_mark()))]])
         await query.message.answer(ctx.t("organizer.publish-confirm", township=html.escape(link.township),
                                          version=html.escape(row.version), summary=html.escape(summary), n=people),
                                    reply_markup=kb)
         return
+    await _taken(state, "publish", callback_data.m)
     services = scheduler.Services(query.bot, sessionmaker, ctx.settings, broadcaster, ctx.clock)  # type: ignore[arg-type]
     chat_id, township, version, loc = query.message.chat.id, link.township, row.version, ctx.locale
 
