@@ -1414,8 +1414,9 @@ async def list_township_pressed(query: CallbackQuery, callback_data: ImportCB, c
 
 
 @router.callback_query(ImportCB.filter())
-async def list_township_pressed_again(query: CallbackQuery, ctx: Ctx) -> None:
-    await query.answer(ctx.t("error.stale-button"), show_alert=True)
+async def list_township_pressed_again(query: CallbackQuery, callback_data: ImportCB, ctx: Ctx,
+                                      state: FSMContext) -> None:
+    await _tapped_again(query, ctx, state, "import", callback_data.m)
 
 
 @router.message(ImportList.township, F.text & ~F.text.startswith("/"))
@@ -1429,7 +1430,7 @@ async def list_township_typed(message: Message, ctx: Ctx, state: FSMContext, bot
 
 async def _store_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: Bot, township: str) -> None:
     data = await state.get_data()
-    await state.clear()
+    await _taken(state, "import", data.get("m", ""))
     read = await _read_list_file(bot, data["file"], data["name"])
     if read is None or any(p.is_error for p in read[1]) or not read[0].items:
         await message.answer(ctx.t("organizer.import-failed"))

@@ -2034,10 +2034,15 @@ async def test_an_organizer_imports_a_draft_by_sending_it_fixing_what_the_check_
     assert await _stored_lists(h) == [("青山镇", "1", 112)]
     # a second version for the same township: its button
     await _send_list(h, o, SAMPLE_DRAFT, "修改稿.xlsx")
+    first_ask = h.api.last(ORGANIZER)
+    await _send_list(h, o, SAMPLE_DRAFT, "修改稿.xlsx")  # sent again: this one is asked about
     ask = h.api.last(ORGANIZER)
     await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "青山镇")))
     assert "第 2 版" in h.api.last(ORGANIZER).text
-    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "青山镇")))  # an old button: nothing more
+    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "青山镇")))  # a double tap: nothing more
+    assert not h.api.answers()[-1].call.show_alert and "第 2 版" in h.api.last(ORGANIZER).text
+    await h.feed(o.press(first_ask.message_id, _press_label(first_ask.reply_markup, "青山镇")))  # an older file's
+    assert h.api.answers()[-1].call.show_alert
     assert sorted(await _stored_lists(h)) == [("青山镇", "1", 112), ("青山镇", "2", 112)]
     await h.feed(o.message("/new"))
     await h.feed(o.message("青山镇意见征询"))
