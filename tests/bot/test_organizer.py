@@ -2226,3 +2226,20 @@ async def test_a_double_tap_on_new_consultations_create_button_is_quiet_and_crea
         assert not answer.call.show_alert and not answer.text, label  # no "button expired" pop-up
         assert (await _statuses(h), len([c for c in h.api.calls if c.method != "answerCallbackQuery"])) == before
     assert await _statuses(h) == ["open", "draft"]
+
+
+async def test_a_decision_tapped_by_mistake_can_be_taken_back_with_cancel_as_its_prompt_says(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    assert "/cancel" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/cancel"))
+    await h.feed(o.message("算了"))  # no longer an answer
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision is None and not c.reply and c.replied_at is None
+    assert h.api.texts(CADRE) == []
