@@ -696,6 +696,10 @@ async def _comment_stats(ctx: Ctx, consultation_id: int) -> list[str]:
 
 @router.message(Command("new"))
 async def new_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    if not await _townships_with_lists(ctx):  # nothing to consult on: no form to fill (and the file it asks for is taken)
+        await state.clear()
+        await message.answer(ctx.t("organizer.new-no-lists"))
+        return
     await state.set_state(NewConsultation.title)
     await state.set_data({"m": _new_mark()})
     await message.answer(ctx.t("organizer.new-title"))

@@ -2243,3 +2243,15 @@ async def test_a_decision_tapped_by_mistake_can_be_taken_back_with_cancel_as_its
         c = await s.get(Comment, comment_id)
         assert c.decision is None and not c.reply and c.replied_at is None
     assert h.api.texts(CADRE) == []
+
+
+async def test_new_without_any_list_ends_there_and_the_draft_it_asks_for_can_be_sent(harness):
+    h = harness
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    assert "还没有导入任何清单" in h.api.last(ORGANIZER).text  # before a title is asked for nothing
+    await h.feed(o.message("青山镇意见征询"))  # no step waiting for a title, nor for buttons that are not there
+    assert "请选择参加征询的乡镇" not in h.api.last(ORGANIZER).text
+    assert "请点上面消息里的按钮" not in h.api.last(ORGANIZER).text
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
+    assert "哪个乡镇" in h.api.last(ORGANIZER).text
