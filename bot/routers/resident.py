@@ -846,9 +846,5 @@ async def not_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     """Stickers, photos, voice notes, locations…: say what we need, and show the question again."""
     if not await first_of_album(message, state):
         return
-    name = (message.document.file_name or "").lower() if message.document else ""
-    if ctx.is_organizer and name.endswith((".xlsx", ".xls", ".csv")):  # a draft list: imported on the command line
-        await message.answer(ctx.t("organizer.list-file-hint"))
-        return
     if not await resume(message, ctx, state, note=not_text_note(message, ctx.t("resident.not-text"), ctx.t)):
         await message.answer(await _no_questionnaire(ctx))
