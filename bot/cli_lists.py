@@ -295,12 +295,12 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
     from bot.app import create_bot
     from bot.broadcaster import Broadcaster
     from bot.db import database
-    from bot.scheduler import Services, publish_changes
-    from storage.consultations import link_for_township, version_clashes
-    from storage.lists import find_list, get_township, newest_published, save_list
+    from bot.scheduler import Services, publish_changes, publish_refusal
+    from storage.consultations import link_for_township
+    from storage.lists import find_list, get_township, save_list
     from storage.models import Consultation
     from storage.sql import as_id, fits_id
-    from surveys.consultation import ListConflict, Status
+    from surveys.consultation import Status
 
     settings = get_settings()
     loc = settings.locale
@@ -327,20 +327,9 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
                     row = row if row is not None and row.township_id == town.id else None
                 if row is None:
                     return 2, gettext("cli.list-not-found", loc, ref=ref)
-            if row.id == link.list_id:
-                return 1, gettext("scheduler.publish-same-list", loc)
-            if row.id < link.list_id:  # imported before the consulted version: not its revision
-                return 1, gettext("scheduler.publish-older-list", loc, version=row.version)
-            newer = await newest_published(session, town.id)
-            if newer is not None and newer.id > row.id:  # another consultation's revision is out already
-                return 1, gettext("scheduler.publish-superseded", loc, township=town.name, version=row.version,
-                                  newer=newer.version, id=consultation_id)
-            # another consultation of the township still open on an older version would go on
-            # taking views on a list superseded by this one: it is closed first
-            still_open = [clash for clash in await version_clashes(session, [(town.id, row.id)], consultation_id)
-                          if clash.other_id is not None and clash.other_list_id < row.id]
-            if still_open:
-                return 1, ListConflict("publish", consultation_id, still_open, town.name).text(loc)
+            refusal = await publish_refusal(session, consultation_id, town.id, town.name, link.list_id, row, loc)
+            if refusal is not None:
+                return 1, refusal
             list_id, version, township_id = row.id, row.version, town.id
             await session.commit()
         bot = create_bot(settings)

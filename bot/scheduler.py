@@ -485,6 +485,36 @@ async def on_deadline_moved(bot: Bot, consultation_id: int) -> None:
 # --- publishing the revised list ------------------------------------------------------------------------
 
 
+async def publish_refusal(session: AsyncSession, consultation_id: int, township_id: int, township: str,
+                          consulted_list_id: int, row: Any, locale: str, markup: bool = False) -> str | None:
+    """Why version `row` of a township may not be published as the revision of what
+    consultation `consultation_id` consulted (its list `consulted_list_id`), in `locale`; None
+    when it may. The same checks for `qingdan lists publish` and the chat's /publish
+    (`markup`: HTML, names escaped)."""
+    from storage.consultations import version_clashes
+    from storage.lists import newest_published
+    from surveys.consultation import ListConflict
+
+    def esc(value: str) -> str:
+        return html.escape(value) if markup else value
+
+    if row.id == consulted_list_id:
+        return gettext("scheduler.publish-same-list", locale)
+    if row.id < consulted_list_id:  # imported before the consulted version: not its revision
+        return gettext("scheduler.publish-older-list", locale, version=esc(row.version))
+    newer = await newest_published(session, township_id)
+    if newer is not None and newer.id > row.id:  # another consultation's revision is out already
+        return gettext("scheduler.publish-superseded", locale, township=esc(township), version=esc(row.version),
+                       newer=esc(newer.version), id=consultation_id)
+    # another consultation of the township still open on an older version would go on taking
+    # views on a list superseded by this one: it is closed first
+    still_open = [clash for clash in await version_clashes(session, [(township_id, row.id)], consultation_id)
+                  if clash.other_id is not None and clash.other_list_id < row.id]
+    if still_open:
+        return ListConflict("publish", consultation_id, still_open, township).text(locale, markup=markup)
+    return None
+
+
 async def publish_changes(s: Services, consultation_id: int, township_id: int, new_list_id: int) -> BroadcastResult:
     """The revised list of one township is published: the list is marked published, the
     consultation becomes `reported`, and the township's participants get what changed."""

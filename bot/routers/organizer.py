@@ -1510,6 +1510,11 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
         await query.answer()  # the second tap of a double tap
         return
     await query.answer()
+    refusal = await scheduler.publish_refusal(ctx.session, c.id, link.township_id, link.township, link.list_id, row,
+                                              ctx.locale, markup=True)
+    if refusal is not None:  # checked on both presses: another consultation may have moved meanwhile
+        await query.message.answer(refusal)
+        return
     if not callback_data.ok:
         diff = diff_lists((await load_list(ctx.session, link.list_id)).items, (await load_list(ctx.session, row.id)).items)
         people = len(await township_participants(ctx.session, c.id, link.township_id))

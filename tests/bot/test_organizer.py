@@ -1786,24 +1786,6 @@ async def test_an_organizer_editing_the_title_sent_to_new_is_told_to_send_it_aga
     assert "不会改变已保存的内容" in said and "重新发送" in said and "问卷" not in said  # nothing about questionnaires
 
 
-async def test_a_list_file_sent_in_the_chat_tells_the_organizer_how_to_import_it(harness):
-    """Outside /new, an organizer's .xlsx/.csv was answered with the residents' "no questionnaire
-    in progress" text: it now says lists are imported with qingdan lists import. A resident's
-    file is still told what a resident can do."""
-    from aiogram.types import Document
-
-    h = harness
-    o = h.user(ORGANIZER)
-    await h.feed(o.message(document=Document(file_id="f", file_unique_id="f", file_name="青山镇清单.xlsx",
-                                             file_size=1000)))
-    said = h.api.last(ORGANIZER).text
-    assert "qingdan lists import" in said and "/new" in said
-    r = h.user(RESIDENT)
-    await h.feed(r.message(document=Document(file_id="g", file_unique_id="g", file_name="清单.csv", file_size=10)))
-    assert "qingdan" not in h.api.last(RESIDENT).text
-    assert "没有进行中的问卷" in h.api.last(RESIDENT).text
-
-
 async def test_stats_and_the_list_show_when_a_consultation_closed_early_and_the_deadline_it_had(harness):
     """Closed two days into a ten-day window: the workbook and the 反馈情况说明 say it ended then;
     /stats and /consultations said it closes at the deadline it never reached."""
@@ -2074,31 +2056,6 @@ async def test_a_draft_with_hundreds_of_long_problems_is_answered_in_one_message
     assert await _stored_lists(h) == []
 
 
-async def test_a_consultation_closed_early_shows_when_it_ended_not_its_unreached_deadline(harness):
-    h = harness
-    cid, _ = await open_consultation(h)  # closing in ten days: 2026-12-11 10:00 Beijing time
-    o = h.user(ORGANIZER)
-    h.clock.advance(days=2)
-    await h.feed(o.message(f"/close {cid}"))
-    for command in (f"/stats {cid}", "/consultations"):
-        await h.feed(o.message(command))
-        said = h.api.last(ORGANIZER).text
-        assert "已结束" in said and "2026-12-03 10:00" in said and "2026-12-11" not in said, command
-
-
-def _revised_sample() -> bytes:
-    """The sample draft revised after the consultation: its first basic item renamed."""
-    import io
-
-    import openpyxl
-
-    wb = openpyxl.load_workbook(io.BytesIO(SAMPLE_DRAFT))
-    wb.worksheets[0]["C3"] = "发展党员和党员教育管理服务"
-    out = io.BytesIO()
-    wb.save(out)
-    return out.getvalue()
-
-
 async def test_an_organizer_publishes_the_revised_list_in_the_chat_and_the_townships_people_are_told(harness):
     from storage.models import DutyListRow
 
@@ -2168,6 +2125,41 @@ async def test_a_forged_publish_press_for_a_version_older_than_the_consulted_one
     await h.feed(o.press(1, PublishCB(c=cid, l=older.id, ok=True).pack()))
     assert h.api.answers()[-1].call.show_alert
     assert await _statuses(h) == ["closed"]
+
+
+async def test_publishing_in_the_chat_is_refused_while_another_consultation_still_consults_the_older_list(harness):
+    """The chat's /publish checks what `qingdan lists publish` checks (bot.scheduler.publish_refusal):
+    here another consultation of the township is still open on the version consulted."""
+    from bot.routers.organizer import PublishCB
+    from storage.lists import save_list
+    from storage.models import DutyListRow
+
+    h = harness
+    async with h.sessions() as s:
+        consulted = await save_list(s, "青山镇", ITEMS)
+        a = await create_consultation(s, title="第一轮", questionnaire=None, closes_at=h.clock.now + timedelta(days=10),
+                                      list_ids=[consulted.id])
+        b = await create_consultation(s, title="第二轮", questionnaire=None, closes_at=h.clock.now + timedelta(days=10),
+                                      list_ids=[consulted.id])
+        for c, final in ((a, Status.CLOSED), (b, Status.OPEN)):
+            await set_status(s, c, Status.OPEN, h.clock.now)
+            if final == Status.CLOSED:
+                await set_status(s, c, Status.CLOSED, h.clock.now)
+        revised = await save_list(s, "青山镇", ITEMS[:-1])
+        await s.commit()
+        a_id, b_id, revised_id = a.id, b.id, revised.id
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/publish {a_id}"))
+    said = h.api.last(ORGANIZER)
+    await h.feed(o.press(said.message_id, _press_label(said.reply_markup, "发布")))
+    refused = h.api.last(ORGANIZER).text
+    assert f"#{b_id}" in refused and "第二轮" in refused and not buttons(h.api.last(ORGANIZER).reply_markup)
+    await h.feed(o.press(said.message_id, PublishCB(c=a_id, l=revised_id, ok=True, m="x").pack()))  # forged confirm
+    await wait_background()
+    assert h.api.last(ORGANIZER).text == refused
+    assert sorted(await _statuses(h)) == ["closed", "open"]
+    async with h.sessions() as s:
+        assert (await s.get(DutyListRow, revised_id)).status != "published"
 
 
 async def test_closing_tells_the_organizer_where_the_results_are_and_how_to_publish(harness):
@@ -2255,3 +2247,16 @@ async def test_new_without_any_list_ends_there_and_the_draft_it_asks_for_can_be_
     assert "请点上面消息里的按钮" not in h.api.last(ORGANIZER).text
     await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
     assert "哪个乡镇" in h.api.last(ORGANIZER).text
+
+
+def _revised_sample() -> bytes:
+    """The sample draft revised after the consultation: its first basic item renamed."""
+    import io
+
+    import openpyxl
+
+    wb = openpyxl.load_workbook(io.BytesIO(SAMPLE_DRAFT))
+    wb.worksheets[0]["C3"] = "发展党员和党员教育管理服务"
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
