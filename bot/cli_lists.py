@@ -1,4 +1,4 @@
-"""`qingdan lists …`: lint, import, show, diff and publish duty lists."""
+"""`qingdan lists …`: lint, import, show, diff, delete and publish duty lists."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from bot.config import get_settings
 from bot.texts import gettext
 from surveys.duty_list import PART_ORDER, DutyItem, Part
 
-app = typer.Typer(help="Duty lists: lint, import, show, diff, publish.", no_args_is_help=True)
+app = typer.Typer(help="Duty lists: lint, import, show, diff, delete, publish.", no_args_is_help=True)
 
 
 def _locale() -> str:
@@ -243,6 +243,67 @@ def diff_cmd(a: str = typer.Argument(..., help="File, list id, or TOWNSHIP@VERSI
         typer.echo(json.dumps(d.to_json(), ensure_ascii=False, indent=2))
     else:
         typer.echo(d.summary(_locale()))
+
+
+@app.command("delete")
+def delete_cmd(township: str = typer.Option(..., help="The township whose list it is."),
+               version: str = typer.Option(..., help="The version to delete."),
+               yes: bool = typer.Option(False, "--yes", "-y", help="Delete without asking.")) -> None:
+    """Delete a draft version imported by mistake (no consultation may use it), once confirmed."""
+    from bot.db import ensure_schema, run_async
+
+    loc = _locale()
+    ensure_schema()
+    found = run_async(_delete(township, version))
+    if isinstance(found, str):
+        typer.echo(found, err=True)
+        raise typer.Exit(1)
+    list_id, name, count = found
+    try:
+        confirmed = yes or typer.confirm(gettext("cli.delete-ask", loc, township=name, version=version,
+                                                 list_id=list_id, n=count), default=False)
+    except typer.Abort:  # no answer (stdin closed)
+        confirmed = False
+    if not confirmed:
+        typer.echo(gettext("cli.delete-declined", loc), err=True)
+        raise typer.Exit(1)
+    done = run_async(_delete(township, version, confirmed=list_id))
+    if isinstance(done, str):  # changed meanwhile (a consultation created on it…)
+        typer.echo(done, err=True)
+        raise typer.Exit(1)
+    typer.echo(gettext("cli.deleted", loc, township=name, version=version, list_id=list_id))
+
+
+async def _delete(township: str, version: str, confirmed: int | None = None) -> tuple[int, str, int] | str:
+    """(list id, township, items) of the version that would be deleted, or why not; given
+    the list id `confirmed` (that of the answer before), it is deleted."""
+    from sqlalchemy import func, select
+
+    from bot.db import database
+    from storage.lists import delete_list, find_list, township_name, why_kept
+    from storage.models import DutyItemRow
+
+    loc = _locale()
+    async with database() as sessions, sessions() as session:
+        row = await find_list(session, township, version)
+        if row is None or confirmed not in (None, row.id):
+            return gettext("cli.list-not-found", loc, ref=f"{township_name(township)}@{version}")
+        name = township_name(township)
+        count = await session.scalar(select(func.count()).select_from(DutyItemRow).where(DutyItemRow.list_id == row.id))
+        found = row.id, name, count or 0
+        kept = await why_kept(session, row)
+        if kept is not None and kept.consultations:
+            return gettext("cli.delete-used", loc, township=name, version=version, consultations=gettext(
+                "report.list-sep", loc).join(gettext("cli.list-consultation", loc, id=cid,
+                                                     status=gettext(f"status.{status}", loc))
+                                             for cid, status in kept.consultations))
+        if kept is not None:
+            return gettext("cli.delete-not-draft", loc, township=name, version=version,
+                           status=gettext(f"cli.list-status.{kept.status}", loc))
+        if confirmed is not None:
+            await delete_list(session, row)
+            await session.commit()
+        return found
 
 
 @app.command("publish")

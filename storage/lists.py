@@ -9,12 +9,22 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from storage.models import DutyItemRow, DutyListRow, Township
+from storage.models import Consultation, ConsultationTownship, DutyItemRow, DutyListRow, Township
 from surveys.duty_list import ITEM_FIELDS, DutyItem, DutyList, ListStatus, Part
 
 
 class VersionExists(ValueError):
     """A list with this township and version is already stored."""
+
+
+class ListKept(ValueError):
+    """A list `delete_list` does not delete: consultations use it (`consultations`: their
+    (id, status)), or it is no longer a draft (`status`)."""
+
+    def __init__(self, status: str, consultations: list[tuple[int, str]]) -> None:
+        super().__init__(status, consultations)
+        self.status = status
+        self.consultations = consultations
 
 
 def township_name(name: str) -> str:
@@ -136,3 +146,30 @@ async def set_status(session: AsyncSession, list_id: int, status: ListStatus) ->
 async def get_item(session: AsyncSession, item_id: int) -> DutyItem | None:
     row = await session.get(DutyItemRow, item_id)
     return _item(row) if row else None
+
+
+async def why_kept(session: AsyncSession, row: DutyListRow) -> ListKept | None:
+    """Why `delete_list` would not delete the list, or None: it may be deleted."""
+    consultations = [(cid, status) for cid, status in (await session.execute(
+        select(Consultation.id, Consultation.status).join(
+            ConsultationTownship, ConsultationTownship.consultation_id == Consultation.id)
+        .where(ConsultationTownship.list_id == row.id).order_by(Consultation.id))).all()]
+    if consultations or row.status != ListStatus.DRAFT.value:
+        return ListKept(row.status, consultations)
+    return None
+
+
+async def delete_list(session: AsyncSession, row: DutyListRow) -> None:
+    """Delete a draft version that no consultation uses, with its items (in the caller's
+    transaction), and its township when nothing else is left on it (a name imported by
+    mistake leaves no empty township in the pickers). Raises ListKept otherwise."""
+    kept = await why_kept(session, row)
+    if kept is not None:
+        raise kept
+    await session.execute(sa.delete(DutyItemRow.__table__).where(DutyItemRow.list_id == row.id))
+    await session.execute(sa.delete(DutyListRow.__table__).where(DutyListRow.id == row.id))
+    township = Township.__table__
+    on_it = [sa.exists().where(fk.parent == row.township_id)  # a row of any table naming the township
+             for table in township.metadata.tables.values() for fk in table.foreign_keys
+             if fk.column is township.c.id]
+    await session.execute(sa.delete(township).where(township.c.id == row.township_id, ~sa.or_(*on_it)))

@@ -523,3 +523,61 @@ def test_show_all_lists_every_version_with_its_status_and_the_consultations_on_i
     one = json.loads(runner.invoke(app, ["lists", "show", "--all", "--township", "青山镇", "--json"]).output)
     assert [(s["version"], s["consultations"]) for s in one] == [("1", []), ("修订稿", [1])]
     assert len(one[1]["items"]) == len(items) - 1
+
+
+def test_lists_delete_removes_an_unused_draft_once_confirmed_and_refuses_a_used_or_published_one(monkeypatch):
+    import asyncio
+
+    from surveys.duty_list import ListStatus
+
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])  # version 1, consulted below
+    runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇"])  # version 2, a wrong import
+    assert runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
+                               "--closes", "2099-12-10 18:00"]).exit_code == 0  # #1 on version 2
+    used = runner.invoke(app, ["lists", "delete", "--township", "青山镇", "--version", "2", "--yes"])
+    assert used.exit_code == 1 and "不能删除青山镇的第 2 版：征询 #1（草稿）用的是这一版" in used.output, used.output
+
+    def versions() -> list[str]:
+        shown = json.loads(runner.invoke(app, ["lists", "show", "--all", "--json"]).output)
+        return [f"{s['township']}@{s['version']}" for s in shown]
+
+    runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山真"])  # a typo township
+    delete = ["lists", "delete", "--township", "青山真", "--version", "1"]
+    for answer in ("n\n", ""):  # declined, or no answer (stdin closed): nothing deleted
+        declined = runner.invoke(app, delete, input=answer)
+        assert declined.exit_code == 1 and "删除青山真的第 1 版（清单编号 3，112 项）吗？" in declined.output
+        assert "没有删除" in declined.output
+        assert versions() == ["青山真@1", "青山镇@1", "青山镇@2"]
+    deleted = runner.invoke(app, delete, input="y\n")
+    assert deleted.exit_code == 0 and "已删除：青山真，第 1 版（清单编号 3）。" in deleted.output, deleted.output
+    assert versions() == ["青山镇@1", "青山镇@2"]
+
+    async def township_names() -> list[str]:
+        from bot.db import database
+        from storage.lists import townships
+
+        async with database() as sessions, sessions() as s:
+            return [t.name for t in await townships(s)]
+
+    assert asyncio.run(township_names()) == ["青山镇"]  # no list left and nothing else on it: gone from the pickers
+    again = runner.invoke(app, [*delete, "--yes"])
+    assert again.exit_code == 1 and "找不到清单：青山真@1" in again.output
+
+    async def publish(list_id: int) -> None:
+        from bot.db import database
+        from storage.lists import set_status
+
+        async with database() as sessions, sessions() as s:
+            await set_status(s, list_id, ListStatus.PUBLISHED)
+            await s.commit()
+
+    asyncio.run(publish(1))
+    published = runner.invoke(app, ["lists", "delete", "--township", "青山镇", "--version", "1", "--yes"])
+    assert published.exit_code == 1 and "不能删除青山镇的第 1 版：它的状态是“已发布”，只能删除草稿" in published.output
+    assert versions() == ["青山镇@1", "青山镇@2"]
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇", "--version", "x"])
+    en = runner.invoke(app, ["lists", "delete", "--township", "青山镇", "--version", "x", "--yes"])
+    assert en.exit_code == 0 and "[y/N]" not in en.output and "Deleted: 青山镇, version x (list id " in en.output
+    assert versions() == ["青山镇@1", "青山镇@2"]
