@@ -133,6 +133,10 @@ def show_cmd(township: str | None = typer.Option(None), part: Part | None = type
     ensure_schema()
     lists = run_async(_load_lists(township, version, every and version is None))
     loc = _locale()
+    if not lists and township:  # a township or version not stored: say which, not "nothing imported"
+        ref = f"{township.strip()}@{version}" if version is not None else township.strip()
+        typer.echo(gettext("cli.list-not-found", loc, ref=ref), err=True)
+        raise typer.Exit(1)
     if as_json:
         out = []
         for list_id, dl, consulted_by in lists:
@@ -142,10 +146,6 @@ def show_cmd(township: str | None = typer.Option(None), part: Part | None = type
                         "items": [{"id": i.id, "part": i.part.value, **i.values()} for i in items]})
         typer.echo(json.dumps(out, ensure_ascii=False, indent=2))
         return
-    if not lists and township:  # a township or version not stored: say which, not "nothing imported"
-        ref = f"{township.strip()}@{version}" if version is not None else township.strip()
-        typer.echo(gettext("cli.list-not-found", loc, ref=ref), err=True)
-        raise typer.Exit(1)
     if not lists:
         typer.echo(gettext("cli.no-lists", loc))
     for list_id, dl, consulted_by in lists:

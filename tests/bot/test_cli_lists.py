@@ -479,7 +479,8 @@ def test_show_of_a_township_or_version_not_stored_says_which_not_that_nothing_wa
     for args, ref in ((["--township", "青山镇", "--version", "9"], "青山镇@9"), (["--township", "绿水镇"], "绿水镇")):
         result = runner.invoke(app, ["lists", "show", *args])
         assert result.exit_code == 1 and result.output.strip() == f"找不到清单：{ref}", result.output
-        assert json.loads(runner.invoke(app, ["lists", "show", *args, "--json"]).output) == []
+        as_json = runner.invoke(app, ["lists", "show", *args, "--json"])  # as the text: nothing on stdout
+        assert as_json.exit_code == 1 and as_json.stdout == "" and as_json.stderr.strip() == f"找不到清单：{ref}"
     assert runner.invoke(app, ["lists", "show", "--township", "青山镇", "--version", "1"]).exit_code == 0
 
 
