@@ -3,6 +3,8 @@ module only assembles them."""
 
 from __future__ import annotations
 
+import inspect
+
 import typer
 
 from bot.config import get_settings
@@ -67,6 +69,20 @@ def _register() -> None:
     from bot.sandbox import cli as sandbox_cli
 
     app.command("sandbox")(sandbox_cli.sandbox)
+    _reflow_help(app)
+
+
+def _reflow_help(group: typer.Typer) -> None:
+    """Each command's help (its docstring) with every paragraph on one line: typer's rich help
+    keeps the source's line breaks, so a docstring wrapped in the source broke mid-sentence
+    on screen; the terminal wraps it instead."""
+    for info in group.registered_commands:
+        doc = info.help or (info.callback.__doc__ if info.callback else None)
+        if doc:
+            info.help = "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+    for sub in group.registered_groups:
+        if sub.typer_instance is not None:
+            _reflow_help(sub.typer_instance)
 
 
 def main() -> None:

@@ -1,0 +1,29 @@
+"""`qingdan … --help`: typer's rich help keeps a docstring's line breaks, so a paragraph
+wrapped in the source broke mid-sentence in the help (and in a group's list of commands)."""
+
+from __future__ import annotations
+
+import inspect
+
+import typer
+from typer.testing import CliRunner
+
+from bot.cli import app
+
+
+def _commands(command, path: str):
+    yield path, command
+    for name, sub in getattr(command, "commands", {}).items():
+        yield from _commands(sub, f"{path} {name}")
+
+
+def test_no_help_paragraph_breaks_mid_sentence():
+    broken = [(path, paragraph) for path, command in _commands(typer.main.get_command(app), "qingdan")
+              for paragraph in inspect.cleandoc(command.help or "").split("\n\n") if "\n" in paragraph]
+    assert broken == []
+
+
+def test_lists_help_shows_publish_in_one_flowing_sentence():
+    shown = CliRunner().invoke(app, ["lists", "--help"], env={"COLUMNS": "200"})
+    assert shown.exit_code == 0
+    assert "the township's participants get what changed, and the consultation becomes" in shown.output
