@@ -89,13 +89,14 @@ def report(consultation_id: int = typer.Argument(..., help="The consultation's i
         out_dir.mkdir(parents=True, exist_ok=True)
     written = {
         gettext("scheduler.file-workbook", locale, id=consultation_id): build_workbook(data, locale),
-        "completion.png": completion_chart(data, locale),
-        "comments.png": comments_chart(data, locale),
+        gettext("scheduler.file-chart-completion", locale, id=consultation_id): completion_chart(data, locale),
+        gettext("scheduler.file-chart-comments", locale, id=consultation_id): comments_chart(data, locale),
         gettext("scheduler.file-feedback", locale, id=consultation_id): feedback_report(data, locale).encode("utf-8"),
     }
     for q in data.questionnaire.questions if data.questionnaire else ():
         if q.type == "scale":
-            written[f"scale-{q.id}.png"] = scale_chart(data, q.id, locale)
+            written[gettext("scheduler.file-chart-scale", locale, id=consultation_id, question=q.id)] = \
+                scale_chart(data, q.id, locale)
     for name, content in written.items():
         with writing(out_dir / name):
             (out_dir / name).write_bytes(content)

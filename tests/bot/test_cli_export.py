@@ -70,10 +70,11 @@ def test_report_writes_workbook_charts_and_feedback(env: tuple[dict[str, str], i
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
     # the workbook and the 反馈情况说明 named as /export sends them in the chat (not consultation-N.xlsx
-    # beside a translated name)
-    assert {f"征询{cid}结果汇总.xlsx", "completion.png", "comments.png", "scale-sat.png",
-            f"征询{cid}反馈情况说明.txt"} <= names
-    assert (out / "completion.png").read_bytes().startswith(PNG_SIGNATURE)
+    # beside a translated name), the charts in the same language
+    assert {f"征询{cid}结果汇总.xlsx", f"征询{cid}问卷填写情况.png", f"征询{cid}意见处理情况.png",
+            f"征询{cid}评分题sat.png", f"征询{cid}反馈情况说明.txt"} <= names
+    assert not [name for name in names if name.isascii()]
+    assert (out / f"征询{cid}问卷填写情况.png").read_bytes().startswith(PNG_SIGNATURE)
     assert openpyxl.load_workbook(out / f"征询{cid}结果汇总.xlsx").sheetnames[0] == "概况"
     text = (out / f"征询{cid}反馈情况说明.txt").read_text(encoding="utf-8")
     assert "共收到意见 4 条，其中采纳 1 条、部分采纳 0 条、不采纳 1 条，尚未答复 2 条" in text
@@ -96,7 +97,9 @@ def test_report_in_english_names_every_file_in_english(env: tuple[dict[str, str]
     result = runner.invoke(app, ["report", str(cid), str(out)], env={**environment, "LOCALE": "en"})
     assert result.exit_code == 0, result.output
     names = {p.name for p in out.iterdir()}
-    assert {f"consultation-{cid}-results.xlsx", f"consultation-{cid}-feedback.txt"} <= names
+    assert {f"consultation-{cid}-results.xlsx", f"consultation-{cid}-feedback.txt",
+            f"consultation-{cid}-completion.png", f"consultation-{cid}-comments.png",
+            f"consultation-{cid}-scale-sat.png"} <= names
     assert not [name for name in names if "征询" in name]
     text = (out / f"consultation-{cid}-feedback.txt").read_text(encoding="utf-8")
     assert text.startswith("Feedback report on the consultation")
