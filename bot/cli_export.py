@@ -81,7 +81,7 @@ def report(consultation_id: int = typer.Argument(..., help="The consultation's i
     named as /export sends them (征询3结果汇总.xlsx, 征询3反馈情况说明.txt)."""
     from bot.texts import gettext
     from surveys.charts import comments_chart, completion_chart, scale_chart
-    from surveys.report import build_workbook, feedback_report
+    from surveys.report import build_workbook, feedback_file
 
     locale = get_settings().locale
     data = _data(consultation_id)
@@ -91,7 +91,7 @@ def report(consultation_id: int = typer.Argument(..., help="The consultation's i
         gettext("scheduler.file-workbook", locale, id=consultation_id): build_workbook(data, locale),
         gettext("scheduler.file-chart-completion", locale, id=consultation_id): completion_chart(data, locale),
         gettext("scheduler.file-chart-comments", locale, id=consultation_id): comments_chart(data, locale),
-        gettext("scheduler.file-feedback", locale, id=consultation_id): feedback_report(data, locale).encode("utf-8"),
+        gettext("scheduler.file-feedback", locale, id=consultation_id): feedback_file(data, locale),
     }
     for q in data.questionnaire.questions if data.questionnaire else ():
         if q.type == "scale":

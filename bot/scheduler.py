@@ -304,10 +304,10 @@ async def workbook_for(session: AsyncSession, settings: Settings, consultation_i
 async def feedback_for(session: AsyncSession, settings: Settings, consultation_id: int,
                        locale: str) -> tuple[bytes, str]:
     """The draft 反馈情况说明 as it stands (bytes, file name): with the answers given since the close."""
-    from surveys.report import feedback_report
+    from surveys.report import feedback_file
 
     data = await _data(session, settings, consultation_id)
-    return feedback_report(data, locale).encode("utf-8"), _t("file-feedback", locale, id=consultation_id)
+    return feedback_file(data, locale), _t("file-feedback", locale, id=consultation_id)
 
 
 async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | None:
@@ -375,7 +375,7 @@ async def after_close(s: Services, consultation_id: int) -> None:
     from storage.consultations import participants
     from storage.people import organizers
     from surveys.charts import comments_chart, completion_chart
-    from surveys.report import build_workbook, feedback_report
+    from surveys.report import build_workbook, feedback_file
 
     now = s.clock()
     tz = s.settings.timezone
@@ -435,9 +435,9 @@ async def after_close(s: Services, consultation_id: int) -> None:
 
     async def feedback(pid: int) -> Outgoing:
         loc = loc_of(pid)
-        text = await made("feedback", loc, feedback_report)
+        content = await made("feedback", loc, feedback_file)
         return Outgoing(text=_t("final-feedback", loc, id=consultation_id),
-                        document=(text.encode("utf-8"), _t("file-feedback", loc, id=consultation_id)))
+                        document=(content, _t("file-feedback", loc, id=consultation_id)))
 
     async def thanks(pid: int) -> Outgoing:
         return Outgoing(text=_t("thanks", loc_of(pid), title=html.escape(title)))

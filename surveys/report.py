@@ -1169,10 +1169,17 @@ def _resident_headlines(data: ConsultationData, locale: str) -> list[str]:
     return lines
 
 
+def feedback_file(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> bytes:
+    """The draft 反馈情况说明 as the .txt file written and sent: UTF-8 with a byte-order mark
+    and CRLF line ends — Notepad before Windows 10 (1809/1903) and some office software read
+    plain UTF-8 as the local code page (GBK mojibake) and LF-only text as one long line."""
+    return feedback_report(data, locale).replace("\n", "\r\n").encode("utf-8-sig")
+
+
 __all__ = [
     "ConsultationData", "ConsultationInfo", "TownshipRef", "ReportItem", "ResponseRecord", "CommentRecord",
     "OffListRecord", "Digest", "TopItem", "TownshipProgress", "QuestionResult", "build_workbook", "digest",
-    "feedback_report", "headline_figures", "pseudonym", "question_results", "township_progress",
+    "feedback_file", "feedback_report", "headline_figures", "pseudonym", "question_results", "township_progress",
     "ResponseSummary", "ResponseWindow", "TextAnswer", "summarize", "summary_of", "tally", "add_rating",
     "chinese_number", "days_left", "top_items", "half_up", "percent_text",
 ]

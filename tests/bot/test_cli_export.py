@@ -76,7 +76,11 @@ def test_report_writes_workbook_charts_and_feedback(env: tuple[dict[str, str], i
     assert not [name for name in names if name.isascii()]
     assert (out / f"征询{cid}问卷填写情况.png").read_bytes().startswith(PNG_SIGNATURE)
     assert openpyxl.load_workbook(out / f"征询{cid}结果汇总.xlsx").sheetnames[0] == "概况"
-    text = (out / f"征询{cid}反馈情况说明.txt").read_text(encoding="utf-8")
+    raw = (out / f"征询{cid}反馈情况说明.txt").read_bytes()
+    # a byte-order mark and CRLF: Notepad before Windows 10 (1809/1903) shows plain UTF-8 as GBK
+    # mojibake and LF-only text on one line
+    assert raw.startswith(b"\xef\xbb\xbf") and b"\r\n" in raw and b"\n" not in raw.replace(b"\r\n", b"")
+    text = raw.decode("utf-8-sig")
     assert "共收到意见 4 条，其中采纳 1 条、部分采纳 0 条、不采纳 1 条，尚未答复 2 条" in text
 
 
@@ -101,7 +105,7 @@ def test_report_in_english_names_every_file_in_english(env: tuple[dict[str, str]
             f"consultation-{cid}-completion.png", f"consultation-{cid}-comments.png",
             f"consultation-{cid}-scale-sat.png"} <= names
     assert not [name for name in names if "征询" in name]
-    text = (out / f"consultation-{cid}-feedback.txt").read_text(encoding="utf-8")
+    text = (out / f"consultation-{cid}-feedback.txt").read_text(encoding="utf-8-sig")
     assert text.startswith("Feedback report on the consultation")
 
 

@@ -333,7 +333,8 @@ async def test_export_after_the_close_also_sends_the_feedback_report_with_the_an
     follow(h)
     await sched.close_job(cid)
     at_close = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendDocument"][-1]
-    assert "尚未答复 3 条" in at_close.call.document.data.decode("utf-8")
+    assert at_close.call.document.data.startswith(b"\xef\xbb\xbf")  # a BOM: old Notepad reads it as UTF-8
+    assert "尚未答复 3 条" in at_close.call.document.data.decode("utf-8-sig")
     async with h.sessions() as s:
         first = await s.scalar(sa.select(sa.func.min(Comment.id)).where(Comment.consultation_id == cid))
         await answer_comment(s, first, "adopted", "已按意见修改", ORGANIZER, h.clock.now)
@@ -343,7 +344,8 @@ async def test_export_after_the_close_also_sends_the_feedback_report_with_the_an
     workbook, feedback = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendDocument"]
     assert workbook.call.document.filename.endswith(".xlsx")
     assert feedback.call.document.filename == f"征询{cid}反馈情况说明.txt"
-    text = feedback.call.document.data.decode("utf-8")
+    assert feedback.call.document.data.startswith(b"\xef\xbb\xbf")
+    text = feedback.call.document.data.decode("utf-8-sig")
     assert "共收到意见 3 条，其中采纳 1 条、部分采纳 0 条、不采纳 0 条，尚未答复 2 条" in text
     assert "说明：已按意见修改" in text
 
@@ -367,7 +369,7 @@ async def test_closes_at_the_deadline_and_sends_the_final_report_and_thanks_once
     assert _kind_count(wb, kind_label("basis", "zh_CN")) == 2
     assert _kind_count(wb, kind_label("to_cooperating", "zh_CN")) == 1
     assert feedback.call.document.filename.endswith(".txt")
-    assert "3" in feedback.call.document.data.decode("utf-8")
+    assert "3" in feedback.call.document.data.decode("utf-8-sig")
     thanked = {c.chat_id for c in h.api.calls if c.text and "感谢您参与" in c.text}
     assert thanked == {51, 52, 53, CADRE}
 
