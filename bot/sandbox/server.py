@@ -1422,6 +1422,10 @@ def create_app(sandbox: Sandbox) -> web.Application:
     async def index(request: web.Request) -> web.StreamResponse:
         return web.FileResponse(STATIC_DIR / "index.html")
 
+    async def favicon(request: web.Request) -> web.StreamResponse:
+        """No icon file (the page carries its own inline): nothing, rather than a 404 in the log."""
+        return web.Response(status=204)
+
     async def cjk_font(request: web.Request) -> web.StreamResponse:
         """A CJK font for machines without one (the web chat falls back to it); from mplfonts."""
         try:
@@ -1441,6 +1445,7 @@ def create_app(sandbox: Sandbox) -> web.Application:
     r.add_route("*", "/bot{token}/{method}", bot_api)
     r.add_get("/file/bot{token}/{path:.+}", file_download)
     r.add_get("/", index)
+    r.add_get("/favicon.ico", favicon)
     r.add_static("/static/", STATIC_DIR)
     r.add_get("/sandbox/config", config)
     r.add_get("/sandbox/font/cjk.otf", cjk_font)

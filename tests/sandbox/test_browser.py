@@ -228,3 +228,34 @@ async def test_web_chat_starts_in_the_language_the_sandbox_was_given() -> None:
     from bot.sandbox.server import Sandbox
 
     assert Sandbox().language == "zh" and Sandbox(language="en_US").language == "en"
+
+
+async def test_new_users_language_follows_the_page_and_no_request_fails() -> None:
+    """An English page offered 中文 for a new user (and went back to it after each one made);
+    the page asked for a /favicon.ico that was not there (a 404 in the console)."""
+    executable = require_chromium()
+    import aiohttp
+    from playwright.async_api import async_playwright
+
+    async with running_sandbox(tokens=[TOKEN], language="en") as sb, async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 900, "height": 760})
+            failed: list[str] = []
+            page.on("response", lambda r: failed.append(r.url) if r.status >= 400 else None)
+            await page.goto(f"{sb.base_url}/?token={TOKEN}")
+            await page.locator('#user-list button[data-id="3001"]').wait_for(timeout=10000)
+            assert await page.input_value("#new-lang") == "en"
+            await page.fill("#new-id", "4242")
+            await page.fill("#new-name", "Sam")
+            await page.click("#new-user button[type=submit]")
+            await page.locator('#user-list button[data-id="4242"]').wait_for(timeout=10000)
+            assert await page.input_value("#new-lang") == "en"  # the form's reset keeps the page's language
+            await page.click("#lang-toggle")
+            assert await page.input_value("#new-lang") == "zh-hans"
+            await page.wait_for_load_state("networkidle")
+            assert failed == []
+        finally:
+            await browser.close()
+        async with aiohttp.ClientSession() as http, http.get(f"{sb.base_url}/favicon.ico") as r:
+            assert r.status in (200, 204)

@@ -39,6 +39,8 @@ function applyLang() {
   document.querySelectorAll("[data-i18n-placeholder]").forEach((el) => { el.placeholder = t(el.dataset.i18nPlaceholder); });
   document.querySelectorAll("[data-i18n-title]").forEach((el) => { el.title = t(el.dataset.i18nTitle); });
   $("#lang-toggle").textContent = t("langButton");
+  // a new user speaks the page's language unless picked otherwise (the form's reset comes back to it)
+  for (const o of $("#new-lang").options) o.defaultSelected = o.value === (S.lang === "en" ? "en" : "zh-hans");
   renderUsers();
   renderAll();
 }
