@@ -958,13 +958,24 @@ def command() -> None:
 
 async def _alone(settings: Settings) -> int:
     import signal
+    import sys
+
+    from aiogram.exceptions import TelegramAPIError, TelegramUnauthorizedError
 
     from bot.app import create_bot, tune_gc
     from storage.engine import make_engine, make_sessionmaker
 
+    bot = create_bot(settings)
+    try:  # a token Telegram refuses (mistyped, revoked) is said now, as `qingdan run` does, not in each send's log
+        await bot.me()
+    except TelegramUnauthorizedError:
+        await bot.session.close()
+        print(gettext("cli.token-refused", settings.locale), file=sys.stderr, flush=True)
+        return 2
+    except TelegramAPIError as e:  # Telegram out of reach for now: the jobs wait for it
+        log.warning("getMe failed at start (%s); starting anyway", e)
     engine = make_engine(settings.database_url, **settings.engine_options())
     sessions = make_sessionmaker(engine)
-    bot = create_bot(settings)
     s = Services(bot, sessions, settings, Broadcaster(bot, sessions))
     runner = Runner(s)
     stop = asyncio.Event()

@@ -129,7 +129,8 @@ def test_a_port_held_by_another_program_is_named_not_a_traceback(tmp_path: Path)
 
 async def test_a_token_the_bot_api_refuses_is_named_not_a_traceback(tmp_path: Path) -> None:
     """A token of the right shape that Telegram refuses (mistyped, or revoked at @BotFather):
-    `qingdan run` says so in a line, exit 2, instead of a traceback and unclosed sessions."""
+    `qingdan run` says so in a line, exit 2, instead of a traceback and unclosed sessions;
+    `qingdan scheduler` too, at its start (it ran on, each send failing in the log)."""
     import asyncio
 
     from aiohttp import web
@@ -150,10 +151,16 @@ async def test_a_token_the_bot_api_refuses_is_named_not_a_traceback(tmp_path: Pa
                TELEGRAM_API_URL=f"http://127.0.0.1:{port}", PSEUDONYM_KEY="a-long-random-test-key",
                PYTHONPATH=str(REPO))
     try:
-        for args, locale in ((["run", "--no-scheduler"], "zh_CN"), (["run"], "en")):
+        for args, locale in ((["run", "--no-scheduler"], "zh_CN"), (["run"], "en"), (["scheduler"], "zh_CN"),
+                             (["scheduler"], "en")):
             proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *args, env={**env, "LOCALE": locale},
                                                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-            _, err = await asyncio.wait_for(proc.communicate(), 60)
+            try:
+                _, err = await asyncio.wait_for(proc.communicate(), 60)
+            finally:
+                if proc.returncode is None:  # still running: it did not stop at the refused token
+                    proc.kill()
+                    await proc.wait()
             stderr = err.decode()
             assert proc.returncode == 2, stderr[-2000:]
             assert "Traceback" not in stderr and "Unclosed" not in stderr, stderr[-2000:]
