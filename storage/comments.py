@@ -33,7 +33,8 @@ For the organizer (withdrawn comments are never included; hidden ones only on re
 - `comments_for(session, consultation_id, item_id=None, kind=None, township_id=None,
   unanswered=False, include_hidden=False) -> list[Comment]` (oldest first)
 - `answer_comment(session, comment_id, decision, reply, replied_by, now) -> Comment` —
-  decision in DECISIONS; LookupError if unknown, ValueError if withdrawn or bad decision.
+  decision in DECISIONS; LookupError if unknown, ValueError if withdrawn or bad decision, or if
+  the decision is in NEEDS_REASON (部分采纳, 不采纳) and the reply, its reason, is empty.
   Answering again replaces the answer.
 - `hide_comment(session, comment_id, hidden=True) -> Comment | None` — hidden comments
   stay visible to their author but leave the console and the reports.
@@ -83,6 +84,7 @@ def kinds_for(part: str) -> tuple[str, ...]:
     return tuple(k for k in KINDS if k != _ALREADY.get(part))
 MISSING = MISSING_KIND
 DECISIONS: tuple[str, ...] = ("adopted", "partly", "rejected")
+NEEDS_REASON: tuple[str, ...] = ("partly", "rejected")  # the 反馈情况说明 says why; 采纳 needs no reason
 REPORT_METHODS: tuple[str, ...] = ("document", "meeting", "phone", "group", "other")
 MAX_TEXT = 2000
 MAX_SHORT = 200
@@ -248,6 +250,8 @@ async def answer_comment(session: AsyncSession, comment_id: int, decision: str, 
                          now: datetime) -> Comment:
     if decision not in DECISIONS:
         raise ValueError(f"unknown decision {decision!r}")
+    if decision in NEEDS_REASON and not drop_nul(reply).strip():
+        raise ValueError(f"{decision!r} needs a reason")
     comment = await get_comment(session, comment_id)
     if comment is None:
         raise LookupError(comment_id)

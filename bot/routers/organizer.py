@@ -46,7 +46,7 @@ from bot.texts import zone_name
 from storage import consultations as repo
 from storage import lists as lists_repo
 from storage import outbox
-from storage.comments import MAX_TEXT, check_text
+from storage.comments import MAX_TEXT, NEEDS_REASON, check_text
 from storage.consultations import MAX_TITLE
 from storage.models import Consultation, DutyListRow, OffListReport, Township
 from storage.sql import as_id
@@ -1124,6 +1124,9 @@ async def comments_no_reply(query: CallbackQuery, callback_data: DecideCB, ctx: 
     if data.get("k") != callback_data.k or (callback_data.a and data.get("d") != callback_data.a):
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
+    if data.get("d") in NEEDS_REASON:  # (a button of a prompt sent before reasons were asked)
+        await query.answer(ctx.t("organizer.reason-needed"), show_alert=True)
+        return
     await query.answer()
     await _record_decision(query.message, ctx, state, "", broadcaster)  # type: ignore[arg-type]
 
@@ -1150,6 +1153,9 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
     await state.set_state(ReplyComment.text)
     await state.set_data({"k": comment.id, "d": d, "f": callback_data.f, "i": callback_data.i})
     await query.answer()
+    if d in NEEDS_REASON:  # the 反馈情况说明 must say why: no "no reply" here
+        await query.message.answer(ctx.t("organizer.reason-ask", decision=ctx.t(f"comment.decision.{d}")))  # type: ignore[union-attr]
+        return
     kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-no-reply"),
                                                      DecideCB(k=comment.id, d="noreply", a=d))]])
     await query.message.answer(ctx.t("organizer.reply-ask", decision=ctx.t(f"comment.decision.{d}")),  # type: ignore[union-attr]
@@ -1160,7 +1166,8 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
 async def comments_reply(message: Message, ctx: Ctx, state: FSMContext, broadcaster: Broadcaster) -> None:
     reply, problem = check_text(message.text, MAX_TEXT)
     if problem == "empty":  # nothing visible (spaces, line breaks, zero-width marks): not an answer, nor "no reply"
-        await message.answer(ctx.t("organizer.reply-empty"))
+        needs_reason = (await state.get_data()).get("d") in NEEDS_REASON
+        await message.answer(ctx.t("organizer.reason-empty" if needs_reason else "organizer.reply-empty"))
         return
     if problem == "too-long":
         await message.answer(ctx.t("organizer.reply-too-long", max=MAX_TEXT))

@@ -653,15 +653,15 @@ async def test_no_reply_records_the_decision_and_tells_the_cadre(harness):
     o = h.user(ORGANIZER)
     await h.feed(o.message("/comments"))
     card = h.api.last(ORGANIZER)
-    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
     prompt = h.api.last(ORGANIZER)
     await h.feed(o.press(prompt.message_id, _press_label(prompt.reply_markup, "不写答复")))
     assert h.api.answers()[-1].text is None  # not "this button is no longer valid"
     async with h.sessions() as s:
         c = await s.get(Comment, comment_id)
-        assert c.decision == "rejected" and c.reply == ""
+        assert c.decision == "adopted" and c.reply == ""
     to_cadre = h.api.texts(CADRE)
-    assert len(to_cadre) == 1 and "不采纳" in to_cadre[0]
+    assert len(to_cadre) == 1 and "采纳" in to_cadre[0]
 
 
 async def test_the_no_reply_button_of_an_earlier_prompt_answers_no_other_comment(harness):
@@ -902,16 +902,16 @@ async def test_answering_without_a_reply_stores_the_decision_and_tells_the_cadre
     o = h.user(ORGANIZER)
     await h.feed(o.message("/comments"))
     card = h.api.last(ORGANIZER)
-    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
     ask = h.api.last(ORGANIZER)
     await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "不写答复")))
     assert "失效" not in (h.api.answers()[-1].text or "")
     async with h.sessions() as s:
         c = await s.get(Comment, comment_id)
-        assert c.decision == "rejected" and c.reply == "" and c.replied_by == ORGANIZER
+        assert c.decision == "adopted" and c.reply == "" and c.replied_by == ORGANIZER
     to_cadre = h.api.texts(CADRE)
-    assert len(to_cadre) == 1 and "不采纳" in to_cadre[0] and "答复：（无）" in to_cadre[0]
-    assert any("已保存：不采纳" in t for t in h.api.texts(ORGANIZER))
+    assert len(to_cadre) == 1 and "采纳" in to_cadre[0] and "答复：（无）" in to_cadre[0]
+    assert any("已保存：采纳" in t for t in h.api.texts(ORGANIZER))
 
 
 async def test_no_reply_on_the_prompt_of_a_comment_left_for_another_answers_neither(harness):
@@ -923,12 +923,12 @@ async def test_no_reply_on_the_prompt_of_a_comment_left_for_another_answers_neit
     await h.feed(o.message("/comments"))
     card = h.api.last(ORGANIZER)
     assert f"#{first}" in card.text
-    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
     first_prompt = h.api.last(ORGANIZER)
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "›")))
     card = h.api.last(ORGANIZER)
     assert f"#{second}" in card.text
-    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
     await h.feed(o.press(first_prompt.message_id, _press_label(first_prompt.reply_markup, "不写答复")))
     assert "失效" in (h.api.answers()[-1].text or "")
     async with h.sessions() as s:
@@ -1075,8 +1075,7 @@ async def test_the_no_reply_button_of_an_earlier_prompt_records_no_other_decisio
     async with h.sessions() as s:
         assert (await s.get(Comment, comment_id)).decision is None
     assert h.api.texts(CADRE) == []
-    prompt_rejected = h.api.last(ORGANIZER)  # the latest prompt's button still records its decision
-    await h.feed(o.press(prompt_rejected.message_id, _press_label(prompt_rejected.reply_markup, "不写答复")))
+    await h.feed(o.message("不属于乡镇职责"))  # the latest prompt still records its decision
     async with h.sessions() as s:
         assert (await s.get(Comment, comment_id)).decision == "rejected"
 
@@ -2260,3 +2259,56 @@ def _revised_sample() -> bytes:
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+async def test_not_adopted_and_partly_adopted_need_a_reason_which_the_feedback_report_then_gives(harness):
+    from bot.scheduler import feedback_for
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    for label in ("部分采纳", "不采纳"):
+        await h.feed(o.message("/comments"))
+        card = h.api.last(ORGANIZER)
+        await h.feed(o.press(card.message_id, _press_label(card.reply_markup, label)))
+        prompt = h.api.last(ORGANIZER)
+        assert "理由" in prompt.text and "/cancel" in prompt.text
+        assert not any("不写答复" in text for text, _ in buttons(prompt.reply_markup))  # no way round the reason
+        await h.feed(o.message("   "))  # an empty reason is no reason
+        assert "理由" in h.api.last(ORGANIZER).text and "不写答复" not in h.api.last(ORGANIZER).text
+        await h.feed(o.message("/cancel"))
+        async with h.sessions() as s:
+            assert (await s.get(Comment, comment_id)).decision is None
+    # the "no reply" button of a prompt for 不采纳 (one sent before this change) records nothing either
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, DecideCB(k=comment_id, d="noreply", a="rejected").pack()))
+    assert "理由" in (h.api.answers()[-1].text or "")
+    async with h.sessions() as s:
+        assert (await s.get(Comment, comment_id)).decision is None
+    assert h.api.texts(CADRE) == []
+    await h.feed(o.message("消防属于县级职责，乡镇只负责发现报告"))
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision == "rejected" and c.reply == "消防属于县级职责，乡镇只负责发现报告"
+        content, _ = await feedback_for(s, h.settings, cid, "zh_CN")
+    report = content.decode()
+    assert "不采纳" in report and "消防属于县级职责，乡镇只负责发现报告" in report
+
+
+async def test_adopted_may_still_be_saved_without_a_reply(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    prompt = h.api.last(ORGANIZER)
+    await h.feed(o.press(prompt.message_id, _press_label(prompt.reply_markup, "不写答复")))
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision == "adopted" and c.reply == ""
+    assert len(h.api.texts(CADRE)) == 1

@@ -114,6 +114,11 @@ async def test_organizer_queries_filter_answer_hide_and_count(session_factory):
             await cm.answer_comment(s, b.id, "maybe", "", 1, NOW)
         with pytest.raises(LookupError):
             await cm.answer_comment(s, 999_999, "adopted", "", 1, NOW)
+        for decision in ("partly", "rejected"):  # the 反馈情况说明 must say why
+            with pytest.raises(ValueError):
+                await cm.answer_comment(s, b.id, decision, " \n", 1, NOW)
+        assert (await cm.get_comment(s, b.id)).decision is None
+        assert (await cm.answer_comment(s, b.id, "adopted", "", 1, NOW)).decision == "adopted"
 
 
 async def test_off_list_reports_are_stored_and_listed(session_factory):
