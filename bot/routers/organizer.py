@@ -1000,7 +1000,7 @@ class CommentsCB(CallbackData, prefix="ok"):
 
 class DecideCB(CallbackData, prefix="od"):
     k: Num  # comment id
-    d: str  # adopted, partly, rejected, hide, unhide, noreply
+    d: str  # adopted, partly, rejected, hide, unhide, noreply (keeps an earlier reply), clear (erases it)
     f: str = "u"
     i: Num = 0
     a: str = ""  # on a noreply button: the decision its prompt asked about
@@ -1116,19 +1116,24 @@ async def comments_nav(query: CallbackQuery, callback_data: CommentsCB, ctx: Ctx
 
 
 # Before comments_decide, which takes every other DecideCB press.
-@router.callback_query(ReplyComment.text, DecideCB.filter(F.d == "noreply"))
+@router.callback_query(ReplyComment.text, DecideCB.filter(F.d.in_({"noreply", "clear"})))
 async def comments_no_reply(query: CallbackQuery, callback_data: DecideCB, ctx: Ctx, state: FSMContext,
                             broadcaster: Broadcaster) -> None:
+    from storage import comments as comments_repo
+
     data = await state.get_data()
     # the prompt of a comment no longer being answered, or of a decision since changed
     if data.get("k") != callback_data.k or (callback_data.a and data.get("d") != callback_data.a):
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
-    if data.get("d") in NEEDS_REASON:  # (a button of a prompt sent before reasons were asked)
+    # no new text keeps the reply already given (as it stands now); only "clear" erases it
+    comment = await comments_repo.get_comment(ctx.session, callback_data.k)
+    reply = comment.reply if comment is not None and callback_data.d == "noreply" else ""
+    if data.get("d") in NEEDS_REASON and not reply:  # (e.g. a button of a prompt sent before reasons were asked)
         await query.answer(ctx.t("organizer.reason-needed"), show_alert=True)
         return
     await query.answer()
-    await _record_decision(query.message, ctx, state, "", broadcaster)  # type: ignore[arg-type]
+    await _record_decision(query.message, ctx, state, reply, broadcaster)  # type: ignore[arg-type]
 
 
 @router.callback_query(DecideCB.filter())
@@ -1153,13 +1158,16 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
     await state.set_state(ReplyComment.text)
     await state.set_data({"k": comment.id, "d": d, "f": callback_data.f, "i": callback_data.i})
     await query.answer()
-    if d in NEEDS_REASON:  # the 反馈情况说明 must say why: no "no reply" here
-        await query.message.answer(ctx.t("organizer.reason-ask", decision=ctx.t(f"comment.decision.{d}")))  # type: ignore[union-attr]
-        return
-    kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-no-reply"),
-                                                     DecideCB(k=comment.id, d="noreply", a=d))]])
-    await query.message.answer(ctx.t("organizer.reply-ask", decision=ctx.t(f"comment.decision.{d}")),  # type: ignore[union-attr]
-                               reply_markup=kb)
+    # An earlier reply is kept unless the organizer says to clear it; 部分采纳 and 不采纳 need a
+    # reason (the 反馈情况说明 says why): they may keep the earlier reply, not go without one.
+    earlier = bool(comment.reply)
+    row = [_btn(ctx.t("organizer.btn-keep-reply"), DecideCB(k=comment.id, d="noreply", a=d))] if earlier else []
+    if d not in NEEDS_REASON:
+        row.append(_btn(ctx.t("organizer.btn-clear-reply" if earlier else "organizer.btn-no-reply"),
+                        DecideCB(k=comment.id, d="clear" if earlier else "noreply", a=d)))
+    ask = ("organizer.reason-ask" if d in NEEDS_REASON else "organizer.reply-ask") + ("-earlier" if earlier else "")
+    await query.message.answer(ctx.t(ask, decision=ctx.t(f"comment.decision.{d}")),  # type: ignore[union-attr]
+                               reply_markup=InlineKeyboardMarkup(inline_keyboard=[row]) if row else None)
 
 
 @router.message(ReplyComment.text, F.text & ~F.text.startswith("/"))

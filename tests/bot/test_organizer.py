@@ -2312,3 +2312,43 @@ async def test_adopted_may_still_be_saved_without_a_reply(harness):
         c = await s.get(Comment, comment_id)
         assert c.decision == "adopted" and c.reply == ""
     assert len(h.api.texts(CADRE)) == 1
+
+
+async def test_changing_a_decision_keeps_the_earlier_reply_unless_the_organizer_clears_it(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "部分采纳")))
+    await h.feed(o.message("已调整为配合事项"))
+    # the decision changed to 采纳 without a new text: the earlier reply stays
+    await h.feed(o.message("/comments"))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "全部")))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    prompt = h.api.last(ORGANIZER)
+    assert "保留原答复" in prompt.text and "清除原答复" in prompt.text
+    await h.feed(o.press(prompt.message_id, _press_label(prompt.reply_markup, "保留原答复")))
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision == "adopted" and c.reply == "已调整为配合事项"
+    assert "已调整为配合事项" in h.api.texts(CADRE)[-1]
+    # 不采纳 may keep it too, as its reason
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    prompt = h.api.last(ORGANIZER)
+    assert not any("清除原答复" in text for text, _ in buttons(prompt.reply_markup))
+    await h.feed(o.press(prompt.message_id, _press_label(prompt.reply_markup, "保留原答复")))
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision == "rejected" and c.reply == "已调整为配合事项"
+    # only the explicit button clears it
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    prompt = h.api.last(ORGANIZER)
+    await h.feed(o.press(prompt.message_id, _press_label(prompt.reply_markup, "清除原答复")))
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision == "adopted" and c.reply == ""
