@@ -1204,7 +1204,9 @@ async def _record_decision(message: Message, ctx: Ctx, state: FSMContext, reply:
     loc = author.language if author and author.language else ctx.settings.locale
     name = item.name if item else str((comment.missing or {}).get("name", ""))
     text = _reply_note(loc, name, comment, reply)
-    key = f"reply:{comment.id}:{int(comment.replied_at.timestamp()) if comment.replied_at else 0}"
+    # one note per change, however close two changes come (the clock's second or tick may be the
+    # same); the key still keeps the broadcaster's retries of this one note to a single message
+    key = f"reply:{comment.id}:{uuid.uuid4().hex}"
     await broadcaster.send_one(key, comment.person_id, Outgoing(text=text))
     card, kb = await _comment_card(ctx, comment.consultation_id, data.get("f", "u"), data.get("i", 0))
     await message.answer(card, reply_markup=kb)

@@ -2352,3 +2352,23 @@ async def test_changing_a_decision_keeps_the_earlier_reply_unless_the_organizer_
     async with h.sessions() as s:
         c = await s.get(Comment, comment_id)
         assert c.decision == "adopted" and c.reply == ""
+
+
+async def test_each_change_of_a_decision_is_told_to_the_cadre_even_within_one_second(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    await h.feed(o.message("已按意见修改"))
+    card = h.api.last(ORGANIZER)  # the clock has not moved: the same second
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "全部")))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    await h.feed(o.message("经复核，保持原清单"))
+    async with h.sessions() as s:
+        assert (await s.get(Comment, comment_id)).decision == "rejected"
+    to_cadre = h.api.texts(CADRE)
+    assert len(to_cadre) == 2 and "已按意见修改" in to_cadre[0] and "经复核，保持原清单" in to_cadre[1]
