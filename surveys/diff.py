@@ -5,18 +5,22 @@ Items are matched by their normalised name (`DutyItem.key`): an item whose name
 appears in both versions is the same item, whichever part it sits in. A
 matched item in another part is "moved"; any matched item whose fields differ
 (ignoring 序号 and where it sat in the file, and ignoring differences of white
-space and full-width punctuation) is "changed".
+space and full-width punctuation) is "changed". Of the items left unmatched, one
+gone and one new in the same part are the same item "renamed" when they share
+their 序号 or their names are much alike (difflib); the rest are removed/added.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from difflib import SequenceMatcher
 from typing import Any
 
 from surveys.duty_list import ITEM_FIELDS, PART_FIELDS, PART_ORDER, DutyItem, Part, normalize
 from surveys.i18n import gettext
 
 SUMMARY_LIMIT = 4000
+RENAME_SIMILARITY = 0.6  # two names at least this alike (difflib's ratio) are one item renamed
 _COMPARED_FIELDS: tuple[str, ...] = tuple(f for f in ITEM_FIELDS if f != "seq")
 
 
@@ -35,15 +39,24 @@ class Changed:
 
 
 @dataclass(slots=True)
+class Renamed:
+    old_name: str
+    new_name: str
+    part: Part
+    fields: dict[str, tuple[Any, Any]]  # other fields changed with the name: field → (old, new)
+
+
+@dataclass(slots=True)
 class ListDiff:
     added: list[DutyItem] = field(default_factory=list)
     removed: list[DutyItem] = field(default_factory=list)
     moved: list[Moved] = field(default_factory=list)
     changed: list[Changed] = field(default_factory=list)
+    renamed: list[Renamed] = field(default_factory=list)
 
     @property
     def is_empty(self) -> bool:
-        return not (self.added or self.removed or self.moved or self.changed)
+        return not (self.added or self.removed or self.moved or self.changed or self.renamed)
 
     def to_json(self) -> dict[str, list[dict[str, Any]]]:
         def item_json(item: DutyItem) -> dict[str, Any]:
@@ -62,6 +75,11 @@ class ListDiff:
                 {"name": c.name, "part": c.part.value,
                  "fields": {f: {"old": old, "new": new} for f, (old, new) in c.fields.items()}}
                 for c in self.changed
+            ],
+            "renamed": [
+                {"part": r.part.value, "old": r.old_name, "new": r.new_name,
+                 "fields": {f: {"old": old, "new": new} for f, (old, new) in r.fields.items()}}
+                for r in self.renamed
             ],
         }
 
@@ -89,8 +107,19 @@ class ListDiff:
         def part_name(part: Part) -> str:
             return gettext(f"part.{part.value}", locale)
 
-        lines = [gettext("lists.diff.heading", locale, added=len(self.added), removed=len(self.removed),
-                         moved=len(self.moved), changed=len(self.changed))]
+        lines = [gettext("lists.diff.heading-renamed" if self.renamed else "lists.diff.heading", locale,
+                         added=len(self.added), removed=len(self.removed), moved=len(self.moved),
+                         changed=len(self.changed), renamed=len(self.renamed))]
+        if self.renamed:
+            fsep = gettext("lists.diff.field-sep", locale)
+            entries = [
+                gettext("lists.diff.renamed-item", locale, old=r.old_name.strip(), new=r.new_name.strip())
+                + (gettext("lists.diff.renamed-fields", locale,
+                           fields=fsep.join(gettext(f"lists.field.{f}", locale) for f in r.fields))
+                   if r.fields else "")
+                for r in self.renamed
+            ]
+            lines.append(gettext("lists.diff.renamed", locale, count=len(self.renamed), names=names(entries)))
         if self.added:
             entries = [gettext("lists.diff.item-in-part", locale, name=i.name.strip(), part=part_name(i.part))
                        for i in self.added]
@@ -135,6 +164,34 @@ def _ordered(items: list[DutyItem]) -> list[DutyItem]:
     return sorted(items, key=lambda i: PART_ORDER.index(i.part))  # stable: keeps list order within a part
 
 
+def _changes(before: DutyItem, item: DutyItem, fields: tuple[str, ...]) -> dict[str, tuple[Any, Any]]:
+    return {f: (getattr(before, f), getattr(item, f)) for f in fields
+            if not _same(getattr(before, f), getattr(item, f))}
+
+
+def _pair_renames(removed: list[DutyItem], added: list[DutyItem]) -> list[tuple[DutyItem, DutyItem]]:
+    """(old, new) pairs of one item renamed: in the same part, with the same 序号, else with
+    names much alike (the most alike first)."""
+    pairs: list[tuple[DutyItem, DutyItem]] = []
+    gone, new = list(removed), list(added)
+    for item in list(new):
+        twin = next((r for r in gone if r.part == item.part and r.seq is not None and r.seq == item.seq), None)
+        if twin is not None:
+            pairs.append((twin, item))
+            gone.remove(twin)
+            new.remove(item)
+    alike = sorted(((SequenceMatcher(None, normalize(r.name), normalize(a.name)).ratio(), i, j)
+                    for i, r in enumerate(gone) for j, a in enumerate(new) if r.part == a.part), reverse=True)
+    taken_old: set[int] = set()
+    taken_new: set[int] = set()
+    for ratio, i, j in alike:
+        if ratio >= RENAME_SIMILARITY and i not in taken_old and j not in taken_new:
+            pairs.append((gone[i], new[j]))
+            taken_old.add(i)
+            taken_new.add(j)
+    return pairs
+
+
 def diff_lists(old: list[DutyItem], new: list[DutyItem]) -> ListDiff:
     """The changes that turn `old` into `new`."""
     old_by_key = _index(old)
@@ -150,12 +207,16 @@ def diff_lists(old: list[DutyItem], new: list[DutyItem]) -> ListDiff:
             result.moved.append(Moved(item.name, before.part, item.part))
             # a field only one of the two parts has changes with the move itself: not an edit
             fields = tuple(f for f in fields if f in PART_FIELDS[before.part] and f in PART_FIELDS[item.part])
-        changes = {
-            f: (getattr(before, f), getattr(item, f))
-            for f in fields
-            if not _same(getattr(before, f), getattr(item, f))
-        }
+        changes = _changes(before, item, fields)
         if changes:
             result.changed.append(Changed(item.name, item.part, changes))
     result.removed = [i for i in _ordered(list(old_by_key.values())) if i.key not in new_by_key]
+    pairs = _pair_renames(result.removed, result.added)
+    renamed_old = {id(before) for before, _ in pairs}
+    renamed_new = {id(item) for _, item in pairs}
+    result.renamed = [Renamed(before.name, item.name, item.part,
+                              _changes(before, item, tuple(f for f in _COMPARED_FIELDS if f != "name")))
+                      for before, item in sorted(pairs, key=lambda p: result.added.index(p[1]))]
+    result.added = [i for i in result.added if id(i) not in renamed_new]
+    result.removed = [i for i in result.removed if id(i) not in renamed_old]
     return result

@@ -24,7 +24,7 @@ OLD = [
 def test_identical_lists_have_an_empty_diff() -> None:
     diff = diff_lists(build_sample_items(), build_sample_items())
     assert diff.is_empty
-    assert diff.to_json() == {"added": [], "removed": [], "moved": [], "changed": []}
+    assert diff.to_json() == {"added": [], "removed": [], "moved": [], "changed": [], "renamed": []}
     assert diff.summary("zh_CN") == "与上一版相比，清单没有变化。"
 
 
@@ -113,3 +113,29 @@ def test_long_summary_is_cut_with_a_count() -> None:
     assert len(text) <= 4000
     assert "…等 400 项" in text
     assert text.splitlines()[0].startswith("征求意见后清单调整情况：新增 400 项")
+
+
+def test_a_renamed_item_is_one_rename_not_a_removal_and_an_addition() -> None:
+    # 消防 renamed in place (same part and 序号); 食品 renamed and renumbered, but its name close
+    renamed_in_place = _item(Part.BASIC, "火灾隐患排查与消防宣传", seq=2, basis="《消防法》")
+    renamed_alike = _item(Part.COOPERATING, "食品安全协管巡查及信息报告", seq=5, county_department="县市场监管局")
+    new = [OLD[0], renamed_in_place, renamed_alike, OLD[3], _item(Part.BASIC, "农村村民宅基地审核批准", seq=3)]
+    diff = diff_lists(OLD, new)
+    data = diff.to_json()
+    assert data["renamed"] == [
+        {"part": "basic", "old": "消防安全检查与火灾隐患整治", "new": "火灾隐患排查与消防宣传", "fields": {}},
+        {"part": "cooperating", "old": "食品安全协管巡查与信息报告", "new": "食品安全协管巡查及信息报告", "fields": {}},
+    ]
+    assert [r["name"] for r in data["added"]] == ["农村村民宅基地审核批准"] and data["removed"] == []
+    zh = diff.summary("zh_CN")
+    assert "更名 2 项：消防安全检查与火灾隐患整治 → 火灾隐患排查与消防宣传；食品安全协管巡查与信息报告 → 食品安全协管巡查及信息报告。" in zh
+    assert "删除" not in zh.splitlines()[-1] and "更名 2 项" in zh.splitlines()[0]
+    assert "Renamed (2): 消防安全检查与火灾隐患整治 → 火灾隐患排查与消防宣传" in diff.summary("en")
+
+
+def test_unrelated_items_in_other_places_are_not_taken_for_a_rename() -> None:
+    new = OLD[:3] + [_item(Part.WITHDRAWN, "农村村民宅基地审核批准", seq=2)]
+    data = diff_lists(OLD, new).to_json()
+    assert data["renamed"] == []
+    assert [r["name"] for r in data["removed"]] == ["公共场所卫生行政执法"]
+    assert [r["name"] for r in data["added"]] == ["农村村民宅基地审核批准"]
