@@ -44,7 +44,7 @@ missed run, survives the restart), and replaces it only when the consultation's
 times changed. Whatever runs twice sends nothing twice: every message goes through
 the Broadcaster under a key — ``remind:<id>:<kind>`` (a deadline kind's with its deadline,
 ``@<UTC stamp>``), ``digest:<id>:<local date>``,
-``final:<id>:<closed-at>:<part>``, ``thanks:<id>``, ``changes:<id>:<list id>`` —
+``final:<id>:<closed-at>:<part>``, ``thanks:<id>``, ``changes:<old list id>:<new list id>`` —
 and the Delivery table's unique (key, person) pair.
 
 One scheduler per database. APScheduler 3 cannot share a job store, so:
@@ -541,7 +541,7 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
         recipients = await followup.township_participants(session, consultation_id, township_id)
         langs = await followup.languages(session, recipients)
         await session.commit()
-        title = c.title
+        title, old_list_id = c.title, link.list_id
 
     def render(pid: int) -> Outgoing:
         loc = s.locale_of(langs.get(pid))
@@ -549,7 +549,9 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
         return Outgoing(text=_t("changes", loc, title=html.escape(title), township=html.escape(new.township),
                                 version=html.escape(new.version), summary=html.escape(summary)))
 
-    return await s.broadcaster.broadcast(f"changes:{consultation_id}:{new_list_id}", recipients, render)
+    # keyed by the revision (the version consulted on → the one published), not the consultation:
+    # one who took part in two consultations on that version is told of it once
+    return await s.broadcaster.broadcast(f"changes:{old_list_id}:{new_list_id}", recipients, render)
 
 
 # --- jobs (module-level, ids only) ----------------------------------------------------------------------

@@ -22,13 +22,14 @@ from bot.broadcaster import Broadcaster
 from bot.routers.cadre import ListCB
 from bot.routers.resident import BeginCB
 from bot.testing import TEST_TOKEN, RecordingSession, buttons
-from storage.consultations import link_for_township, links
+from storage.consultations import create_consultation, link_for_township, links, set_status
 from storage.followup import remind_key
 from storage.lists import save_list
 from storage.models import Comment, Consultation, Delivery, Person, Response
 from storage.people import delete_person
 from surveys.consultation import Status
 from surveys.duty_list import DutyItem, Part
+from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
 from surveys.reminders import NUDGE
 from tests.bot.conftest import ITEMS, ORGANIZER, Harness, open_consultation
 from tests.bot.test_broadcaster import FakeClock, FakeSession, Killed
@@ -428,6 +429,35 @@ async def test_publishing_the_revised_list_tells_the_townships_participants_what
         assert (await session.get(Consultation, cid)).status == Status.REPORTED.value
     again = await sched.publish_changes(s, cid, tid, row.id)
     assert again.sent == 0 and chats(h.api) == Counter({71: 1, CADRE: 1})
+
+
+async def test_a_revision_published_for_two_consultations_on_one_list_tells_each_person_once(harness: Harness) -> None:
+    h = harness
+    first, _ = await open_consultation(h, status=Status.CLOSED)
+    await add_resident(h, first, 71, h.clock.now)  # in both
+    await add_resident(h, first, 72, h.clock.now)  # in the first only
+    await add_cadre(h, first)
+    tid = await township_of(h, first)
+    async with h.sessions() as s:
+        list_id = (await links(s, first))[0].list_id
+        c = await create_consultation(s, title="第二次征求意见", questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(
+            encoding="utf-8"), closes_at=h.clock.now + timedelta(days=10), list_ids=[list_id])
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        await set_status(s, c, Status.CLOSED, h.clock.now)
+        second = c.id
+        s.add(Person(id=73, first_name="r73"))  # in the second only
+        await s.flush()
+        for pid in (71, 73):
+            s.add(Response(consultation_id=second, person_id=pid, township_id=tid, started_at=h.clock.now,
+                           updated_at=h.clock.now))
+        row = await save_list(s, "青山镇", [i for i in ITEMS if i.name != "特种设备安全监管"])
+        await s.commit()
+    s = follow(h)
+    assert (await sched.publish_changes(s, first, tid, row.id)).sent == 3
+    assert (await sched.publish_changes(s, second, tid, row.id)).sent == 1  # 73 only
+    assert chats(h.api) == Counter({71: 1, 72: 1, 73: 1, CADRE: 1})
+    async with h.sessions() as session:
+        assert (await session.get(Consultation, second)).status == Status.REPORTED.value
 
 
 # --- scheduling and the one-scheduler lock ------------------------------------------------------------------
