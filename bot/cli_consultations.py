@@ -288,7 +288,8 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
         typer.echo(f"#{c['id']} [{_t('status.' + c['status'])}] {c['title']} — "
                    f"{_t('cli.closes', when=format_local(_parse(c['closes_at']), tz))}")
         for link in c["links"]:
-            typer.echo(f"    {link['township']}: {link['url']}")
+            typer.echo(f"    {_t('cli.township-version', township=link['township'], version=link['version'])}: "
+                       f"{link['url']}")
 
 
 def _parse(iso: str | None):
@@ -300,17 +301,22 @@ def _parse(iso: str | None):
 async def _list() -> list[dict]:
     from bot.db import database
     from storage.consultations import all_consultations, links
+    from storage.models import DutyListRow
 
     username = await bot_username()
     async with database() as sessions, sessions() as session:
         out = []
         for c in await all_consultations(session):
+            township_links = []
+            for link in await links(session, c.id):
+                row = await session.get(DutyListRow, link.list_id)  # the list version consulted on
+                township_links.append({"township": link.township, "version": row.version if row else None,
+                                       "code": link.code, "url": deep_link(username, link.code)})
             out.append({
                 "id": c.id, "title": c.title, "status": c.status,
                 "opens_at": c.opens_at.isoformat() if c.opens_at else None,
                 "closes_at": c.closes_at.isoformat(),
-                "links": [{"township": link.township, "code": link.code, "url": deep_link(username, link.code)}
-                          for link in await links(session, c.id)],
+                "links": township_links,
             })
         return out
 

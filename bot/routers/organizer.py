@@ -287,9 +287,23 @@ async def consultations_cmd(message: Message, ctx: Ctx, state: FSMContext) -> No
         await message.answer(ctx.t("organizer.none-yet"))
         return
     # titles shortened: thirty of the longest (300 characters) would pass Telegram's 4,096
+    shown = items[-30:]
     lines = [ctx.t("organizer.list-line", id=c.id, title=html.escape(fit_plain(c.title, 80)),
-                   status=ctx.t("status." + c.status), when=_when(ctx, c, brief=True)) for c in items[-30:]]
-    await message.answer("\n".join(lines))
+                   status=ctx.t("status." + c.status), when=_when(ctx, c, brief=True)) for c in shown]
+    # under each, the list version each township is consulted on, in the room the lines leave
+    room = (TEXT_LIMIT - visible_units("\n".join(lines))) // len(shown) - 1  # (its line break)
+    out = []
+    for line, c in zip(lines, shown, strict=True):
+        out.append(line)
+        versions = []
+        for link in await repo.links(ctx.session, c.id):
+            row = await ctx.session.get(DutyListRow, link.list_id)
+            versions.append(ctx.t("organizer.township-version", township=link.township,
+                                  version=row.version if row else "?"))
+        prefix = ctx.t("organizer.list-versions", versions="")
+        if versions and room - units(prefix) > 1:
+            out.append(html.escape(prefix + fit_plain(ctx.t("report.list-sep").join(versions), room - units(prefix))))
+    await message.answer("\n".join(out))
 
 
 def _when(ctx: Ctx, c: Consultation, brief: bool = False) -> str:

@@ -2372,3 +2372,34 @@ async def test_each_change_of_a_decision_is_told_to_the_cadre_even_within_one_se
         assert (await s.get(Comment, comment_id)).decision == "rejected"
     to_cadre = h.api.texts(CADRE)
     assert len(to_cadre) == 2 and "已按意见修改" in to_cadre[0] and "经复核，保持原清单" in to_cadre[1]
+
+
+async def test_consultations_say_which_list_version_each_township_is_consulted_on(harness):
+    from bot.limits import visible_units
+    from storage.consultations import create_consultation
+    from storage.lists import save_list
+
+    h = harness
+    await open_consultation(h)  # 青山镇, version 1
+    async with h.sessions() as s:
+        second = await save_list(s, "青山镇", ITEMS)  # version 2
+        other = await save_list(s, "白水镇", ITEMS)
+        await create_consultation(s, title="第二轮", questionnaire="x", closes_at=h.clock.now + timedelta(days=10),
+                                  list_ids=[second.id, other.id])
+        await s.commit()
+    await h.feed(h.user(ORGANIZER).message("/consultations"))
+    text = h.api.last(ORGANIZER).text
+    first_line, second_line = text.split("#2")
+    assert "青山镇（第 1 版）" in first_line
+    assert "青山镇（第 2 版）" in second_line and "白水镇（第 1 版）" in second_line
+    # thirty long titles on ten townships each still fit one message
+    async with h.sessions() as s:
+        rows = [await save_list(s, f"乡镇{n:02d}" + "名" * 40, ITEMS, version="v" * 50) for n in range(10)]
+        for n in range(30):
+            await create_consultation(s, title=f"{n:02d}" + "长" * 298, questionnaire="x",
+                                      closes_at=h.clock.now + timedelta(days=10), list_ids=[r.id for r in rows])
+        await s.commit()
+    await h.feed(h.user(ORGANIZER).message("/consultations"))
+    text = h.api.last(ORGANIZER).text
+    assert visible_units(text) <= 4096 and "#32 " in text
+    assert all(f"{n:02d}长" in text for n in range(30)) and text.count("乡镇00") == 30
