@@ -1454,13 +1454,61 @@ async def list_township_pressed_again(query: CallbackQuery, callback_data: Impor
     await _tapped_again(query, ctx, state, "import", callback_data.m)
 
 
+class ImportNameCB(CallbackData, prefix="ow"):
+    a: str  # create (the township typed), retype
+    m: str  # as ImportCB.m
+
+
 @router.message(ImportList.township, F.text & ~F.text.startswith("/"))
 async def list_township_typed(message: Message, ctx: Ctx, state: FSMContext, bot: Bot) -> None:
     name = lists_repo.township_name(drop_nul(message.text))
     if not name or len(name) > 200:  # (the column's size)
         await message.answer(ctx.t("organizer.import-township-bad", max=200))
         return
+    if await lists_repo.get_township(ctx.session, name) is None:  # a typo must not make a township: asked first
+        await _confirm_new_township(message, ctx, state, name)
+        return
     await _store_list_file(message, ctx, state, bot, name)
+
+
+async def _confirm_new_township(message: Message, ctx: Ctx, state: FSMContext, name: str) -> None:
+    import difflib
+
+    mark = (await state.get_data()).get("m", "")
+    await state.update_data(typed=name)
+    known = {t.name: t for t in await lists_repo.townships(ctx.session)}
+    close = difflib.get_close_matches(name, list(known), n=1, cutoff=0.6)
+    rows = [[_btn(ctx.t("organizer.btn-import-create", township=fit_width(name, BUTTON_WIDTH - 8)),
+                  ImportNameCB(a="create", m=mark))],
+            [_btn(ctx.t("organizer.btn-import-retype"), ImportNameCB(a="retype", m=mark))]]
+    if close:
+        rows.insert(0, [_btn(ctx.t("organizer.btn-import-use", township=fit_width(close[0], BUTTON_WIDTH - 8)),
+                             ImportCB(t=known[close[0]].id, m=mark))])
+        text = ctx.t("organizer.import-new-township-close", township=html.escape(name), close=html.escape(close[0]))
+    else:
+        text = ctx.t("organizer.import-new-township", township=html.escape(name))
+    await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+@router.callback_query(ImportList.township, ImportNameCB.filter())
+async def list_township_confirmed(query: CallbackQuery, callback_data: ImportNameCB, ctx: Ctx, state: FSMContext,
+                                  bot: Bot) -> None:
+    data = await state.get_data()
+    if data.get("m") != callback_data.m or not data.get("typed") or query.message is None:
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    await query.answer()
+    if callback_data.a == "create":
+        await _store_list_file(query.message, ctx, state, bot, data["typed"])  # type: ignore[arg-type]
+        return
+    await state.update_data(typed=None)
+    await query.message.answer(ctx.t("organizer.import-retype"))
+
+
+@router.callback_query(ImportNameCB.filter())
+async def list_township_confirmed_again(query: CallbackQuery, callback_data: ImportNameCB, ctx: Ctx,
+                                        state: FSMContext) -> None:
+    await _tapped_again(query, ctx, state, "import", callback_data.m)
 
 
 async def _store_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: Bot, township: str) -> None:

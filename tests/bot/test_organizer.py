@@ -2010,13 +2010,14 @@ async def test_an_organizer_imports_a_draft_by_sending_it_fixing_what_the_check_
     ask = h.api.last(ORGANIZER)
     assert "共 112 项" in ask.text and "哪个乡镇" in ask.text
     assert await _stored_lists(h) == []
-    await h.feed(o.message("青山镇"))
+    await h.feed(o.message("青山镇"))  # a township not known yet: made once confirmed
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "新建")))
     assert "已导入" in h.api.last(ORGANIZER).text and "/new" in h.api.last(ORGANIZER).text
     assert await _stored_lists(h) == [("青山镇", "1", 112)]
     # a second version for the same township: its button
-    await _send_list(h, o, SAMPLE_DRAFT, "修改稿.xlsx")
+    await _send_list(h, o, _revised_sample(), "修改稿.xlsx")
     first_ask = h.api.last(ORGANIZER)
-    await _send_list(h, o, SAMPLE_DRAFT, "修改稿.xlsx")  # sent again: this one is asked about
+    await _send_list(h, o, _revised_sample(), "修改稿.xlsx")  # sent again: this one is asked about
     ask = h.api.last(ORGANIZER)
     await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "青山镇")))
     assert "第 2 版" in h.api.last(ORGANIZER).text
@@ -2062,6 +2063,7 @@ async def test_an_organizer_publishes_the_revised_list_in_the_chat_and_the_towns
     o = h.user(ORGANIZER)
     await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
     await h.feed(o.message("青山镇"))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "新建")))
     await h.feed(o.message("/new"))
     await h.feed(o.message("青山镇意见征询"))
     screen = h.api.last(ORGANIZER)
@@ -2403,3 +2405,36 @@ async def test_consultations_say_which_list_version_each_township_is_consulted_o
     text = h.api.last(ORGANIZER).text
     assert visible_units(text) <= 4096 and "#32 " in text
     assert all(f"{n:02d}长" in text for n in range(30)) and text.count("乡镇00") == 30
+
+
+async def test_a_township_name_not_known_yet_is_confirmed_before_it_is_made_and_a_close_one_suggested(harness):
+    from storage.lists import save_list
+
+    h = harness
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
+    await h.feed(o.message("青山真"))  # mistyped
+    ask = h.api.last(ORGANIZER)
+    assert "青山真" in ask.text and "青山镇" in ask.text
+    assert sorted(await _stored_lists(h)) == [("青山镇", "1", 5)]
+    async with h.sessions() as s:
+        assert (await s.scalars(sa.select(Township.name))).all() == ["青山镇"]
+    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "重新输入")))
+    assert "重新发送乡镇" in h.api.last(ORGANIZER).text
+    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "新建")))  # after re-type: spent
+    assert h.api.answers()[-1].call.show_alert
+    await h.feed(o.message("青山真"))
+    ask = h.api.last(ORGANIZER)
+    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "导入到“青山镇”")))  # the suggestion
+    assert "第 2 版" in h.api.last(ORGANIZER).text
+    await _send_list(h, o, _revised_sample(), "白云乡.xlsx")
+    await h.feed(o.message("白云乡"))  # really a new township: nothing close
+    ask = h.api.last(ORGANIZER)
+    assert "白云乡" in ask.text and "青山镇" not in ask.text
+    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "新建")))
+    assert "已导入" in h.api.last(ORGANIZER).text
+    assert sorted(await _stored_lists(h)) == [("白云乡", "1", 112), ("青山镇", "1", 5), ("青山镇", "2", 112)]
+
