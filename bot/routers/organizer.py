@@ -1519,6 +1519,11 @@ async def _store_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: B
         await message.answer(ctx.t("organizer.import-failed"))
         return
     items = read[0].items
+    newest = await lists_repo.find_list(ctx.session, township)
+    if newest is not None and (await lists_repo.load_list(ctx.session, newest.id)).items == list(items):
+        await message.answer(ctx.t("organizer.import-same", township=html.escape(township),
+                                   version=html.escape(newest.version)))
+        return
     row = await lists_repo.save_list(ctx.session, township, items, source_file=data["name"])
     await ctx.commit()
     await message.answer(ctx.t("organizer.import-done", township=html.escape(township), version=html.escape(row.version),

@@ -2438,3 +2438,18 @@ async def test_a_township_name_not_known_yet_is_confirmed_before_it_is_made_and_
     assert "已导入" in h.api.last(ORGANIZER).text
     assert sorted(await _stored_lists(h)) == [("白云乡", "1", 112), ("青山镇", "1", 5), ("青山镇", "2", 112)]
 
+
+async def test_the_same_draft_sent_again_for_a_township_stores_no_identical_version(harness):
+    from storage.lists import save_list
+
+    h = harness
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    for name in ("草稿.xlsx", "草稿(1).xlsx"):
+        await _send_list(h, o, SAMPLE_DRAFT, name)
+        await h.feed(o.message("青山镇"))
+    said = h.api.last(ORGANIZER).text
+    assert "第 2 版" in said and "相同" in said and "已导入" not in said
+    assert sorted(await _stored_lists(h)) == [("青山镇", "1", 5), ("青山镇", "2", 112)]
