@@ -739,8 +739,8 @@ async def _active_flow(ctx: Ctx) -> Flow | None:
 
 async def _no_questionnaire(ctx: Ctx) -> str:
     """Why a message finds no questionnaire to go on with: the person's latest one has
-    closed (or not opened yet), or they have none."""
-    return await _closed_note(ctx) or ctx.t("resident.no-consultation")
+    closed (or not opened yet), or they have none (an organizer: what they can do here)."""
+    return await _closed_note(ctx) or ctx.t("organizer.idle" if ctx.is_organizer else "resident.no-consultation")
 
 
 async def _closed_note(ctx: Ctx) -> str | None:

@@ -2453,3 +2453,16 @@ async def test_the_same_draft_sent_again_for_a_township_stores_no_identical_vers
     said = h.api.last(ORGANIZER).text
     assert "第 2 版" in said and "相同" in said and "已导入" not in said
     assert sorted(await _stored_lists(h)) == [("青山镇", "1", 5), ("青山镇", "2", 112)]
+
+
+async def test_an_organizers_text_outside_any_form_says_what_they_can_do_not_the_residents_note(harness):
+    h = harness
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("你好"))
+    said = h.api.last(ORGANIZER).text
+    assert "没有进行中的问卷" not in said and "/new" in said and "/help" in said
+    await h.feed(h.user(ORGANIZER, language_code="en").message("hello"))
+    said = h.api.last(ORGANIZER).text
+    assert "/new" in said and "/help" in said and "questionnaire in progress" not in said
+    await h.feed(h.user(RESIDENT).message("你好"))  # a resident still gets theirs
+    assert "没有进行中的问卷" in h.api.last(RESIDENT).text
