@@ -39,11 +39,11 @@ class DeleteCB(CallbackData, prefix="del"):
 
 @router.message(Command("help"))
 async def help_cmd(message: Message, ctx: Ctx) -> None:
-    parts = [ctx.t("help.resident")]
-    if ctx.is_cadre:
-        parts.append(ctx.t("help.cadre"))
-    if ctx.is_organizer:
-        parts.append(ctx.t("help.organizer"))
+    if ctx.is_organizer:  # their own commands first; of the residents' only what works for them
+        parts = [ctx.t("help.organizer"), *([ctx.t("help.cadre")] if ctx.is_cadre else []),
+                 ctx.t("help.organizer-other")]
+    else:
+        parts = [ctx.t("help.resident"), *([ctx.t("help.cadre")] if ctx.is_cadre else [])]
     await message.answer("\n\n".join(parts))
 
 

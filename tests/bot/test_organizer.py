@@ -2466,3 +2466,15 @@ async def test_an_organizers_text_outside_any_form_says_what_they_can_do_not_the
     assert "/new" in said and "/help" in said and "questionnaire in progress" not in said
     await h.feed(h.user(RESIDENT).message("你好"))  # a resident still gets theirs
     assert "没有进行中的问卷" in h.api.last(RESIDENT).text
+
+
+async def test_an_organizers_help_puts_their_commands_first_without_the_residents_list_and_find(harness):
+    h = harness
+    for lang, head, other in (("zh-hans", "<b>组织者</b>", "/language"), ("en", "<b>Organizers</b>", "/language")):
+        await h.feed(h.user(ORGANIZER, language_code=lang).message("/help"))
+        said = h.api.last(ORGANIZER).text
+        assert said.startswith(head) and other in said and "/mydata" in said
+        assert "/list" not in said and "/find" not in said
+    await h.feed(h.user(RESIDENT).message("/help"))  # a resident's is as it was
+    said = h.api.last(RESIDENT).text
+    assert said.startswith("<b>群众</b>") and "/list" in said and "/new" not in said
