@@ -800,6 +800,9 @@ async def new_default_questionnaire(query: CallbackQuery, callback_data: NewCB, 
 
 @router.message(NewConsultation.questionnaire, F.document)
 async def new_questionnaire_file(message: Message, ctx: Ctx, state: FSMContext, bot: Bot) -> None:
+    if _is_list_file(message):  # a draft list, not a questionnaire: imported (this form dropped)
+        await list_file_in_form(message, ctx, state, bot)
+        return
     doc = message.document
     assert doc is not None
     if (doc.file_size or 0) > MAX_QUESTIONNAIRE_BYTES:
@@ -1405,26 +1408,49 @@ def _list_check_text(ctx: Ctx, name: str, items: list[Any], problems: list[Any])
     return "\n".join(lines)
 
 
+LIST_FILE_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv")
+
+
+def _is_list_file(message: Message) -> bool:
+    return message.document is not None and (message.document.file_name or "").lower().endswith(LIST_FILE_SUFFIXES)
+
+
 @router.message(StateFilter(None, ImportList.township), F.document, _sender_is_organizer)
 async def list_file(message: Message, ctx: Ctx, state: FSMContext, bot: Bot) -> None:
+    await _check_list_file(message, ctx, state, bot)
+
+
+@router.message(StateFilter(NewConsultation, Announce, ChangeDeadline, ReplyComment), _is_list_file)
+async def list_file_in_form(message: Message, ctx: Ctx, state: FSMContext, bot: Bot) -> None:
+    """A draft list sent while an older form still waits (an /announce left at its text): nothing
+    of a form is stored before its last step, so the form is dropped, as /cancel would, and said so."""
+    await state.clear()
+    await _check_list_file(message, ctx, state, bot, note=ctx.t("organizer.import-form-dropped"))
+
+
+async def _check_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: Bot, note: str = "") -> None:
     doc = message.document
     assert doc is not None
+
+    async def answer(text: str, **kw: Any) -> None:
+        await message.answer(note + "\n\n" + text if note else text, **kw)
+
     name = doc.file_name or "upload"
     if name.lower().endswith((".yaml", ".yml")):  # a questionnaire: it belongs to /new's step
-        await message.answer(ctx.t("organizer.import-questionnaire"))
+        await answer(ctx.t("organizer.import-questionnaire"))
         return
     if (doc.file_size or 0) > MAX_LIST_BYTES:
-        await message.answer(ctx.t("organizer.import-too-big", mb=MAX_LIST_BYTES // 1_000_000))
+        await answer(ctx.t("organizer.import-too-big", mb=MAX_LIST_BYTES // 1_000_000))
         return
     await state.clear()  # (a file sent before, still waiting for its township: this one replaces it)
     read = await _read_list_file(bot, doc.file_id, name)
     if read is None:
-        await message.answer(ctx.t("organizer.import-too-big", mb=MAX_LIST_BYTES // 1_000_000))
+        await answer(ctx.t("organizer.import-too-big", mb=MAX_LIST_BYTES // 1_000_000))
         return
     result, problems = read
     text = _list_check_text(ctx, name, result.items, problems)
     if any(p.is_error for p in problems) or not result.items:
-        await message.answer(text + "\n\n" + ctx.t("organizer.import-refused"))
+        await answer(text + "\n\n" + ctx.t("organizer.import-refused"))
         return
     mark = _new_mark()
     await state.set_state(ImportList.township)
@@ -1432,8 +1458,7 @@ async def list_file(message: Message, ctx: Ctx, state: FSMContext, bot: Bot) -> 
     options = await lists_repo.townships(ctx.session)
     rows = [[_btn(t.name, ImportCB(t=t.id, m=mark))] for t in options[:40]]
     ask = ctx.t("organizer.import-ask-township-warned" if problems else "organizer.import-ask-township")  # (warnings)
-    await message.answer(text + "\n\n" + ask,
-                         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
+    await answer(text + "\n\n" + ask, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
 
 
 @router.callback_query(ImportList.township, ImportCB.filter())

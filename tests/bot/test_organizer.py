@@ -2478,3 +2478,23 @@ async def test_an_organizers_help_puts_their_commands_first_without_the_resident
     await h.feed(h.user(RESIDENT).message("/help"))  # a resident's is as it was
     said = h.api.last(RESIDENT).text
     assert said.startswith("<b>群众</b>") and "/list" in said and "/new" not in said
+
+
+async def test_a_draft_file_sent_while_an_old_form_waits_for_text_drops_that_form_and_is_checked(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/announce {cid}"))  # abandoned at its text step
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
+    said = h.api.last(ORGANIZER).text
+    assert "需要发送文字" not in said and "共 112 项" in said and "哪个乡镇" in said and "已取消" in said
+    await h.feed(o.message("青山镇"))  # the township's name, not an announcement
+    assert "已导入" in h.api.last(ORGANIZER).text
+    async with h.sessions() as s:
+        assert (await s.scalar(sa.select(sa.func.count()).select_from(Outbox))) == 0
+    assert (("青山镇", "2", 112)) in await _stored_lists(h)
+    # /new's questionnaire step takes a file too: a list file there is no questionnaire
+    o, _screen = await _new_at_questionnaire(h)
+    await _send_list(h, o, _revised_sample(), "修改稿.xlsx")
+    said = h.api.last(ORGANIZER).text
+    assert "共 112 项" in said and "哪个乡镇" in said and "已取消" in said
