@@ -229,7 +229,12 @@ async def _choose(message: Message, command: CommandObject | None, ctx: Ctx, act
             return
         await _run(message, ctx, act, c, state)
         return
-    candidates = [c for c in await repo.all_consultations(ctx.session) if c.status in allowed]
+    everything = await repo.all_consultations(ctx.session)
+    candidates = [c for c in everything if c.status in allowed]
+    still_open = [c for c in everything if c.status == Status.OPEN.value]
+    if not candidates and act == "publish" and still_open:  # what to do first, not only "none"
+        await message.answer("\n".join(_publish_close_first(ctx, c) for c in still_open[-10:]))
+        return
     if not candidates:
         await message.answer(ctx.t("organizer.none-for", action=ctx.t(f"organizer.act.{act}")))
         return
@@ -262,11 +267,18 @@ async def _run(message: Message | InaccessibleMessage, ctx: Ctx, act: str, c: Co
     """`act` on a consultation named by id or picked from a list: refused with the reason when its
     status does not allow it (/open, /close and /deadline say themselves why a status does not
     allow them)."""
+    if act == "publish" and c.status == Status.OPEN.value:
+        await message.answer(_publish_close_first(ctx, c))
+        return
     if c.status not in ACTION_STATUSES[act] and act not in ("open", "close", "deadline"):
         await message.answer(ctx.t("organizer.wrong-status", id=c.id, status=ctx.t("status." + c.status),
                                    action=ctx.t(f"organizer.act.{act}")))
         return
     await ACTIONS[act](message, ctx, c, state)
+
+
+def _publish_close_first(ctx: Ctx, c: Consultation) -> str:
+    return ctx.t("organizer.publish-close-first", id=c.id, title=html.escape(fit_plain(c.title, 80)))
 
 
 def _make_command(name: str):

@@ -2077,7 +2077,7 @@ async def test_an_organizer_publishes_the_revised_list_in_the_chat_and_the_towns
                      township_id=(await s.scalars(sa.select(Township.id))).one()))
         await s.commit()
     await h.feed(o.message("/publish"))
-    assert "没有可以发布" in h.api.last(ORGANIZER).text  # still open
+    assert "/close" in h.api.last(ORGANIZER).text  # still open: to be closed first
     await h.feed(o.message("/close"))
     await h.feed(o.message("/publish"))
     said = h.api.last(ORGANIZER)
@@ -2498,3 +2498,16 @@ async def test_a_draft_file_sent_while_an_old_form_waits_for_text_drops_that_for
     await _send_list(h, o, _revised_sample(), "修改稿.xlsx")
     said = h.api.last(ORGANIZER).text
     assert "共 112 项" in said and "哪个乡镇" in said and "已取消" in said
+
+
+async def test_publish_while_the_consultation_is_still_open_says_to_close_it_first(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    for command in ("/publish", f"/publish {cid}"):
+        await h.feed(o.message(command))
+        said = h.api.last(ORGANIZER).text
+        assert f"#{cid}" in said and f"/close {cid}" in said and "结束" in said, command
+    assert await _statuses(h) == ["open"]
+    await h.feed(h.user(ORGANIZER, language_code="en").message("/publish"))
+    assert f"/close {cid}" in h.api.last(ORGANIZER).text
