@@ -926,6 +926,9 @@ async def new_pressed_again(query: CallbackQuery, callback_data: NewCB, ctx: Ctx
 
 @action("announce")
 async def do_announce(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    if not await repo.participants(ctx.session, c.id):  # nobody to send to: no text asked for
+        await message.answer(ctx.t("organizer.announce-nobody", id=c.id, title=html.escape(c.title)))
+        return
     await state.set_state(Announce.text)
     await state.set_data({"c": c.id})
     await message.answer(ctx.t("organizer.announce-ask", title=html.escape(c.title)))
@@ -942,6 +945,11 @@ async def announce_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
         return
     data = await state.get_data()
     count = len(await repo.participants(ctx.session, data["c"]))
+    if not count:  # (those there were when asked have since deleted themselves)
+        await state.clear()
+        c = await ctx.session.get(Consultation, data["c"])
+        await message.answer(ctx.t("organizer.announce-nobody", id=data["c"], title=html.escape(c.title if c else "")))
+        return
     mark = uuid.uuid4().hex[:12]
     await state.update_data(text=text, key=f"announce:{data['c']}:{mark}")
     await state.set_state(Announce.confirm)

@@ -537,9 +537,18 @@ async def test_a_missing_item_proposal_shows_its_part_category_and_basis(harness
     assert "河道日常巡查" in card and "基本履职事项" in card and "生态环境" in card and "《河长制工作规定》" in card
 
 
+async def _add_cadre(h, township: str = "青山镇") -> None:
+    """A cadre of the township: somebody an announcement goes to."""
+    async with h.sessions() as s:
+        t = (await s.scalars(sa.select(Township.id).where(Township.name == township))).one()
+        s.add(Person(id=CADRE, first_name="干部", role="cadre", township_id=t))
+        await s.commit()
+
+
 async def test_an_announcements_length_is_its_text_as_shown(harness):
     h = harness
     cid, _ = await open_consultation(h)
+    await _add_cadre(h)
     o = h.user(ORGANIZER)
     await h.feed(o.message(f"/announce {cid}"))
     text = "请注意<截止>&时间" * 300  # 3,000 characters as shown; escaped HTML is longer than 3,500
@@ -1551,6 +1560,7 @@ async def test_an_organizer_demoted_with_a_form_left_open_is_not_held_in_it(harn
     questionnaire they take part in — goes where it would for anybody, not to "organizers only"."""
     h = harness
     cid, code = await open_consultation(h)
+    await _add_cadre(h)
     invited = 900002
     async with h.sessions() as s:
         s.add(Person(id=invited, first_name="组织者", role="organizer"))
@@ -1766,6 +1776,7 @@ async def test_a_photo_sent_as_an_announcement_is_refused_and_nothing_is_sent(ha
 
     h = harness
     await open_consultation(h)
+    await _add_cadre(h)
     o = h.user(ORGANIZER)
     await h.feed(o.message("/announce"))
     await h.feed(o.message(photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)], caption="通知"))
@@ -2483,6 +2494,7 @@ async def test_an_organizers_help_puts_their_commands_first_without_the_resident
 async def test_a_draft_file_sent_while_an_old_form_waits_for_text_drops_that_form_and_is_checked(harness):
     h = harness
     cid, _ = await open_consultation(h)
+    await _add_cadre(h)
     o = h.user(ORGANIZER)
     await h.feed(o.message(f"/announce {cid}"))  # abandoned at its text step
     await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
@@ -2511,3 +2523,18 @@ async def test_publish_while_the_consultation_is_still_open_says_to_close_it_fir
     assert await _statuses(h) == ["open"]
     await h.feed(h.user(ORGANIZER, language_code="en").message("/publish"))
     assert f"/close {cid}" in h.api.last(ORGANIZER).text
+
+
+async def test_announce_with_nobody_taking_part_yet_says_so_and_asks_for_no_text(harness):
+    h = harness
+    cid, _ = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/announce {cid}"))
+    said = h.api.last(ORGANIZER)
+    assert "还没有参与者" in said.text and "请发送要通知" not in said.text
+    await h.feed(o.message("明天截止，请抓紧"))  # no form waits for it: no "send to 0" preview
+    assert "发送给 0" not in h.api.last(ORGANIZER).text and not buttons(h.api.last(ORGANIZER).reply_markup)
+    async with h.sessions() as s:
+        assert (await s.scalar(sa.select(sa.func.count()).select_from(Outbox))) == 0
+    await h.feed(h.user(ORGANIZER, language_code="en").message(f"/announce {cid}"))
+    assert "nobody" in h.api.last(ORGANIZER).text.lower()
