@@ -186,6 +186,14 @@ def _new_deadline_ask(ctx: Ctx) -> str:
     return ctx.t("organizer.new-deadline", example=example_deadline(ctx.now(), ctx.settings.timezone), zone=_zone(ctx))
 
 
+def _bad_date(ctx: Ctx) -> str:
+    """An unreadable deadline: a few of the forms parse_local takes, on the example's day."""
+    example = example_deadline(ctx.now(), ctx.settings.timezone)
+    day = datetime.strptime(example, "%Y-%m-%d %H:%M")
+    return ctx.t("organizer.bad-date", example=example, slash=day.strftime("%Y/%m/%d %H:%M"), month=day.month,
+                 day=day.day)
+
+
 def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:
     return InlineKeyboardButton(text=text, callback_data=data.pack())
 
@@ -466,7 +474,7 @@ async def _deadline_typed(message: Message, ctx: Ctx, c: Consultation, state: FS
         await state.set_state(ChangeDeadline.value)
         await state.set_data({"c": c.id})
         await message.answer(e.text(ctx.locale, tz) if isinstance(e, DeadlineRefused)
-                             else ctx.t("organizer.bad-date", example=example_deadline(ctx.now(), tz)))
+                             else _bad_date(ctx))
         return
     mark = _new_mark()
     await state.set_state(ChangeDeadline.confirm)
@@ -854,7 +862,7 @@ async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
     try:
         closes = parse_local(message.text or "", ctx.settings.timezone, end_of_day=True, now=ctx.now())
     except ValueError:
-        await message.answer(ctx.t("organizer.bad-date", example=example_deadline(ctx.now(), ctx.settings.timezone)))
+        await message.answer(_bad_date(ctx))
         return
     if closes <= ctx.now():
         await message.answer(ctx.t("organizer.date-past"))

@@ -1254,7 +1254,7 @@ async def test_deadline_in_the_past_before_the_start_or_unreadable_is_refused_an
     await h.feed(o.message("2026-12-02"))  # (the next text is another try)
     assert h.api.last(ORGANIZER).text == "新的截止时间必须晚于开始时间 2026-12-03 10:00。"
     await h.feed(o.message("下周五"))
-    assert h.api.last(ORGANIZER).text == "日期格式不对，请写成“2026-12-15 18:00”。"
+    assert h.api.last(ORGANIZER).text.startswith("日期格式不对，请写成“2026-12-15 18:00”")
     await h.feed(o.message("2026-12-11 10:00"))
     assert "本来就是 2026-12-11 10:00" in h.api.last(ORGANIZER).text
     assert not any(buttons(c.reply_markup) for c in h.api.calls if c.chat_id == ORGANIZER)
@@ -2538,3 +2538,22 @@ async def test_announce_with_nobody_taking_part_yet_says_so_and_asks_for_no_text
         assert (await s.scalar(sa.select(sa.func.count()).select_from(Outbox))) == 0
     await h.feed(h.user(ORGANIZER, language_code="en").message(f"/announce {cid}"))
     assert "nobody" in h.api.last(ORGANIZER).text.lower()
+
+
+async def test_an_unreadable_deadline_is_answered_with_several_of_the_forms_that_are_accepted(harness):
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("下周五"))
+    said = h.api.last(ORGANIZER).text
+    for form in ("2026-12-15 18:00", "2026/12/15 18:00", "12月15日", "明天 18:00"):
+        assert form in said, form
+    for form in ("2026/12/15 18:00", "12月15日", "明天 18:00"):  # each one shown is one taken
+        await h.feed(o.message(form))
+        assert "创建并开始" in str(buttons(h.api.last(ORGANIZER).reply_markup)), form
+        await h.feed(o.message("/cancel"))
+        o, screen = await _new_at_questionnaire(h)
+        await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(h.user(ORGANIZER, language_code="en").message("next friday"))
+    said = h.api.last(ORGANIZER).text
+    assert "2026/12/15 18:00" in said and "明天" in said and "tomorrow" in said
