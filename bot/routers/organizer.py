@@ -75,6 +75,7 @@ router = Router(name="organizer")
 router.message.filter(F.chat.type == "private")
 
 MAX_ANNOUNCEMENT = 3500
+TOWNSHIP_BUTTONS = 40  # townships offered as buttons (/new, a draft's import); the rest are typed
 MAX_QUESTIONNAIRE_BYTES = 200_000
 
 
@@ -765,11 +766,35 @@ async def _townships_screen(ctx: Ctx, chosen: list[int], mark: str) -> tuple[str
     options = await _townships_with_lists(ctx)
     if not options:
         return ctx.t("organizer.new-no-lists"), None
+    # (a button each for the first 40, and for any chosen past them, typed: see new_township_typed)
+    shown = [(t, row) for n, (t, row) in enumerate(options) if n < TOWNSHIP_BUTTONS or t.id in chosen]
     rows = [[_btn(("☑ " if t.id in chosen else "☐ ") + ctx.t("organizer.township-version", township=t.name,
                                                              version=row.version), NewTownCB(t=t.id, m=mark))]
-            for t, row in options[:40]]
+            for t, row in shown]
     rows.append([_btn(ctx.t("organizer.btn-done", n=len(chosen)), NewTownCB(t=0, m=mark))])
-    return ctx.t("organizer.new-townships"), InlineKeyboardMarkup(inline_keyboard=rows)
+    text = ctx.t("organizer.new-townships")
+    if len(options) > TOWNSHIP_BUTTONS:
+        text += "\n" + ctx.t("organizer.new-townships-more", n=len(options) - TOWNSHIP_BUTTONS)
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+@router.message(NewConsultation.townships, F.text & ~F.text.startswith("/"))
+async def new_township_typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    """A township's name typed at the townships step (those past the buttons): chosen, or unchosen."""
+    name = lists_repo.township_name(drop_nul(message.text))
+    found = next((t for t, _ in await _townships_with_lists(ctx) if t.name == name), None)
+    if found is None:
+        await message.answer(ctx.t("organizer.new-township-unknown", township=html.escape(fit_plain(name, 100))))
+        return
+    data = await state.get_data()
+    chosen: list[int] = list(data.get("townships", []))
+    if found.id in chosen:
+        chosen.remove(found.id)
+    else:
+        chosen.append(found.id)
+    await state.update_data(townships=chosen)
+    text, kb = await _townships_screen(ctx, chosen, data.get("m", ""))
+    await message.answer(text, reply_markup=kb)
 
 
 async def _same_new(query: CallbackQuery, ctx: Ctx, data: dict[str, Any], mark: str) -> bool:
@@ -1484,8 +1509,10 @@ async def _check_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: B
     await state.set_state(ImportList.township)
     await state.set_data({"file": doc.file_id, "name": name, "m": mark})
     options = await lists_repo.townships(ctx.session)
-    rows = [[_btn(t.name, ImportCB(t=t.id, m=mark))] for t in options[:40]]
+    rows = [[_btn(t.name, ImportCB(t=t.id, m=mark))] for t in options[:TOWNSHIP_BUTTONS]]
     ask = ctx.t("organizer.import-ask-township-warned" if problems else "organizer.import-ask-township")  # (warnings)
+    if len(options) > TOWNSHIP_BUTTONS:
+        ask += "\n" + ctx.t("organizer.import-townships-more", n=len(options) - TOWNSHIP_BUTTONS)
     await answer(text + "\n\n" + ask, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
 
 

@@ -1766,8 +1766,8 @@ async def test_a_sticker_or_a_photo_in_the_middle_of_new_or_announce_asks_for_wh
     assert "需要发送文字" in h.api.last(ORGANIZER).text
     await h.feed(o.message("第二个标题"))
     assert "请选择参加征询的乡镇" in h.api.last(ORGANIZER).text
-    await h.feed(o.message("青山镇"))
-    assert "请点上面消息里的按钮" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("青山镇"))  # a township's name typed: chosen, as its button would
+    assert _press_label(h.api.last(ORGANIZER).reply_markup, "☑ 青山镇")
     assert await _statuses(h) == []
 
 
@@ -2557,3 +2557,31 @@ async def test_an_unreadable_deadline_is_answered_with_several_of_the_forms_that
     await h.feed(h.user(ORGANIZER, language_code="en").message("next friday"))
     said = h.api.last(ORGANIZER).text
     assert "2026/12/15 18:00" in said and "明天" in said and "tomorrow" in said
+
+
+async def test_townships_past_the_forty_buttons_are_counted_and_can_be_typed(harness):
+    from storage.lists import save_list
+
+    h = harness
+    async with h.sessions() as s:
+        for n in range(1, 46):
+            await save_list(s, f"乡镇{n:02d}", ITEMS[:2])
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("标题"))
+    screen = h.api.last(ORGANIZER)
+    assert "另有 5 个" in screen.text and len(buttons(screen.reply_markup)) == 41  # and 完成
+    await h.feed(o.message("乡镇45"))  # one without a button: typed
+    shown = h.api.last(ORGANIZER)
+    assert any("☑" in text and "乡镇45" in text for text, _ in buttons(shown.reply_markup))
+    await h.feed(o.message("乡镇99"))
+    assert "乡镇99" in h.api.last(ORGANIZER).text and "没有" in h.api.last(ORGANIZER).text
+    await h.feed(o.press(shown.message_id, _press_label(shown.reply_markup, "完成")))
+    assert "问卷" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/cancel"))
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
+    ask = h.api.last(ORGANIZER)
+    assert "另有 5 个" in ask.text and len(buttons(ask.reply_markup)) == 40
+    await h.feed(o.message("乡镇45"))
+    assert "已导入" in h.api.last(ORGANIZER).text
