@@ -302,6 +302,7 @@ def test_consultation_deadline_moves_it_and_refuses_the_past_and_the_start():
     for closes, code, said in (("2020-01-01 10:00", 1, "新的截止时间必须在将来。"),
                                ("2099-11-30 12:00", 1, "新的截止时间必须晚于开始时间 2099-12-01 09:00。"),
                                ("下周五", 2, "日期格式不对"),
+                               ("下周五", 2, "12月15日18时、明天 18:00"),  # the other forms it reads are named
                                ("2099-12-20", 1, "征询 #1 的截止时间本来就是 2099-12-20 23:59，没有修改。")):
         refused = runner.invoke(app, ["consultations", "deadline", "1", "--closes", closes])
         assert refused.exit_code == code and said in refused.output, (closes, refused.output)
