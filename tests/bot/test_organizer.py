@@ -216,6 +216,16 @@ async def _seed_comment(h, cid: int, text: str = "这项应由县消防救援大
         return c.id
 
 
+async def _comment_card(h):
+    """An open consultation with one cadre's comment, and the organizer's /comments card of it:
+    (consultation id, comment id, the organizer's updates, the card)."""
+    cid, _ = await open_consultation(h)
+    comment_id = await _seed_comment(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    return cid, comment_id, o, h.api.last(ORGANIZER)
+
+
 async def _seed_missing(h, cid: int, text: str, name: str = "河道巡查") -> int:
     """A missing-item proposal by the cadre of _seed_comment (which must have run)."""
     async with h.sessions() as s:
@@ -229,11 +239,7 @@ async def _seed_missing(h, cid: int, text: str, name: str = "河道巡查") -> i
 
 async def test_answering_a_comment_stores_it_and_tells_the_cadre(harness):
     h = harness
-    cid, _ = await open_consultation(h)
-    comment_id = await _seed_comment(h, cid)
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/comments"))
-    card = h.api.last(ORGANIZER)
+    cid, comment_id, o, card = await _comment_card(h)
     assert "这项应由县消防救援大队牵头" in card.text and "待答复" in card.text
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "部分采纳")))
     await h.feed(o.message("已调整为配合事项，由县消防救援大队牵头"))
@@ -577,11 +583,7 @@ async def test_a_whitespace_only_announcement_is_refused_and_the_next_text_is_st
 
 async def test_a_whitespace_only_reply_to_a_comment_is_refused_and_stores_nothing(harness):
     h = harness
-    cid, _ = await open_consultation(h)
-    comment_id = await _seed_comment(h, cid)
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/comments"))
-    card = h.api.last(ORGANIZER)
+    cid, comment_id, o, card = await _comment_card(h)
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
     for blank in (" \n \n ", "\u200b \u2060"):  # spaces and line breaks, zero-width marks
         await h.feed(o.message(blank))
@@ -657,11 +659,7 @@ async def test_new_says_how_many_more_errors_a_questionnaire_file_has(harness):
 
 async def test_no_reply_records_the_decision_and_tells_the_cadre(harness):
     h = harness
-    cid, _ = await open_consultation(h)
-    comment_id = await _seed_comment(h, cid)
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/comments"))
-    card = h.api.last(ORGANIZER)
+    cid, comment_id, o, card = await _comment_card(h)
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
     prompt = h.api.last(ORGANIZER)
     await h.feed(o.press(prompt.message_id, _press_label(prompt.reply_markup, "不写答复")))
@@ -906,11 +904,7 @@ async def test_stats_count_an_item_of_every_townships_list_together_as_the_diges
 
 async def test_answering_without_a_reply_stores_the_decision_and_tells_the_cadre(harness):
     h = harness
-    cid, _ = await open_consultation(h)
-    comment_id = await _seed_comment(h, cid)
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/comments"))
-    card = h.api.last(ORGANIZER)
+    cid, comment_id, o, card = await _comment_card(h)
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
     ask = h.api.last(ORGANIZER)
     await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "不写答复")))
@@ -1009,11 +1003,7 @@ async def test_an_action_named_by_id_on_a_consultation_of_the_wrong_status_is_re
 
 async def test_another_command_drops_a_decision_waiting_for_its_answer(harness):
     h = harness
-    cid, _ = await open_consultation(h)
-    comment_id = await _seed_comment(h, cid)
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/comments"))
-    card = h.api.last(ORGANIZER)
+    cid, comment_id, o, card = await _comment_card(h)
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
     await h.feed(o.message("/stats"))
     await h.feed(o.message("这句话是写给别人的"))
@@ -1071,11 +1061,7 @@ async def test_the_no_reply_button_of_an_earlier_prompt_records_no_other_decisio
     # 采纳 asked "reply?", then 不采纳 on the same card asked again: the first prompt's
     # 不写答复 must not record 不采纳, which that prompt never showed
     h = harness
-    cid, _ = await open_consultation(h)
-    comment_id = await _seed_comment(h, cid)
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/comments"))
-    card = h.api.last(ORGANIZER)
+    cid, comment_id, o, card = await _comment_card(h)
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
     prompt_adopted = h.api.last(ORGANIZER)
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
@@ -2234,11 +2220,7 @@ async def test_a_double_tap_on_new_consultations_create_button_is_quiet_and_crea
 
 async def test_a_decision_tapped_by_mistake_can_be_taken_back_with_cancel_as_its_prompt_says(harness):
     h = harness
-    cid, _ = await open_consultation(h)
-    comment_id = await _seed_comment(h, cid)
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/comments"))
-    card = h.api.last(ORGANIZER)
+    cid, comment_id, o, card = await _comment_card(h)
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
     assert "/cancel" in h.api.last(ORGANIZER).text
     await h.feed(o.message("/cancel"))
@@ -2313,11 +2295,7 @@ async def test_not_adopted_and_partly_adopted_need_a_reason_which_the_feedback_r
 
 async def test_adopted_may_still_be_saved_without_a_reply(harness):
     h = harness
-    cid, _ = await open_consultation(h)
-    comment_id = await _seed_comment(h, cid)
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/comments"))
-    card = h.api.last(ORGANIZER)
+    cid, comment_id, o, card = await _comment_card(h)
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
     prompt = h.api.last(ORGANIZER)
     await h.feed(o.press(prompt.message_id, _press_label(prompt.reply_markup, "不写答复")))
@@ -2329,11 +2307,7 @@ async def test_adopted_may_still_be_saved_without_a_reply(harness):
 
 async def test_changing_a_decision_keeps_the_earlier_reply_unless_the_organizer_clears_it(harness):
     h = harness
-    cid, _ = await open_consultation(h)
-    comment_id = await _seed_comment(h, cid)
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/comments"))
-    card = h.api.last(ORGANIZER)
+    cid, comment_id, o, card = await _comment_card(h)
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "部分采纳")))
     await h.feed(o.message("已调整为配合事项"))
     # the decision changed to 采纳 without a new text: the earlier reply stays
@@ -2369,11 +2343,7 @@ async def test_changing_a_decision_keeps_the_earlier_reply_unless_the_organizer_
 
 async def test_each_change_of_a_decision_is_told_to_the_cadre_even_within_one_second(harness):
     h = harness
-    cid, _ = await open_consultation(h)
-    comment_id = await _seed_comment(h, cid)
-    o = h.user(ORGANIZER)
-    await h.feed(o.message("/comments"))
-    card = h.api.last(ORGANIZER)
+    cid, comment_id, o, card = await _comment_card(h)
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
     await h.feed(o.message("已按意见修改"))
     card = h.api.last(ORGANIZER)  # the clock has not moved: the same second
