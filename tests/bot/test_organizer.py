@@ -264,18 +264,28 @@ async def test_the_cadre_told_of_an_answer_sees_a_long_comment_cut_with_an_ellip
     assert "意见" * 149 + "意…" in told and "意见" * 151 not in told
 
 
-async def test_consultations_lists_thirty_of_the_longest_titles_in_one_message(harness):
-    from bot.limits import visible_units
+async def _thirty_longest_titles(h, filler: str, closed_early: bool = False) -> None:
+    """Thirty consultations titled "00…" to "29…" and 298 × `filler` (the longest title), on one
+    list; closed a day after opening when `closed_early`."""
     from storage.consultations import create_consultation
 
-    h = harness
     await open_consultation(h)
     async with h.sessions() as s:
         list_id = await s.scalar(sa.select(sa.text("id")).select_from(sa.text("duty_list")).limit(1))
         for n in range(30):
-            await create_consultation(s, title=f"{n:02d}" + "长" * 298, questionnaire="x",
-                                      closes_at=h.clock.now + timedelta(days=10), list_ids=[list_id])
+            c = await create_consultation(s, title=f"{n:02d}" + filler * 298, questionnaire="x",
+                                          closes_at=h.clock.now + timedelta(days=10), list_ids=[list_id])
+            if closed_early:
+                await set_status(s, c, Status.OPEN, h.clock.now)
+                await set_status(s, c, Status.CLOSED, h.clock.now + timedelta(days=1))
         await s.commit()
+
+
+async def test_consultations_lists_thirty_of_the_longest_titles_in_one_message(harness):
+    from bot.limits import visible_units
+
+    h = harness
+    await _thirty_longest_titles(h, "长")
     await h.feed(h.user(ORGANIZER).message("/consultations"))
     text = h.api.last(ORGANIZER).text
     assert visible_units(text) <= 4096 and "…" not in text[-5:]  # not cut by the length guard
@@ -1803,18 +1813,9 @@ async def test_stats_and_the_list_show_when_a_consultation_closed_early_and_the_
 
 async def test_consultations_lists_thirty_long_titles_closed_early_in_one_message_in_english(harness):
     from bot.limits import visible_units
-    from storage.consultations import create_consultation
 
     h = harness
-    await open_consultation(h)
-    async with h.sessions() as s:
-        list_id = await s.scalar(sa.select(sa.text("id")).select_from(sa.text("duty_list")).limit(1))
-        for n in range(30):
-            c = await create_consultation(s, title=f"{n:02d}" + "x" * 298, questionnaire="x",
-                                          closes_at=h.clock.now + timedelta(days=10), list_ids=[list_id])
-            await set_status(s, c, Status.OPEN, h.clock.now)
-            await set_status(s, c, Status.CLOSED, h.clock.now + timedelta(days=1))
-        await s.commit()
+    await _thirty_longest_titles(h, "x", closed_early=True)
     await h.feed(h.user(ORGANIZER, language_code="en").message("/consultations"))
     text = h.api.last(ORGANIZER).text
     assert visible_units(text) <= 4096 and "…" not in text[-5:]
