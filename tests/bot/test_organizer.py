@@ -30,6 +30,19 @@ def _press_label(markup, label: str) -> str:
     raise AssertionError(f"no button {label!r} in {buttons(markup)}")
 
 
+async def _new_until_confirm(h, o, title: str, deadline: str, townships: tuple[str, ...] = ("青山镇",)) -> None:
+    """/new by organizer `o` up to its confirmation: the title, the townships ticked, 完成, the
+    default questionnaire, the deadline typed (the screen answering it is h.api.last)."""
+    await h.feed(o.message("/new"))
+    await h.feed(o.message(title))
+    screen = h.api.last(ORGANIZER)
+    for township in townships:
+        await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, township)))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message(deadline))
+
+
 async def _new_at_questionnaire(h):
     """An organizer in /new for 青山镇's list, at the questionnaire step: (their updates, the screen)."""
     from storage.lists import save_list
@@ -84,14 +97,7 @@ async def test_new_guides_the_organizer_to_an_open_consultation_with_qr_links(ha
         await save_list(s, "绿水乡", ITEMS[:3])
         await s.commit()
     o = h.user(ORGANIZER)
-    await h.feed(o.message("/new"))
-    await h.feed(o.message("两镇清单意见征询"))
-    screen = h.api.last(ORGANIZER)
-    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
-    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "绿水乡")))
-    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成（已选 2 个）")))
-    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
-    await h.feed(o.message("2020-01-01 10:00"))
+    await _new_until_confirm(h, o, "两镇清单意见征询", "2020-01-01 10:00", townships=("青山镇", "绿水乡",))
     assert "将来" in h.api.last(ORGANIZER).text
     await h.feed(o.message("2026-12-20 18:00"))
     confirm = h.api.last(ORGANIZER)
@@ -1923,13 +1929,7 @@ async def test_new_create_and_open_is_refused_while_the_township_is_consulted_on
         await save_list(s, "青山镇", ITEMS[:3])  # version 2, the newest: what /new consults on
         await s.commit()
     o = h.user(ORGANIZER)
-    await h.feed(o.message("/new"))
-    await h.feed(o.message("第二版征询"))
-    screen = h.api.last(ORGANIZER)
-    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
-    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
-    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
-    await h.feed(o.message("2026-12-20 18:00"))
+    await _new_until_confirm(h, o, "第二版征询", "2026-12-20 18:00")
     confirm = h.api.last(ORGANIZER)
     await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "创建并开始")))
     assert h.api.last(ORGANIZER).text == (
@@ -2062,13 +2062,7 @@ async def test_an_organizer_publishes_the_revised_list_in_the_chat_and_the_towns
     await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
     await h.feed(o.message("青山镇"))
     await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "新建")))
-    await h.feed(o.message("/new"))
-    await h.feed(o.message("青山镇意见征询"))
-    screen = h.api.last(ORGANIZER)
-    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
-    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
-    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
-    await h.feed(o.message("2026-12-20 18:00"))
+    await _new_until_confirm(h, o, "青山镇意见征询", "2026-12-20 18:00")
     await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "创建并开始")))
     async with h.sessions() as s:
         s.add(Person(id=CADRE, first_name="干部", role="cadre",
