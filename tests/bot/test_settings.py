@@ -330,3 +330,11 @@ def test_db_upgrade_to_a_revision_that_does_not_exist_is_named_not_a_traceback(t
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert done.stderr.strip().startswith("找不到数据库迁移版本 0099"), done.stderr
     assert "0004" in done.stderr  # the newest one, to pick from
+
+
+def test_the_demo_banner_says_organizers_import_a_list_by_sending_the_file() -> None:
+    """The banner said lists are imported on the command line only, after the chat import came."""
+    from bot.texts import gettext
+
+    for locale, said in (("zh_CN", "清单文件（Excel/CSV）发到聊天里即可导入"), ("en", "by sending the file")):
+        assert said in gettext("cli.demo-banner", locale, url="http://127.0.0.1:8080/", code="abc")
