@@ -26,13 +26,9 @@ def _read(path: Path):
 
 def _lint_all(path: Path):
     """Import problems and, when the file could be read, lint problems."""
-    from surveys.lint import lint
+    from surveys.lint import check_file
 
-    result = _read(path)
-    problems = list(result.problems)
-    if result.items:
-        problems += lint(result.items)
-    return result, problems
+    return check_file(path, filename=path.name)
 
 
 def _counts(items: list[DutyItem]) -> dict[str, int]:

@@ -139,3 +139,13 @@ def _numbering(numbered: list[DutyItem]) -> list[Problem]:
             problems.append(_problem("lint.sequence-gap", first_by_seq[seq], seq=seq, missing=missing))
         previous = seq
     return problems
+
+
+def check_file(source: Any, filename: str | None = None) -> tuple[Any, list[Problem]]:
+    """A draft list file read (surveys.importer.read_duty_list: a path or the bytes) and, when
+    items came out of it, linted: the import result and every problem, the import's first. The
+    one check of `qingdan lists lint/import` and of a file sent in the chat."""
+    from surveys.importer import read_duty_list
+
+    result = read_duty_list(source, filename=filename)
+    return result, list(result.problems) + (lint(result.items) if result.items else [])

@@ -1425,19 +1425,13 @@ async def _sender_is_organizer(message: Message, ctx: Ctx) -> bool:
 
 async def _read_list_file(bot: Bot, file_id: str, name: str) -> tuple[Any, list[Any]] | None:
     """The import result and every problem (import, then lint), or None when it is too big."""
-    from surveys.importer import read_duty_list
-    from surveys.lint import lint
+    from surveys.lint import check_file
 
     try:
         buf = await bot.download(file_id, destination=_CappedBuffer(MAX_LIST_BYTES))
     except _OverLimit:
         return None
-
-    def check(data: bytes) -> tuple[Any, list[Any]]:
-        result = read_duty_list(data, filename=name)
-        return result, list(result.problems) + (lint(result.items) if result.items else [])
-
-    return await asyncio.to_thread(check, buf.read() if buf else b"")
+    return await asyncio.to_thread(check_file, buf.read() if buf else b"", name)
 
 
 def _list_check_text(ctx: Ctx, name: str, items: list[Any], problems: list[Any]) -> str:
