@@ -11,6 +11,7 @@ organizer (`OrganizerOnly`); callback data carries ids only.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import html
 import io
 import logging
@@ -1617,6 +1618,14 @@ class PublishCB(CallbackData, prefix="ou"):
     l: Num  # the revised list's id  # noqa: E741
     ok: bool = False  # the confirmation's button
     m: str = ""  # (on it) the confirmation's own mark: the second tap of a double tap publishes nothing more
+    v: str = ""  # (on it) the list shown (_list_mark): another list stored since under the same id is not published
+
+
+def _list_mark(row: DutyListRow) -> str:
+    """A short mark of one stored list version: a draft deleted (`qingdan lists delete`) and another
+    imported may get the same id on SQLite, and a confirmation showing the first must not publish the second."""
+    return hashlib.blake2s(f"{row.version}|{row.created_at.isoformat()}|{row.source_file}".encode(),
+                           digest_size=4).hexdigest()
 
 
 async def _revised(ctx: Ctx, c: Consultation) -> list[tuple[Any, DutyListRow | None]]:
@@ -1664,6 +1673,9 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
             or c.status not in ACTION_STATUSES["publish"] or query.message is None:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
+    if callback_data.ok and callback_data.v != _list_mark(row):  # the list shown is gone; another has its id
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
     if callback_data.ok and (await state.get_data()).get("taken") == f"publish:{callback_data.m}":
         await query.answer()  # the second tap of a double tap
         return
@@ -1678,7 +1690,8 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
         people = len(await township_participants(ctx.session, c.id, link.township_id))
         summary = ctx.t("organizer.publish-no-change") if diff.is_empty else diff.summary(ctx.locale, limit=2500)
         kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("organizer.btn-publish-confirm"),
-                                                         PublishCB(c=c.id, l=row.id, ok=True, m=_new_mark()))]])
+                                                         PublishCB(c=c.id, l=row.id, ok=True, m=_new_mark(),
+                                                                   v=_list_mark(row)))]])
         await query.message.answer(ctx.t("organizer.publish-confirm", township=html.escape(link.township),
                                          version=html.escape(row.version), summary=html.escape(summary), n=people),
                                    reply_markup=kb)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from bot.routers.organizer import DeadlineCB, DecideCB, InviteCB, PickCB, wait_background
@@ -2118,6 +2119,38 @@ async def test_a_forged_publish_press_for_a_version_older_than_the_consulted_one
     await h.feed(o.press(1, PublishCB(c=cid, l=older.id, ok=True).pack()))
     assert h.api.answers()[-1].call.show_alert
     assert await _statuses(h) == ["closed"]
+
+
+async def test_a_confirmation_whose_list_was_deleted_does_not_publish_another_list_given_the_same_id(harness):
+    """SQLite gives a deleted draft's id to the next list stored: the old 确认发布 showed the
+    deleted one's changes and must not publish the other."""
+    from storage.lists import delete_list, save_list
+
+    h = harness
+    if not h.settings.is_sqlite:
+        pytest.skip("PostgreSQL's sequences never give a deleted id again")
+    await open_consultation(h, status=Status.CLOSED)
+    async with h.sessions() as s:
+        wrong = await save_list(s, "青山镇", ITEMS[:1])
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/publish"))
+    said = h.api.last(ORGANIZER)
+    await h.feed(o.press(said.message_id, _press_label(said.reply_markup, "发布")))
+    confirm = h.api.last(ORGANIZER)
+    async with h.sessions() as s:
+        await delete_list(s, await s.get(DutyListRow, wrong.id))
+        await s.commit()
+    async with h.sessions() as s:
+        other = await save_list(s, "青山镇", ITEMS[1:])
+        await s.commit()
+    assert other.id == wrong.id  # (what makes the old button dangerous)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确认发布")))
+    await wait_background()
+    assert h.api.answers()[-1].call.show_alert
+    assert await _statuses(h) == ["closed"]
+    async with h.sessions() as s:
+        assert (await s.get(DutyListRow, other.id)).status == "draft"
 
 
 async def test_publishing_in_the_chat_is_refused_while_another_consultation_still_consults_the_older_list(harness):
