@@ -6,8 +6,10 @@ appears in both versions is the same item, whichever part it sits in. A
 matched item in another part is "moved"; any matched item whose fields differ
 (ignoring 序号 and where it sat in the file, and ignoring differences of white
 space and full-width punctuation) is "changed". Of the items left unmatched, one
-gone and one new in the same part are the same item "renamed" when they share
-their 序号 or their names are much alike (difflib); the rest are removed/added.
+gone and one new in the same part are the same item "renamed" when their names
+are much alike (difflib; a shared 序号 only decides between equally good
+candidates, it does not make unrelated names a rename); the rest are
+removed/added.
 """
 
 from __future__ import annotations
@@ -170,23 +172,19 @@ def _changes(before: DutyItem, item: DutyItem, fields: tuple[str, ...]) -> dict[
 
 
 def _pair_renames(removed: list[DutyItem], added: list[DutyItem]) -> list[tuple[DutyItem, DutyItem]]:
-    """(old, new) pairs of one item renamed: in the same part, with the same 序号, else with
-    names much alike (the most alike first)."""
+    """(old, new) pairs of one item renamed: in the same part and with names much alike (the
+    most alike first; of as alike, the one with the same 序号). A shared 序号 alone is no
+    rename: an item deleted and an unrelated one added in its place are removed + added."""
+    alike = sorted(((SequenceMatcher(None, normalize(r.name), normalize(a.name)).ratio(),
+                     r.seq is not None and r.seq == a.seq, i, j)
+                    for i, r in enumerate(removed) for j, a in enumerate(added) if r.part == a.part),
+                   key=lambda t: (-t[0], not t[1], t[2], t[3]))
     pairs: list[tuple[DutyItem, DutyItem]] = []
-    gone, new = list(removed), list(added)
-    for item in list(new):
-        twin = next((r for r in gone if r.part == item.part and r.seq is not None and r.seq == item.seq), None)
-        if twin is not None:
-            pairs.append((twin, item))
-            gone.remove(twin)
-            new.remove(item)
-    alike = sorted(((SequenceMatcher(None, normalize(r.name), normalize(a.name)).ratio(), i, j)
-                    for i, r in enumerate(gone) for j, a in enumerate(new) if r.part == a.part), reverse=True)
     taken_old: set[int] = set()
     taken_new: set[int] = set()
-    for ratio, i, j in alike:
+    for ratio, _same_seq, i, j in alike:
         if ratio >= RENAME_SIMILARITY and i not in taken_old and j not in taken_new:
-            pairs.append((gone[i], new[j]))
+            pairs.append((removed[i], added[j]))
             taken_old.add(i)
             taken_new.add(j)
     return pairs

@@ -116,21 +116,22 @@ def test_long_summary_is_cut_with_a_count() -> None:
 
 
 def test_a_renamed_item_is_one_rename_not_a_removal_and_an_addition() -> None:
-    # 消防 renamed in place (same part and 序号); 食品 renamed and renumbered, but its name close
-    renamed_in_place = _item(Part.BASIC, "火灾隐患排查与消防宣传", seq=2, basis="《消防法》")
+    # 消防 renamed in place (same part and 序号); 食品 renamed and renumbered; both names close
+    renamed_in_place = _item(Part.BASIC, "消防安全检查和火灾隐患排查整治", seq=2, basis="《消防法》")
     renamed_alike = _item(Part.COOPERATING, "食品安全协管巡查及信息报告", seq=5, county_department="县市场监管局")
     new = [OLD[0], renamed_in_place, renamed_alike, OLD[3], _item(Part.BASIC, "农村村民宅基地审核批准", seq=3)]
     diff = diff_lists(OLD, new)
     data = diff.to_json()
     assert data["renamed"] == [
-        {"part": "basic", "old": "消防安全检查与火灾隐患整治", "new": "火灾隐患排查与消防宣传", "fields": {}},
+        {"part": "basic", "old": "消防安全检查与火灾隐患整治", "new": "消防安全检查和火灾隐患排查整治", "fields": {}},
         {"part": "cooperating", "old": "食品安全协管巡查与信息报告", "new": "食品安全协管巡查及信息报告", "fields": {}},
     ]
     assert [r["name"] for r in data["added"]] == ["农村村民宅基地审核批准"] and data["removed"] == []
     zh = diff.summary("zh_CN")
-    assert "更名 2 项：消防安全检查与火灾隐患整治 → 火灾隐患排查与消防宣传；食品安全协管巡查与信息报告 → 食品安全协管巡查及信息报告。" in zh
+    assert ("更名 2 项：消防安全检查与火灾隐患整治 → 消防安全检查和火灾隐患排查整治；"
+            "食品安全协管巡查与信息报告 → 食品安全协管巡查及信息报告。") in zh
     assert "删除" not in zh.splitlines()[-1] and "更名 2 项" in zh.splitlines()[0]
-    assert "Renamed (2): 消防安全检查与火灾隐患整治 → 火灾隐患排查与消防宣传" in diff.summary("en")
+    assert "Renamed (2): 消防安全检查与火灾隐患整治 → 消防安全检查和火灾隐患排查整治" in diff.summary("en")
 
 
 def test_unrelated_items_in_other_places_are_not_taken_for_a_rename() -> None:
@@ -139,3 +140,23 @@ def test_unrelated_items_in_other_places_are_not_taken_for_a_rename() -> None:
     assert data["renamed"] == []
     assert [r["name"] for r in data["removed"]] == ["公共场所卫生行政执法"]
     assert [r["name"] for r in data["added"]] == ["农村村民宅基地审核批准"]
+
+
+def test_an_unrelated_item_in_the_same_place_is_removed_and_added_not_renamed() -> None:
+    # 消防 deleted and 宅基地 added as basic item 2: same part and 序号, but nothing alike in the names
+    new = [OLD[0], _item(Part.BASIC, "农村村民宅基地审核批准", seq=2, basis="《土地管理法》"), OLD[2], OLD[3]]
+    diff = diff_lists(OLD, new)
+    data = diff.to_json()
+    assert data["renamed"] == []
+    assert [r["name"] for r in data["removed"]] == ["消防安全检查与火灾隐患整治"]
+    assert [r["name"] for r in data["added"]] == ["农村村民宅基地审核批准"]
+    zh = diff.summary("zh_CN")
+    assert "更名" not in zh and "→" not in zh
+
+
+def test_of_two_equally_alike_names_the_one_with_the_same_seq_is_the_rename() -> None:
+    old = [_item(Part.WITHDRAWN, "渔业行政执法", seq=1), _item(Part.WITHDRAWN, "林业行政执法", seq=2)]
+    new = [_item(Part.WITHDRAWN, "畜牧行政执法", seq=2)]
+    data = diff_lists(old, new).to_json()
+    assert [(r["old"], r["new"]) for r in data["renamed"]] == [("林业行政执法", "畜牧行政执法")]
+    assert [r["name"] for r in data["removed"]] == ["渔业行政执法"]
