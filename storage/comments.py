@@ -72,6 +72,7 @@ from storage.models import Comment, Consultation, ConsultationTownship, DutyItem
 from storage.sql import as_id
 from surveys.consultation import COMMENT_KINDS, MISSING_KIND, Status, Window, in_kind_order, window
 from surveys.duty_list import PART_ORDER
+from surveys.report import NEEDS_REASON  # the 反馈情况说明 says why; 采纳 needs no reason
 from surveys.text import drop_nul
 
 KINDS = COMMENT_KINDS
@@ -84,7 +85,6 @@ def kinds_for(part: str) -> tuple[str, ...]:
     return tuple(k for k in KINDS if k != _ALREADY.get(part))
 MISSING = MISSING_KIND
 DECISIONS: tuple[str, ...] = ("adopted", "partly", "rejected")
-NEEDS_REASON: tuple[str, ...] = ("partly", "rejected")  # the 反馈情况说明 says why; 采纳 needs no reason
 REPORT_METHODS: tuple[str, ...] = ("document", "meeting", "phone", "group", "other")
 MAX_TEXT = 2000
 MAX_SHORT = 200

@@ -53,6 +53,9 @@ from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
 
 DECISIONS: tuple[str, ...] = ("adopted", "partly", "rejected")
 NO_DECISION = "none"  # the key under which unanswered comments are counted
+# decisions the 反馈情况说明 must give a reason for (采纳 needs none); ones recorded before reasons
+# were required may lack it, and are flagged so rather than shown with nothing after them
+NEEDS_REASON: tuple[str, ...] = ("partly", "rejected")
 WITHDRAWN = "withdrawn"
 TELEGRAM_LIMIT = 4000
 EXCEL_CELL_LIMIT = 32767
@@ -1118,7 +1121,9 @@ def _join(parts: Sequence[str], locale: str) -> str:
 
 
 def _decision_text(x: CommentRecord, locale: str) -> str:
-    parts = [_t("feedback.decision", locale, decision=decision_label(x.decision, locale))]
+    no_reason = x.decision in NEEDS_REASON and not x.reply.strip()
+    parts = [_t("feedback.decision-no-reason" if no_reason else "feedback.decision", locale,
+                decision=decision_label(x.decision, locale))]
     if x.reply.strip():
         parts.append(_sentence(_t("feedback.reply", locale, reply=_gist(x.reply, 300)), locale))
     return _join(parts, locale)

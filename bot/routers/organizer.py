@@ -1141,6 +1141,8 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
         lines.append(ctx.t("organizer.comment-wording", text=html.escape(fit_plain(k.proposed_wording, CARD_FIELD))))
     if k.reply:
         lines.append(ctx.t("organizer.comment-reply", text=html.escape(fit_plain(k.reply, CARD_FIELD))))
+    elif k.decision in NEEDS_REASON:  # decided before a reason was required: the report flags it too
+        lines.append(ctx.t("organizer.comment-reason-missing", decision=ctx.t(f"organizer.btn-decide.{k.decision}")))
     if k.hidden:
         lines.append(ctx.t("organizer.comment-hidden"))
     # The text in full, unless it is long in Telegram's count (an emoji counts two): then it gives

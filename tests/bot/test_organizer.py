@@ -2583,3 +2583,22 @@ async def test_townships_past_the_forty_buttons_are_counted_and_can_be_typed(har
     assert "另有 5 个" in ask.text and len(buttons(ask.reply_markup)) == 40
     await h.feed(o.message("乡镇45"))
     assert "已导入" in h.api.last(ORGANIZER).text
+
+
+async def test_a_comment_rejected_before_reasons_were_required_shows_the_reason_missing(harness):
+    h = harness
+    cid, comment_id, o, card = await _comment_card(h)
+    async with h.sessions() as s:  # decided with no reason, as the bot allowed before
+        c = await s.get(Comment, comment_id)
+        c.decision, c.reply, c.replied_at = "rejected", "", h.clock.now
+        await s.commit()
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "全部")))
+    card = h.api.last(ORGANIZER)
+    assert "不采纳" in card.text and "未说明理由" in card.text and "补写理由" in card.text
+    # given the reason through the same button, the mark goes
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    await h.feed(o.message("该事项属于乡镇基本职责"))
+    await h.feed(o.message("/comments"))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "全部")))
+    card = h.api.last(ORGANIZER)
+    assert "该事项属于乡镇基本职责" in card.text and "未说明理由" not in card.text

@@ -695,3 +695,16 @@ def test_feedback_report_says_how_many_cadres_from_how_many_townships_commented(
     assert "The comments came from 1 cadre in 1 township." in feedback_report(one, "en")
     assert "提出意见的干部" not in feedback_report(replace(data, comments=[]))
     assert not any(x.pseudonym in text for x in comments)
+
+
+def test_feedback_report_flags_a_rejection_or_partial_adoption_without_a_reason(data: ConsultationData) -> None:
+    from dataclasses import replace
+
+    # decided before a reason was required: no reply at all (or only blanks)
+    no_reason = [replace(x, reply="  ") if x.decision in ("partly", "rejected") else x for x in data.comments]
+    text = feedback_report(replace(data, comments=no_reason))
+    assert "处理结果：部分采纳（未说明理由）。" in text and "处理结果：不采纳（未说明理由）。" in text
+    assert "处理结果：采纳。说明：已补充。" in text  # 采纳 needs no reason: not flagged
+    assert "处理结果：未答复。" in text and "未答复（未说明理由）" not in text
+    assert "Decision: Not adopted (no reason given)." in feedback_report(replace(data, comments=no_reason), "en")
+    assert "未说明理由" not in feedback_report(data)  # with their reasons: nothing flagged
