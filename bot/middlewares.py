@@ -82,6 +82,9 @@ class GroupedPress:
 
 # bot.routers.resident registers its question presses here.
 GROUPED_PRESSES: list[GroupedPress] = []
+# Presses that start something as deliberately as /start does (a welcome's 开始答题): like
+# /start, they may store a person the bot keeps nothing of (see ContextMiddleware._may_create).
+JOINING_PRESSES: list[type[CallbackData]] = []
 
 STALE_RETRIES = 5
 
@@ -248,7 +251,8 @@ class ContextMiddleware(BaseMiddleware):
             # its own first write, not for the whole of its handler (see touch_person)
             person = await touch_person(session, user.id, user.first_name or "",
                                         write_apart=lambda row: self.path.writer.commit(Change(person=row)),
-                                        language=_reported_language(user))
+                                        language=_reported_language(user),
+                                        create=self._may_create(event, user))
             locale = self._locale(person, user)
             ctx = Ctx(session=session, person=person, locale=locale, settings=self.settings, clock=self.clock,
                       bot_username=await self._bot_username(data), path=self.path)
@@ -302,6 +306,20 @@ class ContextMiddleware(BaseMiddleware):
                         self.path.forget_person(user.id)
         raise RuntimeError(f"update {event.update_id}: response kept moving on; gave up")
 
+    def _may_create(self, event: Update, user: User) -> bool:
+        """Whether this update may store a person not stored yet: a /start (a join link, an
+        invite, or the Start button), a /language (a choice to keep), or a configured organizer.
+        Anything else from someone the bot keeps nothing of — above all an old button's press
+        or a text after /delete_me — is answered without storing their id and name again."""
+        if user.id in self.settings.organizer_ids:
+            return True
+        data = event.callback_query.data if event.callback_query is not None else None
+        if data is not None:
+            return any(data.startswith(cb.__prefix__ + cb.__separator__) for cb in JOINING_PRESSES)
+        text = event.message.text if event.message is not None else None
+        command = (text or "").split(maxsplit=1)[0].split("@", 1)[0] if text else ""
+        return command in ("/start", "/language")
+
     def _locale(self, person: Person, user: User) -> str:
         """The language the bot answers in: the person's /language choice, else the one
         Telegram reports now (if the bot speaks it), else the one stored, else the bot's LOCALE."""
@@ -316,6 +334,10 @@ class ContextMiddleware(BaseMiddleware):
             return person, None
         row = await self.path.person_row(session, user.id)  # id, first_name, language, role, township_id, active, language_chosen
         reported = _reported_language(user)
+        if row is None and user.id not in self.settings.organizer_ids:
+            # someone the bot keeps nothing of (erased with /delete_me) pressing an old question
+            # button: the press is refused, and nothing about them is stored nor cached
+            return Person(id=user.id, first_name=name, language=reported), None
         write = {"id": user.id, "first_name": name, "language": reported} if needs_write(row, name, reported) else None
         person = Person(id=user.id, first_name=name, language=row[2] if row else "",
                         role=row[3] if row else "resident", township_id=row[4] if row else None, active=True,

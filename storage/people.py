@@ -47,7 +47,8 @@ def person_of(row: Sequence[Any]) -> Person:
 
 
 async def touch_person(session: AsyncSession, user_id: int, first_name: str,
-                       write_apart: Callable[[dict[str, Any]], Awaitable[None]], language: str = "") -> Person:
+                       write_apart: Callable[[dict[str, Any]], Awaitable[None]], language: str = "",
+                       create: bool = True) -> Person:
     """The person behind a Telegram user (a copy, not attached to the session), created
     on first contact; an incoming message also means they have not blocked the bot, so
     they are active again.
@@ -58,12 +59,17 @@ async def touch_person(session: AsyncSession, user_id: int, first_name: str,
     /language, so what the scheduler sends them is in the language they chat in now. On SQLite a
     transaction takes the database's one write lock at its first write and keeps it
     until it commits (before the update's first send): a write here, in the update's
-    own transaction, made every update hold the lock through all of its handler."""
+    own transaction, made every update hold the lock through all of its handler.
+
+    With `create` false someone not stored yet (never came, or erased themselves with
+    /delete_me) stays unstored: they get a Person of this contact only, written nowhere."""
     path = answer_path(session.bind)
     name = stored_name(first_name)
     # a point read (SQLite: on the loop's thread; PostgreSQL: batched with the others in
     # flight), not the ORM: ≈ 60 µs instead of ≈ 200 µs of CPU on PostgreSQL
     row = await path.person_row(session, user_id)  # id, first_name, language, role, township_id, active, language_chosen
+    if row is None and not create:
+        return Person(id=user_id, first_name=name, language=language)
     if needs_write(row, name, language):
         await write_apart({"id": user_id, "first_name": name, "language": language})
         row = await path.person_row(session, user_id)

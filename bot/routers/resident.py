@@ -42,7 +42,7 @@ from aiogram.types import (
 
 from bot.context import Ctx, Num
 from bot.limits import fit_plain, fit_width
-from bot.middlewares import GROUPED_PRESSES, GroupedPress
+from bot.middlewares import GROUPED_PRESSES, JOINING_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
 from bot.routers import first_of_album, not_text_note, starts
 from storage import consultations as repo
@@ -721,6 +721,7 @@ async def change_answer(query: CallbackQuery, callback_data: EditCB, ctx: Ctx) -
 # Presses on the question message go straight to these two handlers, and commit with
 # the process's group commit (bot.middlewares.GroupedPress).
 GROUPED_PRESSES.extend([GroupedPress(QCB, press), GroupedPress(EditCB, change_answer)])
+JOINING_PRESSES.append(BeginCB)  # a welcome's 开始答题: a new start, as its /start was
 
 
 # --- typed answers, and anything else --------------------------------------------------------------

@@ -944,7 +944,7 @@ async def test_a_group_chat_stores_nobody_and_wakes_nobody_who_blocked_the_bot(h
     h = harness
     _, code = await open_consultation(h)
     resident = h.user(RESIDENT)
-    await h.feed(resident.message("/help"))
+    await h.feed(resident.message("/start"))  # (stored: a /start)
     await h.feed(resident.block())
     stranger = h.user(8001)
     group = Chat(id=-100123, type="supergroup", title="青山镇居民群")

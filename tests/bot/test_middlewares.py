@@ -18,7 +18,7 @@ from storage.models import Person, ProcessedUpdate
 
 def _message(update_id: int, user_id: int, name: str) -> Update:
     return Update.model_validate({"update_id": update_id, "message": {
-        "message_id": 1, "date": 1_790_000_000, "text": "/help",
+        "message_id": 1, "date": 1_790_000_000, "text": "/start",  # (first contact: the Start button)
         "chat": {"id": user_id, "type": "private", "first_name": name},
         "from": {"id": user_id, "is_bot": False, "first_name": name, "language_code": "zh-hans"}}})
 

@@ -1370,3 +1370,32 @@ async def test_an_organizers_chosen_language_survives_a_restart_of_the_bot(harne
     everybody = {c.call.language_code: c.call.commands for c in h.api.calls
                  if c.method == "setMyCommands" and c.call.scope.type == "default"}
     assert {x.command: x.description for x in everybody["zh"]}["help"] == "能做什么"  # others' menus as before
+
+
+async def test_after_delete_me_an_old_button_or_a_text_stores_nothing_until_a_new_start(harness):
+    from storage.models import FSMRecord, Person
+
+    async def kept() -> tuple:
+        async with h.sessions() as s:
+            return (await s.get(Person, USER), (await s.scalars(sa.select(FSMRecord.key))).all())
+
+    h = harness
+    _, code = await open_consultation(h)
+    u = h.user(USER)
+    await h.feed(u.message(f"/start {code}"))
+    begin = buttons(h.api.last(USER).reply_markup)[0][1]  # the welcome's 开始答题
+    await h.feed(u.press(h.api.last(USER).message_id, begin))
+    q = h.api.last(USER)
+    await h.feed(u.message("/delete_me"))
+    confirm = h.api.last(USER)
+    await h.feed(u.press(confirm.message_id, _data(confirm.reply_markup, "确定删除")))
+    assert await kept() == (None, [])
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))  # the old question's button
+    assert h.api.answers()[-1].text  # refused, with a word why
+    await h.feed(u.message("你好"))
+    await h.feed(u.message("/help"))
+    await h.feed(u.press(q.message_id, "x:1"))  # a press nobody knows
+    assert await kept() == (None, []) and await _stored(h) == {}
+    # a welcome's 开始答题 is a new start, as deliberate as /start: stored again, from question 1
+    await h.feed(u.press(q.message_id + 100, begin))
+    assert (await kept())[0] is not None and "第 1/8 题" in h.api.last(USER).text
