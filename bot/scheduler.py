@@ -339,7 +339,7 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
     def chart(pid: int) -> Outgoing:
         loc = s.locale_of(langs.get(pid))
         return Outgoing(text=_t("digest-chart", loc, title=html.escape(title)),
-                        photo=(charts[loc], f"digest-{consultation_id}.png"))
+                        photo=(charts[loc], _t("file-chart-progress", loc, id=consultation_id)))
 
     result = await s.broadcaster.broadcast(key, recipients, text)
     result += await s.broadcaster.broadcast(f"{key}:chart", recipients, chart)
@@ -426,12 +426,14 @@ async def after_close(s: Services, consultation_id: int) -> None:
     async def completion(pid: int) -> Outgoing:
         loc = loc_of(pid)
         png = await made("completion", loc, completion_chart, thread="chart")
-        return Outgoing(text=_t("final-chart-completion", loc), photo=(png, "completion.png"))
+        return Outgoing(text=_t("final-chart-completion", loc, title=html.escape(title)),
+                        photo=(png, _t("file-chart-completion", loc, id=consultation_id)))
 
     async def comments(pid: int) -> Outgoing:
         loc = loc_of(pid)
         png = await made("comments", loc, comments_chart, thread="chart")
-        return Outgoing(text=_t("final-chart-comments", loc), photo=(png, "comments.png"))
+        return Outgoing(text=_t("final-chart-comments", loc, title=html.escape(title)),
+                        photo=(png, _t("file-chart-comments", loc, id=consultation_id)))
 
     async def feedback(pid: int) -> Outgoing:
         loc = loc_of(pid)

@@ -1365,7 +1365,7 @@ async def do_digest(message: Message, ctx: Ctx, c: Consultation, state: FSMConte
 
     text, chart = await scheduler.digest_for(ctx.session, ctx.settings, c.id, ctx.now(), ctx.locale)
     await message.answer(text)
-    await message.answer_photo(BufferedInputFile(chart, f"digest-{c.id}.png"),
+    await message.answer_photo(BufferedInputFile(chart, ctx.t("scheduler.file-chart-progress", id=c.id)),
                                caption=ctx.t("scheduler.digest-chart", title=html.escape(c.title)))
 
 

@@ -1143,3 +1143,35 @@ async def test_the_final_reports_draft_feedback_says_how_to_update_it_and_publis
     await sched.close_job(cid)  # closed at its deadline: no /close answer told the organizer anything
     feedback = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendDocument"][-1]
     assert "/comments" in feedback.text and f"/export {cid}" in feedback.text and f"/publish {cid}" in feedback.text
+
+
+async def test_the_final_reports_charts_say_what_they_show_under_file_names_as_the_cli_gives(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    async with h.sessions() as s:  # an invited organizer who reads English
+        s.add(Person(id=77, first_name="Wang", role="organizer", language="en", language_chosen=True))
+        await s.commit()
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
+    follow(h)
+    await sched.close_job(cid)
+    async with h.sessions() as s:
+        title = (await s.get(Consultation, cid)).title
+    zh = [c.call for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendPhoto"]
+    assert [p.photo.filename for p in zh] == [f"征询{cid}问卷填写情况.png", f"征询{cid}意见处理情况.png"]
+    assert all(f"《{title}》" in p.caption for p in zh)
+    assert "开始答卷和完成答卷的人数" in zh[0].caption and "采纳、部分采纳、不采纳和尚未答复" in zh[1].caption
+    en = [c.call for c in h.api.calls if c.chat_id == 77 and c.method == "sendPhoto"]
+    assert [p.photo.filename for p in en] == [f"consultation-{cid}-completion.png", f"consultation-{cid}-comments.png"]
+    assert "started and completed in each township" in en[0].caption and "how many of each type" in en[1].caption
+
+
+async def test_a_digest_chart_has_a_file_name_in_the_organizers_language(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    await h.feed(h.user(ORGANIZER).message("/digest"))
+    assert h.api.last(ORGANIZER, "sendPhoto").call.photo.filename == f"征询{cid}填写进度.png"
+    h.clock.now = h.clock.now + timedelta(hours=1)
+    await sched.send_digest(follow(h), cid)  # the daily one
+    assert h.api.last(ORGANIZER, "sendPhoto").call.photo.filename == f"征询{cid}填写进度.png"
