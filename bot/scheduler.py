@@ -517,6 +517,15 @@ async def publish_refusal(session: AsyncSession, consultation_id: int, township_
     return None
 
 
+class NotPublishable(ValueError):
+    """The consultation is no longer closed or reported (reopened by a new deadline since the
+    publish was asked for): nothing was published nor sent. `status`: the one it has now."""
+
+    def __init__(self, status: str) -> None:
+        super().__init__(f"not closed: {status}")
+        self.status = status
+
+
 async def publish_changes(s: Services, consultation_id: int, township_id: int, new_list_id: int) -> BroadcastResult:
     """The revised list of one township is published: the list is marked published, the
     consultation becomes `reported`, and the township's participants get what changed."""
@@ -530,7 +539,7 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
         if c is None:
             raise LookupError(f"consultation {consultation_id}")
         if c.status not in (Status.CLOSED.value, Status.REPORTED.value):
-            raise ValueError("not closed")
+            raise NotPublishable(c.status)
         link = await link_for_township(session, consultation_id, township_id)
         if link is None:
             raise LookupError(f"township {township_id}")

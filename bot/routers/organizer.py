@@ -1702,17 +1702,41 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
     services = scheduler.Services(query.bot, sessionmaker, ctx.settings, broadcaster, ctx.clock)  # type: ignore[arg-type]
     chat_id, township, version, loc = query.message.chat.id, link.township, row.version, ctx.locale
 
+    cid, title, township_id, consulted_id, row_id = c.id, c.title, link.township_id, link.list_id, row.id
+
     async def publish() -> None:
         from bot.texts import gettext
 
-        result = await scheduler.publish_changes(services, c.id, link.township_id, row.id)
-        await _tell_organizer(query.bot, chat_id, f"publish:{c.id}:{row.id}", gettext(
+        what = f"publish:{cid}:{row_id}"
+
+        def stopped(key: str, **kw: Any) -> str:
+            return gettext(f"organizer.publish-stopped{key}", loc, township=html.escape(township), id=cid,
+                           title=html.escape(fit_plain(title, 80)), **kw)
+
+        # checked at the press, but this runs after it: a /deadline may have reopened the
+        # consultation, or another consultation of the township moved, in between
+        async with sessionmaker() as session:
+            now_row = await session.get(DutyListRow, row_id)
+            refusal = None if now_row is None else await scheduler.publish_refusal(
+                session, cid, township_id, township, consulted_id, now_row, loc, markup=True)
+        try:
+            if refusal is not None:
+                raise scheduler.NotPublishable("")
+            result = await scheduler.publish_changes(services, cid, township_id, row_id)
+        except scheduler.NotPublishable as e:
+            text = stopped("", reason=refusal) if refusal is not None else \
+                stopped("-open") if e.status == Status.OPEN.value else \
+                stopped("-status", status=gettext(f"status.{e.status}", loc))
+            log.info("%s: not published: %s", what, e)
+            await _tell_organizer(query.bot, chat_id, what, text)
+            return
+        await _tell_organizer(query.bot, chat_id, what, gettext(
             "scheduler.publish-done", loc, township=html.escape(township), version=html.escape(version),
             list_id=row.id, sent=result.sent, already=result.skipped_already_done,
-            failed=result.failed + result.blocked, id=c.id))
+            failed=result.failed + result.blocked, id=cid))
 
     await query.message.answer(ctx.t("organizer.publish-sending", township=html.escape(township)))
-    _in_background(publish(), f"publish:{c.id}:{row.id}")
+    _in_background(publish(), f"publish:{cid}:{row_id}")
 
 
 router.message.register(_make_command("publish"), Command("publish"))  # (defined after the loop above)

@@ -2602,3 +2602,37 @@ async def test_a_comment_rejected_before_reasons_were_required_shows_the_reason_
     await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "全部")))
     card = h.api.last(ORGANIZER)
     assert "该事项属于乡镇基本职责" in card.text and "未说明理由" not in card.text
+
+
+async def test_a_publish_whose_consultation_was_reopened_before_it_ran_tells_the_organizer(harness, monkeypatch):
+    import bot.routers.organizer as organizer
+    from storage.consultations import set_deadline
+    from storage.lists import save_list
+
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.CLOSED)
+    async with h.sessions() as s:
+        revised = await save_list(s, "青山镇", ITEMS[:-1])
+        s.add(Person(id=CADRE, first_name="干部", role="cadre", township_id=revised.township_id))
+        await s.commit()
+        revised_id = revised.id
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/publish {cid}"))
+    said = h.api.last(ORGANIZER)
+    await h.feed(o.press(said.message_id, _press_label(said.reply_markup, "发布")))
+    confirm = h.api.last(ORGANIZER)
+    held = []
+    monkeypatch.setattr(organizer, "_in_background", lambda work, what: held.append(work))
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确认发布")))
+    assert "正在发布" in h.api.last(ORGANIZER).text
+    async with h.sessions() as s:  # a /deadline reopens it before the background run starts
+        c = await s.get(Consultation, cid)
+        await set_deadline(s, c, h.clock.now + timedelta(days=7), h.clock.now, reopen=True)
+        await s.commit()
+    [work] = held
+    await work
+    told = h.api.last(ORGANIZER).text
+    assert "没有发布" in told and "重新开放" in told and f"/publish {cid}" in told and f"/close {cid}" in told
+    assert await _statuses(h) == ["open"] and h.api.texts(CADRE) == []
+    async with h.sessions() as s:
+        assert (await s.get(DutyListRow, revised_id)).status != "published"
