@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
@@ -102,8 +103,16 @@ async def personal_data(session: AsyncSession, person_id: int) -> dict[str, int]
     return {"responses": len(responses), "answers": answers, "comments": comments, "reports": reports}
 
 
-async def delete_person(session: AsyncSession, person_id: int) -> None:
-    """Erase everything stored about a person (/delete_me)."""
+async def delete_person(session: AsyncSession, person_id: int, now: datetime | None = None) -> None:
+    """Erase everything stored about a person (/delete_me). The invites they made and nobody
+    has used yet are revoked (at `now`), as a demotion revokes them: once their maker is
+    forgotten nobody could take them back through the person, and what they would give (a
+    cadre's or an organizer's role) should not outlive the one who answered for it."""
+    from storage.invites import open_invites_made_by
+
+    for made in await open_invites_made_by(session, person_id, now or datetime.now(UTC)):
+        made.revoked_at = now or datetime.now(UTC)
+    await session.flush()
     responses = (await session.scalars(select(Response.id).where(Response.person_id == person_id))).all()
     if responses:
         await session.execute(sa.delete(Answer.__table__).where(Answer.response_id.in_(responses)))

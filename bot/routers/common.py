@@ -81,11 +81,17 @@ async def mydata_cmd(message: Message, ctx: Ctx) -> None:
 
 @router.message(Command("delete_me"))
 async def delete_me_cmd(message: Message, ctx: Ctx) -> None:
+    from storage.invites import open_invites_made_by
+
     kb = InlineKeyboardMarkup(inline_keyboard=[[
         InlineKeyboardButton(text=ctx.t("delete.yes"), callback_data=DeleteCB(confirm=True).pack()),
         InlineKeyboardButton(text=ctx.t("delete.no"), callback_data=DeleteCB(confirm=False).pack()),
     ]])
-    await message.answer(ctx.t("delete.confirm"), reply_markup=kb)
+    text = ctx.t("delete.confirm")
+    made = len(await open_invites_made_by(ctx.session, ctx.person.id, ctx.now()))
+    if made:  # an organizer's invites go with them (storage.people.delete_person): said before, not after
+        text += "\n\n" + ctx.t("delete.invites-void", n=made)
+    await message.answer(text, reply_markup=kb)
 
 
 @router.callback_query(DeleteCB.filter())
@@ -97,7 +103,7 @@ async def delete_me_confirm(query: CallbackQuery, callback_data: DeleteCB, ctx: 
     configured = ctx.person.id in ctx.settings.organizer_ids
     # a menu of their own, from an invite or in a language they chose
     had_menu = (ctx.person.role in ("cadre", "organizer") and not configured) or ctx.person.language_chosen
-    await people.delete_person(ctx.session, ctx.person.id)
+    await people.delete_person(ctx.session, ctx.person.id, ctx.now())
     await ctx.commit()
     await state.clear()
     await edit_or_send(query, ctx.t("delete.done"))

@@ -1390,3 +1390,31 @@ async def test_mycomments_names_the_consultation_of_each_comment_when_they_span_
     mine = {b.split("意见：")[-1]: b for b in blocks if "意见：" in b}
     assert "征询：青山镇履职事项清单征求意见" in mine["第一轮的意见"], mine
     assert "征询：第二轮征求意见" in mine["第二轮的意见"], mine
+
+
+async def test_an_invited_organizers_delete_me_voids_the_invites_they_made_and_nobody_used(harness):
+    from storage.models import Invite
+
+    h = harness
+    await open_consultation(h)
+    u = h.user(CADRE)
+    await h.feed(u.message(f"/start inv_{await _invite(h, role='organizer')}"))
+    assert (await _person(h, CADRE)).role == "organizer"
+    async with h.sessions() as s:  # two cadre invites they made (as /invite does), one used since
+        t = await get_township(s, "青山镇")
+        made = [i.code for i in await create_invites(s, t.id, "cadre", 3, None, CADRE)]
+        await s.commit()
+    await h.feed(h.user(7002).message(f"/start inv_{made[0]}"))
+    await h.feed(u.message("/delete_me"))
+    confirm = h.api.last(CADRE)
+    assert "2 个邀请链接" in confirm.text and "作废" in confirm.text  # said before, not after
+    await h.feed(u.press(confirm.message_id, _data(confirm.reply_markup, "确定删除")))
+    async with h.sessions() as s:
+        invites = {code: await s.get(Invite, code) for code in made}
+        assert invites[made[0]].revoked_at is None and invites[made[0]].used_at is not None
+        assert all(invites[code].revoked_at is not None and invites[code].created_by is None for code in made[1:])
+    await h.feed(h.user(7003).message(f"/start inv_{made[1]}"))
+    assert "已经作废" in h.api.last(7003).text and (await _person(h, 7003)).role == "resident"
+    # a resident's /delete_me (nothing made) is asked as before
+    await h.feed(h.user(7003).message("/delete_me"))
+    assert "邀请" not in h.api.last(7003).text
