@@ -154,6 +154,8 @@ def revoke(code: str = typer.Argument(..., help="The code (or the whole inv_… 
     text = _t(messages[reason], code=code, person=person)
     if reason == "demoted" and made:
         text += "\n" + _t("invites.cli.revoke-demoted-made", n=made)
+    if reason == "demoted":
+        text += "\n" + _t("invites.cli.revoke-demoted-menu")
     if reason in ("ok", "revoked", "demoted"):
         typer.echo(text)
         return

@@ -620,9 +620,39 @@ async def resume_broadcasts(s: Services) -> list[str]:
         keys = await outbox.take_stale(session, s.clock())
         await session.commit()
     for key in keys:
+        person = outbox.menu_person(key)
+        if person is not None:
+            _spawn(reset_menu(s, key, person))
+            continue
         log.info("broadcast %s was cut off before its end; resuming it", key)
         _spawn(send_kept(s.bot, s.broadcaster, key, s.clock))
     return keys
+
+
+async def reset_menu(s: Services, key: str, person_id: int) -> None:
+    """A demoted person's own command menu set back to what they are now (storage.outbox's
+    "menu" rows; read at sending, so one invited again meanwhile gets their new role's), in the
+    language they chose with /language if they did. Telegram away: the row stays for the next sync."""
+    from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
+
+    from bot.app import chosen_language, set_person_commands
+    from storage import outbox
+    from storage.models import Person
+
+    async with s.sessionmaker() as session:
+        person = await session.get(Person, person_id)
+        role = "organizer" if person_id in s.settings.organizer_ids else person.role if person else "resident"
+        chosen = chosen_language(person) if person else ""
+    try:
+        await set_person_commands(s.bot, person_id, role, s.settings.locale, chosen=chosen)
+    except (TelegramForbiddenError, TelegramBadRequest) as e:  # blocked the bot, no such chat: nothing to set
+        log.info("menu of %s not reset: %s", person_id, e)
+    except Exception as e:
+        log.warning("menu of %s not reset (tried again at the next sync): %s", person_id, e)
+        return  # (taken up again once the lease take_stale gave it runs out)
+    async with s.sessionmaker() as session:
+        await outbox.drop(session, key)
+        await session.commit()
 
 
 # --- scheduling --------------------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ API (all in the caller's transaction):
 - `get_invite(session, code) -> Invite | None`.
 - `revoke(session, code, now, demote=False) -> (Invite | None, reason)` — reason "ok", "unknown",
   "used" (too late: revoking does not demote whoever used it), "revoked" (already), or with
-  `demote` "demoted" (the role it gave taken back, and the unused invites its user made revoked).
+  `demote` "demoted" (the role it gave taken back, the unused invites its user made revoked, and
+  their command menu left to reset: storage.outbox.reset_menu).
 - `open_invites_made_by(session, person_id, now) -> list[Invite]`.
 - `payload(code) -> "inv_<code>"`, `invite_link(bot_username, code) -> URL`.
 """
@@ -34,6 +35,7 @@ import sqlalchemy as sa
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from storage import outbox
 from storage.models import Invite, Person, Township
 from surveys.consultation import deep_link
 from surveys.text import drop_nul
@@ -185,6 +187,9 @@ async def revoke(session: AsyncSession, code: str, now: datetime,
         # the invites they made and kept unused would give a role back (theirs, or a cadre's)
         for made in await open_invites_made_by(session, invite.used_by, now):
             made.revoked_at = now
+        # their chat's command menu is still the cadre's or the organizer's: the scheduler sets it
+        # back (a demotion is mostly made from the command line, with no bot at hand)
+        await outbox.reset_menu(session, invite.used_by, now)
         await session.flush()
         return invite, "demoted"
     if invite.revoked_at is not None:

@@ -9,7 +9,12 @@ organizer is told "sending". The process sending it holds a lease (`LEASE`, rene
 it sends); the scheduler's sync job takes up a row whose lease ran out and that is not done
 (`take_stale`) and sends it again under the same key — the Delivery rows of the key make
 that resume skip everyone already sent (bot.broadcaster). The first to finish it (`finish`)
-tells the organizer, once."""
+tells the organizer, once.
+
+A demotion (`invites revoke --demote`, often from the command line, outside any bot
+process) keeps a "menu" row too (`reset_menu`): no message, but the person's own command
+menu to set back for their role now, which the scheduler's sync job does (it holds the bot)
+and then deletes the row."""
 
 from __future__ import annotations
 
@@ -45,6 +50,32 @@ async def put(session: AsyncSession, key: str, kind: str, payload: dict[str, Any
         await upsert(session, _delivery, [{"broadcast_key": key, "person_id": pid, "status": PENDING, "attempts": 0,
                                            "created_at": now} for pid in todo[i:i + 5000]],
                      keys=("broadcast_key", "person_id"))
+
+
+MENU = "menu"
+
+
+def menu_key(person_id: int) -> str:
+    return f"{MENU}:{person_id}"
+
+
+def menu_person(key: str) -> int | None:
+    """The person whose menu a "menu" row resets (None: another kind of row)."""
+    kind, _, person = key.partition(":")
+    return int(person) if kind == MENU and person.lstrip("-").isdigit() else None
+
+
+async def reset_menu(session: AsyncSession, person_id: int, now: datetime) -> None:
+    """Have the person's own command menu set back to their role's (they were demoted): due at
+    once, so the next sync of whichever process runs the scheduler takes it (`take_stale`)."""
+    await upsert(session, _outbox, {"key": menu_key(person_id), "kind": MENU, "payload": {}, "created_at": now,
+                                    "lease_until": now, "done_at": None},
+                 keys=("key",), update=("lease_until", "done_at"))
+
+
+async def drop(session: AsyncSession, key: str) -> None:
+    """Delete a row done with (a menu set: nothing of it is worth keeping, nor the person's id)."""
+    await session.execute(sa.delete(_outbox).where(_outbox.c.key == key))
 
 
 async def recipients(session: AsyncSession, key: str) -> list[int]:
@@ -92,7 +123,8 @@ async def totals(session: AsyncSession, key: str) -> dict[str, int]:
 async def forget_person(session: AsyncSession, person_id: int) -> None:
     """A person erased their data (/delete_me): the broadcasts they started keep no id of theirs
     — the note of how it went, which would go to their chat, is dropped (the broadcast itself
-    still reaches its recipients)."""
+    still reaches its recipients); a menu reset still due for them goes (/delete_me resets it)."""
+    await drop(session, menu_key(person_id))
     rows = (await session.execute(sa.select(_outbox.c.key, _outbox.c.payload).where(
         sa.cast(_outbox.c.payload, sa.Text).contains(str(person_id))))).all()  # (candidates, checked below)
     for key, payload in rows:

@@ -193,3 +193,26 @@ def test_a_link_without_expiry_is_announced_as_such(cli_db, monkeypatch: pytest.
 def test_a_bad_validity_names_never_as_allowed(cli_db) -> None:
     bad_expiry = runner.invoke(_app(), ["invites", "create", "--township", "青山镇", "--expires", "soon"])
     assert bad_expiry.exit_code == 2 and "never" in bad_expiry.output
+
+
+async def _menu_rows(url: str) -> list[tuple[str, str]]:
+    from sqlalchemy import select
+
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.models import Outbox
+
+    engine = make_engine(url)
+    async with make_sessionmaker(engine)() as s:
+        rows = (await s.execute(select(Outbox.key, Outbox.kind))).all()
+    await engine.dispose()
+    return [tuple(r) for r in rows]
+
+
+def test_revoke_demote_leaves_the_demoted_persons_menu_reset_to_the_running_bot(cli_db) -> None:
+    created = runner.invoke(_app(), ["invites", "create", "--township", "青山镇"])
+    code = created.stdout.strip().splitlines()[-1].rsplit("inv_", 1)[1]
+    asyncio.run(_redeem(cli_db, code, 4242))
+    assert asyncio.run(_menu_rows(cli_db)) == []
+    taken = runner.invoke(_app(), ["invites", "revoke", code, "--demote"])
+    assert taken.exit_code == 0 and "命令菜单" in taken.output
+    assert asyncio.run(_menu_rows(cli_db)) == [("menu:4242", "menu")]  # the scheduler's sync sets it

@@ -1175,3 +1175,36 @@ async def test_a_digest_chart_has_a_file_name_in_the_organizers_language(harness
     h.clock.now = h.clock.now + timedelta(hours=1)
     await sched.send_digest(follow(h), cid)  # the daily one
     assert h.api.last(ORGANIZER, "sendPhoto").call.photo.filename == f"征询{cid}填写进度.png"
+
+
+async def test_a_demoted_cadres_menu_is_set_back_by_the_scheduler_in_the_language_they_chose(harness: Harness) -> None:
+    from storage.invites import create_invites, redeem
+    from storage.invites import revoke as revoke_invite
+    from storage.models import Outbox
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    async with h.sessions() as s:
+        code = (await create_invites(s, await township_of(h, cid), "cadre", 1, None, ORGANIZER))[0].code
+        s.add(Person(id=4242, first_name="干部", language="en", language_chosen=True))
+        await s.flush()
+        await redeem(s, code, 4242, h.clock.now)
+        await s.commit()
+    s = follow(h)
+    assert await sched.resume_broadcasts(s) == []  # nothing to do while they are a cadre
+    async with h.sessions() as session:  # demoted (`qingdan invites revoke CODE --demote`, another process)
+        assert (await revoke_invite(session, code, h.clock.now, demote=True))[1] == "demoted"
+        await session.commit()
+    h.api.clear()
+    assert await sched.resume_broadcasts(s) == ["menu:4242"]
+    await sched.wait_idle()
+    menus = [c.call for c in h.api.calls if c.method == "setMyCommands"]
+    assert menus and all(m.scope.chat_id == 4242 for m in menus)
+    for m in menus:  # everybody's menu, in English whatever the app's language
+        commands = {x.command: x.description for x in m.commands}
+        assert set(commands) == {"start", "help", "mydata", "language", "cancel"}
+        assert all(d.isascii() for d in commands.values())
+    async with h.sessions() as session:
+        assert await session.get(Outbox, "menu:4242") is None  # done: no id of theirs kept
+    h.api.clear()
+    assert await sched.resume_broadcasts(s) == [] and h.api.calls == []
