@@ -22,10 +22,11 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
     from alembic.util import CommandError
 
-    from bot.db import reachable
-    from storage.migrate import upgrade
+    from bot.db import reachable, refuse_newer_schema
+    from storage.migrate import schema_state, upgrade
 
     with reachable(get_settings()):
+        refuse_newer_schema(schema_state(get_settings().database_url))
         try:
             upgrade(get_settings().database_url, revision)
         except CommandError as exc:  # no such revision (a typo, or newer than this code)

@@ -57,21 +57,33 @@ def reachable(settings: Settings) -> Iterator[None]:
 def ensure_schema() -> None:
     """Commands that touch the database call this: on the embedded SQLite default the
     schema is brought up to date automatically; PostgreSQL is left to `qingdan db upgrade`,
-    and a command on a PostgreSQL database that is not up to date stops with that advice."""
-    from storage.migrate import is_current, upgrade
+    and a command on a PostgreSQL database that is empty or not up to date stops with that
+    advice. A database a newer version of Qingdan migrated stops every command (SQLite's
+    too): this code does not know its schema."""
+    from storage.migrate import schema_state, upgrade
 
     settings = get_settings()
     with reachable(settings):
+        state = schema_state(settings.database_url)
+        refuse_newer_schema(state)
         if settings.is_sqlite:
             upgrade(settings.database_url)
             return
-        current = is_current(settings.database_url)
-    if not current:
+    if not state.current:
         import typer
 
-        from bot.texts import gettext
+        key = "cli.db-empty" if state.empty else "cli.db-behind"
+        typer.echo(operator_text(key, revision=", ".join(state.revisions), head=", ".join(state.heads)), err=True)
+        raise typer.Exit(2)
 
-        typer.echo(gettext("cli.db-not-upgraded", settings.locale), err=True)
+
+def refuse_newer_schema(state: Any) -> None:
+    """Stop (exit 2) on a database a newer version of Qingdan migrated (storage.migrate.SchemaState.ahead)."""
+    if state.ahead:
+        import typer
+
+        typer.echo(operator_text("cli.db-ahead", revision=", ".join(state.revisions), head=", ".join(state.heads)),
+                   err=True)
         raise typer.Exit(2)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from alembic import command
@@ -23,19 +24,46 @@ def upgrade(url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(url), revision)
 
 
-def is_current(url: str) -> bool:
-    """Whether the database's schema is at the newest revision (False for an empty one)."""
+@dataclass(frozen=True)
+class SchemaState:
+    """Where a database's schema stands against this code's migrations."""
+
+    revisions: tuple[str, ...]  # the database's (empty: never migrated)
+    heads: tuple[str, ...]  # the newest this code has
+    unknown: tuple[str, ...]  # the database's that this code does not have (a newer Qingdan's)
+
+    @property
+    def empty(self) -> bool:
+        return not self.revisions
+
+    @property
+    def current(self) -> bool:
+        return set(self.revisions) == set(self.heads)
+
+    @property
+    def ahead(self) -> bool:
+        """Migrated by a newer version of the code: this one cannot use it, nor upgrade it."""
+        return bool(self.unknown)
+
+    @property
+    def behind(self) -> bool:
+        return not self.empty and not self.current and not self.ahead
+
+
+def schema_state(url: str) -> SchemaState:
     import sqlalchemy as sa
     from alembic.runtime.migration import MigrationContext
     from alembic.script import ScriptDirectory
 
-    heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+    script = ScriptDirectory.from_config(alembic_config(url))
+    known = {rev.revision for rev in script.walk_revisions()}
     engine = sa.create_engine(sync_url(url))
     try:
         with engine.connect() as conn:
-            return set(MigrationContext.configure(conn).get_current_heads()) == heads
+            revisions = tuple(sorted(MigrationContext.configure(conn).get_current_heads()))
     finally:
         engine.dispose()
+    return SchemaState(revisions, tuple(sorted(script.get_heads())), tuple(r for r in revisions if r not in known))
 
 
 def downgrade(url: str, revision: str) -> None:

@@ -74,6 +74,23 @@ def postgres_database() -> Iterator[str]:
     admin.dispose()
 
 
+@pytest.fixture
+def empty_postgres() -> Iterator[str]:
+    """A new PostgreSQL database with nothing in it, dropped after the test: its URL."""
+    require_service("postgres", POSTGRES_URL, 5432)
+    name = f"qingdan_test_{uuid.uuid4().hex[:10]}"
+    admin = sa.create_engine(make_url(POSTGRES_URL).set(drivername="postgresql+psycopg"),
+                             isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
 def _truncate_postgres(url: str) -> None:
     from sqlmodel import SQLModel
 

@@ -1,0 +1,88 @@
+"""A command on a database whose schema is not this code's — empty, behind (an older
+revision) or ahead (migrated by a newer version of Qingdan) — says what to do, in the
+operator's language, instead of a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from storage.engine import sync_url
+from storage.migrate import schema_state, upgrade
+
+REPO = Path(__file__).resolve().parents[2]
+NEWER = "0999"  # a revision this code does not have: a newer Qingdan's
+
+
+def _qingdan(url: str, cwd: Path, *args: str, locale: str = "zh_CN") -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "REDIS_", "BOT_", "WEBHOOK_", "TELEGRAM_", "PSEUDONYM_", "LOCALE"))}
+    env.update(DATABASE_URL=url, BOT_TOKEN="123456:test-token", TELEGRAM_API_URL="http://127.0.0.1:9",
+               PSEUDONYM_KEY="a-long-random-test-key", LOCALE=locale, PYTHONPATH=str(REPO))
+    return subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=cwd, capture_output=True, text=True,
+                          timeout=60)
+
+
+def _set_revision(url: str, revision: str) -> None:
+    engine = sa.create_engine(sync_url(url))
+    with engine.begin() as conn:
+        conn.execute(sa.text("UPDATE alembic_version SET version_num = :r"), {"r": revision})
+    engine.dispose()
+
+
+def test_schema_state_tells_empty_behind_current_and_ahead(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    state = schema_state(url)
+    assert state.empty and not (state.behind or state.current or state.ahead)
+    upgrade(url, "0002")
+    state = schema_state(url)
+    assert state.behind and state.revisions == ("0002",) and not (state.empty or state.current or state.ahead)
+    upgrade(url)
+    assert schema_state(url).current
+    _set_revision(url, NEWER)
+    state = schema_state(url)
+    assert state.ahead and state.unknown == (NEWER,) and not (state.behind or state.current)
+
+
+@pytest.mark.parametrize("locale, says", [("zh_CN", "更新版本的清单征询"), ("en", "a newer version upgraded it")])
+def test_a_sqlite_database_a_newer_version_migrated_stops_run_scheduler_and_upgrade_with_advice(
+        tmp_path: Path, locale: str, says: str) -> None:
+    # on SQLite every command upgrades the schema first: on a newer one it died with
+    # alembic's "Can't locate revision identified by …" traceback
+    url = f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
+    upgrade(url)
+    _set_revision(url, NEWER)
+    for args in (["run"], ["scheduler"], ["consultations", "list"], ["db", "upgrade"]):
+        done = _qingdan(url, tmp_path, *args, locale=locale)
+        assert done.returncode == 2, (args, done.stderr[-1500:])
+        assert "Traceback" not in done.stderr and says in done.stderr, (args, done.stderr[-1500:])
+        assert NEWER in done.stderr
+    assert schema_state(url).revisions == (NEWER,)  # left as it was
+
+
+@pytest.mark.postgres
+def test_a_postgres_database_empty_behind_or_ahead_stops_run_with_what_to_do(empty_postgres: str,
+                                                                            tmp_path: Path) -> None:
+    url = empty_postgres
+    done = _qingdan(url, tmp_path, "run")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-1500:]
+    assert "数据库是空的" in done.stderr and "qingdan db upgrade" in done.stderr
+
+    upgrade(url, "0002")
+    done = _qingdan(url, tmp_path, "run", locale="en")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-1500:]
+    assert "at revision 0002" in done.stderr and "run qingdan db upgrade" in done.stderr
+
+    upgrade(url)
+    _set_revision(url, NEWER)
+    for args in (["run"], ["db", "upgrade"]):
+        done = _qingdan(url, tmp_path, *args)
+        assert done.returncode == 2 and "Traceback" not in done.stderr, (args, done.stderr[-1500:])
+        # not "run qingdan db upgrade" (which cannot help), nor "no such migration head"
+        assert "更新版本的清单征询" in done.stderr and NEWER in done.stderr, (args, done.stderr[-1500:])
+        assert "找不到数据库迁移版本" not in done.stderr
