@@ -142,7 +142,8 @@ class Response(SQLModel, table=True):
     message_id: int | None = None  # the question message edited in place
     # The resident's screen: current question, multi-select and rating drafts, page
     # (bot.routers.resident). Kept here rather than in the FSM so one row holds it all.
-    screen: dict = json_field()
+    screen: dict = Field(default_factory=dict, sa_type=sa.JSON(), nullable=False,
+                         sa_column_kwargs={"server_default": "{}"})  # as migration 0002 made it
     # Bumped by every write of the row; a write names the version it read, so a
     # process acting on a stale copy (another bot process moved on) writes nothing.
     version: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
