@@ -117,6 +117,9 @@ async def _with_scheduler(runtime: Any, serve: Coroutine[Any, Any, None]) -> Non
 #: stops, rather than restart it twice a second for ever while systemd shows it running.
 STARTUP_GRACE = 30.0  # generous: a loaded host takes seconds just to import the bot
 FAILED_STARTS = 3
+#: At a stop, how long the supervisor lets its workers finish before it kills them: a
+#: worker's own budget (bot.app.WEBHOOK_SHUTDOWN_TIMEOUT, 25 s) and a little to exit.
+STOP_GRACE = 28.0
 
 
 def _supervise(host: str, port: int, workers: int, register: bool, scheduler: bool) -> int:
@@ -164,11 +167,16 @@ def _supervise(host: str, port: int, workers: int, register: bool, scheduler: bo
             log.warning("worker %s exited with %s; starting it again", p.pid, p.returncode)
             procs[n] = start(n)
         time.sleep(0.5)
+    # the workers stop together, each finishing its deliveries for up to WEBHOOK_SHUTDOWN_TIMEOUT:
+    # killed only after that (and before systemd's TimeoutStopSec=30 kills everything)
+    ends = time.monotonic() + STOP_GRACE
     for p in procs:
         try:
-            p.wait(timeout=10)
+            p.wait(timeout=max(0.0, ends - time.monotonic()))
         except subprocess.TimeoutExpired:
+            log.warning("worker %s still running %.0f s after the stop; killing it", p.pid, STOP_GRACE)
             p.kill()
+            p.wait()
     return code
 
 

@@ -180,3 +180,51 @@ def test_a_port_out_of_range_is_refused_as_a_usage_error() -> None:
         result = CliRunner().invoke(app, args)
         assert result.exit_code == 2 and isinstance(result.exception, SystemExit), (args, result.output)
         assert "Invalid value for '--port'" in result.output, result.output
+
+
+_SLOW_WORKER = """
+import pathlib, signal, sys, time
+out = pathlib.Path(sys.argv[1])
+stopped = []
+signal.signal(signal.SIGTERM, lambda *_: stopped.append(time.monotonic()))
+(out / f"ready-{sys.argv[2]}").touch()
+while not stopped:
+    time.sleep(0.05)
+time.sleep(float(sys.argv[3]))  # finishing the deliveries in flight
+(out / f"finished-{sys.argv[2]}").touch()
+"""
+
+_SUPERVISOR = """
+import itertools, subprocess, sys
+import bot.cli_run as cli_run
+real, n = subprocess.Popen, itertools.count()
+worker, out, takes = sys.argv[1:4]
+subprocess.Popen = lambda args, **kw: real([sys.executable, "-c", worker, out, str(next(n)), takes], **kw)
+sys.exit(cli_run._supervise("127.0.0.1", 8443, 2, False, False))
+"""
+
+
+def test_a_stop_lets_every_worker_finish_within_its_own_shutdown_budget(tmp_path: Path) -> None:
+    # a worker stopping finishes its deliveries for up to WEBHOOK_SHUTDOWN_TIMEOUT (25 s), but
+    # the supervisor killed the first one 10 s after the stop
+    import signal
+    import time
+
+    from bot.app import WEBHOOK_SHUTDOWN_TIMEOUT
+    from bot.cli_run import STOP_GRACE
+
+    assert WEBHOOK_SHUTDOWN_TIMEOUT < STOP_GRACE < 30  # the README's unit: TimeoutStopSec=30
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    sup = subprocess.Popen([sys.executable, "-c", _SUPERVISOR, _SLOW_WORKER, str(tmp_path), "12"], env=env,
+                           cwd=tmp_path, stderr=subprocess.PIPE, text=True)
+    try:
+        ready = time.monotonic() + 60
+        while len(list(tmp_path.glob("ready-*"))) < 2:
+            assert sup.poll() is None and time.monotonic() < ready, sup.stderr.read() if sup.stderr else ""
+            time.sleep(0.1)
+        sup.send_signal(signal.SIGTERM)
+        assert sup.wait(timeout=60) == 0
+    finally:
+        if sup.poll() is None:
+            sup.kill()
+    assert sorted(p.name for p in tmp_path.glob("finished-*")) == ["finished-0", "finished-1"]
