@@ -25,6 +25,13 @@ def test_env_example_documents_every_setting_and_nothing_else() -> None:
         assert block.lstrip("\n").startswith("#"), name
 
 
+def test_env_example_gives_each_setting_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Copied to .env unchanged, .env.example changes nothing: each value it shows is the default."""
+    for name in Settings.model_fields:
+        monkeypatch.delenv(name.upper(), raising=False)
+    assert Settings(_env_file=ENV_EXAMPLE) == Settings(_env_file=None)
+
+
 async def test_the_bot_process_pool_follows_the_settings() -> None:
     settings = Settings(database_url="postgresql://nobody@127.0.0.1:5432/none", database_pool_size=3,
                         database_max_overflow=4, _env_file=None)
