@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 import sqlalchemy as sa
 from sqlmodel import SQLModel
 
@@ -23,6 +24,22 @@ async def test_sqlite_runs_in_wal_mode(sqlite_database):
         mode = (await conn.execute(sa.text("PRAGMA journal_mode"))).scalar_one()
     await engine.dispose()
     assert mode.lower() == "wal"
+
+
+async def test_sqlite_connections_wait_for_the_lock_and_enforce_foreign_keys(sqlite_database):
+    """Every connection of the engine: a busy timeout (another process's writer is waited
+    for, not "database is locked" at once) and foreign keys checked (SQLite's default is off)."""
+    from storage.sqlite_gate import BUSY_TIMEOUT
+
+    engine = sqlite_database.engine()
+    async with engine.connect() as conn:
+        busy = (await conn.execute(sa.text("PRAGMA busy_timeout"))).scalar_one()
+        fks = (await conn.execute(sa.text("PRAGMA foreign_keys"))).scalar_one()
+        with pytest.raises(sa.exc.IntegrityError):
+            await conn.execute(sa.text("INSERT INTO duty_list (township_id, version, status, source_file, "
+                                       "created_at) VALUES (999, '1', 'draft', '', '2026-12-01 00:00:00')"))
+    await engine.dispose()
+    assert busy == BUSY_TIMEOUT * 1000 >= 5000 and fks == 1
 
 
 async def test_migrations_build_exactly_the_models_schema(database):
