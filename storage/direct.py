@@ -163,7 +163,12 @@ def direct(engine: AsyncEngine) -> SQLiteDirect | PostgresDirect:
     if url.get_backend_name() == "sqlite":
         result: SQLiteDirect | PostgresDirect = SQLiteDirect(url.database or ":memory:")
     else:
-        result = PostgresDirect(url.set(drivername="postgresql").render_as_string(hide_password=False))
+        from sqlalchemy.engine import make_url
+
+        from storage.engine import sync_url
+
+        libpq = make_url(sync_url(url.render_as_string(hide_password=False))).set(drivername="postgresql")
+        result = PostgresDirect(libpq.render_as_string(hide_password=False))
     event.listen(engine.sync_engine, "engine_disposed", lambda _engine: result.close())
     return result
 

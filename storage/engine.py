@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import event
-from sqlalchemy.engine import make_url
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
 from storage import sqlite_gate
@@ -19,17 +19,35 @@ def async_url(url: str) -> str:
         u = u.set(drivername="sqlite+aiosqlite")
     elif u.drivername in ("postgresql", "postgres", "postgresql+psycopg", "postgresql+psycopg2"):
         u = u.set(drivername="postgresql+asyncpg")
+    if u.drivername.startswith("postgres"):
+        u = _ssl(u, "ssl")
     return u.render_as_string(hide_password=False)
 
 
 def sync_url(url: str) -> str:
-    """The same database through a sync driver (Alembic, APScheduler's job store)."""
+    """The same database through a sync driver (Alembic, APScheduler's job store); for
+    PostgreSQL a URL libpq reads too (storage.direct's asyncpg DSN)."""
     u = make_url(url)
     if u.drivername.startswith("sqlite"):
         u = u.set(drivername="sqlite")
     elif u.drivername.startswith("postgres"):
-        u = u.set(drivername="postgresql+psycopg")
+        u = _ssl(u.set(drivername="postgresql+psycopg"), "sslmode")
     return u.render_as_string(hide_password=False)
+
+
+def _ssl(u: URL, key: str) -> URL:
+    """The TLS mode of a PostgreSQL URL, written `?sslmode=require` (libpq's) or `?ssl=require`
+    (asyncpg's; also true/false), under the name the driver reads: `ssl` for SQLAlchemy's
+    asyncpg dialect (which hands `sslmode` to asyncpg.connect, which refuses it), `sslmode`
+    for psycopg (migrations, the scheduler's job store and lock) and for asyncpg's DSN
+    (storage.direct; it takes an unknown `ssl` for a server setting)."""
+    given = [name for name in ("ssl", "sslmode") if name in u.query]
+    if not given:
+        return u
+    value = u.query[given[-1]]
+    value = (value[-1] if isinstance(value, tuple) else value).lower()
+    mode = {"true": "require", "1": "require", "false": "disable", "0": "disable"}.get(value, value)
+    return u.difference_update_query(given).update_query_dict({key: mode})
 
 
 def is_sqlite(url: str) -> bool:

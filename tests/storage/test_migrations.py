@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from sqlmodel import SQLModel
 
 import storage.models  # noqa: F401
+from storage.engine import make_engine
 
 
 async def test_migrated_schema_has_every_table(database):
@@ -93,3 +94,36 @@ def test_0003_keeps_a_stored_language_as_chosen(tmp_path):
     downgrade(url, "0002")
     with sqlite3.connect(tmp_path / "q.db") as db:
         assert "language_chosen" not in {row[1] for row in db.execute("PRAGMA table_info(person)")}
+
+
+def test_the_postgres_tls_mode_reaches_each_driver_under_the_name_it_reads():
+    """`?sslmode=` (libpq's spelling) or `?ssl=` (asyncpg's): `ssl` for the bot's asyncpg engine,
+    `sslmode` for psycopg and for asyncpg's DSN (storage.direct)."""
+    from storage.engine import async_url, sync_url
+
+    base = "postgresql+asyncpg://q:pw@db.example:5432/qingdan"
+    for given in ("ssl=require", "sslmode=require", "ssl=true"):
+        assert sync_url(f"{base}?{given}") == "postgresql+psycopg://q:pw@db.example:5432/qingdan?sslmode=require"
+        assert async_url(f"{base}?{given}") == f"{base}?ssl=require"
+    assert sync_url(f"{base}?ssl=false").endswith("?sslmode=disable")
+    assert async_url(f"{base}?sslmode=verify-full&application_name=q").endswith("?application_name=q&ssl=verify-full")
+
+
+@pytest.mark.parametrize("spelling", ["sslmode", "ssl"])
+async def test_a_postgres_url_with_a_tls_mode_migrates_and_connects(postgres, spelling):
+    """DATABASE_URL=postgresql+asyncpg://…?sslmode=… stopped the bot (asyncpg.connect() got an
+    unexpected keyword argument 'sslmode'); …?ssl=… stopped the migrations and the scheduler
+    (psycopg: invalid connection option "ssl") and the answer path's own connections."""
+    from storage.direct import direct
+    from storage.migrate import upgrade
+
+    url = f"{postgres.url}?{spelling}=disable"
+    upgrade(url)
+    engine = make_engine(url)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(sa.text("SELECT 1"))).scalar_one() == 1
+        conn = await direct(engine).connection("writer")
+        assert await conn.fetchval("SELECT 1") == 1
+    finally:
+        await engine.dispose()
