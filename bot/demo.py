@@ -15,7 +15,7 @@ from sqlalchemy.engine import make_url
 from bot.config import Settings
 from bot.texts import gettext
 from storage.engine import make_engine, make_sessionmaker
-from storage.migrate import upgrade
+from storage.migrate import schema_state, upgrade
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +111,12 @@ async def run_demo(settings: Settings, port: int, host: str) -> None:
     from bot.sandbox.server import running_sandbox
 
     with reachable(settings):
+        state = schema_state(settings.database_url)
+        if state.ahead:  # a newer version's demo database: this one cannot use it
+            print(gettext("cli.demo-db-ahead", settings.locale, db=make_url(settings.database_url).database,
+                          revision=", ".join(state.revisions), head=", ".join(state.heads)),
+                  file=sys.stderr, flush=True)
+            raise SystemExit(2)
         upgrade(settings.database_url)
     code = await seed(settings)
     first_update, first_message = resume_points(Path(make_url(settings.database_url).database or DEMO_DB))

@@ -86,3 +86,20 @@ def test_a_postgres_database_empty_behind_or_ahead_stops_run_with_what_to_do(emp
         # not "run qingdan db upgrade" (which cannot help), nor "no such migration head"
         assert "更新版本的清单征询" in done.stderr and NEWER in done.stderr, (args, done.stderr[-1500:])
         assert "找不到数据库迁移版本" not in done.stderr
+
+
+@pytest.mark.parametrize("locale, says", [("zh_CN", "qingdan demo --reset 重新开始"), ("en", "qingdan demo --reset")])
+def test_the_demo_on_a_demo_database_a_newer_version_migrated_says_reset(tmp_path: Path, locale: str,
+                                                                        says: str) -> None:
+    import socket
+
+    url = f"sqlite:///{tmp_path / 'qingdan-demo.db'}"
+    upgrade(url)
+    _set_revision(url, NEWER)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = _qingdan("sqlite+aiosqlite:///unused.db", tmp_path, "demo", "--port", str(port), locale=locale)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-1500:]
+    assert says in done.stderr and NEWER in done.stderr
+    assert schema_state(url).revisions == (NEWER,)
