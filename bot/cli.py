@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 
 import typer
+from sqlalchemy.exc import DBAPIError
 
 from bot.config import get_settings
 from bot.db import ensure_schema, run_async  # noqa: F401  (re-exported: the commands' shared helpers)
@@ -38,7 +39,27 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
             typer.echo(gettext("cli.unknown-revision", get_settings().locale, revision=revision, head=heads,
                                error=exc), err=True)
             raise typer.Exit(2) from None
+        except DBAPIError as exc:  # refused by the database (a server away is `reachable`'s)
+            _migration_failed(exc)
     typer.echo("ok")
+
+
+def _migration_failed(exc: DBAPIError) -> None:
+    """A migration the database refused (the database user may not create tables, a table of
+    that name is there already): the reason, and the revision the database is left at."""
+    from storage.migrate import schema_state
+
+    settings = get_settings()
+    reason = (str(exc.orig or exc).strip().splitlines() or ["?"])[0]
+    try:
+        at = ", ".join(schema_state(settings.database_url).revisions) or "—"
+    except DBAPIError:
+        at = "?"
+    text = gettext("cli.migration-failed", settings.locale, error=reason, revision=at)
+    if getattr(exc.orig, "sqlstate", None) == "42501":  # insufficient privilege
+        text += "\n" + gettext("cli.migration-needs-owner", settings.locale)
+    typer.echo(text, err=True)
+    raise typer.Exit(2) from None
 
 
 def _register() -> None:

@@ -103,3 +103,34 @@ def test_the_demo_on_a_demo_database_a_newer_version_migrated_says_reset(tmp_pat
     assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-1500:]
     assert says in done.stderr and NEWER in done.stderr
     assert schema_state(url).revisions == (NEWER,)
+
+
+@pytest.mark.postgres
+def test_db_upgrade_by_a_user_who_may_not_create_tables_says_make_it_the_owner(empty_postgres: str,
+                                                                              tmp_path: Path) -> None:
+    # PostgreSQL 15 lets only the database's owner create tables in it: a database made by
+    # `postgres` for the user `qingdan` stopped the first `qingdan db upgrade` with a traceback
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    role = f"qingdan_test_role_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(sync_url(empty_postgres), isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    with admin.connect() as conn:
+        conn.execute(sa.text(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'"))
+        conn.execute(sa.text("REVOKE CREATE ON SCHEMA public FROM PUBLIC"))  # as PostgreSQL 15 has it
+    url = make_url(empty_postgres).set(username=role, password="pw").render_as_string(hide_password=False)
+    try:
+        done = _qingdan(url, tmp_path, "db", "upgrade")
+        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-1500:]
+        assert "permission denied" in done.stderr and "createdb -O" in done.stderr, done.stderr
+        with admin.connect() as conn:  # what it says to do
+            conn.execute(sa.text(f'ALTER DATABASE "{make_url(empty_postgres).database}" OWNER TO {role}'))
+        done = _qingdan(url, tmp_path, "db", "upgrade", locale="en")
+        assert done.returncode == 0, done.stderr[-1500:]
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'ALTER DATABASE "{make_url(empty_postgres).database}" OWNER TO CURRENT_USER'))
+            conn.execute(sa.text(f"DROP OWNED BY {role}"))
+            conn.execute(sa.text(f"DROP ROLE {role}"))
+        admin.dispose()
