@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +24,36 @@ def alembic_config(url: str) -> Config:
 
 
 def upgrade(url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(url), revision)
+    with _one_migrator(url):
+        command.upgrade(alembic_config(url), revision)
+
+
+@contextmanager
+def _one_migrator(url: str) -> Iterator[None]:
+    """On a SQLite file, one process migrates at a time (a lock file `<db>.migrate.lock`):
+    every command upgrades a SQLite database as it starts, and two started together — the bot
+    and `qingdan scheduler` after an update — both ran the same migration, and one died on
+    "duplicate column". The second now waits, then finds nothing left to do. (PostgreSQL
+    migrates with `qingdan db upgrade` alone.)"""
+    from sqlalchemy.engine import make_url
+
+    u = make_url(url)
+    fd = None
+    if u.drivername.startswith("sqlite") and u.database and u.database != ":memory:" \
+            and not u.database.startswith("file:"):
+        try:
+            fd = os.open(f"{u.database}.migrate.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:  # a folder that is not there or not writable: SQLite tells (bot.db.reachable)
+            fd = None
+    try:
+        if fd is not None:
+            import fcntl
+
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        if fd is not None:
+            os.close(fd)  # (the lock with it)
 
 
 @dataclass(frozen=True)
@@ -67,7 +99,8 @@ def schema_state(url: str) -> SchemaState:
 
 
 def downgrade(url: str, revision: str) -> None:
-    command.downgrade(alembic_config(url), revision)
+    with _one_migrator(url):
+        command.downgrade(alembic_config(url), revision)
 
 
 def revision(url: str, message: str) -> None:

@@ -127,3 +127,37 @@ async def test_a_postgres_url_with_a_tls_mode_migrates_and_connects(postgres, sp
         assert await conn.fetchval("SELECT 1") == 1
     finally:
         await engine.dispose()
+
+
+def _upgrade_in_step(barrier, urls, results) -> None:  # noqa: ANN001  (a spawned process)
+    from storage.migrate import upgrade
+
+    for url in urls:
+        barrier.wait(timeout=60)
+        try:
+            upgrade(url)
+            results.put("ok")
+        except Exception as e:  # noqa: BLE001
+            results.put(f"{type(e).__name__}: {str(e).splitlines()[0]}")
+
+
+def test_two_processes_upgrading_one_sqlite_file_at_once_both_succeed(tmp_path):
+    """Every command upgrades a SQLite database first: the bot and `qingdan scheduler` started
+    together after an update both ran migration 0002, and one died on "duplicate column"."""
+    import multiprocessing
+
+    from storage.migrate import schema_state, upgrade
+
+    urls = [f"sqlite:///{tmp_path / f'q{n}.db'}" for n in range(4)]
+    for url in urls:
+        upgrade(url, "0001")
+    ctx = multiprocessing.get_context("spawn")
+    barrier, results = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=_upgrade_in_step, args=(barrier, urls, results)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    outcomes = [results.get(timeout=120) for _ in range(2 * len(urls))]
+    for p in procs:
+        p.join(timeout=30)
+    assert outcomes == ["ok"] * len(outcomes)
+    assert all(schema_state(url).current for url in urls)
