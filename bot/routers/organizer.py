@@ -43,7 +43,7 @@ from bot.context import Ctx, Num
 from bot.limits import BUTTON_WIDTH, TEXT_LIMIT, fit_plain, fit_width, units, visible_units, width
 from bot.retry import waiting_out_floods
 from bot.routers import edit_or_send, first_of_album, not_text_note
-from bot.texts import zone_name
+from bot.texts import gettext, zone_name
 from storage import consultations as repo
 from storage import lists as lists_repo
 from storage import outbox
@@ -686,10 +686,19 @@ def qr_png(url: str) -> bytes:
 
 @action("links")
 async def do_links(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
-    for link in await repo.links(ctx.session, c.id):
+    """A note to the organizer, then per township its QR code under a caption addressed to the
+    residents, ready to forward as it is to the township's group: in the bot's language (LOCALE,
+    the residents'), not the organizer's own, with the deadline in TIMEZONE and the link."""
+    township_links = await repo.links(ctx.session, c.id)
+    note = "organizer.links-head-draft" if c.status == Status.DRAFT.value else "organizer.links-head"
+    await message.answer(ctx.t(note, id=c.id, title=html.escape(c.title), n=len(township_links)))
+    share = ctx.settings.locale
+    closes = format_local(c.closes_at, ctx.settings.timezone)
+    for link in township_links:
         url = deep_link(ctx.bot_username, link.code)
-        caption = ctx.t("organizer.link-caption", township=html.escape(link.township), title=html.escape(c.title),
-                        url=url)
+        caption = gettext("organizer.link-caption", share, township=html.escape(link.township),
+                          title=html.escape(c.title), closes=closes, zone=zone_name(ctx.settings.timezone, share),
+                          url=url)
         png = BufferedInputFile(qr_png(url), f"qr-{link.code}.png")
         await waiting_out_floods(lambda png=png, caption=caption: message.answer_photo(png, caption=caption))
 

@@ -526,6 +526,53 @@ async def test_links_wait_out_telegrams_flood_limit(harness):
     assert "sendPhoto" not in h.api.fail_with  # the 429 was met
 
 
+def _qr_modules(png: bytes, scale: int = 8, border: int = 4) -> list[list[bool]]:
+    """The dark modules of a QR code image (each module `scale` pixels, `border` modules of margin)."""
+    import io
+
+    from PIL import Image
+
+    img = Image.open(io.BytesIO(png)).convert("L")
+    n = img.width // scale - 2 * border
+    return [[img.getpixel(((border + x) * scale + scale // 2, (border + y) * scale + scale // 2)) < 128
+             for x in range(n)] for y in range(n)]
+
+
+async def test_links_are_ready_to_forward_in_chinese_with_the_deadline_and_a_qr_code_of_the_link(harness):
+    """Each township's QR code comes under a caption addressed to the residents — the bot's language
+    (LOCALE), not the English-speaking organizer's — with the deadline in TIMEZONE and the link, so it can
+    be forwarded to the township's group as it is; a note before them says so to the organizer."""
+    import re
+
+    import segno
+
+    from storage.consultations import links
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    await h.feed(h.user(ORGANIZER, language_code="en").message(f"/links {cid}"))
+    note, photo = [c for c in h.api.calls if c.chat_id == ORGANIZER]
+    assert note.method == "sendMessage" and "forwarded" in note.text
+    async with h.sessions() as s:
+        code = (await links(s, cid))[0].code
+    url = f"https://t.me/qingdan_test_bot?start={code}"
+    assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", code)
+    assert photo.method == "sendPhoto"
+    assert "【青山镇】青山镇履职事项清单征求意见" in photo.text
+    assert "截止时间：2026-12-11 10:00（北京时间）" in photo.text and photo.text.endswith(url)
+    assert "公告栏" not in photo.text  # (what is said to the organizer is not in what residents get)
+    expected = segno.make_qr(url, error="m").matrix
+    assert _qr_modules(photo.call.photo.data) == [[bool(v) for v in row] for row in expected]
+
+
+async def test_links_of_a_draft_say_it_has_not_started(harness):
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.DRAFT)
+    await h.feed(h.user(ORGANIZER).message(f"/links {cid}"))
+    note = next(c for c in h.api.calls if c.chat_id == ORGANIZER)
+    assert note.method == "sendMessage" and "还没有开始" in note.text and f"/open {cid}" in note.text
+
+
 async def test_comments_can_be_filtered_by_every_township(harness):
     from storage.consultations import create_consultation, set_status
     from storage.lists import save_list
