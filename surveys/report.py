@@ -878,6 +878,8 @@ class Digest:
     days_left: int
     status: str = "open"
     ended_at: datetime | None = None  # closed early: when (else the deadline)
+    comments_by_township: dict[str, int] = field(default_factory=dict)  # active comments, by township name
+    new_comments_by_township: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.ended_at is None:
@@ -899,8 +901,11 @@ class Digest:
             lines.append("")
             lines.append(_t("digest.townships", locale))
             for p in self.townships[:DIGEST_MAX_TOWNSHIPS]:
-                lines.append(_t("digest.township", locale, township=e(_gist(p.township, 30)), started=p.started,
-                                completed=p.completed, rate=_pct_text(p.completed, p.started)))
+                new = self.new_comments_by_township.get(p.township, 0)  # (said only when there are new ones)
+                lines.append(_t("digest.township-new" if new else "digest.township", locale,
+                                township=e(_gist(p.township, 30)), started=p.started, completed=p.completed,
+                                rate=_pct_text(p.completed, p.started),
+                                comments=self.comments_by_township.get(p.township, 0), new=new))
             if len(self.townships) > DIGEST_MAX_TOWNSHIPS:
                 lines.append(_t("digest.more-townships", locale, n=len(self.townships) - DIGEST_MAX_TOWNSHIPS))
         if self.comments_by_kind:
@@ -983,6 +988,8 @@ def digest(data: ConsultationData, since: datetime | None, now: datetime) -> Dig
         days_left=days_left(c.closes_at, now, c.timezone) if c.status == "open" else 0,
         status=c.status,
         ended_at=c.ended_at,
+        comments_by_township=dict(Counter(x.township for x in active)),
+        new_comments_by_township=dict(Counter(x.township for x in new)),
     )
 
 

@@ -346,6 +346,19 @@ def test_digest_counts_since_the_last_one(data: ConsultationData) -> None:
     assert d.days_left == 7  # 11-23 09:00 → 11-30 18:00 in Shanghai
 
 
+def test_digest_counts_each_townships_comments_and_the_new_ones(data: ConsultationData) -> None:
+    """Beside each township's questionnaires, its active comments (hidden and withdrawn ones left
+    out, as in the totals) and how many of them came since the last digest."""
+    d = digest(data, SINCE, NOW)
+    assert d.comments_by_township == {"青山镇": 2, "绿水镇": 3}
+    assert d.new_comments_by_township == {"青山镇": 1, "绿水镇": 2}
+    text = d.text()
+    assert "· 青山镇：完成 2/3（66.7%）；意见 2 条（新增 1）" in text
+    assert "· 绿水镇：完成 1/2（50.0%）；意见 3 条（新增 2）" in text
+    assert "· 白云乡：完成 0/0（—）；意见 0 条\n" in text  # (no "new" said of none)
+    assert "· 青山镇: 2/3 completed (66.7%); 2 comments (1 new)" in d.text("en")
+
+
 def test_digest_without_since_counts_everything_up_to_now(data: ConsultationData) -> None:
     d = digest(data, None, NOW)
     assert (d.new_started, d.new_completed, d.new_comments, d.new_offlist) == (5, 3, 5, 2)
@@ -661,7 +674,7 @@ def test_comment_types_are_listed_in_the_chats_order_everywhere(data: Consultati
     ])
     d = digest(data, SINCE, NOW)
     text = d.text()
-    lines = [ln for ln in text.splitlines() if ln.startswith("· ") and "新增" in ln]
+    lines = [ln for ln in text.splitlines() if ln.startswith("· ") and "新增" in ln and "完成" not in ln]
     assert [ln[2:ln.index("：")] for ln in lines] == menu
     by_kind = next(ln for ln in feedback_report(data).splitlines() if "按意见类型分" in ln)
     assert [by_kind.index(k) for k in menu] == sorted(by_kind.index(k) for k in menu), by_kind
