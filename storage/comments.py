@@ -39,6 +39,7 @@ For the organizer (withdrawn comments are never included; hidden ones only on re
 - `hide_comment(session, comment_id, hidden=True) -> Comment | None` — hidden comments
   stay visible to their author but leave the console and the reports.
 - `comment_counts_by_kind(session, consultation_id, township_id=None, include_hidden=False) -> dict[kind, n]`
+- `comment_counts_by_township(session, consultation_id) -> dict[township id, n]` (active comments)
 - `decision_counts(session, consultation_id, include_hidden=False) -> dict["open"|decision, n]`
 - `most_commented_items(session, consultation_id, limit=10) -> list[(part, item name, count)]` (an item
   of every township's list counted together, as the digest does)
@@ -281,6 +282,13 @@ async def comment_counts_by_kind(session: AsyncSession, consultation_id: int, to
         query = query.where(Comment.township_id == township_id)
     rows = (await session.execute(query.group_by(Comment.kind))).all()
     return in_kind_order({kind: n for kind, n in rows})
+
+
+async def comment_counts_by_township(session: AsyncSession, consultation_id: int) -> dict[int, int]:
+    """Active comments (neither withdrawn nor hidden) per township id; townships without any left out."""
+    query = _visible(select(Comment.township_id, sa.func.count()).where(Comment.consultation_id == consultation_id),
+                     False)
+    return {tid: n for tid, n in (await session.execute(query.group_by(Comment.township_id))).all()}
 
 
 async def decision_counts(session: AsyncSession, consultation_id: int, include_hidden: bool = False) -> dict[str, int]:

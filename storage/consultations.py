@@ -384,17 +384,17 @@ async def cadres(session: AsyncSession, consultation_id: int) -> list[int]:
                                        .order_by(Person.id))).all())
 
 
-async def response_counts(session: AsyncSession, consultation_id: int) -> list[tuple[str, int, int]]:
-    """(township, started, completed) for each township of the consultation."""
+async def response_counts(session: AsyncSession, consultation_id: int) -> list[tuple[int, str, int, int]]:
+    """(township id, township, started, completed) for each township of the consultation."""
     started = sa.func.count(Response.id)
     completed = sa.func.count(Response.completed_at)
     rows = (await session.execute(
-        select(Township.name, started, completed)
+        select(Township.id, Township.name, started, completed)
         .select_from(ConsultationTownship)
         .join(Township, Township.id == ConsultationTownship.township_id)
         .outerjoin(Response, (Response.consultation_id == ConsultationTownship.consultation_id)
                    & (Response.township_id == ConsultationTownship.township_id))
         .where(ConsultationTownship.consultation_id == consultation_id)
-        .group_by(Township.name, ConsultationTownship.id)
+        .group_by(Township.id, Township.name, ConsultationTownship.id)
         .order_by(ConsultationTownship.id))).all()
-    return [(name, s, c) for name, s, c in rows]
+    return [(tid, name, s, c) for tid, name, s, c in rows]

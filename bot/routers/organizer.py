@@ -708,14 +708,16 @@ async def do_links(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
 
 @action("stats")
 async def do_stats(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    from storage.comments import comment_counts_by_township
     from surveys.report import percent_text  # (the report code loads only when used)
 
     lines = [ctx.t("organizer.stats-head", id=c.id, title=html.escape(c.title), status=ctx.t("status." + c.status),
                    when=_when(ctx, c))]
-    for township, started, completed in await repo.response_counts(ctx.session, c.id):
+    comments = await comment_counts_by_township(ctx.session, c.id)
+    for tid, township, started, completed in await repo.response_counts(ctx.session, c.id):
         rate = percent_text(completed, started, 0) if started else "—"  # 四舍五入, as the chart
         lines.append(ctx.t("organizer.stats-township", township=html.escape(township), started=started,
-                           completed=completed, rate=rate))
+                           completed=completed, rate=rate, comments=comments.get(tid, 0)))
     lines.extend(await _comment_stats(ctx, c.id))
     offlist = await ctx.session.scalar(sa.select(sa.func.count()).select_from(OffListReport)
                                        .where(OffListReport.consultation_id == c.id))

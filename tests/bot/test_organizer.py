@@ -327,6 +327,35 @@ async def test_stats_show_completion_by_township_and_comments(harness):
     assert "共 1 条" in text and "应调整为配合履职事项：1" in text
 
 
+async def test_stats_give_each_townships_cadre_comments_beside_its_questionnaires(harness):
+    """Per township, its active comments (a hidden and a withdrawn one left out, as in the total)."""
+    from storage.consultations import links
+    from storage.lists import save_list
+
+    h = harness
+    async with h.sessions() as s:
+        rows = [await save_list(s, name, ITEMS) for name in ("青山镇", "绿水乡")]
+        c = await create_consultation(s, title="两镇征询", questionnaire="", list_ids=[r.id for r in rows],
+                                      closes_at=h.clock.now + timedelta(days=5))
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        cid = c.id
+        qingshan, lvshui = [link.township_id for link in await links(s, cid)]
+        item_id = await s.scalar(sa.select(DutyItemRow.id).where(DutyItemRow.list_id == rows[1].id).limit(1))
+        s.add(Person(id=CADRE, first_name="干部", role="cadre", township_id=lvshui))
+        for n in range(4):
+            made = await comments_repo.add_comment(s, consultation_id=cid, item_id=item_id, person_id=CADRE,
+                                                   township_id=lvshui, kind="basis", text=f"依据{n}",
+                                                   now=h.clock.now)
+            made.hidden, made.status = n == 2, "withdrawn" if n == 3 else made.status
+        await s.commit()
+    await h.feed(h.user(ORGANIZER).message(f"/stats {cid}"))
+    text = h.api.last(ORGANIZER).text
+    assert "  青山镇：0 / 0 / —；意见 0 条" in text and "  绿水乡：0 / 0 / —；意见 2 条" in text
+    assert "共 2 条" in text
+    await h.feed(h.user(ORGANIZER, language_code="en").message(f"/stats {cid}"))
+    assert "  绿水乡: 0 / 0 / —; 2 comments" in h.api.last(ORGANIZER).text
+
+
 async def test_stats_round_the_completion_rate_half_up_as_the_chart_and_workbook(harness):
     """1 of 8 completed is 12.5%: the workbook shows it, the chart says 13%; /stats said 12%."""
     from storage import consultations as repo
