@@ -311,7 +311,8 @@ async def feedback_for(session: AsyncSession, settings: Settings, consultation_i
 
 
 async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | None:
-    """The daily digest to every organizer, once per local date; moves last_digest_at."""
+    """The daily digest to every organizer, once per local date; moves last_digest_at. Nothing
+    new since the last one: a short note instead (no township figures, no chart)."""
     from storage.people import organizers
     from surveys.charts import completion_chart
     from surveys.report import digest
@@ -331,10 +332,14 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
         recipients = await organizers(session, s.settings.organizer_ids)
         langs = await followup.languages(session, recipients)
     d = digest(data, since, now)
-    charts = {loc: await draw(completion_chart, data, loc) for loc in {s.locale_of(langs.get(p)) for p in recipients}}
+    # a day with nothing new: a few lines saying so, without the chart (it is yesterday's)
+    brief = d.nothing_new
+    locales = {s.locale_of(langs.get(p)) for p in recipients}
+    charts = {} if brief else {loc: await draw(completion_chart, data, loc) for loc in locales}
 
     def text(pid: int) -> Outgoing:
-        return Outgoing(text=d.text(s.locale_of(langs.get(pid))))
+        loc = s.locale_of(langs.get(pid))
+        return Outgoing(text=d.brief_text(loc) if brief else d.text(loc))
 
     def chart(pid: int) -> Outgoing:
         loc = s.locale_of(langs.get(pid))
@@ -342,7 +347,8 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
                         photo=(charts[loc], _t("file-chart-progress", loc, id=consultation_id)))
 
     result = await s.broadcaster.broadcast(key, recipients, text)
-    result += await s.broadcaster.broadcast(f"{key}:chart", recipients, chart)
+    if not brief:
+        result += await s.broadcaster.broadcast(f"{key}:chart", recipients, chart)
     async with s.sessionmaker() as session:
         await followup.set_last_digest(session, consultation_id, now)
         await followup.mark_job_done(session, key)

@@ -885,18 +885,45 @@ class Digest:
         if self.ended_at is None:
             self.ended_at = self.closes_at
 
-    def text(self, locale: str = DEFAULT_LOCALE) -> str:
-        """Telegram HTML (every user-given text escaped), under 4,000 characters."""
+    @property
+    def nothing_new(self) -> bool:
+        """No questionnaire started or completed, no comment and no off-list report in the window."""
+        return not (self.new_started or self.new_completed or self.new_comments or self.new_offlist)
+
+    def _opening(self, locale: str) -> list[str]:
         e = html.escape
         lines = [_t("digest.head", locale, title=e(self.title))]
         if self.since is None:
             lines.append(_t("digest.since-start", locale))
         else:
             lines.append(_t("digest.since", locale, since=e(format_local(self.since, self.timezone))))
+        return lines
+
+    def _totals(self, locale: str) -> str:
+        return _t("digest.totals", locale, started=self.total_started, completed=self.total_completed,
+                  rate=_pct_text(self.total_completed, self.total_started), comments=self.total_comments)
+
+    def _ending(self, locale: str) -> str:
+        closes = format_local(self.closes_at, self.timezone)
+        if self.days_left > 0:
+            return _t("digest.days-left", locale, days=self.days_left, closes=closes)
+        if self.now < self.closes_at and self.status == "open":
+            return _t("digest.closes-today", locale, closes=closes)
+        return _t("digest.closed", locale, closes=format_local(self.ended_at, self.timezone))
+
+    def brief_text(self, locale: str = DEFAULT_LOCALE) -> str:
+        """The daily digest of a window in which nothing happened: that said, the totals and the
+        time left, in a few lines (the townships' figures and the items are as the day before)."""
+        return "\n".join([*self._opening(locale), _t("digest.nothing-new", locale), self._totals(locale), "",
+                          self._ending(locale)])
+
+    def text(self, locale: str = DEFAULT_LOCALE) -> str:
+        """Telegram HTML (every user-given text escaped), under 4,000 characters."""
+        e = html.escape
+        lines = self._opening(locale)
         lines.append(_t("digest.new", locale, started=self.new_started, completed=self.new_completed,
                         comments=self.new_comments, offlist=self.new_offlist))
-        lines.append(_t("digest.totals", locale, started=self.total_started, completed=self.total_completed,
-                        rate=_pct_text(self.total_completed, self.total_started), comments=self.total_comments))
+        lines.append(self._totals(locale))
         if self.townships:
             lines.append("")
             lines.append(_t("digest.townships", locale))
@@ -921,13 +948,7 @@ class Digest:
                 lines.append(_t("digest.top-item", locale, n=n, part=e(part_label(item.part, locale)),
                                 item=e(_gist(item.name, 60)), comments=item.comments))
         lines.append("")
-        closes = format_local(self.closes_at, self.timezone)
-        if self.days_left > 0:
-            lines.append(_t("digest.days-left", locale, days=self.days_left, closes=closes))
-        elif self.now < self.closes_at and self.status == "open":
-            lines.append(_t("digest.closes-today", locale, closes=closes))
-        else:
-            lines.append(_t("digest.closed", locale, closes=format_local(self.ended_at, self.timezone)))
+        lines.append(self._ending(locale))
         text = "\n".join(lines)
         if len(text) > TELEGRAM_LIMIT:
             text = text[: text.rfind("\n", 0, TELEGRAM_LIMIT - 2)] + "\n…"

@@ -260,6 +260,35 @@ async def test_daily_digest_holds_the_numbers_goes_once_a_day_and_moves_last_dig
     assert h.api.calls == []
 
 
+async def test_a_daily_digest_with_nothing_new_is_a_short_note_without_the_chart(harness: Harness) -> None:
+    """A quiet day: the organizer is told in a few lines that nothing came in, with the totals and the
+    time left — not the full digest of zeros and yesterday's chart again."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    h.clock.now = h.clock.now + timedelta(hours=1)  # 11:00 local
+    s = follow(h)
+    await sched.send_digest(s, cid)
+    h.api.clear()
+    h.clock.advance(days=1)  # nothing happened meanwhile
+    result = await sched.send_digest(s, cid)
+    assert result is not None and result.sent == 1
+    assert [c.method for c in h.api.calls if c.chat_id == ORGANIZER] == ["sendMessage"]
+    text = h.api.last(ORGANIZER).text or ""
+    assert "没有新的答卷、干部意见和清单外事项报告" in text
+    assert "累计：开始答卷 3 人，完成 2 人（完成率 66.7%）；有效意见 3 条" in text and "距截止还有 9 天" in text
+    assert "各乡镇" not in text
+    async with h.sessions() as session:
+        assert (await session.get(Consultation, cid)).last_digest_at == h.clock.now
+
+    h.api.clear()  # something new again: the full digest and its chart
+    await add_resident(h, cid, 54, h.clock.now + timedelta(hours=1))
+    h.clock.advance(days=1)
+    await sched.send_digest(s, cid)
+    assert [c.method for c in h.api.calls if c.chat_id == ORGANIZER] == ["sendMessage", "sendPhoto"]
+    assert "新开始答卷 1 人" in (h.api.last(ORGANIZER, "sendMessage").text or "")
+
+
 async def test_digest_and_export_commands(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
@@ -701,7 +730,7 @@ async def test_no_daily_digest_before_a_start_set_ahead(harness: Harness) -> Non
     assert h.api.calls == []
     h.clock.advance(days=1)  # started
     result = await sched.send_digest(follow(h), cid)
-    assert result is not None and result.sent == 2
+    assert result is not None and result.sent == 1  # (nobody answered yet: the short note)
 
 
 # --- a moved deadline -----------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hmac
 import io
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -357,6 +358,16 @@ def test_digest_counts_each_townships_comments_and_the_new_ones(data: Consultati
     assert "· 绿水镇：完成 1/2（50.0%）；意见 3 条（新增 2）" in text
     assert "· 白云乡：完成 0/0（—）；意见 0 条\n" in text  # (no "new" said of none)
     assert "· 青山镇: 2/3 completed (66.7%); 2 comments (1 new)" in d.text("en")
+
+
+def test_a_digest_of_a_window_with_nothing_new_says_so_briefly(data: ConsultationData) -> None:
+    quiet_since = NOW + timedelta(days=1)
+    d = digest(replace(data, summary=None), quiet_since, quiet_since + timedelta(days=1))
+    assert d.nothing_new and not digest(data, SINCE, NOW).nothing_new
+    text = d.brief_text()
+    assert text.splitlines()[1:3] == ["自 2026-11-24 09:00 以来：", "没有新的答卷、干部意见和清单外事项报告。"]
+    assert "累计：开始答卷 5 人，完成 3 人（完成率 60.0%）；有效意见 5 条。" in text and "距截止还有 5 天" in text
+    assert "Nothing new" in d.brief_text("en")
 
 
 def test_digest_without_since_counts_everything_up_to_now(data: ConsultationData) -> None:
