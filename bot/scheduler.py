@@ -26,7 +26,8 @@ console's hooks):
 * ``remind:<id>`` — every 10 minutes: the reminders due now (surveys.reminders; after a
   deadline moved later by at least a reminder's lead time, that reminder goes again —
   ``armed`` there).
-* ``digest:<id>`` — daily at FollowUp.digest_hour, local time: the organizers' digest.
+* ``digest:<id>`` — daily at FollowUp.digest_hour, local time: the organizers' digest (none
+  once they stopped it, ``/digest ID 关闭``; ``/digest ID 18`` moves it).
 
 Misfire policy. Every job has ``coalesce=True`` (a job that missed several run times
 runs once) and ``max_instances=1``; each has its own ``misfire_grace_time``:
@@ -85,7 +86,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.broadcaster import Broadcaster, BroadcastResult, Outgoing
 from bot.config import Settings
-from bot.texts import gettext, normalize_locale
+from bot.texts import gettext, normalize_locale, zone_name
 from storage import followup
 from storage.engine import is_sqlite, sync_url
 from storage.models import Consultation
@@ -324,9 +325,10 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
         c = await session.get(Consultation, consultation_id)
         if c is None or c.status != Status.OPEN.value or (c.opens_at is not None and c.opens_at > now):
             return None  # (nothing to digest before the start set ahead)
-        if is_quiet(now, FollowUp.from_dict(c.settings), tz) or await followup.job_done(session, key):
-            return None
-        since, title = c.last_digest_at, c.title
+        follow = FollowUp.from_dict(c.settings)
+        if follow.digest_hour is None or is_quiet(now, follow, tz) or await followup.job_done(session, key):
+            return None  # (stopped: a run that was due before it was stopped sends nothing)
+        since, title, hour = c.last_digest_at, c.title, follow.digest_hour
         data = await _data(session, s.settings, consultation_id, window=(since, now), texts=False,
                            results=False)
         recipients = await organizers(session, s.settings.organizer_ids)
@@ -338,8 +340,9 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
     charts = {} if brief else {loc: await draw(completion_chart, data, loc) for loc in locales}
 
     def text(pid: int) -> Outgoing:
-        loc = s.locale_of(langs.get(pid))
-        return Outgoing(text=d.brief_text(loc) if brief else d.text(loc))
+        loc = s.locale_of(langs.get(pid))  # (and how to move or stop it, under it)
+        how = _t("digest-schedule", loc, id=consultation_id, hour=hour, zone=zone_name(tz, loc))
+        return Outgoing(text=(d.brief_text(loc) if brief else d.text(loc)) + "\n\n" + how)
 
     def chart(pid: int) -> Outgoing:
         loc = s.locale_of(langs.get(pid))
@@ -679,13 +682,15 @@ def job_specs(c: Consultation, settings: Settings) -> list[JobSpec]:
         return []
     tz = ZoneInfo(settings.timezone)
     follow = FollowUp.from_dict(c.settings)
-    return [
+    specs = [
         JobSpec(f"close:{c.id}", close_job, DateTrigger(run_date=c.closes_at, timezone=tz), None, (c.id,)),
         JobSpec(f"remind:{c.id}", remind_job, IntervalTrigger(seconds=int(REMIND_EVERY.total_seconds()), timezone=tz),
                 int(REMIND_EVERY.total_seconds()), (c.id,)),
-        JobSpec(f"digest:{c.id}", digest_job, CronTrigger(hour=follow.digest_hour, minute=0, timezone=tz),
-                int(DIGEST_GRACE.total_seconds()), (c.id,)),
     ]
+    if follow.digest_hour is not None:  # (None: the organizers stopped it, /digest ID 关闭)
+        specs.append(JobSpec(f"digest:{c.id}", digest_job, CronTrigger(hour=follow.digest_hour, minute=0, timezone=tz),
+                             int(DIGEST_GRACE.total_seconds()), (c.id,)))
+    return specs
 
 
 def _same_trigger(a: Any, b: Any) -> bool:

@@ -384,6 +384,14 @@ async def cadres(session: AsyncSession, consultation_id: int) -> list[int]:
                                        .order_by(Person.id))).all())
 
 
+async def set_digest_hour(session: AsyncSession, c: Consultation, hour: int | None) -> None:
+    """The hour (local) of the consultation's daily digest; None stops it. The scheduler's jobs
+    follow at its next sync (bot.scheduler.schedule_consultation at once in its own process)."""
+    c.settings = {**(c.settings or {}), "digest_hour": hour}  # (a new dict: the JSON column sees the change)
+    session.add(c)
+    await session.flush()
+
+
 async def response_counts(session: AsyncSession, consultation_id: int) -> list[tuple[int, str, int, int]]:
     """(township id, township, started, completed) for each township of the consultation."""
     started = sa.func.count(Response.id)

@@ -297,7 +297,7 @@ class FollowUp:
     min_gap_hours: int = 12
     quiet_start: str = "21:00"
     quiet_end: str = "08:00"
-    digest_hour: int = 9
+    digest_hour: int | None = 9  # local time; None: no daily digest (the organizers stopped it)
 
     @classmethod
     def from_dict(cls, data: dict | None) -> FollowUp:
@@ -321,6 +321,30 @@ class FollowUp:
         if candidate <= local:
             candidate += timedelta(days=1)
         return candidate
+
+
+DIGEST_OFF = frozenset({"off", "stop", "no", "关", "关闭", "停", "停止", "停发", "不发", "取消"})
+DIGEST_ON = frozenset({"on", "开", "开启", "打开", "恢复"})
+_DIGEST_HOUR = re.compile(r"(\d{1,2})(?::00|点|时)?(?:整|钟)?")
+
+
+def parse_digest_hour(text: str, settings: FollowUp) -> int | None:
+    """The daily digest's new hour (local time, 24-hour clock) as an organizer typed it: "18",
+    "18:00", "18点", "18时"; None for "关闭"/"off" (no digest); "开启"/"on" brings back the default
+    hour. ValueError when it cannot be read, or falls in the quiet hours of `settings` (it would
+    never be sent)."""
+    value = " ".join(unicodedata.normalize("NFKC", text).split()).lower()
+    if value in DIGEST_OFF:
+        return None
+    if value in DIGEST_ON:
+        return FollowUp().digest_hour
+    found = _DIGEST_HOUR.fullmatch(value)
+    if found is None or not 0 <= int(found[1]) <= 23:
+        raise ValueError(text)
+    hour = int(found[1])
+    if settings.quiet(datetime(2000, 1, 1, hour)):
+        raise ValueError(text)
+    return hour
 
 
 def ended_at(closes_at: datetime, closed_at: datetime | None) -> datetime:

@@ -55,6 +55,7 @@ from surveys.consultation import (
     KIND_ORDER,
     DeadlinePassed,
     DeadlineRefused,
+    FollowUp,
     ListConflict,
     Status,
     TransitionError,
@@ -64,6 +65,7 @@ from surveys.consultation import (
     ended_at,
     example_deadline,
     format_local,
+    parse_digest_hour,
     parse_local,
 )
 from surveys.duty_list import ListStatus
@@ -1369,6 +1371,42 @@ async def invite_step(query: CallbackQuery, callback_data: InviteCB, ctx: Ctx) -
 # --- /digest, /export and the follow-up hooks (bot.scheduler) ----------------------------------------
 
 
+@router.message(Command("digest"))
+async def digest_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
+    """`/digest [ID]`: the digest now; `/digest ID 18` moves the daily one to 18:00 (TIMEZONE),
+    `/digest ID 关闭` stops it (`开启` brings it back at the default hour)."""
+    parts = (command.args or "").split(maxsplit=1)
+    if len(parts) < 2:
+        await _choose(message, command, ctx, "digest", state)
+        return
+    await _drop_pending_answer(state)
+    cid = as_id(parts[0])
+    c = await ctx.session.get(Consultation, cid) if cid is not None else None
+    if c is None:
+        await message.answer(ctx.t("organizer.no-such", id=html.escape(parts[0])))
+        return
+    follow = FollowUp.from_dict(c.settings)
+    try:
+        hour = parse_digest_hour(parts[1], follow)
+    except ValueError:
+        allowed = [h for h in range(24) if not follow.quiet(datetime(2000, 1, 1, h))]
+        await message.answer(ctx.t("organizer.digest-hour-bad", id=c.id, text=html.escape(fit_plain(parts[1], 40)),
+                                   first=allowed[0] if allowed else 0, last=allowed[-1] if allowed else 23,
+                                   zone=_zone(ctx)))
+        return
+    await repo.set_digest_hour(ctx.session, c, hour)
+    await ctx.commit()
+    if hour is None:
+        await message.answer(ctx.t("organizer.digest-off", id=c.id, title=html.escape(c.title),
+                                   hour=FollowUp().digest_hour))
+    else:
+        await message.answer(ctx.t("organizer.digest-hour-set", id=c.id, title=html.escape(c.title), hour=hour,
+                                   zone=_zone(ctx)))
+    from bot import scheduler
+
+    await scheduler.schedule_consultation(c.id)  # (this process's scheduler at once; another's at its sync)
+
+
 @action("digest")
 async def do_digest(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
     """The digest since the last daily one, to this organizer only (the daily one is not moved)."""
@@ -1406,9 +1444,9 @@ _follow_up_hooks()
 
 
 # `/open [ID]`, `/close [ID]`, … : one command per action defined above (/deadline, which
-# may take the deadline too, has its own).
+# may take the deadline too, and /digest, which may take the digest's hour, have their own).
 for _name in ACTIONS:
-    if _name != "deadline":
+    if _name not in ("deadline", "digest"):
         router.message.register(_make_command(_name), Command(_name))
 
 

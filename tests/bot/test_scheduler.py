@@ -250,7 +250,7 @@ async def test_daily_digest_holds_the_numbers_goes_once_a_day_and_moves_last_dig
     d = digest(data, None, h.clock.now)
     assert (d.new_started, d.new_completed, d.total_completed, d.new_comments) == (3, 2, 2, 3)
     assert d.comments_by_kind == {"basis": 2, "to_cooperating": 1}
-    assert text == d.text("zh_CN")
+    assert text == d.text("zh_CN") + f"\n\n<i>每天 9:00（北京时间）发送。改时间：/digest {cid} 18；停发：/digest {cid} 关闭</i>"
     assert c.last_digest_at == h.clock.now
     assert h.api.last(ORGANIZER).method == "sendPhoto"
 
@@ -287,6 +287,35 @@ async def test_a_daily_digest_with_nothing_new_is_a_short_note_without_the_chart
     await sched.send_digest(s, cid)
     assert [c.method for c in h.api.calls if c.chat_id == ORGANIZER] == ["sendMessage", "sendPhoto"]
     assert "新开始答卷 1 人" in (h.api.last(ORGANIZER, "sendMessage").text or "")
+
+
+async def test_an_organizer_moves_or_stops_the_daily_digest_in_the_chat(harness: Harness) -> None:
+    """/digest ID 18 moves the daily digest to 18:00 local (its job follows at once); an hour in the
+    quiet hours is refused with the hours allowed; /digest ID 关闭 stops it (no job, nothing sent by a
+    run still due); 开启 brings it back at 9:00."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    s = follow(h)
+    org = h.user(ORGANIZER)
+    async with _paused_scheduler(h) as scheduler:
+        await sched.schedule_consultation(cid)
+        assert "hour='9'" in str(scheduler.get_job(f"digest:{cid}").trigger)
+        await h.feed(org.message(f"/digest {cid} 18点"))
+        assert "每日摘要改为每天 18:00（北京时间）" in h.api.last(ORGANIZER).text
+        assert "hour='18'" in str(scheduler.get_job(f"digest:{cid}").trigger)
+        await h.feed(org.message(f"/digest {cid} 23"))
+        assert "8 到 20 点之间" in h.api.last(ORGANIZER).text
+        assert "hour='18'" in str(scheduler.get_job(f"digest:{cid}").trigger)
+        await h.feed(org.message(f"/digest {cid} 关闭"))
+        assert "已停发" in h.api.last(ORGANIZER).text
+        assert scheduler.get_job(f"digest:{cid}") is None and scheduler.get_job(f"close:{cid}") is not None
+        h.clock.now = h.clock.now + timedelta(hours=1)  # 11:00 local
+        h.api.clear()
+        assert await sched.send_digest(s, cid) is None and h.api.calls == []
+        await h.feed(org.message(f"/digest {cid} 开启"))
+        assert "hour='9'" in str(scheduler.get_job(f"digest:{cid}").trigger)
+    async with h.sessions() as session:
+        assert (await session.get(Consultation, cid)).settings["digest_hour"] == 9
 
 
 async def test_digest_and_export_commands(harness: Harness) -> None:

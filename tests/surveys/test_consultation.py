@@ -62,3 +62,17 @@ def test_a_refusal_reads_the_same_in_both_languages_with_local_times():
         check_new_deadline(7, "reported", None, DEADLINE, DEADLINE + timedelta(days=1), NOW, reopen=True)
     assert reported.value.text("en", "Asia/Shanghai").startswith("Consultation #7 is reported:")
     assert reported.value.text("zh_CN", "Asia/Shanghai").startswith("征询 #7 现在是“已反馈”状态，截止时间不能再改")
+
+
+def test_the_daily_digests_hour_is_read_as_organizers_write_it_and_never_in_the_quiet_hours():
+    import pytest
+
+    from surveys.consultation import FollowUp, parse_digest_hour
+
+    follow = FollowUp()  # quiet 21:00–08:00
+    assert [parse_digest_hour(t, follow) for t in ("18", "18:00", "１８点", " 8时 ", "20")] == [18, 18, 18, 8, 20]
+    assert parse_digest_hour("关闭", follow) is None and parse_digest_hour("OFF", follow) is None
+    assert parse_digest_hour("开启", follow) == 9
+    for bad in ("21", "7", "0", "24", "18:30", "明天", ""):
+        with pytest.raises(ValueError):
+            parse_digest_hour(bad, follow)
