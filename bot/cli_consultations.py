@@ -331,6 +331,9 @@ def links_command(consultation_id: int = typer.Argument(..., metavar="ID"),
     if not data:
         typer.echo(_t("cli.consultation-not-found", id=consultation_id), err=True)
         raise typer.Exit(1)
+    if data[0]["status"] not in (Status.DRAFT.value, Status.OPEN.value):  # as the chat's /links: no poster
+        typer.echo(_t("cli.links-ended", id=consultation_id, status=_t("status." + data[0]["status"])), err=True)
+        raise typer.Exit(1)
     from bot.cli_export import writing
 
     with writing(out):

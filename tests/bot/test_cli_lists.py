@@ -115,6 +115,17 @@ def test_consultation_create_open_list_json_and_links(tmp_path):
 
 
 
+def test_links_of_a_closed_consultation_are_refused_as_in_the_chat(tmp_path):
+    """Posters of a consultation that takes no more answers would lead residents to "it has ended"."""
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇", "--closes", "2099-12-10"])
+    assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
+    assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
+    out = runner.invoke(app, ["links", "1", "--out", str(tmp_path / "qr")])
+    assert out.exit_code == 1 and "征询 #1（已结束）不再接收回答" in out.output
+    assert "https://t.me/" not in out.output and not list((tmp_path / "qr").glob("*.png"))
+
+
 def test_consultation_create_says_the_deadline_as_read_and_its_zone(monkeypatch):
     # a date alone is 23:59 that day, read in TIMEZONE, not the server's zone: the operator sees both
     runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
