@@ -323,8 +323,11 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
     key = f"digest:{consultation_id}:{now.astimezone(ZoneInfo(tz)).date().isoformat()}"
     async with s.sessionmaker() as session:
         c = await session.get(Consultation, consultation_id)
-        if c is None or c.status != Status.OPEN.value or (c.opens_at is not None and c.opens_at > now):
-            return None  # (nothing to digest before the start set ahead)
+        if c is None or c.status != Status.OPEN.value or (c.opens_at is not None and c.opens_at > now) \
+                or now >= c.closes_at:
+            # (nothing to digest before the start set ahead; past the deadline, not closed yet by a
+            # scheduler that was down, the final report is on its way and says it all)
+            return None
         follow = FollowUp.from_dict(c.settings)
         if follow.digest_hour is None or is_quiet(now, follow, tz) or await followup.job_done(session, key):
             return None  # (stopped: a run that was due before it was stopped sends nothing)

@@ -318,6 +318,17 @@ async def test_an_organizer_moves_or_stops_the_daily_digest_in_the_chat(harness:
         assert (await session.get(Consultation, cid)).settings["digest_hour"] == 9
 
 
+async def test_no_daily_digest_past_the_deadline_before_the_close_job_ran(harness: Harness) -> None:
+    """A scheduler back after a downtime that spanned the deadline: the digest due that morning
+    does not go out beside the final report of the close it is about to make."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=30)  # 10:30 local, still "open" in the database
+    assert await sched.send_digest(follow(h), cid) is None
+    assert h.api.calls == []
+
+
 async def test_digest_and_export_commands(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
