@@ -1728,6 +1728,14 @@ async def test_deadline_is_in_the_organizers_menu_and_help_in_both_languages(har
     assert "/deadline move the deadline" in h.api.last(ORGANIZER).text
 
 
+async def test_the_organizers_help_says_how_to_move_or_stop_the_daily_digest(harness):
+    h = harness
+    await h.feed(h.user(ORGANIZER).message("/help"))
+    assert "每日摘要改时间：/digest 编号 18；停发：/digest 编号 关闭" in h.api.last(ORGANIZER).text
+    await h.feed(h.user(ORGANIZER, language_code="en").message("/help"))
+    assert "/digest ID 18; stop it: /digest ID off" in h.api.last(ORGANIZER).text
+
+
 async def test_pressing_the_filter_a_comment_card_shows_already_leaves_no_error(harness):
     # the card again, unchanged: Telegram refuses such an edit ("message is not modified"),
     # which raised out of the handler
