@@ -716,10 +716,16 @@ async def do_stats(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
     lines = [ctx.t("organizer.stats-head", id=c.id, title=html.escape(c.title), status=ctx.t("status." + c.status),
                    when=_when(ctx, c))]
     comments = await comment_counts_by_township(ctx.session, c.id)
-    for tid, township, started, completed in await repo.response_counts(ctx.session, c.id):
+    counts = await repo.response_counts(ctx.session, c.id)
+    for tid, township, started, completed in counts:
         rate = percent_text(completed, started, 0) if started else "—"  # 四舍五入, as the chart
         lines.append(ctx.t("organizer.stats-township", township=html.escape(township), started=started,
                            completed=completed, rate=rate, comments=comments.get(tid, 0)))
+    if len(counts) > 1:  # the county's figures under the townships'
+        started, completed = sum(row[2] for row in counts), sum(row[3] for row in counts)
+        lines.append(ctx.t("organizer.stats-total", started=started, completed=completed,
+                           rate=percent_text(completed, started, 0) if started else "—",
+                           comments=sum(comments.get(row[0], 0) for row in counts)))
     lines.extend(await _comment_stats(ctx, c.id))
     offlist = await ctx.session.scalar(sa.select(sa.func.count()).select_from(OffListReport)
                                        .where(OffListReport.consultation_id == c.id))

@@ -356,6 +356,33 @@ async def test_stats_give_each_townships_cadre_comments_beside_its_questionnaire
     assert "  绿水乡: 0 / 0 / —; 2 comments" in h.api.last(ORGANIZER).text
 
 
+async def test_stats_of_several_townships_end_with_the_countys_total(harness):
+    from storage import consultations as repo
+    from storage.consultations import links
+    from storage.lists import save_list
+
+    h = harness
+    async with h.sessions() as s:
+        rows = [await save_list(s, name, ITEMS) for name in ("青山镇", "绿水乡")]
+        c = await create_consultation(s, title="两镇征询", questionnaire="", list_ids=[r.id for r in rows],
+                                      closes_at=h.clock.now + timedelta(days=5))
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        cid = c.id
+        for n, link in enumerate(await links(s, cid)):  # 青山镇 2 started, 1 completed; 绿水乡 1 started, 1 completed
+            for pid in range(900 + 10 * n, 902 - n + 10 * n):
+                rid = await repo.start_response(s, cid, pid, link.township_id)
+                if pid % 10 == 0:
+                    await repo.set_completed(s, rid, True)
+        await s.commit()
+    await _seed_comment(h, cid)
+    await h.feed(h.user(ORGANIZER).message(f"/stats {cid}"))
+    text = h.api.last(ORGANIZER).text
+    assert "  青山镇：2 / 1 / 50%；意见 1 条\n  绿水乡：1 / 1 / 100%；意见 0 条\n  <b>合计</b>：3 / 2 / 67%；意见 1 条" in text
+    one, _ = await open_consultation(h, township="白云乡")
+    await h.feed(h.user(ORGANIZER).message(f"/stats {one}"))
+    assert "合计" not in h.api.last(ORGANIZER).text  # (one township: its line is the total)
+
+
 async def test_stats_round_the_completion_rate_half_up_as_the_chart_and_workbook(harness):
     """1 of 8 completed is 12.5%: the workbook shows it, the chart says 13%; /stats said 12%."""
     from storage import consultations as repo
