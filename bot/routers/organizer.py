@@ -717,20 +717,33 @@ async def do_stats(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
                    when=_when(ctx, c))]
     comments = await comment_counts_by_township(ctx.session, c.id)
     counts = await repo.response_counts(ctx.session, c.id)
+    townships = []
     for tid, township, started, completed in counts:
         rate = percent_text(completed, started, 0) if started else "—"  # 四舍五入, as the chart
-        lines.append(ctx.t("organizer.stats-township", township=html.escape(township), started=started,
-                           completed=completed, rate=rate, comments=comments.get(tid, 0)))
+        townships.append(ctx.t("organizer.stats-township", township=html.escape(township), started=started,
+                               completed=completed, rate=rate, comments=comments.get(tid, 0)))
+    total = []
     if len(counts) > 1:  # the county's figures under the townships'
         started, completed = sum(row[2] for row in counts), sum(row[3] for row in counts)
-        lines.append(ctx.t("organizer.stats-total", started=started, completed=completed,
+        total.append(ctx.t("organizer.stats-total", started=started, completed=completed,
                            rate=percent_text(completed, started, 0) if started else "—",
                            comments=sum(comments.get(row[0], 0) for row in counts)))
-    lines.extend(await _comment_stats(ctx, c.id))
+    rest = await _comment_stats(ctx, c.id)
     offlist = await ctx.session.scalar(sa.select(sa.func.count()).select_from(OffListReport)
                                        .where(OffListReport.consultation_id == c.id))
-    lines.append(ctx.t("organizer.stats-offlist", n=offlist or 0))
-    await message.answer("\n".join(lines))
+    rest.append(ctx.t("organizer.stats-offlist", n=offlist or 0))
+    # a county of many townships: as many lines as leave room for the total, the comments and the
+    # reports (cut at Telegram's limit they were lost), then how many more the workbook has
+    more = ctx.t("organizer.stats-more", n=len(townships), id=c.id)
+    room = TEXT_LIMIT - visible_units("\n".join([*lines, *total, *rest, more])) - 1
+    shown = 0
+    while shown < len(townships) and (need := visible_units(townships[shown]) + 1) <= room:
+        room -= need
+        shown += 1
+    lines += townships[:shown]
+    if shown < len(townships):
+        lines.append(ctx.t("organizer.stats-more", n=len(townships) - shown, id=c.id))
+    await message.answer("\n".join([*lines, *total, *rest]))
 
 
 async def _comment_stats(ctx: Ctx, consultation_id: int) -> list[str]:

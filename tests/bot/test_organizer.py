@@ -383,6 +383,28 @@ async def test_stats_of_several_townships_end_with_the_countys_total(harness):
     assert "合计" not in h.api.last(ORGANIZER).text  # (one township: its line is the total)
 
 
+async def test_stats_of_very_many_townships_keep_the_total_and_the_comments_within_one_message(harness):
+    """Cut at Telegram's 4,096 characters, the total, the comments and the reports at the end were lost."""
+    import re
+
+    from storage.lists import save_list
+
+    h = harness
+    names = [f"第{n:03d}号示范区街道办事处" for n in range(150)]
+    async with h.sessions() as s:
+        rows = [await save_list(s, name, ITEMS[:1]) for name in names]
+        c = await create_consultation(s, title="全市征询", questionnaire="", list_ids=[r.id for r in rows],
+                                      closes_at=h.clock.now + timedelta(days=5))
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        await s.commit()
+    await h.feed(h.user(ORGANIZER).message(f"/stats {c.id}"))
+    text = h.api.last(ORGANIZER).text
+    shown = [ln for ln in text.splitlines() if "示范区街道办事处：" in ln]
+    more = re.search(r"另有 (\d+) 个乡镇（街道），见 /export \d+ 结果表", text)
+    assert shown and more and len(shown) + int(more[1]) == 150
+    assert "<b>合计</b>：0 / 0 / —" in text and "干部意见" in text and "清单外事项报告" in text
+
+
 async def test_stats_round_the_completion_rate_half_up_as_the_chart_and_workbook(harness):
     """1 of 8 completed is 12.5%: the workbook shows it, the chart says 13%; /stats said 12%."""
     from storage import consultations as repo
