@@ -691,16 +691,21 @@ async def do_links(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
     """A note to the organizer, then per township its QR code under a caption addressed to the
     residents, ready to forward as it is to the township's group: in the bot's language (LOCALE,
     the residents'), not the organizer's own, with the deadline in TIMEZONE and the link."""
+    tz = ctx.settings.timezone
     township_links = await repo.links(ctx.session, c.id)
-    note = "organizer.links-head-draft" if c.status == Status.DRAFT.value else "organizer.links-head"
-    await message.answer(ctx.t(note, id=c.id, title=html.escape(c.title), n=len(township_links)))
+    later = c.opens_at is not None and c.opens_at > ctx.now()  # (a start set ahead: the link says "not yet")
+    opens, closes = format_local(c.opens_at, tz), format_local(c.closes_at, tz)
+    note = "organizer.links-head-draft" if c.status == Status.DRAFT.value \
+        else "organizer.links-head-later" if later else "organizer.links-head"
+    await message.answer(ctx.t(note, id=c.id, title=html.escape(c.title), n=len(township_links), opens=opens,
+                               zone=_zone(ctx)))
     share = ctx.settings.locale
-    closes = format_local(c.closes_at, ctx.settings.timezone)
+    when = gettext("organizer.link-when-later" if later else "organizer.link-when", share, opens=opens,
+                   closes=closes, zone=zone_name(tz, share))
     for link in township_links:
         url = deep_link(ctx.bot_username, link.code)
         caption = gettext("organizer.link-caption", share, township=html.escape(link.township),
-                          title=html.escape(c.title), closes=closes, zone=zone_name(ctx.settings.timezone, share),
-                          url=url)
+                          title=html.escape(c.title), when=when, url=url)
         png = BufferedInputFile(qr_png(url), f"qr-{link.code}.png")
         await waiting_out_floods(lambda png=png, caption=caption: message.answer_photo(png, caption=caption))
 

@@ -643,6 +643,20 @@ async def test_links_are_ready_to_forward_in_chinese_with_the_deadline_and_a_qr_
     assert _qr_modules(photo.call.photo.data) == [[bool(v) for v in row] for row in expected]
 
 
+async def test_links_of_a_consultation_that_opens_later_give_its_opening_time(harness):
+    """Opened with a start set ahead, a link says "not yet" until then: the text to forward says when."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    async with h.sessions() as s:
+        c = await s.get(Consultation, cid)
+        c.opens_at = h.clock.now + timedelta(days=1)
+        await s.commit()
+    await h.feed(h.user(ORGANIZER).message(f"/links {cid}"))
+    note, photo = [c for c in h.api.calls if c.chat_id == ORGANIZER]
+    assert "将于 2026-12-02 10:00（北京时间）开始接受意见" in note.text
+    assert "征求意见时间：2026-12-02 10:00 至 2026-12-11 10:00（北京时间）" in photo.text
+
+
 async def test_links_of_a_draft_say_it_has_not_started(harness):
     h = harness
     cid, _ = await open_consultation(h, status=Status.DRAFT)
