@@ -4,6 +4,7 @@ consultations, move a deadline; print their deep links and write a QR code per t
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -339,7 +340,9 @@ def links_command(consultation_id: int = typer.Argument(..., metavar="ID"),
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
     for link in data[0]["links"]:
-        path = out / f"consultation{consultation_id}-{link['code']}.png"
+        # the township in the name: a folder of posters is sorted out by it, not by the random codes
+        township = re.sub(r'[\\/:*?"<>|\s\x00-\x1f]+', "_", link["township"]).strip("._")[:60]
+        path = out / f"consultation{consultation_id}-{township}-{link['code']}.png"
         with writing(path):
             segno.make(link["url"], error="m").save(str(path), scale=10, border=4)
         typer.echo(f"{link['township']}\t{link['url']}\t{path}")

@@ -111,6 +111,7 @@ def test_consultation_create_open_list_json_and_links(tmp_path):
     assert out.exit_code == 0 and link["url"] in out.output
     png = next((tmp_path / "qr").glob("*.png"))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert png.name == f"consultation1-青山镇-{link['code']}.png"  # which township's poster it is
     assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 1  # already open
 
 
