@@ -191,9 +191,17 @@ class ContextMiddleware(BaseMiddleware):
         self._username: str | None = None
 
     async def _bot_username(self, data: dict[str, Any]) -> str:
+        """The bot's username as Telegram has it (the chat's links use it); a BOT_USERNAME that
+        names another bot is logged once: the links and QR posters `qingdan links` makes with it
+        would open that other bot."""
         if self._username is None:
             bot = data.get("bot")
             self._username = ((await bot.me()).username or "") if bot is not None else ""
+            configured = self.settings.bot_username
+            if configured and self._username and configured.lower() != self._username.lower():
+                log.warning("BOT_USERNAME is %s but this bot is @%s: the links `qingdan links` and "
+                            "`qingdan invites` print with it lead to another bot; set BOT_USERNAME=%s",
+                            configured, self._username, self._username)
         return self._username
 
     async def __call__(self, handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],

@@ -657,6 +657,20 @@ async def test_links_of_a_consultation_that_opens_later_give_its_opening_time(ha
     assert "征求意见时间：2026-12-02 10:00 至 2026-12-11 10:00（北京时间）" in photo.text
 
 
+async def test_a_bot_username_setting_naming_another_bot_is_logged_and_the_chats_links_use_the_bots_own(
+        harness, caplog):
+    """BOT_USERNAME is what `qingdan links` prints posters with: naming another bot, they would open it."""
+    h = harness
+    h.settings.bot_username = "another_bot"
+    cid, _ = await open_consultation(h)
+    caplog.set_level("WARNING", logger="bot.middlewares")
+    await h.feed(h.user(ORGANIZER).message(f"/links {cid}"))
+    await h.feed(h.user(ORGANIZER).message(f"/links {cid}"))
+    warned = [r.getMessage() for r in caplog.records if "BOT_USERNAME" in r.getMessage()]
+    assert len(warned) == 1 and "another_bot" in warned[0] and "@qingdan_test_bot" in warned[0]
+    assert "https://t.me/qingdan_test_bot?start=" in h.api.last(ORGANIZER).text
+
+
 async def test_links_of_a_draft_say_it_has_not_started(harness):
     h = harness
     cid, _ = await open_consultation(h, status=Status.DRAFT)
