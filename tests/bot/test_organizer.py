@@ -171,7 +171,8 @@ async def test_residents_and_cadres_cannot_reach_organizer_commands(harness):
     for uid in (RESIDENT, CADRE):
         u = h.user(uid)
         for command in ("/new", f"/close {cid}", "/open", "/stats", "/links", "/announce", "/comments",
-                        "/invite", "/consultations", "/deadline", f"/deadline {cid} 2026-12-20 18:00"):
+                        "/invite", "/consultations", "/deadline", f"/deadline {cid} 2026-12-20 18:00",
+                        "/digest", f"/digest {cid} 关闭"):
             h.api.clear()
             await h.feed(u.message(command))
             assert h.api.texts(uid) == ["只有组织者可以使用这个功能。"], command
@@ -186,6 +187,7 @@ async def test_residents_and_cadres_cannot_reach_organizer_commands(harness):
     async with h.sessions() as s:
         assert await s.scalar(sa.select(sa.func.count()).select_from(Invite)) == 0
         assert (await s.get(Consultation, cid)).closes_at == h.clock.now + timedelta(days=10)
+        assert (await s.get(Consultation, cid)).settings["digest_hour"] == 9  # (not stopped by them)
 
 
 async def test_close_by_command_then_answers_are_refused(harness):
