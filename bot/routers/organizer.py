@@ -1421,11 +1421,12 @@ async def digest_cmd(message: Message, command: CommandObject, ctx: Ctx, state: 
     await repo.set_digest_hour(ctx.session, c, hour)
     await ctx.commit()
     if hour is None:
-        await message.answer(ctx.t("organizer.digest-off", id=c.id, title=html.escape(c.title),
-                                   hour=FollowUp().digest_hour))
+        text = ctx.t("organizer.digest-off", id=c.id, title=html.escape(c.title), hour=FollowUp().digest_hour)
     else:
-        await message.answer(ctx.t("organizer.digest-hour-set", id=c.id, title=html.escape(c.title), hour=hour,
-                                   zone=_zone(ctx)))
+        text = ctx.t("organizer.digest-hour-set", id=c.id, title=html.escape(c.title), hour=hour, zone=_zone(ctx))
+        if c.status in (Status.CLOSED.value, Status.REPORTED.value):  # (kept: a reopened one goes by it)
+            text += "\n" + ctx.t("organizer.digest-ended-note")
+    await message.answer(text)
     from bot import scheduler
 
     await scheduler.schedule_consultation(c.id)  # (this process's scheduler at once; another's at its sync)

@@ -329,6 +329,18 @@ async def test_no_daily_digest_past_the_deadline_before_the_close_job_ran(harnes
     assert h.api.calls == []
 
 
+async def test_a_closed_consultations_digest_hour_is_kept_and_the_organizer_told_none_goes_now(
+        harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.CLOSED)
+    await h.feed(h.user(ORGANIZER).message(f"/digest {cid} 18"))
+    text = h.api.last(ORGANIZER).text
+    assert "改为每天 18:00" in text and "结束后不再发送每日摘要" in text
+    cid2, _ = await open_consultation(h, township="绿水乡")
+    await h.feed(h.user(ORGANIZER).message(f"/digest {cid2} 18"))
+    assert "结束后" not in h.api.last(ORGANIZER).text
+
+
 async def test_digest_and_export_commands(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
