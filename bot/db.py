@@ -36,14 +36,16 @@ def operator_text(key: str, **kw: object) -> str:
 def reachable(settings: Settings) -> Iterator[None]:
     """A command's first touch of the database: one it cannot open (a server that is down,
     a database or password that is wrong, a SQLite folder that is not there or not
-    writable) stops the command with DATABASE_URL, its password hidden, and the driver's
-    reason — not a page of traceback."""
+    writable, a file that is not a SQLite database) stops the command with DATABASE_URL,
+    its password hidden, and the driver's reason — not a page of traceback."""
     from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import OperationalError
+    from sqlalchemy.exc import DatabaseError, OperationalError
 
     try:
         yield
-    except OperationalError as exc:
+    except (OperationalError, DatabaseError) as exc:
+        if not isinstance(exc, OperationalError) and type(exc) is not DatabaseError:
+            raise  # a statement refused (ProgrammingError, IntegrityError…): a bug to see whole
         import typer
 
         from bot.texts import gettext

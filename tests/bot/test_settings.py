@@ -238,14 +238,18 @@ def test_a_database_that_cannot_be_opened_is_named_not_a_traceback(tmp_path: Pat
         port = s.getsockname()[1]
     down = _qingdan(tmp_path, "db", "upgrade", DATABASE_URL=f"postgresql+asyncpg://qingdan:SECRET@127.0.0.1:{port}/q")
     missing = _qingdan(tmp_path, "lists", "show", DATABASE_URL=f"sqlite:///{tmp_path}/no/such/folder/q.db")
+    (tmp_path / "notes.db").write_text("not a database, but a file of notes\n" * 100, encoding="utf-8")
+    not_db = _qingdan(tmp_path, "consultations", "list", DATABASE_URL=f"sqlite:///{tmp_path}/notes.db")
     (tmp_path / "qingdan-demo.db").mkdir()  # the demo's database cannot be opened
     demo = _qingdan(tmp_path, "demo", "--port", str(port), LOCALE="en")
-    for done in (down, missing, demo):
+    for done in (down, missing, not_db, demo):
         assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-2000:]
     assert down.stderr.startswith(f"无法打开数据库 postgresql+asyncpg://qingdan:***@127.0.0.1:{port}/q：")
     assert "SECRET" not in down.stderr and "refused" in down.stderr.splitlines()[0]
     assert missing.stderr.startswith(f"无法打开数据库 sqlite:///{tmp_path}/no/such/folder/q.db：unable to open")
     assert "Cannot open the database sqlite+aiosqlite:///qingdan-demo.db: unable to open" in demo.stderr
+    assert not_db.stderr.startswith(f"无法打开数据库 sqlite:///{tmp_path}/notes.db：file is not a database")
+    assert (tmp_path / "notes.db").read_text(encoding="utf-8").startswith("not a database")  # left as it was
 
 
 def test_a_database_url_refused_is_shown_without_its_password(tmp_path: Path) -> None:
