@@ -48,6 +48,7 @@ from bot.routers import first_of_album, not_text_note, starts
 from storage import consultations as repo
 from storage import invites
 from storage.answer_path import ConsultationView
+from storage.models import Township
 from storage.responses import Change, ResponseState, Stale, advance_live_message, load_state
 from surveys.consultation import Window, ended_at, format_local, normalize_code, window
 from surveys.flow import FlowState, ItemRef, applicable, eligible_items, question_count, summary_lines
@@ -539,8 +540,7 @@ async def _show_response(ctx: Ctx, fsm: FSMContext, response_id: int, message: M
 async def start_plain(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if not await resume(message, ctx, state):  # (the menu's "开始 / 继续答题")
         # an organizer's first message: where their work begins, not a township's link to find
-        hello = ctx.t("organizer.hello") if ctx.is_organizer else ctx.t("resident.hello")
-        await message.answer(await _closed_note(ctx) or hello)
+        await message.answer(await _closed_note(ctx) or await _hello(ctx))
 
 
 # --- presses on the question message ------------------------------------------------------------
@@ -740,8 +740,20 @@ async def _active_flow(ctx: Ctx) -> Flow | None:
 
 async def _no_questionnaire(ctx: Ctx) -> str:
     """Why a message finds no questionnaire to go on with: the person's latest one has
-    closed (or not opened yet), or they have none (an organizer: what they can do here)."""
-    return await _closed_note(ctx) or ctx.t("organizer.idle" if ctx.is_organizer else "resident.no-consultation")
+    closed (or not opened yet), or they have none (an organizer or a cadre: what they can do here)."""
+    key = "organizer.idle" if ctx.is_organizer else "cadre.idle" if ctx.is_cadre else "resident.no-consultation"
+    return await _closed_note(ctx) or ctx.t(key)
+
+
+async def _hello(ctx: Ctx) -> str:
+    """/start without a link: where the person's work begins (a cadre: their township's list)."""
+    if ctx.is_organizer:
+        return ctx.t("organizer.hello")
+    if ctx.is_cadre and ctx.person.township_id is not None:
+        township = await ctx.session.get(Township, ctx.person.township_id)
+        if township is not None:
+            return ctx.t("cadre.hello", township=html.escape(township.name)) + "\n\n" + ctx.t("cadre.what-you-can-do")
+    return ctx.t("resident.hello")
 
 
 async def _closed_note(ctx: Ctx) -> str | None:

@@ -1418,3 +1418,25 @@ async def test_an_invited_organizers_delete_me_voids_the_invites_they_made_and_n
     # a resident's /delete_me (nothing made) is asked as before
     await h.feed(h.user(7003).message("/delete_me"))
     assert "邀请" not in h.api.last(7003).text
+
+
+async def test_a_cadres_text_sticker_or_start_outside_any_form_says_what_a_cadre_can_do_not_the_residents_note(harness):
+    """A cadre got the residents' 您现在没有进行中的问卷… (join through a township's link) for any
+    text or sticker outside a form, and the residents' hello for a plain /start."""
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    for update in (u.message("你好"), u.message(sticker={"file_id": "s", "file_unique_id": "s", "type": "regular",
+                                                         "width": 1, "height": 1, "is_animated": False,
+                                                         "is_video": False})):
+        await h.feed(update)
+        said = h.api.last(CADRE).text
+        assert "没有进行中的问卷" not in said and "/list" in said and "/report" in said, said
+    await h.feed(u.message("/start"))
+    said = h.api.last(CADRE).text
+    assert "青山镇" in said and "干部" in said and "/list" in said and "二维码" not in said, said
+    await h.feed(h.user(CADRE, language_code="en").message("hello"))
+    said = h.api.last(CADRE).text
+    assert "/list" in said and "questionnaire in progress" not in said, said
+    await h.feed(h.user(RESIDENT).message("你好"))  # a resident still gets theirs
+    assert "没有进行中的问卷" in h.api.last(RESIDENT).text
