@@ -115,11 +115,18 @@ async def delete_me_confirm(query: CallbackQuery, callback_data: DeleteCB, ctx: 
 @router.message(Command("cancel"))
 async def cancel_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     """Pauses whatever is in progress; the questionnaire resumes at the next message."""
+    from bot.routers.cadre import CommentForm
     from bot.routers.resident import pause
 
     form = await state.get_state()  # a form left half-filled (a comment, a report, a new consultation…)
     await state.clear()
     paused = await pause(ctx)  # the next message resumes the questionnaire and answers nothing
+    if form == CommentForm.wording.state:  # the comment itself was saved before its wording was asked
+        await message.answer(ctx.t("cadre.saved-no-wording"))
+        return
+    if form == CommentForm.edit.state:
+        await message.answer(ctx.t("cadre.edit-cancelled"))
+        return
     if form is not None:
         await message.answer(ctx.t("cancel.stopped"))
         return

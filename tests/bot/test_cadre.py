@@ -1440,3 +1440,26 @@ async def test_a_cadres_text_sticker_or_start_outside_any_form_says_what_a_cadre
     assert "/list" in said and "questionnaire in progress" not in said, said
     await h.feed(h.user(RESIDENT).message("你好"))  # a resident still gets theirs
     assert "没有进行中的问卷" in h.api.last(RESIDENT).text
+
+
+async def test_cancel_at_the_proposed_wording_says_the_comment_is_saved_and_during_an_edit_that_it_stays(harness):
+    """/cancel after the comment was saved (at its 建议表述 prompt) said 已取消，刚才填写的内容没有保存,
+    so the cadre thought the comment lost; an edit cancelled said the same of a comment that stays."""
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "乡镇没有执法力量")
+    await h.feed(u.message("/cancel"))
+    said = h.api.last(CADRE).text
+    assert "已保存" in said and "没有保存" not in said, said
+    [comment] = await _comments(h)
+    assert comment.text == "乡镇没有执法力量" and comment.status != "withdrawn"
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改")
+    await h.feed(u.message("/cancel"))
+    said = h.api.last(CADRE).text
+    assert "保持原样" in said and "没有保存" not in said, said
+    assert (await _comments(h))[0].text == "乡镇没有执法力量"
+    await _comment(h, u, c, "特种设备安全监管", "其他", "第二条")
+    await h.feed(h.user(CADRE, language_code="en").message("/cancel"))
+    assert "saved" in h.api.last(CADRE).text and "not saved" not in h.api.last(CADRE).text
