@@ -42,8 +42,10 @@ async def help_cmd(message: Message, ctx: Ctx) -> None:
     if ctx.is_organizer:  # their own commands first; of the residents' only what works for them
         parts = [ctx.t("help.organizer"), *([ctx.t("help.cadre")] if ctx.is_cadre else []),
                  ctx.t("help.organizer-other")]
+    elif ctx.is_cadre:  # theirs, then the common ones (the residents' are about answering a questionnaire)
+        parts = [ctx.t("help.cadre"), ctx.t("help.organizer-other")]
     else:
-        parts = [ctx.t("help.resident"), *([ctx.t("help.cadre")] if ctx.is_cadre else [])]
+        parts = [ctx.t("help.resident")]
     await message.answer("\n\n".join(parts))
 
 

@@ -1463,3 +1463,17 @@ async def test_cancel_at_the_proposed_wording_says_the_comment_is_saved_and_duri
     await _comment(h, u, c, "特种设备安全监管", "其他", "第二条")
     await h.feed(h.user(CADRE, language_code="en").message("/cancel"))
     assert "saved" in h.api.last(CADRE).text and "not saved" not in h.api.last(CADRE).text
+
+
+async def test_a_cadres_help_puts_the_cadres_commands_first_and_the_common_ones_after(harness):
+    """A cadre's /help began with the residents' section (join by a township's link, /start 继续没答完的问卷,
+    /cancel 暂停…), their own commands after it."""
+    h = harness
+    await open_consultation(h)
+    await _cadre(h)
+    for lang, head in (("zh-hans", "<b>干部</b>"), ("en", "<b>Cadres</b>")):
+        await h.feed(h.user(CADRE, language_code=lang).message("/help"))
+        said = h.api.last(CADRE).text
+        assert said.startswith(head), said
+        assert "/report" in said and "/cancel" in said and "/mydata" in said and "/language" in said
+        assert "<b>群众</b>" not in said and "<b>Residents</b>" not in said
