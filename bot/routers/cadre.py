@@ -1,5 +1,5 @@
 """The cadre's side: an invite (`/start inv_<code>`) binds a person to a township as
-a cadre; then they browse their township's consulted list (part → category →
+a cadre (a cadre of another township is asked first: it moves them); then they browse their township's consulted list (part → category →
 items → card; residents may browse read-only too), search it (/find), comment on an
 item (kind → text → optional proposed wording), propose a missing item (/missing),
 review, edit and withdraw their comments (/mycomments), and report tasks pushed onto
@@ -25,7 +25,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from aiogram import F, Router
+from aiogram import Bot, F, Router
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -122,6 +122,13 @@ class ReportCB(CallbackData, prefix="cr"):
 
     a: str
     v: str = ""
+
+
+class MoveCB(CallbackData, prefix="cv"):
+    """A cadre of one township taking an invite of another: y=1 move (redeem invite v), y=0 stay."""
+
+    v: str
+    y: Num = 0
 
 
 class CommentForm(StatesGroup):
@@ -361,28 +368,66 @@ async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state
             ctx.t("cadre.invite-already", township=html.escape(township.name) if township else "")
         await message.answer(already + "\n\n" + ctx.t("cadre.invite-kept"))
         return
-    invite, reason = await invites.redeem(ctx.session, command.args or "", ctx.person.id, ctx.now())
+    if found is not None and status == "open" and found.role == "cadre" and ctx.is_cadre:
+        # a cadre of another township: moving loses their own township's list, and a link meant
+        # for somebody else would be spent — asked first, the invite unused until they say so
+        text, kb = await _move_question(ctx, found.code, found.township_id)
+        await message.answer(text, reply_markup=kb)
+        return
+    await message.answer(await _redeem(ctx, message.bot, command.args or ""))
+
+
+async def _move_question(ctx: Ctx, code: str, township_id: int | None) -> tuple[str, InlineKeyboardMarkup]:
+    now = await ctx.session.get(Township, ctx.person.township_id) if ctx.person.township_id else None
+    new = await ctx.session.get(Township, township_id) if township_id else None
+    names = {"township": now.name if now else "", "new": new.name if new else ""}  # (buttons: plain text)
+    return ctx.t("cadre.invite-move-ask", **{k: html.escape(v) for k, v in names.items()}), _kb([
+        [_btn(_short(ctx.t("cadre.btn-move-yes", **names), 60), MoveCB(v=code, y=1))],
+        [_btn(_short(ctx.t("cadre.btn-move-no", **names), 60), MoveCB(v=code, y=0))]])
+
+
+@router.callback_query(MoveCB.filter())
+async def invite_move(query: CallbackQuery, callback_data: MoveCB, ctx: Ctx) -> None:
+    found = await invites.get_invite(ctx.session, callback_data.v)
+    if found is None or found.role != "cadre":
+        await _deny_press(query, ctx, "error.stale-button")
+        return
+    await query.answer()
+    if callback_data.y and found.used_by == ctx.person.id and _holds(ctx, "cadre", found.township_id):
+        return  # a double tap: the first one moved them (and said so)
+    if not callback_data.y:
+        township = await ctx.session.get(Township, ctx.person.township_id) if ctx.person.township_id else None
+        text = ctx.t("cadre.invite-stay", township=html.escape(township.name) if township else "") \
+            if ctx.is_cadre else ""
+        if invites.invite_status(found, ctx.now()) == "open":
+            text += ("\n\n" if text else "") + ctx.t("cadre.invite-kept")
+        await edit_or_send(query, text or ctx.t("cadre.invite-used"))
+        return
+    await edit_or_send(query, await _redeem(ctx, query.bot, callback_data.v))
+
+
+async def _redeem(ctx: Ctx, bot: Bot | None, code: str) -> str:
+    """Use the invite for the person: what it made them, or why it could not."""
+    invite, reason = await invites.redeem(ctx.session, code, ctx.person.id, ctx.now())
     if reason == "already" and invite is not None and not (ctx.is_organizer if invite.role == "organizer"
                                                            else ctx.is_cadre):
         # used by this person, whose role was taken back since (`invites revoke --demote`): the
         # link is spent, not a way back, and they are not told they still hold the role
         reason = "revoked" if invite.revoked_at is not None else "used"
     if invite is None or reason not in ("ok", "already"):
-        await message.answer(ctx.t(f"cadre.invite-{reason}"))
-        return
+        return ctx.t(f"cadre.invite-{reason}")
     await ctx.commit()
-    if message.bot is not None:
-        await set_person_commands(message.bot, ctx.person.id, invite.role, ctx.settings.locale,
+    if bot is not None:
+        await set_person_commands(bot, ctx.person.id, invite.role, ctx.settings.locale,
                                   chosen=chosen_language(ctx.person))
     # "already": this person used this invite before, and may have moved to another township since
     township_id = ctx.person.township_id if reason == "already" and ctx.is_cadre else invite.township_id
     township = await ctx.session.get(Township, township_id) if township_id else None
     name = html.escape(township.name) if township else ""
     if invite.role == "organizer":
-        await message.answer(ctx.t("cadre.invite-welcome-organizer"))
-        return
+        return ctx.t("cadre.invite-welcome-organizer")
     text = ctx.t("cadre.invite-welcome" if reason == "ok" else "cadre.invite-already", township=name)
-    await message.answer(text + "\n\n" + ctx.t("cadre.what-you-can-do"))
+    return text + "\n\n" + ctx.t("cadre.what-you-can-do")
 
 
 def _holds(ctx: Ctx, role: str, township_id: int | None) -> bool:

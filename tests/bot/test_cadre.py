@@ -214,6 +214,7 @@ async def test_a_cadre_demoted_is_no_cadre_from_the_next_update_nor_told_one_by_
     first, second = await _invite(h), await _invite(h, "绿水乡")
     await h.feed(u.message(f"/start inv_{first}"))
     await h.feed(u.message(f"/start inv_{second}"))
+    await _tap(h, u, "改为绿水乡的干部")
     async with h.sessions() as s:
         assert (await revoke(s, second, h.clock.now, demote=True))[1] == "demoted"
         await s.commit()
@@ -973,6 +974,7 @@ async def test_a_cadre_moved_to_another_township_is_not_told_they_are_still_a_ca
     u = h.user(CADRE)
     await h.feed(u.message(f"/start inv_{old}"))
     await h.feed(u.message(f"/start inv_{await _invite(h, '绿水乡')}"))
+    await _tap(h, u, "改为绿水乡的干部")
     assert "绿水乡" in h.api.last(CADRE).text
     await h.feed(u.message(f"/start inv_{old}"))  # the first link again
     text = h.api.last(CADRE).text
@@ -1477,3 +1479,42 @@ async def test_a_cadres_help_puts_the_cadres_commands_first_and_the_common_ones_
         assert said.startswith(head), said
         assert "/report" in said and "/cancel" in said and "/mydata" in said and "/language" in said
         assert "<b>群众</b>" not in said and "<b>Residents</b>" not in said
+
+
+async def test_a_cadre_of_one_township_is_asked_before_an_invite_of_another_moves_them(harness):
+    """A cadre of 青山镇 who opened an invite of 绿水乡 (a colleague's, forwarded by mistake) was
+    moved at once: their own list gone, the colleague's link spent. They are now asked first,
+    and the invite stays unused until they say so."""
+    h = harness
+    await open_consultation(h)
+    await open_consultation(h, township="绿水乡")
+    u = await _cadre(h)
+    code = await _invite(h, "绿水乡")
+    await h.feed(u.message(f"/start inv_{code}"))
+    asked = h.api.last(CADRE)
+    assert "青山镇" in asked.text and "绿水乡" in asked.text and "欢迎" not in asked.text
+    async with h.sessions() as s:
+        assert (await s.get(Invite, code)).used_by is None
+    assert (await _person(h, CADRE)).township_id == (await _township_id(h, "青山镇"))
+    await _tap(h, u, "不用")
+    said = h.api.last(CADRE).text
+    assert "仍是<b>青山镇</b>的干部" in said and "仍然有效" in said, said
+    async with h.sessions() as s:
+        assert (await s.get(Invite, code)).used_by is None
+    await h.feed(h.user(OTHER_CADRE).message(f"/start inv_{code}"))  # the colleague it was meant for
+    assert "欢迎！您已确认为<b>绿水乡</b>的干部" in h.api.last(OTHER_CADRE).text
+    # and one who does move, in English too
+    code = await _invite(h, "绿水乡")
+    en = h.user(CADRE, language_code="en")
+    await h.feed(en.message(f"/start inv_{code}"))
+    assert "Become a cadre of 绿水乡" in [t for t, _ in buttons(h.api.last(CADRE).reply_markup)]
+    await _tap(h, en, "Become a cadre of")
+    assert "绿水乡" in h.api.last(CADRE).text and "/list" in h.api.last(CADRE).text
+    assert (await _person(h, CADRE)).township_id == (await _township_id(h, "绿水乡"))
+    async with h.sessions() as s:
+        assert (await s.get(Invite, code)).used_by == CADRE
+
+
+async def _township_id(h, name: str) -> int:
+    async with h.sessions() as s:
+        return (await get_township(s, name)).id
