@@ -202,6 +202,18 @@ async def _visible_consultations(ctx: Ctx) -> list[Consultation]:
     return [found[1]] if found else []
 
 
+async def _no_list_text(ctx: Ctx) -> str:
+    """Why /list (/find, /missing) has no list to show: for a cadre whose township's consultation
+    has ended, that it has (not "when one starts, you will see it here" alone)."""
+    if not ctx.is_cadre:
+        return ctx.t("cadre.no-list-resident")
+    assert ctx.person.township_id is not None
+    latest = await cm.latest_consultation_for_township(ctx.session, ctx.person.township_id)
+    if latest is None:
+        return ctx.t("cadre.no-list-cadre")
+    return _window_text(ctx, latest, Window.CLOSED) + "\n" + ctx.t("cadre.no-list-next")
+
+
 async def _item_in_scope(ctx: Ctx, consultation_id: int, item_id: int) -> tuple[Scope, DutyItemRow] | None:
     scope = await _scope(ctx, consultation_id)
     if scope is None:
@@ -445,7 +457,7 @@ async def list_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     await state.set_state(None)
     found = await _visible_consultations(ctx)
     if not found:
-        await message.answer(ctx.t("cadre.no-list-cadre" if ctx.is_cadre else "cadre.no-list-resident"))
+        await message.answer(await _no_list_text(ctx))
         return
     if len(found) > 1:
         rows = [[_btn(_short(c.title, 50), ListCB(c=c.id or 0))] for c in found]
@@ -543,7 +555,7 @@ async def find_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FS
         return
     scope = await _scope(ctx, found[0].id or 0) if found else None
     if scope is None:
-        await message.answer(ctx.t("cadre.no-list-cadre" if ctx.is_cadre else "cadre.no-list-resident"))
+        await message.answer(await _no_list_text(ctx))
         return
     await state.update_data(cfind={"c": scope.consultation.id, "q": query, "n": 0})
     text, kb = _find_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id), query, 0)
@@ -856,7 +868,7 @@ async def missing_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     await state.set_state(None)
     found = await _cadre_consultations(ctx)
     if not found:
-        await message.answer(ctx.t("cadre.no-list-cadre"))
+        await message.answer(await _no_list_text(ctx))
         return
     if len(found) > 1:
         rows = [[_btn(_short(c.title, 50), MissingCB(c=c.id or 0))] for c in found]

@@ -1518,3 +1518,30 @@ async def test_a_cadre_of_one_township_is_asked_before_an_invite_of_another_move
 async def _township_id(h, name: str) -> int:
     async with h.sessions() as s:
         return (await get_township(s, name)).id
+
+
+async def test_list_find_and_missing_after_the_townships_consultation_closed_say_it_closed(harness):
+    """Once the consultation was closed, a cadre's /list, /find and /missing said only 您所在的乡镇现在没有
+    正在征求意见的清单。开始征求意见后，这里就能看到 — as if none had been held; they now say it closed, and when."""
+    from storage.consultations import set_status
+    from storage.models import Consultation
+    from surveys.consultation import Status
+
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    h.clock.advance(days=2)
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, c), Status.CLOSED, h.clock.now)
+        await s.commit()
+    for command in ("/list", "/find 消防", "/missing"):
+        await h.feed(u.message(command))
+        said = h.api.last(CADRE).text
+        assert "《青山镇履职事项清单征求意见》已于 2026-12-03 10:00 截止" in said, (command, said)
+        assert "下一次征求意见开始后" in said, (command, said)
+    await h.feed(h.user(CADRE, language_code="en").message("/list"))
+    assert "closed on 2026-12-03 10:00" in h.api.last(CADRE).text
+    await open_consultation(h, township="绿水乡", status=Status.DRAFT)  # not consulted yet
+    await h.feed(h.user(OTHER_CADRE).message(f"/start inv_{await _invite(h, '绿水乡')}"))
+    await h.feed(h.user(OTHER_CADRE).message("/list"))
+    assert "现在没有正在征求意见的清单" in h.api.last(OTHER_CADRE).text
