@@ -516,8 +516,15 @@ async def item_card(query: CallbackQuery, callback_data: ItemCB, ctx: Ctx, state
 
 
 def _hits(dl: DutyList, query: str) -> list[DutyItem]:
-    q = normalize(query)
-    return [i for i in dl.items if q in normalize(i.name) or q in normalize(i.content) or q in normalize(i.basis)]
+    """The items holding every word of the query (as typed into a search box: "消防 检查" finds
+    消防安全检查…), each word anywhere in the name, content or basis."""
+    words = [w for w in (normalize(part) for part in query.split()) if w]
+
+    def holds(item: DutyItem) -> bool:
+        text = "\n".join(normalize(field) for field in (item.name, item.content, item.basis))
+        return all(w in text for w in words)
+
+    return [i for i in dl.items if holds(i)]
 
 
 def _find_screen(ctx: Ctx, scope: Scope, dl: DutyList, query: str, page: int) -> tuple[str, InlineKeyboardMarkup | None]:

@@ -1545,3 +1545,19 @@ async def test_list_find_and_missing_after_the_townships_consultation_closed_say
     await h.feed(h.user(OTHER_CADRE).message(f"/start inv_{await _invite(h, '绿水乡')}"))
     await h.feed(h.user(OTHER_CADRE).message("/list"))
     assert "现在没有正在征求意见的清单" in h.api.last(OTHER_CADRE).text
+
+
+async def test_find_with_several_words_finds_the_items_holding_each_of_them(harness):
+    """/find 消防 检查 found nothing (the words were run together into 消防检查, which no item holds),
+    though 消防安全检查与火灾隐患整治 holds both; the words now each have to be found, anywhere."""
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/find 消防 检查"))
+    said = h.api.last(CADRE).text
+    assert "共 1 项" in said and "消防安全检查与火灾隐患整治" in said, said
+    await h.feed(u.message("/find 人民调解　矛盾"))  # a full-width space; one word in the basis
+    said = h.api.last(CADRE).text
+    assert "共 1 项" in said and "矛盾纠纷排查化解与人民调解" in said, said
+    await h.feed(u.message("/find 消防 低保"))  # no item holds both
+    assert "没有找到" in h.api.last(CADRE).text
