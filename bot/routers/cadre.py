@@ -515,13 +515,17 @@ async def item_card(query: CallbackQuery, callback_data: ItemCB, ctx: Ctx, state
 # --- /find -------------------------------------------------------------------------------------------
 
 
+SEARCHED_FIELDS = tuple(f for f in ITEM_FIELDS if f != "seq")
+
+
 def _hits(dl: DutyList, query: str) -> list[DutyItem]:
     """The items holding every word of the query (as typed into a search box: "消防 检查" finds
-    消防安全检查…), each word anywhere in the name, content or basis."""
+    消防安全检查…), each word anywhere on the item's card but its number: the name, content,
+    basis, the county departments (/find 民政局), the category, the remarks."""
     words = [w for w in (normalize(part) for part in query.split()) if w]
 
     def holds(item: DutyItem) -> bool:
-        text = "\n".join(normalize(field) for field in (item.name, item.content, item.basis))
+        text = "\n".join(normalize(str(getattr(item, f) or "")) for f in SEARCHED_FIELDS)
         return all(w in text for w in words)
 
     return [i for i in dl.items if holds(i)]

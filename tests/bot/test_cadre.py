@@ -1561,3 +1561,21 @@ async def test_find_with_several_words_finds_the_items_holding_each_of_them(harn
     assert "共 1 项" in said and "矛盾纠纷排查化解与人民调解" in said, said
     await h.feed(u.message("/find 消防 低保"))  # no item holds both
     assert "没有找到" in h.api.last(CADRE).text
+
+
+async def test_find_searches_the_county_departments_on_the_card_too(harness):
+    """/find 市场监管局 found nothing though a cooperating item names it as its lead department and a
+    withdrawn one as the department taking it over: only the name, content and basis were searched."""
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/find 市场监管局"))
+    said = h.api.last(CADRE).text
+    assert "共 1 项" in said and "特种设备安全监管" in said, said  # its 承接部门
+    await h.feed(u.message("/find 消防救援大队"))
+    said = h.api.last(CADRE).text
+    assert "共 1 项" in said and "消防安全检查与火灾隐患整治" in said, said  # its 对应上级部门
+    await h.feed(u.message("/find 民政局 低保"))  # (低保 is nowhere: nothing)
+    assert "没有找到" in h.api.last(CADRE).text
+    await h.feed(u.message("/find 民政局 救助"))
+    assert "最低生活保障" in h.api.last(CADRE).text
