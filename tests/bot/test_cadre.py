@@ -309,7 +309,7 @@ async def test_find_matches_name_content_and_basis_ignoring_case_and_width(harne
     await h.feed(u.message("/find 没有这个词"))
     assert "没有找到" in h.api.last(CADRE).text
     await h.feed(u.message("/find"))
-    assert "/find 低保" in h.api.last(CADRE).text
+    assert "/find 消防" in h.api.last(CADRE).text
 
 
 async def test_find_with_two_open_consultations_asks_which_list_to_search(harness):
@@ -1579,3 +1579,20 @@ async def test_find_searches_the_county_departments_on_the_card_too(harness):
     assert "没有找到" in h.api.last(CADRE).text
     await h.feed(u.message("/find 民政局 救助"))
     assert "最低生活保障" in h.api.last(CADRE).text
+
+
+async def test_the_examples_find_shows_find_something_in_a_list_as_drafts_word_it(harness):
+    """/find alone answered 例如：/find 低保, which finds nothing: lists write 最低生活保障 (the sample
+    list too), so a cadre who tried the example was told 没有找到."""
+    import re
+
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    for lang in ("zh-hans", "en"):
+        await h.feed(h.user(CADRE, language_code=lang).message("/find"))
+        examples = re.findall(r"(?:例如：|e\.g\. )(/find [^;；，,\n]+)", h.api.last(CADRE).text)
+        assert examples, h.api.last(CADRE).text
+        for example in examples:
+            await h.feed(u.message(example.strip()))
+            assert "没有找到" not in h.api.last(CADRE).text and "共 1 项" in h.api.last(CADRE).text, example
