@@ -132,6 +132,7 @@ class MoveCB(CallbackData, prefix="cv"):
 
 
 class CommentForm(StatesGroup):
+    kind = State()
     text = State()
     wording = State()
     edit = State()
@@ -501,7 +502,8 @@ async def item_card(query: CallbackQuery, callback_data: ItemCB, ctx: Ctx, state
     if found is None:
         await _deny_press(query, ctx)
         return
-    if await state.get_state() in (CommentForm.text.state, CommentForm.wording.state, CommentForm.edit.state):
+    if await state.get_state() in (CommentForm.kind.state, CommentForm.text.state, CommentForm.wording.state,
+                                   CommentForm.edit.state):
         # back from a comment's text (it is dropped), on past its proposed wording (it is saved
         # without), or away from an edit (the comment stays as it was)
         await state.set_state(None)
@@ -627,10 +629,11 @@ async def comment_start(query: CallbackQuery, callback_data: CommentCB, ctx: Ctx
         return
     _, row = found
     if k == "":
-        rows = [[_btn(ctx.t(f"comment.kind.{kind}"), CommentCB(c=c, i=i, k=kind))] for kind in cm.kinds_for(row.part)]
-        rows.append([_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=c, i=i))])
+        # the kind is asked: a comment typed now is answered so (not "nothing is waiting here")
+        await state.set_state(CommentForm.kind)
+        await state.update_data(cmt={"c": c, "i": i})
         await query.answer()
-        await edit_or_send(query, ctx.t("cadre.choose-kind", name=html.escape(row.name)), _kb(rows))
+        await edit_or_send(query, ctx.t("cadre.choose-kind", name=html.escape(row.name)), _kinds_kb(ctx, c, row))
         return
     if k not in cm.kinds_for(row.part):
         await _deny_press(query, ctx, "error.stale-button")
@@ -643,6 +646,31 @@ async def comment_start(query: CallbackQuery, callback_data: CommentCB, ctx: Ctx
     await query.answer()
     await edit_or_send(query, ctx.t("cadre.ask-text", name=html.escape(row.name), kind=ctx.t(f"comment.kind.{k}"),
                                     max=cm.MAX_TEXT), _kb([[_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=c, i=i))]]))
+
+
+def _kinds_kb(ctx: Ctx, c: int, row: DutyItemRow) -> InlineKeyboardMarkup:
+    i = row.id or 0
+    rows = [[_btn(ctx.t(f"comment.kind.{kind}"), CommentCB(c=c, i=i, k=kind))] for kind in cm.kinds_for(row.part)]
+    rows.append([_btn(ctx.t("cadre.btn-back-card"), ItemCB(c=c, i=i))])
+    return _kb(rows)
+
+
+async def _kind_first(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    """Something sent while the kind of a comment is asked: the kind comes first (the buttons again)."""
+    draft = (await state.get_data()).get("cmt") or {}
+    c, i = int(draft.get("c", 0)), int(draft.get("i", 0))
+    found, why = await _comment_target(ctx, c, i)
+    if found is None:
+        await state.set_state(None)
+        await message.answer(await _refuse_target(ctx, why, c))
+        return
+    await message.answer(ctx.t("cadre.choose-kind-first", name=html.escape(found[1].name)),
+                         reply_markup=_kinds_kb(ctx, c, found[1]))
+
+
+@router.message(CommentForm.kind, F.text & ~F.text.startswith("/"))
+async def comment_kind_typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    await _kind_first(message, ctx, state)
 
 
 def _too_long(ctx: Ctx, text: str, limit: int = cm.MAX_TEXT) -> str:
@@ -1236,5 +1264,9 @@ def _report_refusal_key(refusal: str) -> str:
 
 @router.message(StateFilter(CommentForm, MissingForm, ReportForm), ~F.text)
 async def form_not_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    if await state.get_state() == CommentForm.kind.state:
+        if await first_of_album(message, state):
+            await _kind_first(message, ctx, state)
+        return
     if await first_of_album(message, state):
         await message.answer(not_text_note(message, ctx.t("cadre.text-please"), ctx.t))
