@@ -1626,3 +1626,13 @@ async def test_a_comment_typed_before_its_kind_is_chosen_is_asked_for_the_kind_n
     await _tap(h, u, "« 返回事项")
     await h.feed(u.message("随便说说"))
     assert "选择意见类型" not in h.api.last(CADRE).text
+
+
+async def test_the_cadres_welcome_names_off_list_tasks_without_reading_as_the_foreign_affairs_office(harness):
+    """The welcome said /report 报告清单外交办的事项, which reads as 清单 · 外交办 (the foreign affairs
+    office); it now uses the domain's term, 清单外事项, as /help and the report form do."""
+    h = harness
+    await open_consultation(h)
+    await _cadre(h)
+    said = h.api.last(CADRE).text
+    assert "外交办" not in said and "/report 报告上级部门交办的清单外事项" in said, said
