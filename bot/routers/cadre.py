@@ -876,7 +876,17 @@ async def comment_edit_text(message: Message, ctx: Ctx, state: FSMContext) -> No
         await message.answer(_refusal_text(ctx, reason))
         return
     await ctx.commit()
-    await message.answer(ctx.t("cadre.edited", id=comment.id), reply_markup=_after_comment_kb(ctx, comment))
+    if comment.item_id is None:  # a missing item's proposal has no proposed wording
+        await message.answer(ctx.t("cadre.edited", id=comment.id), reply_markup=_after_comment_kb(ctx, comment))
+        return
+    # its proposed wording could be given only once, right after the comment: it may change here too
+    await state.set_state(CommentForm.wording)
+    await state.update_data(cw=comment.id)
+    now = ctx.t("cadre.edited-wording-now", text=html.escape(_short(comment.proposed_wording, 300))) \
+        if comment.proposed_wording else ""
+    kb = _kb([[_btn(ctx.t("cadre.btn-skip-wording"), MineCB(a="s", m=comment.id or 0))]])
+    await message.answer("\n".join(x for x in (ctx.t("cadre.edited", id=comment.id), now,
+                                                 ctx.t("cadre.edited-ask-wording")) if x), reply_markup=kb)
 
 
 # --- /missing: an item the list leaves out ---------------------------------------------------------------

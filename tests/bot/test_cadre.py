@@ -1636,3 +1636,29 @@ async def test_the_cadres_welcome_names_off_list_tasks_without_reading_as_the_fo
     await _cadre(h)
     said = h.api.last(CADRE).text
     assert "外交办" not in said and "/report 报告上级部门交办的清单外事项" in said, said
+
+
+async def test_editing_a_comment_lets_its_proposed_wording_change_too(harness):
+    """The proposed wording (建议表述) could be given only right after the comment: 修改 changed the
+    comment's text and nothing else, so a wording with a mistake stayed. After the text the edit
+    now asks for the wording (showing the one given), and 跳过 keeps it."""
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "表述不清", "看不懂")
+    await h.feed(u.message("特种设备安全监察"))  # the wording, with a mistake
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改 #")
+    await h.feed(u.message("“特种设备”指哪些设备，应写清楚"))
+    said = h.api.last(CADRE).text
+    assert "已修改" in said and "原来的建议表述：特种设备安全监察" in said, said
+    await h.feed(u.message("特种设备安全监管（锅炉、电梯等）"))
+    assert "已保存建议的表述" in h.api.last(CADRE).text
+    [comment] = await _comments(h)
+    assert (comment.text, comment.proposed_wording) == ("“特种设备”指哪些设备，应写清楚", "特种设备安全监管（锅炉、电梯等）")
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改 #")
+    await h.feed(u.message("应写清楚设备种类"))
+    await _tap(h, u, "跳过")
+    [comment] = await _comments(h)
+    assert (comment.text, comment.proposed_wording) == ("应写清楚设备种类", "特种设备安全监管（锅炉、电梯等）")
