@@ -154,6 +154,21 @@ class ReportForm(StatesGroup):
     details = State()
 
 
+# the steps of a form by which something typed is held unsaved: a command that leaves one says so
+HALF_FILLED = frozenset(x.state for x in (MissingForm.part, MissingForm.category, MissingForm.basis, MissingForm.why,
+                                          ReportForm.task, ReportForm.when, ReportForm.method, ReportForm.details))
+
+
+async def _leave_form(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    """Drop any form in progress (a command takes the person elsewhere), telling them when what
+    they had typed into a /missing or /report goes with it."""
+    current = await state.get_state()
+    if current in HALF_FILLED:
+        form = "report" if current.startswith(ReportForm.__full_group_name__) else "missing"
+        await message.answer(ctx.t(f"cadre.form-dropped.{form}"))
+    await state.set_state(None)
+
+
 # --- scope -------------------------------------------------------------------------------------
 
 
@@ -455,7 +470,7 @@ def _holds(ctx: Ctx, role: str, township_id: int | None) -> bool:
 
 @router.message(Command("list"))
 async def list_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
-    await state.set_state(None)
+    await _leave_form(message, ctx, state)
     found = await _visible_consultations(ctx)
     if not found:
         await message.answer(await _no_list_text(ctx))
@@ -554,7 +569,7 @@ def _find_screen(ctx: Ctx, scope: Scope, dl: DutyList, query: str, page: int) ->
 
 @router.message(Command("find"))
 async def find_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
-    await state.set_state(None)
+    await _leave_form(message, ctx, state)
     query = (command.args or "").strip()[:MAX_QUERY]
     if not normalize(query):
         await message.answer(ctx.t("cadre.find-usage"))
@@ -797,7 +812,7 @@ async def mycomments_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if not ctx.is_cadre:
         await message.answer(ctx.t("cadre.only-cadres"))
         return
-    await state.set_state(None)
+    await _leave_form(message, ctx, state)
     text, kb = await _mine_screen(ctx, 0)
     await message.answer(text, reply_markup=kb)
 
@@ -914,7 +929,7 @@ async def missing_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if not ctx.is_cadre:
         await message.answer(ctx.t("cadre.only-cadres"))
         return
-    await state.set_state(None)
+    await _leave_form(message, ctx, state)
     found = await _cadre_consultations(ctx)
     if not found:
         await message.answer(await _no_list_text(ctx))
@@ -1098,6 +1113,7 @@ async def report_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(ctx.t("cadre.report-throttled", n=cm.REPORT_THROTTLE_COUNT,
                                    minutes=int(cm.THROTTLE_WINDOW.total_seconds() // 60)))
         return
+    await _leave_form(message, ctx, state)
     await state.set_state(ReportForm.department)
     await state.update_data(rep={"k": _run_mark()})
     await message.answer(ctx.t("cadre.report-intro") + "\n\n" + ctx.t("cadre.report-ask-department",

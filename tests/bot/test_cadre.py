@@ -1662,3 +1662,29 @@ async def test_editing_a_comment_lets_its_proposed_wording_change_too(harness):
     await _tap(h, u, "跳过")
     [comment] = await _comments(h)
     assert (comment.text, comment.proposed_wording) == ("应写清楚设备种类", "特种设备安全监管（锅炉、电梯等）")
+
+
+async def test_a_command_that_leaves_a_half_filled_report_or_missing_item_says_it_was_not_saved(harness):
+    """/list (or /find, /mycomments, /missing, /report) in the middle of a /report or /missing dropped
+    what had been typed into it without a word: the cadre who went to look an item up, then typed the
+    next step's answer, was told only that nothing was waiting. Now the command says it was dropped."""
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/report"))
+    await h.feed(u.message("县住建局"))
+    await h.feed(u.message("自建房安全排查"))
+    h.api.clear()
+    await h.feed(u.message("/find 消防"))
+    said = h.api.texts(CADRE)
+    assert len(said) == 2 and "清单外事项报告已取消，没有保存" in said[0] and "消防安全检查" in said[1], said
+    assert await _reports(h) == []
+    await h.feed(u.message("/missing"))
+    await h.feed(u.message("河道巡查"))
+    h.api.clear()
+    await h.feed(u.message("/report"))
+    said = h.api.texts(CADRE)
+    assert len(said) == 2 and "遗漏事项已取消，没有保存" in said[0] and "第 1/5 步" in said[1], said
+    h.api.clear()
+    await h.feed(u.message("/list"))  # at the report's first step nothing was typed: nothing to say
+    assert len(h.api.texts(CADRE)) == 1 and "没有保存" not in h.api.texts(CADRE)[0]
