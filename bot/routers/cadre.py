@@ -21,6 +21,7 @@ FSM states; the data they collect is kept in the FSM data under one key per flow
 from __future__ import annotations
 
 import html
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -380,9 +381,25 @@ async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool
 # --- invites -------------------------------------------------------------------------------------
 
 
+# An invite link (or its inv_… code) pasted into the chat as text, not tapped: forwarded by
+# WeChat or SMS, where a t.me link often does not open the app with its payload.
+PASTED_INVITE = re.compile(r"\s*(?:(?:https?://)?(?:t\.me|telegram\.me)/\w+/?\?start=)?(inv_[a-z0-9]{1,40})\s*",
+                           re.IGNORECASE)
+
+
 @starts.message(CommandStart(deep_link=True, magic=F.args.func(invites.is_invite)))
-async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
-    found = await invites.get_invite(ctx.session, command.args or "")
+async def start_invite(message: Message, command: CommandObject, ctx: Ctx) -> None:
+    await _invite(message, command.args or "", ctx)
+
+
+@starts.message(F.text.func(lambda text: PASTED_INVITE.fullmatch(text) is not None))
+async def pasted_invite(message: Message, ctx: Ctx) -> None:
+    found = PASTED_INVITE.fullmatch(message.text or "")
+    await _invite(message, found.group(1) if found else "", ctx)
+
+
+async def _invite(message: Message, args: str, ctx: Ctx) -> None:
+    found = await invites.get_invite(ctx.session, args)
     status = invites.invite_status(found, ctx.now()) if found is not None else "unknown"
     if found is not None and ctx.is_organizer and found.role != "organizer":
         # (say, one who tapped the link they just made): it stays unused for the cadre
@@ -402,7 +419,7 @@ async def start_invite(message: Message, command: CommandObject, ctx: Ctx, state
         text, kb = await _move_question(ctx, found.code, found.township_id)
         await message.answer(text, reply_markup=kb)
         return
-    await message.answer(await _redeem(ctx, message.bot, command.args or ""))
+    await message.answer(await _redeem(ctx, message.bot, args))
 
 
 async def _move_question(ctx: Ctx, code: str, township_id: int | None) -> tuple[str, InlineKeyboardMarkup]:

@@ -1688,3 +1688,20 @@ async def test_a_command_that_leaves_a_half_filled_report_or_missing_item_says_i
     h.api.clear()
     await h.feed(u.message("/list"))  # at the report's first step nothing was typed: nothing to say
     assert len(h.api.texts(CADRE)) == 1 and "没有保存" not in h.api.texts(CADRE)[0]
+
+
+async def test_an_invite_link_or_code_pasted_into_the_chat_is_taken_as_the_invite(harness):
+    """An invite forwarded by WeChat or SMS is often pasted into the chat instead of tapped (the
+    t.me link does not always open the app with its payload): the link, or its inv_… code, got the
+    residents' 您现在没有进行中的问卷 and nobody was made a cadre."""
+    h = harness
+    await open_consultation(h)
+    for user, pasted in ((CADRE, "https://t.me/qingdan_test_bot?start=inv_{}"), (OTHER_CADRE, " INV_{} ")):
+        code = await _invite(h)
+        await h.feed(h.user(user).message(pasted.format(code)))
+        assert "欢迎！您已确认为<b>青山镇</b>的干部" in h.api.last(user).text, pasted
+        assert (await _person(h, user)).role == "cadre"
+    await h.feed(h.user(RESIDENT).message("inv_nosuchcode1"))
+    assert "这个邀请链接无效" in h.api.last(RESIDENT).text
+    await h.feed(h.user(RESIDENT).message("我收到的邀请是 inv_abc，怎么用？"))  # a sentence: not an invite
+    assert "邀请链接无效" not in h.api.last(RESIDENT).text
