@@ -384,7 +384,7 @@ async def after_close(s: Services, consultation_id: int) -> None:
     """The final report to every organizer (message, workbook, charts, draft 反馈情况说明)
     and, outside the quiet hours, the thank-you to every participant. Resumable: run it
     again and only what is missing goes out."""
-    from storage.consultations import participants
+    from storage.consultations import participants, silent_cadres
     from storage.people import organizers
     from surveys.charts import comments_chart, completion_chart
     from surveys.report import build_workbook, feedback_file
@@ -400,6 +400,7 @@ async def after_close(s: Services, consultation_id: int) -> None:
             return
         staff = await organizers(session, s.settings.organizer_ids)
         people = await participants(session, consultation_id)
+        silent = await silent_cadres(session, consultation_id)  # no "your comments went to the organizers"
         langs = await followup.languages(session, [*staff, *people])
         title, closed_at, quiet = c.title, c.closed_at, is_quiet(now, FollowUp.from_dict(c.settings), tz)
 
@@ -454,7 +455,8 @@ async def after_close(s: Services, consultation_id: int) -> None:
                         document=(content, _t("file-feedback", loc, id=consultation_id)))
 
     async def thanks(pid: int) -> Outgoing:
-        return Outgoing(text=_t("thanks", loc_of(pid), title=html.escape(title)))
+        return Outgoing(text=_t("thanks-cadre-silent" if pid in silent else "thanks", loc_of(pid),
+                                title=html.escape(title)))
 
     for part, render in (("head", head), ("workbook", workbook), ("chart-completion", completion),
                          ("chart-comments", comments), ("feedback", feedback)):

@@ -392,6 +392,20 @@ async def set_digest_hour(session: AsyncSession, c: Consultation, hour: int | No
     await session.flush()
 
 
+async def silent_cadres(session: AsyncSession, consultation_id: int) -> set[int]:
+    """The cadres of the consultation's townships who gave it nothing: no comment kept (not
+    withdrawn), no off-list report with it, no questionnaire started."""
+    from storage.models import Comment, OffListReport
+
+    gave = set((await session.scalars(select(Comment.person_id).where(
+        Comment.consultation_id == consultation_id, Comment.status != "withdrawn"))).all())
+    gave |= set((await session.scalars(select(OffListReport.person_id).where(
+        OffListReport.consultation_id == consultation_id))).all())
+    gave |= set((await session.scalars(select(Response.person_id).where(
+        Response.consultation_id == consultation_id))).all())
+    return set(await cadres(session, consultation_id)) - gave
+
+
 async def response_counts(session: AsyncSession, consultation_id: int) -> list[tuple[int, str, int, int]]:
     """(township id, township, started, completed) for each township of the consultation."""
     started = sa.func.count(Response.id)

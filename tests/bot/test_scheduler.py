@@ -462,6 +462,31 @@ async def test_closes_at_the_deadline_and_sends_the_final_report_and_thanks_once
     assert len(h.api.calls) == before
 
 
+async def test_a_cadre_who_gave_nothing_is_not_told_their_views_went_to_the_organizers(harness: Harness) -> None:
+    """Every cadre of the township was thanked at the close with 您的意见已经交给组织者, those who
+    had commented on nothing (or withdrawn all they had) too; they are now thanked for following it."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)  # CADRE commented
+    silent, withdrew = CADRE + 1, CADRE + 2
+    await add_cadre(h, cid, silent)
+    await add_cadre(h, cid, withdrew)
+    tid = await township_of(h, cid)
+    async with h.sessions() as s:
+        item = await s.scalar(sa.text("SELECT min(id) FROM duty_item"))
+        s.add(Comment(consultation_id=cid, item_id=item, person_id=withdrew, township_id=tid, kind="other",
+                      text="撤回了", status="withdrawn", created_at=h.clock.now))
+        await s.commit()
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
+    follow(h)
+    await sched.close_job(cid)
+    told = {pid: [c.text for c in h.api.calls if c.chat_id == pid] for pid in (CADRE, silent, withdrew)}
+    assert len(told[CADRE]) == 1 and "感谢您参与" in told[CADRE][0] and "交给组织者" in told[CADRE][0]
+    for pid in (silent, withdrew):
+        assert len(told[pid]) == 1 and "交给组织者" not in told[pid][0], told[pid]
+        assert "征询已经结束" in told[pid][0] and "调整情况" in told[pid][0]
+
+
 async def test_close_in_the_quiet_hours_thanks_in_the_morning(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
