@@ -535,6 +535,9 @@ async def test_publishing_the_revised_list_tells_the_townships_participants_what
         assert (await session.get(Consultation, cid)).status == Status.REPORTED.value
     again = await sched.publish_changes(s, cid, tid, row.id)
     assert again.sent == 0 and chats(h.api) == Counter({71: 1, CADRE: 1})
+    # the resident gave their views; the cadre commented on nothing: not thanked for comments
+    assert "感谢您提出的意见" in text
+    assert "宅基地" in h.api.last(CADRE).text and "感谢您提出的意见" not in h.api.last(CADRE).text
 
 
 async def test_a_revision_published_for_two_consultations_on_one_list_tells_each_person_once(harness: Harness) -> None:
