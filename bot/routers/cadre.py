@@ -359,6 +359,8 @@ async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool
     if scope.cadre:
         mine = (await cm.my_counts_by_item(ctx.session, ctx.person.id, [row.id or 0])).get(row.id or 0, 0)
         if scope.can_comment:
+            if not (item.basis or "").strip():  # "法定职责必须为": what the consultation is there to fill in
+                text += "\n\n" + ctx.t("cadre.card-no-basis", kind=ctx.t("comment.kind.basis"))
             if mine:
                 text += "\n\n" + ctx.t("cadre.card-mine", n=mine)
             rows.append([_btn(ctx.t("cadre.btn-comment"), CommentCB(c=c, i=row.id or 0))])

@@ -1705,3 +1705,20 @@ async def test_an_invite_link_or_code_pasted_into_the_chat_is_taken_as_the_invit
     assert "这个邀请链接无效" in h.api.last(RESIDENT).text
     await h.feed(h.user(RESIDENT).message("我收到的邀请是 inv_abc，怎么用？"))  # a sentence: not an invite
     assert "邀请链接无效" not in h.api.last(RESIDENT).text
+
+
+async def test_the_card_of_an_item_without_a_basis_asks_a_cadre_who_knows_it_to_supply_it(harness):
+    """An item without a basis showed 履职依据：— and nothing else, though every basic item should cite
+    one (法定职责必须为) and supplying it is what the consultation asks of cadres; the card now says
+    so and which kind of comment adds it. Only while comments are taken, and not for items with one."""
+    h = harness
+    c, _ = await open_consultation(h)  # 特种设备安全监管 has no basis
+    u = await _cadre(h)
+    await _open_card(h, u, c, "特种设备安全监管")
+    said = h.api.last(CADRE).text
+    assert "没有列出依据" in said and "“依据缺失或有误”" in said, said
+    await _open_card(h, u, c, "消防安全检查与火灾隐患整治")
+    assert "没有列出依据" not in h.api.last(CADRE).text
+    h.clock.advance(days=11)
+    await _open_card(h, u, c, "特种设备安全监管")
+    assert "没有列出依据" not in h.api.last(CADRE).text and "截止" in h.api.last(CADRE).text
