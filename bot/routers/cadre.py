@@ -1107,10 +1107,37 @@ async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
                          reply_markup=_after_comment_kb(ctx, comment))
 
 
+def _typed_choice(text: str | None, labels: dict[str, str]) -> str | None:
+    """The option a typed text names, when it names one button's label (in full, or a part of
+    only that one: 基本 for 基本履职事项) — people type what the button says instead of tapping it."""
+    typed = normalize(text or "")
+    if not typed:
+        return None
+    exact = [value for value, label in labels.items() if normalize(label) == typed]
+    if exact:
+        return exact[0]
+    within = [value for value, label in labels.items() if len(typed) >= 2 and typed in normalize(label)]
+    return within[0] if len(within) == 1 else None
+
+
 @router.message(MissingForm.part, F.text & ~F.text.startswith("/"))
 async def missing_part_typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
     draft = (await state.get_data()).get("mis") or {}
-    await message.answer(ctx.t("cadre.use-buttons"), reply_markup=_missing_parts_kb(ctx, int(draft.get("c", 0))))
+    c = int(draft.get("c", 0))
+    part = _typed_choice(message.text, {p.value: ctx.t(f"part.{p.value}") for p in PART_ORDER})
+    if part is None:
+        await message.answer(ctx.t("cadre.use-buttons"), reply_markup=_missing_parts_kb(ctx, c))
+        return
+    scope, why = await _missing_allowed(ctx, c)
+    if scope is None:
+        await state.set_state(None)
+        await message.answer(why)
+        return
+    draft["part"] = part
+    await state.update_data(mis=draft)
+    await state.set_state(MissingForm.category)
+    text, kb = await _missing_category_prompt(ctx, scope, Part(part))
+    await message.answer(text, reply_markup=kb)
 
 
 # --- /report: tasks outside the list --------------------------------------------------------------------
@@ -1211,13 +1238,9 @@ async def report_press(query: CallbackQuery, callback_data: ReportCB, ctx: Ctx, 
     current = await state.get_state()
     draft = (await state.get_data()).get("rep") or {}
     if callback_data.a == "m" and current == ReportForm.method.state and callback_data.v in cm.REPORT_METHODS:
-        draft["method"] = callback_data.v
-        await state.update_data(rep=draft)
-        await state.set_state(ReportForm.details)
+        draft = await _chosen_method(state, callback_data.v)
         await query.answer()
-        await edit_or_send(query, ctx.t("cadre.report-ask-details", method=ctx.t(f"offlist.method.{callback_data.v}"),
-                                        max=cm.MAX_TEXT),
-                           _kb([[_btn(ctx.t("cadre.btn-skip"), ReportCB(a="s", v=str(draft.get("k", ""))))]]))
+        await edit_or_send(query, *_details_prompt(ctx, callback_data.v, draft))
         return
     if callback_data.a == "s" and current == ReportForm.details.state and callback_data.v == draft.get("k", ""):
         await query.answer()
@@ -1234,8 +1257,26 @@ async def report_press(query: CallbackQuery, callback_data: ReportCB, ctx: Ctx, 
 
 
 @router.message(ReportForm.method, F.text & ~F.text.startswith("/"))
-async def report_method_typed(message: Message, ctx: Ctx) -> None:
-    await message.answer(ctx.t("cadre.use-buttons"), reply_markup=_methods_kb(ctx))
+async def report_method_typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    method = _typed_choice(message.text, {m: ctx.t(f"offlist.method.{m}") for m in cm.REPORT_METHODS})
+    if method is None or not ctx.is_cadre:
+        await message.answer(ctx.t("cadre.use-buttons"), reply_markup=_methods_kb(ctx))
+        return
+    text, kb = _details_prompt(ctx, method, await _chosen_method(state, method))
+    await message.answer(text, reply_markup=kb)
+
+
+async def _chosen_method(state: FSMContext, method: str) -> dict[str, Any]:
+    draft = (await state.get_data()).get("rep") or {}
+    draft["method"] = method
+    await state.update_data(rep=draft)
+    await state.set_state(ReportForm.details)
+    return draft
+
+
+def _details_prompt(ctx: Ctx, method: str, draft: dict[str, Any]) -> tuple[str, InlineKeyboardMarkup]:
+    return (ctx.t("cadre.report-ask-details", method=ctx.t(f"offlist.method.{method}"), max=cm.MAX_TEXT),
+            _kb([[_btn(ctx.t("cadre.btn-skip"), ReportCB(a="s", v=str(draft.get("k", ""))))]]))
 
 
 @router.message(Command("myreports"))

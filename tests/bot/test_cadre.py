@@ -528,7 +528,7 @@ async def test_missing_item_from_the_part_menu_button_with_category_button_and_s
     await h.feed(u.message("/list"))
     await _tap(h, u, "➕ 提出遗漏事项")
     await h.feed(u.message("河湖巡查"))
-    await h.feed(u.message("基本"))  # typed where a button is expected
+    await h.feed(u.message("不清楚"))  # typed where a button is expected (and naming none)
     assert "请点下面的按钮" in h.api.last(CADRE).text
     await _tap(h, u, "基本履职事项")
     await _tap(h, u, "平安法治")
@@ -550,7 +550,7 @@ async def test_report_an_off_list_task_is_stored_with_the_open_consultation(harn
     await h.feed(u.message("县住建局"))
     await h.feed(u.message("自建房安全排查数据录入"))
     await h.feed(u.message("2026年11月"))
-    await h.feed(u.message("电话"))  # typed where a button is expected
+    await h.feed(u.message("打电话说的"))  # typed where a button is expected (and naming none)
     assert "请点下面的按钮" in h.api.last(CADRE).text
     await _tap(h, u, "工作群")
     await h.feed(u.message("要求三天内完成，占用两名干部"))
@@ -1722,3 +1722,32 @@ async def test_the_card_of_an_item_without_a_basis_asks_a_cadre_who_knows_it_to_
     h.clock.advance(days=11)
     await _open_card(h, u, c, "特种设备安全监管")
     assert "没有列出依据" not in h.api.last(CADRE).text and "截止" in h.api.last(CADRE).text
+
+
+async def test_an_option_typed_instead_of_tapped_is_taken_at_the_part_and_method_steps(harness):
+    """At /missing's part step and /report's method step, typing what a button says (基本, 电话) was
+    answered only 请点下面的按钮选择; the option a typed text names is now taken as if tapped,
+    and anything else still gets the buttons again."""
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/missing"))
+    await h.feed(u.message("河道巡查"))
+    await h.feed(u.message("事项"))  # in all three labels: which one?
+    assert "请点下面的按钮" in h.api.last(CADRE).text
+    await h.feed(u.message("基本"))
+    assert "第 3/5 步" in h.api.last(CADRE).text and "基本履职事项" in h.api.last(CADRE).text
+    await h.feed(u.message("生态环境"))
+    await _tap(h, u, "跳过")
+    await h.feed(u.message("汛期每天巡查"))
+    [proposal] = await _comments(h)
+    assert proposal.missing["part"] == "basic"
+    await h.feed(u.message("/report"))
+    for answer in ("县应急管理局", "每天填报安全生产日报表", "11月", "打电话说的"):
+        await h.feed(u.message(answer))
+    assert "请点下面的按钮" in h.api.last(CADRE).text
+    await h.feed(u.message("电话"))
+    assert "第 5/5 步" in h.api.last(CADRE).text and "交办方式：电话" in h.api.last(CADRE).text
+    await _tap(h, u, "跳过")
+    [report] = await _reports(h)
+    assert report.method == "phone"
