@@ -1,6 +1,7 @@
-"""The cadre's side: an invite (`/start inv_<code>`) binds a person to a township as
-a cadre (a cadre of another township is asked first: it moves them); then they browse their township's consulted list (part → category →
-items → card; residents may browse read-only too), search it (/find), comment on an
+"""The cadre's side: an invite (`/start inv_<code>`, or the link pasted as text) binds a
+person to a township as a cadre (a cadre of another township is asked first: it moves
+them); then they browse their township's consulted list (part → category → items →
+card; residents may browse read-only too), search it (/find), comment on an
 item (kind → text → optional proposed wording), propose a missing item (/missing),
 review, edit and withdraw their comments (/mycomments), and report tasks pushed onto
 the township outside the list (/report, /myreports).
