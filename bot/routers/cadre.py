@@ -1035,7 +1035,7 @@ async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx
         await state.set_state(MissingForm.why)
         text, kb = ctx.t("cadre.missing-ask-why", max=cm.MAX_TEXT), None
     else:
-        await _deny_press(query, ctx, "error.old-message")
+        await _deny_press(query, ctx, "cadre.old-message")
         return
     await query.answer()
     await edit_or_send(query, text, kb)
@@ -1254,7 +1254,7 @@ async def report_press(query: CallbackQuery, callback_data: ReportCB, ctx: Ctx, 
     if callback_data.a in ("w", "y", "l"):
         await _myreports_press(query, callback_data, ctx)
         return
-    await _deny_press(query, ctx, "error.old-message")
+    await _deny_press(query, ctx, "cadre.old-message")
 
 
 @router.message(ReportForm.method, F.text & ~F.text.startswith("/"))
