@@ -506,11 +506,13 @@ async def list_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
 
 
 @router.callback_query(ListCB.filter())
-async def browse(query: CallbackQuery, callback_data: ListCB, ctx: Ctx) -> None:
+async def browse(query: CallbackQuery, callback_data: ListCB, ctx: Ctx, state: FSMContext) -> None:
     scope = await _scope(ctx, callback_data.c)
     if scope is None:
         await _deny_press(query, ctx)
         return
+    if await state.get_state() == CommentForm.kind.state:  # browsed on from the kinds: no comment begun
+        await state.set_state(None)
     dl = await load_list(ctx.session, scope.link.list_id)
     if callback_data.p == "":
         text, kb = _parts_screen(ctx, scope, dl)

@@ -1627,6 +1627,14 @@ async def test_a_comment_typed_before_its_kind_is_chosen_is_asked_for_the_kind_n
     await _tap(h, u, "« 返回事项")
     await h.feed(u.message("随便说说"))
     assert "选择意见类型" not in h.api.last(CADRE).text
+    # nor after browsing on from the kinds with the buttons of an earlier message
+    await h.feed(u.message("/list"))
+    parts = h.api.last(CADRE)
+    await _open_card(h, u, c, "特种设备安全监管")
+    await _tap(h, u, "✍️ 提意见")
+    await h.feed(u.press(parts.message_id, _data(parts.reply_markup, "配合履职事项")))
+    await h.feed(u.message("随便说说"))
+    assert "选择意见类型" not in h.api.last(CADRE).text
 
 
 async def test_the_cadres_welcome_names_off_list_tasks_without_reading_as_the_foreign_affairs_office(harness):
