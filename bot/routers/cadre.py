@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from aiogram import Bot, F, Router
+from aiogram.dispatcher.event.bases import SkipHandler
 from aiogram.filters import Command, CommandObject, CommandStart, StateFilter
 from aiogram.filters.callback_data import CallbackData
 from aiogram.fsm.context import FSMContext
@@ -55,6 +56,7 @@ from surveys.i18n import has
 
 router = Router(name="cadre")
 router.message.filter(F.chat.type == "private")
+router.edited_message.filter(F.chat.type == "private")
 
 PAGE = 8  # items, categories and search hits per page
 MY_PAGE = 5  # comments per page in /mycomments
@@ -169,6 +171,18 @@ async def _leave_form(message: Message, ctx: Ctx, state: FSMContext) -> None:
         form = "report" if current.startswith(ReportForm.__full_group_name__) else "missing"
         await message.answer(ctx.t(f"cadre.form-dropped.{form}"))
     await state.set_state(None)
+
+
+TYPED = "ctyped"  # FSM data: which comment (and field) each of the cadre's last messages became
+TYPED_KEPT = 20
+
+
+async def _remember_typed(state: FSMContext, message: Message, comment_id: int | None, field: str) -> None:
+    """That this message's text became the comment's `field` ("text" or "wording"): an edit of the
+    message in Telegram then edits the comment (see `comment_message_edited`)."""
+    typed = dict((await state.get_data()).get(TYPED) or {})
+    typed[str(message.message_id)] = [comment_id or 0, field]
+    await state.update_data({TYPED: dict(list(typed.items())[-TYPED_KEPT:])})
 
 
 # --- scope -------------------------------------------------------------------------------------
@@ -736,6 +750,7 @@ async def comment_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
                                    township_id=scope.link.township_id, kind=k, text=clean, now=ctx.now())
     await state.set_state(CommentForm.wording)
     await state.update_data(cmt={}, cw=comment.id)
+    await _remember_typed(state, message, comment.id, "text")
     await ctx.commit()
     kb = _kb([[_btn(ctx.t("cadre.btn-skip-wording"), MineCB(a="s", m=comment.id or 0))]])
     await message.answer(ctx.t("cadre.saved-ask-wording", name=html.escape(row.name)), reply_markup=kb)
@@ -772,6 +787,7 @@ async def comment_wording(message: Message, ctx: Ctx, state: FSMContext) -> None
     if reason != "ok" or comment is None:
         await message.answer(_refusal_text(ctx, reason))
         return
+    await _remember_typed(state, message, comment.id, "wording")
     await ctx.commit()
     await message.answer(ctx.t("cadre.wording-saved"), reply_markup=_after_comment_kb(ctx, comment))
 
@@ -912,6 +928,7 @@ async def comment_edit_text(message: Message, ctx: Ctx, state: FSMContext) -> No
     if reason != "ok" or comment is None:
         await message.answer(_refusal_text(ctx, reason))
         return
+    await _remember_typed(state, message, comment.id, "text")
     await ctx.commit()
     if comment.item_id is None:  # a missing item's proposal has no proposed wording
         await message.answer(ctx.t("cadre.edited", id=comment.id), reply_markup=_after_comment_kb(ctx, comment))
@@ -1103,6 +1120,7 @@ async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
                                    now=ctx.now())
     await state.set_state(None)
     await state.update_data(mis={})
+    await _remember_typed(state, message, comment.id, "text")
     await ctx.commit()
     part = ctx.t(f"part.{missing['part']}") if missing["part"] else "—"
     await message.answer(ctx.t("cadre.missing-saved", name=html.escape(missing["name"]), part=part,
@@ -1346,6 +1364,32 @@ async def _myreports_press(query: CallbackQuery, callback_data: ReportCB, ctx: C
 def _report_refusal_key(refusal: str) -> str:
     return {"not-yours": "cadre.report-refused.not-yours", "closed": "cadre.report-refused.closed"}.get(
         refusal, "cadre.report-refused.unknown")
+
+
+# --- a comment's message edited in Telegram -------------------------------------------------------------
+
+
+@router.edited_message(F.text & ~F.text.startswith("/"))
+async def comment_message_edited(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    """The cadre edited (in Telegram) a message that became a comment or its proposed wording: the
+    comment follows the edit while it may still be edited, as with 修改 in /mycomments. Any other
+    edited message goes on to the residents' handler (a typed answer of the questionnaire)."""
+    found = ((await state.get_data()).get(TYPED) or {}).get(str(message.message_id))
+    if not found or not ctx.is_cadre:
+        raise SkipHandler
+    comment_id, field = int(found[0]), str(found[1])
+    change = cm.set_proposed_wording if field == "wording" else cm.edit_comment
+    comment, reason = await change(ctx.session, comment_id, ctx.person.id, message.text or "", ctx.now())
+    if reason in ("too-long", "empty"):
+        problem = _too_long(ctx, message.text or "") if reason == "too-long" else ctx.t("cadre.empty")
+        await message.answer(problem + "\n" + ctx.t("cadre.edit-followed-kept", id=comment_id))
+        return
+    if reason != "ok" or comment is None:
+        await message.answer(_refusal_text(ctx, reason) + "\n" + ctx.t("cadre.edit-followed-kept", id=comment_id))
+        return
+    await ctx.commit()
+    await message.answer(ctx.t("cadre.edit-followed-wording" if field == "wording" else "cadre.edit-followed",
+                               id=comment.id))
 
 
 # --- anything but text in the middle of a form ------------------------------------------------------------

@@ -1196,7 +1196,8 @@ async def test_a_nul_character_in_typed_texts_is_dropped_and_the_rest_stored(har
         ("县住建局", "填报报表", "11月", "每月一次")
 
 
-async def test_a_comment_edited_in_telegram_stays_as_saved_and_the_cadre_is_told_where_to_change_it(harness):
+async def test_a_comment_edited_in_telegram_is_not_taken_as_its_proposed_wording(harness):
+    """(The edit changes the comment itself: see the test of a comment message edited in Telegram.)"""
     h = harness
     c, _ = await open_consultation(h)
     u = await _cadre(h)
@@ -1206,9 +1207,9 @@ async def test_a_comment_edited_in_telegram_stays_as_saved_and_the_cadre_is_told
     sent = u.message("还应列明《信访工作条例》")
     await h.feed(sent)
     await h.feed(u.edit(sent, "还应列明《信访工作条例》第十条"))
-    assert "/mycomments" in h.api.last(CADRE).text
+    assert "已按您修改后的消息更新" in h.api.last(CADRE).text
     [comment] = await _comments(h)
-    assert (comment.text, comment.proposed_wording) == ("还应列明《信访工作条例》", "")  # the wording prompt took nothing
+    assert (comment.text, comment.proposed_wording) == ("还应列明《信访工作条例》第十条", "")  # the wording prompt took nothing
 
 
 async def test_skipping_a_reports_details_on_a_prompt_too_old_to_edit_saves_the_report(harness):
@@ -1760,3 +1761,38 @@ async def test_an_option_typed_instead_of_tapped_is_taken_at_the_part_and_method
     await _tap(h, u, "跳过")
     [report] = await _reports(h)
     assert report.method == "phone"
+
+
+async def test_a_comment_message_edited_in_telegram_edits_the_comment_while_it_may_change(harness):
+    """A cadre who fixed a typo by editing their sent message (Telegram's 编辑) was told the edit
+    changes nothing and to use /mycomments; the comment (or its proposed wording) now follows the
+    edit while it may still be edited, and says so; once answered it stays, and says that."""
+    from storage.comments import answer_comment
+
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "特种设备安全监管")
+    await _tap(h, u, "✍️ 提意见")
+    await _tap(h, u, "其他")
+    sent = u.message("乡镇没有执法立量")
+    await h.feed(sent)
+    wording = u.message("特种设备安全监察")
+    await h.feed(wording)
+    await h.feed(u.edit(sent, "乡镇没有执法力量"))
+    assert "已按您修改后的消息更新" in h.api.last(CADRE).text
+    await h.feed(u.edit(wording, "特种设备安全监管"))
+    assert "建议表述已按您修改后的消息更新" in h.api.last(CADRE).text
+    [comment] = await _comments(h)
+    assert (comment.text, comment.proposed_wording) == ("乡镇没有执法力量", "特种设备安全监管")
+    async with h.sessions() as s:
+        await answer_comment(s, comment.id, "adopted", "", ORGANIZER, h.clock.now)
+        await s.commit()
+    await h.feed(u.edit(sent, "改了也没用"))
+    said = h.api.last(CADRE).text
+    assert "已经答复" in said and "保持原样" in said, said
+    assert (await _comments(h))[0].text == "乡镇没有执法力量"
+    other = u.message("随便说一句")
+    await h.feed(other)
+    await h.feed(u.edit(other, "随便说两句"))  # no comment's message: as before
+    assert "不会改变已保存的内容" in h.api.last(CADRE).text
