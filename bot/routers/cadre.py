@@ -342,14 +342,17 @@ def _items_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part, g: int,
     items = [i for i in dl.part(part) if (i.category or "") == category]
     pages = _pages(len(items), PAGE)
     page = min(max(page, 0), pages - 1)
-    rows = [[_btn(_short(f"{i.seq}. {i.name}" if i.seq is not None else i.name, 60), ItemCB(c=c, i=i.id or 0))]
-            for i in items[page * PAGE:(page + 1) * PAGE]]
+    shown = items[page * PAGE:(page + 1) * PAGE]
+    labels = [f"{i.seq}. {i.name}" if i.seq is not None else i.name for i in shown]
+    rows = [[_btn(_short(label, 60), ItemCB(c=c, i=i.id or 0))] for label, i in zip(labels, shown, strict=True)]
     if pages > 1:
         rows.append(_nav(page, pages, lambda n: ListCB(c=c, p=part.value, g=g, n=n)))
     rows.append([_btn(ctx.t("cadre.btn-back-categories"), ListCB(c=c, p=part.value))])
     text = ctx.t("cadre.items", part=ctx.t(f"part.{part.value}"), category=html.escape(_category_label(ctx, category)),
                  n=len(items), page=page + 1, pages=pages)
-    return text, _kb(rows)
+    # the names in full above the buttons: a phone cuts a button's text at a score of characters,
+    # and two long names that begin alike could not be told apart
+    return "\n".join([text, *(html.escape(fit_plain(label, 200)) for label in labels)]), _kb(rows)
 
 
 def _item_text(ctx: Ctx, item: DutyItem) -> str:

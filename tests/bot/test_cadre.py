@@ -1796,3 +1796,23 @@ async def test_a_comment_message_edited_in_telegram_edits_the_comment_while_it_m
     await h.feed(other)
     await h.feed(u.edit(other, "随便说两句"))  # no comment's message: as before
     assert "不会改变已保存的内容" in h.api.last(CADRE).text
+
+
+async def test_an_items_page_lists_each_items_full_name_above_its_buttons(harness):
+    """A page of items showed their names only on buttons, which a phone cuts at a score of
+    characters: two long names that begin alike (组织开展农村人居环境整治…) could not be told
+    apart without opening each; the page's text now lists the names in full."""
+    h = harness
+    long_a = "组织开展农村人居环境整治和村庄清洁行动，督促落实农村生活垃圾分类收集和转运处理"
+    long_b = "组织开展农村人居环境整治和村庄清洁行动，督促落实农村生活污水治理设施的日常运行维护"
+    items = [*ITEMS, DutyItem(Part.BASIC, long_a, seq=4, category="乡村振兴"),
+             DutyItem(Part.BASIC, long_b, seq=5, category="乡村振兴")]
+    await open_consultation(h, items=items)
+    u = await _cadre(h)
+    await h.feed(u.message("/list"))
+    await _tap(h, u, "基本履职事项")
+    await _tap(h, u, "乡村振兴")
+    page = h.api.last(CADRE)
+    assert f"4. {long_a}" in page.text and f"5. {long_b}" in page.text, page.text
+    labels = [t for t, _ in buttons(page.reply_markup)]
+    assert labels[0].startswith("4. 组织开展") and labels[1].startswith("5. 组织开展")
