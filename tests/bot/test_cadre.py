@@ -1816,3 +1816,13 @@ async def test_an_items_page_lists_each_items_full_name_above_its_buttons(harnes
     assert f"4. {long_a}" in page.text and f"5. {long_b}" in page.text, page.text
     labels = [t for t, _ in buttons(page.reply_markup)]
     assert labels[0].startswith("4. 组织开展") and labels[1].startswith("5. 组织开展")
+
+
+async def test_the_welcome_says_a_comment_changes_only_until_it_is_answered(harness):
+    """The welcome said 意见在截止前都可以修改, but an answered comment can no longer change
+    (这条意见已经答复，不能再修改或撤回): it now says both limits, as /mycomments does."""
+    h = harness
+    await open_consultation(h)
+    await _cadre(h)
+    said = h.api.last(CADRE).text
+    assert "截止前、组织者答复前都可以修改或撤回" in said, said
