@@ -738,7 +738,8 @@ async def comment_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     found, why = await _comment_target(ctx, c, i)
     if found is None or k not in cm.kinds_for(found[1].part):
         await state.set_state(None)
-        await message.answer(await _refuse_target(ctx, why, c) if found is None else ctx.t("error.stale-button"))
+        why_not = await _refuse_target(ctx, why, c) if found is None else ctx.t("error.stale-button")
+        await message.answer(why_not + "\n" + ctx.t("cadre.typed-not-saved"))  # ("谢谢您的参与" is no receipt)
         return
     clean, problem = cm.check_text(message.text)
     if problem:
@@ -1083,7 +1084,7 @@ async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     scope, why = await _missing_allowed(ctx, c)
     if scope is None:
         await state.set_state(None)
-        await message.answer(why)
+        await message.answer(why + "\n" + ctx.t("cadre.typed-not-saved"))
         return
     current = await state.get_state()
     limits = {MissingForm.name.state: cm.MAX_SHORT, MissingForm.category.state: MAX_CATEGORY,

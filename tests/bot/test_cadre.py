@@ -1826,3 +1826,27 @@ async def test_the_welcome_says_a_comment_changes_only_until_it_is_answered(harn
     await _cadre(h)
     said = h.api.last(CADRE).text
     assert "截止前、组织者答复前都可以修改或撤回" in said, said
+
+
+async def test_a_comment_typed_after_the_deadline_is_said_not_to_be_saved(harness):
+    """A comment (or a missing item's step) typed after the deadline was answered 《…》已于…截止，不再
+    接收意见。谢谢您的参与！ — which reads like a receipt; it now says what was sent was not saved."""
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/missing"))
+    await h.feed(u.message("河道巡查"))
+    await _tap(h, u, "基本履职事项")
+    h.clock.advance(days=11)
+    await h.feed(u.message("生态环境"))
+    said = h.api.last(CADRE).text
+    assert "截止" in said and "刚才发的内容没有保存" in said, said
+    h.clock.advance(days=-11)
+    await _open_card(h, u, c, "特种设备安全监管")
+    await _tap(h, u, "✍️ 提意见")
+    await _tap(h, u, "其他")
+    h.clock.advance(days=11)
+    await h.feed(u.message("乡镇没有执法力量"))
+    said = h.api.last(CADRE).text
+    assert "截止" in said and "刚才发的内容没有保存" in said, said
+    assert await _comments(h) == []
