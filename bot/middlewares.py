@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -85,6 +86,8 @@ GROUPED_PRESSES: list[GroupedPress] = []
 # Presses that start something as deliberately as /start does (a welcome's 开始答题): like
 # /start, they may store a person the bot keeps nothing of (see ContextMiddleware._may_create).
 JOINING_PRESSES: list[type[CallbackData]] = []
+# Texts that join as /start does (an invite link pasted instead of tapped: bot.routers.cadre).
+JOINING_TEXTS: list[re.Pattern[str]] = []
 
 STALE_RETRIES = 5
 
@@ -326,7 +329,7 @@ class ContextMiddleware(BaseMiddleware):
             return any(data.startswith(cb.__prefix__ + cb.__separator__) for cb in JOINING_PRESSES)
         text = event.message.text if event.message is not None else None
         command = (text or "").split(maxsplit=1)[0].split("@", 1)[0] if text else ""
-        return command in ("/start", "/language")
+        return command in ("/start", "/language") or any(p.fullmatch(text or "") for p in JOINING_TEXTS)
 
     def _locale(self, person: Person, user: User) -> str:
         """The language the bot answers in: the person's /language choice, else the one

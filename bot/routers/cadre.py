@@ -44,6 +44,7 @@ from aiogram.types import (
 from bot.app import chosen_language, set_person_commands
 from bot.context import Ctx, Num
 from bot.limits import fit_plain
+from bot.middlewares import JOINING_TEXTS
 from bot.routers import edit_or_send, first_of_album, not_text_note, starts
 from storage import comments as cm
 from storage import consultations as repo
@@ -405,6 +406,7 @@ async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool
 # WeChat or SMS, where a t.me link often does not open the app with its payload.
 PASTED_INVITE = re.compile(r"\s*(?:(?:https?://)?(?:t\.me|telegram\.me)/\w+/?\?start=)?(inv_[a-z0-9]{1,40})\s*",
                            re.IGNORECASE)
+JOINING_TEXTS.append(PASTED_INVITE)  # someone not stored yet may be stored by it, as by /start inv_…
 
 
 @starts.message(CommandStart(deep_link=True, magic=F.args.func(invites.is_invite)))
