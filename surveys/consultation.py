@@ -328,6 +328,13 @@ DIGEST_ON = frozenset({"on", "开", "开启", "打开", "恢复"})
 _DIGEST_HOUR = re.compile(r"(\d{1,2})(?::00|点|时)?(?:整|钟)?")
 
 
+def is_digest_setting(text: str) -> bool:
+    """Whether `text` reads as what parse_digest_hour takes ("关闭", "开启", "18点", "18" …), valid
+    or not in the quiet hours: `/digest 关闭` with no consultation named means the setting."""
+    value = " ".join(unicodedata.normalize("NFKC", text).split()).lower()
+    return value in DIGEST_OFF or value in DIGEST_ON or _DIGEST_HOUR.fullmatch(value) is not None
+
+
 def parse_digest_hour(text: str, settings: FollowUp) -> int | None:
     """The daily digest's new hour (local time, 24-hour clock) as an organizer typed it: "18",
     "18:00", "18点", "18时"; None for "关闭"/"off" (no digest); "开启"/"on" brings back the default

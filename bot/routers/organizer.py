@@ -65,6 +65,7 @@ from surveys.consultation import (
     ended_at,
     example_deadline,
     format_local,
+    is_digest_setting,
     parse_digest_hour,
     parse_local,
 )
@@ -1395,11 +1396,22 @@ async def invite_step(query: CallbackQuery, callback_data: InviteCB, ctx: Ctx) -
 # --- /digest, /export and the follow-up hooks (bot.scheduler) ----------------------------------------
 
 
+class DigestHourCB(CallbackData, prefix="oh"):
+    """`/digest 关闭` (or an hour) with no consultation named, several open: the one it is for."""
+
+    c: Num
+    h: int  # the hour; -1: stop the daily digest
+
+
 @router.message(Command("digest"))
 async def digest_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
     """`/digest [ID]`: the digest now; `/digest ID 18` moves the daily one to 18:00 (TIMEZONE),
-    `/digest ID 关闭` stops it (`开启` brings it back at the default hour)."""
+    `/digest ID 关闭` stops it (`开启` brings it back at the default hour). Without the ID
+    (`/digest 关闭`, `/digest 18点`) the setting is for the one open consultation, or the one picked;
+    a bare number that names a consultation stays that consultation's digest."""
     parts = (command.args or "").split(maxsplit=1)
+    if len(parts) == 1 and await _digest_setting_without_id(message, ctx, parts[0], state):
+        return
     if len(parts) < 2:
         await _choose(message, command, ctx, "digest", state)
         return
@@ -1409,12 +1421,56 @@ async def digest_cmd(message: Message, command: CommandObject, ctx: Ctx, state: 
     if c is None:
         await message.answer(ctx.t("organizer.no-such", id=html.escape(parts[0])))
         return
+    await _set_digest_hour(message, ctx, c, parts[1])
+
+
+async def _digest_setting_without_id(message: Message, ctx: Ctx, text: str, state: FSMContext) -> bool:
+    """`/digest 关闭`: applied to the only open consultation, or a picker when several are open.
+    False when `text` is no setting, or a number naming a consultation (its digest now)."""
+    if not is_digest_setting(text):
+        return False
+    cid = as_id(text)
+    if cid is not None and await ctx.session.get(Consultation, cid) is not None:
+        return False
+    await _drop_pending_answer(state)
+    candidates = [c for c in await repo.all_consultations(ctx.session) if c.status == Status.OPEN.value]
+    if not candidates:
+        await message.answer(ctx.t("organizer.digest-setting-none", text=html.escape(fit_plain(text, 40))))
+        return True
+    if len(candidates) == 1:
+        await _set_digest_hour(message, ctx, candidates[0], text)
+        return True
+    try:
+        hour = parse_digest_hour(text, FollowUp(quiet_start="00:00", quiet_end="00:00"))  # (checked when picked)
+    except ValueError:  # (not an hour of the day: said with the first one's allowed hours)
+        await _set_digest_hour(message, ctx, candidates[-1], text)
+        return True
+    h = -1 if hour is None else hour
+    rows = [[_btn(_pick_line(ctx, c), DigestHourCB(c=c.id, h=h))] for c in candidates[-10:]]
+    await message.answer(ctx.t("organizer.digest-setting-pick", text=html.escape(fit_plain(text, 40))),
+                         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    return True
+
+
+@router.callback_query(DigestHourCB.filter())
+async def digest_hour_picked(query: CallbackQuery, callback_data: DigestHourCB, ctx: Ctx, state: FSMContext) -> None:
+    c = await ctx.session.get(Consultation, callback_data.c)
+    if c is None or query.message is None or not -1 <= callback_data.h <= 23:
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    await query.answer()
+    await _drop_pending_answer(state)
+    await _set_digest_hour(query.message, ctx, c, "off" if callback_data.h < 0 else str(callback_data.h))
+
+
+async def _set_digest_hour(message: Message | InaccessibleMessage, ctx: Ctx, c: Consultation, text: str) -> None:
+    """`c`'s daily digest at the hour `text` says, or stopped; refused with the hours allowed."""
     follow = FollowUp.from_dict(c.settings)
     try:
-        hour = parse_digest_hour(parts[1], follow)
+        hour = parse_digest_hour(text, follow)
     except ValueError:
         allowed = [h for h in range(24) if not follow.quiet(datetime(2000, 1, 1, h))]
-        await message.answer(ctx.t("organizer.digest-hour-bad", id=c.id, text=html.escape(fit_plain(parts[1], 40)),
+        await message.answer(ctx.t("organizer.digest-hour-bad", id=c.id, text=html.escape(fit_plain(text, 40)),
                                    first=allowed[0] if allowed else 0, last=allowed[-1] if allowed else 23,
                                    zone=_zone(ctx)))
         return

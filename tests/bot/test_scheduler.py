@@ -318,6 +318,47 @@ async def test_an_organizer_moves_or_stops_the_daily_digest_in_the_chat(harness:
         assert (await session.get(Consultation, cid)).settings["digest_hour"] == 9
 
 
+async def test_digest_setting_without_an_id_applies_to_the_open_consultation_or_asks_which(
+        harness: Harness) -> None:
+    """/digest 关闭 (18点, 开启) without a consultation's number: the one open consultation's daily
+    digest, not "no consultation #关闭"; with several open, a button per consultation; a bare
+    number naming a consultation is still its digest now."""
+    h = harness
+    org = h.user(ORGANIZER)
+
+    async def hour(cid: int) -> int | None:
+        async with h.sessions() as session:
+            return (await session.get(Consultation, cid)).settings.get("digest_hour", 9)
+
+    await h.feed(org.message("/digest 关闭"))
+    assert "没有进行中的征询" in h.api.last(ORGANIZER).text
+    cid, _ = await open_consultation(h)
+    await h.feed(org.message("/digest 关闭"))
+    assert "已停发" in h.api.last(ORGANIZER).text and f"#{cid}" in h.api.last(ORGANIZER).text
+    assert await hour(cid) is None
+    await h.feed(org.message("/digest 18"))
+    assert "每日摘要改为每天 18:00" in h.api.last(ORGANIZER).text and await hour(cid) == 18
+    await h.feed(org.message("/digest 开启"))
+    assert await hour(cid) == 9
+    h.api.clear()
+    await h.feed(org.message(f"/digest {cid}"))  # (its digest now, as before)
+    assert [c.method for c in h.api.calls if c.chat_id == ORGANIZER] == ["sendMessage", "sendPhoto"]
+
+    cid2, _ = await open_consultation(h, township="绿水乡")
+    await h.feed(org.message("/digest 关闭"))
+    picker = h.api.last(ORGANIZER)
+    assert "用于哪次征询" in picker.text
+    labelled = buttons(picker.reply_markup)
+    assert [label.split()[0] for label, _ in labelled] == [f"#{cid}", f"#{cid2}"]
+    assert await hour(cid) == 9 and await hour(cid2) == 9
+    await h.feed(org.press(picker.message_id, labelled[1][1]))
+    assert "已停发" in h.api.last(ORGANIZER).text and f"#{cid2}" in h.api.last(ORGANIZER).text
+    assert await hour(cid) == 9 and await hour(cid2) is None
+    await h.feed(org.message("/digest 23点"))  # in the quiet hours: refused once picked
+    await h.feed(org.press(h.api.last(ORGANIZER).message_id, buttons(h.api.last(ORGANIZER).reply_markup)[0][1]))
+    assert "8 到 20 点之间" in h.api.last(ORGANIZER).text and await hour(cid) == 9
+
+
 async def test_no_daily_digest_past_the_deadline_before_the_close_job_ran(harness: Harness) -> None:
     """A scheduler back after a downtime that spanned the deadline: the digest due that morning
     does not go out beside the final report of the close it is about to make."""
