@@ -940,7 +940,8 @@ class Digest:
             lines.append(_t("digest.kinds", locale))
             for kind, n in self.comments_by_kind.items():
                 new = self.new_comments_by_kind.get(kind, 0)
-                lines.append(_t("digest.kind", locale, kind=e(kind_label(kind, locale)), n=n, new=new))
+                lines.append(_t("digest.kind-new" if new else "digest.kind", locale,  # (as the townships')
+                                kind=e(kind_label(kind, locale)), n=n, new=new))
         if self.top_items:
             lines.append("")
             lines.append(_t("digest.top-items", locale))

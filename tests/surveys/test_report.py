@@ -360,6 +360,17 @@ def test_digest_counts_each_townships_comments_and_the_new_ones(data: Consultati
     assert "· 青山镇: 2/3 completed (66.7%); 2 comments (1 new)" in d.text("en")
 
 
+def test_digest_says_new_comments_of_a_kind_only_when_there_are_some(data: ConsultationData) -> None:
+    """The lines by kind said "（新增 0）" of a kind with nothing new; they now say it as the
+    townships' lines do: only when there are new ones."""
+    d = digest(data, SINCE, NOW)
+    text, english = d.text(), d.text("en")
+    assert "· 遗漏事项：1 条（新增 1）" in text.splitlines()
+    assert "· 依据缺失或有误：1 条" in text.splitlines()
+    assert "新增 0" not in text and "(0 new)" not in english
+    assert "· Missing item: 1 (1 new)" in english.splitlines()
+
+
 def test_a_digest_of_a_window_with_nothing_new_says_so_briefly(data: ConsultationData) -> None:
     quiet_since = NOW + timedelta(days=1)
     d = digest(replace(data, summary=None), quiet_since, quiet_since + timedelta(days=1))
@@ -685,7 +696,8 @@ def test_comment_types_are_listed_in_the_chats_order_everywhere(data: Consultati
     ])
     d = digest(data, SINCE, NOW)
     text = d.text()
-    lines = [ln for ln in text.splitlines() if ln.startswith("· ") and "新增" in ln and "完成" not in ln]
+    kinds = text.split("<b>意见类型</b>\n")[1].split("\n\n")[0]
+    lines = kinds.splitlines()
     assert [ln[2:ln.index("：")] for ln in lines] == menu
     by_kind = next(ln for ln in feedback_report(data).splitlines() if "按意见类型分" in ln)
     assert [by_kind.index(k) for k in menu] == sorted(by_kind.index(k) for k in menu), by_kind
