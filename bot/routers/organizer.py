@@ -725,14 +725,14 @@ async def do_stats(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
     counts = await repo.response_counts(ctx.session, c.id)
     townships = []
     for tid, township, started, completed in counts:
-        rate = percent_text(completed, started, 0) if started else "—"  # 四舍五入, as the chart
+        rate = percent_text(completed, started) if started else "—"  # 四舍五入 to 0.1, as the digest and workbook
         townships.append(ctx.t("organizer.stats-township", township=html.escape(township), started=started,
                                completed=completed, rate=rate, comments=comments.get(tid, 0)))
     total = []
     if len(counts) > 1:  # the county's figures under the townships'
         started, completed = sum(row[2] for row in counts), sum(row[3] for row in counts)
         total.append(ctx.t("organizer.stats-total", started=started, completed=completed,
-                           rate=percent_text(completed, started, 0) if started else "—",
+                           rate=percent_text(completed, started) if started else "—",
                            comments=sum(comments.get(row[0], 0) for row in counts)))
     rest = await _comment_stats(ctx, c.id)
     offlist = await ctx.session.scalar(sa.select(sa.func.count()).select_from(OffListReport)

@@ -325,7 +325,7 @@ async def test_stats_show_completion_by_township_and_comments(harness):
     await h.feed(r.press(w.message_id, buttons(w.reply_markup)[0][1]))
     await h.feed(h.user(ORGANIZER).message("/stats"))
     text = h.api.last(ORGANIZER).text
-    assert "青山镇：1 / 0 / 0%" in text
+    assert "青山镇：1 / 0 / 0.0%" in text
     assert "共 1 条" in text and "应调整为配合履职事项：1" in text
 
 
@@ -379,7 +379,7 @@ async def test_stats_of_several_townships_end_with_the_countys_total(harness):
     await _seed_comment(h, cid)
     await h.feed(h.user(ORGANIZER).message(f"/stats {cid}"))
     text = h.api.last(ORGANIZER).text
-    assert "  青山镇：2 / 1 / 50%；意见 1 条\n  绿水乡：1 / 1 / 100%；意见 0 条\n  <b>合计</b>：3 / 2 / 67%；意见 1 条" in text
+    assert "  青山镇：2 / 1 / 50.0%；意见 1 条\n  绿水乡：1 / 1 / 100.0%；意见 0 条\n  <b>合计</b>：3 / 2 / 66.7%；意见 1 条" in text
     one, _ = await open_consultation(h, township="白云乡")
     await h.feed(h.user(ORGANIZER).message(f"/stats {one}"))
     assert "合计" not in h.api.last(ORGANIZER).text  # (one township: its line is the total)
@@ -407,8 +407,9 @@ async def test_stats_of_very_many_townships_keep_the_total_and_the_comments_with
     assert "<b>合计</b>：0 / 0 / —" in text and "干部意见" in text and "清单外事项报告" in text
 
 
-async def test_stats_round_the_completion_rate_half_up_as_the_chart_and_workbook(harness):
-    """1 of 8 completed is 12.5%: the workbook shows it, the chart says 13%; /stats said 12%."""
+async def test_stats_show_the_completion_rate_to_one_decimal_half_up_as_the_digest(harness):
+    """1 of 8 completed is 12.5%: the digest and the workbook show it; /stats said 13% (whole
+    numbers), so the two messages an organizer reads side by side disagreed."""
     from storage import consultations as repo
     from storage.consultations import links
 
@@ -422,7 +423,9 @@ async def test_stats_round_the_completion_rate_half_up_as_the_chart_and_workbook
                 await repo.set_completed(s, rid, True)
         await s.commit()
     await h.feed(h.user(ORGANIZER).message("/stats"))
-    assert "青山镇：8 / 1 / 13%" in h.api.last(ORGANIZER).text
+    assert "青山镇：8 / 1 / 12.5%" in h.api.last(ORGANIZER).text
+    await h.feed(h.user(ORGANIZER).message(f"/digest {cid}"))
+    assert "完成 1/8（12.5%）" in h.api.last(ORGANIZER, "sendMessage").text
 
 
 async def test_announce_reaches_each_participant_once(harness):
