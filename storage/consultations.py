@@ -19,6 +19,7 @@ from storage.models import (
     Consultation,
     ConsultationTownship,
     DutyListRow,
+    OffListReport,
     Response,
     Township,
     utcnow,
@@ -162,6 +163,8 @@ async def set_status(session: AsyncSession, consultation: Consultation, target: 
     """Move a consultation on (draft→open→closed→reported); the consulted lists follow.
     Opening one with no opening time set records `now` (default: the clock's) as its
     opening time — the start the reports give; a later opening time set in advance stays.
+    Opening one also takes its townships' off-list reports that went with no consultation
+    (filed before any of theirs opened), so its digests, /stats and reports show them.
     Raises TransitionError for a move the statuses do not allow, and DeadlinePassed when
     it would open with its deadline behind it, and ListConflict when one of its townships is
     consulted elsewhere on another version (`check_openable`) — in each case having changed
@@ -180,7 +183,15 @@ async def set_status(session: AsyncSession, consultation: Consultation, target: 
         consultation.closed_at = None
     if target == Status.CLOSED:
         consultation.closed_at = now
-    list_ids = [link.list_id for link in await links(session, consultation.id)]
+    consulted = await links(session, consultation.id)
+    list_ids = [link.list_id for link in consulted]
+    if target == Status.OPEN and consulted:
+        # off-list reports filed before any consultation of their township opened went with none
+        # (no digest, /stats or report showed them): its first consultation takes them
+        reports = OffListReport.__table__
+        await session.execute(sa.update(reports).where(
+            reports.c.consultation_id.is_(None), reports.c.township_id.in_([link.township_id for link in consulted]),
+        ).values(consultation_id=consultation.id))
     # the lists follow: under consultation while it is open, consulted once it closes (a
     # published list stays published)
     moves = {Status.OPEN: ((ListStatus.DRAFT, ListStatus.CONSULTED), ListStatus.CONSULTING),

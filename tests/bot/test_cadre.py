@@ -583,6 +583,32 @@ async def test_report_between_consultations_goes_with_the_townships_latest(harne
     assert "清单外事项报告</b>：共 1 条" in h.api.last(ORGANIZER).text
 
 
+async def test_a_report_filed_before_any_consultation_goes_with_the_townships_first_one(harness):
+    """A report filed while no consultation of the township had opened was stored with none, and
+    no digest, /stats or report ever showed it: the township's first consultation takes it when it
+    opens (another township's stays where it is)."""
+    h = harness
+    from surveys.consultation import Status
+
+    cid, _ = await open_consultation(h, status=Status.DRAFT)
+    await open_consultation(h, township="绿水乡", status=Status.DRAFT)
+    u = await _cadre(h)
+    await _file_report(h, u, "防汛值班")
+    other = await _cadre(h, user=CADRE + 1, township="绿水乡")
+    await _file_report(h, other, "森林防火巡查")
+    async with h.sessions() as s:
+        assert [r.consultation_id for r in (await s.scalars(sa.select(OffListReport))).all()] == [None, None]
+    org = h.user(ORGANIZER)
+    await h.feed(org.message(f"/open {cid}"))
+    async with h.sessions() as s:
+        reports = {r.task: r.consultation_id for r in (await s.scalars(sa.select(OffListReport))).all()}
+    assert reports == {"防汛值班": cid, "森林防火巡查": None}
+    await h.feed(org.message(f"/stats {cid}"))
+    assert "清单外事项报告</b>：共 1 条" in h.api.last(ORGANIZER).text
+    await h.feed(org.message(f"/digest {cid}"))
+    assert "新清单外事项报告 1 条" in h.api.last(ORGANIZER, "sendMessage").text
+
+
 async def _file_report(h, u, task: str) -> None:
     await h.feed(u.message("/report"))
     for text in ("县应急局", task, "上周"):
