@@ -10,6 +10,7 @@ chart never ranks them.
 from __future__ import annotations
 
 import io
+import math
 import textwrap
 from functools import lru_cache
 from pathlib import Path
@@ -107,32 +108,75 @@ def _t(key: str, locale: str) -> str:
     return gettext(f"report.{key}", locale)
 
 
+# Telegram takes a photo of at most 10 MB whose width + height is at most 10,000 px, and no
+# more than 20 times longer than wide. One column of bars grows 0.45 in (50 px) a township:
+# past ~180 townships the chart was refused. Many townships go in columns side by side (still in
+# the consultation's order, top to bottom and left to right: no ranking), and a very large county
+# is drawn at a lower resolution, so the picture stays within PHOTO_MAX_SIDES.
+PHOTO_MAX_SIDES = 9000  # px, width + height (Telegram's 10,000 less the tight bounding box's slack)
+ONE_COLUMN_MAX = 40  # townships drawn in a single column, as the digest lists them
+_ROW = 0.45  # in, per township
+_COLUMN = 5.5  # in, the width of a column when there are several
+_DPI = 110
+
+
+def _columns(n: int) -> int:
+    """How many columns `n` townships are drawn in: one up to ONE_COLUMN_MAX, then about as
+    many as make the chart as wide as it is tall."""
+    if n <= ONE_COLUMN_MAX:
+        return 1
+    return max(2, round(math.sqrt(n * _ROW / _COLUMN)))
+
+
+def _short(name: str, room: int = 12) -> str:
+    return name if len(name) <= room else name[: room - 1] + "…"
+
+
 def completion_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> bytes:
     """Horizontal bars per township: questionnaires started and completed (the
-    consultation's township order, top to bottom)."""
+    consultation's township order, top to bottom; many townships in columns, left to right)."""
     progress = township_progress(data)
+    columns = _columns(len(progress))
+    rows = max(1, math.ceil(len(progress) / columns))
+    width = 8 if columns == 1 else _COLUMN * columns
+    height = max(2.5, _ROW * rows + 1.5)
+    dpi = min(_DPI, int(PHOTO_MAX_SIDES / (width + height)))
+    top = max((p.started for p in progress), default=0)
     with matplotlib.rc_context(_rc()):
-        fig = _figure(8, max(2.5, 0.45 * len(progress) + 1.5))
-        ax = fig.add_subplot()
-        names = [p.township for p in progress][::-1]
-        ys = range(len(names))
-        started = [p.started for p in progress][::-1]
-        completed = [p.completed for p in progress][::-1]
-        ax.barh([y + 0.2 for y in ys], started, height=0.4, color="#9ecae1", label=_t("chart.started", locale))
-        ax.barh([y - 0.2 for y in ys], completed, height=0.4, color="#3182bd",
-                label=_t("chart.completed", locale))
-        for y, (s, c) in enumerate(zip(started, completed, strict=True)):
-            if s:
-                ax.text(c, y - 0.2, f" {c}/{s} ({percent_text(c, s, 0)})", va="center", fontsize=8)
-        ax.set_yticks(list(ys), names)
-        ax.set_xlabel(_t("chart.people", locale))
-        ax.set_title(_t("chart.completion.title", locale))
-        ax.legend(loc="lower right")
-        if not any(started):  # no townships, or nobody answered yet
-            ax.text(0.5, 0.5, _t("chart.no-data", locale), ha="center", va="center", transform=ax.transAxes)
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.margins(x=0.2)
-        _from_zero(ax, "x", max(started, default=0))
+        fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained" if columns > 1 else None)
+        FigureCanvasAgg(fig)
+        axes = fig.subplots(1, columns, squeeze=False)[0]
+        for k, ax in enumerate(axes):
+            part = progress[k * rows:(k + 1) * rows]
+            names = [p.township if columns == 1 else _short(p.township) for p in part][::-1]
+            ys = range(rows - len(part), rows)  # (a short last column starts at the top as the others)
+            started = [p.started for p in part][::-1]
+            completed = [p.completed for p in part][::-1]
+            ax.barh([y + 0.2 for y in ys], started, height=0.4, color="#9ecae1", label=_t("chart.started", locale))
+            ax.barh([y - 0.2 for y in ys], completed, height=0.4, color="#3182bd",
+                    label=_t("chart.completed", locale))
+            for y, s, c in zip(ys, started, completed, strict=True):
+                if s:
+                    ax.text(c, y - 0.2, f" {c}/{s} ({percent_text(c, s, 0)})", va="center", fontsize=8)
+            ax.set_yticks(list(ys), names)
+            ax.set_ylim(-0.6, rows - 0.4)
+            ax.set_xlabel(_t("chart.people", locale))
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.margins(x=0.2)
+            if columns > 1:
+                ax.set_xlim(0, max(top, 1) * 1.35)  # (one scale in every column)
+            _from_zero(ax, "x", top)
+        if columns == 1:
+            axes[0].set_title(_t("chart.completion.title", locale))
+        else:
+            fig.suptitle(_t("chart.completion.title", locale))
+        if columns == 1:
+            axes[0].legend(loc="lower right")
+        else:  # (above the columns: in one it covered a township's bars)
+            fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper right", ncols=2)
+        if not top:  # no townships, or nobody answered yet
+            axes[0].text(0.5, 0.5, _t("chart.no-data", locale), ha="center", va="center",
+                         transform=axes[0].transAxes)
         return _png(fig)
 
 

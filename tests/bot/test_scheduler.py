@@ -396,6 +396,31 @@ async def test_digest_and_export_commands(harness: Harness) -> None:
     assert _township_row(wb, "青山镇") == (3, 2)
 
 
+async def test_the_digest_chart_of_300_townships_is_a_photo_telegram_takes(harness: Harness) -> None:
+    """The chart grew one bar pair a township in one column: above ~180 townships the PNG was
+    taller than Telegram takes (width + height 10,000 px), and the digest's photo was refused."""
+    from tests.surveys.test_charts import _png_size, within_telegram_photo_limits
+
+    h = harness
+    async with h.sessions() as s:
+        rows = [await save_list(s, f"第{n:03d}号示范区街道办事处", ITEMS[:1]) for n in range(300)]
+        c = await create_consultation(s, title="全市征询", questionnaire="", list_ids=[r.id for r in rows],
+                                      closes_at=h.clock.now + timedelta(days=5))
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        await s.commit()
+        cid = c.id
+    for pid in range(60):
+        await add_resident(h, cid, 9000 + pid, h.clock.now, completed=h.clock.now if pid % 2 else None)
+    await h.feed(h.user(ORGANIZER).message(f"/digest {cid}"))
+    png = h.api.last(ORGANIZER, "sendPhoto").call.photo.data
+    assert within_telegram_photo_limits(png), (_png_size(png), len(png))
+    h.clock.now = h.clock.now + timedelta(hours=1)
+    h.api.clear()
+    await sched.send_digest(follow(h), cid)  # the daily one
+    png = h.api.last(ORGANIZER, "sendPhoto").call.photo.data
+    assert within_telegram_photo_limits(png), (_png_size(png), len(png))
+
+
 async def test_charts_are_drawn_off_the_event_loop_on_the_chart_thread(harness: Harness, monkeypatch) -> None:
     """A chart takes about a second on a slow host: drawn on the loop, every update waited."""
     import threading

@@ -166,3 +166,31 @@ def test_completion_chart_rounds_its_rates_half_up(data: ConsultationData, monke
     eight = [response(300 + n, "青山镇", T0, T0 if n == 0 else None) for n in range(8)]
     completion_chart(replace(data, responses=eight))
     assert " 1/8 (13%)" in labels
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    import struct
+
+    assert png.startswith(PNG_SIGNATURE)
+    return struct.unpack(">II", png[16:24])  # (the IHDR chunk: width, height)
+
+
+def within_telegram_photo_limits(png: bytes) -> bool:
+    """What Telegram takes as a photo: at most 10 MB, width + height at most 10,000 px, and
+    neither side more than 20 times the other."""
+    width, height = _png_size(png)
+    return len(png) <= 10_000_000 and width + height <= 10_000 and max(width, height) <= 20 * min(width, height)
+
+
+@pytest.mark.parametrize("n", [3, 41, 300, 1000])
+def test_the_completion_chart_of_many_townships_stays_a_photo_telegram_takes(data: ConsultationData, n) -> None:
+    """One column of bars grew 50 px a township: past ~180 townships the digest's chart was too
+    tall for Telegram (width + height over 10,000). Many townships go in columns side by side."""
+    from dataclasses import replace
+
+    from surveys.report import ResponseRecord, TownshipRef
+
+    townships = [TownshipRef(i, f"第{i:04d}号示范街道办事处", i) for i in range(n)]
+    responses = [ResponseRecord(f"p{i}", townships[i % n].name, T0, T0 if i % 3 else None) for i in range(2 * n)]
+    png = completion_chart(replace(data, townships=townships, responses=responses, summary=None))
+    assert within_telegram_photo_limits(png), (n, _png_size(png), len(png))
