@@ -24,10 +24,15 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
     from alembic.util import CommandError
 
     from bot.db import reachable, refuse_newer_schema
-    from storage.migrate import schema_state, upgrade
+    from storage.migrate import passed, schema_state, upgrade
 
     with reachable(get_settings()):
         refuse_newer_schema(schema_state(get_settings().database_url))
+        later = passed(get_settings().database_url, revision)
+        if later:  # (alembic's upgrade to an earlier revision does nothing, and said "ok")
+            typer.echo(gettext("cli.db-already-later", get_settings().locale, revision=revision,
+                               current=", ".join(later)), err=True)
+            raise typer.Exit(2)
         try:
             upgrade(get_settings().database_url, revision)
         except CommandError as exc:  # no such revision (a typo, or newer than this code)

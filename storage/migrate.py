@@ -98,6 +98,28 @@ def schema_state(url: str) -> SchemaState:
     return SchemaState(revisions, tuple(sorted(script.get_heads())), tuple(r for r in revisions if r not in known))
 
 
+def passed(url: str, revision: str) -> tuple[str, ...]:
+    """The database's revisions when it is already past `revision` (a migration before them):
+    `upgrade` to it changes nothing, and no command here goes back. Empty otherwise (at it,
+    before it, never migrated, or a revision this code does not know: `upgrade` says which)."""
+    from alembic.script import ScriptDirectory
+    from alembic.util import CommandError
+
+    script = ScriptDirectory.from_config(alembic_config(url))
+    try:
+        target = script.get_revision(revision)
+    except (CommandError, KeyError, ValueError):
+        return ()
+    current = schema_state(url).revisions
+    if target is None or not current or target.revision in current:
+        return ()
+    try:
+        earlier = {r.revision for r in script.iterate_revisions(current, "base") if r is not None}
+    except CommandError:  # (a revision this code does not have: refused before this)
+        return ()
+    return current if target.revision in earlier else ()
+
+
 def downgrade(url: str, revision: str) -> None:
     with _one_migrator(url):
         command.downgrade(alembic_config(url), revision)
