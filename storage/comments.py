@@ -31,7 +31,8 @@ Reading, for the author:
 For the organizer (withdrawn comments are never included; hidden ones only on request):
 
 - `comments_for(session, consultation_id, item_id=None, kind=None, township_id=None,
-  unanswered=False, include_hidden=False) -> list[Comment]` (oldest first)
+  unanswered=False, include_hidden=False) -> list[Comment]` (oldest first; `unanswered`: those
+  awaiting the organizer — no decision yet, or 部分采纳/不采纳 decided without its reason)
 - `answer_comment(session, comment_id, decision, reply, replied_by, now) -> Comment` —
   decision in DECISIONS; LookupError if unknown, ValueError if withdrawn or bad decision, or if
   the decision is in NEEDS_REASON (部分采纳, 不采纳) and the reply, its reason, is empty.
@@ -242,8 +243,10 @@ async def comments_for(session: AsyncSession, consultation_id: int, item_id: int
         query = query.where(Comment.kind == kind)
     if township_id is not None:
         query = query.where(Comment.township_id == township_id)
-    if unanswered:
-        query = query.where(Comment.decision.is_(None))
+    if unanswered:  # awaiting the organizer: no decision, or 部分采纳/不采纳 without its reason (older ones)
+        no_reason = sa.func.trim(sa.func.coalesce(Comment.reply, "")) == ""
+        query = query.where(sa.or_(Comment.decision.is_(None),
+                                   sa.and_(Comment.decision.in_(NEEDS_REASON), no_reason)))
     return list((await session.scalars(query.order_by(Comment.created_at, Comment.id))).all())
 
 

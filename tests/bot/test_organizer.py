@@ -235,6 +235,40 @@ async def _comment_card(h):
     return cid, comment_id, o, h.api.last(ORGANIZER)
 
 
+async def test_the_unanswered_filter_keeps_comments_partly_adopted_or_rejected_without_a_reason(harness):
+    """Comments decided 部分采纳/不采纳 before a reason was required have none: the 反馈情况说明
+    flags them and their card asks for the reason, but 未答复 (the organizer's queue) left them out."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _seed_comment(h, cid, "还没有答复的意见")
+    ids = {}
+    for text in ("采纳了的意见", "旧的不采纳意见", "有理由的部分采纳意见", "旧的部分采纳意见"):
+        async with h.sessions() as s:
+            item_id = await s.scalar(sa.select(sa.text("id")).select_from(sa.text("duty_item")).limit(1))
+            township = await s.scalar(sa.select(Township.id))
+            c = await comments_repo.add_comment(s, consultation_id=cid, item_id=item_id, person_id=CADRE,
+                                                township_id=township, kind="wording", text=text, now=h.clock.now)
+            await s.commit()
+            ids[text] = c.id
+    async with h.sessions() as s:
+        await comments_repo.answer_comment(s, ids["采纳了的意见"], "adopted", "", ORGANIZER, h.clock.now)
+        await comments_repo.answer_comment(s, ids["有理由的部分采纳意见"], "partly", "已部分修改", ORGANIZER, h.clock.now)
+        for text, decision in (("旧的不采纳意见", "rejected"), ("旧的部分采纳意见", "partly")):  # (as stored before)
+            await s.execute(sa.update(Comment).where(Comment.id == ids[text]).values(decision=decision, reply=""))
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    seen = []
+    while True:
+        card = h.api.last(ORGANIZER)
+        seen.append(next(text for text in ("还没有答复的意见", *ids) if text in card.text))
+        if not any(label == "›" for label, _ in buttons(card.reply_markup)):
+            break
+        await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "›")))
+    assert seen == ["还没有答复的意见", "旧的不采纳意见", "旧的部分采纳意见"]
+    assert "意见 3/3" in h.api.last(ORGANIZER).text and "未说明理由" in h.api.last(ORGANIZER).text
+
+
 async def _seed_missing(h, cid: int, text: str, name: str = "河道巡查") -> int:
     """A missing-item proposal by the cadre of _seed_comment (which must have run)."""
     async with h.sessions() as s:

@@ -100,6 +100,11 @@ async def test_organizer_queries_filter_answer_hide_and_count(session_factory):
         assert await cm.comments_for(s, c.id, township_id=t + 1) == []
         await cm.answer_comment(s, a.id, "partly", "部分采纳", 1, NOW)
         assert a.id not in [x.id for x in await cm.comments_for(s, c.id, unanswered=True)]
+        b.decision, b.reply = "rejected", " "  # decided before a reason was required: still awaits one
+        await s.flush()
+        assert [x.id for x in await cm.comments_for(s, c.id, unanswered=True)] == [missing.id, b.id, d.id]
+        b.decision, b.reply = None, ""
+        await s.flush()
         await cm.hide_comment(s, d.id)
         assert d.id not in [x.id for x in await cm.comments_for(s, c.id)]
         assert d.id in [x.id for x in await cm.comments_for(s, c.id, include_hidden=True)]
