@@ -113,7 +113,10 @@ async def set_startup_commands(runtime: Runtime) -> None:
 
 
 def _menu(commands: tuple[str, ...], locale: str) -> list[BotCommand]:
-    return [BotCommand(command=c, description=gettext(f"cmd.{c}", locale)) for c in commands]
+    # /start of a cadre's or organizer's menu: their greeting and what they can do, not "continue answering"
+    staff = commands is not PUBLIC_COMMANDS
+    return [BotCommand(command=c, description=gettext("cmd.start-staff" if staff and c == "start" else f"cmd.{c}",
+                                                      locale)) for c in commands]
 
 
 async def set_person_commands(bot: Bot, person_id: int, role: str, default_locale: str = "zh_CN",

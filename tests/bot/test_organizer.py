@@ -1838,6 +1838,8 @@ async def test_deadline_is_in_the_organizers_menu_and_help_in_both_languages(har
     menus = {c.call.language_code: {b.command: b.description for b in c.call.commands}
              for c in h.api.calls if c.method == "setMyCommands"}
     assert menus["zh"]["deadline"] == "修改截止时间" and menus["en"]["deadline"] == "Move a deadline"
+    # an organizer's /start greets and says what they can do: there is no questionnaire to go on with
+    assert "答题" not in menus["zh"]["start"] and "answer" not in menus["en"]["start"].lower()
     await h.feed(h.user(ORGANIZER).message("/help"))
     assert "/deadline 修改截止时间" in h.api.last(ORGANIZER).text
     await h.feed(h.user(ORGANIZER, language_code="en").message("/help"))
