@@ -5,7 +5,8 @@ and the reports need.
 Kinds of comment (`Comment.kind`): KINDS (on an item) and "missing" (item_id None,
 `missing` = {"name", "part", "category", "basis"}, `text` = why). A comment's status
 for its author (`comment_status`): "open" (待答复), "adopted" (采纳), "partly" (部分采纳),
-"rejected" (不采纳) or "withdrawn" (已撤回).
+"rejected" (不采纳), "withdrawn" (已撤回) or "hidden" (不予答复: the organizer hid it as
+improper before answering it — it would never leave 待答复 otherwise).
 
 Writing (the caller checks the consultation's window; these check the rest):
 
@@ -107,6 +108,8 @@ def check_text(text: str | None, limit: int = MAX_TEXT) -> tuple[str, str | None
 def comment_status(comment: Comment) -> str:
     if comment.status == "withdrawn":
         return "withdrawn"
+    if comment.decision is None and comment.hidden:
+        return "hidden"
     return comment.decision or "open"
 
 

@@ -1876,3 +1876,28 @@ async def test_a_comment_typed_after_the_deadline_is_said_not_to_be_saved(harnes
     said = h.api.last(CADRE).text
     assert "截止" in said and "刚才发的内容没有保存" in said, said
     assert await _comments(h) == []
+
+
+async def test_mycomments_shows_a_hidden_unanswered_comment_as_not_answered_not_awaiting(harness):
+    # a comment the organizer hid (不当言论) will never be answered: its author is not left
+    # reading 待答复 forever
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "同意收回")
+    await _tap(h, u, "跳过")
+    await _comment(h, u, c, "矛盾纠纷排查化解与人民调解", "其他", "这项没问题")
+    await _tap(h, u, "跳过")
+    hidden, kept = await _comments(h)
+    async with h.sessions() as s:
+        from storage.comments import hide_comment
+
+        await hide_comment(s, hidden.id)
+        await s.commit()
+    await h.feed(u.message("/mycomments"))
+    text = h.api.last(CADRE).text
+    assert f"#{hidden.id}" in text and f"#{kept.id}" in text
+    block_hidden = next(b for b in text.split("\n\n") if f"#{hidden.id}" in b)
+    block_kept = next(b for b in text.split("\n\n") if f"#{kept.id}" in b)
+    assert "不予答复" in block_hidden and "待答复" not in block_hidden
+    assert "待答复" in block_kept
