@@ -10,7 +10,9 @@ Authorization is checked on the server on every message and every press; buttons
 carry ids only. A person may see a list only through a consultation that has been
 opened (/list offers the open ones; an old button of a closed one still shows the
 list read-only) and that their township is in (cadres: the township they were
-invited to; residents: the township of their response in that consultation); an
+invited to; residents: the township of their response in that consultation) — or, a
+cadre with no consultation of their township open, their township's newest published
+list (c=0 on the buttons, looked up again on every press; read-only); an
 item only when it belongs to that list; a comment only when it is theirs. Writing needs a cadre and an open window
 (surveys.consultation.window). Forged presses are answered with a short message
 and write nothing. Every write is committed before it is acknowledged.
@@ -49,7 +51,7 @@ from bot.routers import edit_or_send, first_of_album, not_text_note, starts
 from storage import comments as cm
 from storage import consultations as repo
 from storage import invites
-from storage.lists import load_list
+from storage.lists import load_list, newest_published
 from storage.models import Comment, Consultation, DutyItemRow, Township
 from surveys.consultation import Status, Window, ended_at, format_local, window
 from surveys.duty_list import ITEM_FIELDS, PART_FIELDS, PART_ORDER, DutyItem, DutyList, Part, normalize
@@ -71,7 +73,8 @@ MAX_WHEN = 100
 
 
 class ListCB(CallbackData, prefix="cl"):
-    """Browse consultation c's list: p="" the part menu; g=-1 the part's categories; else items page n."""
+    """Browse consultation c's list (c=0: the cadre's township's newest published list, read-only):
+    p="" the part menu; g=-1 the part's categories; else items page n."""
 
     c: Num
     p: str = ""
@@ -191,16 +194,23 @@ async def _remember_typed(state: FSMContext, message: Message, comment_id: int |
 
 @dataclass
 class Scope:
-    """What the person may see in one consultation: their township's link (list)."""
+    """What the person may see in one consultation: their township's link (list) — or, with no
+    consultation, their township's newest published list (`version`), read-only."""
 
-    consultation: Consultation
+    consultation: Consultation | None
     link: repo.Link
     cadre: bool
     window: Window
+    version: str = ""
+
+    @property
+    def c(self) -> int:
+        """The consultation id the buttons carry: 0 for the published list."""
+        return (self.consultation.id or 0) if self.consultation is not None else 0
 
     @property
     def can_comment(self) -> bool:
-        return self.cadre and self.window == Window.OPEN
+        return self.consultation is not None and self.cadre and self.window == Window.OPEN
 
 
 def _window(ctx: Ctx, consultation: Consultation) -> Window:
@@ -226,6 +236,32 @@ async def _scope(ctx: Ctx, consultation_id: int) -> Scope | None:
     return Scope(consultation, link, ctx.is_cadre, _window(ctx, consultation))
 
 
+async def _published_scope(ctx: Ctx) -> Scope | None:
+    """A cadre's view of their township's newest published list (c=0 on the buttons), or None
+    (not a cadre, nothing published). Looked up again on every press: the buttons carry no list,
+    so none can name another township's."""
+    if not ctx.is_cadre or ctx.person.township_id is None:
+        return None
+    row = await newest_published(ctx.session, ctx.person.township_id)
+    if row is None:
+        return None
+    township = await ctx.session.get(Township, row.township_id)
+    link = repo.Link(consultation_township_id=0, township_id=row.township_id,
+                     township=township.name if township else "", list_id=row.id or 0, code="")
+    return Scope(None, link, True, Window.CLOSED, version=row.version)
+
+
+async def _browse_scope(ctx: Ctx, consultation_id: int) -> Scope | None:
+    """What a browsing button (list, card, /find page) may show: c=0 the published list."""
+    return await _scope(ctx, consultation_id) if consultation_id else await _published_scope(ctx)
+
+
+def _published_version(ctx: Ctx, scope: Scope) -> str:
+    """第 2 版 (a label like "2026修订稿" as it is)."""
+    v = scope.version
+    return ctx.t("cadre.published-version", n=v) if v.isdecimal() else html.escape(v)
+
+
 async def _visible_consultations(ctx: Ctx) -> list[Consultation]:
     """The open consultations whose list the person may browse, newest first."""
     if ctx.is_cadre:
@@ -247,8 +283,10 @@ async def _no_list_text(ctx: Ctx) -> str:
     return _window_text(ctx, latest, Window.CLOSED) + "\n" + ctx.t("cadre.no-list-next")
 
 
-async def _item_in_scope(ctx: Ctx, consultation_id: int, item_id: int) -> tuple[Scope, DutyItemRow] | None:
-    scope = await _scope(ctx, consultation_id)
+async def _item_in_scope(ctx: Ctx, consultation_id: int, item_id: int,
+                         browse: bool = False) -> tuple[Scope, DutyItemRow] | None:
+    """The item in the person's scope; `browse`: c=0 may name the published list (to look, never to write)."""
+    scope = await (_browse_scope if browse else _scope)(ctx, consultation_id)
     if scope is None:
         return None
     row = await ctx.session.get(DutyItemRow, item_id)
@@ -307,25 +345,29 @@ def _field_label(ctx: Ctx, part: Part, field: str) -> str:
 
 
 def _parts_screen(ctx: Ctx, scope: Scope, dl: DutyList) -> tuple[str, InlineKeyboardMarkup]:
-    c = scope.consultation
     counts = dl.counts()
-    lines = [ctx.t("cadre.parts-title", title=html.escape(c.title), township=html.escape(scope.link.township),
-                   deadline=format_local(c.closes_at, ctx.settings.timezone))]
-    if scope.can_comment:
-        lines.append(ctx.t("cadre.parts-hint-cadre"))
-    elif scope.cadre:
-        lines.append(_window_text(ctx, c, scope.window))
+    c = scope.consultation
+    if c is None:  # the published list: to look at only
+        lines = [ctx.t("cadre.published-title", township=html.escape(scope.link.township),
+                       version=_published_version(ctx, scope)), ctx.t("cadre.published-hint")]
     else:
-        lines.append(ctx.t("cadre.parts-hint-resident"))
-    rows = [[_btn(ctx.t("cadre.btn-part", part=ctx.t(f"part.{p.value}"), n=counts[p.value]), ListCB(c=c.id, p=p.value))]
-            for p in PART_ORDER]
+        lines = [ctx.t("cadre.parts-title", title=html.escape(c.title), township=html.escape(scope.link.township),
+                       deadline=format_local(c.closes_at, ctx.settings.timezone))]
+        if scope.can_comment:
+            lines.append(ctx.t("cadre.parts-hint-cadre"))
+        elif scope.cadre:
+            lines.append(_window_text(ctx, c, scope.window))
+        else:
+            lines.append(ctx.t("cadre.parts-hint-resident"))
+    rows = [[_btn(ctx.t("cadre.btn-part", part=ctx.t(f"part.{p.value}"), n=counts[p.value]),
+                  ListCB(c=scope.c, p=p.value))] for p in PART_ORDER]
     if scope.can_comment:
-        rows.append([_btn(ctx.t("cadre.btn-missing"), MissingCB(c=c.id))])
+        rows.append([_btn(ctx.t("cadre.btn-missing"), MissingCB(c=scope.c))])
     return "\n\n".join(lines), _kb(rows)
 
 
 def _categories_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part) -> tuple[str, InlineKeyboardMarkup]:
-    c = scope.consultation.id
+    c = scope.c
     cats = dl.categories(part)
     items = dl.part(part)
     rows = [[_btn(ctx.t("cadre.btn-category", category=_category_label(ctx, cat),
@@ -338,7 +380,7 @@ def _categories_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part) -> tupl
 
 def _items_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part, g: int,
                   page: int) -> tuple[str, InlineKeyboardMarkup]:
-    c = scope.consultation.id
+    c = scope.c
     category = dl.categories(part)[g]
     items = [i for i in dl.part(part) if (i.category or "") == category]
     pages = _pages(len(items), PAGE)
@@ -372,10 +414,12 @@ async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool
                        find_page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
     dl = await load_list(ctx.session, scope.link.list_id)
     item = next(i for i in dl.items if i.id == row.id)
-    c = scope.consultation.id
+    c = scope.c
     text = _item_text(ctx, item)
     rows: list[list[InlineKeyboardButton]] = []
-    if scope.cadre:
+    if scope.consultation is None:  # the published list: to look at only
+        text += "\n\n" + ctx.t("cadre.published-note", version=_published_version(ctx, scope))
+    elif scope.cadre:
         mine = (await cm.my_counts_by_item(ctx.session, ctx.person.id, [row.id or 0])).get(row.id or 0, 0)
         if scope.can_comment:
             if not (item.basis or "").strip():  # "法定职责必须为": what the consultation is there to fill in
@@ -512,6 +556,12 @@ async def list_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     await _leave_form(message, ctx, state)
     found = await _visible_consultations(ctx)
     if not found:
+        # between consultations a cadre sees their township's list as last published, if any
+        published = await _published_scope(ctx)
+        if published is not None:
+            text, kb = _parts_screen(ctx, published, await load_list(ctx.session, published.link.list_id))
+            await message.answer(text, reply_markup=kb)
+            return
         await message.answer(await _no_list_text(ctx))
         return
     if len(found) > 1:
@@ -526,7 +576,7 @@ async def list_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
 
 @router.callback_query(ListCB.filter())
 async def browse(query: CallbackQuery, callback_data: ListCB, ctx: Ctx, state: FSMContext) -> None:
-    scope = await _scope(ctx, callback_data.c)
+    scope = await _browse_scope(ctx, callback_data.c)
     if scope is None:
         await _deny_press(query, ctx)
         return
@@ -554,7 +604,7 @@ async def browse(query: CallbackQuery, callback_data: ListCB, ctx: Ctx, state: F
 
 @router.callback_query(ItemCB.filter())
 async def item_card(query: CallbackQuery, callback_data: ItemCB, ctx: Ctx, state: FSMContext) -> None:
-    found = await _item_in_scope(ctx, callback_data.c, callback_data.i)
+    found = await _item_in_scope(ctx, callback_data.c, callback_data.i, browse=True)
     if found is None:
         await _deny_press(query, ctx)
         return
@@ -593,11 +643,13 @@ def _find_screen(ctx: Ctx, scope: Scope, dl: DutyList, query: str, page: int) ->
     hits = _hits(dl, query)
     if not hits:
         return ctx.t("cadre.find-none", query=html.escape(query)), None
-    c = scope.consultation.id
+    c = scope.c
     pages = _pages(len(hits), PAGE)
     page = min(max(page, 0), pages - 1)
     shown = hits[page * PAGE:(page + 1) * PAGE]
     lines = [ctx.t("cadre.find-hits", query=html.escape(query), n=len(hits), page=page + 1, pages=pages)]
+    if scope.consultation is None:
+        lines.insert(0, ctx.t("cadre.published-note", version=_published_version(ctx, scope)))
     rows = []
     for k, item in enumerate(shown, start=page * PAGE + 1):
         lines.append(ctx.t("cadre.find-line", k=k, part=ctx.t(f"part.{item.part.value}"),
@@ -622,18 +674,19 @@ async def find_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FS
         rows = [[_btn(_short(c.title, 50), FindCB(c=c.id or 0))] for c in found]
         await message.answer(ctx.t("cadre.choose-consultation"), reply_markup=_kb(rows))
         return
-    scope = await _scope(ctx, found[0].id or 0) if found else None
+    # between consultations a cadre searches their township's list as last published, if any
+    scope = await _scope(ctx, found[0].id or 0) if found else await _published_scope(ctx)
     if scope is None:
         await message.answer(await _no_list_text(ctx))
         return
-    await state.update_data(cfind={"c": scope.consultation.id, "q": query, "n": 0})
+    await state.update_data(cfind={"c": scope.c, "q": query, "n": 0})
     text, kb = _find_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id), query, 0)
     await message.answer(text, reply_markup=kb)
 
 
 @router.callback_query(FindCB.filter())
 async def find_page(query: CallbackQuery, callback_data: FindCB, ctx: Ctx, state: FSMContext) -> None:
-    scope = await _scope(ctx, callback_data.c)
+    scope = await _browse_scope(ctx, callback_data.c)
     if scope is None:
         await _deny_press(query, ctx)
         return

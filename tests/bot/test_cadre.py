@@ -1901,3 +1901,69 @@ async def test_mycomments_shows_a_hidden_unanswered_comment_as_not_answered_not_
     block_kept = next(b for b in text.split("\n\n") if f"#{kept.id}" in b)
     assert "不予答复" in block_hidden and "待答复" not in block_hidden
     assert "待答复" in block_kept
+
+
+async def test_after_the_revised_list_is_published_a_cadres_list_and_find_show_it_read_only(harness):
+    """Between consultations a cadre's /list and /find said only that the consultation had closed:
+    the list the county published in the end could not be seen in the bot. They now show the
+    township's newest published list, to look at only; a forged press names no other list."""
+    from bot import scheduler as sched
+    from bot.routers.cadre import FindCB
+    from storage.consultations import links, set_status
+    from storage.lists import save_list
+    from storage.lists import set_status as set_list_status
+    from storage.models import Consultation
+    from surveys.consultation import Status
+    from surveys.duty_list import ListStatus
+    from tests.bot.test_scheduler import follow
+
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, c), Status.CLOSED, h.clock.now)
+        renamed = DutyItem(Part.COOPERATING, "消防安全隐患排查整治", seq=1, category="平安法治",
+                           county_department="县消防救援大队", basis="《消防法》")
+        revised = await save_list(s, "青山镇", [i for i in ITEMS if i.part != Part.COOPERATING] + [renamed])
+        tid = (await links(s, c))[0].township_id
+        other = await save_list(s, "绿水乡", ITEMS)  # another township's published list
+        await set_list_status(s, other.id, ListStatus.PUBLISHED)
+        await s.commit()
+    await sched.publish_changes(follow(h), c, tid, revised.id)
+
+    await h.feed(u.message("/list"))
+    last = h.api.last(CADRE)
+    assert "第 2 版（已公布）" in last.text and "青山镇" in last.text and "截止" not in last.text
+    labels = [text for text, _ in buttons(last.reply_markup)]
+    assert any(t.startswith("配合履职事项（1项）") for t in labels), labels
+    assert not any("遗漏" in t for t in labels)
+    await _tap(h, u, "配合履职事项")
+    await _tap(h, u, "平安法治")
+    assert "消防安全隐患排查整治" in h.api.last(CADRE).text
+    await _tap(h, u, "1. 消防安全隐患排查整治")
+    card = h.api.last(CADRE)
+    assert "消防安全隐患排查整治" in card.text and "已公布" in card.text
+    assert not any("提意见" in t for t, _ in buttons(card.reply_markup))
+
+    await h.feed(u.message("/find 隐患排查"))
+    hits = h.api.last(CADRE)
+    assert "消防安全隐患排查整治" in hits.text and "第 2 版" in hits.text
+    await _tap(h, u, "1. 消防安全隐患排查整治")
+    card = h.api.last(CADRE)
+    assert "已公布" in card.text and not any("提意见" in t for t, _ in buttons(card.reply_markup))
+    await h.feed(u.press(card.message_id, FindCB(c=0).pack()))  # back to the hits
+    assert "消防安全隐患排查整治" in h.api.last(CADRE).text
+
+    # forged presses: no comment on the published list, nor a look at another township's
+    new_item = await _item_id(h, "消防安全隐患排查整治")
+    await h.feed(u.press(card.message_id, CommentCB(c=0, i=new_item).pack()))
+    await h.feed(u.press(card.message_id, CommentCB(c=0, i=new_item, k="other").pack()))
+    await h.feed(u.message("想提个意见"))
+    assert await _comments(h) == []
+    sent = len(h.api.texts(CADRE))
+    await h.feed(u.press(card.message_id, ItemCB(c=0, i=await _item_id(h, "特种设备安全监管", "绿水乡")).pack()))
+    assert "没有权限" in _alert(h), _alert(h)
+    assert len(h.api.texts(CADRE)) == sent
+    # a resident has no published list through c=0
+    await h.feed(h.user(RESIDENT).press(1, ListCB(c=0).pack()))
+    assert "没有权限" in _alert(h) and len(h.api.texts(RESIDENT)) == 0
