@@ -275,7 +275,11 @@ async def _no_list_text(ctx: Ctx) -> str:
     """Why /list (/find, /missing) has no list to show: for a cadre whose township's consultation
     has ended, that it has (not "when one starts, you will see it here" alone)."""
     if not ctx.is_cadre:
-        return ctx.t("cadre.no-list-resident")
+        # one who took part in a consultation since closed is told so, not that they never took part
+        last = await repo.last_response_of(ctx.session, ctx.person.id)
+        if last is None or last[1].status == Status.OPEN.value:
+            return ctx.t("cadre.no-list-resident")
+        return _window_text(ctx, last[1], Window.CLOSED)
     assert ctx.person.township_id is not None
     latest = await cm.latest_consultation_for_township(ctx.session, ctx.person.township_id)
     if latest is None:

@@ -1967,3 +1967,26 @@ async def test_after_the_revised_list_is_published_a_cadres_list_and_find_show_i
     # a resident has no published list through c=0
     await h.feed(h.user(RESIDENT).press(1, ListCB(c=0).pack()))
     assert "没有权限" in _alert(h) and len(h.api.texts(RESIDENT)) == 0
+
+
+async def test_a_residents_list_after_their_consultation_closed_says_it_closed_not_that_they_never_took_part(harness):
+    """A resident who had answered the questionnaire was told, once it closed, 您还没有参加意见征询."""
+    from storage.consultations import set_status
+    from storage.models import Consultation
+    from surveys.consultation import Status
+
+    h = harness
+    c, code = await open_consultation(h)
+    r = h.user(RESIDENT)
+    await h.feed(r.message(f"/start {code}"))
+    await _tap(h, r, "开始答题")
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, c), Status.CLOSED, h.clock.now)
+        await s.commit()
+    for command in ("/list", "/find 消防"):
+        await h.feed(r.message(command))
+        said = h.api.last(RESIDENT).text
+        assert "《青山镇履职事项清单征求意见》已于" in said and "截止" in said, (command, said)
+        assert "还没有参加" not in said, (command, said)
+    await h.feed(h.user(OTHER_CADRE + 10).message("/list"))  # one who never took part: as before
+    assert "您还没有参加意见征询" in h.api.last(OTHER_CADRE + 10).text
