@@ -544,7 +544,7 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
     """The revised list of one township is published: the list is marked published, the
     consultation becomes `reported`, and the township's participants get what changed."""
     from storage import lists
-    from storage.consultations import link_for_township, set_status, silent_cadres
+    from storage.consultations import cadres, link_for_township, set_status, silent_cadres
     from surveys.diff import diff_lists
     from surveys.duty_list import ListStatus
 
@@ -565,6 +565,7 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
             await set_status(session, c, Status.REPORTED)
         recipients = await followup.township_participants(session, consultation_id, township_id)
         silent = await silent_cadres(session, consultation_id)  # not thanked "for your comments"
+        staff = set(await cadres(session, consultation_id))  # who can read the published list with /list
         langs = await followup.languages(session, recipients)
         await session.commit()
         title, old_list_id = c.title, link.list_id
@@ -572,9 +573,9 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
     def render(pid: int) -> Outgoing:
         loc = s.locale_of(langs.get(pid))
         summary = _t("changes-none", loc) if diff.is_empty else diff.summary(loc, limit=CHANGES_LIMIT)
-        return Outgoing(text=_t("changes-cadre-silent" if pid in silent else "changes", loc, title=html.escape(title),
-                                township=html.escape(new.township), version=html.escape(new.version),
-                                summary=html.escape(summary)))
+        text = _t("changes-cadre-silent" if pid in silent else "changes", loc, title=html.escape(title),
+                  township=html.escape(new.township), version=html.escape(new.version), summary=html.escape(summary))
+        return Outgoing(text=text + ("\n" + _t("changes-list-hint", loc) if pid in staff else ""))
 
     # keyed by the revision (the version consulted on → the one published), not the consultation:
     # one who took part in two consultations on that version is told of it once
