@@ -403,17 +403,25 @@ async def do_close(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
 # storage.consultations.set_deadline; the scheduler follows through `on_deadline`.
 
 
+async def _named_consultation(message: Message, ctx: Ctx, word: str, state: FSMContext) -> Consultation | None:
+    """The consultation a command's first word names (a pending question of an earlier command
+    dropped); None, once the organizer is told there is no such consultation."""
+    await _drop_pending_answer(state)
+    cid = as_id(word)
+    c = await ctx.session.get(Consultation, cid) if cid is not None else None
+    if c is None:
+        await message.answer(ctx.t("organizer.no-such", id=html.escape(word)))
+    return c
+
+
 @router.message(Command("deadline"))
 async def deadline_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
     parts = (command.args or "").split(maxsplit=1)
     if len(parts) < 2:  # no deadline given: the consultation named, the only one, or the one picked
         await _choose(message, command, ctx, "deadline", state)
         return
-    await _drop_pending_answer(state)
-    cid = as_id(parts[0])
-    c = await ctx.session.get(Consultation, cid) if cid is not None else None
+    c = await _named_consultation(message, ctx, parts[0], state)
     if c is None:
-        await message.answer(ctx.t("organizer.no-such", id=html.escape(parts[0])))
         return
     if await _deadline_editable(message, ctx, c, state):
         await _deadline_typed(message, ctx, c, state, parts[1])
@@ -1415,11 +1423,8 @@ async def digest_cmd(message: Message, command: CommandObject, ctx: Ctx, state: 
     if len(parts) < 2:
         await _choose(message, command, ctx, "digest", state)
         return
-    await _drop_pending_answer(state)
-    cid = as_id(parts[0])
-    c = await ctx.session.get(Consultation, cid) if cid is not None else None
+    c = await _named_consultation(message, ctx, parts[0], state)
     if c is None:
-        await message.answer(ctx.t("organizer.no-such", id=html.escape(parts[0])))
         return
     await _set_digest_hour(message, ctx, c, parts[1])
 
