@@ -221,7 +221,8 @@ def deep_link(bot_username: str, payload: str) -> str:
 _LOCAL_DATE = re.compile(r"(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|年(\d{1,2})月(\d{1,2})[日号])"
                          r"|(\d{1,2})月(\d{1,2})[日号]|(今天|明天|后天)")
 _LOCAL_CLOCK = re.compile(r"(\d{1,2})(?:[时点](?:(\d{1,2})分)?|:(\d{2}))")
-_BEIJING_TIME = re.compile(r"\s*\(?北京时间\)?$")
+# as the bot names the zone, in Chinese or in English
+_BEIJING_TIME = re.compile(r"\s*\(?(?:北京时间|beijing time)\)?$", re.I)
 BEIJING = "Asia/Shanghai"
 _DAYS_AHEAD = {"今天": 0, "明天": 1, "后天": 2}
 _NEXT_YEAR_WITHIN = timedelta(days=183)
@@ -245,7 +246,7 @@ def parse_local(text: str, tz: str, end_of_day: bool = False, now: datetime | No
     """"2026-12-10 18:00" (or ISO with an offset) in the consultation's time zone; also
     2026/12/10, 2026.12.10 and 2026年12月10日 18时30分, with the full-width digits and colon of
     a Chinese input method, and — given `now` — 12月10日 and 今天/明天/后天, read against
-    today's date in that zone; one ending "（北京时间）" (as the bot names China's zone) is read
+    today's date in that zone; one ending "（北京时间）" or "(Beijing time)" (as the bot names China's zone) is read
     in that zone. A date alone is its start, or with `end_of_day` (a deadline: "截止 12 月 10
     日" means through that day) its last minute, 23:59. ValueError otherwise."""
     text = " ".join(unicodedata.normalize("NFKC", text).split())

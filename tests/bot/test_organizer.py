@@ -1326,6 +1326,26 @@ async def test_new_confirmation_in_english_lists_the_townships_with_commas(harne
     assert "Townships: Lushui, Qingshan\n" in h.api.last(ORGANIZER).text
 
 
+async def test_new_in_english_takes_back_the_deadline_as_the_bot_wrote_it_with_beijing_time(harness):
+    """The prompt and the confirmation say "(Beijing time)"; a deadline copied with it is taken."""
+    h = harness
+    from storage.lists import save_list
+
+    async with h.sessions() as s:
+        await save_list(s, "Qingshan", ITEMS)
+        await s.commit()
+    o = h.user(ORGANIZER, language_code="en")
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("One township"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "Qingshan")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "Done (1 chosen)")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "default")))
+    assert "(Beijing time)" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("2026-12-20 18:00 (Beijing time)"))
+    assert "Closes: 2026-12-20 18:00 (Beijing time)" in h.api.last(ORGANIZER).text
+
+
 async def test_english_announcement_preview_to_one_participant_says_one_participant(harness):
     h = harness
     cid, code = await open_consultation(h)

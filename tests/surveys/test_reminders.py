@@ -265,3 +265,14 @@ def test_a_deadline_copied_with_the_zone_the_bot_names_is_read_in_beijing_time()
     assert parse_local("2026-12-20（北京时间）", "UTC", end_of_day=True) == datetime(2026, 12, 20, 15, 59, tzinfo=UTC)
     with pytest.raises(ValueError):
         parse_local("2026-12-20 18:00（东京时间）", "Asia/Shanghai", end_of_day=True)
+
+
+def test_a_deadline_copied_with_the_zone_named_in_english_is_read_in_beijing_time() -> None:
+    """To an English organizer the bot names the zone "(Beijing time)": typed back so, it is
+    read as Beijing time too, as "（北京时间）" is."""
+    from surveys.consultation import parse_local
+
+    for tz in ("Asia/Shanghai", "UTC"):
+        for text in ("2026-12-20 18:00 (Beijing time)", "2026-12-20 18:00 (beijing time)", "2026/12/20 18:00 Beijing Time"):
+            assert parse_local(text, tz, end_of_day=True) == datetime(2026, 12, 20, 10, 0, tzinfo=UTC), (tz, text)
+    assert parse_local("2026-12-20 (Beijing time)", "UTC", end_of_day=True) == datetime(2026, 12, 20, 15, 59, tzinfo=UTC)
