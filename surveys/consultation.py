@@ -216,15 +216,23 @@ def deep_link(bot_username: str, payload: str) -> str:
 
 
 # A date as organizers in China write it: 2026-12-01, 2026/12/1, 2026.12.1 or 2026年12月1日
-# (号 for 日), 12月1日 (the year: see `_year_for`) or 今天/明天/后天; then optionally a time:
+# (号 for 日), 12月1日 (the year: see `_year_for`) or 今天/明天/后天 (today/tomorrow); then optionally a time:
 # 18:00, 18时, 18点30分.
 _LOCAL_DATE = re.compile(r"(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|年(\d{1,2})月(\d{1,2})[日号])"
-                         r"|(\d{1,2})月(\d{1,2})[日号]|(今天|明天|后天)")
+                         r"|(\d{1,2})月(\d{1,2})[日号]|(今天|明天|后天|today|tomorrow)", re.I)
 _LOCAL_CLOCK = re.compile(r"(\d{1,2})(?:[时点](?:(\d{1,2})分)?|:(\d{2}))")
 # as the bot names the zone, in Chinese or in English
 _BEIJING_TIME = re.compile(r"\s*\(?(?:北京时间|beijing time)\)?$", re.I)
 BEIJING = "Asia/Shanghai"
-_DAYS_AHEAD = {"今天": 0, "明天": 1, "后天": 2}
+_DAYS_AHEAD = {"今天": 0, "明天": 1, "后天": 2, "today": 0, "tomorrow": 1}
+# An English organizer's date: "Dec 20", "December 20, 2026", "20 Dec 2026" (the year optional,
+# as in 12月20日): rewritten in the Chinese form above before it is read.
+_MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+_MONTH = (r"(jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|sep(?:t(?:ember)?)?"
+          r"|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\b\.?")
+_ENGLISH_DATE = re.compile(rf"(?:(\d{{1,2}})(?:st|nd|rd|th)?\s*(?:of\s+)?{_MONTH}|{_MONTH}\s*(\d{{1,2}})(?:st|nd|rd|th)?)"
+                           r"(?:,?\s*(\d{4}))?"
+                           r"(?![\w:])\s*,?", re.I)
 _NEXT_YEAR_WITHIN = timedelta(days=183)
 
 
@@ -245,13 +253,18 @@ def _year_for(month: int, day: int, today: date) -> date:
 def parse_local(text: str, tz: str, end_of_day: bool = False, now: datetime | None = None) -> datetime:
     """"2026-12-10 18:00" (or ISO with an offset) in the consultation's time zone; also
     2026/12/10, 2026.12.10 and 2026年12月10日 18时30分, with the full-width digits and colon of
-    a Chinese input method, and — given `now` — 12月10日 and 今天/明天/后天, read against
+    a Chinese input method, and — given `now` — 12月10日 and 今天/明天/后天 (an English organizer's
+    Dec 10, 10 December 2026, today and tomorrow too), read against
     today's date in that zone; one ending "（北京时间）" or "(Beijing time)" (as the bot names China's zone) is read
     in that zone. A date alone is its start, or with `end_of_day` (a deadline: "截止 12 月 10
     日" means through that day) its last minute, 23:59. ValueError otherwise."""
     text = " ".join(unicodedata.normalize("NFKC", text).split())
     if (beijing := _BEIJING_TIME.search(text)) is not None:  # as the bot names the zone: copied back
         text, tz = text[:beijing.start()], BEIJING
+    if (english := _ENGLISH_DATE.match(text)) is not None:
+        day_of_month, month = english[1] or english[4], _MONTHS.index((english[2] or english[3])[:3].lower()) + 1
+        year = f"{english[5]}年" if english[5] else ""
+        text = f"{year}{month}月{int(day_of_month)}日 {text[english.end():].strip()}".strip()
     if (found := _LOCAL_DATE.match(text)) is not None:  # written by hand: rewritten as ISO
         if found[1] is not None:
             day = date(int(found[1]), int(found[2] or found[4]), int(found[3] or found[5]))
@@ -260,7 +273,7 @@ def parse_local(text: str, tz: str, end_of_day: bool = False, now: datetime | No
         else:
             today = now.astimezone(ZoneInfo(tz)).date()
             day = _year_for(int(found[6]), int(found[7]), today) if found[6] \
-                else today + timedelta(days=_DAYS_AHEAD[found[8]])
+                else today + timedelta(days=_DAYS_AHEAD[found[8].lower()])
         rest = text[found.end():].strip()
         clock = _LOCAL_CLOCK.fullmatch(rest) if rest else None
         if clock is not None:

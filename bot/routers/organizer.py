@@ -195,8 +195,11 @@ def _bad_date(ctx: Ctx) -> str:
     """An unreadable deadline: a few of the forms parse_local takes, on the example's day."""
     example = example_deadline(ctx.now(), ctx.settings.timezone)
     day = datetime.strptime(example, "%Y-%m-%d %H:%M")
-    return ctx.t("organizer.bad-date", example=example, slash=day.strftime("%Y/%m/%d %H:%M"), month=day.month,
-                 day=day.day)
+    from babel.dates import format_skeleton
+
+    # the day alone as the organizer writes it: 12月11日, or Dec 11 in English
+    monthday = format_skeleton("MMMd", day, locale="en" if ctx.locale == "en" else "zh_CN")
+    return ctx.t("organizer.bad-date", example=example, slash=day.strftime("%Y/%m/%d %H:%M"), monthday=monthday)
 
 
 def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:

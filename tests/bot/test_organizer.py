@@ -2776,7 +2776,28 @@ async def test_an_unreadable_deadline_is_answered_with_several_of_the_forms_that
         await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
     await h.feed(h.user(ORGANIZER, language_code="en").message("next friday"))
     said = h.api.last(ORGANIZER).text
-    assert "2026/12/15 18:00" in said and "明天" in said and "tomorrow" in said
+    assert "2026/12/15 18:00" in said and "tomorrow" in said
+
+
+async def test_an_english_organizer_is_shown_english_date_forms_and_each_is_taken(harness):
+    """To an English organizer the forms named are English ("Dec 15", "tomorrow 18:00"; no
+    12月15日 nor 明天 in an English message), and the bot takes each, and the ones like them."""
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    o = h.user(ORGANIZER, language_code="en")
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("next friday"))
+    said = h.api.last(ORGANIZER).text
+    assert "“Dec 15”" in said and "“tomorrow 18:00”" in said and "月" not in said and "明天" not in said
+    for form, closes in (("Dec 15", "2026-12-15 23:59"), ("tomorrow 18:00", "2026-12-02 18:00"),
+                         ("15 December 2026 18:00", "2026-12-15 18:00"), ("December 15, 2026", "2026-12-15 23:59"),
+                         ("Tomorrow", "2026-12-02 23:59")):
+        await h.feed(o.message(form))
+        confirm = h.api.last(ORGANIZER)
+        assert f"Closes: {closes} (Beijing time)" in confirm.text, (form, confirm.text)
+        await h.feed(o.message("/cancel"))
+        zh, screen = await _new_at_questionnaire(h)
+        await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
 
 
 async def test_townships_past_the_forty_buttons_are_counted_and_can_be_typed(harness):

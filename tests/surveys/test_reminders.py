@@ -276,3 +276,24 @@ def test_a_deadline_copied_with_the_zone_named_in_english_is_read_in_beijing_tim
         for text in ("2026-12-20 18:00 (Beijing time)", "2026-12-20 18:00 (beijing time)", "2026/12/20 18:00 Beijing Time"):
             assert parse_local(text, tz, end_of_day=True) == datetime(2026, 12, 20, 10, 0, tzinfo=UTC), (tz, text)
     assert parse_local("2026-12-20 (Beijing time)", "UTC", end_of_day=True) == datetime(2026, 12, 20, 15, 59, tzinfo=UTC)
+
+
+def test_a_deadline_written_the_english_way_is_read_as_its_chinese_forms_are() -> None:
+    """An English organizer writes "Dec 1", "1 December 2026 18:00" or "tomorrow 18:00": read as
+    12月1日, 2026年12月1日18时 and 明天 18:00 are; a month name alone or a made-up one stays refused."""
+    import pytest
+
+    from surveys.consultation import format_local, parse_local
+
+    tz = "Asia/Shanghai"
+    now = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)  # already 2026-11-28 01:00 in Beijing
+    for text, shown in [("Dec 1", "2026-12-01 23:59"), ("dec 1 18:00", "2026-12-01 18:00"),
+                        ("December 1, 2026", "2026-12-01 23:59"), ("1 Dec 2026 9:30", "2026-12-01 09:30"),
+                        ("1st of December 18:00", "2026-12-01 18:00"), ("Dec 1, 18:00", "2026-12-01 18:00"),
+                        ("Jan 5", "2027-01-05 23:59"), ("Sept 30 2027", "2027-09-30 23:59"),
+                        ("today", "2026-11-28 23:59"), ("Tomorrow 18:00", "2026-11-29 18:00"),
+                        ("Dec 1 18:00 (Beijing time)", "2026-12-01 18:00")]:
+        assert format_local(parse_local(text, tz, end_of_day=True, now=now), tz) == shown, text
+    for bad in ("Dec", "Dec 32", "Decx 1", "mayday 2", "Dec 2026", "next friday"):
+        with pytest.raises(ValueError):
+            parse_local(bad, tz, end_of_day=True, now=now)
