@@ -1380,7 +1380,8 @@ async def _myreports_screen(ctx: Ctx) -> tuple[str, InlineKeyboardMarkup | None]
     shown = reports[:REPORTS_SHOWN]
     consultations = await cm.report_consultations(ctx.session, shown)
     tz = ctx.settings.timezone
-    blocks = [ctx.t("cadre.myreports-title", n=len(reports), shown=len(shown))]
+    blocks = [ctx.t("cadre.myreports-title", n=len(reports), shown=len(shown)) if len(shown) < len(reports)
+              else ctx.t("cadre.myreports-title-all", n=len(reports))]  # (not "1, the latest 1 shown")
     buttons = []
     for r in shown:
         # each field shortened: ten reports of the longest fields still fit one message

@@ -1990,3 +1990,31 @@ async def test_a_residents_list_after_their_consultation_closed_says_it_closed_n
         assert "还没有参加" not in said, (command, said)
     await h.feed(h.user(OTHER_CADRE + 10).message("/list"))  # one who never took part: as before
     assert "您还没有参加意见征询" in h.api.last(OTHER_CADRE + 10).text
+
+
+async def test_myreports_says_the_latest_shown_only_when_some_are_left_out(harness):
+    """"(1, the latest 1 shown)" read oddly: all shown, the title gives the count alone."""
+    from datetime import timedelta
+
+    from storage.comments import add_report
+
+    h = harness
+    await open_consultation(h)
+    await _cadre(h)
+    u = h.user(CADRE, language_code="en")
+
+    async def reports(n: int) -> None:
+        async with h.sessions() as s:
+            person = await s.get(Person, CADRE)
+            for k in range(n):
+                await add_report(s, person_id=CADRE, township_id=person.township_id, consultation_id=None,
+                                 department="County market bureau", task="Shop checks", assigned_on="last week",
+                                 method="phone", details="", now=h.clock.now + timedelta(minutes=k))
+            await s.commit()
+
+    await reports(1)
+    await h.feed(u.message("/myreports"))
+    assert h.api.last(CADRE).text.startswith("<b>My off-list task reports</b> (1)\n")
+    await reports(10)
+    await h.feed(u.message("/myreports"))
+    assert h.api.last(CADRE).text.startswith("<b>My off-list task reports</b> (11, the latest 10 shown)\n")
