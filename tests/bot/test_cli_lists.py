@@ -597,3 +597,20 @@ def test_lists_delete_removes_an_unused_draft_once_confirmed_and_refuses_a_used_
     en = runner.invoke(app, ["lists", "delete", "--township", "青山镇", "--version", "x", "--yes"])
     assert en.exit_code == 0 and "[y/N]" not in en.output and "Deleted: 青山镇, version x (list id " in en.output
     assert versions() == ["青山镇@1", "青山镇@2"]
+
+
+def test_a_list_of_one_item_is_one_item_in_english(tmp_path: Path, monkeypatch):
+    """English counts the list's items as it counts errors: "1 item", not "1 items"."""
+    from surveys.i18n import gettext
+
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    one = tmp_path / "one.csv"
+    one.write_text("部分,序号,事项名称,履职依据\n基本履职事项,1,人民调解,《人民调解法》\n", encoding="utf-8")
+    linted = runner.invoke(app, ["lists", "lint", str(one)])
+    assert linted.exit_code == 0 and "1 item: 1 basic, 0 cooperating, 0 withdrawn." in linted.output
+    assert "112 items: 46 basic" in runner.invoke(app, ["lists", "lint", str(SAMPLE_XLSX)]).output
+    # the same count as the chat gives it, when the organizer sends the file and when it is stored
+    assert gettext("organizer.import-head", "en", file="f", total=1, basic=1, cooperating=0,
+                   withdrawn=0).startswith("List file “f”: 1 item (")
+    assert "version 2, 1 item." in gettext("organizer.import-done", "en", township="t", version="2", total=1)
