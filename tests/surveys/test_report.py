@@ -744,3 +744,15 @@ def test_feedback_report_flags_a_rejection_or_partial_adoption_without_a_reason(
     assert "处理结果：未答复。" in text and "未答复（未说明理由）" not in text
     assert "Decision: Not adopted (no reason given)." in feedback_report(replace(data, comments=no_reason), "en")
     assert "未说明理由" not in feedback_report(data)  # with their reasons: nothing flagged
+
+
+def test_english_feedback_report_counts_an_items_comments_in_words(data: ConsultationData) -> None:
+    """An item's heading said "(2)" above its comments numbered "(1)", "(2)": it says how many
+    comments, as 中文 says "（2 条）"."""
+    import re
+
+    text = feedback_report(data, "en")
+    headings = re.findall(r"^\d+\. .+$", text, flags=re.M)
+    counted = [h for h in headings if re.search(r"\(\d+ comments?\)$", h)]
+    assert counted and not [h for h in headings if re.search(r" \(\d+\)$", h)]
+    assert all(not h.endswith("(1 comments)") for h in counted)
