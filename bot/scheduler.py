@@ -198,6 +198,7 @@ def _left(closes_at: datetime, now: datetime, locale: str) -> str:
 
 async def send_reminders(s: Services, consultation_id: int) -> dict[str, BroadcastResult]:
     """Send the reminders due now for one consultation (one broadcast per kind)."""
+    from bot.questionnaires import questionnaire_of
     from bot.routers.cadre import ListCB
     from bot.routers.resident import BeginCB
 
@@ -214,7 +215,7 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
         people = await followup.reminder_candidates(session, consultation_id)
         sent = await followup.reminder_log(session, consultation_id)
         groups = group_by_kind(due_reminders(now, timing, people, sent, settings))
-        title, closes_at = c.title, c.closes_at
+        title, closes_at, questionnaire = c.title, c.closes_at, c.questionnaire
         # (a move is followed at once — storage.consultations.set_deadline — but a tick that read
         # the old deadline may have queued under it meanwhile)
         await followup.drop_stale_reminders(session, consultation_id, closes_at)
@@ -240,7 +241,8 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
                 button = InlineKeyboardButton(text=_t("btn-list", loc),
                                               callback_data=ListCB(c=consultation_id).pack())
                 text = _t("remind-cadre-reopened" if pid in reopened else "remind-cadre", loc, **kw)
-            else:
+            else:  # in the language the questionnaire it leads back to is put in (resident.py)
+                loc = questionnaire_of(questionnaire).locale_for(loc) if questionnaire else loc
                 button = InlineKeyboardButton(text=_t("btn-continue", loc),
                                               callback_data=BeginCB(c=consultation_id, t=p.township_id or 0).pack())
                 text = _t("remind-reopened" if pid in reopened else "remind-nudge" if kind == NUDGE

@@ -20,7 +20,9 @@ A questionnaire file looks like this::
         show_if: {question: aware, equals: no}
         text: {zh_CN: 您想了解哪些方面？, en: What would you like to know?}
 
-Texts are a plain string (Chinese only) or a mapping ``{zh_CN: …, en: …}``.
+Texts are a plain string (Chinese only) or a mapping ``{zh_CN: …, en: …}``. An English
+speaker gets the questionnaire in English when every question has its ``en`` text, else
+wholly in Chinese, buttons and hints included (`Questionnaire.locale_for`).
 Ids (questionnaire, questions, options) are ``[a-z0-9_]``, at most 16 characters,
 because they travel in Telegram callback data (64 bytes at most). Ids and
 ``show_if`` values are read as written: ``yes``, ``no`` and ``30_44`` stay
@@ -231,6 +233,14 @@ class Questionnaire:
 
     def question(self, question_id: str) -> Question | None:
         return next((q for q in self.questions if q.id == question_id), None)
+
+    def locale_for(self, locale: str) -> str:
+        """The language to put the questionnaire to a person of `locale` in: theirs when every
+        question is written in it, else the questionnaire's own (zh_CN) — its screens, buttons
+        and hints included, so that a Chinese-only questionnaire does not come with English
+        buttons ("Pause", "Skip") around its Chinese questions."""
+        loc = locale if locale in LOCALES else normalize_locale(locale)
+        return loc if all(loc in q.text for q in self.questions) else DEFAULT_LOCALE
 
     def index(self, question_id: str) -> int:
         """Position of the question (0-based); ValueError when unknown."""

@@ -136,6 +136,7 @@ async def _load(ctx: Ctx, response: ResponseState, consultation: ConsultationVie
     link = consultation.link(response.township_id)
     items = await ctx.path.items(ctx.session, link.list_id) if link else ()
     q = questionnaire_of(consultation.questionnaire)
+    ctx.locale = q.locale_for(ctx.locale)  # (the questionnaire's own language where it has not the person's)
     state = response.memo.get("flow")
     if state is None:
         state = FlowState.from_stored(q, response.answers, items, current=response.screen.get("cur"))
@@ -469,6 +470,7 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
         await _show_response(ctx, state, started, message, opened=link.township_id)
         return
     q = questionnaire_of(consultation.questionnaire)
+    ctx.locale = q.locale_for(ctx.locale)
     # the count the progress starts from ("第 1/8 题"), and the follow-ups some answers add
     count, followups = question_count(q, await ctx.path.items(ctx.session, link.list_id))
     intro = consultation.intro or q.intro.get(ctx.locale)

@@ -1399,3 +1399,38 @@ async def test_after_delete_me_an_old_button_or_a_text_stores_nothing_until_a_ne
     # a welcome's 开始答题 is a new start, as deliberate as /start: stored again, from question 1
     await h.feed(u.press(q.message_id + 100, begin))
     assert (await kept())[0] is not None and "第 1/8 题" in h.api.last(USER).text
+
+
+async def test_an_english_speaker_gets_a_chinese_only_questionnaire_all_in_chinese(harness):
+    """A questionnaire written only in Chinese (Telegram has no Chinese of its own: many
+    Chinese residents' apps say "en") is put wholly in Chinese — the welcome, the progress and
+    the buttons — not as Chinese questions between "Question 1/2" and "Pause"; one written in
+    English too is put in English."""
+    h = harness
+    yaml_text = """
+id: t
+title: 测试
+questions:
+  - id: s
+    type: single
+    text: 好吗？
+    options: [{id: a, text: 好}, {id: b, text: 不好}]
+  - id: t
+    type: text
+    text: 还有什么建议？
+    required: false
+"""
+    _, code = await open_consultation(h, questionnaire=yaml_text)
+    u = h.user(7001, language_code="en")
+    await h.feed(u.message(f"/start {code}"))
+    welcome = h.api.last(7001)
+    assert "共 2 个问题" in welcome.text and "questions" not in welcome.text
+    assert [t for t, _ in buttons(welcome.reply_markup)] == ["开始答题"]
+    await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+    first = h.api.last(7001)
+    labels = [t for t, _ in buttons(first.reply_markup)]
+    assert "好吗？" in first.text and "Question" not in first.text and "Pause" not in labels and "暂停" in labels
+    await h.feed(u.press(first.message_id, buttons(first.reply_markup)[0][1]))
+    second = h.api.last(7001)
+    assert "还有什么建议？" in second.text and "Type your answer" not in second.text
+    assert not {"Skip", "« Back"} & {t for t, _ in buttons(second.reply_markup)}

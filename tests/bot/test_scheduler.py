@@ -805,6 +805,31 @@ async def test_a_reminder_is_in_the_language_the_person_chats_in(harness: Harnes
         assert (await s.get(Person, 6001)).language == "zh_CN"
 
 
+async def test_a_residents_reminder_is_in_the_language_their_questionnaire_is_put_in(harness: Harness) -> None:
+    """A Chinese-only questionnaire is put to an English speaker in Chinese (resident.py): its
+    reminder, which leads back to it, is in Chinese too; a bilingual one's stays English."""
+    h = harness
+    h.settings.locale = "zh_CN"
+    chinese_only = ("id: t\ntitle: 测试\nquestions:\n  - id: s\n    type: single\n    text: 好吗？\n"
+                    "    options: [{id: a, text: 好}, {id: b, text: 不好}]\n  - id: n\n    type: single\n"
+                    "    text: 还好吗？\n    options: [{id: a, text: 好}, {id: b, text: 不好}]\n")
+    for questionnaire, township, pid, continue_label in ((chinese_only, "青山镇", 6011, "继续填写"),
+                                                          (None, "绿水乡", 6012, "Continue")):
+        cid, code = await open_consultation(h, questionnaire=questionnaire, township=township)
+        u = h.user(pid, language_code="en")
+        await h.feed(u.message(f"/start {code}"))
+        welcome = h.api.last(pid)
+        await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+        q = h.api.last(pid)
+        await h.feed(u.press(q.message_id, buttons(q.reply_markup)[0][1]))
+        s = follow(h)
+        h.clock.now = await closes_at(h, cid) - timedelta(hours=23)
+        await sched.send_reminders(s, cid)
+        reminder = h.api.last(pid)
+        assert continue_label in buttons(reminder.reply_markup)[0][0], (township, reminder.text)
+        h.clock.now = h.clock.now - timedelta(days=9, hours=1)
+
+
 async def test_a_person_who_chose_no_language_follows_telegrams_when_it_changes(harness: Harness) -> None:
     from bot.testing import Updates
 
