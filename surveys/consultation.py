@@ -221,6 +221,16 @@ def deep_link(bot_username: str, payload: str) -> str:
 _LOCAL_DATE = re.compile(r"(\d{4})(?:[-/.](\d{1,2})[-/.](\d{1,2})|年(\d{1,2})月(\d{1,2})[日号])"
                          r"|(\d{1,2})月(\d{1,2})[日号]|(今天|明天|后天|today|tomorrow)", re.I)
 _LOCAL_CLOCK = re.compile(r"(\d{1,2})(?:[时点](?:(\d{1,2})分)?|:(\d{2}))")
+# an English organizer's time of day: 6pm, 6:30 p.m., 11 am (12am is midnight, 12pm noon)
+_TWELVE_HOUR = re.compile(r"(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s*m\.?", re.I)
+
+
+def _twelve_hour(text: str) -> tuple[int, int] | None:
+    """(hour, minute) on the 24-hour clock of "6pm" or "6:30 a.m."; None if it is not such a time."""
+    found = _TWELVE_HOUR.fullmatch(text)
+    if found is None or not 1 <= int(found[1]) <= 12:
+        return None
+    return int(found[1]) % 12 + (12 if found[3].lower() == "p" else 0), int(found[2] or 0)
 # as the bot names the zone, in Chinese or in English
 _BEIJING_TIME = re.compile(r"\s*\(?(?:北京时间|beijing time)\)?$", re.I)
 BEIJING = "Asia/Shanghai"
@@ -276,8 +286,11 @@ def parse_local(text: str, tz: str, end_of_day: bool = False, now: datetime | No
                 else today + timedelta(days=_DAYS_AHEAD[found[8].lower()])
         rest = text[found.end():].strip()
         clock = _LOCAL_CLOCK.fullmatch(rest) if rest else None
+        twelve = _twelve_hour(rest) if rest and clock is None else None
         if clock is not None:
             rest = f" {int(clock[1]):02d}:{int(clock[2] or clock[3] or 0):02d}"
+        elif twelve is not None:
+            rest = f" {twelve[0]:02d}:{twelve[1]:02d}"
         else:  # seconds, an offset: as ISO reads them
             rest = text[found.end():] if found[1] is not None else (" " + rest if rest else "")
         text = day.isoformat() + rest
@@ -351,7 +364,7 @@ def is_digest_setting(text: str) -> bool:
 
 def parse_digest_hour(text: str, settings: FollowUp) -> int | None:
     """The daily digest's new hour (local time, 24-hour clock) as an organizer typed it: "18",
-    "18:00", "18点", "18时"; None for "关闭"/"off" (no digest); "开启"/"on" brings back the default
+    "18:00", "18点", "18时", "6pm"; None for "关闭"/"off" (no digest); "开启"/"on" brings back the default
     hour. ValueError when it cannot be read, or falls in the quiet hours of `settings` (it would
     never be sent)."""
     value = " ".join(unicodedata.normalize("NFKC", text).split()).lower()
@@ -360,9 +373,13 @@ def parse_digest_hour(text: str, settings: FollowUp) -> int | None:
     if value in DIGEST_ON:
         return FollowUp().digest_hour
     found = _DIGEST_HOUR.fullmatch(value)
-    if found is None or not 0 <= int(found[1]) <= 23:
+    twelve = _twelve_hour(value) if found is None else None
+    if twelve is not None and twelve[1] == 0:  # "6pm"
+        hour = twelve[0]
+    elif found is None or not 0 <= int(found[1]) <= 23:
         raise ValueError(text)
-    hour = int(found[1])
+    else:
+        hour = int(found[1])
     if settings.quiet(datetime(2000, 1, 1, hour)):
         raise ValueError(text)
     return hour

@@ -76,3 +76,26 @@ def test_the_daily_digests_hour_is_read_as_organizers_write_it_and_never_in_the_
     for bad in ("21", "7", "0", "24", "18:30", "明天", ""):
         with pytest.raises(ValueError):
             parse_digest_hour(bad, follow)
+
+
+def test_an_english_organizers_twelve_hour_times_are_read_for_the_digest_and_the_deadline():
+    """"6pm" is 18:00 to an English organizer: for the digest's hour and in a deadline."""
+    from datetime import UTC, datetime
+
+    import pytest
+
+    from surveys.consultation import FollowUp, format_local, parse_digest_hour, parse_local
+
+    follow = FollowUp()  # quiet 21:00–08:00
+    assert [parse_digest_hour(t, follow) for t in ("6pm", "6 PM", "8am", "12pm", "8 a.m.")] == [18, 18, 8, 12, 8]
+    for bad in ("7am", "11pm", "6:30pm", "13pm", "0am"):
+        with pytest.raises(ValueError):
+            parse_digest_hour(bad, follow)
+    tz, now = "Asia/Shanghai", datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    for text, shown in [("2026-12-20 6pm", "2026-12-20 18:00"), ("Dec 20 6:30 p.m.", "2026-12-20 18:30"),
+                        ("tomorrow 9am", "2026-11-28 09:00"), ("2026/12/20 12am", "2026-12-20 00:00"),
+                        ("Dec 20 12pm", "2026-12-20 12:00"), ("明天 6pm", "2026-11-28 18:00")]:
+        assert format_local(parse_local(text, tz, end_of_day=True, now=now), tz) == shown, text
+    for bad in ("Dec 20 13pm", "Dec 20 0am", "2026-12-20 6 o'clock"):
+        with pytest.raises(ValueError):
+            parse_local(bad, tz, end_of_day=True, now=now)
