@@ -46,7 +46,8 @@ def db_upgrade(revision: str = typer.Argument("head")) -> None:
             raise typer.Exit(2) from None
         except DBAPIError as exc:  # refused by the database (a server away is `reachable`'s)
             _migration_failed(exc)
-    typer.echo("ok")
+        now = schema_state(get_settings().database_url).revisions
+    typer.echo(gettext("cli.db-upgraded", get_settings().locale, revision=", ".join(now) or "—"))
 
 
 def _migration_failed(exc: DBAPIError) -> None:

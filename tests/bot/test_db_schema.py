@@ -155,3 +155,15 @@ def test_db_upgrade_to_an_earlier_revision_says_the_database_is_past_it(tmp_path
     upgrade(older, "0001")
     done = _qingdan(older, tmp_path, "db", "upgrade", "0002", locale=locale)  # forward: as before
     assert done.returncode == 0 and schema_state(older).revisions == ("0002",), done.stderr[-1500:]
+
+
+@pytest.mark.parametrize(("locale", "said"), [("zh_CN", "数据库结构已是版本 {}。"), ("en", "The database schema is at revision {}.")])
+def test_db_upgrade_says_the_revision_it_left_the_database_at_in_the_operators_language(
+        tmp_path: Path, locale: str, said: str) -> None:
+    """It printed a bare "ok", in English whatever LOCALE was."""
+    url = f"sqlite:///{tmp_path / 'q.db'}"
+    done = _qingdan(url, tmp_path, "db", "upgrade", "0002", locale=locale)
+    assert done.returncode == 0 and done.stdout.strip() == said.format("0002"), done.stderr[-2000:]
+    done = _qingdan(url, tmp_path, "db", "upgrade", locale=locale)
+    (head,) = schema_state(url).heads
+    assert done.returncode == 0 and done.stdout.strip() == said.format(head), done.stderr[-2000:]
