@@ -430,6 +430,11 @@ class _Parser:
                 if len(node.value) > RECOMMENDED_MAX_QUESTIONS:
                     self.report("too-many-questions", _line(node), Severity.WARNING,
                                 count=len(node.value), max=RECOMMENDED_MAX_QUESTIONS)
+                # English speakers get it in English only when every question is (locale_for)
+                untranslated = [q for q in questions if "en" not in q.text]
+                if untranslated and len(untranslated) < len(questions):
+                    self.report("partly-english", untranslated[0].line, Severity.WARNING,
+                                question=untranslated[0].id, n=len(untranslated))
         if any(p.is_error for p in self.problems) or qid is None or title is None or intro is None:
             return None
         return Questionnaire(

@@ -415,3 +415,25 @@ def test_the_default_questionnaires_chinese_has_no_stray_spaces() -> None:
     assert len(found) > 20
     assert [t for t in found if re.search(rf"[。，；：！？、）] +{cjk}", t)] == []  # after a Chinese mark
     assert load_default_questionnaire().intro.get("zh_CN").startswith("乡镇（街道）正在征求")
+
+
+def test_a_questionnaire_partly_in_english_is_warned_of_at_its_first_untranslated_question() -> None:
+    """English speakers get it in English only when every question is (Questionnaire.locale_for):
+    one written in English but for a question is told so; all Chinese or all English is fine."""
+
+    partly = ("id: p\ntitle: {zh_CN: 问卷, en: Q}\nquestions:\n"
+              "  - {id: a, type: text, text: {zh_CN: 说, en: Say}}\n"
+              "  - {id: b, type: text, text: 说说}\n"
+              "  - {id: c, type: text, text: 再说}\n")
+    q, problems = load_questionnaire(partly)
+    assert q is not None and q.locale_for("en") == "zh_CN"
+    assert [(p.rule, p.severity, p.line) for p in problems] == [
+        ("questionnaire.partly-english", Severity.WARNING, 5)]
+    assert "“b”" in problems[0].message("zh_CN") and "2 without" in problems[0].message("en")
+    assert gettext("problem.questionnaire.partly-english", "en", question="b", n=2).count("Chinese") == 1
+    for whole in (partly.replace("text: 说说", "text: {zh_CN: 说说, en: Say more}")
+                  .replace("text: 再说", "text: {zh_CN: 再说, en: Again}"),
+                  "id: z\ntitle: 问卷\nquestions:\n  - {id: a, type: text, text: 说}\n  - {id: b, type: text, text: 说说}\n"):
+        q, problems = load_questionnaire(whole)
+        assert q is not None and problems == []
+    assert load_questionnaire(DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"))[1] == []
