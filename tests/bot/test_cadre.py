@@ -2018,3 +2018,18 @@ async def test_myreports_says_the_latest_shown_only_when_some_are_left_out(harne
     await reports(10)
     await h.feed(u.message("/myreports"))
     assert h.api.last(CADRE).text.startswith("<b>My off-list task reports</b> (11, the latest 10 shown)\n")
+
+
+async def test_an_english_report_names_how_the_task_was_assigned_not_by_whom(harness):
+    """Step 1 asks which department assigned the task; after step 4 the English said "Assigned
+    by: Phone", as if the phone had. It says how, as 交办方式 does."""
+    h = harness
+    await open_consultation(h)
+    await _cadre(h)
+    u = h.user(CADRE, language_code="en")
+    await h.feed(u.message("/report"))
+    for text in ("County market bureau", "Shop checks", "last week"):
+        await h.feed(u.message(text))
+    await _tap(h, u, "Phone")
+    said = h.api.last(CADRE).text
+    assert said.startswith("How it was assigned: Phone\n") and "Assigned by" not in said
