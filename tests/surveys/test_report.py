@@ -756,3 +756,12 @@ def test_english_feedback_report_counts_an_items_comments_in_words(data: Consult
     counted = [h for h in headings if re.search(r"\(\d+ comments?\)$", h)]
     assert counted and not [h for h in headings if re.search(r" \(\d+\)$", h)]
     assert all(not h.endswith("(1 comments)") for h in counted)
+
+
+def test_english_feedback_report_counts_a_departments_off_list_reports_in_words(data: ConsultationData) -> None:
+    """"1. 县住建局: 2 (…)" gave a bare number, where 中文 says "2 条"."""
+    import re
+
+    lines = [line for line in feedback_report(data, "en").splitlines() if re.match(r"\d+\. 县", line)]
+    assert lines and all(re.match(r"\d+\. 县\w+: \d+ reports? \(", line) for line in lines), lines
+    assert not any(re.match(r"\d+\. 县\w+: 1 reports", line) for line in lines)
