@@ -368,7 +368,7 @@ def _validate_text(question: Question, raw: Any) -> tuple[Any, FlowError | None]
 def _validate_number(question: Question, raw: Any) -> tuple[Any, FlowError | None]:
     number = _parse_number(raw)
     if number is None:
-        return None, _error("not-a-number")
+        return None, _error("not-a-number", example=_fmt(_example_number(question)))
     if isinstance(number, float) and number.is_integer():
         number = int(number)
     if question.integer and not isinstance(number, int):
@@ -381,6 +381,17 @@ def _validate_number(question: Question, raw: Any) -> tuple[Any, FlowError | Non
             return None, _error("too-small", min=_fmt(low))
         return None, _error("too-large", max=_fmt(high))
     return number, None
+
+
+def _example_number(question: Question) -> int | float:
+    """A number to show as an example: 65 (an age), or one the question takes when it does not."""
+    low, high = question.min_value, question.max_value
+    if (low is None or low <= 65) and (high is None or 65 <= high):
+        return 65
+    if low is not None and high is not None:
+        middle = (low + high) / 2
+        return math.floor(middle) if question.integer or float(middle).is_integer() else middle
+    return low if low is not None else high  # type: ignore[return-value]
 
 
 def _validate_rating(

@@ -324,7 +324,7 @@ def test_valid_values_pass_validation_unchanged() -> None:
 def test_every_error_key_has_a_message_in_both_languages(key: str) -> None:
     for locale in LOCALES:
         assert has(f"flow.{key}", locale)
-    error = FlowError(f"flow.{key}", {"min": 1, "max": 5, "length": 9, "missing": 2})
+    error = FlowError(f"flow.{key}", {"min": 1, "max": 5, "length": 9, "missing": 2, "example": 3})
     assert "{" not in error.message("zh_CN") and "{" not in error.message("en")
 
 
@@ -525,3 +525,20 @@ class Resident(RuleBasedStateMachine):
 Resident.TestCase.settings = settings(max_examples=120, stateful_step_count=50, deadline=None,
                                       suppress_health_check=[HealthCheck.too_slow])
 test_a_random_resident_never_breaks_the_flow = Resident.TestCase
+
+
+def test_a_number_that_is_not_one_is_answered_with_an_example_the_question_takes() -> None:
+    """"for example 65" to a question that takes 1 to 20 showed a number it would refuse."""
+    def said(bounds: str, locale: str) -> str:
+        q, _ = load_questionnaire("id: n\ntitle: T\nquestions:\n  - id: n\n    type: number\n    text: 几口人\n"
+                                  + bounds)
+        assert q is not None
+        _, error = flow.validate(q.questions[0], "three")
+        assert error is not None and error.key == "flow.not-a-number"
+        return error.message(locale)
+
+    assert said("    min: 1\n    max: 20\n    integer: true\n", "en") == "Please send just a number, for example 10."
+    assert said("    min: 1\n    max: 20\n    integer: true\n", "zh_CN") == "请只写数字，比如 10。"
+    assert said("    min: 0\n    max: 120\n", "en").endswith("for example 65.")
+    assert said("", "en").endswith("for example 65.")
+    assert said("    min: 100\n", "en").endswith("for example 100.")
