@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
 from bot.config import Settings
-from bot.texts import gettext
+from bot.texts import gettext, normalize_locale
 from storage.engine import make_engine, make_sessionmaker
 from storage.migrate import schema_state, upgrade
 
@@ -32,6 +32,16 @@ PRESETS = [
      "role": "resident"},
     {"id": 4001, "first_name": "Alice", "username": "resident_alice", "language_code": "en", "role": "resident"},
 ]
+
+
+
+def demo_presets(locale: str) -> list[dict]:
+    """The web chat's preset users for a demo in `locale` (LOCALE): in an English demo the
+    organizer and the cadre chat in English too (their Telegram says "en"), as the page does;
+    the residents stay one Chinese (张大爷) and one English (Alice)."""
+    if normalize_locale(locale) != "en":
+        return PRESETS
+    return [dict(p, language_code="en") if p["role"] in ("organizer", "cadre") else p for p in PRESETS]
 
 
 def demo_settings(base: Settings, db_path: Path) -> Settings:
@@ -120,7 +130,7 @@ async def run_demo(settings: Settings, port: int, host: str) -> None:
         upgrade(settings.database_url)
     code = await seed(settings)
     first_update, first_message = resume_points(Path(make_url(settings.database_url).database or DEMO_DB))
-    async with running_sandbox(port=port, host=host, presets=PRESETS, tokens=[DEMO_TOKEN],
+    async with running_sandbox(port=port, host=host, presets=demo_presets(settings.locale), tokens=[DEMO_TOKEN],
                                bot_username=DEMO_BOT_USERNAME, bot_first_name="清单征询",
                                first_update_id=first_update, first_message_id=first_message,
                                language=settings.locale) as sb:
@@ -128,7 +138,7 @@ async def run_demo(settings: Settings, port: int, host: str) -> None:
         settings = settings.model_copy(update={"telegram_api_url": api})
         runtime = build_runtime(settings)
         # the demo cadre is made one in the database, not by an invite: their menu too
-        await set_person_commands(runtime.bot, CADRE_ID, "cadre")
+        await set_person_commands(runtime.bot, CADRE_ID, "cadre", settings.locale)
         print(gettext("cli.demo-banner", settings.locale, url=f"{api}/", code=code), flush=True)
         from bot.scheduler import running
 

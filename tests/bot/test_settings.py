@@ -349,3 +349,23 @@ def test_the_demo_banner_says_organizers_import_a_list_by_sending_the_file() -> 
 
     for locale, said in (("zh_CN", "清单文件（Excel/CSV）发到聊天里即可导入"), ("en", "by sending the file")):
         assert said in gettext("cli.demo-banner", locale, url="http://127.0.0.1:8080/", code="abc")
+
+
+async def test_an_english_demo_has_its_organizer_and_cadre_chat_in_english(tmp_path: Path) -> None:
+    """`LOCALE=en qingdan demo` opened an English page whose 王主任 and 李干部 were answered in
+    Chinese (their preset Telegram language): they now chat in English, the two residents
+    stay one Chinese and one English; a Chinese demo is as it was."""
+    from bot.demo import PRESETS, demo_presets
+    from bot.sandbox.server import running_sandbox
+    from surveys.i18n import gettext
+
+    english = {p["role"] if p["role"] != "resident" else p["first_name"]: p["language_code"]
+               for p in demo_presets("en")}
+    assert english == {"organizer": "en", "cadre": "en", "张大爷": "zh-hans", "Alice": "en"}
+    assert demo_presets("zh_CN") == PRESETS and all(p["language_code"] == "zh-hans" for p in PRESETS[:3])
+    from bot.demo import DEMO_TOKEN, ORGANIZER_ID
+
+    async with running_sandbox(presets=demo_presets("en"), tokens=[DEMO_TOKEN], language="en") as sb:
+        assert sb.sandbox.register_user(DEMO_TOKEN, ORGANIZER_ID).user["language_code"] == "en"
+    banner = gettext("cli.demo-banner", "en", url="u", code="c")
+    assert "Alice" in banner and "/start c" in banner
