@@ -171,7 +171,11 @@ def completion_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> by
         else:
             fig.suptitle(_t("chart.completion.title", locale))
         if columns == 1:
-            axes[0].legend(loc="lower right")
+            # below the axes: inside, it covered the "c/s (rate)" label of a township whose bars reach the right
+            from matplotlib.transforms import offset_copy
+
+            below = offset_copy(axes[0].transAxes, fig=fig, y=-36, units="points")  # under the axis label
+            axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=below, ncol=2, frameon=False)
         else:  # (above the columns: in one it covered a township's bars)
             fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper right", ncols=2)
         if not top:  # no townships, or nobody answered yet

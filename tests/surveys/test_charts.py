@@ -194,3 +194,28 @@ def test_the_completion_chart_of_many_townships_stays_a_photo_telegram_takes(dat
     responses = [ResponseRecord(f"p{i}", townships[i % n].name, T0, T0 if i % 3 else None) for i in range(2 * n)]
     png = completion_chart(replace(data, townships=townships, responses=responses, summary=None))
     assert within_telegram_photo_limits(png), (n, _png_size(png), len(png))
+
+
+@pytest.mark.parametrize("locale", ["zh_CN", "en"])
+def test_completion_charts_legend_covers_no_townships_figures(data: ConsultationData, locale: str,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """The legend sat inside the axes at the lower right, over the "1/1 (100%)" of a township
+    whose bars reach the right edge (a single township, or the best one): it covers no label."""
+    import surveys.charts as charts
+    from surveys.report import TownshipProgress
+
+    drawn = []
+    monkeypatch.setattr(charts, "_png", lambda fig: drawn.append(fig) or b"")
+    shapes = ([TownshipProgress("青山镇", 1, 1)], [TownshipProgress("青山镇", 5, 2), TownshipProgress("绿水镇", 9, 9)],
+              [TownshipProgress(f"镇{n}", 12, 12 - n) for n in range(6)])
+    for progress in shapes:
+        monkeypatch.setattr(charts, "township_progress", lambda _data, progress=progress: progress)
+        charts.completion_chart(data, locale)
+        fig = drawn.pop()
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        legend = ax.get_legend().get_window_extent(renderer)
+        labels = [t.get_window_extent(renderer) for t in ax.texts if "/" in t.get_text()]
+        assert labels and not any(legend.overlaps(label) for label in labels), locale
+        assert not legend.overlaps(ax.xaxis.label.get_window_extent(renderer))  # nor the axis's name
