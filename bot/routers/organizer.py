@@ -1518,7 +1518,9 @@ async def do_export(message: Message, ctx: Ctx, c: Consultation, state: FSMConte
     if c.status != Status.OPEN.value:
         # comments are mostly answered after the close: the draft sent then said 尚未答复 for each
         text, name = await scheduler.feedback_for(ctx.session, ctx.settings, c.id, ctx.locale)
-        await message.answer_document(BufferedInputFile(text, name), caption=ctx.t("scheduler.final-feedback", id=c.id))
+        published = c.status == Status.REPORTED.value  # (no revised list to send nor to publish any more)
+        await message.answer_document(BufferedInputFile(text, name), caption=ctx.t(
+            "scheduler.final-feedback-published" if published else "scheduler.final-feedback", id=c.id))
 
 
 def _follow_up_hooks() -> None:

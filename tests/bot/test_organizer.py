@@ -2879,3 +2879,22 @@ async def test_a_publish_whose_consultation_was_reopened_before_it_ran_tells_the
     assert await _statuses(h) == ["open"] and h.api.texts(CADRE) == []
     async with h.sessions() as s:
         assert (await s.get(DutyListRow, revised_id)).status != "published"
+
+
+async def test_export_after_publishing_does_not_ask_for_the_revised_list_again(harness):
+    """/export of a consultation whose revised list is published sent the feedback report under
+    "once the list is revised, send me the file, then /publish": done already."""
+    from storage.consultations import set_status
+
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.CLOSED)
+    for language, closed_says in (("en", "/publish"), ("zh-hans", "/publish")):
+        await h.feed(h.user(ORGANIZER, language_code=language).message(f"/export {cid}"))
+        assert closed_says in h.api.last(ORGANIZER, "sendDocument").text
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, cid), Status.REPORTED, h.clock.now)
+        await s.commit()
+    for language, published in (("en", "the revised list is published"), ("zh-hans", "修改后的清单已发布")):
+        await h.feed(h.user(ORGANIZER, language_code=language).message(f"/export {cid}"))
+        caption = h.api.last(ORGANIZER, "sendDocument").text
+        assert published in caption and "/publish" not in caption
