@@ -1743,8 +1743,12 @@ async def _store_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: B
         return
     row = await lists_repo.save_list(ctx.session, township, items, source_file=data["name"])
     await ctx.commit()
-    await message.answer(ctx.t("organizer.import-done", township=html.escape(township), version=html.escape(row.version),
-                               total=len(items)))
+    # after a consultation of the township closed, the file sent is its revised list: /publish, not /new
+    closed = [c.id for c in await repo.all_consultations(ctx.session, Status.CLOSED.value)
+              if any(link.township == township for link in await repo.links(ctx.session, c.id))]
+    await message.answer(ctx.t("organizer.import-done-revised" if closed else "organizer.import-done",
+                               township=html.escape(township), version=html.escape(row.version), total=len(items),
+                               id=closed[-1] if closed else 0))
 
 
 # --- /publish: the revised list, once the consultation has closed ---------------------------------------

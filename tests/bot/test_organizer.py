@@ -2898,3 +2898,20 @@ async def test_export_after_publishing_does_not_ask_for_the_revised_list_again(h
         await h.feed(h.user(ORGANIZER, language_code=language).message(f"/export {cid}"))
         caption = h.api.last(ORGANIZER, "sendDocument").text
         assert published in caption and "/publish" not in caption
+
+
+async def test_a_list_sent_after_the_townships_consultation_closed_is_pointed_to_publish(harness):
+    """The revised list, sent once the consultation closed, was answered "send /new to open a
+    consultation on it"; it now names /publish ID of that consultation (and /new as the other way)."""
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.CLOSED)
+    o = h.user(ORGANIZER, language_code="en")
+    await _send_list(h, o, SAMPLE_DRAFT, "revised.xlsx")
+    await h.feed(o.message("青山镇"))
+    said = h.api.last(ORGANIZER).text
+    assert said.startswith("Imported: 青山镇, version 2, 112 items.") and f"/publish {cid}" in said
+    await h.feed(h.user(ORGANIZER).message(f"/publish {cid}"))
+    assert _press_label(h.api.last(ORGANIZER).reply_markup, "青山镇")  # what it points to is there
+    await _send_list(h, h.user(ORGANIZER), _revised_sample(), "修改稿.xlsx")
+    await h.feed(h.user(ORGANIZER).message("青山镇"))
+    assert f"/publish {cid}" in h.api.last(ORGANIZER).text and "已导入" in h.api.last(ORGANIZER).text
