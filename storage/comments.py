@@ -73,9 +73,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from storage.models import Comment, Consultation, ConsultationTownship, DutyItemRow, OffListReport
 from storage.sql import as_id
-from surveys.consultation import COMMENT_KINDS, MISSING_KIND, Status, Window, in_kind_order, window
+from surveys.consultation import (
+    COMMENT_KINDS,
+    MISSING_KIND,
+    NEEDS_REASON,
+    Status,
+    Window,
+    in_kind_order,
+    window,
+)
 from surveys.duty_list import PART_ORDER
-from surveys.report import NEEDS_REASON  # the 反馈情况说明 says why; 采纳 needs no reason
 from surveys.text import drop_nul
 
 KINDS = COMMENT_KINDS

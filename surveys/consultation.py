@@ -21,6 +21,9 @@ CODE_LENGTH = 8
 # The kinds of comment a cadre makes on an item, in the order their menu offers them, then
 # an item the list leaves out (/missing): every count or list of comments by kind — the chat,
 # the digest, the workbook, the chart, the 反馈情况说明 — follows this one order.
+# decisions on a comment the 反馈情况说明 must give a reason for (采纳 needs none); ones recorded
+# before reasons were required may lack it, and are flagged so rather than shown with nothing after them
+NEEDS_REASON: tuple[str, ...] = ("partly", "rejected")
 COMMENT_KINDS: tuple[str, ...] = ("to_cooperating", "to_basic", "withdraw", "basis", "wording", "other")
 MISSING_KIND = "missing"
 KIND_ORDER: tuple[str, ...] = (*COMMENT_KINDS, MISSING_KIND)

@@ -46,16 +46,13 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from pyexcelerate import Format, Style, Workbook
 from pyexcelerate.Writer import Writer
 
-from surveys.consultation import MISSING_KIND, ended_at, format_local, in_kind_order
+from surveys.consultation import MISSING_KIND, NEEDS_REASON, ended_at, format_local, in_kind_order
 from surveys.duty_list import PART_ORDER, normalize
 from surveys.i18n import DEFAULT_LOCALE, gettext, has
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
 
 DECISIONS: tuple[str, ...] = ("adopted", "partly", "rejected")
 NO_DECISION = "none"  # the key under which unanswered comments are counted
-# decisions the 反馈情况说明 must give a reason for (采纳 needs none); ones recorded before reasons
-# were required may lack it, and are flagged so rather than shown with nothing after them
-NEEDS_REASON: tuple[str, ...] = ("partly", "rejected")
 WITHDRAWN = "withdrawn"
 TELEGRAM_LIMIT = 4000
 EXCEL_CELL_LIMIT = 32767
