@@ -1433,12 +1433,10 @@ async def digest_cmd(message: Message, command: CommandObject, ctx: Ctx, state: 
 
 
 async def _digest_setting_without_id(message: Message, ctx: Ctx, text: str, state: FSMContext) -> bool:
-    """`/digest 关闭`: applied to the only open consultation, or a picker when several are open.
-    False when `text` is no setting, or a number naming a consultation (its digest now)."""
-    if not is_digest_setting(text):
-        return False
-    cid = as_id(text)
-    if cid is not None and await ctx.session.get(Consultation, cid) is not None:
+    """`/digest 关闭`, `/digest 18点`: applied to the only open consultation, or a picker when several
+    are open. False when `text` is no setting, or a bare number: that is a consultation's number
+    (its digest now) — a mistyped one must not move an open consultation's digest instead."""
+    if not is_digest_setting(text) or as_id(text) is not None:
         return False
     await _drop_pending_answer(state)
     candidates = [c for c in await repo.all_consultations(ctx.session) if c.status == Status.OPEN.value]

@@ -336,7 +336,9 @@ async def test_digest_setting_without_an_id_applies_to_the_open_consultation_or_
     await h.feed(org.message("/digest 关闭"))
     assert "已停发" in h.api.last(ORGANIZER).text and f"#{cid}" in h.api.last(ORGANIZER).text
     assert await hour(cid) is None
-    await h.feed(org.message("/digest 18"))
+    await h.feed(org.message("/digest 18"))  # a bare number is a consultation's: none is #18
+    assert "找不到征询 #18" in h.api.last(ORGANIZER).text and await hour(cid) is None
+    await h.feed(org.message("/digest 18点"))
     assert "每日摘要改为每天 18:00" in h.api.last(ORGANIZER).text and await hour(cid) == 18
     await h.feed(org.message("/digest 开启"))
     assert await hour(cid) == 9
