@@ -139,18 +139,19 @@ def test_db_upgrade_by_a_user_who_may_not_create_tables_says_make_it_the_owner(e
 @pytest.mark.parametrize("locale, says", [("zh_CN", "比 0002 更新，什么都没有改"), ("en", "later than 0002: nothing was changed")])
 def test_db_upgrade_to_an_earlier_revision_says_the_database_is_past_it(tmp_path: Path, locale: str,
                                                                         says: str) -> None:
-    """`qingdan db upgrade 0002` on an up-to-date database did nothing and printed "ok", as if it
-    were now at 0002; it now says the database is past it, that nothing changed and how to go back."""
+    """`qingdan db upgrade 0002` on an up-to-date database did nothing and printed that it was done,
+    as if it were now at 0002; it now says the database is past it, that nothing changed and how to go back."""
     url = f"sqlite+aiosqlite:///{tmp_path / 'q.db'}"
     upgrade(url)
     head = schema_state(url).heads
     done = _qingdan(url, tmp_path, "db", "upgrade", "0002", locale=locale)
-    assert done.returncode == 2 and "ok" not in done.stdout, (done.stdout, done.stderr[-1500:])
+    assert done.returncode == 2 and not done.stdout.strip(), (done.stdout, done.stderr[-1500:])
     assert says in done.stderr and head[0] in done.stderr and "Traceback" not in done.stderr, done.stderr[-1500:]
     assert schema_state(url).revisions == head
     for args in (["db", "upgrade"], ["db", "upgrade", head[0]]):  # (at it already, or the newest: as before)
         done = _qingdan(url, tmp_path, *args, locale=locale)
-        assert done.returncode == 0 and done.stdout.strip() == "ok", (args, done.stderr[-1500:])
+        # (the revision reached, in LOCALE: 数据库结构已是版本 0004。/ The database schema is at revision 0004.)
+        assert done.returncode == 0 and head[0] in done.stdout and not done.stderr, (args, done.stderr[-1500:])
     older = f"sqlite+aiosqlite:///{tmp_path / 'older.db'}"
     upgrade(older, "0001")
     done = _qingdan(older, tmp_path, "db", "upgrade", "0002", locale=locale)  # forward: as before
