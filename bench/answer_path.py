@@ -48,7 +48,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bot.app import build_dispatcher, create_bot, tune_gc  # noqa: E402
 from bot.config import Settings  # noqa: E402
 from bot.routers.resident import QCB  # noqa: E402
-from bot.testing import TEST_TOKEN, RecordingSession, feed  # noqa: E402
+from bot.testing import BOT_USERNAME, TEST_TOKEN, RecordingSession, feed  # noqa: E402
 from bot.texts import gettext  # noqa: E402
 from storage.answer_path import answer_path  # noqa: E402
 from storage.consultations import create_consultation, set_status, start_response  # noqa: E402
@@ -249,7 +249,7 @@ async def write_run(url: str, n: int, users: int, concurrency: int) -> dict:
 
 async def answer_run(url: str, n: int, users: int, concurrency: int) -> dict:
     engine, sessions, cid, states = await seeded(url, users)
-    settings = Settings(database_url=url, bot_username="bench_bot")
+    settings = Settings(database_url=url, bot_username=BOT_USERNAME)  # (the recording session's getMe: no warning)
     api = RecordingSession(telegram_checks=False)
     bot = create_bot(settings, session=api, token=TEST_TOKEN)  # the production session's middlewares
     await bot.me()

@@ -29,7 +29,7 @@ from answer_path import message_update, press_update  # noqa: E402
 
 from bot.app import build_dispatcher, create_bot, tune_gc  # noqa: E402
 from bot.config import Settings  # noqa: E402
-from bot.testing import TEST_TOKEN, RecordingSession, feed  # noqa: E402
+from bot.testing import BOT_USERNAME, TEST_TOKEN, RecordingSession, feed  # noqa: E402
 from storage.engine import make_engine, make_sessionmaker  # noqa: E402
 from storage.fsm import SQLStorage  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
@@ -41,7 +41,7 @@ ANSWERS = 3
 async def run(url: str, code: str, residents: int, first_user: int) -> dict[str, tuple[float, float]]:
     """(CPU µs, wall µs) per update of each kind, for `residents` new residents."""
     engine = make_engine(url)
-    settings = Settings(database_url=url, bot_username="bench_bot")
+    settings = Settings(database_url=url, bot_username=BOT_USERNAME)  # (the recording session's getMe: no warning)
     api = RecordingSession(telegram_checks=False)
     bot = create_bot(settings, session=api, token=TEST_TOKEN)  # the production session's middlewares
     await bot.me()
