@@ -566,8 +566,8 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
         if c.status == Status.CLOSED.value:
             await set_status(session, c, Status.REPORTED)
         recipients = await followup.township_participants(session, consultation_id, township_id)
-        silent = await silent_cadres(session, consultation_id)  # not thanked "for your comments"
         staff = set(await cadres(session, consultation_id))  # who can read the published list with /list
+        silent = await silent_cadres(session, consultation_id, staff)  # not thanked "for your comments"
         langs = await followup.languages(session, recipients)
         await session.commit()
         title, old_list_id = c.title, link.list_id

@@ -403,9 +403,10 @@ async def set_digest_hour(session: AsyncSession, c: Consultation, hour: int | No
     await session.flush()
 
 
-async def silent_cadres(session: AsyncSession, consultation_id: int) -> set[int]:
+async def silent_cadres(session: AsyncSession, consultation_id: int, among: set[int] | None = None) -> set[int]:
     """The cadres of the consultation's townships who gave it nothing: no comment kept (not
-    withdrawn), no off-list report with it, no questionnaire started."""
+    withdrawn), no off-list report with it, no questionnaire started. `among`: those cadres,
+    when the caller has read them already (`cadres`)."""
     from storage.models import Comment, OffListReport
 
     gave = set((await session.scalars(select(Comment.person_id).where(
@@ -414,7 +415,7 @@ async def silent_cadres(session: AsyncSession, consultation_id: int) -> set[int]
         OffListReport.consultation_id == consultation_id))).all())
     gave |= set((await session.scalars(select(Response.person_id).where(
         Response.consultation_id == consultation_id))).all())
-    return set(await cadres(session, consultation_id)) - gave
+    return (among if among is not None else set(await cadres(session, consultation_id))) - gave
 
 
 async def response_counts(session: AsyncSession, consultation_id: int) -> list[tuple[int, str, int, int]]:
