@@ -91,6 +91,7 @@ MAX_RATING_ITEMS = 10
 DEFAULT_MAX_PICKS = 3
 MAX_PICKS = 10
 RECOMMENDED_MAX_QUESTIONS = 10
+MAX_QUESTIONS = 100  # no one answers more in a chat; checking thousands held the bot's loop for seconds
 MAX_FILE_CHARS = 200_000
 #: Values (YAML nodes) a file may hold, an alias (*name) counting as every value of what it
 #: names: aliases let a few lines stand for millions of values ("billion laughs"), which the
@@ -425,6 +426,8 @@ class _Parser:
             node = top["questions"]
             if not isinstance(node, SequenceNode) or not node.value:
                 self.error("no-questions", node)
+            elif len(node.value) > MAX_QUESTIONS:
+                self.error("over-max-questions", node, count=len(node.value), max=MAX_QUESTIONS)
             else:
                 questions = self.questions(node)
                 if len(node.value) > RECOMMENDED_MAX_QUESTIONS:

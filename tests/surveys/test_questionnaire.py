@@ -282,6 +282,20 @@ def test_more_than_ten_questions_is_a_warning_only() -> None:
     ]
 
 
+def test_more_than_a_hundred_questions_are_refused_without_checking_each() -> None:
+    # a 5,000-question file fits the size limit and took seconds to check on the bot's loop
+    text = HEAD + "".join(f"  - {{id: q{i}, type: text, text: 问题{i}}}\n" for i in range(101))
+    q, problems = load_questionnaire(text)
+    assert q is None
+    assert [(p.rule, p.severity, p.line) for p in problems] == [
+        ("questionnaire.over-max-questions", Severity.ERROR, 4)
+    ]
+    assert "101" in problems[0].message("zh_CN") and "100" in problems[0].message("en")
+    q, problems = load_questionnaire(HEAD + "".join(f"  - {{id: q{i}, type: text, text: 问题{i}}}\n"
+                                                    for i in range(100)))
+    assert q is not None and len(q.questions) == 100
+
+
 def test_several_mistakes_are_all_reported() -> None:
     text = HEAD + "  - {id: q1, type: slider, text: 说}\n  - {id: Q2, type: text, text: 说}\n"
     _, problems = load_questionnaire(text)
