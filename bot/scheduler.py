@@ -542,13 +542,21 @@ class NotPublishable(ValueError):
         self.status = status
 
 
-async def publish_changes(s: Services, consultation_id: int, township_id: int, new_list_id: int) -> BroadcastResult:
+async def publish_changes(s: Services, consultation_id: int, township_id: int, new_list_id: int,
+                          note: dict[str, Any] | None = None) -> BroadcastResult:
     """The revised list of one township is published: the list is marked published, the
-    consultation becomes `reported`, and the township's participants get what changed."""
-    from storage import lists
+    consultation becomes `reported`, and the township's participants get what changed.
+
+    What to send is kept (storage.outbox, kind "changes") in the transaction that publishes:
+    a stop or crash in the middle of the send is resumed by the scheduler's sync job, for those
+    not sent yet. `note` ({"chat", "locale", "text", "args"}) is whom to tell how it went, once,
+    whichever run finishes it."""
+    from bot.routers.organizer import send_kept
+    from storage import lists, outbox
     from storage.consultations import cadres, link_for_township, set_status, silent_cadres
     from surveys.diff import diff_lists
     from surveys.duty_list import ListStatus
+    from surveys.i18n import LOCALES
 
     async with s.sessionmaker() as session:
         c = await session.get(Consultation, consultation_id)
@@ -568,20 +576,34 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
         recipients = await followup.township_participants(session, consultation_id, township_id)
         staff = set(await cadres(session, consultation_id))  # who can read the published list with /list
         silent = await silent_cadres(session, consultation_id, staff)  # not thanked "for your comments"
-        langs = await followup.languages(session, recipients)
+        # keyed by the revision (the version consulted on → the one published), not the consultation:
+        # one who took part in two consultations on that version is told of it once
+        key = f"changes:{link.list_id}:{new_list_id}"
+        payload: dict[str, Any] = {
+            "title": c.title, "township": new.township, "version": new.version, "locale": s.settings.locale,
+            "summary": {loc: _t("changes-none", loc) if diff.is_empty else diff.summary(loc, limit=CHANGES_LIMIT)
+                        for loc in LOCALES},
+            "staff": sorted(staff), "silent": sorted(silent)}
+        if note is not None:
+            payload["note"] = note
+        await outbox.put(session, key, "changes", payload, recipients, s.clock())
         await session.commit()
-        title, old_list_id = c.title, link.list_id
+    return await send_kept(s.bot, s.broadcaster, key, s.clock) or BroadcastResult()
+
+
+def changes_news(p: dict[str, Any], langs: dict[int, str]) -> Callable[[int], Outgoing]:
+    """What changed in a township's published list, to each participant in their language (a
+    kept broadcast's render: storage.outbox kind "changes", made by `publish_changes`)."""
+    staff, silent = set(p["staff"]), set(p["silent"])
+    title, township, version = html.escape(p["title"]), html.escape(p["township"]), html.escape(p["version"])
 
     def render(pid: int) -> Outgoing:
-        loc = s.locale_of(langs.get(pid))
-        summary = _t("changes-none", loc) if diff.is_empty else diff.summary(loc, limit=CHANGES_LIMIT)
-        text = _t("changes-cadre-silent" if pid in silent else "changes", loc, title=html.escape(title),
-                  township=html.escape(new.township), version=html.escape(new.version), summary=html.escape(summary))
+        loc = normalize_locale(langs[pid]) if langs.get(pid) else p["locale"]
+        text = _t("changes-cadre-silent" if pid in silent else "changes", loc, title=title, township=township,
+                  version=version, summary=html.escape(p["summary"][loc]))
         return Outgoing(text=text + ("\n" + _t("changes-list-hint", loc) if pid in staff else ""))
 
-    # keyed by the revision (the version consulted on → the one published), not the consultation:
-    # one who took part in two consultations on that version is told of it once
-    return await s.broadcaster.broadcast(f"changes:{old_list_id}:{new_list_id}", recipients, render)
+    return render
 
 
 # --- jobs (module-level, ids only) ----------------------------------------------------------------------

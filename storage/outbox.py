@@ -1,7 +1,8 @@
 """The outbox: broadcasts a person started, kept until they are done.
 
-An organizer's /announce and the cadres told of a moved deadline are sent in the
-background of the bot process that took the press. A stop (a restart, an upgrade) or a
+An organizer's /announce, the cadres told of a moved deadline and the township's people
+told what changed in a published list are sent in the background of the bot process that
+took the press (or of `qingdan lists publish`). A stop (a restart, an upgrade) or a
 crash in the middle used to leave the rest of the recipients without the message, silently:
 the text lived only in that process. The handler now writes an `Outbox` row (what to send,
 whom to tell how it went) and a pending Delivery row per recipient in its own transaction, so it is there as soon as the
@@ -128,7 +129,10 @@ async def forget_person(session: AsyncSession, person_id: int) -> None:
     rows = (await session.execute(sa.select(_outbox.c.key, _outbox.c.payload).where(
         sa.cast(_outbox.c.payload, sa.Text).contains(str(person_id))))).all()  # (candidates, checked below)
     for key, payload in rows:
-        note = payload.get("note") if isinstance(payload, dict) else None
-        if isinstance(note, dict) and note.get("chat") == person_id:
-            await session.execute(sa.update(_outbox).where(_outbox.c.key == key)
-                                  .values(payload={k: v for k, v in payload.items() if k != "note"}))
+        if not isinstance(payload, dict):
+            continue
+        note = payload.get("note")
+        kept = {k: [x for x in v if x != person_id] if isinstance(v, list) else v  # ("changes": staff, silent)
+                for k, v in payload.items() if not (k == "note" and isinstance(note, dict) and note.get("chat") == person_id)}
+        if kept != payload:
+            await session.execute(sa.update(_outbox).where(_outbox.c.key == key).values(payload=kept))

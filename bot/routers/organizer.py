@@ -38,7 +38,7 @@ from aiogram.types import (
     TelegramObject,
 )
 
-from bot.broadcaster import Broadcaster, Outgoing, Render
+from bot.broadcaster import Broadcaster, BroadcastResult, Outgoing, Render
 from bot.context import Ctx, Num
 from bot.limits import BUTTON_WIDTH, TEXT_LIMIT, fit_plain, fit_width, units, visible_units, width
 from bot.retry import waiting_out_floods
@@ -614,18 +614,25 @@ def _announcement(p: dict[str, Any], _langs: dict[int, str]) -> Render:
     return lambda _pid: outgoing
 
 
+def _changes_news(p: dict[str, Any], langs: dict[int, str]) -> Render:
+    from bot.scheduler import changes_news
+
+    return changes_news(p, langs)
+
+
 # the kinds of kept broadcasts (storage.outbox): how each one's messages are made from its payload
 _RENDERS: dict[str, Callable[[dict[str, Any], dict[int, str]], Render]] = {
-    "announce": _announcement, "deadline": _deadline_news}
+    "announce": _announcement, "deadline": _deadline_news, "changes": _changes_news}
 
 
 async def send_kept(bot: Bot | None, broadcaster: Broadcaster, key: str,
-                    clock: Callable[[], datetime]) -> None:
+                    clock: Callable[[], datetime]) -> BroadcastResult | None:
     """Send the kept broadcast `key` (storage.outbox) to whoever has not got it yet, holding its
     lease meanwhile, then tell the organizer how it went — once, whichever run finishes it.
     The handler that took the press runs it; the scheduler's sync job runs it again when its
     sender stopped (bot.scheduler.resume_broadcasts). Cut off by a stop, it gives its lease
-    back, so the next start takes it up at once."""
+    back, so the next start takes it up at once. Returns this run's counts (None: nothing to
+    send, it was done)."""
     from storage.engine import make_sessionmaker
     from storage.followup import languages
     from storage.models import Outbox
@@ -634,13 +641,13 @@ async def send_kept(bot: Bot | None, broadcaster: Broadcaster, key: str,
     async with sessions() as session:
         row = await session.get(Outbox, key)
         if row is None or row.done_at is not None:
-            return
+            return None
         kind, payload = row.kind, dict(row.payload)
         to = await outbox.recipients(session, key)
         langs = await languages(session, to) if to else {}
     keeper = asyncio.create_task(_keep_lease(sessions, key, clock))
     try:
-        await broadcaster.broadcast(key, (), _RENDERS[kind](payload, langs))  # to its pending rows
+        result = await broadcaster.broadcast(key, (), _RENDERS[kind](payload, langs))  # to its pending rows
     except BaseException:
         keeper.cancel()
         await asyncio.shield(_give_back(sessions, key, clock))
@@ -654,7 +661,9 @@ async def send_kept(bot: Bot | None, broadcaster: Broadcaster, key: str,
     if first and note:
         from bot.texts import gettext
 
-        await _tell_organizer(bot, note["chat"], key, gettext(f"organizer.{note['text']}", note["locale"], **counts))
+        await _tell_organizer(bot, note["chat"], key, gettext(f"organizer.{note['text']}", note["locale"],
+                                                              **counts, **note.get("args", {})))
+    return result
 
 
 async def _keep_lease(sessions: Any, key: str, clock: Callable[[], datetime]) -> None:
@@ -1864,18 +1873,17 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
         try:
             if refusal is not None:
                 raise scheduler.NotPublishable("")
-            result = await scheduler.publish_changes(services, cid, township_id, row_id)
+            # how it went is told by whichever run finishes the send (a restart resumes it)
+            await scheduler.publish_changes(services, cid, township_id, row_id, note={
+                "chat": chat_id, "locale": loc, "text": "publish-done",
+                "args": {"township": html.escape(township), "version": html.escape(version), "list_id": row_id,
+                         "id": cid}})
         except scheduler.NotPublishable as e:
             text = stopped("", reason=refusal) if refusal is not None else \
                 stopped("-open") if e.status == Status.OPEN.value else \
                 stopped("-status", status=gettext(f"status.{e.status}", loc))
             log.info("%s: not published: %s", what, e)
             await _tell_organizer(query.bot, chat_id, what, text)
-            return
-        await _tell_organizer(query.bot, chat_id, what, gettext(
-            "scheduler.publish-done", loc, township=html.escape(township), version=html.escape(version),
-            list_id=row.id, sent=result.sent, already=result.skipped_already_done,
-            failed=result.failed + result.blocked, id=cid))
 
     await query.message.answer(ctx.t("organizer.publish-sending", township=html.escape(township)))
     _in_background(publish(), f"publish:{cid}:{row_id}")

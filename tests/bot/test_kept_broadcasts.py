@@ -155,3 +155,75 @@ async def test_an_organizer_who_erases_their_data_mid_broadcast_leaves_no_id_in_
     await sched.wait_idle()
     assert _received(h) == Counter(PEOPLE)
     assert len(h.api.texts(ORGANIZER)) == before
+
+
+async def test_a_publish_cut_off_by_a_stop_is_resumed_after_the_restart_and_tells_everyone_once(harness):
+    """What changed in a published list goes to the township's participants in the background:
+    cut off halfway (a stop, a crash), the rest is sent by the restarted scheduler — nobody twice —
+    and the organizer is told how it went once, when it is done."""
+    from storage.lists import save_list
+    from surveys.consultation import Status
+    from tests.bot.conftest import ITEMS
+    from tests.bot.test_scheduler import township_of
+
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.CLOSED)
+    for pid in PEOPLE:
+        await add_resident(h, cid, pid, h.clock.now)
+    async with h.sessions() as session:
+        row = await save_list(session, "青山镇", [i for i in ITEMS if i.name != "特种设备安全监管"])
+        await session.commit()
+    tid = await township_of(h, cid)
+    gate = Gate(passes=3)
+    s = sched.Services(h.bot, h.sessions, h.settings, Broadcaster(
+        h.bot, h.sessions, rate=1, per_chat_interval=0, clock=gate, sleep=gate.sleep, concurrency=1,
+        claim_batch=3), h.clock)
+    note = {"chat": ORGANIZER, "locale": "zh_CN", "text": "publish-done",
+            "args": {"township": "青山镇", "version": row.version, "list_id": row.id, "id": cid}}
+    sending = asyncio.create_task(sched.publish_changes(s, cid, tid, row.id, note=note))
+    await asyncio.wait_for(gate.reached.wait(), 60)
+    sending.cancel()  # the stop, halfway
+    with pytest.raises(asyncio.CancelledError):
+        await sending
+
+    def told() -> Counter:
+        return Counter(c.chat_id for c in h.api.calls if c.method == "sendMessage" and "特种设备" in (c.text or ""))
+
+    def notes() -> list[str]:
+        return [t for t in h.api.texts(ORGANIZER) if "已发布青山镇的新清单" in t]
+
+    first = told()
+    assert sum(first.values()) == 4 and set(first.values()) == {1} and notes() == []
+
+    follow(h)  # the restart: another process, whose scheduler syncs
+    await sched.sync_job()
+    await sched.wait_idle()
+    assert told() == Counter(PEOPLE)  # the other six; nobody twice
+    assert len(notes()) == 1 and "已发送 10 人" in notes()[0] and f"征询 #{cid}" in notes()[0]
+    await sched.sync_job()  # done: nothing more
+    await sched.wait_idle()
+    assert told() == Counter(PEOPLE) and len(notes()) == 1
+
+
+async def test_a_published_lists_kept_send_keeps_no_id_of_a_cadre_who_erased_their_data(harness):
+    import sqlalchemy as sa
+
+    from storage.lists import save_list
+    from surveys.consultation import Status
+    from tests.bot.conftest import ITEMS
+    from tests.bot.test_scheduler import CADRE, add_cadre, township_of
+
+    h = harness
+    cid, _ = await open_consultation(h, status=Status.CLOSED)
+    await add_cadre(h, cid)
+    async with h.sessions() as session:
+        row = await save_list(session, "青山镇", [i for i in ITEMS if i.name != "特种设备安全监管"])
+        await session.commit()
+    await sched.publish_changes(follow(h), cid, await township_of(h, cid), row.id)
+    async with h.sessions() as session:
+        [payload] = (await session.scalars(sa.select(Outbox.payload).where(Outbox.kind == "changes"))).all()
+        assert CADRE in payload["staff"]  # told of /list
+        await delete_person(session, CADRE)
+        await session.commit()
+        [payload] = (await session.scalars(sa.select(Outbox.payload).where(Outbox.kind == "changes"))).all()
+    assert CADRE not in payload["staff"] and CADRE not in payload["silent"] and str(CADRE) not in str(payload)
