@@ -61,6 +61,18 @@ def test_create_prints_one_deep_link_per_code(cli_db) -> None:
     assert "青山镇" in result.output and "3 个干部邀请链接" in result.output
 
 
+def test_one_invite_is_announced_in_the_singular_in_english(cli_db, monkeypatch) -> None:
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    one = runner.invoke(_app(), ["invites", "create", "--township", "青山镇", "--count", "1"])
+    assert one.exit_code == 0, one.output
+    head = one.output.splitlines()[0]
+    assert head.startswith("Created 1 cadre invite link for 青山镇, valid until ") and "each" not in head, head
+    two = runner.invoke(_app(), ["invites", "create", "--role", "organizer", "--count", "2", "--expires", "never"])
+    assert two.output.splitlines()[0] == \
+        "Created 2 organizer invite links for the whole county, with no expiry; a link works only once:"
+
+
 def test_list_shows_status_and_json(cli_db) -> None:
     runner.invoke(_app(), ["invites", "create", "--township", "青山镇"])
     made = runner.invoke(_app(), ["invites", "create", "--role", "organizer", "--expires", "never"])

@@ -501,6 +501,20 @@ async def test_invite_makes_single_use_links_for_a_township(harness):
     assert all(i.expires_at - h.clock.now == timedelta(days=7) for i in invites)
 
 
+async def test_one_invite_made_in_the_chat_is_announced_in_the_singular(harness):
+    h = harness
+    await open_consultation(h)
+    for language, expected in (("en", "Created 1 cadre invite link for 青山镇, valid for 7 days; a link works only once:"),
+                               ("zh-hans", "已为青山镇生成 1 个干部邀请链接，7 天内有效，一个链接只能用一次：")):
+        o = h.user(ORGANIZER, language_code=language)
+        await h.feed(o.message("/invite"))
+        screen = h.api.last(ORGANIZER)
+        await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
+        await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "1")))
+        text = h.api.last(ORGANIZER).text
+        assert text.splitlines()[0] == expected and text.count("?start=inv_") == 1, text
+
+
 async def test_an_organizer_demoted_cannot_come_back_through_invites_they_made_and_kept(harness):
     """`invites revoke --demote` on an invited organizer voids the invites they made that are
     still unused: one kept back for themselves is no way back to the role, nor to a cadre's."""
