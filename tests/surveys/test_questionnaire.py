@@ -451,3 +451,13 @@ def test_a_questionnaire_partly_in_english_is_warned_of_at_its_first_untranslate
         q, problems = load_questionnaire(whole)
         assert q is not None and problems == []
     assert load_questionnaire(DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"))[1] == []
+
+
+def test_more_picks_than_items_names_the_items_in_the_singular_or_plural() -> None:
+    for items, words in ((1, "the 1 item offered"), (2, "the 2 items offered")):
+        text = (HEAD + f"  - id: q1\n    type: item_pick\n    text: 选\n    max_items: {items}\n"
+                "    max_picks: 3\n")
+        _, problems = load_questionnaire(text, "bad.yaml")
+        found = [p for p in problems if p.rule == "questionnaire.picks-above-items"]
+        assert found and f"max_picks 3 is more than {words} (max_items)" == found[0].message("en")
+        assert found[0].message("zh_CN") == f"最多可选 3 项，但只列出 {items} 项"
