@@ -1511,6 +1511,22 @@ async def test_deadline_of_a_reported_consultation_is_refused_with_the_reason(ha
     assert await _closes(h, reported) == "2026-12-11 10:00"
 
 
+async def test_a_reported_consultation_is_called_feedback_given_in_english(harness):
+    """'reported' was the English status word: read beside /report and /myreports (a cadre's off-list
+    reports) it said nothing of 已反馈 — the revised list and its feedback are out."""
+    h = harness
+    reported, _ = await open_consultation(h, township="绿水乡", status=Status.CLOSED)
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, reported), Status.REPORTED, h.clock.now)
+        await s.commit()
+    o = h.user(ORGANIZER, language_code="en")
+    await h.feed(o.message(f"/deadline {reported}"))
+    assert h.api.last(ORGANIZER).text.startswith(f"Consultation #{reported} is “feedback given”: its deadline")
+    await h.feed(o.message("/consultations"))
+    listing = h.api.last(ORGANIZER).text
+    assert "feedback given" in listing and "reported" not in listing
+
+
 async def test_an_open_consultation_past_its_deadline_is_closing_and_keeps_it(harness):
     h = harness
     cid, _ = await open_consultation(h)
