@@ -75,10 +75,9 @@ def export(consultation_id: int = typer.Argument(..., help="The consultation's i
     typer.echo(str(out))
 
 
-def report(consultation_id: int = typer.Argument(..., help="The consultation's id."),
-           out_dir: Path = typer.Argument(..., help="The folder to write into (created if missing).")) -> None:
-    """Write the workbook, the charts and the draft feedback report, the first and the last
-    named as /export sends them (征询3结果汇总.xlsx, 征询3反馈情况说明.txt)."""
+def report(consultation_id: int = typer.Argument(..., metavar="ID", help="The consultation's id."),
+           out_dir: Path = typer.Argument(..., metavar="OUT_DIR",
+                                          help="The folder to write into (created if missing).")) -> None:
     from bot.texts import gettext
     from surveys.charts import comments_chart, completion_chart, scale_chart
     from surveys.report import build_workbook, feedback_file
@@ -101,3 +100,19 @@ def report(consultation_id: int = typer.Argument(..., help="The consultation's i
         with writing(out_dir / name):
             (out_dir / name).write_bytes(content)
         typer.echo(str(out_dir / name))
+
+
+def _report_help() -> str:
+    """`report`'s help: the files' names come from the catalog in both languages (LOCALE picks one)."""
+    from bot.texts import gettext
+
+    def names(locale: str) -> str:
+        return ", ".join(gettext(f"scheduler.file-{key}", locale, id="ID")
+                         for key in ("workbook", "chart-completion", "chart-comments", "feedback"))
+
+    return ("Write the workbook, the charts and the draft feedback report (反馈情况说明) of consultation ID "
+            "into OUT_DIR, named as /export sends them in the language of LOCALE — zh_CN: "
+            f"{names('zh_CN')}; en: {names('en')}; plus one chart per scale question.")
+
+
+report.__doc__ = _report_help()

@@ -27,3 +27,14 @@ def test_lists_help_shows_publish_in_one_flowing_sentence():
     shown = CliRunner().invoke(app, ["lists", "--help"], env={"COLUMNS": "200"})
     assert shown.exit_code == 0
     assert "the township's participants get what changed, and the consultation becomes" in shown.output
+
+
+def test_report_help_names_the_files_in_both_languages_from_the_catalog():
+    from bot.texts import gettext
+
+    shown = CliRunner().invoke(app, ["report", "--help"], env={"COLUMNS": "400"})
+    assert shown.exit_code == 0
+    text = " ".join(shown.output.replace("│", " ").split())
+    for locale in ("zh_CN", "en"):
+        for key in ("workbook", "feedback"):
+            assert gettext(f"scheduler.file-{key}", locale, id="ID") in text, (locale, key, text)
