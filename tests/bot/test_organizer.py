@@ -2440,6 +2440,35 @@ async def test_publishing_in_the_chat_is_refused_while_another_consultation_stil
         assert (await s.get(DutyListRow, revised_id)).status != "published"
 
 
+async def test_closing_promises_the_feedback_report_from_export_only_while_the_consultation_stays_closed(harness):
+    """The close message said /export gives the draft 反馈情况说明 "at any time" (随时): reopened
+    (its deadline extended), the consultation's /export sends the workbook alone."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    for language, promise in (("en", f"unless the consultation is reopened, /export {cid} gives the results "
+                                     "workbook and the draft feedback report"),
+                              ("zh-hans", f"此后只要征询没有重新开始，发送 /export {cid} 都可以获取")):
+        o = h.user(ORGANIZER, language_code=language)
+        if language == "en":
+            await h.feed(o.message(f"/close {cid}"))
+        else:
+            async with h.sessions() as s:
+                await set_status(s, await s.get(Consultation, cid), Status.OPEN, h.clock.now)
+                await s.commit()
+            await h.feed(o.message(f"/close {cid}"))
+        said = h.api.last(ORGANIZER).text
+        assert promise in said and "any time" not in said and "随时" not in said, said
+    h.api.clear()
+    await h.feed(h.user(ORGANIZER).message(f"/export {cid}"))
+    assert [c.method for c in h.api.calls if c.chat_id == ORGANIZER].count("sendDocument") == 2
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, cid), Status.OPEN, h.clock.now)
+        await s.commit()
+    h.api.clear()
+    await h.feed(h.user(ORGANIZER).message(f"/export {cid}"))
+    assert [c.method for c in h.api.calls if c.chat_id == ORGANIZER].count("sendDocument") == 1
+
+
 async def test_closing_tells_the_organizer_where_the_results_are_and_how_to_publish(harness):
     h = harness
     cid, _ = await open_consultation(h)
