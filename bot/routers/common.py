@@ -117,7 +117,8 @@ async def delete_me_confirm(query: CallbackQuery, callback_data: DeleteCB, ctx: 
 @router.message(Command("cancel"))
 async def cancel_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     """Pauses whatever is in progress; the questionnaire resumes at the next message."""
-    from bot.routers.cadre import CommentForm
+    from bot.routers.cadre import CommentForm, MissingForm, ReportForm
+    from bot.routers.organizer import Announce, NewConsultation
     from bot.routers.resident import pause
 
     form = await state.get_state()  # a form left half-filled (a comment, a report, a new consultation…)
@@ -128,6 +129,10 @@ async def cancel_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
         return
     if form == CommentForm.edit.state:
         await message.answer(ctx.t("cadre.edit-cancelled"))
+        return
+    if form in (CommentForm.kind.state, MissingForm.name.state, ReportForm.department.state,
+                NewConsultation.title.state, Announce.text.state):  # a form's first step: nothing given yet
+        await message.answer(ctx.t("cancel.stopped-empty"))
         return
     if form is not None:
         await message.answer(ctx.t("cancel.stopped"))

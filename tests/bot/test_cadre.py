@@ -1495,6 +1495,27 @@ async def test_cancel_at_the_proposed_wording_says_the_comment_is_saved_and_duri
     assert "saved" in h.api.last(CADRE).text and "not saved" not in h.api.last(CADRE).text
 
 
+async def test_cancel_before_anything_was_typed_does_not_speak_of_what_was_filled_in(harness):
+    """/cancel at the comment-kind step (only 提意见 tapped) said 刚才填写的内容没有保存, of nothing typed;
+    it says nothing was changed. Once something was typed, it still says that was not saved."""
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "特种设备安全监管")
+    await _tap(h, u, "✍️ 提意见")
+    await h.feed(u.message("/cancel"))
+    assert h.api.last(CADRE).text == "已取消，没有做任何更改。"
+    assert await _comments(h) == []
+    await h.feed(h.user(CADRE, language_code="en").message("/report"))
+    await h.feed(h.user(CADRE, language_code="en").message("/cancel"))
+    assert h.api.last(CADRE).text == "Cancelled; nothing was changed."
+    await h.feed(u.message("/report"))
+    await h.feed(u.message("县应急管理局"))
+    await h.feed(u.message("/cancel"))
+    assert h.api.last(CADRE).text == "已取消，刚才填写的内容没有保存。"
+    assert await _reports(h) == []
+
+
 async def test_a_cadres_help_puts_the_cadres_commands_first_and_the_common_ones_after(harness):
     """A cadre's /help began with the residents' section (join by a township's link, /start 继续没答完的问卷,
     /cancel 暂停…), their own commands after it."""
