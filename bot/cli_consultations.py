@@ -180,7 +180,8 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID"),
                                                                  "without asking.")) -> None:
     """Move a draft's or an open consultation's deadline (earlier or later); the scheduler's
     reminders and close follow it. A closed consultation's new deadline extends and reopens
-    it, once confirmed (or with --yes); a reported one's cannot change."""
+    it, once confirmed (or with --yes); once its revised list is published (“feedback given”)
+    it cannot change."""
     from surveys.consultation import check_new_deadline, ended_at
 
     settings = get_settings()

@@ -307,7 +307,7 @@ def publish_cmd(ref: str = typer.Argument(..., help="The revised list: a file, o
                 consultation: int = typer.Option(..., "--consultation", help="The consultation it answers."),
                 township: str = typer.Option(..., help="The township whose list it is.")) -> None:
     """Publish a township's revised list after a consultation: the township's participants
-    get what changed, and the consultation becomes `reported`."""
+    get what changed, and the consultation becomes “feedback given”."""
     from bot.db import ensure_schema, run_async
 
     loc = _locale()

@@ -38,3 +38,13 @@ def test_report_help_names_the_files_in_both_languages_from_the_catalog():
     for locale in ("zh_CN", "en"):
         for key in ("workbook", "feedback"):
             assert gettext(f"scheduler.file-{key}", locale, id="ID") in text, (locale, key, text)
+
+
+def test_no_help_calls_a_consultation_reported():
+    """The status 已反馈 is “feedback given” in English (the chat's and the catalog's word); the help of
+    `consultations deadline` and `lists publish` still said `reported`."""
+    said = [(path, command.help) for path, command in _commands(typer.main.get_command(app), "qingdan")
+            if "reported" in (command.help or "")]
+    assert said == []
+    shown = CliRunner().invoke(app, ["lists", "publish", "--help"], env={"COLUMNS": "200"})
+    assert "the consultation becomes “feedback given”" in shown.output
