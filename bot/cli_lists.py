@@ -289,7 +289,8 @@ async def _delete(township: str, version: str, confirmed: int | None = None) -> 
         found = row.id, name, count or 0
         kept = await why_kept(session, row)
         if kept is not None and kept.consultations:
-            return gettext("cli.delete-used", loc, township=name, version=version, consultations=gettext(
+            key = "cli.delete-used" if len(kept.consultations) == 1 else "cli.delete-used-many"
+            return gettext(key, loc, township=name, version=version, consultations=gettext(
                 "report.list-sep", loc).join(gettext("cli.list-consultation", loc, id=cid,
                                                      status=gettext(f"status.{status}", loc))
                                              for cid, status in kept.consultations))

@@ -614,3 +614,22 @@ def test_a_list_of_one_item_is_one_item_in_english(tmp_path: Path, monkeypatch):
     assert gettext("organizer.import-head", "en", file="f", total=1, basic=1, cooperating=0,
                    withdrawn=0).startswith("List file “f”: 1 item (")
     assert "version 2, 1 item." in gettext("organizer.import-done", "en", township="t", version="2", total=1)
+
+
+def test_lists_delete_of_a_version_two_consultations_use_names_them_in_the_plural(monkeypatch):
+    """'consultation #1 (draft), #2 (draft) uses it': the refusal now agrees with how many use it."""
+    runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇"])
+    create = ["consultations", "create", "--title", "t", "--township", "青山镇", "--closes", "2099-12-10 18:00"]
+    assert runner.invoke(app, create).exit_code == 0
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    delete = ["lists", "delete", "--township", "青山镇", "--version", "1", "--yes"]
+    one = runner.invoke(app, delete)
+    assert one.exit_code == 1 and "Cannot delete 青山镇 version 1: consultation #1 (draft) uses it." in one.output
+    assert runner.invoke(app, create).exit_code == 0
+    two = runner.invoke(app, delete)
+    assert two.exit_code == 1, two.output
+    assert "Cannot delete 青山镇 version 1: consultations #1 (draft), #2 (draft) use it." in two.output, two.output
+    monkeypatch.setenv("LOCALE", "zh_CN")
+    get_settings.cache_clear()
+    assert "征询 #1（草稿）、#2（草稿）用的都是这一版" in runner.invoke(app, delete).output
