@@ -1922,6 +1922,10 @@ async def test_mycomments_shows_a_hidden_unanswered_comment_as_not_answered_not_
     block_kept = next(b for b in text.split("\n\n") if f"#{kept.id}" in b)
     assert "不予答复" in block_hidden and "待答复" not in block_hidden
     assert "待答复" in block_kept
+    # in English "not answered" beside "awaiting answer" read as not answered yet: it says 不予答复's "will not be"
+    await h.feed(h.user(CADRE, language_code="en").message("/mycomments"))
+    block_hidden = next(b for b in h.api.last(CADRE).text.split("\n\n") if f"#{hidden.id}" in b)
+    assert "[will not be answered]" in block_hidden, block_hidden
 
 
 async def test_after_the_revised_list_is_published_a_cadres_list_and_find_show_it_read_only(harness):
