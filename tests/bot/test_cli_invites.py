@@ -188,6 +188,19 @@ def test_revoke_demote_of_an_organizer_voids_the_invites_they_made_and_says_so(c
     assert {row["code"]: row["status"] for row in listed}[made] == "revoked"
 
 
+def test_revoke_demote_in_english_says_what_else_was_revoked_in_a_sentence(cli_db, monkeypatch) -> None:
+    """'1 unused invite they made revoked too' read as a headline missing its verb."""
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    created = runner.invoke(_app(), ["invites", "create", "--role", "organizer"])
+    code = created.stdout.strip().splitlines()[-1].rsplit("inv_", 1)[1]
+    asyncio.run(_redeem(cli_db, code, 4344))
+    asyncio.run(_made_by(cli_db, 4344))
+    taken = runner.invoke(_app(), ["invites", "revoke", code, "--demote"])
+    assert taken.exit_code == 0
+    assert "Also revoked: 1 unused invite they had made (create new ones where needed)." in taken.output, taken.output
+
+
 def test_a_link_without_expiry_is_announced_as_such(cli_db, monkeypatch: pytest.MonkeyPatch) -> None:
     made = runner.invoke(_app(), ["invites", "create", "--role", "organizer", "--expires", "never"])
     assert made.exit_code == 0, made.output
