@@ -12,7 +12,33 @@ from bot.config import get_settings
 from bot.db import ensure_schema, run_async  # noqa: F401  (re-exported: the commands' shared helpers)
 from bot.texts import gettext
 
-app = typer.Typer(help="清单征询 Qingdan — consult on township duty lists through Telegram.",
+
+def _localize_help(command, locale: str, children: bool = True) -> None:
+    """A command's help, its parameters' and (for a group's list) its commands' in LOCALE: the
+    English written in the code is the message id of bot/locales/*/LC_MESSAGES/clihelp.po.
+    What typer and click print themselves (Usage, Options, their errors) stays theirs."""
+    for obj in (command, *getattr(command, "params", ())):
+        english = obj.__dict__.setdefault("_help_en", getattr(obj, "help", None))
+        if english:
+            obj.help = gettext(english, locale)
+    if children:
+        for sub in getattr(command, "commands", {}).values():
+            _localize_help(sub, locale, children=False)
+
+
+class _LocalizedCommand(typer.core.TyperCommand):
+    def format_help(self, ctx, formatter):  # type: ignore[no-untyped-def]
+        _localize_help(self, _locale())
+        return super().format_help(ctx, formatter)
+
+
+class _LocalizedGroup(typer.core.TyperGroup):
+    def format_help(self, ctx, formatter):  # type: ignore[no-untyped-def]
+        _localize_help(self, _locale())
+        return super().format_help(ctx, formatter)
+
+
+app = typer.Typer(cls=_LocalizedGroup, help="清单征询 Qingdan — consult on township duty lists through Telegram.",
                   no_args_is_help=True, add_completion=False)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
@@ -108,8 +134,11 @@ def _reflow_help(group: typer.Typer) -> None:
         doc = info.help or (info.callback.__doc__ if info.callback else None)
         if doc:
             info.help = "\n\n".join(" ".join(p.split()) for p in inspect.cleandoc(doc).split("\n\n"))
+        if info.cls in (None, typer.core.TyperCommand):  # (the help in LOCALE: _localize_help)
+            info.cls = _LocalizedCommand
     for sub in group.registered_groups:
         if sub.typer_instance is not None:
+            sub.typer_instance.info.cls = sub.typer_instance.info.cls or _LocalizedGroup
             _reflow_help(sub.typer_instance)
 
 

@@ -24,7 +24,7 @@ def test_no_help_paragraph_breaks_mid_sentence():
 
 
 def test_lists_help_shows_publish_in_one_flowing_sentence():
-    shown = CliRunner().invoke(app, ["lists", "--help"], env={"COLUMNS": "200"})
+    shown = CliRunner().invoke(app, ["lists", "--help"], env={"COLUMNS": "200", "LOCALE": "en"})
     assert shown.exit_code == 0
     assert "the township's participants get what changed, and the consultation becomes" in shown.output
 
@@ -46,5 +46,30 @@ def test_no_help_calls_a_consultation_reported():
     said = [(path, command.help) for path, command in _commands(typer.main.get_command(app), "qingdan")
             if "reported" in (command.help or "")]
     assert said == []
-    shown = CliRunner().invoke(app, ["lists", "publish", "--help"], env={"COLUMNS": "200"})
+    shown = CliRunner().invoke(app, ["lists", "publish", "--help"], env={"COLUMNS": "200", "LOCALE": "en"})
     assert "the consultation becomes “feedback given”" in shown.output
+
+
+def test_help_follows_locale_chinese_by_default():
+    """The commands' and options' help was English only; it follows LOCALE (zh_CN by default)
+    through the catalog (clihelp.po). Typer's own words (Usage, Options) stay typer's."""
+    for env, says in (({}, ("生成邀请链接，每行输出一个链接。", "有效期：7d、12h、30m、2w")),
+                      ({"LOCALE": "zh_CN"}, ("生成邀请链接，每行输出一个链接。", "干部所属的乡镇（街道）。")),
+                      ({"LOCALE": "en"}, ("Create invite links; prints one deep link per line.",
+                                          "The township the cadres belong to."))):
+        shown = CliRunner().invoke(app, ["invites", "create", "--help"], env={"COLUMNS": "200", **env})
+        assert shown.exit_code == 0 and all(s in shown.output for s in says), (env, shown.output)
+    listing = CliRunner().invoke(app, ["--help"], env={"COLUMNS": "200", "LOCALE": "zh_CN"}).output
+    assert "履职清单：检查、导入、查看、比较、删除、发布。" in listing and "Duty lists:" not in listing
+
+
+def test_every_help_text_has_a_chinese_translation():
+    from bot.texts import gettext
+
+    untranslated = []
+    for path, command in _commands(typer.main.get_command(app), "qingdan"):
+        for obj in (command, *command.params):
+            english = getattr(obj, "help", None)
+            if english and (gettext(english, "zh_CN") == english or gettext(english, "en") != english):
+                untranslated.append((path, english))
+    assert untranslated == []
