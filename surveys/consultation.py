@@ -134,7 +134,8 @@ class ListConflict(ValueError):
                                  other_version=c.other_version, other=c.other_id, title=esc(c.other_title)))
         others = list(dict.fromkeys(f"#{c.other_id}" for c in self.clashes if c.other_id is not None))
         if others:
-            lines.append(gettext(f"conflict.{self.action}-tail", locale,
+            many = "-many" if len(others) > 1 else ""  # "consultations #2, #3 end" (它们), not "#2, #3 ends"
+            lines.append(gettext(f"conflict.{self.action}-tail{many}", locale,
                                  others=gettext("report.list-sep", locale).join(others)))
         if self.action != "new":  # (a new one's confirmation stays, to save it as a draft or cancel)
             lines.append(gettext("conflict.nothing-changed", locale))

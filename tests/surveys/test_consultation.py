@@ -99,3 +99,19 @@ def test_an_english_organizers_twelve_hour_times_are_read_for_the_digest_and_the
     for bad in ("Dec 20 13pm", "Dec 20 0am", "2026-12-20 6 o'clock"):
         with pytest.raises(ValueError):
             parse_local(bad, tz, end_of_day=True, now=now)
+
+
+def test_a_conflict_with_several_consultations_names_them_in_the_plural():
+    """'wait until consultation #2, #3 ends, or close it first' (请等征询 #2、#3 结束，或先结束它):
+    several consultations in the way are now named in the plural, in both languages."""
+    from surveys.consultation import ListConflict, VersionClash
+
+    one = [VersionClash("青山镇", "1", "2", 7, other_id=2, other_title="甲")]
+    two = [*one, VersionClash("绿水乡", "1", "2", 8, other_id=3, other_title="乙")]
+    assert "wait until consultation #2 ends, or close it first" in ListConflict("open", 1, one).text("en")
+    text = ListConflict("open", 1, two).text("en")
+    assert "wait until consultations #2, #3 end, or close them first, then open this one." in text, text
+    assert "Close consultations #2, #3 first" in ListConflict("publish", 1, two, "青山镇").text("en")
+    assert "once consultations #2, #3 have ended" in ListConflict("new", None, two).text("en")
+    assert "请等征询 #2、#3 都结束，或先结束它们，再延长这次征询。" in ListConflict("reopen", 1, two).text("zh_CN")
+    assert "请等征询 #2 结束，或先结束它，再开始这次征询。" in ListConflict("open", 1, one).text("zh_CN")
