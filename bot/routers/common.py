@@ -118,7 +118,7 @@ async def delete_me_confirm(query: CallbackQuery, callback_data: DeleteCB, ctx: 
 async def cancel_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     """Pauses whatever is in progress; the questionnaire resumes at the next message."""
     from bot.routers.cadre import CommentForm, MissingForm, ReportForm
-    from bot.routers.organizer import Announce, NewConsultation
+    from bot.routers.organizer import Announce, ChangeDeadline, NewConsultation, ReplyComment
     from bot.routers.resident import pause
 
     form = await state.get_state()  # a form left half-filled (a comment, a report, a new consultation…)
@@ -131,7 +131,8 @@ async def cancel_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(ctx.t("cadre.edit-cancelled"))
         return
     if form in (CommentForm.kind.state, MissingForm.name.state, ReportForm.department.state,
-                NewConsultation.title.state, Announce.text.state):  # a form's first step: nothing given yet
+                NewConsultation.title.state, Announce.text.state,  # a form's first step: nothing given yet
+                ChangeDeadline.value.state, ReplyComment.text.state):  # (a date or reply refused is not kept)
         await message.answer(ctx.t("cancel.stopped-empty"))
         return
     if form is not None:

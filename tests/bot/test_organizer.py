@@ -2469,6 +2469,22 @@ async def test_closing_promises_the_feedback_report_from_export_only_while_the_c
     assert [c.method for c in h.api.calls if c.chat_id == ORGANIZER].count("sendDocument") == 1
 
 
+async def test_cancel_at_the_deadline_prompt_says_nothing_changed_not_that_a_typed_text_was_lost(harness):
+    """/deadline ID then /cancel said 已取消，刚才填写的内容没有保存 with nothing typed."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    before = await _closes(h, cid)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid}"))
+    await h.feed(o.message("/cancel"))
+    assert h.api.last(ORGANIZER).text == "已取消，没有做任何更改。"
+    await h.feed(o.message(f"/deadline {cid}"))
+    await h.feed(o.message("明年某天"))  # refused: the prompt stays
+    await h.feed(h.user(ORGANIZER, language_code="en").message("/cancel"))
+    assert h.api.last(ORGANIZER).text == "Cancelled; nothing was changed."
+    assert await _closes(h, cid) == before
+
+
 async def test_closing_tells_the_organizer_where_the_results_are_and_how_to_publish(harness):
     h = harness
     cid, _ = await open_consultation(h)
