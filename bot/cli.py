@@ -13,11 +13,15 @@ from bot.db import ensure_schema, run_async  # noqa: F401  (re-exported: the com
 from bot.texts import gettext
 
 
-def _localize_help(command, locale: str, children: bool = True) -> None:
-    """A command's help, its parameters' and (for a group's list) its commands' in LOCALE: the
-    English written in the code is the message id of bot/locales/*/LC_MESSAGES/clihelp.po.
-    What typer and click print themselves (Usage, Options, their errors) stays theirs."""
-    for obj in (command, *getattr(command, "params", ())):
+def _localize_help(command, locale: str, children: bool = True, ctx=None) -> None:  # type: ignore[no-untyped-def]
+    """A command's help, its parameters' (--help's too, with `ctx`) and (for a group's list) its
+    commands' in LOCALE: the English written in the code, and --help's, is the message id of
+    bot/locales/*/LC_MESSAGES/clihelp.po. What typer and click print themselves (Usage,
+    Options, their errors) stays theirs."""
+    own = (command.get_help_option(ctx),) if ctx is not None else ()
+    for obj in (command, *getattr(command, "params", ()), *own):
+        if obj is None:
+            continue
         english = obj.__dict__.setdefault("_help_en", getattr(obj, "help", None))
         if english:
             obj.help = gettext(english, locale)
@@ -28,13 +32,13 @@ def _localize_help(command, locale: str, children: bool = True) -> None:
 
 class _LocalizedCommand(typer.core.TyperCommand):
     def format_help(self, ctx, formatter):  # type: ignore[no-untyped-def]
-        _localize_help(self, _locale())
+        _localize_help(self, _locale(), ctx=ctx)
         return super().format_help(ctx, formatter)
 
 
 class _LocalizedGroup(typer.core.TyperGroup):
     def format_help(self, ctx, formatter):  # type: ignore[no-untyped-def]
-        _localize_help(self, _locale())
+        _localize_help(self, _locale(), ctx=ctx)
         return super().format_help(ctx, formatter)
 
 

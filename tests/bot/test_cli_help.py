@@ -63,6 +63,13 @@ def test_help_follows_locale_chinese_by_default():
     assert "履职清单：检查、导入、查看、比较、删除、发布。" in listing and "Duty lists:" not in listing
 
 
+def test_the_help_options_own_help_follows_locale():
+    for env, says in (({"LOCALE": "zh_CN"}, "显示本帮助并退出。"), ({"LOCALE": "en"}, "Show this message and exit.")):
+        for args in (["--help"], ["lists", "--help"], ["report", "--help"]):
+            shown = CliRunner().invoke(app, args, env={"COLUMNS": "200", **env}).output
+            assert says in shown, (env, args, shown)
+
+
 def test_every_help_text_has_a_chinese_translation():
     from bot.texts import gettext
 
