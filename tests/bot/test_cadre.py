@@ -1514,6 +1514,12 @@ async def test_cancel_before_anything_was_typed_does_not_speak_of_what_was_fille
     await h.feed(u.message("/cancel"))
     assert h.api.last(CADRE).text == "已取消，刚才填写的内容没有保存。"
     assert await _reports(h) == []
+    # English said "Stopped; …" here and "Cancelled; …" at a first step, where Chinese says 已取消 for both
+    en = h.user(CADRE, language_code="en")
+    await h.feed(en.message("/report"))
+    await h.feed(en.message("County market regulator"))
+    await h.feed(en.message("/cancel"))
+    assert h.api.last(CADRE).text == "Cancelled; what you had filled in was not saved."
 
 
 async def test_a_cadres_help_puts_the_cadres_commands_first_and_the_common_ones_after(harness):
