@@ -394,7 +394,7 @@ def test_consultation_deadline_extends_and_reopens_a_closed_one_once_confirmed_n
     _set_status(1, Status.REPORTED)  # (as `lists publish` leaves it)
     refused = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2100-01-10", "--yes"])
     assert refused.exit_code == 1
-    assert "Consultation #1 is reported: its deadline can no longer change" in refused.output
+    assert "Consultation #1 is “feedback given”: its deadline can no longer change" in refused.output
     assert listed() == ("reported", "2099-12-31T10:00")
 
 

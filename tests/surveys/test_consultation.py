@@ -60,7 +60,7 @@ def test_a_refusal_reads_the_same_in_both_languages_with_local_times():
     assert early.value.text("en", "Asia/Shanghai") == "The new deadline must come after the opening time, 2026-12-03 10:00."
     with pytest.raises(DeadlineRefused) as reported:
         check_new_deadline(7, "reported", None, DEADLINE, DEADLINE + timedelta(days=1), NOW, reopen=True)
-    assert reported.value.text("en", "Asia/Shanghai").startswith("Consultation #7 is reported:")
+    assert reported.value.text("en", "Asia/Shanghai").startswith("Consultation #7 is “feedback given”:")
     assert reported.value.text("zh_CN", "Asia/Shanghai").startswith("征询 #7 现在是“已反馈”状态，截止时间不能再改")
 
 
