@@ -159,7 +159,7 @@ async def invite_one_cadre(organizer: Actor) -> str:
     """/invite → 青山镇 → 1: the invite code, from the link in the message text."""
     screen = await say(organizer, "/invite", both(has_text("邀请哪个乡镇的干部"), has_button(TOWNSHIP)))
     screen = await tap(organizer, screen, TOWNSHIP, both(has_text("要生成几个邀请链接"), has_button("20")))
-    done = await tap(organizer, screen, "1", has_text("已生成 1 个干部邀请"))
+    done = await tap(organizer, screen, "1", has_text("生成 1 个干部邀请链接"))
     links = re.findall(rf"https://t\.me/{BOT_USERNAME}\?start=inv_([A-Za-z0-9_-]+)", done["text"])
     assert len(links) == 1, done["text"]
     return links[0]
