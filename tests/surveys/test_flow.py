@@ -542,3 +542,10 @@ def test_a_number_that_is_not_one_is_answered_with_an_example_the_question_takes
     assert said("    min: 0\n    max: 120\n", "en").endswith("for example 65.")
     assert said("", "en").endswith("for example 65.")
     assert said("    min: 100\n", "en").endswith("for example 100.")
+
+
+def test_too_few_names_the_done_button_in_curly_quotes_as_every_chat_text_does() -> None:
+    """flow.too-few said tap "Done" in straight quotes, where the question's own hint (and every
+    other chat text) says “Done”."""
+    assert FlowError("flow.too-few", {"min": 2}).message("en") == "Please choose at least 2, then tap “Done”."
+    assert FlowError("flow.too-few", {"min": 2}).message("zh_CN") == "请至少选 2 项，选好后点“完成”。"
