@@ -290,8 +290,8 @@ def list_(as_json: bool = typer.Option(False, "--json")) -> None:
         typer.echo(f"#{c['id']} [{_t('status.' + c['status'])}] {c['title']} — "
                    f"{_t('cli.closes', when=format_local(_parse(c['closes_at']), tz))}")
         for link in c["links"]:
-            typer.echo(f"    {_t('cli.township-version', township=link['township'], version=link['version'])}: "
-                       f"{link['url']}")
+            typer.echo("    " + _t("cli.township-version", township=link["township"], version=link["version"],
+                                       url=link["url"]))  # (Chinese puts a full-width colon after its ）)
 
 
 def _parse(iso: str | None):

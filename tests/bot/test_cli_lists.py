@@ -106,7 +106,7 @@ def test_consultation_create_open_list_json_and_links(tmp_path):
     assert set(listed[0]) == {"id", "title", "status", "opens_at", "closes_at", "links"}
     assert link["township"] == "青山镇" and link["url"] == f"https://t.me/qingdan_test_bot?start={link['code']}"
     assert link["version"] == "1"  # the list version the township is consulted on
-    assert "青山镇（第 1 版）" in runner.invoke(app, ["consultations", "list"]).output
+    assert f"青山镇（第 1 版）：{link['url']}" in runner.invoke(app, ["consultations", "list"]).output  # not "）: "
     out = runner.invoke(app, ["links", "1", "--out", str(tmp_path / "qr")])
     assert out.exit_code == 0 and link["url"] in out.output
     png = next((tmp_path / "qr").glob("*.png"))
