@@ -50,8 +50,9 @@ def check(
     typer.echo(gettext("cli.questionnaire.valid", locale, file=str(file), title=questionnaire.title.get(locale),
                        count=len(questionnaire.questions), minutes=questionnaire.estimated_minutes))
     counts = Counter(q.type for q in questionnaire.questions)
-    typer.echo(gettext("cli.questionnaire.types", locale,
-                       types=", ".join(f"{t} ×{n}" for t, n in counts.items())))
+    typer.echo(gettext("cli.questionnaire.types", locale, types=gettext("report.list-sep", locale).join(
+        gettext("cli.questionnaire.type-count", locale, name=gettext(f"report.qtype.{t}", locale), type=t, n=n)
+        for t, n in counts.items())))
 
 
 def read_questionnaire_file(file: Path, locale: str) -> str:

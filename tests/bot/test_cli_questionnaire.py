@@ -17,8 +17,15 @@ def test_check_accepts_the_default_questionnaire_and_summarises_it() -> None:
     result = runner.invoke(app, ["check", str(DEFAULT_QUESTIONNAIRE_PATH), "--locale", "en"])
     assert result.exit_code == 0, result.output
     assert "9 questions" in result.output
-    assert "single ×3" in result.output and "scale ×3" in result.output and "multi ×1" in result.output
+    assert "Single choice (single) ×3, Scale (scale) ×3, Multiple choice (multi) ×1" in result.output
     assert "[error]" not in result.output
+
+
+def test_check_names_the_question_types_in_chinese_too() -> None:
+    """题型：single ×3, scale ×3 … gave the YAML ids only, joined by an English comma."""
+    result = runner.invoke(app, ["check", str(DEFAULT_QUESTIONNAIRE_PATH), "--locale", "zh_CN"])
+    assert result.exit_code == 0, result.output
+    assert "题型：单选（single）×3、评分（scale）×3、多选（multi）×1、文字（text）×2" in result.output
 
 
 def test_check_prints_each_problem_with_file_and_line_and_exits_1(tmp_path: Path) -> None:
