@@ -146,7 +146,10 @@ def test_consultation_for_a_township_without_a_list_is_refused():
     result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "无此镇",
                                  "--closes", "2099-12-10 18:00"])
     assert result.exit_code == 1
-    assert "还没有导入清单" in result.output
+    assert "无此镇还没有导入清单" in result.output  # (no space after a Chinese name, as everywhere else)
+    runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇", "--version", "1"])
+    again = runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇", "--version", "1"])
+    assert "青山镇的第 1 版清单已存在，未导入。" in again.output, again.output
 
 
 def test_consultation_with_a_past_deadline_is_refused():
