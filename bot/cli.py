@@ -49,7 +49,7 @@ app.add_typer(db_app, name="db")
 
 
 @db_app.command("upgrade")
-def db_upgrade(revision: str = typer.Argument("head")) -> None:
+def db_upgrade(revision: str = typer.Argument("head", help="The revision to upgrade to (head: the newest).")) -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
     from alembic.util import CommandError
 

@@ -55,7 +55,8 @@ async def bot_username() -> str:
 
 
 @app.command("create")
-def create(title: str = typer.Option(...), township: list[str] = typer.Option(..., help="Repeat for each township."),
+def create(title: str = typer.Option(..., help="The title residents and cadres see."),
+           township: list[str] = typer.Option(..., help="Repeat for each township."),
            closes: str = typer.Option(..., help='Deadline, e.g. "2026-12-10 18:00" (TIMEZONE).'),
            opens: str | None = typer.Option(None, help="When answers open (default: when opened)."),
            questionnaire: Path | None = typer.Option(None, help="YAML file (default: the shipped residents' one)."),
@@ -161,19 +162,19 @@ async def _set_status(consultation_id: int, target: Status) -> tuple[str | None,
 
 
 @app.command("open")
-def open_(consultation_id: int = typer.Argument(..., metavar="ID")) -> None:
+def open_(consultation_id: int = typer.Argument(..., metavar="ID", help="The consultation's id.")) -> None:
     """Open a consultation for answers and comments."""
     _transition(consultation_id, Status.OPEN)
 
 
 @app.command("close")
-def close(consultation_id: int = typer.Argument(..., metavar="ID")) -> None:
+def close(consultation_id: int = typer.Argument(..., metavar="ID", help="The consultation's id.")) -> None:
     """Close a consultation now."""
     _transition(consultation_id, Status.CLOSED)
 
 
 @app.command("deadline")
-def deadline(consultation_id: int = typer.Argument(..., metavar="ID"),
+def deadline(consultation_id: int = typer.Argument(..., metavar="ID", help="The consultation's id."),
              closes: str = typer.Option(..., help='The new deadline, e.g. "2026-12-20 18:00" (TIMEZONE); '
                                                   'a date alone means 23:59 that day.'),
              yes: bool = typer.Option(False, "--yes", "-y", help="A closed consultation: extend and reopen it "
@@ -278,7 +279,7 @@ async def _set_deadline(consultation_id: int, closes_at: datetime, expected: dat
 
 
 @app.command("list")
-def list_(as_json: bool = typer.Option(False, "--json")) -> None:
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text.")) -> None:
     """All consultations with their links."""
     ensure_schema()
     data = run_async(_list())
@@ -323,7 +324,7 @@ async def _list() -> list[dict]:
         return out
 
 
-def links_command(consultation_id: int = typer.Argument(..., metavar="ID"),
+def links_command(consultation_id: int = typer.Argument(..., metavar="ID", help="The consultation's id."),
                   out: Path = typer.Option(Path("qr"), help="Folder for the QR code PNGs.")) -> None:
     """Print each township's deep link and write its QR code (PNG) for posters."""
     import segno

@@ -93,7 +93,7 @@ async def _create(township: str | None, role: str, count: int,
 
 
 @app.command("list")
-def list_(as_json: bool = typer.Option(False, "--json"),
+def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text."),
           township: str | None = typer.Option(None, help="Only this township's invites.")) -> None:
     """All invites, newest first, with their status."""
     ensure_schema()

@@ -41,7 +41,8 @@ def _unreadable(result) -> bool:
 
 
 @app.command("lint")
-def lint_cmd(file: Path, as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
+def lint_cmd(file: Path = typer.Argument(..., help="The draft list: an Excel (.xlsx) or CSV file."),
+             as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Check a draft list. Exit 0: no errors (warnings allowed); 1: errors; 2: unreadable."""
     loc = _locale()
     if not file.exists():
@@ -69,7 +70,8 @@ def _print_summary(items: list[DutyItem], loc: str) -> None:
 
 
 @app.command("import")
-def import_cmd(file: Path, township: str = typer.Option(..., help="The township the list belongs to."),
+def import_cmd(file: Path = typer.Argument(..., help="The draft list: an Excel (.xlsx) or CSV file."),
+               township: str = typer.Option(..., help="The township the list belongs to."),
                version: str | None = typer.Option(None, help="Version label (default: the next number).")) -> None:
     """Lint and store a draft list; a file with errors stores nothing."""
     from bot.db import ensure_schema, run_async
@@ -115,11 +117,12 @@ async def _store(items, township, version, source):
 
 
 @app.command("show")
-def show_cmd(township: str | None = typer.Option(None), part: Part | None = typer.Option(None),
-             version: str | None = typer.Option(None),
+def show_cmd(township: str | None = typer.Option(None, help="Only this township's lists."),
+             part: Part | None = typer.Option(None, help="Only this part of each list."),
+             version: str | None = typer.Option(None, help="This version of the township's list (with --township)."),
              every: bool = typer.Option(False, "--all", help="Every stored version (oldest first), with the "
                                                             "consultations on it; its items with --json only."),
-             as_json: bool = typer.Option(False, "--json")) -> None:
+             as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text.")) -> None:
     """Show stored lists (the newest version of each township unless --version or --all)."""
     from bot.db import ensure_schema, run_async
 
@@ -230,7 +233,7 @@ async def _stored_items(ref: str) -> list[DutyItem] | None:
 @app.command("diff")
 def diff_cmd(a: str = typer.Argument(..., help="File, list id, or TOWNSHIP@VERSION"),
              b: str = typer.Argument(..., help="File, list id, or TOWNSHIP@VERSION"),
-             as_json: bool = typer.Option(False, "--json")) -> None:
+             as_json: bool = typer.Option(False, "--json", help="Print JSON instead of text.")) -> None:
     """What changed from list A to list B."""
     from surveys.diff import diff_lists
 

@@ -20,7 +20,7 @@ LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
 
 
 def demo(port: int = typer.Option(8080, min=1, max=65535, help="Port of the sandbox and its web chat."),
-         host: str = typer.Option("127.0.0.1"),
+         host: str = typer.Option("127.0.0.1", help="Address of the sandbox and its web chat."),
          fresh: bool = typer.Option(False, "--reset", help="Start from a new demo database.")) -> None:
     """Try the bot without Telegram: the local sandbox, its web chat, and the bot, on demo data."""
     from bot.demo import main

@@ -80,3 +80,11 @@ def test_every_help_text_has_a_chinese_translation():
             if english and (gettext(english, "zh_CN") == english or gettext(english, "en") != english):
                 untranslated.append((path, english))
     assert untranslated == []
+
+
+def test_every_option_and_argument_says_what_it_is():
+    """`lists show --help` listed --township, --part, --version and --json with nothing beside them
+    (and `db upgrade`'s REVISION, `lists lint`'s FILE, the consultation ids, …)."""
+    silent = [(path, param.name) for path, command in _commands(typer.main.get_command(app), "qingdan")
+              for param in command.params if not getattr(param, "help", None)]
+    assert silent == []
