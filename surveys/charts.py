@@ -245,4 +245,6 @@ def scale_chart(data: ConsultationData, question_id: str, locale: str = DEFAULT_
             ax.text(x, v, str(v), ha="center", va="bottom", fontsize=8)
         ax.yaxis.set_major_locator(MaxNLocator(integer=True))
         _from_zero(ax, "y", max(values, default=0))
+        if not any(values):  # nobody answered it (yet): said, as the other charts say it
+            ax.text(0.5, 0.6, _t("chart.no-data", locale), ha="center", va="center", transform=ax.transAxes)
         return _png(fig)

@@ -219,3 +219,22 @@ def test_completion_charts_legend_covers_no_townships_figures(data: Consultation
         labels = [t.get_window_extent(renderer) for t in ax.texts if "/" in t.get_text()]
         assert labels and not any(legend.overlaps(label) for label in labels), locale
         assert not legend.overlaps(ax.xaxis.label.get_window_extent(renderer))  # nor the axis's name
+
+
+def test_a_scale_question_nobody_answered_says_so_on_its_chart(monkeypatch, data) -> None:
+    """The scale chart of a question nobody answered (yet) showed six bars of 0 and nothing
+    else, where the completion and comments charts say 暂无数据."""
+    from dataclasses import replace
+
+    import surveys.charts as charts
+
+    figures = []
+    monkeypatch.setattr(charts, "_png", lambda fig: figures.append(fig) or b"")
+    scale_chart(replace(data, responses=[], summary=None), "sat")
+    scale_chart(replace(data, responses=[], summary=None), "sat", "en")
+    scale_chart(data, "sat")
+    nobody, nobody_en, some = figures
+    assert any(t.get_text() == "暂无数据" for t in nobody.axes[0].texts)
+    assert any(t.get_text() == "No data yet" for t in nobody_en.axes[0].texts)
+    assert nobody.axes[0].get_ylim() == (0, 1)
+    assert not any(t.get_text() == "暂无数据" for t in some.axes[0].texts)
