@@ -1171,6 +1171,8 @@ def _resident_headlines(data: ConsultationData, locale: str) -> list[str]:
     completed = sum(p.completed for p in progress)
     lines = [_t("feedback.respondents", locale, started=started, completed=completed,
                 rate=_pct_text(completed, started))]
+    by_id, keys = _item_keys(data)
+    order = {key: rank for rank, key in enumerate(keys)}
     if started:  # (nobody at all: no line of zeros)
         lines.append(_t("feedback.respondents-by-township", locale, townships=_t("township-sep", locale).join(
             _t("feedback.township-respondents", locale, township=p.township, started=p.started,
@@ -1197,6 +1199,21 @@ def _resident_headlines(data: ConsultationData, locale: str) -> list[str]:
             lines.append(_t("feedback.choice", locale, question=text, n=res.answered, shares=shares))
         elif q.type == "text" and res.answered:
             lines.append(_t("feedback.text", locale, question=text, n=res.answered))
+        elif q.type == "number" and res.answered and (mean := res.mean()) is not None:
+            lines.append(_t("feedback.number", locale, question=text, n=res.answered, mean=str(half_up(mean, 2))))
+        elif q.type == "item_rating" and res.answered:  # (the items' figures: the workbook's sheet)
+            rated = {by_id.get(item, ("", "", f"#{item}")) for item, counts in res.ratings.items() if counts}
+            lines.append(_t("feedback.rating", locale, question=text, n=res.answered, items=len(rated),
+                            sheet=_t("sheet.items", locale)))
+        elif q.type == "item_pick" and res.answered:  # the same duty across townships' lists counted together
+            picked: Counter[ItemKey] = Counter()
+            for item, n in res.counts.items():
+                picked[by_id.get(item, ("", "", f"#{item}"))] += n
+            top = sorted(picked, key=lambda k: (-picked[k], order.get(k, len(order))))[:3]
+            shares = _t("list-sep", locale).join(
+                _t("feedback.option-share", locale, option=key[2], share=_pct_text(picked[key], res.answered))
+                for key in top)
+            lines.append(_t("feedback.choice", locale, question=text, n=res.answered, shares=shares))
     return lines
 
 

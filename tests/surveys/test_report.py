@@ -765,3 +765,19 @@ def test_english_feedback_report_counts_a_departments_off_list_reports_in_words(
     lines = [line for line in feedback_report(data, "en").splitlines() if re.match(r"\d+\. 县", line)]
     assert lines and all(re.match(r"\d+\. 县\w+: \d+ reports? \(", line) for line in lines), lines
     assert not any(re.match(r"\d+\. 县\w+: 1 reports", line) for line in lines)
+
+
+def test_the_feedback_report_says_a_word_on_number_rating_and_pick_questions_too(data: ConsultationData) -> None:
+    """The residents' section spoke of single, multi, scale and text questions only: a
+    questionnaire's number, item_rating and item_pick questions went unmentioned in the
+    反馈情况说明 (their figures only in the workbook). Now each has its line; the same duty of
+    two townships' lists counted as one item, as the workbook's 事项评分 sheet does."""
+    text = feedback_report(data)
+    assert "“年龄”：2 人作答，平均 40.00。" in text
+    assert "“给事项打分”：3 人作答，共为 2 个事项打分，各事项的评分人数和平均分见结果汇总表“事项评分”。" in text
+    assert "“选最重要的”：3 人作答，“最低生活保障申请受理”占 66.7%、“矛盾纠纷排查化解”占 66.7%。" in text
+    en = feedback_report(data, "en")
+    assert "“年龄”: 2 answers, mean 40.00." in en
+    assert "“给事项打分”: 3 answers rating 2 items; each item's raters and mean are in the results workbook's " \
+           "sheet “Item ratings”." in en
+    assert "“选最重要的”: 3 answers; “最低生活保障申请受理” 66.7%, “矛盾纠纷排查化解” 66.7%." in en
