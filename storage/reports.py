@@ -27,13 +27,16 @@ from storage.models import (
     Consultation,
     ConsultationTownship,
     DutyItemRow,
+    DutyListRow,
     OffListReport,
     Response,
     Township,
 )
 from storage.sql import fits_id
 from storage.sqlite_inline import inline_calls
-from surveys.consultation import in_kind_order
+from surveys.consultation import Status, in_kind_order
+from surveys.diff import diff_lists
+from surveys.duty_list import ListStatus
 from surveys.questionnaire import Questionnaire, load_questionnaire
 from surveys.report import (
     DECISIONS,
@@ -49,6 +52,7 @@ from surveys.report import (
     ResponseRecord,
     ResponseSummary,
     ResponseWindow,
+    Revision,
     TextAnswer,
     TownshipProgress,
     TownshipRef,
@@ -260,7 +264,26 @@ async def _load(
             merged.completed += p.completed
         summary.progress[len(townships):] = [extra_counts[n] for n in sorted(extra_counts)]
 
-    return ConsultationData(info, townships, items, questionnaire, responses, comments, offlist, summary)
+    revisions = await _revisions(session, townships) if info.status == Status.REPORTED.value else []
+    return ConsultationData(info, townships, items, questionnaire, responses, comments, offlist, summary, revisions)
+
+
+async def _revisions(session: AsyncSession, townships: list[TownshipRef]) -> list[Revision]:
+    """Each consulted township's list as published since the consultation (its newest
+    published version imported after the one consulted on), with what changed."""
+    from storage.lists import load_list
+
+    out: list[Revision] = []
+    for t in townships:
+        newer = await session.scalar(
+            sa.select(DutyListRow.id).where(DutyListRow.township_id == t.id, DutyListRow.id > t.list_id,
+                                            DutyListRow.status == ListStatus.PUBLISHED.value)
+            .order_by(DutyListRow.id.desc()).limit(1))
+        if newer is None:
+            continue
+        old, new = await load_list(session, t.list_id), await load_list(session, newer)
+        out.append(Revision(t.name, new.version, diff_lists(old.items, new.items)))
+    return out
 
 
 async def _responses(session: AsyncSession, consultation_id: int, names: Pseudonyms,

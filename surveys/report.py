@@ -47,6 +47,7 @@ from pyexcelerate import Format, Style, Workbook
 from pyexcelerate.Writer import Writer
 
 from surveys.consultation import MISSING_KIND, NEEDS_REASON, ended_at, format_local, in_kind_order
+from surveys.diff import ListDiff
 from surveys.duty_list import PART_ORDER, normalize
 from surveys.i18n import DEFAULT_LOCALE, gettext, has
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
@@ -144,6 +145,16 @@ class CommentRecord:
         return self.decision if self.decision in DECISIONS else NO_DECISION
 
 
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A consulted township's list as revised and published after the consultation: the
+    version published and what changed against the version consulted on."""
+
+    township: str
+    version: str
+    diff: ListDiff
+
+
 @dataclass(slots=True)
 class OffListRecord:
     """A cadre's report of a task pushed onto the township outside the list."""
@@ -205,6 +216,7 @@ class ConsultationData:
     comments: list[CommentRecord]
     offlist: list[OffListRecord] = field(default_factory=list)
     summary: ResponseSummary | None = None
+    revisions: list[Revision] = field(default_factory=list)  # the lists published since (what changed)
 
     @property
     def timezone(self) -> str:
@@ -1125,6 +1137,14 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
                           tasks=_t("list-sep", locale).join(tasks[:5]) + (_t("etc", locale) if len(tasks) > 5 else "")))
     out.append("")
 
+    if data.revisions:  # the revised lists published since: what changed after the comments
+        n += 1
+        out.append(_section(n, locale) + _t("feedback.changes", locale))
+        for j, r in enumerate(data.revisions, 1):
+            out.append(_t("feedback.changes-township", locale, n=j, township=r.township, version=r.version))
+            out.extend(r.diff.summary(locale).splitlines())
+        out.append("")
+
     n += 1
     out.append(_section(n, locale) + _t("feedback.residents", locale))
     out.extend(_resident_headlines(data, locale))
@@ -1226,7 +1246,7 @@ def feedback_file(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> bytes
 
 __all__ = [
     "ConsultationData", "ConsultationInfo", "TownshipRef", "ReportItem", "ResponseRecord", "CommentRecord",
-    "OffListRecord", "Digest", "TopItem", "TownshipProgress", "QuestionResult", "build_workbook", "digest",
+    "OffListRecord", "Revision", "Digest", "TopItem", "TownshipProgress", "QuestionResult", "build_workbook", "digest",
     "feedback_file", "feedback_report", "headline_figures", "pseudonym", "question_results", "township_progress",
     "ResponseSummary", "ResponseWindow", "TextAnswer", "summarize", "summary_of", "tally", "add_rating",
     "chinese_number", "days_left", "top_items", "half_up", "percent_text",

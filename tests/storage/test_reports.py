@@ -517,3 +517,37 @@ async def test_a_hand_built_consultation_reports_the_figures_worked_out_by_hand(
     assert "累计：开始答卷 5 人，完成 4 人（完成率 80.0%）；有效意见 5 条。" in shown
     assert "· 绿水镇：完成 1/2（50.0%）" in shown and "· 白云乡：完成 0/0（—）" in shown
     assert "In all: 5 started, 4 completed (80.0%); 5 comments." in d.text("en")
+
+
+async def test_once_a_revised_list_is_published_the_feedback_report_says_what_changed(session_factory) -> None:
+    """The draft 反馈情况说明 sent with /export after publishing ("修改后的清单已发布") said how
+    each comment was handled but not what changed in the list. It now has a section with what
+    changed in each township whose revised list was published (only those)."""
+    from storage.models import Consultation
+    from surveys.consultation import Status
+    from surveys.duty_list import ListStatus
+
+    async with session_factory() as s:
+        cid = await seed(s)
+    async with session_factory() as s:
+        c = await s.get(Consultation, cid)
+        await consultations.set_status(s, c, Status.OPEN, CLOSES - timedelta(days=10))
+        await consultations.set_status(s, c, Status.CLOSED, CLOSES - timedelta(days=1))
+        data = await load_consultation_data(s, cid, KEY, TZ)
+        assert "清单修改情况" not in feedback_report(data)  # closed, nothing published yet
+        revised = [ITEMS[0], DutyItem(Part.COOPERATING, "矛盾纠纷排查化解", category="平安法治",
+                                      county_department="县司法局"), DutyItem(Part.BASIC, "河道日常巡查")]
+        row = await lists.save_list(s, "青山镇", revised)
+        await lists.set_status(s, row.id, ListStatus.PUBLISHED)
+        await consultations.set_status(s, c, Status.REPORTED)
+        await s.commit()
+    async with session_factory() as s:
+        data = await load_consultation_data(s, cid, KEY, TZ)
+    text = feedback_report(data)
+    section = text[text.index("五、清单修改情况"):text.index("六、群众问卷情况")]
+    assert "1. 青山镇（第 2 版）" in section and "绿水镇" not in section
+    assert "新增 1 项：河道日常巡查（基本履职事项）。" in section
+    assert "删除 1 项：违法建设整治（配合履职事项）。" in section
+    assert "由基本履职事项移至配合履职事项 1 项：矛盾纠纷排查化解。" in section
+    en = feedback_report(data, "en")
+    assert "5. Changes made to the list\n1. 青山镇 (version 2)\n" in en
