@@ -1066,7 +1066,7 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
 
     n = 1
     out.append(_section(n, locale) + _t("feedback.overview", locale))
-    out.append(_t("feedback.counts", locale, total=len(active), adopted=decisions["adopted"],
+    out.append(_t("feedback.counts" if active else "feedback.counts-none", locale, total=len(active), adopted=decisions["adopted"],
                   partly=decisions["partly"], rejected=decisions["rejected"], unanswered=decisions[NO_DECISION],
                   items=len(on_items), missing=len(missing), offlist=len(data.offlist)))
     if active:  # how many spoke, not only how much was said (counts only: no names, no ranking)

@@ -781,3 +781,18 @@ def test_the_feedback_report_says_a_word_on_number_rating_and_pick_questions_too
     assert "“给事项打分”: 3 answers rating 2 items; each item's raters and mean are in the results workbook's " \
            "sheet “Item ratings”." in en
     assert "“选最重要的”: 3 answers; “最低生活保障申请受理” 66.7%, “矛盾纠纷排查化解” 66.7%." in en
+
+
+def test_a_feedback_report_without_comments_does_not_list_five_zeros(data: ConsultationData) -> None:
+    """With no comment at all it read "共收到意见 0 条，其中采纳 0 条、部分采纳 0 条、不采纳 0 条，尚未答复 0
+    条。涉及具体事项的意见 0 条，建议增加遗漏事项 0 条" — not a sentence for an official document."""
+    from dataclasses import replace
+
+    none = replace(data, comments=[])
+    text = feedback_report(none)
+    assert "一、意见收集和采纳总体情况\n未收到对清单的意见；收到清单外事项报告 2 条。\n" in text
+    assert "采纳 0 条" not in text
+    en = feedback_report(none, "en")
+    assert "1. Comments received and how they were handled\nNo comments on the list were received. " \
+           "Off-list task reports received: 2.\n" in en
+    assert "共收到意见 5 条" in feedback_report(data)  # (with comments: as before)
