@@ -700,6 +700,18 @@ def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipP
     s.row()
     s.row(_t("summary.missing", locale), sum(1 for c in active if c.is_missing_proposal))
     s.row(_t("summary.offlist", locale), len(data.offlist))
+    # the comments of each township, as /stats and the digest give them (active ones; the 意见
+    # sheet lists the withdrawn too), every consulted township in the consultation's order
+    s.row()
+    s.row(*_headers(locale, "township", "comments", "answered", "unanswered"))
+    per_township = Counter(c.township for c in active)
+    answered = Counter(c.township for c in active if c.decision_key != NO_DECISION)
+    names = [t.name for t in data.townships]
+    names += sorted(n for n in per_township if n not in set(names))
+    for name in names:
+        s.row(name, per_township[name], answered[name], per_township[name] - answered[name])
+    done = sum(answered.values())
+    s.row(_t("total", locale), len(active), done, len(active) - done)
 
 
 def _questions_sheet(book: _Book, results: list[QuestionResult], locale: str) -> None:

@@ -551,3 +551,27 @@ async def test_once_a_revised_list_is_published_the_feedback_report_says_what_ch
     assert "由基本履职事项移至配合履职事项 1 项：矛盾纠纷排查化解。" in section
     en = feedback_report(data, "en")
     assert "5. Changes made to the list\n1. 青山镇 (version 2)\n" in en
+
+
+async def test_the_workbook_gives_each_townships_comments_as_stats_and_the_digest_do(session_factory) -> None:
+    """/stats and the digest say "青山镇 … 意见 2 条"; the workbook had no such figure, and
+    counting 青山镇's rows of its 意见 sheet gave 4 (the withdrawn are listed there too). Its
+    概况 sheet now has the comments of each township (answered and not), every consulted
+    township in order, with the same numbers."""
+    from storage.comments import comment_counts_by_township
+
+    async with session_factory() as s:
+        cid, now = await hand_built(s)
+    async with session_factory() as s:
+        data = await load_consultation_data(s, cid, KEY, TZ)
+        light = await load_consultation_data(s, cid, KEY, TZ, window=(None, now), texts=False, results=False)
+        by_id = await comment_counts_by_township(s, cid)
+    summary = _cells(build_workbook(data))["概况"]
+    head = summary.index(("乡镇（街道）", "意见条数", "已答复", "未答复"))
+    table = summary[head + 1:head + 5]
+    assert table == [("青山镇", 2, 2, 0), ("绿水镇", 3, 2, 1), ("白云乡", 0, 0, 0), ("合计", 5, 4, 1)]
+    stats = {t.name: by_id.get(t.id, 0) for t in data.townships}  # what /stats shows
+    assert {name: n for name, n, _, _ in table[:-1]} == stats
+    d = digest(light, None, now)
+    assert {name: n for name, n, _, _ in table[:-1] if n} == d.comments_by_township
+    assert ("Township", "Comments", "Answered", "Not yet answered") in _cells(build_workbook(data, "en"))["Summary"]
