@@ -238,3 +238,19 @@ def test_a_scale_question_nobody_answered_says_so_on_its_chart(monkeypatch, data
     assert any(t.get_text() == "No data yet" for t in nobody_en.axes[0].texts)
     assert nobody.axes[0].get_ylim() == (0, 1)
     assert not any(t.get_text() == "暂无数据" for t in some.axes[0].texts)
+
+
+def test_a_township_nobody_answered_in_yet_is_labelled_0_of_0_on_the_completion_chart(monkeypatch, data) -> None:
+    """白云乡 (nobody started) had a row with no bar and no figure, as if left out; the digest
+    says "完成 0/0". It is labelled " 0/0" — unless nobody anywhere answered (then 暂无数据)."""
+    from dataclasses import replace
+
+    import surveys.charts as charts
+
+    labels: list[list[str]] = []
+    monkeypatch.setattr(charts, "_png", lambda fig: labels.append([t.get_text() for t in fig.axes[0].texts]) or b"")
+    completion_chart(data)
+    completion_chart(replace(data, responses=[], summary=None))
+    some, nobody = labels
+    assert some == [" 0/0", " 1/2 (50%)", " 2/3 (67%)"]  # (bottom to top: 白云乡, 绿水镇, 青山镇)
+    assert nobody == ["暂无数据"]
