@@ -386,9 +386,10 @@ async def after_close(s: Services, consultation_id: int) -> None:
     """The final report to every organizer (message, workbook, charts, draft 反馈情况说明)
     and, outside the quiet hours, the thank-you to every participant. Resumable: run it
     again and only what is missing goes out."""
+    from bot.questionnaires import questionnaire_of
     from storage.consultations import participants, silent_cadres
     from storage.people import organizers
-    from surveys.charts import comments_chart, completion_chart
+    from surveys.charts import comments_chart, completion_chart, scale_chart
     from surveys.report import build_workbook, feedback_file
 
     now = s.clock()
@@ -405,6 +406,9 @@ async def after_close(s: Services, consultation_id: int) -> None:
         silent = await silent_cadres(session, consultation_id)  # no "your comments went to the organizers"
         langs = await followup.languages(session, [*staff, *people])
         title, closed_at, quiet = c.title, c.closed_at, is_quiet(now, FollowUp.from_dict(c.settings), tz)
+        # the residents' satisfaction questions, each with its chart (as `qingdan report` writes them)
+        scales = [q for q in questionnaire_of(c.questionnaire).questions if q.type == "scale"] \
+            if c.questionnaire else []
 
     async def load() -> Any:
         async with s.sessionmaker() as session:
@@ -450,6 +454,15 @@ async def after_close(s: Services, consultation_id: int) -> None:
         return Outgoing(text=_t("final-chart-comments", loc, title=html.escape(title)),
                         photo=(png, _t("file-chart-comments", loc, id=consultation_id)))
 
+    def scale(q: Any) -> Callable[[int], Awaitable[Outgoing]]:
+        async def render(pid: int) -> Outgoing:
+            loc = loc_of(pid)
+            png = await made(f"scale:{q.id}", loc, lambda d, lc: scale_chart(d, q.id, lc), thread="chart")
+            return Outgoing(text=_t("final-chart-scale", loc, title=html.escape(title),
+                                    question=html.escape(q.text.get(loc))),
+                            photo=(png, _t("file-chart-scale", loc, id=consultation_id, question=q.id)))
+        return render
+
     async def feedback(pid: int) -> Outgoing:
         loc = loc_of(pid)
         content = await made("feedback", loc, feedback_file)
@@ -460,8 +473,10 @@ async def after_close(s: Services, consultation_id: int) -> None:
         return Outgoing(text=_t("thanks-cadre-silent" if pid in silent else "thanks", loc_of(pid),
                                 title=html.escape(title)))
 
-    for part, render in (("head", head), ("workbook", workbook), ("chart-completion", completion),
-                         ("chart-comments", comments), ("feedback", feedback)):
+    parts: list[tuple[str, Callable[[int], Awaitable[Outgoing]]]] = [
+        ("head", head), ("workbook", workbook), ("chart-completion", completion), ("chart-comments", comments),
+        *((f"chart-scale-{q.id}", scale(q)) for q in scales), ("feedback", feedback)]
+    for part, render in parts:
         await s.broadcaster.broadcast(f"{base}:{part}", staff, render)
     if quiet:
         log.info("consultation %s: thanks wait for the end of the quiet hours", consultation_id)

@@ -510,7 +510,9 @@ async def test_closes_at_the_deadline_and_sends_the_final_report_and_thanks_once
     async with h.sessions() as s:
         assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
     sent = [c.method for c in h.api.calls if c.chat_id == ORGANIZER]
-    assert sent == ["sendMessage", "sendDocument", "sendPhoto", "sendPhoto", "sendDocument"]
+    # the message, the workbook, the completion and comments charts, a chart per satisfaction
+    # question of the default questionnaire (three), the draft feedback report
+    assert sent == ["sendMessage", "sendDocument", *["sendPhoto"] * 5, "sendDocument"]
     workbook, feedback = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendDocument"]
     wb = openpyxl.load_workbook(io.BytesIO(workbook.call.document.data))
     assert _township_row(wb, "青山镇") == (3, 2)
@@ -566,10 +568,10 @@ async def test_close_in_the_quiet_hours_thanks_in_the_morning(harness: Harness) 
     h.clock.now = datetime(2026, 12, 5, 14, 1, tzinfo=UTC)
     follow(h)
     await sched.close_job(cid)
-    assert 61 not in chats(h.api) and chats(h.api)[ORGANIZER] == 5
+    assert 61 not in chats(h.api) and chats(h.api)[ORGANIZER] == 8
     h.clock.now = datetime(2026, 12, 6, 0, 1, tzinfo=UTC)  # 08:01 local: the sync job finishes it
     await sched.sync_job()
-    assert chats(h.api)[61] == 1 and chats(h.api)[ORGANIZER] == 5
+    assert chats(h.api)[61] == 1 and chats(h.api)[ORGANIZER] == 8
 
 
 async def test_close_by_the_organizer_sends_the_final_report_through_the_hook(harness: Harness) -> None:
@@ -1362,12 +1364,19 @@ async def test_the_final_reports_charts_say_what_they_show_under_file_names_as_t
     async with h.sessions() as s:
         title = (await s.get(Consultation, cid)).title
     zh = [c.call for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendPhoto"]
-    assert [p.photo.filename for p in zh] == [f"征询{cid}问卷填写情况.png", f"征询{cid}意见处理情况.png"]
+    # and, as `qingdan report` writes them, the chart of each satisfaction (scale) question: the
+    # final report in the chat had only the first two, the residents' satisfaction none
+    scales = ("sat_welfare", "sat_safety", "sat_emergency")
+    assert [p.photo.filename for p in zh] == [f"征询{cid}问卷填写情况.png", f"征询{cid}意见处理情况.png",
+                                              *(f"征询{cid}评分题{q}.png" for q in scales)]
     assert all(f"《{title}》" in p.caption for p in zh)
     assert "开始答卷和完成答卷的人数" in zh[0].caption and "采纳、部分采纳、不采纳和尚未答复" in zh[1].caption
+    assert "“您对乡镇办理低保、救助、养老、就业等民生服务满意吗？”的回答情况" in zh[2].caption
     en = [c.call for c in h.api.calls if c.chat_id == 77 and c.method == "sendPhoto"]
-    assert [p.photo.filename for p in en] == [f"consultation-{cid}-completion.png", f"consultation-{cid}-comments.png"]
+    assert [p.photo.filename for p in en] == [f"consultation-{cid}-completion.png", f"consultation-{cid}-comments.png",
+                                              *(f"consultation-{cid}-scale-{q}.png" for q in scales)]
     assert "started and completed in each township" in en[0].caption and "how many of each type" in en[1].caption
+    assert "“How satisfied are you with settling disputes and keeping the peace?”" in en[3].caption
 
 
 async def test_a_digest_chart_has_a_file_name_in_the_organizers_language(harness: Harness) -> None:
