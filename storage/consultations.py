@@ -13,7 +13,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from storage.followup import drop_stale_reminders
+from storage.followup import drop_stale_reminders, drop_unsent_reminders
 from storage.models import (
     Answer,
     Consultation,
@@ -183,6 +183,7 @@ async def set_status(session: AsyncSession, consultation: Consultation, target: 
         consultation.closed_at = None
     if target == Status.CLOSED:
         consultation.closed_at = now
+        await drop_unsent_reminders(session, consultation.id)  # (one under way stops: nothing left to claim)
     consulted = await links(session, consultation.id)
     list_ids = [link.list_id for link in consulted]
     if target == Status.OPEN and consulted:

@@ -165,6 +165,16 @@ async def drop_stale_reminders(session: AsyncSession, consultation_id: int, clos
     return len(stale)
 
 
+async def drop_unsent_reminders(session: AsyncSession, consultation_id: int) -> int:
+    """Forget every reminder of the consultation not sent yet (pending/failed): it has closed,
+    and a reminder that still went out ("还有 … 就截止了", "接着填") would be untrue. A broadcast
+    of a reminder under way when it closes finds no more rows to claim and stops."""
+    result = await session.execute(sa.delete(Delivery.__table__).where(
+        _d.broadcast_key.startswith(remind_key(consultation_id, ""), autoescape=True), _d.status.in_(TODO),
+        _d.person_id != JOB_PERSON))
+    return int(result.rowcount or 0)
+
+
 async def languages(session: AsyncSession, person_ids: Sequence[int]) -> dict[int, str]:
     ids = list(person_ids)
     out: dict[int, str] = {}

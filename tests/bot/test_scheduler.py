@@ -1113,6 +1113,39 @@ async def test_reminders_left_unsent_under_a_deadline_that_moved_are_dropped_not
     assert all("2026-12-11 10:00" not in (c.method.text or "") for c in second.delivered)  # never sent late
 
 
+async def test_reminders_not_yet_sent_when_the_consultation_closes_are_not_sent_after_it(
+        harness: Harness) -> None:
+    """A reminder going out to many when the consultation closed (the organizer's /close, or the
+    deadline with a nudge under way) went on to the rest: "还有 … 就截止了" after it had closed.
+    Closing forgets the reminders not sent yet, so the broadcast working through them stops."""
+    from bot.broadcaster import Outgoing
+    from storage.consultations import set_status
+    from storage.models import TODO
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    for pid in range(150, 160):
+        await add_resident(h, cid, pid, h.clock.now)
+    deadline = await closes_at(h, cid)
+    h.clock.now = deadline - timedelta(hours=23)
+    with pytest.raises(Killed):  # three of ten reached: seven wait for the broadcast to get to them
+        follow(h, FakeSession(kill_after=3))
+        await sched.remind_job(cid)
+    key = remind_key(cid, "deadline-24", deadline)
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Delivery).where(
+            Delivery.broadcast_key == key, Delivery.status.in_(TODO))) == 7
+        await set_status(s, await s.get(Consultation, cid), Status.CLOSED, h.clock.now)  # /close
+        await s.commit()
+    later = FakeSession()
+    s_ = follow(h, later)
+    result = await s_.broadcaster.broadcast(key, [], lambda pid: Outgoing(text="还有 23 小时就截止了"))
+    assert result.sent == 0 and later.delivered == []
+    async with h.sessions() as s:
+        assert sorted((await s.scalars(sa.select(Delivery.status).where(Delivery.broadcast_key == key))).all()) \
+            == ["sending", "sent", "sent"]  # the three sent stay on record
+
+
 async def test_an_earlier_deadline_brings_its_reminder_at_the_next_tick(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
