@@ -225,6 +225,9 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
         due = [pid for ids in groups.values() for pid in ids]
         # thanked at a close ("it has ended"), then it was reopened: their first reminder since says so
         reopened = await followup.thanked_not_reminded_since(session, consultation_id, due) if due else set()
+        # a cadre who has commented is thanked for it, not asked as if they had said nothing
+        cadres_due = [pid for kind, ids in groups.items() if kind.startswith(f"{CADRE}-") for pid in ids]
+        commented = await followup.comment_counts(session, consultation_id, cadres_due) if cadres_due else {}
         await session.commit()
     # by person and role: a cadre who also answers the residents' questionnaire is both
     state = {(p.person_id, p.role): p for p in people}
@@ -240,7 +243,12 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
             if p.role == CADRE:
                 button = InlineKeyboardButton(text=_t("btn-list", loc),
                                               callback_data=ListCB(c=consultation_id).pack())
-                text = _t("remind-cadre-reopened" if pid in reopened else "remind-cadre", loc, **kw)
+                if pid in reopened:
+                    text = _t("remind-cadre-reopened", loc, **kw)
+                elif pid in commented:
+                    text = _t("remind-cadre-commented", loc, n=commented[pid], **kw)
+                else:
+                    text = _t("remind-cadre", loc, **kw)
             else:  # in the language the questionnaire it leads back to is put in (resident.py)
                 loc = questionnaire_of(questionnaire).locale_for(loc) if questionnaire else loc
                 button = InlineKeyboardButton(text=_t("btn-continue", loc),

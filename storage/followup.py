@@ -100,6 +100,21 @@ async def reminder_log(session: AsyncSession, consultation_id: int) -> dict[int,
     return log
 
 
+async def comment_counts(session: AsyncSession, consultation_id: int, person_ids: Sequence[int]) -> dict[int, int]:
+    """Of `person_ids`, those with comments kept on the consultation (not withdrawn, not hidden):
+    person → how many. A cadre's reminder thanks them for those."""
+    from storage.models import Comment
+
+    c = Comment.__table__.c  # type: ignore[attr-defined]
+    ids, out = list(person_ids), {}
+    for i in range(0, len(ids), 5000):
+        out.update({int(pid): int(n) for pid, n in (await session.execute(
+            sa.select(c.person_id, sa.func.count()).where(
+                c.consultation_id == consultation_id, c.person_id.in_(ids[i:i + 5000]), c.status != "withdrawn",
+                sa.not_(c.hidden)).group_by(c.person_id))).all()})
+    return out
+
+
 def thanks_key(consultation_id: int) -> str:
     """The thank-you at a consultation's close (once per person, whatever the closes)."""
     return f"thanks:{consultation_id}"

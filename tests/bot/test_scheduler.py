@@ -124,6 +124,39 @@ async def test_reminders_go_to_unfinished_residents_and_cadres_with_a_one_tap_bu
     assert h.api.last(11).message_id == resident_msg.message_id
 
 
+async def test_a_cadre_who_has_commented_is_thanked_for_it_in_the_reminder(harness: Harness) -> None:
+    """Every cadre got the same reminder, "对清单事项有意见的，请在截止前提出", one who had sent
+    several comments too, as if they had said nothing. One who has comments kept (not withdrawn,
+    not hidden) is thanked for how many and asked only for any more."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    deadline = await closes_at(h, cid)
+    await add_cadre(h, cid)  # commented
+    await add_cadre(h, cid, CADRE + 1)  # has not (their one comment withdrawn, one hidden)
+    tid = await township_of(h, cid)
+    async with h.sessions() as s:
+        link = await link_for_township(s, cid, tid)
+        item = (await s.scalars(sa.text("SELECT id FROM duty_item WHERE list_id = :l ORDER BY position"),
+                                {"l": link.list_id})).first()
+        for pid, status, hidden in ((CADRE, "open", False), (CADRE, "open", False), (CADRE, "withdrawn", False),
+                                    (CADRE + 1, "withdrawn", False), (CADRE + 1, "open", True)):
+            s.add(Comment(consultation_id=cid, item_id=item, person_id=pid, township_id=tid, kind="basis",
+                          text="意见", status=status, hidden=hidden, created_at=h.clock.now))
+        await s.commit()
+    s = follow(h)
+    h.clock.now = deadline - timedelta(hours=71)
+    await sched.send_reminders(s, cid)
+    commented, silent = h.api.last(CADRE).text, h.api.last(CADRE + 1).text
+    assert "感谢您已提出的 2 条意见；还有其他意见的，请在截止前提出" in commented and "还有 2 天截止" in commented
+    assert "感谢" not in silent and "对清单事项有意见的，请在截止前提出" in silent
+    async with h.sessions() as s_:
+        (await s_.get(Person, CADRE)).language = "en"
+        await s_.commit()
+    h.clock.now = deadline - timedelta(hours=23)
+    await sched.send_reminders(s, cid)
+    assert "Thank you for the 2 comments you have sent" in h.api.last(CADRE).text
+
+
 async def test_the_same_reminder_job_twice_sends_once(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
