@@ -18,7 +18,8 @@ Writing (the caller checks the consultation's window; these check the rest):
 - `set_proposed_wording(session, comment_id, person_id, wording, now) -> (Comment | None, reason)`.
 - `edit_refusal(comment, person_id, consultation, now) -> reason | None` — "unknown",
   "not-yours", "withdrawn", "answered" (once answered a comment is frozen, so the
-  answer always refers to what was said), "closed" (deadline passed).
+  answer always refers to what was said), "hidden" (the organizer hid it, 不予答复: frozen
+  too — an edit would stay hidden and unread), "closed" (deadline passed).
 - `edit_comment(session, comment_id, person_id, text, now) -> (Comment | None, reason)` and
   `withdraw_comment(session, comment_id, person_id, now) -> (Comment | None, reason)`:
   reason "ok" or one of edit_refusal's (plus "empty"/"too-long" for edits).
@@ -167,6 +168,8 @@ def edit_refusal(comment: Comment | None, person_id: int, consultation: Consulta
         return "withdrawn"
     if comment.decision is not None:
         return "answered"
+    if comment.hidden:
+        return "hidden"
     if window(consultation.status, consultation.opens_at, consultation.closes_at, now) != Window.OPEN:
         return "closed"
     return None
@@ -189,10 +192,25 @@ async def _set_text(session: AsyncSession, comment_id: int, person_id: int, fiel
     clean, problem = check_text(value)
     if problem:
         return comment, problem
-    setattr(comment, field, clean)
-    comment.updated_at = now
-    await session.flush()
-    return comment, "ok"
+    return await _change_if_still_editable(session, comment, person_id, now, **{field: clean})
+
+
+async def _change_if_still_editable(session: AsyncSession, comment: Comment, person_id: int, now: datetime,
+                                    **values: str) -> tuple[Comment | None, str]:
+    """Write `values` only if, at the database, the comment is still neither withdrawn, answered nor
+    hidden: an organizer answering or hiding it while its author types the edit wins (the edit is
+    refused with the reason then, instead of landing on a frozen comment)."""
+    done = await session.execute(
+        sa.update(Comment)
+        .where(Comment.id == comment.id, Comment.person_id == person_id, Comment.status != "withdrawn",
+               Comment.decision.is_(None), Comment.hidden.is_(False))
+        .values(updated_at=now, **values)
+        .execution_options(synchronize_session=False))
+    fresh = await get_comment(session, comment.id or 0)
+    if done.rowcount != 1:
+        consultation = await session.get(Consultation, fresh.consultation_id) if fresh else None
+        return fresh, edit_refusal(fresh, person_id, consultation, now) or "unknown"
+    return fresh, "ok"
 
 
 async def edit_comment(session: AsyncSession, comment_id: int, person_id: int, text: str,
@@ -211,10 +229,7 @@ async def withdraw_comment(session: AsyncSession, comment_id: int, person_id: in
     if refusal:
         return (comment if refusal != "not-yours" else None), refusal
     assert comment is not None
-    comment.status = "withdrawn"
-    comment.updated_at = now
-    await session.flush()
-    return comment, "ok"
+    return await _change_if_still_editable(session, comment, person_id, now, status="withdrawn")
 
 
 async def my_comments(session: AsyncSession, person_id: int, item_id: int | None = None) -> list[Comment]:

@@ -827,11 +827,13 @@ def _after_comment_kb(ctx: Ctx, comment: Comment) -> InlineKeyboardMarkup:
     return _kb(rows)
 
 
+_REFUSALS = ("not-yours", "withdrawn", "answered", "hidden", "closed", "empty")
+
+
 def _refusal_text(ctx: Ctx, reason: str) -> str:
     if reason == "too-long":
         return ctx.t("cadre.too-long-short", max=cm.MAX_TEXT)
-    return ctx.t(f"cadre.refused.{reason}") if reason in ("not-yours", "withdrawn", "answered", "closed", "empty") \
-        else ctx.t("error.not-allowed")
+    return ctx.t(f"cadre.refused.{reason}") if reason in _REFUSALS else ctx.t("error.not-allowed")
 
 
 @router.message(CommentForm.wording, F.text & ~F.text.startswith("/"))

@@ -2064,3 +2064,34 @@ async def test_an_english_report_names_how_the_task_was_assigned_not_by_whom(har
     await _tap(h, u, "Phone")
     said = h.api.last(CADRE).text
     assert said.startswith("How it was assigned: Phone\n") and "Assigned by" not in said
+
+
+async def test_a_hidden_comment_is_read_only_for_its_author_even_from_an_edit_begun_before_it_was_hidden(harness):
+    """A comment the organizer hid (不予答复) could still be edited or withdrawn in /mycomments,
+    and stayed hidden all the same. It is now frozen like an answered one: no 修改/撤回 buttons, a
+    stale button says why, and an edit typed after the organizer hid it is refused at save time."""
+    from storage.comments import hide_comment
+
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "同意收回")
+    await _tap(h, u, "跳过")
+    [comment] = await _comments(h)
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改 #")  # the edit begun while the comment could still be edited
+    async with h.sessions() as s:
+        await hide_comment(s, comment.id)
+        await s.commit()
+    await h.feed(u.message("改成：不同意收回"))
+    assert "不予答复" in h.api.last(CADRE).text and "不能再修改" in h.api.last(CADRE).text
+    await h.feed(u.message("/mycomments"))
+    mine = h.api.last(CADRE)
+    assert "不予答复" in mine.text
+    assert not any(t.startswith(("修改", "撤回")) for t, _ in buttons(mine.reply_markup))
+    for a in ("e", "w", "y"):  # stale buttons from an earlier screen, the confirm of a withdrawal too
+        await h.feed(u.press(mine.message_id, MineCB(a=a, m=comment.id).pack()))
+        assert "不予答复" in _alert(h)
+    [after] = await _comments(h)
+    assert (after.text, after.status, after.hidden) == ("同意收回", "open", True)
+
