@@ -155,7 +155,8 @@ def revoke(code: str = typer.Argument(..., help="The code (or the whole inv_… 
     if reason == "demoted" and made:
         text += "\n" + _t("invites.cli.revoke-demoted-made", n=made)
     if reason == "demoted":
-        text += "\n" + _t("invites.cli.revoke-demoted-menu")
+        reset = person is not None and run_async(_reset_menu_now(person))
+        text += "\n" + _t("invites.cli.revoke-demoted-menu-done" if reset else "invites.cli.revoke-demoted-menu")
     if reason in ("ok", "revoked", "demoted"):
         typer.echo(text)
         return
@@ -175,3 +176,33 @@ async def _revoke(code: str, demote: bool) -> tuple[str, int | None, int]:
         invite, reason = await revoke_invite(session, code, now, demote=demote)
         await session.commit()
         return reason, invite.used_by if invite else None, len(made) if reason == "demoted" else 0
+
+
+MENU_RESET_TIMEOUT = 20.0  # seconds: Telegram slow or away, the scheduler's sync does it later
+
+
+async def _reset_menu_now(person_id: int) -> bool:
+    """The demoted person's chat command menu set back right away, through the Bot API (BOT_TOKEN):
+    without it the menu waited for a running scheduler's sync — and stayed a cadre's or an
+    organizer's when none ran. False (the outbox row left to that sync) with no token, or when
+    Telegram did not take it."""
+    import asyncio
+
+    settings = get_settings()
+    if not settings.bot_token:
+        return False
+    from bot.app import create_bot
+    from bot.broadcaster import Broadcaster
+    from bot.db import database
+    from bot.scheduler import Services, reset_menu
+    from storage.outbox import menu_key
+
+    bot = create_bot(settings)
+    try:
+        async with database(settings) as sessions:
+            services = Services(bot, sessions, settings, Broadcaster(bot, sessions))
+            return await asyncio.wait_for(reset_menu(services, menu_key(person_id), person_id), MENU_RESET_TIMEOUT)
+    except TimeoutError:
+        return False
+    finally:
+        await bot.session.close()

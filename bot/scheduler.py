@@ -693,10 +693,11 @@ async def resume_broadcasts(s: Services) -> list[str]:
     return keys
 
 
-async def reset_menu(s: Services, key: str, person_id: int) -> None:
+async def reset_menu(s: Services, key: str, person_id: int) -> bool:
     """A demoted person's own command menu set back to what they are now (storage.outbox's
     "menu" rows; read at sending, so one invited again meanwhile gets their new role's), in the
-    language they chose with /language if they did. Telegram away: the row stays for the next sync."""
+    language they chose with /language if they did. Telegram away: the row stays for the next sync
+    (False). The process that demoted them calls it at once too (bot.cli_invites)."""
     from aiogram.exceptions import TelegramBadRequest, TelegramForbiddenError
 
     from bot.app import chosen_language, set_person_commands
@@ -713,10 +714,11 @@ async def reset_menu(s: Services, key: str, person_id: int) -> None:
         log.info("menu of %s not reset: %s", person_id, e)
     except Exception as e:
         log.warning("menu of %s not reset (tried again at the next sync): %s", person_id, e)
-        return  # (taken up again once the lease take_stale gave it runs out)
+        return False  # (taken up again once the lease take_stale gave it runs out)
     async with s.sessionmaker() as session:
         await outbox.drop(session, key)
         await session.commit()
+    return True
 
 
 # --- scheduling --------------------------------------------------------------------------------------------

@@ -14,8 +14,9 @@ tells the organizer, once.
 
 A demotion (`invites revoke --demote`, often from the command line, outside any bot
 process) keeps a "menu" row too (`reset_menu`): no message, but the person's own command
-menu to set back for their role now, which the scheduler's sync job does (it holds the bot)
-and then deletes the row."""
+menu to set back for their role now. The command sets it at once itself when it has the
+bot's token and deletes the row; otherwise (or Telegram failing) the scheduler's sync job
+does it (it holds the bot) and then deletes the row."""
 
 from __future__ import annotations
 

@@ -241,3 +241,82 @@ def test_revoke_demote_leaves_the_demoted_persons_menu_reset_to_the_running_bot(
     taken = runner.invoke(_app(), ["invites", "revoke", code, "--demote"])
     assert taken.exit_code == 0 and "命令菜单" in taken.output
     assert asyncio.run(_menu_rows(cli_db)) == [("menu:4242", "menu")]  # the scheduler's sync sets it
+
+
+class _FakeBotAPI:
+    """A Bot API on a local port, in a thread of its own (the CLI runs its own event loop):
+    records each method called with its JSON body; `up=False` answers every call with a 502."""
+
+    def __init__(self, up: bool = True) -> None:
+        import threading
+
+        self.up = up
+        self.calls: list[tuple[str, dict]] = []
+        self.port = 0
+        self._ready = threading.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        from aiohttp import web
+
+        async def handle(request: web.Request) -> web.Response:
+            body = await request.json() if request.can_read_body else {}
+            self.calls.append((request.match_info["method"], body))
+            if not self.up:
+                return web.json_response({"ok": False, "error_code": 502, "description": "Bad Gateway"}, status=502)
+            return web.json_response({"ok": True, "result": True})
+
+        async def main() -> None:
+            app = web.Application()
+            app.router.add_post("/bot{token}/{method}", handle)
+            runner_ = web.AppRunner(app, access_log=None)
+            await runner_.setup()
+            site = web.TCPSite(runner_, "127.0.0.1", 0)
+            await site.start()
+            self.port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+            self._stop = asyncio.Event()
+            self._ready.set()
+            await self._stop.wait()
+            await runner_.cleanup()
+
+        self._loop = asyncio.new_event_loop()
+        self._loop.run_until_complete(main())
+
+    def __enter__(self) -> _FakeBotAPI:
+        self._thread.start()
+        self._ready.wait(10)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._loop is not None
+        self._loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(10)
+
+
+@pytest.mark.parametrize("telegram_up", [True, False])
+def test_revoke_demote_sets_the_persons_menu_back_at_once_and_leaves_it_to_the_scheduler_only_if_telegram_fails(
+        cli_db, monkeypatch: pytest.MonkeyPatch, telegram_up: bool) -> None:
+    """The demoted person's menu was left to the running scheduler's sync: with none running it
+    stayed a cadre's. With BOT_TOKEN the command sets it back itself; Telegram failing, the outbox
+    row stays for the scheduler as before."""
+    created = runner.invoke(_app(), ["invites", "create", "--township", "青山镇"])
+    code = created.stdout.strip().splitlines()[-1].rsplit("inv_", 1)[1]
+    asyncio.run(_redeem(cli_db, code, 4242))
+    with _FakeBotAPI(up=telegram_up) as api:
+        monkeypatch.setenv("BOT_TOKEN", "123456:TEST")
+        monkeypatch.setenv("TELEGRAM_API_URL", f"http://127.0.0.1:{api.port}")
+        get_settings.cache_clear()
+        taken = runner.invoke(_app(), ["invites", "revoke", code, "--demote"])
+    assert taken.exit_code == 0, taken.output
+    assert asyncio.run(_role(cli_db, 4242)) == ("resident", None)
+    menus = [body for method, body in api.calls if method == "setMyCommands"]
+    assert menus and all(body["scope"] == {"type": "chat", "chat_id": 4242} for body in menus)
+    if telegram_up:
+        assert len(menus) == 3  # zh, en and the default language's
+        assert all("mycomments" not in {c["command"] for c in body["commands"]} for body in menus)
+        assert "命令菜单已恢复为普通群众的菜单" in taken.output
+        assert asyncio.run(_menu_rows(cli_db)) == []
+    else:
+        assert "1 分钟左右" in taken.output
+        assert asyncio.run(_menu_rows(cli_db)) == [("menu:4242", "menu")]
