@@ -15,6 +15,7 @@ import hashlib
 import html
 import io
 import logging
+import re
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
@@ -1606,6 +1607,20 @@ def _list_check_text(ctx: Ctx, name: str, items: list[Any], problems: list[Any])
 
 
 LIST_FILE_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv")
+MAX_VERSION = 50  # a version label's characters (its column's size), as `qingdan lists import --version`
+_VERSION_PREFIX = re.compile(r"^\s*(?:版本|version)\s*[:：=]?\s*", re.IGNORECASE)
+
+
+def version_label(caption: str | None) -> tuple[str | None, bool]:
+    """The version label the organizer wrote as the file's caption ("2026修订稿", "版本：2026修订稿",
+    "version: v2"), and whether it is fit to store: (None, True) without a caption (the next
+    number then), (label, False) when it is empty after its "版本：" or longer than MAX_VERSION, or
+    spans lines."""
+    text = drop_nul(caption or "").strip()
+    if not text:
+        return None, True
+    label = _VERSION_PREFIX.sub("", text, count=1).strip()
+    return label, bool(label) and len(label) <= MAX_VERSION and "\n" not in label and "\r" not in label
 
 
 def _is_list_file(message: Message) -> bool:
@@ -1649,12 +1664,18 @@ async def _check_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: B
     if any(p.is_error for p in problems) or not result.items:
         await answer(text + "\n\n" + ctx.t("organizer.import-refused"))
         return
+    version, fit = version_label(message.caption)
+    if not fit:  # refused before the township is asked: the file is sent again with a better caption
+        await answer(text + "\n\n" + ctx.t("organizer.import-version-bad", max=MAX_VERSION))
+        return
     mark = _new_mark()
     await state.set_state(ImportList.township)
-    await state.set_data({"file": doc.file_id, "name": name, "m": mark})
+    await state.set_data({"file": doc.file_id, "name": name, "m": mark, "v": version})
     options = await lists_repo.townships(ctx.session)
     rows = [[_btn(t.name, ImportCB(t=t.id, m=mark))] for t in options[:TOWNSHIP_BUTTONS]]
     ask = ctx.t("organizer.import-ask-township-warned" if problems else "organizer.import-ask-township")  # (warnings)
+    ask += "\n" + (ctx.t("organizer.import-version-given", version=html.escape(version)) if version
+                   else ctx.t("organizer.import-version-hint"))
     if len(options) > TOWNSHIP_BUTTONS:
         ask += "\n" + ctx.t("organizer.import-townships-more", n=len(options) - TOWNSHIP_BUTTONS)
     await answer(text + "\n\n" + ask, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
@@ -1748,7 +1769,13 @@ async def _store_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: B
         await message.answer(ctx.t("organizer.import-same", township=html.escape(township),
                                    version=html.escape(newest.version)))
         return
-    row = await lists_repo.save_list(ctx.session, township, items, source_file=data["name"])
+    version = data.get("v") or None
+    if version is not None and await lists_repo.find_list(ctx.session, township, version) is not None:
+        # (as `qingdan lists import --version`: a label names one version of the township's list)
+        await message.answer(ctx.t("organizer.import-version-exists", township=html.escape(township),
+                                   version=html.escape(version)))
+        return
+    row = await lists_repo.save_list(ctx.session, township, items, version=version, source_file=data["name"])
     await ctx.commit()
     # after a consultation of the township closed, the file sent is its revised list: /publish, not /new
     closed = [c.id for c in await repo.all_consultations(ctx.session, Status.CLOSED.value)

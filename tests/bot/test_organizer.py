@@ -2225,7 +2225,7 @@ def _broken_sample() -> bytes:
     return out.getvalue()
 
 
-async def _send_list(h, o, content: bytes, name: str) -> None:
+async def _send_list(h, o, content: bytes, name: str, caption: str | None = None) -> None:
     import io
 
     from aiogram.types import Document
@@ -2238,7 +2238,7 @@ async def _send_list(h, o, content: bytes, name: str) -> None:
 
     h.bot.download = fake_download
     await h.feed(o.message(document=Document(file_id=name, file_unique_id=name, file_name=name,
-                                             file_size=len(content))))
+                                             file_size=len(content)), caption=caption))
 
 
 async def _stored_lists(h) -> list[tuple[str, str, int]]:
@@ -2990,3 +2990,44 @@ async def test_a_list_sent_after_the_townships_consultation_closed_is_pointed_to
     await _send_list(h, h.user(ORGANIZER), _revised_sample(), "修改稿.xlsx")
     await h.feed(h.user(ORGANIZER).message("青山镇"))
     assert f"/publish {cid}" in h.api.last(ORGANIZER).text and "已导入" in h.api.last(ORGANIZER).text
+
+
+async def test_a_draft_sent_with_a_caption_is_stored_under_that_version_label_as_the_cli_does(harness):
+    """The chat's import always took the next number, where `lists import --version` names the
+    version: the file's caption now does (its "版本：" optional), with the CLI's rules — a label
+    already stored for the township, an empty or too long one, are refused and store nothing."""
+    from storage.lists import save_list
+
+    h = harness
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")  # no caption: told how to name it, numbered
+    assert "文件说明" in h.api.last(ORGANIZER).text
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx", caption="版本：2026征求意见稿")
+    assert "将存为第“2026征求意见稿”版" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("青山镇"))
+    assert "已导入：青山镇，第 2026征求意见稿 版" in h.api.last(ORGANIZER).text
+    assert sorted(await _stored_lists(h)) == [("青山镇", "1", 5), ("青山镇", "2026征求意见稿", 112)]
+    for bad in ("版本：", "长" * 51, "第一行\n第二行"):
+        await _send_list(h, o, _revised_sample(), "修改稿.xlsx", caption=bad)
+        said = h.api.last(ORGANIZER).text
+        assert "版本名" in said and "没有导入" in said and "哪个乡镇" not in said, (bad, said)
+    await _send_list(h, o, _revised_sample(), "修改稿.xlsx", caption="1")  # taken by the first version
+    await h.feed(o.message("青山镇"))
+    said = h.api.last(ORGANIZER).text
+    assert "已经有第“1”版" in said and "没有导入" in said
+    assert sorted(await _stored_lists(h)) == [("青山镇", "1", 5), ("青山镇", "2026征求意见稿", 112)]
+    await _send_list(h, o, _revised_sample(), "修改稿.xlsx")  # no caption: the next number after 1
+    await h.feed(o.message("青山镇"))
+    assert "第 2 版" in h.api.last(ORGANIZER).text
+
+
+async def test_the_version_caption_rule_in_english(harness):
+    h = harness
+    o = h.user(ORGANIZER, language_code="en")
+    await _send_list(h, o, SAMPLE_DRAFT, "draft.xlsx", caption="version: rev 2")
+    assert "stored as version “rev 2”" in h.api.last(ORGANIZER).text
+    await _send_list(h, o, SAMPLE_DRAFT, "draft.xlsx", caption="x" * 51)
+    assert "caption is the version's name" in h.api.last(ORGANIZER).text
