@@ -91,7 +91,7 @@ from storage import followup
 from storage.engine import is_sqlite, sync_url
 from storage.models import Consultation
 from storage.sqlite_inline import inline_calls
-from surveys.consultation import FollowUp, Status, Window, format_local, window
+from surveys.consultation import FollowUp, Status, TransitionError, Window, format_local, window
 from surveys.reminders import (
     CADRE,
     NUDGE,
@@ -383,7 +383,10 @@ async def close_if_due(s: Services, consultation_id: int) -> bool:
         c = await session.get(Consultation, consultation_id)
         if c is None or c.status != Status.OPEN.value or s.clock() < c.closes_at:
             return False
-        await set_status(session, c, Status.CLOSED)
+        try:
+            await set_status(session, c, Status.CLOSED)
+        except TransitionError:  # closed by an organizer's /close at the same instant
+            return False
         c.closed_at = c.closes_at  # it closed at its deadline, whenever this job got to run
         await session.commit()
     log.info("consultation %s closed at its deadline", consultation_id)
@@ -595,7 +598,8 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
         diff = diff_lists(old.items, new.items)
         await lists.set_status(session, new_list_id, ListStatus.PUBLISHED)
         if c.status == Status.CLOSED.value:
-            await set_status(session, c, Status.REPORTED)
+            with contextlib.suppress(TransitionError):  # (reported by another worker's press meanwhile)
+                await set_status(session, c, Status.REPORTED)
         recipients = await followup.township_participants(session, consultation_id, township_id)
         staff = set(await cadres(session, consultation_id))  # who can read the published list with /list
         silent = await silent_cadres(session, consultation_id, staff)  # not thanked "for your comments"

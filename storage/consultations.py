@@ -33,6 +33,7 @@ from surveys.consultation import (
     FollowUp,
     ListConflict,
     Status,
+    TransitionError,
     VersionClash,
     check_new_deadline,
     check_transition,
@@ -175,7 +176,17 @@ async def set_status(session: AsyncSession, consultation: Consultation, target: 
         raise DeadlinePassed(consultation.id)
     if target == Status.OPEN:
         await check_openable(session, consultation)
-    consultation.status = target.value
+    # conditional on the status read: two workers handling two taps (/close, its button) at the same
+    # instant both passed the check above; the second's update waits for the first's commit, then
+    # finds the status moved on and changes nothing (TransitionError, as if it had read it so)
+    table = Consultation.__table__
+    moved = await session.execute(sa.update(table).where(table.c.id == consultation.id,
+                                                         table.c.status == consultation.status)
+                                  .values(status=target.value).execution_options(synchronize_session=False))
+    if moved.rowcount != 1:  # type: ignore[attr-defined]
+        await session.refresh(consultation)
+        raise TransitionError(Status(consultation.status), target)
+    set_committed_value(consultation, "status", target.value)
     _forget_now_and_after_commit(session, consultation.id)
     if target == Status.OPEN and consultation.opens_at is None:
         consultation.opens_at = now

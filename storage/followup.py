@@ -4,7 +4,8 @@ and "job done" markers.
 
 A job marker is a `Delivery` row with person_id 0 (no person has that id): the
 same unique (key, person) pair that makes messages at-most-once makes a
-"this follow-up is finished" record unique too.
+"this follow-up is finished" record unique too — and a confirmation's press taken
+once (`claim_once`), however many workers handle its taps at the same instant.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from storage.models import (
     Response,
     utcnow,
 )
-from storage.sql import upsert
+from storage.sql import insert_ignore, upsert
 from surveys.reminders import CADRE, RESIDENT, PersonState, SentReminder, kind_hours
 
 JOB_PERSON = 0
@@ -218,6 +219,19 @@ async def mark_job_done(session: AsyncSession, key: str) -> None:
                  {"broadcast_key": key, "person_id": JOB_PERSON, "status": SENT, "attempts": 0,
                   "created_at": now, "sent_at": now},
                  keys=("broadcast_key", "person_id"))
+
+
+async def claim_once(session: AsyncSession, key: str, now: datetime | None = None) -> bool:
+    """Take the action named `key` (a confirmation's press: "new:<person>:<mark>"), in the caller's
+    transaction: True for the one caller that did. The confirm buttons' double-tap guard is the
+    chat's FSM state, read by each webhook worker on its own — two taps handled at the same
+    instant both pass it; the unique (key, person) pair lets one through at the database (the
+    other's insert waits for the first's commit, then inserts nothing)."""
+    now = now or utcnow()
+    return await insert_ignore(session, Delivery.__table__,  # type: ignore[arg-type]
+                               {"broadcast_key": f"claim:{key}"[:120], "person_id": JOB_PERSON, "status": SENT,
+                                "attempts": 0, "created_at": now, "sent_at": now},
+                               keys=("broadcast_key", "person_id"))
 
 
 async def set_last_digest(session: AsyncSession, consultation_id: int, at: datetime) -> None:

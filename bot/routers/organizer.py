@@ -584,6 +584,17 @@ async def _tapped_again(query: CallbackQuery, ctx: Ctx, state: FSMContext, form:
     await query.answer(ctx.t("error.stale-button"), show_alert=True)
 
 
+async def _first_press(ctx: Ctx, form: str, mark: str) -> bool:
+    """Whether this is the one press of a confirmation `mark` (of `form`) that acts: `_taken` and
+    `_tapped_again` guard a double tap through the chat's FSM state, which two webhook workers
+    handling the two taps at the same instant both read before either writes — the second one's
+    claim waits at the database for the first's commit and then finds it taken (it then does
+    nothing: the first press answers the organizer)."""
+    from storage.followup import claim_once
+
+    return await claim_once(ctx.session, f"{form}:{ctx.person.id}:{mark}", ctx.now())
+
+
 @router.callback_query(DeadlineCB.filter())
 async def deadline_pressed_again(query: CallbackQuery, callback_data: DeadlineCB, ctx: Ctx,
                                  state: FSMContext) -> None:
@@ -996,6 +1007,9 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
         await edit_or_send(
             query, ctx.t("organizer.date-past") + "\n\n" + _new_deadline_ask(ctx))
         return
+    if not await _first_press(ctx, "new", callback_data.m):  # (another worker's tap made it)
+        await query.answer()
+        return
     c = await repo.create_consultation(ctx.session, title=data["title"], questionnaire=data["questionnaire"],
                                        closes_at=closes, list_ids=list_ids,
                                        created_by=ctx.person.id)
@@ -1063,6 +1077,8 @@ async def announce_confirm(query: CallbackQuery, callback_data: AnnounceCB, ctx:
     await query.answer()
     if not callback_data.send or data.get("c") != callback_data.c or "text" not in data:
         await edit_or_send(query, ctx.t("organizer.announce-cancelled"))
+        return
+    if not await _first_press(ctx, "announce", callback_data.k):  # (another worker's tap sends it)
         return
     recipients = await repo.participants(ctx.session, callback_data.c)
     # kept with the press: a stop or crash while sending resumes it (storage.outbox)
@@ -1265,6 +1281,9 @@ async def comments_no_reply(query: CallbackQuery, callback_data: DecideCB, ctx: 
         await query.answer(ctx.t("organizer.reason-needed"), show_alert=True)
         return
     await query.answer()
+    prompt = query.message.message_id if query.message is not None else 0
+    if not await _first_press(ctx, "reply", f"{callback_data.k}:{prompt}"):  # (the cadre is told once)
+        return
     await _record_decision(query.message, ctx, state, reply, broadcaster)  # type: ignore[arg-type]
 
 
@@ -1775,6 +1794,8 @@ async def _store_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: B
         await message.answer(ctx.t("organizer.import-version-exists", township=html.escape(township),
                                    version=html.escape(version)))
         return
+    if not await _first_press(ctx, "import", data.get("m", "")):  # (another worker's tap stored it)
+        return
     row = await lists_repo.save_list(ctx.session, township, items, version=version, source_file=data["name"])
     await ctx.commit()
     # after a consultation of the township closed, the file sent is its revised list: /publish, not /new
@@ -1877,6 +1898,9 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
                                    reply_markup=kb)
         return
     await _taken(state, "publish", callback_data.m)
+    if not await _first_press(ctx, "publish", callback_data.m):  # (another worker's tap publishes it)
+        return
+    await ctx.commit()
     services = scheduler.Services(query.bot, sessionmaker, ctx.settings, broadcaster, ctx.clock)  # type: ignore[arg-type]
     chat_id, township, version, loc = query.message.chat.id, link.township, row.version, ctx.locale
 

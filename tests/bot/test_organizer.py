@@ -3031,3 +3031,79 @@ async def test_the_version_caption_rule_in_english(harness):
     assert "stored as version “rev 2”" in h.api.last(ORGANIZER).text
     await _send_list(h, o, SAMPLE_DRAFT, "draft.xlsx", caption="x" * 51)
     assert "caption is the version's name" in h.api.last(ORGANIZER).text
+
+
+async def _second_worker(h):
+    """Another webhook worker on the same database: its own Dispatcher, sessions and FSM storage
+    (and so its own per-chat lock), sending through the same recording Bot API."""
+    from bot.app import build_dispatcher
+    from bot.broadcaster import Broadcaster
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.fsm import SQLStorage
+
+    engine = make_engine(h.settings.database_url)
+    sessions = make_sessionmaker(engine)
+    dp = build_dispatcher(h.settings, sessions, SQLStorage(engine), h.clock)
+    dp["broadcaster"] = Broadcaster(h.bot, sessions, rate=1000, per_chat_interval=0)
+    return dp, engine
+
+
+def _meeting_at(monkeypatch, module, name: str):
+    """`module.name` made to wait, once per caller, until two callers reached it: two taps handled
+    by two workers at the same instant, each past its own double-tap check before either acts."""
+    import asyncio
+
+    real = getattr(module, name)
+    barrier = asyncio.Barrier(2)
+
+    async def meet(*args, **kw):
+        await asyncio.wait_for(barrier.wait(), 10)
+        return await real(*args, **kw)
+
+    monkeypatch.setattr(module, name, meet)
+
+
+async def test_two_workers_handling_two_creates_of_one_new_consultation_at_once_make_one(harness, monkeypatch):
+    """The double-tap guard of /new's confirmation is the chat's FSM state: two webhook workers
+    handling the two taps at the same instant both passed it and made two consultations."""
+    import asyncio
+
+    from bot.routers import organizer
+    from bot.testing import feed
+
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    data = _press_label(confirm.reply_markup, "保存为草稿")
+    dp2, engine2 = await _second_worker(h)
+    try:
+        _meeting_at(monkeypatch, organizer, "_same_new")
+        await asyncio.gather(h.feed(o.press(confirm.message_id, data)),
+                             feed(dp2, h.bot, o.press(confirm.message_id, data)))
+    finally:
+        await engine2.dispose()
+    assert await _statuses(h) == ["draft"]
+    assert sum("已创建征询" in t for t in h.api.texts(ORGANIZER)) == 1
+
+
+async def test_two_workers_handling_two_closes_at_once_close_once_and_the_second_says_already(harness, monkeypatch):
+    import asyncio
+
+    from bot.testing import feed
+    from storage import consultations
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    dp2, engine2 = await _second_worker(h)
+    try:
+        _meeting_at(monkeypatch, consultations, "set_status")
+        await asyncio.gather(h.feed(o.message(f"/close {cid}")), feed(dp2, h.bot, o.message(f"/close {cid}")))
+    finally:
+        await engine2.dispose()
+    said = h.api.texts(ORGANIZER)
+    assert sum("已结束，不再接收" in t for t in said) == 1, said
+    assert sum("已经是“已结束”了" in t for t in said) == 1, said
+    assert await _statuses(h) == ["closed"]
