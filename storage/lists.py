@@ -57,9 +57,11 @@ async def townships(session: AsyncSession) -> list[Township]:
 
 
 async def next_version(session: AsyncSession, township_id: int) -> str:
+    """The number after every version stored: after "1" and "2", "3"; after a named one
+    ("2026征求意见稿") too, "2" — not "1", which read as older than the draft it revises."""
     versions = (await session.scalars(select(DutyListRow.version).where(DutyListRow.township_id == township_id))).all()
     numbers = [int(v) for v in versions if v.isdecimal()]
-    return str(max(numbers, default=0) + 1)
+    return str(max(max(numbers, default=0), len(versions)) + 1)
 
 
 async def save_list(

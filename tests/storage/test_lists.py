@@ -42,6 +42,19 @@ async def test_versions_increase_and_duplicates_are_refused(session_factory):
             await lists.save_list(s, "青山镇", ITEMS, version="2")
 
 
+
+async def test_the_version_after_a_named_one_is_numbered_after_every_version_stored(session_factory):
+    """After a draft imported as "2026征求意见稿", the revised list sent without a label was
+    stored as version "1" — read as older than the draft it revises ("consulted on version
+    2026征求意见稿; revised as version 1"). It is "2": the number after every version stored."""
+    async with session_factory() as s:
+        await lists.save_list(s, "青山镇", ITEMS, version="2026征求意见稿")
+        revised = await lists.save_list(s, "青山镇", ITEMS[:2])
+        assert revised.version == "2"
+        await lists.save_list(s, "青山镇", ITEMS[:1], version="修订稿")
+        assert (await lists.save_list(s, "青山镇", ITEMS[1:])).version == "4"
+        assert (await lists.save_list(s, "白云乡", ITEMS)).version == "1"
+
 async def test_a_list_is_consulting_while_its_consultation_is_open_and_consulted_once_it_closes(database):
     from datetime import UTC, datetime, timedelta
 
