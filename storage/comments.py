@@ -38,7 +38,8 @@ For the organizer (withdrawn comments are never included; hidden ones only on re
 - `answer_comment(session, comment_id, decision, reply, replied_by, now) -> Comment` —
   decision in DECISIONS; LookupError if unknown, ValueError if withdrawn or bad decision, or if
   the decision is in NEEDS_REASON (部分采纳, 不采纳) and the reply, its reason, is empty.
-  Answering again replaces the answer.
+  Answering again replaces the answer. Answering a hidden comment brings it back: its author is
+  told the answer, so the console and the reports count it too.
 - `hide_comment(session, comment_id, hidden=True) -> Comment | None` — hidden comments
   stay visible to their author but leave the console and the reports.
 - `comment_counts_by_kind(session, consultation_id, township_id=None, include_hidden=False) -> dict[kind, n]`
@@ -287,6 +288,7 @@ async def answer_comment(session: AsyncSession, comment_id: int, decision: str, 
     if comment.status == "withdrawn":
         raise ValueError("the comment was withdrawn")
     comment.decision = decision
+    comment.hidden = False  # (answered: no longer 不予答复 for its author, nor left out of the report)
     comment.reply = drop_nul(reply).strip()
     comment.replied_by = replied_by
     comment.replied_at = now

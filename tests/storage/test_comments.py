@@ -184,3 +184,19 @@ async def test_organizer_invite_needs_no_township_and_cadre_invite_does(session_
         assert (await invites.redeem(s, org.code, 9003, NOW + timedelta(days=3650)))[1] == "ok"
         assert (await s.get(Person, 9003)).role == "organizer"
         assert (await s.get(Invite, org.code)).expires_at is None
+
+
+async def test_answering_a_hidden_comment_brings_it_back_into_the_console_and_the_counts(session_factory):
+    """A hidden comment's card still offers 采纳/部分采纳/不采纳: answering it told its author
+    the answer while the comment stayed hidden — left out of the unanswered queue, the counts and
+    the 反馈情况说明 that the answer was for. The answer now unhides it."""
+    async with session_factory() as s:
+        c, t, items = await _setup(s)
+        k = await _add(s, c, t, items[0], kind="basis")
+        await cm.hide_comment(s, k.id)
+        assert cm.comment_status(await cm.get_comment(s, k.id)) == "hidden"
+        await cm.answer_comment(s, k.id, "adopted", "已补充依据", 1, NOW)
+        answered = await cm.get_comment(s, k.id)
+        assert not answered.hidden and cm.comment_status(answered) == "adopted"
+        assert [x.id for x in await cm.comments_for(s, c.id)] == [k.id]
+        assert await cm.decision_counts(s, c.id) == {"adopted": 1}
