@@ -287,13 +287,18 @@ async def answer_comment(session: AsyncSession, comment_id: int, decision: str, 
         raise LookupError(comment_id)
     if comment.status == "withdrawn":
         raise ValueError("the comment was withdrawn")
-    comment.decision = decision
-    comment.hidden = False  # (answered: no longer 不予答复 for its author, nor left out of the report)
-    comment.reply = drop_nul(reply).strip()
-    comment.replied_by = replied_by
-    comment.replied_at = now
-    await session.flush()
-    return comment
+    # conditional: its author withdrawing it at the same moment wins (they would be told the
+    # answer to a comment they took back, and it would count nowhere)
+    done = await session.execute(
+        sa.update(Comment).where(Comment.id == comment_id, Comment.status != "withdrawn")
+        .values(decision=decision, reply=drop_nul(reply).strip(), replied_by=replied_by, replied_at=now,
+                hidden=False)  # (answered: no longer 不予答复 for its author, nor left out of the report)
+        .execution_options(synchronize_session=False))
+    if done.rowcount != 1:  # type: ignore[attr-defined]
+        raise ValueError("the comment was withdrawn")
+    answered = await get_comment(session, comment_id)
+    assert answered is not None
+    return answered
 
 
 async def hide_comment(session: AsyncSession, comment_id: int, hidden: bool = True) -> Comment | None:

@@ -200,3 +200,32 @@ async def test_answering_a_hidden_comment_brings_it_back_into_the_console_and_th
         assert not answered.hidden and cm.comment_status(answered) == "adopted"
         assert [x.id for x in await cm.comments_for(s, c.id)] == [k.id]
         assert await cm.decision_counts(s, c.id) == {"adopted": 1}
+
+
+async def test_an_answer_given_while_its_author_withdraws_the_comment_is_refused(session_factory, monkeypatch):
+    """The organizer's answer read the comment, then wrote the decision whatever happened in
+    between: a withdrawal committed meanwhile left a withdrawn comment with an answer (and its
+    author told it). The answer is now written only to a comment still not withdrawn."""
+    async with session_factory() as s:
+        c, t, items = await _setup(s)
+        k = await _add(s, c, t, items[0])
+        await s.commit()
+        k_id = k.id
+    real = cm.get_comment
+
+    async def read_then_withdrawn_elsewhere(session, comment_id):
+        comment = await real(session, comment_id)
+        monkeypatch.setattr(cm, "get_comment", real)
+        async with session_factory() as other:  # the author's withdrawal, in another worker
+            assert (await cm.withdraw_comment(other, comment_id, ALICE, NOW))[1] == "ok"
+            await other.commit()
+        return comment
+
+    async with session_factory() as s:
+        monkeypatch.setattr(cm, "get_comment", read_then_withdrawn_elsewhere)
+        with pytest.raises(ValueError):
+            await cm.answer_comment(s, k_id, "adopted", "已采纳", 1, NOW)
+        await s.commit()
+    async with session_factory() as s:
+        after = await cm.get_comment(s, k_id)
+        assert after.status == "withdrawn" and after.decision is None and after.reply == ""
