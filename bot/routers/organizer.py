@@ -525,6 +525,8 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
     if callback_data.a == "cancel":
         await edit_or_send(query, ctx.t("organizer.deadline-cancelled"))
         return
+    if not await _first_press(ctx, "deadline", callback_data.m):  # (another worker's tap moved it, and says so)
+        return
     c = await ctx.session.get(Consultation, callback_data.c)
     if c is None:
         await edit_or_send(query, ctx.t("organizer.no-such", id=callback_data.c))

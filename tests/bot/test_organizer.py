@@ -3107,3 +3107,29 @@ async def test_two_workers_handling_two_closes_at_once_close_once_and_the_second
     assert sum("已结束，不再接收" in t for t in said) == 1, said
     assert sum("已经是“已结束”了" in t for t in said) == 1, said
     assert await _statuses(h) == ["closed"]
+
+
+async def test_two_workers_handling_two_taps_on_a_deadline_confirmation_move_it_once_and_say_so_once(harness,
+                                                                                                  monkeypatch):
+    """The second of two taps handled at once by two workers found the deadline already moved by
+    the first and replaced the organizer's "moved" screen with "it was changed meanwhile"."""
+    import asyncio
+
+    from bot.routers import organizer
+    from bot.testing import feed
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    data = buttons(confirm.reply_markup)[0][1]  # ✅ 确认修改 (not 并通知干部)
+    dp2, engine2 = await _second_worker(h)
+    try:
+        _meeting_at(monkeypatch, organizer, "_taken")
+        await asyncio.gather(h.feed(o.press(confirm.message_id, data)),
+                             feed(dp2, h.bot, o.press(confirm.message_id, data)))
+    finally:
+        await engine2.dispose()
+    edits = [c.text or "" for c in h.api.calls if c.method == "editMessageText" and c.chat_id == ORGANIZER]
+    assert len(edits) == 1 and "2026-12-20 18:00" in edits[0], edits
