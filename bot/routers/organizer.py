@@ -525,7 +525,7 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
     if callback_data.a == "cancel":
         await edit_or_send(query, ctx.t("organizer.deadline-cancelled"))
         return
-    if not await _first_press(ctx, "deadline", callback_data.m):  # (another worker's tap moved it, and says so)
+    if not await _first_press(ctx, "deadline", callback_data.m, _message_id(query)):  # (another worker's tap moved it, and says so)
         return
     c = await ctx.session.get(Consultation, callback_data.c)
     if c is None:
@@ -586,15 +586,21 @@ async def _tapped_again(query: CallbackQuery, ctx: Ctx, state: FSMContext, form:
     await query.answer(ctx.t("error.stale-button"), show_alert=True)
 
 
-async def _first_press(ctx: Ctx, form: str, mark: str) -> bool:
+async def _first_press(ctx: Ctx, form: str, mark: str, where: object) -> bool:
     """Whether this is the one press of a confirmation `mark` (of `form`) that acts: `_taken` and
     `_tapped_again` guard a double tap through the chat's FSM state, which two webhook workers
     handling the two taps at the same instant both read before either writes — the second one's
     claim waits at the database for the first's commit and then finds it taken (it then does
-    nothing: the first press answers the organizer)."""
+    nothing: the first press answers the organizer). `where` (the confirmation message's id, the
+    file's) keeps two organizers' marks that happen to be alike apart; no person's id goes into
+    the key, which /delete_me could not find to erase."""
     from storage.followup import claim_once
 
-    return await claim_once(ctx.session, f"{form}:{ctx.person.id}:{mark}", ctx.now())
+    return await claim_once(ctx.session, f"{form}:{mark}:{where}", ctx.now())
+
+
+def _message_id(query: CallbackQuery) -> int:
+    return query.message.message_id if query.message is not None else 0
 
 
 @router.callback_query(DeadlineCB.filter())
@@ -1009,7 +1015,7 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
         await edit_or_send(
             query, ctx.t("organizer.date-past") + "\n\n" + _new_deadline_ask(ctx))
         return
-    if not await _first_press(ctx, "new", callback_data.m):  # (another worker's tap made it)
+    if not await _first_press(ctx, "new", callback_data.m, _message_id(query)):  # (another worker's tap made it)
         await query.answer()
         return
     c = await repo.create_consultation(ctx.session, title=data["title"], questionnaire=data["questionnaire"],
@@ -1080,7 +1086,7 @@ async def announce_confirm(query: CallbackQuery, callback_data: AnnounceCB, ctx:
     if not callback_data.send or data.get("c") != callback_data.c or "text" not in data:
         await edit_or_send(query, ctx.t("organizer.announce-cancelled"))
         return
-    if not await _first_press(ctx, "announce", callback_data.k):  # (another worker's tap sends it)
+    if not await _first_press(ctx, "announce", callback_data.k, _message_id(query)):  # (another worker's tap sends it)
         return
     recipients = await repo.participants(ctx.session, callback_data.c)
     # kept with the press: a stop or crash while sending resumes it (storage.outbox)
@@ -1284,7 +1290,7 @@ async def comments_no_reply(query: CallbackQuery, callback_data: DecideCB, ctx: 
         return
     await query.answer()
     prompt = query.message.message_id if query.message is not None else 0
-    if not await _first_press(ctx, "reply", f"{callback_data.k}:{prompt}"):  # (the cadre is told once)
+    if not await _first_press(ctx, "reply", str(callback_data.k), prompt):  # (the cadre is told once)
         return
     await _record_decision(query.message, ctx, state, reply, broadcaster)  # type: ignore[arg-type]
 
@@ -1796,7 +1802,7 @@ async def _store_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: B
         await message.answer(ctx.t("organizer.import-version-exists", township=html.escape(township),
                                    version=html.escape(version)))
         return
-    if not await _first_press(ctx, "import", data.get("m", "")):  # (another worker's tap stored it)
+    if not await _first_press(ctx, "import", data.get("m", ""), data["file"]):  # (another worker's tap stored it)
         return
     row = await lists_repo.save_list(ctx.session, township, items, version=version, source_file=data["name"])
     await ctx.commit()
@@ -1900,7 +1906,7 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
                                    reply_markup=kb)
         return
     await _taken(state, "publish", callback_data.m)
-    if not await _first_press(ctx, "publish", callback_data.m):  # (another worker's tap publishes it)
+    if not await _first_press(ctx, "publish", callback_data.m, _message_id(query)):  # (another worker's tap publishes it)
         return
     await ctx.commit()
     services = scheduler.Services(query.bot, sessionmaker, ctx.settings, broadcaster, ctx.clock)  # type: ignore[arg-type]

@@ -3133,3 +3133,22 @@ async def test_two_workers_handling_two_taps_on_a_deadline_confirmation_move_it_
         await engine2.dispose()
     edits = [c.text or "" for c in h.api.calls if c.method == "editMessageText" and c.chat_id == ORGANIZER]
     assert len(edits) == 1 and "2026-12-20 18:00" in edits[0], edits
+
+
+async def test_a_confirmation_taken_keeps_no_id_of_the_organizer_who_pressed_it(harness):
+    """The mark that a confirmation's press was taken (so that another worker's tap does nothing)
+    was keyed by the organizer's Telegram id, which /delete_me then could not find to erase."""
+    from storage.models import Delivery
+
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "保存为草稿")))
+    assert await _statuses(h) == ["draft"]
+    await h.feed(o.message("/delete_me"))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "删除")))
+    async with h.sessions() as s:
+        keys = (await s.scalars(sa.select(Delivery.broadcast_key))).all()
+    assert keys and not [k for k in keys if str(ORGANIZER) in k], keys
