@@ -3019,9 +3019,9 @@ async def test_a_draft_sent_with_a_caption_is_stored_under_that_version_label_as
     said = h.api.last(ORGANIZER).text
     assert "已经有第“1”版" in said and "没有导入" in said
     assert sorted(await _stored_lists(h)) == [("青山镇", "1", 5), ("青山镇", "2026征求意见稿", 112)]
-    await _send_list(h, o, _revised_sample(), "修改稿.xlsx")  # no caption: the next number after 1
+    await _send_list(h, o, _revised_sample(), "修改稿.xlsx")  # no caption: the number after both versions
     await h.feed(o.message("青山镇"))
-    assert "第 2 版" in h.api.last(ORGANIZER).text
+    assert "第 3 版" in h.api.last(ORGANIZER).text
 
 
 async def test_the_version_caption_rule_in_english(harness):
