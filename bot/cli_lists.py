@@ -88,6 +88,7 @@ def import_cmd(file: Path = typer.Argument(..., help="The draft list: an Excel (
         typer.echo(gettext("cli.name-too-long", loc), err=True)
         raise typer.Exit(2)
     township = township_name(township)
+    version = version.strip() if version is not None else None  # as the chat's caption: " 2 " is "2"
     result, problems = _lint_all(file)
     for p in problems:
         typer.echo(p.render(loc))

@@ -636,3 +636,15 @@ def test_lists_delete_of_a_version_two_consultations_use_names_them_in_the_plura
     monkeypatch.setenv("LOCALE", "zh_CN")
     get_settings.cache_clear()
     assert "征询 #1（草稿）、#2（草稿）用的都是这一版" in runner.invoke(app, delete).output
+
+
+def test_a_version_label_is_stored_without_the_spaces_around_it_as_in_the_chat(tmp_path):
+    """`--version " 2026修订稿 "` was stored with its spaces (the chat's caption is trimmed):
+    `lists show --version 2026修订稿` then found nothing, and " 1 " could sit beside "1"."""
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    assert runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇",
+                               "--version", " 2026修订稿 "]).exit_code == 0
+    shown = runner.invoke(app, ["lists", "show", "--township", "青山镇", "--version", "2026修订稿", "--json"])
+    assert shown.exit_code == 0 and json.loads(shown.output)[0]["version"] == "2026修订稿"
+    again = runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇", "--version", " 1 "])
+    assert again.exit_code == 1 and "已存在" in again.output
