@@ -73,9 +73,13 @@ class BeginCB(CallbackData, prefix="rb"):
 
 
 class QCB(CallbackData, prefix="q"):
-    """A press on the question message. a: o=option, t=toggle, d=done, p=scale point,
-    r=rate an item, k=pick an item, g=page, s=skip, b=back (v: the item on screen, on an
-    item-rating question), z=pause, n=next (keep the typed answer on screen)."""
+    """A press on the question message. a: o=option, +/-=tick/untick an option (multi) or an
+    item (item pick), d=done, p=scale point, r=rate an item, g=page, s=skip, b=back (v: the
+    item on screen, on an item-rating question), z=pause, n=next (keep the typed answer on
+    screen); t and k, the toggles of keyboards sent before +/-, still work.
+
+    A tick says which state it sets, not "toggle": both taps of a double tap carry the data
+    of the keyboard tapped, and the second must not undo the first."""
 
     r: Num  # response id
     q: str  # question id
@@ -217,8 +221,8 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
             high = question.max_choices or len(question.options)
             lines.append(ctx.t("resident.hint-multi", min=question.min_choices, max=high))
             for o in question.options:
-                mark = "☑ " if o.id in chosen else "☐ "
-                rows.append([_btn(mark + o.text.get(loc), _qcb(r, qid, "t", o.id))])
+                on = o.id in chosen
+                rows.append([_btn(("☑ " if on else "☐ ") + o.text.get(loc), _qcb(r, qid, "-" if on else "+", o.id))])
             rows.append([_btn(ctx.t("resident.btn-done", n=len(chosen)), _qcb(r, qid, "d"))])
         case "scale":
             labels = [f"{p} = {html.escape(lbl.get(loc))}" for p, lbl in question.labels]
@@ -252,8 +256,8 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
             page = min(page, pages - 1)
             lines.append(ctx.t("resident.hint-pick", max=question.max_picks))
             for i in choices[page * PICK_PAGE:(page + 1) * PICK_PAGE]:
-                mark = "☑ " if i.id in chosen else "☐ "
-                rows.append([_btn(fit_width(mark + i.name), _qcb(r, qid, "k", str(i.id)))])
+                on = i.id in chosen
+                rows.append([_btn(fit_width(("☑ " if on else "☐ ") + i.name), _qcb(r, qid, "-" if on else "+", str(i.id)))])
             if pages > 1:
                 nav = []
                 if page > 0:
@@ -592,24 +596,27 @@ async def press(query: CallbackQuery, callback_data: QCB, ctx: Ctx) -> AnswerCal
         new, error = flow.state.answer(flow.q, value, flow.items)
     elif action == "p":
         new, error = flow.state.answer(flow.q, int(value) if value.isdecimal() else value, flow.items)
-    elif action in ("t", "k"):
-        sel = flow.screen.setdefault("sel", {})
-        chosen = list(sel.get(qid, flow.state.answers.get(qid) or []))
-        key: Any = value if action == "t" else (int(value) if value.isdecimal() else -1)
-        valid = question.option(value) is not None if action == "t" else \
+    elif action in ("+", "-", "t", "k") and question.type in ("multi", "item_pick"):
+        multi = question.type == "multi"
+        chosen = list(flow.screen.get("sel", {}).get(qid, flow.state.answers.get(qid) or []))
+        key: Any = value if multi else (int(value) if value.isdecimal() else -1)
+        valid = question.option(value) is not None if multi else \
             any(i.id == key for i in eligible_items(question, flow.items))
-        if not valid:
+        if not valid or (action in ("t", "k") and action != ("t" if multi else "k")):
             await _refuse(ctx, query, ctx.t("error.stale-button"))
             return
-        if key in chosen:
-            chosen.remove(key)
-        else:
-            high = question.max_choices or len(question.options) if action == "t" else question.max_picks
+        on = key not in chosen if action in ("t", "k") else action == "+"
+        if on == (key in chosen):  # ticked (or unticked) already: the second tap of a double tap
+            return await _again(ctx, query, flow)
+        if on:
+            high = question.max_choices or len(question.options) if multi else question.max_picks
             if len(chosen) >= high:
                 await _refuse(ctx, query, ctx.t("flow.too-many", max=high), flow.cached, flow.response)
                 return
             chosen.append(key)
-        sel[qid] = chosen
+        else:
+            chosen.remove(key)
+        flow.screen.setdefault("sel", {})[qid] = chosen
     elif action == "d":
         chosen = flow.screen.get("sel", {}).get(qid, flow.state.answers.get(qid) or [])
         new, error = flow.state.answer(flow.q, list(chosen), flow.items)
@@ -679,11 +686,13 @@ def _number_range(ctx: Ctx, question: Any) -> str:
 
 def _repeats(flow: Flow, cb: QCB) -> bool:
     """Whether a press for a question the live message no longer shows repeats the press
-    that moved it on: the second tap of a double tap (the same answer or score, done, skip, keep
-    or back)."""
+    that moved it on: the second tap of a double tap (the same answer or score, tick, done, skip,
+    keep or back)."""
     stored = flow.state.stored()
     if cb.a in ("o", "p"):
         return cb.q in stored and str(stored[cb.q]) == cb.v
+    if cb.a in ("+", "-"):  # a tick's second tap that came after 完成
+        return isinstance(stored.get(cb.q), list) and (cb.v in map(str, stored[cb.q])) == (cb.a == "+")
     if cb.a == "r":  # the last item's score, which submitted the rating
         item, _, point = cb.v.partition(".")
         return isinstance(stored.get(cb.q), dict) and str(stored[cb.q].get(item)) == point

@@ -1434,3 +1434,66 @@ questions:
     second = h.api.last(7001)
     assert "还有什么建议？" in second.text and "Type your answer" not in second.text
     assert not {"Skip", "« Back"} & {t for t, _ in buttons(second.reply_markup)}
+
+
+# --- found in a QA pass (residents, qa_res) -------------------------------------------------------
+
+PICK_QUESTIONNAIRE = """
+id: pickq
+title: 测试
+questions:
+  - id: pick
+    type: item_pick
+    text: 哪些事项最要紧？
+    parts: [basic]
+    max_picks: 2
+  - id: age
+    type: single
+    text: 年龄
+    options: [{id: a, text: 青年}, {id: b, text: 老年}]
+"""
+
+
+async def test_a_double_tap_on_a_tick_ticks_once_and_a_double_tap_on_the_tick_unticks_once(harness):
+    # Telegram delivers both taps of a double tap with the data of the keyboard tapped, before
+    # the bot has edited it: the second tap un-ticked the option the first had ticked
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    for label in ("知道一些", "3", "3", "3"):
+        q = await _tap(h, u, label)
+    tick = _data(q.reply_markup, "☐ 养老")
+    await h.feed(u.press(q.message_id, tick))
+    await h.feed(u.press(q.message_id, tick))
+    q = h.api.last(USER)
+    assert _ticked(q.reply_markup) == ["养老和助老服务"] and not h.api.answers()[-1].call.show_alert
+    untick = _data(q.reply_markup, "☑ 养老")
+    await h.feed(u.press(q.message_id, untick))
+    await h.feed(u.press(q.message_id, untick))
+    q = h.api.last(USER)
+    assert _ticked(q.reply_markup) == [] and not h.api.answers()[-1].call.show_alert
+    rid = int(untick.split(":")[1])
+    await h.feed(u.press(q.message_id, QCB(r=rid, q="needs", a="t", v="elderly").pack()))  # a keyboard of before
+    assert _ticked(h.api.last(USER).reply_markup) == ["养老和助老服务"]  # (its toggle still toggles)
+    for label in ("☐ 看病", "完成"):
+        q = await _tap(h, u, label)
+    assert (await _stored(h))["needs"] == ["elderly", "health"]
+
+    _, code = await open_consultation(h, questionnaire=PICK_QUESTIONNAIRE, township="绿水镇")
+    other = 5002
+    u = h.user(other)
+    await h.feed(u.message(f"/start {code}"))
+    welcome = h.api.last(other)
+    await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+    q = h.api.last(other)
+    pick = _data(q.reply_markup, "☐ 矛盾纠纷")
+    await h.feed(u.press(q.message_id, pick))
+    await h.feed(u.press(q.message_id, pick))
+    q = h.api.last(other)
+    assert [t[:4] for t in _ticked(q.reply_markup)] == ["矛盾纠纷"]
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "完成")))
+    await h.feed(u.press(q.message_id, pick))  # a late second tap once the question moved on: quiet
+    assert not h.api.answers()[-1].text and "年龄" in h.api.last(other).text
+    async with h.sessions() as s:
+        rows = (await s.execute(sa.select(Answer.value).join(Response).where(Response.person_id == other))).all()
+    assert len(rows) == 1 and len(rows[0][0]) == 1
