@@ -336,8 +336,9 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
                message: Message | None = None, notice: str | None = None) -> AnswerCallbackQuery | None:
     """Commit the update's writes, then put the flow's current screen on the live
     message (edit in place; the press's answer, with `notice` as its pop-up, is
-    returned, see `edited`), or send it as a new message that becomes the live one."""
-    flow.screen.pop("paused", None)
+    returned, see `edited`), or send it as a new message that becomes the live one (the
+    buttons of the one live before are taken off: they would only say it is an old message)."""
+    paused = flow.screen.pop("paused", None)
     text, kb = render_screen(ctx, flow)
     if query is not None and isinstance(query.message, Message):
         await _commit(ctx, flow)
@@ -347,6 +348,9 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
     target = query.message if query is not None else message
     assert target is not None
     after = await _commit(ctx, flow)
+    before = flow.response.message_id
+    if query is None and not paused and before is not None:  # (a paused one has none; a pressed one is too
+        await _take_buttons_off(target, before)               # old to edit)
     sent = await target.answer(text, reply_markup=kb)
     # The new message becomes the live one: a second, small commit (the answers were
     # durable before anything was sent). A press on it that arrives meanwhile is
@@ -362,6 +366,16 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
     else:
         ctx.path.responses.forget(after.id)
     return query.answer(notice) if query is not None else None
+
+
+async def _take_buttons_off(chat: Message, message_id: int) -> None:
+    """Take the keyboard off the chat's question message before the next screen comes below it
+    (the answers are stored already: a failure here costs nothing but the tidying)."""
+    assert chat.bot is not None
+    try:
+        await chat.bot.edit_message_reply_markup(chat_id=chat.chat.id, message_id=message_id, reply_markup=None)
+    except TelegramAPIError as e:  # gone, or too old to edit (48 hours): its buttons still say it is old
+        log.info("the buttons of message %s stay (%s)", message_id, e)
 
 
 async def edited(ctx: Ctx, query: CallbackQuery, text: str, kb: InlineKeyboardMarkup | None,

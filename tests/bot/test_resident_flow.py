@@ -1019,7 +1019,10 @@ async def test_the_start_button_of_an_older_welcome_says_the_questionnaire_goes_
     await h.feed(u.press(older.message_id, start_again))
     [alert] = h.api.answers()
     assert alert.call.show_alert and "接着上次答到的地方继续" in alert.text
-    assert [c.method for c in h.api.calls if c.method != "answerCallbackQuery"] == ["sendMessage"]
+    # the questionnaire comes again below, and the message it was on keeps no buttons
+    calls = [c for c in h.api.calls if c.method != "answerCallbackQuery"]
+    assert [(c.method, c.message_id) for c in calls[:1]] == [("editMessageReplyMarkup", q.message_id)]
+    assert [c.method for c in calls[1:]] == ["sendMessage"]
     live = h.api.last(USER)
     assert "第 2/8 题" in live.text
     await _tap(h, u, "4")
@@ -1497,3 +1500,32 @@ async def test_a_double_tap_on_a_tick_ticks_once_and_a_double_tap_on_the_tick_un
     async with h.sessions() as s:
         rows = (await s.execute(sa.select(Answer.value).join(Response).where(Response.person_id == other))).all()
     assert len(rows) == 1 and len(rows[0][0]) == 1
+
+
+def _keyboard_left_on(h, message_id: int):
+    """The inline keyboard the chat shows now under one of the bot's messages."""
+    shown = None
+    for c in h.api.calls:
+        if c.message_id == message_id and c.method in ("sendMessage", "editMessageText", "editMessageReplyMarkup"):
+            shown = c.reply_markup
+    return buttons(shown)
+
+
+async def test_a_typed_answer_leaves_no_live_buttons_on_the_question_it_answered(harness):
+    # after a typed answer the next question comes as a new message, and the one answered kept
+    # its 跳过 / 暂停 buttons, which then only popped up "这是之前的消息"
+    h = harness
+    _, code = await open_consultation(h, questionnaire=_TEXT_SECOND)
+    u, q = await start(h, code)
+    q = await _tap(h, u, "知道")
+    assert "建议" in q.text and _keyboard_left_on(h, q.message_id)
+    await h.feed(u.message("希望办事更方便"))
+    nxt = h.api.last(USER)
+    assert "第 3/3 题" in nxt.text and nxt.message_id != q.message_id
+    assert _keyboard_left_on(h, q.message_id) == [] and _keyboard_left_on(h, nxt.message_id)
+    await h.feed(u.message("老年"))  # typed where a button is expected: the question comes again, below
+    again = h.api.last(USER)
+    assert again.message_id != nxt.message_id and "第 3/3 题" in again.text
+    assert _keyboard_left_on(h, nxt.message_id) == [] and _keyboard_left_on(h, again.message_id)
+    await h.feed(u.press(again.message_id, _data(again.reply_markup, "老年")))
+    assert await _stored(h) == {"aware": "y", "suggest": "希望办事更方便", "age": "b"}
