@@ -369,15 +369,21 @@ async def set_completed(session: AsyncSession, response_id: int, completed: bool
 
 async def open_response_of(session: AsyncSession, person_id: int) -> tuple[Response, Consultation] | None:
     """The person's most recent response in an open consultation (for resuming on any message)."""
-    row = (
+    found = await open_responses_of(session, person_id)
+    return found[0] if found else None
+
+
+async def open_responses_of(session: AsyncSession, person_id: int) -> list[tuple[Response, Consultation]]:
+    """The person's responses in open consultations, the one touched last first."""
+    rows = (
         await session.execute(
             select(Response, Consultation)
             .join(Consultation, Consultation.id == Response.consultation_id)
             .where(Response.person_id == person_id, Consultation.status == Status.OPEN.value)
-            .order_by(Response.updated_at.desc())
+            .order_by(Response.updated_at.desc(), Response.id.desc())
         )
-    ).first()
-    return (row[0], row[1]) if row else None
+    ).all()
+    return [(row[0], row[1]) for row in rows]
 
 
 async def last_response_of(session: AsyncSession, person_id: int) -> tuple[Response, Consultation] | None:

@@ -63,6 +63,7 @@ PICK_PAGE = 8
 CURRENT_ANSWER_CHARS = 500  # of a typed answer shown again under its question (answers go up to 4,000)
 FSM_KEY = "rq"  # FSM data: the response in progress (so /cancel knows there is something to pause)
 TYPED = "typed"  # on the screen: {question id: the message that typed its answer}
+SEVERAL = "many"  # on the screen: another questionnaire of the person's is unfinished too (see `_open_flows`)
 
 
 class BeginCB(CallbackData, prefix="rb"):
@@ -205,6 +206,8 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
     shown = [x.id for x in _applicable(flow)]
     n = shown.index(question.id) + 1 if question.id in shown else len(shown)
     lines = [ctx.t("resident.progress", n=n, m=len(shown)), "", f"<b>{html.escape(question.text.get(loc))}</b>"]
+    if flow.screen.get(SEVERAL):
+        lines.insert(0, ctx.t("resident.which-questionnaire", title=html.escape(flow.consultation.title)))
     if question.help:
         lines.append(f"<i>{html.escape(question.help.get(loc))}</i>")
     r, qid = flow.response.id, question.id
@@ -534,6 +537,12 @@ async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: F
                            show_alert=True)
         return None
     flow.message_id = pressed
+    if response.message_id is not None:  # one begun before, resumed here (from /start's list of them…)
+        locale = ctx.locale
+        several = any(f.screen.get(SEVERAL) for f in await _open_flows(ctx))
+        ctx.locale = locale
+        if several:
+            flow.screen[SEVERAL] = True
     if flow.state.current is None and not flow.completed and flow.state.is_complete(flow.q, flow.items):
         flow.completed = True  # no question applies (item questions on a list without such items)
     return await show(ctx, flow, query=query)
@@ -558,6 +567,16 @@ async def _show_response(ctx: Ctx, fsm: FSMContext, response_id: int, message: M
 
 @router.message(CommandStart())
 async def start_plain(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    locale = ctx.locale
+    unfinished = [f for f in await _open_flows(ctx) if f.state.current is not None]
+    ctx.locale = locale
+    if len(unfinished) > 1:  # which one to go on with: each button resumes one (see `begin`)
+        rows = [[_btn(fit_width(ctx.t("resident.btn-questionnaire", title=f.consultation.title,
+                                      township=f.township)),
+                      BeginCB(c=f.consultation.id, t=f.response.township_id))] for f in unfinished]
+        await message.answer(ctx.t("resident.choose-questionnaire", n=len(unfinished)),
+                             reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+        return
     if not await resume(message, ctx, state):  # (the menu's "开始 / 继续答题")
         # an organizer's first message: where their work begins, not a township's link to find
         await message.answer(await _closed_note(ctx) or await _hello(ctx))
@@ -752,15 +771,34 @@ JOINING_PRESSES.append(BeginCB)  # a welcome's 开始答题: a new start, as its
 # --- typed answers, and anything else --------------------------------------------------------------
 
 
-async def _active_flow(ctx: Ctx) -> Flow | None:
-    found = await repo.open_response_of(ctx.session, ctx.person.id)
-    if found is None:
+async def _open_flows(ctx: Ctx) -> list[Flow]:
+    """The person's questionnaires that take answers now, the one touched last first; their
+    screens name them (SEVERAL) while more than one of them is unfinished."""
+    locale, flows = ctx.locale, []
+    for found, consultation in await repo.open_responses_of(ctx.session, ctx.person.id):
+        response, _ = await _response(ctx, found.id)  # type: ignore[arg-type]
+        view = await _consultation(ctx, consultation.id)  # type: ignore[arg-type]
+        if response is not None and view is not None and _window(ctx, view) == Window.OPEN:
+            ctx.locale = locale  # (each is loaded in the person's language, or its own)
+            flows.append(await _load(ctx, response, view))
+    several = sum(f.state.current is not None for f in flows) > 1
+    for f in flows:  # kept on the screen (written with the next change): their presses need not look again
+        if several:
+            f.screen[SEVERAL] = True
+        else:
+            f.screen.pop(SEVERAL, None)
+    return flows
+
+
+async def _active_flow(ctx: Ctx, reply_to: Message | None = None) -> Flow | None:
+    """The questionnaire a message goes to: the one whose question message it replies to, else
+    the one touched last."""
+    locale, flows = ctx.locale, await _open_flows(ctx)
+    if not flows:
         return None
-    response, _ = await _response(ctx, found[0].id)  # type: ignore[arg-type]
-    view = await _consultation(ctx, found[1].id)  # type: ignore[arg-type]
-    if response is None or view is None or _window(ctx, view) != Window.OPEN:
-        return None
-    return await _load(ctx, response, view)
+    chosen = next((f for f in flows if reply_to is not None and f.message_id == reply_to.message_id), flows[0])
+    ctx.locale = chosen.q.locale_for(locale)
+    return chosen
 
 
 async def _no_questionnaire(ctx: Ctx) -> str:
@@ -820,7 +858,7 @@ async def pause(ctx: Ctx) -> bool:
 
 @router.message(F.text & ~F.text.startswith("/"))
 async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
-    flow = await _active_flow(ctx)
+    flow = await _active_flow(ctx, reply_to=message.reply_to_message)
     if flow is None:
         await message.answer(await _no_questionnaire(ctx))
         return
@@ -857,7 +895,11 @@ async def typed_edited(message: Message, ctx: Ctx, state: FSMContext) -> None:
     """A typed answer edited in Telegram: the stored answer follows the edit while the
     questionnaire takes answers (the new text checked as a typed answer is), and the
     screen comes again; an edit of any other message changes nothing, and says so."""
-    flow = await _active_flow(ctx)
+    locale, flows = ctx.locale, await _open_flows(ctx)
+    flow = next((f for f in flows if message.message_id in f.screen.get(TYPED, {}).values()),
+                flows[0] if flows else None)
+    if flow is not None:
+        ctx.locale = flow.q.locale_for(locale)
     qid = next((q for q, m in flow.screen.get(TYPED, {}).items() if m == message.message_id), None) \
         if flow is not None else None
     question = flow.q.question(qid) if flow is not None and qid is not None else None

@@ -78,7 +78,8 @@ async def harness(database):
 
 
 async def open_consultation(h: Harness, questionnaire: str | None = None, township: str = "青山镇",
-                            items: list[DutyItem] | None = None, status: Status = Status.OPEN) -> tuple[int, str]:
+                            items: list[DutyItem] | None = None, status: Status = Status.OPEN,
+                            title: str = "青山镇履职事项清单征求意见") -> tuple[int, str]:
     """A consultation on a small list, open now and closing in ten days: (id, link code)."""
     from storage.consultations import links
     from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
@@ -86,7 +87,7 @@ async def open_consultation(h: Harness, questionnaire: str | None = None, townsh
     text = questionnaire or DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8")
     async with h.sessions() as s:
         row = await save_list(s, township, items or ITEMS)
-        c = await create_consultation(s, title="青山镇履职事项清单征求意见", questionnaire=text,
+        c = await create_consultation(s, title=title, questionnaire=text,
                                       closes_at=h.clock.now + timedelta(days=10), list_ids=[row.id])
         if status != Status.DRAFT:
             await set_status(s, c, Status.OPEN, h.clock.now)

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
+from aiogram.types import Message
 
 from bot.routers.resident import QCB
 from bot.testing import buttons
@@ -1529,3 +1530,40 @@ async def test_a_typed_answer_leaves_no_live_buttons_on_the_question_it_answered
     assert _keyboard_left_on(h, nxt.message_id) == [] and _keyboard_left_on(h, again.message_id)
     await h.feed(u.press(again.message_id, _data(again.reply_markup, "老年")))
     assert await _stored(h) == {"aware": "y", "suggest": "希望办事更方便", "age": "b"}
+
+
+async def test_a_resident_in_two_questionnaires_chooses_with_start_and_a_reply_files_the_typed_answer(harness):
+    # in two open consultations, /start and typed messages went to whichever was touched last,
+    # with nothing on screen to say which questionnaire a question belonged to: an answer typed
+    # under the other one's text question was stored as an answer to this one's
+    h = harness
+    _, code_a = await open_consultation(h, questionnaire=_TEXT_SECOND, title="青山镇征求意见")
+    _, code_b = await open_consultation(h, questionnaire=_TEXT_SECOND, township="绿水镇", title="绿水镇征求意见")
+    u, qa = await start(h, code_a)
+    qa = await _tap(h, u, "知道")  # 青山镇's: at its text question
+    assert "建议" in qa.text
+    _, qb = await start(h, code_b)
+    qb = await _tap(h, u, "不知道")  # 绿水镇's: at its text question too, touched last
+    h.api.clear()
+    await h.feed(u.message("/start"))
+    chooser = h.api.last(USER)
+    labels = [t for t, _ in buttons(chooser.reply_markup)]
+    assert "2" in chooser.text and len(labels) == 2
+    assert "绿水镇征求意见" in labels[0] and "青山镇征求意见" in labels[1]
+    await h.feed(u.press(chooser.message_id, _data(chooser.reply_markup, labels[1])))
+    shown = h.api.last(USER)
+    assert shown.message_id == chooser.message_id and "青山镇征求意见" in shown.text and "第 2/3 题" in shown.text
+    typed = u.message("路灯要修")
+    await h.feed(typed)  # goes to the one chosen
+    nxt = h.api.last(USER)
+    assert "青山镇征求意见" in nxt.text and "第 3/3 题" in nxt.text
+    reply_to = Message(message_id=qb.message_id, date=0, chat=u.chat, text="…")
+    await h.feed(u.message("多办实事", reply_to_message=reply_to))  # a reply to 绿水镇's question: its answer
+    assert "绿水镇征求意见" in h.api.last(USER).text and "第 3/3 题" in h.api.last(USER).text
+    await h.feed(u.edit(typed, "路灯要早点修"))  # an edit follows the answer to the questionnaire it went to
+    assert "青山镇征求意见" in h.api.last(USER).text
+    async with h.sessions() as s:
+        rows = (await s.execute(sa.select(Response.township_id, Answer.question_id, Answer.value)
+                                .join(Answer, Answer.response_id == Response.id)
+                                .where(Answer.question_id == "suggest").order_by(Response.id))).all()
+    assert [r[2] for r in rows] == ["路灯要早点修", "多办实事"]
