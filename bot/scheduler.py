@@ -601,7 +601,7 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
             with contextlib.suppress(TransitionError):  # (reported by another worker's press meanwhile)
                 await set_status(session, c, Status.REPORTED)
         recipients = await followup.township_participants(session, consultation_id, township_id)
-        staff = set(await cadres(session, consultation_id))  # who can read the published list with /list
+        staff = set(await cadres(session, consultation_id))
         silent = await silent_cadres(session, consultation_id, staff)  # not thanked "for your comments"
         # keyed by the revision (the version consulted on → the one published), not the consultation:
         # one who took part in two consultations on that version is told of it once
@@ -610,7 +610,7 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
             "title": c.title, "township": new.township, "version": new.version, "locale": s.settings.locale,
             "summary": {loc: _t("changes-none", loc) if diff.is_empty else diff.summary(loc, limit=CHANGES_LIMIT)
                         for loc in LOCALES},
-            "staff": sorted(staff), "silent": sorted(silent)}
+            "silent": sorted(silent)}
         if note is not None:
             payload["note"] = note
         await outbox.put(session, key, "changes", payload, recipients, s.clock())
@@ -621,14 +621,15 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
 def changes_news(p: dict[str, Any], langs: dict[int, str]) -> Callable[[int], Outgoing]:
     """What changed in a township's published list, to each participant in their language (a
     kept broadcast's render: storage.outbox kind "changes", made by `publish_changes`)."""
-    staff, silent = set(p["staff"]), set(p["silent"])
+    silent = set(p["silent"])
     title, township, version = html.escape(p["title"]), html.escape(p["township"]), html.escape(p["version"])
 
     def render(pid: int) -> Outgoing:
         loc = normalize_locale(langs[pid]) if langs.get(pid) else p["locale"]
         text = _t("changes-cadre-silent" if pid in silent else "changes", loc, title=title, township=township,
                   version=version, summary=html.escape(p["summary"][loc]))
-        return Outgoing(text=text + ("\n" + _t("changes-list-hint", loc) if pid in staff else ""))
+        # every one of them (its cadres, the residents who answered for it) can read it with /list
+        return Outgoing(text=text + "\n" + _t("changes-list-hint", loc))
 
     return render
 

@@ -386,6 +386,14 @@ async def open_responses_of(session: AsyncSession, person_id: int) -> list[tuple
     return [(row[0], row[1]) for row in rows]
 
 
+async def response_townships(session: AsyncSession, person_id: int) -> list[int]:
+    """The townships the person answered a questionnaire for, the one answered for last first."""
+    rows = (await session.execute(select(Response.township_id, sa.func.max(Response.updated_at).label("last"))
+                                  .where(Response.person_id == person_id).group_by(Response.township_id)
+                                  .order_by(sa.desc("last")))).all()
+    return [row[0] for row in rows]
+
+
 async def last_response_of(session: AsyncSession, person_id: int) -> tuple[Response, Consultation] | None:
     """The person's most recent response in any consultation (open, closed or reported)."""
     row = (await session.execute(

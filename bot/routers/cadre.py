@@ -12,7 +12,8 @@ opened (/list offers the open ones; an old button of a closed one still shows th
 list read-only) and that their township is in (cadres: the township they were
 invited to; residents: the township of their response in that consultation) — or, a
 cadre with no consultation of their township open, their township's newest published
-list (c=0 on the buttons, looked up again on every press; read-only); an
+list (c=0 on the buttons, looked up again on every press; read-only), and so, a resident with
+none open, the newest published list of the township they last answered for; an
 item only when it belongs to that list; a comment only when it is theirs. Writing needs a cadre and an open window
 (surveys.consultation.window). Forged presses are answered with a short message
 and write nothing. Every write is committed before it is acknowledged.
@@ -237,18 +238,24 @@ async def _scope(ctx: Ctx, consultation_id: int) -> Scope | None:
 
 
 async def _published_scope(ctx: Ctx) -> Scope | None:
-    """A cadre's view of their township's newest published list (c=0 on the buttons), or None
-    (not a cadre, nothing published). Looked up again on every press: the buttons carry no list,
-    so none can name another township's."""
-    if not ctx.is_cadre or ctx.person.township_id is None:
-        return None
-    row = await newest_published(ctx.session, ctx.person.township_id)
-    if row is None:
+    """The view of a township's newest published list (c=0 on the buttons) a cadre has of their
+    township's, and a resident of the township they last answered a questionnaire for (that has
+    one); None when there is none. Looked up again on every press: the buttons carry no list, so
+    none can name another township's."""
+    if ctx.is_cadre:
+        townships = [ctx.person.township_id] if ctx.person.township_id is not None else []
+    else:
+        townships = await repo.response_townships(ctx.session, ctx.person.id)
+    for township_id in townships:
+        row = await newest_published(ctx.session, township_id)
+        if row is not None:
+            break
+    else:
         return None
     township = await ctx.session.get(Township, row.township_id)
     link = repo.Link(consultation_township_id=0, township_id=row.township_id,
                      township=township.name if township else "", list_id=row.id or 0, code="")
-    return Scope(None, link, True, Window.CLOSED, version=row.version)
+    return Scope(None, link, ctx.is_cadre, Window.CLOSED, version=row.version)
 
 
 async def _browse_scope(ctx: Ctx, consultation_id: int) -> Scope | None:
@@ -353,7 +360,8 @@ def _parts_screen(ctx: Ctx, scope: Scope, dl: DutyList) -> tuple[str, InlineKeyb
     c = scope.consultation
     if c is None:  # the published list: to look at only
         lines = [ctx.t("cadre.published-title", township=html.escape(scope.link.township),
-                       version=_published_version(ctx, scope)), ctx.t("cadre.published-hint")]
+                       version=_published_version(ctx, scope)),
+                 ctx.t("cadre.published-hint" if scope.cadre else "cadre.published-hint-resident")]
     else:
         lines = [ctx.t("cadre.parts-title", title=html.escape(c.title), township=html.escape(scope.link.township),
                        deadline=format_local(c.closes_at, ctx.settings.timezone))]

@@ -2095,3 +2095,56 @@ async def test_a_hidden_comment_is_read_only_for_its_author_even_from_an_edit_be
     [after] = await _comments(h)
     assert (after.text, after.status, after.hidden) == ("同意收回", "open", True)
 
+
+async def test_a_resident_who_took_part_reads_their_townships_published_list_and_is_told_how(harness):
+    """A resident thanked for their answers when the revised list was published could not read
+    that list in the bot (only cadres could, with /list and /find). Now one who took part in the
+    township's consultation reads its newest published list, to look at only, and the message
+    of its publication says how; one who took part elsewhere sees no other township's list."""
+    from bot import scheduler as sched
+    from bot.routers.cadre import FindCB
+    from storage.consultations import links, set_status
+    from storage.lists import save_list
+    from storage.models import Consultation
+    from surveys.consultation import Status
+    from tests.bot.test_scheduler import follow
+
+    h = harness
+    c, code = await open_consultation(h)
+    _, other_code = await open_consultation(h, township="绿水乡")
+    r = h.user(RESIDENT)
+    await h.feed(r.message(f"/start {code}"))
+    await _tap(h, r, "开始答题")
+    await _tap(h, r, "知道一些")
+    elsewhere = h.user(RESIDENT + 1)
+    await h.feed(elsewhere.message(f"/start {other_code}"))
+    await _tap(h, elsewhere, "开始答题")
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, c), Status.CLOSED, h.clock.now)
+        renamed = DutyItem(Part.COOPERATING, "消防安全隐患排查整治", seq=1, category="平安法治",
+                           county_department="县消防救援大队", basis="《消防法》")
+        revised = await save_list(s, "青山镇", [i for i in ITEMS if i.part != Part.COOPERATING] + [renamed])
+        tid = (await links(s, c))[0].township_id
+        await s.commit()
+    await sched.publish_changes(follow(h), c, tid, revised.id)
+    told = h.api.last(RESIDENT)
+    assert "已修改并公布" in told.text and "/list" in told.text
+
+    await h.feed(r.message("/list"))
+    last = h.api.last(RESIDENT)
+    assert "第 2 版（已公布）" in last.text and "青山镇" in last.text and "只能查看" in last.text
+    await _tap(h, r, "配合履职事项")
+    await _tap(h, r, "平安法治")
+    await _tap(h, r, "1. 消防安全隐患排查整治")
+    card = h.api.last(RESIDENT)
+    assert "已公布" in card.text and not any("提意见" in t for t, _ in buttons(card.reply_markup))
+    await h.feed(r.message("/find 隐患排查"))
+    assert "消防安全隐患排查整治" in h.api.last(RESIDENT).text
+    await h.feed(r.press(card.message_id, CommentCB(c=0, i=await _item_id(h, "消防安全隐患排查整治")).pack()))
+    assert await _comments(h) == []
+
+    # one who took part in 绿水乡's (still open) consultation: its list, not 青山镇's published one
+    await h.feed(elsewhere.press(1, ItemCB(c=0, i=await _item_id(h, "消防安全隐患排查整治")).pack()))
+    assert "没有权限" in _alert(h)
+    await h.feed(elsewhere.press(1, FindCB(c=0).pack()))
+    assert len([t for t in h.api.texts(RESIDENT + 1) if "已公布" in t]) == 0

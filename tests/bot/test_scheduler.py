@@ -641,8 +641,9 @@ async def test_publishing_the_revised_list_tells_the_townships_participants_what
     # the resident gave their views; the cadre commented on nothing: not thanked for comments
     assert "感谢您提出的意见" in text
     assert "宅基地" in h.api.last(CADRE).text and "感谢您提出的意见" not in h.api.last(CADRE).text
-    # a cadre can read the published list in the bot (/list): they are told; a resident cannot
-    assert "/list" in h.api.last(CADRE).text and "/list" not in text
+    # the cadre and the resident who answered for the township can read the published list in the
+    # bot (/list): both are told
+    assert "/list" in h.api.last(CADRE).text and "/list" in text
 
 
 async def test_a_revision_published_for_two_consultations_on_one_list_tells_each_person_once(harness: Harness) -> None:
