@@ -792,11 +792,13 @@ async def _open_flows(ctx: Ctx) -> list[Flow]:
 
 async def _active_flow(ctx: Ctx, reply_to: Message | None = None) -> Flow | None:
     """The questionnaire a message goes to: the one whose question message it replies to, else
-    the one touched last."""
+    the one with a question on screen touched last (a finished one takes no answer), else the
+    finished one touched last."""
     locale, flows = ctx.locale, await _open_flows(ctx)
     if not flows:
         return None
-    chosen = next((f for f in flows if reply_to is not None and f.message_id == reply_to.message_id), flows[0])
+    chosen = next((f for f in flows if reply_to is not None and f.message_id == reply_to.message_id), None) \
+        or next((f for f in flows if f.state.current is not None), flows[0])
     ctx.locale = chosen.q.locale_for(locale)
     return chosen
 

@@ -1567,3 +1567,29 @@ async def test_a_resident_in_two_questionnaires_chooses_with_start_and_a_reply_f
                                 .join(Answer, Answer.response_id == Response.id)
                                 .where(Answer.question_id == "suggest").order_by(Response.id))).all()
     assert [r[2] for r in rows] == ["路灯要早点修", "多办实事"]
+
+
+async def test_a_finished_questionnaire_touched_last_does_not_take_start_or_the_answer_for_an_unfinished_one(harness):
+    # one questionnaire finished (its summary looked at last), another at its text question:
+    # /start showed the finished one's summary, and the answer typed for the other was "not saved"
+    h = harness
+    _, code_a = await open_consultation(h, questionnaire=_TEXT_SECOND, title="青山镇征求意见")
+    _, code_b = await open_consultation(h, questionnaire=_TEXT_SECOND, township="绿水镇", title="绿水镇征求意见")
+    u, _ = await start(h, code_b)
+    await _tap(h, u, "知道")  # 绿水镇's: at its text question
+    _, _ = await start(h, code_a)
+    for label in ("知道", "跳过", "青年"):
+        summary = await _tap(h, u, label)
+    assert "谢谢您参加" in summary.text
+    await _tap(h, u, "修改")
+    await _tap(h, u, "« ")  # back to the summary: 青山镇's touched last
+    assert "谢谢您参加" in h.api.last(USER).text
+    await h.feed(u.message("/start"))
+    shown = h.api.last(USER)
+    assert "建议" in shown.text and "第 2/3 题" in shown.text
+    await h.feed(u.message("多办实事"))
+    assert "第 3/3 题" in h.api.last(USER).text
+    async with h.sessions() as s:
+        rows = (await s.execute(sa.select(Answer.value).where(Answer.question_id == "suggest")
+                                .order_by(Answer.response_id))).all()
+    assert [r[0] for r in rows] == ["多办实事", None]
