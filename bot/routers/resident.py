@@ -543,6 +543,8 @@ async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: F
         ctx.locale = locale
         if several:
             flow.screen[SEVERAL] = True
+        if isinstance(query.message, Message):  # the message it was on: its buttons would only say "old"
+            await _take_buttons_off(query.message, response.message_id)
     if flow.state.current is None and not flow.completed and flow.state.is_complete(flow.q, flow.items):
         flow.completed = True  # no question applies (item questions on a list without such items)
     return await show(ctx, flow, query=query)

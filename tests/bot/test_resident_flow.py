@@ -1033,6 +1033,8 @@ async def test_the_start_button_of_an_older_welcome_says_the_questionnaire_goes_
     await h.feed(u.press(reminder, start_again))
     assert h.api.last(USER).message_id == reminder and "第 3/8 题" in h.api.last(USER).text
     assert not h.api.answers()[-1].text
+    # the message it was on keeps no buttons
+    assert [c.reply_markup for c in h.api.calls if c.message_id == live.message_id] == [None]
     for label in ("3", "3", "☐ 养老", "完成", "没有", "跳过", "跳过"):
         await _tap(h, u, label)
     h.api.clear()
