@@ -571,7 +571,9 @@ async def _show_response(ctx: Ctx, fsm: FSMContext, response_id: int, message: M
 async def start_plain(message: Message, ctx: Ctx, state: FSMContext) -> None:
     locale = ctx.locale
     unfinished = [f for f in await _open_flows(ctx) if f.state.current is not None]
-    ctx.locale = locale
+    # in their questionnaires' language when they share one (a Chinese-only one is put in Chinese)
+    languages = {f.q.locale_for(locale) for f in unfinished}
+    ctx.locale = languages.pop() if len(languages) == 1 else locale
     if len(unfinished) > 1:  # which one to go on with: each button resumes one (see `begin`)
         rows = [[_btn(fit_width(ctx.t("resident.btn-questionnaire", title=f.consultation.title,
                                       township=f.township)),

@@ -1595,3 +1595,19 @@ async def test_a_finished_questionnaire_touched_last_does_not_take_start_or_the_
         rows = (await s.execute(sa.select(Answer.value).where(Answer.question_id == "suggest")
                                 .order_by(Answer.response_id))).all()
     assert [r[0] for r in rows] == ["多办实事", None]
+
+
+async def test_the_list_of_unfinished_questionnaires_is_in_their_language(harness):
+    # an English app with two Chinese-only questionnaires: the list to choose from came in English
+    h = harness
+    _, code_a = await open_consultation(h, questionnaire=_TEXT_SECOND, title="青山镇征求意见")
+    _, code_b = await open_consultation(h, questionnaire=_TEXT_SECOND, township="绿水镇", title="绿水镇征求意见")
+    u = h.user(USER, language_code="en")
+    for code in (code_a, code_b):
+        await h.feed(u.message(f"/start {code}"))
+        welcome = h.api.last(USER)
+        await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+    await h.feed(u.message("/start"))
+    chooser = h.api.last(USER)
+    assert "份问卷还没有填完" in chooser.text and "questionnaires" not in chooser.text
+    assert [t for t, _ in buttons(chooser.reply_markup)] == ["绿水镇征求意见（绿水镇）", "青山镇征求意见（青山镇）"]
