@@ -372,8 +372,9 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
 
 
 async def _take_buttons_off(chat: Message, message_id: int) -> None:
-    """Take the keyboard off the chat's question message before the next screen comes below it
-    (the answers are stored already: a failure here costs nothing but the tidying)."""
+    """Take the keyboard off a question message of the chat's whose buttons would only say it is
+    old (the next screen comes below it) or closed (nothing is written by it: a failure here
+    costs nothing but the tidying)."""
     assert chat.bot is not None
     try:
         await chat.bot.edit_message_reply_markup(chat_id=chat.chat.id, message_id=message_id, reply_markup=None)
@@ -601,6 +602,9 @@ async def _flow_for_press(query: CallbackQuery, response_id: int, ctx: Ctx) -> F
     w = _window(ctx, consultation)
     if w != Window.OPEN:
         await _refuse(ctx, query, _window_text(ctx, consultation, w))
+        if w == Window.CLOSED and isinstance(query.message, Message) and \
+                query.message.message_id >= (response.message_id or 0):  # its buttons do nothing any more
+            await _take_buttons_off(query.message, query.message.message_id)
         return None
     # (a live message too old for the bot to edit still takes its presses: the next screen is sent anew)
     if query.message is None or (response.message_id is not None

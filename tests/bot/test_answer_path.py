@@ -407,5 +407,7 @@ async def test_a_close_committed_while_a_press_waits_for_its_write_refuses_the_p
     h.api.clear()
     await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
     assert closed and "aware" not in await _stored(h)
-    assert [c.method for c in h.api.calls] == ["answerCallbackQuery"]  # not edited: told it closed
+    # no next question: told it closed, and the buttons taken off
+    assert [(c.method, c.reply_markup) for c in h.api.calls] == [("answerCallbackQuery", None),
+                                                                 ("editMessageReplyMarkup", None)]
     assert h.api.answers()[0].call.show_alert and "截止" in h.api.answers()[0].text

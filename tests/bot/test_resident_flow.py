@@ -1611,3 +1611,20 @@ async def test_the_list_of_unfinished_questionnaires_is_in_their_language(harnes
     chooser = h.api.last(USER)
     assert "份问卷还没有填完" in chooser.text and "questionnaires" not in chooser.text
     assert [t for t, _ in buttons(chooser.reply_markup)] == ["绿水镇征求意见（绿水镇）", "青山镇征求意见（青山镇）"]
+
+
+async def test_a_press_after_the_deadline_takes_the_buttons_off_the_question(harness):
+    # after the deadline every tap on the question (or on the summary's 修改) popped up "closed",
+    # and the buttons stayed, to be tapped again and again
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    q = await _tap(h, u, "很清楚")
+    h.clock.advance(days=11)
+    h.api.clear()
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "3")))
+    [alert] = h.api.answers()
+    assert alert.call.show_alert and "截止" in alert.text
+    assert [(c.method, c.message_id, c.reply_markup) for c in h.api.calls if c.method != "answerCallbackQuery"] \
+        == [("editMessageReplyMarkup", q.message_id, None)]
+    assert await _stored(h) == {"aware": "well"}
