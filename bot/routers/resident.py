@@ -341,7 +341,7 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
     message (edit in place; the press's answer, with `notice` as its pop-up, is
     returned, see `edited`), or send it as a new message that becomes the live one (the
     buttons of the one live before are taken off: they would only say it is an old message)."""
-    paused = flow.screen.pop("paused", None)
+    flow.screen.pop("paused", None)
     text, kb = render_screen(ctx, flow)
     if query is not None and isinstance(query.message, Message):
         await _commit(ctx, flow)
@@ -352,8 +352,8 @@ async def show(ctx: Ctx, flow: Flow, query: CallbackQuery | None = None,
     assert target is not None
     after = await _commit(ctx, flow)
     before = flow.response.message_id
-    if query is None and not paused and before is not None:  # (a paused one has none; a pressed one is too
-        await _take_buttons_off(target, before)               # old to edit)
+    if query is None and before is not None:  # (a pressed one is too old to edit; one paused by its button
+        await _take_buttons_off(target, before)  # has no buttons: Telegram's "not modified", bot.retry.AlreadyShown)
     sent = await target.answer(text, reply_markup=kb)
     # The new message becomes the live one: a second, small commit (the answers were
     # durable before anything was sent). A press on it that arrives meanwhile is

@@ -1628,3 +1628,16 @@ async def test_a_press_after_the_deadline_takes_the_buttons_off_the_question(har
     assert [(c.method, c.message_id, c.reply_markup) for c in h.api.calls if c.method != "answerCallbackQuery"] \
         == [("editMessageReplyMarkup", q.message_id, None)]
     assert await _stored(h) == {"aware": "well"}
+
+
+async def test_after_cancel_the_question_coming_again_below_leaves_no_live_buttons_above(harness):
+    # /cancel pauses without touching the question message; the message that resumes brings the
+    # question again below, and the one above kept its buttons, which then only said "old message"
+    h = harness
+    _, code = await open_consultation(h, questionnaire=_TEXT_SECOND)
+    u, q = await start(h, code)
+    await h.feed(u.message("/cancel"))
+    await h.feed(u.message("我回来了"))
+    again = h.api.last(USER)
+    assert again.message_id != q.message_id and "第 1/3 题" in again.text
+    assert _keyboard_left_on(h, q.message_id) == [] and _keyboard_left_on(h, again.message_id)
