@@ -1610,7 +1610,7 @@ async def test_the_list_of_unfinished_questionnaires_is_in_their_language(harnes
     await h.feed(u.message("/start"))
     chooser = h.api.last(USER)
     assert "份问卷还没有填完" in chooser.text and "questionnaires" not in chooser.text
-    assert [t for t, _ in buttons(chooser.reply_markup)] == ["绿水镇征求意见（绿水镇）", "青山镇征求意见（青山镇）"]
+    assert [t for t, _ in buttons(chooser.reply_markup)] == ["绿水镇：绿水镇征求意见", "青山镇：青山镇征求意见"]
 
 
 async def test_a_press_after_the_deadline_takes_the_buttons_off_the_question(harness):
@@ -1641,3 +1641,18 @@ async def test_after_cancel_the_question_coming_again_below_leaves_no_live_butto
     again = h.api.last(USER)
     assert again.message_id != q.message_id and "第 1/3 题" in again.text
     assert _keyboard_left_on(h, q.message_id) == [] and _keyboard_left_on(h, again.message_id)
+
+
+async def test_the_list_of_unfinished_questionnaires_names_the_township_first(harness):
+    # two long titles alike but for the township: a phone cut each button after the title's first
+    # score of characters, and the township named after the title never showed
+    h = harness
+    title = "某某县2026年乡镇（街道）履行职责事项清单征求意见（第二轮）"
+    _, code_a = await open_consultation(h, questionnaire=_TEXT_SECOND, title=title)
+    _, code_b = await open_consultation(h, questionnaire=_TEXT_SECOND, township="绿水镇", title=title)
+    u = h.user(USER)
+    for code in (code_a, code_b):
+        await start(h, code)
+    await h.feed(u.message("/start"))
+    labels = [t for t, _ in buttons(h.api.last(USER).reply_markup)]
+    assert [t[:3] for t in labels] == ["绿水镇", "青山镇"], labels
