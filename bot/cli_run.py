@@ -34,7 +34,7 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
         workers: int = typer.Option(1, min=1, max=64, help="Webhook: processes sharing the port (reuse-port)."),
         register: bool = typer.Option(True, help="Webhook: call setWebhook (WEBHOOK_URL) at start."),
         scheduler: bool = typer.Option(True, help="Run the scheduler next to the bot (one per database: "
-                                                  "on PostgreSQL the others wait as stand-bys).")) -> None:
+                                                  "the others wait as stand-bys).")) -> None:
     """Run the bot against Telegram with BOT_TOKEN, or against TELEGRAM_API_URL: long polling,
     or webhook workers sharing one port; and the scheduler (reminders, digests, closing)."""
     from bot.app import build_runtime, run_polling

@@ -53,8 +53,9 @@ PostgreSQL — a session-level advisory lock (`pg_try_advisory_lock`); a second
 scheduler waits, polling, logging that it waits, and takes over when the first one's
 connection ends. SQLite — an exclusive `flock` on a lock file next to the database
 (``<db>.scheduler.lock``, released by the OS when the process dies); a second one
-refuses to start with a message naming the holder's pid (`qingdan run` then runs
-the bot without a scheduler and says so).
+waits as a stand-by too, with one log line naming the holder's pid, and takes over
+when the lock is free (checking every LOCK_POLL seconds). A stand-by stops at once
+on SIGTERM.
 """
 
 from __future__ import annotations
@@ -838,13 +839,19 @@ class AlreadyRunning(RuntimeError):
 
 
 class FileLock:
-    """SQLite: an exclusive flock on `<database>.scheduler.lock` (the OS drops it with the process)."""
+    """SQLite: an exclusive flock on `<database>.scheduler.lock` (the OS drops it with the process).
+    A second scheduler waits as a stand-by, as on PostgreSQL, and takes over when it is free."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, poll: float = LOCK_POLL, sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 locale: str = "zh_CN") -> None:
         self.path = path
         self.fd: int | None = None
+        self.poll = poll
+        self.sleep = sleep
+        self.locale = locale
 
-    async def acquire(self, wait: bool = False) -> None:
+    def try_acquire(self) -> str | None:
+        """None once the lock is ours, else the pid its holder wrote (or "")."""
         import fcntl
 
         fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -853,10 +860,23 @@ class FileLock:
         except BlockingIOError:
             holder = os.read(fd, 32).decode("ascii", "replace").strip()
             os.close(fd)
-            raise AlreadyRunning(str(self.path), holder) from None
+            return holder
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode("ascii"))
         self.fd = fd
+        return None
+
+    async def acquire(self, wait: bool = False) -> None:
+        logged = False
+        while (holder := self.try_acquire()) is not None:
+            if not wait:
+                raise AlreadyRunning(str(self.path), holder)
+            if not logged:  # one line, then quiet until the lock is ours
+                log.warning(_t("standby", self.locale, path=self.path, pid=holder or "?", poll=f"{self.poll:.0f}"))
+                logged = True
+            await self.sleep(self.poll)
+        if logged:
+            log.info("the scheduler lock is ours now")
 
     def held(self) -> bool:
         return True  # the OS holds a file lock until the process ends
@@ -874,7 +894,8 @@ class AdvisoryLock:
     """PostgreSQL: a session-level advisory lock held by one open connection."""
 
     def __init__(self, url: str, key: int = LOCK_KEY, poll: float = LOCK_POLL,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep, locale: str = "zh_CN") -> None:
+        self.locale = locale
         self.engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
         self.key = key
         self.poll = poll
@@ -919,8 +940,7 @@ class AdvisoryLock:
             if not wait:
                 raise AlreadyRunning(f"pg_advisory_lock({self.key})", "")
             if not logged and not self.unreachable:  # (an unreachable database was logged as such)
-                log.warning("another scheduler holds the lock on this database; waiting (checking every %.0f s)",
-                            self.poll)
+                log.warning(_t("standby-postgres", self.locale, lock=self.key, poll=f"{self.poll:.0f}"))
                 logged = True
             await self.sleep(self.poll)
         if logged:
@@ -946,13 +966,13 @@ class _NoLock:
         return None
 
 
-def make_lock(database_url: str, **kw: Any) -> FileLock | AdvisoryLock | _NoLock:
+def make_lock(database_url: str, locale: str = "zh_CN", **kw: Any) -> FileLock | AdvisoryLock | _NoLock:
     if is_sqlite(database_url):
         db = make_url(database_url).database
         if not db or db == ":memory:":
             return _NoLock()
-        return FileLock(Path(f"{db}.scheduler.lock"))
-    return AdvisoryLock(database_url, **kw)
+        return FileLock(Path(f"{db}.scheduler.lock"), locale=locale, **kw)
+    return AdvisoryLock(database_url, locale=locale, **kw)
 
 
 class Runner:
@@ -960,7 +980,7 @@ class Runner:
 
     def __init__(self, s: Services, **lock_kw: Any) -> None:
         self.services = s
-        self.lock = make_lock(s.settings.database_url, **lock_kw)
+        self.lock = make_lock(s.settings.database_url, s.settings.locale, **lock_kw)
         self.scheduler: AsyncIOScheduler | None = None
         self.watchdog: asyncio.Task[None] | None = None
 
@@ -1021,20 +1041,13 @@ def services_for(runtime: Any, clock: Callable[[], datetime] | None = None) -> S
 @contextlib.asynccontextmanager
 async def running(runtime: Any) -> AsyncIterator[Runner]:
     """Next to the bot (`qingdan run`, `qingdan demo`): hooks work at once; the scheduler
-    starts when the lock is ours (on PostgreSQL it may wait in the background; on
-    SQLite a second one stays off and says so)."""
+    starts when the lock is ours (while another scheduler holds it, this one waits in the
+    background as a stand-by, on PostgreSQL and SQLite alike)."""
     s = services_for(runtime)
     configure(s)
     runner = Runner(s)
 
-    async def start() -> None:
-        try:
-            await runner.start(wait=True)
-        except AlreadyRunning as e:
-            log.warning(_t("locked", s.settings.locale, path=e.path, pid=e.pid or "?") + " "
-                        + _t("bot-only", s.settings.locale))
-
-    task = asyncio.create_task(start())
+    task = asyncio.create_task(runner.start(wait=True))
     try:
         yield runner
     finally:
@@ -1100,11 +1113,17 @@ async def _alone(settings: Settings) -> int:
         with contextlib.suppress(NotImplementedError):
             loop.add_signal_handler(sig, stop.set)
     try:
-        try:
-            await runner.start(wait=True)
-        except AlreadyRunning as e:
-            print(_t("locked", settings.locale, path=e.path, pid=e.pid or "?"), flush=True)
-            return 1
+        # a stand-by waits for the lock until it is ours or it is stopped (SIGTERM: systemctl stop)
+        starting = asyncio.create_task(runner.start(wait=True))
+        stopping = asyncio.create_task(stop.wait())
+        await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            return 0
+        stopping.cancel()
+        starting.result()
         print(_t("started", settings.locale), flush=True)
         tune_gc()
         await stop.wait()

@@ -721,22 +721,35 @@ async def test_jobs_are_rebuilt_idempotently_and_keep_a_missed_run(harness: Harn
     assert s is not None
 
 
-async def test_a_second_scheduler_on_the_same_sqlite_database_refuses(sqlite_database) -> None:
+async def test_a_second_scheduler_on_the_same_sqlite_database_waits_until_the_first_stops(sqlite_database) -> None:
+    import os
+
+    polls: list[float] = []
+    three_polls = asyncio.Event()
+
+    async def fake_sleep(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) >= 3:
+            three_polls.set()
+        await asyncio.sleep(0)
+
     first = sched.make_lock(sqlite_database.url)
-    second = sched.make_lock(sqlite_database.url)
-    assert isinstance(first, sched.FileLock)
+    second = sched.make_lock(sqlite_database.url, poll=5.0, sleep=fake_sleep)
+    assert isinstance(first, sched.FileLock) and isinstance(second, sched.FileLock)
     await first.acquire()
     try:
-        with pytest.raises(sched.AlreadyRunning) as err:
-            await second.acquire()
-        import os
-
+        with pytest.raises(sched.AlreadyRunning) as err:  # not waiting: refused, naming the holder
+            await second.acquire(wait=False)
         assert err.value.pid == str(os.getpid())
-        message = sched._t("locked", "zh_CN", path=err.value.path, pid=err.value.pid)
-        assert "只能运行一个调度器" in message and str(os.getpid()) in message
+        waiting = asyncio.create_task(second.acquire(wait=True))
+        await asyncio.wait_for(three_polls.wait(), 10)
+        assert not waiting.done() and second.fd is None
+        message = sched._t("standby", "zh_CN", path=second.path, pid=os.getpid(), poll="5")
+        assert "备用" in message and str(os.getpid()) in message
     finally:
         first.release()
-    await second.acquire()  # free again once the first one stops
+    await asyncio.wait_for(waiting, 10)  # free again once the first one stops: taken over
+    assert second.fd is not None and polls[0] == 5.0
     second.release()
 
 
