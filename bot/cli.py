@@ -48,6 +48,27 @@ db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 
 
+@app.callback()
+def _options(env_file: str = typer.Option(
+        "", "--env-file", metavar="PATH",
+        help="Read the settings from this file instead of .env (KEY=value lines, as systemd's EnvironmentFile= "
+             "takes them; values as written, no shell quoting); also ENV_FILE=PATH. The environment still wins."
+        )) -> None:
+    import os
+    from pathlib import Path
+
+    from bot.config import ENV_FILE
+
+    path = env_file or os.environ.get(ENV_FILE, "")
+    if not path:
+        return
+    if not Path(path).is_file():  # (pydantic-settings would quietly read nothing)
+        typer.echo(gettext("cli.env-file-missing", _locale(), path=path), err=True)
+        raise typer.Exit(2)
+    os.environ[ENV_FILE] = str(Path(path).resolve())  # for the processes a command starts (webhook workers)
+    get_settings.cache_clear()
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = typer.Argument("head", help="The revision to upgrade to (head: the newest).")) -> None:
     """Apply the migrations up to REVISION (default: the newest)."""
@@ -157,17 +178,24 @@ def main() -> None:
         text = settings_error(exc, _locale())
         if text is None:
             raise
-        typer.echo(f"{gettext('cli.bad-settings', _locale())}\n{text}", err=True)
+        from bot.config import env_file
+
+        typer.echo(f"{gettext('cli.bad-settings', _locale(), file=env_file())}\n{text}", err=True)
         raise SystemExit(2) from None
 
 
 def _locale() -> str:
-    """LOCALE from the environment or .env, read alone (the settings as a whole could not be)."""
+    """LOCALE from the environment or the settings file, read alone (the settings as a whole
+    could not be)."""
     import os
 
     from dotenv import dotenv_values
 
-    return os.environ.get("LOCALE") or dotenv_values(".env").get("LOCALE") or "zh_CN"
+    from bot.config import env_file
+
+    path = env_file()
+    found = dotenv_values(path).get("LOCALE") if os.path.isfile(path) else None
+    return os.environ.get("LOCALE") or found or "zh_CN"
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
-"""Settings, read from the environment and `.env` (see .env.example)."""
+"""Settings, read from the environment and `.env` (see .env.example), or from the file
+named by `qingdan --env-file PATH` / ENV_FILE instead of `.env`."""
 
 from __future__ import annotations
 
+import os
 import re
 from functools import lru_cache
 from typing import Annotated
@@ -145,9 +147,21 @@ class Settings(BaseSettings):
         return {"pool_size": self.database_pool_size, "max_overflow": self.database_max_overflow}
 
 
+#: The environment variable naming the settings file read instead of `.env` (`qingdan
+#: --env-file PATH` sets it, so that the processes a command starts read the same file).
+ENV_FILE = "ENV_FILE"
+
+
+def env_file() -> str:
+    """The settings file: ENV_FILE's, else `.env` in the working folder."""
+    return os.environ.get(ENV_FILE) or ".env"
+
+
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    # (pydantic-settings reads the file as dotenv: values are taken as written — "&", ";",
+    # "$", spaces — where `sh`'s `.` would run them as shell)
+    return Settings(_env_file=env_file())
 
 
 def settings_error(error: Exception, locale: str) -> str | None:

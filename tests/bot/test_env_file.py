@@ -1,0 +1,82 @@
+"""Settings from a file named on the command line (`qingdan --env-file PATH`, or ENV_FILE):
+README's upgrade command, run as written against an env file whose values hold what a
+shell would take apart (`&`, `;`, `$`, spaces, quotes), reads them as written; a file
+that is not there is said, and nothing is done."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from bot.config import Settings
+from storage.migrate import schema_state
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+QINGDAN = Path(sys.executable).parent / "qingdan"
+ENV_PATH = "/etc/qingdan/qingdan.env"  # as README names them
+VENV_QINGDAN = "/srv/qingdan/.venv/bin/qingdan"
+
+
+def _readme_upgrade_command() -> str:
+    text = README.read_text(encoding="utf-8")
+    upgrading = text[text.index("**Upgrading.**"):]
+    block = re.search(r"```bash\n(.*?)```", upgrading, flags=re.S)
+    assert block is not None
+    lines = [line for line in block.group(1).splitlines() if "db upgrade" in line]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def _environment() -> dict[str, str]:
+    names = {name.upper() for name in Settings.model_fields} | {"ENV_FILE"}
+    env = {k: v for k, v in os.environ.items() if k.upper() not in names}
+    env["PYTHONPATH"] = str(README.parent)
+    return env
+
+
+def _run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, shell=True, cwd=cwd, env=_environment(), capture_output=True, text=True,
+                          timeout=120)
+
+
+def test_the_readme_upgrade_command_reads_an_env_file_with_shell_characters_as_written(tmp_path: Path) -> None:
+    folder = tmp_path / "data dir"
+    folder.mkdir()
+    db = folder / "q&a;b$c.db"
+    key = "a b&c;d$e`f'g\"h"
+    env_file = tmp_path / "qingdan.env"
+    env_file.write_text("# settings (comments on lines of their own)\n"
+                        f"DATABASE_URL=sqlite+aiosqlite:///{db}\n"
+                        f"PSEUDONYM_KEY={key}\n"
+                        "ORGANIZER_IDS=11111111, 22222222\n"
+                        "LOCALE=en\n", encoding="utf-8")
+    assert Settings(_env_file=env_file).pseudonym_key == key
+
+    command = _readme_upgrade_command().removeprefix("sudo -u qingdan ")
+    assert ENV_PATH in command and VENV_QINGDAN in command, command
+    command = command.replace(ENV_PATH, str(env_file)).replace(VENV_QINGDAN, str(QINGDAN))
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    done = _run(command, workdir)
+    assert done.returncode == 0, (command, done.stdout, done.stderr)
+    assert db.exists() and schema_state(f"sqlite:///{db}").current
+    assert list(workdir.iterdir()) == []  # no qingdan.db of the default in the working folder
+    assert done.stdout.startswith("The database schema is at revision")  # LOCALE=en, from the file
+
+
+def test_env_file_from_the_environment_too_and_a_missing_one_is_said(tmp_path: Path) -> None:
+    db = tmp_path / "e.db"
+    env_file = tmp_path / "e.env"
+    env_file.write_text(f"DATABASE_URL=sqlite:///{db}\n", encoding="utf-8")
+    done = _run(f"ENV_FILE='{env_file}' '{QINGDAN}' db upgrade", tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert schema_state(f"sqlite:///{db}").current
+
+    missing = tmp_path / "nowhere.env"
+    done = _run(f"LOCALE=en '{QINGDAN}' --env-file '{missing}' db upgrade", tmp_path)
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"No settings file {missing} (named by --env-file or ENV_FILE)."
+    assert not (tmp_path / "qingdan.db").exists()  # nothing done, not even on the default database
