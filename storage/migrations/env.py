@@ -17,9 +17,24 @@ def include_object(obj, name, type_, reflected, compare_to):  # noqa: ANN001, AN
     return getattr(table, "name", name) != "apscheduler_jobs"
 
 
+def render_item(type_, obj, autogen_context):  # noqa: ANN001, ANN201
+    """A new migration names plain SQLAlchemy types, not the models' (storage.models.UTCDateTime,
+    sqlmodel's AutoString): a migration is history, and a later change to a model's type must not
+    change what it creates. (The same DDL: UTCDateTime is a DateTime(timezone=True).)"""
+    if type_ == "type":
+        from sqlmodel.sql.sqltypes import AutoString
+
+        if isinstance(obj, storage.models.UTCDateTime):
+            return "sa.DateTime(timezone=True)"
+        if isinstance(obj, AutoString):
+            return f"sa.String(length={obj.length})" if obj.length else "sa.String()"
+    return False
+
+
 def run_migrations_offline() -> None:
     context.configure(url=config.get_main_option("sqlalchemy.url"), target_metadata=target_metadata,
-                      literal_binds=True, render_as_batch=True, include_object=include_object)
+                      literal_binds=True, render_as_batch=True, include_object=include_object,
+                      render_item=render_item)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -29,7 +44,7 @@ def run_migrations_online() -> None:
                                      prefix="sqlalchemy.", poolclass=pool.NullPool)
     with connectable.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata, render_as_batch=True,
-                          include_object=include_object)
+                          include_object=include_object, render_item=render_item)
         with context.begin_transaction():
             context.run_migrations()
 

@@ -161,3 +161,36 @@ def test_two_processes_upgrading_one_sqlite_file_at_once_both_succeed(tmp_path):
         p.join(timeout=30)
     assert outcomes == ["ok"] * len(outcomes)
     assert all(schema_state(url).current for url in urls)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_later_change_to_the_models_types_does_not_change_what_the_migrations_build(kind, tmp_path, monkeypatch,
+                                                                                       request):
+    """The migrations are history: they name their column types themselves (no import from
+    storage.models, nor sqlmodel's), so a later change of a model type — here UTCDateTime
+    and sqlmodel's AutoString becoming something else — leaves what they create unchanged."""
+    import sqlmodel.sql.sqltypes
+
+    from storage.migrate import upgrade
+
+    if kind == "sqlite":
+        url = f"sqlite:///{tmp_path / 'q.db'}"
+    else:
+        url = request.getfixturevalue("empty_postgres")
+    monkeypatch.setattr(storage.models.UTCDateTime, "impl", sa.Integer())
+    monkeypatch.setattr(sqlmodel.sql.sqltypes.AutoString, "impl", sa.Text())
+    monkeypatch.setattr(sqlmodel.sql.sqltypes.AutoString, "load_dialect_impl",
+                        lambda self, dialect: dialect.type_descriptor(sa.Text()))
+    upgrade(url)
+    from storage.engine import sync_url
+
+    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool)
+    try:
+        columns = {c["name"]: c["type"] for c in sa.inspect(engine).get_columns("outbox")}
+        consultation = {c["name"]: c["type"] for c in sa.inspect(engine).get_columns("consultation")}
+    finally:
+        engine.dispose()
+    for column in (columns["created_at"], columns["done_at"], consultation["closes_at"]):
+        assert isinstance(column, sa.DateTime), column
+    assert isinstance(columns["key"], sa.String) and columns["key"].length == 120
+    assert consultation["title"].length == 300

@@ -5,10 +5,8 @@ Revision ID: 0004
 Revises: 0003
 """
 import sqlalchemy as sa
-import sqlmodel
 from alembic import op
 
-import storage.models
 
 revision = '0004'
 down_revision = '0003'
@@ -18,12 +16,12 @@ depends_on = None
 
 def upgrade() -> None:
     op.create_table('outbox',
-    sa.Column('key', sqlmodel.sql.sqltypes.AutoString(length=120), nullable=False),
-    sa.Column('kind', sqlmodel.sql.sqltypes.AutoString(length=20), nullable=False),
+    sa.Column('key', sa.String(length=120), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
     sa.Column('payload', sa.JSON(), nullable=False),
-    sa.Column('created_at', storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('lease_until', storage.models.UTCDateTime(timezone=True), nullable=False),
-    sa.Column('done_at', storage.models.UTCDateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('lease_until', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('done_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('key')
     )
 
