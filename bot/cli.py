@@ -144,6 +144,7 @@ def _register() -> None:
 
     app.command("export")(cli_export.export)
     app.command("report")(cli_export.report)
+    app.command("offlist")(cli_export.offlist)
 
     from bot.sandbox import cli as sandbox_cli
 

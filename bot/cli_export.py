@@ -1,6 +1,7 @@
-"""`qingdan export ID --out FILE.xlsx` (the results workbook) and `qingdan report ID
-OUT_DIR` (workbook, charts and the draft 反馈情况说明): respondents appear only under
-pseudonyms keyed with PSEUDONYM_KEY, times in TIMEZONE, texts in LOCALE."""
+"""`qingdan export ID --out FILE.xlsx` (the results workbook), `qingdan report ID
+OUT_DIR` (workbook, charts and the draft 反馈情况说明) and `qingdan offlist --out
+FILE.xlsx` (every off-list report, those of townships never consulted too): respondents
+appear only under pseudonyms keyed with PSEUDONYM_KEY, times in TIMEZONE, texts in LOCALE."""
 
 from __future__ import annotations
 
@@ -116,3 +117,43 @@ def _report_help() -> str:
 
 
 report.__doc__ = _report_help()
+
+
+def offlist(out: Path = typer.Option(..., "--out", help="The .xlsx file to write."),
+            township: str | None = typer.Option(None, help="Only this township's reports.")) -> None:
+    """Write every off-list report (清单外事项) cadres filed, with the consultation each went
+    with — a township never consulted has its reports only here."""
+    from bot.texts import gettext
+    from surveys.report import build_offlist_workbook
+
+    settings = get_settings()
+    if settings.weak_pseudonyms:
+        typer.echo(gettext("cli.weak-pseudonym-key", settings.locale), err=True)
+    ensure_schema()
+    reports = run_async(_offlist(township.strip() if township is not None else None))
+    if reports is None:
+        typer.echo(gettext("cli.township-not-found", settings.locale, township=(township or "").strip()), err=True)
+        raise typer.Exit(1)
+    content = build_offlist_workbook(reports, settings.timezone, settings.locale)
+    with writing(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_bytes(content)
+    typer.echo(gettext("cli.offlist-written", settings.locale, n=len(reports), path=out))
+
+
+async def _offlist(township: str | None):
+    """The reports (of `township` when named); None for a township not stored."""
+    from sqlalchemy import select
+
+    from bot.db import database
+    from storage.models import Township
+    from storage.reports import offlist_records
+
+    settings = get_settings()
+    async with database() as sessions, sessions() as session:
+        township_id = None
+        if township is not None:
+            township_id = await session.scalar(select(Township.id).where(Township.name == township))
+            if township_id is None:
+                return None
+        return await offlist_records(session, settings.pseudonym_key, township_id)

@@ -423,6 +423,24 @@ async def _texts(conn: Reader, dialect: str, of_consultation: sa.ColumnElement[b
     return [record for _, _, record in listed]
 
 
+async def offlist_records(session: AsyncSession, pseudonym_key: str,
+                          township_id: int | None = None) -> list[OffListRecord]:
+    """Every off-list report (of one township, or all), oldest first, with the consultation
+    it went with — None for a township never consulted, whose reports no consultation's
+    report shows; people only as pseudonyms."""
+    names = Pseudonyms(pseudonym_key)
+    query = (sa.select(_o.person_id, _t.name, _o.department, _o.task, _o.assigned_on, _o.method, _o.details,
+                       _o.created_at, _o.consultation_id, _c.title)
+             .join(Township.__table__, _t.id == _o.township_id)
+             .outerjoin(Consultation.__table__, _c.id == _o.consultation_id)
+             .order_by(_o.created_at, _o.id))
+    if township_id is not None:
+        query = query.where(_o.township_id == township_id)
+    return [OffListRecord(names(r.person_id), r.name, r.department, r.task, r.assigned_on, r.method, r.details,
+                          r.created_at, r.consultation_id, r.title or "")
+            for r in (await session.execute(query)).all()]
+
+
 async def stats(session: AsyncSession, consultation_id: int) -> dict[str, Any]:
     """Plain GROUP BY counts: responses started and completed per township (every
     consulted township, in the consultation's order), active comments (not hidden, not

@@ -167,6 +167,8 @@ class OffListRecord:
     method: str = ""
     details: str = ""
     created_at: datetime | None = None
+    consultation_id: int | None = None  # (read for `build_offlist_workbook`: None = no consultation)
+    consultation_title: str = ""
 
 
 @dataclass(slots=True)
@@ -862,6 +864,23 @@ def _offlist_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
          o.details, o.pseudonym, _local(o.created_at, tz))
         for o in data.offlist
     )
+
+
+def build_offlist_workbook(reports: Sequence[OffListRecord], timezone: str, locale: str = DEFAULT_LOCALE) -> bytes:
+    """Every off-list report given (xlsx bytes, one 清单外事项 sheet), each with the
+    consultation it went with — or none: a township never consulted has its reports only here."""
+    book = _Book()
+    s = book.sheet(_t("sheet.offlist", locale), (30, 14, 20, 40, 14, 14, 50, 16, 18))
+    s.row(*_headers(locale, "consultation", "township", "department", "task", "assigned_on", "method", "details",
+                    "pseudonym", "created_at"))
+    s.rows(
+        (_t("offlist-consultation", locale, id=o.consultation_id, title=o.consultation_title)
+         if o.consultation_id is not None else _t("offlist-no-consultation", locale),
+         o.township, o.department, o.task, o.assigned_on, _label("method", o.method, locale) if o.method else "",
+         o.details, o.pseudonym, _local(o.created_at, timezone))
+        for o in reports
+    )
+    return book.close()
 
 
 # --- the digest --------------------------------------------------------------------------

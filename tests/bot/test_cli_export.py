@@ -129,3 +129,54 @@ def test_a_place_that_cannot_be_written_is_named_not_a_traceback(env: tuple[dict
     get_settings.cache_clear()
     qr = runner.invoke(app, ["links", str(cid), "--out", str(a_file)])
     assert qr.exit_code == 2 and qr.output.strip().startswith(f"无法写入 {a_file}："), qr.output
+
+
+async def _report_of_a_township_never_consulted(url: str) -> None:
+    from datetime import UTC, datetime
+
+    from storage.comments import add_report
+    from storage.models import Township
+
+    engine = make_engine(url)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            town = Township(name="黄石镇")
+            session.add(town)
+            await session.flush()
+            await add_report(session, person_id=3001, township_id=town.id, consultation_id=None,
+                             department="县文旅局", task="代办景区门票核验", assigned_on="2026-11-02", method="phone",
+                             details="电话通知，无文件", now=datetime(2026, 11, 3, 2, 0, tzinfo=UTC))
+            await session.commit()
+    finally:
+        await engine.dispose()
+
+
+def test_offlist_writes_every_report_those_of_a_township_never_consulted_too(
+        env: tuple[dict[str, str], int], tmp_path: Path) -> None:
+    """A report filed in a township no consultation ever covered goes with none: neither
+    /export nor `qingdan export`/`report` shows it; `qingdan offlist` does."""
+    from bot.cli import app
+
+    environment, cid = env
+    asyncio.run(_report_of_a_township_never_consulted(environment["DATABASE_URL"]))
+    out = tmp_path / "offlist.xlsx"
+    result = runner.invoke(app, ["offlist", "--out", str(out)], env=environment)
+    assert result.exit_code == 0, result.output
+    rows = list(openpyxl.load_workbook(out)["清单外事项"].iter_rows(values_only=True))
+    assert rows[0][:3] == ("所属征询", "乡镇（街道）", "相关部门")
+    never = [r for r in rows if r[1] == "黄石镇"]
+    assert never == [("无（该乡镇尚未开始征询）", "黄石镇", "县文旅局", "代办景区门票核验", "2026-11-02", "电话",
+                      "电话通知，无文件", pseudonym(KEY, 3001), "2026-11-03 10:00")]
+    consulted = [r for r in rows[1:] if r[1] != "黄石镇"]
+    assert consulted and all(str(r[0]).startswith(f"#{cid}《") for r in consulted)
+    assert "3001" not in {str(c) for r in rows for c in r}
+
+    only = tmp_path / "only.xlsx"
+    result = runner.invoke(app, ["offlist", "--out", str(only), "--township", "黄石镇"], env=environment)
+    assert result.exit_code == 0, result.output
+    assert [r[1] for r in openpyxl.load_workbook(only)["清单外事项"].iter_rows(min_row=2, values_only=True)] == ["黄石镇"]
+
+    unknown = tmp_path / "unknown.xlsx"
+    result = runner.invoke(app, ["offlist", "--out", str(unknown), "--township", "黑石镇"], env=environment)
+    assert result.exit_code == 1 and "找不到乡镇“黑石镇”" in result.output
+    assert not unknown.exists()
