@@ -100,6 +100,23 @@ class Settings(BaseSettings):
                 raise ValueError("not a Redis URL; e.g. redis://127.0.0.1:6379/0") from None
         return value
 
+    @field_validator("telegram_api_url")
+    @classmethod
+    def _telegram_api_url(cls, value: str) -> str:
+        """Empty (Telegram itself), or an http(s) address: without its scheme the bot
+        retried every call for ever ("NonHttpUrlClientError")."""
+        from urllib.parse import urlsplit
+
+        if value:
+            try:
+                parts = urlsplit(value.strip())
+                parts.port  # noqa: B018  (raises on a port that is not a number)
+            except ValueError:
+                parts = None
+            if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("not a Bot API server address; e.g. http://127.0.0.1:8081")
+        return value.strip()
+
     @field_validator("bot_username")
     @classmethod
     def _bot_username(cls, value: str) -> str:
@@ -200,4 +217,5 @@ def _without_password(url: str) -> str:
 
 
 _EXPLAINED = {"DATABASE_URL", "BOT_TOKEN", "BOT_USERNAME", "WEBHOOK_SECRET", "TIMEZONE", "REDIS_URL",  # their messages
-              "ORGANIZER_IDS", "LOCALE", "DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW"}  # are in the catalog
+              "ORGANIZER_IDS", "LOCALE", "DATABASE_POOL_SIZE", "DATABASE_MAX_OVERFLOW",  # are in the catalog
+              "TELEGRAM_API_URL"}

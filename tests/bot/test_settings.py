@@ -183,6 +183,21 @@ def _qingdan(tmp_path: Path, *args: str, **settings: str):
                           capture_output=True, text=True, timeout=60)
 
 
+def test_a_bot_api_server_url_without_its_scheme_is_named_not_retried_for_ever(tmp_path: Path) -> None:
+    """TELEGRAM_API_URL=127.0.0.1:8081 (no http://) was taken: `qingdan run` then retried
+    setMyCommands for ever ("NonHttpUrlClientError"); it is refused by name, as the others."""
+    done = _qingdan(tmp_path, "lists", "show", TELEGRAM_API_URL="127.0.0.1:8081", LOCALE="en")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert lines[1] == ("TELEGRAM_API_URL: not a Bot API server address; e.g. http://127.0.0.1:8081 "
+                        "(http:// or https://), or empty for Telegram itself ('127.0.0.1:8081')")
+    for bad in ("127.0.0.1:8081", "localhost", "ftp://h/", "http://", "http://h:port"):
+        with pytest.raises(ValidationError):
+            Settings(telegram_api_url=bad, _env_file=None)
+    for good in ("", "http://127.0.0.1:8081", "https://botapi.example.org/", "http://localhost:8081/x"):
+        assert Settings(telegram_api_url=good, _env_file=None).telegram_api_url == good
+
+
 def test_a_time_zone_that_is_not_one_is_named_not_a_traceback(tmp_path: Path) -> None:
     done = _qingdan(tmp_path, "consultations", "create", "--title", "t", "--township", "x",
                     "--closes", "2099-12-10 18:00", TIMEZONE="Asia/Shanghai # local time")
