@@ -1,11 +1,6 @@
-"""`python -m bot …` is `qingdan …`. `kill -USR1 <pid>` prints every thread's stack to
-stderr (for a process that seems stuck)."""
+"""`python -m bot …` is `qingdan …` (bot.cli.main; `kill -USR1 <pid>` prints every
+thread's stack to stderr there, for either)."""
 
-import faulthandler
-import signal
-
-faulthandler.register(signal.SIGUSR1, all_threads=True)
-
-from bot.cli import main  # noqa: E402
+from bot.cli import main
 
 main()

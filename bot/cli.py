@@ -170,8 +170,16 @@ def _reflow_help(group: typer.Typer) -> None:
 
 def main() -> None:
     """The `qingdan` command: settings that cannot be read are reported by name, with
-    the value found, instead of as a traceback."""
+    the value found, instead of as a traceback. `kill -USR1 <pid>` prints every thread's
+    stack to stderr (for a process that seems stuck) — registered here, where both the
+    `qingdan` console script and `python -m bot` start (its default action would kill it)."""
+    import faulthandler
+    import signal
+
     from bot.config import settings_error
+
+    if hasattr(signal, "SIGUSR1"):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     try:
         app()

@@ -228,3 +228,38 @@ def test_a_stop_lets_every_worker_finish_within_its_own_shutdown_budget(tmp_path
         if sup.poll() is None:
             sup.kill()
     assert sorted(p.name for p in tmp_path.glob("finished-*")) == ["finished-0", "finished-1"]
+
+
+def test_kill_usr1_prints_the_stacks_of_the_qingdan_command_and_does_not_kill_it(tmp_path: Path) -> None:
+    """README: `kill -USR1 <pid>` makes a bot process print every thread's stack. Under
+    systemd the process is the `qingdan` console script (not `python -m bot`, which alone
+    registered it): the signal's default action killed the bot instead."""
+    import signal
+    import time
+
+    qingdan = Path(sys.executable).parent / "qingdan"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    log = tmp_path / "err.log"
+    with log.open("wb") as err:
+        proc = subprocess.Popen([str(qingdan), "sandbox", "--port", str(port)], env=env, cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=err)
+    try:
+        ends = time.monotonic() + 60
+        while time.monotonic() < ends:  # up: it answers on its port
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        proc.send_signal(signal.SIGUSR1)
+        ends = time.monotonic() + 10
+        while "most recent call first" not in log.read_text() and time.monotonic() < ends:
+            time.sleep(0.1)
+        assert proc.poll() is None, f"killed by SIGUSR1 ({proc.returncode})"
+        assert "most recent call first" in log.read_text()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
