@@ -176,13 +176,16 @@ def main() -> None:
     import faulthandler
     import signal
 
-    from bot.config import settings_error
+    from bot.config import SettingsFileNotUTF8, settings_error
 
     if hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     try:
         app()
+    except SettingsFileNotUTF8 as exc:
+        typer.echo(gettext("cli.env-file-not-utf8", _locale(), path=exc.path, line=exc.line), err=True)
+        raise SystemExit(2) from None
     except Exception as exc:
         text = settings_error(exc, _locale())
         if text is None:
@@ -200,10 +203,10 @@ def _locale() -> str:
 
     from dotenv import dotenv_values
 
-    from bot.config import env_file
+    from bot.config import env_file, not_utf8_line
 
     path = env_file()
-    found = dotenv_values(path).get("LOCALE") if os.path.isfile(path) else None
+    found = dotenv_values(path).get("LOCALE") if os.path.isfile(path) and not not_utf8_line(path) else None
     return os.environ.get("LOCALE") or found or "zh_CN"
 
 

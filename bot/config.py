@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import re
 from functools import lru_cache
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, ValidationInfo, field_validator
@@ -174,11 +175,37 @@ def env_file() -> str:
     return os.environ.get(ENV_FILE) or ".env"
 
 
+class SettingsFileNotUTF8(ValueError):
+    """The settings file is not UTF-8 (a Chinese Windows editor saves GBK): its path and the
+    line of the first byte that is not."""
+
+    def __init__(self, path: str, line: int) -> None:
+        super().__init__(f"{path}: not UTF-8 (line {line})")
+        self.path = path
+        self.line = line
+
+
+def not_utf8_line(path: str) -> int | None:
+    """The line of the first byte of `path` that is not UTF-8, or None (a file that is, or none)."""
+    try:
+        raw = Path(path).read_bytes()
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return raw[:exc.start].count(b"\n") + 1
+    except OSError:
+        return None
+    return None
+
+
 @lru_cache
 def get_settings() -> Settings:
     # (pydantic-settings reads the file as dotenv: values are taken as written — "&", ";",
     # "$", spaces — where `sh`'s `.` would run them as shell)
-    return Settings(_env_file=env_file())
+    path = env_file()
+    try:
+        return Settings(_env_file=path)
+    except UnicodeDecodeError:
+        raise SettingsFileNotUTF8(path, not_utf8_line(path) or 1) from None
 
 
 def settings_error(error: Exception, locale: str) -> str | None:

@@ -384,3 +384,14 @@ async def test_an_english_demo_has_its_organizer_and_cadre_chat_in_english(tmp_p
         assert sb.sandbox.register_user(DEMO_TOKEN, ORGANIZER_ID).user["language_code"] == "en"
     banner = gettext("cli.demo-banner", "en", url="u", code="c")
     assert "Alice" in banner and "/start c" in banner
+
+
+def test_a_settings_file_not_in_utf8_is_named_not_a_traceback(tmp_path: Path) -> None:
+    """A .env saved by a Chinese Windows editor (GBK, a comment in Chinese) stopped every
+    command with a UnicodeDecodeError traceback; it is named, with what to do."""
+    (tmp_path / ".env").write_bytes("# 机器人设置\nLOCALE=zh_CN\n".encode("gbk"))
+    done = _qingdan(tmp_path, "lists", "show")
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == "设置文件 .env 不是 UTF-8 编码（第 1 行）：请用 UTF-8 另存后再试。"
+    (tmp_path / ".env").write_bytes("\ufeff# 机器人设置\nLOCALE=en\n".encode())  # UTF-8 with a BOM is fine
+    assert _qingdan(tmp_path, "lists", "show").stdout.strip() == "No lists imported yet."
