@@ -41,6 +41,9 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
     from bot.db import ensure_schema
 
     settings = get_settings()
+    if workers > 1 and not webhook:  # (one bot cannot be long-polled by several processes)
+        typer.echo(gettext("cli.workers-need-webhook", settings.locale), err=True)
+        raise typer.Exit(2)
     if not settings.bot_token:
         typer.echo(gettext("cli.run-needs-token", settings.locale), err=True)
         raise typer.Exit(2)

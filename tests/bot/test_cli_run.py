@@ -263,3 +263,18 @@ def test_kill_usr1_prints_the_stacks_of_the_qingdan_command_and_does_not_kill_it
     finally:
         proc.terminate()
         proc.wait(timeout=20)
+
+
+def test_workers_without_webhook_are_refused_not_ignored(tmp_path: Path) -> None:
+    """`qingdan run --workers 4` (no --webhook) ran one polling process and said nothing: several
+    processes cannot poll one bot (Telegram answers the second getUpdates with a conflict)."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "REDIS_", "BOT_", "WEBHOOK_", "TELEGRAM_", "LOCALE"))}
+    env.update(BOT_TOKEN="123456:test-token", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/q.db",
+               TELEGRAM_API_URL="http://127.0.0.1:9", PYTHONPATH=str(REPO), LOCALE="en")
+    done = subprocess.run([sys.executable, "-m", "bot", "run", "--workers", "4"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2, done.stderr[-2000:]
+    assert done.stderr.strip() == "--workers needs --webhook: only webhook workers can share a bot; " \
+                                  "long polling runs one process."
+    assert not (tmp_path / "q.db").exists()  # refused before anything was done
