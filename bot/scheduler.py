@@ -904,13 +904,17 @@ class AdvisoryLock:
         self.unreachable = False  # the last try could not connect
 
     def try_acquire(self) -> bool:
-        self.unreachable = False
+        was_unreachable, self.unreachable = self.unreachable, False
         try:
             conn = self.engine.connect()
         except sa.exc.DBAPIError as e:  # PostgreSQL down or restarting: not ours yet, try again later
-            log.warning("cannot reach the database for the scheduler lock (%s)", e.__class__.__name__)
+            if not was_unreachable:  # once per outage, not at every poll
+                log.warning("cannot reach the database for the scheduler lock (%s); trying again every %.0f s",
+                            e.__class__.__name__, self.poll)
             self.unreachable = True
             return False
+        if was_unreachable:
+            log.info("the database is reachable again")
         try:
             if conn.execute(sa.text("SELECT pg_try_advisory_lock(:k)"), {"k": self.key}).scalar():
                 self.conn = conn

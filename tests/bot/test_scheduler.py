@@ -1501,3 +1501,27 @@ async def test_a_demoted_cadres_menu_is_set_back_by_the_scheduler_in_the_languag
         assert await session.get(Outbox, "menu:4242") is None  # done: no id of theirs kept
     h.api.clear()
     assert await sched.resume_broadcasts(s) == [] and h.api.calls == []
+
+
+async def test_a_scheduler_waiting_for_an_unreachable_postgresql_says_so_once_not_every_poll(caplog) -> None:
+    """While PostgreSQL is down, a scheduler waiting for its lock tries every LOCK_POLL seconds:
+    it logged a warning at each try (720 lines an hour, in every worker); now once."""
+    import logging
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: PostgreSQL is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    polls: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        polls.append(seconds)
+        if len(polls) >= 4:
+            raise asyncio.CancelledError
+
+    lock = sched.AdvisoryLock(f"postgresql+asyncpg://nobody@127.0.0.1:{port}/none", poll=5.0, sleep=fake_sleep)
+    with caplog.at_level(logging.WARNING, logger="bot.scheduler"), pytest.raises(asyncio.CancelledError):
+        await lock.acquire(wait=True)
+    lock.release()
+    said = [r for r in caplog.records if "cannot reach the database" in r.getMessage()]
+    assert len(polls) == 4 and len(said) == 1
