@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,16 +28,26 @@ def upgrade(url: str, revision: str = "head") -> None:
         command.upgrade(alembic_config(url), revision)
 
 
+#: PostgreSQL: the advisory lock that lets one `qingdan db upgrade` migrate at a time ("QMIG";
+#: not the scheduler's).
+MIGRATE_LOCK_KEY = 0x51_4D_49_47
+
+
 @contextmanager
 def _one_migrator(url: str) -> Iterator[None]:
-    """On a SQLite file, one process migrates at a time (a lock file `<db>.migrate.lock`):
-    every command upgrades a SQLite database as it starts, and two started together — the bot
-    and `qingdan scheduler` after an update — both ran the same migration, and one died on
-    "duplicate column". The second now waits, then finds nothing left to do. (PostgreSQL
-    migrates with `qingdan db upgrade` alone.)"""
+    """One process migrates a database at a time; the second waits, then finds nothing left
+    to do. On a SQLite file a lock file `<db>.migrate.lock`: every command upgrades a SQLite
+    database as it starts, and two started together — the bot and `qingdan scheduler` after
+    an update — both ran the same migration, and one died on "duplicate column". On
+    PostgreSQL an advisory lock, held by a connection of its own: two `qingdan db upgrade`
+    at once (one per host) both created the same tables, and one died on "already exists"."""
     from sqlalchemy.engine import make_url
 
     u = make_url(url)
+    if u.drivername.startswith("postgres"):
+        with _postgres_migrate_lock(url):
+            yield
+        return
     fd = None
     if u.drivername.startswith("sqlite") and u.database and u.database != ":memory:" \
             and not u.database.startswith("file:"):
@@ -54,6 +64,23 @@ def _one_migrator(url: str) -> Iterator[None]:
     finally:
         if fd is not None:
             os.close(fd)  # (the lock with it)
+
+
+@contextmanager
+def _postgres_migrate_lock(url: str) -> Iterator[None]:
+    import sqlalchemy as sa
+
+    engine = sa.create_engine(sync_url(url), poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": MIGRATE_LOCK_KEY})
+            try:
+                yield
+            finally:  # (a connection lost meanwhile took the lock with it: the migration's error is the one to see)
+                with suppress(sa.exc.DBAPIError):
+                    conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": MIGRATE_LOCK_KEY})
+    finally:
+        engine.dispose()
 
 
 @dataclass(frozen=True)

@@ -194,3 +194,43 @@ def test_a_later_change_to_the_models_types_does_not_change_what_the_migrations_
         assert isinstance(column, sa.DateTime), column
     assert isinstance(columns["key"], sa.String) and columns["key"].length == 120
     assert consultation["title"].length == 300
+
+
+@pytest.mark.postgres
+def test_two_processes_upgrading_one_postgres_database_at_once_both_succeed():
+    """`qingdan db upgrade` run twice at once on PostgreSQL (a deployment that runs it on each
+    host): both created the same tables and one died on "already exists" (or a duplicate
+    pg_type row), leaving the operator a failed upgrade to puzzle over; now the second waits
+    for the first and finds nothing left to do."""
+    import multiprocessing
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    from storage.migrate import schema_state
+    from tests.conftest import POSTGRES_URL, require_service
+
+    require_service("postgres", POSTGRES_URL, 5432)
+    admin = sa.create_engine(make_url(POSTGRES_URL).set(drivername="postgresql+psycopg"),
+                             isolation_level="AUTOCOMMIT", poolclass=sa.pool.NullPool)
+    names = [f"qingdan_test_{uuid.uuid4().hex[:10]}" for _ in range(3)]
+    with admin.connect() as conn:
+        for name in names:
+            conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        urls = [make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False) for name in names]
+        ctx = multiprocessing.get_context("spawn")
+        barrier, results = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=_upgrade_in_step, args=(barrier, urls, results)) for _ in range(2)]
+        for p in procs:
+            p.start()
+        outcomes = [results.get(timeout=120) for _ in range(2 * len(urls))]
+        for p in procs:
+            p.join(timeout=30)
+        assert outcomes == ["ok"] * len(outcomes)
+        assert all(schema_state(url).current for url in urls)
+    finally:
+        with admin.connect() as conn:
+            for name in names:
+                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
