@@ -65,7 +65,7 @@ def _options(env_file: str = typer.Option(
     if not Path(path).is_file():  # (pydantic-settings would quietly read nothing)
         typer.echo(gettext("cli.env-file-missing", _locale(), path=path), err=True)
         raise typer.Exit(2)
-    os.environ[ENV_FILE] = str(Path(path).resolve())  # for the processes a command starts (webhook workers)
+    os.environ[ENV_FILE] = os.path.abspath(path)  # for the processes a command starts (webhook workers)
     get_settings.cache_clear()
 
 
@@ -176,15 +176,15 @@ def main() -> None:
     import faulthandler
     import signal
 
-    from bot.config import SettingsFileNotUTF8, settings_error
+    from bot.config import SettingsFileError, settings_error
 
     if hasattr(signal, "SIGUSR1"):
         faulthandler.register(signal.SIGUSR1, all_threads=True)
 
     try:
         app()
-    except SettingsFileNotUTF8 as exc:
-        typer.echo(gettext("cli.env-file-not-utf8", _locale(), path=exc.path, line=exc.line), err=True)
+    except SettingsFileError as exc:
+        typer.echo(gettext(exc.key, _locale(), **exc.kw), err=True)
         raise SystemExit(2) from None
     except Exception as exc:
         text = settings_error(exc, _locale())
@@ -203,10 +203,14 @@ def _locale() -> str:
 
     from dotenv import dotenv_values
 
-    from bot.config import env_file, not_utf8_line
+    from bot.config import SettingsFileError, check_settings_file, env_file
 
     path = env_file()
-    found = dotenv_values(path).get("LOCALE") if os.path.isfile(path) and not not_utf8_line(path) else None
+    try:
+        check_settings_file(path)
+        found = dotenv_values(path).get("LOCALE") if os.path.isfile(path) else None
+    except SettingsFileError:
+        found = None
     return os.environ.get("LOCALE") or found or "zh_CN"
 
 

@@ -175,26 +175,30 @@ def env_file() -> str:
     return os.environ.get(ENV_FILE) or ".env"
 
 
-class SettingsFileNotUTF8(ValueError):
-    """The settings file is not UTF-8 (a Chinese Windows editor saves GBK): its path and the
-    line of the first byte that is not."""
+class SettingsFileError(ValueError):
+    """The settings file is there but cannot be read as UTF-8 text: the catalog key saying
+    so, and its arguments."""
 
-    def __init__(self, path: str, line: int) -> None:
-        super().__init__(f"{path}: not UTF-8 (line {line})")
-        self.path = path
-        self.line = line
+    def __init__(self, key: str, **kw: object) -> None:
+        super().__init__(f"{key}: {kw}")
+        self.key = key
+        self.kw = kw
 
 
-def not_utf8_line(path: str) -> int | None:
-    """The line of the first byte of `path` that is not UTF-8, or None (a file that is, or none)."""
+def check_settings_file(path: str) -> None:
+    """Raise SettingsFileError for a settings file that cannot be read (no permission: a
+    root-only /etc/qingdan/qingdan.env read with `sudo -u qingdan`) or is not UTF-8 (a Chinese
+    Windows editor saves GBK); pydantic-settings would stop with a traceback. No file: nothing."""
+    if not os.path.isfile(path):
+        return
     try:
         raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise SettingsFileError("cli.env-file-unreadable", path=path, reason=exc.strerror or exc) from None
+    try:
         raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return raw[:exc.start].count(b"\n") + 1
-    except OSError:
-        return None
-    return None
+        raise SettingsFileError("cli.env-file-not-utf8", path=path, line=raw[:exc.start].count(b"\n") + 1) from None
 
 
 @lru_cache
@@ -202,10 +206,8 @@ def get_settings() -> Settings:
     # (pydantic-settings reads the file as dotenv: values are taken as written — "&", ";",
     # "$", spaces — where `sh`'s `.` would run them as shell)
     path = env_file()
-    try:
-        return Settings(_env_file=path)
-    except UnicodeDecodeError:
-        raise SettingsFileNotUTF8(path, not_utf8_line(path) or 1) from None
+    check_settings_file(path)
+    return Settings(_env_file=path)
 
 
 def settings_error(error: Exception, locale: str) -> str | None:

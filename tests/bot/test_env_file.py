@@ -80,3 +80,19 @@ def test_env_file_from_the_environment_too_and_a_missing_one_is_said(tmp_path: P
     assert done.returncode == 2
     assert done.stderr.strip() == f"No settings file {missing} (named by --env-file or ENV_FILE)."
     assert not (tmp_path / "qingdan.db").exists()  # nothing done, not even on the default database
+
+
+def test_a_settings_file_that_cannot_be_read_is_named_with_the_reason_not_a_traceback(tmp_path: Path) -> None:
+    """README's upgrade step reads /etc/qingdan/qingdan.env as the qingdan user; a root-only
+    file (systemd reads it as root) stopped it with a traceback. (/proc/self/mem stands for an
+    unreadable file here: the tests run as root, whom file permissions do not stop.)"""
+    unreadable = Path("/proc/self/mem")
+    if not unreadable.is_file():
+        import pytest
+
+        pytest.skip("no /proc/self/mem")
+    done = _run(f"LOCALE=en '{QINGDAN}' --env-file {unreadable} db upgrade", tmp_path)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip().startswith(f"Cannot read the settings file {unreadable}: Input/output error. "
+                                          "The user running the command must be able to read it")
+    assert not (tmp_path / "qingdan.db").exists()
