@@ -116,20 +116,22 @@ class BroadcastMessage(SendMessage):
 
 @dataclass
 class Outgoing:
-    """One message. With `document` or `photo` ((bytes, filename)) the text is the caption."""
+    """One message. With `document` or `photo` ((bytes, filename)) the text is the caption.
+    `silent`: delivered without a sound or vibration (Telegram's disable_notification)."""
 
     text: str
     reply_markup: Any = None
     parse_mode: str | None = "HTML"
     document: tuple[bytes, str] | None = None
     photo: tuple[bytes, str] | None = None
+    silent: bool = False
     _template: BroadcastMessage | None = field(default=None, init=False, repr=False, compare=False)
 
     def message_to(self, chat_id: int) -> BroadcastMessage:
         """The sendMessage call to `chat_id`: validated once per Outgoing, copied per recipient."""
         if self._template is None:
             self._template = BroadcastMessage(chat_id=0, text=self.text, parse_mode=self.parse_mode,
-                                              reply_markup=self.reply_markup)
+                                              reply_markup=self.reply_markup, disable_notification=self.silent or None)
         return self._template.model_copy(update={"chat_id": chat_id})
 
 
@@ -547,12 +549,12 @@ class Broadcaster:
             data, filename = out.document
             return await self.bot.send_document(
                 chat_id, BufferedInputFile(data, filename), caption=out.text or None,
-                parse_mode=out.parse_mode, reply_markup=out.reply_markup,
+                parse_mode=out.parse_mode, reply_markup=out.reply_markup, disable_notification=out.silent or None,
             )
         if out.photo is not None:
             data, filename = out.photo
             return await self.bot.send_photo(
                 chat_id, BufferedInputFile(data, filename), caption=out.text or None,
-                parse_mode=out.parse_mode, reply_markup=out.reply_markup,
+                parse_mode=out.parse_mode, reply_markup=out.reply_markup, disable_notification=out.silent or None,
             )
         return await self.bot(out.message_to(chat_id))

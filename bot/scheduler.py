@@ -360,8 +360,8 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
 
     def chart(pid: int) -> Outgoing:
         loc = s.locale_of(langs.get(pid))
-        return Outgoing(text=_t("digest-chart", loc, title=html.escape(title)),
-                        photo=(charts[loc], _t("file-chart-progress", loc, id=consultation_id)))
+        return Outgoing(text=_t("digest-chart", loc, title=html.escape(title)),  # (the text made the sound)
+                        photo=(charts[loc], _t("file-chart-progress", loc, id=consultation_id)), silent=True)
 
     result = await s.broadcaster.broadcast(key, recipients, text)
     if not brief:
@@ -392,6 +392,19 @@ async def close_if_due(s: Services, consultation_id: int) -> bool:
         await session.commit()
     log.info("consultation %s closed at its deadline", consultation_id)
     return True
+
+
+def _hushed(render: Callable[[int], Awaitable[Outgoing]], silent: bool) -> Callable[[int], Awaitable[Outgoing]]:
+    """`render`, its messages delivered without a sound when `silent`."""
+    if not silent:
+        return render
+
+    async def hushed(pid: int) -> Outgoing:
+        out = await render(pid)
+        out.silent = True
+        return out
+
+    return hushed
 
 
 async def after_close(s: Services, consultation_id: int) -> None:
@@ -489,7 +502,9 @@ async def after_close(s: Services, consultation_id: int) -> None:
         ("head", head), ("workbook", workbook), ("chart-completion", completion), ("chart-comments", comments),
         *((f"chart-scale-{q.id}", scale(q)) for q in scales), ("feedback", feedback)]
     for part, render in parts:
-        await s.broadcaster.broadcast(f"{base}:{part}", staff, render)
+        # one sound for the report, its first message (none in the quiet hours: a deadline given as
+        # a date closes at 23:59); its files and charts follow without one each
+        await s.broadcaster.broadcast(f"{base}:{part}", staff, _hushed(render, quiet or part != "head"))
     if quiet:
         log.info("consultation %s: thanks wait for the end of the quiet hours", consultation_id)
         return

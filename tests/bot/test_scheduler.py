@@ -286,6 +286,9 @@ async def test_daily_digest_holds_the_numbers_goes_once_a_day_and_moves_last_dig
     assert text == d.text("zh_CN") + f"\n\n<i>每天 9:00（北京时间）发送。改时间：/digest {cid} 18；停发：/digest {cid} 关闭</i>"
     assert c.last_digest_at == h.clock.now
     assert h.api.last(ORGANIZER).method == "sendPhoto"
+    # one sound: the text's; its chart follows silently
+    assert not h.api.last(ORGANIZER, "sendMessage").call.disable_notification
+    assert h.api.last(ORGANIZER).call.disable_notification
 
     h.api.clear()
     h.clock.advance(hours=2)
@@ -546,6 +549,8 @@ async def test_closes_at_the_deadline_and_sends_the_final_report_and_thanks_once
     # the message, the workbook, the completion and comments charts, a chart per satisfaction
     # question of the default questionnaire (three), the draft feedback report
     assert sent == ["sendMessage", "sendDocument", *["sendPhoto"] * 5, "sendDocument"]
+    # one sound for the report (its first message); its files and charts follow silently
+    assert [bool(c.call.disable_notification) for c in h.api.calls if c.chat_id == ORGANIZER] == [False] + [True] * 7
     workbook, feedback = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendDocument"]
     wb = openpyxl.load_workbook(io.BytesIO(workbook.call.document.data))
     assert _township_row(wb, "青山镇") == (3, 2)
@@ -602,6 +607,7 @@ async def test_close_in_the_quiet_hours_thanks_in_the_morning(harness: Harness) 
     follow(h)
     await sched.close_job(cid)
     assert 61 not in chats(h.api) and chats(h.api)[ORGANIZER] == 8
+    assert all(c.call.disable_notification for c in h.api.calls if c.chat_id == ORGANIZER)  # no sound at 22:00
     h.clock.now = datetime(2026, 12, 6, 0, 1, tzinfo=UTC)  # 08:01 local: the sync job finishes it
     await sched.sync_job()
     assert chats(h.api)[61] == 1 and chats(h.api)[ORGANIZER] == 8
