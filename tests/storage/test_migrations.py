@@ -141,16 +141,13 @@ def _upgrade_in_step(barrier, urls, results) -> None:  # noqa: ANN001  (a spawne
             results.put(f"{type(e).__name__}: {str(e).splitlines()[0]}")
 
 
-def test_two_processes_upgrading_one_sqlite_file_at_once_both_succeed(tmp_path):
-    """Every command upgrades a SQLite database first: the bot and `qingdan scheduler` started
-    together after an update both ran migration 0002, and one died on "duplicate column"."""
+def _upgrade_twice_at_once(urls: list[str]) -> None:
+    """Two processes upgrade each database at the same moment (`_upgrade_in_step`): every run
+    succeeds and every database ends current."""
     import multiprocessing
 
-    from storage.migrate import schema_state, upgrade
+    from storage.migrate import schema_state
 
-    urls = [f"sqlite:///{tmp_path / f'q{n}.db'}" for n in range(4)]
-    for url in urls:
-        upgrade(url, "0001")
     ctx = multiprocessing.get_context("spawn")
     barrier, results = ctx.Barrier(2), ctx.Queue()
     procs = [ctx.Process(target=_upgrade_in_step, args=(barrier, urls, results)) for _ in range(2)]
@@ -161,6 +158,18 @@ def test_two_processes_upgrading_one_sqlite_file_at_once_both_succeed(tmp_path):
         p.join(timeout=30)
     assert outcomes == ["ok"] * len(outcomes)
     assert all(schema_state(url).current for url in urls)
+
+
+def test_two_processes_upgrading_one_sqlite_file_at_once_both_succeed(tmp_path):
+    """Every command upgrades a SQLite database first: the bot and `qingdan scheduler` started
+    together after an update both ran migration 0002, and one died on "duplicate column"."""
+
+    from storage.migrate import upgrade
+
+    urls = [f"sqlite:///{tmp_path / f'q{n}.db'}" for n in range(4)]
+    for url in urls:
+        upgrade(url, "0001")
+    _upgrade_twice_at_once(urls)
 
 
 @pytest.mark.parametrize("kind", ["sqlite", "postgres"])
@@ -202,12 +211,10 @@ def test_two_processes_upgrading_one_postgres_database_at_once_both_succeed():
     host): both created the same tables and one died on "already exists" (or a duplicate
     pg_type row), leaving the operator a failed upgrade to puzzle over; now the second waits
     for the first and finds nothing left to do."""
-    import multiprocessing
     import uuid
 
     from sqlalchemy.engine import make_url
 
-    from storage.migrate import schema_state
     from tests.conftest import POSTGRES_URL, require_service
 
     require_service("postgres", POSTGRES_URL, 5432)
@@ -219,16 +226,7 @@ def test_two_processes_upgrading_one_postgres_database_at_once_both_succeed():
             conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
         urls = [make_url(POSTGRES_URL).set(database=name).render_as_string(hide_password=False) for name in names]
-        ctx = multiprocessing.get_context("spawn")
-        barrier, results = ctx.Barrier(2), ctx.Queue()
-        procs = [ctx.Process(target=_upgrade_in_step, args=(barrier, urls, results)) for _ in range(2)]
-        for p in procs:
-            p.start()
-        outcomes = [results.get(timeout=120) for _ in range(2 * len(urls))]
-        for p in procs:
-            p.join(timeout=30)
-        assert outcomes == ["ok"] * len(outcomes)
-        assert all(schema_state(url).current for url in urls)
+        _upgrade_twice_at_once(urls)
     finally:
         with admin.connect() as conn:
             for name in names:
