@@ -407,10 +407,35 @@ def _hushed(render: Callable[[int], Awaitable[Outgoing]], silent: bool) -> Calla
     return hushed
 
 
+# the final reports running in this process, by consultation: [its lock, how many runs hold or wait for it]
+_finals: dict[int, list[Any]] = {}
+
+
+@contextlib.asynccontextmanager
+async def _one_final_at_a_time(consultation_id: int) -> AsyncIterator[None]:
+    """One final report of a consultation at a time in this process: the /close hook and the sync
+    job may both start it, and a second run going on while the first still builds a part would send
+    the later parts before it (each part goes once either way: the Delivery rows)."""
+    entry = _finals.setdefault(consultation_id, [asyncio.Lock(), 0])
+    entry[1] += 1
+    try:
+        async with entry[0]:
+            yield
+    finally:
+        entry[1] -= 1
+        if entry[1] == 0:  # (a lock is bound to its event loop: none is left behind)
+            del _finals[consultation_id]
+
+
 async def after_close(s: Services, consultation_id: int) -> None:
     """The final report to every organizer (message, workbook, charts, draft 反馈情况说明)
     and, outside the quiet hours, the thank-you to every participant. Resumable: run it
-    again and only what is missing goes out."""
+    again and only what is missing goes out. One run at a time per consultation in a process."""
+    async with _one_final_at_a_time(consultation_id):
+        await _after_close(s, consultation_id)
+
+
+async def _after_close(s: Services, consultation_id: int) -> None:
     from bot.questionnaires import questionnaire_of
     from storage.consultations import participants, silent_cadres
     from storage.people import organizers

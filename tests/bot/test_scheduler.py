@@ -570,6 +570,23 @@ async def test_closes_at_the_deadline_and_sends_the_final_report_and_thanks_once
     assert len(h.api.calls) == before
 
 
+async def test_two_final_reports_started_at_once_in_one_process_arrive_in_order(harness: Harness) -> None:
+    """The /close hook and the sync job both started the final report of one consultation: the
+    second found the workbook being built by the first, went on and sent the charts before it.
+    One run at a time per consultation in a process: the parts arrive in order, each once."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
+    s = follow(h)
+    assert await sched.close_if_due(s, cid)
+    await asyncio.gather(sched.after_close(s, cid), sched.after_close(s, cid))
+    sent = [c.method for c in h.api.calls if c.chat_id == ORGANIZER]
+    assert sent == ["sendMessage", "sendDocument", *["sendPhoto"] * 5, "sendDocument"], sent
+    thanked = Counter(c.chat_id for c in h.api.calls if c.text and "感谢您参与" in c.text)
+    assert set(thanked) == {51, 52, 53, CADRE} and set(thanked.values()) == {1}
+
+
 async def test_a_cadre_who_gave_nothing_is_not_told_their_views_went_to_the_organizers(harness: Harness) -> None:
     """Every cadre of the township was thanked at the close with 您的意见已经交给组织者, those who
     had commented on nothing (or withdrawn all they had) too; they are now thanked for following it."""
