@@ -150,7 +150,8 @@ def test_the_scale_labels_of_the_default_questionnaire_do_not_run_into_each_othe
 
 
 def test_completion_chart_rounds_its_rates_half_up(data: ConsultationData, monkeypatch: pytest.MonkeyPatch) -> None:
-    """1 of 8 is labelled 13%, as the workbook shows 12.5% (Python's .0f said 12%)."""
+    """Rates to one decimal, rounded half up, as the digest, workbook and /stats say them: 3 of 7
+    was labelled 43% where they said 42.9%, and 1 of 16 6% (6.25 → 6.3, not half-even 6.2)."""
     from dataclasses import replace
 
     import surveys.charts as charts
@@ -163,9 +164,16 @@ def test_completion_chart_rounds_its_rates_half_up(data: ConsultationData, monke
         return b""
 
     monkeypatch.setattr(charts, "_png", texts_of)
-    eight = [response(300 + n, "青山镇", T0, T0 if n == 0 else None) for n in range(8)]
-    completion_chart(replace(data, responses=eight))
-    assert " 1/8 (13%)" in labels
+    from surveys.report import TownshipProgress, digest, township_progress
+
+    seven = [response(300 + n, "青山镇", T0, T0 if n < 3 else None) for n in range(7)]
+    sixteen = [response(400 + n, "绿水镇", T0, T0 if n == 0 else None) for n in range(16)]
+    seven_data = replace(data, responses=seven + sixteen, summary=None)
+    assert township_progress(seven_data)[:2] == [TownshipProgress("青山镇", 7, 3), TownshipProgress("绿水镇", 16, 1)]
+    completion_chart(seven_data)
+    assert " 3/7 (42.9%)" in labels and " 1/16 (6.3%)" in labels
+    said = digest(seven_data, None, T0).text("zh_CN")
+    assert "42.9%" in said and "6.3%" in said  # (the digest says the same)
 
 
 def _png_size(png: bytes) -> tuple[int, int]:
@@ -252,5 +260,5 @@ def test_a_township_nobody_answered_in_yet_is_labelled_0_of_0_on_the_completion_
     completion_chart(data)
     completion_chart(replace(data, responses=[], summary=None))
     some, nobody = labels
-    assert some == [" 0/0", " 1/2 (50%)", " 2/3 (67%)"]  # (bottom to top: 白云乡, 绿水镇, 青山镇)
+    assert some == [" 0/0", " 1/2 (50.0%)", " 2/3 (66.7%)"]  # (bottom to top: 白云乡, 绿水镇, 青山镇)
     assert nobody == ["暂无数据"]
