@@ -1111,8 +1111,18 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
         per_township = Counter(x.township for x in active)
         names = [t.name for t in data.townships]
         names += sorted(n for n in per_township if n not in set(names))
-        out.append(_t("feedback.by-township", locale, townships=_t("list-sep", locale).join(
-            _t("feedback.township-count", locale, township=name, n=per_township[name]) for name in names)))
+        if len(names) == 1:  # (how they were handled: the totals above)
+            out.append(_t("feedback.by-township", locale, townships=_t("feedback.township-count", locale,
+                                                                         township=names[0], n=per_township[names[0]])))
+        else:  # how many came from each township and how they were handled: they add up to the totals above
+            handled = {name: comments_by_decision(x for x in active if x.township == name) for name in names}
+            out.append(_t("feedback.handled-by-township", locale))
+            for name in names:
+                d = handled[name]
+                out.append(_t("feedback.township-handled", locale, township=name, total=per_township[name],
+                              adopted=d["adopted"], partly=d["partly"], rejected=d["rejected"],
+                              unanswered=d[NO_DECISION]) if per_township[name] else
+                           _t("feedback.township-handled-none", locale, township=name))
     out.append("")
 
     n += 1

@@ -663,14 +663,52 @@ def test_feedback_report_gives_participation_and_comments_per_township(data: Con
 
     text = feedback_report(data)
     # active comments: 青山镇 1 and 4 (5 hidden, 6 withdrawn); 绿水镇 2, 3 and 7
-    assert "按乡镇（街道）分：青山镇 2 条、绿水镇 3 条、白云乡 0 条。" in text
+    assert "按乡镇（街道）分：\n青山镇：2 条，" in text and "\n绿水镇：3 条，" in text and "\n白云乡：未提出意见。" in text
     assert "其中，青山镇 3 人参与、完成 2 份；绿水镇 2 人参与、完成 1 份；白云乡 0 人参与、完成 0 份。" in text
     en = feedback_report(data, "en")
-    assert "By township: 青山镇 2, 绿水镇 3, 白云乡 0." in en
+    assert "By township:\n青山镇: 2 comments" in en and "\n白云乡: no comments." in en
     assert "By township: 青山镇 3 took part, 2 completed; 绿水镇 2 took part, 1 completed; " \
            "白云乡 0 took part, 0 completed." in en
     nobody = feedback_report(replace(data, responses=[], comments=[]))
     assert "按乡镇（街道）分" not in nobody and "其中，青山镇" not in nobody
+
+
+def test_feedback_report_says_how_each_townships_comments_were_handled_adding_up_to_the_totals(
+        data: ConsultationData) -> None:
+    """The 反馈情况说明 gave 采纳 / 部分采纳 / 不采纳 / 尚未答复 for the county only (and each township's
+    count on one line); each township's line now says how its comments were handled (the
+    consultation's order, a township with none included: no ranking), adding up to the county's."""
+    import re
+    from dataclasses import replace
+
+    text = feedback_report(data)
+    assert ("按乡镇（街道）分：\n"
+            "青山镇：2 条，其中采纳 1 条、部分采纳 0 条、不采纳 0 条，尚未答复 1 条。\n"
+            "绿水镇：3 条，其中采纳 0 条、部分采纳 1 条、不采纳 1 条，尚未答复 1 条。\n"
+            "白云乡：未提出意见。\n") in text
+    assert "共收到意见 5 条，其中采纳 1 条、部分采纳 1 条、不采纳 1 条，尚未答复 2 条。" in text
+    en = feedback_report(data, "en")
+    assert ("By township:\n"
+            "青山镇: 2 comments — 1 adopted, 0 partly adopted, 0 not adopted and 1 not yet answered.\n"
+            "绿水镇: 3 comments — 0 adopted, 1 partly adopted, 1 not adopted and 1 not yet answered.\n"
+            "白云乡: no comments.\n") in en
+
+    # many comments, one from a township no longer consulted: the lines add up to the totals
+    decisions = ["adopted", "partly", "rejected", None]
+    more = [comment(100 + n, ("青山镇", "绿水镇", "白云乡", "红旗街道")[n % 4], BY_ID[(1, 2, 11, 12)[n % 4]],
+                    "other", f"意见{n}", decision=decisions[n % 3 if n % 5 else 3], reply="理由")
+            for n in range(37)]
+    big = feedback_report(replace(data, comments=[*data.comments, *more]))
+    total = re.search(r"共收到意见 (\d+) 条，其中采纳 (\d+) 条、部分采纳 (\d+) 条、不采纳 (\d+) 条，尚未答复 (\d+) 条", big)
+    rows = re.findall(r"^(\S+)：(\d+) 条，其中采纳 (\d+) 条、部分采纳 (\d+) 条、不采纳 (\d+) 条，尚未答复 (\d+) 条。$",
+                      big, re.MULTILINE)
+    assert [r[0] for r in rows] == ["青山镇", "绿水镇", "白云乡", "红旗街道"]
+    sums = [sum(int(r[k]) for r in rows) for k in range(1, 6)]
+    assert total is not None and sums == [int(g) for g in total.groups()] and sums[0] == 42
+    assert all(int(r[1]) == sum(int(v) for v in r[2:]) for r in rows)
+
+    one = replace(data, townships=data.townships[:1], comments=[x for x in data.comments if x.township == "青山镇"])
+    assert "按乡镇（街道）分：青山镇 2 条。\n" in feedback_report(one)  # (one township: the totals say how)
 
 
 def test_feedback_report_keeps_a_proposed_item_and_a_department_typed_on_two_lines_on_one(
