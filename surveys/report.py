@@ -46,7 +46,7 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from pyexcelerate import Format, Style, Workbook
 from pyexcelerate.Writer import Writer
 
-from surveys.consultation import MISSING_KIND, NEEDS_REASON, ended_at, format_local, in_kind_order
+from surveys.consultation import MISSING_KIND, NEEDS_REASON, Status, ended_at, format_local, in_kind_order
 from surveys.diff import ListDiff
 from surveys.duty_list import PART_ORDER, normalize
 from surveys.i18n import DEFAULT_LOCALE, gettext, has
@@ -1090,9 +1090,12 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     missing = [x for x in active if x.is_missing_proposal]
     decisions = comments_by_decision(active)
     out: list[str] = [_t("feedback.title", locale, title=c.title), ""]
-    out.append(_t("feedback.intro-one" if len(data.townships) == 1 else "feedback.intro", locale, title=c.title,
-                  opens=_local(c.opens_at, tz) or "—", closes=_local(c.ended_at, tz),
-                  townships=len(data.townships)))
+    # never opened (a draft): it has not started, and "— 至 …" said nothing; a start not recorded
+    # (opened before the start was kept): only the end
+    intro = "feedback.intro-draft" if c.status == Status.DRAFT else \
+        "feedback.intro-until" if c.opens_at is None else "feedback.intro"
+    out.append(_t(intro + ("-one" if len(data.townships) == 1 else ""), locale, title=c.title,
+                  opens=_local(c.opens_at, tz), closes=_local(c.ended_at, tz), townships=len(data.townships)))
     out.append("")
 
     n = 1

@@ -507,6 +507,33 @@ def test_a_consultation_closed_early_reports_when_it_ended(data: ConsultationDat
     assert "2026-11-27 18:00" in values and "2026-11-30 18:00" not in values
 
 
+def test_a_never_opened_consultations_feedback_report_says_it_has_not_started(data: ConsultationData) -> None:
+    """A draft's 反馈情况说明 began "— 至 2026-11-30 18:00，我们就…公开征求意见": no start, and
+    a consultation that never took place. It says it has not started; one whose start was not
+    kept gives only its end."""
+    from dataclasses import replace
+
+    c = data.consultation
+    draft = replace(data, consultation=replace(c, status="draft", opens_at=None), responses=[], comments=[])
+    text = feedback_report(draft)
+    assert "—" not in text.splitlines()[2] and "至 2026" not in text
+    assert text.splitlines()[2] == ("《青山县乡镇履职事项清单（征求意见稿）》拟在 3 个乡镇（街道）征求意见，"
+                                    "截止时间为 2026-11-30 18:00；征求意见尚未开始，以下为目前情况。")
+    en = feedback_report(draft, "en").splitlines()[2]
+    assert en == ("The consultation on “青山县乡镇履职事项清单（征求意见稿）” in 3 townships has not started yet "
+                  "(its deadline is 2026-11-30 18:00). This report sets out the position so far.")
+    planned = replace(draft, consultation=replace(draft.consultation, opens_at=T0))  # a start set ahead
+    assert "尚未开始" in feedback_report(planned) and "09:00 至" not in feedback_report(planned)
+    no_start = replace(data, consultation=replace(c, status="closed", opens_at=None, closed_at=c.closes_at))
+    line = feedback_report(no_start).splitlines()[2]
+    assert line.startswith("我们就《青山县乡镇履职事项清单（征求意见稿）》在 3 个乡镇（街道）公开征求意见，"
+                           "至 2026-11-30 18:00 结束，") and "—" not in line
+    assert feedback_report(no_start, "en").splitlines()[2].startswith("Until 2026-11-30 18:00 we consulted 3 townships")
+    one = replace(draft, townships=data.townships[:1])
+    assert "拟在 1 个乡镇（街道）征求意见" in feedback_report(one)
+    assert feedback_report(data).splitlines()[2].startswith("2026-11-20 09:00 至 2026-11-30 18:00，我们就")
+
+
 def test_a_withdrawn_missing_item_proposal_is_not_listed(data: ConsultationData) -> None:
     from dataclasses import replace
 
