@@ -322,6 +322,66 @@ async def feedback_for(session: AsyncSession, settings: Settings, consultation_i
     return feedback_file(data, locale), _t("file-feedback", locale, id=consultation_id)
 
 
+@dataclass(frozen=True)
+class ReportChart:
+    """One chart of the final report — and of /export once closed (`export_files`): the part
+    of the final report it is (its Delivery key), how it is drawn (surveys.charts: data, locale →
+    PNG), and its caption and file name (the scheduler catalog)."""
+
+    part: str
+    make: Callable[[Any, str], bytes]
+    caption_key: str
+    file_key: str
+    question: Any = None  # a scale chart's question
+
+    def caption(self, locale: str, title: str) -> str:
+        extra = {"question": html.escape(self.question.text.get(locale))} if self.question is not None else {}
+        return _t(self.caption_key, locale, title=html.escape(title), **extra)
+
+    def file_name(self, locale: str, consultation_id: int) -> str:
+        extra = {"question": self.question.id} if self.question is not None else {}
+        return _t(self.file_key, locale, id=consultation_id, **extra)
+
+
+def report_charts(questionnaire: str | None) -> list[ReportChart]:
+    """The final report's charts, in order: completion, comments, then one per satisfaction (scale)
+    question of the residents' questionnaire (as `qingdan report` writes them)."""
+    from bot.questionnaires import questionnaire_of
+    from surveys.charts import comments_chart, completion_chart, scale_chart
+
+    def scale(q: Any) -> Callable[[Any, str], bytes]:
+        return lambda data, locale: scale_chart(data, q.id, locale)
+
+    scales = [q for q in questionnaire_of(questionnaire).questions if q.type == "scale"] if questionnaire else []
+    return [ReportChart("chart-completion", completion_chart, "final-chart-completion", "file-chart-completion"),
+            ReportChart("chart-comments", comments_chart, "final-chart-comments", "file-chart-comments"),
+            *(ReportChart(f"chart-scale-{q.id}", scale(q), "final-chart-scale", "file-chart-scale", q)
+              for q in scales)]
+
+
+async def export_files(session: AsyncSession, settings: Settings, c: Consultation, locale: str,
+                       now: datetime) -> AsyncIterator[Outgoing]:
+    """What /export sends, one at a time (the first goes while the next is built): the results
+    workbook; once closed, the final report's charts and the draft 反馈情况说明 as they stand
+    (the answers given since the close), without a sound each (the workbook made it)."""
+    from surveys.report import build_workbook, feedback_file
+
+    data = await _data(session, settings, c.id)
+    title = c.title
+    content = await asyncio.to_thread(build_workbook, data, locale)
+    yield Outgoing(text=_t("export-caption", locale, title=html.escape(title), now=format_local(now, settings.timezone)),
+                   document=(content, _t("file-workbook", locale, id=c.id)))
+    if c.status == Status.OPEN.value:  # (the progress chart: /digest)
+        return
+    for chart in report_charts(c.questionnaire):
+        yield Outgoing(text=chart.caption(locale, title), photo=(await draw(chart.make, data, locale),
+                                                                  chart.file_name(locale, c.id)), silent=True)
+    # comments are mostly answered after the close: the draft sent then said 尚未答复 for each
+    published = c.status == Status.REPORTED.value  # (no revised list to send nor to publish any more)
+    yield Outgoing(text=_t("final-feedback-published" if published else "final-feedback", locale, id=c.id),
+                   document=(feedback_file(data, locale), _t("file-feedback", locale, id=c.id)), silent=True)
+
+
 async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | None:
     """The daily digest to every organizer, once per local date; moves last_digest_at. Nothing
     new since the last one: a short note instead (no township figures, no chart)."""
@@ -436,10 +496,8 @@ async def after_close(s: Services, consultation_id: int) -> None:
 
 
 async def _after_close(s: Services, consultation_id: int) -> None:
-    from bot.questionnaires import questionnaire_of
     from storage.consultations import participants, silent_cadres
     from storage.people import organizers
-    from surveys.charts import comments_chart, completion_chart, scale_chart
     from surveys.report import build_workbook, feedback_file
 
     now = s.clock()
@@ -456,9 +514,7 @@ async def _after_close(s: Services, consultation_id: int) -> None:
         silent = await silent_cadres(session, consultation_id)  # no "your comments went to the organizers"
         langs = await followup.languages(session, [*staff, *people])
         title, closed_at, quiet = c.title, c.closed_at, is_quiet(now, FollowUp.from_dict(c.settings), tz)
-        # the residents' satisfaction questions, each with its chart (as `qingdan report` writes them)
-        scales = [q for q in questionnaire_of(c.questionnaire).questions if q.type == "scale"] \
-            if c.questionnaire else []
+        charts = report_charts(c.questionnaire)
 
     async def load() -> Any:
         async with s.sessionmaker() as session:
@@ -492,25 +548,11 @@ async def _after_close(s: Services, consultation_id: int) -> None:
         content = await made("workbook", loc, build_workbook, thread="any")
         return Outgoing(text=_t("final-workbook", loc), document=(content, _t("file-workbook", loc, id=consultation_id)))
 
-    async def completion(pid: int) -> Outgoing:
-        loc = loc_of(pid)
-        png = await made("completion", loc, completion_chart, thread="chart")
-        return Outgoing(text=_t("final-chart-completion", loc, title=html.escape(title)),
-                        photo=(png, _t("file-chart-completion", loc, id=consultation_id)))
-
-    async def comments(pid: int) -> Outgoing:
-        loc = loc_of(pid)
-        png = await made("comments", loc, comments_chart, thread="chart")
-        return Outgoing(text=_t("final-chart-comments", loc, title=html.escape(title)),
-                        photo=(png, _t("file-chart-comments", loc, id=consultation_id)))
-
-    def scale(q: Any) -> Callable[[int], Awaitable[Outgoing]]:
+    def chart(ch: ReportChart) -> Callable[[int], Awaitable[Outgoing]]:
         async def render(pid: int) -> Outgoing:
             loc = loc_of(pid)
-            png = await made(f"scale:{q.id}", loc, lambda d, lc: scale_chart(d, q.id, lc), thread="chart")
-            return Outgoing(text=_t("final-chart-scale", loc, title=html.escape(title),
-                                    question=html.escape(q.text.get(loc))),
-                            photo=(png, _t("file-chart-scale", loc, id=consultation_id, question=q.id)))
+            png = await made(ch.part, loc, ch.make, thread="chart")
+            return Outgoing(text=ch.caption(loc, title), photo=(png, ch.file_name(loc, consultation_id)))
         return render
 
     async def feedback(pid: int) -> Outgoing:
@@ -524,8 +566,7 @@ async def _after_close(s: Services, consultation_id: int) -> None:
                                 title=html.escape(title)))
 
     parts: list[tuple[str, Callable[[int], Awaitable[Outgoing]]]] = [
-        ("head", head), ("workbook", workbook), ("chart-completion", completion), ("chart-comments", comments),
-        *((f"chart-scale-{q.id}", scale(q)) for q in scales), ("feedback", feedback)]
+        ("head", head), ("workbook", workbook), *((ch.part, chart(ch)) for ch in charts), ("feedback", feedback)]
     for part, render in parts:
         # one sound for the report, its first message (none in the quiet hours: a deadline given as
         # a date closes at 23:59); its files and charts follow without one each

@@ -2,7 +2,7 @@
 open and close it, move its deadline (/deadline), share its links and QR codes, watch
 progress (/stats), answer comments (/comments), message every participant (/announce),
 invite cadres (/invite), and take the results workbook (/export; once closed, with the
-draft 反馈情况说明 as it stands) or a digest (/digest) at any time.
+final report's charts and the draft 反馈情况说明 as it stands) or a digest (/digest) at any time.
 
 Every handler and every press re-checks on the server that the person is an
 organizer (`OrganizerOnly`); callback data carries ids only.
@@ -1544,18 +1544,17 @@ async def do_digest(message: Message, ctx: Ctx, c: Consultation, state: FSMConte
 
 @action("export")
 async def do_export(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
+    """The results workbook; once closed, also the final report's charts and the draft 反馈情况说明
+    as they stand, silently (bot.scheduler.export_files)."""
     from bot import scheduler
 
-    content, name = await scheduler.workbook_for(ctx.session, ctx.settings, c.id, ctx.locale)
-    await message.answer_document(BufferedInputFile(content, name),
-                                  caption=ctx.t("scheduler.export-caption", title=html.escape(c.title),
-                                                now=format_local(ctx.now(), ctx.settings.timezone)))
-    if c.status != Status.OPEN.value:
-        # comments are mostly answered after the close: the draft sent then said 尚未答复 for each
-        text, name = await scheduler.feedback_for(ctx.session, ctx.settings, c.id, ctx.locale)
-        published = c.status == Status.REPORTED.value  # (no revised list to send nor to publish any more)
-        await message.answer_document(BufferedInputFile(text, name), caption=ctx.t(
-            "scheduler.final-feedback-published" if published else "scheduler.final-feedback", id=c.id))
+    async for out in scheduler.export_files(ctx.session, ctx.settings, c, ctx.locale, ctx.now()):
+        if out.photo is not None:
+            await message.answer_photo(BufferedInputFile(*out.photo), caption=out.text,
+                                       disable_notification=out.silent or None)
+        elif out.document is not None:
+            await message.answer_document(BufferedInputFile(*out.document), caption=out.text,
+                                          disable_notification=out.silent or None)
 
 
 def _follow_up_hooks() -> None:

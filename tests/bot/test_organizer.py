@@ -2446,7 +2446,7 @@ async def test_closing_promises_the_feedback_report_from_export_only_while_the_c
     h = harness
     cid, _ = await open_consultation(h)
     for language, promise in (("en", f"unless the consultation is reopened, /export {cid} gives the results "
-                                     "workbook and the draft feedback report"),
+                                     "workbook, the charts and the draft feedback report"),
                               ("zh-hans", f"此后只要征询没有重新开始，发送 /export {cid} 都可以获取")):
         o = h.user(ORGANIZER, language_code=language)
         if language == "en":

@@ -536,6 +536,32 @@ async def test_export_after_the_close_also_sends_the_feedback_report_with_the_an
     assert "说明：已按意见修改" in text
 
 
+async def test_export_after_the_close_sends_the_final_reports_charts_silently(harness: Harness) -> None:
+    """The final report and `qingdan report` have the charts; /export after the close sent the
+    workbook and the feedback report only. It now sends the same charts (same captions, file
+    names and pictures) between them, and all but the workbook without a sound; an open
+    consultation's /export stays the workbook alone."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    org = h.user(ORGANIZER)
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
+    follow(h)
+    await sched.close_job(cid)
+    final = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.method == "sendPhoto"]
+    assert len(final) == 5
+    h.api.clear()
+    await h.feed(org.message(f"/export {cid}"))
+    sent = [c for c in h.api.calls if c.chat_id == ORGANIZER]
+    assert [c.method for c in sent] == ["sendDocument", *["sendPhoto"] * 5, "sendDocument"]
+    assert [bool(c.call.disable_notification) for c in sent] == [False] + [True] * 6
+    photos = [c.call for c in sent if c.method == "sendPhoto"]
+    assert [p.photo.filename for p in photos] == [c.call.photo.filename for c in final]
+    assert [p.caption for p in photos] == [c.call.caption for c in final]
+    assert [p.photo.data for p in photos] == [c.call.photo.data for c in final]  # (nothing changed since)
+    assert sent[0].call.document.filename.endswith(".xlsx") and sent[-1].call.document.filename.endswith(".txt")
+
+
 async def test_closes_at_the_deadline_and_sends_the_final_report_and_thanks_once(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
