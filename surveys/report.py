@@ -1176,7 +1176,14 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
         out.append(_t("feedback.offlist-count", locale, n=len(data.offlist), departments=len(departments)))
         for j, (dept, group) in enumerate(sorted(departments.items(), key=lambda kv: (-len(kv[1]), kv[0])), 1):
             count = len(group)
-            tasks = sorted({_gist(o.task, 40) for o in group})
+            # the tasks reported most first (ties by name), one typed two ways once: in name order the
+            # five named were the first by their characters ("任务10" before "任务2"), not the ones that weigh
+            spellings: dict[str, Counter[str]] = {}
+            for o in group:
+                spellings.setdefault(normalize(o.task) or "—", Counter())[_gist(o.task, 40)] += 1
+            tally = sorted(((sum(v.values()), v.most_common(1)[0][0]) for v in spellings.values()),
+                           key=lambda t: (-t[0], t[1]))
+            tasks = [name for _, name in tally]
             out.append(_t("feedback.offlist-dept", locale, n=j, department=_one_line(dept), count=count,
                           tasks=_t("list-sep", locale).join(tasks[:5]) + (_t("etc", locale) if len(tasks) > 5 else "")))
     out.append("")

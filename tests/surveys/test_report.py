@@ -554,6 +554,20 @@ def test_more_than_five_off_list_tasks_of_a_department_end_with_etc(data: Consul
     assert "县住建局：7 条（任务0、任务1、任务2、任务3、任务4等）" in text
 
 
+def test_the_off_list_tasks_a_department_is_named_for_are_the_ones_reported_most(data: ConsultationData) -> None:
+    """A department's tasks were named in character order, the first five only: of 7 tasks the one
+    reported 4 times (typed two ways) was left out behind "等" while tasks reported once were named."""
+    from dataclasses import replace
+
+    from surveys.report import OffListRecord
+
+    tasks = [*(f"任务{n}" for n in range(6)), "自建房安全排查", "自建房安全排查", "自建房 安全排查", "自建房安全排查",
+             "燃气安全检查", "燃气安全检查"]
+    reports = [OffListRecord("P", "青山镇", "县住建局", task, "上周", "meeting", "", T0) for task in tasks]
+    text = feedback_report(replace(data, offlist=reports))
+    assert "县住建局：12 条（自建房安全排查、燃气安全检查、任务0、任务1、任务2等）" in text
+
+
 def test_feedback_counts_a_department_typed_two_ways_once(data: ConsultationData) -> None:
     from dataclasses import replace
 
