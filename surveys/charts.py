@@ -132,6 +132,38 @@ def _short(name: str, room: int = 12) -> str:
     return name if len(name) <= room else name[: room - 1] + "…"
 
 
+_LABEL_SIZE = 8  # pt, the "completed/started (rate)" beside each township's bars
+
+
+def _figure_label(completed: int, started: int) -> str:
+    return f" {completed}/{started} ({percent_text(completed, started)})" if started else " 0/0"
+
+
+def _room_for_figures(fig: Figure, progress: list[Any], columns: int, top: int) -> float:
+    """The right end of the count axis: far enough past the longest bar (`top`) for the widest
+    "completed/started (rate)" to end inside the axes — a county's "1500/1500 (100.0%)" ran over
+    the frame with a fixed 20–35 % margin."""
+    if not top:
+        return 1.0
+    from matplotlib.font_manager import FontProperties
+
+    renderer = fig.canvas.get_renderer()  # (text sizes only: nothing is drawn)
+
+    def inches(text: str, size: float | str) -> float:
+        width, _, _ = renderer.get_text_width_height_descent(text, FontProperties(size=size), ismath=False)
+        return float(width) / fig.dpi
+
+    label = max((inches(_figure_label(p.completed, p.started), _LABEL_SIZE) for p in progress), default=0.0)
+    if columns == 1:  # (the names are outside the figure's subplot box; the tight bounding box takes them in)
+        axis = fig.get_figwidth() * (fig.subplotpars.right - fig.subplotpars.left)
+    else:  # a column less its township names and the space constrained layout leaves around them
+        tick = matplotlib.rcParams["ytick.labelsize"]
+        names = max((inches(_short(p.township), tick) for p in progress), default=0.0)
+        axis = fig.get_figwidth() / columns - names - 0.5
+    share = min(0.75, (label + 0.1) / max(axis, 0.5))  # of the axis the label needs past the bar
+    return max(top * 1.2, top / (1 - share))
+
+
 def completion_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> bytes:
     """Horizontal bars per township: questionnaires started and completed (the
     consultation's township order, top to bottom; many townships in columns, left to right)."""
@@ -146,6 +178,7 @@ def completion_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> by
         fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained" if columns > 1 else None)
         FigureCanvasAgg(fig)
         axes = fig.subplots(1, columns, squeeze=False)[0]
+        right = _room_for_figures(fig, progress, columns, top)
         for k, ax in enumerate(axes):
             part = progress[k * rows:(k + 1) * rows]
             names = [p.township if columns == 1 else _short(p.township) for p in part][::-1]
@@ -157,18 +190,15 @@ def completion_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> by
                     label=_t("chart.completed", locale))
             for y, s, c in zip(ys, started, completed, strict=True):
                 # the rate to one decimal, rounded half up, as the digest, workbook and /stats say it
-                # (whole percents read 43% where they said 42.9%); nobody there yet: "0/0", as the digest says it (a township without bars or figures
-                # read as one left out of the count)
+                # (whole percents read 43% where they said 42.9%); nobody there yet: "0/0", as the
+                # digest says it (a township without bars or figures read as one left out of the count)
                 if s or top:  # (nobody anywhere: the chart says 暂无数据 instead)
-                    ax.text(c, y - 0.2, f" {c}/{s} ({percent_text(c, s)})" if s else " 0/0", va="center",
-                            fontsize=8)
+                    ax.text(c, y - 0.2, _figure_label(c, s), va="center", fontsize=_LABEL_SIZE)
             ax.set_yticks(list(ys), names)
             ax.set_ylim(-0.6, rows - 0.4)
             ax.set_xlabel(_t("chart.people", locale))
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.margins(x=0.2)
-            if columns > 1:
-                ax.set_xlim(0, max(top, 1) * 1.35)  # (one scale in every column)
+            ax.set_xlim(0, right)  # (one scale in every column)
             _from_zero(ax, "x", top)
         if columns == 1:
             axes[0].set_title(_t("chart.completion.title", locale))

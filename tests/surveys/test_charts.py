@@ -229,6 +229,30 @@ def test_completion_charts_legend_covers_no_townships_figures(data: Consultation
         assert not legend.overlaps(ax.xaxis.label.get_window_extent(renderer))  # nor the axis's name
 
 
+@pytest.mark.parametrize("n", [1, 8, 60, 100])
+def test_completion_charts_figures_stay_inside_their_axes(data: ConsultationData, n: int,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """With a county's numbers ("1500/1500 (100.0%)", rates to one decimal as the digest says them)
+    the figure beside a full bar ran over the axes' right edge, across the frame (and, in columns,
+    towards the next column's names)."""
+    import surveys.charts as charts
+    from surveys.report import TownshipProgress
+
+    progress = [TownshipProgress(f"第{i:03d}号示范街道办事处", 1500, 1500 if i % 3 == 0 else 1234) for i in range(n)]
+    monkeypatch.setattr(charts, "township_progress", lambda _data: progress)
+    drawn = []
+    monkeypatch.setattr(charts, "_png", lambda fig: drawn.append(fig) or b"")
+    for locale in ("zh_CN", "en"):
+        charts.completion_chart(data, locale)
+        fig = drawn.pop()
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        for ax in fig.axes:
+            right = ax.get_window_extent(renderer).x1
+            over = [t.get_text() for t in ax.texts if t.get_window_extent(renderer).x1 > right]
+            assert not over, (n, locale, over[:3])
+
+
 def test_a_scale_question_nobody_answered_says_so_on_its_chart(monkeypatch, data) -> None:
     """The scale chart of a question nobody answered (yet) showed six bars of 0 and nothing
     else, where the completion and comments charts say 暂无数据."""
