@@ -58,12 +58,13 @@ from storage.models import (
     Township,
 )
 from storage.reports import load_consultation_data, plain_group_by_figures
+from surveys.consultation import COMMENT_KINDS
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
 from surveys.report import _Writer, build_workbook, digest, headline_figures, summarize
 
 POSTGRES_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 CHUNK = 20_000
-KINDS = ("wrong_part", "basis", "wording", "cannot_carry", "withdraw", "other")
+KINDS = COMMENT_KINDS  # the kinds cadres choose (the app's own; "missing" is seeded apart)
 DECISIONS = ("adopted", "partly", "rejected", None, None)
 PARTS = ("basic",) * 5 + ("cooperating",) * 3 + ("withdrawn",) * 2
 CATEGORIES = ("党的建设", "经济发展", "民生服务", "平安法治", "应急管理", "乡村振兴", "生态环境", "综合保障")
