@@ -79,24 +79,20 @@ def export(consultation_id: int = typer.Argument(..., help="The consultation's i
 def report(consultation_id: int = typer.Argument(..., metavar="ID", help="The consultation's id."),
            out_dir: Path = typer.Argument(..., metavar="OUT_DIR",
                                           help="The folder to write into (created if missing).")) -> None:
+    from bot.scheduler import report_charts
     from bot.texts import gettext
-    from surveys.charts import comments_chart, completion_chart, scale_chart
     from surveys.report import build_workbook, feedback_file
 
     locale = get_settings().locale
     data = _data(consultation_id)
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
-    written = {
+    written = {  # the final report's files, in its order (bot.scheduler.after_close)
         gettext("scheduler.file-workbook", locale, id=consultation_id): build_workbook(data, locale),
-        gettext("scheduler.file-chart-completion", locale, id=consultation_id): completion_chart(data, locale),
-        gettext("scheduler.file-chart-comments", locale, id=consultation_id): comments_chart(data, locale),
+        **{chart.file_name(locale, consultation_id): chart.make(data, locale)
+           for chart in report_charts(data.questionnaire)},
         gettext("scheduler.file-feedback", locale, id=consultation_id): feedback_file(data, locale),
     }
-    for q in data.questionnaire.questions if data.questionnaire else ():
-        if q.type == "scale":
-            written[gettext("scheduler.file-chart-scale", locale, id=consultation_id, question=q.id)] = \
-                scale_chart(data, q.id, locale)
     for name, content in written.items():
         with writing(out_dir / name):
             (out_dir / name).write_bytes(content)

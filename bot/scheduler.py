@@ -343,16 +343,19 @@ class ReportChart:
         return _t(self.file_key, locale, id=consultation_id, **extra)
 
 
-def report_charts(questionnaire: str | None) -> list[ReportChart]:
+def report_charts(questionnaire: Any) -> list[ReportChart]:
     """The final report's charts, in order: completion, comments, then one per satisfaction (scale)
-    question of the residents' questionnaire (as `qingdan report` writes them)."""
+    question of the residents' questionnaire (its text as stored, or parsed; None: none) — as
+    /export and `qingdan report` give them too."""
     from bot.questionnaires import questionnaire_of
     from surveys.charts import comments_chart, completion_chart, scale_chart
 
     def scale(q: Any) -> Callable[[Any, str], bytes]:
         return lambda data, locale: scale_chart(data, q.id, locale)
 
-    scales = [q for q in questionnaire_of(questionnaire).questions if q.type == "scale"] if questionnaire else []
+    if isinstance(questionnaire, str):
+        questionnaire = questionnaire_of(questionnaire) if questionnaire else None
+    scales = [q for q in questionnaire.questions if q.type == "scale"] if questionnaire is not None else []
     return [ReportChart("chart-completion", completion_chart, "final-chart-completion", "file-chart-completion"),
             ReportChart("chart-comments", comments_chart, "final-chart-comments", "file-chart-comments"),
             *(ReportChart(f"chart-scale-{q.id}", scale(q), "final-chart-scale", "file-chart-scale", q)
