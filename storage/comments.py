@@ -19,7 +19,8 @@ Writing (the caller checks the consultation's window; these check the rest):
 - `edit_refusal(comment, person_id, consultation, now) -> reason | None` — "unknown",
   "not-yours", "withdrawn", "answered" (once answered a comment is frozen, so the
   answer always refers to what was said), "hidden" (the organizer hid it, 不予答复: frozen
-  too — an edit would stay hidden and unread), "closed" (deadline passed).
+  too — an edit would stay hidden and unread), "closed" (deadline passed), "not-yet" (the
+  consultation's window has not opened: its opening time is in the future).
 - `edit_comment(session, comment_id, person_id, text, now) -> (Comment | None, reason)` and
   `withdraw_comment(session, comment_id, person_id, now) -> (Comment | None, reason)`:
   reason "ok" or one of edit_refusal's (plus "empty"/"too-long" for edits).
@@ -171,7 +172,10 @@ def edit_refusal(comment: Comment | None, person_id: int, consultation: Consulta
         return "answered"
     if comment.hidden:
         return "hidden"
-    if window(consultation.status, consultation.opens_at, consultation.closes_at, now) != Window.OPEN:
+    w = window(consultation.status, consultation.opens_at, consultation.closes_at, now)
+    if w == Window.NOT_YET:  # (its opening moved later): not "closed", it has not begun
+        return "not-yet"
+    if w != Window.OPEN:
         return "closed"
     return None
 

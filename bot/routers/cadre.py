@@ -835,7 +835,7 @@ def _after_comment_kb(ctx: Ctx, comment: Comment) -> InlineKeyboardMarkup:
     return _kb(rows)
 
 
-_REFUSALS = ("not-yours", "withdrawn", "answered", "hidden", "closed", "empty")
+_REFUSALS = ("not-yours", "withdrawn", "answered", "hidden", "closed", "not-yet", "empty")
 
 
 def _refusal_text(ctx: Ctx, reason: str) -> str:

@@ -2148,3 +2148,24 @@ async def test_a_resident_who_took_part_reads_their_townships_published_list_and
     assert "没有权限" in _alert(h)
     await h.feed(elsewhere.press(1, FindCB(c=0).pack()))
     assert len([t for t in h.api.texts(RESIDENT + 1) if "已公布" in t]) == 0
+
+
+async def test_an_edit_before_the_consultations_opening_is_refused_as_not_begun_not_as_closed(harness):
+    """The opening moved into the future after a comment was made: 修改/撤回 were refused with
+    "已经截止" (the consultation had not even begun)."""
+    from storage.models import Consultation
+
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "开始前的意见")
+    [comment] = await _comments(h)
+    async with h.sessions() as s:
+        await s.execute(sa.update(Consultation).where(Consultation.id == c).values(opens_at=h.clock.now + timedelta(days=1)))
+        await s.commit()
+    for action in ("e", "w", "y"):
+        await h.feed(u.press(1, MineCB(a=action, m=comment.id).pack()))
+        assert "还没有开始" in _alert(h) and "截止" not in _alert(h), action
+    await h.feed(h.user(CADRE, language_code="en").press(1, MineCB(a="e", m=comment.id).pack()))
+    assert "not opened yet" in _alert(h)
+    assert (await _comments(h))[0].status == "open"
