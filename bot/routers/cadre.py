@@ -914,8 +914,17 @@ async def _mine_screen(ctx: Ctx, page: int, item_id: int = 0) -> tuple[str, Inli
                          _btn(ctx.t("cadre.btn-withdraw", id=comment.id), MineCB(a="w", m=comment.id or 0))])
     if pages > 1:
         rows.append(_nav(page, pages, lambda n: MineCB(a="l", n=n, i=item_id)))
-    blocks.append(ctx.t("cadre.mine-rule"))
+    blocks.append(ctx.t(_mine_rule(ctx, [c for c in consultations.values() if c is not None])))
     return "\n\n".join(blocks), _kb(rows) if rows else None
+
+
+def _mine_rule(ctx: Ctx, consultations: list[Consultation]) -> str:
+    """The footer of /mycomments: that comments change until the deadline and the answer while a
+    consultation of the page is open; once all of them have closed (or not begun), that instead."""
+    windows = {_window(ctx, c) for c in consultations}
+    if not windows or Window.OPEN in windows:
+        return "cadre.mine-rule"
+    return "cadre.mine-rule-not-yet" if Window.NOT_YET in windows else "cadre.mine-rule-closed"
 
 
 @router.message(Command("mycomments"))

@@ -2169,3 +2169,24 @@ async def test_an_edit_before_the_consultations_opening_is_refused_as_not_begun_
     await h.feed(h.user(CADRE, language_code="en").press(1, MineCB(a="e", m=comment.id).pack()))
     assert "not opened yet" in _alert(h)
     assert (await _comments(h))[0].status == "open"
+
+
+async def test_mycomments_after_the_consultation_closed_or_was_reported_does_not_say_comments_can_change(harness):
+    from storage.models import Consultation
+
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "一条意见")
+    await h.feed(u.message("/mycomments"))
+    assert "截止前、答复前可以修改或撤回" in h.api.last(CADRE).text
+    h.clock.advance(days=11)
+    await h.feed(u.message("/mycomments"))
+    text = h.api.last(CADRE).text
+    assert "截止前、答复前可以修改或撤回" not in text and "已经截止，意见不能再修改或撤回" in text
+    async with h.sessions() as s:
+        await s.execute(sa.update(Consultation).where(Consultation.id == c).values(status="reported"))
+        await s.commit()
+    await h.feed(h.user(CADRE, language_code="en").message("/mycomments"))
+    text = h.api.last(CADRE).text
+    assert "until the deadline" not in text and "has closed" in text
