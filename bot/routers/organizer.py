@@ -1690,6 +1690,11 @@ async def _check_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: B
     if any(p.is_error for p in problems) or not result.items:
         await answer(text + "\n\n" + ctx.t("organizer.import-refused"))
         return
+    caption = drop_nul(message.caption or "").strip()
+    if caption.startswith("/"):  # "/cancel" sent with the file: a command, not the version's name
+        command = caption.split()[0]
+        await answer(text + "\n\n" + ctx.t("organizer.import-version-command", command=html.escape(fit_plain(command, 40))))
+        return
     version, fit = version_label(message.caption)
     if not fit:  # refused before the township is asked: the file is sent again with a better caption
         await answer(text + "\n\n" + ctx.t("organizer.import-version-bad", max=MAX_VERSION))

@@ -3152,3 +3152,21 @@ async def test_a_confirmation_taken_keeps_no_id_of_the_organizer_who_pressed_it(
     async with h.sessions() as s:
         keys = (await s.scalars(sa.select(Delivery.broadcast_key))).all()
     assert keys and not [k for k in keys if str(ORGANIZER) in k], keys
+
+
+async def test_a_list_file_captioned_with_a_command_is_not_stored_under_the_command_as_its_version(harness):
+    """A draft sent with a command as its caption that no handler takes ("/import", "/list 2026")
+    went on to be stored as the version "/import"; "/cancel" is taken as /cancel, storing nothing."""
+    h = harness
+    o = h.user(ORGANIZER)
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx", caption="/cancel")
+    assert "将存为" not in h.api.last(ORGANIZER).text
+    for caption in ("/import", "/list 2026", "/foo"):
+        await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx", caption=caption)
+        said = h.api.last(ORGANIZER).text
+        assert "是一个命令" in said and "没有导入" in said and "哪个乡镇" not in said, (caption, said)
+        await h.feed(o.message("青山镇"))  # a township typed after it imports nothing
+    assert await _stored_lists(h) == []
+    await _send_list(h, h.user(ORGANIZER, language_code="en"), SAMPLE_DRAFT, "draft.xlsx", caption="/import")
+    assert "is a command" in h.api.last(ORGANIZER).text
+    assert await _stored_lists(h) == []
