@@ -742,7 +742,8 @@ async def close_job(consultation_id: int) -> None:
 async def sync_job() -> None:
     """Reconcile: jobs for every open consultation and none for the others; close the
     overdue ones; finish final reports left unfinished (a crash, the quiet hours) and
-    broadcasts people started that were cut off (`resume_broadcasts`)."""
+    broadcasts people started that were cut off (`resume_broadcasts`); forget the
+    confirmations' double-tap claims older than a week (`followup.drop_old_claims`)."""
     s = services()
     now = s.clock()
     async with s.sessionmaker() as session:
@@ -758,6 +759,9 @@ async def sync_job() -> None:
                 and now - closed_at <= FINAL_WITHIN:
             await after_close(s, cid)
     await resume_broadcasts(s)
+    async with s.sessionmaker() as session:  # the confirmations' double-tap claims, once they are old
+        if await followup.drop_old_claims(session, now):
+            await session.commit()
     if _scheduler is not None:
         for cid in {*wanted, *_scheduled_ids()}:
             await schedule_consultation(cid)

@@ -11,7 +11,7 @@ once (`claim_once`), however many workers handle its taps at the same instant.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -232,6 +232,19 @@ async def claim_once(session: AsyncSession, key: str, now: datetime | None = Non
                                {"broadcast_key": f"claim:{key}"[:120], "person_id": JOB_PERSON, "status": SENT,
                                 "attempts": 0, "created_at": now, "sent_at": now},
                                keys=("broadcast_key", "person_id"))
+
+
+CLAIM_KEPT = timedelta(days=7)
+
+
+async def drop_old_claims(session: AsyncSession, now: datetime, kept: timedelta = CLAIM_KEPT) -> int:
+    """Forget the confirmations' claims (`claim_once`) older than `kept`: a claim only has to
+    outlive the double tap it guards (seconds); one row a confirmation would pile up for ever
+    otherwise. A button that old is stale by the chat's FSM state anyway."""
+    result = await session.execute(sa.delete(Delivery.__table__).where(
+        _d.broadcast_key.startswith("claim:", autoescape=True), _d.person_id == JOB_PERSON,
+        _d.created_at < now - kept))
+    return int(result.rowcount or 0)
 
 
 async def set_last_digest(session: AsyncSession, consultation_id: int, at: datetime) -> None:

@@ -1574,3 +1574,25 @@ async def test_a_scheduler_waiting_for_an_unreachable_postgresql_says_so_once_no
     lock.release()
     said = [r for r in caplog.records if "cannot reach the database" in r.getMessage()]
     assert len(polls) == 4 and len(said) == 1
+
+
+async def test_the_sync_job_forgets_confirmation_claims_older_than_a_week_and_nothing_else(harness: Harness) -> None:
+    """Every confirmation's double-tap guard (`claim_once`) left a row in `delivery` for ever."""
+    from storage.followup import claim_once, mark_job_done
+
+    h = harness
+    follow(h)
+    async with h.sessions() as s:
+        assert await claim_once(s, "new:old:1", h.clock.now - timedelta(days=8))
+        assert await claim_once(s, "new:recent:2", h.clock.now - timedelta(days=6))
+        await mark_job_done(s, "digest:1:old")  # a job marker: kept, however old
+        await s.execute(sa.update(Delivery).where(Delivery.broadcast_key == "digest:1:old")
+                        .values(created_at=h.clock.now - timedelta(days=30)))
+        s.add(Delivery(broadcast_key="announce:1", person_id=CADRE, status="sent",
+                       created_at=h.clock.now - timedelta(days=30)))
+        await s.commit()
+    await sched.sync_job()
+    async with h.sessions() as s:
+        keys = sorted((await s.scalars(sa.select(Delivery.broadcast_key))).all())
+        assert keys == ["announce:1", "claim:new:recent:2", "digest:1:old"]
+        assert not await claim_once(s, "new:recent:2", h.clock.now)  # still guards its double tap
