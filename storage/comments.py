@@ -3,7 +3,7 @@ off-list tasks (清单外事项) — writing them, and the queries the organizer
 and the reports need.
 
 Kinds of comment (`Comment.kind`): KINDS (on an item) and "missing" (item_id None,
-`missing` = {"name", "part", "category", "basis"}, `text` = why). A comment's status
+`missing` = {"name", "part", "category", "basis", "department"}, `text` = why). A comment's status
 for its author (`comment_status`): "open" (待答复), "adopted" (采纳), "partly" (部分采纳),
 "rejected" (不采纳), "withdrawn" (已撤回) or "hidden" (不予答复: the organizer hid it as
 improper before answering it — it would never leave 待答复 otherwise).

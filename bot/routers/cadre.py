@@ -118,7 +118,7 @@ class MineCB(CallbackData, prefix="cm"):
 
 class MissingCB(CallbackData, prefix="cx"):
     """The missing-item proposal in consultation c: a="" start, p=part v, g=category index v,
-    s=skip the basis of the proposal whose mark is v (see _run_mark)."""
+    s=skip the basis, d=skip the county department, of the proposal whose mark is v (see _run_mark)."""
 
     c: Num
     a: str = ""
@@ -152,6 +152,7 @@ class MissingForm(StatesGroup):
     part = State()
     category = State()
     basis = State()
+    department = State()
     why = State()
 
 
@@ -164,7 +165,8 @@ class ReportForm(StatesGroup):
 
 
 # the steps of a form by which something typed is held unsaved: a command that leaves one says so
-HALF_FILLED = frozenset(x.state for x in (MissingForm.part, MissingForm.category, MissingForm.basis, MissingForm.why,
+HALF_FILLED = frozenset(x.state for x in (MissingForm.part, MissingForm.category, MissingForm.basis,
+                                          MissingForm.department, MissingForm.why,
                                           ReportForm.task, ReportForm.when, ReportForm.method, ReportForm.details))
 
 
@@ -1092,6 +1094,12 @@ def _basis_prompt(ctx: Ctx, c: int, mark: str) -> tuple[str, InlineKeyboardMarku
     return ctx.t("cadre.missing-ask-basis"), _kb([[_btn(ctx.t("cadre.btn-skip"), MissingCB(c=c, a="s", v=mark))]])
 
 
+def _department_prompt(ctx: Ctx, c: int, mark: str) -> tuple[str, InlineKeyboardMarkup]:
+    """The county department the item goes with (对应县级部门, a column of the 遗漏事项 sheet): skippable."""
+    return (ctx.t("cadre.missing-ask-department", max=cm.MAX_SHORT),
+            _kb([[_btn(ctx.t("cadre.btn-skip"), MissingCB(c=c, a="d", v=mark))]]))
+
+
 @router.callback_query(MissingCB.filter())
 async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx, state: FSMContext) -> None:
     c, a, v = callback_data.c, callback_data.a, callback_data.v
@@ -1133,6 +1141,11 @@ async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx
     elif a == "s" and current == MissingForm.basis.state and v == draft.get("k", ""):
         draft["basis"] = ""
         await state.update_data(mis=draft)
+        await state.set_state(MissingForm.department)
+        text, kb = _department_prompt(ctx, c, str(draft.get("k", "")))
+    elif a == "d" and current == MissingForm.department.state and v == draft.get("k", ""):
+        draft["department"] = ""
+        await state.update_data(mis=draft)
         await state.set_state(MissingForm.why)
         text, kb = ctx.t("cadre.missing-ask-why", max=cm.MAX_TEXT), None
     else:
@@ -1150,11 +1163,14 @@ def _missing_double_tap(a: str, v: str, current: str | None, draft: dict[str, An
     if a == "g":
         return current == MissingForm.basis.state and draft.get("gi") == v
     if a == "s":
-        return current == MissingForm.why.state and draft.get("basis") == "" and v == draft.get("k", "")
+        return current == MissingForm.department.state and draft.get("basis") == "" and v == draft.get("k", "")
+    if a == "d":
+        return current == MissingForm.why.state and draft.get("department") == "" and v == draft.get("k", "")
     return False
 
 
-@router.message(StateFilter(MissingForm.name, MissingForm.category, MissingForm.basis, MissingForm.why),
+@router.message(StateFilter(MissingForm.name, MissingForm.category, MissingForm.basis, MissingForm.department,
+                            MissingForm.why),
                 F.text & ~F.text.startswith("/"))
 async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     draft = (await state.get_data()).get("mis") or {}
@@ -1166,7 +1182,8 @@ async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
         return
     current = await state.get_state()
     limits = {MissingForm.name.state: cm.MAX_SHORT, MissingForm.category.state: MAX_CATEGORY,
-              MissingForm.basis.state: cm.MAX_TEXT, MissingForm.why.state: cm.MAX_TEXT}
+              MissingForm.basis.state: cm.MAX_TEXT, MissingForm.department.state: cm.MAX_SHORT,
+              MissingForm.why.state: cm.MAX_TEXT}
     limit = limits[current or ""]
     clean, problem = cm.check_text(message.text, limit)
     if problem:
@@ -1188,6 +1205,13 @@ async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if current == MissingForm.basis.state:
         draft["basis"] = clean
         await state.update_data(mis=draft)
+        await state.set_state(MissingForm.department)
+        text, kb = _department_prompt(ctx, c, str(draft.get("k", "")))
+        await message.answer(text, reply_markup=kb)
+        return
+    if current == MissingForm.department.state:
+        draft["department"] = clean
+        await state.update_data(mis=draft)
         await state.set_state(MissingForm.why)
         await message.answer(ctx.t("cadre.missing-ask-why", max=cm.MAX_TEXT))
         return
@@ -1196,7 +1220,7 @@ async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(_throttle_text(ctx))
         return
     missing = {"name": draft.get("name", ""), "part": draft.get("part", ""), "category": draft.get("category", ""),
-               "basis": draft.get("basis", "")}
+               "basis": draft.get("basis", ""), "department": draft.get("department", "")}
     comment = await cm.add_comment(ctx.session, consultation_id=c, item_id=None, person_id=ctx.person.id,
                                    township_id=scope.link.township_id, kind=cm.MISSING, text=clean, missing=missing,
                                    now=ctx.now())
@@ -1206,7 +1230,8 @@ async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     await ctx.commit()
     part = ctx.t(f"part.{missing['part']}") if missing["part"] else "—"
     await message.answer(ctx.t("cadre.missing-saved", name=html.escape(missing["name"]), part=part,
-                               category=html.escape(missing["category"] or "—")),
+                               category=html.escape(missing["category"] or "—"),
+                               department=html.escape(missing["department"] or "—")),
                          reply_markup=_after_comment_kb(ctx, comment))
 
 

@@ -1214,7 +1214,8 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
         part = ctx.t(f"part.{m['part']}") if m.get("part") in ("basic", "cooperating", "withdrawn") else "—"
         subject += "\n" + ctx.t("organizer.comment-missing-details", part=part,
                                  category=html.escape(fit_plain(str(m.get("category") or "—"), CARD_NAME)),
-                                 basis=html.escape(fit_plain(str(m.get("basis") or "—"), CARD_FIELD)))
+                                 basis=html.escape(fit_plain(str(m.get("basis") or "—"), CARD_FIELD)),
+                                 department=html.escape(fit_plain(str(m.get("department") or "—"), CARD_NAME)))
     status = ctx.t(f"comment.decision.{k.decision}") if k.decision else ctx.t("comment.decision.open")
     lines = [ctx.t("organizer.comment-head", n=i + 1, total=len(items), id=k.id), subject,
              ctx.t("organizer.comment-meta", township=html.escape(township.name if township else ""),

@@ -506,18 +506,20 @@ async def test_missing_item_proposal_is_stored_with_name_part_category_basis_and
     c, _ = await open_consultation(h)
     u = await _cadre(h)
     await h.feed(u.message("/missing"))
-    assert "第 1/5 步" in h.api.last(CADRE).text
+    assert "第 1/6 步" in h.api.last(CADRE).text
     await h.feed(u.message("农村公路日常养护"))
     await _tap(h, u, "配合履职事项")
     assert "平安法治" in [t for t, _ in buttons(h.api.last(CADRE).reply_markup)]
     await h.feed(u.message("交通运输"))  # a category typed in
     await h.feed(u.message("《公路法》"))
+    assert "第 5/6 步" in h.api.last(CADRE).text and "县级部门" in h.api.last(CADRE).text
+    await h.feed(u.message("县交通运输局"))
     await h.feed(u.message("乡镇实际承担巡查和报告"))
-    assert "已收到您提出的遗漏事项" in h.api.last(CADRE).text
+    assert "已收到您提出的遗漏事项" in h.api.last(CADRE).text and "县级部门：县交通运输局" in h.api.last(CADRE).text
     [comment] = await _comments(h)
     assert comment.kind == "missing" and comment.item_id is None and comment.consultation_id == c
     assert comment.missing == {"name": "农村公路日常养护", "part": "cooperating", "category": "交通运输",
-                               "basis": "《公路法》"}
+                               "basis": "《公路法》", "department": "县交通运输局"}
     assert comment.text == "乡镇实际承担巡查和报告"
 
 
@@ -533,9 +535,11 @@ async def test_missing_item_from_the_part_menu_button_with_category_button_and_s
     await _tap(h, u, "基本履职事项")
     await _tap(h, u, "平安法治")
     await _tap(h, u, "跳过")
+    await _tap(h, u, "跳过")  # the county department: not known
     await h.feed(u.message("河长制要求"))
     [comment] = await _comments(h)
-    assert comment.missing == {"name": "河湖巡查", "part": "basic", "category": "平安法治", "basis": ""}
+    assert comment.missing == {"name": "河湖巡查", "part": "basic", "category": "平安法治", "basis": "",
+                               "department": ""}
 
 
 # --- off-list reports ------------------------------------------------------------------------------------
@@ -1345,12 +1349,14 @@ async def test_the_skip_under_an_earlier_proposals_basis_prompt_skips_nothing_of
     u = await _cadre(h)
     first = await _missing_to_basis(h, u, "河湖巡查")
     await h.feed(u.message("《河长制工作规定》"))  # the basis typed: the prompt keeps its 跳过 button
+    await h.feed(u.message("县水利局"))
     await h.feed(u.message("乡镇实际承担"))
     await _missing_to_basis(h, u, "山塘巡查")
     await h.feed(u.press(first.message_id, _data(first.reply_markup, "跳过")))
     # (a cadre's form, not the residents' questionnaire: no 请在最新的问题消息上作答)
     assert "之前的消息" in _alert(h) and "问题" not in _alert(h) and "最新那条消息" in _alert(h)
     await h.feed(u.message("《水库大坝安全管理条例》"))  # still the later proposal's basis
+    await h.feed(u.message("县水利局"))
     await h.feed(u.message("汛期每天巡查"))
     assert [c.missing["basis"] for c in await _comments(h)] == ["《河长制工作规定》", "《水库大坝安全管理条例》"]
 
@@ -1361,7 +1367,7 @@ async def test_a_double_tap_on_a_proposals_part_category_or_skip_is_let_go_quiet
     u = await _cadre(h)
     await h.feed(u.message("/missing"))
     await h.feed(u.message("河湖巡查"))
-    for label in ("基本履职事项", "平安法治", "跳过"):
+    for label in ("基本履职事项", "平安法治", "跳过", "跳过"):
         prompt = h.api.last(CADRE)
         data = _data(prompt.reply_markup, label)
         await h.feed(u.press(prompt.message_id, data))
@@ -1370,7 +1376,8 @@ async def test_a_double_tap_on_a_proposals_part_category_or_skip_is_let_go_quiet
         assert answer.call.text is None and not answer.call.show_alert, label
     await h.feed(u.message("河长制要求"))
     [comment] = await _comments(h)
-    assert comment.missing == {"name": "河湖巡查", "part": "basic", "category": "平安法治", "basis": ""}
+    assert comment.missing == {"name": "河湖巡查", "part": "basic", "category": "平安法治", "basis": "",
+                               "department": ""}
 
 
 async def test_skipping_the_wording_of_a_comment_withdrawn_since_does_not_say_it_is_saved(harness):
@@ -1799,8 +1806,9 @@ async def test_an_option_typed_instead_of_tapped_is_taken_at_the_part_and_method
     await h.feed(u.message("事项"))  # in all three labels: which one?
     assert "请点下面的按钮" in h.api.last(CADRE).text
     await h.feed(u.message("基本"))
-    assert "第 3/5 步" in h.api.last(CADRE).text and "基本履职事项" in h.api.last(CADRE).text
+    assert "第 3/6 步" in h.api.last(CADRE).text and "基本履职事项" in h.api.last(CADRE).text
     await h.feed(u.message("生态环境"))
+    await _tap(h, u, "跳过")
     await _tap(h, u, "跳过")
     await h.feed(u.message("汛期每天巡查"))
     [proposal] = await _comments(h)
@@ -2190,3 +2198,35 @@ async def test_mycomments_after_the_consultation_closed_or_was_reported_does_not
     await h.feed(h.user(CADRE, language_code="en").message("/mycomments"))
     text = h.api.last(CADRE).text
     assert "until the deadline" not in text and "has closed" in text
+
+
+async def test_a_missing_items_county_department_is_asked_shown_on_the_organizers_card_and_exported(harness):
+    """/missing never asked for the county department (对应县级部门), so the workbook's 遗漏事项
+    sheet had that column always empty."""
+    import io
+
+    import openpyxl
+
+    from bot.scheduler import workbook_for
+
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _missing_to_basis(h, u, "河湖巡查")
+    await h.feed(u.message("《河长制工作规定》"))
+    assert "对应哪个县级部门" in h.api.last(CADRE).text
+    await h.feed(u.message("县水利局"))
+    await h.feed(u.message("乡镇实际承担巡查"))
+    assert "县级部门：县水利局" in h.api.last(CADRE).text
+    [comment] = await _comments(h)
+    assert comment.missing["department"] == "县水利局"
+    await h.feed(h.user(ORGANIZER).message("/comments"))
+    assert "县级部门：县水利局" in h.api.last(ORGANIZER).text
+    async with h.sessions() as s:
+        content, _ = await workbook_for(s, h.settings, c, "zh_CN")
+    sheet = openpyxl.load_workbook(io.BytesIO(content))["遗漏事项"]
+    rows = [[cell.value for cell in row] for row in sheet.iter_rows()]
+    header = next(r for r in rows if "建议增加的事项" in r)
+    [row] = [r for r in rows[rows.index(header) + 1:] if r[header.index("建议增加的事项")] == "河湖巡查"]
+    department = next(k for k, v in enumerate(header) if v and "部门" in str(v))
+    assert row[department] == "县水利局"
