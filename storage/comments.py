@@ -21,6 +21,8 @@ Writing (the caller checks the consultation's window; these check the rest):
   answer always refers to what was said), "hidden" (the organizer hid it, 不予答复: frozen
   too — an edit would stay hidden and unread), "closed" (deadline passed), "not-yet" (the
   consultation's window has not opened: its opening time is in the future).
+- `edit_missing(session, comment_id, person_id, field, value, now) -> (Comment | None, reason)` — a
+  missing-item proposal's name, part, basis or department.
 - `edit_comment(session, comment_id, person_id, text, now) -> (Comment | None, reason)` and
   `withdraw_comment(session, comment_id, person_id, now) -> (Comment | None, reason)`:
   reason "ok" or one of edit_refusal's (plus "empty"/"too-long" for edits).
@@ -201,7 +203,7 @@ async def _set_text(session: AsyncSession, comment_id: int, person_id: int, fiel
 
 
 async def _change_if_still_editable(session: AsyncSession, comment: Comment, person_id: int, now: datetime,
-                                    **values: str) -> tuple[Comment | None, str]:
+                                    **values: Any) -> tuple[Comment | None, str]:
     """Write `values` only if, at the database, the comment is still neither withdrawn, answered nor
     hidden: an organizer answering or hiding it while its author types the edit wins (the edit is
     refused with the reason then, instead of landing on a frozen comment)."""
@@ -226,6 +228,34 @@ async def edit_comment(session: AsyncSession, comment_id: int, person_id: int, t
 async def set_proposed_wording(session: AsyncSession, comment_id: int, person_id: int, wording: str,
                                now: datetime) -> tuple[Comment | None, str]:
     return await _set_text(session, comment_id, person_id, "proposed_wording", wording, now)
+
+
+MISSING_FIELDS: dict[str, int] = {"name": MAX_SHORT, "basis": MAX_TEXT, "department": MAX_SHORT}
+
+
+async def edit_missing(session: AsyncSession, comment_id: int, person_id: int, field: str, value: str,
+                       now: datetime) -> tuple[Comment | None, str]:
+    """Change a field of a missing-item proposal (`missing`: "part", one of PART_ORDER's values, or
+    one of MISSING_FIELDS, a text within its limit), if its author may still edit it; reason as
+    `edit_comment` ("unknown" also for a comment that is no proposal, or an unknown field or part)."""
+    comment, refusal = await _editable(session, comment_id, person_id, now)
+    if refusal:
+        return (comment if refusal != "not-yours" else None), refusal
+    assert comment is not None
+    if comment.kind != MISSING or comment.item_id is not None:
+        return comment, "unknown"
+    if field == "part":
+        if value not in {p.value for p in PART_ORDER}:
+            return comment, "unknown"
+        clean = value
+    elif field in MISSING_FIELDS:
+        clean, problem = check_text(value, MISSING_FIELDS[field])
+        if problem:
+            return comment, problem
+    else:
+        return comment, "unknown"
+    return await _change_if_still_editable(session, comment, person_id, now,
+                                           missing={**(comment.missing or {}), field: clean})
 
 
 async def withdraw_comment(session: AsyncSession, comment_id: int, person_id: int,

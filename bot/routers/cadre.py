@@ -108,7 +108,8 @@ class CommentCB(CallbackData, prefix="cc"):
 
 class MineCB(CallbackData, prefix="cm"):
     """/mycomments: a=l list page n (of item i's comments when i), e=edit m, w=withdraw m (ask),
-    y=withdraw m (confirmed), s=skip the proposed wording of m."""
+    y=withdraw m (confirmed), s=skip the proposed wording of m; a missing-item proposal m's edit:
+    f=edit its field n (MISSING_EDIT_FIELDS), p=move it to part n (PART_ORDER)."""
 
     a: str
     m: Num = 0
@@ -952,7 +953,7 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         await query.answer()
         await edit_or_send(query, text, kb)
         return
-    if a not in ("e", "w", "y", "s"):
+    if a not in ("e", "w", "y", "s", "f", "p"):
         await _deny_press(query, ctx, "error.stale-button")
         return
     comment = await cm.get_comment(ctx.session, m)
@@ -974,9 +975,15 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
     if refusal is not None:
         await query.answer(_refusal_text(ctx, refusal), show_alert=True)
         return
+    if a in ("f", "p") and comment.item_id is not None:  # (forged: a comment on an item has no such fields)
+        await _deny_press(query, ctx, "error.stale-button")
+        return
+    if a in ("f", "p") or (a == "e" and comment.item_id is None):
+        await _edit_missing_press(query, ctx, state, comment, a, callback_data.n)
+        return
     if a == "e":
         await state.set_state(CommentForm.edit)
-        await state.update_data(ce=comment.id)
+        await state.update_data(ce=comment.id, cf="text")
         await query.answer()
         await edit_or_send(query, ctx.t("cadre.ask-edit", id=comment.id, text=html.escape(comment.text), max=cm.MAX_TEXT),
                            _kb([[_btn(ctx.t("cadre.btn-back-mine"), MineCB(a="l"))]]))
@@ -997,12 +1004,86 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         await edit_or_send(query, ctx.t("cadre.withdrawn") + "\n\n" + text, kb2)
 
 
+# what of a missing-item proposal 修改 offers to change, in its buttons' order (MineCB(a="f").n)
+MISSING_EDIT_FIELDS = ("name", "part", "basis", "department", "text")
+
+
+def _missing_edit_screen(ctx: Ctx, comment: Comment) -> tuple[str, InlineKeyboardMarkup]:
+    m = comment.missing or {}
+    part = ctx.t(f"part.{m['part']}") if m.get("part") in {p.value for p in PART_ORDER} else "—"
+    text = ctx.t("cadre.missing-edit-choose", id=comment.id, name=html.escape(str(m.get("name") or "—")), part=part,
+                 category=html.escape(str(m.get("category") or "—")), basis=html.escape(str(m.get("basis") or "—")),
+                 department=html.escape(str(m.get("department") or "—")), text=html.escape(_short(comment.text, 300)))
+    rows = [[_btn(ctx.t(f"cadre.missing-field.{f}"), MineCB(a="f", m=comment.id or 0, n=n))]
+            for n, f in enumerate(MISSING_EDIT_FIELDS)]
+    rows.append([_btn(ctx.t("cadre.btn-back-mine"), MineCB(a="l"))])
+    return text, _kb(rows)
+
+
+async def _edit_missing_press(query: CallbackQuery, ctx: Ctx, state: FSMContext, comment: Comment, a: str,
+                              n: int) -> None:
+    """修改 on a missing-item proposal (its author's, editable: checked by the caller): which field
+    (e), a field chosen (f: its text asked, or the parts offered), a part chosen (p: saved)."""
+    if await state.get_state() == CommentForm.edit.state:  # (another field chosen: the earlier one is left)
+        await state.set_state(None)
+    if a == "e":
+        await query.answer()
+        await edit_or_send(query, *_missing_edit_screen(ctx, comment))
+        return
+    if a == "p":
+        if not 0 <= n < len(PART_ORDER):
+            await _deny_press(query, ctx, "error.stale-button")
+            return
+        edited, reason = await cm.edit_missing(ctx.session, comment.id or 0, ctx.person.id, "part",
+                                               PART_ORDER[n].value, ctx.now())
+        if reason != "ok" or edited is None:
+            await query.answer(_refusal_text(ctx, reason), show_alert=True)
+            return
+        await ctx.commit()
+        await query.answer(ctx.t("cadre.edited", id=edited.id))
+        await edit_or_send(query, ctx.t("cadre.edited", id=edited.id), _after_comment_kb(ctx, edited))
+        return
+    if not 0 <= n < len(MISSING_EDIT_FIELDS):
+        await _deny_press(query, ctx, "error.stale-button")
+        return
+    field = MISSING_EDIT_FIELDS[n]
+    back = [_btn(ctx.t("cadre.btn-back-mine"), MineCB(a="l"))]
+    await query.answer()
+    if field == "part":
+        rows = [[_btn(ctx.t(f"part.{p.value}"), MineCB(a="p", m=comment.id or 0, n=k))] for k, p in enumerate(PART_ORDER)]
+        await edit_or_send(query, ctx.t("cadre.missing-edit-part", id=comment.id), _kb([*rows, back]))
+        return
+    old = comment.text if field == "text" else str((comment.missing or {}).get(field) or "—")
+    limit = cm.MAX_TEXT if field == "text" else cm.MISSING_FIELDS[field]
+    await state.set_state(CommentForm.edit)
+    await state.update_data(ce=comment.id, cf=field)
+    await edit_or_send(query, ctx.t("cadre.missing-edit-ask", id=comment.id, field=ctx.t(f"cadre.missing-field.{field}"),
+                                    text=html.escape(old), max=limit), _kb([back]))
+
+
 @router.message(CommentForm.edit, F.text & ~F.text.startswith("/"))
 async def comment_edit_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
-    comment_id = int((await state.get_data()).get("ce") or 0)
+    data = await state.get_data()
+    comment_id = int(data.get("ce") or 0)
     if not ctx.is_cadre:
         await state.set_state(None)
         await message.answer(ctx.t("cadre.only-cadres"))
+        return
+    field = str(data.get("cf") or "text")
+    if field in cm.MISSING_FIELDS:  # a missing-item proposal's name, basis or department
+        edited, reason = await cm.edit_missing(ctx.session, comment_id, ctx.person.id, field, message.text or "",
+                                               ctx.now())
+        if reason in ("too-long", "empty"):
+            limit = cm.MISSING_FIELDS[field]
+            await message.answer(_too_long(ctx, message.text or "", limit) if reason == "too-long"
+                                 else ctx.t("cadre.empty"))
+            return
+        await state.set_state(None)
+        if reason != "ok" or edited is None:
+            await message.answer(_refusal_text(ctx, reason))
+            return
+        await ctx.commit()
+        await message.answer(ctx.t("cadre.edited", id=edited.id), reply_markup=_after_comment_kb(ctx, edited))
         return
     comment, reason = await cm.edit_comment(ctx.session, comment_id, ctx.person.id, message.text or "", ctx.now())
     if reason in ("too-long", "empty"):

@@ -2230,3 +2230,47 @@ async def test_a_missing_items_county_department_is_asked_shown_on_the_organizer
     [row] = [r for r in rows[rows.index(header) + 1:] if r[header.index("建议增加的事项")] == "河湖巡查"]
     department = next(k for k, v in enumerate(header) if v and "部门" in str(v))
     assert row[department] == "县水利局"
+
+
+async def test_a_missing_items_name_part_basis_and_department_can_be_edited_while_it_may_change(harness):
+    """/mycomments let a cadre change only the "why" of a proposed missing item, not its name, part,
+    basis or county department; each can change now, until it is answered or hidden or the deadline."""
+    from storage.comments import answer_comment
+
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await _missing_to_basis(h, u, "河湖巡查")
+    await _tap(h, u, "跳过")
+    await _tap(h, u, "跳过")
+    await h.feed(u.message("乡镇实际承担"))
+    [comment] = await _comments(h)
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改 #")
+    assert "请点要修改的内容" in h.api.last(CADRE).text
+    for label, typed in (("事项名称", "河湖日常巡查"), ("依据", "《河长制工作规定》"), ("县级部门", "县水利局"),
+                         ("理由", "每天都在巡查")):
+        await _tap(h, u, label)
+        await h.feed(u.message(typed))
+        assert "已修改" in h.api.last(CADRE).text, label
+        await h.feed(u.message("/mycomments"))
+        await _tap(h, u, "修改 #")
+    await _tap(h, u, "所属部分")
+    await _tap(h, u, "配合履职事项")
+    [after] = await _comments(h)
+    assert after.missing == {"name": "河湖日常巡查", "part": "cooperating", "category": "平安法治",
+                             "basis": "《河长制工作规定》", "department": "县水利局"}
+    assert after.text == "每天都在巡查"
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改 #")
+    await _tap(h, u, "县级部门")
+    await h.feed(u.message("长" * 201))  # too long: refused, nothing changed, still asked
+    assert "最多 200 字" in h.api.last(CADRE).text
+    async with h.sessions() as s:  # answered while the cadre types: the edit is refused at save
+        await answer_comment(s, comment.id, "adopted", "", ORGANIZER, h.clock.now)
+        await s.commit()
+    await h.feed(u.message("县应急管理局"))
+    assert "已经答复" in h.api.last(CADRE).text
+    await h.feed(u.press(1, MineCB(a="p", m=comment.id, n=0).pack()))
+    assert "已经答复" in _alert(h)
+    assert (await _comments(h))[0].missing == after.missing
