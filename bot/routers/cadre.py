@@ -990,9 +990,15 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
     elif a == "w":
         kb = _kb([[_btn(ctx.t("cadre.btn-withdraw-yes"), MineCB(a="y", m=comment.id or 0)),
                    _btn(ctx.t("cadre.btn-withdraw-no"), MineCB(a="l"))]])
+        # which item it is on (or proposes): a comment's text alone may not say (its /mycomments page is gone)
+        if comment.item_id is not None:
+            row = await ctx.session.get(DutyItemRow, comment.item_id)
+            target = ctx.t("cadre.mine-item", name=html.escape(_short(row.name if row else "?", 80)))
+        else:
+            target = ctx.t("cadre.mine-missing", name=html.escape(_short(str(comment.missing.get("name", "")), 80)))
         await query.answer()
-        await edit_or_send(query, ctx.t("cadre.withdraw-confirm", id=comment.id, text=html.escape(_short(comment.text, 300))),
-                           kb)
+        await edit_or_send(query, ctx.t("cadre.withdraw-confirm", id=comment.id,
+                                        text=target + "\n" + html.escape(_short(comment.text, 300))), kb)
     else:
         _, reason = await cm.withdraw_comment(ctx.session, comment.id or 0, ctx.person.id, ctx.now())
         if reason != "ok":

@@ -2274,3 +2274,22 @@ async def test_a_missing_items_name_part_basis_and_department_can_be_edited_whil
     await h.feed(u.press(1, MineCB(a="p", m=comment.id, n=0).pack()))
     assert "已经答复" in _alert(h)
     assert (await _comments(h))[0].missing == after.missing
+
+
+async def test_the_withdraw_confirmation_names_the_item_or_the_proposed_missing_item(harness):
+    """确定撤回意见 #n 吗？ showed the comment's text alone: a proposal's "why" (乡镇承担) or a short
+    comment (同意) did not say which item the cadre was about to take it back from."""
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "同意")
+    await _missing_to_basis(h, u, "河湖巡查")
+    await _tap(h, u, "跳过")
+    await _tap(h, u, "跳过")
+    await h.feed(u.message("乡镇承担"))
+    proposal, comment = sorted(await _comments(h), key=lambda x: x.item_id is not None)
+    await h.feed(u.press(1, MineCB(a="w", m=proposal.id).pack()))
+    assert "确定撤回" in h.api.last(CADRE).text and "遗漏事项：河湖巡查" in h.api.last(CADRE).text
+    await h.feed(u.press(1, MineCB(a="w", m=comment.id).pack()))
+    assert "事项：特种设备安全监管" in h.api.last(CADRE).text and "同意" in h.api.last(CADRE).text
+    assert [x.status for x in await _comments(h)] == ["open", "open"]
