@@ -1156,8 +1156,11 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     for j, x in enumerate(sorted(missing, key=lambda x: x.id), 1):
         name = _one_line(_missing_name(x)) or _gist(x.text, 40)
         part = str((x.missing or {}).get("part", ""))
-        line = _t("feedback.missing-item", locale, n=j, item=name, township=x.township,
-                  part=part_label(part, locale) or "—", gist=_gist(x.text) or "—")
+        department = _one_line(str((x.missing or {}).get("department", "") or ""))
+        part_text = (part_label(part, locale) or "—") + (
+            _t("feedback.missing-department", locale, department=department) if department else "")
+        line = _t("feedback.missing-item", locale, n=j, item=name, township=x.township, part=part_text,
+                  gist=_gist(x.text) or "—")
         out.append(_join([_sentence(line, locale), _decision_text(x, locale)], locale))
     out.append("")
 

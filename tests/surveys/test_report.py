@@ -413,6 +413,16 @@ def test_digest_text_is_escaped_and_short(data: ConsultationData) -> None:
 # --- the feedback report -------------------------------------------------------------
 
 
+def test_feedback_report_names_the_department_a_missing_item_proposal_gives(data: ConsultationData) -> None:
+    """/missing asks for the county department: the workbook had it, the 反馈情况说明 did not."""
+    [proposal] = [c for c in data.comments if c.is_missing_proposal]
+    proposal.missing["department"] = "县水利局"
+    assert "1. 绿水镇建议增加“河道日常巡查”（基本履职事项，对应部门：县水利局）" in feedback_report(data)
+    assert "; county department: 县水利局)" in feedback_report(data, "en")
+    del proposal.missing["department"]
+    assert "1. 绿水镇建议增加“河道日常巡查”（基本履职事项）" in feedback_report(data)
+
+
 def test_feedback_report_counts_and_groups_by_item(data: ConsultationData) -> None:
     text = feedback_report(data)
     assert text.startswith("关于《青山县乡镇履职事项清单（征求意见稿）》征求意见的反馈情况说明")
