@@ -28,7 +28,7 @@ time for one resident.
 
 Errors are `FlowError`s with stable keys (``flow.required``, ``flow.not-an-option``,
 ``flow.too-few``, ``flow.too-many``, ``flow.out-of-range``, ``flow.too-small``,
-``flow.too-large``, ``flow.not-a-number``, ``flow.not-integer``, ``flow.too-long``,
+``flow.too-large``, ``flow.not-a-number``, ``flow.not-one-number``, ``flow.not-integer``, ``flow.too-long``,
 ``flow.empty``, ``flow.not-an-item``, ``flow.incomplete``, ``flow.no-items``,
 ``flow.not-applicable``, ``flow.unknown-question``) whose catalog text speaks to
 the resident.
@@ -53,6 +53,21 @@ TELEGRAM_TEXT_LIMIT = 4096
 SUMMARY_TEXT_CHARS = 80
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _MAX_NUMBER_CHARS = 30
+# A typed number as residents write it: "约 65", "65岁", "3个", "六十五", "两千元". A leading
+# "about" word and a trailing unit of CJK letters (岁, 个, 人, 次, 元, 左右 …) are dropped; a unit
+# holds no numeral ("5千": 5 or 5,000? "三到四个": a range).
+_CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
+              "八": 8, "九": 9}
+_CN_POWERS = {"十": 10, "百": 100, "千": 1000}
+_CN_NUMERAL = "零〇一二两三四五六七八九十百千万亿"
+_ABOUT = re.compile(r"^(?:大约|大概|约莫|约|差不多|估计)\s*")
+_WITH_UNIT = re.compile(
+    rf"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)|[{_CN_NUMERAL}]+)\s*"
+    rf"(?P<unit>(?:(?![{_CN_NUMERAL}])[\u3400-\u4dbf\u4e00-\u9fff])+)?$")
+# two numbers apart: "60-70", "65 70", "65岁或70岁", "三到四个"
+_SEVERAL = re.compile(rf"[\d{_CN_NUMERAL}][^\d{_CN_NUMERAL}]*?"
+                      rf"(?:[\s\-~～—–/、,，;；]|(?![{_CN_NUMERAL}])[\u3400-\u4dbf\u4e00-\u9fff])"
+                      rf"[^\d{_CN_NUMERAL}]*?[\d{_CN_NUMERAL}]")
 
 Answers = Mapping[str, Any]
 
@@ -281,22 +296,80 @@ def _scale_point(raw: Any, allow_unsure: bool) -> tuple[int | str | None, FlowEr
     return raw, None
 
 
-def _parse_number(raw: Any) -> int | float | None:
+def _chinese_number(text: str) -> int | None:
+    """六十五 → 65, 一百零五 → 105, 两千五 → 2500, 三万五千 → 35000, 十二 → 12; None for what is
+    not one number written so ("三四": three or four; "五六十": fifty or sixty; "一九六〇")."""
+    if "万" in text:
+        head, _, tail = text.partition("万")
+        high, low = _chinese_below_10000(head), _chinese_below_10000(tail, after=10_000) if tail else 0
+        return None if high is None or low is None or high == 0 else high * 10_000 + low
+    return _chinese_below_10000(text)
+
+
+def _chinese_below_10000(text: str, after: int | None = None) -> int | None:
+    """A Chinese numeral below 10,000; `after`: the power it follows (三万五: the 五 is 5,000)."""
+    value, digit, last, zero = 0, None, after or 10_000, False
+    for i, c in enumerate(text):
+        if c in "零〇":
+            if i == 0 and len(text) > 1 and after is None or zero or digit is not None:
+                return None
+            zero = True
+        elif c in _CN_DIGITS:
+            if digit is not None:  # two digits side by side
+                return None
+            digit = _CN_DIGITS[c]
+        elif c in _CN_POWERS:
+            power = _CN_POWERS[c]
+            if power >= last or (digit is None and not (i == 0 and power == 10 and after is None)):
+                return None
+            value, digit, last = value + (1 if digit is None else digit) * power, None, power
+        else:
+            return None
+    if digit is not None:  # 一百五 is 150 and 两千五 2,500, but 一百零五 is 105
+        value += digit * (last // 10 if last > 10 and not zero and (value or after) else 1)
+    return value
+
+
+def _read_number(text: str) -> tuple[int | float | None, bool]:
+    """A typed number: (the number, or None), and whether it is several numbers or a range
+    ("60-70", "3 4", "三四个"), which is refused as such rather than as not a number."""
+    text = _ABOUT.sub("", text)
+    match = _WITH_UNIT.match(text)
+    if match is None:
+        return None, bool(_SEVERAL.search(text))
+    written = match["number"]
+    if written[0] in _CN_NUMERAL:
+        number = _chinese_number(written)
+        if number is None:  # 三四 (three or four), 五六十 (fifty or sixty)
+            return None, any(a in _CN_DIGITS and b in _CN_DIGITS and _CN_DIGITS[a] and _CN_DIGITS[b]
+                             for a, b in zip(written, written[1:], strict=False))
+        return number, False
+    if re.fullmatch(r"[+-]?\d+", written):
+        return int(written), False
+    number = float(written)
+    return (number if math.isfinite(number) else None), False
+
+
+def plain_number(raw: str) -> bool:
+    """Whether a typed answer is a number as stored (65, 12.5), not one read from words
+    ("65岁", "约 65", "六十五"): the bot says what it understood from the others."""
+    return bool(_NUMBER.match(_clean(raw)))
+
+
+def _parse_number(raw: Any) -> tuple[int | float | None, bool]:
+    """(the number, or None), and whether what was typed is several numbers or a range."""
     if isinstance(raw, bool):
-        return None
+        return None, False
     if isinstance(raw, int):
-        return raw
+        return raw, False
     if isinstance(raw, float):
-        return raw if math.isfinite(raw) else None
+        return (raw if math.isfinite(raw) else None), False
     if not isinstance(raw, str):
-        return None
+        return None, False
     text = _clean(raw)
-    if len(text) > _MAX_NUMBER_CHARS or not _NUMBER.match(text):
-        return None
-    if re.fullmatch(r"[+-]?\d+", text):
-        return int(text)
-    number = float(text)
-    return number if math.isfinite(number) else None
+    if len(text) > _MAX_NUMBER_CHARS:
+        return None, False
+    return _read_number(text)
 
 
 def _item_id(raw: Any) -> int | None:
@@ -366,9 +439,12 @@ def _validate_text(question: Question, raw: Any) -> tuple[Any, FlowError | None]
 
 
 def _validate_number(question: Question, raw: Any) -> tuple[Any, FlowError | None]:
-    number = _parse_number(raw)
+    number, several = _parse_number(raw)
     if number is None:
-        return None, _error("not-a-number", example=_fmt(_example_number(question)))
+        example = _fmt(_example_number(question))
+        if several:  # 60-70, 两三个
+            return None, _error("not-one-number", example=example)
+        return None, _error("not-a-number", example=example)
     if isinstance(number, float) and number.is_integer():
         number = int(number)
     if question.integer and not isinstance(number, int):

@@ -51,7 +51,15 @@ from storage.answer_path import ConsultationView
 from storage.models import Township
 from storage.responses import Change, ResponseState, Stale, advance_live_message, load_state
 from surveys.consultation import Window, ended_at, format_local, normalize_code, window
-from surveys.flow import FlowState, ItemRef, applicable, eligible_items, question_count, summary_lines
+from surveys.flow import (
+    FlowState,
+    ItemRef,
+    applicable,
+    eligible_items,
+    plain_number,
+    question_count,
+    summary_lines,
+)
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
 
 router = Router(name="resident")
@@ -895,6 +903,8 @@ async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(error.message(ctx.locale))
         return
     _record(flow, new)
+    if question.type == "number" and not plain_number(message.text or ""):  # "65岁", "约 65", "六十五"
+        await message.answer(ctx.t("resident.number-understood", number=new.answers[question.id]))
     # which message gave the answer, so an edit of it changes the answer (see `typed_edited`)
     flow.screen[TYPED] = {**flow.screen.get(TYPED, {}), question.id: message.message_id}
     await show(ctx, flow, message=message)

@@ -394,6 +394,40 @@ questions:
     assert await _stored(h) == {"n": 3}
 
 
+async def test_a_number_typed_with_a_unit_or_in_words_is_stored_and_said_back(harness):
+    """"3口人" or "三口人" was refused as not a number; it is taken, and the bot says what it took.
+    A range is refused with what to write instead."""
+    h = harness
+    yaml_text = """
+id: t
+title: 测试
+questions:
+  - id: n
+    type: number
+    text: 您家有几口人？
+    min: 1
+    max: 20
+    integer: true
+  - id: m
+    type: number
+    text: 一年去几次镇政府？
+    required: false
+"""
+    _, code = await open_consultation(h, questionnaire=yaml_text)
+    u, q = await start(h, code)
+    await h.feed(u.message("两三个"))
+    assert h.api.last(USER).text == "请只写一个数字，比如 10，不要写范围或几个数。"
+    assert await _stored(h) == {}
+    h.api.clear()
+    await h.feed(u.message("三口人"))
+    assert await _stored(h) == {"n": 3}
+    assert "好的，记为 3。" in h.api.texts(USER)
+    h.api.clear()
+    await h.feed(u.message("12"))  # a plain number: nothing said back
+    assert await _stored(h) == {"n": 3, "m": 12}
+    assert not any("记为" in t for t in h.api.texts(USER))
+
+
 async def test_delete_me_erases_the_response(harness):
     h = harness
     _, code = await open_consultation(h)

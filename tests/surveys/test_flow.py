@@ -291,6 +291,26 @@ def test_number_parsing_and_range() -> None:
     assert flow.validate(capped, "11")[1].key == "flow.too-large"
 
 
+def test_a_number_with_a_unit_or_in_chinese_numerals_is_read() -> None:
+    """"65岁", "3个", "约 65" and "六十五" were refused as not a number."""
+    assert [ok("q5", t) for t in ("65岁", "约 65", "约65岁", "65 岁左右", "六十五", "六十五岁", "七十", "十八岁")] \
+        == [65, 65, 65, 65, 65, 65, 70, 18]
+    assert [ok("q9", t) for t in ("3个", "两个", "一百零五元", "一百五", "两千五", "三万五千", "１２．５元", "零")] \
+        == [3, 2, 105, 150, 2500, 35000, 12.5, 0]
+    assert err("q5", "一百三十岁") == "flow.out-of-range" and err("q5", "十七岁") == "flow.out-of-range"
+    assert err("q5", "65.5岁") == "flow.not-integer"
+    assert err("q9", "5千") == "flow.not-a-number"  # 5 or 5,000: said again as a number
+    assert err("q5", "我六十五") == "flow.not-a-number" and err("q5", "sixty-five") == "flow.not-a-number"
+
+
+@pytest.mark.parametrize("typed", ["60-70", "60~70", "65 70", "65岁或70岁", "两三个", "三四十岁", "三到四个"])
+def test_a_range_or_several_numbers_is_refused_as_such(typed: str) -> None:
+    value, error = flow.validate(question("q5"), typed)
+    assert value is None and error is not None and error.key == "flow.not-one-number"
+    assert error.message("zh_CN") == "请只写一个数字，比如 65，不要写范围或几个数。"
+    assert error.message("en") == "Please send just one number, for example 65, not a range or several numbers."
+
+
 def test_item_rating_needs_every_selected_item_of_the_list() -> None:
     rated = flow.eligible_items(question("q6"), ITEMS)
     assert [i.id for i in rated] == [2, 3]  # the first two 民生服务 items of the basic part
@@ -318,7 +338,7 @@ def test_valid_values_pass_validation_unchanged() -> None:
 
 
 @pytest.mark.parametrize("key", ["required", "not-an-option", "too-few", "too-many", "out-of-range",
-                                 "too-small", "too-large", "not-a-number", "not-integer", "too-long",
+                                 "too-small", "too-large", "not-a-number", "not-one-number", "not-integer", "too-long",
                                  "empty", "not-an-item", "incomplete", "no-items", "not-applicable",
                                  "unknown-question"])
 def test_every_error_key_has_a_message_in_both_languages(key: str) -> None:
