@@ -100,15 +100,21 @@ def import_cmd(file: Path = typer.Argument(..., help="The draft list: an Excel (
     if row is None:
         typer.echo(gettext("cli.version-exists", loc, township=township, version=version), err=True)
         raise typer.Exit(1)
+    if isinstance(row, str):  # as in the chat: the file is the township's newest version again
+        typer.echo(gettext("cli.import-same", loc, township=township, version=row), err=True)
+        raise typer.Exit(1)
     _print_summary(result.items, loc)
     typer.echo(gettext("cli.imported", loc, township=township, version=row[1], list_id=row[0]))
 
 
 async def _store(items, township, version, source):
     from bot.db import database
-    from storage.lists import VersionExists, save_list
+    from storage.lists import VersionExists, find_list, load_list, save_list
 
     async with database() as sessions, sessions() as session:
+        newest = await find_list(session, township)
+        if newest is not None and (await load_list(session, newest.id)).items == list(items):
+            return newest.version  # stored already: nothing is imported (the chat's organizer.import-same)
         try:
             row = await save_list(session, township, items, version=version, source_file=source)
         except VersionExists:

@@ -30,6 +30,11 @@ def cli_db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     get_settings.cache_clear()
 
 
+def _revised(tmp_path: Path) -> Path:
+    """The sample less its last item: another version (the same file again is refused)."""
+    return make_samples.write_xlsx(make_samples.build_sample_items()[:-1], tmp_path / "revised.xlsx")
+
+
 def _broken_csv(tmp_path: Path) -> Path:
     path = tmp_path / "broken.csv"
     path.write_text("部分,序号,事项名称,对应上级部门\n配合,1,消防安全检查,\n", encoding="utf-8")
@@ -142,13 +147,13 @@ def test_consultation_create_says_the_deadline_as_read_and_its_zone(monkeypatch)
     listed = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)
     assert [c["closes_at"][:16] for c in listed] == ["2099-12-10T15:59", "2099-12-10T18:00"]
 
-def test_consultation_for_a_township_without_a_list_is_refused():
+def test_consultation_for_a_township_without_a_list_is_refused(tmp_path):
     result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "无此镇",
                                  "--closes", "2099-12-10 18:00"])
     assert result.exit_code == 1
     assert "无此镇还没有导入清单" in result.output  # (no space after a Chinese name, as everywhere else)
     runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇", "--version", "1"])
-    again = runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇", "--version", "1"])
+    again = runner.invoke(app, ["lists", "import", str(_revised(tmp_path)), "--township", "青山镇", "--version", "1"])
     assert "青山镇的第 1 版清单已存在，未导入。" in again.output, again.output
 
 
@@ -235,15 +240,33 @@ def test_the_newest_version_is_the_last_imported_whatever_its_label(tmp_path):
     assert asyncio.run(consulted_version()) == "2026修订稿"  # the consultation takes the newest too
 
 
-def test_township_names_are_trimmed_and_an_empty_one_refused():
+def test_township_names_are_trimmed_and_an_empty_one_refused(tmp_path):
     assert runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"]).exit_code == 0
-    again = runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", " 青山镇　"])
+    revised = make_samples.write_xlsx(make_samples.build_sample_items()[:-1], tmp_path / "v2.xlsx")
+    again = runner.invoke(app, ["lists", "import", str(revised), "--township", " 青山镇　"])
     assert again.exit_code == 0 and "已导入：青山镇，第 2 版" in again.output
     shown = json.loads(runner.invoke(app, ["lists", "show", "--json"]).output)
     assert [(s["township"], s["version"]) for s in shown] == [("青山镇", "2")]
     for name in ("", "　 "):
         refused = runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", name])
         assert refused.exit_code == 2 and "不能为空" in refused.output
+
+
+def test_the_same_file_imported_again_is_refused_as_in_the_chat(tmp_path):
+    """`lists import` of the same file again stored a new version, where the chat says the file is
+    the same as version N and stores nothing: the CLI says so too, exit 1, with --version as well."""
+    assert runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"]).exit_code == 0
+    for extra in ([], ["--version", "2026修订稿"]):
+        again = runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇", *extra])
+        assert again.exit_code == 1, again.output
+        assert "这个文件和青山镇的第 1 版完全相同，没有再次导入" in again.output
+    shown = json.loads(runner.invoke(app, ["lists", "show", "--township", "青山镇", "--all", "--json"]).output)
+    assert [s["version"] for s in shown] == ["1"]
+    assert runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "红石乡"]).exit_code == 0
+    revised = make_samples.write_xlsx(make_samples.build_sample_items()[:-1], tmp_path / "v2.xlsx")
+    assert runner.invoke(app, ["lists", "import", str(revised), "--township", "青山镇"]).exit_code == 0
+    back = runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    assert back.exit_code == 0 and "第 3 版" in back.output  # only the newest version is compared, as the chat does
 
 
 def test_show_version_without_township_is_refused():
@@ -502,14 +525,14 @@ def test_show_of_a_township_or_version_not_stored_says_which_not_that_nothing_wa
     assert runner.invoke(app, ["lists", "show", "--township", "青山镇", "--version", "1"]).exit_code == 0
 
 
-def test_consultations_open_and_reopen_are_refused_while_the_township_is_consulted_on_another_version():
+def test_consultations_open_and_reopen_are_refused_while_the_township_is_consulted_on_another_version(tmp_path):
     from surveys.consultation import Status
 
     runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
     create = ["consultations", "create", "--title", "t", "--township", "青山镇", "--closes", "2099-12-10 18:00"]
     assert runner.invoke(app, create).exit_code == 0  # #1 on version 1
     assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
-    runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇"])  # version 2
+    runner.invoke(app, ["lists", "import", str(_revised(tmp_path)), "--township", "青山镇"])  # version 2
     assert runner.invoke(app, create).exit_code == 0  # #2 on version 2
     refused = runner.invoke(app, ["consultations", "open", "2"])
     assert refused.exit_code == 1
@@ -544,13 +567,14 @@ def test_show_all_lists_every_version_with_its_status_and_the_consultations_on_i
     assert len(one[1]["items"]) == len(items) - 1
 
 
-def test_lists_delete_removes_an_unused_draft_once_confirmed_and_refuses_a_used_or_published_one(monkeypatch):
+def test_lists_delete_removes_an_unused_draft_once_confirmed_and_refuses_a_used_or_published_one(monkeypatch,
+                                                                                                   tmp_path):
     import asyncio
 
     from surveys.duty_list import ListStatus
 
     runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])  # version 1, consulted below
-    runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇"])  # version 2, a wrong import
+    runner.invoke(app, ["lists", "import", str(_revised(tmp_path)), "--township", "青山镇"])  # version 2, a wrong import
     assert runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
                                "--closes", "2099-12-10 18:00"]).exit_code == 0  # #1 on version 2
     used = runner.invoke(app, ["lists", "delete", "--township", "青山镇", "--version", "2", "--yes"])
@@ -642,9 +666,9 @@ def test_a_version_label_is_stored_without_the_spaces_around_it_as_in_the_chat(t
     """`--version " 2026修订稿 "` was stored with its spaces (the chat's caption is trimmed):
     `lists show --version 2026修订稿` then found nothing, and " 1 " could sit beside "1"."""
     runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
-    assert runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇",
+    assert runner.invoke(app, ["lists", "import", str(_revised(tmp_path)), "--township", "青山镇",
                                "--version", " 2026修订稿 "]).exit_code == 0
     shown = runner.invoke(app, ["lists", "show", "--township", "青山镇", "--version", "2026修订稿", "--json"])
     assert shown.exit_code == 0 and json.loads(shown.output)[0]["version"] == "2026修订稿"
-    again = runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇", "--version", " 1 "])
+    again = runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇", "--version", " 1 "])
     assert again.exit_code == 1 and "已存在" in again.output
