@@ -344,7 +344,7 @@ def links_command(consultation_id: int = typer.Argument(..., metavar="ID", help=
     for link in data[0]["links"]:
         # the township in the name: a folder of posters is sorted out by it, not by the random codes
         township = re.sub(r'[\\/:*?"<>|\s\x00-\x1f]+', "_", link["township"]).strip("._")[:60]
-        path = out / f"consultation{consultation_id}-{township}-{link['code']}.png"
+        path = out / _t("cli.qr-file", id=consultation_id, township=township, code=link["code"])  # in LOCALE
         with writing(path):
             segno.make(link["url"], error="m").save(str(path), scale=10, border=4)
         typer.echo(f"{link['township']}\t{link['url']}\t{path}")

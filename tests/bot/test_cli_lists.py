@@ -116,9 +116,22 @@ def test_consultation_create_open_list_json_and_links(tmp_path):
     assert out.exit_code == 0 and link["url"] in out.output
     png = next((tmp_path / "qr").glob("*.png"))
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert png.name == f"consultation1-青山镇-{link['code']}.png"  # which township's poster it is
+    assert png.name == f"征询1-青山镇-{link['code']}.png"  # which township's poster it is, in LOCALE
     assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 1  # already open
 
+
+
+def test_qr_files_are_named_in_locale(tmp_path, monkeypatch):
+    """`qingdan links` named its files consultation1-青山镇-….png in English whatever LOCALE said."""
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇", "--closes", "2099-12-10 18:00"])
+    code = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)[0]["links"][0]["code"]
+    assert runner.invoke(app, ["links", "1", "--out", str(tmp_path / "zh")]).exit_code == 0
+    assert [p.name for p in (tmp_path / "zh").iterdir()] == [f"征询1-青山镇-{code}.png"]
+    monkeypatch.setenv("LOCALE", "en")
+    get_settings.cache_clear()
+    assert runner.invoke(app, ["links", "1", "--out", str(tmp_path / "en")]).exit_code == 0
+    assert [p.name for p in (tmp_path / "en").iterdir()] == [f"consultation1-青山镇-{code}.png"]
 
 
 def test_links_of_a_closed_consultation_are_refused_as_in_the_chat(tmp_path):
