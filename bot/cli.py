@@ -8,7 +8,7 @@ import inspect
 import typer
 from sqlalchemy.exc import DBAPIError
 
-from bot.config import get_settings
+from bot.config import EX_CONFIG, get_settings
 from bot.db import ensure_schema, run_async  # noqa: F401  (re-exported: the commands' shared helpers)
 from bot.texts import gettext
 
@@ -64,7 +64,7 @@ def _options(env_file: str = typer.Option(
         return
     if not Path(path).is_file():  # (pydantic-settings would quietly read nothing)
         typer.echo(gettext("cli.env-file-missing", _locale(), path=path), err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EX_CONFIG)
     os.environ[ENV_FILE] = os.path.abspath(path)  # for the processes a command starts (webhook workers)
     get_settings.cache_clear()
 
@@ -185,7 +185,7 @@ def main() -> None:
         app()
     except SettingsFileError as exc:
         typer.echo(gettext(exc.key, _locale(), **exc.kw), err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(EX_CONFIG) from None
     except Exception as exc:
         text = settings_error(exc, _locale())
         if text is None:
@@ -193,7 +193,7 @@ def main() -> None:
         from bot.config import env_file
 
         typer.echo(f"{gettext('cli.bad-settings', _locale(), file=env_file())}\n{text}", err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(EX_CONFIG) from None
 
 
 def _locale() -> str:

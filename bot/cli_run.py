@@ -13,7 +13,7 @@ from typing import Any
 
 import typer
 
-from bot.config import get_settings
+from bot.config import EX_CONFIG, get_settings
 from bot.texts import gettext
 
 LOG_FORMAT = "%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s"
@@ -46,18 +46,18 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
         raise typer.Exit(2)
     if not settings.bot_token:
         typer.echo(gettext("cli.run-needs-token", settings.locale), err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EX_CONFIG)
     refuse_weak_pseudonyms(settings)
     if webhook and not settings.webhook_secret:
         # without it anyone who finds the URL can post updates as any user, organizers included
         typer.echo(gettext("cli.webhook-needs-secret", settings.locale), err=True)
         if not settings.telegram_api_url:  # Telegram itself: refuse; a local Bot API server: warn
-            raise typer.Exit(2)
+            raise typer.Exit(EX_CONFIG)
     if webhook and register and not settings.telegram_api_url and not telegram_takes_webhook(settings.webhook_url):
         # (a local Bot API server, the sandbox among them, takes any URL: the default is for them)
         typer.echo(gettext("cli.webhook-needs-https-url", settings.locale, url=settings.webhook_url or "—",
                            ports=", ".join(map(str, WEBHOOK_PORTS))), err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EX_CONFIG)
     ensure_schema()
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     if webhook and workers > 1:
@@ -72,7 +72,7 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
         pass
     except TelegramUnauthorizedError:  # a token of the right shape, mistyped or revoked at @BotFather
         typer.echo(gettext("cli.token-refused", settings.locale), err=True)
-        raise typer.Exit(2) from None
+        raise typer.Exit(EX_CONFIG) from None
     except OSError as e:  # the webhook's port held by another program (not a reuse-port sibling)
         if e.errno != errno.EADDRINUSE:
             raise
@@ -161,6 +161,11 @@ def _supervise(host: str, port: int, workers: int, register: bool, scheduler: bo
             if p.poll() is None or stopping:
                 continue
             failed[n] = failed[n] + 1 if time.monotonic() - started[n] < STARTUP_GRACE else 0
+            if p.returncode == EX_CONFIG:  # its settings (a token Telegram refuses): the same again each time
+                log.error("worker %s stopped on its settings; stopping all workers — see the errors above", n)
+                code = EX_CONFIG
+                stop()
+                break
             if failed[n] >= FAILED_STARTS:
                 log.error("worker %s failed %s times in a row right after starting (exit code %s); stopping all "
                           "workers — see the errors above", n, failed[n], p.returncode)
@@ -192,4 +197,4 @@ def refuse_weak_pseudonyms(settings: Any) -> None:
     text = gettext("cli.weak-pseudonym-key", settings.locale)
     typer.echo(text, err=True)
     if not settings.telegram_api_url:
-        raise typer.Exit(2)
+        raise typer.Exit(EX_CONFIG)

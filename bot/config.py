@@ -168,6 +168,10 @@ class Settings(BaseSettings):
 #: The environment variable naming the settings file read instead of `.env` (`qingdan
 #: --env-file PATH` sets it, so that the processes a command starts read the same file).
 ENV_FILE = "ENV_FILE"
+# The exit status of a command stopped by its settings (sysexits.h's EX_CONFIG): starting it
+# again changes nothing, so systemd's units say RestartPreventExitStatus=78; a database that
+# is down (exit 2) is restarted.
+EX_CONFIG = 78
 
 
 def env_file() -> str:

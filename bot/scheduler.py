@@ -86,7 +86,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.broadcaster import Broadcaster, BroadcastResult, Outgoing
-from bot.config import Settings
+from bot.config import EX_CONFIG, Settings
 from bot.texts import gettext, normalize_locale, zone_name
 from storage import followup
 from storage.engine import is_sqlite, sync_url
@@ -1164,7 +1164,7 @@ def command() -> None:
     settings = get_settings()
     if not settings.bot_token:
         typer.echo(gettext("cli.run-needs-token", settings.locale), err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(EX_CONFIG)
     from bot.cli_run import refuse_weak_pseudonyms
 
     refuse_weak_pseudonyms(settings)
@@ -1192,7 +1192,7 @@ async def _alone(settings: Settings) -> int:
     except TelegramUnauthorizedError:
         await bot.session.close()
         print(gettext("cli.token-refused", settings.locale), file=sys.stderr, flush=True)
-        return 2
+        return EX_CONFIG
     except TelegramAPIError as e:  # Telegram out of reach for now: the jobs wait for it
         log.warning("getMe failed at start (%s); starting anyway", e)
     engine = make_engine(settings.database_url, **settings.engine_options())

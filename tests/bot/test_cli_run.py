@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+
+from bot.config import EX_CONFIG
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -77,7 +80,7 @@ def test_the_placeholder_pseudonym_key_is_refused_against_telegram(tmp_path: Pat
     for args in (["run"], ["scheduler"]):
         done = subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, capture_output=True,
                               text=True, timeout=60)
-        assert done.returncode == 2, (args, done.stderr[-1500:])
+        assert done.returncode == EX_CONFIG, (args, done.stderr[-1500:])
         assert "PSEUDONYM_KEY" in done.stderr and "change-me" in done.stderr
 
 
@@ -88,7 +91,7 @@ def test_a_webhook_without_a_secret_is_refused_against_telegram(tmp_path: Path) 
                PSEUDONYM_KEY="a-long-random-test-key", PYTHONPATH=str(REPO))
     done = subprocess.run([sys.executable, "-m", "bot", "run", "--webhook", "--port", "18999"], env=env,
                           cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2, done.stderr[-1500:]
+    assert done.returncode == EX_CONFIG, done.stderr[-1500:]
     assert "WEBHOOK_SECRET" in done.stderr
 
 
@@ -103,7 +106,7 @@ def test_a_webhook_url_telegram_would_refuse_is_refused_before_start(tmp_path: P
         done = subprocess.run([sys.executable, "-m", "bot", "run", "--webhook", "--port", "18998", "--no-scheduler"],
                               env={**env, "WEBHOOK_URL": url}, cwd=tmp_path, capture_output=True, text=True,
                               timeout=60)
-        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-1500:]
+        assert done.returncode == EX_CONFIG and "Traceback" not in done.stderr, done.stderr[-1500:]
         assert "WEBHOOK_URL" in done.stderr and "https://" in done.stderr and "8443" in done.stderr
 
 
@@ -149,10 +152,14 @@ async def test_a_token_the_bot_api_refuses_is_named_not_a_traceback(tmp_path: Pa
            if not k.startswith(("DATABASE_", "REDIS_", "BOT_", "WEBHOOK_", "TELEGRAM_", "LOCALE"))}
     env.update(BOT_TOKEN="123456:revoked-token", DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/q.db",
                TELEGRAM_API_URL=f"http://127.0.0.1:{port}", PSEUDONYM_KEY="a-long-random-test-key",
-               PYTHONPATH=str(REPO))
+               WEBHOOK_SECRET="s", PYTHONPATH=str(REPO))
     try:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            free = str(s.getsockname()[1])
+        workers = ["run", "--webhook", "--port", free, "--workers", "2", "--no-scheduler"]  # the supervisor: 78 too
         for args, locale in ((["run", "--no-scheduler"], "zh_CN"), (["run"], "en"), (["scheduler"], "zh_CN"),
-                             (["scheduler"], "en")):
+                             (["scheduler"], "en"), (workers, "en")):
             proc = await asyncio.create_subprocess_exec(sys.executable, "-m", "bot", *args, env={**env, "LOCALE": locale},
                                                         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
             try:
@@ -162,7 +169,7 @@ async def test_a_token_the_bot_api_refuses_is_named_not_a_traceback(tmp_path: Pa
                     proc.kill()
                     await proc.wait()
             stderr = err.decode()
-            assert proc.returncode == 2, stderr[-2000:]
+            assert proc.returncode == EX_CONFIG, stderr[-2000:]
             assert "Traceback" not in stderr and "Unclosed" not in stderr, stderr[-2000:]
             said = "Telegram 不接受 BOT_TOKEN" if locale == "zh_CN" else "Telegram does not accept BOT_TOKEN"
             assert said in stderr and "revoked-token" not in stderr, stderr[-2000:]
@@ -278,3 +285,31 @@ def test_workers_without_webhook_are_refused_not_ignored(tmp_path: Path) -> None
     assert done.stderr.strip() == "--workers needs --webhook: only webhook workers can share a bot; " \
                                   "long polling runs one process."
     assert not (tmp_path / "q.db").exists()  # refused before anything was done
+
+
+def test_a_settings_error_exits_78_so_systemd_stops_restarting_while_a_database_down_exits_2(tmp_path: Path) -> None:
+    """Under README's Restart=always, a settings error (exit 2, as a database down) was started
+    again every few seconds for ever: it exits 78 (EX_CONFIG), which the units name in
+    RestartPreventExitStatus=, while a database that is down still exits 2 and is restarted."""
+    with socket.socket() as s:  # a port nothing listens on: PostgreSQL is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "REDIS_", "BOT_", "PSEUDONYM_", "TELEGRAM_", "WEBHOOK_", "LOCALE",
+                                "TIMEZONE", "ENV_FILE"))}
+    env.update(BOT_TOKEN="123456:test-token", PSEUDONYM_KEY="a-long-random-test-key",
+               DATABASE_URL=f"postgresql+asyncpg://qingdan:SECRET@127.0.0.1:{port}/qingdan", PYTHONPATH=str(REPO))
+    for args in (["scheduler"], ["run", "--no-scheduler"]):
+        down = subprocess.run([sys.executable, "-m", "bot", *args], env=env, cwd=tmp_path, capture_output=True,
+                              text=True, timeout=60)
+        assert down.returncode == 2 and "无法打开数据库" in down.stderr, (args, down.stderr[-1500:])
+        bad = subprocess.run([sys.executable, "-m", "bot", *args], env={**env, "TIMEZONE": "Beijing"}, cwd=tmp_path,
+                             capture_output=True, text=True, timeout=60)
+        assert bad.returncode == 78 and "TIMEZONE" in bad.stderr, (args, bad.stderr[-1500:])
+        no_token = subprocess.run([sys.executable, "-m", "bot", *args], env={**env, "BOT_TOKEN": ""}, cwd=tmp_path,
+                                  capture_output=True, text=True, timeout=60)
+        assert no_token.returncode == 78 and "BOT_TOKEN" in no_token.stderr, (args, no_token.stderr[-1500:])
+    assert EX_CONFIG == 78
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    units = re.findall(r"```ini\n(# /etc/systemd/system/.*?)```", readme, re.S)
+    assert len(units) == 2 and all("Restart=always" in u and "RestartPreventExitStatus=78" in u for u in units)

@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bot.config import Settings
+from bot.config import EX_CONFIG, Settings
 from storage.migrate import schema_state
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -77,7 +77,7 @@ def test_env_file_from_the_environment_too_and_a_missing_one_is_said(tmp_path: P
 
     missing = tmp_path / "nowhere.env"
     done = _run(f"LOCALE=en '{QINGDAN}' --env-file '{missing}' db upgrade", tmp_path)
-    assert done.returncode == 2
+    assert done.returncode == EX_CONFIG
     assert done.stderr.strip() == f"No settings file {missing} (named by --env-file or ENV_FILE)."
     assert not (tmp_path / "qingdan.db").exists()  # nothing done, not even on the default database
 
@@ -92,7 +92,7 @@ def test_a_settings_file_that_cannot_be_read_is_named_with_the_reason_not_a_trac
 
         pytest.skip("no /proc/self/mem")
     done = _run(f"LOCALE=en '{QINGDAN}' --env-file {unreadable} db upgrade", tmp_path)
-    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == EX_CONFIG and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip().startswith(f"Cannot read the settings file {unreadable}: Input/output error. "
                                           "The user running the command must be able to read it")
     assert not (tmp_path / "qingdan.db").exists()

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.app import build_runtime
-from bot.config import Settings
+from bot.config import EX_CONFIG, Settings
 from bot.testing import TEST_TOKEN
 
 ENV_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
@@ -54,7 +54,7 @@ def test_settings_that_cannot_be_read_are_named_not_a_traceback(tmp_path: Path) 
                WEBHOOK_SECRET="a b", DATABASE_POOL_SIZE="10   # per process")  # as systemd reads "X=10 # …"
     done = subprocess.run([sys.executable, "-m", "bot", "consultations", "list"], env=env, cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2
+    assert done.returncode == EX_CONFIG
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith("设置有误") and "Traceback" not in done.stderr
     assert {line.split(":")[0] for line in lines[1:]} == {"DATABASE_URL", "BOT_TOKEN", "WEBHOOK_SECRET",
@@ -187,7 +187,7 @@ def test_a_bot_api_server_url_without_its_scheme_is_named_not_retried_for_ever(t
     """TELEGRAM_API_URL=127.0.0.1:8081 (no http://) was taken: `qingdan run` then retried
     setMyCommands for ever ("NonHttpUrlClientError"); it is refused by name, as the others."""
     done = _qingdan(tmp_path, "lists", "show", TELEGRAM_API_URL="127.0.0.1:8081", LOCALE="en")
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.returncode == EX_CONFIG and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert lines[1] == ("TELEGRAM_API_URL: not a Bot API server address; e.g. http://127.0.0.1:8081 "
                         "(http:// or https://), or empty for Telegram itself ('127.0.0.1:8081')")
@@ -201,7 +201,7 @@ def test_a_bot_api_server_url_without_its_scheme_is_named_not_retried_for_ever(t
 def test_a_time_zone_that_is_not_one_is_named_not_a_traceback(tmp_path: Path) -> None:
     done = _qingdan(tmp_path, "consultations", "create", "--title", "t", "--township", "x",
                     "--closes", "2099-12-10 18:00", TIMEZONE="Asia/Shanghai # local time")
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.returncode == EX_CONFIG and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith("设置有误") and lines[1].startswith("TIMEZONE: 不是时区")
     assert "'Asia/Shanghai # local time'" in lines[1]
@@ -214,7 +214,7 @@ def test_a_time_zone_that_is_not_one_is_named_not_a_traceback(tmp_path: Path) ->
 def test_a_redis_url_that_is_not_one_is_named_before_the_bot_starts(tmp_path: Path) -> None:
     done = _qingdan(tmp_path, "run", "--no-scheduler", REDIS_URL="127.0.0.1:6379", BOT_TOKEN=TEST_TOKEN,
                     TELEGRAM_API_URL="http://127.0.0.1:9", DATABASE_URL=f"sqlite:///{tmp_path / 'q.db'}")
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.returncode == EX_CONFIG and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith("设置有误") and lines[1].startswith("REDIS_URL: 不是 Redis 地址")
     assert "'127.0.0.1:6379'" in lines[1]
@@ -224,7 +224,7 @@ def test_a_redis_url_that_is_not_one_is_named_before_the_bot_starts(tmp_path: Pa
 
 def test_a_database_url_the_bot_cannot_open_is_named_not_a_traceback(tmp_path: Path) -> None:
     done = _qingdan(tmp_path, "lists", "show", DATABASE_URL="sqlite+aiosqlite://qingdan.db")  # two slashes
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.returncode == EX_CONFIG and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith("设置有误") and lines[1].startswith("DATABASE_URL: 不是 SQLite 或 PostgreSQL 数据库地址")
     assert "'sqlite+aiosqlite://qingdan.db'" in lines[1]
@@ -239,7 +239,7 @@ def test_a_database_url_the_bot_cannot_open_is_named_not_a_traceback(tmp_path: P
 def test_settings_errors_speak_the_locale_set_in_dot_env(tmp_path: Path) -> None:
     (tmp_path / ".env").write_text("LOCALE=en\nTIMEZONE=Mars/Olympus\n", encoding="utf-8")
     done = _qingdan(tmp_path, "lists", "show")
-    assert done.returncode == 2
+    assert done.returncode == EX_CONFIG
     assert done.stderr.splitlines()[:2] == [
         "Invalid settings (environment or .env; see .env.example):",
         "TIMEZONE: not a time zone; e.g. Asia/Shanghai or UTC (an IANA name, case-sensitive) ('Mars/Olympus')"]
@@ -269,7 +269,7 @@ def test_a_database_that_cannot_be_opened_is_named_not_a_traceback(tmp_path: Pat
 
 def test_a_database_url_refused_is_shown_without_its_password(tmp_path: Path) -> None:
     done = _qingdan(tmp_path, "lists", "show", DATABASE_URL="postgresql+asycpg://qingdan:s3cr3t-pw@db:5432/q")
-    assert done.returncode == 2 and "s3cr3t-pw" not in done.stderr
+    assert done.returncode == EX_CONFIG and "s3cr3t-pw" not in done.stderr
     assert "'postgresql+asycpg://qingdan:***@db:5432/q'" in done.stderr
 
 
@@ -316,7 +316,7 @@ def test_a_bot_username_written_as_telegram_shows_it_gives_working_links() -> No
 
 def test_a_bot_username_no_link_can_be_made_of_is_named_not_a_traceback(tmp_path: Path) -> None:
     done = _qingdan(tmp_path, "links", "1", BOT_USERNAME="https://t.me/qingdan_bot")
-    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.returncode == EX_CONFIG and "Traceback" not in done.stderr
     lines = done.stderr.strip().splitlines()
     assert lines[0].startswith("设置有误") and lines[1].startswith("BOT_USERNAME: 不是机器人的用户名")
     assert "'https://t.me/qingdan_bot'" in lines[1]
@@ -391,7 +391,7 @@ def test_a_settings_file_not_in_utf8_is_named_not_a_traceback(tmp_path: Path) ->
     command with a UnicodeDecodeError traceback; it is named, with what to do."""
     (tmp_path / ".env").write_bytes("# 机器人设置\nLOCALE=zh_CN\n".encode("gbk"))
     done = _qingdan(tmp_path, "lists", "show")
-    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    assert done.returncode == EX_CONFIG and "Traceback" not in done.stderr, done.stderr
     assert done.stderr.strip() == "设置文件 .env 不是 UTF-8 编码（第 1 行）：请用 UTF-8 另存后再试。"
     (tmp_path / ".env").write_bytes("\ufeff# 机器人设置\nLOCALE=en\n".encode())  # UTF-8 with a BOM is fine
     assert _qingdan(tmp_path, "lists", "show").stdout.strip() == "No lists imported yet."
