@@ -1165,11 +1165,11 @@ def command() -> None:
     if not settings.bot_token:
         typer.echo(gettext("cli.run-needs-token", settings.locale), err=True)
         raise typer.Exit(EX_CONFIG)
-    from bot.cli_run import refuse_weak_pseudonyms
+    from bot.cli_run import LOG_FORMAT, refuse_weak_pseudonyms
 
     refuse_weak_pseudonyms(settings)
     ensure_schema()
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)  # as `qingdan run`'s: with the process id
     try:
         code = asyncio.run(_alone(settings))
     except KeyboardInterrupt:

@@ -313,3 +313,27 @@ def test_a_settings_error_exits_78_so_systemd_stops_restarting_while_a_database_
     readme = (REPO / "README.md").read_text(encoding="utf-8")
     units = re.findall(r"```ini\n(# /etc/systemd/system/.*?)```", readme, re.S)
     assert len(units) == 2 and all("Restart=always" in u and "RestartPreventExitStatus=78" in u for u in units)
+
+
+def test_the_scheduler_logs_with_the_process_id_as_run_does(tmp_path: Path) -> None:
+    """`qingdan scheduler`'s log lines had no process id, unlike `qingdan run`'s (LOG_FORMAT)."""
+    import signal
+    import time
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "REDIS_", "BOT_", "PSEUDONYM_", "TELEGRAM_", "WEBHOOK_", "LOCALE"))}
+    env.update(BOT_TOKEN="123456:test-token", PSEUDONYM_KEY="a-long-random-test-key",
+               DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/q.db", TELEGRAM_API_URL="http://127.0.0.1:9",
+               PYTHONPATH=str(REPO))
+    with open(tmp_path / "err", "w") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "bot", "scheduler"], env=env, cwd=tmp_path,
+                                stdout=subprocess.DEVNULL, stderr=err)
+        try:
+            ends = time.monotonic() + 60
+            while "getMe failed at start" not in (tmp_path / "err").read_text() and time.monotonic() < ends:
+                time.sleep(0.2)
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(30)
+    line = next(x for x in (tmp_path / "err").read_text().splitlines() if "getMe failed at start" in x)
+    assert re.match(rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d,\d{{3}} {proc.pid} WARNING bot\.scheduler: ", line), line
