@@ -63,7 +63,7 @@ def writing(path: Path) -> Iterator[None]:
         raise typer.Exit(2) from None
 
 
-def export(consultation_id: int = typer.Argument(..., help="The consultation's id."),
+def export(consultation_id: int = typer.Argument(..., metavar="ID", help="The consultation's id."),
            out: Path = typer.Option(..., "--out", help="The .xlsx file to write.")) -> None:
     """Write the results workbook of a consultation."""
     from surveys.report import build_workbook

@@ -88,3 +88,13 @@ def test_every_option_and_argument_says_what_it_is():
     silent = [(path, param.name) for path, command in _commands(typer.main.get_command(app), "qingdan")
               for param in command.params if not getattr(param, "help", None)]
     assert silent == []
+
+
+def test_a_consultation_id_argument_is_called_id_in_every_usage_line_as_in_readme():
+    """`qingdan export --help` said `Usage: qingdan export [OPTIONS] {consultation_id}` where README
+    (and links, report, consultations open/close/deadline) say ID."""
+    named = [(path, param.metavar) for path, command in _commands(typer.main.get_command(app), "qingdan")
+             for param in command.params if param.name == "consultation_id"]
+    assert len(named) >= 6 and all(metavar == "ID" for _, metavar in named), named
+    usage = CliRunner().invoke(app, ["export", "--help"], env={"LOCALE": "en", "COLUMNS": "200"}).output
+    assert "export [OPTIONS] {ID}" in usage, usage
