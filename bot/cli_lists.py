@@ -73,7 +73,8 @@ def _print_summary(items: list[DutyItem], loc: str) -> None:
 def import_cmd(file: Path = typer.Argument(..., help="The draft list: an Excel (.xlsx) or CSV file."),
                township: str = typer.Option(..., help="The township the list belongs to."),
                version: str | None = typer.Option(None, help="Version label (default: the next number).")) -> None:
-    """Lint and store a draft list; a file with errors stores nothing."""
+    """Lint and store a draft list; a file with errors, or the same as the township's newest version,
+    stores nothing."""
     from bot.db import ensure_schema, run_async
     from storage.lists import township_name
 
