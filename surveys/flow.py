@@ -333,7 +333,7 @@ def _chinese_below_10000(text: str, after: int | None = None) -> int | None:
 def _read_number(text: str) -> tuple[int | float | None, bool]:
     """A typed number: (the number, or None), and whether it is several numbers or a range
     ("60-70", "3 4", "三四个"), which is refused as such rather than as not a number."""
-    text = _ABOUT.sub("", text)
+    text = _ABOUT.sub("", text).rstrip("。！!？?，,；;、 ")  # "65岁。"
     match = _WITH_UNIT.match(text)
     if match is None:
         return None, bool(_SEVERAL.search(text))

@@ -295,6 +295,7 @@ def test_a_number_with_a_unit_or_in_chinese_numerals_is_read() -> None:
     """"65岁", "3个", "约 65" and "六十五" were refused as not a number."""
     assert [ok("q5", t) for t in ("65岁", "约 65", "约65岁", "65 岁左右", "六十五", "六十五岁", "七十", "十八岁")] \
         == [65, 65, 65, 65, 65, 65, 70, 18]
+    assert ok("q5", "65岁。") == 65 and ok("q5", "六十五！") == 65 and ok("q9", "12.5。") == 12.5  # a full stop after it
     assert [ok("q9", t) for t in ("3个", "两个", "一百零五元", "一百五", "两千五", "三万五千", "１２．５元", "零")] \
         == [3, 2, 105, 150, 2500, 35000, 12.5, 0]
     assert err("q5", "一百三十岁") == "flow.out-of-range" and err("q5", "十七岁") == "flow.out-of-range"
