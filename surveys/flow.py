@@ -64,6 +64,8 @@ _ABOUT = re.compile(r"^(?:大约|大概|约莫|约|差不多|估计)\s*")
 _WITH_UNIT = re.compile(
     rf"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)|[{_CN_NUMERAL}]+)\s*"
     rf"(?P<unit>(?:(?![{_CN_NUMERAL}])[\u3400-\u4dbf\u4e00-\u9fff])+)?$")
+# a unit that makes the number a bound or a range: 六十多岁 (60 to 69), 65以上, 60出头, 3个不到
+_OPEN_ENDED = re.compile(r"多|几|余|以上|以下|以内|之内|出头|不到|不止|开外|朝上|往上")
 # two numbers apart: "60-70", "65 70", "65岁或70岁", "三到四个"
 _SEVERAL = re.compile(rf"[\d{_CN_NUMERAL}][^\d{_CN_NUMERAL}]*?"
                       rf"(?:[\s\-~～—–/、,，;；]|(?![{_CN_NUMERAL}])[\u3400-\u4dbf\u4e00-\u9fff])"
@@ -338,6 +340,8 @@ def _read_number(text: str) -> tuple[int | float | None, bool]:
     if match is None:
         return None, bool(_SEVERAL.search(text))
     written = match["number"]
+    if match["unit"] and _OPEN_ENDED.search(match["unit"]):  # 六十多岁, 65以上: a range
+        return None, True
     if written[0] in _CN_NUMERAL:
         number = _chinese_number(written)
         if number is None:  # 三四 (three or four), 五六十 (fifty or sixty)

@@ -304,7 +304,8 @@ def test_a_number_with_a_unit_or_in_chinese_numerals_is_read() -> None:
     assert err("q5", "我六十五") == "flow.not-a-number" and err("q5", "sixty-five") == "flow.not-a-number"
 
 
-@pytest.mark.parametrize("typed", ["60-70", "60~70", "65 70", "65岁或70岁", "两三个", "三四十岁", "三到四个"])
+@pytest.mark.parametrize("typed", ["60-70", "60~70", "65 70", "65岁或70岁", "两三个", "三四十岁", "三到四个",
+                                   "六十多岁", "65岁以上", "60出头", "七十几"])
 def test_a_range_or_several_numbers_is_refused_as_such(typed: str) -> None:
     value, error = flow.validate(question("q5"), typed)
     assert value is None and error is not None and error.key == "flow.not-one-number"
