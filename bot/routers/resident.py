@@ -936,7 +936,10 @@ async def typed_edited(message: Message, ctx: Ctx, state: FSMContext) -> None:
     # the same screen as before: only that answer changed (the ticks left on the one on screen stay)
     _record(flow, FlowState.from_stored(flow.q, new.stored(), flow.items, current=flow.state.current),
             answered=question.id)
-    await message.answer(ctx.t("resident.edit-saved"))
+    saved = ctx.t("resident.edit-saved")
+    if question.type == "number" and not plain_number(message.text or ""):  # as a typed answer: what was read
+        saved += "\n" + ctx.t("resident.number-understood", number=new.answers[question.id])
+    await message.answer(saved)
     await state.update_data({FSM_KEY: flow.response.id})
     await show(ctx, flow, message=message)
 

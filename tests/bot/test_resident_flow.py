@@ -419,13 +419,18 @@ questions:
     assert h.api.last(USER).text == "请只写一个数字，比如 10，不要写范围或几个数。"
     assert await _stored(h) == {}
     h.api.clear()
-    await h.feed(u.message("三口人"))
+    typed = u.message("三口人")
+    await h.feed(typed)
     assert await _stored(h) == {"n": 3}
     assert "好的，记为 3。" in h.api.texts(USER)
     h.api.clear()
     await h.feed(u.message("12"))  # a plain number: nothing said back
     assert await _stored(h) == {"n": 3, "m": 12}
     assert not any("记为" in t for t in h.api.texts(USER))
+    h.api.clear()
+    await h.feed(u.edit(typed, "四口人"))  # an edit in Telegram: stored as edited, and said back too
+    assert await _stored(h) == {"n": 4, "m": 12}
+    assert h.api.texts(USER)[0] == "好的，这个回答已按您改过的内容保存。\n好的，记为 4。"
 
 
 async def test_delete_me_erases_the_response(harness):
