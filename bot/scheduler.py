@@ -1155,7 +1155,8 @@ async def running(runtime: Any) -> AsyncIterator[Runner]:
 
 
 def command() -> None:
-    """Run the scheduler alone (reminders, digests, closing, final reports) — one per database."""
+    """Run the scheduler alone (reminders, digests, closing, final reports) — one per database: a
+    second one waits as a stand-by and takes over when the first stops."""
     import typer
 
     from bot.config import get_settings
