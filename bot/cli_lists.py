@@ -249,7 +249,7 @@ def diff_cmd(a: str = typer.Argument(..., help="File, list id, or TOWNSHIP@VERSI
     if as_json:
         typer.echo(json.dumps(d.to_json(), ensure_ascii=False, indent=2))
     else:
-        typer.echo(d.summary(_locale()))
+        typer.echo(d.summary(_locale(), compared=(a, b)))  # (not "after the consultation": any two lists)
 
 
 @app.command("delete")

@@ -85,19 +85,24 @@ class ListDiff:
             ],
         }
 
-    def summary(self, locale: str | None = None, limit: int = SUMMARY_LIMIT) -> str:
+    def summary(self, locale: str | None = None, limit: int = SUMMARY_LIMIT,
+                compared: tuple[str, str] | None = None) -> str:
         """A readable announcement: the counts, then one line per kind of change
-        naming the items; long lists are cut to "…等 N 项" to stay under `limit`."""
+        naming the items; long lists are cut to "…等 N 项" to stay under `limit`.
+        `compared`: the names of two lists put side by side (`qingdan lists diff A B`), not
+        the changes after a consultation."""
         if self.is_empty:
+            if compared:
+                return gettext("lists.diff.compared-no-change", locale, a=compared[0], b=compared[1])
             return gettext("lists.diff.no-change", locale)
         text = ""
         for cap in (None, 100, 50, 20, 10, 5, 3, 1, 0):
-            text = self._summary(locale, cap)
+            text = self._summary(locale, cap, compared)
             if len(text) <= limit:
                 return text
         return text[: limit - 1] + "…"
 
-    def _summary(self, locale: str | None, cap: int | None) -> str:
+    def _summary(self, locale: str | None, cap: int | None, compared: tuple[str, str] | None = None) -> str:
         sep = gettext("lists.diff.list-sep", locale)
 
         def names(entries: list[str]) -> str:
@@ -109,7 +114,10 @@ class ListDiff:
         def part_name(part: Part) -> str:
             return gettext(f"part.{part.value}", locale)
 
-        lines = [gettext("lists.diff.heading-renamed" if self.renamed else "lists.diff.heading", locale,
+        heading = ("lists.diff.compared-heading-renamed" if self.renamed else "lists.diff.compared-heading") \
+            if compared else "lists.diff.heading-renamed" if self.renamed else "lists.diff.heading"
+        a, b = compared or ("", "")
+        lines = [gettext(heading, locale, a=a, b=b,
                          added=len(self.added), removed=len(self.removed), moved=len(self.moved),
                          changed=len(self.changed), renamed=len(self.renamed))]
         if self.renamed:

@@ -282,6 +282,19 @@ def test_the_same_file_imported_again_is_refused_as_in_the_chat(tmp_path):
     assert back.exit_code == 0 and "第 3 版" in back.output  # only the newest version is compared, as the chat does
 
 
+def test_diff_text_names_the_two_lists_not_a_consultation(tmp_path):
+    """`lists diff A B` printed the participants' announcement ("征求意见后清单调整情况", "与上一版相比，
+    清单没有变化") for any two lists, two drafts too: it names A and B."""
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    revised = _revised(tmp_path)
+    result = runner.invoke(app, ["lists", "diff", "青山镇@1", str(revised)])
+    assert result.exit_code == 0 and result.output.startswith(f"从 青山镇@1 到 {revised}：新增 0 项，删除 1 项，"), \
+        result.output
+    assert "征求意见" not in result.output
+    same = runner.invoke(app, ["lists", "diff", "青山镇@1", str(SAMPLE_CSV)])
+    assert same.exit_code == 0 and same.output.strip() == f"青山镇@1 和 {SAMPLE_CSV} 的事项相同。", same.output
+
+
 def test_show_version_without_township_is_refused():
     runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
     result = runner.invoke(app, ["lists", "show", "--version", "1"])
