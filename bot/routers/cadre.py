@@ -27,6 +27,7 @@ from __future__ import annotations
 import html
 import re
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -1276,31 +1277,23 @@ async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if problem:
         await message.answer(_too_long(ctx, clean, limit) if problem == "too-long" else ctx.t("cadre.empty"))
         return
-    if current == MissingForm.name.state:
-        draft["name"] = clean
+    # the typed steps before the last: the field it fills, the step after it and that step's prompt
+    steps: dict[str | None, tuple[str, State, Callable[[], tuple[str, InlineKeyboardMarkup | None]]]] = {
+        MissingForm.name.state: ("name", MissingForm.part,
+                                 lambda: (ctx.t("cadre.missing-ask-part"), _missing_parts_kb(ctx, c))),
+        MissingForm.category.state: ("category", MissingForm.basis,
+                                     lambda: _basis_prompt(ctx, c, str(draft.get("k", "")))),
+        MissingForm.basis.state: ("basis", MissingForm.department,
+                                  lambda: _department_prompt(ctx, c, str(draft.get("k", "")))),
+        MissingForm.department.state: ("department", MissingForm.why,
+                                       lambda: (ctx.t("cadre.missing-ask-why", max=cm.MAX_TEXT), None))}
+    if current in steps:
+        field, after, prompt = steps[current]
+        draft[field] = clean
         await state.update_data(mis=draft)
-        await state.set_state(MissingForm.part)
-        await message.answer(ctx.t("cadre.missing-ask-part"), reply_markup=_missing_parts_kb(ctx, c))
-        return
-    if current == MissingForm.category.state:
-        draft["category"] = clean
-        await state.update_data(mis=draft)
-        await state.set_state(MissingForm.basis)
-        text, kb = _basis_prompt(ctx, c, str(draft.get("k", "")))
+        await state.set_state(after)
+        text, kb = prompt()
         await message.answer(text, reply_markup=kb)
-        return
-    if current == MissingForm.basis.state:
-        draft["basis"] = clean
-        await state.update_data(mis=draft)
-        await state.set_state(MissingForm.department)
-        text, kb = _department_prompt(ctx, c, str(draft.get("k", "")))
-        await message.answer(text, reply_markup=kb)
-        return
-    if current == MissingForm.department.state:
-        draft["department"] = clean
-        await state.update_data(mis=draft)
-        await state.set_state(MissingForm.why)
-        await message.answer(ctx.t("cadre.missing-ask-why", max=cm.MAX_TEXT))
         return
     if await cm.throttled(ctx.session, ctx.person.id, ctx.now()):
         await state.set_state(None)
