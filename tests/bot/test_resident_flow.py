@@ -367,9 +367,8 @@ async def test_english_speaker_gets_english(harness):
     assert "8 questions (and 1 follow-up that only some answers bring up)" in h.api.last(7001).text
 
 
-async def test_number_out_of_range_is_refused(harness):
-    h = harness
-    yaml_text = """
+# a questionnaire whose first question asks a number (1–20, whole), for the tests of typed numbers
+HOUSEHOLD = """
 id: t
 title: 测试
 questions:
@@ -379,6 +378,12 @@ questions:
     min: 1
     max: 20
     integer: true
+"""
+
+
+async def test_number_out_of_range_is_refused(harness):
+    h = harness
+    yaml_text = HOUSEHOLD + """\
   - id: s
     type: single
     text: 好吗？
@@ -398,16 +403,7 @@ async def test_a_number_typed_with_a_unit_or_in_words_is_stored_and_said_back(ha
     """"3口人" or "三口人" was refused as not a number; it is taken, and the bot says what it took.
     A range is refused with what to write instead."""
     h = harness
-    yaml_text = """
-id: t
-title: 测试
-questions:
-  - id: n
-    type: number
-    text: 您家有几口人？
-    min: 1
-    max: 20
-    integer: true
+    yaml_text = HOUSEHOLD + """\
   - id: m
     type: number
     text: 一年去几次镇政府？

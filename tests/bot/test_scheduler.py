@@ -9,6 +9,7 @@ import asyncio
 import contextlib
 import io
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -770,9 +771,9 @@ async def test_jobs_are_rebuilt_idempotently_and_keep_a_missed_run(harness: Harn
     assert s is not None
 
 
-async def test_a_second_scheduler_on_the_same_sqlite_database_waits_until_the_first_stops(sqlite_database) -> None:
-    import os
-
+def _counted_polls() -> tuple[list[float], asyncio.Event, Callable[[float], Awaitable[None]]]:
+    """A stand-by lock's sleep that waits no time: the waits asked for, an event set at the
+    third, and the sleep itself."""
     polls: list[float] = []
     three_polls = asyncio.Event()
 
@@ -781,6 +782,14 @@ async def test_a_second_scheduler_on_the_same_sqlite_database_waits_until_the_fi
         if len(polls) >= 3:
             three_polls.set()
         await asyncio.sleep(0)
+
+    return polls, three_polls, fake_sleep
+
+
+async def test_a_second_scheduler_on_the_same_sqlite_database_waits_until_the_first_stops(sqlite_database) -> None:
+    import os
+
+    polls, three_polls, fake_sleep = _counted_polls()
 
     first = sched.make_lock(sqlite_database.url)
     second = sched.make_lock(sqlite_database.url, poll=5.0, sleep=fake_sleep)
@@ -803,14 +812,7 @@ async def test_a_second_scheduler_on_the_same_sqlite_database_waits_until_the_fi
 
 
 async def test_a_second_scheduler_on_postgresql_waits_until_the_first_stops(postgres_database) -> None:
-    polls: list[float] = []
-    three_polls = asyncio.Event()
-
-    async def fake_sleep(seconds: float) -> None:
-        polls.append(seconds)
-        if len(polls) >= 3:
-            three_polls.set()
-        await asyncio.sleep(0)
+    polls, three_polls, fake_sleep = _counted_polls()
 
     key = 0x5EED
     first = sched.AdvisoryLock(postgres_database, key=key)
