@@ -364,7 +364,7 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
     from bot.app import create_bot
     from bot.broadcaster import Broadcaster
     from bot.db import database
-    from bot.scheduler import Services, publish_changes, publish_refusal
+    from bot.scheduler import NotPublishable, Services, publish_changes, publish_refusal
     from storage.consultations import link_for_township
     from storage.lists import find_list, get_township, save_list
     from storage.models import Consultation
@@ -404,7 +404,10 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
         bot = create_bot(settings)
         try:
             services = Services(bot, sessions, settings, Broadcaster(bot, sessions))
-            result = await publish_changes(services, consultation_id, township_id, list_id)
+            try:  # (checked again as it publishes: another consultation may have moved meanwhile)
+                result = await publish_changes(services, consultation_id, township_id, list_id, locale=loc)
+            except NotPublishable as e:
+                return 1, e.reason or gettext("scheduler.publish-not-closed", loc, id=consultation_id)
         finally:
             await bot.session.close()
     return 0, gettext("scheduler.publish-done", loc, township=township, version=version, list_id=list_id,

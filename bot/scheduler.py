@@ -90,7 +90,7 @@ from bot.config import EX_CONFIG, Settings
 from bot.texts import gettext, normalize_locale, zone_name
 from storage import followup
 from storage.engine import is_sqlite, sync_url
-from storage.models import Consultation
+from storage.models import Consultation, DutyListRow
 from storage.sqlite_inline import inline_calls
 from surveys.consultation import FollowUp, Status, TransitionError, Window, format_local, window
 from surveys.reminders import (
@@ -646,17 +646,26 @@ async def publish_refusal(session: AsyncSession, consultation_id: int, township_
 
 class NotPublishable(ValueError):
     """The consultation is no longer closed or reported (reopened by a new deadline since the
-    publish was asked for): nothing was published nor sent. `status`: the one it has now."""
+    publish was asked for), or the version may no longer be published (`reason`: why, from
+    `publish_refusal` — another consultation of the township opened or published meanwhile):
+    nothing was published nor sent. `status`: the consultation's status now."""
 
-    def __init__(self, status: str) -> None:
-        super().__init__(f"not closed: {status}")
+    def __init__(self, status: str, reason: str | None = None) -> None:
+        super().__init__(reason or f"not closed: {status}")
         self.status = status
+        self.reason = reason
 
 
 async def publish_changes(s: Services, consultation_id: int, township_id: int, new_list_id: int,
-                          note: dict[str, Any] | None = None) -> BroadcastResult:
+                          note: dict[str, Any] | None = None, locale: str | None = None,
+                          markup: bool = False) -> BroadcastResult:
     """The revised list of one township is published: the list is marked published, the
     consultation becomes `reported`, and the township's participants get what changed.
+
+    `publish_refusal`'s checks are made again in the transaction that publishes, with the
+    township held (storage.consultations.hold_townships): an open or another publish of the
+    township at the same moment waits, or makes this one refused — NotPublishable with the
+    reason in `locale` (default: the settings'), HTML when `markup`.
 
     What to send is kept (storage.outbox, kind "changes") in the transaction that publishes:
     a stop or crash in the middle of the send is resumed by the scheduler's sync job, for those
@@ -664,7 +673,7 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
     whichever run finishes it."""
     from bot.routers.organizer import send_kept
     from storage import lists, outbox
-    from storage.consultations import cadres, link_for_township, set_status, silent_cadres
+    from storage.consultations import cadres, hold_townships, link_for_township, set_status, silent_cadres
     from surveys.diff import diff_lists
     from surveys.duty_list import ListStatus
     from surveys.i18n import LOCALES
@@ -678,6 +687,14 @@ async def publish_changes(s: Services, consultation_id: int, township_id: int, n
         link = await link_for_township(session, consultation_id, township_id)
         if link is None:
             raise LookupError(f"township {township_id}")
+        await hold_townships(session, [township_id])
+        row = await session.get(DutyListRow, new_list_id)
+        if row is None:
+            raise LookupError(f"list {new_list_id}")
+        refusal = await publish_refusal(session, consultation_id, township_id, link.township, link.list_id, row,
+                                        locale or s.settings.locale, markup=markup)
+        if refusal is not None:
+            raise NotPublishable(c.status, refusal)
         old = await lists.load_list(session, link.list_id)
         new = await lists.load_list(session, new_list_id)
         diff = diff_lists(old.items, new.items)

@@ -148,6 +148,24 @@ async def version_clashes(session: AsyncSession, consulted: Sequence[tuple[int, 
     return clashes
 
 
+async def hold_townships(session: AsyncSession, township_ids: Sequence[int]) -> None:
+    """Hold these townships to the end of the session's transaction, so that the
+    one-version-per-township checks (`version_clashes`, the publish checks) and the change they
+    allow are one step: a second open or publish touching one of them at the same moment waits
+    for this transaction and then reads what it changed, instead of both passing their checks.
+    PostgreSQL: the townships' rows locked (in id order: two holders never wait on each other);
+    SQLite: its write lock, taken by a write that changes nothing (storage.sqlite_gate queues it)."""
+    ids = sorted(set(township_ids))
+    if not ids:
+        return
+    table = Township.__table__  # type: ignore[attr-defined]
+    if session.get_bind().dialect.name == "sqlite":
+        await session.execute(sa.update(table).where(table.c.id.in_(ids)).values(name=table.c.name)
+                              .execution_options(synchronize_session=False))
+    else:
+        await session.execute(select(table.c.id).where(table.c.id.in_(ids)).order_by(table.c.id).with_for_update())
+
+
 async def check_openable(session: AsyncSession, consultation: Consultation) -> None:
     """Raise ListConflict (`version_clashes`) when the consultation may not open (or reopen)
     now: a township of it is consulted by another open consultation on another version of its
@@ -174,7 +192,8 @@ async def set_status(session: AsyncSession, consultation: Consultation, target: 
     now = now or utcnow()
     if target == Status.OPEN and consultation.closes_at <= now:  # before anything changes
         raise DeadlinePassed(consultation.id)
-    if target == Status.OPEN:
+    if target == Status.OPEN:  # checked and opened in one step (another open or publish waits)
+        await hold_townships(session, [link.township_id for link in await links(session, consultation.id)])
         await check_openable(session, consultation)
     # conditional on the status read: two workers handling two taps (/close, its button) at the same
     # instant both passed the check above; the second's update waits for the first's commit, then
@@ -280,7 +299,8 @@ async def set_deadline(session: AsyncSession, consultation: Consultation, closes
     if expected is not None and old != expected:
         raise DeadlineMoved(old)
     check_new_deadline(consultation.id, consultation.status, consultation.opens_at, old, closes_at, now, reopen)
-    if reopen:
+    if reopen:  # checked and reopened in one step (townships held before the consultation: set_status's order)
+        await hold_townships(session, [link.township_id for link in await links(session, consultation.id)])
         await check_reopenable(session, consultation)
     table = Consultation.__table__
     statuses = (DEADLINE_REOPENS,) if reopen else DEADLINE_EDITABLE

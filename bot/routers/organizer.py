@@ -1917,7 +1917,7 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
     services = scheduler.Services(query.bot, sessionmaker, ctx.settings, broadcaster, ctx.clock)  # type: ignore[arg-type]
     chat_id, township, version, loc = query.message.chat.id, link.township, row.version, ctx.locale
 
-    cid, title, township_id, consulted_id, row_id = c.id, c.title, link.township_id, link.list_id, row.id
+    cid, title, township_id, row_id = c.id, c.title, link.township_id, row.id
 
     async def publish() -> None:
         from bot.texts import gettext
@@ -1929,21 +1929,16 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
                            title=html.escape(fit_plain(title, 80)), **kw)
 
         # checked at the press, but this runs after it: a /deadline may have reopened the
-        # consultation, or another consultation of the township moved, in between
-        async with sessionmaker() as session:
-            now_row = await session.get(DutyListRow, row_id)
-            refusal = None if now_row is None else await scheduler.publish_refusal(
-                session, cid, township_id, township, consulted_id, now_row, loc, markup=True)
+        # consultation, or another consultation of the township moved, in between — publish_changes
+        # checks again in the transaction that publishes
         try:
-            if refusal is not None:
-                raise scheduler.NotPublishable("")
             # how it went is told by whichever run finishes the send (a restart resumes it)
             await scheduler.publish_changes(services, cid, township_id, row_id, note={
                 "chat": chat_id, "locale": loc, "text": "publish-done",
                 "args": {"township": html.escape(township), "version": html.escape(version), "list_id": row_id,
-                         "id": cid}})
+                         "id": cid}}, locale=loc, markup=True)
         except scheduler.NotPublishable as e:
-            text = stopped("", reason=refusal) if refusal is not None else \
+            text = stopped("", reason=e.reason) if e.reason is not None else \
                 stopped("-open") if e.status == Status.OPEN.value else \
                 stopped("-status", status=gettext(f"status.{e.status}", loc))
             log.info("%s: not published: %s", what, e)

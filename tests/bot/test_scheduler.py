@@ -26,7 +26,7 @@ from bot.testing import TEST_TOKEN, RecordingSession, buttons
 from storage.consultations import create_consultation, link_for_township, links, set_status
 from storage.followup import remind_key
 from storage.lists import save_list
-from storage.models import Comment, Consultation, Delivery, Person, Response
+from storage.models import Comment, Consultation, Delivery, DutyListRow, Person, Response
 from storage.people import delete_person
 from surveys.consultation import Status
 from surveys.duty_list import DutyItem, Part
@@ -724,6 +724,38 @@ async def test_a_revision_published_for_two_consultations_on_one_list_tells_each
     async with h.sessions() as session:
         assert (await session.get(Consultation, second)).status == Status.REPORTED.value
 
+
+
+async def test_a_publish_at_the_moment_another_consultation_of_the_township_opens_waits_and_is_refused(
+        harness: Harness) -> None:
+    # the publish's checks (the organizer's press, the CLI) ran before; made again as it publishes,
+    # with the township held: an open of another consultation on the old version, committing at the
+    # same moment, makes it refused — it published over a list still under consultation
+    h = harness
+    first, _ = await open_consultation(h, status=Status.CLOSED)
+    await add_resident(h, first, 71, h.clock.now)
+    tid = await township_of(h, first)
+    async with h.sessions() as s:
+        list_id = (await links(s, first))[0].list_id
+        other = await create_consultation(s, title="第二次征求意见", questionnaire=DEFAULT_QUESTIONNAIRE_PATH.read_text(
+            encoding="utf-8"), closes_at=h.clock.now + timedelta(days=10), list_ids=[list_id])
+        row = await save_list(s, "青山镇", [i for i in ITEMS if i.name != "特种设备安全监管"])
+        await s.commit()
+        second, row_id = other.id, row.id
+    s = follow(h)
+    async with h.sessions() as opener:
+        await set_status(opener, await opener.get(Consultation, second), Status.OPEN, h.clock.now)  # not committed
+        publishing = asyncio.create_task(sched.publish_changes(s, first, tid, row_id))
+        await asyncio.sleep(0.3)
+        assert not publishing.done()  # waits for the open's transaction
+        await opener.commit()
+    with pytest.raises(sched.NotPublishable) as refused:
+        await publishing
+    assert "第二次征求意见" in refused.value.reason
+    assert all(c.chat_id != 71 for c in h.api.calls)  # nobody told of a revision
+    async with h.sessions() as session:
+        assert (await session.get(Consultation, first)).status == Status.CLOSED.value
+        assert (await session.get(DutyListRow, row_id)).status == "draft"
 
 # --- scheduling and the one-scheduler lock ------------------------------------------------------------------
 

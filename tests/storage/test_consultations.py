@@ -3,6 +3,7 @@ PostgreSQL: the change is made against the row as stored when it is written."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -10,7 +11,7 @@ import pytest
 from storage.consultations import DeadlineMoved, create_consultation, set_deadline, set_status
 from storage.lists import save_list
 from storage.models import Consultation, DutyListRow
-from surveys.consultation import DeadlineRefused, Status
+from surveys.consultation import DeadlineRefused, ListConflict, Status
 from surveys.duty_list import DutyItem, Part
 
 NOW = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
@@ -84,3 +85,37 @@ async def test_the_deadline_seen_is_checked_and_a_draft_past_its_deadline_may_ge
         assert old == NOW - timedelta(days=1)
         await set_status(s, draft, Status.OPEN, NOW)  # (with its old deadline it could not open)
         await s.commit()
+
+
+async def _drafts_on_two_versions(session_factory) -> tuple[int, int]:
+    """Two draft consultations of 青山镇, one on each of two versions of its list: (ids)."""
+    async with session_factory() as s:
+        ids = []
+        for version, name in (("v1", "矛盾纠纷排查化解与人民调解"), ("v2", "矛盾纠纷排查化解")):
+            row = await save_list(s, "青山镇", [DutyItem(Part.BASIC, name, seq=1, category="平安法治")], version=version)
+            c = await create_consultation(s, title=version, questionnaire="", closes_at=NOW + timedelta(days=10),
+                                          list_ids=[row.id])
+            ids.append(c.id)
+        await s.commit()
+        return ids[0], ids[1]
+
+
+async def test_two_opens_of_one_township_on_two_versions_at_once_open_only_the_first(session_factory):
+    # one township is consulted on one version at a time: two organizers opening a consultation
+    # each, at the same moment, on two versions — the second's check waits for the first's open
+    # and is refused (both passed their checks before, and both opened)
+    first, second = await _drafts_on_two_versions(session_factory)
+    async with session_factory() as a, session_factory() as b:
+        await set_status(a, await a.get(Consultation, first), Status.OPEN, NOW)  # not committed yet
+        other = await b.get(Consultation, second)
+        racing = asyncio.create_task(set_status(b, other, Status.OPEN, NOW))
+        await asyncio.sleep(0.3)
+        assert not racing.done()  # waits for the first open's transaction
+        await a.commit()
+        with pytest.raises(ListConflict) as refused:
+            await racing
+        assert [clash.other_id for clash in refused.value.clashes] == [first]
+        await b.rollback()
+    async with session_factory() as s:
+        assert [(await s.get(Consultation, cid)).status for cid in (first, second)] == [Status.OPEN.value,
+                                                                                      Status.DRAFT.value]
