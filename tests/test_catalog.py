@@ -87,3 +87,16 @@ def test_every_flow_key_is_used():
     named |= {f"flow.{key}" for key in re.findall(r"""_error\(\s*["']([a-z0-9_.-]+)["']""", code)}
     unused = sorted(key for key in _catalog("surveys", "zh_CN") if key.startswith("flow.") and key not in named)
     assert unused == []
+
+
+def test_a_comment_not_answered_yet_is_named_the_same_in_every_output():
+    """The workbook said 未答复, the 反馈情况说明 尚未答复, the organizer's /comments filter 未答复
+    and its cards 待答复 (English: "Unanswered" beside "Not yet answered"): one state, one name —
+    尚未答复 / "not yet answered" — wherever the organizer reads it."""
+    zh = {**_catalog("surveys", "zh_CN"), **_catalog("bot", "zh_CN")}
+    en = {**_catalog("surveys", "en"), **_catalog("bot", "en")}
+    assert [k for k, v in zh.items() if re.search("(?<!尚)未答复", v)] == []
+    assert [k for k, v in en.items() if re.search(r"\b(?:[Uu]nanswered|not answered)\b", re.sub(r"\{\w+\}", "", v))] == []
+    for key in ("report.decision.none", "organizer.f-unanswered", "comment.decision.open"):
+        assert zh[key] == "尚未答复", key
+        assert en[key].lower() == "not yet answered", key

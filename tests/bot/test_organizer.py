@@ -283,7 +283,7 @@ async def _seed_missing(h, cid: int, text: str, name: str = "河道巡查") -> i
 async def test_answering_a_comment_stores_it_and_tells_the_cadre(harness):
     h = harness
     cid, comment_id, o, card = await _comment_card(h)
-    assert "这项应由县消防救援大队牵头" in card.text and "待答复" in card.text
+    assert "这项应由县消防救援大队牵头" in card.text and "尚未答复" in card.text
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "部分采纳")))
     await h.feed(o.message("已调整为配合事项，由县消防救援大队牵头"))
     async with h.sessions() as s:
@@ -1177,7 +1177,7 @@ async def test_a_hidden_comment_leaves_the_unanswered_queue_and_stays_under_all(
     card = h.api.last(ORGANIZER)
     assert card.text.startswith("意见 1/2") and "骂人的话" in card.text and "已隐藏" in card.text
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "取消隐藏")))
-    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "未答复")))
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "尚未答复")))
     assert h.api.last(ORGANIZER).text.startswith("意见 1/2")
 
 
@@ -1914,7 +1914,7 @@ async def test_pressing_the_filter_a_comment_card_shows_already_leaves_no_error(
     await h.feed(o.message("/comments"))
     card = h.api.last(ORGANIZER)
     h.api.clear()
-    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "未答复")))
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "尚未答复")))
     [answer] = h.api.answers()
     assert not answer.text
     await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "全部")))
@@ -1992,7 +1992,7 @@ async def test_a_filter_tapped_on_the_card_it_already_shows_is_no_error(harness)
     card = h.api.last(ORGANIZER)
     h.api.fail_with["editMessageText"] = TelegramBadRequest(  # what Telegram says to the same text and buttons
         EditMessageText(text="x"), "Bad Request: message is not modified")
-    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "未答复")))
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "尚未答复")))
     assert h.api.answers()[-1].text is None  # answered, and nothing raised
 
 

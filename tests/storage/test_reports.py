@@ -476,7 +476,7 @@ async def test_a_hand_built_consultation_reports_the_figures_worked_out_by_hand(
                              ("绿水镇", 2, 1, 0.5), ("白云乡", 0, 0, "—"), ("合计", 5, 4, 0.8)]
     decided = summary[summary.index(("处理结果", "条数", None, None)) + 1:][:4]
     assert decided == [("采纳", 1, None, None), ("部分采纳", 1, None, None), ("不采纳", 2, None, None),
-                       ("未答复", 1, None, None)]
+                       ("尚未答复", 1, None, None)]
     assert ("遗漏事项建议（条）", 1, None, None) in summary and ("清单外事项报告（条）", 1, None, None) in summary
     questions = book["问卷结果"]
     assert [r[3:6] for r in questions if r[0] == "aware"] == [("回答人数", 5, None), ("知道", 4, 0.8),
@@ -487,7 +487,7 @@ async def test_a_hand_built_consultation_reports_the_figures_worked_out_by_hand(
     assert book["文字意见"][1:] == [("say", "建议", "'=HYPERLINK(\"http://x\")", "青山镇", pseudonym(KEY, 1))]
     listed = book["意见"][1:]
     assert [r[7] for r in listed] == ["有效", "有效", "有效", "已撤回", "有效", "已撤回", "有效"]
-    assert [r[8] for r in listed] == ["采纳", "部分采纳", "不采纳", None, "不采纳", None, "未答复"]
+    assert [r[8] for r in listed] == ["采纳", "部分采纳", "不采纳", None, "不采纳", None, "尚未答复"]
     assert [r[5] for r in listed][:3] == ["依据缺失", "'-表述不清", "'@应为基本"]
     assert [r[2] for r in book["遗漏事项"][1:]] == ["'=河道日常巡查"]
     assert book["清单外事项"][1:] == [("青山镇", "县住建局", "'=自建房排查", "2026-11-01", "文件", "'-三天内完成",
@@ -567,7 +567,7 @@ async def test_the_workbook_gives_each_townships_comments_as_stats_and_the_diges
         light = await load_consultation_data(s, cid, KEY, TZ, window=(None, now), texts=False, results=False)
         by_id = await comment_counts_by_township(s, cid)
     summary = _cells(build_workbook(data))["概况"]
-    head = summary.index(("乡镇（街道）", "意见条数", "已答复", "未答复"))
+    head = summary.index(("乡镇（街道）", "意见条数", "已答复", "尚未答复"))
     table = summary[head + 1:head + 5]
     assert table == [("青山镇", 2, 2, 0), ("绿水镇", 3, 2, 1), ("白云乡", 0, 0, 0), ("合计", 5, 4, 1)]
     stats = {t.name: by_id.get(t.id, 0) for t in data.townships}  # what /stats shows

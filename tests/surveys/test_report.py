@@ -220,7 +220,7 @@ def test_summary_counts_respondents_per_township_in_list_order_and_comments(data
         ("表述不清", 1, None, None), ("遗漏事项", 1, None, None), ("合计", 5, None, None)]
     decisions = rows.index(("处理结果", "条数", None, None))
     assert rows[decisions + 1: decisions + 5] == [("采纳", 1, None, None), ("部分采纳", 1, None, None),
-                                                  ("不采纳", 1, None, None), ("未答复", 2, None, None)]
+                                                  ("不采纳", 1, None, None), ("尚未答复", 2, None, None)]
     assert ("遗漏事项建议（条）", 1, None, None) in rows
     assert ("清单外事项报告（条）", 2, None, None) in rows
 
@@ -299,8 +299,8 @@ def test_a_withdrawn_comment_has_no_decision_so_the_unanswered_rows_are_those_th
     assert withdrawn and all(r[8] is None for r in withdrawn)
     summary = book["概况"]
     decisions = summary[summary.index(("处理结果", "条数", None, None)):]
-    [unanswered] = [r[1] for r in decisions if r[0] == "未答复"]
-    assert sum(1 for r in rows[1:] if r[8] == "未答复") == unanswered
+    [unanswered] = [r[1] for r in decisions if r[0] == "尚未答复"]
+    assert sum(1 for r in rows[1:] if r[8] == "尚未答复") == unanswered
 
 
 def test_missing_and_offlist_sheets(data: ConsultationData) -> None:
@@ -437,7 +437,7 @@ def test_feedback_report_counts_and_groups_by_item(data: ConsultationData) -> No
     assert lines[i + 2].endswith("办法》。处理结果：采纳。说明：已补充。")
     assert "表述不清。建议表述为“最低生活保障的申请受理和调查审核”。处理结果：部分采纳。" in lines[i + 3]
     assert lines[i + 4] == "2. 矛盾纠纷排查化解（1 条）"
-    assert lines[i + 5].endswith("处理结果：未答复。")
+    assert lines[i + 5].endswith("处理结果：尚未答复。")
     assert lines[i + 6] == "（二）配合履职事项"
     assert "1. 违法建设整治（1 条）" == lines[i + 7]
     assert "隐藏的意见" not in text and "已撤回的意见" not in text
@@ -771,7 +771,7 @@ def test_feedback_report_keeps_a_proposed_item_and_a_department_typed_on_two_lin
     proposal = comment(8, "青山镇", None, "missing", "实际承担", missing={"name": "河道\n日常巡查", "part": "basic"})
     report = OffListRecord("P", "青山镇", "县住建局\n城建股", "自建房排查", "上周", "meeting", "", T0)
     text = feedback_report(replace(data, comments=[proposal], offlist=[report]))
-    assert "1. 青山镇建议增加“河道 日常巡查”（基本履职事项）：实际承担。处理结果：未答复。" in text.splitlines()
+    assert "1. 青山镇建议增加“河道 日常巡查”（基本履职事项）：实际承担。处理结果：尚未答复。" in text.splitlines()
     assert "1. 县住建局 城建股：1 条（自建房排查）" in text.splitlines()
 
 
@@ -830,7 +830,7 @@ def test_feedback_report_flags_a_rejection_or_partial_adoption_without_a_reason(
     text = feedback_report(replace(data, comments=no_reason))
     assert "处理结果：部分采纳（未说明理由）。" in text and "处理结果：不采纳（未说明理由）。" in text
     assert "处理结果：采纳。说明：已补充。" in text  # 采纳 needs no reason: not flagged
-    assert "处理结果：未答复。" in text and "未答复（未说明理由）" not in text
+    assert "处理结果：尚未答复。" in text and "未答复（未说明理由）" not in text
     assert "Decision: Not adopted (no reason given)." in feedback_report(replace(data, comments=no_reason), "en")
     assert "未说明理由" not in feedback_report(data)  # with their reasons: nothing flagged
 
