@@ -675,7 +675,7 @@ def build_workbook(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> byte
 
 
 def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipProgress], locale: str) -> None:
-    s = book.sheet(_t("sheet.summary", locale), (28, 16, 16, 12))
+    s = book.sheet(_t("sheet.summary", locale), (28, 16, 16, 12, 12, 12))
     c, tz = data.consultation, data.timezone
     s.row(_t("summary.title", locale), c.title)
     s.row(_t("summary.status", locale), _label("status", c.status, locale))
@@ -703,17 +703,21 @@ def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipP
     s.row(_t("summary.missing", locale), sum(1 for c in active if c.is_missing_proposal))
     s.row(_t("summary.offlist", locale), len(data.offlist))
     # the comments of each township, as /stats and the digest give them (active ones; the 意见
-    # sheet lists the withdrawn too), every consulted township in the consultation's order
+    # sheet lists the withdrawn too), every consulted township in the consultation's order, and
+    # how they were handled — the 反馈情况说明's split, adding up to the county's above
     s.row()
-    s.row(*_headers(locale, "township", "comments", "answered", "unanswered"))
+    keys = (*DECISIONS, NO_DECISION)
+    s.row(_t("col.township", locale), _t("col.comments", locale), *(decision_label(k, locale) for k in keys))
     per_township = Counter(c.township for c in active)
-    answered = Counter(c.township for c in active if c.decision_key != NO_DECISION)
+    by_decision: dict[str, Counter[str]] = defaultdict(Counter)
+    for c in active:
+        by_decision[c.township][c.decision_key] += 1
     names = [t.name for t in data.townships]
     names += sorted(n for n in per_township if n not in set(names))
     for name in names:
-        s.row(name, per_township[name], answered[name], per_township[name] - answered[name])
-    done = sum(answered.values())
-    s.row(_t("total", locale), len(active), done, len(active) - done)
+        s.row(name, per_township[name], *(by_decision[name][k] for k in keys))
+    totals = comments_by_decision(active)
+    s.row(_t("total", locale), len(active), *(totals[k] for k in keys))
 
 
 def _questions_sheet(book: _Book, results: list[QuestionResult], locale: str) -> None:

@@ -472,12 +472,12 @@ async def test_a_hand_built_consultation_reports_the_figures_worked_out_by_hand(
 
     book = _cells(build_workbook(data))
     summary = book["概况"]
-    assert summary[6:11] == [("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率"), ("青山镇", 3, 3, 1),
-                             ("绿水镇", 2, 1, 0.5), ("白云乡", 0, 0, "—"), ("合计", 5, 4, 0.8)]
-    decided = summary[summary.index(("处理结果", "条数", None, None)) + 1:][:4]
-    assert decided == [("采纳", 1, None, None), ("部分采纳", 1, None, None), ("不采纳", 2, None, None),
-                       ("尚未答复", 1, None, None)]
-    assert ("遗漏事项建议（条）", 1, None, None) in summary and ("清单外事项报告（条）", 1, None, None) in summary
+    assert summary[6:11] == [("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率", None, None), ("青山镇", 3, 3, 1, None, None),
+                             ("绿水镇", 2, 1, 0.5, None, None), ("白云乡", 0, 0, "—", None, None), ("合计", 5, 4, 0.8, None, None)]
+    decided = summary[summary.index(("处理结果", "条数", None, None, None, None)) + 1:][:4]
+    assert decided == [("采纳", 1, None, None, None, None), ("部分采纳", 1, None, None, None, None), ("不采纳", 2, None, None, None, None),
+                       ("尚未答复", 1, None, None, None, None)]
+    assert ("遗漏事项建议（条）", 1, None, None, None, None) in summary and ("清单外事项报告（条）", 1, None, None, None, None) in summary
     questions = book["问卷结果"]
     assert [r[3:6] for r in questions if r[0] == "aware"] == [("回答人数", 5, None), ("知道", 4, 0.8),
                                                               ("不知道", 1, 0.2), ("听说过", 0, 0)]
@@ -567,11 +567,30 @@ async def test_the_workbook_gives_each_townships_comments_as_stats_and_the_diges
         light = await load_consultation_data(s, cid, KEY, TZ, window=(None, now), texts=False, results=False)
         by_id = await comment_counts_by_township(s, cid)
     summary = _cells(build_workbook(data))["概况"]
-    head = summary.index(("乡镇（街道）", "意见条数", "已答复", "尚未答复"))
+    head = summary.index(("乡镇（街道）", "意见条数", "采纳", "部分采纳", "不采纳", "尚未答复"))
     table = summary[head + 1:head + 5]
-    assert table == [("青山镇", 2, 2, 0), ("绿水镇", 3, 2, 1), ("白云乡", 0, 0, 0), ("合计", 5, 4, 1)]
+    assert table == [("青山镇", 2, 1, 1, 0, 0), ("绿水镇", 3, 0, 0, 2, 1), ("白云乡", 0, 0, 0, 0, 0),
+                     ("合计", 5, 1, 1, 2, 1)]
     stats = {t.name: by_id.get(t.id, 0) for t in data.townships}  # what /stats shows
-    assert {name: n for name, n, _, _ in table[:-1]} == stats
+    assert {row[0]: row[1] for row in table[:-1]} == stats
     d = digest(light, None, now)
-    assert {name: n for name, n, _, _ in table[:-1] if n} == d.comments_by_township
-    assert ("Township", "Comments", "Answered", "Not yet answered") in _cells(build_workbook(data, "en"))["Summary"]
+    assert {row[0]: row[1] for row in table[:-1] if row[1]} == d.comments_by_township
+    assert ("Township", "Comments", "Adopted", "Partly adopted", "Not adopted", "Not yet answered") \
+        in _cells(build_workbook(data, "en"))["Summary"]
+
+
+async def test_the_workbook_splits_each_townships_comments_as_the_feedback_report_does(session_factory) -> None:
+    """The 反馈情况说明 says of each township 采纳 / 部分采纳 / 不采纳 / 尚未答复; the workbook's 概况
+    gave only 已答复 / 未答复 there, so the organizer pasting figures from both could not match
+    them. Its township table now has the same four columns, with the same numbers."""
+    async with session_factory() as s:
+        cid, _ = await hand_built(s)
+    async with session_factory() as s:
+        data = await load_consultation_data(s, cid, KEY, TZ)
+    summary = _cells(build_workbook(data))["概况"]
+    head = summary.index(("乡镇（街道）", "意见条数", "采纳", "部分采纳", "不采纳", "尚未答复"))
+    text = feedback_report(data)
+    said = re.findall(r"^(\S+)：(\d+) 条，其中采纳 (\d+) 条、部分采纳 (\d+) 条、不采纳 (\d+) 条，尚未答复 (\d+) 条。$",
+                      text, re.M)
+    assert said and [(name, *map(int, n)) for name, *n in said] == \
+        [row for row in summary[head + 1:head + 1 + len(said)]]

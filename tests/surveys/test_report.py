@@ -205,24 +205,24 @@ def test_workbook_has_the_sheets_in_order(data: ConsultationData) -> None:
 
 def test_summary_counts_respondents_per_township_in_list_order_and_comments(data: ConsultationData) -> None:
     rows = sheets(data)["概况"]
-    assert rows[0] == ("征询名称", "青山县乡镇履职事项清单（征求意见稿）", None, None)
+    assert rows[0] == ("征询名称", "青山县乡镇履职事项清单（征求意见稿）", None, None, None, None)
     assert rows[2][1] == "2026-11-20 09:00" and rows[3][1] == "2026-11-30 18:00"
-    header = rows.index(("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率"))
+    header = rows.index(("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率", None, None))
     assert rows[header + 1][:3] == ("青山镇", 3, 2)
     assert rows[header + 1][3] == pytest.approx(2 / 3)
-    assert rows[header + 2] == ("绿水镇", 2, 1, 0.5)
-    assert rows[header + 3] == ("白云乡", 0, 0, "—")
+    assert rows[header + 2] == ("绿水镇", 2, 1, 0.5, None, None)
+    assert rows[header + 3] == ("白云乡", 0, 0, "—", None, None)
     assert rows[header + 4][:3] == ("合计", 5, 3)
-    kinds = rows.index(("意见类型", "条数", None, None))
+    kinds = rows.index(("意见类型", "条数", None, None, None, None))
     # active comments only: hidden (5) and withdrawn (6) are left out
     assert rows[kinds + 1: kinds + 7] == [
-        ("应调整为基本履职事项", 1, None, None), ("建议收回", 1, None, None), ("依据缺失或有误", 1, None, None),
-        ("表述不清", 1, None, None), ("遗漏事项", 1, None, None), ("合计", 5, None, None)]
-    decisions = rows.index(("处理结果", "条数", None, None))
-    assert rows[decisions + 1: decisions + 5] == [("采纳", 1, None, None), ("部分采纳", 1, None, None),
-                                                  ("不采纳", 1, None, None), ("尚未答复", 2, None, None)]
-    assert ("遗漏事项建议（条）", 1, None, None) in rows
-    assert ("清单外事项报告（条）", 2, None, None) in rows
+        ("应调整为基本履职事项", 1, None, None, None, None), ("建议收回", 1, None, None, None, None), ("依据缺失或有误", 1, None, None, None, None),
+        ("表述不清", 1, None, None, None, None), ("遗漏事项", 1, None, None, None, None), ("合计", 5, None, None, None, None)]
+    decisions = rows.index(("处理结果", "条数", None, None, None, None))
+    assert rows[decisions + 1: decisions + 5] == [("采纳", 1, None, None, None, None), ("部分采纳", 1, None, None, None, None),
+                                                  ("不采纳", 1, None, None, None, None), ("尚未答复", 2, None, None, None, None)]
+    assert ("遗漏事项建议（条）", 1, None, None, None, None) in rows
+    assert ("清单外事项报告（条）", 2, None, None, None, None) in rows
 
 
 def test_question_results_count_options_scale_and_numbers(data: ConsultationData) -> None:
@@ -298,7 +298,7 @@ def test_a_withdrawn_comment_has_no_decision_so_the_unanswered_rows_are_those_th
     withdrawn = [r for r in rows[1:] if r[7] == "已撤回"]
     assert withdrawn and all(r[8] is None for r in withdrawn)
     summary = book["概况"]
-    decisions = summary[summary.index(("处理结果", "条数", None, None)):]
+    decisions = summary[summary.index(("处理结果", "条数", None, None, None, None)):]
     [unanswered] = [r[1] for r in decisions if r[0] == "尚未答复"]
     assert sum(1 for r in rows[1:] if r[8] == "尚未答复") == unanswered
 
@@ -315,7 +315,7 @@ def test_missing_and_offlist_sheets(data: ConsultationData) -> None:
 
 def test_english_headers_come_from_the_catalog(data: ConsultationData) -> None:
     rows = sheets(data, "en")["Summary"]
-    assert ("Township", "Started", "Completed", "Completion rate") in rows
+    assert ("Township", "Started", "Completed", "Completion rate", None, None) in rows
 
 
 # --- headline figures ----------------------------------------------------------------
@@ -486,7 +486,7 @@ def test_townships_keep_the_consultation_order_whatever_their_figures(data: Cons
     """No ranking: the township with the lower completion rate stays first when it is listed first."""
     data.townships = [data.townships[1], data.townships[2], data.townships[0]]
     rows = sheets(data)["概况"]
-    header = rows.index(("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率"))
+    header = rows.index(("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率", None, None))
     assert [r[0] for r in rows[header + 1: header + 4]] == ["绿水镇", "白云乡", "青山镇"]
     assert [p.township for p in digest(data, None, NOW).townships] == ["绿水镇", "白云乡", "青山镇"]
 
@@ -677,12 +677,12 @@ def test_the_workbook_shows_a_share_of_nobody_as_a_dash_as_the_texts_do(data: Co
     from dataclasses import replace
 
     rows = sheets(data)["概况"]
-    header = rows.index(("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率"))
-    assert rows[header + 3] == ("白云乡", 0, 0, "—")
+    header = rows.index(("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率", None, None))
+    assert rows[header + 3] == ("白云乡", 0, 0, "—", None, None)
     assert "· 白云乡：完成 0/0（—）" in digest(data, None, NOW).text()
     nobody = sheets(replace(data, responses=[]))
     summary = nobody["概况"]
-    assert summary[header + 4] == ("合计", 0, 0, "—")
+    assert summary[header + 4] == ("合计", 0, 0, "—", None, None)
     aware = rows_for(nobody["问卷结果"], "aware")
     assert [r[3:6] for r in aware] == [("回答人数", 0, None), ("知道", 0, "—"), ("不知道", 0, "—")]
 
