@@ -65,6 +65,7 @@ import contextlib
 import html
 import logging
 import os
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -493,12 +494,59 @@ async def _one_final_at_a_time(consultation_id: int) -> AsyncIterator[None]:
 async def after_close(s: Services, consultation_id: int) -> None:
     """The final report to every organizer (message, workbook, charts, draft 反馈情况说明)
     and, outside the quiet hours, the thank-you to every participant. Resumable: run it
-    again and only what is missing goes out. One run at a time per consultation in a process."""
+    again and only what is missing goes out. One run at a time per consultation: in a process
+    (`_one_final_at_a_time`), and across processes — a bot's /close hook and a `qingdan scheduler`
+    elsewhere — by a hold on the database (`followup.claim_run`, renewed while it runs): a run
+    that finds it held leaves the report to its holder (its parts would otherwise go out
+    interleaved with the holder's), and the sync job takes it up if the holder dies."""
     async with _one_final_at_a_time(consultation_id):
-        await _after_close(s, consultation_id)
+        async with s.sessionmaker() as session:
+            c = await session.get(Consultation, consultation_id)
+            if c is None or c.status not in (Status.CLOSED.value, Status.REPORTED.value) or c.closed_at is None:
+                return
+            closed_at = c.closed_at
+            base = _final_base(consultation_id, closed_at)
+            if await followup.job_done(session, f"{base}:done"):
+                return
+            token = secrets.randbelow(2**31 - 2) + 1
+            if not await followup.claim_run(session, f"{base}:run", token, s.clock()):
+                log.info("consultation %s: its final report is being sent by another run", consultation_id)
+                return
+            await session.commit()
+        keeper = asyncio.create_task(_hold_run(s, f"{base}:run", token))
+        try:
+            await _after_close(s, consultation_id, closed_at)
+        finally:
+            keeper.cancel()
+            await asyncio.shield(_give_back_run(s, f"{base}:run", token))
 
 
-async def _after_close(s: Services, consultation_id: int) -> None:
+def _final_base(consultation_id: int, closed_at: datetime) -> str:
+    return f"final:{consultation_id}:{int(closed_at.timestamp())}"
+
+
+async def _hold_run(s: Services, key: str, token: int) -> None:
+    """Renew a run's hold while it runs (a workbook and a thanks broadcast can take minutes)."""
+    while True:
+        await asyncio.sleep(followup.RUN_LEASE.total_seconds() / 4)
+        try:
+            async with s.sessionmaker() as session:
+                await followup.renew_run(session, key, token, s.clock() + followup.RUN_LEASE)
+                await session.commit()
+        except Exception as e:  # the database away a moment: the next try
+            log.warning("%s: could not renew its hold: %s", key, e)
+
+
+async def _give_back_run(s: Services, key: str, token: int) -> None:
+    try:
+        async with s.sessionmaker() as session:
+            await followup.renew_run(session, key, token, s.clock() - timedelta(seconds=1))
+            await session.commit()
+    except Exception as e:  # it runs out by itself
+        log.warning("%s: could not give its hold back (free once it runs out): %s", key, e)
+
+
+async def _after_close(s: Services, consultation_id: int, closed_at: datetime) -> None:
     from storage.consultations import participants, silent_cadres
     from storage.people import organizers
     from surveys.report import build_workbook, feedback_file
@@ -507,11 +555,9 @@ async def _after_close(s: Services, consultation_id: int) -> None:
     tz = s.settings.timezone
     async with s.sessionmaker() as session:
         c = await session.get(Consultation, consultation_id)
-        if c is None or c.status not in (Status.CLOSED.value, Status.REPORTED.value) or c.closed_at is None:
-            return
-        base = f"final:{consultation_id}:{int(c.closed_at.timestamp())}"
-        if await followup.job_done(session, f"{base}:done"):
-            return
+        if c is None or c.status not in (Status.CLOSED.value, Status.REPORTED.value) or c.closed_at != closed_at:
+            return  # (reopened, or closed again, since the hold was taken: the next run's)
+        base = _final_base(consultation_id, closed_at)
         staff = await organizers(session, s.settings.organizer_ids)
         people = await participants(session, consultation_id)
         silent = await silent_cadres(session, consultation_id)  # no "your comments went to the organizers"

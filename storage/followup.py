@@ -234,6 +234,32 @@ async def claim_once(session: AsyncSession, key: str, now: datetime | None = Non
                                keys=("broadcast_key", "person_id"))
 
 
+RUN_LEASE = timedelta(minutes=2)
+
+
+async def claim_run(session: AsyncSession, key: str, token: int, now: datetime, lease: timedelta = RUN_LEASE) -> bool:
+    """Hold the run named `key` (a consultation's final report: "final:<id>:<closed-at>:run") for
+    `lease`, in the caller's transaction (commit at once): True for the one caller, of any process,
+    that holds it now. Its job-marker row (person 0) keeps the holder's `token` (in `attempts`) and
+    when its hold ends (`sent_at`): a second caller inserts nothing, and takes it over only once
+    that time has passed — the holder stopped renewing it (it died, or gave it back)."""
+    row = {"broadcast_key": key, "person_id": JOB_PERSON, "status": SENT, "attempts": token, "created_at": now,
+           "sent_at": now + lease}
+    if await insert_ignore(session, Delivery.__table__, row, keys=("broadcast_key", "person_id")):  # type: ignore[arg-type]
+        return True
+    taken = await session.execute(sa.update(Delivery.__table__).where(
+        _d.broadcast_key == key, _d.person_id == JOB_PERSON, _d.sent_at <= now).values(attempts=token,
+                                                                                         sent_at=now + lease))
+    return bool(taken.rowcount)  # type: ignore[attr-defined]
+
+
+async def renew_run(session: AsyncSession, key: str, token: int, until: datetime) -> bool:
+    """Hold the run `key` until `until` while it is still ours (a time in the past gives it back)."""
+    result = await session.execute(sa.update(Delivery.__table__).where(
+        _d.broadcast_key == key, _d.person_id == JOB_PERSON, _d.attempts == token).values(sent_at=until))
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
 CLAIM_KEPT = timedelta(days=7)
 
 

@@ -614,6 +614,57 @@ async def test_two_final_reports_started_at_once_in_one_process_arrive_in_order(
     assert set(thanked) == {51, 52, 53, CADRE} and set(thanked.values()) == {1}
 
 
+async def test_two_final_reports_started_at_once_in_two_processes_arrive_in_order(harness: Harness,
+                                                                                   monkeypatch) -> None:
+    """A bot's /close hook and a `qingdan scheduler` in another process both started the final
+    report: the in-process lock does not reach across processes, and the second run sent the
+    charts while the first still built the workbook. A hold on the database lets one run send
+    it; the other leaves it to that one (each process's lock is its own: here none at all)."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
+    s = follow(h)
+    assert await sched.close_if_due(s, cid)
+
+    @contextlib.asynccontextmanager
+    async def own_process(consultation_id: int):  # each run as if alone in its process
+        yield
+
+    monkeypatch.setattr(sched, "_one_final_at_a_time", own_process)
+    await asyncio.gather(sched.after_close(s, cid), sched.after_close(s, cid))
+    sent = [c.method for c in h.api.calls if c.chat_id == ORGANIZER]
+    assert sent == ["sendMessage", "sendDocument", *["sendPhoto"] * 5, "sendDocument"], sent
+    thanked = Counter(c.chat_id for c in h.api.calls if c.text and "感谢您参与" in c.text)
+    assert set(thanked) == {51, 52, 53, CADRE} and set(thanked.values()) == {1}
+
+
+async def test_a_final_report_whose_runner_died_is_taken_up_once_its_hold_runs_out(harness: Harness) -> None:
+    """The process sending the final report died holding it: the sync job leaves it while the hold
+    lasts, and sends what is missing once it has run out (and a run that finished gave it back)."""
+    from storage import followup
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
+    s = follow(h)
+    assert await sched.close_if_due(s, cid)
+    async with h.sessions() as session:
+        closed_at = (await session.get(Consultation, cid)).closed_at
+        key = f"final:{cid}:{int(closed_at.timestamp())}:run"
+        assert await followup.claim_run(session, key, 7, h.clock.now)  # the one that died
+        await session.commit()
+    await sched.sync_job()
+    assert not [c for c in h.api.calls if c.chat_id == ORGANIZER]
+    h.clock.now += followup.RUN_LEASE
+    await sched.sync_job()
+    assert [c.method for c in h.api.calls if c.chat_id == ORGANIZER] == \
+        ["sendMessage", "sendDocument", *["sendPhoto"] * 5, "sendDocument"]
+    async with h.sessions() as session:  # given back at its end
+        assert await followup.claim_run(session, key, 8, h.clock.now)
+
+
 async def test_a_cadre_who_gave_nothing_is_not_told_their_views_went_to_the_organizers(harness: Harness) -> None:
     """Every cadre of the township was thanked at the close with 您的意见已经交给组织者, those who
     had commented on nothing (or withdrawn all they had) too; they are now thanked for following it."""
