@@ -42,7 +42,9 @@ Errors. 403 (blocked the bot, deactivated) → ``blocked`` and `Person.active` s
 False; inactive persons get no deliveries in later broadcasts until they write to
 the bot again (`mark_active`). 400/404 and other definite refusals → ``refused``,
 never retried (a later run of the same key leaves them too); a 5xx or network error
-that outlasted its tries → ``failed``, which a later run of the key tries again.
+that outlasted its tries → ``failed``, which a later run of the key tries again. A render
+that returns None (no longer due for that person: a reminder to one who finished meanwhile)
+→ ``skipped``, nothing sent, never sent later under the key.
 """
 
 from __future__ import annotations
@@ -77,7 +79,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.lazy_types import like_aiogram
 from bot.session import ChatTemplate
-from storage.models import BLOCKED, DONE, FAILED, PENDING, REFUSED, SENDING, SENT, TODO, Delivery, Person
+from storage.models import (
+    BLOCKED,
+    DONE,
+    FAILED,
+    PENDING,
+    REFUSED,
+    SENDING,
+    SENT,
+    SKIPPED,
+    TODO,
+    Delivery,
+    Person,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -135,7 +149,8 @@ class Outgoing:
         return self._template.model_copy(update={"chat_id": chat_id})
 
 
-Render = Callable[[int], Awaitable[Outgoing] | Outgoing]
+# (None: no longer due for that person when its turn came — nothing is sent, the row is "skipped")
+Render = Callable[[int], Awaitable[Outgoing | None] | Outgoing | None]
 
 
 @dataclass
@@ -146,6 +161,7 @@ class BroadcastResult:
     failed: int = 0
     retried_429: int = 0
     skipped_inactive: int = 0  # recipients not given a delivery because they blocked the bot earlier
+    skipped_not_due: int = 0  # the render said it was no longer due for them (see Render)
 
     def __iadd__(self, other: BroadcastResult) -> BroadcastResult:
         for name in self.__dataclass_fields__:
@@ -326,9 +342,9 @@ class Broadcaster:
             raise
         await self._flush(run)
         log.info(
-            "broadcast %s: sent %d, already done %d, blocked %d, failed %d, 429s %d, inactive skipped %d",
-            key, result.sent, result.skipped_already_done, result.blocked, result.failed,
-            result.retried_429, result.skipped_inactive,
+            "broadcast %s: sent %d, already done %d, blocked %d, failed %d, 429s %d, inactive skipped %d, "
+            "no longer due %d", key, result.sent, result.skipped_already_done, result.blocked, result.failed,
+            result.retried_429, result.skipped_inactive, result.skipped_not_due,
         )
         return result
 
@@ -490,6 +506,8 @@ class Broadcaster:
                 res.sent += 1
             elif outcome.status == BLOCKED:
                 res.blocked += 1
+            elif outcome.status == SKIPPED:
+                res.skipped_not_due += 1
             else:
                 res.failed += 1
             if len(run.outcomes) >= self.flush_every:
@@ -503,6 +521,8 @@ class Broadcaster:
         except Exception:
             log.exception("broadcast %s: rendering for %s failed", run.key, person_id)
             return _Outcome(delivery_id, person_id, FAILED, 0)
+        if outgoing is None:
+            return _Outcome(delivery_id, person_id, SKIPPED, 0)
         attempts = rounds_429 = 0
         while True:
             await self.pacer.acquire(person_id)

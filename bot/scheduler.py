@@ -234,7 +234,7 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
     # by person and role: a cadre who also answers the residents' questionnaire is both
     state = {(p.person_id, p.role): p for p in people}
 
-    def render(kind: str) -> Callable[[int], Outgoing]:
+    def render(kind: str) -> Callable[[int], Outgoing | Awaitable[Outgoing | None]]:
         role = CADRE if kind.startswith(f"{CADRE}-") else RESIDENT
 
         def one(pid: int) -> Outgoing:
@@ -258,7 +258,18 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
                 text = _t("remind-reopened" if pid in reopened else "remind-nudge" if kind == NUDGE
                           else "remind-deadline", loc, **kw)
             return Outgoing(text=text, reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
-        return one
+        if role == CADRE:
+            return one
+
+        async def unless_finished(pid: int) -> Outgoing | None:
+            # a send works through its residents at Telegram's pace, minutes after the tick read
+            # who had not finished: one who finished meanwhile is skipped (a point read by the
+            # response's unique key, in this process — the answer path is not touched)
+            async with s.sessionmaker() as session:
+                if await followup.still_unfinished(session, consultation_id, pid):
+                    return one(pid)
+            return None
+        return unless_finished
 
     results: dict[str, BroadcastResult] = {}
     for kind, ids in sorted(groups.items(), key=lambda kv: kind_hours(kv[0]) or 0):

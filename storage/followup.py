@@ -87,6 +87,13 @@ async def reminder_candidates(session: AsyncSession, consultation_id: int) -> li
     return out
 
 
+async def still_unfinished(session: AsyncSession, consultation_id: int, person_id: int) -> bool:
+    """Whether the resident's questionnaire is there and not finished (just before a reminder)."""
+    found = await session.scalar(sa.select(_r.id).where(_r.consultation_id == consultation_id,
+                                                        _r.person_id == person_id, _r.completed_at.is_(None)))
+    return found is not None
+
+
 async def reminder_log(session: AsyncSession, consultation_id: int) -> dict[int, list[SentReminder]]:
     """The reminders of a consultation already sent (or possibly sent), per person, with
     the time they were queued (see `queue`) and the deadline they were for."""

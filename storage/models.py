@@ -220,10 +220,12 @@ class Invite(SQLModel, table=True):
 
 
 # Delivery statuses (bot.broadcaster tells what each means): a run sends TODO rows and never
-# sends DONE ones again ("sending" = maybe sent; "blocked" and "refused" were refused for good)
+# sends DONE ones again ("sending" = maybe sent; "blocked" and "refused" were refused for good;
+# "skipped": no longer due when its turn came — a reminder to one who had finished meanwhile)
 PENDING, SENDING, SENT, BLOCKED, FAILED, REFUSED = "pending", "sending", "sent", "blocked", "failed", "refused"
+SKIPPED = "skipped"
 TODO = (PENDING, FAILED)
-DONE = (SENT, BLOCKED, SENDING, REFUSED)
+DONE = (SENT, BLOCKED, SENDING, REFUSED, SKIPPED)
 
 
 class Delivery(SQLModel, table=True):

@@ -1327,6 +1327,37 @@ async def test_reminders_not_yet_sent_when_the_consultation_closes_are_not_sent_
             == ["sending", "sent", "sent"]  # the three sent stay on record
 
 
+async def test_a_resident_who_finishes_while_the_reminders_go_out_is_not_reminded(harness: Harness) -> None:
+    """The tick read who had not finished, then worked through them at Telegram's pace: one who
+    finished meanwhile still got "还没填完 … 接着填". Each resident's completion is read again
+    just before their reminder goes; those who finished are skipped (and not reminded later)."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    for pid in range(150, 156):
+        await add_resident(h, cid, pid, h.clock.now)
+    deadline = await closes_at(h, cid)
+    h.clock.now = deadline - timedelta(hours=23)
+
+    class FinishingMeanwhile(FakeSession):
+        async def make_request(self, bot: Bot, method: Any, timeout: int | None = None) -> Any:  # noqa: ASYNC109
+            answer = await super().make_request(bot, method, timeout)
+            if len(self.delivered) == 2:  # two reminded: three more finish now
+                async with h.sessions() as s:
+                    await s.execute(sa.update(Response).where(Response.consultation_id == cid,
+                                                              Response.person_id.in_([152, 154, 155]))
+                                    .values(completed_at=h.clock.now))
+                    await s.commit()
+            return answer
+
+    api = FinishingMeanwhile()
+    results = await sched.send_reminders(follow(h, api), cid)
+    assert sorted(int(c.chat_id) for c in api.delivered) == [150, 151, 153]
+    assert results["deadline-24"].sent == 3
+    h.clock.now += timedelta(minutes=10)  # the next tick: the finished are not candidates, the rest done
+    assert not [r for r in (await sched.send_reminders(follow(h, api), cid)).values() if r.sent]
+    assert sorted(int(c.chat_id) for c in api.delivered) == [150, 151, 153]
+
+
 async def test_an_earlier_deadline_brings_its_reminder_at_the_next_tick(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
