@@ -798,6 +798,11 @@ async def _comment_stats(ctx: Ctx, consultation_id: int) -> list[str]:
     by_kind = await comments_repo.comment_counts_by_kind(ctx.session, consultation_id)
     lines = [ctx.t("organizer.stats-comments", total=sum(by_kind.values()))]
     lines += [ctx.t("organizer.stats-kind", kind=ctx.t(f"comment.kind.{k}"), n=n) for k, n in by_kind.items() if n]
+    if by_kind:  # how they were handled, as the workbook and the 反馈情况说明 split them
+        handled = await comments_repo.decision_counts(ctx.session, consultation_id)
+        lines.append(ctx.t("organizer.stats-decisions", adopted=handled.get("adopted", 0),
+                           partly=handled.get("partly", 0), rejected=handled.get("rejected", 0),
+                           unanswered=sum(n for k, n in handled.items() if k not in ("adopted", "partly", "rejected"))))
     top = await comments_repo.most_commented_items(ctx.session, consultation_id, limit=5)
     if top:
         lines.append(ctx.t("organizer.stats-top"))

@@ -392,6 +392,39 @@ async def test_stats_give_each_townships_cadre_comments_beside_its_questionnaire
     assert "  绿水乡: 0 / 0 / —; 2 comments" in h.api.last(ORGANIZER).text
 
 
+async def test_stats_say_how_the_comments_were_handled_as_the_workbook_and_the_feedback_report_do(harness):
+    """The workbook and the 反馈情况说明 give 采纳 / 部分采纳 / 不采纳 / 尚未答复; /stats gave only the
+    kinds, so an organizer answering comments after the close could not see how many were left
+    without exporting. It now gives the same split (active comments: hidden and withdrawn left out)."""
+    from storage.consultations import links
+    from storage.lists import save_list
+
+    h = harness
+    async with h.sessions() as s:
+        row = await save_list(s, "青山镇", ITEMS)
+        c = await create_consultation(s, title="征询", questionnaire="", list_ids=[row.id],
+                                      closes_at=h.clock.now + timedelta(days=5))
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        cid = c.id
+        township = (await links(s, cid))[0].township_id
+        item_id = await s.scalar(sa.select(DutyItemRow.id).where(DutyItemRow.list_id == row.id).limit(1))
+        s.add(Person(id=CADRE, first_name="干部", role="cadre", township_id=township))
+        made = [await comments_repo.add_comment(s, consultation_id=cid, item_id=item_id, person_id=CADRE,
+                                                township_id=township, kind="basis", text=f"依据{n}", now=h.clock.now)
+                for n in range(7)]
+        await s.commit()
+        for n, decision in ((0, "adopted"), (1, "rejected"), (2, "rejected"), (3, "partly")):
+            await comments_repo.answer_comment(s, made[n].id, decision, "答复", ORGANIZER, h.clock.now)
+        await comments_repo.hide_comment(s, made[4].id)
+        await comments_repo.withdraw_comment(s, made[5].id, CADRE, h.clock.now)
+        await s.commit()
+    await h.feed(h.user(ORGANIZER).message(f"/stats {cid}"))
+    text = h.api.last(ORGANIZER).text
+    assert "共 5 条" in text and "处理结果：采纳 1 条、部分采纳 1 条、不采纳 2 条，尚未答复 1 条" in text, text
+    await h.feed(h.user(ORGANIZER, language_code="en").message(f"/stats {cid}"))
+    assert "1 adopted, 1 partly adopted, 2 not adopted and 1 not yet answered" in h.api.last(ORGANIZER).text
+
+
 async def test_stats_of_several_townships_end_with_the_countys_total(harness):
     from storage import consultations as repo
     from storage.consultations import links
