@@ -22,7 +22,7 @@ Writing (the caller checks the consultation's window; these check the rest):
   too — an edit would stay hidden and unread), "closed" (deadline passed), "not-yet" (the
   consultation's window has not opened: its opening time is in the future).
 - `edit_missing(session, comment_id, person_id, field, value, now) -> (Comment | None, reason)` — a
-  missing-item proposal's name, part, basis or department.
+  missing-item proposal's name, part (a move clears the category), category, basis or department.
 - `edit_comment(session, comment_id, person_id, text, now) -> (Comment | None, reason)` and
   `withdraw_comment(session, comment_id, person_id, now) -> (Comment | None, reason)`:
   reason "ok" or one of edit_refusal's (plus "empty"/"too-long" for edits).
@@ -230,14 +230,18 @@ async def set_proposed_wording(session: AsyncSession, comment_id: int, person_id
     return await _set_text(session, comment_id, person_id, "proposed_wording", wording, now)
 
 
-MISSING_FIELDS: dict[str, int] = {"name": MAX_SHORT, "basis": MAX_TEXT, "department": MAX_SHORT}
+MAX_CATEGORY = 100
+MISSING_FIELDS: dict[str, int] = {"name": MAX_SHORT, "category": MAX_CATEGORY, "basis": MAX_TEXT,
+                                  "department": MAX_SHORT}
 
 
 async def edit_missing(session: AsyncSession, comment_id: int, person_id: int, field: str, value: str,
                        now: datetime) -> tuple[Comment | None, str]:
     """Change a field of a missing-item proposal (`missing`: "part", one of PART_ORDER's values, or
     one of MISSING_FIELDS, a text within its limit), if its author may still edit it; reason as
-    `edit_comment` ("unknown" also for a comment that is no proposal, or an unknown field or part)."""
+    `edit_comment` ("unknown" also for a comment that is no proposal, or an unknown field or part).
+    A move to another part clears the category: one chosen among the old part's (平安法治 under
+    基本履职事项) would stand wrongly under the new one in the export and the report."""
     comment, refusal = await _editable(session, comment_id, person_id, now)
     if refusal:
         return (comment if refusal != "not-yours" else None), refusal
@@ -254,8 +258,10 @@ async def edit_missing(session: AsyncSession, comment_id: int, person_id: int, f
             return comment, problem
     else:
         return comment, "unknown"
-    return await _change_if_still_editable(session, comment, person_id, now,
-                                           missing={**(comment.missing or {}), field: clean})
+    missing = {**(comment.missing or {}), field: clean}
+    if field == "part" and (comment.missing or {}).get("part") != clean:
+        missing["category"] = ""
+    return await _change_if_still_editable(session, comment, person_id, now, missing=missing)
 
 
 async def withdraw_comment(session: AsyncSession, comment_id: int, person_id: int,

@@ -67,7 +67,7 @@ PAGE = 8  # items, categories and search hits per page
 MY_PAGE = 5  # comments per page in /mycomments
 REPORTS_SHOWN = 10
 MAX_QUERY = 50
-MAX_CATEGORY = 100
+MAX_CATEGORY = cm.MAX_CATEGORY
 MAX_WHEN = 100
 
 
@@ -110,7 +110,8 @@ class CommentCB(CallbackData, prefix="cc"):
 class MineCB(CallbackData, prefix="cm"):
     """/mycomments: a=l list page n (of item i's comments when i), e=edit m, w=withdraw m (ask),
     y=withdraw m (confirmed), s=skip the proposed wording of m; a missing-item proposal m's edit:
-    f=edit its field n (MISSING_EDIT_FIELDS), p=move it to part n (PART_ORDER)."""
+    f=edit its field n (MISSING_EDIT_FIELDS), p=move it to part n (PART_ORDER), g=category n of its
+    part (-1: none)."""
 
     a: str
     m: Num = 0
@@ -954,7 +955,7 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         await query.answer()
         await edit_or_send(query, text, kb)
         return
-    if a not in ("e", "w", "y", "s", "f", "p"):
+    if a not in ("e", "w", "y", "s", "f", "p", "g"):
         await _deny_press(query, ctx, "error.stale-button")
         return
     comment = await cm.get_comment(ctx.session, m)
@@ -976,10 +977,10 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
     if refusal is not None:
         await query.answer(_refusal_text(ctx, refusal), show_alert=True)
         return
-    if a in ("f", "p") and comment.item_id is not None:  # (forged: a comment on an item has no such fields)
+    if a in ("f", "p", "g") and comment.item_id is not None:  # (forged: a comment on an item has no such fields)
         await _deny_press(query, ctx, "error.stale-button")
         return
-    if a in ("f", "p") or (a == "e" and comment.item_id is None):
+    if a in ("f", "p", "g") or (a == "e" and comment.item_id is None):
         await _edit_missing_press(query, ctx, state, comment, a, callback_data.n)
         return
     if a == "e":
@@ -1011,8 +1012,10 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         await edit_or_send(query, ctx.t("cadre.withdrawn") + "\n\n" + text, kb2)
 
 
-# what of a missing-item proposal 修改 offers to change, in its buttons' order (MineCB(a="f").n)
-MISSING_EDIT_FIELDS = ("name", "part", "basis", "department", "text")
+# what of a missing-item proposal 修改 offers to change (MineCB(a="f").n: an old button keeps its
+# field), and the order of its buttons
+MISSING_EDIT_FIELDS = ("name", "part", "basis", "department", "text", "category")
+MISSING_EDIT_SHOWN = ("name", "part", "category", "basis", "department", "text")
 
 
 def _missing_edit_screen(ctx: Ctx, comment: Comment) -> tuple[str, InlineKeyboardMarkup]:
@@ -1021,8 +1024,8 @@ def _missing_edit_screen(ctx: Ctx, comment: Comment) -> tuple[str, InlineKeyboar
     text = ctx.t("cadre.missing-edit-choose", id=comment.id, name=html.escape(str(m.get("name") or "—")), part=part,
                  category=html.escape(str(m.get("category") or "—")), basis=html.escape(str(m.get("basis") or "—")),
                  department=html.escape(str(m.get("department") or "—")), text=html.escape(_short(comment.text, 300)))
-    rows = [[_btn(ctx.t(f"cadre.missing-field.{f}"), MineCB(a="f", m=comment.id or 0, n=n))]
-            for n, f in enumerate(MISSING_EDIT_FIELDS)]
+    rows = [[_btn(ctx.t(f"cadre.missing-field.{f}"), MineCB(a="f", m=comment.id or 0, n=MISSING_EDIT_FIELDS.index(f)))]
+            for f in MISSING_EDIT_SHOWN]
     rows.append([_btn(ctx.t("cadre.btn-back-mine"), MineCB(a="l"))])
     return text, _kb(rows)
 
@@ -1030,7 +1033,8 @@ def _missing_edit_screen(ctx: Ctx, comment: Comment) -> tuple[str, InlineKeyboar
 async def _edit_missing_press(query: CallbackQuery, ctx: Ctx, state: FSMContext, comment: Comment, a: str,
                               n: int) -> None:
     """修改 on a missing-item proposal (its author's, editable: checked by the caller): which field
-    (e), a field chosen (f: its text asked, or the parts offered), a part chosen (p: saved)."""
+    (e), a field chosen (f: its text asked, or the parts or categories offered), a part chosen (p:
+    saved, and the new part's category asked), a category chosen (g: saved)."""
     if await state.get_state() == CommentForm.edit.state:  # (another field chosen: the earlier one is left)
         await state.set_state(None)
     if a == "e":
@@ -1041,6 +1045,7 @@ async def _edit_missing_press(query: CallbackQuery, ctx: Ctx, state: FSMContext,
         if not 0 <= n < len(PART_ORDER):
             await _deny_press(query, ctx, "error.stale-button")
             return
+        moved = (comment.missing or {}).get("part") != PART_ORDER[n].value
         edited, reason = await cm.edit_missing(ctx.session, comment.id or 0, ctx.person.id, "part",
                                                PART_ORDER[n].value, ctx.now())
         if reason != "ok" or edited is None:
@@ -1048,6 +1053,27 @@ async def _edit_missing_press(query: CallbackQuery, ctx: Ctx, state: FSMContext,
             return
         await ctx.commit()
         await query.answer(ctx.t("cadre.edited", id=edited.id))
+        if moved:  # its category was the old part's (cleared with the move): the new part's is asked
+            await _ask_missing_category(query, ctx, state, edited, moved=True)
+            return
+        await edit_or_send(query, ctx.t("cadre.edited", id=edited.id), _after_comment_kb(ctx, edited))
+        return
+    if a == "g":
+        cats = await _proposal_categories(ctx, comment)
+        if not -1 <= n < len(cats):
+            await _deny_press(query, ctx, "error.stale-button")
+            return
+        if n < 0:  # 跳过: the proposal as it now is
+            await query.answer()
+            await edit_or_send(query, *_missing_edit_screen(ctx, comment))
+            return
+        edited, reason = await cm.edit_missing(ctx.session, comment.id or 0, ctx.person.id, "category", cats[n],
+                                               ctx.now())
+        if reason != "ok" or edited is None:
+            await query.answer(_refusal_text(ctx, reason), show_alert=True)
+            return
+        await ctx.commit()
+        await query.answer()
         await edit_or_send(query, ctx.t("cadre.edited", id=edited.id), _after_comment_kb(ctx, edited))
         return
     if not 0 <= n < len(MISSING_EDIT_FIELDS):
@@ -1060,12 +1086,42 @@ async def _edit_missing_press(query: CallbackQuery, ctx: Ctx, state: FSMContext,
         rows = [[_btn(ctx.t(f"part.{p.value}"), MineCB(a="p", m=comment.id or 0, n=k))] for k, p in enumerate(PART_ORDER)]
         await edit_or_send(query, ctx.t("cadre.missing-edit-part", id=comment.id), _kb([*rows, back]))
         return
+    if field == "category":
+        await _ask_missing_category(query, ctx, state, comment, moved=False)
+        return
     old = comment.text if field == "text" else str((comment.missing or {}).get(field) or "—")
     limit = cm.MAX_TEXT if field == "text" else cm.MISSING_FIELDS[field]
     await state.set_state(CommentForm.edit)
     await state.update_data(ce=comment.id, cf=field)
     await edit_or_send(query, ctx.t("cadre.missing-edit-ask", id=comment.id, field=ctx.t(f"cadre.missing-field.{field}"),
                                     text=html.escape(old), max=limit), _kb([back]))
+
+
+async def _proposal_categories(ctx: Ctx, comment: Comment) -> list[str]:
+    """The categories of the proposal's part in the list its consultation consults the township on."""
+    part = str((comment.missing or {}).get("part") or "")
+    link = await repo.link_for_township(ctx.session, comment.consultation_id, comment.township_id)
+    if link is None or part not in {p.value for p in PART_ORDER}:
+        return []
+    return [cat for cat in (await load_list(ctx.session, link.list_id)).categories(Part(part)) if cat]
+
+
+async def _ask_missing_category(query: CallbackQuery, ctx: Ctx, state: FSMContext, comment: Comment,
+                                moved: bool) -> None:
+    """The category of a proposal's part: a button for each of the list's, or typed; 跳过 leaves it
+    as it is (empty after a move)."""
+    m = comment.missing or {}
+    part = ctx.t(f"part.{m['part']}") if m.get("part") in {p.value for p in PART_ORDER} else "—"
+    cats = await _proposal_categories(ctx, comment)
+    rows = [[_btn(_short(cat, 60), MineCB(a="g", m=comment.id or 0, n=g))] for g, cat in enumerate(cats)]
+    rows.append([_btn(ctx.t("cadre.btn-skip"), MineCB(a="g", m=comment.id or 0, n=-1))])
+    await state.set_state(CommentForm.edit)
+    await state.update_data(ce=comment.id, cf="category")
+    text = ctx.t("cadre.missing-edit-category", id=comment.id, part=part,
+                 category=html.escape(str(m.get("category") or "—")), max=MAX_CATEGORY)
+    if moved:
+        text = ctx.t("cadre.missing-edit-moved", id=comment.id, part=part) + "\n" + text
+    await edit_or_send(query, text, _kb(rows))
 
 
 @router.message(CommentForm.edit, F.text & ~F.text.startswith("/"))

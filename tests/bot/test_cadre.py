@@ -2257,6 +2257,7 @@ async def test_a_missing_items_name_part_basis_and_department_can_be_edited_whil
         await _tap(h, u, "修改 #")
     await _tap(h, u, "所属部分")
     await _tap(h, u, "配合履职事项")
+    await _tap(h, u, "平安法治")  # the category of the new part
     [after] = await _comments(h)
     assert after.missing == {"name": "河湖日常巡查", "part": "cooperating", "category": "平安法治",
                              "basis": "《河长制工作规定》", "department": "县水利局"}
@@ -2293,3 +2294,50 @@ async def test_the_withdraw_confirmation_names_the_item_or_the_proposed_missing_
     await h.feed(u.press(1, MineCB(a="w", m=comment.id).pack()))
     assert "事项：特种设备安全监管" in h.api.last(CADRE).text and "同意" in h.api.last(CADRE).text
     assert [x.status for x in await _comments(h)] == ["open", "open"]
+
+
+async def test_moving_a_proposed_missing_item_to_another_part_asks_its_category_again(harness):
+    """修改 → 所属部分 moved a proposal from 基本履职事项 to another part but kept the category chosen
+    for the old part (平安法治 under 上级部门收回事项), and the export and the report showed it so;
+    the category is now cleared with the move and asked for the new part (buttons or typed)."""
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await _missing_to_basis(h, u, "河湖巡查")
+    await _tap(h, u, "跳过")
+    await _tap(h, u, "跳过")
+    await h.feed(u.message("乡镇实际承担"))
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改 #")
+    await _tap(h, u, "所属部分")
+    await _tap(h, u, "上级部门收回事项")
+    asked = h.api.last(CADRE)
+    assert "领域" in asked.text and "上级部门收回事项" in asked.text, asked.text
+    [comment] = await _comments(h)
+    assert comment.missing["part"] == "withdrawn" and comment.missing["category"] == ""
+    await _tap(h, u, "市场监管")
+    assert "已修改" in h.api.last(CADRE).text
+    [comment] = await _comments(h)
+    assert (comment.missing["part"], comment.missing["category"]) == ("withdrawn", "市场监管")
+    # moved again, the category typed instead of tapped; and 领域 alone can be changed too
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改 #")
+    await _tap(h, u, "所属部分")
+    await _tap(h, u, "配合履职事项")
+    await h.feed(u.message("生态环境"))
+    assert "已修改" in h.api.last(CADRE).text
+    [comment] = await _comments(h)
+    assert (comment.missing["part"], comment.missing["category"]) == ("cooperating", "生态环境")
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改 #")
+    await _tap(h, u, "领域")
+    await _tap(h, u, "平安法治")
+    [comment] = await _comments(h)
+    assert (comment.missing["part"], comment.missing["category"]) == ("cooperating", "平安法治")
+    # the same part again changes nothing: the category stays
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改 #")
+    await _tap(h, u, "所属部分")
+    await _tap(h, u, "配合履职事项")
+    [comment] = await _comments(h)
+    assert comment.missing["category"] == "平安法治"
