@@ -187,11 +187,12 @@ TYPED = "ctyped"  # FSM data: which comment (and field) each of the cadre's last
 TYPED_KEPT = 20
 
 
-async def _remember_typed(state: FSMContext, message: Message, comment_id: int | None, field: str) -> None:
-    """That this message's text became the comment's `field` ("text" or "wording"): an edit of the
-    message in Telegram then edits the comment (see `comment_message_edited`)."""
+async def _remember_typed(state: FSMContext, message: Message | int, comment_id: int | None, field: str) -> None:
+    """That this message's text became the comment's `field` ("text", "wording", or a missing-item
+    proposal's "missing.<field>": name, part, category, basis, department): an edit of the message
+    in Telegram then edits the comment (see `comment_message_edited`)."""
     typed = dict((await state.get_data()).get(TYPED) or {})
-    typed[str(message.message_id)] = [comment_id or 0, field]
+    typed[str(message if isinstance(message, int) else message.message_id)] = [comment_id or 0, field]
     await state.update_data({TYPED: dict(list(typed.items())[-TYPED_KEPT:])})
 
 
@@ -1145,6 +1146,7 @@ async def comment_edit_text(message: Message, ctx: Ctx, state: FSMContext) -> No
         if reason != "ok" or edited is None:
             await message.answer(_refusal_text(ctx, reason))
             return
+        await _remember_typed(state, message, edited.id, f"missing.{field}")
         await ctx.commit()
         await message.answer(ctx.t("cadre.edited", id=edited.id), reply_markup=_after_comment_kb(ctx, edited))
         return
@@ -1346,6 +1348,7 @@ async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if current in steps:
         field, after, prompt = steps[current]
         draft[field] = clean
+        draft.setdefault("tm", {})[str(message.message_id)] = field  # (an edit of it follows: see _draft_edited)
         await state.update_data(mis=draft)
         await state.set_state(after)
         text, kb = prompt()
@@ -1362,6 +1365,8 @@ async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
                                    now=ctx.now())
     await state.set_state(None)
     await state.update_data(mis={})
+    for message_id, field in (draft.get("tm") or {}).items():
+        await _remember_typed(state, int(message_id), comment.id, f"missing.{field}")
     await _remember_typed(state, message, comment.id, "text")
     await ctx.commit()
     part = ctx.t(f"part.{missing['part']}") if missing["part"] else "—"
@@ -1398,6 +1403,7 @@ async def missing_part_typed(message: Message, ctx: Ctx, state: FSMContext) -> N
         await message.answer(why)
         return
     draft["part"] = part
+    draft.setdefault("tm", {})[str(message.message_id)] = "part"
     await state.update_data(mis=draft)
     await state.set_state(MissingForm.category)
     text, kb = await _missing_category_prompt(ctx, scope, Part(part))
@@ -1618,10 +1624,18 @@ async def comment_message_edited(message: Message, ctx: Ctx, state: FSMContext) 
     """The cadre edited (in Telegram) a message that became a comment or its proposed wording: the
     comment follows the edit while it may still be edited, as with 修改 in /mycomments. Any other
     edited message goes on to the residents' handler (a typed answer of the questionnaire)."""
-    found = ((await state.get_data()).get(TYPED) or {}).get(str(message.message_id))
-    if not found or not ctx.is_cadre:
+    data = await state.get_data()
+    found = (data.get(TYPED) or {}).get(str(message.message_id))
+    if not ctx.is_cadre:
         raise SkipHandler
+    if not found:
+        if not await _draft_edited(message, ctx, state, data.get("mis") or {}):
+            raise SkipHandler
+        return
     comment_id, field = int(found[0]), str(found[1])
+    if field.startswith("missing."):
+        await _proposal_message_edited(message, ctx, state, comment_id, field.removeprefix("missing."))
+        return
     change = cm.set_proposed_wording if field == "wording" else cm.edit_comment
     comment, reason = await change(ctx.session, comment_id, ctx.person.id, message.text or "", ctx.now())
     if reason in ("too-long", "empty"):
@@ -1634,6 +1648,88 @@ async def comment_message_edited(message: Message, ctx: Ctx, state: FSMContext) 
     await ctx.commit()
     await message.answer(ctx.t("cadre.edit-followed-wording" if field == "wording" else "cadre.edit-followed",
                                id=comment.id))
+
+
+def _missing_parts(ctx: Ctx) -> dict[str, str]:
+    return {p.value: ctx.t(f"part.{p.value}") for p in PART_ORDER}
+
+
+async def _draft_edited(message: Message, ctx: Ctx, state: FSMContext, draft: dict[str, Any]) -> bool:
+    """A message typed into the /missing in progress (its name, part, category, basis or
+    department), edited in Telegram before the proposal was sent: the draft follows, and says so.
+    False when the message is none of them."""
+    field = (draft.get("tm") or {}).get(str(message.message_id))
+    current = await state.get_state()
+    if not field or current is None or not current.startswith(MissingForm.__full_group_name__):
+        return False
+    if field == "part":
+        value = _typed_choice(message.text, _missing_parts(ctx))
+        if value is None:
+            await message.answer(ctx.t("cadre.edit-part-unknown") + "\n" + ctx.t("cadre.edit-draft-kept"))
+            return True
+        if value != draft.get("part") and current != MissingForm.category.state:
+            draft["category"] = ""  # the old part's: asked again in /mycomments once it is sent
+        shown = ctx.t(f"part.{value}")
+    else:
+        value, problem = cm.check_text(message.text, cm.MISSING_FIELDS[field])
+        if problem:
+            limit = cm.MISSING_FIELDS[field]
+            await message.answer((_too_long(ctx, value, limit) if problem == "too-long" else ctx.t("cadre.empty"))
+                                 + "\n" + ctx.t("cadre.edit-draft-kept"))
+            return True
+        shown = html.escape(_short(value, 300))
+    moved = field == "part" and value != draft.get("part")
+    draft[field] = value
+    await state.update_data(mis=draft)
+    text = ctx.t("cadre.edit-followed-draft", field=ctx.t(f"cadre.missing-field.{field}"), value=shown)
+    if moved and current == MissingForm.category.state:  # its category is being asked: of the new part
+        scope, _ = await _missing_allowed(ctx, int(draft.get("c", 0)))
+        if scope is not None:
+            prompt, kb = await _missing_category_prompt(ctx, scope, Part(value))
+            await message.answer(text + "\n\n" + prompt, reply_markup=kb)
+            return True
+    elif moved:
+        text += "\n" + ctx.t("cadre.edit-draft-category-cleared")
+    await message.answer(text)
+    return True
+
+
+async def _proposal_message_edited(message: Message, ctx: Ctx, state: FSMContext, comment_id: int,
+                                   field: str) -> None:
+    """The message that gave a sent proposal's `field` edited in Telegram: the proposal follows, as
+    with 修改 in /mycomments (a move to another part asks the new part's category)."""
+    kept = ctx.t("cadre.edit-followed-kept", id=comment_id)
+    value = _typed_choice(message.text, _missing_parts(ctx)) if field == "part" else message.text or ""
+    if value is None:
+        await message.answer(ctx.t("cadre.edit-part-unknown") + "\n" + kept)
+        return
+    before = await cm.get_comment(ctx.session, comment_id)
+    moved = field == "part" and before is not None and (before.missing or {}).get("part") != value
+    edited, reason = await cm.edit_missing(ctx.session, comment_id, ctx.person.id, field, value, ctx.now())
+    if reason in ("too-long", "empty"):
+        limit = cm.MISSING_FIELDS.get(field, cm.MAX_SHORT)
+        await message.answer((_too_long(ctx, value, limit) if reason == "too-long" else ctx.t("cadre.empty"))
+                             + "\n" + kept)
+        return
+    if reason != "ok" or edited is None:
+        await message.answer(_refusal_text(ctx, reason) + "\n" + kept)
+        return
+    await ctx.commit()
+    text = ctx.t("cadre.edit-followed-missing", id=edited.id, field=ctx.t(f"cadre.missing-field.{field}"))
+    if not moved:
+        await message.answer(text, reply_markup=_after_comment_kb(ctx, edited))
+        return
+    m = edited.missing or {}
+    cats = await _proposal_categories(ctx, edited)
+    rows = [[_btn(_short(cat, 60), MineCB(a="g", m=edited.id or 0, n=g))] for g, cat in enumerate(cats)]
+    rows.append([_btn(ctx.t("cadre.btn-skip"), MineCB(a="g", m=edited.id or 0, n=-1))])
+    if await state.get_state() is None:  # (not in the middle of another form: its typing is not taken)
+        await state.set_state(CommentForm.edit)
+        await state.update_data(ce=edited.id, cf="category")
+    part = ctx.t(f"part.{m.get('part')}")
+    await message.answer("\n".join([text, ctx.t("cadre.missing-edit-moved", id=edited.id, part=part),
+                                     ctx.t("cadre.missing-edit-category", id=edited.id, part=part, category="—",
+                                           max=MAX_CATEGORY)]), reply_markup=_kb(rows))
 
 
 # --- anything but text in the middle of a form ------------------------------------------------------------

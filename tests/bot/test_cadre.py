@@ -2341,3 +2341,68 @@ async def test_moving_a_proposed_missing_item_to_another_part_asks_its_category_
     await _tap(h, u, "配合履职事项")
     [comment] = await _comments(h)
     assert comment.missing["category"] == "平安法治"
+
+
+async def test_a_proposals_name_category_basis_and_department_follow_their_messages_edited_in_telegram(harness):
+    """Editing (in Telegram) the message that gave a proposed missing item's name, basis or county
+    department changed nothing — only the "why" message followed its edit; each field follows now,
+    and says so, before the proposal is sent (its draft) and after (the stored proposal)."""
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/missing"))
+    name = u.message("河糊巡查")
+    await h.feed(name)
+    await _tap(h, u, "基本履职事项")
+    category = u.message("水利")
+    await h.feed(category)
+    basis = u.message("《河长制工作规定》")
+    await h.feed(basis)
+    await h.feed(u.edit(name, "河湖巡查"))  # before it is sent: the draft follows
+    assert "河湖巡查" in h.api.last(CADRE).text and "已按您修改后的消息" in h.api.last(CADRE).text
+    department = u.message("县水力局")
+    await h.feed(department)
+    await h.feed(u.message("乡镇实际承担巡查"))
+    [comment] = await _comments(h)
+    assert comment.missing["name"] == "河湖巡查"
+    for sent, typed, field in ((department, "县水利局", "department"), (basis, "《湖南省河长制工作规定》", "basis"),
+                               (category, "水利建设", "category"), (name, "河湖日常巡查", "name")):
+        await h.feed(u.edit(sent, typed))
+        said = h.api.last(CADRE).text
+        assert "已按您修改后的消息更新" in said and f"#{comment.id}" in said, said
+        assert (await _comments(h))[0].missing[field] == typed
+    await h.feed(u.edit(department, "长" * 201))  # too long: kept, and said
+    assert "最多 200 字" in h.api.last(CADRE).text and "保持原样" in h.api.last(CADRE).text
+    assert (await _comments(h))[0].missing["department"] == "县水利局"
+    # a field changed in /mycomments by typing follows that message's edit too
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改 #")
+    await _tap(h, u, "事项名称")
+    renamed = u.message("河湖巡查保洁")
+    await h.feed(renamed)
+    await h.feed(u.edit(renamed, "河湖巡查与保洁"))
+    assert (await _comments(h))[0].missing["name"] == "河湖巡查与保洁"
+
+
+async def test_a_proposals_typed_part_edited_in_telegram_moves_it_and_asks_the_new_parts_category(harness):
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/missing"))
+    await h.feed(u.message("河湖巡查"))
+    part = u.message("基本")
+    await h.feed(part)
+    await _tap(h, u, "平安法治")
+    await _tap(h, u, "跳过")
+    await _tap(h, u, "跳过")
+    await h.feed(u.message("乡镇实际承担"))
+    await h.feed(u.edit(part, "收回"))
+    said = h.api.last(CADRE)
+    assert "已按您修改后的消息更新" in said.text and "领域" in said.text, said.text
+    [comment] = await _comments(h)
+    assert (comment.missing["part"], comment.missing["category"]) == ("withdrawn", "")
+    await _tap(h, u, "市场监管")
+    assert (await _comments(h))[0].missing["category"] == "市场监管"
+    await h.feed(u.edit(part, "随便"))  # names no part: kept, and said
+    assert "保持原样" in h.api.last(CADRE).text
+    assert (await _comments(h))[0].missing["part"] == "withdrawn"
