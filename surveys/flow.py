@@ -53,19 +53,32 @@ TELEGRAM_TEXT_LIMIT = 4096
 SUMMARY_TEXT_CHARS = 80
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _MAX_NUMBER_CHARS = 30
-# A typed number as residents write it: "约 65", "65岁", "3个", "六十五", "两千元". A leading
-# "about" word and a trailing unit of CJK letters (岁, 个, 人, 次, 元, 左右 …) are dropped; a unit
-# holds no numeral ("5千": 5 or 5,000? "三到四个": a range).
+# A typed number as residents write it: "约 65", "65岁", "3个", "六十五", "两千元", "一九六〇",
+# "about 65", "65 years". A leading "about" word and a trailing unit of CJK letters (岁, 个, 人, 次,
+# 元, 左右 …) or of English words (years, yrs old) are dropped; a unit holds no numeral ("5千": 5 or
+# 5,000? "三到四个": a range).
 _CN_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7,
               "八": 8, "九": 9}
 _CN_POWERS = {"十": 10, "百": 100, "千": 1000}
 _CN_NUMERAL = "零〇一二两三四五六七八九十百千万亿"
-_ABOUT = re.compile(r"^(?:大约|大概|约莫|约|差不多|估计)\s*")
+_ABOUT = re.compile(r"^(?:大约|大概|约莫|约|差不多|估计|about|around|approximately|approx\.?|roughly|circa)\s*",
+                    re.IGNORECASE)
+# and in English: "65 years", "65 yrs old", "3 people" (a unit of letters; "65+" is open-ended)
 _WITH_UNIT = re.compile(
     rf"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)|[{_CN_NUMERAL}]+)\s*"
-    rf"(?P<unit>(?:(?![{_CN_NUMERAL}])[\u3400-\u4dbf\u4e00-\u9fff])+)?$")
-# a unit that makes the number a bound or a range: 六十多岁 (60 to 69), 65以上, 60出头, 3个不到
-_OPEN_ENDED = re.compile(r"多|几|余|以上|以下|以内|之内|出头|不到|不止|开外|朝上|往上")
+    rf"(?P<unit>(?:(?![{_CN_NUMERAL}])[\u3400-\u4dbf\u4e00-\u9fff])+|-?[A-Za-z][A-Za-z .'-]*|\+)?$")
+# a unit that makes the number a bound or a range: 六十多岁 (60 to 69), 65以上, 60出头, 3个不到; 65 or
+# more, 60-something, 65+
+_OPEN_ENDED = re.compile(r"多|几|余|以上|以下|以内|之内|出头|不到|不止|开外|朝上|往上|^\+$|"
+                         r"\b(?:or|more|less|fewer|over|under|above|below|plus|least|most|odd|something|upwards)\b",
+                         re.IGNORECASE)
+# …or a word before it: over 65, more than 60, at least 65
+_BOUND_BEFORE = re.compile(r"^(?:over|under|above|below|(?:more|less|fewer) than|at (?:least|most)|up to)\s*",
+                           re.IGNORECASE)
+# an English unit that multiplies the number (5k: 5 or 5,000?), as 5千 does, or one letter (5 m)
+_MULTIPLIER = re.compile(r"^(?:thousand|hundred|million|billion|grand|mil|mn|bn|[a-z])\b", re.IGNORECASE)
+# 一九六〇: a year (or any number) said digit by digit, as three or more digits side by side
+_CN_DIGIT_BY_DIGIT = re.compile(r"^[零〇一二三四五六七八九]{3,}$")
 # two numbers apart: "60-70", "65 70", "65岁或70岁", "三到四个"
 _SEVERAL = re.compile(rf"[\d{_CN_NUMERAL}][^\d{_CN_NUMERAL}]*?"
                       rf"(?:[\s\-~～—–/、,，;；]|(?![{_CN_NUMERAL}])[\u3400-\u4dbf\u4e00-\u9fff])"
@@ -300,7 +313,8 @@ def _scale_point(raw: Any, allow_unsure: bool) -> tuple[int | str | None, FlowEr
 
 def _chinese_number(text: str) -> int | None:
     """六十五 → 65, 一百零五 → 105, 两千五 → 2500, 三万五千 → 35000, 十二 → 12; None for what is
-    not one number written so ("三四": three or four; "五六十": fifty or sixty; "一九六〇")."""
+    not one number written so ("三四": three or four; "五六十": fifty or sixty; "一九六〇", said
+    digit by digit, is read by the caller)."""
     if "万" in text:
         head, _, tail = text.partition("万")
         high, low = _chinese_below_10000(head), _chinese_below_10000(tail, after=10_000) if tail else 0
@@ -336,12 +350,20 @@ def _read_number(text: str) -> tuple[int | float | None, bool]:
     """A typed number: (the number, or None), and whether it is several numbers or a range
     ("60-70", "3 4", "三四个"), which is refused as such rather than as not a number."""
     text = _ABOUT.sub("", text).rstrip("。！!？?，,；;、 ")  # "65岁。"
+    bound = _BOUND_BEFORE.match(text)
+    if bound:  # over 65: a range, when what follows is a number
+        number, _ = _read_number(text[bound.end():])
+        return None, number is not None
     match = _WITH_UNIT.match(text)
     if match is None:
         return None, bool(_SEVERAL.search(text))
-    written = match["number"]
-    if match["unit"] and _OPEN_ENDED.search(match["unit"]):  # 六十多岁, 65以上: a range
+    written, unit = match["number"], (match["unit"] or "").strip(" .")
+    if unit and _OPEN_ENDED.search(unit):  # 六十多岁, 65以上, 65 or more: a range
         return None, True
+    if unit and _MULTIPLIER.match(unit.lstrip("-")):
+        return None, False
+    if _CN_DIGIT_BY_DIGIT.match(written):
+        return int("".join(str(_CN_DIGITS[c]) for c in written)), False
     if written[0] in _CN_NUMERAL:
         number = _chinese_number(written)
         if number is None:  # 三四 (three or four), 五六十 (fifty or sixty)

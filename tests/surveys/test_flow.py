@@ -304,8 +304,22 @@ def test_a_number_with_a_unit_or_in_chinese_numerals_is_read() -> None:
     assert err("q5", "我六十五") == "flow.not-a-number" and err("q5", "sixty-five") == "flow.not-a-number"
 
 
+def test_a_number_written_the_english_way_or_chinese_digit_by_digit_is_read() -> None:
+    """"65 years", "about 65" and "65 yrs" were refused as not a number while 65岁 and 约 65 were
+    read; and 一九六〇 (a year said digit by digit) was refused as several numbers."""
+    assert [ok("q5", t) for t in ("65 years", "about 65", "65 yrs", "65yrs", "65 years old", "Around 65",
+                                  "approx. 65 years", "roughly 65.", "65 Years")] == [65] * 9
+    assert [ok("q9", t) for t in ("3 people", "12.5 yuan", "about 2 times")] == [3, 12.5, 2]
+    assert [ok("q9", t) for t in ("一九六〇", "一九六〇年", "二〇二四", "一九五八")] == [1960, 1960, 2024, 1958]
+    assert err("q5", "65.5 years") == "flow.not-integer"
+    assert err("q9", "5k") == "flow.not-a-number" and err("q9", "5 thousand") == "flow.not-a-number"
+    assert err("q5", "sixty-five") == "flow.not-a-number" and err("q5", "years") == "flow.not-a-number"
+
+
 @pytest.mark.parametrize("typed", ["60-70", "60~70", "65 70", "65岁或70岁", "两三个", "三四十岁", "三到四个",
-                                   "六十多岁", "65岁以上", "60出头", "七十几"])
+                                   "六十多岁", "65岁以上", "60出头", "七十几", "65 or 70", "60 to 70 years",
+                                   "over 65", "more than 60", "at least 65", "65 or more", "65+", "60-something",
+                                   "三四"])
 def test_a_range_or_several_numbers_is_refused_as_such(typed: str) -> None:
     value, error = flow.validate(question("q5"), typed)
     assert value is None and error is not None and error.key == "flow.not-one-number"
