@@ -75,8 +75,9 @@ MAX_WHEN = 100
 
 
 class ListCB(CallbackData, prefix="cl"):
-    """Browse consultation c's list (c=0: the cadre's township's newest published list, read-only):
-    p="" the part menu; g=-1 the part's categories; else items page n."""
+    """Browse consultation c's list (c=-t: township t's newest published list, read-only; c=0, on
+    older buttons, the published list `_published_scope` finds): p="" the part menu; g=-1 the
+    part's categories; else items page n."""
 
     c: Num
     p: str = ""
@@ -212,8 +213,8 @@ class Scope:
 
     @property
     def c(self) -> int:
-        """The consultation id the buttons carry: 0 for the published list."""
-        return (self.consultation.id or 0) if self.consultation is not None else 0
+        """The consultation id the buttons carry: minus the township's id for its published list."""
+        return (self.consultation.id or 0) if self.consultation is not None else -self.link.township_id
 
     @property
     def can_comment(self) -> bool:
@@ -243,21 +244,34 @@ async def _scope(ctx: Ctx, consultation_id: int) -> Scope | None:
     return Scope(consultation, link, ctx.is_cadre, _window(ctx, consultation))
 
 
-async def _published_scope(ctx: Ctx) -> Scope | None:
-    """The view of a township's newest published list (c=0 on the buttons) a cadre has of their
-    township's, and a resident of the township they last answered a questionnaire for (that has
-    one); None when there is none. Looked up again on every press: the buttons carry no list, so
-    none can name another township's."""
+async def _published_scope(ctx: Ctx, township_id: int = 0) -> Scope | None:
+    """The view of a township's newest published list (c=-township on the buttons) a cadre has
+    of their township's, and a resident of the townships they answered a questionnaire for —
+    `township_id`'s, or else of the one answered for last that has one; None when there is none
+    (or the person may not see that township's). Looked up again on every press: a button names a
+    township, checked again, never a list."""
+    scopes = await _published_scopes(ctx, first_only=not township_id)
+    return next((x for x in scopes if not township_id or x.link.township_id == township_id), None)
+
+
+async def _published_scopes(ctx: Ctx, first_only: bool = False) -> list[Scope]:
+    """The views of the newest published lists of the person's townships (see `_published_scope`),
+    the township answered for last first."""
     if ctx.is_cadre:
         townships = [ctx.person.township_id] if ctx.person.township_id is not None else []
     else:
         townships = await repo.response_townships(ctx.session, ctx.person.id)
+    scopes = []
     for township_id in townships:
         row = await newest_published(ctx.session, township_id)
         if row is not None:
-            break
-    else:
-        return None
+            scopes.append(await _published_view(ctx, row))
+            if first_only:
+                break
+    return scopes
+
+
+async def _published_view(ctx: Ctx, row: Any) -> Scope:
     township = await ctx.session.get(Township, row.township_id)
     link = repo.Link(consultation_township_id=0, township_id=row.township_id,
                      township=township.name if township else "", list_id=row.id or 0, code="")
@@ -265,8 +279,9 @@ async def _published_scope(ctx: Ctx) -> Scope | None:
 
 
 async def _browse_scope(ctx: Ctx, consultation_id: int) -> Scope | None:
-    """What a browsing button (list, card, /find page) may show: c=0 the published list."""
-    return await _scope(ctx, consultation_id) if consultation_id else await _published_scope(ctx)
+    """What a browsing button (list, card, /find page) may show: c<=0 a published list."""
+    return await _scope(ctx, consultation_id) if consultation_id > 0 else \
+        await _published_scope(ctx, -consultation_id)
 
 
 def _published_version(ctx: Ctx, scope: Scope) -> str:
@@ -361,13 +376,18 @@ def _field_label(ctx: Ctx, part: Part, field: str) -> str:
     return ctx.t(key) if has(key, ctx.locale) or has(key) else ctx.t(f"cadre.field.{field}")
 
 
-def _parts_screen(ctx: Ctx, scope: Scope, dl: DutyList) -> tuple[str, InlineKeyboardMarkup]:
+def _parts_screen(ctx: Ctx, scope: Scope, dl: DutyList,
+                  others: tuple[list[Consultation], list[Scope]] = ([], [])) -> tuple[str, InlineKeyboardMarkup]:
+    """The part menu of a list; `others`: the person's other lists (open consultations' drafts,
+    published lists), each offered by a button under it, so /list says which one this is and how
+    to see the others."""
     counts = dl.counts()
     c = scope.consultation
     if c is None:  # the published list: to look at only
         lines = [ctx.t("cadre.published-title", township=html.escape(scope.link.township),
                        version=_published_version(ctx, scope)),
-                 ctx.t("cadre.published-hint" if scope.cadre else "cadre.published-hint-resident")]
+                 ctx.t("cadre.published-hint-open" if others[0] else  # (/find searches the draft then)
+                       "cadre.published-hint" if scope.cadre else "cadre.published-hint-resident")]
     else:
         lines = [ctx.t("cadre.parts-title", title=html.escape(c.title), township=html.escape(scope.link.township),
                        deadline=format_local(c.closes_at, ctx.settings.timezone))]
@@ -381,7 +401,25 @@ def _parts_screen(ctx: Ctx, scope: Scope, dl: DutyList) -> tuple[str, InlineKeyb
                   ListCB(c=scope.c, p=p.value))] for p in PART_ORDER]
     if scope.can_comment:
         rows.append([_btn(ctx.t("cadre.btn-missing"), MissingCB(c=scope.c))])
+    drafts = [x for x in others[0] if x.id != scope.c]
+    published = [x for x in others[1] if x.c != scope.c]
+    labels = [(ctx.t("cadre.btn-other-draft", title=x.title), x.id or 0) for x in drafts] + \
+        [(ctx.t("cadre.btn-other-published", township=x.link.township, version=_version_plain(ctx, x)), x.c)
+         for x in published]
+    if labels:  # named in full above the buttons (a phone cuts a button's text)
+        lines.append("\n".join([ctx.t("cadre.other-lists"), *(html.escape(label) for label, _ in labels)]))
+    rows += [[_btn(_short(label, 60), ListCB(c=c))] for label, c in labels]
     return "\n\n".join(lines), _kb(rows)
+
+
+async def _other_lists(ctx: Ctx) -> tuple[list[Consultation], list[Scope]]:
+    """The lists the person may browse: open consultations' drafts, and published lists."""
+    return await _visible_consultations(ctx), await _published_scopes(ctx)
+
+
+def _version_plain(ctx: Ctx, scope: Scope) -> str:
+    v = scope.version
+    return ctx.t("cadre.published-version", n=v) if v.isdecimal() else v
 
 
 def _categories_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part) -> tuple[str, InlineKeyboardMarkup]:
@@ -573,11 +611,12 @@ def _holds(ctx: Ctx, role: str, township_id: int | None) -> bool:
 async def list_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     await _leave_form(message, ctx, state)
     found = await _visible_consultations(ctx)
+    published = await _published_scopes(ctx)
     if not found:
         # between consultations a cadre sees their township's list as last published, if any
-        published = await _published_scope(ctx)
-        if published is not None:
-            text, kb = _parts_screen(ctx, published, await load_list(ctx.session, published.link.list_id))
+        if published:
+            text, kb = _parts_screen(ctx, published[0], await load_list(ctx.session, published[0].link.list_id),
+                                     ([], published))
             await message.answer(text, reply_markup=kb)
             return
         await message.answer(await _no_list_text(ctx))
@@ -588,7 +627,7 @@ async def list_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
         return
     scope = await _scope(ctx, found[0].id or 0)
     assert scope is not None
-    text, kb = _parts_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id))
+    text, kb = _parts_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id), (found, published))
     await message.answer(text, reply_markup=kb)
 
 
@@ -602,7 +641,7 @@ async def browse(query: CallbackQuery, callback_data: ListCB, ctx: Ctx, state: F
         await state.set_state(None)
     dl = await load_list(ctx.session, scope.link.list_id)
     if callback_data.p == "":
-        text, kb = _parts_screen(ctx, scope, dl)
+        text, kb = _parts_screen(ctx, scope, dl, await _other_lists(ctx))
     else:
         try:
             part = Part(callback_data.p)

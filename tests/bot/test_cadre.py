@@ -2406,3 +2406,50 @@ async def test_a_proposals_typed_part_edited_in_telegram_moves_it_and_asks_the_n
     await h.feed(u.edit(part, "随便"))  # names no part: kept, and said
     assert "保持原样" in h.api.last(CADRE).text
     assert (await _comments(h))[0].missing["part"] == "withdrawn"
+
+
+async def test_a_resident_in_another_open_consultation_is_shown_which_list_list_shows_and_the_published_one(harness):
+    """The publication message says /list shows the published list, but a resident answering
+    another township's open consultation got that consultation's draft from /list, with no word
+    of it nor a way to the list just published; the draft's screen now offers the published list
+    (and back), named by township and version."""
+    from bot import scheduler as sched
+    from storage.consultations import links, set_status
+    from storage.lists import save_list
+    from storage.models import Consultation
+    from surveys.consultation import Status
+    from tests.bot.test_scheduler import follow
+
+    h = harness
+    c, code = await open_consultation(h)
+    _, other_code = await open_consultation(h, township="绿水乡", title="绿水乡履职事项清单征求意见")
+    r = h.user(RESIDENT)
+    await h.feed(r.message(f"/start {code}"))
+    await _tap(h, r, "开始答题")
+    await _tap(h, r, "知道一些")
+    await h.feed(r.message(f"/start {other_code}"))
+    await _tap(h, r, "开始答题")
+    async with h.sessions() as s:
+        await set_status(s, await s.get(Consultation, c), Status.CLOSED, h.clock.now)
+        renamed = DutyItem(Part.COOPERATING, "消防安全隐患排查整治", seq=1, category="平安法治",
+                           county_department="县消防救援大队", basis="《消防法》")
+        revised = await save_list(s, "青山镇", [i for i in ITEMS if i.part != Part.COOPERATING] + [renamed])
+        tid = (await links(s, c))[0].township_id
+        await s.commit()
+    await sched.publish_changes(follow(h), c, tid, revised.id)
+
+    await h.feed(r.message("/list"))
+    draft = h.api.last(RESIDENT)
+    assert "绿水乡" in draft.text and "征求意见稿" in draft.text
+    assert "青山镇" in draft.text and "已公布" in draft.text, draft.text
+    await _tap(h, r, "📄 青山镇")
+    published = h.api.last(RESIDENT)
+    assert "青山镇" in published.text and "第 2 版（已公布）" in published.text, published.text
+    assert "/find 搜索的是正在征求意见的清单" in published.text  # (/find searches 绿水乡's draft)
+    await _tap(h, r, "配合履职事项")
+    await _tap(h, r, "平安法治")
+    assert "消防安全隐患排查整治" in h.api.last(RESIDENT).text
+    await _tap(h, r, "« ")
+    await _tap(h, r, "« ")
+    await _tap(h, r, "📝 绿水乡")  # back to the draft being consulted on
+    assert "征求意见稿" in h.api.last(RESIDENT).text and "绿水乡" in h.api.last(RESIDENT).text
