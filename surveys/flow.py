@@ -77,6 +77,8 @@ _BOUND_BEFORE = re.compile(r"^(?:over|under|above|below|(?:more|less|fewer) than
                            re.IGNORECASE)
 # an English unit that multiplies the number (5k: 5 or 5,000?), as 5千 does, or one letter (5 m)
 _MULTIPLIER = re.compile(r"^(?:thousand|hundred|million|billion|grand|mil|mn|bn|[a-z])\b", re.IGNORECASE)
+# 1,200 and 12,345.5: thousands separated as on a bill (the separators are dropped)
+_THOUSANDS = re.compile(r"^([+-]?\d{1,3}(?:,\d{3})+)(?=\.\d|[^\d,.]|$)")
 # 一九六〇: a year (or any number) said digit by digit, as three or more digits side by side
 _CN_DIGIT_BY_DIGIT = re.compile(r"^[零〇一二三四五六七八九]{3,}$")
 # two numbers apart: "60-70", "65 70", "65岁或70岁", "三到四个"
@@ -350,6 +352,7 @@ def _read_number(text: str) -> tuple[int | float | None, bool]:
     """A typed number: (the number, or None), and whether it is several numbers or a range
     ("60-70", "3 4", "三四个"), which is refused as such rather than as not a number."""
     text = _ABOUT.sub("", text).rstrip("。！!？?，,；;、 ")  # "65岁。"
+    text = _THOUSANDS.sub(lambda m: m[1].replace(",", ""), text)
     bound = _BOUND_BEFORE.match(text)
     if bound:  # over 65: a range, when what follows is a number
         number, _ = _read_number(text[bound.end():])

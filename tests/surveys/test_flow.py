@@ -316,6 +316,14 @@ def test_a_number_written_the_english_way_or_chinese_digit_by_digit_is_read() ->
     assert err("q5", "sixty-five") == "flow.not-a-number" and err("q5", "years") == "flow.not-a-number"
 
 
+def test_a_number_with_thousands_separators_is_read_as_one_number() -> None:
+    """"1,200元" (a sum as written on a bill) was refused as several numbers."""
+    assert [ok("q9", t) for t in ("1,200", "1,200元", "１，２００元", "12,345.5", "1,000,000", "about 2,500 yuan")] \
+        == [1200, 1200, 1200, 12345.5, 1_000_000, 2500]
+    assert flow.validate(question("q9"), "1,2")[1].key == "flow.not-one-number"
+    assert flow.validate(question("q9"), "12,34")[1].key == "flow.not-one-number"
+
+
 @pytest.mark.parametrize("typed", ["60-70", "60~70", "65 70", "65岁或70岁", "两三个", "三四十岁", "三到四个",
                                    "六十多岁", "65岁以上", "60出头", "七十几", "65 or 70", "60 to 70 years",
                                    "over 65", "more than 60", "at least 65", "65 or more", "65+", "60-something",
