@@ -807,6 +807,15 @@ async def comment_start(query: CallbackQuery, callback_data: CommentCB, ctx: Ctx
     if await cm.throttled(ctx.session, ctx.person.id, ctx.now()):
         await query.answer(_throttle_text(ctx), show_alert=True)
         return
+    draft = (await state.get_data()).get("cmt") or {}
+    if await state.get_state() == CommentForm.kind.state and (draft.get("c"), draft.get("i")) == (c, i) \
+            and draft.get("t"):  # typed before the kind was chosen: that is the comment
+        comment = await _save_comment(ctx, state, found[0], row, k, str(draft["t"]), draft.get("tm") or [])
+        await query.answer()
+        text, kb = _ask_wording(ctx, row, comment)
+        await edit_or_send(query, ctx.t("cadre.saved-typed", kind=ctx.t(f"comment.kind.{k}"),
+                                        text=html.escape(_short(comment.text, 300))) + "\n" + text, kb)
+        return
     await state.set_state(CommentForm.text)
     await state.update_data(cmt={"c": c, "i": i, "k": k})
     await query.answer()
@@ -822,16 +831,29 @@ def _kinds_kb(ctx: Ctx, c: int, row: DutyItemRow) -> InlineKeyboardMarkup:
 
 
 async def _kind_first(message: Message, ctx: Ctx, state: FSMContext) -> None:
-    """Something sent while the kind of a comment is asked: the kind comes first (the buttons again)."""
+    """Something sent while the kind of a comment is asked: the kind comes first (the buttons
+    again); a text is kept, and becomes the comment once the kind is chosen (several texts, one
+    after the other, within the limit)."""
     draft = (await state.get_data()).get("cmt") or {}
     c, i = int(draft.get("c", 0)), int(draft.get("i", 0))
     found, why = await _comment_target(ctx, c, i)
     if found is None:
         await state.set_state(None)
-        await message.answer(await _refuse_target(ctx, why, c))
+        await message.answer(await _refuse_target(ctx, why, c) + ("\n" + ctx.t("cadre.typed-not-saved")
+                                                                   if message.text else ""))
         return
-    await message.answer(ctx.t("cadre.choose-kind-first", name=html.escape(found[1].name)),
-                         reply_markup=_kinds_kb(ctx, c, found[1]))
+    name = html.escape(found[1].name)
+    if not message.text:
+        await message.answer(ctx.t("cadre.choose-kind-first", name=name), reply_markup=_kinds_kb(ctx, c, found[1]))
+        return
+    kept = "\n".join(x for x in (str(draft.get("t") or ""), message.text) if x)
+    clean, problem = cm.check_text(kept)
+    if problem:
+        await message.answer((_too_long(ctx, clean) if problem == "too-long" else ctx.t("cadre.empty")) + "\n"
+                             + ctx.t("cadre.choose-kind-first", name=name), reply_markup=_kinds_kb(ctx, c, found[1]))
+        return
+    await state.update_data(cmt={**draft, "t": clean, "tm": [*(draft.get("tm") or []), message.message_id]})
+    await message.answer(ctx.t("cadre.choose-kind-kept", name=name), reply_markup=_kinds_kb(ctx, c, found[1]))
 
 
 @router.message(CommentForm.kind, F.text & ~F.text.startswith("/"))
@@ -862,14 +884,28 @@ async def comment_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(_throttle_text(ctx))
         return
     scope, row = found
-    comment = await cm.add_comment(ctx.session, consultation_id=c, item_id=i, person_id=ctx.person.id,
-                                   township_id=scope.link.township_id, kind=k, text=clean, now=ctx.now())
+    comment = await _save_comment(ctx, state, scope, row, k, clean, [message.message_id])
+    text, kb = _ask_wording(ctx, row, comment)
+    await message.answer(text, reply_markup=kb)
+
+
+async def _save_comment(ctx: Ctx, state: FSMContext, scope: Scope, row: DutyItemRow, kind: str, clean: str,
+                        message_ids: list[int]) -> Comment:
+    """Store the comment (committed) and ask its proposed wording; the message that gave its text
+    (when one did) is remembered, so that an edit of it edits the comment."""
+    comment = await cm.add_comment(ctx.session, consultation_id=scope.c, item_id=row.id, person_id=ctx.person.id,
+                                   township_id=scope.link.township_id, kind=kind, text=clean, now=ctx.now())
     await state.set_state(CommentForm.wording)
     await state.update_data(cmt={}, cw=comment.id)
-    await _remember_typed(state, message, comment.id, "text")
+    if len(message_ids) == 1:  # (a text sent in several messages: an edit of one is no edit of the whole)
+        await _remember_typed(state, int(message_ids[0]), comment.id, "text")
     await ctx.commit()
+    return comment
+
+
+def _ask_wording(ctx: Ctx, row: DutyItemRow, comment: Comment) -> tuple[str, InlineKeyboardMarkup]:
     kb = _kb([[_btn(ctx.t("cadre.btn-skip-wording"), MineCB(a="s", m=comment.id or 0))]])
-    await message.answer(ctx.t("cadre.saved-ask-wording", name=html.escape(row.name)), reply_markup=kb)
+    return ctx.t("cadre.saved-ask-wording", name=html.escape(row.name)), kb
 
 
 def _after_comment_kb(ctx: Ctx, comment: Comment) -> InlineKeyboardMarkup:

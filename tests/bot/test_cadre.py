@@ -1663,7 +1663,8 @@ async def test_the_examples_find_shows_find_something_in_a_list_as_drafts_word_i
 async def test_a_comment_typed_before_its_kind_is_chosen_is_asked_for_the_kind_not_told_nothing_waits(harness):
     """A cadre who, at 请选择意见类型, typed the comment straight away was told only that nothing was
     waiting for an answer (the residents' note before that): now they are told to choose the kind
-    first, with its buttons again, and the comment then goes through."""
+    first, with its buttons again, and what they typed (kept, not to be typed again: it was dropped
+    before) becomes the comment once the kind is chosen."""
     from aiogram.types import PhotoSize
 
     h = harness
@@ -1671,17 +1672,22 @@ async def test_a_comment_typed_before_its_kind_is_chosen_is_asked_for_the_kind_n
     u = await _cadre(h)
     await _open_card(h, u, c, "特种设备安全监管")
     await _tap(h, u, "✍️ 提意见")
-    await h.feed(u.message("乡镇没有执法力量"))
+    typed = u.message("乡镇没有执法力量")
+    await h.feed(typed)
     said = h.api.last(CADRE)
-    assert "选择意见类型" in said.text and "没有保存" in said.text and "特种设备安全监管" in said.text
+    assert "选择意见类型" in said.text and "先记下了" in said.text and "特种设备安全监管" in said.text
     await h.feed(u.message(photo=[PhotoSize(file_id="p", file_unique_id="p", width=1, height=1)]))
     assert "选择意见类型" in h.api.last(CADRE).text  # (not 这里需要输入文字)
     assert "其他" in [t for t, _ in buttons(said.reply_markup)]
     assert await _comments(h) == []
-    await _tap(h, u, "其他")
-    await h.feed(u.message("乡镇没有执法力量"))
+    await _tap(h, u, "其他")  # what was typed is the comment: not asked for again
+    assert "已作为“其他”意见保存" in h.api.last(CADRE).text and "乡镇没有执法力量" in h.api.last(CADRE).text
     [comment] = await _comments(h)
     assert comment.kind == "other" and comment.text == "乡镇没有执法力量"
+    await h.feed(u.message("特种设备安全监管由县市场监管局承担"))  # then its proposed wording, as ever
+    await h.feed(u.edit(typed, "乡镇没有专业执法力量"))  # and an edit of the typed message follows
+    [comment] = await _comments(h)
+    assert (comment.text, comment.proposed_wording) == ("乡镇没有专业执法力量", "特种设备安全监管由县市场监管局承担")
     # back to the card from the kinds: typed text is not a comment any more
     await _open_card(h, u, c, "特种设备安全监管")
     await _tap(h, u, "✍️ 提意见")
