@@ -45,7 +45,7 @@ from types import MappingProxyType
 from typing import Any
 
 from surveys.duty_list import normalize
-from surveys.i18n import gettext
+from surveys.i18n import LOCALES, gettext
 from surveys.questionnaire import ITEM_TYPES, SCALE_POINTS, UNSURE, Question, Questionnaire
 from surveys.text import drop_nul
 
@@ -377,6 +377,37 @@ def _read_number(text: str) -> tuple[int | float | None, bool]:
         return int(written), False
     number = float(written)
     return (number if math.isfinite(number) else None), False
+
+
+# "not sure" as residents type it on a scale that offers 不清楚 (besides the button's own words)
+_UNSURE_WORDS = ("不清楚", "说不清", "说不清楚", "不知道", "not sure", "don't know", "dont know")
+
+
+def _typed_key(text: str) -> str:
+    return normalize(_clean(text).rstrip("。！!？?，,；;、.")).casefold()
+
+
+def typed_choice(question: Question, raw: str) -> str | int | None:
+    """The option id (single) or scale point (scale) a resident typed instead of tapping its
+    button: the option's words in full, in any language of the questionnaire ("了解", "Yes"); on a
+    scale a point's label ("比较满意"), the point itself ("4", "四", "4分"), or 不清楚 where it is
+    offered. None for anything else (what could name several options is not guessed: "满意")."""
+    typed = _typed_key(raw)
+    if not typed:
+        return None
+    if question.type == "single":
+        found = {o.id for o in question.options for loc in o.text if _typed_key(o.text[loc]) == typed}
+        return found.pop() if len(found) == 1 else None
+    if question.type != "scale":
+        return None
+    points = {p for p, label in question.labels for loc in label if _typed_key(label[loc]) == typed}
+    if len(points) == 1:
+        return points.pop()
+    if question.allow_unsure and (typed in {_typed_key(w) for w in _UNSURE_WORDS}
+                                  or typed in {_typed_key(gettext("flow.unsure", loc)) for loc in LOCALES}):
+        return UNSURE
+    number, _ = _read_number(typed.removesuffix("分"))
+    return number if isinstance(number, int) and number in SCALE_POINTS else None
 
 
 def plain_number(raw: str) -> bool:

@@ -54,11 +54,13 @@ from surveys.consultation import Window, ended_at, format_local, normalize_code,
 from surveys.flow import (
     FlowState,
     ItemRef,
+    answer_text,
     applicable,
     eligible_items,
     plain_number,
     question_count,
     summary_lines,
+    typed_choice,
 )
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
 
@@ -887,6 +889,16 @@ async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
     # in the FSM data: that costs every typed answer a read, and a press after /cancel put
     # the question back on screen without restoring it.)
     paused = bool(flow.screen.get("paused"))
+    chosen = typed_choice(question, message.text or "") if question is not None and not paused else None
+    if chosen is not None and question is not None:  # an option's words typed instead of tapped
+        new, error = flow.state.answer(flow.q, chosen, flow.items)
+        if error is None:
+            _record(flow, new)
+            await message.answer(ctx.t("resident.choice-understood",
+                                       answer=html.escape(answer_text(question, chosen, flow.items, ctx.locale))))
+            await state.update_data({FSM_KEY: flow.response.id})
+            await show(ctx, flow, message=message)
+            return
     if paused or question is None or question.type not in ("text", "number"):
         note = None
         if question is None:  # finished: what they wrote goes nowhere, and they are told so

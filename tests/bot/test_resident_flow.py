@@ -1561,7 +1561,7 @@ async def test_a_typed_answer_leaves_no_live_buttons_on_the_question_it_answered
     nxt = h.api.last(USER)
     assert "第 3/3 题" in nxt.text and nxt.message_id != q.message_id
     assert _keyboard_left_on(h, q.message_id) == [] and _keyboard_left_on(h, nxt.message_id)
-    await h.feed(u.message("老年"))  # typed where a button is expected: the question comes again, below
+    await h.feed(u.message("我六十多了"))  # typed where a button is expected: the question comes again, below
     again = h.api.last(USER)
     assert again.message_id != nxt.message_id and "第 3/3 题" in again.text
     assert _keyboard_left_on(h, nxt.message_id) == [] and _keyboard_left_on(h, again.message_id)
@@ -1691,3 +1691,34 @@ async def test_the_list_of_unfinished_questionnaires_names_the_township_first(ha
     await h.feed(u.message("/start"))
     labels = [t for t, _ in buttons(h.api.last(USER).reply_markup)]
     assert [t[:3] for t in labels] == ["绿水镇", "青山镇"], labels
+
+
+async def test_an_option_typed_as_its_words_is_taken_and_said_back(harness):
+    """A resident who typed 好 (an option's words) or 比较满意 / 4 (a scale point) instead of
+    tapping was told only to use the buttons; what names one option exactly is taken, and the
+    bot says what it recorded. What names none (满意: which one?) is still pointed to the buttons."""
+    h = harness
+    yaml_text = HOUSEHOLD + """\
+  - id: s
+    type: single
+    text: 好吗？
+    options: [{id: a, text: 好}, {id: b, text: 不好}]
+  - id: sat
+    type: scale
+    text: 满意吗？
+    labels: {1: 很不满意, 2: 不太满意, 3: 一般, 4: 比较满意, 5: 很满意}
+    allow_unsure: true
+"""
+    _, code = await open_consultation(h, questionnaire=yaml_text)
+    u, q = await start(h, code)
+    await h.feed(u.message("3"))
+    h.api.clear()
+    await h.feed(u.message("不好"))
+    assert await _stored(h) == {"n": 3, "s": "b"}
+    assert "好的，记为：不好。" in h.api.texts(USER)
+    h.api.clear()
+    await h.feed(u.message("满意"))
+    assert await _stored(h) == {"n": 3, "s": "b"}
+    assert "请点下面问题里的按钮来回答。" in h.api.texts(USER)
+    await h.feed(u.message("比较满意"))
+    assert (await _stored(h))["sat"] == 4

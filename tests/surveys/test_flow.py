@@ -593,3 +593,16 @@ def test_too_few_names_the_done_button_in_curly_quotes_as_every_chat_text_does()
     other chat text) says “Done”."""
     assert FlowError("flow.too-few", {"min": 2}).message("en") == "Please choose at least 2, then tap “Done”."
     assert FlowError("flow.too-few", {"min": 2}).message("zh_CN") == "请至少选 2 项，选好后点“完成”。"
+
+
+def test_an_option_or_scale_point_typed_as_its_label_is_read_exactly() -> None:
+    """A resident who typed an option's words (了解) or a scale point (比较满意, 4, 不清楚) instead of
+    tapping was only told to use the buttons; what names one option exactly is read, in either
+    language; what could name several is not guessed."""
+    q1, q4 = question("q1"), question("q4")
+    assert [flow.typed_choice(q1, t) for t in ("了解", " 了解。", "yes", "Yes", "不了解")] == ["yes"] * 4 + ["no"]
+    assert flow.typed_choice(q1, "了") is None and flow.typed_choice(q1, "了解一点") is None
+    assert [flow.typed_choice(q4, t) for t in ("比较满意", "4", "４", "4分", "四", "不清楚", "说不清", "Not sure")] \
+        == [4, 4, 4, 4, 4, "unsure", "unsure", "unsure"]
+    assert flow.typed_choice(q4, "满意") is None and flow.typed_choice(q4, "6") is None
+    assert flow.typed_choice(question("q3"), "甲") is None  # (a text question: its answer is the text)
