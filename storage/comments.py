@@ -415,11 +415,13 @@ async def get_report(session: AsyncSession, report_id: str) -> OffListReport | N
     return await session.get(OffListReport, rid) if rid is not None else None
 
 
-def report_refusal(report: OffListReport | None, person_id: int, consultation: Consultation | None) -> str | None:
+def report_refusal(report: OffListReport | None, person_id: int, consultation: Consultation | None,
+                   now: datetime | None = None) -> str | None:
     """Why the cadre may not withdraw this off-list report, or None: only their own, and not
     once the consultation it went with has closed after it was filed (the final report
     listed it; a report filed after the close, with the township's latest consultation,
-    may still be taken back)."""
+    may still be taken back) — nor, at `now`, once its deadline has passed after it was filed
+    (the close that lists it may come any moment)."""
     if report is None:
         return "unknown"
     if report.person_id != person_id:
@@ -428,21 +430,24 @@ def report_refusal(report: OffListReport | None, person_id: int, consultation: C
         closed = consultation.closed_at or consultation.closes_at
         if closed is None or closed >= report.created_at:
             return "closed"
+    if consultation is not None and now is not None and consultation.status == Status.OPEN.value \
+            and consultation.closes_at <= now and consultation.closes_at >= report.created_at:
+        return "closed"
     return None
 
 
-async def withdrawable_report(session: AsyncSession, report_id: str,
-                             person_id: int) -> tuple[OffListReport | None, str | None]:
+async def withdrawable_report(session: AsyncSession, report_id: str, person_id: int,
+                              now: datetime | None = None) -> tuple[OffListReport | None, str | None]:
     """The off-list report of that id, and why its author may not withdraw it, or None."""
     report = await get_report(session, report_id)
     consultation = await session.get(Consultation, report.consultation_id) \
         if report is not None and report.consultation_id is not None else None
-    return report, report_refusal(report, person_id, consultation)
+    return report, report_refusal(report, person_id, consultation, now)
 
 
-async def withdraw_report(session: AsyncSession, report_id: str, person_id: int) -> str:
+async def withdraw_report(session: AsyncSession, report_id: str, person_id: int, now: datetime | None = None) -> str:
     """Delete the cadre's own off-list report ("ok"), or say why not (`report_refusal`)."""
-    report, refusal = await withdrawable_report(session, report_id, person_id)
+    report, refusal = await withdrawable_report(session, report_id, person_id, now)
     if refusal:
         return refusal
     await session.delete(report)

@@ -1649,7 +1649,7 @@ async def _myreports_screen(ctx: Ctx) -> tuple[str, InlineKeyboardMarkup | None]
         blocks.append(ctx.t("cadre.myreports-line", id=r.id, created=format_local(r.created_at, tz),
                             department=html.escape(_short(r.department, 60)), task=html.escape(_short(r.task, 150)),
                             when=html.escape(_short(r.assigned_on, 40)), method=ctx.t(f"offlist.method.{r.method}")))
-        if cm.report_refusal(r, ctx.person.id, consultations.get(r.consultation_id or 0)) is None:
+        if cm.report_refusal(r, ctx.person.id, consultations.get(r.consultation_id or 0), ctx.now()) is None:
             buttons.append(_btn(ctx.t("cadre.btn-withdraw", id=r.id), ReportCB(a="w", v=str(r.id))))
     if buttons:
         blocks.append(ctx.t("cadre.myreports-rule"))
@@ -1665,7 +1665,7 @@ async def _myreports_press(query: CallbackQuery, callback_data: ReportCB, ctx: C
         return
     report_id = callback_data.v
     if callback_data.a == "w":
-        report, refusal = await cm.withdrawable_report(ctx.session, report_id, ctx.person.id)
+        report, refusal = await cm.withdrawable_report(ctx.session, report_id, ctx.person.id, ctx.now())
         if refusal:
             await _deny_press(query, ctx, _report_refusal_key(refusal))
             return
@@ -1676,7 +1676,7 @@ async def _myreports_press(query: CallbackQuery, callback_data: ReportCB, ctx: C
                            _kb([[_btn(ctx.t("cadre.btn-withdraw-yes"), ReportCB(a="y", v=str(report.id))),
                                  _btn(ctx.t("cadre.btn-withdraw-no"), ReportCB(a="l"))]]))
         return
-    refusal = await cm.withdraw_report(ctx.session, report_id, ctx.person.id)
+    refusal = await cm.withdraw_report(ctx.session, report_id, ctx.person.id, ctx.now())
     if refusal != "ok":
         await _deny_press(query, ctx, _report_refusal_key(refusal))
         return

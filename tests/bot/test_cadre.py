@@ -2459,3 +2459,24 @@ async def test_a_resident_in_another_open_consultation_is_shown_which_list_list_
     await _tap(h, r, "« ")
     await _tap(h, r, "📝 绿水乡")  # back to the draft being consulted on
     assert "征求意见稿" in h.api.last(RESIDENT).text and "绿水乡" in h.api.last(RESIDENT).text
+
+
+async def test_an_off_list_report_cannot_be_withdrawn_once_the_deadline_has_passed(harness):
+    """/myreports says reports can no longer be withdrawn once the consultation has ended, but
+    between the deadline and the close (the scheduler's, or an organizer's) its 撤回 still
+    deleted a report the final report was about to list."""
+    from bot.routers.cadre import ReportCB
+
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await _report_to_details(h, u, "防汛值班")
+    await _tap(h, u, "跳过")
+    [report] = await _reports(h)
+    h.clock.advance(days=11)  # past the deadline; the consultation not closed yet
+    await h.feed(u.message("/myreports"))
+    assert not any(t.startswith("撤回") for t, _ in buttons(h.api.last(CADRE).reply_markup))
+    for a in ("w", "y"):
+        await h.feed(u.press(1, ReportCB(a=a, v=str(report.id)).pack()))
+        assert "不能撤回" in _alert(h), _alert(h)
+    assert len(await _reports(h)) == 1
