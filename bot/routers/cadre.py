@@ -1447,6 +1447,7 @@ async def missing_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     part = ctx.t(f"part.{missing['part']}") if missing["part"] else "—"
     await message.answer(ctx.t("cadre.missing-saved", name=html.escape(missing["name"]), part=part,
                                category=html.escape(missing["category"] or "—"),
+                               basis=html.escape(_short(missing["basis"], 300) or "—"),
                                department=html.escape(missing["department"] or "—")),
                          reply_markup=_after_comment_kb(ctx, comment))
 

@@ -2480,3 +2480,22 @@ async def test_an_off_list_report_cannot_be_withdrawn_once_the_deadline_has_pass
         await h.feed(u.press(1, ReportCB(a=a, v=str(report.id)).pack()))
         assert "不能撤回" in _alert(h), _alert(h)
     assert len(await _reports(h)) == 1
+
+
+async def test_a_missing_items_confirmation_repeats_its_basis_with_the_other_fields(harness):
+    """已收到您提出的遗漏事项 repeated the name, part, category and county department typed, but not
+    the basis (依据), the field a drafter checks first (法定职责必须为)."""
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await _missing_to_basis(h, u, "河湖巡查")
+    await h.feed(u.message("《河长制工作规定》第十条"))
+    await h.feed(u.message("县水利局"))
+    await h.feed(u.message("乡镇实际承担巡查"))
+    said = h.api.last(CADRE).text
+    assert "依据：《河长制工作规定》第十条" in said and "县级部门：县水利局" in said, said
+    await _missing_to_basis(h, u, "山塘巡查")
+    await _tap(h, u, "跳过")
+    await _tap(h, u, "跳过")
+    await h.feed(u.message("汛期巡查"))
+    assert "依据：—" in h.api.last(CADRE).text
