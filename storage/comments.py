@@ -445,6 +445,28 @@ async def withdrawable_report(session: AsyncSession, report_id: str, person_id: 
     return report, report_refusal(report, person_id, consultation, now)
 
 
+# what of an off-list report its author may change (the message that gave it edited in Telegram)
+REPORT_FIELDS: dict[str, int] = {"department": MAX_SHORT, "task": MAX_TEXT, "assigned_on": 100, "details": MAX_TEXT}
+
+
+async def edit_report(session: AsyncSession, report_id: int, person_id: int, field: str, value: str,
+                      now: datetime) -> tuple[OffListReport | None, str]:
+    """Change a field of the cadre's own off-list report (REPORT_FIELDS, a text within its limit)
+    while they may still withdraw it: reason "ok", one of `report_refusal`'s, "empty" or "too-long"."""
+    report, refusal = await withdrawable_report(session, str(report_id), person_id, now)
+    if refusal:
+        return (report if refusal != "not-yours" else None), refusal
+    assert report is not None
+    if field not in REPORT_FIELDS:
+        return report, "unknown"
+    clean, problem = check_text(value, REPORT_FIELDS[field])
+    if problem:
+        return report, problem
+    setattr(report, field, clean)
+    await session.flush()
+    return report, "ok"
+
+
 async def withdraw_report(session: AsyncSession, report_id: str, person_id: int, now: datetime | None = None) -> str:
     """Delete the cadre's own off-list report ("ok"), or say why not (`report_refusal`)."""
     report, refusal = await withdrawable_report(session, report_id, person_id, now)

@@ -1534,6 +1534,7 @@ async def report_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
             await message.answer(_too_long(ctx, clean, limit) if problem == "too-long" else ctx.t("cadre.empty"))
             return
         draft[key] = clean
+        draft.setdefault("tm", {})[str(message.message_id)] = key  # (an edit of it follows: see _report_edited)
         await state.update_data(rep=draft)
         if n + 1 < len(REPORT_STEPS):
             next_step, next_key, next_limit = REPORT_STEPS[n + 1]
@@ -1547,7 +1548,13 @@ async def report_text(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if problem:
         await message.answer(_too_long(ctx, clean) if problem == "too-long" else ctx.t("cadre.empty"))
         return
+    draft.setdefault("tm", {})[str(message.message_id)] = "details"
     await _save_report(ctx, state, draft, clean, message)
+
+
+# a report's fields by the keys of its draft (and of REPORT_STEPS)
+REPORT_DRAFT_FIELDS = {"department": "department", "task": "task", "when": "assigned_on", "details": "details"}
+REPORT_TYPED = "rtyped"  # FSM data: {message id: [report id, draft key]} of the cadre's last reports' messages
 
 
 async def _save_report(ctx: Ctx, state: FSMContext, draft: dict[str, Any], details: str,
@@ -1569,7 +1576,10 @@ async def _save_report(ctx: Ctx, state: FSMContext, draft: dict[str, Any], detai
                                   department=draft["department"], task=draft["task"], assigned_on=draft["when"],
                                   method=draft["method"], details=details, now=ctx.now())
     await state.set_state(None)
-    await state.update_data(rep={}, rep_done=draft.get("k", ""))  # its prompt's 跳过, tapped again, saves nothing
+    typed = dict((await state.get_data()).get(REPORT_TYPED) or {})
+    typed.update({mid: [report.id, key] for mid, key in (draft.get("tm") or {}).items()})
+    await state.update_data({"rep": {}, "rep_done": draft.get("k", ""),  # its prompt's 跳过, tapped again, saves nothing
+                             REPORT_TYPED: dict(list(typed.items())[-TYPED_KEPT:])})
     await ctx.commit()
     await target.answer(ctx.t("cadre.report-saved", id=report.id, department=html.escape(report.department),
                               task=html.escape(_short(report.task, 200)), when=html.escape(report.assigned_on),
@@ -1705,7 +1715,8 @@ async def comment_message_edited(message: Message, ctx: Ctx, state: FSMContext) 
     if not ctx.is_cadre:
         raise SkipHandler
     if not found:
-        if not await _draft_edited(message, ctx, state, data.get("mis") or {}):
+        if not await _draft_edited(message, ctx, state, data.get("mis") or {}) \
+                and not await _report_edited(message, ctx, state, data):
             raise SkipHandler
         return
     comment_id, field = int(found[0]), str(found[1])
@@ -1806,6 +1817,46 @@ async def _proposal_message_edited(message: Message, ctx: Ctx, state: FSMContext
     await message.answer("\n".join([text, ctx.t("cadre.missing-edit-moved", id=edited.id, part=part),
                                      ctx.t("cadre.missing-edit-category", id=edited.id, part=part, category="—",
                                            max=MAX_CATEGORY)]), reply_markup=_kb(rows))
+
+
+async def _report_edited(message: Message, ctx: Ctx, state: FSMContext, data: dict[str, Any]) -> bool:
+    """A message typed into /report, edited in Telegram: the draft follows before the report is
+    sent, the report after (while it may still be withdrawn); False when the message is none of them."""
+    key = ((data.get("rep") or {}).get("tm") or {}).get(str(message.message_id))
+    current = await state.get_state()
+    if key and current is not None and current.startswith(ReportForm.__full_group_name__):
+        draft = dict(data.get("rep") or {})
+        limit = cm.REPORT_FIELDS[REPORT_DRAFT_FIELDS[key]]
+        clean, problem = cm.check_text(message.text, limit)
+        if problem:
+            await message.answer((_too_long(ctx, clean, limit) if problem == "too-long" else ctx.t("cadre.empty"))
+                                 + "\n" + ctx.t("cadre.edit-report-draft-kept"))
+            return True
+        draft[key] = clean
+        await state.update_data(rep=draft)
+        await message.answer(ctx.t("cadre.edit-followed-report-draft", field=ctx.t(f"cadre.report-field.{key}"),
+                                   value=html.escape(_short(clean, 300))))
+        return True
+    saved = (data.get(REPORT_TYPED) or {}).get(str(message.message_id))
+    if not saved:
+        return False
+    report_id, key = int(saved[0]), str(saved[1])
+    field = REPORT_DRAFT_FIELDS.get(key, "")
+    kept = ctx.t("cadre.edit-report-kept", id=report_id)
+    report, reason = await cm.edit_report(ctx.session, report_id, ctx.person.id, field, message.text or "",
+                                          ctx.now())
+    if reason in ("too-long", "empty"):
+        limit = cm.REPORT_FIELDS.get(field, cm.MAX_TEXT)
+        await message.answer((_too_long(ctx, message.text or "", limit) if reason == "too-long"
+                              else ctx.t("cadre.empty")) + "\n" + kept)
+        return True
+    if reason != "ok" or report is None:
+        refused = ctx.t("cadre.report-edit-closed") if reason == "closed" else ctx.t(_report_refusal_key(reason))
+        await message.answer(refused + "\n" + kept)
+        return True
+    await ctx.commit()
+    await message.answer(ctx.t("cadre.edit-followed-report", id=report.id, field=ctx.t(f"cadre.report-field.{key}")))
+    return True
 
 
 # --- anything but text in the middle of a form ------------------------------------------------------------

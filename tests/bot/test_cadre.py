@@ -2499,3 +2499,35 @@ async def test_a_missing_items_confirmation_repeats_its_basis_with_the_other_fie
     await _tap(h, u, "跳过")
     await h.feed(u.message("汛期巡查"))
     assert "依据：—" in h.api.last(CADRE).text
+
+
+async def test_an_off_list_reports_messages_edited_in_telegram_change_the_report(harness):
+    """Editing (in Telegram) a message typed into /report changed nothing and was answered with
+    advice about comments (要改意见，请用 /mycomments); the draft follows the edit before the report
+    is sent, and the report after, while it may still be withdrawn."""
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await h.feed(u.message("/report"))
+    department = u.message("县住建局")
+    await h.feed(department)
+    task = u.message("自建房排查")
+    await h.feed(task)
+    await h.feed(u.edit(department, "县住房和城乡建设局"))
+    said = h.api.last(CADRE).text
+    assert "县住房和城乡建设局" in said and "已按您修改后的消息" in said and "/mycomments" not in said, said
+    await h.feed(u.message("上周"))
+    await _tap(h, u, "文件")
+    details = u.message("住建〔2026〕12号")
+    await h.feed(details)
+    [report] = await _reports(h)
+    assert report.department == "县住房和城乡建设局"
+    await h.feed(u.edit(task, "自建房安全专项排查并录入系统"))
+    assert f"报告 #{report.id}" in h.api.last(CADRE).text and "已按您修改后的消息更新" in h.api.last(CADRE).text
+    await h.feed(u.edit(details, "住建〔2026〕15号"))
+    [report] = await _reports(h)
+    assert (report.task, report.details) == ("自建房安全专项排查并录入系统", "住建〔2026〕15号")
+    h.clock.advance(days=11)  # past the deadline: the report is kept, and that is said
+    await h.feed(u.edit(task, "改了也没用"))
+    assert "不能再修改" in h.api.last(CADRE).text and "保持原样" in h.api.last(CADRE).text
+    assert (await _reports(h))[0].task == "自建房安全专项排查并录入系统"
