@@ -31,7 +31,7 @@ from aiogram.types import (
 
 from bot.broadcaster import SentMessage
 from bot.sandbox.htmltext import ParseError, parse_html, strip_text, utf16len
-from bot.sandbox.server import NOT_MODIFIED
+from bot.sandbox.server import MAX_INLINE_BUTTONS, NOT_MODIFIED
 
 TEST_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 BOT_USERNAME = "qingdan_test_bot"
@@ -54,8 +54,9 @@ class RecordingSession(BaseSession):
     """Answers every Bot API call the way Telegram would and records it. A call Telegram
     refuses is refused with Telegram's 400 (as the sandbox does; `telegram_checks`):
     HTML it cannot parse, a text or caption over its limit or empty, callback data outside
-    1–64 bytes, a button without text, a press's answer over 200 characters, and an edit
-    that changes nothing ("message is not modified") of a message this session sent."""
+    1–64 bytes, a button without text, more than 100 buttons in a keyboard, a press's
+    answer over 200 characters, and an edit that changes nothing ("message is not
+    modified") of a message this session sent."""
 
     calls: list[Sent] = field(default_factory=list)
     fail_with: dict[str, Exception] = field(default_factory=dict)
@@ -95,6 +96,8 @@ class RecordingSession(BaseSession):
             content = (shown, entities)
         markup = getattr(method, "reply_markup", None)
         rows = getattr(markup, "inline_keyboard", None) or []
+        if sum(len(row) for row in rows) > MAX_INLINE_BUTTONS:
+            refuse("reply markup is too long")
         for row in rows:
             for button in row:
                 if not button.text:

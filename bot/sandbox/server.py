@@ -53,6 +53,10 @@ DEFAULT_PRESETS: list[dict[str, Any]] = [
 CHAT_ACTIONS = frozenset({"typing", "upload_photo", "record_video", "upload_video", "record_voice", "upload_voice",
                           "upload_document", "choose_sticker", "find_location", "record_video_note",
                           "upload_video_note"})
+# Buttons Telegram takes in one keyboard (it documents no figure; past these it answers "reply
+# markup is too long")
+MAX_INLINE_BUTTONS = 100
+MAX_REPLY_BUTTONS = 300
 BUTTON_ACTIONS = ("url", "callback_data", "web_app", "login_url", "switch_inline_query",
                   "switch_inline_query_current_chat", "switch_inline_query_chosen_chat", "copy_text",
                   "callback_game", "pay")
@@ -472,10 +476,14 @@ class Sandbox:
             rows = markup["inline_keyboard"]
             if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
                 raise bad_request("field \"inline_keyboard\" of the InlineKeyboardMarkup must be an Array of Arrays")
+            if sum(len(row) for row in rows) > MAX_INLINE_BUTTONS:
+                raise bad_request("reply markup is too long")
             for row in rows:
                 for button in row:
                     if not isinstance(button, dict) or not isinstance(button.get("text"), str):
                         raise bad_request("can't parse inline keyboard button: Text must be a String")
+                    if not button["text"]:
+                        raise bad_request("BUTTON_TEXT_EMPTY")
                     actions = [a for a in BUTTON_ACTIONS if a in button]
                     if not actions:
                         raise bad_request("can't parse inline keyboard button: Text buttons are unallowed in the "
@@ -491,6 +499,8 @@ class Sandbox:
             rows = markup["keyboard"]
             if not isinstance(rows, list) or not all(isinstance(r, list) for r in rows):
                 raise bad_request("field \"keyboard\" of the ReplyKeyboardMarkup must be an Array of Arrays")
+            if sum(len(row) for row in rows) > MAX_REPLY_BUTTONS:
+                raise bad_request("reply markup is too long")
             norm = [[b if isinstance(b, dict) else {"text": str(b)} for b in row] for row in rows]
             return {**markup, "keyboard": norm}
         if markup.get("remove_keyboard") or "force_reply" in markup:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 
+import pytest
 from aiogram.methods import SendMessage, SendPhoto
 
 from bot.limits import CAPTION_LIMIT, TEXT_LIMIT, fit_html, units, visible_units
@@ -113,3 +114,17 @@ async def test_a_press_answer_is_plain_text_within_its_limit(harness) -> None:
     await h.bot(AnswerCallbackQuery(callback_query_id="1", text="《A&amp;B &lt;测试&gt;》<b>已截止</b>" + "。" * 300))
     text = h.api.calls[-1].call.text
     assert text.startswith("《A&B <测试>》已截止") and units(text) == 200 and text.endswith("…")
+
+
+async def test_the_recording_session_refuses_a_keyboard_past_telegrams_100_buttons(harness) -> None:
+    """As Telegram (and the sandbox): more than 100 inline buttons is "reply markup is too long"."""
+    from aiogram.exceptions import TelegramBadRequest
+    from aiogram.types import InlineKeyboardButton, InlineKeyboardMarkup
+
+    def inline(n: int) -> InlineKeyboardMarkup:
+        return InlineKeyboardMarkup(inline_keyboard=[[InlineKeyboardButton(text=str(k), callback_data=str(k))]
+                                                     for k in range(n)])
+
+    await harness.bot.send_message(1, "100 fit", reply_markup=inline(100))
+    with pytest.raises(TelegramBadRequest, match="reply markup is too long"):
+        await harness.bot.send_message(1, "x", reply_markup=inline(101))

@@ -6,7 +6,13 @@ import aiohttp
 import pytest
 from aiogram import Bot
 from aiogram.exceptions import TelegramBadRequest, TelegramEntityTooLarge, TelegramForbiddenError
-from aiogram.types import BufferedInputFile, InlineKeyboardButton, InlineKeyboardMarkup
+from aiogram.types import (
+    BufferedInputFile,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    KeyboardButton,
+    ReplyKeyboardMarkup,
+)
 
 from bot.sandbox.server import RunningSandbox
 from tests.sandbox.conftest import TOKEN
@@ -120,3 +126,27 @@ async def test_uploads_over_the_limits(sandbox: RunningSandbox, tg: Bot) -> None
         await tg.get_file(update.message.document.file_id)
     assert (await tg.get_me()).is_bot
     await user.close()
+
+
+async def test_keyboards_past_telegrams_button_limits_are_refused(sandbox: RunningSandbox, tg: Bot) -> None:
+    """Telegram refuses an inline keyboard of more than 100 buttons (a reply keyboard: 300) as
+    "reply markup is too long", and a button without text; the sandbox too, so a screen that
+    grows with the data (a county's townships) is caught before a real chat gets nothing."""
+    sandbox.sandbox.register_user(TOKEN, 5)
+
+    def inline(n: int, per_row: int = 1) -> InlineKeyboardMarkup:
+        cells = [InlineKeyboardButton(text=str(k), callback_data=str(k)) for k in range(n)]
+        return InlineKeyboardMarkup(inline_keyboard=[cells[i:i + per_row] for i in range(0, n, per_row)])
+
+    await tg.send_message(5, "100 fit", reply_markup=inline(100, 5))
+    with pytest.raises(TelegramBadRequest, match="reply markup is too long"):
+        await tg.send_message(5, "x", reply_markup=inline(101))
+    sent = await tg.send_message(5, "x", reply_markup=inline(1))
+    with pytest.raises(TelegramBadRequest, match="reply markup is too long"):
+        await tg.edit_message_reply_markup(chat_id=5, message_id=sent.message_id, reply_markup=inline(101, 8))
+    with pytest.raises(TelegramBadRequest, match="reply markup is too long"):
+        await tg.send_message(5, "x", reply_markup=ReplyKeyboardMarkup(
+            keyboard=[[KeyboardButton(text=str(k))] for k in range(301)]))
+    with pytest.raises(TelegramBadRequest, match="BUTTON_TEXT_EMPTY"):
+        await tg.send_message(5, "x", reply_markup=InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text="", callback_data="x")]]))
