@@ -39,6 +39,7 @@ log = logging.getLogger(__name__)
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ANSWER_LIMIT = 200  # answerCallbackQuery's text
+BUTTONS_LIMIT = 100  # inline buttons in one keyboard: Telegram refuses more ("reply markup is too long")
 ELLIPSIS = "…"
 
 _TEXT = (SendMessage, EditMessageText)

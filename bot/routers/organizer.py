@@ -41,7 +41,16 @@ from aiogram.types import (
 
 from bot.broadcaster import Broadcaster, BroadcastResult, Outgoing, Render
 from bot.context import Ctx, Num
-from bot.limits import BUTTON_WIDTH, TEXT_LIMIT, fit_plain, fit_width, units, visible_units, width
+from bot.limits import (
+    BUTTON_WIDTH,
+    BUTTONS_LIMIT,
+    TEXT_LIMIT,
+    fit_plain,
+    fit_width,
+    units,
+    visible_units,
+    width,
+)
 from bot.retry import waiting_out_floods
 from bot.routers import edit_or_send, first_of_album, not_text_note
 from bot.texts import gettext, zone_name
@@ -850,8 +859,11 @@ async def _townships_screen(ctx: Ctx, chosen: list[int], mark: str) -> tuple[str
     options = await _townships_with_lists(ctx)
     if not options:
         return ctx.t("organizer.new-no-lists"), None
-    # (a button each for the first 40, and for any chosen past them, typed: see new_township_typed)
-    shown = [(t, row) for n, (t, row) in enumerate(options) if n < TOWNSHIP_BUTTONS or t.id in chosen]
+    # (a button each for the first 40, and for those chosen past them, typed: see new_township_typed,
+    # as many as Telegram's 100 buttons leave room for beside 完成)
+    extra = [(t, row) for t, row in options[TOWNSHIP_BUTTONS:] if t.id in chosen]
+    room = BUTTONS_LIMIT - 1 - min(len(options), TOWNSHIP_BUTTONS)
+    shown = options[:TOWNSHIP_BUTTONS] + extra[:room]
     rows = [[_btn(("☑ " if t.id in chosen else "☐ ") + ctx.t("organizer.township-version", township=t.name,
                                                              version=row.version), NewTownCB(t=t.id, m=mark))]
             for t, row in shown]
@@ -859,6 +871,8 @@ async def _townships_screen(ctx: Ctx, chosen: list[int], mark: str) -> tuple[str
     text = ctx.t("organizer.new-townships")
     if len(options) > TOWNSHIP_BUTTONS:
         text += "\n" + ctx.t("organizer.new-townships-more", n=len(options) - TOWNSHIP_BUTTONS)
+    if len(extra) > room:
+        text += "\n" + ctx.t("organizer.new-townships-chosen-unshown", n=len(extra) - room, chosen=len(chosen))
     return text, InlineKeyboardMarkup(inline_keyboard=rows)
 
 

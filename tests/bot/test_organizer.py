@@ -3203,3 +3203,30 @@ async def test_a_list_file_captioned_with_a_command_is_not_stored_under_the_comm
     await _send_list(h, h.user(ORGANIZER, language_code="en"), SAMPLE_DRAFT, "draft.xlsx", caption="/import")
     assert "is a command" in h.api.last(ORGANIZER).text
     assert await _stored_lists(h) == []
+
+
+async def test_new_with_many_townships_typed_past_the_buttons_keeps_its_screen_within_100_buttons(harness):
+    """A county of 101 townships: past the first 40 (buttons) the organizer types the names of
+    the other 61. Each chosen one became a button of its own too, and the 61st made the screen
+    101 buttons, which Telegram refuses ("reply markup is too long"): the organizer got no
+    screen and no 完成 button. The screen stays within 100 buttons and counts every choice."""
+    from storage.lists import save_list
+
+    h = harness
+    names = [f"第{k:03d}镇" for k in range(101)]
+    async with h.sessions() as s:
+        for name in names:
+            await save_list(s, name, ITEMS[:1])
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("多镇征询"))
+    for name in names[40:]:
+        h.api.clear()
+        await h.feed(o.message(name))
+        screen = h.api.last(ORGANIZER)
+        assert screen.reply_markup is not None, name
+    shown = buttons(screen.reply_markup)
+    assert len(shown) <= 100
+    assert any("完成" in text and "61" in text for text, _ in shown)
+    assert "61" in screen.text  # the chosen ones without a button are said
