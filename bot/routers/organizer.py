@@ -1424,12 +1424,34 @@ INVITE_DAYS = 7
 
 
 @router.message(Command("invite"))
-async def invite_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
+async def invite_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FSMContext) -> None:
+    """A button per township (the first 40) and one for organizers; a township past them is
+    named after the command (/invite 名称), which goes straight to its count step."""
     await _drop_pending_answer(state)
+    named = lists_repo.township_name(drop_nul(command.args or ""))
+    if named:
+        township = await lists_repo.get_township(ctx.session, named)
+        if township is None:
+            await message.answer(ctx.t("organizer.invite-township-unknown",
+                                       township=html.escape(fit_plain(named, 100))))
+            return
+        text, kb = _invite_count_screen(ctx, township, "cadre")
+        await message.answer(text, reply_markup=kb)
+        return
     options = await lists_repo.townships(ctx.session)
-    rows = [[_btn(t.name, InviteCB(t=t.id))] for t in options[:40]]
+    rows = [[_btn(t.name, InviteCB(t=t.id))] for t in options[:TOWNSHIP_BUTTONS]]
     rows.append([_btn(ctx.t("organizer.invite-organizer"), InviteCB(t=0, r="organizer"))])
-    await message.answer(ctx.t("organizer.invite-township"), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+    text = ctx.t("organizer.invite-township")
+    if len(options) > TOWNSHIP_BUTTONS:
+        text += "\n" + ctx.t("organizer.invite-townships-more", n=len(options) - TOWNSHIP_BUTTONS)
+    await message.answer(text, reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+def _invite_count_screen(ctx: Ctx, township: Township | None, r: str) -> tuple[str, InlineKeyboardMarkup]:
+    t = township.id if township else 0
+    rows = [[_btn(str(k), InviteCB(t=t, r=r, n=k)) for k in (1, 5, 10, 20)]]
+    return (ctx.t("organizer.invite-count", township=html.escape(township.name) if township
+                  else ctx.t("role.organizer")), InlineKeyboardMarkup(inline_keyboard=rows))
 
 
 @router.callback_query(InviteCB.filter())
@@ -1446,10 +1468,8 @@ async def invite_step(query: CallbackQuery, callback_data: InviteCB, ctx: Ctx) -
         return
     await query.answer()
     if n == 0:
-        rows = [[_btn(str(k), InviteCB(t=t, r=r, n=k)) for k in (1, 5, 10, 20)]]
-        await edit_or_send(query, ctx.t("organizer.invite-count", township=html.escape(township.name) if township
-                                        else ctx.t("role.organizer")),
-                           reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+        text, kb = _invite_count_screen(ctx, township, r)
+        await edit_or_send(query, text, reply_markup=kb)
         return
     created = await invites.create_invites(ctx.session, township.id if township else None, r, n,
                                            ctx.now() + timedelta(days=INVITE_DAYS), ctx.person.id)

@@ -3230,3 +3230,29 @@ async def test_new_with_many_townships_typed_past_the_buttons_keeps_its_screen_w
     assert len(shown) <= 100
     assert any("完成" in text and "61" in text for text, _ in shown)
     assert "61" in screen.text  # the chosen ones without a button are said
+
+
+async def test_invite_reaches_a_township_past_the_first_40_buttons_by_its_name(harness):
+    """/invite offered buttons for the first 40 townships only and said nothing of the others:
+    a county's 41st township could get no cadre invite in the chat. The screen says how many
+    are left out and how to name one (/invite 名称), which goes to that township's count step."""
+    from storage.lists import save_list
+
+    h = harness
+    names = [f"第{k:02d}镇" for k in range(45)]
+    async with h.sessions() as s:
+        for name in names:
+            await save_list(s, name, ITEMS[:1])
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/invite"))
+    screen = h.api.last(ORGANIZER)
+    assert "第44镇" not in {text for text, _ in buttons(screen.reply_markup)}
+    assert "5" in screen.text and "/invite" in screen.text
+    await h.feed(o.message("/invite 第44镇"))
+    count = h.api.last(ORGANIZER)
+    assert "第44镇" in count.text
+    await h.feed(o.press(count.message_id, _press_label(count.reply_markup, "1")))
+    assert "已为第44镇生成 1 个干部邀请链接" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/invite 第99镇"))
+    assert "第99镇" in h.api.last(ORGANIZER).text and not buttons(h.api.last(ORGANIZER).reply_markup)
