@@ -1896,7 +1896,11 @@ async def _revised(ctx: Ctx, c: Consultation) -> list[tuple[Any, DutyListRow | N
 async def do_publish(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
     lines = [ctx.t("organizer.publish-head", id=c.id, title=html.escape(c.title))]
     rows = []
-    for link, row in (await _revised(ctx, c))[:40]:
+    # (a button each for 40 townships at most: those with a revised list to publish first, then
+    # those published, then those without one; the rest are counted)
+    revised = sorted(await _revised(ctx, c), key=lambda lr: 2 if lr[1] is None
+                     else 1 if lr[1].status == ListStatus.PUBLISHED.value else 0)
+    for link, row in revised[:TOWNSHIP_BUTTONS]:
         consulted = await ctx.session.get(DutyListRow, link.list_id)
         old = consulted.version if consulted else "—"
         if row is None:
@@ -1906,6 +1910,8 @@ async def do_publish(message: Message, ctx: Ctx, c: Consultation, state: FSMCont
                            township=html.escape(link.township), old=html.escape(old), new=html.escape(row.version)))
         rows.append([_btn(ctx.t("organizer.btn-publish", township=link.township, version=row.version),
                           PublishCB(c=c.id, l=row.id))])
+    if len(revised) > TOWNSHIP_BUTTONS:
+        lines.append(ctx.t("organizer.publish-more", n=len(revised) - TOWNSHIP_BUTTONS))
     lines.append(ctx.t("organizer.publish-how"))
     await message.answer("\n".join(lines),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)

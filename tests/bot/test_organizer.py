@@ -3256,3 +3256,30 @@ async def test_invite_reaches_a_township_past_the_first_40_buttons_by_its_name(h
     assert "已为第44镇生成 1 个干部邀请链接" in h.api.last(ORGANIZER).text
     await h.feed(o.message("/invite 第99镇"))
     assert "第99镇" in h.api.last(ORGANIZER).text and not buttons(h.api.last(ORGANIZER).reply_markup)
+
+
+async def test_publish_offers_a_revised_list_of_a_township_past_the_first_40(harness):
+    """A consultation of 45 townships whose 45th has its revised list imported: /publish listed
+    the first 40 townships only (none of them revised), so it showed no 发布 button and did not
+    say that five were left out. The townships with a list to publish come first, and the screen
+    says how many it does not show."""
+    from storage.consultations import create_consultation, set_status
+    from storage.lists import save_list
+
+    h = harness
+    names = [f"第{k:02d}镇" for k in range(45)]
+    async with h.sessions() as s:
+        rows = [await save_list(s, name, ITEMS[:2]) for name in names]
+        c = await create_consultation(s, title="全县征询", questionnaire=None,
+                                      closes_at=h.clock.now + timedelta(days=10), list_ids=[r.id for r in rows])
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        await set_status(s, c, Status.CLOSED, h.clock.now)
+        await save_list(s, "第44镇", ITEMS[:1])
+        await s.commit()
+        cid = c.id
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/publish {cid}"))
+    said = h.api.last(ORGANIZER)
+    assert [text for text, _ in buttons(said.reply_markup) if "第44镇" in text]
+    assert "第44镇" in said.text.splitlines()[1]
+    assert "5" in said.text.splitlines()[-2] or "5" in said.text.splitlines()[-1]
