@@ -1213,9 +1213,15 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
                [_btn(ctx.t(f"organizer.f-kind.{k}"), CommentsCB(c=c, f="k" + k)) for k in KIND_ORDER[:3]],
                [_btn(ctx.t(f"organizer.f-kind.{k}"), CommentsCB(c=c, f="k" + k)) for k in KIND_ORDER[3:]]]
     links = await repo.links(ctx.session, c)
-    if len(links) > 1:
-        township_buttons = [_btn(link.township, CommentsCB(c=c, f=f"t{link.township_id}")) for link in links]
-        filters.extend(township_buttons[n:n + 4] for n in range(0, len(township_buttons), 4))  # every township
+    if len(links) > 1:  # every township; past Telegram's 100 buttons, those with comments (and the one chosen)
+        room = BUTTONS_LIMIT - 7 - sum(len(row) for row in filters)  # (7: 3 decisions, hide, ‹ same item ›)
+        if len(links) > room:
+            from storage.comments import comment_counts_by_township
+
+            with_comments = await comment_counts_by_township(ctx.session, c)
+            links = [link for link in links if link.township_id in with_comments or f == f"t{link.township_id}"]
+        township_buttons = [_btn(link.township, CommentsCB(c=c, f=f"t{link.township_id}")) for link in links[:room]]
+        filters.extend(township_buttons[n:n + 4] for n in range(0, len(township_buttons), 4))
     if not items:
         return ctx.t("organizer.no-comments"), InlineKeyboardMarkup(inline_keyboard=filters)
     i = max(0, min(i, len(items) - 1))

@@ -783,6 +783,31 @@ async def test_comments_can_be_filtered_by_every_township(harness):
     assert all(name in labels for name in names), labels
 
 
+async def test_the_comment_card_of_a_consultation_over_100_townships_keeps_within_100_buttons(harness):
+    """A button to filter by each township: a consultation over 100 townships made the comment
+    card more than 100 buttons, which Telegram refuses ("reply markup is too long"), so /comments
+    showed the organizer nothing. With too many for buttons, the townships that have comments
+    get one, and the card is sent."""
+    from storage.consultations import create_consultation, set_status
+    from storage.lists import save_list
+
+    h = harness
+    names = [f"第{k:03d}镇" for k in range(100)]
+    async with h.sessions() as s:
+        rows = [await save_list(s, name, ITEMS[:1]) for name in names]
+        c = await create_consultation(s, title="百镇征询", questionnaire="", list_ids=[r.id for r in rows],
+                                      closes_at=h.clock.now + timedelta(days=5))
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        await s.commit()
+    await _seed_comment(h, c.id)  # (by a cadre of the first township)
+    h.api.clear()
+    await h.feed(h.user(ORGANIZER).message(f"/comments {c.id}"))
+    card = h.api.last(ORGANIZER)
+    labels = [text for text, _ in buttons(card.reply_markup)]
+    assert "第000镇" in card.text and len(labels) <= 100
+    assert "第000镇" in labels
+
+
 async def test_a_missing_item_proposal_shows_its_part_category_and_basis(harness):
     h = harness
     cid, _ = await open_consultation(h)
