@@ -63,7 +63,8 @@ router = Router(name="cadre")
 router.message.filter(F.chat.type == "private")
 router.edited_message.filter(F.chat.type == "private")
 
-PAGE = 8  # items, categories and search hits per page
+PAGE = 8  # items and search hits per page
+CATEGORY_PAGE = 20  # a part's categories per page (a list has about ten)
 MY_PAGE = 5  # comments per page in /mycomments
 REPORTS_SHOWN = 10
 MAX_QUERY = 50
@@ -422,13 +423,21 @@ def _version_plain(ctx: Ctx, scope: Scope) -> str:
     return ctx.t("cadre.published-version", n=v) if v.isdecimal() else v
 
 
-def _categories_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part) -> tuple[str, InlineKeyboardMarkup]:
+def _categories_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part,
+                       page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
+    """A button per category of the part; past CATEGORY_PAGE (a draft's 领域 column may hold
+    a hundred values, more buttons than Telegram takes), in pages."""
     c = scope.c
     cats = dl.categories(part)
     items = dl.part(part)
+    pages = _pages(len(cats), CATEGORY_PAGE)
+    page = min(max(page, 0), pages - 1)
+    first = page * CATEGORY_PAGE
     rows = [[_btn(ctx.t("cadre.btn-category", category=_category_label(ctx, cat),
                         n=sum(1 for i in items if (i.category or "") == cat)), ListCB(c=c, p=part.value, g=g))]
-            for g, cat in enumerate(cats)]
+            for g, cat in enumerate(cats[first:first + CATEGORY_PAGE], start=first)]
+    if pages > 1:
+        rows.append(_nav(page, pages, lambda n: ListCB(c=c, p=part.value, n=n)))
     rows.append([_btn(ctx.t("cadre.btn-back-parts"), ListCB(c=c))])
     key = "cadre.categories" if cats else "cadre.part-empty"
     return ctx.t(key, part=ctx.t(f"part.{part.value}"), n=len(items)), _kb(rows)
@@ -446,7 +455,7 @@ def _items_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part, g: int,
     rows = [[_btn(_short(label, 60), ItemCB(c=c, i=i.id or 0))] for label, i in zip(labels, shown, strict=True)]
     if pages > 1:
         rows.append(_nav(page, pages, lambda n: ListCB(c=c, p=part.value, g=g, n=n)))
-    rows.append([_btn(ctx.t("cadre.btn-back-categories"), ListCB(c=c, p=part.value))])
+    rows.append([_btn(ctx.t("cadre.btn-back-categories"), ListCB(c=c, p=part.value, n=g // CATEGORY_PAGE))])
     text = ctx.t("cadre.items", part=ctx.t(f"part.{part.value}"), category=html.escape(_category_label(ctx, category)),
                  n=len(items), page=page + 1, pages=pages)
     # the names in full above the buttons: a phone cuts a button's text at a score of characters,
@@ -649,7 +658,7 @@ async def browse(query: CallbackQuery, callback_data: ListCB, ctx: Ctx, state: F
             await _deny_press(query, ctx, "error.stale-button")
             return
         if callback_data.g < 0:
-            text, kb = _categories_screen(ctx, scope, dl, part)
+            text, kb = _categories_screen(ctx, scope, dl, part, callback_data.n)
         elif callback_data.g < len(dl.categories(part)):
             text, kb = _items_screen(ctx, scope, dl, part, callback_data.g, callback_data.n)
         else:

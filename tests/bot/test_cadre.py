@@ -288,6 +288,28 @@ async def test_browse_part_then_category_then_items_with_pages_edited_in_place(h
     assert "第 3/3 页" in h.api.last(CADRE).text  # back to the page the item is on
 
 
+async def test_a_part_of_more_categories_than_a_keyboard_takes_is_browsed_in_pages(harness):
+    """A draft whose 领域 column holds 120 different values (a first-pass inventory by department,
+    say): the part's categories were a button each, past Telegram's 100 buttons, so tapping
+    基本履职事项 showed nothing. They come in pages, and the last one is reached; back from its
+    items returns to its page."""
+    h = harness
+    items = [DutyItem(Part.BASIC, f"事项{k:03d}", seq=k + 1, category=f"类别{k:03d}") for k in range(120)]
+    await open_consultation(h, items=items)
+    u = await _cadre(h)
+    await h.feed(u.message("/list"))
+    await _tap(h, u, "基本履职事项")
+    cats = h.api.last(CADRE)
+    assert cats.method == "editMessageText" and len(buttons(cats.reply_markup)) <= 100
+    while not [t for t, _ in buttons(h.api.last(CADRE).reply_markup) if t.startswith("类别119")]:
+        await _tap(h, u, "›")
+    last_page = h.api.last(CADRE).text
+    await _tap(h, u, "类别119")
+    assert "事项119" in h.api.last(CADRE).text
+    await _tap(h, u, "« ")
+    assert h.api.last(CADRE).text == last_page
+
+
 async def test_find_matches_name_content_and_basis_ignoring_case_and_width(harness):
     h = harness
     await open_consultation(h, items=MANY)
