@@ -65,6 +65,7 @@ router.edited_message.filter(F.chat.type == "private")
 
 PAGE = 8  # items and search hits per page
 CATEGORY_PAGE = 20  # a part's categories per page (a list has about ten)
+CATEGORY_BUTTONS = 40  # categories offered as buttons at /missing's category step
 MY_PAGE = 5  # comments per page in /mycomments
 REPORTS_SHOWN = 10
 MAX_QUERY = 50
@@ -1310,7 +1311,10 @@ def _missing_parts_kb(ctx: Ctx, c: int) -> InlineKeyboardMarkup:
 async def _missing_category_prompt(ctx: Ctx, scope: Scope, part: Part) -> tuple[str, InlineKeyboardMarkup | None]:
     dl = await load_list(ctx.session, scope.link.list_id)
     cats = [cat for cat in dl.categories(part) if cat]
-    rows = [[_btn(cat, MissingCB(c=scope.consultation.id or 0, a="g", v=str(g)))] for g, cat in enumerate(cats)]
+    # (a button for each of the first CATEGORY_BUTTONS: a draft's 领域 column may hold more values
+    # than Telegram takes buttons; the prompt says a category may be typed)
+    rows = [[_btn(cat, MissingCB(c=scope.consultation.id or 0, a="g", v=str(g)))]
+            for g, cat in enumerate(cats[:CATEGORY_BUTTONS])]
     return ctx.t("cadre.missing-ask-category", part=ctx.t(f"part.{part.value}")), _kb(rows) if rows else None
 
 

@@ -545,6 +545,23 @@ async def test_missing_item_proposal_is_stored_with_name_part_category_basis_and
     assert comment.text == "乡镇实际承担巡查和报告"
 
 
+async def test_missing_items_category_step_of_a_part_with_very_many_categories_keeps_within_100_buttons(harness):
+    """/missing's category step had a button per category of the part: a draft whose 领域 column
+    holds 120 values made it 120 buttons, which Telegram refuses, and the cadre got no step 3.
+    The first categories get buttons, the prompt says the rest can be typed, and one typed is taken."""
+    h = harness
+    items = [DutyItem(Part.BASIC, f"事项{k:03d}", seq=k + 1, category=f"类别{k:03d}") for k in range(120)]
+    await open_consultation(h, items=items)
+    u = await _cadre(h)
+    await h.feed(u.message("/missing"))
+    await h.feed(u.message("河道日常巡查"))
+    await _tap(h, u, "基本履职事项")
+    step = h.api.last(CADRE)
+    assert "第 3/6 步" in step.text and 0 < len(buttons(step.reply_markup)) <= 100
+    await h.feed(u.message("类别119"))
+    assert "第 4/6 步" in h.api.last(CADRE).text
+
+
 async def test_missing_item_from_the_part_menu_button_with_category_button_and_skipped_basis(harness):
     h = harness
     await open_consultation(h)
