@@ -70,6 +70,7 @@ router.message.filter(F.chat.type == "private")
 router.edited_message.filter(F.chat.type == "private")
 
 PICK_PAGE = 8
+CHANGE_PAGE = 20  # questions per page of the change menu (修改)
 CURRENT_ANSWER_CHARS = 500  # of a typed answer shown again under its question (answers go up to 4,000)
 FSM_KEY = "rq"  # FSM data: the response in progress (so /cancel knows there is something to pause)
 TYPED = "typed"  # on the screen: {question id: the message that typed its answer}
@@ -99,7 +100,8 @@ class QCB(CallbackData, prefix="q"):
 
 
 class EditCB(CallbackData, prefix="qe"):
-    """From the summary: q="" lists the questions, q=id asks that one again, q="!" shows the summary."""
+    """From the summary: q="" lists the questions (q="~n": page n of them), q=id asks that one
+    again, q="!" shows the summary."""
 
     r: Num
     q: str = ""
@@ -331,11 +333,22 @@ def render_summary(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup | No
     return text, kb
 
 
-def render_change_menu(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
-    rows = []
-    for n, question in enumerate(_applicable(flow), start=1):
-        rows.append([_btn(fit_width(f"{n}. {question.text.get(ctx.locale)}"), EditCB(r=flow.response.id, q=question.id))])
-    rows.append([_btn(ctx.t("resident.btn-back-summary"), EditCB(r=flow.response.id, q="!"))])
+def render_change_menu(ctx: Ctx, flow: Flow, page: int = 0) -> tuple[str, InlineKeyboardMarkup]:
+    """A button per question to change; past CHANGE_PAGE of them (a questionnaire may have 100,
+    more buttons than Telegram takes), in pages: EditCB q="~<page>"."""
+    r, questions = flow.response.id, _applicable(flow)
+    pages = max(1, -(-len(questions) // CHANGE_PAGE))
+    page = min(max(page, 0), pages - 1)
+    first = page * CHANGE_PAGE
+    rows = [[_btn(fit_width(f"{n}. {question.text.get(ctx.locale)}"), EditCB(r=r, q=question.id))]
+            for n, question in enumerate(questions[first:first + CHANGE_PAGE], start=first + 1)]
+    if pages > 1:
+        nav = [_btn("‹", EditCB(r=r, q=f"~{page - 1}"))] if page > 0 else []
+        nav.append(_btn(f"{page + 1}/{pages}", "noop"))
+        if page < pages - 1:
+            nav.append(_btn("›", EditCB(r=r, q=f"~{page + 1}")))
+        rows.append(nav)
+    rows.append([_btn(ctx.t("resident.btn-back-summary"), EditCB(r=r, q="!"))])
     return ctx.t("resident.change-which"), InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -767,8 +780,8 @@ async def change_answer(query: CallbackQuery, callback_data: EditCB, ctx: Ctx) -
     flow = await _flow_for_press(query, callback_data.r, ctx)
     if flow is None:
         return
-    if callback_data.q == "":
-        text, kb = render_change_menu(ctx, flow)
+    if callback_data.q == "" or (callback_data.q[:1] == "~" and callback_data.q[1:].isdecimal()):
+        text, kb = render_change_menu(ctx, flow, int(callback_data.q[1:] or 0))
         await _commit(ctx, flow)
         return await edited(ctx, query, text, kb)
     if callback_data.q != "!":

@@ -1722,3 +1722,35 @@ async def test_an_option_typed_as_its_words_is_taken_and_said_back(harness):
     assert "请点下面问题里的按钮来回答。" in h.api.texts(USER)
     await h.feed(u.message("比较满意"))
     assert (await _stored(h))["sat"] == 4
+def _long_questionnaire(n: int) -> str:
+    questions = "".join(f"""
+  - id: q{k}
+    type: single
+    text: {{zh_CN: 第{k}个问题：您对这项工作满意吗, en: Question {k}}}
+    options:
+      - id: y
+        text: {{zh_CN: 满意, en: Yes}}
+      - id: n
+        text: {{zh_CN: 不满意, en: No}}
+""" for k in range(n))
+    return f"id: long\ntitle: {{zh_CN: 长问卷, en: Long}}\nquestions:{questions}"
+
+
+async def test_the_change_menu_of_a_100_question_questionnaire_is_shown_in_pages(harness):
+    """A questionnaire may have 100 questions: 修改 listed a button for each plus « 返回, 101
+    buttons, which Telegram refuses, so the resident who tapped 修改 got 'something went wrong'
+    and could change nothing. The menu comes in pages, and the last question can be changed."""
+    h = harness
+    _, code = await open_consultation(h, questionnaire=_long_questionnaire(100))
+    u, q = await start(h, code)
+    for _ in range(100):
+        q = await _tap(h, u, "满意")
+    assert "谢谢您参加" in q.text
+    menu = await _tap(h, u, "修改")
+    assert "谢谢您参加" not in menu.text and 0 < len(buttons(menu.reply_markup)) <= 100
+    while not any(text.startswith("100.") for text, _ in buttons(h.api.last(USER).reply_markup)):
+        await _tap(h, u, "›")
+    q = await _tap(h, u, "100.")
+    assert "第99个问题" in q.text
+    q = await _tap(h, u, "不满意")
+    assert "谢谢您参加" in q.text
