@@ -41,7 +41,7 @@ from aiogram.types import (
 )
 
 from bot.context import Ctx, Num
-from bot.limits import fit_plain, fit_width
+from bot.limits import BUTTON_WIDTH, fit_plain, fit_width, width
 from bot.middlewares import GROUPED_PRESSES, JOINING_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
 from bot.routers import first_of_album, not_text_note, starts
@@ -228,16 +228,18 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
     previous = flow.state.answers.get(qid)
     match question.type:
         case "single":
-            for o in question.options:
+            labels = _option_labels(question, loc, lines)
+            for o, label in zip(question.options, labels, strict=True):
                 mark = "● " if previous == o.id else ""
-                rows.append([_btn(mark + o.text.get(loc), _qcb(r, qid, "o", o.id))])
+                rows.append([_btn(mark + label, _qcb(r, qid, "o", o.id))])
         case "multi":
             chosen = set(flow.screen.get("sel", {}).get(qid, previous or []))
             high = question.max_choices or len(question.options)
+            labels = _option_labels(question, loc, lines)
             lines.append(ctx.t("resident.hint-multi", min=question.min_choices, max=high))
-            for o in question.options:
+            for o, label in zip(question.options, labels, strict=True):
                 on = o.id in chosen
-                rows.append([_btn(("☑ " if on else "☐ ") + o.text.get(loc), _qcb(r, qid, "-" if on else "+", o.id))])
+                rows.append([_btn(("☑ " if on else "☐ ") + label, _qcb(r, qid, "-" if on else "+", o.id))])
             rows.append([_btn(ctx.t("resident.btn-done", n=len(chosen)), _qcb(r, qid, "d"))])
         case "scale":
             labels = [f"{p} = {html.escape(lbl.get(loc))}" for p, lbl in question.labels]
@@ -296,6 +298,20 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
     nav_row.append(_btn(ctx.t("resident.btn-pause"), _qcb(r, qid, "z")))
     rows.append(nav_row)
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _option_labels(question: Question, loc: str, lines: list[str]) -> list[str]:
+    """The buttons' labels of a choice question's options: their texts; when one is wider than a
+    button shows beside its mark (a phone cuts it, and two options beginning alike look the
+    same), every option is written out in full, numbered, on `lines`, and the buttons carry the
+    numbers with the texts shortened."""
+    texts = [o.text.get(loc) for o in question.options]
+    room = BUTTON_WIDTH - width("☑ ")
+    if all(width(text) <= room for text in texts):
+        return texts
+    lines.append("")
+    lines += [f"{k}. {html.escape(text)}" for k, text in enumerate(texts, start=1)]
+    return [fit_width(f"{k}. {text}", room) for k, text in enumerate(texts, start=1)]
 
 
 def _rating_item(flow: Flow, question: Question) -> tuple[ItemRef, int, int]:

@@ -1754,3 +1754,46 @@ async def test_the_change_menu_of_a_100_question_questionnaire_is_shown_in_pages
     assert "第99个问题" in q.text
     q = await _tap(h, u, "不满意")
     assert "谢谢您参加" in q.text
+
+
+LONG_OPTIONS = """
+id: long_options
+title: {zh_CN: 问卷, en: Questionnaire}
+questions:
+  - id: aware
+    type: single
+    text: {zh_CN: 您知道乡镇负责办哪些事吗？, en: Do you know what your township does}
+    options:
+      - id: some
+        text: {zh_CN: 知道一些乡镇平时负责办的事情，比如低保和调解纠纷, en: Some}
+      - id: heard
+        text: {zh_CN: 知道一些乡镇平时负责办的事情，但是说不清具体有哪些, en: Heard}
+  - id: need
+    type: multi
+    text: {zh_CN: 您最需要哪些服务？, en: Which services}
+    options:
+      - id: a
+        text: {zh_CN: 社会救助和养老服务等民生方面的事情（低保、特困、临时救助）, en: A}
+      - id: b
+        text: {zh_CN: 社会救助和养老服务等民生方面的事情（居家养老、助餐）, en: B}
+"""
+
+
+async def test_options_too_long_for_a_button_are_written_out_in_full_above_the_buttons(harness):
+    """A questionnaire's option longer than a phone shows on a button was cut by Telegram after
+    a score of characters: two options beginning alike could not be told apart. Such a question
+    now writes its options out in full, numbered, and the buttons carry the numbers."""
+    from bot.limits import BUTTON_WIDTH, width
+
+    h = harness
+    _, code = await open_consultation(h, questionnaire=LONG_OPTIONS)
+    u, q = await start(h, code)
+    for screen in range(2):
+        for option in ("知道一些乡镇平时负责办的事情，比如低保和调解纠纷", "知道一些乡镇平时负责办的事情，但是说不清具体有哪些") \
+                if screen == 0 else ("社会救助和养老服务等民生方面的事情（低保、特困、临时救助）",
+                                     "社会救助和养老服务等民生方面的事情（居家养老、助餐）"):
+            assert option in q.text
+        labels = [text for text, _ in buttons(q.reply_markup)]
+        assert all(width(text) <= BUTTON_WIDTH for text in labels), labels
+        q = await _tap(h, u, "2.") if screen == 0 else await _tap(h, u, "☐ 1.")
+    assert (await _stored(h))["aware"] == "heard"
