@@ -41,7 +41,7 @@ from aiogram.types import (
 )
 
 from bot.context import Ctx, Num
-from bot.limits import BUTTON_WIDTH, fit_plain, fit_width, width
+from bot.limits import BUTTON_WIDTH, TEXT_LIMIT, fit_plain, fit_width, units, visible_units, width
 from bot.middlewares import GROUPED_PRESSES, JOINING_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
 from bot.routers import first_of_album, not_text_note, starts
@@ -341,12 +341,30 @@ def _applicable(flow: Flow) -> list[Question]:
 def render_summary(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup | None]:
     lines = summary_lines(flow.q, flow.state.stored(), flow.items, ctx.locale)
     deadline = format_local(flow.consultation.closes_at, ctx.settings.timezone)
-    text = "\n".join([ctx.t("resident.thanks", title=html.escape(flow.consultation.title)), "",
-                      *(html.escape(line) for line in lines), "", ctx.t("resident.can-change", deadline=deadline)])
+    head = ctx.t("resident.thanks", title=html.escape(flow.consultation.title))
+    foot = ctx.t("resident.can-change", deadline=deadline)
+    lines = _fit_lines(lines, TEXT_LIMIT - visible_units(head + "\n\n\n\n" + foot) - len(lines))
+    text = "\n".join([head, "", *(html.escape(line) for line in lines), "", foot])
     if _window(ctx, flow.consultation) != Window.OPEN:
         return text, None
     kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("resident.btn-change"), EditCB(r=flow.response.id))]])
     return text, kb
+
+
+def _fit_lines(lines: list[str], room: int) -> list[str]:
+    """`lines` (plain text) within `room` characters in all: unchanged when they fit, else the
+    longest shortened alike (to the greatest length that fits, with "…"), so every line stays —
+    answers naming many items of long names outgrow a message."""
+    if sum(units(line) for line in lines) <= room:
+        return lines
+    low, high = 1, max(units(line) for line in lines)
+    while low < high:  # the greatest cap at which the lines fit
+        cap = (low + high + 1) // 2
+        if sum(min(units(line), cap) for line in lines) <= room:
+            low = cap
+        else:
+            high = cap - 1
+    return [fit_plain(line, max(low, 2)) for line in lines]
 
 
 def render_change_menu(ctx: Ctx, flow: Flow, page: int = 0) -> tuple[str, InlineKeyboardMarkup]:

@@ -1797,3 +1797,43 @@ async def test_options_too_long_for_a_button_are_written_out_in_full_above_the_b
         assert all(width(text) <= BUTTON_WIDTH for text in labels), labels
         q = await _tap(h, u, "2.") if screen == 0 else await _tap(h, u, "☐ 1.")
     assert (await _stored(h))["aware"] == "heard"
+
+
+async def test_the_summary_of_answers_on_items_of_long_names_keeps_its_deadline_line(harness):
+    """Ten items rated and ten picked, of names of 200 characters (a first-pass inventory's): the
+    summary repeated every name in full, past Telegram's 4,096 characters, and the cut at the
+    limit took the last answers and the line saying until when they may be changed. The
+    answers' lines are shortened to fit, every question stays, and the deadline line too."""
+    from bot.limits import TEXT_LIMIT
+    from bot.sandbox.htmltext import parse_html
+    from surveys.duty_list import DutyItem, Part
+
+    h = harness
+    items = [DutyItem(Part.BASIC, f"事项{k:02d}" + "长" * 196, seq=k + 1, category="民生服务", basis="《办法》")
+             for k in range(10)]
+    questionnaire = """
+id: items
+title: {zh_CN: 事项问卷, en: Items}
+questions:
+  - id: rate
+    type: item_rating
+    text: {zh_CN: 请给这些事项打分, en: Rate these}
+    max_items: 10
+  - id: pick
+    type: item_pick
+    text: {zh_CN: 请选出最需要的事项, en: Pick}
+    max_picks: 10
+"""
+    _, code = await open_consultation(h, questionnaire=questionnaire, items=items)
+    u, q = await start(h, code)
+    for _ in range(10):
+        q = await _tap(h, u, "5")
+    for k in range(10):
+        if not [t for t, _ in buttons(q.reply_markup) if t.startswith(f"☐ 事项{k:02d}")]:
+            q = await _tap(h, u, "›")
+        q = await _tap(h, u, f"☐ 事项{k:02d}")
+    q = await _tap(h, u, "完成")
+    shown = parse_html(q.text)[0]
+    assert "谢谢您参加" in shown and len(shown) <= TEXT_LIMIT
+    assert shown.rstrip().endswith("之前都可以点“修改”更改回答。")
+    assert "1. 请给这些事项打分" in shown and "2. 请选出最需要的事项" in shown
