@@ -553,10 +553,14 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
     # the count the progress starts from ("第 1/8 题"), and the follow-ups some answers add
     count, followups = question_count(q, await ctx.path.items(ctx.session, link.list_id))
     intro = consultation.intro or q.intro.get(ctx.locale)
-    text = ctx.t("resident.welcome", title=html.escape(consultation.title), township=html.escape(link.township),
-                 deadline=format_local(consultation.closes_at, ctx.settings.timezone),
-                 questions=count, followups=ctx.t("resident.followups", n=followups) if followups else "",
-                 minutes=q.estimated_minutes, intro=html.escape(intro))
+
+    def welcome(intro: str) -> str:
+        return ctx.t("resident.welcome", title=html.escape(consultation.title), township=html.escape(link.township),
+                     deadline=format_local(consultation.closes_at, ctx.settings.timezone),
+                     questions=count, followups=ctx.t("resident.followups", n=followups) if followups else "",
+                     minutes=q.estimated_minutes, intro=html.escape(intro))
+    # an introduction as long as a public notice gives way to what follows it (the deadline, what is kept)
+    text = welcome(fit_plain(intro, max(TEXT_LIMIT - visible_units(welcome("")), 2)))
     text = re.sub(r"\n{3,}", "\n\n", text)  # no intro: one blank line, not three
     kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("resident.btn-start"),
                                                      BeginCB(c=consultation.id, t=link.township_id))]])

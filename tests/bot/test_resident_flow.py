@@ -1837,3 +1837,23 @@ questions:
     assert "谢谢您参加" in shown and len(shown) <= TEXT_LIMIT
     assert shown.rstrip().endswith("之前都可以点“修改”更改回答。")
     assert "1. 请给这些事项打分" in shown and "2. 请选出最需要的事项" in shown
+
+
+async def test_a_welcome_with_a_long_introduction_keeps_the_deadline_and_what_is_kept(harness):
+    """An introduction as long as a public notice (征求意见公告, a few thousand characters) pushed
+    the welcome past Telegram's 4,096 characters, and the cut at the limit took what follows
+    the introduction: how many questions, the deadline, and what the bot keeps of the resident.
+    The introduction is shortened to leave them."""
+    from bot.limits import TEXT_LIMIT
+    from bot.sandbox.htmltext import parse_html
+
+    h = harness
+    notice = "为进一步厘清乡镇（街道）职责边界，现就履行职责事项清单公开征求意见。" * 130
+    questionnaire = ITEMS_QUESTIONNAIRE.replace("title: {zh_CN: 测试问卷, en: Test questionnaire}",
+                                                f"title: {{zh_CN: 测试问卷, en: Test questionnaire}}\nintro: {notice}")
+    _, code = await open_consultation(h, questionnaire=questionnaire)
+    u = h.user(USER)
+    await h.feed(u.message(f"/start {code}"))
+    shown = parse_html(h.api.last(USER).text)[0]
+    assert len(shown) <= TEXT_LIMIT and "为进一步厘清乡镇" in shown
+    assert "截止时间" in shown and shown.rstrip().endswith("导出结果时用化名代替编号。")
