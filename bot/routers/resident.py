@@ -220,6 +220,7 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
     lines = [ctx.t("resident.progress", n=n, m=len(shown)), "", f"<b>{html.escape(question.text.get(loc))}</b>"]
     if flow.screen.get(SEVERAL):
         lines.insert(0, ctx.t("resident.which-questionnaire", title=html.escape(flow.consultation.title)))
+    at = len(lines) - 1  # (the question's text, then its help: see _fit_question)
     if question.help:
         lines.append(f"<i>{html.escape(question.help.get(loc))}</i>")
     r, qid = flow.response.id, question.id
@@ -297,7 +298,23 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
         nav_row.append(_btn(ctx.t(skip), _qcb(r, qid, "s")))
     nav_row.append(_btn(ctx.t("resident.btn-pause"), _qcb(r, qid, "z")))
     rows.append(nav_row)
-    return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows)
+    return _fit_question(lines, at, question, loc), InlineKeyboardMarkup(inline_keyboard=rows)
+
+
+def _fit_question(lines: list[str], at: int, question: Question, loc: str) -> str:
+    """The question's screen; over Telegram's limit (a question may quote a notice at length),
+    its text and help (lines[at], lines[at + 1]) give way to what follows them: the options
+    written out, how to answer."""
+    text = "\n".join(lines)
+    if visible_units(text) <= TEXT_LIMIT:
+        return text
+    parts = [question.text.get(loc)] + ([question.help.get(loc)] if question.help else [])
+    lines[at:at + len(parts)] = [""] * len(parts)
+    fitted = _fit_lines(parts, TEXT_LIMIT - visible_units("\n".join(lines)))
+    lines[at] = f"<b>{html.escape(fitted[0])}</b>"
+    if question.help:
+        lines[at + 1] = f"<i>{html.escape(fitted[1])}</i>"
+    return "\n".join(lines)
 
 
 def _option_labels(question: Question, loc: str, lines: list[str]) -> list[str]:

@@ -1857,3 +1857,28 @@ async def test_a_welcome_with_a_long_introduction_keeps_the_deadline_and_what_is
     shown = parse_html(h.api.last(USER).text)[0]
     assert len(shown) <= TEXT_LIMIT and "为进一步厘清乡镇" in shown
     assert "截止时间" in shown and shown.rstrip().endswith("导出结果时用化名代替编号。")
+
+
+async def test_a_question_of_a_very_long_text_keeps_how_to_answer_it(harness):
+    """A question may be any length: one quoting a notice at length passed Telegram's 4,096
+    characters with its help, and the cut took what follows, here how to answer it (type it,
+    up to how many characters). The question's text and help give way instead."""
+    from bot.limits import TEXT_LIMIT
+    from bot.sandbox.htmltext import parse_html
+
+    h = harness
+    long_text = "根据《中华人民共和国民法典》有关规定，" * 250
+    questionnaire = f"""
+id: longq
+title: {{zh_CN: 问卷, en: Questionnaire}}
+questions:
+  - id: say
+    type: text
+    text: {{zh_CN: "{long_text}您有什么意见？", en: Say}}
+    help: {{zh_CN: "{long_text}", en: Help}}
+"""
+    _, code = await open_consultation(h, questionnaire=questionnaire)
+    u, q = await start(h, code)
+    shown = parse_html(q.text)[0]
+    assert len(shown) <= TEXT_LIMIT and shown.startswith("第 1/1 题")
+    assert shown.splitlines()[-1].startswith("请直接发文字回答"), shown[-200:]
