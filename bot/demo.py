@@ -8,6 +8,7 @@ import logging
 import sys
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -116,7 +117,7 @@ async def seed(settings: Settings) -> str:
 
 
 async def run_demo(settings: Settings, port: int, host: str) -> None:
-    from bot.app import build_runtime, run_polling, set_person_commands
+    from bot.app import build_runtime, run_polling
     from bot.db import reachable
     from bot.sandbox.server import running_sandbox
 
@@ -137,13 +138,34 @@ async def run_demo(settings: Settings, port: int, host: str) -> None:
         api = sb.base_url
         settings = settings.model_copy(update={"telegram_api_url": api})
         runtime = build_runtime(settings)
-        # the demo cadre is made one in the database, not by an invite: their menu too
-        await set_person_commands(runtime.bot, CADRE_ID, "cadre", settings.locale)
+        # the sandbox starts empty: the menus of the people who had their own (the demo cadre among them)
+        await restore_menus(runtime)
         print(gettext("cli.demo-banner", settings.locale, url=f"{api}/", code=code), flush=True)
         from bot.scheduler import running
 
         async with running(runtime):
             await run_polling(runtime)
+
+
+async def restore_menus(runtime: Any) -> None:
+    """Set again the command menu of everybody with one of their own — cadres and organizers
+    (the demo cadre too, made one in the database, not by an invite), anyone who chose a
+    language with /language — in the language they chose. Telegram keeps a chat's menu, the
+    demo's sandbox starts empty each run (ORGANIZER_IDS' are set by run_polling)."""
+    from bot.app import chosen_language, set_person_commands
+    from storage.models import Person
+
+    organizers = set(runtime.settings.organizer_ids)
+    async with runtime.sessionmaker() as s:
+        people = (await s.scalars(sa.select(Person).where(
+            sa.or_(Person.role.in_(("cadre", "organizer")), Person.language_chosen)).order_by(Person.id))).all()
+    for person in people:
+        if person.id in organizers:
+            continue
+        role = "cadre" if person.role == "cadre" and person.township_id is not None else \
+            "organizer" if person.role == "organizer" else "resident"
+        await set_person_commands(runtime.bot, person.id, role, runtime.settings.locale,
+                                  chosen=chosen_language(person))
 
 
 def resume_points(db_path: Path) -> tuple[int, int]:

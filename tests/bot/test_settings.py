@@ -117,6 +117,50 @@ async def test_a_demo_run_again_starts_past_what_its_database_remembers(tmp_path
     assert sent["message_id"] == 41 and update["update_id"] == 58
 
 
+async def test_a_demo_run_again_gives_back_the_command_menus_the_empty_sandbox_forgot(tmp_path: Path) -> None:
+    """Telegram keeps a chat's own command menu; the demo's sandbox starts empty each run.
+    Run again, the demo set back only 李干部's menu, in the demo's language: a cadre invited
+    in an earlier run had everybody's menu, and one who chose English with /language a
+    Chinese one while the bot wrote to them in English. Everybody with a menu of their own
+    gets it back, in the language they chose."""
+    import sqlalchemy as sa
+
+    from bot.demo import CADRE_ID, DEMO_TOKEN, demo_settings, restore_menus, seed
+    from bot.sandbox.server import running_sandbox
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.migrate import upgrade
+    from storage.models import Person
+
+    settings = demo_settings(Settings(_env_file=None), tmp_path / "qingdan-demo.db")
+    upgrade(settings.database_url)
+    await seed(settings)
+    engine = make_engine(settings.database_url)
+    async with make_sessionmaker(engine)() as s:  # what the last run left
+        township_id = (await s.get(Person, CADRE_ID)).township_id
+        await s.execute(sa.update(Person).where(Person.id == CADRE_ID).values(language="en", language_chosen=True))
+        s.add(Person(id=5001, first_name="新干部", role="cadre", township_id=township_id))
+        s.add(Person(id=5002, first_name="Bob", language="en", language_chosen=True))
+        s.add(Person(id=5003, first_name="路人", language="zh_CN"))
+        await s.commit()
+    await engine.dispose()
+    async with running_sandbox(tokens=[DEMO_TOKEN], bot_username="qingdan_demo_bot") as sb:
+        runtime = build_runtime(settings.model_copy(update={"telegram_api_url": sb.base_url}))
+        try:
+            await restore_menus(runtime)
+        finally:
+            await runtime.close(grace=0)
+        b = sb.sandbox.bots[DEMO_TOKEN]
+
+        def menu(user_id: int) -> list[str]:
+            chat = sb.sandbox.register_user(DEMO_TOKEN, user_id, language_code="zh-hans")
+            return [c["description"] for c in sb.sandbox.effective_commands(b, chat)]
+
+        assert menu(CADRE_ID)[0] == "Browse the list"
+        assert menu(5001)[0] == "浏览清单"
+        assert menu(5002)[0] == "Start or continue"
+        assert menu(5003) == []  # nothing of their own: everybody's menu (run_polling sets it)
+
+
 def test_demo_reset_refuses_while_a_demo_holds_the_port(tmp_path: Path, monkeypatch) -> None:
     import socket
 
