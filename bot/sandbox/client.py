@@ -93,6 +93,13 @@ class SandboxUser:
         payload, _ = await self._request("POST", f"/users/{self.user_id}/send", json=body)
         return payload
 
+    async def edit(self, message_id: int, text: str) -> dict[str, Any]:
+        """Edit a message of this user's (its text, or a file's caption): the bot gets an
+        `edited_message` update; returns the message as edited."""
+        payload, _ = await self._request("POST", f"/users/{self.user_id}/edit",
+                                         json={"message_id": message_id, "text": text})
+        return payload
+
     async def press(self, message_id: int, data: str, *, wait: float = 10.0) -> dict[str, Any]:
         """Tap an inline button; returns {"answered", "text", "show_alert", ...} once the bot answered
         (or after `wait` seconds)."""

@@ -1075,6 +1075,33 @@ class Sandbox:
         self._push_update(b, "message", self.message_object(b, chat, m), chat.id)
         return self.message_view(b, m)
 
+    def user_edit(self, token: str, user_id: int, message_id: int, text: str) -> dict[str, Any]:
+        """The user edits a message of theirs (its text, or a file's caption): an
+        `edited_message` update, as Telegram sends; the same text again sends nothing.
+        Raises LookupError when the message does not exist, ValueError for bad input."""
+        b = self.bot(token)
+        chat = self.register_user(token, user_id)
+        m = chat.messages.get(message_id)
+        if m is None:
+            raise LookupError("message not found")
+        if m.from_bot:
+            raise ValueError("only the user's own messages can be edited")
+        text = text or ""
+        if m.file is None and not text.strip():
+            raise ValueError("message text is empty")
+        if utf16len(text) > (1024 if m.file is not None else 4096):
+            raise ValueError("message is too long")
+        if (m.text if m.file is None else m.caption or "") == text:
+            return self.message_view(b, m)
+        if m.file is None:
+            m.text, m.entities = text, bot_command_entities(text) or None
+        else:
+            m.caption, m.caption_entities = text or None, bot_command_entities(text) or None
+        m.edit_date = max(int(time.time()), m.date)
+        self._changed(chat, lambda: {"type": "edit", "message": self.message_view(b, m)})
+        self._push_update(b, "edited_message", self.message_object(b, chat, m), chat.id)
+        return self.message_view(b, m)
+
     async def user_press(self, token: str, user_id: int, message_id: int, data: str,
                          wait: float | None = None) -> dict[str, Any]:
         """A tap on an inline button: a callback_query update; waits (bounded) for answerCallbackQuery.
@@ -1308,6 +1335,21 @@ def create_app(sandbox: Sandbox) -> web.Application:
             return _err(400, str(e))
         return _json_response(view)
 
+    async def user_edit(request: web.Request) -> web.Response:
+        token, uid = _token(request), _uid(request)
+        data = await _body(request)
+        try:
+            mid = int(data["message_id"])
+        except (KeyError, TypeError, ValueError):
+            return _err(400, "message_id is required")
+        try:
+            view = sb.user_edit(token, uid, mid, str(data.get("text") or ""))
+        except LookupError as e:
+            return _err(404, str(e))
+        except ValueError as e:
+            return _err(400, str(e))
+        return _json_response(view)
+
     async def user_press(request: web.Request) -> web.Response:
         token, uid = _token(request), _uid(request)
         data = await _body(request)
@@ -1462,6 +1504,7 @@ def create_app(sandbox: Sandbox) -> web.Application:
     r.add_post("/sandbox/{token}/users", users_post)
     r.add_get("/sandbox/{token}/users", users_get)
     r.add_post("/sandbox/{token}/users/{user_id}/send", user_send)
+    r.add_post("/sandbox/{token}/users/{user_id}/edit", user_edit)
     r.add_post("/sandbox/{token}/users/{user_id}/press", user_press)
     r.add_post("/sandbox/{token}/users/{user_id}/upload", user_upload)
     r.add_post("/sandbox/{token}/users/{user_id}/block", user_block)

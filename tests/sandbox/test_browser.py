@@ -259,3 +259,59 @@ async def test_new_users_language_follows_the_page_and_no_request_fails() -> Non
             await browser.close()
         async with aiohttp.ClientSession() as http, http.get(f"{sb.base_url}/favicon.ico") as r:
             assert r.status in (200, 204)
+
+
+async def test_a_user_edits_a_message_of_theirs_in_the_web_chat() -> None:
+    """The bot follows a typed answer edited in Telegram, which the web chat could not do: a
+    user's own message has an edit button (✎) that puts its text in the input; sending sends
+    the edit (the bot gets an `edited_message`) and the message shows the new text, edited;
+    ✕ leaves editing without a change."""
+    executable = require_chromium()
+    from playwright.async_api import async_playwright
+
+    router = Router()
+
+    @router.edited_message(F.text)
+    async def edited(message: Message) -> None:
+        await message.answer(f"已按修改保存：{message.text}")
+
+    @router.message(F.text)
+    async def typed(message: Message) -> None:
+        await message.answer(f"收到：{message.text}")
+
+    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
+        bot = make_bot(sb.base_url)
+        dp = Dispatcher()
+        dp.include_router(router)
+        polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
+        try:
+            async with async_playwright() as pw, asyncio.timeout(60):
+                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+                try:
+                    page = await browser.new_page(viewport={"width": 900, "height": 760})
+                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
+                    await page.click('#user-list button[data-id="3001"]')
+                    await page.fill("#input", "65")
+                    await page.click("#send")
+                    await page.locator(".msg.bot", has_text="收到：65").wait_for(timeout=10000)
+                    assert await page.locator("#compose-context").is_hidden()
+                    assert await page.locator(".msg.bot .act.edit").count() == 0  # the bot's are not the user's
+                    mine = page.locator(".msg.user", has_text="65")
+                    await mine.locator(".act.edit").click()
+                    assert await page.input_value("#input") == "65"
+                    assert "65" in await page.locator("#compose-context").inner_text()
+                    await page.locator("#compose-context button").click()  # ✕: nothing changes
+                    assert await page.input_value("#input") == ""
+                    await mine.locator(".act.edit").click()
+                    await page.fill("#input", "六十五")
+                    await page.click("#send")
+                    await page.locator(".msg.bot", has_text="已按修改保存：六十五").wait_for(timeout=10000)
+                    first = page.locator(".msg.user").first
+                    assert "六十五" in await first.inner_text() and "已编辑" in await first.inner_text()
+                    assert await page.locator(".msg.user").count() == 1  # an edit, not a new message
+                    assert await page.locator("#compose-context").is_hidden()
+                finally:
+                    await browser.close()
+        finally:
+            await dp.stop_polling()
+            await asyncio.wait_for(polling, 10)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import asyncio
 import time
 
+import pytest
 from aiogram import Bot, Dispatcher, F, Router
 from aiogram.filters import CommandObject, CommandStart
 from aiogram.types import CallbackQuery, InlineKeyboardButton, InlineKeyboardMarkup, Message
 
+from bot.sandbox.client import SandboxError
 from bot.sandbox.server import RunningSandbox
 from tests.sandbox.conftest import TOKEN, make_bot
 
@@ -101,3 +103,47 @@ async def test_allowed_updates_filters_new_updates(tg: Bot, sandbox: RunningSand
     await user.send("seen")
     assert [u.message.text for u in await tg.get_updates(timeout=0)] == ["seen"]
     await user.close()
+
+
+async def test_a_user_edits_a_message_of_theirs_and_the_bot_gets_edited_message(sandbox: RunningSandbox) -> None:
+    """The bot follows a typed answer edited in Telegram (an `edited_message` update), but the
+    sandbox had no way for a user to edit a message: the web chat could not try it. A user's
+    edit reaches the bot with the same message_id, the new text and an edit_date; the chat
+    shows it edited; the same text again sends nothing; a bot's message is not theirs to edit."""
+    bot = make_bot(sandbox.base_url)
+    router = Router()
+
+    @router.edited_message(F.text)
+    async def edited(message: Message) -> None:
+        await message.answer(f"改为 {message.text} #{message.message_id} {message.edit_date is not None}")
+
+    @router.message(F.text)
+    async def typed(message: Message) -> None:
+        await message.answer(f"收到 {message.text}")
+
+    dp = Dispatcher()
+    dp.include_router(router)
+    task = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
+    user = sandbox.user(TOKEN, 602, first_name="居民")
+    try:
+        async with asyncio.timeout(20):
+            sent = await user.send("65")
+            await user.wait_for_messages(1)
+            view = await user.edit(sent["message_id"], "六十五")
+            assert view["text"] == "六十五" and view["edited"]
+            msgs = await user.wait_for_messages(2)
+            assert msgs[-1]["text"] == f"改为 六十五 #{sent['message_id']} True"
+            assert msgs[0]["text"] == "六十五" and msgs[0]["edited"]
+            await user.edit(sent["message_id"], "六十五")  # unchanged: no update
+            with pytest.raises(SandboxError) as refused:
+                await user.edit(msgs[1]["message_id"], "改机器人的话")
+            assert refused.value.status == 400
+            with pytest.raises(SandboxError) as missing:
+                await user.edit(999, "x")
+            assert missing.value.status == 404
+            await user.send("好")
+            msgs = await user.wait_for_messages(3)
+            assert [m["text"] for m in msgs[3:]] == ["好", "收到 好"]
+    finally:
+        await dp.stop_polling()
+        await asyncio.wait_for(task, 10)

@@ -11,6 +11,7 @@ const I18N = {
     tooBig: "文件太大：不能超过 50 MB。", error: "出错了：", noAnswer: "机器人没有回应按钮。",
     online: "机器人", empty: "还没有消息。发送 /start 开始。", blocked: "已屏蔽机器人",
     role_organizer: "组织者", role_cadre: "干部", role_resident: "居民", role_custom: "用户", langButton: "EN",
+    edit: "编辑", editing: "编辑消息：", cancel: "取消",
   },
   en: {
     title: "Qingdan · Sandbox", bot: "Bot", noBot: "Waiting for a bot to connect…", users: "Users", userId: "User ID",
@@ -20,6 +21,7 @@ const I18N = {
     tooBig: "File too large: 50 MB at most.", error: "Error: ", noAnswer: "The bot did not answer the button.",
     online: "bot", empty: "No messages yet. Send /start to begin.", blocked: "bot blocked",
     role_organizer: "Organizer", role_cadre: "Cadre", role_resident: "Resident", role_custom: "User", langButton: "中文",
+    edit: "Edit", editing: "Editing: ", cancel: "Cancel",
   },
 };
 
@@ -28,6 +30,7 @@ const S = {
   lang: localStorage.getItem("qd-sandbox-lang") || "zh",
   token: null, bot: null, bots: [], presets: [], users: [], userId: null,
   messages: new Map(), replyKeyboard: null, commands: [], es: null, typingTimer: null,
+  compose: null,  // {mode: "edit", id}: what the composer's next send does instead of a new message
 };
 
 function t(key) { return (I18N[S.lang] && I18N[S.lang][key]) || I18N.zh[key] || key; }
@@ -43,6 +46,7 @@ function applyLang() {
   for (const o of $("#new-lang").options) o.defaultSelected = o.value === (S.lang === "en" ? "en" : "zh-hans");
   renderUsers();
   renderAll();
+  renderCompose();
 }
 
 function api(path) { return `/sandbox/${encodeURIComponent(S.token)}${path}`; }
@@ -122,6 +126,7 @@ async function openChat(userId) {
   await postJSON(api("/users"), body);
   S.userId = userId;
   S.messages = new Map(); S.replyKeyboard = null; S.commands = [];
+  setCompose(null);
   renderUsers();
   $("#chat-title").textContent = S.bot ? `${S.bot.first_name}  @${S.bot.username}` : "—";
   if (S.es) S.es.close();
@@ -142,6 +147,7 @@ function handleEvent(ev) {
       renderMessage(ev.message, ev.type === "message"); break;
     case "delete":
       S.messages.delete(ev.message_id);
+      if (S.compose && S.compose.id === ev.message_id) setCompose(null);
       document.querySelector(`.msg[data-id="${ev.message_id}"]`)?.remove(); break;
     case "keyboard": S.replyKeyboard = ev.reply_keyboard; renderReplyKeyboard(); break;
     case "commands": S.commands = ev.commands || []; renderCommands(); break;
@@ -291,7 +297,13 @@ function buildMessage(m) {
     div.appendChild(box);
   }
   const meta = document.createElement("div"); meta.className = "meta";
-  meta.textContent = (m.edited ? `${t("edited")} ` : "") + time(m.edit_date || m.date);
+  if (!m.from_bot && (m.text != null || m.document || m.photo)) {  // as in Telegram: a message of one's own can be edited
+    const b = document.createElement("button"); b.type = "button"; b.className = "act edit";
+    b.textContent = "✎"; b.title = t("edit");
+    b.addEventListener("click", () => setCompose({ mode: "edit", id: m.message_id }));
+    meta.appendChild(b);
+  }
+  meta.appendChild(document.createTextNode((m.edited ? `${t("edited")} ` : "") + time(m.edit_date || m.date)));
   div.appendChild(meta);
   return div;
 }
@@ -353,10 +365,39 @@ function renderCommands() {
   }
 }
 
+// The composer's context: editing a message of the user's own (the input holds its text).
+function setCompose(c) {
+  S.compose = c;
+  if (c && c.mode === "edit") {
+    const m = S.messages.get(c.id);
+    $("#input").value = m ? (m.text != null ? m.text : m.caption || "") : "";
+  }
+  renderCompose();
+  if (c) $("#input").focus();
+}
+
+function renderCompose() {
+  const box = $("#compose-context");
+  const c = S.compose;
+  box.hidden = !c;
+  if (!c) return;
+  const m = S.messages.get(c.id);
+  const snippet = m ? (m.text != null ? m.text : m.caption || (m.document ? m.document.file_name : "")) : "";
+  box.querySelector(".what").textContent = t("editing") + snippet.replace(/\s+/g, " ").slice(0, 60);
+  box.querySelector("button").title = t("cancel");
+}
+
 // ---------------------------------------------------------------- actions
 async function sendText(text) {
   if (!text.trim() || S.userId == null) return;
   try { await postJSON(api(`/users/${S.userId}/send`), { text }); }
+  catch (e) { toast(t("error") + e.message); }
+}
+
+async function editText(messageId, text) {
+  const m = S.messages.get(messageId);
+  if (S.userId == null || (!text.trim() && !(m && (m.document || m.photo)))) return;
+  try { await postJSON(api(`/users/${S.userId}/edit`), { message_id: messageId, text }); }
   catch (e) { toast(t("error") + e.message); }
 }
 
@@ -387,8 +428,14 @@ $("#composer").addEventListener("submit", (e) => {
   e.preventDefault();
   const input = $("#input");
   const text = input.value;
+  const c = S.compose;
   input.value = "";
-  sendText(text);
+  setCompose(null);
+  if (c && c.mode === "edit") editText(c.id, text); else sendText(text);
+});
+$("#compose-context button").addEventListener("click", () => { setCompose(null); $("#input").value = ""; });
+$("#input").addEventListener("keydown", (e) => {
+  if (e.key === "Escape" && S.compose) { setCompose(null); $("#input").value = ""; }
 });
 $("#file-input").addEventListener("change", (e) => { const f = e.target.files[0]; e.target.value = ""; if (f) upload(f); });
 $("#menu-btn").addEventListener("click", () => { const m = $("#commands-menu"); m.hidden = !m.hidden; });
