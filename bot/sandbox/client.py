@@ -116,9 +116,9 @@ class SandboxUser:
         raise LookupError(f"no button {text!r} on message {message.get('message_id')}")
 
     async def upload(self, content: bytes | str | Path, file_name: str | None = None, *,
-                     mime_type: str | None = None, caption: str | None = None, photo: bool = False
-                     ) -> dict[str, Any]:
-        """Send a document (or a photo) from bytes or a path."""
+                     mime_type: str | None = None, caption: str | None = None, photo: bool = False,
+                     reply_to_message_id: int | None = None) -> dict[str, Any]:
+        """Send a document (or a photo) from bytes or a path (replying to a message, if given)."""
         if isinstance(content, str | Path):
             path = Path(content)
             file_name = file_name or path.name
@@ -128,6 +128,8 @@ class SandboxUser:
                        content_type=mime_type or "application/octet-stream")
         if caption:
             form.add_field("caption", caption)
+        if reply_to_message_id is not None:
+            form.add_field("reply_to_message_id", str(reply_to_message_id))
         payload, _ = await self._request("POST", f"/users/{self.user_id}/upload", data=form)
         return payload
 

@@ -1381,7 +1381,9 @@ def create_app(sandbox: Sandbox) -> web.Application:
         if up is None:
             return _err(400, "field 'document' (or 'photo') is required")
         try:
-            view = sb.user_send(token, uid, values.get("caption", ""), file=up, kind=kind)
+            reply_to = values.get("reply_to_message_id")
+            view = sb.user_send(token, uid, values.get("caption", ""), file=up, kind=kind,
+                                reply_to_message_id=int(reply_to) if reply_to and reply_to.isdecimal() else None)
         except ApiError as e:
             return _err(400, e.description)
         except ValueError as e:

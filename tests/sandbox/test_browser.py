@@ -315,3 +315,56 @@ async def test_a_user_edits_a_message_of_theirs_in_the_web_chat() -> None:
         finally:
             await dp.stop_polling()
             await asyncio.wait_for(polling, 10)
+
+
+async def test_a_user_replies_to_a_message_in_the_web_chat() -> None:
+    """A typed answer that replies to a question goes to that question's questionnaire (two
+    consultations at once), but the web chat could not reply: every message has ↩ (reply);
+    what is sent next replies to it (the bot gets reply_to_message), the sent message quotes
+    it, and ✕ sends the next one as a plain message again."""
+    executable = require_chromium()
+    from playwright.async_api import async_playwright
+
+    router = Router()
+
+    @router.message(F.text)
+    async def typed(message: Message) -> None:
+        replied = message.reply_to_message
+        await message.answer(f"回复的是：{replied.text}" if replied is not None else f"没有回复：{message.text}")
+
+    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
+        bot = make_bot(sb.base_url)
+        dp = Dispatcher()
+        dp.include_router(router)
+        polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
+        try:
+            async with async_playwright() as pw, asyncio.timeout(60):
+                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+                try:
+                    page = await browser.new_page(viewport={"width": 900, "height": 760})
+                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
+                    await page.click('#user-list button[data-id="3001"]')
+                    await page.locator("#messages .hint", has_text="还没有消息").wait_for(timeout=10000)
+                    await bot.send_message(3001, "问卷甲：您的年龄？")
+                    await bot.send_message(3001, "问卷乙：您的年龄？")
+                    first = page.locator(".msg.bot", has_text="问卷甲")
+                    await first.wait_for(timeout=10000)
+                    await page.locator(".msg.bot", has_text="问卷乙").wait_for(timeout=10000)
+                    await first.locator(".act.reply").click()
+                    assert "问卷甲" in await page.locator("#compose-context").inner_text()
+                    await page.fill("#input", "65")
+                    await page.click("#send")
+                    await page.locator(".msg.bot", has_text="回复的是：问卷甲：您的年龄？").wait_for(timeout=10000)
+                    assert "问卷甲" in await page.locator(".msg.user .quote").inner_text()
+                    assert await page.locator("#compose-context").is_hidden()
+                    await page.locator(".msg.bot", has_text="问卷乙").locator(".act.reply").click()
+                    await page.locator("#compose-context button").click()  # ✕
+                    await page.fill("#input", "70")
+                    await page.click("#send")
+                    await page.locator(".msg.bot", has_text="没有回复：70").wait_for(timeout=10000)
+                finally:
+                    await browser.close()
+        finally:
+            await dp.stop_polling()
+            await bot.session.close()
+            await asyncio.wait_for(polling, 10)

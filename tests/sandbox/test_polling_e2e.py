@@ -54,7 +54,8 @@ async def test_dispatcher_bot_over_http(sandbox: RunningSandbox) -> None:
             assert answer == {**answer, "answered": True, "text": "好的", "show_alert": True}
             msgs = await user.wait_for_messages(predicate=lambda ms: ms[1]["text"] == "第二步")
             assert msgs[1]["edited"] and msgs[1]["reply_markup"] is None
-            await user.upload("清单 ok".encode(), "清单.txt")
+            sent = await user.upload("清单 ok".encode(), "清单.txt", reply_to_message_id=first["message_id"])
+            assert sent["reply_to_message_id"] == first["message_id"]  # (the web chat's ↩ before a file)
             msgs = await user.wait_for_messages(2)
             assert msgs[-1]["text"] == "收到 清单.txt 9"
     finally:

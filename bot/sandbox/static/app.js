@@ -11,7 +11,7 @@ const I18N = {
     tooBig: "文件太大：不能超过 50 MB。", error: "出错了：", noAnswer: "机器人没有回应按钮。",
     online: "机器人", empty: "还没有消息。发送 /start 开始。", blocked: "已屏蔽机器人",
     role_organizer: "组织者", role_cadre: "干部", role_resident: "居民", role_custom: "用户", langButton: "EN",
-    edit: "编辑", editing: "编辑消息：", cancel: "取消",
+    edit: "编辑", editing: "编辑消息：", cancel: "取消", reply: "回复", replying: "回复：",
   },
   en: {
     title: "Qingdan · Sandbox", bot: "Bot", noBot: "Waiting for a bot to connect…", users: "Users", userId: "User ID",
@@ -21,7 +21,7 @@ const I18N = {
     tooBig: "File too large: 50 MB at most.", error: "Error: ", noAnswer: "The bot did not answer the button.",
     online: "bot", empty: "No messages yet. Send /start to begin.", blocked: "bot blocked",
     role_organizer: "Organizer", role_cadre: "Cadre", role_resident: "Resident", role_custom: "User", langButton: "中文",
-    edit: "Edit", editing: "Editing: ", cancel: "Cancel",
+    edit: "Edit", editing: "Editing: ", cancel: "Cancel", reply: "Reply", replying: "Reply to: ",
   },
 };
 
@@ -30,7 +30,7 @@ const S = {
   lang: localStorage.getItem("qd-sandbox-lang") || "zh",
   token: null, bot: null, bots: [], presets: [], users: [], userId: null,
   messages: new Map(), replyKeyboard: null, commands: [], es: null, typingTimer: null,
-  compose: null,  // {mode: "edit", id}: what the composer's next send does instead of a new message
+  compose: null,  // {mode: "edit" | "reply", id}: what the composer's next send does instead of a plain message
 };
 
 function t(key) { return (I18N[S.lang] && I18N[S.lang][key]) || I18N.zh[key] || key; }
@@ -271,6 +271,11 @@ function buildMessage(m) {
     size.textContent = `${(m.document.file_size / 1024).toFixed(1)} KB`;
     d.append(a, size); div.appendChild(d);
   }
+  if (m.reply_to_message_id != null) {  // the message it replies to, quoted above it as Telegram shows it
+    const q = document.createElement("div"); q.className = "quote";
+    q.textContent = snippet(S.messages.get(m.reply_to_message_id)) || "…";
+    div.appendChild(q);
+  }
   const body = document.createElement("div"); body.className = "text";
   if (m.text != null) renderText(body, m.text, m.entities);
   else if (m.caption) renderText(body, m.caption, m.caption_entities);
@@ -297,6 +302,10 @@ function buildMessage(m) {
     div.appendChild(box);
   }
   const meta = document.createElement("div"); meta.className = "meta";
+  const reply = document.createElement("button"); reply.type = "button"; reply.className = "act reply";
+  reply.textContent = "↩"; reply.title = t("reply");
+  reply.addEventListener("click", () => setCompose({ mode: "reply", id: m.message_id }));
+  meta.appendChild(reply);
   if (!m.from_bot && (m.text != null || m.document || m.photo)) {  // as in Telegram: a message of one's own can be edited
     const b = document.createElement("button"); b.type = "button"; b.className = "act edit";
     b.textContent = "✎"; b.title = t("edit");
@@ -365,7 +374,14 @@ function renderCommands() {
   }
 }
 
-// The composer's context: editing a message of the user's own (the input holds its text).
+function snippet(m) {
+  if (!m) return "";
+  const s = m.text != null ? m.text : m.caption || (m.document ? `📄 ${m.document.file_name}` : m.photo ? "🖼" : "");
+  return s.replace(/\s+/g, " ").slice(0, 60);
+}
+
+// The composer's context: editing a message of the user's own (the input holds its text), or
+// replying to a message (what is sent next replies to it).
 function setCompose(c) {
   S.compose = c;
   if (c && c.mode === "edit") {
@@ -381,16 +397,16 @@ function renderCompose() {
   const c = S.compose;
   box.hidden = !c;
   if (!c) return;
-  const m = S.messages.get(c.id);
-  const snippet = m ? (m.text != null ? m.text : m.caption || (m.document ? m.document.file_name : "")) : "";
-  box.querySelector(".what").textContent = t("editing") + snippet.replace(/\s+/g, " ").slice(0, 60);
+  box.querySelector(".what").textContent = t(c.mode === "edit" ? "editing" : "replying") + snippet(S.messages.get(c.id));
   box.querySelector("button").title = t("cancel");
 }
 
 // ---------------------------------------------------------------- actions
-async function sendText(text) {
+async function sendText(text, replyTo = null) {
   if (!text.trim() || S.userId == null) return;
-  try { await postJSON(api(`/users/${S.userId}/send`), { text }); }
+  const body = { text };
+  if (replyTo != null) body.reply_to_message_id = replyTo;
+  try { await postJSON(api(`/users/${S.userId}/send`), body); }
   catch (e) { toast(t("error") + e.message); }
 }
 
@@ -416,10 +432,13 @@ async function upload(file) {
   if (file.size > 50 * 1024 * 1024) { toast(t("tooBig")); return; }
   const form = new FormData();
   form.append(file.type.startsWith("image/") && file.size < 10 * 1024 * 1024 ? "photo" : "document", file, file.name);
-  const caption = $("#input").value.trim();
+  const c = S.compose;
+  const caption = c && c.mode === "edit" ? "" : $("#input").value.trim();  // (not the text being edited)
   if (caption) form.append("caption", caption);
+  if (c && c.mode === "reply") form.append("reply_to_message_id", String(c.id));
+  setCompose(null);
   const r = await fetch(api(`/users/${S.userId}/upload`), { method: "POST", body: form });
-  if (r.ok) $("#input").value = "";
+  if (r.ok || (c && c.mode === "edit")) $("#input").value = "";
   else toast(r.status === 413 ? t("tooBig") : t("error") + ((await r.json().catch(() => ({}))).error || r.statusText));
 }
 
@@ -431,7 +450,7 @@ $("#composer").addEventListener("submit", (e) => {
   const c = S.compose;
   input.value = "";
   setCompose(null);
-  if (c && c.mode === "edit") editText(c.id, text); else sendText(text);
+  if (c && c.mode === "edit") editText(c.id, text); else sendText(text, c ? c.id : null);
 });
 $("#compose-context button").addEventListener("click", () => { setCompose(null); $("#input").value = ""; });
 $("#input").addEventListener("keydown", (e) => {
