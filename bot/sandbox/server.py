@@ -290,6 +290,7 @@ class Sandbox:
             if self.rate_limits:
                 chat.bucket = TokenBucket(self.rate_limits.per_chat_per_second, self.rate_limits.per_chat_burst)
             b.chats[user_id] = chat
+            self._bot_event(b, lambda: {"type": "user", "user": chat.user})
         else:
             for key, value in (("first_name", first_name), ("last_name", last_name), ("username", username),
                                ("language_code", language_code)):
@@ -318,6 +319,15 @@ class Sandbox:
         if chat.listeners and event is not None:
             ev = event()
             for q in list(chat.listeners):
+                with contextlib.suppress(asyncio.QueueFull):
+                    q.put_nowait(ev)
+
+    @staticmethod
+    def _bot_event(b: BotState, event: Callable[[], dict[str, Any]]) -> None:
+        """News of any chat for the web chat's user list (a new user, a bot message)."""
+        if b.listeners:
+            ev = event()
+            for q in list(b.listeners):
                 with contextlib.suppress(asyncio.QueueFull):
                     q.put_nowait(ev)
 
@@ -554,6 +564,7 @@ class Sandbox:
         self.stats["messages"] += 1
         self._apply_keyboard(chat, reply_markup)
         self._changed(chat, lambda: {"type": "message", "message": self.message_view(b, m)})
+        self._bot_event(b, lambda: {"type": "message", "user_id": chat.id, "message_id": m.message_id})
         return self.message_object(b, chat, m)
 
     # ----------------------------------------------------------------- Bot API methods
@@ -1159,6 +1170,9 @@ class Sandbox:
             b.wake_pollers()
             for fut in b.callbacks.values():
                 fut.cancel()
+            for q in list(b.listeners):
+                with contextlib.suppress(asyncio.QueueFull):
+                    q.put_nowait(None)
             for chat in b.chats.values():
                 for q in list(chat.listeners):
                     with contextlib.suppress(asyncio.QueueFull):
@@ -1425,17 +1439,16 @@ def create_app(sandbox: Sandbox) -> web.Application:
     async def chat_state(request: web.Request) -> web.Response:
         return _json_response(sb.chat_state(_token(request), _uid(request)))
 
-    async def chat_events(request: web.Request) -> web.StreamResponse:
-        token, uid = _token(request), _uid(request)
-        chat = sb.register_user(token, uid)
+    async def _event_stream(request: web.Request, listeners: set[asyncio.Queue],
+                            first: Callable[[], dict[str, Any]] | None) -> web.StreamResponse:
         resp = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
         await resp.prepare(request)
         queue: asyncio.Queue = asyncio.Queue(maxsize=10000)
-        chat.listeners.add(queue)
+        listeners.add(queue)
         try:
-            snapshot = {"type": "snapshot", **sb.chat_state(token, uid)}
-            await resp.write(f"data: {json.dumps(snapshot, ensure_ascii=False)}\n\n".encode())
+            if first is not None:
+                await resp.write(f"data: {json.dumps(first(), ensure_ascii=False)}\n\n".encode())
             while not sb.closing:
                 try:
                     ev = await asyncio.wait_for(queue.get(), 15)
@@ -1448,8 +1461,18 @@ def create_app(sandbox: Sandbox) -> web.Application:
         except (ConnectionResetError, aiohttp.ClientConnectionResetError):
             pass
         finally:
-            chat.listeners.discard(queue)
+            listeners.discard(queue)
         return resp
+
+    async def chat_events(request: web.Request) -> web.StreamResponse:
+        token, uid = _token(request), _uid(request)
+        chat = sb.register_user(token, uid)
+        return await _event_stream(request, chat.listeners, lambda: {"type": "snapshot", **sb.chat_state(token, uid)})
+
+    async def bot_events(request: web.Request) -> web.StreamResponse:
+        """Every chat's news for the page's user list: a new user, a bot message (to count unread)."""
+        b = sb.bot(_token(request))
+        return await _event_stream(request, b.listeners, None)
 
     async def commands(request: web.Request) -> web.Response:
         token = _token(request)
@@ -1513,6 +1536,7 @@ def create_app(sandbox: Sandbox) -> web.Application:
     r.add_get("/sandbox/{token}/chats/{user_id}", chat_state)
     r.add_get("/sandbox/{token}/chats/{user_id}/messages", chat_messages)
     r.add_get("/sandbox/{token}/chats/{user_id}/events", chat_events)
+    r.add_get("/sandbox/{token}/events", bot_events)
     r.add_get("/sandbox/{token}/commands", commands)
     r.add_get("/sandbox/{token}/files/{unique}", file_view)
     return app

@@ -160,6 +160,7 @@ class BotState:
     properties: dict[str, Any] = field(default_factory=dict)
     bucket: TokenBucket | None = None
     file_counter: int = 0
+    listeners: set[asyncio.Queue] = field(default_factory=set)  # the web chat's (its user list): every chat's news
 
     def user_object(self, full: bool = False) -> dict[str, Any]:
         u: dict[str, Any] = {"id": self.id, "is_bot": True, "first_name": self.first_name, "username": self.username}

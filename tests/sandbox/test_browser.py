@@ -368,3 +368,41 @@ async def test_a_user_replies_to_a_message_in_the_web_chat() -> None:
             await dp.stop_polling()
             await bot.session.close()
             await asyncio.wait_for(polling, 10)
+
+
+async def test_messages_to_the_users_not_on_screen_show_as_unread_beside_their_names() -> None:
+    """With several users in the page, what the bot sent to another one (the organizer's
+    answer reaching the cadre, a reminder to a resident) went unseen until one happened to open
+    that chat: a user not on screen shows how many messages came since (as Telegram's chat list
+    does), cleared once opened; a user who first wrote meanwhile (a test, another tab) is listed."""
+    executable = require_chromium()
+    from playwright.async_api import async_playwright
+
+    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
+        bot = make_bot(sb.base_url)
+        try:
+            async with async_playwright() as pw, asyncio.timeout(60):
+                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+                try:
+                    page = await browser.new_page(viewport={"width": 900, "height": 760})
+                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
+                    await page.click('#user-list button[data-id="1001"]')
+                    await page.locator("#messages .hint", has_text="还没有消息").wait_for(timeout=10000)
+                    sb.sandbox.register_user(TOKEN, 2001)
+                    await bot.send_message(2001, "您的意见已采纳")
+                    await bot.send_message(2001, "谢谢")
+                    await bot.send_message(1001, "给组织者")  # the chat on screen: no badge
+                    await page.locator(".msg.bot", has_text="给组织者").wait_for(timeout=10000)
+                    badge = page.locator('#user-list button[data-id="2001"] .unread')
+                    await badge.wait_for(timeout=10000)
+                    assert await badge.inner_text() == "2"
+                    assert await page.locator('#user-list button[data-id="1001"] .unread').count() == 0
+                    sb.sandbox.user_send(TOKEN, 5005, "你好")  # someone new writes
+                    await page.locator('#user-list button[data-id="5005"]').wait_for(timeout=10000)
+                    await page.click('#user-list button[data-id="2001"]')
+                    await page.locator(".msg.bot", has_text="您的意见已采纳").wait_for(timeout=10000)
+                    assert await badge.count() == 0
+                finally:
+                    await browser.close()
+        finally:
+            await bot.session.close()

@@ -30,6 +30,7 @@ const S = {
   lang: localStorage.getItem("qd-sandbox-lang") || "zh",
   token: null, bot: null, bots: [], presets: [], users: [], userId: null,
   messages: new Map(), replyKeyboard: null, commands: [], es: null, typingTimer: null,
+  unread: new Map(), botEs: null,  // bot messages per user not on screen since they were last opened
   compose: null,  // {mode: "edit" | "reply", id}: what the composer's next send does instead of a plain message
 };
 
@@ -97,6 +98,10 @@ async function selectBot(token) {
   const byId = new Map(S.presets.map((p) => [p.id, { ...p }]));
   for (const u of known) if (!byId.has(u.id)) byId.set(u.id, { ...u, role: "custom" });
   S.users = [...byId.values()];
+  S.unread = new Map();
+  if (S.botEs) S.botEs.close();
+  S.botEs = new EventSource(api("/events"));
+  S.botEs.onmessage = (e) => handleBotEvent(JSON.parse(e.data));
   renderUsers();
   const wanted = Number(new URLSearchParams(location.search).get("user"));
   const first = S.users.find((u) => u.id === (S.userId || wanted));
@@ -114,6 +119,12 @@ function renderUsers() {
     const role = document.createElement("span");
     role.className = "role"; role.textContent = t(`role_${u.role || "custom"}`);
     b.appendChild(role);
+    const unread = S.unread.get(u.id);
+    if (unread && u.id !== S.userId) {
+      const badge = document.createElement("span");
+      badge.className = "unread"; badge.textContent = String(unread);
+      b.appendChild(badge);
+    }
     b.addEventListener("click", () => openChat(u.id));
     list.appendChild(b);
   }
@@ -125,6 +136,7 @@ async function openChat(userId) {
   for (const k of ["first_name", "last_name", "username", "language_code"]) if (u[k]) body[k] = u[k];
   await postJSON(api("/users"), body);
   S.userId = userId;
+  S.unread.delete(userId);
   S.messages = new Map(); S.replyKeyboard = null; S.commands = [];
   setCompose(null);
   renderUsers();
@@ -133,6 +145,17 @@ async function openChat(userId) {
   S.es = new EventSource(api(`/chats/${userId}/events`));
   S.es.onmessage = (e) => handleEvent(JSON.parse(e.data));
   $("#input").focus();
+}
+
+// Every chat's news: a user who first wrote (listed), a bot message to a user not on screen (counted).
+function handleBotEvent(ev) {
+  if (ev.type === "user" && !S.users.some((u) => u.id === ev.user.id)) {
+    S.users.push({ ...ev.user, role: "custom" });
+    renderUsers();
+  } else if (ev.type === "message" && ev.user_id !== S.userId) {
+    S.unread.set(ev.user_id, (S.unread.get(ev.user_id) || 0) + 1);
+    renderUsers();
+  }
 }
 
 function handleEvent(ev) {
