@@ -140,7 +140,8 @@ async def run_demo(settings: Settings, port: int, host: str) -> None:
         runtime = build_runtime(settings)
         # the sandbox starts empty: the menus of the people who had their own (the demo cadre among them)
         await restore_menus(runtime)
-        print(gettext("cli.demo-banner", settings.locale, url=f"{api}/", code=code), flush=True)
+        db = Path(make_url(settings.database_url).database or DEMO_DB)
+        print(demo_banner(settings.locale, f"{api}/", code, db), flush=True)
         from bot.scheduler import running
 
         async with running(runtime):
@@ -166,6 +167,32 @@ async def restore_menus(runtime: Any) -> None:
             "organizer" if person.role == "organizer" else "resident"
         await set_person_commands(runtime.bot, person.id, role, runtime.settings.locale,
                                   chosen=chosen_language(person))
+
+
+def cli_command(argv0: str) -> str:
+    """How another terminal runs the qingdan this one was started as (`argv0`): plain
+    `qingdan` when that is what PATH finds, else its full path (`.venv/bin/qingdan` with the
+    virtualenv not activated there), or this Python's `-m bot`."""
+    import shlex
+    import shutil
+
+    path = Path(argv0)
+    if path.name != "qingdan":  # python -m bot, or another wrapper
+        return f"{shlex.quote(sys.executable)} -m bot"
+    found = shutil.which("qingdan")
+    if found and Path(found).resolve() == path.resolve():
+        return "qingdan"
+    return shlex.quote(str(path.resolve()))
+
+
+def demo_banner(locale: str, url: str, code: str, db_path: Path, argv0: str | None = None) -> str:
+    """What the demo prints at start: the web chat's address, what each preset user sends, and
+    a list import on the command line that runs from any terminal (the database's full path)."""
+    import shlex
+
+    url_setting = shlex.quote(f"DATABASE_URL=sqlite+aiosqlite:///{db_path.resolve()}")
+    return gettext("cli.demo-banner", locale, url=url, code=code, database=url_setting,
+                   cli=cli_command(sys.argv[0] if argv0 is None else argv0))
 
 
 def resume_points(db_path: Path) -> tuple[int, int]:

@@ -407,7 +407,7 @@ def test_the_demo_banner_says_organizers_import_a_list_by_sending_the_file() -> 
     from bot.texts import gettext
 
     for locale, said in (("zh_CN", "清单文件（Excel/CSV）发到聊天里即可导入"), ("en", "by sending the file")):
-        assert said in gettext("cli.demo-banner", locale, url="http://127.0.0.1:8080/", code="abc")
+        assert said in gettext("cli.demo-banner", locale, url="http://127.0.0.1:8080/", code="abc", database="D", cli="qingdan")
 
 
 async def test_an_english_demo_has_its_organizer_and_cadre_chat_in_english(tmp_path: Path) -> None:
@@ -426,7 +426,7 @@ async def test_an_english_demo_has_its_organizer_and_cadre_chat_in_english(tmp_p
 
     async with running_sandbox(presets=demo_presets("en"), tokens=[DEMO_TOKEN], language="en") as sb:
         assert sb.sandbox.register_user(DEMO_TOKEN, ORGANIZER_ID).user["language_code"] == "en"
-    banner = gettext("cli.demo-banner", "en", url="u", code="c")
+    banner = gettext("cli.demo-banner", "en", url="u", code="c", database="D", cli="qingdan")
     assert "Alice" in banner and "/start c" in banner
 
 
@@ -439,3 +439,31 @@ def test_a_settings_file_not_in_utf8_is_named_not_a_traceback(tmp_path: Path) ->
     assert done.stderr.strip() == "设置文件 .env 不是 UTF-8 编码（第 1 行）：请用 UTF-8 另存后再试。"
     (tmp_path / ".env").write_bytes("\ufeff# 机器人设置\nLOCALE=en\n".encode())  # UTF-8 with a BOM is fine
     assert _qingdan(tmp_path, "lists", "show").stdout.strip() == "No lists imported yet."
+
+
+def test_the_demo_banner_gives_a_list_import_command_that_runs_from_another_terminal(tmp_path: Path,
+                                                                                     monkeypatch) -> None:
+    """The banner's command-line import was `DATABASE_URL=sqlite+aiosqlite:///qingdan-demo.db qingdan
+    lists import …`: after the README's `.venv/bin/qingdan demo`, another terminal has no `qingdan`
+    on its PATH (command not found), and in another folder the relative database is a new empty
+    one. It names the qingdan the demo was started with and the demo database's full path."""
+    import shlex
+    import sys
+
+    from bot.demo import demo_banner
+
+    script = tmp_path / ".venv" / "bin" / "qingdan"
+    script.parent.mkdir(parents=True)
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    db = tmp_path / "qingdan-demo.db"
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")  # not activated
+    for locale, words in (("zh_CN", "文件 --township 乡镇"), ("en", "FILE --township TOWNSHIP")):
+        text = demo_banner(locale, "http://127.0.0.1:8080/", "abc", db, ".venv/bin/qingdan")
+        assert f"DATABASE_URL=sqlite+aiosqlite:///{db} {script} lists import {words}" in text, text
+    monkeypatch.setenv("PATH", f"{script.parent}:/usr/bin:/bin")  # activated: plain qingdan runs it
+    assert f"///{db} qingdan lists import" in demo_banner("en", "u", "c", db, str(script))
+    # started as python -m bot: the same again
+    said = demo_banner("en", "u", "c", db, str(tmp_path / "bot" / "__main__.py"))
+    assert f"///{db} {shlex.quote(sys.executable)} -m bot lists import" in said
