@@ -198,14 +198,35 @@ def demo_banner(locale: str, url: str, code: str, db_path: Path, argv0: str | No
 def resume_points(db_path: Path) -> tuple[int, int]:
     """The first update_id and message_id the sandbox must hand out for a demo database
     used before: past every update it marked processed (else the bot skips the new ones as
-    redelivered) and past every live question message it stores (else presses on the new
-    ones look like presses on old messages). The sandbox itself starts empty each run."""
+    redelivered) and past every message id it keeps — live question messages (else presses on
+    the new ones look like presses on old messages), residents' typed answers and cadres'
+    messages that became comments (else an edit of a new message of the same id changes that
+    answer or comment), broadcast messages. The sandbox itself starts empty each run."""
+    import json
     import sqlite3
+
+    def ids(value: object) -> list[int]:
+        return [int(v) for v in (value if isinstance(value, list | tuple) else [value])
+                if isinstance(v, int | str) and str(v).isdecimal()]
+
+    def data(raw: object) -> dict:
+        try:
+            found = json.loads(raw) if isinstance(raw, str | bytes) else raw
+        except ValueError:
+            return {}
+        return found if isinstance(found, dict) else {}
 
     conn = sqlite3.connect(db_path)
     try:
         update = conn.execute("SELECT COALESCE(MAX(update_id), 0) FROM processed_update").fetchone()[0]
-        message = conn.execute("SELECT COALESCE(MAX(message_id), 0) FROM response").fetchone()[0]
+        message = max(conn.execute("SELECT COALESCE(MAX(message_id), 0) FROM response").fetchone()[0],
+                      conn.execute("SELECT COALESCE(MAX(message_id), 0) FROM delivery").fetchone()[0])
+        for (screen,) in conn.execute("SELECT screen FROM response"):  # bot.routers.resident TYPED
+            typed = data(screen).get("typed")
+            message = max([message, *ids(list(typed.values()) if isinstance(typed, dict) else [])])
+        for (fsm,) in conn.execute("SELECT data FROM fsm_state"):  # bot.routers.cadre TYPED
+            typed = data(fsm).get("ctyped")
+            message = max([message, *ids(list(typed) if isinstance(typed, dict) else [])])
     finally:
         conn.close()
     return int(update) + 1, int(message) + 1

@@ -117,6 +117,43 @@ async def test_a_demo_run_again_starts_past_what_its_database_remembers(tmp_path
     assert sent["message_id"] == 41 and update["update_id"] == 58
 
 
+async def test_a_demo_run_again_starts_past_the_typed_messages_its_database_remembers(tmp_path: Path) -> None:
+    """Run again, the demo's chats started past the residents' question messages only: a cadre's
+    earlier messages that became comments (the FSM's "ctyped") or a resident's typed answers had
+    ids the new chats gave out again, and editing a new message of that id (✎, as in Telegram)
+    rewrote an old comment (or answer) with it. Every message id the database keeps is passed."""
+    import json
+    import sqlite3
+
+    import sqlalchemy as sa
+
+    from bot.demo import demo_settings, resume_points, seed
+    from storage.migrate import upgrade
+
+    db = tmp_path / "qingdan-demo.db"
+    settings = demo_settings(Settings(_env_file=None), db)
+    upgrade(settings.database_url)
+    await seed(settings)
+    conn = sqlite3.connect(db)
+    conn.execute("INSERT INTO fsm_state (key, state, data) VALUES (?, NULL, ?)",
+                 ("fsm:1:2001:2001:default", json.dumps({"cw": 2, "ctyped": {"9": [1, "text"], "45": [2, "text"]}})))
+    conn.commit()
+    conn.close()
+    assert resume_points(db)[1] == 46
+    from storage.consultations import start_response
+    from storage.engine import make_engine, make_sessionmaker
+
+    engine = make_engine(settings.database_url)
+    async with make_sessionmaker(engine)() as s:
+        cid, tid = (await s.execute(sa.text("SELECT consultation_id, township_id FROM consultation_township"))).first()
+        await start_response(s, cid, 3001, tid)
+        await s.execute(sa.text("UPDATE response SET message_id = 40, screen = :screen"),
+                        {"screen": json.dumps({"typed": {"missing_what": 52, "suggest": 50}})})
+        await s.commit()
+    await engine.dispose()
+    assert resume_points(db)[1] == 53
+
+
 async def test_a_demo_run_again_gives_back_the_command_menus_the_empty_sandbox_forgot(tmp_path: Path) -> None:
     """Telegram keeps a chat's own command menu; the demo's sandbox starts empty each run.
     Run again, the demo set back only 李干部's menu, in the demo's language: a cadre invited
