@@ -406,3 +406,45 @@ async def test_messages_to_the_users_not_on_screen_show_as_unread_beside_their_n
                     await browser.close()
         finally:
             await bot.session.close()
+
+
+async def test_the_attach_button_says_the_typed_text_goes_with_the_file_as_its_caption(tmp_path: Path) -> None:
+    """An organizer names a draft's version in the file's caption (版本：2026修订稿), but the web
+    chat's 📎 said only 发送文件: nothing told that what is typed in the input goes with the file as
+    its caption (Telegram asks for one when a file is attached). Its hint says so, and it does."""
+    executable = require_chromium()
+    from playwright.async_api import async_playwright
+
+    router = Router()
+
+    @router.message(F.document)
+    async def got(message: Message) -> None:
+        await message.answer(f"文件 {message.document.file_name}，说明：{message.caption}")
+
+    draft = tmp_path / "清单.csv"
+    draft.write_text("部分,事项\n基本,道路巡查\n", encoding="utf-8")
+    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
+        bot = make_bot(sb.base_url)
+        dp = Dispatcher()
+        dp.include_router(router)
+        polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
+        try:
+            async with async_playwright() as pw, asyncio.timeout(60):
+                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+                try:
+                    page = await browser.new_page(viewport={"width": 900, "height": 760})
+                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
+                    await page.click('#user-list button[data-id="1001"]')
+                    assert "文件说明" in await page.get_attribute("#attach-btn", "title")
+                    await page.fill("#input", "版本：2026修订稿")
+                    await page.set_input_files("#file-input", str(draft))
+                    await page.locator(".msg.bot", has_text="文件 清单.csv，说明：版本：2026修订稿").wait_for(timeout=10000)
+                    assert await page.input_value("#input") == ""
+                    await page.click("#lang-toggle")
+                    assert "caption" in await page.get_attribute("#attach-btn", "title")
+                finally:
+                    await browser.close()
+        finally:
+            await dp.stop_polling()
+            await bot.session.close()
+            await asyncio.wait_for(polling, 10)

@@ -6,7 +6,7 @@ const I18N = {
   zh: {
     title: "清单征询 · 沙盒", bot: "机器人", noBot: "等待机器人连接……", users: "用户", userId: "用户 ID",
     userName: "名字", create: "新建用户", pickUser: "请选择或新建一个用户。", placeholder: "输入消息……",
-    send: "发送", attach: "发送文件", menu: "命令菜单", edited: "已编辑", typing: "正在输入……",
+    send: "发送", attach: "发送文件（输入框里写的文字作为文件说明一起发送，例如“版本：2026修订稿”）", menu: "命令菜单", edited: "已编辑", typing: "正在输入……",
     uploading: "正在发送文件……", noCommands: "机器人还没有设置命令。", download: "下载",
     tooBig: "文件太大：不能超过 50 MB。", error: "出错了：", noAnswer: "机器人没有回应按钮。",
     online: "机器人", empty: "还没有消息。发送 /start 开始。", blocked: "已屏蔽机器人",
@@ -16,7 +16,7 @@ const I18N = {
   en: {
     title: "Qingdan · Sandbox", bot: "Bot", noBot: "Waiting for a bot to connect…", users: "Users", userId: "User ID",
     userName: "Name", create: "Create user", pickUser: "Pick or create a user.", placeholder: "Message…",
-    send: "Send", attach: "Send a file", menu: "Command menu", edited: "edited", typing: "typing…",
+    send: "Send", attach: "Send a file (the text in the input goes with it as its caption, e.g. a version label)", menu: "Command menu", edited: "edited", typing: "typing…",
     uploading: "Sending file…", noCommands: "The bot has set no commands.", download: "Download",
     tooBig: "File too large: 50 MB at most.", error: "Error: ", noAnswer: "The bot did not answer the button.",
     online: "bot", empty: "No messages yet. Send /start to begin.", blocked: "bot blocked",
