@@ -233,10 +233,16 @@ def resume_points(db_path: Path) -> tuple[int, int]:
 
 
 def port_taken(host: str, port: int) -> bool:
+    """Whether something answers on host:port (an IPv4 or IPv6 host; 0.0.0.0 and :: at the loopback)."""
     import socket
 
-    with socket.socket() as s:
-        return s.connect_ex((host, port)) == 0
+    from bot.sandbox.server import connectable_host
+
+    try:
+        with socket.create_connection((connectable_host(host), port), timeout=2):
+            return True
+    except OSError:
+        return False
 
 
 def reset(db_path: Path) -> None:

@@ -25,7 +25,7 @@ def sandbox(
     from bot.config import get_settings
     from bot.demo import port_taken
     from bot.sandbox.limits import Faults, RateLimits
-    from bot.sandbox.server import Sandbox, create_app
+    from bot.sandbox.server import RunningSandbox, Sandbox, create_app
     from bot.texts import gettext
 
     limits = RateLimits(per_second=rate, burst=max(1.0, rate), per_chat_per_second=chat_rate) if rate_limits else False
@@ -42,6 +42,7 @@ def sandbox(
         raise typer.Exit(2)
     sb = Sandbox(rate_limits=limits, faults=fault_spec, presets=preset_list, tokens=token,
                  bot_username=bot_username or None, language=get_settings().locale)
-    typer.echo(f"Bot API: http://{host}:{port}  (aiogram: TelegramAPIServer.from_base(\"http://{host}:{port}\"))")
-    typer.echo(f"Web chat: http://{host}:{port}/")
+    url = RunningSandbox(sb, host, port).base_url  # (IPv6 in brackets; 0.0.0.0 and :: as the loopback)
+    typer.echo(f"Bot API: {url}  (aiogram: TelegramAPIServer.from_base(\"{url}\"))")
+    typer.echo(f"Web chat: {url}/")
     web.run_app(create_app(sb), host=host, port=port, access_log=None, print=None, shutdown_timeout=2.0)

@@ -33,7 +33,7 @@ from bot.sandbox.htmltext import ParseError, bot_command_entities, parse_html, s
 from bot.sandbox.limits import Faults, RateLimits, TokenBucket, retry_after
 from bot.sandbox.state import BotState, Chat, StoredFile, StoredMessage, Webhook
 
-__all__ = ["DEFAULT_PRESETS", "ApiError", "RunningSandbox", "Sandbox", "create_app", "running_sandbox"]
+__all__ = ["DEFAULT_PRESETS", "ApiError", "RunningSandbox", "Sandbox", "connectable_host", "create_app", "running_sandbox"]
 
 log = logging.getLogger(__name__)
 
@@ -1543,6 +1543,12 @@ def create_app(sandbox: Sandbox) -> web.Application:
 
 
 # --------------------------------------------------------------------- running it
+def connectable_host(host: str) -> str:
+    """The address a client connects to for a server listening on `host`."""
+    host = host.strip("[]")
+    return "127.0.0.1" if host in ("", "0.0.0.0") else "::1" if host == "::" else host
+
+
 @dataclass
 class RunningSandbox:
     """A sandbox served on a port: `base_url` is what a bot uses as its API server."""
@@ -1553,7 +1559,10 @@ class RunningSandbox:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        """The address to reach it at: IPv6 in brackets, and a host that listens on every
+        address (0.0.0.0, ::) as the loopback, which a browser opens (0.0.0.0 is no address to go to)."""
+        host = connectable_host(self.host)
+        return f"http://[{host}]:{self.port}" if ":" in host else f"http://{host}:{self.port}"
 
     def user(self, token: str, user_id: int, **kw: Any):  # -> SandboxUser
         from bot.sandbox.client import SandboxUser

@@ -504,3 +504,23 @@ def test_the_demo_banner_gives_a_list_import_command_that_runs_from_another_term
     # started as python -m bot: the same again
     said = demo_banner("en", "u", "c", db, str(tmp_path / "bot" / "__main__.py"))
     assert f"///{db} {shlex.quote(sys.executable)} -m bot lists import" in said
+
+
+async def test_a_demo_on_an_ipv6_or_every_address_gives_a_url_that_opens(tmp_path: Path) -> None:
+    """`qingdan demo --host ::1` stopped with a gaierror traceback (the port check spoke IPv4
+    only), and past it the bot would have polled http://::1:PORT, no URL at all; `--host 0.0.0.0`
+    printed http://0.0.0.0:PORT/, which a browser on Windows or macOS does not open. The port
+    check takes any address, and the URL the bot polls and the banner shows is one that opens:
+    IPv6 in brackets, a listen-on-every-address host as the loopback."""
+    import aiohttp
+
+    from bot.demo import port_taken
+    from bot.sandbox.server import running_sandbox
+
+    for host, shown in (("::1", "[::1]"), ("::", "[::1]"), ("0.0.0.0", "127.0.0.1"), ("127.0.0.1", "127.0.0.1")):
+        async with running_sandbox(host=host, tokens=["1:a"]) as sb:
+            assert sb.base_url == f"http://{shown}:{sb.port}"
+            assert port_taken(host, sb.port)
+            async with aiohttp.ClientSession() as http, http.get(f"{sb.base_url}/bot1:a/getMe") as r:
+                assert r.status == 200
+        assert not port_taken(host, sb.port)
