@@ -9,7 +9,7 @@ problems list every error found, so the organizer can fix the file in one pass.
 Warnings (an ignored column, a skipped notes sheet) do not stop the import.
 
 What is understood:
-- `.xlsx` workbooks, one sheet per part (sheet names such as 基本履职事项/配合/收回),
+- `.xlsx` workbooks, one sheet per part (sheet names such as 基本履职事项/配合/收回 or 取消),
   or one sheet with a part column (部分/类型/事项类型/清单类型), or one sheet with
   section rows ("一、基本履职事项") between the parts; title rows above the header;
   merged cells (a merged category applies to every row it covers); blank rows;
@@ -136,7 +136,7 @@ def header_field(text: object) -> str | None:
 # --- parts ---------------------------------------------------------------------
 
 _PART_WORDS: tuple[tuple[re.Pattern[str], Part], ...] = (
-    (re.compile(r"收回|withdrawn|withdrawal|taken ?back"), Part.WITHDRAWN),
+    (re.compile(r"收回|取消|withdrawn|withdrawal|taken ?back"), Part.WITHDRAWN),  # drafts name it 取消 too
     (re.compile(r"配合|cooperat|co-operat|assist"), Part.COOPERATING),
     (re.compile(r"基本|basic"), Part.BASIC),
 )
@@ -157,8 +157,8 @@ def part_from_text(text: object) -> Part | None:
     return None
 
 
-_SECTION_PART = re.compile(r"(基本履职事项|配合履职事项|收回事项|basic|cooperating|withdrawn)", re.I)
-_PART_HEADING = re.compile(r"^(乡镇|街道)?(基本履职事项|配合履职事项|(上级部门)?收回事项)(清单)?$")
+_SECTION_PART = re.compile(r"(基本履职事项|配合履职事项|收回事项|取消事项|basic|cooperating|withdrawn)", re.I)
+_PART_HEADING = re.compile(r"^(乡镇|街道)?(基本履职事项|配合履职事项|(上级部门)?收回事项|取消事项)(清单)?$")
 _ENUM_PREFIX = re.compile(r"^\s*([(（]?[一二三四五六七八九十\d]+[)）]?[、.．,，\s]*)")
 _CN_ENUM = re.compile(r"^[(（]?[一二三四五六七八九十]+[)）]?[、.．]?$")  # "（一）", "二、": a heading's number
 _COUNT_SUFFIX = re.compile(r"[(（]\s*(共\s*)?\d+\s*项\s*[)）]\s*$")

@@ -468,3 +468,26 @@ def test_csv_merged_part_cells_beat_a_title_that_names_parts() -> None:
         (Part.COOPERATING, "市场监管", "食品安全协管巡查与信息报告"),
         (Part.COOPERATING, "市场监管", "药品安全宣传和协查"),
     ]
+
+
+@pytest.mark.parametrize("sheet", ["取消", "取消事项", "三、取消事项"])
+def test_a_sheet_of_cancelled_items_is_the_withdrawn_part(tmp_path: Path, sheet: str) -> None:
+    # drafts circulate with their three sheets named 基本/配合/取消: the third was refused with
+    # 看不出这张表属于哪一部分 and nothing of the workbook was imported
+    path = _sheet(tmp_path / "c.xlsx", [["序号", "事项名称", "承接部门"], [1, "特种设备安全监管", "县市场监管局"]],
+                  title=sheet)
+    item = _clean(read_duty_list(path)).items[0]
+    assert (item.part, item.receiving_department) == (Part.WITHDRAWN, "县市场监管局")
+
+
+def test_a_part_column_and_section_rows_may_say_cancelled(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "p.xlsx", [["清单类型", "事项名称", "承接部门"], ["取消", "特种设备安全监管", "县市场监管局"]])
+    assert _clean(read_duty_list(path)).items[0].part == Part.WITHDRAWN
+    path = _sheet(tmp_path / "s.xlsx", [
+        ["序号", "事项名称", "依据", "承接部门"],
+        ["一、基本履职事项"],
+        [1, "发展党员", "《细则》"],
+        ["二、取消事项"],
+        [1, "特种设备安全监管", "《特种设备安全法》", "县市场监管局"],
+    ])
+    assert [i.part for i in _clean(read_duty_list(path)).items] == [Part.BASIC, Part.WITHDRAWN]
