@@ -704,6 +704,8 @@ def _seq(value: Any) -> int | None | str:
         return None
     if text.isdecimal():
         return int(text)
+    if (bracketed := re.fullmatch(r"\(?\s*(\d+)\s*\)", text)) is not None:  # "（1）", "2）"
+        return int(bracketed[1])
     return text
 
 

@@ -491,3 +491,14 @@ def test_a_part_column_and_section_rows_may_say_cancelled(tmp_path: Path) -> Non
         [1, "特种设备安全监管", "《特种设备安全法》", "县市场监管局"],
     ])
     assert [i.part for i in _clean(read_duty_list(path)).items] == [Part.BASIC, Part.WITHDRAWN]
+
+
+def test_sequence_numbers_written_in_brackets_are_numbers(tmp_path: Path) -> None:
+    # （1） and 2） are how many drafts number their items: they were ignored with 序号“(1)”不是整数
+    # and the lint then said the numbering had gaps
+    path = _sheet(tmp_path / "n.xlsx", [["序号", "事项名称", "履职依据"], ["（1）", "发展党员", "《细则》"],
+                                        ["2）", "党员教育", "《细则》"], ["(3)", "人民调解", "《人民调解法》"]],
+                  title="基本")
+    result = _clean(read_duty_list(path))
+    assert [i.seq for i in result.items] == [1, 2, 3]
+    assert result.problems == [] and lint(result.items) == []
