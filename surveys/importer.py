@@ -161,6 +161,8 @@ _SECTION_PART = re.compile(r"(基本履职事项|配合履职事项|收回事项
 _PART_HEADING = re.compile(r"^(乡镇|街道)?(基本履职事项|配合履职事项|(上级部门)?收回事项|取消事项)(清单)?$")
 _ENUM_PREFIX = re.compile(r"^\s*([(（]?[一二三四五六七八九十\d]+[)）]?[、.．,，\s]*)")
 _CN_ENUM = re.compile(r"^[(（]?[一二三四五六七八九十]+[)）]?[、.．]?$")  # "（一）", "二、": a heading's number
+#: A note typed in a row of its own ("注：1.本清单…", "说明：…", "填表说明:"): neither an item nor a heading
+_NOTE = re.compile(r"^(注|备注|附注|说明|填表说明|注意事项)\s*\d*\s*[:：]")
 _COUNT_SUFFIX = re.compile(r"[(（]\s*(共\s*)?\d+\s*项\s*[)）]\s*$")
 
 
@@ -819,6 +821,10 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
             _norm_header_raw(texts[c]) == header_keys[c] for c in mapped if c < len(texts)
         ):
             continue  # the header repeated (e.g. after a section row)
+        if len(filled) == 1 and not pending and _NOTE.match(unicodedata.normalize("NFKC", texts[filled[0]])):
+            if filled[0] == name_col:  # it would have been an item: say that it is not
+                out.warning("import.note-row-skipped", sheet=sheet, row=rownum, text=_gist(texts[name_col], 40))
+            continue
         if len(filled) == 1 and not pending and filled[0] == name_col and _PART_HEADING.match(
                 _heading_text(unicodedata.normalize("NFKC", texts[name_col]))):
             current_part = part_from_text(texts[name_col])  # "二、配合履职事项" typed in the name column

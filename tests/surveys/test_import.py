@@ -502,3 +502,21 @@ def test_sequence_numbers_written_in_brackets_are_numbers(tmp_path: Path) -> Non
     result = _clean(read_duty_list(path))
     assert [i.seq for i in result.items] == [1, 2, 3]
     assert result.problems == [] and lint(result.items) == []
+
+
+def test_notes_rows_under_or_within_the_table_are_neither_items_nor_categories(tmp_path: Path) -> None:
+    # a "说明：…" row typed in the 事项名称 column became an item put to the consultation, and a
+    # "注：…" row in the 序号 column became the category of every item after it
+    path = _sheet(tmp_path / "notes.xlsx", [
+        ["序号", "事项名称", "履职依据"],
+        [1, "发展党员", "《细则》"],
+        [None, "说明：以上事项按领域排列", None],
+        ["注：第 3 项起为民生服务事项"],
+        [2, "人民调解", "《人民调解法》"],
+        ["注意事项: 依据以最新法律法规为准。"],
+    ], title="基本")
+    result = _clean(read_duty_list(path))
+    assert [(i.name, i.category) for i in result.items] == [("发展党员", ""), ("人民调解", "")]
+    assert [(p.rule, p.row) for p in result.problems] == [("import.note-row-skipped", 3)]
+    assert "说明：以上事项按领域排列" in result.problems[0].message("zh_CN")
+    assert "note" in result.problems[0].message("en")
