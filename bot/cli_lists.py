@@ -35,9 +35,19 @@ def _counts(items: list[DutyItem]) -> dict[str, int]:
     return {p.value: sum(1 for i in items if i.part == p) for p in PART_ORDER}
 
 
+#: Import errors that mean the file itself could not be read, as against errors in its rows or sheets
+_UNREADABLE_RULES = frozenset({
+    "import.empty-file", "import.not-a-table", "import.old-or-encrypted-excel", "import.corrupt-file",
+    "import.unreadable", "import.file-too-large", "import.internal", "import.sheet-too-big",
+    "import.workbook-too-complex", "import.csv-too-big", "import.csv-malformed", "import.unknown-encoding",
+    "import.too-many-rows",
+})
+
+
 def _unreadable(result) -> bool:
-    """Nothing could be read at all (not a workbook, empty, wrong encoding…)."""
-    return not result.items and any(p.is_error for p in result.problems)
+    """Nothing could be read at all (not a workbook, empty, wrong encoding…): exit 2, where a file
+    read with errors in its rows (an Excel error, a row of no known part) is exit 1."""
+    return any(p.is_error and p.rule in _UNREADABLE_RULES for p in result.problems)
 
 
 @app.command("lint")

@@ -65,6 +65,27 @@ def test_lint_exit_2_when_the_file_cannot_be_read(tmp_path):
     assert runner.invoke(app, ["lists", "lint", str(tmp_path / "nope.xlsx")]).exit_code == 2
 
 
+def test_a_readable_draft_with_errors_in_its_rows_is_exit_1_not_unreadable(tmp_path):
+    # a workbook with an Excel error in one cell, or a row of no known part, was exit 2 ("unreadable")
+    # like a photo or an empty file, though it was read and its problems name the rows to fix
+    import openpyxl
+
+    wb = openpyxl.Workbook()
+    wb.active.title = "基本"
+    for row in (["序号", "事项名称", "履职依据"], [1, "发展党员", "《细则》"], [2, "人民调解", "#REF!"]):
+        wb.active.append(row)
+    wb.active["C3"].data_type = "e"
+    wb.save(tmp_path / "ref.xlsx")
+    path = tmp_path / "part.csv"
+    path.write_text("部分,事项名称,承接部门\n收回,特种设备安全监管,县市场监管局\n其他,物业执法,县城管局\n",
+                    encoding="utf-8")
+    for name in ("ref.xlsx", "part.csv"):
+        checked = runner.invoke(app, ["lists", "lint", str(tmp_path / name)])
+        assert checked.exit_code == 1 and "第 3 行" in checked.output, checked.output
+        imported = runner.invoke(app, ["lists", "import", str(tmp_path / name), "--township", "青山镇"])
+        assert imported.exit_code == 1 and "未导入任何内容" in imported.output, imported.output
+
+
 def test_import_stores_the_sample_and_show_lists_it():
     result = runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇"])
     assert result.exit_code == 0, result.output
