@@ -63,7 +63,8 @@ def lint_cmd(file: Path = typer.Argument(..., help="The draft list: an Excel (.x
         typer.echo(json.dumps({"items": _counts(result.items), "problems": [p.to_json(loc) for p in problems]},
                               ensure_ascii=False, indent=2))
     else:
-        _print_summary(result.items, loc)
+        if result.items or not any(p.is_error for p in problems):  # not "共 0 项" for a file refused
+            _print_summary(result.items, loc)
         for p in problems:
             typer.echo(p.render(loc))
         errors = sum(p.is_error for p in problems)

@@ -82,6 +82,7 @@ def test_a_readable_draft_with_errors_in_its_rows_is_exit_1_not_unreadable(tmp_p
     for name in ("ref.xlsx", "part.csv"):
         checked = runner.invoke(app, ["lists", "lint", str(tmp_path / name)])
         assert checked.exit_code == 1 and "第 3 行" in checked.output, checked.output
+        assert "共 0 项" not in checked.output  # its items were read: the file is not empty
         imported = runner.invoke(app, ["lists", "import", str(tmp_path / name), "--township", "青山镇"])
         assert imported.exit_code == 1 and "未导入任何内容" in imported.output, imported.output
 
