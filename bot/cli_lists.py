@@ -181,7 +181,8 @@ def show_cmd(township: str | None = typer.Option(None, help="Only this township'
                 continue
             typer.echo(f"== {gettext(f'part.{p.value}', loc)}")
             for i in dl.part(p):
-                typer.echo(f"  {i.seq or '-':>4}  [{i.category}] {i.name}")
+                category = f"[{i.category}] " if i.category else ""
+                typer.echo(f"  {i.seq or '-':>4}  {category}{i.name}")
 
 
 async def _load_lists(township: str | None, version: str | None, every: bool = False):

@@ -720,3 +720,12 @@ def test_a_version_label_is_stored_without_the_spaces_around_it_as_in_the_chat(t
     assert shown.exit_code == 0 and json.loads(shown.output)[0]["version"] == "2026修订稿"
     again = runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇", "--version", " 1 "])
     assert again.exit_code == 1 and "已存在" in again.output
+
+
+def test_show_leaves_out_the_brackets_of_an_item_without_a_category(tmp_path):
+    # a cooperating sheet without a 领域 column was shown as "1  [] 消防安全检查…"
+    path = tmp_path / "配合履职事项.csv"
+    path.write_text("序号,事项名称,对应上级部门\n1,消防安全检查与火灾隐患整治,县消防救援大队\n", encoding="utf-8")
+    assert runner.invoke(app, ["lists", "import", str(path), "--township", "青山镇"]).exit_code == 0
+    shown = runner.invoke(app, ["lists", "show", "--township", "青山镇"]).output
+    assert "     1  消防安全检查与火灾隐患整治" in shown.splitlines() and "[]" not in shown
