@@ -82,7 +82,7 @@ def _norm_header_raw(text: str) -> str:
 _add_headers("seq", "序号", "编号", "序", "no.", "no", "seq", "#", "number", "item no.", "sn")
 _add_headers("category", "领域", "类别", "一级类别", "一级分类", "分类", "事项类别", "所属领域", "category")
 _add_headers("subcategory", "二级类别", "二级分类", "二级领域", "子类", "subcategory", "sub-category")
-_add_headers("name", "事项名称", "名称", "事项", "履职事项", "履职事项名称", "item", "name", "item name",
+_add_headers("name", "事项名称", "名称", "事项", "履职事项", "履职事项名称", "职责事项", "item", "name", "item name",
              "duty item", "duty")
 _add_headers("content", "具体内容", "乡镇职责", "乡镇(街道)职责", "乡镇(街道)配合职责", "配合职责",
              "乡镇配合职责", "街道职责", "事项内容", "职责内容", "content", "township duty",
@@ -105,13 +105,13 @@ _HEADER_FUZZY: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"二级.*(类别|分类|领域)"), "subcategory"),
     (re.compile(r"依据|理由"), "basis"),
     (re.compile(r"承接"), "receiving_department"),
-    (re.compile(r"工作方式"), "working_mode"),
+    (re.compile(r"工作方式|收回后.*方式"), "working_mode"),
     (re.compile(r"备注"), "remarks"),
     (re.compile(r"部门.*职责"), "county_duty"),
     (re.compile(r"(乡镇|街道|配合).*职责|具体内容|内容"), "content"),
     (re.compile(r"事项名称"), "name"),  # "上级部门收回事项名称": the item, not a department
     (re.compile(r"收回.*部门"), "receiving_department"),  # the department that takes the duty back
-    (re.compile(r"部门"), "county_department"),
+    (re.compile(r"部门|(牵头|责任|主管)单位"), "county_department"),  # 牵头单位/责任单位: the lead department
     (re.compile(r"类别|领域|分类"), "category"),
     (re.compile(r"名称"), "name"),
     (re.compile(r"序号|编号"), "seq"),

@@ -520,3 +520,21 @@ def test_notes_rows_under_or_within_the_table_are_neither_items_nor_categories(t
     assert [(p.rule, p.row) for p in result.problems] == [("import.note-row-skipped", 3)]
     assert "说明：以上事项按领域排列" in result.problems[0].message("zh_CN")
     assert "note" in result.problems[0].message("en")
+
+
+@pytest.mark.parametrize("header,field_name", [
+    ("牵头单位", "county_department"), ("县级牵头单位", "county_department"), ("责任单位", "county_department"),
+    ("主管单位", "county_department"), ("收回后履职方式", "working_mode"), ("职责事项", "name"),
+])
+def test_unit_and_mode_header_variants(header: str, field_name: str) -> None:
+    # 牵头单位/责任单位 head the department column of many cooperating lists: the column was
+    # ignored as 不认识 and every item then refused as naming no county department
+    assert header_field(header) == field_name
+
+
+def test_a_cooperating_sheet_with_a_lead_unit_column_imports(tmp_path: Path) -> None:
+    path = _sheet(tmp_path / "u.xlsx", [["序号", "事项名称", "县级牵头单位", "乡镇配合职责"],
+                                        [1, "义务教育控辍保学", "县教育局", "劝返复学"]], title="配合")
+    result = _clean(read_duty_list(path))
+    assert result.items[0].county_department == "县教育局" and result.problems == []
+    assert lint(result.items) == []
