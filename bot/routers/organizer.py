@@ -133,6 +133,8 @@ class OrganizerOnly(BaseMiddleware):
             if isinstance(event, CallbackQuery):
                 await event.answer(text, show_alert=True)
             elif isinstance(event, Message):
+                if ctx is not None and event.from_user is not None:  # how an organizer-to-be gets in
+                    text += "\n" + ctx.t("organizer.only-how", user_id=event.from_user.id)
                 await event.answer(text)
             return None
         return await handler(event, data)
