@@ -934,6 +934,14 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
         if len(items) > MAX_DATA_ROWS:
             out.error("import.too-many-rows", sheet=sheet, row=rownum, limit=MAX_DATA_ROWS)
             return []
+    # A part whose department column is missing altogether: one error naming the column, not
+    # one per item (the lint's "names no department") that never says what is missing.
+    for needs, rule, fields in ((Part.COOPERATING, "import.department-column-missing", ("county_department",)),
+                                (Part.WITHDRAWN, "import.receiver-column-missing",
+                                 ("receiving_department", "county_department"))):
+        n = sum(1 for i in items if i.part == needs)
+        if n and not any(f in columns for f in fields):
+            out.error(rule, sheet=sheet, row=hr + 1, part=needs, count=n)
     return items
 
 

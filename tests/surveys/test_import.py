@@ -113,7 +113,7 @@ def test_one_sheet_with_a_part_column(tmp_path: Path) -> None:
     ("Withdrawn", Part.WITHDRAWN),
 ])
 def test_part_column_values(tmp_path: Path, value: str, part: Part) -> None:
-    path = _sheet(tmp_path / "p.xlsx", [["清单类型", "事项名称"], [value, "某事项"]])
+    path = _sheet(tmp_path / "p.xlsx", [["清单类型", "事项名称", "对应上级部门"], [value, "某事项", "县某局"]])
     assert _clean(read_duty_list(path)).items[0].part == part
 
 
@@ -123,7 +123,7 @@ def test_part_column_values(tmp_path: Path, value: str, part: Part) -> None:
     ("Cooperating duties", Part.COOPERATING), ("withdrawn", Part.WITHDRAWN),
 ])
 def test_sheet_names_tell_the_part(tmp_path: Path, sheet: str, part: Part) -> None:
-    path = _sheet(tmp_path / "s.xlsx", [["序号", "事项名称"], [1, "某事项"]], title=sheet)
+    path = _sheet(tmp_path / "s.xlsx", [["序号", "事项名称", "对应上级部门"], [1, "某事项", "县某局"]], title=sheet)
     assert _clean(read_duty_list(path)).items[0].part == part
 
 

@@ -534,3 +534,26 @@ def test_a_problem_reads_with_the_colon_of_its_language() -> None:
     zh, en = problem.render("zh_CN"), problem.render("en")
     assert zh.startswith("[提示] 文件 基本履职事项.csv，") and "：序号“x”不是整数" in zh and ": " not in zh
     assert en.startswith("[warning] file 基本履职事项.csv, ") and ': The number "x"' in en
+
+
+def test_a_cooperating_sheet_without_a_department_column_is_one_error_naming_the_column(tmp_path: Path) -> None:
+    # a 配合 sheet with no department column at all was refused with one error per item
+    # (40 lines of 没有填写对应的上级（县级）牵头部门) and never said the column was missing
+    from surveys.lint import check_file
+
+    wb = Workbook()
+    wb.active.title = "配合"
+    wb.active.append(["序号", "事项名称", "县直单位", "依据"])
+    for n in range(1, 41):
+        wb.active.append([n, f"配合事项{n}", "县教育局", "《义务教育法》"])
+    ws = wb.create_sheet("收回")
+    ws.append(["序号", "事项名称", "工作方式"])
+    ws.append([1, "特种设备安全监管", "发现报告"])
+    wb.save(tmp_path / "d.xlsx")
+    result, problems = check_file(tmp_path / "d.xlsx")
+    errors = [p for p in problems if p.is_error]
+    assert [(p.rule, p.sheet, p.row) for p in errors] == [
+        ("import.department-column-missing", "配合", 1), ("import.receiver-column-missing", "收回", 1)]
+    assert "40" in errors[0].message("zh_CN") and "对应上级部门" in errors[0].message("zh_CN")
+    assert "承接部门" in errors[1].message("zh_CN") and "column" in errors[1].message("en")
+    assert [p.column for p in problems if not p.is_error] == ["县直单位"]  # the column it did not know
