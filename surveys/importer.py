@@ -540,7 +540,8 @@ def _read_zip(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
                 if col < len(row):
                     row[col] = value
                     merged[(r, col)] = top
-        sheets.append(_Table(ws.title, grid, formulas.get(ws.title, {}), merged=merged))
+        hidden = {r for r, dim in ws.row_dimensions.items() if dim.hidden and r <= len(grid)}
+        sheets.append(_Table(ws.title, grid, formulas.get(ws.title, {}), merged=merged, hidden_rows=hidden))
     wb.close()
     return _read_tables(sheets, filename, out)
 
@@ -667,6 +668,7 @@ class _Table:
     # (row, column), 0-based, of the cells below the top of a merged range (filled with its
     # value) → the range's top row
     merged: dict[tuple[int, int], int] = field(default_factory=dict)
+    hidden_rows: set[int] = field(default_factory=set)  # 1-based rows hidden (or filtered out) in Excel
 
 
 class ExcelError(str):
@@ -934,6 +936,10 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
         if len(items) > MAX_DATA_ROWS:
             out.error("import.too-many-rows", sheet=sheet, row=rownum, limit=MAX_DATA_ROWS)
             return []
+    hidden = sorted({i.row for i in items if i.row in table.hidden_rows})
+    if hidden:  # what the drafter saw in Excel left them out: say that they are in
+        rows = "、".join(map(str, hidden[:10])) + ("…" if len(hidden) > 10 else "")
+        out.warning("import.hidden-rows", sheet=sheet, rows=rows, count=len(hidden))
     # A part whose department column is missing altogether: one error naming the column, not
     # one per item (the lint's "names no department") that never says what is missing.
     for needs, rule, fields in ((Part.COOPERATING, "import.department-column-missing", ("county_department",)),

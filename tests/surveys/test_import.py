@@ -538,3 +538,23 @@ def test_a_cooperating_sheet_with_a_lead_unit_column_imports(tmp_path: Path) -> 
     result = _clean(read_duty_list(path))
     assert result.items[0].county_department == "县教育局" and result.problems == []
     assert lint(result.items) == []
+
+
+def test_rows_hidden_in_excel_are_imported_with_a_warning_naming_them(tmp_path: Path) -> None:
+    # a drafter hides the rows of items left out (or filters the sheet) and sees a list without
+    # them: they were put to the consultation without a word
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "基本"
+    for row in (["序号", "事项名称", "履职依据"], [1, "发展党员", "《细则》"], [2, "暂不列入的事项", "《法》"],
+                [3, "人民调解", "《人民调解法》"], [4, "另一个暂不列入", "《法》"]):
+        ws.append(row)
+    ws.row_dimensions[3].hidden = True
+    ws.row_dimensions[5].hidden = True
+    wb.save(tmp_path / "h.xlsx")
+    result = _clean(read_duty_list(tmp_path / "h.xlsx"))
+    assert len(result.items) == 4
+    [problem] = result.problems
+    assert (problem.rule, problem.sheet) == ("import.hidden-rows", "基本")
+    assert "3、5" in problem.message("zh_CN") and "隐藏" in problem.message("zh_CN")
+    assert "hidden" in problem.message("en")
