@@ -729,3 +729,15 @@ def test_show_leaves_out_the_brackets_of_an_item_without_a_category(tmp_path):
     assert runner.invoke(app, ["lists", "import", str(path), "--township", "青山镇"]).exit_code == 0
     shown = runner.invoke(app, ["lists", "show", "--township", "青山镇"]).output
     assert "     1  消防安全检查与火灾隐患整治" in shown.splitlines() and "[]" not in shown
+
+
+def test_consultations_open_and_close_say_what_to_do_next():
+    # `consultations open` said only 征询 #1 已开始。 and `close` 征询 #1 已结束。: not where the links
+    # are, nor how the report and the revised list follow
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇", "--closes", "2099-12-10"])
+    opened = runner.invoke(app, ["consultations", "open", "1"])
+    assert opened.exit_code == 0 and "qingdan links 1" in opened.output
+    closed = runner.invoke(app, ["consultations", "close", "1"])
+    assert closed.exit_code == 0 and "qingdan report 1" in closed.output
+    assert "qingdan lists publish --consultation 1" in closed.output
