@@ -56,7 +56,7 @@ async def bot_username() -> str:
 
 @app.command("create")
 def create(title: str = typer.Option(..., help="The title residents and cadres see."),
-           township: list[str] = typer.Option(..., help="Repeat for each township."),
+           township: list[str] = typer.Option(..., help="Repeat for each township, or separate them with commas."),
            closes: str = typer.Option(..., help='Deadline, e.g. "2026-12-10 18:00" (TIMEZONE).'),
            opens: str | None = typer.Option(None, help="When answers open (default: when opened)."),
            questionnaire: Path | None = typer.Option(None, help="YAML file (default: the shipped residents' one)."),
@@ -94,7 +94,12 @@ def create(title: str = typer.Option(..., help="The title residents and cadres s
     ensure_schema()
     from storage.lists import township_name
 
-    townships = list(dict.fromkeys(township_name(t) for t in township))  # a township named twice: consulted once
+    # a township named twice: consulted once; "青山镇,绿水乡" (or 、，) in one option: two townships
+    townships = list(dict.fromkeys(township_name(name) for t in township for name in re.split(r"[,，、]", t)
+                                   if township_name(name)))
+    if not townships:
+        typer.echo(_t("cli.empty-name"), err=True)
+        raise typer.Exit(2)
     result = run_async(_create(title, intro, text, townships, opens_at, closes_at))
     if isinstance(result, str):
         typer.echo(_t("cli.township-no-list", township=result), err=True)

@@ -741,3 +741,17 @@ def test_consultations_open_and_close_say_what_to_do_next():
     closed = runner.invoke(app, ["consultations", "close", "1"])
     assert closed.exit_code == 0 and "qingdan report 1" in closed.output
     assert "qingdan lists publish --consultation 1" in closed.output
+
+
+def test_consultations_create_takes_townships_written_in_one_option_separated_by_commas():
+    # --township "青山镇,绿水乡" was looked up as one township named 青山镇,绿水乡 and refused
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "绿水乡"])
+    for n, value in enumerate(("青山镇,绿水乡", "青山镇、绿水乡", "青山镇，绿水乡 ")):
+        result = runner.invoke(app, ["consultations", "create", "--title", "两镇", "--township", value,
+                                     "--closes", "2099-12-10"])
+        assert result.exit_code == 0, result.output
+        listed = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)[n]
+        assert sorted(link["township"] for link in listed["links"]) == ["绿水乡", "青山镇"]
+    refused = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", " , ", "--closes", "2099-12-10"])
+    assert refused.exit_code == 2 and "不能为空" in refused.output
