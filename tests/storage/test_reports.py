@@ -507,7 +507,7 @@ async def test_a_hand_built_consultation_reports_the_figures_worked_out_by_hand(
     assert "1. 最低生活保障申请受理（3 条）" in text and "1. 县住建局：1 条（=自建房排查）" in text
     assert "撤回" not in text.replace("上级部门收回", "") and "隐藏" not in text and "删除者" not in text
     en = feedback_report(data, "en")
-    assert "Comments received: 5 — 1 adopted, 1 partly adopted, 2 not adopted and 1 not yet answered." in en
+    assert "Comments received: 5 — 1 adopted, 1 partly adopted, 2 not adopted and 1 unanswered." in en
     assert "5 residents took part and 4 completed the questionnaire (80.0%)." in en
 
     d = digest(light, None, now)
@@ -575,7 +575,7 @@ async def test_the_workbook_gives_each_townships_comments_as_stats_and_the_diges
     assert {row[0]: row[1] for row in table[:-1]} == stats
     d = digest(light, None, now)
     assert {row[0]: row[1] for row in table[:-1] if row[1]} == d.comments_by_township
-    assert ("Township", "Comments", "Adopted", "Partly adopted", "Not adopted", "Not yet answered") \
+    assert ("Township", "Comments", "Adopted", "Partly adopted", "Not adopted", "Unanswered") \
         in _cells(build_workbook(data, "en"))["Summary"]
 
 

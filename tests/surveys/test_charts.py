@@ -109,7 +109,7 @@ def test_charts_with_nothing_counted_yet_show_no_data_on_an_axis_from_zero(monke
 
 @pytest.mark.parametrize("locale", ["zh_CN", "en"])
 def test_the_decision_labels_do_not_run_into_each_other(monkeypatch, data, locale) -> None:
-    # in English "Partly adopted", "Not adopted" and "Not yet answered" overlapped, unrotated
+    # in English "Partly adopted", "Not adopted" and "Not yet answered" (now "Unanswered") overlapped, unrotated
     import surveys.charts as charts
 
     figures = []

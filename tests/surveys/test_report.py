@@ -450,7 +450,7 @@ def test_feedback_report_counts_and_groups_by_item(data: ConsultationData) -> No
 
 def test_feedback_report_in_english(data: ConsultationData) -> None:
     text = feedback_report(data, "en")
-    assert "Comments received: 5 — 1 adopted, 1 partly adopted, 1 not adopted and 2 not yet answered" in text
+    assert "Comments received: 5 — 1 adopted, 1 partly adopted, 1 not adopted and 2 unanswered" in text
     assert f"we consulted {len(data.townships)} townships" in text
 
 
@@ -740,8 +740,8 @@ def test_feedback_report_says_how_each_townships_comments_were_handled_adding_up
     assert "共收到意见 5 条，其中采纳 1 条、部分采纳 1 条、不采纳 1 条，尚未答复 2 条。" in text
     en = feedback_report(data, "en")
     assert ("By township:\n"
-            "青山镇: 2 comments — 1 adopted, 0 partly adopted, 0 not adopted and 1 not yet answered.\n"
-            "绿水镇: 3 comments — 0 adopted, 1 partly adopted, 1 not adopted and 1 not yet answered.\n"
+            "青山镇: 2 comments — 1 adopted, 0 partly adopted, 0 not adopted and 1 unanswered.\n"
+            "绿水镇: 3 comments — 0 adopted, 1 partly adopted, 1 not adopted and 1 unanswered.\n"
             "白云乡: no comments.\n") in en
 
     # many comments, one from a township no longer consulted: the lines add up to the totals
