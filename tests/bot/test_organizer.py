@@ -422,7 +422,7 @@ async def test_stats_say_how_the_comments_were_handled_as_the_workbook_and_the_f
         await s.commit()
     await h.feed(h.user(ORGANIZER).message(f"/stats {cid}"))
     text = h.api.last(ORGANIZER).text
-    assert "共 5 条" in text and "处理结果：采纳 1 条、部分采纳 1 条、不采纳 2 条，尚未答复 1 条" in text, text
+    assert "共 5 条" in text and "<b>答复情况</b>：采纳 1 条、部分采纳 1 条、不采纳 2 条，尚未答复 1 条" in text, text
     await h.feed(h.user(ORGANIZER, language_code="en").message(f"/stats {cid}"))
     assert "1 adopted, 1 partly adopted, 2 not adopted and 1 unanswered" in h.api.last(ORGANIZER).text
 

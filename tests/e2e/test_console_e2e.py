@@ -169,7 +169,7 @@ async def answer_the_comment(organizer: Actor) -> None:
     """/comments → 部分采纳 → the reply."""
     card = await say(organizer, "/comments", both(has_text("意见 1/1"), has_button("部分采纳")))
     assert EDITED_TEXT in card["text"] and WORDING in card["text"] and KIND in card["text"]
-    assert "待答复" in card["text"]
+    assert "尚未答复" in card["text"]
     ask = await tap_for_new(organizer, card, "部分采纳", has_text("处理结果：部分采纳。请发送理由"))
     # the answer is stored; then the unanswered comments again: none left
     left = await say(organizer, REPLY, both(has_text("没有符合条件的意见"), has_button("全部")))
