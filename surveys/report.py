@@ -924,6 +924,7 @@ class Digest:
     ended_at: datetime | None = None  # closed early: when (else the deadline)
     comments_by_township: dict[str, int] = field(default_factory=dict)  # active comments, by township name
     new_comments_by_township: dict[str, int] = field(default_factory=dict)
+    comments_by_decision: dict[str, int] = field(default_factory=dict)  # active comments, as the workbook's
 
     def __post_init__(self) -> None:
         if self.ended_at is None:
@@ -986,6 +987,11 @@ class Digest:
                 new = self.new_comments_by_kind.get(kind, 0)
                 lines.append(_t("digest.kind-new" if new else "digest.kind", locale,  # (as the townships')
                                 kind=e(kind_label(kind, locale)), n=n, new=new))
+            if self.comments_by_decision:  # how they were handled, as the workbook and /stats split them
+                d = self.comments_by_decision
+                lines.append("")
+                lines.append(_t("digest.decisions", locale, adopted=d.get("adopted", 0), partly=d.get("partly", 0),
+                                rejected=d.get("rejected", 0), unanswered=d.get(NO_DECISION, 0)))
         if self.top_items:
             lines.append("")
             lines.append(_t("digest.top-items", locale))
@@ -1056,6 +1062,7 @@ def digest(data: ConsultationData, since: datetime | None, now: datetime) -> Dig
         ended_at=c.ended_at,
         comments_by_township=dict(Counter(x.township for x in active)),
         new_comments_by_township=dict(Counter(x.township for x in new)),
+        comments_by_decision=comments_by_decision(active) if active else {},
     )
 
 

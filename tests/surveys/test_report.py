@@ -371,6 +371,17 @@ def test_digest_says_new_comments_of_a_kind_only_when_there_are_some(data: Consu
     assert "· Missing item: 1 (1 new)" in english.splitlines()
 
 
+def test_digest_says_how_the_comments_were_handled_as_the_workbook_and_stats_do(data: ConsultationData) -> None:
+    """The workbook, the 反馈情况说明 and /stats say 采纳 / 部分采纳 / 不采纳 / 尚未答复; the digest (comments
+    are answered while the consultation is open too) said nothing of it. It gives the same split."""
+    d = digest(data, SINCE, NOW)
+    assert "<b>答复情况</b>：采纳 1 条、部分采纳 1 条、不采纳 1 条，尚未答复 2 条" in d.text().splitlines()
+    assert "<b>Answers</b>: 1 adopted, 1 partly adopted, 1 not adopted and 2 not yet answered" in d.text("en")
+    summary = sheets(data)["概况"]
+    head = summary.index(("处理结果", "条数", None, None, None, None))
+    assert [r[1] for r in summary[head + 1:head + 5]] == [1, 1, 1, 2]
+
+
 def test_a_digest_of_a_window_with_nothing_new_says_so_briefly(data: ConsultationData) -> None:
     quiet_since = NOW + timedelta(days=1)
     d = digest(replace(data, summary=None), quiet_since, quiet_since + timedelta(days=1))
