@@ -96,6 +96,7 @@ from storage.sqlite_inline import inline_calls
 from surveys.consultation import FollowUp, Status, TransitionError, Window, format_local, window
 from surveys.reminders import (
     CADRE,
+    MIN_IDLE,
     NUDGE,
     RESIDENT,
     Timing,
@@ -263,12 +264,12 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
 
         async def unless_finished(pid: int) -> Outgoing | None:
             # a send works through its residents at Telegram's pace, minutes after the tick read
-            # who had not finished: one who finished meanwhile is skipped (a point read by the
-            # response's unique key, in this process — the answer path is not touched)
+            # who had not finished: one who finished meanwhile is skipped, and one answering now is
+            # put off as the tick would (MIN_IDLE; due again later) — a point read by the response's
+            # unique key, in this process: the answer path is not touched
             async with s.sessionmaker() as session:
-                if await followup.still_unfinished(session, consultation_id, pid):
-                    return one(pid)
-            return None
+                last = await followup.last_activity(session, consultation_id, pid)
+            return one(pid) if last is not None and s.clock() - last >= MIN_IDLE else None
         return unless_finished
 
     results: dict[str, BroadcastResult] = {}

@@ -20,6 +20,7 @@ from storage.models import (
     DONE,
     PENDING,
     SENT,
+    SKIPPED,
     TODO,
     Consultation,
     ConsultationTownship,
@@ -87,20 +88,21 @@ async def reminder_candidates(session: AsyncSession, consultation_id: int) -> li
     return out
 
 
-async def still_unfinished(session: AsyncSession, consultation_id: int, person_id: int) -> bool:
-    """Whether the resident's questionnaire is there and not finished (just before a reminder)."""
-    found = await session.scalar(sa.select(_r.id).where(_r.consultation_id == consultation_id,
-                                                        _r.person_id == person_id, _r.completed_at.is_(None)))
-    return found is not None
+async def last_activity(session: AsyncSession, consultation_id: int, person_id: int) -> datetime | None:
+    """When the resident last answered, while their questionnaire is there and not finished (None:
+    finished, or gone) — read just before their reminder goes."""
+    return await session.scalar(sa.select(_r.updated_at).where(  # type: ignore[no-any-return]
+        _r.consultation_id == consultation_id, _r.person_id == person_id, _r.completed_at.is_(None)))
 
 
 async def reminder_log(session: AsyncSession, consultation_id: int) -> dict[int, list[SentReminder]]:
     """The reminders of a consultation already sent (or possibly sent), per person, with
-    the time they were queued (see `queue`) and the deadline they were for."""
+    the time they were queued (see `queue`) and the deadline they were for. One put off at its
+    turn ("skipped": the resident was answering) is not among them: it is due again later."""
     prefix = remind_key(consultation_id, "")
     rows = (await session.execute(
         sa.select(_d.person_id, _d.broadcast_key, _d.sent_at, _d.created_at)
-        .where(_d.broadcast_key.startswith(prefix, autoescape=True), _d.status.in_(DONE))
+        .where(_d.broadcast_key.startswith(prefix, autoescape=True), _d.status.in_(DONE), _d.status != SKIPPED)
     )).all()
     log: dict[int, list[SentReminder]] = {}
     for pid, key, _sent_at, created_at in rows:
@@ -147,12 +149,17 @@ async def thanked_not_reminded_since(session: AsyncSession, consultation_id: int
 async def queue(session: AsyncSession, key: str, person_ids: Sequence[int], at: datetime) -> None:
     """Create the pending delivery rows of a reminder stamped with the job's clock (the
     time the reminder became due, which the gaps between reminders are measured from);
-    rows that exist are left alone. The broadcaster then works through them."""
+    rows that exist are left alone — but one put off at its turn (``skipped``), due again now, is
+    pending again. The broadcaster then works through them."""
     for i in range(0, len(person_ids), 5000):
+        chunk = person_ids[i:i + 5000]
         await upsert(session, Delivery.__table__,
                      [{"broadcast_key": key, "person_id": pid, "status": PENDING, "attempts": 0, "created_at": at}
-                      for pid in person_ids[i:i + 5000]],
+                      for pid in chunk],
                      keys=("broadcast_key", "person_id"))
+        await session.execute(sa.update(Delivery.__table__).where(
+            _d.broadcast_key == key, _d.person_id.in_(chunk), _d.status == SKIPPED).values(status=PENDING,
+                                                                                         created_at=at))
 
 
 async def drop_unsent(session: AsyncSession, key: str, keep: Iterable[int]) -> int:

@@ -1358,6 +1358,42 @@ async def test_a_resident_who_finishes_while_the_reminders_go_out_is_not_reminde
     assert sorted(int(c.chat_id) for c in api.delivered) == [150, 151, 153]
 
 
+async def test_a_resident_answering_when_their_reminder_comes_up_gets_it_only_once_idle_again(
+        harness: Harness) -> None:
+    """A resident back at their questionnaire while the reminders went out got "还没填完 … 接着填"
+    in the middle of answering (the tick's rule — no reminder within an hour of an answer — was
+    read at the tick, minutes before). Their reminder is put off, not used up: the nudge comes
+    once they have left it alone long enough again."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    for pid in range(150, 154):
+        await add_resident(h, cid, pid, h.clock.now)
+    h.clock.now += timedelta(hours=25)  # idle a day: nudged (the deadline days away)
+
+    class AnsweringMeanwhile(FakeSession):
+        async def make_request(self, bot: Bot, method: Any, timeout: int | None = None) -> Any:  # noqa: ASYNC109
+            answer = await super().make_request(bot, method, timeout)
+            if len(self.delivered) == 1:  # one reminded: 152 answers a question now
+                async with h.sessions() as s:
+                    await s.execute(sa.update(Response).where(Response.consultation_id == cid,
+                                                              Response.person_id == 152)
+                                    .values(updated_at=h.clock.now))
+                    await s.commit()
+            return answer
+
+    api = AnsweringMeanwhile()
+    assert list(await sched.send_reminders(follow(h, api), cid)) == [NUDGE]
+    assert sorted(int(c.chat_id) for c in api.delivered) == [150, 151, 153]
+    h.clock.now += timedelta(hours=2)  # not idle long enough for a nudge yet: nothing
+    await sched.send_reminders(follow(h, api), cid)
+    assert sorted(int(c.chat_id) for c in api.delivered) == [150, 151, 153]
+    h.clock.now += timedelta(hours=22)  # idle a day again: their nudge now, once
+    await sched.send_reminders(follow(h, api), cid)
+    h.clock.now += timedelta(minutes=10)
+    await sched.send_reminders(follow(h, api), cid)
+    assert sorted(int(c.chat_id) for c in api.delivered) == [150, 151, 152, 153]
+
+
 async def test_an_earlier_deadline_brings_its_reminder_at_the_next_tick(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
