@@ -376,7 +376,7 @@ def test_digest_says_how_the_comments_were_handled_as_the_workbook_and_stats_do(
     are answered while the consultation is open too) said nothing of it. It gives the same split."""
     d = digest(data, SINCE, NOW)
     assert "<b>答复情况</b>：采纳 1 条、部分采纳 1 条、不采纳 1 条，尚未答复 2 条" in d.text().splitlines()
-    assert "<b>Answers</b>: 1 adopted, 1 partly adopted, 1 not adopted and 2 not yet answered" in d.text("en")
+    assert "<b>Answers</b>: 1 adopted, 1 partly adopted, 1 not adopted and 2 unanswered" in d.text("en")
     summary = sheets(data)["概况"]
     head = summary.index(("处理结果", "条数", None, None, None, None))
     assert [r[1] for r in summary[head + 1:head + 5]] == [1, 1, 1, 2]
