@@ -75,8 +75,10 @@ _OPEN_ENDED = re.compile(r"多|几|余|以上|以下|以内|之内|出头|不到
 # …or a word before it: over 65, more than 60, at least 65
 _BOUND_BEFORE = re.compile(r"^(?:over|under|above|below|(?:more|less|fewer) than|at (?:least|most)|up to)\s*",
                            re.IGNORECASE)
-# an English unit that multiplies the number (5k: 5 or 5,000?), as 5千 does, or one letter (5 m)
-_MULTIPLIER = re.compile(r"^(?:thousand|hundred|million|billion|grand|mil|mn|bn|[a-z])\b", re.IGNORECASE)
+# English words after the number that change it (5k: 5 or 5,000? as 5千; 65 and a half, 12 point 5),
+# or a unit of one letter (5 m)
+_MULTIPLIER = re.compile(r"^[a-z]\b|\b(?:thousand|hundred|million|billion|grand|mil|mn|bn|k|and|point|half|"
+                         r"quarter|dozen)\b", re.IGNORECASE)
 # 1,200 and 12,345.5: thousands separated as on a bill (the separators are dropped)
 _THOUSANDS = re.compile(r"^([+-]?\d{1,3}(?:,\d{3})+)(?=\.\d|[^\d,.]|$)")
 # 一九六〇: a year (or any number) said digit by digit, as three or more digits side by side
@@ -363,7 +365,7 @@ def _read_number(text: str) -> tuple[int | float | None, bool]:
     written, unit = match["number"], (match["unit"] or "").strip(" .")
     if unit and _OPEN_ENDED.search(unit):  # 六十多岁, 65以上, 65 or more: a range
         return None, True
-    if unit and _MULTIPLIER.match(unit.lstrip("-")):
+    if unit and _MULTIPLIER.search(unit.lstrip("-")):
         return None, False
     if _CN_DIGIT_BY_DIGIT.match(written):
         return int("".join(str(_CN_DIGITS[c]) for c in written)), False

@@ -313,6 +313,8 @@ def test_a_number_written_the_english_way_or_chinese_digit_by_digit_is_read() ->
     assert [ok("q9", t) for t in ("一九六〇", "一九六〇年", "二〇二四", "一九五八")] == [1960, 1960, 2024, 1958]
     assert err("q5", "65.5 years") == "flow.not-integer"
     assert err("q9", "5k") == "flow.not-a-number" and err("q9", "5 thousand") == "flow.not-a-number"
+    assert [err("q9", t) for t in ("65 and a half years", "12 and a half", "5 thousand yuan", "2 dozen")] \
+        == ["flow.not-a-number"] * 4  # words that change the number: not read as the one before them
     assert err("q5", "sixty-five") == "flow.not-a-number" and err("q5", "years") == "flow.not-a-number"
 
 
