@@ -1001,8 +1001,9 @@ async def _mine_screen(ctx: Ctx, page: int, item_id: int = 0) -> tuple[str, Inli
             lines.append(ctx.t("cadre.mine-reply", text=html.escape(fit_plain(comment.reply, 200) or "—")))
         blocks.append("\n".join(lines))
         if cm.edit_refusal(comment, ctx.person.id, consultations[comment.consultation_id], ctx.now()) is None:
-            rows.append([_btn(ctx.t("cadre.btn-edit", id=comment.id), MineCB(a="e", m=comment.id or 0)),
-                         _btn(ctx.t("cadre.btn-withdraw", id=comment.id), MineCB(a="w", m=comment.id or 0))])
+            # (i: the page of one item's comments, to come back to)
+            rows.append([_btn(ctx.t("cadre.btn-edit", id=comment.id), MineCB(a="e", m=comment.id or 0, i=item_id)),
+                         _btn(ctx.t("cadre.btn-withdraw", id=comment.id), MineCB(a="w", m=comment.id or 0, i=item_id))])
     if pages > 1:
         rows.append(_nav(page, pages, lambda n: MineCB(a="l", n=n, i=item_id)))
     blocks.append(ctx.t(_mine_rule(ctx, [c for c in consultations.values() if c is not None])))
@@ -1074,10 +1075,10 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         await state.update_data(ce=comment.id, cf="text")
         await query.answer()
         await edit_or_send(query, ctx.t("cadre.ask-edit", id=comment.id, text=html.escape(comment.text), max=cm.MAX_TEXT),
-                           _kb([[_btn(ctx.t("cadre.btn-back-mine"), MineCB(a="l"))]]))
+                           _kb([[_btn(ctx.t("cadre.btn-back-mine"), MineCB(a="l", i=callback_data.i))]]))
     elif a == "w":
-        kb = _kb([[_btn(ctx.t("cadre.btn-withdraw-yes"), MineCB(a="y", m=comment.id or 0)),
-                   _btn(ctx.t("cadre.btn-withdraw-no"), MineCB(a="l"))]])
+        kb = _kb([[_btn(ctx.t("cadre.btn-withdraw-yes"), MineCB(a="y", m=comment.id or 0, i=callback_data.i)),
+                   _btn(ctx.t("cadre.btn-withdraw-no"), MineCB(a="l", i=callback_data.i))]])
         # which item it is on (or proposes): a comment's text alone may not say (its /mycomments page is gone)
         if comment.item_id is not None:
             row = await ctx.session.get(DutyItemRow, comment.item_id)
@@ -1094,7 +1095,7 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
             return
         await ctx.commit()
         await query.answer(ctx.t("cadre.withdrawn"))
-        text, kb2 = await _mine_screen(ctx, 0)
+        text, kb2 = await _mine_screen(ctx, 0, callback_data.i)
         await edit_or_send(query, ctx.t("cadre.withdrawn") + "\n\n" + text, kb2)
 
 

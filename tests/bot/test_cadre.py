@@ -2570,3 +2570,30 @@ async def test_an_off_list_reports_messages_edited_in_telegram_change_the_report
     await h.feed(u.edit(task, "改了也没用"))
     assert "不能再修改" in h.api.last(CADRE).text and "保持原样" in h.api.last(CADRE).text
     assert (await _reports(h))[0].task == "自建房安全专项排查并录入系统"
+
+
+async def test_withdrawing_from_an_items_own_comments_stays_on_that_items_comments(harness):
+    """From a card's 我对这个事项的意见, 撤回 (confirmed or not) went back to all the cadre's comments
+    on every item, page 1: the page they were on, one item's comments, was lost."""
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "乡镇没有执法力量")
+    await _tap(h, u, "跳过")
+    await _comment(h, u, c, "特种设备安全监管", "表述不清", "监管范围不清")
+    await _tap(h, u, "跳过")
+    await _comment(h, u, c, "矛盾纠纷排查化解与人民调解", "其他", "同意")
+    await _tap(h, u, "跳过")
+    await _open_card(h, u, c, "特种设备安全监管")
+    await _tap(h, u, "我对这个事项的意见")
+    assert "矛盾纠纷" not in h.api.last(CADRE).text
+    await _tap(h, u, "撤回 #")
+    await _tap(h, u, "不撤回")
+    assert "矛盾纠纷" not in h.api.last(CADRE).text and "特种设备安全监管" in h.api.last(CADRE).text
+    await _tap(h, u, "撤回 #")
+    await _tap(h, u, "确定撤回")
+    said = h.api.last(CADRE).text
+    assert "已撤回" in said and "矛盾纠纷" not in said and "特种设备安全监管" in said, said
+    await _tap(h, u, "修改 #")
+    await _tap(h, u, "« 返回我的意见")
+    assert "矛盾纠纷" not in h.api.last(CADRE).text
