@@ -415,8 +415,16 @@ def _parts_screen(ctx: Ctx, scope: Scope, dl: DutyList,
 
 
 async def _other_lists(ctx: Ctx) -> tuple[list[Consultation], list[Scope]]:
-    """The lists the person may browse: open consultations' drafts, and published lists."""
-    return await _visible_consultations(ctx), await _published_scopes(ctx)
+    """The lists the person may browse: open consultations' drafts (a resident's: of every
+    questionnaire they answer, not only the one touched last), and published lists."""
+    return await _open_drafts(ctx), await _published_scopes(ctx)
+
+
+async def _open_drafts(ctx: Ctx) -> list[Consultation]:
+    if ctx.is_cadre:
+        return await _visible_consultations(ctx)
+    found = [c for _, c in await repo.open_responses_of(ctx.session, ctx.person.id)]
+    return [c for n, c in enumerate(found) if c.id not in {x.id for x in found[:n]}]
 
 
 def _version_plain(ctx: Ctx, scope: Scope) -> str:
@@ -637,7 +645,8 @@ async def list_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
         return
     scope = await _scope(ctx, found[0].id or 0)
     assert scope is not None
-    text, kb = _parts_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id), (found, published))
+    text, kb = _parts_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id),
+                             (await _open_drafts(ctx), published))
     await message.answer(text, reply_markup=kb)
 
 

@@ -2597,3 +2597,21 @@ async def test_withdrawing_from_an_items_own_comments_stays_on_that_items_commen
     await _tap(h, u, "修改 #")
     await _tap(h, u, "« 返回我的意见")
     assert "矛盾纠纷" not in h.api.last(CADRE).text
+
+
+async def test_a_resident_in_two_open_consultations_is_offered_the_other_ones_draft_from_list(harness):
+    """/list showed a resident answering two townships' questionnaires only the draft of the one
+    touched last, with no word of the other's; it now offers the other draft by a button."""
+    h = harness
+    _, code = await open_consultation(h)
+    _, other_code = await open_consultation(h, township="绿水乡", title="绿水乡履职事项清单征求意见")
+    r = h.user(RESIDENT)
+    await h.feed(r.message(f"/start {code}"))
+    await _tap(h, r, "开始答题")
+    await h.feed(r.message(f"/start {other_code}"))
+    await _tap(h, r, "开始答题")
+    await h.feed(r.message("/list"))
+    shown = h.api.last(RESIDENT)
+    assert "绿水乡" in shown.text and "青山镇履职事项清单征求意见（征求意见稿）" in shown.text, shown.text
+    await _tap(h, r, "📝 青山镇")
+    assert "青山镇履行职责事项清单（征求意见稿）" in h.api.last(RESIDENT).text
