@@ -124,7 +124,8 @@ class MineCB(CallbackData, prefix="cm"):
 
 class MissingCB(CallbackData, prefix="cx"):
     """The missing-item proposal in consultation c: a="" start, p=part v, g=category index v,
-    s=skip the basis, d=skip the county department, of the proposal whose mark is v (see _run_mark)."""
+    k=skip the category, s=skip the basis, d=skip the county department, of the proposal whose mark
+    is v (see _run_mark)."""
 
     c: Num
     a: str = ""
@@ -1318,14 +1319,17 @@ def _missing_parts_kb(ctx: Ctx, c: int) -> InlineKeyboardMarkup:
     return _kb([[_btn(ctx.t(f"part.{p.value}"), MissingCB(c=c, a="p", v=p.value))] for p in PART_ORDER])
 
 
-async def _missing_category_prompt(ctx: Ctx, scope: Scope, part: Part) -> tuple[str, InlineKeyboardMarkup | None]:
+async def _missing_category_prompt(ctx: Ctx, scope: Scope, part: Part, mark: str) -> tuple[str, InlineKeyboardMarkup]:
+    """The category of the part chosen: a button for each of the list's, typed, or skipped (跳过)."""
     dl = await load_list(ctx.session, scope.link.list_id)
     cats = [cat for cat in dl.categories(part) if cat]
+    c = scope.c
     # (a button for each of the first CATEGORY_BUTTONS: a draft's 领域 column may hold more values
     # than Telegram takes buttons; the prompt says a category may be typed)
-    rows = [[_btn(cat, MissingCB(c=scope.consultation.id or 0, a="g", v=str(g)))]
-            for g, cat in enumerate(cats[:CATEGORY_BUTTONS])]
-    return ctx.t("cadre.missing-ask-category", part=ctx.t(f"part.{part.value}")), _kb(rows) if rows else None
+    rows = [[_btn(cat, MissingCB(c=c, a="g", v=str(g)))] for g, cat in enumerate(cats[:CATEGORY_BUTTONS])]
+    rows.append([_btn(ctx.t("cadre.btn-skip"), MissingCB(c=c, a="k", v=mark))])
+    key = "cadre.missing-ask-category" if cats else "cadre.missing-ask-category-typed"
+    return ctx.t(key, part=ctx.t(f"part.{part.value}"), max=MAX_CATEGORY), _kb(rows)
 
 
 def _run_mark() -> str:
@@ -1372,13 +1376,18 @@ async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx
         draft["part"] = v
         await state.update_data(mis=draft)
         await state.set_state(MissingForm.category)
-        text, kb = await _missing_category_prompt(ctx, scope, Part(v))
+        text, kb = await _missing_category_prompt(ctx, scope, Part(v), str(draft.get("k", "")))
     elif a == "g" and current == MissingForm.category.state and v.isdecimal():
         cats = [cat for cat in (await load_list(ctx.session, scope.link.list_id)).categories(Part(draft.get("part") or "basic")) if cat]
         if int(v) >= len(cats):
             await _deny_press(query, ctx, "error.stale-button")
             return
         draft["category"], draft["gi"] = cats[int(v)], v
+        await state.update_data(mis=draft)
+        await state.set_state(MissingForm.basis)
+        text, kb = _basis_prompt(ctx, c, str(draft.get("k", "")))
+    elif a == "k" and current == MissingForm.category.state and v == draft.get("k", ""):
+        draft["category"], draft["gi"] = "", ""
         await state.update_data(mis=draft)
         await state.set_state(MissingForm.basis)
         text, kb = _basis_prompt(ctx, c, str(draft.get("k", "")))
@@ -1406,6 +1415,8 @@ def _missing_double_tap(a: str, v: str, current: str | None, draft: dict[str, An
         return current == MissingForm.category.state and draft.get("part") == v
     if a == "g":
         return current == MissingForm.basis.state and draft.get("gi") == v
+    if a == "k":
+        return current == MissingForm.basis.state and draft.get("gi") == "" and v == draft.get("k", "")
     if a == "s":
         return current == MissingForm.department.state and draft.get("basis") == "" and v == draft.get("k", "")
     if a == "d":
@@ -1505,7 +1516,7 @@ async def missing_part_typed(message: Message, ctx: Ctx, state: FSMContext) -> N
     draft.setdefault("tm", {})[str(message.message_id)] = "part"
     await state.update_data(mis=draft)
     await state.set_state(MissingForm.category)
-    text, kb = await _missing_category_prompt(ctx, scope, Part(part))
+    text, kb = await _missing_category_prompt(ctx, scope, Part(part), str(draft.get("k", "")))
     await message.answer(text, reply_markup=kb)
 
 
@@ -1795,7 +1806,7 @@ async def _draft_edited(message: Message, ctx: Ctx, state: FSMContext, draft: di
     if moved and current == MissingForm.category.state:  # its category is being asked: of the new part
         scope, _ = await _missing_allowed(ctx, int(draft.get("c", 0)))
         if scope is not None:
-            prompt, kb = await _missing_category_prompt(ctx, scope, Part(value))
+            prompt, kb = await _missing_category_prompt(ctx, scope, Part(value), str(draft.get("k", "")))
             await message.answer(text + "\n\n" + prompt, reply_markup=kb)
             return True
     elif moved:

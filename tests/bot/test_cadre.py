@@ -2615,3 +2615,28 @@ async def test_a_resident_in_two_open_consultations_is_offered_the_other_ones_dr
     assert "绿水乡" in shown.text and "青山镇履职事项清单征求意见（征求意见稿）" in shown.text, shown.text
     await _tap(h, r, "📝 青山镇")
     assert "青山镇履行职责事项清单（征求意见稿）" in h.api.last(RESIDENT).text
+
+
+async def test_a_missing_items_category_can_be_skipped_and_is_asked_without_buttons_when_there_are_none(harness):
+    """/missing's category step could not be skipped (its basis and department can: a cadre may not
+    know where the drafters would file it), and with no categories in that part it still said
+    点下面的按钮 above no buttons."""
+    h = harness
+    items = [*ITEMS[:4], DutyItem(Part.WITHDRAWN, "特种设备安全监管", seq=1, receiving_department="县市场监管局")]
+    await open_consultation(h, items=items)
+    u = await _cadre(h)
+    await h.feed(u.message("/missing"))
+    await h.feed(u.message("河湖巡查"))
+    await _tap(h, u, "上级部门收回事项")
+    asked = h.api.last(CADRE)
+    assert "点下面的按钮" not in asked.text and "跳过" in [t for t, _ in buttons(asked.reply_markup)], asked.text
+    await h.feed(u.message("/missing"))
+    await h.feed(u.message("山塘巡查"))
+    await _tap(h, u, "基本履职事项")
+    await _tap(h, u, "跳过")  # the category
+    assert "依据" in h.api.last(CADRE).text
+    await _tap(h, u, "跳过")
+    await _tap(h, u, "跳过")
+    await h.feed(u.message("汛期巡查"))
+    [proposal] = await _comments(h)
+    assert proposal.missing["name"] == "山塘巡查" and proposal.missing["category"] == ""
