@@ -184,6 +184,8 @@ async def _leave_form(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if current in HALF_FILLED:
         form = "report" if current.startswith(ReportForm.__full_group_name__) else "missing"
         await message.answer(ctx.t(f"cadre.form-dropped.{form}"))
+    elif current == CommentForm.kind.state and ((await state.get_data()).get("cmt") or {}).get("t"):
+        await message.answer(ctx.t("cadre.form-dropped.comment"))  # typed before its kind was chosen
     await state.set_state(None)
 
 

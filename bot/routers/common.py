@@ -122,6 +122,7 @@ async def cancel_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
     from bot.routers.resident import pause
 
     form = await state.get_state()  # a form left half-filled (a comment, a report, a new consultation…)
+    typed_first = bool(((await state.get_data()).get("cmt") or {}).get("t"))  # (a comment typed before its kind)
     await state.clear()
     paused = await pause(ctx)  # the next message resumes the questionnaire and answers nothing
     if form == CommentForm.wording.state:  # the comment itself was saved before its wording was asked
@@ -129,6 +130,9 @@ async def cancel_cmd(message: Message, ctx: Ctx, state: FSMContext) -> None:
         return
     if form == CommentForm.edit.state:
         await message.answer(ctx.t("cadre.edit-cancelled"))
+        return
+    if form == CommentForm.kind.state and typed_first:
+        await message.answer(ctx.t("cancel.stopped"))
         return
     if form in (CommentForm.kind.state, MissingForm.name.state, ReportForm.department.state,
                 NewConsultation.title.state, Announce.text.state,  # a form's first step: nothing given yet

@@ -2640,3 +2640,26 @@ async def test_a_missing_items_category_can_be_skipped_and_is_asked_without_butt
     await h.feed(u.message("汛期巡查"))
     [proposal] = await _comments(h)
     assert proposal.missing["name"] == "山塘巡查" and proposal.missing["category"] == ""
+
+
+async def test_leaving_a_comment_typed_before_its_kind_says_it_was_not_saved(harness):
+    """What a cadre typed before choosing the kind of comment is kept until they choose it; /cancel
+    then said 已取消，没有做任何更改 and /list said nothing, though the typed comment went."""
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "特种设备安全监管")
+    await _tap(h, u, "✍️ 提意见")
+    await h.feed(u.message("乡镇没有执法力量"))
+    await h.feed(u.message("/cancel"))
+    assert h.api.last(CADRE).text == "已取消，刚才填写的内容没有保存。"
+    await _open_card(h, u, c, "特种设备安全监管")
+    await _tap(h, u, "✍️ 提意见")
+    await h.feed(u.message("/cancel"))  # nothing typed: nothing lost
+    assert h.api.last(CADRE).text == "已取消，没有做任何更改。"
+    await _open_card(h, u, c, "特种设备安全监管")
+    await _tap(h, u, "✍️ 提意见")
+    await h.feed(u.message("乡镇没有执法力量"))
+    await h.feed(u.message("/list"))
+    assert any("意见没有保存" in t for t in h.api.texts(CADRE)[-2:]), h.api.texts(CADRE)[-2:]
+    assert await _comments(h) == []
