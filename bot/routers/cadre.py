@@ -1018,7 +1018,10 @@ async def _mine_screen(ctx: Ctx, page: int, item_id: int = 0) -> tuple[str, Inli
                          _btn(ctx.t("cadre.btn-withdraw", id=comment.id), MineCB(a="w", m=comment.id or 0, i=item_id))])
     if pages > 1:
         rows.append(_nav(page, pages, lambda n: MineCB(a="l", n=n, i=item_id)))
-    blocks.append(ctx.t(_mine_rule(ctx, [c for c in consultations.values() if c is not None])))
+    rule = _mine_rule(ctx, [c for c in consultations.values() if c is not None])
+    if rule == "cadre.mine-rule" and not rows:  # (none of this page's can change: answered, withdrawn…)
+        rule = "cadre.mine-rule-none-here"
+    blocks.append(ctx.t(rule))
     return "\n\n".join(blocks), _kb(rows) if rows else None
 
 

@@ -1121,7 +1121,7 @@ async def test_mycomments_page_of_five_answered_comments_of_the_longest_fields_f
     long_name = "防汛抗旱、森林防灭火的预警转移和先期处置" * 6  # 120 characters
     c, _ = await open_consultation(h, items=[DutyItem(Part.BASIC, long_name, seq=1, category="应急管理")])
     item = await _item_id(h, long_name)
-    for user, language, rule in ((CADRE, "zh-hans", "截止前、答复前可以修改或撤回"), (OTHER_CADRE, "en", "edited or withdrawn")):
+    for user, language, rule in ((CADRE, "zh-hans", "不能再修改或撤回"), (OTHER_CADRE, "en", "edited or withdrawn")):
         text = await _mycomments_of_five_answered(h, c, item, user, language, "意", "表", "答")
         assert visible_units(text) < 4096 and not text.endswith("…"), language  # fitted here, not cut by the guard
         assert text.count("答答答…") == 5 and rule in text, language  # every answer, shortened
@@ -1155,7 +1155,7 @@ async def test_mycomments_page_fits_one_message_also_with_characters_telegram_co
     item = await _item_id(h, long_name)
     text = await _mycomments_of_five_answered(h, c, item, CADRE, "zh-hans", "😀", "🙂", "👍")
     assert visible_units(text) < 4096 and not text.endswith("…")  # fitted here, not cut by the guard
-    assert text.count("👍…") == 5 and "截止前、答复前可以修改或撤回" in text  # every answer, shortened
+    assert text.count("👍…") == 5 and "不能再修改或撤回" in text  # every answer, shortened (none can change)
 
 
 async def test_find_chooser_lets_the_cadre_try_the_other_list_too(harness):
@@ -2663,3 +2663,23 @@ async def test_leaving_a_comment_typed_before_its_kind_says_it_was_not_saved(har
     await h.feed(u.message("/list"))
     assert any("意见没有保存" in t for t in h.api.texts(CADRE)[-2:]), h.api.texts(CADRE)[-2:]
     assert await _comments(h) == []
+
+
+async def test_mycomments_does_not_say_comments_can_change_when_none_on_the_page_can(harness):
+    """With every comment on the page answered or withdrawn (no 修改/撤回 buttons), /mycomments
+    still ended with 截止前、答复前可以修改或撤回, as if they could."""
+    from storage.comments import answer_comment
+
+    h = harness
+    c, _ = await open_consultation(h)
+    u = await _cadre(h)
+    await _comment(h, u, c, "特种设备安全监管", "其他", "同意收回")
+    await _tap(h, u, "跳过")
+    [comment] = await _comments(h)
+    async with h.sessions() as s:
+        await answer_comment(s, comment.id, "adopted", "", ORGANIZER, h.clock.now)
+        await s.commit()
+    await h.feed(u.message("/mycomments"))
+    said = h.api.last(CADRE)
+    assert "截止前、答复前可以修改或撤回" not in said.text and "不能再修改或撤回" in said.text, said.text
+    assert said.reply_markup is None
