@@ -272,10 +272,12 @@ def render_question(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup]:
             page = int(flow.screen.get("page", 0))
             pages = max(1, -(-len(choices) // PICK_PAGE))
             page = min(page, pages - 1)
+            on_page = choices[page * PICK_PAGE:(page + 1) * PICK_PAGE]
+            labels = _written_out([i.name for i in on_page], lines, first=page * PICK_PAGE + 1)
             lines.append(ctx.t("resident.hint-pick", max=question.max_picks))
-            for i in choices[page * PICK_PAGE:(page + 1) * PICK_PAGE]:
+            for i, label in zip(on_page, labels, strict=True):
                 on = i.id in chosen
-                rows.append([_btn(fit_width(("☑ " if on else "☐ ") + i.name), _qcb(r, qid, "-" if on else "+", str(i.id)))])
+                rows.append([_btn(fit_width(("☑ " if on else "☐ ") + label), _qcb(r, qid, "-" if on else "+", str(i.id)))])
             if pages > 1:
                 nav = []
                 if page > 0:
@@ -318,17 +320,21 @@ def _fit_question(lines: list[str], at: int, question: Question, loc: str) -> st
 
 
 def _option_labels(question: Question, loc: str, lines: list[str]) -> list[str]:
-    """The buttons' labels of a choice question's options: their texts; when one is wider than a
-    button shows beside its mark (a phone cuts it, and two options beginning alike look the
-    same), every option is written out in full, numbered, on `lines`, and the buttons carry the
+    """The buttons' labels of a choice question's options (see _written_out)."""
+    return _written_out([o.text.get(loc) for o in question.options], lines)
+
+
+def _written_out(texts: list[str], lines: list[str], first: int = 1) -> list[str]:
+    """The labels of buttons for `texts` (options, items): the texts; when one is wider than a
+    button shows beside its mark (a phone cuts it, and two beginning alike look the same), every
+    one is written out in full, numbered from `first`, on `lines`, and the buttons carry the
     numbers with the texts shortened."""
-    texts = [o.text.get(loc) for o in question.options]
     room = BUTTON_WIDTH - width("☑ ")
     if all(width(text) <= room for text in texts):
         return texts
     lines.append("")
-    lines += [f"{k}. {html.escape(text)}" for k, text in enumerate(texts, start=1)]
-    return [fit_width(f"{k}. {text}", room) for k, text in enumerate(texts, start=1)]
+    lines += [f"{k}. {html.escape(text)}" for k, text in enumerate(texts, start=first)]
+    return [fit_width(f"{k}. {text}", room) for k, text in enumerate(texts, start=first)]
 
 
 def _rating_item(flow: Flow, question: Question) -> tuple[ItemRef, int, int]:

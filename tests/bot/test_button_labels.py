@@ -199,7 +199,7 @@ async def test_the_items_to_pick_from_fit_with_their_mark(harness):
     screen = h.api.last(RESIDENT).reply_markup
     items = [text for text, _ in buttons(screen) if text.startswith("☐")]
     assert len(items) == 3 and too_wide(screen) == [], buttons(screen)
-    assert "☐ 最低生活保障、特困供养、…" in items
+    assert "☐ 2. 最低生活保障、特困供…" in items  # (in full above them, numbered)
 
 
 def test_fit_width_counts_a_chinese_character_or_an_emoji_as_two():

@@ -1527,11 +1527,11 @@ async def test_a_double_tap_on_a_tick_ticks_once_and_a_double_tap_on_the_tick_un
     welcome = h.api.last(other)
     await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
     q = h.api.last(other)
-    pick = _data(q.reply_markup, "☐ 矛盾纠纷")
+    pick = _data(q.reply_markup, "☐ 3. 矛盾纠纷")  # (the names written out above: numbered)
     await h.feed(u.press(q.message_id, pick))
     await h.feed(u.press(q.message_id, pick))
     q = h.api.last(other)
-    assert [t[:4] for t in _ticked(q.reply_markup)] == ["矛盾纠纷"]
+    assert [t[:7] for t in _ticked(q.reply_markup)] == ["3. 矛盾纠纷"]
     await h.feed(u.press(q.message_id, _data(q.reply_markup, "完成")))
     await h.feed(u.press(q.message_id, pick))  # a late second tap once the question moved on: quiet
     assert not h.api.answers()[-1].text and "年龄" in h.api.last(other).text
@@ -1829,9 +1829,9 @@ questions:
     for _ in range(10):
         q = await _tap(h, u, "5")
     for k in range(10):
-        if not [t for t, _ in buttons(q.reply_markup) if t.startswith(f"☐ 事项{k:02d}")]:
+        if not [t for t, _ in buttons(q.reply_markup) if t.startswith(f"☐ {k + 1}. 事项{k:02d}")]:
             q = await _tap(h, u, "›")
-        q = await _tap(h, u, f"☐ 事项{k:02d}")
+        q = await _tap(h, u, f"☐ {k + 1}. 事项{k:02d}")
     q = await _tap(h, u, "完成")
     shown = parse_html(q.text)[0]
     assert "谢谢您参加" in shown and len(shown) <= TEXT_LIMIT
@@ -1882,3 +1882,31 @@ questions:
     shown = parse_html(q.text)[0]
     assert len(shown) <= TEXT_LIMIT and shown.startswith("第 1/1 题")
     assert shown.splitlines()[-1].startswith("请直接发文字回答"), shown[-200:]
+
+
+async def test_an_item_pick_page_writes_out_names_too_long_for_a_button(harness):
+    """Item names as published are long and often begin alike (最低生活保障…的申请受理 /
+    …的调查审核): on the pick buttons, cut to a phone's width, they looked the same. A page
+    with such a name writes the names out in full, numbered, and the buttons carry the numbers."""
+    from surveys.duty_list import DutyItem, Part
+
+    h = harness
+    items = [DutyItem(Part.BASIC, "最低生活保障、特困人员救助供养、临时救助的申请受理", seq=1, category="民生服务"),
+             DutyItem(Part.BASIC, "最低生活保障、特困人员救助供养、临时救助的调查审核", seq=2, category="民生服务"),
+             DutyItem(Part.BASIC, "矛盾纠纷排查", seq=3, category="平安法治")]
+    questionnaire = """
+id: pick
+title: {zh_CN: 事项问卷, en: Items}
+questions:
+  - id: pick
+    type: item_pick
+    text: {zh_CN: 请选出最需要的事项, en: Pick}
+"""
+    _, code = await open_consultation(h, questionnaire=questionnaire, items=items)
+    u, q = await start(h, code)
+    assert "1. 最低生活保障、特困人员救助供养、临时救助的申请受理" in q.text
+    assert "2. 最低生活保障、特困人员救助供养、临时救助的调查审核" in q.text
+    q = await _tap(h, u, "☐ 2.")
+    assert [t for t, _ in buttons(q.reply_markup) if t.startswith("☑ 2.")]
+    q = await _tap(h, u, "完成")
+    assert "临时救助的调查审核" in q.text and "临时救助的申请受理" not in q.text
