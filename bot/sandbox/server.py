@@ -1156,6 +1156,7 @@ class Sandbox:
         if chat.blocked == blocked:
             return
         chat.blocked = blocked
+        self._changed(chat, lambda: {"type": "blocked", "blocked": blocked})
         member: dict[str, Any] = {"user": b.user_object(), "status": "member"}
         kicked: dict[str, Any] = {"user": b.user_object(), "status": "kicked", "until_date": 0}
         change = {"chat": chat.chat_object(), "from": chat.user, "date": int(time.time()),

@@ -448,3 +448,60 @@ async def test_the_attach_button_says_the_typed_text_goes_with_the_file_as_its_c
             await dp.stop_polling()
             await bot.session.close()
             await asyncio.wait_for(polling, 10)
+
+
+async def test_a_user_blocks_and_unblocks_the_bot_from_the_web_chat() -> None:
+    """Announcements skip a resident who blocked the bot until they unblock it, but the web chat
+    had no way to block it (only the HTTP endpoint): the chat's header has 屏蔽机器人, which tells
+    the bot (my_chat_member: kicked) and says the bot is blocked; 解除屏蔽 — or writing to the bot,
+    as in Telegram — unblocks it."""
+    executable = require_chromium()
+    from aiogram.types import ChatMemberUpdated
+    from playwright.async_api import async_playwright
+
+    seen: asyncio.Queue[str] = asyncio.Queue()
+    router = Router()
+
+    @router.my_chat_member()
+    async def member(update: ChatMemberUpdated) -> None:
+        seen.put_nowait(update.new_chat_member.status)
+
+    @router.message(F.text)
+    async def typed(message: Message) -> None:
+        await message.answer(f"收到：{message.text}")
+
+    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
+        bot = make_bot(sb.base_url)
+        dp = Dispatcher()
+        dp.include_router(router)
+        polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
+        try:
+            async with async_playwright() as pw, asyncio.timeout(60):
+                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+                try:
+                    page = await browser.new_page(viewport={"width": 900, "height": 760})
+                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
+                    await page.click('#user-list button[data-id="3001"]')
+                    toggle = page.locator("#block-btn")
+                    await toggle.wait_for(timeout=10000)
+                    assert await toggle.inner_text() == "屏蔽机器人"
+                    await toggle.click()
+                    await page.locator("#block-btn", has_text="解除屏蔽").wait_for(timeout=10000)
+                    assert "已屏蔽机器人" in await page.locator("#chat-status").inner_text()
+                    assert await seen.get() == "kicked" and sb.sandbox.bots[TOKEN].chats[3001].blocked
+                    await page.locator("#block-btn").click()
+                    await page.locator("#block-btn", has_text="屏蔽机器人").wait_for(timeout=10000)
+                    assert await seen.get() == "member"
+                    assert "已屏蔽" not in await page.locator("#chat-status").inner_text()
+                    await page.locator("#block-btn").click()  # blocked again; writing unblocks it
+                    await page.locator("#block-btn", has_text="解除屏蔽").wait_for(timeout=10000)
+                    await page.fill("#input", "你好")
+                    await page.click("#send")
+                    await page.locator(".msg.bot", has_text="收到：你好").wait_for(timeout=10000)
+                    assert await toggle.inner_text() == "屏蔽机器人"
+                finally:
+                    await browser.close()
+        finally:
+            await dp.stop_polling()
+            await bot.session.close()
+            await asyncio.wait_for(polling, 10)

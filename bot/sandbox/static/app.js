@@ -11,7 +11,7 @@ const I18N = {
     tooBig: "文件太大：不能超过 50 MB。", error: "出错了：", noAnswer: "机器人没有回应按钮。",
     online: "机器人", empty: "还没有消息。发送 /start 开始。", blocked: "已屏蔽机器人",
     role_organizer: "组织者", role_cadre: "干部", role_resident: "居民", role_custom: "用户", langButton: "EN",
-    edit: "编辑", editing: "编辑消息：", cancel: "取消", reply: "回复", replying: "回复：",
+    block: "屏蔽机器人", unblock: "解除屏蔽", edit: "编辑", editing: "编辑消息：", cancel: "取消", reply: "回复", replying: "回复：",
   },
   en: {
     title: "Qingdan · Sandbox", bot: "Bot", noBot: "Waiting for a bot to connect…", users: "Users", userId: "User ID",
@@ -21,7 +21,7 @@ const I18N = {
     tooBig: "File too large: 50 MB at most.", error: "Error: ", noAnswer: "The bot did not answer the button.",
     online: "bot", empty: "No messages yet. Send /start to begin.", blocked: "bot blocked",
     role_organizer: "Organizer", role_cadre: "Cadre", role_resident: "Resident", role_custom: "User", langButton: "中文",
-    edit: "Edit", editing: "Editing: ", cancel: "Cancel", reply: "Reply", replying: "Reply to: ",
+    block: "Block bot", unblock: "Unblock", edit: "Edit", editing: "Editing: ", cancel: "Cancel", reply: "Reply", replying: "Reply to: ",
   },
 };
 
@@ -29,7 +29,7 @@ const $ = (sel) => document.querySelector(sel);
 const S = {
   lang: localStorage.getItem("qd-sandbox-lang") || "zh",
   token: null, bot: null, bots: [], presets: [], users: [], userId: null,
-  messages: new Map(), replyKeyboard: null, commands: [], es: null, typingTimer: null,
+  messages: new Map(), replyKeyboard: null, commands: [], es: null, typingTimer: null, blocked: false,
   unread: new Map(), botEs: null,  // bot messages per user not on screen since they were last opened
   compose: null,  // {mode: "edit" | "reply", id}: what the composer's next send does instead of a plain message
 };
@@ -48,6 +48,7 @@ function applyLang() {
   renderUsers();
   renderAll();
   renderCompose();
+  renderBlocked();
 }
 
 function api(path) { return `/sandbox/${encodeURIComponent(S.token)}${path}`; }
@@ -161,6 +162,7 @@ function handleBotEvent(ev) {
 function handleEvent(ev) {
   switch (ev.type) {
     case "snapshot":
+      S.blocked = !!ev.blocked; renderBlocked();
       S.messages = new Map(ev.messages.map((m) => [m.message_id, m]));
       S.replyKeyboard = ev.reply_keyboard; S.commands = ev.commands || [];
       renderAll(); break;
@@ -174,14 +176,23 @@ function handleEvent(ev) {
       document.querySelector(`.msg[data-id="${ev.message_id}"]`)?.remove(); break;
     case "keyboard": S.replyKeyboard = ev.reply_keyboard; renderReplyKeyboard(); break;
     case "commands": S.commands = ev.commands || []; renderCommands(); break;
+    case "blocked": S.blocked = !!ev.blocked; renderBlocked(); break;
     case "action": setStatus(ev.action === "typing" ? t("typing") : t("uploading"), 5000); break;
   }
 }
 
 function setStatus(text, ms) {
-  $("#chat-status").textContent = text;
+  $("#chat-status").textContent = text || (S.blocked ? t("blocked") : "");
   clearTimeout(S.typingTimer);
-  if (ms) S.typingTimer = setTimeout(() => { $("#chat-status").textContent = ""; }, ms);
+  if (ms) S.typingTimer = setTimeout(() => setStatus(""), ms);
+}
+
+// Blocking the bot, as a Telegram user can (the bot gets my_chat_member; writing to it unblocks it).
+function renderBlocked() {
+  const b = $("#block-btn");
+  b.hidden = S.userId == null;
+  b.textContent = t(S.blocked ? "unblock" : "block");
+  setStatus("");
 }
 
 // ---------------------------------------------------------------- rendering
@@ -466,6 +477,11 @@ async function upload(file) {
 }
 
 // ---------------------------------------------------------------- wiring
+$("#block-btn").addEventListener("click", async () => {
+  if (S.userId == null) return;
+  try { await postJSON(api(`/users/${S.userId}/block`), { blocked: !S.blocked }); }
+  catch (e) { toast(t("error") + e.message); }
+});
 $("#composer").addEventListener("submit", (e) => {
   e.preventDefault();
   const input = $("#input");
