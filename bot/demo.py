@@ -190,7 +190,7 @@ def demo_banner(locale: str, url: str, code: str, db_path: Path, argv0: str | No
     a list import on the command line that runs from any terminal (the database's full path)."""
     import shlex
 
-    url_setting = shlex.quote(f"DATABASE_URL=sqlite+aiosqlite:///{db_path.resolve()}")
+    url_setting = "DATABASE_URL=" + shlex.quote(f"sqlite+aiosqlite:///{db_path.resolve()}")  # (an assignment, quoted after the =)
     return gettext("cli.demo-banner", locale, url=url, code=code, database=url_setting,
                    cli=cli_command(sys.argv[0] if argv0 is None else argv0))
 

@@ -504,6 +504,10 @@ def test_the_demo_banner_gives_a_list_import_command_that_runs_from_another_term
     # started as python -m bot: the same again
     said = demo_banner("en", "u", "c", db, str(tmp_path / "bot" / "__main__.py"))
     assert f"///{db} {shlex.quote(sys.executable)} -m bot lists import" in said
+    # a folder with a space: the setting stays a setting for the shell (quoted after the =)
+    spaced = tmp_path / "my demo" / "qingdan-demo.db"
+    said = demo_banner("en", "u", "c", spaced, str(script))
+    assert f"DATABASE_URL='sqlite+aiosqlite:///{spaced}' " in said, said
 
 
 async def test_a_demo_on_an_ipv6_or_every_address_gives_a_url_that_opens(tmp_path: Path) -> None:
