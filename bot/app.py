@@ -16,7 +16,12 @@ from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.base import BaseSession
 from aiogram.client.telegram import TelegramAPIServer
-from aiogram.exceptions import TelegramNetworkError, TelegramRetryAfter, TelegramServerError
+from aiogram.exceptions import (
+    TelegramBadRequest,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+    TelegramServerError,
+)
 from aiogram.fsm.storage.base import BaseStorage
 from aiogram.fsm.storage.memory import SimpleEventIsolation
 from aiogram.types import BotCommand, BotCommandScopeChat, BotCommandScopeDefault
@@ -95,7 +100,13 @@ async def set_commands(bot: Bot, organizer_ids: list[int] | tuple[int, ...] = ()
         await bot.set_my_commands(_menu(PUBLIC_COMMANDS, locale), scope=BotCommandScopeDefault(),
                                   language_code=language_code)
     for person_id in organizer_ids:
-        await set_person_commands(bot, person_id, "organizer", default_locale, chosen=(chosen or {}).get(person_id, ""))
+        try:
+            await set_person_commands(bot, person_id, "organizer", default_locale,
+                                      chosen=(chosen or {}).get(person_id, ""))
+        except TelegramBadRequest as e:  # never wrote to the bot: no chat to give a menu (their /start does)
+            if "chat not found" not in e.message:
+                raise
+            log.info("organizer %s has not written to the bot yet: their menu comes with their /start", person_id)
 
 
 async def set_startup_commands(runtime: Runtime) -> None:

@@ -8,7 +8,7 @@ import logging
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
@@ -17,6 +17,9 @@ from bot.config import Settings
 from bot.texts import gettext, normalize_locale
 from storage.engine import make_engine, make_sessionmaker
 from storage.migrate import schema_state, upgrade
+
+if TYPE_CHECKING:
+    from bot.sandbox.server import Sandbox
 
 log = logging.getLogger(__name__)
 
@@ -138,8 +141,9 @@ async def run_demo(settings: Settings, port: int, host: str) -> None:
         api = sb.base_url
         settings = settings.model_copy(update={"telegram_api_url": api})
         runtime = build_runtime(settings)
-        # the sandbox starts empty: the menus of the people who had their own (the demo cadre among them)
-        await restore_menus(runtime)
+        # the sandbox starts empty: the chats Telegram would remember, and the menus of the people who had
+        # their own (the demo cadre among them)
+        await restore_menus(runtime, sb.sandbox)
         db = Path(make_url(settings.database_url).database or DEMO_DB)
         print(demo_banner(settings.locale, f"{api}/", code, db), flush=True)
         from bot.scheduler import running
@@ -148,18 +152,27 @@ async def run_demo(settings: Settings, port: int, host: str) -> None:
             await run_polling(runtime)
 
 
-async def restore_menus(runtime: Any) -> None:
-    """Set again the command menu of everybody with one of their own — cadres and organizers
-    (the demo cadre too, made one in the database, not by an invite), anyone who chose a
-    language with /language — in the language they chose. Telegram keeps a chat's menu, the
-    demo's sandbox starts empty each run (ORGANIZER_IDS' are set by run_polling)."""
+async def restore_menus(runtime: Any, sandbox: Sandbox) -> None:
+    """The chats Telegram keeps and the demo's sandbox forgets (it starts empty each run): the
+    preset users' and everybody's in the database (listed in the web chat again; a menu for a
+    chat the bot does not have is refused, as Telegram refuses it), and the command menu of
+    everybody with one of their own — cadres and organizers (the demo cadre too, made one in
+    the database, not by an invite), anyone who chose a language with /language — in the
+    language they chose (ORGANIZER_IDS' are set by run_polling)."""
     from bot.app import chosen_language, set_person_commands
     from storage.models import Person
 
-    organizers = set(runtime.settings.organizer_ids)
+    for preset in sandbox.presets:
+        sandbox.register_user(runtime.settings.bot_token, int(preset["id"]))
     async with runtime.sessionmaker() as s:
-        people = (await s.scalars(sa.select(Person).where(
-            sa.or_(Person.role.in_(("cadre", "organizer")), Person.language_chosen)).order_by(Person.id))).all()
+        everybody = (await s.scalars(sa.select(Person).order_by(Person.id))).all()
+    for person in everybody:
+        language = "en" if person.language.startswith("en") else "zh-hans" if person.language else None
+        chat = sandbox.register_user(runtime.settings.bot_token, person.id, person.first_name or None,
+                                     language_code=language)
+        chat.blocked = not person.active  # (one who blocked the bot has it blocked still)
+    organizers = set(runtime.settings.organizer_ids)
+    people = [p for p in everybody if p.role in ("cadre", "organizer") or p.language_chosen]
     for person in people:
         if person.id in organizers:
             continue

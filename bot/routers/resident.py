@@ -40,6 +40,7 @@ from aiogram.types import (
     Message,
 )
 
+from bot.app import chosen_language, set_person_commands
 from bot.context import Ctx, Num
 from bot.limits import BUTTON_WIDTH, TEXT_LIMIT, fit_plain, fit_width, units, visible_units, width
 from bot.middlewares import GROUPED_PRESSES, JOINING_PRESSES, GroupedPress
@@ -654,6 +655,10 @@ async def _show_response(ctx: Ctx, fsm: FSMContext, response_id: int, message: M
 
 @router.message(CommandStart())
 async def start_plain(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    if ctx.person.id in ctx.settings.organizer_ids and message.bot is not None:
+        # their menu: set at the bot's start only for a chat there was (see bot.app.set_commands)
+        await set_person_commands(message.bot, ctx.person.id, "organizer", ctx.settings.locale,
+                                  chosen=chosen_language(ctx.person))
     locale = ctx.locale
     unfinished = [f for f in await _open_flows(ctx) if f.state.current is not None]
     # in their questionnaires' language when they share one (a Chinese-only one is put in Chinese)

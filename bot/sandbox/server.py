@@ -831,7 +831,9 @@ class Sandbox:
                 "file_path": f.file_path}
 
     @staticmethod
-    def _scope_key(scope: Any) -> str:
+    def _scope_key(scope: Any, b: BotState | None = None) -> str:
+        """A command scope as a key; with `b`, a chat scope for a chat the bot does not have (a
+        user who never wrote to it) is refused "chat not found", as Telegram refuses it."""
         if not scope:
             scope = {"type": "default"}
         if not isinstance(scope, dict) or "type" not in scope:
@@ -842,6 +844,8 @@ class Sandbox:
                 scope["chat_id"] = int(scope["chat_id"])
             except (TypeError, ValueError):
                 raise bad_request("chat not found") from None
+            if b is not None and scope["chat_id"] > 0 and scope["chat_id"] not in b.chats:
+                raise bad_request("chat not found")
         return json.dumps(scope, sort_keys=True, ensure_ascii=False)
 
     async def m_setmycommands(self, b: BotState, p: Params) -> Any:
@@ -862,7 +866,7 @@ class Sandbox:
                 raise bad_request("command description must be non-empty" if not description
                                   else "BOT_COMMAND_DESCRIPTION_INVALID")
             clean.append({"command": command, "description": description})
-        key = (self._scope_key(p.json("scope")), p.str("language_code") or "")
+        key = (self._scope_key(p.json("scope"), b), p.str("language_code") or "")
         if clean:
             b.commands[key] = clean
         else:
@@ -871,10 +875,10 @@ class Sandbox:
         return True
 
     async def m_getmycommands(self, b: BotState, p: Params) -> Any:
-        return b.commands.get((self._scope_key(p.json("scope")), p.str("language_code") or ""), [])
+        return b.commands.get((self._scope_key(p.json("scope"), b), p.str("language_code") or ""), [])
 
     async def m_deletemycommands(self, b: BotState, p: Params) -> Any:
-        b.commands.pop((self._scope_key(p.json("scope")), p.str("language_code") or ""), None)
+        b.commands.pop((self._scope_key(p.json("scope"), b), p.str("language_code") or ""), None)
         self._commands_changed(b)
         return True
 

@@ -183,7 +183,7 @@ async def test_a_demo_run_again_gives_back_the_command_menus_the_empty_sandbox_f
     async with running_sandbox(tokens=[DEMO_TOKEN], bot_username="qingdan_demo_bot") as sb:
         runtime = build_runtime(settings.model_copy(update={"telegram_api_url": sb.base_url}))
         try:
-            await restore_menus(runtime)
+            await restore_menus(runtime, sb.sandbox)
         finally:
             await runtime.close(grace=0)
         b = sb.sandbox.bots[DEMO_TOKEN]
