@@ -162,14 +162,18 @@ async def restore_menus(runtime: Any, sandbox: Sandbox) -> None:
     from bot.app import chosen_language, set_person_commands
     from storage.models import Person
 
-    for preset in sandbox.presets:
-        sandbox.register_user(runtime.settings.bot_token, int(preset["id"]))
+    presets = {int(p["id"]) for p in sandbox.presets}
+    for preset_id in presets:
+        sandbox.register_user(runtime.settings.bot_token, preset_id)
     async with runtime.sessionmaker() as s:
         everybody = (await s.scalars(sa.select(Person).order_by(Person.id))).all()
     for person in everybody:
-        language = "en" if person.language.startswith("en") else "zh-hans" if person.language else None
-        chat = sandbox.register_user(runtime.settings.bot_token, person.id, person.first_name or None,
-                                     language_code=language)
+        if person.id in presets:  # (as the page shows them: their Telegram's language, not a /language choice)
+            chat = sandbox.register_user(runtime.settings.bot_token, person.id)
+        else:
+            language = "en" if person.language.startswith("en") else "zh-hans" if person.language else None
+            chat = sandbox.register_user(runtime.settings.bot_token, person.id, person.first_name or None,
+                                         language_code=language)
         chat.blocked = not person.active  # (one who blocked the bot has it blocked still)
     organizers = set(runtime.settings.organizer_ids)
     people = [p for p in everybody if p.role in ("cadre", "organizer") or p.language_chosen]

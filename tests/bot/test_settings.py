@@ -188,6 +188,12 @@ async def test_a_demo_run_again_gives_back_the_command_menus_the_empty_sandbox_f
             await runtime.close(grace=0)
         b = sb.sandbox.bots[DEMO_TOKEN]
 
+        # the chats of the earlier run are there again (listed in the web chat), the presets' as they were
+        users = {u["id"]: u for u in (c.user for c in b.chats.values())}
+        assert {CADRE_ID, 5001, 5002, 5003} <= set(users)
+        assert users[5002]["language_code"] == "en" and users[5001]["first_name"] == "新干部"
+        assert b.chats[CADRE_ID].user["language_code"] == "zh-hans"  # the preset's Telegram, not /language
+
         def menu(user_id: int) -> list[str]:
             chat = sb.sandbox.register_user(DEMO_TOKEN, user_id, language_code="zh-hans")
             return [c["description"] for c in sb.sandbox.effective_commands(b, chat)]
