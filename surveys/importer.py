@@ -486,7 +486,10 @@ def _read_zip(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
             infos = zf.infolist()
             names = {i.filename for i in infos}
             if "xl/workbook.xml" not in names:
-                out.error("import.not-a-table", kind=_zip_kind(names))
+                if "word/document.xml" in names:  # a Word table: copied into a sheet, not "saved as"
+                    out.error("import.word-document")
+                else:
+                    out.error("import.not-a-table", kind=_zip_kind(names))
                 return []
             if sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES:
                 out.error("import.file-too-large", size_mb=round(sum(i.file_size for i in infos) / 1048576, 1),

@@ -60,10 +60,13 @@ def test_docx_renamed_xlsx() -> None:
         zf.writestr("_rels/.rels", '<?xml version="1.0"?><Relationships/>')
         zf.writestr("word/document.xml", '<?xml version="1.0"?><w:document/>')
     result = read_duty_list(buf.getvalue(), filename="清单.xlsx")
-    _only_error(result, "import.not-a-table")
+    # drafts often circulate as Word tables: "save it as .xlsx from Excel" is no way forward for a
+    # .docx, which Excel does not open; the message says to copy the table into a sheet
+    _only_error(result, "import.word-document")
     problem = result.problems[0]
     assert problem.file == "清单.xlsx"
     assert "Word" in problem.message("zh_CN") and "不是 Excel 工作簿或 CSV 文件" in problem.message("zh_CN")
+    assert "复制" in problem.message("zh_CN") and "copy" in problem.message("en").lower()
     assert "not an Excel workbook or CSV file" in problem.message("en")
 
 
