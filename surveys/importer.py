@@ -315,8 +315,9 @@ def _read_bytes(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
         return []
     if data.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
         return _read_zip(data, filename, out)
-    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):
-        out.error("import.old-or-encrypted-excel")
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE: old Excel, encrypted, or old Word
+        out.error("import.word-document" if filename.lower().endswith((".doc", ".wps"))
+                  else "import.old-or-encrypted-excel")
         return []
     for magic, kind in _MAGIC:
         if data.startswith(magic):

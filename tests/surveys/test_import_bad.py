@@ -560,3 +560,10 @@ def test_a_cooperating_sheet_without_a_department_column_is_one_error_naming_the
     assert "40" in errors[0].message("zh_CN") and "对应上级部门" in errors[0].message("zh_CN")
     assert "承接部门" in errors[1].message("zh_CN") and "column" in errors[1].message("en")
     assert [p.column for p in problems if not p.is_error] == ["县直单位"]  # the column it did not know
+
+
+def test_an_old_word_document_is_not_called_an_old_excel_file() -> None:
+    # a .doc (Word 97–2003, the same container as .xls) was answered 这是旧版 Excel（.xls）文件
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
+    _only_error(read_duty_list(ole, filename="青山镇清单.doc"), "import.word-document")
+    _only_error(read_duty_list(ole, filename="青山镇清单.xls"), "import.old-or-encrypted-excel")
