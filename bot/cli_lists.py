@@ -117,22 +117,28 @@ def import_cmd(file: Path = typer.Argument(..., help="The draft list: an Excel (
         raise typer.Exit(1)
     _print_summary(result.items, loc)
     typer.echo(gettext("cli.imported", loc, township=township, version=row[1], list_id=row[0]))
+    if row[2]:  # a township made by this import beside others: a typo in --township would make one too
+        typer.echo(gettext("cli.imported-new-township", loc, township=township, version=row[1],
+                           others=gettext("report.list-sep", loc).join(row[2])))
 
 
 async def _store(items, township, version, source):
+    """(list id, version, the other townships' names when this township is new, else None); the
+    newest version's label when the file is that version again; None when the version exists."""
     from bot.db import database
-    from storage.lists import VersionExists, find_list, load_list, save_list
+    from storage.lists import VersionExists, find_list, get_township, load_list, save_list, townships
 
     async with database() as sessions, sessions() as session:
         newest = await find_list(session, township)
         if newest is not None and (await load_list(session, newest.id)).items == list(items):
             return newest.version  # stored already: nothing is imported (the chat's organizer.import-same)
+        others = None if await get_township(session, township) else [t.name for t in await townships(session)]
         try:
             row = await save_list(session, township, items, version=version, source_file=source)
         except VersionExists:
             return None
         await session.commit()
-        return row.id, row.version
+        return row.id, row.version, others
 
 
 @app.command("show")

@@ -755,3 +755,19 @@ def test_consultations_create_takes_townships_written_in_one_option_separated_by
         assert sorted(link["township"] for link in listed["links"]) == ["绿水乡", "青山镇"]
     refused = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", " , ", "--closes", "2099-12-10"])
     assert refused.exit_code == 2 and "不能为空" in refused.output
+
+
+def test_import_says_when_it_made_a_new_township_and_how_to_undo_a_typo(tmp_path):
+    # `--township 青山` (for 青山镇) made a second township without a word: the revised list then
+    # sat beside the consulted one, and `consultations create --township 青山镇` used the old list
+    first = runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    assert first.exit_code == 0 and "新乡镇" not in first.output  # the first of all: nothing to mistake it for
+    typo = runner.invoke(app, ["lists", "import", str(_revised(tmp_path)), "--township", "青山"])
+    assert typo.exit_code == 0
+    assert "新乡镇" in typo.output and "青山镇" in typo.output  # the townships there were
+    assert "qingdan lists delete --township 青山 --version 1" in typo.output
+    again = runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇"])
+    assert again.exit_code == 1 or "新乡镇" not in again.output  # (the same list again: refused)
+    second = runner.invoke(app, ["lists", "import", str(make_samples.write_xlsx(
+        make_samples.build_sample_items()[:-2], tmp_path / "r2.xlsx")), "--township", "青山镇"])
+    assert second.exit_code == 0 and "新乡镇" not in second.output
