@@ -1225,7 +1225,11 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
         township_buttons = [_btn(link.township, CommentsCB(c=c, f=f"t{link.township_id}")) for link in links[:room]]
         filters.extend(township_buttons[n:n + 4] for n in range(0, len(township_buttons), 4))
     if not items:
-        return ctx.t("organizer.no-comments"), InlineKeyboardMarkup(inline_keyboard=filters)
+        text = ctx.t("organizer.no-comments")
+        if f == "u":  # the first screen: none came yet, or all answered — each says what next
+            every = await _filtered(ctx, c, "a")
+            text = ctx.t("organizer.all-answered", n=len(every)) if every else ctx.t("organizer.no-comments-yet")
+        return text, InlineKeyboardMarkup(inline_keyboard=filters)
     i = max(0, min(i, len(items) - 1))
     k = items[i]
     item = await ctx.session.get(DutyItemRow, k.item_id) if k.item_id else None

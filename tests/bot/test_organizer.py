@@ -3310,3 +3310,19 @@ async def test_publish_offers_a_revised_list_of_a_township_past_the_first_40(har
     assert [text for text, _ in buttons(said.reply_markup) if "第44镇" in text]
     assert "第44镇" in said.text.splitlines()[1]
     assert "5" in said.text.splitlines()[-2] or "5" in said.text.splitlines()[-1]
+async def test_comments_says_none_came_yet_or_all_are_answered_not_only_none_match(harness):
+    # /comments answered 没有符合条件的意见 both before any comment came and once every one was
+    # answered: neither said which, nor what to do
+    h = harness
+    cid, _ = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/comments"))
+    said = h.api.last(ORGANIZER).text
+    assert "还没有" in said and "/invite" in said
+    await _seed_comment(h, cid)
+    await h.feed(o.message("/comments"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    await h.feed(o.message("已采纳"))
+    said = h.api.last(ORGANIZER).text
+    assert "1 条意见都已答复" in said and "全部" in said

@@ -172,7 +172,7 @@ async def answer_the_comment(organizer: Actor) -> None:
     assert "尚未答复" in card["text"]
     ask = await tap_for_new(organizer, card, "部分采纳", has_text("处理结果：部分采纳。请发送理由"))
     # the answer is stored; then the unanswered comments again: none left
-    left = await say(organizer, REPLY, both(has_text("没有符合条件的意见"), has_button("全部")))
+    left = await say(organizer, REPLY, both(has_text("1 条意见都已答复"), has_button("全部")))
     assert any("已保存：部分采纳，并已通知提意见的干部" in (m["text"] or "")
                for m in await organizer.user.bot_messages() if ask["message_id"] < m["message_id"] < left["message_id"])
     answered = await tap(organizer, left, "全部", has_text("意见 1/1"))
