@@ -1751,13 +1751,19 @@ async def _check_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: B
     if not fit:  # refused before the township is asked: the file is sent again with a better caption
         await answer(text + "\n\n" + ctx.t("organizer.import-version-bad", max=MAX_VERSION))
         return
+    options = await lists_repo.townships(ctx.session)
+    named = lists_repo.township_name(version) if version else ""
+    if named and named in {t.name for t in options}:  # the caption names the township: not a version label
+        version = None
+    else:
+        named = ""
     mark = _new_mark()
     await state.set_state(ImportList.township)
     await state.set_data({"file": doc.file_id, "name": name, "m": mark, "v": version})
-    options = await lists_repo.townships(ctx.session)
     rows = [[_btn(t.name, ImportCB(t=t.id, m=mark))] for t in options[:TOWNSHIP_BUTTONS]]
     ask = ctx.t("organizer.import-ask-township-warned" if problems else "organizer.import-ask-township")  # (warnings)
     ask += "\n" + (ctx.t("organizer.import-version-given", version=html.escape(version)) if version
+                   else ctx.t("organizer.import-version-township", township=html.escape(named)) if named
                    else ctx.t("organizer.import-version-hint"))
     if len(options) > TOWNSHIP_BUTTONS:
         ask += "\n" + ctx.t("organizer.import-townships-more", n=len(options) - TOWNSHIP_BUTTONS)

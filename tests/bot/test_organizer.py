@@ -3326,3 +3326,19 @@ async def test_comments_says_none_came_yet_or_all_are_answered_not_only_none_mat
     await h.feed(o.message("已采纳"))
     said = h.api.last(ORGANIZER).text
     assert "1 条意见都已答复" in said and "全部" in said
+
+
+async def test_a_caption_naming_the_township_is_not_taken_as_the_version_label(harness):
+    # an organizer who wrote the township's name as the file's caption had their list stored as
+    # 青山镇，第“青山镇”版 (the caption is the version label)
+    h = harness
+    o = h.user(ORGANIZER)
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
+    await h.feed(o.message("青山镇"))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "新建")))
+    await _send_list(h, o, _revised_sample(), "修改稿.xlsx", caption="青山镇 ")
+    ask = h.api.last(ORGANIZER)
+    assert "版本名" in ask.text and "第“青山镇”版" not in ask.text and "乡镇名称" in ask.text
+    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "青山镇")))
+    assert "青山镇，第 2 版" in h.api.last(ORGANIZER).text
+    assert sorted(await _stored_lists(h)) == [("青山镇", "1", 112), ("青山镇", "2", 112)]
