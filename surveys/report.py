@@ -51,6 +51,7 @@ from surveys.diff import ListDiff
 from surveys.duty_list import PART_ORDER, normalize
 from surveys.i18n import DEFAULT_LOCALE, gettext, has
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
+from surveys.text import lines_within
 
 DECISIONS: tuple[str, ...] = ("adopted", "partly", "rejected")
 NO_DECISION = "none"  # the key under which unanswered comments are counted
@@ -969,37 +970,39 @@ class Digest:
         lines.append(_t("digest.new", locale, started=self.new_started, completed=self.new_completed,
                         comments=self.new_comments, offlist=self.new_offlist))
         lines.append(self._totals(locale))
-        if self.townships:
-            lines.append("")
-            lines.append(_t("digest.townships", locale))
-            for p in self.townships[:DIGEST_MAX_TOWNSHIPS]:
-                new = self.new_comments_by_township.get(p.township, 0)  # (said only when there are new ones)
-                lines.append(_t("digest.township-new" if new else "digest.township", locale,
+        townships = []
+        for p in self.townships:
+            new = self.new_comments_by_township.get(p.township, 0)  # (said only when there are new ones)
+            townships.append(_t("digest.township-new" if new else "digest.township", locale,
                                 township=e(_gist(p.township, 30)), started=p.started, completed=p.completed,
                                 rate=_pct_text(p.completed, p.started),
                                 comments=self.comments_by_township.get(p.township, 0), new=new))
-            if len(self.townships) > DIGEST_MAX_TOWNSHIPS:
-                lines.append(_t("digest.more-townships", locale, n=len(self.townships) - DIGEST_MAX_TOWNSHIPS))
+        rest: list[str] = []
         if self.comments_by_kind:
-            lines.append("")
-            lines.append(_t("digest.kinds", locale))
+            rest.append("")
+            rest.append(_t("digest.kinds", locale))
             for kind, n in self.comments_by_kind.items():
                 new = self.new_comments_by_kind.get(kind, 0)
-                lines.append(_t("digest.kind-new" if new else "digest.kind", locale,  # (as the townships')
-                                kind=e(kind_label(kind, locale)), n=n, new=new))
+                rest.append(_t("digest.kind-new" if new else "digest.kind", locale,  # (as the townships')
+                               kind=e(kind_label(kind, locale)), n=n, new=new))
             if self.comments_by_decision:  # how they were handled, as the workbook and /stats split them
                 d = self.comments_by_decision
-                lines.append("")
-                lines.append(_t("digest.decisions", locale, adopted=d.get("adopted", 0), partly=d.get("partly", 0),
-                                rejected=d.get("rejected", 0), unanswered=d.get(NO_DECISION, 0)))
+                rest.append("")
+                rest.append(_t("digest.decisions", locale, adopted=d.get("adopted", 0), partly=d.get("partly", 0),
+                               rejected=d.get("rejected", 0), unanswered=d.get(NO_DECISION, 0)))
         if self.top_items:
-            lines.append("")
-            lines.append(_t("digest.top-items", locale))
+            rest.append("")
+            rest.append(_t("digest.top-items", locale))
             for n, item in enumerate(self.top_items, 1):
-                lines.append(_t("digest.top-item", locale, n=n, part=e(part_label(item.part, locale)),
-                                item=e(_gist(item.name, 60)), comments=item.comments))
-        lines.append("")
-        lines.append(self._ending(locale))
+                rest.append(_t("digest.top-item", locale, n=n, part=e(part_label(item.part, locale)),
+                               item=e(_gist(item.name, 60)), comments=item.comments))
+        rest.append("")
+        rest.append(self._ending(locale))
+        if townships:  # as many as leave room for the comments, the items and the days left (as /stats)
+            lines += ["", _t("digest.townships", locale)]
+            lines += lines_within(townships, TELEGRAM_LIMIT - len("\n".join([*lines, *rest])),
+                                  lambda n: _t("digest.more-townships", locale, n=n), most=DIGEST_MAX_TOWNSHIPS)
+        lines += rest
         text = "\n".join(lines)
         if len(text) > TELEGRAM_LIMIT:
             text = text[: text.rfind("\n", 0, TELEGRAM_LIMIT - 2)] + "\n…"

@@ -81,7 +81,7 @@ from surveys.consultation import (
 )
 from surveys.duty_list import ListStatus
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH, load_questionnaire
-from surveys.text import drop_nul
+from surveys.text import drop_nul, lines_within
 
 log = logging.getLogger(__name__)
 
@@ -791,15 +791,8 @@ async def do_stats(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
     rest.append(ctx.t("organizer.stats-offlist", n=offlist or 0))
     # a county of many townships: as many lines as leave room for the total, the comments and the
     # reports (cut at Telegram's limit they were lost), then how many more the workbook has
-    more = ctx.t("organizer.stats-more", n=len(townships), id=c.id)
-    room = TEXT_LIMIT - visible_units("\n".join([*lines, *total, *rest, more])) - 1
-    shown = 0
-    while shown < len(townships) and (need := visible_units(townships[shown]) + 1) <= room:
-        room -= need
-        shown += 1
-    lines += townships[:shown]
-    if shown < len(townships):
-        lines.append(ctx.t("organizer.stats-more", n=len(townships) - shown, id=c.id))
+    lines += lines_within(townships, TEXT_LIMIT - visible_units("\n".join([*lines, *total, *rest])),
+                          lambda n: ctx.t("organizer.stats-more", n=n, id=c.id), size=visible_units)
     await message.answer("\n".join([*lines, *total, *rest]))
 
 

@@ -896,3 +896,28 @@ def test_a_feedback_report_without_comments_does_not_list_five_zeros(data: Consu
     assert "1. Comments received and how they were handled\nNo comments on the list were received. " \
            "Off-list task reports received: 2.\n" in en
     assert "共收到意见 5 条" in feedback_report(data)  # (with comments: as before)
+
+
+def test_a_digest_of_forty_long_named_townships_keeps_the_comment_types_items_and_days_left(
+        data: ConsultationData) -> None:
+    """40 township lines of ~30-character names filled the English digest: its cut at 4,000
+    characters dropped the comment types, the most-commented items and the days left. The
+    townships give way (as /stats's): as many as leave room, then how many more."""
+    import re
+
+    from surveys.report import TownshipProgress
+
+    d = digest(data, SINCE, NOW)
+    names = [f"No. {n:03d} Green Hill Area Township" for n in range(40)]
+    d = replace(d, townships=[TownshipProgress(name, 12345, 1234) for name in names],
+                comments_by_township={name: 12345 for name in names},
+                new_comments_by_township={name: 123 for name in names})
+    for locale in ("en", "zh_CN"):
+        text = d.text(locale)
+        assert len(text) <= 4000
+        assert text.splitlines()[-1] == d._ending(locale)
+        assert d._ending(locale) in text and "Missing item" in d.text("en") and "遗漏事项" in d.text("zh_CN")
+    english = d.text("en")
+    shown = [ln for ln in english.splitlines() if "Green Hill" in ln]
+    more = re.search(r"and (\d+) more township", english)
+    assert shown and more and len(shown) + int(more[1]) == 40
