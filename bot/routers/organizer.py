@@ -994,9 +994,18 @@ async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
         [_btn(ctx.t("organizer.btn-create-draft"), NewCB(act="draft", m=data.get("m", ""))),
          _btn(ctx.t("organizer.btn-cancel"), NewCB(act="cancel", m=data.get("m", "")))],
     ])
-    await message.answer(ctx.t("organizer.new-confirm", title=html.escape(data["title"]),
-                               townships=ctx.t("report.list-sep").join(html.escape(n) for n in names),
-                               closes=format_local(closes, ctx.settings.timezone), zone=_zone(ctx)), reply_markup=kb)
+    def confirm(townships: str) -> str:
+        return ctx.t("organizer.new-confirm", title=html.escape(data["title"]), townships=townships,
+                     closes=format_local(closes, ctx.settings.timezone), zone=_zone(ctx))
+
+    # very many townships of long names: the first ones, then how many more (cut at Telegram's
+    # limit, the deadline after them was lost)
+    sep = ctx.t("report.list-sep")
+    escaped = [html.escape(n) for n in names]
+    shown = lines_within(escaped, TEXT_LIMIT - visible_units(confirm("")) + len(sep),
+                         lambda n: ctx.t("organizer.new-confirm-more", n=n), size=visible_units, sep=sep)
+    more = "" if shown == escaped else shown.pop()
+    await message.answer(confirm(sep.join(shown) + more), reply_markup=kb)
 
 
 @router.callback_query(NewConsultation.confirm, NewCB.filter())

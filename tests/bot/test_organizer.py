@@ -3342,3 +3342,36 @@ async def test_a_caption_naming_the_township_is_not_taken_as_the_version_label(h
     await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "青山镇")))
     assert "青山镇，第 2 版" in h.api.last(ORGANIZER).text
     assert sorted(await _stored_lists(h)) == [("青山镇", "1", 112), ("青山镇", "2", 112)]
+
+
+async def test_new_confirmation_of_very_many_long_named_townships_keeps_the_deadline(harness):
+    """/new's confirmation names the chosen townships before the deadline: 150 long names took it
+    past Telegram's 4,096 characters and the cut removed the deadline. The names give way
+    (the first ones, then how many more); the deadline stays."""
+    import re
+
+    from aiogram.fsm.storage.base import StorageKey
+
+    from bot.limits import visible_units
+    from storage.lists import save_list
+
+    h = harness
+    names = [f"第{n:03d}号国家级高新技术产业开发区管理委员会街道办事处" for n in range(150)]
+    async with h.sessions() as s:
+        ids = [(await save_list(s, name, ITEMS[:1])).township_id for name in names]
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("全县征询"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, names[0])))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "完成")))
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    key = StorageKey(bot_id=h.bot.id, chat_id=ORGANIZER, user_id=ORGANIZER)
+    await h.dp.fsm.storage.update_data(key, {"townships": ids})  # all 150 chosen (typed, past the buttons)
+    await h.feed(o.message("2026-12-20"))
+    text = h.api.last(ORGANIZER).text
+    assert visible_units(text) <= 4096 and text.startswith("请确认")
+    assert re.search(r"截止：2026-12-20 23:59", text)
+    more = re.search(r"……另有 (\d+) 个乡镇（街道）", text)
+    assert more and text.count("管理委员会街道办事处") + int(more[1]) == 150
