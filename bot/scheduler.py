@@ -88,6 +88,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.broadcaster import Broadcaster, BroadcastResult, Outgoing
 from bot.config import EX_CONFIG, Settings
+from bot.limits import TEXT_LIMIT, fit_plain, visible_units
 from bot.texts import gettext, normalize_locale, zone_name
 from storage import followup
 from storage.engine import is_sqlite, sync_url
@@ -786,10 +787,15 @@ def changes_news(p: dict[str, Any], langs: dict[int, str]) -> Callable[[int], Ou
 
     def render(pid: int) -> Outgoing:
         loc = normalize_locale(langs[pid]) if langs.get(pid) else p["locale"]
-        text = _t("changes-cadre-silent" if pid in silent else "changes", loc, title=title, township=township,
-                  version=version, summary=html.escape(p["summary"][loc]))
-        # every one of them (its cadres, the residents who answered for it) can read it with /list
-        return Outgoing(text=text + "\n" + _t("changes-list-hint", loc))
+        def text(summary: str) -> str:
+            # every one of them (its cadres, the residents who answered for it) can read it with /list
+            return _t("changes-cadre-silent" if pid in silent else "changes", loc, title=title, township=township,
+                      version=version, summary=summary) + "\n" + _t("changes-list-hint", loc)
+
+        # a summary of CHANGES_LIMIT beside a long title: the summary gives way to what follows it
+        # (cut at Telegram's limit, the thanks and the /list hint were lost)
+        summary = fit_plain(p["summary"][loc], TEXT_LIMIT - visible_units(text("")))
+        return Outgoing(text=text(html.escape(summary)))
 
     return render
 

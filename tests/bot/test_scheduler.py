@@ -1748,3 +1748,21 @@ async def test_the_sync_job_forgets_confirmation_claims_older_than_a_week_and_no
         keys = sorted((await s.scalars(sa.select(Delivery.broadcast_key))).all())
         assert keys == ["announce:1", "claim:new:recent:2", "digest:1:old"]
         assert not await claim_once(s, "new:recent:2", h.clock.now)  # still guards its double tap
+
+
+def test_the_revised_list_notice_of_a_long_summary_and_title_keeps_the_list_hint():
+    """A summary of CHANGES_LIMIT (3,500) beside a title of 300 characters passed Telegram's 4,096:
+    the cut removed the thanks and the closing /list hint (the summary's limit counts characters,
+    Telegram UTF-16 units). The summary gives way."""
+    from bot.limits import visible_units
+
+    # item names with rare characters (two UTF-16 units each, as Telegram counts; one in CHANGES_LIMIT)
+    line = "· 新增：" + "、".join(f"𡐓家村第{n}项农村集体经济组织财务监督管理" for n in range(20))
+    summary = "\n".join([line] * 20)[:sched.CHANGES_LIMIT]
+    p = {"title": "题" * 300, "township": "青山经济技术开发区管理委员会", "version": "2026年第二次修订稿", "locale": "zh_CN",
+         "summary": {"zh_CN": summary, "en": summary}, "silent": [7]}
+    for pid, lang in ((5, "zh-hans"), (6, "en"), (7, "zh-hans")):
+        text = sched.changes_news(p, {5: lang, 6: lang, 7: lang})(pid).text
+        assert visible_units(text) <= 4096, pid
+        assert "/list" in text.splitlines()[-1], pid
+    assert "感谢您提出的意见" in sched.changes_news(p, {})(5).text
