@@ -859,15 +859,25 @@ async def _townships_screen(ctx: Ctx, chosen: list[int], mark: str) -> tuple[str
     extra = [(t, row) for t, row in options[TOWNSHIP_BUTTONS:] if t.id in chosen]
     room = BUTTONS_LIMIT - 1 - min(len(options), TOWNSHIP_BUTTONS)
     shown = options[:TOWNSHIP_BUTTONS] + extra[:room]
-    rows = [[_btn(("☑ " if t.id in chosen else "☐ ") + ctx.t("organizer.township-version", township=t.name,
-                                                             version=row.version), NewTownCB(t=t.id, m=mark))]
-            for t, row in shown]
+    rows, cut = [], []
+    for t, row in shown:
+        label = ("☑ " if t.id in chosen else "☐ ") + ctx.t("organizer.township-version", township=t.name,
+                                                            version=row.version)
+        if width(label) > BUTTON_WIDTH:  # a long version label: a phone cuts it, so it is written out below
+            cut.append("· " + html.escape(ctx.t("organizer.township-version", township=t.name, version=row.version)))
+        rows.append([_btn(fit_width(label), NewTownCB(t=t.id, m=mark))])
     rows.append([_btn(ctx.t("organizer.btn-done", n=len(chosen)), NewTownCB(t=0, m=mark))])
-    text = ctx.t("organizer.new-townships")
+    lines = [ctx.t("organizer.new-townships")]
+    hints = []
     if len(options) > TOWNSHIP_BUTTONS:
-        text += "\n" + ctx.t("organizer.new-townships-more", n=len(options) - TOWNSHIP_BUTTONS)
+        hints.append(ctx.t("organizer.new-townships-more", n=len(options) - TOWNSHIP_BUTTONS))
     if len(extra) > room:
-        text += "\n" + ctx.t("organizer.new-townships-chosen-unshown", n=len(extra) - room, chosen=len(chosen))
+        hints.append(ctx.t("organizer.new-townships-chosen-unshown", n=len(extra) - room, chosen=len(chosen)))
+    if cut:  # (as many as leave room for what to do next)
+        lines += ["", ctx.t("organizer.new-townships-versions")]
+        lines += lines_within(cut, TEXT_LIMIT - visible_units("\n".join([*lines, *hints])),
+                              lambda n: ctx.t("organizer.new-townships-versions-more", n=n), size=visible_units)
+    text = "\n".join([*lines, *hints])
     return text, InlineKeyboardMarkup(inline_keyboard=rows)
 
 
@@ -1928,7 +1938,8 @@ async def do_publish(message: Message, ctx: Ctx, c: Consultation, state: FSMCont
             continue
         lines.append(ctx.t("organizer.publish-done-line" if row.status == ListStatus.PUBLISHED.value else "organizer.publish-line",
                            township=html.escape(link.township), old=html.escape(old), new=html.escape(row.version)))
-        rows.append([_btn(ctx.t("organizer.btn-publish", township=link.township, version=row.version),
+        # (a long version label cut to the button's width, not by the phone: it is in full on the line above)
+        rows.append([_btn(fit_width(ctx.t("organizer.btn-publish", township=link.township, version=row.version)),
                           PublishCB(c=c.id, l=row.id))])
     if len(revised) > TOWNSHIP_BUTTONS:
         lines.append(ctx.t("organizer.publish-more", n=len(revised) - TOWNSHIP_BUTTONS))

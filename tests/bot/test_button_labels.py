@@ -209,3 +209,43 @@ def test_fit_width_counts_a_chinese_character_or_an_emoji_as_two():
     assert fit_width("a" + "中" * 20, 10) == "a中中中中…"
     assert fit_width("🙂" * 20, 7) == "🙂🙂🙂…"
     assert all(width(fit_width(t, 9)) <= 9 for t in ("x" * 30, "中" * 30, "a中" * 20, "🙂x" * 10))
+
+
+async def test_new_shows_a_long_version_label_in_full_in_the_text_and_fits_its_button(harness):
+    """A version label (up to 50 characters, set from a file's caption) made /new's township
+    button wider than a phone shows: the version was cut, and shown nowhere else on the screen."""
+    from storage.lists import save_list
+
+    h = harness
+    version = "2026年11月县委编办审核后第二次修订征求意见稿"
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS, version=version)
+        await save_list(s, "绿水乡", ITEMS, version="3")
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/new"))
+    await h.feed(o.message("标题"))
+    screen = h.api.last(ORGANIZER)
+    assert too_wide(screen.reply_markup) == []
+    assert f"青山镇（第 {version} 版）" in screen.text and "绿水乡（第 3 版）" not in screen.text
+    assert "☐ 绿水乡（第 3 版）" in [text for text, _ in buttons(screen.reply_markup)]
+    await h.feed(o.press(screen.message_id, _press(screen.reply_markup, "青山镇")))
+    again = h.api.last(ORGANIZER)
+    assert too_wide(again.reply_markup) == [] and f"青山镇（第 {version} 版）" in again.text
+    assert any(text.startswith("☑ 青山镇（第 2026") for text, _ in buttons(again.reply_markup))
+
+
+async def test_publish_button_of_a_long_version_label_fits_and_the_line_names_it_in_full(harness):
+    from storage.lists import save_list
+
+    h = harness
+    version = "2026年11月县委编办审核后第二次修订稿"
+    await open_consultation(h, status=Status.CLOSED)
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS[:3], version=version)
+        await s.commit()
+    for language in ("zh-hans", "en"):
+        await h.feed(h.user(ORGANIZER, language_code=language).message("/publish"))
+        said = h.api.last(ORGANIZER)
+        assert len(buttons(said.reply_markup)) == 1 and too_wide(said.reply_markup) == [], language
+        assert version in said.text and "青山镇" in buttons(said.reply_markup)[0][0]
