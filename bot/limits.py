@@ -11,7 +11,6 @@ is the guarantee behind them."""
 from __future__ import annotations
 
 import logging
-import unicodedata
 from html.parser import HTMLParser
 from typing import TYPE_CHECKING, Any
 
@@ -30,13 +29,14 @@ from aiogram.methods import (
     SendVoice,
 )
 
+from surveys.text import BUTTON_WIDTH, TEXT_LIMIT, _char_width, units, width  # noqa: F401 (the bot's names for them)
+
 if TYPE_CHECKING:
     from aiogram import Bot
     from aiogram.methods import TelegramMethod
 
 log = logging.getLogger(__name__)
 
-TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 ANSWER_LIMIT = 200  # answerCallbackQuery's text
 BUTTONS_LIMIT = 100  # inline buttons in one keyboard: Telegram refuses more ("reply markup is too long")
@@ -44,11 +44,6 @@ ELLIPSIS = "…"
 
 _TEXT = (SendMessage, EditMessageText)
 _CAPTION = (SendPhoto, SendDocument, SendAnimation, SendAudio, SendVideo, SendVoice, EditMessageCaption)
-
-
-def units(text: str) -> int:
-    """Telegram's length: UTF-16 code units."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 def _cut(text: str, room: int) -> str:
@@ -139,23 +134,6 @@ def fit_html(text: str, limit: int) -> str:
 
 def fit_plain(text: str, limit: int) -> str:
     return text if units(text) <= limit else _cut(text, limit - units(ELLIPSIS)) + ELLIPSIS
-
-
-# A button's label, as a phone shows it: a single inline button in a row has room for about
-# 28 half-width characters (a Chinese character or an emoji takes two); Telegram cuts the
-# rest itself, with whatever followed the cut (a status, a count) lost.
-BUTTON_WIDTH = 28
-
-
-def _char_width(ch: str) -> int:
-    if unicodedata.category(ch) in ("Mn", "Cf"):  # (an emoji's variation selector)
-        return 0
-    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") or unicodedata.category(ch) == "So" else 1
-
-
-def width(text: str) -> int:
-    """How wide `text` shows on a button, in half-width characters."""
-    return sum(_char_width(ch) for ch in text)
 
 
 def fit_width(text: str, limit: int = BUTTON_WIDTH) -> str:

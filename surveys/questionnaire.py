@@ -73,6 +73,7 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from surveys.duty_list import Part
 from surveys.i18n import DEFAULT_LOCALE, LOCALES, gettext, normalize_locale
 from surveys.problems import Problem, Severity
+from surveys.text import BUTTON_WIDTH, TEXT_LIMIT, units, width
 
 QUESTION_TYPES: tuple[str, ...] = ("single", "multi", "scale", "text", "number", "item_rating", "item_pick")
 CHOICE_TYPES: tuple[str, ...] = ("single", "multi")
@@ -91,6 +92,12 @@ MAX_RATING_ITEMS = 10
 DEFAULT_MAX_PICKS = 3
 MAX_PICKS = 10
 RECOMMENDED_MAX_QUESTIONS = 10
+# a text the bot will shorten on screen (warned of by the check): an introduction or a question
+# (with its help) leaving less than 500 characters of one Telegram message for the screen's other
+# lines (the welcome's title, deadline and counts; the question's progress, its options written
+# out, how to answer), an option wider than its button beside its mark ("☑ ", bot.routers.resident)
+SCREEN_TEXT_ROOM = TEXT_LIMIT - 500
+OPTION_ROOM = BUTTON_WIDTH - width("☑ ")
 MAX_QUESTIONS = 100  # no one answers more in a chat; checking thousands held the bot's loop for seconds
 MAX_FILE_CHARS = 200_000
 #: Values (YAML nodes) a file may hold, an alias (*name) counting as every value of what it
@@ -440,6 +447,7 @@ class _Parser:
                                 question=untranslated[0].id, n=len(untranslated))
         if any(p.is_error for p in self.problems) or qid is None or title is None or intro is None:
             return None
+        self.screen_lengths(intro, _line(top["intro"]) if "intro" in top else None, questions)
         return Questionnaire(
             id=qid,
             title=title,
@@ -447,6 +455,26 @@ class _Parser:
             questions=tuple(questions),
             estimated_minutes=minutes or max(1, math.ceil(len(questions) / 3)),
         )
+
+    def screen_lengths(self, intro: Text, intro_line: int | None, questions: list[Question]) -> None:
+        """Warnings (not errors) of texts the bot will have to shorten on a phone's screen: an
+        introduction or a question (with its help) too long for one message beside the
+        screen's other lines, an option wider than its button."""
+        for locale in intro:
+            if units(intro[locale]) > SCREEN_TEXT_ROOM:
+                self.report("long-intro", intro_line, Severity.WARNING, locale=locale,
+                            length=units(intro[locale]), max=SCREEN_TEXT_ROOM)
+        for q in questions:
+            for locale in q.text:
+                length = units(q.text[locale]) + (units(q.help.get(locale)) if q.help else 0)
+                if length > SCREEN_TEXT_ROOM:
+                    self.report("long-question", q.line, Severity.WARNING, question=q.id, locale=locale,
+                                length=length, max=SCREEN_TEXT_ROOM)
+            for o in q.options:
+                for locale in o.text:
+                    if width(o.text[locale]) > OPTION_ROOM:
+                        self.report("long-option", q.line, Severity.WARNING, question=q.id, option=o.id,
+                                    locale=locale, width=width(o.text[locale]), max=OPTION_ROOM)
 
     def questions(self, seq: SequenceNode) -> list[Question]:
         out: list[Question] = []

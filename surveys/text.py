@@ -1,13 +1,19 @@
 """Text people send, made fit to store. PostgreSQL's text cannot hold a NUL character
 (SQLite's can): one typed or pasted into a message made the statement that stores or
 looks up the text fail there. It is dropped before the text is checked, compared or
-stored, on both databases alike."""
+stored, on both databases alike. Also Telegram's limits as the bot keeps them (bot.limits),
+for the checks that warn of texts the bot will have to shorten on screen."""
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable, Sequence
 
 NUL = "\x00"
+
+# Telegram's limits, as the bot keeps them (bot.limits): a message's text is at most 4,096
+# characters, counted in UTF-16 code units
+TEXT_LIMIT = 4096
 
 
 def drop_nul(text: str | None) -> str:
@@ -30,3 +36,25 @@ def lines_within(lines: Sequence[str], room: int, more: Callable[[int], str], *,
         room -= need
         shown += 1
     return [*lines[:shown], more(len(lines) - shown)]
+
+
+def units(text: str) -> int:
+    """Telegram's length: UTF-16 code units."""
+    return len(text.encode("utf-16-le")) // 2
+
+
+# A button's label, as a phone shows it: a single inline button in a row has room for about
+# 28 half-width characters (a Chinese character or an emoji takes two); Telegram cuts the
+# rest itself, with whatever followed the cut (a status, a count) lost.
+BUTTON_WIDTH = 28
+
+
+def _char_width(ch: str) -> int:
+    if unicodedata.category(ch) in ("Mn", "Cf"):  # (an emoji's variation selector)
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") or unicodedata.category(ch) == "So" else 1
+
+
+def width(text: str) -> int:
+    """How wide `text` shows on a button, in half-width characters."""
+    return sum(_char_width(ch) for ch in text)

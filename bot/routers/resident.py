@@ -42,7 +42,7 @@ from aiogram.types import (
 
 from bot.app import chosen_language, set_person_commands
 from bot.context import Ctx, Num
-from bot.limits import BUTTON_WIDTH, TEXT_LIMIT, fit_plain, fit_width, units, visible_units, width
+from bot.limits import TEXT_LIMIT, fit_plain, fit_width, units, visible_units, width
 from bot.middlewares import GROUPED_PRESSES, JOINING_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
 from bot.routers import first_of_album, not_text_note, starts
@@ -63,7 +63,7 @@ from surveys.flow import (
     summary_lines,
     typed_choice,
 )
-from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
+from surveys.questionnaire import OPTION_ROOM, SCALE_POINTS, UNSURE, Question, Questionnaire
 
 router = Router(name="resident")
 log = logging.getLogger(__name__)
@@ -330,7 +330,7 @@ def _written_out(texts: list[str], lines: list[str], first: int = 1) -> list[str
     button shows beside its mark (a phone cuts it, and two beginning alike look the same), every
     one is written out in full, numbered from `first`, on `lines`, and the buttons carry the
     numbers with the texts shortened."""
-    room = BUTTON_WIDTH - width("☑ ")
+    room = OPTION_ROOM  # (what `qingdan questionnaire check` warns of)
     if all(width(text) <= room for text in texts):
         return texts
     lines.append("")

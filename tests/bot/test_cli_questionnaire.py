@@ -82,3 +82,23 @@ def test_check_is_registered_under_qingdan_questionnaire() -> None:
     result = runner.invoke(qingdan, ["questionnaire", "check", str(DEFAULT_QUESTIONNAIRE_PATH)])
     assert result.exit_code == 0, result.output
     assert "共 9 个问题" in result.output
+
+
+def test_check_warns_of_texts_the_bot_will_shorten_on_screen(tmp_path: Path) -> None:
+    """No length was checked: an intro or a question longer than a message leaves room for, or
+    an option wider than its button, passed; the bot then shortened them on the phone."""
+    path = tmp_path / "long.yaml"
+    option = "本乡镇对于这一事项的职责划分完全合理"  # 18 Chinese characters: 36 wide, a button shows 25 beside "☑ "
+    path.write_text(f"id: d\ntitle: 问卷\nintro: {'说明' * 1900}\nquestions:\n"
+                    f"  - {{id: q1, type: text, text: {'问题' * 1900}}}\n"
+                    f"  - {{id: q2, type: single, text: 短, options: [{{id: a, text: {option}}}, "
+                    f"{{id: b, text: 不合理}}]}}\n", encoding="utf-8")
+    result = runner.invoke(app, ["check", str(path), "--locale", "en"])
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"{path}:3: [warning] the intro (zh_CN) is 3800 characters, over 3596" in out
+    assert f"{path}:5: [warning] question \"q1\" (zh_CN) with its help is 3800 characters, over 3596" in out
+    assert f"{path}:6: [warning] option \"a\" of question \"q2\" (zh_CN) is 36 wide, a button shows 25" in out
+    assert "option \"b\"" not in out
+    default = runner.invoke(app, ["check", str(DEFAULT_QUESTIONNAIRE_PATH), "--locale", "en"])
+    assert "[warning]" not in default.output
