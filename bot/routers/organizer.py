@@ -1925,7 +1925,7 @@ async def _revised(ctx: Ctx, c: Consultation) -> list[tuple[Any, DutyListRow | N
 @action("publish")
 async def do_publish(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
     lines = [ctx.t("organizer.publish-head", id=c.id, title=html.escape(c.title))]
-    rows = []
+    rows, townships = [], []
     # (a button each for 40 townships at most: those with a revised list to publish first, then
     # those published, then those without one; the rest are counted)
     revised = sorted(await _revised(ctx, c), key=lambda lr: 2 if lr[1] is None
@@ -1934,16 +1934,26 @@ async def do_publish(message: Message, ctx: Ctx, c: Consultation, state: FSMCont
         consulted = await ctx.session.get(DutyListRow, link.list_id)
         old = consulted.version if consulted else "—"
         if row is None:
-            lines.append(ctx.t("organizer.publish-none", township=html.escape(link.township), old=html.escape(old)))
+            townships.append(ctx.t("organizer.publish-none", township=html.escape(link.township), old=html.escape(old)))
             continue
-        lines.append(ctx.t("organizer.publish-done-line" if row.status == ListStatus.PUBLISHED.value else "organizer.publish-line",
-                           township=html.escape(link.township), old=html.escape(old), new=html.escape(row.version)))
-        # (a long version label cut to the button's width, not by the phone: it is in full on the line above)
+        done = row.status == ListStatus.PUBLISHED.value
+        townships.append(ctx.t("organizer.publish-done-line" if done else "organizer.publish-line",
+                               township=html.escape(link.township), old=html.escape(old), new=html.escape(row.version)))
+        # (a long version label cut to the button's width, not by the phone: it is in full on its line,
+        # and on the confirmation the button brings)
         rows.append([_btn(fit_width(ctx.t("organizer.btn-publish", township=link.township, version=row.version)),
                           PublishCB(c=c.id, l=row.id))])
-    if len(revised) > TOWNSHIP_BUTTONS:
-        lines.append(ctx.t("organizer.publish-more", n=len(revised) - TOWNSHIP_BUTTONS))
-    lines.append(ctx.t("organizer.publish-how"))
+    # long names and version labels: as many lines as leave room for how to go on (cut at Telegram's
+    # limit, it was lost), then how many more
+    unlisted = len(revised) - len(townships)
+
+    def more(n: int) -> str:
+        return ctx.t("organizer.publish-more", n=n + unlisted)
+
+    how = ctx.t("organizer.publish-how")
+    fixed = [*lines, *([more(0)] if unlisted else []), how]
+    shown = lines_within(townships, TEXT_LIMIT - visible_units("\n".join(fixed)), more, size=visible_units)
+    lines += shown + ([more(0)] if unlisted and shown == townships else []) + [how]
     await message.answer("\n".join(lines),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=rows) if rows else None)
 

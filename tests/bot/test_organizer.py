@@ -3375,3 +3375,32 @@ async def test_new_confirmation_of_very_many_long_named_townships_keeps_the_dead
     assert re.search(r"截止：2026-12-20 23:59", text)
     more = re.search(r"……另有 (\d+) 个乡镇（街道）", text)
     assert more and text.count("管理委员会街道办事处") + int(more[1]) == 150
+
+
+async def test_publish_of_forty_townships_with_long_version_labels_keeps_how_to_go_on(harness):
+    """40 townships' lines, each naming two version labels of up to 50 characters, passed Telegram's
+    4,096 characters: the cut removed how to import and publish. The lines give way."""
+    import re
+
+    from bot.limits import visible_units
+    from storage.lists import save_list
+
+    h = harness
+    names = [f"第{n:02d}号经济开发区街道" for n in range(40)]
+    old = "2026年9月县委编办会同县司法局初审后形成的第一次征求意见稿（含乡镇补充事项）"  # 40 characters
+    new = "2026年11月吸收群众和干部意见后经县委编办复核形成的第二次修订稿（报县政府审定）"
+    async with h.sessions() as s:
+        rows = [await save_list(s, name, ITEMS[:1], version=old) for name in names]
+        c = await create_consultation(s, title="全县征询", questionnaire="", list_ids=[r.id for r in rows],
+                                      closes_at=h.clock.now + timedelta(days=5))
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        await set_status(s, c, Status.CLOSED, h.clock.now)
+        for name in names:
+            await save_list(s, name, ITEMS[:2], version=new)
+        await s.commit()
+    await h.feed(h.user(ORGANIZER).message(f"/publish {c.id}"))
+    said = h.api.last(ORGANIZER)
+    assert visible_units(said.text) <= 4096 and len(buttons(said.reply_markup)) == 40
+    assert said.text.splitlines()[-1].startswith("把修改后的清单文件发给我即可导入新版本")
+    more = re.search(r"另有 (\d+) 个乡镇没有列出", said.text)
+    assert more and said.text.count("经济开发区街道：") + int(more[1]) == 40
