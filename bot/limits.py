@@ -136,6 +136,22 @@ def fit_plain(text: str, limit: int) -> str:
     return text if units(text) <= limit else _cut(text, limit - units(ELLIPSIS)) + ELLIPSIS
 
 
+def fit_lines(lines: list[str], room: int) -> list[str]:
+    """`lines` (plain text) within `room` characters in all: unchanged when they fit, else the
+    longest shortened alike (to the greatest length that fits, with "…"), so every line stays —
+    answers naming many items of long names, an item's long fields outgrow a message."""
+    if sum(units(line) for line in lines) <= room:
+        return lines
+    low, high = 1, max(units(line) for line in lines)
+    while low < high:  # the greatest cap at which the lines fit
+        cap = (low + high + 1) // 2
+        if sum(min(units(line), cap) for line in lines) <= room:
+            low = cap
+        else:
+            high = cap - 1
+    return [fit_plain(line, max(low, 2)) for line in lines]
+
+
 def fit_width(text: str, limit: int = BUTTON_WIDTH) -> str:
     """`text` at most `limit` half-width characters wide: cut, with "…", if it is wider."""
     if width(text) <= limit:

@@ -47,7 +47,7 @@ from aiogram.types import (
 
 from bot.app import chosen_language, set_person_commands
 from bot.context import Ctx, Num
-from bot.limits import fit_plain
+from bot.limits import TEXT_LIMIT, fit_lines, fit_plain, visible_units
 from bot.middlewares import JOINING_TEXTS
 from bot.routers import edit_or_send, first_of_album, not_text_note, starts
 from storage import comments as cm
@@ -475,16 +475,21 @@ def _items_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part, g: int,
     return "\n".join([text, *(html.escape(fit_plain(label, 200)) for label in labels)]), _kb(rows)
 
 
-def _item_text(ctx: Ctx, item: DutyItem) -> str:
-    lines = [f"<b>{html.escape(item.name)}</b>", ctx.t("cadre.card-part", part=ctx.t(f"part.{item.part.value}"))]
+def _item_text(ctx: Ctx, item: DutyItem, room: int = TEXT_LIMIT) -> str:
+    """The item's card in at most `room` characters: fields as long as a law's articles quoted
+    in full are shortened alike (see fit_lines), so what follows the card still fits."""
+    head = [f"<b>{html.escape(item.name)}</b>", ctx.t("cadre.card-part", part=ctx.t(f"part.{item.part.value}"))]
     shown_fields = PART_FIELDS[item.part]
     # and whatever else the drafter filled in (a withdrawn item's 具体内容, say): nothing imported is hidden
-    extra = tuple(f for f in ITEM_FIELDS if f not in shown_fields and getattr(item, f) not in (None, ""))
-    for field in shown_fields + extra:
-        value = getattr(item, field)
-        shown = html.escape(str(value)) if value not in (None, "") else "—"
-        lines.append(ctx.t("cadre.card-field", label=_field_label(ctx, item.part, field), value=shown))
-    return "\n".join(lines)
+    fields = shown_fields + tuple(f for f in ITEM_FIELDS if f not in shown_fields and getattr(item, f) not in (None, ""))
+
+    def lines(values: list[str]) -> list[str]:
+        return head + [ctx.t("cadre.card-field", label=_field_label(ctx, item.part, field), value=html.escape(value))
+                       for field, value in zip(fields, values, strict=True)]
+
+    values = [str(v) if (v := getattr(item, field)) not in (None, "") else "—" for field in fields]
+    values = fit_lines(values, room - visible_units("\n".join(lines([""] * len(values)))))
+    return "\n".join(lines(values))
 
 
 async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool,
@@ -492,7 +497,7 @@ async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool
     dl = await load_list(ctx.session, scope.link.list_id)
     item = next(i for i in dl.items if i.id == row.id)
     c = scope.c
-    text = _item_text(ctx, item)
+    text = ""  # (what follows the card: its fields give way to it)
     rows: list[list[InlineKeyboardButton]] = []
     if scope.consultation is None:  # the published list: to look at only
         text += "\n\n" + ctx.t("cadre.published-note", version=_published_version(ctx, scope))
@@ -517,7 +522,7 @@ async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool
         same = [i for i in dl.part(part) if (i.category or "") == (item.category or "")]
         page = next(k for k, i in enumerate(same) if i.id == item.id) // PAGE
         rows.append([_btn(ctx.t("cadre.btn-back-items"), ListCB(c=c, p=part.value, g=g, n=page))])
-    return text, _kb(rows)
+    return _item_text(ctx, item, TEXT_LIMIT - visible_units(text)) + text, _kb(rows)
 
 
 # --- invites -------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from aiogram.types import (
 
 from bot.app import chosen_language, set_person_commands
 from bot.context import Ctx, Num
-from bot.limits import TEXT_LIMIT, fit_plain, fit_width, units, visible_units, width
+from bot.limits import TEXT_LIMIT, fit_lines, fit_plain, fit_width, visible_units, width
 from bot.middlewares import GROUPED_PRESSES, JOINING_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
 from bot.routers import first_of_album, not_text_note, starts
@@ -313,7 +313,7 @@ def _fit_question(lines: list[str], at: int, question: Question, loc: str) -> st
         return text
     parts = [question.text.get(loc)] + ([question.help.get(loc)] if question.help else [])
     lines[at:at + len(parts)] = [""] * len(parts)
-    fitted = _fit_lines(parts, TEXT_LIMIT - visible_units("\n".join(lines)))
+    fitted = fit_lines(parts, TEXT_LIMIT - visible_units("\n".join(lines)))
     lines[at] = f"<b>{html.escape(fitted[0])}</b>"
     if question.help:
         lines[at + 1] = f"<i>{html.escape(fitted[1])}</i>"
@@ -367,28 +367,12 @@ def render_summary(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup | No
     deadline = format_local(flow.consultation.closes_at, ctx.settings.timezone)
     head = ctx.t("resident.thanks", title=html.escape(flow.consultation.title))
     foot = ctx.t("resident.can-change", deadline=deadline)
-    lines = _fit_lines(lines, TEXT_LIMIT - visible_units(head + "\n\n\n\n" + foot) - len(lines))
+    lines = fit_lines(lines, TEXT_LIMIT - visible_units(head + "\n\n\n\n" + foot) - len(lines))
     text = "\n".join([head, "", *(html.escape(line) for line in lines), "", foot])
     if _window(ctx, flow.consultation) != Window.OPEN:
         return text, None
     kb = InlineKeyboardMarkup(inline_keyboard=[[_btn(ctx.t("resident.btn-change"), EditCB(r=flow.response.id))]])
     return text, kb
-
-
-def _fit_lines(lines: list[str], room: int) -> list[str]:
-    """`lines` (plain text) within `room` characters in all: unchanged when they fit, else the
-    longest shortened alike (to the greatest length that fits, with "…"), so every line stays —
-    answers naming many items of long names outgrow a message."""
-    if sum(units(line) for line in lines) <= room:
-        return lines
-    low, high = 1, max(units(line) for line in lines)
-    while low < high:  # the greatest cap at which the lines fit
-        cap = (low + high + 1) // 2
-        if sum(min(units(line), cap) for line in lines) <= room:
-            low = cap
-        else:
-            high = cap - 1
-    return [fit_plain(line, max(low, 2)) for line in lines]
 
 
 def render_change_menu(ctx: Ctx, flow: Flow, page: int = 0) -> tuple[str, InlineKeyboardMarkup]:

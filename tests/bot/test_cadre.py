@@ -2683,3 +2683,22 @@ async def test_mycomments_does_not_say_comments_can_change_when_none_on_the_page
     said = h.api.last(CADRE)
     assert "截止前、答复前可以修改或撤回" not in said.text and "不能再修改或撤回" in said.text, said.text
     assert said.reply_markup is None
+async def test_an_item_card_of_very_long_fields_keeps_what_follows_it(harness):
+    """An item whose basis quotes a law's articles in full (and a long content) passed Telegram's
+    4,096 characters: the cut removed what follows the card (here, that the consultation has
+    closed). The fields give way, shortened alike; the name and every field's label stay."""
+    from bot.limits import visible_units
+    from surveys.consultation import Status
+
+    h = harness
+    long_item = DutyItem(Part.BASIC, "农村集体经济组织财务监督管理", seq=9, category="民生服务",
+                         basis="《中华人民共和国村民委员会组织法》第三十二条规定：" + "村民委员会应当实行村务公开制度。" * 200,
+                         content="负责指导农村集体经济组织财务管理。" * 80)
+    c, _ = await open_consultation(h, items=[*ITEMS, long_item], status=Status.CLOSED)
+    u = await _cadre(h)
+    await _open_card(h, u, c, ITEMS[0].name)
+    ending = h.api.last(CADRE).text.split("\n\n")[-1]
+    await _open_card(h, u, c, long_item.name)
+    card = h.api.last(CADRE).text
+    assert visible_units(card) <= 4096 and card.endswith("\n\n" + ending)
+    assert "<b>农村集体经济组织财务监督管理</b>" in card and "《中华人民共和国村民委员会组织法》第三十二条" in card
