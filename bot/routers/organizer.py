@@ -977,7 +977,15 @@ async def new_questionnaire_file(message: Message, ctx: Ctx, state: FSMContext, 
         return
     await state.update_data(questionnaire=text)
     await state.set_state(NewConsultation.deadline)
-    await message.answer(ctx.t("organizer.q-ok", n=len(parsed.questions)) + "\n\n" + _new_deadline_ask(ctx))
+    # what `qingdan questionnaire check` warns of (texts the bot will shorten on a phone, too many
+    # questions), said here too: an organizer who uploads it in the chat never ran the check
+    lines = [ctx.t("organizer.q-ok", n=len(parsed.questions))]
+    warnings = [ctx.t("organizer.q-error-at", line=p.line, error=html.escape(fit_plain(p.message(ctx.locale), 200)))
+                if p.line else html.escape(fit_plain(p.message(ctx.locale), 200)) for p in problems if not p.is_error]
+    if warnings:
+        lines += [ctx.t("organizer.q-warnings"), *lines_within(
+            warnings, 2000, lambda n: ctx.t("organizer.q-more-warnings", n=n), size=visible_units, most=15)]
+    await message.answer("\n".join(lines) + "\n\n" + _new_deadline_ask(ctx))
 
 
 @router.message(NewConsultation.questionnaire, F.text & ~F.text.startswith("/"))

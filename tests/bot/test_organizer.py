@@ -3404,3 +3404,17 @@ async def test_publish_of_forty_townships_with_long_version_labels_keeps_how_to_
     assert said.text.splitlines()[-1].startswith("把修改后的清单文件发给我即可导入新版本")
     more = re.search(r"另有 (\d+) 个乡镇没有列出", said.text)
     assert more and said.text.count("经济开发区街道：") + int(more[1]) == 40
+
+
+async def test_new_says_what_the_questionnaire_check_warns_of_when_the_file_is_uploaded(harness):
+    """A questionnaire uploaded in /new was only said to have passed: its options too wide for
+    their buttons (and the other warnings `qingdan questionnaire check` gives) went unsaid."""
+    h = harness
+    o, _ = await _new_at_questionnaire(h)
+    wide = "本乡镇对于这一事项的职责划分完全合理"
+    await _upload_questionnaire(h, o, ("id: d\ntitle: 问卷\nquestions:\n"
+                                       f"  - {{id: q1, type: single, text: 短, options: [{{id: a, text: {wide}}}, "
+                                       "{id: b, text: 不合理}]}\n").encode())
+    said = h.api.last(ORGANIZER).text
+    assert said.startswith("问卷检查通过，共 1 个问题。") and "截止" in said
+    assert "第 4 行：问题“q1”的选项“a”" in said and "选项“b”" not in said
