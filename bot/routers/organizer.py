@@ -330,8 +330,11 @@ async def consultations_cmd(message: Message, ctx: Ctx, state: FSMContext) -> No
     shown = items[-30:]
     lines = [ctx.t("organizer.list-line", id=c.id, title=html.escape(fit_plain(c.title, 80)),
                    status=ctx.t("status." + c.status), when=_when(ctx, c, brief=True)) for c in shown]
+    # the older ones counted, with how to reach them (they were left out without a word)
+    older = items[:-len(shown)]
+    tail = [ctx.t("organizer.list-older", n=len(older), first=older[0].id, last=older[-1].id)] if older else []
     # under each, the list version each township is consulted on, in the room the lines leave
-    room = (TEXT_LIMIT - visible_units("\n".join(lines))) // len(shown) - 1  # (its line break)
+    room = (TEXT_LIMIT - visible_units("\n".join([*lines, *tail]))) // len(shown) - 1  # (its line break)
     out = []
     for line, c in zip(lines, shown, strict=True):
         out.append(line)
@@ -343,7 +346,7 @@ async def consultations_cmd(message: Message, ctx: Ctx, state: FSMContext) -> No
         prefix = ctx.t("organizer.list-versions", versions="")
         if versions and room - units(prefix) > 1:
             out.append(html.escape(prefix + fit_plain(ctx.t("report.list-sep").join(versions), room - units(prefix))))
-    await message.answer("\n".join(out))
+    await message.answer("\n".join([*out, *tail]))
 
 
 def _when(ctx: Ctx, c: Consultation, brief: bool = False) -> str:

@@ -3418,3 +3418,16 @@ async def test_new_says_what_the_questionnaire_check_warns_of_when_the_file_is_u
     said = h.api.last(ORGANIZER).text
     assert said.startswith("问卷检查通过，共 1 个问题。") and "截止" in said
     assert "第 4 行：问题“q1”的选项“a”" in said and "选项“b”" not in said
+
+
+async def test_consultations_past_thirty_says_how_many_older_are_not_listed_and_how_to_reach_them(harness):
+    """Thirty are listed (more long titles would pass Telegram's 4,096): the older ones were left
+    out without a word, as if they were gone."""
+    from bot.limits import visible_units
+
+    h = harness
+    await _thirty_longest_titles(h, "长")  # (after the one open_consultation made: #1, the oldest)
+    await h.feed(h.user(ORGANIZER).message("/consultations"))
+    text = h.api.last(ORGANIZER).text
+    assert visible_units(text) <= 4096 and "#1 青山镇" not in text
+    assert text.splitlines()[-1] == "……另有 1 个更早的征询没有列出（#1–#1）：在命令后写编号即可，如 /stats 1"
