@@ -1309,6 +1309,14 @@ def create_app(sandbox: Sandbox) -> web.Application:
     def _err(status: int, text: str) -> web.Response:
         return _json_response({"ok": False, "error": text}, status=status)
 
+    def _message_id(data: dict[str, Any]) -> int:
+        """The body's message_id (an edit's, a press's); a 400 without one."""
+        try:
+            return int(data["message_id"])
+        except (KeyError, TypeError, ValueError):
+            raise web.HTTPBadRequest(text=json.dumps({"ok": False, "error": "message_id is required"}),
+                                     content_type="application/json") from None
+
     async def _body(request: web.Request) -> dict[str, Any]:
         if not request.body_exists:
             return {}
@@ -1357,10 +1365,7 @@ def create_app(sandbox: Sandbox) -> web.Application:
     async def user_edit(request: web.Request) -> web.Response:
         token, uid = _token(request), _uid(request)
         data = await _body(request)
-        try:
-            mid = int(data["message_id"])
-        except (KeyError, TypeError, ValueError):
-            return _err(400, "message_id is required")
+        mid = _message_id(data)
         try:
             view = sb.user_edit(token, uid, mid, str(data.get("text") or ""))
         except LookupError as e:
@@ -1372,10 +1377,7 @@ def create_app(sandbox: Sandbox) -> web.Application:
     async def user_press(request: web.Request) -> web.Response:
         token, uid = _token(request), _uid(request)
         data = await _body(request)
-        try:
-            mid = int(data["message_id"])
-        except (KeyError, TypeError, ValueError):
-            return _err(400, "message_id is required")
+        mid = _message_id(data)
         wait = data.get("wait", request.query.get("wait"))
         try:
             result = await sb.user_press(token, uid, mid, str(data.get("data") or ""),

@@ -6,10 +6,12 @@ writes it to bot/sandbox/static/screenshot.png)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from aiogram import Bot, Dispatcher, F, Router
@@ -49,6 +51,38 @@ def require_chromium() -> str:
     return CHROMIUM
 
 
+@contextlib.asynccontextmanager
+async def chat_page(router: Router | None = None, user: int = 3001) -> AsyncIterator[tuple[Any, Bot, Page]]:
+    """The sandbox, a bot on it (polling with `router`, if given), and the web chat open in
+    headless Chromium as `user`: (the sandbox, the bot, the page)."""
+    executable = require_chromium()
+    from playwright.async_api import async_playwright
+
+    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
+        bot = make_bot(sb.base_url)
+        dp = Dispatcher()
+        polling = None
+        if router is not None:
+            dp.include_router(router)
+            polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
+        try:
+            async with async_playwright() as pw, asyncio.timeout(60):
+                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+                try:
+                    page = await browser.new_page(viewport={"width": 900, "height": 760})
+                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
+                    await page.click(f'#user-list button[data-id="{user}"]')
+                    yield sb, bot, page
+                finally:
+                    await browser.close()
+        finally:
+            if polling is not None:
+                await dp.stop_polling()
+            await bot.session.close()
+            if polling is not None:
+                await asyncio.wait_for(polling, 10)
+
+
 def button_bot() -> Router:
     router = Router()
 
@@ -72,42 +106,24 @@ def button_bot() -> Router:
 
 
 async def test_web_chat_start_press_and_edit(tmp_path: Path) -> None:
-    executable = require_chromium()
-    from playwright.async_api import async_playwright
 
-    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
-        bot = make_bot(sb.base_url)
-        dp = Dispatcher()
-        dp.include_router(button_bot())
-        polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
-        try:
-            async with async_playwright() as pw, asyncio.timeout(60):
-                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
-                try:
-                    page = await browser.new_page(viewport={"width": 900, "height": 760})
-                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
-                    await page.click('#user-list button[data-id="3001"]')
-                    await page.fill("#input", "/start")
-                    await page.click("#send")
-                    button = page.locator(".msg.bot .inline-kb button", has_text="同意").first
-                    await button.wait_for(timeout=10000)
-                    await page.locator(".msg.bot img").first.wait_for(timeout=10000)
-                    assert await page.locator(".msg.bot b", has_text="1").count() == 1
-                    await button.click()
-                    edited = page.locator(".msg.bot", has_text="已记录")
-                    await edited.wait_for(timeout=10000)
-                    assert await edited.locator("b").inner_text() == "同意"
-                    assert "已编辑" in await edited.inner_text()
-                    await page.locator("#reply-kb button", has_text="没有了").wait_for(timeout=10000)
-                    await page.locator("#toast", has_text="谢谢").wait_for(timeout=5000)
-                    await page.click("#lang-toggle")
-                    assert await page.locator("#send").inner_text() == "Send"
-                    assert "edited" in await edited.inner_text()
-                finally:
-                    await browser.close()
-        finally:
-            await dp.stop_polling()
-            await asyncio.wait_for(polling, 10)
+    async with chat_page(button_bot()) as (_, _, page):
+        await page.fill("#input", "/start")
+        await page.click("#send")
+        button = page.locator(".msg.bot .inline-kb button", has_text="同意").first
+        await button.wait_for(timeout=10000)
+        await page.locator(".msg.bot img").first.wait_for(timeout=10000)
+        assert await page.locator(".msg.bot b", has_text="1").count() == 1
+        await button.click()
+        edited = page.locator(".msg.bot", has_text="已记录")
+        await edited.wait_for(timeout=10000)
+        assert await edited.locator("b").inner_text() == "同意"
+        assert "已编辑" in await edited.inner_text()
+        await page.locator("#reply-kb button", has_text="没有了").wait_for(timeout=10000)
+        await page.locator("#toast", has_text="谢谢").wait_for(timeout=5000)
+        await page.click("#lang-toggle")
+        assert await page.locator("#send").inner_text() == "Send"
+        assert "edited" in await edited.inner_text()
 
 
 async def first_font(page: Page, selector: str) -> str:
@@ -174,34 +190,20 @@ async def test_web_chat_keeps_a_documents_size_as_more_messages_come() -> None:
     """A document shows its size beside its name, and keeps it when later messages arrive
     (each new message used to remove the first ".hint" in the chat — the size of the first
     document — instead of only the "no messages yet" line)."""
-    executable = require_chromium()
-    from playwright.async_api import async_playwright
 
-    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
-        bot = make_bot(sb.base_url)
-        try:
-            async with async_playwright() as pw, asyncio.timeout(60):
-                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
-                try:
-                    page = await browser.new_page(viewport={"width": 900, "height": 760})
-                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
-                    await page.click('#user-list button[data-id="3001"]')
-                    await page.locator("#messages .hint", has_text="还没有消息").wait_for(timeout=10000)
-                    await bot.send_document(3001, BufferedInputFile(b"x" * 2048, filename="结果.xlsx"))
-                    size = page.locator(".msg.bot .doc .hint")
-                    await size.wait_for(timeout=10000)
-                    assert await size.inner_text() == "2.0 KB"
-                    assert await page.locator("#messages > .hint").count() == 0  # "no messages yet" went
-                    await page.fill("#input", "谢谢")
-                    await page.click("#send")
-                    await bot.send_message(3001, "不客气")
-                    await page.locator(".msg.bot", has_text="不客气").wait_for(timeout=10000)
-                    assert await page.locator(".msg.user", has_text="谢谢").count() == 1
-                    assert await size.count() == 1 and await size.inner_text() == "2.0 KB"
-                finally:
-                    await browser.close()
-        finally:
-            await bot.session.close()
+    async with chat_page() as (_, bot, page):
+        await page.locator("#messages .hint", has_text="还没有消息").wait_for(timeout=10000)
+        await bot.send_document(3001, BufferedInputFile(b"x" * 2048, filename="结果.xlsx"))
+        size = page.locator(".msg.bot .doc .hint")
+        await size.wait_for(timeout=10000)
+        assert await size.inner_text() == "2.0 KB"
+        assert await page.locator("#messages > .hint").count() == 0  # "no messages yet" went
+        await page.fill("#input", "谢谢")
+        await page.click("#send")
+        await bot.send_message(3001, "不客气")
+        await page.locator(".msg.bot", has_text="不客气").wait_for(timeout=10000)
+        assert await page.locator(".msg.user", has_text="谢谢").count() == 1
+        assert await size.count() == 1 and await size.inner_text() == "2.0 KB"
 
 
 async def test_web_chat_starts_in_the_language_the_sandbox_was_given() -> None:
@@ -266,8 +268,6 @@ async def test_a_user_edits_a_message_of_theirs_in_the_web_chat() -> None:
     user's own message has an edit button (✎) that puts its text in the input; sending sends
     the edit (the bot gets an `edited_message`) and the message shows the new text, edited;
     ✕ leaves editing without a change."""
-    executable = require_chromium()
-    from playwright.async_api import async_playwright
 
     router = Router()
 
@@ -279,42 +279,26 @@ async def test_a_user_edits_a_message_of_theirs_in_the_web_chat() -> None:
     async def typed(message: Message) -> None:
         await message.answer(f"收到：{message.text}")
 
-    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
-        bot = make_bot(sb.base_url)
-        dp = Dispatcher()
-        dp.include_router(router)
-        polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
-        try:
-            async with async_playwright() as pw, asyncio.timeout(60):
-                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
-                try:
-                    page = await browser.new_page(viewport={"width": 900, "height": 760})
-                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
-                    await page.click('#user-list button[data-id="3001"]')
-                    await page.fill("#input", "65")
-                    await page.click("#send")
-                    await page.locator(".msg.bot", has_text="收到：65").wait_for(timeout=10000)
-                    assert await page.locator("#compose-context").is_hidden()
-                    assert await page.locator(".msg.bot .act.edit").count() == 0  # the bot's are not the user's
-                    mine = page.locator(".msg.user", has_text="65")
-                    await mine.locator(".act.edit").click()
-                    assert await page.input_value("#input") == "65"
-                    assert "65" in await page.locator("#compose-context").inner_text()
-                    await page.locator("#compose-context button").click()  # ✕: nothing changes
-                    assert await page.input_value("#input") == ""
-                    await mine.locator(".act.edit").click()
-                    await page.fill("#input", "六十五")
-                    await page.click("#send")
-                    await page.locator(".msg.bot", has_text="已按修改保存：六十五").wait_for(timeout=10000)
-                    first = page.locator(".msg.user").first
-                    assert "六十五" in await first.inner_text() and "已编辑" in await first.inner_text()
-                    assert await page.locator(".msg.user").count() == 1  # an edit, not a new message
-                    assert await page.locator("#compose-context").is_hidden()
-                finally:
-                    await browser.close()
-        finally:
-            await dp.stop_polling()
-            await asyncio.wait_for(polling, 10)
+    async with chat_page(router) as (_, _, page):
+        await page.fill("#input", "65")
+        await page.click("#send")
+        await page.locator(".msg.bot", has_text="收到：65").wait_for(timeout=10000)
+        assert await page.locator("#compose-context").is_hidden()
+        assert await page.locator(".msg.bot .act.edit").count() == 0  # the bot's are not the user's
+        mine = page.locator(".msg.user", has_text="65")
+        await mine.locator(".act.edit").click()
+        assert await page.input_value("#input") == "65"
+        assert "65" in await page.locator("#compose-context").inner_text()
+        await page.locator("#compose-context button").click()  # ✕: nothing changes
+        assert await page.input_value("#input") == ""
+        await mine.locator(".act.edit").click()
+        await page.fill("#input", "六十五")
+        await page.click("#send")
+        await page.locator(".msg.bot", has_text="已按修改保存：六十五").wait_for(timeout=10000)
+        first = page.locator(".msg.user").first
+        assert "六十五" in await first.inner_text() and "已编辑" in await first.inner_text()
+        assert await page.locator(".msg.user").count() == 1  # an edit, not a new message
+        assert await page.locator("#compose-context").is_hidden()
 
 
 async def test_a_user_replies_to_a_message_in_the_web_chat() -> None:
@@ -322,8 +306,6 @@ async def test_a_user_replies_to_a_message_in_the_web_chat() -> None:
     consultations at once), but the web chat could not reply: every message has ↩ (reply);
     what is sent next replies to it (the bot gets reply_to_message), the sent message quotes
     it, and ✕ sends the next one as a plain message again."""
-    executable = require_chromium()
-    from playwright.async_api import async_playwright
 
     router = Router()
 
@@ -332,42 +314,25 @@ async def test_a_user_replies_to_a_message_in_the_web_chat() -> None:
         replied = message.reply_to_message
         await message.answer(f"回复的是：{replied.text}" if replied is not None else f"没有回复：{message.text}")
 
-    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
-        bot = make_bot(sb.base_url)
-        dp = Dispatcher()
-        dp.include_router(router)
-        polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
-        try:
-            async with async_playwright() as pw, asyncio.timeout(60):
-                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
-                try:
-                    page = await browser.new_page(viewport={"width": 900, "height": 760})
-                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
-                    await page.click('#user-list button[data-id="3001"]')
-                    await page.locator("#messages .hint", has_text="还没有消息").wait_for(timeout=10000)
-                    await bot.send_message(3001, "问卷甲：您的年龄？")
-                    await bot.send_message(3001, "问卷乙：您的年龄？")
-                    first = page.locator(".msg.bot", has_text="问卷甲")
-                    await first.wait_for(timeout=10000)
-                    await page.locator(".msg.bot", has_text="问卷乙").wait_for(timeout=10000)
-                    await first.locator(".act.reply").click()
-                    assert "问卷甲" in await page.locator("#compose-context").inner_text()
-                    await page.fill("#input", "65")
-                    await page.click("#send")
-                    await page.locator(".msg.bot", has_text="回复的是：问卷甲：您的年龄？").wait_for(timeout=10000)
-                    assert "问卷甲" in await page.locator(".msg.user .quote").inner_text()
-                    assert await page.locator("#compose-context").is_hidden()
-                    await page.locator(".msg.bot", has_text="问卷乙").locator(".act.reply").click()
-                    await page.locator("#compose-context button").click()  # ✕
-                    await page.fill("#input", "70")
-                    await page.click("#send")
-                    await page.locator(".msg.bot", has_text="没有回复：70").wait_for(timeout=10000)
-                finally:
-                    await browser.close()
-        finally:
-            await dp.stop_polling()
-            await bot.session.close()
-            await asyncio.wait_for(polling, 10)
+    async with chat_page(router) as (_, bot, page):
+        await page.locator("#messages .hint", has_text="还没有消息").wait_for(timeout=10000)
+        await bot.send_message(3001, "问卷甲：您的年龄？")
+        await bot.send_message(3001, "问卷乙：您的年龄？")
+        first = page.locator(".msg.bot", has_text="问卷甲")
+        await first.wait_for(timeout=10000)
+        await page.locator(".msg.bot", has_text="问卷乙").wait_for(timeout=10000)
+        await first.locator(".act.reply").click()
+        assert "问卷甲" in await page.locator("#compose-context").inner_text()
+        await page.fill("#input", "65")
+        await page.click("#send")
+        await page.locator(".msg.bot", has_text="回复的是：问卷甲：您的年龄？").wait_for(timeout=10000)
+        assert "问卷甲" in await page.locator(".msg.user .quote").inner_text()
+        assert await page.locator("#compose-context").is_hidden()
+        await page.locator(".msg.bot", has_text="问卷乙").locator(".act.reply").click()
+        await page.locator("#compose-context button").click()  # ✕
+        await page.fill("#input", "70")
+        await page.click("#send")
+        await page.locator(".msg.bot", has_text="没有回复：70").wait_for(timeout=10000)
 
 
 async def test_messages_to_the_users_not_on_screen_show_as_unread_beside_their_names() -> None:
@@ -375,45 +340,29 @@ async def test_messages_to_the_users_not_on_screen_show_as_unread_beside_their_n
     answer reaching the cadre, a reminder to a resident) went unseen until one happened to open
     that chat: a user not on screen shows how many messages came since (as Telegram's chat list
     does), cleared once opened; a user who first wrote meanwhile (a test, another tab) is listed."""
-    executable = require_chromium()
-    from playwright.async_api import async_playwright
 
-    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
-        bot = make_bot(sb.base_url)
-        try:
-            async with async_playwright() as pw, asyncio.timeout(60):
-                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
-                try:
-                    page = await browser.new_page(viewport={"width": 900, "height": 760})
-                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
-                    await page.click('#user-list button[data-id="1001"]')
-                    await page.locator("#messages .hint", has_text="还没有消息").wait_for(timeout=10000)
-                    sb.sandbox.register_user(TOKEN, 2001)
-                    await bot.send_message(2001, "您的意见已采纳")
-                    await bot.send_message(2001, "谢谢")
-                    await bot.send_message(1001, "给组织者")  # the chat on screen: no badge
-                    await page.locator(".msg.bot", has_text="给组织者").wait_for(timeout=10000)
-                    badge = page.locator('#user-list button[data-id="2001"] .unread')
-                    await badge.wait_for(timeout=10000)
-                    assert await badge.inner_text() == "2"
-                    assert await page.locator('#user-list button[data-id="1001"] .unread').count() == 0
-                    sb.sandbox.user_send(TOKEN, 5005, "你好")  # someone new writes
-                    await page.locator('#user-list button[data-id="5005"]').wait_for(timeout=10000)
-                    await page.click('#user-list button[data-id="2001"]')
-                    await page.locator(".msg.bot", has_text="您的意见已采纳").wait_for(timeout=10000)
-                    assert await badge.count() == 0
-                finally:
-                    await browser.close()
-        finally:
-            await bot.session.close()
+    async with chat_page(user=1001) as (sb, bot, page):
+        await page.locator("#messages .hint", has_text="还没有消息").wait_for(timeout=10000)
+        sb.sandbox.register_user(TOKEN, 2001)
+        await bot.send_message(2001, "您的意见已采纳")
+        await bot.send_message(2001, "谢谢")
+        await bot.send_message(1001, "给组织者")  # the chat on screen: no badge
+        await page.locator(".msg.bot", has_text="给组织者").wait_for(timeout=10000)
+        badge = page.locator('#user-list button[data-id="2001"] .unread')
+        await badge.wait_for(timeout=10000)
+        assert await badge.inner_text() == "2"
+        assert await page.locator('#user-list button[data-id="1001"] .unread').count() == 0
+        sb.sandbox.user_send(TOKEN, 5005, "你好")  # someone new writes
+        await page.locator('#user-list button[data-id="5005"]').wait_for(timeout=10000)
+        await page.click('#user-list button[data-id="2001"]')
+        await page.locator(".msg.bot", has_text="您的意见已采纳").wait_for(timeout=10000)
+        assert await badge.count() == 0
 
 
 async def test_the_attach_button_says_the_typed_text_goes_with_the_file_as_its_caption(tmp_path: Path) -> None:
     """An organizer names a draft's version in the file's caption (版本：2026修订稿), but the web
     chat's 📎 said only 发送文件: nothing told that what is typed in the input goes with the file as
     its caption (Telegram asks for one when a file is attached). Its hint says so, and it does."""
-    executable = require_chromium()
-    from playwright.async_api import async_playwright
 
     router = Router()
 
@@ -423,31 +372,14 @@ async def test_the_attach_button_says_the_typed_text_goes_with_the_file_as_its_c
 
     draft = tmp_path / "清单.csv"
     draft.write_text("部分,事项\n基本,道路巡查\n", encoding="utf-8")
-    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
-        bot = make_bot(sb.base_url)
-        dp = Dispatcher()
-        dp.include_router(router)
-        polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
-        try:
-            async with async_playwright() as pw, asyncio.timeout(60):
-                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
-                try:
-                    page = await browser.new_page(viewport={"width": 900, "height": 760})
-                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
-                    await page.click('#user-list button[data-id="1001"]')
-                    assert "文件说明" in await page.get_attribute("#attach-btn", "title")
-                    await page.fill("#input", "版本：2026修订稿")
-                    await page.set_input_files("#file-input", str(draft))
-                    await page.locator(".msg.bot", has_text="文件 清单.csv，说明：版本：2026修订稿").wait_for(timeout=10000)
-                    assert await page.input_value("#input") == ""
-                    await page.click("#lang-toggle")
-                    assert "caption" in await page.get_attribute("#attach-btn", "title")
-                finally:
-                    await browser.close()
-        finally:
-            await dp.stop_polling()
-            await bot.session.close()
-            await asyncio.wait_for(polling, 10)
+    async with chat_page(router, user=1001) as (_, _, page):
+        assert "文件说明" in await page.get_attribute("#attach-btn", "title")
+        await page.fill("#input", "版本：2026修订稿")
+        await page.set_input_files("#file-input", str(draft))
+        await page.locator(".msg.bot", has_text="文件 清单.csv，说明：版本：2026修订稿").wait_for(timeout=10000)
+        assert await page.input_value("#input") == ""
+        await page.click("#lang-toggle")
+        assert "caption" in await page.get_attribute("#attach-btn", "title")
 
 
 async def test_a_user_blocks_and_unblocks_the_bot_from_the_web_chat() -> None:
@@ -455,9 +387,7 @@ async def test_a_user_blocks_and_unblocks_the_bot_from_the_web_chat() -> None:
     had no way to block it (only the HTTP endpoint): the chat's header has 屏蔽机器人, which tells
     the bot (my_chat_member: kicked) and says the bot is blocked; 解除屏蔽 — or writing to the bot,
     as in Telegram — unblocks it."""
-    executable = require_chromium()
     from aiogram.types import ChatMemberUpdated
-    from playwright.async_api import async_playwright
 
     seen: asyncio.Queue[str] = asyncio.Queue()
     router = Router()
@@ -470,38 +400,21 @@ async def test_a_user_blocks_and_unblocks_the_bot_from_the_web_chat() -> None:
     async def typed(message: Message) -> None:
         await message.answer(f"收到：{message.text}")
 
-    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
-        bot = make_bot(sb.base_url)
-        dp = Dispatcher()
-        dp.include_router(router)
-        polling = asyncio.create_task(dp.start_polling(bot, polling_timeout=1, handle_signals=False))
-        try:
-            async with async_playwright() as pw, asyncio.timeout(60):
-                browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
-                try:
-                    page = await browser.new_page(viewport={"width": 900, "height": 760})
-                    await page.goto(f"{sb.base_url}/?token={TOKEN}")
-                    await page.click('#user-list button[data-id="3001"]')
-                    toggle = page.locator("#block-btn")
-                    await toggle.wait_for(timeout=10000)
-                    assert await toggle.inner_text() == "屏蔽机器人"
-                    await toggle.click()
-                    await page.locator("#block-btn", has_text="解除屏蔽").wait_for(timeout=10000)
-                    assert "已屏蔽机器人" in await page.locator("#chat-status").inner_text()
-                    assert await seen.get() == "kicked" and sb.sandbox.bots[TOKEN].chats[3001].blocked
-                    await page.locator("#block-btn").click()
-                    await page.locator("#block-btn", has_text="屏蔽机器人").wait_for(timeout=10000)
-                    assert await seen.get() == "member"
-                    assert "已屏蔽" not in await page.locator("#chat-status").inner_text()
-                    await page.locator("#block-btn").click()  # blocked again; writing unblocks it
-                    await page.locator("#block-btn", has_text="解除屏蔽").wait_for(timeout=10000)
-                    await page.fill("#input", "你好")
-                    await page.click("#send")
-                    await page.locator(".msg.bot", has_text="收到：你好").wait_for(timeout=10000)
-                    assert await toggle.inner_text() == "屏蔽机器人"
-                finally:
-                    await browser.close()
-        finally:
-            await dp.stop_polling()
-            await bot.session.close()
-            await asyncio.wait_for(polling, 10)
+    async with chat_page(router) as (sb, _, page):
+        toggle = page.locator("#block-btn")
+        await toggle.wait_for(timeout=10000)
+        assert await toggle.inner_text() == "屏蔽机器人"
+        await toggle.click()
+        await page.locator("#block-btn", has_text="解除屏蔽").wait_for(timeout=10000)
+        assert "已屏蔽机器人" in await page.locator("#chat-status").inner_text()
+        assert await seen.get() == "kicked" and sb.sandbox.bots[TOKEN].chats[3001].blocked
+        await page.locator("#block-btn").click()
+        await page.locator("#block-btn", has_text="屏蔽机器人").wait_for(timeout=10000)
+        assert await seen.get() == "member"
+        assert "已屏蔽" not in await page.locator("#chat-status").inner_text()
+        await page.locator("#block-btn").click()  # blocked again; writing unblocks it
+        await page.locator("#block-btn", has_text="解除屏蔽").wait_for(timeout=10000)
+        await page.fill("#input", "你好")
+        await page.click("#send")
+        await page.locator(".msg.bot", has_text="收到：你好").wait_for(timeout=10000)
+        assert await toggle.inner_text() == "屏蔽机器人"
