@@ -2149,29 +2149,24 @@ async def test_a_hidden_comment_is_read_only_for_its_author_even_from_an_edit_be
     assert (after.text, after.status, after.hidden) == ("同意收回", "open", True)
 
 
-async def test_a_resident_who_took_part_reads_their_townships_published_list_and_is_told_how(harness):
-    """A resident thanked for their answers when the revised list was published could not read
-    that list in the bot (only cadres could, with /list and /find). Now one who took part in the
-    township's consultation reads its newest published list, to look at only, and the message
-    of its publication says how; one who took part elsewhere sees no other township's list."""
+async def _published_while_another_is_open(h, resident, other, other_title: str | None = None) -> None:
+    """青山镇's consultation, whose first question `resident` answered, closed and its revised list
+    (the cooperating item renamed) published, while 绿水乡's is open and begun by `other` (the same
+    resident, or another)."""
     from bot import scheduler as sched
-    from bot.routers.cadre import FindCB
     from storage.consultations import links, set_status
     from storage.lists import save_list
     from storage.models import Consultation
     from surveys.consultation import Status
     from tests.bot.test_scheduler import follow
 
-    h = harness
     c, code = await open_consultation(h)
-    _, other_code = await open_consultation(h, township="绿水乡")
-    r = h.user(RESIDENT)
-    await h.feed(r.message(f"/start {code}"))
-    await _tap(h, r, "开始答题")
-    await _tap(h, r, "知道一些")
-    elsewhere = h.user(RESIDENT + 1)
-    await h.feed(elsewhere.message(f"/start {other_code}"))
-    await _tap(h, elsewhere, "开始答题")
+    _, other_code = await open_consultation(h, township="绿水乡", **({"title": other_title} if other_title else {}))
+    await h.feed(resident.message(f"/start {code}"))
+    await _tap(h, resident, "开始答题")
+    await _tap(h, resident, "知道一些")
+    await h.feed(other.message(f"/start {other_code}"))
+    await _tap(h, other, "开始答题")
     async with h.sessions() as s:
         await set_status(s, await s.get(Consultation, c), Status.CLOSED, h.clock.now)
         renamed = DutyItem(Part.COOPERATING, "消防安全隐患排查整治", seq=1, category="平安法治",
@@ -2180,6 +2175,17 @@ async def test_a_resident_who_took_part_reads_their_townships_published_list_and
         tid = (await links(s, c))[0].township_id
         await s.commit()
     await sched.publish_changes(follow(h), c, tid, revised.id)
+
+async def test_a_resident_who_took_part_reads_their_townships_published_list_and_is_told_how(harness):
+    """A resident thanked for their answers when the revised list was published could not read
+    that list in the bot (only cadres could, with /list and /find). Now one who took part in the
+    township's consultation reads its newest published list, to look at only, and the message
+    of its publication says how; one who took part elsewhere sees no other township's list."""
+    from bot.routers.cadre import FindCB
+
+    h = harness
+    r, elsewhere = h.user(RESIDENT), h.user(RESIDENT + 1)
+    await _published_while_another_is_open(h, r, elsewhere)
     told = h.api.last(RESIDENT)
     assert "已修改并公布" in told.text and "/list" in told.text
 
@@ -2458,30 +2464,9 @@ async def test_a_resident_in_another_open_consultation_is_shown_which_list_list_
     another township's open consultation got that consultation's draft from /list, with no word
     of it nor a way to the list just published; the draft's screen now offers the published list
     (and back), named by township and version."""
-    from bot import scheduler as sched
-    from storage.consultations import links, set_status
-    from storage.lists import save_list
-    from storage.models import Consultation
-    from surveys.consultation import Status
-    from tests.bot.test_scheduler import follow
-
     h = harness
-    c, code = await open_consultation(h)
-    _, other_code = await open_consultation(h, township="绿水乡", title="绿水乡履职事项清单征求意见")
     r = h.user(RESIDENT)
-    await h.feed(r.message(f"/start {code}"))
-    await _tap(h, r, "开始答题")
-    await _tap(h, r, "知道一些")
-    await h.feed(r.message(f"/start {other_code}"))
-    await _tap(h, r, "开始答题")
-    async with h.sessions() as s:
-        await set_status(s, await s.get(Consultation, c), Status.CLOSED, h.clock.now)
-        renamed = DutyItem(Part.COOPERATING, "消防安全隐患排查整治", seq=1, category="平安法治",
-                           county_department="县消防救援大队", basis="《消防法》")
-        revised = await save_list(s, "青山镇", [i for i in ITEMS if i.part != Part.COOPERATING] + [renamed])
-        tid = (await links(s, c))[0].township_id
-        await s.commit()
-    await sched.publish_changes(follow(h), c, tid, revised.id)
+    await _published_while_another_is_open(h, r, r, other_title="绿水乡履职事项清单征求意见")
 
     await h.feed(r.message("/list"))
     draft = h.api.last(RESIDENT)
