@@ -151,10 +151,16 @@ def part_from_text(text: object) -> Part | None:
         return None
     if key in {p.value for p in Part}:
         return Part(key)
-    for pattern, part in _PART_WORDS:
-        if pattern.search(key):
-            return part
+    # The leading words name the part: "基本履职事项清单（不含收回事项）" is the basic part, so a
+    # bracketed aside is read only when nothing outside it names a part, and the earliest word wins.
+    for candidate in (_ASIDE.sub(" ", key), key):
+        found = [(m.start(), part) for pattern, part in _PART_WORDS if (m := pattern.search(candidate))]
+        if found:
+            return min(found, key=lambda hit: hit[0])[1]
     return None
+
+
+_ASIDE = re.compile(r"[(（][^()（）]*[)）]")
 
 
 _SECTION_PART = re.compile(r"(基本履职事项|配合履职事项|收回事项|取消事项|basic|cooperating|withdrawn)", re.I)

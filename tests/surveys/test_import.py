@@ -403,6 +403,19 @@ def test_part_from_text_rejects_unrelated_words() -> None:
     assert part_from_text(None) is None
 
 
+def test_part_from_text_reads_the_leading_words_not_an_aside() -> None:
+    # "（不含收回事项）" made a whole basic sheet the withdrawn part
+    assert part_from_text("基本履职事项清单（不含收回事项）") is Part.BASIC
+    assert part_from_text("基本履职事项(不含取消事项)") is Part.BASIC
+    assert part_from_text("配合履职事项清单（不含上级部门收回事项）") is Part.COOPERATING
+    assert part_from_text("基本履职事项及取消事项说明") is Part.BASIC
+    assert part_from_text("附件3：上级部门收回事项清单") is Part.WITHDRAWN
+    assert part_from_text("上级部门收回事项（原基本履职事项）") is Part.WITHDRAWN
+    assert part_from_text("（三）上级部门收回事项") is Part.WITHDRAWN
+    assert part_from_text("（收回事项）") is Part.WITHDRAWN
+    assert part_from_text("乡镇配合履职事项") is Part.COOPERATING
+
+
 def test_a_sequence_number_too_large_to_store_is_ignored_with_a_warning(tmp_path: Path) -> None:
     # 3000000000 (PostgreSQL) or 10**20 (SQLite) in 序号 passed the import and lint, then
     # `lists import` crashed storing it in the INTEGER column
