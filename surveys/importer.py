@@ -169,6 +169,12 @@ _ENUM_PREFIX = re.compile(r"^\s*([(（]?[一二三四五六七八九十\d]+[)）
 _CN_ENUM = re.compile(r"^[(（]?[一二三四五六七八九十]+[)）]?[、.．]?$")  # "（一）", "二、": a heading's number
 #: A note typed in a row of its own ("注：1.本清单…", "说明：…", "填表说明:"): neither an item nor a heading
 _NOTE = re.compile(r"^(注|备注|附注|说明|填表说明|注意事项)\s*\d*\s*[:：]")
+#: A total row ("合计", "小计：12", "共 46 项", "（共46项）"): neither an item nor a category heading
+_TOTAL = re.compile(
+    r"^[(（]?\s*(本(部分|类|清单)|以上|上述)?\s*(合\s*计|小\s*计|总\s*计|共\s*计|总\s*数|共|total|subtotal)"
+    r"\s*[:：]?\s*(共\s*)?(\d+\s*[项条个]?)?\s*[)）]?\s*[。.]?$",
+    re.I,
+)
 _COUNT_SUFFIX = re.compile(r"[(（]\s*(共\s*)?\d+\s*项\s*[)）]\s*$")
 
 
@@ -836,6 +842,12 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
         if len(filled) == 1 and not pending and _NOTE.match(unicodedata.normalize("NFKC", texts[filled[0]])):
             if filled[0] == name_col:  # it would have been an item: say that it is not
                 out.warning("import.note-row-skipped", sheet=sheet, row=rownum, text=_gist(texts[name_col], 40))
+            continue
+        totals = [c for c in filled if _TOTAL.match(unicodedata.normalize("NFKC", texts[c]).strip())]
+        if totals and not pending and all(c in totals or isinstance(_seq(row[c]), int) for c in filled):
+            # "合计" / "共 46 项" (maybe with the count beside it): read as a heading it became the
+            # category of every item after it
+            out.warning("import.total-row-skipped", sheet=sheet, row=rownum, text=_gist(texts[totals[0]], 40))
             continue
         if len(filled) == 1 and not pending and filled[0] == name_col and _PART_HEADING.match(
                 _heading_text(unicodedata.normalize("NFKC", texts[name_col]))):

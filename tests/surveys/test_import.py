@@ -535,6 +535,38 @@ def test_notes_rows_under_or_within_the_table_are_neither_items_nor_categories(t
     assert "note" in result.problems[0].message("en")
 
 
+def test_total_rows_are_neither_items_nor_categories(tmp_path: Path) -> None:
+    # "小计" / "共 46 项" typed in a row of their own were read as a category heading, and every
+    # later item without a category was filed under "小计"
+    path = _sheet(tmp_path / "totals.xlsx", [
+        ["序号", "类别", "事项名称", "履职依据"],
+        ["（一）党的建设"],
+        [1, None, "发展党员", "《细则》"],
+        ["小计", None, None, 1],
+        ["（二）平安建设"],
+        [2, None, "人民调解", "《人民调解法》"],
+        ["小计：1"],
+        [3, None, "低保受理", "《条例》"],
+        [4, None, "临时救助", "《办法》"],
+        [None, None, "共 4 项"],
+        ["合计"],
+    ], title="基本")
+    result = _clean(read_duty_list(path))
+    assert [(i.name, i.category) for i in result.items] == [
+        ("发展党员", "党的建设"), ("人民调解", "平安建设"), ("低保受理", "平安建设"), ("临时救助", "平安建设")]
+    assert [(p.rule, p.row) for p in result.problems] == [
+        ("import.total-row-skipped", 4), ("import.total-row-skipped", 7),
+        ("import.total-row-skipped", 10), ("import.total-row-skipped", 11)]
+    assert "共 4 项" in result.problems[2].message("zh_CN")
+    assert "total" in result.problems[2].message("en")
+
+
+def test_a_total_row_after_items_without_category_does_not_become_their_category(tmp_path: Path) -> None:
+    text = "序号,事项名称,履职依据\n1,发展党员,《细则》\n共 46 项,,\n2,人民调解,《人民调解法》\n"
+    result = _clean(read_duty_list(text.encode(), filename="基本履职事项.csv"))
+    assert [(i.name, i.category) for i in result.items] == [("发展党员", ""), ("人民调解", "")]
+
+
 @pytest.mark.parametrize("header,field_name", [
     ("牵头单位", "county_department"), ("县级牵头单位", "county_department"), ("责任单位", "county_department"),
     ("主管单位", "county_department"), ("收回后履职方式", "working_mode"), ("职责事项", "name"),
