@@ -343,7 +343,7 @@ def publish_cmd(ref: str = typer.Argument(..., help="The revised list: a file, o
     loc = _locale()
     settings = get_settings()
     if not settings.bot_token:
-        typer.echo(gettext("cli.run-needs-token", loc), err=True)
+        typer.echo(gettext("cli.publish-needs-token", loc), err=True)
         raise typer.Exit(2)
     path = Path(ref)
     items = None

@@ -49,6 +49,14 @@ def test_lint_json_has_the_documented_shape_and_exit_0_for_the_sample():
     assert data["problems"] == []
 
 
+def test_lists_publish_without_a_token_says_nothing_was_published_and_what_to_set():
+    # it printed the `qingdan run` text suggesting `qingdan demo`
+    result = runner.invoke(app, ["lists", "publish", "--consultation", "1", "--township", "青山镇", "1"])
+    assert result.exit_code == 2
+    assert "没有发布" in result.output and "BOT_TOKEN" in result.output
+    assert "qingdan demo" not in result.output
+
+
 def test_lint_exit_1_on_errors_with_located_problems(tmp_path):
     result = runner.invoke(app, ["lists", "lint", str(_broken_csv(tmp_path)), "--json"])
     assert result.exit_code == 1
