@@ -101,24 +101,35 @@ def create(title: str = typer.Option(..., help="The title residents and cadres s
         typer.echo(_t("cli.empty-name"), err=True)
         raise typer.Exit(2)
     result = run_async(_create(title, intro, text, townships, opens_at, closes_at))
-    if isinstance(result, str):
-        typer.echo(_t("cli.township-no-list", township=result), err=True)
+    if isinstance(result, tuple):
+        missing, close = result
+        typer.echo(_t("cli.township-no-list", township=missing), err=True)
+        if close:  # "青山" for 青山镇: as the chat's import step, the township meant is named
+            typer.echo(_t("cli.township-close", township=missing, close=close), err=True)
         raise typer.Exit(1)
     typer.echo(_t("cli.consultation-created", id=result, closes=format_local(closes_at, settings.timezone),
                   zone=zone_name(settings.timezone, settings.locale)))
 
 
 async def _create(title, intro, text, townships, opens_at, closes_at):
+    """The new consultation's id, or (the township without a list, a close name that has one or "")."""
+    import difflib
+
     from bot.db import database
     from storage.consultations import create_consultation
     from storage.lists import find_list
+    from storage.lists import townships as all_townships
 
     async with database() as sessions, sessions() as session:
         list_ids = []
         for name in townships:
             row = await find_list(session, name)
             if row is None:
-                return name
+                known = [t.name for t in await all_townships(session) if t.name != name]
+                for close in difflib.get_close_matches(name, known, n=3, cutoff=0.6):
+                    if await find_list(session, close) is not None:
+                        return name, close
+                return name, ""
             list_ids.append(row.id)
         c = await create_consultation(session, title=title, intro=intro, questionnaire=text, closes_at=closes_at,
                                       opens_at=opens_at, list_ids=list_ids)

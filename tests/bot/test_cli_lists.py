@@ -190,6 +190,19 @@ def test_consultation_create_says_the_deadline_as_read_and_its_zone(monkeypatch)
     listed = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)
     assert [c["closes_at"][:16] for c in listed] == ["2099-12-10T15:59", "2099-12-10T18:00"]
 
+def test_consultation_for_a_misspelt_township_names_the_close_one_with_a_list():
+    # "青山" for 青山镇 only said 青山还没有导入清单, where the chat's import step asks "青山镇?"
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山",
+                                 "--closes", "2099-12-10 18:00"])
+    assert result.exit_code == 1
+    assert "青山还没有导入清单" in result.output and "您是不是要找“青山镇”" in result.output
+    assert "--township 青山镇" in result.output
+    far = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "绿水乡",
+                              "--closes", "2099-12-10 18:00"])
+    assert far.exit_code == 1 and "您是不是要找" not in far.output
+
+
 def test_consultation_for_a_township_without_a_list_is_refused(tmp_path):
     result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "无此镇",
                                  "--closes", "2099-12-10 18:00"])
