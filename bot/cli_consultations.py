@@ -185,7 +185,9 @@ def open_(consultation_id: int = typer.Argument(..., metavar="ID", help="The con
 
 @app.command("close")
 def close(consultation_id: int = typer.Argument(..., metavar="ID", help="The consultation's id.")) -> None:
-    """Close a consultation now."""
+    """Close a consultation now, without asking even before its deadline: the participants are
+    thanked and the final report goes out, which reopening it does not undo (the chat's /close
+    asks first)."""
     _transition(consultation_id, Status.CLOSED)
 
 

@@ -11,6 +11,7 @@ organizer (`OrganizerOnly`); callback data carries ids only.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import html
 import io
@@ -175,6 +176,16 @@ class DeadlineCB(CallbackData, prefix="ot"):
     c: Num
     a: str  # save, tell (save, then tell the cadres), cancel
     m: str = ""  # the confirmation's mark (in the FSM data): an earlier one's buttons do nothing
+
+
+class CloseCB(CallbackData, prefix="ox"):
+    c: Num
+    a: str  # close, cancel
+    m: str = ""  # the confirmation's mark (in the FSM data): an earlier one's buttons do nothing
+
+
+class CloseEarly(StatesGroup):
+    confirm = State()
 
 
 class NewConsultation(StatesGroup):
@@ -410,7 +421,51 @@ async def do_open(message: Message, ctx: Ctx, c: Consultation, state: FSMContext
 
 @action("close")
 async def do_close(message: Message, ctx: Ctx, c: Consultation, state: FSMContext) -> None:
-    await _transition(message, ctx, c, Status.CLOSED)
+    """Closed at once when its deadline has passed (or it is not open: told why); before its
+    deadline, what follows and cannot be undone by reopening it (the participants thanked, the
+    final report sent) is shown first, to be confirmed."""
+    if c.status != Status.OPEN.value or c.closes_at <= ctx.now():
+        await _transition(message, ctx, c, Status.CLOSED)
+        return
+    counts = await repo.response_counts(ctx.session, c.id)
+    unfinished = sum(started - completed for _tid, _name, started, completed in counts)
+    mark = _new_mark()
+    await state.set_state(CloseEarly.confirm)
+    await state.set_data({"c": c.id, "m": mark})
+    rows = [[_btn(ctx.t("organizer.btn-close-confirm"), CloseCB(c=c.id, a="close", m=mark)),
+             _btn(ctx.t("organizer.btn-cancel"), CloseCB(c=c.id, a="cancel", m=mark))]]
+    await message.answer(ctx.t("organizer.close-confirm", id=c.id, title=html.escape(c.title),
+                               closes=format_local(c.closes_at, ctx.settings.timezone), unfinished=unfinished),
+                         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+
+
+@router.callback_query(CloseEarly.confirm, CloseCB.filter())
+async def close_confirm(query: CallbackQuery, callback_data: CloseCB, ctx: Ctx, state: FSMContext) -> None:
+    data = await state.get_data()
+    if data.get("m") != callback_data.m or data.get("c") != callback_data.c \
+            or callback_data.a not in ("close", "cancel") or query.message is None:
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    await _taken(state, "close", callback_data.m)
+    await query.answer()
+    if callback_data.a == "cancel":
+        await edit_or_send(query, ctx.t("organizer.close-cancelled", id=callback_data.c))
+        return
+    if not await _first_press(ctx, "close", callback_data.m, _message_id(query)):  # (another worker's tap closes it)
+        return
+    c = await ctx.session.get(Consultation, callback_data.c)
+    if c is None:
+        await edit_or_send(query, ctx.t("organizer.no-such", id=callback_data.c))
+        return
+    if isinstance(query.message, Message):  # the confirmation's buttons spent: what happened is said below
+        with contextlib.suppress(TelegramAPIError):
+            await query.message.edit_reply_markup(reply_markup=None)
+    await _transition(query.message, ctx, c, Status.CLOSED)  # (closed meanwhile: says it already is)
+
+
+@router.callback_query(CloseCB.filter())
+async def close_pressed_again(query: CallbackQuery, callback_data: CloseCB, ctx: Ctx, state: FSMContext) -> None:
+    await _tapped_again(query, ctx, state, "close", callback_data.m)
 
 
 # --- /deadline: moving a deadline -------------------------------------------------------------

@@ -98,6 +98,17 @@ async def open_consultation(h: Harness, questionnaire: str | None = None, townsh
         return c.id, code
 
 
+async def close_early(h: Harness, arg: str = "", user: int = ORGANIZER, language_code: str = "zh-hans") -> None:
+    """/close [arg] before the deadline, and its confirmation pressed (✅ 确认结束)."""
+    from bot.testing import buttons
+
+    who = h.user(user, language_code=language_code)
+    await h.feed(who.message(f"/close {arg}".strip()))
+    confirm = h.api.last(user)
+    [(_label, data)] = [b for b in buttons(confirm.reply_markup) if b[1].startswith("ox:") and ":close:" in b[1]]
+    await h.feed(who.press(confirm.message_id, data))
+
+
 WEBHOOK_SECRET = "s3cret"
 
 

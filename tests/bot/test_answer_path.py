@@ -19,7 +19,7 @@ from storage.answer_path import answer_path
 from storage.engine import make_engine, make_sessionmaker
 from storage.fsm import SQLStorage
 from storage.models import Answer, Response
-from tests.bot.conftest import Harness, open_consultation
+from tests.bot.conftest import Harness, close_early, open_consultation
 from tests.bot.test_resident_flow import USER, _begin, _data, _stored
 
 
@@ -294,7 +294,7 @@ async def test_a_press_during_a_close_does_not_keep_the_consultation_open_in_the
         return await original(session, consultation_id)
 
     monkeypatch.setattr(consultations, "links", links)
-    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
+    await close_early(h, str(cid))
     await pressed[0]  # (on SQLite its write waited for the close's: the database's one write lock)
     assert "已结束" in [t for t in h.api.texts(ORGANIZER) if "征询" in t][-1]
     async with h.sessions() as s:

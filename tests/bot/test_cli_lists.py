@@ -57,6 +57,11 @@ def test_lists_publish_without_a_token_says_nothing_was_published_and_what_to_se
     assert "qingdan demo" not in result.output
 
 
+def test_consultations_close_help_says_it_closes_without_asking_and_what_follows():
+    said = " ".join(runner.invoke(app, ["consultations", "close", "--help"], env={"COLUMNS": "300"}).output.split())
+    assert "不再询问" in said and "感谢" in said and "最终结果报告" in said
+
+
 def test_lint_exit_1_on_errors_with_located_problems(tmp_path):
     result = runner.invoke(app, ["lists", "lint", str(_broken_csv(tmp_path)), "--json"])
     assert result.exit_code == 1

@@ -18,7 +18,7 @@ from storage.models import Comment, Consultation, DutyItemRow, DutyListRow, Invi
 from surveys.consultation import Status
 from surveys.duty_list import DutyItem, Part
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
-from tests.bot.conftest import ITEMS, ORGANIZER, open_consultation
+from tests.bot.conftest import ITEMS, ORGANIZER, close_early, open_consultation
 
 RESIDENT = 5101
 CADRE = 5201
@@ -192,10 +192,48 @@ async def test_residents_and_cadres_cannot_reach_organizer_commands(harness):
         assert (await s.get(Consultation, cid)).settings["digest_hour"] == 9  # (not stopped by them)
 
 
+async def test_close_before_the_deadline_asks_first_saying_what_follows_and_cancel_keeps_it_open(harness):
+    # /close closed at once, days before the deadline: the participants thanked and the final report
+    # sent, which reopening cannot take back
+    from storage.consultations import links, start_response
+
+    h = harness
+    cid, _code = await open_consultation(h)
+    async with h.sessions() as s:
+        await start_response(s, cid, 901, (await links(s, cid))[0].township_id)
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/close {cid}"))
+    confirm = h.api.last(ORGANIZER)
+    assert await _statuses(h) == ["open"]
+    assert "还没有到" in confirm.text and "感谢" in confirm.text and "结果报告" in confirm.text
+    assert "还有 1 份答卷开始了但没有完成" in confirm.text
+    labels = [label for label, _ in buttons(confirm.reply_markup)]
+    assert labels == ["✅ 确认结束", "取消"]
+    await h.feed(o.press(confirm.message_id, buttons(confirm.reply_markup)[1][1]))
+    assert await _statuses(h) == ["open"] and "没有结束" in h.api.last(ORGANIZER).text
+    await h.feed(o.press(confirm.message_id, buttons(confirm.reply_markup)[0][1]))  # the spent screen: nothing
+    assert await _statuses(h) == ["open"]
+    await h.feed(o.message(f"/close {cid}"))
+    again = h.api.last(ORGANIZER)
+    await h.feed(o.press(again.message_id, buttons(again.reply_markup)[0][1]))
+    assert await _statuses(h) == ["closed"] and "已结束，不再接收" in h.api.last(ORGANIZER).text
+    await h.feed(o.press(again.message_id, buttons(again.reply_markup)[0][1]))  # a double tap: closed once
+    assert sum("已结束，不再接收" in t for t in h.api.texts(ORGANIZER)) == 1
+
+
+async def test_close_after_the_deadline_passed_closes_at_once(harness):
+    h = harness
+    cid, _code = await open_consultation(h)
+    h.clock.advance(days=11)  # (the scheduler's close job not run yet)
+    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
+    assert await _statuses(h) == ["closed"] and "已结束，不再接收" in h.api.last(ORGANIZER).text
+
+
 async def test_close_by_command_then_answers_are_refused(harness):
     h = harness
     cid, code = await open_consultation(h)
-    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
+    await close_early(h, str(cid))
     assert "已结束" in h.api.last(ORGANIZER).text
     await h.feed(h.user(RESIDENT).message(f"/start {code}"))
     assert "截止" in h.api.last(RESIDENT).text
@@ -635,7 +673,7 @@ async def test_a_consultation_closed_early_then_reopened_shows_its_deadline_not_
     cid, code = await open_consultation(h)  # deadline 2026-12-11 10:00 local
     o = h.user(ORGANIZER)
     h.clock.advance(hours=5)
-    await h.feed(o.message(f"/close {cid}"))  # 15:00 local
+    await close_early(h, str(cid))  # 15:00 local
     await wait_background()
     h.clock.advance(hours=1)
     await h.feed(o.message(f"/open {cid}"))
@@ -2118,7 +2156,7 @@ async def test_stats_and_the_list_show_when_a_consultation_closed_early_and_the_
     cid, _ = await open_consultation(h)  # 2026-12-01 10:00 Beijing, closing 2026-12-11 10:00
     h.clock.advance(days=2)
     o = h.user(ORGANIZER)
-    await h.feed(o.message(f"/close {cid}"))
+    await close_early(h, str(cid))
     await h.feed(o.message(f"/stats {cid}"))
     text = h.api.last(ORGANIZER).text
     assert "2026-12-03 10:00 提前结束" in text and "原定 2026-12-11 10:00 截止" in text, text
@@ -2261,7 +2299,7 @@ async def test_new_create_and_open_is_refused_while_the_township_is_consulted_on
 async def test_open_does_not_reopen_one_closed_early_whose_township_has_since_a_newer_published_list(harness):
     h = harness
     cid, _ = await open_consultation(h)
-    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))  # closed early, its deadline still ahead
+    await close_early(h, str(cid))  # closed early, its deadline still ahead
     await _published_since(h)
     await h.feed(h.user(ORGANIZER).message(f"/open {cid}"))
     assert h.api.last(ORGANIZER).text.startswith(
@@ -2383,7 +2421,7 @@ async def test_an_organizer_publishes_the_revised_list_in_the_chat_and_the_towns
         await s.commit()
     await h.feed(o.message("/publish"))
     assert "/close" in h.api.last(ORGANIZER).text  # still open: to be closed first
-    await h.feed(o.message("/close"))
+    await close_early(h)
     await h.feed(o.message("/publish"))
     said = h.api.last(ORGANIZER)
     assert "青山镇" in said.text and "还没有导入修改后的清单" in said.text and buttons(said.reply_markup) == []
@@ -2508,14 +2546,13 @@ async def test_closing_promises_the_feedback_report_from_export_only_while_the_c
     for language, promise in (("en", f"unless the consultation is reopened, /export {cid} gives the results "
                                      "workbook, the charts and the draft feedback report"),
                               ("zh-hans", f"此后只要征询没有重新开始，发送 /export {cid} 都可以获取")):
-        o = h.user(ORGANIZER, language_code=language)
         if language == "en":
-            await h.feed(o.message(f"/close {cid}"))
+            await close_early(h, str(cid), language_code=language)
         else:
             async with h.sessions() as s:
                 await set_status(s, await s.get(Consultation, cid), Status.OPEN, h.clock.now)
                 await s.commit()
-            await h.feed(o.message(f"/close {cid}"))
+            await close_early(h, str(cid), language_code=language)
         said = h.api.last(ORGANIZER).text
         assert promise in said and "any time" not in said and "随时" not in said, said
     h.api.clear()
@@ -2548,7 +2585,7 @@ async def test_cancel_at_the_deadline_prompt_says_nothing_changed_not_that_a_typ
 async def test_closing_tells_the_organizer_where_the_results_are_and_how_to_publish(harness):
     h = harness
     cid, _ = await open_consultation(h)
-    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
+    await close_early(h, str(cid))
     said = h.api.last(ORGANIZER).text
     assert "已结束" in said and f"/export {cid}" in said and f"/publish {cid}" in said
 
@@ -3157,6 +3194,7 @@ async def test_two_workers_handling_two_closes_at_once_close_once_and_the_second
     h = harness
     cid, _ = await open_consultation(h)
     o = h.user(ORGANIZER)
+    h.clock.advance(days=11)  # its deadline passed: /close closes at once, with no confirmation
     dp2, engine2 = await _second_worker(h)
     try:
         _meeting_at(monkeypatch, consultations, "set_status")
@@ -3166,6 +3204,32 @@ async def test_two_workers_handling_two_closes_at_once_close_once_and_the_second
     said = h.api.texts(ORGANIZER)
     assert sum("已结束，不再接收" in t for t in said) == 1, said
     assert sum("已经是“已结束”了" in t for t in said) == 1, said
+    assert await _statuses(h) == ["closed"]
+
+
+async def test_two_workers_handling_two_taps_on_a_close_confirmation_close_once_and_say_so_once(harness,
+                                                                                               monkeypatch):
+    import asyncio
+
+    from bot.routers import organizer
+    from bot.testing import feed
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/close {cid}"))
+    confirm = h.api.last(ORGANIZER)
+    data = buttons(confirm.reply_markup)[0][1]  # ✅ 确认结束
+    dp2, engine2 = await _second_worker(h)
+    try:
+        _meeting_at(monkeypatch, organizer, "_taken")
+        await asyncio.gather(h.feed(o.press(confirm.message_id, data)),
+                             feed(dp2, h.bot, o.press(confirm.message_id, data)))
+    finally:
+        await engine2.dispose()
+    said = h.api.texts(ORGANIZER)
+    assert sum("已结束，不再接收" in t for t in said) == 1, said
+    assert not any("已经是“已结束”了" in t for t in said), said  # the second tap: nothing
     assert await _statuses(h) == ["closed"]
 
 

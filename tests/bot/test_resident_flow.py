@@ -13,7 +13,7 @@ from bot.routers.resident import QCB
 from bot.testing import buttons
 from storage.models import Answer, Response
 from surveys.consultation import Status
-from tests.bot.conftest import open_consultation
+from tests.bot.conftest import close_early, open_consultation
 
 USER = 5001
 
@@ -640,7 +640,6 @@ def test_a_multi_answer_with_nothing_chosen_reads_none() -> None:
 
 async def test_a_press_after_an_early_close_is_told_when_it_closed_in_plain_text(harness):
     from storage.models import Consultation
-    from tests.bot.conftest import ORGANIZER
 
     h = harness
     cid, code = await open_consultation(h)
@@ -649,7 +648,7 @@ async def test_a_press_after_an_early_close_is_told_when_it_closed_in_plain_text
         await s.commit()
     u, q = await _begin(h, code)
     h.clock.advance(days=2)
-    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
+    await close_early(h, str(cid))
     h.api.clear()
     await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
     [alert] = h.api.answers()

@@ -32,7 +32,7 @@ from surveys.consultation import Status
 from surveys.duty_list import DutyItem, Part
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH
 from surveys.reminders import NUDGE
-from tests.bot.conftest import ITEMS, ORGANIZER, Harness, open_consultation
+from tests.bot.conftest import ITEMS, ORGANIZER, Harness, close_early, open_consultation
 from tests.bot.test_broadcaster import FakeClock, FakeSession, Killed
 
 CADRE = 700001
@@ -698,7 +698,7 @@ async def test_close_by_the_organizer_sends_the_final_report_through_the_hook(ha
     cid, _ = await open_consultation(h)
     await add_resident(h, cid, 62, h.clock.now)
     follow(h)
-    await h.feed(h.user(ORGANIZER).message(f"/close {cid}"))
+    await close_early(h, str(cid))
     await sched.wait_idle()
     assert chats(h.api, "sendDocument")[ORGANIZER] == 2
     assert chats(h.api)[62] == 1
