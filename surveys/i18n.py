@@ -63,12 +63,25 @@ def gettext(key: str, locale: str | None = None, /, **kwargs: object) -> str:
     template = messages.get(loc, {}).get(key) or messages[DEFAULT_LOCALE].get(key) or key
     if not kwargs:
         return template
+    # a list version `version` also comes as `version_v`, read as the locale says it (version_label)
+    labels = {f"{k}_v": version_label(v, loc) for k, v in kwargs.items()} if "_v}" in template else {}
     # English plurals: each whole-number argument `n` also comes as `n_s` ("" for 1, else "s"),
     # so a template can say "{n} item{n_s}"
     if "_s}" not in template:
-        return template.format(**kwargs)
+        return template.format(**labels, **kwargs)
     plurals = {f"{k}_s": "" if v == 1 else "s" for k, v in kwargs.items() if type(v) is int}
-    return template.format(**plurals, **kwargs)
+    return template.format(**plurals, **labels, **kwargs)
+
+
+def version_label(version: object, locale: str = DEFAULT_LOCALE) -> str:
+    """A list version as a text says it: a number as 第 2 版 / version 2, a name (修订稿,
+    2026修订稿) as itself in quotes — "第 修订稿 版" read badly."""
+    text = str(version).strip()
+    if text.isdigit():
+        return f"version {text}" if locale == "en" else f"第 {text} 版"
+    if locale == "en" or text.endswith(("版", "稿", "本")):
+        return f"“{text}”"
+    return f"“{text}”版"
 
 
 def has(key: str, locale: str = DEFAULT_LOCALE) -> bool:

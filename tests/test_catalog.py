@@ -102,3 +102,23 @@ def test_a_comment_not_answered_yet_is_named_the_same_in_every_output():
     for key in ("report.decision.none", "organizer.f-unanswered", "comment.decision.open"):
         assert zh[key] == "尚未答复", key
         assert en[key].lower() == "unanswered", key
+
+
+def test_a_named_list_version_reads_as_its_name_and_a_number_as_第_n_版() -> None:
+    # "第 修订稿 版", "青山镇，第 2026修订稿 版": the templates wrapped every version in 第 … 版
+    from surveys.i18n import gettext, version_label
+
+    assert version_label("2") == "第 2 版" and version_label("2", "en") == "version 2"
+    assert version_label("修订稿") == "“修订稿”" and version_label("2026修订稿") == "“2026修订稿”"
+    assert version_label("征求意见后") == "“征求意见后”版" and version_label("修订稿", "en") == "“修订稿”"
+    said = gettext("cli.imported", "zh_CN", township="青山镇", version="2026修订稿", list_id=3)
+    assert said == "已导入：青山镇，“2026修订稿”（清单编号 3）。"
+    assert gettext("cli.imported", "zh_CN", township="青山镇", version="2", list_id=3) == "已导入：青山镇，第 2 版（清单编号 3）。"
+    assert gettext("cli.imported", "en", township="青山镇", version="2", list_id=3) == \
+        "Imported: 青山镇, version 2 (list id 3)."
+    for loc in ("zh_CN", "en"):
+        for key in ("cli.list-head", "organizer.township-version", "scheduler.changes",
+                    "report.feedback.changes-township", "conflict.consulted-vs"):
+            text = gettext(key, loc, township="青山镇", version="修订稿", list_id=1, status="", title="t",
+                           summary="", n=1, url="", other=2, other_version="3", id=1)
+            assert "第 修订稿 版" not in text and "version 修订稿" not in text and "修订稿" in text, (key, text)

@@ -634,7 +634,7 @@ def test_show_all_lists_every_version_with_its_status_and_the_consultations_on_i
     shown = runner.invoke(app, ["lists", "show", "--all"])
     assert shown.exit_code == 0, shown.output
     heads = [line for line in shown.output.splitlines() if line.startswith("清单 ")]
-    assert heads == ["清单 3：绿水乡，第 1 版（草稿）", "清单 1：青山镇，第 1 版（草稿）", "清单 2：青山镇，第 修订稿 版（征询中）"]
+    assert heads == ["清单 3：绿水乡，第 1 版（草稿）", "清单 1：青山镇，第 1 版（草稿）", "清单 2：青山镇，“修订稿”（征询中）"]
     assert "  征询：#1（征询中）" in shown.output and "== " not in shown.output  # versions, not their items
     one = json.loads(runner.invoke(app, ["lists", "show", "--all", "--township", "青山镇", "--json"]).output)
     assert [(s["version"], s["consultations"]) for s in one] == [("1", []), ("修订稿", [1])]
@@ -696,7 +696,7 @@ def test_lists_delete_removes_an_unused_draft_once_confirmed_and_refuses_a_used_
     get_settings.cache_clear()
     runner.invoke(app, ["lists", "import", str(SAMPLE_CSV), "--township", "青山镇", "--version", "x"])
     en = runner.invoke(app, ["lists", "delete", "--township", "青山镇", "--version", "x", "--yes"])
-    assert en.exit_code == 0 and "[y/N]" not in en.output and "Deleted: 青山镇, version x (list id " in en.output
+    assert en.exit_code == 0 and "[y/N]" not in en.output and "Deleted: 青山镇, “x” (list id " in en.output
     assert versions() == ["青山镇@1", "青山镇@2"]
 
 

@@ -3103,9 +3103,9 @@ async def test_a_draft_sent_with_a_caption_is_stored_under_that_version_label_as
     await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")  # no caption: told how to name it, numbered
     assert "文件说明" in h.api.last(ORGANIZER).text
     await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx", caption="版本：2026征求意见稿")
-    assert "将存为第“2026征求意见稿”版" in h.api.last(ORGANIZER).text
+    assert "将存为“2026征求意见稿”（取自文件说明）" in h.api.last(ORGANIZER).text
     await h.feed(o.message("青山镇"))
-    assert "已导入：青山镇，第 2026征求意见稿 版" in h.api.last(ORGANIZER).text
+    assert "已导入：青山镇，“2026征求意见稿”，共" in h.api.last(ORGANIZER).text
     assert sorted(await _stored_lists(h)) == [("青山镇", "1", 5), ("青山镇", "2026征求意见稿", 112)]
     for bad in ("版本：", "长" * 51, "第一行\n第二行"):
         await _send_list(h, o, _revised_sample(), "修改稿.xlsx", caption=bad)
@@ -3114,7 +3114,7 @@ async def test_a_draft_sent_with_a_caption_is_stored_under_that_version_label_as
     await _send_list(h, o, _revised_sample(), "修改稿.xlsx", caption="1")  # taken by the first version
     await h.feed(o.message("青山镇"))
     said = h.api.last(ORGANIZER).text
-    assert "已经有第“1”版" in said and "没有导入" in said
+    assert "已经有第 1 版" in said and "没有导入" in said
     assert sorted(await _stored_lists(h)) == [("青山镇", "1", 5), ("青山镇", "2026征求意见稿", 112)]
     await _send_list(h, o, _revised_sample(), "修改稿.xlsx")  # no caption: the number after both versions
     await h.feed(o.message("青山镇"))
@@ -3125,7 +3125,7 @@ async def test_the_version_caption_rule_in_english(harness):
     h = harness
     o = h.user(ORGANIZER, language_code="en")
     await _send_list(h, o, SAMPLE_DRAFT, "draft.xlsx", caption="version: rev 2")
-    assert "stored as version “rev 2”" in h.api.last(ORGANIZER).text
+    assert "stored as “rev 2”" in h.api.last(ORGANIZER).text
     await _send_list(h, o, SAMPLE_DRAFT, "draft.xlsx", caption="x" * 51)
     assert "caption is the version's name" in h.api.last(ORGANIZER).text
 

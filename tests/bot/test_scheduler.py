@@ -1566,8 +1566,8 @@ async def test_a_version_older_than_one_published_through_another_consultation_i
     h.api.clear()
     code, message = await _publish(h, monkeypatch, first, "修订稿", None)
     assert code == 1
-    assert "青山镇已经发布了更新的第 定稿 版清单" in message and "不能再发布较旧的第 修订稿 版" in message, message
-    assert "请发布第 定稿 版" in message
+    assert "青山镇已经发布了更新的“定稿”清单" in message and "不能再发布较旧的“修订稿”" in message, message
+    assert "请发布“定稿”" in message
     async with h.sessions() as s:
         assert (await s.get(Consultation, first)).status == Status.CLOSED.value
         statuses = dict((await s.execute(sa.select(DutyListRow.version, DutyListRow.status))).all())
