@@ -184,10 +184,22 @@ def open_(consultation_id: int = typer.Argument(..., metavar="ID", help="The con
 
 
 @app.command("close")
-def close(consultation_id: int = typer.Argument(..., metavar="ID", help="The consultation's id.")) -> None:
-    """Close a consultation now, without asking even before its deadline: the participants are
-    thanked and the final report goes out, which reopening it does not undo (the chat's /close
-    asks first)."""
+def close(consultation_id: int = typer.Argument(..., metavar="ID", help="The consultation's id."),
+          yes: bool = typer.Option(False, "--yes", "-y", help="Before the deadline: close it without asking.")) -> None:
+    """Close a consultation now: the participants are thanked and the final report goes out,
+    which reopening it does not undo. Before its deadline, once confirmed (or with --yes)."""
+    ensure_schema()
+    seen = None if yes else run_async(_read(consultation_id))
+    if seen is not None and seen[0] == Status.OPEN.value and seen[2] > datetime.now(UTC):  # as the chat's /close
+        tz = get_settings().timezone
+        typer.echo(_t("cli.close-explain", id=consultation_id, closes=format_local(seen[2], tz)))
+        try:
+            confirmed = typer.confirm(_t("cli.close-ask", id=consultation_id), default=False)
+        except typer.Abort:  # no answer (stdin closed)
+            confirmed = False
+        if not confirmed:
+            typer.echo(_t("cli.close-declined", id=consultation_id), err=True)
+            raise typer.Exit(1)
     _transition(consultation_id, Status.CLOSED)
 
 

@@ -57,9 +57,23 @@ def test_lists_publish_without_a_token_says_nothing_was_published_and_what_to_se
     assert "qingdan demo" not in result.output
 
 
-def test_consultations_close_help_says_it_closes_without_asking_and_what_follows():
+def test_consultations_close_help_says_what_follows_and_that_it_asks_before_the_deadline():
     said = " ".join(runner.invoke(app, ["consultations", "close", "--help"], env={"COLUMNS": "300"}).output.split())
-    assert "不再询问" in said and "感谢" in said and "最终结果报告" in said
+    assert "感谢" in said and "最终结果报告" in said and "--yes" in said
+
+
+def test_consultations_close_before_the_deadline_asks_first_as_the_chat_does():
+    # it closed at once days before the deadline: thanks and the final report out, not undone by reopening
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇", "--closes", "2099-12-10"])
+    assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
+    declined = runner.invoke(app, ["consultations", "close", "1"], input="n\n")
+    assert declined.exit_code == 1 and "还没有到" in declined.output and "感谢" in declined.output
+    assert "没有结束" in declined.output
+    assert json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)[0]["status"] == "open"
+    closed = runner.invoke(app, ["consultations", "close", "1"], input="y\n")
+    assert closed.exit_code == 0, closed.output
+    assert json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)[0]["status"] == "closed"
 
 
 def test_lint_exit_1_on_errors_with_located_problems(tmp_path):
@@ -174,7 +188,7 @@ def test_links_of_a_closed_consultation_are_refused_as_in_the_chat(tmp_path):
     runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
     runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇", "--closes", "2099-12-10"])
     assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
-    assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
+    assert runner.invoke(app, ["consultations", "close", "1", "--yes"]).exit_code == 0
     out = runner.invoke(app, ["links", "1", "--out", str(tmp_path / "qr")])
     assert out.exit_code == 1 and "征询 #1（已结束）不再接收回答" in out.output
     assert "https://t.me/" not in out.output and not list((tmp_path / "qr").glob("*.png"))
@@ -383,7 +397,7 @@ def test_opening_or_closing_again_says_it_already_is(monkeypatch):
     assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
     again = runner.invoke(app, ["consultations", "open", "1"])
     assert again.exit_code == 1 and again.output.strip() == "Consultation #1 is already open."
-    assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
+    assert runner.invoke(app, ["consultations", "close", "1", "--yes"]).exit_code == 0
     again = runner.invoke(app, ["consultations", "close", "1"])
     assert again.output.strip() == "Consultation #1 is already closed."
 
@@ -462,7 +476,7 @@ def test_consultation_deadline_extends_and_reopens_a_closed_one_once_confirmed_n
     assert runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
                                "--closes", "2099-12-10 18:00"]).exit_code == 0
     assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
-    assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
+    assert runner.invoke(app, ["consultations", "close", "1", "--yes"]).exit_code == 0
 
     def listed() -> tuple[str, str]:
         c = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)[0]
@@ -483,14 +497,14 @@ def test_consultation_deadline_extends_and_reopens_a_closed_one_once_confirmed_n
     assert reopened.output.strip().endswith("征询 #1 已重新开始，截止时间：2099-12-10 18:00 → 2099-12-25 23:59。"
                                             "调度程序会在一分钟内安排提醒和自动结束。")
     assert listed() == ("open", "2099-12-25T15:59") and _list_statuses() == ["consulting"]
-    assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
+    assert runner.invoke(app, ["consultations", "close", "1", "--yes"]).exit_code == 0
     monkeypatch.setenv("LOCALE", "en")
     get_settings.cache_clear()
     again = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-31 18:00", "--yes"])
     assert again.exit_code == 0 and "[y/N]" not in again.output, again.output
     assert "Consultation #1 is open again, deadline 2099-12-25 23:59 → 2099-12-31 18:00." in again.output
     assert listed() == ("open", "2099-12-31T10:00")
-    assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
+    assert runner.invoke(app, ["consultations", "close", "1", "--yes"]).exit_code == 0
     _set_status(1, Status.REPORTED)  # (as `lists publish` leaves it)
     refused = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2100-01-10", "--yes"])
     assert refused.exit_code == 1
@@ -508,7 +522,7 @@ def test_consultation_deadline_refuses_to_reopen_one_whose_township_has_a_newer_
         assert runner.invoke(app, ["consultations", "create", "--title", f"t{n}", "--township", "青山镇",
                                    "--closes", "2099-12-10 18:00"]).exit_code == 0
         assert runner.invoke(app, ["consultations", "open", str(n)]).exit_code == 0
-        assert runner.invoke(app, ["consultations", "close", str(n)]).exit_code == 0
+        assert runner.invoke(app, ["consultations", "close", str(n), "--yes"]).exit_code == 0
 
     async def publish_revision() -> None:  # the second one's revised list published (as `lists publish` does)
         from bot.db import database
@@ -612,7 +626,7 @@ def test_consultations_open_and_reopen_are_refused_while_the_township_is_consult
     assert refused.exit_code == 1
     assert "征询 #2 没有开始，因为：\n· 征询 #1“t”正在就青山镇的第 1 版征求意见，这次征询用的是第 2 版" in refused.output
     assert "请等征询 #1 结束" in refused.output
-    assert runner.invoke(app, ["consultations", "close", "1"]).exit_code == 0
+    assert runner.invoke(app, ["consultations", "close", "1", "--yes"]).exit_code == 0
     assert runner.invoke(app, ["consultations", "open", "2"]).exit_code == 0  # #1 closed: #2 opens
     refused = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-25"], input="y\n")
     assert refused.exit_code == 1 and "[y/N]" not in refused.output, refused.output  # refused before asking
@@ -764,7 +778,7 @@ def test_consultations_open_and_close_say_what_to_do_next():
     runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇", "--closes", "2099-12-10"])
     opened = runner.invoke(app, ["consultations", "open", "1"])
     assert opened.exit_code == 0 and "qingdan links 1" in opened.output
-    closed = runner.invoke(app, ["consultations", "close", "1"])
+    closed = runner.invoke(app, ["consultations", "close", "1", "--yes"])
     assert closed.exit_code == 0 and "qingdan report 1" in closed.output
     assert "qingdan lists publish --consultation 1" in closed.output
 
