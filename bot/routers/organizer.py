@@ -2107,7 +2107,7 @@ router.message.register(_make_command("publish"), Command("publish"))  # (define
 # (last: after every form's own handler and every command, which it leaves alone)
 
 _BUTTON_STEPS = StateFilter(NewConsultation.townships, NewConsultation.confirm, Announce.confirm,
-                            ChangeDeadline.confirm)
+                            ChangeDeadline.confirm, CloseEarly.confirm)
 
 
 @router.message(StateFilter(NewConsultation.questionnaire), ~F.text.startswith("/"))
@@ -2123,7 +2123,7 @@ async def form_buttons_please(message: Message, ctx: Ctx, state: FSMContext) -> 
         await message.answer(ctx.t("organizer.use-buttons"))
 
 
-@router.message(StateFilter(NewConsultation, Announce, ReplyComment, ChangeDeadline, ImportList), ~F.text)
+@router.message(StateFilter(NewConsultation, Announce, ReplyComment, ChangeDeadline, CloseEarly, ImportList), ~F.text)
 async def form_text_please(message: Message, ctx: Ctx, state: FSMContext) -> None:
     if await first_of_album(message, state):
         await message.answer(not_text_note(message, ctx.t("organizer.text-please"), ctx.t))

@@ -222,6 +222,17 @@ async def test_close_before_the_deadline_asks_first_saying_what_follows_and_canc
     assert sum("已结束，不再接收" in t for t in h.api.texts(ORGANIZER)) == 1
 
 
+async def test_a_text_typed_while_the_close_confirmation_waits_is_told_to_use_its_buttons(harness):
+    h = harness
+    cid, _code = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/close {cid}"))
+    await h.feed(o.message("好的"))
+    assert "请点上面消息里的按钮" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/cancel"))
+    assert await _statuses(h) == ["open"]
+
+
 async def test_close_after_the_deadline_passed_closes_at_once(harness):
     h = harness
     cid, _code = await open_consultation(h)
