@@ -227,12 +227,12 @@ async def test_new_shows_a_long_version_label_in_full_in_the_text_and_fits_its_b
     await h.feed(o.message("标题"))
     screen = h.api.last(ORGANIZER)
     assert too_wide(screen.reply_markup) == []
-    assert f"青山镇（第 {version} 版）" in screen.text and "绿水乡（第 3 版）" not in screen.text
+    assert f"青山镇（“{version}”）" in screen.text and "绿水乡（第 3 版）" not in screen.text
     assert "☐ 绿水乡（第 3 版）" in [text for text, _ in buttons(screen.reply_markup)]
     await h.feed(o.press(screen.message_id, _press(screen.reply_markup, "青山镇")))
     again = h.api.last(ORGANIZER)
-    assert too_wide(again.reply_markup) == [] and f"青山镇（第 {version} 版）" in again.text
-    assert any(text.startswith("☑ 青山镇（第 2026") for text, _ in buttons(again.reply_markup))
+    assert too_wide(again.reply_markup) == [] and f"青山镇（“{version}”）" in again.text
+    assert any(text.startswith("☑ 青山镇（“2026") for text, _ in buttons(again.reply_markup))
 
 
 async def test_publish_button_of_a_long_version_label_fits_and_the_line_names_it_in_full(harness):
