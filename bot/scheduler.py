@@ -560,7 +560,7 @@ async def _give_back_run(s: Services, key: str, token: int) -> None:
 
 
 async def _after_close(s: Services, consultation_id: int, closed_at: datetime) -> None:
-    from storage.consultations import participants, silent_cadres
+    from storage.consultations import participants, silent_cadres, unfinished_answers
     from storage.people import organizers
     from surveys.report import build_workbook, feedback_file
 
@@ -574,6 +574,7 @@ async def _after_close(s: Services, consultation_id: int, closed_at: datetime) -
         staff = await organizers(session, s.settings.organizer_ids)
         people = await participants(session, consultation_id)
         silent = await silent_cadres(session, consultation_id)  # no "your comments went to the organizers"
+        unfinished = await unfinished_answers(session, consultation_id)  # thanked for the answers they gave
         langs = await followup.languages(session, [*staff, *people])
         title, closed_at, quiet = c.title, c.closed_at, is_quiet(now, FollowUp.from_dict(c.settings), tz)
         charts = report_charts(c.questionnaire)
@@ -624,8 +625,15 @@ async def _after_close(s: Services, consultation_id: int, closed_at: datetime) -
                         document=(content, _t("file-feedback", loc, id=consultation_id)))
 
     async def thanks(pid: int) -> Outgoing:
-        return Outgoing(text=_t("thanks-cadre-silent" if pid in silent else "thanks", loc_of(pid),
-                                title=html.escape(title)))
+        kw: dict[str, Any] = {"title": html.escape(title)}
+        if pid in silent:
+            key = "thanks-cadre-silent"
+        elif pid in unfinished:
+            key = "thanks-unfinished" if unfinished[pid] else "thanks-unanswered"
+            kw["n"] = unfinished[pid]
+        else:
+            key = "thanks"
+        return Outgoing(text=_t(key, loc_of(pid), **kw))
 
     parts: list[tuple[str, Callable[[int], Awaitable[Outgoing]]]] = [
         ("head", head), ("workbook", workbook), *((ch.part, chart(ch)) for ch in charts), ("feedback", feedback)]

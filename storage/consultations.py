@@ -441,6 +441,26 @@ async def cadres(session: AsyncSession, consultation_id: int) -> list[int]:
                                        .order_by(Person.id))).all())
 
 
+async def unfinished_answers(session: AsyncSession, consultation_id: int) -> dict[int, int]:
+    """Those who started the questionnaire and never finished it, and gave no comment or off-list
+    report either: person → how many questions they answered (not skipped). Those answers count
+    in the report (it reads every response, finished or not); the thanks at the close says so."""
+    from storage.models import Answer, Comment, OffListReport
+
+    started = (await session.execute(
+        select(Response.person_id, sa.func.count(Answer.id))
+        .select_from(Response)
+        .outerjoin(Answer, sa.and_(Answer.response_id == Response.id, Answer.value.is_not(None),
+                                   sa.cast(Answer.value, sa.Text) != "null"))
+        .where(Response.consultation_id == consultation_id, Response.completed_at.is_(None))
+        .group_by(Response.person_id))).all()
+    gave = set((await session.scalars(select(Comment.person_id).where(
+        Comment.consultation_id == consultation_id, Comment.status != "withdrawn"))).all())
+    gave |= set((await session.scalars(select(OffListReport.person_id).where(
+        OffListReport.consultation_id == consultation_id))).all())
+    return {int(pid): int(n) for pid, n in started if pid not in gave}
+
+
 async def set_digest_hour(session: AsyncSession, c: Consultation, hour: int | None) -> None:
     """The hour (local) of the consultation's daily digest; None stops it. The scheduler's jobs
     follow at its next sync (bot.scheduler.schedule_consultation at once in its own process)."""

@@ -587,7 +587,7 @@ async def test_closes_at_the_deadline_and_sends_the_final_report_and_thanks_once
     assert _kind_count(wb, kind_label("to_cooperating", "zh_CN")) == 1
     assert feedback.call.document.filename.endswith(".txt")
     assert "3" in feedback.call.document.data.decode("utf-8-sig")
-    thanked = {c.chat_id for c in h.api.calls if c.text and "感谢您参与" in c.text}
+    thanked = {c.chat_id for c in h.api.calls if c.text and "征询已经结束" in c.text}
     assert thanked == {51, 52, 53, CADRE}
 
     before = len(h.api.calls)
@@ -604,6 +604,26 @@ async def test_two_final_reports_started_at_once_arrive_in_order(harness: Harnes
     One run at a time per consultation in a process (1); and across processes (2: a bot's /close
     hook and a `qingdan scheduler` elsewhere, each process's lock its own — here none at all),
     by a hold on the database: the parts arrive in order, each once."""
+    One run at a time per consultation in a process: the parts arrive in order, each once."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
+    s = follow(h)
+    assert await sched.close_if_due(s, cid)
+    await asyncio.gather(sched.after_close(s, cid), sched.after_close(s, cid))
+    sent = [c.method for c in h.api.calls if c.chat_id == ORGANIZER]
+    assert sent == ["sendMessage", "sendDocument", *["sendPhoto"] * 5, "sendDocument"], sent
+    thanked = Counter(c.chat_id for c in h.api.calls if c.text and "征询已经结束" in c.text)
+    assert set(thanked) == {51, 52, 53, CADRE} and set(thanked.values()) == {1}
+
+
+async def test_two_final_reports_started_at_once_in_two_processes_arrive_in_order(harness: Harness,
+                                                                                   monkeypatch) -> None:
+    """A bot's /close hook and a `qingdan scheduler` in another process both started the final
+    report: the in-process lock does not reach across processes, and the second run sent the
+    charts while the first still built the workbook. A hold on the database lets one run send
+    it; the other leaves it to that one (each process's lock is its own: here none at all)."""
     h = harness
     cid, _ = await open_consultation(h)
     await _known_answers(h, cid)
@@ -620,7 +640,7 @@ async def test_two_final_reports_started_at_once_arrive_in_order(harness: Harnes
     await asyncio.gather(sched.after_close(s, cid), sched.after_close(s, cid))
     sent = [c.method for c in h.api.calls if c.chat_id == ORGANIZER]
     assert sent == ["sendMessage", "sendDocument", *["sendPhoto"] * 5, "sendDocument"], sent
-    thanked = Counter(c.chat_id for c in h.api.calls if c.text and "感谢您参与" in c.text)
+    thanked = Counter(c.chat_id for c in h.api.calls if c.text and "征询已经结束" in c.text)
     assert set(thanked) == {51, 52, 53, CADRE} and set(thanked.values()) == {1}
 
 
@@ -673,6 +693,34 @@ async def test_a_cadre_who_gave_nothing_is_not_told_their_views_went_to_the_orga
     for pid in (silent, withdrew):
         assert len(told[pid]) == 1 and "交给组织者" not in told[pid][0], told[pid]
         assert "征询已经结束" in told[pid][0] and "调整情况" in told[pid][0]
+
+
+async def test_a_resident_who_did_not_finish_is_thanked_for_the_answers_they_gave(harness: Harness) -> None:
+    """A resident who started the questionnaire and never finished was thanked at the close with
+    您的意见已经交给组织者 as if they had answered it all. Their answers do count in the report
+    (the tallies read every response, finished or not): they are thanked for the answers they gave,
+    and one who answered nothing is not told their views went anywhere."""
+    from storage.models import Answer
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)  # 51 and 52 finished; 53 started, answered nothing
+    await add_resident(h, cid, 54, h.clock.now)  # started, answered two questions, never finished
+    async with h.sessions() as s:
+        rid = await s.scalar(sa.select(Response.id).where(Response.person_id == 54))
+        s.add_all([Answer(response_id=rid, question_id="q1", value="a"), Answer(response_id=rid, question_id="q2",
+                                                                                value=None),
+                   Answer(response_id=rid, question_id="q3", value=3)])
+        await s.commit()
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
+    follow(h)
+    await sched.close_job(cid)
+    told = {pid: [c.text or "" for c in h.api.calls if c.chat_id == pid] for pid in (51, 53, 54)}
+    assert len(told[51]) == 1 and "您的意见已经交给组织者" in told[51][0]
+    assert len(told[54]) == 1 and "您的意见已经交给组织者" not in told[54][0], told[54]
+    assert "没有填完" in told[54][0] and "2 道题" in told[54][0] and "计入" in told[54][0]
+    assert len(told[53]) == 1 and "交给组织者" not in told[53][0] and "没有回答" in told[53][0], told[53]
+    assert "征询已经结束" in told[53][0] and "调整情况" in told[53][0]
 
 
 async def test_close_in_the_quiet_hours_thanks_in_the_morning(harness: Harness) -> None:
@@ -1456,7 +1504,7 @@ async def test_a_closed_consultation_reopened_takes_answers_again_and_closes_at_
         h.clock.now = deadline + timedelta(minutes=1)
         await sched.close_job(cid)  # closed at the deadline: final report, thanks
         assert scheduler.get_jobs() == []
-        thanked = Counter(c.chat_id for c in h.api.calls if c.text and "感谢您参与" in c.text)
+        thanked = Counter(c.chat_id for c in h.api.calls if c.text and "征询已经结束" in c.text)
         assert thanked == Counter({USER: 1, 81: 1})
         await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
         assert "截止" in h.api.answers()[-1].text and await _stored(h) == {}
@@ -1485,7 +1533,7 @@ async def test_a_closed_consultation_reopened_takes_answers_again_and_closes_at_
     heads = [c for c in h.api.calls if c.chat_id == ORGANIZER and c.text and "意见征询已于" in c.text]
     assert len(heads) == 2  # the final report again, at the new close
     assert "已于 2026-12-11 10:00 结束" in heads[0].text and "已于 2026-12-18 10:00 结束" in heads[1].text
-    thanked = Counter(c.chat_id for c in h.api.calls if c.text and "感谢您参与" in c.text)
+    thanked = Counter(c.chat_id for c in h.api.calls if c.text and "征询已经结束" in c.text)
     assert thanked == Counter({USER: 1, 81: 1, USER + 1: 1})  # nobody twice; the newcomer too
     before = len(h.api.calls)
     await sched.sync_job()  # the sync job finds nothing left to send
