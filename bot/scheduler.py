@@ -229,9 +229,6 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
         due = [pid for ids in groups.values() for pid in ids]
         # thanked at a close ("it has ended"), then it was reopened: their first reminder since says so
         reopened = await followup.thanked_not_reminded_since(session, consultation_id, due) if due else set()
-        # a cadre who has commented is thanked for it, not asked as if they had said nothing
-        cadres_due = [pid for kind, ids in groups.items() if kind.startswith(f"{CADRE}-") for pid in ids]
-        commented = await followup.comment_counts(session, consultation_id, cadres_due) if cadres_due else {}
         await session.commit()
     # by person and role: a cadre who also answers the residents' questionnaire is both
     state = {(p.person_id, p.role): p for p in people}
@@ -239,7 +236,7 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
     def render(kind: str) -> Callable[[int], Outgoing | Awaitable[Outgoing | None]]:
         role = CADRE if kind.startswith(f"{CADRE}-") else RESIDENT
 
-        def one(pid: int) -> Outgoing:
+        def one(pid: int, commented: int = 0) -> Outgoing:
             p = state[(pid, role)]
             loc = s.locale_of(p.language)
             kw = {"title": html.escape(title), "closes": format_local(closes_at, tz),
@@ -249,8 +246,8 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
                                               callback_data=ListCB(c=consultation_id).pack())
                 if pid in reopened:
                     text = _t("remind-cadre-reopened", loc, **kw)
-                elif pid in commented:
-                    text = _t("remind-cadre-commented", loc, n=commented[pid], **kw)
+                elif commented:  # thanked for their comments, not asked as if they had said nothing
+                    text = _t("remind-cadre-commented", loc, n=commented, **kw)
                 else:
                     text = _t("remind-cadre", loc, **kw)
             else:  # in the language the questionnaire it leads back to is put in (resident.py)
@@ -261,17 +258,24 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
                           else "remind-deadline", loc, **kw)
             return Outgoing(text=text, reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
         if role == CADRE:
-            return one
+            async def with_their_comments(pid: int) -> Outgoing:
+                counts = await just_before(lambda session: followup.comment_counts(session, consultation_id, [pid]))
+                return one(pid, counts.get(pid, 0))
+            return with_their_comments
 
         async def unless_finished(pid: int) -> Outgoing | None:
-            # a send works through its residents at Telegram's pace, minutes after the tick read
-            # who had not finished: one who finished meanwhile is skipped, and one answering now is
-            # put off as the tick would (MIN_IDLE; due again later) — a point read by the response's
-            # unique key, in this process: the answer path is not touched
-            async with s.sessionmaker() as session:
-                last = await followup.last_activity(session, consultation_id, pid)
+            # one who finished meanwhile is skipped, and one answering now is put off as the tick
+            # would (MIN_IDLE; due again later) — a point read by the response's unique key
+            last = await just_before(lambda session: followup.last_activity(session, consultation_id, pid))
             return one(pid) if last is not None and s.clock() - last >= MIN_IDLE else None
         return unless_finished
+
+    async def just_before(read: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        # a send works through its recipients at Telegram's pace, minutes after the tick read them:
+        # what decides a recipient's message (finished? commented?) is read again just before it
+        # goes, in this process: the answer and comment paths are not touched
+        async with s.sessionmaker() as session:
+            return await read(session)
 
     results: dict[str, BroadcastResult] = {}
     for kind, ids in sorted(groups.items(), key=lambda kv: kind_hours(kv[0]) or 0):

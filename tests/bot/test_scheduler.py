@@ -1391,6 +1391,41 @@ async def test_a_resident_who_finishes_while_the_reminders_go_out_is_not_reminde
     assert sorted(int(c.chat_id) for c in api.delivered) == [150, 151, 153]
 
 
+async def test_a_cadre_who_comments_while_the_reminders_go_out_is_thanked_not_asked(harness: Harness) -> None:
+    """The tick read who of the cadres had commented, then worked through them at Telegram's pace:
+    one who commented meanwhile still got the reminder written for a cadre who had said nothing.
+    Each cadre's comments are counted again just before their reminder goes."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    cadres = [CADRE, CADRE + 1, CADRE + 2]
+    for pid in cadres:
+        await add_cadre(h, cid, pid)
+    tid = await township_of(h, cid)
+    deadline = await closes_at(h, cid)
+    h.clock.now = deadline - timedelta(hours=71)
+
+    class CommentingMeanwhile(FakeSession):
+        async def make_request(self, bot: Bot, method: Any, timeout: int | None = None) -> Any:  # noqa: ASYNC109
+            answer = await super().make_request(bot, method, timeout)
+            if len(self.delivered) == 1:  # one reminded: the others comment now
+                async with h.sessions() as s:
+                    item = await s.scalar(sa.text("SELECT min(id) FROM duty_item"))
+                    for pid in cadres:
+                        if pid != int(self.delivered[0].chat_id):
+                            s.add(Comment(consultation_id=cid, item_id=item, person_id=pid, township_id=tid,
+                                          kind="other", text="意见", created_at=h.clock.now))
+                    await s.commit()
+            return answer
+
+    api = CommentingMeanwhile()
+    await sched.send_reminders(follow(h, api), cid)
+    first, *rest = api.delivered
+    assert "感谢您已提出" not in first.method.text
+    assert len(rest) == 2
+    for c in rest:
+        assert "感谢您已提出的 1 条意见" in c.method.text, c.method.text
+
+
 async def test_a_resident_answering_when_their_reminder_comes_up_gets_it_only_once_idle_again(
         harness: Harness) -> None:
     """A resident back at their questionnaire while the reminders went out got "还没填完 … 接着填"
