@@ -67,6 +67,15 @@ PART_FIELDS: dict[Part, tuple[str, ...]] = {
 }
 
 
+# What each part's items must name (the drafters' rules, surveys.lint): a basic item its basis
+# (法定职责必须为), a cooperating item the county department that leads it, a withdrawn item
+# the department that takes it over.
+REQUIRED_FIELD: dict[Part, str] = {
+    Part.BASIC: "basis",
+    Part.COOPERATING: "county_department",
+    Part.WITHDRAWN: "receiving_department",
+}
+
 @dataclass(slots=True)
 class DutyItem:
     """One row of a duty list.

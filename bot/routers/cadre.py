@@ -56,7 +56,16 @@ from storage import invites
 from storage.lists import load_list, newest_published
 from storage.models import Comment, Consultation, DutyItemRow, Township
 from surveys.consultation import Status, Window, ended_at, format_local, window
-from surveys.duty_list import ITEM_FIELDS, PART_FIELDS, PART_ORDER, DutyItem, DutyList, Part, normalize
+from surveys.duty_list import (
+    ITEM_FIELDS,
+    PART_FIELDS,
+    PART_ORDER,
+    REQUIRED_FIELD,
+    DutyItem,
+    DutyList,
+    Part,
+    normalize,
+)
 from surveys.i18n import has
 
 router = Router(name="cadre")
@@ -476,20 +485,35 @@ def _items_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part, g: int,
 
 
 def _item_text(ctx: Ctx, item: DutyItem, room: int = TEXT_LIMIT) -> str:
-    """The item's card in at most `room` characters: fields as long as a law's articles quoted
-    in full are shortened alike (see fit_lines), so what follows the card still fits."""
+    """The item's card in at most `room` characters. The name is the title; then the part's
+    fields and whatever else the drafter filled in (a withdrawn item's 具体内容, say): nothing
+    imported is hidden; an empty field is left out, but for what the part must name
+    (REQUIRED_FIELD), which is said to be missing. Fields as long as a law's articles quoted in
+    full are shortened alike (see fit_lines), so what follows the card still fits."""
     head = [f"<b>{html.escape(item.name)}</b>", ctx.t("cadre.card-part", part=ctx.t(f"part.{item.part.value}"))]
     shown_fields = PART_FIELDS[item.part]
-    # and whatever else the drafter filled in (a withdrawn item's 具体内容, say): nothing imported is hidden
-    fields = shown_fields + tuple(f for f in ITEM_FIELDS if f not in shown_fields and getattr(item, f) not in (None, ""))
+    fields: list[str] = []
+    values: list[str | None] = []  # (None: the required field, empty)
+    for field in shown_fields + tuple(f for f in ITEM_FIELDS if f not in shown_fields):
+        value = getattr(item, field)
+        if field == "name":
+            continue
+        if value is None or not str(value).strip():
+            if field == REQUIRED_FIELD[item.part]:
+                fields.append(field)
+                values.append(None)
+            continue
+        fields.append(field)
+        values.append(str(value))
 
-    def lines(values: list[str]) -> list[str]:
-        return head + [ctx.t("cadre.card-field", label=_field_label(ctx, item.part, field), value=html.escape(value))
-                       for field, value in zip(fields, values, strict=True)]
+    def lines(shown: list[str | None]) -> list[str]:
+        return head + [ctx.t("cadre.card-field", label=_field_label(ctx, item.part, field),
+                             value=ctx.t("cadre.card-not-listed") if value is None else html.escape(value))
+                       for field, value in zip(fields, shown, strict=True)]
 
-    values = [str(v) if (v := getattr(item, field)) not in (None, "") else "—" for field in fields]
-    values = fit_lines(values, room - visible_units("\n".join(lines([""] * len(values)))))
-    return "\n".join(lines(values))
+    fixed = visible_units("\n".join(lines([None if v is None else "" for v in values])))
+    fitted = iter(fit_lines([v for v in values if v is not None], room - fixed))
+    return "\n".join(lines([None if v is None else next(fitted) for v in values]))
 
 
 async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool,
@@ -504,7 +528,8 @@ async def _card_screen(ctx: Ctx, scope: Scope, row: DutyItemRow, from_find: bool
     elif scope.cadre:
         mine = (await cm.my_counts_by_item(ctx.session, ctx.person.id, [row.id or 0])).get(row.id or 0, 0)
         if scope.can_comment:
-            if not (item.basis or "").strip():  # "法定职责必须为": what the consultation is there to fill in
+            # "法定职责必须为" (basic items): what the consultation is there to fill in
+            if item.part == Part.BASIC and not (item.basis or "").strip():
                 text += "\n\n" + ctx.t("cadre.card-no-basis", kind=ctx.t("comment.kind.basis"))
             if mine:
                 text += "\n\n" + ctx.t("cadre.card-mine", n=mine)

@@ -371,9 +371,9 @@ async def test_item_card_shows_every_field_of_its_part_and_the_comment_button_fo
     u = await _cadre(h)
     await _open_card(h, u, c, "消防安全检查与火灾隐患整治")
     card = h.api.last(CADRE)
-    for line in ("<b>序号</b>：1", "<b>领域</b>：平安法治", "<b>二级类别</b>：—", "<b>事项名称</b>：消防安全检查与火灾隐患整治",
-                 "<b>对应上级部门</b>：县消防救援大队", "<b>上级部门职责</b>：—", "<b>乡镇（街道）配合职责</b>：巡查发现报告",
-                 "<b>依据</b>：《消防法》", "<b>备注</b>：—", "所属部分：配合履职事项"):
+    for line in ("<b>消防安全检查与火灾隐患整治</b>", "<b>序号</b>：1", "<b>领域</b>：平安法治",
+                 "<b>对应上级部门</b>：县消防救援大队", "<b>乡镇（街道）配合职责</b>：巡查发现报告",
+                 "<b>依据</b>：《消防法》", "所属部分：配合履职事项"):
         assert line in card.text, line
     assert "已经提了" not in card.text  # (said only once they have)
     assert [t for t, _ in buttons(card.reply_markup)] == ["✍️ 提意见", "« 返回事项列表"]
@@ -383,7 +383,7 @@ async def test_item_card_shows_every_field_of_its_part_and_the_comment_button_fo
     await _tap(h, r, "开始答题")
     await _open_card(h, r, c, "特种设备安全监管")
     card = h.api.last(RESIDENT)
-    assert "<b>承接部门</b>：县市场监管局" in card.text and "<b>收回后工作方式</b>：—" in card.text
+    assert "<b>承接部门</b>：县市场监管局" in card.text and "收回后工作方式" not in card.text
     assert [t for t, _ in buttons(card.reply_markup)] == ["« 返回事项列表"]
 
 
@@ -1827,16 +1827,41 @@ async def test_the_card_of_an_item_without_a_basis_asks_a_cadre_who_knows_it_to_
     one (法定职责必须为) and supplying it is what the consultation asks of cadres; the card now says
     so and which kind of comment adds it. Only while comments are taken, and not for items with one."""
     h = harness
-    c, _ = await open_consultation(h)  # 特种设备安全监管 has no basis
+    c, _ = await open_consultation(h, items=[*ITEMS, DutyItem(Part.BASIC, "村级财务监督", seq=4, category="综合保障")])
     u = await _cadre(h)
-    await _open_card(h, u, c, "特种设备安全监管")
+    await _open_card(h, u, c, "村级财务监督")
     said = h.api.last(CADRE).text
     assert "没有列出依据" in said and "“依据缺失或有误”" in said, said
     await _open_card(h, u, c, "消防安全检查与火灾隐患整治")
     assert "没有列出依据" not in h.api.last(CADRE).text
     h.clock.advance(days=11)
-    await _open_card(h, u, c, "特种设备安全监管")
+    await _open_card(h, u, c, "村级财务监督")
     assert "没有列出依据" not in h.api.last(CADRE).text and "截止" in h.api.last(CADRE).text
+
+
+async def test_the_item_card_shows_what_a_cadre_needs_without_noise(harness):
+    """The card repeated 事项名称 under the bold title, listed every empty field as "—", and told a
+    withdrawn item (taken back by a county department) that it had no basis to supply — the rule
+    that every item cites a basis is for basic items. Now the name is the title only, empty fields
+    are left out, and what a part must have (a basic item's basis, a cooperating item's lead
+    department, a withdrawn item's receiving department) is said to be missing when it is."""
+    h = harness
+    items = [*ITEMS[:3], DutyItem(Part.COOPERATING, "防汛抗旱", seq=1, category="应急管理", content="转移群众"),
+             DutyItem(Part.WITHDRAWN, "特种设备安全监管", seq=1, category="市场监管"),
+             DutyItem(Part.BASIC, "村级财务监督", seq=4, category="综合保障")]
+    c, _ = await open_consultation(h, items=items)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "特种设备安全监管")
+    card = h.api.last(CADRE).text
+    assert "事项名称" not in card and "—" not in card and "没有列出依据" not in card, card
+    assert "<b>承接部门</b>：未列出" in card and "收回后工作方式" not in card, card
+    await _open_card(h, u, c, "防汛抗旱")
+    card = h.api.last(CADRE).text
+    assert "<b>对应上级部门</b>：未列出" in card and "—" not in card and "没有列出依据" not in card, card
+    await _open_card(h, u, c, "村级财务监督")
+    card = h.api.last(CADRE).text
+    assert "<b>履职依据</b>：未列出" in card and "没有列出依据" in card and "—" not in card, card
+    assert "备注" not in card and "具体内容" not in card, card
 
 
 async def test_an_option_typed_instead_of_tapped_is_taken_at_the_part_and_method_steps(harness):
