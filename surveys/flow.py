@@ -63,6 +63,15 @@ _CN_POWERS = {"十": 10, "百": 100, "千": 1000}
 _CN_NUMERAL = "零〇一二两三四五六七八九十百千万亿"
 _ABOUT = re.compile(r"^(?:大约|大概|约莫|约|差不多|估计|about|around|approximately|approx\.?|roughly|circa)\s*",
                     re.IGNORECASE)
+# what a resident says before the number: 我65岁, 今年65, 我今年大概65岁, I'm 65 (read past with _ABOUT)
+_SAID_BEFORE = re.compile(r"^(?:我|今年|i\s*am\b|i['’]m\b)\s*", re.IGNORECASE)
+# English number words, up to the hundreds: sixty-five, one hundred and five, a hundred
+_EN_UNITS = {w: n for n, w in enumerate(
+    "zero one two three four five six seven eight nine ten eleven twelve thirteen fourteen fifteen sixteen "
+    "seventeen eighteen nineteen".split())}
+_EN_TENS = {w: 10 * n for n, w in enumerate("twenty thirty forty fifty sixty seventy eighty ninety".split(), 2)}
+_EN_WORD = re.compile(r"[\s-]*([A-Za-z]+)")
+_EN_NUMBER_WORD = re.compile(rf"\b(?:{'|'.join([*_EN_UNITS, *_EN_TENS, 'hundred'])})\b", re.IGNORECASE)
 # and in English: "65 years", "65 yrs old", "3 people" (a unit of letters; "65+" is open-ended)
 _WITH_UNIT = re.compile(
     rf"^(?P<number>[+-]?(?:\d+(?:\.\d*)?|\.\d+)|[{_CN_NUMERAL}]+)\s*"
@@ -350,10 +359,51 @@ def _chinese_below_10000(text: str, after: int | None = None) -> int | None:
     return value
 
 
+def _english_number(text: str) -> tuple[int | None, str]:
+    """A number in English words at the start of `text`, up to the hundreds, and the rest of the
+    text: ("sixty-five years", …) → (65, " years"); (None, text) when it starts with none. Words
+    after it that are numbers too (sixty sixty) are left in the rest."""
+    words: list[tuple[str, int]] = []  # (word, where it ends)
+    pos = 0
+    while (m := _EN_WORD.match(text, pos)) is not None:
+        words.append((m[1].lower(), m.end()))
+        pos = m.end()
+    value, i, end = 0, 0, 0
+
+    def word(k: int) -> str:
+        return words[k][0] if k < len(words) else ""
+
+    first = word(0)
+    if (first == "a" or 1 <= _EN_UNITS.get(first, 0) <= 9) and word(1) == "hundred":
+        value, i, end = 100 * (1 if first == "a" else _EN_UNITS[first]), 2, words[1][1]
+        if word(2) == "and" and (word(3) in _EN_TENS or 1 <= _EN_UNITS.get(word(3), 0)):
+            i = 3
+    if word(i) in _EN_TENS:
+        value, end, i = value + _EN_TENS[word(i)], words[i][1], i + 1
+        if 1 <= _EN_UNITS.get(word(i), 0) <= 9:
+            value, end = value + _EN_UNITS[word(i)], words[i][1]
+    elif word(i) in _EN_UNITS and (i == 0 or _EN_UNITS[word(i)]):
+        value, end = value + _EN_UNITS[word(i)], words[i][1]
+    if end == 0:
+        return None, text
+    return value, text[end:]
+
+
 def _read_number(text: str) -> tuple[int | float | None, bool]:
     """A typed number: (the number, or None), and whether it is several numbers or a range
     ("60-70", "3 4", "三四个"), which is refused as such rather than as not a number."""
-    text = _ABOUT.sub("", text).rstrip("。！!？?，,；;、 ")  # "65岁。"
+    while True:  # 我今年大概65岁: what is said before the number, in any order
+        shorter = _ABOUT.sub("", _SAID_BEFORE.sub("", text))
+        if shorter == text:
+            break
+        text = shorter
+    text = text.rstrip("。！!？?，,；;、 ")  # "65岁。"
+    if text[:1].isalpha() and text[:1].isascii():  # sixty-five (years old)
+        number, rest = _english_number(text)
+        if number is not None:
+            if _EN_NUMBER_WORD.search(rest):  # sixty to seventy, sixty sixty
+                return None, True
+            text = f"{number}{rest}"
     text = _THOUSANDS.sub(lambda m: m[1].replace(",", ""), text)
     bound = _BOUND_BEFORE.match(text)
     if bound:  # over 65: a range, when what follows is a number
