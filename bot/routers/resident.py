@@ -959,6 +959,7 @@ async def typed(message: Message, ctx: Ctx, state: FSMContext) -> None:
             _record(flow, new)
             await message.answer(ctx.t("resident.choice-understood",
                                        answer=html.escape(answer_text(question, chosen, flow.items, ctx.locale))))
+            flow.screen[TYPED] = {**flow.screen.get(TYPED, {}), question.id: message.message_id}  # (an edit follows)
             await state.update_data({FSM_KEY: flow.response.id})
             await show(ctx, flow, message=message)
             return
@@ -1004,7 +1005,13 @@ async def typed_edited(message: Message, ctx: Ctx, state: FSMContext) -> None:
         role = "organizer" if ctx.is_organizer else "cadre" if ctx.is_cadre else "resident"
         await message.answer(closed or ctx.t(f"{role}.edit-ignored"))
         return
-    new, error = flow.state.answer(flow.q, message.text or "", flow.items, question_id=question.id)
+    typed_value: Any = message.text or ""
+    if question.type in ("single", "scale"):  # an option's words typed (比较满意), edited to another's
+        typed_value = typed_choice(question, typed_value)
+        if typed_value is None:
+            await message.answer(ctx.t("resident.use-buttons") + "\n" + ctx.t("resident.edit-kept"))
+            return
+    new, error = flow.state.answer(flow.q, typed_value, flow.items, question_id=question.id)
     if error is not None:
         await message.answer(error.message(ctx.locale) + "\n" + ctx.t("resident.edit-kept"))
         return
@@ -1014,6 +1021,9 @@ async def typed_edited(message: Message, ctx: Ctx, state: FSMContext) -> None:
     saved = ctx.t("resident.edit-saved")
     if question.type == "number" and not plain_number(message.text or ""):  # as a typed answer: what was read
         saved += "\n" + ctx.t("resident.number-understood", number=new.answers[question.id])
+    elif question.type in ("single", "scale"):
+        saved += "\n" + ctx.t("resident.choice-understood",
+                               answer=html.escape(answer_text(question, typed_value, flow.items, ctx.locale)))
     await message.answer(saved)
     await state.update_data({FSM_KEY: flow.response.id})
     await show(ctx, flow, message=message)

@@ -1721,6 +1721,43 @@ async def test_an_option_typed_as_its_words_is_taken_and_said_back(harness):
     assert "请点下面问题里的按钮来回答。" in h.api.texts(USER)
     await h.feed(u.message("比较满意"))
     assert (await _stored(h))["sat"] == 4
+async def test_a_typed_choice_edited_in_telegram_is_followed_like_other_typed_answers(harness):
+    """A resident who typed 比较满意 (a scale point) or 好 (an option) and then edited it in Telegram
+    to 不太满意 was told the edit changes nothing; the answer follows the edit while the question is
+    still answerable, and an edit that names no option keeps the answer and says why."""
+    h = harness
+    yaml_text = HOUSEHOLD + """\
+  - id: s
+    type: single
+    text: 好吗？
+    options: [{id: a, text: 好}, {id: b, text: 不好}]
+  - id: sat
+    type: scale
+    text: 满意吗？
+    labels: {1: 很不满意, 2: 不太满意, 3: 一般, 4: 比较满意, 5: 很满意}
+    allow_unsure: true
+"""
+    _, code = await open_consultation(h, questionnaire=yaml_text)
+    u, q = await start(h, code)
+    await h.feed(u.message("3"))
+    good = u.message("好")
+    await h.feed(good)
+    sat = u.message("比较满意")
+    await h.feed(sat)
+    assert await _stored(h) == {"n": 3, "s": "a", "sat": 4}
+    h.api.clear()
+    await h.feed(u.edit(sat, "不太满意"))
+    assert (await _stored(h))["sat"] == 2
+    said = "\n".join(h.api.texts(USER))
+    assert "不会改变" not in said and "不太满意" in said, said
+    await h.feed(u.edit(good, "不好"))
+    assert await _stored(h) == {"n": 3, "s": "b", "sat": 2}
+    h.api.clear()
+    await h.feed(u.edit(sat, "满意"))  # which one? the answer stays
+    assert (await _stored(h))["sat"] == 2
+    assert "原来的回答不变" in "\n".join(h.api.texts(USER))
+
+
 def _long_questionnaire(n: int) -> str:
     questions = "".join(f"""
   - id: q{k}
