@@ -27,7 +27,7 @@ from __future__ import annotations
 import html
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -748,10 +748,17 @@ def _hits(dl: DutyList, query: str) -> list[DutyItem]:
     return [i for i in dl.items if holds(i)]
 
 
-def _find_screen(ctx: Ctx, scope: Scope, dl: DutyList, query: str, page: int) -> tuple[str, InlineKeyboardMarkup | None]:
+def _find_screen(ctx: Ctx, scope: Scope, dl: DutyList, query: str, page: int,
+                 others: Sequence[Consultation] = ()) -> tuple[str, InlineKeyboardMarkup | None]:
+    """The items found; `others`: the person's other open consultations, whose lists the query
+    may be searched in too (a button each), and then the screen says which list it searched."""
     hits = _hits(dl, query)
+    searched = [ctx.t("cadre.find-in", title=html.escape(scope.consultation.title))] \
+        if others and scope.consultation is not None else []
+    elsewhere = [[_btn(_short(ctx.t("cadre.btn-find-in", title=o.title), 60), FindCB(c=o.id or 0))] for o in others]
     if not hits:
-        return ctx.t("cadre.find-none", query=html.escape(query)), None
+        return "\n".join([*searched, ctx.t("cadre.find-none", query=html.escape(query))]), \
+            (_kb(elsewhere) if elsewhere else None)
     c = scope.c
     pages = _pages(len(hits), PAGE)
     page = min(max(page, 0), pages - 1)
@@ -766,7 +773,7 @@ def _find_screen(ctx: Ctx, scope: Scope, dl: DutyList, query: str, page: int) ->
         rows.append([_btn(_short(f"{k}. {item.name}", 60), ItemCB(c=c, i=item.id or 0, f=1))])
     if pages > 1:
         rows.append(_nav(page, pages, lambda n: FindCB(c=c, n=n)))
-    return "\n".join(lines), _kb(rows)
+    return "\n".join([*searched, *lines]), _kb(rows + elsewhere)
 
 
 @router.message(Command("find"))
@@ -788,9 +795,19 @@ async def find_cmd(message: Message, command: CommandObject, ctx: Ctx, state: FS
     if scope is None:
         await message.answer(await _no_list_text(ctx))
         return
-    await state.update_data(cfind={"c": scope.c, "q": query, "n": 0})
-    text, kb = _find_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id), query, 0)
+    # a resident answering two townships' questionnaires: the one touched last is searched, and
+    # the screen says so and offers the others
+    others = [] if ctx.is_cadre or not found else [c for c in await _open_drafts(ctx) if c.id != scope.c]
+    await state.update_data(cfind={"c": scope.c, "q": query, "n": 0,
+                                   **({"of": [scope.c, *(o.id for o in others)]} if others else {})})
+    text, kb = _find_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id), query, 0, others)
     await message.answer(text, reply_markup=kb)
+
+
+async def _find_others(ctx: Ctx, find: dict[str, Any], c: int) -> list[Consultation]:
+    """The other lists a search (`cfind`) was offered in, still open to the person, but `c`."""
+    of = find.get("of") or []
+    return [o for o in await _open_drafts(ctx) if o.id in of and o.id != c] if len(of) > 1 else []
 
 
 @router.callback_query(FindCB.filter())
@@ -806,7 +823,8 @@ async def find_page(query: CallbackQuery, callback_data: FindCB, ctx: Ctx, state
         return
     find["c"], find["n"] = callback_data.c, callback_data.n
     await state.update_data(cfind=find)
-    text, kb = _find_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id), find["q"], callback_data.n)
+    text, kb = _find_screen(ctx, scope, await load_list(ctx.session, scope.link.list_id), find["q"], callback_data.n,
+                            await _find_others(ctx, find, callback_data.c))
     await query.answer()
     await edit_or_send(query, text, kb)
 

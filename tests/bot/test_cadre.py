@@ -2627,6 +2627,30 @@ async def test_a_resident_in_two_open_consultations_is_offered_the_other_ones_dr
     assert "青山镇履行职责事项清单（征求意见稿）" in h.api.last(RESIDENT).text
 
 
+async def test_a_resident_in_two_open_consultations_is_told_which_list_find_searched_and_offered_the_other(
+        harness):
+    """/find for a resident answering two townships' questionnaires searched only the draft of the
+    one touched last, without saying which; it now names the list it searched and offers the other
+    by a button, whose results offer the first back."""
+    h = harness
+    _, code = await open_consultation(h)
+    _, other_code = await open_consultation(h, township="绿水乡", title="绿水乡履职事项清单征求意见")
+    r = h.user(RESIDENT)
+    await h.feed(r.message(f"/start {code}"))
+    await _tap(h, r, "开始答题")
+    await h.feed(r.message(f"/start {other_code}"))
+    await _tap(h, r, "开始答题")
+    await h.feed(r.message("/find 消防"))
+    shown = h.api.last(RESIDENT)
+    assert "绿水乡履职事项清单征求意见" in shown.text and "消防安全检查" in shown.text, shown.text
+    labels = [t for t, _ in buttons(shown.reply_markup)]
+    assert any("青山镇" in t for t in labels), labels
+    await _tap(h, r, "🔎 在《青山镇")
+    shown = h.api.last(RESIDENT)
+    assert "青山镇履职事项清单征求意见" in shown.text and "消防安全检查" in shown.text, shown.text
+    assert any("绿水乡" in t for t, _ in buttons(shown.reply_markup))
+
+
 async def test_a_missing_items_category_can_be_skipped_and_is_asked_without_buttons_when_there_are_none(harness):
     """/missing's category step could not be skipped (its basis and department can: a cadre may not
     know where the drafters would file it), and with no categories in that part it still said
