@@ -604,26 +604,6 @@ async def test_two_final_reports_started_at_once_arrive_in_order(harness: Harnes
     One run at a time per consultation in a process (1); and across processes (2: a bot's /close
     hook and a `qingdan scheduler` elsewhere, each process's lock its own — here none at all),
     by a hold on the database: the parts arrive in order, each once."""
-    One run at a time per consultation in a process: the parts arrive in order, each once."""
-    h = harness
-    cid, _ = await open_consultation(h)
-    await _known_answers(h, cid)
-    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
-    s = follow(h)
-    assert await sched.close_if_due(s, cid)
-    await asyncio.gather(sched.after_close(s, cid), sched.after_close(s, cid))
-    sent = [c.method for c in h.api.calls if c.chat_id == ORGANIZER]
-    assert sent == ["sendMessage", "sendDocument", *["sendPhoto"] * 5, "sendDocument"], sent
-    thanked = Counter(c.chat_id for c in h.api.calls if c.text and "征询已经结束" in c.text)
-    assert set(thanked) == {51, 52, 53, CADRE} and set(thanked.values()) == {1}
-
-
-async def test_two_final_reports_started_at_once_in_two_processes_arrive_in_order(harness: Harness,
-                                                                                   monkeypatch) -> None:
-    """A bot's /close hook and a `qingdan scheduler` in another process both started the final
-    report: the in-process lock does not reach across processes, and the second run sent the
-    charts while the first still built the workbook. A hold on the database lets one run send
-    it; the other leaves it to that one (each process's lock is its own: here none at all)."""
     h = harness
     cid, _ = await open_consultation(h)
     await _known_answers(h, cid)
