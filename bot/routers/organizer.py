@@ -435,7 +435,8 @@ async def do_close(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
     rows = [[_btn(ctx.t("organizer.btn-close-confirm"), CloseCB(c=c.id, a="close", m=mark)),
              _btn(ctx.t("organizer.btn-cancel"), CloseCB(c=c.id, a="cancel", m=mark))]]
     await message.answer(ctx.t("organizer.close-confirm", id=c.id, title=html.escape(c.title),
-                               closes=format_local(c.closes_at, ctx.settings.timezone), unfinished=unfinished),
+                               closes=format_local(c.closes_at, ctx.settings.timezone),
+                               unfinished=ctx.t("organizer.close-unfinished", n=unfinished) if unfinished else ""),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 

@@ -192,6 +192,17 @@ async def test_residents_and_cadres_cannot_reach_organizer_commands(harness):
         assert (await s.get(Consultation, cid)).settings["digest_hour"] == 9  # (not stopped by them)
 
 
+async def test_close_before_the_deadline_with_nobody_unfinished_says_nothing_of_unfinished_answers(harness):
+    # it said 还有 0 份答卷开始了但没有完成 (English: "0 questionnaire(s) started are not finished")
+    h = harness
+    cid, _code = await open_consultation(h)
+    for language, none in (("zh-hans", "份答卷开始了但没有完成"), ("en", "not finished")):
+        await h.feed(h.user(ORGANIZER, language_code=language).message(f"/close {cid}"))
+        confirm = h.api.last(ORGANIZER).text
+        assert none not in confirm and ("还没有到" in confirm or "still ahead" in confirm), confirm
+    assert await _statuses(h) == ["open"]
+
+
 async def test_close_before_the_deadline_asks_first_saying_what_follows_and_cancel_keeps_it_open(harness):
     # /close closed at once, days before the deadline: the participants thanked and the final report
     # sent, which reopening cannot take back
