@@ -78,10 +78,10 @@ def version_label(version: object, locale: str = DEFAULT_LOCALE) -> str:
     2026修订稿) as itself in quotes — "第 修订稿 版" read badly."""
     text = str(version).strip()
     if text.isdigit():
-        return f"version {text}" if locale == "en" else f"第 {text} 版"
-    if locale == "en" or text.endswith(("版", "稿", "本")):
-        return f"“{text}”"
-    return f"“{text}”版"
+        return gettext("version.number", locale, n=text)
+    # (a name ending in 版/稿/本 says what it is; another gets 版 after it in Chinese)
+    return gettext("version.named" if not text.endswith(("版", "稿", "本")) else "version.named-plain", locale,
+                   name=text)
 
 
 def has(key: str, locale: str = DEFAULT_LOCALE) -> bool:

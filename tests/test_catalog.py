@@ -122,3 +122,16 @@ def test_a_named_list_version_reads_as_its_name_and_a_number_as_第_n_版() -> N
             text = gettext(key, loc, township="青山镇", version="修订稿", list_id=1, status="", title="t",
                            summary="", n=1, url="", other=2, other_version="3", id=1)
             assert "第 修订稿 版" not in text and "version 修订稿" not in text and "修订稿" in text, (key, text)
+
+
+def test_a_list_version_reads_as_each_language_says_it_from_the_catalog():
+    """A version is a number (第 2 版 / version 2) or a name (“修订稿”; “征求意见后”版 where the name
+    does not say 版/稿/本) — one helper, its words in the catalog, used by every output."""
+    from surveys.i18n import version_label
+
+    assert [version_label("2", loc) for loc in ("zh_CN", "en")] == ["第 2 版", "version 2"]
+    assert [version_label(v, "zh_CN") for v in ("修订稿", "2026修订稿", "征求意见后")] == \
+        ["“修订稿”", "“2026修订稿”", "“征求意见后”版"]
+    assert version_label("征求意见后", "en") == "“征求意见后”"
+    zh = _catalog("surveys", "zh_CN")
+    assert zh["version.number"] == "第 {n} 版" and "published-version" not in " ".join(_catalog("bot", "zh_CN"))

@@ -66,7 +66,7 @@ from surveys.duty_list import (
     Part,
     normalize,
 )
-from surveys.i18n import has
+from surveys.i18n import has, version_label
 
 router = Router(name="cadre")
 router.message.filter(F.chat.type == "private")
@@ -299,9 +299,8 @@ async def _browse_scope(ctx: Ctx, consultation_id: int) -> Scope | None:
 
 
 def _published_version(ctx: Ctx, scope: Scope) -> str:
-    """第 2 版 (a label like "2026修订稿" as it is)."""
-    v = scope.version
-    return ctx.t("cadre.published-version", n=v) if v.isdecimal() else html.escape(v)
+    """第 2 版, “2026修订稿” (surveys.i18n.version_label), HTML-escaped."""
+    return html.escape(version_label(scope.version, ctx.locale))
 
 
 async def _visible_consultations(ctx: Ctx) -> list[Consultation]:
@@ -440,8 +439,7 @@ async def _open_drafts(ctx: Ctx) -> list[Consultation]:
 
 
 def _version_plain(ctx: Ctx, scope: Scope) -> str:
-    v = scope.version
-    return ctx.t("cadre.published-version", n=v) if v.isdecimal() else v
+    return version_label(scope.version, ctx.locale)
 
 
 def _categories_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part,
