@@ -2609,17 +2609,21 @@ async def test_withdrawing_from_an_items_own_comments_stays_on_that_items_commen
     assert "矛盾纠纷" not in h.api.last(CADRE).text
 
 
+async def _answering_two(h):
+    """A resident who began 青山镇's questionnaire, then 绿水乡's (the one touched last): the resident."""
+    _, code = await open_consultation(h)
+    _, other_code = await open_consultation(h, township="绿水乡", title="绿水乡履职事项清单征求意见")
+    r = h.user(RESIDENT)
+    for c in (code, other_code):
+        await h.feed(r.message(f"/start {c}"))
+        await _tap(h, r, "开始答题")
+    return r
+
 async def test_a_resident_in_two_open_consultations_is_offered_the_other_ones_draft_from_list(harness):
     """/list showed a resident answering two townships' questionnaires only the draft of the one
     touched last, with no word of the other's; it now offers the other draft by a button."""
     h = harness
-    _, code = await open_consultation(h)
-    _, other_code = await open_consultation(h, township="绿水乡", title="绿水乡履职事项清单征求意见")
-    r = h.user(RESIDENT)
-    await h.feed(r.message(f"/start {code}"))
-    await _tap(h, r, "开始答题")
-    await h.feed(r.message(f"/start {other_code}"))
-    await _tap(h, r, "开始答题")
+    r = await _answering_two(h)
     await h.feed(r.message("/list"))
     shown = h.api.last(RESIDENT)
     assert "绿水乡" in shown.text and "青山镇履职事项清单征求意见（征求意见稿）" in shown.text, shown.text
@@ -2633,13 +2637,7 @@ async def test_a_resident_in_two_open_consultations_is_told_which_list_find_sear
     one touched last, without saying which; it now names the list it searched and offers the other
     by a button, whose results offer the first back."""
     h = harness
-    _, code = await open_consultation(h)
-    _, other_code = await open_consultation(h, township="绿水乡", title="绿水乡履职事项清单征求意见")
-    r = h.user(RESIDENT)
-    await h.feed(r.message(f"/start {code}"))
-    await _tap(h, r, "开始答题")
-    await h.feed(r.message(f"/start {other_code}"))
-    await _tap(h, r, "开始答题")
+    r = await _answering_two(h)
     await h.feed(r.message("/find 消防"))
     shown = h.api.last(RESIDENT)
     assert "绿水乡履职事项清单征求意见" in shown.text and "消防安全检查" in shown.text, shown.text

@@ -1340,6 +1340,19 @@ async def test_reminders_not_yet_sent_when_the_consultation_closes_are_not_sent_
             == ["sending", "sent", "sent"]  # the three sent stay on record
 
 
+def meanwhile(after: int, act: Callable[[FakeSession], Awaitable[None]]) -> FakeSession:
+    """A recording API that does `act` once its `after`-th message has gone: something that
+    happens while a send is under way (a resident finishing, a cadre commenting)."""
+
+    class Meanwhile(FakeSession):
+        async def make_request(self, bot: Bot, method: Any, timeout: int | None = None) -> Any:  # noqa: ASYNC109
+            answer = await super().make_request(bot, method, timeout)
+            if len(self.delivered) == after:
+                await act(self)
+            return answer
+
+    return Meanwhile()
+
 async def test_a_resident_who_finishes_while_the_reminders_go_out_is_not_reminded(harness: Harness) -> None:
     """The tick read who had not finished, then worked through them at Telegram's pace: one who
     finished meanwhile still got "还没填完 … 接着填". Each resident's completion is read again
@@ -1351,18 +1364,14 @@ async def test_a_resident_who_finishes_while_the_reminders_go_out_is_not_reminde
     deadline = await closes_at(h, cid)
     h.clock.now = deadline - timedelta(hours=23)
 
-    class FinishingMeanwhile(FakeSession):
-        async def make_request(self, bot: Bot, method: Any, timeout: int | None = None) -> Any:  # noqa: ASYNC109
-            answer = await super().make_request(bot, method, timeout)
-            if len(self.delivered) == 2:  # two reminded: three more finish now
-                async with h.sessions() as s:
-                    await s.execute(sa.update(Response).where(Response.consultation_id == cid,
-                                                              Response.person_id.in_([152, 154, 155]))
-                                    .values(completed_at=h.clock.now))
-                    await s.commit()
-            return answer
+    async def finish(_api: FakeSession) -> None:  # two reminded: three more finish now
+        async with h.sessions() as s:
+            await s.execute(sa.update(Response).where(Response.consultation_id == cid,
+                                                      Response.person_id.in_([152, 154, 155]))
+                            .values(completed_at=h.clock.now))
+            await s.commit()
 
-    api = FinishingMeanwhile()
+    api = meanwhile(2, finish)
     results = await sched.send_reminders(follow(h, api), cid)
     assert sorted(int(c.chat_id) for c in api.delivered) == [150, 151, 153]
     assert results["deadline-24"].sent == 3
@@ -1384,20 +1393,16 @@ async def test_a_cadre_who_comments_while_the_reminders_go_out_is_thanked_not_as
     deadline = await closes_at(h, cid)
     h.clock.now = deadline - timedelta(hours=71)
 
-    class CommentingMeanwhile(FakeSession):
-        async def make_request(self, bot: Bot, method: Any, timeout: int | None = None) -> Any:  # noqa: ASYNC109
-            answer = await super().make_request(bot, method, timeout)
-            if len(self.delivered) == 1:  # one reminded: the others comment now
-                async with h.sessions() as s:
-                    item = await s.scalar(sa.text("SELECT min(id) FROM duty_item"))
-                    for pid in cadres:
-                        if pid != int(self.delivered[0].chat_id):
-                            s.add(Comment(consultation_id=cid, item_id=item, person_id=pid, township_id=tid,
-                                          kind="other", text="意见", created_at=h.clock.now))
-                    await s.commit()
-            return answer
+    async def comment(api: FakeSession) -> None:  # one reminded: the others comment now
+        async with h.sessions() as s:
+            item = await s.scalar(sa.text("SELECT min(id) FROM duty_item"))
+            for pid in cadres:
+                if pid != int(api.delivered[0].chat_id):
+                    s.add(Comment(consultation_id=cid, item_id=item, person_id=pid, township_id=tid,
+                                  kind="other", text="意见", created_at=h.clock.now))
+            await s.commit()
 
-    api = CommentingMeanwhile()
+    api = meanwhile(1, comment)
     await sched.send_reminders(follow(h, api), cid)
     first, *rest = api.delivered
     assert "感谢您已提出" not in first.method.text
@@ -1418,18 +1423,13 @@ async def test_a_resident_answering_when_their_reminder_comes_up_gets_it_only_on
         await add_resident(h, cid, pid, h.clock.now)
     h.clock.now += timedelta(hours=25)  # idle a day: nudged (the deadline days away)
 
-    class AnsweringMeanwhile(FakeSession):
-        async def make_request(self, bot: Bot, method: Any, timeout: int | None = None) -> Any:  # noqa: ASYNC109
-            answer = await super().make_request(bot, method, timeout)
-            if len(self.delivered) == 1:  # one reminded: 152 answers a question now
-                async with h.sessions() as s:
-                    await s.execute(sa.update(Response).where(Response.consultation_id == cid,
-                                                              Response.person_id == 152)
-                                    .values(updated_at=h.clock.now))
-                    await s.commit()
-            return answer
+    async def answer(_api: FakeSession) -> None:  # one reminded: 152 answers a question now
+        async with h.sessions() as s:
+            await s.execute(sa.update(Response).where(Response.consultation_id == cid, Response.person_id == 152)
+                            .values(updated_at=h.clock.now))
+            await s.commit()
 
-    api = AnsweringMeanwhile()
+    api = meanwhile(1, answer)
     assert list(await sched.send_reminders(follow(h, api), cid)) == [NUDGE]
     assert sorted(int(c.chat_id) for c in api.delivered) == [150, 151, 153]
     h.clock.now += timedelta(hours=2)  # not idle long enough for a nudge yet: nothing
