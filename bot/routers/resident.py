@@ -1018,12 +1018,12 @@ async def typed_edited(message: Message, ctx: Ctx, state: FSMContext) -> None:
     # the same screen as before: only that answer changed (the ticks left on the one on screen stay)
     _record(flow, FlowState.from_stored(flow.q, new.stored(), flow.items, current=flow.state.current),
             answered=question.id)
-    saved = ctx.t("resident.edit-saved")
-    if question.type == "number" and not plain_number(message.text or ""):  # as a typed answer: what was read
-        saved += "\n" + ctx.t("resident.number-understood", number=new.answers[question.id])
+    saved = ctx.t("resident.edit-saved")  # one line: what was read, where it isn't the words typed
+    if question.type == "number" and not plain_number(message.text or ""):
+        saved = ctx.t("resident.edit-saved-as", answer=new.answers[question.id])
     elif question.type in ("single", "scale"):
-        saved += "\n" + ctx.t("resident.choice-understood",
-                               answer=html.escape(answer_text(question, typed_value, flow.items, ctx.locale)))
+        saved = ctx.t("resident.edit-saved-as",
+                      answer=html.escape(answer_text(question, typed_value, flow.items, ctx.locale)))
     await message.answer(saved)
     await state.update_data({FSM_KEY: flow.response.id})
     await show(ctx, flow, message=message)

@@ -426,7 +426,7 @@ async def test_a_number_typed_with_a_unit_or_in_words_is_stored_and_said_back(ha
     h.api.clear()
     await h.feed(u.edit(typed, "四口人"))  # an edit in Telegram: stored as edited, and said back too
     assert await _stored(h) == {"n": 4, "m": 12}
-    assert h.api.texts(USER)[0] == "好的，这个回答已按您改过的内容保存。\n好的，记为 4。"
+    assert h.api.texts(USER)[0] == "好的，这个回答已改为：4。"  # one line, one 好的
 
 
 async def test_delete_me_erases_the_response(harness):
@@ -1750,6 +1750,7 @@ async def test_a_typed_choice_edited_in_telegram_is_followed_like_other_typed_an
     assert (await _stored(h))["sat"] == 2
     said = "\n".join(h.api.texts(USER))
     assert "不会改变" not in said and "不太满意" in said, said
+    assert h.api.texts(USER)[0] == "好的，这个回答已改为：2（不太满意）。"  # one line, one 好的
     await h.feed(u.edit(good, "不好"))
     assert await _stored(h) == {"n": 3, "s": "b", "sat": 2}
     h.api.clear()
