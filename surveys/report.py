@@ -681,7 +681,9 @@ def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipP
     s.row(_t("summary.title", locale), c.title)
     s.row(_t("summary.status", locale), _label("status", c.status, locale))
     s.row(_t("summary.opens", locale), _local(c.opens_at, tz))
-    s.row(_t("summary.closes", locale), _local(c.ended_at, tz))
+    s.row(_t("summary.closes", locale), _local(c.closes_at, tz))
+    if c.ended_at < c.closes_at:  # closed early: the deadline as planned, and when it actually closed
+        s.row(_t("summary.closed-early", locale), _local(c.ended_at, tz))
     s.row(_t("summary.note", locale))
     s.row()
     s.row(*_headers(locale, "township", "started", "completed", "rate"))

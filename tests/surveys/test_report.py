@@ -523,9 +523,23 @@ def test_a_consultation_closed_early_reports_when_it_ended(data: ConsultationDat
     early = replace(data, consultation=replace(c, status="closed", closed_at=c.closes_at - timedelta(days=3)))
     text = feedback_report(early)
     assert "至 2026-11-27 18:00" in text and "2026-11-30 18:00" not in text
-    book = openpyxl.load_workbook(io.BytesIO(build_workbook(early)))
-    values = [cell for row in book.worksheets[0].iter_rows(values_only=True) for cell in row]
-    assert "2026-11-27 18:00" in values and "2026-11-30 18:00" not in values
+
+
+def test_a_consultation_closed_early_shows_the_planned_deadline_and_when_it_closed_in_the_workbook(
+        data: ConsultationData) -> None:
+    """The 概况 sheet gave the early close time as 截止时间, as if that had been the deadline: a
+    clerk quoting it got the announced deadline wrong. It gives the deadline as planned and, on
+    a row of its own, when it actually closed; a consultation that ran to its deadline has no such row."""
+    c = data.consultation
+    early = replace(data, consultation=replace(c, status="closed", closed_at=c.closes_at - timedelta(days=3)))
+    rows = sheets(early)["概况"]
+    assert rows_for(rows, "截止时间")[0][1] == "2026-11-30 18:00"
+    assert rows_for(rows, "实际结束时间（提前结束）")[0][1] == "2026-11-27 18:00"
+    on_time = replace(data, consultation=replace(c, status="closed", closed_at=c.closes_at + timedelta(minutes=1)))
+    rows = sheets(on_time)["概况"]
+    assert rows_for(rows, "截止时间")[0][1] == "2026-11-30 18:00"
+    assert not rows_for(rows, "实际结束时间（提前结束）")
+    assert rows_for(sheets(early, "en")["Summary"], "Actually closed (before the deadline)")
 
 
 def test_a_never_opened_consultations_feedback_report_says_it_has_not_started(data: ConsultationData) -> None:
