@@ -328,6 +328,8 @@ def _one_line(text: str) -> str:
 
 
 def _gist(text: str, limit: int = GIST_CHARS) -> str:
+    """`text` on one line, cut at `limit` characters — for names in short messages only: the
+    反馈情况说明 quotes comments, proposals and replies whole (a clerk answers the whole text)."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -1176,7 +1178,7 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
         part_text = (part_label(part, locale) or "—") + (
             _t("feedback.missing-department", locale, department=department) if department else "")
         line = _t("feedback.missing-item", locale, n=j, item=name, township=x.township, part=part_text,
-                  gist=_gist(x.text) or "—")
+                  gist=_one_line(x.text) or "—")
         out.append(_join([_sentence(line, locale), _decision_text(x, locale)], locale))
     out.append("")
 
@@ -1241,15 +1243,15 @@ def _decision_text(x: CommentRecord, locale: str) -> str:
     parts = [_t("feedback.decision-no-reason" if no_reason else "feedback.decision", locale,
                 decision=decision_label(x.decision, locale))]
     if x.reply.strip():
-        parts.append(_sentence(_t("feedback.reply", locale, reply=_gist(x.reply, 300)), locale))
+        parts.append(_sentence(_t("feedback.reply", locale, reply=_one_line(x.reply)), locale))
     return _join(parts, locale)
 
 
 def _comment_line(j: int, x: CommentRecord, locale: str) -> str:
     parts = [_sentence(_t("feedback.comment", locale, n=j, kind=kind_label(x.kind, locale), township=x.township,
-                          gist=_gist(x.text) or "—"), locale)]
+                          gist=_one_line(x.text) or "—"), locale)]
     if x.proposed_wording.strip():
-        parts.append(_t("feedback.proposed", locale, wording=_gist(x.proposed_wording)))
+        parts.append(_t("feedback.proposed", locale, wording=_one_line(x.proposed_wording)))
     parts.append(_decision_text(x, locale))
     return _join(parts, locale)
 

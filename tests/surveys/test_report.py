@@ -935,3 +935,24 @@ def test_a_digest_of_forty_long_named_townships_keeps_the_comment_types_items_an
     shown = [ln for ln in english.splitlines() if "Green Hill" in ln]
     more = re.search(r"and (\d+) more township", english)
     assert shown and more and len(shown) + int(more[1]) == 40
+
+
+def test_the_feedback_report_quotes_long_comments_proposals_and_replies_whole(data: ConsultationData) -> None:
+    """The 反馈情况说明 cut a comment, a proposed wording and a missing-item proposal at 120
+    characters (a reply at 300) with "…": a clerk pasting it into the official document lost
+    the end of what the cadre wrote. Each is quoted whole (on one line)."""
+    long_text = "第一段：" + "该事项涉及多个部门，乡镇缺乏执法权限和专业人员，" * 8 + "建议调整。结尾"
+    long_wording = "由县级部门牵头，" * 20 + "乡镇配合巡查报告。表述结尾"
+    long_reply = "经研究，" + "根据相关法律法规的规定，" * 30 + "维持原表述。说明结尾"
+    long_missing = "我们实际承担" + "河道日常巡查和保洁工作，" * 12 + "建议增加。提议结尾"
+    assert min(len(long_text), len(long_wording), len(long_missing)) > 120 and len(long_reply) > 300
+    changed = []
+    for c in data.comments:
+        if c.id == 3:
+            c = replace(c, text=long_text, proposed_wording=long_wording, reply=long_reply)
+        elif c.id == 7:
+            c = replace(c, text=long_missing)
+        changed.append(c)
+    text = feedback_report(replace(data, comments=changed))
+    assert long_text in text and long_wording in text and long_reply in text and long_missing in text
+    assert "…" not in text
