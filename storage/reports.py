@@ -269,15 +269,20 @@ async def _load(
 
 
 async def _revisions(session: AsyncSession, townships: list[TownshipRef]) -> list[Revision]:
-    """Each consulted township's list as published since the consultation (its newest
-    published version imported after the one consulted on), with what changed."""
+    """Each consulted township's list as published as this consultation's outcome, with what
+    changed: its newest published version imported after the one consulted on and not after a
+    version a later consultation consulted on (that one's revisions are its own — the newest
+    published of all described a later consultation's outcome). Townships without one are left out."""
     from storage.lists import load_list
 
     out: list[Revision] = []
     for t in townships:
+        later = await session.scalar(  # the first version consulted on since (by another consultation)
+            sa.select(sa.func.min(_ct.list_id)).where(_ct.township_id == t.id, _ct.list_id > t.list_id))
         newer = await session.scalar(
             sa.select(DutyListRow.id).where(DutyListRow.township_id == t.id, DutyListRow.id > t.list_id,
-                                            DutyListRow.status == ListStatus.PUBLISHED.value)
+                                            DutyListRow.status == ListStatus.PUBLISHED.value,
+                                            *([DutyListRow.id <= later] if later is not None else []))
             .order_by(DutyListRow.id.desc()).limit(1))
         if newer is None:
             continue

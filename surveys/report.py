@@ -1212,7 +1212,14 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     if data.revisions:  # the revised lists published since: what changed after the comments
         n += 1
         out.append(_section(n, locale) + _t("feedback.changes", locale))
-        for j, r in enumerate(data.revisions, 1):
+        published = {r.township: r for r in data.revisions}
+        names = [t.name for t in data.townships]  # each consulted township, those not published yet too
+        names += [r.township for r in data.revisions if r.township not in set(names)]
+        for j, name in enumerate(names, 1):
+            r = published.get(name)
+            if r is None:
+                out.append(_t("feedback.changes-not-yet", locale, n=j, township=name))
+                continue
             out.append(_t("feedback.changes-township", locale, n=j, township=r.township, version=r.version))
             out.extend(r.diff.summary(locale).splitlines())
         out.append("")

@@ -545,12 +545,49 @@ async def test_once_a_revised_list_is_published_the_feedback_report_says_what_ch
         data = await load_consultation_data(s, cid, KEY, TZ)
     text = feedback_report(data)
     section = text[text.index("五、清单修改情况"):text.index("六、群众问卷情况")]
-    assert "1. 青山镇（第 2 版）" in section and "绿水镇" not in section
+    assert "1. 青山镇（第 2 版）" in section and "2. 绿水镇：修改后的清单尚未发布。" in section
     assert "新增 1 项：河道日常巡查（基本履职事项）。" in section
     assert "删除 1 项：违法建设整治（配合履职事项）。" in section
     assert "由基本履职事项移至配合履职事项 1 项：矛盾纠纷排查化解。" in section
     en = feedback_report(data, "en")
     assert "5. Changes made to the list\n1. 青山镇 (version 2)\n" in en
+
+
+async def test_the_changes_section_describes_the_list_published_after_this_consultation_not_a_later_one(
+        session_factory) -> None:
+    """清单修改情况 took each township's newest published list: once a later consultation on the
+    revised list had its own revision published, the first consultation's 反馈情况说明 described
+    that later list (第 3 版), not the one its comments led to (第 2 版). It describes the list
+    published as this consultation's outcome, and says of a township whose revised list is not
+    published yet that it is not."""
+    from storage.models import Consultation
+    from surveys.consultation import Status
+    from surveys.duty_list import ListStatus
+
+    async with session_factory() as s:
+        cid = await seed(s)
+    async with session_factory() as s:
+        c = await s.get(Consultation, cid)
+        await consultations.set_status(s, c, Status.OPEN, CLOSES - timedelta(days=10))
+        await consultations.set_status(s, c, Status.CLOSED, CLOSES - timedelta(days=1))
+        second = [ITEMS[0], ITEMS[1], DutyItem(Part.BASIC, "河道日常巡查")]
+        v2 = await lists.save_list(s, "青山镇", second)
+        await lists.set_status(s, v2.id, ListStatus.PUBLISHED)
+        await consultations.set_status(s, c, Status.REPORTED)
+        later = await consultations.create_consultation(s, title="青山镇清单再次征求意见", questionnaire=QUESTIONNAIRE,
+                                                        closes_at=CLOSES + timedelta(days=60), list_ids=[v2.id],
+                                                        opens_at=CLOSES + timedelta(days=40))
+        v3 = await lists.save_list(s, "青山镇", [*second, DutyItem(Part.BASIC, "农村公路日常养护")])
+        await lists.set_status(s, v3.id, ListStatus.PUBLISHED)
+        await s.commit()
+    async with session_factory() as s:
+        first = feedback_report(await load_consultation_data(s, cid, KEY, TZ))
+        then = feedback_report(await load_consultation_data(s, later.id, KEY, TZ))
+    section = first[first.index("五、清单修改情况"):first.index("六、群众问卷情况")]
+    assert "1. 青山镇（第 2 版）" in section and "第 3 版" not in section
+    assert "新增 1 项：河道日常巡查（基本履职事项）。" in section and "农村公路日常养护" not in section
+    assert "2. 绿水镇：修改后的清单尚未发布。" in section
+    assert "第 3 版" not in then  # (the later consultation was never reported: no section yet)
 
 
 async def test_the_workbook_gives_each_townships_comments_as_stats_and_the_digest_do(session_factory) -> None:
