@@ -43,7 +43,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from pyexcelerate import Format, Style, Workbook
+from pyexcelerate import Format, Panes, Style, Workbook
 from pyexcelerate.Writer import Writer
 
 from surveys.consultation import MISSING_KIND, NEEDS_REASON, Status, ended_at, format_local, in_kind_order
@@ -596,10 +596,12 @@ class _Book:
         self.styles = {PCT: Style(format=Format(PCT)), MEAN: Style(format=Format(MEAN))}
         self.open: _Sheet | None = None
 
-    def sheet(self, name: str, widths: Sequence[int] = ()) -> _Sheet:
+    def sheet(self, name: str, widths: Sequence[int] = (), table: bool = True) -> _Sheet:
+        """A new sheet; a `table` (a header row, then a row per record) has its header row frozen
+        and an autofilter on its columns, as a clerk sorting and filtering hundreds of rows needs."""
         if self.open is not None:
             self.open.close()
-        self.open = _Sheet(self, name[:31], widths)  # Excel's limit on a sheet name
+        self.open = _Sheet(self, name[:31], widths, table)  # Excel's limit on a sheet name
         return self.open
 
     def close(self) -> bytes:
@@ -612,8 +614,8 @@ class _Book:
 
 
 class _Sheet:
-    def __init__(self, book: _Book, name: str, widths: Sequence[int]) -> None:
-        self.book, self.name, self.widths = book, name, widths
+    def __init__(self, book: _Book, name: str, widths: Sequence[int], table: bool = True) -> None:
+        self.book, self.name, self.widths, self.table = book, name, widths, table
         self.data: list[list[Any]] = []
         self.styled: list[tuple[int, int, str]] = []  # (row, column, format), 1-based
 
@@ -651,6 +653,9 @@ class _Sheet:
     def close(self) -> None:
         ws = self.book.book.new_sheet(self.name, data=self.data)
         self.data = []  # the worksheet holds its own copy of each row
+        if self.table:  # the header row stays in view and filters the columns below it
+            ws.panes = Panes(y=1)
+            ws.auto_filter = True
         for n, width in enumerate(self.widths, 1):
             ws.set_col_style(n, Style(size=width))
         styles = self.book.styles
@@ -678,7 +683,7 @@ def build_workbook(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> byte
 
 
 def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipProgress], locale: str) -> None:
-    s = book.sheet(_t("sheet.summary", locale), (28, 16, 16, 12, 12, 12))
+    s = book.sheet(_t("sheet.summary", locale), (28, 16, 16, 12, 12, 12), table=False)
     c, tz = data.consultation, data.timezone
     s.row(_t("summary.title", locale), c.title)
     s.row(_t("summary.status", locale), _label("status", c.status, locale))

@@ -956,3 +956,22 @@ def test_the_feedback_report_quotes_long_comments_proposals_and_replies_whole(da
     text = feedback_report(replace(data, comments=changed))
     assert long_text in text and long_wording in text and long_reply in text and long_missing in text
     assert "…" not in text
+
+
+def test_every_table_sheet_keeps_its_header_row_in_view_and_filters_its_columns(data: ConsultationData) -> None:
+    """A clerk scrolling the 意见 sheet's hundreds of rows lost the column names, and had to add a
+    filter by hand to see one township's or one decision's rows. Every sheet that is a table
+    (header, then a row per record) has its header row frozen and an autofilter over its rows;
+    the 概况 sheet, several small tables one under the other, has neither."""
+    from surveys.report import OffListRecord, build_offlist_workbook
+
+    book = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    assert book["概况"].freeze_panes is None and not book["概况"].auto_filter.ref
+    for name in ("问卷结果", "事项评分", "文字意见", "意见", "遗漏事项", "清单外事项"):
+        ws = book[name]
+        assert ws.freeze_panes == "A2", name
+        assert ws.auto_filter.ref == f"A1:{ws.cell(1, ws.max_column).column_letter}{ws.max_row}", name
+    assert book["意见"].auto_filter.ref == "A1:M7"
+    offlist = openpyxl.load_workbook(io.BytesIO(build_offlist_workbook(
+        [OffListRecord("R-1", "青山镇", "县住建局", "自建房安全排查")], "Asia/Shanghai"))).worksheets[0]
+    assert offlist.freeze_panes == "A2" and offlist.auto_filter.ref == "A1:I2"
