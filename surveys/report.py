@@ -43,7 +43,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
-from pyexcelerate import Format, Panes, Style, Workbook
+from pyexcelerate import Alignment, Format, Panes, Style, Workbook
 from pyexcelerate.Writer import Writer
 
 from surveys.consultation import MISSING_KIND, NEEDS_REASON, Status, ended_at, format_local, in_kind_order
@@ -596,12 +596,13 @@ class _Book:
         self.styles = {PCT: Style(format=Format(PCT)), MEAN: Style(format=Format(MEAN))}
         self.open: _Sheet | None = None
 
-    def sheet(self, name: str, widths: Sequence[int] = (), table: bool = True) -> _Sheet:
+    def sheet(self, name: str, widths: Sequence[int] = (), table: bool = True, wrap: Sequence[int] = ()) -> _Sheet:
         """A new sheet; a `table` (a header row, then a row per record) has its header row frozen
-        and an autofilter on its columns, as a clerk sorting and filtering hundreds of rows needs."""
+        and an autofilter on its columns, as a clerk sorting and filtering hundreds of rows needs.
+        The columns `wrap` (1-based) hold long texts (comments, replies): wrapped in their width."""
         if self.open is not None:
             self.open.close()
-        self.open = _Sheet(self, name[:31], widths, table)  # Excel's limit on a sheet name
+        self.open = _Sheet(self, name[:31], widths, table, wrap)  # Excel's limit on a sheet name
         return self.open
 
     def close(self) -> bytes:
@@ -614,8 +615,9 @@ class _Book:
 
 
 class _Sheet:
-    def __init__(self, book: _Book, name: str, widths: Sequence[int], table: bool = True) -> None:
-        self.book, self.name, self.widths, self.table = book, name, widths, table
+    def __init__(self, book: _Book, name: str, widths: Sequence[int], table: bool = True,
+                 wrap: Sequence[int] = ()) -> None:
+        self.book, self.name, self.widths, self.table, self.wrap = book, name, widths, table, set(wrap)
         self.data: list[list[Any]] = []
         self.styled: list[tuple[int, int, str]] = []  # (row, column, format), 1-based
 
@@ -657,7 +659,8 @@ class _Sheet:
             ws.panes = Panes(y=1)
             ws.auto_filter = True
         for n, width in enumerate(self.widths, 1):
-            ws.set_col_style(n, Style(size=width))
+            ws.set_col_style(n, Style(size=width, alignment=Alignment(vertical="top", wrap_text=True))
+                             if n in self.wrap else Style(size=width))
         styles = self.book.styles
         for r, c, f in self.styled:
             ws.set_cell_style(r, c, styles[f])
@@ -731,7 +734,7 @@ def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipP
 
 
 def _questions_sheet(book: _Book, results: list[QuestionResult], locale: str) -> None:
-    s = book.sheet(_t("sheet.questions", locale), (12, 40, 10, 28, 10, 10, 12))
+    s = book.sheet(_t("sheet.questions", locale), (12, 40, 10, 28, 10, 10, 12), wrap=(2,))
     s.row(*_headers(locale, "qid", "question", "qtype", "value", "count", "share", "stat"))
     for res in results:
         q = res.question
@@ -767,7 +770,7 @@ def _questions_sheet(book: _Book, results: list[QuestionResult], locale: str) ->
 
 
 def _items_sheet(book: _Book, data: ConsultationData, results: list[QuestionResult], locale: str) -> None:
-    s = book.sheet(_t("sheet.items", locale), (12, 16, 14, 40, 10, 10, 8, 8, 8, 8, 8, 8, 10, 10))
+    s = book.sheet(_t("sheet.items", locale), (12, 18, 14, 40, 10, 10, 8, 8, 8, 8, 8, 8, 10, 10), wrap=(4,))
     s.row(*_headers(locale, "qid", "part", "category", "item", "raters", "mean"),
           "1", "2", "3", "4", "5", _t("stat.unsure", locale), *_headers(locale, "picked", "share"))
     by_id, order = _item_keys(data)
@@ -799,7 +802,7 @@ def _ordered(keys: Iterable[ItemKey], order: list[ItemKey]) -> list[ItemKey]:
 
 
 def _texts_sheet(book: _Book, summary: ResponseSummary, locale: str) -> None:
-    s = book.sheet(_t("sheet.texts", locale), (12, 40, 80, 16, 16))
+    s = book.sheet(_t("sheet.texts", locale), (12, 40, 80, 16, 16), wrap=(2, 3))
     s.row(*_headers(locale, "qid", "question", "answer", "township", "pseudonym"))
     questions = {r.question.id: r.question.text.get(locale) for r in summary.questions}
     s.rows((a.question_id, questions.get(a.question_id, ""), a.text, a.township, a.pseudonym)
@@ -807,7 +810,8 @@ def _texts_sheet(book: _Book, summary: ResponseSummary, locale: str) -> None:
 
 
 def _comments_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
-    s = book.sheet(_t("sheet.comments", locale), (8, 14, 16, 36, 14, 50, 36, 10, 12, 40, 18, 16, 18))
+    s = book.sheet(_t("sheet.comments", locale), (8, 14, 18, 36, 22, 50, 36, 10, 12, 40, 18, 16, 18),
+                   wrap=(4, 6, 7, 10))
     s.row(*_headers(locale, "id", "township", "part", "item", "kind", "text", "proposed", "status", "decision",
                     "reply", "replied_at", "pseudonym", "created_at"))
     tz = data.timezone
@@ -854,7 +858,8 @@ _MISSING_KNOWN = ("name", "part", "category", "basis", "department")
 
 
 def _missing_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
-    s = book.sheet(_t("sheet.missing", locale), (8, 14, 36, 16, 14, 30, 20, 50, 30, 12, 40, 16, 18))
+    s = book.sheet(_t("sheet.missing", locale), (8, 14, 36, 18, 14, 30, 20, 50, 30, 12, 40, 16, 18),
+                   wrap=(3, 6, 7, 8, 9, 11))
     s.row(*_headers(locale, "id", "township", "proposed_item", "part", "category", "basis", "department", "text",
                     "other", "decision", "reply", "pseudonym", "created_at"))
     tz = data.timezone
@@ -869,7 +874,7 @@ def _missing_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
 
 
 def _offlist_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
-    s = book.sheet(_t("sheet.offlist", locale), (14, 20, 40, 14, 14, 50, 16, 18))
+    s = book.sheet(_t("sheet.offlist", locale), (14, 20, 40, 14, 14, 50, 16, 18), wrap=(2, 3, 6))
     s.row(*_headers(locale, "township", "department", "task", "assigned_on", "method", "details", "pseudonym",
                     "created_at"))
     tz = data.timezone
@@ -884,7 +889,7 @@ def build_offlist_workbook(reports: Sequence[OffListRecord], timezone: str, loca
     """Every off-list report given (xlsx bytes, one 清单外事项 sheet), each with the
     consultation it went with — or none: a township never consulted has its reports only here."""
     book = _Book()
-    s = book.sheet(_t("sheet.offlist", locale), (30, 14, 20, 40, 14, 14, 50, 16, 18))
+    s = book.sheet(_t("sheet.offlist", locale), (30, 14, 20, 40, 14, 14, 50, 16, 18), wrap=(1, 3, 4, 7))
     s.row(*_headers(locale, "consultation", "township", "department", "task", "assigned_on", "method", "details",
                     "pseudonym", "created_at"))
     s.rows(

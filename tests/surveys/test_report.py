@@ -975,3 +975,33 @@ def test_every_table_sheet_keeps_its_header_row_in_view_and_filters_its_columns(
     offlist = openpyxl.load_workbook(io.BytesIO(build_offlist_workbook(
         [OffListRecord("R-1", "青山镇", "县住建局", "自建房安全排查")], "Asia/Shanghai"))).worksheets[0]
     assert offlist.freeze_panes == "A2" and offlist.auto_filter.ref == "A1:I2"
+
+
+def test_long_texts_wrap_in_their_columns_and_the_short_labels_fit(data: ConsultationData) -> None:
+    """A 200-character comment ran on one line far past the screen (or was cut at the next
+    cell), and 应调整为基本履职事项 did not fit the 意见类型 column. The columns of long texts
+    (items, comments, proposals, replies, text answers, off-list details) wrap, top-aligned; the
+    short labels' columns are at least as wide as their longest label (a Chinese character is
+    two units of width)."""
+    data.comments = [replace(c, missing={**c.missing, "department": "县水利局", "extra": "每周两次"}, reply="将研究")
+                     if c.id == 7 else c
+                     for c in data.comments]
+    book = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    wrapped = {"问卷结果": ["题目"], "事项评分": ["事项名称"], "文字意见": ["题目", "回答内容"],
+               "意见": ["事项名称", "意见内容", "建议表述", "答复"],
+               "遗漏事项": ["建议增加的事项", "依据", "相关部门", "意见内容", "其他信息", "答复"],
+               "清单外事项": ["相关部门", "交办事项", "情况说明"]}
+    for name, headers in wrapped.items():
+        ws = book[name]
+        columns = {ws.cell(1, n).value: n for n in range(1, ws.max_column + 1)}
+        for header in headers:
+            cell = next(ws.cell(r, columns[header]) for r in range(2, ws.max_row + 1) if ws.cell(r, columns[header]).value)
+            assert cell.alignment.wrap_text and cell.alignment.vertical == "top", (name, header)
+        assert not ws.cell(2, 1).alignment.wrap_text  # (ids and townships: one line)
+    for name, header in (("意见", "意见类型"), ("意见", "所属部分"), ("意见", "处理结果"), ("遗漏事项", "所属部分")):
+        ws = book[name]
+        n = next(n for n in range(1, ws.max_column + 1) if ws.cell(1, n).value == header)
+        longest = max(len(str(ws.cell(r, n).value or "")) for r in range(1, ws.max_row + 1))
+        assert ws.column_dimensions[ws.cell(1, n).column_letter].width >= 2 * longest, (name, header)
+    assert book["意见"].column_dimensions["E"].width >= 2 * len("应调整为配合履职事项")
+    assert book["遗漏事项"].column_dimensions["D"].width >= 2 * len("上级部门收回事项")
