@@ -145,7 +145,7 @@ async def run_demo(settings: Settings, port: int, host: str) -> None:
         # their own (the demo cadre among them)
         await restore_menus(runtime, sb.sandbox)
         db = Path(make_url(settings.database_url).database or DEMO_DB)
-        print(demo_banner(settings.locale, f"{api}/", code, db), flush=True)
+        print(demo_banner(settings.locale, f"{api}/", code, db, host=host, port=sb.port), flush=True)
         from bot.scheduler import running
 
         async with running(runtime):
@@ -202,14 +202,44 @@ def cli_command(argv0: str) -> str:
     return shlex.quote(str(path.resolve()))
 
 
-def demo_banner(locale: str, url: str, code: str, db_path: Path, argv0: str | None = None) -> str:
+def lan_address() -> str | None:
+    """This machine's address on its network (the one its default route leaves by; no packet is
+    sent), or None when it has none but the loopback."""
+    import socket
+
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            s.connect(("192.0.2.1", 9))  # (TEST-NET-1: a UDP connect only picks the route)
+            found = s.getsockname()[0]
+    except OSError:
+        found = None
+    if not found or found.startswith("127.") or found == "0.0.0.0":
+        try:
+            found = next((a for a in socket.gethostbyname_ex(socket.gethostname())[2]
+                          if not a.startswith("127.")), None)
+        except OSError:
+            found = None
+    return found
+
+
+def demo_banner(locale: str, url: str, code: str, db_path: Path, argv0: str | None = None, *,
+                host: str = "127.0.0.1", port: int | None = None) -> str:
     """What the demo prints at start: the web chat's address, what each preset user sends, and
-    a list import on the command line that runs from any terminal (the database's full path)."""
+    a list import on the command line that runs from any terminal (the database's full path).
+    Served on every address (--host 0.0.0.0 or ::), it also says the address another machine
+    opens (127.0.0.1 is every machine's own), or, with none found, to use this machine's."""
     import shlex
 
     url_setting = "DATABASE_URL=" + shlex.quote(f"sqlite+aiosqlite:///{db_path.resolve()}")  # (an assignment, quoted after the =)
-    return gettext("cli.demo-banner", locale, url=url, code=code, database=url_setting,
+    text = gettext("cli.demo-banner", locale, url=url, code=code, database=url_setting,
                    cli=cli_command(sys.argv[0] if argv0 is None else argv0))
+    if host.strip("[]") in ("", "0.0.0.0", "::") and port is not None:
+        address = lan_address()
+        other = gettext("cli.demo-banner-lan", locale, url=f"http://{address}:{port}/") if address else \
+            gettext("cli.demo-banner-lan-unknown", locale, port=port)
+        first, _, rest = text.lstrip("\n").partition("\n")
+        text = f"\n{first}\n{other}\n{rest}"
+    return text
 
 
 def resume_points(db_path: Path) -> tuple[int, int]:

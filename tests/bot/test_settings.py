@@ -534,3 +534,24 @@ async def test_a_demo_on_an_ipv6_or_every_address_gives_a_url_that_opens(tmp_pat
             async with aiohttp.ClientSession() as http, http.get(f"{sb.base_url}/bot1:a/getMe") as r:
                 assert r.status == 200
         assert not port_taken(host, sb.port)
+
+
+def test_a_demo_served_on_every_address_says_the_address_another_machine_opens(tmp_path: Path, monkeypatch) -> None:
+    """`qingdan demo --host 0.0.0.0` printed only http://127.0.0.1:PORT/, which opens nothing
+    from another machine: the banner now names this machine's network address too (or, with
+    none found, says to use it); on the loopback it is as it was."""
+    import bot.demo as demo
+
+    db = tmp_path / "qingdan-demo.db"
+    monkeypatch.setattr(demo, "lan_address", lambda: "192.168.1.23")
+    for locale in ("zh_CN", "en"):
+        wide = demo.demo_banner(locale, "http://127.0.0.1:8108/", "abc", db, "qingdan", host="0.0.0.0", port=8108)
+        assert "http://127.0.0.1:8108/" in wide and "http://192.168.1.23:8108/" in wide
+        assert wide.index("127.0.0.1:8108") < wide.index("192.168.1.23") < wide.index("/start abc")
+        local = demo.demo_banner(locale, "http://127.0.0.1:8108/", "abc", db, "qingdan", host="127.0.0.1", port=8108)
+        assert "192.168.1.23" not in local
+    monkeypatch.setattr(demo, "lan_address", lambda: None)
+    said = demo.demo_banner("zh_CN", "http://127.0.0.1:8108/", "abc", db, "qingdan", host="::", port=8108)
+    assert "本机的IP地址:8108" in said and "127.0.0.1 只在本机上能用" in said
+    found = demo.lan_address()
+    assert found is None or not found.startswith("127.")
