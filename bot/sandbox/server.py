@@ -1071,7 +1071,7 @@ class Sandbox:
         text = text or ""
         if stored is None and not text.strip():
             raise ValueError("message text is empty")
-        if len(text) > (1024 if stored else 4096):
+        if utf16len(text) > (1024 if stored else 4096):  # (Telegram counts UTF-16 units, as the bot's side does)
             raise ValueError("message is too long")
         if reply_to_message_id is not None and reply_to_message_id not in chat.messages:
             reply_to_message_id = None

@@ -150,3 +150,23 @@ async def test_keyboards_past_telegrams_button_limits_are_refused(sandbox: Runni
     with pytest.raises(TelegramBadRequest, match="BUTTON_TEXT_EMPTY"):
         await tg.send_message(5, "x", reply_markup=InlineKeyboardMarkup(
             inline_keyboard=[[InlineKeyboardButton(text="", callback_data="x")]]))
+
+
+async def test_a_users_message_and_caption_are_measured_in_utf16_units_as_telegram_does(sandbox: RunningSandbox) -> None:
+    """The user side let through 2,100 emoji (4,200 UTF-16 units, over Telegram's 4,096) because
+    it counted Python characters; a message and a file's caption are now measured as Telegram
+    and the sandbox's bot side measure them, and one over the limit changes nothing."""
+    base = f"{sandbox.base_url}/sandbox/{TOKEN}/users/7"
+    async with aiohttp.ClientSession() as s:
+        async with s.post(f"{base}/send", json={"text": "😀" * 2049}) as r:
+            assert r.status == 400 and "too long" in (await r.json())["error"]
+        async with s.post(f"{base}/send", json={"text": "😀" * 2048}) as r:
+            assert r.status == 200  # exactly 4,096 units
+        form = aiohttp.FormData()
+        form.add_field("document", b"a,b\n", filename="a.csv")
+        form.add_field("caption", "😀" * 513)
+        async with s.post(f"{base}/upload", data=form) as r:
+            assert r.status == 400 and "too long" in (await r.json())["error"]
+        async with s.get(f"{sandbox.base_url}/sandbox/{TOKEN}/chats/7/messages") as r:
+            kept = await r.json()
+    assert [m["text"] for m in kept] == ["😀" * 2048]
