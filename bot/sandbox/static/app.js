@@ -12,6 +12,9 @@ const I18N = {
     online: "机器人", empty: "还没有消息。发送 /start 开始。", blocked: "已屏蔽机器人",
     role_organizer: "组织者", role_cadre: "干部", role_resident: "居民", role_custom: "用户", langButton: "EN",
     block: "屏蔽机器人", unblock: "解除屏蔽", edit: "编辑", editing: "编辑消息：", cancel: "取消", reply: "回复", replying: "回复：",
+    linkTitle: "打开机器人链接：", linkAsCurrent: "以当前用户（{name}）打开", linkAsNew: "以新用户打开",
+    linkAsOther: "以 {name} 打开", newUserName: "新用户 {id}",
+    linkHint: "在 Telegram 里，谁点链接就是谁打开。要像新来的居民或干部那样试居民链接、干部邀请链接，请选“以新用户打开”。",
   },
   en: {
     title: "Qingdan · Sandbox", bot: "Bot", noBot: "Waiting for a bot to connect…", users: "Users", userId: "User ID",
@@ -22,6 +25,9 @@ const I18N = {
     online: "bot", empty: "No messages yet. Send /start to begin.", blocked: "bot blocked",
     role_organizer: "Organizer", role_cadre: "Cadre", role_resident: "Resident", role_custom: "User", langButton: "中文",
     block: "Block bot", unblock: "Unblock", edit: "Edit", editing: "Editing: ", cancel: "Cancel", reply: "Reply", replying: "Reply to: ",
+    linkTitle: "Open the bot link: ", linkAsCurrent: "Open as the current user ({name})", linkAsNew: "Open as a new user",
+    linkAsOther: "Open as {name}", newUserName: "New user {id}",
+    linkHint: "In Telegram, whoever taps a link opens it. To try a resident link or a cadre invite as someone new, pick “Open as a new user”.",
   },
 };
 
@@ -34,7 +40,10 @@ const S = {
   compose: null,  // {mode: "edit" | "reply", id}: what the composer's next send does instead of a plain message
 };
 
-function t(key) { return (I18N[S.lang] && I18N[S.lang][key]) || I18N.zh[key] || key; }
+function t(key, vars) {
+  const text = (I18N[S.lang] && I18N[S.lang][key]) || I18N.zh[key] || key;
+  return vars ? text.replace(/\{(\w+)\}/g, (m, k) => (k in vars ? String(vars[k]) : m)) : text;
+}
 
 function applyLang() {
   document.documentElement.lang = S.lang === "zh" ? "zh-CN" : "en";
@@ -228,10 +237,53 @@ function linkElement(url) {
     el.classList.add("deep-link");
     el.dataset.start = start;
     el.title = start ? `/start ${start}` : "/start";
-    el.addEventListener("click", (ev) => { ev.preventDefault(); sendText(start ? `/start ${start}` : "/start"); });
+    el.addEventListener("click", (ev) => { ev.preventDefault(); openLinkMenu(start); });
   } else if (href) { el.target = "_blank"; el.rel = "noopener noreferrer"; }
   return el;
 }
+
+// A tap on a deep link asks who opens it: the current user (as Telegram does), a new user (to try a
+// resident link or a cadre invite as someone new, without copying it and switching users), or another one.
+function openLinkMenu(start) {
+  const box = $("#link-menu");
+  const command = start ? `/start ${start}` : "/start";
+  box.innerHTML = "";
+  const title = document.createElement("div"); title.className = "title";
+  title.textContent = t("linkTitle") + command;
+  const hint = document.createElement("p"); hint.className = "hint"; hint.textContent = t("linkHint");
+  box.append(title, hint);
+  const option = (as, text, action) => {
+    const b = document.createElement("button"); b.type = "button"; b.dataset.as = as; b.textContent = text;
+    b.addEventListener("click", async () => { closeLinkMenu(); await action(); });
+    box.appendChild(b);
+    return b;
+  };
+  const current = S.users.find((u) => u.id === S.userId);
+  const first = current ? option("current", t("linkAsCurrent", { name: current.first_name || current.id }),
+                                 () => sendText(command)) : null;
+  const fresh = option("new", t("linkAsNew"), async () => {
+    const used = new Set(S.users.map((u) => u.id));
+    let id = 5001;
+    while (used.has(id)) id++;
+    S.users.push({ id, first_name: t("newUserName", { id }), language_code: S.lang === "en" ? "en" : "zh-hans",
+                   role: "custom" });
+    await openChat(id);
+    await sendText(command);
+  });
+  for (const u of S.users) {
+    if (u.id === S.userId) continue;
+    option(`user-${u.id}`, t("linkAsOther", { name: u.first_name || u.id }), async () => {
+      await openChat(u.id);
+      await sendText(command);
+    });
+  }
+  option("cancel", t("cancel"), async () => {}).className = "cancel";
+  box.hidden = false;
+  $("#link-backdrop").hidden = false;
+  (first || fresh).focus();
+}
+
+function closeLinkMenu() { $("#link-menu").hidden = true; $("#link-backdrop").hidden = true; }
 
 // URLs in plain text become links (Telegram's clients do this too; the sandbox adds no url entities).
 const URL_RE = /\b(?:https?:\/\/[^\s<>"']+|(?:www\.)?(?:t|telegram)\.me\/[^\s<>"']+|tg:\/\/[^\s<>"']+)/gi;
@@ -492,6 +544,8 @@ $("#composer").addEventListener("submit", (e) => {
   if (c && c.mode === "edit") editText(c.id, text); else sendText(text, c ? c.id : null);
 });
 $("#compose-context button").addEventListener("click", () => { setCompose(null); $("#input").value = ""; });
+$("#link-backdrop").addEventListener("click", closeLinkMenu);
+document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("#link-menu").hidden) closeLinkMenu(); });
 $("#input").addEventListener("keydown", (e) => {
   if (e.key === "Escape" && S.compose) { setCompose(null); $("#input").value = ""; }
 });
