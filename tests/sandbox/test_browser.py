@@ -418,3 +418,31 @@ async def test_a_user_blocks_and_unblocks_the_bot_from_the_web_chat() -> None:
         await page.click("#send")
         await page.locator(".msg.bot", has_text="收到：你好").wait_for(timeout=10000)
         assert await toggle.inner_text() == "屏蔽机器人"
+
+
+async def test_the_web_chat_fits_a_phone_width_window() -> None:
+    """On a phone-width window (390 px) the 420 px phone frame overflowed it sideways, and the
+    chat sat below a screenful of user list: the page now fits the width, and picking a user
+    brings the whole chat — its messages and its input — onto the screen."""
+    executable = require_chromium()
+    from playwright.async_api import async_playwright
+
+    async with running_sandbox(tokens=[TOKEN], bot_username="qingdan_demo_bot") as sb:
+        async with async_playwright() as pw, asyncio.timeout(60):
+            browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+            try:
+                page = await browser.new_page(viewport={"width": 390, "height": 800})
+                await page.goto(f"{sb.base_url}/?token={TOKEN}")
+                await page.click('#user-list button[data-id="3001"]')
+                await page.fill("#input", "你好")
+                await page.click("#send")
+                await page.locator(".msg.user", has_text="你好").wait_for(timeout=10000)
+                widths = await page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+                assert widths[0] <= widths[1], widths
+                for part in ("#chat-header", "#messages", "#input", "#send"):
+                    box = await page.locator(part).bounding_box()
+                    assert box is not None
+                    top = box["y"]  # (relative to the viewport)
+                    assert 0 <= top and top + box["height"] <= 800 and box["x"] + box["width"] <= 390, (part, box)
+            finally:
+                await browser.close()

@@ -154,7 +154,9 @@ async function openChat(userId) {
   if (S.es) S.es.close();
   S.es = new EventSource(api(`/chats/${userId}/events`));
   S.es.onmessage = (e) => handleEvent(JSON.parse(e.data));
-  $("#input").focus();
+  // on a phone-width window the chat is below the user list: bring it into view
+  if (window.matchMedia("(max-width: 760px)").matches) $("#phone").scrollIntoView({ block: "start" });
+  $("#input").focus({ preventScroll: true });
 }
 
 // Every chat's news: a user who first wrote (listed), a bot message to a user not on screen (counted).
