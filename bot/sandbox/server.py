@@ -382,7 +382,8 @@ class Sandbox:
         if f is not None:
             url = f"/sandbox/{b.token}/files/{f.file_unique_id}"
             if f.kind == "photo":
-                d["photo"] = {"url": url, "width": f.width, "height": f.height, "file_size": f.size}
+                d["photo"] = {"url": url, "width": f.width, "height": f.height, "file_size": f.size,
+                              "file_name": f.upload_name or f"photo_{m.message_id}{Path(f.file_path).suffix}"}
             else:
                 d["document"] = {"file_name": f.file_name, "mime_type": f.mime_type, "file_size": f.size, "url": url}
         return d
@@ -424,7 +425,7 @@ class Sandbox:
         unique = base64.urlsafe_b64encode(struct.pack(">IQ", n, b.id)[:8] + secrets.token_bytes(4)).decode()
         f = StoredFile(file_id=file_id.rstrip("="), file_unique_id=unique.rstrip("="), data=up.data, kind=kind,
                        file_path=path, file_name=name if kind == "document" else None, mime_type=mime,
-                       width=width, height=height)
+                       width=width, height=height, upload_name=up.filename or None)
         b.files[f.file_id] = f
         b.files_by_unique[f.file_unique_id] = f
         b.files_by_path[f.file_path] = f
@@ -1494,9 +1495,10 @@ def create_app(sandbox: Sandbox) -> web.Application:
         if f is None:
             return _err(404, "file not found")
         headers = {}
-        if f.kind == "document":
+        if f.kind == "document" or "download" in request.query:  # (a photo: shown in the page, saved on asking)
             from urllib.parse import quote
-            headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(f.file_name or 'file')}"
+            name = f.file_name or f.upload_name or f.file_path.rsplit("/", 1)[-1]
+            headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
         return web.Response(body=f.data, content_type=f.mime_type or "application/octet-stream", headers=headers)
 
     async def config(request: web.Request) -> web.Response:

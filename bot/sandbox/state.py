@@ -27,6 +27,7 @@ class StoredFile:
     mime_type: str | None = None
     width: int = 0
     height: int = 0
+    upload_name: str | None = None  # the name it was sent with (a photo's: the Bot API forgets it, the page offers it)
 
     @property
     def size(self) -> int:

@@ -446,3 +446,23 @@ async def test_the_web_chat_fits_a_phone_width_window() -> None:
                     assert 0 <= top and top + box["height"] <= 800 and box["x"] + box["width"] <= 390, (part, box)
             finally:
                 await browser.close()
+
+
+async def test_a_photo_the_bot_sent_can_be_saved_from_the_page() -> None:
+    """A photo (the QR code of a township's link, to print) showed in the web chat with no way
+    to save it but the browser's own context menu, and nameless; it now has 下载 (Download),
+    which saves it under the name the bot sent it with, and a tap opens it full size."""
+    async with chat_page(button_bot()) as (_, _, page):
+        await page.fill("#input", "/start")
+        await page.click("#send")
+        photo = page.locator(".msg.bot", has_text="图表")
+        await photo.locator("img").wait_for(timeout=10000)
+        save = photo.locator("a.save")
+        assert "下载" in await save.inner_text()
+        async with page.expect_download() as info:
+            await save.click()
+        download = await info.value
+        assert download.suggested_filename == "chart.png"
+        saved = await download.path()
+        assert await asyncio.to_thread(Path(saved).read_bytes) == tiny_png(24, 12)
+        assert await photo.locator("a:has(img)").get_attribute("target") == "_blank"

@@ -345,10 +345,16 @@ function buildMessage(m) {
   const div = document.createElement("div");
   div.className = `msg ${m.from_bot ? "bot" : "user"}`;
   div.dataset.id = m.message_id;
-  if (m.photo) {
+  if (m.photo) {  // shown, opened full size in a new tab on a tap, and saved with 下载 (a QR code to print)
+    const full = document.createElement("a");
+    full.href = m.photo.url; full.target = "_blank"; full.rel = "noopener";
     const img = document.createElement("img");
     img.src = m.photo.url; img.alt = "photo";
-    div.appendChild(img);
+    full.appendChild(img);
+    const save = document.createElement("a");
+    save.className = "save"; save.href = `${m.photo.url}?download=1`; save.download = m.photo.file_name || "photo";
+    save.textContent = `⬇ ${t("download")}`;
+    div.append(full, save);
   }
   if (m.document) {
     const d = document.createElement("div"); d.className = "doc";
