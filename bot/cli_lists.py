@@ -11,7 +11,10 @@ from bot.config import get_settings
 from bot.texts import gettext
 from surveys.duty_list import PART_ORDER, DutyItem, Part
 
-app = typer.Typer(help="Duty lists: lint, import, show, diff, delete, publish.", no_args_is_help=True)
+app = typer.Typer(help="Duty lists: lint, import, show, diff, delete, publish.\n\n"
+                       "Exit codes, the same for each of them: 0 done (warnings allowed); 1 refused: errors in the "
+                       "file, a list, township or consultation not found, or not confirmed; 2 wrong usage, or a "
+                       "file that cannot be read at all.", no_args_is_help=True)
 
 
 def _locale() -> str:
@@ -228,7 +231,7 @@ def _items_of(ref: str) -> list[DutyItem]:
         if not result.ok:
             for p in result.problems:
                 typer.echo(p.render(_locale()), err=True)
-            raise typer.Exit(2)
+            raise typer.Exit(2 if _unreadable(result) else 1)  # as `lists lint` says of the same file
         return result.items
     from bot.db import ensure_schema, run_async
 
@@ -236,7 +239,7 @@ def _items_of(ref: str) -> list[DutyItem]:
     items = run_async(_stored_items(ref))
     if items is None:
         typer.echo(gettext("cli.list-not-found", _locale(), ref=ref), err=True)
-        raise typer.Exit(2)
+        raise typer.Exit(1)  # as `lists show` and `lists delete` of a list not stored
     return items
 
 
@@ -395,13 +398,13 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
         async with sessions() as session:
             c = await session.get(Consultation, consultation_id) if fits_id(consultation_id) else None
             if c is None:
-                return 2, gettext("scheduler.publish-no-consultation", loc, id=consultation_id)
+                return 1, gettext("scheduler.publish-no-consultation", loc, id=consultation_id)
             if c.status not in (Status.CLOSED.value, Status.REPORTED.value):
                 return 1, gettext("scheduler.publish-not-closed", loc, id=consultation_id)
             town = await get_township(session, township)
             link = await link_for_township(session, consultation_id, town.id) if town and town.id else None
             if town is None or link is None:
-                return 2, gettext("scheduler.publish-no-township", loc, id=consultation_id, township=township)
+                return 1, gettext("scheduler.publish-no-township", loc, id=consultation_id, township=township)
             if items is not None:  # the same file published again finds the version it stored
                 row = await _stored_since(session, town.id, link.list_id, items) \
                     or await save_list(session, township, items, source_file=source)
@@ -413,7 +416,7 @@ async def _publish(consultation_id: int, township: str, ref: str, items: list[Du
                     row = await session.get(DutyListRow, int(ref))
                     row = row if row is not None and row.township_id == town.id else None
                 if row is None:
-                    return 2, gettext("cli.list-not-found", loc, ref=ref)
+                    return 1, gettext("cli.list-not-found", loc, ref=ref)
             refusal = await publish_refusal(session, consultation_id, town.id, town.name, link.list_id, row, loc)
             if refusal is not None:
                 return 1, refusal

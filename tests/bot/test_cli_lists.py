@@ -557,7 +557,7 @@ def test_ids_beyond_the_id_columns_name_no_consultation_on_every_database(databa
             result = runner.invoke(app, args)
             assert result.exit_code == 1 and f"找不到征询 #{big}" in result.output, (args, result.output)
         result = runner.invoke(app, ["lists", "publish", "--consultation", big, "--township", "青山镇", "1"])
-        assert result.exit_code == 2 and f"#{big}" in result.output, result.output
+        assert result.exit_code == 1 and f"#{big}" in result.output, result.output
 
 
 def test_a_title_longer_than_its_column_or_empty_is_refused_on_every_database(database, monkeypatch):
@@ -811,3 +811,33 @@ def test_import_says_when_it_made_a_new_township_and_how_to_undo_a_typo(tmp_path
     second = runner.invoke(app, ["lists", "import", str(make_samples.write_xlsx(
         make_samples.build_sample_items()[:-2], tmp_path / "r2.xlsx")), "--township", "青山镇"])
     assert second.exit_code == 0 and "新乡镇" not in second.output
+
+
+def test_a_list_not_found_exits_1_in_diff_and_publish_as_in_show_and_delete_and_the_help_says_so(tmp_path,
+                                                                                                  monkeypatch):
+    """`lists diff` exited 2 for a list not stored (and for a file with errors in its rows) where
+    `lists show`/`lists delete` exit 1; `lists publish` exited 2 for a consultation, township or
+    version not found. Exit codes: 1 refused or not found, 2 wrong usage or unreadable."""
+    assert runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"]).exit_code == 0
+    for args in (["diff", "青山镇@1", "青山镇@9"], ["diff", "绿水镇", "青山镇@1"], ["show", "--township", "绿水镇"],
+                 ["delete", "--township", "青山镇", "--version", "9", "--yes"]):
+        result = runner.invoke(app, ["lists", *args])
+        assert result.exit_code == 1 and "找不到清单" in result.output, (args, result.output)
+    unknown_part = tmp_path / "unknown_part.csv"
+    unknown_part.write_text("部分,序号,事项名称\n杂项,1,某事项\n", encoding="utf-8")
+    for command in ("diff", "lint"):  # a file with an error in a row: the same exit code from both
+        args = ["diff", "青山镇@1", str(unknown_part)] if command == "diff" else ["lint", str(unknown_part)]
+        result = runner.invoke(app, ["lists", *args])
+        assert result.exit_code == 1 and "杂项" in result.output, (command, result.output)
+    word = tmp_path / "draft.xlsx"
+    word.write_bytes(b"%PDF-1.4 not a table")
+    assert runner.invoke(app, ["lists", "diff", "青山镇@1", str(word)]).exit_code == 2
+    monkeypatch.setenv("BOT_TOKEN", "123456:TEST")
+    get_settings.cache_clear()
+    for args in (["--consultation", "7", "--township", "青山镇", "1"],):
+        result = runner.invoke(app, ["lists", "publish", *args])
+        assert result.exit_code == 1 and "找不到征询 #7" in result.output, result.output
+    for env, says in (({"LOCALE": "zh_CN"}, "1 被拒绝：文件有错误，找不到清单"),
+                      ({"LOCALE": "en"}, "1 refused: errors in the file, a list, township or consultation not found")):
+        shown = CliRunner().invoke(app, ["lists", "--help"], env={"COLUMNS": "400", **env})
+        assert says in shown.output, (env, shown.output)
