@@ -175,6 +175,10 @@ _TOTAL = re.compile(
     r"\s*[:：]?\s*(共\s*)?(\d+\s*[项条个]?)?\s*[)）]?\s*[。.]?$",
     re.I,
 )
+#: "共" or "总数" with no count in the cell: a total only when the count stands beside it ("总数" | 46);
+#: alone in a row it is no total (合计/小计/总计/共计 alone are)
+_BARE_COUNT_WORD = re.compile(
+    r"^[(（]?\s*(本(部分|类|清单)|以上|上述)?\s*(共|总\s*数)\s*[:：]?\s*[)）]?\s*[。.]?$")
 _COUNT_SUFFIX = re.compile(r"[(（]\s*(共\s*)?\d+\s*项\s*[)）]\s*$")
 
 
@@ -844,6 +848,9 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
                 out.warning("import.note-row-skipped", sheet=sheet, row=rownum, text=_gist(texts[name_col], 40))
             continue
         totals = [c for c in filled if _TOTAL.match(unicodedata.normalize("NFKC", texts[c]).strip())]
+        if totals and len(filled) == len(totals) and all(
+                _BARE_COUNT_WORD.match(unicodedata.normalize("NFKC", texts[c]).strip()) for c in totals):
+            totals = []  # "共" / "总数" with no count anywhere in the row: not a total
         if totals and not pending and all(c in totals or isinstance(_seq(row[c]), int) for c in filled):
             # "合计" / "共 46 项" (maybe with the count beside it): read as a heading it became the
             # category of every item after it

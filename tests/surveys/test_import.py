@@ -567,6 +567,21 @@ def test_a_total_row_after_items_without_category_does_not_become_their_category
     assert [(i.name, i.category) for i in result.items] == [("发展党员", ""), ("人民调解", "")]
 
 
+def test_a_lone_gong_or_zongshu_is_no_total_row_but_with_its_count_it_is() -> None:
+    # a one-cell row of just "共" or "总数" was skipped as a total row (with a warning saying so),
+    # though no count says it totals anything: only a real total row is left out
+    text = ("序号,类别,事项名称,履职依据\n1,党建,发展党员,《细则》\n,,共,\n2,,人民调解,《法》\n"
+            "总数,,,46\n3,,低保受理,《条例》\n,,共 3 项,\n合计,,,\n")
+    result = _clean(read_duty_list(text.encode(), filename="基本履职事项.csv"))
+    assert [i.name for i in result.items] == ["发展党员", "共", "人民调解", "低保受理"]
+    assert [(p.rule, p.row) for p in result.problems] == [
+        ("import.total-row-skipped", 5), ("import.total-row-skipped", 7), ("import.total-row-skipped", 8)]
+    heading = "序号,类别,事项名称,履职依据\n总数,,,\n1,,发展党员,《细则》\n"
+    result = _clean(read_duty_list(heading.encode(), filename="基本履职事项.csv"))
+    assert [(i.name, i.category) for i in result.items] == [("发展党员", "总数")]
+    assert result.problems == []
+
+
 @pytest.mark.parametrize("header,field_name", [
     ("牵头单位", "county_department"), ("县级牵头单位", "county_department"), ("责任单位", "county_department"),
     ("主管单位", "county_department"), ("收回后履职方式", "working_mode"), ("职责事项", "name"),
