@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from surveys.duty_list import PART_ORDER, DutyItem, Part, normalize
+from surveys.duty_list import PART_ORDER, REQUIRED_FIELD, DutyItem, Part, normalize
 from surveys.i18n import LOCALES, gettext
 from surveys.problems import Problem, Severity
 
@@ -26,6 +26,14 @@ LINT_RULES: dict[str, Severity] = {
     "lint.withdrawn-without-receiver": Severity.ERROR,
     "lint.sequence-duplicate": Severity.WARNING,
     "lint.sequence-gap": Severity.WARNING,
+}
+
+#: The rule broken by an item that leaves blank what its part must name (REQUIRED_FIELD, the one
+#: table of those fields, which the cadre's item card reads too).
+REQUIRED_RULE: dict[Part, str] = {
+    Part.BASIC: "lint.basic-without-basis",
+    Part.COOPERATING: "lint.cooperating-without-department",
+    Part.WITHDRAWN: "lint.withdrawn-without-receiver",
 }
 
 
@@ -71,12 +79,8 @@ def lint(items: list[DutyItem]) -> list[Problem]:
         if not item.name.strip():
             problems.append(_problem("lint.empty-name", item))
             continue
-        if item.part == Part.BASIC and _blank(item.basis):
-            problems.append(_problem("lint.basic-without-basis", item))
-        elif item.part == Part.COOPERATING and _blank(item.county_department):
-            problems.append(_problem("lint.cooperating-without-department", item))
-        elif item.part == Part.WITHDRAWN and _blank(item.receiving_department):
-            problems.append(_problem("lint.withdrawn-without-receiver", item))
+        if _blank(getattr(item, REQUIRED_FIELD[item.part])):
+            problems.append(_problem(REQUIRED_RULE[item.part], item))
 
     # One item, one part.
     first_in_part: dict[tuple[Part, str], DutyItem] = {}

@@ -156,3 +156,26 @@ def test_a_huge_sequence_number_is_one_gap_found_at_once() -> None:
     assert [p.params["missing"] for p in problems] == ["2–2999999999", f"3000000001–{10**20 - 1}"]
     [p] = _only(lint([_basic("甲", 3, seq=1), _basic("乙", 4, seq=3)]), "lint.sequence-gap")
     assert p.params["missing"] == "2"
+
+
+def test_the_fields_each_part_must_name_are_read_from_required_field_alone(monkeypatch) -> None:
+    """The lint kept its own per-part checks (basis, county_department, receiving_department)
+    beside surveys.duty_list.REQUIRED_FIELD, which the cadre's item card reads: the two could
+    drift apart. The lint now asks REQUIRED_FIELD which field each part must name."""
+    import surveys.lint as lint_module
+    from surveys.duty_list import REQUIRED_FIELD
+
+    items = [_basic("发展党员", 2, basis="", content="组织发展党员"),
+             _coop("食品安全协管", 3, county_department="", county_duty="监督检查"),
+             _withdrawn("特种设备安全监管", 4, receiving_department="", working_mode="发现报告")]
+    assert [(p.rule, p.row) for p in lint(items)] == [
+        ("lint.basic-without-basis", 2), ("lint.cooperating-without-department", 3),
+        ("lint.withdrawn-without-receiver", 4)]
+    assert lint_module.REQUIRED_RULE == {
+        Part.BASIC: "lint.basic-without-basis", Part.COOPERATING: "lint.cooperating-without-department",
+        Part.WITHDRAWN: "lint.withdrawn-without-receiver"}
+    # the one table decides: a part made to require another field is checked on that field
+    monkeypatch.setitem(REQUIRED_FIELD, Part.BASIC, "content")
+    monkeypatch.setitem(REQUIRED_FIELD, Part.COOPERATING, "county_duty")
+    monkeypatch.setitem(REQUIRED_FIELD, Part.WITHDRAWN, "working_mode")
+    assert lint(items) == []
