@@ -200,6 +200,9 @@ class ImportResult:
     file: str = ""
     #: "xlsx", or the text encoding a CSV file was read in ("utf-8", "utf-8-sig", "gb18030", …)
     encoding: str | None = None
+    #: Per sheet (None for a CSV file), each item field's column header as the drafter wrote it, so
+    #: that the lint names a column as the import does ("履职依据", not "basis")
+    columns: dict[str | None, dict[str, str]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:
@@ -224,6 +227,7 @@ class _Collector:
         self._counts: dict[str, int] = {}
         self._severities: dict[str, Severity] = {}
         self.encoding: str | None = None
+        self.columns: dict[str | None, dict[str, str]] = {}
 
     def add(self, severity: Severity, rule: str, *, sheet: str | None = None, row: int | None = None,
             column: str | None = None, part: Part | None = None, **params: Any) -> None:
@@ -283,7 +287,8 @@ def read_duty_list(source: Path | bytes, filename: str | None = None,
         out.error("import.internal", detail=f"{type(exc).__name__}: {exc}"[:300])
         items = []
     out.finish()
-    result = ImportResult(items=items, problems=out.problems, file=filename, encoding=out.encoding)
+    result = ImportResult(items=items, problems=out.problems, file=filename, encoding=out.encoding,
+                          columns=out.columns)
     if not result.ok:
         result.items = []
     return result
@@ -822,6 +827,10 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
         return []
 
     labels = {f: _text(header_row[c]) for f, c in columns.items()}
+    out.columns[sheet] = dict(labels)
+    if "receiving_department" not in labels and "county_department" in labels:
+        # a withdrawn item's only department column names who takes it back (see below)
+        out.columns[sheet]["receiving_department"] = labels["county_department"]
     part_label = _text(header_row[part_col]) if part_col is not None else None
     header_keys = [_norm_header_raw(_text(v)) for v in header_row]
     name_col = columns["name"]

@@ -65,13 +65,28 @@ def _at_row(other: DutyItem, item: DutyItem, key: str = "lists.lint.at-row") -> 
     return {loc: gettext(key, loc, row=other.row) for loc in LOCALES}
 
 
-def _problem(rule: str, item: DutyItem, **params: Any) -> Problem:
-    return Problem(LINT_RULES[rule], rule, params={"name": item.name.strip(), **params},
-                   part=item.part.value, sheet=item.sheet, row=item.row)
+#: The field whose cell a rule's problem is in (the required field's: REQUIRED_FIELD).
+_RULE_FIELD: dict[str, str] = {
+    "lint.empty-name": "name",
+    "lint.duplicate-in-part": "name",
+    "lint.same-item-two-parts": "name",
+    "lint.sequence-duplicate": "seq",
+    "lint.sequence-gap": "seq",
+}
 
 
-def lint(items: list[DutyItem]) -> list[Problem]:
-    """Every problem found in `items`, in list order within each rule."""
+def lint(items: list[DutyItem], columns: dict[str | None, dict[str, str]] | None = None) -> list[Problem]:
+    """Every problem found in `items`, in list order within each rule. `columns` (the import's
+    ImportResult.columns: per sheet, each field's header as written) lets each problem name its
+    column as the file heads it."""
+    headers = columns or {}
+
+    def _problem(rule: str, item: DutyItem, **params: Any) -> Problem:
+        field = _RULE_FIELD.get(rule) or REQUIRED_FIELD[item.part]
+        return Problem(LINT_RULES[rule], rule, params={"name": item.name.strip(), **params},
+                       part=item.part.value, sheet=item.sheet, row=item.row,
+                       column=headers.get(item.sheet, {}).get(field) or None)
+
     problems: list[Problem] = []
 
     # Per-item rules.
@@ -116,13 +131,13 @@ def lint(items: list[DutyItem]) -> list[Problem]:
             by_category[item.category.strip()].append(item)
         if len(by_category) > 1 and all(group[0].seq == 1 for group in by_category.values()):
             for group in by_category.values():
-                problems += _numbering(group)
+                problems += _numbering(group, _problem)
         elif numbered:
-            problems += _numbering(numbered)
+            problems += _numbering(numbered, _problem)
     return problems
 
 
-def _numbering(numbered: list[DutyItem]) -> list[Problem]:
+def _numbering(numbered: list[DutyItem], _problem: Any) -> list[Problem]:
     """Repeated and skipped numbers among `numbered` (one sequence)."""
     problems: list[Problem] = []
     first_by_seq: dict[int, DutyItem] = {}
@@ -152,4 +167,4 @@ def check_file(source: Any, filename: str | None = None) -> tuple[Any, list[Prob
     from surveys.importer import read_duty_list
 
     result = read_duty_list(source, filename=filename)
-    return result, list(result.problems) + (lint(result.items) if result.items else [])
+    return result, list(result.problems) + (lint(result.items, result.columns) if result.items else [])

@@ -179,3 +179,38 @@ def test_the_fields_each_part_must_name_are_read_from_required_field_alone(monke
     monkeypatch.setitem(REQUIRED_FIELD, Part.COOPERATING, "county_duty")
     monkeypatch.setitem(REQUIRED_FIELD, Part.WITHDRAWN, "working_mode")
     assert lint(items) == []
+
+
+def test_a_lint_problem_names_its_column_by_the_header_the_organizer_wrote(tmp_path) -> None:
+    """Lint problems named the sheet and row but not the column, where the import's name the
+    column by its header: “第 3 行：没有填写履职依据” left the drafter to find which column that is
+    in a sheet headed 法律政策依据. Each sheet's own header is named."""
+    from openpyxl import Workbook
+
+    from surveys.lint import check_file
+
+    wb = Workbook()
+    basic = wb.active
+    basic.title = "基本"
+    for row in (["编号", "名称", "法律政策依据"], [1, "发展党员", "《细则》"], [3, "人民调解", ""],
+                [4, "发展党员", "《细则》"]):
+        basic.append(row)
+    coop = wb.create_sheet("配合")
+    for row in (["序号", "履职事项名称", "牵头单位"], [1, "消防安全检查", "  "]):
+        coop.append(row)
+    withdrawn = wb.create_sheet("收回")
+    for row in (["序号", "事项名称", "上级部门"], [1, "特种设备安全监管", "无"]):  # its only department column
+        withdrawn.append(row)
+    wb.save(tmp_path / "draft.xlsx")
+    result, problems = check_file(tmp_path / "draft.xlsx")
+    assert result.ok
+    assert sorted((p.sheet, p.row, p.rule, p.column) for p in problems) == [
+        ("基本", 3, "lint.basic-without-basis", "法律政策依据"), ("基本", 3, "lint.sequence-gap", "编号"),
+        ("基本", 4, "lint.duplicate-in-part", "名称"),
+        ("收回", 2, "lint.withdrawn-without-receiver", "上级部门"),
+        ("配合", 2, "lint.cooperating-without-department", "牵头单位")]
+    said = next(p for p in problems if p.rule == "lint.basic-without-basis")
+    assert "工作表“基本”，第 3 行，列“法律政策依据”：" in said.render("zh_CN"), said.render("zh_CN")
+    assert 'column "法律政策依据"' in said.render("en")
+    # without the headers (items not read from a file) nothing is made up
+    assert {p.column for p in lint(result.items)} == {None}
