@@ -29,7 +29,18 @@ from aiogram.methods import (
     SendVoice,
 )
 
-from surveys.text import BUTTON_WIDTH, TEXT_LIMIT, _char_width, units, width  # noqa: F401 (the bot's names for them)
+from surveys.text import (  # noqa: F401 (the bot's names for them)
+    ANSWER_LIMIT,
+    BUTTON_WIDTH,
+    CAPTION_LIMIT,
+    ELLIPSIS,
+    TEXT_LIMIT,
+    _char_width,
+    cut,
+    fit_plain,
+    units,
+    width,
+)
 
 if TYPE_CHECKING:
     from aiogram import Bot
@@ -37,27 +48,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-CAPTION_LIMIT = 1024
-ANSWER_LIMIT = 200  # answerCallbackQuery's text
 BUTTONS_LIMIT = 100  # inline buttons in one keyboard: Telegram refuses more ("reply markup is too long")
-ELLIPSIS = "…"
-
 _TEXT = (SendMessage, EditMessageText)
 _CAPTION = (SendPhoto, SendDocument, SendAnimation, SendAudio, SendVideo, SendVoice, EditMessageCaption)
-
-
-def _cut(text: str, room: int) -> str:
-    """The longest start of `text` of at most `room` UTF-16 units."""
-    if units(text) <= room:
-        return text
-    out, used = [], 0
-    for ch in text:
-        n = 2 if ord(ch) > 0xFFFF else 1
-        if used + n > room:
-            break
-        out.append(ch)
-        used += n
-    return "".join(out)
 
 
 class _Fitter(HTMLParser):
@@ -84,7 +77,7 @@ class _Fitter(HTMLParser):
     def handle_data(self, data: str) -> None:
         if self.cut:
             return
-        kept = _cut(data, self.room)
+        kept = cut(data, self.room)
         self.out.append(kept)
         self.room -= units(kept)
         if kept != data:
@@ -130,10 +123,6 @@ def fit_html(text: str, limit: int) -> str:
     fitter = _Fitter(limit)
     fitter.feed(text)
     return fitter.result() if fitter.cut else text
-
-
-def fit_plain(text: str, limit: int) -> str:
-    return text if units(text) <= limit else _cut(text, limit - units(ELLIPSIS)) + ELLIPSIS
 
 
 def fit_lines(lines: list[str], room: int) -> list[str]:

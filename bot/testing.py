@@ -32,6 +32,7 @@ from aiogram.types import (
 from bot.broadcaster import SentMessage
 from bot.sandbox.htmltext import ParseError, parse_html, strip_text, utf16len
 from bot.sandbox.server import MAX_INLINE_BUTTONS, NOT_MODIFIED
+from surveys.text import ANSWER_LIMIT, CAPTION_LIMIT, TEXT_LIMIT
 
 TEST_TOKEN = "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw"
 BOT_USERNAME = "qingdan_test_bot"
@@ -55,8 +56,9 @@ class RecordingSession(BaseSession):
     refuses is refused with Telegram's 400 (as the sandbox does; `telegram_checks`):
     HTML it cannot parse, a text or caption over its limit or empty, callback data outside
     1–64 bytes, a button without text, more than 100 buttons in a keyboard, a press's
-    answer over 200 characters, and an edit that changes nothing ("message is not
-    modified") of a message this session sent."""
+    answer over 200 characters (every length in Telegram's UTF-16 units: an emoji is two),
+    and an edit that changes nothing ("message is not modified") of a message this session
+    sent."""
 
     calls: list[Sent] = field(default_factory=list)
     fail_with: dict[str, Exception] = field(default_factory=dict)
@@ -74,14 +76,14 @@ class RecordingSession(BaseSession):
             raise TelegramBadRequest(method=method, message=f"Bad Request: {description}")
 
         if isinstance(method, AnswerCallbackQuery):
-            if method.text and len(method.text) > 200:
+            if method.text and utf16len(method.text) > ANSWER_LIMIT:
                 refuse("MESSAGE_TOO_LONG")
             return None
         mode = getattr(method, "parse_mode", None)
         if isinstance(mode, Default):
             mode = bot.default[mode.name] if bot.default else None
         content = None
-        for name, limit in (("text", 4096), ("caption", 1024)):
+        for name, limit in (("text", TEXT_LIMIT), ("caption", CAPTION_LIMIT)):
             raw = getattr(method, name, None)
             if not isinstance(raw, str):
                 continue

@@ -11,9 +11,14 @@ from collections.abc import Callable, Sequence
 
 NUL = "\x00"
 
-# Telegram's limits, as the bot keeps them (bot.limits): a message's text is at most 4,096
-# characters, counted in UTF-16 code units
+# Telegram's limits, as the bot keeps them (bot.limits) and the sandbox and the tests' recording
+# session check them: a message's text is at most 4,096 characters, a file's caption 1,024 and a
+# press's answer 200 — all counted in UTF-16 code units (`units`), where an emoji or a rare
+# character such as 𠀀 takes two
 TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+ANSWER_LIMIT = 200
+ELLIPSIS = "…"
 
 
 def drop_nul(text: str | None) -> str:
@@ -39,8 +44,30 @@ def lines_within(lines: Sequence[str], room: int, more: Callable[[int], str], *,
 
 
 def units(text: str) -> int:
-    """Telegram's length: UTF-16 code units."""
+    """Telegram's length: UTF-16 code units (an emoji or 𠀀 is two, where len() says one).
+    Every check of a text against a Telegram limit counts with this."""
+    if text.isascii():
+        return len(text)
     return len(text.encode("utf-16-le")) // 2
+
+
+def cut(text: str, room: int) -> str:
+    """The longest start of `text` of at most `room` UTF-16 units."""
+    if units(text) <= room:
+        return text
+    out, used = [], 0
+    for ch in text:
+        n = 2 if ord(ch) > 0xFFFF else 1
+        if used + n > room:
+            break
+        out.append(ch)
+        used += n
+    return "".join(out)
+
+
+def fit_plain(text: str, limit: int) -> str:
+    """`text` (plain) at most `limit` UTF-16 units: cut, with "…", if it is longer."""
+    return text if units(text) <= limit else cut(text, limit - units(ELLIPSIS)) + ELLIPSIS
 
 
 # A button's label, as a phone shows it: a single inline button in a row has room for about

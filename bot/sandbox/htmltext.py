@@ -9,19 +9,15 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+# one count of Telegram's length (UTF-16 units) for the bot, the sandbox and the tests
+from surveys.text import units as utf16len
+
 __all__ = ["ParseError", "bot_command_entities", "parse_html", "strip_text", "utf16len"]
 
 
 class ParseError(ValueError):
     """The markup cannot be parsed; the message is Telegram's wording after
     "Bad Request: can't parse entities: "."""
-
-
-def utf16len(text: str) -> int:
-    """Length in UTF-16 code units, the unit of Telegram's entity offsets."""
-    if text.isascii():
-        return len(text)
-    return len(text.encode("utf-16-le")) // 2
 
 
 _SIMPLE = {

@@ -32,6 +32,7 @@ from aiohttp import web
 from bot.sandbox.htmltext import ParseError, bot_command_entities, parse_html, strip_text, utf16len
 from bot.sandbox.limits import Faults, RateLimits, TokenBucket, retry_after
 from bot.sandbox.state import BotState, Chat, StoredFile, StoredMessage, Webhook
+from surveys.text import ANSWER_LIMIT, CAPTION_LIMIT, TEXT_LIMIT
 
 __all__ = ["DEFAULT_PRESETS", "ApiError", "RunningSandbox", "Sandbox", "connectable_host", "create_app", "running_sandbox"]
 
@@ -671,7 +672,7 @@ class Sandbox:
         text, entities = self._format(raw, p.str("parse_mode"), p.json("entities"))
         if not text:
             raise bad_request("message text is empty")
-        if utf16len(text) > 4096:
+        if utf16len(text) > TEXT_LIMIT:
             raise bad_request(too_long)
         return text, entities
 
@@ -692,7 +693,7 @@ class Sandbox:
         raw = p.str("caption")
         if raw:
             caption, entities = self._format(raw, p.str("parse_mode"), p.json("caption_entities"), "caption")
-            if utf16len(caption) > 1024:
+            if utf16len(caption) > CAPTION_LIMIT:
                 raise bad_request("message caption is too long")
             caption = caption or None
         markup = self._markup(p)
@@ -753,7 +754,7 @@ class Sandbox:
             raise bad_request("there is no caption in the message to edit")
         raw = p.str("caption") or ""
         caption, entities = self._format(raw, p.str("parse_mode"), p.json("caption_entities"), "caption")
-        if utf16len(caption) > 1024:
+        if utf16len(caption) > CAPTION_LIMIT:
             raise bad_request("message caption is too long")
         markup = self._inline_markup(p)
         if (m.caption or "") == caption and (m.caption_entities or []) == entities and m.reply_markup == markup:
@@ -801,7 +802,7 @@ class Sandbox:
                            and time.monotonic() - pressed > self.callback_expiry):
             raise bad_request("query is too old and response timeout expired or query ID is invalid")
         text = p.str("text")
-        if text and len(text) > 200:
+        if text and utf16len(text) > ANSWER_LIMIT:  # (UTF-16 units, as every limit)
             raise bad_request("MESSAGE_TOO_LONG")
         if not fut.done():
             fut.set_result({"answered": True, "callback_query_id": qid, "text": text,
@@ -1072,7 +1073,7 @@ class Sandbox:
         text = text or ""
         if stored is None and not text.strip():
             raise ValueError("message text is empty")
-        if utf16len(text) > (1024 if stored else 4096):  # (Telegram counts UTF-16 units, as the bot's side does)
+        if utf16len(text) > (CAPTION_LIMIT if stored else TEXT_LIMIT):
             raise ValueError("message is too long")
         if reply_to_message_id is not None and reply_to_message_id not in chat.messages:
             reply_to_message_id = None
@@ -1105,7 +1106,7 @@ class Sandbox:
         text = text or ""
         if m.file is None and not text.strip():
             raise ValueError("message text is empty")
-        if utf16len(text) > (1024 if m.file is not None else 4096):
+        if utf16len(text) > (CAPTION_LIMIT if m.file is not None else TEXT_LIMIT):
             raise ValueError("message is too long")
         if (m.text if m.file is None else m.caption or "") == text:
             return self.message_view(b, m)

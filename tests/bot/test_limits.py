@@ -128,3 +128,27 @@ async def test_the_recording_session_refuses_a_keyboard_past_telegrams_100_butto
     await harness.bot.send_message(1, "100 fit", reply_markup=inline(100))
     with pytest.raises(TelegramBadRequest, match="reply markup is too long"):
         await harness.bot.send_message(1, "x", reply_markup=inline(101))
+
+
+async def test_the_recording_session_counts_telegrams_utf16_units_not_characters() -> None:
+    """Telegram counts a text's length in UTF-16 code units, where an emoji or 𠀀 takes two:
+    2,100 emoji are 4,200 units, over the 4,096 of a message; 150 are 300 of a press's
+    answer's 200. The tests' recording session refuses them as Telegram does (a plain bot,
+    without the bot's own fitting)."""
+    from aiogram import Bot
+    from aiogram.exceptions import TelegramBadRequest
+    from aiogram.methods import AnswerCallbackQuery
+
+    from bot.testing import TEST_TOKEN, RecordingSession
+
+    bot = Bot(TEST_TOKEN, session=RecordingSession())
+    assert len("😀" * 2100) == 2100 and units("😀" * 2100) == 4200
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await bot.send_message(1, "😀" * 2100)
+    with pytest.raises(TelegramBadRequest, match="message caption is too long"):
+        await bot.send_photo(1, "file-id", caption="𠀀" * 600)
+    await bot.send_message(1, "😀" * 2048)  # 4,096 units: fits
+    with pytest.raises(TelegramBadRequest, match="MESSAGE_TOO_LONG"):
+        await bot(AnswerCallbackQuery(callback_query_id="1", text="😀" * 150))
+    await bot(AnswerCallbackQuery(callback_query_id="1", text="😀" * 100))  # 200 units: fits
+

@@ -170,3 +170,21 @@ async def test_a_users_message_and_caption_are_measured_in_utf16_units_as_telegr
         async with s.get(f"{sandbox.base_url}/sandbox/{TOKEN}/chats/7/messages") as r:
             kept = await r.json()
     assert [m["text"] for m in kept] == ["😀" * 2048]
+async def test_lengths_are_counted_in_utf16_units_as_telegram_counts_them(sandbox: RunningSandbox, tg: Bot) -> None:
+    """An emoji (or 𠀀) is two UTF-16 units, the unit of all Telegram's limits: 2,100 of them
+    are 4,200, too long for a message; 150 are too long for a press's answer (200)."""
+    user = sandbox.user(TOKEN, 9)
+    await user.register()
+    with pytest.raises(TelegramBadRequest, match="message is too long"):
+        await tg.send_message(9, "😀" * 2100)
+    await tg.send_message(9, "😀" * 2048)
+    with pytest.raises(ValueError, match="message is too long"):  # what a user types: Telegram's app refuses it too
+        sandbox.sandbox.user_send(TOKEN, 9, "𠀀" * 2100)
+    msg = await tg.send_message(9, "tap", reply_markup=InlineKeyboardMarkup(
+        inline_keyboard=[[InlineKeyboardButton(text="go", callback_data="go")]]))
+    press = await sandbox.sandbox.user_press(TOKEN, 9, msg.message_id, "go", wait=0)
+    with pytest.raises(TelegramBadRequest, match="MESSAGE_TOO_LONG"):
+        await tg.answer_callback_query(press["callback_query_id"], text="😀" * 150)
+    press = await sandbox.sandbox.user_press(TOKEN, 9, msg.message_id, "go", wait=0)
+    assert await tg.answer_callback_query(press["callback_query_id"], text="😀" * 100) is True
+    await user.close()
