@@ -20,8 +20,9 @@ from typing import Any
 
 from surveys.duty_list import ITEM_FIELDS, PART_FIELDS, PART_ORDER, DutyItem, Part, normalize
 from surveys.i18n import gettext
+from surveys.text import fit_plain, units
 
-SUMMARY_LIMIT = 4000
+SUMMARY_LIMIT = 4000  # in Telegram's UTF-16 units (surveys.text.units): an emoji or 𠀀 in a name is two
 RENAME_SIMILARITY = 0.6  # two names at least this alike (difflib's ratio) are one item renamed
 _COMPARED_FIELDS: tuple[str, ...] = tuple(f for f in ITEM_FIELDS if f != "seq")
 
@@ -88,7 +89,8 @@ class ListDiff:
     def summary(self, locale: str | None = None, limit: int = SUMMARY_LIMIT,
                 compared: tuple[str, str] | None = None) -> str:
         """A readable announcement: the counts, then one line per kind of change
-        naming the items; long lists are cut to "…等 N 项" to stay under `limit`.
+        naming the items; long lists are cut to "…等 N 项" to stay under `limit` (counted as
+        Telegram counts, in UTF-16 units).
         `compared`: the names of two lists put side by side (`qingdan lists diff A B`), not
         the changes after a consultation."""
         if self.is_empty:
@@ -98,9 +100,9 @@ class ListDiff:
         text = ""
         for cap in (None, 100, 50, 20, 10, 5, 3, 1, 0):
             text = self._summary(locale, cap, compared)
-            if len(text) <= limit:
+            if units(text) <= limit:
                 return text
-        return text[: limit - 1] + "…"
+        return fit_plain(text, limit)
 
     def _summary(self, locale: str | None, cap: int | None, compared: tuple[str, str] | None = None) -> str:
         sep = gettext("lists.diff.list-sep", locale)

@@ -160,3 +160,16 @@ def test_of_two_equally_alike_names_the_one_with_the_same_seq_is_the_rename() ->
     data = diff_lists(old, new).to_json()
     assert [(r["old"], r["new"]) for r in data["renamed"]] == [("林业行政执法", "畜牧行政执法")]
     assert [r["name"] for r in data["removed"]] == ["渔业行政执法"]
+
+
+def test_a_summary_of_names_full_of_two_unit_characters_keeps_within_its_limit_as_telegram_counts() -> None:
+    """Names of rare characters (𠀀, 𡈽) or emoji take two UTF-16 units each, Telegram's unit:
+    counted as one, a summary of 2,500 "characters" was up to 5,000 units — the publish
+    confirmation it stands in was cut by Telegram's limit, its question lost."""
+    from surveys.text import units
+
+    old = build_sample_items()
+    new = old + [_item(Part.BASIC, f"新增事项第{i}号" + "𠀀𡈽" * 10, basis="《依据》") for i in range(100)]
+    text = diff_lists(old, new).summary("zh_CN", limit=2500)
+    assert units(text) <= 2500
+    assert "…等 100 项" in text  # the names shortened by the count, not cut off at the end
