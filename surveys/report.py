@@ -51,12 +51,12 @@ from surveys.diff import ListDiff
 from surveys.duty_list import PART_ORDER, normalize
 from surveys.i18n import DEFAULT_LOCALE, gettext, has
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
-from surveys.text import lines_within
+from surveys.text import cut, lines_within, units
 
 DECISIONS: tuple[str, ...] = ("adopted", "partly", "rejected")
 NO_DECISION = "none"  # the key under which unanswered comments are counted
 WITHDRAWN = "withdrawn"
-TELEGRAM_LIMIT = 4000
+TELEGRAM_LIMIT = 4000  # the digest's room in a message, in Telegram's UTF-16 units (surveys.text.units)
 EXCEL_CELL_LIMIT = 32767
 GIST_CHARS = 120
 NO_SHARE = "—"  # the share of nothing (nobody started, nobody answered): not 0.0%
@@ -978,7 +978,8 @@ class Digest:
                           self._ending(locale)])
 
     def text(self, locale: str = DEFAULT_LOCALE) -> str:
-        """Telegram HTML (every user-given text escaped), under 4,000 characters."""
+        """Telegram HTML (every user-given text escaped), under 4,000 characters as Telegram counts
+        them (UTF-16 units)."""
         e = html.escape
         lines = self._opening(locale)
         lines.append(_t("digest.new", locale, started=self.new_started, completed=self.new_completed,
@@ -1014,12 +1015,15 @@ class Digest:
         rest.append(self._ending(locale))
         if townships:  # as many as leave room for the comments, the items and the days left (as /stats)
             lines += ["", _t("digest.townships", locale)]
-            lines += lines_within(townships, TELEGRAM_LIMIT - len("\n".join([*lines, *rest])),
-                                  lambda n: _t("digest.more-townships", locale, n=n), most=DIGEST_MAX_TOWNSHIPS)
+            # counted as Telegram counts (a township's 𠀀 or emoji is two), with the markup: never less
+            lines += lines_within(townships, TELEGRAM_LIMIT - units("\n".join([*lines, *rest])),
+                                  lambda n: _t("digest.more-townships", locale, n=n), size=units,
+                                  most=DIGEST_MAX_TOWNSHIPS)
         lines += rest
         text = "\n".join(lines)
-        if len(text) > TELEGRAM_LIMIT:
-            text = text[: text.rfind("\n", 0, TELEGRAM_LIMIT - 2)] + "\n…"
+        if units(text) > TELEGRAM_LIMIT:
+            start = cut(text, TELEGRAM_LIMIT - 2)
+            text = text[: start.rfind("\n")] + "\n…"
         return text
 
 

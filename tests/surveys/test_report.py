@@ -1005,3 +1005,18 @@ def test_long_texts_wrap_in_their_columns_and_the_short_labels_fit(data: Consult
         assert ws.column_dimensions[ws.cell(1, n).column_letter].width >= 2 * longest, (name, header)
     assert book["意见"].column_dimensions["E"].width >= 2 * len("应调整为配合履职事项")
     assert book["遗漏事项"].column_dimensions["D"].width >= 2 * len("上级部门收回事项")
+def test_a_digest_of_names_in_two_unit_characters_keeps_its_ending_within_telegrams_count(
+        data: ConsultationData) -> None:
+    """Telegram counts a message in UTF-16 units, where a rare character (𠀀, 𡈽) or an emoji
+    is two. Counted as one, a long title, forty such township names and such item names let
+    the digest run past Telegram's limit — cut on its way out, the days left at its end
+    were lost."""
+    from surveys.report import DIGEST_MAX_TOWNSHIPS, TELEGRAM_LIMIT
+    from surveys.text import units
+
+    data.consultation = replace(data.consultation, title="𠀀" * 300)  # (MAX_TITLE)
+    data.townships += [TownshipRef(100 + n, f"{n}" + "𠀀𡈽" * 15, 100 + n) for n in range(DIGEST_MAX_TOWNSHIPS)]
+    data.comments = [replace(k, item_name=f"{k.item_name}" + "𡈽" * 60) for k in data.comments]
+    text = digest(data, SINCE, NOW).text("zh_CN")
+    assert units(text) <= TELEGRAM_LIMIT
+    assert "距截止还有 7 天" in text and "个乡镇" in text  # the ending kept, the townships left out counted
