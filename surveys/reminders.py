@@ -40,6 +40,7 @@ storage.followup.remind_key), which makes every (person, kind, deadline) at most
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -198,13 +199,21 @@ def group_by_kind(due: Iterable[Due]) -> dict[str, list[int]]:
     return groups
 
 
+_TICK = timedelta(minutes=15)  # the reminder job runs every ten minutes: a stage's reminder goes this late
+
+
 def time_left(closes_at: datetime, now: datetime) -> tuple[int, str]:
-    """How long until the deadline, rounded down, for a reminder's wording: (n, "days")
-    from two days on, else (n, "hours") (at least 1). A quarter of an hour counts as the next
-    hour: the reminder job runs every ten minutes, so the 72-hour reminder goes at 71 h 50 min
-    and says three days, not two."""
-    seconds = max(0.0, (closes_at - now).total_seconds())
-    hours = int((seconds + 900) // 3600)
-    if hours >= 48:
-        return hours // 24, "days"
-    return max(1, hours), "hours"
+    """How long until the deadline, for a reminder's wording, never said as less than it is:
+    (n, "days") or (n, "hours") when it is within a quarter of an hour of n whole days (from two
+    on) or hours (from two on) — the job runs every ten minutes, so the 72-hour reminder goes at
+    71 h 50 min and says three days; else (n, "under-days") from a day on, (n, "under-hours")
+    below, n rounded up: "还有不到 3 天" at 71 h, "不到 16 小时", "不到 1 小时"."""
+    left = max(timedelta(0), closes_at - now)
+    day, hour = timedelta(days=1), timedelta(hours=1)
+    if (days := round(left / day)) >= 2 and abs(left - days * day) <= _TICK:
+        return days, "days"
+    if left > day + _TICK:
+        return math.ceil(left / day), "under-days"
+    if (hours := round(left / hour)) >= 2 and abs(left - hours * hour) <= _TICK:
+        return hours, "hours"
+    return max(1, math.ceil(left / hour)), "under-hours"

@@ -125,6 +125,22 @@ async def test_reminders_go_to_unfinished_residents_and_cadres_with_a_one_tap_bu
     assert h.api.last(11).message_id == resident_msg.message_id
 
 
+async def test_a_reminder_an_hour_into_its_stage_says_less_than_three_days_not_two(harness: Harness) -> None:
+    """The 72-hour reminder sent at 71 h said "还有 2 天就截止了" (English "closes in 2 days") with two
+    days and 23 hours left; it says "还有不到 3 天" / "less than 3 days", beside the deadline itself."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    deadline = await closes_at(h, cid)
+    await add_resident(h, cid, 11, h.clock.now)
+    await add_resident(h, cid, 12, h.clock.now, language="en")
+    s = follow(h)
+    h.clock.now = deadline - timedelta(hours=71)
+    await sched.send_reminders(s, cid)
+    chinese, english = h.api.last(11).text or "", h.api.last(12).text or ""
+    assert "还有不到 3 天就截止了" in chinese and "2 天" not in chinese
+    assert "closes in less than 3 days" in english and "2 days" not in english
+
+
 async def test_a_cadre_who_has_commented_is_thanked_for_it_in_the_reminder(harness: Harness) -> None:
     """Every cadre got the same reminder, "对清单事项有意见的，请在截止前提出", one who had sent
     several comments too, as if they had said nothing. One who has comments kept (not withdrawn,

@@ -167,8 +167,19 @@ def test_time_left_wording_units() -> None:
     assert time_left(CLOSES, before(72)) == (3, "days")
     assert time_left(CLOSES, before(71 + 50 / 60)) == (3, "days")  # the job ran ten minutes after the stage
     assert time_left(CLOSES, before(23 + 50 / 60)) == (24, "hours")
-    assert time_left(CLOSES, before(47.5)) == (47, "hours")
-    assert time_left(CLOSES, before(0.2)) == (1, "hours")
+    assert time_left(CLOSES, before(48)) == (2, "days")
+
+
+def test_time_left_is_never_said_as_less_than_it_is() -> None:
+    """A 72-hour reminder sent an hour late (a downtime, the quiet hours) said "还有 2 天", with two
+    days and 23 hours left: the time is rounded down only when it is within the job's tick of a
+    whole day or hour, else said as "不到 N 天/小时" (less than N), N rounded up."""
+    assert time_left(CLOSES, before(71)) == (3, "under-days")
+    assert time_left(CLOSES, before(47.5)) == (2, "under-days")
+    assert time_left(CLOSES, before(30)) == (2, "under-days")
+    assert time_left(CLOSES, before(15.5)) == (16, "under-hours")
+    assert time_left(CLOSES, before(0.2)) == (1, "under-hours")
+    assert time_left(CLOSES, before(0)) == (1, "under-hours")
 
 
 def test_a_deadline_given_as_a_date_alone_is_the_end_of_that_day() -> None:
