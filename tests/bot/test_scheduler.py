@@ -164,7 +164,7 @@ async def test_a_cadre_who_has_commented_is_thanked_for_it_in_the_reminder(harne
     h.clock.now = deadline - timedelta(hours=71)
     await sched.send_reminders(s, cid)
     commented, silent = h.api.last(CADRE).text, h.api.last(CADRE + 1).text
-    assert "感谢您已提出的 2 条意见；还有其他意见的，请在截止前提出" in commented and "还有 2 天截止" in commented
+    assert "感谢您已提出的 2 条意见；还有其他意见的，请在截止前提出" in commented and "还有不到 3 天截止" in commented
     assert "感谢" not in silent and "对清单事项有意见的，请在截止前提出" in silent
     async with h.sessions() as s_:
         (await s_.get(Person, CADRE)).language = "en"
