@@ -21,6 +21,7 @@ from surveys.consultation import (
     TransitionError,
     deep_link,
     example_deadline,
+    format_deadline,
     format_local,
     parse_local,
 )
@@ -107,7 +108,7 @@ def create(title: str = typer.Option(..., help="The title residents and cadres s
         if close:  # "青山" for 青山镇: as the chat's import step, the township meant is named
             typer.echo(_t("cli.township-close", township=missing, close=close), err=True)
         raise typer.Exit(1)
-    typer.echo(_t("cli.consultation-created", id=result, closes=format_local(closes_at, settings.timezone),
+    typer.echo(_t("cli.consultation-created", id=result, closes=format_deadline(closes_at, settings.timezone),
                   zone=zone_name(settings.timezone, settings.locale)))
 
 
@@ -192,7 +193,7 @@ def close(consultation_id: int = typer.Argument(..., metavar="ID", help="The con
     seen = None if yes else run_async(_read(consultation_id))
     if seen is not None and seen[0] == Status.OPEN.value and seen[2] > datetime.now(UTC):  # as the chat's /close
         tz = get_settings().timezone
-        typer.echo(_t("cli.close-explain", id=consultation_id, closes=format_local(seen[2], tz)))
+        typer.echo(_t("cli.close-explain", id=consultation_id, closes=format_deadline(seen[2], tz)))
         try:
             confirmed = typer.confirm(_t("cli.close-ask", id=consultation_id), default=False)
         except typer.Abort:  # no answer (stdin closed)
@@ -242,8 +243,8 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID", help="The 
         typer.echo(e.text(settings.locale), err=True)
         raise typer.Exit(1) from None
     if reopen:
-        typer.echo(_t("cli.reopen-explain", id=consultation_id, ended=format_local(ended_at(old, closed_at), tz),
-                      old=format_local(old, tz), new=format_local(closes_at, tz)))
+        typer.echo(_t("cli.reopen-explain", id=consultation_id, ended=format_deadline(ended_at(old, closed_at), tz),
+                      old=format_deadline(old, tz), new=format_deadline(closes_at, tz)))
         try:
             confirmed = yes or typer.confirm(_t("cli.reopen-ask", id=consultation_id), default=False)
         except typer.Abort:  # no answer (stdin closed)
@@ -256,7 +257,7 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID", help="The 
         typer.echo(error, err=True)
         raise typer.Exit(1)
     typer.echo(_t("cli.reopened" if reopen else "cli.deadline-moved", id=consultation_id,
-                  old=format_local(old, tz), new=format_local(closes_at, tz)))
+                  old=format_deadline(old, tz), new=format_deadline(closes_at, tz)))
 
 
 async def _read(consultation_id: int) -> tuple[str, datetime | None, datetime, datetime | None, list[str],
@@ -303,7 +304,7 @@ async def _set_deadline(consultation_id: int, closes_at: datetime, expected: dat
             return e.text(settings.locale)
         except DeadlineMoved as e:  # another change committed between the read and the write
             return _t("cli.deadline-moved-meanwhile", id=consultation_id,
-                      closes=format_local(e.closes_at, settings.timezone))
+                      closes=format_deadline(e.closes_at, settings.timezone))
         await session.commit()
     return None
 
@@ -319,7 +320,7 @@ def list_(as_json: bool = typer.Option(False, "--json", help="Print JSON instead
     tz = get_settings().timezone
     for c in data:
         typer.echo(f"#{c['id']} [{_t('status.' + c['status'])}] {c['title']} — "
-                   f"{_t('cli.closes', when=format_local(_parse(c['closes_at']), tz))}")
+                   f"{_t('cli.closes', when=format_deadline(_parse(c['closes_at']), tz))}")
         for link in c["links"]:
             typer.echo("    " + _t("cli.township-version", township=link["township"], version=link["version"],
                                        url=link["url"]))  # (Chinese puts a full-width colon after its ）)

@@ -94,7 +94,15 @@ from storage import followup
 from storage.engine import is_sqlite, sync_url
 from storage.models import Consultation, DutyListRow
 from storage.sqlite_inline import inline_calls
-from surveys.consultation import FollowUp, Status, TransitionError, Window, format_local, window
+from surveys.consultation import (
+    FollowUp,
+    Status,
+    TransitionError,
+    Window,
+    format_deadline,
+    format_local,
+    window,
+)
 from surveys.reminders import (
     CADRE,
     MIN_IDLE,
@@ -239,7 +247,7 @@ async def send_reminders(s: Services, consultation_id: int) -> dict[str, Broadca
         def one(pid: int, commented: int = 0) -> Outgoing:
             p = state[(pid, role)]
             loc = s.locale_of(p.language)
-            kw = {"title": html.escape(title), "closes": format_local(closes_at, tz),
+            kw = {"title": html.escape(title), "closes": format_deadline(closes_at, tz),
                   "left": _left(closes_at, s.clock(), loc)}
             if p.role == CADRE:
                 button = InlineKeyboardButton(text=_t("btn-list", loc),

@@ -85,7 +85,7 @@ class DeadlineRefused(ValueError):
 
         return gettext(f"deadline.{self.reason}", locale, id=self.consultation_id,
                        status=gettext(f"status.{self.status}", locale),
-                       opens=format_local(self.opens_at, tz), closes=format_local(self.closes_at, tz),
+                       opens=format_local(self.opens_at, tz), closes=format_deadline(self.closes_at, tz),
                        townships=gettext("report.list-sep", locale).join(self.townships))
 
 
@@ -291,7 +291,9 @@ def parse_local(text: str, tz: str, end_of_day: bool = False, now: datetime | No
         rest = text[found.end():].strip()
         clock = _LOCAL_CLOCK.fullmatch(rest) if rest else None
         twelve = _twelve_hour(rest) if rest and clock is None else None
-        if clock is not None:
+        if clock is not None and int(clock[1]) == 24 and not int(clock[2] or clock[3] or 0):
+            day, rest = day + timedelta(days=1), " 00:00"  # 12月5日24时: the midnight ending the 5th
+        elif clock is not None:
             rest = f" {int(clock[1]):02d}:{int(clock[2] or clock[3] or 0):02d}"
         elif twelve is not None:
             rest = f" {twelve[0]:02d}:{twelve[1]:02d}"
@@ -310,6 +312,15 @@ def format_local(value: datetime | None, tz: str) -> str:
     if value is None:
         return "—"
     return value.astimezone(ZoneInfo(tz)).strftime("%Y-%m-%d %H:%M")
+
+
+def format_deadline(value: datetime | None, tz: str) -> str:
+    """A deadline (an end) as format_local writes it, except one at midnight: as 24:00 of the day
+    it ends ("2026-12-05 24:00", as notices write 12月5日24时), not "2026-12-06 00:00", which reads as
+    though the 6th were still open. parse_local reads it back as the same instant."""
+    if value is not None and (local := value.astimezone(ZoneInfo(tz))).time() == time(0):
+        return f"{(local - timedelta(days=1)).strftime('%Y-%m-%d')} 24:00"
+    return format_local(value, tz)
 
 
 def example_deadline(now: datetime, tz: str) -> str:

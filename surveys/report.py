@@ -46,7 +46,15 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from pyexcelerate import Alignment, Format, Panes, Style, Workbook
 from pyexcelerate.Writer import Writer
 
-from surveys.consultation import MISSING_KIND, NEEDS_REASON, Status, ended_at, format_local, in_kind_order
+from surveys.consultation import (
+    MISSING_KIND,
+    NEEDS_REASON,
+    Status,
+    ended_at,
+    format_deadline,
+    format_local,
+    in_kind_order,
+)
 from surveys.diff import ListDiff
 from surveys.duty_list import PART_ORDER, normalize
 from surveys.i18n import DEFAULT_LOCALE, gettext, has
@@ -964,12 +972,12 @@ class Digest:
                   rate=_pct_text(self.total_completed, self.total_started), comments=self.total_comments)
 
     def _ending(self, locale: str) -> str:
-        closes = format_local(self.closes_at, self.timezone)
+        closes = format_deadline(self.closes_at, self.timezone)
         if self.days_left > 0:
             return _t("digest.days-left", locale, days=self.days_left, closes=closes)
         if self.now < self.closes_at and self.status == "open":
             return _t("digest.closes-today", locale, closes=closes)
-        return _t("digest.closed", locale, closes=format_local(self.ended_at, self.timezone))
+        return _t("digest.closed", locale, closes=format_deadline(self.ended_at, self.timezone))
 
     def brief_text(self, locale: str = DEFAULT_LOCALE) -> str:
         """The daily digest of a window in which nothing happened: that said, the totals and the

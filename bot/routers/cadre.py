@@ -55,7 +55,7 @@ from storage import consultations as repo
 from storage import invites
 from storage.lists import load_list, newest_published
 from storage.models import Comment, Consultation, DutyItemRow, Township
-from surveys.consultation import Status, Window, ended_at, format_local, window
+from surveys.consultation import Status, Window, ended_at, format_deadline, format_local, window
 from surveys.duty_list import (
     ITEM_FIELDS,
     PART_FIELDS,
@@ -344,7 +344,7 @@ def _window_text(ctx: Ctx, consultation: Consultation, w: Window) -> str:
     tz = ctx.settings.timezone
     return ctx.t("cadre.not-yet" if w == Window.NOT_YET else "cadre.closed",
                  title=html.escape(consultation.title), opens=format_local(consultation.opens_at, tz),
-                 closes=format_local(ended_at(consultation.closes_at, consultation.closed_at), tz))
+                 closes=format_deadline(ended_at(consultation.closes_at, consultation.closed_at), tz))
 
 
 async def _deny_press(query: CallbackQuery, ctx: Ctx, key: str = "error.not-allowed") -> None:
@@ -403,7 +403,7 @@ def _parts_screen(ctx: Ctx, scope: Scope, dl: DutyList,
                        "cadre.published-hint" if scope.cadre else "cadre.published-hint-resident")]
     else:
         lines = [ctx.t("cadre.parts-title", title=html.escape(c.title), township=html.escape(scope.link.township),
-                       deadline=format_local(c.closes_at, ctx.settings.timezone))]
+                       deadline=format_deadline(c.closes_at, ctx.settings.timezone))]
         if scope.can_comment:
             lines.append(ctx.t("cadre.parts-hint-cadre"))
         elif scope.cadre:

@@ -75,6 +75,7 @@ from surveys.consultation import (
     deep_link,
     ended_at,
     example_deadline,
+    format_deadline,
     format_local,
     is_digest_setting,
     parse_digest_hour,
@@ -364,15 +365,15 @@ def _when(ctx: Ctx, c: Consultation, brief: bool = False) -> str:
     """Its deadline; once closed, when it ended (and, closed early, the deadline it had; `brief`:
     only that it was early) — as the workbook and the 反馈情况说明 tell it."""
     tz = ctx.settings.timezone
-    closes = format_local(c.closes_at, tz)
+    closes = format_deadline(c.closes_at, tz)
     if c.status not in (Status.CLOSED.value, Status.REPORTED.value):
         return ctx.t("organizer.when-closes", closes=closes)
     ended = ended_at(c.closes_at, c.closed_at)
     if ended < c.closes_at and brief:
-        return ctx.t("organizer.when-ended-early", ended=format_local(ended, tz))
+        return ctx.t("organizer.when-ended-early", ended=format_deadline(ended, tz))
     if ended < c.closes_at:
-        return ctx.t("organizer.when-closed-early", ended=format_local(ended, tz), closes=closes)
-    return ctx.t("organizer.when-ended", ended=format_local(ended, tz))
+        return ctx.t("organizer.when-closed-early", ended=format_deadline(ended, tz), closes=closes)
+    return ctx.t("organizer.when-ended", ended=format_deadline(ended, tz))
 
 
 # --- open, close ------------------------------------------------------------------------------
@@ -399,7 +400,7 @@ async def _transition(message: Message, ctx: Ctx, c: Consultation, target: Statu
     # opened with a start set ahead: residents are told it has not started until then, so is the organizer
     key = "organizer.now-open-later" if target == Status.OPEN and c.opens_at and c.opens_at > ctx.now() \
         else f"organizer.now-{target.value}"
-    await message.answer(ctx.t(key, id=c.id, title=html.escape(c.title), closes=format_local(c.closes_at, tz),
+    await message.answer(ctx.t(key, id=c.id, title=html.escape(c.title), closes=format_deadline(c.closes_at, tz),
                                opens=format_local(c.opens_at, tz)))
     hook = _status_hooks.get(target)
     if hook is not None and message.bot is not None:
@@ -435,7 +436,7 @@ async def do_close(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
     rows = [[_btn(ctx.t("organizer.btn-close-confirm"), CloseCB(c=c.id, a="close", m=mark)),
              _btn(ctx.t("organizer.btn-cancel"), CloseCB(c=c.id, a="cancel", m=mark))]]
     await message.answer(ctx.t("organizer.close-confirm", id=c.id, title=html.escape(c.title),
-                               closes=format_local(c.closes_at, ctx.settings.timezone),
+                               closes=format_deadline(c.closes_at, ctx.settings.timezone),
                                unfinished=ctx.t("organizer.close-unfinished", n=unfinished) if unfinished else ""),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
@@ -505,9 +506,9 @@ def _deadline_ask(ctx: Ctx, c: Consultation) -> str:
     tz = ctx.settings.timezone
     if c.status == Status.CLOSED.value:
         return ctx.t("organizer.reopen-ask", id=c.id, title=html.escape(c.title),
-                     ended=format_local(ended_at(c.closes_at, c.closed_at), tz),
+                     ended=format_deadline(ended_at(c.closes_at, c.closed_at), tz),
                      example=example_deadline(ctx.now(), tz), zone=_zone(ctx))
-    return ctx.t("organizer.deadline-ask", id=c.id, title=html.escape(c.title), closes=format_local(c.closes_at, tz),
+    return ctx.t("organizer.deadline-ask", id=c.id, title=html.escape(c.title), closes=format_deadline(c.closes_at, tz),
                  example=example_deadline(ctx.now(), tz), zone=_zone(ctx))
 
 
@@ -576,8 +577,8 @@ async def _deadline_typed(message: Message, ctx: Ctx, c: Consultation, state: FS
         rows.append([_btn(ctx.t(tell), DeadlineCB(c=c.id, a="tell", m=mark))])
     rows.append([_btn(ctx.t("organizer.btn-cancel"), DeadlineCB(c=c.id, a="cancel", m=mark))])
     await message.answer(ctx.t(confirm, id=c.id, title=html.escape(c.title),
-                               ended=format_local(ended_at(c.closes_at, c.closed_at), tz),
-                               old=format_local(c.closes_at, tz), new=format_local(new, tz), zone=_zone(ctx)),
+                               ended=format_deadline(ended_at(c.closes_at, c.closed_at), tz),
+                               old=format_deadline(c.closes_at, tz), new=format_deadline(new, tz), zone=_zone(ctx)),
                          reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
@@ -608,7 +609,7 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
         await repo.set_deadline(ctx.session, c, new, ctx.now(), expected=old, reopen=reopen)
     except repo.DeadlineMoved as e:  # changed meanwhile (another organizer, the CLI): shown anew
         await edit_or_send(query, ctx.t("organizer.deadline-moved-meanwhile", id=c.id,
-                                        closes=format_local(e.closes_at, tz)))
+                                        closes=format_deadline(e.closes_at, tz)))
         return
     except DeadlineRefused as e:
         text = e.text(ctx.locale, tz)
@@ -632,7 +633,7 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
             "note": {"chat": chat_id, "locale": ctx.locale, "text": "deadline-told"}}, cadres, ctx.now())
     await ctx.commit()
     await edit_or_send(query, ctx.t("organizer.reopen-saved" if reopen else "organizer.deadline-saved", id=c.id,
-                                    title=html.escape(c.title), old=format_local(old, tz), new=format_local(new, tz)))
+                                    title=html.escape(c.title), old=format_deadline(old, tz), new=format_deadline(new, tz)))
     for hook in _deadline_hooks if query.bot is not None else ():  # (reopened: its jobs come back)
         await hook(query.bot, c.id)
     if callback_data.a == "tell":
@@ -693,7 +694,7 @@ def _deadline_news(p: dict[str, Any], langs: dict[int, str]) -> Render:
         loc = normalize_locale(langs[pid]) if langs.get(pid) else p["locale"]
         button = InlineKeyboardButton(text=gettext("scheduler.btn-list", loc), callback_data=ListCB(c=cid).pack())
         return Outgoing(text=gettext(news, loc, title=html.escape(title),
-                                     old=format_local(old, tz), new=format_local(new, tz)),
+                                     old=format_deadline(old, tz), new=format_deadline(new, tz)),
                         reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
 
     return render
@@ -805,7 +806,7 @@ async def do_links(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
     tz = ctx.settings.timezone
     township_links = await repo.links(ctx.session, c.id)
     later = c.opens_at is not None and c.opens_at > ctx.now()  # (a start set ahead: the link says "not yet")
-    opens, closes = format_local(c.opens_at, tz), format_local(c.closes_at, tz)
+    opens, closes = format_local(c.opens_at, tz), format_deadline(c.closes_at, tz)
     note = "organizer.links-head-draft" if c.status == Status.DRAFT.value \
         else "organizer.links-head-later" if later else "organizer.links-head"
     await message.answer(ctx.t(note, id=c.id, title=html.escape(c.title), n=len(township_links), opens=opens,
@@ -1073,7 +1074,7 @@ async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
     ])
     def confirm(townships: str) -> str:
         return ctx.t("organizer.new-confirm", title=html.escape(data["title"]), townships=townships,
-                     closes=format_local(closes, ctx.settings.timezone), zone=_zone(ctx))
+                     closes=format_deadline(closes, ctx.settings.timezone), zone=_zone(ctx))
 
     # very many townships of long names: the first ones, then how many more (cut at Telegram's
     # limit, the deadline after them was lost)

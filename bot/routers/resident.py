@@ -51,7 +51,7 @@ from storage import invites
 from storage.answer_path import ConsultationView
 from storage.models import Township
 from storage.responses import Change, ResponseState, Stale, advance_live_message, load_state
-from surveys.consultation import Window, ended_at, format_local, normalize_code, window
+from surveys.consultation import Window, ended_at, format_deadline, format_local, normalize_code, window
 from surveys.flow import (
     FlowState,
     ItemRef,
@@ -186,7 +186,7 @@ def _window_text(ctx: Ctx, consultation: Any, w: Window) -> str:
         key = "resident.not-yet" if scheduled else "resident.not-yet-unscheduled"
     return ctx.t(key, title=html.escape(consultation.title),
                  opens=format_local(consultation.opens_at, tz),
-                 closes=format_local(ended_at(consultation.closes_at, consultation.closed_at), tz))
+                 closes=format_deadline(ended_at(consultation.closes_at, consultation.closed_at), tz))
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -364,7 +364,7 @@ def _applicable(flow: Flow) -> list[Question]:
 
 def render_summary(ctx: Ctx, flow: Flow) -> tuple[str, InlineKeyboardMarkup | None]:
     lines = summary_lines(flow.q, flow.state.stored(), flow.items, ctx.locale)
-    deadline = format_local(flow.consultation.closes_at, ctx.settings.timezone)
+    deadline = format_deadline(flow.consultation.closes_at, ctx.settings.timezone)
     head = ctx.t("resident.thanks", title=html.escape(flow.consultation.title))
     foot = ctx.t("resident.can-change", deadline=deadline)
     lines = fit_lines(lines, TEXT_LIMIT - visible_units(head + "\n\n\n\n" + foot) - len(lines))
@@ -564,7 +564,7 @@ async def start_with_code(message: Message, command: CommandObject, ctx: Ctx, st
 
     def welcome(intro: str) -> str:
         return ctx.t("resident.welcome", title=html.escape(consultation.title), township=html.escape(link.township),
-                     deadline=format_local(consultation.closes_at, ctx.settings.timezone),
+                     deadline=format_deadline(consultation.closes_at, ctx.settings.timezone),
                      questions=count, followups=ctx.t("resident.followups", n=followups) if followups else "",
                      minutes=q.estimated_minutes, intro=html.escape(intro))
     # an introduction as long as a public notice gives way to what follows it (the deadline, what is kept)

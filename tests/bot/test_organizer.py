@@ -4,7 +4,7 @@ can reach any of it."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -1589,6 +1589,24 @@ async def test_deadline_asks_shows_old_and_new_and_moves_it_for_everyone_once_co
     assert "2026-12-20 23:59 → <b>2026-12-05 18:00</b>" in confirm.text
     await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确认修改")))
     assert await _closes(h, cid) == "2026-12-05 18:00"
+
+
+async def test_a_deadline_at_midnight_is_typed_and_shown_as_24_00_of_its_last_day(harness):
+    """"/deadline 12月20日24时" was refused as 日期格式不对, and a midnight deadline was confirmed and
+    shown as "2026-12-21 00:00", as though the 21st were still open; it is read, and written
+    "2026-12-20 24:00" to the organizer and the residents alike."""
+    h = harness
+    cid, code = await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 12月20日24时"))
+    confirm = h.api.last(ORGANIZER)
+    assert "2026-12-11 10:00 → <b>2026-12-20 24:00</b>" in confirm.text
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "确认修改")))
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).closes_at == datetime(2026, 12, 20, 16, 0, tzinfo=UTC)
+    assert "改为 2026-12-20 24:00" in h.api.last(ORGANIZER).text
+    await h.feed(h.user(RESIDENT).message(f"/start {code}"))
+    assert "2026-12-20 24:00" in h.api.last(RESIDENT).text and "12-21" not in h.api.last(RESIDENT).text
 
 
 async def test_deadline_in_the_past_before_the_start_or_unreadable_is_refused_and_asked_again(harness):

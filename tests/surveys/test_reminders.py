@@ -239,6 +239,29 @@ def test_a_deadline_is_read_as_organizers_in_china_write_it() -> None:
             parse_local(bad, tz, end_of_day=True)
 
 
+def test_a_deadline_at_midnight_is_read_and_written_as_24_00_of_its_last_day() -> None:
+    """"12月5日24时" (as official notices write a deadline) was refused as a wrong hour, and a
+    deadline at midnight was written "2026-12-06 00:00", which reads as though the 6th were still
+    open. 24:00 of a day is read as the midnight ending it, and a deadline then is written so."""
+    import pytest
+
+    from surveys.consultation import format_deadline, format_local, parse_local
+
+    tz = "Asia/Shanghai"
+    now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    midnight = datetime(2026, 12, 5, 16, 0, tzinfo=UTC)  # 2026-12-06 00:00 local
+    for text in ("12月5日24时", "12月5日 24:00", "2026-12-05 24:00", "2026年12月5日24点", "Dec 5 24:00"):
+        assert parse_local(text, tz, end_of_day=True, now=now) == midnight, text
+    assert parse_local("2026-12-06 00:00", tz) == midnight  # the same instant, written the other way
+    assert format_deadline(midnight, tz) == "2026-12-05 24:00"
+    assert parse_local(format_deadline(midnight, tz), tz) == midnight  # copied back, it reads the same
+    assert format_local(midnight, tz) == "2026-12-06 00:00"  # a start (opens) stays the day's beginning
+    assert format_deadline(datetime(2026, 12, 5, 10, 0, tzinfo=UTC), tz) == "2026-12-05 18:00"
+    for bad in ("12月5日 24:30", "12月5日25时", "2026-12-05 24:01"):
+        with pytest.raises(ValueError):
+            parse_local(bad, tz, end_of_day=True, now=now)
+
+
 def test_a_deadline_without_a_year_or_as_tomorrow_is_read_from_today_in_the_configured_zone() -> None:
     """12月1日 and 明天 are read against today's date where the organizer is (TIMEZONE), not the
     server's UTC date; a month and day already past this year mean next year's only when that
