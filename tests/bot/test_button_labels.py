@@ -249,3 +249,15 @@ async def test_publish_button_of_a_long_version_label_fits_and_the_line_names_it
         said = h.api.last(ORGANIZER)
         assert len(buttons(said.reply_markup)) == 1 and too_wide(said.reply_markup) == [], language
         assert version in said.text and "青山镇" in buttons(said.reply_markup)[0][0]
+
+
+async def test_the_close_now_confirmation_fits_beside_cancel_in_both_languages(harness):
+    """"✅ Close it now" shared its row with "Cancel" and was wider than half a phone's row."""
+    h = harness
+    await open_consultation(h)
+    for language in ("zh-hans", "en"):
+        o = h.user(ORGANIZER, language_code=language)
+        await h.feed(o.message("/close"))
+        confirm = h.api.last(ORGANIZER)
+        assert len(buttons(confirm.reply_markup)) == 2 and too_wide(confirm.reply_markup) == [], language
+        await h.feed(o.message("/cancel"))
