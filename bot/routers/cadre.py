@@ -366,6 +366,14 @@ def _short(text: str, limit: int = 40) -> str:
     return fit_plain(text, limit)  # Telegram counts UTF-16 units
 
 
+def _quoting(ctx: Ctx, key: str, text: str, **kw: Any) -> str:
+    """The prompt `key` quoting `text` (plain, as typed: a comment of 2,000 emoji is 4,000 of
+    Telegram's UTF-16 units) shortened to the room the rest of the prompt leaves, so the
+    prompt's last line (what to send, /cancel) is never cut off."""
+    room = TEXT_LIMIT - visible_units(ctx.t(key, text="", **kw))
+    return ctx.t(key, text=html.escape(fit_plain(text, max(room, 2))), **kw)
+
+
 def _nav(page: int, pages: int, make: Any) -> list[InlineKeyboardButton]:
     nav = []
     if page > 0:
@@ -1135,7 +1143,7 @@ async def mine_press(query: CallbackQuery, callback_data: MineCB, ctx: Ctx, stat
         await state.set_state(CommentForm.edit)
         await state.update_data(ce=comment.id, cf="text")
         await query.answer()
-        await edit_or_send(query, ctx.t("cadre.ask-edit", id=comment.id, text=html.escape(comment.text), max=cm.MAX_TEXT),
+        await edit_or_send(query, _quoting(ctx, "cadre.ask-edit", comment.text, id=comment.id, max=cm.MAX_TEXT),
                            _kb([[_btn(ctx.t("cadre.btn-back-mine"), MineCB(a="l", i=callback_data.i))]]))
     elif a == "w":
         kb = _kb([[_btn(ctx.t("cadre.btn-withdraw-yes"), MineCB(a="y", m=comment.id or 0, i=callback_data.i)),
@@ -1170,7 +1178,8 @@ def _missing_edit_screen(ctx: Ctx, comment: Comment) -> tuple[str, InlineKeyboar
     m = comment.missing or {}
     part = ctx.t(f"part.{m['part']}") if m.get("part") in {p.value for p in PART_ORDER} else "—"
     text = ctx.t("cadre.missing-edit-choose", id=comment.id, name=html.escape(str(m.get("name") or "—")), part=part,
-                 category=html.escape(str(m.get("category") or "—")), basis=html.escape(str(m.get("basis") or "—")),
+                 category=html.escape(str(m.get("category") or "—")),
+                 basis=html.escape(_short(str(m.get("basis") or "—"), 300)),  # (up to 2,000 typed: as when saved)
                  department=html.escape(str(m.get("department") or "—")), text=html.escape(_short(comment.text, 300)))
     rows = [[_btn(ctx.t(f"cadre.missing-field.{f}"), MineCB(a="f", m=comment.id or 0, n=MISSING_EDIT_FIELDS.index(f)))]
             for f in MISSING_EDIT_SHOWN]
@@ -1241,8 +1250,8 @@ async def _edit_missing_press(query: CallbackQuery, ctx: Ctx, state: FSMContext,
     limit = cm.MAX_TEXT if field == "text" else cm.MISSING_FIELDS[field]
     await state.set_state(CommentForm.edit)
     await state.update_data(ce=comment.id, cf=field)
-    await edit_or_send(query, ctx.t("cadre.missing-edit-ask", id=comment.id, field=ctx.t(f"cadre.missing-field.{field}"),
-                                    text=html.escape(old), max=limit), _kb([back]))
+    await edit_or_send(query, _quoting(ctx, "cadre.missing-edit-ask", old, id=comment.id,
+                                       field=ctx.t(f"cadre.missing-field.{field}"), max=limit), _kb([back]))
 
 
 async def _proposal_categories(ctx: Ctx, comment: Comment) -> list[str]:

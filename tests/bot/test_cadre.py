@@ -2734,3 +2734,51 @@ async def test_an_item_card_of_very_long_fields_keeps_what_follows_it(harness):
     card = h.api.last(CADRE).text
     assert visible_units(card) <= 4096 and card.endswith("\n\n" + ending)
     assert "<b>农村集体经济组织财务监督管理</b>" in card and "《中华人民共和国村民委员会组织法》第三十二条" in card
+
+
+async def test_editing_a_comment_of_2000_emoji_keeps_the_prompts_last_line(harness):
+    """A comment may be 2,000 characters; 2,000 emoji are 4,000 of the UTF-16 units Telegram
+    counts. Quoted whole, the English edit prompt ran past Telegram's 4,096 and its last line
+    (what to send, /cancel) was cut off; the quote is shortened to leave the prompt its room."""
+    from bot.limits import TEXT_LIMIT, visible_units
+
+    h = harness
+    c, _ = await open_consultation(h)
+    code = await _invite(h)
+    u = h.user(CADRE, language_code="en")
+    await h.feed(u.message(f"/start inv_{code}"))
+    await _open_card(h, u, c, "特种设备安全监管")
+    await _tap(h, u, "✍️ Comment")
+    await _tap(h, u, "Unclear wording")
+    await h.feed(u.message("😀" * 2000))
+    assert (await _comments(h))[0].text == "😀" * 2000
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "Edit #")
+    prompt = h.api.last(CADRE).text
+    assert prompt.startswith("Editing comment #") and "😀" * 100 in prompt
+    assert "Send /cancel to keep it." in prompt and visible_units(prompt) <= TEXT_LIMIT
+
+
+async def test_a_proposal_of_long_rare_character_fields_keeps_its_edit_screens_last_lines(harness):
+    """A proposal's name may be 200 characters and its basis 2,000: of 𠀀 (two UTF-16 units
+    each, as Telegram counts), its edit screen ran past Telegram's 4,096 and lost its last
+    line (the why); the basis is shortened there as on the saved screen, and quoted within
+    the room its edit prompt leaves."""
+    from bot.limits import TEXT_LIMIT, visible_units
+
+    h = harness
+    await open_consultation(h)
+    u = await _cadre(h)
+    await _missing_to_basis(h, u, "𠀀" * 200)
+    await h.feed(u.message("𡈽" * 2000))
+    await _tap(h, u, "跳过")
+    await h.feed(u.message("乡镇实际承担"))
+    [comment] = await _comments(h)
+    assert comment.missing["basis"] == "𡈽" * 2000
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改 #")
+    screen = h.api.last(CADRE).text
+    assert "理由：乡镇实际承担" in screen and visible_units(screen) <= TEXT_LIMIT
+    await _tap(h, u, "依据")
+    prompt = h.api.last(CADRE).text
+    assert "𡈽" * 100 in prompt and "不改了，发送 /cancel" in prompt and visible_units(prompt) <= TEXT_LIMIT
