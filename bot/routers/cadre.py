@@ -774,8 +774,11 @@ def _find_screen(ctx: Ctx, scope: Scope, dl: DutyList, query: str, page: int,
         lines.insert(0, ctx.t("cadre.published-note", version=_published_version(ctx, scope)))
     rows = []
     for k, item in enumerate(shown, start=page * PAGE + 1):
+        # shortened as /list's names (a list's names and categories are of any length): a page of long
+        # names (𠀀 and emoji two of Telegram's units each) ran past its limit and lost the later hits
         lines.append(ctx.t("cadre.find-line", k=k, part=ctx.t(f"part.{item.part.value}"),
-                           category=html.escape(_category_label(ctx, item.category)), name=html.escape(item.name)))
+                           category=html.escape(_short(_category_label(ctx, item.category), 60)),
+                           name=html.escape(fit_plain(item.name, 200))))
         rows.append([_btn(_short(f"{k}. {item.name}", 60), ItemCB(c=c, i=item.id or 0, f=1))])
     if pages > 1:
         rows.append(_nav(page, pages, lambda n: FindCB(c=c, n=n)))

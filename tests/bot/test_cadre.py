@@ -2782,3 +2782,22 @@ async def test_a_proposal_of_long_rare_character_fields_keeps_its_edit_screens_l
     await _tap(h, u, "依据")
     prompt = h.api.last(CADRE).text
     assert "𡈽" * 100 in prompt and "不改了，发送 /cancel" in prompt and visible_units(prompt) <= TEXT_LIMIT
+
+
+async def test_a_find_page_of_long_names_in_rare_characters_lists_every_hit_within_telegrams_limit(harness):
+    """/list shortens an item's name on its page; /find gave the names whole: eight hits of
+    names of 600 𠀀 (1,200 of Telegram's UTF-16 units each) ran past its 4,096, and the screen
+    was cut after the third. Each name is shortened as on /list, and all eight are listed."""
+    from bot.limits import TEXT_LIMIT, visible_units
+    from surveys.duty_list import DutyItem, Part
+
+    h = harness
+    items = [DutyItem(Part.BASIC, f"消防检查{k}" + "𠀀" * 600, seq=k, category="平安法治" + "𡈽" * 300)
+             for k in range(1, 10)]
+    await open_consultation(h, items=items)
+    u = await _cadre(h)
+    await h.feed(u.message("/find 消防检查"))
+    hits = h.api.last(CADRE).text
+    assert "共 9 项" in hits and visible_units(hits) <= TEXT_LIMIT
+    assert all(f"{k}. [基本履职事项 · 平安法治" in hits for k in range(1, 9))
+    assert "消防检查8𠀀" in hits
