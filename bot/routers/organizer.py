@@ -1531,7 +1531,7 @@ async def invite_cmd(message: Message, command: CommandObject, ctx: Ctx, state: 
         await message.answer(text, reply_markup=kb)
         return
     options = await lists_repo.townships(ctx.session)
-    rows = [[_btn(t.name, InviteCB(t=t.id))] for t in options[:TOWNSHIP_BUTTONS]]
+    rows = [[_btn(fit_width(t.name), InviteCB(t=t.id))] for t in options[:TOWNSHIP_BUTTONS]]  # (as /new's)
     rows.append([_btn(ctx.t("organizer.invite-organizer"), InviteCB(t=0, r="organizer"))])
     text = ctx.t("organizer.invite-township")
     if len(options) > TOWNSHIP_BUTTONS:
@@ -1840,7 +1840,7 @@ async def _check_list_file(message: Message, ctx: Ctx, state: FSMContext, bot: B
     mark = _new_mark()
     await state.set_state(ImportList.township)
     await state.set_data({"file": doc.file_id, "name": name, "m": mark, "v": version})
-    rows = [[_btn(t.name, ImportCB(t=t.id, m=mark))] for t in options[:TOWNSHIP_BUTTONS]]
+    rows = [[_btn(fit_width(t.name), ImportCB(t=t.id, m=mark))] for t in options[:TOWNSHIP_BUTTONS]]  # (as /new's)
     ask = ctx.t("organizer.import-ask-township-warned" if problems else "organizer.import-ask-township")  # (warnings)
     ask += "\n" + (ctx.t("organizer.import-version-given", version=html.escape(version)) if version
                    else ctx.t("organizer.import-version-township", township=html.escape(named)) if named

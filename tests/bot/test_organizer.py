@@ -3535,3 +3535,27 @@ async def test_consultations_past_thirty_says_how_many_older_are_not_listed_and_
     text = h.api.last(ORGANIZER).text
     assert visible_units(text) <= 4096 and "#1 青山镇" not in text
     assert text.splitlines()[-1] == "……另有 1 个更早的征询没有列出（#1–#1）：在命令后写编号即可，如 /stats 1"
+
+
+async def test_the_invite_and_import_township_buttons_of_a_long_name_fit_a_phone(harness):
+    """/new's township buttons are shortened to a phone's width (bot.limits.fit_width); /invite's
+    and a draft's import's gave a township's name whole — a name of 70 characters (or 𠀀) ran far
+    past the button. They are shortened as /new's, and a tap still picks that township."""
+    from storage.lists import save_list
+    from tests.bot.test_button_labels import too_wide
+
+    h = harness
+    long = "青山县" + "𠀀" * 60 + "镇"
+    async with h.sessions() as s:
+        await save_list(s, long, ITEMS[:1])
+        await s.commit()
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/invite"))
+    screen = h.api.last(ORGANIZER)
+    assert too_wide(screen.reply_markup) == [], buttons(screen.reply_markup)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山县𠀀")))
+    assert long in h.api.last(ORGANIZER).text  # the count step names it in full
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
+    ask = h.api.last(ORGANIZER)
+    assert any(text.startswith("青山县𠀀") for text, _ in buttons(ask.reply_markup))
+    assert too_wide(ask.reply_markup) == [], buttons(ask.reply_markup)
