@@ -26,23 +26,6 @@ def drop_nul(text: str | None) -> str:
     return (text or "").replace(NUL, "")
 
 
-def lines_within(lines: Sequence[str], room: int, more: Callable[[int], str], *, size: Callable[[str], int] = len,
-                 sep: str = "\n", most: int | None = None) -> list[str]:
-    """`lines` as many as fit in `room` characters (each counted with its `sep`, measured by
-    `size`), at most `most` of them: all when they fit, else the first ones followed by
-    more(n), which names the n left out (its room kept for it). A long message's lists give
-    way this way to what follows them (the totals, the deadline, how to go on)."""
-    if (most is None or len(lines) <= most) and sum(size(line) + len(sep) for line in lines) <= room:
-        return list(lines)
-    room -= size(more(len(lines))) + len(sep)
-    shown = 0
-    while (shown < len(lines) and (most is None or shown < most)
-           and (need := size(lines[shown]) + len(sep)) <= room):
-        room -= need
-        shown += 1
-    return [*lines[:shown], more(len(lines) - shown)]
-
-
 def units(text: str) -> int:
     """Telegram's length: UTF-16 code units (an emoji or 𠀀 is two, where len() says one).
     Every check of a text against a Telegram limit counts with this."""
@@ -68,6 +51,25 @@ def cut(text: str, room: int) -> str:
 def fit_plain(text: str, limit: int) -> str:
     """`text` (plain) at most `limit` UTF-16 units: cut, with "…", if it is longer."""
     return text if units(text) <= limit else cut(text, limit - units(ELLIPSIS)) + ELLIPSIS
+
+
+def lines_within(lines: Sequence[str], room: int, more: Callable[[int], str], *,
+                 size: Callable[[str], int] | None = None, sep: str = "\n", most: int | None = None) -> list[str]:
+    """`lines` as many as fit in `room` characters (each counted with its `sep`, measured by
+    `size`: by default `units`, as Telegram counts), at most `most` of them: all when they fit,
+    else the first ones followed by more(n), which names the n left out (its room kept for it).
+    A long message's lists give way this way to what follows them (the totals, the deadline,
+    how to go on)."""
+    size = size or units
+    if (most is None or len(lines) <= most) and sum(size(line) + size(sep) for line in lines) <= room:
+        return list(lines)
+    room -= size(more(len(lines))) + size(sep)
+    shown = 0
+    while (shown < len(lines) and (most is None or shown < most)
+           and (need := size(lines[shown]) + size(sep)) <= room):
+        room -= need
+        shown += 1
+    return [*lines[:shown], more(len(lines) - shown)]
 
 
 # A button's label, as a phone shows it: a single inline button in a row has room for about
