@@ -41,6 +41,7 @@ def _counts(items: list[DutyItem]) -> dict[str, int]:
 #: Import errors that mean the file itself could not be read, as against errors in its rows or sheets
 _UNREADABLE_RULES = frozenset({
     "import.empty-file", "import.not-a-table", "import.word-document", "import.old-or-encrypted-excel",
+    "import.wps-et", "import.encrypted-workbook",
     "import.corrupt-file", "import.unreadable", "import.file-too-large", "import.internal", "import.sheet-too-big",
     "import.workbook-too-complex", "import.csv-too-big", "import.csv-malformed", "import.unknown-encoding",
     "import.too-many-rows",

@@ -21,6 +21,9 @@ What is understood:
 - Header variants in Chinese and English, insensitive to case, white space and
   full-width forms.
 
+Not read, each refused with the steps to save it as .xlsx: old Excel (.xls), WPS 表格's own .et,
+a workbook with a password to open it (all three OLE files), a Word document.
+
 The file type is decided by content, not by the name.
 
 A workbook's parts are read as a stream before openpyxl builds them, so that a small file
@@ -336,9 +339,15 @@ def _read_bytes(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
         return []
     if data.startswith((b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")):
         return _read_zip(data, filename, out)
-    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE: old Excel, encrypted, or old Word
-        out.error("import.word-document" if filename.lower().endswith((".doc", ".wps"))
-                  else "import.old-or-encrypted-excel")
+    if data.startswith(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"):  # OLE: old Excel, encrypted, WPS or old Word
+        if filename.lower().endswith((".doc", ".wps")):
+            out.error("import.word-document")
+        elif "EncryptedPackage".encode("utf-16-le") in data[:1 << 20]:  # an .xlsx with a password to open it
+            out.error("import.encrypted-workbook")
+        elif filename.lower().endswith((".et", ".ett")):  # WPS 表格's own format: saved as .xlsx in WPS
+            out.error("import.wps-et")
+        else:
+            out.error("import.old-or-encrypted-excel")
         return []
     for magic, kind in _MAGIC:
         if data.startswith(magic):

@@ -1764,7 +1764,7 @@ def _list_check_text(ctx: Ctx, name: str, items: list[Any], problems: list[Any])
     return "\n".join(lines)
 
 
-LIST_FILE_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".csv")
+LIST_FILE_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".et", ".ett", ".csv", ".tsv")
 MAX_VERSION = 50  # a version label's characters (its column's size), as `qingdan lists import --version`
 _VERSION_PREFIX = re.compile(r"^\s*(?:版本|version)\s*[:：=]?\s*", re.IGNORECASE)
 

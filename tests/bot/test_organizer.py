@@ -2638,6 +2638,24 @@ async def test_a_draft_the_importer_cannot_read_is_answered_without_counts_of_no
     assert ".xlsx" in said and "没有导入" in said and "共 0 项" not in said
 
 
+async def test_a_wps_et_draft_sent_in_the_chat_gets_the_same_answer_as_the_cli(harness, tmp_path):
+    """A .et file (WPS 表格's own format) was called an old Excel file in the chat as in the CLI: both
+    now say it is WPS's format and how to save it as .xlsx, and import nothing."""
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    h = harness
+    o = h.user(ORGANIZER)
+    et = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+    await _send_list(h, o, et, "草稿.et")
+    said = h.api.last(ORGANIZER).text
+    assert "WPS 表格自己的格式（.et）" in said and "没有导入" in said and "共 0 项" not in said
+    (tmp_path / "草稿.et").write_bytes(et)
+    cli = CliRunner().invoke(app, ["lists", "lint", str(tmp_path / "草稿.et")], env={"LOCALE": "zh_CN"})
+    assert cli.exit_code == 2 and "WPS 表格自己的格式（.et）" in cli.output, cli.output
+
+
 async def test_a_draft_with_warnings_only_says_they_do_not_stop_the_import(harness):
     import io
 

@@ -567,3 +567,20 @@ def test_an_old_word_document_is_not_called_an_old_excel_file() -> None:
     ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
     _only_error(read_duty_list(ole, filename="青山镇清单.doc"), "import.word-document")
     _only_error(read_duty_list(ole, filename="青山镇清单.xls"), "import.old-or-encrypted-excel")
+
+
+def test_a_wps_et_file_and_a_password_protected_workbook_each_say_what_to_do() -> None:
+    """A WPS 表格 .et file was answered 这是旧版 Excel（.xls）文件或加了密码的工作簿, naming neither
+    WPS's format nor how to save it; a workbook with a password to open it was told the same as an
+    .xls. Each now gets its own steps; an .xls still its own."""
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
+    et = read_duty_list(ole + b"W\x00o\x00r\x00k\x00b\x00o\x00o\x00k\x00", filename="青山镇清单.et")
+    _only_error(et, "import.wps-et")
+    assert "WPS" in et.problems[0].message("zh_CN") and "另存为" in et.problems[0].message("zh_CN")
+    assert "Save As" in et.problems[0].message("en") and ".xlsx" in et.problems[0].message("en")
+    encrypted = ole + "EncryptedPackage".encode("utf-16-le") + bytes(64)
+    for name in ("青山镇清单.xlsx", "青山镇清单.et"):
+        locked = read_duty_list(encrypted, filename=name)
+        _only_error(locked, "import.encrypted-workbook")
+        assert "密码" in locked.problems[0].message("zh_CN") and "password" in locked.problems[0].message("en")
+    _only_error(read_duty_list(ole, filename="青山镇清单.xls"), "import.old-or-encrypted-excel")
