@@ -742,6 +742,8 @@ def _seq(value: Any) -> int | None | str:
         return None
     if text.isdecimal():
         return int(text)
+    if (whole := re.fullmatch(r"(\d+)\.0+", text)) is not None:  # "1.0": a number cell saved as a float's text
+        return int(whole[1])
     if (bracketed := re.fullmatch(r"\(?\s*(\d+)\s*\)", text)) is not None:  # "（1）", "2）"
         return int(bracketed[1])
     return text

@@ -618,3 +618,12 @@ def test_rows_hidden_in_excel_are_imported_with_a_warning_naming_them(tmp_path: 
     assert (problem.rule, problem.sheet) == ("import.hidden-rows", "基本")
     assert "3、5" in problem.message("zh_CN") and "隐藏" in problem.message("zh_CN")
     assert "hidden" in problem.message("en")
+
+
+def test_a_sequence_number_written_as_a_float_in_a_csv_is_that_number() -> None:
+    # "1.0", "2.0" (a number column saved by a script or an older export as floats' text) were each
+    # warned about as 序号“1.0”不是整数，已忽略, and the lint then said numbers were missing
+    text = "序号,事项名称,履职依据\n1.0,发展党员,《细则》\n2.00,人民调解,《人民调解法》\n3.5,低保受理,《条例》\n"
+    result = _clean(read_duty_list(text.encode("gbk"), filename="基本履职事项.csv"))
+    assert [i.seq for i in result.items] == [1, 2, None]
+    assert [(p.rule, p.row) for p in result.problems] == [("import.bad-seq", 4)]
