@@ -727,6 +727,27 @@ def _text(value: Any) -> str:
     return str(value).strip()
 
 
+#: Fields that are a name, not a text of several lines: a line break typed in the cell (Alt+Enter,
+#: to wrap a long name in its column) is only where the drafter's column was too narrow.
+_ONE_LINE_FIELDS = frozenset({"name", "category", "subcategory", "county_department", "receiving_department",
+                              "working_mode"})
+_LINE_BREAK = re.compile(r"[ \t\u3000]*[\r\n]+[ \t\u3000\r\n]*")
+_WIDE = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f\u201c\u201d\u2018\u2019\u2014\u2026]")
+
+
+def _one_line(text: str) -> str:
+    """"矛盾纠纷排查化解\n与人民调解" → "矛盾纠纷排查化解与人民调解"; between two Latin letters or digits
+    the line break becomes one space ("Item\nname" → "Item name")."""
+    if "\n" not in text and "\r" not in text:
+        return text
+
+    def join(m: re.Match[str]) -> str:
+        before, after = text[m.start() - 1:m.start()], text[m.end():m.end() + 1]
+        return "" if _WIDE.match(before) or _WIDE.match(after) else " "
+
+    return _LINE_BREAK.sub(join, text)
+
+
 def _seq(value: Any) -> int | None | str:
     """An int, None for blank, or the text when it is not a whole number."""
     if value is None or value == "":
@@ -944,7 +965,7 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
                     seq = None
                 values["seq"] = seq
             else:
-                values[f] = text
+                values[f] = _one_line(text) if f in _ONE_LINE_FIELDS else text
         part = current_part
         if part_col is not None:
             raw_part = texts[part_col] if part_col < len(texts) else ""

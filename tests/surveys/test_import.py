@@ -627,3 +627,18 @@ def test_a_sequence_number_written_as_a_float_in_a_csv_is_that_number() -> None:
     result = _clean(read_duty_list(text.encode("gbk"), filename="基本履职事项.csv"))
     assert [i.seq for i in result.items] == [1, 2, None]
     assert [(p.rule, p.row) for p in result.problems] == [("import.bad-seq", 4)]
+
+
+def test_a_line_break_typed_in_a_name_cell_is_not_kept_in_the_name_but_in_a_text_it_is(tmp_path: Path) -> None:
+    # a long name wrapped in its cell with Alt+Enter came in as "矛盾纠纷排查化解\n与人民调解", and
+    # the cadres' and residents' screens showed the item's name broken over two lines
+    path = _sheet(tmp_path / "wrapped.xlsx", [
+        ["序号", "事项名称", "对应上级部门", "乡镇（街道）配合职责", "依据"],
+        [1, "矛盾纠纷排查化解\n与人民调解", "县司法局\n", "1.排查\n2.调解", "《人民调解法》\n《信访工作条例》"],
+        [2, "Fire safety\r\ninspection", "县消防\n救援大队", "巡查", "《消防法》"],
+    ], title="配合")
+    result = _clean(read_duty_list(path))
+    assert [(i.name, i.county_department) for i in result.items] == [
+        ("矛盾纠纷排查化解与人民调解", "县司法局"), ("Fire safety inspection", "县消防救援大队")]
+    assert result.items[0].content == "1.排查\n2.调解"
+    assert result.items[0].basis == "《人民调解法》\n《信访工作条例》"
