@@ -855,7 +855,7 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
     part_col = columns.pop("part", None)
     default_part = sheet_part or title_part
     if part_col is None and default_part is None and not _has_section_rows(grid, hr, columns):
-        out.error("import.unknown-sheet-part", sheet=sheet)
+        out.error("import.unknown-sheet-part" if sheet is not None else "import.unknown-file-part", sheet=sheet)
         return []
 
     labels = {f: _text(header_row[c]) for f, c in columns.items()}
@@ -981,7 +981,8 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
                           value=raw_part[:40])
                 row_ok = False
         elif part is None:
-            out.error("import.unknown-sheet-part", sheet=sheet, row=rownum)
+            out.error("import.unknown-sheet-part" if sheet is not None else "import.unknown-file-part", sheet=sheet,
+                      row=rownum)
             row_ok = False
         if not row_ok or part is None:
             continue

@@ -584,3 +584,15 @@ def test_a_wps_et_file_and_a_password_protected_workbook_each_say_what_to_do() -
         _only_error(locked, "import.encrypted-workbook")
         assert "密码" in locked.problems[0].message("zh_CN") and "password" in locked.problems[0].message("en")
     _only_error(read_duty_list(ole, filename="青山镇清单.xls"), "import.old-or-encrypted-excel")
+
+
+def test_a_csv_file_that_does_not_say_its_part_is_told_to_name_the_file_not_a_sheet() -> None:
+    # a CSV file has no sheets, yet it was told 请把工作表命名为“基本履职事项”…
+    text = "序号,事项名称,履职依据\n1,发展党员,《细则》\n"
+    result = read_duty_list(text.encode("gbk"), filename="青山镇清单.csv")
+    _only_error(result, "import.unknown-file-part")
+    said = result.problems[0].message("zh_CN")
+    assert "基本履职事项.csv" in said and "工作表命名" not in said and "部分" in said
+    assert "Name the file" in result.problems[0].message("en")
+    # named so, the same file is read
+    assert [i.part for i in read_duty_list(text.encode("gbk"), filename="基本履职事项.csv").items] == [Part.BASIC]
