@@ -713,6 +713,8 @@ def _text(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
+        if "\r" in value:  # a line break inside a quoted CSV cell, written CRLF ("\r\n") or as old Macs did
+            value = value.replace("\r\n", "\n").replace("\r", "\n")
         return value.strip()
     if isinstance(value, bool):
         return "是" if value else "否"

@@ -642,3 +642,12 @@ def test_a_line_break_typed_in_a_name_cell_is_not_kept_in_the_name_but_in_a_text
         ("矛盾纠纷排查化解与人民调解", "县司法局"), ("Fire safety inspection", "县消防救援大队")]
     assert result.items[0].content == "1.排查\n2.调解"
     assert result.items[0].basis == "《人民调解法》\n《信访工作条例》"
+
+
+def test_a_line_break_inside_a_csv_cell_is_one_line_feed_whether_written_crlf_or_cr() -> None:
+    # a cell written "1.巡查\r\n2.报告" (CRLF inside the quotes, as Windows tools save it) kept the
+    # "\r": stored unlike the same cell read from an .xlsx ("\n"), and a bare "\r" was no line break
+    text = ("序号,事项名称,对应上级部门,乡镇（街道）配合职责\r\n"
+            "1,消防安全检查,县消防救援大队,\"1.巡查\r\n2.报告\"\r\n2,禁毒宣传,县公安局,\"1.宣传\r2.排查\"\r\n")
+    result = _clean(read_duty_list(text.encode("gbk"), filename="配合履职事项.csv"))
+    assert [i.content for i in result.items] == ["1.巡查\n2.报告", "1.宣传\n2.排查"]
