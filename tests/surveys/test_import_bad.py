@@ -596,3 +596,13 @@ def test_a_csv_file_that_does_not_say_its_part_is_told_to_name_the_file_not_a_sh
     assert "Name the file" in result.problems[0].message("en")
     # named so, the same file is read
     assert [i.part for i in read_duty_list(text.encode("gbk"), filename="基本履职事项.csv").items] == [Part.BASIC]
+
+
+def test_an_old_xls_file_is_told_the_steps_to_save_it_as_xlsx() -> None:
+    # it was told 请在 Excel 或 WPS 中取消密码并另存为 .xlsx: to remove a password it does not have
+    ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504) + "Workbook".encode("utf-16-le")
+    result = read_duty_list(ole, filename="青山镇清单.xls")
+    _only_error(result, "import.old-or-encrypted-excel")
+    said, en = result.problems[0].message("zh_CN"), result.problems[0].message("en")
+    assert "文件 → 另存为" in said and "Excel 工作簿（*.xlsx）" in said and not said.count("取消密码并")
+    assert "File → Save As" in en and "Excel Workbook (*.xlsx)" in en
