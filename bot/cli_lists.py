@@ -10,6 +10,7 @@ import typer
 from bot.config import get_settings
 from bot.texts import gettext
 from surveys.duty_list import PART_ORDER, DutyItem, Part
+from surveys.problems import tally
 
 app = typer.Typer(help="Duty lists: lint, import, show, diff, delete, publish.\n\n"
                        "Exit codes, the same for each of them: 0 done (warnings allowed); 1 refused: errors in the "
@@ -71,8 +72,8 @@ def lint_cmd(file: Path = typer.Argument(..., help="The draft list: an Excel (.x
             _print_summary(result.items, loc)
         for p in problems:
             typer.echo(p.render(loc))
-        errors = sum(p.is_error for p in problems)
-        typer.echo(gettext("cli.lint-total", loc, errors=errors, warnings=len(problems) - errors))
+        errors, warnings = tally(problems)  # those summarised in one line too
+        typer.echo(gettext("cli.lint-total", loc, errors=errors, warnings=warnings))
     if _unreadable(result):
         raise typer.Exit(2)
     raise typer.Exit(1 if any(p.is_error for p in problems) else 0)

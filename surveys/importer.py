@@ -252,13 +252,33 @@ class _Collector:
 
     def finish(self) -> None:
         for rule, n in self._counts.items():
-            if n > MAX_PROBLEMS:  # as grave as the problems it stands for: warnings do not stop the import
-                # the kind named by the first of them, as listed above (its rule is an id of ours)
+            if n > MAX_PROBLEMS:
                 first = next(p for p in self.problems if p.rule == rule)
-                like = {loc: _gist(first.message(loc), 60 if loc == "en" else 30) for loc in LOCALES}
-                self.problems.append(Problem(self._severities[rule], "import.more-problems",
-                                             params={"rule": rule, "count": n - MAX_PROBLEMS, "like": like},
-                                             file=self.file))
+                self.problems.append(_more_problems(first, n - MAX_PROBLEMS, self.file))
+
+
+def _more_problems(first: Problem, count: int, file: str | None) -> Problem:
+    """The line standing for `count` problems not listed of the kind of `first` (the first of them
+    listed): as grave as they are, so that warnings do not stop the import."""
+    like = {loc: _gist(first.message(loc), 60 if loc == "en" else 30) for loc in LOCALES}
+    return Problem(first.severity, "import.more-problems", params={"rule": first.rule, "count": count, "like": like},
+                   file=file)
+
+
+def capped(problems: list[Problem], file: str | None = None) -> list[Problem]:
+    """`problems` with at most MAX_PROBLEMS of each rule, the rest of each summarised in one line
+    (as the import's own problems are): a list whose basis column is empty throughout gets one
+    screen, not ten thousand lines."""
+    counts: dict[str, int] = {}
+    kept: list[Problem] = []
+    for p in problems:
+        counts[p.rule] = counts.get(p.rule, 0) + 1
+        if counts[p.rule] <= MAX_PROBLEMS:
+            kept.append(p)
+    for rule, n in counts.items():
+        if n > MAX_PROBLEMS:
+            kept.append(_more_problems(next(p for p in kept if p.rule == rule), n - MAX_PROBLEMS, file))
+    return kept
 
 
 def _gist(text: str, limit: int) -> str:

@@ -164,7 +164,8 @@ def check_file(source: Any, filename: str | None = None) -> tuple[Any, list[Prob
     """A draft list file read (surveys.importer.read_duty_list: a path or the bytes) and, when
     items came out of it, linted: the import result and every problem, the import's first. The
     one check of `qingdan lists lint/import` and of a file sent in the chat."""
-    from surveys.importer import read_duty_list
+    from surveys.importer import capped, read_duty_list
 
     result = read_duty_list(source, filename=filename)
-    return result, list(result.problems) + (lint(result.items, result.columns) if result.items else [])
+    return result, list(result.problems) + (capped(lint(result.items, result.columns), result.file)
+                                            if result.items else [])

@@ -74,3 +74,16 @@ class Problem:
 
 def has_errors(problems: list[Problem]) -> bool:
     return any(p.is_error for p in problems)
+
+
+def tally(problems: list[Problem]) -> tuple[int, int]:
+    """(errors, warnings) found, a line summarising problems not listed ("import.more-problems")
+    counting as the problems it stands for."""
+    errors = warnings = 0
+    for p in problems:
+        n = int(p.params.get("count", 0)) if p.rule == "import.more-problems" else 1
+        if p.is_error:
+            errors += n
+        else:
+            warnings += n
+    return errors, warnings

@@ -82,6 +82,7 @@ from surveys.consultation import (
     parse_local,
 )
 from surveys.duty_list import ListStatus
+from surveys.problems import tally
 from surveys.questionnaire import DEFAULT_QUESTIONNAIRE_PATH, load_questionnaire
 from surveys.text import drop_nul, lines_within
 
@@ -1747,11 +1748,11 @@ def _list_check_text(ctx: Ctx, name: str, items: list[Any], problems: list[Any])
     from surveys.duty_list import Part
 
     counts = {p.value: sum(1 for i in items if i.part == p) for p in Part}
-    errors = [p for p in problems if p.is_error]
+    errors, warnings = tally(problems)  # those summarised in one line too
     lines = [ctx.t("organizer.import-head" if items else "organizer.import-head-empty",
                    file=html.escape(fit_plain(name, 100)), total=len(items), **counts)]
     if problems:
-        lines.append(ctx.t("organizer.import-problems", errors=len(errors), warnings=len(problems) - len(errors)))
+        lines.append(ctx.t("organizer.import-problems", errors=errors, warnings=warnings))
         shown = 0
         for p in sorted(problems, key=lambda p: not p.is_error)[:LIST_PROBLEMS_SHOWN]:  # errors first
             line = html.escape(fit_plain(p.render(ctx.locale), 300))

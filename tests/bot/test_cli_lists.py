@@ -841,3 +841,23 @@ def test_a_list_not_found_exits_1_in_diff_and_publish_as_in_show_and_delete_and_
                       ({"LOCALE": "en"}, "1 refused: errors in the file, a list, township or consultation not found")):
         shown = CliRunner().invoke(app, ["lists", "--help"], env={"COLUMNS": "400", **env})
         assert says in shown.output, (env, shown.output)
+
+
+def test_a_large_list_with_one_column_empty_throughout_is_one_screen_with_the_true_totals(tmp_path):
+    """10,000 items without a basis, half of them twice: `lists lint` printed 15,000 lines (the
+    import's own problems were capped at 200 of a kind, the lint's not), and where the import's were
+    capped the totals counted the summary line as one problem. Now both are capped alike and the
+    totals count every problem."""
+    from surveys.importer import MAX_PROBLEMS
+
+    path = tmp_path / "基本履职事项.csv"
+    lines = ["序号,事项名称,履职依据"] + [f"{i},事项{i % 5000},," for i in range(1, 10001)]
+    path.write_bytes("\n".join(lines).encode("gbk"))
+    result = runner.invoke(app, ["lists", "lint", str(path)])
+    assert result.exit_code == 1
+    out = result.output.splitlines()
+    assert len(out) == 2 * MAX_PROBLEMS + 4, len(out)  # the summary, 200 + 200 problems, 2 "还有", the totals
+    assert "还有 9800 处" in result.output and "还有 4800 处" in result.output
+    assert out[-1] == "检查完毕：5000 个错误，10000 个提示。"
+    data = json.loads(runner.invoke(app, ["lists", "lint", str(path), "--json"]).output)
+    assert len(data["problems"]) == 2 * MAX_PROBLEMS + 2

@@ -2656,6 +2656,17 @@ async def test_a_wps_et_draft_sent_in_the_chat_gets_the_same_answer_as_the_cli(h
     assert cli.exit_code == 2 and "WPS 表格自己的格式（.et）" in cli.output, cli.output
 
 
+async def test_a_large_draft_with_a_column_empty_throughout_is_answered_with_the_true_totals(harness):
+    """The lint's problems are now capped at 200 of a kind as the import's are (one line says how many
+    more): the chat still counts every problem found, not the summary line as one."""
+    h = harness
+    o = h.user(ORGANIZER)
+    lines = ["序号,事项名称,履职依据"] + [f"{i},事项{i % 5000}," for i in range(1, 10001)]
+    await _send_list(h, o, "\n".join(lines).encode("gbk"), "基本履职事项.csv")
+    said = h.api.last(ORGANIZER).text
+    assert "检查发现 5000 个错误、10000 个提示" in said and "没有导入" in said, said
+
+
 async def test_a_draft_with_warnings_only_says_they_do_not_stop_the_import(harness):
     import io
 
