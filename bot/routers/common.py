@@ -35,6 +35,12 @@ class LangCB(CallbackData, prefix="lang"):
 
 class DeleteCB(CallbackData, prefix="del"):
     confirm: bool
+    t: int = 0  # when the confirmation was asked (Unix seconds): a tap long after erases nothing
+
+
+# how long a /delete_me confirmation may be tapped: one left unanswered and tapped by chance weeks
+# later, the person having gone on (a questionnaire, a cadre's comments), would erase all that
+DELETE_CONFIRM_VALID = 3600
 
 
 @router.message(Command("help"))
@@ -85,8 +91,9 @@ async def mydata_cmd(message: Message, ctx: Ctx) -> None:
 async def delete_me_cmd(message: Message, ctx: Ctx) -> None:
     from storage.invites import open_invites_made_by
 
+    asked = int(ctx.now().timestamp())
     kb = InlineKeyboardMarkup(inline_keyboard=[[
-        InlineKeyboardButton(text=ctx.t("delete.yes"), callback_data=DeleteCB(confirm=True).pack()),
+        InlineKeyboardButton(text=ctx.t("delete.yes"), callback_data=DeleteCB(confirm=True, t=asked).pack()),
         InlineKeyboardButton(text=ctx.t("delete.no"), callback_data=DeleteCB(confirm=False).pack()),
     ]])
     text = ctx.t("delete.confirm")
@@ -98,6 +105,9 @@ async def delete_me_cmd(message: Message, ctx: Ctx) -> None:
 
 @router.callback_query(DeleteCB.filter())
 async def delete_me_confirm(query: CallbackQuery, callback_data: DeleteCB, ctx: Ctx, state: FSMContext) -> None:
+    if callback_data.confirm and not 0 <= ctx.now().timestamp() - callback_data.t <= DELETE_CONFIRM_VALID:
+        await query.answer(ctx.t("delete.expired"), show_alert=True)
+        return
     await query.answer()
     if not callback_data.confirm:
         await edit_or_send(query, ctx.t("delete.kept"))

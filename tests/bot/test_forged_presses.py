@@ -107,3 +107,31 @@ async def test_forged_button_data_pressed_by_the_organizer_fails_nothing(harness
             assert not errors, (data, errors[0].getMessage())
             assert not any("出了点问题" in t for t in h.api.texts()), (data, h.api.texts())
 
+
+async def test_an_old_delete_me_confirmation_tapped_much_later_deletes_nothing(harness):
+    """/delete_me asked and left unanswered: the person went on (a cadre now, with comments), and
+    a tap on that old 确定删除 weeks later erased everything; it is refused as expired, and a
+    hand-made del:1 (no time) deletes nothing either."""
+    from tests.bot.test_cadre import _data
+
+    h = harness
+    a, b = await _scene(h)
+    u = h.user(CADRE_A)
+    await h.feed(u.message("/delete_me"))
+    prompt = h.api.last(CADRE_A)
+    yes = _data(prompt.reply_markup, "确定删除")
+    h.clock.advance(days=20)
+    await h.feed(u.press(prompt.message_id, yes))
+    assert "过期" in (h.api.answers()[-1].text or "") and "/delete_me" in (h.api.answers()[-1].text or "")
+    await h.feed(u.press(prompt.message_id, "del:1"))
+    async with h.sessions() as s:
+        assert (await s.get(Person, CADRE_A)).role == "cadre"
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Comment).where(Comment.person_id == CADRE_A)) == 1
+    # a fresh confirmation still deletes, also tapped a few minutes later
+    await h.feed(u.message("/delete_me"))
+    prompt = h.api.last(CADRE_A)
+    h.clock.advance(minutes=5)
+    await h.feed(u.press(prompt.message_id, _data(prompt.reply_markup, "确定删除")))
+    assert "已删除关于您的全部信息" in h.api.last(CADRE_A).text
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(Comment).where(Comment.person_id == CADRE_A)) == 0
