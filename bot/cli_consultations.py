@@ -17,6 +17,7 @@ from surveys.consultation import (
     DeadlinePassed,
     DeadlineRefused,
     ListConflict,
+    NoSuchDay,
     Status,
     TransitionError,
     deep_link,
@@ -86,8 +87,9 @@ def create(title: str = typer.Option(..., help="The title residents and cadres s
     try:
         closes_at = parse_local(closes, settings.timezone, end_of_day=True, now=datetime.now(UTC))
         opens_at = parse_local(opens, settings.timezone, now=datetime.now(UTC)) if opens else None
-    except ValueError:
-        typer.echo(_t("cli.bad-date", example=example_deadline(datetime.now(UTC), settings.timezone)), err=True)
+    except ValueError as e:
+        typer.echo(e.text(settings.locale) if isinstance(e, NoSuchDay)
+                   else _t("cli.bad-date", example=example_deadline(datetime.now(UTC), settings.timezone)), err=True)
         raise typer.Exit(2) from None
     if closes_at <= datetime.now(UTC) or (opens_at is not None and opens_at >= closes_at):
         typer.echo(_t("cli.closes-past" if closes_at <= datetime.now(UTC) else "cli.opens-after-closes"), err=True)
@@ -220,8 +222,9 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID", help="The 
     tz = settings.timezone
     try:
         closes_at = parse_local(closes, tz, end_of_day=True, now=datetime.now(UTC))
-    except ValueError:
-        typer.echo(_t("cli.bad-date", example=example_deadline(datetime.now(UTC), tz)), err=True)
+    except ValueError as e:
+        typer.echo(e.text(settings.locale) if isinstance(e, NoSuchDay)
+                   else _t("cli.bad-date", example=example_deadline(datetime.now(UTC), tz)), err=True)
         raise typer.Exit(2) from None
     ensure_schema()
     seen = run_async(_read(consultation_id))

@@ -61,6 +61,29 @@ class DeadlinePassed(ValueError):
     """A consultation cannot open (again) once its deadline has passed."""
 
 
+_MONTH_NAMES = ("January", "February", "March", "April", "May", "June", "July", "August", "September",
+                "October", "November", "December")
+
+
+class NoSuchDay(ValueError):
+    """A date written in a form parse_local reads, but that does not exist: 2月30日, 13月1日,
+    2026-02-29. `year` None: the organizer gave none (no year has that day near)."""
+
+    def __init__(self, year: int | None, month: int, day: int) -> None:
+        super().__init__(f"no such day: {year}-{month}-{day}")
+        self.year, self.month, self.day = year, month, day
+
+    def text(self, locale: str) -> str:
+        from surveys.i18n import gettext, normalize_locale
+
+        if not 1 <= self.month <= 12:
+            return gettext("deadline.no-such-month", locale, month=self.month)
+        # (the month as each language writes it: 2月, February)
+        month_name = _MONTH_NAMES[self.month - 1] if normalize_locale(locale) == "en" else str(self.month)
+        return gettext("deadline.no-such-day" if self.year is None else "deadline.no-such-day-of-year", locale,
+                       year=self.year or 0, month=self.month, day=self.day, month_name=month_name)
+
+
 class DeadlineRefused(ValueError):
     """Why a consultation's deadline cannot move to the one asked for (see `check_new_deadline`).
     `reason`: not-editable (reported: its revised list is out), ended (open, its deadline
@@ -254,7 +277,16 @@ def _year_for(month: int, day: int, today: date) -> date:
     """12月1日 typed `today`: this year's, or next year's when this year's has passed and next
     year's is near (1月5日 typed in December) — a day just past stays this year's, and is
     refused as past rather than taken as a deadline a year away."""
-    this = date(today.year, month, day)
+    try:
+        this = date(today.year, month, day)
+    except ValueError:  # 2月29日 typed in a year without one: next year's, if it has one and is near
+        try:
+            following = date(today.year + 1, month, day)
+        except ValueError:
+            raise NoSuchDay(None, month, day) from None
+        if following - today <= _NEXT_YEAR_WITHIN:
+            return following
+        raise NoSuchDay(None, month, day) from None
     if this >= today:
         return this
     try:
@@ -281,7 +313,11 @@ def parse_local(text: str, tz: str, end_of_day: bool = False, now: datetime | No
         text = f"{year}{month}月{int(day_of_month)}日 {text[english.end():].strip()}".strip()
     if (found := _LOCAL_DATE.match(text)) is not None:  # written by hand: rewritten as ISO
         if found[1] is not None:
-            day = date(int(found[1]), int(found[2] or found[4]), int(found[3] or found[5]))
+            year, month, day_of_month = int(found[1]), int(found[2] or found[4]), int(found[3] or found[5])
+            try:
+                day = date(year, month, day_of_month)
+            except ValueError:
+                raise NoSuchDay(year, month, day_of_month) from None
         elif now is None:
             raise ValueError("a date without a year needs today's")
         else:

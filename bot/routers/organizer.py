@@ -68,6 +68,7 @@ from surveys.consultation import (
     DeadlineRefused,
     FollowUp,
     ListConflict,
+    NoSuchDay,
     Status,
     TransitionError,
     check_deadline_editable,
@@ -563,7 +564,7 @@ async def _deadline_typed(message: Message, ctx: Ctx, c: Consultation, state: FS
         await state.set_state(ChangeDeadline.value)
         await state.set_data({"c": c.id})
         await message.answer(e.text(ctx.locale, tz) if isinstance(e, DeadlineRefused)
-                             else _bad_date(ctx))
+                             else e.text(ctx.locale) if isinstance(e, NoSuchDay) else _bad_date(ctx))
         return
     mark = _new_mark()
     await state.set_state(ChangeDeadline.confirm)
@@ -1058,8 +1059,8 @@ async def new_questionnaire_text(message: Message, ctx: Ctx) -> None:
 async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
     try:
         closes = parse_local(message.text or "", ctx.settings.timezone, end_of_day=True, now=ctx.now())
-    except ValueError:
-        await message.answer(_bad_date(ctx))
+    except ValueError as e:
+        await message.answer(e.text(ctx.locale) if isinstance(e, NoSuchDay) else _bad_date(ctx))
         return
     if closes <= ctx.now():
         await message.answer(ctx.t("organizer.date-past"))

@@ -1609,6 +1609,24 @@ async def test_a_deadline_at_midnight_is_typed_and_shown_as_24_00_of_its_last_da
     assert "2026-12-20 24:00" in h.api.last(RESIDENT).text and "12-21" not in h.api.last(RESIDENT).text
 
 
+async def test_a_deadline_on_a_day_that_does_not_exist_is_refused_naming_it_in_new_and_deadline(harness):
+    """"2月30日" was answered 日期格式不对，请写成…, as though the form were wrong; the reply names the
+    day that does not exist, changes nothing, and the next text is another try."""
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("2月30日 18:00"))
+    assert h.api.last(ORGANIZER).text == "没有2月30日这一天，请检查日期。"
+    await h.feed(o.message("2月28日 18:00"))  # another try: next February's
+    assert "截止：2027-02-28 18:00" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/cancel"))
+    cid, _ = await open_consultation(h)
+    await h.feed(o.message(f"/deadline {cid} 2026-11-31"))
+    assert h.api.last(ORGANIZER).text == "没有2026年11月31日这一天，请检查日期。"
+    await h.feed(o.message("12月20日"))
+    assert "→ <b>2026-12-20 23:59</b>" in h.api.last(ORGANIZER).text
+
+
 async def test_deadline_in_the_past_before_the_start_or_unreadable_is_refused_and_asked_again(harness):
     h = harness
     cid, _ = await open_consultation(h, status=Status.DRAFT)

@@ -262,6 +262,26 @@ def test_a_deadline_at_midnight_is_read_and_written_as_24_00_of_its_last_day() -
             parse_local(bad, tz, end_of_day=True, now=now)
 
 
+def test_a_day_that_does_not_exist_is_refused_as_such_not_as_a_wrong_format() -> None:
+    """"2月30日" was answered 日期格式不对 with examples of the very form typed; a day that does
+    not exist is refused naming it, in the organizer's language."""
+    import pytest
+
+    from surveys.consultation import NoSuchDay, parse_local
+
+    tz = "Asia/Shanghai"
+    now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)
+    for text, zh, en in [("2月30日", "没有2月30日这一天", "There is no February 30"),
+                         ("2026-02-29 18:00", "没有2026年2月29日这一天", "There is no February 29, 2026"),
+                         ("Feb 30", "没有2月30日这一天", "There is no February 30"),
+                         ("2026年13月1日", "没有13月", "There is no month 13")]:
+        with pytest.raises(NoSuchDay) as refused:
+            parse_local(text, tz, end_of_day=True, now=now)
+        assert zh in refused.value.text("zh_CN"), text
+        assert en in refused.value.text("en"), text
+    assert parse_local("2月29日", tz, end_of_day=True, now=datetime(2027, 12, 1, tzinfo=UTC)).year == 2028  # a leap year's
+
+
 def test_a_deadline_without_a_year_or_as_tomorrow_is_read_from_today_in_the_configured_zone() -> None:
     """12月1日 and 明天 are read against today's date where the organizer is (TIMEZONE), not the
     server's UTC date; a month and day already past this year mean next year's only when that
