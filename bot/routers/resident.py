@@ -674,7 +674,12 @@ async def _flow_for_press(query: CallbackQuery, response_id: int, ctx: Ctx) -> F
     assert consultation is not None
     w = _window(ctx, consultation)
     if w != Window.OPEN:
-        await _refuse(ctx, query, _window_text(ctx, consultation, w))
+        text = _window_text(ctx, consultation, w)
+        # closed while they were at it: what they answered counts (the thanks may come only later)
+        if w == Window.CLOSED and not response.completed \
+                and (answered := sum(v is not None for v in response.answers.values())):
+            text += "\n" + ctx.t("resident.closed-kept", n=answered)
+        await _refuse(ctx, query, text)
         if w == Window.CLOSED and isinstance(query.message, Message) and \
                 query.message.message_id >= (response.message_id or 0):  # its buttons do nothing any more
             await _take_buttons_off(query.message, query.message.message_id)

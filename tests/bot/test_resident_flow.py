@@ -655,6 +655,23 @@ async def test_a_press_after_an_early_close_is_told_when_it_closed_in_plain_text
     assert "A&B <测试>" in alert.text and "2026-12-03 10:00" in alert.text  # when it closed, not the deadline
 
 
+async def test_a_press_after_a_close_mid_questionnaire_says_the_answers_given_are_kept(harness):
+    """A resident half-way through when the organizer closed it tapped the next answer and read only
+    "已于…截止，不再接收回答。感谢您的关注！", not whether the questions they had answered count (the
+    thanks saying so may wait for the morning: quiet hours). The pop-up says they are kept."""
+    h = harness
+    cid, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    q = await _tap(h, u, "知道一些")
+    q = await _tap(h, u, "3")
+    await close_early(h, str(cid))
+    h.api.clear()
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "3")))
+    [alert] = h.api.answers()
+    assert "不再接收回答" in alert.text and "您已经回答的 2 道题都已保存，会计入结果" in alert.text
+    assert len(await _stored(h)) == 2  # and nothing more was taken
+
+
 async def test_a_person_who_blocked_the_bot_is_active_again_after_a_refused_press(harness):
     from storage.models import Person
 
