@@ -36,7 +36,7 @@ import io
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from itertools import islice
 from typing import Any
@@ -1050,11 +1050,13 @@ def top_items(comments: Iterable[CommentRecord], limit: int = TOP_ITEMS) -> list
 
 
 def days_left(closes_at: datetime, now: datetime, tz: str) -> int:
-    """Calendar days until the deadline in the consultation's time zone (0 once passed)."""
+    """Calendar days until the day the deadline ends, in the consultation's time zone (0 on that
+    day, and once passed): a deadline at midnight ends the day before it (12月5日24时 is the 5th's)."""
     if now >= closes_at:
         return 0
     zone = ZoneInfo(tz)
-    return (closes_at.astimezone(zone).date() - now.astimezone(zone).date()).days
+    last_day = (closes_at - timedelta(microseconds=1)).astimezone(zone).date()
+    return (last_day - now.astimezone(zone).date()).days
 
 
 def digest(data: ConsultationData, since: datetime | None, now: datetime) -> Digest:

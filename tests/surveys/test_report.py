@@ -407,6 +407,20 @@ def test_days_left_is_zero_after_the_deadline() -> None:
     assert days_left(closes, datetime(2026, 11, 29, 15, 30, tzinfo=UTC), "Asia/Shanghai") == 1
 
 
+def test_a_deadline_at_midnight_counts_as_the_day_it_ends(data: ConsultationData) -> None:
+    """A deadline at midnight (12月5日24时, stored as the 6th 00:00) made the digest of the 5th say
+    距截止还有 1 天（2026-12-05 24:00）: it closes at the end of that very day, so it says 今天截止."""
+    import dataclasses
+
+    midnight = datetime(2026, 12, 5, 16, 0, tzinfo=UTC)  # 2026-12-06 00:00 in Shanghai
+    morning = datetime(2026, 12, 5, 1, 0, tzinfo=UTC)  # 12-05 09:00
+    assert days_left(midnight, morning, "Asia/Shanghai") == 0
+    assert days_left(midnight, morning - timedelta(days=1), "Asia/Shanghai") == 1
+    c = dataclasses.replace(data.consultation, closes_at=midnight)
+    text = digest(dataclasses.replace(data, consultation=c), morning - timedelta(days=1), morning).text()
+    assert "今天截止（2026-12-05 24:00）" in text and "还有 1 天" not in text
+
+
 def test_digest_text_is_escaped_and_short(data: ConsultationData) -> None:
     data.consultation = ConsultationInfo(7, "<b>清单</b> & 征询", "open", T0, data.consultation.closes_at)
     data.townships += [TownshipRef(100 + n, f"<镇{n}>" * 10, 100 + n) for n in range(200)]
