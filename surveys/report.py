@@ -699,9 +699,9 @@ def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipP
     s.row(_t("summary.title", locale), c.title)
     s.row(_t("summary.status", locale), _label("status", c.status, locale))
     s.row(_t("summary.opens", locale), _local(c.opens_at, tz))
-    s.row(_t("summary.closes", locale), _local(c.closes_at, tz))
+    s.row(_t("summary.closes", locale), format_deadline(c.closes_at, tz))  # (midnight: 12月5日 24:00)
     if c.ended_at < c.closes_at:  # closed early: the deadline as planned, and when it actually closed
-        s.row(_t("summary.closed-early", locale), _local(c.ended_at, tz))
+        s.row(_t("summary.closed-early", locale), format_deadline(c.ended_at, tz))
     s.row(_t("summary.note", locale))
     s.row()
     s.row(*_headers(locale, "township", "started", "completed", "rate"))
@@ -1137,7 +1137,7 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     intro = "feedback.intro-draft" if c.status == Status.DRAFT else \
         "feedback.intro-until" if c.opens_at is None else "feedback.intro"
     out.append(_t(intro + ("-one" if len(data.townships) == 1 else ""), locale, title=c.title,
-                  opens=_local(c.opens_at, tz), closes=_local(c.ended_at, tz), townships=len(data.townships)))
+                  opens=_local(c.opens_at, tz), closes=format_deadline(c.ended_at, tz), townships=len(data.townships)))
     out.append("")
 
     n = 1

@@ -556,6 +556,19 @@ def test_a_consultation_closed_early_shows_the_planned_deadline_and_when_it_clos
     assert rows_for(sheets(early, "en")["Summary"], "Actually closed (before the deadline)")
 
 
+def test_a_midnight_deadline_is_written_as_24_00_of_its_last_day_in_the_feedback_and_workbook(
+        data: ConsultationData) -> None:
+    """The 反馈情况说明 of a consultation that closed at midnight said "… 至 2026-12-06 00:00", which
+    reads as though comments were taken on the 6th too; it says 2026-12-05 24:00, as the bot does."""
+    c = data.consultation
+    midnight = replace(data, consultation=replace(c, status="closed", closes_at=datetime(2026, 12, 5, 16, 0, tzinfo=UTC)))
+    text = feedback_report(midnight)
+    assert "至 2026-12-05 24:00" in text and "12-06" not in text
+    book = openpyxl.load_workbook(io.BytesIO(build_workbook(midnight)))
+    values = [cell for row in book.worksheets[0].iter_rows(values_only=True) for cell in row]
+    assert "2026-12-05 24:00" in values and "2026-12-06 00:00" not in values
+
+
 def test_a_never_opened_consultations_feedback_report_says_it_has_not_started(data: ConsultationData) -> None:
     """A draft's 反馈情况说明 began "— 至 2026-11-30 18:00，我们就…公开征求意见": no start, and
     a consultation that never took place. It says it has not started; one whose start was not
