@@ -423,6 +423,14 @@ async def last_response_of(session: AsyncSession, person_id: int) -> tuple[Respo
     return (row[0], row[1]) if row else None
 
 
+async def answered(session: AsyncSession, response_id: int) -> int:
+    """How many questions a response answered (not skipped), as `unfinished_answers` counts them."""
+    from storage.models import Answer
+
+    return await session.scalar(select(sa.func.count(Answer.id)).where(
+        Answer.response_id == response_id, Answer.value.is_not(None), sa.cast(Answer.value, sa.Text) != "null")) or 0
+
+
 async def participants(session: AsyncSession, consultation_id: int) -> list[int]:
     """Everyone a consultation's announcements go to: residents who started its
     questionnaire and the cadres of its townships."""

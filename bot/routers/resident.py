@@ -913,7 +913,12 @@ async def _closed_note(ctx: Ctx) -> str | None:
     if found is not None:
         w = _window(ctx, found[1])
         if w != Window.OPEN:
-            return _window_text(ctx, found[1], w)
+            text = _window_text(ctx, found[1], w)
+            # closed while they were at it: what they answered counts (as a press is told)
+            if w == Window.CLOSED and found[0].completed_at is None and found[0].id is not None \
+                    and (n := await repo.answered(ctx.session, found[0].id)):
+                text += "\n" + ctx.t("resident.closed-kept", n=n)
+            return text
     return None
 
 

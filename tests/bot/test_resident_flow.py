@@ -567,7 +567,22 @@ async def test_a_typed_answer_after_the_deadline_is_told_the_questionnaire_close
     h.clock.advance(days=11)  # past the deadline; the scheduler has not closed it yet
     await h.feed(u.message("村里的路灯没人管"))
     assert "已于" in h.api.last(USER).text and "截止" in h.api.last(USER).text
+    assert "已保存" not in h.api.last(USER).text  # nothing answered: nothing said kept
     assert await _stored(h) == {}
+
+
+async def test_a_typed_message_after_the_close_mid_questionnaire_says_the_answers_given_are_kept(harness):
+    """As a press does: one who had answered some questions reads that they are kept, not only that
+    the questionnaire closed."""
+    h = harness
+    _, code = await open_consultation(h)
+    u, q = await _begin(h, code)
+    await _tap(h, u, "知道一些")
+    h.clock.advance(days=11)
+    await h.feed(u.message("村里的路灯没人管"))
+    text = h.api.last(USER).text
+    assert "不再接收回答" in text and "您已经回答的 1 道题都已保存，会计入结果" in text
+    assert len(await _stored(h)) == 1
 
 
 async def test_an_unknown_command_is_answered(harness):
