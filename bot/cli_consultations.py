@@ -92,7 +92,8 @@ def create(title: str = typer.Option(..., help="The title residents and cadres s
                    else _t("cli.bad-date", example=example_deadline(datetime.now(UTC), settings.timezone)), err=True)
         raise typer.Exit(2) from None
     if closes_at <= datetime.now(UTC) or (opens_at is not None and opens_at >= closes_at):
-        typer.echo(_t("cli.closes-past" if closes_at <= datetime.now(UTC) else "cli.opens-after-closes"), err=True)
+        typer.echo(_t("cli.closes-past", when=format_deadline(closes_at, settings.timezone))
+                   if closes_at <= datetime.now(UTC) else _t("cli.opens-after-closes"), err=True)
         raise typer.Exit(2)
     ensure_schema()
     from storage.lists import township_name

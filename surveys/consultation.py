@@ -93,8 +93,9 @@ class DeadlineRefused(ValueError):
     published since, through another consultation: reopening would consult an outdated list)."""
 
     def __init__(self, reason: str, consultation_id: int | None, status: str, opens_at: datetime | None,
-                 closes_at: datetime, townships: Sequence[str] = ()) -> None:
+                 closes_at: datetime, townships: Sequence[str] = (), new: datetime | None = None) -> None:
         super().__init__(reason)
+        self.new = new  # the deadline asked for (said when it is refused as past)
         self.reason = reason
         self.consultation_id = consultation_id
         self.status = status
@@ -109,6 +110,7 @@ class DeadlineRefused(ValueError):
         return gettext(f"deadline.{self.reason}", locale, id=self.consultation_id,
                        status=gettext(f"status.{self.status}", locale),
                        opens=format_local(self.opens_at, tz), closes=format_deadline(self.closes_at, tz),
+                       new=format_deadline(self.new, tz),
                        townships=gettext("report.list-sep", locale).join(self.townships))
 
 
@@ -191,7 +193,7 @@ def check_new_deadline(consultation_id: int | None, status: str, opens_at: datet
     consultation and reopens it: it must be closed then, and a closed one moves only so
     (a move confirmed while it was open does not reopen it once it closed meanwhile)."""
     def refuse(reason: str) -> DeadlineRefused:
-        return DeadlineRefused(reason, consultation_id, status, opens_at, closes_at)
+        return DeadlineRefused(reason, consultation_id, status, opens_at, closes_at, new=new)
 
     check_deadline_editable(consultation_id, status, opens_at, closes_at, now)
     if status == DEADLINE_REOPENS and not reopen:

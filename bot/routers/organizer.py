@@ -1063,7 +1063,7 @@ async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
         await message.answer(e.text(ctx.locale) if isinstance(e, NoSuchDay) else _bad_date(ctx))
         return
     if closes <= ctx.now():
-        await message.answer(ctx.t("organizer.date-past"))
+        await message.answer(ctx.t("organizer.date-past", when=format_deadline(closes, ctx.settings.timezone)))
         return
     await state.update_data(closes=closes.isoformat())
     await state.set_state(NewConsultation.confirm)

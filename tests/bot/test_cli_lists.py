@@ -236,7 +236,7 @@ def test_consultation_with_a_past_deadline_is_refused():
     runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
     result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
                                  "--closes", "2020-01-01 10:00"])
-    assert result.exit_code == 2 and "截止时间必须在将来" in result.output
+    assert result.exit_code == 2 and "截止时间 2020-01-01 10:00 已经过去，请写一个将来的时间。" in result.output
     result = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
                                  "--closes", "2099-12-10 18:00", "--opens", "2099-12-11 09:00"])
     assert result.exit_code == 2 and "开始时间必须早于截止时间" in result.output
@@ -425,7 +425,7 @@ def test_consultation_deadline_moves_it_and_refuses_the_past_and_the_start():
     assert moved.exit_code == 0, moved.output
     assert moved.output.strip() == "征询 #1 的截止时间：2099-12-10 18:00 → 2099-12-20 23:59。"
     assert closes_at().startswith("2099-12-20T15:59")  # a date alone: 23:59 that day, Shanghai time
-    for closes, code, said in (("2020-01-01 10:00", 1, "新的截止时间必须在将来。"),
+    for closes, code, said in (("2020-01-01 10:00", 1, "新的截止时间 2020-01-01 10:00 已经过去，请写一个将来的时间。"),
                                ("2099-11-30 12:00", 1, "新的截止时间必须晚于开始时间 2099-12-01 09:00。"),
                                ("下周五", 2, "日期格式不对"),
                                ("下周五", 2, "12月15日18时、明天 18:00"),  # the other forms it reads are named

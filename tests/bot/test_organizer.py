@@ -1627,6 +1627,19 @@ async def test_a_deadline_on_a_day_that_does_not_exist_is_refused_naming_it_in_n
     assert "→ <b>2026-12-20 23:59</b>" in h.api.last(ORGANIZER).text
 
 
+async def test_a_past_deadline_in_new_is_refused_saying_which_time_was_read(harness):
+    """"11月30日" typed on 12月1日 was answered only 截止时间必须在将来。, not which day the bot had
+    taken it for (this year's, gone); the refusal names it."""
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("11月30日"))
+    assert h.api.last(ORGANIZER).text == "截止时间 2026-11-30 23:59 已经过去，请写一个将来的时间。"
+    h.settings.locale = "en"
+    await h.feed(h.user(ORGANIZER, language_code="en").message("Nov 30 6pm"))
+    assert h.api.last(ORGANIZER).text == "The deadline 2026-11-30 18:00 has already passed: please give one in the future."
+
+
 async def test_deadline_in_the_past_before_the_start_or_unreadable_is_refused_and_asked_again(harness):
     h = harness
     cid, _ = await open_consultation(h, status=Status.DRAFT)
@@ -1635,7 +1648,7 @@ async def test_deadline_in_the_past_before_the_start_or_unreadable_is_refused_an
         await s.commit()
     o = h.user(ORGANIZER)
     await h.feed(o.message(f"/deadline {cid} 2020-01-01 10:00"))
-    assert h.api.last(ORGANIZER).text == "新的截止时间必须在将来。"
+    assert h.api.last(ORGANIZER).text == "新的截止时间 2020-01-01 10:00 已经过去，请写一个将来的时间。"
     await h.feed(o.message("2026-12-02"))  # (the next text is another try)
     assert h.api.last(ORGANIZER).text == "新的截止时间必须晚于开始时间 2026-12-03 10:00。"
     await h.feed(o.message("下周五"))
