@@ -36,7 +36,7 @@ from bot.retry import AlreadyShown, PressTooOld, RetryIdempotent
 from bot.session import JsonAiohttpSession
 from bot.texts import gettext, normalize_locale
 from storage.engine import make_engine, make_sessionmaker
-from storage.fsm import make_fsm_storage
+from storage.fsm import ResilientRedisStorage, make_fsm_storage
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -237,8 +237,17 @@ async def with_retry(call: Callable[[], Awaitable[T]], what: str, attempts: int 
     return await call()
 
 
+async def check_fsm_storage(runtime: Runtime) -> None:
+    """At the start: a Redis that refuses REDIS_URL stops the bot (storage.fsm.RedisRefused);
+    one that is down is a warning line, and the bot starts."""
+    storage = runtime.dp.storage
+    if isinstance(storage, ResilientRedisStorage):
+        await storage.check()
+
+
 async def run_polling(runtime: Runtime, handle_signals: bool = True) -> None:
     try:  # (the start-up calls too: a token refused there still closes the runtime)
+        await check_fsm_storage(runtime)
         await set_startup_commands(runtime)
         await with_retry(lambda: runtime.bot.delete_webhook(drop_pending_updates=False), "deleteWebhook")
         me = await with_retry(runtime.bot.me, "getMe")
@@ -270,6 +279,11 @@ async def serve_webhook(runtime: Runtime, host: str, port: int, path: str = WEBH
 
     from bot.webhook import JsonReplyRequestHandler
 
+    try:
+        await check_fsm_storage(runtime)
+    except BaseException:
+        await runtime.close()
+        raise
     settings = runtime.settings
     secret = settings.webhook_secret or None
     app = web.Application()

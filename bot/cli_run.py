@@ -66,12 +66,20 @@ def run(webhook: bool = typer.Option(False, "--webhook", help="Receive updates b
     serve = _until_stopped(runtime, host, port, register) if webhook else run_polling(runtime)
     from aiogram.exceptions import TelegramUnauthorizedError
 
+    from storage.fsm import RedisRefused
+
     try:
         asyncio.run(_with_scheduler(runtime, serve) if scheduler else serve)
     except KeyboardInterrupt:
         pass
     except TelegramUnauthorizedError:  # a token of the right shape, mistyped or revoked at @BotFather
         typer.echo(gettext("cli.token-refused", settings.locale), err=True)
+        raise typer.Exit(EX_CONFIG) from None
+    except RedisRefused as e:  # a password or a database number Redis does not take: each update would fail
+        from bot.config import _without_password
+
+        typer.echo(gettext("cli.redis-refused", settings.locale, url=_without_password(settings.redis_url), error=e),
+                   err=True)
         raise typer.Exit(EX_CONFIG) from None
     except OSError as e:  # the webhook's port held by another program (not a reuse-port sibling)
         if e.errno != errno.EADDRINUSE:

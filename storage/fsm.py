@@ -29,6 +29,7 @@ from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
+from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -193,6 +194,11 @@ async def deferred_writes(storage: BaseStorage) -> AsyncIterator[None]:
         _deferred.reset(token)
 
 
+class RedisRefused(Exception):
+    """Redis answers but refuses REDIS_URL: a user or password it does not take, a database
+    number it does not have. A setting to fix: every FSM call would fail the same way."""
+
+
 class ResilientRedisStorage(RedisStorage):
     """RedisStorage that degrades instead of raising while Redis is unreachable, keeps an
     update's writes until its database transaction committed (`deferred_writes`), and
@@ -242,6 +248,18 @@ class ResilientRedisStorage(RedisStorage):
             self.degraded = False
             log.warning("Redis is reachable again, FSM state restored")
         return result
+
+    async def check(self) -> None:
+        """At the start: a Redis that refuses REDIS_URL raises RedisRefused (with Redis's
+        reason); one out of reach is the one degraded warning, and the bot starts and uses
+        Redis once it is back."""
+        async def ping() -> None:
+            try:
+                await self.redis.ping()
+            except (AuthenticationError, AuthorizationError, ResponseError) as exc:
+                raise RedisRefused(str(exc)) from None
+
+        await self._guard(ping, None)
 
     async def _replay(self) -> None:
         for (key_text, part), (key, value) in list(self._unwritten.items()):

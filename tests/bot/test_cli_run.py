@@ -337,3 +337,37 @@ def test_the_scheduler_logs_with_the_process_id_as_run_does(tmp_path: Path) -> N
             proc.wait(30)
     line = next(x for x in (tmp_path / "err").read_text().splitlines() if "getMe failed at start" in x)
     assert re.match(rf"\d{{4}}-\d\d-\d\d \d\d:\d\d:\d\d,\d{{3}} {proc.pid} WARNING bot\.scheduler: ", line), line
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_redis_url_redis_refuses_stops_run_with_exit_78_and_one_line(tmp_path: Path, workers: int) -> None:
+    """REDIS_URL=redis://…/99 (Redis has databases 0–15) or a password Redis does not take:
+    `qingdan run` started, and every update that touched the FSM failed with the apology and
+    a traceback. It now stops at the start, saying so in the operator's language without the
+    password, with 78 (the units' RestartPreventExitStatus: no restart loop) — the webhook
+    workers' supervisor too."""
+    from redis.asyncio.connection import parse_url
+
+    from tests.conftest import REDIS_URL, require_service
+
+    require_service("redis", REDIS_URL, 6379)
+    where = parse_url(REDIS_URL)
+    with socket.socket() as s:  # a Bot API nobody answers: the check comes before any call to it
+        s.bind(("127.0.0.1", 0))
+        free = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("DATABASE_", "REDIS_", "BOT_", "PSEUDONYM_", "TELEGRAM_", "WEBHOOK_", "LOCALE",
+                                "ENV_FILE"))}
+    env.update(BOT_TOKEN="123456:test-token", PSEUDONYM_KEY="a-long-random-test-key", WEBHOOK_SECRET="s",
+               DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path}/q.db", TELEGRAM_API_URL=f"http://127.0.0.1:{free}",
+               PYTHONPATH=str(REPO))
+    host = f"{where.get('host', '127.0.0.1')}:{where.get('port', 6379)}"
+    args = ["run", "--no-scheduler"] if workers == 1 else \
+        ["run", "--webhook", "--port", str(free), "--workers", str(workers), "--no-scheduler"]
+    for url, said in ((f"redis://{host}/99", "Redis 不接受 REDIS_URL redis://"),
+                      (f"redis://nobody:hunter2@{host}/15", "Redis 不接受 REDIS_URL redis://nobody:***@")):
+        proc = subprocess.run([sys.executable, "-m", "bot", *args], env={**env, "REDIS_URL": url}, cwd=tmp_path,
+                              capture_output=True, text=True, timeout=90)
+        assert proc.returncode == EX_CONFIG, proc.stderr[-2000:]
+        assert said in proc.stderr and "hunter2" not in proc.stderr, proc.stderr[-2000:]
+        assert "Traceback" not in proc.stderr and "Unclosed" not in proc.stderr, proc.stderr[-2000:]

@@ -311,3 +311,45 @@ async def test_a_hung_redis_is_waited_for_once_then_paused_until_it_answers_agai
         server.close()
         await hung.aclose()
         await storage.close()
+
+
+async def test_a_redis_url_redis_refuses_stops_the_start_and_a_redis_down_is_one_warning(
+    redis_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """REDIS_URL naming a database number Redis does not have (/99 of its 16) or a user and
+    password it refuses: the bot started, and every update that touched the FSM failed with
+    the apology and a traceback. The start's check (`check`) now raises RedisRefused with
+    Redis's reason; a Redis merely down at the start is the one degraded warning, and the
+    bot starts (no crash loop under Restart=always)."""
+    from redis.asyncio.connection import parse_url
+
+    from storage.fsm import RedisRefused
+
+    where = parse_url(redis_url)
+    base = f"redis://{where.get('host', '127.0.0.1')}:{where.get('port', 6379)}"
+    for url, reason in ((f"{base}/99", "DB index is out of range"),
+                        (f"redis://nobody:wrong@{base.removeprefix('redis://')}/15", "password")):
+        storage = make_redis_storage(url)
+        try:
+            with pytest.raises(RedisRefused, match=reason):
+                await storage.check()
+        finally:
+            await storage.close()
+
+    good = make_redis_storage(redis_url)
+    try:
+        await good.check()
+        assert not good.degraded
+    finally:
+        await good.close()
+
+    down = make_redis_storage("redis://127.0.0.1:1/0", socket_connect_timeout=0.5)
+    try:
+        with caplog.at_level(logging.WARNING, logger="storage.fsm"):
+            await down.check()
+            assert await down.get_state(key(31)) is None
+        warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+        assert len(warnings) == 1 and warnings[0].startswith("Redis unavailable, FSM state degraded"), warnings
+        assert down.degraded
+    finally:
+        await down.close()
