@@ -25,6 +25,19 @@ def test_env_example_documents_every_setting_and_nothing_else() -> None:
         assert block.lstrip("\n").startswith("#"), name
 
 
+
+def test_env_example_says_where_redis_keeps_the_fsm_and_for_how_long() -> None:
+    """An operator sharing a Redis with other applications found in .env.example only
+    "REDIS_URL=": not the URL's password and database number, nor which keys are Qingdan's,
+    nor that a resident who never comes back leaves none for ever (they expire)."""
+    from storage.fsm import FSM_TTL, default_key_builder
+
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    block = text[:text.index("\nREDIS_URL=")].rsplit("\n\n", 1)[-1]
+    assert f"{default_key_builder().prefix}:<bot id>:" in block, block
+    assert f"{FSM_TTL // 86400} days" in block, block
+    assert "redis://:PASSWORD@" in block and "/1" in block, block
+
 def test_env_example_gives_each_setting_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """Copied to .env unchanged, .env.example changes nothing: each value it shows is the default."""
     for name in Settings.model_fields:
