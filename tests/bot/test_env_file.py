@@ -96,3 +96,24 @@ def test_a_settings_file_that_cannot_be_read_is_named_with_the_reason_not_a_trac
     assert done.stderr.strip().startswith(f"Cannot read the settings file {unreadable}: Input/output error. "
                                           "The user running the command must be able to read it")
     assert not (tmp_path / "qingdan.db").exists()
+
+
+def test_the_readme_deploying_section_creates_the_user_folders_and_venv_before_it_uses_them() -> None:
+    """A newcomer following "Deploying" line by line met `sudo chown root:qingdan …` ("invalid
+    group") and `sudo -u qingdan /srv/qingdan/.venv/bin/qingdan …` ("unknown user", then no such
+    file): nothing said to create the `qingdan` user, /srv/qingdan with its venv, or /etc/qingdan.
+    Each is now created by a command that comes before the first one that needs it."""
+    text = README.read_text(encoding="utf-8")
+    deploying = text[text.index("## Deploying"):text.index("## Layout")]
+
+    def first(pattern: str) -> int:
+        found = re.search(pattern, deploying)
+        assert found is not None, pattern
+        return found.start()
+
+    user = first(r"sudo adduser --system --group [^\n`]*\bqingdan\b")
+    assert user < first(r"sudo -u qingdan ") and user < first(r"root:qingdan")
+    assert first(r"sudo install -d -o qingdan -g qingdan /srv/qingdan") < first(r"sudo -u qingdan git clone ")
+    assert first(r"sudo -u qingdan python3 -m venv /srv/qingdan/\.venv") < first(r"/srv/qingdan/\.venv/bin/pip install")
+    assert first(r"/srv/qingdan/\.venv/bin/pip install") < first(re.escape(VENV_QINGDAN))
+    assert first(r"sudo install -d [^\n`]*/etc/qingdan\b") < first(r"chown root:qingdan /etc/qingdan/qingdan\.env")
