@@ -38,6 +38,22 @@ def test_env_example_says_where_redis_keeps_the_fsm_and_for_how_long() -> None:
     assert f"{FSM_TTL // 86400} days" in block, block
     assert "redis://:PASSWORD@" in block and "/1" in block, block
 
+
+def test_env_example_shows_how_a_password_with_special_characters_is_written() -> None:
+    """A password chosen at `createuser --pwprompt` with an @ or a / in it, pasted into
+    DATABASE_URL as it is, sent the bot to a host named after the rest of the password
+    ("failed to resolve host 'ss'"); .env.example now shows it percent-encoded, and that
+    spelling gives the password back whole."""
+    from sqlalchemy.engine import make_url
+
+    text = ENV_EXAMPLE.read_text(encoding="utf-8")
+    block = text[:text.index("\nDATABASE_URL=")].rsplit("\n\n", 1)[-1]
+    found = re.search(r"(\S+) is written\s*#?\s*(postgresql\+asyncpg://\S+)", block)
+    assert found is not None, block
+    password, url = found.groups()
+    assert set(password) & set("@/#%") and make_url(url).password == password
+    assert make_url(url).host == "127.0.0.1" and make_url(url).database == "qingdan"
+
 def test_env_example_gives_each_setting_its_default(monkeypatch: pytest.MonkeyPatch) -> None:
     """Copied to .env unchanged, .env.example changes nothing: each value it shows is the default."""
     for name in Settings.model_fields:
