@@ -261,3 +261,30 @@ async def test_the_close_now_confirmation_fits_beside_cancel_in_both_languages(h
         confirm = h.api.last(ORGANIZER)
         assert len(buttons(confirm.reply_markup)) == 2 and too_wide(confirm.reply_markup) == [], language
         await h.feed(o.message("/cancel"))
+
+
+async def test_keeping_or_clearing_an_earlier_reply_fits_in_one_row_in_both_languages(harness):
+    """A decision changed on a comment already answered asks for a new reply under two buttons
+    in one row; "Keep earlier reply" and "Clear earlier reply" were each wider than half of it."""
+    from bot.routers.organizer import DecideCB
+    from storage.models import Comment
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    township = await _cadre(h)
+    async with h.sessions() as s:
+        item_id = await s.scalar(sa.select(sa.text("id")).select_from(sa.text("duty_item")).limit(1))
+        comment = await comments_repo.add_comment(s, consultation_id=cid, item_id=item_id, person_id=CADRE,
+                                                  township_id=township, kind="wording", text="表述不清",
+                                                  now=h.clock.now)
+        await s.execute(sa.update(Comment).where(Comment.id == comment.id)
+                        .values(decision="partly", reply="已部分修改", replied_by=ORGANIZER, replied_at=h.clock.now))
+        await s.commit()
+    for language in ("zh-hans", "en"):
+        o = h.user(ORGANIZER, language_code=language)
+        await h.feed(o.message("/comments"))
+        card = h.api.last(ORGANIZER)
+        await h.feed(o.press(card.message_id, DecideCB(k=comment.id, d="adopted").pack()))
+        prompt = h.api.last(ORGANIZER)
+        assert len(buttons(prompt.reply_markup)) == 2 and too_wide(prompt.reply_markup) == [], language
+        await h.feed(o.message("/cancel"))
