@@ -1544,8 +1544,9 @@ async def invite_cmd(message: Message, command: CommandObject, ctx: Ctx, state: 
 def _invite_count_screen(ctx: Ctx, township: Township | None, r: str) -> tuple[str, InlineKeyboardMarkup]:
     t = township.id if township else 0
     rows = [[_btn(str(k), InviteCB(t=t, r=r, n=k)) for k in (1, 5, 10, 20)]]
-    return (ctx.t("organizer.invite-count", township=html.escape(township.name) if township
-                  else ctx.t("role.organizer")), InlineKeyboardMarkup(inline_keyboard=rows))
+    text = ctx.t("organizer.invite-count", township=html.escape(township.name)) if township \
+        else ctx.t("organizer.invite-count-organizer")
+    return text, InlineKeyboardMarkup(inline_keyboard=rows)
 
 
 @router.callback_query(InviteCB.filter())

@@ -1506,6 +1506,20 @@ async def test_organizer_invites_name_the_whole_county_not_a_dash(harness):
     assert "全县" in done and "（—" not in done
 
 
+async def test_an_english_organizer_invite_asks_how_many_links_as_english_says_it(harness):
+    # the township's name heads the question ("青山镇: how many invite links?"); for an organizer
+    # invite the role stood in its place, lower-case: "organizer: how many invite links?"
+    h = harness
+    await open_consultation(h)
+    o = h.user(ORGANIZER, language_code="en")
+    await h.feed(o.message("/invite"))
+    menu = h.api.last(ORGANIZER)
+    await h.feed(o.press(menu.message_id, _press_label(menu.reply_markup, "Invite an organizer")))
+    assert h.api.last(ORGANIZER).text == "How many organizer invite links?"
+    await h.feed(o.press(menu.message_id, _press_label(menu.reply_markup, "青山镇")))
+    assert h.api.last(ORGANIZER).text == "青山镇: how many invite links?"
+
+
 async def test_a_deadline_typed_as_a_date_alone_closes_at_the_end_of_that_day(harness):
     h = harness
     o, screen = await _new_at_questionnaire(h)
