@@ -288,3 +288,18 @@ async def test_keeping_or_clearing_an_earlier_reply_fits_in_one_row_in_both_lang
         prompt = h.api.last(ORGANIZER)
         assert len(buttons(prompt.reply_markup)) == 2 and too_wide(prompt.reply_markup) == [], language
         await h.feed(o.message("/cancel"))
+
+
+async def test_how_an_off_list_task_was_assigned_fits_two_to_a_row_in_both_languages(harness):
+    """"Messaging group" shared its row with "Other" and was wider than half of it."""
+    h = harness
+    await open_consultation(h)
+    await _cadre(h)
+    for language in ("zh-hans", "en"):
+        u = h.user(CADRE, language_code=language)
+        await h.feed(u.message("/report"))
+        for text in ("县住建局", "自建房安全排查", "2026年11月"):
+            await h.feed(u.message(text))
+        methods = h.api.last(CADRE)
+        assert len(buttons(methods.reply_markup)) == 5 and too_wide(methods.reply_markup) == [], language
+        await h.feed(u.message("/cancel"))
