@@ -303,3 +303,30 @@ async def test_how_an_off_list_task_was_assigned_fits_two_to_a_row_in_both_langu
         methods = h.api.last(CADRE)
         assert len(buttons(methods.reply_markup)) == 5 and too_wide(methods.reply_markup) == [], language
         await h.feed(u.message("/cancel"))
+
+
+async def test_back_skip_and_pause_on_an_answered_question_fit_three_to_a_row_in_both_languages(harness):
+    """Back on an optional question already answered shows « Back, skip-and-clear and Pause in one
+    row; "Clear & skip" was wider than a third of it."""
+    h = harness
+    questionnaire = ("id: t\ntitle: T\nquestions:\n"
+                     "  - id: a\n    type: single\n    text: {zh_CN: 知道吗, en: Know it}\n"
+                     "    options:\n      - {id: y, text: {zh_CN: 知道, en: 'Yes'}}\n"
+                     "      - {id: n, text: {zh_CN: 不知道, en: 'No'}}\n"
+                     "  - id: b\n    type: text\n    required: false\n    text: {zh_CN: 建议, en: Ideas}\n"
+                     "  - id: c\n    type: single\n    text: {zh_CN: 满意吗, en: Happy}\n"
+                     "    options:\n      - {id: y, text: {zh_CN: 满意, en: 'Yes'}}\n"
+                     "      - {id: n, text: {zh_CN: 不满意, en: 'No'}}\n")
+    _, code = await open_consultation(h, questionnaire=questionnaire)
+    for user, language in ((RESIDENT, "zh-hans"), (RESIDENT + 1, "en")):
+        u = h.user(user, language_code=language)
+        await h.feed(u.message(f"/start {code}"))
+        welcome = h.api.last(user)
+        await h.feed(u.press(welcome.message_id, buttons(welcome.reply_markup)[0][1]))
+        first = h.api.last(user)
+        await h.feed(u.press(first.message_id, buttons(first.reply_markup)[0][1]))
+        await h.feed(u.message("多办实事"))
+        third = h.api.last(user)
+        await h.feed(u.press(third.message_id, _press(third.reply_markup, "«")))
+        again = h.api.last(user).reply_markup
+        assert len(again.inline_keyboard[-1]) == 3 and too_wide(again) == [], (language, buttons(again))
