@@ -294,6 +294,20 @@ def _local(value: datetime | None, tz: str) -> str:
     return format_local(value, tz) if value is not None else ""
 
 
+def _local_time(value: datetime | None, tz: str) -> datetime | None:
+    """An instant as a workbook cell holds it: the wall-clock time in the consultation's zone, as a
+    real Excel date (sorted, filtered and computed with as dates), shown as DATE; to the minute, as the
+    chat and the texts give times (a cell's seconds would not show)."""
+    return value.astimezone(ZoneInfo(tz)).replace(tzinfo=None, second=0, microsecond=0) if value is not None else None
+
+
+def _end_cell(value: datetime, tz: str) -> datetime | str:
+    """An end as a cell: a real date, except one at midnight, written as 24:00 of its last day
+    (format_deadline: "2026-12-05 24:00", not 2026-12-06 00:00, which reads as the 6th still open)."""
+    text = format_deadline(value, tz)
+    return text if text.endswith(" 24:00") else _local_time(value, tz)  # type: ignore[return-value]
+
+
 def _pct(n: int, total: int) -> float:
     return n / total if total else 0.0
 
@@ -547,6 +561,7 @@ def _clean(value: str) -> str:
 
 PCT = "0.0%"
 MEAN = "0.00"
+DATE = "yyyy-mm-dd hh:mm"
 _FORMULA_START = frozenset("=+-@\t\r")
 _TEXT_CACHE = 50_000
 
@@ -556,7 +571,7 @@ def _cell(value: Any) -> Any:
     cleaned (`_clean`), empty text and None as no cell."""
     if value is None or value.__class__ in (int, float, bool):
         return value
-    if isinstance(value, int | float):
+    if isinstance(value, int | float | datetime):
         return value
     value = str(value)
     return _clean(value) if value else None
@@ -601,16 +616,18 @@ class _Book:
     def __init__(self) -> None:
         self.book = Workbook()
         self.book._writer = _Writer(self.book)  # type: ignore[attr-defined]
-        self.styles = {PCT: Style(format=Format(PCT)), MEAN: Style(format=Format(MEAN))}
+        self.styles = {PCT: Style(format=Format(PCT)), MEAN: Style(format=Format(MEAN)), DATE: Style(format=Format(DATE))}
         self.open: _Sheet | None = None
 
-    def sheet(self, name: str, widths: Sequence[int] = (), table: bool = True, wrap: Sequence[int] = ()) -> _Sheet:
+    def sheet(self, name: str, widths: Sequence[int] = (), table: bool = True, wrap: Sequence[int] = (),
+              dates: Sequence[int] = ()) -> _Sheet:
         """A new sheet; a `table` (a header row, then a row per record) has its header row frozen
         and an autofilter on its columns, as a clerk sorting and filtering hundreds of rows needs.
-        The columns `wrap` (1-based) hold long texts (comments, replies): wrapped in their width."""
+        The columns `wrap` (1-based) hold long texts (comments, replies): wrapped in their width;
+        the columns `dates` hold times (`_local_time`), shown as DATE."""
         if self.open is not None:
             self.open.close()
-        self.open = _Sheet(self, name[:31], widths, table, wrap)  # Excel's limit on a sheet name
+        self.open = _Sheet(self, name[:31], widths, table, wrap, dates)  # Excel's limit on a sheet name
         return self.open
 
     def close(self) -> bytes:
@@ -624,19 +641,20 @@ class _Book:
 
 class _Sheet:
     def __init__(self, book: _Book, name: str, widths: Sequence[int], table: bool = True,
-                 wrap: Sequence[int] = ()) -> None:
+                 wrap: Sequence[int] = (), dates: Sequence[int] = ()) -> None:
         self.book, self.name, self.widths, self.table, self.wrap = book, name, widths, table, set(wrap)
+        self.dates = set(dates)
         self.data: list[list[Any]] = []
         self.styled: list[tuple[int, int, str]] = []  # (row, column, format), 1-based
 
     def row(self, *values: Any, formats: dict[int, str] | None = None) -> None:
-        """One row; `formats`: column → PCT or MEAN."""
+        """One row; `formats`: column → PCT, MEAN or DATE."""
         cells = [_cell(v) for v in values]
         self.data.append(cells)
         if formats:
             r = len(self.data)
             self.styled.extend((r, c + 1, f) for c, f in formats.items()
-                               if c < len(cells) and cells[c].__class__ in (int, float))
+                               if c < len(cells) and cells[c].__class__ in (int, float, datetime))
 
     def rows(self, rows: Iterable[Sequence[Any]]) -> None:
         """Many rows of plain values (str, int or None). A cell's cleaned text is kept
@@ -668,7 +686,8 @@ class _Sheet:
             ws.auto_filter = True
         for n, width in enumerate(self.widths, 1):
             ws.set_col_style(n, Style(size=width, alignment=Alignment(vertical="top", wrap_text=True))
-                             if n in self.wrap else Style(size=width))
+                             if n in self.wrap else Style(size=width, format=Format(DATE))
+                             if n in self.dates else Style(size=width))
         styles = self.book.styles
         for r, c, f in self.styled:
             ws.set_cell_style(r, c, styles[f])
@@ -698,10 +717,10 @@ def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipP
     c, tz = data.consultation, data.timezone
     s.row(_t("summary.title", locale), c.title)
     s.row(_t("summary.status", locale), _label("status", c.status, locale))
-    s.row(_t("summary.opens", locale), _local(c.opens_at, tz))
-    s.row(_t("summary.closes", locale), format_deadline(c.closes_at, tz))  # (midnight: 12月5日 24:00)
+    s.row(_t("summary.opens", locale), _local_time(c.opens_at, tz), formats={1: DATE})
+    s.row(_t("summary.closes", locale), _end_cell(c.closes_at, tz), formats={1: DATE})
     if c.ended_at < c.closes_at:  # closed early: the deadline as planned, and when it actually closed
-        s.row(_t("summary.closed-early", locale), format_deadline(c.ended_at, tz))
+        s.row(_t("summary.closed-early", locale), _end_cell(c.ended_at, tz), formats={1: DATE})
     s.row(_t("summary.note", locale))
     s.row()
     s.row(*_headers(locale, "township", "started", "completed", "rate"))
@@ -819,7 +838,7 @@ def _texts_sheet(book: _Book, summary: ResponseSummary, locale: str) -> None:
 
 def _comments_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
     s = book.sheet(_t("sheet.comments", locale), (8, 14, 18, 36, 22, 50, 36, 10, 12, 40, 18, 16, 18),
-                   wrap=(4, 6, 7, 10))
+                   wrap=(4, 6, 7, 10), dates=(11, 13))
     s.row(*_headers(locale, "id", "township", "part", "item", "kind", "text", "proposed", "status", "decision",
                     "reply", "replied_at", "pseudonym", "created_at"))
     tz = data.timezone
@@ -838,19 +857,19 @@ def _comments_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
 
 
 class _LocalTimes:
-    """`_local` for many timestamps: the zone looked up once, the same instant formatted once."""
+    """`_local_time` for many timestamps: the zone looked up once, the same instant converted once."""
 
     def __init__(self, tz: str) -> None:
         self.zone = ZoneInfo(tz)
-        self.cache: dict[datetime, str] = {}
+        self.cache: dict[datetime, datetime] = {}
 
-    def __call__(self, value: datetime | None) -> str:
+    def __call__(self, value: datetime | None) -> datetime | None:
         if value is None:
-            return ""
-        text = self.cache.get(value)
-        if text is None:
-            text = self.cache[value] = value.astimezone(self.zone).strftime("%Y-%m-%d %H:%M")
-        return text
+            return None
+        local = self.cache.get(value)
+        if local is None:
+            local = self.cache[value] = value.astimezone(self.zone).replace(tzinfo=None, second=0, microsecond=0)
+        return local
 
 
 def _part_of(c: CommentRecord) -> str:
@@ -867,7 +886,7 @@ _MISSING_KNOWN = ("name", "part", "category", "basis", "department")
 
 def _missing_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
     s = book.sheet(_t("sheet.missing", locale), (8, 14, 36, 18, 14, 30, 20, 50, 30, 12, 40, 16, 18),
-                   wrap=(3, 6, 7, 8, 9, 11))
+                   wrap=(3, 6, 7, 8, 9, 11), dates=(13,))
     s.row(*_headers(locale, "id", "township", "proposed_item", "part", "category", "basis", "department", "text",
                     "other", "decision", "reply", "pseudonym", "created_at"))
     tz = data.timezone
@@ -878,17 +897,17 @@ def _missing_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
         other = "；".join(f"{k}: {v}" for k, v in m.items() if k not in _MISSING_KNOWN and v not in (None, ""))
         s.row(c.id, c.township, str(m.get("name", "")), part_label(str(m.get("part", "")), locale),
               str(m.get("category", "")), str(m.get("basis", "")), str(m.get("department", "")), c.text, other,
-              decision_label(c.decision, locale), c.reply, c.pseudonym, _local(c.created_at, tz))
+              decision_label(c.decision, locale), c.reply, c.pseudonym, _local_time(c.created_at, tz))
 
 
 def _offlist_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
-    s = book.sheet(_t("sheet.offlist", locale), (14, 20, 40, 14, 14, 50, 16, 18), wrap=(2, 3, 6))
+    s = book.sheet(_t("sheet.offlist", locale), (14, 20, 40, 14, 14, 50, 16, 18), wrap=(2, 3, 6), dates=(8,))
     s.row(*_headers(locale, "township", "department", "task", "assigned_on", "method", "details", "pseudonym",
                     "created_at"))
     tz = data.timezone
     s.rows(
         (o.township, o.department, o.task, o.assigned_on, _label("method", o.method, locale) if o.method else "",
-         o.details, o.pseudonym, _local(o.created_at, tz))
+         o.details, o.pseudonym, _local_time(o.created_at, tz))
         for o in data.offlist
     )
 
@@ -897,14 +916,15 @@ def build_offlist_workbook(reports: Sequence[OffListRecord], timezone: str, loca
     """Every off-list report given (xlsx bytes, one 清单外事项 sheet), each with the
     consultation it went with — or none: a township never consulted has its reports only here."""
     book = _Book()
-    s = book.sheet(_t("sheet.offlist", locale), (30, 14, 20, 40, 14, 14, 50, 16, 18), wrap=(1, 3, 4, 7))
+    s = book.sheet(_t("sheet.offlist", locale), (30, 14, 20, 40, 14, 14, 50, 16, 18), wrap=(1, 3, 4, 7),
+                   dates=(9,))
     s.row(*_headers(locale, "consultation", "township", "department", "task", "assigned_on", "method", "details",
                     "pseudonym", "created_at"))
     s.rows(
         (_t("offlist-consultation", locale, id=o.consultation_id, title=o.consultation_title)
          if o.consultation_id is not None else _t("offlist-no-consultation", locale),
          o.township, o.department, o.task, o.assigned_on, _label("method", o.method, locale) if o.method else "",
-         o.details, o.pseudonym, _local(o.created_at, timezone))
+         o.details, o.pseudonym, _local_time(o.created_at, timezone))
         for o in reports
     )
     return book.close()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import openpyxl
@@ -166,7 +167,7 @@ def test_offlist_writes_every_report_those_of_a_township_never_consulted_too(
     assert rows[0][:3] == ("所属征询", "乡镇（街道）", "相关部门")
     never = [r for r in rows if r[1] == "黄石镇"]
     assert never == [("无（该乡镇尚未开始征询）", "黄石镇", "县文旅局", "代办景区门票核验", "2026-11-02", "电话",
-                      "电话通知，无文件", pseudonym(KEY, 3001), "2026-11-03 10:00")]
+                      "电话通知，无文件", pseudonym(KEY, 3001), datetime(2026, 11, 3, 10, 0))]
     consulted = [r for r in rows[1:] if r[1] != "黄石镇"]
     assert consulted and all(str(r[0]).startswith(f"#{cid}《") for r in consulted)
     assert "3001" not in {str(c) for r in rows for c in r}

@@ -705,7 +705,7 @@ async def test_a_consultation_closed_early_then_reopened_shows_its_deadline_not_
     await h.feed(o.message(f"/export {cid}"))
     wb = openpyxl.load_workbook(io.BytesIO(h.api.last(ORGANIZER, "sendDocument").call.document.data))
     rows = {r[0]: r[1] for r in wb.worksheets[0].iter_rows(values_only=True) if r and r[0]}
-    assert rows["截止时间"] == "2026-12-11 10:00"
+    assert rows["截止时间"] == datetime(2026, 12, 11, 10, 0)
     h.clock.advance(days=10)  # past the deadline, before the scheduler closed it
     await h.feed(h.user(500).message(f"/start {code}"))
     assert "已于 2026-12-11 10:00 截止" in h.api.last(500).text

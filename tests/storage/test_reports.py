@@ -491,7 +491,7 @@ async def test_a_hand_built_consultation_reports_the_figures_worked_out_by_hand(
     assert [r[5] for r in listed][:3] == ["依据缺失", "'-表述不清", "'@应为基本"]
     assert [r[2] for r in book["遗漏事项"][1:]] == ["'=河道日常巡查"]
     assert book["清单外事项"][1:] == [("青山镇", "县住建局", "'=自建房排查", "2026-11-01", "文件", "'-三天内完成",
-                                       pseudonym(KEY, 101), "2026-12-07 18:00")]
+                                       pseudonym(KEY, 101), datetime(2026, 12, 7, 18, 0))]
     texts = [v for rows in book.values() for r in rows for v in r if isinstance(v, str)]
     assert not [v for v in texts if v[:1] in ("=", "+", "-", "@")]  # user text never read as a formula
     assert not {"删掉我", "删除者的意见", "删除者的报告", "隐藏的意见", "撤回的报告"} & set(texts)

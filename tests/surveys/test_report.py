@@ -206,7 +206,7 @@ def test_workbook_has_the_sheets_in_order(data: ConsultationData) -> None:
 def test_summary_counts_respondents_per_township_in_list_order_and_comments(data: ConsultationData) -> None:
     rows = sheets(data)["概况"]
     assert rows[0] == ("征询名称", "青山县乡镇履职事项清单（征求意见稿）", None, None, None, None)
-    assert rows[2][1] == "2026-11-20 09:00" and rows[3][1] == "2026-11-30 18:00"
+    assert rows[2][1] == datetime(2026, 11, 20, 9, 0) and rows[3][1] == datetime(2026, 11, 30, 18, 0)
     header = rows.index(("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率", None, None))
     assert rows[header + 1][:3] == ("青山镇", 3, 2)
     assert rows[header + 1][3] == pytest.approx(2 / 3)
@@ -285,7 +285,7 @@ def test_comments_sheet_lists_every_comment_not_hidden(data: ConsultationData) -
     second = rows[2]
     assert second[1:10] == ("绿水镇", "基本履职事项", "最低生活保障申请受理", "表述不清", "表述不清",
                             "最低生活保障的申请受理和调查审核", "有效", "部分采纳", "部分修改")
-    assert second[11] == pseudonym(KEY, 902) and second[12] == "2026-11-22 12:00"
+    assert second[11] == pseudonym(KEY, 902) and second[12] == datetime(2026, 11, 22, 12, 0)
     assert rows[5][7] == "已撤回"
     assert rows[6][2:4] == ("基本履职事项", "河道日常巡查")  # a missing-item proposal: the part it proposes
     assert all("隐藏的意见" not in r for r in rows)
@@ -547,11 +547,11 @@ def test_a_consultation_closed_early_shows_the_planned_deadline_and_when_it_clos
     c = data.consultation
     early = replace(data, consultation=replace(c, status="closed", closed_at=c.closes_at - timedelta(days=3)))
     rows = sheets(early)["概况"]
-    assert rows_for(rows, "截止时间")[0][1] == "2026-11-30 18:00"
-    assert rows_for(rows, "实际结束时间（提前结束）")[0][1] == "2026-11-27 18:00"
+    assert rows_for(rows, "截止时间")[0][1] == datetime(2026, 11, 30, 18, 0)
+    assert rows_for(rows, "实际结束时间（提前结束）")[0][1] == datetime(2026, 11, 27, 18, 0)
     on_time = replace(data, consultation=replace(c, status="closed", closed_at=c.closes_at + timedelta(minutes=1)))
     rows = sheets(on_time)["概况"]
-    assert rows_for(rows, "截止时间")[0][1] == "2026-11-30 18:00"
+    assert rows_for(rows, "截止时间")[0][1] == datetime(2026, 11, 30, 18, 0)
     assert not rows_for(rows, "实际结束时间（提前结束）")
     assert rows_for(sheets(early, "en")["Summary"], "Actually closed (before the deadline)")
 
@@ -1047,3 +1047,22 @@ def test_a_digest_of_names_in_two_unit_characters_keeps_its_ending_within_telegr
     text = digest(data, SINCE, NOW).text("zh_CN")
     assert units(text) <= TELEGRAM_LIMIT
     assert "距截止还有 7 天" in text and "个乡镇" in text  # the ending kept, the townships left out counted
+
+
+def test_times_in_the_workbook_are_excel_dates_in_the_consultations_time_zone(data: ConsultationData) -> None:
+    """Times were text ("2026-11-20 14:00"): a clerk could not sort or filter the 意见 sheet by
+    date, nor count the days a reply took. Every time is a real Excel date, the wall-clock time in
+    Asia/Shanghai (09:00 there is 01:00 UTC), shown as yyyy-mm-dd hh:mm."""
+    from surveys.report import build_offlist_workbook
+
+    book = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    summary = {r[0].value: r[1] for r in book["概况"].iter_rows() if r[0].value in ("开始时间", "截止时间")}
+    comments, missing, offlist = book["意见"], book["遗漏事项"], book["清单外事项"]
+    cells = [summary["开始时间"], summary["截止时间"], comments["K2"], comments["M2"], missing["M2"], offlist["H2"]]
+    assert [c.value for c in cells] == [datetime(2026, 11, 20, 9, 0), datetime(2026, 11, 30, 18, 0),
+                                        datetime(2026, 11, 20, 14, 0), datetime(2026, 11, 20, 9, 0),
+                                        datetime(2026, 11, 22, 10, 0), datetime(2026, 11, 20, 9, 0)]
+    assert all(c.is_date and c.number_format == "yyyy-mm-dd hh:mm" for c in cells)
+    assert comments["K5"].value is None  # (not answered: no time, not an empty text)
+    other = openpyxl.load_workbook(io.BytesIO(build_offlist_workbook(data.offlist, "Asia/Shanghai"))).worksheets[0]
+    assert other["I3"].value == datetime(2026, 11, 22, 15, 0) and other["I3"].number_format == "yyyy-mm-dd hh:mm"
