@@ -583,15 +583,48 @@ XML_CHUNK = 4096  # pieces of worksheet XML (a cell, a row tag …) per write to
 class _ChunkedTemplate:
     """PyExcelerate's worksheet template, its output joined into chunks of XML_CHUNK
     pieces: the template yields a string per cell, and PyExcelerate writes each to the
-    zip on its own (a zlib call and a CRC update each)."""
+    zip on its own (a zlib call and a CRC update each). With `landscape` (sheet name → whether
+    printed landscape), each sheet named there gets the page setup PyExcelerate has no setting
+    for: fit to the page's width (as many pages down as it takes), A4, in that orientation."""
 
-    def __init__(self, template: Any) -> None:
+    def __init__(self, template: Any, landscape: dict[str, bool] | None = None) -> None:
         self.template = template
+        self.landscape = landscape or {}
 
     def generate(self, context: Any) -> Iterator[str]:
         pieces = iter(self.template.generate(context))
+        landscape = self.landscape.get(context["worksheet"].name)
+        head = landscape is not None  # (user text is escaped: these tags are the template's own, once each)
         while batch := list(islice(pieces, XML_CHUNK)):
-            yield "".join(batch)
+            chunk = "".join(batch)
+            if head and "<sheetViews>" in chunk:  # (in the first chunk: before any cell)
+                chunk, head = chunk.replace("<sheetViews>", _FIT_TO_PAGE + "<sheetViews>", 1), False
+            if landscape is not None and _MARGINS_END in chunk:
+                chunk = chunk.replace(_MARGINS_END, _MARGINS_END + _PAGE_SETUP.format(
+                    "landscape" if landscape else "portrait"), 1)
+            yield chunk
+
+
+_FIT_TO_PAGE = '<sheetPr><pageSetUpPr fitToPage="1"/></sheetPr>'
+_MARGINS_END = 'footer="0.3" />'  # (the end of PyExcelerate's <pageMargins …/>, after which <pageSetup> goes)
+_PAGE_SETUP = '<pageSetup paperSize="9" orientation="{}" fitToWidth="1" fitToHeight="0"/>'
+
+
+class _PrintTitles:
+    """PyExcelerate's workbook template, with each sheet named in `titles` printing its first row
+    (the header) at the top of every page (Excel's 打印标题, the defined name _xlnm.Print_Titles)."""
+
+    def __init__(self, template: Any, titles: list[str]) -> None:
+        self.template, self.titles = template, titles
+
+    def render(self, context: Any) -> str:
+        text = self.template.render(context)
+        names = [sheet.name for _, sheet in context["workbook"].get_xml_data()]
+        defined = "".join(
+            f'<definedName name="_xlnm.Print_Titles" localSheetId="{names.index(name)}">'
+            f"{html.escape(chr(39) + name.replace(chr(39), chr(39) * 2) + chr(39))}!$1:$1</definedName>"
+            for name in self.titles if name in names)
+        return text.replace("</sheets>", f"</sheets><definedNames>{defined}</definedNames>", 1) if defined else text
 
 
 class _Writer(Writer):
@@ -601,6 +634,12 @@ class _Writer(Writer):
     larger, a few MB at county scale, and a tenth less time)."""
 
     _worksheet_template = _ChunkedTemplate(Writer._worksheet_template)
+
+    def print_setup(self, landscape: dict[str, bool], titles: list[str]) -> None:
+        """Page setup for the sheets named (`_ChunkedTemplate`), header rows repeated on each page
+        for those in `titles` (`_PrintTitles`)."""
+        self._worksheet_template = _ChunkedTemplate(Writer._worksheet_template, landscape)
+        self._workbook_template = _PrintTitles(Writer._workbook_template, titles)
 
     def save(self, file: Any, **kwargs: Any) -> None:
         kwargs.setdefault("compresslevel", 1)
@@ -618,6 +657,10 @@ class _Book:
         self.book._writer = _Writer(self.book)  # type: ignore[attr-defined]
         self.styles = {PCT: Style(format=Format(PCT)), MEAN: Style(format=Format(MEAN)), DATE: Style(format=Format(DATE))}
         self.open: _Sheet | None = None
+        # how each sheet prints: landscape (tables) or portrait (概况), fit to the page's width;
+        # a table's header row on every page
+        self.landscape: dict[str, bool] = {}
+        self.titles: list[str] = []
 
     def sheet(self, name: str, widths: Sequence[int] = (), table: bool = True, wrap: Sequence[int] = (),
               dates: Sequence[int] = ()) -> _Sheet:
@@ -634,6 +677,7 @@ class _Book:
         if self.open is not None:
             self.open.close()
             self.open = None
+        self.book._writer.print_setup(self.landscape, self.titles)  # type: ignore[attr-defined]
         out = io.BytesIO()
         self.book.save(out)
         return out.getvalue()
@@ -684,6 +728,8 @@ class _Sheet:
         if self.table:  # the header row stays in view and filters the columns below it
             ws.panes = Panes(y=1)
             ws.auto_filter = True
+            self.book.titles.append(self.name)
+        self.book.landscape[self.name] = self.table
         for n, width in enumerate(self.widths, 1):
             ws.set_col_style(n, Style(size=width, alignment=Alignment(vertical="top", wrap_text=True))
                              if n in self.wrap else Style(size=width, format=Format(DATE))

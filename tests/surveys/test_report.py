@@ -1066,3 +1066,24 @@ def test_times_in_the_workbook_are_excel_dates_in_the_consultations_time_zone(da
     assert comments["K5"].value is None  # (not answered: no time, not an empty text)
     other = openpyxl.load_workbook(io.BytesIO(build_offlist_workbook(data.offlist, "Asia/Shanghai"))).worksheets[0]
     assert other["I3"].value == datetime(2026, 11, 22, 15, 0) and other["I3"].number_format == "yyyy-mm-dd hh:mm"
+
+
+def test_the_sheets_print_fitted_to_the_page_width_with_the_header_on_every_page(data: ConsultationData) -> None:
+    """Printing the 意见 sheet gave portrait pages cut after a few columns (答复 on other pages)
+    and no column names past the first page. Every table sheet prints landscape on A4, fitted to
+    the page's width (as many pages down as it takes), its header row repeated on every page; the
+    概况 sheet portrait, fitted to the width."""
+    from surveys.report import build_offlist_workbook
+
+    book = openpyxl.load_workbook(io.BytesIO(build_workbook(data)))
+    for ws in book.worksheets:
+        table = ws.title != "概况"
+        assert ws.sheet_properties.pageSetUpPr.fitToPage, ws.title
+        assert (ws.page_setup.fitToWidth, ws.page_setup.fitToHeight) == (1, 0), ws.title
+        assert ws.page_setup.paperSize == 9, ws.title
+        assert ws.page_setup.orientation == ("landscape" if table else "portrait"), ws.title
+        assert ws.print_title_rows == ("$1:$1" if table else None), ws.title
+    offlist = openpyxl.load_workbook(io.BytesIO(build_offlist_workbook(data.offlist, "Asia/Shanghai"))).worksheets[0]
+    assert offlist.page_setup.orientation == "landscape" and offlist.print_title_rows == "$1:$1"
+    english = openpyxl.load_workbook(io.BytesIO(build_workbook(data, "en")))
+    assert [ws.print_title_rows for ws in english.worksheets][1:] == ["$1:$1"] * 6
