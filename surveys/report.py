@@ -788,6 +788,8 @@ def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipP
     s.row()
     s.row(_t("summary.missing", locale), sum(1 for c in active if c.is_missing_proposal))
     s.row(_t("summary.offlist", locale), len(data.offlist))
+    # hidden by the organizer: in no count above nor on the 意见 sheet — said, so the totals add up
+    s.row(_t("summary.hidden", locale), sum(1 for c in data.comments if c.hidden))
     # the comments of each township, as /stats and the digest give them (active ones; the 意见
     # sheet lists the withdrawn too), every consulted township in the consultation's order, and
     # how they were handled — the 反馈情况说明's split, adding up to the county's above
@@ -1211,6 +1213,9 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
     out.append(_t("feedback.counts" if active else "feedback.counts-none", locale, total=len(active), adopted=decisions["adopted"],
                   partly=decisions["partly"], rejected=decisions["rejected"], unanswered=decisions[NO_DECISION],
                   items=len(on_items), missing=len(missing), offlist=len(data.offlist)))
+    hidden = sum(1 for x in data.comments if x.hidden)
+    if hidden:  # (in no count here nor on the workbook's 意见 sheet: said, not left out silently)
+        out.append(_t("feedback.hidden", locale, n=hidden))
     if active:  # how many spoke, not only how much was said (counts only: no names, no ranking)
         out.append(_t("feedback.commenters", locale, cadres=len({x.pseudonym for x in active}),
                       townships=len({x.township for x in active})))

@@ -505,7 +505,8 @@ async def test_a_hand_built_consultation_reports_the_figures_worked_out_by_hand(
     assert "“您知道吗？”：5 人作答，“知道”占 80.0%、“不知道”占 20.0%。" in text
     assert "“您满意吗？”：3 人作答，其中 1 人表示不清楚；其余 2 人中表示满意（4–5 分）的占 100.0%，平均 4.50 分。" in text
     assert "1. 最低生活保障申请受理（3 条）" in text and "1. 县住建局：1 条（=自建房排查）" in text
-    assert "撤回" not in text.replace("上级部门收回", "") and "隐藏" not in text and "删除者" not in text
+    assert "撤回" not in text.replace("上级部门收回", "") and "删除者" not in text
+    assert "组织者已隐藏 1 条意见，未计入以上统计。" in text and "隐藏" not in text.replace("组织者已隐藏 1 条意见", "")
     en = feedback_report(data, "en")
     assert "Comments received: 5 — 1 adopted, 1 partly adopted, 2 not adopted and 1 unanswered." in en
     assert "5 residents took part and 4 completed the questionnaire (80.0%)." in en

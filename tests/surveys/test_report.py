@@ -1087,3 +1087,22 @@ def test_the_sheets_print_fitted_to_the_page_width_with_the_header_on_every_page
     assert offlist.page_setup.orientation == "landscape" and offlist.print_title_rows == "$1:$1"
     english = openpyxl.load_workbook(io.BytesIO(build_workbook(data, "en")))
     assert [ws.print_title_rows for ws in english.worksheets][1:] == ["$1:$1"] * 6
+
+
+def test_comments_hidden_by_the_organizer_are_counted_as_hidden_not_left_out_silently(data: ConsultationData) -> None:
+    """A hidden comment (even one answered) was left out of every count and sheet without a word:
+    a clerk who had seen more comments in the chat than the report counted could not tell why.
+    The 概况 sheet says how many are hidden (0 too), and the 反馈情况说明 says it when there are some;
+    they are still counted nowhere else nor listed."""
+    data.comments = [replace(c, decision="rejected", reply="与本清单无关") if c.hidden else c for c in data.comments]
+    rows = sheets(data)["概况"]
+    assert rows_for(rows, "已隐藏的意见（条，不计入以上统计，也不列入“意见”表）") == [
+        ("已隐藏的意见（条，不计入以上统计，也不列入“意见”表）", 1, None, None, None, None)]
+    assert rows_for(rows, "合计")[1][1] == 5  # (the active comments, as before)
+    text = feedback_report(data)
+    assert "组织者已隐藏 1 条意见，未计入以上统计。" in text and "与本清单无关" not in text
+    assert "共收到意见 5 条" in text
+    assert "Not counted above: 1 comment hidden by the organizer." in feedback_report(data, "en")
+    shown = replace(data, comments=[c for c in data.comments if not c.hidden])
+    assert "隐藏" not in feedback_report(shown)
+    assert rows_for(sheets(shown)["概况"], "已隐藏的意见（条，不计入以上统计，也不列入“意见”表）")[0][1] == 0
