@@ -164,10 +164,61 @@ def _room_for_figures(fig: Figure, progress: list[Any], columns: int, top: int) 
     return max(top * 1.2, top / (1 - share))
 
 
+# The completion rate bands a chart of many townships counts them in (lower bound in %, the rate
+# rounded half up to one decimal as everywhere): townships counted, never named, so none ranked.
+RATE_BANDS = (0, 20, 40, 60, 80)
+
+
+def _band_label(k: int) -> str:
+    low = RATE_BANDS[k]
+    return f"{low}–100%" if k == len(RATE_BANDS) - 1 else f"{low}–{RATE_BANDS[k + 1] - 0.1:g}%"
+
+
+def _bands_chart(data: ConsultationData, progress: list[Any], locale: str) -> bytes:
+    """More townships than ONE_COLUMN_MAX: how many townships are in each band of completion rate
+    (and how many nobody started in), with the county's totals and where each township's figures
+    are (the workbook's 概况 sheet) — a picture read at the size Telegram shows it (1,280 px), where
+    hundreds of bars needed zooming."""
+    from surveys.report import half_up
+
+    counts = [0] * (len(RATE_BANDS) + 1)  # nobody started, then the bands
+    for p in progress:
+        if not p.started:
+            counts[0] += 1
+            continue
+        rate = half_up(100 * p.completed / p.started, 1)
+        counts[1 + max(k for k, low in enumerate(RATE_BANDS) if rate >= low)] += 1
+    labels = [_t("chart.bands.nobody", locale), *(_band_label(k) for k in range(len(RATE_BANDS)))]
+    started = sum(p.started for p in progress)
+    completed = sum(p.completed for p in progress)
+    with matplotlib.rc_context(_rc()):
+        fig = _figure(8, 4.6)
+        ax = fig.add_subplot()
+        ys = list(range(len(labels)))[::-1]  # (nobody started on top, then the bands upwards in rate)
+        ax.barh(ys, counts, height=0.6, color=["#bdbdbd", *["#3182bd"] * len(RATE_BANDS)])
+        ax.set_yticks(ys, labels)
+        for y, n in zip(ys, counts, strict=True):
+            ax.text(n, y, f" {n}", va="center", fontsize=9)
+        ax.set_xlim(0, max(counts) * 1.15 or 1)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlabel(gettext("report.chart.bands.townships", locale))
+        ax.set_ylabel(gettext("report.chart.bands.rate", locale))
+        ax.set_title(gettext("report.chart.bands.title", locale, n=len(progress)))
+        fig.text(0.5, -0.02, textwrap.fill(gettext(
+            "report.chart.bands.totals", locale, started=started, completed=completed,
+            rate=percent_text(completed, started) if started else "—",
+            sheet=gettext("report.sheet.summary", locale)), 60 if locale != "en" else 110),
+            ha="center", va="top", fontsize=9)
+        return _png(fig)
+
+
 def completion_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> bytes:
     """Horizontal bars per township: questionnaires started and completed (the
-    consultation's township order, top to bottom; many townships in columns, left to right)."""
+    consultation's township order, top to bottom); more than ONE_COLUMN_MAX townships are
+    counted in bands of completion rate instead (`_bands_chart`)."""
     progress = township_progress(data)
+    if len(progress) > ONE_COLUMN_MAX:
+        return _bands_chart(data, progress, locale)
     columns = _columns(len(progress))
     rows = max(1, math.ceil(len(progress) / columns))
     width = 8 if columns == 1 else _COLUMN * columns

@@ -286,3 +286,46 @@ def test_a_township_nobody_answered_in_yet_is_labelled_0_of_0_on_the_completion_
     some, nobody = labels
     assert some == [" 0/0", " 1/2 (50.0%)", " 2/3 (66.7%)"]  # (bottom to top: 白云乡, 绿水镇, 青山镇)
     assert nobody == ["暂无数据"]
+
+
+@pytest.mark.parametrize("n", [41, 300, 1000])
+def test_the_completion_chart_of_hundreds_of_townships_is_readable_without_zooming(
+        data: ConsultationData, n: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hundreds of townships were drawn as bars in columns side by side, a picture of thousands of
+    pixels that Telegram shows at 1,280 px: names and figures a few pixels high, readable only by
+    zooming. Past ONE_COLUMN_MAX townships the chart counts the townships in bands of completion
+    rate (no township named, so none ranked), with the county's totals and a pointer to the 概况
+    sheet, where each township's figures are — a picture Telegram shows at its own size."""
+    from dataclasses import replace
+
+    import surveys.charts as charts
+    from surveys.report import ResponseRecord, TownshipRef
+
+    townships = [TownshipRef(i, f"第{i:04d}号示范街道办事处", i) for i in range(n)]
+    # township i: i % 6 started, of whom i % 6 // 2 completed (none started in every sixth)
+    responses = [ResponseRecord(f"p{i}-{k}", townships[i].name, T0, T0 if k < i % 6 // 2 else None)
+                 for i in range(n) for k in range(i % 6)]
+    many = replace(data, townships=townships, responses=responses, summary=None)
+    png = completion_chart(many)
+    width, height = _png_size(png)
+    assert width <= 1280 and height <= 1280, (width, height)
+    drawn = []
+    monkeypatch.setattr(charts, "_png", lambda fig: drawn.append(fig) or b"")
+    charts.completion_chart(many)
+    fig = drawn.pop()
+    texts = [t.get_text() for t in fig.findobj(lambda a: hasattr(a, "get_text"))]
+    assert not [t for t in texts if "示范街道办事处" in t]
+    ax = fig.axes[0]
+    bands = dict(zip([t.get_text() for t in ax.get_yticklabels()], [p.get_width() for p in ax.patches], strict=True))
+    nobody = sum(1 for i in range(n) if i % 6 == 0)
+    assert bands["尚无人答卷"] == nobody and sum(bands.values()) == n
+    # 1 started: 0 done (0%); 2: 1 (50%); 3: 1 (33.3%); 4: 2 (50%); 5: 2 (40%)
+    assert bands["0–19.9%"] == sum(1 for i in range(n) if i % 6 == 1)
+    assert bands["40–59.9%"] == sum(1 for i in range(n) if i % 6 in (2, 4, 5))
+    assert bands["80–100%"] == 0
+    started = sum(i % 6 for i in range(n))
+    assert any(f"开始答卷 {started} 人" in t and "“概况”" in t for t in texts)
+    assert any(f"共 {n} 个" in t for t in texts)
+    charts.completion_chart(many, "en")
+    english = [t.get_text() for t in drawn.pop().findobj(lambda a: hasattr(a, "get_text"))]
+    assert any("“Summary”" in t for t in english) and "Nobody started yet" in english
