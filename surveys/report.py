@@ -1210,7 +1210,8 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
 
     n = 1
     out.append(_section(n, locale) + _t("feedback.overview", locale))
-    out.append(_t("feedback.counts" if active else "feedback.counts-none", locale, total=len(active), adopted=decisions["adopted"],
+    out.append(_t("feedback.counts" if active else "feedback.counts-none" if data.offlist else "feedback.counts-nothing",
+                  locale, total=len(active), adopted=decisions["adopted"],
                   partly=decisions["partly"], rejected=decisions["rejected"], unanswered=decisions[NO_DECISION],
                   items=len(on_items), missing=len(missing), offlist=len(data.offlist)))
     hidden = sum(1 for x in data.comments if x.hidden)
@@ -1364,7 +1365,7 @@ def _resident_headlines(data: ConsultationData, locale: str) -> list[str]:
     started = sum(p.started for p in progress)
     completed = sum(p.completed for p in progress)
     lines = [_t("feedback.respondents", locale, started=started, completed=completed,
-                rate=_pct_text(completed, started))]
+                rate=_pct_text(completed, started)) if started else _t("feedback.respondents-none", locale)]
     by_id, keys = _item_keys(data)
     order = {key: rank for rank, key in enumerate(keys)}
     if started:  # (nobody at all: no line of zeros)

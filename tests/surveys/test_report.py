@@ -702,7 +702,7 @@ def test_a_share_of_nobody_is_a_dash_not_zero_percent(data: ConsultationData) ->
     from dataclasses import replace
 
     text = feedback_report(replace(data, responses=[]))  # nobody started
-    assert "完成 0 份（完成率 —）" in text and "0.0%" not in text
+    assert "没有群众参与问卷。" in text and "0.0%" not in text  # (not "完成 0 份（完成率 0.0%）")
 
 
 def test_shares_and_means_round_half_up_as_the_workbook_shows_them(data: ConsultationData) -> None:
@@ -1106,3 +1106,18 @@ def test_comments_hidden_by_the_organizer_are_counted_as_hidden_not_left_out_sil
     shown = replace(data, comments=[c for c in data.comments if not c.hidden])
     assert "隐藏" not in feedback_report(shown)
     assert rows_for(sheets(shown)["概况"], "已隐藏的意见（条，不计入以上统计，也不列入“意见”表）")[0][1] == 0
+
+
+def test_the_feedback_report_of_a_consultation_nobody_answered_says_so_in_words(data: ConsultationData) -> None:
+    """With no answer, no comment and no report at all the 反馈情况说明 read "收到清单外事项报告 0 条"
+    and "共有 0 名群众参与问卷，完成 0 份（完成率 —）" — zeros and a dash to paste into an official
+    document. It says that nothing was received and that no resident took part."""
+    empty = replace(data, responses=[], comments=[], offlist=[])
+    text = feedback_report(empty)
+    assert "一、意见收集和采纳总体情况\n未收到对清单的意见，也未收到清单外事项报告。\n" in text
+    assert "\n没有群众参与问卷。\n" in text and "0 名" not in text and "—" not in text
+    en = feedback_report(empty, "en")
+    assert "No comments on the list and no off-list task reports were received." in en
+    assert "No resident took part in the questionnaire." in en and "0 residents" not in en
+    reports_only = feedback_report(replace(empty, offlist=data.offlist))
+    assert "未收到对清单的意见；收到清单外事项报告 2 条。" in reports_only
