@@ -759,7 +759,7 @@ def build_workbook(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> byte
 
 
 def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipProgress], locale: str) -> None:
-    s = book.sheet(_t("sheet.summary", locale), (28, 16, 16, 12, 12, 12), table=False)
+    s = book.sheet(_t("sheet.summary", locale), (32, 18, 16, 12, 12, 12), table=False)
     c, tz = data.consultation, data.timezone
     s.row(_t("summary.title", locale), c.title)
     s.row(_t("summary.status", locale), _label("status", c.status, locale))

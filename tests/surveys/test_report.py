@@ -553,7 +553,7 @@ def test_a_consultation_closed_early_shows_the_planned_deadline_and_when_it_clos
     rows = sheets(on_time)["概况"]
     assert rows_for(rows, "截止时间")[0][1] == datetime(2026, 11, 30, 18, 0)
     assert not rows_for(rows, "实际结束时间（提前结束）")
-    assert rows_for(sheets(early, "en")["Summary"], "Actually closed (before the deadline)")
+    assert rows_for(sheets(early, "en")["Summary"], "Actually closed (early)")
 
 
 def test_a_midnight_deadline_is_written_as_24_00_of_its_last_day_in_the_feedback_and_workbook(
@@ -1096,8 +1096,8 @@ def test_comments_hidden_by_the_organizer_are_counted_as_hidden_not_left_out_sil
     they are still counted nowhere else nor listed."""
     data.comments = [replace(c, decision="rejected", reply="与本清单无关") if c.hidden else c for c in data.comments]
     rows = sheets(data)["概况"]
-    assert rows_for(rows, "已隐藏的意见（条，不计入以上统计，也不列入“意见”表）") == [
-        ("已隐藏的意见（条，不计入以上统计，也不列入“意见”表）", 1, None, None, None, None)]
+    assert rows_for(rows, "已隐藏的意见（条，未计入统计）") == [
+        ("已隐藏的意见（条，未计入统计）", 1, None, None, None, None)]
     assert rows_for(rows, "合计")[1][1] == 5  # (the active comments, as before)
     text = feedback_report(data)
     assert "组织者已隐藏 1 条意见，未计入以上统计。" in text and "与本清单无关" not in text
@@ -1105,7 +1105,7 @@ def test_comments_hidden_by_the_organizer_are_counted_as_hidden_not_left_out_sil
     assert "Not counted above: 1 comment hidden by the organizer." in feedback_report(data, "en")
     shown = replace(data, comments=[c for c in data.comments if not c.hidden])
     assert "隐藏" not in feedback_report(shown)
-    assert rows_for(sheets(shown)["概况"], "已隐藏的意见（条，不计入以上统计，也不列入“意见”表）")[0][1] == 0
+    assert rows_for(sheets(shown)["概况"], "已隐藏的意见（条，未计入统计）")[0][1] == 0
 
 
 def test_the_feedback_report_of_a_consultation_nobody_answered_says_so_in_words(data: ConsultationData) -> None:
@@ -1121,3 +1121,25 @@ def test_the_feedback_report_of_a_consultation_nobody_answered_says_so_in_words(
     assert "No resident took part in the questionnaire." in en and "0 residents" not in en
     reports_only = feedback_report(replace(empty, offlist=data.offlist))
     assert "未收到对清单的意见；收到清单外事项报告 2 条。" in reports_only
+
+
+def test_dates_and_the_summary_labels_fit_their_columns(data: ConsultationData) -> None:
+    """Excel shows a date wider than its column as ########: the 概况 sheet's times were in a
+    column 16 wide, just the width of "2026-11-20 09:00". Every column holding a time is wide enough
+    (at least 17), and the labels of the 概况 sheet's first column fit in it (two units a Chinese
+    character) — the hidden comments' label ran into the figure beside it."""
+    c = data.consultation
+    early = replace(data, consultation=replace(c, status="closed", closed_at=c.closes_at - timedelta(days=3)))
+    for locale in ("zh_CN", "en"):
+        book = openpyxl.load_workbook(io.BytesIO(build_workbook(early, locale)))
+        for ws in book.worksheets:
+            for row in ws.iter_rows():
+                for cell in row:
+                    if isinstance(cell.value, datetime):
+                        assert ws.column_dimensions[cell.column_letter].width >= 17, (ws.title, cell.coordinate)
+        summary = book.worksheets[0]
+        for row in summary.iter_rows(min_col=1, max_col=2):
+            label, value = row[0].value, row[1].value
+            if isinstance(label, str) and value is not None:  # (a label with a figure beside it)
+                width = sum(2 if ord(ch) > 0x2E7F else 1 for ch in label)
+                assert summary.column_dimensions["A"].width >= width, label
