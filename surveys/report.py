@@ -33,6 +33,7 @@ import base64
 import hmac
 import html
 import io
+import sys
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -1317,7 +1318,8 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
                 out.append(_t("feedback.changes-not-yet", locale, n=j, township=name))
                 continue
             out.append(_t("feedback.changes-township", locale, n=j, township=r.township, version=r.version))
-            out.extend(r.diff.summary(locale).splitlines())
+            # every change named: the file has no message's length limit (a big revision read "…等 120 项")
+            out.extend(r.diff.summary(locale, limit=sys.maxsize).splitlines())
         out.append("")
 
     n += 1

@@ -1143,3 +1143,22 @@ def test_dates_and_the_summary_labels_fit_their_columns(data: ConsultationData) 
             if isinstance(label, str) and value is not None:  # (a label with a figure beside it)
                 width = sum(2 if ord(ch) > 0x2E7F else 1 for ch in label)
                 assert summary.column_dimensions["A"].width >= width, label
+
+
+def test_the_changes_section_names_every_change_of_a_big_revision(data: ConsultationData) -> None:
+    """清单修改情况 gave each township's changes as the chat's message does, cut to 4,000
+    characters: a revision adding 150 items read "新增 150 项：…等 150 项", naming only some.
+    The 反馈情况说明 is a file: it names every item added, removed or moved."""
+    from surveys.diff import diff_lists
+    from surveys.duty_list import DutyItem, Part
+    from surveys.report import Revision
+
+    old = [DutyItem(Part.BASIC, f"原有事项第{i}项：农村人居环境整治日常巡查") for i in range(60)]
+    added = [DutyItem(Part.BASIC, f"新增事项第{i}项：城乡居民基本医疗保险参保登记服务") for i in range(150)]
+    moved = [DutyItem(Part.COOPERATING, item.name) for item in old[:40]]
+    diff = diff_lists(old, [*moved, *old[40:50], *added])
+    assert len(diff.summary("zh_CN")) <= 4000 and "等 150 项" in diff.summary("zh_CN")  # (the chat's message)
+    text = feedback_report(replace(data, revisions=[Revision("青山镇", "2", diff)]))
+    section = text[text.index("清单修改情况"):]
+    assert all(item.name in section for item in [*added, *old[:40], *old[50:]])
+    assert "等 150 项" not in section
