@@ -466,3 +466,50 @@ async def test_a_photo_the_bot_sent_can_be_saved_from_the_page() -> None:
         saved = await download.path()
         assert await asyncio.to_thread(Path(saved).read_bytes) == tiny_png(24, 12)
         assert await photo.locator("a:has(img)").get_attribute("target") == "_blank"
+
+
+async def test_a_user_made_in_the_page_keeps_their_name_across_a_sandbox_restart() -> None:
+    """A user made in the web chat came back after a restart of the demo as "User 6001": the
+    restarted sandbox starts empty, the open page's chat stream made them anew without a name,
+    and the bot was told that name. The page now gives the name back to the sandbox as the
+    stream comes back, and a reloaded page lists them again under their name."""
+    import socket
+
+    executable = require_chromium()
+    from playwright.async_api import async_playwright
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    async with async_playwright() as pw, asyncio.timeout(90):
+        browser = await pw.chromium.launch(executable_path=executable, args=ARGS)
+        try:
+            page = await browser.new_page(viewport={"width": 900, "height": 760})
+            async with running_sandbox(port=port, tokens=[TOKEN], bot_username="qingdan_demo_bot") as first:
+                await page.goto(f"{first.base_url}/?token={TOKEN}")
+                await page.fill("#new-id", "6001")
+                await page.fill("#new-name", "钱干部")
+                await page.click("#new-user button[type=submit]")
+                await page.locator("#user-list button.active", has_text="钱干部").wait_for(timeout=10000)
+            async with running_sandbox(port=port, tokens=[TOKEN], bot_username="qingdan_demo_bot") as again:
+                chats = again.sandbox.bot(TOKEN).chats
+                for _ in range(150):  # (the page's stream reconnects within seconds)
+                    if 6001 in chats and chats[6001].user["first_name"] == "钱干部":
+                        break
+                    await asyncio.sleep(0.2)
+                await page.fill("#input", "你好")
+                await page.click("#send")
+                await page.locator(".msg.user", has_text="你好").wait_for(timeout=10000)
+                assert chats[6001].user["first_name"] == "钱干部"
+            async with running_sandbox(port=port, tokens=[TOKEN], bot_username="qingdan_demo_bot") as third:
+                await page.reload()
+                await page.locator('#user-list button[data-id="6001"]', has_text="钱干部").click()
+                await page.locator("#chat-title", has_text="qingdan_demo_bot").wait_for(timeout=10000)
+                chats = third.sandbox.bot(TOKEN).chats
+                for _ in range(50):
+                    if 6001 in chats:
+                        break
+                    await asyncio.sleep(0.2)
+                assert chats[6001].user["first_name"] == "钱干部"
+        finally:
+            await browser.close()

@@ -107,6 +107,7 @@ async function selectBot(token) {
   const known = await (await fetch(api("/users"))).json();
   const byId = new Map(S.presets.map((p) => [p.id, { ...p }]));
   for (const u of known) if (!byId.has(u.id)) byId.set(u.id, { ...u, role: "custom" });
+  for (const u of savedUsers()) if (!byId.has(u.id)) byId.set(u.id, { ...u, role: "custom" });  // (a restarted sandbox forgot them)
   S.users = [...byId.values()];
   S.unread = new Map();
   if (S.botEs) S.botEs.close();
@@ -116,6 +117,24 @@ async function selectBot(token) {
   const wanted = Number(new URLSearchParams(location.search).get("user"));
   const first = S.users.find((u) => u.id === (S.userId || wanted));
   if (first) await openChat(first.id);
+}
+
+// The users made in this page, kept in the browser: a restarted sandbox starts empty and knows
+// only the demo's database people, so they are listed again and given their names back.
+function usersKey() { return `qd-sandbox-users:${S.token}`; }
+function savedUsers() {
+  try { return JSON.parse(localStorage.getItem(usersKey()) || "[]").filter((u) => u && Number.isInteger(u.id)); }
+  catch { return []; }
+}
+function saveUsers() {
+  const kept = S.users.filter((u) => u.role === "custom" && u.first_name)
+    .map((u) => ({ id: u.id, first_name: u.first_name, language_code: u.language_code }));
+  localStorage.setItem(usersKey(), JSON.stringify(kept));
+}
+function profile(u) {
+  const body = { id: u.id };
+  for (const k of ["first_name", "last_name", "username", "language_code"]) if (u[k]) body[k] = u[k];
+  return body;
 }
 
 function renderUsers() {
@@ -142,9 +161,8 @@ function renderUsers() {
 
 async function openChat(userId) {
   const u = S.users.find((x) => x.id === userId) || { id: userId };
-  const body = { id: userId };
-  for (const k of ["first_name", "last_name", "username", "language_code"]) if (u[k]) body[k] = u[k];
-  await postJSON(api("/users"), body);
+  await postJSON(api("/users"), profile(u));
+  saveUsers();
   S.userId = userId;
   S.unread.delete(userId);
   S.messages = new Map(); S.replyKeyboard = null; S.commands = [];
@@ -172,11 +190,17 @@ function handleBotEvent(ev) {
 
 function handleEvent(ev) {
   switch (ev.type) {
-    case "snapshot":
+    case "snapshot": {
+      // after a sandbox restart the stream comes back to a sandbox that made the user anew, nameless
+      // ("User N"): tell it the name again before anything is sent
+      const u = S.users.find((x) => x.id === S.userId);
+      if (u && u.first_name && ev.user && ev.user.first_name !== u.first_name)
+        postJSON(api("/users"), profile(u)).catch(() => {});
       S.blocked = !!ev.blocked; renderBlocked();
       S.messages = new Map(ev.messages.map((m) => [m.message_id, m]));
       S.replyKeyboard = ev.reply_keyboard; S.commands = ev.commands || [];
       renderAll(); break;
+    }
     case "message": case "edit":
       S.messages.set(ev.message.message_id, ev.message);
       if (ev.type === "message" && ev.message.from_bot) setStatus("");
