@@ -12,7 +12,7 @@ from typing import Any
 # one count of Telegram's length (UTF-16 units) for the bot, the sandbox and the tests
 from surveys.text import units as utf16len
 
-__all__ = ["ParseError", "bot_command_entities", "parse_html", "strip_text", "utf16len"]
+__all__ = ["ParseError", "bot_command_entities", "parse_html", "parse_markdown", "strip_text", "utf16len"]
 
 
 class ParseError(ValueError):
@@ -197,3 +197,133 @@ def bot_command_entities(text: str) -> list[dict[str, Any]]:
     for m in _COMMAND_RE.finditer(text):
         out.append({"type": "bot_command", "offset": utf16len(text[: m.start()]), "length": utf16len(m.group(0))})
     return out
+
+
+_V2_RESERVED = set("_*[]()~`>#+-=|{}.!")
+_V2_MARKS = {"__": "underline", "||": "spoiler", "*": "bold", "_": "italic", "~": "strikethrough"}
+_V2_NAMES = {"bold": "Bold", "italic": "Italic", "underline": "Underline", "strikethrough": "Strikethrough",
+             "spoiler": "Spoiler", "text_link": "TextUrl"}
+
+
+def parse_markdown(src: str, v2: bool = False) -> tuple[str, list[dict[str, Any]]]:
+    """`parse_mode=Markdown` (`v2=False`: *bold*, _italic_, `code`, ```pre```, [text](url), no
+    nesting; `\\` escapes _ * ` [ outside entities) or `MarkdownV2` (also __underline__, ~strike~,
+    ||spoiler||, `>` quoted lines, nesting; every one of _*[]()~`>#+-=|{}.! outside an entity's
+    syntax must be escaped with `\\`) → plain text and entities, offsets in UTF-16 units.
+    Raises ParseError with Telegram's wording."""
+    out: list[str] = []
+    entities: list[dict[str, Any]] = []
+    stack: list[tuple[str, int, int]] = []  # (mark, start in UTF-16 units, source byte offset)
+    pos16 = 0
+    quote: int | None = None  # where an open MarkdownV2 blockquote began
+    n, i = len(src), 0
+
+    def emit(s: str) -> None:
+        nonlocal pos16
+        out.append(s)
+        pos16 += utf16len(s)
+
+    def byte_at(k: int) -> int:
+        return len(src[:k].encode("utf-8"))
+
+    def until(closing: str, k: int, what: str, start: int) -> tuple[str, int]:
+        """The text from k up to the unescaped `closing`, unescaped, and the index after it."""
+        buf: list[str] = []
+        while k < n:
+            if v2 and src[k] == "\\" and k + 1 < n:
+                buf.append(src[k + 1])
+                k += 2
+            elif src.startswith(closing, k):
+                return "".join(buf), k + len(closing)
+            else:
+                buf.append(src[k])
+                k += 1
+        raise ParseError(f"Can't find end of {what} entity at byte offset {byte_at(start)}" if v2 else
+                         f"Can't find end of the entity starting at byte offset {byte_at(start)}")
+
+    while i < n:
+        c = src[i]
+        if v2 and (i == 0 or src[i - 1] == "\n"):  # a line starting with > is quoted; the quote runs on while they do
+            if c == ">":
+                if quote is None:
+                    quote = pos16
+                i += 1
+                continue
+            if quote is not None:
+                if pos16 > quote:
+                    entities.append({"type": "blockquote", "offset": quote, "length": pos16 - quote - 1})
+                quote = None
+        if c == "\\" and i + 1 < n and (src[i + 1] in _V2_RESERVED or src[i + 1] == "\\" if v2
+                                        else src[i + 1] in "_*`["):
+            emit(src[i + 1])
+            i += 2
+        elif c == "`":
+            if src.startswith("```", i):
+                body, j = until("```", i + 3, "Pre", i)
+                language = None
+                first, nl, rest = body.partition("\n")
+                if nl and first and not any(ch.isspace() for ch in first):
+                    language, body = first, rest
+                elif body.startswith("\n"):
+                    body = body[1:]
+                entity: dict[str, Any] = {"type": "pre", "offset": pos16, "length": utf16len(body)}
+                if language:
+                    entity["language"] = language
+            else:
+                body, j = until("`", i + 1, "Code", i)
+                entity = {"type": "code", "offset": pos16, "length": utf16len(body)}
+            if body:
+                entities.append(entity)
+            emit(body)
+            i = j
+        elif c == "[" and (v2 or not stack):
+            stack.append(("[", pos16, byte_at(i)))
+            i += 1
+        elif c == "]" and stack and stack[-1][0] == "[":
+            _, start, at = stack.pop()
+            if not src.startswith("(", i + 1):
+                raise ParseError(f"Can't find end of TextUrl entity at byte offset {at}" if v2 else
+                                 f"Can't find end of the entity starting at byte offset {at}")
+            k = i + 2
+            url_chars: list[str] = []
+            while k < n and src[k] != ")":
+                if v2 and src[k] == "\\" and k + 1 < n:
+                    k += 1
+                url_chars.append(src[k])
+                k += 1
+            if k >= n:
+                raise ParseError(f"Can't find end of TextUrl entity at byte offset {at}" if v2 else
+                                 f"Can't find end of the entity starting at byte offset {at}")
+            url = "".join(url_chars).strip()
+            if pos16 > start and url:
+                entities.append({"type": "text_link", "offset": start, "length": pos16 - start, "url": url})
+            i = k + 1
+        else:
+            mark = next((m for m in (("__", "||", "*", "_", "~") if v2 else ("*", "_")) if src.startswith(m, i)), None)
+            if mark is not None:
+                open_at = next((k for k in range(len(stack) - 1, -1, -1) if stack[k][0] == mark), None)
+                if open_at is not None:
+                    _, start, _ = stack.pop(open_at)
+                    if pos16 > start:
+                        entities.append({"type": _V2_MARKS[mark] if v2 else
+                                         {"*": "bold", "_": "italic"}[mark], "offset": start, "length": pos16 - start})
+                elif v2 or not stack:
+                    stack.append((mark, pos16, byte_at(i)))
+                else:
+                    emit(mark)
+                i += len(mark)
+            elif v2 and c in _V2_RESERVED:
+                raise ParseError(f"Character '{c}' is reserved and must be escaped with the preceding '\\'")
+            else:
+                emit(c)
+                i += 1
+    if stack:
+        mark, _, at = stack[-1]
+        if v2:
+            raise ParseError(f"Can't find end of {_V2_NAMES.get(_V2_MARKS.get(mark, 'text_link'), 'TextUrl')} "
+                             f"entity at byte offset {at}")
+        raise ParseError(f"Can't find end of the entity starting at byte offset {at}")
+    if quote is not None and pos16 > quote:
+        entities.append({"type": "blockquote", "offset": quote, "length": pos16 - quote})
+    entities.sort(key=lambda e: (e["offset"], -e["length"]))
+    return "".join(out), entities

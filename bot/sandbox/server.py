@@ -29,7 +29,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from bot.sandbox.htmltext import ParseError, bot_command_entities, parse_html, strip_text, utf16len
+from bot.sandbox.htmltext import (
+    ParseError,
+    bot_command_entities,
+    parse_html,
+    parse_markdown,
+    strip_text,
+    utf16len,
+)
 from bot.sandbox.limits import Faults, RateLimits, TokenBucket, retry_after
 from bot.sandbox.state import BotState, Chat, StoredFile, StoredMessage, Webhook
 from surveys.text import ANSWER_LIMIT, CAPTION_LIMIT, TEXT_LIMIT
@@ -463,7 +470,10 @@ class Sandbox:
             except ParseError as e:
                 raise bad_request(f"can't parse entities: {e}") from None
         elif mode.lower() in ("markdown", "markdownv2"):
-            text, ents = re.sub(r"\\([_*\[\]()~`>#+\-=|{}.!\\])", r"\1", text), []
+            try:
+                text, ents = parse_markdown(text, v2=mode.lower() == "markdownv2")
+            except ParseError as e:
+                raise bad_request(f"can't parse entities: {e}") from None
         elif mode:
             raise bad_request("unsupported parse_mode")
         else:

@@ -188,3 +188,31 @@ async def test_lengths_are_counted_in_utf16_units_as_telegram_counts_them(sandbo
     press = await sandbox.sandbox.user_press(TOKEN, 9, msg.message_id, "go", wait=0)
     assert await tg.answer_callback_query(press["callback_query_id"], text="😀" * 100) is True
     await user.close()
+
+
+async def test_markdown_parse_modes_give_entities_and_refuse_bad_markup_as_telegram_does(
+        sandbox: RunningSandbox, tg: Bot) -> None:
+    """parse_mode=Markdown or MarkdownV2 only dropped the escapes: the web chat showed `*粗体*`
+    unformatted as plain text, no entity came back, and markup Telegram refuses went through.
+    Both now give Telegram's entities (UTF-16 offsets), and bad MarkdownV2 is refused in its words."""
+    sandbox.sandbox.register_user(TOKEN, 5)
+    v2 = await tg.send_message(5, "*粗体* _斜体_ __下划线__ ~删除~ ||剧透|| `代码` [链接](https://example.org/a\\)b) 😀 *粗 _斜_* 1\\.",
+                               parse_mode="MarkdownV2")
+    assert v2.text == "粗体 斜体 下划线 删除 剧透 代码 链接 😀 粗 斜 1."
+    got = [(e.type, v2.text.encode("utf-16-le")[2 * e.offset:2 * (e.offset + e.length)].decode("utf-16-le"))
+           for e in v2.entities]
+    assert got == [("bold", "粗体"), ("italic", "斜体"), ("underline", "下划线"), ("strikethrough", "删除"),
+                   ("spoiler", "剧透"), ("code", "代码"), ("text_link", "链接"), ("bold", "粗 斜"), ("italic", "斜")]
+    assert v2.entities[6].url == "https://example.org/a)b"
+    legacy = await tg.send_message(5, "*粗体* _斜体_ `x_y` [链接](https://example.org) a\\_b", parse_mode="Markdown")
+    assert legacy.text == "粗体 斜体 x_y 链接 a_b"
+    assert [e.type for e in legacy.entities] == ["bold", "italic", "code", "text_link"]
+    view = sandbox.sandbox.chat_messages(TOKEN, 5)[-2]  # (what the web chat renders)
+    assert view["text"] == v2.text and view["entities"][0] == {"type": "bold", "offset": 0, "length": 2}
+    with pytest.raises(TelegramBadRequest, match=r"can't parse entities: Character '\.' is reserved"):
+        await tg.send_message(5, "结束了.", parse_mode="MarkdownV2")
+    with pytest.raises(TelegramBadRequest, match="can't parse entities: Can't find end of Bold entity at byte offset 0"):
+        await tg.send_message(5, "*未闭合", parse_mode="MarkdownV2")
+    with pytest.raises(TelegramBadRequest, match="can't parse entities: Can't find end of the entity starting at byte offset 7"):  # (粗体 is 6 bytes)
+        await tg.send_message(5, "粗体 _open", parse_mode="Markdown")
+    assert len(sandbox.sandbox.chat_messages(TOKEN, 5)) == 2  # nothing refused was stored
