@@ -513,3 +513,26 @@ async def test_a_user_made_in_the_page_keeps_their_name_across_a_sandbox_restart
                 assert chats[6001].user["first_name"] == "钱干部"
         finally:
             await browser.close()
+
+
+async def test_the_chat_stays_at_the_newest_message_when_a_photo_loads() -> None:
+    """After /links the QR code loaded once the chat had scrolled to the bottom, and pushed the
+    township's text and link below the fold: an image now takes its size before it loads."""
+    router = Router()
+
+    @router.message(CommandStart())
+    async def start(message: Message) -> None:
+        for n in range(8):  # (enough for the chat to scroll)
+            await message.answer(f"第 {n + 1} 条\n" + "说明文字。" * 20)
+        await message.answer_photo(BufferedInputFile(tiny_png(328, 328), filename="qr.png"), caption="二维码")
+        await message.answer("最后一条：链接在这里")
+
+    async with chat_page(router) as (_, _, page):
+        await page.fill("#input", "/start")
+        await page.click("#send")
+        await page.locator(".msg.bot", has_text="最后一条").wait_for(timeout=10000)
+        await page.wait_for_function("[...document.querySelectorAll('.msg img')].every((i) => i.complete)")
+        await page.wait_for_timeout(300)
+        gap = await page.evaluate("(() => { const b = document.querySelector('#messages');"
+                                  " return b.scrollHeight - b.scrollTop - b.clientHeight; })()")
+        assert gap <= 2, f"the newest message is {gap}px below the bottom of the chat"

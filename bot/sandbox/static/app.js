@@ -374,6 +374,8 @@ function buildMessage(m) {
     full.href = m.photo.url; full.target = "_blank"; full.rel = "noopener";
     const img = document.createElement("img");
     img.src = m.photo.url; img.alt = "photo";
+    // its size up front, so the chat scrolled to the newest message stays there as the image loads
+    if (m.photo.width && m.photo.height) { img.width = m.photo.width; img.height = m.photo.height; }
     full.appendChild(img);
     const save = document.createElement("a");
     save.className = "save"; save.href = `${m.photo.url}?download=1`; save.download = m.photo.file_name || "photo";
