@@ -98,7 +98,8 @@ async def seed_sample(url: str, *, consultation: bool = True, created_by: int = 
 
 async def seed(settings: Settings) -> str:
     """The sample list, an open demo consultation and a verified demo cadre — unless they
-    are there already. Returns the resident link code."""
+    are there already. Returns the resident link code the banner gives: the first open
+    consultation's (the demo one until it was closed, then one opened since), else the demo one's."""
     from storage import consultations
     from storage.models import Consultation, Person
 
@@ -114,6 +115,10 @@ async def seed(settings: Settings) -> str:
                 s.add(Person(id=CADRE_ID, first_name="李干部", role="cadre", township_id=township_id))
                 await s.commit()
         async with make_sessionmaker(engine)() as s:
+            from surveys.consultation import Status
+
+            existing = (await s.scalars(sa.select(Consultation.id).where(Consultation.status == Status.OPEN.value)
+                                        .order_by(Consultation.id))).first() or existing
             return (await consultations.links(s, existing))[0].code
     finally:
         await engine.dispose()

@@ -584,3 +584,30 @@ def test_a_demo_served_on_every_address_says_the_address_another_machine_opens(t
     assert "本机的IP地址:8108" in said and "127.0.0.1 只在本机上能用" in said
     found = demo.lan_address()
     assert found is None or not found.startswith("127.")
+
+
+async def test_the_demo_banner_gives_the_link_code_of_an_open_consultation(sqlite_database) -> None:
+    """After the organizer's walk-through (the demo consultation closed, another one opened),
+    a restarted demo still told 张大爷 to send the closed consultation's /start code, which
+    only says it has ended; the banner now gives an open consultation's code."""
+    import sqlalchemy as sa
+
+    from bot.config import Settings
+    from bot.demo import DEMO_TOKEN, seed, seed_sample
+    from storage.engine import make_engine, make_sessionmaker
+    from storage.models import Consultation
+
+    settings = Settings(_env_file=None, database_url=sqlite_database.url, bot_token=DEMO_TOKEN)
+    demo_code = await seed(settings)
+    assert await seed(settings) == demo_code  # (run again: the same)
+    engine = make_engine(sqlite_database.url)
+    try:
+        async with make_sessionmaker(engine)() as s:
+            await s.execute(sa.update(Consultation).values(status="closed"))
+            await s.commit()
+        assert await seed(settings) == demo_code  # (none open: still the demo one's)
+        seeded = await seed_sample(sqlite_database.url, township="绿水乡")
+        assert seeded is not None
+        assert await seed(settings) == seeded[2] != demo_code
+    finally:
+        await engine.dispose()
