@@ -536,3 +536,17 @@ async def test_the_chat_stays_at_the_newest_message_when_a_photo_loads() -> None
         gap = await page.evaluate("(() => { const b = document.querySelector('#messages');"
                                   " return b.scrollHeight - b.scrollTop - b.clientHeight; })()")
         assert gap <= 2, f"the newest message is {gap}px below the bottom of the chat"
+
+
+async def test_a_message_of_several_lines_is_typed_with_shift_enter() -> None:
+    """The web chat's one-line input could not send what a Telegram user sends every day: an
+    announcement or a comment of several lines. Shift+Enter now starts a new line, Enter sends."""
+    async with chat_page() as (sb, _, page):
+        await page.click("#input")
+        await page.keyboard.type("第一行")
+        await page.keyboard.press("Shift+Enter")
+        await page.keyboard.type("第二行")
+        await page.keyboard.press("Enter")
+        await page.locator(".msg.user", has_text="第二行").wait_for(timeout=10000)
+        assert [m["text"] for m in sb.sandbox.chat_messages(TOKEN, 3001)] == ["第一行\n第二行"]
+        assert await page.input_value("#input") == ""

@@ -507,6 +507,7 @@ function setCompose(c) {
   if (c && c.mode === "edit") {
     const m = S.messages.get(c.id);
     $("#input").value = m ? (m.text != null ? m.text : m.caption || "") : "";
+    fitInput();
   }
   renderCompose();
   if (c) $("#input").focus();
@@ -574,13 +575,23 @@ $("#composer").addEventListener("submit", (e) => {
   const text = input.value;
   const c = S.compose;
   input.value = "";
+  fitInput();
   setCompose(null);
   if (c && c.mode === "edit") editText(c.id, text); else sendText(text, c ? c.id : null);
 });
 $("#compose-context button").addEventListener("click", () => { setCompose(null); $("#input").value = ""; });
 $("#link-backdrop").addEventListener("click", closeLinkMenu);
 document.addEventListener("keydown", (e) => { if (e.key === "Escape" && !$("#link-menu").hidden) closeLinkMenu(); });
+// Enter sends, Shift+Enter starts a new line (a message of several lines, as Telegram allows); the
+// box grows with its lines up to a few, then scrolls.
+function fitInput() {
+  const input = $("#input");
+  input.style.height = "auto";
+  input.style.height = `${Math.min(input.scrollHeight + 2, 140)}px`;
+}
+$("#input").addEventListener("input", fitInput);
 $("#input").addEventListener("keydown", (e) => {
+  if (e.key === "Enter" && !e.shiftKey && !e.isComposing) { e.preventDefault(); $("#composer").requestSubmit(); }
   if (e.key === "Escape" && S.compose) { setCompose(null); $("#input").value = ""; }
 });
 $("#file-input").addEventListener("change", (e) => { const f = e.target.files[0]; e.target.value = ""; if (f) upload(f); });
