@@ -47,7 +47,7 @@ from aiogram.types import (
 
 from bot.app import chosen_language, set_person_commands
 from bot.context import Ctx, Num
-from bot.limits import TEXT_LIMIT, fit_lines, fit_plain, visible_units
+from bot.limits import ANSWER_LIMIT, TEXT_LIMIT, fit_lines, fit_plain, visible_units
 from bot.middlewares import JOINING_TEXTS
 from bot.routers import edit_or_send, first_of_album, not_text_note, starts
 from storage import comments as cm
@@ -340,11 +340,17 @@ async def _item_in_scope(ctx: Ctx, consultation_id: int, item_id: int,
     return scope, row
 
 
-def _window_text(ctx: Ctx, consultation: Consultation, w: Window) -> str:
+def _window_text(ctx: Ctx, consultation: Consultation, w: Window, room: int = TEXT_LIMIT) -> str:
+    """Why the consultation takes no comments now, its title shortened to leave the rest (when it
+    opens or closed) within `room`: a press's pop-up has 200 of Telegram's units (ANSWER_LIMIT)."""
     tz = ctx.settings.timezone
-    return ctx.t("cadre.not-yet" if w == Window.NOT_YET else "cadre.closed",
-                 title=html.escape(consultation.title), opens=format_local(consultation.opens_at, tz),
-                 closes=format_deadline(ended_at(consultation.closes_at, consultation.closed_at), tz))
+
+    def said(title: str) -> str:
+        return ctx.t("cadre.not-yet" if w == Window.NOT_YET else "cadre.closed",
+                     title=title, opens=format_local(consultation.opens_at, tz),
+                     closes=format_deadline(ended_at(consultation.closes_at, consultation.closed_at), tz))
+
+    return said(html.escape(fit_plain(consultation.title, max(room - visible_units(said("")), 2))))
 
 
 async def _deny_press(query: CallbackQuery, ctx: Ctx, key: str = "error.not-allowed") -> None:
@@ -853,12 +859,12 @@ async def _comment_target(ctx: Ctx, consultation_id: int, item_id: int) -> tuple
     return found, ""
 
 
-async def _refuse_target(ctx: Ctx, key: str, consultation_id: int) -> str:
+async def _refuse_target(ctx: Ctx, key: str, consultation_id: int, room: int = TEXT_LIMIT) -> str:
     if key:
         return ctx.t(key)
     consultation = await ctx.session.get(Consultation, consultation_id)
     assert consultation is not None
-    return _window_text(ctx, consultation, _window(ctx, consultation))
+    return _window_text(ctx, consultation, _window(ctx, consultation), room)
 
 
 def _throttle_text(ctx: Ctx) -> str:
@@ -870,7 +876,7 @@ async def comment_start(query: CallbackQuery, callback_data: CommentCB, ctx: Ctx
     c, i, k = callback_data.c, callback_data.i, callback_data.k
     found, why = await _comment_target(ctx, c, i)
     if found is None:
-        await query.answer(await _refuse_target(ctx, why, c), show_alert=True)
+        await query.answer(await _refuse_target(ctx, why, c, ANSWER_LIMIT), show_alert=True)
         return
     _, row = found
     if k == "":

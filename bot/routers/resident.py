@@ -42,7 +42,7 @@ from aiogram.types import (
 
 from bot.app import chosen_language, set_person_commands
 from bot.context import Ctx, Num
-from bot.limits import TEXT_LIMIT, fit_lines, fit_plain, fit_width, visible_units, width
+from bot.limits import ANSWER_LIMIT, TEXT_LIMIT, fit_lines, fit_plain, fit_width, visible_units, width
 from bot.middlewares import GROUPED_PRESSES, JOINING_PRESSES, GroupedPress
 from bot.questionnaires import questionnaire_of
 from bot.routers import first_of_album, not_text_note, starts
@@ -176,17 +176,21 @@ def _window(ctx: Ctx, consultation: Any) -> Window:
     return window(consultation.status, consultation.opens_at, consultation.closes_at, ctx.now())
 
 
-def _window_text(ctx: Ctx, consultation: Any, w: Window) -> str:
+def _window_text(ctx: Ctx, consultation: Any, w: Window, room: int = TEXT_LIMIT) -> str:
     """Why a consultation takes no answers now (HTML, like every text of the bot's: a
-    press's pop-up gets it as plain text from bot.limits)."""
+    press's pop-up gets it as plain text from bot.limits), its title shortened to leave the
+    rest (when it opens or closed) within `room`: a pop-up has 200 of Telegram's units."""
     tz = ctx.settings.timezone
     key = "resident.closed"
     if w == Window.NOT_YET:  # a draft has no opening time yet (or one already past): it opens when opened
         scheduled = consultation.opens_at is not None and consultation.opens_at > ctx.now()
         key = "resident.not-yet" if scheduled else "resident.not-yet-unscheduled"
-    return ctx.t(key, title=html.escape(consultation.title),
-                 opens=format_local(consultation.opens_at, tz),
-                 closes=format_deadline(ended_at(consultation.closes_at, consultation.closed_at), tz))
+
+    def said(title: str) -> str:
+        return ctx.t(key, title=title, opens=format_local(consultation.opens_at, tz),
+                     closes=format_deadline(ended_at(consultation.closes_at, consultation.closed_at), tz))
+
+    return said(html.escape(fit_plain(consultation.title, max(room - visible_units(said("")), 2))))
 
 
 # --- rendering -----------------------------------------------------------------------------
@@ -585,7 +589,7 @@ async def begin(query: CallbackQuery, callback_data: BeginCB, ctx: Ctx, state: F
         return
     w = _window(ctx, consultation)
     if w != Window.OPEN:
-        await query.answer(_window_text(ctx, consultation, w), show_alert=True)
+        await query.answer(_window_text(ctx, consultation, w, ANSWER_LIMIT), show_alert=True)
         return
     started = await repo.start_response(ctx.session, consultation.id, ctx.person.id, link.township_id)
     response, _ = await _response(ctx, started)
@@ -674,12 +678,11 @@ async def _flow_for_press(query: CallbackQuery, response_id: int, ctx: Ctx) -> F
     assert consultation is not None
     w = _window(ctx, consultation)
     if w != Window.OPEN:
-        text = _window_text(ctx, consultation, w)
-        # closed while they were at it: what they answered counts (the thanks may come only later)
+        kept = ""  # closed while they were at it: what they answered counts (the thanks may come only later)
         if w == Window.CLOSED and not response.completed \
                 and (answered := sum(v is not None for v in response.answers.values())):
-            text += "\n" + ctx.t("resident.closed-kept", n=answered)
-        await _refuse(ctx, query, text)
+            kept = "\n" + ctx.t("resident.closed-kept", n=answered)
+        await _refuse(ctx, query, _window_text(ctx, consultation, w, ANSWER_LIMIT - visible_units(kept)) + kept)
         if w == Window.CLOSED and isinstance(query.message, Message) and \
                 query.message.message_id >= (response.message_id or 0):  # its buttons do nothing any more
             await _take_buttons_off(query.message, query.message.message_id)

@@ -2801,3 +2801,19 @@ async def test_a_find_page_of_long_names_in_rare_characters_lists_every_hit_with
     assert "共 9 项" in hits and visible_units(hits) <= TEXT_LIMIT
     assert all(f"{k}. [基本履职事项 · 平安法治" in hits for k in range(1, 9))
     assert "消防检查8𠀀" in hits
+
+
+async def test_a_comment_press_after_the_deadline_of_a_long_emoji_title_still_says_it_closed(harness):
+    """A press's pop-up holds 200 of Telegram's UTF-16 units: a title of 100 emoji filled it,
+    and "closed on …" was cut off; the title is shortened to leave the rest its room."""
+    from bot.limits import ANSWER_LIMIT, units
+
+    h = harness
+    c, _ = await open_consultation(h, title="😀" * 100)
+    u = await _cadre(h)
+    await _open_card(h, u, c, "特种设备安全监管")
+    h.clock.advance(days=11)
+    await _tap(h, u, "✍️ 提意见")
+    alert = h.api.answers()[-1]
+    assert alert.call.show_alert and alert.text.startswith("《😀")
+    assert "截止，不再接收意见" in alert.text and units(alert.text) <= ANSWER_LIMIT

@@ -1979,3 +1979,20 @@ questions:
     assert [t for t, _ in buttons(q.reply_markup) if t.startswith("☑ 2.")]
     q = await _tap(h, u, "完成")
     assert "临时救助的调查审核" in q.text and "临时救助的申请受理" not in q.text
+
+
+async def test_a_press_after_the_deadline_of_a_long_emoji_title_still_says_it_closed_and_when(harness):
+    """A press's pop-up holds 200 of Telegram's UTF-16 units; a title of 100 emoji (200 units)
+    filled it, cut before "已于 … 截止" — the resident saw the title and not why nothing
+    happened. The title is shortened to leave the rest its room."""
+    from bot.limits import ANSWER_LIMIT, units
+
+    h = harness
+    _, code = await open_consultation(h, title="😀" * 100)
+    u, q = await _begin(h, code)
+    h.clock.advance(days=11)
+    h.api.clear()
+    await h.feed(u.press(q.message_id, _data(q.reply_markup, "很清楚")))
+    [alert] = h.api.answers()
+    assert alert.call.show_alert and alert.text.startswith("《😀")
+    assert "截止，不再接收回答" in alert.text and units(alert.text) <= ANSWER_LIMIT
