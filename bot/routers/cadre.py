@@ -1346,15 +1346,16 @@ async def _cadre_consultations(ctx: Ctx) -> list[Consultation]:
     return [c for c, _ in await cm.open_consultations_for_township(ctx.session, ctx.person.township_id)]
 
 
-async def _missing_allowed(ctx: Ctx, consultation_id: int) -> tuple[Scope | None, str]:
-    """The scope for a proposal in this consultation now, or None and the text saying why not."""
+async def _missing_allowed(ctx: Ctx, consultation_id: int, room: int = TEXT_LIMIT) -> tuple[Scope | None, str]:
+    """The scope for a proposal in this consultation now, or None and the text saying why not
+    (within `room`: ANSWER_LIMIT for a press's pop-up)."""
     if not ctx.is_cadre:
         return None, ctx.t("cadre.only-cadres")
     scope = await _scope(ctx, consultation_id)
     if scope is None:
         return None, ctx.t("error.not-allowed")
     if scope.window != Window.OPEN:
-        return None, _window_text(ctx, scope.consultation, scope.window)
+        return None, _window_text(ctx, scope.consultation, scope.window, room)
     return scope, ""
 
 
@@ -1420,7 +1421,7 @@ def _department_prompt(ctx: Ctx, c: int, mark: str) -> tuple[str, InlineKeyboard
 @router.callback_query(MissingCB.filter())
 async def missing_press(query: CallbackQuery, callback_data: MissingCB, ctx: Ctx, state: FSMContext) -> None:
     c, a, v = callback_data.c, callback_data.a, callback_data.v
-    scope, why = await _missing_allowed(ctx, c)
+    scope, why = await _missing_allowed(ctx, c, ANSWER_LIMIT)
     if scope is None:
         await query.answer(why, show_alert=True)
         return

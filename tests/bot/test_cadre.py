@@ -2817,3 +2817,20 @@ async def test_a_comment_press_after_the_deadline_of_a_long_emoji_title_still_sa
     alert = h.api.answers()[-1]
     assert alert.call.show_alert and alert.text.startswith("《😀")
     assert "截止，不再接收意见" in alert.text and units(alert.text) <= ANSWER_LIMIT
+
+
+async def test_a_missing_item_press_after_the_deadline_of_a_long_emoji_title_still_says_it_closed(harness):
+    """As the comment's press: /missing's buttons tapped after the deadline popped up a title of
+    100 emoji (all the pop-up's 200 UTF-16 units) and not that it closed."""
+    from bot.limits import ANSWER_LIMIT, units
+
+    h = harness
+    await open_consultation(h, title="😀" * 100)
+    u = await _cadre(h)
+    await h.feed(u.message("/missing"))
+    await h.feed(u.message("河湖巡查"))
+    h.clock.advance(days=11)
+    await _tap(h, u, "基本履职事项")
+    alert = h.api.answers()[-1]
+    assert alert.call.show_alert and alert.text.startswith("《😀")
+    assert "截止，不再接收意见" in alert.text and units(alert.text) <= ANSWER_LIMIT
