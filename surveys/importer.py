@@ -902,6 +902,12 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
         pending = [c for c in mapped if (rownum, c + 1) in table.formulas and row[c] is None]
         if not filled and not pending:
             continue  # a blank row
+        own = [c for c in filled if (r, c) not in table.merged]
+        if not pending and not (texts[name_col] if name_col < len(texts) else "") and (
+                not own or (len(own) == 1 and isinstance(_seq(row[own[0]]), int))):
+            # nothing of its own but a cell merged down from above (a category over rows left for
+            # items to come), and maybe a number typed ahead: a blank row, as it is without the merge
+            continue
         if len(filled) >= 2 and all(
             _norm_header_raw(texts[c]) == header_keys[c] for c in mapped if c < len(texts)
         ):

@@ -13,7 +13,7 @@ from openpyxl import Workbook, load_workbook
 
 from surveys.duty_list import DutyItem, Part
 from surveys.importer import ImportResult, header_field, part_from_text, read_duty_list
-from surveys.lint import lint
+from surveys.lint import check_file, lint
 from surveys.samples.make_samples import HERE, build_sample_items, write_csv, write_xlsx
 
 SAMPLE_XLSX = HERE / "sample_draft.xlsx"
@@ -651,3 +651,22 @@ def test_a_line_break_inside_a_csv_cell_is_one_line_feed_whether_written_crlf_or
             "1,消防安全检查,县消防救援大队,\"1.巡查\r\n2.报告\"\r\n2,禁毒宣传,县公安局,\"1.宣传\r2.排查\"\r\n")
     result = _clean(read_duty_list(text.encode("gbk"), filename="配合履职事项.csv"))
     assert [i.content for i in result.items] == ["1.巡查\n2.报告", "1.宣传\n2.排查"]
+
+
+def test_rows_left_for_items_to_come_under_a_merged_category_are_blank_rows(tmp_path: Path) -> None:
+    # a template's numbered rows after the last item, its category merged down over them, were each
+    # refused as 事项名称为空 — the same rows without the merge are skipped as blank
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "基本履职事项"
+    for row in (["序号", "领域", "事项名称", "履职依据"], [1, "党的建设", "发展党员", "《细则》"],
+                [2, None, "党组织建设", "《条例》"], [3, None, None, None], [None, None, None, None],
+                [3, "民生服务", None, "《办法》"]):  # (the 3 typed ahead was left for it)
+        ws.append(row)
+    ws.merge_cells("B2:B5")
+    wb.save(tmp_path / "template.xlsx")
+    result, problems = check_file(tmp_path / "template.xlsx")
+    assert [(i.row, i.name, i.category) for i in result.items] == [
+        (2, "发展党员", "党的建设"), (3, "党组织建设", "党的建设"), (6, "", "民生服务")]
+    # a row with something of its own but no name is still an item without a name
+    assert [(p.rule, p.row) for p in problems] == [("lint.empty-name", 6)]
