@@ -121,6 +121,11 @@ _HEADER_FUZZY: tuple[tuple[re.Pattern[str], str], ...] = (
 )
 
 
+#: A column of the county departments that assist the lead one ("配合部门", "协办单位"): beside the
+#: lead department's column it is not read (alone it is the department the township works with)
+_ASSISTING = re.compile(r"(配合|协办|协助|协同)(部门|单位)")
+
+
 def header_field(text: object) -> str | None:
     """The item field a column header stands for, or None."""
     if not isinstance(text, str):
@@ -862,6 +867,15 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
             continue
         if f == "category" and "category" in columns and "subcategory" not in columns:
             f = "subcategory"
+        if f == "county_department" and f in columns and (
+                _ASSISTING.search(key) or _ASSISTING.search(_norm_header_raw(_text(header_row[columns[f]])))):
+            # "牵头部门" beside "配合部门": the lead department is the one; those assisting it are not read
+            lead, assisting = (c, columns[f]) if _ASSISTING.search(_norm_header_raw(_text(header_row[columns[f]]))) \
+                else (columns[f], c)
+            columns[f] = lead
+            out.warning("import.assisting-departments-column", sheet=sheet, row=hr + 1,
+                        column=_text(header_row[assisting]), lead=_text(header_row[lead]))
+            continue
         if f in columns:
             other = _text(header_row[columns[f]])
             out.error("import.conflicting-columns", sheet=sheet, row=hr + 1, column=label, other=other)

@@ -670,3 +670,22 @@ def test_rows_left_for_items_to_come_under_a_merged_category_are_blank_rows(tmp_
         (2, "发展党员", "党的建设"), (3, "党组织建设", "党的建设"), (6, "", "民生服务")]
     # a row with something of its own but no name is still an item without a name
     assert [(p.rule, p.row) for p in problems] == [("lint.empty-name", 6)]
+
+
+@pytest.mark.parametrize("header", [["牵头部门", "配合部门"], ["配合部门", "县级牵头单位"], ["对应上级部门", "协助部门"]])
+def test_a_column_of_assisting_departments_beside_the_lead_one_is_not_read_and_stops_nothing(header) -> None:
+    # a cooperating list with 牵头部门 and 配合部门 was refused: 列“配合部门”与列“牵头部门”表示同一项内容，
+    # 请只保留一列 — asking the drafter to delete the assisting departments to get the list in
+    lead = 0 if "配合" not in header[0] and "协办" not in header[0] else 1
+    values = ["县应急管理局", "县应急管理局"]
+    values[lead] = "县消防救援大队"
+    text = f"序号,事项名称,{header[0]},{header[1]},乡镇配合职责\n1,消防安全检查,{values[0]},{values[1]},巡查\n"
+    result = _clean(read_duty_list(text.encode("gbk"), filename="配合履职事项.csv"))
+    assert [i.county_department for i in result.items] == ["县消防救援大队"]
+    [warning] = result.problems
+    assert (warning.rule, warning.column) == ("import.assisting-departments-column", header[1 - lead])
+    assert f"牵头部门（列“{header[lead]}”）" in warning.message("zh_CN") and "assisting" in warning.message("en")
+    # alone, the column is the department the township works with
+    alone = f"序号,事项名称,{header[1 - lead]}\n1,消防安全检查,县消防救援大队\n"
+    assert [i.county_department for i in _clean(read_duty_list(alone.encode("gbk"),
+                                                                 filename="配合履职事项.csv")).items] == ["县消防救援大队"]
