@@ -21,6 +21,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import segno
 import sqlalchemy as sa
@@ -632,10 +633,12 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
             "c": c.id, "title": c.title, "old": old.isoformat(), "new": new.isoformat(),
             "tz": tz, "locale": ctx.settings.locale,
             "news": "organizer.reopen-news" if reopen else "organizer.deadline-news",
+            "silent": bool(quiet := _quiet_note(ctx, c)),
             "note": {"chat": chat_id, "locale": ctx.locale, "text": "deadline-told"}}, cadres, ctx.now())
     await ctx.commit()
     await edit_or_send(query, ctx.t("organizer.reopen-saved" if reopen else "organizer.deadline-saved", id=c.id,
-                                    title=html.escape(c.title), old=format_deadline(old, tz), new=format_deadline(new, tz)))
+                                    title=html.escape(c.title), old=format_deadline(old, tz), new=format_deadline(new, tz))
+                       + (quiet if callback_data.a == "tell" else ""))
     for hook in _deadline_hooks if query.bot is not None else ():  # (reopened: its jobs come back)
         await hook(query.bot, c.id)
     if callback_data.a == "tell":
@@ -682,6 +685,15 @@ async def deadline_pressed_again(query: CallbackQuery, callback_data: DeadlineCB
     await _tapped_again(query, ctx, state, "deadline", callback_data.m)
 
 
+def _quiet_note(ctx: Ctx, c: Consultation | None) -> str:
+    """In the consultation's quiet hours (when no reminder goes): what the organizer is told of
+    the messages they send now — delivered silently (the payload's "silent") — else ""."""
+    follow = FollowUp.from_dict(c.settings if c is not None else None)
+    if not follow.quiet(ctx.now().astimezone(ZoneInfo(ctx.settings.timezone))):
+        return ""
+    return "\n" + ctx.t("organizer.sent-silently", start=follow.quiet_start, end=follow.quiet_end)
+
+
 def _deadline_news(p: dict[str, Any], langs: dict[int, str]) -> Render:
     """The new deadline to the consultation's cadres, each in their language, with the list one
     tap away."""
@@ -697,13 +709,13 @@ def _deadline_news(p: dict[str, Any], langs: dict[int, str]) -> Render:
         button = InlineKeyboardButton(text=gettext("scheduler.btn-list", loc), callback_data=ListCB(c=cid).pack())
         return Outgoing(text=gettext(news, loc, title=html.escape(title),
                                      old=format_deadline(old, tz), new=format_deadline(new, tz)),
-                        reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]))
+                        reply_markup=InlineKeyboardMarkup(inline_keyboard=[[button]]), silent=p.get("silent") is True)
 
     return render
 
 
 def _announcement(p: dict[str, Any], _langs: dict[int, str]) -> Render:
-    outgoing = Outgoing(text=p["text"])  # one message for all: encoded once
+    outgoing = Outgoing(text=p["text"], silent=p.get("silent") is True)  # one message for all: encoded once
     return lambda _pid: outgoing
 
 
@@ -1192,12 +1204,14 @@ async def announce_confirm(query: CallbackQuery, callback_data: AnnounceCB, ctx:
     if not await _first_press(ctx, "announce", callback_data.k, _message_id(query)):  # (another worker's tap sends it)
         return
     recipients = await repo.participants(ctx.session, callback_data.c)
+    c = await ctx.session.get(Consultation, callback_data.c)
+    quiet = _quiet_note(ctx, c)
     # kept with the press: a stop or crash while sending resumes it (storage.outbox)
     await outbox.put(ctx.session, data["key"], "announce", {
-        "text": data["text"], "note": {"chat": query.from_user.id, "locale": ctx.locale, "text": "announce-done"}},
-        recipients, ctx.now())
+        "text": data["text"], "silent": bool(quiet),
+        "note": {"chat": query.from_user.id, "locale": ctx.locale, "text": "announce-done"}}, recipients, ctx.now())
     await ctx.commit()
-    await edit_or_send(query, ctx.t("organizer.announce-sending", n=len(recipients)))
+    await edit_or_send(query, ctx.t("organizer.announce-sending", n=len(recipients)) + quiet)
     _in_background(send_kept(query.bot, broadcaster, data["key"], ctx.clock), data["key"])
 
 

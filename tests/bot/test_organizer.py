@@ -580,6 +580,48 @@ async def test_announce_reaches_each_participant_once(harness):
     assert "成功 3" in h.api.last(ORGANIZER).text
 
 
+async def test_an_announcement_or_deadline_news_sent_in_the_quiet_hours_arrives_without_a_sound(harness):
+    """An announcement sent at 22:30 (and the news of a moved deadline) rang every participant's phone
+    in the quiet hours, when no reminder may go; it is delivered silently then (the organizer is told),
+    and with a sound in the day."""
+    h = harness
+    cid, code = await open_consultation(h)
+    await _seed_comment(h, cid)  # makes CADRE a cadre of the township
+    r = h.user(RESIDENT)
+    await h.feed(r.message(f"/start {code}"))
+    w = h.api.last(RESIDENT)
+    await h.feed(r.press(w.message_id, buttons(w.reply_markup)[0][1]))
+    o = h.user(ORGANIZER)
+
+    async def announce(text: str) -> str:
+        await h.feed(o.message("/announce"))
+        await h.feed(o.message(text))
+        preview = h.api.last(ORGANIZER)
+        await h.feed(o.press(preview.message_id, _press_label(preview.reply_markup, "发送给 2 人")))
+        said = h.api.last(ORGANIZER).text
+        await wait_background()
+        return said
+
+    h.clock.now = h.clock.now.replace(hour=14, minute=30)  # 22:30 in Beijing
+    said = await announce("明天上午村委会开会。")
+    assert "免打扰" in said
+    for uid in (RESIDENT, CADRE):
+        [sent] = [c for c in h.api.calls if c.chat_id == uid and c.text == "明天上午村委会开会。"]
+        assert sent.call.disable_notification, uid
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(o.press(confirm.message_id, _press_label(confirm.reply_markup, "✅ 确认修改并通知干部")))
+    await wait_background()
+    news = h.api.last(CADRE)
+    assert "2026-12-20 18:00" in news.text and news.call.disable_notification
+
+    h.clock.now = h.clock.now.replace(hour=2)  # 10:30 in Beijing
+    said = await announce("下午两点开会。")
+    assert "免打扰" not in said
+    [sent] = [c for c in h.api.calls if c.chat_id == RESIDENT and c.text == "下午两点开会。"]
+    assert not sent.call.disable_notification
+
+
 async def test_invite_makes_single_use_links_for_a_township(harness):
     h = harness
     await open_consultation(h)
