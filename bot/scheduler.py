@@ -616,7 +616,7 @@ async def _after_close(s: Services, consultation_id: int, closed_at: datetime) -
 
     async def head(pid: int) -> Outgoing:
         loc = loc_of(pid)
-        return Outgoing(text=_t("final-head", loc, title=html.escape(title), closed=format_local(closed_at, tz)))
+        return Outgoing(text=_t("final-head", loc, title=html.escape(title), closed=format_deadline(closed_at, tz)))
 
     async def workbook(pid: int) -> Outgoing:
         loc = loc_of(pid)

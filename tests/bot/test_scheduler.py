@@ -579,6 +579,23 @@ async def test_export_after_the_close_sends_the_final_reports_charts_silently(ha
     assert sent[0].call.document.filename.endswith(".xlsx") and sent[-1].call.document.filename.endswith(".txt")
 
 
+async def test_the_final_report_of_a_consultation_closed_at_midnight_says_24_00_of_its_last_day(
+        harness: Harness) -> None:
+    """Closed at its deadline 12月10日24时, the organizers' final report began 《…》意见征询已于
+    2026-12-11 00:00 结束, as though the 11th had been open too; it says 2026-12-10 24:00."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    midnight = datetime(2026, 12, 10, 16, 0, tzinfo=UTC)  # 2026-12-11 00:00 in Beijing
+    async with h.sessions() as s:
+        (await s.get(Consultation, cid)).closes_at = midnight
+        await s.commit()
+    h.clock.now = midnight + timedelta(minutes=3)
+    follow(h)
+    await sched.close_job(cid)
+    head = h.api.last(ORGANIZER, "sendMessage").text or ""
+    assert "已于 2026-12-10 24:00 结束" in head and "12-11" not in head
+
+
 async def test_closes_at_the_deadline_and_sends_the_final_report_and_thanks_once(harness: Harness) -> None:
     h = harness
     cid, _ = await open_consultation(h)
