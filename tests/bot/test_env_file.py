@@ -117,3 +117,21 @@ def test_the_readme_deploying_section_creates_the_user_folders_and_venv_before_i
     assert first(r"sudo -u qingdan python3 -m venv /srv/qingdan/\.venv") < first(r"/srv/qingdan/\.venv/bin/pip install")
     assert first(r"/srv/qingdan/\.venv/bin/pip install") < first(re.escape(VENV_QINGDAN))
     assert first(r"sudo install -d [^\n`]*/etc/qingdan\b") < first(r"chown root:qingdan /etc/qingdan/qingdan\.env")
+
+
+def test_the_readme_upgrade_steps_fetch_the_new_version_before_installing_it() -> None:
+    """README's upgrade began with `pip install -U /srv/qingdan` (`# or git pull && pip install .`):
+    run as written it installed again the code already in /srv/qingdan — the new version was
+    never fetched — and the restart ran the old one. The steps now bring the new code into
+    /srv/qingdan first, then install it, then migrate, then restart."""
+    text = README.read_text(encoding="utf-8")
+    upgrading = text[text.index("**Upgrading.**"):]
+    block = re.search(r"```bash\n(.*?)```", upgrading, flags=re.S)
+    assert block is not None
+    commands = [line.split("  #")[0].strip() for line in block.group(1).splitlines() if line.strip()]
+    order = [next((n for n, c in enumerate(commands) if re.search(pattern, c)), None) for pattern in (
+        r"^sudo -u qingdan git -C /srv/qingdan pull$",
+        r"^sudo -u qingdan /srv/qingdan/\.venv/bin/pip install /srv/qingdan$",
+        r"db upgrade$",
+        r"^sudo systemctl restart ")]
+    assert None not in order and order == sorted(order), commands
