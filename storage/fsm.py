@@ -29,7 +29,7 @@ from aiogram.exceptions import DataNotDictLikeError
 from aiogram.fsm.state import State
 from aiogram.fsm.storage.base import BaseStorage, DefaultKeyBuilder, KeyBuilder, StateType, StorageKey
 from aiogram.fsm.storage.redis import RedisStorage
-from redis.exceptions import AuthenticationError, AuthorizationError, ResponseError
+from redis.exceptions import AuthenticationError, AuthorizationError, NoPermissionError, ResponseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -256,8 +256,12 @@ class ResilientRedisStorage(RedisStorage):
         async def ping() -> None:
             try:
                 await self.redis.ping()
-            except (AuthenticationError, AuthorizationError, ResponseError) as exc:
+            except (AuthenticationError, AuthorizationError, NoPermissionError) as exc:
                 raise RedisRefused(str(exc)) from None
+            except ResponseError as exc:
+                if "db index" in str(exc).lower():  # a database number past the server's `databases`
+                    raise RedisRefused(str(exc)) from None
+                raise RedisConnectionError(str(exc)) from exc  # (MASTERDOWN, LOADING…: it passes)
 
         await self._guard(ping, None)
 

@@ -353,3 +353,26 @@ async def test_a_redis_url_redis_refuses_stops_the_start_and_a_redis_down_is_one
         assert down.degraded
     finally:
         await down.close()
+
+
+async def test_a_redis_answering_an_error_of_the_moment_at_start_degrades_instead_of_stopping(
+    caplog: pytest.LogCaptureFixture
+) -> None:
+    """Only what REDIS_URL itself gets wrong stops the start (exit 78: systemd does not restart
+    it). A replica whose link to the master is down (MASTERDOWN) answers PING with an error that
+    passes: that is the one degraded warning, and the bot starts and tries Redis again."""
+    from redis.exceptions import ResponseError
+
+    storage = make_redis_storage("redis://127.0.0.1:1/0")
+
+    async def masterdown() -> None:
+        raise ResponseError("MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.")
+
+    storage.redis.ping = masterdown  # type: ignore[method-assign]
+    try:
+        with caplog.at_level(logging.WARNING, logger="storage.fsm"):
+            await storage.check()
+        assert storage.degraded
+        assert [r.getMessage() for r in caplog.records][0].startswith("Redis unavailable, FSM state degraded")
+    finally:
+        await storage.close()
