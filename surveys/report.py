@@ -1046,6 +1046,8 @@ class Digest:
             return _t("digest.days-left", locale, days=self.days_left, closes=closes)
         if self.now < self.closes_at and self.status == "open":
             return _t("digest.closes-today", locale, closes=closes)
+        if self.ended_at is not None and self.ended_at < self.closes_at:  # closed early: not "截止" at that time
+            return _t("digest.closed-early", locale, ended=format_local(self.ended_at, self.timezone), closes=closes)
         return _t("digest.closed", locale, closes=format_deadline(self.ended_at, self.timezone))
 
     def brief_text(self, locale: str = DEFAULT_LOCALE) -> str:

@@ -1162,3 +1162,18 @@ def test_the_changes_section_names_every_change_of_a_big_revision(data: Consulta
     section = text[text.index("清单修改情况"):]
     assert all(item.name in section for item in [*added, *old[:40], *old[50:]])
     assert "等 150 项" not in section
+
+
+def test_the_digest_of_a_consultation_closed_early_says_it_closed_early_and_its_deadline(
+        data: ConsultationData) -> None:
+    """The digest of a consultation closed before its deadline said 征询已于 <close time> 截止, as if
+    that had been its deadline (/stats says 提前结束，原定 … 截止). It says it was closed early, when,
+    and the deadline it had; one closed at its deadline still says 截止."""
+    c = data.consultation
+    early = replace(data, consultation=replace(c, status="closed", closed_at=NOW))
+    text = digest(early, SINCE, NOW + timedelta(hours=1)).text()
+    assert text.endswith("征询已于 2026-11-23 09:00 提前结束（原定 2026-11-30 18:00 截止）。")
+    assert digest(early, SINCE, NOW + timedelta(hours=1)).text("en").endswith(
+        "The consultation was closed early, at 2026-11-23 09:00 (its deadline was 2026-11-30 18:00).")
+    on_time = replace(data, consultation=replace(c, status="closed", closed_at=c.closes_at))
+    assert digest(on_time, SINCE, c.closes_at + timedelta(hours=1)).text().endswith("征询已于 2026-11-30 18:00 截止。")
