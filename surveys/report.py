@@ -746,7 +746,7 @@ def _headers(locale: str, *keys: str) -> list[str]:
 
 def build_workbook(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> bytes:
     """The results workbook (xlsx bytes): 概况, 问卷结果, 事项评分, 文字意见, 意见,
-    遗漏事项, 清单外事项."""
+    遗漏事项, 清单外事项, and once revised lists are published 清单修改."""
     book = _Book()
     summary = summary_of(data)
     _summary_sheet(book, data, summary.progress, locale)
@@ -756,7 +756,40 @@ def build_workbook(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> byte
     _comments_sheet(book, data, locale)
     _missing_sheet(book, data, locale)
     _offlist_sheet(book, data, locale)
+    if data.revisions:
+        _changes_sheet(book, data, locale)
     return book.close()
+
+
+def _changes_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
+    """What changed in each township's list published as the consultation's outcome, a row per
+    change (the 反馈情况说明's 清单修改情况, item by item)."""
+    from surveys.i18n import version_label
+
+    s = book.sheet(_t("sheet.changes", locale), (14, 14, 16, 40, 18, 18, 60), wrap=(4, 7))
+    s.row(*_headers(locale, "township", "version", "change", "item", "old_part", "new_part", "edits"))
+    fsep = _t("edit-sep", locale)
+
+    def edits(fields: dict[str, tuple[Any, Any]]) -> str:
+        return fsep.join(_t("edit", locale, field=gettext(f"lists.field.{f}", locale), old=old if old not in (None, "") else "—",
+                            new=new if new not in (None, "") else "—") for f, (old, new) in fields.items())
+
+    for r in data.revisions:
+        head = (r.township, version_label(r.version, locale))
+        d = r.diff
+        for item in d.added:
+            s.row(*head, _t("change.added", locale), item.name, None, part_label(item.part.value, locale))
+        for item in d.removed:
+            s.row(*head, _t("change.removed", locale), item.name, part_label(item.part.value, locale))
+        for m in d.moved:
+            s.row(*head, _t("change.moved", locale), m.name, part_label(m.old_part.value, locale),
+                  part_label(m.new_part.value, locale))
+        for c in d.changed:
+            s.row(*head, _t("change.changed", locale), c.name, part_label(c.part.value, locale),
+                  part_label(c.part.value, locale), edits(c.fields))
+        for n in d.renamed:
+            s.row(*head, _t("change.renamed", locale), n.new_name, part_label(n.part.value, locale),
+                  part_label(n.part.value, locale), edits({"name": (n.old_name, n.new_name), **n.fields}))
 
 
 def _summary_sheet(book: _Book, data: ConsultationData, progress: list[TownshipProgress], locale: str) -> None:

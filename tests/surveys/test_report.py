@@ -1177,3 +1177,35 @@ def test_the_digest_of_a_consultation_closed_early_says_it_closed_early_and_its_
         "The consultation was closed early, at 2026-11-23 09:00 (its deadline was 2026-11-30 18:00).")
     on_time = replace(data, consultation=replace(c, status="closed", closed_at=c.closes_at))
     assert digest(on_time, SINCE, c.closes_at + timedelta(hours=1)).text().endswith("征询已于 2026-11-30 18:00 截止。")
+
+
+def test_once_revised_lists_are_published_the_workbook_has_a_sheet_of_what_changed(data: ConsultationData) -> None:
+    """What changed in the list after the comments — what the county must publish with the
+    feedback — was only prose in the 反馈情况说明: a clerk could not filter or check it item by item.
+    Once revised lists are published the workbook has a 清单修改 sheet, a row per change (township,
+    version, kind of change, item, parts before and after, what was edited, old → new); before,
+    the workbook has no such sheet."""
+    from surveys.diff import diff_lists
+    from surveys.duty_list import DutyItem, Part
+    from surveys.report import Revision
+
+    assert "清单修改" not in openpyxl.load_workbook(io.BytesIO(build_workbook(data))).sheetnames
+    old = [DutyItem(Part.BASIC, "最低生活保障申请受理", basis="《社会救助暂行办法》"),
+           DutyItem(Part.BASIC, "矛盾纠纷排查化解"), DutyItem(Part.COOPERATING, "违法建设整治")]
+    new = [DutyItem(Part.BASIC, "最低生活保障申请受理", basis="《社会救助暂行办法》第十一条"),
+           DutyItem(Part.COOPERATING, "矛盾纠纷排查化解"), DutyItem(Part.BASIC, "河道日常巡查")]
+    book = sheets(replace(data, revisions=[Revision("青山镇", "2", diff_lists(old, new))]))
+    assert list(book)[-1] == "清单修改"
+    rows = book["清单修改"]
+    assert rows[0] == ("乡镇（街道）", "发布版本", "调整类型", "事项名称", "原所属部分", "现所属部分", "修改内容")
+    assert set(rows[1:]) == {
+        ("青山镇", "第 2 版", "新增", "河道日常巡查", None, "基本履职事项", None),
+        ("青山镇", "第 2 版", "删除", "违法建设整治", "配合履职事项", None, None),
+        ("青山镇", "第 2 版", "调整所属部分", "矛盾纠纷排查化解", "基本履职事项", "配合履职事项", None),
+        ("青山镇", "第 2 版", "修改内容", "最低生活保障申请受理", "基本履职事项", "基本履职事项",
+         "履职依据：《社会救助暂行办法》 → 《社会救助暂行办法》第十一条"),
+    }
+    english = openpyxl.load_workbook(io.BytesIO(build_workbook(
+        replace(data, revisions=[Revision("青山镇", "2", diff_lists(old, new))]), "en")))
+    assert english.sheetnames[-1] == "List changes" and english["List changes"]["C2"].value in (
+        "Added", "Removed", "Moved to another part", "Edited")
