@@ -46,7 +46,9 @@ from bot.context import Ctx, Num
 from bot.limits import (
     BUTTON_WIDTH,
     BUTTONS_LIMIT,
+    CAPTION_LIMIT,
     TEXT_LIMIT,
+    fit_lines,
     fit_plain,
     fit_width,
     units,
@@ -830,8 +832,14 @@ async def do_links(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
                    closes=closes, zone=zone_name(tz, share))
     for link in township_links:
         url = deep_link(ctx.bot_username, link.code)
-        caption = gettext("organizer.link-caption", share, township=html.escape(link.township),
-                          title=html.escape(c.title), when=when, url=url)
+
+        def caption_of(township: str, title: str, url: str = url) -> str:
+            return gettext("organizer.link-caption", share, township=html.escape(township),
+                           title=html.escape(title), when=when, url=url)
+
+        # a caption holds 1,024 of Telegram's UTF-16 units: a long title and township name (an emoji
+        # or 𠀀 is two) are shortened alike so that the link at its end stays (cut, it was lost)
+        caption = caption_of(*fit_lines([link.township, c.title], CAPTION_LIMIT - visible_units(caption_of("", ""))))
         png = BufferedInputFile(qr_png(url), f"qr-{link.code}.png")
         await waiting_out_floods(lambda png=png, caption=caption: message.answer_photo(png, caption=caption))
 

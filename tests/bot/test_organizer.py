@@ -3675,3 +3675,21 @@ async def test_the_invite_and_import_township_buttons_of_a_long_name_fit_a_phone
     ask = h.api.last(ORGANIZER)
     assert any(text.startswith("青山县𠀀") for text, _ in buttons(ask.reply_markup))
     assert too_wide(ask.reply_markup) == [], buttons(ask.reply_markup)
+
+
+async def test_a_links_caption_of_a_long_emoji_title_and_township_keeps_its_link(harness):
+    """A caption holds 1,024 of Telegram's UTF-16 units. A title of 300 emoji (600 units) and a
+    township of 150 𠀀 (300) ran the QR's caption past it, and the link at its end was cut off —
+    the very thing to forward. The two are shortened alike to leave the rest its room."""
+    from bot.limits import CAPTION_LIMIT, visible_units
+    from storage.consultations import links
+
+    h = harness
+    township = "𠀀" * 150
+    cid, _ = await open_consultation(h, township=township, title="😀" * 300)
+    await h.feed(h.user(ORGANIZER).message(f"/links {cid}"))
+    [photo] = [c for c in h.api.calls if c.method == "sendPhoto"]
+    async with h.sessions() as s:
+        code = (await links(s, cid))[0].code
+    assert photo.text.endswith(f"https://t.me/qingdan_test_bot?start={code}")
+    assert visible_units(photo.text) <= CAPTION_LIMIT and "【𠀀𠀀" in photo.text and "😀😀" in photo.text
