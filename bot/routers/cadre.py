@@ -47,7 +47,16 @@ from aiogram.types import (
 
 from bot.app import chosen_language, set_person_commands
 from bot.context import Ctx, Num
-from bot.limits import ANSWER_LIMIT, TEXT_LIMIT, fit_lines, fit_plain, visible_units
+from bot.limits import (
+    ANSWER_LIMIT,
+    BUTTON_WIDTH,
+    TEXT_LIMIT,
+    fit_lines,
+    fit_plain,
+    fit_width,
+    visible_units,
+    width,
+)
 from bot.middlewares import JOINING_TEXTS
 from bot.routers import edit_or_send, first_of_album, not_text_note, starts
 from storage import comments as cm
@@ -466,8 +475,12 @@ def _categories_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part,
     pages = _pages(len(cats), CATEGORY_PAGE)
     page = min(max(page, 0), pages - 1)
     first = page * CATEGORY_PAGE
-    rows = [[_btn(ctx.t("cadre.btn-category", category=_category_label(ctx, cat),
-                        n=sum(1 for i in items if (i.category or "") == cat)), ListCB(c=c, p=part.value, g=g))]
+    def label(cat: str) -> str:  # a long category shortened to a phone's width: the count after it stays
+        n = sum(1 for i in items if (i.category or "") == cat)
+        room = BUTTON_WIDTH - width(ctx.t("cadre.btn-category", category="", n=n))
+        return ctx.t("cadre.btn-category", category=fit_width(_category_label(ctx, cat), max(room, 4)), n=n)
+
+    rows = [[_btn(label(cat), ListCB(c=c, p=part.value, g=g))]
             for g, cat in enumerate(cats[first:first + CATEGORY_PAGE], start=first)]
     if pages > 1:
         rows.append(_nav(page, pages, lambda n: ListCB(c=c, p=part.value, n=n)))
@@ -1279,7 +1292,7 @@ async def _ask_missing_category(query: CallbackQuery, ctx: Ctx, state: FSMContex
     m = comment.missing or {}
     part = ctx.t(f"part.{m['part']}") if m.get("part") in {p.value for p in PART_ORDER} else "—"
     cats = await _proposal_categories(ctx, comment)
-    rows = [[_btn(_short(cat, 60), MineCB(a="g", m=comment.id or 0, n=g))] for g, cat in enumerate(cats)]
+    rows = [[_btn(fit_width(cat), MineCB(a="g", m=comment.id or 0, n=g))] for g, cat in enumerate(cats)]
     rows.append([_btn(ctx.t("cadre.btn-skip"), MineCB(a="g", m=comment.id or 0, n=-1))])
     await state.set_state(CommentForm.edit)
     await state.update_data(ce=comment.id, cf="category")
@@ -1396,7 +1409,7 @@ async def _missing_category_prompt(ctx: Ctx, scope: Scope, part: Part, mark: str
     c = scope.c
     # (a button for each of the first CATEGORY_BUTTONS: a draft's 领域 column may hold more values
     # than Telegram takes buttons; the prompt says a category may be typed)
-    rows = [[_btn(cat, MissingCB(c=c, a="g", v=str(g)))] for g, cat in enumerate(cats[:CATEGORY_BUTTONS])]
+    rows = [[_btn(fit_width(cat), MissingCB(c=c, a="g", v=str(g)))] for g, cat in enumerate(cats[:CATEGORY_BUTTONS])]
     rows.append([_btn(ctx.t("cadre.btn-skip"), MissingCB(c=c, a="k", v=mark))])
     key = "cadre.missing-ask-category" if cats else "cadre.missing-ask-category-typed"
     return ctx.t(key, part=ctx.t(f"part.{part.value}"), max=MAX_CATEGORY), _kb(rows)
@@ -1912,7 +1925,7 @@ async def _proposal_message_edited(message: Message, ctx: Ctx, state: FSMContext
         return
     m = edited.missing or {}
     cats = await _proposal_categories(ctx, edited)
-    rows = [[_btn(_short(cat, 60), MineCB(a="g", m=edited.id or 0, n=g))] for g, cat in enumerate(cats)]
+    rows = [[_btn(fit_width(cat), MineCB(a="g", m=edited.id or 0, n=g))] for g, cat in enumerate(cats)]
     rows.append([_btn(ctx.t("cadre.btn-skip"), MineCB(a="g", m=edited.id or 0, n=-1))])
     if await state.get_state() is None:  # (not in the middle of another form: its typing is not taken)
         await state.set_state(CommentForm.edit)

@@ -330,3 +330,25 @@ async def test_back_skip_and_pause_on_an_answered_question_fit_three_to_a_row_in
         await h.feed(u.press(third.message_id, _press(third.reply_markup, "«")))
         again = h.api.last(user).reply_markup
         assert len(again.inline_keyboard[-1]) == 3 and too_wide(again) == [], (language, buttons(again))
+async def test_a_long_category_is_shortened_on_its_button_and_its_count_stays(harness):
+    """/list's category buttons (and /missing's) gave a long 领域 whole: a phone cut it, and the
+    count after it (（3项）) with it. The category is shortened to leave the count its room."""
+    from surveys.duty_list import DutyItem, Part
+
+    h = harness
+    long = "乡村振兴与农业农村现代化发展促进"  # 16 Chinese characters: 32 half-width
+    items = [DutyItem(Part.BASIC, f"事项{k}", seq=k, category=long) for k in range(1, 4)]
+    await open_consultation(h, items=items)
+    await _cadre(h)
+    u = h.user(CADRE)
+    await h.feed(u.message("/list"))
+    parts = h.api.last(CADRE)
+    await h.feed(u.press(parts.message_id, _press(parts.reply_markup, "基本")))
+    cats = h.api.last(CADRE).reply_markup
+    [label] = [text for text, _ in buttons(cats) if text.startswith("乡村振兴")]
+    assert label.endswith("…（3项）") and too_wide(cats) == [], buttons(cats)
+    await h.feed(u.message("/missing"))
+    await h.feed(u.message("河道巡查"))
+    await h.feed(u.press(h.api.last(CADRE).message_id, _press(h.api.last(CADRE).reply_markup, "基本")))
+    ask = h.api.last(CADRE).reply_markup
+    assert any(text.startswith("乡村振兴") for text, _ in buttons(ask)) and too_wide(ask) == [], buttons(ask)
