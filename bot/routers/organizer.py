@@ -892,7 +892,9 @@ async def _comment_stats(ctx: Ctx, consultation_id: int) -> list[str]:
     top = await comments_repo.most_commented_items(ctx.session, consultation_id, limit=5)
     if top:
         lines.append(ctx.t("organizer.stats-top"))
-        lines += [ctx.t("organizer.stats-top-item", name=html.escape(name), n=n) for _, name, n in top]
+        # shortened as the digest's (a list's names are of any length: five of a thousand 𠀀 ran the
+        # message past Telegram's limit, losing the reports' count after them)
+        lines += [ctx.t("organizer.stats-top-item", name=html.escape(fit_plain(name, 120)), n=n) for _, name, n in top]
     return lines
 
 

@@ -3693,3 +3693,32 @@ async def test_a_links_caption_of_a_long_emoji_title_and_township_keeps_its_link
         code = (await links(s, cid))[0].code
     assert photo.text.endswith(f"https://t.me/qingdan_test_bot?start={code}")
     assert visible_units(photo.text) <= CAPTION_LIMIT and "【𠀀𠀀" in photo.text and "😀😀" in photo.text
+
+
+async def test_stats_of_items_named_in_a_thousand_rare_characters_keep_the_reports_count(harness):
+    """/stats named its most commented items whole: five names of 1,000 𠀀 (2,000 of Telegram's
+    UTF-16 units each) ran the message past Telegram's limit, and what followed them (the
+    off-list reports' count) was cut off. The names are shortened as the digest's are."""
+    from bot.limits import TEXT_LIMIT, visible_units
+    from storage.consultations import links
+    from storage.lists import save_list
+    from surveys.duty_list import DutyItem, Part
+
+    h = harness
+    items = [DutyItem(Part.BASIC, f"事项{k}" + "𠀀" * 1000, seq=k, category="平安法治") for k in range(1, 6)]
+    async with h.sessions() as s:
+        row = await save_list(s, "青山镇", items)
+        c = await create_consultation(s, title="征询", questionnaire="", list_ids=[row.id],
+                                      closes_at=h.clock.now + timedelta(days=5))
+        await set_status(s, c, Status.OPEN, h.clock.now)
+        cid = c.id
+        township = (await links(s, cid))[0].township_id
+        s.add(Person(id=CADRE, first_name="干部", role="cadre", township_id=township))
+        for item_id in (await s.scalars(sa.select(DutyItemRow.id).where(DutyItemRow.list_id == row.id))).all():
+            await comments_repo.add_comment(s, consultation_id=cid, item_id=item_id, person_id=CADRE,
+                                            township_id=township, kind="basis", text="依据", now=h.clock.now)
+        await s.commit()
+    await h.feed(h.user(ORGANIZER).message(f"/stats {cid}"))
+    text = h.api.last(ORGANIZER).text
+    assert all(f"事项{k}𠀀" in text for k in range(1, 6)) and visible_units(text) <= TEXT_LIMIT
+    assert "清单外事项报告" in text.splitlines()[-1], text[-200:]
