@@ -14,8 +14,8 @@ from surveys.problems import tally
 
 app = typer.Typer(help="Duty lists: lint, import, show, diff, delete, publish.\n\n"
                        "Exit codes, the same for each of them: 0 done (warnings allowed); 1 refused: errors in the "
-                       "file, a list, township or consultation not found, or not confirmed; 2 wrong usage, or a "
-                       "file that cannot be read at all.", no_args_is_help=True)
+                       "file, a list, township or consultation not found, or not confirmed; 2 wrong usage, a "
+                       "setting missing (publish without BOT_TOKEN), or a file that cannot be read at all.", no_args_is_help=True)
 
 
 def _locale() -> str:

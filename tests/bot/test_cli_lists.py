@@ -55,6 +55,11 @@ def test_lists_publish_without_a_token_says_nothing_was_published_and_what_to_se
     assert result.exit_code == 2
     assert "没有发布" in result.output and "BOT_TOKEN" in result.output
     assert "qingdan demo" not in result.output
+    # the exit codes the help lists say so of a missing setting
+    for env, says in (({"LOCALE": "zh_CN"}, "2 用法错误、缺少设置（发布时没有 BOT_TOKEN）"),
+                      ({"LOCALE": "en"}, "2 wrong usage, a setting missing (publish without BOT_TOKEN)")):
+        shown = CliRunner().invoke(app, ["lists", "--help"], env={"COLUMNS": "400", **env})
+        assert says in shown.output, (env, shown.output)
 
 
 def test_consultations_close_help_says_what_follows_and_that_it_asks_before_the_deadline():
