@@ -19,7 +19,7 @@ import logging
 import re
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -583,8 +583,8 @@ async def _deadline_typed(message: Message, ctx: Ctx, c: Consultation, state: FS
     rows.append([_btn(ctx.t("organizer.btn-cancel"), DeadlineCB(c=c.id, a="cancel", m=mark))])
     await message.answer(ctx.t(confirm, id=c.id, title=html.escape(c.title),
                                ended=format_deadline(ended_at(c.closes_at, c.closed_at), tz),
-                               old=format_deadline(c.closes_at, tz), new=format_deadline(new, tz), zone=_zone(ctx)),
-                         reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
+                               old=format_deadline(c.closes_at, tz), new=format_deadline(new, tz), zone=_zone(ctx))
+                         + _far_note(ctx, new), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
 @router.callback_query(ChangeDeadline.confirm, DeadlineCB.filter())
@@ -685,6 +685,16 @@ def _message_id(query: CallbackQuery) -> int:
 async def deadline_pressed_again(query: CallbackQuery, callback_data: DeadlineCB, ctx: Ctx,
                                  state: FSMContext) -> None:
     await _tapped_again(query, ctx, state, "deadline", callback_data.m)
+
+
+FAR = timedelta(days=366)  # a deadline further away than this is more likely a wrong year than meant
+
+
+def _far_note(ctx: Ctx, closes: datetime) -> str:
+    """Under a deadline's confirmation: a word to check the year when it is over a year away."""
+    if closes - ctx.now() <= FAR:
+        return ""
+    return "\n\n" + ctx.t("organizer.deadline-far", days=(closes - ctx.now()).days)
 
 
 def _quiet_note(ctx: Ctx, c: Consultation | None) -> str:
@@ -1107,7 +1117,7 @@ async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
     shown = lines_within(escaped, TEXT_LIMIT - visible_units(confirm("")) + len(sep),
                          lambda n: ctx.t("organizer.new-confirm-more", n=n), size=visible_units, sep=sep)
     more = "" if shown == escaped else shown.pop()
-    await message.answer(confirm(sep.join(shown) + more), reply_markup=kb)
+    await message.answer(confirm(sep.join(shown) + more) + _far_note(ctx, closes), reply_markup=kb)
 
 
 @router.callback_query(NewConsultation.confirm, NewCB.filter())

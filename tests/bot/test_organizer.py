@@ -1696,6 +1696,24 @@ async def test_a_past_deadline_in_new_is_refused_saying_which_time_was_read(harn
     assert h.api.last(ORGANIZER).text == "The deadline 2026-11-30 18:00 has already passed: please give one in the future."
 
 
+async def test_a_deadline_over_a_year_away_is_confirmed_with_a_word_to_check_the_year(harness):
+    """"2027-12-20" typed for 2026-12-20 (a consultation runs about two weeks) was confirmed as any
+    other; the confirmation asks to check the year (a deadline a year away is still taken)."""
+    h = harness
+    o, screen = await _new_at_questionnaire(h)
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("2027-12-20 18:00"))
+    confirm = h.api.last(ORGANIZER).text
+    assert "截止：2027-12-20 18:00" in confirm and "（一年以上），请核对年份" in confirm
+    await h.feed(o.message("/cancel"))
+    cid, _ = await open_consultation(h)
+    await h.feed(o.message(f"/deadline {cid} 2027-12-20"))
+    assert "（一年以上），请核对年份" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/cancel"))
+    await h.feed(o.message(f"/deadline {cid} 2026-12-20"))
+    assert "核对年份" not in h.api.last(ORGANIZER).text
+
+
 async def test_deadline_in_the_past_before_the_start_or_unreadable_is_refused_and_asked_again(harness):
     h = harness
     cid, _ = await open_consultation(h, status=Status.DRAFT)
