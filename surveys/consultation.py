@@ -273,6 +273,36 @@ _ENGLISH_DATE = re.compile(rf"(?:(\d{{1,2}})(?:st|nd|rd|th)?\s*(?:of\s+)?{_MONTH
                            r"(?:,?\s*(\d{4}))?"
                            r"(?![\w:])\s*,?", re.I)
 _NEXT_YEAR_WITHIN = timedelta(days=183)
+# A day counted from today: 下周一, (本/这)周五, 星期日, 礼拜三; 5号/5日 (this month's, or next month's once
+# past); 3天后, "in 3 days" — rewritten as 年月日 before it is read.
+_RELATIVE_DAY = re.compile(r"(?:(本|这|下)?(?:周|星期|礼拜)([一二三四五六日天])|(\d{1,2})[日号]"
+                           r"|(\d{1,3})\s*天(?:之)?后|in\s+(\d{1,3})\s+days?\b)", re.I)
+_WEEKDAYS = "一二三四五六日"
+
+
+def _relative_day(found: re.Match[str], today: date) -> date:
+    """The day `found` (a _RELATIVE_DAY match) names, seen from `today`. A week starts on Monday:
+    下周一 is next week's Monday, 本周五 this week's Friday (past or not), 周五 the next Friday
+    from today on (today's, if it is one)."""
+    if found[2]:
+        weekday = _WEEKDAYS.index(found[2].replace("天", "日"))
+        monday = today - timedelta(days=today.weekday())
+        if found[1] == "下":
+            return monday + timedelta(days=7 + weekday)
+        if found[1]:
+            return monday + timedelta(days=weekday)
+        return today + timedelta(days=(weekday - today.weekday()) % 7)
+    if found[3]:
+        day_of_month = int(found[3])
+        month_start = today.replace(day=1)
+        for start in (month_start, (month_start + timedelta(days=32)).replace(day=1)):
+            try:
+                day = date(start.year, start.month, day_of_month)
+            except ValueError:
+                raise NoSuchDay(None, start.month, day_of_month) from None
+            if day >= today:
+                return day
+    return today + timedelta(days=int(found[4] or found[5]))
 
 
 def _year_for(month: int, day: int, today: date) -> date:
@@ -313,6 +343,11 @@ def parse_local(text: str, tz: str, end_of_day: bool = False, now: datetime | No
         day_of_month, month = english[1] or english[4], _MONTHS.index((english[2] or english[3])[:3].lower()) + 1
         year = f"{english[5]}年" if english[5] else ""
         text = f"{year}{month}月{int(day_of_month)}日 {text[english.end():].strip()}".strip()
+    if _LOCAL_DATE.match(text) is None and (relative := _RELATIVE_DAY.match(text)) is not None:
+        if now is None:
+            raise ValueError("a day counted from today needs today's")
+        day = _relative_day(relative, now.astimezone(ZoneInfo(tz)).date())
+        text = f"{day.year}年{day.month}月{day.day}日 {text[relative.end():].strip()}".strip()
     if (found := _LOCAL_DATE.match(text)) is not None:  # written by hand: rewritten as ISO
         if found[1] is not None:
             year, month, day_of_month = int(found[1]), int(found[2] or found[4]), int(found[3] or found[5])

@@ -1417,7 +1417,7 @@ async def test_the_deadline_prompt_gives_an_example_two_weeks_ahead_not_a_fixed_
     o, screen = await _new_at_questionnaire(h)
     await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
     assert "例如 2026-12-15 18:00" in h.api.last(ORGANIZER).text  # the clock: 2026-12-01 10:00 local
-    await h.feed(o.message("下周五"))
+    await h.feed(o.message("过几天"))
     assert "2026-12-15 18:00" in h.api.last(ORGANIZER).text
     h.clock.advance(days=30)
     await h.feed(o.message("还是不对"))
@@ -1725,7 +1725,7 @@ async def test_deadline_in_the_past_before_the_start_or_unreadable_is_refused_an
     assert h.api.last(ORGANIZER).text == "新的截止时间 2020-01-01 10:00 已经过去，请写一个将来的时间。"
     await h.feed(o.message("2026-12-02"))  # (the next text is another try)
     assert h.api.last(ORGANIZER).text == "新的截止时间必须晚于开始时间 2026-12-03 10:00。"
-    await h.feed(o.message("下周五"))
+    await h.feed(o.message("过几天"))
     assert h.api.last(ORGANIZER).text.startswith("日期格式不对，请写成“2026-12-15 18:00”")
     await h.feed(o.message("2026-12-11 10:00"))
     assert "本来就是 2026-12-11 10:00" in h.api.last(ORGANIZER).text
@@ -3110,7 +3110,7 @@ async def test_an_unreadable_deadline_is_answered_with_several_of_the_forms_that
     h = harness
     o, screen = await _new_at_questionnaire(h)
     await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
-    await h.feed(o.message("下周五"))
+    await h.feed(o.message("过几天"))
     said = h.api.last(ORGANIZER).text
     for form in ("2026-12-15 18:00", "2026/12/15 18:00", "12月15日", "明天 18:00"):
         assert form in said, form

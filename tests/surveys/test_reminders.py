@@ -282,6 +282,30 @@ def test_a_day_that_does_not_exist_is_refused_as_such_not_as_a_wrong_format() ->
     assert parse_local("2月29日", tz, end_of_day=True, now=datetime(2027, 12, 1, tzinfo=UTC)).year == 2028  # a leap year's
 
 
+def test_a_deadline_as_a_weekday_a_day_of_the_month_or_days_from_now_is_read_from_today() -> None:
+    """下周一, 周五, 5号, 3天后 and "in 3 days" were refused as 日期格式不对; they are read against
+    today's date in the configured zone (Friday 2026-11-27 there), a time after them as with 明天."""
+    import pytest
+
+    from surveys.consultation import NoSuchDay, format_local, parse_local
+
+    tz = "Asia/Shanghai"
+    now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # Friday 10:00 in Beijing
+    for text, shown in [("下周一", "2026-11-30 23:59"), ("下周五 18:00", "2026-12-04 18:00"),
+                        ("下星期三", "2026-12-02 23:59"), ("周五", "2026-11-27 23:59"), ("星期日18点", "2026-11-29 18:00"),
+                        ("本周六", "2026-11-28 23:59"), ("这周日", "2026-11-29 23:59"), ("周一", "2026-11-30 23:59"),
+                        ("5号", "2026-12-05 23:59"), ("28日 18:00", "2026-11-28 18:00"), ("27号18时", "2026-11-27 18:00"),
+                        ("3天后", "2026-11-30 23:59"), ("in 3 days", "2026-11-30 23:59"), ("in 1 day 6pm", "2026-11-28 18:00")]:
+        assert format_local(parse_local(text, tz, end_of_day=True, now=now), tz) == shown, text
+    with pytest.raises(NoSuchDay):  # 31号 typed in November: December's is not what it says
+        parse_local("31号", tz, end_of_day=True, now=datetime(2026, 11, 2, 2, 0, tzinfo=UTC))
+    for bad in ("上周一", "周八", "下下周一", "过几天"):
+        with pytest.raises(ValueError):
+            parse_local(bad, tz, end_of_day=True, now=now)
+    with pytest.raises(ValueError):  # no today to count from
+        parse_local("下周一", tz, end_of_day=True)
+
+
 def test_a_deadline_without_a_year_or_as_tomorrow_is_read_from_today_in_the_configured_zone() -> None:
     """12月1日 and 明天 are read against today's date where the organizer is (TIMEZONE), not the
     server's UTC date; a month and day already past this year mean next year's only when that
