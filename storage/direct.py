@@ -115,9 +115,10 @@ class PostgresDirect:
     # fails (pressed again, or delivered again by Telegram; the update_id mark decides).
     COMMAND_TIMEOUT = 30.0
 
-    def __init__(self, dsn: str) -> None:
+    def __init__(self, dsn: str, connect_timeout: float = 60.0) -> None:
         self.dsn = dsn
         self.command_timeout = self.COMMAND_TIMEOUT
+        self.connect_timeout = connect_timeout
         self._conns: dict[str, Any] = {}
         self._turns: dict[str, asyncio.Lock] = {}
 
@@ -134,7 +135,8 @@ class PostgresDirect:
 
         conn = self._conns.get(user)
         if conn is None or conn.is_closed():
-            conn = self._conns[user] = await asyncpg.connect(self.dsn, command_timeout=self.command_timeout)
+            conn = self._conns[user] = await asyncpg.connect(self.dsn, command_timeout=self.command_timeout,
+                                                                   timeout=self.connect_timeout)
         return conn
 
     def failed(self, user: str, exc: BaseException) -> None:
@@ -165,10 +167,13 @@ def direct(engine: AsyncEngine) -> SQLiteDirect | PostgresDirect:
     else:
         from sqlalchemy.engine import make_url
 
-        from storage.engine import sync_url
+        from storage.engine import connect_timeout, sync_url
 
         libpq = make_url(sync_url(url.render_as_string(hide_password=False))).set(drivername="postgresql")
-        result = PostgresDirect(libpq.render_as_string(hide_password=False))
+        # asyncpg's DSN takes an unknown parameter for a server setting: its connect timeout is its own
+        timeout = connect_timeout(libpq.render_as_string(hide_password=False))
+        libpq = libpq.difference_update_query(["connect_timeout"])
+        result = PostgresDirect(libpq.render_as_string(hide_password=False), connect_timeout=timeout)
     event.listen(engine.sync_engine, "engine_disposed", lambda _engine: result.close())
     return result
 

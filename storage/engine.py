@@ -11,6 +11,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage import sqlite_gate
 
+#: Seconds a new PostgreSQL connection waits for the server to answer (libpq's connect_timeout,
+#: asyncpg's timeout), unless DATABASE_URL sets `?connect_timeout=`: where something accepts
+#: the connection but never speaks PostgreSQL (a mistyped port, a server that hangs), libpq
+#: waited for ever, and every command with it, without a word.
+CONNECT_TIMEOUT = 10
+
 
 def async_url(url: str) -> str:
     """Accept plain `sqlite:///` and `postgresql://` URLs and pick the async driver."""
@@ -21,6 +27,7 @@ def async_url(url: str) -> str:
         u = u.set(drivername="postgresql+asyncpg")
     if u.drivername.startswith("postgres"):
         u = _ssl(u, "ssl")
+        u = u.difference_update_query(["connect_timeout"])  # libpq's: make_engine hands it to asyncpg
     return u.render_as_string(hide_password=False)
 
 
@@ -32,6 +39,8 @@ def sync_url(url: str) -> str:
         u = u.set(drivername="sqlite")
     elif u.drivername.startswith("postgres"):
         u = _ssl(u.set(drivername="postgresql+psycopg"), "sslmode")
+        if "connect_timeout" not in u.query:
+            u = u.update_query_dict({"connect_timeout": str(CONNECT_TIMEOUT)})
     return u.render_as_string(hide_password=False)
 
 
@@ -62,8 +71,14 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()  # the busy timeout is the connection's own (storage.sqlite_inline.connect)
 
 
+def connect_timeout(url: str) -> float:
+    """DATABASE_URL's `?connect_timeout=` (seconds, as libpq reads it), else CONNECT_TIMEOUT."""
+    given = make_url(url).query.get("connect_timeout")
+    return float((given[-1] if isinstance(given, tuple) else given) or CONNECT_TIMEOUT)
+
+
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
-    url = async_url(url)
+    given, url = url, async_url(url)
     if is_sqlite(url):
         # aiosqlite, its write transactions queued at the database's gate (storage.sqlite_gate)
         engine = create_async_engine(sqlite_gate.gated_url(make_url(url)), **kw)
@@ -73,6 +88,7 @@ def make_engine(url: str, **kw: Any) -> AsyncEngine:
         kw.setdefault("pool_pre_ping", True)
         kw.setdefault("pool_size", 10)
         kw.setdefault("max_overflow", 20)
+        kw["connect_args"] = {"timeout": connect_timeout(given), **kw.get("connect_args", {})}
         engine = create_async_engine(url, **kw)
     return engine
 

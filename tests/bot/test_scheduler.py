@@ -963,7 +963,7 @@ def test_sqlite_jobs_are_kept_beside_the_database_and_postgres_jobs_in_it():
     must not share the bot's file (a sync writer waiting on the write lock an async
     transaction holds would block the very loop that transaction needs)."""
     assert sched.jobstore_url("sqlite+aiosqlite:///data/qingdan.db") == "sqlite:///data/qingdan.db.jobs"
-    assert sched.jobstore_url("postgresql+asyncpg://u@h/qd") == "postgresql+psycopg://u@h/qd"
+    assert sched.jobstore_url("postgresql+asyncpg://u@h/qd") == "postgresql+psycopg://u@h/qd?connect_timeout=10"
 
 
 async def _publish(h: Harness, monkeypatch, cid: int, ref: str, items):

@@ -611,3 +611,42 @@ async def test_the_demo_banner_gives_the_link_code_of_an_open_consultation(sqlit
         assert await seed(settings) == seeded[2] != demo_code
     finally:
         await engine.dispose()
+def test_a_database_url_at_a_port_that_answers_nothing_is_named_not_waited_for_for_ever(tmp_path: Path) -> None:
+    """DATABASE_URL with a port where something accepts the connection but never speaks
+    PostgreSQL (Redis's 6379 typed for 5432; a server that hangs): `qingdan db upgrade`, and
+    `qingdan run` before it, waited for ever without a word — under systemd a unit "running"
+    that did nothing. Now each gives up after storage.engine.CONNECT_TIMEOUT with the line
+    that names the database, exit 2 (restarted: the server may come back)."""
+    import socket
+    import threading
+
+    from storage.engine import CONNECT_TIMEOUT
+
+    assert CONNECT_TIMEOUT <= 15
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    port = listener.getsockname()[1]
+    held: list[socket.socket] = []
+
+    def accept() -> None:  # accept, and say nothing
+        while True:
+            try:
+                held.append(listener.accept()[0])
+            except OSError:
+                return
+
+    threading.Thread(target=accept, daemon=True).start()
+    try:
+        url = f"postgresql+asyncpg://qingdan:SECRET@127.0.0.1:{port}/qingdan"
+        for args in (("db", "upgrade"), ("run", "--no-scheduler")):
+            done = _qingdan(tmp_path, *args, DATABASE_URL=url, BOT_TOKEN="123456:test-token",
+                            PSEUDONYM_KEY="a-long-random-test-key")
+            assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr[-1500:]
+            assert done.stderr.startswith(f"无法打开数据库 postgresql+asyncpg://qingdan:***@127.0.0.1:{port}/qingdan："), \
+                done.stderr[-1500:]
+            assert "SECRET" not in done.stderr
+    finally:
+        listener.close()
+        for conn in held:
+            conn.close()

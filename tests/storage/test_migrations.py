@@ -103,9 +103,13 @@ def test_the_postgres_tls_mode_reaches_each_driver_under_the_name_it_reads():
 
     base = "postgresql+asyncpg://q:pw@db.example:5432/qingdan"
     for given in ("ssl=require", "sslmode=require", "ssl=true"):
-        assert sync_url(f"{base}?{given}") == "postgresql+psycopg://q:pw@db.example:5432/qingdan?sslmode=require"
+        assert sync_url(f"{base}?{given}") == \
+            "postgresql+psycopg://q:pw@db.example:5432/qingdan?connect_timeout=10&sslmode=require"
         assert async_url(f"{base}?{given}") == f"{base}?ssl=require"
-    assert sync_url(f"{base}?ssl=false").endswith("?sslmode=disable")
+    assert sync_url(f"{base}?ssl=false").endswith("&sslmode=disable")
+    # the connect timeout: libpq's connect_timeout (10 s unless given); asyncpg's is an argument
+    assert sync_url(f"{base}?connect_timeout=3").endswith("?connect_timeout=3")
+    assert async_url(f"{base}?connect_timeout=3") == base
     assert async_url(f"{base}?sslmode=verify-full&application_name=q").endswith("?application_name=q&ssl=verify-full")
 
 
