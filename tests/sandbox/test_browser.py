@@ -550,3 +550,33 @@ async def test_a_message_of_several_lines_is_typed_with_shift_enter() -> None:
         await page.locator(".msg.user", has_text="第二行").wait_for(timeout=10000)
         assert [m["text"] for m in sb.sandbox.chat_messages(TOKEN, 3001)] == ["第一行\n第二行"]
         assert await page.input_value("#input") == ""
+
+
+async def test_a_chat_at_its_newest_message_stays_there_when_the_question_is_edited_taller() -> None:
+    """A resident's next question is the same message edited in place: when it came taller
+    (more answer buttons), its lower buttons were left below the bottom of the chat, out of
+    sight on a phone; a chat that was at its newest message now stays there."""
+    router = Router()
+
+    @router.message(CommandStart())
+    async def start(message: Message) -> None:
+        for n in range(8):
+            await message.answer(f"第 {n + 1} 条\\n" + "说明文字。" * 20)
+        await message.answer("第 1 题", reply_markup=InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text="下一题", callback_data="next")]]))
+
+    @router.callback_query(F.data == "next")
+    async def next_question(query: CallbackQuery) -> None:
+        await query.message.edit_text("第 2 题\\n" + "题目说明。" * 30, reply_markup=InlineKeyboardMarkup(
+            inline_keyboard=[[InlineKeyboardButton(text=f"选项 {n}", callback_data=f"o{n}")] for n in range(9)]))
+        await query.answer()
+
+    async with chat_page(router) as (_, _, page):
+        await page.fill("#input", "/start")
+        await page.click("#send")
+        await page.locator(".msg.bot .inline-kb button", has_text="下一题").click(timeout=10000)
+        await page.locator(".msg.bot .inline-kb button", has_text="选项 8").wait_for(timeout=10000)
+        await page.wait_for_timeout(300)
+        gap = await page.evaluate("(() => { const b = document.querySelector('#messages');"
+                                  " return b.scrollHeight - b.scrollTop - b.clientHeight; })()")
+        assert gap <= 2, f"the edited question's last buttons are {gap}px below the bottom of the chat"

@@ -442,8 +442,11 @@ function renderMessage(m, scroll) {
   box.querySelector(":scope > .hint")?.remove();  // "no messages yet", not a document's size
   const el = buildMessage(m);
   const old = box.querySelector(`.msg[data-id="${m.message_id}"]`);
+  // a chat at its newest message stays there when a message is edited taller (the next question,
+  // edited in place, with more buttons than the last); one scrolled back to read stays put
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   if (old) old.replaceWith(el); else box.appendChild(el);
-  if (scroll || !old) box.scrollTop = box.scrollHeight;
+  if (scroll || !old || atBottom) box.scrollTop = box.scrollHeight;
 }
 
 function renderAll() {
