@@ -580,3 +580,14 @@ async def test_a_chat_at_its_newest_message_stays_there_when_the_question_is_edi
         gap = await page.evaluate("(() => { const b = document.querySelector('#messages');"
                                   " return b.scrollHeight - b.scrollTop - b.clientHeight; })()")
         assert gap <= 2, f"the edited question's last buttons are {gap}px below the bottom of the chat"
+
+
+async def test_the_attach_button_is_drawn_by_the_page_not_an_emoji_font() -> None:
+    """The only way to send a draft list from the page, the 📎 button, was an emoji: on a
+    machine without an emoji font (a plain Debian with chromium) it showed as an empty box a
+    newcomer could not tell for a button. Its paperclip is now drawn by the page itself."""
+    async with chat_page() as (_, _, page):
+        icon = page.locator("#attach-btn svg")
+        box = await icon.bounding_box()
+        assert box is not None and box["width"] >= 16 and box["height"] >= 16
+        assert "📎" not in await page.locator("#attach-btn").inner_text()
