@@ -189,21 +189,34 @@ class ReportForm(StatesGroup):
     details = State()
 
 
+# the cadre's forms: a move to another township drops the one in progress (see `invite_move`)
+_CADRE_FORMS = (CommentForm.__full_group_name__ + ":", MissingForm.__full_group_name__ + ":",
+                ReportForm.__full_group_name__ + ":")
+
 # the steps of a form by which something typed is held unsaved: a command that leaves one says so
 HALF_FILLED = frozenset(x.state for x in (MissingForm.part, MissingForm.category, MissingForm.basis,
                                           MissingForm.department, MissingForm.why,
                                           ReportForm.task, ReportForm.when, ReportForm.method, ReportForm.details))
 
 
-async def _leave_form(message: Message, ctx: Ctx, state: FSMContext) -> None:
-    """Drop any form in progress (a command takes the person elsewhere), telling them when what
-    they had typed into a /missing or /report goes with it."""
+async def _form_dropped_note(ctx: Ctx, state: FSMContext) -> str:
+    """What the person loses when the form in progress is dropped: what they had typed into a
+    /missing or /report, or a comment typed before its kind was chosen ("" when nothing)."""
     current = await state.get_state()
     if current in HALF_FILLED:
         form = "report" if current.startswith(ReportForm.__full_group_name__) else "missing"
-        await message.answer(ctx.t(f"cadre.form-dropped.{form}"))
-    elif current == CommentForm.kind.state and ((await state.get_data()).get("cmt") or {}).get("t"):
-        await message.answer(ctx.t("cadre.form-dropped.comment"))  # typed before its kind was chosen
+        return ctx.t(f"cadre.form-dropped.{form}")
+    if current == CommentForm.kind.state and ((await state.get_data()).get("cmt") or {}).get("t"):
+        return ctx.t("cadre.form-dropped.comment")  # typed before its kind was chosen
+    return ""
+
+
+async def _leave_form(message: Message, ctx: Ctx, state: FSMContext) -> None:
+    """Drop any form in progress (a command takes the person elsewhere), telling them when what
+    they had typed into a /missing or /report goes with it."""
+    note = await _form_dropped_note(ctx, state)
+    if note:
+        await message.answer(note)
     await state.set_state(None)
 
 
@@ -630,7 +643,7 @@ async def _move_question(ctx: Ctx, code: str, township_id: int | None) -> tuple[
 
 
 @router.callback_query(MoveCB.filter())
-async def invite_move(query: CallbackQuery, callback_data: MoveCB, ctx: Ctx) -> None:
+async def invite_move(query: CallbackQuery, callback_data: MoveCB, ctx: Ctx, state: FSMContext) -> None:
     found = await invites.get_invite(ctx.session, callback_data.v)
     if found is None or found.role != "cadre":
         await _deny_press(query, ctx, "error.stale-button")
@@ -646,7 +659,17 @@ async def invite_move(query: CallbackQuery, callback_data: MoveCB, ctx: Ctx) -> 
             text += ("\n\n" if text else "") + ctx.t("cadre.invite-kept")
         await edit_or_send(query, text or ctx.t("cadre.invite-used"))
         return
-    await edit_or_send(query, await _redeem(ctx, query.bot, callback_data.v))
+    unused = found.used_by is None
+    text = await _redeem(ctx, query.bot, callback_data.v)
+    current = await state.get_state()
+    redeemed = await invites.get_invite(ctx.session, callback_data.v)
+    if unused and redeemed is not None and redeemed.used_by == ctx.person.id and current is not None \
+            and current.startswith(_CADRE_FORMS):
+        # moved: a comment, proposal or report begun for the old township is not the new one's
+        note = await _form_dropped_note(ctx, state)
+        await state.set_state(None)
+        text += "\n\n" + note if note else ""
+    await edit_or_send(query, text)
 
 
 async def _redeem(ctx: Ctx, bot: Bot | None, code: str) -> str:

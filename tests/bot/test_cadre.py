@@ -2834,3 +2834,32 @@ async def test_a_missing_item_press_after_the_deadline_of_a_long_emoji_title_sti
     alert = h.api.answers()[-1]
     assert alert.call.show_alert and alert.text.startswith("《😀")
     assert "截止，不再接收意见" in alert.text and units(alert.text) <= ANSWER_LIMIT
+async def test_a_report_or_proposal_begun_for_one_township_is_not_saved_for_the_township_moved_to(harness):
+    """A cadre of 青山镇 half-way through /report (青山镇's task typed) took a 白云镇 invite and moved:
+    finishing the report filed 青山镇's task as 白云镇's. Moving now drops the unfinished form and
+    says so; the next text files nothing."""
+    h = harness
+    await open_consultation(h)
+    await open_consultation(h, township="白云镇", title="白云镇清单")
+    u = await _cadre(h)
+    await h.feed(u.message("/report"))
+    for text in ("县住建局", "青山镇的自建房排查"):
+        await h.feed(u.message(text))
+    await h.feed(u.message(f"/start inv_{await _invite(h, '白云镇')}"))
+    await _tap(h, u, "改为")
+    moved = h.api.last(CADRE).text
+    assert "白云镇" in moved and "清单外事项报告已取消" in moved
+    await h.feed(u.message("上周"))
+    assert "现在没有等待填写的步骤" in h.api.last(CADRE).text
+    async with h.sessions() as s:
+        assert await s.scalar(sa.select(sa.func.count()).select_from(OffListReport)) == 0
+    # the same with a missing item's proposal begun for the other township
+    await h.feed(u.message("/missing"))
+    await h.feed(u.message("白云镇的河道巡查"))
+    await _tap(h, u, "配合履职事项")
+    await h.feed(u.message(f"/start inv_{await _invite(h)}"))
+    await _tap(h, u, "改为")
+    moved = h.api.last(CADRE).text
+    assert "青山镇" in moved and "遗漏事项已取消" in moved
+    await h.feed(u.message("交通运输"))
+    assert "现在没有等待填写的步骤" in h.api.last(CADRE).text
