@@ -10,7 +10,6 @@ chart never ranks them.
 from __future__ import annotations
 
 import io
-import math
 import textwrap
 from functools import lru_cache
 from pathlib import Path
@@ -110,26 +109,13 @@ def _t(key: str, locale: str) -> str:
 
 # Telegram takes a photo of at most 10 MB whose width + height is at most 10,000 px, and no
 # more than 20 times longer than wide. One column of bars grows 0.45 in (50 px) a township:
-# past ~180 townships the chart was refused. Many townships go in columns side by side (still in
-# the consultation's order, top to bottom and left to right: no ranking), and a very large county
-# is drawn at a lower resolution, so the picture stays within PHOTO_MAX_SIDES.
+# past ~180 townships the chart was refused. More than ONE_COLUMN_MAX townships are counted in
+# bands of completion rate instead (`_bands_chart`), and the resolution is lowered where needed
+# so the picture stays within PHOTO_MAX_SIDES.
 PHOTO_MAX_SIDES = 9000  # px, width + height (Telegram's 10,000 less the tight bounding box's slack)
-ONE_COLUMN_MAX = 40  # townships drawn in a single column, as the digest lists them
+ONE_COLUMN_MAX = 40  # townships drawn one bar pair each, as the digest lists them
 _ROW = 0.45  # in, per township
-_COLUMN = 5.5  # in, the width of a column when there are several
 _DPI = 110
-
-
-def _columns(n: int) -> int:
-    """How many columns `n` townships are drawn in: one up to ONE_COLUMN_MAX, then about as
-    many as make the chart as wide as it is tall."""
-    if n <= ONE_COLUMN_MAX:
-        return 1
-    return max(2, round(math.sqrt(n * _ROW / _COLUMN)))
-
-
-def _short(name: str, room: int = 12) -> str:
-    return name if len(name) <= room else name[: room - 1] + "…"
 
 
 _LABEL_SIZE = 8  # pt, the "completed/started (rate)" beside each township's bars
@@ -139,7 +125,7 @@ def _figure_label(completed: int, started: int) -> str:
     return f" {completed}/{started} ({percent_text(completed, started)})" if started else " 0/0"
 
 
-def _room_for_figures(fig: Figure, progress: list[Any], columns: int, top: int) -> float:
+def _room_for_figures(fig: Figure, progress: list[Any], top: int) -> float:
     """The right end of the count axis: far enough past the longest bar (`top`) for the widest
     "completed/started (rate)" to end inside the axes — a county's "1500/1500 (100.0%)" ran over
     the frame with a fixed 20–35 % margin."""
@@ -154,12 +140,8 @@ def _room_for_figures(fig: Figure, progress: list[Any], columns: int, top: int) 
         return float(width) / fig.dpi
 
     label = max((inches(_figure_label(p.completed, p.started), _LABEL_SIZE) for p in progress), default=0.0)
-    if columns == 1:  # (the names are outside the figure's subplot box; the tight bounding box takes them in)
-        axis = fig.get_figwidth() * (fig.subplotpars.right - fig.subplotpars.left)
-    else:  # a column less its township names and the space constrained layout leaves around them
-        tick = matplotlib.rcParams["ytick.labelsize"]
-        names = max((inches(_short(p.township), tick) for p in progress), default=0.0)
-        axis = fig.get_figwidth() / columns - names - 0.5
+    # (the names are outside the figure's subplot box; the tight bounding box takes them in)
+    axis = fig.get_figwidth() * (fig.subplotpars.right - fig.subplotpars.left)
     share = min(0.75, (label + 0.1) / max(axis, 0.5))  # of the axis the label needs past the bar
     return max(top * 1.2, top / (1 - share))
 
@@ -219,53 +201,41 @@ def completion_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> by
     progress = township_progress(data)
     if len(progress) > ONE_COLUMN_MAX:
         return _bands_chart(data, progress, locale)
-    columns = _columns(len(progress))
-    rows = max(1, math.ceil(len(progress) / columns))
-    width = 8 if columns == 1 else _COLUMN * columns
-    height = max(2.5, _ROW * rows + 1.5)
+    rows = max(1, len(progress))
+    width, height = 8, max(2.5, _ROW * rows + 1.5)
     dpi = min(_DPI, int(PHOTO_MAX_SIDES / (width + height)))
     top = max((p.started for p in progress), default=0)
     with matplotlib.rc_context(_rc()):
-        fig = Figure(figsize=(width, height), dpi=dpi, layout="constrained" if columns > 1 else None)
+        fig = Figure(figsize=(width, height), dpi=dpi)
         FigureCanvasAgg(fig)
-        axes = fig.subplots(1, columns, squeeze=False)[0]
-        right = _room_for_figures(fig, progress, columns, top)
-        for k, ax in enumerate(axes):
-            part = progress[k * rows:(k + 1) * rows]
-            names = [p.township if columns == 1 else _short(p.township) for p in part][::-1]
-            ys = range(rows - len(part), rows)  # (a short last column starts at the top as the others)
-            started = [p.started for p in part][::-1]
-            completed = [p.completed for p in part][::-1]
-            ax.barh([y + 0.2 for y in ys], started, height=0.4, color="#9ecae1", label=_t("chart.started", locale))
-            ax.barh([y - 0.2 for y in ys], completed, height=0.4, color="#3182bd",
-                    label=_t("chart.completed", locale))
-            for y, s, c in zip(ys, started, completed, strict=True):
-                # the rate to one decimal, rounded half up, as the digest, workbook and /stats say it
-                # (whole percents read 43% where they said 42.9%); nobody there yet: "0/0", as the
-                # digest says it (a township without bars or figures read as one left out of the count)
-                if s or top:  # (nobody anywhere: the chart says 暂无数据 instead)
-                    ax.text(c, y - 0.2, _figure_label(c, s), va="center", fontsize=_LABEL_SIZE)
-            ax.set_yticks(list(ys), names)
-            ax.set_ylim(-0.6, rows - 0.4)
-            ax.set_xlabel(_t("chart.people", locale))
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_xlim(0, right)  # (one scale in every column)
-            _from_zero(ax, "x", top)
-        if columns == 1:
-            axes[0].set_title(_t("chart.completion.title", locale))
-        else:
-            fig.suptitle(_t("chart.completion.title", locale))
-        if columns == 1:
-            # below the axes: inside, it covered the "c/s (rate)" label of a township whose bars reach the right
-            from matplotlib.transforms import offset_copy
+        ax = fig.subplots()
+        right = _room_for_figures(fig, progress, top)
+        names = [p.township for p in progress][::-1]
+        ys = range(rows - len(progress), rows)
+        started = [p.started for p in progress][::-1]
+        completed = [p.completed for p in progress][::-1]
+        ax.barh([y + 0.2 for y in ys], started, height=0.4, color="#9ecae1", label=_t("chart.started", locale))
+        ax.barh([y - 0.2 for y in ys], completed, height=0.4, color="#3182bd", label=_t("chart.completed", locale))
+        for y, s, c in zip(ys, started, completed, strict=True):
+            # the rate to one decimal, rounded half up, as the digest, workbook and /stats say it
+            # (whole percents read 43% where they said 42.9%); nobody there yet: "0/0", as the
+            # digest says it (a township without bars or figures read as one left out of the count)
+            if s or top:  # (nobody anywhere: the chart says 暂无数据 instead)
+                ax.text(c, y - 0.2, _figure_label(c, s), va="center", fontsize=_LABEL_SIZE)
+        ax.set_yticks(list(ys), names)
+        ax.set_ylim(-0.6, rows - 0.4)
+        ax.set_xlabel(_t("chart.people", locale))
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0, right)
+        _from_zero(ax, "x", top)
+        ax.set_title(_t("chart.completion.title", locale))
+        # below the axes: inside, it covered the "c/s (rate)" label of a township whose bars reach the right
+        from matplotlib.transforms import offset_copy
 
-            below = offset_copy(axes[0].transAxes, fig=fig, y=-36, units="points")  # under the axis label
-            axes[0].legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=below, ncol=2, frameon=False)
-        else:  # (above the columns: in one it covered a township's bars)
-            fig.legend(*axes[0].get_legend_handles_labels(), loc="outside upper right", ncols=2)
+        below = offset_copy(ax.transAxes, fig=fig, y=-36, units="points")  # under the axis label
+        ax.legend(loc="upper center", bbox_to_anchor=(0.5, 0), bbox_transform=below, ncol=2, frameon=False)
         if not top:  # no townships, or nobody answered yet
-            axes[0].text(0.5, 0.5, _t("chart.no-data", locale), ha="center", va="center",
-                         transform=axes[0].transAxes)
+            ax.text(0.5, 0.5, _t("chart.no-data", locale), ha="center", va="center", transform=ax.transAxes)
         return _png(fig)
 
 
