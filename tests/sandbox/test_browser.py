@@ -591,3 +591,25 @@ async def test_the_attach_button_is_drawn_by_the_page_not_an_emoji_font() -> Non
         box = await icon.bounding_box()
         assert box is not None and box["width"] >= 16 and box["height"] >= 16
         assert "📎" not in await page.locator("#attach-btn").inner_text()
+
+
+async def test_a_documents_icon_is_drawn_by_the_page_not_an_emoji_font() -> None:
+    """A document (the results workbook) was named after a 📄 emoji, an empty box on a machine
+    without an emoji font; its icon is now drawn by the page, and replying to it quotes its name."""
+    router = Router()
+
+    @router.message(CommandStart())
+    async def start(message: Message) -> None:
+        await message.answer_document(BufferedInputFile(b"a,b\n", filename="征询1结果汇总.csv"))
+
+    async with chat_page(router) as (_, _, page):
+        await page.fill("#input", "/start")
+        await page.click("#send")
+        link = page.locator(".msg.bot .doc a")
+        await link.wait_for(timeout=10000)
+        assert (await link.inner_text()).strip() == "征询1结果汇总.csv"
+        box = await link.locator("svg").bounding_box()
+        assert box is not None and box["width"] >= 12
+        await page.locator(".msg.bot .act.reply").click()
+        quoted = await page.locator("#compose-context .what").inner_text()
+        assert "征询1结果汇总.csv" in quoted and "📄" not in quoted

@@ -7,7 +7,7 @@ const I18N = {
     title: "清单征询 · 沙盒", bot: "机器人", noBot: "等待机器人连接……", users: "用户", userId: "用户 ID",
     userName: "名字", create: "新建用户", pickUser: "请选择或新建一个用户。", placeholder: "输入消息……",
     send: "发送", attach: "发送文件（输入框里写的文字作为文件说明一起发送，例如“版本：2026修订稿”）", menu: "命令菜单", edited: "已编辑", typing: "正在输入……",
-    uploading: "正在发送文件……", noCommands: "机器人还没有设置命令。", download: "下载",
+    uploading: "正在发送文件……", photo: "[图片]", noCommands: "机器人还没有设置命令。", download: "下载",
     tooBig: "文件太大：不能超过 50 MB。", error: "出错了：", noAnswer: "机器人没有回应按钮。",
     online: "机器人", empty: "还没有消息。发送 /start 开始。", blocked: "已屏蔽机器人",
     role_organizer: "组织者", role_cadre: "干部", role_resident: "居民", role_custom: "用户", langButton: "EN",
@@ -20,7 +20,7 @@ const I18N = {
     title: "Qingdan · Sandbox", bot: "Bot", noBot: "Waiting for a bot to connect…", users: "Users", userId: "User ID",
     userName: "Name", create: "Create user", pickUser: "Pick or create a user.", placeholder: "Message…",
     send: "Send", attach: "Send a file (the text in the input goes with it as its caption, e.g. a version label)", menu: "Command menu", edited: "edited", typing: "typing…",
-    uploading: "Sending file…", noCommands: "The bot has set no commands.", download: "Download",
+    uploading: "Sending file…", photo: "[photo]", noCommands: "The bot has set no commands.", download: "Download",
     tooBig: "File too large: 50 MB at most.", error: "Error: ", noAnswer: "The bot did not answer the button.",
     online: "bot", empty: "No messages yet. Send /start to begin.", blocked: "bot blocked",
     role_organizer: "Organizer", role_cadre: "Cadre", role_resident: "Resident", role_custom: "User", langButton: "中文",
@@ -363,6 +363,20 @@ function renderText(parent, text, entities, start = 0, end = text.length, inLink
   if (pos < end) plain(pos, end);
 }
 
+// A document's icon, drawn by the page (an emoji shows as an empty box where no emoji font is installed).
+function fileIcon() {
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  svg.setAttribute("viewBox", "0 0 24 24"); svg.setAttribute("width", "18"); svg.setAttribute("height", "18");
+  svg.setAttribute("aria-hidden", "true"); svg.classList.add("file-icon");
+  const path = document.createElementNS(ns, "path");
+  path.setAttribute("d", "M6 2h8l5 5v15H6z M14 2v5h5 M9 12h7 M9 16h7");
+  path.setAttribute("fill", "none"); path.setAttribute("stroke", "currentColor"); path.setAttribute("stroke-width", "1.6");
+  path.setAttribute("stroke-linejoin", "round");
+  svg.appendChild(path);
+  return svg;
+}
+
 function time(ts) { const d = new Date(ts * 1000); return d.toTimeString().slice(0, 5); }
 
 function buildMessage(m) {
@@ -386,7 +400,7 @@ function buildMessage(m) {
     const d = document.createElement("div"); d.className = "doc";
     const a = document.createElement("a");
     a.href = m.document.url; a.download = m.document.file_name || "file";
-    a.textContent = `📄 ${m.document.file_name || "file"}`;
+    a.append(fileIcon(), document.createTextNode(m.document.file_name || "file"));
     const size = document.createElement("span"); size.className = "hint";
     size.textContent = `${(m.document.file_size / 1024).toFixed(1)} KB`;
     d.append(a, size); div.appendChild(d);
@@ -499,7 +513,7 @@ function renderCommands() {
 
 function snippet(m) {
   if (!m) return "";
-  const s = m.text != null ? m.text : m.caption || (m.document ? `📄 ${m.document.file_name}` : m.photo ? "🖼" : "");
+  const s = m.text != null ? m.text : m.caption || (m.document ? m.document.file_name : m.photo ? t("photo") : "");
   return s.replace(/\s+/g, " ").slice(0, 60);
 }
 
