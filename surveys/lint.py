@@ -167,5 +167,7 @@ def check_file(source: Any, filename: str | None = None) -> tuple[Any, list[Prob
     from surveys.importer import capped, read_duty_list
 
     result = read_duty_list(source, filename=filename)
-    return result, list(result.problems) + (capped(lint(result.items, result.columns), result.file)
-                                            if result.items else [])
+    found = lint(result.items, result.columns) if result.items else []
+    for p in found:  # named where they are as the import's own are: file, sheet, row, column
+        p.file = result.file
+    return result, list(result.problems) + capped(found, result.file)

@@ -214,3 +214,15 @@ def test_a_lint_problem_names_its_column_by_the_header_the_organizer_wrote(tmp_p
     assert 'column "法律政策依据"' in said.render("en")
     # without the headers (items not read from a file) nothing is made up
     assert {p.column for p in lint(result.items)} == {None}
+
+
+def test_a_lint_problem_names_the_file_as_the_import_problems_beside_it_do() -> None:
+    """In one answer the import's problems began 文件 基本履职事项.csv，第 2 行 and the lint's 第 3 行:
+    the file of a CSV, which has no sheet, was named by half of the lines."""
+    from surveys.lint import check_file
+
+    text = "序号,事项名称,履职依据,责任科室\n1,发展党员,《细则》,党建办\n2,人民调解,,综治办\n"
+    _, problems = check_file(text.encode("gbk"), "基本履职事项.csv")
+    assert [(p.rule, p.file) for p in problems] == [
+        ("import.unknown-column", "基本履职事项.csv"), ("lint.basic-without-basis", "基本履职事项.csv")]
+    assert problems[1].render("zh_CN").startswith("[提示] 文件 基本履职事项.csv，第 3 行，列“履职依据”：")
