@@ -51,6 +51,7 @@ def demo_presets(locale: str) -> list[dict]:
 def demo_settings(base: Settings, db_path: Path) -> Settings:
     return base.model_copy(update={
         "database_url": f"sqlite+aiosqlite:///{db_path}",
+        "redis_url": "",  # one process: its FSM in its own database, never a Redis of the .env
         "bot_token": DEMO_TOKEN,
         "bot_username": DEMO_BOT_USERNAME,
         "organizer_ids": sorted({*base.organizer_ids, ORGANIZER_ID}),

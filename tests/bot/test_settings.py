@@ -650,3 +650,14 @@ def test_a_database_url_at_a_port_that_answers_nothing_is_named_not_waited_for_f
         listener.close()
         for conn in held:
             conn.close()
+
+
+def test_the_demo_keeps_its_fsm_in_its_own_database_whatever_redis_url_says(tmp_path: Path) -> None:
+    """`qingdan demo` run where .env holds the production settings took REDIS_URL too: its
+    chats' FSM went into that Redis, and a REDIS_URL Redis refuses (no such database number)
+    failed each of its updates with the apology (and now stopped it at the start). The demo is
+    one process on its own SQLite file: its FSM lives there, as everything else of it."""
+    from bot.demo import demo_settings
+
+    base = Settings(redis_url="redis://127.0.0.1:6379/99", _env_file=None)
+    assert demo_settings(base, tmp_path / "qingdan-demo.db").redis_url == ""
