@@ -45,7 +45,7 @@ _UNREADABLE_RULES = frozenset({
     "import.wps-et", "import.encrypted-workbook",
     "import.corrupt-file", "import.unreadable", "import.file-too-large", "import.internal", "import.sheet-too-big",
     "import.workbook-too-complex", "import.csv-too-big", "import.csv-malformed", "import.unknown-encoding",
-    "import.too-many-rows",
+    "import.too-many-rows", "import.zip-bomb",
 })
 
 

@@ -51,6 +51,10 @@ from surveys.problems import Problem, Severity, has_errors
 
 MAX_FILE_BYTES = 50 * 1024 * 1024  # a 1,500-row draft is well under 1 MB
 MAX_UNZIPPED_BYTES = 400 * 1024 * 1024  # guards against zip bombs
+# ... and so does the inflation of each member (Apache POI's rule): real workbooks' parts inflate
+# 2–25-fold, a part of blanks a thousandfold (a few hundred KB reading as 400 MB, held in memory)
+MAX_INFLATE_RATIO = 100
+INFLATE_CHECKED_FROM = 1024 * 1024  # (a small part may inflate as it likes)
 #: Cells the sheets of one workbook may span, each sheet counted from A1 to its farthest cell
 #: (50,000 rows × 20 columns): openpyxl builds a cell object for each of them, so two cells
 #: far apart (A1 and XFD1048576) in a 5 KB file would cost it billions.
@@ -550,6 +554,12 @@ def _read_zip(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
             if sum(i.file_size for i in infos) > MAX_UNZIPPED_BYTES:
                 out.error("import.file-too-large", size_mb=round(sum(i.file_size for i in infos) / 1048576, 1),
                           limit_mb=MAX_UNZIPPED_BYTES // 1048576)
+                return []
+            bomb = next((i for i in infos if i.file_size > INFLATE_CHECKED_FROM
+                         and i.file_size > MAX_INFLATE_RATIO * max(i.compress_size, 1)), None)
+            if bomb is not None:
+                out.error("import.zip-bomb", member=bomb.filename[:80],
+                          ratio=bomb.file_size // max(bomb.compress_size, 1), limit=MAX_INFLATE_RATIO)
                 return []
             has_formulas = _scan_parts(zf, infos, out)
             if has_formulas is None:

@@ -606,3 +606,31 @@ def test_an_old_xls_file_is_told_the_steps_to_save_it_as_xlsx() -> None:
     said, en = result.problems[0].message("zh_CN"), result.problems[0].message("en")
     assert "文件 → 另存为" in said and "Excel 工作簿（*.xlsx）" in said and not said.count("取消密码并")
     assert "File → Save As" in en and "Excel Workbook (*.xlsx)" in en
+def _padded(path: Path, member: str, padding: int) -> bytes:
+    """The workbook at `path` with `padding` spaces inside `member`'s sheetData: a few hundred KB
+    that inflate to hundreds of MB (a zip bomb within the size limits)."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            data = src.read(info.filename)
+            if info.filename == member:
+                at = data.index(b"<sheetData>") + len(b"<sheetData>")
+                data = data[:at] + b" " * padding + data[at:]
+            dst.writestr(info.filename, data)
+    return out.getvalue()
+
+
+def test_a_workbook_that_inflates_a_thousandfold_is_refused_before_it_is_read(tmp_path: Path) -> None:
+    """A 60 KB .xlsx whose sheet inflates to 60 MB of blanks was read in full (a 386 KB one took
+    20 s and 400 MB); a member that inflates over 100-fold (Apache POI's zip-bomb rule; real
+    workbooks: 4–25-fold) is refused, and the file named."""
+    path = write_xlsx(build_sample_items(), tmp_path / "draft.xlsx")
+    data = _padded(path, "xl/worksheets/sheet1.xml", 60_000_000)
+    assert len(data) < 200_000
+    result = read_duty_list(data, filename="炸弹.xlsx")
+    _only_error(result, "import.zip-bomb")
+    message = result.problems[0].message("zh_CN")
+    assert "sheet1.xml" in message and "压缩" in message
+    assert "inflate" in result.problems[0].message("en")
+    # the same sheet without the padding, or with a little, is read as before
+    assert read_duty_list(_padded(path, "xl/worksheets/sheet1.xml", 10_000), filename="draft.xlsx").ok
