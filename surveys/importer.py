@@ -557,9 +557,14 @@ def _read_zip(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
                 return []
             bomb = next((i for i in infos if i.file_size > INFLATE_CHECKED_FROM
                          and i.file_size > MAX_INFLATE_RATIO * max(i.compress_size, 1)), None)
+            unpacked, packed = sum(i.file_size for i in infos), sum(i.compress_size for i in infos)
+            if bomb is None and infos and unpacked > INFLATE_CHECKED_FROM and unpacked > MAX_INFLATE_RATIO * max(packed, 1):
+                bomb = max(infos, key=lambda i: i.file_size)  # (the bomb split into small parts)
+                ratio = unpacked // max(packed, 1)
+            elif bomb is not None:
+                ratio = bomb.file_size // max(bomb.compress_size, 1)
             if bomb is not None:
-                out.error("import.zip-bomb", member=bomb.filename[:80],
-                          ratio=bomb.file_size // max(bomb.compress_size, 1), limit=MAX_INFLATE_RATIO)
+                out.error("import.zip-bomb", member=bomb.filename[:80], ratio=ratio, limit=MAX_INFLATE_RATIO)
                 return []
             has_formulas = _scan_parts(zf, infos, out)
             if has_formulas is None:

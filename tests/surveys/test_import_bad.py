@@ -634,3 +634,17 @@ def test_a_workbook_that_inflates_a_thousandfold_is_refused_before_it_is_read(tm
     assert "inflate" in result.problems[0].message("en")
     # the same sheet without the padding, or with a little, is read as before
     assert read_duty_list(_padded(path, "xl/worksheets/sheet1.xml", 10_000), filename="draft.xlsx").ok
+
+
+def test_a_workbook_of_many_small_parts_that_together_inflate_a_thousandfold_is_refused(tmp_path: Path) -> None:
+    """The bomb split into parts under 1 MB each, which the per-part rule lets through: the whole
+    archive inflating over 100-fold is refused too."""
+    path = write_xlsx(build_sample_items(), tmp_path / "draft.xlsx")
+    out = io.BytesIO()
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in src.infolist():
+            dst.writestr(info.filename, src.read(info.filename))
+        for n in range(60):
+            dst.writestr(f"xl/media/pad{n}.xml", b" " * 1_000_000)
+    result = read_duty_list(out.getvalue(), filename="炸弹.xlsx")
+    _only_error(result, "import.zip-bomb")
