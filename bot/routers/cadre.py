@@ -511,7 +511,8 @@ def _items_screen(ctx: Ctx, scope: Scope, dl: DutyList, part: Part, g: int,
     page = min(max(page, 0), pages - 1)
     shown = items[page * PAGE:(page + 1) * PAGE]
     labels = [f"{i.seq}. {i.name}" if i.seq is not None else i.name for i in shown]
-    rows = [[_btn(_short(label, 60), ItemCB(c=c, i=i.id or 0))] for label, i in zip(labels, shown, strict=True)]
+    # (to a phone's width, as the resident's item buttons: the names are in full above them)
+    rows = [[_btn(fit_width(label), ItemCB(c=c, i=i.id or 0))] for label, i in zip(labels, shown, strict=True)]
     if pages > 1:
         rows.append(_nav(page, pages, lambda n: ListCB(c=c, p=part.value, g=g, n=n)))
     rows.append([_btn(ctx.t("cadre.btn-back-categories"), ListCB(c=c, p=part.value, n=g // CATEGORY_PAGE))])
@@ -821,7 +822,7 @@ def _find_screen(ctx: Ctx, scope: Scope, dl: DutyList, query: str, page: int,
         lines.append(ctx.t("cadre.find-line", k=k, part=ctx.t(f"part.{item.part.value}"),
                            category=html.escape(_short(_category_label(ctx, item.category), 60)),
                            name=html.escape(fit_plain(item.name, 200))))
-        rows.append([_btn(_short(f"{k}. {item.name}", 60), ItemCB(c=c, i=item.id or 0, f=1))])
+        rows.append([_btn(fit_width(f"{k}. {item.name}"), ItemCB(c=c, i=item.id or 0, f=1))])  # (as /list's)
     if pages > 1:
         rows.append(_nav(page, pages, lambda n: FindCB(c=c, n=n)))
     return "\n".join([*searched, *lines]), _kb(rows + elsewhere)

@@ -352,3 +352,30 @@ async def test_a_long_category_is_shortened_on_its_button_and_its_count_stays(ha
     await h.feed(u.press(h.api.last(CADRE).message_id, _press(h.api.last(CADRE).reply_markup, "基本")))
     ask = h.api.last(CADRE).reply_markup
     assert any(text.startswith("乡村振兴") for text, _ in buttons(ask)) and too_wide(ask) == [], buttons(ask)
+
+
+async def test_list_and_find_item_buttons_of_long_names_fit_a_phone(harness):
+    """/list's and /find's item buttons were cut at 60 UTF-16 units, twice what a phone shows
+    of a button of Chinese names; they are shortened to its width (the names stand in full
+    above them), and a tap still opens the item."""
+    from surveys.duty_list import DutyItem, Part
+
+    h = harness
+    items = [DutyItem(Part.BASIC, f"消防检查{k}" + "很长的事项名称" * 6, seq=k, category="平安法治") for k in range(1, 4)]
+    c, _ = await open_consultation(h, items=items)
+    await _cadre(h)
+    u = h.user(CADRE)
+    await h.feed(u.message("/find 消防检查"))
+    hits = h.api.last(CADRE)
+    assert [t for t, _ in buttons(hits.reply_markup)][0].startswith("1. 消防检查1很长")
+    assert too_wide(hits.reply_markup) == [], buttons(hits.reply_markup)
+    await h.feed(u.press(hits.message_id, _press(hits.reply_markup, "2. 消防检查2")))
+    assert "消防检查2很长的事项名称" in h.api.last(CADRE).text
+    await h.feed(u.message("/list"))
+    parts = h.api.last(CADRE)
+    await h.feed(u.press(parts.message_id, _press(parts.reply_markup, "基本")))
+    cats = h.api.last(CADRE)
+    await h.feed(u.press(cats.message_id, _press(cats.reply_markup, "平安法治")))
+    page = h.api.last(CADRE).reply_markup
+    assert len([t for t, _ in buttons(page) if t.startswith(("1. ", "2. ", "3. "))]) == 3
+    assert too_wide(page) == [], buttons(page)
