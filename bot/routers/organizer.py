@@ -15,6 +15,7 @@ import contextlib
 import hashlib
 import html
 import io
+import json
 import logging
 import re
 import uuid
@@ -1463,7 +1464,8 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
     await state.set_state(ReplyComment.text)
-    await state.set_data({"k": comment.id, "d": d, "f": callback_data.f, "i": callback_data.i})
+    await state.set_data({"k": comment.id, "d": d, "f": callback_data.f, "i": callback_data.i,
+                          "v": _comment_mark(comment)})
     await query.answer()
     # An earlier reply is kept unless the organizer says to clear it; 部分采纳 and 不采纳 need a
     # reason (the 反馈情况说明 says why): they may keep the earlier reply, not go without one.
@@ -1498,6 +1500,14 @@ async def _record_decision(message: Message, ctx: Ctx, state: FSMContext, reply:
 
     data = await state.get_data()
     await state.clear()
+    current = await comments_repo.get_comment(ctx.session, data.get("k", 0))
+    if current is not None and current.status != "withdrawn" and data.get("v") \
+            and _comment_mark(current) != data["v"]:
+        # its cadre changed it since the organizer chose the answer: not answered unseen
+        card, kb = await _comment_card(ctx, current.consultation_id, data.get("f", "u"), data.get("i", 0))
+        await message.answer(ctx.t("organizer.comment-changed"))
+        await message.answer(card, reply_markup=kb)
+        return
     try:
         comment = await comments_repo.answer_comment(ctx.session, data["k"], data["d"], reply, ctx.person.id,
                                                      ctx.now())
@@ -1517,6 +1527,13 @@ async def _record_decision(message: Message, ctx: Ctx, state: FSMContext, reply:
     await broadcaster.send_one(key, comment.person_id, Outgoing(text=text))
     card, kb = await _comment_card(ctx, comment.consultation_id, data.get("f", "u"), data.get("i", 0))
     await message.answer(card, reply_markup=kb)
+
+
+def _comment_mark(comment: Any) -> str:
+    """A short mark of what a comment says (kind, text, wording, proposal): an answer chosen on
+    one reading is not stored on a comment its cadre has rewritten since."""
+    said = [comment.kind, comment.item_id, comment.text, comment.proposed_wording, comment.missing or {}]
+    return hashlib.sha256(json.dumps(said, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
 def _reply_note(loc: str, name: str, comment: Any, reply: str) -> str:

@@ -3740,3 +3740,38 @@ async def test_stats_of_items_named_in_a_thousand_rare_characters_keep_the_repor
     text = h.api.last(ORGANIZER).text
     assert all(f"事项{k}𠀀" in text for k in range(1, 6)) and visible_units(text) <= TEXT_LIMIT
     assert "清单外事项报告" in text.splitlines()[-1], text[-200:]
+async def test_a_comment_edited_while_the_organizer_types_the_reason_is_not_answered_unseen(harness):
+    """The organizer read a comment, pressed 不采纳, and while they typed the reason its cadre
+    rewrote it: the 不采纳 and the reason were stored on the new text, which the organizer never
+    saw, and the cadre was told so. The reason is now not saved; the organizer is told the comment
+    changed and shown it again."""
+    from tests.bot.test_cadre import _cadre, _tap
+    from tests.bot.test_forged_presses import _comment
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    u = await _cadre(h, 7801)
+    await _comment(h, u, cid, "青山镇", "原来的意见")
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/comments {cid}"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改")
+    await h.feed(u.message("完全不同的新意见"))
+    h.api.clear()
+    await h.feed(o.message("理由：原来的意见不成立"))
+    told = h.api.texts(ORGANIZER)
+    assert any("修改" in t and "没有保存" in t for t in told), told
+    assert "完全不同的新意见" in h.api.last(ORGANIZER).text  # the card again, as it reads now
+    assert not h.api.texts(7801)  # the cadre is told nothing
+    async with h.sessions() as s:
+        comment = (await s.scalars(sa.select(Comment))).one()
+    assert (comment.text, comment.decision, comment.reply) == ("完全不同的新意见", None, "")
+    # answered again from the new card, it is saved
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "不采纳")))
+    await h.feed(o.message("理由：新意见也不成立"))
+    async with h.sessions() as s:
+        comment = (await s.scalars(sa.select(Comment))).one()
+    assert (comment.decision, comment.reply) == ("rejected", "理由：新意见也不成立")
