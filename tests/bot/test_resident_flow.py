@@ -1925,7 +1925,7 @@ async def test_a_welcome_with_a_long_introduction_keeps_the_deadline_and_what_is
     await h.feed(u.message(f"/start {code}"))
     shown = parse_html(h.api.last(USER).text)[0]
     assert len(shown) <= TEXT_LIMIT and "为进一步厘清乡镇" in shown
-    assert "截止时间" in shown and shown.rstrip().endswith("导出结果时用化名代替编号。")
+    assert "截止时间" in shown and shown.rstrip().endswith("发送 /delete_me 随时删除您的全部信息。")
 
 
 async def test_a_question_of_a_very_long_text_keeps_how_to_answer_it(harness):
@@ -1996,3 +1996,18 @@ async def test_a_press_after_the_deadline_of_a_long_emoji_title_still_says_it_cl
     [alert] = h.api.answers()
     assert alert.call.show_alert and alert.text.startswith("《😀")
     assert "截止，不再接收回答" in alert.text and units(alert.text) <= ANSWER_LIMIT
+
+
+async def test_welcome_says_what_is_kept_who_sees_it_and_how_to_delete_it_before_the_first_answer(harness):
+    h = harness
+    _, code = await open_consultation(h)
+    await h.feed(h.user(USER).message(f"/start {code}"))
+    welcome = h.api.last(USER)
+    assert "Telegram 编号、称呼和回答" in welcome.text
+    assert "只有县里组织这次征询的工作人员能看到回答" in welcome.text
+    assert "/mydata" in welcome.text and "/delete_me" in welcome.text
+    assert await _stored(h) == {}  # told before anything of theirs is kept
+    await h.feed(h.user(USER + 1, language_code="en").message(f"/start {code}"))
+    english = h.api.last(USER + 1).text
+    assert "only the county staff running this consultation see the answers" in english
+    assert "/delete_me to erase all of it" in english
