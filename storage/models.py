@@ -167,6 +167,11 @@ class ProcessedUpdate(SQLModel, table=True):
     processed_at: datetime = created()
 
 
+# the person_id of what is kept of someone erased (/delete_me: an answered comment); no Telegram
+# user has id 0, so nobody's /mycomments, /mydata or reply note reaches it
+ANONYMOUS = 0
+
+
 class Comment(SQLModel, table=True):
     """A cadre's comment on an item, or (item_id empty, `missing` set) a proposal of a missing item."""
 

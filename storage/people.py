@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage import outbox
 from storage.answer_path import answer_path
 from storage.models import (
+    ANONYMOUS,
     Answer,
     Comment,
     Consultation,
@@ -117,6 +118,12 @@ async def delete_person(session: AsyncSession, person_id: int, now: datetime | N
     if responses:
         await session.execute(sa.delete(Answer.__table__).where(Answer.response_id.in_(responses)))
         await session.execute(sa.delete(Response.__table__).where(Response.id.in_(responses)))
+    # a comment the organizers already decided on is part of the consultation's record (the
+    # 反馈情况说明 counts and quotes it): it stays, under nobody (ANONYMOUS), as what the cadre
+    # wrote in their township's name; one not answered yet goes with them
+    await session.execute(sa.update(Comment.__table__)
+                          .where(Comment.person_id == person_id, Comment.decision.is_not(None))
+                          .values(person_id=ANONYMOUS))
     for table in (Comment.__table__, OffListReport.__table__, Delivery.__table__):
         await session.execute(sa.delete(table).where(table.c.person_id == person_id))
     await session.execute(sa.delete(FSMRecord.__table__).where(FSMRecord.key.contains(f":{person_id}:")))

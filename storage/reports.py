@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from sqlalchemy.pool import SingletonThreadPool, StaticPool
 
 from storage.models import (
+    ANONYMOUS,
     Answer,
     Comment,
     Consultation,
@@ -215,7 +216,9 @@ async def _load(
             .where(_cm.consultation_id == consultation_id).order_by(_cm.id)
         )).all():
             comments.append(CommentRecord(
-                id=r.id, pseudonym=names(r.person_id), township=township_name.get(r.township_id, ""),
+                # (kept of a cadre who erased their data: under nobody, not a pseudonym shared by all such)
+                id=r.id, pseudonym=names(r.person_id) if r.person_id != ANONYMOUS else "",
+                township=township_name.get(r.township_id, ""),
                 item_id=r.item_id, item_name=r.name or "", part=r.part or "", kind=r.kind, text=r.text or "",
                 proposed_wording=r.proposed_wording or "", missing=dict(r.missing or {}), status=r.status,
                 decision=r.decision, reply=r.reply or "", replied_at=r.replied_at, created_at=r.created_at,

@@ -1517,14 +1517,15 @@ async def _record_decision(message: Message, ctx: Ctx, state: FSMContext, reply:
     await ctx.commit()
     await message.answer(ctx.t("organizer.reply-saved", decision=ctx.t(f"comment.decision.{comment.decision}")))
     author = await ctx.session.get(Person, comment.person_id)
-    item = await ctx.session.get(DutyItemRow, comment.item_id) if comment.item_id else None
-    loc = author.language if author and author.language else ctx.settings.locale
-    name = item.name if item else str((comment.missing or {}).get("name", ""))
-    text = _reply_note(loc, name, comment, reply)
-    # one note per change, however close two changes come (the clock's second or tick may be the
-    # same); the key still keeps the broadcaster's retries of this one note to a single message
-    key = f"reply:{comment.id}:{uuid.uuid4().hex}"
-    await broadcaster.send_one(key, comment.person_id, Outgoing(text=text))
+    if author is not None:  # (none: its writer erased their data with /delete_me — nobody to tell)
+        item = await ctx.session.get(DutyItemRow, comment.item_id) if comment.item_id else None
+        loc = author.language if author.language else ctx.settings.locale
+        name = item.name if item else str((comment.missing or {}).get("name", ""))
+        text = _reply_note(loc, name, comment, reply)
+        # one note per change, however close two changes come (the clock's second or tick may be the
+        # same); the key still keeps the broadcaster's retries of this one note to a single message
+        key = f"reply:{comment.id}:{uuid.uuid4().hex}"
+        await broadcaster.send_one(key, comment.person_id, Outgoing(text=text))
     card, kb = await _comment_card(ctx, comment.consultation_id, data.get("f", "u"), data.get("i", 0))
     await message.answer(card, reply_markup=kb)
 

@@ -3775,3 +3775,41 @@ async def test_a_comment_edited_while_the_organizer_types_the_reason_is_not_answ
     async with h.sessions() as s:
         comment = (await s.scalars(sa.select(Comment))).one()
     assert (comment.decision, comment.reply) == ("rejected", "理由：新意见也不成立")
+
+
+async def test_delete_me_keeps_an_answered_comment_under_nobody_and_erases_the_unanswered_one(harness):
+    """A cadre's /delete_me after the organizer answered one of their comments: the answered one is
+    part of the 反馈情况说明 (counted, quoted), so it stays with its township but without the cadre's
+    id or pseudonym; the unanswered one goes; a later change of the answer tells nobody."""
+    from storage.models import ANONYMOUS
+    from storage.reports import load_consultation_data
+
+    h = harness
+    cid, comment_id, o, card = await _comment_card(h)
+    open_id = await _seed_missing(h, cid, "还没答复的提议")
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "部分采纳")))
+    await h.feed(o.message("已调整为配合事项"))
+    u = h.user(CADRE)
+    await h.feed(u.message("/delete_me"))
+    confirm = h.api.last(CADRE)
+    assert "已经答复的意见" in confirm.text and "不再与您关联" in confirm.text
+    await h.feed(u.press(confirm.message_id, _press_label(confirm.reply_markup, "确定删除")))
+    async with h.sessions() as s:
+        kept = await s.get(Comment, comment_id)
+        assert kept is not None and kept.person_id == ANONYMOUS and kept.decision == "partly"
+        assert kept.text == "这项应由县消防救援大队牵头" and kept.reply == "已调整为配合事项"
+        assert await s.get(Comment, open_id) is None
+        assert await s.get(Person, CADRE) is None
+        data = await load_consultation_data(s, cid, "key", "Asia/Shanghai")
+    assert [(c.id, c.pseudonym, c.township) for c in data.comments] == [(comment_id, "", "青山镇")]
+    h.api.clear()
+    await h.feed(o.message("/comments"))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "全部")))
+    card = h.api.last(ORGANIZER)
+    assert "这项应由县消防救援大队牵头" in card.text
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    await h.feed(o.message("全部采纳"))
+    async with h.sessions() as s:
+        assert (await s.get(Comment, comment_id)).decision == "adopted"
+    sent_to = {c.call.chat_id for c in h.api.calls if c.method == "sendMessage"}
+    assert sent_to == {ORGANIZER}  # not the erased cadre, nor a chat "0"
