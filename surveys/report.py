@@ -60,7 +60,7 @@ from surveys.diff import ListDiff
 from surveys.duty_list import PART_ORDER, normalize
 from surveys.i18n import DEFAULT_LOCALE, gettext, has
 from surveys.questionnaire import SCALE_POINTS, UNSURE, Question, Questionnaire
-from surveys.text import cut, lines_within, units
+from surveys.text import cut, lines_within, mask_personal_numbers, units
 
 DECISIONS: tuple[str, ...] = ("adopted", "partly", "rejected")
 NO_DECISION = "none"  # the key under which unanswered comments are counted
@@ -914,7 +914,8 @@ def _texts_sheet(book: _Book, summary: ResponseSummary, locale: str) -> None:
     s = book.sheet(_t("sheet.texts", locale), (12, 40, 80, 16, 16), wrap=(2, 3))
     s.row(*_headers(locale, "qid", "question", "answer", "township", "pseudonym"))
     questions = {r.question.id: r.question.text.get(locale) for r in summary.questions}
-    s.rows((a.question_id, questions.get(a.question_id, ""), a.text, a.township, a.pseudonym)
+    # (an ID card or mobile number a resident typed into an answer is starred out: the workbook goes round)
+    s.rows((a.question_id, questions.get(a.question_id, ""), mask_personal_numbers(a.text), a.township, a.pseudonym)
            for a in summary.texts)
 
 

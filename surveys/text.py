@@ -6,6 +6,7 @@ for the checks that warn of texts the bot will have to shorten on screen."""
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable, Sequence
 
@@ -87,3 +88,17 @@ def _char_width(ch: str) -> int:
 def width(text: str) -> int:
     """How wide `text` shows on a button, in half-width characters."""
     return sum(_char_width(ch) for ch in text)
+
+
+# what a resident may type into a free-text answer and a report shared around a county office should
+# not repeat: a mainland ID card number (18 characters, the last maybe X; or the old 15 digits) and
+# a mobile number (11 digits from 13–19, maybe written 138 1234 5678 or 138-1234-5678)
+_ID_NUMBER = re.compile(r"(?<![0-9A-Za-z])(\d{6})(\d{8}(?:\d{3}[0-9Xx]|\d))(?![0-9A-Za-z])")
+_MOBILE = re.compile(r"(?<![0-9A-Za-z])((?:\+?86[\s-]?)?1[3-9]\d)([\s-]?)(\d{4})([\s-]?)(\d{4})(?![0-9A-Za-z])")
+
+
+def mask_personal_numbers(text: str) -> str:
+    """`text` with ID card numbers (the first 6 digits kept: the place of registration) and
+    mobile numbers (the first 3 and the last 4 kept, as is usual) starred out."""
+    text = _ID_NUMBER.sub(lambda m: m[1] + "*" * len(m[2]), text)
+    return _MOBILE.sub(lambda m: m[1] + m[2] + "****" + m[4] + m[5], text)

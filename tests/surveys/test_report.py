@@ -1209,3 +1209,14 @@ def test_once_revised_lists_are_published_the_workbook_has_a_sheet_of_what_chang
         replace(data, revisions=[Revision("青山镇", "2", diff_lists(old, new))]), "en")))
     assert english.sheetnames[-1] == "List changes" and english["List changes"]["C2"].value in (
         "Added", "Removed", "Moved to another part", "Edited")
+
+
+def test_text_answers_sheet_stars_out_id_card_and_mobile_numbers_a_resident_typed(data: ConsultationData) -> None:
+    data.responses.append(response(50, "青山镇", T0, T0 + timedelta(hours=1), aware="yes",
+                                   say="路灯坏了，请联系我13812345678，身份证110101199003071234；+86 139-1234-5678"))
+    data.responses.append(response(51, "青山镇", T0, T0 + timedelta(hours=1), aware="yes",
+                                   say="2024年12月3日反映过，编号20241203001，户数1234"))
+    texts = [r[2] for r in sheets(data)["文字意见"][1:]]
+    assert "路灯坏了，请联系我138****5678，身份证110101************；+86 139-****-5678" in texts
+    assert not any("12345678" in t or "199003071234" in t or "1234-5678" in t for t in texts)
+    assert "2024年12月3日反映过，编号20241203001，户数1234" in texts  # dates and other numbers stay as typed
