@@ -42,7 +42,9 @@ For the organizer (withdrawn comments are never included; hidden ones only on re
   decision in DECISIONS; LookupError if unknown, ValueError if withdrawn or bad decision, or if
   the decision is in NEEDS_REASON (部分采纳, 不采纳) and the reply, its reason, is empty.
   Answering again replaces the answer. Answering a hidden comment brings it back: its author is
-  told the answer, so the console and the reports count it too.
+  told the answer, so the console and the reports count it too. `seen` (from `answer_seen`, taken
+  when the organizer began the answer): AnsweredMeanwhile if another answer came in since.
+- `answer_seen(comment) -> list` — the answer as it stands (decision, reply, who), for `seen`.
 - `hide_comment(session, comment_id, hidden=True) -> Comment | None` — hidden comments
   stay visible to their author but leave the console and the reports.
 - `comment_counts_by_kind(session, consultation_id, township_id=None, include_hidden=False) -> dict[kind, n]`
@@ -316,8 +318,21 @@ async def comments_for(session: AsyncSession, consultation_id: int, item_id: int
     return list((await session.scalars(query.order_by(Comment.created_at, Comment.id))).all())
 
 
+class AnsweredMeanwhile(Exception):
+    """Another organizer answered the comment after this one began answering it."""
+
+    def __init__(self, comment: Comment) -> None:
+        super().__init__(comment.id)
+        self.comment = comment
+
+
+def answer_seen(comment: Comment) -> list[Any]:
+    """The answer an organizer sees when beginning theirs (JSON-able, to keep in a form)."""
+    return [comment.decision, comment.reply or "", comment.replied_by]
+
+
 async def answer_comment(session: AsyncSession, comment_id: int, decision: str, reply: str, replied_by: int | None,
-                         now: datetime) -> Comment:
+                         now: datetime, seen: list[Any] | None = None) -> Comment:
     if decision not in DECISIONS:
         raise ValueError(f"unknown decision {decision!r}")
     if decision in NEEDS_REASON and not drop_nul(reply).strip():
@@ -329,12 +344,19 @@ async def answer_comment(session: AsyncSession, comment_id: int, decision: str, 
         raise ValueError("the comment was withdrawn")
     # conditional: its author withdrawing it at the same moment wins (they would be told the
     # answer to a comment they took back, and it would count nowhere)
+    query = sa.update(Comment).where(Comment.id == comment_id, Comment.status != "withdrawn")
+    if seen is not None:  # and nobody else answered since this answer was begun (two organizers at once)
+        query = query.where(Comment.decision.is_not_distinct_from(seen[0]),
+                            sa.func.coalesce(Comment.reply, "") == seen[1],
+                            Comment.replied_by.is_not_distinct_from(seen[2]))
     done = await session.execute(
-        sa.update(Comment).where(Comment.id == comment_id, Comment.status != "withdrawn")
-        .values(decision=decision, reply=drop_nul(reply).strip(), replied_by=replied_by, replied_at=now,
+        query.values(decision=decision, reply=drop_nul(reply).strip(), replied_by=replied_by, replied_at=now,
                 hidden=False)  # (answered: no longer 不予答复 for its author, nor left out of the report)
         .execution_options(synchronize_session=False))
     if done.rowcount != 1:  # type: ignore[attr-defined]
+        now_stored = await get_comment(session, comment_id)
+        if now_stored is not None and now_stored.status != "withdrawn" and seen is not None:
+            raise AnsweredMeanwhile(now_stored)
         raise ValueError("the comment was withdrawn")
     answered = await get_comment(session, comment_id)
     assert answered is not None

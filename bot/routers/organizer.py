@@ -1465,7 +1465,7 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
         return
     await state.set_state(ReplyComment.text)
     await state.set_data({"k": comment.id, "d": d, "f": callback_data.f, "i": callback_data.i,
-                          "v": _comment_mark(comment)})
+                          "v": _comment_mark(comment), "seen": comments_repo.answer_seen(comment)})
     await query.answer()
     # An earlier reply is kept unless the organizer says to clear it; 部分采纳 and 不采纳 need a
     # reason (the 反馈情况说明 says why): they may keep the earlier reply, not go without one.
@@ -1510,7 +1510,12 @@ async def _record_decision(message: Message, ctx: Ctx, state: FSMContext, reply:
         return
     try:
         comment = await comments_repo.answer_comment(ctx.session, data["k"], data["d"], reply, ctx.person.id,
-                                                     ctx.now())
+                                                     ctx.now(), seen=data.get("seen"))
+    except comments_repo.AnsweredMeanwhile as meanwhile:  # another organizer's answer stands, not overwritten
+        await message.answer(await _answered_meanwhile(ctx, meanwhile.comment))
+        card, kb = await _comment_card(ctx, meanwhile.comment.consultation_id, data.get("f", "u"), data.get("i", 0))
+        await message.answer(card, reply_markup=kb)
+        return
     except (LookupError, ValueError, KeyError):
         await message.answer(ctx.t("organizer.comment-gone"))
         return
@@ -1535,6 +1540,18 @@ def _comment_mark(comment: Any) -> str:
     one reading is not stored on a comment its cadre has rewritten since."""
     said = [comment.kind, comment.item_id, comment.text, comment.proposed_wording, comment.missing or {}]
     return hashlib.sha256(json.dumps(said, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()[:12]
+
+
+async def _answered_meanwhile(ctx: Ctx, comment: Any) -> str:
+    """What an organizer is told whose answer came after another organizer's: who answered, and what."""
+    from storage.models import Person
+
+    who = await ctx.session.get(Person, comment.replied_by) if comment.replied_by else None
+    name = html.escape(fit_plain(who.first_name, 60)) if who is not None and who.first_name else \
+        ctx.t("organizer.another-organizer")
+    decision = ctx.t(f"comment.decision.{comment.decision}") if comment.decision else ctx.t("comment.decision.open")
+    reply = html.escape(fit_plain(comment.reply, CARD_FIELD)) if comment.reply else ctx.t("organizer.reply-none")
+    return ctx.t("organizer.answered-meanwhile", name=name, decision=decision, reply=reply)
 
 
 def _reply_note(loc: str, name: str, comment: Any, reply: str) -> str:

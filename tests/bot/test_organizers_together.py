@@ -1,0 +1,44 @@
+"""Two organizers (both in ORGANIZER_IDS) at work on the same consultations at once, through the
+Dispatcher: what one did is not silently undone by the other, and stale screens say why."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.testing import Updates
+from storage.models import Comment
+from tests.bot.conftest import ORGANIZER
+from tests.bot.test_organizer import CADRE, _comment_card, _press_label
+
+SECOND = 900002
+
+
+@pytest.fixture
+def two(harness):
+    """The harness with a second organizer, 李四 (the first is 张三)."""
+    harness.settings.organizer_ids.append(SECOND)
+    return harness
+
+
+def _people() -> tuple[Updates, Updates]:
+    return Updates(ORGANIZER, first_name="张三"), Updates(SECOND, first_name="李四")
+
+
+async def test_an_answer_typed_after_another_organizer_answered_meanwhile_is_not_saved_over_it(two):
+    h = two
+    cid, comment_id, _o, _card = await _comment_card(h)
+    a, b = _people()
+    await h.feed(a.message("/comments"))
+    card_a = h.api.last(ORGANIZER)
+    await h.feed(b.message("/comments"))
+    card_b = h.api.last(SECOND)
+    await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "采纳")))  # 张三 starts typing
+    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "不采纳")))
+    await h.feed(b.message("县里统一安排，不作调整"))
+    await h.feed(a.message("已采纳，改为配合事项"))
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert (c.decision, c.reply, c.replied_by) == ("rejected", "县里统一安排，不作调整", SECOND)
+    told = "\n".join(h.api.texts(ORGANIZER)[-2:])
+    assert "李四" in told and "不采纳" in told and "县里统一安排，不作调整" in told and "未保存" in told
+    assert len(h.api.texts(CADRE)) == 1  # the cadre was told once, of the answer kept
