@@ -43,8 +43,9 @@ For the organizer (withdrawn comments are never included; hidden ones only on re
   the decision is in NEEDS_REASON (部分采纳, 不采纳) and the reply, its reason, is empty.
   Answering again replaces the answer. Answering a hidden comment brings it back: its author is
   told the answer, so the console and the reports count it too. `seen` (from `answer_seen`, taken
-  when the organizer began the answer): AnsweredMeanwhile if another answer came in since.
-- `answer_seen(comment) -> list` — the answer as it stands (decision, reply, who), for `seen`.
+  when the organizer began the answer): AnsweredMeanwhile if another answer came in since, or the
+  comment was hidden or unhidden since.
+- `answer_seen(comment) -> list` — the answer as it stands (decision, reply, who, hidden), for `seen`.
 - `hide_comment(session, comment_id, hidden=True) -> Comment | None` — hidden comments
   stay visible to their author but leave the console and the reports.
 - `comment_counts_by_kind(session, consultation_id, township_id=None, include_hidden=False) -> dict[kind, n]`
@@ -328,7 +329,7 @@ class AnsweredMeanwhile(Exception):
 
 def answer_seen(comment: Comment) -> list[Any]:
     """The answer an organizer sees when beginning theirs (JSON-able, to keep in a form)."""
-    return [comment.decision, comment.reply or "", comment.replied_by]
+    return [comment.decision, comment.reply or "", comment.replied_by, bool(comment.hidden)]
 
 
 async def answer_comment(session: AsyncSession, comment_id: int, decision: str, reply: str, replied_by: int | None,
@@ -349,6 +350,8 @@ async def answer_comment(session: AsyncSession, comment_id: int, decision: str, 
         query = query.where(Comment.decision.is_not_distinct_from(seen[0]),
                             sa.func.coalesce(Comment.reply, "") == seen[1],
                             Comment.replied_by.is_not_distinct_from(seen[2]))
+        if len(seen) > 3:  # nor hid it (an answer would bring it back, and tell its author)
+            query = query.where(Comment.hidden == bool(seen[3]))
     done = await session.execute(
         query.values(decision=decision, reply=drop_nul(reply).strip(), replied_by=replied_by, replied_at=now,
                 hidden=False)  # (answered: no longer 不予答复 for its author, nor left out of the report)

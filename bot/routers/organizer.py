@@ -1512,7 +1512,12 @@ async def _record_decision(message: Message, ctx: Ctx, state: FSMContext, reply:
         comment = await comments_repo.answer_comment(ctx.session, data["k"], data["d"], reply, ctx.person.id,
                                                      ctx.now(), seen=data.get("seen"))
     except comments_repo.AnsweredMeanwhile as meanwhile:  # another organizer's answer stands, not overwritten
-        await message.answer(await _answered_meanwhile(ctx, meanwhile.comment))
+        seen = data.get("seen") or []
+        if len(seen) > 3 and bool(seen[3]) != bool(meanwhile.comment.hidden):
+            await message.answer(ctx.t("organizer.hidden-meanwhile" if meanwhile.comment.hidden
+                                       else "organizer.unhidden-meanwhile"))
+        else:
+            await message.answer(await _answered_meanwhile(ctx, meanwhile.comment))
         card, kb = await _comment_card(ctx, meanwhile.comment.consultation_id, data.get("f", "u"), data.get("i", 0))
         await message.answer(card, reply_markup=kb)
         return

@@ -42,3 +42,22 @@ async def test_an_answer_typed_after_another_organizer_answered_meanwhile_is_not
     told = "\n".join(h.api.texts(ORGANIZER)[-2:])
     assert "李四" in told and "不采纳" in told and "县里统一安排，不作调整" in told and "未保存" in told
     assert len(h.api.texts(CADRE)) == 1  # the cadre was told once, of the answer kept
+
+
+async def test_an_answer_typed_after_another_organizer_hid_the_comment_neither_unhides_it_nor_tells_the_cadre(two):
+    h = two
+    cid, comment_id, _o, _card = await _comment_card(h)
+    a, b = _people()
+    await h.feed(a.message("/comments"))
+    card_a = h.api.last(ORGANIZER)
+    await h.feed(b.message("/comments"))
+    card_b = h.api.last(SECOND)
+    await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "采纳")))  # 张三 starts typing
+    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "隐藏")))  # 李四 hides it
+    await h.feed(a.message("已采纳"))
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.hidden and c.decision is None
+    told = "\n".join(h.api.texts(ORGANIZER)[-2:])
+    assert "隐藏" in told and "未保存" in told
+    assert h.api.texts(CADRE) == []
