@@ -1296,6 +1296,7 @@ class DecideCB(CallbackData, prefix="od"):
     f: str = "u"
     i: Num = 0
     a: str = ""  # on a noreply button: the decision its prompt asked about
+    v: str = ""  # on a card's decision: what the comment said then (_comment_mark): rewritten since, refused
 
 
 CARD_NAME = 200  # an item's or proposal's name, a category, on a comment card
@@ -1380,7 +1381,8 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
     # The text in full, unless it is long in Telegram's count (an emoji counts two): then it gives
     # way, so that the answer and the hidden mark below it are not the part cut off.
     lines[4] = html.escape(fit_plain(k.text, TEXT_LIMIT - visible_units("\n".join(lines))))
-    rows = [[_btn(ctx.t(f"organizer.btn-decide.{d}"), DecideCB(k=k.id, d=d, f=f, i=i)) for d in ("adopted", "partly", "rejected")],
+    rows = [[_btn(ctx.t(f"organizer.btn-decide.{d}"), DecideCB(k=k.id, d=d, f=f, i=i, v=_comment_mark(k)[:8]))
+             for d in ("adopted", "partly", "rejected")],
             [_btn(ctx.t("organizer.btn-unhide" if k.hidden else "organizer.btn-hide"),
                   DecideCB(k=k.id, d="unhide" if k.hidden else "hide", f=f, i=i))]]
     nav = []
@@ -1462,6 +1464,11 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
         return
     if d not in comments_repo.DECISIONS:
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    if callback_data.v and callback_data.v != _comment_mark(comment)[:8]:  # rewritten since the card was read
+        await query.answer(fit_plain(ctx.t("organizer.comment-changed-card"), 200), show_alert=True)
+        text, kb = await _comment_card(ctx, comment.consultation_id, callback_data.f, callback_data.i)
+        await edit_or_send(query, text, reply_markup=kb)
         return
     await state.set_state(ReplyComment.text)
     await state.set_data({"k": comment.id, "d": d, "f": callback_data.f, "i": callback_data.i,

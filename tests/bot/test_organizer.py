@@ -3813,3 +3813,30 @@ async def test_delete_me_keeps_an_answered_comment_under_nobody_and_erases_the_u
         assert (await s.get(Comment, comment_id)).decision == "adopted"
     sent_to = {c.call.chat_id for c in h.api.calls if c.method == "sendMessage"}
     assert sent_to == {ORGANIZER}  # not the erased cadre, nor a chat "0"
+async def test_a_decision_pressed_on_a_card_of_a_comment_rewritten_since_is_not_taken(harness):
+    """The card read said one thing; the cadre rewrote the comment; 采纳 pressed on the old card
+    would adopt the new text unseen. The press is refused with the comment shown as it reads now."""
+    from tests.bot.test_cadre import _cadre, _tap
+    from tests.bot.test_forged_presses import _comment
+
+    h = harness
+    cid, _ = await open_consultation(h)
+    u = await _cadre(h, 7801)
+    await _comment(h, u, cid, "青山镇", "原来的意见")
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/comments {cid}"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(u.message("/mycomments"))
+    await _tap(h, u, "修改")
+    await h.feed(u.message("完全不同的新意见"))
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    assert "修改" in (h.api.answers()[-1].text or "")
+    card = h.api.last(ORGANIZER)
+    assert "完全不同的新意见" in card.text
+    await h.feed(o.message("同意"))  # (no answer is being asked for)
+    async with h.sessions() as s:
+        assert (await s.scalars(sa.select(Comment))).one().decision is None
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "采纳")))
+    await h.feed(o.message("同意"))
+    async with h.sessions() as s:
+        assert (await s.scalars(sa.select(Comment))).one().decision == "adopted"
