@@ -1376,6 +1376,13 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
         lines.append(ctx.t("organizer.comment-reply", text=html.escape(fit_plain(k.reply, CARD_FIELD))))
     elif k.decision in NEEDS_REASON:  # decided before a reason was required: the report flags it too
         lines.append(ctx.t("organizer.comment-reason-missing", decision=ctx.t(f"organizer.btn-decide.{k.decision}")))
+    if k.decision and k.replied_by:  # which organizer answered (several may answer one consultation's comments)
+        from storage.models import Person
+
+        who = await ctx.session.get(Person, k.replied_by)
+        lines.append(ctx.t("organizer.comment-replied-by",
+                           name=html.escape(fit_plain(who.first_name, 60)) if who is not None and who.first_name
+                           else str(k.replied_by)))
     if k.hidden:
         lines.append(ctx.t("organizer.comment-hidden"))
     # The text in full, unless it is long in Telegram's count (an emoji counts two): then it gives

@@ -61,3 +61,18 @@ async def test_an_answer_typed_after_another_organizer_hid_the_comment_neither_u
     told = "\n".join(h.api.texts(ORGANIZER)[-2:])
     assert "隐藏" in told and "未保存" in told
     assert h.api.texts(CADRE) == []
+
+
+async def test_the_comment_card_says_which_organizer_answered(two):
+    h = two
+    cid, comment_id, _o, _card = await _comment_card(h)
+    a, b = _people()
+    await h.feed(b.message("/comments"))
+    card_b = h.api.last(SECOND)
+    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "不采纳")))
+    await h.feed(b.message("县里统一安排，不作调整"))
+    await h.feed(a.message("/comments"))
+    card_a = h.api.last(ORGANIZER)
+    await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "全部")))
+    card = h.api.last(ORGANIZER)
+    assert "县里统一安排，不作调整" in card.text and "答复人：李四" in card.text
