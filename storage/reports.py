@@ -30,6 +30,7 @@ from storage.models import (
     DutyItemRow,
     DutyListRow,
     OffListReport,
+    Person,
     Response,
     Township,
 )
@@ -70,6 +71,7 @@ _t = Township.__table__.c
 _i = DutyItemRow.__table__.c
 _o = OffListReport.__table__.c
 _c = Consultation.__table__.c
+_rp = Person.__table__.alias("replier")  # the organizer who answered a comment
 
 
 def _questionnaire(text: str) -> Questionnaire | None:
@@ -211,8 +213,9 @@ async def _load(
         for r in (await conn.execute(
             sa.select(_cm.id, _cm.person_id, _cm.township_id, _cm.item_id, _i.name, _i.part, _cm.kind, _cm.text,
                       _cm.proposed_wording, _cm.missing, _cm.status, _cm.decision, _cm.reply, _cm.replied_at,
-                      _cm.created_at, _cm.hidden)
-            .select_from(Comment.__table__.outerjoin(DutyItemRow.__table__, _i.id == _cm.item_id))
+                      _cm.created_at, _cm.hidden, _cm.replied_by, _rp.c.first_name.label("replier"))
+            .select_from(Comment.__table__.outerjoin(DutyItemRow.__table__, _i.id == _cm.item_id)
+                         .outerjoin(_rp, _rp.c.id == _cm.replied_by))
             .where(_cm.consultation_id == consultation_id).order_by(_cm.id)
         )).all():
             comments.append(CommentRecord(
@@ -223,6 +226,7 @@ async def _load(
                 proposed_wording=r.proposed_wording or "", missing=dict(r.missing or {}), status=r.status,
                 decision=r.decision, reply=r.reply or "", replied_at=r.replied_at, created_at=r.created_at,
                 hidden=bool(r.hidden),
+                replied_by=(r.replier or str(r.replied_by)) if r.decision and r.replied_by else "",
             ))
             if r.township_id not in township_name:
                 unnamed.append((comments[-1], r.township_id))

@@ -141,6 +141,7 @@ class CommentRecord:
     replied_at: datetime | None = None
     created_at: datetime | None = None
     hidden: bool = False
+    replied_by: str = ""  # the name of the organizer who answered
 
     @property
     def active(self) -> bool:
@@ -920,10 +921,10 @@ def _texts_sheet(book: _Book, summary: ResponseSummary, locale: str) -> None:
 
 
 def _comments_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
-    s = book.sheet(_t("sheet.comments", locale), (8, 14, 18, 36, 22, 50, 36, 10, 12, 40, 18, 16, 18),
+    s = book.sheet(_t("sheet.comments", locale), (8, 14, 18, 36, 22, 50, 36, 10, 12, 40, 18, 16, 18, 14),
                    wrap=(4, 6, 7, 10), dates=(11, 13))
     s.row(*_headers(locale, "id", "township", "part", "item", "kind", "text", "proposed", "status", "decision",
-                    "reply", "replied_at", "pseudonym", "created_at"))
+                    "reply", "replied_at", "pseudonym", "created_at", "replied_by"))
     tz = data.timezone
     parts = {p: part_label(p, locale) for p in {_part_of(c) for c in data.comments}}
     kinds = {k: kind_label(k, locale) for k in {c.kind for c in data.comments}}
@@ -934,7 +935,7 @@ def _comments_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
     s.rows(
         (c.id, c.township, parts[_part_of(c)], c.item_name or _missing_name(c), kinds[c.kind], c.text,
          c.proposed_wording, statuses[c.status], decisions[c.decision_key] if c.status != WITHDRAWN else None, c.reply,
-         local(c.replied_at), c.pseudonym, local(c.created_at))
+         local(c.replied_at), c.pseudonym, local(c.created_at), c.replied_by)
         for c in data.comments if not c.hidden
     )
 

@@ -76,3 +76,23 @@ async def test_the_comment_card_says_which_organizer_answered(two):
     await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "全部")))
     card = h.api.last(ORGANIZER)
     assert "县里统一安排，不作调整" in card.text and "答复人：李四" in card.text
+
+
+async def test_the_workbooks_comments_sheet_says_which_organizer_answered(two):
+    import io
+
+    import openpyxl
+
+    h = two
+    cid, comment_id, _o, _card = await _comment_card(h)
+    a, b = _people()
+    await h.feed(b.message("/comments"))
+    card_b = h.api.last(SECOND)
+    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "不采纳")))
+    await h.feed(b.message("县里统一安排，不作调整"))
+    await h.feed(a.message(f"/export {cid}"))
+    wb = openpyxl.load_workbook(io.BytesIO(h.api.last(ORGANIZER, "sendDocument").call.document.data))
+    rows = [[cell.value for cell in row] for row in wb["意见"].iter_rows()]
+    header = next(r for r in rows if "答复" in r)
+    row = next(r for r in rows if "县里统一安排，不作调整" in r)
+    assert row[header.index("答复人")] == "李四"
