@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.testing import Updates
+from bot.testing import Updates, buttons
 from storage.models import Comment
 from tests.bot.conftest import ORGANIZER
 from tests.bot.test_organizer import CADRE, _comment_card, _press_label
@@ -96,3 +96,41 @@ async def test_the_workbooks_comments_sheet_says_which_organizer_answered(two):
     header = next(r for r in rows if "答复" in r)
     row = next(r for r in rows if "县里统一安排，不作调整" in r)
     assert row[header.index("答复人")] == "李四"
+
+
+async def test_a_deadline_confirmed_after_another_organizer_closed_the_consultation_does_not_reopen_it(two):
+    from storage.models import Consultation
+    from tests.bot.conftest import close_early, open_consultation
+
+    h = two
+    cid, _ = await open_consultation(h)
+    a, _b = _people()
+    await h.feed(a.message(f"/deadline {cid}"))
+    await h.feed(a.message("2026-12-25 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    await close_early(h, str(cid), user=SECOND)
+    save = next(data for _label, data in buttons(confirm.reply_markup) if "save" in data.split(":"))
+    await h.feed(a.press(confirm.message_id, save))
+    async with h.sessions() as s:
+        assert (await s.get(Consultation, cid)).status == "closed"
+    assert "已经结束" in h.api.texts(ORGANIZER)[-1] and f"/deadline {cid}" in h.api.texts(ORGANIZER)[-1]
+
+
+async def test_every_command_on_a_consultation_asks_which_when_three_are_open(two):
+    """One organizer with three consultations open for three townships: each command that takes
+    a consultation asks which (or takes the id), and never acts on one of its own choosing."""
+    from tests.bot.conftest import open_consultation
+
+    h = two
+    ids = [(await open_consultation(h, township=t, title=f"{t}征求意见"))[0] for t in ("青山镇", "绿水乡", "白云镇")]
+    a, _b = _people()
+    for command in ("/stats", "/comments", "/close", "/deadline", "/links", "/export", "/digest", "/announce"):
+        before = len(h.api.calls)
+        await h.feed(a.message(command))
+        reply = h.api.last(ORGANIZER)
+        assert "选择" in reply.text or "哪" in reply.text, (command, reply.text)
+        assert sorted(data.split(":")[-1] for _label, data in buttons(reply.reply_markup)) == \
+            sorted(str(i) for i in ids), command
+        assert [c.method for c in h.api.calls[before:]] == ["sendMessage"], command
+    await h.feed(a.message(f"/stats {ids[1]}"))
+    assert "绿水乡" in h.api.last(ORGANIZER).text and "白云镇" not in h.api.last(ORGANIZER).text
