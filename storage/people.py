@@ -24,14 +24,13 @@ from storage.models import (
     Person,
     Response,
 )
-from surveys.text import drop_nul
-
-NAME_LENGTH = 200
 
 
 def stored_name(first_name: str) -> str:
-    """A Telegram first name as stored: without NUL characters (surveys.text), cut to NAME_LENGTH."""
-    return drop_nul(first_name)[:NAME_LENGTH]
+    """A Telegram first name as stored: not at all (""). Nothing the bot does needs a person's
+    name — reports name people by a pseudonym, /mydata by their id, replies go to the id — so,
+    collecting no more than it needs, it keeps none (migration 0005 erased those kept before)."""
+    return ""
 
 
 def needs_write(row: Sequence[Any] | None, name: str, language: str) -> bool:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import html
-
 from aiogram import F, Router
 from aiogram.filters import KICKED, ChatMemberUpdatedFilter, Command
 from aiogram.filters.callback_data import CallbackData
@@ -83,7 +81,7 @@ async def language_set(query: CallbackQuery, callback_data: LangCB, ctx: Ctx) ->
 async def mydata_cmd(message: Message, ctx: Ctx) -> None:
     counts = await people.personal_data(ctx.session, ctx.person.id)
     role = ctx.t(f"role.{'organizer' if ctx.is_organizer else ctx.person.role}")
-    await message.answer(ctx.t("mydata.text", user_id=ctx.person.id, name=html.escape(ctx.person.first_name), role=role,
+    await message.answer(ctx.t("mydata.text", user_id=ctx.person.id, role=role,
                                language=ctx.t(f"language.name.{ctx.locale}"), **counts))
 
 

@@ -892,12 +892,22 @@ async def test_delete_me_forgets_who_used_an_invite_and_the_invite_stays_used(ha
     assert (await _person(h, CADRE)).role == "resident"
 
 
-async def test_mydata_escapes_the_name(harness):
+async def test_no_telegram_name_is_kept_of_a_resident_a_cadre_or_an_organizer(harness):
+    """Nothing the bot does needs a person's name (reports use pseudonyms, /mydata the id): it kept
+    every first name all the same, and renamed people's changes too; it keeps none now."""
     h = harness
-    u = Updates(CADRE, first_name="Tom <3 & A<b>")
-    await h.feed(u.message("/mydata"))
-    text = h.api.last(CADRE).text
-    assert "Tom &lt;3 &amp; A&lt;b&gt;" in text
+    await open_consultation(h)
+    code = await _invite(h)
+    await h.feed(Updates(CADRE, first_name="李建国").message(f"/start inv_{code}"))
+    await h.feed(Updates(CADRE, first_name="李建国（青山镇）").message("/mydata"))
+    await h.feed(Updates(7101, first_name="张大爷").message("/start"))
+    await h.feed(Updates(ORGANIZER, first_name="王主任").message("/mydata"))
+    assert (await _person(h, CADRE)).role == "cadre"
+    async with h.sessions() as s:
+        names = dict((await s.execute(sa.select(Person.id, Person.first_name))).all())
+    assert names == {CADRE: "", 7101: "", ORGANIZER: ""}
+    mydata = h.api.last(CADRE).text
+    assert "李建国" not in mydata and str(CADRE) in mydata and "称呼" not in mydata
 
 
 async def test_the_kinds_offered_leave_out_a_move_to_the_items_own_part(harness):

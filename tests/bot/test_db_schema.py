@@ -150,7 +150,7 @@ def test_db_upgrade_to_an_earlier_revision_says_the_database_is_past_it(tmp_path
     assert schema_state(url).revisions == head
     for args in (["db", "upgrade"], ["db", "upgrade", head[0]]):  # (at it already, or the newest: as before)
         done = _qingdan(url, tmp_path, *args, locale=locale)
-        # (the revision reached, in LOCALE: 数据库结构已是版本 0004。/ The database schema is at revision 0004.)
+        # (the revision reached, in LOCALE: 数据库结构已是版本 0005。/ The database schema is at revision 0005.)
         assert done.returncode == 0 and head[0] in done.stdout and not done.stderr, (args, done.stderr[-1500:])
     older = f"sqlite+aiosqlite:///{tmp_path / 'older.db'}"
     upgrade(older, "0001")

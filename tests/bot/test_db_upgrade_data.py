@@ -126,7 +126,7 @@ def empty_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return request.getfixturevalue("empty_postgres")
 
 
-@pytest.mark.parametrize("revision", ["0001", "0002", "0003"])
+@pytest.mark.parametrize("revision", ["0001", "0002", "0003", "0004"])
 async def test_an_older_database_with_data_upgrades_intact_and_the_bot_goes_on(empty_url: str, revision: str,
                                                                              tmp_path: Path) -> None:
     upgrade(empty_url, revision)
@@ -144,6 +144,9 @@ async def test_an_older_database_with_data_upgrades_intact_and_the_bot_goes_on(e
     finally:
         engine.dispose()
     for name, rows in before.items():  # the columns the old revision had, row for row
+        if name == "person":  # (but the Telegram names, erased by 0005: nothing needs them)
+            assert [r["first_name"] for r in after[name]] == ["", ""]
+            rows = [{**r, "first_name": ""} for r in rows]
         assert [{k: r[k] for k in rows[0]} for r in after[name]] == rows, name
     assert {k: bool(v) for k, v in chosen.items()} == {RESIDENT: False, CADRE: True}
 

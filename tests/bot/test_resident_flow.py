@@ -1156,7 +1156,7 @@ async def test_start_from_the_menu_after_the_deadline_says_the_questionnaire_clo
 
 async def test_a_nul_character_in_a_link_code_or_a_name_is_dropped(harness):
     """PostgreSQL refuses NUL in text: a /start code and a Telegram name with one (a
-    client that sends it) find the consultation and store the name without it."""
+    client that sends it) find the consultation (and the name is not stored at all)."""
     from bot.testing import Updates
     from storage.models import Person
 
@@ -1166,7 +1166,7 @@ async def test_a_nul_character_in_a_link_code_or_a_name_is_dropped(harness):
     await h.feed(u.message(f"/start {code}\x00"))
     assert "青山镇履职事项清单征求意见" in h.api.last(USER).text
     async with h.sessions() as s:
-        assert (await s.get(Person, USER)).first_name == "张三"
+        assert (await s.get(Person, USER)).first_name == ""
 
 
 async def test_start_tapped_on_a_welcome_too_old_to_edit_sends_the_first_question_anew(harness):
@@ -2003,7 +2003,7 @@ async def test_welcome_says_what_is_kept_who_sees_it_and_how_to_delete_it_before
     _, code = await open_consultation(h)
     await h.feed(h.user(USER).message(f"/start {code}"))
     welcome = h.api.last(USER)
-    assert "Telegram 编号、称呼和回答" in welcome.text
+    assert "Telegram 编号和回答（不保存您的名字）" in welcome.text
     assert "只有县里组织这次征询的工作人员能看到回答" in welcome.text
     assert "/mydata" in welcome.text and "/delete_me" in welcome.text
     assert await _stored(h) == {}  # told before anything of theirs is kept
