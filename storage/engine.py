@@ -79,6 +79,9 @@ def connect_timeout(url: str) -> float:
 
 def make_engine(url: str, **kw: Any) -> AsyncEngine:
     given, url = url, async_url(url)
+    # a statement that fails names its parameters in the error, which the log prints (bot.errors):
+    # what people typed — an answer, a comment, a phone number in it — stays out of the log
+    kw.setdefault("hide_parameters", True)
     if is_sqlite(url):
         # aiosqlite, its write transactions queued at the database's gate (storage.sqlite_gate)
         engine = create_async_engine(sqlite_gate.gated_url(make_url(url)), **kw)

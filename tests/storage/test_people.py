@@ -118,3 +118,24 @@ async def test_delete_person_leaves_no_id_of_theirs_in_what_they_made_or_answere
             assert await s.scalar(sa.select(sa.func.count()).select_from(Comment)) == 1  # the comment stays
     finally:
         await engine.dispose()
+
+
+async def test_a_failing_statement_does_not_put_what_a_person_typed_into_the_error_the_log_prints(database):
+    """bot.errors logs a failed update's exception (its first line, and its traceback): SQLAlchemy's
+    errors listed the statement's parameters, i.e. the text of an answer or a comment, with any
+    phone number in it. The engine hides them."""
+    import pytest
+
+    from storage.models import Township
+
+    engine = database.engine()
+    try:
+        async with make_sessionmaker(engine)() as s:
+            s.add(Township(name="张三 13812345678"))
+            await s.commit()
+            s.add(Township(name="张三 13812345678"))
+            with pytest.raises(sa.exc.IntegrityError) as failed:
+                await s.commit()
+        assert "13812345678" not in str(failed.value) and "张三" not in str(failed.value)
+    finally:
+        await engine.dispose()
