@@ -644,8 +644,33 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
                        + (quiet if callback_data.a == "tell" else ""))
     for hook in _deadline_hooks if query.bot is not None else ():  # (reopened: its jobs come back)
         await hook(query.bot, c.id)
+    await _tell_other_organizers(ctx, broadcaster, f"{key}:organizers",
+                                 "organizer.reopened-by" if reopen else "organizer.deadline-moved-by",
+                                 id=c.id, title=html.escape(c.title), old_at=old, new_at=new)
     if callback_data.a == "tell":
         _in_background(send_kept(query.bot, broadcaster, key, ctx.clock), key)
+
+
+async def _tell_other_organizers(ctx: Ctx, broadcaster: Broadcaster, key: str, msgid: str, *, old_at: datetime,
+                                 new_at: datetime, **kw: Any) -> None:
+    """A short note to every other organizer of what this one did (they share the consultations),
+    each in their language; sent once per key."""
+    from bot.texts import gettext
+    from storage.models import Person
+    from storage.people import organizers
+
+    others = [p for p in await organizers(ctx.session, ctx.settings.organizer_ids) if p != ctx.person.id]
+    if not others:
+        return
+    tz = ctx.settings.timezone
+    langs = {p.id: p.language for p in (await ctx.session.scalars(sa.select(Person).where(Person.id.in_(others)))).all()}
+    name = html.escape(fit_plain(ctx.person.first_name, 60)) if ctx.person.first_name else str(ctx.person.id)
+
+    def render(pid: int) -> Outgoing:
+        return Outgoing(text=gettext(msgid, langs.get(pid) or ctx.settings.locale, name=name,
+                                     old=format_deadline(old_at, tz), new=format_deadline(new_at, tz), **kw))
+
+    await broadcaster.broadcast(key, others, render)
 
 
 async def _taken(state: FSMContext, form: str, mark: str) -> None:

@@ -134,3 +134,20 @@ async def test_every_command_on_a_consultation_asks_which_when_three_are_open(tw
         assert [c.method for c in h.api.calls[before:]] == ["sendMessage"], command
     await h.feed(a.message(f"/stats {ids[1]}"))
     assert "绿水乡" in h.api.last(ORGANIZER).text and "白云镇" not in h.api.last(ORGANIZER).text
+
+
+async def test_the_other_organizers_are_told_who_moved_a_deadline(two):
+    from tests.bot.conftest import open_consultation
+
+    h = two
+    cid, _ = await open_consultation(h)
+    a, b = _people()
+    await h.feed(b.message("/start"))  # 李四 has used the bot
+    told_before = len(h.api.texts(SECOND))
+    await h.feed(a.message(f"/deadline {cid}"))
+    await h.feed(a.message("2026-12-25 18:00"))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(a.press(confirm.message_id, next(d for _l, d in buttons(confirm.reply_markup) if "save" in d.split(":"))))
+    news = h.api.texts(SECOND)[told_before:]
+    assert len(news) == 1 and "张三" in news[0] and f"#{cid}" in news[0] and "2026-12-25 18:00" in news[0]
+    assert not any("张三" in t for t in h.api.texts(ORGANIZER))  # (not told of their own change)
