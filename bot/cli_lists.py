@@ -41,7 +41,7 @@ def _counts(items: list[DutyItem]) -> dict[str, int]:
 
 #: Import errors that mean the file itself could not be read, as against errors in its rows or sheets
 _UNREADABLE_RULES = frozenset({
-    "import.empty-file", "import.not-a-table", "import.word-document", "import.old-or-encrypted-excel",
+    "import.empty-file", "import.not-a-table", "import.word-document", "import.xls-corrupt",
     "import.wps-et", "import.encrypted-workbook",
     "import.corrupt-file", "import.unreadable", "import.file-too-large", "import.internal", "import.sheet-too-big",
     "import.workbook-too-complex", "import.csv-too-big", "import.csv-malformed", "import.unknown-encoding",
@@ -56,7 +56,7 @@ def _unreadable(result) -> bool:
 
 
 @app.command("lint")
-def lint_cmd(file: Path = typer.Argument(..., help="The draft list: an Excel (.xlsx) or CSV file."),
+def lint_cmd(file: Path = typer.Argument(..., help="The draft list: an Excel (.xlsx or .xls) or CSV file."),
              as_json: bool = typer.Option(False, "--json", help="One JSON object.")) -> None:
     """Check a draft list. Exit 0: no errors (warnings allowed); 1: errors; 2: unreadable."""
     loc = _locale()
@@ -86,7 +86,7 @@ def _print_summary(items: list[DutyItem], loc: str) -> None:
 
 
 @app.command("import")
-def import_cmd(file: Path = typer.Argument(..., help="The draft list: an Excel (.xlsx) or CSV file."),
+def import_cmd(file: Path = typer.Argument(..., help="The draft list: an Excel (.xlsx or .xls) or CSV file."),
                township: str = typer.Option(..., help="The township the list belongs to."),
                version: str | None = typer.Option(None, help="Version label (default: the next number).")) -> None:
     """Lint and store a draft list; a file with errors, or the same as the township's newest version,

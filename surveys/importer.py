@@ -21,8 +21,14 @@ What is understood:
 - Header variants in Chinese and English, insensitive to case, white space and
   full-width forms.
 
-Not read, each refused with the steps to save it as .xlsx: old Excel (.xls), WPS 表格's own .et,
-a workbook with a password to open it (all three OLE files), a Word document.
+- Old Excel 97–2003 workbooks (.xls), read with python-calamine in a child process (see
+  surveys.xls_reader) and then as an .xlsx is: the same sheets, hidden sheets skipped, merged
+  cells, dates and numbers. calamine does not tell which rows are hidden (an .xls's hidden rows
+  are read with no warning), nor a formula's text or a cell's Excel error (both read as blank).
+  A WPS .et file is read when it is an .xls inside (calamine opens it).
+
+Not read, each refused with the steps to save it as .xlsx: a WPS 表格 .et in WPS's own format, a
+workbook with a password to open it, a damaged .xls, a Word document.
 
 The file type is decided by content, not by the name.
 
@@ -210,7 +216,7 @@ class ImportResult:
     items: list[DutyItem] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
     file: str = ""
-    #: "xlsx", or the text encoding a CSV file was read in ("utf-8", "utf-8-sig", "gb18030", …)
+    #: "xlsx", "xls" (or "et": an .xls named .et), or the text encoding a CSV file was read in ("utf-8", "gb18030", …)
     encoding: str | None = None
     #: Per sheet (None for a CSV file), each item field's column header as the drafter wrote it, so
     #: that the lint names a column as the import does ("履职依据", not "basis")
@@ -373,10 +379,8 @@ def _read_bytes(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
             out.error("import.word-document")
         elif "EncryptedPackage".encode("utf-16-le") in data[:1 << 20]:  # an .xlsx with a password to open it
             out.error("import.encrypted-workbook")
-        elif filename.lower().endswith((".et", ".ett")):  # WPS 表格's own format: saved as .xlsx in WPS
-            out.error("import.wps-et")
-        else:
-            out.error("import.old-or-encrypted-excel")
+        else:  # old Excel 97–2003 (.xls), or WPS 表格's .et where python-calamine can read it
+            return _read_xls(data, filename, out)
         return []
     for magic, kind in _MAGIC:
         if data.startswith(magic):
@@ -602,21 +606,66 @@ def _read_zip(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
             continue
         grid = [[ExcelError(c.value) if c.data_type == "e" else c.value for c in r] for r in ws.iter_rows()] \
             if ws.max_row else []
-        merged: dict[tuple[int, int], int] = {}
-        for rng in ws.merged_cells.ranges:
-            top = rng.min_row - 1
-            col = rng.min_col - 1
-            if top >= len(grid):
-                continue
-            value = grid[top][col] if col < len(grid[top]) else None
-            for r in range(top + 1, min(rng.max_row, len(grid))):
-                row = grid[r]
-                if col < len(row):
-                    row[col] = value
-                    merged[(r, col)] = top
+        merged = _fill_merged(grid, ((rng.min_row - 1, rng.min_col - 1, rng.max_row - 1)
+                                     for rng in ws.merged_cells.ranges))
         hidden = {r for r, dim in ws.row_dimensions.items() if dim.hidden and r <= len(grid)}
         sheets.append(_Table(ws.title, grid, formulas.get(ws.title, {}), merged=merged, hidden_rows=hidden))
     wb.close()
+    return _read_tables(sheets, filename, out)
+
+
+def _fill_merged(grid: list[list[Any]], ranges: Iterable[tuple[int, int, int]]) -> dict[tuple[int, int], int]:
+    """Gives each cell below the top of a merged range (top row, column, bottom row; 0-based,
+    inclusive) the range's value, as Excel shows it; returns those cells → the range's top row."""
+    merged: dict[tuple[int, int], int] = {}
+    for top, col, bottom in ranges:
+        if top >= len(grid):
+            continue
+        value = grid[top][col] if col < len(grid[top]) else None
+        for r in range(top + 1, min(bottom + 1, len(grid))):
+            row = grid[r]
+            if col < len(row):
+                row[col] = value
+                merged[(r, col)] = top
+    return merged
+
+
+def _read_xls(data: bytes, filename: str, out: _Collector) -> list[DutyItem]:
+    """An Excel 97–2003 workbook (.xls), or a WPS .et that is one inside, read with python-calamine
+    (in a child process: see surveys.xls_reader) and then as an .xlsx is. What calamine does not
+    tell: which rows are hidden (they are read, with no warning), a formula's text (one without a
+    cached value reads as blank) and a cell's Excel error (#N/A reads as blank)."""
+    from openpyxl.utils.cell import get_column_letter
+
+    from surveys.xls_reader import read_xls
+
+    wps = filename.lower().endswith((".et", ".ett"))
+    answer = read_xls(data, MAX_CELLS)
+    if answer[0] == "password":
+        out.error("import.encrypted-workbook")
+        return []
+    if answer[0] == "too-big":
+        _, sheet, (rows, cols) = answer
+        out.error("import.sheet-too-big", sheet=sheet, cell=f"{get_column_letter(min(cols, 18278))}{rows}",
+                  limit=MAX_CELLS)
+        return []
+    if answer[0] != "ok":
+        if wps:  # WPS's own format, not an .xls inside: saved as .xlsx in WPS
+            out.error("import.wps-et")
+        else:
+            out.error("import.xls-corrupt", detail=str(answer[1:])[:300])
+        return []
+    out.encoding = "et" if wps else "xls"
+    if filename.lower().endswith((".xlsx", ".xlsm", ".csv")):
+        out.warning("import.extension-mismatch", actual="Excel 97–2003 (.xls)")
+    sheets: list[_Table] = []
+    for name, visible, grid, ranges in answer[1]:
+        if not visible:  # an old version or helper data, put out of sight
+            if _non_empty(grid):
+                out.warning("import.hidden-sheet-skipped", sheet=name)
+            continue
+        merged = _fill_merged(grid, ranges)
+        sheets.append(_Table(name, grid, {}, merged=merged))
     return _read_tables(sheets, filename, out)
 
 

@@ -2453,6 +2453,7 @@ async def test_open_does_not_reopen_one_closed_early_whose_township_has_since_a_
         assert (await s.get(Consultation, cid)).status == Status.CLOSED.value
     assert await _list_status(h, cid) == "consulted"
 SAMPLE_DRAFT = (Path(__file__).resolve().parents[2] / "surveys" / "samples" / "sample_draft.xlsx").read_bytes()
+SAMPLE_XLS = (Path(__file__).resolve().parents[1] / "surveys" / "xls" / "sample_draft.xls").read_bytes()  # the same, .xls
 
 
 def _broken_sample() -> bytes:
@@ -2741,6 +2742,39 @@ async def test_a_draft_the_importer_cannot_read_is_answered_without_counts_of_no
     await _send_list(h, o, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"0" * 100, "草稿.xls")
     said = h.api.last(ORGANIZER).text
     assert ".xlsx" in said and "没有导入" in said and "共 0 项" not in said
+
+
+async def test_an_old_xls_draft_sent_in_the_chat_is_imported_as_its_xlsx_and_as_the_cli_reads_it(harness, tmp_path):
+    """An .xls draft was answered 这是旧版 Excel 97–2003 工作簿（.xls），无法直接读取 and imported
+    nothing: it is read now, in the chat as by `qingdan lists lint/import`, giving the items of the
+    same draft as .xlsx; a damaged one is told so in both and imports nothing."""
+    import json
+
+    from typer.testing import CliRunner
+
+    from bot.cli import app
+
+    xls = SAMPLE_XLS
+    h = harness
+    o = h.user(ORGANIZER)
+    await _send_list(h, o, xls[: len(xls) // 2], "草稿.xls")
+    said = h.api.last(ORGANIZER).text
+    assert "已损坏或不完整" in said and "没有导入" in said
+    assert await _stored_lists(h) == []
+    await _send_list(h, o, xls, "草稿.xls")
+    ask = h.api.last(ORGANIZER)
+    assert "共 112 项" in ask.text and "哪个乡镇" in ask.text, ask.text
+    await h.feed(o.message("青山镇"))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "新建")))
+    assert "已导入" in h.api.last(ORGANIZER).text
+    assert await _stored_lists(h) == [("青山镇", "1", 112)]
+    (tmp_path / "草稿.xls").write_bytes(xls)
+    cli = CliRunner().invoke(app, ["lists", "lint", str(tmp_path / "草稿.xls"), "--json"], env={"LOCALE": "zh_CN"})
+    assert cli.exit_code == 0, cli.output
+    assert json.loads(cli.output)["items"] == {"basic": 46, "cooperating": 35, "withdrawn": 31}
+    (tmp_path / "坏.xls").write_bytes(xls[: len(xls) // 2])
+    cli = CliRunner().invoke(app, ["lists", "lint", str(tmp_path / "坏.xls")], env={"LOCALE": "zh_CN"})
+    assert cli.exit_code == 2 and "已损坏或不完整" in cli.output, cli.output
 
 
 async def test_a_wps_et_draft_sent_in_the_chat_gets_the_same_answer_as_the_cli(harness, tmp_path):

@@ -87,10 +87,10 @@ def test_png_renamed_xlsx() -> None:
     assert result.problems[0].file == "截图.xlsx"
 
 
-def test_old_xls_or_encrypted_workbook() -> None:
+def test_an_ole_file_that_is_no_readable_xls() -> None:
     ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504)
     result = read_duty_list(ole, filename="清单.xls")
-    _only_error(result, "import.old-or-encrypted-excel")
+    _only_error(result, "import.xls-corrupt")
     assert ".xlsx" in result.problems[0].message("zh_CN")
 
 
@@ -566,7 +566,7 @@ def test_an_old_word_document_is_not_called_an_old_excel_file() -> None:
     # a .doc (Word 97–2003, the same container as .xls) was answered 这是旧版 Excel（.xls）文件
     ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 504
     _only_error(read_duty_list(ole, filename="青山镇清单.doc"), "import.word-document")
-    _only_error(read_duty_list(ole, filename="青山镇清单.xls"), "import.old-or-encrypted-excel")
+    _only_error(read_duty_list(ole, filename="青山镇清单.xls"), "import.xls-corrupt")
 
 
 def test_a_wps_et_file_and_a_password_protected_workbook_each_say_what_to_do() -> None:
@@ -583,7 +583,7 @@ def test_a_wps_et_file_and_a_password_protected_workbook_each_say_what_to_do() -
         locked = read_duty_list(encrypted, filename=name)
         _only_error(locked, "import.encrypted-workbook")
         assert "密码" in locked.problems[0].message("zh_CN") and "password" in locked.problems[0].message("en")
-    _only_error(read_duty_list(ole, filename="青山镇清单.xls"), "import.old-or-encrypted-excel")
+    _only_error(read_duty_list(ole, filename="青山镇清单.xls"), "import.xls-corrupt")
 
 
 def test_a_csv_file_that_does_not_say_its_part_is_told_to_name_the_file_not_a_sheet() -> None:
@@ -598,14 +598,18 @@ def test_a_csv_file_that_does_not_say_its_part_is_told_to_name_the_file_not_a_sh
     assert [i.part for i in read_duty_list(text.encode("gbk"), filename="基本履职事项.csv").items] == [Part.BASIC]
 
 
-def test_an_old_xls_file_is_told_the_steps_to_save_it_as_xlsx() -> None:
-    # it was told 请在 Excel 或 WPS 中取消密码并另存为 .xlsx: to remove a password it does not have
+def test_an_old_xls_file_it_cannot_read_is_told_the_steps_to_save_it_as_xlsx() -> None:
+    # it was told 请在 Excel 或 WPS 中取消密码并另存为 .xlsx: to remove a password it does not have.
+    # .xls files are read now (tests/surveys/test_import_xls.py); one that cannot be read is told
+    # it is damaged, and how to save it as .xlsx
     ole = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + bytes(504) + "Workbook".encode("utf-16-le")
     result = read_duty_list(ole, filename="青山镇清单.xls")
-    _only_error(result, "import.old-or-encrypted-excel")
+    _only_error(result, "import.xls-corrupt")
     said, en = result.problems[0].message("zh_CN"), result.problems[0].message("en")
     assert "文件 → 另存为" in said and "Excel 工作簿（*.xlsx）" in said and not said.count("取消密码并")
     assert "File → Save As" in en and "Excel Workbook (*.xlsx)" in en
+
+
 def _padded(path: Path, member: str, padding: int) -> bytes:
     """The workbook at `path` with `padding` spaces inside `member`'s sheetData: a few hundred KB
     that inflate to hundreds of MB (a zip bomb within the size limits)."""
