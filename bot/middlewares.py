@@ -263,7 +263,8 @@ class ContextMiddleware(BaseMiddleware):
             person = await touch_person(session, user.id, user.first_name or "",
                                         write_apart=lambda row: self.path.writer.commit(Change(person=row)),
                                         language=_reported_language(user),
-                                        create=self._may_create(event, user))
+                                        create=self._may_create(event, user),
+                                        organizer=user.id in self.settings.organizer_ids)
             locale = self._locale(person, user)
             ctx = Ctx(session=session, person=person, locale=locale, settings=self.settings, clock=self.clock,
                       bot_username=await self._bot_username(data), path=self.path)
@@ -339,11 +340,13 @@ class ContextMiddleware(BaseMiddleware):
 
     async def _person(self, session: AsyncSession, user: User) -> tuple[Person, dict[str, Any] | None]:
         """The presser, and the person row to write with the press when it is new or changed."""
-        name = stored_name(user.first_name or "")
+        organizer = user.id in self.settings.organizer_ids
         person = self.path.person(user.id)
-        if person is not None and person.first_name == name and person.active:
+        if person is not None and person.active \
+                and person.first_name == stored_name(user.first_name or "", organizer or person.role == "organizer"):
             return person, None
         row = await self.path.person_row(session, user.id)  # id, first_name, language, role, township_id, active, language_chosen
+        name = stored_name(user.first_name or "", organizer or (row is not None and row[3] == "organizer"))
         reported = _reported_language(user)
         if row is None and user.id not in self.settings.organizer_ids:
             # someone the bot keeps nothing of (erased with /delete_me) pressing an old question

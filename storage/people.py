@@ -24,13 +24,18 @@ from storage.models import (
     Person,
     Response,
 )
+from surveys.text import drop_nul
+
+NAME_LENGTH = 200
 
 
-def stored_name(first_name: str) -> str:
-    """A Telegram first name as stored: not at all (""). Nothing the bot does needs a person's
-    name — reports name people by a pseudonym, /mydata by their id, replies go to the id — so,
-    collecting no more than it needs, it keeps none (migration 0005 erased those kept before)."""
-    return ""
+def stored_name(first_name: str, organizer: bool = False) -> str:
+    """A Telegram first name as stored: an organizer's without NUL characters (surveys.text), cut
+    to NAME_LENGTH — other organizers read who answered a comment, moved a deadline or closed —
+    and nobody else's at all (""): a resident's or a cadre's name serves nothing the bot does
+    (reports name people by a pseudonym, /mydata by their id, replies go to the id), so, collecting
+    no more than it needs, it keeps none (migration 0005 erased those kept before)."""
+    return drop_nul(first_name)[:NAME_LENGTH] if organizer else ""
 
 
 def needs_write(row: Sequence[Any] | None, name: str, language: str) -> bool:
@@ -49,7 +54,7 @@ def person_of(row: Sequence[Any]) -> Person:
 
 async def touch_person(session: AsyncSession, user_id: int, first_name: str,
                        write_apart: Callable[[dict[str, Any]], Awaitable[None]], language: str = "",
-                       create: bool = True) -> Person:
+                       create: bool = True, organizer: bool = False) -> Person:
     """The person behind a Telegram user (a copy, not attached to the session), created
     on first contact; an incoming message also means they have not blocked the bot, so
     they are active again.
@@ -65,10 +70,11 @@ async def touch_person(session: AsyncSession, user_id: int, first_name: str,
     With `create` false someone not stored yet (never came, or erased themselves with
     /delete_me) stays unstored: they get a Person of this contact only, written nowhere."""
     path = answer_path(session.bind)
-    name = stored_name(first_name)
     # a point read (SQLite: on the loop's thread; PostgreSQL: batched with the others in
     # flight), not the ORM: ≈ 60 µs instead of ≈ 200 µs of CPU on PostgreSQL
     row = await path.person_row(session, user_id)  # id, first_name, language, role, township_id, active, language_chosen
+    # (`organizer`: in ORGANIZER_IDS; one who joined by an organizer invite has the role)
+    name = stored_name(first_name, organizer or (row is not None and row[3] == "organizer"))
     if row is None and not create:
         return Person(id=user_id, first_name=name, language=language)
     if needs_write(row, name, language):

@@ -49,6 +49,8 @@ def _rows() -> dict[str, list[dict[str, Any]]]:
              "township_id": None, "active": True, "created_at": T0},
             {"id": CADRE, "first_name": "李干部", "language": "zh_CN", "language_chosen": True, "role": "cadre",
              "township_id": 1, "active": True, "created_at": T0},
+            {"id": ORGANIZER, "first_name": "王主任", "language": "", "language_chosen": False, "role": "organizer",
+             "township_id": None, "active": True, "created_at": T0},
         ],
         "consultation": [{"id": 1, "title": "青山镇履职事项清单征求意见", "intro": "",
                           "questionnaire": DEFAULT_QUESTIONNAIRE_PATH.read_text(encoding="utf-8"), "opens_at": T0,
@@ -144,11 +146,11 @@ async def test_an_older_database_with_data_upgrades_intact_and_the_bot_goes_on(e
     finally:
         engine.dispose()
     for name, rows in before.items():  # the columns the old revision had, row for row
-        if name == "person":  # (but the Telegram names, erased by 0005: nothing needs them)
-            assert [r["first_name"] for r in after[name]] == ["", ""]
-            rows = [{**r, "first_name": ""} for r in rows]
+        if name == "person":  # (but residents' and cadres' Telegram names, erased by 0005: nothing needs them)
+            assert [r["first_name"] for r in after[name]] == ["", "", "王主任"]
+            rows = [{**r, "first_name": "" if r["role"] != "organizer" else r["first_name"]} for r in rows]
         assert [{k: r[k] for k in rows[0]} for r in after[name]] == rows, name
-    assert {k: bool(v) for k, v in chosen.items()} == {RESIDENT: False, CADRE: True}
+    assert {k: bool(v) for k, v in chosen.items()} == {RESIDENT: False, CADRE: True, ORGANIZER: False}
 
     async_engine = make_engine(empty_url)
     sessions = make_sessionmaker(async_engine)
