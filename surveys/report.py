@@ -933,8 +933,9 @@ def _comments_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
     decisions = {k: decision_label(k, locale) for k in (*DECISIONS, NO_DECISION)}
     local = _LocalTimes(tz)
     s.rows(
-        (c.id, c.township, parts[_part_of(c)], c.item_name or _missing_name(c), kinds[c.kind], c.text,
-         c.proposed_wording, statuses[c.status], decisions[c.decision_key] if c.status != WITHDRAWN else None, c.reply,
+        (c.id, c.township, parts[_part_of(c)], c.item_name or _missing_name(c), kinds[c.kind],
+         mask_personal_numbers(c.text), c.proposed_wording, statuses[c.status],
+         decisions[c.decision_key] if c.status != WITHDRAWN else None, c.reply,
          local(c.replied_at), c.pseudonym, local(c.created_at), c.replied_by)
         for c in data.comments if not c.hidden
     )
@@ -980,7 +981,8 @@ def _missing_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
         m = c.missing or {}
         other = "；".join(f"{k}: {v}" for k, v in m.items() if k not in _MISSING_KNOWN and v not in (None, ""))
         s.row(c.id, c.township, str(m.get("name", "")), part_label(str(m.get("part", "")), locale),
-              str(m.get("category", "")), str(m.get("basis", "")), str(m.get("department", "")), c.text, other,
+              str(m.get("category", "")), str(m.get("basis", "")), str(m.get("department", "")),
+              mask_personal_numbers(c.text), other,
               decision_label(c.decision, locale), c.reply, c.pseudonym, _local_time(c.created_at, tz))
 
 
@@ -991,7 +993,7 @@ def _offlist_sheet(book: _Book, data: ConsultationData, locale: str) -> None:
     tz = data.timezone
     s.rows(
         (o.township, o.department, o.task, o.assigned_on, _label("method", o.method, locale) if o.method else "",
-         o.details, o.pseudonym, _local_time(o.created_at, tz))
+         mask_personal_numbers(o.details), o.pseudonym, _local_time(o.created_at, tz))
         for o in data.offlist
     )
 
@@ -1312,7 +1314,7 @@ def feedback_report(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> str
         part_text = (part_label(part, locale) or "—") + (
             _t("feedback.missing-department", locale, department=department) if department else "")
         line = _t("feedback.missing-item", locale, n=j, item=name, township=x.township, part=part_text,
-                  gist=_one_line(x.text) or "—")
+                  gist=_one_line(mask_personal_numbers(x.text)) or "—")
         out.append(_join([_sentence(line, locale), _decision_text(x, locale)], locale))
     out.append("")
 
@@ -1391,7 +1393,7 @@ def _decision_text(x: CommentRecord, locale: str) -> str:
 
 def _comment_line(j: int, x: CommentRecord, locale: str) -> str:
     parts = [_sentence(_t("feedback.comment", locale, n=j, kind=kind_label(x.kind, locale), township=x.township,
-                          gist=_one_line(x.text) or "—"), locale)]
+                          gist=_one_line(mask_personal_numbers(x.text)) or "—"), locale)]
     if x.proposed_wording.strip():
         parts.append(_t("feedback.proposed", locale, wording=_one_line(x.proposed_wording)))
     parts.append(_decision_text(x, locale))

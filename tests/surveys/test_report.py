@@ -1220,3 +1220,24 @@ def test_text_answers_sheet_stars_out_id_card_and_mobile_numbers_a_resident_type
     assert "路灯坏了，请联系我138****5678，身份证110101************；+86 139-****-5678" in texts
     assert not any("12345678" in t or "199003071234" in t or "1234-5678" in t for t in texts)
     assert "2024年12月3日反映过，编号20241203001，户数1234" in texts  # dates and other numbers stay as typed
+
+
+def test_cadres_texts_in_the_workbook_and_the_feedback_report_star_out_id_card_and_mobile_numbers(
+        data: ConsultationData) -> None:
+    """A cadre quoting a resident ("村民王某 13812345678 反映…") or an off-list report naming a
+    contact: the workbook's comment, missing-item and off-list sheets and the 反馈情况说明 that
+    quote it star the numbers out, as the 文字意见 sheet does."""
+    data.comments.append(comment(8, "青山镇", BY_ID[2], "other", "村民王某13812345678反映，身份证110101199003071234",
+                                 decision="adopted", reply="已核实"))
+    data.comments.append(comment(9, "绿水镇", None, "missing", "联系人 139-1234-5678", decision="adopted", reply="已补",
+                                 missing={"name": "山塘巡查", "part": "basic"}))
+    data.offlist.append(OffListRecord(pseudonym(KEY, 952), "青山镇", "县应急局", "防汛值守", "2026-11-03", "phone",
+                                      "请回电13712345678", T0))
+    everything = [str(cell) for rows in sheets(data).values() for row in rows for cell in row]
+    feedback = feedback_report(data)
+    for text in [*everything, feedback]:
+        assert "13812345678" not in text and "199003071234" not in text and "1234-5678" not in text
+        assert "13712345678" not in text
+    assert "村民王某138****5678反映，身份证110101************" in everything
+    assert "联系人 139-****-5678" in everything and "请回电137****5678" in everything
+    assert "村民王某138****5678反映" in feedback and "联系人 139-****-5678" in feedback
