@@ -2874,3 +2874,20 @@ async def test_a_report_or_proposal_begun_for_one_township_is_not_saved_for_the_
     assert "青山镇" in moved and "遗漏事项已取消" in moved
     await h.feed(u.message("交通运输"))
     assert "现在没有等待填写的步骤" in h.api.last(CADRE).text
+
+
+async def test_a_cadres_welcome_says_who_sees_their_comments_and_how_to_erase_what_is_kept(harness):
+    """A resident's welcome says what is kept and who sees it; a cadre, verified by an invite, was
+    told what they can do but not that their comments go to the county under their township's name
+    and a pseudonym, nor of /mydata and /delete_me."""
+    h = harness
+    await open_consultation(h)
+    code = await _invite(h)
+    await h.feed(h.user(CADRE).message(f"/start inv_{code}"))
+    said = h.api.last(CADRE).text
+    assert "以本乡镇的名义交给县里的组织者" in said and "不显示您的名字和 Telegram 编号" in said
+    assert "/mydata" in said and "/delete_me" in said
+    code = await _invite(h)
+    await h.feed(h.user(OTHER_CADRE, language_code="en").message(f"/start inv_{code}"))
+    said = h.api.last(OTHER_CADRE).text
+    assert "in your township's name" in said and "never your name or Telegram id" in said and "/delete_me" in said
