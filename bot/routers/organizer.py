@@ -1187,9 +1187,31 @@ async def new_confirm(query: CallbackQuery, callback_data: NewCB, ctx: Ctx, stat
     await ctx.commit()
     await query.answer()
     key = "organizer.created-open" if callback_data.act == "open" else "organizer.created-draft"
-    await edit_or_send(query, ctx.t(key, id=c.id, title=html.escape(c.title)))
+    await edit_or_send(query, ctx.t(key, id=c.id, title=html.escape(c.title))
+                       + (await _also_open_note(ctx, c.id, data.get("townships", [])) if callback_data.act == "open"
+                          else ""))
     if callback_data.act == "open" and query.message is not None:
         await do_links(query.message, ctx, c, state)  # (an InaccessibleMessage too: it answers in the chat)
+
+
+async def _also_open_note(ctx: Ctx, consultation_id: int, township_ids: list[int]) -> str:
+    """Other consultations open for the townships of the one just opened (another organizer's,
+    made at the same moment, or one's own forgotten): named, so that a duplicate is seen and closed."""
+    from storage.comments import open_consultations_for_township
+
+    lines = []
+    for t, _row in await _townships_with_lists(ctx):
+        if t.id not in township_ids:
+            continue
+        others = [c for c, _ in await open_consultations_for_township(ctx.session, t.id) if c.id != consultation_id]
+        if others:
+            lines.append(ctx.t("organizer.also-open-line", township=html.escape(fit_plain(t.name, 40)),
+                               consultations=ctx.t("report.list-sep").join(
+                                   f"#{c.id}《{html.escape(fit_plain(c.title, 40))}》" for c in others[:3])))
+    if not lines:
+        return ""
+    more = ctx.t("organizer.new-confirm-more", n=len(lines) - 10) if len(lines) > 10 else ""
+    return "\n\n" + ctx.t("organizer.also-open", lines="\n".join(lines[:10]) + more, id=consultation_id)
 
 
 @router.callback_query(NewCB.filter())

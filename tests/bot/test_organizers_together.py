@@ -151,3 +151,31 @@ async def test_the_other_organizers_are_told_who_moved_a_deadline(two):
     news = h.api.texts(SECOND)[told_before:]
     assert len(news) == 1 and "张三" in news[0] and f"#{cid}" in news[0] and "2026-12-25 18:00" in news[0]
     assert not any("张三" in t for t in h.api.texts(ORGANIZER))  # (not told of their own change)
+
+
+async def test_two_organizers_opening_a_consultation_for_the_same_township_at_once_are_told_of_the_other(two):
+    from storage.lists import save_list
+    from tests.bot.conftest import ITEMS
+    from tests.bot.test_organizer import _new_until_confirm
+
+    h = two
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS)
+        await save_list(s, "绿水乡", ITEMS)
+        await s.commit()
+    a, b = _people()
+    await _new_until_confirm(h, a, "青山镇清单征求意见", "2026-12-20 18:00")
+    confirm_a = h.api.last(ORGANIZER)
+    await h.feed(b.message("/new"))  # 李四, at the same time, for 青山镇 and 绿水乡
+    await h.feed(b.message("两镇清单征求意见"))
+    screen = h.api.last(SECOND)
+    for label in ("青山镇", "绿水乡", "完成", "默认"):
+        await h.feed(b.press(screen.message_id, _press_label(h.api.last(SECOND).reply_markup, label)))
+    await h.feed(b.message("2026-12-20 18:00"))
+    confirm_b = h.api.last(SECOND)
+    await h.feed(a.press(confirm_a.message_id, _press_label(confirm_a.reply_markup, "创建并开始")))
+    assert not any("其他进行中的征询" in t for t in h.api.texts(ORGANIZER))  # the first: nothing else open
+    await h.feed(b.press(confirm_b.message_id, _press_label(confirm_b.reply_markup, "创建并开始")))
+    created = next(t for t in h.api.texts(SECOND) if "已创建并开始征询 #2" in t)
+    assert "其他进行中的征询" in created and "青山镇：#1《青山镇清单征求意见》" in created and "/close 2" in created
+    assert "绿水乡：" not in created
