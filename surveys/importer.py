@@ -1009,10 +1009,14 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
             listed_part, heading = None, ""
             continue
         seq_col = columns.get("seq")
-        if (len(filled) == 2 and not pending and seq_col in filled
+        # a heading row is told by the cells typed in it: a category merged down over it from the
+        # rows above (B3:B9 "党的建设" with "（二）民生服务" in row 5) is no cell of its own; a row
+        # under a name merged down over it is the same item's next row, no heading
+        nameless = not (texts[name_col] if name_col < len(texts) else "")
+        if (len(own) == 2 and not pending and seq_col in own
                 and _CN_ENUM.match(unicodedata.normalize("NFKC", texts[seq_col]))):
             # "（一）" in the 序号 column and "党的建设" (or "基本履职事项") beside it: a heading, not an item
-            text = texts[next(c for c in filled if c != seq_col)]
+            text = texts[next(c for c in own if c != seq_col)]
             if len(text) <= MAX_CELL_CHARS:
                 heading_part = part_from_text(text) if _PART_HEADING.match(
                     _heading_text(unicodedata.normalize("NFKC", text))) else None
@@ -1022,8 +1026,8 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
                 else:
                     heading = _heading_text(text)
                 continue
-        if len(filled) == 1 and not pending and filled[0] != name_col:
-            only = filled[0]
+        if len(own) == 1 and nameless and not pending and own[0] != name_col:
+            only = own[0]
             text = texts[only]
             if isinstance(_seq(row[only]), int):
                 continue  # a pre-numbered empty row

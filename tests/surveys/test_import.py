@@ -689,3 +689,21 @@ def test_a_column_of_assisting_departments_beside_the_lead_one_is_not_read_and_s
     alone = f"序号,事项名称,{header[1 - lead]}\n1,消防安全检查,县消防救援大队\n"
     assert [i.county_department for i in _clean(read_duty_list(alone.encode("gbk"),
                                                                  filename="配合履职事项.csv")).items] == ["县消防救援大队"]
+
+
+def test_a_heading_row_inside_a_merged_category_range_is_a_heading_not_an_item_with_no_name(tmp_path):
+    """"（二）民生服务" in the 序号 column of a row that a category merged over B3:B6 covers was read as
+    an item with no name (its only other cell was the merged category): a heading is told by the
+    cells typed in its row."""
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "基本履职事项"
+    for row in (["序号", "领域", "事项名称", "履职依据"], ["（一）党的建设", None, None, None],
+                [1, "党的建设", "发展党员", "《细则》"], [2, None, "党组织建设", "《条例》"],
+                ["（二）民生服务", None, None, None], [3, None, "低保审核", "《办法》"]):
+        ws.append(row)
+    ws.merge_cells("B3:B6")
+    wb.save(tmp_path / "d.xlsx")
+    result = read_duty_list(tmp_path / "d.xlsx")
+    assert result.problems == []
+    assert [(i.row, i.name) for i in result.items] == [(3, "发展党员"), (4, "党组织建设"), (6, "低保审核")]
