@@ -134,6 +134,9 @@ _HEADER_FUZZY: tuple[tuple[re.Pattern[str], str], ...] = (
 #: A column of the county departments that assist the lead one ("配合部门", "协办单位"): beside the
 #: lead department's column it is not read (alone it is the department the township works with)
 _ASSISTING = re.compile(r"(配合|协办|协助|协同)(部门|单位)")
+#: A column of the numbers items had in an earlier draft or list ("原序号", "原清单编号"): beside the
+#: 序号 column it is not read (alone it is the only number there is)
+_OLD_NUMBER = re.compile(r"^(原|旧|原始|原清单|原来)(清单)?(序号|编号)$")
 
 
 def header_field(text: object) -> str | None:
@@ -939,6 +942,15 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
             columns[f] = lead
             out.warning("import.assisting-departments-column", sheet=sheet, row=hr + 1,
                         column=_text(header_row[assisting]), lead=_text(header_row[lead]))
+            continue
+        if f == "seq" and f in columns and (
+                _OLD_NUMBER.match(key) or _OLD_NUMBER.match(_norm_header_raw(_text(header_row[columns[f]])))):
+            # "原序号" beside "序号": the number in the draft before (kept to trace it), not this list's
+            current, old = (c, columns[f]) if _OLD_NUMBER.match(_norm_header_raw(_text(header_row[columns[f]]))) \
+                else (columns[f], c)
+            columns[f] = current
+            out.warning("import.old-number-column", sheet=sheet, row=hr + 1, column=_text(header_row[old]),
+                        current=_text(header_row[current]))
             continue
         if f in columns:
             other = _text(header_row[columns[f]])

@@ -707,3 +707,20 @@ def test_a_heading_row_inside_a_merged_category_range_is_a_heading_not_an_item_w
     result = read_duty_list(tmp_path / "d.xlsx")
     assert result.problems == []
     assert [(i.row, i.name) for i in result.items] == [(3, "发展党员"), (4, "党组织建设"), (6, "低保审核")]
+
+
+def test_a_column_of_earlier_numbers_beside_the_seq_column_is_not_read_and_said_so(tmp_path):
+    """A 原序号 column (the items' numbers in the earlier draft) beside 序号 was refused as a column
+    meaning the same thing, importing nothing: it is not read, and a warning says so."""
+    for header in (["原序号", "序号", "事项名称", "履职依据"], ["序号", "原序号", "事项名称", "履职依据"]):
+        seq, old = header.index("序号"), header.index("原序号")
+        row: list[object] = [None] * 4
+        row[seq], row[old], row[2], row[3] = 1, 7, "发展党员", "《细则》"
+        path = _sheet(tmp_path / "d.xlsx", [header, row], title="基本履职事项")
+        result = read_duty_list(path)
+        assert result.ok, result.render()
+        assert [(i.seq, i.name) for i in result.items] == [(1, "发展党员")]
+        assert [(p.rule, p.column, p.row) for p in result.problems] == [("import.old-number-column", "原序号", 1)]
+        said = result.problems[0].message("zh_CN")
+        assert "原序号" in said and "不会导入" in said and "“序号”" in said
+        assert "earlier numbers" in result.problems[0].message("en")
