@@ -981,6 +981,7 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
     current_part = default_part
     listed_part: Part | None = None  # the last part named in the part column
     heading = ""
+    named: tuple[Part, str] | None = None  # the category last typed in a row since the heading, with its part
     items: list[DutyItem] = []
     mapped = list(columns.values()) + ([part_col] if part_col is not None else [])
     header_width = max(c for c, v in enumerate(header_row) if _text(v)) + 1
@@ -1018,7 +1019,7 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
         if len(filled) == 1 and not pending and filled[0] == name_col and _PART_HEADING.match(
                 _heading_text(unicodedata.normalize("NFKC", texts[name_col]))):
             current_part = part_from_text(texts[name_col])  # "二、配合履职事项" typed in the name column
-            listed_part, heading = None, ""
+            listed_part, heading, named = None, "", None
             continue
         seq_col = columns.get("seq")
         # a heading row is told by the cells typed in it: a category merged down over it from the
@@ -1034,9 +1035,9 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
                     _heading_text(unicodedata.normalize("NFKC", text))) else None
                 if heading_part is not None:
                     current_part = heading_part
-                    listed_part, heading = None, ""
+                    listed_part, heading, named = None, "", None
                 else:
-                    heading = _heading_text(text)
+                    heading, named = _heading_text(text), None
                 continue
         if len(own) == 1 and nameless and not pending and own[0] != name_col:
             only = own[0]
@@ -1046,9 +1047,9 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
             if len(text) <= MAX_CELL_CHARS:
                 if _SECTION_PART.search(unicodedata.normalize("NFKC", text)) and part_from_text(text):
                     current_part = part_from_text(text)
-                    listed_part, heading = None, ""
+                    listed_part, heading, named = None, "", None
                 else:
-                    heading = _heading_text(text)  # a category heading row: "（一）党的建设"
+                    heading, named = _heading_text(text), None  # a category heading row: "（一）党的建设"
                 continue
 
         values: dict[str, Any] = {}
@@ -1108,8 +1109,12 @@ def _read_table(table: _Table, several: bool, out: _Collector) -> list[DutyItem]
             row_ok = False
         if not row_ok or part is None:
             continue
-        if not values.get("category") and heading:
-            values["category"] = heading
+        if values.get("category"):
+            named = (part, values["category"])
+        elif heading:
+            # typed once per group below the heading (as a merged cell saved unmerged looks): the
+            # category named above since the heading, else the heading's
+            values["category"] = named[1] if named is not None and named[0] == part else heading
         if sheet is None and items and items[-1].part == part:
             # CSV keeps a merged category cell's value on its first row only: blanks below it are the same
             above = items[-1]

@@ -724,3 +724,24 @@ def test_a_column_of_earlier_numbers_beside_the_seq_column_is_not_read_and_said_
         said = result.problems[0].message("zh_CN")
         assert "原序号" in said and "不会导入" in said and "“序号”" in said
         assert "earlier numbers" in result.problems[0].message("en")
+
+
+@pytest.mark.parametrize("suffix", [".xlsx", ".csv"])
+def test_a_blank_category_under_a_heading_is_the_one_named_above_it_since_the_heading(tmp_path, suffix):
+    """Under （一）党的建设, rows that name their category (组织建设) and rows left blank below them: a
+    blank took the heading's 党的建设 even right under a row naming 组织建设. The category is typed
+    once per group (as a merged cell saved unmerged, or in CSV, looks): a blank cell now takes the
+    category named above it since the last heading, and the heading's only before any is named."""
+    rows = [["序号", "领域", "事项名称", "履职依据"], ["（一）党的建设", None, None, None],
+            [1, None, "发展党员", "《细则》"], [2, "组织建设", "党组织建设", "《条例》"],
+            [3, None, "述职评议", "《条例》"], ["（二）民生服务", None, None, None],
+            [4, None, "低保审核", "《办法》"], [5, "社会救助", "临时救助", "《办法》"], [6, None, "特困供养", "《办法》"]]
+    if suffix == ".xlsx":
+        path = _sheet(tmp_path / "基本履职事项.xlsx", rows, title="基本履职事项")
+    else:
+        path = tmp_path / "基本履职事项.csv"
+        path.write_text("\n".join(",".join("" if v is None else str(v) for v in r) for r in rows), encoding="utf-8")
+    result = read_duty_list(path)
+    assert result.ok, result.render()
+    assert [(i.seq, i.category) for i in result.items] == [
+        (1, "党的建设"), (2, "组织建设"), (3, "组织建设"), (4, "民生服务"), (5, "社会救助"), (6, "社会救助")]
