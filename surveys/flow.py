@@ -47,9 +47,8 @@ from typing import Any
 from surveys.duty_list import normalize
 from surveys.i18n import LOCALES, gettext
 from surveys.questionnaire import ITEM_TYPES, SCALE_POINTS, UNSURE, Question, Questionnaire
-from surveys.text import drop_nul
+from surveys.text import TEXT_LIMIT, drop_nul
 
-TELEGRAM_TEXT_LIMIT = 4096
 SUMMARY_TEXT_CHARS = 80
 _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)$")
 _MAX_NUMBER_CHARS = 30
@@ -544,7 +543,7 @@ def _validate_text(question: Question, raw: Any) -> tuple[Any, FlowError | None]
     text = drop_nul(raw).strip()
     if not text:
         return None, _error("empty")
-    limit = min(question.max_length, TELEGRAM_TEXT_LIMIT)
+    limit = min(question.max_length, TEXT_LIMIT)  # (in characters, 字, as the resident is told)
     if len(text) > limit:
         return None, _error("too-long", max=limit, length=len(text))
     return text, None
