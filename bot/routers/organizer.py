@@ -1536,7 +1536,11 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
         row.append(_btn(ctx.t("organizer.btn-clear-reply" if earlier else "organizer.btn-no-reply"),
                         DecideCB(k=comment.id, d="clear" if earlier else "noreply", a=d)))
     ask = ("organizer.reason-ask" if d in NEEDS_REASON else "organizer.reply-ask") + ("-earlier" if earlier else "")
-    await query.message.answer(ctx.t(ask, decision=ctx.t(f"comment.decision.{d}")),  # type: ignore[union-attr]
+    text = ctx.t(ask, decision=ctx.t(f"comment.decision.{d}"))
+    if comment.decision and comment.replied_by and comment.replied_by != ctx.person.id:
+        # another organizer's answer (perhaps given since this card was shown): what would be replaced
+        text = await _answered_by_other(ctx, comment) + "\n\n" + text
+    await query.message.answer(text,  # type: ignore[union-attr]
                                reply_markup=InlineKeyboardMarkup(inline_keyboard=[row]) if row else None)
 
 
@@ -1608,7 +1612,7 @@ def _comment_mark(comment: Any) -> str:
     return hashlib.sha256(json.dumps(said, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 
-async def _answered_meanwhile(ctx: Ctx, comment: Any) -> str:
+async def _answered_meanwhile(ctx: Ctx, comment: Any, msgid: str = "organizer.answered-meanwhile") -> str:
     """What an organizer is told whose answer came after another organizer's: who answered, and what."""
     from storage.models import Person
 
@@ -1617,7 +1621,11 @@ async def _answered_meanwhile(ctx: Ctx, comment: Any) -> str:
         ctx.t("organizer.another-organizer")
     decision = ctx.t(f"comment.decision.{comment.decision}") if comment.decision else ctx.t("comment.decision.open")
     reply = html.escape(fit_plain(comment.reply, CARD_FIELD)) if comment.reply else ctx.t("organizer.reply-none")
-    return ctx.t("organizer.answered-meanwhile", name=name, decision=decision, reply=reply)
+    return ctx.t(msgid, name=name, decision=decision, reply=reply)
+
+
+async def _answered_by_other(ctx: Ctx, comment: Any) -> str:
+    return await _answered_meanwhile(ctx, comment, "organizer.answered-by-other")
 
 
 def _reply_note(loc: str, name: str, comment: Any, reply: str) -> str:

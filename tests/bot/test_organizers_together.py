@@ -179,3 +179,18 @@ async def test_two_organizers_opening_a_consultation_for_the_same_township_at_on
     created = next(t for t in h.api.texts(SECOND) if "已创建并开始征询 #2" in t)
     assert "其他进行中的征询" in created and "青山镇：#1《青山镇清单征求意见》" in created and "/close 2" in created
     assert "绿水乡：" not in created
+
+
+async def test_a_decision_pressed_on_a_card_left_open_names_the_answer_another_organizer_gave_since(two):
+    h = two
+    cid, comment_id, _o, _card = await _comment_card(h)
+    a, b = _people()
+    await h.feed(a.message("/comments"))
+    card_a = h.api.last(ORGANIZER)  # 张三's card: 尚未答复
+    await h.feed(b.message("/comments"))
+    card_b = h.api.last(SECOND)
+    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "不采纳")))
+    await h.feed(b.message("县里统一安排，不作调整"))
+    await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "采纳")))  # on the stale card
+    prompt = h.api.last(ORGANIZER).text
+    assert "李四" in prompt and "不采纳" in prompt and "县里统一安排，不作调整" in prompt
