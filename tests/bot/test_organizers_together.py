@@ -194,3 +194,21 @@ async def test_a_decision_pressed_on_a_card_left_open_names_the_answer_another_o
     await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "采纳")))  # on the stale card
     prompt = h.api.last(ORGANIZER).text
     assert "李四" in prompt and "不采纳" in prompt and "县里统一安排，不作调整" in prompt
+
+
+async def test_an_organizer_removed_from_organizer_ids_with_a_card_and_an_answer_open_changes_nothing(two):
+    h = two
+    cid, comment_id, _o, _card = await _comment_card(h)
+    _a, b = _people()
+    await h.feed(b.message("/comments"))
+    card_b = h.api.last(SECOND)
+    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "采纳")))  # answer begun
+    h.settings.organizer_ids.remove(SECOND)  # then removed from ORGANIZER_IDS
+    await h.feed(b.message("已采纳"))
+    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "隐藏")))
+    async with h.sessions() as s:
+        c = await s.get(Comment, comment_id)
+        assert c.decision is None and not c.hidden
+    assert h.api.texts(CADRE) == []
+    alerts = [c for c in h.api.calls if c.method == "answerCallbackQuery" and c.chat_id in (None, SECOND)]
+    assert "组织者" in (getattr(alerts[-1].call, "text", "") or "")
