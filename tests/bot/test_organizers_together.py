@@ -24,6 +24,17 @@ def _people() -> tuple[Updates, Updates]:
     return Updates(ORGANIZER, first_name="张三"), Updates(SECOND, first_name="李四")
 
 
+REASON = "县里统一安排，不作调整"
+
+
+async def _rejected_by_the_second(h, b: Updates) -> None:
+    """李四 opens /comments and answers the comment on it 不采纳, with REASON."""
+    await h.feed(b.message("/comments"))
+    card_b = h.api.last(SECOND)
+    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "不采纳")))
+    await h.feed(b.message(REASON))
+
+
 async def test_an_answer_typed_after_another_organizer_answered_meanwhile_is_not_saved_over_it(two):
     h = two
     cid, comment_id, _o, _card = await _comment_card(h)
@@ -67,10 +78,7 @@ async def test_the_comment_card_says_which_organizer_answered(two):
     h = two
     cid, comment_id, _o, _card = await _comment_card(h)
     a, b = _people()
-    await h.feed(b.message("/comments"))
-    card_b = h.api.last(SECOND)
-    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "不采纳")))
-    await h.feed(b.message("县里统一安排，不作调整"))
+    await _rejected_by_the_second(h, b)
     await h.feed(a.message("/comments"))
     card_a = h.api.last(ORGANIZER)
     await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "全部")))
@@ -86,10 +94,7 @@ async def test_the_workbooks_comments_sheet_says_which_organizer_answered(two):
     h = two
     cid, comment_id, _o, _card = await _comment_card(h)
     a, b = _people()
-    await h.feed(b.message("/comments"))
-    card_b = h.api.last(SECOND)
-    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "不采纳")))
-    await h.feed(b.message("县里统一安排，不作调整"))
+    await _rejected_by_the_second(h, b)
     await h.feed(a.message(f"/export {cid}"))
     wb = openpyxl.load_workbook(io.BytesIO(h.api.last(ORGANIZER, "sendDocument").call.document.data))
     rows = [[cell.value for cell in row] for row in wb["意见"].iter_rows()]
@@ -187,10 +192,7 @@ async def test_a_decision_pressed_on_a_card_left_open_names_the_answer_another_o
     a, b = _people()
     await h.feed(a.message("/comments"))
     card_a = h.api.last(ORGANIZER)  # 张三's card: 尚未答复
-    await h.feed(b.message("/comments"))
-    card_b = h.api.last(SECOND)
-    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "不采纳")))
-    await h.feed(b.message("县里统一安排，不作调整"))
+    await _rejected_by_the_second(h, b)
     await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "采纳")))  # on the stale card
     prompt = h.api.last(ORGANIZER).text
     assert "李四" in prompt and "不采纳" in prompt and "县里统一安排，不作调整" in prompt
