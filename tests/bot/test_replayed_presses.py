@@ -8,26 +8,17 @@ import logging
 
 import sqlalchemy as sa
 
-from bot.routers.cadre import ItemCB
 from storage.consultations import set_status
 from storage.models import Answer, Comment, Consultation, Invite, OffListReport, Person, Response
 from surveys.consultation import Status
-from tests.bot.conftest import ITEMS, ORGANIZER, open_consultation
-from tests.bot.test_cadre import _cadre, _item_id, _tap
+from tests.bot.conftest import ORGANIZER, open_consultation
+from tests.bot.test_cadre import _cadre, _tap
+from tests.bot.test_forged_presses import _comment
 from tests.bot.test_resident_flow import start
 
 CADRE_A = 7301
 CADRE_B = 7302
 RESIDENT = 7303
-
-
-async def _comment(h, u, c: int, township: str, text: str) -> None:
-    await h.feed(u.message("/list"))
-    await h.feed(u.press(h.api.last(u.user.id).message_id,
-                         ItemCB(c=c, i=await _item_id(h, ITEMS[0].name, township)).pack()))
-    await _tap(h, u, "✍️ 提意见")
-    await _tap(h, u, "其他")
-    await h.feed(u.message(text))
 
 
 async def _scene(h):
