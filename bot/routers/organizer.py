@@ -707,6 +707,13 @@ def _message_id(query: CallbackQuery) -> int:
     return query.message.message_id if query.message is not None else 0
 
 
+async def _spend_buttons(query: CallbackQuery) -> None:
+    """A question answered: its buttons go (a later tap would only be told it is spent)."""
+    if isinstance(query.message, Message):
+        with contextlib.suppress(TelegramAPIError):
+            await query.message.edit_reply_markup(reply_markup=None)
+
+
 @router.callback_query(DeadlineCB.filter())
 async def deadline_pressed_again(query: CallbackQuery, callback_data: DeadlineCB, ctx: Ctx,
                                  state: FSMContext) -> None:
@@ -2005,6 +2012,7 @@ async def list_township_pressed(query: CallbackQuery, callback_data: ImportCB, c
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
     await query.answer()
+    await _spend_buttons(query)
     await _store_list_file(query.message, ctx, state, bot, township.name)  # type: ignore[arg-type]
 
 
@@ -2058,6 +2066,7 @@ async def list_township_confirmed(query: CallbackQuery, callback_data: ImportNam
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
         return
     await query.answer()
+    await _spend_buttons(query)
     if callback_data.a == "create":
         await _store_list_file(query.message, ctx, state, bot, data["typed"])  # type: ignore[arg-type]
         return

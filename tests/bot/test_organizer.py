@@ -3874,3 +3874,34 @@ async def test_a_decision_pressed_on_a_card_of_a_comment_rewritten_since_is_not_
     await h.feed(o.message("同意"))
     async with h.sessions() as s:
         assert (await s.scalars(sa.select(Comment))).one().decision == "adopted"
+
+
+def _markup_taken_off(h, message_id: int) -> bool:
+    return any(c.method == "editMessageReplyMarkup" and c.message_id == message_id and not buttons(c.reply_markup)
+               for c in h.api.calls)
+
+
+async def test_a_drafts_township_buttons_go_once_used_and_a_late_tap_imports_nothing_more(harness):
+    h = harness
+    o = h.user(ORGANIZER)
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
+    await h.feed(o.message("青山镇"))  # not known yet: 新建 / 重新输入 asked
+    question = h.api.last(ORGANIZER)
+    await h.feed(o.press(question.message_id, _press_label(question.reply_markup, "重新输入")))
+    assert _markup_taken_off(h, question.message_id)  # answered: its buttons go
+    await h.feed(o.press(question.message_id, _press_label(question.reply_markup, "新建")))  # a late tap
+    assert h.api.answers()[-1].call.show_alert and await _stored_lists(h) == []
+    await h.feed(o.message("青山镇"))
+    question = h.api.last(ORGANIZER)
+    await h.feed(o.press(question.message_id, _press_label(question.reply_markup, "新建")))
+    assert _markup_taken_off(h, question.message_id)
+    await h.feed(o.press(question.message_id, _press_label(question.reply_markup, "新建")))  # a double tap
+    assert await _stored_lists(h) == [("青山镇", "1", 112)]
+    await _send_list(h, o, _revised_sample(), "修改稿.xlsx")
+    ask = h.api.last(ORGANIZER)
+    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "青山镇")))
+    assert _markup_taken_off(h, ask.message_id)
+    await h.feed(o.message("/cancel"))
+    await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "青山镇")))  # a late tap, after /cancel
+    assert h.api.answers()[-1].call.show_alert
+    assert sorted(await _stored_lists(h)) == [("青山镇", "1", 112), ("青山镇", "2", 112)]
