@@ -1662,6 +1662,7 @@ class InviteCB(CallbackData, prefix="oi"):
     t: Num  # township id (0: none, for organizers)
     r: str = ""  # role, once chosen
     n: Num = 0  # how many, once chosen
+    m: str = ""  # (on a count) the count screen's own mark: its batch is made once, however often it is tapped
 
 
 INVITE_DAYS = 7
@@ -1693,7 +1694,8 @@ async def invite_cmd(message: Message, command: CommandObject, ctx: Ctx, state: 
 
 def _invite_count_screen(ctx: Ctx, township: Township | None, r: str) -> tuple[str, InlineKeyboardMarkup]:
     t = township.id if township else 0
-    rows = [[_btn(str(k), InviteCB(t=t, r=r, n=k)) for k in (1, 5, 10, 20)]]
+    mark = _new_mark()
+    rows = [[_btn(str(k), InviteCB(t=t, r=r, n=k, m=mark)) for k in (1, 5, 10, 20)]]
     text = ctx.t("organizer.invite-count", township=html.escape(township.name)) if township \
         else ctx.t("organizer.invite-count-organizer")
     return text, InlineKeyboardMarkup(inline_keyboard=rows)
@@ -1708,8 +1710,11 @@ async def invite_step(query: CallbackQuery, callback_data: InviteCB, ctx: Ctx) -
     t, r, n = callback_data.t, callback_data.r or "cadre", callback_data.n  # a township's button: cadres
     township = await ctx.session.get(Township, t) if t else None
     if (t and township is None) or r not in ("cadre", "organizer") or (r == "cadre" and township is None) \
-            or not 0 <= n <= 50:
+            or not 0 <= n <= 50 or (n and not callback_data.m):
         await query.answer(ctx.t("error.stale-button"), show_alert=True)
+        return
+    if n and not await _first_press(ctx, "invite", callback_data.m, _message_id(query)):
+        await query.answer(ctx.t("organizer.invite-made-already"), show_alert=True)  # a second tap, or a late one
         return
     await query.answer()
     if n == 0:

@@ -3905,3 +3905,25 @@ async def test_a_drafts_township_buttons_go_once_used_and_a_late_tap_imports_not
     await h.feed(o.press(ask.message_id, _press_label(ask.reply_markup, "青山镇")))  # a late tap, after /cancel
     assert h.api.answers()[-1].call.show_alert
     assert sorted(await _stored_lists(h)) == [("青山镇", "1", 112), ("青山镇", "2", 112)]
+
+
+async def test_an_invite_count_tapped_twice_or_late_makes_one_batch_and_says_so(harness):
+    h = harness
+    await open_consultation(h)
+    o = h.user(ORGANIZER)
+    await h.feed(o.message("/invite"))
+    screen = h.api.last(ORGANIZER)
+    await h.feed(o.press(screen.message_id, _press_label(screen.reply_markup, "青山镇")))
+    five = _press_label(h.api.last(ORGANIZER).reply_markup, "5")
+    await h.feed(o.press(screen.message_id, five))
+    assert h.api.last(ORGANIZER).text.count("?start=inv_") == 5 and not buttons(h.api.last(ORGANIZER).reply_markup)
+    h.api.clear()
+    await h.feed(o.press(screen.message_id, five))  # the second tap of a double tap
+    await h.feed(o.press(screen.message_id, five, old=True))  # the same button days later
+    await h.feed(o.press(screen.message_id, InviteCB(t=InviteCB.unpack(five).t, r="cadre", n=5).pack()))  # no mark
+    assert [c.method for c in h.api.calls] == ["answerCallbackQuery"] * 3
+    assert all(a.call.text == "这批邀请链接已经生成过了，没有再生成。如需更多，请再发 /invite。"
+               for a in h.api.answers()[:2])
+    assert h.api.answers()[2].call.show_alert
+    async with h.sessions() as s:
+        assert len((await s.scalars(sa.select(Invite))).all()) == 5
