@@ -1444,8 +1444,9 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
     lines[4] = html.escape(fit_plain(k.text, TEXT_LIMIT - visible_units("\n".join(lines))))
     rows = [[_btn(ctx.t(f"organizer.btn-decide.{d}"), DecideCB(k=k.id, d=d, f=f, i=i, v=_comment_mark(k)[:8]))
              for d in ("adopted", "partly", "rejected")],
+            # (hide/unhide: the card's own mark, its press taken once; the state it shows is in `d`)
             [_btn(ctx.t("organizer.btn-unhide" if k.hidden else "organizer.btn-hide"),
-                  DecideCB(k=k.id, d="unhide" if k.hidden else "hide", f=f, i=i))]]
+                  DecideCB(k=k.id, d="unhide" if k.hidden else "hide", f=f, i=i, v=_new_mark()))]]
     nav = []
     if i > 0:
         nav.append(_btn("‹", CommentsCB(c=c, f=f, i=i - 1)))
@@ -1517,6 +1518,14 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
         return
     d = callback_data.d
     if d in ("hide", "unhide"):
+        # a card shown before another organizer's change (already as asked), a card without its
+        # mark, or this card's button pressed again (a double tap, or once hidden and unhidden since)
+        if comment.hidden == (d == "hide") or not callback_data.v \
+                or not await _first_press(ctx, "hide", callback_data.v, f"{comment.id}:{_message_id(query)}"):
+            await query.answer(ctx.t("organizer.hide-stale"), show_alert=True)
+            text, kb = await _comment_card(ctx, comment.consultation_id, callback_data.f, callback_data.i)
+            await edit_or_send(query, text, reply_markup=kb)
+            return
         await comments_repo.hide_comment(ctx.session, comment.id, hidden=d == "hide")
         await ctx.commit()
         await query.answer(ctx.t(f"organizer.{d}-done"))

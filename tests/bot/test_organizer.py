@@ -3927,3 +3927,41 @@ async def test_an_invite_count_tapped_twice_or_late_makes_one_batch_and_says_so(
     assert h.api.answers()[2].call.show_alert
     async with h.sessions() as s:
         assert len((await s.scalars(sa.select(Invite))).all()) == 5
+
+
+async def _hidden(h, comment_id: int) -> bool:
+    async with h.sessions() as s:
+        return (await s.get(Comment, comment_id)).hidden
+
+
+async def _another_organizer_hides(h, comment_id: int, hidden: bool) -> None:
+    async with h.sessions() as s:
+        await comments_repo.hide_comment(s, comment_id, hidden=hidden)
+        await s.commit()
+
+
+async def test_a_hide_or_unhide_tapped_twice_or_on_a_card_older_than_another_organizers_change_changes_nothing(
+        harness):
+    h = harness
+    cid, comment_id, o, card = await _comment_card(h)
+    hide = _press_label(card.reply_markup, "隐藏")
+    await h.feed(o.press(card.message_id, hide))
+    assert await _hidden(h, comment_id)
+    await _another_organizer_hides(h, comment_id, False)  # another organizer's unhide
+    await h.feed(o.press(card.message_id, hide))  # the first card's hide again: a second or late tap
+    said = h.api.answers()[-1].call
+    assert said.show_alert and "未作改动" in said.text and not await _hidden(h, comment_id)
+    await h.feed(o.message(f"/comments {cid}"))
+    card = h.api.last(ORGANIZER)
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "全部")))  # (hidden ones too)
+    card = h.api.last(ORGANIZER)  # read while visible: a hide button
+    await _another_organizer_hides(h, comment_id, True)
+    await _another_organizer_hides(h, comment_id, False)
+    await _another_organizer_hides(h, comment_id, True)  # hidden since by another organizer
+    await h.feed(o.press(card.message_id, _press_label(card.reply_markup, "隐藏")))
+    assert h.api.answers()[-1].call.show_alert and await _hidden(h, comment_id)
+    shown = h.api.last(ORGANIZER)  # the card as it is now: its unhide button
+    assert shown.message_id == card.message_id and _press_label(shown.reply_markup, "取消隐藏")
+    await _another_organizer_hides(h, comment_id, False)
+    await h.feed(o.press(card.message_id, _press_label(shown.reply_markup, "取消隐藏")))
+    assert h.api.answers()[-1].call.show_alert and not await _hidden(h, comment_id)
