@@ -385,22 +385,23 @@ def _when(ctx: Ctx, c: Consultation, brief: bool = False) -> str:
 # --- open, close ------------------------------------------------------------------------------
 
 
-async def _transition(message: Message, ctx: Ctx, c: Consultation, target: Status) -> None:
+async def _transition(message: Message, ctx: Ctx, c: Consultation, target: Status) -> bool:
+    """Whether the status changed (else the organizer was told why not)."""
     try:
         await repo.set_status(ctx.session, c, target, ctx.now())
     except DeadlinePassed:
         await message.answer(ctx.t("organizer.deadline-passed", id=c.id))
-        return
+        return False
     except ListConflict as e:  # another open consultation of a township on another version
         await message.answer(e.text(ctx.locale, markup=True))
-        return
+        return False
     except TransitionError as e:
         if e.current == e.target:
             await message.answer(ctx.t("organizer.already", id=c.id, status=ctx.t("status." + e.current.value)))
-            return
+            return False
         await message.answer(ctx.t("organizer.bad-transition", id=c.id, current=ctx.t("status." + e.current.value),
                                    target=ctx.t("status." + e.target.value)))
-        return
+        return False
     await ctx.commit()
     tz = ctx.settings.timezone
     # opened with a start set ahead: residents are told it has not started until then, so is the organizer
@@ -411,6 +412,7 @@ async def _transition(message: Message, ctx: Ctx, c: Consultation, target: Statu
     hook = _status_hooks.get(target)
     if hook is not None and message.bot is not None:
         await hook(message.bot, c.id)
+    return True
 
 
 # Called after a consultation changed status (the scheduler registers the final report here).
@@ -448,7 +450,8 @@ async def do_close(message: Message, ctx: Ctx, c: Consultation, state: FSMContex
 
 
 @router.callback_query(CloseEarly.confirm, CloseCB.filter())
-async def close_confirm(query: CallbackQuery, callback_data: CloseCB, ctx: Ctx, state: FSMContext) -> None:
+async def close_confirm(query: CallbackQuery, callback_data: CloseCB, ctx: Ctx, state: FSMContext,
+                        broadcaster: Broadcaster) -> None:
     data = await state.get_data()
     if data.get("m") != callback_data.m or data.get("c") != callback_data.c \
             or callback_data.a not in ("close", "cancel") or query.message is None:
@@ -468,7 +471,9 @@ async def close_confirm(query: CallbackQuery, callback_data: CloseCB, ctx: Ctx, 
     if isinstance(query.message, Message):  # the confirmation's buttons spent: what happened is said below
         with contextlib.suppress(TelegramAPIError):
             await query.message.edit_reply_markup(reply_markup=None)
-    await _transition(query.message, ctx, c, Status.CLOSED)  # (closed meanwhile: says it already is)
+    if await _transition(query.message, ctx, c, Status.CLOSED):  # (closed meanwhile: says it already is)
+        await _tell_other_organizers(ctx, broadcaster, f"closed:{c.id}:{int(ctx.now().timestamp())}:organizers",
+                                     "organizer.closed-by", id=c.id, title=html.escape(c.title), at=ctx.now())
 
 
 @router.callback_query(CloseCB.filter())
@@ -651,26 +656,37 @@ async def deadline_confirm(query: CallbackQuery, callback_data: DeadlineCB, ctx:
         _in_background(send_kept(query.bot, broadcaster, key, ctx.clock), key)
 
 
-async def _tell_other_organizers(ctx: Ctx, broadcaster: Broadcaster, key: str, msgid: str, *, old_at: datetime,
-                                 new_at: datetime, **kw: Any) -> None:
+async def _tell_other_organizers(ctx: Ctx, broadcaster: Broadcaster, key: str, msgid: str, *,
+                                 old_at: datetime | None = None, new_at: datetime | None = None,
+                                 at: datetime | None = None, **kw: Any) -> None:
     """A short note to every other organizer of what this one did (they share the consultations),
     each in their language; sent once per key."""
+    note = await _note_for_others(ctx, msgid, old_at=old_at, new_at=new_at, at=at, **kw)
+    if note is not None:
+        await broadcaster.broadcast(key, *note)
+
+
+async def _note_for_others(ctx: Ctx, msgid: str, *, old_at: datetime | None = None, new_at: datetime | None = None,
+                           at: datetime | None = None, **kw: Any) -> tuple[list[int], Render] | None:
+    """(the other organizers, their note) for `_tell_other_organizers`, read now (in the handler's
+    session) to be sent later too; None: no other organizer."""
     from bot.texts import gettext
     from storage.models import Person
     from storage.people import organizers
 
     others = [p for p in await organizers(ctx.session, ctx.settings.organizer_ids) if p != ctx.person.id]
     if not others:
-        return
+        return None
     tz = ctx.settings.timezone
     langs = {p.id: p.language for p in (await ctx.session.scalars(sa.select(Person).where(Person.id.in_(others)))).all()}
     name = html.escape(fit_plain(ctx.person.first_name, 60)) if ctx.person.first_name else str(ctx.person.id)
 
-    def render(pid: int) -> Outgoing:
-        return Outgoing(text=gettext(msgid, langs.get(pid) or ctx.settings.locale, name=name,
-                                     old=format_deadline(old_at, tz), new=format_deadline(new_at, tz), **kw))
+    times = {k: format_deadline(v, tz) for k, v in (("old", old_at), ("new", new_at), ("at", at)) if v is not None}
 
-    await broadcaster.broadcast(key, others, render)
+    def render(pid: int) -> Outgoing:
+        return Outgoing(text=gettext(msgid, langs.get(pid) or ctx.settings.locale, name=name, **times, **kw))
+
+    return others, render
 
 
 async def _taken(state: FSMContext, form: str, mark: str) -> None:

@@ -3,6 +3,8 @@ Dispatcher: what one did is not silently undone by the other, and stale screens 
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 import pytest
 
 from bot.testing import Updates, buttons
@@ -214,3 +216,21 @@ async def test_an_organizer_removed_from_organizer_ids_with_a_card_and_an_answer
     assert h.api.texts(CADRE) == []
     alerts = [c for c in h.api.calls if c.method == "answerCallbackQuery" and c.chat_id in (None, SECOND)]
     assert "组织者" in (getattr(alerts[-1].call, "text", "") or "")
+
+
+async def test_the_other_organizers_are_told_who_closed_a_consultation_early_and_when(two):
+    from tests.bot.conftest import open_consultation
+
+    h = two
+    cid, _ = await open_consultation(h)
+    a, b = _people()
+    await h.feed(b.message("/start"))  # 李四 has used the bot
+    told_before = len(h.api.texts(SECOND))
+    await h.feed(a.message(f"/close {cid}"))  # 张三 closes it before its deadline
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(a.press(confirm.message_id, _press_label(confirm.reply_markup, "确认")))
+    news = [t for t in h.api.texts(SECOND)[told_before:] if "张三" in t]
+    when = h.clock.now.astimezone(ZoneInfo(h.settings.timezone)).strftime("%Y-%m-%d %H:%M")
+    assert len(news) == 1 and f"#{cid}" in news[0] and "提前结束" in news[0] and when in news[0]
+    assert not any("张三" in t for t in h.api.texts(ORGANIZER))  # (not told of their own close)
+
