@@ -2257,6 +2257,8 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
     chat_id, township, version, loc = query.message.chat.id, link.township, row.version, ctx.locale
 
     cid, title, township_id, row_id = c.id, c.title, link.township_id, row.id
+    others = await _note_for_others(ctx, "organizer.published-by", id=cid, title=html.escape(title),
+                                    township=html.escape(township), version=html.escape(version))
 
     async def publish() -> None:
         from bot.texts import gettext
@@ -2276,6 +2278,8 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
                 "chat": chat_id, "locale": loc, "text": "publish-done",
                 "args": {"township": html.escape(township), "version": html.escape(version), "list_id": row_id,
                          "id": cid}}, locale=loc, markup=True)
+            if others is not None:
+                await broadcaster.broadcast(f"{what}:organizers", *others)
         except scheduler.NotPublishable as e:
             text = stopped("", reason=e.reason) if e.reason is not None else \
                 stopped("-open") if e.status == Status.OPEN.value else \

@@ -234,3 +234,28 @@ async def test_the_other_organizers_are_told_who_closed_a_consultation_early_and
     assert len(news) == 1 and f"#{cid}" in news[0] and "提前结束" in news[0] and when in news[0]
     assert not any("张三" in t for t in h.api.texts(ORGANIZER))  # (not told of their own close)
 
+
+async def test_the_other_organizers_are_told_who_published_a_revised_list(two):
+    from bot.routers.organizer import wait_background
+    from storage.lists import save_list
+    from surveys.consultation import Status
+    from tests.bot.conftest import ITEMS, open_consultation
+
+    h = two
+    cid, _ = await open_consultation(h, status=Status.CLOSED)
+    async with h.sessions() as s:
+        await save_list(s, "青山镇", ITEMS[1:])  # the revised list
+        await s.commit()
+    a, b = _people()
+    await h.feed(b.message("/start"))  # 李四 has used the bot
+    told_before = len(h.api.texts(SECOND))
+    await h.feed(a.message(f"/publish {cid}"))
+    said = h.api.last(ORGANIZER)
+    await h.feed(a.press(said.message_id, _press_label(said.reply_markup, "发布")))
+    confirm = h.api.last(ORGANIZER)
+    await h.feed(a.press(confirm.message_id, _press_label(confirm.reply_markup, "确认发布")))
+    await wait_background()
+    assert any("已发布青山镇的新清单" in t for t in h.api.texts(ORGANIZER))
+    news = [t for t in h.api.texts(SECOND)[told_before:] if "张三" in t]
+    assert len(news) == 1 and f"#{cid}" in news[0] and "青山镇" in news[0] and "发布" in news[0]
+    assert not any("张三" in t for t in h.api.texts(ORGANIZER))  # (not told of their own publishing)
