@@ -19,6 +19,7 @@ from surveys.consultation import (
     ListConflict,
     NoSuchDay,
     Status,
+    TimePassed,
     TransitionError,
     deep_link,
     example_deadline,
@@ -88,7 +89,7 @@ def create(title: str = typer.Option(..., help="The title residents and cadres s
         closes_at = parse_local(closes, settings.timezone, end_of_day=True, now=datetime.now(UTC))
         opens_at = parse_local(opens, settings.timezone, now=datetime.now(UTC)) if opens else None
     except ValueError as e:
-        typer.echo(e.text(settings.locale) if isinstance(e, NoSuchDay)
+        typer.echo(e.text(settings.locale) if isinstance(e, (NoSuchDay, TimePassed))
                    else _t("cli.bad-date", example=example_deadline(datetime.now(UTC), settings.timezone)), err=True)
         raise typer.Exit(2) from None
     if closes_at <= datetime.now(UTC) or (opens_at is not None and opens_at >= closes_at):
@@ -224,7 +225,7 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID", help="The 
     try:
         closes_at = parse_local(closes, tz, end_of_day=True, now=datetime.now(UTC))
     except ValueError as e:
-        typer.echo(e.text(settings.locale) if isinstance(e, NoSuchDay)
+        typer.echo(e.text(settings.locale) if isinstance(e, (NoSuchDay, TimePassed))
                    else _t("cli.bad-date", example=example_deadline(datetime.now(UTC), tz)), err=True)
         raise typer.Exit(2) from None
     ensure_schema()

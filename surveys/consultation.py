@@ -84,6 +84,20 @@ class NoSuchDay(ValueError):
                        year=self.year or 0, month=self.month, day=self.day, month_name=month_name)
 
 
+class TimePassed(ValueError):
+    """A time of day typed with no date ("18:00", 下午6点) is read as today's; this one has passed.
+    `time`: it as HH:MM."""
+
+    def __init__(self, time: str) -> None:
+        super().__init__(f"{time} today has passed")
+        self.time = time
+
+    def text(self, locale: str) -> str:
+        from surveys.i18n import gettext
+
+        return gettext("deadline.time-passed", locale, time=self.time)
+
+
 class DeadlineRefused(ValueError):
     """Why a consultation's deadline cannot move to the one asked for (see `check_new_deadline`).
     `reason`: not-editable (reported: its revised list is out), ended (open, its deadline
@@ -260,6 +274,26 @@ def _twelve_hour(text: str) -> tuple[int, int] | None:
     if found is None or not 1 <= int(found[1]) <= 12:
         return None
     return int(found[1]) % 12 + (12 if found[3].lower() == "p" else 0), int(found[2] or 0)
+
+
+# the part of the day before a Chinese time: 下午6点 is 18:00, 上午9点 09:00
+_DAY_PART = re.compile(r"(上午|早上|中午|下午|晚上)\s*")
+
+
+def _time_of_day(text: str) -> tuple[int, int] | None:
+    """(hour, minute) of "18:00", 18点30分, 6pm or 下午6点 (24 for 24时); None if `text` is not
+    a time of day alone."""
+    part = _DAY_PART.match(text)
+    rest = text[part.end():] if part else text
+    if (clock := _LOCAL_CLOCK.fullmatch(rest)) is not None:
+        hour, minute = int(clock[1]), int(clock[2] or clock[3] or 0)
+    elif part is None and (twelve := _twelve_hour(rest)) is not None:
+        hour, minute = twelve
+    else:
+        return None
+    if part is not None and part[1] in ("下午", "晚上") and 1 <= hour < 12:
+        hour += 12
+    return hour, minute
 # as the bot names the zone, in Chinese or in English
 _BEIJING_TIME = re.compile(r"\s*\(?(?:北京时间|beijing time)\)?$", re.I)
 BEIJING = "Asia/Shanghai"
@@ -273,11 +307,14 @@ _ENGLISH_DATE = re.compile(rf"(?:(\d{{1,2}})(?:st|nd|rd|th)?\s*(?:of\s+)?{_MONTH
                            r"(?:,?\s*(\d{4}))?"
                            r"(?![\w:])\s*,?", re.I)
 _NEXT_YEAR_WITHIN = timedelta(days=183)
-# A day counted from today: 下周一, (本/这)周五, 星期日, 礼拜三; 5号/5日 (this month's, or next month's once
+# A day counted from today: 下周一 (下下周一: the Monday after; 上周一: last week's, refused as past), (本/这)周五, 星期日, 礼拜三; 5号/5日 (this month's, or next month's once
 # past); 3天后, "in 3 days" — rewritten as 年月日 before it is read.
-_RELATIVE_DAY = re.compile(r"(?:(本|这|下)?(?:周|星期|礼拜)([一二三四五六日天])|(\d{1,2})[日号]"
+_RELATIVE_DAY = re.compile(r"(?:(上|本|这|下下|下)?(?:周|星期|礼拜)([一二三四五六日天])|(\d{1,2})[日号]"
                            r"|(\d{1,3})\s*天(?:之)?后|in\s+(\d{1,3})\s+days?\b)", re.I)
 _WEEKDAYS = "一二三四五六日"
+# An English organizer's weekday: "Friday", "next Monday" (下周一), "this Sat" — rewritten as the Chinese.
+_ENGLISH_WEEKDAY = re.compile(r"(?:(next|this|last)\s+)?(mon(?:day)?|tue(?:s(?:day)?)?|wed(?:nesday)?"
+                              r"|thu(?:rs(?:day)?)?|fri(?:day)?|sat(?:urday)?|sun(?:day)?)\b\.?", re.I)
 
 
 def _relative_day(found: re.Match[str], today: date) -> date:
@@ -287,8 +324,8 @@ def _relative_day(found: re.Match[str], today: date) -> date:
     if found[2]:
         weekday = _WEEKDAYS.index(found[2].replace("天", "日"))
         monday = today - timedelta(days=today.weekday())
-        if found[1] == "下":
-            return monday + timedelta(days=7 + weekday)
+        if found[1] in ("上", "下", "下下"):
+            return monday + timedelta(days={"上": -7, "下": 7, "下下": 14}[found[1]] + weekday)
         if found[1]:
             return monday + timedelta(days=weekday)
         return today + timedelta(days=(weekday - today.weekday()) % 7)
@@ -343,6 +380,17 @@ def parse_local(text: str, tz: str, end_of_day: bool = False, now: datetime | No
         day_of_month, month = english[1] or english[4], _MONTHS.index((english[2] or english[3])[:3].lower()) + 1
         year = f"{english[5]}年" if english[5] else ""
         text = f"{year}{month}月{int(day_of_month)}日 {text[english.end():].strip()}".strip()
+    if (weekday := _ENGLISH_WEEKDAY.match(text)) is not None:
+        which = {"next": "下", "this": "本", "last": "上", None: ""}[weekday[1] and weekday[1].lower()]
+        day_name = _WEEKDAYS[("mon", "tue", "wed", "thu", "fri", "sat", "sun").index(weekday[2][:3].lower())]
+        text = f"{which}周{day_name} {text[weekday.end():].strip()}".strip()
+    if (now is not None and _LOCAL_DATE.match(text) is None and _RELATIVE_DAY.match(text) is None
+            and _time_of_day(text) is not None):  # a time alone: today's, if it is still ahead
+        today = now.astimezone(ZoneInfo(tz)).date()
+        value = parse_local(f"{today.year}年{today.month}月{today.day}日 {text}", tz, end_of_day, now)
+        if value <= now:
+            raise TimePassed(format_local(value, tz)[-5:])
+        return value
     if _LOCAL_DATE.match(text) is None and (relative := _RELATIVE_DAY.match(text)) is not None:
         if now is None:
             raise ValueError("a day counted from today needs today's")
@@ -362,14 +410,11 @@ def parse_local(text: str, tz: str, end_of_day: bool = False, now: datetime | No
             day = _year_for(int(found[6]), int(found[7]), today) if found[6] \
                 else today + timedelta(days=_DAYS_AHEAD[found[8].lower()])
         rest = text[found.end():].strip()
-        clock = _LOCAL_CLOCK.fullmatch(rest) if rest else None
-        twelve = _twelve_hour(rest) if rest and clock is None else None
-        if clock is not None and int(clock[1]) == 24 and not int(clock[2] or clock[3] or 0):
+        clock = _time_of_day(rest) if rest else None
+        if clock == (24, 0):
             day, rest = day + timedelta(days=1), " 00:00"  # 12月5日24时: the midnight ending the 5th
         elif clock is not None:
-            rest = f" {int(clock[1]):02d}:{int(clock[2] or clock[3] or 0):02d}"
-        elif twelve is not None:
-            rest = f" {twelve[0]:02d}:{twelve[1]:02d}"
+            rest = f" {clock[0]:02d}:{clock[1]:02d}"
         else:  # seconds, an offset: as ISO reads them
             rest = text[found.end():] if found[1] is not None else (" " + rest if rest else "")
         text = day.isoformat() + rest

@@ -74,6 +74,7 @@ from surveys.consultation import (
     ListConflict,
     NoSuchDay,
     Status,
+    TimePassed,
     TransitionError,
     check_deadline_editable,
     check_new_deadline,
@@ -573,7 +574,7 @@ async def _deadline_typed(message: Message, ctx: Ctx, c: Consultation, state: FS
         await state.set_state(ChangeDeadline.value)
         await state.set_data({"c": c.id})
         await message.answer(e.text(ctx.locale, tz) if isinstance(e, DeadlineRefused)
-                             else e.text(ctx.locale) if isinstance(e, NoSuchDay) else _bad_date(ctx))
+                             else e.text(ctx.locale) if isinstance(e, (NoSuchDay, TimePassed)) else _bad_date(ctx))
         return
     mark = _new_mark()
     await state.set_state(ChangeDeadline.confirm)
@@ -1141,7 +1142,7 @@ async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
     try:
         closes = parse_local(message.text or "", ctx.settings.timezone, end_of_day=True, now=ctx.now())
     except ValueError as e:
-        await message.answer(e.text(ctx.locale) if isinstance(e, NoSuchDay) else _bad_date(ctx))
+        await message.answer(e.text(ctx.locale) if isinstance(e, (NoSuchDay, TimePassed)) else _bad_date(ctx))
         return
     if closes <= ctx.now():
         await message.answer(ctx.t("organizer.date-past", when=format_deadline(closes, ctx.settings.timezone)))

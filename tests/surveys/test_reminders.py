@@ -299,7 +299,7 @@ def test_a_deadline_as_a_weekday_a_day_of_the_month_or_days_from_now_is_read_fro
         assert format_local(parse_local(text, tz, end_of_day=True, now=now), tz) == shown, text
     with pytest.raises(NoSuchDay):  # 31号 typed in November: December's is not what it says
         parse_local("31号", tz, end_of_day=True, now=datetime(2026, 11, 2, 2, 0, tzinfo=UTC))
-    for bad in ("上周一", "周八", "下下周一", "过几天"):
+    for bad in ("周八", "过几天"):
         with pytest.raises(ValueError):
             parse_local(bad, tz, end_of_day=True, now=now)
     with pytest.raises(ValueError):  # no today to count from
@@ -372,6 +372,37 @@ def test_a_deadline_written_the_english_way_is_read_as_its_chinese_forms_are() -
                         ("today", "2026-11-28 23:59"), ("Tomorrow 18:00", "2026-11-29 18:00"),
                         ("Dec 1 18:00 (Beijing time)", "2026-12-01 18:00")]:
         assert format_local(parse_local(text, tz, end_of_day=True, now=now), tz) == shown, text
-    for bad in ("Dec", "Dec 32", "Decx 1", "mayday 2", "Dec 2026", "next friday"):
+    for bad in ("Dec", "Dec 32", "Decx 1", "mayday 2", "Dec 2026", "next fortnight"):
+        with pytest.raises(ValueError):
+            parse_local(bad, tz, end_of_day=True, now=now)
+
+
+def test_a_time_alone_last_or_the_week_after_next_s_weekday_and_an_english_weekday_are_read() -> None:
+    """"18:00", 18点, 下午6点 with no date were refused as 日期格式不对: they are today's time if it is
+    still ahead, else refused saying that time today has passed (suggesting 明天18:00); 下下周一 is
+    the Monday after next, 上周一 last week's (past: refused as such by the callers); "next Monday",
+    "Friday 18:00" are read as 下周一, 周五 18:00."""
+    import pytest
+
+    from surveys.consultation import TimePassed, format_local, parse_local
+
+    tz = "Asia/Shanghai"
+    now = datetime(2026, 11, 27, 2, 0, tzinfo=UTC)  # Friday 10:00 in Beijing
+    for text, shown in [("18:00", "2026-11-27 18:00"), ("18点", "2026-11-27 18:00"), ("下午6点", "2026-11-27 18:00"),
+                        ("晚上8点30分", "2026-11-27 20:30"), ("6pm", "2026-11-27 18:00"), ("24时", "2026-11-28 00:00"),
+                        ("明天下午6点", "2026-11-28 18:00"), ("12月5日下午3点", "2026-12-05 15:00"),
+                        ("下下周一", "2026-12-07 23:59"), ("下下周五 18:00", "2026-12-11 18:00"),
+                        ("上周一", "2026-11-16 23:59"),
+                        ("next Monday", "2026-11-30 23:59"), ("Friday 18:00", "2026-11-27 18:00"),
+                        ("this sat", "2026-11-28 23:59"), ("next fri 6pm", "2026-12-04 18:00")]:
+        assert format_local(parse_local(text, tz, end_of_day=True, now=now), tz) == shown, text
+    for passed in ("9:00", "上午9点", "9am"):
+        with pytest.raises(TimePassed) as e:
+            parse_local(passed, tz, end_of_day=True, now=now)
+        assert e.value.time == "09:00"
+        assert e.value.text("zh_CN") == "今天 09:00 已经过去了。如果指的是明天，请写“明天09:00”；其他日子请写上日期，例如“下周一 09:00”。"
+        assert "tomorrow 09:00" in e.value.text("en")
+    assert format_local(parse_local("明天09:00", tz, end_of_day=True, now=now), tz) == "2026-11-28 09:00"  # as suggested
+    for bad in ("25:00", "下午", "next"):
         with pytest.raises(ValueError):
             parse_local(bad, tz, end_of_day=True, now=now)
