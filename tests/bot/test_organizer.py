@@ -3965,3 +3965,26 @@ async def test_a_hide_or_unhide_tapped_twice_or_on_a_card_older_than_another_org
     await _another_organizer_hides(h, comment_id, False)
     await h.feed(o.press(card.message_id, _press_label(shown.reply_markup, "取消隐藏")))
     assert h.api.answers()[-1].call.show_alert and not await _hidden(h, comment_id)
+async def test_a_time_alone_last_and_the_week_after_next_s_monday_in_new_and_deadline(harness):
+    """"18:00" typed alone in /new was refused as 日期格式不对: it is today's 18:00; a time already
+    past today is refused saying so and suggesting tomorrow's; 上周一 is refused as past, naming
+    the day; /deadline 下下周一 is the Monday after next."""
+    h = harness
+    o, screen = await _new_at_questionnaire(h)  # Tuesday 2026-12-01 10:00 local
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("9:00"))
+    assert h.api.last(ORGANIZER).text == ("今天 09:00 已经过去了。如果指的是明天，请写“明天09:00”；"
+                                          "其他日子请写上日期，例如“下周一 09:00”。")
+    await h.feed(o.message("上周一"))
+    assert h.api.last(ORGANIZER).text == "截止时间 2026-11-23 23:59 已经过去，请写一个将来的时间。"
+    await h.feed(o.message("下午6点"))
+    assert "截止：2026-12-01 18:00" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/cancel"))
+    cid, _ = await open_consultation(h)
+    await h.feed(o.message(f"/deadline {cid} 下下周一 18:00"))
+    assert "→ <b>2026-12-14 18:00</b>" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/cancel"))
+    h.settings.locale = "en"
+    en = h.user(ORGANIZER, language_code="en")
+    await h.feed(en.message(f"/deadline {cid} 9am"))
+    assert h.api.last(ORGANIZER).text.startswith("09:00 today has already passed. If you mean tomorrow, write “tomorrow 09:00”")
