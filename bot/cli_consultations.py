@@ -21,8 +21,8 @@ from surveys.consultation import (
     Status,
     TimePassed,
     TransitionError,
+    bad_date_examples,
     deep_link,
-    example_deadline,
     format_deadline,
     format_local,
     parse_local,
@@ -90,7 +90,7 @@ def create(title: str = typer.Option(..., help="The title residents and cadres s
         opens_at = parse_local(opens, settings.timezone, now=datetime.now(UTC)) if opens else None
     except ValueError as e:
         typer.echo(e.text(settings.locale) if isinstance(e, (NoSuchDay, TimePassed))
-                   else _t("cli.bad-date", example=example_deadline(datetime.now(UTC), settings.timezone)), err=True)
+                   else _t("cli.bad-date", **bad_date_examples(datetime.now(UTC), settings.timezone, settings.locale)), err=True)
         raise typer.Exit(2) from None
     if closes_at <= datetime.now(UTC) or (opens_at is not None and opens_at >= closes_at):
         typer.echo(_t("cli.closes-past", when=format_deadline(closes_at, settings.timezone))
@@ -226,7 +226,7 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID", help="The 
         closes_at = parse_local(closes, tz, end_of_day=True, now=datetime.now(UTC))
     except ValueError as e:
         typer.echo(e.text(settings.locale) if isinstance(e, (NoSuchDay, TimePassed))
-                   else _t("cli.bad-date", example=example_deadline(datetime.now(UTC), tz)), err=True)
+                   else _t("cli.bad-date", **bad_date_examples(datetime.now(UTC), tz, settings.locale)), err=True)
         raise typer.Exit(2) from None
     ensure_schema()
     seen = run_async(_read(consultation_id))

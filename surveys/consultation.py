@@ -447,6 +447,20 @@ def example_deadline(now: datetime, tz: str) -> str:
     return (now.astimezone(ZoneInfo(tz)) + timedelta(days=14)).strftime("%Y-%m-%d 18:00")
 
 
+def bad_date_examples(now: datetime, tz: str, locale: str) -> dict[str, str]:
+    """The concrete examples an "unrecognised date" message names, on example_deadline's day:
+    `example` ("2026-12-15 18:00") and `monthday`, the day alone as the organizer writes it
+    (12月15日, or Dec 15 in English); the message adds the relative forms (下周一, 3天后…)."""
+    from babel.dates import format_skeleton
+
+    from surveys.i18n import normalize_locale
+
+    example = example_deadline(now, tz)
+    day = datetime.strptime(example, "%Y-%m-%d %H:%M")
+    english = normalize_locale(locale) == "en"
+    return {"example": example, "monthday": format_skeleton("MMMd", day, locale="en" if english else "zh_CN")}
+
+
 @dataclass
 class FollowUp:
     """Per-consultation reminder and digest settings (stored as JSON on the consultation)."""

@@ -76,6 +76,7 @@ from surveys.consultation import (
     Status,
     TimePassed,
     TransitionError,
+    bad_date_examples,
     check_deadline_editable,
     check_new_deadline,
     deep_link,
@@ -224,13 +225,7 @@ def _new_deadline_ask(ctx: Ctx) -> str:
 
 def _bad_date(ctx: Ctx) -> str:
     """An unreadable deadline: a few of the forms parse_local takes, on the example's day."""
-    example = example_deadline(ctx.now(), ctx.settings.timezone)
-    day = datetime.strptime(example, "%Y-%m-%d %H:%M")
-    from babel.dates import format_skeleton
-
-    # the day alone as the organizer writes it: 12月11日, or Dec 11 in English
-    monthday = format_skeleton("MMMd", day, locale="en" if ctx.locale == "en" else "zh_CN")
-    return ctx.t("organizer.bad-date", example=example, slash=day.strftime("%Y/%m/%d %H:%M"), monthday=monthday)
+    return ctx.t("organizer.bad-date", **bad_date_examples(ctx.now(), ctx.settings.timezone, ctx.locale))
 
 
 def _btn(text: str, data: CallbackData) -> InlineKeyboardButton:

@@ -433,7 +433,7 @@ def test_consultation_deadline_moves_it_and_refuses_the_past_and_the_start():
     for closes, code, said in (("2020-01-01 10:00", 1, "新的截止时间 2020-01-01 10:00 已经过去，请写一个将来的时间。"),
                                ("2099-11-30 12:00", 1, "新的截止时间必须晚于开始时间 2099-12-01 09:00。"),
                                ("过几天", 2, "日期格式不对"),
-                               ("过几天", 2, "12月15日18时、明天 18:00"),  # the other forms it reads are named
+                               ("过几天", 2, "“下周一”“周五 18:00”“5号”“3天后”"),  # the other forms it reads are named
                                ("2099-02-29", 2, "没有2099年2月29日这一天，请检查日期。"),
                                ("2099-12-20", 1, "征询 #1 的截止时间本来就是 2099-12-20 23:59，没有修改。")):
         refused = runner.invoke(app, ["consultations", "deadline", "1", "--closes", closes])

@@ -3146,17 +3146,18 @@ async def test_an_unreadable_deadline_is_answered_with_several_of_the_forms_that
     await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
     await h.feed(o.message("过几天"))
     said = h.api.last(ORGANIZER).text
-    for form in ("2026-12-15 18:00", "2026/12/15 18:00", "12月15日", "明天 18:00"):
+    for form in ("2026-12-15 18:00", "12月15日18时", "12月15日24时", "明天 18:00", "“18:00”", "下周一", "周五 18:00",
+                 "5号", "3天后"):
         assert form in said, form
-    for form in ("2026/12/15 18:00", "12月15日", "明天 18:00"):  # each one shown is one taken
+    for form in ("12月15日18时", "12月15日24时", "明天 18:00", "18:00", "下周一", "周五 18:00", "5号", "3天后"):  # each one shown is one taken
         await h.feed(o.message(form))
         assert "创建并开始" in str(buttons(h.api.last(ORGANIZER).reply_markup)), form
         await h.feed(o.message("/cancel"))
         o, screen = await _new_at_questionnaire(h)
         await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
-    await h.feed(h.user(ORGANIZER, language_code="en").message("next friday"))
+    await h.feed(h.user(ORGANIZER, language_code="en").message("some day"))
     said = h.api.last(ORGANIZER).text
-    assert "2026/12/15 18:00" in said and "tomorrow" in said
+    assert "“next Monday”" in said and "tomorrow" in said
 
 
 async def test_an_english_organizer_is_shown_english_date_forms_and_each_is_taken(harness):
@@ -3166,12 +3167,14 @@ async def test_an_english_organizer_is_shown_english_date_forms_and_each_is_take
     o, screen = await _new_at_questionnaire(h)
     o = h.user(ORGANIZER, language_code="en")
     await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
-    await h.feed(o.message("next friday"))
+    await h.feed(o.message("some day"))
     said = h.api.last(ORGANIZER).text
-    assert "“Dec 15”" in said and "“tomorrow 18:00”" in said and "月" not in said and "明天" not in said
+    assert "“Dec 15 6pm”" in said and "“tomorrow 18:00”" in said and "月" not in said and "明天" not in said
     for form, closes in (("Dec 15", "2026-12-15 23:59"), ("tomorrow 18:00", "2026-12-02 18:00"),
                          ("15 December 2026 18:00", "2026-12-15 18:00"), ("December 15, 2026", "2026-12-15 23:59"),
-                         ("Tomorrow", "2026-12-02 23:59")):
+                         ("Tomorrow", "2026-12-02 23:59"), ("Dec 15 6pm", "2026-12-15 18:00"),
+                         ("18:00", "2026-12-01 18:00"), ("next Monday", "2026-12-07 23:59"),
+                         ("Friday 18:00", "2026-12-04 18:00"), ("in 3 days", "2026-12-04 23:59")):
         await h.feed(o.message(form))
         confirm = h.api.last(ORGANIZER)
         assert f"Closes: {closes} (Beijing time)" in confirm.text, (form, confirm.text)
@@ -3988,3 +3991,21 @@ async def test_a_time_alone_last_and_the_week_after_next_s_monday_in_new_and_dea
     en = h.user(ORGANIZER, language_code="en")
     await h.feed(en.message(f"/deadline {cid} 9am"))
     assert h.api.last(ORGANIZER).text.startswith("09:00 today has already passed. If you mean tomorrow, write “tomorrow 09:00”")
+
+
+async def test_an_unreadable_deadline_names_the_forms_now_understood_with_a_date_from_now(harness):
+    """日期格式不对 named only 2026-12-15 18:00, 2026/12/15 18:00, 12月15日 and 明天 18:00 — not
+    下周一, 周五, 5号, 3天后, 24时, a time alone or "next Monday"; it names them, on a day from now."""
+    h = harness
+    cid, _ = await open_consultation(h)  # today: 2026-12-01
+    o = h.user(ORGANIZER)
+    await h.feed(o.message(f"/deadline {cid} 过几天"))
+    assert h.api.last(ORGANIZER).text == (
+        "日期格式不对，请写成“2026-12-15 18:00”。也可以写：“12月15日18时”“12月15日24时”“明天 18:00”“18:00”（今天）"
+        "“下周一”“周五 18:00”“5号”“3天后”。只写日期表示当天 23:59。")
+    await h.feed(o.message("/cancel"))
+    h.settings.locale = "en"
+    await h.feed(h.user(ORGANIZER, language_code="en").message(f"/deadline {cid} some day"))
+    assert h.api.last(ORGANIZER).text == (
+        "Unrecognised date; write it like “2026-12-15 18:00”. Also understood: “Dec 15 6pm”, “tomorrow 18:00”, "
+        "“18:00” (today), “next Monday”, “Friday 18:00”, “in 3 days”. A date alone means 23:59 that day.")
