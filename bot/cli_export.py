@@ -79,7 +79,7 @@ def export(consultation_id: int = typer.Argument(..., metavar="ID", help="The co
 def report(consultation_id: int = typer.Argument(..., metavar="ID", help="The consultation's id."),
            out_dir: Path = typer.Argument(..., metavar="OUT_DIR",
                                           help="The folder to write into (created if missing).")) -> None:
-    from bot.scheduler import report_charts
+    from bot.scheduler import report_charts, shown_charts
     from bot.texts import gettext
     from surveys.report import build_workbook, feedback_file
 
@@ -87,16 +87,18 @@ def report(consultation_id: int = typer.Argument(..., metavar="ID", help="The co
     data = _data(consultation_id)
     with writing(out_dir):
         out_dir.mkdir(parents=True, exist_ok=True)
+    charts, note = shown_charts(report_charts(data.questionnaire), data, locale)  # (none saying 暂无数据)
     written = {  # the final report's files, in its order (bot.scheduler.after_close)
         gettext("scheduler.file-workbook", locale, id=consultation_id): build_workbook(data, locale),
-        **{chart.file_name(locale, consultation_id): chart.make(data, locale)
-           for chart in report_charts(data.questionnaire)},
+        **{chart.file_name(locale, consultation_id): chart.make(data, locale) for chart in charts},
         gettext("scheduler.file-feedback", locale, id=consultation_id): feedback_file(data, locale),
     }
     for name, content in written.items():
         with writing(out_dir / name):
             (out_dir / name).write_bytes(content)
         typer.echo(str(out_dir / name))
+    if note:
+        typer.echo(note, err=True)
 
 
 def _report_help() -> str:

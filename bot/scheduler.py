@@ -315,10 +315,11 @@ async def _data(session: AsyncSession, settings: Settings, consultation_id: int,
 
 
 async def digest_for(session: AsyncSession, settings: Settings, consultation_id: int, now: datetime,
-                     locale: str) -> tuple[str, bytes]:
-    """An on-demand digest (/digest): text and chart since the last daily digest.
+                     locale: str) -> tuple[str, bytes | None]:
+    """An on-demand digest (/digest): text and chart since the last daily digest (no chart, and
+    the text says so, while nobody has started a questionnaire).
     It does not move last_digest_at (the daily one stays complete)."""
-    from surveys.charts import completion_chart
+    from surveys.charts import completion_chart, completion_charted
     from surveys.report import digest
 
     c = await session.get(Consultation, consultation_id)
@@ -326,7 +327,10 @@ async def digest_for(session: AsyncSession, settings: Settings, consultation_id:
         raise LookupError(consultation_id)
     data = await _data(session, settings, consultation_id, window=(c.last_digest_at, now), texts=False,
                        results=False)
-    return digest(data, c.last_digest_at, now).text(locale), await draw(completion_chart, data, locale)
+    text = digest(data, c.last_digest_at, now).text(locale)
+    if not completion_charted(data):  # nobody started anywhere: no picture of empty bars saying 暂无数据
+        return text + "\n\n" + _t("digest-no-chart", locale), None
+    return text, await draw(completion_chart, data, locale)
 
 
 async def workbook_for(session: AsyncSession, settings: Settings, consultation_id: int,
@@ -358,6 +362,7 @@ class ReportChart:
     make: Callable[[Any, str], bytes]
     caption_key: str
     file_key: str
+    shown: Callable[[Any], bool]  # whether it has something to show (data → bool): else it is left unsent
     question: Any = None  # a scale chart's question
 
     def caption(self, locale: str, title: str) -> str:
@@ -374,18 +379,39 @@ def report_charts(questionnaire: Any) -> list[ReportChart]:
     question of the residents' questionnaire (its text as stored, or parsed; None: none) — as
     /export and `qingdan report` give them too."""
     from bot.questionnaires import questionnaire_of
-    from surveys.charts import comments_chart, completion_chart, scale_chart
+    from surveys.charts import (
+        comments_chart,
+        comments_charted,
+        completion_chart,
+        completion_charted,
+        scale_chart,
+        scale_charted,
+    )
 
     def scale(q: Any) -> Callable[[Any, str], bytes]:
         return lambda data, locale: scale_chart(data, q.id, locale)
 
+    def scale_shown(q: Any) -> Callable[[Any], bool]:
+        return lambda data: scale_charted(data, q.id)
+
     if isinstance(questionnaire, str):
         questionnaire = questionnaire_of(questionnaire) if questionnaire else None
     scales = [q for q in questionnaire.questions if q.type == "scale"] if questionnaire is not None else []
-    return [ReportChart("chart-completion", completion_chart, "final-chart-completion", "file-chart-completion"),
-            ReportChart("chart-comments", comments_chart, "final-chart-comments", "file-chart-comments"),
-            *(ReportChart(f"chart-scale-{q.id}", scale(q), "final-chart-scale", "file-chart-scale", q)
+    return [ReportChart("chart-completion", completion_chart, "final-chart-completion", "file-chart-completion",
+                        completion_charted),
+            ReportChart("chart-comments", comments_chart, "final-chart-comments", "file-chart-comments",
+                        comments_charted),
+            *(ReportChart(f"chart-scale-{q.id}", scale(q), "final-chart-scale", "file-chart-scale", scale_shown(q), q)
               for q in scales)]
+
+
+def shown_charts(charts: list[ReportChart], data: Any, locale: str) -> tuple[list[ReportChart], str]:
+    """The charts with something to show (an empty one is a picture saying 暂无数据), and a note
+    saying once what was left out ("" when none was)."""
+    shown = [ch for ch in charts if ch.shown(data)]
+    if len(shown) == len(charts):
+        return shown, ""
+    return shown, _t("charts-none" if not shown else "charts-some-empty", locale)
 
 
 async def export_files(session: AsyncSession, settings: Settings, c: Consultation, locale: str,
@@ -398,11 +424,15 @@ async def export_files(session: AsyncSession, settings: Settings, c: Consultatio
     data = await _data(session, settings, c.id)
     title = c.title
     content = await asyncio.to_thread(build_workbook, data, locale)
-    yield Outgoing(text=_t("export-caption", locale, title=html.escape(title), now=format_local(now, settings.timezone)),
-                   document=(content, _t("file-workbook", locale, id=c.id)))
-    if c.status == Status.OPEN.value:  # (the progress chart: /digest)
+    caption = _t("export-caption", locale, title=html.escape(title), now=format_local(now, settings.timezone))
+    charts: list[ReportChart] = []
+    if c.status != Status.OPEN.value:  # (the progress chart: /digest)
+        charts, note = shown_charts(report_charts(c.questionnaire), data, locale)
+        caption += "\n\n" + note if note else ""
+    yield Outgoing(text=caption, document=(content, _t("file-workbook", locale, id=c.id)))
+    if c.status == Status.OPEN.value:
         return
-    for chart in report_charts(c.questionnaire):
+    for chart in charts:
         yield Outgoing(text=chart.caption(locale, title), photo=(await draw(chart.make, data, locale),
                                                                   chart.file_name(locale, c.id)), silent=True)
     # comments are mostly answered after the close: the draft sent then said 尚未答复 for each
@@ -415,7 +445,7 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
     """The daily digest to every organizer, once per local date; moves last_digest_at. Nothing
     new since the last one: a short note instead (no township figures, no chart)."""
     from storage.people import organizers
-    from surveys.charts import completion_chart
+    from surveys.charts import completion_chart, completion_charted
     from surveys.report import digest
 
     now = s.clock()
@@ -439,13 +469,18 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
     d = digest(data, since, now)
     # a day with nothing new: a few lines saying so, without the chart (it is yesterday's)
     brief = d.nothing_new
+    # nobody started anywhere yet: no picture of empty bars saying 暂无数据 (the text says so)
+    charted = not brief and completion_charted(data)
     locales = {s.locale_of(langs.get(p)) for p in recipients}
-    charts = {} if brief else {loc: await draw(completion_chart, data, loc) for loc in locales}
+    charts = {loc: await draw(completion_chart, data, loc) for loc in locales} if charted else {}
 
     def text(pid: int) -> Outgoing:
         loc = s.locale_of(langs.get(pid))  # (and how to move or stop it, under it)
         how = _t("digest-schedule", loc, id=consultation_id, hour=hour, zone=zone_name(tz, loc))
-        return Outgoing(text=(d.brief_text(loc) if brief else d.text(loc)) + "\n\n" + how)
+        body = d.brief_text(loc) if brief else d.text(loc)
+        if not brief and not charted:
+            body += "\n\n" + _t("digest-no-chart", loc)
+        return Outgoing(text=body + "\n\n" + how)
 
     def chart(pid: int) -> Outgoing:
         loc = s.locale_of(langs.get(pid))
@@ -453,7 +488,7 @@ async def send_digest(s: Services, consultation_id: int) -> BroadcastResult | No
                         photo=(charts[loc], _t("file-chart-progress", loc, id=consultation_id)), silent=True)
 
     result = await s.broadcaster.broadcast(key, recipients, text)
-    if not brief:
+    if charted:
         result += await s.broadcaster.broadcast(f"{key}:chart", recipients, chart)
     async with s.sessionmaker() as session:
         await followup.set_last_digest(session, consultation_id, now)
@@ -589,7 +624,7 @@ async def _after_close(s: Services, consultation_id: int, closed_at: datetime) -
         unfinished = await unfinished_answers(session, consultation_id)  # thanked for the answers they gave
         langs = await followup.languages(session, [*staff, *people])
         title, closed_at, quiet = c.title, c.closed_at, is_quiet(now, FollowUp.from_dict(c.settings), tz)
-        charts = report_charts(c.questionnaire)
+        all_charts = report_charts(c.questionnaire)
 
     async def load() -> Any:
         async with s.sessionmaker() as session:
@@ -597,6 +632,9 @@ async def _after_close(s: Services, consultation_id: int, closed_at: datetime) -
 
     data = _Lazy(load)
     cache: dict[tuple[str, str], Any] = {}
+    # only the charts with something to show (an empty one is a picture saying 暂无数据); the
+    # workbook's message says once what was left out
+    charts, _ = shown_charts(all_charts, await data.get(), s.settings.locale)
 
     async def made(what: str, loc: str, make: Callable[[Any, str], T], thread: str = "") -> T:
         """One document per locale, built on first use (the workbook in a thread of its own,
@@ -621,7 +659,8 @@ async def _after_close(s: Services, consultation_id: int, closed_at: datetime) -
     async def workbook(pid: int) -> Outgoing:
         loc = loc_of(pid)
         content = await made("workbook", loc, build_workbook, thread="any")
-        return Outgoing(text=_t("final-workbook", loc), document=(content, _t("file-workbook", loc, id=consultation_id)))
+        _, note = shown_charts(all_charts, await data.get(), loc)
+        return Outgoing(text=_t("final-workbook", loc) + ("\n\n" + note if note else ""), document=(content, _t("file-workbook", loc, id=consultation_id)))
 
     def chart(ch: ReportChart) -> Callable[[int], Awaitable[Outgoing]]:
         async def render(pid: int) -> Outgoing:

@@ -239,6 +239,23 @@ def completion_chart(data: ConsultationData, locale: str = DEFAULT_LOCALE) -> by
         return _png(fig)
 
 
+def completion_charted(data: ConsultationData) -> bool:
+    """Whether the completion chart has something to show: somebody started a questionnaire
+    (nobody anywhere: a picture of empty bars saying 暂无数据, left unsent)."""
+    return any(p.started for p in township_progress(data))
+
+
+def comments_charted(data: ConsultationData) -> bool:
+    """Whether the comments chart has something to show: an active comment."""
+    return bool(active_comments(data))
+
+
+def scale_charted(data: ConsultationData, question_id: str) -> bool:
+    """Whether scale question `question_id`'s chart has something to show: somebody answered it."""
+    result = next((r for r in question_results(data) if r.question.id == question_id), None)
+    return result is not None and any(result.counts[p] for p in (*SCALE_POINTS, UNSURE))
+
+
 def _from_zero(ax: Any, axis: str, top: int) -> None:
     """Counts start at 0; with nothing counted yet the axis shows 0–1, not ±0.06."""
     if top == 0:

@@ -1849,6 +1849,8 @@ async def do_digest(message: Message, ctx: Ctx, c: Consultation, state: FSMConte
 
     text, chart = await scheduler.digest_for(ctx.session, ctx.settings, c.id, ctx.now(), ctx.locale)
     await message.answer(text)
+    if chart is None:  # nobody started yet: the text says there is nothing to chart
+        return
     await message.answer_photo(BufferedInputFile(chart, ctx.t("scheduler.file-chart-progress", id=c.id)),
                                caption=ctx.t("scheduler.digest-chart", title=html.escape(c.title)))
 

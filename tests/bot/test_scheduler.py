@@ -26,7 +26,7 @@ from bot.testing import TEST_TOKEN, RecordingSession, buttons
 from storage.consultations import create_consultation, link_for_township, links, set_status
 from storage.followup import remind_key
 from storage.lists import save_list
-from storage.models import Comment, Consultation, Delivery, DutyListRow, Person, Response
+from storage.models import Answer, Comment, Consultation, Delivery, DutyListRow, Person, Response
 from storage.people import delete_person
 from surveys.consultation import Status
 from surveys.duty_list import DutyItem, Part
@@ -278,6 +278,12 @@ async def _known_answers(h: Harness, cid: int) -> None:
             s.add(Comment(consultation_id=cid, item_id=item, person_id=CADRE, township_id=tid, kind=kind,
                           text="意见", created_at=start + timedelta(minutes=30)))
         await s.commit()
+        # resident 51 rated each satisfaction question of the default questionnaire (each has a chart)
+        rid = (await s.scalars(sa.select(Response.id).where(Response.consultation_id == cid,
+                                                              Response.person_id == 51))).one()
+        s.add_all([Answer(response_id=rid, question_id=q, value=4)
+                   for q in ("sat_welfare", "sat_safety", "sat_emergency")])
+        await s.commit()
 
 
 async def test_daily_digest_holds_the_numbers_goes_once_a_day_and_moves_last_digest(harness: Harness) -> None:
@@ -396,8 +402,8 @@ async def test_digest_setting_without_an_id_applies_to_the_open_consultation_or_
     await h.feed(org.message("/digest 开启"))
     assert await hour(cid) == 9
     h.api.clear()
-    await h.feed(org.message(f"/digest {cid}"))  # (its digest now, as before)
-    assert [c.method for c in h.api.calls if c.chat_id == ORGANIZER] == ["sendMessage", "sendPhoto"]
+    await h.feed(org.message(f"/digest {cid}"))  # (its digest now, as before; nobody started: no chart)
+    assert [c.method for c in h.api.calls if c.chat_id == ORGANIZER] == ["sendMessage"]
 
     cid2, _ = await open_consultation(h, township="绿水乡")
     await h.feed(org.message("/digest 关闭"))
@@ -747,11 +753,12 @@ async def test_close_in_the_quiet_hours_thanks_in_the_morning(harness: Harness) 
     h.clock.now = datetime(2026, 12, 5, 14, 1, tzinfo=UTC)
     follow(h)
     await sched.close_job(cid)
-    assert 61 not in chats(h.api) and chats(h.api)[ORGANIZER] == 8
+    # (the message, workbook, completion chart and feedback: no comments nor ratings to chart)
+    assert 61 not in chats(h.api) and chats(h.api)[ORGANIZER] == 4
     assert all(c.call.disable_notification for c in h.api.calls if c.chat_id == ORGANIZER)  # no sound at 22:00
     h.clock.now = datetime(2026, 12, 6, 0, 1, tzinfo=UTC)  # 08:01 local: the sync job finishes it
     await sched.sync_job()
-    assert chats(h.api)[61] == 1 and chats(h.api)[ORGANIZER] == 8
+    assert chats(h.api)[61] == 1 and chats(h.api)[ORGANIZER] == 4
 
 
 async def test_close_by_the_organizer_sends_the_final_report_through_the_hook(harness: Harness) -> None:
@@ -1739,6 +1746,50 @@ async def test_the_final_reports_charts_say_what_they_show_under_file_names_as_t
                                               *(f"consultation-{cid}-scale-{q}.png" for q in scales)]
     assert "started and completed in each township" in en[0].caption and "how many of each type" in en[1].caption
     assert "“How satisfied are you with settling disputes and keeping the peace?”" in en[3].caption
+
+
+async def test_a_consultation_nobody_answered_gets_no_charts_saying_no_data_but_a_note_once(harness: Harness) -> None:
+    """Nobody answered: the final report and /export after the close sent the completion and
+    comments charts and one per scale question, each a picture saying 暂无数据, and /digest a
+    progress chart of empty bars. Only charts with something to show are sent now; the
+    workbook's message (the digest's text) says once that there is nothing to chart yet."""
+    h = harness
+    cid, _ = await open_consultation(h)
+    org = h.user(ORGANIZER)
+    await h.feed(org.message("/digest"))
+    sent = [c for c in h.api.calls if c.chat_id == ORGANIZER]
+    assert [c.method for c in sent] == ["sendMessage"]
+    assert "还没有人开始答卷，暂无进度图。" in (sent[0].text or "")
+    h.api.clear()
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
+    follow(h)
+    await sched.close_job(cid)
+    sent = [c for c in h.api.calls if c.chat_id == ORGANIZER]
+    assert [c.method for c in sent] == ["sendMessage", "sendDocument", "sendDocument"]
+    note = "暂无可绘制的图表：还没有人开始答卷或提出意见，因此未附图表。"
+    assert note in (sent[1].call.caption or "")
+    assert sum(note in (c.text or c.call.caption or "") for c in sent) == 1
+    h.api.clear()
+    await h.feed(org.message(f"/export {cid}"))
+    sent = [c for c in h.api.calls if c.chat_id == ORGANIZER]
+    assert [c.method for c in sent] == ["sendDocument", "sendDocument"]
+    assert note in (sent[0].call.caption or "")
+
+
+async def test_a_scale_question_nobody_rated_gets_no_chart_and_the_workbooks_message_says_so(harness: Harness) -> None:
+    h = harness
+    cid, _ = await open_consultation(h)
+    await _known_answers(h, cid)
+    async with h.sessions() as s:
+        await s.execute(sa.delete(Answer).where(Answer.question_id == "sat_safety"))
+        await s.commit()
+    h.clock.now = await closes_at(h, cid) + timedelta(minutes=3)
+    follow(h)
+    await sched.close_job(cid)
+    sent = [c for c in h.api.calls if c.chat_id == ORGANIZER]
+    assert [c.method for c in sent] == ["sendMessage", "sendDocument", *["sendPhoto"] * 4, "sendDocument"]
+    assert "sat_safety" not in " ".join(c.call.photo.filename for c in sent if c.method == "sendPhoto")
+    assert "其余图表暂无数据（还没有人作答），未发送。" in (sent[1].call.caption or "")
 
 
 async def test_a_digest_chart_has_a_file_name_in_the_organizers_language(harness: Harness) -> None:

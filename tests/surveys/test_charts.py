@@ -329,3 +329,17 @@ def test_the_completion_chart_of_hundreds_of_townships_is_readable_without_zoomi
     charts.completion_chart(many, "en")
     english = [t.get_text() for t in drawn.pop().findobj(lambda a: hasattr(a, "get_text"))]
     assert any("“Summary”" in t for t in english) and "Nobody started yet" in english
+
+
+def test_charts_with_nothing_to_show_are_told_apart_from_those_with_data(data) -> None:
+    """A consultation nobody answered got a completion chart, a comments chart and a chart per
+    scale question, each a picture saying 暂无数据: whether a chart has something to show is now
+    asked first (bot.scheduler leaves the empty ones unsent)."""
+    from dataclasses import replace
+
+    from surveys.charts import comments_charted, completion_charted, scale_charted
+
+    nobody = replace(data, responses=[], comments=[], summary=None)
+    assert not completion_charted(nobody) and not comments_charted(nobody) and not scale_charted(nobody, "sat")
+    assert completion_charted(data) and comments_charted(data) and scale_charted(data, "sat")
+    assert not scale_charted(data, "no-such-question")
