@@ -336,9 +336,11 @@ def _mean_value(mean: float | None) -> float | None:
     return float(half_up(mean, 2)) if mean is not None else None
 
 
-def _share(n: int, total: int) -> float | str:
-    """A share as the workbook's cell holds it: the fraction (shown as 0.0%), or "—" of nothing."""
-    return n / total if total else NO_SHARE
+def _share(n: int, total: int) -> float | None:
+    """A share as the workbook's cell holds it: the fraction (shown as 0.0%); of nothing, an empty
+    cell — a "—" there was text in a column of numbers, which a clerk's formulas (SUM, AVERAGE,
+    a sort) stumbled on."""
+    return n / total if total else None
 
 
 def _pct_text(n: int, total: int) -> str:

@@ -211,7 +211,7 @@ def test_summary_counts_respondents_per_township_in_list_order_and_comments(data
     assert rows[header + 1][:3] == ("青山镇", 3, 2)
     assert rows[header + 1][3] == pytest.approx(2 / 3)
     assert rows[header + 2] == ("绿水镇", 2, 1, 0.5, None, None)
-    assert rows[header + 3] == ("白云乡", 0, 0, "—", None, None)
+    assert rows[header + 3] == ("白云乡", 0, 0, None, None, None)
     assert rows[header + 4][:3] == ("合计", 5, 3)
     kinds = rows.index(("意见类型", "条数", None, None, None, None))
     # active comments only: hidden (5) and withdrawn (6) are left out
@@ -723,20 +723,24 @@ def test_shares_and_means_round_half_up_as_the_workbook_shows_them(data: Consult
     assert sat[-1][6] == 4.13
 
 
-def test_the_workbook_shows_a_share_of_nobody_as_a_dash_as_the_texts_do(data: ConsultationData) -> None:
+def test_the_workbook_leaves_a_share_of_nobody_empty_where_the_texts_say_a_dash(data: ConsultationData) -> None:
     """A township where nobody started has no completion rate (the digest and the feedback
-    report say "—"); the workbook said 0.0%, as if all who started had given up."""
+    report say "—"); the workbook said 0.0%, as if all who started had given up, then wrote
+    "—" as text in a column of numbers (a clerk's SUM or AVERAGE over it stumbled): the cell
+    is empty, on the 概况 and 问卷结果 sheets alike."""
     from dataclasses import replace
 
     rows = sheets(data)["概况"]
     header = rows.index(("乡镇（街道）", "开始答卷人数", "完成答卷人数", "完成率", None, None))
-    assert rows[header + 3] == ("白云乡", 0, 0, "—", None, None)
+    assert rows[header + 3] == ("白云乡", 0, 0, None, None, None)
     assert "· 白云乡：完成 0/0（—）" in digest(data, None, NOW).text()
     nobody = sheets(replace(data, responses=[]))
     summary = nobody["概况"]
-    assert summary[header + 4] == ("合计", 0, 0, "—", None, None)
+    assert summary[header + 4] == ("合计", 0, 0, None, None, None)
     aware = rows_for(nobody["问卷结果"], "aware")
-    assert [r[3:6] for r in aware] == [("回答人数", 0, None), ("知道", 0, "—"), ("不知道", 0, "—")]
+    assert [r[3:6] for r in aware] == [("回答人数", 0, None), ("知道", 0, None), ("不知道", 0, None)]
+    for sheet in ("概况", "问卷结果"):  # no text left among the numbers of a share column
+        assert not any("—" in row for row in nobody[sheet])
 
 
 def test_feedback_scale_line_says_the_unsure_are_among_those_who_answered(data: ConsultationData) -> None:
