@@ -2230,13 +2230,14 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
     if callback_data.ok and (await state.get_data()).get("taken") == f"publish:{callback_data.m}":
         await query.answer()  # the second tap of a double tap
         return
-    await query.answer()
     refusal = await scheduler.publish_refusal(ctx.session, c.id, link.township_id, link.township, link.list_id, row,
                                               ctx.locale, markup=True)
     if refusal is not None:  # checked on both presses: another consultation may have moved meanwhile
+        await query.answer()
         await query.message.answer(refusal)
         return
     if not callback_data.ok:
+        await query.answer()
         diff = diff_lists((await load_list(ctx.session, link.list_id)).items, (await load_list(ctx.session, row.id)).items)
         people = len(await township_participants(ctx.session, c.id, link.township_id))
         summary = ctx.t("organizer.publish-no-change") if diff.is_empty else diff.summary(ctx.locale, limit=2500)
@@ -2248,8 +2249,11 @@ async def publish_pressed(query: CallbackQuery, callback_data: PublishCB, ctx: C
                                    reply_markup=kb)
         return
     await _taken(state, "publish", callback_data.m)
-    if not await _first_press(ctx, "publish", callback_data.m, _message_id(query)):  # (another worker's tap publishes it)
+    if not await _first_press(ctx, "publish", callback_data.m, _message_id(query)):  # (another worker's tap publishes
+        await query.answer(ctx.t("error.stale-button"), show_alert=True)  # it; or a late tap, after another action)
         return
+    await query.answer()
+    await _spend_buttons(query)
     await ctx.commit()
     services = scheduler.Services(query.bot, sessionmaker, ctx.settings, broadcaster, ctx.clock)  # type: ignore[arg-type]
     chat_id, township, version, loc = query.message.chat.id, link.township, row.version, ctx.locale

@@ -4009,3 +4009,29 @@ async def test_an_unreadable_deadline_names_the_forms_now_understood_with_a_date
     assert h.api.last(ORGANIZER).text == (
         "Unrecognised date; write it like “2026-12-15 18:00”. Also understood: “Dec 15 6pm”, “tomorrow 18:00”, "
         "“18:00” (today), “next Monday”, “Friday 18:00”, “in 3 days”. A date alone means 23:59 that day.")
+
+
+async def test_a_publish_confirmations_button_goes_once_pressed_and_a_late_tap_says_it_is_spent(harness):
+    h = harness
+    o = h.user(ORGANIZER)
+    await _send_list(h, o, SAMPLE_DRAFT, "草稿.xlsx")
+    await h.feed(o.message("青山镇"))
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "新建")))
+    await _new_until_confirm(h, o, "青山镇意见征询", "2026-12-20 18:00")
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "创建并开始")))
+    await close_early(h)
+    await _send_list(h, o, _revised_sample(), "修改稿.xlsx")
+    await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "青山镇")))
+    await h.feed(o.message("/publish"))
+    said = h.api.last(ORGANIZER)
+    await h.feed(o.press(said.message_id, _press_label(said.reply_markup, "发布")))
+    confirm = h.api.last(ORGANIZER)
+    publish = _press_label(confirm.reply_markup, "确认发布")
+    await h.feed(o.press(confirm.message_id, publish))
+    await wait_background()
+    assert _markup_taken_off(h, confirm.message_id)
+    await h.feed(o.message("/cancel"))  # another action since
+    await h.feed(o.press(confirm.message_id, publish))  # a late tap on the old confirmation
+    assert h.api.answers()[-1].call.show_alert
+    await wait_background()
+    assert len([t for t in h.api.texts(ORGANIZER) if "正在发布" in t]) == 1
