@@ -30,6 +30,10 @@ GLOSSES = ("(反馈情况说明)",)
 
 
 def _chinese_outside_user_data(text: str) -> str | None:
+    # a name shortened to fit its button ("1. 消防安全检查与火灾隐患整…") is user data too
+    shortened = re.fullmatch(r"(?:\d+\. )?(.+)…", text)
+    if shortened and any(value.startswith(shortened[1]) for value in USER_DATA):
+        return None
     for value in (*GLOSSES, *USER_DATA):
         text = text.replace(value, "")
     return text if CJK.search(text) else None
