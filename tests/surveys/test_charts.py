@@ -288,6 +288,24 @@ def test_a_township_nobody_answered_in_yet_is_labelled_0_of_0_on_the_completion_
     assert nobody == ["暂无数据"]
 
 
+@pytest.mark.parametrize("n", [26, 27, 40])
+def test_a_completion_chart_of_a_county_is_shown_by_telegram_at_its_own_size(data: ConsultationData, n: int) -> None:
+    """A column of 30–40 townships' bars was 1,400–1,700 px tall: Telegram showed it at 1,280 px,
+    the figures 9 px high. Up to ONE_COLUMN_MAX (26) townships, long names too, a bar pair each
+    within 1,280 px; more are counted in bands (a picture of its own size as well)."""
+    from dataclasses import replace
+
+    from surveys.charts import ONE_COLUMN_MAX
+    from surveys.report import ResponseRecord, TownshipRef
+
+    townships = [TownshipRef(i, f"第{i:04d}号示范街道办事处", i) for i in range(n)]
+    responses = [ResponseRecord(f"p{i}", townships[i].name, T0, T0) for i in range(n)]
+    county = replace(data, townships=townships, responses=responses, summary=None)
+    width, height = _png_size(completion_chart(county))
+    assert max(width, height) <= 1280, (n, width, height)
+    assert (n <= ONE_COLUMN_MAX) == (height > 1000)  # (a column of bars, or the bands' 4.6 in)
+
+
 @pytest.mark.parametrize("n", [41, 300, 1000])
 def test_the_completion_chart_of_hundreds_of_townships_is_readable_without_zooming(
         data: ConsultationData, n: int, monkeypatch: pytest.MonkeyPatch) -> None:
