@@ -113,8 +113,8 @@ def _t(key: str, locale: str) -> str:
 # bands of completion rate instead (`_bands_chart`), and the resolution is lowered where needed
 # so the picture stays within PHOTO_MAX_SIDES.
 PHOTO_MAX_SIDES = 9000  # px, width + height (Telegram's 10,000 less the tight bounding box's slack)
-# Telegram shows a photo at most 1,280 px on its long side: a column of 40 townships (1,710 px
-# with the tight bounding box) was shown at 75 %, the 8-pt figures 9 px high, the names 11 px —
+# Telegram shows a photo at most 1,280 px on its long side: a column of 40 townships (1,789 px
+# with the tight bounding box) was shown at 72 %, the 8-pt figures 9 px high, the names 11 px —
 # unreadable. Measured: 26 townships make 1,255 px (27: 1,293), so up to 26 the chart is shown
 # at its own size (figures 12 px, names 15 px); more are counted in bands.
 ONE_COLUMN_MAX = 26  # townships drawn one bar pair each
