@@ -22,6 +22,7 @@ from surveys.consultation import (
     TimePassed,
     TransitionError,
     bad_date_examples,
+    deadline_weekday,
     deep_link,
     format_deadline,
     format_local,
@@ -113,6 +114,7 @@ def create(title: str = typer.Option(..., help="The title residents and cadres s
             typer.echo(_t("cli.township-close", township=missing, close=close), err=True)
         raise typer.Exit(1)
     typer.echo(_t("cli.consultation-created", id=result, closes=format_deadline(closes_at, settings.timezone),
+                  weekday=deadline_weekday(closes_at, settings.timezone, settings.locale),
                   zone=zone_name(settings.timezone, settings.locale)))
 
 
@@ -249,7 +251,8 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID", help="The 
         raise typer.Exit(1) from None
     if reopen:
         typer.echo(_t("cli.reopen-explain", id=consultation_id, ended=format_deadline(ended_at(old, closed_at), tz),
-                      old=format_deadline(old, tz), new=format_deadline(closes_at, tz)))
+                      old=format_deadline(old, tz), new=format_deadline(closes_at, tz),
+                      weekday=deadline_weekday(closes_at, tz, settings.locale)))
         try:
             confirmed = yes or typer.confirm(_t("cli.reopen-ask", id=consultation_id), default=False)
         except typer.Abort:  # no answer (stdin closed)
@@ -262,7 +265,8 @@ def deadline(consultation_id: int = typer.Argument(..., metavar="ID", help="The 
         typer.echo(error, err=True)
         raise typer.Exit(1)
     typer.echo(_t("cli.reopened" if reopen else "cli.deadline-moved", id=consultation_id,
-                  old=format_deadline(old, tz), new=format_deadline(closes_at, tz)))
+                  old=format_deadline(old, tz), new=format_deadline(closes_at, tz),
+                  weekday=deadline_weekday(closes_at, tz, settings.locale)))
 
 
 async def _read(consultation_id: int) -> tuple[str, datetime | None, datetime, datetime | None, list[str],

@@ -441,6 +441,19 @@ def format_deadline(value: datetime | None, tz: str) -> str:
     return format_local(value, tz)
 
 
+def deadline_weekday(value: datetime, tz: str, locale: str) -> str:
+    """The weekday of the day a deadline ends, as format_deadline writes that day (星期一, or Monday
+    in English): how an organizer checks what 下周一 became. Shown where a deadline is confirmed."""
+    from babel.dates import format_date
+
+    from surveys.i18n import normalize_locale
+
+    day = value.astimezone(ZoneInfo(tz))
+    if day.time() == time(0):  # 24:00 of the day before
+        day -= timedelta(days=1)
+    return format_date(day.date(), "EEEE", locale="en" if normalize_locale(locale) == "en" else "zh_CN")
+
+
 def example_deadline(now: datetime, tz: str) -> str:
     """A deadline to show as an example of the format: two weeks from `now`, 18:00 local (a
     fixed date in a prompt would soon be in the past)."""

@@ -79,6 +79,7 @@ from surveys.consultation import (
     bad_date_examples,
     check_deadline_editable,
     check_new_deadline,
+    deadline_weekday,
     deep_link,
     ended_at,
     example_deadline,
@@ -585,7 +586,8 @@ async def _deadline_typed(message: Message, ctx: Ctx, c: Consultation, state: FS
     rows.append([_btn(ctx.t("organizer.btn-cancel"), DeadlineCB(c=c.id, a="cancel", m=mark))])
     await message.answer(ctx.t(confirm, id=c.id, title=html.escape(c.title),
                                ended=format_deadline(ended_at(c.closes_at, c.closed_at), tz),
-                               old=format_deadline(c.closes_at, tz), new=format_deadline(new, tz), zone=_zone(ctx))
+                               old=format_deadline(c.closes_at, tz), new=format_deadline(new, tz),
+                               weekday=deadline_weekday(new, tz, ctx.locale), zone=_zone(ctx))
                          + _far_note(ctx, new), reply_markup=InlineKeyboardMarkup(inline_keyboard=rows))
 
 
@@ -1153,7 +1155,8 @@ async def new_deadline(message: Message, ctx: Ctx, state: FSMContext) -> None:
     ])
     def confirm(townships: str) -> str:
         return ctx.t("organizer.new-confirm", title=html.escape(data["title"]), townships=townships,
-                     closes=format_deadline(closes, ctx.settings.timezone), zone=_zone(ctx))
+                     closes=format_deadline(closes, ctx.settings.timezone),
+                     weekday=deadline_weekday(closes, ctx.settings.timezone, ctx.locale), zone=_zone(ctx))
 
     # very many townships of long names: the first ones, then how many more (cut at Telegram's
     # limit, the deadline after them was lost)

@@ -204,13 +204,13 @@ def test_consultation_create_says_the_deadline_as_read_and_its_zone(monkeypatch)
     runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
     made = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
                                "--closes", "2099/12/10"])
-    assert made.exit_code == 0 and "截止时间：2099-12-10 23:59（北京时间）" in made.output
+    assert made.exit_code == 0 and "截止时间：2099-12-10 23:59（星期四，北京时间）" in made.output
     monkeypatch.setenv("TIMEZONE", "UTC")
     monkeypatch.setenv("LOCALE", "en")
     get_settings.cache_clear()
     made = runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇",
                                "--closes", "2099-12-10 18:00"])
-    assert made.exit_code == 0 and "deadline 2099-12-10 18:00 (UTC)" in made.output
+    assert made.exit_code == 0 and "deadline 2099-12-10 18:00 (Thursday, UTC)" in made.output
     listed = json.loads(runner.invoke(app, ["consultations", "list", "--json"]).output)
     assert [c["closes_at"][:16] for c in listed] == ["2099-12-10T15:59", "2099-12-10T18:00"]
 
@@ -428,7 +428,7 @@ def test_consultation_deadline_moves_it_and_refuses_the_past_and_the_start():
 
     moved = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-20"])
     assert moved.exit_code == 0, moved.output
-    assert moved.output.strip() == "征询 #1 的截止时间：2099-12-10 18:00 → 2099-12-20 23:59。"
+    assert moved.output.strip() == "征询 #1 的截止时间：2099-12-10 18:00 → 2099-12-20 23:59（星期日）。"
     assert closes_at().startswith("2099-12-20T15:59")  # a date alone: 23:59 that day, Shanghai time
     for closes, code, said in (("2020-01-01 10:00", 1, "新的截止时间 2020-01-01 10:00 已经过去，请写一个将来的时间。"),
                                ("2099-11-30 12:00", 1, "新的截止时间必须晚于开始时间 2099-12-01 09:00。"),
@@ -500,7 +500,7 @@ def test_consultation_deadline_extends_and_reopens_a_closed_one_once_confirmed_n
         assert listed() == ("closed", "2099-12-10T10:00")
     reopened = runner.invoke(app, extend, input="y\n")
     assert reopened.exit_code == 0, reopened.output
-    assert reopened.output.strip().endswith("征询 #1 已重新开始，截止时间：2099-12-10 18:00 → 2099-12-25 23:59。"
+    assert reopened.output.strip().endswith("征询 #1 已重新开始，截止时间：2099-12-10 18:00 → 2099-12-25 23:59（星期五）。"
                                             "调度程序会在一分钟内安排提醒和自动结束。")
     assert listed() == ("open", "2099-12-25T15:59") and _list_statuses() == ["consulting"]
     assert runner.invoke(app, ["consultations", "close", "1", "--yes"]).exit_code == 0
@@ -508,7 +508,7 @@ def test_consultation_deadline_extends_and_reopens_a_closed_one_once_confirmed_n
     get_settings.cache_clear()
     again = runner.invoke(app, ["consultations", "deadline", "1", "--closes", "2099-12-31 18:00", "--yes"])
     assert again.exit_code == 0 and "[y/N]" not in again.output, again.output
-    assert "Consultation #1 is open again, deadline 2099-12-25 23:59 → 2099-12-31 18:00." in again.output
+    assert "Consultation #1 is open again, deadline 2099-12-25 23:59 → 2099-12-31 18:00 (Thursday)." in again.output
     assert listed() == ("open", "2099-12-31T10:00")
     assert runner.invoke(app, ["consultations", "close", "1", "--yes"]).exit_code == 0
     _set_status(1, Status.REPORTED)  # (as `lists publish` leaves it)

@@ -1519,7 +1519,7 @@ async def test_new_in_english_takes_back_the_deadline_as_the_bot_wrote_it_with_b
     await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "default")))
     assert "(Beijing time)" in h.api.last(ORGANIZER).text
     await h.feed(o.message("2026-12-20 18:00 (Beijing time)"))
-    assert "Closes: 2026-12-20 18:00 (Beijing time)" in h.api.last(ORGANIZER).text
+    assert "Closes: 2026-12-20 18:00 (Sunday, Beijing time)" in h.api.last(ORGANIZER).text
 
 
 async def test_english_announcement_preview_to_one_participant_says_one_participant(harness):
@@ -1578,7 +1578,7 @@ async def test_the_deadline_is_asked_and_confirmed_in_the_configured_zone_which_
     await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
     assert "（北京时间）" in h.api.last(ORGANIZER).text
     await h.feed(o.message("2026-12-20 18:00"))
-    assert "截止：2026-12-20 18:00（北京时间）" in h.api.last(ORGANIZER).text
+    assert "截止：2026-12-20 18:00（星期日，北京时间）" in h.api.last(ORGANIZER).text
     await h.feed(o.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "创建并开始")))
     async with h.sessions() as s:
         c = (await s.execute(sa.select(Consultation))).scalars().one()
@@ -1586,14 +1586,14 @@ async def test_the_deadline_is_asked_and_confirmed_in_the_configured_zone_which_
     await h.feed(o.message(f"/deadline {c.id}"))
     assert "（北京时间）" in h.api.last(ORGANIZER).text
     await h.feed(o.message("2026-12-21 18:00"))
-    assert "→ <b>2026-12-21 18:00</b>（北京时间）" in h.api.last(ORGANIZER).text
+    assert "→ <b>2026-12-21 18:00</b>（星期一，北京时间）" in h.api.last(ORGANIZER).text
 
     h.settings.timezone = "UTC"  # another zone: named as the IANA database names it
     await h.feed(o.message("/cancel"))
     await h.feed(o.message(f"/deadline {c.id}"))
     assert "（UTC）" in h.api.last(ORGANIZER).text and "北京时间" not in h.api.last(ORGANIZER).text
     await h.feed(o.message("2026-12-21 18:00"))
-    assert "2026-12-20 10:00 → <b>2026-12-21 18:00</b>（UTC）" in h.api.last(ORGANIZER).text
+    assert "2026-12-20 10:00 → <b>2026-12-21 18:00</b>（星期一，UTC）" in h.api.last(ORGANIZER).text
 
 
 
@@ -1603,7 +1603,7 @@ async def test_a_deadline_typed_as_12yue20ri_or_mingtian_is_read_against_todays_
     o, screen = await _new_at_questionnaire(h)
     await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
     await h.feed(o.message("12月20日18时"))
-    assert "截止：2026-12-20 18:00（北京时间）" in h.api.last(ORGANIZER).text
+    assert "截止：2026-12-20 18:00（星期日，北京时间）" in h.api.last(ORGANIZER).text
     await h.feed(o.message("/cancel"))
     cid, _ = await open_consultation(h)
     await h.feed(o.message(f"/deadline {cid} 明天"))
@@ -3177,7 +3177,8 @@ async def test_an_english_organizer_is_shown_english_date_forms_and_each_is_take
                          ("Friday 18:00", "2026-12-04 18:00"), ("in 3 days", "2026-12-04 23:59")):
         await h.feed(o.message(form))
         confirm = h.api.last(ORGANIZER)
-        assert f"Closes: {closes} (Beijing time)" in confirm.text, (form, confirm.text)
+        weekday = datetime.fromisoformat(closes).strftime("%A")
+        assert f"Closes: {closes} ({weekday}, Beijing time)" in confirm.text, (form, confirm.text)
         await h.feed(o.message("/cancel"))
         zh, screen = await _new_at_questionnaire(h)
         await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
@@ -4035,3 +4036,20 @@ async def test_a_publish_confirmations_button_goes_once_pressed_and_a_late_tap_s
     assert h.api.answers()[-1].call.show_alert
     await wait_background()
     assert len([t for t in h.api.texts(ORGANIZER) if "正在发布" in t]) == 1
+async def test_a_deadline_is_confirmed_with_its_weekday_as_the_organizer_checks_what_xia_zhou_yi_became(harness):
+    """/new and /deadline confirmed "下周一" as 2026-12-07 23:59 with no weekday, so the organizer
+    could not see at a glance it was the Monday meant; the confirmation names it (星期一 / Monday),
+    a midnight deadline the weekday of the day it ends; the stored deadline elsewhere is shown as before."""
+    h = harness
+    o, screen = await _new_at_questionnaire(h)  # Tuesday 2026-12-01
+    await h.feed(o.press(screen.message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "默认")))
+    await h.feed(o.message("下周一"))
+    assert "截止：2026-12-07 23:59（星期一，北京时间）" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/cancel"))
+    cid, _ = await open_consultation(h)
+    await h.feed(o.message(f"/deadline {cid} 12月20日24时"))
+    assert "2026-12-11 10:00 → <b>2026-12-20 24:00</b>（星期日，北京时间）" in h.api.last(ORGANIZER).text
+    await h.feed(o.message("/cancel"))
+    h.settings.locale = "en"
+    await h.feed(h.user(ORGANIZER, language_code="en").message(f"/deadline {cid} next Friday 6pm"))
+    assert "→ <b>2026-12-11 18:00</b> (Friday, Beijing time)" in h.api.last(ORGANIZER).text
