@@ -291,8 +291,14 @@ def _time_of_day(text: str) -> tuple[int, int] | None:
         hour, minute = twelve
     else:
         return None
-    if part is not None and part[1] in ("下午", "晚上") and 1 <= hour < 12:
-        hour += 12
+    if part is None:
+        return hour, minute
+    if part[1] in ("上午", "早上"):
+        return (hour, minute) if hour <= 12 else None  # 上午18点: no such time
+    if part[1] == "晚上" and hour == 12:
+        return 24, minute  # 晚上12点: the midnight ending the day
+    if (part[1] in ("下午", "晚上") and 1 <= hour < 12) or (part[1] == "中午" and 1 <= hour < 3):
+        hour += 12  # 下午6点, 中午1点
     return hour, minute
 # as the bot names the zone, in Chinese or in English
 _BEIJING_TIME = re.compile(r"\s*\(?(?:北京时间|beijing time)\)?$", re.I)
@@ -370,7 +376,8 @@ def parse_local(text: str, tz: str, end_of_day: bool = False, now: datetime | No
     2026/12/10, 2026.12.10 and 2026年12月10日 18时30分, with the full-width digits and colon of
     a Chinese input method, and — given `now` — 12月10日 and 今天/明天/后天 (an English organizer's
     Dec 10, 10 December 2026, today and tomorrow too), read against
-    today's date in that zone; one ending "（北京时间）" or "(Beijing time)" (as the bot names China's zone) is read
+    today's date in that zone; a time alone ("18:00", 下午6点) is today's, refused as TimePassed once
+    past; one ending "（北京时间）" or "(Beijing time)" (as the bot names China's zone) is read
     in that zone. A date alone is its start, or with `end_of_day` (a deadline: "截止 12 月 10
     日" means through that day) its last minute, 23:59. ValueError otherwise."""
     text = " ".join(unicodedata.normalize("NFKC", text).split())

@@ -394,7 +394,9 @@ def test_a_time_alone_last_or_the_week_after_next_s_weekday_and_an_english_weekd
                         ("下下周一", "2026-12-07 23:59"), ("下下周五 18:00", "2026-12-11 18:00"),
                         ("上周一", "2026-11-16 23:59"),
                         ("next Monday", "2026-11-30 23:59"), ("Friday 18:00", "2026-11-27 18:00"),
-                        ("this sat", "2026-11-28 23:59"), ("next fri 6pm", "2026-12-04 18:00")]:
+                        ("this sat", "2026-11-28 23:59"), ("next fri 6pm", "2026-12-04 18:00"),
+                        ("明天晚上12点", "2026-11-29 00:00"), ("中午1点", "2026-11-27 13:00"),
+                        ("明天上午10点", "2026-11-28 10:00")]:
         assert format_local(parse_local(text, tz, end_of_day=True, now=now), tz) == shown, text
     for passed in ("9:00", "上午9点", "9am"):
         with pytest.raises(TimePassed) as e:
@@ -403,6 +405,6 @@ def test_a_time_alone_last_or_the_week_after_next_s_weekday_and_an_english_weekd
         assert e.value.text("zh_CN") == "今天 09:00 已经过去了。如果指的是明天，请写“明天09:00”；其他日子请写上日期，例如“下周一 09:00”。"
         assert "tomorrow 09:00" in e.value.text("en")
     assert format_local(parse_local("明天09:00", tz, end_of_day=True, now=now), tz) == "2026-11-28 09:00"  # as suggested
-    for bad in ("25:00", "下午", "next"):
+    for bad in ("25:00", "下午", "next", "明天上午18点"):
         with pytest.raises(ValueError):
             parse_local(bad, tz, end_of_day=True, now=now)
