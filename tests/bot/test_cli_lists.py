@@ -435,6 +435,8 @@ def test_consultation_deadline_moves_it_and_refuses_the_past_and_the_start():
                                ("过几天", 2, "日期格式不对"),
                                ("过几天", 2, "“下周一”“周五 18:00”“5号”“3天后”"),  # the other forms it reads are named
                                ("2099-02-29", 2, "没有2099年2月29日这一天，请检查日期。"),
+                               ("0:00", 2, "今天 00:00 已经过去了。如果指的是明天，请写“明天00:00”"),  # a time alone: today's
+                               ("上周一", 1, "已经过去，请写一个将来的时间。"),
                                ("2099-12-20", 1, "征询 #1 的截止时间本来就是 2099-12-20 23:59，没有修改。")):
         refused = runner.invoke(app, ["consultations", "deadline", "1", "--closes", closes])
         assert refused.exit_code == code and said in refused.output, (closes, refused.output)
