@@ -92,6 +92,7 @@ from bot.limits import TEXT_LIMIT, fit_plain, visible_units
 from bot.texts import gettext, normalize_locale, zone_name
 from storage import followup
 from storage.engine import is_sqlite, sync_url
+from storage.fsm import drop_stale as drop_stale_fsm
 from storage.models import Consultation, DutyListRow
 from storage.sqlite_inline import inline_calls
 from surveys.consultation import (
@@ -883,7 +884,8 @@ async def sync_job() -> None:
     """Reconcile: jobs for every open consultation and none for the others; close the
     overdue ones; finish final reports left unfinished (a crash, the quiet hours) and
     broadcasts people started that were cut off (`resume_broadcasts`); forget the
-    confirmations' double-tap claims older than a week (`followup.drop_old_claims`)."""
+    confirmations' double-tap claims older than a week (`followup.drop_old_claims`) and the
+    database FSM's rows not written for 30 days (`storage.fsm.drop_stale`, as Redis expires them)."""
     s = services()
     now = s.clock()
     async with s.sessionmaker() as session:
@@ -900,7 +902,9 @@ async def sync_job() -> None:
             await after_close(s, cid)
     await resume_broadcasts(s)
     async with s.sessionmaker() as session:  # the confirmations' double-tap claims, once they are old
-        if await followup.drop_old_claims(session, now):
+        dropped = await followup.drop_old_claims(session, now)
+        dropped += await drop_stale_fsm(session, now)  # (none without the table's rows: Redis keeps the FSM then)
+        if dropped:
             await session.commit()
     if _scheduler is not None:
         for cid in {*wanted, *_scheduled_ids()}:

@@ -22,6 +22,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -81,8 +82,10 @@ class SQLStorage(BaseStorage):
         self,
         bind: AsyncEngine | async_sessionmaker[Any],
         key_builder: KeyBuilder | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.engine = _engine_of(bind)
+        self.clock = clock or (lambda: datetime.now(UTC))  # stamps each write (updated_at)
         self.key_builder = key_builder or default_key_builder()
         self.dialect = self.engine.dialect.name
         if self.dialect not in ("postgresql", "sqlite"):  # pragma: no cover - only the two databases we support
@@ -113,7 +116,9 @@ class SQLStorage(BaseStorage):
             yield conn
 
     async def _upsert(self, conn: Any, key: str, **values: Any) -> None:
-        """INSERT the row (absent columns get their neutral value) or UPDATE just `values`."""
+        """INSERT the row (absent columns get their neutral value) or UPDATE just `values`
+        (and the time of the write)."""
+        values = values | {"updated_at": self.clock()}
         stmt = upsert_statement(self.dialect, _table, ("key",), tuple(sorted(values)))
         await conn.execute(stmt, {"key": key, "state": None, "data": {}} | values)
 
@@ -150,7 +155,8 @@ class SQLStorage(BaseStorage):
                 await conn.execute(
                     sa.delete(_table).where(_table.c.key == k, _table.c.state.is_(None))
                 )
-                await conn.execute(sa.update(_table).where(_table.c.key == k).values(data={}))
+                await conn.execute(sa.update(_table).where(_table.c.key == k)
+                                   .values(data={}, updated_at=self.clock()))
 
     async def get_data(self, key: StorageKey) -> dict[str, Any]:
         async with self._conn() as conn:
@@ -176,6 +182,14 @@ class SQLStorage(BaseStorage):
 _deferred: ContextVar[dict[tuple[str, str], Any] | None] = ContextVar("qingdan_fsm_deferred", default=None)
 
 FSM_TTL = 30 * 24 * 3600  # seconds: a form left half-filled, or a resident's place, is forgotten after 30 days
+
+
+async def drop_stale(session: AsyncSession, now: datetime, ttl: timedelta = timedelta(seconds=FSM_TTL)) -> int:
+    """Delete the `fsm_state` rows not written for `ttl` (FSM_TTL, as Redis expires its keys):
+    a draft comment or a half-filled form of someone who never came back. The scheduler's
+    sync job calls it; one who comes back later starts afresh, as after a Redis expiry."""
+    result = await session.execute(sa.delete(_table).where(_table.c.updated_at < now - ttl))
+    return int(result.rowcount or 0)
 
 
 @asynccontextmanager

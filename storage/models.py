@@ -270,3 +270,7 @@ class FSMRecord(SQLModel, table=True):
     key: str = Field(primary_key=True, max_length=200)
     state: str | None = None
     data: dict = json_field()
+    # when the row was last written: rows not written for FSM_TTL are dropped by the scheduler
+    # (storage.fsm.drop_stale), as Redis lets its FSM keys expire
+    updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime(), nullable=False,
+                                 sa_column_kwargs={"server_default": sa.text("CURRENT_TIMESTAMP")})

@@ -71,7 +71,7 @@ async def harness(database):
     clock = Clock()
     api = RecordingSession()
     bot = create_bot(settings, session=api, token=TEST_TOKEN)  # the bot's own request middlewares
-    dp = build_dispatcher(settings, sessions, SQLStorage(engine), clock)
+    dp = build_dispatcher(settings, sessions, SQLStorage(engine, clock=clock), clock)
     dp["broadcaster"] = Broadcaster(bot, sessions, rate=1000, per_chat_interval=0)
     yield Harness(dp, bot, api, sessions, settings, clock)
     await engine.dispose()
