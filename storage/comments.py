@@ -366,10 +366,13 @@ async def answer_comment(session: AsyncSession, comment_id: int, decision: str, 
     return answered
 
 
-async def hide_comment(session: AsyncSession, comment_id: int, hidden: bool = True) -> Comment | None:
+async def hide_comment(session: AsyncSession, comment_id: int, hidden: bool = True,
+                       by: int | None = None) -> Comment | None:
+    """Hide (or unhide) a comment; `by`: the organizer who hid it (kept while it is hidden)."""
     comment = await get_comment(session, comment_id)
     if comment is not None:
         comment.hidden = hidden
+        comment.hidden_by = by if hidden else None
         await session.flush()
     return comment
 

@@ -191,6 +191,7 @@ class Comment(SQLModel, table=True):
     replied_by: int | None = Field(default=None, sa_type=sa.BigInteger())
     replied_at: datetime | None = ts()
     hidden: bool = False
+    hidden_by: int | None = Field(default=None, sa_type=sa.BigInteger())  # the organizer who hid it
     created_at: datetime = created()
     updated_at: datetime = created()
 

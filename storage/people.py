@@ -138,6 +138,7 @@ async def delete_person(session: AsyncSession, person_id: int, now: datetime | N
     await session.execute(sa.update(Invite.__table__).where(Invite.used_by == person_id).values(used_by=None))
     await session.execute(sa.update(Invite.__table__).where(Invite.created_by == person_id).values(created_by=None))
     await session.execute(sa.update(Comment.__table__).where(Comment.replied_by == person_id).values(replied_by=None))
+    await session.execute(sa.update(Comment.__table__).where(Comment.hidden_by == person_id).values(hidden_by=None))
     await session.execute(sa.update(Consultation.__table__).where(Consultation.created_by == person_id)
                           .values(created_by=None))
     await session.execute(sa.delete(Person.__table__).where(Person.id == person_id))

@@ -1446,14 +1446,11 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
     elif k.decision in NEEDS_REASON:  # decided before a reason was required: the report flags it too
         lines.append(ctx.t("organizer.comment-reason-missing", decision=ctx.t(f"organizer.btn-decide.{k.decision}")))
     if k.decision and k.replied_by:  # which organizer answered (several may answer one consultation's comments)
-        from storage.models import Person
-
-        who = await ctx.session.get(Person, k.replied_by)
-        lines.append(ctx.t("organizer.comment-replied-by",
-                           name=html.escape(fit_plain(who.first_name, 60)) if who is not None and who.first_name
-                           else str(k.replied_by)))
+        lines.append(ctx.t("organizer.comment-replied-by", name=await _named_organizer(ctx, k.replied_by)))
     if k.hidden:
         lines.append(ctx.t("organizer.comment-hidden"))
+        if k.hidden_by:  # (unknown for those hidden before it was kept)
+            lines.append(ctx.t("organizer.comment-hidden-by", name=await _named_organizer(ctx, k.hidden_by)))
     # The text in full, unless it is long in Telegram's count (an emoji counts two): then it gives
     # way, so that the answer and the hidden mark below it are not the part cut off.
     lines[4] = html.escape(fit_plain(k.text, TEXT_LIMIT - visible_units("\n".join(lines))))
@@ -1471,6 +1468,14 @@ async def _comment_card(ctx: Ctx, c: int, f: str, i: int) -> tuple[str, InlineKe
         nav.append(_btn("›", CommentsCB(c=c, f=f, i=i + 1)))
     rows.append(nav)
     return "\n".join(lines), InlineKeyboardMarkup(inline_keyboard=rows + filters)
+
+
+async def _named_organizer(ctx: Ctx, person_id: int) -> str:
+    """An organizer's first name as the others read it (their id when it is not known), escaped."""
+    from storage.models import Person
+
+    who = await ctx.session.get(Person, person_id)
+    return html.escape(fit_plain(who.first_name, 60)) if who is not None and who.first_name else str(person_id)
 
 
 @action("comments")
@@ -1541,7 +1546,7 @@ async def comments_decide(query: CallbackQuery, callback_data: DecideCB, ctx: Ct
             text, kb = await _comment_card(ctx, comment.consultation_id, callback_data.f, callback_data.i)
             await edit_or_send(query, text, reply_markup=kb)
             return
-        await comments_repo.hide_comment(ctx.session, comment.id, hidden=d == "hide")
+        await comments_repo.hide_comment(ctx.session, comment.id, hidden=d == "hide", by=ctx.person.id)
         await ctx.commit()
         await query.answer(ctx.t(f"organizer.{d}-done"))
         text, kb = await _comment_card(ctx, comment.consultation_id, callback_data.f, callback_data.i)
@@ -1610,8 +1615,10 @@ async def _record_decision(message: Message, ctx: Ctx, state: FSMContext, reply:
     except comments_repo.AnsweredMeanwhile as meanwhile:  # another organizer's answer stands, not overwritten
         seen = data.get("seen") or []
         if len(seen) > 3 and bool(seen[3]) != bool(meanwhile.comment.hidden):
-            await message.answer(ctx.t("organizer.hidden-meanwhile" if meanwhile.comment.hidden
-                                       else "organizer.unhidden-meanwhile"))
+            hider = meanwhile.comment.hidden_by if meanwhile.comment.hidden else None
+            await message.answer(ctx.t("organizer.hidden-meanwhile-by", name=await _named_organizer(ctx, hider))
+                                 if hider else ctx.t("organizer.hidden-meanwhile" if meanwhile.comment.hidden
+                                                     else "organizer.unhidden-meanwhile"))
         else:
             await message.answer(await _answered_meanwhile(ctx, meanwhile.comment))
         card, kb = await _comment_card(ctx, meanwhile.comment.consultation_id, data.get("f", "u"), data.get("i", 0))

@@ -259,3 +259,25 @@ async def test_the_other_organizers_are_told_who_published_a_revised_list(two):
     news = [t for t in h.api.texts(SECOND)[told_before:] if "张三" in t]
     assert len(news) == 1 and f"#{cid}" in news[0] and "青山镇" in news[0] and "发布" in news[0]
     assert not any("张三" in t for t in h.api.texts(ORGANIZER))  # (not told of their own publishing)
+
+
+async def test_who_hid_a_comment_is_kept_shown_on_the_card_and_named_to_the_organizer_whose_answer_it_stopped(two):
+    h = two
+    cid, comment_id, _o, _card = await _comment_card(h)
+    a, b = _people()
+    await h.feed(a.message("/comments"))
+    card_a = h.api.last(ORGANIZER)
+    await h.feed(b.message("/comments"))
+    card_b = h.api.last(SECOND)
+    await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "采纳")))  # 张三 starts typing
+    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "隐藏")))  # 李四 hides it
+    async with h.sessions() as s:
+        assert (await s.get(Comment, comment_id)).hidden_by == SECOND
+    await h.feed(a.message("已采纳"))
+    refused = h.api.texts(ORGANIZER)[-2]
+    assert "李四" in refused and "隐藏" in refused and "未保存" in refused
+    await h.feed(a.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "全部")))
+    assert "隐藏人：李四" in h.api.last(ORGANIZER).text
+    await h.feed(a.press(h.api.last(ORGANIZER).message_id, _press_label(h.api.last(ORGANIZER).reply_markup, "取消隐藏")))
+    async with h.sessions() as s:
+        assert (await s.get(Comment, comment_id)).hidden_by is None
