@@ -180,8 +180,30 @@ async def _set_status(consultation_id: int, target: Status) -> tuple[str | None,
             return _t("cli.bad-transition", current=_t(f"status.{e.current.value}"),
                       target=_t(f"status.{e.target.value}")), None
         opens_at = c.opens_at
+        if target == Status.CLOSED and c.closes_at > datetime.now(UTC):  # (early: as the chat's /close)
+            await _note_organizers_closed(session, c)
         await session.commit()
     return None, opens_at
+
+
+async def _note_organizers_closed(session, c) -> None:  # type: ignore[no-untyped-def]
+    """The organizers told, as the chat's /close tells the others, that the command line closed
+    it and when: kept in the outbox, due at once (the scheduler's next sync sends it)."""
+    import html
+
+    from storage import outbox
+    from storage.people import organizers
+
+    settings = get_settings()
+    now = datetime.now(UTC)
+    to = await organizers(session, settings.organizer_ids)
+    if not to:
+        return
+    key = f"closed:{c.id}:{int(now.timestamp())}:organizers"
+    await outbox.put(session, key, "note", {"msgid": "organizer.closed-by-cli", "at": now.isoformat(),
+                                            "tz": settings.timezone, "locale": settings.locale,
+                                            "args": {"id": c.id, "title": html.escape(c.title)}}, to, now)
+    await outbox.renew(session, key, now - outbox.LEASE)
 
 
 @app.command("open")

@@ -784,9 +784,22 @@ def _changes_news(p: dict[str, Any], langs: dict[int, str]) -> Render:
     return changes_news(p, langs)
 
 
+def _organizer_note(p: dict[str, Any], langs: dict[int, str]) -> Render:
+    """A note to the organizers of what was done outside the chat (`qingdan consultations close`)."""
+    from bot.texts import gettext, normalize_locale
+
+    at = format_deadline(datetime.fromisoformat(p["at"]), p["tz"])
+
+    def render(pid: int) -> Outgoing:
+        loc = normalize_locale(langs[pid]) if langs.get(pid) else p["locale"]
+        return Outgoing(text=gettext(p["msgid"], loc, at=at, **p.get("args", {})))
+
+    return render
+
+
 # the kinds of kept broadcasts (storage.outbox): how each one's messages are made from its payload
 _RENDERS: dict[str, Callable[[dict[str, Any], dict[int, str]], Render]] = {
-    "announce": _announcement, "deadline": _deadline_news, "changes": _changes_news}
+    "announce": _announcement, "deadline": _deadline_news, "changes": _changes_news, "note": _organizer_note}
 
 
 async def send_kept(bot: Bot | None, broadcaster: Broadcaster, key: str,

@@ -869,3 +869,33 @@ def test_a_large_list_with_one_column_empty_throughout_is_one_screen_with_the_tr
     assert out[-1] == "检查完毕：5000 个错误，10000 个提示。"
     data = json.loads(runner.invoke(app, ["lists", "lint", str(path), "--json"]).output)
     assert len(data["problems"]) == 2 * MAX_PROBLEMS + 2
+
+
+def test_consultations_close_leaves_the_organizers_a_note_that_the_command_line_closed_it(monkeypatch):
+    import asyncio
+
+    from bot.db import database
+    from bot.routers.organizer import _RENDERS
+    from storage.models import Delivery, Outbox
+
+    monkeypatch.setenv("ORGANIZER_IDS", "900001,900002")
+    get_settings.cache_clear()
+    runner.invoke(app, ["lists", "import", str(SAMPLE_XLSX), "--township", "青山镇"])
+    runner.invoke(app, ["consultations", "create", "--title", "t", "--township", "青山镇", "--closes", "2099-12-10"])
+    assert runner.invoke(app, ["consultations", "open", "1"]).exit_code == 0
+    assert runner.invoke(app, ["consultations", "close", "1", "--yes"]).exit_code == 0
+
+    async def kept():
+        import sqlalchemy as sa
+
+        async with database() as sessions, sessions() as s:
+            [row] = (await s.scalars(sa.select(Outbox))).all()
+            to = sorted((await s.scalars(sa.select(Delivery.person_id))).all())
+            return row.kind, dict(row.payload), to
+
+    kind, payload, to = asyncio.run(kept())
+    assert to == [900001, 900002]
+    zh = _RENDERS[kind](payload, {})(900001).text
+    en = _RENDERS[kind](payload, {900002: "en"})(900002).text
+    assert "命令行" in zh and "#1" in zh and "提前结束" in zh
+    assert "command line" in en and "#1" in en
