@@ -330,6 +330,8 @@ async def test_back_skip_and_pause_on_an_answered_question_fit_three_to_a_row_in
         await h.feed(u.press(third.message_id, _press(third.reply_markup, "«")))
         again = h.api.last(user).reply_markup
         assert len(again.inline_keyboard[-1]) == 3 and too_wide(again) == [], (language, buttons(again))
+
+
 async def test_a_long_category_is_shortened_on_its_button_and_its_count_stays(harness):
     """/list's category buttons (and /missing's) gave a long 领域 whole: a phone cut it, and the
     count after it (（3项）) with it. The category is shortened to leave the count its room."""

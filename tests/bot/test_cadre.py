@@ -2726,6 +2726,8 @@ async def test_mycomments_does_not_say_comments_can_change_when_none_on_the_page
     said = h.api.last(CADRE)
     assert "截止前、答复前可以修改或撤回" not in said.text and "不能再修改或撤回" in said.text, said.text
     assert said.reply_markup is None
+
+
 async def test_an_item_card_of_very_long_fields_keeps_what_follows_it(harness):
     """An item whose basis quotes a law's articles in full (and a long content) passed Telegram's
     4,096 characters: the cut removed what follows the card (here, that the consultation has
@@ -2845,6 +2847,8 @@ async def test_a_missing_item_press_after_the_deadline_of_a_long_emoji_title_sti
     alert = h.api.answers()[-1]
     assert alert.call.show_alert and alert.text.startswith("《😀")
     assert "截止，不再接收意见" in alert.text and units(alert.text) <= ANSWER_LIMIT
+
+
 async def test_a_report_or_proposal_begun_for_one_township_is_not_saved_for_the_township_moved_to(harness):
     """A cadre of 青山镇 half-way through /report (青山镇's task typed) took a 白云镇 invite and moved:
     finishing the report filed 青山镇's task as 白云镇's. Moving now drops the unfinished form and

@@ -3586,6 +3586,8 @@ async def test_publish_offers_a_revised_list_of_a_township_past_the_first_40(har
     assert [text for text, _ in buttons(said.reply_markup) if "第44镇" in text]
     assert "第44镇" in said.text.splitlines()[1]
     assert "5" in said.text.splitlines()[-2] or "5" in said.text.splitlines()[-1]
+
+
 async def test_comments_says_none_came_yet_or_all_are_answered_not_only_none_match(harness):
     # /comments answered 没有符合条件的意见 both before any comment came and once every one was
     # answered: neither said which, nor what to do
@@ -3778,6 +3780,8 @@ async def test_stats_of_items_named_in_a_thousand_rare_characters_keep_the_repor
     text = h.api.last(ORGANIZER).text
     assert all(f"事项{k}𠀀" in text for k in range(1, 6)) and visible_units(text) <= TEXT_LIMIT
     assert "清单外事项报告" in text.splitlines()[-1], text[-200:]
+
+
 async def test_a_comment_edited_while_the_organizer_types_the_reason_is_not_answered_unseen(harness):
     """The organizer read a comment, pressed 不采纳, and while they typed the reason its cadre
     rewrote it: the 不采纳 and the reason were stored on the new text, which the organizer never
@@ -3851,6 +3855,8 @@ async def test_delete_me_keeps_an_answered_comment_under_nobody_and_erases_the_u
         assert (await s.get(Comment, comment_id)).decision == "adopted"
     sent_to = {c.call.chat_id for c in h.api.calls if c.method == "sendMessage"}
     assert sent_to == {ORGANIZER}  # not the erased cadre, nor a chat "0"
+
+
 async def test_a_decision_pressed_on_a_card_of_a_comment_rewritten_since_is_not_taken(harness):
     """The card read said one thing; the cadre rewrote the comment; 采纳 pressed on the old card
     would adopt the new text unseen. The press is refused with the comment shown as it reads now."""
@@ -3969,6 +3975,8 @@ async def test_a_hide_or_unhide_tapped_twice_or_on_a_card_older_than_another_org
     await _another_organizer_hides(h, comment_id, False)
     await h.feed(o.press(card.message_id, _press_label(shown.reply_markup, "取消隐藏")))
     assert h.api.answers()[-1].call.show_alert and not await _hidden(h, comment_id)
+
+
 async def test_a_time_alone_last_and_the_week_after_next_s_monday_in_new_and_deadline(harness):
     """"18:00" typed alone in /new was refused as 日期格式不对: it is today's 18:00; a time already
     past today is refused saying so and suggesting tomorrow's; 上周一 is refused as past, naming
@@ -4036,6 +4044,8 @@ async def test_a_publish_confirmations_button_goes_once_pressed_and_a_late_tap_s
     assert h.api.answers()[-1].call.show_alert
     await wait_background()
     assert len([t for t in h.api.texts(ORGANIZER) if "正在发布" in t]) == 1
+
+
 async def test_a_deadline_is_confirmed_with_its_weekday_as_the_organizer_checks_what_xia_zhou_yi_became(harness):
     """/new and /deadline confirmed "下周一" as 2026-12-07 23:59 with no weekday, so the organizer
     could not see at a glance it was the Monday meant; the confirmation names it (星期一 / Monday),

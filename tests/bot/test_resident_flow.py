@@ -1753,6 +1753,8 @@ async def test_an_option_typed_as_its_words_is_taken_and_said_back(harness):
     assert "请点下面问题里的按钮来回答。" in h.api.texts(USER)
     await h.feed(u.message("比较满意"))
     assert (await _stored(h))["sat"] == 4
+
+
 async def test_a_typed_choice_edited_in_telegram_is_followed_like_other_typed_answers(harness):
     """A resident who typed 比较满意 (a scale point) or 好 (an option) and then edited it in Telegram
     to 不太满意 was told the edit changes nothing; the answer follows the edit while the question is

@@ -614,6 +614,8 @@ async def test_the_demo_banner_gives_the_link_code_of_an_open_consultation(sqlit
         assert await seed(settings) == seeded[2] != demo_code
     finally:
         await engine.dispose()
+
+
 def test_a_database_url_at_a_port_that_answers_nothing_is_named_not_waited_for_for_ever(tmp_path: Path) -> None:
     """DATABASE_URL with a port where something accepts the connection but never speaks
     PostgreSQL (Redis's 6379 typed for 5432; a server that hangs): `qingdan db upgrade`, and

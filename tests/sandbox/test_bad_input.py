@@ -170,6 +170,8 @@ async def test_a_users_message_and_caption_are_measured_in_utf16_units_as_telegr
         async with s.get(f"{sandbox.base_url}/sandbox/{TOKEN}/chats/7/messages") as r:
             kept = await r.json()
     assert [m["text"] for m in kept] == ["😀" * 2048]
+
+
 async def test_lengths_are_counted_in_utf16_units_as_telegram_counts_them(sandbox: RunningSandbox, tg: Bot) -> None:
     """An emoji (or 𠀀) is two UTF-16 units, the unit of all Telegram's limits: 2,100 of them
     are 4,200, too long for a message; 150 are too long for a press's answer (200)."""

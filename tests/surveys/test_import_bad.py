@@ -407,6 +407,8 @@ _CELL = st.one_of(
 @given(rows=st.lists(st.lists(_CELL, max_size=6), max_size=12),
        encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030", "utf-16"]),
        sep=st.sampled_from([",", "\t", ";"]))
+
+
 def test_random_csv_text_never_raises(rows: list[list[str]], encoding: str, sep: str) -> None:
     text = "\n".join(sep.join(row) for row in rows)
     try:

@@ -1036,6 +1036,8 @@ def test_long_texts_wrap_in_their_columns_and_the_short_labels_fit(data: Consult
         assert ws.column_dimensions[ws.cell(1, n).column_letter].width >= 2 * longest, (name, header)
     assert book["意见"].column_dimensions["E"].width >= 2 * len("应调整为配合履职事项")
     assert book["遗漏事项"].column_dimensions["D"].width >= 2 * len("上级部门收回事项")
+
+
 def test_a_digest_of_names_in_two_unit_characters_keeps_its_ending_within_telegrams_count(
         data: ConsultationData) -> None:
     """Telegram counts a message in UTF-16 units, where a rare character (𠀀, 𡈽) or an emoji
