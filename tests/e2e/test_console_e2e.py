@@ -44,6 +44,7 @@ pytestmark = pytest.mark.slow
 
 CADRE_ID = 7_365_104_829  # a Telegram-sized id: it must appear nowhere in the workbook
 ITEM = "消防安全检查与火灾隐患整治"  # the only item of the sample list that /find 消防 hits
+ITEM_BUTTON = "1. 消防安全检查"  # its button on /find (its name shortened to a phone's width there)
 TITLE = "青山镇清单征询（组织者在聊天中创建）"
 KIND = "依据缺失或有误"
 FIRST_TEXT = "依据只写了《消防法》"
@@ -193,8 +194,8 @@ async def export_workbook(organizer: Actor) -> openpyxl.Workbook:
 
 async def comment_and_edit(cadre: Actor) -> None:
     """/find 消防 → the card → 提意见 → kind → text → proposed wording; /mycomments → 修改 → new text."""
-    hits = await say(cadre, "/find 消防", both(has_text("含有“消防”的事项共 1 项"), has_button(ITEM)))
-    card = await tap(cadre, hits, ITEM, both(has_text("所属部分：配合履职事项"), has_button("✍️ 提意见")))
+    hits = await say(cadre, "/find 消防", both(has_text("含有“消防”的事项共 1 项"), has_button(ITEM_BUTTON)))
+    card = await tap(cadre, hits, ITEM_BUTTON, both(has_text("所属部分：配合履职事项"), has_button("✍️ 提意见")))
     assert ITEM in card["text"] and "配合履职事项" in card["text"]
     kinds = await tap(cadre, card, "✍️ 提意见", both(has_text("请选择意见类型"), has_button(KIND)))
     await tap(cadre, kinds, KIND, has_text("请直接输入您的意见"))
