@@ -29,6 +29,16 @@ def _people() -> tuple[Updates, Updates]:
 REASON = "县里统一安排，不作调整"
 
 
+async def _second_presses_while_the_first_types(h, a: Updates, b: Updates, label: str) -> None:
+    """Both open /comments; 张三 presses 采纳 (and is to type the answer); then 李四 presses `label`."""
+    await h.feed(a.message("/comments"))
+    card_a = h.api.last(ORGANIZER)
+    await h.feed(b.message("/comments"))
+    card_b = h.api.last(SECOND)
+    await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "采纳")))
+    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, label)))
+
+
 async def _rejected_by_the_second(h, b: Updates) -> None:
     """李四 opens /comments and answers the comment on it 不采纳, with REASON."""
     await h.feed(b.message("/comments"))
@@ -41,12 +51,7 @@ async def test_an_answer_typed_after_another_organizer_answered_meanwhile_is_not
     h = two
     cid, comment_id, _o, _card = await _comment_card(h)
     a, b = _people()
-    await h.feed(a.message("/comments"))
-    card_a = h.api.last(ORGANIZER)
-    await h.feed(b.message("/comments"))
-    card_b = h.api.last(SECOND)
-    await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "采纳")))  # 张三 starts typing
-    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "不采纳")))
+    await _second_presses_while_the_first_types(h, a, b, "不采纳")
     await h.feed(b.message("县里统一安排，不作调整"))
     await h.feed(a.message("已采纳，改为配合事项"))
     async with h.sessions() as s:
@@ -61,12 +66,7 @@ async def test_an_answer_typed_after_another_organizer_hid_the_comment_neither_u
     h = two
     cid, comment_id, _o, _card = await _comment_card(h)
     a, b = _people()
-    await h.feed(a.message("/comments"))
-    card_a = h.api.last(ORGANIZER)
-    await h.feed(b.message("/comments"))
-    card_b = h.api.last(SECOND)
-    await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "采纳")))  # 张三 starts typing
-    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "隐藏")))  # 李四 hides it
+    await _second_presses_while_the_first_types(h, a, b, "隐藏")
     await h.feed(a.message("已采纳"))
     async with h.sessions() as s:
         c = await s.get(Comment, comment_id)
@@ -265,12 +265,7 @@ async def test_who_hid_a_comment_is_kept_shown_on_the_card_and_named_to_the_orga
     h = two
     cid, comment_id, _o, _card = await _comment_card(h)
     a, b = _people()
-    await h.feed(a.message("/comments"))
-    card_a = h.api.last(ORGANIZER)
-    await h.feed(b.message("/comments"))
-    card_b = h.api.last(SECOND)
-    await h.feed(a.press(card_a.message_id, _press_label(card_a.reply_markup, "采纳")))  # 张三 starts typing
-    await h.feed(b.press(card_b.message_id, _press_label(card_b.reply_markup, "隐藏")))  # 李四 hides it
+    await _second_presses_while_the_first_types(h, a, b, "隐藏")
     async with h.sessions() as s:
         assert (await s.get(Comment, comment_id)).hidden_by == SECOND
     await h.feed(a.message("已采纳"))
